@@ -1,0 +1,191 @@
+"""Every interface of the package in one place: the store, its waker, and the clock.
+
+A ``Store`` holds what must survive the process: schedules and their versions, runs,
+events, and the leader lease. It is deliberately small and primitive (each method is one
+transaction); the policy of what to write lives in the scheduler, so that SQLite and
+Redis implement the same few operations and one contract test suite covers both.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .model import RunRecord, ScheduleState, VersionRecord
+
+__all__ = ["Clock", "Lease", "Store", "SystemClock", "Waiter"]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who may fire occurrences, until when, and the fencing epoch of that leadership."""
+
+    instance_id: str
+    epoch: int
+    expires_at: datetime
+    acquired_at: datetime
+
+
+class Waiter(ABC):
+    """What the run loop sleeps on: returns early when another process calls ``notify``."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True if woken by a notification."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Store(ABC):
+    """Durable state. Every method is atomic; none holds a transaction between calls."""
+
+    # -- schedules ----------------------------------------------------------------------
+
+    @abstractmethod
+    def get_schedule(self, name: str) -> ScheduleState | None: ...
+
+    @abstractmethod
+    def list_schedules(self) -> list[ScheduleState]:
+        """All schedules, including removed ones, ordered by name."""
+
+    @abstractmethod
+    def save_schedule(self, state: ScheduleState, version: VersionRecord | None = None) -> None:
+        """Insert or replace ``state``; with ``version``, record it in the same transaction."""
+
+    @abstractmethod
+    def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
+        """Set the status of ``names`` (None: every schedule not removed or completed).
+
+        Returns the names whose status actually changed.
+        """
+
+    @abstractmethod
+    def set_next_run(self, name: str, next_run: datetime | None) -> None: ...
+
+    @abstractmethod
+    def delete_schedule(self, name: str) -> bool:
+        """Forget a schedule and its versions; its runs stay in history."""
+
+    @abstractmethod
+    def versions(self, name: str) -> list[VersionRecord]:
+        """Definition versions, newest first."""
+
+    # -- runs -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def claim(
+        self, run: RunRecord, key: str, next_run: datetime | None, *, epoch: int
+    ) -> bool:
+        """Record ``run`` under the unique occurrence ``key`` and advance the schedule's
+        ``next_run``, in one durable transaction, only if ``epoch`` is the current lease's.
+
+        Returns False (and writes nothing) when ``key`` was claimed before or the epoch is
+        stale: this is what makes an occurrence fire at most once.
+        """
+
+    @abstractmethod
+    def enqueue(self, run: RunRecord) -> None:
+        """Add a run requested from outside the loop (manual, event): result ``queued``,
+        epoch 0, for the leader to pick up with ``take_queued``."""
+
+    @abstractmethod
+    def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
+        """Hand every unassigned queued run to this leader (stamping epoch and instance)."""
+
+    @abstractmethod
+    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None: ...
+
+    @abstractmethod
+    def finish_run(
+        self,
+        run_id: str,
+        result: str,
+        finished_at: datetime,
+        *,
+        error: str | None = None,
+        output: str | None = None,
+    ) -> None:
+        """Close a run (duration derived from start) and update the schedule's last result."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
+        """Runs of one schedule (None: all), newest scheduled instant first."""
+
+    @abstractmethod
+    def unfinished_runs(self) -> list[RunRecord]:
+        """Runs claimed by some leader (epoch > 0) still ``queued`` or ``running``."""
+
+    @abstractmethod
+    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
+        """Per schedule: ``{"run_count", "success_count", "error_count", "missed_count",
+        "skipped_count", "total_duration", "finished_count"}`` for runs since ``since``."""
+
+    # -- events ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_event(
+        self, name: str, payload: dict[str, Any] | None, runs: Sequence[RunRecord], now: datetime
+    ) -> int:
+        """Record an event and enqueue the runs it triggers, in one transaction."""
+
+    # -- leadership -----------------------------------------------------------------------
+
+    @abstractmethod
+    def acquire_lease(self, instance_id: str, ttl: float, now: datetime) -> Lease | None:
+        """Take the lease if it is free, expired, or already ours. A new holder gets a new,
+        higher epoch. None while another instance holds a live lease."""
+
+    @abstractmethod
+    def renew_lease(self, instance_id: str, epoch: int, ttl: float, now: datetime) -> bool:
+        """Extend our lease; False if it is no longer ours (then stop firing at once)."""
+
+    @abstractmethod
+    def release_lease(self, instance_id: str, epoch: int) -> None: ...
+
+    @abstractmethod
+    def current_lease(self) -> Lease | None: ...
+
+    # -- metadata and wake-ups ------------------------------------------------------------
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def notify(self) -> None:
+        """Wake the running leader (after a pause, resume, trigger or event). Never fails."""
+
+    @abstractmethod
+    def waiter(self) -> Waiter:
+        """What the leader sleeps on so that ``notify`` wakes it within milliseconds."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Clock:
+    """Wall and monotonic time; the run loop takes one so tests can drive time by hand."""
+
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+    def monotonic(self) -> float:
+        raise NotImplementedError
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,75 @@
+"""One exception hierarchy for everything a user can get wrong or run into.
+
+Every message is written to be shown to an operator as it is, on one line: the CLI maps
+any ``UnoScheduleError`` to ``error: <message>`` and exit status 1 in one place
+(``unoschedule.cli``), and never shows a traceback for one.
+"""
+
+from __future__ import annotations
+
+
+class UnoScheduleError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ScheduleSyntaxError(UnoScheduleError, ValueError):
+    """A schedule expression (cron, interval, time of day, instant, zone) is malformed.
+
+    ``column`` is the 0-based offset inside the expression text where the problem
+    starts, when known, so that the YAML loader can point at the exact character.
+    """
+
+    def __init__(self, message: str, *, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+class ConfigError(UnoScheduleError):
+    """One problem in a schedule file, located as ``FILE:LINE:COLUMN``."""
+
+    def __init__(self, message: str, file: str = "", line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.file:
+            return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return self.message
+
+
+class ConfigErrors(UnoScheduleError):
+    """Every problem found in one schedule file; validation reports them all at once."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = list(errors)
+        first = str(self.errors[0]) if self.errors else "invalid configuration"
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(first + more)
+
+
+class UnknownScheduleError(UnoScheduleError, LookupError):
+    """A schedule name or id that the configuration or state does not hold."""
+
+    def __init__(self, name: str, suggestion: str | None = None) -> None:
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(f"no schedule named {name!r}{hint}")
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StateError(UnoScheduleError):
+    """The state store cannot be used (unreadable, corrupt, from a newer version)."""
+
+
+class LeadershipError(UnoScheduleError):
+    """This instance lost, or never held, the right to fire occurrences."""
+
+
+class JobError(UnoScheduleError):
+    """A job could not be started (task not importable, command not found)."""

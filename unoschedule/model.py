@@ -1,0 +1,261 @@
+"""The values everything else passes around: definitions, options, and state records.
+
+Definitions say what the operator asked for (from YAML or the library API); records
+say what happened (from the store). Both are plain dataclasses with a JSON form, so
+that stores, the CLI's ``--json`` and version diffs all serialise them the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Literal
+
+from .schedules import ScheduleSpec, Timeline, schedule_from_config
+from .timeutil import format_instant, get_zone
+from .wallclock import DstPolicy
+
+__all__ = [
+    "PRIORITIES",
+    "RESULTS",
+    "TRIGGERS",
+    "RunRecord",
+    "ScheduleDefinition",
+    "ScheduleState",
+    "ScheduleTemplate",
+    "SchedulerOptions",
+    "VersionRecord",
+]
+
+Priority = Literal["high", "normal", "low"]
+PRIORITIES: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
+TriggerKind = Literal["schedule", "manual", "event", "retry", "missed"]
+TRIGGERS = ("schedule", "manual", "event", "retry", "missed")
+Result = Literal[
+    "success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued"
+]
+RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued")
+FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted")
+Status = Literal["active", "paused", "completed", "disabled", "removed"]
+MissedHandling = Literal["trigger", "skip", "coalesce"]
+
+
+@dataclass(frozen=True)
+class ScheduleDefinition:
+    """One schedule as the operator defined it (after template merging)."""
+
+    name: str
+    schedule: ScheduleSpec
+    task: str | None = None
+    command: tuple[str, ...] | str | None = None
+    shell: bool = False
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    priority: Priority = "normal"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    timezone: str | None = None
+    max_retries: int = 0
+    retry_delay: float = 60.0
+    retry_backoff: float = 1.0
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    unique: bool = False
+    template: str | None = None
+    enabled: bool = True
+    paused: bool = False
+    description: str | None = None
+    dst: DstPolicy | None = None
+    on_error: tuple[str, ...] | str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+    def zone(self, default: str | None = None) -> tzinfo:
+        """The zone this schedule is evaluated in: its own, else the scheduler's, else UTC."""
+        name = self.timezone or default
+        return get_zone(name) if name else UTC
+
+    def timeline(self, default_zone: str | None = None, anchor: datetime | None = None) -> Timeline:
+        """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals)."""
+        return self.schedule.timeline(
+            zone=self.zone(default_zone),
+            name=self.name,
+            dst=self.dst,
+            anchor=anchor,
+            start=self.start_date,
+            end=self.end_date,
+        )
+
+    @property
+    def type(self) -> str:
+        return self.schedule.kind
+
+    def to_config(self) -> dict[str, Any]:
+        """The canonical mapping: defaults left out, so that diffs show only what was set."""
+        out: dict[str, Any] = {}
+        defaults = ScheduleDefinition(name=self.name, schedule=self.schedule)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("name",):
+                continue
+            if f.name == "schedule":
+                out["schedule"] = value.to_config()
+                continue
+            if value == getattr(defaults, f.name):
+                continue
+            if isinstance(value, datetime):
+                value = format_instant(value)
+            elif isinstance(value, DstPolicy):
+                value = {"gap": value.gap, "overlap": value.overlap}
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def fingerprint(self) -> str:
+        """A digest of the definition; equal fingerprints mean nothing changed."""
+        text = json.dumps(self.to_config(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_config(cls, name: str, data: dict[str, Any]) -> ScheduleDefinition:
+        """Rebuild from ``to_config`` output (as stored in the state)."""
+        from .timeutil import parse_instant
+
+        values: dict[str, Any] = dict(data)
+        values["schedule"] = schedule_from_config(values["schedule"])
+        for key in ("start_date", "end_date"):
+            if values.get(key):
+                values[key] = parse_instant(values[key])
+        for key in ("args", "tags"):
+            if key in values:
+                values[key] = tuple(values[key])
+        for key in ("command", "on_error"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        if isinstance(values.get("dst"), dict):
+            values["dst"] = DstPolicy(**values["dst"])
+        return cls(name=name, **values)
+
+    def with_changes(self, **changes: Any) -> ScheduleDefinition:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ScheduleTemplate:
+    """Defaults shared by schedules that name it with ``template:``.
+
+    Any per-schedule key may be set; mappings (``kwargs``, ``metadata``, ``env``) merge
+    with the schedule's keys winning, everything else is replaced.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        object.__setattr__(self, "values", dict(values))
+
+
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """The design document's ``Scheduler(...)`` options, also the YAML ``scheduler:`` key."""
+
+    queue_name: str = "scheduled"
+    timezone: str = "UTC"
+    check_interval: float = 60.0
+    missed_threshold: float = 300.0
+    missed_schedule_handling: MissedHandling = "trigger"
+    max_missed_schedules: int = 10
+    lock_timeout: float = 300.0
+    metrics_enabled: bool = True
+    instance_id: str | None = None
+    storage: str | None = None
+    state: str | None = None
+    queues: dict[str, int] = field(default_factory=dict)
+    default_concurrency: int = 4
+    shutdown_grace: float = 30.0
+    kill_grace: float = 5.0
+    import_paths: tuple[str, ...] = ()
+    output_tail: int = 4096
+    log_dir: str | None = None
+    on_error: tuple[str, ...] | str | None = None
+
+    def concurrency(self, queue: str) -> int:
+        return self.queues.get(queue, self.default_concurrency)
+
+
+# -- state records ---------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_instant(value)
+    return value
+
+
+@dataclass
+class ScheduleState:
+    """What the store knows of one schedule."""
+
+    name: str
+    definition: dict[str, Any]
+    version: int = 1
+    status: Status = "active"
+    next_run: datetime | None = None
+    anchor: datetime | None = None
+    last_run: datetime | None = None
+    last_result: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    fingerprint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class RunRecord:
+    """One attempt of one occurrence (or a skipped or missed occurrence)."""
+
+    run_id: str
+    schedule: str
+    scheduled_time: datetime
+    trigger: TriggerKind = "schedule"
+    attempt: int = 1
+    result: Result = "queued"
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    error: str | None = None
+    output: str | None = None
+    epoch: int = 0
+    instance_id: str | None = None
+    pid: int | None = None
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
+    queue: str | None = None
+    priority: Priority = "normal"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class VersionRecord:
+    """One version of one schedule's definition."""
+
+    schedule: str
+    version: int
+    changed_at: datetime
+    changelog: str
+    source: str
+    definition: dict[str, Any]
+    diff: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}

@@ -1,0 +1,502 @@
+"""The schedule types of the design document, as pure values.
+
+A schedule type only says *when*; it is validated in its constructor (bad input fails at
+once) and compared by value, so that a changed definition is detected by ``==``. To get
+fire instants, bind it with ``timeline()`` to a zone, a DST policy, an anchor and bounds:
+the result is a pure object whose ``next(after)`` never reads the clock.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
+
+from .cron import CronExpression
+from .errors import ScheduleSyntaxError
+from .timeutil import format_duration, format_instant, parse_duration, parse_instant
+from .wallclock import (
+    CRONIE_FIXED,
+    CRONIE_WILDCARD,
+    CachedDayRule,
+    DstPolicy,
+    LocalMatcher,
+    TimeList,
+    next_instant,
+)
+
+__all__ = [
+    "CronSchedule",
+    "DailySchedule",
+    "EventTrigger",
+    "IntervalSchedule",
+    "MonthlySchedule",
+    "OneTimeSchedule",
+    "ScheduleSpec",
+    "Timeline",
+    "WeeklySchedule",
+]
+
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_EPSILON = timedelta(microseconds=1)
+
+
+# -- timelines -------------------------------------------------------------------------
+
+
+class Timeline(ABC):
+    """The fire instants of one schedule, bound to everything they depend on."""
+
+    @abstractmethod
+    def next(self, after: datetime) -> datetime | None:
+        """The first fire instant strictly after ``after`` (aware), or None if none is left."""
+
+    def iter(self, after: datetime) -> Iterator[datetime]:
+        """Fire instants strictly after ``after``, in order."""
+        current: datetime | None = after
+        while True:
+            current = self.next(current)
+            if current is None:
+                return
+            yield current
+
+    def take(self, after: datetime, count: int) -> list[datetime]:
+        """At most ``count`` fire instants strictly after ``after``."""
+        out: list[datetime] = []
+        for instant in self.iter(after):
+            out.append(instant)
+            if len(out) >= count:
+                break
+        return out
+
+
+class CalendarTimeline(Timeline):
+    """Wall-clock matching in a zone, with a DST policy."""
+
+    __slots__ = ("matcher", "policy", "zone")
+
+    def __init__(self, matcher: LocalMatcher, zone: tzinfo, policy: DstPolicy):
+        self.matcher = matcher
+        self.zone = zone
+        self.policy = policy
+
+    def next(self, after: datetime) -> datetime | None:
+        return next_instant(self.matcher, self.zone, self.policy, after)
+
+
+class IntervalTimeline(Timeline):
+    """``anchor + k * period`` for k >= 0; elapsed time only, no wall clock.
+
+    Without an anchor the timeline is anchored at the ``after`` it is asked about, which is
+    what "first seen now" means for a schedule no state has seen yet.
+    """
+
+    def __init__(self, period: timedelta, anchor: datetime | None):
+        self.period = period
+        self.anchor = anchor
+
+    def next(self, after: datetime) -> datetime | None:
+        anchor = self.anchor
+        if anchor is None:
+            return after + self.period
+        if after < anchor:
+            return anchor
+        steps = (after - anchor) // self.period + 1
+        return anchor + self.period * steps
+
+
+class OnceTimeline(Timeline):
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def next(self, after: datetime) -> datetime | None:
+        return self.at if self.at > after else None
+
+
+class NeverTimeline(Timeline):
+    """Event schedules fire only when their event is raised."""
+
+    def next(self, after: datetime) -> datetime | None:
+        return None
+
+
+class BoundedTimeline(Timeline):
+    """Restricts another timeline to ``[start, end]`` (both inclusive)."""
+
+    def __init__(self, inner: Timeline, start: datetime | None, end: datetime | None):
+        self.inner = inner
+        self.start = start
+        self.end = end
+
+    def next(self, after: datetime) -> datetime | None:
+        if self.start is not None and after < self.start:
+            after = self.start - _EPSILON
+        found = self.inner.next(after)
+        if found is None or (self.end is not None and found > self.end):
+            return None
+        return found
+
+
+# -- schedule types --------------------------------------------------------------------
+
+
+class ScheduleSpec(ABC):
+    """When a job fires, independent of zone and bounds (those come with ``timeline``)."""
+
+    kind: ClassVar[str]
+    #: Whether the schedule fires at fixed wall times (cronie's DST rule for those).
+    fixed_time: bool = True
+
+    @abstractmethod
+    def to_config(self) -> Any:
+        """The YAML mapping that recreates this schedule (``{"cron": "..."}`` and so on)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short human description, e.g. ``At 02:30 every day``."""
+
+    def default_dst(self) -> DstPolicy:
+        return CRONIE_FIXED if self.fixed_time else CRONIE_WILDCARD
+
+    @abstractmethod
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline: ...
+
+    def timeline(
+        self,
+        *,
+        zone: tzinfo = UTC,
+        name: str = "",
+        dst: DstPolicy | None = None,
+        anchor: datetime | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Timeline:
+        """Bind to a zone (and ``name`` for cron ``H``), a DST policy, an anchor and bounds."""
+        inner = self._timeline(zone, name, dst or self.default_dst(), anchor or start)
+        if start is None and end is None:
+            return inner
+        return BoundedTimeline(inner, start, end)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_config() == other.to_config()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_config()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_config()!r})"
+
+
+class CronSchedule(ScheduleSpec):
+    """A cron expression (SPEC 3 dialect)."""
+
+    kind = "cron"
+
+    def __init__(self, expression: str):
+        self.expression = expression.strip() if isinstance(expression, str) else expression
+        self._parsed = CronExpression(expression)  # hash key bound later, per schedule name
+        self.fixed_time = not self._parsed.is_wildcard_time
+
+    def to_config(self) -> Any:
+        return {"cron": self.expression}
+
+    def describe(self) -> str:
+        from .describe import describe_cron
+
+        return describe_cron(self.expression)
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        parsed = self._parsed
+        if "H" in self.expression.upper() and name:
+            parsed = CronExpression(self.expression, hash_key=name)
+        return CalendarTimeline(parsed.matcher, zone, dst)
+
+
+class IntervalSchedule(ScheduleSpec):
+    """Every fixed amount of elapsed time, anchored at ``start_date`` or first sight."""
+
+    kind = "interval"
+    fixed_time = False
+
+    def __init__(self, interval: timedelta | str | float | dict[str, float]):
+        self.interval = parse_duration(interval, what="interval")
+
+    def to_config(self) -> Any:
+        return {"every": format_duration(self.interval)}
+
+    def describe(self) -> str:
+        return f"Every {format_duration(self.interval)}"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return IntervalTimeline(self.interval, anchor)
+
+
+class OneTimeSchedule(ScheduleSpec):
+    """Once, at an instant (naive values are read in the schedule's zone by the loader)."""
+
+    kind = "once"
+
+    def __init__(self, at: datetime | str):
+        self.at = parse_instant(at)
+
+    def to_config(self) -> Any:
+        return {"at": format_instant(self.at)}
+
+    def describe(self) -> str:
+        return f"Once at {format_instant(self.at)}"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return OnceTimeline(self.at)
+
+
+def _parse_times(value: str | Sequence[str], what: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise ScheduleSyntaxError(f"{what} needs at least one time of day such as '09:00'")
+    out = []
+    for item in items:
+        match = _TIME_RE.match(str(item).strip())
+        if not match:
+            raise ScheduleSyntaxError(f"{item!r} is not a time of day (expected HH:MM, e.g. 09:30)")
+        h, m, s = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        if h > 23 or m > 59 or s > 59:
+            raise ScheduleSyntaxError(f"{item!r} is not a time of day (hours 0-23, minutes 0-59)")
+        out.append(f"{h:02d}:{m:02d}" + (f":{s:02d}" if s else ""))
+    return tuple(sorted(set(out)))
+
+
+def _seconds(times: Iterable[str]) -> list[int]:
+    result = []
+    for t in times:
+        parts = [int(p) for p in t.split(":")]
+        result.append(parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0))
+    return result
+
+
+def _time_config(times: tuple[str, ...]) -> str | list[str]:
+    return times[0] if len(times) == 1 else list(times)
+
+
+class DailySchedule(ScheduleSpec):
+    """At one or more times of day, every day."""
+
+    kind = "daily"
+
+    def __init__(self, times: str | Sequence[str]):
+        self.times = _parse_times(times, "a daily schedule")
+        self._matcher = LocalMatcher(
+            range(1, 13), CachedDayRule(lambda y, m, n, f: range(1, n + 1)), TimeList(_seconds(self.times))
+        )
+
+    def to_config(self) -> Any:
+        return {"daily": list(self.times)}
+
+    def describe(self) -> str:
+        return f"At {_join(self.times)} every day"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return CalendarTimeline(self._matcher, zone, dst)
+
+
+def _weekday(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 7:
+            return value % 7
+        raise ScheduleSyntaxError(f"day of week {value} is out of range 0-7 (0 and 7 are Sunday)")
+    text = str(value).strip().lower()
+    for i, name in enumerate(WEEKDAYS):
+        if len(text) >= 3 and name.startswith(text):
+            return i
+    import difflib
+
+    hint = difflib.get_close_matches(text, WEEKDAYS, n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ScheduleSyntaxError(f"unknown day of week {value!r}{extra}")
+
+
+class WeeklySchedule(ScheduleSpec):
+    """On some days of the week, at one or more times of day."""
+
+    kind = "weekly"
+
+    def __init__(self, days: Sequence[str | int] | str, time: str | Sequence[str] = "00:00"):
+        items = [days] if isinstance(days, str | int) else list(days)
+        if not items:
+            raise ScheduleSyntaxError("a weekly schedule needs at least one day, e.g. [monday]")
+        self.days = tuple(sorted({_weekday(d) for d in items}))
+        self.times = _parse_times(time, "a weekly schedule")
+        wanted = frozenset(self.days)
+
+        def pick(year: int, month: int, ndays: int, first: int) -> list[int]:
+            return [d for d in range(1, ndays + 1) if (first + d - 1) % 7 in wanted]
+
+        self._matcher = LocalMatcher(range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times)))
+
+    def to_config(self) -> Any:
+        return {"weekly": {"days": [WEEKDAYS[d] for d in self.days], "time": _time_config(self.times)}}
+
+    def describe(self) -> str:
+        names = [WEEKDAYS[d].title() for d in self.days]
+        return f"At {_join(self.times)} on {_join(names)}"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return CalendarTimeline(self._matcher, zone, dst)
+
+
+class MonthlySchedule(ScheduleSpec):
+    """On some days of the month (``last`` or -1 for the last day), at times of day.
+
+    A day that a month lacks (31 in April) is skipped in that month.
+    """
+
+    kind = "monthly"
+
+    def __init__(self, days: Sequence[int | str] | int | str, time: str | Sequence[str] = "00:00"):
+        items = [days] if isinstance(days, str | int) else list(days)
+        if not items:
+            raise ScheduleSyntaxError("a monthly schedule needs at least one day, e.g. [1, 15]")
+        parsed: set[int] = set()
+        for item in items:
+            if isinstance(item, str) and item.strip().lower() in ("last", "l", "-1"):
+                parsed.add(-1)
+                continue
+            try:
+                day = int(item)
+            except (TypeError, ValueError):
+                raise ScheduleSyntaxError(
+                    f"{item!r} is not a day of the month (1-31, or 'last')"
+                ) from None
+            if day == -1 or 1 <= day <= 31:
+                parsed.add(day)
+            else:
+                raise ScheduleSyntaxError(f"day of month {day} is out of range 1-31 (or 'last')")
+        self.days = tuple(sorted(parsed))
+        self.times = _parse_times(time, "a monthly schedule")
+        plain = [d for d in self.days if d > 0]
+        last = -1 in parsed
+
+        def pick(year: int, month: int, ndays: int, first: int) -> list[int]:
+            chosen = {d for d in plain if d <= ndays}
+            if last:
+                chosen.add(ndays)
+            return sorted(chosen)
+
+        self._matcher = LocalMatcher(range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times)))
+
+    def to_config(self) -> Any:
+        days: list[int | str] = ["last" if d == -1 else d for d in self.days]
+        return {"monthly": {"days": days, "time": _time_config(self.times)}}
+
+    def describe(self) -> str:
+        names = ["the last day" if d == -1 else _ordinal(d) for d in self.days]
+        return f"At {_join(self.times)} on {_join(names)} of every month"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return CalendarTimeline(self._matcher, zone, dst)
+
+
+class EventTrigger(ScheduleSpec):
+    """Fires when an event of this name is raised, never on the clock."""
+
+    kind = "event"
+    fixed_time = False
+
+    def __init__(self, event: str):
+        if not isinstance(event, str) or not event.strip():
+            raise ScheduleSyntaxError("an event schedule needs an event name, e.g. inventory.low_stock")
+        self.event = event.strip()
+
+    def to_config(self) -> Any:
+        return {"event": self.event}
+
+    def describe(self) -> str:
+        return f"When event {self.event!r} is raised"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return NeverTimeline()
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+SCHEDULE_KEYS = ("cron", "every", "at", "daily", "weekly", "monthly", "event")
+
+
+def schedule_from_config(value: Any) -> ScheduleSpec:
+    """Build a schedule type from its YAML form (a cron string or a one-key mapping).
+
+    Raises ``ScheduleSyntaxError``; the YAML loader adds file, line and column.
+    """
+    if isinstance(value, ScheduleSpec):
+        return value
+    if isinstance(value, str):
+        return CronSchedule(value)
+    if not isinstance(value, dict):
+        raise ScheduleSyntaxError(
+            "a schedule is a cron string or a mapping with one of: " + ", ".join(SCHEDULE_KEYS)
+        )
+    keys = [k for k in value if k in SCHEDULE_KEYS]
+    unknown = [k for k in value if k not in SCHEDULE_KEYS]
+    if unknown:
+        import difflib
+
+        hint = difflib.get_close_matches(str(unknown[0]), SCHEDULE_KEYS, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ScheduleSyntaxError(
+            f"unknown schedule type {unknown[0]!r}{extra} (use one of {', '.join(SCHEDULE_KEYS)})"
+        )
+    if len(keys) != 1:
+        raise ScheduleSyntaxError(
+            "a schedule mapping needs exactly one of " + ", ".join(SCHEDULE_KEYS)
+            + (f", not {len(keys)} ({', '.join(keys)})" if keys else "")
+        )
+    kind = keys[0]
+    body = value[kind]
+    if kind == "cron":
+        return CronSchedule(body)
+    if kind == "every":
+        return IntervalSchedule(body)
+    if kind == "at":
+        return OneTimeSchedule(body)
+    if kind == "daily":
+        return DailySchedule(body)
+    if kind == "event":
+        return EventTrigger(body)
+    if not isinstance(body, dict):
+        raise ScheduleSyntaxError(f"{kind} takes a mapping with 'days' and 'time'")
+    extra_keys = [k for k in body if k not in ("days", "time")]
+    if extra_keys:
+        raise ScheduleSyntaxError(f"unknown key {extra_keys[0]!r} in {kind} (use 'days' and 'time')")
+    if "days" not in body:
+        raise ScheduleSyntaxError(f"{kind} needs 'days'")
+    if kind == "weekly":
+        return WeeklySchedule(body["days"], body.get("time", "00:00"))
+    return MonthlySchedule(body["days"], body.get("time", "00:00"))

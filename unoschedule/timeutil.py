@@ -1,0 +1,152 @@
+"""Parsing and printing of instants, durations and zones (pure: never reads the clock).
+
+All instants inside the package are aware ``datetime`` objects in UTC; these helpers are
+the only place where text becomes an instant or an instant becomes text, so that the
+``...Z`` format of SPEC section 6 is produced in one way everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ScheduleSyntaxError
+
+__all__ = [
+    "UTC",
+    "as_utc",
+    "format_duration",
+    "format_instant",
+    "get_zone",
+    "parse_duration",
+    "parse_instant",
+]
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)", re.IGNORECASE)
+_DURATION_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_TIMEDELTA_KEYS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds")
+
+
+@functools.lru_cache(maxsize=512)
+def get_zone(name: str) -> tzinfo:
+    """Return the IANA zone ``name``; an unknown name raises with the closest real name."""
+    if name.upper() in ("UTC", "Z", "ETC/UTC", "GMT"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        pass
+    import difflib
+    from zoneinfo import available_timezones
+
+    zones = available_timezones()
+    lowered = {z.lower(): z for z in zones}
+    if name.lower() in lowered:
+        hint = lowered[name.lower()]
+    else:
+        close = difflib.get_close_matches(name, sorted(zones), n=1, cutoff=0.6)
+        hint = close[0] if close else ""
+    suffix = f"; did you mean {hint!r}?" if hint else " (use an IANA name such as 'Europe/Berlin')"
+    raise ScheduleSyntaxError(f"unknown time zone {name!r}{suffix}")
+
+
+def as_utc(value: datetime, zone: tzinfo = UTC) -> datetime:
+    """Make ``value`` an aware UTC instant; a naive value is read as wall time in ``zone``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def parse_instant(value: str | datetime | date, zone: tzinfo = UTC) -> datetime:
+    """Parse an ISO 8601 instant (``Z`` or offset, or naive wall time in ``zone``)."""
+    if isinstance(value, datetime):
+        return as_utc(value, zone)
+    if isinstance(value, date):
+        return as_utc(datetime(value.year, value.month, value.day), zone)
+    text = str(value).strip()
+    if text.lower() == "now":
+        raise ScheduleSyntaxError("'now' is not an instant here; give a date and time")
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ScheduleSyntaxError(
+            f"{text!r} is not an ISO 8601 instant (expected e.g. 2026-12-01T10:00:00Z)"
+        ) from None
+    return as_utc(parsed, zone)
+
+
+def format_instant(value: datetime | None, zone: tzinfo | None = None) -> str | None:
+    """Print ``YYYY-MM-DDTHH:MM:SSZ`` (fractions only where non-zero), or in ``zone``."""
+    if value is None:
+        return None
+    if zone is not None and zone is not UTC:
+        local = value.astimezone(zone)
+        return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+    value = value.astimezone(UTC)
+    spec = "microseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def parse_duration(value: object, *, what: str = "duration") -> timedelta:
+    """Parse ``90s``, ``5m``, ``1h30m``, ``1d``, a number of seconds, or a timedelta mapping."""
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, bool):
+        raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
+    elif isinstance(value, int | float):
+        result = timedelta(seconds=float(value))
+    elif isinstance(value, Mapping):
+        unknown = [k for k in value if k not in _TIMEDELTA_KEYS]
+        if unknown:
+            raise ScheduleSyntaxError(
+                f"unknown {what} key {unknown[0]!r}; use one of {', '.join(_TIMEDELTA_KEYS)}"
+            )
+        try:
+            result = timedelta(**{str(k): float(v) for k, v in value.items()})
+        except (TypeError, ValueError):
+            raise ScheduleSyntaxError(f"{what} values must be numbers") from None
+    elif isinstance(value, str):
+        result = _parse_duration_text(value, what)
+    else:
+        raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
+    if result <= timedelta(0):
+        raise ScheduleSyntaxError(f"{what} must be positive, got {value!r}")
+    return result
+
+
+def _parse_duration_text(text: str, what: str) -> timedelta:
+    stripped = text.strip()
+    try:
+        return timedelta(seconds=float(stripped))
+    except ValueError:
+        pass
+    pos = 0
+    total = 0.0
+    compact = stripped.replace(" ", "")
+    for match in _DURATION_RE.finditer(compact):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+        pos = match.end()
+    if pos != len(compact) or not compact:
+        raise ScheduleSyntaxError(
+            f"{text!r} is not a {what} (use e.g. 90s, 5m, 2h, 1d, 1h30m)", column=pos
+        )
+    return timedelta(seconds=total)
+
+
+def format_duration(delta: timedelta | float) -> str:
+    """Print a duration compactly: ``1h30m``, ``5m``, ``90ms``."""
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+    if seconds < 1 and seconds > 0:
+        return f"{seconds * 1000:g}ms"
+    parts = []
+    rest = int(round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"
