@@ -1,0 +1,461 @@
+"""The leader's run loop: decide what is due, claim it, queue it, run it, record it.
+
+``tick(now)`` does all the deciding for one instant and is synchronous, so tests drive it
+with a fake clock and never sleep; ``serve()`` is the thin asynchronous shell that sleeps
+until the earliest due instant and calls ``tick`` again.
+
+Exactly once: an occurrence is written to the store under a unique key (schedule,
+instant, attempt) together with the schedule's advanced ``next_run`` in one transaction,
+fenced by the leader's epoch, and only then started; the run is marked ``running`` before
+its process is spawned. A crash can therefore lose the start of a claimed run (it becomes
+``interrupted`` and is retried under the retry policy) but can never start it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..abc import Clock, Store
+from ..model import PRIORITIES, RunRecord, ScheduleDefinition, ScheduleState, SchedulerOptions
+from ..schedules import Timeline
+from ..timeutil import format_instant
+from .executor import Executor, JobOutcome, JobSpec
+from .log import Logger
+
+__all__ = ["RunLoop", "new_run_id", "occurrence_key"]
+
+#: At most this many occurrences of one schedule are recorded when catching up after
+#: downtime; an every-second schedule down for a day would otherwise write 86,400 rows.
+CATCH_UP_LIMIT = 1000
+
+FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable by creation time, unique without coordination."""
+    return f"{int(now.timestamp() * 1000):011x}{secrets.token_hex(4)}"
+
+
+def occurrence_key(name: str, scheduled: datetime, attempt: int) -> str:
+    return f"{name}@{format_instant(scheduled)}#{attempt}"
+
+
+@dataclass(order=True)
+class _Waiting:
+    priority: int
+    scheduled: datetime
+    seq: int
+    run: RunRecord = field(compare=False)
+
+
+class RunLoop:
+    """Everything the leader does, for one epoch of leadership."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        definitions: dict[str, ScheduleDefinition],
+        options: SchedulerOptions,
+        executor: Executor,
+        clock: Clock,
+        instance_id: str,
+        log: Logger | None = None,
+        base_dir: str | None = None,
+        on_failure: FailureHandler | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.definitions = definitions
+        self.options = options
+        self.executor = executor
+        self.clock = clock
+        self.instance_id = instance_id
+        self.log = log or Logger()
+        self.base_dir = base_dir
+        self.on_failure = on_failure
+        self.wake = wake or store.notify
+        self.epoch = 0
+        self.firing = True
+        self._timelines: dict[str, Timeline] = {}
+        self._next: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, str]] = []
+        self._delayed: list[tuple[datetime, int, RunRecord]] = []
+        self._queues: dict[str, list[_Waiting]] = {}
+        self._active: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count()
+        self.fired = 0
+
+    # -- leadership and start-up ----------------------------------------------------------
+
+    def take_lease(self, now: datetime, *, force: bool = False) -> bool:
+        """Become the leader. ``force`` takes the lease from a holder that is known dead
+        (the caller holds the exclusive file lock, which the kernel frees when it dies)."""
+        lease = self.store.acquire_lease(self.instance_id, self.options.lock_timeout, now)
+        if lease is None and force:
+            held = self.store.current_lease()
+            if held is not None:
+                self.log.warning(
+                    f"taking over from {held.instance_id} (epoch {held.epoch}), which is gone"
+                )
+                self.store.release_lease(held.instance_id, held.epoch)
+            lease = self.store.acquire_lease(self.instance_id, self.options.lock_timeout, now)
+        if lease is None:
+            return False
+        self.epoch = lease.epoch
+        self._lease_renewed = now
+        return True
+
+    def renew_lease(self, now: datetime) -> bool:
+        if not self.store.renew_lease(self.instance_id, self.epoch, self.options.lock_timeout, now):
+            self.log.error(f"lost the leader lease (epoch {self.epoch}); not firing any more")
+            self.firing = False
+            return False
+        self._lease_renewed = now
+        return True
+
+    def recover(self, now: datetime) -> None:
+        """Settle runs that an earlier leader left unfinished.
+
+        A run still ``running`` was cut off by a crash: it is recorded ``interrupted`` and
+        retried while its retry policy allows. A run still ``queued`` never started, so
+        it is simply run now.
+        """
+        for run in self.store.unfinished_runs():
+            if run.epoch == self.epoch:
+                continue
+            if run.result == "running":
+                self.store.finish_run(
+                    run.run_id, "interrupted", now, error="the scheduler stopped while it ran"
+                )
+                self.log.warning(
+                    f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
+                    f"attempt {run.attempt}) was interrupted by a crash"
+                )
+                definition = self.definitions.get(run.schedule)
+                if definition is not None:
+                    self._schedule_retry(run, definition, now)
+            else:
+                self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
+                self._dispatch_when_due(run)
+
+    def load(self, states: list[ScheduleState], now: datetime) -> None:
+        """Build the due-heap from stored states; compute ``next_run`` where unknown."""
+        self._next.clear()
+        self._heap.clear()
+        self._timelines.clear()
+        for state in states:
+            self._track(state, now)
+        heapq.heapify(self._heap)
+
+    def _track(self, state: ScheduleState, now: datetime) -> None:
+        name = state.name
+        definition = self.definitions.get(name)
+        self._next.pop(name, None)
+        if definition is None or state.status != "active":
+            return
+        timeline = definition.timeline(self.options.timezone, state.anchor)
+        self._timelines[name] = timeline
+        next_run = state.next_run
+        if next_run is None:
+            # Never claimed (or just resumed): the first occurrence after now. A schedule
+            # whose first occurrence already passed before it was first seen is not missed.
+            start = now if state.last_run is None else max(state.last_run, now)
+            next_run = timeline.next(start - timedelta(microseconds=1))
+            if next_run is not None and next_run < now:
+                next_run = timeline.next(now)
+            self.store.set_next_run(name, next_run)
+            if next_run is None and definition.schedule.kind != "event":
+                if state.last_run is not None:
+                    self.store.set_status([name], "completed", now)
+                return
+        if next_run is not None:
+            self._next[name] = next_run
+            heapq.heappush(self._heap, (next_run, name))
+
+    def refresh(self, now: datetime) -> None:
+        """Re-read statuses after another process paused or resumed schedules."""
+        for state in self.store.list_schedules():
+            known = state.name in self._next
+            if state.status == "active" and not known:
+                if state.next_run is not None and state.next_run < now:
+                    state.next_run = None  # resumed: continue from now, nothing is missed
+                self._track(state, now)
+            elif state.status != "active" and known:
+                del self._next[state.name]
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """Fire everything due at ``now``: queued requests, retries, then schedules."""
+        if not self.firing:
+            return
+        renew_every = max(1.0, self.options.lock_timeout / 3)
+        if (now - self._lease_renewed).total_seconds() >= renew_every or now < self._lease_renewed:
+            if not self.renew_lease(now):
+                return
+        for run in self.store.take_queued(self.epoch, self.instance_id):
+            self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
+            self._dispatch_when_due(run)
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, run = heapq.heappop(self._delayed)
+            self._enqueue(run)
+        while self._heap and self._heap[0][0] <= now:
+            due, name = heapq.heappop(self._heap)
+            if self._next.get(name) != due:
+                continue  # stale heap entry (paused, removed or rescheduled)
+            self._fire_schedule(name, now)
+
+    def _fire_schedule(self, name: str, now: datetime) -> None:
+        definition = self.definitions[name]
+        timeline = self._timelines[name]
+        due: list[datetime] = []
+        instant: datetime | None = self._next[name]
+        while instant is not None and instant <= now and len(due) < CATCH_UP_LIMIT:
+            due.append(instant)
+            instant = timeline.next(instant)
+        if instant is not None and instant <= now:
+            skipped_to = timeline.next(now)
+            self.log.warning(
+                f"{name}: more than {CATCH_UP_LIMIT} occurrences were due; those between "
+                f"{format_instant(instant)} and {format_instant(now)} are not recorded"
+            )
+            instant = skipped_to
+        threshold = self.options.missed_threshold
+        late = [d for d in due if (now - d).total_seconds() > threshold]
+        on_time = due[len(late) :]
+        to_run: set[datetime] = set(on_time)
+        handling = self.options.missed_schedule_handling
+        if late and handling == "trigger":
+            keep = self.options.max_missed_schedules
+            to_run.update(late[-keep:] if keep > 0 else [])
+        elif late and handling == "coalesce":
+            to_run.add(late[-1])
+        for i, scheduled in enumerate(due):
+            following = due[i + 1] if i + 1 < len(due) else instant
+            if scheduled in to_run:
+                trigger = "missed" if scheduled in late else "schedule"
+                if definition.unique and self._inflight.get(name, 0) > 0:
+                    self._record(definition, scheduled, "skipped", following, now,
+                                 error="the previous run was still running (unique)")
+                    continue
+                run = self._new_run(definition, scheduled, trigger, 1, now)
+                if self._claim(run, following):
+                    self._inflight[name] = self._inflight.get(name, 0) + 1
+                    self._enqueue(run)
+            else:
+                self._record(definition, scheduled, "missed", following, now,
+                             error=f"missed: due {format_instant(scheduled)}, "
+                             f"{(now - scheduled).total_seconds():.0f}s late")
+        if instant is None:
+            self._next.pop(name, None)
+            if definition.schedule.kind != "event":
+                self.store.set_status([name], "completed", now)
+        else:
+            self._next[name] = instant
+            heapq.heappush(self._heap, (instant, name))
+
+    def _new_run(
+        self, definition: ScheduleDefinition, scheduled: datetime, trigger: str, attempt: int,
+        now: datetime, **extra: Any,
+    ) -> RunRecord:
+        return RunRecord(
+            run_id=new_run_id(now),
+            schedule=definition.name,
+            scheduled_time=scheduled,
+            trigger=trigger,  # type: ignore[arg-type]
+            attempt=attempt,
+            result="queued",
+            queued_at=now,
+            epoch=self.epoch,
+            instance_id=self.instance_id,
+            queue=definition.queue or self.options.queue_name,
+            priority=definition.priority,
+            **extra,
+        )
+
+    def _claim(self, run: RunRecord, next_run: datetime | None) -> bool:
+        key = occurrence_key(run.schedule, run.scheduled_time, run.attempt)
+        if not self.store.claim(run, key, next_run, epoch=self.epoch):
+            if self.store.current_lease() is None or self._lost_lease():
+                return False
+            self.log.debug(f"{run.schedule}: {key} was claimed before; not firing it again")
+            return False
+        self.fired += 1
+        return True
+
+    def _lost_lease(self) -> bool:
+        lease = self.store.current_lease()
+        if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
+            self.log.error(f"another leader holds epoch {lease.epoch if lease else '?'}; stopping")
+            self.firing = False
+            return True
+        return False
+
+    def _record(
+        self, definition: ScheduleDefinition, scheduled: datetime, result: str,
+        next_run: datetime | None, now: datetime, *, error: str,
+    ) -> None:
+        run = self._new_run(definition, scheduled, "schedule", 1, now)
+        run.result = result  # type: ignore[assignment]
+        run.finished_at = now
+        run.error = error
+        self._claim(run, next_run)
+        if result == "missed":
+            self.log.warning(f"{definition.name}: {error}")
+        else:
+            self.log.info(f"{definition.name}: skipped {format_instant(scheduled)}: {error}")
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def _dispatch_when_due(self, run: RunRecord) -> None:
+        eligible = run.queued_at
+        if eligible is not None and eligible > self.clock.now():
+            heapq.heappush(self._delayed, (eligible, next(self._seq), run))
+        else:
+            self._enqueue(run)
+
+    def _enqueue(self, run: RunRecord) -> None:
+        queue = run.queue or self.options.queue_name
+        waiting = _Waiting(PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run)
+        heapq.heappush(self._queues.setdefault(queue, []), waiting)
+        self._pump(queue)
+
+    def _pump(self, queue: str) -> None:
+        limit = self.options.concurrency(queue)
+        waiting = self._queues.get(queue, [])
+        while waiting and self._active.get(queue, 0) < limit:
+            item = heapq.heappop(waiting)
+            self._active[queue] = self._active.get(queue, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._execute(queue, item.run))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, queue: str, run: RunRecord) -> None:
+        name = run.schedule
+        try:
+            definition = self.definitions.get(name)
+            if definition is None:
+                self.store.finish_run(run.run_id, "error", self.clock.now(),
+                                      error="the schedule was removed before the run started")
+                return
+            started = self.clock.now()
+            self.store.start_run(run.run_id, started)
+            self.log.info(
+                f"{name}: starting run {run.run_id} (trigger {run.trigger}, attempt "
+                f"{run.attempt}, due {format_instant(run.scheduled_time)})"
+            )
+            spec = JobSpec(
+                run=run,
+                definition=definition,
+                kill_grace=self.options.kill_grace,
+                output_tail=self.options.output_tail,
+                import_paths=self.options.import_paths,
+                base_cwd=self.base_dir,
+            )
+            outcome = await self.executor.run(spec)
+            finished = self.clock.now()
+            self.store.finish_run(
+                run.run_id, outcome.result, finished, error=outcome.error, output=outcome.output
+            )
+            took = (finished - started).total_seconds()
+            if outcome.result == "success":
+                self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
+            else:
+                self.log.warning(
+                    f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
+                )
+                retried = self._schedule_retry(run, definition, finished, outcome.result)
+                if not retried and outcome.result != "interrupted":
+                    await self._failed(run, definition, outcome)
+        finally:
+            self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
+            self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+            self._pump(queue)
+
+    def _schedule_retry(
+        self, run: RunRecord, definition: ScheduleDefinition, now: datetime,
+        result: str = "interrupted",
+    ) -> bool:
+        """Claim the next attempt now (durably, as ``queued``), due after the retry delay."""
+        if run.attempt > definition.max_retries:
+            return False
+        delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
+        retry = self._new_run(
+            definition, run.scheduled_time, "retry", run.attempt + 1, now,
+            args=run.args, kwargs=run.kwargs, event=run.event,
+        )
+        retry.queued_at = now + timedelta(seconds=delay)
+        current = self._next.get(definition.name)
+        if not self._claim(retry, current):
+            return False
+        self.log.info(
+            f"{definition.name}: attempt {run.attempt + 1} of {definition.max_retries + 1} "
+            f"in {delay:g}s after {result}"
+        )
+        self._inflight[definition.name] = self._inflight.get(definition.name, 0) + 1
+        self._dispatch_when_due(retry)
+        self.wake()
+        return True
+
+    async def _failed(self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome) -> None:
+        if self.on_failure is None:
+            return
+        try:
+            result = self.on_failure(run, definition, outcome)
+            if result is not None:
+                await result
+        except Exception as exc:  # a failing error handler must not stop the loop
+            self.log.error(f"{definition.name}: error handler failed: {exc}")
+
+    # -- timing and shutdown --------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        candidates = []
+        while self._heap and self._next.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        if self._heap:
+            candidates.append(self._heap[0][0])
+        if self._delayed:
+            candidates.append(self._delayed[0][0])
+        return min(candidates) if candidates else None
+
+    def seconds_until_next(self, now: datetime) -> float:
+        """How long the loop may sleep: until the earliest due instant, capped by
+        ``check_interval`` and by the lease renewal period."""
+        cap = min(self.options.check_interval, max(1.0, self.options.lock_timeout / 3))
+        due = self.next_due()
+        if due is None:
+            return cap
+        return max(0.0, min(cap, (due - now).total_seconds()))
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace: float) -> None:
+        """Let running jobs finish within ``grace`` seconds, then stop the rest."""
+        self.firing = False
+        if self._tasks:
+            self.log.info(f"waiting up to {grace:g}s for {len(self._tasks)} running job(s)")
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            if pending:
+                self.log.warning(f"stopping {len(pending)} job(s) that outlived the grace period")
+                await self.executor.stop_all(self.options.kill_grace)
+                await asyncio.wait(pending, timeout=self.options.kill_grace + 5)
+        # Runs still waiting in a queue never started; they stay queued for the next leader.
+        self._queues.clear()
+
+    async def wait_idle(self) -> None:
+        """Wait until no job runs (tests use this instead of sleeping)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))

@@ -1,0 +1,287 @@
+"""The long-running service around the run loop: leadership, signals, reloads, systemd.
+
+``run()`` is ``uno-schedule run``: it takes the exclusive file lock beside the state (a
+second instance waits there as a standby and takes over within a second of the leader's
+death, because the kernel frees the lock), then serves until SIGTERM. ``serve()`` is the
+same loop for library users inside their own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigErrors, UnoScheduleError
+from ..sync import apply_plan, git_source, make_plan
+from ..timeutil import format_instant
+from .executor import Executor
+from .log import Logger
+from .loop import RunLoop
+from .systemd import SystemdNotifier
+
+__all__ = ["Service"]
+
+if TYPE_CHECKING:
+    from ..scheduler import Scheduler
+
+#: How often the YAML file is checked for changes (a stat call, no parsing).
+FILE_POLL_SECONDS = 2.0
+#: A difference between wall-clock and monotonic progress above this is a clock jump.
+JUMP_SECONDS = 2.0
+
+
+class Service:
+    def __init__(self, scheduler: Scheduler, *, install_signals: bool, log: Logger | None = None):
+        self.scheduler = scheduler
+        self.install_signals = install_signals
+        self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
+        self.notifier = SystemdNotifier()
+        self.started = asyncio.Event() if _has_loop() else None  # set by serve()
+        self._stop = False
+        self._grace: float | None = None
+        self._reload = False
+        self._file_stamp: tuple[int, int, int] | None = None
+        self._lock: object | None = None
+        self.exit_status = 0
+
+    # -- process entry point ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Take the leader lock (waiting as a standby if needed), then serve until stopped."""
+        lock = None
+        state_path = self.scheduler.state_path
+        if state_path is not None:
+            from ..lock import LeaderLock
+
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            lock = LeaderLock(Path(str(state_path) + ".lock"))
+            stopping = {"flag": False}
+
+            def on_term(signum: int, frame: object) -> None:
+                stopping["flag"] = True
+
+            old = signal.signal(signal.SIGTERM, on_term)
+            old_int = signal.signal(signal.SIGINT, on_term)
+            try:
+                if not lock.acquire(blocking=False):
+                    holder = _describe_holder(lock)
+                    self.log.notice(f"standby: another scheduler leads on {state_path}{holder}; waiting")
+                    self.notifier.status("standby: waiting for the leader")
+                    while not stopping["flag"]:
+                        if lock.acquire(blocking=True, timeout=0.2):
+                            break
+                    if stopping["flag"]:
+                        self.log.info("standby stopped before it became the leader")
+                        return 0
+                    self.log.notice("the leader is gone; taking over")
+            finally:
+                signal.signal(signal.SIGTERM, old)
+                signal.signal(signal.SIGINT, old_int)
+        try:
+            return asyncio.run(self.serve())
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def request_stop(self, grace: float | None = None) -> None:
+        self._stop = True
+        self._grace = grace
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self.scheduler.store.notify()
+        except UnoScheduleError:
+            pass
+
+    # -- the serving loop -----------------------------------------------------------------
+
+    async def serve(self) -> int:
+        if self.started is None:
+            self.started = asyncio.Event()
+        sched = self.scheduler
+        opts = sched.options
+        store = sched.store
+        clock = sched.clock
+        loop = asyncio.get_running_loop()
+        if self.install_signals:
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        waiter = store.waiter()
+        base_dir = (
+            str(sched.config.path.parent) if sched.config is not None and sched.config.path else None
+        )
+        executor = Executor(log=self.log.debug)
+        runloop = RunLoop(
+            store=store,
+            definitions=sched.definitions,
+            options=opts,
+            executor=executor,
+            clock=clock,
+            instance_id=sched.instance_id,
+            log=self.log,
+            base_dir=base_dir,
+            on_failure=sched._notify_failure,
+        )
+        now = clock.now()
+        force = sched.state_path is not None  # we hold the file lock: the old holder is dead
+        while not runloop.take_lease(now, force=force):
+            if self._stop:
+                waiter.close()
+                self.started.set()
+                return 0
+            lease = store.current_lease()
+            self.log.notice(
+                f"standby: {lease.instance_id if lease else 'another instance'} holds the lease "
+                f"until {format_instant(lease.expires_at) if lease else '?'}"
+            )
+            self.started.set()
+            await asyncio.to_thread(waiter.wait, min(1.0, opts.lock_timeout / 3))
+            now = clock.now()
+        self.log.notice(
+            f"leader {sched.instance_id} (epoch {runloop.epoch}) on "
+            f"{sched.state_path or 'remote storage'}"
+        )
+        runloop.recover(now)
+        self._apply_definitions(now, "loaded at start")
+        runloop.load(store.list_schedules(), now)
+        store.set_meta("started_at", format_instant(now) or "")
+        self._file_stamp = self._stamp()
+        status = f"{len(sched.definitions)} schedules, epoch {runloop.epoch}"
+        self.notifier.ready(status)
+        self.log.info(f"ready: {status}")
+        self.started.set()
+        last_wall, last_mono = clock.now(), clock.monotonic()
+        last_watchdog = last_mono
+        last_refresh = last_mono
+        try:
+            while not self._stop:
+                now, mono = clock.now(), clock.monotonic()
+                drift = (now - last_wall).total_seconds() - (mono - last_mono)
+                if abs(drift) > JUMP_SECONDS:
+                    direction = "forwards" if drift > 0 else "backwards"
+                    self.log.warning(
+                        f"the wall clock jumped {direction} by {abs(drift):.1f}s; claimed "
+                        "occurrences never fire again, skipped-over ones follow the missed policy"
+                    )
+                last_wall, last_mono = now, mono
+                if self._reload or self._file_changed():
+                    self._do_reload(runloop, now)
+                if mono - last_refresh > 300:
+                    runloop.refresh(now)
+                    last_refresh = mono
+                runloop.tick(now)
+                if not runloop.firing:
+                    self.exit_status = 1
+                    break
+                if self.notifier.watchdog_interval is not None:
+                    if mono - last_watchdog >= self.notifier.watchdog_interval * 0.9:
+                        self.notifier.watchdog()
+                        last_watchdog = mono
+                timeout = runloop.seconds_until_next(clock.now())
+                if sched.config is not None and sched.config.path is not None:
+                    timeout = min(timeout, FILE_POLL_SECONDS)
+                if self.notifier.watchdog_interval is not None:
+                    timeout = min(timeout, self.notifier.watchdog_interval)
+                if timeout > 0:
+                    woke = await asyncio.to_thread(waiter.wait, timeout)
+                    if woke and not self._stop:
+                        runloop.refresh(clock.now())
+                        last_refresh = clock.monotonic()
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            self.notifier.stopping()
+            self.log.notice("stopping: no new runs will start")
+            grace = self._grace if self._grace is not None else opts.shutdown_grace
+            await runloop.drain(grace)
+            store.release_lease(sched.instance_id, runloop.epoch)
+            waiter.close()
+            self.log.notice("stopped")
+        return self.exit_status
+
+    # -- configuration changes --------------------------------------------------------------
+
+    def _request_reload(self) -> None:
+        self._reload = True
+        self._wake()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        config = self.scheduler.config
+        if config is None or config.path is None:
+            return None
+        try:
+            st = os.stat(config.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _file_changed(self) -> bool:
+        stamp = self._stamp()
+        return stamp is not None and stamp != self._file_stamp
+
+    def _apply_definitions(self, now: datetime, changelog: str) -> None:
+        sched = self.scheduler
+        store = sched.store
+        plan = make_plan(
+            sched.definitions, store.list_schedules(), now=now, default_zone=sched.options.timezone,
+            preview=0,
+        )
+        if plan.empty:
+            return
+        source = git_source(sched.config.path if sched.config else None)
+        apply_plan(store, plan, sched.definitions, now=now, source=source, changelog=changelog)
+        for entry in plan.added:
+            self.log.info(f"{entry.name}: added")
+        for entry in plan.changed:
+            self.log.info(f"{entry.name}: changed ({source})")
+        for entry in plan.removed:
+            self.log.info(f"{entry.name}: removed from the file; it stops, its history stays")
+
+    def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
+        from ..config import load_config
+
+        self._reload = False
+        sched = self.scheduler
+        assert sched.config is not None and sched.config.path is not None
+        self._file_stamp = self._stamp()
+        self.notifier.reloading()
+        try:
+            config = load_config(sched.config.path)
+        except ConfigErrors as exc:
+            for error in exc.errors:
+                self.log.error(f"reload rejected: {error}")
+            self.log.error("keeping the last good configuration")
+            self.notifier.ready("reload rejected; running the last good configuration")
+            return
+        except UnoScheduleError as exc:
+            self.log.error(f"reload rejected: {exc}; keeping the last good configuration")
+            self.notifier.ready("reload rejected; running the last good configuration")
+            return
+        sched.config = config
+        sched.definitions.clear()
+        sched.definitions.update(config.schedules)
+        self._apply_definitions(now, "reloaded")
+        runloop.load(sched.store.list_schedules(), now)
+        self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
+        self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _describe_holder(lock: object) -> str:
+    info = getattr(lock, "holder", None)
+    text = info() if callable(info) else None
+    return f" ({text})" if text else ""
+

@@ -1,0 +1,140 @@
+"""Resolving ``task:`` paths to Python callables, and describing what they raised.
+
+A task path is ``package.module.function`` or ``package.module:function`` (after the
+colon, a dotted attribute path such as ``Class.method`` is allowed). Import roots are
+added to ``sys.path`` once each, at the front, so that the operator's folder wins over
+an installed package of the same name: that is what someone who keeps a ``jobs.py``
+beside the YAML file means.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from ..errors import JobError
+
+__all__ = [
+    "add_import_paths",
+    "describe_exception",
+    "format_traceback_tail",
+    "is_async_callable",
+    "resolve_task",
+]
+
+_paths_lock = threading.Lock()
+
+
+def add_import_paths(paths: Iterable[str | None]) -> None:
+    """Put each path (made absolute) at the front of ``sys.path`` unless it is there already.
+
+    Idempotent, so that calling it for every run costs a few comparisons and never grows
+    ``sys.path``; relative roots are resolved against the current directory at the time
+    of the call, once, since a later ``chdir`` must not change which module loads.
+    """
+    wanted = [os.path.abspath(p) for p in paths if p]
+    if not wanted:
+        return
+    with _paths_lock:
+        missing = [p for p in wanted if p not in sys.path]
+        # Keep the caller's order: the first given path ends up first on sys.path.
+        for path in reversed(missing):
+            sys.path.insert(0, path)
+        if missing:
+            importlib.invalidate_caches()
+
+
+def _split(path: str) -> tuple[str, list[str]]:
+    """Return (module, attribute path) for ``a.b:c.d``; ``a.b.c`` is resolved by trying."""
+    if ":" in path:
+        module, _, attrs = path.partition(":")
+        return module, attrs.split(".") if attrs else []
+    return path, []
+
+
+def _import_longest(dotted: str) -> tuple[ModuleType, list[str]]:
+    """Import the longest importable module prefix of ``dotted``; the rest are attributes.
+
+    A ``ModuleNotFoundError`` that names a module other than the prefix being tried (a
+    missing dependency *inside* the task's module) is re-raised rather than masked by
+    trying a shorter prefix, so the operator sees the real cause.
+    """
+    parts = dotted.split(".")
+    last_error: ModuleNotFoundError | None = None
+    for cut in range(len(parts), 0, -1):
+        name = ".".join(parts[:cut])
+        try:
+            return importlib.import_module(name), parts[cut:]
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if not (name == missing or name.startswith(missing + ".")):
+                raise
+            last_error = last_error or exc
+    assert last_error is not None
+    raise last_error
+
+
+def resolve_task(
+    path: str, import_paths: Iterable[str | None] = ()
+) -> Callable[..., Any]:
+    """Import and return the callable named by ``path``; raise ``JobError`` saying why not."""
+    path = path.strip()
+    try:
+        add_import_paths(import_paths)
+        module_name, attrs = _split(path)
+        if not module_name:
+            raise ValueError("no module named before ':'")
+        if ":" in path:
+            target: Any = importlib.import_module(module_name)
+            if not attrs:
+                raise ValueError("no function named after ':'")
+        else:
+            target, attrs = _import_longest(module_name)
+            if not attrs:
+                raise ValueError(f"{path!r} is a module; name a function in it")
+        owner = target.__name__ if isinstance(target, ModuleType) else module_name
+        for attr in attrs:
+            try:
+                target = getattr(target, attr)
+            except AttributeError:
+                raise AttributeError(f"{owner!r} has no attribute {attr!r}") from None
+            owner = f"{owner}.{attr}"
+        if not callable(target):
+            raise TypeError(f"{owner!r} is not callable")
+        return target  # type: ignore[no-any-return]
+    except Exception as exc:
+        raise JobError(f"cannot import task {path!r}: {describe_exception(exc)}") from exc
+
+
+def is_async_callable(func: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions, partials of them and objects with ``async __call__``."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004 - we want the bound dunder itself
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ExcType: first line of message`` (just ``ExcType`` when the message is empty).
+
+    One line because it goes into the run record's ``error`` and the CLI's tables.
+    """
+    name = type(exc).__name__
+    text = str(exc).strip()
+    if isinstance(exc, ModuleNotFoundError | ImportError) and not text:
+        text = exc.msg or ""
+    first = text.splitlines()[0] if text else ""
+    return f"{name}: {first}" if first else name
+
+
+def format_traceback_tail(exc: BaseException, limit: int) -> str:
+    """The formatted traceback, cut to its last ``limit`` characters (the end is the cause)."""
+    text = "".join(traceback.format_exception(exc))
+    return text[-limit:] if limit > 0 else ""

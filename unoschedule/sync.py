@@ -1,0 +1,236 @@
+"""Reconciling the definitions of a file (or of library calls) with the stored schedules.
+
+``plan`` is pure: it compares definitions with stored states and says what would be
+added, changed and removed, so that ``uno-schedule plan`` and the run loop's reload
+agree by construction. ``apply`` writes that plan, one version per changed schedule,
+with a unified diff of the canonical YAML form and the source (file and git commit).
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .abc import Store
+from .model import ScheduleDefinition, ScheduleState, VersionRecord
+from .timeutil import format_instant
+
+__all__ = ["Plan", "PlanEntry", "apply_plan", "definition_yaml", "git_source", "make_plan"]
+
+
+@dataclass
+class PlanEntry:
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    diff: str
+    next_before: list[str] = field(default_factory=list)
+    next_after: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "before": self.before,
+            "after": self.after,
+            "diff": self.diff,
+            "next_before": self.next_before,
+            "next_after": self.next_after,
+        }
+
+
+@dataclass
+class Plan:
+    added: list[PlanEntry] = field(default_factory=list)
+    changed: list[PlanEntry] = field(default_factory=list)
+    removed: list[PlanEntry] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": [e.to_json() for e in self.added],
+            "changed": [e.to_json() for e in self.changed],
+            "removed": [e.to_json() for e in self.removed],
+            "unchanged": list(self.unchanged),
+        }
+
+
+def definition_yaml(config: Mapping[str, Any] | None) -> str:
+    """The canonical YAML text of a definition, the unit that diffs are taken over."""
+    if config is None:
+        return ""
+    return yaml.safe_dump(dict(config), sort_keys=True, default_flow_style=False)
+
+
+def _diff(name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    lines = difflib.unified_diff(
+        definition_yaml(before).splitlines(keepends=True),
+        definition_yaml(after).splitlines(keepends=True),
+        fromfile=f"{name} (stored)" if before is not None else "/dev/null",
+        tofile=f"{name} (new)" if after is not None else "/dev/null",
+    )
+    return "".join(lines)
+
+
+def _upcoming(
+    definition: ScheduleDefinition | None,
+    default_zone: str | None,
+    now: datetime,
+    count: int,
+    anchor: datetime | None = None,
+) -> list[str]:
+    if definition is None:
+        return []
+    timeline = definition.timeline(default_zone, anchor)
+    return [format_instant(t) or "" for t in timeline.take(now, count)]
+
+
+def make_plan(
+    definitions: Mapping[str, ScheduleDefinition],
+    states: Sequence[ScheduleState],
+    *,
+    now: datetime,
+    default_zone: str | None = None,
+    preview: int = 3,
+) -> Plan:
+    """What applying ``definitions`` to the stored ``states`` would change."""
+    plan = Plan()
+    stored = {s.name: s for s in states if s.status != "removed"}
+    for name, definition in definitions.items():
+        after = definition.to_config()
+        state = stored.get(name)
+        if state is None:
+            plan.added.append(
+                PlanEntry(
+                    name,
+                    None,
+                    after,
+                    _diff(name, None, after),
+                    [],
+                    _upcoming(definition, default_zone, now, preview),
+                )
+            )
+        elif state.fingerprint != definition.fingerprint():
+            try:
+                old: ScheduleDefinition | None = ScheduleDefinition.from_config(
+                    name, state.definition
+                )
+            except Exception:  # a definition stored by an older version that no longer parses
+                old = None
+            plan.changed.append(
+                PlanEntry(
+                    name,
+                    state.definition,
+                    after,
+                    _diff(name, state.definition, after),
+                    _upcoming(old, default_zone, now, preview, state.anchor),
+                    _upcoming(definition, default_zone, now, preview, state.anchor),
+                )
+            )
+        else:
+            plan.unchanged.append(name)
+    for name, state in stored.items():
+        if name not in definitions:
+            try:
+                old = ScheduleDefinition.from_config(name, state.definition)
+            except Exception:
+                old = None
+            plan.removed.append(
+                PlanEntry(
+                    name,
+                    state.definition,
+                    None,
+                    _diff(name, state.definition, None),
+                    _upcoming(old, default_zone, now, preview, state.anchor),
+                    [],
+                )
+            )
+    return plan
+
+
+def git_source(path: Path | None) -> str:
+    """``FILE`` or ``FILE@COMMIT: subject`` when the file is tracked in a git repository."""
+    if path is None:
+        return "library"
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return str(path)
+    line = out.stdout.strip()
+    if out.returncode != 0 or not line:
+        return str(path)
+    commit, _, subject = line.partition(" ")
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", path.name],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    ).stdout.strip()
+    return f"{path}@{commit}{' (modified)' if dirty else ''}: {subject}"
+
+
+def apply_plan(
+    store: Store,
+    plan: Plan,
+    definitions: Mapping[str, ScheduleDefinition],
+    *,
+    now: datetime,
+    source: str,
+    changelog: str = "",
+) -> None:
+    """Write ``plan``: new schedules at version 1, changed ones at a new version, removed
+    ones marked ``removed`` (their runs and versions stay)."""
+    current = {s.name: s for s in store.list_schedules()}
+    for entry in plan.added + plan.changed:
+        definition = definitions[entry.name]
+        old = current.get(entry.name)
+        version = (old.version + 1) if old is not None else 1
+        status = "paused" if definition.paused else ("disabled" if not definition.enabled else "active")
+        if old is not None and old.status == "paused" and entry in plan.changed:
+            status = "paused"  # a pause from the shell survives a change of the file
+        state = ScheduleState(
+            name=entry.name,
+            definition=entry.after or {},
+            version=version,
+            status=status,  # type: ignore[arg-type]
+            next_run=None,
+            anchor=(old.anchor if old is not None and old.status != "removed" else None)
+            or definition.start_date
+            or now,
+            last_run=old.last_run if old else None,
+            last_result=old.last_result if old else None,
+            created_at=old.created_at if old else now,
+            updated_at=now,
+            fingerprint=definitions[entry.name].fingerprint(),
+        )
+        record = VersionRecord(
+            schedule=entry.name,
+            version=version,
+            changed_at=now,
+            changelog=changelog or ("added" if old is None or entry in plan.added else "changed"),
+            source=source,
+            definition=entry.after or {},
+            diff=entry.diff,
+        )
+        store.save_schedule(state, record)
+    for entry in plan.removed:
+        store.set_status([entry.name], "removed", now)
