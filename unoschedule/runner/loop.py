@@ -19,7 +19,7 @@ import itertools
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Clock, Store
@@ -94,6 +94,8 @@ class RunLoop:
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = itertools.count()
         self.fired = 0
+        self._in_tick = False
+        self._lease_renewed = datetime.min.replace(tzinfo=UTC)
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -167,12 +169,9 @@ class RunLoop:
         self._timelines[name] = timeline
         next_run = state.next_run
         if next_run is None:
-            # Never claimed (or just resumed): the first occurrence after now. A schedule
-            # whose first occurrence already passed before it was first seen is not missed.
-            start = now if state.last_run is None else max(state.last_run, now)
-            next_run = timeline.next(start - timedelta(microseconds=1))
-            if next_run is not None and next_run < now:
-                next_run = timeline.next(now)
+            # Never claimed, just changed or just resumed: the first occurrence after now.
+            # Nothing before that point counts as missed.
+            next_run = timeline.next(now)
             self.store.set_next_run(name, next_run)
             if next_run is None and definition.schedule.kind != "event":
                 if state.last_run is not None:
@@ -199,6 +198,15 @@ class RunLoop:
         """Fire everything due at ``now``: queued requests, retries, then schedules."""
         if not self.firing:
             return
+        self._in_tick = True
+        try:
+            self._tick(now)
+        finally:
+            self._in_tick = False
+        for queue in list(self._queues):
+            self._pump(queue)
+
+    def _tick(self, now: datetime) -> None:
         renew_every = max(1.0, self.options.lock_timeout / 3)
         if (now - self._lease_renewed).total_seconds() >= renew_every or now < self._lease_renewed:
             if not self.renew_lease(now):
@@ -325,10 +333,13 @@ class RunLoop:
             self._enqueue(run)
 
     def _enqueue(self, run: RunRecord) -> None:
+        """Add to its queue; ``tick`` starts jobs only after everything due is queued, so
+        that priority orders all the runs due at one instant."""
         queue = run.queue or self.options.queue_name
         waiting = _Waiting(PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run)
         heapq.heappush(self._queues.setdefault(queue, []), waiting)
-        self._pump(queue)
+        if not self._in_tick:
+            self._pump(queue)
 
     def _pump(self, queue: str) -> None:
         limit = self.options.concurrency(queue)

@@ -81,9 +81,7 @@ def _import_longest(dotted: str) -> tuple[ModuleType, list[str]]:
     raise last_error
 
 
-def resolve_task(
-    path: str, import_paths: Iterable[str | None] = ()
-) -> Callable[..., Any]:
+def resolve_task(path: str, import_paths: Iterable[str | None] = ()) -> Callable[..., Any]:
     """Import and return the callable named by ``path``; raise ``JobError`` saying why not."""
     path = path.strip()
     try:

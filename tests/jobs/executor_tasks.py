@@ -1,0 +1,47 @@
+"""Tasks that tests/test_executor.py runs through ``task:`` paths (imported by path root)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+
+def add(a: int, b: int, *, scale: int = 1) -> dict[str, Any]:
+    return {"sum": (int(a) + int(b)) * scale, "pid": os.getpid()}
+
+
+async def async_add(a: int, b: int, *, scale: int = 1) -> int:
+    await asyncio.sleep(0)
+    return (int(a) + int(b)) * scale
+
+
+def sleep_sync(seconds: float) -> str:
+    time.sleep(float(seconds))
+    return "woke up"
+
+
+async def sleep_async(seconds: float) -> str:
+    await asyncio.sleep(float(seconds))
+    return "woke up"
+
+
+def boom(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def spawn_and_sleep(pid_file: str) -> None:
+    """Start a grandchild (writes its pid) and hang: the whole group must die at timeout."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    with open(pid_file, "w") as fh:
+        fh.write(str(child.pid))
+    time.sleep(300)
+
+
+class Greeter:
+    @staticmethod
+    def hello(name: str) -> str:
+        return f"hello {name}"

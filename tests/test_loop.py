@@ -1,0 +1,428 @@
+"""The run loop's decisions under a fake clock: what fires, once, and what is recorded.
+
+Nothing here sleeps: the clock is set by hand, ``tick(now)`` decides, and a fake executor
+finishes jobs as soon as the test lets the event loop run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unoschedule.abc import Clock
+from unoschedule.model import ScheduleDefinition, SchedulerOptions
+from unoschedule.runner.executor import JobOutcome, JobSpec
+from unoschedule.runner.log import Logger
+from unoschedule.runner.loop import RunLoop
+from unoschedule.schedules import CronSchedule, IntervalSchedule, schedule_from_config
+from unoschedule.store.sqlite import SQLiteStorage
+from unoschedule.sync import apply_plan, make_plan
+
+
+def T(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class FakeClock(Clock):
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+        self.mono = 1000.0
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def set(self, when: datetime) -> None:
+        self.mono += max(0.0, (when - self.current).total_seconds())
+        self.current = when
+
+
+@dataclass
+class FakeExecutor:
+    """Finishes each job with the next scripted result for its schedule (default success).
+
+    A schedule listed in ``hold`` stays running until the test releases it.
+    """
+
+    script: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[tuple[str, datetime, int, str]] = field(default_factory=list)
+    hold: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def run(self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None) -> JobOutcome:
+        run = spec.run
+        self.calls.append((run.schedule, run.scheduled_time, run.attempt, run.trigger))
+        if run.schedule in self.hold:
+            await self.hold[run.schedule].wait()
+        results = self.script.get(run.schedule, [])
+        result = results.pop(0) if results else "success"
+        await asyncio.sleep(0)
+        return JobOutcome(result=result, error=None if result == "success" else "boom", output="", pid=None)
+
+    async def stop_all(self, grace: float) -> None:
+        for event in self.hold.values():
+            event.set()
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, definitions: list[ScheduleDefinition], **options: Any) -> None:
+        self.path = tmp_path / "state.db"
+        self.clock = FakeClock(T("2026-06-01T08:59:00Z"))
+        self.options = SchedulerOptions(**{"lock_timeout": 300, **options})
+        self.definitions = {d.name: d for d in definitions}
+        self.executor = FakeExecutor()
+        self.store = SQLiteStorage(self.path)
+        self.loop: RunLoop | None = None
+
+    def start(self, instance: str = "a") -> RunLoop:
+        now = self.clock.now()
+        loop = RunLoop(
+            store=self.store, definitions=self.definitions, options=self.options,
+            executor=self.executor,  # type: ignore[arg-type]
+            clock=self.clock, instance_id=instance, log=Logger(verbose=False), wake=lambda: None,
+        )
+        assert loop.take_lease(now, force=True)
+        loop.recover(now)
+        plan = make_plan(self.definitions, self.store.list_schedules(), now=now, preview=0)
+        apply_plan(self.store, plan, self.definitions, now=now, source="test")
+        loop.load(self.store.list_schedules(), now)
+        self.loop = loop
+        return loop
+
+    async def at(self, when: str) -> None:
+        assert self.loop is not None
+        self.clock.set(T(when))
+        self.loop.tick(self.clock.now())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await self.loop.wait_idle()
+
+    def history(self, name: str) -> list[tuple[str, str, int, str]]:
+        rows = self.store.history(name, limit=1000)
+        return sorted(
+            (r.scheduled_time.strftime("%H:%M"), r.trigger, r.attempt, r.result) for r in rows
+        )
+
+
+def cron(name: str, expr: str, **kw: Any) -> ScheduleDefinition:
+    return ScheduleDefinition(name=name, schedule=CronSchedule(expr), command=("true",), **kw)
+
+
+def run(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(coro())
+
+
+def test_each_due_occurrence_fires_once_even_when_ticked_repeatedly(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        h.start()
+        for when in ["09:00:00", "09:00:00", "09:00:30", "09:01:00", "09:01:00"]:
+            await h.at(f"2026-06-01T{when}Z")
+
+    run(go)
+    assert h.history("every-minute") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:01", "schedule", 1, "success"),
+    ]
+    assert len(h.executor.calls) == 2
+
+
+def test_a_restarted_leader_does_not_fire_claimed_occurrences_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        h.start("a")
+        await h.at("2026-06-01T09:00:00Z")
+        h.start("b")  # a new leader with a new epoch, same store, same instant
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:00:40Z")
+
+    run(go)
+    assert h.history("every-minute") == [("09:00", "schedule", 1, "success")]
+
+
+def test_a_deposed_leader_stops_firing(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        old = h.start("a")
+        await h.at("2026-06-01T09:00:00Z")
+        h.start("b")
+        h.loop = old  # the old leader wakes up after a long pause
+        await h.at("2026-06-01T09:01:00Z")
+        assert not old.firing
+
+    run(go)
+    assert h.history("every-minute") == [("09:00", "schedule", 1, "success")]
+
+
+def _hourly_down_for_three_hours(tmp_path: Path, **options: Any) -> Harness:
+    h = Harness(tmp_path, [cron("hourly", "0 * * * *")], missed_threshold=300, **options)
+
+    async def go() -> None:
+        h.start("a")  # sees the schedule at 08:59: next run 09:00, then the host is down
+        h.clock.set(T("2026-06-01T12:00:10Z"))
+        h.start("b")
+        await h.at("2026-06-01T12:00:10Z")
+
+    run(go)
+    return h
+
+
+def test_missed_trigger_runs_the_most_recent_and_records_the_rest(tmp_path: Path) -> None:
+    h = _hourly_down_for_three_hours(tmp_path, missed_schedule_handling="trigger", max_missed_schedules=2)
+    assert h.history("hourly") == [
+        ("09:00", "schedule", 1, "missed"),
+        ("10:00", "missed", 1, "success"),
+        ("11:00", "missed", 1, "success"),
+        ("12:00", "schedule", 1, "success"),
+    ]
+
+
+def test_missed_skip_records_every_late_occurrence_without_running_it(tmp_path: Path) -> None:
+    h = _hourly_down_for_three_hours(tmp_path, missed_schedule_handling="skip")
+    assert h.history("hourly") == [
+        ("09:00", "schedule", 1, "missed"),
+        ("10:00", "schedule", 1, "missed"),
+        ("11:00", "schedule", 1, "missed"),
+        ("12:00", "schedule", 1, "success"),
+    ]
+
+
+def test_missed_coalesce_runs_late_occurrences_once(tmp_path: Path) -> None:
+    h = _hourly_down_for_three_hours(tmp_path, missed_schedule_handling="coalesce")
+    assert h.history("hourly") == [
+        ("09:00", "schedule", 1, "missed"),
+        ("10:00", "schedule", 1, "missed"),
+        ("11:00", "missed", 1, "success"),
+        ("12:00", "schedule", 1, "success"),
+    ]
+
+
+def test_a_late_occurrence_within_the_threshold_just_runs_late(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("hourly", "0 * * * *")], missed_threshold=300)
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:04:59Z")
+
+    run(go)
+    assert h.history("hourly") == [("09:00", "schedule", 1, "success")]
+
+
+def test_failed_jobs_are_retried_after_the_delay_with_each_attempt_recorded(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("flaky", "0 9 * * *", max_retries=2, retry_delay=30.0)])
+    h.executor.script["flaky"] = ["error", "timeout", "error"]
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:00:29Z")  # too early for the retry
+        assert len(h.executor.calls) == 1
+        await h.at("2026-06-01T09:00:30Z")
+        await h.at("2026-06-01T09:01:00Z")
+        await h.at("2026-06-01T09:05:00Z")
+
+    run(go)
+    assert h.history("flaky") == [
+        ("09:00", "retry", 2, "timeout"),
+        ("09:00", "retry", 3, "error"),
+        ("09:00", "schedule", 1, "error"),
+    ]
+    assert len(h.executor.calls) == 3
+
+
+def test_unique_skips_an_occurrence_while_the_previous_run_still_runs(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("slow", "* * * * *", unique=True)])
+    h.executor.hold["slow"] = asyncio.Event()
+
+    async def go() -> None:
+        h.start()
+        assert h.loop is not None
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        h.loop.tick(h.clock.now())
+        await asyncio.sleep(0)
+        h.clock.set(T("2026-06-01T09:01:00Z"))
+        h.loop.tick(h.clock.now())
+        h.executor.hold["slow"].set()
+        await h.loop.wait_idle()
+        await h.at("2026-06-01T09:02:00Z")
+
+    run(go)
+    assert h.history("slow") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:01", "schedule", 1, "skipped"),
+        ("09:02", "schedule", 1, "success"),
+    ]
+
+
+def test_a_backwards_clock_jump_never_fires_a_claimed_occurrence_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:01:00Z")
+        await h.at("2026-06-01T08:59:30Z")  # NTP steps the clock back
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:01:00Z")
+        await h.at("2026-06-01T09:02:00Z")
+
+    run(go)
+    assert [row[0] for row in h.history("every-minute")] == ["09:00", "09:01", "09:02"]
+
+
+def test_a_forward_clock_jump_is_handled_as_downtime(tmp_path: Path) -> None:
+    h = Harness(
+        tmp_path, [cron("every-minute", "* * * * *")], missed_threshold=60,
+        missed_schedule_handling="skip",
+    )
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:05:00Z")
+
+    run(go)
+    assert h.history("every-minute") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:01", "schedule", 1, "missed"),
+        ("09:02", "schedule", 1, "missed"),
+        ("09:03", "schedule", 1, "missed"),
+        ("09:04", "schedule", 1, "success"),
+        ("09:05", "schedule", 1, "success"),
+    ]
+
+
+def test_a_run_cut_off_by_a_crash_is_recorded_interrupted_and_retried(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("nightly", "0 9 * * *", max_retries=1, retry_delay=0.0)])
+    h.executor.hold["nightly"] = asyncio.Event()
+
+    async def go() -> None:
+        h.start("a")
+        assert h.loop is not None
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        h.loop.tick(h.clock.now())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        # the leader dies here with the job running; a new one starts
+        del h.executor.hold["nightly"]
+        h.clock.set(T("2026-06-01T09:00:20Z"))
+        h.start("b")
+        await h.at("2026-06-01T09:00:20Z")
+
+    run(go)
+    assert h.history("nightly") == [
+        ("09:00", "retry", 2, "success"),
+        ("09:00", "schedule", 1, "interrupted"),
+    ]
+
+
+def test_queues_limit_concurrency_and_start_high_priority_first(tmp_path: Path) -> None:
+    defs = [
+        cron("c-low", "0 9 * * *", priority="low", queue="q"),
+        cron("a-normal", "0 9 * * *", queue="q"),
+        cron("b-high", "0 9 * * *", priority="high", queue="q"),
+    ]
+    h = Harness(tmp_path, defs, queues={"q": 1})
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:00:00Z")
+
+    run(go)
+    assert [c[0] for c in h.executor.calls] == ["b-high", "a-normal", "c-low"]
+
+
+def test_a_paused_schedule_does_not_fire_and_resumes_without_missed_records(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        h.start()
+        assert h.loop is not None
+        await h.at("2026-06-01T09:00:00Z")
+        h.store.set_status(["every-minute"], "paused", h.clock.now())
+        h.loop.refresh(h.clock.now())
+        await h.at("2026-06-01T09:01:00Z")
+        await h.at("2026-06-01T09:02:00Z")
+        h.store.set_next_run("every-minute", None)
+        h.store.set_status(["every-minute"], "active", h.clock.now())
+        h.clock.set(T("2026-06-01T09:02:30Z"))
+        h.loop.refresh(h.clock.now())
+        await h.at("2026-06-01T09:03:00Z")
+
+    run(go)
+    assert h.history("every-minute") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:03", "schedule", 1, "success"),
+    ]
+
+
+def test_an_interval_is_anchored_and_does_not_drift_with_lateness(tmp_path: Path) -> None:
+    d = ScheduleDefinition(
+        name="every-10m", schedule=IntervalSchedule("10m"), command=("true",),
+        start_date=T("2026-06-01T09:00:00Z"),
+    )
+    h = Harness(tmp_path, [d])
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:00:03Z")  # late by 3 s
+        await h.at("2026-06-01T09:10:07Z")  # late by 7 s
+        await h.at("2026-06-01T09:20:00Z")
+
+    run(go)
+    assert [row[0] for row in h.history("every-10m")] == ["09:00", "09:10", "09:20"]
+
+
+def test_a_one_time_schedule_completes_after_it_ran(tmp_path: Path) -> None:
+    d = ScheduleDefinition(
+        name="once", schedule=schedule_from_config({"at": "2026-06-01T09:30:00Z"}), command=("true",)
+    )
+    h = Harness(tmp_path, [d])
+
+    async def go() -> None:
+        h.start()
+        await h.at("2026-06-01T09:30:00Z")
+        await h.at("2026-06-01T10:30:00Z")
+
+    run(go)
+    assert h.history("once") == [("09:30", "schedule", 1, "success")]
+    state = h.store.get_schedule("once")
+    assert state is not None and state.status == "completed"
+
+
+def test_manual_and_event_runs_queued_by_another_process_are_picked_up(tmp_path: Path) -> None:
+    from unoschedule.model import RunRecord
+
+    h = Harness(tmp_path, [cron("report", "0 0 1 1 *")])
+
+    async def go() -> None:
+        h.start()
+        h.store.enqueue(RunRecord(run_id="m1", schedule="report", scheduled_time=T("2026-06-01T09:00:00Z"),
+                                  trigger="manual", queued_at=T("2026-06-01T09:00:00Z")))
+        await h.at("2026-06-01T09:00:01Z")
+
+    run(go)
+    assert h.history("report") == [("09:00", "manual", 1, "success")]
+
+
+@pytest.mark.parametrize("when", ["2026-06-01T09:00:00Z", "2026-06-01T09:00:00.5Z"])
+def test_the_loop_sleeps_until_the_next_due_instant_capped_by_check_interval(tmp_path: Path, when: str) -> None:
+    h = Harness(tmp_path, [cron("hourly", "0 * * * *")], check_interval=60)
+
+    async def go() -> None:
+        loop = h.start()
+        await h.at(when)
+        assert loop.seconds_until_next(T("2026-06-01T09:59:30Z")) == 30
+        assert loop.seconds_until_next(T("2026-06-01T09:30:00Z")) == 60
+
+    run(go)

@@ -1,0 +1,38 @@
+"""The ``uno-schedule`` command line: a thin client of the ``unoschedule`` library.
+
+Importing this package is cheap on purpose: typer is imported by ``main()`` (or on first
+access to ``app``), rich only by commands that draw tables, and the state store only by
+the library when a state file exists. ``next-runs`` must answer about as fast as Python
+can import yaml (see ``unoschedule.cli.fast``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import app
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    from .fast import try_fast_path
+
+    code = try_fast_path(args)
+    if code is not None:
+        sys.exit(code)
+    from .app import app
+
+    app(args=args, prog_name="uno-schedule")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from .app import app
+
+        return app
+    raise AttributeError(name)

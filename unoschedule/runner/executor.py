@@ -1,0 +1,882 @@
+"""Run one attempt of a job (a command or a Python task) and report how it ended.
+
+The run loop decides *when* and *whether* a job runs; this module only runs it, and owns
+everything that touches processes, so that the hard guarantees live in one place:
+
+- every command (and every sync task that has a timeout) runs in its own session and
+  process group, so a timeout or a shutdown can signal the whole tree with one
+  ``killpg`` and nothing the job started outlives it;
+- a job's context reaches it in ``UNO_*`` environment variables and extra arguments
+  are separate argv entries (``$1``... under ``shell: true``): nothing from a run is
+  ever spliced into a shell string;
+- ``run`` never raises for anything the job did (missing program, failed import,
+  exception, hang): it returns a ``JobOutcome`` the loop can record as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, NoReturn
+
+from ..errors import JobError
+from ..model import RunRecord, ScheduleDefinition
+from ..timeutil import format_instant
+from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
+
+__all__ = [
+    "SHUTDOWN_ERROR",
+    "Executor",
+    "JobOutcome",
+    "JobSpec",
+    "command_argv",
+    "effective_args",
+    "effective_kwargs",
+    "job_environment",
+    "run_hook",
+]
+
+OutcomeResult = Literal["success", "error", "timeout", "interrupted"]
+LogFn = Callable[[str], None]
+
+#: ``error`` of a run that ``stop_all`` cut off.
+SHUTDOWN_ERROR = "stopped by scheduler shutdown"
+#: How long to keep reading output after the job's processes are gone. Only a process
+#: that left the job's group (a daemon that called ``setsid``) can hold the pipe open
+#: that long, and we must not wait for it.
+DRAIN_TIMEOUT = 0.5
+#: A line longer than this (no newline in sight) is logged in pieces, to bound memory.
+_LINE_LIMIT = 65536
+#: Upper bound of a forked task's result message (the child truncates to output_tail).
+_RESULT_LIMIT = 1 << 20
+#: After SIGKILL, how long to wait for the kernel to report the main process dead.
+_KILL_WAIT = 5.0
+_POLL = 0.02
+#: Environment variables of SPEC section 6; inherited copies are dropped so that a
+#: scheduler started from inside a job never leaks its own run's context.
+_CONTRACT_VARS = (
+    "UNO_SCHEDULE_NAME",
+    "UNO_RUN_ID",
+    "UNO_SCHEDULED_TIME",
+    "UNO_ATTEMPT",
+    "UNO_TRIGGER",
+    "UNO_KWARGS",
+    "UNO_EVENT",
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything needed to run one attempt; built by the run loop per attempt."""
+
+    run: RunRecord
+    definition: ScheduleDefinition
+    kill_grace: float = 5.0
+    output_tail: int = 4096
+    import_paths: tuple[str, ...] = ()
+    base_cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How an attempt ended, in the words the run record stores."""
+
+    result: OutcomeResult
+    error: str | None
+    output: str
+    pid: int | None
+
+
+# -- what a job gets -------------------------------------------------------------------
+
+
+def effective_args(spec: JobSpec) -> list[Any]:
+    """The run's ``args`` override (``trigger --arg``) if given, else the definition's."""
+    run_args = spec.run.args
+    return list(run_args) if run_args is not None else list(spec.definition.args)
+
+
+def effective_kwargs(spec: JobSpec) -> dict[str, Any]:
+    """The definition's ``kwargs`` updated with the run's overrides (``trigger --kwarg``)."""
+    kwargs = dict(spec.definition.kwargs)
+    if spec.run.kwargs:
+        kwargs.update(spec.run.kwargs)
+    return kwargs
+
+
+def _json_default(value: object) -> str:
+    # YAML gives dates and datetimes for unquoted timestamps; print them as SPEC does.
+    if isinstance(value, datetime):
+        return format_instant(value) or ""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def job_environment(spec: JobSpec) -> dict[str, str]:
+    """The ``UNO_*`` variables of SPEC section 6 for this attempt (nothing else)."""
+    run = spec.run
+    env = {
+        "UNO_SCHEDULE_NAME": run.schedule,
+        "UNO_RUN_ID": run.run_id,
+        "UNO_SCHEDULED_TIME": format_instant(run.scheduled_time) or "",
+        "UNO_ATTEMPT": str(run.attempt),
+        "UNO_TRIGGER": str(run.trigger),
+        "UNO_KWARGS": json.dumps(effective_kwargs(spec), default=_json_default),
+    }
+    if run.event is not None:
+        env["UNO_EVENT"] = json.dumps(run.event, default=_json_default)
+    return env
+
+
+def _process_environment(spec: JobSpec) -> dict[str, str]:
+    """os.environ, then the schedule's ``env:``, then the contract (which always wins)."""
+    env = {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
+    env.update({str(k): str(v) for k, v in spec.definition.env.items()})
+    env.update(job_environment(spec))
+    return env
+
+
+def command_argv(definition: ScheduleDefinition, args: Sequence[Any]) -> list[str]:
+    """The argv that runs ``definition.command`` with ``args`` appended.
+
+    A string command is split as a shell would split it but runs without one. With
+    ``shell: true`` the command (a list is joined with spaces: whoever asks for a shell
+    wants its expansions) becomes ``sh -c`` script text and the args follow as ``$1``...,
+    so an argument can never be read as shell syntax.
+    """
+    command = definition.command
+    extra = [str(a) for a in args]
+    if command is None:
+        raise JobError("schedule has no command")
+    if definition.shell:
+        script = command if isinstance(command, str) else " ".join(command)
+        if not script.strip():
+            raise JobError("empty command")
+        return ["/bin/sh", "-c", script, "uno-schedule", *extra]
+    if isinstance(command, str):
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            raise JobError(f"cannot split command into words: {exc}") from None
+    else:
+        words = [str(w) for w in command]
+    if not words:
+        raise JobError("empty command")
+    return [*words, *extra]
+
+
+def _resolve_cwd(spec: JobSpec) -> str | None:
+    """``cwd:`` (relative to the YAML file's folder), else that folder; checked up front
+    so that a missing folder is reported as such and not as a missing program."""
+    base = spec.base_cwd
+    path = spec.definition.cwd
+    if path:
+        path = os.path.expanduser(path)
+        if base and not os.path.isabs(path):
+            path = os.path.join(base, path)
+    else:
+        path = base
+    if path and not os.path.isdir(path):
+        raise JobError(f"working directory not found: {path}")
+    return path
+
+
+# -- process groups ----------------------------------------------------------------------
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    """Whether a non-zombie process is in group ``pgid`` (per /proc).
+
+    ``killpg(pgid, 0)`` also succeeds for zombies, and orphaned grandchildren stay
+    zombies for as long as PID 1 of a container does not reap them, so the signal test
+    alone would make every termination wait out the whole grace period.
+    """
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _group_has_live_member(pgid)
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exit status {returncode}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _watch_pid(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[int]:
+    """A future with the exit code (negative: signal) of our forked child ``pid``.
+
+    A pidfd makes the exit an ordinary readable fd for the event loop: no thread and no
+    SIGCHLD handler, which asyncio's own child watcher may already own.
+    """
+    fut: asyncio.Future[int] = loop.create_future()
+
+    def reap(block: bool) -> bool:
+        try:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else: the code is lost
+            done, status = pid, 255 << 8
+        if done == 0:
+            return False
+        if not fut.done():
+            fut.set_result(os.waitstatus_to_exitcode(status))
+        return True
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+
+        async def poll() -> None:
+            while not reap(block=False):
+                await asyncio.sleep(0.01)
+
+        task = loop.create_task(poll())
+        fut.add_done_callback(lambda _: task.cancel())
+        return fut
+
+    def on_exit() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        reap(block=True)
+
+    loop.add_reader(pidfd, on_exit)
+    return fut
+
+
+class _Output(asyncio.Protocol):
+    """Reads a job's merged stdout/stderr: keeps the last bytes, logs every line."""
+
+    def __init__(self, limit: int, emit: LogFn | None, loop: asyncio.AbstractEventLoop):
+        self._limit = limit
+        self._emit = emit
+        self._tail = bytearray()
+        self._pending = bytearray()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self._limit > 0:
+            self._tail += data
+            if len(self._tail) > self._limit:
+                del self._tail[: len(self._tail) - self._limit]
+        if self._emit is None:
+            return
+        self._pending += data
+        if b"\n" in data:
+            *lines, rest = self._pending.split(b"\n")
+            for line in lines:
+                self._line(line)
+            self._pending = bytearray(rest)
+        if len(self._pending) > _LINE_LIMIT:
+            self._line(self._pending)
+            self._pending = bytearray()
+
+    def _line(self, raw: bytes | bytearray) -> None:
+        assert self._emit is not None
+        try:
+            self._emit(bytes(raw).decode("utf-8", "replace").rstrip("\r"))
+        except Exception:  # a broken log sink must not break the job
+            self._emit = None
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._emit is not None and self._pending:
+            self._line(self._pending)
+        self._pending = bytearray()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def raw(self) -> bytes:
+        return bytes(self._tail)
+
+    def text(self) -> str:
+        data = bytes(self._tail)
+        # The cut may fall inside a UTF-8 sequence; drop its orphaned continuation bytes.
+        start = 0
+        while start < min(len(data), 3) and 0x80 <= data[start] < 0xC0:
+            start += 1
+        return data[start:].decode("utf-8", "replace")
+
+
+async def _read_pipe(
+    loop: asyncio.AbstractEventLoop, fd: int, limit: int, emit: LogFn | None
+) -> tuple[asyncio.BaseTransport, _Output]:
+    reader = _Output(limit, emit, loop)
+    pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+    transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
+    return transport, reader
+
+
+async def _drain(transport: asyncio.BaseTransport, reader: _Output) -> None:
+    """Take what is left in the pipe, but never wait long for a writer we cannot see."""
+    if not reader.closed.done():
+        await asyncio.wait({reader.closed}, timeout=DRAIN_TIMEOUT)
+    transport.close()
+
+
+# -- one running job ---------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Job:
+    """Book-keeping of one ``run`` call, so that ``stop_all`` can reach it."""
+
+    label: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    grace: float = 5.0
+
+
+How = Literal["exit", "timeout", "stopped"]
+
+
+def _outcome_value(value: Any, limit: int, pid: int | None = None) -> JobOutcome:
+    return JobOutcome("success", None, _repr_head(value, limit), pid)
+
+
+def _outcome_exception(exc: BaseException, limit: int, pid: int | None = None) -> JobOutcome:
+    return JobOutcome("error", describe_exception(exc), format_traceback_tail(exc, limit), pid)
+
+
+def _repr_head(value: Any, limit: int) -> str:
+    """``repr`` of a task's return value ('' for None, the common case), cut to ``limit``."""
+    if value is None or limit <= 0:
+        return ""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable {type(value).__name__}: {describe_exception(exc)}>"
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def _interrupted(output: str = "", pid: int | None = None) -> JobOutcome:
+    return JobOutcome("interrupted", SHUTDOWN_ERROR, output, pid)
+
+
+class Executor:
+    """Runs job attempts concurrently in the current event loop and can stop them all.
+
+    One instance serves the whole scheduler: ``running`` feeds the status line and
+    ``stop_all`` is the last step of a SIGTERM shutdown. After ``stop_all`` the executor
+    refuses new work (a run started then returns ``interrupted`` at once), so a job
+    dispatched during shutdown cannot slip past it.
+    """
+
+    def __init__(self, log: LogFn | None = None) -> None:
+        self._log = log
+        self._jobs: set[_Job] = set()
+        self._stopping = False
+
+    @property
+    def running(self) -> int:
+        return len(self._jobs)
+
+    # -- public ------------------------------------------------------------------------
+
+    async def run(
+        self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None
+    ) -> JobOutcome:
+        """Run one attempt to its end; never raises for what the job does.
+
+        ``on_start`` is called once the job has really started (with the pid of its
+        process, or None when it runs in this process), which is the instant the loop
+        records as ``started_at``. Cancelling ``run`` kills the job's process group.
+        """
+        job = _Job(label=f"[{spec.run.schedule} {spec.run.run_id}]", grace=spec.kill_grace)
+        self._jobs.add(job)
+        try:
+            if self._stopping:
+                return _interrupted()
+            definition = spec.definition
+            if definition.command is not None:
+                return await self._run_command(spec, job, on_start)
+            if definition.task:
+                return await self._run_task(spec, job, on_start)
+            return JobOutcome("error", "schedule has neither task nor command", "", None)
+        finally:
+            self._jobs.discard(job)
+            job.done.set()
+
+    async def stop_all(self, grace: float) -> None:
+        """Stop every running job: SIGTERM now, SIGKILL after ``grace`` (async tasks:
+        cancelled after ``grace``); returns once each affected ``run`` has returned."""
+        self._stopping = True
+        jobs = list(self._jobs)
+        if not jobs:
+            return
+        for job in jobs:
+            job.grace = grace
+            job.stop.set()
+        waiters = [asyncio.ensure_future(job.done.wait()) for job in jobs]
+        try:
+            await asyncio.wait(waiters, timeout=grace + _KILL_WAIT + 1.0)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _say(self, job: _Job, line: str) -> None:
+        if self._log is None:
+            return
+        with contextlib.suppress(Exception):
+            self._log(f"{job.label} {line}")
+
+    def _emitter(self, job: _Job) -> LogFn | None:
+        if self._log is None:
+            return None
+        log, prefix = self._log, job.label + " "
+
+        def emit(line: str) -> None:
+            log(prefix + line)
+
+        return emit
+
+    @staticmethod
+    def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
+        if on_start is not None:
+            on_start(pid)
+
+    async def _wait_end(self, job: _Job, ended: asyncio.Future[Any], timeout: float | None) -> How:
+        """Wait for ``ended``, the timeout or a stop request, whichever comes first."""
+        if ended.done():
+            return "exit"
+        if job.stop.is_set():
+            return "stopped"
+        stop = asyncio.ensure_future(job.stop.wait())
+        try:
+            await asyncio.wait({ended, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if ended.done():
+            return "exit"
+        return "stopped" if job.stop.is_set() else "timeout"
+
+    async def _terminate(self, pgid: int, exited: asyncio.Future[int], grace: float) -> None:
+        """SIGTERM the group; SIGKILL it once ``grace`` has passed with anything still alive.
+
+        Returns early when the main process and every other group member are gone, so a
+        job that honours SIGTERM does not cost the whole grace period.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        _signal_group(pgid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), grace)
+        while loop.time() < deadline and _group_alive(pgid):
+            await asyncio.sleep(_POLL)
+        if not exited.done() or _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), _KILL_WAIT)
+
+    async def _supervise(
+        self, spec: JobSpec, job: _Job, pid: int, exited: asyncio.Future[int]
+    ) -> How:
+        """Wait for process ``pid`` (leader of its own group) and clean up its group.
+
+        Whatever the job left running in its group when its main process ended is
+        terminated too: a finished job's orphans are nobody's to watch, and they would
+        hold the output pipe open.
+        """
+        how = await self._wait_end(job, exited, spec.definition.timeout)
+        if how == "stopped":
+            await self._terminate(pid, exited, job.grace)
+        elif how == "timeout":
+            await self._terminate(pid, exited, spec.kill_grace)
+        elif _group_alive(pid):
+            self._say(job, "main process ended; terminating processes it left behind")
+            await self._terminate(pid, exited, spec.kill_grace)
+        return how
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def _run_command(
+        self, spec: JobSpec, job: _Job, on_start: Callable[[int | None], None] | None
+    ) -> JobOutcome:
+        try:
+            argv = command_argv(spec.definition, effective_args(spec))
+            cwd = _resolve_cwd(spec)
+        except JobError as exc:
+            return JobOutcome("error", str(exc), "", None)
+        env = _process_environment(spec)
+        loop = asyncio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
+        finally:
+            os.close(write_fd)
+        pid = proc.pid
+        exited: asyncio.Future[int] = asyncio.ensure_future(proc.wait())
+        try:
+            emit = self._emitter(job)
+            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
+            self._started(on_start, pid)
+            how = await self._supervise(spec, job, pid, exited)
+            await _drain(transport, reader)
+        except BaseException:
+            # Cancelled by the caller or a failing on_start: never leave the job behind.
+            _signal_group(pid, signal.SIGKILL)
+            raise
+        output = reader.text()
+        if how == "timeout":
+            timeout = spec.definition.timeout or 0.0
+            return JobOutcome("timeout", f"timed out after {_seconds(timeout)}", output, pid)
+        if how == "stopped":
+            return _interrupted(output, pid)
+        returncode = exited.result()
+        if returncode == 0:
+            return JobOutcome("success", None, output, pid)
+        return JobOutcome("error", _describe_exit(returncode), output, pid)
+
+    # -- Python tasks ------------------------------------------------------------------
+
+    async def _run_task(
+        self, spec: JobSpec, job: _Job, on_start: Callable[[int | None], None] | None
+    ) -> JobOutcome:
+        task_path = spec.definition.task or ""
+        roots = (*spec.import_paths, spec.base_cwd)
+        try:
+            func = resolve_task(task_path, roots)
+        except JobError as exc:
+            cause = exc.__cause__
+            output = format_traceback_tail(cause, spec.output_tail) if cause else ""
+            return JobOutcome("error", str(exc), output, None)
+        args, kwargs = effective_args(spec), effective_kwargs(spec)
+        if is_async_callable(func):
+            self._started(on_start, None)
+            try:
+                awaitable = func(*args, **kwargs)
+            except Exception as exc:
+                return _outcome_exception(exc, spec.output_tail)
+            return await self._await_task(spec, job, awaitable, spec.definition.timeout)
+        if spec.definition.timeout is not None:
+            return await self._run_forked(spec, job, func, args, kwargs, on_start)
+        return await self._run_thread(spec, job, func, args, kwargs, on_start)
+
+    async def _await_task(
+        self, spec: JobSpec, job: _Job, awaitable: Awaitable[Any], timeout: float | None
+    ) -> JobOutcome:
+        """Await a coroutine in this loop; cancelled at its timeout or after a stop grace."""
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
+        try:
+            how = await self._wait_end(job, task, timeout)
+            if how == "stopped":
+                await asyncio.wait({task}, timeout=job.grace)
+                if not task.done():
+                    await self._cancel(task, min(job.grace, 1.0))
+                    return _interrupted()
+            elif how == "timeout":
+                await self._cancel(task, spec.kill_grace)
+                return JobOutcome(
+                    "timeout", f"timed out after {_seconds(timeout or 0.0)}", "", None
+                )
+        except BaseException:
+            task.cancel()
+            raise
+        return self._settled(spec, task)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Future[Any], wait: float) -> None:
+        """Cancel and give the task ``wait`` seconds to run its cleanup; a task that
+        swallows the cancellation is abandoned rather than allowed to hang the loop."""
+        task.cancel()
+        await asyncio.wait({task}, timeout=wait)
+
+    @staticmethod
+    def _settled(spec: JobSpec, fut: asyncio.Future[Any]) -> JobOutcome:
+        if fut.cancelled():
+            return JobOutcome("error", "task was cancelled", "", None)
+        exc = fut.exception()
+        if exc is not None:
+            return _outcome_exception(exc, spec.output_tail)
+        return _outcome_value(fut.result(), spec.output_tail)
+
+    async def _run_thread(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        func: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        on_start: Callable[[int | None], None] | None,
+    ) -> JobOutcome:
+        """A sync task without a timeout: a daemon thread, the cheapest way to start it.
+
+        Not the default executor: its threads are joined at interpreter exit, so one
+        endless task would keep the scheduler from ever exiting after SIGTERM.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if fut.done():
+                return
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+        def target() -> None:
+            try:
+                value, ok = func(*args, **kwargs), True
+            except BaseException as exc:
+                value, ok = exc, False
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting
+                loop.call_soon_threadsafe(settle, ok, value)
+
+        thread = threading.Thread(target=target, name=f"uno-job {spec.run.run_id}", daemon=True)
+        thread.start()
+        self._started(on_start, None)
+        how = await self._wait_end(job, fut, None)
+        if how == "stopped":
+            await asyncio.wait({fut}, timeout=job.grace)
+            if not fut.done():
+                self._say(job, "sync task still running at shutdown; abandoning its thread")
+                return _interrupted()
+        if not fut.cancelled() and fut.exception() is None and inspect.isawaitable(fut.result()):
+            return await self._await_task(spec, job, fut.result(), None)
+        return self._settled(spec, fut)
+
+    async def _run_forked(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        func: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        on_start: Callable[[int | None], None] | None,
+    ) -> JobOutcome:
+        """A sync task with a timeout: a forked child in its own group, so it can be killed.
+
+        Forking (not spawning) keeps the start cheap and the task already imported; the
+        child sends its result or exception back as JSON over a pipe.
+        """
+        loop = asyncio.get_running_loop()
+        limit = spec.output_tail
+        read_fd, write_fd = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # or the child would print them again
+            with contextlib.suppress(Exception):
+                stream.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            _child_main(func, args, kwargs, read_fd, write_fd, limit)
+        os.close(write_fd)
+        exited = _watch_pid(loop, pid)
+        try:
+            transport, reader = await _read_pipe(loop, read_fd, _RESULT_LIMIT, None)
+            self._started(on_start, pid)
+            how = await self._supervise(spec, job, pid, exited)
+            await _drain(transport, reader)
+        except BaseException:
+            _signal_group(pid, signal.SIGKILL)
+            raise
+        if how == "timeout":
+            timeout = spec.definition.timeout or 0.0
+            return JobOutcome("timeout", f"timed out after {_seconds(timeout)}", "", pid)
+        if how == "stopped":
+            return _interrupted("", pid)
+        try:
+            payload = json.loads(reader.raw().decode("utf-8", "replace"))
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            if payload.get("ok"):
+                return JobOutcome("success", None, str(payload.get("output", "")), pid)
+            return JobOutcome(
+                "error", str(payload.get("error")), str(payload.get("output", "")), pid
+            )
+        returncode = exited.result() if exited.done() else 255
+        if returncode < 0:
+            return JobOutcome("error", _describe_exit(returncode), "", pid)
+        return JobOutcome(
+            "error", f"task process ended with exit status {returncode} and no result", "", pid
+        )
+
+
+def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
+    if isinstance(exc, FileNotFoundError):
+        if cwd and exc.filename == cwd:
+            return f"working directory not found: {cwd}"
+        return f"command not found: {program}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {program}"
+    return f"cannot start {program}: {exc.strerror or exc}"
+
+
+def _child_main(
+    func: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    read_fd: int,
+    write_fd: int,
+    limit: int,
+) -> NoReturn:  # pragma: no cover - runs in the forked child
+    """Body of a forked task process: run, report, ``_exit`` (no atexit, no loop teardown).
+
+    Signal handlers inherited from the scheduler are reset first: asyncio's handlers
+    write to a wakeup fd shared with the parent, so a SIGTERM sent to the task would
+    otherwise be read by the *scheduler* as its own SIGTERM.
+    """
+    code = 0
+    try:
+        os.close(read_fd)
+        os.setsid()
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+        for sig in signal.valid_signals():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                if callable(signal.getsignal(sig)):
+                    signal.signal(sig, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        payload: dict[str, Any]
+        try:
+            value = func(*args, **kwargs)
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise TypeError("a plain function returned an awaitable; declare it 'async def'")
+            payload = {"ok": True, "output": _repr_head(value, limit)}
+        except BaseException as exc:
+            payload = {
+                "ok": False,
+                "error": describe_exception(exc),
+                "output": format_traceback_tail(exc, limit),
+            }
+        view = memoryview(json.dumps(payload).encode())
+        while view:
+            view = view[os.write(write_fd, view) :]
+    except BaseException:
+        code = 70
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+# -- hooks -------------------------------------------------------------------------------
+
+
+def run_hook(
+    argv: Sequence[str] | str,
+    env: Mapping[str, str],
+    timeout: float = 60,
+    *,
+    log: LogFn | None = None,
+) -> None:
+    """Run an ``on_error`` hook to its end (at most ``timeout`` seconds); never raises.
+
+    Blocking on purpose: the loop calls it from a worker thread. A string is split into
+    words as for ``command:`` and runs without a shell (write ``[sh, -c, ...]`` for one);
+    ``env`` is laid over this process's environment. The hook gets its own process
+    group, killed whole at the timeout, and its output goes to ``log``.
+    """
+    try:
+        words = shlex.split(argv) if isinstance(argv, str) else [str(a) for a in argv]
+        if not words:
+            return
+        full_env = dict(os.environ)
+        full_env.update({str(k): str(v) for k, v in env.items()})
+        # A file, not a pipe: a grandchild holding a pipe open could block us forever.
+        with tempfile.TemporaryFile() as out:
+            try:
+                proc = subprocess.Popen(
+                    words,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=full_env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                if log:
+                    log(f"on_error hook: {_spawn_error(exc, words[0], None)}")
+                return
+            try:
+                returncode: int | None = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                returncode = None
+            _signal_group(proc.pid, signal.SIGKILL)  # the hook's leftovers, or all of it
+            if returncode is None:
+                proc.wait()
+            if log is None:
+                return
+            out.seek(max(out.seek(0, os.SEEK_END) - 4096, 0))
+            for line in out.read().decode("utf-8", "replace").splitlines():
+                log(f"on_error hook {words[0]}: {line}")
+            if returncode is None:
+                log(f"on_error hook {words[0]} timed out after {_seconds(timeout)}; killed")
+            elif returncode != 0:
+                log(f"on_error hook {words[0]} failed: {_describe_exit(returncode)}")
+    except Exception as exc:  # a hook is best effort; the scheduler must go on
+        if log is not None:
+            with contextlib.suppress(Exception):
+                log(f"on_error hook failed: {describe_exception(exc)}")

@@ -1,0 +1,985 @@
+"""The SQLite state file: one file beside the schedules, shared by ``run`` and the CLI.
+
+Why it is built the way it is:
+
+- WAL mode and a busy timeout let CLI commands read and write while ``run`` works;
+  every write is ``BEGIN IMMEDIATE`` so that it queues on the busy handler up front
+  instead of failing with SQLITE_BUSY when a deferred read transaction tries to upgrade.
+- ``claim`` is the exactly-once point: the lease epoch check, the insert under a unique
+  occurrence key and the advance of ``next_run`` commit together, with
+  ``synchronous=FULL`` so that a claim that returned True survives a power cut.
+- A file that is not ours, corrupt, or from a newer version is refused with a one-line
+  error and never written to: we read its header ourselves before SQLite may touch it.
+- Instants are stored as fixed-width UTC text (``2026-01-01T10:00:00.000000Z``):
+  readable in the ``sqlite3`` shell and, unlike the shortest form that
+  ``format_instant`` prints, they sort correctly as text, which indexes and lease expiry
+  comparisons rely on.
+
+This is the only module that imports ``sqlite3`` and ``sqlite_utils``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import select
+import socket
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+import sqlite_utils
+
+from ..abc import Lease, Store, Waiter
+from ..errors import StateError
+from ..model import RunRecord, ScheduleState, VersionRecord
+from ..timeutil import as_utc, parse_instant
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
+
+log = logging.getLogger("unoschedule.store")
+
+#: ``PRAGMA application_id`` of our files ("UNOS"), so that we never migrate a foreign
+#: SQLite database into a state file by accident.
+APPLICATION_ID = 0x554E4F53
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BUSY_TIMEOUT = 30.0
+_PAST = "1970-01-01T00:00:00.000000Z"
+_RAN = ("success", "error", "timeout", "interrupted")
+
+# -- schema and migrations ------------------------------------------------------------
+
+
+def _migrate_v1(db: sqlite_utils.Database) -> None:
+    """The first schema: schedules, versions, runs, events, the lease and meta."""
+    db.table("schedules").create(
+        {
+            "name": str,
+            "definition": str,
+            "version": int,
+            "status": str,
+            "next_run": str,
+            "anchor": str,
+            "last_run": str,
+            "last_result": str,
+            "created_at": str,
+            "updated_at": str,
+            "fingerprint": str,
+        },
+        pk="name",
+        not_null={"definition", "version", "status", "fingerprint"},
+        defaults={"version": 1, "status": "active", "fingerprint": ""},
+    )
+    db.table("schedules").create_index(["next_run"], index_name="schedules_next_run")
+    db.table("versions").create(
+        {
+            "schedule": str,
+            "version": int,
+            "changed_at": str,
+            "changelog": str,
+            "source": str,
+            "definition": str,
+            "diff": str,
+        },
+        pk=("schedule", "version"),
+        foreign_keys=[("schedule", "schedules", "name")],
+        not_null={"changed_at", "definition"},
+    )
+    db.table("runs").create(
+        {
+            "run_id": str,
+            "occurrence_key": str,
+            "schedule": str,
+            "scheduled_time": str,
+            "trigger": str,
+            "attempt": int,
+            "result": str,
+            "queued_at": str,
+            "started_at": str,
+            "finished_at": str,
+            "duration": float,
+            "error": str,
+            "output": str,
+            "epoch": int,
+            "instance_id": str,
+            "pid": int,
+            "args": str,
+            "kwargs": str,
+            "event": str,
+            "queue": str,
+            "priority": str,
+        },
+        pk="run_id",
+        not_null={"occurrence_key", "schedule", "scheduled_time", "trigger", "attempt", "result"},
+        defaults={"epoch": 0, "attempt": 1, "priority": "normal"},
+    )
+    db.table("runs").create_index(["occurrence_key"], index_name="runs_occurrence_key", unique=True)
+    db.table("runs").create_index(["schedule", "scheduled_time"], index_name="runs_schedule_time")
+    db.table("runs").create_index(["result"], index_name="runs_result")
+    db.table("events").create(
+        {"id": int, "name": str, "payload": str, "created_at": str},
+        pk="id",
+        not_null={"name", "created_at"},
+    )
+    db.table("lease").create(
+        {"id": int, "instance_id": str, "epoch": int, "expires_at": str, "acquired_at": str},
+        pk="id",
+        not_null={"instance_id", "epoch", "expires_at", "acquired_at"},
+    )
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+#: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
+#: change the schema; never edit a released one, since files in the field ran it.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- conversions ----------------------------------------------------------------------
+
+
+def _ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else parse_instant(text)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+_RUN_COLUMNS = (
+    "run_id",
+    "schedule",
+    "scheduled_time",
+    "trigger",
+    "attempt",
+    "result",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error",
+    "output",
+    "epoch",
+    "instance_id",
+    "pid",
+    "args",
+    "kwargs",
+    "event",
+    "queue",
+    "priority",
+)
+_RUN_SELECT = "SELECT " + ", ".join(_RUN_COLUMNS) + " FROM runs"
+_RUN_INSERT = (
+    "INSERT INTO runs (occurrence_key, "
+    + ", ".join(_RUN_COLUMNS)
+    + ") VALUES ("
+    + ", ".join("?" * (len(_RUN_COLUMNS) + 1))
+    + ")"
+)
+_SCHEDULE_COLUMNS = (
+    "name",
+    "definition",
+    "version",
+    "status",
+    "next_run",
+    "anchor",
+    "last_run",
+    "last_result",
+    "created_at",
+    "updated_at",
+    "fingerprint",
+)
+_SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
+
+
+def _run_params(run: RunRecord, key: str, **override: Any) -> tuple[Any, ...]:
+    values: dict[str, Any] = {c: getattr(run, c) for c in _RUN_COLUMNS}
+    values.update(override)
+    for column in ("scheduled_time", "queued_at", "started_at", "finished_at"):
+        values[column] = _ts(values[column])
+    for column in ("args", "kwargs", "event"):
+        values[column] = _dumps(values[column])
+    return (key, *(values[c] for c in _RUN_COLUMNS))
+
+
+def _run_from_row(row: Sequence[Any]) -> RunRecord:
+    v = dict(zip(_RUN_COLUMNS, row, strict=True))
+    for column in ("scheduled_time", "queued_at", "started_at", "finished_at"):
+        v[column] = _dt(v[column])
+    for column in ("args", "kwargs", "event"):
+        v[column] = _loads(v[column])
+    return RunRecord(**v)
+
+
+def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
+    v = dict(zip(_SCHEDULE_COLUMNS, row, strict=True))
+    v["definition"] = _loads(v["definition"]) or {}
+    for column in ("next_run", "anchor", "last_run", "created_at", "updated_at"):
+        v[column] = _dt(v[column])
+    return ScheduleState(**v)
+
+
+def _lease_from_row(row: Sequence[Any]) -> Lease:
+    instance_id, epoch, expires_at, acquired_at = row
+    return Lease(
+        instance_id=instance_id,
+        epoch=int(epoch),
+        expires_at=parse_instant(expires_at),
+        acquired_at=parse_instant(acquired_at),
+    )
+
+
+# -- wake-ups -------------------------------------------------------------------------
+
+_SUN_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
+
+
+def socket_address(state_path: str | os.PathLike[str]) -> list[str]:
+    """Where the leader's wake-up socket may live, in the order both sides try them.
+
+    Beside the state file when the path fits in ``sun_path`` (and the filesystem takes
+    sockets), else under the temporary directory, named by a hash of the state file's
+    real path so that the CLI and the runner agree without talking.
+    """
+    real = os.path.realpath(os.fspath(state_path))
+    digest = hashlib.sha256(real.encode()).hexdigest()[:24]
+    fallback = os.path.join("/tmp", f"uno-schedule-{digest}.sock")
+    primary = real + ".sock"
+    if len(os.fsencode(primary)) <= _SUN_PATH_MAX:
+        return [primary, fallback]
+    return [fallback]
+
+
+class _SocketWaiter(Waiter):
+    """A bound Unix datagram socket: ``notify`` sends a byte, ``wait`` selects on it."""
+
+    def __init__(self, sock: socket.socket, path: str) -> None:
+        self._sock = sock
+        self.path = path
+        self._inode = os.stat(path).st_ino
+
+    def fileno(self) -> int:
+        """For a runner that wants to select on the wake-ups together with other fds."""
+        return self._sock.fileno()
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
+        except (OSError, ValueError):  # closed under us by another thread
+            return False
+        if not ready:
+            return False
+        self.drain()
+        return True
+
+    def drain(self) -> None:
+        """Swallow queued datagrams, so that one burst of notifications wakes us once."""
+        while True:
+            try:
+                self._sock.recv(64)
+            except OSError:  # BlockingIOError when empty, or closed
+                return
+
+    def close(self) -> None:
+        self._sock.close()
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
+
+
+class _SleepWaiter(Waiter):
+    """Used when no socket could be bound: the loop still works, only without early wake."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        self._closed.wait(max(0.0, timeout))
+        return False
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _bind_waiter(candidates: list[str]) -> Waiter:
+    errors: list[str] = []
+    for path in candidates:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    os.unlink(path)  # stale: left by a leader that died
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.setblocking(False)
+            return _SocketWaiter(sock, path)
+        except OSError as exc:
+            sock.close()
+            errors.append(f"{path}: {exc.strerror or exc}")
+    log.warning(
+        "cannot bind the wake-up socket (%s); CLI changes are seen only every check_interval",
+        "; ".join(errors),
+    )
+    return _SleepWaiter()
+
+
+# -- the store ------------------------------------------------------------------------
+
+
+class SQLiteStorage(Store):
+    """The default store. One connection, guarded by a lock, never inside a transaction
+    between calls, so the run loop and its worker threads can share it."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        busy_timeout: float = _BUSY_TIMEOUT,
+    ) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._sync = ""
+        fresh = self._prepare_file(create=create and not readonly)
+        self._conn = self._connect()
+        try:
+            self._check_and_migrate(fresh)
+        except BaseException:
+            self._conn.close()
+            raise
+        self.db = sqlite_utils.Database(self._conn, recursive_triggers=False, execute_plugins=False)
+        self._secure_sidecars()
+
+    # -- opening ----------------------------------------------------------------------
+
+    def _prepare_file(self, *, create: bool) -> bool:
+        """Check the file before SQLite sees it; create it 0600 if asked. True if empty."""
+        p = Path(self.path)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            if not create:
+                raise StateError(
+                    f"no state file at {self.path}; start `uno-schedule run` first"
+                ) from None
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+            except FileExistsError:
+                return self._prepare_file(create=create)  # another process won the race
+            except OSError as exc:
+                raise StateError(
+                    f"cannot create state file {self.path}: {exc.strerror or exc}"
+                ) from None
+            return True
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise StateError(
+                f"state file {self.path} is not a regular file; point --state at a file"
+            )
+        if st.st_size == 0:
+            if not create:
+                raise StateError(f"no state file at {self.path}; start `uno-schedule run` first")
+            return True
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(100)
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror or exc}") from None
+        if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+            raise StateError(
+                f"state file {self.path} is not a SQLite database (corrupt or a different file); "
+                "move it aside or restore a backup - it was left untouched"
+            )
+        return False
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            target, uri = f"file:{quote(self.path)}?mode=ro", True
+        else:
+            target, uri = self.path, False
+        try:
+            conn = sqlite3.connect(
+                target,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open state file {self.path}: {exc}") from None
+        return conn
+
+    def _check_and_migrate(self, fresh: bool) -> None:
+        conn = self._conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+        if app_id not in (0, APPLICATION_ID) or (version == 0 and tables and not fresh):
+            raise StateError(
+                f"{self.path} is a SQLite database of another program, not an uno-schedule "
+                "state file; point --state elsewhere"
+            )
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path} was written by a newer uno-schedule (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade uno-schedule"
+            )
+        if not fresh and version:
+            self._verify()
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise StateError(
+                    f"state file {self.path} is from an older uno-schedule and must be migrated; "
+                    "run a command that writes (e.g. `uno-schedule run`) first"
+                )
+            return
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._set_sync("FULL")
+            if version < SCHEMA_VERSION:
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from None
+
+    def _verify(self) -> None:
+        """``quick_check`` at open: a truncated or damaged file fails here, with a clear
+        message, instead of in the middle of a run (it reads every page once)."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check(3)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+        if [r[0] for r in rows] != ["ok"]:
+            raise self._corrupt(RuntimeError("; ".join(str(r[0]) for r in rows)))
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if 0 < version < SCHEMA_VERSION:
+                self._backup(version)
+            db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+            for step in MIGRATIONS[version:]:
+                step(db)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _backup(self, version: int) -> None:
+        """Keep a copy of a file we are about to migrate: a downgrade stays possible."""
+        target = f"{self.path}.v{version}.bak"
+        if os.path.exists(target):
+            return
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        dest = sqlite3.connect(target)
+        try:
+            self._conn.backup(dest)
+        finally:
+            dest.close()
+
+    def _secure_sidecars(self) -> None:
+        """SQLite gives -wal/-shm the database file's mode; tighten them if someone loosened it."""
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                st = os.stat(self.path + suffix)
+                if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                    os.chmod(self.path + suffix, 0o600)
+
+    # -- transactions and errors ------------------------------------------------------
+
+    def _corrupt(self, exc: BaseException) -> StateError:
+        return StateError(
+            f"state file {self.path} is unreadable ({exc}); move it aside or restore a "
+            "backup - it was left untouched"
+        )
+
+    def _translate(self, exc: sqlite3.Error) -> StateError:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+            return StateError(
+                f"state file {self.path} stayed locked by another process for "
+                f"{self.busy_timeout:.0f} s; is another command stuck?"
+            )
+        if "readonly" in text or "read-only" in text:
+            return StateError(f"state file {self.path} is read-only here ({text})")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return StateError(f"state file {self.path}: write refused ({text})")
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+            return StateError(f"state file {self.path} was already closed")
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "disk I/O" in text or "full" in text or "unable to open" in text
+        ):
+            return StateError(f"cannot write state file {self.path}: {text}")
+        return self._corrupt(exc)
+
+    def _set_sync(self, level: str) -> None:
+        if self._sync != level:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._sync = level
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from None
+
+    @contextlib.contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; ``durable`` fsyncs the commit (FULL).
+
+        Others commit with ``synchronous=NORMAL``: safe against a crash of the process,
+        only a power cut can lose them, and the next durable commit flushes them too.
+        """
+        with self._lock:
+            conn = self._conn
+            try:
+                self._set_sync("FULL" if durable else "NORMAL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise self._translate(exc) from None
+
+    # -- schedules --------------------------------------------------------------------
+
+    def get_schedule(self, name: str) -> ScheduleState | None:
+        with self._read() as conn:
+            row = conn.execute(_SCHEDULE_SELECT + " WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _schedule_from_row(row)
+
+    def list_schedules(self) -> list[ScheduleState]:
+        with self._read() as conn:
+            rows = conn.execute(_SCHEDULE_SELECT + " ORDER BY name").fetchall()
+        return [_schedule_from_row(r) for r in rows]
+
+    def save_schedule(self, state: ScheduleState, version: VersionRecord | None = None) -> None:
+        row = (
+            state.name,
+            _dumps(state.definition),
+            state.version,
+            state.status,
+            _ts(state.next_run),
+            _ts(state.anchor),
+            _ts(state.last_run),
+            state.last_result,
+            _ts(state.created_at),
+            _ts(state.updated_at),
+            state.fingerprint,
+        )
+        updates = ", ".join(
+            f"{c} = COALESCE(excluded.{c}, schedules.{c})"
+            if c == "created_at"
+            else f"{c} = excluded.{c}"
+            for c in _SCHEDULE_COLUMNS[1:]
+        )
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO schedules ({', '.join(_SCHEDULE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_SCHEDULE_COLUMNS))}) "
+                f"ON CONFLICT(name) DO UPDATE SET {updates}",
+                row,
+            )
+            if version is not None:
+                self.db.table("versions").insert(
+                    {
+                        "schedule": version.schedule,
+                        "version": version.version,
+                        "changed_at": _ts(version.changed_at),
+                        "changelog": version.changelog,
+                        "source": version.source,
+                        "definition": _dumps(version.definition),
+                        "diff": version.diff,
+                    },
+                    replace=True,
+                    alter=False,
+                )
+
+    def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
+        with self._write() as conn:
+            if names is None:
+                rows = conn.execute(
+                    "SELECT name FROM schedules WHERE status NOT IN ('removed', 'completed') "
+                    "AND status != ? ORDER BY name",
+                    (status,),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT name FROM schedules WHERE name IN (SELECT value FROM json_each(?)) "
+                    "AND status != ? ORDER BY name",
+                    (json.dumps(list(names)), status),
+                ).fetchall()
+            changed = [r[0] for r in rows]
+            conn.execute(
+                "UPDATE schedules SET status = ?, updated_at = ? "
+                "WHERE name IN (SELECT value FROM json_each(?))",
+                (status, _ts(now), json.dumps(changed)),
+            )
+        return changed
+
+    def set_next_run(self, name: str, next_run: datetime | None) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE schedules SET next_run = ? WHERE name = ?", (_ts(next_run), name))
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._write() as conn:
+            conn.execute("DELETE FROM versions WHERE schedule = ?", (name,))
+            return conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT schedule, version, changed_at, changelog, source, definition, diff "
+                "FROM versions WHERE schedule = ? ORDER BY version DESC",
+                (name,),
+            ).fetchall()
+        return [
+            VersionRecord(
+                schedule=r[0],
+                version=r[1],
+                changed_at=parse_instant(r[2]),
+                changelog=r[3] or "",
+                source=r[4] or "",
+                definition=_loads(r[5]) or {},
+                diff=r[6] or "",
+            )
+            for r in rows
+        ]
+
+    # -- runs -------------------------------------------------------------------------
+
+    def claim(
+        self, run: RunRecord, key: str, next_run: datetime | None, *, epoch: int
+    ) -> bool:
+        with self._write(durable=True) as conn:
+            lease = conn.execute("SELECT epoch, instance_id FROM lease WHERE id = 1").fetchone()
+            if lease is None or lease[0] != epoch:
+                return False
+            params = _run_params(run, key, epoch=epoch, instance_id=run.instance_id or lease[1])
+            try:
+                conn.execute(_RUN_INSERT, params)
+            except sqlite3.IntegrityError:
+                return False  # the failed statement wrote nothing; the commit is empty
+            conn.execute(
+                "UPDATE schedules SET next_run = ? WHERE name = ?", (_ts(next_run), run.schedule)
+            )
+        return True
+
+    def enqueue(self, run: RunRecord) -> None:
+        with self._write(durable=True) as conn:
+            self._insert_queued(conn, run)
+
+    def _insert_queued(self, conn: sqlite3.Connection, run: RunRecord) -> None:
+        conn.execute(
+            _RUN_INSERT,
+            _run_params(
+                run,
+                f"queued:{run.run_id}",
+                epoch=0,
+                result="queued",
+                queued_at=run.queued_at or datetime.now(UTC),
+            ),
+        )
+
+    def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
+        """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once."""
+        with self._write(durable=True) as conn:
+            lease = conn.execute("SELECT epoch FROM lease WHERE id = 1").fetchone()
+            if lease is None or lease[0] != epoch:
+                return []
+            rows = conn.execute(
+                _RUN_SELECT + " WHERE epoch = 0 AND result = 'queued' ORDER BY queued_at, rowid"
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE runs SET epoch = ?, instance_id = ? "
+                    "WHERE epoch = 0 AND result = 'queued'",
+                    (epoch, instance_id),
+                )
+        runs = [_run_from_row(r) for r in rows]
+        for run in runs:
+            run.epoch, run.instance_id = epoch, instance_id
+        return runs
+
+    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET result = 'running', started_at = ?, pid = COALESCE(?, pid) "
+                "WHERE run_id = ?",
+                (_ts(started_at), pid, run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        result: str,
+        finished_at: datetime,
+        *,
+        error: str | None = None,
+        output: str | None = None,
+    ) -> None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                return
+            schedule, scheduled_time, started_at = row
+            duration = None
+            if started_at is not None:
+                duration = max(0.0, (finished_at - parse_instant(started_at)).total_seconds())
+            conn.execute(
+                "UPDATE runs SET result = ?, finished_at = ?, duration = ?, error = ?, output = ? "
+                "WHERE run_id = ?",
+                (result, _ts(finished_at), duration, error, output, run_id),
+            )
+            conn.execute(
+                "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
+                (started_at or scheduled_time, result, schedule),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(_RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _run_from_row(row)
+
+    def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
+        order = " ORDER BY scheduled_time DESC, attempt DESC, queued_at DESC LIMIT ?"
+        with self._read() as conn:
+            if name is None:
+                rows = conn.execute(_RUN_SELECT + order, (limit,)).fetchall()
+            else:
+                rows = conn.execute(
+                    _RUN_SELECT + " WHERE schedule = ?" + order, (name, limit)
+                ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                _RUN_SELECT + " WHERE result IN ('queued', 'running') AND epoch > 0 "
+                "ORDER BY scheduled_time, attempt"
+            ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
+        """Counts by ``scheduled_time >= since``. ``run_count`` counts runs that ran
+        (success, error, timeout, interrupted); ``error_count`` the failed ones among them;
+        ``total_duration``/``finished_count`` cover runs with a duration, for averages.
+        Schedules without runs are absent."""
+        ran = ", ".join(f"'{r}'" for r in _RAN)
+        sql = (
+            "SELECT schedule, "
+            f"SUM(result IN ({ran})), "
+            "SUM(result = 'success'), "
+            "SUM(result IN ('error', 'timeout', 'interrupted')), "
+            "SUM(result = 'missed'), "
+            "SUM(result = 'skipped'), "
+            "TOTAL(duration), "
+            "COUNT(duration) "
+            "FROM runs"
+        )
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE scheduled_time >= ?"
+            params = (_ts(since),)
+        sql += " GROUP BY schedule"
+        keys = (
+            "run_count",
+            "success_count",
+            "error_count",
+            "missed_count",
+            "skipped_count",
+            "total_duration",
+            "finished_count",
+        )
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            counts: dict[str, Any] = {k: int(v or 0) for k, v in zip(keys, row[1:], strict=True)}
+            counts["total_duration"] = float(row[6] or 0.0)
+            out[row[0]] = counts
+        return out
+
+    # -- events -----------------------------------------------------------------------
+
+    def add_event(
+        self, name: str, payload: dict[str, Any] | None, runs: Sequence[RunRecord], now: datetime
+    ) -> int:
+        with self._write(durable=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO events (name, payload, created_at) VALUES (?, ?, ?)",
+                (name, _dumps(payload), _ts(now)),
+            )
+            event_id = cursor.lastrowid
+            for run in runs:
+                if run.event is None and payload is not None:
+                    run.event = payload
+                if run.queued_at is None:
+                    run.queued_at = now
+                self._insert_queued(conn, run)
+        return int(event_id or 0)
+
+    # -- leadership -------------------------------------------------------------------
+
+    def acquire_lease(self, instance_id: str, ttl: float, now: datetime) -> Lease | None:
+        """Same instance with a live lease keeps its epoch (a restart of the loop inside
+        one process); anyone taking a free or expired lease gets the next epoch."""
+        expires = now + timedelta(seconds=ttl)
+        with self._write(durable=True) as conn:
+            row = conn.execute(
+                "SELECT instance_id, epoch, expires_at, acquired_at FROM lease WHERE id = 1"
+            ).fetchone()
+            if row is None:
+                lease = Lease(instance_id, 1, as_utc(expires), as_utc(now))
+            else:
+                current = _lease_from_row(row)
+                live = current.expires_at > as_utc(now)
+                if live and current.instance_id != instance_id:
+                    return None
+                if live:
+                    lease = Lease(instance_id, current.epoch, as_utc(expires), current.acquired_at)
+                else:
+                    lease = Lease(instance_id, current.epoch + 1, as_utc(expires), as_utc(now))
+            conn.execute(
+                "INSERT INTO lease (id, instance_id, epoch, expires_at, acquired_at) "
+                "VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "instance_id = excluded.instance_id, epoch = excluded.epoch, "
+                "expires_at = excluded.expires_at, acquired_at = excluded.acquired_at",
+                (lease.instance_id, lease.epoch, _ts(lease.expires_at), _ts(lease.acquired_at)),
+            )
+        return lease
+
+    def renew_lease(self, instance_id: str, epoch: int, ttl: float, now: datetime) -> bool:
+        with self._write(durable=True) as conn:
+            cursor = conn.execute(
+                "UPDATE lease SET expires_at = ? WHERE id = 1 AND instance_id = ? AND epoch = ?",
+                (_ts(now + timedelta(seconds=ttl)), instance_id, epoch),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, instance_id: str, epoch: int) -> None:
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "UPDATE lease SET expires_at = ? WHERE id = 1 AND instance_id = ? AND epoch = ?",
+                (_PAST, instance_id, epoch),
+            )
+
+    def current_lease(self) -> Lease | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT instance_id, epoch, expires_at, acquired_at FROM lease WHERE id = 1"
+            ).fetchone()
+        return None if row is None else _lease_from_row(row)
+
+    # -- metadata and wake-ups --------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else cast(str, row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def notify(self) -> None:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        except OSError:
+            return
+        try:
+            sock.setblocking(False)
+            for address in socket_address(self.path):
+                try:
+                    sock.sendto(b"!", address)
+                    return
+                except OSError:
+                    continue  # no leader, or it bound the fallback; a full queue is awake
+        finally:
+            sock.close()
+
+    def waiter(self) -> Waiter:
+        """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call
+        this: binding replaces whatever socket was there."""
+        return _bind_waiter(socket_address(self.path))
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                if not self.readonly:
+                    self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self.path!r})"
