@@ -17,6 +17,7 @@ cronie's defaults are shift/first for fixed-time jobs and skip/both for wildcard
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -154,12 +155,15 @@ def ref_runs(
     gap: str,
     overlap: str,
     step: int = 60,
+    stats: Counter[str] | None = None,
 ) -> list[datetime]:
     """Every fire instant in ``(after, until]``, found by walking real time.
 
     ``step`` is 60 for minute-resolution schedules (all fires at ``:00`` seconds of wall
     time) and 1 for second-resolution ones. Offsets in the tested years are whole minutes
-    and change on whole UTC minutes, so a minute walk sees every fire.
+    and change on whole UTC minutes, so a minute walk sees every fire. ``stats``, if
+    given, counts the steps at which a matching wall time was skipped (``gap``) or
+    shown a second time (``overlap``), whatever the policy.
     """
     assert gap in ("shift", "skip") and overlap in ("first", "both")
     start = int(after.timestamp())
@@ -181,14 +185,19 @@ def ref_runs(
             if other > off and earlier < t and offset_at(zone, earlier) == other:
                 repeat = True
         naive = datetime(1970, 1, 1) + timedelta(seconds=wall)
-        if matches(naive) and (not repeat or overlap == "both"):
-            fire = True
+        if matches(naive):
+            if not repeat or overlap == "both":
+                fire = True
+            if repeat and stats is not None:
+                stats["overlap"] += 1
         # 2. Did the clock jump forward over some wall times since the previous step?
-        if wall - prev_wall > step and gap == "shift":
+        if wall - prev_wall > step:
             skipped = prev_wall + step
             while skipped < wall:
                 if matches(datetime(1970, 1, 1) + timedelta(seconds=skipped)):
-                    fire = True
+                    fire = fire or gap == "shift"
+                    if stats is not None:
+                        stats["gap"] += 1
                     break
                 skipped += step
         if fire and t > after.timestamp():

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,9 +21,10 @@ __all__ = [
     "RESULT_STYLES",
     "console",
     "err",
+    "esc",
     "kv_table",
     "print_json",
-    "relative",
+    "when",
     "styled_result",
     "table",
 ]
@@ -58,38 +58,32 @@ def err(message: str) -> None:
     sys.stderr.flush()
 
 
-@lru_cache(maxsize=2)
-def _console(stream_id: int, stderr: bool) -> Console:
+def console(stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr); colour only on a terminal, never with NO_COLOR."""
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
-def console(stderr: bool = False) -> Console:
-    """The rich console for stdout (or stderr); colour only on a terminal."""
-    stream = sys.stderr if stderr else sys.stdout
-    return _console(id(stream), stderr)
-
-
 def table(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+    columns: Sequence[str], rows: Iterable[Sequence[str | None]], *, title: str | None = None
 ) -> Table:
+    """A table of rich-markup cells (escape user text with ``esc``); None prints a dim dash."""
     from rich.table import Table
 
     out = Table(title=title, header_style="bold", show_lines=False, expand=False)
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*(cell if not isinstance(cell, str | type(None)) else _cell(cell) for cell in row))
+        out.add_row(*("[dim]-[/dim]" if cell is None else cell for cell in row))
     return out
 
 
-def _cell(value: str | None) -> str:
-    if value is None:
-        return "[dim]-[/dim]"
+def esc(value: Any) -> str:
+    """User text made safe for rich markup."""
     from rich.markup import escape
 
-    return escape(value)
+    return escape("" if value is None else str(value))
 
 
 def kv_table(data: Mapping[str, Any], *, title: str | None = None) -> Table:
@@ -127,16 +121,22 @@ def styled_result(value: Any) -> str:
     return f"[{style}]{value}[/{style}]" if style else str(value)
 
 
-def relative(instant: str | None, now: datetime | None = None) -> str:
-    """``2026-03-28T01:30:00Z`` -> ``2026-03-28T01:30:00Z (in 3h 5m)``."""
+def when(instant: str | None, zone: tzinfo | None = None, now: datetime | None = None,
+         *, ago: bool = True) -> str:
+    """An ISO instant for people: ``2026-03-28 01:30 UTC (in 3h 5m)``, in ``zone`` if given."""
     if not instant:
         return "-"
     try:
-        when = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     except ValueError:
         return instant
+    local = moment.astimezone(zone or UTC)
+    fmt = "%Y-%m-%d %H:%M:%S" if local.second or local.microsecond else "%Y-%m-%d %H:%M"
+    text = f"{local.strftime(fmt)} {local.tzname() or ''}".rstrip()
+    if not ago:
+        return text
     now = now or datetime.now(UTC)
-    seconds = int((when - now).total_seconds())
+    seconds = int((moment - now).total_seconds())
     ahead = seconds >= 0
     seconds = abs(seconds)
     parts: list[str] = []
@@ -147,4 +147,4 @@ def relative(instant: str | None, now: datetime | None = None) -> str:
     if not parts:
         parts.append(f"{seconds}s")
     span = " ".join(parts)
-    return f"{instant} ({'in ' + span if ahead else span + ' ago'})"
+    return f"{text} ({'in ' + span if ahead else span + ' ago'})"

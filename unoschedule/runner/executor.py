@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -512,8 +513,11 @@ class Executor:
         _signal_group(pgid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), grace)
+        pause = _POLL
         while loop.time() < deadline and _group_alive(pgid):
-            await asyncio.sleep(_POLL)
+            # Back off: each check may scan /proc, which is not free on a busy host.
+            await asyncio.sleep(min(pause, max(deadline - loop.time(), 0.0)))
+            pause = min(pause * 2, 0.25)
         if not exited.done() or _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
@@ -710,7 +714,9 @@ class Executor:
         """A sync task with a timeout: a forked child in its own group, so it can be killed.
 
         Forking (not spawning) keeps the start cheap and the task already imported; the
-        child sends its result or exception back as JSON over a pipe.
+        child sends its result or exception back as JSON over a pipe. The child only runs
+        the task and ``_exit``s; a lock another thread held at the fork could hang it, and
+        then its timeout (the reason we forked) still ends it.
         """
         loop = asyncio.get_running_loop()
         limit = spec.output_tail
@@ -719,7 +725,9 @@ class Executor:
             with contextlib.suppress(Exception):
                 stream.flush()
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():  # 3.12+ warns about fork with threads; see above
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
         except OSError as exc:
             os.close(read_fd)
             os.close(write_fd)

@@ -27,6 +27,7 @@ from ..model import PRIORITIES, RunRecord, ScheduleDefinition, ScheduleState, Sc
 from ..schedules import Timeline
 from ..timeutil import format_instant
 from .executor import Executor, JobOutcome, JobSpec
+from .failpoints import failpoint
 from .log import Logger
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
@@ -258,6 +259,7 @@ class RunLoop:
                     continue
                 run = self._new_run(definition, scheduled, trigger, 1, now)
                 if self._claim(run, following):
+                    failpoint("after_claim")
                     self._inflight[name] = self._inflight.get(name, 0) + 1
                     self._enqueue(run)
             else:
@@ -373,7 +375,9 @@ class RunLoop:
                 import_paths=self.options.import_paths,
                 base_cwd=self.base_dir,
             )
-            outcome = await self.executor.run(spec)
+            failpoint("before_spawn")
+            outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
+            failpoint("before_finish")
             finished = self.clock.now()
             self.store.finish_run(
                 run.run_id, outcome.result, finished, error=outcome.error, output=outcome.output

@@ -1,0 +1,390 @@
+"""The behaviour every ``Store`` backend must have, as one test class to subclass.
+
+A backend's test module subclasses ``StoreContract`` and implements ``make_store``; the
+scheduler relies only on what is tested here, so a backend that passes is a drop-in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from unoschedule.abc import Store
+from unoschedule.model import RunRecord, ScheduleState, VersionRecord
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def sched(name: str, **kw: object) -> ScheduleState:
+    values: dict[str, object] = {"definition": {"schedule": {"cron": "* * * * *"}}}
+    values.update(kw)
+    return ScheduleState(name=name, **values)  # type: ignore[arg-type]
+
+
+def run(run_id: str, schedule: str = "a", at: datetime = T0, **kw: object) -> RunRecord:
+    return RunRecord(run_id=run_id, schedule=schedule, scheduled_time=at, **kw)  # type: ignore[arg-type]
+
+
+def version(schedule: str, n: int, at: datetime = T0) -> VersionRecord:
+    return VersionRecord(
+        schedule=schedule,
+        version=n,
+        changed_at=at,
+        changelog=f"v{n}",
+        source="schedules.yaml",
+        definition={"n": n},
+        diff=f"+ v{n}",
+    )
+
+
+class StoreContract:
+    """Subclass and implement ``make_store``; every test gets a fresh, empty store."""
+
+    def make_store(self, tmp_path: Path) -> Store:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        s = self.make_store(tmp_path)
+        try:
+            yield s
+        finally:
+            s.close()
+
+    @pytest.fixture
+    def leader(self, store: Store) -> int:
+        """Hold the lease as instance ``i1``; returns the epoch to claim with."""
+        lease = store.acquire_lease("i1", 60, T0)
+        assert lease is not None
+        return lease.epoch
+
+    # -- schedules ----------------------------------------------------------------------
+
+    def test_schedule_round_trip(self, store: Store) -> None:
+        assert store.get_schedule("a") is None
+        state = sched(
+            "a",
+            version=3,
+            status="paused",
+            next_run=T0,
+            anchor=T0 - timedelta(days=1),
+            last_run=T0 - timedelta(hours=1, microseconds=5),
+            last_result="error",
+            created_at=T0 - timedelta(days=2),
+            updated_at=T0,
+            fingerprint="abc123",
+        )
+        store.save_schedule(state)
+        assert store.get_schedule("a") == state
+
+    def test_list_schedules_ordered_by_name(self, store: Store) -> None:
+        for name in ("b", "c", "a"):
+            store.save_schedule(sched(name))
+        store.set_status(["c"], "removed", T0)
+        assert [s.name for s in store.list_schedules()] == ["a", "b", "c"]
+
+    def test_save_replaces_and_keeps_created_at(self, store: Store) -> None:
+        store.save_schedule(sched("a", created_at=T0, fingerprint="1"))
+        store.save_schedule(sched("a", version=2, fingerprint="2", definition={"x": 1}))
+        got = store.get_schedule("a")
+        assert got is not None
+        assert (got.version, got.fingerprint, got.definition) == (2, "2", {"x": 1})
+        assert got.created_at == T0
+
+    def test_versions_newest_first(self, store: Store) -> None:
+        store.save_schedule(sched("a"), version("a", 1))
+        store.save_schedule(sched("a", version=2), version("a", 2, T0 + timedelta(1)))
+        store.save_schedule(sched("b"), version("b", 1))
+        got = store.versions("a")
+        assert [v.version for v in got] == [2, 1]
+        assert got[0] == version("a", 2, T0 + timedelta(1))
+        assert store.versions("zzz") == []
+
+    def test_set_status_reports_changes(self, store: Store) -> None:
+        for name in ("a", "b", "c", "d"):
+            store.save_schedule(sched(name))
+        store.set_status(["c"], "removed", T0)
+        store.set_status(["d"], "completed", T0)
+        assert store.set_status(["a", "nope"], "paused", T0) == ["a"]
+        assert store.set_status(["a"], "paused", T0) == []
+        # None: every schedule that is neither removed nor completed
+        assert sorted(store.set_status(None, "paused", T0 + timedelta(1))) == ["b"]
+        assert sorted(store.set_status(None, "active", T0)) == ["a", "b"]
+        statuses = {s.name: s.status for s in store.list_schedules()}
+        assert statuses == {"a": "active", "b": "active", "c": "removed", "d": "completed"}
+        got = store.get_schedule("a")
+        assert got is not None and got.updated_at == T0
+
+    def test_set_next_run(self, store: Store) -> None:
+        store.save_schedule(sched("a", next_run=T0))
+        store.set_next_run("a", T0 + timedelta(minutes=5))
+        assert store.get_schedule("a").next_run == T0 + timedelta(minutes=5)  # type: ignore[union-attr]
+        store.set_next_run("a", None)
+        assert store.get_schedule("a").next_run is None  # type: ignore[union-attr]
+
+    def test_delete_schedule_keeps_history(self, store: Store, leader: int) -> None:
+        store.save_schedule(sched("a"), version("a", 1))
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        assert store.delete_schedule("a") is True
+        assert store.delete_schedule("a") is False
+        assert store.get_schedule("a") is None
+        assert store.versions("a") == []
+        assert [r.run_id for r in store.history("a")] == ["r1"]
+
+    # -- claims -------------------------------------------------------------------------
+
+    def test_claim_exactly_once(self, store: Store, leader: int) -> None:
+        store.save_schedule(sched("a", next_run=T0))
+        nxt = T0 + timedelta(minutes=1)
+        assert store.claim(run("r1", result="running"), "a@T0", nxt, epoch=leader) is True
+        assert store.get_schedule("a").next_run == nxt  # type: ignore[union-attr]
+        # The same occurrence again, even as another run id: refused, nothing written.
+        later = T0 + timedelta(minutes=9)
+        assert store.claim(run("r2"), "a@T0", later, epoch=leader) is False
+        assert store.get_run("r2") is None
+        assert store.get_schedule("a").next_run == nxt  # type: ignore[union-attr]
+        got = store.get_run("r1")
+        assert got is not None
+        assert (got.epoch, got.instance_id, got.result) == (leader, "i1", "running")
+
+    def test_claim_needs_current_epoch(self, store: Store) -> None:
+        store.save_schedule(sched("a", next_run=T0))
+        assert store.claim(run("r0"), "a@0", None, epoch=1) is False  # no lease at all
+        old = store.acquire_lease("old", 10, T0)
+        assert old is not None
+        new = store.acquire_lease("new", 10, T0 + timedelta(seconds=11))
+        assert new is not None and new.epoch > old.epoch
+        # The old leader, paused and resumed, must not fire any more.
+        assert store.claim(run("r1"), "a@1", T0 + timedelta(hours=1), epoch=old.epoch) is False
+        assert store.get_run("r1") is None
+        assert store.get_schedule("a").next_run == T0  # type: ignore[union-attr]
+        assert store.claim(run("r2"), "a@1", T0 + timedelta(hours=1), epoch=new.epoch) is True
+
+    def test_claim_round_trips_every_field(self, store: Store, leader: int) -> None:
+        record = run(
+            "r1",
+            at=T0 + timedelta(microseconds=123456),
+            trigger="event",
+            attempt=2,
+            result="running",
+            queued_at=T0,
+            started_at=T0 + timedelta(seconds=1),
+            pid=4242,
+            instance_id="i1",
+            epoch=leader,
+            args=[1, "two", None],
+            kwargs={"k": [1, 2], "s": "é"},
+            event={"payload": {"x": 1}},
+            queue="io",
+            priority="high",
+        )
+        assert store.claim(record, "a@x", None, epoch=leader)
+        assert store.get_run("r1") == record
+
+    def test_claim_from_threads_is_exclusive(self, store: Store, leader: int) -> None:
+        wins: list[str] = []
+
+        def worker(tag: str) -> None:
+            for i in range(40):
+                if store.claim(run(f"{tag}-{i}"), f"a@{i}", None, epoch=leader):
+                    wins.append(f"a@{i}")
+
+        threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(wins) == sorted(f"a@{i}" for i in range(40))
+
+    # -- queued runs --------------------------------------------------------------------
+
+    def test_enqueue_and_take_once(self, store: Store, leader: int) -> None:
+        store.enqueue(run("q2", trigger="manual", queued_at=T0 + timedelta(seconds=2)))
+        store.enqueue(run("q1", trigger="manual", queued_at=T0 + timedelta(seconds=1)))
+        queued = store.get_run("q1")
+        assert queued is not None and (queued.result, queued.epoch) == ("queued", 0)
+        assert store.unfinished_runs() == []  # not claimed by any leader yet
+        taken = store.take_queued(leader, "i1")
+        assert [r.run_id for r in taken] == ["q1", "q2"]
+        assert all((r.epoch, r.instance_id) == (leader, "i1") for r in taken)
+        assert store.take_queued(leader, "i1") == []
+        assert store.get_run("q1").epoch == leader  # type: ignore[union-attr]
+        assert {r.run_id for r in store.unfinished_runs()} == {"q1", "q2"}
+
+    def test_take_queued_refuses_stale_epoch(self, store: Store, leader: int) -> None:
+        store.enqueue(run("q1", trigger="manual", queued_at=T0))
+        assert store.take_queued(leader + 7, "ghost") == []
+        assert [r.run_id for r in store.take_queued(leader, "i1")] == ["q1"]
+
+    # -- run life cycle -----------------------------------------------------------------
+
+    def test_start_finish_duration(self, store: Store, leader: int) -> None:
+        store.save_schedule(sched("a"))
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.start_run("r1", T0 + timedelta(seconds=1), pid=99)
+        got = store.get_run("r1")
+        assert got is not None and (got.result, got.pid) == ("running", 99)
+        store.finish_run(
+            "r1", "error", T0 + timedelta(seconds=3.25), error="exit status 2", output="boom"
+        )
+        got = store.get_run("r1")
+        assert got is not None
+        assert got.result == "error"
+        assert got.finished_at == T0 + timedelta(seconds=3.25)
+        assert got.duration == pytest.approx(2.25)
+        assert (got.error, got.output) == ("exit status 2", "boom")
+        state = store.get_schedule("a")
+        assert state is not None and state.last_result == "error"
+        assert state.last_run == T0 + timedelta(seconds=1)
+
+    def test_finish_without_start_has_no_duration(self, store: Store, leader: int) -> None:
+        store.save_schedule(sched("a"))
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.finish_run("r1", "skipped", T0 + timedelta(seconds=5))
+        got = store.get_run("r1")
+        assert got is not None and got.result == "skipped" and got.duration is None
+        state = store.get_schedule("a")
+        assert state is not None and (state.last_result, state.last_run) == ("skipped", T0)
+        store.finish_run("no-such-run", "success", T0)  # ignored, no error
+
+    def test_history_order_and_limit(self, store: Store, leader: int) -> None:
+        rows = [
+            ("r1", T0, 1),
+            ("r2", T0 + timedelta(minutes=1), 1),
+            ("r3", T0 + timedelta(minutes=1), 2),
+            # a fractional instant must sort by time, not by its text
+            ("r4", T0 + timedelta(minutes=1, microseconds=500000), 1),
+            ("r5", T0 + timedelta(minutes=2), 1),
+        ]
+        for run_id, at, attempt in rows:
+            assert store.claim(run(run_id, at=at, attempt=attempt), run_id, None, epoch=leader)
+        assert store.claim(run("b1", "b", T0 + timedelta(hours=1)), "b1", None, epoch=leader)
+        assert [r.run_id for r in store.history("a")] == ["r5", "r4", "r3", "r2", "r1"]
+        assert [r.run_id for r in store.history("a", limit=2)] == ["r5", "r4"]
+        assert [r.run_id for r in store.history(None, limit=2)] == ["b1", "r5"]
+        assert store.history("nobody") == []
+
+    def test_unfinished_runs(self, store: Store, leader: int) -> None:
+        assert store.claim(run("r1", result="queued"), "k1", None, epoch=leader)
+        assert store.claim(run("r2", result="running"), "k2", None, epoch=leader)
+        assert store.claim(run("r3", result="running"), "k3", None, epoch=leader)
+        store.finish_run("r3", "success", T0)
+        assert store.claim(run("r4", result="missed"), "k4", None, epoch=leader)
+        store.enqueue(run("q1", queued_at=T0))
+        assert sorted(r.run_id for r in store.unfinished_runs()) == ["r1", "r2"]
+
+    def test_run_counts(self, store: Store, leader: int) -> None:
+        results = ["success", "success", "error", "timeout", "interrupted", "missed", "skipped"]
+        for i, result in enumerate(results):
+            at = T0 + timedelta(minutes=i)
+            assert store.claim(run(f"r{i}", at=at), f"k{i}", None, epoch=leader)
+            if result not in ("missed", "skipped"):
+                store.start_run(f"r{i}", at)
+            store.finish_run(f"r{i}", result, at + timedelta(seconds=2))
+        assert store.claim(run("b0", "b", result="running"), "b0", None, epoch=leader)
+        counts = store.run_counts()
+        a = counts["a"]
+        assert a["run_count"] == 5
+        assert a["success_count"] == 2
+        assert a["error_count"] == 3
+        assert a["missed_count"] == 1
+        assert a["skipped_count"] == 1
+        assert a["finished_count"] == 5
+        assert a["total_duration"] == pytest.approx(10.0)
+        assert counts["b"]["run_count"] == 0
+        recent = store.run_counts(since=T0 + timedelta(minutes=5))["a"]
+        assert (recent["run_count"], recent["missed_count"], recent["skipped_count"]) == (0, 1, 1)
+
+    # -- events -------------------------------------------------------------------------
+
+    def test_add_event_enqueues_runs(self, store: Store, leader: int) -> None:
+        runs = [run("e1", "a", trigger="event"), run("e2", "b", trigger="event")]
+        first = store.add_event("deploy", {"sha": "abc"}, runs, T0)
+        second = store.add_event("deploy", None, [], T0 + timedelta(seconds=1))
+        assert isinstance(first, int) and second > first
+        got = store.get_run("e1")
+        assert got is not None
+        assert (got.result, got.epoch, got.trigger) == ("queued", 0, "event")
+        assert got.event == {"sha": "abc"}
+        assert got.queued_at == T0
+        assert [r.run_id for r in store.take_queued(leader, "i1")] == ["e1", "e2"]
+
+    # -- leadership ---------------------------------------------------------------------
+
+    def test_lease_life_cycle(self, store: Store) -> None:
+        assert store.current_lease() is None
+        a = store.acquire_lease("A", 10, T0)
+        assert a is not None and a.instance_id == "A"
+        assert a.expires_at == T0 + timedelta(seconds=10) and a.acquired_at == T0
+        assert store.current_lease() == a
+        # someone else while it lives: refused
+        assert store.acquire_lease("B", 10, T0 + timedelta(seconds=5)) is None
+        # the holder again: same epoch, later expiry
+        again = store.acquire_lease("A", 10, T0 + timedelta(seconds=5))
+        assert again is not None and again.epoch == a.epoch
+        assert again.expires_at == T0 + timedelta(seconds=15)
+        assert store.renew_lease("A", a.epoch, 10, T0 + timedelta(seconds=8)) is True
+        assert store.current_lease().expires_at == T0 + timedelta(seconds=18)  # type: ignore[union-attr]
+        assert store.renew_lease("B", a.epoch, 10, T0) is False
+        assert store.renew_lease("A", a.epoch + 1, 10, T0) is False
+        # expiry: B takes over with a higher epoch; A can no longer renew
+        b = store.acquire_lease("B", 10, T0 + timedelta(seconds=18))
+        assert b is not None and b.epoch == a.epoch + 1
+        assert b.acquired_at == T0 + timedelta(seconds=18)
+        assert store.renew_lease("A", a.epoch, 10, T0 + timedelta(seconds=19)) is False
+        # release: free at once for the next one, epoch still increases
+        store.release_lease("A", a.epoch)  # not the holder: no effect
+        assert store.acquire_lease("C", 10, T0 + timedelta(seconds=19)) is None
+        store.release_lease("B", b.epoch)
+        c = store.acquire_lease("C", 10, T0 + timedelta(seconds=19))
+        assert c is not None and c.epoch == b.epoch + 1
+
+    def test_expired_lease_still_renews_if_nobody_took_it(self, store: Store) -> None:
+        a = store.acquire_lease("A", 1, T0)
+        assert a is not None
+        assert store.renew_lease("A", a.epoch, 1, T0 + timedelta(seconds=30)) is True
+
+    # -- meta and wake-ups --------------------------------------------------------------
+
+    def test_meta(self, store: Store) -> None:
+        assert store.get_meta("started") is None
+        store.set_meta("started", "x")
+        store.set_meta("started", "y")
+        assert store.get_meta("started") == "y"
+
+    def test_notify_wakes_waiter(self, store: Store) -> None:
+        waiter = store.waiter()
+        try:
+            t = time.monotonic()
+            assert waiter.wait(0.05) is False
+            assert time.monotonic() - t >= 0.04
+            woke: list[float] = []
+
+            def sleeper() -> None:
+                start = time.monotonic()
+                if waiter.wait(5):
+                    woke.append(time.monotonic() - start)
+
+            thread = threading.Thread(target=sleeper)
+            thread.start()
+            time.sleep(0.05)
+            sent = time.monotonic()
+            store.notify()
+            thread.join(2)
+            assert woke, "the waiter was not woken"
+            assert time.monotonic() - sent < 0.1 + 0.05
+            # several notifications wake once, then it sleeps again
+            store.notify()
+            store.notify()
+            assert waiter.wait(1) is True
+            assert waiter.wait(0.05) is False
+        finally:
+            waiter.close()
+
+    def test_notify_without_leader_is_silent(self, store: Store) -> None:
+        store.notify()

@@ -1,0 +1,502 @@
+"""The executor against real processes: environment, argv, exits, timeouts, process groups.
+
+Every property here is about processes, so nothing is mocked: jobs are real commands
+and real (forked or threaded) Python calls, and "nothing left behind" is checked in
+/proc. Timeouts are short (0.5 s, grace 0.3 s) to keep the file fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unoschedule.model import RunRecord, ScheduleDefinition
+from unoschedule.runner.executor import (
+    Executor,
+    JobOutcome,
+    JobSpec,
+    job_environment,
+    run_hook,
+)
+from unoschedule.schedules import IntervalSchedule
+
+JOBS = str(Path(__file__).parent / "jobs")
+PY = sys.executable
+GRACE = 0.3
+
+
+def make_spec(
+    *,
+    command: tuple[str, ...] | str | None = None,
+    task: str | None = None,
+    shell: bool = False,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    base_cwd: str | None = None,
+    run_args: list[Any] | None = None,
+    run_kwargs: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+    trigger: Any = "schedule",
+    attempt: int = 1,
+    output_tail: int = 4096,
+) -> JobSpec:
+    definition = ScheduleDefinition(
+        name="nightly",
+        schedule=IntervalSchedule("5m"),
+        task=task,
+        command=command,
+        shell=shell,
+        args=args,
+        kwargs=kwargs or {},
+        timeout=timeout,
+        env=env or {},
+        cwd=cwd,
+    )
+    run = RunRecord(
+        run_id="run-1",
+        schedule="nightly",
+        scheduled_time=datetime(2026, 3, 1, 2, 30, tzinfo=UTC),
+        trigger=trigger,
+        attempt=attempt,
+        args=run_args,
+        kwargs=run_kwargs,
+        event=event,
+    )
+    return JobSpec(
+        run=run,
+        definition=definition,
+        kill_grace=GRACE,
+        output_tail=output_tail,
+        import_paths=(JOBS,),
+        base_cwd=base_cwd,
+    )
+
+
+def run_job(spec: JobSpec, executor: Executor | None = None) -> JobOutcome:
+    return asyncio.run((executor or Executor()).run(spec))
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (container PID 1 may never reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+def group_members(pgid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+                found.append(int(name))
+    return found
+
+
+# -- what a command gets -------------------------------------------------------------------
+
+
+def test_a_command_gets_every_uno_variable_of_the_contract_and_its_own_env(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "work").mkdir()
+    spec = make_spec(
+        command=(
+            PY,
+            "-c",
+            "import json, os; print(json.dumps({**os.environ, 'CWD': os.getcwd()}))",
+        ),
+        kwargs={"region": "eu", "limit": 5},
+        run_kwargs={"limit": 7},
+        event={"sku": "A-1", "count": 2},
+        trigger="event",
+        attempt=2,
+        env={"GREETING": "hi", "UNO_RUN_ID": "not-allowed-to-override"},
+        cwd="work",
+        base_cwd=str(tmp_path),
+    )
+    outcome = run_job(spec)
+    assert outcome.result == "success", outcome
+    seen = json.loads(outcome.output)
+    assert seen["UNO_SCHEDULE_NAME"] == "nightly"
+    assert seen["UNO_RUN_ID"] == "run-1"
+    assert seen["UNO_SCHEDULED_TIME"] == "2026-03-01T02:30:00Z"
+    assert seen["UNO_ATTEMPT"] == "2"
+    assert seen["UNO_TRIGGER"] == "event"
+    assert json.loads(seen["UNO_KWARGS"]) == {"region": "eu", "limit": 7}
+    assert json.loads(seen["UNO_EVENT"]) == {"sku": "A-1", "count": 2}
+    assert seen["GREETING"] == "hi"
+    assert seen["CWD"] == str(tmp_path / "work")
+    assert job_environment(spec)["UNO_RUN_ID"] == "run-1"
+
+
+def test_a_run_without_an_event_has_no_uno_event_even_if_the_scheduler_had_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNO_EVENT", '{"stale": true}')
+    outcome = run_job(
+        make_spec(command=(PY, "-c", "import os; print(os.environ.get('UNO_EVENT'))"))
+    )
+    assert outcome.output.strip() == "None"
+
+
+def test_args_are_appended_to_argv_without_a_shell() -> None:
+    outcome = run_job(
+        make_spec(
+            command=(PY, "-c", "import sys; print(sys.argv[1:])"), args=("a b", 3, "$(echo pwned)")
+        )
+    )
+    assert outcome.output.strip() == "['a b', '3', '$(echo pwned)']"
+
+
+def test_a_string_command_is_split_like_a_shell_but_runs_without_one() -> None:
+    outcome = run_job(make_spec(command="printf '%s|' 'x y' $HOME", run_args=["z"]))
+    assert outcome.result == "success"
+    assert outcome.output == "x y|$HOME|z|"
+
+
+def test_with_shell_true_args_arrive_as_positional_parameters_never_as_code() -> None:
+    outcome = run_job(
+        make_spec(command='echo "first=$1 second=$2 count=$#"', shell=True, args=("a b", "; id"))
+    )
+    assert outcome.result == "success"
+    assert outcome.output == "first=a b second=; id count=2\n"
+
+
+# -- how a command ends ----------------------------------------------------------------------
+
+
+def test_exit_zero_is_success_and_the_output_is_kept() -> None:
+    lines: list[str] = []
+    outcome = asyncio.run(
+        Executor(log=lines.append).run(make_spec(command=("sh", "-c", "echo out; echo err >&2")))
+    )
+    assert (outcome.result, outcome.error) == ("success", None)
+    assert outcome.output == "out\nerr\n"
+    assert isinstance(outcome.pid, int)
+    assert lines == ["[nightly run-1] out", "[nightly run-1] err"]
+
+
+def test_a_non_zero_exit_is_an_error_naming_the_status() -> None:
+    outcome = run_job(make_spec(command=("sh", "-c", "echo oops; exit 3")))
+    assert (outcome.result, outcome.error, outcome.output) == ("error", "exit status 3", "oops\n")
+
+
+def test_a_command_killed_by_a_signal_names_the_signal() -> None:
+    outcome = run_job(make_spec(command=("sh", "-c", "kill -9 $$")))
+    assert (outcome.result, outcome.error) == ("error", "killed by SIGKILL")
+
+
+def test_a_missing_program_is_an_error_not_an_exception() -> None:
+    outcome = run_job(make_spec(command=("definitely-not-a-program-xyz", "--flag")))
+    assert outcome == JobOutcome(
+        "error", "command not found: definitely-not-a-program-xyz", "", None
+    )
+
+
+def test_a_missing_working_directory_is_reported_as_such(tmp_path: Path) -> None:
+    outcome = run_job(make_spec(command=("true",), cwd="nowhere", base_cwd=str(tmp_path)))
+    assert outcome.result == "error"
+    assert outcome.error == f"working directory not found: {tmp_path / 'nowhere'}"
+
+
+def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is_logged() -> None:
+    lines: list[str] = []
+    script = "for i in range(20000): print(f'line {i:05d}')"
+    outcome = asyncio.run(
+        Executor(log=lines.append).run(make_spec(command=(PY, "-c", script), output_tail=100))
+    )
+    assert outcome.result == "success"
+    assert len(outcome.output.encode()) <= 100
+    assert outcome.output.endswith("line 19998\nline 19999\n")
+    assert len(lines) == 20000
+    assert lines[0] == "[nightly run-1] line 00000"
+
+
+# -- timeouts and process groups -------------------------------------------------------------
+
+
+def test_a_timeout_kills_the_whole_process_group_including_the_grandchild(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    spec = make_spec(
+        command=("sh", "-c", f"sleep 300 & echo $! > {pid_file}; sleep 300"), timeout=0.5
+    )
+    started = time.monotonic()
+    outcome = run_job(spec)
+    took = time.monotonic() - started
+    assert (outcome.result, outcome.error) == ("timeout", "timed out after 0.5s")
+    assert took < 0.5 + GRACE + 1.0
+    grandchild = int(pid_file.read_text())
+    assert outcome.pid is not None
+    assert not alive(outcome.pid)
+    assert not alive(grandchild)
+    assert group_members(outcome.pid) == []
+
+
+def test_a_job_that_ignores_sigterm_is_killed_at_timeout_plus_grace() -> None:
+    spec = make_spec(command=("sh", "-c", "trap '' TERM; sleep 300"), timeout=0.5)
+    started = time.monotonic()
+    outcome = run_job(spec)
+    took = time.monotonic() - started
+    assert outcome.result == "timeout"
+    assert 0.5 + GRACE - 0.05 <= took < 0.5 + GRACE + 1.0
+    assert outcome.pid is not None
+    assert group_members(outcome.pid) == []
+
+
+def test_a_grandchild_holding_the_pipe_does_not_keep_a_finished_job_running(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    spec = make_spec(command=("sh", "-c", f"sleep 300 & echo $! > {pid_file}; echo done"))
+    started = time.monotonic()
+    outcome = run_job(spec)
+    assert time.monotonic() - started < 1.5
+    assert (outcome.result, outcome.output) == ("success", "done\n")
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_stop_all_interrupts_a_running_command_and_leaves_no_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    spec = make_spec(command=("sh", "-c", f"sleep 300 & echo $! > {pid_file}; sleep 300"))
+
+    async def scenario() -> tuple[JobOutcome, list[int | None], int]:
+        executor = Executor()
+        pids: list[int | None] = []
+        job = asyncio.ensure_future(executor.run(spec, on_start=pids.append))
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            await asyncio.sleep(0.01)
+        assert executor.running == 1
+        await executor.stop_all(GRACE)
+        outcome = await job
+        late = await executor.run(make_spec(command=("true",)))
+        assert late.result == "interrupted"
+        return outcome, pids, executor.running
+
+    outcome, pids, running = asyncio.run(scenario())
+    assert (outcome.result, outcome.error) == ("interrupted", "stopped by scheduler shutdown")
+    assert pids == [outcome.pid]
+    assert running == 0
+    assert outcome.pid is not None
+    assert group_members(outcome.pid) == []
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_cancelling_a_run_kills_its_process_group() -> None:
+    async def scenario() -> int:
+        pids: list[int | None] = []
+        job = asyncio.ensure_future(
+            Executor().run(make_spec(command=("sh", "-c", "sleep 300")), on_start=pids.append)
+        )
+        while not pids:
+            await asyncio.sleep(0.01)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert pids[0] is not None
+        return pids[0]
+
+    pgid = asyncio.run(scenario())
+    deadline = time.monotonic() + 2
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert group_members(pgid) == []
+
+
+# -- Python tasks --------------------------------------------------------------------------
+
+
+def test_a_sync_task_gets_args_and_merged_kwargs_and_runs_in_this_process() -> None:
+    pids: list[int | None] = []
+    spec = make_spec(
+        task="executor_tasks.add", args=(2, 3), kwargs={"scale": 1}, run_kwargs={"scale": 10}
+    )
+    outcome = asyncio.run(Executor().run(spec, on_start=pids.append))
+    assert outcome.result == "success", outcome
+    assert outcome.output == repr({"sum": 50, "pid": os.getpid()})
+    assert pids == [None]
+
+
+def test_a_colon_path_may_name_an_attribute_of_a_class() -> None:
+    outcome = run_job(make_spec(task="executor_tasks:Greeter.hello", args=("ops",)))
+    assert (outcome.result, outcome.output) == ("success", "'hello ops'")
+
+
+def test_an_async_task_is_awaited_with_its_args() -> None:
+    outcome = run_job(make_spec(task="executor_tasks.async_add", args=(1, 2), kwargs={"scale": 3}))
+    assert (outcome.result, outcome.output) == ("success", "9")
+
+
+def test_a_sync_task_with_a_timeout_runs_in_a_forked_child_and_returns_its_result() -> None:
+    pids: list[int | None] = []
+    spec = make_spec(task="executor_tasks.add", args=(2, 3), kwargs={"scale": 2}, timeout=5)
+    outcome = asyncio.run(Executor().run(spec, on_start=pids.append))
+    assert outcome.result == "success", outcome
+    assert outcome.pid is not None and outcome.pid != os.getpid()
+    assert pids == [outcome.pid]
+    assert outcome.output == repr({"sum": 10, "pid": outcome.pid})
+
+
+def test_a_sync_task_is_stopped_at_its_timeout() -> None:
+    spec = make_spec(task="executor_tasks.sleep_sync", args=(30,), timeout=0.5)
+    started = time.monotonic()
+    outcome = run_job(spec)
+    assert time.monotonic() - started < 2.0
+    assert (outcome.result, outcome.error) == ("timeout", "timed out after 0.5s")
+    assert outcome.pid is not None
+    assert not alive(outcome.pid)
+
+
+def test_a_timed_out_sync_task_takes_its_own_subprocesses_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    spec = make_spec(task="executor_tasks.spawn_and_sleep", args=(str(pid_file),), timeout=0.5)
+    outcome = run_job(spec)
+    assert outcome.result == "timeout"
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_killing_a_forked_task_does_not_deliver_sigterm_to_the_scheduler() -> None:
+    async def scenario() -> tuple[JobOutcome, list[int]]:
+        received: list[int] = []
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, received.append, signal.SIGTERM)
+        try:
+            spec = make_spec(task="executor_tasks.sleep_sync", args=(30,), timeout=0.3)
+            outcome = await Executor().run(spec)
+            await asyncio.sleep(0.05)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+        return outcome, received
+
+    outcome, received = asyncio.run(scenario())
+    assert outcome.result == "timeout"
+    assert received == []
+
+
+def test_an_async_task_is_cancelled_at_its_timeout() -> None:
+    started = time.monotonic()
+    outcome = run_job(make_spec(task="executor_tasks.sleep_async", args=(30,), timeout=0.3))
+    assert time.monotonic() - started < 1.5
+    assert (outcome.result, outcome.error) == ("timeout", "timed out after 0.3s")
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["in-a-thread", "forked"])
+def test_an_exception_becomes_an_error_with_its_type_message_and_traceback(
+    timeout: float | None,
+) -> None:
+    outcome = run_job(make_spec(task="executor_tasks.boom", args=("disk full",), timeout=timeout))
+    assert (outcome.result, outcome.error) == ("error", "ValueError: disk full")
+    assert "Traceback" in outcome.output
+    assert outcome.output.rstrip().endswith("ValueError: disk full")
+
+
+@pytest.mark.parametrize(
+    ("task", "reason"),
+    [
+        ("executor_tasks.nope", "'executor_tasks' has no attribute 'nope'"),
+        ("no_such_module_xyz.run", "No module named 'no_such_module_xyz'"),
+        ("executor_tasks", "is a module; name a function in it"),
+    ],
+)
+def test_an_import_failure_is_an_error_outcome_naming_the_task(task: str, reason: str) -> None:
+    outcome = run_job(make_spec(task=task))
+    assert outcome.result == "error"
+    assert outcome.error is not None
+    assert outcome.error.startswith(f"cannot import task {task!r}: ")
+    assert reason in outcome.error
+
+
+def test_the_yaml_folder_is_an_import_root(tmp_path: Path) -> None:
+    (tmp_path / "local_jobs_for_executor.py").write_text("def ping():\n    return 'pong'\n")
+    spec = make_spec(task="local_jobs_for_executor:ping", base_cwd=str(tmp_path))
+    assert run_job(spec).output == "'pong'"
+
+
+def test_stop_all_cancels_an_async_task_after_the_grace_period() -> None:
+    async def scenario() -> tuple[JobOutcome, float]:
+        executor = Executor()
+        job = asyncio.ensure_future(
+            executor.run(make_spec(task="executor_tasks.sleep_async", args=(30,)))
+        )
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await executor.stop_all(0.2)
+        return await job, time.monotonic() - started
+
+    outcome, took = asyncio.run(scenario())
+    assert (outcome.result, outcome.error) == ("interrupted", "stopped by scheduler shutdown")
+    assert 0.15 <= took < 1.5
+
+
+# -- hooks ---------------------------------------------------------------------------------
+
+
+def test_a_hook_runs_with_the_given_environment_and_never_raises(tmp_path: Path) -> None:
+    out = tmp_path / "hook.txt"
+    lines: list[str] = []
+    run_hook(
+        ["sh", "-c", f'echo "$UNO_SCHEDULE_NAME failed" > {out}; echo logged; exit 2'],
+        {"UNO_SCHEDULE_NAME": "nightly"},
+        log=lines.append,
+    )
+    assert out.read_text() == "nightly failed\n"
+    assert any("logged" in line for line in lines)
+    assert any("exit status 2" in line for line in lines)
+    run_hook("definitely-not-a-program-xyz", {}, log=lines.append)
+    assert "command not found" in lines[-1]
+    started = time.monotonic()
+    run_hook(["sleep", "30"], {}, timeout=0.2)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["thread", "forked"])
+def test_stop_all_interrupts_a_sync_task_within_the_grace_period(timeout: float | None) -> None:
+    async def scenario() -> tuple[JobOutcome, float]:
+        executor = Executor()
+        spec = make_spec(task="executor_tasks.sleep_sync", args=(30,), timeout=timeout)
+        job = asyncio.ensure_future(executor.run(spec))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await executor.stop_all(0.2)
+        return await job, time.monotonic() - started
+
+    outcome, took = asyncio.run(scenario())
+    assert (outcome.result, outcome.error) == ("interrupted", "stopped by scheduler shutdown")
+    assert took < 1.5
+    if timeout is not None:
+        assert outcome.pid is not None
+        assert not alive(outcome.pid)
+
+
+def test_a_cut_through_a_utf8_character_does_not_garble_the_tail() -> None:
+    outcome = run_job(make_spec(command=(PY, "-c", "print('é' * 100, end='')"), output_tail=51))
+    assert outcome.output == "é" * 25
+
+
+def test_a_grandchild_that_ignores_sigterm_is_killed_after_its_parent_obeyed(
+    tmp_path: Path,
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    script = f"(trap '' TERM; exec sleep 300) & echo $! > {pid_file}; sleep 300"
+    started = time.monotonic()
+    outcome = run_job(make_spec(command=("sh", "-c", script), timeout=0.5))
+    took = time.monotonic() - started
+    assert outcome.result == "timeout"
+    assert 0.5 + GRACE - 0.05 <= took < 0.5 + GRACE + 1.0
+    assert not alive(int(pid_file.read_text()))

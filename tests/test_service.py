@@ -1,0 +1,355 @@
+"""``uno-schedule run`` as a real process: crashes, standby takeover, signals, reloads.
+
+These tests are about processes, so they use real ones. They wait on observable
+conditions (a line in a file, a row in the state) with a deadline, never on fixed sleeps
+for correctness; the deadlines only bound how long a broken build takes to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Runner:
+    """One ``uno-schedule run`` subprocess with its log captured to a file."""
+
+    def __init__(self, workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
+        self.log_path = workdir / f"{name}.log"
+        self.log = open(self.log_path, "w")
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("NOTIFY_SOCKET", None)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "unoschedule", "-c", str(workdir / "schedules.yaml"),
+             "--state", str(workdir / "state.db"), "run"],
+            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
+            start_new_session=True,
+        )
+
+    def text(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_log(self, needle: str, timeout: float = 20.0) -> None:
+        wait_until(lambda: needle in self.text(), timeout, f"{needle!r} in {self.log_path.name}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def term(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def runners(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
+    started: list[Runner] = []
+
+    def start(name: str = "a", env: dict[str, str] | None = None) -> Runner:
+        runner = Runner(tmp_path, name, env)
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.close()
+
+
+def write_config(workdir: Path, body: str) -> None:
+    (workdir / "schedules.yaml").write_text(textwrap.dedent(body))
+
+
+def runs(workdir: Path) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{workdir / 'state.db'}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY scheduled_time, attempt")]
+    finally:
+        conn.close()
+
+
+def starts(workdir: Path) -> list[str]:
+    path = workdir / "starts.log"
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+EVERY_SECOND = """
+    scheduler:
+      missed_threshold: 600
+      shutdown_grace: 5
+    schedules:
+      tick:
+        schedule: "* * * * * *"
+        command: "echo $UNO_SCHEDULED_TIME $UNO_ATTEMPT >> starts.log"
+        shell: true
+"""
+
+
+def assert_no_duplicate_starts(workdir: Path) -> list[str]:
+    lines = starts(workdir)
+    duplicates = [line for line, n in Counter(lines).items() if n > 1]
+    assert not duplicates, f"started twice: {duplicates}"
+    return lines
+
+
+def assert_every_occurrence_recorded(workdir: Path) -> None:
+    rows = [r for r in runs(workdir) if r["schedule"] == "tick" and r["attempt"] == 1]
+    instants = sorted({r["scheduled_time"] for r in rows})
+    assert len(instants) == len(rows), "an occurrence was recorded twice"
+    from datetime import datetime, timedelta
+
+    parsed = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in instants]
+    gaps = [(a, b) for a, b in zip(parsed, parsed[1:], strict=False) if b - a != timedelta(seconds=1)]
+    assert not gaps, f"occurrences without a record between {gaps[:3]}"
+
+
+@pytest.mark.parametrize("point", ["after_claim", "before_spawn", "after_spawn", "before_finish"])
+def test_a_crash_at_any_point_never_starts_an_occurrence_twice(
+    tmp_path: Path, runners: Callable[..., Runner], point: str
+) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    crashing = runners("crash", {"UNO_SCHEDULE_FAILPOINT": f"{point}:3"})
+    assert crashing.proc.wait(30) == -signal.SIGKILL
+    survivor = runners("after")
+    survivor.wait_log("ready")
+    wait_until(lambda: len(starts(tmp_path)) >= 4, 20, "runs after the restart")
+    assert survivor.term() == 0
+    assert_no_duplicate_starts(tmp_path)
+    assert_every_occurrence_recorded(tmp_path)
+    results = Counter(r["result"] for r in runs(tmp_path))
+    assert results["running"] == 0 and results["queued"] == 0
+    if point in ("before_spawn", "after_spawn", "before_finish"):
+        assert results["interrupted"] == 1
+
+
+def test_random_kills_never_start_an_occurrence_twice(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    rng = random.Random(7)
+    for i in range(5):
+        runner = runners(f"r{i}")
+        runner.wait_log("ready")
+        time.sleep(rng.uniform(0.3, 1.7))  # a random moment to die; correctness does not depend on it
+        runner.kill()
+    last = runners("last")
+    last.wait_log("ready")
+    wait_until(lambda: len(starts(tmp_path)) >= 6, 20, "runs")
+    assert last.term() == 0
+    assert len(assert_no_duplicate_starts(tmp_path)) >= 6
+    assert_every_occurrence_recorded(tmp_path)
+
+
+def test_a_standby_takes_over_within_a_second_of_the_leaders_death(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    leader = runners("leader")
+    leader.wait_log("ready")
+    standby = runners("standby")
+    standby.wait_log("standby")
+    wait_until(lambda: len(starts(tmp_path)) >= 2, 20, "runs")
+    assert "ready" not in standby.text()
+    leader.kill()
+    killed_at = time.monotonic()
+    standby.wait_log("ready", timeout=10)
+    assert time.monotonic() - killed_at < 2.0
+    count = len(starts(tmp_path))
+    wait_until(lambda: len(starts(tmp_path)) >= count + 2, 20, "runs by the new leader")
+    assert standby.term() == 0
+    assert_no_duplicate_starts(tmp_path)
+    leaders = {r["instance_id"] for r in runs(tmp_path) if r["result"] == "success"}
+    assert len(leaders) == 2
+
+
+def test_sigterm_lets_a_running_job_finish_and_exits_cleanly(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, """
+        scheduler:
+          shutdown_grace: 10
+        schedules:
+          slow:
+            schedule: "* * * * * *"
+            unique: true
+            command: "echo started >> starts.log; sleep 1; echo finished >> done.log"
+            shell: true
+    """)
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: starts(tmp_path), 20, "a start")
+    assert runner.term() == 0
+    assert (tmp_path / "done.log").exists()
+    results = Counter(r["result"] for r in runs(tmp_path))
+    assert results["running"] == 0
+    assert results["interrupted"] == 0
+
+
+def test_a_job_that_ignores_sigterm_is_killed_at_timeout_and_leaves_no_process(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    marker = f"uno-test-{os.getpid()}-{random.randrange(10**9)}"
+    write_config(tmp_path, f"""
+        scheduler:
+          kill_grace: 0.5
+        schedules:
+          stubborn:
+            schedule: {{every: 1h}}
+            timeout: 1s
+            command: "trap '' TERM; sleep 300 & echo $! > child.pid; sleep 301 # {marker}"
+            shell: true
+    """)
+    runner = runners()
+    runner.wait_log("ready")
+    out = subprocess.run(
+        [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+         "--state", str(tmp_path / "state.db"), "trigger", "stubborn", "--wait"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode != 0
+    rows = [r for r in runs(tmp_path) if r["schedule"] == "stubborn"]
+    assert [r["result"] for r in rows] == ["timeout"]
+    assert rows[0]["duration"] < 1 + 0.5 + 2
+    child = int((tmp_path / "child.pid").read_text())
+    wait_until(lambda: not Path(f"/proc/{child}").exists()
+               or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2], 5, "grandchild gone")
+    assert runner.term() == 0
+
+
+def test_retries_and_timeouts_are_recorded_as_the_contract_says(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    (tmp_path / "jobs.py").write_text(textwrap.dedent("""
+        import json, os
+        def record(*args, **kwargs):
+            with open("python.log", "a") as f:
+                f.write(json.dumps({"args": list(args), "kwargs": kwargs}) + "\\n")
+            return "ok"
+    """))
+    write_config(tmp_path, """
+        schedules:
+          flaky:
+            schedule: {every: 1h}
+            command: [sh, -c, "exit 3"]
+            max_retries: 2
+            retry_delay: 0.2
+          python:
+            schedule: {every: 1h}
+            task: jobs.record
+            args: [1, two]
+            kwargs: {three: 3}
+    """)
+    runner = runners()
+    runner.wait_log("ready")
+    cli = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+           "--state", str(tmp_path / "state.db")]
+    subprocess.run([*cli, "trigger", "flaky"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run([*cli, "trigger", "python", "--wait"], cwd=tmp_path, check=True, capture_output=True)
+    wait_until(lambda: len([r for r in runs(tmp_path) if r["schedule"] == "flaky"
+                            and r["result"] not in ("queued", "running")]) == 3, 20, "three attempts")
+    assert runner.term() == 0
+    history = json.loads(subprocess.run(
+        [*cli, "history", "flaky", "--json"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout)
+    assert [(h["trigger"], h["attempt"], h["result"]) for h in history] == [
+        ("retry", 3, "error"), ("retry", 2, "error"), ("manual", 1, "error"),
+    ]
+    assert all(h["error"] == "exit status 3" for h in history)
+    calls = [json.loads(line) for line in (tmp_path / "python.log").read_text().splitlines()]
+    assert calls == [{"args": [1, "two"], "kwargs": {"three": 3}}]
+
+
+def test_the_state_file_is_private_to_its_owner(tmp_path: Path, runners: Callable[..., Runner]) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    runner = runners()
+    runner.wait_log("ready")
+    assert runner.term() == 0
+    mode = stat.S_IMODE(os.stat(tmp_path / "state.db").st_mode)
+    assert mode == 0o600
+
+
+def test_an_invalid_reload_keeps_the_last_good_configuration(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    runner = runners()
+    runner.wait_log("ready")
+    (tmp_path / "schedules.yaml").write_text("schedules:\n  tick:\n    shedule: '* * * * *'\n")
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reload rejected")
+    count = len(starts(tmp_path))
+    wait_until(lambda: len(starts(tmp_path)) >= count + 2, 20, "runs after the rejected reload")
+    write_config(tmp_path, EVERY_SECOND.replace('"* * * * * *"', '"*/2 * * * * *"'))
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    assert runner.term() == 0
+    cli = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+           "--state", str(tmp_path / "state.db")]
+    versions = json.loads(subprocess.run(
+        [*cli, "history", "tick", "--versions", "--json"], cwd=tmp_path, check=True,
+        capture_output=True, text=True,
+    ).stdout)
+    assert [v["version"] for v in versions] == [2, 1]
+    assert '*/2 * * * * *' in versions[0]["diff"]
+
+
+def test_systemd_hears_ready_reloading_and_stopping(tmp_path: Path, runners: Callable[..., Runner]) -> None:
+    write_config(tmp_path, EVERY_SECOND)
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(20)
+    try:
+        runner = runners(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
+        messages: list[str] = []
+
+        def receive_until(needle: str) -> None:
+            while not any(needle in m for m in messages):
+                messages.append(sock.recv(4096).decode())
+
+        receive_until("READY=1")
+        receive_until("WATCHDOG=1")
+        runner.proc.send_signal(signal.SIGHUP)
+        receive_until("RELOADING=1")
+        assert any("MONOTONIC_USEC=" in m for m in messages)
+        assert runner.term() == 0
+        receive_until("STOPPING=1")
+        assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in messages)
+    finally:
+        sock.close()

@@ -1,0 +1,315 @@
+"""``uno-schedule calendar``: when every schedule fires over a window, at a glance.
+
+One row per schedule on a shared time axis of buckets (24h: 15- or 30-minute buckets,
+7d: 2-hourly, narrower on a narrow terminal), a load row with the number of fires per
+bucket, a row with the most schedules that fire at one same instant in each bucket,
+and the list of collisions: instants at which several schedules fire together, such as
+the midnight pile-up. The fire instants come from each definition's ``timeline`` in the
+library; this module only counts and draws them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from unoschedule.model import ScheduleDefinition
+
+__all__ = ["CalendarData", "choose_bucket", "compute", "floor_local", "render", "to_json"]
+
+NICE_BUCKETS = tuple(
+    timedelta(minutes=m)
+    for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880, 10080)
+)
+#: Beyond this many fires of one schedule in one bucket, skip to the next bucket.
+PER_BUCKET_CAP = 500
+_SPARK = " ▁▂▃▄▅▆▇█"
+_EPSILON = timedelta(microseconds=1)
+
+
+@dataclass
+class Row:
+    name: str
+    description: str
+    counts: list[int]
+    total: int = 0
+    truncated: bool = False
+
+
+@dataclass
+class Collision:
+    at: datetime
+    names: list[str]
+
+
+@dataclass
+class CalendarData:
+    start: datetime
+    end: datetime
+    bucket: timedelta
+    zone: tzinfo
+    zone_name: str
+    rows: list[Row] = field(default_factory=list)
+    fires: list[int] = field(default_factory=list)
+    active: list[int] = field(default_factory=list)  # schedules firing in each bucket
+    peak: list[int] = field(default_factory=list)  # most schedules at one instant
+    collisions: list[Collision] = field(default_factory=list)
+    hidden: dict[str, str] = field(default_factory=dict)  # name -> why it has no row
+
+    @property
+    def starts(self) -> list[datetime]:
+        return [self.start + self.bucket * i for i in range(len(self.fires))]
+
+
+def choose_bucket(window: timedelta, max_columns: int) -> timedelta:
+    """The smallest nice bucket that shows ``window`` in at most ``max_columns`` columns."""
+    for size in NICE_BUCKETS:
+        if window / size <= max_columns:
+            return size
+    return NICE_BUCKETS[-1]
+
+
+def floor_local(instant: datetime, bucket: timedelta, zone: tzinfo) -> datetime:
+    """``instant`` rounded down to a bucket boundary of the local wall clock in ``zone``."""
+    local = instant.astimezone(zone).replace(tzinfo=None)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    step = int(bucket.total_seconds())
+    if step >= 86400:
+        wall = midnight
+    else:
+        since = local.hour * 3600 + local.minute * 60 + local.second
+        wall = midnight + timedelta(seconds=since - since % step)
+    result = wall.replace(tzinfo=zone).astimezone(UTC)
+    return result if result <= instant else instant
+
+
+def compute(
+    definitions: Mapping[str, ScheduleDefinition],
+    default_zone: str | None,
+    start: datetime,
+    window: timedelta,
+    bucket: timedelta,
+    zone: tzinfo,
+    zone_name: str,
+    hidden: Mapping[str, str] | None = None,
+    anchor: datetime | None = None,
+) -> CalendarData:
+    """Count the fires of every definition in each bucket of ``[start, start + window)``."""
+    count = max(1, -(-window // bucket))
+    data = CalendarData(start, start + bucket * count, bucket, zone, zone_name)
+    data.hidden = dict(hidden or {})
+    data.fires = [0] * count
+    data.active = [0] * count
+    by_instant: dict[datetime, list[str]] = defaultdict(list)
+    for name, definition in definitions.items():
+        if name in data.hidden:
+            continue
+        if definition.type == "event":
+            data.hidden[name] = "fires on events only"
+            continue
+        row = Row(name, _description(definition), [0] * count)
+        # an interval counts from its start_date, else from when it is first seen: now
+        timeline = definition.timeline(default_zone, definition.start_date or anchor)
+        after = start - _EPSILON
+        while True:
+            instant = timeline.next(after)
+            if instant is None or instant >= data.end:
+                break
+            index = int((instant - start) // bucket)
+            row.counts[index] += 1
+            row.total += 1
+            by_instant[instant].append(name)
+            after = instant
+            if row.counts[index] >= PER_BUCKET_CAP:
+                row.truncated = True
+                after = start + bucket * (index + 1) - _EPSILON
+        for index, n in enumerate(row.counts):
+            if n:
+                data.fires[index] += n
+                data.active[index] += 1
+        data.rows.append(row)
+    data.peak = [0] * count
+    for instant, names in by_instant.items():
+        index = int((instant - start) // bucket)
+        data.peak[index] = max(data.peak[index], len(names))
+        if len(names) > 1:
+            data.collisions.append(Collision(instant, sorted(names)))
+    data.collisions.sort(key=lambda c: (-len(c.names), c.at))
+    return data
+
+
+def _description(definition: ScheduleDefinition) -> str:
+    text = definition.schedule.describe()
+    if definition.type in ("cron", "daily", "weekly", "monthly") and definition.timezone:
+        text += f", {definition.timezone}"
+    return text
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+
+def to_json(data: CalendarData) -> dict[str, Any]:
+    from unoschedule.timeutil import format_instant
+
+    collided: dict[int, set[str]] = defaultdict(set)
+    for c in data.collisions:
+        collided[int((c.at - data.start) // data.bucket)].update(c.names)
+    return {
+        "start": format_instant(data.start),
+        "end": format_instant(data.end),
+        "timezone": data.zone_name,
+        "bucket_seconds": int(data.bucket.total_seconds()),
+        "buckets": [
+            {
+                "start": format_instant(s),
+                "local": format_instant(s, data.zone),
+                "fires": data.fires[i],
+                "schedules": data.active[i],
+                "peak": data.peak[i],
+                "collision": data.peak[i] > 1,
+            }
+            for i, s in enumerate(data.starts)
+        ],
+        "schedules": [
+            {
+                "name": r.name,
+                "description": r.description,
+                "fires": r.total,
+                "counts": r.counts,
+                "truncated": r.truncated,
+            }
+            for r in data.rows
+        ],
+        "collisions": [
+            {"at": format_instant(c.at), "local": format_instant(c.at, data.zone),
+             "schedules": c.names}
+            for c in data.collisions
+        ],
+        "hidden": data.hidden,
+    }
+
+
+# -- the picture ---------------------------------------------------------------------------
+
+
+def _mark(n: int) -> str:
+    if n == 0:
+        return "·"
+    if n == 1:
+        return "●"
+    if n < 10:
+        return str(n)
+    return "█"
+
+
+def _axis(data: CalendarData, width: int) -> tuple[str, str]:
+    """Two header lines: dates where a day starts, and times at regular columns."""
+    starts = [s.astimezone(data.zone) for s in data.starts]
+    step_minutes = int(data.bucket.total_seconds() // 60)
+    days = [" "] * width
+    times = [" "] * width
+    label_every = max(1, 6 if step_minutes < 60 else (6 if step_minutes <= 120 else 4))
+    per_day = 1440 // max(1, step_minutes)
+    day_format = "%a %d %b" if per_day >= 11 else ("%a %d" if per_day >= 7 else "%d")
+    last_day = None
+    free_day = 0
+    free_time = 0
+    for i, local in enumerate(starts):
+        day = local.date()
+        if day != last_day and i >= free_day:
+            text = local.strftime(day_format)
+            for j, ch in enumerate(text):
+                if i + j < width:
+                    days[i + j] = ch
+            free_day = i + len(text) + 1
+            last_day = day
+        if step_minutes < 1440 and i % label_every == 0 and i >= free_time:
+            text = local.strftime("%H:%M") if step_minutes < 60 else local.strftime("%H")
+            for j, ch in enumerate(text):
+                if i + j < width:
+                    times[i + j] = ch
+            free_time = i + len(text) + 1
+    return "".join(days).rstrip(), "".join(times).rstrip()
+
+
+def render(data: CalendarData, *, max_collisions: int = 8) -> Iterable[RenderableType]:
+    """Rich renderables for the terminal: header, rows, load, collisions."""
+    from rich.text import Text
+
+    from unoschedule.timeutil import format_duration
+
+    width = len(data.fires)
+    label = min(28, max([len(r.name) for r in data.rows] + [12]))
+    local_start = data.start.astimezone(data.zone)
+    local_end = data.end.astimezone(data.zone)
+    yield Text.assemble(
+        ("Calendar ", "bold"),
+        f"{local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M} {data.zone_name}, "
+        f"one column per {format_duration(data.bucket)}",
+    )
+    days, times = _axis(data, width)
+    yield Text(" " * (label + 1) + days, style="dim")
+    yield Text(" " * (label + 1) + times, style="dim")
+
+    collided: dict[int, set[str]] = defaultdict(set)
+    for c in data.collisions:
+        collided[int((c.at - data.start) // data.bucket)].update(c.names)
+    for row in data.rows:
+        line = Text(_fit(row.name, label) + " ")
+        for i, n in enumerate(row.counts):
+            if n == 0:
+                line.append("·", style="dim")
+            elif row.name in collided.get(i, ()):
+                line.append(_mark(n), style="bold red")
+            else:
+                line.append(_mark(n), style="cyan")
+        line.append(f"  {row.total}", style="dim")
+        yield line
+    yield Text(" " * (label + 1) + "─" * width, style="dim")
+
+    top = max(data.fires, default=0)
+    load = Text(_fit("fires", label) + " ")
+    for n in data.fires:
+        level = 0 if n == 0 else max(1, round(n / top * (len(_SPARK) - 1))) if top else 0
+        load.append(_SPARK[level], style="magenta")
+    load.append(f"  max {top}", style="dim")
+    yield load
+    together = Text(_fit("at once", label) + " ")
+    for n in data.peak:
+        if n <= 1:
+            together.append("·", style="dim")
+        else:
+            together.append(str(n) if n < 10 else "+", style="bold white on red")
+    yield together
+    yield Text("● 1 fire, 2-9 fires, █ 10 or more; 'at once': most schedules firing", style="dim")
+    yield Text("at one same instant (2 or more: a collision, in red)", style="dim")
+    if data.collisions:
+        yield Text(f"\nCollisions ({len(data.collisions)}):", style="bold")
+        for c in data.collisions[:max_collisions]:
+            local = c.at.astimezone(data.zone)
+            yield Text.assemble(
+                (f"  {local:%a %d %b %H:%M:%S}", "bold red"),
+                f"  {len(c.names)} at once: {', '.join(c.names)}",
+            )
+        if len(data.collisions) > max_collisions:
+            yield Text(f"  ... and {len(data.collisions) - max_collisions} more", style="dim")
+    else:
+        yield Text("\nNo collisions: no two schedules fire at the same instant.", style="green")
+    for name, why in sorted(data.hidden.items()):
+        yield Text(f"not shown: {name} ({why})", style="dim")
+    if any(r.truncated for r in data.rows):
+        yield Text(
+            f"(counts above {PER_BUCKET_CAP} per bucket are capped)", style="dim"
+        )
+
+
+def _fit(text: str, width: int) -> str:
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return text.ljust(width)
