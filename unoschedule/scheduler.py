@@ -222,7 +222,7 @@ class Scheduler:
         self.store.notify()
 
     async def pause_schedule(self, schedule_id: str) -> bool:
-        self._resolve(schedule_id)
+        self._ensure_known(self._resolve(schedule_id))
         changed = self.store.set_status([schedule_id], "paused", self.clock.now())
         self.store.notify()
         return bool(changed)
@@ -239,6 +239,7 @@ class Scheduler:
 
     async def pause(self) -> list[str]:
         """Pause every schedule (``pause --all``)."""
+        self._ensure_known(*self.definitions.values())
         changed = self.store.set_status(None, "paused", self.clock.now())
         self.store.notify()
         return changed
@@ -438,9 +439,13 @@ class Scheduler:
         self.store.notify()
         return run.run_id
 
-    def _ensure_known(self, definition: ScheduleDefinition) -> None:
-        if self.store.get_schedule(definition.name) is None:
-            self._sync([definition.name], "added")
+    def _ensure_known(self, *definitions: ScheduleDefinition) -> None:
+        """Add schedules the state has never seen (a pause or trigger from the shell before
+        the first ``run``); a changed definition stays for ``run`` to version."""
+        known = {s.name for s in self.store.list_schedules() if s.status != "removed"}
+        missing = [d.name for d in definitions if d.name not in known]
+        if missing:
+            self._sync(missing, "added")
 
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
         """Raise an event: every active schedule listening for it gets a queued run."""
@@ -452,8 +457,7 @@ class Scheduler:
                 if self._status_of(definition, states.get(definition.name)) != "active":
                     continue
                 runs.append(self._manual_run(definition, "event", None, None, data or {}))
-        for run in runs:
-            self._ensure_known(self.definitions[run.schedule])
+        self._ensure_known(*(self.definitions[run.schedule] for run in runs))
         self.store.add_event(name, data, runs, self.clock.now())
         self.store.notify()
         return [r.run_id for r in runs]

@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import app
+    from .commands import app
 
 __all__ = ["app", "main"]
 
@@ -25,14 +25,14 @@ def main(argv: list[str] | None = None) -> None:
     code = try_fast_path(args)
     if code is not None:
         sys.exit(code)
-    from .app import app
+    from .commands import app
 
     app(args=args, prog_name="uno-schedule")
 
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from .app import app
+        from .commands import app
 
         return app
     raise AttributeError(name)

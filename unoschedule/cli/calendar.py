@@ -214,26 +214,24 @@ def _axis(data: CalendarData, width: int) -> tuple[str, str]:
     step_minutes = int(data.bucket.total_seconds() // 60)
     days = [" "] * width
     times = [" "] * width
-    label_every = max(1, 6 if step_minutes < 60 else (6 if step_minutes <= 120 else 4))
+    span = step_minutes * 6  # a label about every six columns, on a round local time
+    label_minutes = next((m for m in (60, 120, 180, 360, 720, 1440) if m >= span), 1440)
     per_day = 1440 // max(1, step_minutes)
     day_format = "%a %d %b" if per_day >= 11 else ("%a %d" if per_day >= 7 else "%d")
-    last_day = None
-    free_day = 0
+    boundaries = [
+        i for i, local in enumerate(starts) if i == 0 or local.date() != starts[i - 1].date()
+    ]
+    for n, i in enumerate(boundaries):
+        text = starts[i].strftime(day_format)
+        room = (boundaries[n + 1] if n + 1 < len(boundaries) else width) - i
+        if len(text) < room or (n + 1 == len(boundaries) and len(text) <= room):
+            days[i : i + len(text)] = list(text)
     free_time = 0
     for i, local in enumerate(starts):
-        day = local.date()
-        if day != last_day and i >= free_day:
-            text = local.strftime(day_format)
-            for j, ch in enumerate(text):
-                if i + j < width:
-                    days[i + j] = ch
-            free_day = i + len(text) + 1
-            last_day = day
-        if step_minutes < 1440 and i % label_every == 0 and i >= free_time:
-            text = local.strftime("%H:%M") if step_minutes < 60 else local.strftime("%H")
-            for j, ch in enumerate(text):
-                if i + j < width:
-                    times[i + j] = ch
+        on_mark = (local.hour * 60 + local.minute) % label_minutes == 0
+        text = local.strftime("%H:%M") if step_minutes < 60 else local.strftime("%H")
+        if step_minutes < 1440 and on_mark and i >= free_time and i + len(text) <= width:
+            times[i : i + len(text)] = list(text)
             free_time = i + len(text) + 1
     return "".join(days).rstrip(), "".join(times).rstrip()
 

@@ -24,9 +24,9 @@ __all__ = [
     "esc",
     "kv_table",
     "print_json",
-    "when",
     "styled_result",
     "table",
+    "when",
 ]
 
 RESULT_STYLES = {

@@ -19,6 +19,7 @@ start) is checked after templates are merged.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gc
 import hashlib
@@ -254,9 +255,7 @@ class _Context:
     def spend(self, node: Node) -> None:
         self.budget -= 1
         if self.budget < 0:
-            raise _Invalid(
-                "this value expands to too many items (aliases that multiply?)", node
-            )
+            raise _Invalid("this value expands to too many items (aliases that multiply?)", node)
 
     def _scalar_start(self, node: Node) -> int | None:
         """Where a one-line scalar's text starts relative to its node, if it is verbatim.
@@ -359,7 +358,8 @@ def _check_tree(ctx: _Context, root: Node) -> bool:
             _check_tag(ctx, node)
         on_path.add(ident)
         children = (
-            [n for pair in node.value for n in pair] if node.__class__ is MappingNode
+            [n for pair in node.value for n in pair]
+            if node.__class__ is MappingNode
             else node.value
         )
         for child in children:
@@ -574,8 +574,9 @@ def _duration(key: str, *, allow_zero: bool = False) -> _Converter:
 
     def run(ctx: _Context, node: Node) -> float:
         if isinstance(node, SequenceNode) or (isinstance(node, ScalarNode) and node.tag == _NULL):
-            raise _Invalid(f"{key} must be a duration such as 30s, 5m or 1h30m, "
-                           f"not {_show(node)}", node)
+            raise _Invalid(
+                f"{key} must be a duration such as 30s, 5m or 1h30m, not {_show(node)}", node
+            )
         value = _plain(ctx, node)
         if allow_zero and _is_zero(value):
             return 0.0
@@ -602,9 +603,7 @@ def _choice(key: str, choices: Sequence[str]) -> _Converter:
             return text
         hint = _suggest(text, choices) if text else None
         extra = f"; did you mean {hint!r}?" if hint else ""
-        raise _Invalid(
-            f"{key} must be one of {', '.join(choices)}, not {_show(node)}{extra}", node
-        )
+        raise _Invalid(f"{key} must be one of {', '.join(choices)}, not {_show(node)}{extra}", node)
 
     return run
 
@@ -614,14 +613,16 @@ def _words(key: str) -> _Converter:
 
     def run(ctx: _Context, node: Node) -> tuple[str, ...]:
         if not isinstance(node, SequenceNode):
-            raise _Invalid(f"{key} must be a list of strings, e.g. [nightly], "
-                           f"not {_show(node)}", node)
+            raise _Invalid(
+                f"{key} must be a list of strings, e.g. [nightly], not {_show(node)}", node
+            )
         out: list[str] = []
         for item in node.value:
             text = _text(item)
             if text is None or not text.strip():
-                raise _Invalid(f"each entry of {key} must be a non-empty string, "
-                               f"not {_show(item)}", item)
+                raise _Invalid(
+                    f"each entry of {key} must be a non-empty string, not {_show(item)}", item
+                )
             out.append(text)
         return tuple(out)
 
@@ -641,8 +642,9 @@ def _mapping(key: str) -> _Converter:
 def _env(ctx: _Context, node: Node) -> dict[str, str]:
     """Environment variables: names to strings, scalars taken as written (``1``, ``yes``)."""
     if not isinstance(node, MappingNode):
-        raise _Invalid(f"env must be a mapping of variable names to values, not {_show(node)}",
-                       node)
+        raise _Invalid(
+            f"env must be a mapping of variable names to values, not {_show(node)}", node
+        )
     out: dict[str, str] = {}
     for name, key_node, value_node in _pairs(ctx, node):
         if not name or "=" in name or "\0" in name:
@@ -656,7 +658,7 @@ def _env(ctx: _Context, node: Node) -> dict[str, str]:
 
 def _args(ctx: _Context, node: Node) -> tuple[Any, ...]:
     if not isinstance(node, SequenceNode):
-        raise _Invalid(f"args must be a list, e.g. [1, \"two\"], not {_show(node)}", node)
+        raise _Invalid(f'args must be a list, e.g. [1, "two"], not {_show(node)}', node)
     return tuple(_plain(ctx, node))
 
 
@@ -669,17 +671,16 @@ def _command(key: str) -> _Converter:
             for item in node.value:
                 text = _text(item)
                 if text is None:
-                    raise _Invalid(f"each word of {key} must be a string, not {_show(item)}",
-                                   item)
+                    raise _Invalid(f"each word of {key} must be a string, not {_show(item)}", item)
                 words.append(text)
             if not words:
-                raise _Invalid(f"{key} is an empty list; give the program and its arguments",
-                               node)
+                raise _Invalid(f"{key} is an empty list; give the program and its arguments", node)
             return tuple(words)
         text = _text(node)
         if text is None or not text.strip():
-            raise _Invalid(f"{key} must be a string or a list of words, e.g. [df, -h], "
-                           f"not {_show(node)}", node)
+            raise _Invalid(
+                f"{key} must be a string or a list of words, e.g. [df, -h], not {_show(node)}", node
+            )
         return text
 
     return run
@@ -689,8 +690,9 @@ def _zone_name(key: str) -> _Converter:
     def run(ctx: _Context, node: Node) -> str:
         text = _text(node)
         if text is None or not text.strip():
-            raise _Invalid(f"{key} must be an IANA zone name such as Europe/Berlin, "
-                           f"not {_show(node)}", node)
+            raise _Invalid(
+                f"{key} must be an IANA zone name such as Europe/Berlin, not {_show(node)}", node
+            )
         try:
             get_zone(text.strip())
         except ScheduleSyntaxError as exc:
@@ -705,8 +707,10 @@ def _instant(key: str) -> _Converter:
 
     def run(ctx: _Context, node: Node) -> datetime:
         if not isinstance(node, ScalarNode) or node.tag == _NULL:
-            raise _Invalid(f"{key} must be a date and time such as 2026-12-01T10:00:00Z, "
-                           f"not {_show(node)}", node)
+            raise _Invalid(
+                f"{key} must be a date and time such as 2026-12-01T10:00:00Z, not {_show(node)}",
+                node,
+            )
         value = _scalar(node)
         try:
             return _as_datetime(value)
@@ -731,8 +735,9 @@ def _as_datetime(value: Any) -> datetime:
 def _dst(ctx: _Context, node: Node) -> dict[str, str]:
     """``{gap: shift|skip, overlap: first|both}``; keys left out take the schedule's default."""
     if not isinstance(node, MappingNode):
-        raise _Invalid(f"dst must be a mapping such as {{gap: skip, overlap: first}}, "
-                       f"not {_show(node)}", node)
+        raise _Invalid(
+            f"dst must be a mapping such as {{gap: skip, overlap: first}}, not {_show(node)}", node
+        )
     choices = {"gap": ("shift", "skip"), "overlap": ("first", "both")}
     out: dict[str, str] = {}
     for key, key_node, value_node in _pairs(ctx, node):
@@ -760,8 +765,11 @@ def _template_ref(ctx: _Context, node: Node) -> str:
 
 def _queues(ctx: _Context, node: Node) -> dict[str, int]:
     if not isinstance(node, MappingNode):
-        raise _Invalid(f"queues must map queue names to concurrency limits, e.g. "
-                       f"{{default: 4}}, not {_show(node)}", node)
+        raise _Invalid(
+            f"queues must map queue names to concurrency limits, e.g. "
+            f"{{default: 4}}, not {_show(node)}",
+            node,
+        )
     return {
         name: _whole(f"the concurrency of queue {name!r}", 1)(ctx, value)
         for name, _, value in _pairs(ctx, node)
@@ -790,7 +798,7 @@ def _schedule(ctx: _Context, node: Node) -> _ScheduleValue:
         return _ScheduleValue(_cron(node))
     if not isinstance(node, MappingNode):
         raise _Invalid(
-            "schedule must be a cron string such as \"30 2 * * *\" or a mapping with one of "
+            'schedule must be a cron string such as "30 2 * * *" or a mapping with one of '
             f"{', '.join(SCHEDULE_TYPES)} (e.g. {{every: 5m}}), not {_show(node)}",
             node,
         )
@@ -810,8 +818,8 @@ def _schedule(ctx: _Context, node: Node) -> _ScheduleValue:
     if len(kinds) > 1:
         names = " and ".join(k for k, _, _ in kinds)
         raise _Invalid(
-            f"a schedule has exactly one type, this one has {names}; "
-            "use one schedule per entry", kinds[1][1],
+            f"a schedule has exactly one type, this one has {names}; use one schedule per entry",
+            kinds[1][1],
         )
     kind, _, body = kinds[0]
     return _typed_schedule(ctx, kind, body)
@@ -827,8 +835,9 @@ def _cron(node: ScalarNode) -> CronSchedule:
 def _typed_schedule(ctx: _Context, kind: str, body: Node) -> _ScheduleValue:
     if kind == "cron":
         if not isinstance(body, ScalarNode) or body.tag == _NULL:
-            raise _Invalid(f"cron must be a cron string such as \"30 2 * * *\", "
-                           f"not {_show(body)}", body)
+            raise _Invalid(
+                f'cron must be a cron string such as "30 2 * * *", not {_show(body)}', body
+            )
         return _ScheduleValue(_cron(body))
     if kind == "at":
         moment = _instant("at")(ctx, body)
@@ -841,8 +850,9 @@ def _typed_schedule(ctx: _Context, kind: str, body: Node) -> _ScheduleValue:
     elif kind == "event":
         value = _text(body)
         if value is None:
-            raise _Invalid("event must be an event name such as inventory.low_stock, "
-                           f"not {_show(body)}", body)
+            raise _Invalid(
+                f"event must be an event name such as inventory.low_stock, not {_show(body)}", body
+            )
     else:
         value = _plain(ctx, body)
     try:
@@ -865,8 +875,10 @@ def _time_text(ctx: _Context, node: Node) -> Any:
 
 
 def _days_and_time(ctx: _Context, kind: str, node: Node) -> dict[str, Any]:
-    example = "{days: [monday], time: \"09:00\"}" if kind == "weekly" else (
-        "{days: [1, 15], time: \"12:00\"}"
+    example = (
+        '{days: [monday], time: "09:00"}'
+        if kind == "weekly"
+        else ('{days: [1, 15], time: "12:00"}')
     )
     if not isinstance(node, MappingNode):
         raise _Invalid(f"{kind} takes a mapping such as {example}, not {_show(node)}", node)
@@ -919,8 +931,9 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
     "timezone": _zone_name("timezone"),
     "check_interval": _duration("check_interval"),
     "missed_threshold": _duration("missed_threshold", allow_zero=True),
-    "missed_schedule_handling": _choice("missed_schedule_handling",
-                                        ("trigger", "skip", "coalesce")),
+    "missed_schedule_handling": _choice(
+        "missed_schedule_handling", ("trigger", "skip", "coalesce")
+    ),
     "max_missed_schedules": _whole("max_missed_schedules", 0),
     "lock_timeout": _duration("lock_timeout"),
     "metrics_enabled": _boolean("metrics_enabled"),
@@ -939,8 +952,10 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
 
 #: Keys that belong one level down, and where to put them.
 _MISPLACED = {
-    **{k: f"{k} is a schedule type; put it under schedule:, e.g. schedule: {{{k}: ...}}"
-       for k in SCHEDULE_TYPES},
+    **{
+        k: f"{k} is a schedule type; put it under schedule:, e.g. schedule: {{{k}: ...}}"
+        for k in SCHEDULE_TYPES
+    },
     "name": "a schedule's name is its key under schedules:, not a name: field",
 }
 
@@ -959,8 +974,11 @@ class _Entry:
 
 def _read_document(ctx: _Context, root: Node, config: Config) -> None:
     if not isinstance(root, MappingNode):
-        ctx.error(root, "a schedule file is a mapping with the keys scheduler:, templates: "
-                        f"and schedules:, not {_kind(root)}")
+        ctx.error(
+            root,
+            "a schedule file is a mapping with the keys scheduler:, templates: "
+            f"and schedules:, not {_kind(root)}",
+        )
         return
     sections: dict[str, Node] = {}
     for key, key_node, value_node in _pairs(ctx, root):
@@ -981,15 +999,19 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
     for name, entries in converted.items():
         if entries is not None:
             _check_exclusive(ctx, entries)
-            config.templates[name] = _plain(ctx, templates[name][1])
+            # A value that fails here failed, and was reported, as a field above.
+            with contextlib.suppress(_Invalid, RecursionError):
+                config.templates[name] = _plain(ctx, templates[name][1])
     resolved = _resolve_templates(ctx, converted)
     _read_schedules(ctx, sections.get("schedules"), config, converted, resolved)
 
 
 def _top_level_unknown(key: str) -> str:
     if key in SCHEDULE_FIELDS:
-        return (f"unknown top-level key {key!r}: schedules go under schedules:, "
-                f"e.g. schedules: {{backup: {{{key}: ...}}}}")
+        return (
+            f"unknown top-level key {key!r}: schedules go under schedules:, "
+            f"e.g. schedules: {{backup: {{{key}: ...}}}}"
+        )
     return _unknown_key(key, TOP_LEVEL_KEYS[:3], "the top level")
 
 
@@ -1003,8 +1025,11 @@ def _convert_fields(
     """
     if not isinstance(node, MappingNode):
         article = "a schedule" if what.startswith("schedule") else "a template"
-        ctx.error(node, f"{what} must be a mapping of keys such as schedule:, task: or "
-                        f"command:, not {_kind(node)} ({article} is written name: {{...}})")
+        ctx.error(
+            node,
+            f"{what} must be a mapping of keys such as schedule:, task: or "
+            f"command:, not {_kind(node)} ({article} is written name: {{...}})",
+        )
         return None
     entries: dict[str, _Entry] = {}
     failed: set[str] = set()
@@ -1012,11 +1037,9 @@ def _convert_fields(
         convert = _SCHEDULE_CONVERTERS.get(key)
         if convert is None:
             message = _MISPLACED.get(key) or _unknown_key(key, SCHEDULE_FIELDS, what)
-            ctx.error(key_node, f"unknown key {key!r}: {message}" if key in _MISPLACED
-                      else message)
+            ctx.error(key_node, f"unknown key {key!r}: {message}" if key in _MISPLACED else message)
             # A misspelt key counts as written: "no schedule:" would only repeat it.
-            failed.add(_suggest(key, SCHEDULE_FIELDS) or ("schedule" if key in _MISPLACED
-                                                          else key))
+            failed.add(_suggest(key, SCHEDULE_FIELDS) or ("schedule" if key in _MISPLACED else key))
             continue
         try:
             entries[key] = _Entry(_convert(ctx, key, convert, value_node), value_node, key_node)
@@ -1066,7 +1089,7 @@ def _shape(node: Node, depth: int = 0) -> Any:
     if node.__class__ is SequenceNode:
         items = tuple(_shape(child, depth + 1) for child in node.value)
         return None if None in items else ("seq", items)
-    pairs = []
+    pairs: list[tuple[str, Any]] = []
     for key_node, value_node in node.value:
         if key_node.__class__ is not ScalarNode or key_node.tag == _MERGE:
             return None  # merge keys and odd keys: convert afresh
@@ -1084,8 +1107,10 @@ def _check_exclusive(ctx: _Context, entries: dict[str, _Entry]) -> None:
     task, command = entries.get("task"), entries.get("command")
     if task is not None and command is not None and task.value and command.value:
         second = max(task, command, key=lambda e: _line_col(e.key_node))
-        ctx.error(second.key_node, "set either task: (a Python callable) or command: "
-                                   "(a program), not both")
+        ctx.error(
+            second.key_node,
+            "set either task: (a Python callable) or command: (a program), not both",
+        )
 
 
 def _line_col(node: Node) -> tuple[int, int]:
@@ -1109,6 +1134,8 @@ def _read_options(ctx: _Context, node: Node | None) -> SchedulerOptions:
             values[key] = convert(ctx, value_node)
         except _Invalid as exc:
             ctx.invalid(exc, value_node)
+        except RecursionError:
+            ctx.error(value_node, f"{key} is nested too deeply")
     if isinstance(values.get("on_error"), str):
         try:
             values["on_error"] = tuple(shlex.split(values["on_error"]))
@@ -1124,8 +1151,7 @@ def _template_nodes(ctx: _Context, node: Node | None) -> dict[str, tuple[Node, N
     if not isinstance(node, MappingNode):
         ctx.error(node, f"templates must map template names to their keys, not {_kind(node)}")
         return {}
-    return {name: (key_node, body) for name, key_node, body in
-            _pairs(ctx, node, "template name")}
+    return {name: (key_node, body) for name, key_node, body in _pairs(ctx, node, "template name")}
 
 
 # -- templates ---------------------------------------------------------------------------------
@@ -1219,16 +1245,21 @@ def _read_schedules(
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
         return
     if not isinstance(node, MappingNode):
-        hint = " (write name: {schedule: ..., command: ...}, not a list of - name: ...)" \
-            if isinstance(node, SequenceNode) else ""
-        ctx.error(node, f"schedules must map schedule names to definitions, "
-                        f"not {_kind(node)}{hint}")
+        hint = (
+            " (write name: {schedule: ..., command: ...}, not a list of - name: ...)"
+            if isinstance(node, SequenceNode)
+            else ""
+        )
+        ctx.error(
+            node, f"schedules must map schedule names to definitions, not {_kind(node)}{hint}"
+        )
         return
     default_zone = _zone_or_utc(config.options.timezone)
     for name, key_node, body in _pairs(ctx, node, "schedule name"):
         if isinstance(body, ScalarNode) and body.tag == _NULL:
-            ctx.error(key_node, f"schedule {name!r} is empty; it needs schedule: and "
-                                "task: or command:")
+            ctx.error(
+                key_node, f"schedule {name!r} is empty; it needs schedule: and task: or command:"
+            )
             continue
         converted_own = _convert_fields(ctx, body, f"schedule {name!r}")
         if converted_own is None:
@@ -1240,8 +1271,9 @@ def _read_schedules(
         if template is not None and template.value is not None:
             base = resolved.get(template.value)
         entries = _merge(base, own) if base is not None else own
-        definition = _build(ctx, name, key_node, entries, default_zone,
-                            complete=base is not None, failed=failed)
+        definition = _build(
+            ctx, name, key_node, entries, default_zone, complete=base is not None, failed=failed
+        )
         if definition is not None:
             config.schedules[name] = definition
             mark = key_node.start_mark
@@ -1278,13 +1310,19 @@ def _build(
     if isinstance(scheduled, _ScheduleValue):
         values["schedule"] = scheduled.bind(zone)
     elif complete and "schedule" not in failed:
-        ctx.error(name_node, f"schedule {name!r} has no schedule:; add e.g. "
-                             "schedule: \"30 2 * * *\" or schedule: {every: 5m}")
+        ctx.error(
+            name_node,
+            f"schedule {name!r} has no schedule:; add e.g. "
+            'schedule: "30 2 * * *" or schedule: {every: 5m}',
+        )
     runs = values.get("task") or values.get("command") or failed & {"task", "command"}
     if not runs and complete:
-        ctx.error(name_node, f"schedule {name!r} runs nothing; add task: "
-                             "(package.module.function) or command: (a program and its "
-                             "arguments)")
+        ctx.error(
+            name_node,
+            f"schedule {name!r} runs nothing; add task: "
+            "(package.module.function) or command: (a program and its "
+            "arguments)",
+        )
     if values.get("task"):
         _check_task(ctx, entries["task"])
     shell = bool(values.get("shell"))
@@ -1312,15 +1350,16 @@ def _nullable(key: str) -> bool:
     return key in _NULLABLE_FIELDS
 
 
-_NULLABLE_FIELDS = frozenset(
-    f.name for f in fields(ScheduleDefinition) if f.default is None
-)
+_NULLABLE_FIELDS = frozenset(f.name for f in fields(ScheduleDefinition) if f.default is None)
 
 
 def _check_task(ctx: _Context, entry: _Entry) -> None:
     if not _TASK_RE.match(str(entry.value).strip()):
-        ctx.error(entry.node, f"task must be an import path such as package.module.function "
-                              f"or package.module:function, not {entry.value!r}")
+        ctx.error(
+            entry.node,
+            f"task must be an import path such as package.module.function "
+            f"or package.module:function, not {entry.value!r}",
+        )
 
 
 def _finish_command(
@@ -1331,8 +1370,11 @@ def _finish_command(
     value = entry.value
     if isinstance(value, tuple):
         if shell and key == "command":
-            ctx.error(entry.node, "with shell: true, command must be one string (the shell "
-                                  "script), not a list; or drop shell: true")
+            ctx.error(
+                entry.node,
+                "with shell: true, command must be one string (the shell "
+                "script), not a list; or drop shell: true",
+            )
             return None
         return value
     if shell:
@@ -1340,8 +1382,7 @@ def _finish_command(
     try:
         words = tuple(shlex.split(str(value)))
     except ValueError as exc:
-        ctx.error(entry.node, f"{key} cannot be split into words: {exc} "
-                              "(check the quotes)")
+        ctx.error(entry.node, f"{key} cannot be split into words: {exc} (check the quotes)")
         return None
     if not words:
         ctx.error(entry.node, f"{key} is empty")
@@ -1352,6 +1393,8 @@ def _finish_command(
 def _check_bounds(ctx: _Context, values: dict[str, Any], entries: dict[str, _Entry]) -> None:
     start, end = values.get("start_date"), values.get("end_date")
     if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
-        ctx.error(entries["end_date"].node,
-                  f"end_date {format_instant(end)} is before start_date "
-                  f"{format_instant(start)}; the schedule would never fire")
+        ctx.error(
+            entries["end_date"].node,
+            f"end_date {format_instant(end)} is before start_date "
+            f"{format_instant(start)}; the schedule would never fire",
+        )

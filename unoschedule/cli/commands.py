@@ -80,6 +80,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -138,6 +139,7 @@ def _zone(name: str | None) -> tzinfo | None:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (no colour).")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name.")]
 TzOption = Annotated[
     str | None, typer.Option("--tz", help="Show instants in this IANA zone instead of UTC.")
 ]
@@ -291,8 +293,8 @@ def schema() -> None:
 
       uno-schedule schema > schedules.schema.json
 
-      # in schedules.yaml, for editors with the YAML language server:
-      # yaml-language-server: $schema=./schedules.schema.json
+    Editors with the YAML language server then validate as you type when the file
+    starts with the line `# yaml-language-server: $schema=./schedules.schema.json`.
     """
     from unoschedule.config.schema import json_schema
 
@@ -363,7 +365,9 @@ def _list_description(row: dict[str, Any]) -> str:
 
 
 @app.command()
-def status(ctx: typer.Context, name: str, tz: TzOption = None, as_json: JsonOption = False) -> None:
+def status(
+    ctx: typer.Context, name: NameArg, tz: TzOption = None, as_json: JsonOption = False
+) -> None:
     """Show one schedule's status record: last and next run, counts, average duration.
 
     Examples:
@@ -388,7 +392,7 @@ def status(ctx: typer.Context, name: str, tz: TzOption = None, as_json: JsonOpti
 @app.command("next-runs")
 def next_runs(
     ctx: typer.Context,
-    name: str,
+    name: NameArg,
     count: Annotated[
         int, typer.Option("-n", "--count", min=1, help="How many fire instants.")
     ] = 5,
@@ -428,7 +432,7 @@ def next_runs(
 @app.command()
 def history(
     ctx: typer.Context,
-    name: str,
+    name: NameArg,
     limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many runs.")] = 50,
     versions: Annotated[
         bool, typer.Option("--versions", help="Show definition versions with diffs instead.")
@@ -533,7 +537,9 @@ AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
 
 
 @app.command()
-def pause(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None,
+def pause(ctx: typer.Context, name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
+    ] = None,
           all_: AllOption = False) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
 
@@ -556,7 +562,9 @@ def pause(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = No
 
 
 @app.command()
-def resume(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None,
+def resume(ctx: typer.Context, name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
+    ] = None,
            all_: AllOption = False) -> None:
     """Resume a paused schedule (or every paused one with --all).
 
@@ -598,7 +606,7 @@ def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
 @app.command()
 def trigger(
     ctx: typer.Context,
-    name: str,
+    name: NameArg,
     arg: Annotated[
         list[str] | None, typer.Option("--arg", help="Replace the job's args (repeatable).")
     ] = None,
@@ -668,7 +676,7 @@ def _report_run(record: dict[str, Any]) -> None:
 @app.command()
 def event(
     ctx: typer.Context,
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="EVENT", help="The event's name.")],
     data: Annotated[
         str | None, typer.Option("--data", metavar="JSON", help="The event payload, a JSON object.")
     ] = None,

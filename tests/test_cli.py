@@ -1,0 +1,362 @@
+"""The command line (SPEC 6 and its contract), through typer's CliRunner and one subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from unoschedule.cli import app
+from unoschedule.cli.fast import try_fast_path
+
+runner = CliRunner()
+
+SCHEDULES = """\
+scheduler:
+  timezone: UTC
+schedules:
+  backup:
+    command: ["true"]
+    schedule: "30 2 * * *"
+    timezone: Europe/Berlin
+    tags: [ops, nightly]
+  poll:
+    command: "echo hi"
+    schedule: {every: 5m}
+    tags: [ops]
+  report:
+    command: ["true"]
+    schedule: {daily: ["00:00"]}
+  nightly:
+    command: ["true"]
+    schedule: "0 0 * * *"
+  restock:
+    command: ["true"]
+    schedule: {event: inventory.low_stock}
+"""
+
+STATUS_KEYS = {
+    "name", "status", "last_run", "last_result", "next_run", "run_count",
+    "success_count", "error_count", "average_duration",
+}  # fmt: skip
+STATS_KEYS = {
+    "schedules_total", "schedules_active", "schedules_paused", "jobs_triggered_total",
+    "jobs_triggered_last_24h", "success_rate", "scheduler_uptime", "missed_schedules",
+}  # fmt: skip
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(SCHEDULES)
+    return path
+
+
+def invoke(
+    config: Path, *args: str, state: Path | None = None, columns: int = 80
+) -> tuple[int, str, str]:
+    argv = ["-c", str(config)]
+    if state is not None:
+        argv += ["--state", str(state)]
+    env = {"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None, "COLUMNS": str(columns)}
+    result = runner.invoke(app, [*argv, *args], env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def state_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "schedules.yaml")
+
+
+# -- validate ---------------------------------------------------------------------------
+
+
+def test_validate_ok(config: Path) -> None:
+    code, out, err = invoke(config, "validate")
+    assert code == 0, err
+    assert out.strip() == "ok: 5 schedules"
+
+
+def test_validate_lists_every_error_as_file_line_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "schedules:\n"
+        "  a:\n"
+        "    command: ['true']\n"
+        "    shedule: '0 0 * * *'\n"
+        "  b:\n"
+        "    command: ['true']\n"
+        "    schedule: '0 0 30 2 *'\n"
+    )
+    code, out, err = invoke(bad, "validate")
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) >= 2
+    for line in lines:
+        file, line_no, column, message = line.split(":", 3)
+        assert file == str(bad)
+        assert line_no.isdigit() and column.isdigit()
+        assert message.strip()
+    assert "Traceback" not in err
+    assert any("schedule" in line for line in lines)  # the typo names what was meant
+
+
+def test_missing_config_is_one_line_exit_1(tmp_path: Path) -> None:
+    code, _out, err = invoke(tmp_path / "nope.yaml", "list")
+    assert code == 1
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+# -- next-runs ----------------------------------------------------------------------------
+
+
+def test_next_runs_json_across_dst(config: Path) -> None:
+    code, out, err = invoke(
+        config, "next-runs", "backup", "--count", "3", "--from", "2026-03-28T00:00:00Z", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out) == [
+        "2026-03-28T01:30:00Z",
+        "2026-03-29T01:00:00Z",
+        "2026-03-30T00:30:00Z",
+    ]
+    assert state_files(config.parent) == []
+
+
+def test_next_runs_tz_and_plain(config: Path) -> None:
+    code, out, _ = invoke(
+        config, "next-runs", "backup", "-n", "2", "--from", "2026-03-28T00:00:00Z",
+        "--tz", "Europe/Berlin",
+    )
+    assert code == 0
+    assert out.split() == ["2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00"]
+
+
+def test_next_runs_interval_and_fractions(config: Path) -> None:
+    code, out, _ = invoke(
+        config, "next-runs", "poll", "-n", "2", "--from", "2026-01-01T00:00:00.5Z", "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == ["2026-01-01T00:05:00.500000Z", "2026-01-01T00:10:00.500000Z"]
+
+
+def test_next_runs_bad_from_is_a_usage_error(config: Path) -> None:
+    code, _, err = invoke(config, "next-runs", "backup", "--from", "yesterday")
+    assert code == 2
+    assert "--from" in err
+
+
+def test_next_runs_fast_path_matches_typer(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["-c", str(config), "next-runs", "backup", "--count=3",
+            "--from", "2026-03-28T00:00:00Z", "--json"]
+    assert try_fast_path(args) == 0
+    fast = capsys.readouterr().out
+    code, out, _ = invoke(config, *args[2:])
+    assert code == 0 and fast == out
+    # anything unusual goes to typer
+    assert try_fast_path(["-c", str(config), "next-runs", "--help"]) is None
+    assert try_fast_path(["-c", str(config), "next-runs", "bakup"]) is None
+    assert try_fast_path(["-c", str(config), "next-runs", "backup", "--count", "0"]) is None
+    assert try_fast_path(["-c", str(config), "list"]) is None
+    assert state_files(config.parent) == []
+
+
+def test_unknown_schedule_suggests(config: Path) -> None:
+    for command in ("next-runs", "status", "history"):
+        code, _out, err = invoke(config, command, "bakup")
+        assert code == 1, command
+        assert err.strip() == "error: no schedule named 'bakup'; did you mean 'backup'?"
+        assert "Traceback" not in err
+
+
+# -- list, status, stats, plan, history ------------------------------------------------------
+
+
+def test_list_json(config: Path) -> None:
+    code, out, _ = invoke(config, "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == ["backup", "poll", "report", "nightly", "restock"]
+    for row in rows:
+        assert {"name", "type", "status", "next_run", "tags"} <= set(row)
+    backup = rows[0]
+    assert backup["type"] == "cron" and backup["tags"] == ["ops", "nightly"]
+    assert backup["next_run"].endswith("Z")
+    assert state_files(config.parent) == []
+
+
+def test_list_filters_and_human(config: Path) -> None:
+    code, out, _ = invoke(config, "list", "--tag", "ops", "--json")
+    assert [r["name"] for r in json.loads(out)] == ["backup", "poll"]
+    code, out, _ = invoke(config, "list", "--status", "paused", "--json")
+    assert json.loads(out) == []
+    code, out, _ = invoke(config, "list", columns=200)
+    assert code == 0
+    assert "At 02:30 every day, Europe/Berlin" in out
+    assert "\x1b[" not in out  # no colour when stdout is not a terminal
+
+
+def test_status_and_stats_without_state(config: Path) -> None:
+    code, out, _ = invoke(config, "status", "backup", "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert set(record) >= STATUS_KEYS
+    assert record["name"] == "backup" and record["run_count"] == 0
+    code, out, _ = invoke(config, "stats", "--json")
+    assert code == 0
+    stats = json.loads(out)
+    assert set(stats) >= STATS_KEYS
+    assert stats["schedules_total"] == 5
+    code, out, _ = invoke(config, "status", "backup")
+    assert code == 0 and "next run" in out
+    assert state_files(config.parent) == []
+
+
+def test_status_and_stats_with_state(config: Path) -> None:
+    state = config.parent / "state.db"
+    code, out, err = invoke(config, "trigger", "report", state=state)  # creates the state
+    assert code == 0, err
+    run_id = out.strip()
+    assert run_id and "no scheduler is running" in err
+    code, out, err = invoke(config, "pause", "report", state=state)
+    assert code == 0, err
+    assert state.exists()
+    code, out, _ = invoke(config, "status", "report", "--json", state=state)
+    record = json.loads(out)
+    assert set(record) >= STATUS_KEYS
+    assert record["status"] == "paused"
+    code, out, _ = invoke(config, "stats", "--json", state=state)
+    stats = json.loads(out)
+    assert set(stats) >= STATS_KEYS
+    assert stats["schedules_paused"] == 1
+    code, out, _ = invoke(config, "list", "--status", "paused", "--json", state=state)
+    assert [r["name"] for r in json.loads(out)] == ["report"]
+    code, out, _ = invoke(config, "resume", "--all", state=state)
+    assert code == 0 and "report" in out
+    code, out, _ = invoke(config, "history", "report", "--json", state=state)
+    assert code == 0
+    runs = json.loads(out)
+    assert [r["run_id"] for r in runs] == [run_id]
+    assert runs[0]["trigger"] == "manual" and runs[0]["result"] == "queued"
+
+
+def test_pause_before_the_scheduler_ever_ran(config: Path) -> None:
+    state = config.parent / "state.db"
+    code, out, err = invoke(config, "pause", "report", state=state)
+    assert code == 0, err
+    code, out, _ = invoke(config, "status", "report", "--json", state=state)
+    assert json.loads(out)["status"] == "paused"
+
+
+def test_pause_needs_a_name_or_all(config: Path) -> None:
+    code, _, _ = invoke(config, "pause")
+    assert code == 2
+    code, _, _ = invoke(config, "pause", "backup", "--all")
+    assert code == 2
+
+
+def test_plan_without_state_adds_everything(config: Path) -> None:
+    code, out, _ = invoke(config, "plan", "--json")
+    assert code == 0
+    plan = json.loads(out)
+    assert sorted(e["name"] for e in plan["added"]) == [
+        "backup", "nightly", "poll", "report", "restock",
+    ]
+    assert plan["changed"] == [] and plan["removed"] == []
+    code, out, _ = invoke(config, "plan")
+    assert code == 0 and "5 to add" in out
+    assert state_files(config.parent) == []
+
+
+def test_plan_sees_a_change(config: Path) -> None:
+    state = config.parent / "state.db"
+    assert invoke(config, "trigger", "backup", state=state)[0] == 0  # the state knows backup
+    config.write_text(SCHEDULES.replace('"30 2 * * *"', '"45 3 * * *"'))
+    _code, out, _ = invoke(config, "plan", "--json", state=state)
+    plan = json.loads(out)
+    assert [e["name"] for e in plan["changed"]] == ["backup"]
+    assert "45 3" in plan["changed"][0]["diff"]
+
+
+def test_trigger_kwarg_must_be_key_value(config: Path) -> None:
+    code, _, err = invoke(config, "trigger", "backup", "--kwarg", "novalue")
+    assert code == 2
+    assert "KEY=VALUE" in err
+
+
+def test_event_data_must_be_a_json_object(config: Path) -> None:
+    code, _, _ = invoke(config, "event", "inventory.low_stock", "--data", "[1, 2]")
+    assert code == 2
+    code, _, _ = invoke(config, "event", "inventory.low_stock", "--data", "{oops")
+    assert code == 2
+
+
+# -- calendar and schema ---------------------------------------------------------------------
+
+
+def test_calendar_json_counts_the_midnight_pile_up(config: Path) -> None:
+    code, out, err = invoke(
+        config, "calendar", "--from", "2026-06-01T12:00:00Z", "--window", "24h", "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["bucket_seconds"] == 900 and len(data["buckets"]) == 96
+    assert data["start"] == "2026-06-01T12:00:00Z" and data["end"] == "2026-06-02T12:00:00Z"
+    by_name = {s["name"]: s for s in data["schedules"]}
+    assert by_name["backup"]["fires"] == 1 and by_name["nightly"]["fires"] == 1
+    assert by_name["poll"]["fires"] == 288
+    assert "restock" in data["hidden"]
+    midnight = next(b for b in data["buckets"] if b["start"] == "2026-06-02T00:00:00Z")
+    assert midnight["collision"] and midnight["peak"] == 3  # nightly, report, poll
+    assert data["collisions"][0]["at"] == "2026-06-02T00:00:00Z"
+    assert sum(b["fires"] for b in data["buckets"]) == sum(s["fires"] for s in data["schedules"])
+    assert state_files(config.parent) == []
+
+
+def test_calendar_human(config: Path) -> None:
+    code, out, _ = invoke(config, "calendar", "--from", "2026-06-01T12:00:00Z", "--window", "7d")
+    assert code == 0
+    assert "backup" in out and "Collisions" in out and "fires" in out
+
+
+def test_schema_is_json(config: Path) -> None:
+    pytest.importorskip("unoschedule.config.schema")
+    code, out, _ = invoke(config, "schema")
+    assert code == 0
+    assert isinstance(json.loads(out), dict)
+
+
+# -- a real process ------------------------------------------------------------------------
+
+
+def test_subprocess_smoke(config: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    base = [sys.executable, "-m", "unoschedule", "-c", str(config)]
+    done = subprocess.run(
+        [*base, "next-runs", "backup", "--count", "3", "--from", "2026-03-28T00:00:00Z", "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[1] == "2026-03-29T01:00:00Z"
+    done = subprocess.run(
+        [*base, "status", "bakup"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: no schedule named 'bakup'; did you mean 'backup'?"
+    ]
+    done = subprocess.run([*base, "nonsense"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert state_files(config.parent) == []
