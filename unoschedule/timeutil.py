@@ -133,7 +133,7 @@ def _parse_duration_text(text: str, what: str) -> timedelta:
         pos = match.end()
     if pos != len(compact) or not compact:
         raise ScheduleSyntaxError(
-            f"{text!r} is not a {what} (use e.g. 90s, 5m, 2h, 1d, 1h30m)", column=pos
+            f"{text!r} is not a valid {what} (use e.g. 90s, 5m, 2h, 1d, 1h30m)", column=pos
         )
     return timedelta(seconds=total)
 
