@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
+from functools import cache
 
 __all__ = [
     "RefCron",
@@ -248,7 +248,7 @@ class Transition:
         return (self.at + timedelta(seconds=self.after)).replace(tzinfo=None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def transitions(zone_name: str, years: tuple[int, ...]) -> tuple[Transition, ...]:
     """Offset changes in ``years``: scan the offset hour by hour, then bisect to the second."""
     from zoneinfo import ZoneInfo

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,15 +109,18 @@ def windows(draw: st.DrawFn, *, short: bool = False) -> Case:
         center = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
             hours=draw(st.integers(0, 365 * 24))
         )
+    # ``before``: how long before the change the window opens (mostly before it, so
+    # that the change is inside the window; sometimes just after it).
+    past = draw(st.integers(0, 7)) == 0
     if short:  # second resolution: a few hours
-        before = draw(st.integers(-1800, 2 * 3600))
-        length = draw(st.integers(1800, 3 * 3600))
+        before = -draw(st.integers(0, 1800)) if past else draw(st.integers(1, 5400))
+        length = draw(st.integers(1800, 2 * 3600))
     else:
-        before = draw(st.integers(-2 * 3600, 26 * 3600))
+        before = -draw(st.integers(0, 7200)) if past else draw(st.integers(1, 26 * 3600))
         length = draw(st.integers(3600, 30 * 3600))
     micros = draw(st.sampled_from([0, 0, 0, 1, 500_000, 999_999]))
     after = center - timedelta(seconds=before, microseconds=micros)
-    until = after + timedelta(seconds=length + before)
+    until = after + timedelta(seconds=max(before, 0) + length)
     return Case(zone_name, tr, after, until)
 
 
@@ -129,7 +133,8 @@ def _values(draw: st.DrawFn, low: int, high: int, hot: list[int]) -> str:
     if kind == "fixed":
         return str(draw(value))
     if kind == "list":
-        items = draw(st.lists(value, min_size=2, max_size=4, unique=True))
+        items = sorted({draw(value), *draw(st.lists(st.integers(low, high), min_size=1,
+                                                      max_size=3))})
         return ",".join(str(v) for v in items)
     if kind in ("range", "range_step"):
         a = draw(value)
@@ -150,11 +155,13 @@ def cron_expressions(draw: st.DrawFn, case: Case, seconds: bool = False) -> str:
     hot_minutes = [0, 15, 30, 45, 59]
     minute = _values(draw, 0, 59, hot_minutes)
     hour = _values(draw, 0, 23, hot_hours)
-    local = case.after.astimezone(case.zone)
+    # Day fields that include the day of the change (local), so that it can matter.
+    center = case.transition.at if case.transition else case.after
+    local = center.astimezone(case.zone)
     day_kind = draw(st.sampled_from(["star", "star", "star", "dom", "dow", "both", "month"]))
     dom = dow = month = "*"
     if day_kind in ("dom", "both"):
-        days = sorted({local.day, (local + timedelta(days=1)).day,
+        days = sorted({local.day, (local - timedelta(days=1)).day,
                        draw(st.integers(1, 31))})
         dom = draw(st.sampled_from([
             ",".join(map(str, days)),
@@ -162,7 +169,7 @@ def cron_expressions(draw: st.DrawFn, case: Case, seconds: bool = False) -> str:
             f"*/{draw(st.integers(1, 10))}",
         ]))
     if day_kind in ("dow", "both"):
-        dows = sorted({(local.weekday() + 1) % 7, draw(st.integers(0, 7))})
+        dows = sorted({(local.weekday() + 1) % 7, local.weekday(), draw(st.integers(0, 7))})
         dow = draw(st.sampled_from([
             ",".join(map(str, dows)),
             ",".join(DAYS[d % 7].lower() if draw(st.booleans()) else DAYS[d % 7]
@@ -240,7 +247,7 @@ def test_generator_hits_gaps_and_overlaps():
     """At least a fair share of generated cases put a matching wall time in a gap/overlap."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=120, database=None)
+    @settings(max_examples=120, database=None, derandomize=True)
     @given(cron_cases())
     def probe(data):
         case, expression = data
@@ -251,8 +258,8 @@ def test_generator_hits_gaps_and_overlaps():
         seen["overlap"] += bool(stats["overlap"])
 
     probe()
-    assert seen["gap"] >= seen["cases"] * 0.15, seen
-    assert seen["overlap"] >= seen["cases"] * 0.15, seen
+    assert seen["gap"] >= seen["cases"] * 0.10, seen  # about 20-30% in practice
+    assert seen["overlap"] >= seen["cases"] * 0.10, seen
 
 
 # -- invariants ------------------------------------------------------------------------------
@@ -263,7 +270,7 @@ def test_generator_hits_gaps_and_overlaps():
 def test_fire_instants_strictly_increase_and_never_repeat(data, dst):
     case, expression = data
     fired = CronSchedule(expression).timeline(zone=case.zone, dst=dst).take(case.after, 200)
-    assert all(a < b for a, b in zip(fired, fired[1:], strict=False))
+    assert all(a < b for a, b in pairwise(fired))
     assert len(set(fired)) == len(fired)
     assert all(x > case.after for x in fired)
     assert all(x.utcoffset() == timedelta(0) for x in fired)
@@ -277,8 +284,8 @@ def test_runs_split_at_any_instant_are_the_same(data, dst, more):
     timeline = CronSchedule(expression).timeline(zone=case.zone, dst=dst)
     a, c = case.after, case.until
     span = int((c - a).total_seconds())
-    b = a + timedelta(seconds=more.draw(st.integers(0, span)),
-                      microseconds=more.draw(st.sampled_from([0, 1, 999_999])))
+    b = min(c, a + timedelta(seconds=more.draw(st.integers(0, span)),
+                             microseconds=more.draw(st.sampled_from([0, 1, 999_999]))))
     whole = runs(timeline, a, c)
     assert runs(timeline, a, b) + runs(timeline, b, c) == whole
     # ``after`` may be given in any zone: in the schedule's own zone (fold kept) too.
@@ -415,10 +422,10 @@ def test_24h_interval_stays_24h_of_elapsed_time_across_dst(zone_name, data):
     timeline = IntervalSchedule("24h").timeline(zone=zone, anchor=anchor)
     fired = timeline.take(anchor - timedelta(seconds=1), 8)
     assert fired[0] == anchor
-    assert all(b - a == timedelta(hours=24) for a, b in zip(fired, fired[1:], strict=False))
+    assert all(b - a == timedelta(hours=24) for a, b in pairwise(fired))
     # Elapsed time, not wall time: the wall time of day moves when the offset changes.
     assert all(
-        (b.timestamp() - a.timestamp()) == 86400 for a, b in zip(fired, fired[1:], strict=False)
+        (b.timestamp() - a.timestamp()) == 86400 for a, b in pairwise(fired)
     )
 
 
@@ -466,3 +473,31 @@ def test_interval_with_start_is_anchored_at_start_and_bounded(at_start):
     first = start if at_start else start + timedelta(hours=2)
     assert fired == [first + timedelta(hours=h) for h in range((end - first).seconds // 3600 + 1)]
     assert fired[-1] == end  # end is inclusive
+
+
+def test_interval_is_anchored_at_start_date_rather_than_first_seen():
+    """SPEC 3: anchored at start_date, else when the schedule was first seen."""
+    first_seen = datetime(2026, 3, 1, 10, 13, 22, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
+    timeline = IntervalSchedule("1h").timeline(anchor=first_seen, start=start)
+    assert timeline.take(datetime(2026, 3, 1, tzinfo=UTC), 2) == [
+        start, start + timedelta(hours=1)]
+    # Without a start_date the first-seen anchor rules.
+    timeline = IntervalSchedule("1h").timeline(anchor=first_seen)
+    assert timeline.next(first_seen) == first_seen + timedelta(hours=1)
+
+
+def test_start_given_as_local_time_at_the_jump_keeps_the_first_occurrences():
+    """A start of 03:00 EDT (the instant of the jump) must not lose 03:00..03:59 EDT."""
+    zone = ZoneInfo("America/New_York")
+    start = datetime(2026, 3, 8, 3, 0, tzinfo=zone)  # == 07:00Z
+    timeline = CronSchedule("*/15 * * * *").timeline(zone=zone, start=start)
+    assert timeline.take(datetime(2026, 3, 8, tzinfo=UTC), 2) == [
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC), datetime(2026, 3, 8, 7, 15, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("zone_name", ["UTC", "America/New_York", "Asia/Tokyo"])
+def test_the_end_of_the_calendar_means_no_more_runs_not_an_error(zone_name):
+    after = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    for expression in ("59 23 31 12 *", "* * * * *", "0 0 1 1 *", "* * * * * *"):
+        assert CronSchedule(expression).timeline(zone=ZoneInfo(zone_name)).next(after) is None

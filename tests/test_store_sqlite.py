@@ -159,7 +159,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(StateError, match="newer uno-schedule.*upgrade uno-schedule"):
+    with pytest.raises(StateError, match=r"newer uno-schedule.*upgrade uno-schedule"):
         SQLiteStorage(path)
     assert path.read_bytes() == before
 
@@ -214,7 +214,7 @@ def test_write_waits_for_another_writer(tmp_path: Path) -> None:
     """A CLI write while `run` is mid-transaction waits on the busy handler, no error."""
     path = tmp_path / "state.db"
     s = SQLiteStorage(path)
-    other = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
     t = time.monotonic()
@@ -253,7 +253,8 @@ _CLAIMER = textwrap.dedent(
         time.sleep(0.005)
     won = 0
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(n):
+    # opposite orders, so the two meet in the middle and really contend
+    for i in (range(n) if tag == "p1" else reversed(range(n))):
         r = RunRecord(run_id=f"{tag}-{i}", schedule=f"s{i % 7}", scheduled_time=at)
         won += s.claim(r, f"key-{i}", None, epoch=1)
         s.set_meta(f"{tag}-last", str(i))  # plain writes interleaved with the claims
@@ -287,7 +288,7 @@ def test_two_processes_claim_each_key_once(tmp_path: Path) -> None:
         assert p.returncode == 0, err
         assert "locked" not in err
         wins.append(int(out.split()[-1]))
-    assert sum(wins) == n
+    assert sum(wins) == n, wins
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT occurrence_key, count(*) FROM runs GROUP BY 1").fetchall()
     conn.close()
@@ -329,3 +330,16 @@ def test_stale_socket_is_replaced(tmp_path: Path) -> None:
         assert os.path.exists(str(tmp_path / "state.db") + ".sock")
         second.close()
         s.close()
+
+
+def test_save_schedules_in_one_transaction(tmp_path: Path) -> None:
+    from store_contract import version
+
+    s = SQLiteStorage(tmp_path / "state.db")
+    s.save_schedules([(sched(f"s{i}"), version(f"s{i}", 1)) for i in range(50)])
+    assert len(s.list_schedules()) == 50
+    assert [v.version for v in s.versions("s7")] == [1]
+    with pytest.raises(StateError):  # a version of an unknown schedule: all or nothing
+        s.save_schedules([(sched("x"), None), (sched("y"), version("nope", 1))])
+    assert s.get_schedule("x") is None
+    s.close()

@@ -188,6 +188,8 @@ class CronExpression:
                 return set()  # L-n is handled by the day rule
             start = self._number(token, lo_text, at, field)
             end = self._number(token, hi_text, at + len(lo_text) + 1, field)
+            if field is WEEKDAY and end == 0 < start:
+                end = 7  # cronie: a weekday range may end on Sunday as 0 (FRI-SUN)
             if start > end:
                 raise token.fail(
                     f"range {lo_text}-{hi_text} runs backwards in the {field.name} field "

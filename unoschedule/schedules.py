@@ -176,8 +176,14 @@ class ScheduleSpec(ABC):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> Timeline:
-        """Bind to a zone (and ``name`` for cron ``H``), a DST policy, an anchor and bounds."""
-        inner = self._timeline(zone, name, dst or self.default_dst(), anchor or start)
+        """Bind to a zone (and ``name`` for cron ``H``), a DST policy, an anchor and bounds.
+
+        An interval is anchored at ``start`` (the start_date) when there is one, else at
+        ``anchor`` (when the schedule was first seen), as SPEC 3 says. Instants are
+        normalised to UTC so that arithmetic on them is elapsed time, never wall time.
+        """
+        anchor, start, end = _utc(anchor), _utc(start), _utc(end)
+        inner = self._timeline(zone, name, dst or self.default_dst(), start or anchor)
         if start is None and end is None:
             return inner
         return BoundedTimeline(inner, start, end)
@@ -190,6 +196,13 @@ class ScheduleSpec(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_config()!r})"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """An aware instant in UTC (aware arithmetic in a DST zone would be wall-clock)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC)
 
 
 class CronSchedule(ScheduleSpec):

@@ -222,6 +222,20 @@ def next_instant(
 ) -> datetime | None:
     """The first instant strictly after ``after`` (aware) at which ``matcher`` fires in ``zone``.
 
+    None when nothing fires, or when the search runs past the end of ``datetime``'s
+    range (year 9999 in UTC or in local time).
+    """
+    try:
+        return _next_instant(matcher, zone, policy, after)
+    except OverflowError:  # stepping past 9999-12-31 in local or UTC time
+        return None
+
+
+def _next_instant(
+    matcher: LocalMatcher, zone: tzinfo, policy: DstPolicy, after: datetime
+) -> datetime | None:
+    """``next_instant`` without the guard for the end of the calendar.
+
     Wall times are visited in local order. A normal wall time maps to one instant; an
     overlapped one to two (first pass, second pass); a skipped one to none, or under
     ``gap="shift"`` to the instant of the jump. Local order and real order differ only
@@ -233,14 +247,18 @@ def next_instant(
         found = matcher.next_local(local + _ONE_SECOND)
         return None if found is None else found.replace(tzinfo=UTC)
     best: datetime | None = None
-    if after.astimezone(zone).fold == 0:
+    if policy.overlap == "both" and after.astimezone(zone).fold == 0:
         # In the first pass of an overlap, earlier wall times still have a second pass
-        # ahead: start from the beginning of the repeated interval.
+        # ahead: start from the first wall time whose second pass is after ``after``,
+        # but not before the repeated interval starts (earlier ones happen only once).
         off0 = local.replace(tzinfo=zone).utcoffset()
         off1 = local.replace(tzinfo=zone, fold=1).utcoffset()
         assert off0 is not None and off1 is not None
         if off0 > off1:
-            local -= off0 - off1
+            utc = after.astimezone(UTC)
+            change = _gap_instant(zone, utc, utc + (off0 - off1), off0)
+            start = (change + off1).replace(tzinfo=None)
+            local = max(local - (off0 - off1), start)
     candidate = matcher.next_local(local)
     while candidate is not None:
         off0 = candidate.replace(tzinfo=zone).utcoffset()
@@ -258,6 +276,13 @@ def next_instant(
                 second = (candidate - off1).replace(tzinfo=UTC)
                 if second > after and (best is None or second < best):
                     best = second
+                if best is not None:
+                    # Later wall times whose first pass is not after ``after`` have a
+                    # second pass later than ``best``: go straight to the first that is.
+                    first_wall = (after.astimezone(UTC) + off0).replace(tzinfo=None)
+                    if first_wall > candidate:
+                        candidate = matcher.next_local(first_wall)
+                        continue
         elif policy.gap == "shift":  # gap: the wall time never happens
             jump = _gap_instant(
                 zone,
