@@ -651,7 +651,7 @@ def test_types_are_checked_with_messages_that_say_what_was_expected() -> None:
         "schedules.yaml:6:18: max_retries must be a whole number >= 0, not 'three'",
         "schedules.yaml:7:15: priority must be one of high, normal, low, not 'urgent'",
         "schedules.yaml:8:13: unique must be true or false, not 'maybe'",
-        "schedules.yaml:9:14: 'soon' is not a timeout (use e.g. 90s, 5m, 2h, 1d, 1h30m)",
+        "schedules.yaml:9:14: 'soon' is not a valid timeout (use e.g. 90s, 5m, 2h, 1d, 1h30m)",
         "schedules.yaml:10:11: tags must be a list of strings, e.g. [nightly], not 'nightly'",
         "schedules.yaml:11:20: retry_backoff must be a number >= 1, not 0.5",
         "schedules.yaml:12:13: kwargs must be a mapping (key: value), not a list",
@@ -722,7 +722,7 @@ def test_errors_inside_schedule_bodies_point_at_the_body() -> None:
           d: {schedule: {monthly: {day: [1]}}, command: [true]}
           e: {schedule: {at: "next tuesday"}, command: [true]}
     """) == [
-        "schedules.yaml:3:25: '5x' is not a interval (use e.g. 90s, 5m, 2h, 1d, 1h30m)",
+        "schedules.yaml:3:25: '5x' is not a valid interval (use e.g. 90s, 5m, 2h, 1d, 1h30m)",
         "schedules.yaml:4:25: '25:00' is not a time of day (hours 0-23, minutes 0-59)",
         "schedules.yaml:5:26: unknown day of week 'funday'; did you mean 'sunday'?",
         "schedules.yaml:6:28: unknown key 'day'; did you mean 'days'?",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,9 @@ class FakeExecutor:
     calls: list[tuple[str, datetime, int, str]] = field(default_factory=list)
     hold: dict[str, asyncio.Event] = field(default_factory=dict)
 
-    async def run(self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None) -> JobOutcome:
+    async def run(
+        self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None
+    ) -> JobOutcome:
         run = spec.run
         self.calls.append((run.schedule, run.scheduled_time, run.attempt, run.trigger))
         if run.schedule in self.hold:
@@ -64,7 +66,9 @@ class FakeExecutor:
         results = self.script.get(run.schedule, [])
         result = results.pop(0) if results else "success"
         await asyncio.sleep(0)
-        return JobOutcome(result=result, error=None if result == "success" else "boom", output="", pid=None)
+        return JobOutcome(
+            result=result, error=None if result == "success" else "boom", output="", pid=None
+        )
 
     async def stop_all(self, grace: float) -> None:
         for event in self.hold.values():
@@ -72,7 +76,9 @@ class FakeExecutor:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, definitions: list[ScheduleDefinition], **options: Any) -> None:
+    def __init__(
+        self, tmp_path: Path, definitions: list[ScheduleDefinition], **options: Any
+    ) -> None:
         self.path = tmp_path / "state.db"
         self.clock = FakeClock(T("2026-06-01T08:59:00Z"))
         self.options = SchedulerOptions(**{"lock_timeout": 300, **options})
@@ -84,9 +90,14 @@ class Harness:
     def start(self, instance: str = "a") -> RunLoop:
         now = self.clock.now()
         loop = RunLoop(
-            store=self.store, definitions=self.definitions, options=self.options,
+            store=self.store,
+            definitions=self.definitions,
+            options=self.options,
             executor=self.executor,  # type: ignore[arg-type]
-            clock=self.clock, instance_id=instance, log=Logger(verbose=False), wake=lambda: None,
+            clock=self.clock,
+            instance_id=instance,
+            log=Logger(verbose=False),
+            wake=lambda: None,
         )
         assert loop.take_lease(now, force=True)
         loop.recover(now)
@@ -178,7 +189,9 @@ def _hourly_down_for_three_hours(tmp_path: Path, **options: Any) -> Harness:
 
 
 def test_missed_trigger_runs_the_most_recent_and_records_the_rest(tmp_path: Path) -> None:
-    h = _hourly_down_for_three_hours(tmp_path, missed_schedule_handling="trigger", max_missed_schedules=2)
+    h = _hourly_down_for_three_hours(
+        tmp_path, missed_schedule_handling="trigger", max_missed_schedules=2
+    )
     assert h.history("hourly") == [
         ("09:00", "schedule", 1, "missed"),
         ("10:00", "missed", 1, "success"),
@@ -282,7 +295,9 @@ def test_a_backwards_clock_jump_never_fires_a_claimed_occurrence_again(tmp_path:
 
 def test_a_forward_clock_jump_is_handled_as_downtime(tmp_path: Path) -> None:
     h = Harness(
-        tmp_path, [cron("every-minute", "* * * * *")], missed_threshold=60,
+        tmp_path,
+        [cron("every-minute", "* * * * *")],
+        missed_threshold=60,
         missed_schedule_handling="skip",
     )
 
@@ -368,7 +383,9 @@ def test_a_paused_schedule_does_not_fire_and_resumes_without_missed_records(tmp_
 
 def test_an_interval_is_anchored_and_does_not_drift_with_lateness(tmp_path: Path) -> None:
     d = ScheduleDefinition(
-        name="every-10m", schedule=IntervalSchedule("10m"), command=("true",),
+        name="every-10m",
+        schedule=IntervalSchedule("10m"),
+        command=("true",),
         start_date=T("2026-06-01T09:00:00Z"),
     )
     h = Harness(tmp_path, [d])
@@ -385,7 +402,9 @@ def test_an_interval_is_anchored_and_does_not_drift_with_lateness(tmp_path: Path
 
 def test_a_one_time_schedule_completes_after_it_ran(tmp_path: Path) -> None:
     d = ScheduleDefinition(
-        name="once", schedule=schedule_from_config({"at": "2026-06-01T09:30:00Z"}), command=("true",)
+        name="once",
+        schedule=schedule_from_config({"at": "2026-06-01T09:30:00Z"}),
+        command=("true",),
     )
     h = Harness(tmp_path, [d])
 
@@ -407,8 +426,15 @@ def test_manual_and_event_runs_queued_by_another_process_are_picked_up(tmp_path:
 
     async def go() -> None:
         h.start()
-        h.store.enqueue(RunRecord(run_id="m1", schedule="report", scheduled_time=T("2026-06-01T09:00:00Z"),
-                                  trigger="manual", queued_at=T("2026-06-01T09:00:00Z")))
+        h.store.enqueue(
+            RunRecord(
+                run_id="m1",
+                schedule="report",
+                scheduled_time=T("2026-06-01T09:00:00Z"),
+                trigger="manual",
+                queued_at=T("2026-06-01T09:00:00Z"),
+            )
+        )
         await h.at("2026-06-01T09:00:01Z")
 
     run(go)
@@ -416,7 +442,9 @@ def test_manual_and_event_runs_queued_by_another_process_are_picked_up(tmp_path:
 
 
 @pytest.mark.parametrize("when", ["2026-06-01T09:00:00Z", "2026-06-01T09:00:00.5Z"])
-def test_the_loop_sleeps_until_the_next_due_instant_capped_by_check_interval(tmp_path: Path, when: str) -> None:
+def test_the_loop_sleeps_until_the_next_due_instant_capped_by_check_interval(
+    tmp_path: Path, when: str
+) -> None:
     h = Harness(tmp_path, [cron("hourly", "0 * * * *")], check_interval=60)
 
     async def go() -> None:

@@ -7,6 +7,7 @@ for correctness; the deadlines only bound how long a broken build takes to fail.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -45,14 +46,25 @@ class Runner:
 
     def __init__(self, workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
         self.log_path = workdir / f"{name}.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "unoschedule", "-c", str(workdir / "schedules.yaml"),
-             "--state", str(workdir / "state.db"), "run"],
-            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
+            [
+                sys.executable,
+                "-m",
+                "unoschedule",
+                "-c",
+                str(workdir / "schedules.yaml"),
+                "--state",
+                str(workdir / "state.db"),
+                "run",
+            ],
+            cwd=workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
             start_new_session=True,
         )
 
@@ -99,7 +111,9 @@ def runs(workdir: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"file:{workdir / 'state.db'}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY scheduled_time, attempt")]
+        return [
+            dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY scheduled_time, attempt")
+        ]
     finally:
         conn.close()
 
@@ -135,7 +149,9 @@ def assert_every_occurrence_recorded(workdir: Path) -> None:
     from datetime import datetime, timedelta
 
     parsed = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in instants]
-    gaps = [(a, b) for a, b in zip(parsed, parsed[1:], strict=False) if b - a != timedelta(seconds=1)]
+    gaps = [
+        (a, b) for a, b in itertools.pairwise(parsed) if b - a != timedelta(seconds=1)
+    ]
     assert not gaps, f"occurrences without a record between {gaps[:3]}"
 
 
@@ -166,7 +182,9 @@ def test_random_kills_never_start_an_occurrence_twice(
     for i in range(5):
         runner = runners(f"r{i}")
         runner.wait_log("ready")
-        time.sleep(rng.uniform(0.3, 1.7))  # a random moment to die; correctness does not depend on it
+        time.sleep(
+            rng.uniform(0.3, 1.7)
+        )  # a random moment to die; correctness does not depend on it
         runner.kill()
     last = runners("last")
     last.wait_log("ready")
@@ -201,7 +219,9 @@ def test_a_standby_takes_over_within_a_second_of_the_leaders_death(
 def test_sigterm_lets_a_running_job_finish_and_exits_cleanly(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
-    write_config(tmp_path, """
+    write_config(
+        tmp_path,
+        """
         scheduler:
           shutdown_grace: 10
         schedules:
@@ -210,7 +230,8 @@ def test_sigterm_lets_a_running_job_finish_and_exits_cleanly(
             unique: true
             command: "echo started >> starts.log; sleep 1; echo finished >> done.log"
             shell: true
-    """)
+    """,
+    )
     runner = runners()
     runner.wait_log("ready")
     wait_until(lambda: starts(tmp_path), 20, "a start")
@@ -225,7 +246,9 @@ def test_a_job_that_ignores_sigterm_is_killed_at_timeout_and_leaves_no_process(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
     marker = f"uno-test-{os.getpid()}-{random.randrange(10**9)}"
-    write_config(tmp_path, f"""
+    write_config(
+        tmp_path,
+        f"""
         scheduler:
           kill_grace: 0.5
         schedules:
@@ -234,35 +257,59 @@ def test_a_job_that_ignores_sigterm_is_killed_at_timeout_and_leaves_no_process(
             timeout: 1s
             command: "trap '' TERM; sleep 300 & echo $! > child.pid; sleep 301 # {marker}"
             shell: true
-    """)
+    """,
+    )
     runner = runners()
     runner.wait_log("ready")
     out = subprocess.run(
-        [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
-         "--state", str(tmp_path / "state.db"), "trigger", "stubborn", "--wait"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "unoschedule",
+            "-c",
+            str(tmp_path / "schedules.yaml"),
+            "--state",
+            str(tmp_path / "state.db"),
+            "trigger",
+            "stubborn",
+            "--wait",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode != 0
     rows = [r for r in runs(tmp_path) if r["schedule"] == "stubborn"]
     assert [r["result"] for r in rows] == ["timeout"]
     assert rows[0]["duration"] < 1 + 0.5 + 2
     child = int((tmp_path / "child.pid").read_text())
-    wait_until(lambda: not Path(f"/proc/{child}").exists()
-               or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2], 5, "grandchild gone")
+    wait_until(
+        lambda: (
+            not Path(f"/proc/{child}").exists()
+            or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+        ),
+        5,
+        "grandchild gone",
+    )
     assert runner.term() == 0
 
 
 def test_retries_and_timeouts_are_recorded_as_the_contract_says(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
-    (tmp_path / "jobs.py").write_text(textwrap.dedent("""
+    (tmp_path / "jobs.py").write_text(
+        textwrap.dedent("""
         import json, os
         def record(*args, **kwargs):
             with open("python.log", "a") as f:
                 f.write(json.dumps({"args": list(args), "kwargs": kwargs}) + "\\n")
             return "ok"
-    """))
-    write_config(tmp_path, """
+    """)
+    )
+    write_config(
+        tmp_path,
+        """
         schedules:
           flaky:
             schedule: {every: 1h}
@@ -274,28 +321,60 @@ def test_retries_and_timeouts_are_recorded_as_the_contract_says(
             task: jobs.record
             args: [1, two]
             kwargs: {three: 3}
-    """)
+    """,
+    )
     runner = runners()
     runner.wait_log("ready")
-    cli = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
-           "--state", str(tmp_path / "state.db")]
+    cli = [
+        sys.executable,
+        "-m",
+        "unoschedule",
+        "-c",
+        str(tmp_path / "schedules.yaml"),
+        "--state",
+        str(tmp_path / "state.db"),
+    ]
     subprocess.run([*cli, "trigger", "flaky"], cwd=tmp_path, check=True, capture_output=True)
-    subprocess.run([*cli, "trigger", "python", "--wait"], cwd=tmp_path, check=True, capture_output=True)
-    wait_until(lambda: len([r for r in runs(tmp_path) if r["schedule"] == "flaky"
-                            and r["result"] not in ("queued", "running")]) == 3, 20, "three attempts")
+    subprocess.run(
+        [*cli, "trigger", "python", "--wait"], cwd=tmp_path, check=True, capture_output=True
+    )
+    wait_until(
+        lambda: (
+            len(
+                [
+                    r
+                    for r in runs(tmp_path)
+                    if r["schedule"] == "flaky" and r["result"] not in ("queued", "running")
+                ]
+            )
+            == 3
+        ),
+        20,
+        "three attempts",
+    )
     assert runner.term() == 0
-    history = json.loads(subprocess.run(
-        [*cli, "history", "flaky", "--json"], cwd=tmp_path, check=True, capture_output=True, text=True
-    ).stdout)
+    history = json.loads(
+        subprocess.run(
+            [*cli, "history", "flaky", "--json"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     assert [(h["trigger"], h["attempt"], h["result"]) for h in history] == [
-        ("retry", 3, "error"), ("retry", 2, "error"), ("manual", 1, "error"),
+        ("retry", 3, "error"),
+        ("retry", 2, "error"),
+        ("manual", 1, "error"),
     ]
     assert all(h["error"] == "exit status 3" for h in history)
     calls = [json.loads(line) for line in (tmp_path / "python.log").read_text().splitlines()]
     assert calls == [{"args": [1, "two"], "kwargs": {"three": 3}}]
 
 
-def test_the_state_file_is_private_to_its_owner(tmp_path: Path, runners: Callable[..., Runner]) -> None:
+def test_the_state_file_is_private_to_its_owner(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
     write_config(tmp_path, EVERY_SECOND)
     runner = runners()
     runner.wait_log("ready")
@@ -319,17 +398,31 @@ def test_an_invalid_reload_keeps_the_last_good_configuration(
     runner.proc.send_signal(signal.SIGHUP)
     runner.wait_log("reloaded")
     assert runner.term() == 0
-    cli = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
-           "--state", str(tmp_path / "state.db")]
-    versions = json.loads(subprocess.run(
-        [*cli, "history", "tick", "--versions", "--json"], cwd=tmp_path, check=True,
-        capture_output=True, text=True,
-    ).stdout)
+    cli = [
+        sys.executable,
+        "-m",
+        "unoschedule",
+        "-c",
+        str(tmp_path / "schedules.yaml"),
+        "--state",
+        str(tmp_path / "state.db"),
+    ]
+    versions = json.loads(
+        subprocess.run(
+            [*cli, "history", "tick", "--versions", "--json"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     assert [v["version"] for v in versions] == [2, 1]
-    assert '*/2 * * * * *' in versions[0]["diff"]
+    assert "*/2 * * * * *" in versions[0]["diff"]
 
 
-def test_systemd_hears_ready_reloading_and_stopping(tmp_path: Path, runners: Callable[..., Runner]) -> None:
+def test_systemd_hears_ready_reloading_and_stopping(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
     write_config(tmp_path, EVERY_SECOND)
     address = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -28,7 +28,7 @@ from .model import (
     ScheduleTemplate,
 )
 from .schedules import EventTrigger, ScheduleSpec, schedule_from_config
-from .sync import Plan, apply_plan, git_source, make_plan
+from .sync import Plan, apply_plan, make_plan
 from .timeutil import format_instant, parse_duration
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Scheduler:
         self._storage_url = storage if isinstance(storage, str) and "://" in storage else None
         self._state_path: Path | None = None
         if self._store is None and self._storage_url is None:
-            if storage is not None:
+            if storage is not None and not isinstance(storage, Store):
                 self._state_path = Path(storage)
             elif state is not None:
                 self._state_path = Path(state)
@@ -166,7 +166,9 @@ class Scheduler:
                 settings[key] = {**values[key], **settings[key]}
         values.update(settings)
         if task is not None:
-            values["task"] = task if isinstance(task, str) else f"{task.__module__}:{task.__qualname__}"
+            values["task"] = (
+                task if isinstance(task, str) else f"{task.__module__}:{task.__qualname__}"
+            )
         if schedule is not None:
             values["schedule"] = schedule
         if "schedule" not in values:
@@ -277,7 +279,9 @@ class Scheduler:
         store = self._store_if_any()
         return {s.name: s for s in store.list_schedules()} if store else {}
 
-    def _next_run(self, definition: ScheduleDefinition, state: ScheduleState | None) -> datetime | None:
+    def _next_run(
+        self, definition: ScheduleDefinition, state: ScheduleState | None
+    ) -> datetime | None:
         if state is not None:
             if state.status != "active":
                 return None
@@ -407,8 +411,12 @@ class Scheduler:
         return lease is not None and lease.expires_at > self.clock.now()
 
     def _manual_run(
-        self, definition: ScheduleDefinition, trigger: str, args: Sequence[Any] | None,
-        kwargs: dict[str, Any] | None, event: dict[str, Any] | None = None,
+        self,
+        definition: ScheduleDefinition,
+        trigger: str,
+        args: Sequence[Any] | None,
+        kwargs: dict[str, Any] | None,
+        event: dict[str, Any] | None = None,
     ) -> RunRecord:
         from .runner.loop import new_run_id
 
@@ -428,7 +436,9 @@ class Scheduler:
         )
 
     async def trigger_now(
-        self, schedule_id: str, args: Sequence[Any] | None = None,
+        self,
+        schedule_id: str,
+        args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> str:
         """Queue a manual run for the leader; returns its run id."""
@@ -478,7 +488,9 @@ class Scheduler:
             delay = min(0.5, delay * 1.5)
 
     async def run_in_foreground(
-        self, schedule_id: str, args: Sequence[Any] | None = None,
+        self,
+        schedule_id: str,
+        args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run a job here and now (``trigger --wait`` with no scheduler running)."""
@@ -492,13 +504,19 @@ class Scheduler:
         self.store.enqueue(run)
         base = str(self.config.path.parent) if self.config and self.config.path else None
         spec = JobSpec(
-            run=run, definition=definition, kill_grace=self.options.kill_grace,
-            output_tail=self.options.output_tail, import_paths=self.options.import_paths,
+            run=run,
+            definition=definition,
+            kill_grace=self.options.kill_grace,
+            output_tail=self.options.output_tail,
+            import_paths=self.options.import_paths,
             base_cwd=base,
         )
         outcome = await Executor().run(spec)
         self.store.finish_run(
-            run.run_id, outcome.result, self.clock.now(), error=outcome.error,
+            run.run_id,
+            outcome.result,
+            self.clock.now(),
+            error=outcome.error,
             output=outcome.output,
         )
         final = self.store.get_run(run.run_id)
@@ -512,7 +530,9 @@ class Scheduler:
         self._error_handlers.append(handler)
         return handler
 
-    async def _notify_failure(self, run: RunRecord, definition: ScheduleDefinition, outcome: Any) -> None:
+    async def _notify_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
+    ) -> None:
         error = _JobFailed(outcome.error or outcome.result, outcome.result, run.run_id)
         for handler in self._error_handlers:
             result = handler(definition.name, error)
@@ -576,7 +596,8 @@ def _definition(name: str, spec: ScheduleSpec, values: dict[str, Any]) -> Schedu
     if unknown:
         hint = difflib.get_close_matches(unknown[0], sorted(_DEFINITION_NAMES), n=1)
         raise UnoScheduleError(
-            f"unknown schedule option {unknown[0]!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+            f"unknown schedule option {unknown[0]!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
         )
     data = {**values, "schedule": spec.to_config()}
     for key in ("timeout", "retry_delay"):

@@ -56,11 +56,12 @@ class Timeline(ABC):
 
     def iter(self, after: datetime) -> Iterator[datetime]:
         """Fire instants strictly after ``after``, in order."""
-        current: datetime | None = after
+        current = after
         while True:
-            current = self.next(current)
-            if current is None:
+            found = self.next(current)
+            if found is None:
                 return
+            current = found
             yield current
 
     def take(self, after: datetime, count: int) -> list[datetime]:
@@ -309,7 +310,9 @@ class DailySchedule(ScheduleSpec):
     def __init__(self, times: str | Sequence[str]):
         self.times = _parse_times(times, "a daily schedule")
         self._matcher = LocalMatcher(
-            range(1, 13), CachedDayRule(lambda y, m, n, f: range(1, n + 1)), TimeList(_seconds(self.times))
+            range(1, 13),
+            CachedDayRule(lambda y, m, n, f: range(1, n + 1)),
+            TimeList(_seconds(self.times)),
         )
 
     def to_config(self) -> Any:
@@ -356,10 +359,14 @@ class WeeklySchedule(ScheduleSpec):
         def pick(year: int, month: int, ndays: int, first: int) -> list[int]:
             return [d for d in range(1, ndays + 1) if (first + d - 1) % 7 in wanted]
 
-        self._matcher = LocalMatcher(range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times)))
+        self._matcher = LocalMatcher(
+            range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times))
+        )
 
     def to_config(self) -> Any:
-        return {"weekly": {"days": [WEEKDAYS[d] for d in self.days], "time": _time_config(self.times)}}
+        return {
+            "weekly": {"days": [WEEKDAYS[d] for d in self.days], "time": _time_config(self.times)}
+        }
 
     def describe(self) -> str:
         names = [WEEKDAYS[d].title() for d in self.days]
@@ -409,7 +416,9 @@ class MonthlySchedule(ScheduleSpec):
                 chosen.add(ndays)
             return sorted(chosen)
 
-        self._matcher = LocalMatcher(range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times)))
+        self._matcher = LocalMatcher(
+            range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times))
+        )
 
     def to_config(self) -> Any:
         days: list[int | str] = ["last" if d == -1 else d for d in self.days]
@@ -433,7 +442,9 @@ class EventTrigger(ScheduleSpec):
 
     def __init__(self, event: str):
         if not isinstance(event, str) or not event.strip():
-            raise ScheduleSyntaxError("an event schedule needs an event name, e.g. inventory.low_stock")
+            raise ScheduleSyntaxError(
+                "an event schedule needs an event name, e.g. inventory.low_stock"
+            )
         self.event = event.strip()
 
     def to_config(self) -> Any:
@@ -488,7 +499,8 @@ def schedule_from_config(value: Any) -> ScheduleSpec:
         )
     if len(keys) != 1:
         raise ScheduleSyntaxError(
-            "a schedule mapping needs exactly one of " + ", ".join(SCHEDULE_KEYS)
+            "a schedule mapping needs exactly one of "
+            + ", ".join(SCHEDULE_KEYS)
             + (f", not {len(keys)} ({', '.join(keys)})" if keys else "")
         )
     kind = keys[0]
@@ -507,7 +519,9 @@ def schedule_from_config(value: Any) -> ScheduleSpec:
         raise ScheduleSyntaxError(f"{kind} takes a mapping with 'days' and 'time'")
     extra_keys = [k for k in body if k not in ("days", "time")]
     if extra_keys:
-        raise ScheduleSyntaxError(f"unknown key {extra_keys[0]!r} in {kind} (use 'days' and 'time')")
+        raise ScheduleSyntaxError(
+            f"unknown key {extra_keys[0]!r} in {kind} (use 'days' and 'time')"
+        )
     if "days" not in body:
         raise ScheduleSyntaxError(f"{kind} needs 'days'")
     if kind == "weekly":

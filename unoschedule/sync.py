@@ -204,7 +204,9 @@ def apply_plan(
         definition = definitions[entry.name]
         old = current.get(entry.name)
         version = (old.version + 1) if old is not None else 1
-        status = "paused" if definition.paused else ("disabled" if not definition.enabled else "active")
+        status = (
+            "paused" if definition.paused else ("disabled" if not definition.enabled else "active")
+        )
         if old is not None and old.status == "paused" and entry in plan.changed:
             status = "paused"  # a pause from the shell survives a change of the file
         state = ScheduleState(

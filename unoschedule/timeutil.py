@@ -144,7 +144,7 @@ def format_duration(delta: timedelta | float) -> str:
     if seconds < 1 and seconds > 0:
         return f"{seconds * 1000:g}ms"
     parts = []
-    rest = int(round(seconds))
+    rest = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
             parts.append(f"{rest // size}{unit}")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Clock, Store
-from ..model import PRIORITIES, RunRecord, ScheduleDefinition, ScheduleState, SchedulerOptions
+from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
 from .executor import Executor, JobOutcome, JobSpec
@@ -209,9 +209,9 @@ class RunLoop:
 
     def _tick(self, now: datetime) -> None:
         renew_every = max(1.0, self.options.lock_timeout / 3)
-        if (now - self._lease_renewed).total_seconds() >= renew_every or now < self._lease_renewed:
-            if not self.renew_lease(now):
-                return
+        stale = (now - self._lease_renewed).total_seconds() >= renew_every
+        if (stale or now < self._lease_renewed) and not self.renew_lease(now):
+            return
         for run in self.store.take_queued(self.epoch, self.instance_id):
             self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
             self._dispatch_when_due(run)
@@ -254,8 +254,14 @@ class RunLoop:
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
                 if definition.unique and self._inflight.get(name, 0) > 0:
-                    self._record(definition, scheduled, "skipped", following, now,
-                                 error="the previous run was still running (unique)")
+                    self._record(
+                        definition,
+                        scheduled,
+                        "skipped",
+                        following,
+                        now,
+                        error="the previous run was still running (unique)",
+                    )
                     continue
                 run = self._new_run(definition, scheduled, trigger, 1, now)
                 if self._claim(run, following):
@@ -263,9 +269,15 @@ class RunLoop:
                     self._inflight[name] = self._inflight.get(name, 0) + 1
                     self._enqueue(run)
             else:
-                self._record(definition, scheduled, "missed", following, now,
-                             error=f"missed: due {format_instant(scheduled)}, "
-                             f"{(now - scheduled).total_seconds():.0f}s late")
+                self._record(
+                    definition,
+                    scheduled,
+                    "missed",
+                    following,
+                    now,
+                    error=f"missed: due {format_instant(scheduled)}, "
+                    f"{(now - scheduled).total_seconds():.0f}s late",
+                )
         if instant is None:
             self._next.pop(name, None)
             if definition.schedule.kind != "event":
@@ -275,8 +287,13 @@ class RunLoop:
             heapq.heappush(self._heap, (instant, name))
 
     def _new_run(
-        self, definition: ScheduleDefinition, scheduled: datetime, trigger: str, attempt: int,
-        now: datetime, **extra: Any,
+        self,
+        definition: ScheduleDefinition,
+        scheduled: datetime,
+        trigger: str,
+        attempt: int,
+        now: datetime,
+        **extra: Any,
     ) -> RunRecord:
         return RunRecord(
             run_id=new_run_id(now),
@@ -312,8 +329,14 @@ class RunLoop:
         return False
 
     def _record(
-        self, definition: ScheduleDefinition, scheduled: datetime, result: str,
-        next_run: datetime | None, now: datetime, *, error: str,
+        self,
+        definition: ScheduleDefinition,
+        scheduled: datetime,
+        result: str,
+        next_run: datetime | None,
+        now: datetime,
+        *,
+        error: str,
     ) -> None:
         run = self._new_run(definition, scheduled, "schedule", 1, now)
         run.result = result  # type: ignore[assignment]
@@ -338,7 +361,9 @@ class RunLoop:
         """Add to its queue; ``tick`` starts jobs only after everything due is queued, so
         that priority orders all the runs due at one instant."""
         queue = run.queue or self.options.queue_name
-        waiting = _Waiting(PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run)
+        waiting = _Waiting(
+            PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run
+        )
         heapq.heappush(self._queues.setdefault(queue, []), waiting)
         if not self._in_tick:
             self._pump(queue)
@@ -358,8 +383,12 @@ class RunLoop:
         try:
             definition = self.definitions.get(name)
             if definition is None:
-                self.store.finish_run(run.run_id, "error", self.clock.now(),
-                                      error="the schedule was removed before the run started")
+                self.store.finish_run(
+                    run.run_id,
+                    "error",
+                    self.clock.now(),
+                    error="the schedule was removed before the run started",
+                )
                 return
             started = self.clock.now()
             self.store.start_run(run.run_id, started)
@@ -398,7 +427,10 @@ class RunLoop:
             self._pump(queue)
 
     def _schedule_retry(
-        self, run: RunRecord, definition: ScheduleDefinition, now: datetime,
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition,
+        now: datetime,
         result: str = "interrupted",
     ) -> bool:
         """Claim the next attempt now (durably, as ``queued``), due after the retry delay."""
@@ -406,8 +438,14 @@ class RunLoop:
             return False
         delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
         retry = self._new_run(
-            definition, run.scheduled_time, "retry", run.attempt + 1, now,
-            args=run.args, kwargs=run.kwargs, event=run.event,
+            definition,
+            run.scheduled_time,
+            "retry",
+            run.attempt + 1,
+            now,
+            args=run.args,
+            kwargs=run.kwargs,
+            event=run.event,
         )
         retry.queued_at = now + timedelta(seconds=delay)
         current = self._next.get(definition.name)
@@ -422,7 +460,9 @@ class RunLoop:
         self.wake()
         return True
 
-    async def _failed(self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome) -> None:
+    async def _failed(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
         if self.on_failure is None:
             return
         try:

@@ -9,6 +9,7 @@ same loop for library users inside their own event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from datetime import datetime
@@ -69,7 +70,9 @@ class Service:
             try:
                 if not lock.acquire(blocking=False):
                     holder = _describe_holder(lock)
-                    self.log.notice(f"standby: another scheduler leads on {state_path}{holder}; waiting")
+                    self.log.notice(
+                        f"standby: another scheduler leads on {state_path}{holder}; waiting"
+                    )
                     self.notifier.status("standby: waiting for the leader")
                     while not stopping["flag"]:
                         if lock.acquire(blocking=True, timeout=0.2):
@@ -93,10 +96,8 @@ class Service:
         self._wake()
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(UnoScheduleError):
             self.scheduler.store.notify()
-        except UnoScheduleError:
-            pass
 
     # -- the serving loop -----------------------------------------------------------------
 
@@ -114,7 +115,9 @@ class Service:
             loop.add_signal_handler(signal.SIGHUP, self._request_reload)
         waiter = store.waiter()
         base_dir = (
-            str(sched.config.path.parent) if sched.config is not None and sched.config.path else None
+            str(sched.config.path.parent)
+            if sched.config is not None and sched.config.path
+            else None
         )
         executor = Executor(log=self.log.debug)
         runloop = RunLoop(
@@ -179,10 +182,10 @@ class Service:
                 if not runloop.firing:
                     self.exit_status = 1
                     break
-                if self.notifier.watchdog_interval is not None:
-                    if mono - last_watchdog >= self.notifier.watchdog_interval * 0.9:
-                        self.notifier.watchdog()
-                        last_watchdog = mono
+                watchdog = self.notifier.watchdog_interval
+                if watchdog is not None and mono - last_watchdog >= watchdog * 0.9:
+                    self.notifier.watchdog()
+                    last_watchdog = mono
                 timeout = runloop.seconds_until_next(clock.now())
                 if sched.config is not None and sched.config.path is not None:
                     timeout = min(timeout, FILE_POLL_SECONDS)
@@ -229,7 +232,10 @@ class Service:
         sched = self.scheduler
         store = sched.store
         plan = make_plan(
-            sched.definitions, store.list_schedules(), now=now, default_zone=sched.options.timezone,
+            sched.definitions,
+            store.list_schedules(),
+            now=now,
+            default_zone=sched.options.timezone,
             preview=0,
         )
         if plan.empty:
@@ -284,4 +290,3 @@ def _describe_holder(lock: object) -> str:
     info = getattr(lock, "holder", None)
     text = info() if callable(info) else None
     return f" ({text})" if text else ""
-
