@@ -127,6 +127,25 @@ class StoreContract:
         store.set_next_run("a", None)
         assert store.get_schedule("a").next_run is None  # type: ignore[union-attr]
 
+    def test_many_next_runs_are_set_at_once(self, store: Store) -> None:
+        store.save_schedules([(sched(n, next_run=T0), None) for n in ("a", "b", "c")])
+        store.set_next_runs({"a": T0 + timedelta(hours=1), "b": None, "nope": T0})
+        got = {s.name: s.next_run for s in store.list_schedules()}
+        assert got == {"a": T0 + timedelta(hours=1), "b": None, "c": T0}
+
+    def test_save_schedules_takes_a_generator_with_versions(self, store: Store) -> None:
+        store.save_schedules((sched(n), version(n, 1)) for n in ("a", "b"))
+        assert [s.name for s in store.list_schedules()] == ["a", "b"]
+        assert [v.version for v in store.versions("b")] == [1]
+
+    def test_listing_without_definitions_keeps_everything_else(self, store: Store) -> None:
+        state = sched("a", status="paused", next_run=T0, anchor=T0, fingerprint="f1")
+        store.save_schedule(state)
+        (light,) = store.list_schedules(definitions=False)
+        assert light.definition == {}
+        light.definition = state.definition
+        assert light == state
+
     def test_delete_schedule_keeps_history(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"), version("a", 1))
         assert store.claim(run("r1"), "a@1", None, epoch=leader)
@@ -137,6 +156,38 @@ class StoreContract:
         assert [r.run_id for r in store.history("a")] == ["r1"]
 
     # -- claims -------------------------------------------------------------------------
+
+    def test_claim_many_answers_each_claim_and_advances_each_schedule(
+        self, store: Store, leader: int
+    ) -> None:
+        from unoschedule.abc import Claim
+
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.claim(run("r0", "a"), "a@0", T0, epoch=leader)
+        hour = timedelta(hours=1)
+        results = store.claim_many(
+            [
+                Claim(run("r1", "a"), "a@0", T0 + 5 * hour),  # claimed before: refused
+                Claim(run("r2", "a"), "a@1", T0 + 2 * hour),
+                Claim(run("r3", "b"), "b@1", T0 + 3 * hour),
+                Claim(run("r4", "b"), "b@1", T0 + 9 * hour),  # twice in one batch
+            ],
+            epoch=leader,
+        )
+        assert results == [False, True, True, False]
+        assert {r.run_id for r in store.history(None)} == {"r0", "r2", "r3"}
+        nxt = {s.name: s.next_run for s in store.list_schedules()}
+        assert nxt == {"a": T0 + 2 * hour, "b": T0 + 3 * hour}
+
+    def test_claim_many_with_a_stale_epoch_writes_nothing(self, store: Store, leader: int) -> None:
+        from unoschedule.abc import Claim
+
+        store.save_schedule(sched("a", next_run=T0))
+        claims = [Claim(run(f"r{i}"), f"a@{i}", T0 + timedelta(hours=i)) for i in range(3)]
+        assert store.claim_many(claims, epoch=leader + 1) == [False, False, False]
+        assert store.history(None) == []
+        assert store.get_schedule("a").next_run == T0  # type: ignore[union-attr]
+        assert store.claim_many([], epoch=leader) == []
 
     def test_claim_exactly_once(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a", next_run=T0))

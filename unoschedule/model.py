@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
@@ -96,16 +96,11 @@ class ScheduleDefinition:
 
     def to_config(self) -> dict[str, Any]:
         """The canonical mapping: defaults left out, so that diffs show only what was set."""
-        out: dict[str, Any] = {}
-        defaults = ScheduleDefinition(name=self.name, schedule=self.schedule)
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("name",):
-                continue
-            if f.name == "schedule":
-                out["schedule"] = value.to_config()
-                continue
-            if value == getattr(defaults, f.name):
+        values = self.__dict__
+        out: dict[str, Any] = {"schedule": self.schedule.to_config()}
+        for name, default in _DEFINITION_DEFAULTS:
+            value = values[name]
+            if value == default:
                 continue
             if isinstance(value, datetime):
                 value = format_instant(value)
@@ -113,13 +108,27 @@ class ScheduleDefinition:
                 value = {"gap": value.gap, "overlap": value.overlap}
             elif isinstance(value, tuple):
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         return out
+
+    def canonical(self) -> tuple[dict[str, Any], str]:
+        """``to_config()`` and ``fingerprint()`` from one build of the mapping.
+
+        The fingerprint is kept (the definition is frozen; a start compares 100,000 of
+        them with the store, a reload again); the mapping is not, it is the larger part.
+        """
+        config = self.to_config()
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is None:
+            text = json.dumps(config, sort_keys=True, default=str)
+            cached = hashlib.sha256(text.encode()).hexdigest()[:16]
+            self.__dict__["_fingerprint"] = cached  # not a field: eq and hash ignore it
+        return config, cached
 
     def fingerprint(self) -> str:
         """A digest of the definition; equal fingerprints mean nothing changed."""
-        text = json.dumps(self.to_config(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        cached: str | None = self.__dict__.get("_fingerprint")
+        return cached if cached is not None else self.canonical()[1]
 
     @classmethod
     def from_config(cls, name: str, data: dict[str, Any]) -> ScheduleDefinition:
@@ -143,6 +152,15 @@ class ScheduleDefinition:
 
     def with_changes(self, **changes: Any) -> ScheduleDefinition:
         return replace(self, **changes)
+
+
+#: (field, default) of every optional field, for ``to_config``: the defaults a definition
+#: leaves out of its canonical form.
+_DEFINITION_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc,operator]
+    for f in fields(ScheduleDefinition)
+    if f.name not in ("name", "schedule")
+)
 
 
 @dataclass(frozen=True)

@@ -260,8 +260,9 @@ class Scheduler:
         store = self.store
         now = self.clock.now()
         wanted = {n: self.definitions[n] for n in (names or self.definitions)}
-        states = [s for s in store.list_schedules() if s.name in wanted]
-        plan = make_plan(wanted, states, now=now, default_zone=self.options.timezone, preview=0)
+        states = [store.get_schedule(n) for n in wanted] if names else store.list_schedules()
+        known = [s for s in states if s is not None and s.name in wanted]
+        plan = make_plan(wanted, known, now=now, default_zone=self.options.timezone, preview=0)
         apply_plan(store, plan, wanted, now=now, source="library", changelog=changelog)
         store.notify()
 

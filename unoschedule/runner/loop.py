@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Clock, Store
+from ..abc import Claim, Clock, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
@@ -54,6 +54,32 @@ class _Waiting:
     scheduled: datetime
     seq: int
     run: RunRecord = field(compare=False)
+
+
+class _Batch:
+    """The claims one tick makes, committed together (one fsync for a burst)."""
+
+    def __init__(self) -> None:
+        self.claims: list[Claim] = []
+        #: Whether each claimed run is to be started (else it is a finished record).
+        self.starts: list[bool] = []
+        #: What to log once each record is committed.
+        self.notes: list[Callable[[], None] | None] = []
+        #: Schedules with no occurrence left, marked ``completed`` after the commit.
+        self.completed: list[str] = []
+
+    def add(
+        self,
+        run: RunRecord,
+        next_run: datetime | None,
+        *,
+        start: bool = False,
+        note: Callable[[], None] | None = None,
+    ) -> None:
+        key = occurrence_key(run.schedule, run.scheduled_time, run.attempt)
+        self.claims.append(Claim(run, key, next_run))
+        self.starts.append(start)
+        self.notes.append(note)
 
 
 class RunLoop:
@@ -156,11 +182,27 @@ class RunLoop:
         self._next.clear()
         self._heap.clear()
         self._timelines.clear()
-        for state in states:
-            self._track(state, now)
-        heapq.heapify(self._heap)
+        self._track_all(states, now)
 
-    def _track(self, state: ScheduleState, now: datetime) -> None:
+    def _track_all(self, states: list[ScheduleState], now: datetime) -> None:
+        """Track ``states``, writing the next runs computed here (and the schedules found
+        complete) in one transaction each, not one per schedule."""
+        computed: dict[str, datetime | None] = {}
+        completed: list[str] = []
+        for state in states:
+            self._track(state, now, computed, completed)
+        if computed:
+            self.store.set_next_runs(computed)
+        if completed:
+            self.store.set_status(completed, "completed", now)
+
+    def _track(
+        self,
+        state: ScheduleState,
+        now: datetime,
+        computed: dict[str, datetime | None],
+        completed: list[str],
+    ) -> None:
         name = state.name
         definition = self.definitions.get(name)
         self._next.pop(name, None)
@@ -173,25 +215,26 @@ class RunLoop:
             # Never claimed, just changed or just resumed: the first occurrence after now.
             # Nothing before that point counts as missed.
             next_run = timeline.next(now)
-            self.store.set_next_run(name, next_run)
-            if next_run is None and definition.schedule.kind != "event":
-                if state.last_run is not None:
-                    self.store.set_status([name], "completed", now)
+            computed[name] = next_run
+            if next_run is None:
+                if definition.schedule.kind != "event" and state.last_run is not None:
+                    completed.append(name)
                 return
-        if next_run is not None:
-            self._next[name] = next_run
-            heapq.heappush(self._heap, (next_run, name))
+        self._next[name] = next_run
+        heapq.heappush(self._heap, (next_run, name))
 
     def refresh(self, now: datetime) -> None:
         """Re-read statuses after another process paused or resumed schedules."""
-        for state in self.store.list_schedules():
+        resumed = []
+        for state in self.store.list_schedules(definitions=False):
             known = state.name in self._next
             if state.status == "active" and not known:
                 if state.next_run is not None and state.next_run < now:
                     state.next_run = None  # resumed: continue from now, nothing is missed
-                self._track(state, now)
+                resumed.append(state)
             elif state.status != "active" and known:
                 del self._next[state.name]
+        self._track_all(resumed, now)
 
     # -- the tick -------------------------------------------------------------------------
 
@@ -218,13 +261,17 @@ class RunLoop:
         while self._delayed and self._delayed[0][0] <= now:
             _, _, run = heapq.heappop(self._delayed)
             self._enqueue(run)
+        batch = _Batch()
         while self._heap and self._heap[0][0] <= now:
             due, name = heapq.heappop(self._heap)
             if self._next.get(name) != due:
                 continue  # stale heap entry (paused, removed or rescheduled)
-            self._fire_schedule(name, now)
+            self._fire_schedule(name, now, batch)
+        self._commit(batch, now)
 
-    def _fire_schedule(self, name: str, now: datetime) -> None:
+    def _fire_schedule(self, name: str, now: datetime, batch: _Batch) -> None:
+        """Decide what to record for every occurrence of ``name`` due by ``now``; the
+        claims go into ``batch``, which the tick commits in one transaction."""
         definition = self.definitions[name]
         timeline = self._timelines[name]
         due: list[datetime] = []
@@ -260,14 +307,15 @@ class RunLoop:
                         "skipped",
                         following,
                         now,
+                        batch,
                         error="the previous run was still running (unique)",
                     )
                     continue
                 run = self._new_run(definition, scheduled, trigger, 1, now)
-                if self._claim(run, following):
-                    failpoint("after_claim")
-                    self._inflight[name] = self._inflight.get(name, 0) + 1
-                    self._enqueue(run)
+                # Counted now so that a unique schedule's next due occurrence in this same
+                # batch is skipped; given back if the claim is refused.
+                self._inflight[name] = self._inflight.get(name, 0) + 1
+                batch.add(run, following, start=True)
             else:
                 self._record(
                     definition,
@@ -275,16 +323,45 @@ class RunLoop:
                     "missed",
                     following,
                     now,
+                    batch,
                     error=f"missed: due {format_instant(scheduled)}, "
                     f"{(now - scheduled).total_seconds():.0f}s late",
                 )
         if instant is None:
             self._next.pop(name, None)
             if definition.schedule.kind != "event":
-                self.store.set_status([name], "completed", now)
+                batch.completed.append(name)
         else:
             self._next[name] = instant
             heapq.heappush(self._heap, (instant, name))
+
+    def _commit(self, batch: _Batch, now: datetime) -> None:
+        """Claim everything the tick decided, in one durable transaction, then start what
+        was claimed. A refused claim was claimed before (or our lease is gone)."""
+        if not batch.claims:
+            return
+        results = self.store.claim_many(batch.claims, epoch=self.epoch)
+        refused = False
+        for claim, start, note, ok in zip(
+            batch.claims, batch.starts, batch.notes, results, strict=True
+        ):
+            run = claim.run
+            if not ok:
+                refused = True
+                if start:
+                    self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+                self.log.debug(f"{run.schedule}: {claim.key} was claimed before; not firing it")
+                continue
+            self.fired += 1
+            if start:
+                failpoint("after_claim")
+                self._enqueue(run)
+            elif note is not None:
+                note()
+        if refused:
+            self._lost_lease()
+        if batch.completed and self.firing:
+            self.store.set_status(batch.completed, "completed", now)
 
     def _new_run(
         self,
@@ -311,11 +388,11 @@ class RunLoop:
         )
 
     def _claim(self, run: RunRecord, next_run: datetime | None) -> bool:
+        """Claim one occurrence outside a tick (a retry)."""
         key = occurrence_key(run.schedule, run.scheduled_time, run.attempt)
         if not self.store.claim(run, key, next_run, epoch=self.epoch):
-            if self.store.current_lease() is None or self._lost_lease():
-                return False
-            self.log.debug(f"{run.schedule}: {key} was claimed before; not firing it again")
+            if not self._lost_lease():
+                self.log.debug(f"{run.schedule}: {key} was claimed before; not firing it again")
             return False
         self.fired += 1
         return True
@@ -335,18 +412,21 @@ class RunLoop:
         result: str,
         next_run: datetime | None,
         now: datetime,
+        batch: _Batch,
         *,
         error: str,
     ) -> None:
+        """Add a finished record (``skipped`` or ``missed``) for an occurrence not run."""
         run = self._new_run(definition, scheduled, "schedule", 1, now)
         run.result = result  # type: ignore[assignment]
         run.finished_at = now
         run.error = error
-        self._claim(run, next_run)
+        name = definition.name
         if result == "missed":
-            self.log.warning(f"{definition.name}: {error}")
+            batch.add(run, next_run, note=lambda: self.log.warning(f"{name}: {error}"))
         else:
-            self.log.info(f"{definition.name}: skipped {format_instant(scheduled)}: {error}")
+            when = format_instant(scheduled)
+            batch.add(run, next_run, note=lambda: self.log.info(f"{name}: skipped {when}: {error}"))
 
     # -- queues ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import socket
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from ..abc import Lease, Store, Waiter
+from ..abc import Claim, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
@@ -235,6 +235,10 @@ _SCHEDULE_COLUMNS = (
     "fingerprint",
 )
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
+#: The same columns with the definition left out (NULL decodes to an empty mapping).
+_SCHEDULE_SELECT_LIGHT = "SELECT " + ", ".join(
+    "NULL" if c == "definition" else c for c in _SCHEDULE_COLUMNS
+) + " FROM schedules"
 _SCHEDULE_UPSERT = (
     f"INSERT INTO schedules ({', '.join(_SCHEDULE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_SCHEDULE_COLUMNS))}) ON CONFLICT(name) DO UPDATE SET "
@@ -644,18 +648,13 @@ class SQLiteStorage(Store):
             row = conn.execute(_SCHEDULE_SELECT + " WHERE name = ?", (name,)).fetchone()
         return None if row is None else _schedule_from_row(row)
 
-    def list_schedules(self) -> list[ScheduleState]:
+    def list_schedules(self, *, definitions: bool = True) -> list[ScheduleState]:
+        select = _SCHEDULE_SELECT if definitions else _SCHEDULE_SELECT_LIGHT
         with self._read() as conn:
-            rows = conn.execute(_SCHEDULE_SELECT + " ORDER BY name").fetchall()
+            rows = conn.execute(select + " ORDER BY name").fetchall()
         return [_schedule_from_row(r) for r in rows]
 
-    def save_schedule(self, state: ScheduleState, version: VersionRecord | None = None) -> None:
-        with self._write() as conn:
-            self._save(conn, state, version)
-
-    def save_schedules(self, items: Sequence[tuple[ScheduleState, VersionRecord | None]]) -> None:
-        """``save_schedule`` for many in one transaction (SQLite only, not in ``Store``):
-        a first start with 100,000 schedules then commits once instead of 100,000 times."""
+    def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
         with self._write() as conn:
             for state, version in items:
                 self._save(conn, state, version)
@@ -663,11 +662,12 @@ class SQLiteStorage(Store):
     def _save(
         self, conn: sqlite3.Connection, state: ScheduleState, version: VersionRecord | None
     ) -> None:
+        definition = _dumps(state.definition)
         conn.execute(
             _SCHEDULE_UPSERT,
             (
                 state.name,
-                _dumps(state.definition),
+                definition,
                 state.version,
                 state.status,
                 _ts(state.next_run),
@@ -690,7 +690,10 @@ class SQLiteStorage(Store):
                     _ts(version.changed_at),
                     version.changelog,
                     version.source,
-                    _dumps(version.definition),
+                    # usually the very same mapping: encode it once
+                    definition
+                    if version.definition is state.definition
+                    else _dumps(version.definition),
                     version.diff,
                 ),
             )
@@ -717,9 +720,12 @@ class SQLiteStorage(Store):
             )
         return changed
 
-    def set_next_run(self, name: str, next_run: datetime | None) -> None:
+    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
         with self._write() as conn:
-            conn.execute("UPDATE schedules SET next_run = ? WHERE name = ?", (_ts(next_run), name))
+            conn.executemany(
+                "UPDATE schedules SET next_run = ? WHERE name = ?",
+                [(_ts(when), name) for name, when in next_runs.items()],
+            )
 
     def delete_schedule(self, name: str) -> bool:
         with self._write() as conn:
@@ -748,20 +754,32 @@ class SQLiteStorage(Store):
 
     # -- runs -------------------------------------------------------------------------
 
-    def claim(self, run: RunRecord, key: str, next_run: datetime | None, *, epoch: int) -> bool:
+    def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
+        if not claims:
+            return []
+        results: list[bool] = []
         with self._write(durable=True) as conn:
             lease = conn.execute("SELECT epoch, instance_id FROM lease WHERE id = 1").fetchone()
             if lease is None or lease[0] != epoch:
-                return False
-            params = _run_params(run, key, epoch=epoch, instance_id=run.instance_id or lease[1])
-            try:
-                conn.execute(_RUN_INSERT, params)
-            except sqlite3.IntegrityError:
-                return False  # the failed statement wrote nothing; the commit is empty
-            conn.execute(
-                "UPDATE schedules SET next_run = ? WHERE name = ?", (_ts(next_run), run.schedule)
+                return [False] * len(claims)
+            advance: dict[str, str | None] = {}
+            for claim in claims:
+                run = claim.run
+                params = _run_params(
+                    run, claim.key, epoch=epoch, instance_id=run.instance_id or lease[1]
+                )
+                try:
+                    conn.execute(_RUN_INSERT, params)
+                except sqlite3.IntegrityError:
+                    results.append(False)  # that statement wrote nothing; the others stand
+                    continue
+                results.append(True)
+                advance[run.schedule] = _ts(claim.next_run)
+            conn.executemany(
+                "UPDATE schedules SET next_run = ? WHERE name = ?",
+                [(when, name) for name, when in advance.items()],
             )
-        return True
+        return results
 
     def enqueue(self, run: RunRecord) -> None:
         with self._write(durable=True) as conn:
