@@ -274,6 +274,35 @@ class StoreContract:
 
     # -- run life cycle -----------------------------------------------------------------
 
+    def test_runs_start_and_finish_in_batches(self, store: Store, leader: int) -> None:
+        from unoschedule.abc import Finish
+
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        for run_id, name in (("r1", "a"), ("r2", "b"), ("r3", "a")):
+            assert store.claim(run(run_id, name), run_id, None, epoch=leader)
+        second = timedelta(seconds=1)
+        store.start_runs([("r1", T0 + second, None), ("r2", T0 + 2 * second, 77)])
+        got = {r.run_id: (r.result, r.started_at, r.pid) for r in store.history(None)}
+        assert got["r1"] == ("running", T0 + second, None)
+        assert got["r2"] == ("running", T0 + 2 * second, 77)
+        assert got["r3"][0] == "queued"
+        store.finish_runs(
+            [
+                Finish("r1", "success", T0 + 4 * second),
+                Finish("r2", "timeout", T0 + 5 * second, error="timed out", output="tail"),
+                Finish("nope", "success", T0),  # unknown: ignored
+            ]
+        )
+        r1, r2 = store.get_run("r1"), store.get_run("r2")
+        assert r1 is not None and (r1.result, r1.duration) == ("success", pytest.approx(3.0))
+        assert r2 is not None
+        assert (r2.result, r2.error, r2.output) == ("timeout", "timed out", "tail")
+        assert r2.duration == pytest.approx(3.0)
+        states = {s.name: (s.last_run, s.last_result) for s in store.list_schedules()}
+        assert states == {"a": (T0 + second, "success"), "b": (T0 + 2 * second, "timeout")}
+        store.start_runs([])
+        store.finish_runs([])
+
     def test_start_finish_duration(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"))
         assert store.claim(run("r1"), "a@1", None, epoch=leader)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .model import RunRecord, ScheduleState, VersionRecord
 
-__all__ = ["Claim", "Clock", "Lease", "Store", "SystemClock", "Waiter"]
+__all__ = ["Claim", "Clock", "Finish", "Lease", "Store", "SystemClock", "Waiter"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,17 @@ class Claim:
     run: RunRecord
     key: str
     next_run: datetime | None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How one run ended (see ``Store.finish_runs``)."""
+
+    run_id: str
+    result: str
+    finished_at: datetime
+    error: str | None = None
+    output: str | None = None
 
 
 class Waiter(ABC):
@@ -129,10 +140,15 @@ class Store(ABC):
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Hand every unassigned queued run to this leader (stamping epoch and instance)."""
 
-    @abstractmethod
-    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None: ...
+    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None:
+        self.start_runs([(run_id, started_at, pid)])
 
     @abstractmethod
+    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> None:
+        """Mark runs ``running`` from ``started_at`` (with the job's pid where known), in
+        one transaction: the loop does this before their jobs start, so that a crash
+        after it can only interrupt them, never start them again."""
+
     def finish_run(
         self,
         run_id: str,
@@ -143,6 +159,11 @@ class Store(ABC):
         output: str | None = None,
     ) -> None:
         """Close a run (duration derived from start) and update the schedule's last result."""
+        self.finish_runs([Finish(run_id, result, finished_at, error, output)])
+
+    @abstractmethod
+    def finish_runs(self, finishes: Sequence[Finish]) -> None:
+        """``finish_run`` for many, in one transaction (unknown run ids are ignored)."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...

@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import json
 import os
+import queue
 import shlex
 import signal
 import subprocess
@@ -142,9 +143,15 @@ def job_environment(spec: JobSpec) -> dict[str, str]:
     return env
 
 
-def _process_environment(spec: JobSpec) -> dict[str, str]:
-    """os.environ, then the schedule's ``env:``, then the contract (which always wins)."""
-    env = {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
+def _base_environment() -> dict[str, str]:
+    """This process's environment without the contract's variables."""
+    return {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
+
+
+def _process_environment(spec: JobSpec, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ (or ``base``, a snapshot of it), then the schedule's ``env:``, then the
+    contract (which always wins)."""
+    env = dict(base) if base is not None else _base_environment()
     env.update({str(k): str(v) for k, v in spec.definition.env.items()})
     env.update(job_environment(spec))
     return env
@@ -403,6 +410,40 @@ def _interrupted(output: str = "", pid: int | None = None) -> JobOutcome:
     return JobOutcome("interrupted", SHUTDOWN_ERROR, output, pid)
 
 
+class _DaemonThreads:
+    """Daemon worker threads that are reused: starting a thread per task cost more than
+    the scheduler's own work in a burst (the start waits for the new thread to run).
+
+    A worker is added whenever none is idle, so a task that never returns holds only its
+    own worker; being daemons, they never keep the process from exiting after SIGTERM.
+    """
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._count = 0
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+            else:
+                self._count += 1
+                threading.Thread(
+                    target=self._worker, name=f"uno-job-{self._count}", daemon=True
+                ).start()
+        self._work.put(work)
+
+    def _worker(self) -> None:
+        while True:
+            work = self._work.get()
+            with contextlib.suppress(BaseException):  # ``work`` reports its own errors
+                work()
+            with self._lock:
+                self._idle += 1
+
+
 class Executor:
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
@@ -416,6 +457,11 @@ class Executor:
         self._log = log
         self._jobs: set[_Job] = set()
         self._stopping = False
+        self._threads = _DaemonThreads()
+        #: The scheduler's environment as the executor started, as cron and systemd
+        #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
+        #: the cost of starting a command in a burst.
+        self._environment = _base_environment()
 
     @property
     def running(self) -> int:
@@ -522,6 +568,11 @@ class Executor:
             _signal_group(pgid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), _KILL_WAIT)
+        # SIGKILL is delivered at once but a process takes a moment to die: return only
+        # when nothing of the group is left, so that "no process behind" holds on return.
+        deadline = loop.time() + _KILL_WAIT
+        while _group_alive(pgid) and loop.time() < deadline:
+            await asyncio.sleep(_POLL)
 
     async def _supervise(
         self, spec: JobSpec, job: _Job, pid: int, exited: asyncio.Future[int]
@@ -552,12 +603,14 @@ class Executor:
             cwd = _resolve_cwd(spec)
         except JobError as exc:
             return JobOutcome("error", str(exc), "", None)
-        env = _process_environment(spec)
+        env = _process_environment(spec, self._environment)
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            # Popen, not asyncio's subprocess: that one hands every child to a watcher
+            # thread; a pidfd in the event loop (``_watch_pid``) reaps it without one.
+            proc = subprocess.Popen(
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=subprocess.STDOUT,
@@ -571,7 +624,9 @@ class Executor:
         finally:
             os.close(write_fd)
         pid = proc.pid
-        exited: asyncio.Future[int] = asyncio.ensure_future(proc.wait())
+        proc.returncode = 0  # reaped by _watch_pid: Popen must not wait for it again
+        del proc
+        exited = _watch_pid(loop, pid)
         try:
             emit = self._emitter(job)
             transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
@@ -665,7 +720,7 @@ class Executor:
         kwargs: dict[str, Any],
         on_start: Callable[[int | None], None] | None,
     ) -> JobOutcome:
-        """A sync task without a timeout: a daemon thread, the cheapest way to start it.
+        """A sync task without a timeout: in a daemon thread, the cheapest way to start it.
 
         Not the default executor: its threads are joined at interpreter exit, so one
         endless task would keep the scheduler from ever exiting after SIGTERM.
@@ -689,8 +744,7 @@ class Executor:
             with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting
                 loop.call_soon_threadsafe(settle, ok, value)
 
-        thread = threading.Thread(target=target, name=f"uno-job {spec.run.run_id}", daemon=True)
-        thread.start()
+        self._threads.submit(target)
         self._started(on_start, None)
         how = await self._wait_end(job, fut, None)
         if how == "stopped":

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Claim, Clock, Store
+from ..abc import Claim, Clock, Finish, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
@@ -122,6 +122,9 @@ class RunLoop:
         self._seq = itertools.count()
         self.fired = 0
         self._in_tick = False
+        self._pumps: set[str] = set()
+        self._finishing: list[Finish] = []
+        self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
 
     # -- leadership and start-up ----------------------------------------------------------
@@ -449,29 +452,84 @@ class RunLoop:
             self._pump(queue)
 
     def _pump(self, queue: str) -> None:
+        """Start waiting runs while the queue has room: all of them marked ``running`` in
+        one transaction, committed before any of their jobs starts."""
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
+        starting: list[RunRecord] = []
         while waiting and self._active.get(queue, 0) < limit:
-            item = heapq.heappop(waiting)
+            run = heapq.heappop(waiting).run
             self._active[queue] = self._active.get(queue, 0) + 1
-            task = asyncio.get_running_loop().create_task(self._execute(queue, item.run))
+            if run.schedule not in self.definitions:
+                self._removed_before_start(queue, run)
+                continue
+            starting.append(run)
+        if not starting:
+            return
+        started = self.clock.now()
+        self.store.start_runs([(run.run_id, started, None) for run in starting])
+        loop = asyncio.get_running_loop()
+        for run in starting:
+            task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _execute(self, queue: str, run: RunRecord) -> None:
+    def _request_pump(self, queue: str) -> None:
+        """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
+        together free are then filled by one ``_pump`` (one transaction), not one each."""
+        if not self._pumps:
+            asyncio.get_running_loop().call_soon(self._pump_requested)
+        self._pumps.add(queue)
+
+    def _pump_requested(self) -> None:
+        queues, self._pumps = self._pumps, set()
+        for queue in queues:
+            self._pump(queue)
+
+    def _removed_before_start(self, queue: str, run: RunRecord) -> None:
+        self.store.finish_run(
+            run.run_id,
+            "error",
+            self.clock.now(),
+            error="the schedule was removed before the run started",
+        )
+        self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+        self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+
+    async def _finish(self, finish: Finish) -> None:
+        """Record how a run ended. Runs that end together share one transaction: the
+        first schedules a flush for after the current callbacks, the rest join it."""
+        flushed = self._flushed
+        if not self._finishing or flushed is None:
+            loop = asyncio.get_running_loop()
+            flushed = self._flushed = loop.create_future()
+            loop.call_soon(self._flush_finishes, flushed)
+        self._finishing.append(finish)
+        await asyncio.shield(flushed)
+
+    def _flush_finishes(self, flushed: asyncio.Future[None]) -> None:
+        finishes, self._finishing = self._finishing, []
+        try:
+            self.store.finish_runs(finishes)
+        except Exception as exc:  # each waiting run gets it, as if it had written alone
+            flushed.set_exception(exc)
+        else:
+            flushed.set_result(None)
+
+    async def _execute(self, queue: str, run: RunRecord, started: datetime) -> None:
         name = run.schedule
         try:
             definition = self.definitions.get(name)
-            if definition is None:
-                self.store.finish_run(
-                    run.run_id,
-                    "error",
-                    self.clock.now(),
-                    error="the schedule was removed before the run started",
+            if definition is None:  # removed by a reload since the pump
+                await self._finish(
+                    Finish(
+                        run.run_id,
+                        "error",
+                        self.clock.now(),
+                        error="the schedule was removed before the run started",
+                    )
                 )
                 return
-            started = self.clock.now()
-            self.store.start_run(run.run_id, started)
             self.log.info(
                 f"{name}: starting run {run.run_id} (trigger {run.trigger}, attempt "
                 f"{run.attempt}, due {format_instant(run.scheduled_time)})"
@@ -488,8 +546,8 @@ class RunLoop:
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
             failpoint("before_finish")
             finished = self.clock.now()
-            self.store.finish_run(
-                run.run_id, outcome.result, finished, error=outcome.error, output=outcome.output
+            await self._finish(
+                Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
             )
             took = (finished - started).total_seconds()
             if outcome.result == "success":
@@ -504,7 +562,7 @@ class RunLoop:
         finally:
             self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
             self._active[queue] = max(0, self._active.get(queue, 0) - 1)
-            self._pump(queue)
+            self._request_pump(queue)
 
     def _schedule_retry(
         self,

@@ -81,9 +81,26 @@ def _import_longest(dotted: str) -> tuple[ModuleType, list[str]]:
     raise last_error
 
 
+#: Callables already resolved, by (path, import roots). Modules stay in ``sys.modules``
+#: anyway; this saves the failing import of ``module.function`` as a module that
+#: ``_import_longest`` tries first (a full search of ``sys.path``, on every run).
+_resolved: dict[tuple[str, tuple[str | None, ...]], Callable[..., Any]] = {}
+
+
 def resolve_task(path: str, import_paths: Iterable[str | None] = ()) -> Callable[..., Any]:
-    """Import and return the callable named by ``path``; raise ``JobError`` saying why not."""
-    path = path.strip()
+    """Import and return the callable named by ``path``; raise ``JobError`` saying why not.
+
+    Successes are remembered (failures are not, so a fixed module is found next time).
+    """
+    roots = tuple(import_paths)
+    key = (path, roots)
+    found = _resolved.get(key)
+    if found is None:
+        found = _resolved[key] = _resolve(path.strip(), roots)
+    return found
+
+
+def _resolve(path: str, import_paths: Iterable[str | None]) -> Callable[..., Any]:
     try:
         add_import_paths(import_paths)
         module_name, attrs = _split(path)

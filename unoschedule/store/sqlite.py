@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from ..abc import Claim, Lease, Store, Waiter
+from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
@@ -817,42 +817,48 @@ class SQLiteStorage(Store):
             run.epoch, run.instance_id = epoch, instance_id
         return runs
 
-    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None:
+    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> None:
+        if not starts:
+            return
         with self._write() as conn:
-            conn.execute(
+            conn.executemany(
                 "UPDATE runs SET result = 'running', started_at = ?, pid = COALESCE(?, pid) "
                 "WHERE run_id = ?",
-                (_ts(started_at), pid, run_id),
+                [(_ts(started_at), pid, run_id) for run_id, started_at, pid in starts],
             )
 
-    def finish_run(
-        self,
-        run_id: str,
-        result: str,
-        finished_at: datetime,
-        *,
-        error: str | None = None,
-        output: str | None = None,
-    ) -> None:
+    def finish_runs(self, finishes: Sequence[Finish]) -> None:
+        if not finishes:
+            return
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            if row is None:
-                return
-            schedule, scheduled_time, started_at = row
-            duration = None
-            if started_at is not None:
-                duration = max(0.0, (finished_at - parse_instant(started_at)).total_seconds())
-            conn.execute(
-                "UPDATE runs SET result = ?, finished_at = ?, duration = ?, error = ?, output = ? "
-                "WHERE run_id = ?",
-                (result, _ts(finished_at), duration, error, output, run_id),
-            )
-            conn.execute(
-                "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
-                (started_at or scheduled_time, result, schedule),
-            )
+            for finish in finishes:
+                row = conn.execute(
+                    "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ?",
+                    (finish.run_id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                schedule, scheduled_time, started_at = row
+                duration = None
+                if started_at is not None:
+                    elapsed = finish.finished_at - parse_instant(started_at)
+                    duration = max(0.0, elapsed.total_seconds())
+                conn.execute(
+                    "UPDATE runs SET result = ?, finished_at = ?, duration = ?, error = ?, "
+                    "output = ? WHERE run_id = ?",
+                    (
+                        finish.result,
+                        _ts(finish.finished_at),
+                        duration,
+                        finish.error,
+                        finish.output,
+                        finish.run_id,
+                    ),
+                )
+                conn.execute(
+                    "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
+                    (started_at or scheduled_time, finish.result, schedule),
+                )
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
