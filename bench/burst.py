@@ -99,6 +99,30 @@ class _TooLate(Exception):
     pass
 
 
+def _spawn_floor(count: int) -> float:
+    """Seconds to start ``count`` processes of ``true`` from one Python process with
+    ``subprocess.Popen`` (own session, stdout to a pipe), at most CONCURRENCY alive:
+    what this machine allows before any scheduler work, for the command variant."""
+    import os
+    import subprocess
+    from collections import deque
+
+    alive: deque[subprocess.Popen[bytes]] = deque()
+    started = time.perf_counter()
+    for _ in range(count):
+        read_fd, write_fd = os.pipe()
+        alive.append(subprocess.Popen(["true"], stdin=subprocess.DEVNULL, stdout=write_fd,
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        os.close(write_fd)
+        os.close(read_fd)
+        if len(alive) >= CONCURRENCY:
+            alive.popleft().wait()
+    elapsed = time.perf_counter() - started
+    for proc in alive:
+        proc.wait()
+    return elapsed
+
+
 def run(quick: bool) -> list[Result]:
     count = 1_000 if quick else 10_000
     timeout = 60.0 if quick else 120.0
@@ -124,6 +148,11 @@ def run(quick: bool) -> list[Result]:
             note += f"; not all started within {timeout:.0f}s"
         results.append(Result(f"burst {count:,} at one instant, {label}: all claimed",
                               times.get("claimed"), "s"))
+        if "command" in label:
+            floor = _spawn_floor(count)
+            say(f"floor: {count:,} x Popen(true) from one Python process: {floor:.2f}s")
+            results.append(Result(f"floor: {count:,} x Popen `true`, no scheduler", floor, "s",
+                                  notes=["what this machine allows for the command variant"]))
         results.append(Result(f"burst {count:,} at one instant, {label}: all dispatched",
                               dispatched, "s", "< 5 s",
                               judge(dispatched, below=5.0) if dispatched is not None else "FAIL",
