@@ -35,7 +35,7 @@ from unoschedule.schedules import (
     ScheduleSpec,
     WeeklySchedule,
 )
-from unoschedule.wallclock import DstPolicy
+from unoschedule.wallclock import DstPolicy, zone_offsets
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -74,6 +74,40 @@ CHANGEOVERS = [
 def test_the_changeovers_listed_here_are_the_real_ones(zone, at, before, after):
     found = transitions(zone, (z(at).year,))
     assert (z(at), before * 60, after * 60) in [(t.at, t.before, t.after) for t in found]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "America/Sao_Paulo",
+        "Asia/Tehran", "Africa/Casablanca", "Europe/Dublin", "America/Havana",
+        "Pacific/Apia", "Antarctica/Troll", "Asia/Gaza", "America/Santiago", "Asia/Kolkata",
+    ],
+)
+def test_the_fast_path_finds_exactly_the_changeovers_an_hourly_scan_finds(zone):
+    """``ZoneOffsets`` samples every 6 hours; it must see every change all the same."""
+    offsets = zone_offsets(ZoneInfo(zone))
+    for year in range(2010, 2028):
+        ours = [
+            (when.replace(tzinfo=UTC), old, new) for when, old, new in offsets.transitions(year)
+        ]
+        theirs = [
+            (t.at, timedelta(seconds=t.before), timedelta(seconds=t.after))
+            for t in transitions(zone, (year,))
+        ]
+        assert ours == theirs, (zone, year)
+
+
+def test_an_offset_period_knows_its_bounds_and_the_offset_before_it():
+    offsets = zone_offsets(NEW_YORK)
+    offset, start, end, before = offsets.period(datetime(2026, 7, 1))
+    assert (offset, before) == (timedelta(hours=-4), timedelta(hours=-5))
+    assert (start, end) == (datetime(2026, 3, 8, 7), datetime(2026, 11, 1, 6))
+    offset, start, end, before = offsets.period(datetime(2026, 11, 1, 6))  # at the change
+    assert (offset, before) == (timedelta(hours=-5), timedelta(hours=-4))
+    assert start == datetime(2026, 11, 1, 6)
+    kolkata = zone_offsets(ZoneInfo("Asia/Kolkata")).period(datetime(2026, 7, 1))
+    assert kolkata[0] == kolkata[3] == timedelta(hours=5, minutes=30)
 
 
 # -- fixed-time jobs in a gap ------------------------------------------------------------------

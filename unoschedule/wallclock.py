@@ -18,7 +18,7 @@ import calendar
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta, tzinfo
 from typing import Literal, Protocol
 
 __all__ = [
@@ -204,6 +204,110 @@ class LocalMatcher:
         return None
 
 
+#: Offsets are sampled this far apart to find a zone's transitions. tzdata (1900 on)
+#: never puts two transitions less than 4 days apart; 6 hours is 16 times finer.
+_SAMPLE_SECONDS = 6 * 3600
+_EPOCH = datetime(1970, 1, 1)
+
+
+class ZoneOffsets:
+    """The UTC-offset periods of one zone, found year by year from ``utcoffset`` alone.
+
+    Why: mapping a wall time to an instant with ``fold`` costs several ``tzinfo`` calls,
+    and almost every wall time is far from any transition. Knowing the period an instant
+    lies in (its offset, when it began, the offset before, when it ends) lets
+    ``next_instant`` map such wall times with one subtraction; only near transitions
+    does it take the careful path.
+    """
+
+    __slots__ = ("_last", "_years", "zone")
+
+    def __init__(self, zone: tzinfo):
+        self.zone = zone
+        self._years: dict[int, tuple[tuple[datetime, timedelta, timedelta], ...]] = {}
+        self._last: tuple[timedelta, datetime, datetime, timedelta] | None = None
+
+    def _offset_at(self, seconds: int) -> timedelta:
+        offset = datetime.fromtimestamp(seconds, self.zone).utcoffset()
+        assert offset is not None
+        return offset
+
+    def transitions(self, year: int) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
+        """(instant as naive UTC, offset before, offset after) of each change in ``year``."""
+        found = self._years.get(year)
+        if found is None:
+            found = self._years[year] = tuple(self._scan(year))
+        return found
+
+    def _scan(self, year: int) -> Iterable[tuple[datetime, timedelta, timedelta]]:
+        lo = int((datetime(year, 1, 1) - _EPOCH).total_seconds())
+        end = int((datetime(year + 1, 1, 1) - _EPOCH).total_seconds())
+        before = self._offset_at(lo - 1)
+        at = lo - 1
+        while at < end - 1:
+            nxt = min(at + _SAMPLE_SECONDS, end - 1)
+            offset = self._offset_at(nxt)
+            if offset != before:
+                a, b = at, nxt  # offset(a) == before != offset(b): bisect to the change
+                while b - a > 1:
+                    mid = (a + b) // 2
+                    if self._offset_at(mid) == before:
+                        a = mid
+                    else:
+                        b = mid
+                yield _EPOCH + timedelta(seconds=b), before, self._offset_at(b)
+                before = self._offset_at(b)
+                at = b
+                continue
+            at = nxt
+
+    def period(self, instant: datetime) -> tuple[timedelta, datetime, datetime, timedelta]:
+        """For naive-UTC ``instant``: (offset, start, end, offset before start), where
+        the offset holds on [start, end). ``start``/``end`` are conservative bounds when
+        no change is within a year (then the offset before is the offset itself)."""
+        last = self._last
+        if last is not None and last[1] <= instant < last[2]:
+            return last
+        self._last = last = self._period(instant)
+        return last
+
+    def _period(self, instant: datetime) -> tuple[timedelta, datetime, datetime, timedelta]:
+        year = instant.year
+        if not MINYEAR + 1 < year < MAXYEAR - 2:
+            raise OverflowError("no offset periods at the ends of the calendar")
+        start, before = datetime(year - 1, 1, 1), None
+        end = datetime(year + 2, 1, 1)
+        offset = None
+        for y in (year - 1, year, year + 1):
+            for when, old, new in self.transitions(y):
+                if when <= instant:
+                    start, before, offset = when, old, new
+                else:
+                    end = when
+                    if offset is None:
+                        offset = old
+                    break
+            else:
+                continue
+            break
+        if offset is None:
+            offset = self._offset_at(int((instant - _EPOCH).total_seconds()))
+        return offset, start, end, before if before is not None else offset
+
+
+_OFFSETS: dict[tzinfo, ZoneOffsets] = {}
+
+
+def zone_offsets(zone: tzinfo) -> ZoneOffsets:
+    """The shared ``ZoneOffsets`` of ``zone`` (zones are few; each is scanned once)."""
+    found = _OFFSETS.get(zone)
+    if found is None:
+        if len(_OFFSETS) > 1000:
+            _OFFSETS.clear()
+        found = _OFFSETS[zone] = ZoneOffsets(zone)
+    return found
+
+
 def _gap_instant(zone: tzinfo, before: datetime, after: datetime, old: timedelta) -> datetime:
     """The instant in ``(before, after]`` at which ``zone``'s offset stops being ``old``."""
     lo = int(before.timestamp())
@@ -231,6 +335,27 @@ def next_instant(
         return None
 
 
+def _within_period(matcher: LocalMatcher, zone: tzinfo, after: datetime) -> datetime | None:
+    """The next instant if it lies in the offset period of ``after``, else None.
+
+    Inside one period a wall time maps to exactly one instant by subtracting the offset:
+    no gap can fall between, and the only wall times that also occur earlier are those
+    within the offset drop of a fall-back at the period's start (those are left to the
+    careful path, as is any candidate beyond the period's end). An earlier pass of a
+    repeated wall time is never missed: it lies before the period, so before ``after``.
+    """
+    utc = (after if after.tzinfo is UTC else after.astimezone(UTC)).replace(tzinfo=None)
+    try:
+        offset, start, end, before = zone_offsets(zone).period(utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    candidate = matcher.next_local((utc + offset).replace(microsecond=0) + _ONE_SECOND)
+    if candidate is None or candidate < start + before:
+        return None
+    instant = candidate - offset
+    return instant.replace(tzinfo=UTC) if instant < end else None
+
+
 def _next_instant(
     matcher: LocalMatcher, zone: tzinfo, policy: DstPolicy, after: datetime
 ) -> datetime | None:
@@ -242,10 +367,14 @@ def _next_instant(
     inside an overlap, so candidates are merged until the first one whose earliest
     instant is accepted, after which no later wall time can fire sooner.
     """
-    local = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
     if zone is UTC:
+        local = after.astimezone(UTC).replace(tzinfo=None, microsecond=0)
         found = matcher.next_local(local + _ONE_SECOND)
         return None if found is None else found.replace(tzinfo=UTC)
+    fast = _within_period(matcher, zone, after)
+    if fast is not None:
+        return fast
+    local = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
     best: datetime | None = None
     if policy.overlap == "both" and after.astimezone(zone).fold == 0:
         # In the first pass of an overlap, earlier wall times still have a second pass
