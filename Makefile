@@ -19,8 +19,12 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[test,lint,bench]'
 	touch $@ $(VENV)/.installed
 
+# Bytecode for the package, as a regular pip install writes it: with
+# PYTHONDONTWRITEBYTECODE set, every start would otherwise compile every module again.
 install: $(VENV)/.installed
+	$(PY) -m compileall -q unoschedule
 install-test: $(VENV)/.installed-test
+	$(PY) -m compileall -q unoschedule
 
 run: install
 	$(VENV)/bin/uno-schedule --config $(CONFIG) run

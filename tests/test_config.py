@@ -294,13 +294,6 @@ def test_yaml_anchors_and_merge_keys_work_as_in_safe_load() -> None:
     assert config.schedules["a"].command == ("true",)
 
 
-def test_the_text_digest_identifies_the_file_content() -> None:
-    text = "schedules: {a: {schedule: '@daily', command: [true]}}\n"
-    import hashlib
-
-    assert parse_config(text).text_sha256 == hashlib.sha256(text.encode()).hexdigest()
-
-
 # -- templates ---------------------------------------------------------------------------------
 
 TEMPLATES = """

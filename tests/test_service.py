@@ -149,9 +149,7 @@ def assert_every_occurrence_recorded(workdir: Path) -> None:
     from datetime import datetime, timedelta
 
     parsed = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in instants]
-    gaps = [
-        (a, b) for a, b in itertools.pairwise(parsed) if b - a != timedelta(seconds=1)
-    ]
+    gaps = [(a, b) for a, b in itertools.pairwise(parsed) if b - a != timedelta(seconds=1)]
     assert not gaps, f"occurrences without a record between {gaps[:3]}"
 
 
@@ -446,3 +444,132 @@ def test_systemd_hears_ready_reloading_and_stopping(
         assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in messages)
     finally:
         sock.close()
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmdline = (Path("/proc") / name / "cmdline").read_bytes()
+            state = (Path("/proc") / name / "stat").read_bytes()
+        except OSError:
+            continue
+        alive = state[state.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
+        if marker.encode() in cmdline and alive:
+            found.append(int(name))
+    return found
+
+
+def test_failover_end_to_end_reads_right_in_history(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """The acceptance story of the run loop: fast schedules, a standby, the leader
+    killed with -9, the standby stopped with SIGTERM; then history --json is read."""
+    marker = f"uno-orphan-{os.getpid()}-{random.randrange(1 << 30)}"
+    (tmp_path / "jobs.py").write_text(
+        textwrap.dedent("""
+        import json
+        def record(*args, **kwargs):
+            with open("python.log", "a") as f:
+                f.write(json.dumps({"args": list(args), "kwargs": kwargs}) + "\\n")
+    """)
+    )
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          missed_threshold: 600
+          shutdown_grace: 2
+          kill_grace: 0.5
+          lock_timeout: 5
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo $UNO_SCHEDULED_TIME $UNO_ATTEMPT >> starts.log"
+            shell: true
+          flaky:
+            schedule: "*/3 * * * * *"
+            command: [sh, -c, "exit 3"]
+            max_retries: 2
+            retry_delay: 0.2
+          slow:
+            schedule: "*/4 * * * * *"
+            command: [sh, -c, "sleep 30; : {marker}"]
+            timeout: 1
+            unique: true
+          python:
+            schedule: "*/2 * * * * *"
+            task: jobs.record
+            args: [1, two]
+            kwargs: {{three: 3}}
+    """,
+    )
+    first = runners("first")
+    first.wait_log("ready")
+    second = runners("second")
+    second.wait_log("standby")
+    # Let the leader fire, and kill it while a slow job runs (its orphan must not survive).
+    wait_until(lambda: len(starts(tmp_path)) >= 4, 20, "the first leader's runs")
+    wait_until(lambda: _processes_with(marker), 10, "a slow job running")
+    first.kill()
+    second.wait_log("taking over", 5)
+    second.wait_log("ready", 10)
+    wait_until(
+        lambda: any(r["instance_id"] != runs(tmp_path)[0]["instance_id"] for r in runs(tmp_path)),
+        10,
+        "the second leader's runs",
+    )
+    wait_until(lambda: len(starts(tmp_path)) >= 12, 30, "more runs")
+    assert second.term() == 0
+    assert not _processes_with(marker), "a job's process outlived the schedulers"
+
+    history: list[dict[str, Any]] = []
+    for name in ("tick", "flaky", "slow", "python"):
+        history += json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "unoschedule",
+                    "-c",
+                    str(tmp_path / "schedules.yaml"),
+                    "--state",
+                    str(tmp_path / "state.db"),
+                    "history",
+                    name,
+                    "--limit",
+                    "100000",
+                    "--json",
+                ],
+                cwd=tmp_path,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+    keys = Counter((h["schedule"], h["scheduled_time"], h["attempt"]) for h in history)
+    assert [k for k, n in keys.items() if n > 1] == []
+    assert_no_duplicate_starts(tmp_path)
+    assert len({r["instance_id"] for r in runs(tmp_path)}) == 2  # the standby took over
+    by_occurrence: dict[str, list[dict[str, Any]]] = {}
+    for h in history:
+        if h["schedule"] == "flaky":
+            by_occurrence.setdefault(h["scheduled_time"], []).append(h)
+    finished = [
+        sorted(rs, key=lambda r: r["attempt"])
+        for rs in by_occurrence.values()
+        if all(r["result"] not in ("queued", "running") for r in rs) and len(rs) == 3
+    ]
+    assert finished, "no flaky occurrence went through all its attempts"
+    for attempts in finished:
+        assert [r["attempt"] for r in attempts] == [1, 2, 3]
+        assert [r["trigger"] for r in attempts] == ["schedule", "retry", "retry"]
+        assert all(r["result"] in ("error", "interrupted") for r in attempts)
+    slow = [h for h in history if h["schedule"] == "slow"]
+    assert any(h["result"] == "timeout" and h["error"] == "timed out after 1s" for h in slow)
+    assert all(h["result"] in ("timeout", "interrupted", "skipped", "missed") for h in slow)
+    calls = [json.loads(line) for line in (tmp_path / "python.log").read_text().splitlines()]
+    assert calls and all(c == {"args": [1, "two"], "kwargs": {"three": 3}} for c in calls)
+    assert stat.S_IMODE((tmp_path / "state.db").stat().st_mode) == 0o600

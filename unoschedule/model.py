@@ -7,7 +7,6 @@ that stores, the CLI's ``--json`` and version diffs all serialise them the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
@@ -121,6 +120,8 @@ class ScheduleDefinition:
         cached: str | None = self.__dict__.get("_fingerprint")
         if cached is None:
             text = json.dumps(config, sort_keys=True, default=str)
+            import hashlib  # here: loading OpenSSL costs a tenth of a CLI cold start
+
             cached = hashlib.sha256(text.encode()).hexdigest()[:16]
             self.__dict__["_fingerprint"] = cached  # not a field: eq and hash ignore it
         return config, cached

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gc
-import hashlib
 import os
 import re
 import shlex
@@ -118,7 +117,6 @@ class Config:
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, ScheduleDefinition] = field(default_factory=dict)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    text_sha256: str = ""
 
     @property
     def folder(self) -> Path:
@@ -186,7 +184,6 @@ def _parse_text(text: str, filename: str, path: Path | None) -> Config:
         _read_document(ctx, root, config)
     if ctx.errors:
         raise ConfigErrors(ctx.sorted_errors())
-    config.text_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return config
 
 

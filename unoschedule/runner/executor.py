@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -48,6 +49,7 @@ __all__ = [
     "effective_kwargs",
     "job_environment",
     "run_hook",
+    "stop_orphans",
 ]
 
 OutcomeResult = Literal["success", "error", "timeout", "interrupted"]
@@ -831,6 +833,85 @@ def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
     return f"cannot start {program}: {exc.strerror or exc}"
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask the kernel to SIGKILL this process when the scheduler dies (Linux
+    ``PR_SET_PDEATHSIG``): a forked task carries no ``UNO_RUN_ID`` in its environment for
+    the next leader to find it by, so it must not outlive a scheduler killed with -9."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the request took effect
+            os._exit(1)
+
+
+def stop_orphans(run_ids: Iterable[str], grace: float) -> list[int]:
+    """Stop the processes of runs that a dead scheduler left running; return their pids.
+
+    A command carries ``UNO_RUN_ID`` in its environment, and so does everything it
+    started: the processes whose environment names one of ``run_ids`` are found in
+    /proc, their process groups get SIGTERM and, after ``grace`` seconds, SIGKILL.
+    Otherwise an orphan of a scheduler killed with -9 would keep running beside the
+    retry of its own run (and ``unique`` would not hold).
+    """
+    wanted = {f"UNO_RUN_ID={run_id}".encode() for run_id in run_ids}
+    if not wanted:
+        return []
+    found = _processes_with_environment(wanted)
+    groups = set()
+    for pid in found:
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(pid))
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)  # in case it left its group
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _any_alive(found):
+        time.sleep(_POLL)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(found)
+
+
+def _processes_with_environment(wanted: set[bytes]) -> list[int]:
+    """Pids (not our own) whose initial environment holds one of ``wanted``."""
+    me = os.getpid()
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                entries = fh.read().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if wanted.intersection(entries):
+            found.append(int(name))
+    return found
+
+
+def _any_alive(pids: Iterable[int]) -> bool:
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        if data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X"):
+            return True
+    return False
+
+
 def _child_main(
     func: Callable[..., Any],
     args: list[Any],
@@ -849,6 +930,7 @@ def _child_main(
     try:
         os.close(read_fd)
         os.setsid()
+        _die_with_parent()
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)
         for sig in signal.valid_signals():

@@ -26,7 +26,7 @@ from ..abc import Claim, Clock, Finish, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
-from .executor import Executor, JobOutcome, JobSpec
+from .executor import Executor, JobOutcome, JobSpec, stop_orphans
 from .failpoints import failpoint
 from .log import Logger
 
@@ -162,9 +162,16 @@ class RunLoop:
         retried while its retry policy allows. A run still ``queued`` never started, so
         it is simply run now.
         """
-        for run in self.store.unfinished_runs():
-            if run.epoch == self.epoch:
-                continue
+        unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
+        cut_off = [r.run_id for r in unfinished if r.result == "running"]
+        if cut_off:
+            stopped = stop_orphans(cut_off, self.options.kill_grace)
+            if stopped:
+                self.log.warning(
+                    f"stopped {len(stopped)} process(es) that runs cut off by a crash left "
+                    f"behind (pids {', '.join(map(str, stopped[:10]))})"
+                )
+        for run in unfinished:
             if run.result == "running":
                 self.store.finish_run(
                     run.run_id, "interrupted", now, error="the scheduler stopped while it ran"
