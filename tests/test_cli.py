@@ -289,6 +289,17 @@ def test_plan_sees_a_change(config: Path) -> None:
     assert "45 3" in plan["changed"][0]["diff"]
 
 
+def test_the_first_version_shows_the_whole_definition_as_added(config: Path) -> None:
+    state = config.parent / "state.db"
+    assert invoke(config, "pause", "backup", state=state)[0] == 0  # the state adds backup
+    code, out, err = invoke(config, "history", "backup", "--versions", "--json", state=state)
+    assert code == 0, err
+    (first,) = json.loads(out)
+    assert (first["version"], first["changelog"]) == (1, "added")
+    assert first["diff"].startswith("--- /dev/null\n+++ backup (new)\n")
+    assert "+schedule:\n+  cron: 30 2 * * *\n" in first["diff"]
+
+
 def test_trigger_kwarg_must_be_key_value(config: Path) -> None:
     code, _, err = invoke(config, "trigger", "backup", "--kwarg", "novalue")
     assert code == 2

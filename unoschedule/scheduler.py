@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import itertools
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -28,7 +29,7 @@ from .model import (
     ScheduleTemplate,
 )
 from .schedules import EventTrigger, ScheduleSpec, schedule_from_config
-from .sync import Plan, apply_plan, make_plan
+from .sync import Plan, apply_plan, definition_diff, make_plan
 from .timeutil import format_instant, parse_duration
 
 if TYPE_CHECKING:
@@ -400,7 +401,17 @@ class Scheduler:
         if schedule_id not in self.definitions and not self._states().get(schedule_id):
             self._resolve(schedule_id)
         store = self._store_if_any()
-        return [v.to_json() for v in store.versions(schedule_id)] if store else []
+        if store is None:
+            return []
+        versions = store.versions(schedule_id)
+        for newer, older in itertools.zip_longest(versions, versions[1:]):
+            if not newer.diff:
+                # An addition is stored without its diff (a first start with 100,000
+                # schedules would spend seconds on them); it is made here, when read.
+                newer.diff = definition_diff(
+                    schedule_id, older.definition if older else None, newer.definition
+                )
+        return [v.to_json() for v in versions]
 
     # -- manual runs and events -------------------------------------------------------------
 

@@ -32,6 +32,7 @@ __all__ = [
     "Plan",
     "PlanEntry",
     "apply_plan",
+    "definition_diff",
     "definition_yaml",
     "git_source",
     "make_plan",
@@ -57,7 +58,7 @@ class PlanEntry:
     def diff(self) -> str:
         """The unified diff of the canonical YAML forms (built on first use)."""
         if self._diff is None:
-            self._diff = _diff(self.name, self.before, self.after)
+            self._diff = definition_diff(self.name, self.before, self.after)
         return self._diff
 
     def to_json(self) -> dict[str, Any]:
@@ -98,7 +99,10 @@ def definition_yaml(config: Mapping[str, Any] | None) -> str:
     return yaml.dump(dict(config), Dumper=_DUMPER, sort_keys=True, default_flow_style=False)
 
 
-def _diff(name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+def definition_diff(
+    name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> str:
+    """The unified diff of two definitions' canonical YAML (None: absent)."""
     lines = difflib.unified_diff(
         definition_yaml(before).splitlines(keepends=True),
         definition_yaml(after).splitlines(keepends=True),
