@@ -51,16 +51,7 @@ class Runner:
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "unoschedule",
-                "-c",
-                str(workdir / "schedules.yaml"),
-                "--state",
-                str(workdir / "state.db"),
-                "run",
-            ],
+            [*uno_cli(workdir), "run"],
             cwd=workdir,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -101,6 +92,19 @@ def runners(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
     yield start
     for runner in started:
         runner.close()
+
+
+def uno_cli(workdir: Path) -> list[str]:
+    """The argv prefix of ``uno-schedule`` on the file and state in ``workdir``."""
+    return [
+        sys.executable,
+        "-m",
+        "unoschedule",
+        "-c",
+        str(workdir / "schedules.yaml"),
+        "--state",
+        str(workdir / "state.db"),
+    ]
 
 
 def write_config(workdir: Path, body: str) -> None:
@@ -323,15 +327,7 @@ def test_retries_and_timeouts_are_recorded_as_the_contract_says(
     )
     runner = runners()
     runner.wait_log("ready")
-    cli = [
-        sys.executable,
-        "-m",
-        "unoschedule",
-        "-c",
-        str(tmp_path / "schedules.yaml"),
-        "--state",
-        str(tmp_path / "state.db"),
-    ]
+    cli = uno_cli(tmp_path)
     subprocess.run([*cli, "trigger", "flaky"], cwd=tmp_path, check=True, capture_output=True)
     subprocess.run(
         [*cli, "trigger", "python", "--wait"], cwd=tmp_path, check=True, capture_output=True
@@ -396,15 +392,7 @@ def test_an_invalid_reload_keeps_the_last_good_configuration(
     runner.proc.send_signal(signal.SIGHUP)
     runner.wait_log("reloaded")
     assert runner.term() == 0
-    cli = [
-        sys.executable,
-        "-m",
-        "unoschedule",
-        "-c",
-        str(tmp_path / "schedules.yaml"),
-        "--state",
-        str(tmp_path / "state.db"),
-    ]
+    cli = uno_cli(tmp_path)
     versions = json.loads(
         subprocess.run(
             [*cli, "history", "tick", "--versions", "--json"],
@@ -529,20 +517,7 @@ def test_failover_end_to_end_reads_right_in_history(
     for name in ("tick", "flaky", "slow", "python"):
         history += json.loads(
             subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "unoschedule",
-                    "-c",
-                    str(tmp_path / "schedules.yaml"),
-                    "--state",
-                    str(tmp_path / "state.db"),
-                    "history",
-                    name,
-                    "--limit",
-                    "100000",
-                    "--json",
-                ],
+                [*uno_cli(tmp_path), "history", name, "--limit", "100000", "--json"],
                 cwd=tmp_path,
                 check=True,
                 capture_output=True,
