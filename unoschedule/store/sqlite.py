@@ -798,7 +798,17 @@ class SQLiteStorage(Store):
         )
 
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
-        """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once."""
+        """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once.
+
+        Called at every tick: a read (on an index) says whether there is anything to take
+        before a write transaction is opened, so an idle leader writes nothing.
+        """
+        with self._read() as conn:
+            waiting = conn.execute(
+                "SELECT 1 FROM runs WHERE epoch = 0 AND result = 'queued' LIMIT 1"
+            ).fetchone()
+        if waiting is None:
+            return []
         with self._write(durable=True) as conn:
             lease = conn.execute("SELECT epoch FROM lease WHERE id = 1").fetchone()
             if lease is None or lease[0] != epoch:
