@@ -30,6 +30,7 @@ BENCHMARKS = (
     "next_fire",
     "validate",
     "fire_latency",
+    "wake_latency",
     "idle_cpu",
     "startup_scale",
     "burst",

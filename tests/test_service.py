@@ -548,3 +548,30 @@ def test_failover_end_to_end_reads_right_in_history(
     calls = [json.loads(line) for line in (tmp_path / "python.log").read_text().splitlines()]
     assert calls and all(c == {"args": [1, "two"], "kwargs": {"three": 3}} for c in calls)
     assert stat.S_IMODE((tmp_path / "state.db").stat().st_mode) == 0o600
+
+
+def test_the_shell_wakes_a_sleeping_leader_at_once(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """pause, resume and trigger are seen at once, not after check_interval (60 s)."""
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          check_interval: 60
+        schedules:
+          hourly:
+            schedule: {every: 1h}
+            command: "echo $UNO_TRIGGER >> starts.log"
+            shell: true
+    """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    time.sleep(0.5)  # let the leader go to sleep (nothing is due for an hour)
+    cli = uno_cli(tmp_path)
+    asked = time.monotonic()
+    subprocess.run([*cli, "trigger", "hourly"], cwd=tmp_path, check=True, capture_output=True)
+    wait_until(lambda: starts(tmp_path) == ["manual"], 10, "the manual run")
+    assert time.monotonic() - asked < 5, "the leader waited for check_interval"
+    assert runner.term() == 0
