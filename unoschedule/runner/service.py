@@ -187,7 +187,7 @@ class Service:
                     )
                 last_wall, last_mono = now, mono
                 if self._reload or self._file_changed():
-                    self._do_reload(runloop, now)
+                    await self._do_reload(runloop, now)
                 if mono - last_refresh > 300:
                     runloop.refresh(now)
                     last_refresh = mono
@@ -263,7 +263,7 @@ class Service:
                 names = ", ".join(e.name for e in entries[:5])
                 self.log.info(f"{len(entries)} schedules {what}: {names}, ...")
 
-    def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
+    async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
         from ..config import load_config
 
         self._reload = False
@@ -272,7 +272,9 @@ class Service:
         self._file_stamp = self._stamp()
         self.notifier.reloading()
         try:
-            config = load_config(sched.config.path)
+            # In a thread: a large file takes seconds to read, and jobs already running
+            # meanwhile still get their results recorded by the event loop.
+            config = await asyncio.to_thread(load_config, sched.config.path)
         except ConfigErrors as exc:
             for error in exc.errors:
                 self.log.error(f"reload rejected: {error}")
@@ -283,6 +285,7 @@ class Service:
             self.log.error(f"reload rejected: {exc}; keeping the last good configuration")
             self.notifier.ready("reload rejected; running the last good configuration")
             return
+        now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
         sched.definitions.clear()
         sched.definitions.update(config.schedules)
