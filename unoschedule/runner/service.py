@@ -14,11 +14,12 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..abc import Waiter
 from ..errors import ConfigErrors, UnoScheduleError
 from ..sync import apply_plan, git_source, plan_for_store
 from ..timeutil import format_instant
@@ -53,6 +54,7 @@ class Service:
         self._reload = False
         self._file_stamp: tuple[int, int, int] | None = None
         self._lock: object | None = None
+        self._sleeper: _Sleeper | None = None
         self.exit_status = 0
 
     # -- process entry point ----------------------------------------------------------------
@@ -103,6 +105,9 @@ class Service:
         self._wake()
 
     def _wake(self) -> None:
+        if self._sleeper is not None:
+            self._sleeper.wake()
+            return
         with contextlib.suppress(UnoScheduleError):
             self.scheduler.store.notify()
 
@@ -137,6 +142,7 @@ class Service:
             log=self.log,
             base_dir=base_dir,
             on_failure=sched._notify_failure,
+            wake=self._wake,
         )
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
@@ -157,6 +163,7 @@ class Service:
             f"leader {sched.instance_id} (epoch {runloop.epoch}) on "
             f"{sched.state_path or 'remote storage'}"
         )
+        sleeper = self._sleeper = _Sleeper(waiter, loop, store.notify)
         began = time.monotonic()
         with _quiet_gc():
             runloop.recover(now)
@@ -205,9 +212,9 @@ class Service:
                 if self.notifier.watchdog_interval is not None:
                     timeout = min(timeout, self.notifier.watchdog_interval)
                 if timeout > 0:
-                    woke = await asyncio.to_thread(waiter.wait, timeout)
-                    if woke and not self._stop:
-                        runloop.refresh(clock.now())
+                    called = await sleeper.sleep(timeout)
+                    if called and not self._stop:
+                        runloop.refresh(clock.now())  # a pause or resume from the shell?
                         last_refresh = clock.monotonic()
                 else:
                     await asyncio.sleep(0)
@@ -217,6 +224,8 @@ class Service:
             grace = self._grace if self._grace is not None else opts.shutdown_grace
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
+            self._sleeper = None
+            sleeper.close()
             waiter.close()
             self.log.notice("stopped")
         return self.exit_status
@@ -294,6 +303,68 @@ class Service:
             runloop.load(sched.store.list_schedules(definitions=False), now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
+
+
+class _Sleeper:
+    """How the serving loop sleeps: until its timeout, its own wake-up (a retry became
+    due, a stop or a reload was asked) or a datagram from another process.
+
+    Only the last kind means the shell may have paused or resumed schedules, which costs
+    a re-read of every schedule's status; telling them apart keeps a retry of a failed
+    job from re-reading 100,000 statuses. The waiter's socket is watched by the event
+    loop itself where it has one (no thread per sleep); otherwise a thread waits on it.
+    """
+
+    def __init__(
+        self, waiter: Waiter, loop: asyncio.AbstractEventLoop, notify: Callable[[], None]
+    ) -> None:
+        self._waiter = waiter
+        self._loop = loop
+        self._notify = notify
+        self._event = asyncio.Event()
+        self._called = False
+        fileno = getattr(waiter, "fileno", None)
+        self._fd: int | None = fileno() if callable(fileno) else None
+        if self._fd is not None:
+            loop.add_reader(self._fd, self._datagram)
+
+    def _datagram(self) -> None:
+        drain = getattr(self._waiter, "drain", None)
+        if callable(drain):
+            drain()
+        self._called = True
+        self._event.set()
+
+    def wake(self) -> None:
+        """Cut the current sleep short (from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._event.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._event.set)
+        if self._fd is None:  # the waiting thread hears only the store's notifications
+            with contextlib.suppress(Exception):
+                self._notify()
+
+    async def sleep(self, timeout: float) -> bool:
+        """Sleep; True when another process called (then statuses may have changed)."""
+        if self._fd is None:
+            self._called = await asyncio.to_thread(self._waiter.wait, timeout)
+        elif not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        called, self._called = self._called, False
+        self._event.clear()
+        return called
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._fd)
+            self._fd = None
 
 
 @contextlib.contextmanager
