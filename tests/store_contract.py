@@ -138,6 +138,20 @@ class StoreContract:
         assert [s.name for s in store.list_schedules()] == ["a", "b"]
         assert [v.version for v in store.versions("b")] == [1]
 
+    def test_listing_by_status(self, store: Store) -> None:
+        store.save_schedules(
+            [
+                (sched(n, status=st), None)
+                for n, st in (("a", "active"), ("b", "paused"), ("c", "removed"), ("d", "paused"))
+            ]
+        )
+        paused = store.list_schedules(statuses=["paused"])
+        assert [s.name for s in paused] == ["b", "d"]
+        assert paused[0].definition == {"schedule": {"cron": "* * * * *"}}
+        light = store.list_schedules(definitions=False, statuses=("removed", "active"))
+        assert [(s.name, s.definition) for s in light] == [("a", {}), ("c", {})]
+        assert store.list_schedules(statuses=[]) == []
+
     def test_listing_without_definitions_keeps_everything_else(self, store: Store) -> None:
         state = sched("a", status="paused", next_run=T0, anchor=T0, fingerprint="f1")
         store.save_schedule(state)

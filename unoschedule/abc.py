@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,8 +71,10 @@ class Store(ABC):
     def get_schedule(self, name: str) -> ScheduleState | None: ...
 
     @abstractmethod
-    def list_schedules(self, *, definitions: bool = True) -> list[ScheduleState]:
-        """All schedules, including removed ones, ordered by name.
+    def list_schedules(
+        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+    ) -> list[ScheduleState]:
+        """All schedules (or those in ``statuses``), including removed ones, by name.
 
         ``definitions=False`` leaves each ``definition`` empty: the run loop's start needs
         only status and timing, and decoding 100,000 definitions would double its time.

@@ -32,6 +32,9 @@ from .log import Logger
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
 
+#: Every status but ``active``.
+INACTIVE = ("paused", "completed", "disabled", "removed")
+
 #: At most this many occurrences of one schedule are recorded when catching up after
 #: downtime; an every-second schedule down for a day would otherwise write 86,400 rows.
 CATCH_UP_LIMIT = 1000
@@ -123,6 +126,8 @@ class RunLoop:
         self.fired = 0
         self._in_tick = False
         self._pumps: set[str] = set()
+        #: Schedules not active at the last look (``refresh`` watches them for resumes).
+        self._inactive: set[str] = set()
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
@@ -192,6 +197,7 @@ class RunLoop:
         self._next.clear()
         self._heap.clear()
         self._timelines.clear()
+        self._inactive = {s.name for s in states if s.status != "active"}
         self._track_all(states, now)
 
     def _track_all(self, states: list[ScheduleState], now: datetime) -> None:
@@ -233,17 +239,36 @@ class RunLoop:
         self._next[name] = next_run
         heapq.heappush(self._heap, (next_run, name))
 
-    def refresh(self, now: datetime) -> None:
-        """Re-read statuses after another process paused or resumed schedules."""
+    def refresh(self, now: datetime, *, full: bool = False) -> None:
+        """Re-read statuses after another process paused or resumed schedules.
+
+        Only the schedules that are not active are listed (few, even among 100,000); the
+        ones that were not active at the last look and are now (resumed) are read one
+        by one. ``full`` re-reads every schedule (the service's periodic safety net).
+        """
+        if full:
+            states = self.store.list_schedules(definitions=False)
+            inactive = {s.name for s in states if s.status != "active"}
+            candidates = [s for s in states if s.status == "active"]
+        else:
+            inactive = {
+                s.name
+                for s in self.store.list_schedules(definitions=False, statuses=INACTIVE)
+            }
+            candidates = []
+            for name in self._inactive - inactive:
+                state = self.store.get_schedule(name)
+                if state is not None and state.status == "active":
+                    candidates.append(state)
+        for name in inactive & self._next.keys():
+            del self._next[name]  # paused, disabled or removed meanwhile
+        self._inactive = inactive
         resumed = []
-        for state in self.store.list_schedules(definitions=False):
-            known = state.name in self._next
-            if state.status == "active" and not known:
+        for state in candidates:
+            if state.name not in self._next:
                 if state.next_run is not None and state.next_run < now:
                     state.next_run = None  # resumed: continue from now, nothing is missed
                 resumed.append(state)
-            elif state.status != "active" and known:
-                del self._next[state.name]
         self._track_all(resumed, now)
 
     # -- the tick -------------------------------------------------------------------------

@@ -196,7 +196,7 @@ class Service:
                 if self._reload or self._file_changed():
                     await self._do_reload(runloop, now)
                 if mono - last_refresh > 300:
-                    runloop.refresh(now)
+                    runloop.refresh(now, full=True)
                     last_refresh = mono
                 runloop.tick(now)
                 if not runloop.firing:

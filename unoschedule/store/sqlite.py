@@ -31,7 +31,7 @@ import socket
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -648,10 +648,18 @@ class SQLiteStorage(Store):
             row = conn.execute(_SCHEDULE_SELECT + " WHERE name = ?", (name,)).fetchone()
         return None if row is None else _schedule_from_row(row)
 
-    def list_schedules(self, *, definitions: bool = True) -> list[ScheduleState]:
+    def list_schedules(
+        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+    ) -> list[ScheduleState]:
         select = _SCHEDULE_SELECT if definitions else _SCHEDULE_SELECT_LIGHT
         with self._read() as conn:
-            rows = conn.execute(select + " ORDER BY name").fetchall()
+            if statuses is None:
+                rows = conn.execute(select + " ORDER BY name").fetchall()
+            else:
+                rows = conn.execute(
+                    select + " WHERE status IN (SELECT value FROM json_each(?)) ORDER BY name",
+                    (json.dumps(sorted(statuses)),),
+                ).fetchall()
         return [_schedule_from_row(r) for r in rows]
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
