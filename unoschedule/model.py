@@ -119,7 +119,7 @@ class ScheduleDefinition:
         config = self.to_config()
         cached: str | None = self.__dict__.get("_fingerprint")
         if cached is None:
-            text = json.dumps(config, sort_keys=True, default=str)
+            text = _CANONICAL_JSON(config)
             import hashlib  # here: loading OpenSSL costs a tenth of a CLI cold start
 
             cached = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -154,6 +154,10 @@ class ScheduleDefinition:
     def with_changes(self, **changes: Any) -> ScheduleDefinition:
         return replace(self, **changes)
 
+
+#: The canonical JSON of a definition (one encoder for all: ``json.dumps`` with options
+#: builds a new encoder per call, a third of the cost for a small mapping).
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 
 #: (field, default) of every optional field, for ``to_config``: the defaults a definition
 #: leaves out of its canonical form.

@@ -51,14 +51,23 @@ class Mark(NamedTuple):
 class Node:
     __slots__ = ("column", "end_column", "end_line", "line", "style", "tag", "value")
 
-    def __init__(self, tag: str, value: Any, line: int, column: int, style: str | None = None):
+    def __init__(
+        self,
+        tag: str,
+        value: Any,
+        line: int,
+        column: int,
+        style: str | None = None,
+        end_line: int | None = None,
+        end_column: int | None = None,
+    ):
         self.tag = tag
         self.value = value
         self.style = style
         self.line = line
         self.column = column
-        self.end_line = line
-        self.end_column = column
+        self.end_line = line if end_line is None else end_line
+        self.end_column = column if end_column is None else end_column
 
     @property
     def start_mark(self) -> Mark:
@@ -136,10 +145,16 @@ def _compose_events(
             if tag is None or tag == "!":
                 tag = resolve_scalar(value, event.implicit)
             start, end = event.start_mark, event.end_mark
-            node: Node = ScalarNode(tag, value, start.line, start.column, event.style)
-            if end.line != start.line:
-                node.end_line = end.line
-            node.end_column = end.column
+            line, end_line = start.line, end.line
+            node: Node = ScalarNode(
+                tag,
+                value,
+                line,
+                start.column,
+                event.style,
+                line if end_line == line else end_line,  # share the int object
+                end.column,
+            )
             if event.anchor is not None:
                 register(event.anchor, node, event)
             append(node)

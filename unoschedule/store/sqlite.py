@@ -181,10 +181,14 @@ def _json_default(value: object) -> Any:
     return str(value)
 
 
+#: One encoder for every stored JSON value (``json.dumps`` with options makes one a call).
+_ENCODE = json.JSONEncoder(default=_json_default, sort_keys=True).encode
+
+
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, default=_json_default, sort_keys=True)
+    return _ENCODE(value)
 
 
 def _loads(text: str | None) -> Any:
