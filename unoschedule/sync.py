@@ -198,10 +198,16 @@ def plan_for_store(
     now: datetime,
     default_zone: str | None = None,
     preview: int = 0,
+    states: list[ScheduleState] | None = None,
 ) -> Plan:
     """``make_plan`` against ``store``, decoding stored definitions only where they differ
-    (a restart with 100,000 unchanged schedules reads none of them)."""
-    states = store.list_schedules(definitions=False)
+    (a restart with 100,000 unchanged schedules reads none of them).
+
+    ``states``: the store's schedules listed without definitions, when the caller has
+    them (the entries that differ are replaced in it by their full states).
+    """
+    if states is None:
+        states = store.list_schedules(definitions=False)
     for i, state in enumerate(states):
         if state.status == "removed":
             continue

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..abc import Waiter
 from ..errors import ConfigErrors, UnoScheduleError
+from ..model import ScheduleState
 from ..sync import apply_plan, git_source, plan_for_store
 from ..timeutil import format_instant
 from .executor import Executor
@@ -167,9 +168,10 @@ class Service:
         began = time.monotonic()
         with _quiet_gc():
             runloop.recover(now)
-            self._apply_definitions(now, "loaded at start")
+            states = self._apply_definitions(now, "loaded at start")
             synced = time.monotonic()
-            runloop.load(store.list_schedules(definitions=False), now)
+            runloop.load(states, now)
+            del states
         store.set_meta("started_at", format_instant(now) or "")
         self._file_stamp = self._stamp()
         status = f"{len(sched.definitions)} schedules, epoch {runloop.epoch}"
@@ -250,14 +252,18 @@ class Service:
         stamp = self._stamp()
         return stamp is not None and stamp != self._file_stamp
 
-    def _apply_definitions(self, now: datetime, changelog: str) -> None:
+    def _apply_definitions(self, now: datetime, changelog: str) -> list[ScheduleState]:
+        """Bring the state in line with the definitions; return the stored schedules
+        (without definitions) for the run loop, read once when nothing changed."""
         sched = self.scheduler
         store = sched.store
+        states = store.list_schedules(definitions=False)
         plan = plan_for_store(
-            store, sched.definitions, now=now, default_zone=sched.options.timezone
+            store, sched.definitions, now=now, default_zone=sched.options.timezone, states=states
         )
         if plan.empty:
-            return
+            return states
+        del states
         source = git_source(sched.config.path if sched.config else None)
         apply_plan(store, plan, sched.definitions, now=now, source=source, changelog=changelog)
         for entries, what in (
@@ -271,6 +277,8 @@ class Service:
             elif entries:
                 names = ", ".join(e.name for e in entries[:5])
                 self.log.info(f"{len(entries)} schedules {what}: {names}, ...")
+        del plan  # its entries hold the old states: free them before the new ones are read
+        return store.list_schedules(definitions=False)
 
     async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
         from ..config import load_config
@@ -299,8 +307,7 @@ class Service:
         sched.definitions.clear()
         sched.definitions.update(config.schedules)
         with _quiet_gc():
-            self._apply_definitions(now, "reloaded")
-            runloop.load(sched.store.list_schedules(definitions=False), now)
+            runloop.load(self._apply_definitions(now, "reloaded"), now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
 
