@@ -306,6 +306,12 @@ def test_trigger_kwarg_must_be_key_value(config: Path) -> None:
     assert "KEY=VALUE" in err
 
 
+def test_trigger_kwarg_values_are_read_as_yaml_and_bad_ones_say_why(config: Path) -> None:
+    code, _, err = invoke(config, "trigger", "backup", "--kwarg", "retries=[1")
+    assert code == 2
+    assert "retries: '[1' is not a YAML value" in " ".join(err.split())
+
+
 def test_event_data_must_be_a_json_object(config: Path) -> None:
     code, _, _ = invoke(config, "event", "inventory.low_stock", "--data", "[1, 2]")
     assert code == 2

@@ -22,9 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .abc import Store
+from .config.yamltext import dump_canonical
 from .model import ScheduleDefinition, ScheduleState, VersionRecord
 from .timeutil import format_instant
 
@@ -39,8 +38,7 @@ __all__ = [
     "plan_for_store",
 ]
 
-#: libyaml's emitter where available: four times faster than the pure-Python one.
-_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 
 @dataclass
@@ -96,7 +94,7 @@ def definition_yaml(config: Mapping[str, Any] | None) -> str:
     """The canonical YAML text of a definition, the unit that diffs are taken over."""
     if config is None:
         return ""
-    return yaml.dump(dict(config), Dumper=_DUMPER, sort_keys=True, default_flow_style=False)
+    return dump_canonical(config)
 
 
 def definition_diff(

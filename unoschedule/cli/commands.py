@@ -589,7 +589,8 @@ def resume(ctx: typer.Context, name: Annotated[
 def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
     if not items:
         return None
-    import yaml
+    from unoschedule.config.yamltext import parse_value
+    from unoschedule.errors import ConfigError
 
     out: dict[str, Any] = {}
     for item in items:
@@ -597,8 +598,8 @@ def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
         if not eq or not key:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--kwarg'")
         try:
-            out[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError as exc:
+            out[key] = parse_value(value) if value else ""
+        except ConfigError as exc:
             raise typer.BadParameter(f"{key}: {exc}", param_hint="'--kwarg'") from None
     return out
 
