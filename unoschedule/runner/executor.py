@@ -27,9 +27,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -37,6 +36,7 @@ from typing import Any, Literal, NoReturn
 from ..errors import JobError
 from ..model import RunRecord, ScheduleDefinition
 from ..timeutil import format_instant
+from .processes import die_with_parent, group_alive, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "effective_kwargs",
     "job_environment",
     "run_hook",
-    "stop_orphans",
 ]
 
 OutcomeResult = Literal["success", "error", "timeout", "interrupted"]
@@ -207,46 +206,6 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
 # -- process groups ----------------------------------------------------------------------
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_has_live_member(pgid: int) -> bool:
-    """Whether a non-zombie process is in group ``pgid`` (per /proc).
-
-    ``killpg(pgid, 0)`` also succeeds for zombies, and orphaned grandchildren stay
-    zombies for as long as PID 1 of a container does not reap them, so the signal test
-    alone would make every termination wait out the whole grace period.
-    """
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return True
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _group_has_live_member(pgid)
-
-
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -259,46 +218,6 @@ def _describe_exit(returncode: int) -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:g}s"
-
-
-def _watch_pid(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[int]:
-    """A future with the exit code (negative: signal) of our forked child ``pid``.
-
-    A pidfd makes the exit an ordinary readable fd for the event loop: no thread and no
-    SIGCHLD handler, which asyncio's own child watcher may already own.
-    """
-    fut: asyncio.Future[int] = loop.create_future()
-
-    def reap(block: bool) -> bool:
-        try:
-            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:  # reaped by someone else: the code is lost
-            done, status = pid, 255 << 8
-        if done == 0:
-            return False
-        if not fut.done():
-            fut.set_result(os.waitstatus_to_exitcode(status))
-        return True
-
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-
-        async def poll() -> None:
-            while not reap(block=False):
-                await asyncio.sleep(0.01)
-
-        task = loop.create_task(poll())
-        fut.add_done_callback(lambda _: task.cancel())
-        return fut
-
-    def on_exit() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        reap(block=True)
-
-    loop.add_reader(pidfd, on_exit)
-    return fut
 
 
 class _Output(asyncio.Protocol):
@@ -558,22 +477,22 @@ class Executor:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        _signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), grace)
         pause = _POLL
-        while loop.time() < deadline and _group_alive(pgid):
+        while loop.time() < deadline and group_alive(pgid):
             # Back off: each check may scan /proc, which is not free on a busy host.
             await asyncio.sleep(min(pause, max(deadline - loop.time(), 0.0)))
             pause = min(pause * 2, 0.25)
-        if not exited.done() or _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
+        if not exited.done() or group_alive(pgid):
+            signal_group(pgid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), _KILL_WAIT)
         # SIGKILL is delivered at once but a process takes a moment to die: return only
         # when nothing of the group is left, so that "no process behind" holds on return.
         deadline = loop.time() + _KILL_WAIT
-        while _group_alive(pgid) and loop.time() < deadline:
+        while group_alive(pgid) and loop.time() < deadline:
             await asyncio.sleep(_POLL)
 
     async def _supervise(
@@ -590,7 +509,7 @@ class Executor:
             await self._terminate(pid, exited, job.grace)
         elif how == "timeout":
             await self._terminate(pid, exited, spec.kill_grace)
-        elif _group_alive(pid):
+        elif group_alive(pid):
             self._say(job, "main process ended; terminating processes it left behind")
             await self._terminate(pid, exited, spec.kill_grace)
         return how
@@ -610,7 +529,7 @@ class Executor:
         read_fd, write_fd = os.pipe()
         try:
             # Popen, not asyncio's subprocess: that one hands every child to a watcher
-            # thread; a pidfd in the event loop (``_watch_pid``) reaps it without one.
+            # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -626,9 +545,9 @@ class Executor:
         finally:
             os.close(write_fd)
         pid = proc.pid
-        proc.returncode = 0  # reaped by _watch_pid: Popen must not wait for it again
+        proc.returncode = 0  # reaped by watch_pid: Popen must not wait for it again
         del proc
-        exited = _watch_pid(loop, pid)
+        exited = watch_pid(loop, pid)
         try:
             emit = self._emitter(job)
             transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
@@ -637,7 +556,7 @@ class Executor:
             await _drain(transport, reader)
         except BaseException:
             # Cancelled by the caller or a failing on_start: never leave the job behind.
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             raise
         output = reader.text()
         if how == "timeout":
@@ -791,14 +710,14 @@ class Executor:
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             _child_main(func, args, kwargs, read_fd, write_fd, limit)
         os.close(write_fd)
-        exited = _watch_pid(loop, pid)
+        exited = watch_pid(loop, pid)
         try:
             transport, reader = await _read_pipe(loop, read_fd, _RESULT_LIMIT, None)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             await _drain(transport, reader)
         except BaseException:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             raise
         if how == "timeout":
             timeout = spec.definition.timeout or 0.0
@@ -833,85 +752,6 @@ def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
     return f"cannot start {program}: {exc.strerror or exc}"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """Ask the kernel to SIGKILL this process when the scheduler dies (Linux
-    ``PR_SET_PDEATHSIG``): a forked task carries no ``UNO_RUN_ID`` in its environment for
-    the next leader to find it by, so it must not outlive a scheduler killed with -9."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the request took effect
-            os._exit(1)
-
-
-def stop_orphans(run_ids: Iterable[str], grace: float) -> list[int]:
-    """Stop the processes of runs that a dead scheduler left running; return their pids.
-
-    A command carries ``UNO_RUN_ID`` in its environment, and so does everything it
-    started: the processes whose environment names one of ``run_ids`` are found in
-    /proc, their process groups get SIGTERM and, after ``grace`` seconds, SIGKILL.
-    Otherwise an orphan of a scheduler killed with -9 would keep running beside the
-    retry of its own run (and ``unique`` would not hold).
-    """
-    wanted = {f"UNO_RUN_ID={run_id}".encode() for run_id in run_ids}
-    if not wanted:
-        return []
-    found = _processes_with_environment(wanted)
-    groups = set()
-    for pid in found:
-        with contextlib.suppress(OSError):
-            groups.add(os.getpgid(pid))
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
-    for pid in found:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)  # in case it left its group
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _any_alive(found):
-        time.sleep(_POLL)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
-    for pid in found:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    return sorted(found)
-
-
-def _processes_with_environment(wanted: set[bytes]) -> list[int]:
-    """Pids (not our own) whose initial environment holds one of ``wanted``."""
-    me = os.getpid()
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    for name in names:
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                entries = fh.read().split(b"\0")
-        except OSError:  # gone, or not ours to read
-            continue
-        if wanted.intersection(entries):
-            found.append(int(name))
-    return found
-
-
-def _any_alive(pids: Iterable[int]) -> bool:
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        if data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X"):
-            return True
-    return False
-
-
 def _child_main(
     func: Callable[..., Any],
     args: list[Any],
@@ -930,7 +770,7 @@ def _child_main(
     try:
         os.close(read_fd)
         os.setsid()
-        _die_with_parent()
+        die_with_parent()
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)
         for sig in signal.valid_signals():
@@ -1008,7 +848,7 @@ def run_hook(
                 returncode: int | None = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 returncode = None
-            _signal_group(proc.pid, signal.SIGKILL)  # the hook's leftovers, or all of it
+            signal_group(proc.pid, signal.SIGKILL)  # the hook's leftovers, or all of it
             if returncode is None:
                 proc.wait()
             if log is None:

@@ -26,9 +26,10 @@ from ..abc import Claim, Clock, Finish, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
-from .executor import Executor, JobOutcome, JobSpec, stop_orphans
+from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
+from .processes import stop_orphans
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
 

@@ -1,0 +1,179 @@
+"""Processes as the executor sees them: process groups, exits and leftovers.
+
+Everything here is about pids and /proc, not about jobs: signalling a whole group,
+telling whether anything of a group still lives (zombies do not count), being told of a
+child's exit through a pidfd, and finding the processes a dead scheduler left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+__all__ = ["die_with_parent", "group_alive", "signal_group", "stop_orphans", "watch_pid"]
+
+#: How often a process group is looked at while waiting for it to go.
+POLL = 0.02
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    """Whether a non-zombie process is in group ``pgid`` (per /proc).
+
+    ``killpg(pgid, 0)`` also succeeds for zombies, and orphaned grandchildren stay
+    zombies for as long as PID 1 of a container does not reap them, so the signal test
+    alone would make every termination wait out the whole grace period.
+    """
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _group_has_live_member(pgid)
+
+
+def watch_pid(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[int]:
+    """A future with the exit code (negative: signal) of our forked child ``pid``.
+
+    A pidfd makes the exit an ordinary readable fd for the event loop: no thread and no
+    SIGCHLD handler, which asyncio's own child watcher may already own.
+    """
+    fut: asyncio.Future[int] = loop.create_future()
+
+    def reap(block: bool) -> bool:
+        try:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else: the code is lost
+            done, status = pid, 255 << 8
+        if done == 0:
+            return False
+        if not fut.done():
+            fut.set_result(os.waitstatus_to_exitcode(status))
+        return True
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+
+        async def poll() -> None:
+            while not reap(block=False):
+                await asyncio.sleep(0.01)
+
+        task = loop.create_task(poll())
+        fut.add_done_callback(lambda _: task.cancel())
+        return fut
+
+    def on_exit() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        reap(block=True)
+
+    loop.add_reader(pidfd, on_exit)
+    return fut
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask the kernel to SIGKILL this process when the scheduler dies (Linux
+    ``PR_SET_PDEATHSIG``): a forked task carries no ``UNO_RUN_ID`` in its environment for
+    the next leader to find it by, so it must not outlive a scheduler killed with -9."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the request took effect
+            os._exit(1)
+
+
+def stop_orphans(run_ids: Iterable[str], grace: float) -> list[int]:
+    """Stop the processes of runs that a dead scheduler left running; return their pids.
+
+    A command carries ``UNO_RUN_ID`` in its environment, and so does everything it
+    started: the processes whose environment names one of ``run_ids`` are found in
+    /proc, their process groups get SIGTERM and, after ``grace`` seconds, SIGKILL.
+    Otherwise an orphan of a scheduler killed with -9 would keep running beside the
+    retry of its own run (and ``unique`` would not hold).
+    """
+    wanted = {f"UNO_RUN_ID={run_id}".encode() for run_id in run_ids}
+    if not wanted:
+        return []
+    found = _processes_with_environment(wanted)
+    groups = set()
+    for pid in found:
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(pid))
+    for pgid in groups:
+        signal_group(pgid, signal.SIGTERM)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)  # in case it left its group
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _any_alive(found):
+        time.sleep(POLL)
+    for pgid in groups:
+        signal_group(pgid, signal.SIGKILL)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(found)
+
+
+def _processes_with_environment(wanted: set[bytes]) -> list[int]:
+    """Pids (not our own) whose initial environment holds one of ``wanted``."""
+    me = os.getpid()
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                entries = fh.read().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if wanted.intersection(entries):
+            found.append(int(name))
+    return found
+
+
+def _any_alive(pids: Iterable[int]) -> bool:
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        if data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X"):
+            return True
+    return False
