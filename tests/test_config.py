@@ -16,12 +16,8 @@ import pytest
 import yaml
 
 from unoschedule.config import Config, load_config, parse_config
-from unoschedule.config.loader import (
-    _SCHEDULE_CONVERTERS,
-    _SCHEDULER_CONVERTERS,
-    SCHEDULE_FIELDS,
-    SCHEDULER_FIELDS,
-)
+from unoschedule.config.fields import _SCHEDULE_CONVERTERS, _SCHEDULER_CONVERTERS
+from unoschedule.config.loader import SCHEDULE_FIELDS, SCHEDULER_FIELDS
 from unoschedule.config.schema import SCHEMA_FILE, json_schema
 from unoschedule.errors import ConfigError, ConfigErrors
 from unoschedule.model import ScheduleDefinition

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from unoschedule.config.loader import _resolve_scalar
+from unoschedule.config.context import _resolve_scalar
 from unoschedule.config.yamlnodes import compose
 
 DOCUMENTS = [

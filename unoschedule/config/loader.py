@@ -15,31 +15,57 @@ converted once where they are written (so an error in a template is reported at 
 template, once), and what depends on the merged result (naive dates read in the
 schedule's zone, ``command`` split unless ``shell: true``, task-or-command, end after
 start) is checked after templates are merged.
+
+The parts: ``yamlnodes`` composes the file, ``context`` collects errors and reads nodes
+as plain values, ``fields`` converts each key; this module reads the document, resolves
+templates and builds the definitions.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import os
 import re
 import shlex
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
-from ..model import PRIORITIES, ScheduleDefinition, SchedulerOptions
-from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
-from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
-from ..timeutil import as_utc, format_instant, get_zone, parse_duration, parse_instant
+from ..model import ScheduleDefinition, SchedulerOptions
+from ..schedules import ScheduleSpec
+from ..timeutil import as_utc, format_instant, get_zone
 from ..wallclock import DstPolicy
+from .context import (  # package-internal names, shared within unoschedule.config
+    _COLLECTION_TAGS,
+    _LINE_SPLIT_RE,
+    _MAP,
+    _MERGE,
+    _NULL,
+    _SCALAR_TAGS,
+    _SEQ,
+    _TAG,
+    _Context,
+    _Invalid,
+    _kind,
+    _pairs,
+    _plain,
+    _resolve_scalar,
+    _suggest,
+    _text,
+    _unknown_key,
+)
+from .fields import (  # package-internal names, shared within unoschedule.config
+    _MISPLACED,
+    _SCHEDULE_CONVERTERS,
+    _SCHEDULER_CONVERTERS,
+    _Converter,
+    _ScheduleValue,
+)
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, compose
 
 __all__ = [
@@ -52,6 +78,8 @@ __all__ = [
     "parse_config",
 ]
 
+_TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
+
 #: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name.
 SCHEDULE_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(ScheduleDefinition) if f.name != "name"
@@ -62,48 +90,6 @@ SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOption
 TOP_LEVEL_KEYS: tuple[str, ...] = ("scheduler", "templates", "schedules", "$schema")
 #: Template keys that merge with the schedule's own (the schedule's keys winning).
 MERGED_MAPPINGS: tuple[str, ...] = ("kwargs", "metadata", "env")
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP = (
-    _TAG + t for t in ("str", "null", "bool", "int", "float", "timestamp")
-)
-_SEQ, _MAP, _MERGE = _TAG + "seq", _TAG + "map", _TAG + "merge"
-_SCALAR_TAGS = frozenset({_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP})
-_COLLECTION_TAGS = frozenset({_SEQ, _MAP})
-#: A ceiling on the values built from one file: aliases can make a tiny file expand
-#: exponentially ("billion laughs"); no real schedule file comes near this.
-_NODE_BUDGET = 2_000_000
-_TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
-_ZERO_DURATION_RE = re.compile(r"^\s*0+(\.0+)?\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
-_LINE_SPLIT_RE = re.compile(r"\r\n|\r|\n")
-
-_RESOLVED: dict[str, str] = {}
-_RESOLVER: Any = yaml.resolver.Resolver()
-
-
-def _resolve_scalar(value: str, implicit: tuple[bool, bool]) -> str:
-    """The safe resolver's tag for an untagged scalar, memoised: schedule files repeat
-    the same plain scalars (keys, ``true``, queue names) thousands of times, and resolving
-    each one with the resolver's regular expressions was a third of a large file's time."""
-    if not implicit[0]:
-        return _STR
-    tag = _RESOLVED.get(value)
-    if tag is None:
-        if len(_RESOLVED) > 100_000:
-            _RESOLVED.clear()
-        tag = _RESOLVED[value] = _RESOLVER.resolve(yaml.nodes.ScalarNode, value, implicit)
-    return tag
-
-
-_CONSTRUCTOR = SafeConstructor()
-_SCALAR_BUILDERS: dict[str, Callable[[yaml.nodes.ScalarNode], Any]] = {
-    _NULL: _CONSTRUCTOR.construct_yaml_null,
-    _BOOL: _CONSTRUCTOR.construct_yaml_bool,
-    _INT: _CONSTRUCTOR.construct_yaml_int,
-    _FLOAT: _CONSTRUCTOR.construct_yaml_float,
-    _TIMESTAMP: _CONSTRUCTOR.construct_yaml_timestamp,
-}
-
 
 # -- the result ------------------------------------------------------------------------
 
@@ -185,85 +171,6 @@ def _parse_text(text: str, filename: str, path: Path | None) -> Config:
     if ctx.errors:
         raise ConfigErrors(ctx.sorted_errors())
     return config
-
-
-# -- error collection --------------------------------------------------------------------
-
-
-class _Invalid(Exception):
-    """One field is wrong: reported at ``node`` (``offset`` = character inside a scalar)."""
-
-    def __init__(self, message: str, node: Node | None = None, offset: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.node = node
-        self.offset = offset
-
-
-class _Context:
-    """Everything one parse collects: the errors, the template names, a size budget."""
-
-    def __init__(self, filename: str, text: str):
-        self.filename = filename
-        self.text = text
-        self.errors: list[ConfigError] = []
-        self.budget = _NODE_BUDGET
-        self.template_names: dict[str, Node] = {}
-        #: Nodes with a forbidden tag: reported once, and not again as "wrong type".
-        self.tainted: set[int] = set()
-        #: Converted values by (key, shape of the value as written); see ``_convert``.
-        self.memo: dict[tuple[str, Any], Any] = {}
-        self._lines: list[str] | None = None
-
-    def error(self, node: Node | None, message: str, offset: int | None = None) -> None:
-        """Record a problem at ``node`` (1-based line and column), or at the file's start."""
-        if node is not None and id(node) in self.tainted:
-            return
-        if node is None or node.start_mark is None:
-            self.errors.append(ConfigError(message, self.filename, 1, 1))
-            return
-        mark = node.start_mark
-        column = mark.column + 1
-        if offset is not None:
-            start = self._scalar_start(node)
-            if start is not None:
-                column += start + offset
-        self.errors.append(ConfigError(message, self.filename, mark.line + 1, column))
-
-    def invalid(self, exc: _Invalid, fallback: Node) -> None:
-        self.error(exc.node or fallback, exc.message, exc.offset)
-
-    def sorted_errors(self) -> list[ConfigError]:
-        """Errors by position, each reported once (a template's error may surface twice)."""
-        unique = {(e.line, e.column, e.message): e for e in self.errors}
-        return [unique[k] for k in sorted(unique)]
-
-    def spend(self, node: Node) -> None:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _Invalid("this value expands to too many items (aliases that multiply?)", node)
-
-    def _scalar_start(self, node: Node) -> int | None:
-        """Where a one-line scalar's text starts relative to its node, if it is verbatim.
-
-        Column offsets from the cron parser point into the string's *value*; they map to
-        the file only when the source holds that value unchanged (no escapes, no folding).
-        """
-        if not isinstance(node, ScalarNode) or node.start_mark is None or node.end_mark is None:
-            return None
-        start, end = node.start_mark, node.end_mark
-        if start.line != end.line:
-            return None
-        if self._lines is None:
-            self._lines = _LINE_SPLIT_RE.split(self.text)
-        if start.line >= len(self._lines):
-            return None
-        source = self._lines[start.line][start.column : end.column]
-        if not node.style and source == node.value:
-            return 0
-        if node.style in ("'", '"') and source[1:-1] == node.value:
-            return 1
-        return None
 
 
 # -- YAML to nodes -------------------------------------------------------------------------
@@ -387,566 +294,6 @@ def _check_tag(ctx: _Context, node: Node) -> None:
         "lists and mappings, as yaml.safe_load reads them)",
     )
     ctx.tainted.add(id(node))
-
-
-# -- nodes to plain values ---------------------------------------------------------------
-
-
-def _pairs(ctx: _Context, node: MappingNode, noun: str = "key") -> list[tuple[str, Node, Node]]:
-    """The (key, key node, value node) entries of a mapping, in file order.
-
-    Keys are taken as written (``on:`` stays the string ``on``). A key given twice is an
-    error at the second occurrence, which is then ignored. ``<<`` merge keys are expanded
-    (the mapping's own keys win, as in ``yaml.safe_load``).
-    """
-    seen: dict[str, Node] = {}
-    entries: list[tuple[str, Node, Node]] = []
-    merged: dict[str, tuple[Node, Node]] | None = None
-    for key_node, value_node in node.value:
-        if key_node.__class__ is not ScalarNode:
-            ctx.error(key_node, f"a {noun} must be a plain name, not {_kind(key_node)}")
-            continue
-        if key_node.tag == _MERGE:
-            merged = {} if merged is None else merged
-            _merge_into(ctx, value_node, merged)
-            continue
-        key = str(key_node.value)
-        first = seen.get(key)
-        if first is not None:
-            where = first.start_mark.line + 1 if first.start_mark else "?"
-            ctx.error(key_node, f"duplicate {noun} {key!r} (first defined on line {where})")
-            continue
-        seen[key] = key_node
-        entries.append((key, key_node, value_node))
-    if merged:
-        inherited = [(k, kn, vn) for k, (kn, vn) in merged.items() if k not in seen]
-        entries = inherited + entries
-    return entries
-
-
-def _merge_into(ctx: _Context, value: Node, merged: dict[str, tuple[Node, Node]]) -> None:
-    sources = value.value if isinstance(value, SequenceNode) else [value]
-    for source in sources:
-        if not isinstance(source, MappingNode):
-            ctx.error(source, "a merge key '<<' takes a mapping (or a list of mappings)")
-            continue
-        for key, key_node, value_node in _pairs(ctx, source):
-            merged.setdefault(key, (key_node, value_node))
-
-
-def _plain(ctx: _Context, node: Node) -> Any:
-    """The value ``yaml.safe_load`` would give for ``node`` (keys as written)."""
-    ctx.spend(node)
-    if isinstance(node, ScalarNode):
-        return _scalar(node)
-    if isinstance(node, MappingNode):
-        return {key: _plain(ctx, value) for key, _, value in _pairs(ctx, node)}
-    return [_plain(ctx, child) for child in node.value]
-
-
-def _scalar(node: ScalarNode) -> Any:
-    tag = node.tag
-    if tag == _STR:
-        return node.value
-    build = _SCALAR_BUILDERS.get(tag)
-    if build is None:  # a tag the tree check has already reported
-        return node.value
-    try:
-        return build(yaml.nodes.ScalarNode(tag, node.value))
-    except ValueError as exc:
-        raise _Invalid(f"{node.value!r} is not a real date or number ({exc})", node) from None
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if node.tag == _NULL:
-        return "empty (null)"
-    return repr(node.value)
-
-
-def _show(node: Node) -> str:
-    """How a value is named in a message: strings quoted, collections by their kind."""
-    if isinstance(node, ScalarNode):
-        if node.tag == _NULL:
-            return "empty (null)"
-        return repr(node.value) if node.tag == _STR else str(node.value)
-    return _kind(node)
-
-
-def _text(node: Node) -> str | None:
-    """A scalar's text as written (``yes`` stays ``yes``), None for null or non-scalars."""
-    if isinstance(node, ScalarNode) and node.tag != _NULL:
-        return str(node.value)
-    return None
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str | None:
-    """The closest choice for a misspelling (difflib is used only on errors)."""
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _unknown_key(key: str, allowed: Sequence[str], where: str) -> str:
-    hint = _suggest(key, allowed)
-    if hint:
-        return f"unknown key {key!r}; did you mean {hint!r}?"
-    return f"unknown key {key!r} in {where}; expected one of: {', '.join(allowed)}"
-
-
-# -- field converters ----------------------------------------------------------------------
-#
-# A converter turns one value node into the value a dataclass field wants, or raises
-# _Invalid. Those for fields whose default is None accept null (it unsets a template's
-# value). Converters are built per key by small factories so that messages name the key.
-
-_Converter = Callable[[_Context, Node], Any]
-
-
-def _optional(convert: _Converter) -> _Converter:
-    def run(ctx: _Context, node: Node) -> Any:
-        if isinstance(node, ScalarNode) and node.tag == _NULL:
-            return None
-        return convert(ctx, node)
-
-    return run
-
-
-def _string(key: str) -> _Converter:
-    def run(ctx: _Context, node: Node) -> str:
-        text = _text(node)
-        if text is None or not text.strip():
-            raise _Invalid(f"{key} must be a non-empty string, not {_show(node)}", node)
-        return text
-
-    return run
-
-
-def _boolean(key: str) -> _Converter:
-    def run(ctx: _Context, node: Node) -> bool:
-        if isinstance(node, ScalarNode) and node.tag == _BOOL:
-            return bool(_scalar(node))
-        raise _Invalid(f"{key} must be true or false, not {_show(node)}", node)
-
-    return run
-
-
-def _whole(key: str, minimum: int) -> _Converter:
-    def run(ctx: _Context, node: Node) -> int:
-        if isinstance(node, ScalarNode) and node.tag == _INT:
-            value = int(_scalar(node))
-            if value >= minimum:
-                return value
-        raise _Invalid(f"{key} must be a whole number >= {minimum}, not {_show(node)}", node)
-
-    return run
-
-
-def _number(key: str, minimum: float) -> _Converter:
-    def run(ctx: _Context, node: Node) -> float:
-        if isinstance(node, ScalarNode) and node.tag in (_INT, _FLOAT):
-            value = float(_scalar(node))
-            if value >= minimum:
-                return value
-        raise _Invalid(f"{key} must be a number >= {minimum:g}, not {_show(node)}", node)
-
-    return run
-
-
-def _duration(key: str, *, allow_zero: bool = False) -> _Converter:
-    """Seconds from ``30s``, ``5m``, ``1h30m``, a number of seconds or a timedelta mapping."""
-
-    def run(ctx: _Context, node: Node) -> float:
-        if isinstance(node, SequenceNode) or (isinstance(node, ScalarNode) and node.tag == _NULL):
-            raise _Invalid(
-                f"{key} must be a duration such as 30s, 5m or 1h30m, not {_show(node)}", node
-            )
-        value = _plain(ctx, node)
-        if allow_zero and _is_zero(value):
-            return 0.0
-        try:
-            return parse_duration(value, what=key).total_seconds()
-        except ScheduleSyntaxError as exc:
-            raise _Invalid(exc.message, node) from None
-
-    return run
-
-
-def _is_zero(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return value == 0
-    return isinstance(value, str) and bool(_ZERO_DURATION_RE.match(value))
-
-
-def _choice(key: str, choices: Sequence[str]) -> _Converter:
-    def run(ctx: _Context, node: Node) -> str:
-        text = _text(node)
-        if text is not None and text in choices:
-            return text
-        hint = _suggest(text, choices) if text else None
-        extra = f"; did you mean {hint!r}?" if hint else ""
-        raise _Invalid(f"{key} must be one of {', '.join(choices)}, not {_show(node)}{extra}", node)
-
-    return run
-
-
-def _words(key: str) -> _Converter:
-    """A list of strings (tags, import paths); scalars are taken as written."""
-
-    def run(ctx: _Context, node: Node) -> tuple[str, ...]:
-        if not isinstance(node, SequenceNode):
-            raise _Invalid(
-                f"{key} must be a list of strings, e.g. [nightly], not {_show(node)}", node
-            )
-        out: list[str] = []
-        for item in node.value:
-            text = _text(item)
-            if text is None or not text.strip():
-                raise _Invalid(
-                    f"each entry of {key} must be a non-empty string, not {_show(item)}", item
-                )
-            out.append(text)
-        return tuple(out)
-
-    return run
-
-
-def _mapping(key: str) -> _Converter:
-    def run(ctx: _Context, node: Node) -> dict[str, Any]:
-        if not isinstance(node, MappingNode):
-            raise _Invalid(f"{key} must be a mapping (key: value), not {_show(node)}", node)
-        value: dict[str, Any] = _plain(ctx, node)
-        return value
-
-    return run
-
-
-def _env(ctx: _Context, node: Node) -> dict[str, str]:
-    """Environment variables: names to strings, scalars taken as written (``1``, ``yes``)."""
-    if not isinstance(node, MappingNode):
-        raise _Invalid(
-            f"env must be a mapping of variable names to values, not {_show(node)}", node
-        )
-    out: dict[str, str] = {}
-    for name, key_node, value_node in _pairs(ctx, node):
-        if not name or "=" in name or "\0" in name:
-            raise _Invalid(f"{name!r} is not an environment variable name", key_node)
-        text = _text(value_node)
-        if text is None:
-            raise _Invalid(f"env {name} must be a string, not {_show(value_node)}", value_node)
-        out[name] = text
-    return out
-
-
-def _args(ctx: _Context, node: Node) -> tuple[Any, ...]:
-    if not isinstance(node, SequenceNode):
-        raise _Invalid(f'args must be a list, e.g. [1, "two"], not {_show(node)}', node)
-    return tuple(_plain(ctx, node))
-
-
-def _command(key: str) -> _Converter:
-    """A string (split later, unless ``shell: true``) or a list of words as written."""
-
-    def run(ctx: _Context, node: Node) -> str | tuple[str, ...]:
-        if isinstance(node, SequenceNode):
-            words: list[str] = []
-            for item in node.value:
-                text = _text(item)
-                if text is None:
-                    raise _Invalid(f"each word of {key} must be a string, not {_show(item)}", item)
-                words.append(text)
-            if not words:
-                raise _Invalid(f"{key} is an empty list; give the program and its arguments", node)
-            return tuple(words)
-        text = _text(node)
-        if text is None or not text.strip():
-            raise _Invalid(
-                f"{key} must be a string or a list of words, e.g. [df, -h], not {_show(node)}", node
-            )
-        return text
-
-    return run
-
-
-def _zone_name(key: str) -> _Converter:
-    def run(ctx: _Context, node: Node) -> str:
-        text = _text(node)
-        if text is None or not text.strip():
-            raise _Invalid(
-                f"{key} must be an IANA zone name such as Europe/Berlin, not {_show(node)}", node
-            )
-        try:
-            get_zone(text.strip())
-        except ScheduleSyntaxError as exc:
-            raise _Invalid(exc.message, node) from None
-        return text.strip()
-
-    return run
-
-
-def _instant(key: str) -> _Converter:
-    """A datetime, naive when the file gave no zone (read later in the schedule's zone)."""
-
-    def run(ctx: _Context, node: Node) -> datetime:
-        if not isinstance(node, ScalarNode) or node.tag == _NULL:
-            raise _Invalid(
-                f"{key} must be a date and time such as 2026-12-01T10:00:00Z, not {_show(node)}",
-                node,
-            )
-        value = _scalar(node)
-        try:
-            return _as_datetime(value)
-        except ScheduleSyntaxError as exc:
-            raise _Invalid(f"{key}: {exc.message}", node) from None
-
-    return run
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    text = str(value).strip()
-    try:
-        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
-    except ValueError:
-        return parse_instant(text)  # raises ScheduleSyntaxError with the usual message
-
-
-def _dst(ctx: _Context, node: Node) -> dict[str, str]:
-    """``{gap: shift|skip, overlap: first|both}``; keys left out take the schedule's default."""
-    if not isinstance(node, MappingNode):
-        raise _Invalid(
-            f"dst must be a mapping such as {{gap: skip, overlap: first}}, not {_show(node)}", node
-        )
-    choices = {"gap": ("shift", "skip"), "overlap": ("first", "both")}
-    out: dict[str, str] = {}
-    for key, key_node, value_node in _pairs(ctx, node):
-        if key not in choices:
-            raise _Invalid(_unknown_key(key, list(choices), "dst"), key_node)
-        out[key] = _choice(f"dst {key}", choices[key])(ctx, value_node)
-    return out
-
-
-def _template_ref(ctx: _Context, node: Node) -> str:
-    text = _text(node)
-    if text is None:
-        raise _Invalid(f"template must be the name of a template, not {_show(node)}", node)
-    if text not in ctx.template_names:
-        hint = _suggest(text, list(ctx.template_names))
-        if hint:
-            extra = f"; did you mean {hint!r}?"
-        elif ctx.template_names:
-            extra = f" (templates: {', '.join(ctx.template_names)})"
-        else:
-            extra = " (the file has no templates: section)"
-        raise _Invalid(f"unknown template {text!r}{extra}", node)
-    return text
-
-
-def _queues(ctx: _Context, node: Node) -> dict[str, int]:
-    if not isinstance(node, MappingNode):
-        raise _Invalid(
-            f"queues must map queue names to concurrency limits, e.g. "
-            f"{{default: 4}}, not {_show(node)}",
-            node,
-        )
-    return {
-        name: _whole(f"the concurrency of queue {name!r}", 1)(ctx, value)
-        for name, _, value in _pairs(ctx, node)
-    }
-
-
-# -- the schedule: key ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ScheduleValue:
-    """A validated schedule type; a naive ``at`` is re-read once the zone is known."""
-
-    spec: ScheduleSpec
-    naive_at: datetime | None = None
-
-    def bind(self, zone: tzinfo) -> ScheduleSpec:
-        if self.naive_at is None:
-            return self.spec
-        return OneTimeSchedule(as_utc(self.naive_at, zone))
-
-
-def _schedule(ctx: _Context, node: Node) -> _ScheduleValue:
-    """A cron string, or a mapping with exactly one of cron/every/at/daily/weekly/..."""
-    if isinstance(node, ScalarNode) and node.tag != _NULL:
-        return _ScheduleValue(_cron(node))
-    if not isinstance(node, MappingNode):
-        raise _Invalid(
-            'schedule must be a cron string such as "30 2 * * *" or a mapping with one of '
-            f"{', '.join(SCHEDULE_TYPES)} (e.g. {{every: 5m}}), not {_show(node)}",
-            node,
-        )
-    kinds: list[tuple[str, Node, Node]] = []
-    for key, key_node, value_node in _pairs(ctx, node):
-        if key in SCHEDULE_TYPES:
-            kinds.append((key, key_node, value_node))
-        else:
-            hint = _suggest(key, SCHEDULE_TYPES)
-            extra = f"; did you mean {hint!r}?" if hint else ""
-            raise _Invalid(
-                f"unknown schedule type {key!r}{extra} (use one of {', '.join(SCHEDULE_TYPES)})",
-                key_node,
-            )
-    if not kinds:
-        raise _Invalid(f"schedule needs one of {', '.join(SCHEDULE_TYPES)}", node)
-    if len(kinds) > 1:
-        names = " and ".join(k for k, _, _ in kinds)
-        raise _Invalid(
-            f"a schedule has exactly one type, this one has {names}; use one schedule per entry",
-            kinds[1][1],
-        )
-    kind, _, body = kinds[0]
-    return _typed_schedule(ctx, kind, body)
-
-
-def _cron(node: ScalarNode) -> CronSchedule:
-    try:
-        return CronSchedule(str(node.value))
-    except ScheduleSyntaxError as exc:
-        raise _Invalid(exc.message, node, exc.column) from None
-
-
-def _typed_schedule(ctx: _Context, kind: str, body: Node) -> _ScheduleValue:
-    if kind == "cron":
-        if not isinstance(body, ScalarNode) or body.tag == _NULL:
-            raise _Invalid(
-                f'cron must be a cron string such as "30 2 * * *", not {_show(body)}', body
-            )
-        return _ScheduleValue(_cron(body))
-    if kind == "at":
-        moment = _instant("at")(ctx, body)
-        naive = moment if moment.tzinfo is None else None
-        return _ScheduleValue(OneTimeSchedule(as_utc(moment)), naive)
-    if kind == "daily":
-        value: Any = _times(ctx, body)
-    elif kind in ("weekly", "monthly"):
-        value = _days_and_time(ctx, kind, body)
-    elif kind == "event":
-        value = _text(body)
-        if value is None:
-            raise _Invalid(
-                f"event must be an event name such as inventory.low_stock, not {_show(body)}", body
-            )
-    else:
-        value = _plain(ctx, body)
-    try:
-        return _ScheduleValue(schedule_from_config({kind: value}))
-    except ScheduleSyntaxError as exc:
-        raise _Invalid(exc.message, body) from None
-
-
-def _times(ctx: _Context, node: Node) -> Any:
-    """Times of day as written: YAML 1.1 reads an unquoted ``10:00`` as the number 600."""
-    if isinstance(node, SequenceNode):
-        return [_time_text(ctx, item) for item in node.value]
-    return _time_text(ctx, node)
-
-
-def _time_text(ctx: _Context, node: Node) -> Any:
-    if isinstance(node, ScalarNode) and node.tag in (_INT, _FLOAT) and ":" in node.value:
-        return node.value
-    return _plain(ctx, node)
-
-
-def _days_and_time(ctx: _Context, kind: str, node: Node) -> dict[str, Any]:
-    example = (
-        '{days: [monday], time: "09:00"}'
-        if kind == "weekly"
-        else ('{days: [1, 15], time: "12:00"}')
-    )
-    if not isinstance(node, MappingNode):
-        raise _Invalid(f"{kind} takes a mapping such as {example}, not {_show(node)}", node)
-    out: dict[str, Any] = {}
-    for key, key_node, value_node in _pairs(ctx, node):
-        if key == "time":
-            out["time"] = _times(ctx, value_node)
-        elif key == "days":
-            out["days"] = _plain(ctx, value_node)
-        else:
-            raise _Invalid(_unknown_key(key, ("days", "time"), kind), key_node)
-    if "days" not in out:
-        raise _Invalid(f"{kind} needs days:, e.g. {example}", node)
-    return out
-
-
-# -- key tables ----------------------------------------------------------------------------
-
-_SCHEDULE_CONVERTERS: dict[str, _Converter] = {
-    "schedule": _schedule,
-    "task": _optional(_string("task")),
-    "command": _optional(_command("command")),
-    "shell": _boolean("shell"),
-    "args": _args,
-    "kwargs": _mapping("kwargs"),
-    "queue": _optional(_string("queue")),
-    "priority": _choice("priority", tuple(PRIORITIES)),
-    "start_date": _optional(_instant("start_date")),
-    "end_date": _optional(_instant("end_date")),
-    "timezone": _optional(_zone_name("timezone")),
-    "max_retries": _whole("max_retries", 0),
-    "retry_delay": _duration("retry_delay", allow_zero=True),
-    "retry_backoff": _number("retry_backoff", 1),
-    "tags": _words("tags"),
-    "metadata": _mapping("metadata"),
-    "timeout": _optional(_duration("timeout")),
-    "unique": _boolean("unique"),
-    "template": _optional(_template_ref),
-    "enabled": _boolean("enabled"),
-    "paused": _boolean("paused"),
-    "description": _optional(_string("description")),
-    "dst": _optional(_dst),
-    "on_error": _optional(_command("on_error")),
-    "env": _env,
-    "cwd": _optional(_string("cwd")),
-}
-
-_SCHEDULER_CONVERTERS: dict[str, _Converter] = {
-    "queue_name": _string("queue_name"),
-    "timezone": _zone_name("timezone"),
-    "check_interval": _duration("check_interval"),
-    "missed_threshold": _duration("missed_threshold", allow_zero=True),
-    "missed_schedule_handling": _choice(
-        "missed_schedule_handling", ("trigger", "skip", "coalesce")
-    ),
-    "max_missed_schedules": _whole("max_missed_schedules", 0),
-    "lock_timeout": _duration("lock_timeout"),
-    "metrics_enabled": _boolean("metrics_enabled"),
-    "instance_id": _optional(_string("instance_id")),
-    "storage": _optional(_string("storage")),
-    "state": _optional(_string("state")),
-    "queues": _queues,
-    "default_concurrency": _whole("default_concurrency", 1),
-    "shutdown_grace": _duration("shutdown_grace", allow_zero=True),
-    "kill_grace": _duration("kill_grace", allow_zero=True),
-    "import_paths": _words("import_paths"),
-    "output_tail": _whole("output_tail", 0),
-    "log_dir": _optional(_string("log_dir")),
-    "on_error": _optional(_command("on_error")),
-}
-
-#: Keys that belong one level down, and where to put them.
-_MISPLACED = {
-    **{
-        k: f"{k} is a schedule type; put it under schedule:, e.g. schedule: {{{k}: ...}}"
-        for k in SCHEDULE_TYPES
-    },
-    "name": "a schedule's name is its key under schedules:, not a name: field",
-}
 
 
 # -- the document ----------------------------------------------------------------------------
