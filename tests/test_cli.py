@@ -134,8 +134,15 @@ def test_next_runs_json_across_dst(config: Path) -> None:
 
 def test_next_runs_tz_and_plain(config: Path) -> None:
     code, out, _ = invoke(
-        config, "next-runs", "backup", "-n", "2", "--from", "2026-03-28T00:00:00Z",
-        "--tz", "Europe/Berlin",
+        config,
+        "next-runs",
+        "backup",
+        "-n",
+        "2",
+        "--from",
+        "2026-03-28T00:00:00Z",
+        "--tz",
+        "Europe/Berlin",
     )
     assert code == 0
     assert out.split() == ["2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00"]
@@ -158,8 +165,16 @@ def test_next_runs_bad_from_is_a_usage_error(config: Path) -> None:
 def test_next_runs_fast_path_matches_typer(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["-c", str(config), "next-runs", "backup", "--count=3",
-            "--from", "2026-03-28T00:00:00Z", "--json"]
+    args = [
+        "-c",
+        str(config),
+        "next-runs",
+        "backup",
+        "--count=3",
+        "--from",
+        "2026-03-28T00:00:00Z",
+        "--json",
+    ]
     assert try_fast_path(args) == 0
     fast = capsys.readouterr().out
     code, out, _ = invoke(config, *args[2:])
@@ -271,7 +286,11 @@ def test_plan_without_state_adds_everything(config: Path) -> None:
     assert code == 0
     plan = json.loads(out)
     assert sorted(e["name"] for e in plan["added"]) == [
-        "backup", "nightly", "poll", "report", "restock",
+        "backup",
+        "nightly",
+        "poll",
+        "report",
+        "restock",
     ]
     assert plan["changed"] == [] and plan["removed"] == []
     code, out, _ = invoke(config, "plan")
@@ -363,7 +382,10 @@ def test_subprocess_smoke(config: Path) -> None:
     base = [sys.executable, "-m", "unoschedule", "-c", str(config)]
     done = subprocess.run(
         [*base, "next-runs", "backup", "--count", "3", "--from", "2026-03-28T00:00:00Z", "--json"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[1] == "2026-03-29T01:00:00Z"
@@ -377,3 +399,21 @@ def test_subprocess_smoke(config: Path) -> None:
     done = subprocess.run([*base, "nonsense"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert state_files(config.parent) == []
+
+
+def test_a_redis_url_is_refused_in_one_line_and_never_taken_for_a_file(config: Path) -> None:
+    config.write_text(
+        SCHEDULES.replace("  timezone: UTC\n", "  timezone: UTC\n  storage: redis://h/0\n")
+    )
+    for args in (("status", "backup"), ("pause", "backup"), ("run",)):
+        code, _, err = invoke(config, *args)
+        assert code == 1, args
+        assert err.strip().splitlines() == [
+            "error: cannot use redis://h/0: Redis state is not part of this version yet; "
+            "use a SQLite state file (--state FILE)"
+        ]
+    code, out, _ = invoke(config, "next-runs", "backup", "--count", "1", "--json")
+    assert code == 0 and len(json.loads(out)) == 1  # the file alone answers
+    code, _, _ = invoke(config, "status", "backup", state=config.parent / "local.db")
+    assert code == 0  # an explicit --state FILE wins over scheduler.storage
+    assert state_files(config.parent) == []  # and a read-only command creates nothing

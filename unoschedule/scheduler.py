@@ -105,7 +105,18 @@ class Scheduler:
     def from_config(
         cls, config: Config, *, state: str | None = None, create_state: bool = False, **kw: Any
     ) -> Scheduler:
-        """A scheduler over a loaded YAML file; ``state`` overrides the state file path."""
+        """A scheduler over a loaded YAML file; ``state`` overrides the state file path.
+
+        A URL (``--state`` or ``scheduler.storage``) names a remote store rather than a
+        file, so that it is opened as such (or refused with a clear error), never taken
+        for a file name.
+        """
+        from .store import is_url
+
+        storage = config.options.storage
+        url = state if state else (storage if storage and is_url(storage) else None)
+        if url and is_url(url):
+            return cls(config=config, storage=url, create_state=create_state, **kw)
         return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
 
     # -- the store ------------------------------------------------------------------------

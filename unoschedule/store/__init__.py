@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, cast
 
 from ..abc import Store
+from ..errors import StateError
 
 if TYPE_CHECKING:
     from .sqlite import SQLiteStorage
@@ -35,7 +36,15 @@ def open_store(
     ``StateError`` instead of being created.
     """
     if is_url(spec):
-        module = importlib.import_module(".redis", __name__)
+        try:
+            module = importlib.import_module(".redis", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.redis":
+                raise
+            raise StateError(
+                f"cannot use {os.fspath(spec)}: Redis state is not part of this version "
+                "yet; use a SQLite state file (--state FILE)"
+            ) from None
         return cast(Store, module.RedisStorage(os.fspath(spec)))
     from .sqlite import SQLiteStorage
 
