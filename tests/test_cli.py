@@ -417,3 +417,15 @@ def test_a_redis_url_is_refused_in_one_line_and_never_taken_for_a_file(config: P
     code, _, _ = invoke(config, "status", "backup", state=config.parent / "local.db")
     assert code == 0  # an explicit --state FILE wins over scheduler.storage
     assert state_files(config.parent) == []  # and a read-only command creates nothing
+
+
+def test_version_prints_the_package_version_and_no_command_is_a_usage_error(
+    config: Path,
+) -> None:
+    from unoschedule import __version__
+
+    code, out, _ = invoke(config, "--version")
+    assert (code, out.strip()) == (0, f"uno-schedule {__version__}")
+    code, out, err = invoke(config)
+    assert code == 2
+    assert "Commands" in out + err and "next-runs" in out + err

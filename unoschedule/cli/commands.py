@@ -145,7 +145,7 @@ TzOption = Annotated[
 ]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _main(
     ctx: typer.Context,
     config: Annotated[
@@ -172,6 +172,9 @@ def _main(
 
         typer.echo(f"uno-schedule {__version__}")
         raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:  # a usage error: show what the commands are
+        typer.echo(ctx.get_help())  # (typer's rich help prints itself and returns "")
+        raise typer.Exit(2)
     ctx.obj = Globals(config, state or None)
 
 
