@@ -106,9 +106,7 @@ def windows(draw: st.DrawFn, *, short: bool = False) -> Case:
         center = tr.at
     else:
         tr = None
-        center = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
-            hours=draw(st.integers(0, 365 * 24))
-        )
+        center = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=draw(st.integers(0, 365 * 24)))
     # ``before``: how long before the change the window opens (mostly before it, so
     # that the change is inside the window; sometimes just after it).
     past = draw(st.integers(0, 7)) == 0
@@ -128,13 +126,17 @@ def _values(draw: st.DrawFn, low: int, high: int, hot: list[int]) -> str:
     """A cron field over ``low..high``: fixed, list, range, step, ``*``, ``*/n``, ``a/n``."""
     use_hot = hot and draw(st.integers(0, 3)) > 0
     value = st.sampled_from(hot) if use_hot else st.integers(low, high)
-    kind = draw(st.sampled_from(["fixed", "fixed", "list", "range", "range_step", "star",
-                                 "star_step", "a_step"]))
+    kind = draw(
+        st.sampled_from(
+            ["fixed", "fixed", "list", "range", "range_step", "star", "star_step", "a_step"]
+        )
+    )
     if kind == "fixed":
         return str(draw(value))
     if kind == "list":
-        items = sorted({draw(value), *draw(st.lists(st.integers(low, high), min_size=1,
-                                                      max_size=3))})
+        items = sorted(
+            {draw(value), *draw(st.lists(st.integers(low, high), min_size=1, max_size=3))}
+        )
         return ",".join(str(v) for v in items)
     if kind in ("range", "range_step"):
         a = draw(value)
@@ -161,28 +163,44 @@ def cron_expressions(draw: st.DrawFn, case: Case, seconds: bool = False) -> str:
     day_kind = draw(st.sampled_from(["star", "star", "star", "dom", "dow", "both", "month"]))
     dom = dow = month = "*"
     if day_kind in ("dom", "both"):
-        days = sorted({local.day, (local - timedelta(days=1)).day,
-                       draw(st.integers(1, 31))})
-        dom = draw(st.sampled_from([
-            ",".join(map(str, days)),
-            f"{days[0]}-{days[-1]}",
-            f"*/{draw(st.integers(1, 10))}",
-        ]))
+        days = sorted({local.day, (local - timedelta(days=1)).day, draw(st.integers(1, 31))})
+        dom = draw(
+            st.sampled_from(
+                [
+                    ",".join(map(str, days)),
+                    f"{days[0]}-{days[-1]}",
+                    f"*/{draw(st.integers(1, 10))}",
+                ]
+            )
+        )
     if day_kind in ("dow", "both"):
         dows = sorted({(local.weekday() + 1) % 7, local.weekday(), draw(st.integers(0, 7))})
-        dow = draw(st.sampled_from([
-            ",".join(map(str, dows)),
-            ",".join(DAYS[d % 7].lower() if draw(st.booleans()) else DAYS[d % 7]
-                     for d in dows),
-            f"{dows[0]}-{dows[-1]}",
-            "*/2",
-            "1-5",
-        ]))
+        dow = draw(
+            st.sampled_from(
+                [
+                    ",".join(map(str, dows)),
+                    ",".join(
+                        DAYS[d % 7].lower() if draw(st.booleans()) else DAYS[d % 7] for d in dows
+                    ),
+                    f"{dows[0]}-{dows[-1]}",
+                    "*/2",
+                    "1-5",
+                ]
+            )
+        )
     if day_kind == "month":
-        month = draw(st.sampled_from([
-            str(local.month), MONTHS[local.month - 1], f"{local.month}-12", "*/3",
-            "JAN-JUN", "jul-dec",
-        ]))
+        month = draw(
+            st.sampled_from(
+                [
+                    str(local.month),
+                    MONTHS[local.month - 1],
+                    f"{local.month}-12",
+                    "*/3",
+                    "JAN-JUN",
+                    "jul-dec",
+                ]
+            )
+        )
     fields = [minute, hour, dom, month, dow]
     if seconds:
         fields.insert(0, _values(draw, 0, 59, [0, 30, 59]))
@@ -214,13 +232,22 @@ def runs(timeline: Timeline, after: datetime, until: datetime) -> list[datetime]
         cursor = batch[-1]
 
 
-def reference_for(expression: str, case: Case, dst: DstPolicy | None,
-                  stats: Counter[str] | None = None) -> list[datetime]:
+def reference_for(
+    expression: str, case: Case, dst: DstPolicy | None, stats: Counter[str] | None = None
+) -> list[datetime]:
     cron = RefCron.parse(expression)
     gap = dst.gap if dst else cron.default_gap
     overlap = dst.overlap if dst else cron.default_overlap
-    return ref_runs(cron.matches, case.zone, case.after, case.until, gap=gap,
-                    overlap=overlap, step=1 if cron.has_seconds else 60, stats=stats)
+    return ref_runs(
+        cron.matches,
+        case.zone,
+        case.after,
+        case.until,
+        gap=gap,
+        overlap=overlap,
+        step=1 if cron.has_seconds else 60,
+        stats=stats,
+    )
 
 
 # -- cron against the reference --------------------------------------------------------------
@@ -284,8 +311,14 @@ def test_runs_split_at_any_instant_are_the_same(data, dst, more):
     timeline = CronSchedule(expression).timeline(zone=case.zone, dst=dst)
     a, c = case.after, case.until
     span = int((c - a).total_seconds())
-    b = min(c, a + timedelta(seconds=more.draw(st.integers(0, span)),
-                             microseconds=more.draw(st.sampled_from([0, 1, 999_999]))))
+    b = min(
+        c,
+        a
+        + timedelta(
+            seconds=more.draw(st.integers(0, span)),
+            microseconds=more.draw(st.sampled_from([0, 1, 999_999])),
+        ),
+    )
     whole = runs(timeline, a, c)
     assert runs(timeline, a, b) + runs(timeline, b, c) == whole
     # ``after`` may be given in any zone: in the schedule's own zone (fold kept) too.
@@ -339,8 +372,9 @@ def test_daily_agrees_with_the_reference(case, data, dst):
         return w.second == 0 and (w.hour, w.minute) in wanted
 
     timeline = DailySchedule(times).timeline(zone=case.zone, dst=dst)
-    expected = ref_runs(matches, case.zone, case.after, case.until,
-                        gap=policy.gap, overlap=policy.overlap)
+    expected = ref_runs(
+        matches, case.zone, case.after, case.until, gap=policy.gap, overlap=policy.overlap
+    )
     assert runs(timeline, case.after, case.until) == expected
 
 
@@ -355,12 +389,10 @@ def test_weekly_agrees_with_the_reference(case, data):
     days = sorted({today, (today + 1) % 7, data.draw(st.integers(0, 6))})
 
     def matches(w: datetime) -> bool:
-        return (w.second == 0 and (w.hour, w.minute) in wanted
-                and (w.weekday() + 1) % 7 in days)
+        return w.second == 0 and (w.hour, w.minute) in wanted and (w.weekday() + 1) % 7 in days
 
     timeline = WeeklySchedule([names[d] for d in days], times).timeline(zone=case.zone)
-    expected = ref_runs(matches, case.zone, case.after, case.until,
-                        gap="shift", overlap="first")
+    expected = ref_runs(matches, case.zone, case.after, case.until, gap="shift", overlap="first")
     assert runs(timeline, case.after, case.until) == expected
 
 
@@ -370,8 +402,9 @@ def test_monthly_agrees_with_the_reference(case, data):
     times = _times(data.draw, case)
     wanted = _hm(times)
     local = case.after.astimezone(case.zone)
-    days: list[int | str] = sorted({local.day, min(31, local.day + 1),
-                                    data.draw(st.integers(1, 31))})
+    days: list[int | str] = sorted(
+        {local.day, min(31, local.day + 1), data.draw(st.integers(1, 31))}
+    )
     last = data.draw(st.booleans())
     if last:
         days.append("last")
@@ -382,8 +415,7 @@ def test_monthly_agrees_with_the_reference(case, data):
         return w.second == 0 and (w.hour, w.minute) in wanted and on_day
 
     timeline = MonthlySchedule(days, times).timeline(zone=case.zone)
-    expected = ref_runs(matches, case.zone, case.after, case.until,
-                        gap="shift", overlap="first")
+    expected = ref_runs(matches, case.zone, case.after, case.until, gap="shift", overlap="first")
     assert runs(timeline, case.after, case.until) == expected
 
 
@@ -402,8 +434,11 @@ periods = st.integers(1, 40 * 86400).map(lambda s: timedelta(seconds=s)) | st.sa
 def test_interval_is_anchored_arithmetic_and_never_drifts(anchor, period, k, late_us):
     """next(after) is the first anchor + n*period > after, however late ``after`` is."""
     timeline = IntervalSchedule(period).timeline(anchor=anchor)
-    after = anchor + period * k + timedelta(microseconds=late_us % (period // timedelta(
-        microseconds=1)))
+    after = (
+        anchor
+        + period * k
+        + timedelta(microseconds=late_us % (period // timedelta(microseconds=1)))
+    )
     got = timeline.next(after)
     assert got is not None
     assert got > after
@@ -424,9 +459,7 @@ def test_24h_interval_stays_24h_of_elapsed_time_across_dst(zone_name, data):
     assert fired[0] == anchor
     assert all(b - a == timedelta(hours=24) for a, b in pairwise(fired))
     # Elapsed time, not wall time: the wall time of day moves when the offset changes.
-    assert all(
-        (b.timestamp() - a.timestamp()) == 86400 for a, b in pairwise(fired)
-    )
+    assert all((b.timestamp() - a.timestamp()) == 86400 for a, b in pairwise(fired))
 
 
 def test_interval_anchored_in_a_zone_still_counts_elapsed_time():
@@ -480,8 +513,7 @@ def test_interval_is_anchored_at_start_date_rather_than_first_seen():
     first_seen = datetime(2026, 3, 1, 10, 13, 22, tzinfo=UTC)
     start = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
     timeline = IntervalSchedule("1h").timeline(anchor=first_seen, start=start)
-    assert timeline.take(datetime(2026, 3, 1, tzinfo=UTC), 2) == [
-        start, start + timedelta(hours=1)]
+    assert timeline.take(datetime(2026, 3, 1, tzinfo=UTC), 2) == [start, start + timedelta(hours=1)]
     # Without a start_date the first-seen anchor rules.
     timeline = IntervalSchedule("1h").timeline(anchor=first_seen)
     assert timeline.next(first_seen) == first_seen + timedelta(hours=1)
@@ -493,7 +525,9 @@ def test_start_given_as_local_time_at_the_jump_keeps_the_first_occurrences():
     start = datetime(2026, 3, 8, 3, 0, tzinfo=zone)  # == 07:00Z
     timeline = CronSchedule("*/15 * * * *").timeline(zone=zone, start=start)
     assert timeline.take(datetime(2026, 3, 8, tzinfo=UTC), 2) == [
-        datetime(2026, 3, 8, 7, 0, tzinfo=UTC), datetime(2026, 3, 8, 7, 15, tzinfo=UTC)]
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC),
+        datetime(2026, 3, 8, 7, 15, tzinfo=UTC),
+    ]
 
 
 @pytest.mark.parametrize("zone_name", ["UTC", "America/New_York", "Asia/Tokyo"])
@@ -501,3 +535,30 @@ def test_the_end_of_the_calendar_means_no_more_runs_not_an_error(zone_name):
     after = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
     for expression in ("59 23 31 12 *", "* * * * *", "0 0 1 1 *", "* * * * * *"):
         assert CronSchedule(expression).timeline(zone=ZoneInfo(zone_name)).next(after) is None
+
+
+@given(
+    zone_name=st.sampled_from(sorted(ZONE_YEARS)),
+    instant=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)),
+)
+@settings(max_examples=EXAMPLES * 5)
+def test_an_offset_period_holds_the_zones_offset_from_its_start_to_its_end(
+    zone_name: str, instant: datetime
+) -> None:
+    """The fast path's ground truth: ``period`` agrees with the zone itself."""
+    from unoschedule.wallclock import ZoneOffsets
+
+    zone = ZoneInfo(zone_name) if zone_name != "UTC" else UTC
+    offset, start, end, before = ZoneOffsets(zone).period(instant)
+
+    def offset_at(naive_utc: datetime) -> timedelta:
+        found = naive_utc.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+        assert found is not None
+        return found
+
+    assert start <= instant < end
+    assert offset == offset_at(instant) == offset_at(start) == offset_at(end - timedelta(seconds=1))
+    if before != offset:  # a real change at ``start``: the second before had the old offset
+        assert offset_at(start - timedelta(seconds=1)) == before
+    else:  # no change within a year before ``instant``
+        assert offset_at(start) == offset
