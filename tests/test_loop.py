@@ -146,6 +146,31 @@ def test_each_due_occurrence_fires_once_even_when_ticked_repeatedly(tmp_path: Pa
     assert len(h.executor.calls) == 2
 
 
+def test_schedules_written_alike_share_a_timeline_and_each_fires_on_its_own(
+    tmp_path: Path,
+) -> None:
+    spec = CronSchedule("30 9 * * *")  # one parsed line, as the loader shares it
+    alike = [ScheduleDefinition(name=n, schedule=spec, command=("true",)) for n in ("a", "b")]
+    berlin = ScheduleDefinition(
+        name="berlin", schedule=spec, command=("true",), timezone="Europe/Berlin"
+    )
+    hashed = cron("hashed", "H 9 * * *")
+    h = Harness(tmp_path, [*alike, berlin, hashed])
+
+    async def go() -> None:
+        loop = h.start()
+        assert loop._timelines["a"] is loop._timelines["b"]
+        assert loop._timelines["berlin"] is not loop._timelines["a"]
+        assert loop._next["berlin"] == T("2026-06-02T07:30:00Z")  # 09:30 CEST, tomorrow
+        for minute in range(0, 61):  # every minute from 09:00 to 10:00 UTC
+            await h.at(f"2026-06-01T09:{minute:02d}:00Z" if minute < 60 else "2026-06-01T10:00:00Z")
+
+    run(go)
+    assert h.history("a") == h.history("b") == [("09:30", "schedule", 1, "success")]
+    assert h.history("berlin") == []  # 09:30 CEST is 07:30 UTC, before the harness started
+    assert [c[0] for c in h.executor.calls].count("hashed") == 1
+
+
 def test_a_restarted_leader_does_not_fire_claimed_occurrences_again(tmp_path: Path) -> None:
     h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
 

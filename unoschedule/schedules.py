@@ -150,6 +150,9 @@ class ScheduleSpec(ABC):
     kind: ClassVar[str]
     #: Whether the schedule fires at fixed wall times (cronie's DST rule for those).
     fixed_time: bool = True
+    #: Whether the timeline depends only on zone, DST policy and bounds (not on the
+    #: schedule's name or anchor), so that schedules written alike can share one.
+    name_free: bool = False
 
     @abstractmethod
     def to_config(self) -> Any:
@@ -215,6 +218,7 @@ class CronSchedule(ScheduleSpec):
         self.expression = expression.strip() if isinstance(expression, str) else expression
         self._parsed = CronExpression(expression)  # hash key bound later, per schedule name
         self.fixed_time = not self._parsed.is_wildcard_time
+        self.name_free = "H" not in str(self.expression).upper()
 
     def to_config(self) -> Any:
         return {"cron": self.expression}
@@ -306,6 +310,7 @@ class DailySchedule(ScheduleSpec):
     """At one or more times of day, every day."""
 
     kind = "daily"
+    name_free = True
 
     def __init__(self, times: str | Sequence[str]):
         self.times = _parse_times(times, "a daily schedule")
@@ -347,6 +352,7 @@ class WeeklySchedule(ScheduleSpec):
     """On some days of the week, at one or more times of day."""
 
     kind = "weekly"
+    name_free = True
 
     def __init__(self, days: Sequence[str | int] | str, time: str | Sequence[str] = "00:00"):
         items = [days] if isinstance(days, str | int) else list(days)
@@ -385,6 +391,7 @@ class MonthlySchedule(ScheduleSpec):
     """
 
     kind = "monthly"
+    name_free = True
 
     def __init__(self, days: Sequence[int | str] | int | str, time: str | Sequence[str] = "00:00"):
         items = [days] if isinstance(days, str | int) else list(days)
