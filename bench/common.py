@@ -161,12 +161,20 @@ class Runner:
     waits. The runner's stderr (its log) goes to a file beside the state.
     """
 
-    def __init__(self, config: Path, state: Path, *, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        state: Path,
+        *,
+        extra_env: dict[str, str] | None = None,
+        tag: str = "runner",
+    ):
         self.config = config
         self.state = state
         self.folder = state.parent
-        self.log_path = self.folder / "runner.log"
-        self.sock_path = self.folder / "notify.sock"
+        # ``tag`` tells apart several runners on one state (a leader and its standby).
+        self.log_path = self.folder / f"{tag}.log"
+        self.sock_path = self.folder / f"{tag}.notify.sock"
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
