@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
-from common import PYTHON, UNO, Result, median, say, tempdir
+from common import PYTHON, UNO, Result, median, say, tempdir, timed_run
 
 NAME = "cold_start"
 
@@ -46,15 +45,6 @@ schedules:
 """
 
 
-def _time(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
-    return took
-
-
 def run(quick: bool) -> list[Result]:
     runs = 5 if quick else 20
     with tempdir("cold") as folder:
@@ -70,13 +60,13 @@ def run(quick: bool) -> list[Result]:
         if (folder / "uno-schedule.db").exists():
             raise RuntimeError("next-runs created a state file")
         for _ in range(2):
-            _time(base)
-            _time(ours)
+            timed_run(base)
+            timed_run(ours)
         base_t: list[float] = []
         ours_t: list[float] = []
         for _ in range(runs):
-            base_t.append(_time(base))
-            ours_t.append(_time(ours))
+            base_t.append(timed_run(base))
+            ours_t.append(timed_run(ours))
         base_ms, ours_ms = median(base_t) * 1000, median(ours_t) * 1000
         ratio = ours_ms / base_ms
         say(f"next-runs {ours_ms:.1f} ms, import yaml+croniter {base_ms:.1f} ms, ratio {ratio:.2f}")

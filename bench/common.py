@@ -94,6 +94,16 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def timed_run(argv: list[str]) -> float:
+    """Wall seconds of one run of ``argv``, which must succeed."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-800:]}")
+    return took
+
+
 def say(text: str) -> None:
     """Progress goes to stderr; the table alone goes to stdout."""
     print(f"  {text}", file=sys.stderr, flush=True)

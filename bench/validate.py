@@ -9,11 +9,10 @@ exit 0), and ``load_config()`` in this process (median of 3).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
-from common import UNO, Result, judge, median, say, tempdir, yaml_quote
+from common import UNO, Result, judge, median, say, tempdir, timed_run, yaml_quote
 
 NAME = "validate"
 
@@ -96,15 +95,6 @@ def generate(path: Path, count: int) -> None:
     path.write_text(HEADER + "".join(_schedule(i) for i in range(count)))
 
 
-def _cli(config: Path) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run([UNO, "-c", str(config), "validate"], capture_output=True, check=False)
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"validate exited {proc.returncode}: {proc.stderr.decode()[-800:]}")
-    return took
-
-
 def run(quick: bool) -> list[Result]:
     count = 1_000 if quick else 10_000
     from unoschedule.config import load_config
@@ -113,8 +103,8 @@ def run(quick: bool) -> list[Result]:
         config = folder / "schedules.yaml"
         generate(config, count)
         size_kb = config.stat().st_size / 1024
-        _cli(config)  # warm-up (page cache, .pyc)
-        cli = [_cli(config) for _ in range(3)]
+        timed_run([UNO, "-c", str(config), "validate"])  # warm-up (page cache, .pyc)
+        cli = [timed_run([UNO, "-c", str(config), "validate"]) for _ in range(3)]
         loads = []
         for _ in range(3):
             t0 = time.perf_counter()

@@ -61,6 +61,15 @@ class Waiter(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def fileno(self) -> int | None:
+        """A file descriptor that becomes readable on a notification, for a loop that
+        watches it itself instead of blocking in ``wait``; None when there is none."""
+        return None
+
+    def drain(self) -> None:
+        """Consume pending notifications (after ``fileno`` turned readable)."""
+        return None
+
 
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""

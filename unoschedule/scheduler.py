@@ -111,11 +111,8 @@ class Scheduler:
         file, so that it is opened as such (or refused with a clear error), never taken
         for a file name.
         """
-        from .store import is_url
-
-        storage = config.options.storage
-        url = state if state else (storage if storage and is_url(storage) else None)
-        if url and is_url(url):
+        url = config.store_url(state)
+        if url is not None:
             return cls(config=config, storage=url, create_state=create_state, **kw)
         return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
 

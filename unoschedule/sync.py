@@ -8,7 +8,7 @@ with a unified diff of the canonical YAML form and the source (file and git comm
 Scale matters here: the first start on a 100,000-schedule file adds every schedule.
 Diffs are therefore built only when read (an addition's version holds its definition
 and no diff), the store is read without definitions except for what changed
-(``plan_for_store``), and the plan is written in one transaction.
+(``plan_for_store``), and all new and changed schedules are written in one transaction.
 """
 
 from __future__ import annotations

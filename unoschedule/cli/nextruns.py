@@ -37,13 +37,11 @@ def next_run_times(
 ) -> list[str]:
     """The next ``count`` fire instants of ``name`` after ``after`` (None: now), ISO Z."""
     from unoschedule.config import load_config
-    from unoschedule.store import is_url
     from unoschedule.timeutil import format_instant
 
     config = load_config(config_path)
     definition = config.schedules.get(name)
-    remote = is_url(state or "") or (not state and is_url(config.options.storage or ""))
-    local = None if remote else config.state_path(state)
+    local = None if config.store_url(state) else config.state_path(state)
     # From the file alone unless a local state knows more (an interval's first-seen anchor,
     # a pause); a remote store is not read by this version.
     if definition is not None and (after is not None or local is None or not local.exists()):

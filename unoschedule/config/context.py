@@ -16,13 +16,21 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from ..errors import ConfigError
-from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
+from .yamlnodes import (
+    MAP_TAG,
+    SEQ_TAG,
+    TAG_PREFIX,
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+)
 
-_TAG = "tag:yaml.org,2002:"
+_TAG = TAG_PREFIX
 _STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP = (
     _TAG + t for t in ("str", "null", "bool", "int", "float", "timestamp")
 )
-_SEQ, _MAP, _MERGE = _TAG + "seq", _TAG + "map", _TAG + "merge"
+_SEQ, _MAP, _MERGE = SEQ_TAG, MAP_TAG, _TAG + "merge"
 _SCALAR_TAGS = frozenset({_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP})
 _COLLECTION_TAGS = frozenset({_SEQ, _MAP})
 #: A ceiling on the values built from one file: aliases can make a tiny file expand

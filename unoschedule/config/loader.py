@@ -119,6 +119,14 @@ class Config:
             return configured if configured.is_absolute() else self.folder / configured
         return self.folder / "uno-schedule.db"
 
+    def store_url(self, override: str | os.PathLike[str] | None = None) -> str | None:
+        """The URL of a remote store, or None when the state is a file: ``override``
+        (``--state``) when given, URL or not, else a URL in ``scheduler.storage``."""
+        from ..store import is_url
+
+        spec = override or self.options.storage
+        return os.fspath(spec) if spec and is_url(spec) else None
+
 
 # -- public entry points -----------------------------------------------------------------
 

@@ -30,12 +30,24 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-__all__ = ["MappingNode", "Mark", "Node", "ScalarNode", "SequenceNode", "compose"]
+__all__ = [
+    "MAP_TAG",
+    "SEQ_TAG",
+    "TAG_PREFIX",
+    "MappingNode",
+    "Mark",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "compose",
+]
 
 #: libyaml's parser where PyYAML was built with it (the pure-Python one is 10x slower).
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MAP_TAG = "tag:yaml.org,2002:map"
+#: The prefix of the YAML core schema's tags (``!!str`` is ``TAG_PREFIX + "str"``).
+TAG_PREFIX = "tag:yaml.org,2002:"
+SEQ_TAG = TAG_PREFIX + "seq"
+MAP_TAG = TAG_PREFIX + "map"
 
 
 class Mark(NamedTuple):
@@ -43,9 +55,6 @@ class Mark(NamedTuple):
 
     line: int
     column: int
-
-    def __str__(self) -> str:
-        return f'  in "<file>", line {self.line + 1}, column {self.column + 1}'
 
 
 class Node:
@@ -163,11 +172,11 @@ def _compose_events(
             start = event.start_mark
             flat: list[Node] = []
             if cls is MappingStartEvent:
-                node = MappingNode(tag or _MAP_TAG, [], start.line, start.column)
+                node = MappingNode(tag or MAP_TAG, [], start.line, start.column)
             else:
-                node = SequenceNode(tag or _SEQ_TAG, flat, start.line, start.column)
+                node = SequenceNode(tag or SEQ_TAG, flat, start.line, start.column)
             if tag == "!":
-                node.tag = _MAP_TAG if cls is MappingStartEvent else _SEQ_TAG
+                node.tag = MAP_TAG if cls is MappingStartEvent else SEQ_TAG
             if event.anchor is not None:
                 register(event.anchor, node, event)
             stack.append((node, flat, append))

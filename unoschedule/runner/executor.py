@@ -149,10 +149,10 @@ def _base_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
 
 
-def _process_environment(spec: JobSpec, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """os.environ (or ``base``, a snapshot of it), then the schedule's ``env:``, then the
-    contract (which always wins)."""
-    env = dict(base) if base is not None else _base_environment()
+def _process_environment(spec: JobSpec, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` (the scheduler's environment, see ``_base_environment``), then the
+    schedule's ``env:``, then the contract (which always wins)."""
+    env = dict(base)
     env.update({str(k): str(v) for k, v in spec.definition.env.items()})
     env.update(job_environment(spec))
     return env

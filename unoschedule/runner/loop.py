@@ -36,6 +36,9 @@ __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
 #: "Not computed yet" for a shared timeline's first instant (None means "none left").
 _UNKNOWN: Any = object()
 
+#: ``error`` of a queued run whose schedule a reload removed before it could start.
+REMOVED_BEFORE_START = "the schedule was removed before the run started"
+
 #: Every status but ``active``.
 INACTIVE = ("paused", "completed", "disabled", "removed")
 
@@ -223,7 +226,7 @@ class RunLoop:
         now: datetime,
         computed: dict[str, datetime | None],
         completed: list[str],
-        shared: dict[tuple[Any, ...], tuple[Timeline, datetime | None]] | None = None,
+        shared: dict[tuple[Any, ...], tuple[Timeline, datetime | None]],
     ) -> None:
         name = state.name
         definition = self.definitions.get(name)
@@ -231,21 +234,21 @@ class RunLoop:
         if definition is None or state.status != "active":
             return
         spec = definition.schedule
-        key: tuple[Any, ...] | None = None
-        if shared is not None and spec.name_free:
-            # Schedules written alike (one cron line, one daily time) share one timeline
-            # and its first instant after ``now``: a start with 100,000 of them builds a
-            # few thousand timelines, not 100,000.
-            key = (
+        # Schedules written alike (one cron line, one daily time) share one timeline and
+        # its first instant after ``now``: a start with 100,000 of them builds a few
+        # thousand timelines, not 100,000.
+        key = (
+            (
                 id(spec),
                 definition.timezone,
                 definition.dst,
                 definition.start_date,
                 definition.end_date,
             )
-            found = shared.get(key)
-        else:
-            found = None
+            if spec.name_free
+            else None
+        )
+        found = shared.get(key) if key is not None else None
         if found is None:
             timeline = definition.timeline(self.options.timezone, state.anchor)
             first: datetime | None = _UNKNOWN
@@ -260,7 +263,7 @@ class RunLoop:
                 first = timeline.next(now)
             next_run = first
             computed[name] = next_run
-        if key is not None and shared is not None:
+        if key is not None:
             shared[key] = (timeline, first)
         if next_run is None:
             if definition.schedule.kind != "event" and state.last_run is not None:
@@ -548,12 +551,7 @@ class RunLoop:
             self._pump(queue)
 
     def _removed_before_start(self, queue: str, run: RunRecord) -> None:
-        self.store.finish_run(
-            run.run_id,
-            "error",
-            self.clock.now(),
-            error="the schedule was removed before the run started",
-        )
+        self.store.finish_run(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
         self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
         self._active[queue] = max(0, self._active.get(queue, 0) - 1)
 
@@ -583,12 +581,7 @@ class RunLoop:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
                 await self._finish(
-                    Finish(
-                        run.run_id,
-                        "error",
-                        self.clock.now(),
-                        error="the schedule was removed before the run started",
-                    )
+                    Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
                 )
                 return
             self.log.info(

@@ -316,10 +316,10 @@ class _Sleeper:
     """How the serving loop sleeps: until its timeout, its own wake-up (a retry became
     due, a stop or a reload was asked) or a datagram from another process.
 
-    Only the last kind means the shell may have paused or resumed schedules, which costs
-    a re-read of every schedule's status; telling them apart keeps a retry of a failed
-    job from re-reading 100,000 statuses. The waiter's socket is watched by the event
-    loop itself where it has one (no thread per sleep); otherwise a thread waits on it.
+    Only the last kind means the shell may have paused or resumed schedules, which makes
+    the loop re-read statuses; telling them apart keeps a retry of a failed job from
+    doing that. The waiter's descriptor is watched by the event loop itself where it has
+    one (no thread per sleep); otherwise a thread waits on it.
     """
 
     def __init__(
@@ -330,15 +330,12 @@ class _Sleeper:
         self._notify = notify
         self._event = asyncio.Event()
         self._called = False
-        fileno = getattr(waiter, "fileno", None)
-        self._fd: int | None = fileno() if callable(fileno) else None
+        self._fd = waiter.fileno()
         if self._fd is not None:
             loop.add_reader(self._fd, self._datagram)
 
     def _datagram(self) -> None:
-        drain = getattr(self._waiter, "drain", None)
-        if callable(drain):
-            drain()
+        self._waiter.drain()
         self._called = True
         self._event.set()
 

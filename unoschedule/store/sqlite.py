@@ -259,6 +259,8 @@ _SCHEDULE_UPSERT = (
 
 T = TypeVar("T")
 
+_SET_NEXT_RUN = "UPDATE schedules SET next_run = ? WHERE name = ?"
+
 _VERSION_INSERT = (
     "INSERT OR REPLACE INTO versions "
     "(schedule, version, changed_at, changelog, source, definition, diff) "
@@ -378,7 +380,6 @@ class _SocketWaiter(Waiter):
         self._inode = os.stat(path).st_ino
 
     def fileno(self) -> int:
-        """For a runner that wants to select on the wake-ups together with other fds."""
         return self._sock.fileno()
 
     def wait(self, timeout: float) -> bool:
@@ -757,7 +758,7 @@ class SQLiteStorage(Store):
     def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
         with self._write() as conn:
             conn.executemany(
-                "UPDATE schedules SET next_run = ? WHERE name = ?",
+                _SET_NEXT_RUN,
                 [(_ts(when), name) for name, when in next_runs.items()],
             )
 
@@ -810,7 +811,7 @@ class SQLiteStorage(Store):
                 results.append(True)
                 advance[run.schedule] = _ts(claim.next_run)
             conn.executemany(
-                "UPDATE schedules SET next_run = ? WHERE name = ?",
+                _SET_NEXT_RUN,
                 [(when, name) for name, when in advance.items()],
             )
         return results
