@@ -34,6 +34,7 @@ test: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check unoschedule tests bench
+	$(VENV)/bin/ruff format --check unoschedule tests bench
 	$(VENV)/bin/mypy
 
 bench: install-test

@@ -34,8 +34,14 @@ CONCURRENCY = 200
 
 
 def _file(path: Path, count: int, at: float, job: str) -> None:
-    lines = ["scheduler:", f"  default_concurrency: {CONCURRENCY}", "  missed_threshold: 5m",
-             "  shutdown_grace: 2s", "  kill_grace: 1s", "schedules:"]
+    lines = [
+        "scheduler:",
+        f"  default_concurrency: {CONCURRENCY}",
+        "  missed_threshold: 5m",
+        "  shutdown_grace: 2s",
+        "  kill_grace: 1s",
+        "schedules:",
+    ]
     stamp = iso(at)
     for i in range(count):
         lines += [f"  b-{i:05d}:", f"    schedule: {{at: {stamp}}}", f"    {job}"]
@@ -83,8 +89,7 @@ def _once(count: int, job: str, margin: float, timeout: float) -> tuple[dict[str
         conn = read_only(state)
         try:
             s, f, n, ns = conn.execute(
-                "SELECT max(started_at), max(finished_at), count(*), "
-                "count(started_at) FROM runs"
+                "SELECT max(started_at), max(finished_at), count(*), count(started_at) FROM runs"
             ).fetchone()
         finally:
             conn.close()
@@ -95,8 +100,10 @@ def _once(count: int, job: str, margin: float, timeout: float) -> tuple[dict[str
         out["started"] = parse_ts(s) - at
         if f:
             out["finished"] = parse_ts(f) - at
-    info = (f"{n:,} runs recorded, {ns:,} started (of {count:,}); READY {ready:.1f}s after "
-            f"launch, {at - runner.ready_wall:.1f}s before T; concurrency {CONCURRENCY}")
+    info = (
+        f"{n:,} runs recorded, {ns:,} started (of {count:,}); READY {ready:.1f}s after "
+        f"launch, {at - runner.ready_wall:.1f}s before T; concurrency {CONCURRENCY}"
+    )
     return out, info
 
 
@@ -116,8 +123,15 @@ def _spawn_floor(count: int) -> float:
     started = time.perf_counter()
     for _ in range(count):
         read_fd, write_fd = os.pipe()
-        alive.append(subprocess.Popen(["true"], stdin=subprocess.DEVNULL, stdout=write_fd,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
+        alive.append(
+            subprocess.Popen(
+                ["true"],
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         os.close(write_fd)
         os.close(read_fd)
         if len(alive) >= CONCURRENCY:
@@ -143,9 +157,16 @@ def run(quick: bool) -> list[Result]:
                 say(f"{label}: {exc}; again with a larger margin")
                 margin *= 2
         else:
-            results.append(Result(f"burst {count:,} at one instant, {label}: claimed and "
-                                  "dispatched", None,
-                                  "s", "< 5 s", "n/a", ["READY never came early enough"]))
+            results.append(
+                Result(
+                    f"burst {count:,} at one instant, {label}: claimed and dispatched",
+                    None,
+                    "s",
+                    "< 5 s",
+                    "n/a",
+                    ["READY never came early enough"],
+                )
+            )
             continue
         say(f"{label}: {', '.join(f'{k} {v:.2f}s' for k, v in times.items())} ({info})")
         dispatched = times.get("started")
@@ -153,14 +174,34 @@ def run(quick: bool) -> list[Result]:
         if dispatched is None:
             note += f"; not all started within {timeout:.0f}s"
         claimed = times.get("claimed")
-        results.append(Result(f"burst {count:,} at one instant, {label}: claimed and dispatched",
-                              claimed, "s", "< 5 s",
-                              judge(claimed, below=5.0) if claimed is not None else "FAIL"))
-        results.append(Result(f"burst {count:,} at one instant, {label}: all jobs started",
-                              dispatched, "s", "-", "n/a", [note]))
+        results.append(
+            Result(
+                f"burst {count:,} at one instant, {label}: claimed and dispatched",
+                claimed,
+                "s",
+                "< 5 s",
+                judge(claimed, below=5.0) if claimed is not None else "FAIL",
+            )
+        )
+        results.append(
+            Result(
+                f"burst {count:,} at one instant, {label}: all jobs started",
+                dispatched,
+                "s",
+                "-",
+                "n/a",
+                [note],
+            )
+        )
         if "command" in label:
             floor = _spawn_floor(count)
             say(f"floor: {count:,} x Popen(true) from one Python process: {floor:.2f}s")
-            results.append(Result(f"floor: {count:,} x Popen `true`, no scheduler", floor, "s",
-                                  notes=["what this machine allows for starting the commands"]))
+            results.append(
+                Result(
+                    f"floor: {count:,} x Popen `true`, no scheduler",
+                    floor,
+                    "s",
+                    notes=["what this machine allows for starting the commands"],
+                )
+            )
     return results

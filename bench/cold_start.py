@@ -70,13 +70,19 @@ def run(quick: bool) -> list[Result]:
         base_ms, ours_ms = median(base_t) * 1000, median(ours_t) * 1000
         ratio = ours_ms / base_ms
         say(f"next-runs {ours_ms:.1f} ms, import yaml+croniter {base_ms:.1f} ms, ratio {ratio:.2f}")
-        spread = (f"next-runs min/max {min(ours_t) * 1000:.1f}/{max(ours_t) * 1000:.1f} ms, "
-                  f"baseline min/max {min(base_t) * 1000:.1f}/{max(base_t) * 1000:.1f} ms, "
-                  f"{runs} runs each after 2 warm-ups")
+        spread = (
+            f"next-runs min/max {min(ours_t) * 1000:.1f}/{max(ours_t) * 1000:.1f} ms, "
+            f"baseline min/max {min(base_t) * 1000:.1f}/{max(base_t) * 1000:.1f} ms, "
+            f"{runs} runs each after 2 warm-ups"
+        )
         return [
             Result("cold start: next-runs --count 5 --json", ours_ms, "ms", "", "n/a", [spread]),
             Result("cold start: python -c 'import yaml, croniter'", base_ms, "ms", "", "n/a"),
-            Result("cold start: ratio next-runs / bare import", ratio, "x", "<= 1.5x",
-                   "PASS" if ratio <= 1.5 else "FAIL"),
+            Result(
+                "cold start: ratio next-runs / bare import",
+                ratio,
+                "x",
+                "<= 1.5x",
+                "PASS" if ratio <= 1.5 else "FAIL",
+            ),
         ]
-

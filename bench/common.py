@@ -68,13 +68,16 @@ def fmt_value(value: float | None) -> str:
 def format_table(results: Sequence[Result]) -> str:
     headers = ("benchmark", "value", "unit", "goal", "verdict")
     rows = [(r.name, fmt_value(r.value), r.unit, r.goal or "-", r.verdict) for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
     right = {1}  # numbers right-aligned
 
     def line(cells: Sequence[str]) -> str:
-        out = [c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-               for i, c in enumerate(cells)]
+        out = [
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ]
         return "  ".join(out).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
@@ -205,9 +208,12 @@ class Runner:
             self.sock_path.unlink()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.sock_path))
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-               and not k.startswith("UNO_SCHEDULE")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+            and not k.startswith("UNO_SCHEDULE")
+        }
         env["NOTIFY_SOCKET"] = str(self.sock_path)
         env.update(self.extra_env)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -215,8 +221,12 @@ class Runner:
         self.launched_wall = time.time()
         self.launched_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
-            env=env, cwd=str(self.folder),
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=self._log_file,
+            env=env,
+            cwd=str(self.folder),
         )
 
     def wait_ready(self, timeout: float) -> float:

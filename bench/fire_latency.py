@@ -41,9 +41,15 @@ def _config(folder: Path, count: int, job: str, spread: bool) -> Path:
 
     write_task_module(folder)
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    lines = ["scheduler:", f"  default_concurrency: {max(count, 4)}", "  missed_threshold: 5m",
-             # A backlog must not hold the stop for the default 30 s grace.
-             "  shutdown_grace: 2s", "  kill_grace: 1s", "schedules:"]
+    lines = [
+        "scheduler:",
+        f"  default_concurrency: {max(count, 4)}",
+        "  missed_threshold: 5m",
+        # A backlog must not hold the stop for the default 30 s grace.
+        "  shutdown_grace: 2s",
+        "  kill_grace: 1s",
+        "schedules:",
+    ]
     step = PERIOD / count
     for i in range(count):
         lines.append(f"  lat-{i:05d}:")
@@ -93,9 +99,11 @@ def _measure(
     results: dict[str, int] = {}
     for _, _, result, _ in rows:
         results[result] = results.get(result, 0) + 1
-    info = (f"{len(rows):,} runs ({len(in_job):,} with a job clock) in a {seconds:.0f}s "
-            f"window (expected about {expected:,}), "
-            f"results {results}, {unstarted} never started; start-to-READY {ready:.1f}s")
+    info = (
+        f"{len(rows):,} runs ({len(in_job):,} with a job clock) in a {seconds:.0f}s "
+        f"window (expected about {expected:,}), "
+        f"results {results}, {unstarted} never started; start-to-READY {ready:.1f}s"
+    )
     if len(rows) < expected * 0.95:
         info += "; FEWER RUNS THAN EXPECTED"
     return in_job, dispatch, info
@@ -121,12 +129,23 @@ def run(quick: bool) -> list[Result]:
             continue
         p50, p99, worst = percentile(in_job, 50), percentile(in_job, 99), max(in_job)
         d50, d99 = percentile(dispatch, 50), percentile(dispatch, 99)
-        say(f"{label}: in job p50 {p50:.1f} p99 {p99:.1f} max {worst:.1f} ms; "
-            f"dispatch p50 {d50:.1f} p99 {d99:.1f} ms ({info})")
+        say(
+            f"{label}: in job p50 {p50:.1f} p99 {p99:.1f} max {worst:.1f} ms; "
+            f"dispatch p50 {d50:.1f} p99 {d99:.1f} ms ({info})"
+        )
         results.append(Result(f"{prefix}: p50 (job clock)", p50, "ms"))
-        results.append(Result(f"{prefix}: p99 (job clock)", p99, "ms", goal_text,
-                              judge(p99, below=goal),
-                              [f"max {worst:.1f} ms; dispatch (started_at) p50 {d50:.1f} ms, "
-                               f"p99 {d99:.1f} ms, max {max(dispatch):.1f} ms; {info}"]))
+        results.append(
+            Result(
+                f"{prefix}: p99 (job clock)",
+                p99,
+                "ms",
+                goal_text,
+                judge(p99, below=goal),
+                [
+                    f"max {worst:.1f} ms; dispatch (started_at) p50 {d50:.1f} ms, "
+                    f"p99 {d99:.1f} ms, max {max(dispatch):.1f} ms; {info}"
+                ],
+            )
+        )
         results.append(Result(f"{prefix}: p99 (started_at)", d99, "ms"))
     return results

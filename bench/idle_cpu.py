@@ -38,8 +38,15 @@ def hourly_file(path: Path, count: int, *, job: str = 'command: ["true"]') -> No
     anchor_hour = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     # Whole-hour offsets only, so that a quiet minute stays quiet in every zone.
     zones = ("UTC", "Europe/Berlin", "America/New_York")
-    lines = ["scheduler:", "  timezone: UTC", "templates:", "  hourly:",
-             "    tags: [bench]", "    timeout: 1m", "schedules:"]
+    lines = [
+        "scheduler:",
+        "  timezone: UTC",
+        "templates:",
+        "  hourly:",
+        "    tags: [bench]",
+        "    timeout: 1m",
+        "schedules:",
+    ]
     for i in range(count):
         minute, second = slots[(i * 7919) % len(slots)]
         lines.append(f"  h-{i:06d}:")
@@ -76,9 +83,21 @@ def run(quick: bool) -> list[Result]:
         log = runner.log_path.read_text(errors="replace")
     fired = log.count(": starting run ")
     pct = (c1 - c0) / (t1 - t0) * 100
-    say(f"{count:,} hourly schedules: {pct:.3f} % CPU over {t1 - t0:.1f}s "
-        f"({(c1 - c0) * 1000:.0f} ms CPU), READY after {ready:.1f}s, RSS {rss} kB")
-    note = (f"{(c1 - c0) * 1000:.0f} ms CPU in {t1 - t0:.1f}s after READY+2s; READY took "
-            f"{ready:.1f}s; RSS {(rss or 0) / 1024:.0f} MiB; runs started meanwhile: {fired}")
-    return [Result(f"idle CPU, {count:,} hourly schedules", pct, "% core", "< 0.5 %",
-                   judge(pct, below=0.5), [note])]
+    say(
+        f"{count:,} hourly schedules: {pct:.3f} % CPU over {t1 - t0:.1f}s "
+        f"({(c1 - c0) * 1000:.0f} ms CPU), READY after {ready:.1f}s, RSS {rss} kB"
+    )
+    note = (
+        f"{(c1 - c0) * 1000:.0f} ms CPU in {t1 - t0:.1f}s after READY+2s; READY took "
+        f"{ready:.1f}s; RSS {(rss or 0) / 1024:.0f} MiB; runs started meanwhile: {fired}"
+    )
+    return [
+        Result(
+            f"idle CPU, {count:,} hourly schedules",
+            pct,
+            "% core",
+            "< 0.5 %",
+            judge(pct, below=0.5),
+            [note],
+        )
+    ]

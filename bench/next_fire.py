@@ -97,8 +97,13 @@ LIBRARIES: tuple[tuple[str, Callable[[str, datetime, int], Callable[[], datetime
 )
 
 
-def _rate(factory: Callable[[str, datetime, int], Callable[[], datetime]], expr: str,
-          start: datetime, n: int, repeats: int) -> float:
+def _rate(
+    factory: Callable[[str, datetime, int], Callable[[], datetime]],
+    expr: str,
+    start: datetime,
+    n: int,
+    repeats: int,
+) -> float:
     best = float("inf")
     for _ in range(repeats):
         loop = factory(expr, start, n)  # a fresh iterator each time: same work each pass
@@ -137,24 +142,45 @@ def run(quick: bool) -> list[Result]:
                 rates[label] = _rate(factory, expr, start, n, repeats)
             except Exception as exc:  # a library that cannot do it is n/a, not a crash
                 rates[label] = None
-                results.append(Result(f"next-fire '{expr}': {label}", None, "occ/s", "", "n/a",
-                                      [f"failed: {type(exc).__name__}: {exc}"]))
+                results.append(
+                    Result(
+                        f"next-fire '{expr}': {label}",
+                        None,
+                        "occ/s",
+                        "",
+                        "n/a",
+                        [f"failed: {type(exc).__name__}: {exc}"],
+                    )
+                )
                 continue
             say(f"{expr!r:16} {label:28} {rates[label]:>10,.0f}/s")
         ours = rates.pop("uno-schedule timeline")
         others = {k: v for k, v in rates.items() if v is not None}
         best_other = max(others.values()) if others else None
-        verdict = "n/a" if ours is None or best_other is None else (
-            "PASS" if ours > best_other else "FAIL")
+        verdict = (
+            "n/a"
+            if ours is None or best_other is None
+            else ("PASS" if ours > best_other else "FAIL")
+        )
         notes = []
         if best_other is not None and ours is not None:
             leader = max(others, key=lambda k: others[k])
-            notes.append(f"ours / fastest other ({leader}) = {ours / best_other:.2f}x; "
-                         f"N={n:,}, best of {repeats}")
+            notes.append(
+                f"ours / fastest other ({leader}) = {ours / best_other:.2f}x; "
+                f"N={n:,}, best of {repeats}"
+            )
         mismatch = _agreement(expr, start, min(n, 30_000))
         notes.append(mismatch or f"our instants equal cronsim's for the first {min(n, 30_000):,}")
-        results.append(Result(f"next-fire '{expr}' NY: uno-schedule", ours, "occ/s",
-                              "> all three below", verdict, notes))
+        results.append(
+            Result(
+                f"next-fire '{expr}' NY: uno-schedule",
+                ours,
+                "occ/s",
+                "> all three below",
+                verdict,
+                notes,
+            )
+        )
         for label, rate in rates.items():
             if rate is not None:
                 results.append(Result(f"next-fire '{expr}' NY: {label}", rate, "occ/s"))

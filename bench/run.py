@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHMARKS if not args.only or b in args.only]
 
@@ -67,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
 
     total = time.perf_counter() - began
     print()
-    print(f"uno-schedule benchmarks{' (--quick)' if args.quick else ''}: "
-          f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{platform.platform()}; total {total:.0f}s")
+    print(
+        f"uno-schedule benchmarks{' (--quick)' if args.quick else ''}: "
+        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.platform()}; total {total:.0f}s"
+    )
     # Other work on the machine moves these numbers: the runner benchmarks share 2 cores.
-    print("load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, at end {:.2f}/{:.2f}/{:.2f}"
-          .format(*load_before, *os.getloadavg()))
+    print(
+        "load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, "
+        "at end {:.2f}/{:.2f}/{:.2f}".format(*load_before, *os.getloadavg())
+    )
     print()
     print(format_table(results))
     notes = [(r.name, n) for r in results for n in r.notes]

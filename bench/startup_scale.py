@@ -41,8 +41,10 @@ def run(quick: bool) -> list[Result]:
         config = folder / "schedules.yaml"
         t0 = time.perf_counter()
         hourly_file(config, count)
-        say(f"generated {count:,} schedules ({config.stat().st_size / 1e6:.1f} MB) "
-            f"in {time.perf_counter() - t0:.1f}s")
+        say(
+            f"generated {count:,} schedules ({config.stat().st_size / 1e6:.1f} MB) "
+            f"in {time.perf_counter() - t0:.1f}s"
+        )
         state = folder / "state.db"
         for label in ("first start, empty state", "restart, existing state"):
             runner = Runner(config, state)
@@ -50,15 +52,37 @@ def run(quick: bool) -> list[Result]:
                 ready, hwm = _start(runner, timeout)
             except (TimeoutError, RuntimeError) as exc:
                 runner.stop()
-                results.append(Result(f"{count:,} schedules, {label}: start to READY", None, "s",
-                                      "< 10 s", "FAIL", [str(exc)]))
+                results.append(
+                    Result(
+                        f"{count:,} schedules, {label}: start to READY",
+                        None,
+                        "s",
+                        "< 10 s",
+                        "FAIL",
+                        [str(exc)],
+                    )
+                )
                 break
             mib = hwm / 1024
             size = state.stat().st_size / 1e6
             say(f"{label}: READY after {ready:.1f}s, peak RSS {mib:.0f} MiB, state {size:.0f} MB")
-            results.append(Result(f"{count:,} schedules, {label}: start to READY", ready, "s",
-                                  "< 10 s", judge(ready, below=10.0),
-                                  [f"state file {size:.0f} MB after it"]))
-            results.append(Result(f"{count:,} schedules, {label}: peak RSS (VmHWM)", mib, "MiB",
-                                  "< 500 MB", judge(hwm * 1024 / 1e6, below=500.0)))
+            results.append(
+                Result(
+                    f"{count:,} schedules, {label}: start to READY",
+                    ready,
+                    "s",
+                    "< 10 s",
+                    judge(ready, below=10.0),
+                    [f"state file {size:.0f} MB after it"],
+                )
+            )
+            results.append(
+                Result(
+                    f"{count:,} schedules, {label}: peak RSS (VmHWM)",
+                    mib,
+                    "MiB",
+                    "< 500 MB",
+                    judge(hwm * 1024 / 1e6, below=500.0),
+                )
+            )
     return results

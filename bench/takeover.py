@@ -58,6 +58,12 @@ def run(quick: bool) -> list[Result]:
     say(f"kill -9 of the leader to the standby's READY: {', '.join(f'{w:.0f}' for w in waits)} ms")
     return [
         Result("takeover: leader kill -9 to standby READY, median", median(waits), "ms"),
-        Result("takeover: leader kill -9 to standby READY, max", max(waits), "ms", "< 1000 ms",
-               judge(max(waits), below=1000.0), [f"{rounds} rounds"]),
+        Result(
+            "takeover: leader kill -9 to standby READY, max",
+            max(waits),
+            "ms",
+            "< 1000 ms",
+            judge(max(waits), below=1000.0),
+            [f"{rounds} rounds"],
+        ),
     ]

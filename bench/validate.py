@@ -16,12 +16,36 @@ from common import UNO, Result, judge, median, say, tempdir, timed_run, yaml_quo
 
 NAME = "validate"
 
-ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
-         "America/Sao_Paulo", "Pacific/Chatham", "Europe/London")
-CRONS = ("*/5 * * * *", "0 9 * * 1-5", "30 2 * * *", "0 0 1,15 * MON", "15 10 L * *",
-         "0 12 15W * *", "0 8 * * 5#2", "H H * * *", "H/15 * * * *", "0 */2 * JAN-JUN *",
-         "*/20 * * * * *", "0 30 9 * * MON-FRI", "@hourly", "@daily", "0 0 */10 * MON",
-         "5 4 * * 7", "0 22 * * 1L", "0 6 LW * *")
+ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "America/Sao_Paulo",
+    "Pacific/Chatham",
+    "Europe/London",
+)
+CRONS = (
+    "*/5 * * * *",
+    "0 9 * * 1-5",
+    "30 2 * * *",
+    "0 0 1,15 * MON",
+    "15 10 L * *",
+    "0 12 15W * *",
+    "0 8 * * 5#2",
+    "H H * * *",
+    "H/15 * * * *",
+    "0 */2 * JAN-JUN *",
+    "*/20 * * * * *",
+    "0 30 9 * * MON-FRI",
+    "@hourly",
+    "@daily",
+    "0 0 */10 * MON",
+    "5 4 * * 7",
+    "0 22 * * 1L",
+    "0 6 LW * *",
+)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 HEADER = """\
@@ -113,13 +137,23 @@ def run(quick: bool) -> list[Result]:
         if len(loaded.schedules) != count:
             raise RuntimeError(f"load_config gave {len(loaded.schedules)} schedules, not {count}")
     cli_s, load_s = median(cli), median(loads)
-    say(f"validate {count:,} schedules ({size_kb:.0f} KiB): CLI {cli_s:.2f}s, "
-        f"load_config {load_s:.2f}s")
-    note = (f"{count:,} schedules, {size_kb:.0f} KiB of YAML; CLI min/max "
-            f"{min(cli):.2f}/{max(cli):.2f}s; load_config min/max "
-            f"{min(loads):.2f}/{max(loads):.2f}s")
+    say(
+        f"validate {count:,} schedules ({size_kb:.0f} KiB): CLI {cli_s:.2f}s, "
+        f"load_config {load_s:.2f}s"
+    )
+    note = (
+        f"{count:,} schedules, {size_kb:.0f} KiB of YAML; CLI min/max "
+        f"{min(cli):.2f}/{max(cli):.2f}s; load_config min/max "
+        f"{min(loads):.2f}/{max(loads):.2f}s"
+    )
     return [
-        Result(f"validate {count:,} schedules (CLI, wall)", cli_s, "s", "< 2 s",
-               judge(cli_s, below=2.0), [note]),
+        Result(
+            f"validate {count:,} schedules (CLI, wall)",
+            cli_s,
+            "s",
+            "< 2 s",
+            judge(cli_s, below=2.0),
+            [note],
+        ),
         Result(f"load_config {count:,} schedules (in-process)", load_s, "s"),
     ]

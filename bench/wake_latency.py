@@ -54,12 +54,26 @@ def run(quick: bool) -> list[Result]:
             runner.stop()
     waits = [(parse_ts(s) - parse_ts(q)) * 1000 for q, s in rows if s]
     if len(waits) < count:
-        return [Result("wake: CLI trigger to run start", None, "ms", "< 100 ms", "FAIL",
-                       [f"only {len(waits)} of {count} manual runs started"])]
+        return [
+            Result(
+                "wake: CLI trigger to run start",
+                None,
+                "ms",
+                "< 100 ms",
+                "FAIL",
+                [f"only {len(waits)} of {count} manual runs started"],
+            )
+        ]
     p50 = median(waits)
     say(f"trigger -> started_at over {count} triggers: p50 {p50:.1f} ms, max {max(waits):.1f} ms")
     return [
         Result("wake: CLI trigger to run start, p50", p50, "ms"),
-        Result("wake: CLI trigger to run start, max", max(waits), "ms", "< 100 ms",
-               judge(max(waits), below=100.0), [f"{count} triggers, check_interval 60 s"]),
+        Result(
+            "wake: CLI trigger to run start, max",
+            max(waits),
+            "ms",
+            "< 100 ms",
+            judge(max(waits), below=100.0),
+            [f"{count} triggers, check_interval 60 s"],
+        ),
     ]

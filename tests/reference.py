@@ -45,8 +45,9 @@ def _value(text: str, names: list[str], base: int) -> int:
     return int(text)
 
 
-def parse_field(text: str, low: int, high: int, names: list[str] | None = None,
-                base: int = 0) -> set[int]:
+def parse_field(
+    text: str, low: int, high: int, names: list[str] | None = None, base: int = 0
+) -> set[int]:
     """``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n``, ``a/n`` and comma lists of those."""
     names = names or []
     out: set[int] = set()
@@ -207,11 +208,20 @@ def ref_runs(
     return fires
 
 
-def cron_runs(expression: str, zone: tzinfo, after: datetime, until: datetime,
-              gap: str | None = None, overlap: str | None = None) -> list[datetime]:
+def cron_runs(
+    expression: str,
+    zone: tzinfo,
+    after: datetime,
+    until: datetime,
+    gap: str | None = None,
+    overlap: str | None = None,
+) -> list[datetime]:
     cron = RefCron.parse(expression)
     return ref_runs(
-        cron.matches, zone, after, until,
+        cron.matches,
+        zone,
+        after,
+        until,
         gap=gap or cron.default_gap,
         overlap=overlap or cron.default_overlap,
         step=1 if cron.has_seconds else 60,

@@ -40,18 +40,26 @@ def days(expression: str, after: str, count: int) -> list[str]:
 
 def test_five_fields_fire_on_whole_minutes():
     assert fires("*/15 * * * *", "2026-01-01T10:07:30", 3) == [
-        z("2026-01-01T10:15"), z("2026-01-01T10:30"), z("2026-01-01T10:45")]
+        z("2026-01-01T10:15"),
+        z("2026-01-01T10:30"),
+        z("2026-01-01T10:45"),
+    ]
 
 
 def test_six_fields_put_seconds_first_and_fire_every_20_seconds():
     assert fires("*/20 * * * * *", "2026-01-01T10:00:05", 4) == [
-        z("2026-01-01T10:00:20"), z("2026-01-01T10:00:40"),
-        z("2026-01-01T10:01:00"), z("2026-01-01T10:01:20")]
+        z("2026-01-01T10:00:20"),
+        z("2026-01-01T10:00:40"),
+        z("2026-01-01T10:01:00"),
+        z("2026-01-01T10:01:20"),
+    ]
 
 
 def test_six_fields_with_fixed_seconds():
     assert fires("30 0 12 * * *", "2026-01-01T00:00", 2) == [
-        z("2026-01-01T12:00:30"), z("2026-01-02T12:00:30")]
+        z("2026-01-01T12:00:30"),
+        z("2026-01-02T12:00:30"),
+    ]
 
 
 def test_month_and_day_names_are_case_insensitive():
@@ -62,8 +70,7 @@ def test_month_and_day_names_are_case_insensitive():
 
 
 def test_name_ranges_and_lists():
-    assert days("0 0 * * mon-wed", "2026-01-01T00:00", 4) == ["01-05", "01-06", "01-07",
-                                                              "01-12"]
+    assert days("0 0 * * mon-wed", "2026-01-01T00:00", 4) == ["01-05", "01-06", "01-07", "01-12"]
     assert days("0 0 1 JAN,jul *", "2026-01-01T00:00", 3) == ["07-01", "01-01", "07-01"]
     assert days("0 0 1 MAR-MAY *", "2026-01-01T00:00", 3) == ["03-01", "04-01", "05-01"]
 
@@ -90,8 +97,7 @@ def test_a_weekday_start_with_a_step_runs_to_seven_which_is_sunday():
 def test_ranges_lists_and_steps():
     assert [f.minute for f in fires("5-8 * * * *", "2026-01-01T00:00", 5)] == [5, 6, 7, 8, 5]
     assert [f.minute for f in fires("1,2,30 * * * *", "2026-01-01T00:00", 4)] == [1, 2, 30, 1]
-    assert [f.minute for f in fires("10-30/10 * * * *", "2026-01-01T00:00", 4)] == [
-        10, 20, 30, 10]
+    assert [f.minute for f in fires("10-30/10 * * * *", "2026-01-01T00:00", 4)] == [10, 20, 30, 10]
     assert [f.hour for f in fires("0 */6 * * *", "2026-01-01T00:30", 4)] == [6, 12, 18, 0]
 
 
@@ -138,13 +144,26 @@ def test_l_minus_3_is_three_days_before_the_last_day():
 def test_lw_is_the_last_weekday_of_the_month():
     # Jan 31 and Feb 28 are Saturdays, May 31 is a Sunday: the Friday before.
     assert days("0 0 LW * *", "2026-01-01T00:00", 5) == [
-        "01-30", "02-27", "03-31", "04-30", "05-29"]
+        "01-30",
+        "02-27",
+        "03-31",
+        "04-30",
+        "05-29",
+    ]
 
 
 def test_15w_is_the_weekday_nearest_the_15th():
     # Jan 15 Thu; Feb 15 Sun -> Mon 16; Aug 15 Sat -> Fri 14.
     assert days("0 0 15W * *", "2026-01-01T00:00", 8) == [
-        "01-15", "02-16", "03-16", "04-15", "05-15", "06-15", "07-15", "08-14"]
+        "01-15",
+        "02-16",
+        "03-16",
+        "04-15",
+        "05-15",
+        "06-15",
+        "07-15",
+        "08-14",
+    ]
 
 
 def test_1w_when_the_first_is_a_saturday_is_monday_the_third():
@@ -227,20 +246,27 @@ def _brute(expression_days, start: date, count: int) -> list[str]:
 def test_day_of_month_and_weekday_are_ored_when_neither_starts_with_a_star():
     # 1st, 15th and every Monday.
     assert days("0 0 1,15 * MON", "2025-12-31T12:00", 7) == [
-        "01-01", "01-05", "01-12", "01-15", "01-19", "01-26", "02-01"]
+        "01-01",
+        "01-05",
+        "01-12",
+        "01-15",
+        "01-19",
+        "01-26",
+        "02-01",
+    ]
     expected = _brute(lambda d: d.day in (1, 15) or d.weekday() == 0, date(2026, 1, 1), 40)
     assert days("0 0 1,15 * MON", "2025-12-31T12:00", 40) == expected
 
 
 def test_day_of_month_and_weekday_are_anded_when_one_starts_with_a_star():
     # Days 1, 11, 21 and 31 that fall on a Monday.
-    expected = _brute(lambda d: d.day in (1, 11, 21, 31) and d.weekday() == 0,
-                      date(2026, 1, 1), 5)
+    expected = _brute(lambda d: d.day in (1, 11, 21, 31) and d.weekday() == 0, date(2026, 1, 1), 5)
     assert expected[:3] == ["05-11", "06-01", "08-31"]
     assert days("0 0 */10 * MON", "2025-12-31T12:00", 5) == expected
     # A star in the weekday field: "1,15 * */2" is the 1st and 15th that are Sun/Tue/Thu/Sat.
-    expected = _brute(lambda d: d.day in (1, 15) and (d.weekday() + 1) % 7 in (0, 2, 4, 6),
-                      date(2026, 1, 1), 6)
+    expected = _brute(
+        lambda d: d.day in (1, 15) and (d.weekday() + 1) % 7 in (0, 2, 4, 6), date(2026, 1, 1), 6
+    )
     assert days("0 0 1,15 * */2", "2025-12-31T12:00", 6) == expected
 
 
@@ -303,7 +329,9 @@ def test_a_backwards_range_error_points_at_the_range_inside_a_list():
 
 def test_the_29th_of_february_is_possible():
     assert fires("0 0 29 2 *", "2026-01-01T00:00", 2) == [
-        z("2028-02-29T00:00"), z("2032-02-29T00:00")]
+        z("2028-02-29T00:00"),
+        z("2032-02-29T00:00"),
+    ]
 
 
 def test_an_impossible_day_with_a_weekday_is_ored_and_so_possible():
@@ -320,8 +348,9 @@ def _field(draw: st.DrawFn, low: int, high: int, names: list[str] | None = None)
             return names[v - low]
         return str(v)
 
-    kind = draw(st.sampled_from(["star", "fixed", "list", "range", "range_step",
-                                 "star_step", "a_step"]))
+    kind = draw(
+        st.sampled_from(["star", "fixed", "list", "range", "range_step", "star_step", "a_step"])
+    )
     if kind == "star":
         return "*"
     if kind == "fixed":
@@ -339,8 +368,7 @@ def _field(draw: st.DrawFn, low: int, high: int, names: list[str] | None = None)
     return f"{a}-{b}/{draw(st.integers(1, high - low))}"
 
 
-MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
-               "NOV", "DEC"]
+MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
 
@@ -365,8 +393,9 @@ def common_expressions(draw: st.DrawFn) -> str:
 @settings(max_examples=EXAMPLES * 3)
 @given(
     common_expressions(),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2060, 1, 1),
-                 timezones=st.just(UTC)),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2060, 1, 1), timezones=st.just(UTC)
+    ),
 )
 def test_agrees_with_croniter_in_utc_for_the_common_dialect(expression, start):
     start = start.replace(microsecond=0)

@@ -122,9 +122,7 @@ class Store(ABC):
 
     # -- runs -----------------------------------------------------------------------------
 
-    def claim(
-        self, run: RunRecord, key: str, next_run: datetime | None, *, epoch: int
-    ) -> bool:
+    def claim(self, run: RunRecord, key: str, next_run: datetime | None, *, epoch: int) -> bool:
         """Record ``run`` under the unique occurrence ``key`` and advance the schedule's
         ``next_run``, durably, only if ``epoch`` is the current lease's.
 

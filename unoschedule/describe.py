@@ -183,8 +183,10 @@ class _Describer:
         """The time-of-day phrase, and whether it names fixed times ("At 02:30")."""
         secs, mins, hours = _values(self.sec), _values(self.min), _values(self.hour)
         if (
-            secs is not None and len(secs) == 1
-            and mins is not None and hours is not None
+            secs is not None
+            and len(secs) == 1
+            and mins is not None
+            and hours is not None
             and len(mins) * len(hours) <= _MAX_TIMES
             and not self._is_hour_step()
         ):
@@ -205,9 +207,13 @@ class _Describer:
         if minute_any and hour_any and sec_single:
             return f"every minute at second {sec_single}"
         if (
-            sec_single == 0 and len(self.min) == 1 and len(self.hour) == 1
-            and self.min[0].kind == "hash" and self.hour[0].kind == "hash"
-            and self.min[0].step == 1 and self.hour[0].step == 1
+            sec_single == 0
+            and len(self.min) == 1
+            and len(self.hour) == 1
+            and self.min[0].kind == "hash"
+            and self.hour[0].kind == "hash"
+            and self.min[0].step == 1
+            and self.hour[0].step == 1
         ):
             return "once a day at a hashed time"
 
@@ -227,8 +233,11 @@ class _Describer:
             if not phrases:
                 phrases.append("every minute")
         elif len(self.min) == 1 and self.min[0].kind == "step" and not self.min[0].ranged:
-            phrases.append(_every(self.min[0].step, "minute") if not phrases
-                           else f"of {_every(self.min[0].step, 'minute')}")
+            phrases.append(
+                _every(self.min[0].step, "minute")
+                if not phrases
+                else f"of {_every(self.min[0].step, 'minute')}"
+            )
         elif min_single is not None and not phrases:
             # a fixed minute: the hour decides the phrase
             return self._fixed_minute(min_single, sec_single or 0)
@@ -253,11 +262,15 @@ class _Describer:
                 last = item.start + (end - item.start) // item.step * item.step
                 if not item.ranged:
                     return _every(item.step, "hour") + mark
-                return (f"{_every(item.step, 'hour')} from {_hm(item.start, minute, second)} "
-                        f"through {_hm(last, minute, second)}")
+                return (
+                    f"{_every(item.step, 'hour')} from {_hm(item.start, minute, second)} "
+                    f"through {_hm(last, minute, second)}"
+                )
             if item.kind == "range":
-                return (f"every hour from {_hm(item.start, minute, second)} "
-                        f"through {_hm(item.end, minute, second)}")
+                return (
+                    f"every hour from {_hm(item.start, minute, second)} "
+                    f"through {_hm(item.end, minute, second)}"
+                )
             if item.kind == "hash":
                 where = f" in hours {item.text[2:-1]}" if item.text.upper().startswith("H(") else ""
                 return f"once a day at minute {minute} of a hashed hour{where}"
@@ -278,8 +291,9 @@ class _Describer:
                 words.append(f"{item.start} through {item.end}")
             elif item.kind == "step":
                 if item.ranged:
-                    words.append(f"every {_ordinal(item.step)} {unit} from {item.start} "
-                                 f"through {item.end}")
+                    words.append(
+                        f"every {_ordinal(item.step)} {unit} from {item.start} through {item.end}"
+                    )
                 else:
                     words.append(_every(item.step, unit))
             else:
@@ -330,11 +344,14 @@ class _Describer:
                 plain.append(f"{item.start} through {item.end}")
             elif item.kind == "step":
                 if item.ranged and item.text.count("-"):
-                    special.append(f"every {_ordinal(item.step)} day of the month from "
-                                   f"{item.start} through {item.end}")
+                    special.append(
+                        f"every {_ordinal(item.step)} day of the month from "
+                        f"{item.start} through {item.end}"
+                    )
                 elif item.ranged and item.start != 1:
-                    special.append(f"every {_ordinal(item.step)} day of the month from "
-                                   f"day {item.start}")
+                    special.append(
+                        f"every {_ordinal(item.step)} day of the month from day {item.start}"
+                    )
                 else:
                     special.append(f"every {_ordinal(item.step)} day of the month")
             elif item.kind == "hash":
@@ -346,7 +363,8 @@ class _Describer:
             elif text.startswith("L-"):
                 n = int(text[2:])
                 special.append(
-                    "the last day of the month" if n == 0
+                    "the last day of the month"
+                    if n == 0
                     else f"the {_ordinal(n)} day before the last day of the month"
                 )
             elif text.endswith("W"):
@@ -357,8 +375,11 @@ class _Describer:
         if plain:
             single_month = _single(self.month)
             if (
-                len(plain) == 1 and plain[0].isdigit() and single_month is not None
-                and not special and _is_any(self.dow)
+                len(plain) == 1
+                and plain[0].isdigit()
+                and single_month is not None
+                and not special
+                and _is_any(self.dow)
             ):
                 return f"on {_MONTHS[single_month - 1]} {plain[0]}"
             phrases.append(f"day {_join(plain)} of the month")
@@ -407,8 +428,9 @@ class _Describer:
             elif item.kind == "step":
                 if not item.ranged:
                     return f"in every {_ordinal(item.step)} month"
-                words.append(_join([_MONTHS[m - 1] for m in
-                                    range(item.start, item.end + 1, item.step)]))
+                words.append(
+                    _join([_MONTHS[m - 1] for m in range(item.start, item.end + 1, item.step)])
+                )
             elif item.kind == "hash":
                 return "in a hashed month"
             else:
@@ -417,6 +439,4 @@ class _Describer:
 
     def _dom_names_month(self) -> bool:
         """``0 0 1 1 *`` reads "on January 1": the month is already in the day phrase."""
-        return (
-            len(self.dom) == 1 and self.dom[0].kind == "value" and _is_any(self.dow)
-        )
+        return len(self.dom) == 1 and self.dom[0].kind == "value" and _is_any(self.dow)

@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 
-
-
 @dataclass
 class PlanEntry:
     name: str

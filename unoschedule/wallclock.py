@@ -60,9 +60,7 @@ class DstPolicy:
         if self.gap not in ("shift", "skip"):
             raise ValueError(f"dst gap policy must be 'shift' or 'skip', not {self.gap!r}")
         if self.overlap not in ("first", "both"):
-            raise ValueError(
-                f"dst overlap policy must be 'first' or 'both', not {self.overlap!r}"
-            )
+            raise ValueError(f"dst overlap policy must be 'first' or 'both', not {self.overlap!r}")
 
 
 #: cronie's rule for jobs whose minute and hour fields are fixed.

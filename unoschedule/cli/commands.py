@@ -151,14 +151,19 @@ def _main(
     config: Annotated[
         Path,
         typer.Option(
-            "-c", "--config", envvar="UNO_SCHEDULE_CONFIG", metavar="FILE",
+            "-c",
+            "--config",
+            envvar="UNO_SCHEDULE_CONFIG",
+            metavar="FILE",
             help="The schedule file.",
         ),
     ] = Path("schedules.yaml"),
     state: Annotated[
         str | None,
         typer.Option(
-            "--state", envvar="UNO_SCHEDULE_STATE", metavar="FILE",
+            "--state",
+            envvar="UNO_SCHEDULE_STATE",
+            metavar="FILE",
             help="The state file (default: scheduler.state in the YAML file, else "
             "uno-schedule.db beside it).",
         ),
@@ -272,13 +277,21 @@ def _print_plan(result: Any) -> None:
         return
     con.print(Text(summary, style="bold"))
     for sign, style, entries in (
-        ("+", "green", result.added), ("~", "yellow", result.changed), ("-", "red", result.removed)
+        ("+", "green", result.added),
+        ("~", "yellow", result.changed),
+        ("-", "red", result.removed),
     ):
         for entry in entries:
             con.print(Text(f"\n{sign} {entry.name}", style=f"bold {style}"))
             if entry.diff:
-                con.print(Syntax(entry.diff.rstrip("\n"), "diff", theme="ansi_dark",
-                                 background_color="default"))
+                con.print(
+                    Syntax(
+                        entry.diff.rstrip("\n"),
+                        "diff",
+                        theme="ansi_dark",
+                        background_color="default",
+                    )
+                )
             for label, runs, show in (
                 ("next runs before", entry.next_before, sign != "+"),
                 ("next runs after ", entry.next_after, sign != "-"),
@@ -396,13 +409,14 @@ def status(
 def next_runs(
     ctx: typer.Context,
     name: NameArg,
-    count: Annotated[
-        int, typer.Option("-n", "--count", min=1, help="How many fire instants.")
-    ] = 5,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many fire instants.")] = 5,
     from_: Annotated[
         str | None,
-        typer.Option("--from", metavar="INSTANT",
-                     help="Start after this ISO 8601 instant (default: now; naive: in --tz)."),
+        typer.Option(
+            "--from",
+            metavar="INSTANT",
+            help="Start after this ISO 8601 instant (default: now; naive: in --tz).",
+        ),
     ] = None,
     tz: TzOption = None,
     as_json: JsonOption = False,
@@ -475,7 +489,8 @@ def history(
                     output.esc(r.get("trigger")),
                     output.esc(r.get("attempt")),
                     output.esc(output.when(r.get("started_at"), zone, ago=False))
-                    if r.get("started_at") else None,
+                    if r.get("started_at")
+                    else None,
                     f"{r['duration']:.3g}s" if r.get("duration") is not None else None,
                     output.styled_result(r.get("result")),
                     output.esc(_one_line(r.get("error"))) if r.get("error") else None,
@@ -500,14 +515,23 @@ def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
     if not records:
         con.print(Text("no versions recorded (the scheduler has not seen this schedule yet)"))
     for v in records:
-        con.print(Text.assemble(
-            (f"version {v.get('version')}", "bold"),
-            f"  {output.when(v.get('changed_at'), zone, ago=False)}  {v.get('changelog') or ''}",
-            (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
-        ))
+        con.print(
+            Text.assemble(
+                (f"version {v.get('version')}", "bold"),
+                f"  {output.when(v.get('changed_at'), zone, ago=False)}"
+                f"  {v.get('changelog') or ''}",
+                (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
+            )
+        )
         if v.get("diff"):
-            con.print(Syntax(str(v["diff"]).rstrip("\n"), "diff", theme="ansi_dark",
-                             background_color="default"))
+            con.print(
+                Syntax(
+                    str(v["diff"]).rstrip("\n"),
+                    "diff",
+                    theme="ansi_dark",
+                    background_color="default",
+                )
+            )
 
 
 @app.command()
@@ -540,10 +564,13 @@ AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
 
 
 @app.command()
-def pause(ctx: typer.Context, name: Annotated[
+def pause(
+    ctx: typer.Context,
+    name: Annotated[
         str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
     ] = None,
-          all_: AllOption = False) -> None:
+    all_: AllOption = False,
+) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
 
     Examples:
@@ -556,8 +583,10 @@ def pause(ctx: typer.Context, name: Annotated[
     with _scheduler(ctx, create_state=True) as scheduler:
         if all_:
             changed = _run(scheduler.pause())
-            typer.echo(f"paused {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-                       + (": " + ", ".join(changed) if changed else ""))
+            typer.echo(
+                f"paused {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
+                + (": " + ", ".join(changed) if changed else "")
+            )
         elif _run(scheduler.pause_schedule(str(name))):
             typer.echo(f"paused {name}")
         else:
@@ -565,10 +594,13 @@ def pause(ctx: typer.Context, name: Annotated[
 
 
 @app.command()
-def resume(ctx: typer.Context, name: Annotated[
+def resume(
+    ctx: typer.Context,
+    name: Annotated[
         str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
     ] = None,
-           all_: AllOption = False) -> None:
+    all_: AllOption = False,
+) -> None:
     """Resume a paused schedule (or every paused one with --all).
 
     Examples:
@@ -581,8 +613,10 @@ def resume(ctx: typer.Context, name: Annotated[
     with _scheduler(ctx, create_state=True) as scheduler:
         if all_:
             changed = _run(scheduler.resume())
-            typer.echo(f"resumed {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-                       + (": " + ", ".join(changed) if changed else ""))
+            typer.echo(
+                f"resumed {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
+                + (": " + ", ".join(changed) if changed else "")
+            )
         elif _run(scheduler.resume_schedule(str(name))):
             typer.echo(f"resumed {name}")
         else:
@@ -616,12 +650,19 @@ def trigger(
     ] = None,
     kwarg: Annotated[
         list[str] | None,
-        typer.Option("--kwarg", metavar="KEY=VALUE",
-                     help="Override one kwarg; VALUE is read as YAML (repeatable)."),
+        typer.Option(
+            "--kwarg",
+            metavar="KEY=VALUE",
+            help="Override one kwarg; VALUE is read as YAML (repeatable).",
+        ),
     ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Wait for the result; exit 1 if the run failed. "
-                                          "With no scheduler running, run it here.")
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the result; exit 1 if the run failed. "
+            "With no scheduler running, run it here.",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -728,8 +769,7 @@ def calendar(
         typer.Option("--from", metavar="INSTANT", help="Start of the window (default: now)."),
     ] = None,
     bucket: Annotated[
-        str | None,
-        typer.Option("--bucket", help="Column width such as 15m or 2h (default: fits).")
+        str | None, typer.Option("--bucket", help="Column width such as 15m or 2h (default: fits).")
     ] = None,
     tz: TzOption = None,
     as_json: JsonOption = False,
@@ -772,8 +812,15 @@ def calendar(
             columns = 96 if as_json else _columns(scheduler.definitions)
             size = cal.choose_bucket(span, columns)
         data = cal.compute(
-            scheduler.definitions, scheduler.options.timezone,
-            cal.floor_local(start, size, zone), span, size, zone, zone_name, hidden, start,
+            scheduler.definitions,
+            scheduler.options.timezone,
+            cal.floor_local(start, size, zone),
+            span,
+            size,
+            zone,
+            zone_name,
+            hidden,
+            start,
         )
     if as_json:
         output.print_json(cal.to_json(data))

@@ -94,8 +94,12 @@ def kv_table(data: Mapping[str, Any], *, title: str | None = None) -> Table:
     out.add_column("key", style="bold")
     out.add_column("value", overflow="fold")
     for key, value in data.items():
-        out.add_row(key.replace("_", " "), styled_result(value) if key in (
-            "status", "last_result", "result") else _format_value(value))
+        out.add_row(
+            key.replace("_", " "),
+            styled_result(value)
+            if key in ("status", "last_result", "result")
+            else _format_value(value),
+        )
     return out
 
 
@@ -121,8 +125,13 @@ def styled_result(value: Any) -> str:
     return f"[{style}]{value}[/{style}]" if style else str(value)
 
 
-def when(instant: str | None, zone: tzinfo | None = None, now: datetime | None = None,
-         *, ago: bool = True) -> str:
+def when(
+    instant: str | None,
+    zone: tzinfo | None = None,
+    now: datetime | None = None,
+    *,
+    ago: bool = True,
+) -> str:
     """An ISO instant for people: ``2026-03-28 01:30 UTC (in 3h 5m)``, in ``zone`` if given."""
     if not instant:
         return "-"

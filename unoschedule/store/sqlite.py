@@ -241,9 +241,11 @@ _SCHEDULE_COLUMNS = (
 )
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
 #: The same columns with the definition left out (NULL decodes to an empty mapping).
-_SCHEDULE_SELECT_LIGHT = "SELECT " + ", ".join(
-    "NULL" if c == "definition" else c for c in _SCHEDULE_COLUMNS
-) + " FROM schedules"
+_SCHEDULE_SELECT_LIGHT = (
+    "SELECT "
+    + ", ".join("NULL" if c == "definition" else c for c in _SCHEDULE_COLUMNS)
+    + " FROM schedules"
+)
 _SCHEDULE_UPSERT = (
     f"INSERT INTO schedules ({', '.join(_SCHEDULE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_SCHEDULE_COLUMNS))}) ON CONFLICT(name) DO UPDATE SET "
@@ -726,9 +728,7 @@ class SQLiteStorage(Store):
                     schedules.append(_schedule_params(state, definition))
                     if version is not None:
                         same = version.definition is state.definition
-                        versions.append(
-                            _version_params(version, definition if same else None)
-                        )
+                        versions.append(_version_params(version, definition if same else None))
                 conn.executemany(_SCHEDULE_UPSERT, schedules)
                 if versions:
                     conn.executemany(_VERSION_INSERT, versions)
