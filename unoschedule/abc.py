@@ -81,9 +81,14 @@ class Store(ABC):
 
     @abstractmethod
     def list_schedules(
-        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+        self,
+        *,
+        definitions: bool = True,
+        statuses: Collection[str] | None = None,
+        source: str | None = None,
     ) -> list[ScheduleState]:
-        """All schedules (or those in ``statuses``), including removed ones, by name.
+        """All schedules (or those in ``statuses``, or of one ``source``), including
+        removed ones, by name.
 
         ``definitions=False`` leaves each ``definition`` empty: the run loop's start needs
         only status and timing, and decoding 100,000 definitions would double its time.
@@ -97,6 +102,21 @@ class Store(ABC):
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
         """``save_schedule`` for many, in one transaction (a file's changes land together,
         and a first start with 100,000 schedules commits once, not 100,000 times)."""
+
+    @abstractmethod
+    def save_schedule_if(
+        self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
+    ) -> bool:
+        """Write ``state`` and its ``version`` only if the stored schedule is still at
+        ``expected_version`` (None: absent or removed), checked and written in one
+        transaction, so that two editors can never overwrite each other. False (nothing
+        written) otherwise."""
+
+    def generation(self) -> int:
+        """A number that grows with every write of a definition (``save_schedules``,
+        ``save_schedule_if``): the leader compares it to notice changes made by other
+        processes without reading every schedule."""
+        return int(self.get_meta("generation") or 0)
 
     @abstractmethod
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:

@@ -73,3 +73,24 @@ class LeadershipError(UnoScheduleError):
 
 class JobError(UnoScheduleError):
     """A job could not be started (task not importable, command not found)."""
+
+
+class VersionConflictError(UnoScheduleError):
+    """An update named a version that is not the next one: someone else changed the
+    schedule meanwhile (or the caller read an old version)."""
+
+
+class TaskFailure(Exception):
+    """What ``on_schedule_error`` handlers get when the exception itself is not at hand
+    (a task that ran in another process, a command): its type name, message and
+    traceback text, rebuilt from the run record."""
+
+    def __init__(
+        self, type_name: str, message: str, traceback: str, *, result: str, run_id: str
+    ) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        self.result = result
+        self.run_id = run_id

@@ -39,6 +39,7 @@ RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "r
 FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted")
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
 MissedHandling = Literal["trigger", "skip", "coalesce"]
+Source = Literal["file", "api"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class ScheduleDefinition:
     on_error: tuple[str, ...] | str | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    #: The task is a callable that cannot be imported (a closure, lambda, bound method or
+    #: partial) and runs only in the process that scheduled it.
+    in_process: bool = False
 
     def zone(self, default: str | None = None) -> tzinfo:
         """The zone this schedule is evaluated in: its own, else the scheduler's, else UTC."""
@@ -234,6 +238,9 @@ class ScheduleState:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     fingerprint: str = ""
+    #: ``file``: declared in the YAML file (a reload adds, changes and removes it);
+    #: ``api``: made through the library or the CLI (it stays until deleted).
+    source: Source = "file"
 
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}

@@ -1,9 +1,15 @@
 """The ``Scheduler`` of the design document: the one API that the CLI, the YAML file and
 library users all go through.
 
-A schedule's id is its unique name. Definitions live in memory (from a YAML file or
-from ``schedule()`` calls); what happened lives in the store. Read methods work whether
-or not a run loop is active anywhere; write methods write the store and wake the leader.
+A schedule's id is its unique name. Every schedule lives in the state: those of the YAML
+file (source ``file``, written when ``run`` loads the file) and those made through this
+API or the CLI (source ``api``, written at the call, kept until deleted). Read methods
+work whether or not a run loop is active anywhere and see what any process wrote; write
+methods check their values by the file's rules, write the state, and wake the leader
+(in whatever process it runs), which acts on the change at once.
+
+The async methods run their store work in a worker thread, so that a caller sharing
+the event loop with ``start()``'s run loop never stalls it on a busy database.
 """
 
 from __future__ import annotations
@@ -11,26 +17,34 @@ from __future__ import annotations
 import asyncio
 import difflib
 import itertools
+import json
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .abc import Clock, Store, SystemClock
-from .errors import UnknownScheduleError, UnoScheduleError
+from .errors import (
+    ConfigError,
+    TaskFailure,
+    UnknownScheduleError,
+    UnoScheduleError,
+    VersionConflictError,
+)
 from .model import (
     RunRecord,
     ScheduleDefinition,
     SchedulerOptions,
     ScheduleState,
     ScheduleTemplate,
+    VersionRecord,
 )
-from .schedules import EventTrigger, ScheduleSpec, schedule_from_config
-from .sync import Plan, apply_plan, definition_diff, make_plan
-from .timeutil import format_instant, parse_duration
+from .schedules import EventTrigger, ScheduleSpec
+from .sync import Plan, apply_plan, definition_diff, git_source, make_plan
+from .timeutil import format_instant
 
 if TYPE_CHECKING:
     from .config import Config
@@ -39,16 +53,6 @@ __all__ = ["Scheduler"]
 
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
-_DEFINITION_NAMES = {f.name for f in fields(ScheduleDefinition)} - {"name", "schedule"}
-
-
-class _JobFailed(Exception):
-    """What ``on_schedule_error`` handlers receive when a job fails for good."""
-
-    def __init__(self, message: str, result: str, run_id: str) -> None:
-        super().__init__(message)
-        self.result = result
-        self.run_id = run_id
 
 
 class Scheduler:
@@ -74,12 +78,23 @@ class Scheduler:
         base = config.options if config is not None else SchedulerOptions()
         if "storage" in options and not isinstance(options["storage"], str | None):
             storage = options.pop("storage")
+        if options:
+            # The same rules as the file's scheduler: key, so that nothing the library
+            # accepts fails later (a zero check_interval would be a busy loop).
+            from .config.values import options_from_values
+
+            checked = options_from_values(options)
+            options = {key: getattr(checked, key) for key in options}
         self.options = replace(base, **options)
         self.config = config
         self.clock = clock or SystemClock()
-        self.definitions: dict[str, ScheduleDefinition] = (
+        #: The schedules of the YAML file (the file front end); empty without one.
+        self.file_definitions: dict[str, ScheduleDefinition] = (
             dict(config.schedules) if config is not None else {}
         )
+        #: What the leader runs: the file's schedules and those stored through the API,
+        #: kept in step with the state by ``reconcile_definitions``.
+        self.definitions: dict[str, ScheduleDefinition] = dict(self.file_definitions)
         self.templates: dict[str, ScheduleTemplate] = {}
         self._store: Store | None = storage if isinstance(storage, Store) else None
         self._storage_url = storage if isinstance(storage, str) and "://" in storage else None
@@ -94,7 +109,9 @@ class Scheduler:
             elif self.options.storage and "://" in self.options.storage:
                 self._storage_url = self.options.storage
             else:
-                self._state_path = Path(self.options.state or "uno-schedule.db")
+                self._state_path = Path(
+                    self.options.storage or self.options.state or "uno-schedule.db"
+                )
         self._create_state = create_state
         self._error_handlers: list[ErrorHandler] = []
         self._service_task: asyncio.Task[int] | None = None
@@ -150,14 +167,72 @@ class Scheduler:
             self._store.close()
             self._store = None
 
-    # -- definitions ----------------------------------------------------------------------
+    # -- definitions: where each schedule comes from --------------------------------------
+
+    def _api_definitions(self) -> dict[str, ScheduleDefinition]:
+        """The schedules stored through the API (by this process or any other)."""
+        store = self._store_if_any()
+        if store is None:
+            return {}
+        found = {}
+        for state in store.list_schedules(source="api", statuses=_LIVE):
+            definition = _stored_definition(state)
+            if definition is not None:
+                found[state.name] = definition
+        return found
+
+    def _known(self) -> dict[str, ScheduleDefinition]:
+        """Every schedule there is: the file's and the API's (a fresh read of the state)."""
+        return {**self.file_definitions, **self._api_definitions()}
 
     def _resolve(self, schedule_id: str) -> ScheduleDefinition:
-        definition = self.definitions.get(schedule_id)
-        if definition is None:
-            hint = difflib.get_close_matches(schedule_id, list(self.definitions), n=1)
-            raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
-        return definition
+        definition = self.file_definitions.get(schedule_id)
+        if definition is not None:
+            return definition
+        store = self._store_if_any()
+        state = store.get_schedule(schedule_id) if store is not None else None
+        if state is not None and state.status != "removed" and state.source == "api":
+            found = _stored_definition(state)
+            if found is not None:
+                return found
+        names = [*self.file_definitions, *self._api_definitions()]
+        hint = difflib.get_close_matches(schedule_id, names, n=1)
+        raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
+
+    def reconcile_definitions(self) -> list[str]:
+        """Bring ``definitions`` (what the leader runs) in line with the state: schedules
+        added, changed or deleted through the API by any process. Returns the names whose
+        definition changed; only those are read in full."""
+        store = self.store
+        changed: list[str] = []
+        live: set[str] = set()
+        for light in store.list_schedules(definitions=False):
+            if light.status == "removed":
+                continue
+            live.add(light.name)
+            current = self.definitions.get(light.name)
+            if current is not None and current.fingerprint() == light.fingerprint:
+                continue
+            state = store.get_schedule(light.name)
+            definition = _stored_definition(state) if state is not None else None
+            if definition is not None:
+                self.definitions[light.name] = definition
+                changed.append(light.name)
+        for name in [n for n in self.definitions if n not in live]:
+            if name not in self.file_definitions:
+                del self.definitions[name]
+                changed.append(name)
+        return changed
+
+    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None:
+        """A reload of the file: its schedules replace the file's old ones; the API's stay
+        (``definitions`` is changed in place: the run loop holds it)."""
+        for name in self.file_definitions:
+            self.definitions.pop(name, None)
+        self.file_definitions = dict(definitions)
+        self.definitions.update(definitions)
+
+    # -- definitions: changes through the API ---------------------------------------------
 
     async def schedule(
         self,
@@ -168,35 +243,60 @@ class Scheduler:
         template: ScheduleTemplate | None = None,
         **settings: Any,
     ) -> str:
-        """Add a schedule; returns its id (its name). Options as in the design document."""
+        """Add a schedule; returns its id (its name). Options as in the design document.
+
+        The schedule is stored (source ``api``) and the leader, in any process, acts on it
+        at once. Values are checked here, by the same rules as the YAML file's.
+        """
         values: dict[str, Any] = dict(template.values) if template is not None else {}
         for key in ("kwargs", "metadata", "env"):
             if key in values and key in settings:
                 settings[key] = {**values[key], **settings[key]}
         values.update(settings)
         if task is not None:
-            values["task"] = (
-                task if isinstance(task, str) else f"{task.__module__}:{task.__qualname__}"
-            )
+            values["task"] = task
         if schedule is not None:
             values["schedule"] = schedule
         if "schedule" not in values:
-            raise UnoScheduleError("schedule() needs a schedule (or a template that has one)")
-        spec = schedule_from_config(values.pop("schedule"))
+            raise ConfigError("schedule() needs a schedule (or a template that has one)")
         if not values.get("task") and not values.get("command"):
-            raise UnoScheduleError("schedule() needs a task or a command")
-        definition = _definition(name or _default_name(values, spec), spec, values)
-        if definition.name in self.definitions:
-            raise UnoScheduleError(f"a schedule named {definition.name!r} exists already")
-        self.definitions[definition.name] = definition
-        self._sync([definition.name], "added")
-        return definition.name
+            raise ConfigError("schedule() needs a task or a command")
+        local = _callable_task(values)
+        chosen = name or _default_name(values)
+        definition = self._checked(chosen, values, local)
+        return await asyncio.to_thread(self._add, definition)
 
-    async def get_schedule(self, schedule_id: str) -> ScheduleDefinition:
-        return self._resolve(schedule_id)
+    def _checked(
+        self, name: str, values: dict[str, Any], local: Callable[..., Any] | None
+    ) -> ScheduleDefinition:
+        from .config.values import definition_from_values
 
-    async def get_schedule_by_name(self, name: str) -> ScheduleDefinition:
-        return self._resolve(name)
+        if local is not None:
+            values = {**values, "task": _LOCAL_PLACEHOLDER}
+        definition = definition_from_values(name, values, timezone=self.options.timezone)
+        if local is not None:
+            from .runner.tasks import register_local
+
+            path = _local_path(local, name)
+            register_local(path, local)
+            definition = definition.with_changes(task=path, in_process=True)
+        return definition
+
+    def _add(self, definition: ScheduleDefinition) -> str:
+        name = definition.name
+        if name in self.file_definitions:
+            raise ConfigError(f"a schedule named {name!r} exists already (in the YAML file)")
+        store = self.store
+        old = store.get_schedule(name)
+        now = self.clock.now()
+        version = old.version + 1 if old is not None else 1
+        state = _new_state(definition, version, now, old, source="api")
+        record = _version(definition, version, now, "added", diff="")
+        expected = None
+        if not store.save_schedule_if(state, record, expected_version=expected):
+            raise ConfigError(f"a schedule named {name!r} exists already")
+        store.notify()
+        return name
 
     async def update_schedule(
         self,
@@ -206,84 +306,186 @@ class Scheduler:
         changelog: str | None = None,
         **changes: Any,
     ) -> int:
-        """Change a schedule; ``version`` (if given) must be the current one, so two
-        concurrent editors cannot silently overwrite each other. Returns the new version."""
+        """Change a schedule; returns its new version.
+
+        ``version``, when given, is the version this update creates: it must be the
+        stored version + 1, else ``VersionConflictError`` (someone else changed it since
+        it was read). The check and the write are one transaction.
+        """
+        return await asyncio.to_thread(self._update, schedule_id, version, changelog, changes)
+
+    def _update(
+        self,
+        schedule_id: str,
+        version: int | None,
+        changelog: str | None,
+        changes: dict[str, Any],
+    ) -> int:
         old = self._resolve(schedule_id)
-        store = self._store_if_any()
-        state = store.get_schedule(schedule_id) if store else None
-        if version is not None and state is not None and state.version != version:
-            raise UnoScheduleError(
-                f"{schedule_id} is at version {state.version}, not {version}; reload and retry"
+        self._ensure_known(old)
+        store = self.store
+        state = store.get_schedule(schedule_id)
+        assert state is not None
+        if version is not None and version != state.version + 1:
+            raise VersionConflictError(
+                f"{schedule_id} is at version {state.version}: an update creates version "
+                f"{state.version + 1}, not {version}; read it again and retry"
             )
-        values = old.to_config()
-        values.pop("schedule")
-        values.update(changes)
-        spec = schedule_from_config(changes.get("schedule", old.schedule))
-        values.pop("schedule", None)
-        new = _definition(schedule_id, spec, values)
-        self.definitions[schedule_id] = new
-        self._sync([schedule_id], changelog or "updated")
-        state = self.store.get_schedule(schedule_id)
-        return state.version if state else 1
+        values = {**old.to_config(), **changes}
+        if "task" not in changes and old.in_process:
+            values["task"] = _local_callable(old)
+        local = _callable_task(values)
+        new = self._checked(schedule_id, values, local)
+        diff = definition_diff(schedule_id, state.definition, new.canonical()[0])
+        now = self.clock.now()
+        next_version = state.version + 1
+        new_state = _new_state(new, next_version, now, state, source=state.source)
+        record = _version(new, next_version, now, changelog or "updated", diff=diff)
+        if not store.save_schedule_if(new_state, record, expected_version=state.version):
+            raise VersionConflictError(
+                f"{schedule_id} was changed by someone else meanwhile; read it again and retry"
+            )
+        store.notify()
+        return next_version
 
     async def delete_schedule(self, schedule_id: str) -> None:
+        """Stop a schedule for good; its runs and versions stay in history. (A schedule
+        of the YAML file comes back when the file is next loaded: delete it there.)"""
+        await asyncio.to_thread(self._delete, schedule_id)
+
+    def _delete(self, schedule_id: str) -> None:
         self._resolve(schedule_id)
-        del self.definitions[schedule_id]
         self.store.set_status([schedule_id], "removed", self.clock.now())
         self.store.notify()
 
     async def pause_schedule(self, schedule_id: str) -> bool:
+        return await asyncio.to_thread(self._pause_one, schedule_id)
+
+    def _pause_one(self, schedule_id: str) -> bool:
         self._ensure_known(self._resolve(schedule_id))
         changed = self.store.set_status([schedule_id], "paused", self.clock.now())
+        self._note_paused(changed, together=False)
         self.store.notify()
         return bool(changed)
 
     async def resume_schedule(self, schedule_id: str) -> bool:
-        self._resolve(schedule_id)
-        state = self.store.get_schedule(schedule_id)
-        if state is None or state.status != "paused":
-            return False
-        self.store.set_next_run(schedule_id, None)
-        changed = self.store.set_status([schedule_id], "active", self.clock.now())
-        self.store.notify()
-        return bool(changed)
+        return bool(await asyncio.to_thread(self._resume_one, schedule_id))
+
+    def _resume_one(self, schedule_id: str) -> list[str]:
+        return self._resume_names([self._resolve(schedule_id).name])
 
     async def pause(self) -> list[str]:
-        """Pause every schedule (``pause --all``)."""
-        self._ensure_known(*self.definitions.values())
-        changed = self.store.set_status(None, "paused", self.clock.now())
-        self.store.notify()
+        """Pause every active schedule (``pause --all``). Schedules already paused or
+        disabled are left as they are, and ``resume()`` resumes only the ones paused here."""
+        return await asyncio.to_thread(self._pause_all)
+
+    def _pause_all(self) -> list[str]:
+        self._ensure_known(*self.file_definitions.values())
+        store = self.store
+        active = [s.name for s in store.list_schedules(definitions=False, statuses=("active",))]
+        changed = store.set_status(active, "paused", self.clock.now()) if active else []
+        self._note_paused(changed, together=True)
+        store.notify()
         return changed
 
     async def resume(self) -> list[str]:
-        paused = [s.name for s in self.store.list_schedules() if s.status == "paused"]
+        """Resume the schedules that ``pause()`` paused; a schedule paused on its own, or
+        disabled, stays as it is."""
+        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("together")))
+
+    async def resume_paused(self) -> list[str]:
+        """Resume every schedule that a pause call paused (``resume --all``); those the
+        file declares ``paused: true`` or ``enabled: false`` stay as they are."""
+        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("any")))
+
+    def _paused_by(self, which: str) -> list[str]:
+        store = self._store_if_any()
+        if store is None:
+            return []
+        record = _paused_record(store)
+        return sorted(record["together"] if which == "together" else record["any"])
+
+    def _resume_names(self, names: Sequence[str]) -> list[str]:
+        store = self._store_if_any()
+        if store is None or not names:
+            return []
+        paused = [
+            s.name
+            for s in (store.get_schedule(n) for n in names)
+            if s is not None and s.status == "paused"
+        ]
         for name in paused:
-            self.store.set_next_run(name, None)
-        changed = self.store.set_status(paused, "active", self.clock.now()) if paused else []
-        self.store.notify()
+            store.set_next_run(name, None)  # continue from now: nothing counts as missed
+        changed = store.set_status(paused, "active", self.clock.now()) if paused else []
+        record = _paused_record(store)
+        for key in ("any", "together"):
+            record[key] = sorted(set(record[key]) - set(names))
+        store.set_meta(_PAUSED_BY_CALL, json.dumps(record))
+        store.notify()
         return changed
 
-    def _sync(self, names: Iterable[str] | None, changelog: str) -> None:
+    def _note_paused(self, names: Sequence[str], *, together: bool) -> None:
+        """Remember which schedules a call paused (not the file), for the resumes."""
+        if not names:
+            return
+        store = self.store
+        record = _paused_record(store)
+        record["any"] = sorted(set(record["any"]) | set(names))
+        if together:
+            record["together"] = sorted(set(record["together"]) | set(names))
+        store.set_meta(_PAUSED_BY_CALL, json.dumps(record))
+
+    def _sync(self, names: Iterable[str], changelog: str) -> None:
+        """Write file schedules the state has not seen yet (before the first ``run``)."""
         if not self.has_state() and not self._create_state:
             return
         store = self.store
         now = self.clock.now()
-        wanted = {n: self.definitions[n] for n in (names or self.definitions)}
-        states = [store.get_schedule(n) for n in wanted] if names else store.list_schedules()
-        known = [s for s in states if s is not None and s.name in wanted]
+        wanted = {n: self.file_definitions[n] for n in names}
+        states = [store.get_schedule(n) for n in wanted]
+        known = [s for s in states if s is not None]
         plan = make_plan(wanted, known, now=now, default_zone=self.options.timezone, preview=0)
-        apply_plan(store, plan, wanted, now=now, source="library", changelog=changelog)
+        source = git_source(self.config.path if self.config else None)
+        apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
         store.notify()
 
+    def _ensure_known(self, *definitions: ScheduleDefinition) -> None:
+        """Add file schedules the state has never seen (a pause or trigger from the shell
+        before the first ``run``); a changed definition stays for ``run`` to version."""
+        names = [d.name for d in definitions if d.name in self.file_definitions]
+        if not names:
+            return
+        store = self.store
+        if len(names) == 1:
+            state = store.get_schedule(names[0])
+            known = {names[0]} if state is not None and state.status != "removed" else set()
+        else:
+            known = {
+                s.name for s in store.list_schedules(definitions=False) if s.status != "removed"
+            }
+        missing = [n for n in names if n not in known]
+        if missing:
+            self._sync(missing, "added")
+
     def plan(self) -> Plan:
-        """What ``run`` would change in the state: added, changed and removed schedules."""
+        """What ``run`` would change in the state: the file's schedules added, changed
+        (including changes made through the API: drift) and removed."""
         store = self._store_if_any()
-        states = store.list_schedules() if store else []
+        states = store.list_schedules(source="file") if store else []
         return make_plan(
-            self.definitions, states, now=self.clock.now(), default_zone=self.options.timezone
+            self.file_definitions,
+            states,
+            now=self.clock.now(),
+            default_zone=self.options.timezone,
         )
 
     # -- observation ----------------------------------------------------------------------
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleDefinition:
+        return await asyncio.to_thread(self._resolve, schedule_id)
+
+    async def get_schedule_by_name(self, name: str) -> ScheduleDefinition:
+        return await asyncio.to_thread(self._resolve, name)
 
     def _states(self) -> dict[str, ScheduleState]:
         store = self._store_if_any()
@@ -310,9 +512,12 @@ class Scheduler:
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._list, status, tags)
+
+    def _list(self, status: str | None, tags: Sequence[str] | None) -> list[dict[str, Any]]:
         states = self._states()
         rows = []
-        for name, definition in self.definitions.items():
+        for name, definition in self._known().items():
             state = states.get(name)
             row_status = self._status_of(definition, state)
             if status is not None and row_status != status:
@@ -331,6 +536,8 @@ class Scheduler:
                     "last_run": format_instant(state.last_run) if state else None,
                     "last_result": state.last_result if state else None,
                     "version": state.version if state else None,
+                    "source": _source_of(name, self.file_definitions, state),
+                    "in_process": definition.in_process,
                 }
             )
         return rows
@@ -338,14 +545,25 @@ class Scheduler:
     async def get_next_run_times(
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
+        return await asyncio.to_thread(self.next_run_times, schedule_id, count, after)
+
+    def next_run_times(
+        self, schedule_id: str, count: int = 5, after: datetime | None = None
+    ) -> list[str]:
+        """The next ``count`` fire instants after ``after`` (default now); an interval
+        continues from where the state anchors it, as the leader will run it."""
         definition = self._resolve(schedule_id)
-        state = self._states().get(schedule_id) if after is None else None
+        store = self._store_if_any() if after is None else None
+        state = store.get_schedule(schedule_id) if store is not None else None
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
         timeline = definition.timeline(self.options.timezone, anchor)
         return [format_instant(t) or "" for t in timeline.take(start, count)]
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._status, schedule_id)
+
+    def _status(self, schedule_id: str) -> dict[str, Any]:
         definition = self._resolve(schedule_id)
         store = self._store_if_any()
         state = store.get_schedule(schedule_id) if store else None
@@ -369,13 +587,18 @@ class Scheduler:
             "version": state.version if state else None,
             "tags": list(definition.tags),
             "metadata": dict(definition.metadata),
+            "source": _source_of(schedule_id, self.file_definitions, state),
         }
 
     async def get_statistics(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._statistics)
+
+    def _statistics(self) -> dict[str, Any]:
         now = self.clock.now()
         store = self._store_if_any()
         states = self._states()
-        statuses = [self._status_of(d, states.get(n)) for n, d in self.definitions.items()]
+        known = self._known()
+        statuses = [self._status_of(d, states.get(n)) for n, d in known.items()]
         counts = store.run_counts() if store else {}
         recent = store.run_counts(now - timedelta(hours=24)) if store else {}
         ran = sum(c.get("run_count", 0) for c in counts.values())
@@ -388,7 +611,7 @@ class Scheduler:
 
             uptime = max(0.0, (now - parse_instant(started)).total_seconds())
         return {
-            "schedules_total": len(self.definitions),
+            "schedules_total": len(known),
             "schedules_active": statuses.count("active"),
             "schedules_paused": statuses.count("paused"),
             "jobs_triggered_total": ran,
@@ -399,16 +622,33 @@ class Scheduler:
             "leader": lease.instance_id if lease and lease.expires_at > now else None,
         }
 
-    async def get_schedule_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        if schedule_id not in self.definitions and not self._states().get(schedule_id):
-            self._resolve(schedule_id)
+    def _check_known(self, schedule_id: str) -> Store | None:
+        """The store, after checking that ``schedule_id`` is or was a schedule."""
         store = self._store_if_any()
+        if schedule_id in self.file_definitions:
+            return store
+        if store is None or store.get_schedule(schedule_id) is None:
+            self._resolve(schedule_id)  # raises, with a suggestion
+        return store
+
+    async def get_run_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The schedule's runs, newest scheduled instant first."""
+        return await asyncio.to_thread(self._run_history, schedule_id, limit)
+
+    def _run_history(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
+        store = self._check_known(schedule_id)
         return [_run_json(r) for r in store.history(schedule_id, limit)] if store else []
 
-    async def get_schedule_versions(self, schedule_id: str) -> list[dict[str, Any]]:
-        if schedule_id not in self.definitions and not self._states().get(schedule_id):
-            self._resolve(schedule_id)
-        store = self._store_if_any()
+    async def get_schedule_history(self, schedule_id: str) -> list[dict[str, Any]]:
+        """The schedule's versions, newest first: ``version``, ``changed_at``,
+        ``changelog``, ``source`` and the ``diff`` from the version before."""
+        return await asyncio.to_thread(self._versions, schedule_id)
+
+    #: The older name of ``get_schedule_history``.
+    get_schedule_versions = get_schedule_history
+
+    def _versions(self, schedule_id: str) -> list[dict[str, Any]]:
+        store = self._check_known(schedule_id)
         if store is None:
             return []
         versions = store.versions(schedule_id)
@@ -462,6 +702,11 @@ class Scheduler:
         kwargs: dict[str, Any] | None = None,
     ) -> str:
         """Queue a manual run for the leader; returns its run id."""
+        return await asyncio.to_thread(self._trigger, schedule_id, args, kwargs)
+
+    def _trigger(
+        self, schedule_id: str, args: Sequence[Any] | None, kwargs: dict[str, Any] | None
+    ) -> str:
         definition = self._resolve(schedule_id)
         self._ensure_known(definition)
         run = self._manual_run(definition, "manual", args, kwargs)
@@ -469,25 +714,22 @@ class Scheduler:
         self.store.notify()
         return run.run_id
 
-    def _ensure_known(self, *definitions: ScheduleDefinition) -> None:
-        """Add schedules the state has never seen (a pause or trigger from the shell before
-        the first ``run``); a changed definition stays for ``run`` to version."""
-        known = {s.name for s in self.store.list_schedules() if s.status != "removed"}
-        missing = [d.name for d in definitions if d.name not in known]
-        if missing:
-            self._sync(missing, "added")
-
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
-        """Raise an event: every active schedule listening for it gets a queued run."""
+        """Raise an event: every active schedule listening for it gets a queued run, and
+        a Python task receives ``data`` as its keyword argument ``event``."""
+        return await asyncio.to_thread(self._event, name, data)
+
+    def _event(self, name: str, data: dict[str, Any] | None) -> list[str]:
         states = self._states()
         runs = []
-        for definition in self.definitions.values():
+        known = self._known()
+        for definition in known.values():
             spec = definition.schedule
             if isinstance(spec, EventTrigger) and spec.event == name:
                 if self._status_of(definition, states.get(definition.name)) != "active":
                     continue
                 runs.append(self._manual_run(definition, "event", None, None, data or {}))
-        self._ensure_known(*(self.definitions[run.schedule] for run in runs))
+        self._ensure_known(*(known[run.schedule] for run in runs))
         self.store.add_event(name, data, runs, self.clock.now())
         self.store.notify()
         return [r.run_id for r in runs]
@@ -497,7 +739,7 @@ class Scheduler:
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         delay = 0.05
         while True:
-            run = self.store.get_run(run_id)
+            run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None:
                 raise UnoScheduleError(f"no run with id {run_id!r}")
             if run.result not in ("queued", "running"):
@@ -546,14 +788,19 @@ class Scheduler:
     # -- error handlers ---------------------------------------------------------------------
 
     def on_schedule_error(self, handler: ErrorHandler) -> ErrorHandler:
-        """Decorator: ``handler(schedule_id, exception)`` is called when a job fails for good."""
+        """Decorator: ``handler(schedule_id, exception)`` is called when a job fails for
+        good (after its last retry). ``exception`` is what the task raised; for a task run
+        in another process, or a command, a ``TaskFailure`` with its type name, message
+        and traceback text."""
         self._error_handlers.append(handler)
         return handler
 
-    async def _notify_failure(
+    async def notify_failure(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
     ) -> None:
-        error = _JobFailed(outcome.error or outcome.result, outcome.result, run.run_id)
+        """Tell the handlers and the ``on_error`` hook that a run failed for good; a
+        failing handler is logged by the caller, never silent."""
+        error = outcome.exception or _rebuilt(outcome, run)
         for handler in self._error_handlers:
             result = handler(definition.name, error)
             if result is not None:
@@ -574,15 +821,31 @@ class Scheduler:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start the run loop in this event loop (returns once it leads or waits as standby)."""
+    async def start(self, *, standby: bool = True) -> None:
+        """Start the run loop in this event loop.
+
+        Leadership is taken as ``uno-schedule run`` takes it: the state's leader lock and
+        lease, never a live leader's. With another leader alive, ``start()`` returns
+        once this scheduler waits as a standby (it takes over when that leader stops);
+        ``standby=False`` raises ``LeadershipError`` instead. A start-up failure (an
+        unusable state, an unknown zone) raises here.
+        """
         from .runner.service import Service
 
         if self._service_task is not None:
             return
-        self._service = Service(self, install_signals=False)
-        self._service_task = asyncio.get_running_loop().create_task(self._service.serve())
-        await self._service.started.wait()
+        service = Service(self, install_signals=False, standby=standby)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(service.serve())
+        assert service.started is not None
+        started = loop.create_task(service.started.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            started.cancel()
+            task.result()  # raises the start-up error
+            return
+        self._service = service
+        self._service_task = task
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop firing, let running jobs finish within ``grace`` (default ``shutdown_grace``)."""
@@ -595,6 +858,11 @@ class Scheduler:
         self._service = None
         self.close()
 
+    @property
+    def leading(self) -> bool:
+        """True while this scheduler's run loop is the leader."""
+        return self._service is not None and bool(self._service.leading)
+
     def run_forever(self) -> int:
         """Run as the long-lived service (``uno-schedule run``); returns the exit status."""
         from .runner.service import Service
@@ -602,41 +870,158 @@ class Scheduler:
         return Service(self, install_signals=True).run()
 
 
-def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:
+#: Statuses of schedules that exist (``removed`` ones are history only).
+_LIVE = ("active", "paused", "completed", "disabled")
+#: Meta key: the schedules pause calls paused (``any``), and those ``pause()`` paused
+#: together (``together``), so that the resumes restore exactly those.
+_PAUSED_BY_CALL = "paused_by_call"
+#: Stands in for an in-process callable while its other values are checked.
+_LOCAL_PLACEHOLDER = "unoschedule.local:callable"
+
+
+def _paused_record(store: Store) -> dict[str, list[str]]:
+    try:
+        value = json.loads(store.get_meta(_PAUSED_BY_CALL) or "{}")
+    except ValueError:
+        value = {}
+    if not isinstance(value, dict):
+        value = {}
+    return {key: [str(n) for n in value.get(key) or ()] for key in ("any", "together")}
+
+
+def _stored_definition(state: ScheduleState) -> ScheduleDefinition | None:
+    try:
+        return ScheduleDefinition.from_config(state.name, state.definition)
+    except Exception:  # written by an older version and no longer valid: not runnable
+        return None
+
+
+def _source_of(
+    name: str, file_definitions: dict[str, ScheduleDefinition], state: ScheduleState | None
+) -> str:
+    if state is not None:
+        return state.source
+    return "file" if name in file_definitions else "api"
+
+
+def _new_state(
+    definition: ScheduleDefinition,
+    version: int,
+    now: datetime,
+    old: ScheduleState | None,
+    *,
+    source: str,
+) -> ScheduleState:
+    live = old is not None and old.status != "removed"
+    status = "paused" if definition.paused else ("active" if definition.enabled else "disabled")
+    if live and old is not None and old.status == "paused":
+        status = "paused"  # a pause survives a change of the definition
+    return ScheduleState(
+        name=definition.name,
+        definition=definition.canonical()[0],
+        version=version,
+        status=status,  # type: ignore[arg-type]
+        next_run=None,
+        anchor=(old.anchor if live and old is not None else None) or definition.start_date or now,
+        last_run=old.last_run if old else None,
+        last_result=old.last_result if old else None,
+        created_at=old.created_at if old else now,
+        updated_at=now,
+        fingerprint=definition.fingerprint(),
+        source=source,  # type: ignore[arg-type]
+    )
+
+
+def _version(
+    definition: ScheduleDefinition, version: int, now: datetime, changelog: str, *, diff: str
+) -> VersionRecord:
+    return VersionRecord(
+        schedule=definition.name,
+        version=version,
+        changed_at=now,
+        changelog=changelog,
+        source="library",
+        definition=definition.canonical()[0],
+        diff=diff,
+    )
+
+
+def _callable_task(values: dict[str, Any]) -> Callable[..., Any] | None:
+    """Turn a callable ``task`` into its import path where it has one; return it when it
+    has none (a closure, lambda, bound method, partial: it runs in this process only)."""
+    task = values.get("task")
+    if task is None or isinstance(task, str):
+        return None
+    if not callable(task):
+        raise ConfigError(f"task must be an import path or a callable, not {task!r}")
+    path = _import_path(task)
+    if path is not None:
+        values["task"] = path
+        return None
+    return task  # type: ignore[no-any-return]
+
+
+def _import_path(func: Callable[..., Any]) -> str | None:
+    """``module:qualname`` when importing that gives back ``func`` itself, else None."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or module == "__main__":
+        return None
+    if "<" in qualname:
+        return None
+    import importlib
+
+    try:
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except Exception:
+        return None
+    return f"{module}:{qualname}" if target is func else None
+
+
+def _local_path(func: Callable[..., Any], name: str) -> str:
+    """The task path an in-process callable is known by: where it was written, and the
+    schedule it belongs to (two lambdas share a qualname)."""
+    module = getattr(func, "__module__", None) or "local"
+    qualname = getattr(func, "__qualname__", None) or type(func).__name__
+    return f"{module}:{qualname}#{name}"
+
+
+def _local_callable(definition: ScheduleDefinition) -> Callable[..., Any]:
+    from .runner.tasks import has_local, resolve_task
+
+    path = definition.task or ""
+    if not has_local(path):
+        raise ConfigError(
+            f"{definition.name} runs an in-process callable registered by another process; "
+            "give update_schedule() a task"
+        )
+    return resolve_task(path)
+
+
+def _rebuilt(outcome: Any, run: RunRecord) -> TaskFailure:
+    """A ``TaskFailure`` from a run's one-line error (``Type: message``) and output."""
+    text = outcome.error or outcome.result
+    type_name, sep, message = text.partition(": ")
+    if not sep or not type_name.replace(".", "").replace("_", "").isalnum():
+        type_name, message = outcome.result, text
+    return TaskFailure(
+        type_name, message, outcome.output or "", result=outcome.result, run_id=run.run_id
+    )
+
+
+def _default_name(values: dict[str, Any]) -> str:
     import hashlib
 
     target = values.get("task") or values.get("command")
-    digest = hashlib.sha1(repr((target, spec.to_config())).encode()).hexdigest()[:6]
+    if callable(target):
+        target = getattr(target, "__qualname__", None) or type(target).__name__
+    spec = values.get("schedule")
+    shown = spec.to_config() if isinstance(spec, ScheduleSpec) else spec
+    digest = hashlib.sha1(repr((target, shown)).encode()).hexdigest()[:6]
     base = str(target if isinstance(target, str) else " ".join(target or ())).split()[0]
     return f"{base.rsplit('/', 1)[-1]}-{digest}"
-
-
-def _definition(name: str, spec: ScheduleSpec, values: dict[str, Any]) -> ScheduleDefinition:
-    unknown = sorted(set(values) - _DEFINITION_NAMES)
-    if unknown:
-        hint = difflib.get_close_matches(unknown[0], sorted(_DEFINITION_NAMES), n=1)
-        raise UnoScheduleError(
-            f"unknown schedule option {unknown[0]!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
-        )
-    data = {**values, "schedule": spec.to_config()}
-    for key in ("timeout", "retry_delay"):
-        if key in values and values[key] is not None:
-            data[key] = parse_duration(values[key], what=key).total_seconds()
-    if isinstance(values.get("command"), str) and not values.get("shell"):
-        import shlex
-
-        data["command"] = shlex.split(values["command"])
-    for key in ("start_date", "end_date"):
-        if isinstance(values.get(key), datetime):
-            tz = values.get("timezone")
-            from .timeutil import get_zone
-
-            value = values[key]
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=get_zone(tz) if tz else UTC)
-            data[key] = format_instant(value)
-    return ScheduleDefinition.from_config(name, data)
 
 
 def _run_json(run: RunRecord) -> dict[str, Any]:

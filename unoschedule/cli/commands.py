@@ -472,7 +472,7 @@ def history(
         if versions:
             records = _run(scheduler.get_schedule_versions(name))
         else:
-            records = _run(scheduler.get_schedule_history(name, limit=limit))
+            records = _run(scheduler.get_run_history(name, limit=limit))
     if as_json:
         output.print_json(records)
         return
@@ -612,7 +612,7 @@ def resume(
     _target(name, all_)
     with _scheduler(ctx, create_state=True) as scheduler:
         if all_:
-            changed = _run(scheduler.resume())
+            changed = _run(scheduler.resume_paused())
             typer.echo(
                 f"resumed {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
                 + (": " + ", ".join(changed) if changed else "")

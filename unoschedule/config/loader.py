@@ -80,9 +80,10 @@ __all__ = [
 
 _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 
-#: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name.
+#: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name
+#: and ``in_process`` (a callable given to the library; a file cannot hold one).
 SCHEDULE_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ScheduleDefinition) if f.name != "name"
+    f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")
 )
 #: Keys of the ``scheduler:`` mapping: the fields of SchedulerOptions.
 SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOptions))
@@ -110,12 +111,17 @@ class Config:
         return self.path.parent if self.path is not None else Path.cwd()
 
     def state_path(self, override: str | os.PathLike[str] | None = None) -> Path:
-        """The state file (SPEC 6): ``override`` (``--state``/env), else ``scheduler.state``
-        read relative to the YAML file's folder, else ``uno-schedule.db`` beside the file."""
+        """The state file (SPEC 6): ``override`` (``--state``/env), else a file named by
+        ``scheduler.storage`` or ``scheduler.state``, read relative to the YAML file's
+        folder, else ``uno-schedule.db`` beside the file."""
         if override:
             return Path(override).expanduser()
-        if self.options.state:
-            configured = Path(self.options.state).expanduser()
+        from ..store import is_url
+
+        # ``storage:`` (the design document's name) may name a file as well as a URL.
+        named = self.options.storage if not is_url(self.options.storage or "") else None
+        if named or self.options.state:
+            configured = Path(named or self.options.state or "").expanduser()
             return configured if configured.is_absolute() else self.folder / configured
         return self.folder / "uno-schedule.db"
 

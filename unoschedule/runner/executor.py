@@ -100,6 +100,9 @@ class JobOutcome:
     error: str | None
     output: str
     pid: int | None
+    #: What an in-process task raised, for ``on_schedule_error`` handlers (elsewhere they
+    #: get a ``TaskFailure`` rebuilt from ``error`` and ``output``).
+    exception: BaseException | None = field(default=None, compare=False)
 
 
 # -- what a job gets -------------------------------------------------------------------
@@ -116,6 +119,15 @@ def effective_kwargs(spec: JobSpec) -> dict[str, Any]:
     kwargs = dict(spec.definition.kwargs)
     if spec.run.kwargs:
         kwargs.update(spec.run.kwargs)
+    return kwargs
+
+
+def task_kwargs(spec: JobSpec) -> dict[str, Any]:
+    """A Python task's keyword arguments: ``effective_kwargs`` and, for a run an event
+    triggered, its payload as ``event`` (commands get it as ``$UNO_EVENT`` instead)."""
+    kwargs = effective_kwargs(spec)
+    if spec.run.event is not None:
+        kwargs["event"] = spec.run.event
     return kwargs
 
 
@@ -313,7 +325,7 @@ def _outcome_value(value: Any, limit: int, pid: int | None = None) -> JobOutcome
 
 
 def _outcome_exception(exc: BaseException, limit: int, pid: int | None = None) -> JobOutcome:
-    return JobOutcome("error", describe_exception(exc), format_traceback_tail(exc, limit), pid)
+    return JobOutcome("error", describe_exception(exc), format_traceback_tail(exc, limit), pid, exc)
 
 
 def _repr_head(value: Any, limit: int) -> str:
@@ -582,7 +594,7 @@ class Executor:
             cause = exc.__cause__
             output = format_traceback_tail(cause, spec.output_tail) if cause else ""
             return JobOutcome("error", str(exc), output, None)
-        args, kwargs = effective_args(spec), effective_kwargs(spec)
+        args, kwargs = effective_args(spec), task_kwargs(spec)
         if is_async_callable(func):
             self._started(on_start, None)
             try:

@@ -30,6 +30,7 @@ from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
 from .processes import stop_orphans
+from .tasks import has_local
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
 
@@ -38,6 +39,13 @@ _UNKNOWN: Any = object()
 
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
+
+#: ``error`` of a run whose task is an in-process callable of another process.
+NOT_IN_THIS_PROCESS = (
+    "the task is an in-process callable (a closure, lambda, bound method or partial) of "
+    "the process that scheduled it, and this leader does not have it; schedule a "
+    "module-level function to run it anywhere"
+)
 
 #: Every status but ``active``.
 INACTIVE = ("paused", "completed", "disabled", "removed")
@@ -271,6 +279,19 @@ class RunLoop:
             return
         self._next[name] = next_run
         heapq.heappush(self._heap, (next_run, name))
+
+    def retrack(self, states: list[ScheduleState], now: datetime) -> None:
+        """Follow schedules whose definitions changed (or went): their next run is
+        computed afresh from the new definition (``states`` come with ``next_run``
+        cleared by the change)."""
+        for state in states:
+            self._next.pop(state.name, None)
+            self._timelines.pop(state.name, None)
+            if state.status != "active":
+                self._inactive.add(state.name)
+            else:
+                self._inactive.discard(state.name)
+        self._track_all(states, now)
 
     def refresh(self, now: datetime, *, full: bool = False) -> None:
         """Re-read statuses after another process paused or resumed schedules.
@@ -582,6 +603,11 @@ class RunLoop:
             if definition is None:  # removed by a reload since the pump
                 await self._finish(
                     Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
+                )
+                return
+            if definition.in_process and not has_local(definition.task or ""):
+                await self._finish(
+                    Finish(run.run_id, "error", self.clock.now(), error=NOT_IN_THIS_PROCESS)
                 )
                 return
             self.log.info(

@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..abc import Waiter
-from ..errors import ConfigErrors, UnoScheduleError
+from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
-from ..sync import apply_plan, git_source, plan_for_store
+from ..sync import Plan, apply_plan, git_source, plan_for_store
 from ..timeutil import format_instant
 from .executor import Executor
 from .log import Logger
@@ -44,9 +44,21 @@ JUMP_SECONDS = 2.0
 
 
 class Service:
-    def __init__(self, scheduler: Scheduler, *, install_signals: bool, log: Logger | None = None):
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        *,
+        install_signals: bool,
+        log: Logger | None = None,
+        standby: bool = True,
+    ):
         self.scheduler = scheduler
         self.install_signals = install_signals
+        #: Wait as a standby while another scheduler leads (else raise LeadershipError).
+        self.standby = standby
+        #: True from the moment this service leads until it stops.
+        self.leading = False
+        self._generation = -1
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.notifier = SystemdNotifier()
         self.started = asyncio.Event() if _has_loop() else None  # set by serve()
@@ -94,6 +106,7 @@ class Service:
             finally:
                 signal.signal(signal.SIGTERM, old)
                 signal.signal(signal.SIGINT, old_int)
+        self._lock = lock
         try:
             return asyncio.run(self.serve())
         finally:
@@ -115,8 +128,47 @@ class Service:
     # -- the serving loop -----------------------------------------------------------------
 
     async def serve(self) -> int:
+        """Lead (after waiting as a standby if need be) until stopped; the exit status."""
         if self.started is None:
             self.started = asyncio.Event()
+        own_lock = None
+        if self._lock is None and self.scheduler.state_path is not None:
+            own_lock = await self._take_lock(self.scheduler.state_path)
+            if own_lock is None:
+                return 0  # stopped while a standby
+        try:
+            return await self._serve()
+        finally:
+            self.leading = False
+            if own_lock is not None:
+                own_lock.release()
+
+    async def _take_lock(self, state_path: Path) -> Any:
+        """The leader lock for a library ``start()``, exactly as ``run`` takes it: at once
+        if free, else as a standby until the leader goes (None if stopped first)."""
+        from ..lock import LeaderLock
+
+        state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = LeaderLock(Path(str(state_path) + ".lock"))
+        if lock.acquire(blocking=False):
+            return lock
+        holder = _describe_holder(lock)
+        if not self.standby:
+            raise LeadershipError(
+                f"another scheduler leads on {state_path}{holder}; "
+                "start(standby=True) waits for it as a standby"
+            )
+        self.log.notice(f"standby: another scheduler leads on {state_path}{holder}; waiting")
+        assert self.started is not None
+        self.started.set()
+        while not self._stop:
+            if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
+                self.log.notice("the leader is gone; taking over")
+                return lock
+        return None
+
+    async def _serve(self) -> int:
+        assert self.started is not None
         sched = self.scheduler
         opts = sched.options
         store = sched.store
@@ -142,7 +194,7 @@ class Service:
             instance_id=sched.instance_id,
             log=self.log,
             base_dir=base_dir,
-            on_failure=sched._notify_failure,
+            on_failure=sched.notify_failure,
             wake=self._wake,
         )
         now = clock.now()
@@ -152,6 +204,13 @@ class Service:
                 waiter.close()
                 self.started.set()
                 return 0
+            if not self.standby:
+                waiter.close()
+                held = store.current_lease()
+                raise LeadershipError(
+                    f"{held.instance_id if held else 'another instance'} leads; "
+                    "start(standby=True) waits for it as a standby"
+                )
             lease = store.current_lease()
             self.log.notice(
                 f"standby: {lease.instance_id if lease else 'another instance'} holds the lease "
@@ -166,9 +225,10 @@ class Service:
         )
         sleeper = self._sleeper = _Sleeper(waiter, loop, store.notify)
         began = time.monotonic()
+        self.leading = True
         with _quiet_gc():
-            runloop.recover(now)
             states = self._apply_definitions(now, "loaded at start")
+            runloop.recover(now)
             synced = time.monotonic()
             runloop.load(states, now)
             del states
@@ -198,6 +258,7 @@ class Service:
                 if self._reload or self._file_changed():
                     await self._do_reload(runloop, now)
                 if mono - last_refresh > 300:
+                    self._take_changes(runloop, now)
                     runloop.refresh(now, full=True)
                     last_refresh = mono
                 runloop.tick(now)
@@ -216,7 +277,10 @@ class Service:
                 if timeout > 0:
                     called = await sleeper.sleep(timeout)
                     if called and not self._stop:
-                        runloop.refresh(clock.now())  # a pause or resume from the shell?
+                        # Another process changed something: schedules added, changed or
+                        # deleted through the API, a pause or a resume from the shell.
+                        self._take_changes(runloop, clock.now())
+                        runloop.refresh(clock.now())
                         last_refresh = clock.monotonic()
                 else:
                     await asyncio.sleep(0)
@@ -252,20 +316,66 @@ class Service:
         stamp = self._stamp()
         return stamp is not None and stamp != self._file_stamp
 
+    def _take_changes(self, runloop: RunLoop, now: datetime) -> None:
+        """Act on definitions that other processes changed through the API (noticed by
+        the store's generation, so an idle leader reads nothing more)."""
+        sched = self.scheduler
+        generation = sched.store.generation()
+        if generation == self._generation:
+            return
+        self._generation = generation
+        changed = sched.reconcile_definitions()
+        if not changed:
+            return
+        states = [s for s in (sched.store.get_schedule(n) for n in changed) if s is not None]
+        runloop.retrack(states, now)
+        for name in changed[:LOG_EACH_CHANGE]:
+            what = "changed" if name in sched.definitions else "deleted"
+            self.log.info(f"{name}: {what} through the API")
+
     def _apply_definitions(self, now: datetime, changelog: str) -> list[ScheduleState]:
-        """Bring the state in line with the definitions; return the stored schedules
-        (without definitions) for the run loop, read once when nothing changed."""
+        """Bring the state in line with the file's definitions (the API's are left alone);
+        return the stored schedules (without definitions) for the run loop, read once when
+        nothing changed. Without a file, only the API's schedules are run."""
         sched = self.scheduler
         store = sched.store
         states = store.list_schedules(definitions=False)
-        plan = plan_for_store(
-            store, sched.definitions, now=now, default_zone=sched.options.timezone, states=states
+        if sched.config is not None:
+            plan = self._file_plan(states, now)
+            if not plan.empty:
+                del states
+                self._apply_file_plan(plan, now, changelog)
+                del plan  # its entries hold the old states: free them before the new ones
+                states = store.list_schedules(definitions=False)
+        sched.reconcile_definitions()
+        self._generation = store.generation()
+        return states
+
+    def _file_plan(self, states: list[ScheduleState], now: datetime) -> Plan:
+        """The file's plan: stored file schedules, and API ones the file now declares
+        (the file takes those over, continuing their versions)."""
+        sched = self.scheduler
+        file_states = [s for s in states if s.source == "file" or s.name in sched.file_definitions]
+        for state in file_states:
+            if state.source == "api" and state.status != "removed":
+                self.log.warning(
+                    f"{state.name}: declared in the file; the file's definition replaces "
+                    "the one made through the API"
+                )
+                state.fingerprint = ""  # always a change: its source becomes the file
+        return plan_for_store(
+            sched.store,
+            sched.file_definitions,
+            now=now,
+            default_zone=sched.options.timezone,
+            states=file_states,
         )
-        if plan.empty:
-            return states
-        del states
+
+    def _apply_file_plan(self, plan: Plan, now: datetime, changelog: str) -> None:
+        sched = self.scheduler
+        store = sched.store
         source = git_source(sched.config.path if sched.config else None)
-        apply_plan(store, plan, sched.definitions, now=now, source=source, changelog=changelog)
+        apply_plan(store, plan, sched.file_definitions, now=now, source=source, changelog=changelog)
         for entries, what in (
             (plan.added, "added"),
             (plan.changed, f"changed ({source})"),
@@ -277,8 +387,6 @@ class Service:
             elif entries:
                 names = ", ".join(e.name for e in entries[:5])
                 self.log.info(f"{len(entries)} schedules {what}: {names}, ...")
-        del plan  # its entries hold the old states: free them before the new ones are read
-        return store.list_schedules(definitions=False)
 
     async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
         from ..config import load_config
@@ -304,8 +412,7 @@ class Service:
             return
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
-        sched.definitions.clear()
-        sched.definitions.update(config.schedules)
+        sched.replace_file_definitions(config.schedules)
         with _quiet_gc():
             runloop.load(self._apply_definitions(now, "reloaded"), now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")

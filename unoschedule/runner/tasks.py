@@ -25,7 +25,9 @@ __all__ = [
     "add_import_paths",
     "describe_exception",
     "format_traceback_tail",
+    "has_local",
     "is_async_callable",
+    "register_local",
     "resolve_task",
 ]
 
@@ -87,11 +89,27 @@ def _import_longest(dotted: str) -> tuple[ModuleType, list[str]]:
 _resolved: dict[tuple[str, tuple[str | None, ...]], Callable[..., Any]] = {}
 
 
+#: In-process callables (closures, lambdas, bound methods, partials) by the task path the
+#: library gave them: they cannot be imported, so only this process can run them.
+_local: dict[str, Callable[..., Any]] = {}
+
+
+def register_local(path: str, func: Callable[..., Any]) -> None:
+    _local[path] = func
+
+
+def has_local(path: str) -> bool:
+    return path in _local
+
+
 def resolve_task(path: str, import_paths: Iterable[str | None] = ()) -> Callable[..., Any]:
     """Import and return the callable named by ``path``; raise ``JobError`` saying why not.
 
     Successes are remembered (failures are not, so a fixed module is found next time).
     """
+    local = _local.get(path)
+    if local is not None:
+        return local
     roots = tuple(import_paths)
     key = (path, roots)
     found = _resolved.get(key)

@@ -139,9 +139,15 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
+def _migrate_v2(db: sqlite_utils.Database) -> None:
+    """Schedules get a source: ``file`` (the YAML file owns them) or ``api`` (the library
+    or the CLI made them; a reload of the file leaves them alone)."""
+    db.execute("ALTER TABLE schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'file'")
+
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_v1, _migrate_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -238,6 +244,7 @@ _SCHEDULE_COLUMNS = (
     "created_at",
     "updated_at",
     "fingerprint",
+    "source",
 )
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
 #: The same columns with the definition left out (NULL decodes to an empty mapping).
@@ -283,6 +290,7 @@ def _schedule_params(state: ScheduleState, definition: str | None) -> tuple[Any,
         _ts(state.created_at),
         _ts(state.updated_at),
         state.fingerprint,
+        state.source,
     )
 
 
@@ -326,7 +334,7 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
 
 def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
     # positional, in _SCHEDULE_COLUMNS order: this runs 100,000 times at a big start-up
-    name, definition, version, status, nxt, anchor, last, result, created, updated, fp = row
+    name, definition, version, status, nxt, anchor, last, result, created, updated, fp, src = row
     return ScheduleState(
         name,
         _loads(definition) or {},
@@ -339,6 +347,7 @@ def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
         _dt(created),
         _dt(updated),
         fp,
+        src,
     )
 
 
@@ -443,6 +452,13 @@ def _bind_waiter(candidates: list[str]) -> Waiter:
         "; ".join(errors),
     )
     return _SleepWaiter()
+
+
+def _bump_generation(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) "
+        "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
 
 
 # -- the store ------------------------------------------------------------------------
@@ -704,17 +720,25 @@ class SQLiteStorage(Store):
         return None if row is None else _schedule_from_row(row)
 
     def list_schedules(
-        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+        self,
+        *,
+        definitions: bool = True,
+        statuses: Collection[str] | None = None,
+        source: str | None = None,
     ) -> list[ScheduleState]:
         select = _SCHEDULE_SELECT if definitions else _SCHEDULE_SELECT_LIGHT
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses is not None:
+            where.append("status IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(statuses)))
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if where:
+            select += " WHERE " + " AND ".join(where)
         with self._read() as conn:
-            if statuses is None:
-                rows = conn.execute(select + " ORDER BY name").fetchall()
-            else:
-                rows = conn.execute(
-                    select + " WHERE status IN (SELECT value FROM json_each(?)) ORDER BY name",
-                    (json.dumps(sorted(statuses)),),
-                ).fetchall()
+            rows = conn.execute(select + " ORDER BY name", params).fetchall()
         return [_schedule_from_row(r) for r in rows]
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
@@ -732,6 +756,23 @@ class SQLiteStorage(Store):
                 conn.executemany(_SCHEDULE_UPSERT, schedules)
                 if versions:
                     conn.executemany(_VERSION_INSERT, versions)
+            _bump_generation(conn)
+
+    def save_schedule_if(
+        self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
+    ) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT version, status FROM schedules WHERE name = ?", (state.name,)
+            ).fetchone()
+            current = None if row is None or row[1] == "removed" else row[0]
+            if current != expected_version:
+                return False
+            definition = _dumps(state.definition)
+            conn.execute(_SCHEDULE_UPSERT, _schedule_params(state, definition))
+            conn.execute(_VERSION_INSERT, _version_params(version, definition))
+            _bump_generation(conn)
+        return True
 
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         with self._write() as conn:

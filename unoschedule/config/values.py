@@ -1,0 +1,85 @@
+"""Definitions and options given as Python values (the library's ``schedule()``,
+``update_schedule()`` and ``Scheduler(...)``), checked by the schedule file's own rules.
+
+Why through the file's rules: one validation for every front end. A value the YAML file
+refuses is refused here with the same message (without the FILE:LINE:COLUMN, which a
+call does not have), and nothing the library accepts can fail later at run time, or
+fail to load when the same definition is read back from the state.
+
+The values are written as a small YAML document and read back by the loader; that
+costs about a millisecond per call, which only the library's write calls pay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError, ConfigErrors
+from ..model import ScheduleDefinition, SchedulerOptions
+from ..schedules import ScheduleSpec
+from ..wallclock import DstPolicy
+from .loader import Config, parse_config
+
+__all__ = ["definition_from_values", "options_from_values"]
+
+_WHERE = "<call>"
+
+
+def definition_from_values(
+    name: str, values: Mapping[str, Any], *, timezone: str | None = None
+) -> ScheduleDefinition:
+    """The definition ``values`` describe, checked as the file would check it.
+
+    ``timezone``: the scheduler's zone, in which naive dates are read when the schedule
+    names no zone of its own (as in the file, where ``scheduler.timezone`` is that zone).
+    """
+    document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
+    if timezone:
+        document["scheduler"] = {"timezone": timezone}
+    config = _parse(document)
+    return config.schedules[name]
+
+
+def options_from_values(values: Mapping[str, Any]) -> SchedulerOptions:
+    """``SchedulerOptions`` from keyword values, checked as the file's ``scheduler:``."""
+    return _parse({"scheduler": _plain_mapping(values)}).options
+
+
+def _parse(document: dict[str, Any]) -> Config:
+    try:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    except yaml.representer.RepresenterError as exc:
+        value = exc.args[1] if len(exc.args) > 1 else "?"
+        raise ConfigError(
+            f"cannot store {type(value).__name__} value {value!r}: values must be strings, "
+            "numbers, booleans, dates, lists and mappings of them"
+        ) from None
+    try:
+        return parse_config(text, _WHERE)
+    except ConfigErrors as exc:
+        raise ConfigErrors([ConfigError(e.message) for e in exc.errors]) from None
+
+
+def _plain_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key): _plain(value) for key, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    """What YAML can write for ``value``; anything else is left for the dumper to refuse."""
+    if isinstance(value, ScheduleSpec):
+        return value.to_config()
+    if isinstance(value, DstPolicy):
+        return {"gap": value.gap, "overlap": value.overlap}
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime | date | str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
