@@ -133,6 +133,15 @@ class Scheduler:
             return cls(config=config, storage=url, create_state=create_state, **kw)
         return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
 
+    @classmethod
+    def for_state(cls, state: str, *, create_state: bool = False) -> Scheduler:
+        """A scheduler over a state alone (no schedule file): a path or a store URL."""
+        from .store import is_url
+
+        if is_url(state):
+            return cls(storage=state, create_state=create_state)
+        return cls(state=state, create_state=create_state)
+
     # -- the store ------------------------------------------------------------------------
 
     @property
@@ -169,21 +178,26 @@ class Scheduler:
 
     # -- definitions: where each schedule comes from --------------------------------------
 
-    def _api_definitions(self) -> dict[str, ScheduleDefinition]:
-        """The schedules stored through the API (by this process or any other)."""
+    def _stored_definitions(self) -> dict[str, ScheduleDefinition]:
+        """The schedules the state holds that this scheduler's file does not declare:
+        those made through the API, and the file's when this scheduler has no file
+        (by this process or any other)."""
         store = self._store_if_any()
         if store is None:
             return {}
         found = {}
-        for state in store.list_schedules(source="api", statuses=_LIVE):
+        for state in store.list_schedules(statuses=_LIVE):
+            if state.name in self.file_definitions:
+                continue
             definition = _stored_definition(state)
             if definition is not None:
                 found[state.name] = definition
         return found
 
     def _known(self) -> dict[str, ScheduleDefinition]:
-        """Every schedule there is: the file's and the API's (a fresh read of the state)."""
-        return {**self.file_definitions, **self._api_definitions()}
+        """Every schedule there is: the state's, with this scheduler's file (as it reads
+        now, which ``run`` will load) for the schedules the file declares."""
+        return {**self._stored_definitions(), **self.file_definitions}
 
     def _resolve(self, schedule_id: str) -> ScheduleDefinition:
         definition = self.file_definitions.get(schedule_id)
@@ -191,11 +205,11 @@ class Scheduler:
             return definition
         store = self._store_if_any()
         state = store.get_schedule(schedule_id) if store is not None else None
-        if state is not None and state.status != "removed" and state.source == "api":
+        if state is not None and state.status != "removed":
             found = _stored_definition(state)
             if found is not None:
                 return found
-        names = [*self.file_definitions, *self._api_definitions()]
+        names = [*self.file_definitions, *self._stored_definitions()]
         hint = difflib.get_close_matches(schedule_id, names, n=1)
         raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
 

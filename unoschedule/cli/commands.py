@@ -109,12 +109,18 @@ def _load(ctx: typer.Context) -> Config:
 
 @contextmanager
 def _scheduler(ctx: typer.Context, *, create_state: bool = False) -> Iterator[Scheduler]:
-    """The library's scheduler over the YAML file (read-only commands create no state)."""
+    """The library's scheduler over the YAML file (read-only commands create no state).
+
+    With ``--state`` and no schedule file, the state alone: the schedules made through
+    the library (and those a file wrote there before) are all there is to show.
+    """
     from unoschedule.scheduler import Scheduler
 
     g = _globals(ctx)
-    config = _load(ctx)
-    scheduler = Scheduler.from_config(config, state=g.state, create_state=create_state)
+    if g.state and not g.config.exists():
+        scheduler = Scheduler.for_state(g.state, create_state=create_state)
+    else:
+        scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=create_state)
     try:
         yield scheduler
     finally:

@@ -1,0 +1,559 @@
+"""The library's ``Scheduler`` as the one engine: what it stores is what every process,
+the CLI and ``uno-schedule run`` see; it leads like ``run``; its changes reach a running
+leader at once; it refuses bad values at the call.
+
+Tests that need a running leader use a real one (``start()`` in this process, or a
+``uno-schedule run`` subprocess) and wait on observable conditions with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unoschedule import (
+    ConfigErrors,
+    CronSchedule,
+    EventTrigger,
+    IntervalSchedule,
+    Scheduler,
+    ScheduleTemplate,
+)
+from unoschedule.errors import LeadershipError, UnoScheduleError, VersionConflictError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from jobs import library_tasks  # noqa: E402
+
+
+async def eventually(
+    predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` (sync or async) until it is truthy; the deadline only bounds
+    how long a broken build takes to fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cli(state: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "unoschedule"]
+    if config is not None:
+        argv += ["-c", str(config)]
+    argv += ["--state", str(state), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=state.parent)
+
+
+async def runs_of(scheduler: Scheduler, name: str) -> list[dict[str, Any]]:
+    return await scheduler.get_run_history(name, limit=1000)
+
+
+# -- one state for every process ----------------------------------------------------------
+
+
+def test_a_schedule_made_in_one_scheduler_is_found_by_another_and_by_the_cli(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.db"
+
+    async def make() -> None:
+        first = Scheduler(storage=state)
+        await first.schedule(
+            task="maintenance.cleanup", schedule=CronSchedule("0 0 * * *"), name="cleanup"
+        )
+        first.close()
+        second = Scheduler(storage=state)
+        found = await second.get_schedule("cleanup")
+        assert found.task == "maintenance.cleanup"
+        assert [r["name"] for r in await second.list_schedules()] == ["cleanup"]
+        second.close()
+
+    asyncio.run(make())
+    done = cli(state, "list", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["name"], r["source"]) for r in rows] == [("cleanup", "api")]
+
+
+def test_a_yaml_load_leaves_the_api_schedules_alone(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    config = tmp_path / "schedules.yaml"
+    config.write_text("schedules:\n  backup:\n    schedule: '0 3 * * *'\n    command: 'true'\n")
+
+    async def make() -> None:
+        scheduler = Scheduler(storage=state)
+        await scheduler.schedule(command="true", schedule="*/5 * * * *", name="from-api")
+        scheduler.close()
+
+    asyncio.run(make())
+    plan = cli(state, "plan", "--json", config=config)
+    assert plan.returncode == 0, plan.stderr
+    result = json.loads(plan.stdout)
+    assert [e["name"] for e in result["added"]] == ["backup"]
+    assert result["removed"] == []
+    listed = json.loads(cli(state, "list", "--json", config=config).stdout)
+    assert {r["name"]: r["source"] for r in listed} == {"backup": "file", "from-api": "api"}
+
+
+def test_update_creates_the_next_version_and_refuses_a_stale_one(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        sid = await scheduler.schedule(
+            task="maintenance.cleanup", schedule=CronSchedule("0 0 * * *")
+        )
+        version = await scheduler.update_schedule(
+            sid,
+            schedule=CronSchedule("0 1 * * *"),
+            version=2,
+            changelog="Updated schedule to run at 1 AM instead of midnight",
+        )
+        assert version == 2
+        with pytest.raises(VersionConflictError, match="version 3, not 2"):
+            await scheduler.update_schedule(sid, priority="low", version=2)
+        history = await scheduler.get_schedule_history(sid)
+        assert [(v["version"], v["changelog"]) for v in history] == [
+            (2, "Updated schedule to run at 1 AM instead of midnight"),
+            (1, "added"),
+        ]
+        assert "-  cron: 0 0 * * *" in history[0]["diff"]
+        assert "+  cron: 0 1 * * *" in history[0]["diff"]
+        assert await scheduler.get_next_run_times(
+            sid, count=1, after=datetime(2026, 1, 1, tzinfo=UTC)
+        ) == ["2026-01-01T01:00:00Z"]
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"priority": "urgent"}, "priority must be one of high, normal, low"),
+        ({"max_retries": -4}, "max_retries must be a whole number >= 0"),
+        (
+            {"start_date": datetime(2024, 1, 1), "end_date": datetime(2023, 1, 1)},
+            "is before start_date",
+        ),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"schedule": "61 * * * *"}, "minute"),
+        ({"kwargs": {"x": object()}}, "cannot store object value"),
+    ],
+)
+def test_bad_schedule_values_are_refused_at_the_call(
+    tmp_path: Path, settings: dict[str, Any], message: str
+) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        values: dict[str, Any] = {"task": "a.b", "schedule": "* * * * *", **settings}
+        with pytest.raises(UnoScheduleError, match=message):
+            await scheduler.schedule(**values)
+        assert await scheduler.list_schedules() == []
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+def test_an_update_with_a_bad_value_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(task="a.b", schedule="* * * * *", name="x")
+        with pytest.raises(ConfigErrors, match="priority"):
+            await scheduler.update_schedule("x", priority="urgent")
+        assert (await scheduler.get_schedule("x")).priority == "normal"
+        assert len(await scheduler.get_schedule_history("x")) == 1
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"check_interval": 0}, "check_interval must be positive"),
+        ({"missed_schedule_handling": "sometimes"}, "must be one of trigger, skip, coalesce"),
+        ({"timezone": "Nowhere/Land"}, "unknown time zone"),
+        ({"max_missed_schedules": -1}, ">= 0"),
+    ],
+)
+def test_bad_scheduler_options_are_refused_at_construction(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UnoScheduleError, match=message):
+        Scheduler(storage=tmp_path / "state.db", **options)
+
+
+def test_an_unknown_option_is_a_type_error_with_a_suggestion() -> None:
+    with pytest.raises(TypeError, match="did you mean 'check_interval'"):
+        Scheduler(check_intervall=5)
+
+
+def test_storage_in_the_yaml_file_names_the_state_file(tmp_path: Path) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        "scheduler:\n  storage: custom.db\nschedules:\n"
+        "  backup:\n    schedule: '0 3 * * *'\n    command: 'true'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "unoschedule", "-c", str(config), "pause", "backup"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "custom.db").exists()
+    assert not (tmp_path / "uno-schedule.db").exists()
+
+
+# -- start() ------------------------------------------------------------------------------
+
+
+def test_start_raises_when_the_state_cannot_be_used(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=blocker / "state.db")
+        with pytest.raises((UnoScheduleError, OSError)):
+            await asyncio.wait_for(scheduler.start(), 20)
+
+    asyncio.run(go())
+
+
+def test_start_beside_a_live_run_waits_as_standby_and_leaves_the_daemon_leading(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            schedules:
+              nightly:
+                schedule: "0 3 * * *"
+                command: "true"
+            """
+        )
+    )
+    state = tmp_path / "state.db"
+    log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed below
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "unoschedule", "-c", str(config), "--state", str(state), "run"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+
+        async def go() -> None:
+            await eventually(
+                lambda: "ready:" in (tmp_path / "run.log").read_text(), what="the daemon"
+            )
+            library = Scheduler(storage=state, instance_id="library")
+            await asyncio.wait_for(library.start(), 20)
+            assert not library.leading
+            other = Scheduler(storage=state, instance_id="probe")
+            with pytest.raises(LeadershipError, match="another scheduler leads"):
+                await asyncio.wait_for(other.start(standby=False), 20)
+            await asyncio.sleep(0.5)
+            stats = await library.get_statistics()
+            assert stats["leader"] != "library"
+            status = await library.get_schedule_status("nightly")
+            assert status["status"] == "active"
+            await library.shutdown()
+
+        asyncio.run(go())
+        assert daemon.poll() is None, (tmp_path / "run.log").read_text()
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+        log.close()
+    assert daemon.returncode == 0, (tmp_path / "run.log").read_text()
+    text = (tmp_path / "run.log").read_text()
+    assert "taking over" not in text
+
+
+def test_a_schedule_added_after_start_fires_and_an_update_stops_it_at_once(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.db"
+    marks = tmp_path / "marks.log"
+
+    async def go() -> None:
+        leader = Scheduler(storage=state, instance_id="leader", missed_threshold=600)
+        await asyncio.wait_for(leader.start(), 20)
+        assert leader.leading
+        # Added from another Scheduler object, as another process would.
+        editor = Scheduler(storage=state)
+        await editor.schedule(
+            command=f"echo x >> {marks}",
+            shell=True,
+            schedule=IntervalSchedule(timedelta(seconds=1)),
+            name="tick",
+        )
+        await eventually(lambda: marks.exists(), 15, "the new schedule to fire")
+        await editor.update_schedule("tick", schedule=CronSchedule("0 0 1 1 *"))
+        # The leader acts on the update when woken: the schedule's next run becomes the
+        # yearly one, and no run starts after that.
+        await eventually(
+            lambda: _next_is_yearly(editor), 5, "the leader to take the yearly schedule"
+        )
+        settled = len(await runs_of(editor, "tick"))
+        await asyncio.sleep(2.5)
+        assert len(await runs_of(editor, "tick")) == settled
+        await leader.shutdown()
+        editor.close()
+
+    asyncio.run(go())
+
+
+async def _next_is_yearly(scheduler: Scheduler) -> bool:
+    status = await scheduler.get_schedule_status("tick")
+    return bool(status["next_run"] and status["next_run"].endswith("-01-01T00:00:00Z"))
+
+
+def test_delete_and_pause_reach_the_running_leader(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+
+    async def go() -> None:
+        leader = Scheduler(storage=state, missed_threshold=600)
+        await leader.schedule(command="true", schedule="* * * * * *", name="fast")
+        await asyncio.wait_for(leader.start(), 20)
+        await eventually(lambda: runs_of(leader, "fast"), 15, "a run")
+        await leader.delete_schedule("fast")
+        await asyncio.sleep(0.3)
+        settled = len(await runs_of(leader, "fast"))
+        await asyncio.sleep(2.2)
+        assert len(await runs_of(leader, "fast")) == settled
+        assert await leader.list_schedules() == []
+        await leader.shutdown()
+
+    asyncio.run(go())
+
+
+# -- what a task receives -------------------------------------------------------------------
+
+
+def test_an_event_payload_reaches_a_python_task_as_its_event_argument(tmp_path: Path) -> None:
+    out = tmp_path / "event.json"
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(
+            task=library_tasks.record_call,
+            schedule=EventTrigger("inventory.low_stock"),
+            kwargs={"threshold": 10, "path": str(out)},
+            name="reorder",
+        )
+        assert (await scheduler.get_schedule("reorder")).task == ("jobs.library_tasks:record_call")
+        await asyncio.wait_for(scheduler.start(), 20)
+        await scheduler.trigger_event("inventory.low_stock", {"product_id": 123})
+        await eventually(out.exists, 15, "the task to run")
+        history = await runs_of(scheduler, "reorder")
+        assert history[0]["trigger"] == "event"
+        assert history[0]["event"] == {"product_id": 123}
+        await scheduler.shutdown()
+
+    asyncio.run(go())
+    assert json.loads(out.read_text())["kwargs"] == {
+        "threshold": 10,
+        "path": str(out),
+        "event": {"product_id": 123},
+    }
+
+
+def test_error_handlers_get_the_exception_the_task_raised(tmp_path: Path) -> None:
+    seen: list[tuple[str, BaseException]] = []
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+
+        @scheduler.on_schedule_error
+        async def handle(schedule_id: str, exception: BaseException) -> None:
+            seen.append((schedule_id, exception))
+
+        await scheduler.schedule(
+            task=library_tasks.fail_with_value_error,
+            schedule=EventTrigger("go"),
+            name="failing",
+            max_retries=1,
+            retry_delay=0,
+        )
+        await asyncio.wait_for(scheduler.start(), 20)
+        await scheduler.trigger_event("go")
+        await eventually(lambda: seen, 15, "the handler")
+        await asyncio.sleep(0.3)
+        await scheduler.shutdown()
+
+    asyncio.run(go())
+    assert len(seen) == 1  # after the last retry, once
+    name, exc = seen[0]
+    assert name == "failing"
+    assert isinstance(exc, ValueError)
+    assert str(exc) == "bad input 42"
+
+
+def test_a_closure_runs_in_the_process_that_scheduled_it(tmp_path: Path) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def make_job(label: str) -> Callable[..., None]:
+        def job(**kwargs: Any) -> None:
+            calls.append({"label": label, **kwargs})
+
+        return job
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(
+            task=make_job("closure"), schedule=EventTrigger("go"), name="closure"
+        )
+        await scheduler.schedule(
+            task=functools.partial(library_tasks.collect, calls, "partial"),
+            schedule=EventTrigger("go"),
+            name="partial",
+        )
+        await scheduler.schedule(
+            task=lambda **kw: calls.append({"label": "lambda"}),
+            schedule=EventTrigger("go"),
+            name="lambda",
+        )
+        rows = {r["name"]: r for r in await scheduler.list_schedules()}
+        assert all(rows[n]["in_process"] for n in ("closure", "partial", "lambda"))
+        await asyncio.wait_for(scheduler.start(), 20)
+        await scheduler.trigger_event("go", {"n": 1})
+        await eventually(lambda: len(calls) == 3, 15, "three calls")
+        await scheduler.shutdown()
+
+    asyncio.run(go())
+    labels = sorted(c["label"] for c in calls)
+    assert labels == ["closure", "lambda", "partial"]
+
+
+def test_a_leader_without_the_closure_records_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from unoschedule import Scheduler, EventTrigger
+        async def main():
+            s = Scheduler(storage={str(state)!r})
+            await s.schedule(task=lambda: None, schedule=EventTrigger("go"), name="lam")
+        asyncio.run(main())
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+    async def go() -> None:
+        leader = Scheduler(storage=state)
+        await asyncio.wait_for(leader.start(), 20)
+        await leader.trigger_event("go")
+        done = await eventually(lambda: _final_runs(leader, "lam"), 15, "the run to be recorded")
+        assert done[0]["result"] == "error"
+        assert "in-process callable" in done[0]["error"]
+        await leader.shutdown()
+
+    asyncio.run(go())
+
+
+async def _final_runs(scheduler: Scheduler, name: str) -> list[dict[str, Any]]:
+    return [r for r in await runs_of(scheduler, name) if r["result"] not in ("queued", "running")]
+
+
+# -- pause and resume ----------------------------------------------------------------------
+
+
+def test_pause_and_resume_of_the_scheduler_keep_each_schedules_own_pause(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        for name in ("a", "b", "c"):
+            await scheduler.schedule(command="true", schedule="0 * * * *", name=name)
+        await scheduler.schedule(command="true", schedule="0 * * * *", name="off", enabled=False)
+        await scheduler.pause_schedule("b")
+        assert sorted(await scheduler.pause()) == ["a", "c"]
+        assert sorted(await scheduler.resume()) == ["a", "c"]
+        statuses = {r["name"]: r["status"] for r in await scheduler.list_schedules()}
+        assert statuses == {"a": "active", "b": "paused", "c": "active", "off": "disabled"}
+        assert await scheduler.resume_paused() == ["b"]
+        statuses = {r["name"]: r["status"] for r in await scheduler.list_schedules()}
+        assert statuses["off"] == "disabled"
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+def test_resume_all_leaves_schedules_the_file_declares_paused_or_disabled(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            schedules:
+              held:
+                schedule: "0 3 * * *"
+                command: "true"
+                paused: true
+              off:
+                schedule: "0 3 * * *"
+                command: "true"
+                enabled: false
+              normal:
+                schedule: "0 3 * * *"
+                command: "true"
+            """
+        )
+    )
+    state = tmp_path / "state.db"
+    assert cli(state, "pause", "--all", config=config).returncode == 0
+    done = cli(state, "resume", "--all", config=config)
+    assert done.returncode == 0, done.stderr
+    statuses = {
+        r["name"]: r["status"]
+        for r in json.loads(cli(state, "list", "--json", config=config).stdout)
+    }
+    assert statuses == {"held": "paused", "off": "disabled", "normal": "active"}
+
+
+def test_a_template_supplies_what_the_call_leaves_out(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        morning = ScheduleTemplate(
+            schedule=CronSchedule("0 9 * * *"),
+            timezone="America/New_York",
+            max_retries=3,
+            retry_delay=60,
+            kwargs={"format": "pdf"},
+        )
+        sid = await scheduler.schedule(
+            task="reports.generate_daily_report",
+            template=morning,
+            kwargs={"department": "sales"},
+        )
+        definition = await scheduler.get_schedule(sid)
+        assert definition.timezone == "America/New_York"
+        assert definition.max_retries == 3
+        assert definition.kwargs == {"format": "pdf", "department": "sales"}
+        assert await scheduler.get_next_run_times(
+            sid, count=1, after=datetime(2026, 7, 1, tzinfo=UTC)
+        ) == ["2026-07-01T13:00:00Z"]
+        scheduler.close()
+
+    asyncio.run(go())
