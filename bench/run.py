@@ -31,6 +31,7 @@ BENCHMARKS = (
     "validate",
     "fire_latency",
     "wake_latency",
+    "api_latency",
     "takeover",
     "idle_cpu",
     "startup_scale",
