@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..abc import Waiter
 from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
@@ -29,10 +29,39 @@ from .log import Logger
 from .loop import RunLoop
 from .systemd import SystemdNotifier
 
-__all__ = ["Service"]
+__all__ = ["Engine", "Service"]
 
 if TYPE_CHECKING:
-    from ..scheduler import Scheduler
+    from ..abc import Clock, Store
+    from ..config import Config
+    from ..model import RunRecord, ScheduleDefinition, SchedulerOptions
+
+
+class Engine(Protocol):
+    """What the service needs of the engine it serves (the library's ``Scheduler``):
+    declared here so that the runner never imports the API that drives it."""
+
+    options: SchedulerOptions
+    clock: Clock
+    config: Config | None
+    instance_id: str
+    definitions: dict[str, ScheduleDefinition]
+    file_definitions: dict[str, ScheduleDefinition]
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def state_path(self) -> Path | None: ...
+
+    def reconcile_definitions(self) -> list[str]: ...
+
+    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None: ...
+
+    async def notify_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
+    ) -> None: ...
+
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).
 FILE_POLL_SECONDS = 2.0
@@ -46,7 +75,7 @@ JUMP_SECONDS = 2.0
 class Service:
     def __init__(
         self,
-        scheduler: Scheduler,
+        scheduler: Engine,
         *,
         install_signals: bool,
         log: Logger | None = None,
