@@ -397,6 +397,8 @@ class Scheduler:
             "scheduler_uptime": round(uptime, 1),
             "missed_schedules": sum(c.get("missed_count", 0) for c in counts.values()),
             "leader": lease.instance_id if lease and lease.expires_at > now else None,
+            # the current leader's instance id (HOSTNAME:PID unless configured)
+            "instance_id": lease.instance_id if lease and lease.expires_at > now else None,
         }
 
     async def get_schedule_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, Store
+from ..errors import UnoScheduleError
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
@@ -160,7 +161,15 @@ class RunLoop:
         return True
 
     def renew_lease(self, now: datetime) -> bool:
-        if not self.store.renew_lease(self.instance_id, self.epoch, self.options.lock_timeout, now):
+        try:
+            renewed = self.store.renew_lease(
+                self.instance_id, self.epoch, self.options.lock_timeout, now
+            )
+        except UnoScheduleError as exc:  # cannot tell whether we still lead: we do not
+            self.log.error(f"cannot renew the leader lease ({exc}); not firing any more")
+            self.firing = False
+            return False
+        if not renewed:
             self.log.error(f"lost the leader lease (epoch {self.epoch}); not firing any more")
             self.firing = False
             return False
@@ -531,9 +540,14 @@ class RunLoop:
         if not starting:
             return
         started = self.clock.now()
-        self.store.start_runs([(run.run_id, started, None) for run in starting])
+        ours = set(self.store.start_runs([(run.run_id, started, None) for run in starting]))
         loop = asyncio.get_running_loop()
         for run in starting:
+            if run.run_id not in ours:  # started by another leader meanwhile: not ours to run
+                self.log.warning(f"{run.schedule}: run {run.run_id} was started elsewhere")
+                self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+                self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+                continue
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
