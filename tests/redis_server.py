@@ -50,11 +50,16 @@ def unique_prefix() -> str:
 class RedisServer:
     """One redis-server process that a test can stop and start again on the same port."""
 
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, password: str | None = None, persist: bool = False
+    ) -> None:
         self.binary = redis_binary()
         self.port = free_port()
         self.workdir = workdir
         self.password = password
+        #: An append-only file (fsync always) for the tests that stop and restart the
+        #: server and need their data back; off otherwise.
+        self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,7 +74,8 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persist else "no",
+            "--appendfsync", "always",
             "--dir", str(self.workdir),
             "--daemonize", "no",
             "--loglevel", "warning",
