@@ -10,6 +10,7 @@ The tests wait on observable conditions with deadlines; the deadlines that are c
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -139,11 +140,7 @@ def assert_started_once_and_recorded(cluster: Cluster) -> list[str]:
     recorded = {(r["scheduled_time"], str(r["attempt"])) for r in history}
     assert started <= recorded, f"started without a record: {sorted(started - recorded)[:3]}"
     instants = sorted(datetime.fromisoformat(t) for t, _ in keys)
-    gaps = [
-        (a, b)
-        for a, b in zip(instants, instants[1:], strict=False)
-        if b - a != timedelta(seconds=1)
-    ]
+    gaps = [(a, b) for a, b in itertools.pairwise(instants) if b - a != timedelta(seconds=1)]
     assert not gaps, f"occurrences without a record between {gaps[:3]}"
     # A run cut off by the SIGKILL or the SIGSTOP is recorded ``interrupted`` by the next
     # leader (and the stale leader's late "success" is refused); every other one succeeded.

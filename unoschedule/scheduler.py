@@ -100,6 +100,8 @@ class Scheduler:
         self._service_task: asyncio.Task[int] | None = None
         self._service: Any = None
         self.instance_id = self.options.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        #: The queues ``run`` executes itself (None: all); workers take the others.
+        self.local_queues: frozenset[str] | None = None
 
     @classmethod
     def from_config(

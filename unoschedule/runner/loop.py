@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +139,10 @@ class RunLoop:
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
+        #: Queues this runner executes itself (None: every queue); runs of the others go
+        #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
+        self.local_queues: Collection[str] | None = None
+        self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -527,6 +531,9 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
+        if self.local_queues is not None and queue not in self.local_queues:
+            self._hand_off(queue)
+            return
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
@@ -551,6 +558,16 @@ class RunLoop:
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _hand_off(self, queue: str) -> None:
+        """Give the claimed runs of a queue served elsewhere to its workers, by priority."""
+        waiting = self._queues.get(queue, [])
+        runs = [heapq.heappop(waiting).run for _ in range(len(waiting))]
+        if not runs or self.hand_off is None:
+            return
+        self.hand_off(queue, runs)
+        for run in runs:  # a worker runs it now; its end is not seen here
+            self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending

@@ -28,6 +28,7 @@ from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
 from .systemd import SystemdNotifier
+from .worker import attach_hand_off
 
 __all__ = ["Service"]
 
@@ -147,6 +148,7 @@ class Service:
             on_failure=sched._notify_failure,
             wake=self._wake,
         )
+        attach_hand_off(runloop, sched)
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
         holder: tuple[str, int] | None = None

@@ -984,7 +984,9 @@ class RedisStorage(Store):
 
     def unfinished_runs(self) -> list[RunRecord]:
         with self._talk():
-            ids = sorted(self.client.smembers(self.k("unfinished")))
+            # runs held by workers are theirs to settle (a dead worker's are reclaimed from
+            # its stream), not a new leader's
+            ids = sorted(self.client.sdiff([self.k("unfinished"), self.k("worker-held")]))
         runs = [r for r in self._runs(ids) if r.result in _UNFINISHED and r.epoch > 0]
         runs.sort(key=lambda r: (r.scheduled_time, r.attempt))
         return runs
@@ -1082,6 +1084,11 @@ class RedisStorage(Store):
     def waiter(self) -> Waiter:
         return self._wakeups.waiter()
 
+    @functools.cached_property
+    def queues(self) -> RedisQueues:
+        """Queues served by workers on other hosts (``uno-schedule worker``)."""
+        return RedisQueues(self)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
@@ -1094,3 +1101,220 @@ class RedisStorage(Store):
 
     def __repr__(self) -> str:
         return f"RedisStorage({self.url!r}, key_prefix={self.prefix!r})"
+
+
+# -- queues for workers ---------------------------------------------------------------
+
+_GROUP = "workers"
+
+_SLOT_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local k = ARGV[1] .. 'worker-slots:' .. ARGV[2]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+if redis.call('ZCARD', k) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4])
+return 1
+"""
+
+_HEARTBEAT = """
+local p, queue, entry, consumer, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stream = p .. 'stream:' .. queue
+local mine = redis.call('XPENDING', stream, 'workers', entry, entry, 1, consumer)
+if #mine == 0 then return 0 end
+redis.call('XCLAIM', stream, 'workers', consumer, 0, entry, 'JUSTID')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[6]), token)
+return 1
+"""
+
+_WORKER_START = """
+local p, run_id = ARGV[1], ARGV[2]
+local rk = p .. 'run:' .. run_id
+if redis.call('HGET', rk, 'result') ~= 'queued' then return 0 end
+redis.call('HSET', rk, 'result', 'running', 'started_at', ARGV[3], 'pid', ARGV[4])
+redis.call('SADD', p .. 'worker-held', run_id)
+return 1
+"""
+
+#: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
+#: its occurrence key (only if this call finished it), acknowledge the stream entry and
+#: free the queue slot, all at once.
+_WORKER_SETTLE = """
+local p, queue, entry, token, run_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local result, finished, duration = ARGV[6], ARGV[7], ARGV[8]
+local err, output, last_run = ARGV[9], ARGV[10], ARGV[11]
+local stream = p .. 'stream:' .. queue
+local rk = p .. 'run:' .. run_id
+local done = 0
+local now = redis.call('HGET', rk, 'result')
+if result ~= '' and (now == 'queued' or now == 'running') then
+  redis.call('HSET', rk, 'result', result, 'finished_at', finished)
+  if duration ~= '' then redis.call('HSET', rk, 'duration', duration) end
+  if err ~= '' then redis.call('HSET', rk, 'error', string.sub(err, 2)) end
+  if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2)) end
+  redis.call('SREM', p .. 'unfinished', run_id)
+  redis.call('SREM', p .. 'worker-held', run_id)
+  local sk = p .. 'schedule:' .. redis.call('HGET', rk, 'schedule')
+  if redis.call('EXISTS', sk) == 1 then
+    redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
+  end
+  done = 1
+  local retry_key = ARGV[12]
+  if retry_key ~= '' then
+    local retry_id, sched, member, queued = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+    local n = tonumber(ARGV[17])
+    local fields = {}
+    for j = 1, n * 2 do fields[j] = ARGV[17 + j] end
+    if redis.call('HSETNX', p .. 'occurrences', retry_key, retry_id) == 1 then
+      local rr = p .. 'run:' .. retry_id
+      redis.call('HSET', rr, unpack(fields))
+      redis.call('HSET', rr, 'okey', retry_key, 'member', member)
+      redis.call('ZADD', p .. 'history', 0, member)
+      redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+      local seq = redis.call('INCR', p .. 'seq')
+      local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. retry_id
+      redis.call('ZADD', p .. 'queued', 0, qm)
+      done = 2
+    end
+  end
+end
+if entry ~= '' then
+  redis.call('XACK', stream, 'workers', entry)
+  redis.call('XDEL', stream, entry)
+end
+if token ~= '' then redis.call('ZREM', p .. 'worker-slots:' .. queue, token) end
+return done
+"""
+
+
+class RedisQueues:
+    """A Redis Stream per queue, read by workers through one consumer group.
+
+    The leader appends the runs it claimed for a queue that it does not execute itself
+    (``hand_off``). A worker takes a slot of the queue's concurrency first (a sorted set
+    of slot tokens with expiry, shared by every worker, so the limit holds across
+    hosts), then reads one entry, starts the run (only from ``queued``), keeps the entry
+    and the slot alive with heartbeats while the job runs, and settles it in one script.
+    An entry whose worker stopped heartbeating is taken over by ``reclaim``
+    (``XAUTOCLAIM`` after the visibility timeout).
+    """
+
+    def __init__(self, store: RedisStorage) -> None:
+        self.store = store
+        self._groups: set[str] = set()
+
+    def stream(self, queue: str) -> str:
+        return self.store.k("stream", queue)
+
+    def _ensure_group(self, queue: str) -> None:
+        if queue in self._groups:
+            return
+        with self.store._talk():
+            try:
+                self.store.client.xgroup_create(self.stream(queue), _GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self._groups.add(queue)
+
+    def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None:
+        """Append claimed runs to the queue's stream, for any worker to take."""
+        if not runs:
+            return
+        self._ensure_group(queue)
+        with self.store._talk():
+            pipe = self.store.client.pipeline(transaction=False)
+            for run in runs:
+                pipe.xadd(self.stream(queue), {"run": run.run_id})
+            pipe.execute()
+
+    def acquire_slot(self, queue: str, limit: int, token: str, ttl: float) -> bool:
+        return bool(self.store._script(_SLOT_ACQUIRE, queue, str(limit), token, _ttl_ms(ttl)))
+
+    def release_slot(self, queue: str, token: str) -> None:
+        with self.store._talk():
+            self.store.client.zrem(self.store.k("worker-slots", queue), token)
+
+    def read(
+        self, queues: Sequence[str], consumer: str, block: float, count: int = 1
+    ) -> list[tuple[str, str, str]]:
+        """At most ``count`` new entries per queue: ``(queue, entry id, run id)``."""
+        for queue in queues:
+            self._ensure_group(queue)
+        streams = {self.stream(q): ">" for q in queues}
+        by_stream = {self.stream(q): q for q in queues}
+        with self.store._talk():
+            answer = self.store.client.xreadgroup(
+                _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
+            )
+        out = []
+        for stream, entries in answer or []:
+            for entry_id, fields in entries:
+                out.append((by_stream[stream], entry_id, fields.get("run", "")))
+        return out
+
+    def reclaim(
+        self, queue: str, consumer: str, min_idle: float, count: int = 16
+    ) -> list[tuple[str, str, str]]:
+        """Entries idle for ``min_idle`` seconds (their worker died), now ours."""
+        self._ensure_group(queue)
+        with self.store._talk():
+            answer = self.store.client.xautoclaim(
+                self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0", count=count
+            )
+        entries = answer[1] if answer else []
+        return [(queue, entry_id, (fields or {}).get("run", "")) for entry_id, fields in entries]
+
+    def heartbeat(self, queue: str, entry_id: str, consumer: str, token: str, ttl: float) -> bool:
+        """Keep our entry and slot alive; False when another worker took the entry."""
+        return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
+
+    def start(self, run_id: str, started_at: datetime, pid: int) -> bool:
+        """Mark a run ``running`` on a worker (only from ``queued``)."""
+        return bool(self.store._script(_WORKER_START, run_id, _format_ts(started_at), str(pid)))
+
+    def settle(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish | None,
+        *,
+        started_at: datetime | None = None,
+        scheduled: datetime | None = None,
+        retry: tuple[str, RunRecord] | None = None,
+    ) -> int:
+        """Finish the run (if ``finish``), enqueue ``retry`` (occurrence key, run) if this
+        finished it, acknowledge the entry and free the slot. 0: nothing finished (it was
+        finished before), 1: finished, 2: finished and the retry enqueued."""
+        args: list[Any] = [queue, entry_id, token]
+        if finish is None:
+            args += [""] * 7
+        else:
+            duration = ""
+            if started_at is not None:
+                elapsed = (finish.finished_at - started_at).total_seconds()
+                duration = repr(max(0.0, elapsed))
+            last = started_at or scheduled or finish.finished_at
+            args += [
+                finish.run_id,
+                finish.result,
+                _format_ts(finish.finished_at),
+                duration,
+                "" if finish.error is None else "=" + finish.error,
+                "" if finish.output is None else "=" + finish.output,
+                _format_ts(last),
+            ]
+        if retry is None or finish is None:
+            args += ["", "", "", "", "", 0]
+        else:
+            key, run = retry
+            queued_at = run.queued_at or finish.finished_at
+            fields = _run_fields(run, epoch=0, result="queued", queued_at=queued_at)
+            args += [key, run.run_id, run.schedule, _history_member(run), _format_ts(queued_at)]
+            args.append(len(fields))
+            for name, value in fields.items():
+                args += [name, value]
+        return int(self.store._script(_WORKER_SETTLE, *args))
