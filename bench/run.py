@@ -35,6 +35,11 @@ BENCHMARKS = (
     "idle_cpu",
     "startup_scale",
     "burst",
+    "redis_claims",
+    "redis_fire_latency",
+    "redis_burst",
+    "redis_takeover",
+    "redis_outage",
 )
 
 

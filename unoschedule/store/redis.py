@@ -384,14 +384,12 @@ _CLAIM = (
 local out = {}
 local advance = {}
 local order = {}
-local i = 4
-for c = 1, tonumber(ARGV[3]) do
-  local key, run_id, sched = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local has_next, nxt, unfinished, member = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  local n = tonumber(ARGV[i + 7])
-  local fields = {}
-  for j = 1, n * 2 do fields[j] = ARGV[i + 7 + j] end
-  i = i + 8 + n * 2
+-- one JSON array of [key, run_id, schedule, has_next, next_run, unfinished, member,
+-- [field, value, ...]] per claim: a burst of 10,000 is one argument, not 400,000
+for c, claim in ipairs(cjson.decode(ARGV[3])) do
+  local key, run_id, sched = claim[1], claim[2], claim[3]
+  local has_next, nxt, unfinished, member = claim[4], claim[5], claim[6], claim[7]
+  local fields = claim[8]
   if redis.call('HSETNX', p .. 'occurrences', key, run_id) == 1 then
     local rk = p .. 'run:' .. run_id
     redis.call('HSET', rk, unpack(fields))
@@ -401,7 +399,7 @@ for c = 1, tonumber(ARGV[3]) do
     end
     redis.call('ZADD', p .. 'history', 0, member)
     redis.call('ZADD', p .. 'history:' .. sched, 0, member)
-    if unfinished == '1' then redis.call('SADD', p .. 'unfinished', run_id) end
+    if unfinished == 1 then redis.call('SADD', p .. 'unfinished', run_id) end
     if advance[sched] == nil then order[#order + 1] = sched end
     advance[sched] = {has_next, nxt}
     out[c] = 1
@@ -412,7 +410,7 @@ end
 for _, sched in ipairs(order) do
   local sk = p .. 'schedule:' .. sched
   if redis.call('EXISTS', sk) == 1 then
-    if advance[sched][1] == '1' then
+    if advance[sched][1] == 1 then
       redis.call('HSET', sk, 'next_run', advance[sched][2])
     else
       redis.call('HDEL', sk, 'next_run')
@@ -886,22 +884,23 @@ class RedisStorage(Store):
     def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
         if not claims:
             return []
-        args: list[Any] = [str(epoch), len(claims)]
+        batch = []
         for claim in claims:
             run = claim.run
             fields = _run_fields(run, epoch=epoch)
-            args += [
-                claim.key,
-                run.run_id,
-                run.schedule,
-                "0" if claim.next_run is None else "1",
-                _ts(claim.next_run) or "",
-                "1" if run.result in _UNFINISHED else "0",
-                _history_member(run),
-                len(fields),
-            ]
-            for key, value in fields.items():
-                args += [key, value]
+            batch.append(
+                (
+                    claim.key,
+                    run.run_id,
+                    run.schedule,
+                    0 if claim.next_run is None else 1,
+                    _ts(claim.next_run) or "",
+                    1 if run.result in _UNFINISHED else 0,
+                    _history_member(run),
+                    [x for pair in fields.items() for x in pair],
+                )
+            )
+        args = [str(epoch), json.dumps(batch, separators=(",", ":"))]
         results = self._script(_CLAIM, *args)
         if results and results[0] == -1:
             return [False] * len(claims)
