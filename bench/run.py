@@ -40,6 +40,7 @@ BENCHMARKS = (
     "redis_burst",
     "redis_takeover",
     "redis_outage",
+    "redis_chaos",
 )
 
 

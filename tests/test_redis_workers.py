@@ -47,16 +47,17 @@ def store(redis_server: RedisServer) -> Iterator[RedisStorage]:
 
 def test_slots_bound_a_queue_across_workers_and_expire(store: RedisStorage) -> None:
     q = store.queues
-    assert q.acquire_slot("reports", 2, "w1-a", 30)
-    assert q.acquire_slot("reports", 2, "w2-a", 30)
-    assert not q.acquire_slot("reports", 2, "w3-a", 30)  # a third worker waits
-    assert q.acquire_slot("default", 1, "w3-b", 30)  # queues are counted apart
-    q.release_slot("reports", "w1-a")
-    assert q.acquire_slot("reports", 2, "w3-a", 30)
+    w1 = q.acquire_slots("reports", 2, "w1", 30)
+    assert w1 == ["w1:0"]
+    assert q.acquire_slots("reports", 2, "w2", 30, want=5) == ["w2:0"]  # the last one
+    assert q.acquire_slots("reports", 2, "w3", 30) == []  # a third worker waits
+    assert q.acquire_slots("default", 1, "w3", 30) == ["w3:0"]  # queues are counted apart
+    q.release_slots("reports", w1)
+    assert q.acquire_slots("reports", 2, "w3", 30, want=2) == ["w3:0"]
     # a slot whose worker died frees itself (its expiry is the visibility timeout)
-    assert q.acquire_slot("other", 1, "dead", 0.05)
+    assert q.acquire_slots("other", 1, "dead", 0.05) == ["dead:0"]
     time.sleep(0.1)
-    assert q.acquire_slot("other", 1, "alive", 30)
+    assert q.acquire_slots("other", 1, "alive", 30) == ["alive:0"]
 
 
 def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
@@ -75,14 +76,14 @@ def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     entry = got[0][1]
     assert q.start("r1", T0, 4242)
     assert not q.start("r1", T0, 4343)  # a second start is refused
-    assert q.acquire_slot("reports", 1, "w1-slot", 60)
+    (slot,) = q.acquire_slots("reports", 1, "w1", 60)
     # w1 heartbeats while alive; nothing idle enough to reclaim
-    assert q.heartbeat("reports", entry, "w1", "w1-slot", 60)
+    assert q.heartbeat("reports", entry, "w1", slot, 60)
     assert q.reclaim("reports", "w2", 0.5) == []
     time.sleep(0.6)  # w1 died: no heartbeat for longer than the visibility timeout
     taken = q.reclaim("reports", "w2", 0.5)
     assert [(e, r) for _, e, r in taken] == [(entry, "r1")]
-    assert not q.heartbeat("reports", entry, "w1", "w1-slot", 60)  # w1 lost it
+    assert not q.heartbeat("reports", entry, "w1", slot, 60)  # w1 lost it
     # the new holder records it interrupted and enqueues attempt 2, once
     retry = run("r1-2", attempt=2, trigger="retry", queue="reports")
     finish = Finish("r1", "interrupted", T0 + timedelta(seconds=5), error="worker died")

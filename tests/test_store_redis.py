@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -235,3 +236,16 @@ def test_an_outage_is_an_error_never_swallowed_and_the_store_recovers(tmp_path: 
 def _woken(store: RedisStorage, waiter: object) -> bool:
     store.notify()
     return bool(waiter.wait(0.1))  # type: ignore[attr-defined]
+
+
+def test_a_waiting_standby_wakes_when_the_lease_expires(store: RedisStorage) -> None:
+    assert store.acquire_lease("A", 0.3, T0) is not None
+    waiter = store.waiter()
+    try:
+        began = time.monotonic()
+        assert waiter.wait(30) is False  # no notification: the lease ran out in Redis
+        assert time.monotonic() - began < 10  # long before the 30 s asked for
+        assert store.current_lease() is None
+        assert store.acquire_lease("B", 60, T0) is not None
+    finally:
+        waiter.close()

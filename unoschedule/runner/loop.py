@@ -34,6 +34,10 @@ from .processes import stop_orphans
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
 
+#: The lease is renewed every third of ``lock_timeout``, but not more often than this (a
+#: ``lock_timeout`` of 1 s still leaves two renewals before the lease runs out).
+RENEW_FLOOR = 0.2
+
 #: "Not computed yet" for a shared timeline's first instant (None means "none left").
 _UNKNOWN: Any = object()
 
@@ -331,7 +335,7 @@ class RunLoop:
             self._pump(queue)
 
     def _tick(self, now: datetime) -> None:
-        renew_every = max(1.0, self.options.lock_timeout / 3)
+        renew_every = max(RENEW_FLOOR, self.options.lock_timeout / 3)
         stale = (now - self._lease_renewed).total_seconds() >= renew_every
         if (stale or now < self._lease_renewed) and not self.renew_lease(now):
             return
@@ -710,7 +714,7 @@ class RunLoop:
     def seconds_until_next(self, now: datetime) -> float:
         """How long the loop may sleep: until the earliest due instant, capped by
         ``check_interval`` and by the lease renewal period."""
-        cap = min(self.options.check_interval, max(1.0, self.options.lock_timeout / 3))
+        cap = min(self.options.check_interval, max(RENEW_FLOOR, self.options.lock_timeout / 3))
         due = self.next_due()
         if due is None:
             return cap

@@ -141,9 +141,15 @@ class Worker:
     # -- reading --------------------------------------------------------------------------
 
     async def _read(self, queue: str) -> None:
-        """Take slots while this worker has room, then read as many entries."""
+        """Take slots while this worker has room, then read as many entries.
+
+        Idle, a worker holds one slot while it waits for an entry (so idle workers do
+        not hold the slots others could use); once entries come, it takes as many slots
+        as it has room for and reads as many entries without waiting.
+        """
         assert self._stop is not None
         limit = self.limit(queue)
+        busy = False
         while not self._stop.is_set():
             free = limit - self.active[queue]
             if free <= 0:
@@ -151,38 +157,45 @@ class Worker:
                 await self._freed[queue].wait()
                 continue
             try:
-                tokens = await self._slots(queue, limit, free)
+                tokens = await asyncio.to_thread(
+                    self.streams.acquire_slots,
+                    queue,
+                    limit,
+                    secrets.token_hex(8),
+                    self.visibility,
+                    free if busy else 1,
+                )
                 if not tokens:  # every slot is taken, by other workers too
+                    busy = False
                     await asyncio.sleep(0.1)
                     continue
                 try:
                     entries = await asyncio.to_thread(
-                        self.streams.read, [queue], self.consumer, READ_BLOCK, len(tokens)
+                        self.streams.read,
+                        [queue],
+                        self.consumer,
+                        0.01 if busy else READ_BLOCK,
+                        len(tokens),
                     )
                 except BaseException:
-                    await self._release(queue, tokens)
+                    await asyncio.to_thread(self.streams.release_slots, queue, tokens)
                     raise
                 for (_, entry_id, run_id), token in zip(entries, tokens, strict=False):
                     self._spawn(queue, entry_id, run_id, token, reclaimed=False)
-                await self._release(queue, tokens[len(entries) :])
+                busy = bool(entries)
+                if len(entries) < len(tokens):
+                    await asyncio.to_thread(
+                        self.streams.release_slots, queue, tokens[len(entries) :]
+                    )
             except UnoScheduleError as exc:
                 self.log.error(f"queue {queue}: {exc}; trying again in a second")
+                busy = False
                 await asyncio.sleep(1.0)
 
     async def _slots(self, queue: str, limit: int, want: int) -> list[str]:
-        tokens = []
-        for _ in range(want):
-            token = secrets.token_hex(8)
-            if not await asyncio.to_thread(
-                self.streams.acquire_slot, queue, limit, token, self.visibility
-            ):
-                break
-            tokens.append(token)
-        return tokens
-
-    async def _release(self, queue: str, tokens: Sequence[str]) -> None:
-        for token in tokens:
-            await asyncio.to_thread(self.streams.release_slot, queue, token)
+        return await asyncio.to_thread(
+            self.streams.acquire_slots, queue, limit, secrets.token_hex(8), self.visibility, want
+        )
 
     async def _reclaim_forever(self) -> None:
         """Take over the entries of dead workers, every half visibility timeout."""

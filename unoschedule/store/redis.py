@@ -604,10 +604,11 @@ return 1
 class _PubSubWaiter(Waiter):
     """Subscribed to the wake-up channel; survives a Redis restart by subscribing again."""
 
-    def __init__(self, client: Any, channel: str, where: str) -> None:
+    def __init__(self, client: Any, channel: str, where: str, lease_key: str) -> None:
         self._client = client
         self._channel = channel
         self._where = where
+        self._lease_key = lease_key
         self._pubsub: Any = None
         self._closed = threading.Event()
         self._failing = False
@@ -644,6 +645,12 @@ class _PubSubWaiter(Waiter):
         self._pubsub = None
 
     def wait(self, timeout: float) -> bool:
+        """Also returns (False) just after the lease expires in Redis: a standby waiting
+        here tries to take it then, not up to a poll period later."""
+        with contextlib.suppress(redis.RedisError, OSError):
+            left = self._client.pttl(self._lease_key)
+            if 0 < left < timeout * 1000:
+                timeout = left / 1000 + 0.002
         deadline = time.monotonic() + max(0.0, timeout)
         while not self._closed.is_set():
             remaining = deadline - time.monotonic()
@@ -684,10 +691,11 @@ class RedisWakeups:
     """``notify`` and ``waiter`` over pub/sub: a publish reaches every subscriber within
     a round trip, and needs neither a shared file system nor the leader's address."""
 
-    def __init__(self, client: Any, channel: str, where: str) -> None:
+    def __init__(self, client: Any, channel: str, where: str, lease_key: str) -> None:
         self._client = client
         self.channel = channel
         self._where = where
+        self._lease_key = lease_key
 
     def notify(self) -> None:
         try:
@@ -696,7 +704,7 @@ class RedisWakeups:
             log.debug("cannot publish a wake-up to %s: %s", self._where, exc)
 
     def waiter(self) -> Waiter:
-        return _PubSubWaiter(self._client, self.channel, self._where)
+        return _PubSubWaiter(self._client, self.channel, self._where, self._lease_key)
 
 
 # -- the store ------------------------------------------------------------------------
@@ -739,7 +747,7 @@ class RedisStorage(Store):
             self.client: Any = redis.Redis.from_url(redis_url, **kwargs)
         except (ValueError, redis.RedisError) as exc:
             raise StateError(f"cannot use Redis URL {self.url}: {exc}") from None
-        self._wakeups = RedisWakeups(self.client, self.k("wake"), self.url)
+        self._wakeups = RedisWakeups(self.client, self.k("wake"), self.url, self.k("lease"))
         self._scripts: dict[str, Any] = {}
 
     # -- plumbing ---------------------------------------------------------------------
@@ -1106,14 +1114,18 @@ class RedisStorage(Store):
 
 _GROUP = "workers"
 
+#: Take up to ARGV[6] of a queue's ARGV[3] slots, as tokens ARGV[4]:0, :1, ...; returns
+#: how many. Expired slots (a dead worker's) are dropped first.
 _SLOT_ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local k = ARGV[1] .. 'worker-slots:' .. ARGV[2]
 redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-if redis.call('ZCARD', k) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4])
-return 1
+local n = math.min(tonumber(ARGV[3]) - redis.call('ZCARD', k), tonumber(ARGV[6]))
+for i = 0, n - 1 do
+  redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4] .. ':' .. i)
+end
+return math.max(n, 0)
 """
 
 _HEARTBEAT = """
@@ -1229,12 +1241,18 @@ class RedisQueues:
                 pipe.xadd(self.stream(queue), {"run": run.run_id})
             pipe.execute()
 
-    def acquire_slot(self, queue: str, limit: int, token: str, ttl: float) -> bool:
-        return bool(self.store._script(_SLOT_ACQUIRE, queue, str(limit), token, _ttl_ms(ttl)))
+    def acquire_slots(
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
+    ) -> list[str]:
+        """Up to ``want`` of the queue's ``limit`` slots (shared by all workers), each for
+        ``ttl`` seconds unless renewed by ``heartbeat``: their tokens."""
+        got = self.store._script(_SLOT_ACQUIRE, queue, str(limit), base, _ttl_ms(ttl), str(want))
+        return [f"{base}:{i}" for i in range(int(got))]
 
-    def release_slot(self, queue: str, token: str) -> None:
-        with self.store._talk():
-            self.store.client.zrem(self.store.k("worker-slots", queue), token)
+    def release_slots(self, queue: str, tokens: Sequence[str]) -> None:
+        if tokens:
+            with self.store._talk():
+                self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
 
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
