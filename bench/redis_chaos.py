@@ -110,7 +110,7 @@ def run(quick: bool) -> list[Result]:
         lines = (folder / "starts.log").read_text().split("\n")[:-1]
     # leadership intervals, by epoch
     epochs = sorted(
-        (int(m[4]), _ts(m[1]), int(m[3])) for text in logs.values() for m in LEADER.findall(text)
+        (int(m[3]), _ts(m[0]), int(m[2])) for text in logs.values() for m in LEADER.findall(text)
     )
     intervals: dict[int, list[tuple[float, float]]] = {}
     for (_, begin, pid), following in zip(epochs, [*epochs[1:], None], strict=True):
