@@ -320,9 +320,7 @@ class Worker:
         finished = clock.now()
         finish = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
         retry = None if outcome.result == "success" else self._retry(run, definition, finished)
-        code = await asyncio.to_thread(
-            streams.settle, queue, entry_id, token, finish, started_at=started, retry=retry
-        )
+        code = await self._settle_finished(queue, entry_id, token, finish, started, retry)
         self.finished += 1
         took = (finished - started).total_seconds()
         if code == 0:
@@ -340,6 +338,39 @@ class Worker:
             if code == 1 and outcome.result != "interrupted":
                 with contextlib.suppress(Exception):
                     await self.scheduler._notify_failure(run, definition, outcome)
+
+    async def _settle_finished(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish,
+        started: Any,
+        retry: tuple[str, RunRecord] | None,
+    ) -> int:
+        """Record a job that ended; while Redis cannot be reached, try again every half
+        second (a result recorded late beats one recorded ``interrupted`` by whichever
+        worker reclaims the entry after the visibility timeout)."""
+        assert self._stop is not None
+        told = False
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    self.streams.settle,
+                    queue,
+                    entry_id,
+                    token,
+                    finish,
+                    started_at=started,
+                    retry=retry,
+                )
+            except UnoScheduleError as exc:
+                if self._stop.is_set():
+                    raise
+                if not told:
+                    self.log.error(f"run {finish.run_id}: cannot record its end yet: {exc}")
+                    told = True
+                await asyncio.sleep(0.5)
 
     async def _heartbeat(self, queue: str, entry_id: str, token: str, run_id: str) -> None:
         while True:
