@@ -74,8 +74,12 @@ def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     assert [(queue, r) for queue, _, r in got] == [("reports", "r1")]
     assert q.read(["reports"], "w2", 0.1) == []  # not delivered twice
     entry = got[0][1]
-    assert q.start("r1", T0, 4242)
-    assert not q.start("r1", T0, 4343)  # a second start is refused
+    ours, started = q.start("r1", T0, 4242)
+    assert ours and started is not None
+    assert (started.result, started.started_at, started.pid) == ("running", T0, 4242)
+    ours, again = q.start("r1", T0, 4343)  # a second start is refused, and says why
+    assert not ours and again is not None and (again.result, again.pid) == ("running", 4242)
+    assert q.start("nope", T0, 1) == (False, None)
     (slot,) = q.acquire_slots("reports", 1, "w1", 60)
     # w1 heartbeats while alive; nothing idle enough to reclaim
     assert q.heartbeat("reports", entry, "w1", slot, 60)
@@ -102,7 +106,7 @@ def test_a_run_held_by_a_worker_is_not_a_new_leaders_to_interrupt(store: RedisSt
     assert lease is not None
     assert store.claim(run("r1", queue="q"), "a@1", None, epoch=lease.epoch)
     assert store.claim(run("r2", queue="q"), "a@2", None, epoch=lease.epoch)
-    store.queues.start("r1", T0, 1)
+    assert store.queues.start("r1", T0, 1)[0]
     assert [r.run_id for r in store.unfinished_runs()] == ["r2"]
 
 
@@ -255,3 +259,18 @@ def test_a_dead_workers_job_is_reclaimed_interrupted_and_retried(procs: Procs) -
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(job_pid, signal.SIGKILL)
+
+
+def test_queues_for_workers_need_redis_storage(tmp_path: Path) -> None:
+    (tmp_path / "schedules.yaml").write_text(textwrap.dedent(BURST))
+    base = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE")}
+    for args in (("run", "--queues", "reports"), ("worker", "--queues", "reports")):
+        done = subprocess.run(
+            [*base, "--state", str(tmp_path / "state.db"), *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert "needs Redis storage" in line, line
+    assert not (tmp_path / "state.db").exists()

@@ -250,15 +250,17 @@ class Worker:
     async def _work_inner(
         self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
     ) -> None:
-        store = self.scheduler.store
         clock = self.scheduler.clock
         streams = self.streams
-        run = await asyncio.to_thread(store.get_run, run_id)
+        started = clock.now()
+        ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid())
         if run is None or run.result not in ("queued", "running"):
             await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
             return
-        definition = await asyncio.to_thread(self._definition, run.schedule)
-        if run.result == "running":
+        definition = self.scheduler.definitions.get(run.schedule)
+        if definition is None:
+            definition = await asyncio.to_thread(self._definition, run.schedule)
+        if not ours:  # running: by a worker that died (reclaimed), or another one
             finish = None
             retry = None
             if reclaimed:  # it was started by a worker that stopped heartbeating
@@ -286,14 +288,10 @@ class Worker:
             error = f"no schedule named {run.schedule!r} is known to this worker"
             finish = Finish(run.run_id, "error", clock.now(), error=error)
             await asyncio.to_thread(
-                streams.settle, queue, entry_id, token, finish, scheduled=run.scheduled_time
+                streams.settle, queue, entry_id, token, finish, started_at=started
             )
             self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
             return
-        started = clock.now()
-        if not await asyncio.to_thread(streams.start, run.run_id, started, os.getpid()):
-            await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
-            return  # started elsewhere meanwhile
         run.started_at = started
         self.log.info(
             f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "

@@ -1140,13 +1140,16 @@ redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[6]),
 return 1
 """
 
+#: Start a run on a worker (only from queued); returns {started, the run's fields}.
 _WORKER_START = """
 local p, run_id = ARGV[1], ARGV[2]
 local rk = p .. 'run:' .. run_id
-if redis.call('HGET', rk, 'result') ~= 'queued' then return 0 end
+local result = redis.call('HGET', rk, 'result')
+if not result then return {0, {}} end
+if result ~= 'queued' then return {0, redis.call('HGETALL', rk)} end
 redis.call('HSET', rk, 'result', 'running', 'started_at', ARGV[3], 'pid', ARGV[4])
 redis.call('SADD', p .. 'worker-held', run_id)
-return 1
+return {1, redis.call('HGETALL', rk)}
 """
 
 #: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
@@ -1288,9 +1291,12 @@ class RedisQueues:
         """Keep our entry and slot alive; False when another worker took the entry."""
         return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
 
-    def start(self, run_id: str, started_at: datetime, pid: int) -> bool:
-        """Mark a run ``running`` on a worker (only from ``queued``)."""
-        return bool(self.store._script(_WORKER_START, run_id, _format_ts(started_at), str(pid)))
+    def start(self, run_id: str, started_at: datetime, pid: int) -> tuple[bool, RunRecord | None]:
+        """Mark a run ``running`` on a worker (only from ``queued``), in one round trip
+        with reading it: (whether this call started it, the run as it now is)."""
+        started, flat = self.store._script(_WORKER_START, run_id, _format_ts(started_at), str(pid))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return bool(started), (_run_from_hash(fields) if fields else None)
 
     def settle(
         self,
