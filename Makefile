@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CONFIG ?= schedules.example.yaml
 
-.PHONY: run test lint bench install install-test clean
+.PHONY: run test lint bench install install-test clean redis-server
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(VENV)/bin/uno-schedule --config $(CONFIG) run
 
-test: install-test
+# The Redis store's tests start their own redis-server (tests/redis_server.py); CI is a
+# clean Debian machine where we are root, so the package is installed when missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian package) for the Redis store's tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+test: install-test redis-server
 	$(PY) -m pytest
 
 lint: install-test
@@ -37,7 +45,7 @@ lint: install-test
 	$(VENV)/bin/ruff format --check unoschedule tests bench
 	$(VENV)/bin/mypy
 
-bench: install-test
+bench: install-test redis-server
 	$(PY) bench/run.py
 
 clean:

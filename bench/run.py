@@ -36,6 +36,12 @@ BENCHMARKS = (
     "idle_cpu",
     "startup_scale",
     "burst",
+    "redis_claims",
+    "redis_fire_latency",
+    "redis_burst",
+    "redis_takeover",
+    "redis_outage",
+    "redis_chaos",
 )
 
 

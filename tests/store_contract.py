@@ -317,6 +317,36 @@ class StoreContract:
         store.start_runs([])
         store.finish_runs([])
 
+    def test_a_run_starts_once(self, store: Store, leader: int) -> None:
+        """Two leaders (a stale one thawed, and its successor) may both try to start a
+        run that was claimed and not started: only the first may run its job."""
+        store.save_schedule(sched("a"))
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        assert store.claim(run("r2"), "a@2", None, epoch=leader)
+        second = timedelta(seconds=1)
+        assert store.start_runs([("r1", T0 + second, None)]) == ["r1"]
+        assert store.start_runs([("r1", T0 + 2 * second, 5), ("r2", T0, None)]) == ["r2"]
+        got = store.get_run("r1")
+        assert got is not None and (got.started_at, got.pid) == (T0 + second, None)
+        assert store.start_run("r2", T0) is False
+        store.finish_run("r1", "success", T0 + 3 * second)
+        assert store.start_run("r1", T0) is False  # finished: never again
+        assert store.start_runs([("nope", T0, None)]) == []
+
+    def test_a_finished_run_is_not_finished_again(self, store: Store, leader: int) -> None:
+        """A newer leader recorded the run ``interrupted``; the stale leader's late
+        finish must not overwrite that."""
+        store.save_schedule(sched("a"))
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.start_run("r1", T0)
+        store.finish_run("r1", "interrupted", T0 + timedelta(seconds=5), error="crash")
+        store.finish_run("r1", "success", T0 + timedelta(seconds=9), output="late")
+        got = store.get_run("r1")
+        assert got is not None
+        assert (got.result, got.error, got.output) == ("interrupted", "crash", None)
+        assert got.finished_at == T0 + timedelta(seconds=5)
+        assert store.get_schedule("a").last_result == "interrupted"  # type: ignore[union-attr]
+
     def test_start_finish_duration(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"))
         assert store.claim(run("r1"), "a@1", None, epoch=leader)

@@ -169,14 +169,19 @@ class Store(ABC):
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Hand every unassigned queued run to this leader (stamping epoch and instance)."""
 
-    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> None:
-        self.start_runs([(run_id, started_at, pid)])
+    def start_run(self, run_id: str, started_at: datetime, pid: int | None = None) -> bool:
+        return bool(self.start_runs([(run_id, started_at, pid)]))
 
     @abstractmethod
-    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> None:
+    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> list[str]:
         """Mark runs ``running`` from ``started_at`` (with the job's pid where known), in
         one transaction: the loop does this before their jobs start, so that a crash
-        after it can only interrupt them, never start them again."""
+        after it can only interrupt them, never start them again.
+
+        Only a run still ``queued`` starts; returns the ids of those started. A run that
+        another leader (or a worker) started, or that was finished meanwhile, is left
+        alone: the caller must not run its job.
+        """
 
     def finish_run(
         self,
@@ -192,7 +197,9 @@ class Store(ABC):
 
     @abstractmethod
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
-        """``finish_run`` for many, in one transaction (unknown run ids are ignored)."""
+        """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
+        ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
+        are left as they are."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...

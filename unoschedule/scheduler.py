@@ -117,6 +117,8 @@ class Scheduler:
         self._service_task: asyncio.Task[int] | None = None
         self._service: Any = None
         self.instance_id = self.options.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        #: The queues ``run`` executes itself (None: all); workers take the others.
+        self.local_queues: frozenset[str] | None = None
 
     @classmethod
     def from_config(
@@ -634,6 +636,8 @@ class Scheduler:
             "scheduler_uptime": round(uptime, 1),
             "missed_schedules": sum(c.get("missed_count", 0) for c in counts.values()),
             "leader": lease.instance_id if lease and lease.expires_at > now else None,
+            # the current leader's instance id (HOSTNAME:PID unless configured)
+            "instance_id": lease.instance_id if lease and lease.expires_at > now else None,
         }
 
     def _check_known(self, schedule_id: str) -> Store | None:

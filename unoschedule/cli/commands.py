@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from unoschedule.errors import ConfigError, ConfigErrors, UnoScheduleError
+from unoschedule.errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
 
 from . import output
 
@@ -31,7 +31,7 @@ __all__ = ["app"]
 T = TypeVar("T")
 
 COMMAND_ORDER = (
-    "run", "validate", "plan", "list", "status", "next-runs", "history", "stats",
+    "run", "worker", "validate", "plan", "list", "status", "next-runs", "history", "stats",
     "pause", "resume", "trigger", "event", "calendar", "schema",
 )  # fmt: skip
 
@@ -193,23 +193,88 @@ def _main(
 
 
 @app.command()
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            metavar="Q1,Q2",
+            help="Execute only these queues here ('' for none); workers on other hosts "
+            "run the others (needs Redis storage). Default: every queue.",
+        ),
+    ] = None,
+) -> None:
     """Run the scheduler: fire due jobs and record them in the state, until SIGTERM.
 
-    Only one instance leads per state file; a second one waits as a standby and takes
-    over when the leader dies. SIGHUP (or a change of the file) reloads the schedules.
+    Only one instance leads per state file (or Redis); the others wait as standbys and
+    take over when the leader dies. SIGHUP (or a change of the file) reloads the schedules.
 
     Examples:
 
       uno-schedule run
 
       uno-schedule -c /etc/uno-schedule/schedules.yaml --state /var/lib/uno/state.db run
+
+      uno-schedule --state redis://redis.internal:6379/0 run --queues default
     """
+    from unoschedule.runner.worker import parse_queues
     from unoschedule.scheduler import Scheduler
 
     g = _globals(ctx)
     scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=True)
+    if queues is not None:
+        if scheduler.state_path is not None:
+            raise StateError(
+                "run --queues needs Redis storage (--state redis://HOST:PORT/DB): workers on "
+                "other hosts take the other queues from it"
+            )
+        scheduler.local_queues = frozenset(parse_queues(queues))
     raise typer.Exit(scheduler.run_forever())
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    queues: Annotated[
+        str,
+        typer.Option("--queues", metavar="Q1,Q2", help="The queues to serve (comma-separated)."),
+    ],
+    visibility_timeout: Annotated[
+        float,
+        typer.Option(
+            "--visibility-timeout",
+            min=1.0,
+            metavar="SECONDS",
+            help="A job whose worker is silent this long is taken over by another worker.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Run the jobs of some queues on this host, for the leader (needs Redis storage).
+
+    A queue's concurrency holds across all its workers. A job held by a worker that
+    died is recorded interrupted and retried under its retry policy.
+
+    Examples:
+
+      uno-schedule worker --queues reports,default
+
+      uno-schedule --state redis://redis.internal:6379/0 worker --queues reports
+    """
+    from unoschedule.runner.worker import Worker, parse_queues
+    from unoschedule.scheduler import Scheduler
+
+    g = _globals(ctx)
+    scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=False)
+    if scheduler.state_path is not None:
+        raise StateError(
+            "worker needs Redis storage (--state redis://HOST:PORT/DB or scheduler.storage)"
+        )
+    try:
+        status = Worker(scheduler, parse_queues(queues), visibility=visibility_timeout).run()
+    finally:
+        scheduler.close()
+    raise typer.Exit(status)
 
 
 @app.command()

@@ -41,10 +41,12 @@ def next_run_times(
 
     config = load_config(config_path)
     definition = config.schedules.get(name)
-    local = None if config.store_url(state) else config.state_path(state)
-    # From the file alone unless a local state knows more (an interval's first-seen anchor,
-    # a pause); a remote store is not read by this version.
-    if definition is not None and (after is not None or local is None or not local.exists()):
+    remote = config.store_url(state) is not None
+    # From the file alone unless the state knows more (an interval's first-seen anchor,
+    # a pause): a state file that exists, or a remote store.
+    if definition is not None and (
+        after is not None or (not remote and not config.state_path(state).exists())
+    ):
         timeline = definition.timeline(config.options.timezone)
         start = after or datetime.now(UTC)
         return [format_instant(t) or "" for t in timeline.take(start, count)]

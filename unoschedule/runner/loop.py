@@ -17,12 +17,13 @@ import asyncio
 import heapq
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, Store
+from ..errors import UnoScheduleError
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
@@ -33,6 +34,10 @@ from .processes import stop_orphans
 from .tasks import has_local
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
+
+#: The lease is renewed every third of ``lock_timeout``, but not more often than this (a
+#: ``lock_timeout`` of 1 s still leaves two renewals before the lease runs out).
+RENEW_FLOOR = 0.2
 
 #: "Not computed yet" for a shared timeline's first instant (None means "none left").
 _UNKNOWN: Any = object()
@@ -146,6 +151,10 @@ class RunLoop:
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
+        #: Queues this runner executes itself (None: every queue); runs of the others go
+        #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
+        self.local_queues: Collection[str] | None = None
+        self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -168,7 +177,15 @@ class RunLoop:
         return True
 
     def renew_lease(self, now: datetime) -> bool:
-        if not self.store.renew_lease(self.instance_id, self.epoch, self.options.lock_timeout, now):
+        try:
+            renewed = self.store.renew_lease(
+                self.instance_id, self.epoch, self.options.lock_timeout, now
+            )
+        except UnoScheduleError as exc:  # cannot tell whether we still lead: we do not
+            self.log.error(f"cannot renew the leader lease ({exc}); not firing any more")
+            self.firing = False
+            return False
+        if not renewed:
             self.log.error(f"lost the leader lease (epoch {self.epoch}); not firing any more")
             self.firing = False
             return False
@@ -339,7 +356,7 @@ class RunLoop:
             self._pump(queue)
 
     def _tick(self, now: datetime) -> None:
-        renew_every = max(1.0, self.options.lock_timeout / 3)
+        renew_every = max(RENEW_FLOOR, self.options.lock_timeout / 3)
         stale = (now - self._lease_renewed).total_seconds() >= renew_every
         if (stale or now < self._lease_renewed) and not self.renew_lease(now):
             return
@@ -539,6 +556,9 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
+        if self.local_queues is not None and queue not in self.local_queues:
+            self._hand_off(queue)
+            return
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
@@ -552,12 +572,27 @@ class RunLoop:
         if not starting:
             return
         started = self.clock.now()
-        self.store.start_runs([(run.run_id, started, None) for run in starting])
+        ours = set(self.store.start_runs([(run.run_id, started, None) for run in starting]))
         loop = asyncio.get_running_loop()
         for run in starting:
+            if run.run_id not in ours:  # started by another leader meanwhile: not ours to run
+                self.log.warning(f"{run.schedule}: run {run.run_id} was started elsewhere")
+                self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+                self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+                continue
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _hand_off(self, queue: str) -> None:
+        """Give the claimed runs of a queue served elsewhere to its workers, by priority."""
+        waiting = self._queues.get(queue, [])
+        runs = [heapq.heappop(waiting).run for _ in range(len(waiting))]
+        if not runs or self.hand_off is None:
+            return
+        self.hand_off(queue, runs)
+        for run in runs:  # a worker runs it now; its end is not seen here
+            self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
@@ -705,7 +740,7 @@ class RunLoop:
     def seconds_until_next(self, now: datetime) -> float:
         """How long the loop may sleep: until the earliest due instant, capped by
         ``check_interval`` and by the lease renewal period."""
-        cap = min(self.options.check_interval, max(1.0, self.options.lock_timeout / 3))
+        cap = min(self.options.check_interval, max(RENEW_FLOOR, self.options.lock_timeout / 3))
         due = self.next_due()
         if due is None:
             return cap

@@ -28,6 +28,7 @@ from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
 from .systemd import SystemdNotifier
+from .worker import attach_hand_off
 
 __all__ = ["Engine", "Service"]
 
@@ -137,6 +138,8 @@ class Service:
                 signal.signal(signal.SIGINT, old_int)
         self._lock = lock
         try:
+            if lock is None:
+                return self._serve_shared()
             return asyncio.run(self.serve())
         finally:
             if lock is not None:
@@ -226,8 +229,10 @@ class Service:
             on_failure=sched.notify_failure,
             wake=self._wake,
         )
+        attach_hand_off(runloop, sched)
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
+        holder: tuple[str, int] | None = None
         while not runloop.take_lease(now, force=force):
             if self._stop:
                 waiter.close()
@@ -241,10 +246,12 @@ class Service:
                     "start(standby=True) waits for it as a standby"
                 )
             lease = store.current_lease()
-            self.log.notice(
-                f"standby: {lease.instance_id if lease else 'another instance'} holds the lease "
-                f"until {format_instant(lease.expires_at) if lease else '?'}"
-            )
+            if lease is None or (lease.instance_id, lease.epoch) != holder:
+                holder = (lease.instance_id, lease.epoch) if lease else None
+                self.log.notice(
+                    f"standby: {lease.instance_id if lease else 'another instance'} holds the "
+                    f"lease until {format_instant(lease.expires_at) if lease else '?'}"
+                )
             self.started.set()
             await asyncio.to_thread(waiter.wait, min(1.0, opts.lock_timeout / 3))
             now = clock.now()
@@ -446,6 +453,40 @@ class Service:
             runloop.load(self._apply_definitions(now, "reloaded"), now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
+
+    def _serve_shared(self) -> int:
+        """Serve on a shared store (Redis), where the lease alone decides who leads.
+
+        A runner that lost the lease (frozen past it, or cut off from the store) stops
+        firing at once, lets its running jobs end, and goes back to standby instead of
+        exiting: on several hosts, the runners that stay up are the fail-over. An error
+        talking to the store is logged and treated as "not leader".
+        """
+        self.scheduler.store.current_lease()  # a wrong URL or password: one line, exit 1
+        while True:
+            try:
+                status = asyncio.run(self.serve())
+            except UnoScheduleError as exc:
+                self.log.error(f"{exc}; not leading, trying again in a second")
+                status = 1
+            if self._stop:
+                return status
+            self.exit_status = 0
+            self.started = None
+            old = signal.signal(signal.SIGTERM, self._stop_between)
+            old_int = signal.signal(signal.SIGINT, self._stop_between)
+            try:
+                time.sleep(1.0)
+            finally:
+                signal.signal(signal.SIGTERM, old)
+                signal.signal(signal.SIGINT, old_int)
+            if self._stop:
+                self.log.info("standby stopped before it became the leader")
+                return 0
+            self.log.notice("standby again: waiting for the lease")
+
+    def _stop_between(self, signum: int, frame: object) -> None:
+        self._stop = True
 
 
 class _Sleeper:

@@ -7,19 +7,21 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..abc import Store
-from ..errors import StateError
 
 if TYPE_CHECKING:
+    from .redis import RedisStorage
     from .sqlite import SQLiteStorage
 
-__all__ = ["SQLiteStorage", "is_url", "open_store"]
+__all__ = ["RedisStorage", "SQLiteStorage", "is_url", "open_store"]
 
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
+#: The key prefix of a store opened from a URL (``RedisStorage(key_prefix=...)`` in code).
+PREFIX_ENV = "UNO_SCHEDULE_REDIS_PREFIX"
+DEFAULT_PREFIX = "uno-schedule:"
 
 
 def is_url(spec: str | os.PathLike[str]) -> bool:
@@ -36,16 +38,11 @@ def open_store(
     ``StateError`` instead of being created.
     """
     if is_url(spec):
-        try:
-            module = importlib.import_module(".redis", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.redis":
-                raise
-            raise StateError(
-                f"cannot use {os.fspath(spec)}: Redis state is not part of this version "
-                "yet; use a SQLite state file (--state FILE)"
-            ) from None
-        return cast(Store, module.RedisStorage(os.fspath(spec)))
+        from .redis import RedisStorage
+
+        return RedisStorage(
+            os.fspath(spec), key_prefix=os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
+        )
     from .sqlite import SQLiteStorage
 
     return SQLiteStorage(spec, create=create, readonly=readonly)
@@ -56,4 +53,8 @@ def __getattr__(name: str) -> Any:
         from .sqlite import SQLiteStorage
 
         return SQLiteStorage
+    if name == "RedisStorage":
+        from .redis import RedisStorage
+
+        return RedisStorage
     raise AttributeError(name)

@@ -903,15 +903,24 @@ class SQLiteStorage(Store):
             run.epoch, run.instance_id = epoch, instance_id
         return runs
 
-    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> None:
+    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> list[str]:
         if not starts:
-            return
+            return []
         with self._write() as conn:
+            queued = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT run_id FROM runs WHERE result = 'queued' "
+                    "AND run_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([s[0] for s in starts]),),
+                )
+            }
             conn.executemany(
                 "UPDATE runs SET result = 'running', started_at = ?, pid = COALESCE(?, pid) "
-                "WHERE run_id = ?",
+                "WHERE run_id = ? AND result = 'queued'",
                 [(_ts(started_at), pid, run_id) for run_id, started_at, pid in starts],
             )
+        return [s[0] for s in starts if s[0] in queued]
 
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
@@ -919,7 +928,8 @@ class SQLiteStorage(Store):
         with self._write() as conn:
             for finish in finishes:
                 row = conn.execute(
-                    "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ?",
+                    "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ? "
+                    "AND result IN ('queued', 'running')",
                     (finish.run_id,),
                 ).fetchone()
                 if row is None:

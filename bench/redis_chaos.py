@@ -1,0 +1,153 @@
+"""Issue 10: three runners on one Redis under random SIGKILL and SIGSTOP.
+
+Three ``uno-schedule run`` processes, ``lock_timeout: 2s``, 30 schedules every second
+(thousands of occurrences over the run). Every few seconds the leader is either killed
+(SIGKILL, and a new runner started in its place) or frozen (SIGSTOP) for longer than
+the lease and thawed (SIGCONT). Every job appends its schedule, instant, attempt, the
+pid of the runner that started it (``$PPID``) and its own clock to a file. Checked:
+
+- no (schedule, instant, attempt) started twice;
+- no start by a stale leader: each start happened while the runner that started it held
+  the lease (its "leader ... (epoch N)" line until the next leader's);
+- no occurrence without a record while a runner lived: every schedule's instants from
+  its first to its last record are contiguous, each with a run in the state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import signal
+import time
+from collections import Counter
+from datetime import datetime
+
+from common import Result, say, tempdir
+from redis_common import Proc, redis_server, unique_prefix
+
+NAME = "redis_chaos"
+LOCK_TIMEOUT = 2.0
+SCHEDULES = 30
+LEADER = re.compile(r"^(\S+) NOTICE leader (\S+):(\d+) \(epoch (\d+)\)", re.M)
+
+
+def _file(count: int) -> str:
+    lines = [
+        "scheduler:",
+        f"  lock_timeout: {LOCK_TIMEOUT:g}s",
+        "  missed_threshold: 600",
+        "  shutdown_grace: 2s",
+        "  default_concurrency: 100",
+        "schedules:",
+    ]
+    for i in range(count):
+        lines += [
+            f"  s{i:02d}:",
+            '    schedule: "* * * * * *"',
+            "    shell: true",
+            '    command: "echo $UNO_SCHEDULE_NAME $UNO_SCHEDULED_TIME $UNO_ATTEMPT $PPID'
+            ' $(date +%s.%N) >> starts.log"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _leader(procs: list[Proc]) -> Proc | None:
+    for proc in procs:
+        text = proc.text()
+        if proc.proc.poll() is None and text.rfind("ready:") > max(
+            text.rfind("standby"), text.rfind("not firing")
+        ):
+            return proc
+    return None
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def run(quick: bool) -> list[Result]:
+    from unoschedule.store.redis import RedisStorage
+
+    duration = 25.0 if quick else 120.0
+    rng = random.Random(10)
+    actions = Counter[str]()
+    with tempdir("rchaos") as folder, redis_server(folder / "redis") as server:
+        config = folder / "schedules.yaml"
+        config.write_text(_file(SCHEDULES))
+        prefix = unique_prefix()
+        procs = [Proc(config, server.url, prefix, "run", tag=f"r{i}") for i in range(3)]
+        every = list(procs)
+        try:
+            end = time.time() + duration
+            while time.time() < end:
+                time.sleep(rng.uniform(2.0, 5.0))
+                leader = _leader(procs)
+                if leader is None:
+                    continue
+                if rng.random() < 0.5:
+                    leader.proc.send_signal(signal.SIGKILL)
+                    leader.proc.wait(10)
+                    procs.remove(leader)
+                    fresh = Proc(config, server.url, prefix, "run", tag=f"r{len(every)}")
+                    procs.append(fresh)
+                    every.append(fresh)
+                    actions["SIGKILL"] += 1
+                else:
+                    leader.proc.send_signal(signal.SIGSTOP)
+                    time.sleep(LOCK_TIMEOUT + rng.uniform(0.5, 2.0))
+                    leader.proc.send_signal(signal.SIGCONT)
+                    actions["SIGSTOP+SIGCONT"] += 1
+            time.sleep(3)
+        finally:
+            codes = [p.stop() for p in procs]
+        logs = {p.pid: p.text() for p in every}
+        store = RedisStorage(server.url, key_prefix=prefix)
+        try:
+            runs = [r for i in range(SCHEDULES) for r in store.history(f"s{i:02d}", limit=100_000)]
+        finally:
+            store.close()
+        lines = (folder / "starts.log").read_text().split("\n")[:-1]
+    # leadership intervals, by epoch
+    epochs = sorted(
+        (int(m[3]), _ts(m[0]), int(m[2])) for text in logs.values() for m in LEADER.findall(text)
+    )
+    intervals: dict[int, list[tuple[float, float]]] = {}
+    for (_, begin, pid), following in zip(epochs, [*epochs[1:], None], strict=True):
+        stop = following[1] if following else float("inf")
+        intervals.setdefault(pid, []).append((begin, stop))
+    starts = [line.split() for line in lines]
+    twice = [k for k, n in Counter(tuple(s[:3]) for s in starts).items() if n > 1]
+    stale = [
+        s
+        for s in starts
+        if not any(a - 0.05 <= float(s[4]) <= b + 0.05 for a, b in intervals.get(int(s[3]), []))
+    ]
+    recorded = {(r.schedule, r.scheduled_time.timestamp(), r.attempt) for r in runs}
+    unrecorded = [s for s in starts if (s[0], _ts(s[1]), int(s[2])) not in recorded]
+    gaps = 0
+    for i in range(SCHEDULES):
+        instants = sorted({t for name, t, a in recorded if name == f"s{i:02d}" and a == 1})
+        gaps += sum(1 for a, b in itertools.pairwise(instants) if b - a != 1.0)
+    say(
+        f"{dict(actions)}; {len(epochs)} leaderships; {len(starts):,} starts, {len(runs):,} "
+        f"runs; {len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} "
+        f"without a record, {gaps} gaps; exit codes {codes}"
+    )
+    ok = not twice and not stale and not unrecorded and not gaps
+    note = (
+        f"{duration:g}s, {dict(actions)}, {len(epochs)} leaderships, {len(starts):,} starts; "
+        f"{len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} without a "
+        f"record, {gaps} gaps in the records"
+    )
+    return [
+        Result(
+            "Redis chaos (3 runners, SIGKILL / SIGSTOP): duplicate or stale starts, gaps",
+            float(len(twice) + len(stale) + len(unrecorded) + gaps),
+            "",
+            "0",
+            "PASS" if ok else "FAIL",
+            [note],
+        ),
+        Result("Redis chaos: occurrences started", float(len(starts)), ""),
+    ]

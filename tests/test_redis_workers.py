@@ -1,0 +1,276 @@
+"""Queues served by ``uno-schedule worker`` processes through Redis Streams: a queue's
+concurrency across workers, every run once, a dead worker's job reclaimed, recorded
+``interrupted`` and retried; and the stream primitives underneath."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_server import RedisServer, unique_prefix
+from store_contract import T0, run, sched
+
+from unoschedule.abc import Finish
+from unoschedule.store.redis import RedisStorage
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def store(redis_server: RedisServer) -> Iterator[RedisStorage]:
+    s = RedisStorage(redis_server.url, key_prefix=unique_prefix())
+    yield s
+    s.close()
+
+
+# -- the primitives -------------------------------------------------------------------------
+
+
+def test_slots_bound_a_queue_across_workers_and_expire(store: RedisStorage) -> None:
+    q = store.queues
+    w1 = q.acquire_slots("reports", 2, "w1", 30)
+    assert w1 == ["w1:0"]
+    assert q.acquire_slots("reports", 2, "w2", 30, want=5) == ["w2:0"]  # the last one
+    assert q.acquire_slots("reports", 2, "w3", 30) == []  # a third worker waits
+    assert q.acquire_slots("default", 1, "w3", 30) == ["w3:0"]  # queues are counted apart
+    q.release_slots("reports", w1)
+    assert q.acquire_slots("reports", 2, "w3", 30, want=2) == ["w3:0"]
+    # a slot whose worker died frees itself (its expiry is the visibility timeout)
+    assert q.acquire_slots("other", 1, "dead", 0.05) == ["dead:0"]
+    time.sleep(0.1)
+    assert q.acquire_slots("other", 1, "alive", 30) == ["alive:0"]
+
+
+def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
+    store: RedisStorage,
+) -> None:
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    store.save_schedule(sched("a"))
+    record = run("r1", queue="reports")
+    assert store.claim(record, "a@1", None, epoch=lease.epoch)
+    q = store.queues
+    q.hand_off("reports", [record])
+    got = q.read(["reports"], "w1", 0.1)
+    assert [(queue, r) for queue, _, r in got] == [("reports", "r1")]
+    assert q.read(["reports"], "w2", 0.1) == []  # not delivered twice
+    entry = got[0][1]
+    ours, started = q.start("r1", T0, 4242)
+    assert ours and started is not None
+    assert (started.result, started.started_at, started.pid) == ("running", T0, 4242)
+    ours, again = q.start("r1", T0, 4343)  # a second start is refused, and says why
+    assert not ours and again is not None and (again.result, again.pid) == ("running", 4242)
+    assert q.start("nope", T0, 1) == (False, None)
+    (slot,) = q.acquire_slots("reports", 1, "w1", 60)
+    # w1 heartbeats while alive; nothing idle enough to reclaim
+    assert q.heartbeat("reports", entry, "w1", slot, 60)
+    assert q.reclaim("reports", "w2", 0.5) == []
+    time.sleep(0.6)  # w1 died: no heartbeat for longer than the visibility timeout
+    taken = q.reclaim("reports", "w2", 0.5)
+    assert [(e, r) for _, e, r in taken] == [(entry, "r1")]
+    assert not q.heartbeat("reports", entry, "w1", slot, 60)  # w1 lost it
+    # the new holder records it interrupted and enqueues attempt 2, once
+    retry = run("r1-2", attempt=2, trigger="retry", queue="reports")
+    finish = Finish("r1", "interrupted", T0 + timedelta(seconds=5), error="worker died")
+    assert q.settle("reports", entry, "", finish, started_at=T0, retry=("a@1#2", retry)) == 2
+    assert q.settle("reports", entry, "", finish, started_at=T0, retry=("a@1#2", retry)) == 0
+    got_run = store.get_run("r1")
+    assert got_run is not None and (got_run.result, got_run.pid) == ("interrupted", 4242)
+    assert [r.run_id for r in store.take_queued(lease.epoch, "leader")] == ["r1-2"]
+    assert store.unfinished_runs()[0].run_id == "r1-2"
+    # the slot of the settled run is free, the stream holds nothing pending
+    assert store.client.xpending(q.stream("reports"), "workers")["pending"] == 0
+
+
+def test_a_run_held_by_a_worker_is_not_a_new_leaders_to_interrupt(store: RedisStorage) -> None:
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    assert store.claim(run("r1", queue="q"), "a@1", None, epoch=lease.epoch)
+    assert store.claim(run("r2", queue="q"), "a@2", None, epoch=lease.epoch)
+    assert store.queues.start("r1", T0, 1)[0]
+    assert [r.run_id for r in store.unfinished_runs()] == ["r2"]
+
+
+# -- real processes -------------------------------------------------------------------------
+
+BURST = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 5
+      queues:
+        reports: 2
+    schedules:
+      report:
+        schedule: {event: never.happens}
+        queue: reports
+        shell: true
+        command: >-
+          echo start $(date +%s.%N) $UNO_RUN_ID $$ >> spans.log;
+          sleep 0.3;
+          echo end $(date +%s.%N) $UNO_RUN_ID $$ >> spans.log
+      flaky:
+        schedule: {event: never.happens}
+        queue: reports
+        max_retries: 1
+        retry_delay: 0s
+        shell: true
+        command: >-
+          echo $UNO_ATTEMPT $$ >> flaky.log;
+          if [ "$UNO_ATTEMPT" = 1 ]; then exec sleep 120; fi
+"""
+
+
+class Procs:
+    def __init__(self, workdir: Path, url: str) -> None:
+        self.workdir = workdir
+        self.url = url
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix(),
+        }
+        self.env.pop("UNO_SCHEDULE_STATE", None)
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        (workdir / "schedules.yaml").write_text(textwrap.dedent(BURST))
+
+    def argv(self) -> list[str]:
+        config = str(self.workdir / "schedules.yaml")
+        return [sys.executable, "-m", "unoschedule", "-c", config, "--state", self.url]
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with open(self.workdir / f"{name}.log", "w") as log:
+            proc = subprocess.Popen(
+                [*self.argv(), *args],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text()
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [*self.argv(), *args], capture_output=True, text=True, env=self.env, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.fixture
+def procs(tmp_path: Path, redis_server: RedisServer) -> Iterator[Procs]:
+    p = Procs(tmp_path, redis_server.url)
+    yield p
+    p.close()
+
+
+@pytest.mark.slow
+def test_three_workers_share_a_queue_of_two_and_run_every_job_once(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    for name in ("w1", "w2", "w3"):
+        procs.start(name, "worker", "--queues", "reports")
+    wait_until(lambda: all("serving" in procs.log(w) for w in ("w1", "w2", "w3")), 30, "workers")
+    ids = [procs.cli("trigger", "report").strip() for _ in range(12)]
+    spans = procs.workdir / "spans.log"
+
+    def ended() -> list[list[str]]:
+        lines = spans.read_text().split("\n")[:-1] if spans.exists() else []
+        return [line.split() for line in lines]
+
+    wait_until(lambda: sum(1 for e in ended() if e[0] == "end") >= 12, 60, "12 jobs")
+    events = sorted((float(e[1]), 1 if e[0] == "start" else -1) for e in ended())
+    running = peak = 0
+    for _, step in sorted(events, key=lambda x: (x[0], x[1])):
+        running += step
+        peak = max(peak, running)
+    assert peak <= 2, f"{peak} jobs of a queue of 2 ran at once"
+    started = [e[2] for e in ended() if e[0] == "start"]
+    assert sorted(started) == sorted(ids)  # every run once, and only those
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "100"))
+    assert {r["run_id"]: r["result"] for r in history} == dict.fromkeys(ids, "success")
+    pids = {r["pid"] for r in history}
+    assert len(pids) >= 2, "one worker ran everything"
+    for proc in procs.procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.procs.items():
+        assert proc.wait(30) == 0, procs.log(name)
+
+
+@pytest.mark.slow
+def test_a_dead_workers_job_is_reclaimed_interrupted_and_retried(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    doomed = procs.start("doomed", "worker", "--queues", "reports", "--visibility-timeout", "2")
+    wait_until(lambda: "serving" in procs.log("doomed"), 30, "the first worker")
+    run_id = procs.cli("trigger", "flaky").strip()
+    flaky = procs.workdir / "flaky.log"
+    wait_until(lambda: flaky.exists() and flaky.read_text().startswith("1 "), 30, "attempt 1")
+    job_pid = int(flaky.read_text().split()[1])
+    try:
+        doomed.kill()  # the worker dies; its job's process is an orphan
+        doomed.wait(10)
+        died = time.monotonic()
+        procs.start("heir", "worker", "--queues", "reports", "--visibility-timeout", "2")
+
+        def attempts() -> dict[int, dict[str, Any]]:
+            history = json.loads(procs.cli("history", "flaky", "--json"))
+            return {r["attempt"]: r for r in history}
+
+        wait_until(lambda: attempts().get(2, {}).get("result") == "success", 60, "attempt 2")
+        assert time.monotonic() - died < 2 * 2 + 10
+        got = attempts()
+        assert got[1]["run_id"] == run_id
+        assert got[1]["result"] == "interrupted"
+        assert "worker" in got[1]["error"]
+        assert got[2]["trigger"] == "retry"
+        assert flaky.read_text().split("\n")[:-1][1].startswith("2 ")  # started once more
+        assert "interrupted by the death of its worker" in procs.log("heir")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job_pid, signal.SIGKILL)
+
+
+def test_queues_for_workers_need_redis_storage(tmp_path: Path) -> None:
+    (tmp_path / "schedules.yaml").write_text(textwrap.dedent(BURST))
+    base = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE")}
+    for args in (("run", "--queues", "reports"), ("worker", "--queues", "reports")):
+        done = subprocess.run(
+            [*base, "--state", str(tmp_path / "state.db"), *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert "needs Redis storage" in line, line
+    assert not (tmp_path / "state.db").exists()

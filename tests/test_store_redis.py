@@ -1,0 +1,251 @@
+"""Redis store: the shared contract against a real redis-server, plus what only Redis has
+(key prefixes, the lease's expiry in Redis itself, passwords, outages)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from redis_server import RedisServer, unique_prefix
+from store_contract import T0, StoreContract, run, sched, version
+
+from unoschedule.abc import Claim
+from unoschedule.errors import StateError
+from unoschedule.store import open_store
+from unoschedule.store.redis import RedisStorage, redacted_url
+
+
+class TestRedisContract(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_server: RedisServer) -> None:
+        self.url = redis_server.url
+
+    def make_store(self, tmp_path: Path) -> RedisStorage:
+        return RedisStorage(redis_url=self.url, key_prefix=unique_prefix())
+
+
+@pytest.fixture
+def store(redis_server: RedisServer) -> Iterator[RedisStorage]:
+    s = RedisStorage(redis_url=redis_server.url, key_prefix=unique_prefix())
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def raw(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def fill(store: RedisStorage) -> None:
+    """One of everything the store writes."""
+    lease = store.acquire_lease("i1", 60, T0)
+    assert lease is not None
+    store.save_schedule(sched("a", next_run=T0), version("a", 1))
+    assert store.claim(run("r1", kwargs={"k": 1}), "a@1", T0, epoch=lease.epoch)
+    store.start_run("r1", T0)
+    store.finish_run("r1", "success", T0 + timedelta(seconds=1), output="ok")
+    store.add_event("deploy", {"sha": "x"}, [run("e1", trigger="event")], T0)
+    store.set_meta("started_at", "now")
+
+
+def test_every_key_is_under_the_prefix_and_installations_do_not_mix(
+    redis_server: RedisServer, store: RedisStorage
+) -> None:
+    other = RedisStorage(redis_url=redis_server.url, key_prefix=unique_prefix())
+    try:
+        fill(store)
+        keys = raw(redis_server).keys(store.prefix + "*")
+        assert len(keys) >= 10
+        assert other.list_schedules() == [] and other.history(None) == []
+        assert other.current_lease() is None
+        # the other installation leads on its own, with its own epochs
+        lease = other.acquire_lease("i1", 60, T0)
+        assert lease is not None and lease.epoch == 1
+        fill(other)
+        assert {k for k in raw(redis_server).keys(store.prefix + "*")} == set(keys)
+        assert sorted(r.run_id for r in store.history("a")) == ["e1", "r1"]
+    finally:
+        other.close()
+
+
+def test_values_are_text_never_pickles(redis_server: RedisServer, store: RedisStorage) -> None:
+    fill(store)
+    client = redis.Redis.from_url(redis_server.url)  # bytes: nothing decoded for us
+    values: list[bytes] = []
+    for key in client.keys(store.prefix.encode() + b"*"):
+        kind = client.type(key)
+        if kind == b"string":
+            values.append(client.get(key))
+        elif kind == b"hash":
+            values.extend(client.hgetall(key).values())
+        elif kind in (b"set", b"zset"):
+            values.extend(client.smembers(key) if kind == b"set" else client.zrange(key, 0, -1))
+    assert values
+    for value in values:
+        assert not value.startswith(b"\x80"), value  # the pickle protocol marker
+        value.decode("utf-8")
+    definition = client.hget(f"{store.prefix}schedule:a", "definition")
+    assert json.loads(definition) == sched("a").definition
+
+
+def test_the_lease_expires_in_redis_and_renewal_is_compare_and_set(
+    redis_server: RedisServer, store: RedisStorage
+) -> None:
+    client = raw(redis_server)
+    key = store.prefix + "lease"
+    a = store.acquire_lease("A", 60, T0)
+    assert a is not None
+    assert 59_000 < client.pttl(key) <= 60_000  # SET ... PX: Redis frees it by itself
+    client.pexpire(key, 5)  # as if A stopped renewing for a minute
+    client.delete(key)
+    b = store.acquire_lease("B", 30, T0)  # same logical instant: free because Redis says so
+    assert b is not None and b.epoch == a.epoch + 1
+    assert 29_000 < client.pttl(key) <= 30_000
+    # A, thawed, cannot renew B's lease, nor stretch it
+    assert store.renew_lease("A", a.epoch, 60, T0) is False
+    assert client.pttl(key) <= 30_000
+    assert store.current_lease().instance_id == "B"  # type: ignore[union-attr]
+    # nor claim anything with its old epoch
+    store.save_schedule(sched("s", next_run=T0))
+    assert store.claim_many([Claim(run("r1", "s"), "s@1", T0)], epoch=a.epoch) == [False]
+    assert store.get_run("r1") is None and client.hget(store.prefix + "schedule:s", "next_run")
+    assert store.take_queued(a.epoch, "A") == []
+    # B renews: a fresh expiry
+    client.pexpire(key, 1000)
+    assert store.renew_lease("B", b.epoch, 30, T0)
+    assert client.pttl(key) > 29_000
+
+
+def test_a_renewal_after_expiry_holds_only_while_nobody_took_over(
+    redis_server: RedisServer, store: RedisStorage
+) -> None:
+    client = raw(redis_server)
+    a = store.acquire_lease("A", 60, T0)
+    assert a is not None
+    client.delete(store.prefix + "lease")  # expired, nobody else came
+    assert store.renew_lease("A", a.epoch, 60, T0) is True
+    assert store.current_lease().epoch == a.epoch  # type: ignore[union-attr]
+    client.delete(store.prefix + "lease")
+    b = store.acquire_lease("B", 60, T0)
+    assert b is not None
+    client.delete(store.prefix + "lease")  # B's lease gone too: still not A's again
+    assert store.renew_lease("A", a.epoch, 60, T0) is False
+    assert store.current_lease() is None
+
+
+def test_release_wakes_the_standbys(store: RedisStorage) -> None:
+    lease = store.acquire_lease("A", 60, T0)
+    assert lease is not None
+    waiter = store.waiter()
+    try:
+        woken: list[bool] = []
+        thread = threading.Thread(target=lambda: woken.append(waiter.wait(5)))
+        thread.start()
+        store.release_lease("A", lease.epoch)
+        thread.join(5)
+        assert woken == [True]
+        assert store.current_lease() is None
+    finally:
+        waiter.close()
+
+
+def test_password_from_url_or_environment_never_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = RedisServer(tmp_path / "r", password="pw-123")
+    server.start()
+    try:
+        with RedisStorage(server.url, key_prefix=unique_prefix()) as s:
+            s.set_meta("k", "v")  # the URL's password
+        bare = f"redis://127.0.0.1:{server.port}/0"
+        monkeypatch.delenv("UNO_SCHEDULE_REDIS_PASSWORD", raising=False)
+        with pytest.raises(StateError, match="needs a password") as missing:
+            RedisStorage(bare, key_prefix=unique_prefix()).get_meta("k")
+        monkeypatch.setenv("UNO_SCHEDULE_REDIS_PASSWORD", "pw-123")
+        with RedisStorage(bare, key_prefix=unique_prefix()) as s:
+            s.set_meta("k", "v")  # the environment's password
+        wrong = f"redis://:nope-456@127.0.0.1:{server.port}/0"
+        with pytest.raises(StateError, match="refused the password") as refused:
+            RedisStorage(wrong, key_prefix=unique_prefix()).get_meta("k")
+        assert "nope-456" not in str(refused.value) and "pw-123" not in str(missing.value)
+        assert repr(RedisStorage(wrong)).count("nope-456") == 0
+    finally:
+        server.stop()
+
+
+def test_redacted_url() -> None:
+    assert redacted_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert redacted_url("rediss://user:pw@h/2") == "rediss://user:***@h/2"
+    assert redacted_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+def test_open_store_serves_redis_urls_with_a_prefix_from_the_environment(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNO_SCHEDULE_REDIS_PREFIX", "custom-x")
+    s = open_store(redis_server.url)
+    try:
+        assert isinstance(s, RedisStorage) and s.prefix == "custom-x:"
+        s.set_meta("k", "v")
+        assert raw(redis_server).hget("custom-x:meta", "k") == "v"
+    finally:
+        s.close()
+    with pytest.raises(StateError, match="cannot use Redis URL"):
+        open_store("redis://h:notaport/0")
+
+
+def test_an_outage_is_an_error_never_swallowed_and_the_store_recovers(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "r")
+    server.start()
+    s = RedisStorage(server.url, key_prefix=unique_prefix(), socket_timeout=1)
+    try:
+        lease = s.acquire_lease("A", 60, T0)
+        assert lease is not None
+        waiter = s.waiter()
+        server.stop()
+        with pytest.raises(StateError, match="cannot reach Redis"):
+            s.claim_many([Claim(run("r1"), "a@1", None)], epoch=lease.epoch)
+        with pytest.raises(StateError):
+            s.renew_lease("A", lease.epoch, 60, T0)
+        s.release_lease("A", lease.epoch)  # logged, not raised: the lease expires anyway
+        s.notify()  # never fails
+        assert waiter.wait(0.1) is False  # nor does the waiter
+        server.start()  # an empty Redis (no persistence): no lease, so no claim
+        assert s.claim_many([Claim(run("r1"), "a@1", None)], epoch=lease.epoch) == [False]
+        again = s.acquire_lease("A", 60, T0)
+        assert again is not None
+        assert s.claim(run("r1"), "a@1", None, epoch=again.epoch) is True
+        # the waiter subscribed again by itself
+        deadline = 50
+        while deadline and not _woken(s, waiter):
+            deadline -= 1
+        assert deadline, "the waiter never heard a notification after the restart"
+        waiter.close()
+    finally:
+        s.close()
+        server.stop()
+
+
+def _woken(store: RedisStorage, waiter: object) -> bool:
+    store.notify()
+    return bool(waiter.wait(0.1))  # type: ignore[attr-defined]
+
+
+def test_a_waiting_standby_wakes_when_the_lease_expires(store: RedisStorage) -> None:
+    assert store.acquire_lease("A", 0.3, T0) is not None
+    waiter = store.waiter()
+    try:
+        began = time.monotonic()
+        assert waiter.wait(30) is False  # no notification: the lease ran out in Redis
+        assert time.monotonic() - began < 10  # long before the 30 s asked for
+        assert store.current_lease() is None
+        assert store.acquire_lease("B", 60, T0) is not None
+    finally:
+        waiter.close()

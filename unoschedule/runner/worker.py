@@ -1,0 +1,421 @@
+"""``uno-schedule worker``: run the jobs of some queues on this host, for a leader
+elsewhere, through Redis.
+
+The leader claims occurrences exactly as always (one fenced script), then hands the runs
+of the queues it does not serve itself (``run --queues``) to a Redis Stream per queue.
+Workers on any host read them through one consumer group, so an entry goes to one
+worker; the run itself starts only from ``queued`` (so a run delivered twice, after a
+leader change, still starts once). A queue's concurrency holds across all workers: a
+worker takes a slot of the queue (shared in Redis) before it reads an entry.
+
+While a job runs, its worker heartbeats its entry and slot. A worker that dies stops
+heartbeating: after the visibility timeout another worker takes the entry over
+(``XAUTOCLAIM``), records the run ``interrupted`` and enqueues the next attempt under the
+schedule's retry policy (once: under the attempt's occurrence key). Jobs run exactly as
+``run`` runs them: the same executor, specs, timeouts, output capture and error hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..abc import Finish
+from ..errors import StateError, UnoScheduleError
+from ..model import RunRecord, ScheduleDefinition
+from .executor import Executor, JobSpec
+from .log import Logger
+from .loop import new_run_id, occurrence_key
+
+if TYPE_CHECKING:
+    from ..scheduler import Scheduler
+    from ..store.redis import RedisQueues
+
+__all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
+
+#: Seconds without a heartbeat after which a worker's job is taken over.
+DEFAULT_VISIBILITY = 30.0
+#: How long one read of a stream blocks (and so how soon a stop is seen).
+READ_BLOCK = 1.0
+
+
+def parse_queues(text: str) -> list[str]:
+    """``reports,default`` -> ``["reports", "default"]``; empty names are dropped."""
+    return list(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
+
+
+def _queues_of(scheduler: Scheduler) -> RedisQueues:
+    queues = getattr(scheduler.store, "queues", None)
+    if queues is None:
+        raise StateError(
+            "queues served by workers need Redis storage (--state redis://HOST:PORT/DB): "
+            "workers on other hosts take their runs from it"
+        )
+    return queues  # type: ignore[no-any-return]
+
+
+def attach_hand_off(runloop: Any, scheduler: Scheduler) -> None:
+    """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
+    workers (nothing to do when it executes every queue)."""
+    local = getattr(scheduler, "local_queues", None)
+    if local is None:
+        return
+    runloop.local_queues = frozenset(local)
+    runloop.hand_off = _queues_of(scheduler).hand_off
+
+
+class Worker:
+    """One ``uno-schedule worker`` process: a reader task per queue, a task per job."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        queues: Sequence[str],
+        *,
+        visibility: float = DEFAULT_VISIBILITY,
+        log: Logger | None = None,
+    ) -> None:
+        if not queues:
+            raise StateError("name the queues to serve, e.g. --queues reports,default")
+        if visibility <= 0:
+            raise StateError("the visibility timeout must be positive")
+        self.scheduler = scheduler
+        self.queues = list(queues)
+        self.visibility = visibility
+        self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
+        self.consumer = scheduler.instance_id
+        self.streams = _queues_of(scheduler)
+        self.executor = Executor(log=self.log.debug)
+        self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
+        self.finished = 0
+        self._freed: dict[str, asyncio.Event] = {}
+        self._stop: asyncio.Event | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        return asyncio.run(self.serve())
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._freed = {q: asyncio.Event() for q in self.queues}
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        store = self.scheduler.store
+        store.current_lease()  # a wrong URL or password: one line, exit 1
+        limits = ", ".join(f"{q} ({self.limit(q)})" for q in self.queues)
+        self.log.notice(f"worker {self.consumer} serving {limits}")
+        readers = [loop.create_task(self._read(q)) for q in self.queues]
+        reclaimer = loop.create_task(self._reclaim_forever())
+        await self._stop.wait()
+        self.log.notice("stopping: no new jobs will start")
+        for task in (*readers, reclaimer):
+            task.cancel()
+        await asyncio.gather(*readers, reclaimer, return_exceptions=True)
+        grace = self.scheduler.options.shutdown_grace
+        if self._jobs:
+            self.log.info(f"waiting up to {grace:g}s for {len(self._jobs)} running job(s)")
+            _, pending = await asyncio.wait(set(self._jobs), timeout=grace)
+            if pending:
+                await self.executor.stop_all(self.scheduler.options.kill_grace)
+                await asyncio.wait(pending, timeout=self.scheduler.options.kill_grace + 5)
+        self.log.notice("stopped")
+        return 0
+
+    def limit(self, queue: str) -> int:
+        return max(1, self.scheduler.options.concurrency(queue))
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def _read(self, queue: str) -> None:
+        """Take slots while this worker has room, then read as many entries.
+
+        Idle, a worker holds one slot while it waits for an entry (so idle workers do
+        not hold the slots others could use); once entries come, it takes as many slots
+        as it has room for and reads as many entries without waiting.
+        """
+        assert self._stop is not None
+        limit = self.limit(queue)
+        busy = False
+        while not self._stop.is_set():
+            free = limit - self.active[queue]
+            if free <= 0:
+                self._freed[queue].clear()
+                await self._freed[queue].wait()
+                continue
+            try:
+                tokens = await asyncio.to_thread(
+                    self.streams.acquire_slots,
+                    queue,
+                    limit,
+                    secrets.token_hex(8),
+                    self.visibility,
+                    free if busy else 1,
+                )
+                if not tokens:  # every slot is taken, by other workers too
+                    busy = False
+                    await asyncio.sleep(0.1)
+                    continue
+                try:
+                    entries = await asyncio.to_thread(
+                        self.streams.read,
+                        [queue],
+                        self.consumer,
+                        0.01 if busy else READ_BLOCK,
+                        len(tokens),
+                    )
+                except BaseException:
+                    await asyncio.to_thread(self.streams.release_slots, queue, tokens)
+                    raise
+                for (_, entry_id, run_id), token in zip(entries, tokens, strict=False):
+                    self._spawn(queue, entry_id, run_id, token, reclaimed=False)
+                busy = bool(entries)
+                if len(entries) < len(tokens):
+                    await asyncio.to_thread(
+                        self.streams.release_slots, queue, tokens[len(entries) :]
+                    )
+            except UnoScheduleError as exc:
+                self.log.error(f"queue {queue}: {exc}; trying again in a second")
+                busy = False
+                await asyncio.sleep(1.0)
+
+    async def _slots(self, queue: str, limit: int, want: int) -> list[str]:
+        return await asyncio.to_thread(
+            self.streams.acquire_slots, queue, limit, secrets.token_hex(8), self.visibility, want
+        )
+
+    async def _reclaim_forever(self) -> None:
+        """Take over the entries of dead workers, every half visibility timeout."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            for queue in self.queues:
+                try:
+                    entries = await asyncio.to_thread(
+                        self.streams.reclaim, queue, self.consumer, self.visibility
+                    )
+                except UnoScheduleError as exc:
+                    self.log.error(f"queue {queue}: cannot reclaim: {exc}")
+                    continue
+                for _, entry_id, run_id in entries:
+                    await self._reclaimed(queue, entry_id, run_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.visibility / 2)
+
+    async def _reclaimed(self, queue: str, entry_id: str, run_id: str) -> None:
+        run = await asyncio.to_thread(self.scheduler.store.get_run, run_id)
+        if run is not None and run.result == "queued":  # its worker died before starting it
+            tokens = await self._slots(queue, self.limit(queue), 1)
+            if tokens:
+                self.log.warning(f"queue {queue}: took over run {run_id} from a dead worker")
+                self._spawn(queue, entry_id, run_id, tokens[0], reclaimed=True)
+            return  # no slot now: it stays pending and is taken over again later
+        self._spawn(queue, entry_id, run_id, "", reclaimed=True)
+
+    def _spawn(
+        self, queue: str, entry_id: str, run_id: str, token: str, *, reclaimed: bool
+    ) -> None:
+        self.active[queue] += 1
+        task = asyncio.get_running_loop().create_task(
+            self._work(queue, entry_id, run_id, token, reclaimed)
+        )
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    # -- one job --------------------------------------------------------------------------
+
+    async def _work(
+        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+    ) -> None:
+        try:
+            await self._work_inner(queue, entry_id, run_id, token, reclaimed)
+        except UnoScheduleError as exc:  # the entry stays pending: it is taken over later
+            self.log.error(f"queue {queue}: run {run_id}: {exc}")
+        finally:
+            self.active[queue] -= 1
+            self._freed[queue].set()
+
+    async def _work_inner(
+        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+    ) -> None:
+        clock = self.scheduler.clock
+        streams = self.streams
+        started = clock.now()
+        ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid())
+        if run is None or run.result not in ("queued", "running"):
+            await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
+            return
+        definition = self.scheduler.definitions.get(run.schedule)
+        if definition is None:
+            definition = await asyncio.to_thread(self._definition, run.schedule)
+        if not ours:  # running: by a worker that died (reclaimed), or another one
+            finish = None
+            retry = None
+            if reclaimed:  # it was started by a worker that stopped heartbeating
+                now = clock.now()
+                error = f"the worker running it stopped (no heartbeat for {self.visibility:g}s)"
+                finish = Finish(run.run_id, "interrupted", now, error=error)
+                retry = self._retry(run, definition, now)
+            code = await asyncio.to_thread(
+                streams.settle,
+                queue,
+                entry_id,
+                token,
+                finish,
+                started_at=run.started_at,
+                scheduled=run.scheduled_time,
+                retry=retry,
+            )
+            if code:
+                self.log.warning(
+                    f"{run.schedule}: run {run.run_id} was interrupted by the death of its "
+                    f"worker" + (f"; attempt {run.attempt + 1} queued" if code == 2 else "")
+                )
+            return
+        if definition is None:
+            error = f"no schedule named {run.schedule!r} is known to this worker"
+            finish = Finish(run.run_id, "error", clock.now(), error=error)
+            await asyncio.to_thread(
+                streams.settle, queue, entry_id, token, finish, started_at=started
+            )
+            self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
+            return
+        run.started_at = started
+        self.log.info(
+            f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "
+            f"{run.attempt}, queue {queue})"
+        )
+        heartbeat = asyncio.get_running_loop().create_task(
+            self._heartbeat(queue, entry_id, token, run.run_id)
+        )
+        try:
+            config = self.scheduler.config
+            spec = JobSpec(
+                run=run,
+                definition=definition,
+                kill_grace=self.scheduler.options.kill_grace,
+                output_tail=self.scheduler.options.output_tail,
+                import_paths=self.scheduler.options.import_paths,
+                base_cwd=str(config.path.parent) if config and config.path else None,
+            )
+            outcome = await self.executor.run(spec)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        finished = clock.now()
+        finish = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+        retry = None if outcome.result == "success" else self._retry(run, definition, finished)
+        code = await self._settle_finished(queue, entry_id, token, finish, started, retry)
+        self.finished += 1
+        took = (finished - started).total_seconds()
+        if code == 0:
+            self.log.warning(
+                f"{run.schedule}: run {run.run_id} ended ({outcome.result}) after another "
+                "worker took it over; its result is not recorded"
+            )
+        elif outcome.result == "success":
+            self.log.info(f"{run.schedule}: run {run.run_id} succeeded in {took:.3f}s")
+        else:
+            self.log.warning(
+                f"{run.schedule}: run {run.run_id} {outcome.result}: {outcome.error} "
+                f"({took:.3f}s)" + (f"; attempt {run.attempt + 1} queued" if code == 2 else "")
+            )
+            if code == 1 and outcome.result != "interrupted":
+                with contextlib.suppress(Exception):
+                    await self.scheduler._notify_failure(run, definition, outcome)
+
+    async def _settle_finished(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish,
+        started: Any,
+        retry: tuple[str, RunRecord] | None,
+    ) -> int:
+        """Record a job that ended; while Redis cannot be reached, try again every half
+        second (a result recorded late beats one recorded ``interrupted`` by whichever
+        worker reclaims the entry after the visibility timeout)."""
+        assert self._stop is not None
+        told = False
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    self.streams.settle,
+                    queue,
+                    entry_id,
+                    token,
+                    finish,
+                    started_at=started,
+                    retry=retry,
+                )
+            except UnoScheduleError as exc:
+                if self._stop.is_set():
+                    raise
+                if not told:
+                    self.log.error(f"run {finish.run_id}: cannot record its end yet: {exc}")
+                    told = True
+                await asyncio.sleep(0.5)
+
+    async def _heartbeat(self, queue: str, entry_id: str, token: str, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.visibility / 3)
+            try:
+                ours = await asyncio.to_thread(
+                    self.streams.heartbeat, queue, entry_id, self.consumer, token, self.visibility
+                )
+            except UnoScheduleError as exc:
+                self.log.error(f"queue {queue}: heartbeat of run {run_id} failed: {exc}")
+                continue
+            if not ours:
+                self.log.warning(f"queue {queue}: run {run_id} was taken over by another worker")
+                return
+
+    def _definition(self, name: str) -> ScheduleDefinition | None:
+        """From this worker's file, else as the leader stored it."""
+        definition = self.scheduler.definitions.get(name)
+        if definition is not None:
+            return definition
+        state = self.scheduler.store.get_schedule(name)
+        if state is None or not state.definition:
+            return None
+        try:
+            return ScheduleDefinition.from_config(name, dict(state.definition))
+        except (UnoScheduleError, ValueError, TypeError):
+            return None
+
+    def _retry(
+        self, run: RunRecord, definition: ScheduleDefinition | None, now: Any
+    ) -> tuple[str, RunRecord] | None:
+        """The next attempt under the retry policy, as the run loop would claim it."""
+        if definition is None or run.attempt > definition.max_retries:
+            return None
+        delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
+        retry = RunRecord(
+            run_id=new_run_id(now),
+            schedule=run.schedule,
+            scheduled_time=run.scheduled_time,
+            trigger="retry",
+            attempt=run.attempt + 1,
+            result="queued",
+            queued_at=now + timedelta(seconds=delay),
+            queue=run.queue,
+            priority=run.priority,
+            args=run.args,
+            kwargs=run.kwargs,
+            event=run.event,
+        )
+        return occurrence_key(run.schedule, run.scheduled_time, retry.attempt), retry

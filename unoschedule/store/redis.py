@@ -1,0 +1,1343 @@
+"""Redis state: several schedulers on several hosts share one Redis, one of them leads.
+
+Why it is built the way it is:
+
+- Every write that must be exactly-once is one Lua script, so it is atomic on the server
+  without a lock held between round trips: the claim of an occurrence checks the lease's
+  fencing epoch, refuses an occurrence key claimed before, writes the run record and
+  advances the schedule's ``next_run`` in one step. A leader frozen (SIGSTOP, a long GC,
+  a partition) past its lease can thus write no claim once another took over.
+- The lease is ``SET lease NX PX ttl``: Redis itself frees it when the holder stops
+  renewing. Renewal is a compare-and-set script (the holder and epoch must still be ours),
+  never a bare ``PEXPIRE`` that would extend a lease someone else took meanwhile. The
+  epoch comes from ``INCR``, so each new leadership has a higher one, stamped on every
+  claim and run record.
+- Starting a run moves it from ``queued`` to ``running`` only once (the caller learns
+  which it started); finishing writes only a run still ``queued`` or ``running``. So a
+  stale leader can neither start a run that the new leader took over, nor overwrite the
+  ``interrupted`` verdict the new leader recorded.
+- Values are JSON or plain strings, never pickles: anything else that reads the keys
+  (``redis-cli``, another version) sees text.
+- Wake-ups (``notify``/``waiter``) are pub/sub on one channel, in ``RedisWakeups``.
+
+Key layout; ``P`` is the key prefix (``uno-schedule:`` by default), so that two
+installations can share one Redis. Instants are fixed-width UTC text
+(``2026-01-01T10:00:00.000000Z``), which sorts as time.
+
+==================================  ======  ==============================================
+key                                 type    holds
+==================================  ======  ==============================================
+``P:schedules``                     zset    every schedule name (score 0: by name)
+``P:schedule:NAME``                 hash    a schedule's fields; ``definition`` is JSON
+``P:status:STATUS``                 set     names of the schedules with that status
+``P:versions:NAME``                 hash    version number -> the version record as JSON
+``P:run:RUN_ID``                    hash    a run's fields (absent field: null); args,
+                                            kwargs and event are JSON
+``P:occurrences``                   hash    occurrence key -> run id (claimed once)
+``P:history``                       zset    ``SCHEDULED|ATTEMPT|QUEUED|RUN_ID`` (score 0),
+                                            so a reverse range is newest first
+``P:history:NAME``                  zset    the same, for one schedule
+``P:unfinished``                    set     run ids claimed by a leader, not yet finished
+``P:queued``                        zset    ``QUEUED|SEQ|RUN_ID`` of requested runs no
+                                            leader has taken yet
+``P:seq``, ``P:event-id``           string  counters
+``P:events``                        hash    event id -> ``{name, payload, created_at}``
+``P:lease``                         string  ``{instance_id, epoch, expires_at,
+                                            acquired_at}`` JSON, with a PX expiry
+``P:lease-last``                    string  the last lease written (no expiry)
+``P:epoch``                         string  the fencing epoch counter (``INCR``)
+``P:meta``                          hash    metadata (``started_at``)
+``P:wake``                          pubsub  the leader's wake-up channel
+``P:stream:QUEUE``                  stream  runs for workers (group ``workers``)
+``P:worker-slots:QUEUE``            zset    run id -> lease expiry (ms) of a worker slot
+==================================  ======  ==============================================
+
+The scripts touch keys they compute from the prefix, so this is for a single Redis (or
+one with replicas and Sentinel), not Redis Cluster.
+
+This is the only module that imports ``redis`` (redis-py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..abc import Claim, Finish, Lease, Store, Waiter
+from ..errors import StateError
+from ..model import RunRecord, ScheduleState, VersionRecord
+from ..timeutil import as_utc
+from . import DEFAULT_PREFIX
+
+__all__ = ["DEFAULT_PREFIX", "RedisStorage", "RedisWakeups", "redacted_url"]
+
+log = logging.getLogger("unoschedule.store")
+
+PASSWORD_ENV = "UNO_SCHEDULE_REDIS_PASSWORD"
+#: A command that has not answered in this long is an error (then: not leader).
+SOCKET_TIMEOUT = 5.0
+_CHUNK = 1000
+_UNFINISHED = ("queued", "running")
+
+T = TypeVar("T")
+
+# -- conversions ----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_ts(value: datetime) -> str:
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else _format_ts(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_ts(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is UTC else as_utc(value)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else _parse_ts(text)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+_ENCODE = json.JSONEncoder(default=_json_default, sort_keys=True).encode
+
+_RUN_TS = ("scheduled_time", "queued_at", "started_at", "finished_at")
+_RUN_JSON = ("args", "kwargs", "event")
+_RUN_INT = ("attempt", "epoch", "pid")
+_RUN_FIELDS = (
+    "run_id",
+    "schedule",
+    "scheduled_time",
+    "trigger",
+    "attempt",
+    "result",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error",
+    "output",
+    "epoch",
+    "instance_id",
+    "pid",
+    "args",
+    "kwargs",
+    "event",
+    "queue",
+    "priority",
+)
+_SCHEDULE_TS = ("next_run", "anchor", "last_run", "created_at", "updated_at")
+_SCHEDULE_LIGHT = (
+    "name",
+    "version",
+    "status",
+    "next_run",
+    "anchor",
+    "last_run",
+    "last_result",
+    "created_at",
+    "updated_at",
+    "fingerprint",
+)
+
+
+def _run_fields(run: RunRecord, **override: Any) -> dict[str, str]:
+    """A run as hash fields; a None value is an absent field."""
+    out: dict[str, str] = {}
+    for name in _RUN_FIELDS:
+        value = override[name] if name in override else getattr(run, name)
+        if value is None:
+            continue
+        if name in _RUN_TS:
+            out[name] = _format_ts(value)
+        elif name in _RUN_JSON:
+            out[name] = _ENCODE(value)
+        elif name == "duration":
+            out[name] = repr(float(value))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _run_from_hash(h: Mapping[str, str]) -> RunRecord:
+    v: dict[str, Any] = {}
+    for name in _RUN_FIELDS:
+        text = h.get(name)
+        if text is None:
+            if name in ("attempt", "epoch"):
+                v[name] = 1 if name == "attempt" else 0
+            elif name not in ("trigger", "result", "priority"):
+                v[name] = None
+            continue
+        if name in _RUN_TS:
+            v[name] = _parse_ts(text)
+        elif name in _RUN_JSON:
+            v[name] = json.loads(text)
+        elif name in _RUN_INT:
+            v[name] = int(text)
+        elif name == "duration":
+            v[name] = float(text)
+        else:
+            v[name] = text
+    return RunRecord(**v)
+
+
+def _history_member(run: RunRecord) -> str:
+    """Sorts as history does: by scheduled instant, then attempt, then queued instant."""
+    queued = _ts(run.queued_at) or ""
+    return f"{_format_ts(run.scheduled_time)}|{run.attempt:010d}|{queued}|{run.run_id}"
+
+
+def _member_id(member: str) -> str:
+    return member.rsplit("|", 1)[1]
+
+
+def _schedule_fields(state: ScheduleState) -> tuple[dict[str, str], str]:
+    """The fields of a schedule hash (None values absent) and its encoded definition."""
+    definition = _ENCODE(state.definition)
+    out = {
+        "name": state.name,
+        "definition": definition,
+        "version": str(state.version),
+        "status": state.status,
+        "fingerprint": state.fingerprint,
+    }
+    for name in _SCHEDULE_TS:
+        value = getattr(state, name)
+        if value is not None and name != "created_at":
+            out[name] = _format_ts(value)
+    if state.last_result is not None:
+        out["last_result"] = state.last_result
+    return out, definition
+
+
+def _schedule_from_hash(h: Mapping[str, str]) -> ScheduleState:
+    text = h.get("definition")
+    return ScheduleState(
+        h["name"],
+        json.loads(text) if text else {},
+        int(h.get("version") or 1),
+        h.get("status", "active"),  # type: ignore[arg-type]
+        _dt(h.get("next_run")),
+        _dt(h.get("anchor")),
+        _dt(h.get("last_run")),
+        h.get("last_result"),
+        _dt(h.get("created_at")),
+        _dt(h.get("updated_at")),
+        h.get("fingerprint", ""),
+    )
+
+
+def _version_json(version: VersionRecord) -> str:
+    return _ENCODE(
+        {
+            "changed_at": _ts(version.changed_at),
+            "changelog": version.changelog,
+            "source": version.source,
+            "definition": version.definition,
+            "diff": version.diff,
+        }
+    )
+
+
+def _lease_from_json(text: str | None) -> Lease | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return Lease(
+        instance_id=str(data["instance_id"]),
+        epoch=int(data["epoch"]),
+        expires_at=_parse_ts(data["expires_at"]),
+        acquired_at=_parse_ts(data["acquired_at"]),
+    )
+
+
+def _ttl_ms(ttl: float) -> str:
+    return str(max(1, int(ttl * 1000)))
+
+
+def _chunks(items: Iterable[T], size: int = _CHUNK) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password, for messages: a password is never echoed."""
+    parts = urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if user else f":***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# -- scripts --------------------------------------------------------------------------
+# ARGV[1] is always the key prefix.
+
+_LEASE_ACQUIRE = """
+local p = ARGV[1]
+local key = p .. 'lease'
+local cur = redis.call('GET', key)
+if cur then
+  local l = cjson.decode(cur)
+  local live = l.expires_at > ARGV[3]
+  if live and l.instance_id ~= ARGV[2] then return false end
+  if live then
+    l.expires_at = ARGV[4]
+    local v = cjson.encode(l)
+    redis.call('SET', key, v, 'XX', 'PX', ARGV[5])
+    redis.call('SET', p .. 'lease-last', v)
+    return v
+  end
+  redis.call('DEL', key)
+end
+local epoch = redis.call('INCR', p .. 'epoch')
+local v = cjson.encode({instance_id = ARGV[2], epoch = epoch, expires_at = ARGV[4],
+                        acquired_at = ARGV[3]})
+if not redis.call('SET', key, v, 'NX', 'PX', ARGV[5]) then return false end
+redis.call('SET', p .. 'lease-last', v)
+return v
+"""
+
+_LEASE_RENEW = """
+local p = ARGV[1]
+local key = p .. 'lease'
+local cur = redis.call('GET', key)
+local nx = false
+if not cur then
+  -- expired: still ours if nobody took a lease since (the epoch counter says so)
+  if redis.call('GET', p .. 'epoch') ~= ARGV[3] then return 0 end
+  cur = redis.call('GET', p .. 'lease-last')
+  if not cur then return 0 end
+  nx = true
+end
+local l = cjson.decode(cur)
+if l.instance_id ~= ARGV[2] or tostring(l.epoch) ~= ARGV[3] then return 0 end
+l.expires_at = ARGV[4]
+local v = cjson.encode(l)
+if nx then
+  if not redis.call('SET', key, v, 'NX', 'PX', ARGV[5]) then return 0 end
+else
+  redis.call('SET', key, v, 'XX', 'PX', ARGV[5])
+end
+redis.call('SET', p .. 'lease-last', v)
+return 1
+"""
+
+_LEASE_RELEASE = """
+local p = ARGV[1]
+local cur = redis.call('GET', p .. 'lease')
+if not cur then return 0 end
+local l = cjson.decode(cur)
+if l.instance_id ~= ARGV[2] or tostring(l.epoch) ~= ARGV[3] then return 0 end
+redis.call('DEL', p .. 'lease')
+redis.call('PUBLISH', p .. 'wake', 'lease')
+return 1
+"""
+
+#: The fencing check every fenced script starts with: the live lease's epoch is ours.
+_FENCE = """
+local p = ARGV[1]
+local cur = redis.call('GET', p .. 'lease')
+if not cur then return {-1} end
+local lease = cjson.decode(cur)
+if tostring(lease.epoch) ~= ARGV[2] then return {-1} end
+"""
+
+_CLAIM = (
+    _FENCE
+    + """
+local out = {}
+local advance = {}
+local order = {}
+-- one JSON array of [key, run_id, schedule, has_next, next_run, unfinished, member,
+-- [field, value, ...]] per claim: a burst of 10,000 is one argument, not 400,000
+for c, claim in ipairs(cjson.decode(ARGV[3])) do
+  local key, run_id, sched = claim[1], claim[2], claim[3]
+  local has_next, nxt, unfinished, member = claim[4], claim[5], claim[6], claim[7]
+  local fields = claim[8]
+  if redis.call('HSETNX', p .. 'occurrences', key, run_id) == 1 then
+    local rk = p .. 'run:' .. run_id
+    redis.call('HSET', rk, unpack(fields))
+    redis.call('HSET', rk, 'epoch', ARGV[2], 'okey', key, 'member', member)
+    if redis.call('HEXISTS', rk, 'instance_id') == 0 then
+      redis.call('HSET', rk, 'instance_id', lease.instance_id)
+    end
+    redis.call('ZADD', p .. 'history', 0, member)
+    redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+    if unfinished == 1 then redis.call('SADD', p .. 'unfinished', run_id) end
+    if advance[sched] == nil then order[#order + 1] = sched end
+    advance[sched] = {has_next, nxt}
+    out[c] = 1
+  else
+    out[c] = 0
+  end
+end
+for _, sched in ipairs(order) do
+  local sk = p .. 'schedule:' .. sched
+  if redis.call('EXISTS', sk) == 1 then
+    if advance[sched][1] == 1 then
+      redis.call('HSET', sk, 'next_run', advance[sched][2])
+    else
+      redis.call('HDEL', sk, 'next_run')
+    end
+  end
+end
+return out
+"""
+)
+
+_TAKE_QUEUED = (
+    _FENCE
+    + """
+local members = redis.call('ZRANGE', p .. 'queued', 0, -1)
+local out = {}
+for _, m in ipairs(members) do
+  local run_id = string.match(m, '([^|]*)$')
+  local rk = p .. 'run:' .. run_id
+  if redis.call('HGET', rk, 'result') == 'queued' then
+    redis.call('HSET', rk, 'epoch', ARGV[2], 'instance_id', ARGV[3])
+    redis.call('SADD', p .. 'unfinished', run_id)
+    out[#out + 1] = run_id
+  end
+end
+redis.call('DEL', p .. 'queued')
+return out
+"""
+)
+
+_ENQUEUE = """
+local p = ARGV[1]
+local event_id = 0
+if ARGV[2] ~= '' then
+  event_id = redis.call('INCR', p .. 'event-id')
+  redis.call('HSET', p .. 'events', event_id, ARGV[2])
+end
+local i = 4
+for c = 1, tonumber(ARGV[3]) do
+  local run_id, sched, member, queued = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local n = tonumber(ARGV[i + 4])
+  local fields = {}
+  for j = 1, n * 2 do fields[j] = ARGV[i + 4 + j] end
+  i = i + 5 + n * 2
+  local rk = p .. 'run:' .. run_id
+  local okey = 'queued:' .. run_id
+  if redis.call('HSETNX', p .. 'occurrences', okey, run_id) == 0 then
+    return redis.error_reply('run id ' .. run_id .. ' exists')
+  end
+  redis.call('HSET', rk, unpack(fields))
+  redis.call('HSET', rk, 'okey', okey, 'member', member)
+  redis.call('ZADD', p .. 'history', 0, member)
+  redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+  local seq = redis.call('INCR', p .. 'seq')
+  local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. run_id
+  redis.call('ZADD', p .. 'queued', 0, qm)
+end
+return event_id
+"""
+
+_START = """
+local p = ARGV[1]
+local out = {}
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  local run_id, started, pid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  local rk = p .. 'run:' .. run_id
+  if redis.call('HGET', rk, 'result') == 'queued' then
+    redis.call('HSET', rk, 'result', 'running', 'started_at', started)
+    if pid ~= '' then redis.call('HSET', rk, 'pid', pid) end
+    out[#out + 1] = run_id
+  end
+end
+return out
+"""
+
+_FINISH = """
+local p = ARGV[1]
+local n = 0
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  local run_id, result, finished = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local duration, err, output, last_run = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  i = i + 7
+  local rk = p .. 'run:' .. run_id
+  local now = redis.call('HGET', rk, 'result')
+  if now == 'queued' or now == 'running' then
+    redis.call('HSET', rk, 'result', result, 'finished_at', finished)
+    if duration ~= '' then redis.call('HSET', rk, 'duration', duration)
+    else redis.call('HDEL', rk, 'duration') end
+    if err ~= '' then redis.call('HSET', rk, 'error', string.sub(err, 2))
+    else redis.call('HDEL', rk, 'error') end
+    if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2))
+    else redis.call('HDEL', rk, 'output') end
+    redis.call('SREM', p .. 'unfinished', run_id)
+    local sk = p .. 'schedule:' .. redis.call('HGET', rk, 'schedule')
+    if redis.call('EXISTS', sk) == 1 then
+      redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
+    end
+    n = n + 1
+  end
+end
+return n
+"""
+
+_SAVE_SCHEDULES = """
+local p = ARGV[1]
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  local name, status, created = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local vnum, vjson = ARGV[i + 3], ARGV[i + 4]
+  local n = tonumber(ARGV[i + 5])
+  local fields = {}
+  for j = 1, n * 2 do fields[j] = ARGV[i + 5 + j] end
+  i = i + 6 + n * 2
+  local sk = p .. 'schedule:' .. name
+  local old_status = redis.call('HGET', sk, 'status')
+  local old_created = redis.call('HGET', sk, 'created_at')
+  redis.call('DEL', sk)
+  redis.call('HSET', sk, unpack(fields))
+  if created ~= '' then
+    redis.call('HSET', sk, 'created_at', created)
+  elseif old_created then
+    redis.call('HSET', sk, 'created_at', old_created)
+  end
+  if old_status and old_status ~= status then
+    redis.call('SREM', p .. 'status:' .. old_status, name)
+  end
+  redis.call('SADD', p .. 'status:' .. status, name)
+  redis.call('ZADD', p .. 'schedules', 0, name)
+  if vnum ~= '' then redis.call('HSET', p .. 'versions:' .. name, vnum, vjson) end
+end
+return 1
+"""
+
+_SET_STATUS = """
+local p = ARGV[1]
+local status, now, every = ARGV[2], ARGV[3], ARGV[4] == '1'
+local names
+if every then
+  names = redis.call('ZRANGE', p .. 'schedules', 0, -1)
+else
+  names = {}
+  for j = 5, #ARGV do names[#names + 1] = ARGV[j] end
+end
+local changed = {}
+for _, name in ipairs(names) do
+  local sk = p .. 'schedule:' .. name
+  local st = redis.call('HGET', sk, 'status')
+  local eligible = st and st ~= status
+  if every and (st == 'removed' or st == 'completed') then eligible = false end
+  if eligible then
+    redis.call('HSET', sk, 'status', status, 'updated_at', now)
+    redis.call('SREM', p .. 'status:' .. st, name)
+    redis.call('SADD', p .. 'status:' .. status, name)
+    changed[#changed + 1] = name
+  end
+end
+return changed
+"""
+
+_SET_NEXT_RUNS = """
+local p = ARGV[1]
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  local sk = p .. 'schedule:' .. ARGV[i]
+  if redis.call('EXISTS', sk) == 1 then
+    if ARGV[i + 1] == '' then redis.call('HDEL', sk, 'next_run')
+    else redis.call('HSET', sk, 'next_run', ARGV[i + 1]) end
+  end
+  i = i + 2
+end
+return 1
+"""
+
+_DELETE_SCHEDULE = """
+local p, name = ARGV[1], ARGV[2]
+local sk = p .. 'schedule:' .. name
+local st = redis.call('HGET', sk, 'status')
+if not st then return 0 end
+redis.call('SREM', p .. 'status:' .. st, name)
+redis.call('DEL', sk, p .. 'versions:' .. name)
+redis.call('ZREM', p .. 'schedules', name)
+return 1
+"""
+
+
+# -- wake-ups -------------------------------------------------------------------------
+
+
+class _PubSubWaiter(Waiter):
+    """Subscribed to the wake-up channel; survives a Redis restart by subscribing again."""
+
+    def __init__(self, client: Any, channel: str, where: str, lease_key: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._where = where
+        self._lease_key = lease_key
+        self._pubsub: Any = None
+        self._closed = threading.Event()
+        self._failing = False
+        try:
+            self._subscribe()
+        except (redis.RedisError, OSError) as exc:
+            self._lost(exc)
+
+    def _subscribe(self) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+        try:
+            pubsub.subscribe(self._channel)
+            deadline = time.monotonic() + SOCKET_TIMEOUT
+            while time.monotonic() < deadline:  # subscribed once the server confirms
+                message = pubsub.get_message(timeout=0.5)
+                if message is not None and message.get("type") == "subscribe":
+                    break
+        except BaseException:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+            raise
+        self._pubsub = pubsub
+        if self._failing:
+            log.warning("wake-ups from %s work again", self._where)
+            self._failing = False
+
+    def _lost(self, exc: BaseException) -> None:
+        if not self._failing:
+            log.warning("wake-ups from %s lost (%s); retrying", self._where, exc)
+            self._failing = True
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                self._pubsub.close()
+        self._pubsub = None
+
+    def wait(self, timeout: float) -> bool:
+        """Also returns (False) just after the lease expires in Redis: a standby waiting
+        here tries to take it then, not up to a poll period later."""
+        with contextlib.suppress(redis.RedisError, OSError):
+            left = self._client.pttl(self._lease_key)
+            if 0 < left < timeout * 1000:
+                timeout = left / 1000 + 0.002
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._closed.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                if self._pubsub is None:
+                    self._subscribe()
+                message = self._pubsub.get_message(timeout=remaining)
+            except (redis.RedisError, OSError, ValueError, AttributeError) as exc:
+                if self._closed.is_set():
+                    return False
+                self._lost(exc)
+                self._closed.wait(min(max(0.0, deadline - time.monotonic()), 0.5))
+                continue
+            if message is not None and message.get("type") == "message":
+                self.drain()
+                return True
+        return False
+
+    def drain(self) -> None:
+        """Swallow notifications already sent, so that a burst of them wakes us once."""
+        with contextlib.suppress(Exception):
+            while self._pubsub is not None:
+                message = self._pubsub.get_message(timeout=0.002)
+                if message is None:
+                    return
+
+    def close(self) -> None:
+        self._closed.set()
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+
+class RedisWakeups:
+    """``notify`` and ``waiter`` over pub/sub: a publish reaches every subscriber within
+    a round trip, and needs neither a shared file system nor the leader's address."""
+
+    def __init__(self, client: Any, channel: str, where: str, lease_key: str) -> None:
+        self._client = client
+        self.channel = channel
+        self._where = where
+        self._lease_key = lease_key
+
+    def notify(self) -> None:
+        try:
+            self._client.publish(self.channel, "wake")
+        except (redis.RedisError, OSError) as exc:  # the leader then sees it within a tick
+            log.debug("cannot publish a wake-up to %s: %s", self._where, exc)
+
+    def waiter(self) -> Waiter:
+        return _PubSubWaiter(self._client, self.channel, self._where, self._lease_key)
+
+
+# -- the store ------------------------------------------------------------------------
+
+
+class RedisStorage(Store):
+    """State in one Redis, shared by the schedulers and workers of several hosts.
+
+    ``redis_url``: ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS, or
+    ``unix:///path/to/socket``; without a password in the URL, the one in
+    ``UNO_SCHEDULE_REDIS_PASSWORD`` is used. ``key_prefix`` keeps installations apart.
+    """
+
+    def __init__(
+        self,
+        redis_url: str = "redis://localhost:6379/0",
+        *,
+        key_prefix: str = DEFAULT_PREFIX,
+        socket_timeout: float = SOCKET_TIMEOUT,
+    ) -> None:
+        if not key_prefix:
+            raise StateError("the Redis key prefix must not be empty")
+        self.url = redacted_url(redis_url)
+        self.prefix = key_prefix if key_prefix.endswith(":") else key_prefix + ":"
+        kwargs: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": min(socket_timeout, 2.0),
+            # No automatic retry: a script retried after a timeout could have run once
+            # already. An error is reported instead, and the caller treats it as "not
+            # leader" (a run loop) or prints it (a command).
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 15,
+        }
+        password = os.environ.get(PASSWORD_ENV)
+        try:
+            if password and urlsplit(redis_url).password is None:
+                kwargs["password"] = password
+            #: Typed loosely: redis-py's answers are str or bytes by a constructor flag.
+            self.client: Any = redis.Redis.from_url(redis_url, **kwargs)
+        except (ValueError, redis.RedisError) as exc:
+            raise StateError(f"cannot use Redis URL {self.url}: {exc}") from None
+        self._wakeups = RedisWakeups(self.client, self.k("wake"), self.url, self.k("lease"))
+        self._scripts: dict[str, Any] = {}
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def k(self, *parts: str) -> str:
+        """The key ``PREFIX`` + ``parts`` joined by ``:``."""
+        return self.prefix + ":".join(parts)
+
+    @contextlib.contextmanager
+    def _talk(self) -> Iterator[None]:
+        """Turn a failure to talk to Redis into a one-line ``StateError`` (no password)."""
+        try:
+            yield
+        except redis.AuthenticationError as exc:
+            if "required" in str(exc).lower():
+                raise StateError(
+                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
+                ) from None
+            raise StateError(
+                f"Redis at {self.url} refused the password (set it in the URL or in {PASSWORD_ENV})"
+            ) from None
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if "NOAUTH" in text:
+                raise StateError(
+                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
+                ) from None
+            raise StateError(f"Redis at {self.url} refused a command: {text}") from None
+        except (redis.RedisError, OSError) as exc:
+            raise StateError(f"cannot reach Redis at {self.url}: {exc}") from None
+
+    def _script(self, source: str, *args: Any) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        with self._talk():
+            return script(args=[self.prefix, *args])
+
+    def _hashes(self, keys: Sequence[str], fields: Sequence[str] | None = None) -> list[Any]:
+        """HGETALL (or HMGET of ``fields``) of many keys, pipelined by chunks."""
+        out: list[Any] = []
+        with self._talk():
+            for chunk in _chunks(keys):
+                pipe = self.client.pipeline(transaction=False)
+                for key in chunk:
+                    if fields is None:
+                        pipe.hgetall(key)
+                    else:
+                        pipe.hmget(key, list(fields))
+                out.extend(pipe.execute())
+        return out
+
+    def _runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        hashes = self._hashes([self.k("run", r) for r in run_ids])
+        return [_run_from_hash(h) for h in hashes if h]
+
+    # -- schedules --------------------------------------------------------------------
+
+    def get_schedule(self, name: str) -> ScheduleState | None:
+        with self._talk():
+            h = self.client.hgetall(self.k("schedule", name))
+        return _schedule_from_hash(h) if h else None
+
+    def list_schedules(
+        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+    ) -> list[ScheduleState]:
+        with self._talk():
+            if statuses is None:
+                names = self.client.zrange(self.k("schedules"), 0, -1)
+            elif not statuses:
+                return []
+            else:
+                names = sorted(self.client.sunion([self.k("status", s) for s in statuses]))
+        keys = [self.k("schedule", n) for n in names]
+        if definitions:
+            return [_schedule_from_hash(h) for h in self._hashes(keys) if h]
+        out = []
+        for values in self._hashes(keys, _SCHEDULE_LIGHT):
+            if values[0] is None:
+                continue  # deleted meanwhile
+            h = {f: v for f, v in zip(_SCHEDULE_LIGHT, values, strict=True) if v is not None}
+            out.append(_schedule_from_hash(h))
+        return out
+
+    def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
+        for chunk in _chunks(items):
+            args: list[Any] = [len(chunk)]
+            for state, version in chunk:
+                fields, _ = _schedule_fields(state)
+                args += [
+                    state.name,
+                    state.status,
+                    _ts(state.created_at) or "",
+                    "" if version is None else str(version.version),
+                    "" if version is None else _version_json(version),
+                    len(fields),
+                ]
+                for key, value in fields.items():
+                    args += [key, value]
+            self._script(_SAVE_SCHEDULES, *args)
+
+    def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
+        every = names is None
+        listed = [] if names is None else sorted(set(names))
+        if not every and not listed:
+            return []
+        changed = self._script(_SET_STATUS, status, _format_ts(now), "1" if every else "0", *listed)
+        return list(changed)
+
+    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
+        for chunk in _chunks(next_runs.items()):
+            args: list[Any] = [len(chunk)]
+            for name, when in chunk:
+                args += [name, _ts(when) or ""]
+            self._script(_SET_NEXT_RUNS, *args)
+
+    def delete_schedule(self, name: str) -> bool:
+        return bool(self._script(_DELETE_SCHEDULE, name))
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        with self._talk():
+            rows = self.client.hgetall(self.k("versions", name))
+        out = []
+        for number, text in rows.items():
+            data = json.loads(text)
+            out.append(
+                VersionRecord(
+                    schedule=name,
+                    version=int(number),
+                    changed_at=_parse_ts(data["changed_at"]),
+                    changelog=data.get("changelog") or "",
+                    source=data.get("source") or "",
+                    definition=data.get("definition") or {},
+                    diff=data.get("diff") or "",
+                )
+            )
+        out.sort(key=lambda v: v.version, reverse=True)
+        return out
+
+    # -- runs -------------------------------------------------------------------------
+
+    def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
+        if not claims:
+            return []
+        batch = []
+        for claim in claims:
+            run = claim.run
+            fields = _run_fields(run, epoch=epoch)
+            batch.append(
+                (
+                    claim.key,
+                    run.run_id,
+                    run.schedule,
+                    0 if claim.next_run is None else 1,
+                    _ts(claim.next_run) or "",
+                    1 if run.result in _UNFINISHED else 0,
+                    _history_member(run),
+                    [x for pair in fields.items() for x in pair],
+                )
+            )
+        args = [str(epoch), json.dumps(batch, separators=(",", ":"))]
+        results = self._script(_CLAIM, *args)
+        if results and results[0] == -1:
+            return [False] * len(claims)
+        return [bool(r) for r in results]
+
+    def _enqueue_args(self, runs: Sequence[RunRecord], now: datetime) -> list[Any]:
+        args: list[Any] = [len(runs)]
+        for run in runs:
+            queued_at = run.queued_at or now
+            fields = _run_fields(run, epoch=0, result="queued", queued_at=queued_at)
+            member = _history_member(RunRecord(**{**run.__dict__, "queued_at": queued_at}))
+            args += [run.run_id, run.schedule, member, _format_ts(queued_at), len(fields)]
+            for key, value in fields.items():
+                args += [key, value]
+        return args
+
+    def enqueue(self, run: RunRecord) -> None:
+        self._script(_ENQUEUE, "", *self._enqueue_args([run], datetime.now(UTC)))
+
+    def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
+        """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once."""
+        with self._talk():
+            if not self.client.exists(self.k("queued")):
+                return []  # an idle leader's tick: one read
+        taken = self._script(_TAKE_QUEUED, str(epoch), instance_id)
+        if not taken or taken[0] == -1:
+            return []
+        runs = self._runs(taken)
+        runs.sort(key=lambda r: r.queued_at or r.scheduled_time)
+        return runs
+
+    def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> list[str]:
+        if not starts:
+            return []
+        args: list[Any] = [len(starts)]
+        for run_id, started_at, pid in starts:
+            args += [run_id, _format_ts(started_at), "" if pid is None else str(pid)]
+        return list(self._script(_START, *args))
+
+    def finish_runs(self, finishes: Sequence[Finish]) -> None:
+        if not finishes:
+            return
+        ids = [f.run_id for f in finishes]
+        with self._talk():
+            pipe = self.client.pipeline(transaction=False)
+            for run_id in ids:
+                pipe.hmget(self.k("run", run_id), ["scheduled_time", "started_at"])
+            known = pipe.execute()
+        args: list[Any] = [0]
+        for finish, (scheduled, started) in zip(finishes, known, strict=True):
+            if scheduled is None:
+                continue  # unknown run: ignored
+            duration = ""
+            if started is not None:
+                elapsed = (finish.finished_at - _parse_ts(started)).total_seconds()
+                duration = repr(max(0.0, elapsed))
+            args += [
+                finish.run_id,
+                finish.result,
+                _format_ts(finish.finished_at),
+                duration,
+                "" if finish.error is None else "=" + finish.error,
+                "" if finish.output is None else "=" + finish.output,
+                started or scheduled,
+            ]
+            args[0] += 1
+        if args[0]:
+            self._script(_FINISH, *args)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._talk():
+            h = self.client.hgetall(self.k("run", run_id))
+        return _run_from_hash(h) if h else None
+
+    def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
+        key = self.k("history") if name is None else self.k("history", name)
+        with self._talk():
+            members = self.client.zrevrangebylex(key, "+", "-", start=0, num=limit)
+        return self._runs([_member_id(m) for m in members])
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        with self._talk():
+            # runs held by workers are theirs to settle (a dead worker's are reclaimed from
+            # its stream), not a new leader's
+            ids = sorted(self.client.sdiff([self.k("unfinished"), self.k("worker-held")]))
+        runs = [r for r in self._runs(ids) if r.result in _UNFINISHED and r.epoch > 0]
+        runs.sort(key=lambda r: (r.scheduled_time, r.attempt))
+        return runs
+
+    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
+        """As SQLite's: by ``scheduled_time >= since``; read by chunks of the history."""
+        low = "-" if since is None else "[" + _format_ts(since)
+        with self._talk():
+            members = self.client.zrangebylex(self.k("history"), low, "+")
+        keys = [self.k("run", _member_id(m)) for m in members]
+        out: dict[str, dict[str, Any]] = {}
+        for schedule, result, duration in self._hashes(keys, ("schedule", "result", "duration")):
+            if schedule is None:
+                continue
+            c = out.get(schedule)
+            if c is None:
+                c = out[schedule] = {
+                    "run_count": 0,
+                    "success_count": 0,
+                    "error_count": 0,
+                    "missed_count": 0,
+                    "skipped_count": 0,
+                    "total_duration": 0.0,
+                    "finished_count": 0,
+                }
+            if result in ("success", "error", "timeout", "interrupted"):
+                c["run_count"] += 1
+                if result == "success":
+                    c["success_count"] += 1
+                else:
+                    c["error_count"] += 1
+            elif result == "missed":
+                c["missed_count"] += 1
+            elif result == "skipped":
+                c["skipped_count"] += 1
+            if duration is not None:
+                c["total_duration"] += float(duration)
+                c["finished_count"] += 1
+        return out
+
+    # -- events -----------------------------------------------------------------------
+
+    def add_event(
+        self, name: str, payload: dict[str, Any] | None, runs: Sequence[RunRecord], now: datetime
+    ) -> int:
+        for run in runs:
+            if run.event is None and payload is not None:
+                run.event = payload
+            if run.queued_at is None:
+                run.queued_at = now
+        record = _ENCODE({"name": name, "payload": payload, "created_at": _format_ts(now)})
+        return int(self._script(_ENQUEUE, record, *self._enqueue_args(runs, now)))
+
+    # -- leadership -------------------------------------------------------------------
+
+    def acquire_lease(self, instance_id: str, ttl: float, now: datetime) -> Lease | None:
+        """Free (expired in Redis, or by ``now``), or ours: taken; else None."""
+        expires = now + timedelta(seconds=ttl)
+        text = self._script(
+            _LEASE_ACQUIRE, instance_id, _format_ts(now), _format_ts(expires), _ttl_ms(ttl)
+        )
+        return _lease_from_json(text)
+
+    def renew_lease(self, instance_id: str, epoch: int, ttl: float, now: datetime) -> bool:
+        expires = now + timedelta(seconds=ttl)
+        return bool(
+            self._script(_LEASE_RENEW, instance_id, str(epoch), _format_ts(expires), _ttl_ms(ttl))
+        )
+
+    def release_lease(self, instance_id: str, epoch: int) -> None:
+        """Never raises: a lease that cannot be released expires by itself."""
+        try:
+            self._script(_LEASE_RELEASE, instance_id, str(epoch))
+        except StateError as exc:
+            log.warning("cannot release the lease (it expires by itself): %s", exc)
+
+    def current_lease(self) -> Lease | None:
+        with self._talk():
+            return _lease_from_json(self.client.get(self.k("lease")))
+
+    # -- metadata and wake-ups --------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._talk():
+            value = self.client.hget(self.k("meta"), key)
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._talk():
+            self.client.hset(self.k("meta"), key, value)
+
+    def notify(self) -> None:
+        self._wakeups.notify()
+
+    def waiter(self) -> Waiter:
+        return self._wakeups.waiter()
+
+    @functools.cached_property
+    def queues(self) -> RedisQueues:
+        """Queues served by workers on other hosts (``uno-schedule worker``)."""
+        return RedisQueues(self)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    def __enter__(self) -> RedisStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStorage({self.url!r}, key_prefix={self.prefix!r})"
+
+
+# -- queues for workers ---------------------------------------------------------------
+
+_GROUP = "workers"
+
+#: Take up to ARGV[6] of a queue's ARGV[3] slots, as tokens ARGV[4]:0, :1, ...; returns
+#: how many. Expired slots (a dead worker's) are dropped first.
+_SLOT_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local k = ARGV[1] .. 'worker-slots:' .. ARGV[2]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+local n = math.min(tonumber(ARGV[3]) - redis.call('ZCARD', k), tonumber(ARGV[6]))
+for i = 0, n - 1 do
+  redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4] .. ':' .. i)
+end
+return math.max(n, 0)
+"""
+
+_HEARTBEAT = """
+local p, queue, entry, consumer, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stream = p .. 'stream:' .. queue
+local mine = redis.call('XPENDING', stream, 'workers', entry, entry, 1, consumer)
+if #mine == 0 then return 0 end
+redis.call('XCLAIM', stream, 'workers', consumer, 0, entry, 'JUSTID')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[6]), token)
+return 1
+"""
+
+#: Start a run on a worker (only from queued); returns {started, the run's fields}.
+_WORKER_START = """
+local p, run_id = ARGV[1], ARGV[2]
+local rk = p .. 'run:' .. run_id
+local result = redis.call('HGET', rk, 'result')
+if not result then return {0, {}} end
+if result ~= 'queued' then return {0, redis.call('HGETALL', rk)} end
+redis.call('HSET', rk, 'result', 'running', 'started_at', ARGV[3], 'pid', ARGV[4])
+redis.call('SADD', p .. 'worker-held', run_id)
+return {1, redis.call('HGETALL', rk)}
+"""
+
+#: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
+#: its occurrence key (only if this call finished it), acknowledge the stream entry and
+#: free the queue slot, all at once.
+_WORKER_SETTLE = """
+local p, queue, entry, token, run_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local result, finished, duration = ARGV[6], ARGV[7], ARGV[8]
+local err, output, last_run = ARGV[9], ARGV[10], ARGV[11]
+local stream = p .. 'stream:' .. queue
+local rk = p .. 'run:' .. run_id
+local done = 0
+local now = redis.call('HGET', rk, 'result')
+if result ~= '' and (now == 'queued' or now == 'running') then
+  redis.call('HSET', rk, 'result', result, 'finished_at', finished)
+  if duration ~= '' then redis.call('HSET', rk, 'duration', duration) end
+  if err ~= '' then redis.call('HSET', rk, 'error', string.sub(err, 2)) end
+  if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2)) end
+  redis.call('SREM', p .. 'unfinished', run_id)
+  redis.call('SREM', p .. 'worker-held', run_id)
+  local sk = p .. 'schedule:' .. redis.call('HGET', rk, 'schedule')
+  if redis.call('EXISTS', sk) == 1 then
+    redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
+  end
+  done = 1
+  local retry_key = ARGV[12]
+  if retry_key ~= '' then
+    local retry_id, sched, member, queued = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+    local n = tonumber(ARGV[17])
+    local fields = {}
+    for j = 1, n * 2 do fields[j] = ARGV[17 + j] end
+    if redis.call('HSETNX', p .. 'occurrences', retry_key, retry_id) == 1 then
+      local rr = p .. 'run:' .. retry_id
+      redis.call('HSET', rr, unpack(fields))
+      redis.call('HSET', rr, 'okey', retry_key, 'member', member)
+      redis.call('ZADD', p .. 'history', 0, member)
+      redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+      local seq = redis.call('INCR', p .. 'seq')
+      local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. retry_id
+      redis.call('ZADD', p .. 'queued', 0, qm)
+      done = 2
+    end
+  end
+end
+if entry ~= '' then
+  redis.call('XACK', stream, 'workers', entry)
+  redis.call('XDEL', stream, entry)
+end
+if token ~= '' then redis.call('ZREM', p .. 'worker-slots:' .. queue, token) end
+return done
+"""
+
+
+class RedisQueues:
+    """A Redis Stream per queue, read by workers through one consumer group.
+
+    The leader appends the runs it claimed for a queue that it does not execute itself
+    (``hand_off``). A worker takes a slot of the queue's concurrency first (a sorted set
+    of slot tokens with expiry, shared by every worker, so the limit holds across
+    hosts), then reads one entry, starts the run (only from ``queued``), keeps the entry
+    and the slot alive with heartbeats while the job runs, and settles it in one script.
+    An entry whose worker stopped heartbeating is taken over by ``reclaim``
+    (``XAUTOCLAIM`` after the visibility timeout).
+    """
+
+    def __init__(self, store: RedisStorage) -> None:
+        self.store = store
+        self._groups: set[str] = set()
+
+    def stream(self, queue: str) -> str:
+        return self.store.k("stream", queue)
+
+    def _ensure_group(self, queue: str) -> None:
+        if queue in self._groups:
+            return
+        with self.store._talk():
+            try:
+                self.store.client.xgroup_create(self.stream(queue), _GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self._groups.add(queue)
+
+    def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None:
+        """Append claimed runs to the queue's stream, for any worker to take."""
+        if not runs:
+            return
+        self._ensure_group(queue)
+        with self.store._talk():
+            pipe = self.store.client.pipeline(transaction=False)
+            for run in runs:
+                pipe.xadd(self.stream(queue), {"run": run.run_id})
+            pipe.execute()
+
+    def acquire_slots(
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
+    ) -> list[str]:
+        """Up to ``want`` of the queue's ``limit`` slots (shared by all workers), each for
+        ``ttl`` seconds unless renewed by ``heartbeat``: their tokens."""
+        got = self.store._script(_SLOT_ACQUIRE, queue, str(limit), base, _ttl_ms(ttl), str(want))
+        return [f"{base}:{i}" for i in range(int(got))]
+
+    def release_slots(self, queue: str, tokens: Sequence[str]) -> None:
+        if tokens:
+            with self.store._talk():
+                self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
+
+    def read(
+        self, queues: Sequence[str], consumer: str, block: float, count: int = 1
+    ) -> list[tuple[str, str, str]]:
+        """At most ``count`` new entries per queue: ``(queue, entry id, run id)``."""
+        for queue in queues:
+            self._ensure_group(queue)
+        streams = {self.stream(q): ">" for q in queues}
+        by_stream = {self.stream(q): q for q in queues}
+        with self.store._talk():
+            answer = self.store.client.xreadgroup(
+                _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
+            )
+        out = []
+        for stream, entries in answer or []:
+            for entry_id, fields in entries:
+                out.append((by_stream[stream], entry_id, fields.get("run", "")))
+        return out
+
+    def reclaim(
+        self, queue: str, consumer: str, min_idle: float, count: int = 16
+    ) -> list[tuple[str, str, str]]:
+        """Entries idle for ``min_idle`` seconds (their worker died), now ours."""
+        self._ensure_group(queue)
+        with self.store._talk():
+            answer = self.store.client.xautoclaim(
+                self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0", count=count
+            )
+        entries = answer[1] if answer else []
+        return [(queue, entry_id, (fields or {}).get("run", "")) for entry_id, fields in entries]
+
+    def heartbeat(self, queue: str, entry_id: str, consumer: str, token: str, ttl: float) -> bool:
+        """Keep our entry and slot alive; False when another worker took the entry."""
+        return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
+
+    def start(self, run_id: str, started_at: datetime, pid: int) -> tuple[bool, RunRecord | None]:
+        """Mark a run ``running`` on a worker (only from ``queued``), in one round trip
+        with reading it: (whether this call started it, the run as it now is)."""
+        started, flat = self.store._script(_WORKER_START, run_id, _format_ts(started_at), str(pid))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return bool(started), (_run_from_hash(fields) if fields else None)
+
+    def settle(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish | None,
+        *,
+        started_at: datetime | None = None,
+        scheduled: datetime | None = None,
+        retry: tuple[str, RunRecord] | None = None,
+    ) -> int:
+        """Finish the run (if ``finish``), enqueue ``retry`` (occurrence key, run) if this
+        finished it, acknowledge the entry and free the slot. 0: nothing finished (it was
+        finished before), 1: finished, 2: finished and the retry enqueued."""
+        args: list[Any] = [queue, entry_id, token]
+        if finish is None:
+            args += [""] * 7
+        else:
+            duration = ""
+            if started_at is not None:
+                elapsed = (finish.finished_at - started_at).total_seconds()
+                duration = repr(max(0.0, elapsed))
+            last = started_at or scheduled or finish.finished_at
+            args += [
+                finish.run_id,
+                finish.result,
+                _format_ts(finish.finished_at),
+                duration,
+                "" if finish.error is None else "=" + finish.error,
+                "" if finish.output is None else "=" + finish.output,
+                _format_ts(last),
+            ]
+        if retry is None or finish is None:
+            args += ["", "", "", "", "", 0]
+        else:
+            key, run = retry
+            queued_at = run.queued_at or finish.finished_at
+            fields = _run_fields(run, epoch=0, result="queued", queued_at=queued_at)
+            args += [key, run.run_id, run.schedule, _history_member(run), _format_ts(queued_at)]
+            args.append(len(fields))
+            for name, value in fields.items():
+                args += [name, value]
+        return int(self.store._script(_WORKER_SETTLE, *args))
