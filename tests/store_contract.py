@@ -105,6 +105,46 @@ class StoreContract:
         assert got[0] == version("a", 2, T0 + timedelta(1))
         assert store.versions("zzz") == []
 
+    def test_a_schedule_keeps_its_source_and_lists_by_it(self, store: Store) -> None:
+        store.save_schedules([(sched("f"), None), (sched("a", source="api"), None)])
+        assert store.get_schedule("a").source == "api"  # type: ignore[union-attr]
+        assert store.get_schedule("f").source == "file"  # type: ignore[union-attr]
+        assert [s.name for s in store.list_schedules(source="api")] == ["a"]
+        assert [s.name for s in store.list_schedules(definitions=False, source="file")] == ["f"]
+        assert [
+            s.source for s in store.list_schedules(definitions=False, statuses=("active",))
+        ] == ["api", "file"]
+
+    def test_save_if_writes_only_at_the_expected_version(self, store: Store) -> None:
+        assert store.save_schedule_if(sched("a", version=1), version("a", 1), expected_version=None)
+        # A second creation, and an update from a version that is not the stored one, fail.
+        assert not store.save_schedule_if(
+            sched("a", version=1), version("a", 1), expected_version=None
+        )
+        assert not store.save_schedule_if(
+            sched("a", version=3, fingerprint="x"), version("a", 3), expected_version=2
+        )
+        assert store.get_schedule("a").version == 1  # type: ignore[union-attr]
+        assert store.save_schedule_if(
+            sched("a", version=2, fingerprint="y"), version("a", 2), expected_version=1
+        )
+        got = store.get_schedule("a")
+        assert got is not None and (got.version, got.fingerprint) == (2, "y")
+        assert [v.version for v in store.versions("a")] == [2, 1]
+        # A removed schedule counts as absent: it can be created again.
+        store.set_status(["a"], "removed", T0)
+        assert store.save_schedule_if(sched("a", version=3), version("a", 3), expected_version=None)
+
+    def test_every_definition_write_raises_the_generation(self, store: Store) -> None:
+        first = store.generation()
+        store.save_schedules([(sched("a"), None)])
+        second = store.generation()
+        assert second > first
+        store.save_schedule_if(sched("b"), version("b", 1), expected_version=None)
+        assert store.generation() > second
+        store.set_next_run("a", T0)  # the leader's own bookkeeping is no definition change
+        assert store.generation() == second + 1
+
     def test_set_status_reports_changes(self, store: Store) -> None:
         for name in ("a", "b", "c", "d"):
             store.save_schedule(sched(name))

@@ -48,6 +48,8 @@ class Engine(Protocol):
     instance_id: str
     definitions: dict[str, ScheduleDefinition]
     file_definitions: dict[str, ScheduleDefinition]
+    #: The queues this process executes (None: all); others are handed to workers.
+    local_queues: frozenset[str] | None
 
     @property
     def store(self) -> Store: ...

@@ -34,8 +34,8 @@ from .log import Logger
 from .loop import new_run_id, occurrence_key
 
 if TYPE_CHECKING:
-    from ..scheduler import Scheduler
     from ..store.redis import RedisQueues
+    from .service import Engine
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 
@@ -50,7 +50,7 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
 
 
-def _queues_of(scheduler: Scheduler) -> RedisQueues:
+def _queues_of(scheduler: Engine) -> RedisQueues:
     queues = getattr(scheduler.store, "queues", None)
     if queues is None:
         raise StateError(
@@ -60,10 +60,10 @@ def _queues_of(scheduler: Scheduler) -> RedisQueues:
     return queues  # type: ignore[no-any-return]
 
 
-def attach_hand_off(runloop: Any, scheduler: Scheduler) -> None:
+def attach_hand_off(runloop: Any, scheduler: Engine) -> None:
     """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
     workers (nothing to do when it executes every queue)."""
-    local = getattr(scheduler, "local_queues", None)
+    local = scheduler.local_queues
     if local is None:
         return
     runloop.local_queues = frozenset(local)
@@ -75,7 +75,7 @@ class Worker:
 
     def __init__(
         self,
-        scheduler: Scheduler,
+        scheduler: Engine,
         queues: Sequence[str],
         *,
         visibility: float = DEFAULT_VISIBILITY,
@@ -335,7 +335,7 @@ class Worker:
             )
             if code == 1 and outcome.result != "interrupted":
                 with contextlib.suppress(Exception):
-                    await self.scheduler._notify_failure(run, definition, outcome)
+                    await self.scheduler.notify_failure(run, definition, outcome)
 
     async def _settle_finished(
         self,

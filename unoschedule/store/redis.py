@@ -165,6 +165,7 @@ _SCHEDULE_LIGHT = (
     "created_at",
     "updated_at",
     "fingerprint",
+    "source",
 )
 
 
@@ -228,6 +229,7 @@ def _schedule_fields(state: ScheduleState) -> tuple[dict[str, str], str]:
         "version": str(state.version),
         "status": state.status,
         "fingerprint": state.fingerprint,
+        "source": state.source,
     }
     for name in _SCHEDULE_TS:
         value = getattr(state, name)
@@ -252,7 +254,24 @@ def _schedule_from_hash(h: Mapping[str, str]) -> ScheduleState:
         _dt(h.get("created_at")),
         _dt(h.get("updated_at")),
         h.get("fingerprint", ""),
+        h.get("source", "file"),  # type: ignore[arg-type]
     )
+
+
+def _save_args(state: ScheduleState, version: VersionRecord | None) -> list[Any]:
+    """The script arguments that write one schedule (see ``_SAVE_ONE``)."""
+    fields, _ = _schedule_fields(state)
+    args: list[Any] = [
+        state.name,
+        state.status,
+        _ts(state.created_at) or "",
+        "" if version is None else str(version.version),
+        "" if version is None else _version_json(version),
+        len(fields),
+    ]
+    for key, value in fields.items():
+        args += [key, value]
+    return args
 
 
 def _version_json(version: VersionRecord) -> str:
@@ -516,16 +535,15 @@ end
 return n
 """
 
-_SAVE_SCHEDULES = """
-local p = ARGV[1]
-local i = 3
-for c = 1, tonumber(ARGV[2]) do
+#: Writes one schedule (and its version) from ARGV[i..]; returns the next index. Shared
+#: by the plain save and the compare-and-set one, which must write exactly the same.
+_SAVE_ONE = """
+local function save_one(p, i)
   local name, status, created = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local vnum, vjson = ARGV[i + 3], ARGV[i + 4]
   local n = tonumber(ARGV[i + 5])
   local fields = {}
   for j = 1, n * 2 do fields[j] = ARGV[i + 5 + j] end
-  i = i + 6 + n * 2
   local sk = p .. 'schedule:' .. name
   local old_status = redis.call('HGET', sk, 'status')
   local old_created = redis.call('HGET', sk, 'created_at')
@@ -542,9 +560,37 @@ for c = 1, tonumber(ARGV[2]) do
   redis.call('SADD', p .. 'status:' .. status, name)
   redis.call('ZADD', p .. 'schedules', 0, name)
   if vnum ~= '' then redis.call('HSET', p .. 'versions:' .. name, vnum, vjson) end
+  return i + 6 + n * 2
 end
+"""
+
+_SAVE_SCHEDULES = (
+    _SAVE_ONE
+    + """
+local p = ARGV[1]
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  i = save_one(p, i)
+end
+redis.call('HINCRBY', p .. 'meta', 'generation', 1)
 return 1
 """
+)
+
+#: ARGV[2]: the name, ARGV[3]: the expected version ('' for none), then one schedule.
+_SAVE_SCHEDULE_IF = (
+    _SAVE_ONE
+    + """
+local p = ARGV[1]
+local current = redis.call('HMGET', p .. 'schedule:' .. ARGV[2], 'version', 'status')
+local at = ''
+if current[1] and current[2] ~= 'removed' then at = current[1] end
+if at ~= ARGV[3] then return 0 end
+save_one(p, 4)
+redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+return 1
+"""
+)
 
 _SET_STATUS = """
 local p = ARGV[1]
@@ -812,7 +858,17 @@ class RedisStorage(Store):
         return _schedule_from_hash(h) if h else None
 
     def list_schedules(
-        self, *, definitions: bool = True, statuses: Collection[str] | None = None
+        self,
+        *,
+        definitions: bool = True,
+        statuses: Collection[str] | None = None,
+        source: str | None = None,
+    ) -> list[ScheduleState]:
+        found = self._list_schedules(definitions, statuses)
+        return found if source is None else [s for s in found if s.source == source]
+
+    def _list_schedules(
+        self, definitions: bool, statuses: Collection[str] | None
     ) -> list[ScheduleState]:
         with self._talk():
             if statuses is None:
@@ -836,18 +892,15 @@ class RedisStorage(Store):
         for chunk in _chunks(items):
             args: list[Any] = [len(chunk)]
             for state, version in chunk:
-                fields, _ = _schedule_fields(state)
-                args += [
-                    state.name,
-                    state.status,
-                    _ts(state.created_at) or "",
-                    "" if version is None else str(version.version),
-                    "" if version is None else _version_json(version),
-                    len(fields),
-                ]
-                for key, value in fields.items():
-                    args += [key, value]
+                args += _save_args(state, version)
             self._script(_SAVE_SCHEDULES, *args)
+
+    def save_schedule_if(
+        self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
+    ) -> bool:
+        expected = "" if expected_version is None else str(expected_version)
+        args = _save_args(state, version)
+        return bool(self._script(_SAVE_SCHEDULE_IF, state.name, expected, *args))
 
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         every = names is None
