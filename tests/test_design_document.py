@@ -331,6 +331,25 @@ def test_next_run_times_status_and_statistics_have_the_documented_shape() -> Non
 # -- Fault tolerance -----------------------------------------------------------------------------
 
 
+def test_distributed_locking_with_redis_storage(redis_url: str) -> None:
+    from unoschedule.storage import RedisStorage
+
+    async def example() -> None:
+        storage = RedisStorage(redis_url=redis_url, key_prefix=f"design-{id(example)}")
+        scheduler = Scheduler(storage=storage, lock_timeout=300, instance_id="scheduler-1")
+        other = Scheduler(storage=storage, lock_timeout=300, instance_id="scheduler-2")
+        await scheduler.start()
+        assert scheduler.leading
+        # A second instance on the same Redis waits as a standby: one leader at a time.
+        await other.start()
+        assert not other.leading
+        assert (await other.get_statistics())["leader"] == "scheduler-1"
+        await other.shutdown()
+        await scheduler.shutdown()
+
+    run(example)
+
+
 def test_missed_schedule_handling_options() -> None:
     scheduler = Scheduler(
         missed_threshold=300,

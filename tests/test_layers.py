@@ -21,6 +21,7 @@ CORE = {"cron", "wallclock", "schedules", "timeutil", "describe", "errors", "mod
 ALLOWED: dict[str, set[str]] = {
     "abc": set(),
     "store": {"abc"},
+    "storage": {"store"},
     "lock": set(),
     "sync": {"abc", "config"},
     "config": {"store"},

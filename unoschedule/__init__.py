@@ -31,6 +31,7 @@ from .wallclock import DstPolicy
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
+    from .store.redis import RedisStorage
     from .store.sqlite import SQLiteStorage
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "IntervalSchedule",
     "MonthlySchedule",
     "OneTimeSchedule",
+    "RedisStorage",
     "SQLiteStorage",
     "ScheduleDefinition",
     "ScheduleSyntaxError",
@@ -63,8 +65,8 @@ def __getattr__(name: str) -> Any:
         from .scheduler import Scheduler
 
         return Scheduler
-    if name == "SQLiteStorage":
-        from .store.sqlite import SQLiteStorage
+    if name in ("SQLiteStorage", "RedisStorage"):
+        from . import storage
 
-        return SQLiteStorage
+        return getattr(storage, name)
     raise AttributeError(name)
