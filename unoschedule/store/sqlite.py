@@ -15,7 +15,8 @@ Why it is built the way it is:
   ``format_instant`` prints, they sort correctly as text, which indexes and lease expiry
   comparisons rely on.
 
-This is the only module that imports ``sqlite3`` and ``sqlite_utils``.
+This is the only module that imports ``sqlite_utils``, and only to migrate: it costs more
+than the rest of a CLI command, which opens an up-to-date file and never needs it.
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
-
-import sqlite_utils
 
 from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
 
@@ -470,7 +472,6 @@ class SQLiteStorage(Store):
         except BaseException:
             self._conn.close()
             raise
-        self.db = sqlite_utils.Database(self._conn, recursive_triggers=False, execute_plugins=False)
         self._secure_sidecars()
 
     # -- opening ----------------------------------------------------------------------
@@ -597,6 +598,8 @@ class SQLiteStorage(Store):
         try:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            import sqlite_utils
+
             db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
             for step in MIGRATIONS[version:]:
                 step(db)
