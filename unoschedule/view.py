@@ -263,8 +263,10 @@ class StateView:
     # -- the read commands --------------------------------------------------------------
 
     def list_schedules(
-        self, status: str | None = None, tags: list[str] | None = None
+        self, status: str | None = None, tags: list[str] | None = None, *, next_runs: bool = True
     ) -> list[dict[str, Any]]:
+        """``Scheduler.list_schedules``; ``next_runs=False`` leaves out the next runs that
+        are not in the state (working them out is most of the cost of a listing)."""
         rows = self._rows()
         out = []
         for name, s in self.schedules.items():
@@ -278,7 +280,10 @@ class StateView:
                 "name": name,
                 "type": s["type"],
                 "status": row_status,
-                "next_run": self._next_run(name, row, row_status),
+                "next_run": (
+                    self._next_run(name, row, row_status) if next_runs
+                    else _iso(row[2]) if row is not None and row_status == "active" else None
+                ),
                 "tags": list(s["tags"]),
                 "description": s["summary"],
                 "timezone": s["timezone"],

@@ -20,9 +20,9 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
     args = sys.argv[1:] if argv is None else list(argv)
-    from .commands import app
+    from .commands import app_for
 
-    app(args=args, prog_name="uno-schedule")
+    app_for(args)(args=args, prog_name="uno-schedule")
 
 
 def __getattr__(name: str) -> Any:
