@@ -41,6 +41,8 @@ __all__ = ["SNAPSHOT_KEY", "Fallback", "StateView", "file_stamp", "record_snapsh
 SNAPSHOT_KEY = "file_snapshot"
 #: Bump when the snapshot's shape changes: an older snapshot is then ignored, not misread.
 SNAPSHOT_FORMAT = 1
+#: Above this many schedules no snapshot is kept: the CLI reads the file.
+SNAPSHOT_MAX_SCHEDULES = 5000
 _APPLICATION_ID = 0x554E4F53  # the store's PRAGMA application_id ("UNOS")
 _RAN = ("success", "error", "timeout", "interrupted")
 _FAILED = ("error", "timeout", "interrupted")
@@ -114,6 +116,8 @@ def record_snapshot(store: Store, config: Config | None) -> None:
     """Keep the state's snapshot of ``config``'s file current (a no-op when it is)."""
     if config is None or config.path is None or config.store_url(None) is not None:
         return
+    if len(config.schedules) > SNAPSHOT_MAX_SCHEDULES:
+        return  # reading a snapshot that large would cost what parsing the file does
     snapshot = _snapshot(config)
     if snapshot is None:
         return

@@ -23,6 +23,7 @@ from ..abc import Waiter
 from ..errors import ConfigErrors, UnoScheduleError
 from ..model import ScheduleState
 from ..sync import apply_plan, git_source, plan_for_store
+from ..view import record_snapshot
 from ..timeutil import format_instant
 from .executor import Executor
 from .log import Logger
@@ -226,6 +227,7 @@ class Service:
             grace = self._grace if self._grace is not None else opts.shutdown_grace
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
+            store.set_meta("stopped_at", format_instant(clock.now()) or "")  # for the shell
             self._sleeper = None
             sleeper.close()
             waiter.close()
@@ -257,6 +259,7 @@ class Service:
         (without definitions) for the run loop, read once when nothing changed."""
         sched = self.scheduler
         store = sched.store
+        record_snapshot(store, sched.config)  # lets the shell read the file from the state
         states = store.list_schedules(definitions=False)
         plan = plan_for_store(
             store, sched.definitions, now=now, default_zone=sched.options.timezone, states=states
