@@ -47,7 +47,7 @@ RUNS = 5000
 
 def _config(folder: Path) -> Path:
     text = SCHEDULES + "".join(
-        f'  job-{i:03d}-with-a-rather-long-descriptive-name:\n'
+        f"  job-{i:03d}-with-a-rather-long-descriptive-name:\n"
         f'    schedule: "{i % 60} {i % 24} * * *"\n'
         f'    command: ["true"]\n'
         for i in range(EXTRA)
@@ -75,19 +75,31 @@ def _build_state(config: Path, state: Path, runs: int) -> None:
         for i in range(runs):
             name = "heartbeat" if i % 5 else "backup"
             at = now - timedelta(minutes=i + 1)
-            batch.append(RunRecord(
-                run_id=f"bench-{i:06d}", schedule=name, scheduled_time=at, queued_at=at,
-                result="queued", output="x" * 200,
-            ))
+            batch.append(
+                RunRecord(
+                    run_id=f"bench-{i:06d}",
+                    schedule=name,
+                    scheduled_time=at,
+                    queued_at=at,
+                    result="queued",
+                    output="x" * 200,
+                )
+            )
         for run in batch:
             store.enqueue(run)
         store.start_runs([(r.run_id, r.scheduled_time, 4242) for r in batch])
-        store.finish_runs([
-            Finish(r.run_id, "success" if i % 7 else "error",
-                   r.scheduled_time + timedelta(milliseconds=12 + i % 90),
-                   error=None if i % 7 else "exit status 1", output="done")
-            for i, r in enumerate(batch)
-        ])
+        store.finish_runs(
+            [
+                Finish(
+                    r.run_id,
+                    "success" if i % 7 else "error",
+                    r.scheduled_time + timedelta(milliseconds=12 + i % 90),
+                    error=None if i % 7 else "exit status 1",
+                    output="done",
+                )
+                for i, r in enumerate(batch)
+            ]
+        )
     finally:
         store.close()
 
@@ -164,17 +176,42 @@ def measure(runs: int, history: int) -> tuple[float, list[tuple[str, float, floa
 def run(quick: bool) -> list[Result]:
     base_ms, rows = measure(3 if quick else 9, 500 if quick else RUNS)
     history = 500 if quick else RUNS
-    results = [Result("cli: python -c pass", base_ms, "ms", "", "n/a",
-                      [f"state with {history} runs, {EXTRA + 4} schedules; medians of "
-                       f"{3 if quick else 9} interleaved runs after 2 warm-ups"])]
+    results = [
+        Result(
+            "cli: python -c pass",
+            base_ms,
+            "ms",
+            "",
+            "n/a",
+            [
+                f"state with {history} runs, {EXTRA + 4} schedules; medians of "
+                f"{3 if quick else 9} interleaved runs after 2 warm-ups"
+            ],
+        )
+    ]
     for label, ms, ratio in rows:
         if ms != ms:  # NaN: the command failed
-            results.append(Result(f"cli: {label}", None, "ms", f"<= {GOAL:g}x", "FAIL",
-                                  [f"{label} exited non-zero"]))
+            results.append(
+                Result(
+                    f"cli: {label}",
+                    None,
+                    "ms",
+                    f"<= {GOAL:g}x",
+                    "FAIL",
+                    [f"{label} exited non-zero"],
+                )
+            )
             continue
         results.append(Result(f"cli: {label}", ms, "ms", "", "n/a"))
-        results.append(Result(f"cli: {label} / python -c pass", ratio, "x", f"<= {GOAL:g}x",
-                              "PASS" if ratio <= GOAL else "FAIL"))
+        results.append(
+            Result(
+                f"cli: {label} / python -c pass",
+                ratio,
+                "x",
+                f"<= {GOAL:g}x",
+                "PASS" if ratio <= GOAL else "FAIL",
+            )
+        )
     return results
 
 

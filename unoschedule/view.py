@@ -56,7 +56,7 @@ _JSON_COLUMNS = ("args", "kwargs", "event")
 _EPOCH = "1970-01-01T00:00:00.000000Z"  # a released lease's expiry
 
 
-class Fallback(Exception):  # noqa: N818 - a signal to the caller, not an error
+class Fallback(Exception):
     """This view cannot answer exactly; take the full path."""
 
 
@@ -200,8 +200,12 @@ class StateView:
         try:
             if not path.is_file() or path.stat().st_size == 0:
                 return None
-            conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True,
-                                   timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(
+                f"file:{quote(os.path.abspath(path))}?mode=ro",
+                uri=True,
+                timeout=30.0,
+                isolation_level=None,
+            )
         except (OSError, sqlite3.Error):
             return None
         try:
@@ -280,21 +284,26 @@ class StateView:
                 continue
             if tags and not set(tags) <= set(s["tags"]):
                 continue
-            out.append({
-                "name": name,
-                "type": s["type"],
-                "status": row_status,
-                "next_run": (
-                    self._next_run(name, row, row_status) if next_runs
-                    else _iso(row[2]) if row is not None and row_status == "active" else None
-                ),
-                "tags": list(s["tags"]),
-                "description": s["summary"],
-                "timezone": s["timezone"],
-                "last_run": _iso(row[4]) if row is not None else None,
-                "last_result": row[5] if row is not None else None,
-                "version": row[6] if row is not None else None,
-            })
+            out.append(
+                {
+                    "name": name,
+                    "type": s["type"],
+                    "status": row_status,
+                    "next_run": (
+                        self._next_run(name, row, row_status)
+                        if next_runs
+                        else _iso(row[2])
+                        if row is not None and row_status == "active"
+                        else None
+                    ),
+                    "tags": list(s["tags"]),
+                    "description": s["summary"],
+                    "timezone": s["timezone"],
+                    "last_run": _iso(row[4]) if row is not None else None,
+                    "last_result": row[5] if row is not None else None,
+                    "version": row[6] if row is not None else None,
+                }
+            )
         return out
 
     def _counts(self, name: str | None, since: datetime | None = None) -> dict[str, Any]:
@@ -372,9 +381,7 @@ class StateView:
     def statistics(self) -> dict[str, Any]:
         now = self.now()
         rows = self._rows()
-        statuses = [
-            rows[n][1] if n in rows else s["status"] for n, s in self.schedules.items()
-        ]
+        statuses = [rows[n][1] if n in rows else s["status"] for n, s in self.schedules.items()]
         counts = self._counts(None)
         recent = self._counts(None, now - timedelta(hours=24))
         ran, ok = counts["run_count"], counts["success_count"]
@@ -471,18 +478,31 @@ class StateView:
             store.close()
         return bool(changed)
 
-    def _run(self, name: str, trigger: str, args: list[Any] | None,
-             kwargs: dict[str, Any] | None, event: dict[str, Any] | None) -> Any:
+    def _run(
+        self,
+        name: str,
+        trigger: str,
+        args: list[Any] | None,
+        kwargs: dict[str, Any] | None,
+        event: dict[str, Any] | None,
+    ) -> Any:
         from .ids import new_run_id
         from .model import RunRecord
 
         s = self.schedules[name]
         now = self.now()
         return RunRecord(
-            run_id=new_run_id(now), schedule=name, scheduled_time=now,
+            run_id=new_run_id(now),
+            schedule=name,
+            scheduled_time=now,
             trigger=trigger,  # type: ignore[arg-type]
-            result="queued", queued_at=now, args=args, kwargs=kwargs, event=event,
-            queue=s["queue"], priority=s["priority"],
+            result="queued",
+            queued_at=now,
+            args=args,
+            kwargs=kwargs,
+            event=event,
+            queue=s["queue"],
+            priority=s["priority"],
         )
 
     def trigger(self, name: str, args: list[Any] | None, kwargs: dict[str, Any] | None) -> str:

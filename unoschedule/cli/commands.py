@@ -117,7 +117,8 @@ def app_for(args: list[str]) -> typer.Typer:
     else:
         return app
     chosen = [
-        info for info in app.registered_commands
+        info
+        for info in app.registered_commands
         if (info.name or getattr(info.callback, "__name__", "").replace("_", "-")) == args[i]
     ]
     if len(chosen) != 1:
@@ -192,11 +193,11 @@ def _scheduler(
     config = _load(ctx)
     scheduler = Scheduler.from_config(config, state=g.state, create_state=create_state)
     try:
+        yield scheduler
         if snapshot and scheduler.state_path is not None and scheduler.state_path.exists():
             from unoschedule.view import record_snapshot
 
             record_snapshot(scheduler.store, config)
-        yield scheduler
     finally:
         scheduler.close()
 
@@ -259,7 +260,8 @@ NameArg = Annotated[
 TzOption = Annotated[
     str | None,
     typer.Option(
-        "--tz", metavar="ZONE",
+        "--tz",
+        metavar="ZONE",
         help="Show instants in: schedule (its own zone, the default), local, UTC, or an "
         "IANA zone such as Europe/Berlin. JSON stays in UTC.",
     ),
@@ -272,14 +274,19 @@ def _main(
     config: Annotated[
         Path,
         typer.Option(
-            "-c", "--config", envvar="UNO_SCHEDULE_CONFIG", metavar="FILE",
+            "-c",
+            "--config",
+            envvar="UNO_SCHEDULE_CONFIG",
+            metavar="FILE",
             help="The schedule file.",
         ),
     ] = Path("schedules.yaml"),
     state: Annotated[
         str | None,
         typer.Option(
-            "--state", envvar="UNO_SCHEDULE_STATE", metavar="FILE",
+            "--state",
+            envvar="UNO_SCHEDULE_STATE",
+            metavar="FILE",
             help="The state file (default: scheduler.state in the YAML file, else "
             "uno-schedule.db beside it).",
         ),
@@ -307,18 +314,28 @@ def _main(
     output.set_plain(plain)
     g = Globals(config, state or None)
     ctx.obj = g
-    ctx.call_on_close(lambda: [v.close() for v in g.views])
+    ctx.call_on_close(lambda: _close(g.views))
 
 
-def _not_running(expires: datetime | None, stopped: str | None, started: str | None,
-                 has_state: bool, zone: tzinfo) -> str | None:
+def _close(views: list[StateView]) -> None:
+    for view in views:
+        view.close()
+
+
+def _not_running(
+    expires: datetime | None,
+    stopped: str | None,
+    started: str | None,
+    has_state: bool,
+    zone: tzinfo,
+) -> str | None:
     """None while a leader is alive, else the one line that says since when it is not."""
     now = datetime.now(UTC)
     if expires is not None and expires > now:
         return None
     if not has_state:
         return "scheduler not running (no state file yet: `uno-schedule run` starts it)"
-    moments = [m for m in (stopped, ) if m]
+    moments = [m for m in (stopped,) if m]
     if expires is not None and expires.year > 1970:
         moments.append(expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     if not moments and started is None and expires is None:
@@ -331,8 +348,9 @@ def _not_running(expires: datetime | None, stopped: str | None, started: str | N
 
 def _leader_view(view: StateView, zone: tzinfo) -> str | None:
     lease = view.lease()
-    return _not_running(lease[1] if lease else None, view.meta("stopped_at"),
-                        view.meta("started_at"), True, zone)
+    return _not_running(
+        lease[1] if lease else None, view.meta("stopped_at"), view.meta("started_at"), True, zone
+    )
 
 
 def _leader_full(scheduler: Scheduler, zone: tzinfo) -> str | None:
@@ -340,8 +358,13 @@ def _leader_full(scheduler: Scheduler, zone: tzinfo) -> str | None:
         return _not_running(None, None, None, False, zone)
     store = scheduler.store
     lease = store.current_lease()
-    return _not_running(lease.expires_at if lease else None, store.get_meta("stopped_at"),
-                        store.get_meta("started_at"), True, zone)
+    return _not_running(
+        lease.expires_at if lease else None,
+        store.get_meta("stopped_at"),
+        store.get_meta("started_at"),
+        True,
+        zone,
+    )
 
 
 # -- run, validate, plan, schema ---------------------------------------------------------
@@ -418,11 +441,17 @@ def validate(
                 continue
             counts.append((path, len(config.schedules)))
     if as_json:
-        output.print_json([
-            {"file": e.file or None, "line": e.line or None, "column": e.column or None,
-             "message": e.message}
-            for e in errors
-        ])
+        output.print_json(
+            [
+                {
+                    "file": e.file or None,
+                    "line": e.line or None,
+                    "column": e.column or None,
+                    "message": e.message,
+                }
+                for e in errors
+            ]
+        )
         if errors:
             raise typer.Exit(1)
         return
@@ -467,13 +496,21 @@ def _print_plan(result: Any) -> None:
         return
     con.print(Text(summary, style="bold"))
     for sign, style, entries in (
-        ("+", "green", result.added), ("~", "yellow", result.changed), ("-", "red", result.removed)
+        ("+", "green", result.added),
+        ("~", "yellow", result.changed),
+        ("-", "red", result.removed),
     ):
         for entry in entries:
             con.print(Text(f"\n{sign} {entry.name}", style=f"bold {style}"))
             if entry.diff:
-                con.print(Syntax(entry.diff.rstrip("\n"), "diff", theme="ansi_dark",
-                                 background_color="default"))
+                con.print(
+                    Syntax(
+                        entry.diff.rstrip("\n"),
+                        "diff",
+                        theme="ansi_dark",
+                        background_color="default",
+                    )
+                )
             for label, runs, show in (
                 ("next runs before", entry.next_before, sign != "+"),
                 ("next runs after ", entry.next_after, sign != "-"),
@@ -556,8 +593,11 @@ def list_(
                 r["type"],
                 _list_description(r),
                 r.get("status"),
-                ("not running" if note and r.get("next_run") else
-                 output.when(r.get("next_run"), _zone(tz, r.get("timezone")), now)),
+                (
+                    "not running"
+                    if note and r.get("status") == "active" and r["type"] != "event"
+                    else output.when(r.get("next_run"), _zone(tz, r.get("timezone")), now)
+                ),
                 r.get("last_result"),
             ]
             for r in rows
@@ -576,6 +616,17 @@ def _list_description(row: dict[str, Any]) -> str:
     if zone and row.get("type") in _CALENDAR_KINDS and str(zone) not in text:
         text += f", {zone}"
     return text
+
+
+def _schedule_text(value: Any) -> str:
+    """The schedule as written: ``30 2 * * *``, ``every: 5m``, ``weekly: {...}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if key == "cron" and isinstance(inner, str):
+            return inner
+        text = inner if isinstance(inner, str) else json.dumps(inner, ensure_ascii=False)
+        return f"{key}: {text}"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _extras(definition: Any, options: Any) -> dict[str, Any]:
@@ -626,46 +677,50 @@ def status(
         next_run = f"{note} (due {output.when(record.get('next_run'), zone, ago=False)})"
     elif note and not next_run:
         next_run = note
-    output.kv({
-        "name": record["name"],
-        "status": record["status"],
-        "description": record.get("user_description"),
-        "schedule": schedule if isinstance(schedule, str) else json.dumps(schedule),
-        "means": record.get("description"),
-        "type": record["type"],
-        "timezone": record["timezone"],
-        "queue": record["queue"],
-        "next run": next_run,
-        "last run": output.when(record.get("last_run"), zone),
-        "last result": record.get("last_result"),
-        "runs": record.get("run_count"),
-        "successes": record.get("success_count"),
-        "errors": record.get("error_count"),
-        "missed": record.get("missed_count"),
-        "skipped": record.get("skipped_count"),
-        "average duration": output.duration(record.get("average_duration")),
-        "version": record.get("version"),
-        "tags": record.get("tags"),
-        "metadata": record.get("metadata"),
-    })
+    output.kv(
+        {
+            "name": record["name"],
+            "status": record["status"],
+            "description": record.get("user_description"),
+            "schedule": _schedule_text(schedule),
+            "means": record.get("description"),
+            "type": record["type"],
+            "timezone": record["timezone"],
+            "queue": record["queue"],
+            "next run": next_run,
+            "last run": output.when(record.get("last_run"), zone),
+            "last result": record.get("last_result"),
+            "runs": record.get("run_count"),
+            "successes": record.get("success_count"),
+            "errors": record.get("error_count"),
+            "missed": record.get("missed_count"),
+            "skipped": record.get("skipped_count"),
+            "average duration": output.duration(record.get("average_duration")),
+            "version": record.get("version"),
+            "tags": record.get("tags"),
+            "metadata": record.get("metadata"),
+        }
+    )
 
 
 @app.command("next-runs")
 def next_runs(
     ctx: typer.Context,
     name: NameArg,
-    count: Annotated[
-        int, typer.Option("-n", "--count", min=1, help="How many fire instants.")
-    ] = 5,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many fire instants.")] = 5,
     from_: Annotated[
         str | None,
-        typer.Option("--from", metavar="INSTANT",
-                     help="Start after this ISO 8601 instant (default: now; naive: in --tz)."),
+        typer.Option(
+            "--from",
+            metavar="INSTANT",
+            help="Start after this ISO 8601 instant (default: now; naive: in --tz).",
+        ),
     ] = None,
     tz: Annotated[
         str | None,
         typer.Option(
-            "--tz", metavar="ZONE",
+            "--tz",
+            metavar="ZONE",
             help="Print instants with the offset of: schedule (its own zone), local, UTC, "
             "or an IANA zone (default: UTC, …Z).",
         ),
@@ -695,8 +750,9 @@ def next_runs(
         else:
             config = _load(ctx)
             definition = config.schedules.get(name)
-            zone = _zone(None, (definition.timezone if definition else None)
-                         or config.options.timezone)
+            zone = _zone(
+                None, (definition.timezone if definition else None) or config.options.timezone
+            )
     elif tz:
         zone = _zone(tz)
     try:
@@ -783,11 +839,14 @@ def _one_line(text: Any, width: int = 80) -> str:
 
 def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
     if output.is_plain():
+        text = []
+        for v in records:
+            changed = output.when(v.get("changed_at"), zone, ago=False)
+            head = f"version {v.get('version')}\t{changed}\t{v.get('changelog') or ''}"
+            text.append(f"{head}\t{v.get('source') or ''}")
+            text.extend(str(v.get("diff") or "").rstrip("\n").splitlines())
         output.lines(
-            [f"version {v.get('version')}\t{output.when(v.get('changed_at'), zone, ago=False)}"
-             f"\t{v.get('changelog') or ''}\t{v.get('source') or ''}\n{v.get('diff') or ''}"
-             .rstrip("\n") for v in records]
-            or ["no versions recorded (the scheduler has not seen this schedule yet)"]
+            text or ["no versions recorded (the scheduler has not seen this schedule yet)"]
         )
         return
     from rich.syntax import Syntax
@@ -797,14 +856,23 @@ def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
     if not records:
         con.print(Text("no versions recorded (the scheduler has not seen this schedule yet)"))
     for v in records:
-        con.print(Text.assemble(
-            (f"version {v.get('version')}", "bold"),
-            f"  {output.when(v.get('changed_at'), zone, ago=False)}  {v.get('changelog') or ''}",
-            (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
-        ))
+        con.print(
+            Text.assemble(
+                (f"version {v.get('version')}", "bold"),
+                f"  {output.when(v.get('changed_at'), zone, ago=False)}  "
+                f"{v.get('changelog') or ''}",
+                (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
+            )
+        )
         if v.get("diff"):
-            con.print(Syntax(str(v["diff"]).rstrip("\n"), "diff", theme="ansi_dark",
-                             background_color="default"))
+            con.print(
+                Syntax(
+                    str(v["diff"]).rstrip("\n"),
+                    "diff",
+                    theme="ansi_dark",
+                    background_color="default",
+                )
+            )
 
 
 @app.command()
@@ -853,13 +921,19 @@ def _changed(verb: str, changed: list[str], as_json: bool) -> None:
     if as_json:
         output.print_json({"changed": changed})
         return
-    typer.echo(f"{verb} {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-               + (": " + ", ".join(changed) if changed else ""))
+    typer.echo(
+        f"{verb} {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
+        + (": " + ", ".join(changed) if changed else "")
+    )
 
 
 @app.command()
-def pause(ctx: typer.Context, name: OptionalName = None, all_: AllOption = False,
-          as_json: JsonOption = False) -> None:
+def pause(
+    ctx: typer.Context,
+    name: OptionalName = None,
+    all_: AllOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
 
     Examples:
@@ -893,8 +967,12 @@ def pause(ctx: typer.Context, name: OptionalName = None, all_: AllOption = False
 
 
 @app.command()
-def resume(ctx: typer.Context, name: OptionalName = None, all_: AllOption = False,
-           as_json: JsonOption = False) -> None:
+def resume(
+    ctx: typer.Context,
+    name: OptionalName = None,
+    all_: AllOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Resume a paused schedule (or every paused one with --all).
 
     Examples:
@@ -948,12 +1026,19 @@ def trigger(
     ] = None,
     kwarg: Annotated[
         list[str] | None,
-        typer.Option("--kwarg", metavar="KEY=VALUE",
-                     help="Override one kwarg; VALUE is read as YAML (repeatable)."),
+        typer.Option(
+            "--kwarg",
+            metavar="KEY=VALUE",
+            help="Override one kwarg; VALUE is read as YAML (repeatable).",
+        ),
     ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Wait for the result; exit 1 if the run failed. "
-                                          "With no scheduler running, run it here.")
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the result; exit 1 if the run failed. "
+            "With no scheduler running, run it here.",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -1019,8 +1104,11 @@ def _queued(run_id: str, as_json: bool, running: bool) -> None:
 def _report_run(record: dict[str, Any]) -> None:
     result = record.get("result")
     took = output.duration(record.get("duration"))
-    output.err(f"{result}" + (f" in {took}" if took else "")
-               + (f": {record['error']}" if record.get("error") else ""))
+    output.err(
+        f"{result}"
+        + (f" in {took}" if took else "")
+        + (f": {record['error']}" if record.get("error") else "")
+    )
     if result != "success" and record.get("output"):
         output.err(str(record["output"]).rstrip("\n"))
 
@@ -1090,8 +1178,7 @@ def calendar(
         typer.Option("--from", metavar="INSTANT", help="Start of the window (default: now)."),
     ] = None,
     bucket: Annotated[
-        str | None,
-        typer.Option("--bucket", help="Column width such as 15m or 2h (default: fits).")
+        str | None, typer.Option("--bucket", help="Column width such as 15m or 2h (default: fits).")
     ] = None,
     tz: TzOption = None,
     as_json: JsonOption = False,
@@ -1134,8 +1221,15 @@ def calendar(
             columns = 96 if as_json else _columns(scheduler.definitions)
             size = cal.choose_bucket(span, columns)
         data = cal.compute(
-            scheduler.definitions, scheduler.options.timezone,
-            cal.floor_local(start, size, zone), span, size, zone, zone_name, hidden, start,
+            scheduler.definitions,
+            scheduler.options.timezone,
+            cal.floor_local(start, size, zone),
+            span,
+            size,
+            zone,
+            zone_name,
+            hidden,
+            start,
         )
     if as_json:
         output.print_json(cal.to_json(data))
@@ -1147,5 +1241,5 @@ def calendar(
 
 def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
-    width = output.console().width
+    width = int(output.console().width)
     return max(24, min(96, width - label - 10))

@@ -36,8 +36,10 @@ def _paragraphs(help_text: str) -> list[tuple[bool, str]]:
     for block in re.split(r"\n\s*\n", help_text.strip()):
         lines = block.splitlines()
         example = all(line.startswith("  ") for line in lines if line.strip())
-        text = "\n".join(line.strip() for line in lines) if example else " ".join(
-            line.strip() for line in lines
+        text = (
+            "\n".join(line.strip() for line in lines)
+            if example
+            else " ".join(line.strip() for line in lines)
         )
         if text:
             blocks.append((example, text))
@@ -109,8 +111,7 @@ def render() -> str:
             out += [".PP", "Options:", ".RS", *params, ".RE"]
     out += [
         ".SH EXIT STATUS",
-        "0 on success, 1 on a user error (one line on stderr, no traceback), 2 on a usage "
-        "error.",
+        "0 on success, 1 on a user error (one line on stderr, no traceback), 2 on a usage error.",
         ".SH ENVIRONMENT",
         ".TP",
         "\\fBUNO_SCHEDULE_CONFIG\\fR, \\fBUNO_SCHEDULE_STATE\\fR",

@@ -113,11 +113,16 @@ def table(
         out.add_column(column, overflow="fold")
     colour = [c in styled for c in columns]
     for row in rows:
-        out.add_row(*(
-            "[dim]-[/dim]" if cell is None or cell == ""
-            else _styled(cell) if colour[i] else escape(str(cell))
-            for i, cell in enumerate(row)
-        ))
+        out.add_row(
+            *(
+                "[dim]-[/dim]"
+                if cell is None or cell == ""
+                else _styled(cell)
+                if colour[i]
+                else escape(str(cell))
+                for i, cell in enumerate(row)
+            )
+        )
     _console().print(out)
 
 
@@ -191,7 +196,7 @@ def duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.3g} s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if whole >= size and len(parts) < 2:
@@ -207,8 +212,13 @@ def rate(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.1f} %"
 
 
-def when(instant: str | None, zone: tzinfo | None = None, now: datetime | None = None,
-         *, ago: bool = True) -> str:
+def when(
+    instant: str | None,
+    zone: tzinfo | None = None,
+    now: datetime | None = None,
+    *,
+    ago: bool = True,
+) -> str:
     """An ISO instant for people: ``2026-03-28 01:30 CET (in 3h 5m)``, in ``zone`` (UTC)."""
     if not instant:
         return ""

@@ -23,8 +23,8 @@ from ..abc import Waiter
 from ..errors import ConfigErrors, UnoScheduleError
 from ..model import ScheduleState
 from ..sync import apply_plan, git_source, plan_for_store
-from ..view import record_snapshot
 from ..timeutil import format_instant
+from ..view import record_snapshot
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
