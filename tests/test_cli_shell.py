@@ -205,7 +205,7 @@ def test_durations_carry_units(seconds: float | None, text: str) -> None:
 def test_rates_and_uptime_carry_units(config: Path) -> None:
     assert output.rate(0.3846) == "38.5 %"
     state = make_state(config)
-    code, out, _ = invoke(config, "stats", state=state)
+    _, out, _ = invoke(config, "stats", state=state)
     rows = dict(line.split("\t", 1) for line in out.splitlines())
     assert rows["success rate"] == "73.3 %"  # 22 of 30
     assert rows["scheduler uptime"] == "not running"
@@ -394,13 +394,15 @@ def test_control_commands_from_the_snapshot_write_what_the_full_path_writes(
     no_yaml(monkeypatch)
     assert invoke(config, "pause", "backup", state=state)[1] == "paused backup\n"
     code, out, _ = invoke(config, "trigger", "backup", "--arg", "x", state=state)
+    assert code == 0
     run_id = out.strip()
     code, out, _ = invoke(
         config, "event", "inventory.low_stock", "--data", '{"sku": 1}', state=state
     )
+    assert code == 0
     event_run = out.strip()
     assert invoke(config, "resume", "backup", state=state)[1] == "resumed backup\n"
-    code, out, _ = invoke(config, "history", "backup", "-n", "1", "--json", state=state)
+    _, out, _ = invoke(config, "history", "backup", "-n", "1", "--json", state=state)
     manual = json.loads(out)[0]
     assert manual["run_id"] == run_id and manual["args"] == ["x"]
     assert manual["trigger"] == "manual" and manual["queue"] == "maintenance"
