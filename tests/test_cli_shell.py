@@ -473,3 +473,64 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     # systemd only warns about a bad line and goes on: any line about the file fails
     assert [line for line in done.stderr.splitlines() if str(copy) in line] == []
+
+
+def test_the_view_knows_the_store_schema() -> None:
+    from unoschedule import view
+    from unoschedule.store import sqlite
+
+    assert view.SCHEMA_VERSION == sqlite.SCHEMA_VERSION
+
+
+def _rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What the control commands wrote, without ids and instants (they differ run to run)."""
+    conn = sqlite3.connect(state)
+    try:
+        return {
+            "schedules": conn.execute(
+                "SELECT name, status, next_run IS NULL, updated_at IS NULL, version "
+                "FROM schedules ORDER BY name"
+            ).fetchall(),
+            "runs": conn.execute(
+                "SELECT schedule, trigger, attempt, result, substr(occurrence_key, 1, 7), "
+                "epoch, args, kwargs, event, queue, priority, queued_at = scheduled_time, "
+                "length(run_id) FROM runs WHERE run_id NOT LIKE 'r%' ORDER BY schedule, trigger"
+            ).fetchall(),
+            "events": conn.execute("SELECT name, payload FROM events ORDER BY id").fetchall(),
+        }
+    finally:
+        conn.close()
+
+
+def test_fast_and_full_control_writes_are_the_same_rows(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = (
+        ["pause", "backup"], ["pause", "backup"], ["trigger", "backup", "--arg", "a"],
+        ["trigger", "poll", "--kwarg", "day=2026-03-01", "--kwarg", "n=3"],
+        ["event", "inventory.low_stock", "--data", '{"sku": "A-42", "left": 3}'],
+        ["resume", "backup"], ["resume", "backup"], ["pause", "poll"],
+    )  # fmt: skip
+    results = {}
+    import unoschedule.view
+
+    for mode in ("fast", "full"):
+        folder = config.parent / mode
+        folder.mkdir()
+        cfg = folder / "schedules.yaml"
+        cfg.write_text(SCHEDULES)
+        state = make_state(cfg)
+        outputs = []
+        with monkeypatch.context() as m:
+            if mode == "fast":
+                no_yaml(m)
+            else:
+                drop_snapshot(state)
+                m.setattr(unoschedule.view, "record_snapshot", lambda *a: None)
+            for step in steps:
+                code, out, err = invoke(cfg, *step, state=state)
+                assert code == 0, (mode, step, err)
+                outputs.append(out if step[0] not in ("trigger", "event") else len(out))
+        results[mode] = (outputs, _rows(state))
+    assert results["fast"] == results["full"]
+    assert results["fast"][1]["events"] == [("inventory.low_stock", '{"left": 3, "sku": "A-42"}')]

@@ -18,12 +18,14 @@ any CLI command that had to read the file beside an existing state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
 import zlib
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -44,6 +46,9 @@ SNAPSHOT_FORMAT = 1
 #: Above this many schedules no snapshot is kept: the CLI reads the file.
 SNAPSHOT_MAX_SCHEDULES = 5000
 _APPLICATION_ID = 0x554E4F53  # the store's PRAGMA application_id ("UNOS")
+#: The store's schema this view reads and writes (``store.sqlite.SCHEMA_VERSION``; a test
+#: keeps the two equal).
+SCHEMA_VERSION = 1
 _RAN = ("success", "error", "timeout", "interrupted")
 _FAILED = ("error", "timeout", "interrupted")
 _RUN_COLUMNS = (
@@ -211,6 +216,8 @@ class StateView:
         try:
             if conn.execute("PRAGMA application_id").fetchone()[0] != _APPLICATION_ID:
                 raise Fallback
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                raise Fallback  # to be migrated (or newer): the store decides
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (SNAPSHOT_KEY,)).fetchone()
             snapshot = json.loads(row[0]) if row else None
             if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
@@ -442,12 +449,39 @@ class StateView:
         row = self._rows([name]).get(name)
         return str(row[1]) if row is not None else str(self.schedules[name]["status"])
 
-    # -- the control commands: writes go through the store, the one home of its SQL ------
+    # -- the control commands ------------------------------------------------------------
+    #
+    # Four small writes, in the store's own statements and transaction discipline
+    # (``BEGIN IMMEDIATE``, ``synchronous=FULL``, a busy timeout). They are done here
+    # rather than through ``SQLiteStorage`` because loading the store and the whole model
+    # costs a shell command a fifth of its time; ``tests/test_cli_shell.py`` checks that
+    # both write the same rows. Any SQLite error falls back to the full path, whose
+    # store reports it.
 
-    def _store(self) -> Any:
-        from .store.sqlite import SQLiteStorage
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error:
+            raise Fallback from None
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            raise Fallback from None
+        finally:
+            conn.close()
+        from .store.wakeup import notify
 
-        return SQLiteStorage(self.path, create=False)
+        notify(self.path)
 
     def leader_alive(self) -> bool:
         lease = self.lease()
@@ -457,80 +491,96 @@ class StateView:
         self.resolve(name)
         if not self.known([name]):
             raise Fallback  # the state has not seen it: the full path adds it first
-        store = self._store()
-        try:
-            changed = store.set_status([name], "paused", self.now())
-            store.notify()
-        finally:
-            store.close()
-        return bool(changed)
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE schedules SET status = 'paused', updated_at = ? "
+                "WHERE name = ? AND status != 'paused'",
+                (_ts(self.now()), name),
+            ).rowcount
+        return changed > 0
 
     def resume(self, name: str) -> bool:
         self.resolve(name)
-        if self.status_of(name) != "paused" or not self.known([name]):
+        if not self.known([name]) or self.status_of(name) != "paused":
             return False
-        store = self._store()
-        try:
-            store.set_next_run(name, None)
-            changed = store.set_status([name], "active", self.now())
-            store.notify()
-        finally:
-            store.close()
-        return bool(changed)
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE schedules SET status = 'active', updated_at = ?, next_run = NULL "
+                "WHERE name = ? AND status = 'paused'",
+                (_ts(self.now()), name),
+            ).rowcount
+        return changed > 0
 
-    def _run(
+    def _insert_run(
         self,
+        conn: sqlite3.Connection,
         name: str,
         trigger: str,
+        now: datetime,
         args: list[Any] | None,
         kwargs: dict[str, Any] | None,
         event: dict[str, Any] | None,
-    ) -> Any:
+    ) -> str:
         from .ids import new_run_id
-        from .model import RunRecord
 
         s = self.schedules[name]
-        now = self.now()
-        return RunRecord(
-            run_id=new_run_id(now),
+        run_id = new_run_id(now)
+        values: dict[str, Any] = dict.fromkeys(_RUN_COLUMNS)
+        values.update(
+            run_id=run_id,
             schedule=name,
-            scheduled_time=now,
-            trigger=trigger,  # type: ignore[arg-type]
+            scheduled_time=_ts(now),
+            trigger=trigger,
+            attempt=1,
             result="queued",
-            queued_at=now,
-            args=args,
-            kwargs=kwargs,
-            event=event,
+            queued_at=_ts(now),
+            epoch=0,
+            args=_encode(args),
+            kwargs=_encode(kwargs),
+            event=_encode(event),
             queue=s["queue"],
             priority=s["priority"],
         )
+        conn.execute(
+            f"INSERT INTO runs (occurrence_key, {', '.join(_RUN_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (len(_RUN_COLUMNS) + 1))})",
+            (f"queued:{run_id}", *(values[c] for c in _RUN_COLUMNS)),
+        )
+        return run_id
 
     def trigger(self, name: str, args: list[Any] | None, kwargs: dict[str, Any] | None) -> str:
         self.resolve(name)
         if not self.known([name]):
             raise Fallback
-        run = self._run(name, "manual", args, kwargs, None)
-        store = self._store()
-        try:
-            store.enqueue(run)
-            store.notify()
-        finally:
-            store.close()
-        return str(run.run_id)
+        with self._write() as conn:
+            return self._insert_run(conn, name, "manual", self.now(), args, kwargs, None)
 
     def event(self, event: str, data: dict[str, Any] | None) -> list[str]:
         listeners = [n for n, s in self.schedules.items() if s["event"] == event]
         if not self.known(listeners):
             raise Fallback
-        runs = [
-            self._run(n, "event", None, None, data or {})
-            for n in listeners
-            if self.status_of(n) == "active"
-        ]
-        store = self._store()
-        try:
-            store.add_event(event, data, runs, self.now())
-            store.notify()
-        finally:
-            store.close()
-        return [str(r.run_id) for r in runs]
+        active = [n for n in listeners if self.status_of(n) == "active"]
+        now = self.now()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO events (name, payload, created_at) VALUES (?, ?, ?)",
+                (event, _encode(data), _ts(now)),
+            )
+            return [self._insert_run(conn, n, "event", now, None, None, data or {}) for n in active]
+
+
+def _encode_default(value: object) -> Any:
+    """As the store encodes JSON values: instants in its fixed-width form."""
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _encode(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, default=_encode_default)

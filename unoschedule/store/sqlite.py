@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import itertools
 import json
 import logging
@@ -43,6 +42,7 @@ from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
+from .wakeup import notify, socket_address
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -353,25 +353,6 @@ def _lease_from_row(row: Sequence[Any]) -> Lease:
 
 
 # -- wake-ups -------------------------------------------------------------------------
-
-_SUN_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
-
-
-def socket_address(state_path: str | os.PathLike[str]) -> list[str]:
-    """Where the leader's wake-up socket may live, in the order both sides try them.
-
-    Beside the state file when the path fits in ``sun_path`` (and the filesystem takes
-    sockets), else under the temporary directory, named by a hash of the state file's
-    real path so that the CLI and the runner agree without talking.
-    """
-    real = os.path.realpath(os.fspath(state_path))
-    digest = hashlib.sha256(real.encode()).hexdigest()[:24]
-    fallback = os.path.join("/tmp", f"uno-schedule-{digest}.sock")
-    primary = real + ".sock"
-    if len(os.fsencode(primary)) <= _SUN_PATH_MAX:
-        return [primary, fallback]
-    return [fallback]
-
 
 class _SocketWaiter(Waiter):
     """A bound Unix datagram socket: ``notify`` sends a byte, ``wait`` selects on it."""
@@ -1059,20 +1040,7 @@ class SQLiteStorage(Store):
             )
 
     def notify(self) -> None:
-        try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        except OSError:
-            return
-        try:
-            sock.setblocking(False)
-            for address in socket_address(self.path):
-                try:
-                    sock.sendto(b"!", address)
-                    return
-                except OSError:
-                    continue  # no leader, or it bound the fallback; a full queue is awake
-        finally:
-            sock.close()
+        notify(self.path)
 
     def waiter(self) -> Waiter:
         """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call
