@@ -479,7 +479,7 @@ class StateView:
             raise Fallback from None
         finally:
             conn.close()
-        from .store.wakeup import notify
+        from .wakeup import notify
 
         notify(self.path)
 

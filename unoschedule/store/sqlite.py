@@ -42,7 +42,7 @@ from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
-from .wakeup import notify, socket_address
+from ..wakeup import notify, socket_address
 
 if TYPE_CHECKING:
     import sqlite_utils
