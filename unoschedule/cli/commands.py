@@ -794,7 +794,8 @@ def history(
     view = None if versions else _view(ctx)
     if view is not None:
         records = view.history(name, limit)
-        zone_name = view.schedules[name]["timezone"] if name in view.schedules else None
+        known = view.schedules.get(name)
+        zone_name = known["timezone"] if known else view.options["timezone"]
     else:
         with _scheduler(ctx) as scheduler:
             if versions:
