@@ -335,7 +335,7 @@ def _not_running(
         return None
     if not has_state:
         return "scheduler not running (no state file yet: `uno-schedule run` starts it)"
-    moments = [m for m in (stopped,) if m]
+    moments = [stopped] if stopped else []
     if expires is not None and expires.year > 1970:
         moments.append(expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     if not moments and started is None and expires is None:

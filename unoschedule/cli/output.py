@@ -157,7 +157,8 @@ def lines(text_lines: Iterable[str]) -> None:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # --plain on a terminal: the drawings that are not tables (plan, calendar) lose colour
+    return Console(highlight=False, soft_wrap=False, no_color=is_plain() or None)
 
 
 def console() -> Any:
