@@ -534,3 +534,22 @@ def test_fast_and_full_control_writes_are_the_same_rows(
         results[mode] = (outputs, _rows(state))
     assert results["fast"] == results["full"]
     assert results["fast"][1]["events"] == [("inventory.low_stock", '{"left": 3, "sku": "A-42"}')]
+
+
+@pytest.mark.parametrize("first", [["next-runs", "poll"], ["list"], ["status", "poll"]])
+def test_the_first_command_that_reads_the_file_records_the_snapshot(
+    config: Path, first: list[str]
+) -> None:
+    state = make_state(config)
+    drop_snapshot(state)
+    assert StateView.open(config, str(state)) is None
+    code, _, err = invoke(config, *first, state=state)
+    assert code == 0, err
+    view = StateView.open(config, str(state))
+    assert view is not None and set(view.schedules) == {
+        "backup",
+        "poll",
+        "restock",
+        LONG.rstrip("-"),
+    }
+    view.close()

@@ -1,4 +1,4 @@
-"""``next-runs``: the one command that must feel instant, shared by both entry paths.
+"""``next-runs`` from the YAML file, when the state's snapshot of it cannot answer.
 
 Neither typer nor rich is imported here. With no state file (or an explicit ``--from``)
 the answer depends on the YAML file alone, so it comes straight from the definition's
@@ -55,7 +55,11 @@ def next_run_times(
 
     scheduler = Scheduler.from_config(config, state=state, create_state=False)
     try:
-        return asyncio.run(scheduler.get_next_run_times(name, count=count, after=after))
+        instants = asyncio.run(scheduler.get_next_run_times(name, count=count, after=after))
+        from unoschedule.view import record_snapshot
+
+        record_snapshot(scheduler.store, config)  # the next command need not read the file
+        return instants
     finally:
         scheduler.close()
 
