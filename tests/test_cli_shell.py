@@ -553,3 +553,26 @@ def test_the_first_command_that_reads_the_file_records_the_snapshot(
         LONG.rstrip("-"),
     }
     view.close()
+
+
+def test_a_file_changed_while_it_was_read_is_not_recorded(config: Path) -> None:
+    from unoschedule.config import load_config
+    from unoschedule.store.sqlite import SQLiteStorage
+    from unoschedule.view import file_stamp, record_snapshot
+
+    state = make_state(config)
+    drop_snapshot(state)
+    stamp = file_stamp(config)
+    loaded = load_config(config)
+    config.write_text(SCHEDULES + "  late:\n    command: ['true']\n    schedule: '0 6 * * *'\n")
+    store = SQLiteStorage(state)
+    try:
+        record_snapshot(store, loaded, stamp)  # the file is no longer what was read
+        assert store.get_meta(SNAPSHOT_KEY) is None
+        record_snapshot(store, load_config(config), file_stamp(config))
+        assert store.get_meta(SNAPSHOT_KEY) is not None
+    finally:
+        store.close()
+    view = StateView.open(config, str(state))
+    assert view is not None and "late" in view.schedules
+    view.close()

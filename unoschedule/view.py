@@ -58,7 +58,6 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _INSTANT_COLUMNS = ("scheduled_time", "queued_at", "started_at", "finished_at")
 _JSON_COLUMNS = ("args", "kwargs", "event")
-_EPOCH = "1970-01-01T00:00:00.000000Z"  # a released lease's expiry
 
 
 class Fallback(Exception):
@@ -83,11 +82,8 @@ def file_stamp(path: str | os.PathLike[str]) -> dict[str, int] | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "crc32": zlib.crc32(data)}
 
 
-def _snapshot(config: Config) -> dict[str, Any] | None:
+def _snapshot(config: Config, stamp: dict[str, int]) -> dict[str, Any]:
     assert config.path is not None
-    stamp = file_stamp(config.path)
-    if stamp is None:
-        return None
     zone = config.options.timezone
     schedules = {}
     for name, d in config.schedules.items():
@@ -117,15 +113,22 @@ def _snapshot(config: Config) -> dict[str, Any] | None:
     }
 
 
-def record_snapshot(store: Store, config: Config | None) -> None:
-    """Keep the state's snapshot of ``config``'s file current (a no-op when it is)."""
+def record_snapshot(
+    store: Store, config: Config | None, stamp: dict[str, int] | None = None
+) -> None:
+    """Keep the state's snapshot of ``config``'s file current (a no-op when it is).
+
+    ``stamp``: the file's stamp taken before it was read. Nothing is recorded when the
+    file changed since, so that a snapshot never pairs a new stamp with old content.
+    """
     if config is None or config.path is None or config.store_url(None) is not None:
         return
     if len(config.schedules) > SNAPSHOT_MAX_SCHEDULES:
         return  # reading a snapshot that large would cost what parsing the file does
-    snapshot = _snapshot(config)
-    if snapshot is None:
+    now = file_stamp(config.path)
+    if now is None or (stamp is not None and stamp != now):
         return
+    snapshot = _snapshot(config, now)
     old = store.get_meta(SNAPSHOT_KEY)
     if old is not None:
         try:

@@ -187,17 +187,17 @@ def _scheduler(
     command can answer from the state alone (``unoschedule.view``).
     """
     from unoschedule.scheduler import Scheduler
+    from unoschedule.view import file_stamp, record_snapshot
 
     g = _globals(ctx)
     _check_state_folder(g)
+    stamp = file_stamp(g.config)  # before the file is read: see record_snapshot
     config = _load(ctx)
     scheduler = Scheduler.from_config(config, state=g.state, create_state=create_state)
     try:
         yield scheduler
         if snapshot and scheduler.state_path is not None and scheduler.state_path.exists():
-            from unoschedule.view import record_snapshot
-
-            record_snapshot(scheduler.store, config)
+            record_snapshot(scheduler.store, config, stamp)
     finally:
         scheduler.close()
 

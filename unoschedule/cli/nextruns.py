@@ -38,7 +38,9 @@ def next_run_times(
     """The next ``count`` fire instants of ``name`` after ``after`` (None: now), ISO Z."""
     from unoschedule.config import load_config
     from unoschedule.timeutil import format_instant
+    from unoschedule.view import file_stamp, record_snapshot
 
+    stamp = file_stamp(config_path)  # before the file is read: see record_snapshot
     config = load_config(config_path)
     definition = config.schedules.get(name)
     local = None if config.store_url(state) else config.state_path(state)
@@ -56,9 +58,7 @@ def next_run_times(
     scheduler = Scheduler.from_config(config, state=state, create_state=False)
     try:
         instants = asyncio.run(scheduler.get_next_run_times(name, count=count, after=after))
-        from unoschedule.view import record_snapshot
-
-        record_snapshot(scheduler.store, config)  # the next command need not read the file
+        record_snapshot(scheduler.store, config, stamp)  # the next command need not read it
         return instants
     finally:
         scheduler.close()
