@@ -576,3 +576,14 @@ def test_a_file_changed_while_it_was_read_is_not_recorded(config: Path) -> None:
     view = StateView.open(config, str(state))
     assert view is not None and "late" in view.schedules
     view.close()
+
+
+def test_a_snapshot_made_by_other_code_is_not_trusted(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unoschedule.view
+
+    state = make_state(config)
+    assert StateView.open(config, str(state)) is not None
+    monkeypatch.setattr(unoschedule.view, "__version__", "9.9.9")
+    assert StateView.open(config, str(state)) is None

@@ -82,6 +82,28 @@ def file_stamp(path: str | os.PathLike[str]) -> dict[str, int] | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "crc32": zlib.crc32(data)}
 
 
+#: The modules whose code decides what a file means (validation, defaults, the generated
+#: descriptions, timelines): a snapshot made by other code is not trusted.
+_MEANING = (
+    "config/loader.py", "config/fields.py", "config/context.py", "config/yamlnodes.py",
+    "model.py", "schedules.py", "describe.py", "cron.py", "wallclock.py",
+)  # fmt: skip
+
+
+def _code_stamp() -> str:
+    """The version and the size and mtime of the modules in ``_MEANING``, in one string."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    parts = [__version__]
+    for name in _MEANING:
+        try:
+            st = os.stat(os.path.join(here, name))
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return " ".join(parts)
+
+
 def _snapshot(config: Config, stamp: dict[str, int]) -> dict[str, Any]:
     assert config.path is not None
     zone = config.options.timezone
@@ -104,7 +126,7 @@ def _snapshot(config: Config, stamp: dict[str, int]) -> dict[str, Any]:
         }
     return {
         "format": SNAPSHOT_FORMAT,
-        "version": __version__,
+        "version": _code_stamp(),
         "config": os.path.abspath(config.path),
         "state": os.path.abspath(config.state_path(None)),
         "stamp": stamp,
@@ -225,7 +247,7 @@ class StateView:
             snapshot = json.loads(row[0]) if row else None
             if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
                 raise Fallback
-            if snapshot.get("version") != __version__:  # a newer release may read it otherwise
+            if snapshot.get("version") != _code_stamp():  # other code may read it otherwise
                 raise Fallback
             if snapshot["config"] != os.path.abspath(config):
                 raise Fallback
