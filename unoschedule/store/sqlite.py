@@ -354,6 +354,7 @@ def _lease_from_row(row: Sequence[Any]) -> Lease:
 
 # -- wake-ups -------------------------------------------------------------------------
 
+
 class _SocketWaiter(Waiter):
     """A bound Unix datagram socket: ``notify`` sends a byte, ``wait`` selects on it."""
 
