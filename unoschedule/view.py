@@ -104,7 +104,8 @@ def _code_stamp() -> str:
     return " ".join(parts)
 
 
-def _snapshot(config: Config, stamp: dict[str, int]) -> dict[str, Any]:
+def _snapshot(config: Config) -> dict[str, Any]:
+    """What the shell shows of each schedule, and the options it needs."""
     assert config.path is not None
     zone = config.options.timezone
     schedules = {}
@@ -125,11 +126,6 @@ def _snapshot(config: Config, stamp: dict[str, int]) -> dict[str, Any]:
             "definition": d.to_config(),
         }
     return {
-        "format": SNAPSHOT_FORMAT,
-        "version": _code_stamp(),
-        "config": os.path.abspath(config.path),
-        "state": os.path.abspath(config.state_path(None)),
-        "stamp": stamp,
         "options": {"timezone": zone, "queue_name": config.options.queue_name},
         "schedules": schedules,
     }
@@ -150,18 +146,22 @@ def record_snapshot(
     now = file_stamp(config.path)
     if now is None or (stamp is not None and stamp != now):
         return
-    snapshot = _snapshot(config, now)
+    key = {
+        "format": SNAPSHOT_FORMAT,
+        "version": _code_stamp(),
+        "config": os.path.abspath(config.path),
+        "state": os.path.abspath(config.state_path(None)),
+        "stamp": now,
+    }
     old = store.get_meta(SNAPSHOT_KEY)
     if old is not None:
         try:
             previous = json.loads(old)
         except ValueError:
             previous = None
-        if isinstance(previous, dict) and all(
-            previous.get(k) == snapshot[k]
-            for k in ("format", "version", "config", "state", "stamp")
-        ):
-            return
+        if isinstance(previous, dict) and all(previous.get(k) == v for k, v in key.items()):
+            return  # current: not built again (a reload of a large file reads it here)
+    snapshot = {**key, **_snapshot(config)}
     store.set_meta(SNAPSHOT_KEY, json.dumps(snapshot, separators=(",", ":"), default=str))
 
 
