@@ -435,8 +435,17 @@ def test_completion_offers_schedule_names(config: Path) -> None:
         [sys.executable, "-m", "unoschedule"], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.stdout.split() == ["backup"]
-    _, out, _ = invoke(config, "--show-completion", "bash")
-    assert "_UNO_SCHEDULE_COMPLETE=complete_bash" in out
+    # --install-completion and --show-completion detect the shell; this variable of
+    # typer's makes them take it as a value instead, as a test needs
+    expected = {"bash": "complete_bash", "zsh": "complete_zsh", "fish": "complete_fish"}
+    for shell, marker in expected.items():
+        done = cli(
+            config,
+            "--show-completion",
+            shell,
+            env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
+        )
+        assert done.returncode == 0 and f"_UNO_SCHEDULE_COMPLETE={marker}" in done.stdout, shell
 
 
 def test_the_man_page_is_generated_from_the_commands_and_current() -> None:
