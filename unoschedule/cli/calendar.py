@@ -187,11 +187,8 @@ def to_json(data: CalendarData) -> dict[str, Any]:
             for r in data.rows
         ],
         "collisions": [
-            {
-                "at": format_instant(c.at),
-                "local": format_instant(c.at, data.zone),
-                "schedules": c.names,
-            }
+            {"at": format_instant(c.at), "local": format_instant(c.at, data.zone),
+             "schedules": c.names}
             for c in data.collisions
         ],
         "hidden": data.hidden,
@@ -305,7 +302,9 @@ def render(data: CalendarData, *, max_collisions: int = 8) -> Iterable[Renderabl
     for name, why in sorted(data.hidden.items()):
         yield Text(f"not shown: {name} ({why})", style="dim")
     if any(r.truncated for r in data.rows):
-        yield Text(f"(counts above {PER_BUCKET_CAP} per bucket are capped)", style="dim")
+        yield Text(
+            f"(counts above {PER_BUCKET_CAP} per bucket are capped)", style="dim"
+        )
 
 
 def _fit(text: str, width: int) -> str:
