@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CONFIG ?= schedules.example.yaml
 
-.PHONY: run test lint bench install install-test clean redis-server
+.PHONY: run test lint bench man install install-test clean redis-server
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: install-test
 
 bench: install-test redis-server
 	$(PY) bench/run.py
+
+# The man page, written from the typer commands themselves (tests check it is current).
+man: install
+	$(PY) -m unoschedule.cli.manpage > man/uno-schedule.1
 
 clean:
 	rm -rf $(VENV) var *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,6 +27,7 @@ from common import Result, format_table
 #: In the order they run: the cheap in-process ones first, then the runner subprocesses.
 BENCHMARKS = (
     "cold_start",
+    "cli_latency",
     "next_fire",
     "validate",
     "fire_latency",

@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from unoschedule.cli import app
-from unoschedule.cli.fast import try_fast_path
 
 runner = CliRunner()
 
@@ -160,31 +159,6 @@ def test_next_runs_bad_from_is_a_usage_error(config: Path) -> None:
     code, _, err = invoke(config, "next-runs", "backup", "--from", "yesterday")
     assert code == 2
     assert "--from" in err
-
-
-def test_next_runs_fast_path_matches_typer(
-    config: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = [
-        "-c",
-        str(config),
-        "next-runs",
-        "backup",
-        "--count=3",
-        "--from",
-        "2026-03-28T00:00:00Z",
-        "--json",
-    ]
-    assert try_fast_path(args) == 0
-    fast = capsys.readouterr().out
-    code, out, _ = invoke(config, *args[2:])
-    assert code == 0 and fast == out
-    # anything unusual goes to typer
-    assert try_fast_path(["-c", str(config), "next-runs", "--help"]) is None
-    assert try_fast_path(["-c", str(config), "next-runs", "bakup"]) is None
-    assert try_fast_path(["-c", str(config), "next-runs", "backup", "--count", "0"]) is None
-    assert try_fast_path(["-c", str(config), "list"]) is None
-    assert state_files(config.parent) == []
 
 
 def test_unknown_schedule_suggests(config: Path) -> None:

@@ -15,19 +15,32 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "unoschedule"
 
 #: Pure schedule math and the plain values it works on: no I/O, "now" passed in.
-CORE = {"cron", "wallclock", "schedules", "timeutil", "describe", "errors", "model"}
+CORE = {
+    "cron",
+    "wallclock",
+    "schedules",
+    "timeutil",
+    "describe",
+    "errors",
+    "model",
+    "ids",
+    "pauses",
+}
 
 #: What each layer may import from the package (besides itself and the core).
 ALLOWED: dict[str, set[str]] = {
     "abc": set(),
-    "store": {"abc"},
+    "wakeup": set(),
+    "store": {"abc", "wakeup"},
     "storage": {"store"},
     "lock": set(),
     "sync": {"abc", "config"},
     "config": {"store"},
-    "runner": {"abc", "store", "lock", "sync", "config"},
-    "scheduler": {"abc", "store", "lock", "sync", "config", "runner"},
-    "cli": {"abc", "store", "lock", "sync", "config", "runner", "scheduler"},
+    # the shell's fast read path over a local state (see its docstring)
+    "view": {"abc", "config", "wakeup"},
+    "runner": {"abc", "store", "lock", "sync", "config", "wakeup", "view"},
+    "scheduler": {"abc", "store", "lock", "sync", "config", "runner", "wakeup", "view"},
+    "cli": {"abc", "store", "lock", "sync", "config", "runner", "scheduler", "view", "wakeup"},
 }
 
 #: Third-party libraries and the only modules (or packages) that may import them.

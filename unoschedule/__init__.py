@@ -1,12 +1,13 @@
 """uno-schedule: a job scheduler with DST-correct cron, YAML schedules and exactly-once firing.
 
-The names of the design document are importable from here. Heavier pieces (the
-``Scheduler`` and its stores) load on first use so that ``import unoschedule`` stays cheap
-for the command line.
+The names of the design document are importable from here, each loaded on first use:
+``import unoschedule.errors`` (which every CLI command does) must not pay for the
+schedule model, the cron parser and the zone rules that a fast command never needs.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -17,22 +18,21 @@ from .errors import (
     UnknownScheduleError,
     UnoScheduleError,
 )
-from .model import ScheduleDefinition, SchedulerOptions, ScheduleTemplate
-from .schedules import (
-    CronSchedule,
-    DailySchedule,
-    EventTrigger,
-    IntervalSchedule,
-    MonthlySchedule,
-    OneTimeSchedule,
-    WeeklySchedule,
-)
-from .wallclock import DstPolicy
 
 if TYPE_CHECKING:
+    from .model import ScheduleDefinition, SchedulerOptions, ScheduleTemplate
     from .scheduler import Scheduler
-    from .store.redis import RedisStorage
-    from .store.sqlite import SQLiteStorage
+    from .schedules import (
+        CronSchedule,
+        DailySchedule,
+        EventTrigger,
+        IntervalSchedule,
+        MonthlySchedule,
+        OneTimeSchedule,
+        WeeklySchedule,
+    )
+    from .storage import RedisStorage, SQLiteStorage
+    from .wallclock import DstPolicy
 
 __version__ = "0.1.0"
 
@@ -59,14 +59,29 @@ __all__ = [
     "WeeklySchedule",
 ]
 
+#: Where each lazily loaded name lives.
+_LAZY = {
+    "ScheduleDefinition": ".model",
+    "SchedulerOptions": ".model",
+    "ScheduleTemplate": ".model",
+    "CronSchedule": ".schedules",
+    "DailySchedule": ".schedules",
+    "EventTrigger": ".schedules",
+    "IntervalSchedule": ".schedules",
+    "MonthlySchedule": ".schedules",
+    "OneTimeSchedule": ".schedules",
+    "WeeklySchedule": ".schedules",
+    "DstPolicy": ".wallclock",
+    "Scheduler": ".scheduler",
+    "SQLiteStorage": ".storage",
+    "RedisStorage": ".storage",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "Scheduler":
-        from .scheduler import Scheduler
-
-        return Scheduler
-    if name in ("SQLiteStorage", "RedisStorage"):
-        from . import storage
-
-        return getattr(storage, name)
-    raise AttributeError(name)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(name)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import itertools
-import json
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import pauses
 from .abc import Clock, Store, SystemClock
 from .errors import (
     ConfigError,
@@ -416,10 +416,7 @@ class Scheduler:
 
     def _paused_by(self, which: str) -> list[str]:
         store = self._store_if_any()
-        if store is None:
-            return []
-        record = _paused_record(store)
-        return sorted(record["together"] if which == "together" else record["any"])
+        return pauses.selected(store.get_meta(pauses.KEY), which) if store is not None else []
 
     def _resume_names(self, names: Sequence[str]) -> list[str]:
         store = self._store_if_any()
@@ -433,23 +430,16 @@ class Scheduler:
         for name in paused:
             store.set_next_run(name, None)  # continue from now: nothing counts as missed
         changed = store.set_status(paused, "active", self.clock.now()) if paused else []
-        record = _paused_record(store)
-        for key in ("any", "together"):
-            record[key] = sorted(set(record[key]) - set(names))
-        store.set_meta(_PAUSED_BY_CALL, json.dumps(record))
+        store.set_meta(pauses.KEY, pauses.resumed(store.get_meta(pauses.KEY), names))
         store.notify()
         return changed
 
     def _note_paused(self, names: Sequence[str], *, together: bool) -> None:
         """Remember which schedules a call paused (not the file), for the resumes."""
-        if not names:
-            return
-        store = self.store
-        record = _paused_record(store)
-        record["any"] = sorted(set(record["any"]) | set(names))
-        if together:
-            record["together"] = sorted(set(record["together"]) | set(names))
-        store.set_meta(_PAUSED_BY_CALL, json.dumps(record))
+        if names:
+            store = self.store
+            record = pauses.paused(store.get_meta(pauses.KEY), names, together=together)
+            store.set_meta(pauses.KEY, record)
 
     def _sync(self, names: Iterable[str], changelog: str) -> None:
         """Write file schedules the state has not seen yet (before the first ``run``)."""
@@ -890,21 +880,8 @@ class Scheduler:
 
 #: Statuses of schedules that exist (``removed`` ones are history only).
 _LIVE = ("active", "paused", "completed", "disabled")
-#: Meta key: the schedules pause calls paused (``any``), and those ``pause()`` paused
-#: together (``together``), so that the resumes restore exactly those.
-_PAUSED_BY_CALL = "paused_by_call"
 #: Stands in for an in-process callable while its other values are checked.
 _LOCAL_PLACEHOLDER = "unoschedule.local:callable"
-
-
-def _paused_record(store: Store) -> dict[str, list[str]]:
-    try:
-        value = json.loads(store.get_meta(_PAUSED_BY_CALL) or "{}")
-    except ValueError:
-        value = {}
-    if not isinstance(value, dict):
-        value = {}
-    return {key: [str(n) for n in value.get(key) or ()] for key in ("any", "together")}
 
 
 def _stored_definition(state: ScheduleState) -> ScheduleDefinition | None:

@@ -1,9 +1,9 @@
 """The ``uno-schedule`` command line: a thin client of the ``unoschedule`` library.
 
-Importing this package is cheap on purpose: typer is imported by ``main()`` (or on first
-access to ``app``), rich only by commands that draw tables, and the state store only by
-the library when a state file exists. ``next-runs`` must answer about as fast as Python
-can import yaml (see ``unoschedule.cli.fast``).
+One declaration of the commands, with typer (``commands``). Importing this package is
+cheap on purpose: typer is imported by ``main()`` (or on first access to ``app``), rich
+only when a terminal shows a table, and the YAML loader and the store only when the
+state's snapshot of the file cannot answer (see ``unoschedule.view``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,9 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
     args = sys.argv[1:] if argv is None else list(argv)
-    from .fast import try_fast_path
+    from .commands import app_for
 
-    code = try_fast_path(args)
-    if code is not None:
-        sys.exit(code)
-    from .commands import app
-
-    app(args=args, prog_name="uno-schedule")
+    app_for(args)(args=args, prog_name="uno-schedule")
 
 
 def __getattr__(name: str) -> Any:

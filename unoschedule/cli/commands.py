@@ -1,16 +1,21 @@
 """The typer application: global options, one function per command, one error mapping.
 
-Each command is a few lines over one library call. Library modules are imported inside
-the command functions, so that ``--help`` and fast commands load only what they use;
-rich is reached through ``output`` and only for human-readable tables.
+This is the one declaration of the commands: help, completion and the man page
+(``python -m unoschedule.cli.manpage``) all come from it. Each command is a few lines over
+one library call. Nothing heavy is imported at module level: the read and control
+commands first ask ``unoschedule.view`` (the state's snapshot of an unchanged file, read
+with the standard ``sqlite3``), and only when it cannot answer load the YAML file and the
+``Scheduler``; rich is reached through ``output`` and only when a terminal shows a table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -25,8 +30,9 @@ from . import output
 if TYPE_CHECKING:
     from unoschedule.config import Config
     from unoschedule.scheduler import Scheduler
+    from unoschedule.view import StateView
 
-__all__ = ["app"]
+__all__ = ["app", "app_for"]
 
 T = TypeVar("T")
 
@@ -75,20 +81,61 @@ app = typer.Typer(
         "Examples:\n\n"
         "  uno-schedule validate\n\n"
         "  uno-schedule -c schedules.yaml list\n\n"
-        "  uno-schedule next-runs backup --count 3 --json"
+        "  uno-schedule next-runs backup --count 3 --json\n\n"
+        "  uno-schedule --install-completion bash"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+_GLOBAL_VALUED = ("-c", "--config", "--state")
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """``app`` narrowed to the one command that ``args`` names.
+
+    typer builds the click object of every registered command on each start (reading
+    each signature and its annotations): a fifth of a fast command's time, for commands
+    that will not run. The commands are still declared once, above and below; this only
+    hands typer the one asked for. Help, completion and anything unrecognised get the
+    whole application.
+    """
+    if any(k.startswith("_UNO_SCHEDULE_COMPLETE") for k in os.environ):
+        return app
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _GLOBAL_VALUED:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            break
+    else:
+        return app
+    chosen = [
+        info
+        for info in app.registered_commands
+        if (info.name or getattr(info.callback, "__name__", "").replace("_", "-")) == args[i]
+    ]
+    if len(chosen) != 1:
+        return app
+    import copy
+
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = chosen
+    return narrowed
+
+
 @dataclass
 class Globals:
     config: Path
     state: str | None
+    views: list[StateView] = field(default_factory=list)
 
 
 # -- shared helpers ---------------------------------------------------------------------
@@ -101,6 +148,30 @@ def _globals(ctx: typer.Context) -> Globals:
     return Globals(Path("schedules.yaml"), None)
 
 
+def _check_state_folder(g: Globals) -> None:
+    """An explicit ``--state`` in a folder that does not exist is a typo, not a new state:
+    say so instead of answering from the YAML file alone."""
+    if g.state and "://" not in g.state:
+        folder = Path(g.state).expanduser().parent
+        if not folder.is_dir():
+            raise StateError(
+                f"the folder of the state file {g.state} does not exist ({folder}); "
+                "fix --state or create the folder"
+            )
+
+
+def _view(ctx: typer.Context) -> StateView | None:
+    """The fast view of the state, or None when the full path must answer."""
+    from unoschedule.view import StateView
+
+    g = _globals(ctx)
+    _check_state_folder(g)
+    view = StateView.open(g.config, g.state)
+    if view is not None:
+        g.views.append(view)
+    return view
+
+
 def _load(ctx: typer.Context) -> Config:
     from unoschedule.config import load_config
 
@@ -108,21 +179,31 @@ def _load(ctx: typer.Context) -> Config:
 
 
 @contextmanager
-def _scheduler(ctx: typer.Context, *, create_state: bool = False) -> Iterator[Scheduler]:
+def _scheduler(
+    ctx: typer.Context, *, create_state: bool = False, snapshot: bool = True
+) -> Iterator[Scheduler]:
     """The library's scheduler over the YAML file (read-only commands create no state).
 
-    With ``--state`` and no schedule file, the state alone: the schedules made through
-    the library (and those a file wrote there before) are all there is to show.
+    Beside an existing local state it records the file's snapshot, so that the next
+    command can answer from the state alone (``unoschedule.view``).
     """
     from unoschedule.scheduler import Scheduler
+    from unoschedule.view import file_stamp, record_snapshot
 
     g = _globals(ctx)
+    _check_state_folder(g)
     if g.state and not g.config.exists():
-        scheduler = Scheduler.for_state(g.state, create_state=create_state)
-    else:
-        scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=create_state)
+        # A state alone (no schedule file): the schedules stored there are all there is.
+        with contextlib.closing(Scheduler.for_state(g.state, create_state=create_state)) as bare:
+            yield bare
+        return
+    stamp = file_stamp(g.config)  # before the file is read: see record_snapshot
+    config = _load(ctx)
+    scheduler = Scheduler.from_config(config, state=g.state, create_state=create_state)
     try:
         yield scheduler
+        if snapshot and scheduler.state_path is not None and scheduler.state_path.exists():
+            record_snapshot(scheduler.store, config, stamp)
     finally:
         scheduler.close()
 
@@ -133,21 +214,63 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _zone(name: str | None) -> tzinfo | None:
-    if not name:
-        return None
+def _zone(name: str | None, schedule_zone: str | None = None) -> tzinfo:
+    """The zone instants are shown in: ``--tz`` (``schedule``, ``local``, ``UTC`` or a zone
+    name); without it, the schedule's own zone."""
     from unoschedule.timeutil import get_zone
 
+    choice = name or "schedule"
+    if choice.lower() == "schedule":
+        return get_zone(schedule_zone) if schedule_zone else UTC
+    if choice.lower() == "local":
+        return output.local_zone()
+    if choice.upper() == "UTC":
+        return UTC
     try:
-        return get_zone(name)
+        return get_zone(choice)
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--tz'") from None
 
 
+def _check_tz(tz: str | None) -> None:
+    if tz and tz.lower() not in ("schedule", "local", "utc"):
+        _zone(tz)
+
+
+def _complete_name(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Schedule names for shell completion, from the state's snapshot or the file."""
+    params = ctx.find_root().params
+    config = params.get("config") or os.environ.get("UNO_SCHEDULE_CONFIG") or "schedules.yaml"
+    state = params.get("state") or os.environ.get("UNO_SCHEDULE_STATE") or None
+    try:
+        from unoschedule.view import StateView
+
+        view = StateView.open(config, state)
+        if view is not None:
+            names = list(view.schedules)
+            view.close()
+        else:
+            from unoschedule.config import load_config
+
+            names = list(load_config(config).schedules)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (no colour).")]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name.")]
+NameArg = Annotated[
+    str,
+    typer.Argument(metavar="NAME", help="The schedule's name.", autocompletion=_complete_name),
+]
 TzOption = Annotated[
-    str | None, typer.Option("--tz", help="Show instants in this IANA zone instead of UTC.")
+    str | None,
+    typer.Option(
+        "--tz",
+        metavar="ZONE",
+        help="Show instants in: schedule (its own zone, the default), local, UTC, or an "
+        "IANA zone such as Europe/Berlin. JSON stays in UTC.",
+    ),
 ]
 
 
@@ -174,6 +297,14 @@ def _main(
             "uno-schedule.db beside it).",
         ),
     ] = None,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            help="Plain rows even on a terminal: a header line, tab-separated cells, no "
+            "colour (the default when stdout is not a terminal).",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
     ] = False,
@@ -186,7 +317,60 @@ def _main(
     if ctx.invoked_subcommand is None:  # a usage error: show what the commands are
         typer.echo(ctx.get_help())  # (typer's rich help prints itself and returns "")
         raise typer.Exit(2)
-    ctx.obj = Globals(config, state or None)
+    output.set_plain(plain)
+    g = Globals(config, state or None)
+    ctx.obj = g
+    ctx.call_on_close(lambda: _close(g.views))
+
+
+def _close(views: list[StateView]) -> None:
+    for view in views:
+        view.close()
+
+
+def _not_running(
+    expires: datetime | None,
+    stopped: str | None,
+    started: str | None,
+    has_state: bool,
+    zone: tzinfo,
+) -> str | None:
+    """None while a leader is alive, else the one line that says since when it is not."""
+    now = datetime.now(UTC)
+    if expires is not None and expires > now:
+        return None
+    if not has_state:
+        return "scheduler not running (no state file yet: `uno-schedule run` starts it)"
+    moments = [stopped] if stopped else []
+    if expires is not None and expires.year > 1970:
+        moments.append(expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    if not moments and started is None and expires is None:
+        return "scheduler not running (it has never run with this state)"
+    if not moments:
+        return "scheduler not running"
+    since = max(moments, key=lambda m: datetime.fromisoformat(m.replace("Z", "+00:00")))
+    return f"scheduler not running since {output.when(since, zone)}"
+
+
+def _leader_view(view: StateView, zone: tzinfo) -> str | None:
+    lease = view.lease()
+    return _not_running(
+        lease[1] if lease else None, view.meta("stopped_at"), view.meta("started_at"), True, zone
+    )
+
+
+def _leader_full(scheduler: Scheduler, zone: tzinfo) -> str | None:
+    if not scheduler.has_state():
+        return _not_running(None, None, None, False, zone)
+    store = scheduler.store
+    lease = store.current_lease()
+    return _not_running(
+        lease.expires_at if lease else None,
+        store.get_meta("stopped_at"),
+        store.get_meta("started_at"),
+        True,
+        zone,
+    )
 
 
 # -- run, validate, plan, schema ---------------------------------------------------------
@@ -284,30 +468,65 @@ def validate(
         list[Path] | None,
         typer.Argument(metavar="[FILE]...", help="Files to check (default: the --config file)."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON list of {file, line, column, message}."),
+    ] = False,
 ) -> None:
     """Check the schedule file; list every error as FILE:LINE:COLUMN: message.
 
-    Exits 1 when there is any error, so it fits CI and pre-commit hooks.
+    Exits 1 when there is any error, so it fits CI and pre-commit hooks. A file that
+    has not changed since the state last read it (same size, time and checksum, same
+    uno-schedule version) is known to be valid without reading it again.
 
     Examples:
 
       uno-schedule validate
 
       uno-schedule validate schedules.yaml other.yaml
-    """
-    from unoschedule.config import load_config
 
+      uno-schedule validate --json
+    """
     errors: list[ConfigError] = []
-    for path in files or [_globals(ctx).config]:
-        try:
-            config = load_config(path)
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-            continue
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        n = len(config.schedules)
+    counts: list[tuple[Path, int]] = []
+    view = None
+    g = _globals(ctx)
+    if not files and not (g.state and not Path(g.state).expanduser().parent.is_dir()):
+        from unoschedule.view import StateView
+
+        view = StateView.open(g.config, g.state)
+        if view is not None:
+            g.views.append(view)
+            counts.append((g.config, len(view.schedules)))
+    if view is None:
+        from unoschedule.config import load_config
+
+        for path in files or [_globals(ctx).config]:
+            try:
+                config = load_config(path)
+            except ConfigErrors as exc:
+                errors.extend(exc.errors)
+                continue
+            except ConfigError as exc:
+                errors.append(exc)
+                continue
+            counts.append((path, len(config.schedules)))
+    if as_json:
+        output.print_json(
+            [
+                {
+                    "file": e.file or None,
+                    "line": e.line or None,
+                    "column": e.column or None,
+                    "message": e.message,
+                }
+                for e in errors
+            ]
+        )
+        if errors:
+            raise typer.Exit(1)
+        return
+    for path, n in counts:
         typer.echo(f"ok: {n} schedule{'s' if n != 1 else ''}" + (f" in {path}" if files else ""))
     if errors:
         raise ConfigErrors(errors)
@@ -326,7 +545,7 @@ def plan(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule plan --json
     """
-    with _scheduler(ctx) as scheduler:
+    with _scheduler(ctx, snapshot=False) as scheduler:
         result = scheduler.plan()
     if as_json:
         output.print_json(result.to_json())
@@ -409,6 +628,11 @@ def list_(
 ) -> None:
     """List schedules: type, what the schedule means, next run and last result.
 
+    Piped (or with --plain) it prints one schedule per line, tab-separated, after a
+    header line: ready for grep, cut and awk. Times are in each schedule's own zone
+    unless --tz says otherwise. When no scheduler is running, it says so on stderr and
+    shows no next run as if one were coming.
+
     Examples:
 
       uno-schedule list
@@ -416,29 +640,43 @@ def list_(
       uno-schedule list --status paused
 
       uno-schedule list --tag reports --json
+
+      uno-schedule list | cut -f1,5
     """
-    zone = _zone(tz)
-    with _scheduler(ctx) as scheduler:
-        rows = _run(scheduler.list_schedules(status=status, tags=tag or None))
+    _check_tz(tz)
+    view = _view(ctx)
+    if view is not None:
+        note = None if as_json else _leader_view(view, _zone(tz, "UTC"))
+        rows = view.list_schedules(status=status, tags=tag or None, next_runs=note is None)
+    else:
+        with _scheduler(ctx) as scheduler:
+            rows = _run(scheduler.list_schedules(status=status, tags=tag or None))
+            note = None if as_json else _leader_full(scheduler, _zone(tz, "UTC"))
     if as_json:
         output.print_json(rows)
         return
     now = datetime.now(UTC)
-    table = output.table(
+    output.table(
         ["name", "type", "schedule", "status", "next run", "last result"],
         (
             [
-                output.esc(r["name"]),
-                output.esc(r["type"]),
-                output.esc(_list_description(r)),
-                output.styled_result(r.get("status")),
-                output.esc(output.when(r.get("next_run"), zone, now)),
-                output.styled_result(r.get("last_result")),
+                r["name"],
+                r["type"],
+                _list_description(r),
+                r.get("status"),
+                (
+                    "not running"
+                    if note and r.get("status") == "active" and r["type"] != "event"
+                    else output.when(r.get("next_run"), _zone(tz, r.get("timezone")), now)
+                ),
+                r.get("last_result"),
             ]
             for r in rows
         ),
+        styled=("status", "last result"),
     )
-    output.console().print(table)
+    if note:
+        output.err(f"note: {note}; nothing fires until it starts")
     if not rows:
         output.err("no schedules match" if status or tag else "no schedules in the file")
 
@@ -451,29 +689,89 @@ def _list_description(row: dict[str, Any]) -> str:
     return text
 
 
+def _schedule_text(value: Any) -> str:
+    """The schedule as written: ``30 2 * * *``, ``every: 5m``, ``weekly: {...}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if key == "cron" and isinstance(inner, str):
+            return inner
+        text = inner if isinstance(inner, str) else json.dumps(inner, ensure_ascii=False)
+        return f"{key}: {text}"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _extras(definition: Any, options: Any) -> dict[str, Any]:
+    return {
+        "timezone": definition.timezone or options.timezone,
+        "schedule": definition.schedule.to_config(),
+        "queue": definition.queue or options.queue_name,
+        "user_description": definition.description,
+    }
+
+
 @app.command()
 def status(
     ctx: typer.Context, name: NameArg, tz: TzOption = None, as_json: JsonOption = False
 ) -> None:
     """Show one schedule's status record: last and next run, counts, average duration.
 
+    Also the schedule as written, its zone and queue, and its description: yours (the
+    file's `description:`) beside the generated one.
+
     Examples:
 
       uno-schedule status backup
 
+      uno-schedule status backup --tz local
+
       uno-schedule status backup --json
     """
-    zone = _zone(tz)
-    with _scheduler(ctx) as scheduler:
-        record = _run(scheduler.get_schedule_status(name))
+    _check_tz(tz)
+    view = _view(ctx)
+    if view is not None:
+        record = view.schedule_status(name)
+        record.update(view.extras(name))
+        note = _leader_view(view, _zone(tz, record["timezone"]))
+    else:
+        with _scheduler(ctx) as scheduler:
+            record = _run(scheduler.get_schedule_status(name))
+            record.update(_extras(scheduler.definitions[name], scheduler.options))
+            note = _leader_full(scheduler, _zone(tz, record["timezone"]))
+    record["scheduler_running"] = note is None
     if as_json:
         output.print_json(record)
         return
-    shown = dict(record)
-    for key in ("last_run", "next_run"):
-        if record.get(key):
-            shown[key] = output.when(record[key], zone)
-    output.console().print(output.kv_table(shown))
+    zone = _zone(tz, record["timezone"])
+    schedule = record["schedule"]
+    next_run = output.when(record.get("next_run"), zone)
+    if note and next_run:
+        next_run = f"{note} (due {output.when(record.get('next_run'), zone, ago=False)})"
+    elif note and not next_run:
+        next_run = note
+    output.kv(
+        {
+            "name": record["name"],
+            "status": record["status"],
+            "description": record.get("user_description"),
+            "schedule": _schedule_text(schedule),
+            "means": record.get("description"),
+            "type": record["type"],
+            "timezone": record["timezone"],
+            "queue": record["queue"],
+            "next run": next_run,
+            "last run": output.when(record.get("last_run"), zone),
+            "last result": record.get("last_result"),
+            "runs": record.get("run_count"),
+            "successes": record.get("success_count"),
+            "errors": record.get("error_count"),
+            "missed": record.get("missed_count"),
+            "skipped": record.get("skipped_count"),
+            "average duration": output.duration(record.get("average_duration")),
+            "version": record.get("version"),
+            "tags": record.get("tags"),
+            "metadata": record.get("metadata"),
+        }
+    )
 
 
 @app.command("next-runs")
@@ -489,7 +787,15 @@ def next_runs(
             help="Start after this ISO 8601 instant (default: now; naive: in --tz).",
         ),
     ] = None,
-    tz: TzOption = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz",
+            metavar="ZONE",
+            help="Print instants with the offset of: schedule (its own zone), local, UTC, "
+            "or an IANA zone (default: UTC, …Z).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the next fire instants of a schedule, from the YAML file alone.
@@ -506,13 +812,30 @@ def next_runs(
     """
     from .nextruns import next_run_times, parse_from, render
 
-    zone = _zone(tz)
+    _check_tz(tz)
+    view = _view(ctx)
+    zone: tzinfo | None = None
+    if tz and tz.lower() == "schedule":
+        if view is not None:
+            zone = _zone(None, view.resolve(name)["timezone"])
+        else:
+            config = _load(ctx)
+            definition = config.schedules.get(name)
+            zone = _zone(
+                None, (definition.timezone if definition else None) or config.options.timezone
+            )
+    elif tz:
+        zone = _zone(tz)
     try:
         after = parse_from(from_, zone)
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--from'") from None
-    g = _globals(ctx)
-    text = render(next_run_times(g.config, g.state, name, count, after), zone, as_json)
+    if view is not None:
+        instants = view.next_run_times(name, count, after)
+    else:
+        g = _globals(ctx)
+        instants = next_run_times(g.config, g.state, name, count, after)
+    text = render(instants, zone, as_json)
     if text:
         typer.echo(text)
 
@@ -538,47 +861,66 @@ def history(
 
       uno-schedule history backup --json
     """
-    zone = _zone(tz)
-    with _scheduler(ctx) as scheduler:
-        if versions:
-            records = _run(scheduler.get_schedule_versions(name))
-        else:
-            records = _run(scheduler.get_run_history(name, limit=limit))
+    _check_tz(tz)
+    view = None if versions else _view(ctx)
+    if view is not None:
+        records = view.history(name, limit)
+        known = view.schedules.get(name)
+        zone_name = known["timezone"] if known else view.options["timezone"]
+    else:
+        with _scheduler(ctx) as scheduler:
+            if versions:
+                records = _run(scheduler.get_schedule_versions(name))
+            else:
+                records = _run(scheduler.get_run_history(name, limit=limit))
+            definition = scheduler.definitions.get(name)
+            zone_name = (definition.timezone if definition else None) or scheduler.options.timezone
     if as_json:
         output.print_json(records)
         return
+    zone = _zone(tz, zone_name)
     if versions:
         _print_versions(records, zone)
         return
-    output.console().print(
-        output.table(
-            ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
-            (
-                [
-                    output.esc(r.get("run_id")),
-                    output.esc(output.when(r.get("scheduled_time"), zone, ago=False)),
-                    output.esc(r.get("trigger")),
-                    output.esc(r.get("attempt")),
-                    output.esc(output.when(r.get("started_at"), zone, ago=False))
-                    if r.get("started_at")
-                    else None,
-                    f"{r['duration']:.3g}s" if r.get("duration") is not None else None,
-                    output.styled_result(r.get("result")),
-                    output.esc(_one_line(r.get("error"))) if r.get("error") else None,
-                ]
-                for r in records
-            ),
-            title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
-        )
+    output.table(
+        ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
+        (
+            [
+                r.get("run_id"),
+                output.when(r.get("scheduled_time"), zone, ago=False),
+                r.get("trigger"),
+                r.get("attempt"),
+                output.when(r.get("started_at"), zone, ago=False),
+                output.duration(r.get("duration")),
+                r.get("result"),
+                _one_line(r.get("error")) if r.get("error") else None,
+            ]
+            for r in records
+        ),
+        styled=("result",),
+        title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
     )
 
 
 def _one_line(text: Any, width: int = 80) -> str:
     line = " ".join(str(text).split())
+    if output.is_plain():
+        return line
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
+    if output.is_plain():
+        text = []
+        for v in records:
+            changed = output.when(v.get("changed_at"), zone, ago=False)
+            head = f"version {v.get('version')}\t{changed}\t{v.get('changelog') or ''}"
+            text.append(f"{head}\t{v.get('source') or ''}")
+            text.extend(str(v.get("diff") or "").rstrip("\n").splitlines())
+        output.lines(
+            text or ["no versions recorded (the scheduler has not seen this schedule yet)"]
+        )
+        return
     from rich.syntax import Syntax
     from rich.text import Text
 
@@ -589,8 +931,8 @@ def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
         con.print(
             Text.assemble(
                 (f"version {v.get('version')}", "bold"),
-                f"  {output.when(v.get('changed_at'), zone, ago=False)}"
-                f"  {v.get('changelog') or ''}",
+                f"  {output.when(v.get('changed_at'), zone, ago=False)}  "
+                f"{v.get('changelog') or ''}",
                 (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
             )
         )
@@ -615,12 +957,21 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule stats --json
     """
-    with _scheduler(ctx) as scheduler:
-        record = _run(scheduler.get_statistics())
+    view = _view(ctx)
+    if view is not None:
+        record = view.statistics()
+    else:
+        with _scheduler(ctx) as scheduler:
+            record = _run(scheduler.get_statistics())
     if as_json:
         output.print_json(record)
         return
-    output.console().print(output.kv_table(record))
+    shown: dict[str, Any] = {k.replace("_", " "): v for k, v in record.items()}
+    shown["success rate"] = output.rate(record.get("success_rate"))
+    shown["scheduler uptime"] = (
+        output.duration(record.get("scheduler_uptime")) if record.get("leader") else "not running"
+    )
+    output.kv(shown)
 
 
 # -- control -----------------------------------------------------------------------------
@@ -632,15 +983,28 @@ def _target(name: str | None, all_: bool) -> None:
 
 
 AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
+OptionalName = Annotated[
+    str | None,
+    typer.Argument(metavar="[NAME]", help="The schedule's name.", autocompletion=_complete_name),
+]
+
+
+def _changed(verb: str, changed: list[str], as_json: bool) -> None:
+    if as_json:
+        output.print_json({"changed": changed})
+        return
+    typer.echo(
+        f"{verb} {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
+        + (": " + ", ".join(changed) if changed else "")
+    )
 
 
 @app.command()
 def pause(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
-    ] = None,
+    name: OptionalName = None,
     all_: AllOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
 
@@ -650,27 +1014,36 @@ def pause(
 
       uno-schedule pause --all
     """
+    from unoschedule.view import Fallback
+
     _target(name, all_)
-    with _scheduler(ctx, create_state=True) as scheduler:
-        if all_:
-            changed = _run(scheduler.pause())
-            typer.echo(
-                f"paused {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-                + (": " + ", ".join(changed) if changed else "")
-            )
-        elif _run(scheduler.pause_schedule(str(name))):
-            typer.echo(f"paused {name}")
-        else:
-            typer.echo(f"{name} was not active; nothing changed")
+    done: bool | None = None
+    view = None if all_ else _view(ctx)
+    if view is not None:
+        try:
+            done = view.pause(str(name))
+        except Fallback:
+            done = None
+    if done is None:
+        with _scheduler(ctx, create_state=True) as scheduler:
+            if all_:
+                _changed("paused", _run(scheduler.pause()), as_json)
+                return
+            done = _run(scheduler.pause_schedule(str(name)))
+    if as_json:
+        output.print_json({"changed": [name] if done else []})
+    elif done:
+        typer.echo(f"paused {name}")
+    else:
+        typer.echo(f"{name} was not active; nothing changed")
 
 
 @app.command()
 def resume(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
-    ] = None,
+    name: OptionalName = None,
     all_: AllOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Resume a paused schedule (or every paused one with --all).
 
@@ -681,24 +1054,28 @@ def resume(
       uno-schedule resume --all
     """
     _target(name, all_)
-    with _scheduler(ctx, create_state=True) as scheduler:
-        if all_:
-            changed = _run(scheduler.resume_paused())
-            typer.echo(
-                f"resumed {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-                + (": " + ", ".join(changed) if changed else "")
-            )
-        elif _run(scheduler.resume_schedule(str(name))):
-            typer.echo(f"resumed {name}")
-        else:
-            typer.echo(f"{name} was not paused; nothing changed")
+    done: bool | None = None
+    view = None if all_ else _view(ctx)
+    if view is not None:
+        done = view.resume(str(name))
+    if done is None:
+        with _scheduler(ctx, create_state=True) as scheduler:
+            if all_:
+                _changed("resumed", _run(scheduler.resume_paused()), as_json)
+                return
+            done = _run(scheduler.resume_schedule(str(name)))
+    if as_json:
+        output.print_json({"changed": [name] if done else []})
+    elif done:
+        typer.echo(f"resumed {name}")
+    else:
+        typer.echo(f"{name} was not paused; nothing changed")
 
 
 def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
     if not items:
         return None
     from unoschedule.config.yamltext import parse_value
-    from unoschedule.errors import ConfigError
 
     out: dict[str, Any] = {}
     for item in items:
@@ -751,17 +1128,24 @@ def trigger(
 
       uno-schedule trigger cleanup --arg /tmp --arg 7
     """
+    from unoschedule.view import Fallback
+
     kwargs = _kwargs(kwarg)
     args = list(arg) if arg else None
+    if not wait:
+        view = _view(ctx)
+        if view is not None:
+            try:
+                run_id = view.trigger(name, args, kwargs)
+            except Fallback:
+                pass
+            else:
+                _queued(run_id, as_json, view.leader_alive())
+                return
     with _scheduler(ctx, create_state=True) as scheduler:
         if not wait:
             run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
-            if as_json:
-                output.print_json({"run_id": run_id, "result": "queued"})
-            else:
-                typer.echo(run_id)
-            if not scheduler.leader_running():
-                output.err("note: no scheduler is running; the run waits until one starts")
+            _queued(run_id, as_json, scheduler.leader_running())
             return
         if scheduler.leader_running():
             run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
@@ -780,11 +1164,23 @@ def trigger(
         raise typer.Exit(1)
 
 
+def _queued(run_id: str, as_json: bool, running: bool) -> None:
+    if as_json:
+        output.print_json({"run_id": run_id, "result": "queued"})
+    else:
+        typer.echo(run_id)
+    if not running:
+        output.err("note: no scheduler is running; the run waits until one starts")
+
+
 def _report_run(record: dict[str, Any]) -> None:
     result = record.get("result")
-    duration = record.get("duration")
-    took = f" in {duration:.3g}s" if isinstance(duration, int | float) else ""
-    output.err(f"{result}{took}" + (f": {record['error']}" if record.get("error") else ""))
+    took = output.duration(record.get("duration"))
+    output.err(
+        f"{result}"
+        + (f" in {took}" if took else "")
+        + (f": {record['error']}" if record.get("error") else "")
+    )
     if result != "success" and record.get("output"):
         output.err(str(record["output"]).rstrip("\n"))
 
@@ -800,12 +1196,17 @@ def event(
 ) -> None:
     """Raise an event: every schedule listening for it gets a run; prints the run ids.
 
+    Exits 1 when no active schedule listens for the event (a typo in its name, or every
+    listener paused), so that a script notices.
+
     Examples:
 
       uno-schedule event inventory.low_stock
 
       uno-schedule event inventory.low_stock --data '{"sku": "A-42", "left": 3}'
     """
+    from unoschedule.view import Fallback
+
     payload: dict[str, Any] | None = None
     if data is not None:
         try:
@@ -815,17 +1216,26 @@ def event(
         if not isinstance(loaded, dict):
             raise typer.BadParameter("must be a JSON object", param_hint="'--data'")
         payload = loaded
-    with _scheduler(ctx, create_state=True) as scheduler:
-        run_ids = _run(scheduler.trigger_event(name, payload))
-        running = scheduler.leader_running()
+    run_ids: list[str] | None = None
+    view = _view(ctx)
+    if view is not None:
+        try:
+            run_ids = view.event(name, payload)
+            running = view.leader_alive()
+        except Fallback:
+            run_ids = None
+    if run_ids is None:
+        with _scheduler(ctx, create_state=True) as scheduler:
+            run_ids = _run(scheduler.trigger_event(name, payload))
+            running = scheduler.leader_running()
+    if not run_ids:
+        raise UnoScheduleError(f"no active schedule listens for event {name!r}; nothing queued")
     if as_json:
         output.print_json(run_ids)
     else:
         for run_id in run_ids:
             typer.echo(run_id)
-    if not run_ids:
-        output.err(f"note: no active schedule listens for event {name!r}")
-    elif not running:
+    if not running:
         output.err("note: no scheduler is running; the runs wait until one starts")
 
 
@@ -903,5 +1313,5 @@ def calendar(
 
 def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
-    width = output.console().width
+    width = int(output.console().width)
     return max(24, min(96, width - label - 10))

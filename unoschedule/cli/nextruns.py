@@ -1,4 +1,4 @@
-"""``next-runs``: the one command that must feel instant, shared by both entry paths.
+"""``next-runs`` from the YAML file, when the state's snapshot of it cannot answer.
 
 Neither typer nor rich is imported here. With no state file (or an explicit ``--from``)
 the answer depends on the YAML file alone, so it comes straight from the definition's
@@ -38,7 +38,9 @@ def next_run_times(
     """The next ``count`` fire instants of ``name`` after ``after`` (None: now), ISO Z."""
     from unoschedule.config import load_config
     from unoschedule.timeutil import format_instant
+    from unoschedule.view import file_stamp, record_snapshot
 
+    stamp = file_stamp(config_path)  # before the file is read: see record_snapshot
     config = load_config(config_path)
     definition = config.schedules.get(name)
     remote = config.store_url(state) is not None
@@ -57,7 +59,9 @@ def next_run_times(
 
     scheduler = Scheduler.from_config(config, state=state, create_state=False)
     try:
-        return asyncio.run(scheduler.get_next_run_times(name, count=count, after=after))
+        instants = asyncio.run(scheduler.get_next_run_times(name, count=count, after=after))
+        record_snapshot(scheduler.store, config, stamp)  # the next command need not read it
+        return instants
     finally:
         scheduler.close()
 

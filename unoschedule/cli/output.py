@@ -1,30 +1,36 @@
-"""Everything the command line prints: plain JSON for scripts, rich tables for people.
+"""Everything the command line prints: JSON for scripts, plain rows for pipes, rich tables
+for people.
 
-rich is imported only here and only when a human-readable table is drawn, so that the
-``--json`` paths never pay for it. Colours follow rich's terminal detection: none when
-stdout is not a terminal, none with ``NO_COLOR`` set.
+Three forms, chosen once per command:
+
+- ``--json``: one JSON document on stdout, instants in UTC.
+- plain (``--plain``, or stdout is not a terminal): a header line, then one row per line,
+  cells separated by tabs, no colour, no wrapping, whatever the width; what ``grep``,
+  ``cut -f`` and ``awk -F'\\t'`` expect, like ``kubectl get`` or ``systemctl list-timers
+  --no-pager``.
+- a terminal: rich tables with colour (none with ``NO_COLOR``, which rich honours).
+
+rich is imported only for the last form: piped and JSON output never pay for it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
+from typing import Any
 
 __all__ = [
     "RESULT_STYLES",
-    "console",
+    "duration",
     "err",
-    "esc",
-    "kv_table",
+    "is_plain",
+    "kv",
     "print_json",
-    "styled_result",
+    "rate",
+    "set_plain",
     "table",
     "when",
 ]
@@ -45,6 +51,24 @@ RESULT_STYLES = {
     "removed": "dim",
 }
 
+_plain: bool | None = None
+
+
+def set_plain(value: bool) -> None:
+    """``--plain`` given (True), or leave the choice to the terminal test (False)."""
+    global _plain
+    _plain = True if value else None
+
+
+def is_plain() -> bool:
+    """Plain rows: asked for, or stdout is not a terminal (a pipe, a file, a test runner)."""
+    if _plain is not None:
+        return _plain
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
+
 
 def print_json(data: Any) -> None:
     """JSON for scripts: no rich, no colour, one document on stdout."""
@@ -58,71 +82,135 @@ def err(message: str) -> None:
     sys.stderr.flush()
 
 
-def console(stderr: bool = False) -> Console:
-    """A rich console on stdout (or stderr); colour only on a terminal, never with NO_COLOR."""
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+def _cell(value: Any) -> str:
+    """One plain cell: never empty (a dash), never a tab or a line break inside."""
+    if value is None or value == "":
+        return "-"
+    return " ".join(str(value).replace("\t", " ").split()) or "-"
 
 
 def table(
-    columns: Sequence[str], rows: Iterable[Sequence[str | None]], *, title: str | None = None
-) -> Table:
-    """A table of rich-markup cells (escape user text with ``esc``); None prints a dim dash."""
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    styled: Sequence[str] = (),
+    title: str | None = None,
+) -> None:
+    """Print a table: plain rows when piped, else rich; ``styled`` columns hold result or
+    status words shown in their colour."""
+    rows = [list(r) for r in rows]
+    if is_plain():
+        lines = ["\t".join(columns)]
+        lines.extend("\t".join(_cell(c) for c in row) for row in rows)
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        return
+    from rich.markup import escape
     from rich.table import Table
 
     out = Table(title=title, header_style="bold", show_lines=False, expand=False)
     for column in columns:
         out.add_column(column, overflow="fold")
+    colour = [c in styled for c in columns]
     for row in rows:
-        out.add_row(*("[dim]-[/dim]" if cell is None else cell for cell in row))
-    return out
+        out.add_row(
+            *(
+                "[dim]-[/dim]"
+                if cell is None or cell == ""
+                else _styled(cell)
+                if colour[i]
+                else escape(str(cell))
+                for i, cell in enumerate(row)
+            )
+        )
+    _console().print(out)
 
 
-def esc(value: Any) -> str:
-    """User text made safe for rich markup."""
+def kv(data: Mapping[str, Any], *, styled: Sequence[str] = ("status", "last result")) -> None:
+    """Print a record as key and value: ``field<TAB>value`` lines when piped."""
+    if is_plain():
+        lines = ["field\tvalue"]
+        lines.extend(f"{_cell(k)}\t{_cell(_text(v))}" for k, v in data.items())
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        return
     from rich.markup import escape
-
-    return escape("" if value is None else str(value))
-
-
-def kv_table(data: Mapping[str, Any], *, title: str | None = None) -> Table:
-    """A two-column key/value table (status, stats)."""
     from rich.table import Table
 
-    out = Table(title=title, show_header=False, box=None, pad_edge=False)
+    out = Table(show_header=False, box=None, pad_edge=False)
     out.add_column("key", style="bold")
     out.add_column("value", overflow="fold")
     for key, value in data.items():
+        text = _text(value)
         out.add_row(
-            key.replace("_", " "),
-            styled_result(value)
-            if key in ("status", "last_result", "result")
-            else _format_value(value),
+            escape(key),
+            "[dim]-[/dim]" if text == "" else _styled(text) if key in styled else escape(text),
         )
-    return out
+    _console().print(out)
 
 
-def _format_value(value: Any) -> str:
-    from rich.markup import escape
+def lines(text_lines: Iterable[str]) -> None:
+    sys.stdout.write("".join(f"{line}\n" for line in text_lines))
+    sys.stdout.flush()
 
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # --plain on a terminal: the drawings that are not tables (plan, calendar) lose colour
+    return Console(highlight=False, soft_wrap=False, no_color=is_plain() or None)
+
+
+def console() -> Any:
+    """A rich console on stdout for the few drawings that are not tables (plan, calendar)."""
+    return _console()
+
+
+def _text(value: Any) -> str:
     if value is None:
-        return "[dim]-[/dim]"
+        return ""
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list | tuple):
-        return escape(", ".join(str(v) for v in value)) or "[dim]-[/dim]"
+        return ", ".join(str(v) for v in value)
     if isinstance(value, dict):
-        return escape(json.dumps(value, ensure_ascii=False)) if value else "[dim]-[/dim]"
-    return escape(str(value))
+        return json.dumps(value, ensure_ascii=False) if value else ""
+    return str(value)
 
 
-def styled_result(value: Any) -> str:
-    """A result or status word in its colour (rich markup)."""
-    if value is None:
-        return "[dim]-[/dim]"
+def _styled(value: Any) -> str:
+    from rich.markup import escape
+
     style = RESULT_STYLES.get(str(value))
-    return f"[{style}]{value}[/{style}]" if style else str(value)
+    text = escape(str(value))
+    return f"[{style}]{text}[/{style}]" if style else text
+
+
+# -- units ---------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """``12 ms``, ``1.5 s``, ``4m 10s``, ``1h 2m``, ``3d 4h``: two units at most."""
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    whole = round(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size and len(parts) < 2:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+        elif parts:
+            break
+    return " ".join(parts)
+
+
+def rate(value: float | None) -> str:
+    """A fraction as a percentage: ``38.5 %``."""
+    return "" if value is None else f"{value * 100:.1f} %"
 
 
 def when(
@@ -132,9 +220,9 @@ def when(
     *,
     ago: bool = True,
 ) -> str:
-    """An ISO instant for people: ``2026-03-28 01:30 UTC (in 3h 5m)``, in ``zone`` if given."""
+    """An ISO instant for people: ``2026-03-28 01:30 CET (in 3h 5m)``, in ``zone`` (UTC)."""
     if not instant:
-        return "-"
+        return ""
     try:
         moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     except ValueError:
@@ -145,15 +233,19 @@ def when(
     if not ago:
         return text
     now = now or datetime.now(UTC)
-    seconds = int((moment - now).total_seconds())
-    ahead = seconds >= 0
-    seconds = abs(seconds)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and len(parts) < 2:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    if not parts:
-        parts.append(f"{seconds}s")
-    span = " ".join(parts)
-    return f"{text} ({'in ' + span if ahead else span + ' ago'})"
+    seconds = (moment - now).total_seconds()
+    span = duration(abs(seconds)) if abs(seconds) >= 60 else f"{int(abs(seconds))}s"
+    return f"{text} ({'in ' + span if seconds >= 0 else span + ' ago'})"
+
+
+def local_zone() -> tzinfo:
+    """This machine's zone (``--tz local``), from ``TZ`` or /etc/localtime."""
+    name = os.environ.get("TZ")
+    if name:
+        from unoschedule.timeutil import get_zone
+
+        try:
+            return get_zone(name.lstrip(":"))
+        except Exception:  # an unknown TZ: fall back to what the C library says
+            pass
+    return datetime.now().astimezone().tzinfo or UTC

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any
 
 from ..abc import Claim, Clock, Finish, Store
 from ..errors import UnoScheduleError
+from ..ids import new_run_id
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import Timeline
 from ..timeutil import format_instant
@@ -60,11 +60,6 @@ INACTIVE = ("paused", "completed", "disabled", "removed")
 CATCH_UP_LIMIT = 1000
 
 FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
-
-
-def new_run_id(now: datetime) -> str:
-    """Sortable by creation time, unique without coordination."""
-    return f"{int(now.timestamp() * 1000):011x}{secrets.token_hex(4)}"
 
 
 def occurrence_key(name: str, scheduled: datetime, attempt: int) -> str:

@@ -24,6 +24,7 @@ from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
 from ..sync import Plan, apply_plan, git_source, plan_for_store
 from ..timeutil import format_instant
+from ..view import record_snapshot
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
@@ -328,6 +329,7 @@ class Service:
             grace = self._grace if self._grace is not None else opts.shutdown_grace
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
+            store.set_meta("stopped_at", format_instant(clock.now()) or "")  # for the shell
             self._sleeper = None
             sleeper.close()
             waiter.close()
@@ -377,6 +379,7 @@ class Service:
         nothing changed. Without a file, only the API's schedules are run."""
         sched = self.scheduler
         store = sched.store
+        record_snapshot(store, sched.config)  # lets the shell read the file from the state
         states = store.list_schedules(definitions=False)
         if sched.config is not None:
             plan = self._file_plan(states, now)

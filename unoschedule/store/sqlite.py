@@ -15,14 +15,14 @@ Why it is built the way it is:
   ``format_instant`` prints, they sort correctly as text, which indexes and lease expiry
   comparisons rely on.
 
-This is the only module that imports ``sqlite3`` and ``sqlite_utils``.
+This is the only module that imports ``sqlite_utils``, and only to migrate: it costs more
+than the rest of a CLI command, which opens an up-to-date file and never needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import itertools
 import json
 import logging
@@ -35,15 +35,17 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
-
-import sqlite_utils
 
 from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc, parse_instant
+from ..wakeup import notify, socket_address
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
 
@@ -363,24 +365,6 @@ def _lease_from_row(row: Sequence[Any]) -> Lease:
 
 # -- wake-ups -------------------------------------------------------------------------
 
-_SUN_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
-
-
-def socket_address(state_path: str | os.PathLike[str]) -> list[str]:
-    """Where the leader's wake-up socket may live, in the order both sides try them.
-
-    Beside the state file when the path fits in ``sun_path`` (and the filesystem takes
-    sockets), else under the temporary directory, named by a hash of the state file's
-    real path so that the CLI and the runner agree without talking.
-    """
-    real = os.path.realpath(os.fspath(state_path))
-    digest = hashlib.sha256(real.encode()).hexdigest()[:24]
-    fallback = os.path.join("/tmp", f"uno-schedule-{digest}.sock")
-    primary = real + ".sock"
-    if len(os.fsencode(primary)) <= _SUN_PATH_MAX:
-        return [primary, fallback]
-    return [fallback]
-
 
 class _SocketWaiter(Waiter):
     """A bound Unix datagram socket: ``notify`` sends a byte, ``wait`` selects on it."""
@@ -488,7 +472,6 @@ class SQLiteStorage(Store):
         except BaseException:
             self._conn.close()
             raise
-        self.db = sqlite_utils.Database(self._conn, recursive_triggers=False, execute_plugins=False)
         self._secure_sidecars()
 
     # -- opening ----------------------------------------------------------------------
@@ -615,6 +598,8 @@ class SQLiteStorage(Store):
         try:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            import sqlite_utils
+
             db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
             for step in MIGRATIONS[version:]:
                 step(db)
@@ -1107,20 +1092,7 @@ class SQLiteStorage(Store):
             )
 
     def notify(self) -> None:
-        try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        except OSError:
-            return
-        try:
-            sock.setblocking(False)
-            for address in socket_address(self.path):
-                try:
-                    sock.sendto(b"!", address)
-                    return
-                except OSError:
-                    continue  # no leader, or it bound the fallback; a full queue is awake
-        finally:
-            sock.close()
+        notify(self.path)
 
     def waiter(self) -> Waiter:
         """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call

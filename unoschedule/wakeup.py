@@ -1,0 +1,54 @@
+"""Where the leader's wake-up socket lives, and the datagram that wakes it.
+
+A module of its own, free of the store's imports: the shell wakes the leader after every
+``pause``, ``resume``, ``trigger`` and ``event``, and must not load the store for that.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+__all__ = ["notify", "socket_address"]
+
+_SUN_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
+
+
+def socket_address(state_path: str | os.PathLike[str]) -> list[str]:
+    """Where the leader's wake-up socket may live, in the order both sides try them.
+
+    Beside the state file when the path fits in ``sun_path`` (and the filesystem takes
+    sockets), else under the temporary directory, named by a hash of the state file's
+    real path so that the CLI and the runner agree without talking.
+    """
+    return list(_addresses(state_path))
+
+
+def _addresses(state_path: str | os.PathLike[str]) -> Iterator[str]:
+    real = os.path.realpath(os.fspath(state_path))
+    primary = real + ".sock"
+    if len(os.fsencode(primary)) <= _SUN_PATH_MAX:
+        yield primary
+    import hashlib  # only for the fallback: loading OpenSSL costs a shell command 3 ms
+
+    digest = hashlib.sha256(real.encode()).hexdigest()[:24]
+    yield os.path.join("/tmp", f"uno-schedule-{digest}.sock")
+
+
+def notify(state_path: str | os.PathLike[str]) -> None:
+    """One datagram to the leader's socket; silent when no leader listens."""
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        sock.setblocking(False)
+        for address in _addresses(state_path):
+            try:
+                sock.sendto(b"!", address)
+                return
+            except OSError:
+                continue  # no leader, or it bound the fallback; a full queue is awake
+    finally:
+        sock.close()
