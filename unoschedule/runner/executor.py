@@ -38,6 +38,7 @@ from ..model import RunRecord, ScheduleDefinition
 from ..timeutil import format_instant
 from .processes import die_with_parent, group_alive, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
+from .workers import WorkerPool
 
 __all__ = [
     "SHUTDOWN_ERROR",
@@ -379,6 +380,7 @@ class Executor:
         self._jobs: set[_Job] = set()
         self._stopping = False
         self._threads = _DaemonThreads()
+        self._workers = WorkerPool()
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
@@ -430,6 +432,10 @@ class Executor:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+    def close(self) -> None:
+        """Let the idle task workers go (a runner calls this as it stops)."""
+        self._workers.close()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -592,7 +598,7 @@ class Executor:
             return await self._await_task(spec, job, awaitable, spec.definition.timeout)
         if spec.definition.timeout is not None:
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
-        return await self._run_thread(spec, job, func, args, kwargs, on_start)
+        return await self._run_pooled(spec, job, task_path, roots, args, kwargs, on_start)
 
     async def _await_task(
         self, spec: JobSpec, job: _Job, awaitable: Awaitable[Any], timeout: float | None
@@ -631,6 +637,55 @@ class Executor:
         if exc is not None:
             return _outcome_exception(exc, spec.output_tail)
         return _outcome_value(fut.result(), spec.output_tail)
+
+    async def _run_pooled(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        task_path: str,
+        roots: tuple[str | None, ...],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        on_start: Callable[[int | None], None] | None,
+    ) -> JobOutcome:
+        """A sync task without a timeout: in a reused worker process (see ``workers``),
+        so that a task that exits, aborts or segfaults ends only its worker and its run
+        records how the worker died; the scheduler and its other runs go on."""
+        try:
+            worker = self._workers.acquire()
+        except OSError as exc:
+            return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
+        pid = worker.pid
+        answer = worker.submit((task_path, roots, args, kwargs, spec.output_tail))
+        try:
+            self._started(on_start, pid)
+            how = await self._wait_end(job, answer, None)
+            if how == "stopped":
+                await asyncio.wait({answer}, timeout=job.grace)
+                if not answer.done():
+                    await self._terminate(pid, worker.exited, spec.kill_grace)
+                    self._workers.discard(worker)
+                    return _interrupted("", pid)
+        except BaseException:
+            self._workers.discard(worker)
+            raise
+        payload = answer.result()
+        if payload is None:  # the worker died before it answered
+            self._workers.discard(worker)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker.exited), _KILL_WAIT)
+            returncode = worker.exited.result() if worker.exited.done() else None
+            if returncode is None:
+                death = "its process ended"
+            elif returncode < 0:
+                death = f"its process was {_describe_exit(returncode)}"
+            else:
+                death = f"its process ended with exit status {returncode}"
+            return JobOutcome("error", f"task died: {death} before returning", "", pid)
+        self._workers.release(worker)
+        if payload.get("ok"):
+            return JobOutcome("success", None, str(payload.get("output", "")), pid)
+        return JobOutcome("error", str(payload.get("error")), str(payload.get("output", "")), pid)
 
     async def _run_thread(
         self,

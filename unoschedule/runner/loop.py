@@ -701,6 +701,7 @@ class RunLoop:
                 await asyncio.wait(pending, timeout=self.options.kill_grace + 5)
         # Runs still waiting in a queue never started; they stay queued for the next leader.
         self._queues.clear()
+        self.executor.close()
 
     async def wait_idle(self) -> None:
         """Wait until no job runs (tests use this instead of sleeping)."""
