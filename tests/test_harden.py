@@ -9,13 +9,18 @@ fail.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_service import Runner, runners, runs, uno_cli, wait_until, write_config
+from test_loop import Harness, T, cron, run
+from test_service import Runner, runners, runs, starts, uno_cli, wait_until, write_config
+
+from unoschedule.model import ScheduleDefinition
+from unoschedule.schedules import IntervalSchedule
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +29,7 @@ __all__ = ["runners"]  # the fixture, imported for its name
 HARMFUL_TASKS = """
 import ctypes
 import os
+import shutil
 import time
 
 
@@ -95,3 +101,140 @@ def test_a_sync_task_that_kills_its_process_does_not_kill_the_scheduler(
     assert runner.term() == 0
     pids = {r["output"] for r in results_of(tmp_path, "alive") if r["result"] == "success"}
     assert str(runner.proc.pid) not in pids  # the task did not run in the scheduler
+
+
+# -- 2. a wall-clock jump ---------------------------------------------------------------
+
+
+def jump(h: Harness, to: str) -> None:
+    """Set the wall clock without monotonic progress and tell the loop, as the service does
+    when it sees wall and monotonic time disagree."""
+    assert h.loop is not None
+    before_wall, before_mono = h.clock.now(), h.clock.monotonic()
+    h.clock.current = T(to)
+    drift = (h.clock.now() - before_wall).total_seconds() - (h.clock.monotonic() - before_mono)
+    h.loop.clock_jumped(drift)
+
+
+def test_after_a_backward_jump_intervals_fire_on_elapsed_time_and_cron_never_reruns(
+    tmp_path: Path,
+) -> None:
+    every = ScheduleDefinition(name="every", schedule=IntervalSchedule("1m"), command=("true",))
+    h = Harness(tmp_path, [every, cron("minutely", "* * * * *")])
+
+    async def go() -> None:
+        h.start()  # 08:59:00: the interval is anchored here
+        await h.at("2026-06-01T09:00:00Z")
+        jump(h, "2026-06-01T08:00:00Z")  # an hour back, right after the 09:00 runs
+        for minute in ("01", "02", "03"):
+            await h.at(f"2026-06-01T08:{minute}:00Z")  # a minute of elapsed time each
+        await h.at("2026-06-01T09:01:00Z")
+
+    run(go)
+    every = [c[1].strftime("%H:%M") for c in h.executor.calls if c[0] == "every"]
+    assert every[:4] == ["09:00", "08:01", "08:02", "08:03"]
+    minutely = [c[1].strftime("%H:%M") for c in h.executor.calls if c[0] == "minutely"]
+    assert minutely == ["09:00", "09:01"]  # nothing that already ran ran again
+
+
+def test_after_a_forward_jump_an_interval_keeps_its_elapsed_time(tmp_path: Path) -> None:
+    every = ScheduleDefinition(name="every", schedule=IntervalSchedule("10m"), command=("true",))
+    h = Harness(tmp_path, [every], missed_threshold=60)
+
+    async def go() -> None:
+        h.start()  # 08:59:00
+        jump(h, "2026-06-01T12:00:00Z")  # three hours forwards, no time elapsed
+        await h.at("2026-06-01T12:09:00Z")  # 9 elapsed minutes: not due yet
+        await h.at("2026-06-01T12:10:00Z")
+
+    run(go)
+    fired = [c[1].strftime("%H:%M") for c in h.executor.calls if c[0] == "every"]
+    assert fired == ["12:10"]
+    assert not [r for r in h.store.history("every", 100) if r.result == "missed"]
+
+
+CLOCK_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/time.h>
+
+/* Adds the number of seconds written in $UNO_TEST_CLOCK_OFFSET_FILE to the wall clock
+   (CLOCK_REALTIME only: monotonic time goes on undisturbed, as in a real clock step). */
+static long offset(void) {
+    const char *path = getenv("UNO_TEST_CLOCK_OFFSET_FILE");
+    long value = 0;
+    if (!path) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld", &value) != 1) value = 0;
+    fclose(f);
+    return value;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts) {
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real) real = dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+    if (rc == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) ts->tv_sec += offset();
+    return rc;
+}
+
+int gettimeofday(struct timeval *tv, void *tz) {
+    struct timespec ts;
+    int rc = clock_gettime(CLOCK_REALTIME, &ts);
+    if (rc == 0 && tv) { tv->tv_sec = ts.tv_sec; tv->tv_usec = ts.tv_nsec / 1000; }
+    (void)tz;
+    return rc;
+}
+
+time_t time(time_t *out) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (out) *out = ts.tv_sec;
+    return ts.tv_sec;
+}
+"""
+
+
+def build_clock_shim(workdir: Path) -> Path:
+    compiler = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if compiler is None:
+        pytest.skip("no C compiler to build the clock shim")
+    source, library = workdir / "clockshim.c", workdir / "clockshim.so"
+    source.write_text(CLOCK_SHIM)
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O1", "-o", str(library), str(source), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
+    return library
+
+
+def test_a_real_runner_keeps_an_interval_firing_after_the_wall_clock_is_set_back(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    shim = build_clock_shim(tmp_path)
+    offset = tmp_path / "offset"
+    offset.write_text("0\n")
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          every:
+            schedule: {every: 1s}
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    env = {"LD_PRELOAD": str(shim), "UNO_TEST_CLOCK_OFFSET_FILE": str(offset)}
+    runner = runners(env=env)
+    runner.wait_log("ready")
+    wait_until(lambda: len(starts(tmp_path)) >= 2, 20, "runs before the jump")
+    offset.write_text("-3600\n")
+    runner.wait_log("jumped backwards")
+    count = len(starts(tmp_path))
+    wait_until(lambda: len(starts(tmp_path)) >= count + 3, 15, "runs after the jump back")
+    assert runner.term() == 0

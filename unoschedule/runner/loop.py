@@ -24,7 +24,7 @@ from typing import Any
 
 from ..abc import Claim, Clock, Finish, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
-from ..schedules import Timeline
+from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant
 from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
@@ -702,6 +702,39 @@ class RunLoop:
         # Runs still waiting in a queue never started; they stay queued for the next leader.
         self._queues.clear()
         self.executor.close()
+
+    def clock_jumped(self, drift: float) -> None:
+        """Follow a wall-clock jump of ``drift`` seconds (wall minus monotonic progress).
+
+        Intervals count elapsed time (SPEC 3): each interval's next run and each pending
+        retry delay moves with the jump, and the interval is re-anchored there, so a
+        clock set back an hour neither stalls it for the hour nor fires it in a burst
+        after a jump forwards. Cron-like schedules keep their next run, as cronie does
+        for jobs at fixed times: what already ran (an occurrence is claimed once) is not
+        run again after a jump back, and a jump forwards follows the missed policy.
+        """
+        shift = timedelta(seconds=drift)
+        moved: dict[str, datetime | None] = {}
+        for name, due in list(self._next.items()):
+            definition = self.definitions.get(name)
+            if definition is None or not isinstance(definition.schedule, IntervalSchedule):
+                continue
+            new = due + shift
+            inner: Timeline = IntervalTimeline(definition.schedule.interval, new)
+            end = definition.end_date
+            if end is not None:
+                inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
+                if end.tzinfo and new > end:
+                    continue
+            self._timelines[name] = inner
+            self._next[name] = moved[name] = new
+            heapq.heappush(self._heap, (new, name))
+        if self._delayed:
+            self._delayed = [(due + shift, seq, run) for due, seq, run in self._delayed]
+            heapq.heapify(self._delayed)
+        if moved:
+            self.store.set_next_runs(moved)
+            self.log.info(f"{len(moved)} interval schedule(s) follow elapsed time across the jump")
 
     async def wait_idle(self) -> None:
         """Wait until no job runs (tests use this instead of sleeping)."""

@@ -194,6 +194,7 @@ class Service:
                         f"the wall clock jumped {direction} by {abs(drift):.1f}s; claimed "
                         "occurrences never fire again, skipped-over ones follow the missed policy"
                     )
+                    runloop.clock_jumped(drift)
                 last_wall, last_mono = now, mono
                 if self._reload or self._file_changed():
                     await self._do_reload(runloop, now)
