@@ -10,6 +10,7 @@ fail.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -30,6 +31,7 @@ HARMFUL_TASKS = """
 import ctypes
 import os
 import shutil
+import signal
 import time
 
 
@@ -238,3 +240,94 @@ def test_a_real_runner_keeps_an_interval_firing_after_the_wall_clock_is_set_back
     count = len(starts(tmp_path))
     wait_until(lambda: len(starts(tmp_path)) >= count + 3, 15, "runs after the jump back")
     assert runner.term() == 0
+
+
+# -- 3. giant values ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "every", ["3000000d", "99999999999999999999d", "{seconds: 1e300}", "{days: 1.0e+300}", ".inf"]
+)
+def test_a_giant_interval_is_refused_in_one_line(tmp_path: Path, every: str) -> None:
+    write_config(
+        tmp_path,
+        f"""
+        schedules:
+          huge:
+            schedule: {{every: {every}}}
+            command: "true"
+        """,
+    )
+    done = cli(tmp_path, "validate")
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "too long" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_the_largest_values_that_validate_also_run(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          check_interval: 36500d
+          missed_threshold: 36500d
+          default_concurrency: 99999999999999999999
+          max_missed_schedules: 99999999999999999999
+          output_tail: 99999999999999999999
+        schedules:
+          longest:
+            schedule: {every: 36500d}
+            command: "true"
+            timeout: 36500d
+          last-instant:
+            schedule: {at: "9999-12-31T23:59:59Z"}
+            command: "true"
+          backoff:
+            schedule: {every: 36500d}
+            command: "false"
+            max_retries: 3
+            retry_delay: 0.2s
+            retry_backoff: 1.0e+300
+        """,
+    )
+    assert cli(tmp_path, "validate").returncode == 0
+    runner = runners()
+    runner.wait_log("ready")
+    assert cli(tmp_path, "trigger", "backoff").returncode == 0
+    assert cli(tmp_path, "trigger", "longest").returncode == 0
+    runner.wait_log("attempt 3 of 4 in 3.1536e+09s")  # capped at 100 years, no overflow
+    wait_until(
+        lambda: [r for r in results_of(tmp_path, "longest") if r["result"] == "success"],
+        20,
+        "the longest interval's run",
+    )
+    assert runner.proc.poll() is None
+    assert runner.term() == 0
+
+
+def test_a_reload_with_a_giant_value_is_rejected_and_the_last_good_config_runs_on(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    good = """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """
+    write_config(tmp_path, good)
+    runner = runners()
+    runner.wait_log("ready")
+    huge = "          huge:\n            schedule: {every: 3000000d}\n            command: 'true'\n"
+    write_config(tmp_path, good.rstrip(" ") + huge)
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reload rejected")
+    assert "too long" in runner.text()
+    count = len(starts(tmp_path))
+    wait_until(lambda: len(starts(tmp_path)) >= count + 2, 20, "runs after the rejected reload")
+    assert runner.proc.poll() is None
+    assert runner.term() == 0
+    assert "Traceback" not in runner.text()

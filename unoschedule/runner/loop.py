@@ -25,7 +25,7 @@ from typing import Any
 from ..abc import Claim, Clock, Finish, Store
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
-from ..timeutil import format_instant
+from ..timeutil import MAX_DURATION, format_instant
 from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
@@ -47,6 +47,17 @@ INACTIVE = ("paused", "completed", "disabled", "removed")
 CATCH_UP_LIMIT = 1000
 
 FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
+
+
+def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:
+    """``retry_delay * retry_backoff ** (attempt - 1)``, at most ``MAX_DURATION``: a large
+    backoff overflows a float after a few attempts, and no delay may outrun a datetime."""
+    longest = MAX_DURATION.total_seconds()
+    try:
+        delay = definition.retry_delay * (definition.retry_backoff ** (attempt - 1))
+    except OverflowError:
+        return longest
+    return min(delay, longest) if delay == delay else longest
 
 
 def new_run_id(now: datetime) -> str:
@@ -628,7 +639,7 @@ class RunLoop:
         """Claim the next attempt now (durably, as ``queued``), due after the retry delay."""
         if run.attempt > definition.max_retries:
             return False
-        delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
+        delay = retry_delay_seconds(definition, run.attempt)
         retry = self._new_run(
             definition,
             run.scheduled_time,

@@ -27,6 +27,7 @@ from ..timeutil import format_instant
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
+from .preflight import check_applicable_config
 from .systemd import SystemdNotifier
 
 __all__ = ["Service"]
@@ -293,6 +294,7 @@ class Service:
             # In a thread: a large file takes seconds to read, and jobs already running
             # meanwhile still get their results recorded by the event loop.
             config = await asyncio.to_thread(load_config, sched.config.path)
+            await asyncio.to_thread(check_applicable_config, config, sched)
         except ConfigErrors as exc:
             for error in exc.errors:
                 self.log.error(f"reload rejected: {error}")
