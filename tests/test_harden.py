@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -331,3 +332,42 @@ def test_a_reload_with_a_giant_value_is_rejected_and_the_last_good_config_runs_o
     assert runner.proc.poll() is None
     assert runner.term() == 0
     assert "Traceback" not in runner.text()
+
+
+# -- 4. SIGTERM -----------------------------------------------------------------------------
+
+
+def test_after_sigterm_no_queued_run_starts_and_every_started_run_finishes(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          default_concurrency: 1
+          shutdown_grace: 20
+        schedules:
+          slow:
+            schedule: "* * * * * *"
+            command: "echo $UNO_RUN_ID >> starts.log; sleep 1.5; echo $UNO_RUN_ID >> ends.log"
+            shell: true
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(
+        lambda: (
+            len(starts(tmp_path)) >= 1 and [r for r in runs(tmp_path) if r["result"] == "queued"]
+        ),
+        20,
+        "a run started and another queued behind it",
+    )
+    assert runner.term() == 0
+    log = runner.text()
+    after_stop = log[log.index("stopping: no new runs will start") :]
+    assert "starting run" not in after_stop
+    ends = (tmp_path / "ends.log").read_text().split()
+    assert sorted(starts(tmp_path)) == sorted(ends)  # every started run ran to its end
+    results = Counter(r["result"] for r in runs(tmp_path))
+    assert results["running"] == 0, results
+    assert results["success"] == len(ends)

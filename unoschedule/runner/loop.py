@@ -529,6 +529,8 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
+        if not self.firing:
+            return  # stopping (or deposed): what waits stays queued for the next leader
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
