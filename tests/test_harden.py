@@ -9,6 +9,7 @@ fail.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -371,3 +372,60 @@ def test_after_sigterm_no_queued_run_starts_and_every_started_run_finishes(
     results = Counter(r["result"] for r in runs(tmp_path))
     assert results["running"] == 0, results
     assert results["success"] == len(ends)
+
+
+# -- 5. sub-second intervals and backlogs -------------------------------------------------
+
+
+@pytest.mark.parametrize("every", ["0.000001s", "500ms", "{milliseconds: 999}", "0.5"])
+def test_an_interval_below_one_second_is_refused(tmp_path: Path, every: str) -> None:
+    write_config(
+        tmp_path,
+        f"""
+        schedules:
+          flood:
+            schedule: {{every: {every}}}
+            command: "true"
+        """,
+    )
+    done = cli(tmp_path, "validate")
+    assert done.returncode != 0
+    assert "too short: at least 1s" in done.stderr and len(done.stderr.splitlines()) == 1
+    with pytest.raises(ValueError, match="at least 1s"):
+        IntervalSchedule("500ms")  # the library refuses it in the same place
+
+
+def test_a_schedule_never_queues_more_than_one_waiting_run_and_a_change_drops_it(
+    tmp_path: Path,
+) -> None:
+    every = ScheduleDefinition(name="every", schedule=IntervalSchedule("1m"), command=("true",))
+    h = Harness(tmp_path, [every], default_concurrency=1)
+    h.executor.hold["every"] = asyncio.Event()
+
+    async def go() -> None:
+        h.start()  # 08:59:00
+        assert h.loop is not None
+        for minute in range(5):  # 09:00 runs (held); the rest find it busy
+            h.clock.set(T(f"2026-06-01T09:0{minute}:00Z"))
+            h.loop.tick(h.clock.now())
+            for _ in range(5):
+                await asyncio.sleep(0)
+        queued = [r for r in h.store.history("every", 100) if r.result == "queued"]
+        assert len(queued) == 1
+        h.definitions["every"] = ScheduleDefinition(
+            name="every", schedule=IntervalSchedule("2m"), command=("true",)
+        )
+        h.executor.hold["every"].set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await h.loop.wait_idle()
+
+    run(go)
+    results = Counter(r.result for r in h.store.history("every", 100))
+    assert results == {"success": 1, "skipped": 4}, results
+    assert len(h.executor.calls) == 1  # the queued 09:01 run never started
+    errors = {r.error for r in h.store.history("every", 100) if r.result == "skipped"}
+    assert errors == {
+        "the previous run was still waiting in its queue",
+        "the schedule was changed before the run started",
+    }

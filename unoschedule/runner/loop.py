@@ -39,6 +39,9 @@ _UNKNOWN: Any = object()
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
+#: ``error`` of a queued run whose schedule a reload changed before it could start.
+CHANGED_BEFORE_START = "the schedule was changed before the run started"
+
 #: Every status but ``active``.
 INACTIVE = ("paused", "completed", "disabled", "removed")
 
@@ -75,6 +78,9 @@ class _Waiting:
     scheduled: datetime
     seq: int
     run: RunRecord = field(compare=False)
+    #: The definition the run was fired for (None for manual triggers and retries): a
+    #: reload that changes it before the run starts drops the run.
+    definition: ScheduleDefinition | None = field(default=None, compare=False)
 
 
 class _Batch:
@@ -139,6 +145,8 @@ class RunLoop:
         self._queues: dict[str, list[_Waiting]] = {}
         self._active: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
+        #: Runs fired by the timeline and still waiting in a queue, per schedule.
+        self._pending: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = itertools.count()
         self.fired = 0
@@ -365,6 +373,7 @@ class RunLoop:
             )
             instant = skipped_to
         threshold = self.options.missed_threshold
+        waiting = self._pending.get(name, 0) > 0
         late = [d for d in due if (now - d).total_seconds() > threshold]
         on_time = due[len(late) :]
         to_run: set[datetime] = set(on_time)
@@ -378,6 +387,17 @@ class RunLoop:
             following = due[i + 1] if i + 1 < len(due) else instant
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
+                if waiting:
+                    self._record(
+                        definition,
+                        scheduled,
+                        "skipped",
+                        following,
+                        now,
+                        batch,
+                        error="the previous run was still waiting in its queue",
+                    )
+                    continue
                 if definition.unique and self._inflight.get(name, 0) > 0:
                     self._record(
                         definition,
@@ -519,9 +539,16 @@ class RunLoop:
         """Add to its queue; ``tick`` starts jobs only after everything due is queued, so
         that priority orders all the runs due at one instant."""
         queue = run.queue or self.options.queue_name
+        fired = run.trigger in ("schedule", "missed")
         waiting = _Waiting(
-            PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run
+            PRIORITIES.get(run.priority, 1),
+            run.scheduled_time,
+            next(self._seq),
+            run,
+            self.definitions.get(run.schedule) if fired else None,
         )
+        if fired:
+            self._pending[run.schedule] = self._pending.get(run.schedule, 0) + 1
         heapq.heappush(self._queues.setdefault(queue, []), waiting)
         if not self._in_tick:
             self._pump(queue)
@@ -535,10 +562,18 @@ class RunLoop:
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
         while waiting and self._active.get(queue, 0) < limit:
-            run = heapq.heappop(waiting).run
+            entry = heapq.heappop(waiting)
+            run = entry.run
             self._active[queue] = self._active.get(queue, 0) + 1
-            if run.schedule not in self.definitions:
+            if entry.definition is not None:
+                self._pending[run.schedule] = max(0, self._pending.get(run.schedule, 0) - 1)
+            current = self.definitions.get(run.schedule)
+            if current is None:
                 self._removed_before_start(queue, run)
+                continue
+            changed = entry.definition is not None and current is not entry.definition
+            if changed and current != entry.definition:
+                self._removed_before_start(queue, run, CHANGED_BEFORE_START, "skipped")
                 continue
             starting.append(run)
         if not starting:
@@ -563,8 +598,14 @@ class RunLoop:
         for queue in queues:
             self._pump(queue)
 
-    def _removed_before_start(self, queue: str, run: RunRecord) -> None:
-        self.store.finish_run(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
+    def _removed_before_start(
+        self,
+        queue: str,
+        run: RunRecord,
+        error: str = REMOVED_BEFORE_START,
+        result: str = "error",
+    ) -> None:
+        self.store.finish_run(run.run_id, result, self.clock.now(), error=error)
         self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
         self._active[queue] = max(0, self._active.get(queue, 0) - 1)
 
@@ -714,6 +755,7 @@ class RunLoop:
                 await asyncio.wait(pending, timeout=self.options.kill_grace + 5)
         # Runs still waiting in a queue never started; they stay queued for the next leader.
         self._queues.clear()
+        self._pending.clear()
         self.executor.close()
 
     def clock_jumped(self, drift: float) -> None:
