@@ -10,6 +10,7 @@ fail.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -429,3 +430,55 @@ def test_a_schedule_never_queues_more_than_one_waiting_run_and_a_change_drops_it
         "the previous run was still waiting in its queue",
         "the schedule was changed before the run started",
     }
+
+
+# -- 6. daemons that leave the job's process group ---------------------------------------
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+@pytest.mark.parametrize("end", ["timeout", "stop"])
+def test_a_daemon_that_escaped_the_jobs_group_goes_at_timeout_and_at_stop(
+    tmp_path: Path, runners: Callable[..., Runner], end: str
+) -> None:
+    timeout = "timeout: 3s" if end == "timeout" else ""
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          kill_grace: 0.5
+          shutdown_grace: 1
+        schedules:
+          escape:
+            schedule: {{every: 1h}}
+            {timeout}
+            command: "setsid sleep 300 & echo $! > daemon.pid; sleep 60"
+            shell: true
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    assert cli(tmp_path, "trigger", "escape").returncode == 0
+    pid_file = tmp_path / "daemon.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 20, "the daemon")
+    daemon = int(pid_file.read_text())
+    try:
+        assert alive(daemon)
+        if end == "timeout":
+            wait_until(
+                lambda: [r for r in results_of(tmp_path, "escape") if r["result"] == "timeout"],
+                20,
+                "the timeout",
+            )
+        else:
+            assert runner.term() == 0
+        wait_until(lambda: not alive(daemon), 10, "the escaped daemon to be gone")
+    finally:
+        if alive(daemon):
+            os.kill(daemon, signal.SIGKILL)

@@ -36,7 +36,7 @@ from typing import Any, Literal, NoReturn
 from ..errors import JobError
 from ..model import RunRecord, ScheduleDefinition
 from ..timeutil import format_instant
-from .processes import die_with_parent, group_alive, signal_group, watch_pid
+from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
 from .workers import WorkerPool
 
@@ -501,6 +501,18 @@ class Executor:
         while group_alive(pgid) and loop.time() < deadline:
             await asyncio.sleep(_POLL)
 
+    async def _sweep(self, spec: JobSpec, job: _Job) -> None:
+        """At a timeout or a stop, end every process that carries the run's
+        ``UNO_RUN_ID``: a daemon that called ``setsid`` left the job's process group,
+        so the group's ``killpg`` cannot reach it, but it keeps the environment."""
+        stopped = await asyncio.to_thread(stop_orphans, [spec.run.run_id], spec.kill_grace)
+        if stopped:
+            self._say(
+                job,
+                f"stopped {len(stopped)} process(es) that left the job's process group "
+                f"(pids {', '.join(map(str, stopped[:10]))})",
+            )
+
     async def _supervise(
         self, spec: JobSpec, job: _Job, pid: int, exited: asyncio.Future[int]
     ) -> How:
@@ -559,6 +571,8 @@ class Executor:
             transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
+            if how != "exit":
+                await self._sweep(spec, job)
             await _drain(transport, reader)
         except BaseException:
             # Cancelled by the caller or a failing on_start: never leave the job behind.
