@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -482,3 +483,55 @@ def test_a_daemon_that_escaped_the_jobs_group_goes_at_timeout_and_at_stop(
     finally:
         if alive(daemon):
             os.kill(daemon, signal.SIGKILL)
+
+
+# -- 7. an async task that blocks -----------------------------------------------------------
+
+BLOCKING_TASKS = """
+import time
+
+
+async def block():
+    time.sleep(15)
+    return "woke"
+"""
+
+
+def test_a_blocking_async_task_neither_stalls_firing_nor_escapes_its_timeout(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_tasks(tmp_path, "blocking", BLOCKING_TASKS)
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          kill_grace: 0.5
+        schedules:
+          blocker:
+            schedule: {every: 1h}
+            task: blocking.block
+            timeout: 2s
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: starts(tmp_path), 20, "a first tick")
+    assert cli(tmp_path, "trigger", "blocker").returncode == 0
+    runner.wait_log("blocker: starting run")
+    began = time.monotonic()
+    count = len(starts(tmp_path))
+    wait_until(lambda: len(starts(tmp_path)) >= count + 3, 8, "ticks while the task blocks")
+    wait_until(
+        lambda: [r for r in results_of(tmp_path, "blocker") if r["result"] != "running"],
+        10,
+        "the blocker's run to end",
+    )
+    (blocked,) = results_of(tmp_path, "blocker")
+    assert blocked["result"] == "timeout", blocked
+    assert time.monotonic() - began < 10  # the timeout held, not the 15 s sleep
+    runner.wait_log("blocks its event loop")
+    assert runner.term() == 0

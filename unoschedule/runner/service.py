@@ -133,7 +133,7 @@ class Service:
             if sched.config is not None and sched.config.path
             else None
         )
-        executor = Executor(log=self.log.debug)
+        executor = Executor(log=self.log.debug, warn=self.log.warning)
         runloop = RunLoop(
             store=store,
             definitions=sched.definitions,
