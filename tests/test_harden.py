@@ -535,3 +535,51 @@ def test_a_blocking_async_task_neither_stalls_firing_nor_escapes_its_timeout(
     assert time.monotonic() - began < 10  # the timeout held, not the 15 s sleep
     runner.wait_log("blocks its event loop")
     assert runner.term() == 0
+
+
+# -- 8. the state file deleted under a runner ----------------------------------------------
+
+
+def test_a_runner_whose_state_file_is_deleted_stops_with_a_clear_error(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: starts(tmp_path), 20, "a first run")
+    (tmp_path / "state.db").unlink()
+    deleted = time.monotonic()
+    assert runner.proc.wait(10) != 0
+    assert time.monotonic() - deleted < 5
+    assert "state file" in runner.text() and "deleted" in runner.text()
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_the_cli_does_not_create_a_new_state_while_a_runner_holds_the_old_ones_lock(
+    tmp_path: Path,
+) -> None:
+    from unoschedule.lock import LeaderLock
+
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          job:
+            schedule: {every: 1h}
+            command: "true"
+        """,
+    )
+    with LeaderLock.for_state(tmp_path / "state.db"):  # a live runner, as far as anyone sees
+        done = cli(tmp_path, "trigger", "job")
+    assert done.returncode != 0
+    assert "lock" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "state.db").exists()

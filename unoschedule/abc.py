@@ -74,6 +74,12 @@ class Waiter(ABC):
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""
 
+    def check_identity(self) -> None:
+        """Raise ``StateError`` if the state this store opened is no longer what its
+        name points at (a state file deleted or replaced under a runner); a store
+        without such a name has nothing to check."""
+        return None
+
     # -- schedules ----------------------------------------------------------------------
 
     @abstractmethod

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, Store
+from ..errors import UnoScheduleError
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import MAX_DURATION, format_instant
@@ -41,6 +42,9 @@ REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
 #: ``error`` of a queued run whose schedule a reload changed before it could start.
 CHANGED_BEFORE_START = "the schedule was changed before the run started"
+
+#: How often the run loop checks that its state file is still the one it opened.
+STATE_CHECK_SECONDS = 1.0
 
 #: Every status but ``active``.
 INACTIVE = ("paused", "completed", "disabled", "removed")
@@ -157,6 +161,7 @@ class RunLoop:
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
+        self._identity_checked = float("-inf")
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -326,7 +331,7 @@ class RunLoop:
 
     def tick(self, now: datetime) -> None:
         """Fire everything due at ``now``: queued requests, retries, then schedules."""
-        if not self.firing:
+        if not self.firing or not self._state_intact():
             return
         self._in_tick = True
         try:
@@ -335,6 +340,21 @@ class RunLoop:
             self._in_tick = False
         for queue in list(self._queues):
             self._pump(queue)
+
+    def _state_intact(self) -> bool:
+        """At most once a second, whether the state is still the one opened: a runner
+        whose state file was deleted would write its runs into a file nobody sees."""
+        mono = self.clock.monotonic()
+        if mono - self._identity_checked < STATE_CHECK_SECONDS:
+            return True
+        self._identity_checked = mono
+        try:
+            self.store.check_identity()
+        except UnoScheduleError as exc:
+            self.log.error(f"{exc}")
+            self.firing = False
+            return False
+        return True
 
     def _tick(self, now: datetime) -> None:
         renew_every = max(1.0, self.options.lock_timeout / 3)

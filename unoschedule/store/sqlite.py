@@ -443,6 +443,27 @@ def _bind_waiter(candidates: list[str]) -> Waiter:
     return _SleepWaiter()
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _refuse_split(path: str) -> None:
+    """Never create a state file while a runner holds the lock of one by that name: its
+    file was deleted under it, and a new one would split the state in two."""
+    from ..lock import held_elsewhere
+
+    holder = held_elsewhere(path)
+    if holder is not None:
+        raise StateError(
+            f"no state file at {path}, but a scheduler ({holder}) holds its lock: the file "
+            "was deleted while it ran; stop that scheduler first, then start again"
+        )
+
+
 # -- the store ------------------------------------------------------------------------
 
 
@@ -464,6 +485,7 @@ class SQLiteStorage(Store):
         self._lock = threading.RLock()
         self._sync = ""
         fresh = self._prepare_file(create=create and not readonly)
+        self._identity = _file_identity(self.path)
         self._conn = self._connect()
         try:
             self._check_and_migrate(fresh)
@@ -485,6 +507,7 @@ class SQLiteStorage(Store):
                 raise StateError(
                     f"no state file at {self.path}; start `uno-schedule run` first"
                 ) from None
+            _refuse_split(self.path)
             try:
                 p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -620,6 +643,21 @@ class SQLiteStorage(Store):
             self._conn.backup(dest)
         finally:
             dest.close()
+
+    def check_identity(self) -> None:
+        if self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now is None:
+            raise StateError(
+                f"state file {self.path} was deleted while uno-schedule used it; stopping "
+                "(nothing more is written to the deleted file; start again for a new state)"
+            )
+        if now != self._identity:
+            raise StateError(
+                f"state file {self.path} was replaced by another file while uno-schedule "
+                "used it; stopping (start again to use the new file)"
+            )
 
     def _secure_sidecars(self) -> None:
         """SQLite gives -wal/-shm the database file's mode; tighten them if someone loosened it."""
