@@ -583,3 +583,61 @@ def test_the_cli_does_not_create_a_new_state_while_a_runner_holds_the_old_ones_l
     assert done.returncode != 0
     assert "lock" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "state.db").exists()
+
+
+# -- 9. symbolic links as the state path -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_a_broken_symlink_as_the_state_is_one_line_not_a_recursion(
+    tmp_path: Path, kind: str
+) -> None:
+    write_config(tmp_path, "schedules:\n  job:\n    schedule: {every: 1h}\n    command: 'true'\n")
+    if kind == "dangling":
+        (tmp_path / "state.db").symlink_to(tmp_path / "missing" / "real.db")
+    else:
+        (tmp_path / "other.db").symlink_to(tmp_path / "state.db")
+        (tmp_path / "state.db").symlink_to(tmp_path / "other.db")
+    for command in (["trigger", "job"], ["run"]):
+        done = cli(tmp_path, *command)
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "symbolic link" in lines[0], done.stderr
+        assert "Recursion" not in done.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_symlink_to_the_live_state_does_not_make_a_second_leader(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    leader = runners("leader")
+    leader.wait_log("ready")
+    (tmp_path / "alias.db").symlink_to(tmp_path / "state.db")
+    argv = [
+        a if a != str(tmp_path / "state.db") else str(tmp_path / "alias.db")
+        for a in uno_cli(tmp_path)
+    ]
+    log = open(tmp_path / "second.log", "w")  # noqa: SIM115 - closed below
+    second = subprocess.Popen(
+        [*argv, "run"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_until(lambda: "standby" in (tmp_path / "second.log").read_text(), 20, "a standby")
+        time.sleep(1.5)  # a chance to misbehave; correctness does not depend on it
+        assert leader.proc.poll() is None
+        assert "ready" not in (tmp_path / "second.log").read_text()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+        log.close()
+    assert leader.term() == 0

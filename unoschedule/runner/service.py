@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..abc import Waiter
@@ -68,9 +67,10 @@ class Service:
         state_path = self.scheduler.state_path
         if state_path is not None:
             from ..lock import LeaderLock
+            from ..store.sqlite import real_state_path
 
             state_path.parent.mkdir(parents=True, exist_ok=True)
-            lock = LeaderLock(Path(str(state_path) + ".lock"))
+            lock = LeaderLock.for_state(real_state_path(state_path))  # aliases share it
             stopping = {"flag": False}
 
             def on_term(signum: int, frame: object) -> None:

@@ -443,6 +443,33 @@ def _bind_waiter(candidates: list[str]) -> Waiter:
     return _SleepWaiter()
 
 
+def real_state_path(path: str | os.PathLike[str]) -> str:
+    """The state file a path names, symbolic links resolved, once: the runner's lock,
+    its wake-up socket and every command then agree on one file, whatever alias each was
+    given. A link that leads nowhere (dangling, or a loop) is refused in one line."""
+    text = os.path.abspath(os.fspath(path))
+    try:
+        return os.path.realpath(text, strict=True)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StateError(
+            f"state path {text} is a symbolic link that cannot be followed "
+            f"({exc.strerror or exc}); point --state at a file"
+        ) from None
+    if os.path.islink(text):
+        raise StateError(
+            f"state path {text} is a symbolic link to {os.readlink(text)}, which does not "
+            "exist; create the file it points to or point --state at a file"
+        )
+    real = os.path.realpath(text)  # a missing file: its folder's links resolved
+    if os.path.lexists(real):  # a dangling link further down the chain
+        raise StateError(
+            f"state path {text} is a symbolic link that leads to nothing; point --state at a file"
+        )
+    return real
+
+
 def _file_identity(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -479,7 +506,7 @@ class SQLiteStorage(Store):
         readonly: bool = False,
         busy_timeout: float = _BUSY_TIMEOUT,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = real_state_path(path)
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
