@@ -641,3 +641,59 @@ def test_a_symlink_to_the_live_state_does_not_make_a_second_leader(
         second.wait(20)
         log.close()
     assert leader.term() == 0
+
+
+# -- 10. a damaged write-ahead log after a crash -------------------------------------------
+
+
+def test_a_damaged_wal_after_a_crash_is_refused_and_left_untouched(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "true"
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: len(results_of(tmp_path, "tick")) >= 4, 20, "a few runs")
+    runner.kill()
+    wal = tmp_path / "state.db-wal"
+    assert wal.exists() and wal.stat().st_size > 4096
+    with open(wal, "r+b") as fh:  # overwrite bytes of the first frame's page
+        fh.seek(32 + 24 + 200)
+        fh.write(b"\xde\xad\xbe\xef" * 16)
+    files = ("state.db", "state.db-wal")
+    before = {name: (tmp_path / name).read_bytes() for name in files}
+    for command in (["list"], ["history", "tick"], ["run"]):
+        done = cli(tmp_path, *command)
+        assert done.returncode != 0, (command, done.stdout)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "damaged" in lines[0], done.stderr
+    assert {name: (tmp_path / name).read_bytes() for name in files} == before
+
+
+def test_a_clean_crash_leaves_a_wal_that_opens_with_every_run(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "true"
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: len(results_of(tmp_path, "tick")) >= 3, 20, "a few runs")
+    runner.kill()
+    recorded = len(results_of(tmp_path, "tick"))
+    done = cli(tmp_path, "history", "tick", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(results_of(tmp_path, "tick")) >= recorded

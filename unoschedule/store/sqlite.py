@@ -552,7 +552,8 @@ class SQLiteStorage(Store):
             raise StateError(
                 f"state file {self.path} is not a regular file; point --state at a file"
             )
-        if st.st_size == 0:
+        wal = self._check_wal()
+        if st.st_size == 0 and not wal:
             if not create:
                 raise StateError(f"no state file at {self.path}; start `uno-schedule run` first")
             return True
@@ -567,6 +568,35 @@ class SQLiteStorage(Store):
                 "move it aside or restore a backup - it was left untouched"
             )
         return False
+
+    def _check_wal(self) -> bool:
+        """Refuse, untouched, a state whose ``-wal`` would lose committed transactions on
+        recovery (see ``walcheck``); True when a log with frames is there.
+
+        Only when no other process holds the leader lock: a live runner's log is in use,
+        and only a log left by a process that died (an unclean stop) is recovered.
+        """
+        from ..lock import held_elsewhere
+        from .walcheck import wal_damage
+
+        wal = self.path + "-wal"
+        try:
+            size = os.path.getsize(wal)
+        except OSError:
+            return False
+        if size <= 32 or held_elsewhere(self.path) is not None:
+            return size > 32
+        try:
+            with open(wal, "rb") as fh:
+                damage = wal_damage(fh.read())
+        except OSError as exc:
+            raise StateError(f"cannot read {wal}: {exc.strerror or exc}") from None
+        if damage:
+            raise StateError(
+                f"state file {self.path}: its write-ahead log {wal} is damaged ({damage}); "
+                "both files were left untouched - restore a backup or move them aside"
+            )
+        return True
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
