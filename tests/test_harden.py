@@ -10,14 +10,16 @@ fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -697,3 +699,89 @@ def test_a_clean_crash_leaves_a_wal_that_opens_with_every_run(
     done = cli(tmp_path, "history", "tick", "--json")
     assert done.returncode == 0, done.stderr
     assert len(results_of(tmp_path, "tick")) >= recorded
+
+
+# -- 11. disk full --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs (root only: mount needs it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(disk)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last byte."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size):
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_on_a_full_disk_a_finished_run_is_recorded_and_the_runner_stops_in_one_line(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo go >> starts.log; sleep 2; echo done >> ends.log"
+            shell: true
+        """,
+    )
+    state = small_disk / "state.db"
+    argv = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    log_path = tmp_path / "runner.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [*argv, "--state", str(state), "run"],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: "ready" in log_path.read_text(), 20, "ready")
+            wait_until(lambda: (tmp_path / "starts.log").exists(), 20, "a started run")
+            fill(small_disk)  # while it runs: its end is the first thing to record
+            assert proc.wait(30) != 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text()
+    assert "never retrieved" not in text and "Traceback" not in text, text
+    (small_disk / "filler").unlink()
+    rows = subprocess.run(
+        [*argv, "--state", str(state), "history", "tick", "--json", "--limit", "1000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import json
+
+    records = json.loads(rows.stdout)
+    assert records and not [r for r in records if r["result"] == "running"], records
+    assert [r for r in records if r["result"] == "success"]

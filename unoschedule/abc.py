@@ -80,6 +80,15 @@ class Store(ABC):
         without such a name has nothing to check."""
         return None
 
+    def reserve_space(self) -> None:
+        """Set aside room for the records of runs in flight (a runner calls this at
+        start), so that a full disk cannot leave a finished run ``running``."""
+        return None
+
+    def release_reserve(self) -> bool:
+        """Give the reserved room back to the store's writes; True if there was any."""
+        return False
+
     # -- schedules ----------------------------------------------------------------------
 
     @abstractmethod

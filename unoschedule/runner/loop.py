@@ -198,6 +198,7 @@ class RunLoop:
         retried while its retry policy allows. A run still ``queued`` never started, so
         it is simply run now.
         """
+        self.store.reserve_space()
         unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
@@ -643,9 +644,22 @@ class RunLoop:
     def _flush_finishes(self, flushed: asyncio.Future[None]) -> None:
         finishes, self._finishing = self._finishing, []
         try:
-            self.store.finish_runs(finishes)
+            try:
+                self.store.finish_runs(finishes)
+            except UnoScheduleError as exc:
+                # A full disk: write these ends into the room reserved at start, then
+                # stop, since nothing new can be claimed.
+                if not self.store.release_reserve():
+                    raise
+                self.store.finish_runs(finishes)
+                self.log.error(
+                    f"{exc}; the end of {len(finishes)} run(s) went into the space reserved "
+                    "for it; not firing any more"
+                )
+                self.firing = False
         except Exception as exc:  # each waiting run gets it, as if it had written alone
             flushed.set_exception(exc)
+            flushed.exception()  # retrieved here: each waiting run re-raises it
         else:
             flushed.set_result(None)
 
@@ -674,9 +688,17 @@ class RunLoop:
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
             failpoint("before_finish")
             finished = self.clock.now()
-            await self._finish(
-                Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
-            )
+            try:
+                await self._finish(
+                    Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+                )
+            except UnoScheduleError as exc:
+                self.log.error(
+                    f"{name}: cannot record the end of run {run.run_id} ({outcome.result}): "
+                    f"{exc}; not firing any more"
+                )
+                self.firing = False
+                return
             took = (finished - started).total_seconds()
             if outcome.result == "success":
                 self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")

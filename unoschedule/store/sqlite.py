@@ -443,6 +443,10 @@ def _bind_waiter(candidates: list[str]) -> Waiter:
     return _SleepWaiter()
 
 
+#: Room set aside beside a runner's state for the records of runs in flight (disk full).
+RESERVE_BYTES = 1 << 20
+
+
 def real_state_path(path: str | os.PathLike[str]) -> str:
     """The state file a path names, symbolic links resolved, once: the runner's lock,
     its wake-up socket and every command then agree on one file, whatever alias each was
@@ -511,6 +515,7 @@ class SQLiteStorage(Store):
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._sync = ""
+        self._reserve: str | None = None
         fresh = self._prepare_file(create=create and not readonly)
         self._identity = _file_identity(self.path)
         self._conn = self._connect()
@@ -700,6 +705,37 @@ class SQLiteStorage(Store):
             self._conn.backup(dest)
         finally:
             dest.close()
+
+    def reserve_space(self) -> None:
+        """A private ``<state>.reserve`` file of ``RESERVE_BYTES``: on a full disk its
+        blocks are what the ends of the runs in flight are written into."""
+        path = self.path + ".reserve"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            except OSError:  # no fallocate here: write it out
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, b"\0" * RESERVE_BYTES)
+            self._reserve = path
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> bool:
+        path, self._reserve = self._reserve, None
+        if path is None:
+            return False
+        try:
+            os.unlink(path)
+        except OSError:
+            return False
+        return True
 
     def check_identity(self) -> None:
         if self._identity is None:
@@ -1172,6 +1208,7 @@ class SQLiteStorage(Store):
         return _bind_waiter(socket_address(self.path))
 
     def close(self) -> None:
+        self.release_reserve()
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 if not self.readonly:
