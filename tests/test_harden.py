@@ -785,3 +785,63 @@ def test_on_a_full_disk_a_finished_run_is_recorded_and_the_runner_stops_in_one_l
     records = json.loads(rows.stdout)
     assert records and not [r for r in records if r["result"] == "running"], records
     assert [r for r in records if r["result"] == "success"]
+
+
+# -- 12. URLs as the state ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rediss://user:s3cret@cache.example:6380/0",
+        "redis+sentinel://:s3cret@sentinel.example/mymaster",
+        "REDIS://:s3cret@localhost/0",
+        "Unix://:s3cret@/run/redis.sock",
+        "postgres://admin:s3cret@db.example/uno",
+        "foo://x:s3cret@y",
+    ],
+)
+def test_a_url_as_the_state_is_never_a_path_and_never_echoes_its_password(
+    tmp_path: Path, url: str
+) -> None:
+    write_config(tmp_path, "schedules:\n  job:\n    schedule: {every: 1h}\n    command: 'true'\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    base = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    for command in (["trigger", "job"], ["run"], ["history", "job"]):
+        done = subprocess.run(
+            [*base, "--state", url, *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0, (command, done.stdout)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert "s3cret" not in done.stderr + done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no folder, no file
+
+
+def test_a_url_in_the_file_is_never_a_path_either(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          storage: "REDISS://u:s3cret@h/0"
+        schedules:
+          job:
+            schedule: {every: 1h}
+            command: "true"
+        """,
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"), "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "s3cret" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -82,7 +82,7 @@ class Scheduler:
         )
         self.templates: dict[str, ScheduleTemplate] = {}
         self._store: Store | None = storage if isinstance(storage, Store) else None
-        self._storage_url = storage if isinstance(storage, str) and "://" in storage else None
+        self._storage_url = storage if isinstance(storage, str) and _is_url(storage) else None
         self._state_path: Path | None = None
         if self._store is None and self._storage_url is None:
             if storage is not None and not isinstance(storage, Store):
@@ -91,7 +91,7 @@ class Scheduler:
                 self._state_path = Path(state)
             elif config is not None:
                 self._state_path = config.state_path(None)
-            elif self.options.storage and "://" in self.options.storage:
+            elif self.options.storage and _is_url(self.options.storage):
                 self._storage_url = self.options.storage
             else:
                 self._state_path = Path(self.options.state or "uno-schedule.db")
@@ -643,3 +643,9 @@ def _run_json(run: RunRecord) -> dict[str, Any]:
     out = run.to_json()
     out["scheduled_time"] = format_instant(run.scheduled_time)
     return out
+
+
+def _is_url(spec: str) -> bool:
+    from .store import is_url
+
+    return is_url(spec)
