@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -845,3 +846,63 @@ def test_a_url_in_the_file_is_never_a_path_either(tmp_path: Path) -> None:
     assert done.returncode != 0 and "s3cret" not in done.stderr + done.stdout
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# -- 13. hostile command-line values ------------------------------------------------------
+
+ONE_JOB = "schedules:\n  job:\n    schedule: {every: 1h}\n    command: 'true'\n"
+EVENT_JOB = ONE_JOB + "  listener:\n    schedule: {event: big}\n    command: 'true'\n"
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode not in (0, None), done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Error:" not in lines[0].split(":")[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x=&a [*a]", "x=" + "[" * 990 + "]" * 990, "x=" + "{a: " * 300 + "1" + "}" * 300],
+    ids=["recursive", "990-deep-list", "300-deep-mapping"],
+)
+def test_a_hostile_kwarg_is_one_line(tmp_path: Path, value: str) -> None:
+    write_config(tmp_path, ONE_JOB)
+    assert_one_line_error(cli(tmp_path, "trigger", "job", "--kwarg", value))
+
+
+def test_a_deep_event_payload_is_one_line(tmp_path: Path) -> None:
+    write_config(tmp_path, EVENT_JOB)
+    deep = '{"a":' * 6000 + "1" + "}" * 6000
+    assert_one_line_error(cli(tmp_path, "event", "big", "--data", deep))
+    (tmp_path / "deep.json").write_text(deep)
+    assert_one_line_error(cli(tmp_path, "event", "big", "--data", "@deep.json"))
+    assert_one_line_error(cli(tmp_path, "event", "big", "--data", "-", input=deep))
+
+
+def test_a_large_event_payload_comes_from_a_file_or_stdin(tmp_path: Path) -> None:
+    write_config(tmp_path, EVENT_JOB)
+    payload = {"rows": ["x" * 100] * 20_000}  # about 2 MB: far beyond one argv string
+    text = json.dumps(payload)
+    (tmp_path / "payload.json").write_text(text)
+    from_file = cli(tmp_path, "event", "big", "--data", "@payload.json", "--json")
+    assert from_file.returncode == 0, from_file.stderr
+    from_stdin = cli(tmp_path, "event", "big", "--data", "-", "--json", input=text)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    stored = [r for r in runs(tmp_path) if r["schedule"] == "listener"]
+    assert len(stored) == 2 and all(json.loads(r["event"]) == payload for r in stored)
+    missing = cli(tmp_path, "event", "big", "--data", "@nowhere.json")
+    assert_one_line_error(missing)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["trigger", "--help"], ["list"]])
+def test_output_into_a_closed_pipe_is_not_a_broken_pipe_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    write_config(tmp_path, ONE_JOB * 1)
+    # A reader that has closed its end before anything is written: every write is EPIPE.
+    shell = " ".join([*(f"'{a}'" for a in uno_cli(tmp_path)), *command])
+    shell += " | (exec 0<&-; sleep 2)"
+    done = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, timeout=60)
+    err = done.stderr.decode("utf-8", "replace")
+    assert "Broken pipe" not in err and "BrokenPipeError" not in err, err

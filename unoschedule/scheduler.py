@@ -440,6 +440,7 @@ class Scheduler:
     ) -> RunRecord:
         from .runner.loop import new_run_id
 
+        check_run_values(args, kwargs, event)
         now = self.clock.now()
         return RunRecord(
             run_id=new_run_id(now),
@@ -479,6 +480,7 @@ class Scheduler:
 
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
         """Raise an event: every active schedule listening for it gets a queued run."""
+        check_run_values(None, None, data)
         states = self._states()
         runs = []
         for definition in self.definitions.values():
@@ -649,3 +651,14 @@ def _is_url(spec: str) -> bool:
     from .store import is_url
 
     return is_url(spec)
+
+
+def check_run_values(
+    args: Sequence[Any] | None, kwargs: dict[str, Any] | None, event: dict[str, Any] | None
+) -> None:
+    """A run's values must be storable as JSON (see ``values``)."""
+    from .values import check_plain_value
+
+    for value, what in ((args, "args"), (kwargs, "kwargs"), (event, "event data")):
+        if value is not None:
+            check_plain_value(value, what)

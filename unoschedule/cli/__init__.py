@@ -8,6 +8,7 @@ can import yaml (see ``unoschedule.cli.fast``).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +23,22 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     from .fast import try_fast_path
 
-    code = try_fast_path(args)
-    if code is not None:
-        sys.exit(code)
-    from .commands import app
+    try:
+        try:
+            code = try_fast_path(args)
+            if code is not None:
+                sys.exit(code)
+            from .commands import app
 
-    app(args=args, prog_name="uno-schedule")
+            app(args=args, prog_name="uno-schedule")
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except BrokenPipeError:
+        # The reader went away (``uno-schedule list | head``): say nothing more, and
+        # keep the interpreter's last flush from printing "Broken pipe" at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)  # as a process killed by SIGPIPE
 
 
 def __getattr__(name: str) -> Any:
