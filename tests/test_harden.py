@@ -21,6 +21,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -906,3 +907,52 @@ def test_output_into_a_closed_pipe_is_not_a_broken_pipe_error(
     done = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, timeout=60)
     err = done.stderr.decode("utf-8", "replace")
     assert "Broken pipe" not in err and "BrokenPipeError" not in err, err
+
+
+# -- 14. a large reload does not stop firing ------------------------------------------------
+
+
+def big_config(count: int, version: int) -> str:
+    lines = [
+        "schedules:",
+        "  tick:",
+        '    schedule: "* * * * * *"',
+        '    command: "echo $UNO_SCHEDULED_TIME >> starts.log"',
+        "    shell: true",
+    ]
+    for i in range(count):
+        lines += [
+            f"  s{i:05d}:",
+            f'    schedule: "{i % 60} * * * *"',
+            f"    command: [echo, v{version}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_firing_goes_on_while_a_large_reload_is_prepared(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    (tmp_path / "schedules.yaml").write_text(big_config(10_000, 1))
+    runner = runners()
+    runner.wait_log("ready", timeout=120)
+    wait_until(lambda: len(starts(tmp_path)) >= 2, 20, "ticks")
+    (tmp_path / "schedules.yaml").write_text(big_config(10_000, 2))  # every one changed
+    began = time.time()
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded", timeout=120)
+    ended = time.time()  # the log line was written before this
+    assert runner.term() == 0
+
+    def when(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    # Ticks due while the reload was prepared, started on time (not caught up after it).
+    on_time = [
+        r
+        for r in runs(tmp_path)
+        if r["schedule"] == "tick"
+        and r["started_at"]
+        and began < when(r["scheduled_time"]) < ended - 1
+        and when(r["started_at"]) - when(r["scheduled_time"]) < 0.5
+    ]
+    assert on_time, f"no tick started on time during the reload ({ended - began:.1f}s)"

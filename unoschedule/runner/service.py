@@ -27,6 +27,7 @@ from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
 from .preflight import check_applicable_config
+from .reloading import write_reload_of
 from .systemd import SystemdNotifier
 
 __all__ = ["Service"]
@@ -198,7 +199,7 @@ class Service:
                     runloop.clock_jumped(drift)
                 last_wall, last_mono = now, mono
                 if self._reload or self._file_changed():
-                    await self._do_reload(runloop, now)
+                    self._start_reload(runloop, now)  # in the background: firing goes on
                 if mono - last_refresh > 300:
                     runloop.refresh(now, full=True)
                     last_refresh = mono
@@ -290,6 +291,7 @@ class Service:
         assert sched.config is not None and sched.config.path is not None
         self._file_stamp = self._stamp()
         self.notifier.reloading()
+        self.log.info(f"reloading {sched.config.path}")
         try:
             # In a thread: a large file takes seconds to read, and jobs already running
             # meanwhile still get their results recorded by the event loop.
@@ -305,14 +307,32 @@ class Service:
             self.log.error(f"reload rejected: {exc}; keeping the last good configuration")
             self.notifier.ready("reload rejected; running the last good configuration")
             return
+        # Compared and written in a thread (firing goes on: see runner/reloading.py).
+        states = await asyncio.to_thread(write_reload_of, config, sched, self.log)
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
         sched.definitions.clear()
         sched.definitions.update(config.schedules)
         with _quiet_gc():
-            runloop.load(self._apply_definitions(now, "reloaded"), now)
+            runloop.load(states, now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
+        self._wake()  # the due times changed: the loop's sleep was computed before
+
+    def _start_reload(self, runloop: RunLoop, now: datetime) -> None:
+        """Run ``_do_reload`` as a task beside the serving loop, one at a time: a change
+        seen meanwhile is picked up by the next look at the file once this one is done."""
+        running = getattr(self, "_reload_task", None)
+        if running is not None and not running.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._do_reload(runloop, now))
+        self._reload_task: asyncio.Task[None] | None = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if not finished.cancelled() and finished.exception() is not None:
+                self.log.error(f"reload failed: {finished.exception()}")
+
+        task.add_done_callback(done)
 
 
 class _Sleeper:
