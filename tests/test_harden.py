@@ -956,3 +956,43 @@ def test_firing_goes_on_while_a_large_reload_is_prepared(
         and when(r["started_at"]) - when(r["scheduled_time"]) < 0.5
     ]
     assert on_time, f"no tick started on time during the reload ({ended - began:.1f}s)"
+
+
+# -- 15. schedule names -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['""', '"   "', '"\\t"', '"line\\nbreak"', '"esc\\x1b[31m"', '"evil\\u202egnp.exe"',
+     '"zero\\u200bwidth"', '" padded"', '"nul\\x00"'],
+    ids=["empty", "blank", "tab", "newline", "escape", "bidi-override", "zero-width", "padded",
+         "nul"],
+)  # fmt: skip
+def test_a_name_that_is_blank_or_holds_control_or_bidi_characters_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    write_config(
+        tmp_path, f"schedules:\n  {name}:\n    schedule: {{every: 1h}}\n    command: 'true'\n"
+    )
+    done = cli(tmp_path, "validate")
+    assert done.returncode != 0, done.stdout
+    assert "schedule name" in done.stderr and len(done.stderr.strip().splitlines()) == 1, (
+        done.stderr
+    )
+
+
+def test_the_library_refuses_the_same_names(tmp_path: Path) -> None:
+    from unoschedule import Scheduler
+    from unoschedule.errors import ScheduleSyntaxError
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=str(tmp_path / "state.db"))
+        for name in ("  ", "a\nb", "evil\u202egnp", "x\x1b[2J"):  # "" means: derive one
+            with pytest.raises(ScheduleSyntaxError, match="schedule name"):
+                await scheduler.schedule(command="true", schedule=IntervalSchedule("1h"), name=name)
+        assert await scheduler.schedule(
+            command="true", schedule=IntervalSchedule("1h"), name="Nightly report (v2) – é"
+        )
+        scheduler.close()
+
+    asyncio.run(go())

@@ -28,6 +28,7 @@ from .model import (
     ScheduleState,
     ScheduleTemplate,
 )
+from .names import check_schedule_name
 from .schedules import EventTrigger, ScheduleSpec, schedule_from_config
 from .sync import Plan, apply_plan, definition_diff, make_plan
 from .timeutil import format_instant, parse_duration
@@ -185,7 +186,9 @@ class Scheduler:
         spec = schedule_from_config(values.pop("schedule"))
         if not values.get("task") and not values.get("command"):
             raise UnoScheduleError("schedule() needs a task or a command")
-        definition = _definition(name or _default_name(values, spec), spec, values)
+        definition = _definition(
+            check_schedule_name(name or _default_name(values, spec)), spec, values
+        )
         if definition.name in self.definitions:
             raise UnoScheduleError(f"a schedule named {definition.name!r} exists already")
         self.definitions[definition.name] = definition
