@@ -996,3 +996,61 @@ def test_the_library_refuses_the_same_names(tmp_path: Path) -> None:
         scheduler.close()
 
     asyncio.run(go())
+
+
+# -- 16. private files under any umask ----------------------------------------------------
+
+
+def test_every_folder_and_file_created_is_private_even_under_umask_000(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "true"
+        """,
+    )
+    state = tmp_path / "var" / "lib" / "uno" / "state.db"
+    base = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    base += ["--state", str(state)]
+
+    def open_umask() -> None:
+        os.umask(0)
+
+    log = open(tmp_path / "runner.log", "w")  # noqa: SIM115 - closed below
+    runner = subprocess.Popen(
+        [*base, "run"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=open_umask, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: "ready" in (tmp_path / "runner.log").read_text(), 30, "ready")
+        wait_until(lambda: (tmp_path / "var").exists() and runs_in(state), 20, "a run")
+        done = subprocess.run(
+            [*base, "trigger", "tick"], cwd=tmp_path, capture_output=True, preexec_fn=open_umask
+        )
+        assert done.returncode == 0, done.stderr
+        created = [p for p in (tmp_path / "var").rglob("*")] + [tmp_path / "var"]
+        loose = {
+            str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777)
+            for p in created
+            if p.exists() and p.stat().st_mode & 0o077
+        }
+        assert not loose, loose
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(30)
+        log.close()
+
+
+def runs_in(state: Path) -> bool:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5)
+        try:
+            return bool(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False

@@ -26,6 +26,7 @@ from types import TracebackType
 import filelock
 
 from .errors import LeadershipError
+from .private import make_private_dirs
 
 __all__ = ["LeaderLock", "held_elsewhere"]
 
@@ -72,7 +73,7 @@ class LeaderLock:
         if self.held:
             return True
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
         except OSError as exc:
             raise LeadershipError(
                 f"cannot create the lock file {self.path}: {exc.strerror or exc}"

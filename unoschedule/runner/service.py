@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..abc import Waiter
 from ..errors import ConfigErrors, UnoScheduleError
 from ..model import ScheduleState
+from ..private import make_private_dirs
 from ..sync import apply_plan, git_source, plan_for_store
 from ..timeutil import format_instant
 from .executor import Executor
@@ -70,7 +71,7 @@ class Service:
             from ..lock import LeaderLock
             from ..store.sqlite import real_state_path
 
-            state_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(state_path.parent)
             lock = LeaderLock.for_state(real_state_path(state_path))  # aliases share it
             stopping = {"flag": False}
 

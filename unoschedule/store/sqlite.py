@@ -43,6 +43,7 @@ import sqlite_utils
 from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
+from ..private import make_private_dirs
 from ..timeutil import as_utc, parse_instant
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
@@ -541,7 +542,7 @@ class SQLiteStorage(Store):
                 ) from None
             _refuse_split(self.path)
             try:
-                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_dirs(p.parent)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 os.close(fd)
             except FileExistsError:
