@@ -1054,3 +1054,35 @@ def runs_in(state: Path) -> bool:
             conn.close()
     except sqlite3.Error:
         return False
+
+
+# -- 17. two states on one file ----------------------------------------------------------------
+
+
+def test_a_second_runner_with_another_state_on_the_same_file_is_warned(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, "schedules:\n  job:\n    schedule: {every: 1h}\n    command: 'true'\n")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    first = runners("first", env)
+    first.wait_log("ready")
+    other = tmp_path / "other.db"
+    argv = [a if a != str(tmp_path / "state.db") else str(other) for a in uno_cli(tmp_path)]
+    log = open(tmp_path / "second.log", "w")  # noqa: SIM115 - closed below
+    second = subprocess.Popen(
+        [*argv, "run"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: "ready" in (tmp_path / "second.log").read_text(), 30, "second ready")
+        text = (tmp_path / "second.log").read_text()
+        assert "also served by another runner" in text and str(first.proc.pid) in text, text
+        assert "WARNING" in text
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+        log.close()
+    assert first.term() == 0
+    assert "served" not in first.text()  # the first runner had nothing to be warned about

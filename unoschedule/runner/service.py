@@ -29,6 +29,7 @@ from .log import Logger
 from .loop import RunLoop
 from .preflight import check_applicable_config
 from .reloading import write_reload_of
+from .servedby import check_served_by
 from .systemd import SystemdNotifier
 
 __all__ = ["Service"]
@@ -176,6 +177,8 @@ class Service:
             runloop.load(states, now)
             del states
         store.set_meta("started_at", format_instant(now) or "")
+        if sched.config is not None and sched.config.path and sched.state_path is not None:
+            check_served_by(sched.config.path, sched.state_path, store, self.log)
         self._file_stamp = self._stamp()
         status = f"{len(sched.definitions)} schedules, epoch {runloop.epoch}"
         self.notifier.ready(status)
