@@ -43,6 +43,7 @@ BENCHMARKS = (
     "redis_takeover",
     "redis_outage",
     "redis_chaos",
+    "reload_firing",
 )
 
 

@@ -85,7 +85,15 @@ def make_spec(
 
 
 def run_job(spec: JobSpec, executor: Executor | None = None) -> JobOutcome:
-    return asyncio.run((executor or Executor()).run(spec))
+    executor = executor or Executor()
+
+    async def run() -> JobOutcome:
+        try:
+            return await executor.run(spec)
+        finally:
+            executor.close()
+
+    return asyncio.run(run())
 
 
 def alive(pid: int) -> bool:
@@ -322,15 +330,26 @@ def test_cancelling_a_run_kills_its_process_group() -> None:
 # -- Python tasks --------------------------------------------------------------------------
 
 
-def test_a_sync_task_gets_args_and_merged_kwargs_and_runs_in_this_process() -> None:
+def test_a_sync_task_gets_args_and_merged_kwargs_and_runs_in_a_reused_worker_process() -> None:
     pids: list[int | None] = []
     spec = make_spec(
         task="executor_tasks.add", args=(2, 3), kwargs={"scale": 1}, run_kwargs={"scale": 10}
     )
-    outcome = asyncio.run(Executor().run(spec, on_start=pids.append))
-    assert outcome.result == "success", outcome
-    assert outcome.output == repr({"sum": 50, "pid": os.getpid()})
-    assert pids == [None]
+
+    async def twice() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            return [await executor.run(spec, on_start=pids.append) for _ in range(2)]
+        finally:
+            executor.close()
+
+    first, second = asyncio.run(twice())
+    assert first.result == "success", first
+    worker = pids[0]
+    assert worker is not None and worker != os.getpid()
+    assert first.output == repr({"sum": 50, "pid": worker})
+    assert pids == [worker, worker]  # the second run reused the idle worker
+    assert second.output == first.output
 
 
 def test_a_colon_path_may_name_an_attribute_of_a_class() -> None:

@@ -25,22 +25,36 @@ CORE = {
     "model",
     "ids",
     "pauses",
+    "names",
+    "values",
 }
 
 #: What each layer may import from the package (besides itself and the core).
 ALLOWED: dict[str, set[str]] = {
     "abc": set(),
+    "private": set(),
     "wakeup": set(),
-    "store": {"abc", "wakeup"},
+    "store": {"abc", "wakeup", "private", "lock"},
     "storage": {"store"},
-    "lock": set(),
+    "lock": {"private"},
     "sync": {"abc", "config"},
     "config": {"store"},
     # the shell's fast read path over a local state (see its docstring)
     "view": {"abc", "config", "wakeup"},
-    "runner": {"abc", "store", "lock", "sync", "config", "wakeup", "view"},
-    "scheduler": {"abc", "store", "lock", "sync", "config", "runner", "wakeup", "view"},
-    "cli": {"abc", "store", "lock", "sync", "config", "runner", "scheduler", "view", "wakeup"},
+    "runner": {"abc", "store", "lock", "sync", "config", "wakeup", "view", "private"},
+    "scheduler": {"abc", "store", "lock", "sync", "config", "runner", "wakeup", "view", "private"},
+    "cli": {
+        "abc",
+        "store",
+        "lock",
+        "sync",
+        "config",
+        "runner",
+        "scheduler",
+        "view",
+        "wakeup",
+        "private",
+    },
 }
 
 #: Third-party libraries and the only modules (or packages) that may import them.

@@ -30,7 +30,12 @@ from unoschedule import (
     Scheduler,
     ScheduleTemplate,
 )
-from unoschedule.errors import LeadershipError, UnoScheduleError, VersionConflictError
+from unoschedule.errors import (
+    LeadershipError,
+    TaskFailure,
+    UnoScheduleError,
+    VersionConflictError,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -405,16 +410,20 @@ def test_error_handlers_get_the_exception_the_task_raised(tmp_path: Path) -> Non
     assert len(seen) == 1  # after the last retry, once
     name, exc = seen[0]
     assert name == "failing"
+    # The task ran in a forked worker: the handler gets the failure rebuilt, still a
+    # ValueError, with the message and the traceback text.
     assert isinstance(exc, ValueError)
-    assert str(exc) == "bad input 42"
+    assert isinstance(exc, TaskFailure)
+    assert (exc.type_name, exc.message) == ("ValueError", "bad input 42")
+    assert "fail_with_value_error" in exc.traceback
 
 
 def test_a_closure_runs_in_the_process_that_scheduled_it(tmp_path: Path) -> None:
-    calls: list[dict[str, Any]] = []
-
+    # Sync tasks run in a process forked from the scheduler (a crash of the task cannot
+    # take the scheduler down), so each callable reports through a file.
     def make_job(label: str) -> Callable[..., None]:
         def job(**kwargs: Any) -> None:
-            calls.append({"label": label, **kwargs})
+            (tmp_path / label).write_text(json.dumps(kwargs))
 
         return job
 
@@ -424,12 +433,12 @@ def test_a_closure_runs_in_the_process_that_scheduled_it(tmp_path: Path) -> None
             task=make_job("closure"), schedule=EventTrigger("go"), name="closure"
         )
         await scheduler.schedule(
-            task=functools.partial(library_tasks.collect, calls, "partial"),
+            task=functools.partial(library_tasks.write_label, str(tmp_path), "partial"),
             schedule=EventTrigger("go"),
             name="partial",
         )
         await scheduler.schedule(
-            task=lambda **kw: calls.append({"label": "lambda"}),
+            task=lambda **kw: (tmp_path / "lambda").write_text(json.dumps(kw)),
             schedule=EventTrigger("go"),
             name="lambda",
         )
@@ -437,12 +446,13 @@ def test_a_closure_runs_in_the_process_that_scheduled_it(tmp_path: Path) -> None
         assert all(rows[n]["in_process"] for n in ("closure", "partial", "lambda"))
         await asyncio.wait_for(scheduler.start(), 20)
         await scheduler.trigger_event("go", {"n": 1})
-        await eventually(lambda: len(calls) == 3, 15, "three calls")
+        labels = ("closure", "partial", "lambda")
+        await eventually(lambda: all((tmp_path / n).exists() for n in labels), 15, "3 calls")
         await scheduler.shutdown()
 
     asyncio.run(go())
-    labels = sorted(c["label"] for c in calls)
-    assert labels == ["closure", "lambda", "partial"]
+    for label in ("closure", "partial", "lambda"):
+        assert json.loads((tmp_path / label).read_text()) == {"event": {"n": 1}}
 
 
 def test_a_leader_without_the_closure_records_a_clear_error(tmp_path: Path) -> None:

@@ -74,6 +74,21 @@ class Waiter(ABC):
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""
 
+    def check_identity(self) -> None:
+        """Raise ``StateError`` if the state this store opened is no longer what its
+        name points at (a state file deleted or replaced under a runner); a store
+        without such a name has nothing to check."""
+        return None
+
+    def reserve_space(self) -> None:
+        """Set aside room for the records of runs in flight (a runner calls this at
+        start), so that a full disk cannot leave a finished run ``running``."""
+        return None
+
+    def release_reserve(self) -> bool:
+        """Give the reserved room back to the store's writes; True if there was any."""
+        return False
+
     # -- schedules ----------------------------------------------------------------------
 
     @abstractmethod

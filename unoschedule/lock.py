@@ -15,6 +15,7 @@ This is the only module that imports ``filelock``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import time
@@ -25,8 +26,9 @@ from types import TracebackType
 import filelock
 
 from .errors import LeadershipError
+from .private import make_private_dirs
 
-__all__ = ["LeaderLock"]
+__all__ = ["LeaderLock", "held_elsewhere"]
 
 _POLL = 0.05
 
@@ -71,7 +73,7 @@ class LeaderLock:
         if self.held:
             return True
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
         except OSError as exc:
             raise LeadershipError(
                 f"cannot create the lock file {self.path}: {exc.strerror or exc}"
@@ -147,3 +149,28 @@ class LeaderLock:
 
     def __repr__(self) -> str:
         return f"LeaderLock({str(self.path)!r}, held={self.held})"
+
+
+def held_elsewhere(state_path: str | os.PathLike[str]) -> str | None:
+    """Who else holds the leader lock of ``state_path`` (``pid N on HOST``, or "another
+    process"), or None when nobody does or this process holds it itself.
+
+    A probe with a shared non-blocking ``flock`` on a separate descriptor: it fails
+    exactly while a runner holds the exclusive lock, and it never waits.
+    """
+    lock = LeaderLock.for_state(state_path)
+    try:
+        fd = os.open(lock.path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if lock.holder_pid() == os.getpid():
+            return None
+        return lock.holder() or "another process"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also drops the probe's own shared lock
+    return None

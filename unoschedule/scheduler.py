@@ -81,7 +81,7 @@ class Scheduler:
         if options:
             # The same rules as the file's scheduler: key, so that nothing the library
             # accepts fails later (a zero check_interval would be a busy loop).
-            from .config.values import options_from_values
+            from .config.python_values import options_from_values
 
             checked = options_from_values(options)
             options = {key: getattr(checked, key) for key in options}
@@ -97,7 +97,8 @@ class Scheduler:
         self.definitions: dict[str, ScheduleDefinition] = dict(self.file_definitions)
         self.templates: dict[str, ScheduleTemplate] = {}
         self._store: Store | None = storage if isinstance(storage, Store) else None
-        self._storage_url = storage if isinstance(storage, str) and "://" in storage else None
+        self._given_store = self._store is not None
+        self._storage_url = storage if isinstance(storage, str) and _is_url(storage) else None
         self._state_path: Path | None = None
         if self._store is None and self._storage_url is None:
             if storage is not None and not isinstance(storage, Store):
@@ -106,7 +107,7 @@ class Scheduler:
                 self._state_path = Path(state)
             elif config is not None:
                 self._state_path = config.state_path(None)
-            elif self.options.storage and "://" in self.options.storage:
+            elif self.options.storage and _is_url(self.options.storage):
                 self._storage_url = self.options.storage
             else:
                 self._state_path = Path(
@@ -174,7 +175,9 @@ class Scheduler:
         return self.store if self.has_state() else None
 
     def close(self) -> None:
-        if self._store is not None:
+        """Close the store if this scheduler opened it; a store given to the constructor
+        is the caller's (several schedulers may share one) and stays open."""
+        if self._store is not None and not self._given_store:
             self._store.close()
             self._store = None
 
@@ -285,7 +288,7 @@ class Scheduler:
     def _checked(
         self, name: str, values: dict[str, Any], local: Callable[..., Any] | None
     ) -> ScheduleDefinition:
-        from .config.values import definition_from_values
+        from .config.python_values import definition_from_values
 
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
@@ -688,6 +691,7 @@ class Scheduler:
     ) -> RunRecord:
         from .runner.loop import new_run_id
 
+        check_run_values(args, kwargs, event)
         now = self.clock.now()
         return RunRecord(
             run_id=new_run_id(now),
@@ -728,6 +732,7 @@ class Scheduler:
         return await asyncio.to_thread(self._event, name, data)
 
     def _event(self, name: str, data: dict[str, Any] | None) -> list[str]:
+        check_run_values(None, None, data)
         states = self._states()
         runs = []
         known = self._known()
@@ -996,14 +1001,38 @@ def _local_callable(definition: ScheduleDefinition) -> Callable[..., Any]:
 
 
 def _rebuilt(outcome: Any, run: RunRecord) -> TaskFailure:
-    """A ``TaskFailure`` from a run's one-line error (``Type: message``) and output."""
+    """A ``TaskFailure`` from a run's one-line error (``Type: message``) and output.
+
+    When the type is a built-in exception (``ValueError``, ``KeyError``...), the failure
+    is also an instance of it, so that a handler's ``isinstance`` checks work as they
+    would on the exception the task raised in its own process.
+    """
     text = outcome.error or outcome.result
     type_name, sep, message = text.partition(": ")
     if not sep or not type_name.replace(".", "").replace("_", "").isalnum():
         type_name, message = outcome.result, text
-    return TaskFailure(
-        type_name, message, outcome.output or "", result=outcome.result, run_id=run.run_id
-    )
+    kind = _failure_class(type_name)
+    return kind(type_name, message, outcome.output or "", result=outcome.result, run_id=run.run_id)
+
+
+_FAILURE_CLASSES: dict[str, type[TaskFailure]] = {}
+
+
+def _failure_class(type_name: str) -> type[TaskFailure]:
+    found = _FAILURE_CLASSES.get(type_name)
+    if found is not None:
+        return found
+    import builtins
+
+    base = getattr(builtins, type_name, None)
+    kind: type[TaskFailure] = TaskFailure
+    if isinstance(base, type) and issubclass(base, Exception):
+        try:
+            kind = type(type_name, (TaskFailure, base), {"__module__": __name__})
+        except TypeError:  # a built-in whose layout does not mix (OSError and kin)
+            kind = TaskFailure
+    _FAILURE_CLASSES[type_name] = kind
+    return kind
 
 
 def _default_name(values: dict[str, Any]) -> str:
@@ -1023,3 +1052,20 @@ def _run_json(run: RunRecord) -> dict[str, Any]:
     out = run.to_json()
     out["scheduled_time"] = format_instant(run.scheduled_time)
     return out
+
+
+def _is_url(spec: str) -> bool:
+    from .store import is_url
+
+    return is_url(spec)
+
+
+def check_run_values(
+    args: Sequence[Any] | None, kwargs: dict[str, Any] | None, event: dict[str, Any] | None
+) -> None:
+    """A run's values must be storable as JSON (see ``values``)."""
+    from .values import check_plain_value
+
+    for value, what in ((args, "args"), (kwargs, "kwargs"), (event, "event data")):
+        if value is not None:
+            check_plain_value(value, what)

@@ -237,6 +237,10 @@ class CronSchedule(ScheduleSpec):
         return CalendarTimeline(parsed.matcher, zone, dst)
 
 
+#: The shortest ``every:``; the cron dialect's finest step (a seconds field) is 1 s too.
+MIN_INTERVAL = timedelta(seconds=1)
+
+
 class IntervalSchedule(ScheduleSpec):
     """Every fixed amount of elapsed time, anchored at ``start_date`` or first sight."""
 
@@ -245,6 +249,11 @@ class IntervalSchedule(ScheduleSpec):
 
     def __init__(self, interval: timedelta | str | float | dict[str, float]):
         self.interval = parse_duration(interval, what="interval")
+        if self.interval < MIN_INTERVAL:
+            raise ScheduleSyntaxError(
+                f"interval {format_duration(self.interval)} is too short: at least 1s "
+                "(a shorter one would queue runs faster than any job can start)"
+            )
 
     def to_config(self) -> Any:
         return {"every": format_duration(self.interval)}

@@ -28,6 +28,10 @@ __all__ = [
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)", re.IGNORECASE)
 _DURATION_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _TIMEDELTA_KEYS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds")
+#: The longest duration accepted anywhere (intervals, timeouts, delays): 100 years. Longer
+#: ones would run past the last instant a datetime can hold (year 9999) in the arithmetic
+#: of the run loop; refusing them at validation means that whatever validates also runs.
+MAX_DURATION = timedelta(days=36500)
 
 
 @functools.lru_cache(maxsize=512)
@@ -92,29 +96,55 @@ def format_instant(value: datetime | None, zone: tzinfo | None = None) -> str | 
 
 def parse_duration(value: object, *, what: str = "duration") -> timedelta:
     """Parse ``90s``, ``5m``, ``1h30m``, ``1d``, a number of seconds, or a timedelta mapping."""
+    try:
+        result = _duration_value(value, what)
+    except ScheduleSyntaxError:
+        raise
+    except (OverflowError, ValueError):
+        raise ScheduleSyntaxError(
+            f"{what} {_short(value)} is too long: at most {MAX_DURATION.days}d (100 years)"
+        ) from None
+    if result > MAX_DURATION:
+        raise ScheduleSyntaxError(
+            f"{what} {_short(value)} is too long: at most {MAX_DURATION.days}d (100 years)"
+        )
+    if result <= timedelta(0):
+        raise ScheduleSyntaxError(f"{what} must be positive, got {value!r}")
+    return result
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _duration_value(value: object, what: str) -> timedelta:
+    """``parse_duration`` before its bounds; may raise ``OverflowError``/``ValueError``
+    for numbers no timedelta can hold (1e300 seconds, 99999999999999999999 days, nan)."""
     if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
+        return value
+    if isinstance(value, bool):
         raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
-    elif isinstance(value, int | float):
-        result = timedelta(seconds=float(value))
-    elif isinstance(value, Mapping):
+    if isinstance(value, int | float):
+        if value != value:  # nan
+            raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
+        return timedelta(seconds=float(value))
+    if isinstance(value, Mapping):
         unknown = [k for k in value if k not in _TIMEDELTA_KEYS]
         if unknown:
             raise ScheduleSyntaxError(
                 f"unknown {what} key {unknown[0]!r}; use one of {', '.join(_TIMEDELTA_KEYS)}"
             )
         try:
-            result = timedelta(**{str(k): float(v) for k, v in value.items()})
+            numbers = {str(k): float(v) for k, v in value.items()}
         except (TypeError, ValueError):
             raise ScheduleSyntaxError(f"{what} values must be numbers") from None
-    elif isinstance(value, str):
-        result = _parse_duration_text(value, what)
-    else:
-        raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
-    if result <= timedelta(0):
-        raise ScheduleSyntaxError(f"{what} must be positive, got {value!r}")
-    return result
+        if any(v != v for v in numbers.values()):
+            raise ScheduleSyntaxError(f"{what} values must be numbers")
+        return timedelta(**numbers)
+    if isinstance(value, str):
+        return _parse_duration_text(value, what)
+    raise ScheduleSyntaxError(f"{what} must be a duration such as '5m', not {value!r}")
 
 
 def _parse_duration_text(text: str, what: str) -> timedelta:

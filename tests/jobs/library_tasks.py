@@ -16,5 +16,7 @@ def fail_with_value_error(**kwargs: Any) -> None:
     raise ValueError("bad input 42")
 
 
-def collect(sink: list[dict[str, Any]], label: str, **kwargs: Any) -> None:
-    sink.append({"label": label, **kwargs})
+def write_label(folder: str, label: str, **kwargs: Any) -> None:
+    """Write the keyword arguments to ``folder/label``."""
+    with open(f"{folder}/{label}", "w") as out:
+        json.dump(kwargs, out)

@@ -8,6 +8,7 @@ state's snapshot of the file cannot answer (see ``unoschedule.view``).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,17 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     from .commands import app_for
 
-    app_for(args)(args=args, prog_name="uno-schedule")
+    try:
+        try:
+            app_for(args)(args=args, prog_name="uno-schedule")
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except BrokenPipeError:
+        # The reader went away (``uno-schedule list | head``): say nothing more, and
+        # keep the interpreter's last flush from printing "Broken pipe" at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)  # as a process killed by SIGPIPE
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import typer
 from typer.core import TyperGroup
 
 from unoschedule.errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
+from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
 
@@ -62,6 +64,8 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             output.err("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            raise  # the reader went away: ``main`` ends quietly, as ``| head`` expects
         except OSError as exc:
             if exc.filename is not None:
                 output.err(f"error: {exc.strerror or exc}: {exc.filename}")
@@ -1086,6 +1090,7 @@ def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
             out[key] = parse_value(value) if value else ""
         except ConfigError as exc:
             raise typer.BadParameter(f"{key}: {exc}", param_hint="'--kwarg'") from None
+        check_plain_value(out[key], f"--kwarg {key}")  # one line, not a RecursionError
     return out
 
 
@@ -1185,12 +1190,28 @@ def _report_run(record: dict[str, Any]) -> None:
         output.err(str(record["output"]).rstrip("\n"))
 
 
+def _data_text(data: str) -> str:
+    """``--data``: the JSON itself, ``@FILE`` for a file's content, ``-`` for stdin (a
+    large payload does not fit in one argument of a command line)."""
+    if data == "-":
+        return sys.stdin.read()
+    if data.startswith("@"):
+        with open(data[1:], encoding="utf-8") as fh:
+            return fh.read()
+    return data
+
+
 @app.command()
 def event(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="EVENT", help="The event's name.")],
     data: Annotated[
-        str | None, typer.Option("--data", metavar="JSON", help="The event payload, a JSON object.")
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="JSON",
+            help="The event payload, a JSON object; @FILE reads a file, - stdin.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -1204,17 +1225,23 @@ def event(
       uno-schedule event inventory.low_stock
 
       uno-schedule event inventory.low_stock --data '{"sku": "A-42", "left": 3}'
+
+      uno-schedule event inventory.sync --data @payload.json
     """
     from unoschedule.view import Fallback
 
     payload: dict[str, Any] | None = None
     if data is not None:
+        text = _data_text(data)
         try:
-            loaded = json.loads(data)
+            loaded = json.loads(text)
         except json.JSONDecodeError as exc:
             raise typer.BadParameter(f"not JSON: {exc}", param_hint="'--data'") from None
+        except RecursionError:
+            raise ValueLimitError(f"--data is nested more than {MAX_DEPTH} levels deep") from None
         if not isinstance(loaded, dict):
             raise typer.BadParameter("must be a JSON object", param_hint="'--data'")
+        check_plain_value(loaded, "--data")
         payload = loaded
     run_ids: list[str] | None = None
     view = _view(ctx)

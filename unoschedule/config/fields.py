@@ -7,6 +7,7 @@ Names with a leading underscore are internal to the ``unoschedule.config`` packa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ def _number(key: str, minimum: float) -> _Converter:
     def run(ctx: _Context, node: Node) -> float:
         if isinstance(node, ScalarNode) and node.tag in (_INT, _FLOAT):
             value = float(_scalar(node))
-            if value >= minimum:
+            if minimum <= value < math.inf:
                 return value
         raise _Invalid(f"{key} must be a number >= {minimum:g}, not {_show(node)}", node)
 

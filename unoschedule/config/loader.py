@@ -37,6 +37,7 @@ import yaml
 
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
 from ..model import ScheduleDefinition, SchedulerOptions
+from ..names import check_schedule_name
 from ..schedules import ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
 from ..wallclock import DstPolicy
@@ -613,6 +614,11 @@ def _read_schedules(
     pending.reverse()
     while pending:
         name, key_node, body = pending.pop()
+        try:
+            check_schedule_name(name)
+        except ScheduleSyntaxError as exc:
+            ctx.error(key_node, exc.message)
+            continue
         if isinstance(body, ScalarNode) and body.tag == _NULL:
             ctx.error(
                 key_node, f"schedule {name!r} is empty; it needs schedule: and task: or command:"

@@ -26,6 +26,8 @@ def parse_value(text: str) -> Any:
     ``[a, b]`` a list); ``ConfigError`` with the parser's reason when it is not YAML."""
     try:
         return yaml.load(text, Loader=_LOADER)
+    except RecursionError:
+        raise ConfigError(f"{text[:40]!r}... is nested too deeply to read") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{text!r} is not a YAML value: {problem}") from None

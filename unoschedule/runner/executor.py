@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -36,8 +37,9 @@ from typing import Any, Literal, NoReturn
 from ..errors import JobError
 from ..model import RunRecord, ScheduleDefinition
 from ..timeutil import format_instant
-from .processes import die_with_parent, group_alive, signal_group, watch_pid
+from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
+from .workers import WorkerPool
 
 __all__ = [
     "SHUTDOWN_ERROR",
@@ -64,6 +66,8 @@ DRAIN_TIMEOUT = 0.5
 _LINE_LIMIT = 65536
 #: Upper bound of a forked task's result message (the child truncates to output_tail).
 _RESULT_LIMIT = 1 << 20
+#: An async task whose event loop has not turned for this long is reported as blocking it.
+BLOCKED_AFTER = 1.0
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
 _KILL_WAIT = 5.0
 _POLL = 0.02
@@ -377,6 +381,75 @@ class _DaemonThreads:
                 self._idle += 1
 
 
+class _ThreadTask:
+    """An async task running in a fresh event loop on a worker thread, seen from the
+    scheduler's loop: ``done`` settles with its result, ``cancel`` reaches it across
+    threads, ``blocked_for`` reads the heartbeat its loop beats while it turns."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        func: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self._loop = loop
+        self._func = func
+        self._args = args
+        self._kwargs = kwargs
+        self.done: asyncio.Future[Any] = loop.create_future()
+        self._inner_loop: asyncio.AbstractEventLoop | None = None
+        self._inner_task: asyncio.Task[Any] | None = None
+        self._beat = time.monotonic()
+        self._cancelled = False
+
+    def blocked_for(self) -> float:
+        if self.done.done():
+            return 0.0
+        return time.monotonic() - self._beat
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        inner_loop, inner_task = self._inner_loop, self._inner_task
+        if inner_loop is not None and inner_task is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already closed
+                inner_loop.call_soon_threadsafe(inner_task.cancel)
+
+    async def _main(self) -> Any:
+        self._inner_loop = asyncio.get_running_loop()
+        self._inner_task = asyncio.current_task()
+        if self._cancelled:
+            raise asyncio.CancelledError
+        beat = asyncio.ensure_future(self._heartbeat())
+        try:
+            value = self._func(*self._args, **self._kwargs)
+            return await value
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            await asyncio.sleep(BLOCKED_AFTER / 4)
+
+    def target(self) -> None:
+        """The worker thread's work: run the task to its end in a new loop."""
+        try:
+            value, ok = asyncio.run(self._main()), True
+        except BaseException as exc:
+            value, ok = exc, False
+        with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
+            self._loop.call_soon_threadsafe(self._settle, ok, value)
+
+    def _settle(self, ok: bool, value: Any) -> None:
+        if self.done.done():
+            return
+        if ok:
+            self.done.set_result(value)
+        else:
+            self.done.set_exception(value)
+
+
 class Executor:
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
@@ -386,11 +459,14 @@ class Executor:
     dispatched during shutdown cannot slip past it.
     """
 
-    def __init__(self, log: LogFn | None = None) -> None:
+    def __init__(self, log: LogFn | None = None, warn: LogFn | None = None) -> None:
         self._log = log
+        #: Where what the operator must see goes (a blocked async task); else ``log``.
+        self._warn_log = warn or log
         self._jobs: set[_Job] = set()
         self._stopping = False
         self._threads = _DaemonThreads()
+        self._workers = WorkerPool()
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
@@ -443,6 +519,10 @@ class Executor:
             for waiter in waiters:
                 waiter.cancel()
 
+    def close(self) -> None:
+        """Let the idle task workers go (a runner calls this as it stops)."""
+        self._workers.close()
+
     # -- helpers -----------------------------------------------------------------------
 
     def _say(self, job: _Job, line: str) -> None:
@@ -450,6 +530,12 @@ class Executor:
             return
         with contextlib.suppress(Exception):
             self._log(f"{job.label} {line}")
+
+    def _warn(self, job: _Job, line: str) -> None:
+        if self._warn_log is None:
+            return
+        with contextlib.suppress(Exception):
+            self._warn_log(f"{job.label} {line}")
 
     def _emitter(self, job: _Job) -> LogFn | None:
         if self._log is None:
@@ -506,6 +592,18 @@ class Executor:
         deadline = loop.time() + _KILL_WAIT
         while group_alive(pgid) and loop.time() < deadline:
             await asyncio.sleep(_POLL)
+
+    async def _sweep(self, spec: JobSpec, job: _Job) -> None:
+        """At a timeout or a stop, end every process that carries the run's
+        ``UNO_RUN_ID``: a daemon that called ``setsid`` left the job's process group,
+        so the group's ``killpg`` cannot reach it, but it keeps the environment."""
+        stopped = await asyncio.to_thread(stop_orphans, [spec.run.run_id], spec.kill_grace)
+        if stopped:
+            self._say(
+                job,
+                f"stopped {len(stopped)} process(es) that left the job's process group "
+                f"(pids {', '.join(map(str, stopped[:10]))})",
+            )
 
     async def _supervise(
         self, spec: JobSpec, job: _Job, pid: int, exited: asyncio.Future[int]
@@ -565,6 +663,8 @@ class Executor:
             transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
+            if how != "exit":
+                await self._sweep(spec, job)
             await _drain(transport, reader)
         except BaseException:
             # Cancelled by the caller or a failing on_start: never leave the job behind.
@@ -596,55 +696,14 @@ class Executor:
             return JobOutcome("error", str(exc), output, None)
         args, kwargs = effective_args(spec), task_kwargs(spec)
         if is_async_callable(func):
-            self._started(on_start, None)
-            try:
-                awaitable = func(*args, **kwargs)
-            except Exception as exc:
-                return _outcome_exception(exc, spec.output_tail)
-            return await self._await_task(spec, job, awaitable, spec.definition.timeout)
-        if spec.definition.timeout is not None:
+            return await self._run_async(spec, job, func, args, kwargs, on_start)
+        if spec.definition.timeout is not None or spec.definition.in_process:
+            # An in-process callable (a closure...) is known only to this process as it
+            # is now: a fork per run has it, a pooled worker forked earlier may not.
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
-        return await self._run_thread(spec, job, func, args, kwargs, on_start)
+        return await self._run_pooled(spec, job, task_path, roots, args, kwargs, on_start)
 
-    async def _await_task(
-        self, spec: JobSpec, job: _Job, awaitable: Awaitable[Any], timeout: float | None
-    ) -> JobOutcome:
-        """Await a coroutine in this loop; cancelled at its timeout or after a stop grace."""
-        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
-        try:
-            how = await self._wait_end(job, task, timeout)
-            if how == "stopped":
-                await asyncio.wait({task}, timeout=job.grace)
-                if not task.done():
-                    await self._cancel(task, min(job.grace, 1.0))
-                    return _interrupted()
-            elif how == "timeout":
-                await self._cancel(task, spec.kill_grace)
-                return JobOutcome(
-                    "timeout", f"timed out after {_seconds(timeout or 0.0)}", "", None
-                )
-        except BaseException:
-            task.cancel()
-            raise
-        return self._settled(spec, task)
-
-    @staticmethod
-    async def _cancel(task: asyncio.Future[Any], wait: float) -> None:
-        """Cancel and give the task ``wait`` seconds to run its cleanup; a task that
-        swallows the cancellation is abandoned rather than allowed to hang the loop."""
-        task.cancel()
-        await asyncio.wait({task}, timeout=wait)
-
-    @staticmethod
-    def _settled(spec: JobSpec, fut: asyncio.Future[Any]) -> JobOutcome:
-        if fut.cancelled():
-            return JobOutcome("error", "task was cancelled", "", None)
-        exc = fut.exception()
-        if exc is not None:
-            return _outcome_exception(exc, spec.output_tail)
-        return _outcome_value(fut.result(), spec.output_tail)
-
-    async def _run_thread(
+    async def _run_async(
         self,
         spec: JobSpec,
         job: _Job,
@@ -653,41 +712,114 @@ class Executor:
         kwargs: dict[str, Any],
         on_start: Callable[[int | None], None] | None,
     ) -> JobOutcome:
-        """A sync task without a timeout: in a daemon thread, the cheapest way to start it.
+        """An ``async def`` task: in its own event loop on a worker thread.
 
-        Not the default executor: its threads are joined at interpreter exit, so one
-        endless task would keep the scheduler from ever exiting after SIGTERM.
+        In the scheduler's loop, a task that blocks (``time.sleep`` in ``async def``)
+        froze all firing, and its timeout, a cancellation, could not land until it
+        yielded. Here a blocked task stalls only its own loop; its timeout is recorded
+        when it falls due (the thread is abandoned if the task never yields), and a
+        heartbeat in its loop tells when it blocks, which is logged as a warning.
         """
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-
-        def settle(ok: bool, value: Any) -> None:
-            if fut.done():
-                return
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-
-        def target() -> None:
-            try:
-                value, ok = func(*args, **kwargs), True
-            except BaseException as exc:
-                value, ok = exc, False
-            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting
-                loop.call_soon_threadsafe(settle, ok, value)
-
-        self._threads.submit(target)
+        running = _ThreadTask(loop, func, args, kwargs)
+        self._threads.submit(running.target)
         self._started(on_start, None)
-        how = await self._wait_end(job, fut, None)
-        if how == "stopped":
-            await asyncio.wait({fut}, timeout=job.grace)
-            if not fut.done():
-                self._say(job, "sync task still running at shutdown; abandoning its thread")
-                return _interrupted()
-        if not fut.cancelled() and fut.exception() is None and inspect.isawaitable(fut.result()):
-            return await self._await_task(spec, job, fut.result(), None)
-        return self._settled(spec, fut)
+        timeout = spec.definition.timeout
+        watch = asyncio.ensure_future(self._watch_blocking(job, running))
+        try:
+            how = await self._wait_end(job, running.done, timeout)
+            if how == "stopped":
+                await asyncio.wait({running.done}, timeout=job.grace)
+                if not running.done.done():
+                    running.cancel()
+                    await asyncio.wait({running.done}, timeout=min(job.grace, 1.0))
+                    return _interrupted()
+            elif how == "timeout":
+                running.cancel()
+                await asyncio.wait({running.done}, timeout=spec.kill_grace)
+                error = f"timed out after {_seconds(timeout or 0.0)}"
+                if not running.done.done():
+                    error += "; the task blocked its event loop and was abandoned"
+                return JobOutcome("timeout", error, "", None)
+        except BaseException:
+            running.cancel()
+            raise
+        finally:
+            watch.cancel()
+        return self._settled(spec, running.done)
+
+    async def _watch_blocking(self, job: _Job, running: _ThreadTask) -> None:
+        """Warn once when the task's loop has not turned for ``BLOCKED_AFTER`` seconds."""
+        while True:
+            await asyncio.sleep(BLOCKED_AFTER / 2)
+            blocked = running.blocked_for()
+            if blocked >= BLOCKED_AFTER:
+                self._warn(
+                    job,
+                    f"async task blocks its event loop (no progress for {blocked:.1f}s): a "
+                    "blocking call in 'async def'? it cannot be cancelled until it yields",
+                )
+                return
+
+    @staticmethod
+    def _settled(spec: JobSpec, fut: asyncio.Future[Any]) -> JobOutcome:
+        if fut.cancelled():
+            return JobOutcome("error", "task was cancelled", "", None)
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, asyncio.CancelledError):
+                return JobOutcome("error", "task was cancelled", "", None)
+            return _outcome_exception(exc, spec.output_tail)
+        return _outcome_value(fut.result(), spec.output_tail)
+
+    async def _run_pooled(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        task_path: str,
+        roots: tuple[str | None, ...],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        on_start: Callable[[int | None], None] | None,
+    ) -> JobOutcome:
+        """A sync task without a timeout: in a reused worker process (see ``workers``),
+        so that a task that exits, aborts or segfaults ends only its worker and its run
+        records how the worker died; the scheduler and its other runs go on."""
+        try:
+            worker = self._workers.acquire()
+        except OSError as exc:
+            return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
+        pid = worker.pid
+        answer = worker.submit((task_path, roots, args, kwargs, spec.output_tail))
+        try:
+            self._started(on_start, pid)
+            how = await self._wait_end(job, answer, None)
+            if how == "stopped":
+                await asyncio.wait({answer}, timeout=job.grace)
+                if not answer.done():
+                    await self._terminate(pid, worker.exited, spec.kill_grace)
+                    self._workers.discard(worker)
+                    return _interrupted("", pid)
+        except BaseException:
+            self._workers.discard(worker)
+            raise
+        payload = answer.result()
+        if payload is None:  # the worker died before it answered
+            self._workers.discard(worker)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker.exited), _KILL_WAIT)
+            returncode = worker.exited.result() if worker.exited.done() else None
+            if returncode is None:
+                death = "its process ended"
+            elif returncode < 0:
+                death = f"its process was {_describe_exit(returncode)}"
+            else:
+                death = f"its process ended with exit status {returncode}"
+            return JobOutcome("error", f"task died: {death} before returning", "", pid)
+        self._workers.release(worker)
+        if payload.get("ok"):
+            return JobOutcome("success", None, str(payload.get("output", "")), pid)
+        return JobOutcome("error", str(payload.get("error")), str(payload.get("output", "")), pid)
 
     async def _run_forked(
         self,

@@ -25,8 +25,8 @@ from ..abc import Claim, Clock, Finish, Store
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
 from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
-from ..schedules import Timeline
-from ..timeutil import format_instant
+from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
+from ..timeutil import MAX_DURATION, format_instant
 from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
@@ -52,6 +52,12 @@ NOT_IN_THIS_PROCESS = (
     "module-level function to run it anywhere"
 )
 
+#: ``error`` of a queued run whose schedule a reload changed before it could start.
+CHANGED_BEFORE_START = "the schedule was changed before the run started"
+
+#: How often the run loop checks that its state file is still the one it opened.
+STATE_CHECK_SECONDS = 1.0
+
 #: Every status but ``active``.
 INACTIVE = ("paused", "completed", "disabled", "removed")
 
@@ -60,6 +66,17 @@ INACTIVE = ("paused", "completed", "disabled", "removed")
 CATCH_UP_LIMIT = 1000
 
 FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
+
+
+def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:
+    """``retry_delay * retry_backoff ** (attempt - 1)``, at most ``MAX_DURATION``: a large
+    backoff overflows a float after a few attempts, and no delay may outrun a datetime."""
+    longest = MAX_DURATION.total_seconds()
+    try:
+        delay = definition.retry_delay * (definition.retry_backoff ** (attempt - 1))
+    except OverflowError:
+        return longest
+    return min(delay, longest) if delay == delay else longest
 
 
 def occurrence_key(name: str, scheduled: datetime, attempt: int) -> str:
@@ -72,6 +89,9 @@ class _Waiting:
     scheduled: datetime
     seq: int
     run: RunRecord = field(compare=False)
+    #: The definition the run was fired for (None for manual triggers and retries): a
+    #: reload that changes it before the run starts drops the run.
+    definition: ScheduleDefinition | None = field(default=None, compare=False)
 
 
 class _Batch:
@@ -136,6 +156,8 @@ class RunLoop:
         self._queues: dict[str, list[_Waiting]] = {}
         self._active: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
+        #: Runs fired by the timeline and still waiting in a queue, per schedule.
+        self._pending: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = itertools.count()
         self.fired = 0
@@ -150,6 +172,7 @@ class RunLoop:
         #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
         self.local_queues: Collection[str] | None = None
         self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
+        self._identity_checked = float("-inf")
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -194,6 +217,7 @@ class RunLoop:
         retried while its retry policy allows. A run still ``queued`` never started, so
         it is simply run now.
         """
+        self.store.reserve_space()
         unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
@@ -340,7 +364,7 @@ class RunLoop:
 
     def tick(self, now: datetime) -> None:
         """Fire everything due at ``now``: queued requests, retries, then schedules."""
-        if not self.firing:
+        if not self.firing or not self._state_intact():
             return
         self._in_tick = True
         try:
@@ -349,6 +373,21 @@ class RunLoop:
             self._in_tick = False
         for queue in list(self._queues):
             self._pump(queue)
+
+    def _state_intact(self) -> bool:
+        """At most once a second, whether the state is still the one opened: a runner
+        whose state file was deleted would write its runs into a file nobody sees."""
+        mono = self.clock.monotonic()
+        if mono - self._identity_checked < STATE_CHECK_SECONDS:
+            return True
+        self._identity_checked = mono
+        try:
+            self.store.check_identity()
+        except UnoScheduleError as exc:
+            self.log.error(f"{exc}")
+            self.firing = False
+            return False
+        return True
 
     def _tick(self, now: datetime) -> None:
         renew_every = max(RENEW_FLOOR, self.options.lock_timeout / 3)
@@ -387,6 +426,7 @@ class RunLoop:
             )
             instant = skipped_to
         threshold = self.options.missed_threshold
+        waiting = self._pending.get(name, 0) > 0
         late = [d for d in due if (now - d).total_seconds() > threshold]
         on_time = due[len(late) :]
         to_run: set[datetime] = set(on_time)
@@ -400,6 +440,17 @@ class RunLoop:
             following = due[i + 1] if i + 1 < len(due) else instant
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
+                if waiting:
+                    self._record(
+                        definition,
+                        scheduled,
+                        "skipped",
+                        following,
+                        now,
+                        batch,
+                        error="the previous run was still waiting in its queue",
+                    )
+                    continue
                 if definition.unique and self._inflight.get(name, 0) > 0:
                     self._record(
                         definition,
@@ -541,9 +592,16 @@ class RunLoop:
         """Add to its queue; ``tick`` starts jobs only after everything due is queued, so
         that priority orders all the runs due at one instant."""
         queue = run.queue or self.options.queue_name
+        fired = run.trigger in ("schedule", "missed")
         waiting = _Waiting(
-            PRIORITIES.get(run.priority, 1), run.scheduled_time, next(self._seq), run
+            PRIORITIES.get(run.priority, 1),
+            run.scheduled_time,
+            next(self._seq),
+            run,
+            self.definitions.get(run.schedule) if fired else None,
         )
+        if fired:
+            self._pending[run.schedule] = self._pending.get(run.schedule, 0) + 1
         heapq.heappush(self._queues.setdefault(queue, []), waiting)
         if not self._in_tick:
             self._pump(queue)
@@ -551,6 +609,8 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
+        if not self.firing:
+            return  # stopping (or deposed): what waits stays queued for the next leader
         if self.local_queues is not None and queue not in self.local_queues:
             self._hand_off(queue)
             return
@@ -558,10 +618,18 @@ class RunLoop:
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
         while waiting and self._active.get(queue, 0) < limit:
-            run = heapq.heappop(waiting).run
+            entry = heapq.heappop(waiting)
+            run = entry.run
             self._active[queue] = self._active.get(queue, 0) + 1
-            if run.schedule not in self.definitions:
+            if entry.definition is not None:
+                self._pending[run.schedule] = max(0, self._pending.get(run.schedule, 0) - 1)
+            current = self.definitions.get(run.schedule)
+            if current is None:
                 self._removed_before_start(queue, run)
+                continue
+            changed = entry.definition is not None and current is not entry.definition
+            if changed and current != entry.definition:
+                self._removed_before_start(queue, run, CHANGED_BEFORE_START, "skipped")
                 continue
             starting.append(run)
         if not starting:
@@ -601,8 +669,14 @@ class RunLoop:
         for queue in queues:
             self._pump(queue)
 
-    def _removed_before_start(self, queue: str, run: RunRecord) -> None:
-        self.store.finish_run(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
+    def _removed_before_start(
+        self,
+        queue: str,
+        run: RunRecord,
+        error: str = REMOVED_BEFORE_START,
+        result: str = "error",
+    ) -> None:
+        self.store.finish_run(run.run_id, result, self.clock.now(), error=error)
         self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
         self._active[queue] = max(0, self._active.get(queue, 0) - 1)
 
@@ -620,9 +694,22 @@ class RunLoop:
     def _flush_finishes(self, flushed: asyncio.Future[None]) -> None:
         finishes, self._finishing = self._finishing, []
         try:
-            self.store.finish_runs(finishes)
+            try:
+                self.store.finish_runs(finishes)
+            except UnoScheduleError as exc:
+                # A full disk: write these ends into the room reserved at start, then
+                # stop, since nothing new can be claimed.
+                if not self.store.release_reserve():
+                    raise
+                self.store.finish_runs(finishes)
+                self.log.error(
+                    f"{exc}; the end of {len(finishes)} run(s) went into the space reserved "
+                    "for it; not firing any more"
+                )
+                self.firing = False
         except Exception as exc:  # each waiting run gets it, as if it had written alone
             flushed.set_exception(exc)
+            flushed.exception()  # retrieved here: each waiting run re-raises it
         else:
             flushed.set_result(None)
 
@@ -656,9 +743,17 @@ class RunLoop:
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
             failpoint("before_finish")
             finished = self.clock.now()
-            await self._finish(
-                Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
-            )
+            try:
+                await self._finish(
+                    Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+                )
+            except UnoScheduleError as exc:
+                self.log.error(
+                    f"{name}: cannot record the end of run {run.run_id} ({outcome.result}): "
+                    f"{exc}; not firing any more"
+                )
+                self.firing = False
+                return
             took = (finished - started).total_seconds()
             if outcome.result == "success":
                 self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
@@ -684,7 +779,7 @@ class RunLoop:
         """Claim the next attempt now (durably, as ``queued``), due after the retry delay."""
         if run.attempt > definition.max_retries:
             return False
-        delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
+        delay = retry_delay_seconds(definition, run.attempt)
         retry = self._new_run(
             definition,
             run.scheduled_time,
@@ -757,6 +852,41 @@ class RunLoop:
                 await asyncio.wait(pending, timeout=self.options.kill_grace + 5)
         # Runs still waiting in a queue never started; they stay queued for the next leader.
         self._queues.clear()
+        self._pending.clear()
+        self.executor.close()
+
+    def clock_jumped(self, drift: float) -> None:
+        """Follow a wall-clock jump of ``drift`` seconds (wall minus monotonic progress).
+
+        Intervals count elapsed time (SPEC 3): each interval's next run and each pending
+        retry delay moves with the jump, and the interval is re-anchored there, so a
+        clock set back an hour neither stalls it for the hour nor fires it in a burst
+        after a jump forwards. Cron-like schedules keep their next run, as cronie does
+        for jobs at fixed times: what already ran (an occurrence is claimed once) is not
+        run again after a jump back, and a jump forwards follows the missed policy.
+        """
+        shift = timedelta(seconds=drift)
+        moved: dict[str, datetime | None] = {}
+        for name, due in list(self._next.items()):
+            definition = self.definitions.get(name)
+            if definition is None or not isinstance(definition.schedule, IntervalSchedule):
+                continue
+            new = due + shift
+            inner: Timeline = IntervalTimeline(definition.schedule.interval, new)
+            end = definition.end_date
+            if end is not None:
+                inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
+                if end.tzinfo and new > end:
+                    continue
+            self._timelines[name] = inner
+            self._next[name] = moved[name] = new
+            heapq.heappush(self._heap, (new, name))
+        if self._delayed:
+            self._delayed = [(due + shift, seq, run) for due, seq, run in self._delayed]
+            heapq.heapify(self._delayed)
+        if moved:
+            self.store.set_next_runs(moved)
+            self.log.info(f"{len(moved)} interval schedule(s) follow elapsed time across the jump")
 
     async def wait_idle(self) -> None:
         """Wait until no job runs (tests use this instead of sleeping)."""

@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..abc import Waiter
 from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
-from ..sync import Plan, apply_plan, git_source, plan_for_store
+from ..private import make_private_dirs
+from ..sync import git_source
 from ..timeutil import format_instant
 from ..view import record_snapshot
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
+from .preflight import check_applicable_config
+from .reloading import write_reload, write_reload_of
+from .servedby import check_served_by
 from .systemd import SystemdNotifier
 from .worker import attach_hand_off
 
@@ -112,9 +116,10 @@ class Service:
         state_path = self.scheduler.state_path
         if state_path is not None:
             from ..lock import LeaderLock
+            from ..store.sqlite import real_state_path
 
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            lock = LeaderLock(Path(str(state_path) + ".lock"))
+            make_private_dirs(state_path.parent)
+            lock = LeaderLock.for_state(real_state_path(state_path))  # aliases share it
             stopping = {"flag": False}
 
             def on_term(signum: int, frame: object) -> None:
@@ -219,7 +224,7 @@ class Service:
             if sched.config is not None and sched.config.path
             else None
         )
-        executor = Executor(log=self.log.debug)
+        executor = Executor(log=self.log.debug, warn=self.log.warning)
         runloop = RunLoop(
             store=store,
             definitions=sched.definitions,
@@ -272,6 +277,8 @@ class Service:
             runloop.load(states, now)
             del states
         store.set_meta("started_at", format_instant(now) or "")
+        if sched.config is not None and sched.config.path and sched.state_path is not None:
+            check_served_by(sched.config.path, sched.state_path, store, self.log)
         self._file_stamp = self._stamp()
         status = f"{len(sched.definitions)} schedules, epoch {runloop.epoch}"
         self.notifier.ready(status)
@@ -293,9 +300,10 @@ class Service:
                         f"the wall clock jumped {direction} by {abs(drift):.1f}s; claimed "
                         "occurrences never fire again, skipped-over ones follow the missed policy"
                     )
+                    runloop.clock_jumped(drift)
                 last_wall, last_mono = now, mono
                 if self._reload or self._file_changed():
-                    await self._do_reload(runloop, now)
+                    self._start_reload(runloop, now)  # in the background: firing goes on
                 if mono - last_refresh > 300:
                     self._take_changes(runloop, now)
                     runloop.refresh(now, full=True)
@@ -380,54 +388,22 @@ class Service:
         sched = self.scheduler
         store = sched.store
         record_snapshot(store, sched.config)  # lets the shell read the file from the state
-        states = store.list_schedules(definitions=False)
         if sched.config is not None:
-            plan = self._file_plan(states, now)
-            if not plan.empty:
-                del states
-                self._apply_file_plan(plan, now, changelog)
-                del plan  # its entries hold the old states: free them before the new ones
-                states = store.list_schedules(definitions=False)
+            states = write_reload(
+                store,
+                sched.file_definitions,
+                now=now,
+                default_zone=sched.options.timezone,
+                source=git_source(sched.config.path),
+                log=self.log,
+                changelog=changelog,
+                chunked=False,  # at start nothing fires yet: one transaction is fastest
+            )
+        else:
+            states = store.list_schedules(definitions=False)
         sched.reconcile_definitions()
         self._generation = store.generation()
         return states
-
-    def _file_plan(self, states: list[ScheduleState], now: datetime) -> Plan:
-        """The file's plan: stored file schedules, and API ones the file now declares
-        (the file takes those over, continuing their versions)."""
-        sched = self.scheduler
-        file_states = [s for s in states if s.source == "file" or s.name in sched.file_definitions]
-        for state in file_states:
-            if state.source == "api" and state.status != "removed":
-                self.log.warning(
-                    f"{state.name}: declared in the file; the file's definition replaces "
-                    "the one made through the API"
-                )
-                state.fingerprint = ""  # always a change: its source becomes the file
-        return plan_for_store(
-            sched.store,
-            sched.file_definitions,
-            now=now,
-            default_zone=sched.options.timezone,
-            states=file_states,
-        )
-
-    def _apply_file_plan(self, plan: Plan, now: datetime, changelog: str) -> None:
-        sched = self.scheduler
-        store = sched.store
-        source = git_source(sched.config.path if sched.config else None)
-        apply_plan(store, plan, sched.file_definitions, now=now, source=source, changelog=changelog)
-        for entries, what in (
-            (plan.added, "added"),
-            (plan.changed, f"changed ({source})"),
-            (plan.removed, "removed from the file; it stops, its history stays"),
-        ):
-            if len(entries) <= LOG_EACH_CHANGE:
-                for entry in entries:
-                    self.log.info(f"{entry.name}: {what}")
-            elif entries:
-                names = ", ".join(e.name for e in entries[:5])
-                self.log.info(f"{len(entries)} schedules {what}: {names}, ...")
 
     async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
         from ..config import load_config
@@ -437,10 +413,12 @@ class Service:
         assert sched.config is not None and sched.config.path is not None
         self._file_stamp = self._stamp()
         self.notifier.reloading()
+        self.log.info(f"reloading {sched.config.path}")
         try:
             # In a thread: a large file takes seconds to read, and jobs already running
             # meanwhile still get their results recorded by the event loop.
             config = await asyncio.to_thread(load_config, sched.config.path)
+            await asyncio.to_thread(check_applicable_config, config, sched)
         except ConfigErrors as exc:
             for error in exc.errors:
                 self.log.error(f"reload rejected: {error}")
@@ -451,13 +429,32 @@ class Service:
             self.log.error(f"reload rejected: {exc}; keeping the last good configuration")
             self.notifier.ready("reload rejected; running the last good configuration")
             return
+        # Compared and written in a thread (firing goes on: see runner/reloading.py).
+        states = await asyncio.to_thread(write_reload_of, config, sched, self.log)
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
         sched.replace_file_definitions(config.schedules)
+        self._generation = sched.store.generation()  # our own writes: nothing to re-read
         with _quiet_gc():
-            runloop.load(self._apply_definitions(now, "reloaded"), now)
+            runloop.load(states, now)
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
+        self._wake()  # the due times changed: the loop's sleep was computed before
+
+    def _start_reload(self, runloop: RunLoop, now: datetime) -> None:
+        """Run ``_do_reload`` as a task beside the serving loop, one at a time: a change
+        seen meanwhile is picked up by the next look at the file once this one is done."""
+        running = getattr(self, "_reload_task", None)
+        if running is not None and not running.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._do_reload(runloop, now))
+        self._reload_task: asyncio.Task[None] | None = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if not finished.cancelled() and finished.exception() is not None:
+                self.log.error(f"reload failed: {finished.exception()}")
+
+        task.add_done_callback(done)
 
     def _serve_shared(self) -> int:
         """Serve on a shared store (Redis), where the lease alone decides who leads.

@@ -8,25 +8,43 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..abc import Store
+from ..errors import StateError
 
 if TYPE_CHECKING:
     from .redis import RedisStorage
     from .sqlite import SQLiteStorage
 
-__all__ = ["RedisStorage", "SQLiteStorage", "is_url", "open_store"]
+__all__ = ["RedisStorage", "SQLiteStorage", "is_url", "mask_url", "open_store", "url_scheme"]
 
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+#: The schemes a store serves (matched without regard to case); any other ``scheme://``
+#: is refused, never taken for a file name.
+_SERVED_SCHEMES = ("redis", "rediss", "unix")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:)([^@/]*)@")
 #: The key prefix of a store opened from a URL (``RedisStorage(key_prefix=...)`` in code).
 PREFIX_ENV = "UNO_SCHEDULE_REDIS_PREFIX"
 DEFAULT_PREFIX = "uno-schedule:"
 
 
 def is_url(spec: str | os.PathLike[str]) -> bool:
-    """True for a Redis URL, False for a path to a SQLite state file."""
-    return os.fspath(spec).startswith(_URL_SCHEMES)
+    """True for anything of the form ``scheme://...`` (a store URL, served or not),
+    False for a path to a SQLite state file."""
+    return _URL.match(os.fspath(spec)) is not None
+
+
+def url_scheme(spec: str | os.PathLike[str]) -> str | None:
+    """The scheme of a URL, in lower case (``REDIS://`` is ``redis``), else None."""
+    match = _URL.match(os.fspath(spec))
+    return match.group(1).lower() if match else None
+
+
+def mask_url(spec: str | os.PathLike[str]) -> str:
+    """The URL with its password (``user:PASSWORD@``) replaced by ``***``, for messages."""
+    return _PASSWORD.sub(r"\1***@", os.fspath(spec))
 
 
 def open_store(
@@ -35,17 +53,34 @@ def open_store(
     """Open the store named by ``spec``: a Redis URL, else a SQLite file path.
 
     ``create=False`` is for read-only commands: a missing SQLite file raises
-    ``StateError`` instead of being created.
+    ``StateError`` instead of being created. A URL of any other scheme is refused.
     """
-    if is_url(spec):
+    scheme = url_scheme(spec)
+    if scheme is not None:
+        shown = mask_url(spec)
+        if scheme not in _SERVED_SCHEMES:
+            raise StateError(
+                f"cannot use {shown}: unknown state URL scheme {scheme!r}; use a SQLite "
+                "state file (--state FILE) or a redis:// URL"
+            )
         from .redis import RedisStorage
 
-        return RedisStorage(
-            os.fspath(spec), key_prefix=os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
-        )
+        try:
+            return RedisStorage(
+                os.fspath(spec), key_prefix=os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
+            )
+        except StateError as exc:
+            raise StateError(mask_password_in(str(exc), os.fspath(spec))) from None
     from .sqlite import SQLiteStorage
 
     return SQLiteStorage(spec, create=create, readonly=readonly)
+
+
+def mask_password_in(text: str, url: str) -> str:
+    """``text`` with the URL's password, wherever it appears, replaced by ``***``."""
+    match = _PASSWORD.match(url)
+    password = match.group(2) if match else ""
+    return text.replace(password, "***") if password else text
 
 
 def __getattr__(name: str) -> Any:

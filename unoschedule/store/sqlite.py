@@ -41,6 +41,7 @@ from urllib.parse import quote
 from ..abc import Claim, Finish, Lease, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
+from ..private import make_private_dirs
 from ..timeutil import as_utc, parse_instant
 from ..wakeup import notify, socket_address
 
@@ -445,6 +446,58 @@ def _bump_generation(conn: sqlite3.Connection) -> None:
     )
 
 
+#: Room set aside beside a runner's state for the records of runs in flight (disk full).
+RESERVE_BYTES = 1 << 20
+
+
+def real_state_path(path: str | os.PathLike[str]) -> str:
+    """The state file a path names, symbolic links resolved, once: the runner's lock,
+    its wake-up socket and every command then agree on one file, whatever alias each was
+    given. A link that leads nowhere (dangling, or a loop) is refused in one line."""
+    text = os.path.abspath(os.fspath(path))
+    try:
+        return os.path.realpath(text, strict=True)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StateError(
+            f"state path {text} is a symbolic link that cannot be followed "
+            f"({exc.strerror or exc}); point --state at a file"
+        ) from None
+    if os.path.islink(text):
+        raise StateError(
+            f"state path {text} is a symbolic link to {os.readlink(text)}, which does not "
+            "exist; create the file it points to or point --state at a file"
+        )
+    real = os.path.realpath(text)  # a missing file: its folder's links resolved
+    if os.path.lexists(real):  # a dangling link further down the chain
+        raise StateError(
+            f"state path {text} is a symbolic link that leads to nothing; point --state at a file"
+        )
+    return real
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _refuse_split(path: str) -> None:
+    """Never create a state file while a runner holds the lock of one by that name: its
+    file was deleted under it, and a new one would split the state in two."""
+    from ..lock import held_elsewhere
+
+    holder = held_elsewhere(path)
+    if holder is not None:
+        raise StateError(
+            f"no state file at {path}, but a scheduler ({holder}) holds its lock: the file "
+            "was deleted while it ran; stop that scheduler first, then start again"
+        )
+
+
 # -- the store ------------------------------------------------------------------------
 
 
@@ -460,12 +513,14 @@ class SQLiteStorage(Store):
         readonly: bool = False,
         busy_timeout: float = _BUSY_TIMEOUT,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = real_state_path(path)
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._sync = ""
+        self._reserve: str | None = None
         fresh = self._prepare_file(create=create and not readonly)
+        self._identity = _file_identity(self.path)
         self._conn = self._connect()
         try:
             self._check_and_migrate(fresh)
@@ -486,8 +541,9 @@ class SQLiteStorage(Store):
                 raise StateError(
                     f"no state file at {self.path}; start `uno-schedule run` first"
                 ) from None
+            _refuse_split(self.path)
             try:
-                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_dirs(p.parent)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 os.close(fd)
             except FileExistsError:
@@ -503,7 +559,8 @@ class SQLiteStorage(Store):
             raise StateError(
                 f"state file {self.path} is not a regular file; point --state at a file"
             )
-        if st.st_size == 0:
+        wal = self._check_wal()
+        if st.st_size == 0 and not wal:
             if not create:
                 raise StateError(f"no state file at {self.path}; start `uno-schedule run` first")
             return True
@@ -518,6 +575,35 @@ class SQLiteStorage(Store):
                 "move it aside or restore a backup - it was left untouched"
             )
         return False
+
+    def _check_wal(self) -> bool:
+        """Refuse, untouched, a state whose ``-wal`` would lose committed transactions on
+        recovery (see ``walcheck``); True when a log with frames is there.
+
+        Only when no other process holds the leader lock: a live runner's log is in use,
+        and only a log left by a process that died (an unclean stop) is recovered.
+        """
+        from ..lock import held_elsewhere
+        from .walcheck import wal_damage
+
+        wal = self.path + "-wal"
+        try:
+            size = os.path.getsize(wal)
+        except OSError:
+            return False
+        if size <= 32 or held_elsewhere(self.path) is not None:
+            return size > 32
+        try:
+            with open(wal, "rb") as fh:
+                damage = wal_damage(fh.read())
+        except OSError as exc:
+            raise StateError(f"cannot read {wal}: {exc.strerror or exc}") from None
+        if damage:
+            raise StateError(
+                f"state file {self.path}: its write-ahead log {wal} is damaged ({damage}); "
+                "both files were left untouched - restore a backup or move them aside"
+            )
+        return True
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
@@ -623,6 +709,52 @@ class SQLiteStorage(Store):
             self._conn.backup(dest)
         finally:
             dest.close()
+
+    def reserve_space(self) -> None:
+        """A private ``<state>.reserve`` file of ``RESERVE_BYTES``: on a full disk its
+        blocks are what the ends of the runs in flight are written into."""
+        path = self.path + ".reserve"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            except OSError:  # no fallocate here: write it out
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, b"\0" * RESERVE_BYTES)
+            self._reserve = path
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> bool:
+        path, self._reserve = self._reserve, None
+        if path is None:
+            return False
+        try:
+            os.unlink(path)
+        except OSError:
+            return False
+        return True
+
+    def check_identity(self) -> None:
+        if self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now is None:
+            raise StateError(
+                f"state file {self.path} was deleted while uno-schedule used it; stopping "
+                "(nothing more is written to the deleted file; start again for a new state)"
+            )
+        if now != self._identity:
+            raise StateError(
+                f"state file {self.path} was replaced by another file while uno-schedule "
+                "used it; stopping (start again to use the new file)"
+            )
 
     def _secure_sidecars(self) -> None:
         """SQLite gives -wal/-shm the database file's mode; tighten them if someone loosened it."""
@@ -1100,6 +1232,7 @@ class SQLiteStorage(Store):
         return _bind_waiter(socket_address(self.path))
 
     def close(self) -> None:
+        self.release_reserve()
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 if not self.readonly:

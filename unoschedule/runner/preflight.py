@@ -1,0 +1,55 @@
+"""Checks that a configuration which validated can also be applied, before it is.
+
+The loader checks each value on its own; a reload must also be sure that the run loop
+can work with each new or changed schedule (compute its next run) before anything of
+it reaches the state. A schedule that cannot is reported like a validation error, and
+the service keeps the last good configuration, as it does for an invalid file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, ConfigErrors, UnoScheduleError
+from ..model import ScheduleDefinition
+
+if TYPE_CHECKING:
+    from ..config.loader import Config
+    from .service import Engine
+
+__all__ = ["check_applicable", "check_applicable_config"]
+
+
+def check_applicable(
+    new: Mapping[str, ScheduleDefinition],
+    old: Mapping[str, ScheduleDefinition],
+    *,
+    default_zone: str | None,
+    now: datetime,
+    file: str = "",
+) -> None:
+    """Raise ``ConfigErrors`` naming each new or changed schedule whose next run cannot
+    be computed (an arithmetic overflow near the end of the calendar, say)."""
+    errors = []
+    for name, definition in new.items():
+        if old.get(name) == definition:
+            continue
+        try:
+            definition.timeline(default_zone).next(now)
+        except (OverflowError, ValueError, ArithmeticError, UnoScheduleError) as exc:
+            errors.append(ConfigError(f"{name}: cannot compute its next run ({exc})", file))
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def check_applicable_config(config: Config, scheduler: Engine) -> None:
+    """``check_applicable`` for a reloaded ``config`` against what ``scheduler`` runs."""
+    check_applicable(
+        config.schedules,
+        scheduler.definitions,
+        default_zone=config.options.timezone or scheduler.options.timezone,
+        now=scheduler.clock.now(),
+        file=str(config.path or ""),
+    )
