@@ -29,6 +29,7 @@ from ..timeutil import format_instant
 from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
+from .ops import Observer, output_tail_note
 from .processes import stop_orphans
 
 __all__ = ["RunLoop", "new_run_id", "occurrence_key"]
@@ -138,6 +139,8 @@ class RunLoop:
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
+        #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
+        self.observer: Observer | None = None
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -423,8 +426,11 @@ class RunLoop:
             if start:
                 failpoint("after_claim")
                 self._enqueue(run)
-            elif note is not None:
+                continue
+            if note is not None:
                 note()
+            if self.observer is not None:
+                self.observer.recorded(run)
         if refused:
             self._lost_lease()
         if batch.completed and self.firing:
@@ -532,6 +538,8 @@ class RunLoop:
             return
         started = self.clock.now()
         self.store.start_runs([(run.run_id, started, None) for run in starting])
+        if self.observer is not None:
+            self.observer.started(starting, started)
         loop = asyncio.get_running_loop()
         for run in starting:
             task = loop.create_task(self._execute(queue, run, started))
@@ -603,12 +611,15 @@ class RunLoop:
             await self._finish(
                 Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
             )
+            if self.observer is not None:
+                self.observer.finished(run, outcome, started, finished)
             took = (finished - started).total_seconds()
             if outcome.result == "success":
                 self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
             else:
                 self.log.warning(
                     f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
+                    + output_tail_note(outcome.output)
                 )
                 retried = self._schedule_retry(run, definition, finished, outcome.result)
                 if not retried and outcome.result != "interrupted":

@@ -27,6 +27,7 @@ from ..timeutil import format_instant
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
+from .ops import Operations
 from .systemd import SystemdNotifier
 
 __all__ = ["Service"]
@@ -57,12 +58,14 @@ class Service:
         self._lock: object | None = None
         self._sleeper: _Sleeper | None = None
         self.exit_status = 0
+        self.ops = Operations(scheduler, self.log)
 
     # -- process entry point ----------------------------------------------------------------
 
     def run(self) -> int:
         """Take the leader lock (waiting as a standby if needed), then serve until stopped."""
         gc.freeze()  # the loaded file lives as long as the process: never rescan it
+        self.ops.serve_metrics()  # a standby serves too (leader 0)
         lock = None
         state_path = self.scheduler.state_path
         if state_path is not None:
@@ -97,6 +100,7 @@ class Service:
         try:
             return asyncio.run(self.serve())
         finally:
+            self.ops.close()
             if lock is not None:
                 lock.release()
 
@@ -145,6 +149,7 @@ class Service:
             on_failure=sched._notify_failure,
             wake=self._wake,
         )
+        self.ops.serve_metrics()
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
         while not runloop.take_lease(now, force=force):
@@ -165,6 +170,7 @@ class Service:
             f"{sched.state_path or 'remote storage'}"
         )
         sleeper = self._sleeper = _Sleeper(waiter, loop, store.notify)
+        self.ops.attach(runloop)
         began = time.monotonic()
         with _quiet_gc():
             runloop.recover(now)
@@ -181,6 +187,7 @@ class Service:
             f"due times in {time.monotonic() - synced:.2f}s)"
         )
         self.started.set()
+        self.ops.start()
         last_wall, last_mono = clock.now(), clock.monotonic()
         last_watchdog = last_mono
         last_refresh = last_mono
@@ -224,11 +231,13 @@ class Service:
             self.notifier.stopping()
             self.log.notice("stopping: no new runs will start")
             grace = self._grace if self._grace is not None else opts.shutdown_grace
+            await self.ops.stop()
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
             self._sleeper = None
             sleeper.close()
             waiter.close()
+            self.ops.close()
             self.log.notice("stopped")
         return self.exit_status
 

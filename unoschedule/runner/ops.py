@@ -1,0 +1,273 @@
+"""What the leader does besides firing: metrics, retention, pause expiry, dead-man alarms,
+and the full output of each run.
+
+All of it hangs off the run loop through one ``Observer`` (told when runs start and end)
+and one background task, so the firing path only ever pays for a few in-memory updates:
+pruning reads and deletes through its own connection, in a thread, in small batches,
+and the metrics endpoint reads the loop's memory when it is scraped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import pauses
+from ..abc import Store
+from ..model import RunRecord
+from .executor import JobOutcome
+from .log import Logger
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+    from ..scheduler import Scheduler
+    from .loop import RunLoop
+
+__all__ = ["Observer", "Operations"]
+
+#: Runs deleted per pruning transaction: each holds the write lock for a few ms.
+PRUNE_BATCH = 500
+#: How often the background task looks at pause expiries and overdue schedules.
+HOUSEKEEPING_SECONDS = 1.0
+#: How often runs older than ``keep_for`` are looked for.
+AGE_PRUNE_SECONDS = 60.0
+
+
+class Observer:
+    """What the run loop tells about runs as they go (each call is cheap)."""
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        """``runs`` were marked running at ``at`` (their jobs start next)."""
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        """``run`` ended with ``outcome`` (recorded)."""
+
+    def recorded(self, run: RunRecord) -> None:
+        """A final record without a job (a missed or skipped occurrence)."""
+
+
+class Operations(Observer):
+    """One per service: created at start, attached to the run loop once it leads."""
+
+    def __init__(self, scheduler: Scheduler, log: Logger) -> None:
+        self.scheduler = scheduler
+        self.options = scheduler.options
+        self.log = log
+        self.loop: RunLoop | None = None
+        self.metrics: Metrics | None = None
+        self._counts: dict[str, int] | None = None
+        self._over: set[str] = set()
+        self._wake = asyncio.Event() if _has_loop() else None
+        self._task: asyncio.Task[None] | None = None
+        self._pruner: Store | None = None
+        self._statuses: dict[str, int] = {}
+        #: Longest time one pruning transaction held the write lock (bench, tests).
+        self.longest_prune_hold = 0.0
+        self.pruned = 0
+
+    # -- metrics ------------------------------------------------------------------------
+
+    def serve_metrics(self) -> None:
+        """Serve /metrics (a standby too, with leader 0); a taken address is a warning."""
+        if not self.options.metrics_enabled or self.metrics is not None:
+            return
+        from ..metrics import Metrics
+
+        self.metrics = Metrics()
+        self.metrics.view.statuses = lambda: self._statuses
+        try:
+            self.metrics.serve(self.options.metrics_address)
+        except (OSError, ValueError) as exc:
+            self.log.warning(
+                f"metrics: cannot listen on {self.options.metrics_address} "
+                f"({getattr(exc, 'strerror', None) or exc}); /metrics is not served"
+            )
+            return
+        self.log.info(f"metrics on http://{self.options.metrics_address}/metrics")
+
+    # -- the loop's observer --------------------------------------------------------------
+
+    def attach(self, loop: RunLoop) -> None:
+        self.loop = loop
+        loop.observer = self
+        if self.metrics is not None:
+            view = self.metrics.view
+            view.leader = lambda: loop.firing and loop.epoch > 0
+            view.next_runs = lambda: loop._next
+            view.running = lambda: loop._active
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        if self.metrics is not None:
+            self.metrics.started(runs, at)
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+        self._count(run.schedule)
+
+    def recorded(self, run: RunRecord) -> None:
+        if self.metrics is not None:
+            self.metrics.recorded(run)
+        self._count(run.schedule)
+
+    def _count(self, name: str) -> None:
+        counts = self._counts
+        if counts is None:
+            return
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] > self.options.keep_runs:
+            self._over.add(name)
+            if self._wake is not None:
+                self._wake.set()
+
+    # -- the background task ------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pruner is not None and self._pruner is not self.scheduler.store:
+            self._pruner.close()
+        self._pruner = None
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        clock = self.scheduler.clock
+        store = self.scheduler.store
+        self._pruner = await asyncio.to_thread(store.clone)
+        self._counts = await asyncio.to_thread(self._pruner.run_totals)
+        self._over = {n for n, c in self._counts.items() if c > self.options.keep_runs}
+        last_age = -AGE_PRUNE_SECONDS
+        while True:
+            try:
+                now = clock.now()
+                self.expire_pauses(now)
+                mono = clock.monotonic()
+                if mono - last_age >= AGE_PRUNE_SECONDS:
+                    last_age = mono
+                    await self._prune_by_age(now)
+                    self._statuses = await asyncio.to_thread(_status_counts, self._pruner)
+                await self._prune_by_count()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # housekeeping must never stop the leader
+                self.log.error(f"housekeeping failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), HOUSEKEEPING_SECONDS)
+            self._wake.clear()
+
+    # -- pauses ---------------------------------------------------------------------------
+
+    def expire_pauses(self, now: datetime) -> list[str]:
+        """Resume the schedules whose ``pause --until`` has come; returns them."""
+        store = self.scheduler.store
+        due = [
+            p.schedule
+            for p in store.open_pauses()
+            if p.paused_until is not None and p.paused_until <= now
+        ]
+        if not due:
+            return []
+        resumed = pauses.resume(store, due, now)
+        for name in resumed:
+            self.log.notice(f"{name}: resumed (its pause ended at {_fmt(now)})")
+        if resumed and self.loop is not None:
+            self.loop.refresh(now)
+        return resumed
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def _prune_by_count(self) -> None:
+        """Trim every schedule over ``keep_runs``, one small transaction at a time."""
+        counts, keep = self._counts, self.options.keep_runs
+        if counts is None:
+            return
+        while self._over:
+            name = self._over.pop()
+            while True:
+                batch = await self._prune(name, keep=keep, before=None)
+                if batch < PRUNE_BATCH:
+                    counts[name] = min(counts.get(name, 0), keep)
+                    break
+                counts[name] = max(keep, counts.get(name, 0) - batch)
+
+    async def _prune_by_age(self, now: datetime) -> None:
+        before = now - timedelta(seconds=self.options.keep_for)
+        while await self._prune(None, keep=None, before=before) >= PRUNE_BATCH:
+            pass
+
+    async def _prune(self, name: str | None, *, keep: int | None, before: datetime | None) -> int:
+        store = self._pruner
+        assert store is not None
+        pruned = await asyncio.to_thread(
+            store.prune_runs, name, keep=keep, before=before, limit=PRUNE_BATCH
+        )
+        self.longest_prune_hold = max(self.longest_prune_hold, pruned.seconds)
+        self.pruned += len(pruned.run_ids)
+        if name is None and self._counts is not None:
+            for schedule, _ in pruned.run_ids:
+                self._counts[schedule] = max(0, self._counts.get(schedule, 0) - 1)
+        self.removed_runs(pruned.run_ids)
+        return len(pruned.run_ids)
+
+    def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
+        """Hook for the output files of pruned runs (see ``log_dir``)."""
+
+
+def _status_counts(store: Store) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in store.list_schedules(definitions=False):
+        counts[state.status] = counts.get(state.status, 0) + 1
+    return counts
+
+
+def _fmt(when: datetime) -> str:
+    from ..timeutil import format_instant
+
+    return format_instant(when) or ""
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def log_path(log_dir: Path, schedule: str, run_id: str) -> Path:
+    """Where a run's full output lives: one folder per schedule, one file per run."""
+    safe = schedule.replace(os.sep, "_")
+    return log_dir / safe / f"{run_id}.log"
+
+
+def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
+    """The end of a failed run's output for its log line: `` | last line | ...``."""
+    if not output:
+        return ""
+    tail = [line.strip() for line in output.strip().splitlines()[-lines:] if line.strip()]
+    text = " | ".join(tail)
+    if len(text) > width:
+        text = "..." + text[-width:]
+    return f"; output: {text}" if text else ""
