@@ -301,6 +301,10 @@ class Store(ABC):
         one transaction; False for one enqueued before (a backfill given twice)."""
         raise NotImplementedError(f"{type(self).__name__} cannot enqueue by occurrence")
 
+    def last_successes(self) -> dict[str, datetime]:
+        """When each schedule's latest successful run finished (dead-man alarms)."""
+        return {}
+
     def run_totals(self) -> dict[str, int]:
         """Rows per schedule in the runs (the pruner's starting point)."""
         return {}

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import pauses
 from .abc import Clock, Store, SystemClock
 from .errors import UnknownScheduleError, UnoScheduleError
 from .model import (
@@ -232,9 +233,13 @@ class Scheduler:
         self.store.set_status([schedule_id], "removed", self.clock.now())
         self.store.notify()
 
-    async def pause_schedule(self, schedule_id: str) -> bool:
+    async def pause_schedule(self, schedule_id: str, **why: Any) -> bool:
+        """Pause; ``reason``, ``until`` (an instant: the leader resumes it then) and
+        ``by`` are recorded and shown by ``status`` and ``list``."""
         self._ensure_known(self._resolve(schedule_id))
         changed = self.store.set_status([schedule_id], "paused", self.clock.now())
+        again = not changed and (why.get("reason") or why.get("until"))  # a new reason
+        self._record_pause(changed or ([schedule_id] if again else []), why)
         self.store.notify()
         return bool(changed)
 
@@ -245,13 +250,15 @@ class Scheduler:
             return False
         self.store.set_next_run(schedule_id, None)
         changed = self.store.set_status([schedule_id], "active", self.clock.now())
+        self._end_pauses(changed)
         self.store.notify()
         return bool(changed)
 
-    async def pause(self) -> list[str]:
-        """Pause every schedule (``pause --all``)."""
+    async def pause(self, **why: Any) -> list[str]:
+        """Pause every schedule (``pause --all``), with ``pause_schedule``'s options."""
         self._ensure_known(*self.definitions.values())
         changed = self.store.set_status(None, "paused", self.clock.now())
+        self._record_pause(changed, why)
         self.store.notify()
         return changed
 
@@ -260,6 +267,7 @@ class Scheduler:
         for name in paused:
             self.store.set_next_run(name, None)
         changed = self.store.set_status(paused, "active", self.clock.now()) if paused else []
+        self._end_pauses(changed)
         self.store.notify()
         return changed
 
@@ -311,6 +319,7 @@ class Scheduler:
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         states = self._states()
+        paused = self._open_pauses()
         rows = []
         for name, definition in self.definitions.items():
             state = states.get(name)
@@ -331,6 +340,7 @@ class Scheduler:
                     "last_run": format_instant(state.last_run) if state else None,
                     "last_result": state.last_result if state else None,
                     "version": state.version if state else None,
+                    **pauses.fields_of(paused.get(name)),
                 }
             )
         return rows
@@ -369,6 +379,7 @@ class Scheduler:
             "version": state.version if state else None,
             "tags": list(definition.tags),
             "metadata": dict(definition.metadata),
+            **self._pause_fields(store, schedule_id),
         }
 
     async def get_statistics(self) -> dict[str, Any]:
@@ -600,6 +611,49 @@ class Scheduler:
         from .runner.service import Service
 
         return Service(self, install_signals=True).run()
+
+
+    # -- operations (issue 8): pauses, health, explain, backfill --------------------------
+
+    def _record_pause(self, names: list[str], why: dict[str, Any]) -> None:
+        unknown = sorted(set(why) - {"reason", "until", "by"})
+        if unknown:
+            raise TypeError(f"unknown pause option {unknown[0]!r}")
+        pauses.record(self.store, names, self.clock.now(), reason=why.get("reason"),
+                      until=why.get("until"), by=why.get("by"))
+
+    def _end_pauses(self, names: list[str]) -> None:
+        pauses.end(self.store, names, self.clock.now())
+
+    def _open_pauses(self) -> dict[str, Any]:
+        return pauses.open_by_name(self._store_if_any())
+
+    def _pause_fields(self, store: Store | None, name: str) -> dict[str, Any]:
+        return pauses.fields_of(pauses.open_by_name(store).get(name))
+
+    async def health(self) -> dict[str, Any]:
+        """Leader alive and nothing overdue? (``uno-schedule health``)."""
+        from .health import check
+
+        return check(self._store_if_any(), self.definitions, self.clock.now(), self.state_path)
+
+    async def explain(
+        self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every occurrence due in ``[since, until]`` and what became of it."""
+        from .explain import explain
+
+        definition = self._resolve(schedule_id)
+        return explain(self, definition, since, until)
+
+    async def backfill(
+        self, schedule_id: str, start: datetime, end: datetime, **options: Any
+    ) -> dict[str, Any]:
+        """Queue a run of each occurrence in ``[start, end]`` (trigger ``backfill``)."""
+        from .backfill import backfill
+
+        definition = self._resolve(schedule_id)
+        return backfill(self, definition, start, end, **options)
 
 
 def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:

@@ -543,22 +543,40 @@ AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
 def pause(ctx: typer.Context, name: Annotated[
         str | None, typer.Argument(metavar="[NAME]", help="The schedule's name.")
     ] = None,
-          all_: AllOption = False) -> None:
+          all_: AllOption = False,
+          reason: Annotated[str | None, typer.Option(
+              "--reason", metavar="TEXT", help="Why (shown by status and list).")] = None,
+          until: Annotated[str | None, typer.Option(
+              "--until", metavar="INSTANT|DURATION",
+              help="Resume by itself then: an ISO 8601 instant or a duration (2h).")] = None,
+          ) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
 
     Examples:
 
       uno-schedule pause backup
 
+      uno-schedule pause backup --reason "disk replacement" --until 2h
+
       uno-schedule pause --all
     """
     _target(name, all_)
+    from unoschedule import pauses
+
+    why: dict[str, Any] = {"by": pauses.current_user()}
+    if reason:
+        why["reason"] = reason
+    if until:
+        try:
+            why["until"] = pauses.parse_until(until, datetime.now(UTC))
+        except UnoScheduleError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--until'") from None
     with _scheduler(ctx, create_state=True) as scheduler:
         if all_:
-            changed = _run(scheduler.pause())
+            changed = _run(scheduler.pause(**why))
             typer.echo(f"paused {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
                        + (": " + ", ".join(changed) if changed else ""))
-        elif _run(scheduler.pause_schedule(str(name))):
+        elif _run(scheduler.pause_schedule(str(name), **why)):
             typer.echo(f"paused {name}")
         else:
             typer.echo(f"{name} was not active; nothing changed")
@@ -787,3 +805,6 @@ def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
     width = output.console().width
     return max(24, min(96, width - label - 10))
+
+
+from . import ops as _ops  # noqa: E402, F401 - health, explain, backfill, logs, top

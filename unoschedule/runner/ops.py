@@ -68,6 +68,7 @@ class Operations(Observer):
         self._task: asyncio.Task[None] | None = None
         self._pruner: Store | None = None
         self._statuses: dict[str, int] = {}
+        self._next_expiry: datetime | None = None
         #: Longest time one pruning transaction held the write lock (bench, tests).
         self.longest_prune_hold = 0.0
         self.pruned = 0
@@ -173,8 +174,12 @@ class Operations(Observer):
                 raise
             except Exception as exc:  # housekeeping must never stop the leader
                 self.log.error(f"housekeeping failed: {type(exc).__name__}: {exc}")
+            timeout = HOUSEKEEPING_SECONDS
+            if self._next_expiry is not None:  # wake at a pause's end, not up to 1 s after
+                ahead = (self._next_expiry - clock.now()).total_seconds()
+                timeout = min(timeout, max(0.0, ahead))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), HOUSEKEEPING_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
 
     # -- pauses ---------------------------------------------------------------------------
@@ -182,11 +187,10 @@ class Operations(Observer):
     def expire_pauses(self, now: datetime) -> list[str]:
         """Resume the schedules whose ``pause --until`` has come; returns them."""
         store = self.scheduler.store
-        due = [
-            p.schedule
-            for p in store.open_pauses()
-            if p.paused_until is not None and p.paused_until <= now
-        ]
+        ending = [p for p in store.open_pauses() if p.paused_until is not None]
+        due = [p.schedule for p in ending if p.paused_until is not None and p.paused_until <= now]
+        later = [p.paused_until for p in ending if p.paused_until and p.paused_until > now]
+        self._next_expiry = min(later) if later else None
         if not due:
             return []
         resumed = pauses.resume(store, due, now)

@@ -1197,6 +1197,14 @@ class SQLiteStorage(Store):
                 results.append(True)
         return results
 
+    def last_successes(self) -> dict[str, datetime]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT schedule, MAX(finished_at) FROM runs WHERE result = 'success' "
+                "GROUP BY schedule"
+            ).fetchall()
+        return {r[0]: _parse_ts(r[1]) for r in rows if r[1] is not None}
+
     def run_totals(self) -> dict[str, int]:
         with self._read() as conn:
             rows = conn.execute("SELECT schedule, count(*) FROM runs GROUP BY schedule").fetchall()

@@ -1,0 +1,192 @@
+"""Commands for operating a runner: health, explain, backfill, logs, top.
+
+Registered on the one typer app by ``commands`` (one import line); each command is a
+few lines over one library call, with ``--json`` for scripts and one-line errors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from unoschedule.errors import UnoScheduleError
+
+from . import output
+from .commands import JsonOption, NameArg, TzOption, _run, _scheduler, _zone, app
+
+__all__ = ["parse_when"]
+
+
+def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
+    """An instant option: ISO 8601 (naive: UTC), ``now``, or a duration meaning that
+    long ago (``30m``, ``2h``, ``7d``)."""
+    if text is None:
+        return None
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    from unoschedule.timeutil import parse_duration, parse_instant
+
+    try:
+        return now - parse_duration(value.removesuffix(" ago").removesuffix("ago"), what=option)
+    except UnoScheduleError:
+        pass
+    try:
+        return parse_instant(value, UTC)
+    except UnoScheduleError:
+        raise typer.BadParameter(
+            f"{text!r} is neither an instant (2026-12-01T10:00:00Z) nor a duration ago (30m)",
+            param_hint=f"'{option}'",
+        ) from None
+
+
+@app.command()
+def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Exit 0 when a leader holds a current lease and no schedule is overdue, else 1.
+
+    For systemd, Kubernetes probes and cron-style monitors: one line says why not.
+    Overdue means a schedule with expect_success_within has not succeeded for that long.
+
+    Examples:
+
+      uno-schedule health
+
+      uno-schedule health --json
+    """
+    with _scheduler(ctx) as scheduler:
+        record = _run(scheduler.health())
+    if as_json:
+        output.print_json(record)
+    elif record["healthy"]:
+        typer.echo(record["reason"])
+    else:
+        output.err(f"unhealthy: {record['reason']}")
+    if not record["healthy"]:
+        raise typer.Exit(1)
+
+
+_OUTCOME_STYLES = {**output.RESULT_STYLES, "not_due": "dim", "outside_window": "dim"}
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    name: NameArg,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="INSTANT",
+                     help="Start of the window: ISO 8601 or a duration ago (default 24h)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="INSTANT",
+                     help="End of the window: ISO 8601 or a duration ago (default now)."),
+    ] = None,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show every occurrence a schedule should have had in a window and what became of it.
+
+    Outcomes: success, error, timeout, skipped (overlap), missed, paused, interrupted,
+    running, queued, outside_window (start/end dates), not_due.
+
+    Examples:
+
+      uno-schedule explain backup
+
+      uno-schedule explain report --since 2026-03-01T00:00:00Z --until 2026-03-08T00:00:00Z
+
+      uno-schedule explain tick --since 10m --json
+    """
+    zone = _zone(tz)
+    now = datetime.now(UTC)
+    start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
+    with _scheduler(ctx) as scheduler:
+        rows = _run(scheduler.explain(name, start, end))
+    if as_json:
+        output.print_json(rows)
+        return
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda i: -i[1]))
+    output.console().print(
+        output.table(
+            ["scheduled", "outcome", "run", "detail"],
+            (
+                [
+                    output.esc(output.when(r["scheduled_time"], zone, ago=False)),
+                    _styled(r["outcome"]),
+                    output.esc(r["run_id"]) if r["run_id"] else None,
+                    output.esc(r["detail"]) if r["detail"] else None,
+                ]
+                for r in rows
+            ),
+            title=f"{name}: {len(rows)} occurrences" + (f" ({summary})" if summary else ""),
+        )
+    )
+
+
+def _styled(outcome: str) -> str:
+    style = _OUTCOME_STYLES.get(outcome)
+    return f"[{style}]{outcome}[/{style}]" if style else outcome
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    name: NameArg,
+    from_: Annotated[
+        str, typer.Option("--from", metavar="INSTANT",
+                          help="First instant (ISO 8601, or a duration ago such as 1h).")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", metavar="INSTANT",
+                          help="Last instant, inclusive (ISO 8601, a duration ago, or now).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the occurrences; queue nothing.")
+    ] = False,
+    max_: Annotated[
+        int, typer.Option("--max", min=1, help="Refuse more occurrences than this without --yes.")
+    ] = 1000,
+    yes: Annotated[bool, typer.Option("--yes", help="Allow more than --max.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run each occurrence of a past window with its own scheduled instant.
+
+    Each run gets trigger `backfill` and sees its occurrence in $UNO_SCHEDULED_TIME; queue
+    limits apply. An occurrence backfilled before is not queued again.
+
+    Examples:
+
+      uno-schedule backfill report --from 2026-03-01T00:00:00Z --to 2026-03-07T23:59:59Z
+
+      uno-schedule backfill tick --from 10m --to now --dry-run
+    """
+    now = datetime.now(UTC)
+    start, end = parse_when(from_, now, "--from"), parse_when(to, now, "--to")
+    assert start is not None and end is not None
+    with _scheduler(ctx, create_state=not dry_run) as scheduler:
+        record = _run(
+            scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes)
+        )
+        running = scheduler.leader_running() if not dry_run else True
+    if as_json:
+        output.print_json(record)
+    elif dry_run:
+        for instant in record["occurrences"]:
+            typer.echo(instant)
+        output.err(f"{len(record['occurrences'])} occurrences (dry run: nothing queued)")
+    else:
+        for item in record["queued"]:
+            typer.echo(f"{item['scheduled_time']}\t{item['run_id']}")
+        again = len(record["already_queued"])
+        output.err(
+            f"queued {len(record['queued'])} backfill run(s) of {name}"
+            + (f"; {again} were backfilled before" if again else "")
+        )
+    if not running:
+        output.err("note: no scheduler is running; the runs wait until one starts")
