@@ -14,6 +14,7 @@ import subprocess
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_service import Runner, uno_cli, wait_until, write_config
@@ -265,3 +266,272 @@ def test_keep_runs_holds_history_of_a_live_every_second_schedule(tmp_path: Path)
     status = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)
     assert status["success_count"] == status["run_count"] >= 10  # totals kept
     assert len(json.loads(cli(tmp_path, "history", "tick", "--json").stdout)) <= 6
+
+
+# -- pauses, explain, backfill under an injected clock --------------------------------------
+
+
+def _ops_harness(tmp_path: Path, *definitions: Any) -> tuple[Any, Any, Any]:
+    from test_loop import Harness
+
+    from unoschedule.runner.log import Logger
+    from unoschedule.runner.ops import Operations
+    from unoschedule.scheduler import Scheduler
+
+    h = Harness(tmp_path, list(definitions))
+    scheduler = Scheduler(storage=h.store, clock=h.clock, metrics_enabled=False)
+    scheduler.definitions = h.definitions
+    ops = Operations(scheduler, Logger(verbose=False))
+    return h, scheduler, ops
+
+
+def test_a_pause_with_until_resumes_at_its_end_and_explain_shows_it(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    h, scheduler, ops = _ops_harness(tmp_path, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        loop = h.start()
+        ops.attach(loop)
+        await h.at("2026-06-01T09:00:00Z")
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        await scheduler.pause_schedule(
+            "m", reason="disk swap", until=T("2026-06-01T09:03:30Z"), by="ops@host"
+        )
+        loop.refresh(h.clock.now())
+        status = await scheduler.get_schedule_status("m")
+        assert status["status"] == "paused"
+        assert status["paused_reason"] == "disk swap"
+        assert status["paused_until"] == "2026-06-01T09:03:30Z"
+        assert status["paused_at"] == "2026-06-01T09:00:30Z"
+        assert status["paused_by"] == "ops@host"
+        for minute in (1, 2, 3):
+            h.clock.set(T(f"2026-06-01T09:0{minute}:00Z"))
+            assert ops.expire_pauses(h.clock.now()) == []
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        h.clock.set(T("2026-06-01T09:03:30Z"))
+        assert ops.expire_pauses(h.clock.now()) == ["m"]  # at its end, by itself
+        for minute in (4, 5):
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        status = await scheduler.get_schedule_status("m")
+        assert status["status"] == "active" and status["paused_reason"] is None
+        rows = await scheduler.explain(
+            "m", since=T("2026-06-01T09:00:00Z"), until=T("2026-06-01T09:06:00Z")
+        )
+        assert [(r["scheduled_time"][11:16], r["outcome"]) for r in rows] == [
+            ("09:00", "success"),
+            ("09:01", "paused"),
+            ("09:02", "paused"),
+            ("09:03", "paused"),
+            ("09:04", "success"),
+            ("09:05", "success"),
+            ("09:06", "not_due"),
+        ]
+        assert "disk swap" in rows[1]["detail"] and rows[0]["run_id"]
+
+    asyncio.run(go())
+    assert h.history("m") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:04", "schedule", 1, "success"),
+        ("09:05", "schedule", 1, "success"),
+    ]
+
+
+def test_explain_names_every_outcome_it_can_tell(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    definition = cron("m", "* * * * *", start_date=T("2026-06-01T09:00:00Z"))
+    h, scheduler, _ = _ops_harness(tmp_path, definition)
+    h.executor.script["m"] = ["success", "error", "timeout"]
+
+    async def go() -> None:
+        h.start()
+        for minute in (0, 1, 2):
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        await h.at("2026-06-01T09:15:00Z")  # 09:03-09:14 late: the missed policy decides
+        rows = await scheduler.explain(
+            "m", since=T("2026-06-01T08:58:00Z"), until=T("2026-06-01T09:16:00Z")
+        )
+        outcome = {r["scheduled_time"][11:16]: r["outcome"] for r in rows}
+        assert outcome["08:58"] == outcome["08:59"] == "outside_window"
+        assert (outcome["09:00"], outcome["09:01"], outcome["09:02"]) == (
+            "success", "error", "timeout",
+        )  # fmt: skip
+        assert outcome["09:15"] == "success" and outcome["09:16"] == "not_due"
+        assert set(rows[i]["outcome"] for i in range(5, 17)) <= {"missed", "success"}
+
+    asyncio.run(go())
+
+
+def test_backfill_runs_each_occurrence_once_with_its_own_instant(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    from unoschedule.errors import UnoScheduleError
+
+    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        h.start()
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        window = (T("2026-06-01T08:55:00Z"), T("2026-06-01T08:59:59Z"))
+        dry = await scheduler.backfill("m", *window, dry_run=True)
+        assert dry["occurrences"] == [f"2026-06-01T08:5{m}:00Z" for m in range(5, 10)]
+        assert dry["queued"] == []
+        with pytest.raises(UnoScheduleError, match="more than 3 occurrences"):
+            await scheduler.backfill("m", *window, limit=3)
+        with pytest.raises(UnoScheduleError, match="in the future"):
+            await scheduler.backfill("m", window[0], T("2026-06-01T10:00:00Z"))
+        done = await scheduler.backfill("m", *window)
+        assert len(done["queued"]) == 5
+        again = await scheduler.backfill("m", *window)
+        assert again["queued"] == [] and len(again["already_queued"]) == 5
+        await h.at("2026-06-01T09:00:31Z")
+
+    asyncio.run(go())
+    calls = sorted((c[1].strftime("%H:%M"), c[3]) for c in h.executor.calls)
+    assert calls == [*((f"08:5{m}", "backfill") for m in range(5, 10)), ("09:00", "schedule")]
+
+
+def test_health_wants_a_live_lease_and_nothing_overdue(tmp_path: Path) -> None:
+    from unoschedule.health import check
+    from unoschedule.model import ScheduleDefinition, ScheduleState
+    from unoschedule.schedules import IntervalSchedule
+
+    now = T("2026-06-01T09:00:00Z")
+    store = SQLiteStorage(tmp_path / "state.db")
+    definition = ScheduleDefinition(
+        name="nightly",
+        schedule=IntervalSchedule("1h"),
+        command=("true",),
+        expect_success_within=3600.0,
+    )
+    definitions = {"nightly": definition}
+    assert not check(store, definitions, now, None)["healthy"]
+    assert "no leader" in check(store, definitions, now, None)["reason"]
+    store.acquire_lease("a", 300, now)
+    store.save_schedule(
+        ScheduleState("nightly", definition.to_config(), created_at=now - timedelta(minutes=30))
+    )
+    record = check(store, definitions, now, None)
+    assert record["healthy"] and record["leader"] == "a"
+    later = now + timedelta(minutes=40)
+    store.renew_lease("a", 1, 300, later)
+    record = check(store, definitions, later, None)
+    assert not record["healthy"] and record["overdue"] == {"nightly": "2026-06-01T09:30:00Z"}
+    assert "1 overdue schedule: nightly" in record["reason"]
+    store.close()
+
+
+# -- the live runner, as an operator drives it ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_operator_session_against_a_live_runner(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+          shutdown_grace: 5
+        schedules:
+          tick: {schedule: {every: 1s}, command: "true"}
+          minutely:
+            schedule: "* * * * *"
+            command: "echo $UNO_SCHEDULED_TIME $UNO_TRIGGER >> minutes.log"
+            shell: true
+        """,
+    )
+    assert cli(tmp_path, "health").returncode == 1
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        healthy = cli(tmp_path, "health")
+        assert healthy.returncode == 0 and healthy.stdout.startswith("ok: leader")
+
+        paused = cli(tmp_path, "pause", "tick", "--reason", "maintenance", "--until", "3s")
+        assert paused.returncode == 0, paused.stderr
+        status = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)
+        assert status["status"] == "paused" and status["paused_reason"] == "maintenance"
+        assert status["paused_until"] and status["paused_at"] and status["paused_by"]
+        wait_until(
+            lambda: (
+                json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["status"] == "active"
+            ),
+            what="the pause to end by itself",
+        )
+        wait_until(
+            lambda: "success" in cli(tmp_path, "explain", "tick", "--since", "2s").stdout,
+            what="a run after the resume",
+        )
+        rows = json.loads(cli(tmp_path, "explain", "tick", "--since", "30s", "--json").stdout)
+        assert {"scheduled_time", "outcome", "run_id", "detail"} <= set(rows[0])
+        assert 2 <= sum(r["outcome"] == "paused" for r in rows) <= 4
+
+        done = cli(tmp_path, "backfill", "minutely", "--from", "3m", "--to", "now", "--json")
+        assert done.returncode == 0, done.stderr
+        queued = json.loads(done.stdout)["queued"]
+        assert len(queued) == 3
+
+        def backfilled() -> list[dict[str, Any]]:
+            history = json.loads(cli(tmp_path, "history", "minutely", "--json").stdout)
+            runs = [r for r in history if r["trigger"] == "backfill"]
+            return runs if all(r["result"] == "success" for r in runs) else []
+
+        runs = wait_until(backfilled, what="the backfill runs")
+        assert sorted(r["scheduled_time"] for r in runs) == sorted(
+            q["scheduled_time"] for q in queued
+        )
+        lines = (tmp_path / "minutes.log").read_text().split("\n")
+        for q in queued:
+            assert lines.count(f"{q['scheduled_time']} backfill") == 1
+        assert runner.term() == 0
+    finally:
+        runner.close()
+    stopped = cli(tmp_path, "health")
+    assert stopped.returncode == 1 and "no leader" in stopped.stderr
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+def test_the_operations_keys_are_read_and_checked() -> None:
+    import textwrap
+
+    from unoschedule.config import parse_config
+    from unoschedule.errors import ConfigErrors
+
+    def parse(text: str) -> Any:
+        return parse_config(textwrap.dedent(text), "schedules.yaml")
+
+    config = parse("""
+        scheduler: {keep_runs: 5, keep_for: 7d, metrics_address: ":9700"}
+        schedules:
+          job:
+            schedule: {every: 1m}
+            command: "true"
+            expect_success_within: 2h
+            pause_after_failures: 3
+    """)
+    assert (config.options.keep_runs, config.options.keep_for) == (5, 7 * 86400.0)
+    assert config.options.metrics_address == ":9700"
+    job = config.schedules["job"]
+    assert (job.expect_success_within, job.pause_after_failures) == (7200.0, 3)
+    defaults = parse("schedules: {}").options
+    assert (defaults.keep_runs, defaults.keep_for) == (1000, 90 * 86400.0)
+    assert (defaults.metrics_enabled, defaults.metrics_address) == (True, "127.0.0.1:9650")
+    with pytest.raises(ConfigErrors) as caught:
+        parse("""
+            scheduler: {keep_runs: 0, keep_for: forever, metrics_address: "localhost"}
+            schedules:
+              job: {schedule: {every: 1m}, command: "true", pause_after_failures: 0}
+        """)
+    messages = "\n".join(str(e) for e in caught.value.errors)
+    assert "keep_runs must be a whole number >= 1" in messages
+    assert "keep_for" in messages and "metrics_address must be HOST:PORT" in messages
+    assert "pause_after_failures must be a whole number >= 1" in messages

@@ -75,10 +75,14 @@ class Operations(Observer):
 
     # -- metrics ------------------------------------------------------------------------
 
-    def serve_metrics(self) -> None:
-        """Serve /metrics (a standby too, with leader 0); a taken address is a warning."""
+    def serve_metrics(self, scheduler: Scheduler) -> None:
+        """Serve /metrics (a standby too, with leader 0); a taken address is a warning.
+
+        The store is opened first: a state that cannot be used fails the start before
+        anything is served or logged."""
         if not self.options.metrics_enabled or self.metrics is not None:
             return
+        scheduler.store  # noqa: B018 - opened for its errors
         from ..metrics import Metrics
 
         self.metrics = Metrics()

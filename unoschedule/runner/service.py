@@ -65,7 +65,7 @@ class Service:
     def run(self) -> int:
         """Take the leader lock (waiting as a standby if needed), then serve until stopped."""
         gc.freeze()  # the loaded file lives as long as the process: never rescan it
-        self.ops.serve_metrics()  # a standby serves too (leader 0)
+        self.ops.serve_metrics(self.scheduler)  # a standby serves too (leader 0)
         lock = None
         state_path = self.scheduler.state_path
         if state_path is not None:
@@ -149,7 +149,7 @@ class Service:
             on_failure=sched._notify_failure,
             wake=self._wake,
         )
-        self.ops.serve_metrics()
+        self.ops.serve_metrics(sched)
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
         while not runloop.take_lease(now, force=force):
