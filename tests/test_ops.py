@@ -535,3 +535,62 @@ def test_the_operations_keys_are_read_and_checked() -> None:
     assert "keep_runs must be a whole number >= 1" in messages
     assert "keep_for" in messages and "metrics_address must be HOST:PORT" in messages
     assert "pause_after_failures must be a whole number >= 1" in messages
+
+
+# -- the full output of runs ----------------------------------------------------------------
+
+
+def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: Path) -> None:
+    from unoschedule.runlogs import OutputSink, path_of, remove
+
+    forwarded: list[str] = []
+    sink = OutputSink(tmp_path / "logs", forwarded.append)
+    sink("[backup 1a] first")
+    sink("[nightly report 2b] other")  # a name with a space: the run id is the last word
+    sink("[backup 1a] second")
+    sink("no label at all")
+    sink.finished("backup", "1a", "ignored: the pipe wrote the file")
+    sink.finished("task", "3c", "Traceback (most recent call last): ...")  # a Python task
+    sink.close()
+    assert path_of(tmp_path / "logs", "backup", "1a").read_text() == "first\nsecond\n"
+    assert path_of(tmp_path / "logs", "nightly report", "2b").read_text() == "other\n"
+    assert path_of(tmp_path / "logs", "task", "3c").read_text().startswith("Traceback")
+    assert forwarded == ["[backup 1a] first", "[nightly report 2b] other", "[backup 1a] second",
+                         "no label at all"]  # fmt: skip
+    remove(tmp_path / "logs", [("backup", "1a"), ("backup", "gone")])
+    assert not path_of(tmp_path / "logs", "backup", "1a").exists()
+
+
+@pytest.mark.slow
+def test_logs_prints_the_whole_output_and_files_go_with_their_runs(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+          output_tail: 64
+          keep_runs: 2
+        schedules:
+          chatty:
+            schedule: {every: 1s}
+            command: ["sh", "-c", "seq 1 200; echo the-cause >&2; exit 4"]
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        wait_until(lambda: runner.text().count("chatty: run") >= 4, what="four runs")
+    finally:
+        runner.close()
+    shown = cli(tmp_path, "logs", "chatty")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("\n")[:3] == ["1", "2", "3"]  # the whole output, not the tail
+    assert shown.stdout.endswith("200\nthe-cause\n")
+    record = json.loads(cli(tmp_path, "logs", "chatty", "--json").stdout)
+    assert record["complete"] and record["result"] == "error"
+    history = json.loads(cli(tmp_path, "history", "chatty", "--json").stdout)
+    assert len(history[-1]["output"]) <= 64  # the state keeps the tail only
+    files = sorted((tmp_path / "state.db.logs" / "chatty").iterdir())
+    assert {f.stem for f in files} <= {r["run_id"] for r in history}  # pruned together
+    assert "exit status 4 (" in runner.text() and "output: 199 | 200 | the-cause" in runner.text()
+    missing = cli(tmp_path, "logs", "chatty", "nope")
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: chatty has no run 'nope'"

@@ -656,6 +656,14 @@ class Scheduler:
         return backfill(self, definition, start, end, **options)
 
 
+    async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
+        """The full output of a run (default: the latest started), from ``log_dir``."""
+        from .runlogs import read_output
+
+        if schedule_id not in self.definitions and not self._states().get(schedule_id):
+            self._resolve(schedule_id)
+        return read_output(self, schedule_id, run_id)
+
 def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:
     import hashlib
 

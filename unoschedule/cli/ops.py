@@ -76,13 +76,19 @@ def explain(
     name: NameArg,
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="INSTANT",
-                     help="Start of the window: ISO 8601 or a duration ago (default 24h)."),
+        typer.Option(
+            "--since",
+            metavar="INSTANT",
+            help="Start of the window: ISO 8601 or a duration ago (default 24h).",
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", metavar="INSTANT",
-                     help="End of the window: ISO 8601 or a duration ago (default now)."),
+        typer.Option(
+            "--until",
+            metavar="INSTANT",
+            help="End of the window: ISO 8601 or a duration ago (default now).",
+        ),
     ] = None,
     tz: TzOption = None,
     as_json: JsonOption = False,
@@ -139,12 +145,20 @@ def backfill(
     ctx: typer.Context,
     name: NameArg,
     from_: Annotated[
-        str, typer.Option("--from", metavar="INSTANT",
-                          help="First instant (ISO 8601, or a duration ago such as 1h).")
+        str,
+        typer.Option(
+            "--from",
+            metavar="INSTANT",
+            help="First instant (ISO 8601, or a duration ago such as 1h).",
+        ),
     ],
     to: Annotated[
-        str, typer.Option("--to", metavar="INSTANT",
-                          help="Last instant, inclusive (ISO 8601, a duration ago, or now).")
+        str,
+        typer.Option(
+            "--to",
+            metavar="INSTANT",
+            help="Last instant, inclusive (ISO 8601, a duration ago, or now).",
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the occurrences; queue nothing.")
@@ -170,9 +184,7 @@ def backfill(
     start, end = parse_when(from_, now, "--from"), parse_when(to, now, "--to")
     assert start is not None and end is not None
     with _scheduler(ctx, create_state=not dry_run) as scheduler:
-        record = _run(
-            scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes)
-        )
+        record = _run(scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes))
         running = scheduler.leader_running() if not dry_run else True
     if as_json:
         output.print_json(record)
@@ -190,3 +202,59 @@ def backfill(
         )
     if not running:
         output.err("note: no scheduler is running; the runs wait until one starts")
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    name: NameArg,
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN_ID]", help="A run (default: the latest).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing until the run ends.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the full output of a run (the latest one unless RUN_ID is given).
+
+    Runs keep their whole output under scheduler.log_dir (default: beside the state
+    file); when the file is gone, the tail kept in the state is printed, with a note.
+
+    Examples:
+
+      uno-schedule logs backup
+
+      uno-schedule logs backup 1a2b3c4d5e6f7a8b9c0 --follow
+    """
+    import sys
+    import time
+
+    with _scheduler(ctx) as scheduler:
+        record = _run(scheduler.get_run_output(name, run_id))
+        if as_json:
+            output.print_json(record)
+            return
+        sys.stdout.write(record["output"])
+        sys.stdout.flush()
+        if not record["complete"]:
+            output.err(f"note: only the end of run {record['run_id']}'s output was kept")
+        if not follow or record["path"] is None:
+            return
+        offset = len(record["output"].encode())
+        with open(record["path"], "rb") as handle:
+            handle.seek(offset)
+            while True:
+                chunk = handle.read()
+                if chunk:
+                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                    sys.stdout.flush()
+                    continue
+                if scheduler.store.get_run(record["run_id"]).result not in (  # type: ignore[union-attr]
+                    "running",
+                    "queued",
+                ):
+                    chunk = handle.read()
+                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                    return
+                time.sleep(0.2)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import pauses
+from .. import pauses, runlogs
 from ..abc import Store
 from ..model import RunRecord
+from ..runlogs import OutputSink
 from .executor import JobOutcome
 from .log import Logger
 
@@ -69,6 +68,8 @@ class Operations(Observer):
         self._pruner: Store | None = None
         self._statuses: dict[str, int] = {}
         self._next_expiry: datetime | None = None
+        self.log_dir = runlogs.log_dir_of(scheduler)
+        self.sink: OutputSink | None = None
         #: Longest time one pruning transaction held the write lock (bench, tests).
         self.longest_prune_hold = 0.0
         self.pruned = 0
@@ -97,6 +98,19 @@ class Operations(Observer):
             return
         self.log.info(f"metrics on http://{self.options.metrics_address}/metrics")
 
+    # -- the full output of runs ----------------------------------------------------------
+
+    def output_log(self, forward: Callable[[str], None]) -> Callable[[str], None]:
+        """The executor's line callback: each line also goes to its run's file."""
+        if self.log_dir is None:
+            return forward
+        self.sink = OutputSink(self.log_dir, forward)
+        return self.sink
+
+    def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
+        """Delete the output files of pruned runs."""
+        runlogs.remove(self.log_dir, run_ids)
+
     # -- the loop's observer --------------------------------------------------------------
 
     def attach(self, loop: RunLoop) -> None:
@@ -117,6 +131,8 @@ class Operations(Observer):
     ) -> None:
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+        if self.sink is not None:
+            self.sink.finished(run.schedule, run.run_id, outcome.output)
         self._count(run.schedule)
 
     def recorded(self, run: RunRecord) -> None:
@@ -150,6 +166,8 @@ class Operations(Observer):
         if self._pruner is not None and self._pruner is not self.scheduler.store:
             self._pruner.close()
         self._pruner = None
+        if self.sink is not None:
+            self.sink.close()
 
     def close(self) -> None:
         if self.metrics is not None:
@@ -239,9 +257,6 @@ class Operations(Observer):
         self.removed_runs(pruned.run_ids)
         return len(pruned.run_ids)
 
-    def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
-        """Hook for the output files of pruned runs (see ``log_dir``)."""
-
 
 def _status_counts(store: Store) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -262,12 +277,6 @@ def _has_loop() -> bool:
         return True
     except RuntimeError:
         return False
-
-
-def log_path(log_dir: Path, schedule: str, run_id: str) -> Path:
-    """Where a run's full output lives: one folder per schedule, one file per run."""
-    safe = schedule.replace(os.sep, "_")
-    return log_dir / safe / f"{run_id}.log"
 
 
 def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:

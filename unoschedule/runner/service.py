@@ -136,7 +136,7 @@ class Service:
             if sched.config is not None and sched.config.path
             else None
         )
-        executor = Executor(log=self.log.debug)
+        executor = Executor(log=self.ops.output_log(self.log.debug))
         runloop = RunLoop(
             store=store,
             definitions=sched.definitions,
