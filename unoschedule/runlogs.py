@@ -95,9 +95,8 @@ class OutputSink:
                 handle.close()
             return
         if output and not self._broken:
-            with contextlib.suppress(OSError):
-                with self._open(schedule, run_id) as out:
-                    out.write(output if output.endswith("\n") else output + "\n")
+            with contextlib.suppress(OSError), self._open(schedule, run_id) as out:
+                out.write(output if output.endswith("\n") else output + "\n")
 
     def close(self) -> None:
         for handle in self._files.values():
