@@ -594,3 +594,55 @@ def test_logs_prints_the_whole_output_and_files_go_with_their_runs(tmp_path: Pat
     assert "exit status 4 (" in runner.text() and "output: 199 | 200 | the-cause" in runner.text()
     missing = cli(tmp_path, "logs", "chatty", "nope")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: chatty has no run 'nope'"
+
+
+# -- dead-man alarms and failure policies ---------------------------------------------------
+
+
+def test_overdue_alarms_once_per_spell_and_failures_pause_the_schedule(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    late = cron("late", "* * * * *", expect_success_within=150.0)
+    flaky = cron("flaky", "* * * * *", pause_after_failures=2)
+    h, scheduler, ops = _ops_harness(tmp_path, late, flaky)
+    h.executor.script = {"late": ["error", "error", "error", "error", "success"]}
+    h.executor.script["flaky"] = ["error"] * 10
+    alarms: list[tuple[str, str, str]] = []
+
+    @scheduler.on_schedule_error
+    def record(name: str, exc: BaseException) -> None:
+        alarms.append((name, getattr(exc, "result", ""), str(exc)))
+
+    async def go() -> None:
+        loop = h.start()
+        loop.on_failure = scheduler._notify_failure
+        ops.attach(loop)
+        ops.load_successes({}, h.clock.now())  # the clocks start at creation: 08:59
+        for when in ("09:00:00", "09:01:00", "09:01:29"):
+            await h.at(f"2026-06-01T{when}Z")
+            assert ops.check_overdue(h.clock.now()) == []
+        alarms.clear()  # the plain failures of late so far
+        h.clock.set(T("2026-06-01T09:01:30Z"))
+        assert ops.check_overdue(h.clock.now()) == ["late"]
+        await asyncio.sleep(0)
+        assert alarms == [("late", "overdue", alarms[0][2])]
+        assert "overdue: no successful run for 2m30s" in alarms[0][2]
+        assert ops.overdue_view() == {"late": True}
+        for when in ("09:02:00", "09:03:00"):
+            await h.at(f"2026-06-01T{when}Z")
+            assert ops.check_overdue(h.clock.now()) == []  # the same spell: no new alarm
+        assert [a[1] for a in alarms].count("overdue") == 1
+        await h.at("2026-06-01T09:04:00Z")  # late succeeds: the spell ends
+        assert ops.check_overdue(h.clock.now()) == []
+        assert ops.overdue_view() == {"late": False}
+        status = await scheduler.get_schedule_status("flaky")
+        assert status["status"] == "paused" and status["paused_by"] == "uno-schedule"
+        assert status["paused_reason"].startswith("2 consecutive failures")
+
+    asyncio.run(go())
+    assert h.history("flaky") == [
+        ("09:00", "schedule", 1, "error"),
+        ("09:01", "schedule", 1, "error"),
+    ]

@@ -70,6 +70,11 @@ class Operations(Observer):
         self._next_expiry: datetime | None = None
         self.log_dir = runlogs.log_dir_of(scheduler)
         self.sink: OutputSink | None = None
+        self._last_success: dict[str, datetime] = {}
+        self._first_seen: dict[str, datetime] = {}
+        self._overdue: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
         #: Longest time one pruning transaction held the write lock (bench, tests).
         self.longest_prune_hold = 0.0
         self.pruned = 0
@@ -121,6 +126,7 @@ class Operations(Observer):
             view.leader = lambda: loop.firing and loop.epoch > 0
             view.next_runs = lambda: loop._next
             view.running = lambda: loop._active
+            view.overdue = self.overdue_view
 
     def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
         if self.metrics is not None:
@@ -134,6 +140,7 @@ class Operations(Observer):
         if self.sink is not None:
             self.sink.finished(run.schedule, run.run_id, outcome.output)
         self._count(run.schedule)
+        self._watch_failures(run, outcome, at)
 
     def recorded(self, run: RunRecord) -> None:
         if self.metrics is not None:
@@ -181,11 +188,15 @@ class Operations(Observer):
         self._pruner = await asyncio.to_thread(store.clone)
         self._counts = await asyncio.to_thread(self._pruner.run_totals)
         self._over = {n for n, c in self._counts.items() if c > self.options.keep_runs}
+        if any(d.expect_success_within for d in self.scheduler.definitions.values()):
+            successes = await asyncio.to_thread(self._pruner.last_successes)
+            self.load_successes(successes, clock.now())
         last_age = -AGE_PRUNE_SECONDS
         while True:
             try:
                 now = clock.now()
                 self.expire_pauses(now)
+                self.check_overdue(now)
                 mono = clock.monotonic()
                 if mono - last_age >= AGE_PRUNE_SECONDS:
                     last_age = mono
@@ -221,6 +232,93 @@ class Operations(Observer):
         if resumed and self.loop is not None:
             self.loop.refresh(now)
         return resumed
+
+    # -- dead-man alarms and failure policies --------------------------------------------
+
+    def load_successes(self, last_success: dict[str, datetime], now: datetime) -> None:
+        """Start the dead-man clocks: from each schedule's last success, else its creation
+        in the state, else now."""
+        self._last_success = dict(last_success)
+        created = {
+            s.name: s.created_at
+            for s in self.scheduler.store.list_schedules(definitions=False)
+            if s.created_at is not None
+        }
+        for name, definition in self.scheduler.definitions.items():
+            if definition.expect_success_within is not None and name not in self._last_success:
+                self._first_seen[name] = created.get(name) or now
+
+    def check_overdue(self, now: datetime) -> list[str]:
+        """Mark schedules past their ``expect_success_within``; returns those that just
+        became overdue (each alarms once per overdue spell; a success ends the spell)."""
+        loop = self.loop
+        inactive = loop._inactive if loop is not None else set()
+        fresh = []
+        for name, definition in self.scheduler.definitions.items():
+            within = definition.expect_success_within
+            if within is None or name in inactive:
+                self._overdue.discard(name)
+                continue
+            since = self._last_success.get(name) or self._first_seen.setdefault(name, now)
+            if (now - since).total_seconds() < within:
+                self._overdue.discard(name)
+            elif name not in self._overdue:
+                self._overdue.add(name)
+                fresh.append(name)
+                self._alarm(name, within, since)
+        return fresh
+
+    def overdue_view(self) -> dict[str, bool]:
+        return {
+            name: name in self._overdue
+            for name, d in self.scheduler.definitions.items()
+            if d.expect_success_within is not None
+        }
+
+    def _alarm(self, name: str, within: float, since: datetime) -> None:
+        from ..timeutil import format_duration
+
+        message = f"overdue: no successful run for {format_duration(within)} (since {_fmt(since)})"
+        self.log.error(f"{name}: {message}")
+        definition = self.scheduler.definitions[name]
+        loop = self.loop
+        if loop is None or loop.on_failure is None:
+            return
+        run = RunRecord(run_id="", schedule=name, scheduled_time=since, result="error")
+        outcome = JobOutcome("overdue", message, "", None)  # type: ignore[arg-type]
+        handled = loop._failed(run, definition, outcome)
+        self._background.add(task := asyncio.get_running_loop().create_task(handled))
+        task.add_done_callback(self._background.discard)
+
+    def _watch_failures(self, run: RunRecord, outcome: JobOutcome, at: datetime) -> None:
+        name = run.schedule
+        if outcome.result == "success":
+            self._last_success[name] = at
+            self._overdue.discard(name)
+            self._failures.pop(name, None)
+            return
+        definition = self.scheduler.definitions.get(name)
+        if definition is None or outcome.result not in ("error", "timeout"):
+            return
+        if run.attempt <= definition.max_retries:
+            return  # a retry follows: not a final failure
+        limit = definition.pause_after_failures
+        if limit is None:
+            return
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        if failures < limit:
+            return
+        self._failures.pop(name, None)
+        store = self.scheduler.store
+        if not store.set_status([name], "paused", at):
+            return
+        reason = f"{failures} consecutive failures (pause_after_failures), the last: " + (
+            outcome.error or outcome.result
+        )
+        pauses.record(store, [name], at, reason=reason, until=None, by=pauses.SCHEDULER)
+        self.log.error(f"{name}: paused after {reason}")
+        if self.loop is not None:
+            self.loop.refresh(at)
 
     # -- retention ------------------------------------------------------------------------
 
