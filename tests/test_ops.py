@@ -646,3 +646,45 @@ def test_overdue_alarms_once_per_spell_and_failures_pause_the_schedule(tmp_path:
         ("09:00", "schedule", 1, "error"),
         ("09:01", "schedule", 1, "error"),
     ]
+
+
+# -- top ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_top_shows_the_live_state_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    write_config(
+        tmp_path,
+        """
+        scheduler: {metrics_enabled: false}
+        schedules:
+          slow: {schedule: {every: 1s}, command: "sleep 5", unique: true}
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        snapshot = wait_until(
+            lambda: (s := json.loads(cli(tmp_path, "top", "--json").stdout))["running"] and s,
+            what="a running job in top --json",
+        )
+        assert snapshot["leader"] and snapshot["running"][0]["schedule"] == "slow"
+        assert snapshot["counts"] == {"active": 1}
+        once = cli(tmp_path, "top", "--once")
+        assert "running and queued (1)" in once.stdout and "next due" in once.stdout
+        live = subprocess.Popen(
+            [*uno_cli(tmp_path), "top"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        time.sleep(2.5)  # two refreshes; only bounds how long the view runs
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=20)
+        assert live.returncode == 0, err
+        assert "Traceback" not in err and "latest results" in out
+    finally:
+        runner.close()

@@ -664,6 +664,12 @@ class Scheduler:
             self._resolve(schedule_id)
         return read_output(self, schedule_id, run_id)
 
+    async def overview(self, rows: int = 10) -> dict[str, Any]:
+        """Running jobs, next due schedules, latest results (``uno-schedule top``)."""
+        from .overview import snapshot
+
+        return snapshot(self, rows)
+
 def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:
     import hashlib
 

@@ -7,7 +7,7 @@ few lines over one library call, with ``--json`` for scripts and one-line errors
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -258,3 +258,108 @@ def logs(
                     sys.stdout.write(chunk.decode("utf-8", "replace"))
                     return
                 time.sleep(0.2)
+
+
+@app.command()
+def top(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Rows per section.")] = 10,
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A live view: running jobs, the next due schedules, the latest results.
+
+    Refreshed every second until Ctrl-C. With --once (or --json) one snapshot is printed.
+
+    Examples:
+
+      uno-schedule top
+
+      uno-schedule top --once --rows 20
+
+      uno-schedule top --json
+    """
+    import time
+
+    zone = _zone(tz)
+    with _scheduler(ctx) as scheduler:
+        if as_json:
+            output.print_json(_run(scheduler.overview(rows)))
+            return
+        if once:
+            output.console().print(_top_view(_run(scheduler.overview(rows)), zone))
+            return
+        from rich.live import Live
+
+        try:
+            with Live(
+                _top_view(_run(scheduler.overview(rows)), zone),
+                console=output.console(),
+                refresh_per_second=4,
+                transient=False,
+            ) as live:
+                while True:
+                    time.sleep(1.0)
+                    live.update(_top_view(_run(scheduler.overview(rows)), zone))
+        except KeyboardInterrupt:
+            return
+
+
+def _top_view(data: dict[str, Any], zone: Any) -> Any:
+    from rich.console import Group
+    from rich.text import Text
+
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
+    leader = (
+        f"leader {data['leader']} (epoch {data['epoch']})"
+        if data["leader"]
+        else "[red]no leader: nothing fires[/red]"
+    )
+    header = Text.from_markup(
+        f"[bold]uno-schedule[/bold]  {output.esc(output.when(data['now'], zone, ago=False))}"
+        f"  {leader}  {output.esc(counts)}"
+    )
+    running = output.table(
+        ["schedule", "run", "state", "trigger", "attempt", "running for"],
+        (
+            [
+                output.esc(r["schedule"]),
+                output.esc(r["run_id"]),
+                output.styled_result(r["result"]),
+                output.esc(r["trigger"]),
+                output.esc(r["attempt"]),
+                f"{r['seconds']:g}s" if r["seconds"] is not None else None,
+            ]
+            for r in data["running"]
+        ),
+        title=f"running and queued ({len(data['running'])})",
+    )
+    upcoming = output.table(
+        ["schedule", "next run", "last result"],
+        (
+            [
+                output.esc(r["schedule"]),
+                output.esc(output.when(r["next_run"], zone)),
+                output.styled_result(r["last_result"]),
+            ]
+            for r in data["next"]
+        ),
+        title="next due",
+    )
+    recent = output.table(
+        ["schedule", "finished", "result", "trigger", "duration", "error"],
+        (
+            [
+                output.esc(r["schedule"]),
+                output.esc(output.when(r["finished_at"], zone)),
+                output.styled_result(r["result"]),
+                output.esc(r["trigger"]),
+                f"{r['duration']:.3g}s" if r["duration"] is not None else None,
+                output.esc(r["error"]) if r["error"] else None,
+            ]
+            for r in data["recent"]
+        ),
+        title="latest results",
+    )
+    return Group(header, running, upcoming, recent)
