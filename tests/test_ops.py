@@ -688,3 +688,29 @@ def test_top_shows_the_live_state_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> 
         assert "Traceback" not in err and "latest results" in out
     finally:
         runner.close()
+
+
+def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *", unique=True))
+    release = asyncio.Event  # the queue's concurrency (4) has room for all three
+
+    async def go() -> None:
+        h.executor.hold["m"] = release()
+        loop = h.start()
+        h.clock.set(T("2026-06-01T08:59:30Z"))
+        done = await scheduler.backfill("m", T("2026-06-01T08:56:00Z"), T("2026-06-01T08:58:00Z"))
+        assert len(done["queued"]) == 3
+        loop.tick(h.clock.now())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(h.executor.calls) == 1  # one at a time, although the queue has room
+        h.executor.hold["m"].set()
+        while len(h.executor.calls) < 3 or loop.busy:
+            await asyncio.sleep(0)
+
+    asyncio.run(go())
+    assert [c[1].strftime("%H:%M") for c in h.executor.calls] == ["08:56", "08:57", "08:58"]

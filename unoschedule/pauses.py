@@ -18,7 +18,16 @@ from .abc import PauseRecord, Store
 from .errors import UnoScheduleError
 from .timeutil import format_instant, parse_duration, parse_instant
 
-__all__ = ["current_user", "end", "fields_of", "open_by_name", "parse_until", "record", "resume"]
+__all__ = [
+    "current_user",
+    "end",
+    "fields_of",
+    "open_by_name",
+    "parse_until",
+    "record",
+    "record_json",
+    "resume",
+]
 
 #: ``paused_by`` of a pause the scheduler made itself (``pause_after_failures``).
 SCHEDULER = "uno-schedule"
@@ -93,4 +102,11 @@ def fields_of(pause: PauseRecord | None) -> dict[str, Any]:
         "paused_until": format_instant(pause.paused_until) if pause else None,
         "paused_at": format_instant(pause.paused_at) if pause else None,
         "paused_by": pause.paused_by if pause else None,
+    }
+
+
+def record_json(pause: PauseRecord) -> dict[str, Any]:
+    return {
+        **fields_of(pause),
+        "resumed_at": format_instant(pause.resumed_at),
     }

@@ -670,6 +670,15 @@ class Scheduler:
 
         return snapshot(self, rows)
 
+    async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
+        store = self._store_if_any()
+        if store is None:
+            return []
+        now = self.clock.now()
+        found = store.pauses(schedule_id, datetime.min.replace(tzinfo=UTC), now)
+        return [pauses.record_json(p) for p in reversed(found[-limit:])]
+
 def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:
     import hashlib
 

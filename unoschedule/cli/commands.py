@@ -459,6 +459,7 @@ def history(
             records = _run(scheduler.get_schedule_versions(name))
         else:
             records = _run(scheduler.get_schedule_history(name, limit=limit))
+        paused = [] if versions or as_json else _run(scheduler.get_pauses(name))
     if as_json:
         output.print_json(records)
         return
@@ -485,6 +486,9 @@ def history(
             title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
         )
     )
+    from .ops import print_pauses
+
+    print_pauses(paused, zone)
 
 
 def _one_line(text: Any, width: int = 80) -> str:

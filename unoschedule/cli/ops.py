@@ -42,6 +42,23 @@ def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
         ) from None
 
 
+def print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
+    """Below ``history``: the latest pauses, who made them and why."""
+    for p in pauses:
+        until = (
+            f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
+        )
+        ended = (
+            f", resumed {output.when(p['resumed_at'], zone, ago=False)}"
+            if p["resumed_at"]
+            else " (still paused)"
+        )
+        typer.echo(
+            f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
+            f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
+        )
+
+
 @app.command()
 def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Exit 0 when a leader holds a current lease and no schedule is overdue, else 1.

@@ -136,6 +136,10 @@ class RunLoop:
         self._pumps: set[str] = set()
         #: Schedules not active at the last look (``refresh`` watches them for resumes).
         self._inactive: set[str] = set()
+        #: The status of each schedule not active (metrics count schedules by status).
+        self.statuses: dict[str, str] = {}
+        #: Running jobs per schedule, for backfill runs of a ``unique`` schedule.
+        self._running: dict[str, int] = {}
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
@@ -208,6 +212,7 @@ class RunLoop:
         self._heap.clear()
         self._timelines.clear()
         self._inactive = {s.name for s in states if s.status != "active"}
+        self.statuses = {s.name: s.status for s in states if s.status != "active"}
         self._track_all(states, now)
 
     def _track_all(self, states: list[ScheduleState], now: datetime) -> None:
@@ -287,9 +292,8 @@ class RunLoop:
             inactive = {s.name for s in states if s.status != "active"}
             candidates = [s for s in states if s.status == "active"]
         else:
-            inactive = {
-                s.name for s in self.store.list_schedules(definitions=False, statuses=INACTIVE)
-            }
+            states = self.store.list_schedules(definitions=False, statuses=INACTIVE)
+            inactive = {s.name for s in states}
             candidates = []
             for name in self._inactive - inactive:
                 state = self.store.get_schedule(name)
@@ -298,6 +302,7 @@ class RunLoop:
         for name in inactive & self._next.keys():
             del self._next[name]  # paused, disabled or removed meanwhile
         self._inactive = inactive
+        self.statuses = {s.name: s.status for s in states if s.status != "active"}
         resumed = []
         for state in candidates:
             if state.name not in self._next:
@@ -527,13 +532,20 @@ class RunLoop:
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
+        held: list[_Waiting] = []
         while waiting and self._active.get(queue, 0) < limit:
-            run = heapq.heappop(waiting).run
+            item = heapq.heappop(waiting)
+            run = item.run
+            if run.trigger == "backfill" and self._overlaps(run, starting):
+                held.append(item)  # unique: waits for the running one, never overlaps it
+                continue
             self._active[queue] = self._active.get(queue, 0) + 1
             if run.schedule not in self.definitions:
                 self._removed_before_start(queue, run)
                 continue
             starting.append(run)
+        for item in held:
+            heapq.heappush(waiting, item)
         if not starting:
             return
         started = self.clock.now()
@@ -545,6 +557,14 @@ class RunLoop:
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _overlaps(self, run: RunRecord, starting: list[RunRecord]) -> bool:
+        """Would ``run`` overlap another run of its ``unique`` schedule?"""
+        definition = self.definitions.get(run.schedule)
+        if definition is None or not definition.unique:
+            return False
+        name = run.schedule
+        return self._running.get(name, 0) > 0 or any(r.schedule == name for r in starting)
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
@@ -585,6 +605,7 @@ class RunLoop:
 
     async def _execute(self, queue: str, run: RunRecord, started: datetime) -> None:
         name = run.schedule
+        self._running[name] = self._running.get(name, 0) + 1
         try:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
@@ -627,6 +648,10 @@ class RunLoop:
         finally:
             self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
             self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+            if (running := self._running.get(name, 0) - 1) > 0:
+                self._running[name] = running
+            else:
+                self._running.pop(name, None)
             self._request_pump(queue)
 
     def _schedule_retry(

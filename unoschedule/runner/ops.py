@@ -66,7 +66,6 @@ class Operations(Observer):
         self._wake = asyncio.Event() if _has_loop() else None
         self._task: asyncio.Task[None] | None = None
         self._pruner: Store | None = None
-        self._statuses: dict[str, int] = {}
         self._next_expiry: datetime | None = None
         self.log_dir = runlogs.log_dir_of(scheduler)
         self.sink: OutputSink | None = None
@@ -92,7 +91,6 @@ class Operations(Observer):
         from ..metrics import Metrics
 
         self.metrics = Metrics()
-        self.metrics.view.statuses = lambda: self._statuses
         try:
             self.metrics.serve(self.options.metrics_address)
         except (OSError, ValueError) as exc:
@@ -127,6 +125,7 @@ class Operations(Observer):
             view.next_runs = lambda: loop._next
             view.running = lambda: loop._active
             view.overdue = self.overdue_view
+            view.statuses = lambda: _status_counts(loop)
 
     def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
         if self.metrics is not None:
@@ -201,7 +200,6 @@ class Operations(Observer):
                 if mono - last_age >= AGE_PRUNE_SECONDS:
                     last_age = mono
                     await self._prune_by_age(now)
-                    self._statuses = await asyncio.to_thread(_status_counts, self._pruner)
                 await self._prune_by_count()
             except asyncio.CancelledError:
                 raise
@@ -356,10 +354,12 @@ class Operations(Observer):
         return len(pruned.run_ids)
 
 
-def _status_counts(store: Store) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for state in store.list_schedules(definitions=False):
-        counts[state.status] = counts.get(state.status, 0) + 1
+def _status_counts(loop: RunLoop) -> dict[str, int]:
+    """Schedules per status from the loop's memory (read at a scrape, in its thread)."""
+    others = dict(loop.statuses)
+    counts: dict[str, int] = {"active": sum(1 for n in list(loop.definitions) if n not in others)}
+    for status in others.values():
+        counts[status] = counts.get(status, 0) + 1
     return counts
 
 
