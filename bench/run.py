@@ -35,6 +35,7 @@ BENCHMARKS = (
     "idle_cpu",
     "startup_scale",
     "burst",
+    "prune",
 )
 
 

@@ -386,7 +386,9 @@ def test_backfill_runs_each_occurrence_once_with_its_own_instant(tmp_path: Path)
         with pytest.raises(UnoScheduleError, match="more than 3 occurrences"):
             await scheduler.backfill("m", *window, limit=3)
         with pytest.raises(UnoScheduleError, match="in the future"):
-            await scheduler.backfill("m", window[0], T("2026-06-01T10:00:00Z"))
+            await scheduler.backfill("m", T("2026-06-01T10:00:00Z"), T("2026-06-01T11:00:00Z"))
+        ahead = await scheduler.backfill("m", window[0], T("2026-06-01T10:00:00Z"), dry_run=True)
+        assert ahead["occurrences"][-1] == "2026-06-01T09:00:00Z"  # not past now (09:00:30)
         done = await scheduler.backfill("m", *window)
         assert len(done["queued"]) == 5
         again = await scheduler.backfill("m", *window)

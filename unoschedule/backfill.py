@@ -60,10 +60,11 @@ def backfill(
     now = scheduler.clock.now()
     if start > end:
         raise UnoScheduleError("--from is after --to")
-    if end > now:
+    if start > now:
         raise UnoScheduleError(
-            f"--to {format_instant(end)} is in the future; backfill runs past occurrences"
+            f"--from {format_instant(start)} is in the future; backfill runs past occurrences"
         )
+    end = min(end, now)  # occurrences still to come are the scheduler's, not a backfill's
     instants = occurrences(scheduler, definition, start, end, max(limit, 0) if not yes else 10**7)
     if len(instants) > limit and not yes:
         raise UnoScheduleError(
