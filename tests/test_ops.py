@@ -716,3 +716,35 @@ def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> Non
 
     asyncio.run(go())
     assert [c[1].strftime("%H:%M") for c in h.executor.calls] == ["08:56", "08:57", "08:58"]
+
+
+def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
+    from unoschedule.metrics import Metrics
+
+    m = Metrics()
+    at = T("2026-06-01T09:00:02Z")
+    due = RunRecord(run_id="1", schedule="a", scheduled_time=T("2026-06-01T09:00:00Z"))
+    manual = RunRecord(run_id="2", schedule="a", scheduled_time=at, trigger="manual")
+    m.started([due, manual], at)  # lag counts scheduled runs only: 2 s
+    m.finished(due, "success", 0.2, at)
+    m.finished(manual, "error", 7.0, at)
+    missed = RunRecord(run_id="3", schedule="b", scheduled_time=at, result="missed")
+    m.recorded(missed)
+    m.view.leader = lambda: True
+    m.view.statuses = lambda: {"active": 2}
+    values = samples(m.text())
+    assert values['uno_schedule_runs_total{result="success",schedule="a",trigger="schedule"}'] == 1
+    assert values['uno_schedule_runs_total{result="error",schedule="a",trigger="manual"}'] == 1
+    assert values['uno_schedule_runs_total{result="missed",schedule="b",trigger="schedule"}'] == 1
+    assert values['uno_schedule_missed_total{schedule="b"}'] == 1
+    assert values["uno_schedule_fire_lag_seconds_count"] == 1
+    assert values['uno_schedule_fire_lag_seconds_bucket{le="1.0"}'] == 0
+    assert values['uno_schedule_fire_lag_seconds_bucket{le="2.5"}'] == 1
+    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{}",schedule="a"}}'
+    assert [values[bucket.format(le)] for le in ("0.05", "0.25", "5.0", "15.0", "+Inf")] == [
+        0, 1, 1, 2, 2,
+    ]  # fmt: skip
+    assert values['uno_schedule_run_duration_seconds_sum{schedule="a"}'] == pytest.approx(7.2)
+    assert values['uno_schedule_last_success_timestamp_seconds{schedule="a"}'] == at.timestamp()
+    assert values["uno_schedule_leader"] == 1
+    assert values['uno_schedule_schedules{status="active"}'] == 2
