@@ -63,7 +63,7 @@ class Operations(Observer):
         self.metrics: Metrics | None = None
         self._counts: dict[str, int] | None = None
         self._over: set[str] = set()
-        self._wake = asyncio.Event() if _has_loop() else None
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pruner: Store | None = None
         self._next_expiry: datetime | None = None
@@ -72,6 +72,8 @@ class Operations(Observer):
         self._last_success: dict[str, datetime] = {}
         self._first_seen: dict[str, datetime] = {}
         self._overdue: set[str] = set()
+        #: The schedules with ``expect_success_within`` (the others cost nothing per check).
+        self._watched: list[str] = []
         self._failures: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
         #: Longest time one pruning transaction held the write lock (bench, tests).
@@ -153,14 +155,11 @@ class Operations(Observer):
         counts[name] = counts.get(name, 0) + 1
         if counts[name] > self.options.keep_runs:
             self._over.add(name)
-            if self._wake is not None:
-                self._wake.set()
+            self._wake.set()
 
     # -- the background task ------------------------------------------------------------
 
     def start(self) -> None:
-        if self._wake is None:
-            self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -181,13 +180,13 @@ class Operations(Observer):
             self.metrics = None
 
     async def _run(self) -> None:
-        assert self._wake is not None
         clock = self.scheduler.clock
         store = self.scheduler.store
         self._pruner = await asyncio.to_thread(store.clone)
         self._counts = await asyncio.to_thread(self._pruner.run_totals)
         self._over = {n for n, c in self._counts.items() if c > self.options.keep_runs}
-        if any(d.expect_success_within for d in self.scheduler.definitions.values()):
+        self.watch()
+        if self._watched:
             successes = await asyncio.to_thread(self._pruner.last_successes)
             self.load_successes(successes, clock.now())
         last_age = -AGE_PRUNE_SECONDS
@@ -199,6 +198,7 @@ class Operations(Observer):
                 mono = clock.monotonic()
                 if mono - last_age >= AGE_PRUNE_SECONDS:
                     last_age = mono
+                    self.watch()
                     await self._prune_by_age(now)
                 await self._prune_by_count()
             except asyncio.CancelledError:
@@ -242,9 +242,17 @@ class Operations(Observer):
             for s in self.scheduler.store.list_schedules(definitions=False)
             if s.created_at is not None
         }
-        for name, definition in self.scheduler.definitions.items():
-            if definition.expect_success_within is not None and name not in self._last_success:
+        self.watch()
+        for name in self._watched:
+            if name not in self._last_success:
                 self._first_seen[name] = created.get(name) or now
+
+    def watch(self) -> None:
+        """Find the schedules with dead-man alarms (at start, then every minute: a reload
+        that adds one is watched within a minute)."""
+        self._watched = [
+            n for n, d in self.scheduler.definitions.items() if d.expect_success_within
+        ]
 
     def check_overdue(self, now: datetime) -> list[str]:
         """Mark schedules past their ``expect_success_within``; returns those that just
@@ -252,8 +260,10 @@ class Operations(Observer):
         loop = self.loop
         inactive = loop._inactive if loop is not None else set()
         fresh = []
-        for name, definition in self.scheduler.definitions.items():
-            within = definition.expect_success_within
+        definitions = self.scheduler.definitions
+        for name in self._watched:
+            definition = definitions.get(name)
+            within = definition.expect_success_within if definition is not None else None
             if within is None or name in inactive:
                 self._overdue.discard(name)
                 continue
@@ -267,11 +277,7 @@ class Operations(Observer):
         return fresh
 
     def overdue_view(self) -> dict[str, bool]:
-        return {
-            name: name in self._overdue
-            for name, d in self.scheduler.definitions.items()
-            if d.expect_success_within is not None
-        }
+        return {name: name in self._overdue for name in self._watched}
 
     def _alarm(self, name: str, within: float, since: datetime) -> None:
         from ..timeutil import format_duration
@@ -367,14 +373,6 @@ def _fmt(when: datetime) -> str:
     from ..timeutil import format_instant
 
     return format_instant(when) or ""
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
