@@ -1226,11 +1226,16 @@ class SQLiteStorage(Store):
                 ).fetchall()
                 rowids = [r[0] for r in rows if r[1] not in ("queued", "running")]
             elif before is not None:
+                # The oldest rows first, by rowid (the order runs were recorded in): a
+                # look at the front of the table, never a scan of a million rows to learn
+                # that nothing is old enough. A run recorded late for an old instant (a
+                # backfill) goes when it reaches the front, or by keep_runs.
                 rowids = [
                     r[0]
                     for r in conn.execute(
-                        f"SELECT rowid FROM runs WHERE scheduled_time < ? AND {final} LIMIT ?",
-                        (_ts(before), limit),
+                        "SELECT rowid FROM (SELECT rowid, scheduled_time, result FROM runs "
+                        f"ORDER BY rowid LIMIT ?) WHERE scheduled_time < ? AND {final} LIMIT ?",
+                        (limit * 4, _ts(before), limit),
                     ).fetchall()
                 ]
             else:
