@@ -551,9 +551,11 @@ def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: 
     sink("[nightly report 2b] other")  # a name with a space: the run id is the last word
     sink("[backup 1a] second")
     sink("no label at all")
-    sink.finished("backup", "1a", "ignored: the pipe wrote the file")
-    sink.finished("task", "3c", "Traceback (most recent call last): ...")  # a Python task
+    sink.finished("backup", "1a", "ignored: the pipe wrote the file", False)
+    sink.finished("task", "3c", "Traceback (most recent call last): ...", False)  # a task
+    sink.finished("task", "4d", "'its return value'", True)  # in the state; no file
     sink.close()
+    assert not path_of(tmp_path / "logs", "task", "4d").exists()
     assert path_of(tmp_path / "logs", "backup", "1a").read_text() == "first\nsecond\n"
     assert path_of(tmp_path / "logs", "nightly report", "2b").read_text() == "other\n"
     assert path_of(tmp_path / "logs", "task", "3c").read_text().startswith("Traceback")

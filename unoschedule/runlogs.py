@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from .scheduler import Scheduler
 
 __all__ = ["OutputSink", "log_dir_of", "path_of", "read_output", "remove"]
+
+#: A run's file is flushed at most this often while it prints (and when it ends): a
+#: write per line stays a copy into a buffer, not a system call.
+FLUSH_SECONDS = 0.5
 
 
 def log_dir_of(scheduler: Scheduler) -> Path | None:
@@ -60,6 +65,7 @@ class OutputSink:
         self.log_dir = log_dir
         self.forward = forward
         self._files: dict[str, IO[str]] = {}
+        self._flushed: dict[str, float] = {}
         self._broken = False
 
     def __call__(self, line: str) -> None:
@@ -75,7 +81,10 @@ class OutputSink:
             if handle is None:
                 handle = self._files[run_id] = self._open(schedule, run_id)
             handle.write(text + "\n")
-            handle.flush()
+            now = time.monotonic()
+            if now - self._flushed.get(run_id, 0.0) >= FLUSH_SECONDS:
+                handle.flush()  # ``logs --follow`` sees output within this long
+                self._flushed[run_id] = now
         except OSError as exc:
             self._broken = True  # one warning's worth: stop trying, keep running jobs
             self.forward(f"cannot write run output under {self.log_dir}: {exc}")
@@ -86,15 +95,18 @@ class OutputSink:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
 
-    def finished(self, schedule: str, run_id: str, output: str | None) -> None:
-        """Close the run's file; a run that printed nothing through the pipe (a Python
-        task) gets what the executor reported (its traceback or return value)."""
+    def finished(self, schedule: str, run_id: str, output: str | None, success: bool) -> None:
+        """Close the run's file. A failed run that printed nothing through the pipe (a
+        Python task) gets what the executor reported, its traceback; a successful one
+        gets no file (its return value is in the state; a file per run would cost a
+        burst of 10,000 tasks half a second of the event loop)."""
         handle = self._files.pop(run_id, None)
+        self._flushed.pop(run_id, None)
         if handle is not None:
             with contextlib.suppress(OSError):
                 handle.close()
             return
-        if output and not self._broken:
+        if output and not success and not self._broken:
             with contextlib.suppress(OSError), self._open(schedule, run_id) as out:
                 out.write(output if output.endswith("\n") else output + "\n")
 

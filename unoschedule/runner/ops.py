@@ -139,7 +139,9 @@ class Operations(Observer):
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
         if self.sink is not None:
-            self.sink.finished(run.schedule, run.run_id, outcome.output)
+            self.sink.finished(
+                run.schedule, run.run_id, outcome.output, outcome.result == "success"
+            )
         self._count(run.schedule)
         self._watch_failures(run, outcome, at)
 
