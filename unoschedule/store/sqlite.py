@@ -1221,7 +1221,7 @@ class SQLiteStorage(Store):
             if name is not None and keep is not None:
                 rows = conn.execute(
                     "SELECT rowid, result FROM runs WHERE schedule = ? "
-                    "ORDER BY scheduled_time DESC, attempt DESC LIMIT ? OFFSET ?",
+                    "ORDER BY scheduled_time DESC LIMIT ? OFFSET ?",  # the index's order
                     (name, limit, keep),
                 ).fetchall()
                 rowids = [r[0] for r in rows if r[1] not in ("queued", "running")]
