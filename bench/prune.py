@@ -2,8 +2,9 @@
 
 A state file gets 1,000,000 finished runs (100 schedules x 10,000, one a minute), written
 straight through SQL in one transaction. Then, as the leader does, the retention prunes
-it through a second connection (``Store.clone``), ``PRUNE_BATCH`` rows a transaction, ``PRUNE_PAUSE`` apart:
-first by ``keep_runs`` (1,000 per schedule: 900,000 rows go), then by ``keep_for``
+it through a second connection (``Store.clone``), ``PRUNE_BATCH`` rows a transaction,
+``PRUNE_PAUSE`` apart: first by ``keep_runs`` (1,000 per schedule: 900,000 rows go),
+then by ``keep_for``
 (everything older than a cut-off). Meanwhile a "firing" thread claims one occurrence
 every 10 ms on the first connection, as the run loop does (a durable ``claim_many``).
 
