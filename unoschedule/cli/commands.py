@@ -340,6 +340,8 @@ def list_(
         output.print_json(rows)
         return
     now = datetime.now(UTC)
+    from .ops import paused_note
+
     table = output.table(
         ["name", "type", "schedule", "status", "next run", "last result"],
         (
@@ -347,7 +349,7 @@ def list_(
                 output.esc(r["name"]),
                 output.esc(r["type"]),
                 output.esc(_list_description(r)),
-                output.styled_result(r.get("status")),
+                output.styled_result(r.get("status")) + paused_note(r, zone),
                 output.esc(output.when(r.get("next_run"), zone, now)),
                 output.styled_result(r.get("last_result")),
             ]

@@ -42,6 +42,18 @@ def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
         ) from None
 
 
+def paused_note(row: dict[str, Any], zone: Any) -> str:
+    """After ``paused`` in ``list``: why, by whom, until when (rich markup)."""
+    if row.get("status") != "paused" or not (row.get("paused_reason") or row.get("paused_at")):
+        return ""
+    parts = [str(row["paused_reason"] or "no reason given")]
+    if row.get("paused_by"):
+        parts.append(f"by {row['paused_by']}")
+    if row.get("paused_until"):
+        parts.append(f"until {output.when(row['paused_until'], zone, ago=False)}")
+    return f" [dim]({output.esc(', '.join(parts))})[/dim]"
+
+
 def print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
     """Below ``history``: the latest pauses, who made them and why."""
     for p in pauses:
