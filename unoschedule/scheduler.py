@@ -233,12 +233,20 @@ class Scheduler:
         self.store.set_status([schedule_id], "removed", self.clock.now())
         self.store.notify()
 
-    async def pause_schedule(self, schedule_id: str, **why: Any) -> bool:
-        """Pause; ``reason``, ``until`` (an instant: the leader resumes it then) and
-        ``by`` are recorded and shown by ``status`` and ``list``."""
+    async def pause_schedule(
+        self,
+        schedule_id: str,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Pause; ``reason``, ``until`` (an instant, a timedelta or ``"2h"`` from now: the
+        leader resumes it then) and ``by`` are recorded and shown by status and list."""
         self._ensure_known(self._resolve(schedule_id))
+        why = self._why(reason, until, by)
         changed = self.store.set_status([schedule_id], "paused", self.clock.now())
-        again = not changed and (why.get("reason") or why.get("until"))  # a new reason
+        again = not changed and (reason or until)  # paused already: a new reason or end
         self._record_pause(changed or ([schedule_id] if again else []), why)
         self.store.notify()
         return bool(changed)
@@ -254,9 +262,16 @@ class Scheduler:
         self.store.notify()
         return bool(changed)
 
-    async def pause(self, **why: Any) -> list[str]:
+    async def pause(
+        self,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
         """Pause every schedule (``pause --all``), with ``pause_schedule``'s options."""
         self._ensure_known(*self.definitions.values())
+        why = self._why(reason, until, by)
         changed = self.store.set_status(None, "paused", self.clock.now())
         self._record_pause(changed, why)
         self.store.notify()
@@ -612,15 +627,20 @@ class Scheduler:
 
         return Service(self, install_signals=True).run()
 
+    # -- operations (issue 8): pauses, health, explain, backfill, logs, top ---------------
 
-    # -- operations (issue 8): pauses, health, explain, backfill --------------------------
+    def _why(
+        self, reason: str | None, until: datetime | timedelta | str | None, by: str | None
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        if isinstance(until, str):
+            until = pauses.parse_until(until, now)
+        elif isinstance(until, timedelta):
+            until = now + until
+        return {"reason": reason, "until": until, "by": by}
 
     def _record_pause(self, names: list[str], why: dict[str, Any]) -> None:
-        unknown = sorted(set(why) - {"reason", "until", "by"})
-        if unknown:
-            raise TypeError(f"unknown pause option {unknown[0]!r}")
-        pauses.record(self.store, names, self.clock.now(), reason=why.get("reason"),
-                      until=why.get("until"), by=why.get("by"))
+        pauses.record(self.store, names, self.clock.now(), **why)
 
     def _end_pauses(self, names: list[str]) -> None:
         pauses.end(self.store, names, self.clock.now())
@@ -655,7 +675,6 @@ class Scheduler:
         definition = self._resolve(schedule_id)
         return backfill(self, definition, start, end, **options)
 
-
     async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
         """The full output of a run (default: the latest started), from ``log_dir``."""
         from .runlogs import read_output
@@ -678,6 +697,7 @@ class Scheduler:
         now = self.clock.now()
         found = store.pauses(schedule_id, datetime.min.replace(tzinfo=UTC), now)
         return [pauses.record_json(p) for p in reversed(found[-limit:])]
+
 
 def _default_name(values: dict[str, Any], spec: ScheduleSpec) -> str:
     import hashlib

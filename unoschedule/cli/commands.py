@@ -569,9 +569,7 @@ def pause(ctx: typer.Context, name: Annotated[
     _target(name, all_)
     from unoschedule import pauses
 
-    why: dict[str, Any] = {"by": pauses.current_user()}
-    if reason:
-        why["reason"] = reason
+    why: dict[str, Any] = {"by": pauses.current_user(), "reason": reason or None}
     if until:
         try:
             why["until"] = pauses.parse_until(until, datetime.now(UTC))
