@@ -38,8 +38,10 @@ PRUNE_BATCH = 200
 #: in those gaps and starved a claim for 180 ms although no batch held the lock 12 ms.
 #: A pause longer than the poll interval lets every waiting claim in first.
 PRUNE_PAUSE = 0.03
-#: How often the background task looks at pause expiries and overdue schedules.
-HOUSEKEEPING_SECONDS = 1.0
+#: The longest the background task sleeps. It wakes earlier at a pause's end, at the
+#: next dead-man deadline, when runs ended over keep_runs, and when the shell wrote
+#: something (``poke``): an idle leader wakes once a minute for it.
+HOUSEKEEPING_SECONDS = 60.0
 #: How often runs older than ``keep_for`` are looked for.
 AGE_PRUNE_SECONDS = 60.0
 
@@ -78,6 +80,7 @@ class Operations(Observer):
         self._task: asyncio.Task[None] | None = None
         self._pruner: Store | None = None
         self._next_expiry: datetime | None = None
+        self._next_overdue: datetime | None = None
         self.log_dir = runlogs.log_dir_of(scheduler)
         self.sink: OutputSink | None = None
         self._last_success: dict[str, datetime] = {}
@@ -204,6 +207,7 @@ class Operations(Observer):
             self.load_successes(successes, clock.now())
         last_age = -AGE_PRUNE_SECONDS
         while True:
+            self._wake.clear()
             try:
                 now = clock.now()
                 self.expire_pauses(now)
@@ -218,13 +222,18 @@ class Operations(Observer):
                 raise
             except Exception as exc:  # housekeeping must never stop the leader
                 self.log.error(f"housekeeping failed: {type(exc).__name__}: {exc}")
-            timeout = HOUSEKEEPING_SECONDS
-            if self._next_expiry is not None:  # wake at a pause's end, not up to 1 s after
-                ahead = (self._next_expiry - clock.now()).total_seconds()
-                timeout = min(timeout, max(0.0, ahead))
+            timeout = AGE_PRUNE_SECONDS - (clock.monotonic() - last_age)
+            for when in (self._next_expiry, self._next_overdue):
+                if when is not None:  # at a pause's end or a deadline, not later
+                    timeout = min(timeout, (when - clock.now()).total_seconds())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._wake.clear()
+                await asyncio.wait_for(
+                    self._wake.wait(), max(0.0, min(timeout, HOUSEKEEPING_SECONDS))
+                )
+
+    def poke(self) -> None:
+        """The shell wrote something (a pause with an end, say): look again now."""
+        self._wake.set()
 
     # -- pauses ---------------------------------------------------------------------------
 
@@ -273,6 +282,7 @@ class Operations(Observer):
         loop = self.loop
         inactive = loop._inactive if loop is not None else set()
         fresh = []
+        soonest: datetime | None = None
         definitions = self.scheduler.definitions
         for name in self._watched:
             definition = definitions.get(name)
@@ -281,12 +291,15 @@ class Operations(Observer):
                 self._overdue.discard(name)
                 continue
             since = self._last_success.get(name) or self._first_seen.setdefault(name, now)
-            if (now - since).total_seconds() < within:
+            deadline = since + timedelta(seconds=within)
+            if now < deadline:
                 self._overdue.discard(name)
+                soonest = deadline if soonest is None else min(soonest, deadline)
             elif name not in self._overdue:
                 self._overdue.add(name)
                 fresh.append(name)
                 self._alarm(name, within, since)
+        self._next_overdue = soonest
         return fresh
 
     def overdue_view(self) -> dict[str, bool]:

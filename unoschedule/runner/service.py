@@ -223,6 +223,7 @@ class Service:
                 if timeout > 0:
                     called = await sleeper.sleep(timeout)
                     if called and not self._stop:
+                        self.ops.poke()
                         runloop.refresh(clock.now())  # a pause or resume from the shell?
                         last_refresh = clock.monotonic()
                 else:
