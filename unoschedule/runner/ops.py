@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -110,9 +111,16 @@ class Operations(Observer):
         try:
             self.metrics.serve(self.options.metrics_address)
         except (OSError, ValueError) as exc:
+            # Not the OS's "Address already in use": a standby's log is searched for
+            # "ready" to tell when it took over.
+            why = (
+                "the address is in use: another runner on this host serves it"
+                if getattr(exc, "errno", None) == errno.EADDRINUSE
+                else getattr(exc, "strerror", None) or str(exc)
+            )
             self.log.warning(
-                f"metrics: cannot listen on {self.options.metrics_address} "
-                f"({getattr(exc, 'strerror', None) or exc}); /metrics is not served"
+                f"metrics: cannot listen on {self.options.metrics_address} ({why}); "
+                "/metrics is not served"
             )
             return
         self.log.info(f"metrics on http://{self.options.metrics_address}/metrics")
