@@ -583,6 +583,7 @@ def test_logs_prints_the_whole_output_and_files_go_with_their_runs(tmp_path: Pat
     runner = Runner(tmp_path, "a")
     try:
         wait_until(lambda: runner.text().count("chatty: run") >= 4, what="four runs")
+        assert runner.term() == 0  # a kill between a prune and its files' removal orphans one
     finally:
         runner.close()
     shown = cli(tmp_path, "logs", "chatty")

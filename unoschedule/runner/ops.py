@@ -82,6 +82,7 @@ class Operations(Observer):
         self._pruner: Store | None = None
         self._next_expiry: datetime | None = None
         self._next_overdue: datetime | None = None
+        self._stopping = False
         self.log_dir = runlogs.log_dir_of(scheduler)
         self.sink: OutputSink | None = None
         self._last_success: dict[str, datetime] = {}
@@ -187,7 +188,13 @@ class Operations(Observer):
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """End the background task between two pruning batches (a batch cut off after
+        its delete would leave its runs' output files behind)."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -214,7 +221,7 @@ class Operations(Observer):
             successes = await asyncio.to_thread(self._pruner.last_successes)
             self.load_successes(successes, clock.now())
         last_age = -AGE_PRUNE_SECONDS
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 now = clock.now()
@@ -365,9 +372,12 @@ class Operations(Observer):
         counts, keep = self._counts, self.options.keep_runs
         if counts is None:
             return
-        while self._over:
+        while self._over and not self._stopping:
             name = self._over.pop()
             while True:
+                if self._stopping:
+                    self._over.add(name)
+                    return
                 batch = await self._prune(name, keep=keep, before=None)
                 if batch < PRUNE_BATCH:
                     counts[name] = min(counts.get(name, 0), keep)
@@ -376,8 +386,9 @@ class Operations(Observer):
 
     async def _prune_by_age(self, now: datetime) -> None:
         before = now - timedelta(seconds=self.options.keep_for)
-        while await self._prune(None, keep=None, before=before) >= PRUNE_BATCH:
-            pass
+        while not self._stopping:
+            if await self._prune(None, keep=None, before=before) < PRUNE_BATCH:
+                return
 
     async def _prune(self, name: str | None, *, keep: int | None, before: datetime | None) -> int:
         store = self._pruner
