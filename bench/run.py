@@ -44,6 +44,7 @@ BENCHMARKS = (
     "redis_outage",
     "redis_chaos",
     "reload_firing",
+    "prune",
 )
 
 

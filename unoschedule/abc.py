@@ -17,7 +17,17 @@ from typing import Any
 
 from .model import RunRecord, ScheduleState, VersionRecord
 
-__all__ = ["Claim", "Clock", "Finish", "Lease", "Store", "SystemClock", "Waiter"]
+__all__ = [
+    "Claim",
+    "Clock",
+    "Finish",
+    "Lease",
+    "PauseRecord",
+    "Pruned",
+    "Store",
+    "SystemClock",
+    "Waiter",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,27 @@ class Finish:
     finished_at: datetime
     error: str | None = None
     output: str | None = None
+
+
+@dataclass(frozen=True)
+class PauseRecord:
+    """One pause of one schedule: why, by whom, from when, until when (None: open-ended),
+    and when it ended (None: still paused). ``explain`` reads them to mark occurrences."""
+
+    schedule: str
+    paused_at: datetime
+    paused_until: datetime | None = None
+    reason: str | None = None
+    paused_by: str | None = None
+    resumed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one batch of ``Store.prune_runs`` deleted, and how long it held the write lock."""
+
+    run_ids: tuple[tuple[str, str], ...]
+    seconds: float
 
 
 class Waiter(ABC):
@@ -275,6 +306,56 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- operations (issue 8): pauses, retention, explain, backfill -------------------------
+    # Not abstract, so that a store written before them still loads; each says plainly
+    # that it is missing instead of failing somewhere deeper.
+
+    def clone(self) -> Store:
+        """A second handle on the same state for a background worker (the pruner), so
+        that its reads never queue behind the run loop's; the store itself by default."""
+        return self
+
+    def record_pause(self, pause: PauseRecord) -> None:
+        """Record a pause (closing any open one of that schedule first)."""
+        raise NotImplementedError(f"{type(self).__name__} does not record pauses")
+
+    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
+        """Close the open pauses of ``names`` (they were resumed at ``at``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not record pauses")
+
+    def open_pauses(self) -> list[PauseRecord]:
+        """Every pause still in force, oldest first."""
+        return []
+
+    def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:
+        """Pauses of ``name`` that overlap ``[since, until]``, oldest first."""
+        return []
+
+    def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
+        """Runs of ``name`` scheduled in ``[since, until]``, by instant then attempt."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list runs by instant")
+
+    def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
+        """``enqueue`` each run under its occurrence key (schedule, instant, trigger), in
+        one transaction; False for one enqueued before (a backfill given twice)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot enqueue by occurrence")
+
+    def last_successes(self) -> dict[str, datetime]:
+        """When each schedule's latest successful run finished (dead-man alarms)."""
+        return {}
+
+    def run_totals(self) -> dict[str, int]:
+        """Rows per schedule in the runs (the pruner's starting point)."""
+        return {}
+
+    def prune_runs(
+        self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
+    ) -> Pruned:
+        """Delete at most ``limit`` finished runs: of ``name`` beyond its newest ``keep``,
+        or (``name`` None) any scheduled before ``before``; their counts are folded into
+        the totals that ``run_counts`` adds, so statistics survive. One short transaction."""
+        return Pruned((), 0.0)
 
 
 class Clock:

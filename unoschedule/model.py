@@ -30,8 +30,8 @@ __all__ = [
 
 Priority = Literal["high", "normal", "low"]
 PRIORITIES: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
-TriggerKind = Literal["schedule", "manual", "event", "retry", "missed"]
-TRIGGERS = ("schedule", "manual", "event", "retry", "missed")
+TriggerKind = Literal["schedule", "manual", "event", "retry", "missed", "backfill"]
+TRIGGERS = ("schedule", "manual", "event", "retry", "missed", "backfill")
 Result = Literal[
     "success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued"
 ]
@@ -73,6 +73,8 @@ class ScheduleDefinition:
     on_error: tuple[str, ...] | str | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    expect_success_within: float | None = None
+    pause_after_failures: int | None = None
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
@@ -209,6 +211,9 @@ class SchedulerOptions:
     output_tail: int = 4096
     log_dir: str | None = None
     on_error: tuple[str, ...] | str | None = None
+    metrics_address: str = "127.0.0.1:9650"
+    keep_runs: int = 1000
+    keep_for: float = 90 * 86400.0
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)

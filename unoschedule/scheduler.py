@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -377,12 +377,24 @@ class Scheduler:
         self.store.set_status([schedule_id], "removed", self.clock.now())
         self.store.notify()
 
-    async def pause_schedule(self, schedule_id: str) -> bool:
-        return await asyncio.to_thread(self._pause_one, schedule_id)
+    async def pause_schedule(
+        self,
+        schedule_id: str,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Pause; ``reason``, ``until`` (an instant, a timedelta or ``"2h"`` from now: the
+        leader resumes it then) and ``by`` are recorded and shown by status and list."""
+        why = self._why(reason, until, by)
+        return await asyncio.to_thread(self._pause_one, schedule_id, why)
 
-    def _pause_one(self, schedule_id: str) -> bool:
+    def _pause_one(self, schedule_id: str, why: dict[str, Any]) -> bool:
         self._ensure_known(self._resolve(schedule_id))
         changed = self.store.set_status([schedule_id], "paused", self.clock.now())
+        again = not changed and (why["reason"] or why["until"])  # a new reason or end
+        self._record_pause(changed or ([schedule_id] if again else []), why)
         self._note_paused(changed, together=False)
         self.store.notify()
         return bool(changed)
@@ -393,16 +405,25 @@ class Scheduler:
     def _resume_one(self, schedule_id: str) -> list[str]:
         return self._resume_names([self._resolve(schedule_id).name])
 
-    async def pause(self) -> list[str]:
-        """Pause every active schedule (``pause --all``). Schedules already paused or
-        disabled are left as they are, and ``resume()`` resumes only the ones paused here."""
-        return await asyncio.to_thread(self._pause_all)
+    async def pause(
+        self,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """Pause every active schedule (``pause --all``), with ``pause_schedule``'s
+        options. Schedules already paused or disabled are left as they are, and
+        ``resume()`` resumes only the ones paused here."""
+        why = self._why(reason, until, by)
+        return await asyncio.to_thread(self._pause_all, why)
 
-    def _pause_all(self) -> list[str]:
+    def _pause_all(self, why: dict[str, Any]) -> list[str]:
         self._ensure_known(*self.file_definitions.values())
         store = self.store
         active = [s.name for s in store.list_schedules(definitions=False, statuses=("active",))]
         changed = store.set_status(active, "paused", self.clock.now()) if active else []
+        self._record_pause(changed, why)
         self._note_paused(changed, together=True)
         store.notify()
         return changed
@@ -433,6 +454,7 @@ class Scheduler:
         for name in paused:
             store.set_next_run(name, None)  # continue from now: nothing counts as missed
         changed = store.set_status(paused, "active", self.clock.now()) if paused else []
+        self._end_pauses(changed)
         store.set_meta(pauses.KEY, pauses.resumed(store.get_meta(pauses.KEY), names))
         store.notify()
         return changed
@@ -525,6 +547,7 @@ class Scheduler:
 
     def _list(self, status: str | None, tags: Sequence[str] | None) -> list[dict[str, Any]]:
         states = self._states()
+        paused = self._open_pauses()
         rows = []
         for name, definition in self._known().items():
             state = states.get(name)
@@ -547,6 +570,7 @@ class Scheduler:
                     "version": state.version if state else None,
                     "source": _source_of(name, self.file_definitions, state),
                     "in_process": definition.in_process,
+                    **pauses.fields_of(paused.get(name)),
                 }
             )
         return rows
@@ -597,6 +621,7 @@ class Scheduler:
             "tags": list(definition.tags),
             "metadata": dict(definition.metadata),
             "source": _source_of(schedule_id, self.file_definitions, state),
+            **self._pause_fields(store, schedule_id),
         }
 
     async def get_statistics(self) -> dict[str, Any]:
@@ -881,6 +906,77 @@ class Scheduler:
         from .runner.service import Service
 
         return Service(self, install_signals=True).run()
+
+    # -- operations (issue 8): pauses, health, explain, backfill, logs, top ---------------
+
+    def _why(
+        self, reason: str | None, until: datetime | timedelta | str | None, by: str | None
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        if isinstance(until, str):
+            until = pauses.parse_until(until, now)
+        elif isinstance(until, timedelta):
+            until = now + until
+        return {"reason": reason, "until": until, "by": by}
+
+    def _record_pause(self, names: list[str], why: dict[str, Any]) -> None:
+        pauses.record(self.store, names, self.clock.now(), **why)
+
+    def _end_pauses(self, names: list[str]) -> None:
+        pauses.end(self.store, names, self.clock.now())
+
+    def _open_pauses(self) -> dict[str, Any]:
+        return pauses.open_by_name(self._store_if_any())
+
+    def _pause_fields(self, store: Store | None, name: str) -> dict[str, Any]:
+        return pauses.fields_of(pauses.open_by_name(store).get(name))
+
+    async def health(self) -> dict[str, Any]:
+        """Leader alive and nothing overdue? (``uno-schedule health``)."""
+        from .health import check
+
+        return check(self._store_if_any(), self.definitions, self.clock.now(), self.state_path)
+
+    async def explain(
+        self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every occurrence due in ``[since, until]`` and what became of it."""
+        from .explain import explain
+
+        definition = self._resolve(schedule_id)
+        return explain(self, definition, since, until)
+
+    async def backfill(
+        self, schedule_id: str, start: datetime, end: datetime, **options: Any
+    ) -> dict[str, Any]:
+        """Queue a run of each occurrence in ``[start, end]`` (trigger ``backfill``)."""
+        from .backfill import backfill
+
+        definition = self._resolve(schedule_id)
+        return backfill(self, definition, start, end, **options)
+
+    async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
+        """The full output of a run (default: the latest started), from ``log_dir``."""
+        from .runlogs import read_output
+
+        if schedule_id not in self.definitions and not self._states().get(schedule_id):
+            self._resolve(schedule_id)
+        return read_output(self, self._store_if_any(), schedule_id, run_id)
+
+    async def overview(self, rows: int = 10) -> dict[str, Any]:
+        """Running jobs, next due schedules, latest results (``uno-schedule top``)."""
+        from .overview import snapshot
+
+        return snapshot(self, rows)
+
+    async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
+        store = self._store_if_any()
+        if store is None:
+            return []
+        now = self.clock.now()
+        found = store.pauses(schedule_id, datetime.min.replace(tzinfo=UTC), now)
+        return [pauses.record_json(p) for p in reversed(found[-limit:])]
 
 
 #: Statuses of schedules that exist (``removed`` ones are history only).

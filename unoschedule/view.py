@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import __version__, pauses
+from . import __version__, pauses, statements
 from .errors import UnknownScheduleError
 from .timeutil import format_instant
 
@@ -48,9 +48,7 @@ SNAPSHOT_MAX_SCHEDULES = 5000
 _APPLICATION_ID = 0x554E4F53  # the store's PRAGMA application_id ("UNOS")
 #: The store's schema this view reads and writes (``store.sqlite.SCHEMA_VERSION``; a test
 #: keeps the two equal).
-SCHEMA_VERSION = 2
-_RAN = ("success", "error", "timeout", "interrupted")
-_FAILED = ("error", "timeout", "interrupted")
+SCHEMA_VERSION = 3
 _RUN_COLUMNS = (
     "run_id", "schedule", "scheduled_time", "trigger", "attempt", "result", "queued_at",
     "started_at", "finished_at", "duration", "error", "output", "epoch", "instance_id",
@@ -312,6 +310,7 @@ class StateView:
         """``Scheduler.list_schedules``; ``next_runs=False`` leaves out the next runs that
         are not in the state (working them out is most of the cost of a listing)."""
         rows = self._rows()
+        paused = self._open_pauses()
         out = []
         for name, s in self.schedules.items():
             row = rows.get(name)
@@ -340,32 +339,31 @@ class StateView:
                     "version": row[6] if row is not None else None,
                     "source": "file",
                     "in_process": False,
+                    **pauses.fields_from_row(paused.get(name)),
                 }
             )
         return out
 
+    def _open_pauses(self) -> dict[str, tuple[Any, ...]]:
+        """The open pause record of each paused schedule (why, by whom, until when)."""
+        return {r[0]: r for r in self.conn.execute(pauses.OPEN_PAUSES).fetchall()}
+
     def _counts(self, name: str | None, since: datetime | None = None) -> dict[str, Any]:
-        ran = ", ".join(f"'{r}'" for r in _RAN)
-        failed = ", ".join(f"'{r}'" for r in _FAILED)
-        sql = (
-            f"SELECT SUM(result IN ({ran})), SUM(result = 'success'), SUM(result IN ({failed})),"
-            " SUM(result = 'missed'), SUM(result = 'skipped'), TOTAL(duration), COUNT(duration)"
-            " FROM runs"
-        )
-        where, params = [], []
-        if name is not None:
-            where.append("schedule = ?")
-            params.append(name)
-        if since is not None:
-            where.append("scheduled_time >= ?")
-            params.append(_ts(since))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        row = self.conn.execute(sql, params).fetchone()
-        keys = ("run_count", "success_count", "error_count", "missed_count", "skipped_count")
-        counts: dict[str, Any] = {k: int(v or 0) for k, v in zip(keys, row, strict=False)}
-        counts["total_duration"] = float(row[5] or 0.0)
-        counts["finished_count"] = int(row[6] or 0)
+        """The store's ``run_counts`` (same SQL: ``unoschedule.statements``), summed over
+        one schedule (``name``) or all."""
+        sql = statements.run_counts(since=since is not None, one_schedule=name is not None)
+        params = [p for p in (name, _ts(since) if since is not None else None) if p is not None]
+        rows = self.conn.execute(sql, params).fetchall()
+        if since is None:  # the totals of pruned runs count too
+            totals = self.conn.execute(statements.RUN_TOTALS).fetchall()
+            rows += [r for r in totals if name is None or r[0] == name]
+        keys = statements.RUN_COUNT_KEYS
+        counts: dict[str, Any] = dict.fromkeys(keys, 0)
+        for row in rows:
+            for key, value in zip(keys, row[1:], strict=True):
+                counts[key] += value or 0
+        counts = {k: int(v) for k, v in counts.items()}
+        counts["total_duration"] = float(sum(float(r[6] or 0.0) for r in rows))
         return counts
 
     def schedule_status(self, name: str) -> dict[str, Any]:
@@ -394,6 +392,7 @@ class StateView:
             "tags": list(s["tags"]),
             "metadata": dict(s["metadata"]),
             "source": "file",
+            **pauses.fields_from_row(self._open_pauses().get(name)),
         }
 
     def extras(self, name: str) -> dict[str, Any]:
@@ -532,6 +531,9 @@ class StateView:
             ).rowcount
             if changed:
                 _keep_pauses(conn, lambda text: pauses.paused(text, [name], together=False))
+                now = _ts(self.now())
+                conn.execute(pauses.CLOSE_OPEN_PAUSE, (now, name))
+                conn.execute(pauses.OPEN_PAUSE, (name, now, None, None, pauses.current_user()))
         return changed > 0
 
     def resume(self, name: str) -> bool:
@@ -545,6 +547,8 @@ class StateView:
                 (_ts(self.now()), name),
             ).rowcount
             _keep_pauses(conn, lambda text: pauses.resumed(text, [name]))
+            if changed:
+                conn.execute(pauses.CLOSE_OPEN_PAUSE, (_ts(self.now()), name))
         return changed > 0
 
     def _insert_run(

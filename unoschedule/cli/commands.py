@@ -660,6 +660,8 @@ def list_(
         output.print_json(rows)
         return
     now = datetime.now(UTC)
+    from .ops import paused_note
+
     output.table(
         ["name", "type", "schedule", "status", "next run", "last result"],
         (
@@ -667,7 +669,7 @@ def list_(
                 r["name"],
                 r["type"],
                 _list_description(r),
-                r.get("status"),
+                str(r.get("status")) + paused_note(r, _zone(tz, r.get("timezone"))),
                 (
                     "not running"
                     if note and r.get("status") == "active" and r["type"] != "event"
@@ -867,6 +869,7 @@ def history(
     """
     _check_tz(tz)
     view = None if versions else _view(ctx)
+    paused: list[dict[str, Any]] = []
     if view is not None:
         records = view.history(name, limit)
         known = view.schedules.get(name)
@@ -878,6 +881,7 @@ def history(
             else:
                 records = _run(scheduler.get_run_history(name, limit=limit))
             definition = scheduler.definitions.get(name)
+            paused = [] if versions or as_json else _run(scheduler.get_pauses(name))
             zone_name = (definition.timezone if definition else None) or scheduler.options.timezone
     if as_json:
         output.print_json(records)
@@ -904,6 +908,9 @@ def history(
         styled=("result",),
         title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
     )
+    from .ops import print_pauses
+
+    print_pauses(paused, zone)
 
 
 def _one_line(text: Any, width: int = 80) -> str:
@@ -1008,6 +1015,18 @@ def pause(
     ctx: typer.Context,
     name: OptionalName = None,
     all_: AllOption = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (shown by status and list)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="INSTANT|DURATION",
+            help="Resume by itself then: an ISO 8601 instant or a duration (2h).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Pause a schedule (or every one with --all): it stops firing until resumed.
@@ -1016,13 +1035,24 @@ def pause(
 
       uno-schedule pause backup
 
+      uno-schedule pause backup --reason "disk replacement" --until 2h
+
       uno-schedule pause --all
     """
     from unoschedule.view import Fallback
 
     _target(name, all_)
+    from unoschedule import pauses
+
+    why: dict[str, Any] = {"by": pauses.current_user(), "reason": reason or None}
+    if until:
+        try:
+            why["until"] = pauses.parse_until(until, datetime.now(UTC))
+        except UnoScheduleError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--until'") from None
     done: bool | None = None
-    view = None if all_ else _view(ctx)
+    # A plain pause of one schedule is a small write the state view does itself.
+    view = None if all_ or reason or until else _view(ctx)
     if view is not None:
         try:
             done = view.pause(str(name))
@@ -1031,9 +1061,9 @@ def pause(
     if done is None:
         with _scheduler(ctx, create_state=True) as scheduler:
             if all_:
-                _changed("paused", _run(scheduler.pause()), as_json)
+                _changed("paused", _run(scheduler.pause(**why)), as_json)
                 return
-            done = _run(scheduler.pause_schedule(str(name)))
+            done = _run(scheduler.pause_schedule(str(name), **why))
     if as_json:
         output.print_json({"changed": [name] if done else []})
     elif done:
@@ -1342,3 +1372,6 @@ def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
     width = int(output.console().width)
     return max(24, min(96, width - label - 10))
+
+
+from . import ops as _ops  # noqa: E402, F401 - health, explain, backfill, logs, top

@@ -105,6 +105,17 @@ def table(
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
         return
+    _console().print(rich_table(columns, rows, styled=styled, title=title))
+
+
+def rich_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    styled: Sequence[str] = (),
+    title: str | None = None,
+) -> Any:
+    """The rich ``Table`` that ``table`` prints on a terminal (``top`` redraws them)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -123,7 +134,7 @@ def table(
                 for i, cell in enumerate(row)
             )
         )
-    _console().print(out)
+    return out
 
 
 def kv(data: Mapping[str, Any], *, styled: Sequence[str] = ("status", "last result")) -> None:

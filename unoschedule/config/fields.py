@@ -116,6 +116,21 @@ def _duration(key: str, *, allow_zero: bool = False) -> _Converter:
     return run
 
 
+def _address(key: str) -> _Converter:
+    """``HOST:PORT`` (or ``:PORT``, all interfaces) for a listening socket."""
+
+    def run(ctx: _Context, node: Node) -> str:
+        text = _text(node)
+        host, sep, port = (text or "").strip().rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _Invalid(
+                f"{key} must be HOST:PORT such as 127.0.0.1:9650, not {_show(node)}", node
+            )
+        return f"{host}:{port}"
+
+    return run
+
+
 def _is_zero(value: Any) -> bool:
     if isinstance(value, bool):
         return False
@@ -452,6 +467,8 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "on_error": _optional(_command("on_error")),
     "env": _env,
     "cwd": _optional(_string("cwd")),
+    "expect_success_within": _optional(_duration("expect_success_within")),
+    "pause_after_failures": _optional(_whole("pause_after_failures", 1)),
 }
 
 _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
@@ -476,6 +493,9 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
     "output_tail": _whole("output_tail", 0),
     "log_dir": _optional(_string("log_dir")),
     "on_error": _optional(_command("on_error")),
+    "metrics_address": _address("metrics_address"),
+    "keep_runs": _whole("keep_runs", 1),
+    "keep_for": _duration("keep_for"),
 }
 
 #: Keys that belong one level down, and where to put them.

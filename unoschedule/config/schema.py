@@ -276,6 +276,14 @@ def _schedule_fields() -> dict[str, Any]:
             {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
         ),
         "cwd": _described("Working directory of a command.", _nullable(string)),
+        "expect_success_within": _described(
+            "Dead-man alarm: overdue when no run succeeded for this long.",
+            _nullable(_ref("duration")),
+        ),
+        "pause_after_failures": _described(
+            "Pause the schedule after this many consecutive final failures.",
+            _nullable({"type": "integer", "minimum": 1}),
+        ),
     }
     return {
         "type": "object",
@@ -310,7 +318,18 @@ def _scheduler_definition() -> dict[str, Any]:
                 "Most missed occurrences run by trigger.", {"type": "integer", "minimum": 0}
             ),
             "lock_timeout": _described("How long the leader's lease lasts.", _ref("duration")),
-            "metrics_enabled": {"type": "boolean"},
+            "metrics_enabled": _described(
+                "Serve Prometheus metrics on metrics_address while running.", {"type": "boolean"}
+            ),
+            "metrics_address": _described(
+                "HOST:PORT of the /metrics endpoint (default 127.0.0.1:9650).",
+                {"type": "string", "pattern": "^[^\\s]*:[0-9]{1,5}$"},
+            ),
+            "keep_runs": _described(
+                "Runs kept per schedule; older ones are pruned (default 1000).",
+                {"type": "integer", "minimum": 1},
+            ),
+            "keep_for": _described("How long runs are kept (default 90d).", _ref("duration")),
             "instance_id": _nullable(string),
             "storage": _described(
                 "Where state lives: a SQLite path, or redis://host/db.", _nullable(string)
@@ -341,7 +360,11 @@ def _scheduler_definition() -> dict[str, Any]:
             "output_tail": _described(
                 "Bytes of a job's output kept with its run.", {"type": "integer", "minimum": 0}
             ),
-            "log_dir": _described("Folder for the full output of each run.", _nullable(string)),
+            "log_dir": _described(
+                "Folder for the full output of each run (default: <state>.logs beside the "
+                "state file), pruned with the runs.",
+                _nullable(string),
+            ),
             "on_error": _described(
                 "A command run when any job fails for good.", _nullable(_ref("command"))
             ),

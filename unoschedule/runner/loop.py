@@ -30,6 +30,7 @@ from ..timeutil import MAX_DURATION, format_instant
 from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
+from .ops import Observer, output_tail_note
 from .processes import stop_orphans
 from .tasks import has_local
 
@@ -165,6 +166,10 @@ class RunLoop:
         self._pumps: set[str] = set()
         #: Schedules not active at the last look (``refresh`` watches them for resumes).
         self._inactive: set[str] = set()
+        #: The status of each schedule not active (metrics count schedules by status).
+        self.statuses: dict[str, str] = {}
+        #: Running jobs per schedule, for backfill runs of a ``unique`` schedule.
+        self._running: dict[str, int] = {}
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
@@ -173,6 +178,8 @@ class RunLoop:
         self.local_queues: Collection[str] | None = None
         self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
         self._identity_checked = float("-inf")
+        #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
+        self.observer: Observer | None = None
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -249,6 +256,7 @@ class RunLoop:
         self._heap.clear()
         self._timelines.clear()
         self._inactive = {s.name for s in states if s.status != "active"}
+        self.statuses = {s.name: s.status for s in states if s.status != "active"}
         self._track_all(states, now)
 
     def _track_all(self, states: list[ScheduleState], now: datetime) -> None:
@@ -341,9 +349,8 @@ class RunLoop:
             inactive = {s.name for s in states if s.status != "active"}
             candidates = [s for s in states if s.status == "active"]
         else:
-            inactive = {
-                s.name for s in self.store.list_schedules(definitions=False, statuses=INACTIVE)
-            }
+            states = self.store.list_schedules(definitions=False, statuses=INACTIVE)
+            inactive = {s.name for s in states}
             candidates = []
             for name in self._inactive - inactive:
                 state = self.store.get_schedule(name)
@@ -352,6 +359,7 @@ class RunLoop:
         for name in inactive & self._next.keys():
             del self._next[name]  # paused, disabled or removed meanwhile
         self._inactive = inactive
+        self.statuses = {s.name: s.status for s in states if s.status != "active"}
         resumed = []
         for state in candidates:
             if state.name not in self._next:
@@ -507,8 +515,11 @@ class RunLoop:
             if start:
                 failpoint("after_claim")
                 self._enqueue(run)
-            elif note is not None:
+                continue
+            if note is not None:
                 note()
+            if self.observer is not None:
+                self.observer.recorded(run)
         if refused:
             self._lost_lease()
         if batch.completed and self.firing:
@@ -617,9 +628,13 @@ class RunLoop:
         limit = self.options.concurrency(queue)
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
+        held: list[_Waiting] = []
         while waiting and self._active.get(queue, 0) < limit:
             entry = heapq.heappop(waiting)
             run = entry.run
+            if run.trigger == "backfill" and self._overlaps(run, starting):
+                held.append(entry)  # unique: waits for the running one, never overlaps it
+                continue
             self._active[queue] = self._active.get(queue, 0) + 1
             if entry.definition is not None:
                 self._pending[run.schedule] = max(0, self._pending.get(run.schedule, 0) - 1)
@@ -632,10 +647,14 @@ class RunLoop:
                 self._removed_before_start(queue, run, CHANGED_BEFORE_START, "skipped")
                 continue
             starting.append(run)
+        for item in held:
+            heapq.heappush(waiting, item)
         if not starting:
             return
         started = self.clock.now()
         ours = set(self.store.start_runs([(run.run_id, started, None) for run in starting]))
+        if self.observer is not None:
+            self.observer.started([r for r in starting if r.run_id in ours], started)
         loop = asyncio.get_running_loop()
         for run in starting:
             if run.run_id not in ours:  # started by another leader meanwhile: not ours to run
@@ -656,6 +675,14 @@ class RunLoop:
         self.hand_off(queue, runs)
         for run in runs:  # a worker runs it now; its end is not seen here
             self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+
+    def _overlaps(self, run: RunRecord, starting: list[RunRecord]) -> bool:
+        """Would ``run`` overlap another run of its ``unique`` schedule?"""
+        definition = self.definitions.get(run.schedule)
+        if definition is None or not definition.unique:
+            return False
+        name = run.schedule
+        return self._running.get(name, 0) > 0 or any(r.schedule == name for r in starting)
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
@@ -715,6 +742,7 @@ class RunLoop:
 
     async def _execute(self, queue: str, run: RunRecord, started: datetime) -> None:
         name = run.schedule
+        self._running[name] = self._running.get(name, 0) + 1
         try:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
@@ -754,12 +782,15 @@ class RunLoop:
                 )
                 self.firing = False
                 return
+            if self.observer is not None:
+                self.observer.finished(run, outcome, started, finished)
             took = (finished - started).total_seconds()
             if outcome.result == "success":
                 self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
             else:
                 self.log.warning(
                     f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
+                    + output_tail_note(outcome.output)
                 )
                 retried = self._schedule_retry(run, definition, finished, outcome.result)
                 if not retried and outcome.result != "interrupted":
@@ -767,6 +798,10 @@ class RunLoop:
         finally:
             self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
             self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+            if (running := self._running.get(name, 0) - 1) > 0:
+                self._running[name] = running
+            else:
+                self._running.pop(name, None)
             self._request_pump(queue)
 
     def _schedule_retry(

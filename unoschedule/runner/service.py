@@ -29,6 +29,7 @@ from ..view import record_snapshot
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
+from .ops import Operations
 from .preflight import check_applicable_config
 from .reloading import write_reload, write_reload_of
 from .servedby import check_served_by
@@ -106,12 +107,14 @@ class Service:
         self._lock: object | None = None
         self._sleeper: _Sleeper | None = None
         self.exit_status = 0
+        self.ops = Operations(scheduler, self.log)
 
     # -- process entry point ----------------------------------------------------------------
 
     def run(self) -> int:
         """Take the leader lock (waiting as a standby if needed), then serve until stopped."""
         gc.freeze()  # the loaded file lives as long as the process: never rescan it
+        self.ops.serve_metrics(self.scheduler)  # a standby serves too (leader 0)
         lock = None
         state_path = self.scheduler.state_path
         if state_path is not None:
@@ -150,6 +153,7 @@ class Service:
                 return self._serve_shared()
             return asyncio.run(self.serve())
         finally:
+            self.ops.close()
             if lock is not None:
                 lock.release()
 
@@ -224,7 +228,7 @@ class Service:
             if sched.config is not None and sched.config.path
             else None
         )
-        executor = Executor(log=self.log.debug, warn=self.log.warning)
+        executor = Executor(log=self.ops.output_log(self.log.debug), warn=self.log.warning)
         runloop = RunLoop(
             store=store,
             definitions=sched.definitions,
@@ -238,6 +242,7 @@ class Service:
             wake=self._wake,
         )
         attach_hand_off(runloop, sched)
+        self.ops.serve_metrics(sched)
         now = clock.now()
         force = sched.state_path is not None  # we hold the file lock: the old holder is dead
         holder: tuple[str, int] | None = None
@@ -268,6 +273,7 @@ class Service:
             f"{sched.state_path or 'remote storage'}"
         )
         sleeper = self._sleeper = _Sleeper(waiter, loop, store.notify)
+        self.ops.attach(runloop)
         began = time.monotonic()
         self.leading = True
         with _quiet_gc():
@@ -287,6 +293,7 @@ class Service:
             f"due times in {time.monotonic() - synced:.2f}s)"
         )
         self.started.set()
+        self.ops.start()
         last_wall, last_mono = clock.now(), clock.monotonic()
         last_watchdog = last_mono
         last_refresh = last_mono
@@ -327,6 +334,7 @@ class Service:
                         # Another process changed something: schedules added, changed or
                         # deleted through the API, a pause or a resume from the shell.
                         self._take_changes(runloop, clock.now())
+                        self.ops.poke()
                         runloop.refresh(clock.now())
                         last_refresh = clock.monotonic()
                 else:
@@ -335,12 +343,14 @@ class Service:
             self.notifier.stopping()
             self.log.notice("stopping: no new runs will start")
             grace = self._grace if self._grace is not None else opts.shutdown_grace
+            await self.ops.stop()
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
             store.set_meta("stopped_at", format_instant(clock.now()) or "")  # for the shell
             self._sleeper = None
             sleeper.close()
             waiter.close()
+            self.ops.close()
             self.log.notice("stopped")
         return self.exit_status
 

@@ -32,15 +32,18 @@ import socket
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
-from ..abc import Claim, Finish, Lease, Store, Waiter
+from .. import statements
+from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
+from ..pauses import CLOSE_OPEN_PAUSE, OPEN_PAUSE
 from ..private import make_private_dirs
 from ..timeutil import as_utc, parse_instant
 from ..wakeup import notify, socket_address
@@ -58,7 +61,6 @@ APPLICATION_ID = 0x554E4F53
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT = 30.0
 _PAST = "1970-01-01T00:00:00.000000Z"
-_RAN = ("success", "error", "timeout", "interrupted")
 
 # -- schema and migrations ------------------------------------------------------------
 
@@ -148,9 +150,32 @@ def _migrate_v2(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'file'")
 
 
+def _migrate_v3(db: sqlite_utils.Database) -> None:
+    """Operations: every pause with its reason, author and expiry (``status`` shows the
+    open one, ``explain`` marks the occurrences inside each), and the totals of runs the
+    retention pruned, so that statistics keep counting them."""
+    db.execute(
+        "CREATE TABLE pauses (id INTEGER PRIMARY KEY, schedule TEXT NOT NULL, "
+        "paused_at TEXT NOT NULL, paused_until TEXT, reason TEXT, paused_by TEXT, "
+        "resumed_at TEXT)"
+    )
+    db.execute("CREATE INDEX pauses_schedule ON pauses (schedule, paused_at)")
+    db.execute(
+        "CREATE TABLE run_totals (schedule TEXT PRIMARY KEY, "
+        + ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _TOTAL_COUNTS)
+        + ", total_duration REAL NOT NULL DEFAULT 0, finished_count INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
+_TOTAL_COUNTS = ("run_count", "success_count", "error_count", "missed_count", "skipped_count")
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_v1, _migrate_v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -352,6 +377,11 @@ def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
         fp,
         src,
     )
+
+
+def _pause_from_row(row: Sequence[Any]) -> PauseRecord:
+    schedule, paused_at, until, reason, by, resumed = row
+    return PauseRecord(schedule, _parse_ts(paused_at), _dt(until), reason, by, _dt(resumed))
 
 
 def _lease_from_row(row: Sequence[Any]) -> Lease:
@@ -1102,39 +1132,20 @@ class SQLiteStorage(Store):
         (success, error, timeout, interrupted); ``error_count`` the failed ones among them;
         ``total_duration``/``finished_count`` cover runs with a duration, for averages.
         Schedules without runs are absent."""
-        ran = ", ".join(f"'{r}'" for r in _RAN)
-        sql = (
-            "SELECT schedule, "
-            f"SUM(result IN ({ran})), "
-            "SUM(result = 'success'), "
-            "SUM(result IN ('error', 'timeout', 'interrupted')), "
-            "SUM(result = 'missed'), "
-            "SUM(result = 'skipped'), "
-            "TOTAL(duration), "
-            "COUNT(duration) "
-            "FROM runs"
-        )
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql += " WHERE scheduled_time >= ?"
-            params = (_ts(since),)
-        sql += " GROUP BY schedule"
-        keys = (
-            "run_count",
-            "success_count",
-            "error_count",
-            "missed_count",
-            "skipped_count",
-            "total_duration",
-            "finished_count",
-        )
+        sql = statements.run_counts(since=since is not None, one_schedule=False)
+        params: tuple[Any, ...] = () if since is None else (_ts(since),)
+        keys = statements.RUN_COUNT_KEYS
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
+            if since is None:  # the totals of pruned runs count too
+                rows += conn.execute(statements.RUN_TOTALS).fetchall()
         out: dict[str, dict[str, Any]] = {}
         for row in rows:
-            counts: dict[str, Any] = {k: int(v or 0) for k, v in zip(keys, row[1:], strict=True)}
-            counts["total_duration"] = float(row[6] or 0.0)
-            out[row[0]] = counts
+            counts = out.setdefault(row[0], dict.fromkeys(keys, 0))
+            for key, value in zip(keys, row[1:], strict=True):
+                counts[key] += value or 0
+        for counts in out.values():
+            counts["total_duration"] = float(counts["total_duration"])
         return out
 
     # -- events -----------------------------------------------------------------------
@@ -1230,6 +1241,162 @@ class SQLiteStorage(Store):
         """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call
         this: binding replaces whatever socket was there."""
         return _bind_waiter(socket_address(self.path))
+
+    # -- operations: pauses, retention, explain, backfill -----------------------------
+
+    def clone(self) -> SQLiteStorage:
+        """A second connection, opened by SQLite alone: the header check of ``__init__``
+        opens and closes the file itself, and closing any descriptor of a file drops
+        every POSIX lock this process holds on it, the first connection's included (the
+        runner's WAL then looked unused to others, who deleted it under it)."""
+        other = object.__new__(SQLiteStorage)
+        other.path, other.readonly, other.busy_timeout = self.path, False, self.busy_timeout
+        other._lock = threading.RLock()
+        other._sync = ""
+        other._reserve = None  # the runner's first connection holds the reserve
+        other._identity = self._identity
+        other._conn = other._connect()
+        other._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        other._conn.execute("PRAGMA foreign_keys = ON")
+        return other
+
+    def record_pause(self, pause: PauseRecord) -> None:
+        with self._write() as conn:
+            conn.execute(CLOSE_OPEN_PAUSE, (_ts(pause.paused_at), pause.schedule))
+            conn.execute(
+                OPEN_PAUSE,
+                (
+                    pause.schedule,
+                    _ts(pause.paused_at),
+                    _ts(pause.paused_until),
+                    pause.reason,
+                    pause.paused_by,
+                ),
+            )
+
+    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE pauses SET resumed_at = ? WHERE resumed_at IS NULL "
+                "AND schedule IN (SELECT value FROM json_each(?))",
+                (_ts(at), json.dumps(list(names))),
+            )
+
+    _PAUSE_SELECT = (
+        "SELECT schedule, paused_at, paused_until, reason, paused_by, resumed_at FROM pauses"
+    )
+
+    def open_pauses(self) -> list[PauseRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                self._PAUSE_SELECT + " WHERE resumed_at IS NULL ORDER BY paused_at"
+            ).fetchall()
+        return [_pause_from_row(r) for r in rows]
+
+    def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                self._PAUSE_SELECT + " WHERE schedule = ? AND paused_at <= ? "
+                "AND (resumed_at IS NULL OR resumed_at >= ?) ORDER BY paused_at",
+                (name, _ts(until), _ts(since)),
+            ).fetchall()
+        return [_pause_from_row(r) for r in rows]
+
+    def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                _RUN_SELECT + " WHERE schedule = ? AND scheduled_time >= ? "
+                "AND scheduled_time <= ? ORDER BY scheduled_time, attempt",
+                (name, _ts(since), _ts(until)),
+            ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
+        results: list[bool] = []
+        with self._write(durable=True) as conn:
+            for run in runs:
+                key = f"{run.schedule}@{_ts(run.scheduled_time)}#{run.trigger}"
+                params = _run_params(
+                    run, key, epoch=0, result="queued", queued_at=run.queued_at or datetime.now(UTC)
+                )
+                try:
+                    conn.execute(_RUN_INSERT, params)
+                except sqlite3.IntegrityError:
+                    results.append(False)
+                    continue
+                results.append(True)
+        return results
+
+    def last_successes(self) -> dict[str, datetime]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT schedule, MAX(finished_at) FROM runs WHERE result = 'success' "
+                "GROUP BY schedule"
+            ).fetchall()
+        return {r[0]: _parse_ts(r[1]) for r in rows if r[1] is not None}
+
+    def run_totals(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT schedule, count(*) FROM runs GROUP BY schedule").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def prune_runs(
+        self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
+    ) -> Pruned:
+        """The candidates are read first, outside any transaction (a WAL read blocks no
+        writer); the write transaction then only deletes them by rowid, re-checking that
+        each is still finished, and adds their counts to ``run_totals``."""
+        final = "result NOT IN ('queued', 'running')"
+        with self._read() as conn:
+            if name is not None and keep is not None:
+                rows = conn.execute(
+                    "SELECT rowid, result FROM runs WHERE schedule = ? "
+                    "ORDER BY scheduled_time DESC LIMIT ? OFFSET ?",  # the index's order
+                    (name, limit, keep),
+                ).fetchall()
+                rowids = [r[0] for r in rows if r[1] not in ("queued", "running")]
+            elif before is not None:
+                # The oldest rows first, by rowid (the order runs were recorded in): a
+                # look at the front of the table, never a scan of a million rows to learn
+                # that nothing is old enough. A run recorded late for an old instant (a
+                # backfill) goes when it reaches the front, or by keep_runs.
+                rowids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT rowid FROM (SELECT rowid, scheduled_time, result FROM runs "
+                        f"ORDER BY rowid LIMIT ?) WHERE scheduled_time < ? AND {final} LIMIT ?",
+                        (limit * 4, _ts(before), limit),
+                    ).fetchall()
+                ]
+            else:
+                rowids = []
+        if not rowids:
+            return Pruned((), 0.0)
+        ran = ", ".join(f"'{r}'" for r in statements.RAN)
+        chosen = "rowid IN (SELECT value FROM json_each(?)) AND " + final
+        ids = json.dumps(rowids)
+        with self._write() as conn:
+            began = time.perf_counter()
+            deleted = conn.execute(
+                f"SELECT schedule, run_id FROM runs WHERE {chosen}", (ids,)
+            ).fetchall()
+            conn.execute(
+                "INSERT INTO run_totals (schedule, run_count, success_count, error_count, "
+                "missed_count, skipped_count, total_duration, finished_count) "
+                f"SELECT schedule, SUM(result IN ({ran})), SUM(result = 'success'), "
+                "SUM(result IN ('error', 'timeout', 'interrupted')), SUM(result = 'missed'), "
+                "SUM(result = 'skipped'), TOTAL(duration), COUNT(duration) "
+                f"FROM runs WHERE {chosen} GROUP BY schedule "
+                "ON CONFLICT(schedule) DO UPDATE SET "
+                + ", ".join(
+                    f"{c} = {c} + excluded.{c}"
+                    for c in (*_TOTAL_COUNTS, "total_duration", "finished_count")
+                ),
+                (ids,),
+            )
+            conn.execute(f"DELETE FROM runs WHERE {chosen}", (ids,))
+        held = time.perf_counter() - began  # to the commit: how long writers were held off
+        return Pruned(tuple((r[0], r[1]) for r in deleted), held)
 
     def close(self) -> None:
         self.release_reserve()

@@ -1,0 +1,757 @@
+"""Operating a runner: metrics, health, retention, pauses with a reason, explain,
+backfill, logs, dead-man alarms.
+
+Live-runner tests use real ``uno-schedule run`` processes (helpers from test_service)
+and wait on observable conditions with deadlines; the decisions themselves are tested
+under an injected clock (the ``Harness`` of test_loop).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_service import Runner, uno_cli, wait_until, write_config
+
+from unoschedule.model import RunRecord
+from unoschedule.store.sqlite import SQLiteStorage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+def samples(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*uno_cli(workdir), *args], capture_output=True, text=True, timeout=60, cwd=workdir
+    )
+
+
+def T(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_metrics_of_a_live_leader_and_its_standby(tmp_path: Path) -> None:
+    leader_port, standby_port = free_port(), free_port()
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_address: 127.0.0.1:{leader_port}
+        schedules:
+          tick:
+            schedule: {{every: 1s}}
+            command: "true"
+          broken:
+            schedule: {{every: 1s}}
+            command: ["sh", "-c", "exit 3"]
+        """,
+    )
+    leader = Runner(tmp_path, "leader")
+    standby = None
+    try:
+        leader.wait_log("ready:")
+
+        def counted() -> dict[str, float] | None:
+            values = samples(scrape(leader_port))
+            ok = 'uno_schedule_runs_total{result="success",schedule="tick",trigger="schedule"}'
+            bad = 'uno_schedule_runs_total{result="error",schedule="broken",trigger="schedule"}'
+            return values if values.get(ok, 0) >= 2 and values.get(bad, 0) >= 2 else None
+
+        values = wait_until(counted, what="two runs of each schedule in /metrics")
+        assert values["uno_schedule_leader"] == 1
+        assert values["uno_schedule_fire_lag_seconds_count"] >= 4
+        assert values['uno_schedule_run_duration_seconds_count{schedule="tick"}'] >= 2
+        assert values['uno_schedule_schedules{status="active"}'] == 2
+        assert 'uno_schedule_last_success_timestamp_seconds{schedule="tick"}' in values
+        assert 'uno_schedule_last_success_timestamp_seconds{schedule="broken"}' not in values
+        assert values['uno_schedule_next_run_timestamp_seconds{schedule="tick"}'] > 0
+        assert 'uno_schedule_running_jobs{queue="scheduled"}' in values
+
+        # A standby on the same state (its own copy of the file, on its own port) serves
+        # too, and says that it does not lead.
+        other = tmp_path / "standby"
+        other.mkdir()
+        text = (tmp_path / "schedules.yaml").read_text()
+        (other / "schedules.yaml").write_text(text.replace(str(leader_port), str(standby_port)))
+        standby = _runner_on(other, tmp_path / "state.db")
+        wait_until(lambda: "uno_schedule_leader 0.0" in scrape(standby_port), what="standby")
+    finally:
+        leader.close()
+        if standby is not None:
+            standby.close()
+
+
+def _runner_on(workdir: Path, state: Path) -> Runner:
+    runner = Runner.__new__(Runner)
+    runner.log_path = workdir / "run.log"
+    runner.log = open(runner.log_path, "w")  # noqa: SIM115 - closed by close()
+    runner.proc = subprocess.Popen(
+        [*uno_cli(workdir)[:-1], str(state), "run"],
+        cwd=workdir,
+        stdout=runner.log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return runner
+
+
+@pytest.mark.slow
+def test_metrics_can_be_turned_off_and_a_taken_address_is_only_a_warning(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", port))
+    blocker.listen()
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_address: 127.0.0.1:{port}
+        schedules:
+          tick: {{schedule: {{every: 1s}}, command: "true"}}
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        assert f"metrics: cannot listen on 127.0.0.1:{port}" in runner.text()
+        wait_until(lambda: cli(tmp_path, "history", "tick", "--json").stdout.count("success"))
+    finally:
+        runner.close()
+        blocker.close()
+    other = tmp_path / "off"
+    other.mkdir()
+    write_config(
+        other,
+        f"""
+        scheduler:
+          metrics_enabled: false
+          metrics_address: 127.0.0.1:{port}
+        schedules:
+          tick: {{schedule: {{every: 1s}}, command: "true"}}
+        """,
+    )
+    runner = Runner(other, "b")
+    try:
+        runner.wait_log("ready:")
+        assert scrape(port) == ""
+        assert "/metrics" not in runner.text()
+    finally:
+        runner.close()
+
+
+# -- retention ----------------------------------------------------------------------------
+
+
+def _finished(name: str, instant: datetime, result: str = "success") -> RunRecord:
+    return RunRecord(
+        run_id=f"{name}-{instant.timestamp():.0f}",
+        schedule=name,
+        scheduled_time=instant,
+        result=result,  # type: ignore[arg-type]
+        started_at=instant,
+        finished_at=instant + timedelta(seconds=2),
+        duration=2.0,
+    )
+
+
+def _fill(store: SQLiteStorage, name: str, start: datetime, count: int, every: int = 60) -> None:
+    from unoschedule.abc import Claim
+
+    lease = store.acquire_lease("t", 300, start)
+    assert lease is not None
+    claims = []
+    for i in range(count):
+        when = start + timedelta(seconds=every * i)
+        result = "error" if i % 4 == 0 else "success"
+        claims.append(Claim(_finished(name, when, result), f"{name}@{i}", None))
+    assert all(store.claim_many(claims, epoch=lease.epoch))
+
+
+def test_pruning_keeps_the_newest_runs_and_the_statistics_totals(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "state.db")
+    start = T("2026-01-01T00:00:00Z")
+    _fill(store, "a", start, 1200)
+    _fill(store, "b", start, 10)
+    before = store.run_counts()
+    assert before["a"]["run_count"] == 1200 and before["a"]["error_count"] == 300
+
+    deleted = 0
+    while batch := store.prune_runs("a", keep=1000, before=None, limit=150).run_ids:
+        deleted += len(batch)
+    assert deleted == 200
+    kept = store.history("a", limit=5000)
+    assert len(kept) == 1000
+    assert min(r.scheduled_time for r in kept) == start + timedelta(minutes=200)
+    assert store.run_counts() == before  # totals survive the pruning
+    assert store.run_totals() == {"a": 1000, "b": 10}
+
+    # By age: everything scheduled before the cut goes, whatever the schedule.
+    cut = start + timedelta(minutes=1100)
+    while store.prune_runs(None, keep=None, before=cut, limit=64).run_ids:
+        pass
+    assert store.run_totals() == {"a": 100}
+    assert store.run_counts() == before
+    store.close()
+
+
+def test_pruning_never_deletes_a_run_that_is_still_running(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "state.db")
+    start = T("2026-01-01T00:00:00Z")
+    _fill(store, "a", start, 5)
+    # The oldest is still running (a slow job): runs start only from queued, so it is
+    # set so in the file itself.
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        conn.execute("UPDATE runs SET result = 'running' WHERE run_id = 'a-1767225600'")
+    store.prune_runs("a", keep=1, before=None, limit=100)
+    assert sorted(r.result for r in store.history("a")) == ["error", "running"]  # newest, oldest
+    store.close()
+
+
+@pytest.mark.slow
+def test_keep_runs_holds_history_of_a_live_every_second_schedule(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+          keep_runs: 5
+        schedules:
+          tick: {schedule: {every: 1s}, command: "true"}
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        seen = []
+
+        def enough() -> bool:
+            status = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)
+            history = json.loads(cli(tmp_path, "history", "tick", "--json").stdout)
+            seen.append(len(history))
+            return bool(status["run_count"] >= 10)
+
+        wait_until(enough, timeout=40, what="ten runs")
+        assert max(seen) <= 6, seen
+    finally:
+        runner.close()
+    status = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)
+    assert status["success_count"] == status["run_count"] >= 10  # totals kept
+    assert len(json.loads(cli(tmp_path, "history", "tick", "--json").stdout)) <= 6
+
+
+# -- pauses, explain, backfill under an injected clock --------------------------------------
+
+
+def _ops_harness(tmp_path: Path, *definitions: Any) -> tuple[Any, Any, Any]:
+    from test_loop import Harness
+
+    from unoschedule.runner.log import Logger
+    from unoschedule.runner.ops import Operations
+    from unoschedule.scheduler import Scheduler
+
+    h = Harness(tmp_path, list(definitions))
+    scheduler = Scheduler(storage=h.store, clock=h.clock, metrics_enabled=False)
+    scheduler.definitions = h.definitions
+    ops = Operations(scheduler, Logger(verbose=False))
+    return h, scheduler, ops
+
+
+def test_a_pause_with_until_resumes_at_its_end_and_explain_shows_it(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    h, scheduler, ops = _ops_harness(tmp_path, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        loop = h.start()
+        ops.attach(loop)
+        await h.at("2026-06-01T09:00:00Z")
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        await scheduler.pause_schedule(
+            "m", reason="disk swap", until=T("2026-06-01T09:03:30Z"), by="ops@host"
+        )
+        loop.refresh(h.clock.now())
+        status = await scheduler.get_schedule_status("m")
+        assert status["status"] == "paused"
+        assert status["paused_reason"] == "disk swap"
+        assert status["paused_until"] == "2026-06-01T09:03:30Z"
+        assert status["paused_at"] == "2026-06-01T09:00:30Z"
+        assert status["paused_by"] == "ops@host"
+        for minute in (1, 2, 3):
+            h.clock.set(T(f"2026-06-01T09:0{minute}:00Z"))
+            assert ops.expire_pauses(h.clock.now()) == []
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        h.clock.set(T("2026-06-01T09:03:30Z"))
+        assert ops.expire_pauses(h.clock.now()) == ["m"]  # at its end, by itself
+        for minute in (4, 5):
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        status = await scheduler.get_schedule_status("m")
+        assert status["status"] == "active" and status["paused_reason"] is None
+        rows = await scheduler.explain(
+            "m", since=T("2026-06-01T09:00:00Z"), until=T("2026-06-01T09:06:00Z")
+        )
+        assert [(r["scheduled_time"][11:16], r["outcome"]) for r in rows] == [
+            ("09:00", "success"),
+            ("09:01", "paused"),
+            ("09:02", "paused"),
+            ("09:03", "paused"),
+            ("09:04", "success"),
+            ("09:05", "success"),
+            ("09:06", "not_due"),
+        ]
+        assert "disk swap" in rows[1]["detail"] and rows[0]["run_id"]
+
+    asyncio.run(go())
+    assert h.history("m") == [
+        ("09:00", "schedule", 1, "success"),
+        ("09:04", "schedule", 1, "success"),
+        ("09:05", "schedule", 1, "success"),
+    ]
+
+
+def test_explain_names_every_outcome_it_can_tell(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    definition = cron("m", "* * * * *", start_date=T("2026-06-01T09:00:00Z"))
+    h, scheduler, _ = _ops_harness(tmp_path, definition)
+    h.executor.script["m"] = ["success", "error", "timeout"]
+
+    async def go() -> None:
+        h.start()
+        for minute in (0, 1, 2):
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+        await h.at("2026-06-01T09:15:00Z")  # 09:03-09:14 late: the missed policy decides
+        rows = await scheduler.explain(
+            "m", since=T("2026-06-01T08:58:00Z"), until=T("2026-06-01T09:16:00Z")
+        )
+        outcome = {r["scheduled_time"][11:16]: r["outcome"] for r in rows}
+        assert outcome["08:58"] == outcome["08:59"] == "outside_window"
+        assert (outcome["09:00"], outcome["09:01"], outcome["09:02"]) == (
+            "success", "error", "timeout",
+        )  # fmt: skip
+        assert outcome["09:15"] == "success" and outcome["09:16"] == "not_due"
+        assert set(rows[i]["outcome"] for i in range(5, 17)) <= {"missed", "success"}
+
+    asyncio.run(go())
+
+
+def test_backfill_runs_each_occurrence_once_with_its_own_instant(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    from unoschedule.errors import UnoScheduleError
+
+    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        h.start()
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        window = (T("2026-06-01T08:55:00Z"), T("2026-06-01T08:59:59Z"))
+        dry = await scheduler.backfill("m", *window, dry_run=True)
+        assert dry["occurrences"] == [f"2026-06-01T08:5{m}:00Z" for m in range(5, 10)]
+        assert dry["queued"] == []
+        with pytest.raises(UnoScheduleError, match="more than 3 occurrences"):
+            await scheduler.backfill("m", *window, limit=3)
+        with pytest.raises(UnoScheduleError, match="in the future"):
+            await scheduler.backfill("m", T("2026-06-01T10:00:00Z"), T("2026-06-01T11:00:00Z"))
+        ahead = await scheduler.backfill("m", window[0], T("2026-06-01T10:00:00Z"), dry_run=True)
+        assert ahead["occurrences"][-1] == "2026-06-01T09:00:00Z"  # not past now (09:00:30)
+        done = await scheduler.backfill("m", *window)
+        assert len(done["queued"]) == 5
+        again = await scheduler.backfill("m", *window)
+        assert again["queued"] == [] and len(again["already_queued"]) == 5
+        await h.at("2026-06-01T09:00:31Z")
+
+    asyncio.run(go())
+    calls = sorted((c[1].strftime("%H:%M"), c[3]) for c in h.executor.calls)
+    assert calls == [*((f"08:5{m}", "backfill") for m in range(5, 10)), ("09:00", "schedule")]
+
+
+def test_health_wants_a_live_lease_and_nothing_overdue(tmp_path: Path) -> None:
+    from unoschedule.health import check
+    from unoschedule.model import ScheduleDefinition, ScheduleState
+    from unoschedule.schedules import IntervalSchedule
+
+    now = T("2026-06-01T09:00:00Z")
+    store = SQLiteStorage(tmp_path / "state.db")
+    definition = ScheduleDefinition(
+        name="nightly",
+        schedule=IntervalSchedule("1h"),
+        command=("true",),
+        expect_success_within=3600.0,
+    )
+    definitions = {"nightly": definition}
+    assert not check(store, definitions, now, None)["healthy"]
+    assert "no leader" in check(store, definitions, now, None)["reason"]
+    store.acquire_lease("a", 300, now)
+    store.save_schedule(
+        ScheduleState("nightly", definition.to_config(), created_at=now - timedelta(minutes=30))
+    )
+    record = check(store, definitions, now, None)
+    assert record["healthy"] and record["leader"] == "a"
+    later = now + timedelta(minutes=40)
+    store.renew_lease("a", 1, 300, later)
+    record = check(store, definitions, later, None)
+    assert not record["healthy"] and record["overdue"] == {"nightly": "2026-06-01T09:30:00Z"}
+    assert "1 overdue schedule: nightly" in record["reason"]
+    store.close()
+
+
+# -- the live runner, as an operator drives it ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_operator_session_against_a_live_runner(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+          shutdown_grace: 5
+        schedules:
+          tick: {schedule: {every: 1s}, command: "true"}
+          minutely:
+            schedule: "* * * * *"
+            command: "echo $UNO_SCHEDULED_TIME $UNO_TRIGGER >> minutes.log"
+            shell: true
+        """,
+    )
+    assert cli(tmp_path, "health").returncode == 1
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        healthy = cli(tmp_path, "health")
+        assert healthy.returncode == 0 and healthy.stdout.startswith("ok: leader")
+
+        paused = cli(tmp_path, "pause", "tick", "--reason", "maintenance", "--until", "3s")
+        assert paused.returncode == 0, paused.stderr
+        status = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)
+        assert status["status"] == "paused" and status["paused_reason"] == "maintenance"
+        assert status["paused_until"] and status["paused_at"] and status["paused_by"]
+        wait_until(
+            lambda: (
+                json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["status"] == "active"
+            ),
+            what="the pause to end by itself",
+        )
+        wait_until(
+            lambda: "success" in cli(tmp_path, "explain", "tick", "--since", "2s").stdout,
+            what="a run after the resume",
+        )
+        rows = json.loads(cli(tmp_path, "explain", "tick", "--since", "30s", "--json").stdout)
+        assert {"scheduled_time", "outcome", "run_id", "detail"} <= set(rows[0])
+        assert 2 <= sum(r["outcome"] == "paused" for r in rows) <= 4
+
+        done = cli(tmp_path, "backfill", "minutely", "--from", "3m", "--to", "now", "--json")
+        assert done.returncode == 0, done.stderr
+        queued = json.loads(done.stdout)["queued"]
+        assert len(queued) == 3
+
+        def backfilled() -> list[dict[str, Any]]:
+            history = json.loads(cli(tmp_path, "history", "minutely", "--json").stdout)
+            runs = [r for r in history if r["trigger"] == "backfill"]
+            return runs if all(r["result"] == "success" for r in runs) else []
+
+        runs = wait_until(backfilled, what="the backfill runs")
+        assert sorted(r["scheduled_time"] for r in runs) == sorted(
+            q["scheduled_time"] for q in queued
+        )
+        lines = (tmp_path / "minutes.log").read_text().split("\n")
+        for q in queued:
+            assert lines.count(f"{q['scheduled_time']} backfill") == 1
+        assert runner.term() == 0
+    finally:
+        runner.close()
+    stopped = cli(tmp_path, "health")
+    assert stopped.returncode == 1 and "no leader" in stopped.stderr
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+def test_the_operations_keys_are_read_and_checked() -> None:
+    import textwrap
+
+    from unoschedule.config import parse_config
+    from unoschedule.errors import ConfigErrors
+
+    def parse(text: str) -> Any:
+        return parse_config(textwrap.dedent(text), "schedules.yaml")
+
+    config = parse("""
+        scheduler: {keep_runs: 5, keep_for: 7d, metrics_address: ":9700"}
+        schedules:
+          job:
+            schedule: {every: 1m}
+            command: "true"
+            expect_success_within: 2h
+            pause_after_failures: 3
+    """)
+    assert (config.options.keep_runs, config.options.keep_for) == (5, 7 * 86400.0)
+    assert config.options.metrics_address == ":9700"
+    job = config.schedules["job"]
+    assert (job.expect_success_within, job.pause_after_failures) == (7200.0, 3)
+    defaults = parse("schedules: {}").options
+    assert (defaults.keep_runs, defaults.keep_for) == (1000, 90 * 86400.0)
+    assert (defaults.metrics_enabled, defaults.metrics_address) == (True, "127.0.0.1:9650")
+    with pytest.raises(ConfigErrors) as caught:
+        parse("""
+            scheduler: {keep_runs: 0, keep_for: forever, metrics_address: "localhost"}
+            schedules:
+              job: {schedule: {every: 1m}, command: "true", pause_after_failures: 0}
+        """)
+    messages = "\n".join(str(e) for e in caught.value.errors)
+    assert "keep_runs must be a whole number >= 1" in messages
+    assert "keep_for" in messages and "metrics_address must be HOST:PORT" in messages
+    assert "pause_after_failures must be a whole number >= 1" in messages
+
+
+# -- the full output of runs ----------------------------------------------------------------
+
+
+def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: Path) -> None:
+    from unoschedule.runlogs import OutputSink, path_of, remove
+
+    forwarded: list[str] = []
+    sink = OutputSink(tmp_path / "logs", forwarded.append)
+    sink("[backup 1a] first")
+    sink("[nightly report 2b] other")  # a name with a space: the run id is the last word
+    sink("[backup 1a] second")
+    sink("no label at all")
+    sink.finished("backup", "1a", "ignored: the pipe wrote the file", False)
+    sink.finished("task", "3c", "Traceback (most recent call last): ...", False)  # a task
+    sink.finished("task", "4d", "'its return value'", True)  # in the state; no file
+    sink.close()
+    assert not path_of(tmp_path / "logs", "task", "4d").exists()
+    assert path_of(tmp_path / "logs", "backup", "1a").read_text() == "first\nsecond\n"
+    assert path_of(tmp_path / "logs", "nightly report", "2b").read_text() == "other\n"
+    assert path_of(tmp_path / "logs", "task", "3c").read_text().startswith("Traceback")
+    assert forwarded == ["[backup 1a] first", "[nightly report 2b] other", "[backup 1a] second",
+                         "no label at all"]  # fmt: skip
+    remove(tmp_path / "logs", [("backup", "1a"), ("backup", "gone")])
+    assert not path_of(tmp_path / "logs", "backup", "1a").exists()
+
+
+@pytest.mark.slow
+def test_logs_prints_the_whole_output_and_files_go_with_their_runs(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+          output_tail: 64
+          keep_runs: 2
+        schedules:
+          chatty:
+            schedule: {every: 1s}
+            command: ["sh", "-c", "seq 1 200; echo the-cause >&2; exit 4"]
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        wait_until(lambda: runner.text().count("chatty: run") >= 4, what="four runs")
+        assert runner.term() == 0  # a kill between a prune and its files' removal orphans one
+    finally:
+        runner.close()
+    shown = cli(tmp_path, "logs", "chatty")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("\n")[:3] == ["1", "2", "3"]  # the whole output, not the tail
+    assert shown.stdout.endswith("200\nthe-cause\n")
+    record = json.loads(cli(tmp_path, "logs", "chatty", "--json").stdout)
+    assert record["complete"] and record["result"] == "error"
+    history = json.loads(cli(tmp_path, "history", "chatty", "--json").stdout)
+    assert len(history[-1]["output"]) <= 64  # the state keeps the tail only
+    files = sorted((tmp_path / "state.db.logs" / "chatty").iterdir())
+    assert {f.stem for f in files} <= {r["run_id"] for r in history}  # pruned together
+    assert "exit status 4 (" in runner.text() and "output: 199 | 200 | the-cause" in runner.text()
+    missing = cli(tmp_path, "logs", "chatty", "nope")
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: chatty has no run 'nope'"
+
+
+# -- dead-man alarms and failure policies ---------------------------------------------------
+
+
+def test_overdue_alarms_once_per_spell_and_failures_pause_the_schedule(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    late = cron("late", "* * * * *", expect_success_within=150.0)
+    flaky = cron("flaky", "* * * * *", pause_after_failures=2)
+    h, scheduler, ops = _ops_harness(tmp_path, late, flaky)
+    h.executor.script = {"late": ["error", "error", "error", "error", "success"]}
+    h.executor.script["flaky"] = ["error"] * 10
+    alarms: list[tuple[str, str, str]] = []
+
+    @scheduler.on_schedule_error
+    def record(name: str, exc: BaseException) -> None:
+        alarms.append((name, getattr(exc, "result", ""), str(exc)))
+
+    async def go() -> None:
+        loop = h.start()
+        loop.on_failure = scheduler.notify_failure
+        ops.attach(loop)
+        ops.load_successes({}, h.clock.now())  # the clocks start at creation: 08:59
+        for when in ("09:00:00", "09:01:00", "09:01:29"):
+            await h.at(f"2026-06-01T{when}Z")
+            assert ops.check_overdue(h.clock.now()) == []
+        alarms.clear()  # the plain failures of late so far
+        h.clock.set(T("2026-06-01T09:01:30Z"))
+        assert ops.check_overdue(h.clock.now()) == ["late"]
+        await asyncio.sleep(0)
+        assert alarms == [("late", "overdue", alarms[0][2])]
+        assert "overdue: no successful run for 2m30s" in alarms[0][2]
+        assert ops.overdue_view() == {"late": True}
+        for when in ("09:02:00", "09:03:00"):
+            await h.at(f"2026-06-01T{when}Z")
+            assert ops.check_overdue(h.clock.now()) == []  # the same spell: no new alarm
+        assert [a[1] for a in alarms].count("overdue") == 1
+        await h.at("2026-06-01T09:04:00Z")  # late succeeds: the spell ends
+        assert ops.check_overdue(h.clock.now()) == []
+        assert ops.overdue_view() == {"late": False}
+        status = await scheduler.get_schedule_status("flaky")
+        assert status["status"] == "paused" and status["paused_by"] == "uno-schedule"
+        assert status["paused_reason"].startswith("2 consecutive failures")
+
+    asyncio.run(go())
+    assert h.history("flaky") == [
+        ("09:00", "schedule", 1, "error"),
+        ("09:01", "schedule", 1, "error"),
+    ]
+
+
+# -- top ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_top_shows_the_live_state_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    write_config(
+        tmp_path,
+        """
+        scheduler: {metrics_enabled: false}
+        schedules:
+          slow: {schedule: {every: 1s}, command: "sleep 5", unique: true}
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        snapshot = wait_until(
+            lambda: (s := json.loads(cli(tmp_path, "top", "--json").stdout))["running"] and s,
+            what="a running job in top --json",
+        )
+        assert snapshot["leader"] and snapshot["running"][0]["schedule"] == "slow"
+        assert snapshot["counts"] == {"active": 1}
+        once = cli(tmp_path, "top", "--once")
+        assert "running and queued (1)" in once.stdout and "next due" in once.stdout
+        live = subprocess.Popen(
+            [*uno_cli(tmp_path), "top"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        time.sleep(2.5)  # two refreshes; only bounds how long the view runs
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=20)
+        assert live.returncode == 0, err
+        assert "Traceback" not in err and "latest results" in out
+    finally:
+        runner.close()
+
+
+def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *", unique=True))
+    release = asyncio.Event  # the queue's concurrency (4) has room for all three
+
+    async def go() -> None:
+        h.executor.hold["m"] = release()
+        loop = h.start()
+        h.clock.set(T("2026-06-01T08:59:30Z"))
+        done = await scheduler.backfill("m", T("2026-06-01T08:56:00Z"), T("2026-06-01T08:58:00Z"))
+        assert len(done["queued"]) == 3
+        loop.tick(h.clock.now())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(h.executor.calls) == 1  # one at a time, although the queue has room
+        h.executor.hold["m"].set()
+        while len(h.executor.calls) < 3 or loop.busy:
+            await asyncio.sleep(0)
+
+    asyncio.run(go())
+    assert [c[1].strftime("%H:%M") for c in h.executor.calls] == ["08:56", "08:57", "08:58"]
+
+
+def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
+    from unoschedule.metrics import Metrics
+
+    m = Metrics()
+    at = T("2026-06-01T09:00:02Z")
+    due = RunRecord(run_id="1", schedule="a", scheduled_time=T("2026-06-01T09:00:00Z"))
+    manual = RunRecord(run_id="2", schedule="a", scheduled_time=at, trigger="manual")
+    m.started([due, manual], at)  # lag counts scheduled runs only: 2 s
+    m.finished(due, "success", 0.2, at)
+    m.finished(manual, "error", 7.0, at)
+    missed = RunRecord(run_id="3", schedule="b", scheduled_time=at, result="missed")
+    m.recorded(missed)
+    m.view.leader = lambda: True
+    m.view.statuses = lambda: {"active": 2}
+    values = samples(m.text())
+    assert values['uno_schedule_runs_total{result="success",schedule="a",trigger="schedule"}'] == 1
+    assert values['uno_schedule_runs_total{result="error",schedule="a",trigger="manual"}'] == 1
+    assert values['uno_schedule_runs_total{result="missed",schedule="b",trigger="schedule"}'] == 1
+    assert values['uno_schedule_missed_total{schedule="b"}'] == 1
+    assert values["uno_schedule_fire_lag_seconds_count"] == 1
+    assert values['uno_schedule_fire_lag_seconds_bucket{le="1.0"}'] == 0
+    assert values['uno_schedule_fire_lag_seconds_bucket{le="2.5"}'] == 1
+    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{}",schedule="a"}}'
+    assert [values[bucket.format(le)] for le in ("0.05", "0.25", "5.0", "15.0", "+Inf")] == [
+        0, 1, 1, 2, 2,
+    ]  # fmt: skip
+    assert values['uno_schedule_run_duration_seconds_sum{schedule="a"}'] == pytest.approx(7.2)
+    assert values['uno_schedule_last_success_timestamp_seconds{schedule="a"}'] == at.timestamp()
+    assert values["uno_schedule_leader"] == 1
+    assert values['uno_schedule_schedules{status="active"}'] == 2

@@ -1,0 +1,390 @@
+"""Commands for operating a runner: health, explain, backfill, logs, top.
+
+Registered on the one typer app by ``commands`` (one import line); each command is a
+few lines over one library call, with ``--json`` for scripts and one-line errors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from unoschedule.errors import UnoScheduleError
+
+from . import output
+from .commands import JsonOption, NameArg, TzOption, _run, _scheduler, _zone, app
+
+__all__ = ["parse_when"]
+
+
+def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
+    """An instant option: ISO 8601 (naive: UTC), ``now``, or a duration meaning that
+    long ago (``30m``, ``2h``, ``7d``)."""
+    if text is None:
+        return None
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    from unoschedule.timeutil import parse_duration, parse_instant
+
+    try:
+        return now - parse_duration(value.removesuffix(" ago").removesuffix("ago"), what=option)
+    except UnoScheduleError:
+        pass
+    try:
+        return parse_instant(value, UTC)
+    except UnoScheduleError:
+        raise typer.BadParameter(
+            f"{text!r} is neither an instant (2026-12-01T10:00:00Z) nor a duration ago (30m)",
+            param_hint=f"'{option}'",
+        ) from None
+
+
+def paused_note(row: dict[str, Any], zone: Any) -> str:
+    """After ``paused`` in ``list``: why, by whom, until when (plain text: the table
+    styles and escapes its cells itself)."""
+    if row.get("status") != "paused" or not (row.get("paused_reason") or row.get("paused_at")):
+        return ""
+    parts = [str(row["paused_reason"] or "no reason given")]
+    if row.get("paused_by"):
+        parts.append(f"by {row['paused_by']}")
+    if row.get("paused_until"):
+        parts.append(f"until {output.when(row['paused_until'], zone, ago=False)}")
+    return f" ({', '.join(parts)})"
+
+
+def print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
+    """Below ``history``: the latest pauses, who made them and why."""
+    for p in pauses:
+        until = (
+            f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
+        )
+        ended = (
+            f", resumed {output.when(p['resumed_at'], zone, ago=False)}"
+            if p["resumed_at"]
+            else " (still paused)"
+        )
+        typer.echo(
+            f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
+            f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
+        )
+
+
+@app.command()
+def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Exit 0 when a leader holds a current lease and no schedule is overdue, else 1.
+
+    For systemd, Kubernetes probes and cron-style monitors: one line says why not.
+    Overdue means a schedule with expect_success_within has not succeeded for that long.
+
+    Examples:
+
+      uno-schedule health
+
+      uno-schedule health --json
+    """
+    with _scheduler(ctx) as scheduler:
+        record = _run(scheduler.health())
+    if as_json:
+        output.print_json(record)
+    elif record["healthy"]:
+        typer.echo(record["reason"])
+    else:
+        output.err(f"unhealthy: {record['reason']}")
+    if not record["healthy"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    name: NameArg,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="INSTANT",
+            help="Start of the window: ISO 8601 or a duration ago (default 24h).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="INSTANT",
+            help="End of the window: ISO 8601 or a duration ago (default now).",
+        ),
+    ] = None,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show every occurrence a schedule should have had in a window and what became of it.
+
+    Outcomes: success, error, timeout, skipped (overlap), missed, paused, interrupted,
+    running, queued, outside_window (start/end dates), not_due.
+
+    Examples:
+
+      uno-schedule explain backup
+
+      uno-schedule explain report --since 2026-03-01T00:00:00Z --until 2026-03-08T00:00:00Z
+
+      uno-schedule explain tick --since 10m --json
+    """
+    zone = _zone(tz)
+    now = datetime.now(UTC)
+    start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
+    with _scheduler(ctx) as scheduler:
+        rows = _run(scheduler.explain(name, start, end))
+    if as_json:
+        output.print_json(rows)
+        return
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda i: -i[1]))
+    output.table(
+        ["scheduled", "outcome", "run", "detail"],
+        (
+            [
+                output.when(r["scheduled_time"], zone, ago=False),
+                r["outcome"],
+                r["run_id"],
+                r["detail"],
+            ]
+            for r in rows
+        ),
+        styled=("outcome",),
+        title=f"{name}: {len(rows)} occurrences" + (f" ({summary})" if summary else ""),
+    )
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    name: NameArg,
+    from_: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="INSTANT",
+            help="First instant (ISO 8601, or a duration ago such as 1h).",
+        ),
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="INSTANT",
+            help="Last instant, inclusive (ISO 8601, a duration ago, or now).",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the occurrences; queue nothing.")
+    ] = False,
+    max_: Annotated[
+        int, typer.Option("--max", min=1, help="Refuse more occurrences than this without --yes.")
+    ] = 1000,
+    yes: Annotated[bool, typer.Option("--yes", help="Allow more than --max.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run each occurrence of a past window with its own scheduled instant.
+
+    Each run gets trigger `backfill` and sees its occurrence in $UNO_SCHEDULED_TIME; queue
+    limits apply. An occurrence backfilled before is not queued again.
+
+    Examples:
+
+      uno-schedule backfill report --from 2026-03-01T00:00:00Z --to 2026-03-07T23:59:59Z
+
+      uno-schedule backfill tick --from 10m --to now --dry-run
+    """
+    now = datetime.now(UTC)
+    start, end = parse_when(from_, now, "--from"), parse_when(to, now, "--to")
+    assert start is not None and end is not None
+    with _scheduler(ctx, create_state=not dry_run) as scheduler:
+        record = _run(scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes))
+        running = scheduler.leader_running() if not dry_run else True
+    if as_json:
+        output.print_json(record)
+    elif dry_run:
+        for instant in record["occurrences"]:
+            typer.echo(instant)
+        output.err(f"{len(record['occurrences'])} occurrences (dry run: nothing queued)")
+    else:
+        for item in record["queued"]:
+            typer.echo(f"{item['scheduled_time']}\t{item['run_id']}")
+        again = len(record["already_queued"])
+        output.err(
+            f"queued {len(record['queued'])} backfill run(s) of {name}"
+            + (f"; {again} were backfilled before" if again else "")
+        )
+    if not running:
+        output.err("note: no scheduler is running; the runs wait until one starts")
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    name: NameArg,
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN_ID]", help="A run (default: the latest).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing until the run ends.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the full output of a run (the latest one unless RUN_ID is given).
+
+    Runs keep their whole output under scheduler.log_dir (default: beside the state
+    file); when the file is gone, the tail kept in the state is printed, with a note.
+
+    Examples:
+
+      uno-schedule logs backup
+
+      uno-schedule logs backup 1a2b3c4d5e6f7a8b9c0 --follow
+    """
+    import sys
+    import time
+
+    with _scheduler(ctx) as scheduler:
+        record = _run(scheduler.get_run_output(name, run_id))
+        if as_json:
+            output.print_json(record)
+            return
+        sys.stdout.write(record["output"])
+        sys.stdout.flush()
+        if not record["complete"]:
+            output.err(f"note: only the end of run {record['run_id']}'s output was kept")
+        if not follow or record["path"] is None:
+            return
+        offset = len(record["output"].encode())
+        with open(record["path"], "rb") as handle:
+            handle.seek(offset)
+            while True:
+                chunk = handle.read()
+                if chunk:
+                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                    sys.stdout.flush()
+                    continue
+                if scheduler.store.get_run(record["run_id"]).result not in (  # type: ignore[union-attr]
+                    "running",
+                    "queued",
+                ):
+                    chunk = handle.read()
+                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                    return
+                time.sleep(0.2)
+
+
+@app.command()
+def top(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Rows per section.")] = 10,
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A live view: running jobs, the next due schedules, the latest results.
+
+    Refreshed every second until Ctrl-C. With --once (or --json) one snapshot is printed.
+
+    Examples:
+
+      uno-schedule top
+
+      uno-schedule top --once --rows 20
+
+      uno-schedule top --json
+    """
+    import time
+
+    zone = _zone(tz)
+    with _scheduler(ctx) as scheduler:
+        if as_json:
+            output.print_json(_run(scheduler.overview(rows)))
+            return
+        if once:
+            output.console().print(_top_view(_run(scheduler.overview(rows)), zone))
+            return
+        from rich.live import Live
+
+        try:
+            with Live(
+                _top_view(_run(scheduler.overview(rows)), zone),
+                console=output.console(),
+                refresh_per_second=4,
+                transient=False,
+            ) as live:
+                while True:
+                    time.sleep(1.0)
+                    live.update(_top_view(_run(scheduler.overview(rows)), zone))
+        except KeyboardInterrupt:
+            return
+
+
+def _top_view(data: dict[str, Any], zone: Any) -> Any:
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
+    leader = (
+        f"leader {data['leader']} (epoch {data['epoch']})"
+        if data["leader"]
+        else "[red]no leader: nothing fires[/red]"
+    )
+    header = Text.from_markup(
+        f"[bold]uno-schedule[/bold]  {escape(output.when(data['now'], zone, ago=False))}"
+        f"  {leader}  {escape(counts)}"
+    )
+    running = output.rich_table(
+        ["schedule", "run", "state", "trigger", "attempt", "running for"],
+        (
+            [
+                r["schedule"],
+                r["run_id"],
+                r["result"],
+                r["trigger"],
+                r["attempt"],
+                f"{r['seconds']:g}s" if r["seconds"] is not None else None,
+            ]
+            for r in data["running"]
+        ),
+        styled=("state",),
+        title=f"running and queued ({len(data['running'])})",
+    )
+    upcoming = output.rich_table(
+        ["schedule", "next run", "last result"],
+        (
+            [
+                r["schedule"],
+                output.when(r["next_run"], zone),
+                r["last_result"],
+            ]
+            for r in data["next"]
+        ),
+        styled=("last result",),
+        title="next due",
+    )
+    recent = output.rich_table(
+        ["schedule", "finished", "result", "trigger", "duration", "error"],
+        (
+            [
+                r["schedule"],
+                output.when(r["finished_at"], zone),
+                r["result"],
+                r["trigger"],
+                f"{r['duration']:.3g}s" if r["duration"] is not None else None,
+                r["error"] if r["error"] else None,
+            ]
+            for r in data["recent"]
+        ),
+        styled=("result",),
+        title="latest results",
+    )
+    return Group(header, running, upcoming, recent)

@@ -1,0 +1,166 @@
+"""Why did it (not) run? Every occurrence a schedule should have had in a window, and
+what became of it.
+
+The occurrences come from the schedule's own timeline (without its start and end dates,
+so that those outside them can say so); what became of each comes from its run records,
+else from the pause records, else from where it stands against now and against the
+state's next due instant. An occurrence in the past with none of these is ``missed``:
+no scheduler ran it and none recorded it (or the retention pruned its record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .abc import PauseRecord
+from .errors import UnoScheduleError
+from .model import RunRecord, ScheduleDefinition, ScheduleState
+from .timeutil import format_instant
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+__all__ = ["DEFAULT_WINDOW", "MAX_OCCURRENCES", "OUTCOMES", "explain", "outcomes"]
+
+OUTCOMES = (
+    "success", "error", "timeout", "skipped", "missed", "paused", "interrupted", "running",
+    "queued", "outside_window", "not_due",
+)  # fmt: skip
+
+#: ``--since`` defaults to this long before ``--until``.
+DEFAULT_WINDOW = timedelta(hours=24)
+#: At most this many occurrences are explained (the newest); an every-second schedule
+#: has 86,400 a day.
+MAX_OCCURRENCES = 10_000
+_EPSILON = timedelta(microseconds=1)
+#: The triggers whose runs stand for an occurrence (manual and event runs do not).
+_OCCURRENCE_TRIGGERS = ("schedule", "missed", "retry", "backfill")
+
+
+def explain(
+    scheduler: Scheduler,
+    definition: ScheduleDefinition,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
+    now = scheduler.clock.now()
+    until = until or now
+    since = since or until - DEFAULT_WINDOW
+    if since > until:
+        raise UnoScheduleError("--since is after --until")
+    store = scheduler._store_if_any()
+    name = definition.name
+    state = store.get_schedule(name) if store is not None else None
+    runs = store.runs_between(name, since, until) if store is not None else []
+    paused = store.pauses(name, since, until) if store is not None else []
+    if definition.schedule.kind == "event":
+        return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
+    return outcomes(definition, state, runs, paused, since, until, now, scheduler.options.timezone)
+
+
+def _last_attempt(runs: Sequence[RunRecord], run: RunRecord) -> int:
+    return max(r.attempt for r in runs if r.scheduled_time == run.scheduled_time)
+
+
+def outcomes(
+    definition: ScheduleDefinition,
+    state: ScheduleState | None,
+    runs: Sequence[RunRecord],
+    paused: Sequence[PauseRecord],
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    default_zone: str | None = None,
+) -> list[dict[str, Any]]:
+    """The pure part: occurrences in ``[since, until]`` and their outcomes."""
+    anchor = definition.start_date or (state.anchor if state is not None else None)
+    timeline = definition.schedule.timeline(
+        zone=definition.zone(default_zone), name=definition.name, dst=definition.dst,
+        anchor=anchor,
+    )  # fmt: skip
+    instants: list[datetime] = []
+    for instant in timeline.iter(since - _EPSILON):
+        if instant > until:
+            break
+        instants.append(instant)
+        if len(instants) > MAX_OCCURRENCES:
+            del instants[0]
+    by_instant: dict[datetime, RunRecord] = {}
+    for run in runs:
+        if run.trigger in _OCCURRENCE_TRIGGERS:
+            held = by_instant.get(run.scheduled_time)
+            if held is None or (run.attempt, _order(run)) >= (held.attempt, _order(held)):
+                by_instant[run.scheduled_time] = run
+    out = []
+    for instant in instants:
+        found = by_instant.get(instant)
+        if found is not None:
+            out.append(_from_run(found))
+            continue
+        outcome, detail = _without_run(definition, state, paused, instant, now)
+        out.append(
+            {
+                "scheduled_time": format_instant(instant),
+                "outcome": outcome,
+                "run_id": None,
+                "detail": detail,
+            }
+        )
+    return out
+
+
+def _order(run: RunRecord) -> int:
+    """Among records of one attempt, a backfill or a run outranks a skip or a miss."""
+    return 0 if run.result in ("missed", "skipped") else 1
+
+
+def _from_run(run: RunRecord) -> dict[str, Any]:
+    detail = run.error or ""
+    extra = []
+    if run.trigger not in ("schedule",):
+        extra.append(f"trigger {run.trigger}")
+    if run.attempt > 1:
+        extra.append(f"attempt {run.attempt}")
+    if run.duration is not None:
+        extra.append(f"took {run.duration:.3g}s")
+    if extra:
+        detail = (detail + "; " if detail else "") + ", ".join(extra)
+    return {
+        "scheduled_time": format_instant(run.scheduled_time),
+        "outcome": run.result,
+        "run_id": run.run_id,
+        "detail": detail,
+    }
+
+
+def _without_run(
+    definition: ScheduleDefinition,
+    state: ScheduleState | None,
+    paused: Sequence[PauseRecord],
+    instant: datetime,
+    now: datetime,
+) -> tuple[str, str]:
+    if definition.start_date is not None and instant < definition.start_date:
+        return "outside_window", f"before start_date {format_instant(definition.start_date)}"
+    if definition.end_date is not None and instant > definition.end_date:
+        return "outside_window", f"after end_date {format_instant(definition.end_date)}"
+    for pause in paused:
+        if pause.paused_at <= instant and (pause.resumed_at is None or instant < pause.resumed_at):
+            why = f": {pause.reason}" if pause.reason else ""
+            by = f" by {pause.paused_by}" if pause.paused_by else ""
+            return "paused", f"paused{by} at {format_instant(pause.paused_at)}{why}"
+    if instant > now:
+        return "not_due", "in the future"
+    if state is None:
+        return "not_due", "the scheduler has not seen this schedule yet"
+    if state.created_at is not None and instant <= state.created_at:
+        return "not_due", f"before the scheduler first saw it ({format_instant(state.created_at)})"
+    if state.status == "paused":
+        return "paused", "paused (no record of when)"
+    if state.status in ("disabled", "removed"):
+        return "not_due", f"the schedule is {state.status}"
+    if state.status == "active" and state.next_run is not None and instant >= state.next_run:
+        return "not_due", "due; the scheduler has not fired it yet"
+    return "missed", "no record: no scheduler ran it (or retention pruned its record)"

@@ -1,0 +1,128 @@
+"""Is the scheduler doing its job? The answer of ``uno-schedule health`` (and of the
+dead-man alarms): a leader holds a current lease, and no schedule with
+``expect_success_within`` has gone without a success for longer than that.
+
+Made for probes (systemd, Kubernetes, cron-style monitors): one boolean, one line that
+says why not, and the details for ``--json``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .abc import Store
+from .model import ScheduleDefinition, ScheduleState
+from .timeutil import format_duration, format_instant
+
+__all__ = ["check", "overdue"]
+
+
+def overdue(
+    definitions: Mapping[str, ScheduleDefinition],
+    states: Mapping[str, ScheduleState],
+    last_success: Mapping[str, datetime],
+    now: datetime,
+) -> dict[str, datetime]:
+    """Schedules past their ``expect_success_within``, with the instant they became
+    overdue. The clock starts at the last success, else when the state first saw the
+    schedule; a schedule that is not active (paused, completed) is never overdue."""
+    out: dict[str, datetime] = {}
+    for name, definition in definitions.items():
+        within = definition.expect_success_within
+        if within is None:
+            continue
+        state = states.get(name)
+        if state is None or state.status != "active":
+            continue
+        since = last_success.get(name) or state.created_at
+        if since is None:
+            continue
+        due = since + timedelta(seconds=within)
+        if due <= now:
+            out[name] = due
+    return out
+
+
+def _leader_process_gone(state_path: Path | None) -> str | None:
+    """When the leader's lock file names a process of this host that is not alive, say
+    so: its lease would otherwise look current until it expires (``lock_timeout``)."""
+    if state_path is None:
+        return None
+    info = Path(str(state_path) + ".lock.info")
+    try:
+        fields = info.read_text().split()
+    except FileNotFoundError:
+        return "no runner holds the leader lock"
+    except OSError:
+        return None
+    if len(fields) < 2 or not fields[0].isdigit() or fields[1] != socket.gethostname():
+        return None
+    try:
+        os.kill(int(fields[0]), 0)
+    except ProcessLookupError:
+        return f"the leader (pid {fields[0]}) is gone"
+    except PermissionError:
+        return None
+    return None
+
+
+def check(
+    store: Store | None,
+    definitions: Mapping[str, ScheduleDefinition],
+    now: datetime,
+    state_path: Path | None,
+) -> dict[str, Any]:
+    """The health record: ``healthy``, ``reason`` (one line), ``leader``, ``epoch``,
+    ``lease_expires_at`` and ``overdue`` (name -> since when)."""
+    record: dict[str, Any] = {
+        "healthy": False,
+        "reason": "",
+        "leader": None,
+        "epoch": None,
+        "lease_expires_at": None,
+        "overdue": {},
+    }
+    if store is None:
+        record["reason"] = "no state file: the scheduler has never run here"
+        return record
+    lease = store.current_lease()
+    if lease is not None:
+        record.update(
+            leader=lease.instance_id,
+            epoch=lease.epoch,
+            lease_expires_at=format_instant(lease.expires_at),
+        )
+    problems: list[str] = []
+    if lease is None or lease.expires_at <= now:
+        problems.append("no leader: no scheduler holds a current lease")
+    else:
+        gone = _leader_process_gone(state_path)
+        if gone:
+            problems.append(f"no leader: {gone}")
+    if any(d.expect_success_within is not None for d in definitions.values()):
+        states = {s.name: s for s in store.list_schedules(definitions=False)}
+        late = overdue(definitions, states, store.last_successes(), now)
+        record["overdue"] = {n: format_instant(t) for n, t in sorted(late.items())}
+        if late:
+            names = sorted(late)
+            worst = min(late.values())
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            problems.append(
+                f"{len(names)} overdue schedule{'s' if len(names) != 1 else ''}: {shown} "
+                f"(the first overdue for {format_duration(now - worst)})"
+            )
+    record["healthy"] = not problems
+    if problems:
+        record["reason"] = "; ".join(problems)
+    else:
+        record["reason"] = (
+            f"ok: leader {lease.instance_id if lease else '?'} "
+            f"(epoch {lease.epoch if lease else '?'}), lease until "
+            f"{format_instant(lease.expires_at) if lease else '?'}"
+        )
+    return record

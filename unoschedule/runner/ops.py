@@ -1,0 +1,433 @@
+"""What the leader does besides firing: metrics, retention, pause expiry, dead-man alarms,
+and the full output of each run.
+
+All of it hangs off the run loop through one ``Observer`` (told when runs start and end)
+and one background task, so the firing path only ever pays for a few in-memory updates:
+pruning reads and deletes through its own connection, in a thread, in small batches,
+and the metrics endpoint reads the loop's memory when it is scraped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .. import pauses, runlogs
+from ..abc import Store
+from ..model import RunRecord
+from ..runlogs import OutputSink
+from .executor import JobOutcome
+from .log import Logger
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+    from .loop import RunLoop
+    from .service import Engine
+
+__all__ = ["Observer", "Operations"]
+
+#: Runs deleted per pruning transaction: each holds the write lock for a few ms (the
+#: longest of 4,500 batches pruning 900,000 runs: 31 ms at 500 rows on a loaded 2-core
+#: machine, so 200 keeps a wide margin under the 50 ms a firing may wait).
+PRUNE_BATCH = 200
+#: The pruner's pause between batches. SQLite's busy handler polls a waiting writer at
+#: growing intervals (1, 2, 5, 10, 15, 20, 25 ms...); back-to-back batches kept landing
+#: in those gaps and starved a claim for 180 ms although no batch held the lock 12 ms.
+#: A pause longer than the poll interval lets every waiting claim in first.
+PRUNE_PAUSE = 0.03
+#: The longest the background task sleeps. It wakes earlier at a pause's end, at the
+#: next dead-man deadline, when runs ended over keep_runs, and when the shell wrote
+#: something (``poke``): an idle leader wakes once a minute for it.
+HOUSEKEEPING_SECONDS = 60.0
+#: How often runs older than ``keep_for`` are looked for.
+AGE_PRUNE_SECONDS = 60.0
+
+
+class Observer:
+    """What the run loop tells about runs as they go (each call is cheap)."""
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        """``runs`` were marked running at ``at`` (their jobs start next)."""
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        """``run`` ended with ``outcome`` (recorded)."""
+
+    def recorded(self, run: RunRecord) -> None:
+        """A final record without a job (a missed or skipped occurrence)."""
+
+
+class Operations(Observer):
+    """One per service: created at start, attached to the run loop once it leads."""
+
+    def __init__(self, scheduler: Engine, log: Logger) -> None:
+        self.scheduler = scheduler
+        self.options = scheduler.options
+        self.log = log
+        self.loop: RunLoop | None = None
+        self.metrics: Metrics | None = None
+        self._counts: dict[str, int] | None = None
+        self._over: set[str] = set()
+        #: A schedule is trimmed back to ``keep_runs`` once it holds a tenth more: one
+        #: pruning query per hundred runs at the default, not one per run (keep_runs 5:
+        #: at every run, so history never holds more than 5 finished runs and 1 running).
+        self._prune_at = self.options.keep_runs + self.options.keep_runs // 10
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pruner: Store | None = None
+        self._next_expiry: datetime | None = None
+        self._next_overdue: datetime | None = None
+        self._stopping = False
+        self.log_dir = runlogs.log_dir_of(scheduler)
+        self.sink: OutputSink | None = None
+        self._last_success: dict[str, datetime] = {}
+        self._first_seen: dict[str, datetime] = {}
+        self._overdue: set[str] = set()
+        #: The schedules with ``expect_success_within`` (the others cost nothing per check).
+        self._watched: list[str] = []
+        self._failures: dict[str, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        #: Longest time one pruning transaction held the write lock (bench, tests).
+        self.longest_prune_hold = 0.0
+        self.pruned = 0
+
+    # -- metrics ------------------------------------------------------------------------
+
+    def serve_metrics(self, scheduler: Engine) -> None:
+        """Serve /metrics (a standby too, with leader 0); a taken address is a warning.
+
+        The store is opened first: a state that cannot be used fails the start before
+        anything is served or logged."""
+        if not self.options.metrics_enabled or self.metrics is not None:
+            return
+        scheduler.store.current_lease()  # a store that cannot be reached fails the start
+        from ..metrics import Metrics
+
+        self.metrics = Metrics()
+        try:
+            self.metrics.serve(self.options.metrics_address)
+        except (OSError, ValueError) as exc:
+            # Not the OS's "Address already in use": a standby's log is searched for
+            # "ready" to tell when it took over.
+            why = (
+                "the address is in use: another runner on this host serves it"
+                if getattr(exc, "errno", None) == errno.EADDRINUSE
+                else getattr(exc, "strerror", None) or str(exc)
+            )
+            self.log.warning(
+                f"metrics: cannot listen on {self.options.metrics_address} ({why}); "
+                "/metrics is not served"
+            )
+            return
+        self.log.info(f"metrics on http://{self.options.metrics_address}/metrics")
+
+    # -- the full output of runs ----------------------------------------------------------
+
+    def output_log(self, forward: Callable[[str], None]) -> Callable[[str], None]:
+        """The executor's line callback: each line also goes to its run's file."""
+        if self.log_dir is None:
+            return forward
+        self.sink = OutputSink(self.log_dir, forward)
+        return self.sink
+
+    def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
+        """Delete the output files of pruned runs."""
+        runlogs.remove(self.log_dir, run_ids)
+
+    # -- the loop's observer --------------------------------------------------------------
+
+    def attach(self, loop: RunLoop) -> None:
+        self.loop = loop
+        loop.observer = self
+        if self.metrics is not None:
+            view = self.metrics.view
+            view.leader = lambda: loop.firing and loop.epoch > 0
+            view.next_runs = lambda: loop._next
+            view.running = lambda: loop._active
+            view.overdue = self.overdue_view
+            view.statuses = lambda: _status_counts(loop)
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        if self.metrics is not None:
+            self.metrics.started(runs, at)
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+        if self.sink is not None:
+            self.sink.finished(
+                run.schedule, run.run_id, outcome.output, outcome.result == "success"
+            )
+        self._count(run.schedule)
+        self._watch_failures(run, outcome, at)
+
+    def recorded(self, run: RunRecord) -> None:
+        if self.metrics is not None:
+            self.metrics.recorded(run)
+        self._count(run.schedule)
+
+    def _count(self, name: str) -> None:
+        counts = self._counts
+        if counts is None:
+            return
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] > self._prune_at:
+            self._over.add(name)
+            self._wake.set()
+
+    # -- the background task ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """End the background task between two pruning batches (a batch cut off after
+        its delete would leave its runs' output files behind)."""
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pruner is not None and self._pruner is not self.scheduler.store:
+            self._pruner.close()
+        self._pruner = None
+        if self.sink is not None:
+            self.sink.close()
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+
+    async def _run(self) -> None:
+        clock = self.scheduler.clock
+        store = self.scheduler.store
+        self._pruner = await asyncio.to_thread(store.clone)
+        self._counts = await asyncio.to_thread(self._pruner.run_totals)
+        self._over = {n for n, c in self._counts.items() if c > self._prune_at}
+        self.watch()
+        if self._watched:
+            successes = await asyncio.to_thread(self._pruner.last_successes)
+            self.load_successes(successes, clock.now())
+        last_age = -AGE_PRUNE_SECONDS
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                now = clock.now()
+                self.expire_pauses(now)
+                self.check_overdue(now)
+                mono = clock.monotonic()
+                if mono - last_age >= AGE_PRUNE_SECONDS:
+                    last_age = mono
+                    self.watch()
+                    await self._prune_by_age(now)
+                await self._prune_by_count()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # housekeeping must never stop the leader
+                self.log.error(f"housekeeping failed: {type(exc).__name__}: {exc}")
+            timeout = AGE_PRUNE_SECONDS - (clock.monotonic() - last_age)
+            for when in (self._next_expiry, self._next_overdue):
+                if when is not None:  # at a pause's end or a deadline, not later
+                    timeout = min(timeout, (when - clock.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), max(0.0, min(timeout, HOUSEKEEPING_SECONDS))
+                )
+
+    def poke(self) -> None:
+        """The shell wrote something (a pause with an end, say): look again now."""
+        self._wake.set()
+
+    # -- pauses ---------------------------------------------------------------------------
+
+    def expire_pauses(self, now: datetime) -> list[str]:
+        """Resume the schedules whose ``pause --until`` has come; returns them."""
+        store = self.scheduler.store
+        ending = [p for p in store.open_pauses() if p.paused_until is not None]
+        due = [p.schedule for p in ending if p.paused_until is not None and p.paused_until <= now]
+        later = [p.paused_until for p in ending if p.paused_until and p.paused_until > now]
+        self._next_expiry = min(later) if later else None
+        if not due:
+            return []
+        resumed = pauses.resume(store, due, now)
+        for name in resumed:
+            self.log.notice(f"{name}: resumed (its pause ended at {_fmt(now)})")
+        if resumed and self.loop is not None:
+            self.loop.refresh(now)
+        return resumed
+
+    # -- dead-man alarms and failure policies --------------------------------------------
+
+    def load_successes(self, last_success: dict[str, datetime], now: datetime) -> None:
+        """Start the dead-man clocks: from each schedule's last success, else its creation
+        in the state, else now."""
+        self._last_success = dict(last_success)
+        created = {
+            s.name: s.created_at
+            for s in self.scheduler.store.list_schedules(definitions=False)
+            if s.created_at is not None
+        }
+        self.watch()
+        for name in self._watched:
+            if name not in self._last_success:
+                self._first_seen[name] = created.get(name) or now
+
+    def watch(self) -> None:
+        """Find the schedules with dead-man alarms (at start, then every minute: a reload
+        that adds one is watched within a minute)."""
+        self._watched = [
+            n for n, d in self.scheduler.definitions.items() if d.expect_success_within
+        ]
+
+    def check_overdue(self, now: datetime) -> list[str]:
+        """Mark schedules past their ``expect_success_within``; returns those that just
+        became overdue (each alarms once per overdue spell; a success ends the spell)."""
+        loop = self.loop
+        inactive = loop._inactive if loop is not None else set()
+        fresh = []
+        soonest: datetime | None = None
+        definitions = self.scheduler.definitions
+        for name in self._watched:
+            definition = definitions.get(name)
+            within = definition.expect_success_within if definition is not None else None
+            if within is None or name in inactive:
+                self._overdue.discard(name)
+                continue
+            since = self._last_success.get(name) or self._first_seen.setdefault(name, now)
+            deadline = since + timedelta(seconds=within)
+            if now < deadline:
+                self._overdue.discard(name)
+                soonest = deadline if soonest is None else min(soonest, deadline)
+            elif name not in self._overdue:
+                self._overdue.add(name)
+                fresh.append(name)
+                self._alarm(name, within, since)
+        self._next_overdue = soonest
+        return fresh
+
+    def overdue_view(self) -> dict[str, bool]:
+        return {name: name in self._overdue for name in self._watched}
+
+    def _alarm(self, name: str, within: float, since: datetime) -> None:
+        from ..timeutil import format_duration
+
+        message = f"overdue: no successful run for {format_duration(within)} (since {_fmt(since)})"
+        self.log.error(f"{name}: {message}")
+        definition = self.scheduler.definitions[name]
+        loop = self.loop
+        if loop is None or loop.on_failure is None:
+            return
+        run = RunRecord(run_id="", schedule=name, scheduled_time=since, result="error")
+        outcome = JobOutcome("overdue", message, "", None)  # type: ignore[arg-type]
+        handled = loop._failed(run, definition, outcome)
+        self._background.add(task := asyncio.get_running_loop().create_task(handled))
+        task.add_done_callback(self._background.discard)
+
+    def _watch_failures(self, run: RunRecord, outcome: JobOutcome, at: datetime) -> None:
+        name = run.schedule
+        if outcome.result == "success":
+            self._last_success[name] = at
+            self._overdue.discard(name)
+            self._failures.pop(name, None)
+            return
+        definition = self.scheduler.definitions.get(name)
+        if definition is None or outcome.result not in ("error", "timeout"):
+            return
+        if run.attempt <= definition.max_retries:
+            return  # a retry follows: not a final failure
+        limit = definition.pause_after_failures
+        if limit is None:
+            return
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        if failures < limit:
+            return
+        self._failures.pop(name, None)
+        store = self.scheduler.store
+        if not store.set_status([name], "paused", at):
+            return
+        reason = f"{failures} consecutive failures (pause_after_failures), the last: " + (
+            outcome.error or outcome.result
+        )
+        pauses.record(store, [name], at, reason=reason, until=None, by=pauses.SCHEDULER)
+        self.log.error(f"{name}: paused after {reason}")
+        if self.loop is not None:
+            self.loop.refresh(at)
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def _prune_by_count(self) -> None:
+        """Trim every schedule over ``keep_runs``, one small transaction at a time."""
+        counts, keep = self._counts, self.options.keep_runs
+        if counts is None:
+            return
+        while self._over and not self._stopping:
+            name = self._over.pop()
+            while True:
+                if self._stopping:
+                    self._over.add(name)
+                    return
+                batch = await self._prune(name, keep=keep, before=None)
+                if batch < PRUNE_BATCH:
+                    counts[name] = min(counts.get(name, 0), keep)
+                    break
+                counts[name] = max(keep, counts.get(name, 0) - batch)
+
+    async def _prune_by_age(self, now: datetime) -> None:
+        before = now - timedelta(seconds=self.options.keep_for)
+        while not self._stopping:
+            if await self._prune(None, keep=None, before=before) < PRUNE_BATCH:
+                return
+
+    async def _prune(self, name: str | None, *, keep: int | None, before: datetime | None) -> int:
+        store = self._pruner
+        assert store is not None
+        pruned = await asyncio.to_thread(
+            store.prune_runs, name, keep=keep, before=before, limit=PRUNE_BATCH
+        )
+        if pruned.run_ids:
+            await asyncio.sleep(PRUNE_PAUSE)  # let waiting writers (claims) in first
+        self.longest_prune_hold = max(self.longest_prune_hold, pruned.seconds)
+        self.pruned += len(pruned.run_ids)
+        if name is None and self._counts is not None:
+            for schedule, _ in pruned.run_ids:
+                self._counts[schedule] = max(0, self._counts.get(schedule, 0) - 1)
+        self.removed_runs(pruned.run_ids)
+        return len(pruned.run_ids)
+
+
+def _status_counts(loop: RunLoop) -> dict[str, int]:
+    """Schedules per status from the loop's memory (read at a scrape, in its thread)."""
+    others = dict(loop.statuses)
+    counts: dict[str, int] = {"active": sum(1 for n in list(loop.definitions) if n not in others)}
+    for status in others.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _fmt(when: datetime) -> str:
+    from ..timeutil import format_instant
+
+    return format_instant(when) or ""
+
+
+def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
+    """The end of a failed run's output for its log line: `` | last line | ...``."""
+    if not output:
+        return ""
+    tail = [line.strip() for line in output.strip().splitlines()[-lines:] if line.strip()]
+    text = " | ".join(tail)
+    if len(text) > width:
+        text = "..." + text[-width:]
+    return f"; output: {text}" if text else ""

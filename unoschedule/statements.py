@@ -1,0 +1,56 @@
+"""SQL that the SQLite store and the shell's state view (``unoschedule.view``) both run.
+
+The view answers everyday shell commands over plain ``sqlite3`` without loading the store
+and the model (see its docstring); what both compute is written here once, so that the
+two can never count differently. No imports: the view must stay cheap to load.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_TOTALS", "run_counts"]
+
+#: Results of runs that ran (``run_count``); the failed ones among them count as errors.
+RAN = ("success", "error", "timeout", "interrupted")
+FAILED = ("error", "timeout", "interrupted")
+
+#: The columns ``run_counts`` selects after ``schedule``, in order.
+RUN_COUNT_KEYS = (
+    "run_count",
+    "success_count",
+    "error_count",
+    "missed_count",
+    "skipped_count",
+    "total_duration",
+    "finished_count",
+)
+
+#: The totals of the runs that retention pruned, by schedule (added to ``run_counts``
+#: when no ``since`` limits the count: pruned runs are old).
+RUN_TOTALS = "SELECT schedule, " + ", ".join(RUN_COUNT_KEYS) + " FROM run_totals"
+
+
+def run_counts(*, since: bool, one_schedule: bool) -> str:
+    """``SELECT schedule, <RUN_COUNT_KEYS> FROM runs ... GROUP BY schedule`` with a
+    ``scheduled_time >= ?`` parameter when ``since``, and ``schedule = ?`` (first) when
+    ``one_schedule``."""
+    ran = ", ".join(f"'{r}'" for r in RAN)
+    failed = ", ".join(f"'{r}'" for r in FAILED)
+    sql = (
+        "SELECT schedule, "
+        f"SUM(result IN ({ran})), "
+        "SUM(result = 'success'), "
+        f"SUM(result IN ({failed})), "
+        "SUM(result = 'missed'), "
+        "SUM(result = 'skipped'), "
+        "TOTAL(duration), "
+        "COUNT(duration) "
+        "FROM runs"
+    )
+    where = []
+    if one_schedule:
+        where.append("schedule = ?")
+    if since:
+        where.append("scheduled_time >= ?")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " GROUP BY schedule"
