@@ -535,6 +535,8 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
+        if not self._may_start():
+            return
         if self.local_queues is not None and queue not in self.local_queues:
             self._hand_off(queue)
             return
@@ -562,6 +564,18 @@ class RunLoop:
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _may_start(self) -> bool:
+        """False once this runner stopped firing, or when its lease may have run out
+        (a whole ``lock_timeout`` since it was last renewed: the process was frozen or
+        starved) and cannot be renewed: a job that finished while this leader was frozen
+        must not make it start the next one after another took over."""
+        if not self.firing:
+            return False
+        now = self.clock.now()
+        if (now - self._lease_renewed).total_seconds() < self.options.lock_timeout:
+            return True
+        return self.renew_lease(now)
 
     def _hand_off(self, queue: str) -> None:
         """Give the claimed runs of a queue served elsewhere to its workers, by priority."""
