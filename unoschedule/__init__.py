@@ -31,6 +31,7 @@ from .wallclock import DstPolicy
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
+    from .store.redis import RedisStorage
     from .store.sqlite import SQLiteStorage
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "IntervalSchedule",
     "MonthlySchedule",
     "OneTimeSchedule",
+    "RedisStorage",
     "SQLiteStorage",
     "ScheduleDefinition",
     "ScheduleSyntaxError",
@@ -67,4 +69,8 @@ def __getattr__(name: str) -> Any:
         from .store.sqlite import SQLiteStorage
 
         return SQLiteStorage
+    if name == "RedisStorage":
+        from .store.redis import RedisStorage
+
+        return RedisStorage
     raise AttributeError(name)
