@@ -147,6 +147,8 @@ class RunLoop:
         #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
         self.local_queues: Collection[str] | None = None
         self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
+        #: Runs of unique schedules handed to workers: run id -> schedule.
+        self._handed: dict[str, str] = {}
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -358,6 +360,8 @@ class RunLoop:
         claims go into ``batch``, which the tick commits in one transaction."""
         definition = self.definitions[name]
         timeline = self._timelines[name]
+        if definition.unique and self._handed:
+            self._settle_handed(name)
         due: list[datetime] = []
         instant: datetime | None = self._next[name]
         while instant is not None and instant <= now and len(due) < CATCH_UP_LIMIT:
@@ -585,7 +589,22 @@ class RunLoop:
             return
         self.hand_off(queue, runs)
         for run in runs:  # a worker runs it now; its end is not seen here
-            self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+            definition = self.definitions.get(run.schedule)
+            if definition is not None and definition.unique:
+                self._handed[run.run_id] = run.schedule  # in flight until its record ends
+            else:
+                self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+
+    def _settle_handed(self, name: str) -> None:
+        """A unique schedule's runs handed to workers stay in flight until the state says
+        they ended (read when its next occurrence is due)."""
+        for run_id, schedule in list(self._handed.items()):
+            if schedule != name:
+                continue
+            run = self.store.get_run(run_id)
+            if run is None or run.result not in ("queued", "running"):
+                del self._handed[run_id]
+                self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
