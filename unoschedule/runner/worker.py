@@ -32,6 +32,7 @@ from ..model import RunRecord, ScheduleDefinition
 from .executor import Executor, JobSpec
 from .log import Logger
 from .loop import new_run_id, occurrence_key
+from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -120,7 +121,10 @@ class Worker:
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
         reclaimer = loop.create_task(self._reclaim_forever())
+        notifier = SystemdNotifier()
+        notifier.ready(f"serving {limits}")
         await self._stop.wait()
+        notifier.stopping()
         self.log.notice("stopping: no new jobs will start")
         for task in (*readers, reclaimer):
             task.cancel()
