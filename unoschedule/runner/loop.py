@@ -668,9 +668,14 @@ class RunLoop:
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
             failpoint("before_finish")
             finished = self.clock.now()
-            await self._finish(
-                Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
-            )
+            try:
+                await self._finish(
+                    Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+                )
+            except UnoScheduleError as exc:  # the store is unreachable: the next leader
+                # finds the run still running and records it interrupted
+                self.log.error(f"{name}: cannot record the end of run {run.run_id}: {exc}")
+                return
             took = (finished - started).total_seconds()
             if outcome.result == "success":
                 self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")

@@ -631,14 +631,20 @@ class _PubSubWaiter(Waiter):
                 pubsub.close()
             raise
         self._pubsub = pubsub
-        if self._failing:
-            log.warning("wake-ups from %s work again", self._where)
-            self._failing = False
+        if self._failing or _PubSubWaiter._told:
+            if _PubSubWaiter._told:
+                log.warning("wake-ups from %s work again", self._where)
+            self._failing = _PubSubWaiter._told = False
+
+    #: Whether some waiter of this process already said that wake-ups are lost (a
+    #: runner makes a new waiter at each attempt to lead during an outage).
+    _told = False
 
     def _lost(self, exc: BaseException) -> None:
-        if not self._failing:
+        if not self._failing and not _PubSubWaiter._told:
             log.warning("wake-ups from %s lost (%s); retrying", self._where, exc)
-            self._failing = True
+            _PubSubWaiter._told = True
+        self._failing = True
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 self._pubsub.close()
