@@ -54,3 +54,34 @@ def test_a_thawed_leader_starts_nothing_once_another_leads(
         asyncio.run(go())
     finally:
         h.store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_leader_frozen_between_marking_a_run_running_and_its_spawn_spawns_nothing(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    h = Harness(tmp_path, [cron("a", "* * * * *")], lock_timeout=60)
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        h.store.close()
+        h.store = RedisStorage(server.url, key_prefix=unique_prefix())  # type: ignore[assignment]
+
+    async def go() -> None:
+        loop = h.start()
+        h.clock.set(h.clock.now().replace(hour=9, minute=0))
+        loop.tick(h.clock.now())  # 09:00 is claimed and marked running; its task waits
+        (record,) = h.store.history("a")
+        assert record.result == "running"
+        # frozen right here for two minutes; another runner took the lease
+        h.clock.set(h.clock.now() + timedelta(minutes=2))
+        assert h.store.acquire_lease("b", 60, h.clock.now()) is not None
+        await loop.wait_idle()
+        assert h.executor.calls == []  # thawed: the job was not spawned
+        got = h.store.get_run(record.run_id)
+        assert got is not None and got.result == "interrupted"
+        assert loop.firing is False
+
+    try:
+        asyncio.run(go())
+    finally:
+        h.store.close()

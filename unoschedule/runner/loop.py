@@ -41,6 +41,10 @@ RENEW_FLOOR = 0.2
 #: "Not computed yet" for a shared timeline's first instant (None means "none left").
 _UNKNOWN: Any = object()
 
+#: ``error`` of a run marked running whose job was not started: the leader lost its
+#: lease in between (it was frozen), and its successor settles the run.
+LEASE_LOST = "the scheduler lost its leadership before the job started"
+
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
@@ -574,8 +578,11 @@ class RunLoop:
         (a whole ``lock_timeout`` since it was last renewed: the process was frozen or
         starved) and cannot be renewed: a job that finished while this leader was frozen
         must not make it start the next one after another took over."""
-        if not self.firing:
-            return False
+        return self.firing and self._lease_holds()
+
+    def _lease_holds(self) -> bool:
+        """True unless a whole ``lock_timeout`` passed since the lease was last renewed
+        and it cannot be renewed now."""
         now = self.clock.now()
         if (now - self._lease_renewed).total_seconds() < self.options.lock_timeout:
             return True
@@ -650,6 +657,12 @@ class RunLoop:
             if definition is None:  # removed by a reload since the pump
                 await self._finish(
                     Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
+                )
+                return
+            if not self._lease_holds():  # frozen between marking it running and here
+                self.log.warning(f"{name}: run {run.run_id} not started: the lease was lost")
+                await self._finish(
+                    Finish(run.run_id, "interrupted", self.clock.now(), error=LEASE_LOST)
                 )
                 return
             self.log.info(
