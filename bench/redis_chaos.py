@@ -131,7 +131,8 @@ def run(quick: bool) -> list[Result]:
         gaps += sum(1 for a, b in itertools.pairwise(instants) if b - a != 1.0)
     say(
         f"{dict(actions)}; {len(epochs)} leaderships; {len(starts):,} starts, {len(runs):,} "
-        f"runs {dict(Counter(r.result for r in runs))}; {len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} "
+        f"runs {dict(Counter(r.result for r in runs))}; {len(twice)} twice, "
+        f"{len(stale)} by a stale leader, {len(unrecorded)} "
         f"without a record, {gaps} gaps; exit codes {codes}"
     )
     for s in stale[:5]:
