@@ -18,7 +18,11 @@ Why it is built the way it is:
   ``interrupted`` verdict the new leader recorded.
 - Values are JSON or plain strings, never pickles: anything else that reads the keys
   (``redis-cli``, another version) sees text.
-- Wake-ups (``notify``/``waiter``) are pub/sub on one channel, in ``RedisWakeups``.
+- Wake-ups (``notify``/``waiter``) are pub/sub on one channel, in ``RedisWakeups``; a
+  waiter also returns when the lease expires, so a standby takes it at once.
+- A failure to talk to Redis is a one-line ``StateError`` (the password is never in
+  it); redis-py's automatic retries are off, since a script retried after a timeout
+  could have run already.
 
 Key layout; ``P`` is the key prefix (``uno-schedule:`` by default), so that two
 installations can share one Redis. Instants are fixed-width UTC text
@@ -48,8 +52,12 @@ key                                 type    holds
 ``P:epoch``                         string  the fencing epoch counter (``INCR``)
 ``P:meta``                          hash    metadata (``started_at``)
 ``P:wake``                          pubsub  the leader's wake-up channel
-``P:stream:QUEUE``                  stream  runs for workers (group ``workers``)
-``P:worker-slots:QUEUE``            zset    run id -> lease expiry (ms) of a worker slot
+``P:stream:QUEUE``                  stream  ``{run: RUN_ID}`` entries for workers (consumer
+                                            group ``workers``)
+``P:worker-slots:QUEUE``            zset    slot token -> expiry (ms): the queue's
+                                            concurrency, shared by its workers
+``P:worker-held``                   set     run ids a worker started (not a new leader's
+                                            to interrupt; a dead worker's are reclaimed)
 ==================================  ======  ==============================================
 
 The scripts touch keys they compute from the prefix, so this is for a single Redis (or
