@@ -526,14 +526,11 @@ return n
 
 _SAVE_SCHEDULES = """
 local p = ARGV[1]
-local i = 3
-for c = 1, tonumber(ARGV[2]) do
-  local name, status, created = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local vnum, vjson = ARGV[i + 3], ARGV[i + 4]
-  local n = tonumber(ARGV[i + 5])
-  local fields = {}
-  for j = 1, n * 2 do fields[j] = ARGV[i + 5 + j] end
-  i = i + 6 + n * 2
+-- one JSON array of [name, status, created_at, version number, version JSON,
+-- [field, value, ...]] per schedule
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  local name, status, created = item[1], item[2], item[3]
+  local vnum, vjson, fields = item[4], item[5], item[6]
   local sk = p .. 'schedule:' .. name
   local old_status = redis.call('HGET', sk, 'status')
   local old_created = redis.call('HGET', sk, 'created_at')
@@ -848,20 +845,20 @@ class RedisStorage(Store):
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
         for chunk in _chunks(items):
-            args: list[Any] = [len(chunk)]
+            batch = []
             for state, version in chunk:
                 fields, _ = _schedule_fields(state)
-                args += [
-                    state.name,
-                    state.status,
-                    _ts(state.created_at) or "",
-                    "" if version is None else str(version.version),
-                    "" if version is None else _version_json(version),
-                    len(fields),
-                ]
-                for key, value in fields.items():
-                    args += [key, value]
-            self._script(_SAVE_SCHEDULES, *args)
+                batch.append(
+                    (
+                        state.name,
+                        state.status,
+                        _ts(state.created_at) or "",
+                        "" if version is None else str(version.version),
+                        "" if version is None else _version_json(version),
+                        [x for pair in fields.items() for x in pair],
+                    )
+                )
+            self._script(_SAVE_SCHEDULES, json.dumps(batch, separators=(",", ":")))
 
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         every = names is None
