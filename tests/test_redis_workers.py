@@ -308,3 +308,26 @@ def test_a_unique_schedule_never_overlaps_on_workers(procs: Procs) -> None:
     assert peak == 1, spans()
     history = json.loads(procs.cli("history", "single", "--json", "-n", "100"))
     assert any(r["result"] == "skipped" for r in history)
+
+
+@pytest.mark.slow
+def test_a_worker_tells_systemd_ready_watchdog_and_stopping(procs: Procs) -> None:
+    import socket
+
+    address = str(procs.workdir / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(20)
+    procs.env["NOTIFY_SOCKET"] = address
+    procs.env["WATCHDOG_USEC"] = "400000"
+    try:
+        worker = procs.start("w", "worker", "--queues", "reports")
+        heard: list[str] = []
+        while not ("READY=1" in heard and heard.count("WATCHDOG=1") >= 2):
+            heard += sock.recv(4096).decode().split("\n")
+        worker.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in heard:
+            heard += sock.recv(4096).decode().split("\n")
+        assert worker.wait(30) == 0
+    finally:
+        sock.close()

@@ -123,8 +123,16 @@ class Worker:
         reclaimer = loop.create_task(self._reclaim_forever())
         notifier = SystemdNotifier()
         notifier.ready(f"serving {limits}")
-        await self._stop.wait()
+        interval = notifier.watchdog_interval
+        while not self._stop.is_set():
+            if interval is None:
+                await self._stop.wait()
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval * 0.9)
+            notifier.watchdog()
         notifier.stopping()
+        notifier.close()
         self.log.notice("stopping: no new jobs will start")
         for task in (*readers, reclaimer):
             task.cancel()
