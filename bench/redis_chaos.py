@@ -131,9 +131,13 @@ def run(quick: bool) -> list[Result]:
         gaps += sum(1 for a, b in itertools.pairwise(instants) if b - a != 1.0)
     say(
         f"{dict(actions)}; {len(epochs)} leaderships; {len(starts):,} starts, {len(runs):,} "
-        f"runs; {len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} "
+        f"runs {dict(Counter(r.result for r in runs))}; {len(twice)} twice, "
+        f"{len(stale)} by a stale leader, {len(unrecorded)} "
         f"without a record, {gaps} gaps; exit codes {codes}"
     )
+    for s in stale[:5]:
+        windows = [(round(a, 3), round(b, 3)) for a, b in intervals.get(int(s[3]), [])]
+        say(f"stale start {s} by pid {s[3]}, whose leaderships were {windows}")
     ok = not twice and not stale and not unrecorded and not gaps
     note = (
         f"{duration:g}s, {dict(actions)}, {len(epochs)} leaderships, {len(starts):,} starts; "

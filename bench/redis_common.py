@@ -7,6 +7,7 @@ free loopback port, persistence off unless asked for, stopped at the end.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -20,6 +21,11 @@ from pathlib import Path
 from common import UNO
 
 __all__ = ["Proc", "RedisServer", "redis_server", "unique_prefix"]
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the benchmark dies (``PR_SET_PDEATHSIG``)."""
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
 
 
 def unique_prefix() -> str:
@@ -63,7 +69,9 @@ class RedisServer:
             "warning",
         ]
         with open(self.workdir / "redis.log", "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with (

@@ -9,8 +9,10 @@ instead of skipping them, so that the Redis suite can never pass by not running.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -34,6 +36,13 @@ def redis_binary() -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return found
+
+
+def die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies, even killed with SIGKILL itself
+    (``PR_SET_PDEATHSIG``), so that no redis-server outlives a killed test run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -83,7 +92,9 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

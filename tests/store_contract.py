@@ -145,6 +145,28 @@ class StoreContract:
         store.set_next_run("a", T0)  # the leader's own bookkeeping is no definition change
         assert store.generation() == second + 1
 
+    def test_pauses_are_recorded_closed_and_found_by_window(self, store: Store) -> None:
+        from unoschedule.abc import PauseRecord
+
+        later = T0 + timedelta(hours=1)
+        store.record_pause(PauseRecord("a", T0, later, "disk swap", "ops@host"))
+        store.record_pause(PauseRecord("b", T0 + timedelta(minutes=5)))
+        assert [(p.schedule, p.reason, p.paused_until) for p in store.open_pauses()] == [
+            ("a", "disk swap", later),
+            ("b", None, None),
+        ]
+        store.end_pauses(["a"], T0 + timedelta(minutes=30))
+        assert [p.schedule for p in store.open_pauses()] == ["b"]
+        # A new pause of a schedule closes the one before it.
+        store.record_pause(PauseRecord("b", T0 + timedelta(minutes=40), reason="again"))
+        assert [(p.schedule, p.reason) for p in store.open_pauses()] == [("b", "again")]
+        found = store.pauses("a", T0 + timedelta(minutes=10), T0 + timedelta(minutes=20))
+        assert [(p.reason, p.resumed_at) for p in found] == [
+            ("disk swap", T0 + timedelta(minutes=30))
+        ]
+        assert store.pauses("a", T0 + timedelta(minutes=31), later) == []
+        assert [p.reason for p in store.pauses("b", T0, later)] == [None, "again"]
+
     def test_set_status_reports_changes(self, store: Store) -> None:
         for name in ("a", "b", "c", "d"):
             store.save_schedule(sched(name))

@@ -240,3 +240,45 @@ def test_a_redis_outage_stops_firing_and_the_runners_stay_up(tmp_path: Path) -> 
     finally:
         cluster.close()
         server.stop()
+
+
+def test_storage_in_the_file_serves_run_and_every_command(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """``scheduler.storage: redis://...`` without ``--state``: ``run`` leads on Redis and
+    the shell reads and writes the same state (no state file appears)."""
+    cluster = Cluster(tmp_path, redis_server.url)
+    text = (tmp_path / "schedules.yaml").read_text()
+    (tmp_path / "schedules.yaml").write_text(
+        text.replace("scheduler:\n", f"scheduler:\n  storage: {redis_server.url}\n", 1)
+    )
+    config = str(tmp_path / "schedules.yaml")
+    argv = [sys.executable, "-m", "unoschedule", "-c", config]
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [*argv, *args], capture_output=True, text=True, env=cluster.env, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if "--json" in args else done.stdout
+
+    with open(tmp_path / "a.log", "w") as log:
+        proc = subprocess.Popen(
+            [*argv, "run"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=cluster.env
+        )
+    cluster.procs["a"] = proc
+    try:
+        wait_until(lambda: len(cluster.starts()) >= 2, 30, "runs")
+        cli("pause", "tick")
+        assert cli("status", "tick", "--json")["status"] == "paused"
+        paused_at = len(cluster.starts())
+        cli("resume", "tick")
+        wait_until(lambda: len(cluster.starts()) >= paused_at + 2, 30, "runs after resume")
+        history = cli("history", "tick", "--json", "-n", "1000")
+        assert {r["result"] for r in history} <= {"success", "running", "queued"}
+        assert cli("stats", "--json")["instance_id"].endswith(f":{proc.pid}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert sorted(p.name for p in tmp_path.iterdir() if ".db" in p.name) == []
+    finally:
+        cluster.close()

@@ -127,6 +127,14 @@ BURST = """
           echo start $(date +%s.%N) $UNO_RUN_ID $$ >> spans.log;
           sleep 0.3;
           echo end $(date +%s.%N) $UNO_RUN_ID $$ >> spans.log
+      single:
+        schedule: "* * * * * *"
+        queue: reports
+        unique: true
+        enabled: false
+        shell: true
+        command: >-
+          echo start $(date +%s.%N) >> single.log; sleep 2.5; echo end $(date +%s.%N) >> single.log
       flaky:
         schedule: {event: never.happens}
         queue: reports
@@ -274,3 +282,52 @@ def test_queues_for_workers_need_redis_storage(tmp_path: Path) -> None:
         (line,) = done.stderr.strip().splitlines()
         assert "needs Redis storage" in line, line
     assert not (tmp_path / "state.db").exists()
+
+
+@pytest.mark.slow
+def test_a_unique_schedule_never_overlaps_on_workers(procs: Procs) -> None:
+    """``unique: true`` holds for runs handed to workers: the leader counts a run in
+    flight until the state says it ended, and records the occurrences due meanwhile as
+    ``skipped``."""
+    path = procs.workdir / "schedules.yaml"
+    path.write_text(path.read_text().replace("    enabled: false\n", ""))
+    procs.start("leader", "run", "--queues", "")
+    procs.start("w1", "worker", "--queues", "reports")
+    procs.start("w2", "worker", "--queues", "reports")
+    log = procs.workdir / "single.log"
+
+    def spans() -> list[list[str]]:
+        return [line.split() for line in log.read_text().split("\n")[:-1]] if log.exists() else []
+
+    wait_until(lambda: sum(1 for s in spans() if s[0] == "end") >= 3, 60, "three runs")
+    events = sorted((float(s[1]), 1 if s[0] == "start" else -1) for s in spans())
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak == 1, spans()
+    history = json.loads(procs.cli("history", "single", "--json", "-n", "100"))
+    assert any(r["result"] == "skipped" for r in history)
+
+
+@pytest.mark.slow
+def test_a_worker_tells_systemd_ready_watchdog_and_stopping(procs: Procs) -> None:
+    import socket
+
+    address = str(procs.workdir / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(20)
+    procs.env["NOTIFY_SOCKET"] = address
+    procs.env["WATCHDOG_USEC"] = "400000"
+    try:
+        worker = procs.start("w", "worker", "--queues", "reports")
+        heard: list[str] = []
+        while not ("READY=1" in heard and heard.count("WATCHDOG=1") >= 2):
+            heard += sock.recv(4096).decode().split("\n")
+        worker.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in heard:
+            heard += sock.recv(4096).decode().split("\n")
+        assert worker.wait(30) == 0
+    finally:
+        sock.close()

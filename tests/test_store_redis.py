@@ -249,3 +249,26 @@ def test_a_waiting_standby_wakes_when_the_lease_expires(store: RedisStorage) -> 
         assert store.acquire_lease("B", 60, T0) is not None
     finally:
         waiter.close()
+
+
+def test_the_design_documents_library_use(redis_server: RedisServer) -> None:
+    """``Scheduler(storage=RedisStorage(...), lock_timeout=..., instance_id=...)`` leads,
+    and ``get_statistics`` names it."""
+    import asyncio
+
+    from unoschedule import RedisStorage as Exported
+    from unoschedule import Scheduler
+
+    storage = Exported(redis_url=redis_server.url, key_prefix=unique_prefix())
+    scheduler = Scheduler(storage=storage, lock_timeout=30, instance_id="scheduler-1")
+
+    async def go() -> dict[str, object]:
+        await scheduler.start()
+        try:
+            return await scheduler.get_statistics()
+        finally:
+            await scheduler.shutdown()
+
+    stats = asyncio.run(go())
+    assert stats["instance_id"] == stats["leader"] == "scheduler-1"
+    assert storage.current_lease() is None  # released at shutdown

@@ -43,6 +43,10 @@ RENEW_FLOOR = 0.2
 #: "Not computed yet" for a shared timeline's first instant (None means "none left").
 _UNKNOWN: Any = object()
 
+#: ``error`` of a run marked running whose job was not started: the leader lost its
+#: lease in between (it was frozen), and its successor settles the run.
+LEASE_LOST = "the scheduler lost its leadership before the job started"
+
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
@@ -180,6 +184,8 @@ class RunLoop:
         self._identity_checked = float("-inf")
         #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
         self.observer: Observer | None = None
+        #: Runs of unique schedules handed to workers: run id -> schedule.
+        self._handed: dict[str, str] = {}
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -421,6 +427,8 @@ class RunLoop:
         claims go into ``batch``, which the tick commits in one transaction."""
         definition = self.definitions[name]
         timeline = self._timelines[name]
+        if definition.unique and self._handed:
+            self._settle_handed(name)
         due: list[datetime] = []
         instant: datetime | None = self._next[name]
         while instant is not None and instant <= now and len(due) < CATCH_UP_LIMIT:
@@ -620,7 +628,7 @@ class RunLoop:
     def _pump(self, queue: str) -> None:
         """Start waiting runs while the queue has room: all of them marked ``running`` in
         one transaction, committed before any of their jobs starts."""
-        if not self.firing:
+        if not self.firing or not self._may_start():
             return  # stopping (or deposed): what waits stays queued for the next leader
         if self.local_queues is not None and queue not in self.local_queues:
             self._hand_off(queue)
@@ -666,15 +674,50 @@ class RunLoop:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _may_start(self) -> bool:
+        """False once this runner stopped firing, or when its lease may have run out
+        (a whole ``lock_timeout`` since it was last renewed: the process was frozen or
+        starved) and cannot be renewed: a job that finished while this leader was frozen
+        must not make it start the next one after another took over."""
+        return self.firing and self._lease_holds()
+
+    def _lease_holds(self) -> bool:
+        """True unless a whole ``lock_timeout`` passed since the lease was last renewed
+        and it cannot be renewed now."""
+        now = self.clock.now()
+        if (now - self._lease_renewed).total_seconds() < self.options.lock_timeout:
+            return True
+        return self.renew_lease(now)
+
     def _hand_off(self, queue: str) -> None:
         """Give the claimed runs of a queue served elsewhere to its workers, by priority."""
         waiting = self._queues.get(queue, [])
-        runs = [heapq.heappop(waiting).run for _ in range(len(waiting))]
+        entries = [heapq.heappop(waiting) for _ in range(len(waiting))]
+        runs = [entry.run for entry in entries]
         if not runs or self.hand_off is None:
             return
         self.hand_off(queue, runs)
+        for entry in entries:  # no longer waiting here (see ``_pump``)
+            if entry.definition is not None:
+                name = entry.run.schedule
+                self._pending[name] = max(0, self._pending.get(name, 0) - 1)
         for run in runs:  # a worker runs it now; its end is not seen here
-            self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+            definition = self.definitions.get(run.schedule)
+            if definition is not None and definition.unique:
+                self._handed[run.run_id] = run.schedule  # in flight until its record ends
+            else:
+                self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+
+    def _settle_handed(self, name: str) -> None:
+        """A unique schedule's runs handed to workers stay in flight until the state says
+        they ended (read when its next occurrence is due)."""
+        for run_id, schedule in list(self._handed.items()):
+            if schedule != name:
+                continue
+            run = self.store.get_run(run_id)
+            if run is None or run.result not in ("queued", "running"):
+                del self._handed[run_id]
+                self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
 
     def _overlaps(self, run: RunRecord, starting: list[RunRecord]) -> bool:
         """Would ``run`` overlap another run of its ``unique`` schedule?"""
@@ -750,6 +793,12 @@ class RunLoop:
                     Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
                 )
                 return
+            if not self._lease_holds():  # frozen between marking it running and here
+                self.log.warning(f"{name}: run {run.run_id} not started: the lease was lost")
+                await self._finish(
+                    Finish(run.run_id, "interrupted", self.clock.now(), error=LEASE_LOST)
+                )
+                return
             if definition.in_process and not has_local(definition.task or ""):
                 await self._finish(
                     Finish(run.run_id, "error", self.clock.now(), error=NOT_IN_THIS_PROCESS)
@@ -775,7 +824,8 @@ class RunLoop:
                 await self._finish(
                     Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
                 )
-            except UnoScheduleError as exc:
+            except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
+                # the next leader finds the run still running and records it interrupted
                 self.log.error(
                     f"{name}: cannot record the end of run {run.run_id} ({outcome.result}): "
                     f"{exc}; not firing any more"

@@ -475,12 +475,17 @@ class Service:
         talking to the store is logged and treated as "not leader".
         """
         self.scheduler.store.current_lease()  # a wrong URL or password: one line, exit 1
+        last_error, told_at = "", 0.0
         while True:
+            failed = False
             try:
                 status = asyncio.run(self.serve())
             except UnoScheduleError as exc:
-                self.log.error(f"{exc}; not leading, trying again in a second")
-                status = 1
+                failed, status = True, 1
+                # the same error every second of an outage is told every 30 s
+                if str(exc) != last_error or time.monotonic() - told_at > 30:
+                    self.log.error(f"{exc}; not leading, trying again every second")
+                    last_error, told_at = str(exc), time.monotonic()
             if self._stop:
                 return status
             self.exit_status = 0
@@ -495,7 +500,9 @@ class Service:
             if self._stop:
                 self.log.info("standby stopped before it became the leader")
                 return 0
-            self.log.notice("standby again: waiting for the lease")
+            if not failed:
+                last_error = ""
+                self.log.notice("standby again: waiting for the lease")
 
     def _stop_between(self, signum: int, frame: object) -> None:
         self._stop = True

@@ -32,6 +32,7 @@ from ..model import RunRecord, ScheduleDefinition
 from .executor import Executor, JobSpec
 from .log import Logger
 from .loop import new_run_id, occurrence_key
+from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..store.redis import RedisQueues
@@ -120,7 +121,18 @@ class Worker:
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
         reclaimer = loop.create_task(self._reclaim_forever())
-        await self._stop.wait()
+        notifier = SystemdNotifier()
+        notifier.ready(f"serving {limits}")
+        interval = notifier.watchdog_interval
+        while not self._stop.is_set():
+            if interval is None:
+                await self._stop.wait()
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval * 0.9)
+            notifier.watchdog()
+        notifier.stopping()
+        notifier.close()
         self.log.notice("stopping: no new jobs will start")
         for task in (*readers, reclaimer):
             task.cancel()
@@ -144,12 +156,14 @@ class Worker:
         """Take slots while this worker has room, then read as many entries.
 
         Idle, a worker holds one slot while it waits for an entry (so idle workers do
-        not hold the slots others could use); once entries come, it takes as many slots
-        as it has room for and reads as many entries without waiting.
+        not hold the slots others could use); once entries come, it takes up to twice as
+        many slots as it got entries the last time (up to its room) and reads as many
+        entries without waiting: a burst is taken in a few doubling rounds, and a steady
+        trickle costs a slot or two per read, not the whole queue's.
         """
         assert self._stop is not None
         limit = self.limit(queue)
-        busy = False
+        busy = 0
         while not self._stop.is_set():
             free = limit - self.active[queue]
             if free <= 0:
@@ -163,10 +177,10 @@ class Worker:
                     limit,
                     secrets.token_hex(8),
                     self.visibility,
-                    free if busy else 1,
+                    min(free, max(1, 2 * busy)),
                 )
                 if not tokens:  # every slot is taken, by other workers too
-                    busy = False
+                    busy = 0
                     await asyncio.sleep(0.1)
                     continue
                 try:
@@ -182,14 +196,14 @@ class Worker:
                     raise
                 for (_, entry_id, run_id), token in zip(entries, tokens, strict=False):
                     self._spawn(queue, entry_id, run_id, token, reclaimed=False)
-                busy = bool(entries)
+                busy = len(entries)
                 if len(entries) < len(tokens):
                     await asyncio.to_thread(
                         self.streams.release_slots, queue, tokens[len(entries) :]
                     )
             except UnoScheduleError as exc:
                 self.log.error(f"queue {queue}: {exc}; trying again in a second")
-                busy = False
+                busy = 0
                 await asyncio.sleep(1.0)
 
     async def _slots(self, queue: str, limit: int, want: int) -> list[str]:

@@ -18,7 +18,11 @@ Why it is built the way it is:
   ``interrupted`` verdict the new leader recorded.
 - Values are JSON or plain strings, never pickles: anything else that reads the keys
   (``redis-cli``, another version) sees text.
-- Wake-ups (``notify``/``waiter``) are pub/sub on one channel, in ``RedisWakeups``.
+- Wake-ups (``notify``/``waiter``) are pub/sub on one channel, in ``RedisWakeups``; a
+  waiter also returns when the lease expires, so a standby takes it at once.
+- A failure to talk to Redis is a one-line ``StateError`` (the password is never in
+  it); redis-py's automatic retries are off, since a script retried after a timeout
+  could have run already.
 
 Key layout; ``P`` is the key prefix (``uno-schedule:`` by default), so that two
 installations can share one Redis. Instants are fixed-width UTC text
@@ -48,8 +52,12 @@ key                                 type    holds
 ``P:epoch``                         string  the fencing epoch counter (``INCR``)
 ``P:meta``                          hash    metadata (``started_at``)
 ``P:wake``                          pubsub  the leader's wake-up channel
-``P:stream:QUEUE``                  stream  runs for workers (group ``workers``)
-``P:worker-slots:QUEUE``            zset    run id -> lease expiry (ms) of a worker slot
+``P:stream:QUEUE``                  stream  ``{run: RUN_ID}`` entries for workers (consumer
+                                            group ``workers``)
+``P:worker-slots:QUEUE``            zset    slot token -> expiry (ms): the queue's
+                                            concurrency, shared by its workers
+``P:worker-held``                   set     run ids a worker started (not a new leader's
+                                            to interrupt; a dead worker's are reclaimed)
 ==================================  ======  ==============================================
 
 The scripts touch keys they compute from the prefix, so this is for a single Redis (or
@@ -76,7 +84,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..abc import Claim, Finish, Lease, Store, Waiter
+from ..abc import Claim, Finish, Lease, PauseRecord, Store, Waiter
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc
@@ -258,20 +266,41 @@ def _schedule_from_hash(h: Mapping[str, str]) -> ScheduleState:
     )
 
 
-def _save_args(state: ScheduleState, version: VersionRecord | None) -> list[Any]:
-    """The script arguments that write one schedule (see ``_SAVE_ONE``)."""
+def _save_item(state: ScheduleState, version: VersionRecord | None) -> list[Any]:
+    """One schedule (and its version) as the save scripts take it (see ``_SAVE_ONE``)."""
     fields, _ = _schedule_fields(state)
-    args: list[Any] = [
+    return [
         state.name,
         state.status,
         _ts(state.created_at) or "",
         "" if version is None else str(version.version),
         "" if version is None else _version_json(version),
-        len(fields),
+        [x for pair in fields.items() for x in pair],
     ]
-    for key, value in fields.items():
-        args += [key, value]
-    return args
+
+
+def _pause_json(pause: PauseRecord) -> str:
+    return _ENCODE(
+        {
+            "paused_at": _ts(pause.paused_at),
+            "paused_until": _ts(pause.paused_until),
+            "reason": pause.reason,
+            "paused_by": pause.paused_by,
+            "resumed_at": _ts(pause.resumed_at),
+        }
+    )
+
+
+def _pause_from_json(name: str, text: str) -> PauseRecord:
+    data = json.loads(text)
+    return PauseRecord(
+        schedule=name,
+        paused_at=_parse_ts(data["paused_at"]),
+        paused_until=_dt(data.get("paused_until")),
+        reason=data.get("reason"),
+        paused_by=data.get("paused_by"),
+        resumed_at=_dt(data.get("resumed_at")),
+    )
 
 
 def _version_json(version: VersionRecord) -> str:
@@ -535,15 +564,13 @@ end
 return n
 """
 
-#: Writes one schedule (and its version) from ARGV[i..]; returns the next index. Shared
-#: by the plain save and the compare-and-set one, which must write exactly the same.
+#: Writes one schedule (and its version) from one decoded item ``[name, status,
+#: created_at, version number, version JSON, [field, value, ...]]``. Shared by the plain
+#: save and the compare-and-set one, which must write exactly the same.
 _SAVE_ONE = """
-local function save_one(p, i)
-  local name, status, created = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local vnum, vjson = ARGV[i + 3], ARGV[i + 4]
-  local n = tonumber(ARGV[i + 5])
-  local fields = {}
-  for j = 1, n * 2 do fields[j] = ARGV[i + 5 + j] end
+local function save_one(p, item)
+  local name, status, created = item[1], item[2], item[3]
+  local vnum, vjson, fields = item[4], item[5], item[6]
   local sk = p .. 'schedule:' .. name
   local old_status = redis.call('HGET', sk, 'status')
   local old_created = redis.call('HGET', sk, 'created_at')
@@ -560,24 +587,23 @@ local function save_one(p, i)
   redis.call('SADD', p .. 'status:' .. status, name)
   redis.call('ZADD', p .. 'schedules', 0, name)
   if vnum ~= '' then redis.call('HSET', p .. 'versions:' .. name, vnum, vjson) end
-  return i + 6 + n * 2
 end
 """
 
+#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``).
 _SAVE_SCHEDULES = (
     _SAVE_ONE
     + """
 local p = ARGV[1]
-local i = 3
-for c = 1, tonumber(ARGV[2]) do
-  i = save_one(p, i)
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  save_one(p, item)
 end
 redis.call('HINCRBY', p .. 'meta', 'generation', 1)
 return 1
 """
 )
 
-#: ARGV[2]: the name, ARGV[3]: the expected version ('' for none), then one schedule.
+#: ARGV[2]: the name, ARGV[3]: the expected version ('' for none), ARGV[4]: one item.
 _SAVE_SCHEDULE_IF = (
     _SAVE_ONE
     + """
@@ -586,8 +612,48 @@ local current = redis.call('HMGET', p .. 'schedule:' .. ARGV[2], 'version', 'sta
 local at = ''
 if current[1] and current[2] ~= 'removed' then at = current[1] end
 if at ~= ARGV[3] then return 0 end
-save_one(p, 4)
+save_one(p, cjson.decode(ARGV[4]))
 redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+return 1
+"""
+)
+
+#: Closes a schedule's open pause (the last of its list, if open) at ``at``. Records are
+#: JSON with a ``resumed_at`` field; the set ``pauses-open`` names the schedules whose
+#: last record is open.
+_CLOSE_PAUSE = """
+local function close_pause(p, name, at)
+  local key = p .. 'pauses:' .. name
+  local last = redis.call('LINDEX', key, -1)
+  if last then
+    local record = cjson.decode(last)
+    if record['resumed_at'] == nil or record['resumed_at'] == cjson.null then
+      record['resumed_at'] = at
+      redis.call('LSET', key, -1, cjson.encode(record))
+    end
+  end
+  redis.call('SREM', p .. 'pauses-open', name)
+end
+"""
+
+#: ARGV[2]: the schedule, ARGV[3]: when it was paused, ARGV[4]: the record (JSON).
+_RECORD_PAUSE = (
+    _CLOSE_PAUSE
+    + """
+local p = ARGV[1]
+close_pause(p, ARGV[2], ARGV[3])
+redis.call('RPUSH', p .. 'pauses:' .. ARGV[2], ARGV[4])
+redis.call('SADD', p .. 'pauses-open', ARGV[2])
+return 1
+"""
+)
+
+#: ARGV[2]: when, ARGV[3..]: the schedules resumed.
+_END_PAUSES = (
+    _CLOSE_PAUSE
+    + """
+local p = ARGV[1]
+for i = 3, #ARGV do close_pause(p, ARGV[i], ARGV[2]) end
 return 1
 """
 )
@@ -677,14 +743,20 @@ class _PubSubWaiter(Waiter):
                 pubsub.close()
             raise
         self._pubsub = pubsub
-        if self._failing:
-            log.warning("wake-ups from %s work again", self._where)
-            self._failing = False
+        if self._failing or _PubSubWaiter._told:
+            if _PubSubWaiter._told:
+                log.warning("wake-ups from %s work again", self._where)
+            self._failing = _PubSubWaiter._told = False
+
+    #: Whether some waiter of this process already said that wake-ups are lost (a
+    #: runner makes a new waiter at each attempt to lead during an outage).
+    _told = False
 
     def _lost(self, exc: BaseException) -> None:
-        if not self._failing:
+        if not self._failing and not _PubSubWaiter._told:
             log.warning("wake-ups from %s lost (%s); retrying", self._where, exc)
-            self._failing = True
+            _PubSubWaiter._told = True
+        self._failing = True
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 self._pubsub.close()
@@ -890,17 +962,17 @@ class RedisStorage(Store):
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
         for chunk in _chunks(items):
-            args: list[Any] = [len(chunk)]
+            batch = []
             for state, version in chunk:
-                args += _save_args(state, version)
-            self._script(_SAVE_SCHEDULES, *args)
+                batch.append(_save_item(state, version))
+            self._script(_SAVE_SCHEDULES, json.dumps(batch, separators=(",", ":")))
 
     def save_schedule_if(
         self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
     ) -> bool:
         expected = "" if expected_version is None else str(expected_version)
-        args = _save_args(state, version)
-        return bool(self._script(_SAVE_SCHEDULE_IF, state.name, expected, *args))
+        item = json.dumps(_save_item(state, version), separators=(",", ":"))
+        return bool(self._script(_SAVE_SCHEDULE_IF, state.name, expected, item))
 
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         every = names is None
@@ -1126,6 +1198,35 @@ class RedisStorage(Store):
     def current_lease(self) -> Lease | None:
         with self._talk():
             return _lease_from_json(self.client.get(self.k("lease")))
+
+    # -- pauses (issue 8) -------------------------------------------------------------
+
+    def record_pause(self, pause: PauseRecord) -> None:
+        self._script(_RECORD_PAUSE, pause.schedule, _format_ts(pause.paused_at), _pause_json(pause))
+
+    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
+        if names:
+            self._script(_END_PAUSES, _format_ts(at), *sorted(set(names)))
+
+    def open_pauses(self) -> list[PauseRecord]:
+        with self._talk():
+            names = sorted(self.client.smembers(self.k("pauses-open")))
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.lindex(self.k("pauses", name), -1)
+            last = pipe.execute()
+        found = [_pause_from_json(n, t) for n, t in zip(names, last, strict=True) if t]
+        return sorted((p for p in found if p.resumed_at is None), key=lambda p: p.paused_at)
+
+    def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:
+        with self._talk():
+            texts = self.client.lrange(self.k("pauses", name), 0, -1)
+        records = [_pause_from_json(name, t) for t in texts]
+        return [
+            p
+            for p in records
+            if p.paused_at <= until and (p.resumed_at is None or p.resumed_at >= since)
+        ]
 
     # -- metadata and wake-ups --------------------------------------------------------
 
