@@ -25,6 +25,7 @@ import pickle
 import signal
 import struct
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -34,8 +35,11 @@ from .tasks import describe_exception, format_traceback_tail, resolve_task
 
 __all__ = ["TaskWorker", "WorkerPool", "repr_head"]
 
-#: Idle workers kept for reuse; beyond this, a worker that finishes is let go.
-MAX_IDLE = 8
+#: Idle workers kept for reuse; beyond this, a worker that finishes is let go. Many, so
+#: that a burst of tasks due together (200 at one instant) finds them forked already.
+MAX_IDLE = 256
+#: A worker idle this long is let go (a burst long past does not hold memory for ever).
+IDLE_SECONDS = 60.0
 _HEADER = struct.Struct("!I")
 #: Upper bound of a worker's answer (the worker truncates the output to output_tail).
 _ANSWER_LIMIT = 1 << 20
@@ -145,16 +149,28 @@ class WorkerPool:
 
     def __init__(self) -> None:
         self._idle: list[TaskWorker] = []
+        self._idle_since: dict[TaskWorker, float] = {}
         self._all: set[TaskWorker] = set()
 
     def acquire(self) -> TaskWorker:
         """An idle worker, or a new one (raises ``OSError`` if it cannot fork)."""
+        self._retire_stale()
         while self._idle:
             worker = self._idle.pop()
+            self._idle_since.pop(worker, None)
             if not worker.dead and not worker.exited.done():
                 return worker
             self._forget(worker)
         return self._fork()
+
+    def _retire_stale(self) -> None:
+        """Let go the workers idle for more than ``IDLE_SECONDS`` (the oldest are first)."""
+        limit = time.monotonic() - IDLE_SECONDS
+        while self._idle and self._idle_since.get(self._idle[0], 0.0) < limit:
+            worker = self._idle.pop(0)
+            self._idle_since.pop(worker, None)
+            worker.retire()
+            self._forget(worker)
 
     def release(self, worker: TaskWorker) -> None:
         """Back to the idle list after a clean answer; a worker in doubt is killed."""
@@ -165,6 +181,7 @@ class WorkerPool:
             self._forget(worker)
         else:
             self._idle.append(worker)
+            self._idle_since[worker] = time.monotonic()
 
     def discard(self, worker: TaskWorker) -> None:
         worker.kill()
@@ -175,9 +192,11 @@ class WorkerPool:
             worker.kill()
         self._all.clear()
         self._idle.clear()
+        self._idle_since.clear()
 
     def _forget(self, worker: TaskWorker) -> None:
         self._all.discard(worker)
+        self._idle_since.pop(worker, None)
         with contextlib.suppress(ValueError):
             self._idle.remove(worker)
 
