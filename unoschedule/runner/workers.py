@@ -148,6 +148,7 @@ class WorkerPool:
     """Idle workers, reused; a new one is forked whenever none is idle."""
 
     def __init__(self) -> None:
+        _raise_fd_limit()
         self._idle: list[TaskWorker] = []
         self._idle_since: dict[TaskWorker, float] = {}
         self._all: set[TaskWorker] = set()
@@ -224,6 +225,19 @@ class WorkerPool:
         worker = TaskWorker(pid, req_w, ans_r, loop)
         self._all.add(worker)
         return worker
+
+
+def _raise_fd_limit() -> None:
+    """Each worker holds three descriptors here (two pipes and a pidfd): with a few
+    hundred of them beside the pipes of running commands, the usual soft limit of 1024
+    would be reached, so it is raised to the hard limit (at most 65536) once."""
+    with contextlib.suppress(Exception):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
