@@ -293,6 +293,10 @@ def test_the_largest_values_that_validate_also_run(
           last-instant:
             schedule: {at: "9999-12-31T23:59:59Z"}
             command: "true"
+          end-of-calendar:
+            schedule: {every: 36500d}
+            start_date: "9999-12-31T00:00:00Z"
+            command: "true"
           backoff:
             schedule: {every: 36500d}
             command: "false"
@@ -302,6 +306,8 @@ def test_the_largest_values_that_validate_also_run(
         """,
     )
     assert cli(tmp_path, "validate").returncode == 0
+    upcoming = cli(tmp_path, "next-runs", "end-of-calendar", "--count", "3")
+    assert upcoming.returncode == 0 and upcoming.stdout.split() == ["9999-12-31T00:00:00Z"]
     runner = runners()
     runner.wait_log("ready")
     assert cli(tmp_path, "trigger", "backoff").returncode == 0
