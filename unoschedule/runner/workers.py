@@ -9,8 +9,9 @@ keeps the isolation at the price of a pipe round trip.
 Each worker is forked from the scheduler (so it starts with the task modules already
 imported), leads its own session and process group (a stop kills its whole tree with
 one ``killpg``), dies with the scheduler (``PR_SET_PDEATHSIG``) and runs one task at a
-time: a request is a pickled ``(task path, import roots, args, kwargs, output limit)``,
-the answer the same JSON the forked timeout child writes. A worker that dies mid-task
+time: a request is a pickled ``(task path, import roots, args, kwargs, output limit, env)``,
+the answer the same JSON the forked timeout child writes. The task sees the run's
+``UNO_*`` variables in its environment while it runs. A worker that dies mid-task
 is simply not reused, and the run records how it died.
 """
 
@@ -303,12 +304,23 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
                 break
             payload: dict[str, Any]
             try:
-                task_path, roots, args, kwargs, limit = pickle.loads(body)
+                task_path, roots, args, kwargs, limit, env = pickle.loads(body)
                 func = resolve_task(task_path, roots)
             except BaseException as exc:
                 payload = {"ok": False, "error": describe_exception(exc), "output": ""}
             else:
-                payload = run_task_call(func, args, kwargs, limit)
+                # The run's UNO_* variables, for this task only: a process it starts
+                # carries UNO_RUN_ID, which is how a stop finds one that left the group.
+                saved = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    payload = run_task_call(func, args, kwargs, limit)
+                finally:
+                    for key, value in saved.items():
+                        if value is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = value
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
