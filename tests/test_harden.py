@@ -293,6 +293,10 @@ def test_the_largest_values_that_validate_also_run(
           last-instant:
             schedule: {at: "9999-12-31T23:59:59Z"}
             command: "true"
+          end-of-calendar:
+            schedule: {every: 36500d}
+            start_date: "9999-12-31T00:00:00Z"
+            command: "true"
           backoff:
             schedule: {every: 36500d}
             command: "false"
@@ -302,6 +306,8 @@ def test_the_largest_values_that_validate_also_run(
         """,
     )
     assert cli(tmp_path, "validate").returncode == 0
+    upcoming = cli(tmp_path, "next-runs", "end-of-calendar", "--count", "3")
+    assert upcoming.returncode == 0 and upcoming.stdout.split() == ["9999-12-31T00:00:00Z"]
     runner = runners()
     runner.wait_log("ready")
     assert cli(tmp_path, "trigger", "backoff").returncode == 0
@@ -1087,3 +1093,57 @@ def test_a_second_runner_with_another_state_on_the_same_file_is_warned(
         log.close()
     assert first.term() == 0
     assert "served" not in first.text()  # the first runner had nothing to be warned about
+
+
+ESCAPING_TASKS = """
+import subprocess
+import time
+
+
+def escape():
+    daemon = subprocess.Popen(["sleep", "300"], start_new_session=True)  # its own session
+    with open("daemon.pid", "w") as fh:
+        fh.write(str(daemon.pid))
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("end", ["timeout", "stop"])
+def test_a_daemon_a_python_task_started_goes_at_timeout_and_at_stop(
+    tmp_path: Path, runners: Callable[..., Runner], end: str
+) -> None:
+    write_tasks(tmp_path, "escaping", ESCAPING_TASKS)
+    timeout = "timeout: 3s" if end == "timeout" else ""
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          kill_grace: 0.5
+          shutdown_grace: 1
+        schedules:
+          escape:
+            schedule: {{every: 1h}}
+            {timeout}
+            task: escaping.escape
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    assert cli(tmp_path, "trigger", "escape").returncode == 0
+    pid_file = tmp_path / "daemon.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 20, "the daemon")
+    daemon = int(pid_file.read_text())
+    try:
+        assert alive(daemon)
+        if end == "timeout":
+            wait_until(
+                lambda: [r for r in results_of(tmp_path, "escape") if r["result"] == "timeout"],
+                20,
+                "the timeout",
+            )
+        else:
+            assert runner.term() == 0
+        wait_until(lambda: not alive(daemon), 10, "the escaped daemon to be gone")
+    finally:
+        if alive(daemon):
+            os.kill(daemon, signal.SIGKILL)

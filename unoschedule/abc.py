@@ -368,9 +368,15 @@ class Clock:
         raise NotImplementedError
 
 
+_STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
 class SystemClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        """Seconds on a clock that never jumps and, where Linux has it, counts time spent
+        suspended (``CLOCK_BOOTTIME``): a machine waking from sleep is then not taken
+        for a wall-clock jump, and intervals count the sleep as the elapsed time it is."""
+        return time.clock_gettime(_STEADY)

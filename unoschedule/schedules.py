@@ -101,12 +101,15 @@ class IntervalTimeline(Timeline):
 
     def next(self, after: datetime) -> datetime | None:
         anchor = self.anchor
-        if anchor is None:
-            return after + self.period
-        if after < anchor:
-            return anchor
-        steps = (after - anchor) // self.period + 1
-        return anchor + self.period * steps
+        try:
+            if anchor is None:
+                return after + self.period
+            if after < anchor:
+                return anchor
+            steps = (after - anchor) // self.period + 1
+            return anchor + self.period * steps
+        except OverflowError:  # past year 9999: the calendar, and so the schedule, ends
+            return None
 
 
 class OnceTimeline(Timeline):

@@ -790,7 +790,8 @@ class Executor:
         except OSError as exc:
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         pid = worker.pid
-        answer = worker.submit((task_path, roots, args, kwargs, spec.output_tail))
+        env = job_environment(spec)
+        answer = worker.submit((task_path, roots, args, kwargs, spec.output_tail, env))
         try:
             self._started(on_start, pid)
             how = await self._wait_end(job, answer, None)
@@ -799,6 +800,7 @@ class Executor:
                 if not answer.done():
                     await self._terminate(pid, worker.exited, spec.kill_grace)
                     self._workers.discard(worker)
+                    await self._sweep(spec, job)
                     return _interrupted("", pid)
         except BaseException:
             self._workers.discard(worker)
@@ -852,6 +854,7 @@ class Executor:
             os.close(write_fd)
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.environ.update(job_environment(spec))  # the child's own copy: see _sweep
             _child_main(func, args, kwargs, read_fd, write_fd, limit)
         os.close(write_fd)
         exited = watch_pid(loop, pid)
@@ -859,6 +862,8 @@ class Executor:
             transport, reader = await _read_pipe(loop, read_fd, _RESULT_LIMIT, None)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
+            if how != "exit":
+                await self._sweep(spec, job)
             await _drain(transport, reader)
         except BaseException:
             signal_group(pid, signal.SIGKILL)

@@ -9,8 +9,9 @@ keeps the isolation at the price of a pipe round trip.
 Each worker is forked from the scheduler (so it starts with the task modules already
 imported), leads its own session and process group (a stop kills its whole tree with
 one ``killpg``), dies with the scheduler (``PR_SET_PDEATHSIG``) and runs one task at a
-time: a request is a pickled ``(task path, import roots, args, kwargs, output limit)``,
-the answer the same JSON the forked timeout child writes. A worker that dies mid-task
+time: a request is a pickled ``(task path, import roots, args, kwargs, output limit, env)``,
+the answer the same JSON the forked timeout child writes. The task sees the run's
+``UNO_*`` variables in its environment while it runs. A worker that dies mid-task
 is simply not reused, and the run records how it died.
 """
 
@@ -25,6 +26,7 @@ import pickle
 import signal
 import struct
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -34,8 +36,11 @@ from .tasks import describe_exception, format_traceback_tail, resolve_task
 
 __all__ = ["TaskWorker", "WorkerPool", "repr_head"]
 
-#: Idle workers kept for reuse; beyond this, a worker that finishes is let go.
-MAX_IDLE = 8
+#: Idle workers kept for reuse; beyond this, a worker that finishes is let go. Many, so
+#: that a burst of tasks due together (200 at one instant) finds them forked already.
+MAX_IDLE = 256
+#: A worker idle this long is let go (a burst long past does not hold memory for ever).
+IDLE_SECONDS = 60.0
 _HEADER = struct.Struct("!I")
 #: Upper bound of a worker's answer (the worker truncates the output to output_tail).
 _ANSWER_LIMIT = 1 << 20
@@ -144,17 +149,30 @@ class WorkerPool:
     """Idle workers, reused; a new one is forked whenever none is idle."""
 
     def __init__(self) -> None:
+        _raise_fd_limit()
         self._idle: list[TaskWorker] = []
+        self._idle_since: dict[TaskWorker, float] = {}
         self._all: set[TaskWorker] = set()
 
     def acquire(self) -> TaskWorker:
         """An idle worker, or a new one (raises ``OSError`` if it cannot fork)."""
+        self._retire_stale()
         while self._idle:
             worker = self._idle.pop()
+            self._idle_since.pop(worker, None)
             if not worker.dead and not worker.exited.done():
                 return worker
             self._forget(worker)
         return self._fork()
+
+    def _retire_stale(self) -> None:
+        """Let go the workers idle for more than ``IDLE_SECONDS`` (the oldest are first)."""
+        limit = time.monotonic() - IDLE_SECONDS
+        while self._idle and self._idle_since.get(self._idle[0], 0.0) < limit:
+            worker = self._idle.pop(0)
+            self._idle_since.pop(worker, None)
+            worker.retire()
+            self._forget(worker)
 
     def release(self, worker: TaskWorker) -> None:
         """Back to the idle list after a clean answer; a worker in doubt is killed."""
@@ -165,6 +183,7 @@ class WorkerPool:
             self._forget(worker)
         else:
             self._idle.append(worker)
+            self._idle_since[worker] = time.monotonic()
 
     def discard(self, worker: TaskWorker) -> None:
         worker.kill()
@@ -175,9 +194,11 @@ class WorkerPool:
             worker.kill()
         self._all.clear()
         self._idle.clear()
+        self._idle_since.clear()
 
     def _forget(self, worker: TaskWorker) -> None:
         self._all.discard(worker)
+        self._idle_since.pop(worker, None)
         with contextlib.suppress(ValueError):
             self._idle.remove(worker)
 
@@ -205,6 +226,19 @@ class WorkerPool:
         worker = TaskWorker(pid, req_w, ans_r, loop)
         self._all.add(worker)
         return worker
+
+
+def _raise_fd_limit() -> None:
+    """Each worker holds three descriptors here (two pipes and a pidfd): with a few
+    hundred of them beside the pipes of running commands, the usual soft limit of 1024
+    would be reached, so it is raised to the hard limit (at most 65536) once."""
+    with contextlib.suppress(Exception):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
@@ -270,12 +304,23 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
                 break
             payload: dict[str, Any]
             try:
-                task_path, roots, args, kwargs, limit = pickle.loads(body)
+                task_path, roots, args, kwargs, limit, env = pickle.loads(body)
                 func = resolve_task(task_path, roots)
             except BaseException as exc:
                 payload = {"ok": False, "error": describe_exception(exc), "output": ""}
             else:
-                payload = run_task_call(func, args, kwargs, limit)
+                # The run's UNO_* variables, for this task only: a process it starts
+                # carries UNO_RUN_ID, which is how a stop finds one that left the group.
+                saved = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    payload = run_task_call(func, args, kwargs, limit)
+                finally:
+                    for key, value in saved.items():
+                        if value is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = value
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
