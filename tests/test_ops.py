@@ -755,3 +755,30 @@ def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
     assert values['uno_schedule_last_success_timestamp_seconds{schedule="a"}'] == at.timestamp()
     assert values["uno_schedule_leader"] == 1
     assert values['uno_schedule_schedules{status="active"}'] == 2
+
+
+def test_a_version_1_state_file_is_migrated_with_its_runs(tmp_path: Path) -> None:
+    import sqlite3
+
+    import sqlite_utils
+
+    from unoschedule.store import sqlite as sqlite_mod
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    sqlite_mod._migrate_v1(sqlite_utils.Database(conn))
+    conn.execute(f"PRAGMA application_id = {sqlite_mod.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs (run_id, occurrence_key, schedule, scheduled_time, trigger, attempt, "
+        "result) VALUES ('r1', 'a@x#1', 'a', '2026-01-01T00:00:00.000000Z', 'schedule', 1, "
+        "'success')"
+    )
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    assert [r.run_id for r in store.history("a")] == ["r1"]
+    assert store.run_counts()["a"]["success_count"] == 1
+    assert store.open_pauses() == []
+    assert Path(f"{path}.v1.bak").exists()
+    store.close()
