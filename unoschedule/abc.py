@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .model import RunRecord, ScheduleState, VersionRecord
+from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
 
 __all__ = [
     "Claim",
     "Clock",
     "Finish",
+    "JobRunner",
     "Lease",
     "PauseRecord",
     "Pruned",
     "Store",
     "SystemClock",
     "Waiter",
+    "Wakeups",
 ]
 
 
@@ -100,6 +102,45 @@ class Waiter(ABC):
     def drain(self) -> None:
         """Consume pending notifications (after ``fileno`` turned readable)."""
         return None
+
+
+class Wakeups(ABC):
+    """How a change made anywhere reaches the sleeping leader within milliseconds.
+
+    Apart from the store so that a backend's storage and its wake-ups can be chosen and
+    tested on their own (a datagram socket beside a SQLite file, pub/sub on Redis); a
+    store names the wake-ups that go with it (``Store.wakeups``).
+    """
+
+    @abstractmethod
+    def notify(self) -> None:
+        """Wake the running leader (after a pause, resume, trigger, event or a change of
+        a definition). Never fails: without a leader, nothing listens."""
+
+    @abstractmethod
+    def waiter(self) -> Waiter:
+        """What the leader sleeps on, so that ``notify`` wakes it."""
+
+
+class JobRunner(ABC):
+    """Runs one attempt of a job to its end (the run loop and the workers take one, so a
+    test or another executor can stand in for processes)."""
+
+    @property
+    @abstractmethod
+    def running(self) -> int:
+        """Attempts running now."""
+
+    @abstractmethod
+    async def run(
+        self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None
+    ) -> JobOutcome:
+        """Run ``spec`` to its end; never raises for what the job does. ``on_start`` is
+        called once it really started (with its pid, or None in this process)."""
+
+    @abstractmethod
+    async def stop_all(self, grace: float) -> None:
+        """Stop every running attempt (SIGTERM, SIGKILL after ``grace``)."""
 
 
 class Store(ABC):
@@ -297,12 +338,16 @@ class Store(ABC):
     def set_meta(self, key: str, value: str) -> None: ...
 
     @abstractmethod
-    def notify(self) -> None:
-        """Wake the running leader (after a pause, resume, trigger or event). Never fails."""
+    def wakeups(self) -> Wakeups:
+        """The wake-ups that go with this store."""
 
-    @abstractmethod
+    def notify(self) -> None:
+        """``wakeups().notify()``: wake the running leader. Never fails."""
+        self.wakeups().notify()
+
     def waiter(self) -> Waiter:
-        """What the leader sleeps on so that ``notify`` wakes it within milliseconds."""
+        """``wakeups().waiter()``: what the leader sleeps on."""
+        return self.wakeups().waiter()
 
     @abstractmethod
     def close(self) -> None: ...

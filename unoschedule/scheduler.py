@@ -794,7 +794,8 @@ class Scheduler:
         kwargs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run a job here and now (``trigger --wait`` with no scheduler running)."""
-        from .runner.executor import Executor, JobSpec
+        from .model import JobSpec
+        from .runner.executor import Executor
 
         definition = self._resolve(schedule_id)
         self._ensure_known(definition)

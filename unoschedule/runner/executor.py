@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
 
+from ..abc import JobRunner
 from ..errors import JobError
-from ..model import RunRecord, ScheduleDefinition
+from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
 from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
@@ -53,7 +54,6 @@ __all__ = [
     "run_hook",
 ]
 
-OutcomeResult = Literal["success", "error", "timeout", "interrupted"]
 LogFn = Callable[[str], None]
 
 #: ``error`` of a run that ``stop_all`` cut off.
@@ -82,31 +82,6 @@ _CONTRACT_VARS = (
     "UNO_KWARGS",
     "UNO_EVENT",
 )
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything needed to run one attempt; built by the run loop per attempt."""
-
-    run: RunRecord
-    definition: ScheduleDefinition
-    kill_grace: float = 5.0
-    output_tail: int = 4096
-    import_paths: tuple[str, ...] = ()
-    base_cwd: str | None = None
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How an attempt ended, in the words the run record stores."""
-
-    result: OutcomeResult
-    error: str | None
-    output: str
-    pid: int | None
-    #: What an in-process task raised, for ``on_schedule_error`` handlers (elsewhere they
-    #: get a ``TaskFailure`` rebuilt from ``error`` and ``output``).
-    exception: BaseException | None = field(default=None, compare=False)
 
 
 # -- what a job gets -------------------------------------------------------------------
@@ -450,7 +425,7 @@ class _ThreadTask:
             self.done.set_exception(value)
 
 
-class Executor:
+class Executor(JobRunner):
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
     One instance serves the whole scheduler: ``running`` feeds the status line and

@@ -21,13 +21,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Claim, Clock, Finish, Store
+from ..abc import Claim, Clock, Finish, JobRunner, Store
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
-from ..model import PRIORITIES, RunRecord, ScheduleDefinition, SchedulerOptions, ScheduleState
+from ..model import (
+    PRIORITIES,
+    JobOutcome,
+    JobSpec,
+    RunRecord,
+    ScheduleDefinition,
+    SchedulerOptions,
+    ScheduleState,
+)
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import MAX_DURATION, format_instant
-from .executor import Executor, JobOutcome, JobSpec
 from .failpoints import failpoint
 from .log import Logger
 from .ops import Observer, output_tail_note
@@ -134,7 +141,7 @@ class RunLoop:
         store: Store,
         definitions: dict[str, ScheduleDefinition],
         options: SchedulerOptions,
-        executor: Executor,
+        executor: JobRunner,
         clock: Clock,
         instance_id: str,
         log: Logger | None = None,

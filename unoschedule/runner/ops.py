@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 from .. import pauses, runlogs
 from ..abc import Store
-from ..model import RunRecord
+from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
-from .executor import JobOutcome
 from .log import Logger
 
 if TYPE_CHECKING:

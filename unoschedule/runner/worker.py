@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..abc import Finish
 from ..errors import StateError, UnoScheduleError
-from ..model import RunRecord, ScheduleDefinition
-from .executor import Executor, JobSpec
+from ..model import JobSpec, RunRecord, ScheduleDefinition
+from .executor import Executor
 from .log import Logger
 from .loop import new_run_id, occurrence_key
 from .systemd import SystemdNotifier

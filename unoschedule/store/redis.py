@@ -84,7 +84,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..abc import Claim, Finish, Lease, PauseRecord, Store, Waiter
+from ..abc import Claim, Finish, Lease, PauseRecord, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc
@@ -805,7 +805,7 @@ class _PubSubWaiter(Waiter):
                 pubsub.close()
 
 
-class RedisWakeups:
+class RedisWakeups(Wakeups):
     """``notify`` and ``waiter`` over pub/sub: a publish reaches every subscriber within
     a round trip, and needs neither a shared file system nor the leader's address."""
 
@@ -1239,11 +1239,8 @@ class RedisStorage(Store):
         with self._talk():
             self.client.hset(self.k("meta"), key, value)
 
-    def notify(self) -> None:
-        self._wakeups.notify()
-
-    def waiter(self) -> Waiter:
-        return self._wakeups.waiter()
+    def wakeups(self) -> RedisWakeups:
+        return self._wakeups
 
     @functools.cached_property
     def queues(self) -> RedisQueues:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter
+from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..pauses import CLOSE_OPEN_PAUSE, OPEN_PAUSE
@@ -526,6 +526,23 @@ def _refuse_split(path: str) -> None:
             f"no state file at {path}, but a scheduler ({holder}) holds its lock: the file "
             "was deleted while it ran; stop that scheduler first, then start again"
         )
+
+
+class SocketWakeups(Wakeups):
+    """Wake-ups of a SQLite state: a datagram to a socket beside the state file (or under
+    the temporary folder), which only processes on this host can reach, as only they
+    can share the file."""
+
+    def __init__(self, state_path: str) -> None:
+        self.state_path = state_path
+
+    def notify(self) -> None:
+        notify(self.state_path)
+
+    def waiter(self) -> Waiter:
+        """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call
+        this: binding replaces whatever socket was there."""
+        return _bind_waiter(socket_address(self.state_path))
 
 
 # -- the store ------------------------------------------------------------------------
@@ -1234,13 +1251,8 @@ class SQLiteStorage(Store):
                 (key, value),
             )
 
-    def notify(self) -> None:
-        notify(self.path)
-
-    def waiter(self) -> Waiter:
-        """Bind the wake-up socket. Only the leader (the holder of ``LeaderLock``) may call
-        this: binding replaces whatever socket was there."""
-        return _bind_waiter(socket_address(self.path))
+    def wakeups(self) -> SocketWakeups:
+        return SocketWakeups(self.path)
 
     # -- operations: pauses, retention, explain, backfill -----------------------------
 
