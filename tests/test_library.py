@@ -36,6 +36,7 @@ from unoschedule.errors import (
     UnoScheduleError,
     VersionConflictError,
 )
+from unoschedule.timeutil import format_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -567,3 +568,24 @@ def test_a_template_supplies_what_the_call_leaves_out(tmp_path: Path) -> None:
         scheduler.close()
 
     asyncio.run(go())
+
+
+def test_the_calendar_follows_an_interval_from_where_the_state_anchors_it(tmp_path: Path) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text("schedules:\n  poll:\n    schedule: {every: 7m}\n    command: 'true'\n")
+    state = tmp_path / "state.db"
+    assert cli(state, "pause", "poll", config=config).returncode == 0  # the state anchors it
+    assert cli(state, "resume", "poll", config=config).returncode == 0
+    later = datetime.now(UTC) + timedelta(minutes=3)
+
+    from unoschedule.config import load_config
+
+    scheduler = Scheduler.from_config(load_config(config), state=str(state))
+    _, timeline = scheduler.timelines(later)["poll"]
+    expected = asyncio.run(scheduler.get_next_run_times("poll", count=3))
+    got = [t for t in timeline.take(datetime.now(UTC), 3)]
+    assert [format_instant(t) for t in got] == expected
+    # the window's start does not move it: the anchor is the state's
+    _, other = scheduler.timelines(later + timedelta(minutes=2))["poll"]
+    assert list(other.take(datetime.now(UTC), 3)) == got
+    scheduler.close()

@@ -42,7 +42,7 @@ from .model import (
     ScheduleTemplate,
     VersionRecord,
 )
-from .schedules import EventTrigger, ScheduleSpec
+from .schedules import EventTrigger, ScheduleSpec, Timeline
 from .sync import Plan, apply_plan, definition_diff, git_source, make_plan
 from .timeutil import format_instant
 
@@ -592,6 +592,22 @@ class Scheduler:
         start = after or self.clock.now()
         timeline = definition.timeline(self.options.timezone, anchor)
         return [format_instant(t) or "" for t in timeline.take(start, count)]
+
+    def timelines(
+        self, after: datetime | None = None
+    ) -> dict[str, tuple[ScheduleDefinition, Timeline]]:
+        """Each schedule with its timeline as ``next_run_times`` follows it: an interval
+        counts from where the state anchors it, and one the state has not seen from its
+        ``start_date``, else from ``after`` (default now). ``calendar`` draws these, so
+        that it agrees with ``next-runs``."""
+        states = self._states()
+        start = after or self.clock.now()
+        out = {}
+        for name, definition in self._known().items():
+            state = states.get(name)
+            anchor = (state.anchor if state is not None else None) or definition.start_date
+            out[name] = (definition, definition.timeline(self.options.timezone, anchor or start))
+        return out
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._status, schedule_id)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from unoschedule.model import ScheduleDefinition
+    from unoschedule.schedules import Timeline
 
 __all__ = ["CalendarData", "choose_bucket", "compute", "floor_local", "render", "to_json"]
 
@@ -90,32 +91,30 @@ def floor_local(instant: datetime, bucket: timedelta, zone: tzinfo) -> datetime:
 
 
 def compute(
-    definitions: Mapping[str, ScheduleDefinition],
-    default_zone: str | None,
+    timelines: Mapping[str, tuple[ScheduleDefinition, Timeline]],
     start: datetime,
     window: timedelta,
     bucket: timedelta,
     zone: tzinfo,
     zone_name: str,
     hidden: Mapping[str, str] | None = None,
-    anchor: datetime | None = None,
 ) -> CalendarData:
-    """Count the fires of every definition in each bucket of ``[start, start + window)``."""
+    """Count the fires of every schedule in each bucket of ``[start, start + window)``,
+    by the timelines the leader fires them by (``Scheduler.timelines``), so that the
+    calendar and ``next-runs`` agree."""
     count = max(1, -(-window // bucket))
     data = CalendarData(start, start + bucket * count, bucket, zone, zone_name)
     data.hidden = dict(hidden or {})
     data.fires = [0] * count
     data.active = [0] * count
     by_instant: dict[datetime, list[str]] = defaultdict(list)
-    for name, definition in definitions.items():
+    for name, (definition, timeline) in timelines.items():
         if name in data.hidden:
             continue
         if definition.type == "event":
             data.hidden[name] = "fires on events only"
             continue
         row = Row(name, _description(definition), [0] * count)
-        # an interval counts from its start_date, else from when it is first seen: now
-        timeline = definition.timeline(default_zone, definition.start_date or anchor)
         after = start - _EPSILON
         while True:
             instant = timeline.next(after)

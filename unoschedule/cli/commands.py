@@ -1346,19 +1346,12 @@ def calendar(
         if zone is None:
             zone = _zone(zone_name) or UTC
         hidden = {r["name"]: str(r["status"]) for r in rows if r.get("status") != "active"}
+        timelines = scheduler.timelines(start)
         if size is None:
-            columns = 96 if as_json else _columns(scheduler.definitions)
+            columns = 96 if as_json else _columns(timelines)
             size = cal.choose_bucket(span, columns)
         data = cal.compute(
-            scheduler.definitions,
-            scheduler.options.timezone,
-            cal.floor_local(start, size, zone),
-            span,
-            size,
-            zone,
-            zone_name,
-            hidden,
-            start,
+            timelines, cal.floor_local(start, size, zone), span, size, zone, zone_name, hidden
         )
     if as_json:
         output.print_json(cal.to_json(data))
