@@ -589,3 +589,24 @@ def test_the_calendar_follows_an_interval_from_where_the_state_anchors_it(tmp_pa
     _, other = scheduler.timelines(later + timedelta(minutes=2))["poll"]
     assert list(other.take(datetime.now(UTC), 3)) == got
     scheduler.close()
+
+
+def test_run_and_wait_runs_here_without_a_leader_and_through_the_leader_with_one(
+    tmp_path: Path,
+) -> None:
+    heard: list[str] = []
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(
+            command="echo $UNO_TRIGGER", shell=True, schedule="0 0 1 1 *", name="x"
+        )
+        alone = await scheduler.run_and_wait("x", on_run_id=heard.append)
+        assert alone["result"] == "success" and alone["instance_id"] is None
+        await scheduler.start()
+        led = await asyncio.wait_for(scheduler.run_and_wait("x", on_run_id=heard.append), 20)
+        assert led["result"] == "success" and led["instance_id"] == scheduler.instance_id
+        await scheduler.shutdown()
+        assert heard == [alone["run_id"], led["run_id"]]
+
+    asyncio.run(go())

@@ -803,6 +803,27 @@ class Scheduler:
             await asyncio.sleep(delay)
             delay = min(0.5, delay * 1.5)
 
+    async def run_and_wait(
+        self,
+        schedule_id: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        on_run_id: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run a job now and return its final record (``trigger --wait``): through the
+        running leader when there is one (it applies queues, ``unique`` and retries), else
+        here, in the foreground. ``on_run_id`` hears the run's id as soon as it exists."""
+        if self.leader_running():
+            run_id = await self.trigger_now(schedule_id, args=args, kwargs=kwargs)
+            if on_run_id is not None:
+                on_run_id(run_id)
+            return await self.wait_for_run(run_id)
+        record = await self.run_in_foreground(schedule_id, args=args, kwargs=kwargs)
+        if on_run_id is not None:
+            on_run_id(str(record.get("run_id", "")))
+        return record
+
     async def run_in_foreground(
         self,
         schedule_id: str,

@@ -1182,15 +1182,11 @@ def trigger(
             run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
             _queued(run_id, as_json, scheduler.leader_running())
             return
-        if scheduler.leader_running():
-            run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
-            if not as_json:
-                typer.echo(run_id)
-            record = _run(scheduler.wait_for_run(run_id))
-        else:
-            record = _run(scheduler.run_in_foreground(name, args=args, kwargs=kwargs))
-            if not as_json:
-                typer.echo(record.get("run_id", ""))
+        record = _run(
+            scheduler.run_and_wait(
+                name, args=args, kwargs=kwargs, on_run_id=None if as_json else typer.echo
+            )
+        )
     if as_json:
         output.print_json(record)
     else:
