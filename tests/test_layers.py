@@ -188,3 +188,12 @@ def test_the_pure_core_imports_nothing_outside_it() -> None:
             if t.startswith("unoschedule.") and _layer(t.removeprefix("unoschedule.")) != "core"
         }
         assert not outside, f"{module} imports {sorted(outside)}"
+
+
+def test_the_shared_run_fields_are_the_models() -> None:
+    from dataclasses import fields
+
+    from unoschedule.model import RunRecord
+    from unoschedule.statements import RUN_FIELDS
+
+    assert tuple(f.name for f in fields(RunRecord)) == RUN_FIELDS

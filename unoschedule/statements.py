@@ -7,7 +7,32 @@ two can never count differently. No imports: the view must stay cheap to load.
 
 from __future__ import annotations
 
-__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_TOTALS", "run_counts"]
+__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_FIELDS", "RUN_TOTALS", "run_counts"]
+
+#: A run's fields, in the order of ``model.RunRecord`` (a test keeps them equal): the
+#: columns of the ``runs`` table and the fields of a run's Redis hash.
+RUN_FIELDS = (
+    "run_id",
+    "schedule",
+    "scheduled_time",
+    "trigger",
+    "attempt",
+    "result",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error",
+    "output",
+    "epoch",
+    "instance_id",
+    "pid",
+    "args",
+    "kwargs",
+    "event",
+    "queue",
+    "priority",
+)
 
 #: Results of runs that ran (``run_count``); the failed ones among them count as errors.
 RAN = ("success", "error", "timeout", "interrupted")

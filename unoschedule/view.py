@@ -49,11 +49,7 @@ _APPLICATION_ID = 0x554E4F53  # the store's PRAGMA application_id ("UNOS")
 #: The store's schema this view reads and writes (``store.sqlite.SCHEMA_VERSION``; a test
 #: keeps the two equal).
 SCHEMA_VERSION = 3
-_RUN_COLUMNS = (
-    "run_id", "schedule", "scheduled_time", "trigger", "attempt", "result", "queued_at",
-    "started_at", "finished_at", "duration", "error", "output", "epoch", "instance_id",
-    "pid", "args", "kwargs", "event", "queue", "priority",
-)  # fmt: skip
+_RUN_COLUMNS = statements.RUN_FIELDS
 _INSTANT_COLUMNS = ("scheduled_time", "queued_at", "started_at", "finished_at")
 _JSON_COLUMNS = ("args", "kwargs", "event")
 

@@ -40,7 +40,7 @@ from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
 from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
-from .workers import WorkerPool
+from .workers import WorkerPool, repr_head
 
 __all__ = [
     "SHUTDOWN_ERROR",
@@ -300,22 +300,11 @@ How = Literal["exit", "timeout", "stopped"]
 
 
 def _outcome_value(value: Any, limit: int, pid: int | None = None) -> JobOutcome:
-    return JobOutcome("success", None, _repr_head(value, limit), pid)
+    return JobOutcome("success", None, repr_head(value, limit), pid)
 
 
 def _outcome_exception(exc: BaseException, limit: int, pid: int | None = None) -> JobOutcome:
     return JobOutcome("error", describe_exception(exc), format_traceback_tail(exc, limit), pid, exc)
-
-
-def _repr_head(value: Any, limit: int) -> str:
-    """``repr`` of a task's return value ('' for None, the common case), cut to ``limit``."""
-    if value is None or limit <= 0:
-        return ""
-    try:
-        text = repr(value)
-    except Exception as exc:
-        text = f"<unrepresentable {type(value).__name__}: {describe_exception(exc)}>"
-    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
 def _interrupted(output: str = "", pid: int | None = None) -> JobOutcome:
@@ -911,7 +900,7 @@ def _child_main(
                 if inspect.iscoroutine(value):
                     value.close()
                 raise TypeError("a plain function returned an awaitable; declare it 'async def'")
-            payload = {"ok": True, "output": _repr_head(value, limit)}
+            payload = {"ok": True, "output": repr_head(value, limit)}
         except BaseException as exc:
             payload = {
                 "ok": False,

@@ -84,6 +84,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .. import statements
 from ..abc import Claim, Finish, Lease, PauseRecord, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
@@ -139,28 +140,7 @@ _ENCODE = json.JSONEncoder(default=_json_default, sort_keys=True).encode
 _RUN_TS = ("scheduled_time", "queued_at", "started_at", "finished_at")
 _RUN_JSON = ("args", "kwargs", "event")
 _RUN_INT = ("attempt", "epoch", "pid")
-_RUN_FIELDS = (
-    "run_id",
-    "schedule",
-    "scheduled_time",
-    "trigger",
-    "attempt",
-    "result",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "duration",
-    "error",
-    "output",
-    "epoch",
-    "instance_id",
-    "pid",
-    "args",
-    "kwargs",
-    "event",
-    "queue",
-    "priority",
-)
+_RUN_FIELDS = statements.RUN_FIELDS
 _SCHEDULE_TS = ("next_run", "anchor", "last_run", "created_at", "updated_at")
 _SCHEDULE_LIGHT = (
     "name",

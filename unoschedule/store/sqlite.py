@@ -230,28 +230,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-_RUN_COLUMNS = (
-    "run_id",
-    "schedule",
-    "scheduled_time",
-    "trigger",
-    "attempt",
-    "result",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "duration",
-    "error",
-    "output",
-    "epoch",
-    "instance_id",
-    "pid",
-    "args",
-    "kwargs",
-    "event",
-    "queue",
-    "priority",
-)
+_RUN_COLUMNS = statements.RUN_FIELDS
 _RUN_SELECT = "SELECT " + ", ".join(_RUN_COLUMNS) + " FROM runs"
 _RUN_INSERT = (
     "INSERT INTO runs (occurrence_key, "
