@@ -486,6 +486,161 @@ class StoreContract:
         recent = store.run_counts(since=T0 + timedelta(minutes=5))["a"]
         assert (recent["run_count"], recent["missed_count"], recent["skipped_count"]) == (0, 1, 1)
 
+    # -- operations: explain, backfill, dead-man alarms, retention ------------------------
+
+    def _finished(
+        self, store: Store, epoch: int, name: str, count: int, start: datetime = T0
+    ) -> list[str]:
+        """``count`` finished runs of ``name``, a minute apart (every fourth an error,
+        2 s each), claimed at once; returns their ids, oldest first."""
+        from unoschedule.abc import Claim
+
+        claims = []
+        for i in range(count):
+            at = start + timedelta(minutes=i)
+            record = run(
+                f"{name}-{i}",
+                name,
+                at,
+                result="error" if i % 4 == 0 else "success",
+                started_at=at,
+                finished_at=at + timedelta(seconds=2),
+                duration=2.0,
+            )
+            claims.append(Claim(record, f"{name}@{i}", None))
+        assert all(store.claim_many(claims, epoch=epoch))
+        return [c.run.run_id for c in claims]
+
+    def test_runs_between_lists_one_schedule_by_instant_then_attempt(
+        self, store: Store, leader: int
+    ) -> None:
+        minute = timedelta(minutes=1)
+        rows = [("r2", T0 + minute, 2), ("r0", T0 - minute, 1), ("r1", T0 + minute, 1)]
+        rows += [("r3", T0 + 2 * minute, 1), ("r4", T0 + 2 * minute + timedelta(microseconds=1), 1)]
+        for run_id, at, attempt in rows:
+            assert store.claim(run(run_id, at=at, attempt=attempt), run_id, None, epoch=leader)
+        assert store.claim(run("b1", "b", T0 + minute), "b1", None, epoch=leader)
+        got = store.runs_between("a", T0, T0 + 2 * minute)  # both ends included
+        assert [r.run_id for r in got] == ["r1", "r2", "r3"]
+        assert got[0] == store.get_run("r1")
+        assert [r.run_id for r in store.runs_between("a", T0 + 3 * minute, T0 + 9 * minute)] == []
+        assert store.runs_between("nobody", T0, T0 + minute) == []
+
+    def test_enqueue_unique_refuses_an_occurrence_enqueued_before(
+        self, store: Store, leader: int
+    ) -> None:
+        first = [
+            run("b1", at=T0, trigger="backfill", queued_at=T0 + timedelta(hours=1)),
+            run("b2", at=T0 + timedelta(minutes=1), trigger="backfill"),
+            run("b3", at=T0 + timedelta(minutes=1), trigger="backfill"),  # twice in one call
+        ]
+        assert store.enqueue_unique(first) == [True, True, False]
+        got = store.get_run("b1")
+        assert got is not None
+        assert (got.result, got.epoch, got.trigger) == ("queued", 0, "backfill")
+        assert got.queued_at == T0 + timedelta(hours=1)
+        assert store.get_run("b2").queued_at is not None  # type: ignore[union-attr]
+        assert store.get_run("b3") is None
+        # The same instants again (a backfill given twice): refused; another trigger at
+        # the same instant is another occurrence.
+        again = [
+            run("c1", at=T0, trigger="backfill"),
+            run("c2", at=T0, trigger="manual"),
+        ]
+        assert store.enqueue_unique(again) == [False, True]
+        assert store.get_run("c1") is None
+        assert store.enqueue_unique([]) == []
+        assert sorted(r.run_id for r in store.take_queued(leader, "i1")) == ["b1", "b2", "c2"]
+        assert sorted(r.run_id for r in store.history("a")) == ["b1", "b2", "c2"]
+
+    def test_last_successes_are_when_the_latest_success_finished(
+        self, store: Store, leader: int
+    ) -> None:
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.last_successes() == {}
+        self._finished(store, leader, "a", 3)  # errors at 0, successes at 1 and 2
+        assert store.claim(run("b0", "b", result="running"), "b0", None, epoch=leader)
+        assert store.last_successes() == {"a": T0 + timedelta(minutes=2, seconds=2)}
+        # a success that finishes later, whatever its instant, moves it; a failure does not
+        assert store.claim(run("a-x", "a", T0 - timedelta(hours=1)), "a-x", None, epoch=leader)
+        store.start_run("a-x", T0)
+        store.finish_run("a-x", "success", T0 + timedelta(hours=1))
+        store.finish_run("b0", "error", T0 + timedelta(hours=2))
+        assert store.last_successes() == {"a": T0 + timedelta(hours=1)}
+
+    def test_run_totals_count_the_stored_runs_of_each_schedule(
+        self, store: Store, leader: int
+    ) -> None:
+        assert store.run_totals() == {}
+        store.save_schedules([(sched("a"), None), (sched("idle"), None)])
+        self._finished(store, leader, "a", 3)
+        self._finished(store, leader, "gone", 2)  # a deleted schedule's runs count too
+        store.enqueue(run("q1", "a", queued_at=T0))
+        assert store.run_totals() == {"a": 4, "gone": 2}
+
+    def test_pruning_keeps_the_newest_runs_and_the_statistics_totals(
+        self, store: Store, leader: int
+    ) -> None:
+        ids = self._finished(store, leader, "a", 120)
+        self._finished(store, leader, "b", 10)
+        before = store.run_counts()
+        assert before["a"]["run_count"] == 120 and before["a"]["error_count"] == 30
+        assert before["a"]["total_duration"] == pytest.approx(240.0)
+
+        deleted: list[tuple[str, str]] = []
+        while batch := store.prune_runs("a", keep=100, before=None, limit=15).run_ids:
+            assert len(batch) <= 15
+            deleted += batch
+        assert sorted(deleted) == sorted(("a", i) for i in ids[:20])  # the oldest twenty
+        kept = store.history("a", limit=500)
+        assert len(kept) == 100
+        assert min(r.scheduled_time for r in kept) == T0 + timedelta(minutes=20)
+        assert store.get_run(ids[0]) is None
+        assert store.runs_between("a", T0, T0 + timedelta(minutes=19)) == []
+        assert store.run_counts() == before  # totals survive the pruning
+        recent = store.run_counts(since=T0)["a"]  # a window counts the stored runs only
+        assert (recent["run_count"], recent["finished_count"]) == (100, 100)
+        assert store.run_totals() == {"a": 100, "b": 10}
+
+        # By age: everything scheduled before the cut goes, whatever the schedule.
+        cut = T0 + timedelta(minutes=110)
+        while store.prune_runs(None, keep=None, before=cut, limit=8).run_ids:
+            pass
+        assert store.run_totals() == {"a": 10}
+        assert min(r.scheduled_time for r in store.history("a")) == cut
+        assert store.run_counts() == before
+        assert store.prune_runs("a", keep=None, before=None, limit=10).run_ids == ()
+
+    def test_pruning_never_deletes_a_queued_or_running_run(self, store: Store, leader: int) -> None:
+        old = T0 - timedelta(days=1)
+        assert store.claim(run("slow", at=old, result="running"), "slow", None, epoch=leader)
+        assert store.claim(run("waiting", at=old, result="queued"), "waiting", None, epoch=leader)
+        store.enqueue(run("asked", at=old, trigger="manual", queued_at=old))
+        self._finished(store, leader, "a", 4)
+        pruned = store.prune_runs("a", keep=1, before=None, limit=100)
+        assert sorted(pruned.run_ids) == [("a", "a-0"), ("a", "a-1"), ("a", "a-2")]
+        assert sorted(r.run_id for r in store.history("a")) == ["a-3", "asked", "slow", "waiting"]
+        assert store.prune_runs(None, keep=None, before=T0 + timedelta(days=1), limit=100).run_ids
+        assert sorted(r.run_id for r in store.history("a")) == ["asked", "slow", "waiting"]
+        assert {r.run_id for r in store.unfinished_runs()} == {"slow", "waiting"}
+        # finished, it goes with the next pass
+        store.finish_run("slow", "success", T0)
+        pruned = store.prune_runs(None, keep=None, before=T0, limit=100)
+        assert pruned.run_ids == (("a", "slow"),)
+        assert store.run_counts()["a"]["success_count"] == 4  # a-1..a-3 and slow
+
+    def test_a_clone_shares_the_state_and_closes_alone(self, store: Store, leader: int) -> None:
+        other = store.clone()
+        try:
+            self._finished(store, leader, "a", 3)
+            assert other.run_totals() == {"a": 3}
+            assert other.prune_runs("a", keep=1, before=None, limit=10).run_ids
+            assert [r.run_id for r in store.history("a")] == ["a-2"]
+        finally:
+            if other is not store:
+                other.close()
+        assert store.run_counts()["a"]["run_count"] == 3  # the first handle still works
+
     # -- events -------------------------------------------------------------------------
 
     def test_add_event_enqueues_runs(self, store: Store, leader: int) -> None:

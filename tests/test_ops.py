@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import subprocess
 import urllib.request
 from datetime import datetime, timedelta
@@ -175,69 +174,8 @@ def test_metrics_can_be_turned_off_and_a_taken_address_is_only_a_warning(
 # -- retention ----------------------------------------------------------------------------
 
 
-def _finished(name: str, instant: datetime, result: str = "success") -> RunRecord:
-    return RunRecord(
-        run_id=f"{name}-{instant.timestamp():.0f}",
-        schedule=name,
-        scheduled_time=instant,
-        result=result,  # type: ignore[arg-type]
-        started_at=instant,
-        finished_at=instant + timedelta(seconds=2),
-        duration=2.0,
-    )
-
-
-def _fill(store: SQLiteStorage, name: str, start: datetime, count: int, every: int = 60) -> None:
-    from unoschedule.abc import Claim
-
-    lease = store.acquire_lease("t", 300, start)
-    assert lease is not None
-    claims = []
-    for i in range(count):
-        when = start + timedelta(seconds=every * i)
-        result = "error" if i % 4 == 0 else "success"
-        claims.append(Claim(_finished(name, when, result), f"{name}@{i}", None))
-    assert all(store.claim_many(claims, epoch=lease.epoch))
-
-
-def test_pruning_keeps_the_newest_runs_and_the_statistics_totals(tmp_path: Path) -> None:
-    store = SQLiteStorage(tmp_path / "state.db")
-    start = T("2026-01-01T00:00:00Z")
-    _fill(store, "a", start, 1200)
-    _fill(store, "b", start, 10)
-    before = store.run_counts()
-    assert before["a"]["run_count"] == 1200 and before["a"]["error_count"] == 300
-
-    deleted = 0
-    while batch := store.prune_runs("a", keep=1000, before=None, limit=150).run_ids:
-        deleted += len(batch)
-    assert deleted == 200
-    kept = store.history("a", limit=5000)
-    assert len(kept) == 1000
-    assert min(r.scheduled_time for r in kept) == start + timedelta(minutes=200)
-    assert store.run_counts() == before  # totals survive the pruning
-    assert store.run_totals() == {"a": 1000, "b": 10}
-
-    # By age: everything scheduled before the cut goes, whatever the schedule.
-    cut = start + timedelta(minutes=1100)
-    while store.prune_runs(None, keep=None, before=cut, limit=64).run_ids:
-        pass
-    assert store.run_totals() == {"a": 100}
-    assert store.run_counts() == before
-    store.close()
-
-
-def test_pruning_never_deletes_a_run_that_is_still_running(tmp_path: Path) -> None:
-    store = SQLiteStorage(tmp_path / "state.db")
-    start = T("2026-01-01T00:00:00Z")
-    _fill(store, "a", start, 5)
-    # The oldest is still running (a slow job): runs start only from queued, so it is
-    # set so in the file itself.
-    with sqlite3.connect(tmp_path / "state.db") as conn:
-        conn.execute("UPDATE runs SET result = 'running' WHERE run_id = 'a-1767225600'")
-    store.prune_runs("a", keep=1, before=None, limit=100)
-    assert sorted(r.result for r in store.history("a")) == ["error", "running"]  # newest, oldest
-    store.close()
+# Pruning, its totals and the runs it must leave alone are store behaviour: they are
+# tested on SQLite and on Redis alike in tests/store_contract.py.
 
 
 @pytest.mark.slow

@@ -110,6 +110,29 @@ def test_a_run_held_by_a_worker_is_not_a_new_leaders_to_interrupt(store: RedisSt
     assert [r.run_id for r in store.unfinished_runs()] == ["r2"]
 
 
+def test_a_workers_success_and_retry_reach_the_dead_man_clock_and_the_pruner(
+    store: RedisStorage,
+) -> None:
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    assert store.claim(run("r1", "w", queue="q"), "w@1", None, epoch=lease.epoch)
+    assert store.claim(run("r2", "w", queue="q"), "w@2", None, epoch=lease.epoch)
+    q = store.queues
+    for run_id in ("r1", "r2"):
+        assert q.start(run_id, T0, 1)[0]
+    done = T0 + timedelta(seconds=3)
+    assert q.settle("q", "", "", Finish("r1", "success", done), started_at=T0) == 1
+    assert store.last_successes() == {"w": done}
+    retry = run("r2b", "w", attempt=2, queue="q", queued_at=done)
+    failed = Finish("r2", "error", done + timedelta(seconds=1))
+    assert q.settle("q", "", "", failed, started_at=T0, retry=("w@2#2", retry)) == 2
+    assert store.last_successes() == {"w": done}  # a failure leaves it
+    assert store.run_totals() == {"w": 3}  # the retry counts for the pruner
+    pruned = store.prune_runs("w", keep=1, before=None, limit=10)
+    assert sorted(pruned.run_ids) == [("w", "r1"), ("w", "r2")]  # the retry is the newest
+    assert [r.run_id for r in store.history("w")] == ["r2b"]
+
+
 # -- real processes -------------------------------------------------------------------------
 
 BURST = """

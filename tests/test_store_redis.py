@@ -95,6 +95,50 @@ def test_values_are_text_never_pickles(redis_server: RedisServer, store: RedisSt
     assert json.loads(definition) == sched("a").definition
 
 
+def test_a_pruned_run_leaves_no_key_behind_and_its_totals_stay_under_the_prefix(
+    redis_server: RedisServer, store: RedisStorage
+) -> None:
+    client = raw(redis_server)
+    lease = store.acquire_lease("i1", 60, T0)
+    assert lease is not None
+    store.save_schedule(sched("a"))
+    for i in range(3):
+        at = T0 + timedelta(minutes=i)
+        assert store.claim(run(f"r{i}", at=at), f"a@{i}", None, epoch=lease.epoch)
+        assert store.start_run(f"r{i}", at)
+        store.finish_run(f"r{i}", "success", at + timedelta(seconds=1.5))
+    store.enqueue(run("m1", at=T0 - timedelta(hours=1), trigger="manual", queued_at=T0))
+    assert [r.run_id for r in store.take_queued(lease.epoch, "i1")] == ["m1"]
+    store.finish_run("m1", "error", T0)
+    keys_before = set(client.keys(store.prefix + "*"))
+    pruned = store.prune_runs("a", keep=2, before=None, limit=10)
+    assert sorted(pruned.run_ids) == [("a", "m1"), ("a", "r0")]
+    for run_id, okey in (("r0", "a@0"), ("m1", "queued:m1")):
+        assert not client.exists(f"{store.prefix}run:{run_id}")
+        assert client.hget(f"{store.prefix}occurrences", okey) is None
+        for history in ("history", "history:a"):
+            members = client.zrange(store.prefix + history, 0, -1)
+            assert not [m for m in members if m.endswith("|" + run_id)]
+    assert client.hget(f"{store.prefix}occurrences", "a@1") == "r1"  # the kept ones stay
+    new_keys = set(client.keys(store.prefix + "*")) - keys_before
+    assert new_keys == {store.prefix + "totals", store.prefix + "totals:a"}
+    assert client.hgetall(store.prefix + "totals:a") == {
+        "run_count": "2",
+        "success_count": "1",
+        "error_count": "1",
+        "missed_count": "0",
+        "skipped_count": "0",
+        "finished_count": "1",  # m1 never started: no duration
+        "total_duration": "1.5",
+    }
+    # The dead-man clock keeps the last success even once its run is pruned (SQLite's
+    # forgets it with the run).
+    assert store.prune_runs(None, keep=None, before=T0 + timedelta(hours=1), limit=10).run_ids
+    assert store.history("a") == []
+    assert store.last_successes() == {"a": T0 + timedelta(minutes=2, seconds=1.5)}
+    assert store.run_counts()["a"]["success_count"] == 3
+
+
 def test_the_lease_expires_in_redis_and_renewal_is_compare_and_set(
     redis_server: RedisServer, store: RedisStorage
 ) -> None:

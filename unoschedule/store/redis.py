@@ -58,7 +58,24 @@ key                                 type    holds
                                             concurrency, shared by its workers
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
                                             to interrupt; a dead worker's are reclaimed)
+``P:pauses:NAME``                   list    a schedule's pauses, oldest first, as JSON
+``P:pauses-open``                   set     names whose last pause is still open
+``P:run-schedules``                 set     every schedule name that has had a run (for
+                                            the pruner, deleted schedules included)
+``P:totals``                        set     names with totals of pruned runs
+``P:totals:NAME``                   hash    the ``run_counts`` fields of a schedule's
+                                            pruned runs (added when no ``since``)
+``P:last-success``                  hash    name -> when its latest successful run
+                                            finished (dead-man alarms)
 ==================================  ======  ==============================================
+
+Retention (``prune_runs``) deletes a finished run's hash, its two history members and
+its occurrence claim, as SQLite deletes the row with its unique key. A claim of an
+occurrence advances ``next_run`` past it in the same script, so the loop never asks
+for an instant before ``next_run`` again and a pruned claim cannot be re-fired; only a
+``next_run`` computed afresh (a changed definition, a resume) from a wall clock set
+back behind instants already run could reach one, on either backend (see
+``prune_runs``).
 
 The scripts touch keys they compute from the prefix, so this is for a single Redis (or
 one with replicas and Sentinel), not Redis Cluster.
@@ -85,7 +102,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Store, Waiter, Wakeups
+from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import as_utc
@@ -100,6 +117,16 @@ PASSWORD_ENV = "UNO_SCHEDULE_REDIS_PASSWORD"
 SOCKET_TIMEOUT = 5.0
 _CHUNK = 1000
 _UNFINISHED = ("queued", "running")
+#: The fields of ``run_counts`` (and of a schedule's totals of pruned runs).
+_COUNT_KEYS = (
+    "run_count",
+    "success_count",
+    "error_count",
+    "missed_count",
+    "skipped_count",
+    "total_duration",
+    "finished_count",
+)
 
 T = TypeVar("T")
 
@@ -397,6 +424,31 @@ redis.call('PUBLISH', p .. 'wake', 'lease')
 return 1
 """
 
+#: Remembers when a schedule's latest successful run finished (``last_successes``):
+#: instants are fixed-width text, so the later one is the greater string.
+_NOTE_SUCCESS = """
+local function note_success(p, sched, finished)
+  local cur = redis.call('HGET', p .. 'last-success', sched)
+  if not cur or finished > cur then redis.call('HSET', p .. 'last-success', sched, finished) end
+end
+"""
+
+#: Writes one run requested from outside the loop (result ``queued``, epoch 0) under the
+#: occurrence key ``okey`` (claimed by the caller) and queues it for ``take_queued``.
+_INSERT_QUEUED = """
+local function insert_queued(p, okey, run_id, sched, member, queued, fields)
+  local rk = p .. 'run:' .. run_id
+  redis.call('HSET', rk, unpack(fields))
+  redis.call('HSET', rk, 'okey', okey, 'member', member)
+  redis.call('ZADD', p .. 'history', 0, member)
+  redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+  redis.call('SADD', p .. 'run-schedules', sched)
+  local seq = redis.call('INCR', p .. 'seq')
+  local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. run_id
+  redis.call('ZADD', p .. 'queued', 0, qm)
+end
+"""
+
 #: The fencing check every fenced script starts with: the live lease's epoch is ours.
 _FENCE = """
 local p = ARGV[1]
@@ -407,13 +459,15 @@ if tostring(lease.epoch) ~= ARGV[2] then return {-1} end
 """
 
 _CLAIM = (
-    _FENCE
+    _NOTE_SUCCESS
+    + _FENCE
     + """
 local out = {}
 local advance = {}
 local order = {}
 -- one JSON array of [key, run_id, schedule, has_next, next_run, unfinished, member,
--- [field, value, ...]] per claim: a burst of 10,000 is one argument, not 400,000
+-- [field, value, ...], finished_at if a success else ''] per claim: a burst of 10,000
+-- is one argument, not 400,000
 for c, claim in ipairs(cjson.decode(ARGV[3])) do
   local key, run_id, sched = claim[1], claim[2], claim[3]
   local has_next, nxt, unfinished, member = claim[4], claim[5], claim[6], claim[7]
@@ -427,7 +481,9 @@ for c, claim in ipairs(cjson.decode(ARGV[3])) do
     end
     redis.call('ZADD', p .. 'history', 0, member)
     redis.call('ZADD', p .. 'history:' .. sched, 0, member)
+    redis.call('SADD', p .. 'run-schedules', sched)
     if unfinished == 1 then redis.call('SADD', p .. 'unfinished', run_id) end
+    if claim[9] ~= '' then note_success(p, sched, claim[9]) end
     if advance[sched] == nil then order[#order + 1] = sched end
     advance[sched] = {has_next, nxt}
     out[c] = 1
@@ -468,7 +524,9 @@ return out
 """
 )
 
-_ENQUEUE = """
+_ENQUEUE = (
+    _INSERT_QUEUED
+    + """
 local p = ARGV[1]
 local event_id = 0
 if ARGV[2] ~= '' then
@@ -482,21 +540,40 @@ for c = 1, tonumber(ARGV[3]) do
   local fields = {}
   for j = 1, n * 2 do fields[j] = ARGV[i + 4 + j] end
   i = i + 5 + n * 2
-  local rk = p .. 'run:' .. run_id
   local okey = 'queued:' .. run_id
   if redis.call('HSETNX', p .. 'occurrences', okey, run_id) == 0 then
     return redis.error_reply('run id ' .. run_id .. ' exists')
   end
-  redis.call('HSET', rk, unpack(fields))
-  redis.call('HSET', rk, 'okey', okey, 'member', member)
-  redis.call('ZADD', p .. 'history', 0, member)
-  redis.call('ZADD', p .. 'history:' .. sched, 0, member)
-  local seq = redis.call('INCR', p .. 'seq')
-  local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. run_id
-  redis.call('ZADD', p .. 'queued', 0, qm)
+  insert_queued(p, okey, run_id, sched, member, queued, fields)
 end
 return event_id
 """
+)
+
+#: ``enqueue_unique``: ARGV[2] runs of [okey, run_id, schedule, member, queued_at, n,
+#: field, value, ...]; 1 for each written, 0 for an occurrence key taken before.
+_ENQUEUE_UNIQUE = (
+    _INSERT_QUEUED
+    + """
+local p = ARGV[1]
+local out = {}
+local i = 3
+for c = 1, tonumber(ARGV[2]) do
+  local okey, run_id, sched, member = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local queued, n = ARGV[i + 4], tonumber(ARGV[i + 5])
+  local fields = {}
+  for j = 1, n * 2 do fields[j] = ARGV[i + 5 + j] end
+  i = i + 6 + n * 2
+  if redis.call('HSETNX', p .. 'occurrences', okey, run_id) == 1 then
+    insert_queued(p, okey, run_id, sched, member, queued, fields)
+    out[c] = 1
+  else
+    out[c] = 0
+  end
+end
+return out
+"""
+)
 
 _START = """
 local p = ARGV[1]
@@ -515,7 +592,9 @@ end
 return out
 """
 
-_FINISH = """
+_FINISH = (
+    _NOTE_SUCCESS
+    + """
 local p = ARGV[1]
 local n = 0
 local i = 3
@@ -534,15 +613,18 @@ for c = 1, tonumber(ARGV[2]) do
     if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2))
     else redis.call('HDEL', rk, 'output') end
     redis.call('SREM', p .. 'unfinished', run_id)
-    local sk = p .. 'schedule:' .. redis.call('HGET', rk, 'schedule')
+    local sched = redis.call('HGET', rk, 'schedule')
+    local sk = p .. 'schedule:' .. sched
     if redis.call('EXISTS', sk) == 1 then
       redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
     end
+    if result == 'success' then note_success(p, sched, finished) end
     n = n + 1
   end
 end
 return n
 """
+)
 
 #: Writes one schedule (and its version) from one decoded item ``[name, status,
 #: created_at, version number, version JSON, [field, value, ...]]``. Shared by the plain
@@ -687,6 +769,76 @@ redis.call('SREM', p .. 'status:' .. st, name)
 redis.call('DEL', sk, p .. 'versions:' .. name)
 redis.call('ZREM', p .. 'schedules', name)
 return 1
+"""
+
+#: ``prune_runs`` in one script, so that choosing a run, re-checking that it finished and
+#: deleting it with its counts folded into the totals cannot be split by a write.
+#: ARGV[2]: 'keep' (ARGV[4]: the schedule, ARGV[5]: how many newest to keep) or
+#: 'before' (ARGV[4]: the instant); ARGV[3]: at most this many. Returns
+#: ``{schedule, run_id, ...}`` of the runs deleted.
+_PRUNE = """
+local p, mode, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local members
+if mode == 'keep' then
+  members = redis.call('ZREVRANGEBYLEX', p .. 'history:' .. ARGV[4], '+', '-',
+                       'LIMIT', tonumber(ARGV[5]), limit)
+else
+  -- the oldest by scheduled instant; a few more than wanted, past runs still going
+  members = redis.call('ZRANGEBYLEX', p .. 'history', '-', '(' .. ARGV[4],
+                       'LIMIT', 0, limit * 4)
+end
+local ran = {success = 1, error = 1, timeout = 1, interrupted = 1}
+local failed = {error = 1, timeout = 1, interrupted = 1}
+local out, counts, order = {}, {}, {}
+local n = 0
+for _, m in ipairs(members) do
+  if n >= limit then break end
+  local run_id = string.match(m, '([^|]*)$')
+  local rk = p .. 'run:' .. run_id
+  local f = redis.call('HMGET', rk, 'result', 'schedule', 'duration', 'okey')
+  local result, sched, duration, okey = f[1], f[2], f[3], f[4]
+  if not result then
+    redis.call('ZREM', p .. 'history', m)  -- a member without its run: tidy it away
+  elseif result ~= 'queued' and result ~= 'running' then
+    local c = counts[sched]
+    if c == nil then
+      c = {0, 0, 0, 0, 0, 0}
+      counts[sched] = c
+      order[#order + 1] = sched
+    end
+    if ran[result] then c[1] = c[1] + 1 end
+    if result == 'success' then c[2] = c[2] + 1 end
+    if failed[result] then c[3] = c[3] + 1 end
+    if result == 'missed' then c[4] = c[4] + 1 end
+    if result == 'skipped' then c[5] = c[5] + 1 end
+    if duration then
+      c[6] = c[6] + 1
+      -- the stored text, added by Redis itself: no rounding through a Lua number
+      redis.call('HINCRBYFLOAT', p .. 'totals:' .. sched, 'total_duration', duration)
+    end
+    redis.call('DEL', rk)
+    redis.call('ZREM', p .. 'history', m)
+    redis.call('ZREM', p .. 'history:' .. sched, m)
+    if okey and redis.call('HGET', p .. 'occurrences', okey) == run_id then
+      redis.call('HDEL', p .. 'occurrences', okey)
+    end
+    redis.call('SREM', p .. 'unfinished', run_id)
+    redis.call('SREM', p .. 'worker-held', run_id)
+    n = n + 1
+    out[#out + 1] = sched
+    out[#out + 1] = run_id
+  end
+end
+local names = {'run_count', 'success_count', 'error_count', 'missed_count', 'skipped_count',
+               'finished_count'}
+for _, sched in ipairs(order) do
+  local tk = p .. 'totals:' .. sched
+  for j, field in ipairs(names) do
+    redis.call('HINCRBY', tk, field, counts[sched][j])
+  end
+  redis.call('SADD', p .. 'totals', sched)
+end
+return out
 """
 
 
@@ -1011,6 +1163,9 @@ class RedisStorage(Store):
                     1 if run.result in _UNFINISHED else 0,
                     _history_member(run),
                     [x for pair in fields.items() for x in pair],
+                    _format_ts(run.finished_at)
+                    if run.result == "success" and run.finished_at is not None
+                    else "",
                 )
             )
         args = [str(epoch), json.dumps(batch, separators=(",", ":"))]
@@ -1115,15 +1270,8 @@ class RedisStorage(Store):
                 continue
             c = out.get(schedule)
             if c is None:
-                c = out[schedule] = {
-                    "run_count": 0,
-                    "success_count": 0,
-                    "error_count": 0,
-                    "missed_count": 0,
-                    "skipped_count": 0,
-                    "total_duration": 0.0,
-                    "finished_count": 0,
-                }
+                c = out[schedule] = dict.fromkeys(_COUNT_KEYS, 0)
+                c["total_duration"] = 0.0
             if result in ("success", "error", "timeout", "interrupted"):
                 c["run_count"] += 1
                 if result == "success":
@@ -1137,7 +1285,26 @@ class RedisStorage(Store):
             if duration is not None:
                 c["total_duration"] += float(duration)
                 c["finished_count"] += 1
+        if since is None:  # the totals of pruned runs count too
+            self._add_totals(out)
         return out
+
+    def _add_totals(self, out: dict[str, dict[str, Any]]) -> None:
+        with self._talk():
+            names = sorted(self.client.smembers(self.k("totals")))
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(self.k("totals", name))
+            found = pipe.execute()
+        for name, totals in zip(names, found, strict=True):
+            if not totals:
+                continue
+            c = out.setdefault(name, dict.fromkeys(_COUNT_KEYS, 0))
+            for key in _COUNT_KEYS:
+                value = totals.get(key)
+                if value is not None:
+                    c[key] += float(value) if key == "total_duration" else int(value)
+            c["total_duration"] = float(c["total_duration"])
 
     # -- events -----------------------------------------------------------------------
 
@@ -1207,6 +1374,98 @@ class RedisStorage(Store):
             for p in records
             if p.paused_at <= until and (p.resumed_at is None or p.resumed_at >= since)
         ]
+
+    # -- operations (issue 8): retention, explain, backfill, dead-man alarms -----------
+
+    def clone(self) -> RedisStorage:
+        """A second handle on the same connection pool: the pruner's scripts and reads
+        then go over connections of their own (redis-py takes one from the pool per
+        command) and its script cache is its own; closing it leaves the pool to us."""
+        other = object.__new__(RedisStorage)
+        other.url, other.prefix = self.url, self.prefix
+        other.client = redis.Redis(connection_pool=self.client.connection_pool)
+        other._wakeups = self._wakeups
+        other._scripts = {}
+        return other
+
+    def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
+        """A range of the schedule's history: its members start with the fixed-width
+        scheduled instant, and ``|`` then digits sort below ``~``."""
+        low, high = "[" + _format_ts(since), "(" + _format_ts(until) + "|~"
+        with self._talk():
+            members = self.client.zrangebylex(self.k("history", name), low, high)
+        return self._runs([_member_id(m) for m in members])
+
+    def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
+        """Keyed as SQLite keys them (``NAME@INSTANT#TRIGGER``, the instant fixed-width),
+        in one script."""
+        if not runs:
+            return []
+        now = datetime.now(UTC)
+        args: list[Any] = [len(runs)]
+        for run in runs:
+            queued_at = run.queued_at or now
+            fields = _run_fields(run, epoch=0, result="queued", queued_at=queued_at)
+            member = _history_member(RunRecord(**{**run.__dict__, "queued_at": queued_at}))
+            key = f"{run.schedule}@{_format_ts(run.scheduled_time)}#{run.trigger}"
+            args += [key, run.run_id, run.schedule, member, _format_ts(queued_at), len(fields)]
+            for field, value in fields.items():
+                args += [field, value]
+        return [bool(r) for r in self._script(_ENQUEUE_UNIQUE, *args)]
+
+    def last_successes(self) -> dict[str, datetime]:
+        """Kept up to date by the scripts that record a success, so this is one read.
+        Unlike SQLite's (the latest success among the runs still stored), it remembers a
+        success whose run the retention pruned since: the dead-man clock keeps running
+        from the real last success."""
+        with self._talk():
+            found = self.client.hgetall(self.k("last-success"))
+        return {name: _parse_ts(text) for name, text in found.items()}
+
+    def run_totals(self) -> dict[str, int]:
+        """The size of each schedule's history; the schedules are those that ever had a
+        run, and every defined one (for a state written before that set was kept)."""
+        with self._talk():
+            names = set(self.client.smembers(self.k("run-schedules")))
+            names.update(self.client.zrange(self.k("schedules"), 0, -1))
+            ordered = sorted(names)
+            sizes: list[int] = []
+            for chunk in _chunks(ordered):
+                pipe = self.client.pipeline(transaction=False)
+                for name in chunk:
+                    pipe.zcard(self.k("history", name))
+                sizes.extend(pipe.execute())
+        return {name: int(size) for name, size in zip(ordered, sizes, strict=True) if size}
+
+    def prune_runs(
+        self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
+    ) -> Pruned:
+        """One script (see ``_PRUNE``): Redis runs nothing else meanwhile, so ``seconds``
+        (the round trip, an upper bound) is how long every other client waited.
+
+        By age, the candidates are the oldest by scheduled instant (the history's
+        order), where SQLite looks at the oldest recorded: a run recorded late for an
+        old instant (a backfill) goes here in its turn by age.
+
+        Like SQLite, the occurrence claim goes with the run. That cannot re-fire it: its
+        claim moved ``next_run`` past it, and the loop asks only for instants from
+        ``next_run`` on. A ``next_run`` computed afresh (after a change of definition or
+        a resume) starts from the wall clock, so only a clock set back behind instants
+        already run and pruned could reach one again, as on SQLite.
+        """
+        if limit <= 0:
+            return Pruned((), 0.0)
+        if name is not None and keep is not None:
+            args: list[Any] = ["keep", str(limit), name, str(max(0, keep))]
+        elif before is not None:
+            args = ["before", str(limit), _format_ts(before)]
+        else:
+            return Pruned((), 0.0)
+        began = time.perf_counter()
+        flat = self._script(_PRUNE, *args)
+        held = time.perf_counter() - began
+        pairs = tuple(zip(flat[::2], flat[1::2], strict=True))
+        return Pruned(pairs, held if pairs else 0.0)
 
     # -- metadata and wake-ups --------------------------------------------------------
 
@@ -1286,7 +1545,10 @@ return {1, redis.call('HGETALL', rk)}
 #: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
 #: its occurrence key (only if this call finished it), acknowledge the stream entry and
 #: free the queue slot, all at once.
-_WORKER_SETTLE = """
+_WORKER_SETTLE = (
+    _NOTE_SUCCESS
+    + _INSERT_QUEUED
+    + """
 local p, queue, entry, token, run_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local result, finished, duration = ARGV[6], ARGV[7], ARGV[8]
 local err, output, last_run = ARGV[9], ARGV[10], ARGV[11]
@@ -1301,10 +1563,12 @@ if result ~= '' and (now == 'queued' or now == 'running') then
   if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2)) end
   redis.call('SREM', p .. 'unfinished', run_id)
   redis.call('SREM', p .. 'worker-held', run_id)
-  local sk = p .. 'schedule:' .. redis.call('HGET', rk, 'schedule')
+  local sched = redis.call('HGET', rk, 'schedule')
+  local sk = p .. 'schedule:' .. sched
   if redis.call('EXISTS', sk) == 1 then
     redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
   end
+  if result == 'success' then note_success(p, sched, finished) end
   done = 1
   local retry_key = ARGV[12]
   if retry_key ~= '' then
@@ -1313,14 +1577,7 @@ if result ~= '' and (now == 'queued' or now == 'running') then
     local fields = {}
     for j = 1, n * 2 do fields[j] = ARGV[17 + j] end
     if redis.call('HSETNX', p .. 'occurrences', retry_key, retry_id) == 1 then
-      local rr = p .. 'run:' .. retry_id
-      redis.call('HSET', rr, unpack(fields))
-      redis.call('HSET', rr, 'okey', retry_key, 'member', member)
-      redis.call('ZADD', p .. 'history', 0, member)
-      redis.call('ZADD', p .. 'history:' .. sched, 0, member)
-      local seq = redis.call('INCR', p .. 'seq')
-      local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. retry_id
-      redis.call('ZADD', p .. 'queued', 0, qm)
+      insert_queued(p, retry_key, retry_id, sched, member, queued, fields)
       done = 2
     end
   end
@@ -1332,6 +1589,7 @@ end
 if token ~= '' then redis.call('ZREM', p .. 'worker-slots:' .. queue, token) end
 return done
 """
+)
 
 
 class RedisQueues:
