@@ -952,7 +952,29 @@ def test_every_key_of_the_converter_tables_has_a_schema_fragment_and_a_descripti
         for key, convert in table.items():
             assert convert.schema, f"{key} has no JSON Schema fragment"
             assert convert.description.strip(), f"{key} has no description"
-            assert where[key] == {"description": convert.description, **convert.schema}, key
+            fragment = dict(where[key])
+            fragment.pop("default", None)
+            assert fragment == {"description": convert.description, **convert.schema}, key
+
+
+def test_every_default_in_the_schema_is_a_value_the_schema_and_the_loader_accept() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    defaults = {
+        section: {k: v["default"] for k, v in props.items() if "default" in v}
+        for section, props in (
+            ("scheduler", schema["$defs"]["scheduler"]["properties"]),
+            ("schedule", schema["$defs"]["scheduleFields"]["properties"]),
+        )
+    }
+    assert defaults["scheduler"]["keep_for"] == "90d"
+    assert defaults["schedule"]["priority"] == "normal"
+    entry = {"schedule": "@daily", "command": "true", **defaults["schedule"]}
+    document = {"scheduler": defaults["scheduler"], "schedules": {"a": entry}}
+    assert not list(validator.iter_errors(document))
+    config = parse_config(yaml.safe_dump(document), "schedules.yaml")
+    assert config.options.keep_for == 90 * 86400.0
 
 
 def test_every_reference_of_the_schema_names_a_definition() -> None:

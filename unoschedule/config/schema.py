@@ -19,11 +19,14 @@ keeps the two equal).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..model import ScheduleDefinition, SchedulerOptions
+from ..timeutil import format_duration
 from .fields import _SCHEDULE_CONVERTERS, _SCHEDULER_CONVERTERS, _Converter
 
 __all__ = ["SCHEMA_FILE", "json_schema", "schema_text"]
@@ -245,16 +248,42 @@ def _schedule_definition() -> dict[str, Any]:
     }
 
 
-def _properties(table: dict[str, _Converter]) -> dict[str, Any]:
-    """Each key's fragment from the converter table, with its description."""
-    return {key: _described(c.description, c.schema) for key, c in table.items()}
+def _properties(table: dict[str, _Converter], model: type) -> dict[str, Any]:
+    """Each key's fragment from the converter table, with its description and, where the
+    model's field has one, its default (durations written as a duration: ``1m``)."""
+    defaults = _defaults(model)
+    out: dict[str, Any] = {}
+    for key, convert in table.items():
+        fragment = _described(convert.description, convert.schema)
+        if key in defaults:
+            default = defaults[key]
+            if "/duration" in json.dumps(convert.schema) and isinstance(default, float):
+                default = format_duration(default)
+            fragment["default"] = default
+        out[key] = fragment
+    return out
+
+
+def _defaults(model: type) -> dict[str, Any]:
+    """The dataclass's field defaults as JSON values; None (unset) is left out."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(model):
+        if field.default is not dataclasses.MISSING:
+            value: Any = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            continue
+        if value is not None:
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _schedule_fields() -> dict[str, Any]:
     """Every per-schedule key (shared by schedules and templates)."""
     return {
         "type": "object",
-        "properties": _properties(_SCHEDULE_CONVERTERS),
+        "properties": _properties(_SCHEDULE_CONVERTERS, ScheduleDefinition),
         "additionalProperties": False,
         "not": {
             "required": ["task", "command"],
@@ -269,7 +298,7 @@ def _scheduler_definition() -> dict[str, Any]:
         "description": "Options of the scheduler itself.",
         "type": "object",
         "additionalProperties": False,
-        "properties": _properties(_SCHEDULER_CONVERTERS),
+        "properties": _properties(_SCHEDULER_CONVERTERS, SchedulerOptions),
     }
 
 
