@@ -1063,3 +1063,14 @@ SCHEMA_LOOSER: list[tuple[str, object]] = [
     ("timeout", "0h0m"),  # zero written in two units
     ("start_date", "2026-02-30T10:00:00"),  # no such day: a pattern cannot count days
 ]
+
+
+def test_changing_the_schema_one_got_leaves_the_next_one_whole() -> None:
+    first = json_schema()
+    first["$defs"]["scheduler"]["properties"]["keep_runs"]["minimum"] = 99
+    first["$defs"]["scheduleFields"]["properties"]["queue"]["anyOf"][0]["$ref"] = "#/x"
+    again = json_schema()
+    assert again["$defs"]["scheduler"]["properties"]["keep_runs"]["minimum"] == 1
+    assert again["$defs"]["scheduleFields"]["properties"]["queue"]["anyOf"][0] == {
+        "$ref": "#/$defs/text"
+    }

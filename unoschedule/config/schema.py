@@ -19,6 +19,7 @@ keeps the two equal).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import sys
@@ -254,7 +255,8 @@ def _properties(table: dict[str, _Converter], model: type) -> dict[str, Any]:
     defaults = _defaults(model)
     out: dict[str, Any] = {}
     for key, convert in table.items():
-        fragment = _described(convert.description, convert.schema)
+        # a copy: a caller may change the schema it got without changing the tables
+        fragment = _described(convert.description, copy.deepcopy(convert.schema))
         if key in defaults:
             default = defaults[key]
             if "/duration" in json.dumps(convert.schema) and isinstance(default, float):
