@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CONFIG ?= schedules.example.yaml
 
-.PHONY: run test lint bench man install install-test clean redis-server
+.PHONY: run test lint bench man docs install install-test clean redis-server
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: install-test redis-server
 # The man page, written from the typer commands themselves (tests check it is current).
 man: install
 	$(PY) -m unoschedule.cli.manpage > man/uno-schedule.1
+
+# The reference pages of docs/, written from the schema, the typer commands and the
+# library itself (tests check they are current). The shipped JSON Schema too.
+docs: install
+	$(PY) -m unoschedule.config.schema --write
+	$(PY) -m unoschedule.cli.docsgen --write
 
 clean:
 	rm -rf $(VENV) var *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -941,3 +941,136 @@ def test_the_schema_rejects_a_typo_like_the_loader() -> None:
     bad = {"schedules": {"a": {"shedule": "@daily", "command": ["true"]}}}
     assert not list(validator.iter_errors(good))
     assert list(validator.iter_errors(bad))
+
+
+def test_every_key_of_the_converter_tables_has_a_schema_fragment_and_a_description() -> None:
+    schema = json_schema()
+    for table, where in (
+        (_SCHEDULE_CONVERTERS, schema["$defs"]["scheduleFields"]["properties"]),
+        (_SCHEDULER_CONVERTERS, schema["$defs"]["scheduler"]["properties"]),
+    ):
+        for key, convert in table.items():
+            assert convert.schema, f"{key} has no JSON Schema fragment"
+            assert convert.description.strip(), f"{key} has no description"
+            fragment = dict(where[key])
+            fragment.pop("default", None)
+            assert fragment == {"description": convert.description, **convert.schema}, key
+
+
+def test_every_default_in_the_schema_is_a_value_the_schema_and_the_loader_accept() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    defaults = {
+        section: {k: v["default"] for k, v in props.items() if "default" in v}
+        for section, props in (
+            ("scheduler", schema["$defs"]["scheduler"]["properties"]),
+            ("schedule", schema["$defs"]["scheduleFields"]["properties"]),
+        )
+    }
+    assert defaults["scheduler"]["keep_for"] == "90d"
+    assert defaults["schedule"]["priority"] == "normal"
+    entry = {"schedule": "@daily", "command": "true", **defaults["schedule"]}
+    document = {"scheduler": defaults["scheduler"], "schedules": {"a": entry}}
+    assert not list(validator.iter_errors(document))
+    config = parse_config(yaml.safe_dump(document), "schedules.yaml")
+    assert config.options.keep_for == 90 * 86400.0
+
+
+def test_every_reference_of_the_schema_names_a_definition() -> None:
+    schema = json_schema()
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/$defs/") and ref.removeprefix("#/$defs/") in schema["$defs"], ref
+
+
+#: (section, key, value) written into a file; each is checked by the loader and the schema.
+SCHEMA_SAMPLES: list[tuple[str, str, object]] = [
+    *[("schedule", "queue", v) for v in ("reports", 5, True, "", "  ", None)],
+    *[("schedule", "description", v) for v in ("nightly", "", 7)],
+    *[("schedule", "tags", v) for v in (["a", 1, True], [""], "a", [])],
+    *[("schedule", "max_retries", v) for v in (0, 3, -1, "3", 2.5)],
+    *[("schedule", "retry_backoff", v) for v in (1, 2.5, 0.5, "2")],
+    *[("schedule", "retry_delay", v) for v in ("30s", 0, "0s", "1h30m", -1, "soon", [1])],
+    *[("schedule", "timeout", v) for v in ("5m", 0, "0s", "0h0m", None, 90, {"minutes": 5}, "x")],
+    *[("schedule", "priority", v) for v in ("high", "urgent", 1)],
+    *[
+        ("schedule", "start_date", v)
+        for v in ("2026-01-01T10:00:00Z", "2026-01-01", "soon", "2026-02-30T10:00:00")
+    ],
+    *[("schedule", "timezone", v) for v in ("Europe/Berlin", "", None, 5, "Mars/Olympus")],
+    *[("schedule", "env", v) for v in ({"A": "1", "B": 2, "C": ""}, {"A=B": "1"}, {"A": None})],
+    *[("schedule", "dst", v) for v in ({"gap": "skip"}, {"gap": "never"}, {"later": "x"})],
+    *[("schedule", "shell", v) for v in (True, "yes please", 1)],
+    *[("schedule", "kwargs", v) for v in ({"a": 1}, [1])],
+    *[("schedule", "args", v) for v in ([1, "two"], "one")],
+    *[("schedule", "pause_after_failures", v) for v in (1, 0, None)],
+    *[("scheduler", "check_interval", v) for v in ("1s", 0, "0s", "0.0 m", 0.5)],
+    *[("scheduler", "missed_threshold", v) for v in (0, "0s", "5m")],
+    *[("scheduler", "queues", v) for v in ({"a": 2}, {"a": 0}, [1])],
+    *[("scheduler", "metrics_address", v) for v in ("127.0.0.1:9650", ":80", "localhost")],
+    *[("scheduler", "import_paths", v) for v in (["lib", 5], [""], "lib")],
+    *[("scheduler", "missed_schedule_handling", v) for v in ("coalesce", "sometimes")],
+    *[("scheduler", "default_concurrency", v) for v in (1, 0)],
+    *[("scheduler", "queue_name", v) for v in ("main", 5, "")],
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value"), SCHEMA_SAMPLES)
+def test_the_schema_never_refuses_a_value_the_loader_accepts(
+    section: str, key: str, value: object
+) -> None:
+    """And refuses the same values wherever JSON Schema can say what the loader checks."""
+    jsonschema = pytest.importorskip("jsonschema")
+    entry: dict[str, object] = {"schedule": "@daily", "command": "true"}
+    if section == "schedule":
+        entry[key] = value
+        document: dict[str, object] = {"schedules": {"a": entry}}
+    else:
+        document = {"scheduler": {key: value}, "schedules": {"a": entry}}
+    text = yaml.safe_dump(document)
+    try:
+        parse_config(text, "schedules.yaml")
+        loader_accepts = True
+    except ConfigErrors:
+        loader_accepts = False
+    data = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    schema_accepts = jsonschema.Draft202012Validator(json_schema()).is_valid(data)
+    if loader_accepts:
+        assert schema_accepts, f"the schema refuses {key}: {value!r}, which the loader accepts"
+    elif (key, value) in SCHEMA_LOOSER:
+        assert schema_accepts, f"{key}: {value!r} is no longer looser: drop it from the list"
+    else:
+        assert not schema_accepts, f"the schema accepts {key}: {value!r}; the loader does not"
+
+
+#: Values the loader refuses that JSON Schema cannot describe (documented looseness).
+SCHEMA_LOOSER: list[tuple[str, object]] = [
+    ("timezone", "Mars/Olympus"),  # no such zone: the schema cannot list the zones
+    ("timeout", "0h0m"),  # zero written in two units
+    ("start_date", "2026-02-30T10:00:00"),  # no such day: a pattern cannot count days
+]
+
+
+def test_changing_the_schema_one_got_leaves_the_next_one_whole() -> None:
+    first = json_schema()
+    first["$defs"]["scheduler"]["properties"]["keep_runs"]["minimum"] = 99
+    first["$defs"]["scheduleFields"]["properties"]["queue"]["anyOf"][0]["$ref"] = "#/x"
+    again = json_schema()
+    assert again["$defs"]["scheduler"]["properties"]["keep_runs"]["minimum"] == 1
+    assert again["$defs"]["scheduleFields"]["properties"]["queue"]["anyOf"][0] == {
+        "$ref": "#/$defs/text"
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -36,6 +36,8 @@ from .context import (  # package-internal names, shared within unoschedule.conf
 )
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
 
+#: HOST:PORT (or :PORT) as ``_address`` reads it, for the schema.
+_ADDRESS_PATTERN = r"^\s*[^\s]*:[0-9]{1,5}\s*$"
 _ZERO_DURATION_RE = re.compile(r"^\s*0+(\.0+)?\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
 
 # -- field converters ----------------------------------------------------------------------
@@ -43,17 +45,48 @@ _ZERO_DURATION_RE = re.compile(r"^\s*0+(\.0+)?\s*(ms|s|m|h|d|w)?\s*$", re.IGNORE
 # A converter turns one value node into the value a dataclass field wants, or raises
 # _Invalid. Those for fields whose default is None accept null (it unsets a template's
 # value). Converters are built per key by small factories so that messages name the key.
+#
+# Each converter also carries the JSON Schema fragment of what it accepts, and the key
+# tables at the end a one-line description per key: ``schema.py`` builds the schema's
+# properties from those tables (and docs/yaml-reference.md is written from the schema),
+# so the schema cannot list a key the loader refuses or drift from what it checks.
+# Fragments may ``$ref`` the shared building blocks of ``schema.py`` (``#/$defs/NAME``).
 
-_Converter = Callable[[_Context, Node], Any]
+_Run = Callable[[_Context, Node], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Converter:
+    """A key's converter, the JSON Schema fragment of what it accepts, and what it means."""
+
+    run: _Run
+    schema: dict[str, Any]
+    description: str = ""
+
+    def __call__(self, ctx: _Context, node: Node) -> Any:
+        return self.run(ctx, node)
+
+    def about(self, description: str) -> _Converter:
+        """This converter, described for the schema and the reference."""
+        return replace(self, description=description)
+
+
+def _ref(name: str) -> dict[str, str]:
+    """A reference to one of the shared definitions that ``schema.py`` writes."""
+    return {"$ref": f"#/$defs/{name}"}
+
+
+#: Scalars as the loader reads them where it wants text: written as is (``5``, ``yes``).
+_TEXT: dict[str, Any] = _ref("text")
 
 
 def _optional(convert: _Converter) -> _Converter:
     def run(ctx: _Context, node: Node) -> Any:
         if isinstance(node, ScalarNode) and node.tag == _NULL:
             return None
-        return convert(ctx, node)
+        return convert.run(ctx, node)
 
-    return run
+    return _Converter(run, {"anyOf": [convert.schema, {"type": "null"}]})
 
 
 def _string(key: str) -> _Converter:
@@ -63,7 +96,7 @@ def _string(key: str) -> _Converter:
             raise _Invalid(f"{key} must be a non-empty string, not {_show(node)}", node)
         return text
 
-    return run
+    return _Converter(run, _TEXT)
 
 
 def _boolean(key: str) -> _Converter:
@@ -72,7 +105,7 @@ def _boolean(key: str) -> _Converter:
             return bool(_scalar(node))
         raise _Invalid(f"{key} must be true or false, not {_show(node)}", node)
 
-    return run
+    return _Converter(run, {"type": "boolean"})
 
 
 def _whole(key: str, minimum: int) -> _Converter:
@@ -83,7 +116,7 @@ def _whole(key: str, minimum: int) -> _Converter:
                 return value
         raise _Invalid(f"{key} must be a whole number >= {minimum}, not {_show(node)}", node)
 
-    return run
+    return _Converter(run, {"type": "integer", "minimum": minimum})
 
 
 def _number(key: str, minimum: float) -> _Converter:
@@ -94,7 +127,7 @@ def _number(key: str, minimum: float) -> _Converter:
                 return value
         raise _Invalid(f"{key} must be a number >= {minimum:g}, not {_show(node)}", node)
 
-    return run
+    return _Converter(run, {"type": "number", "minimum": minimum})
 
 
 def _duration(key: str, *, allow_zero: bool = False) -> _Converter:
@@ -113,7 +146,7 @@ def _duration(key: str, *, allow_zero: bool = False) -> _Converter:
         except ScheduleSyntaxError as exc:
             raise _Invalid(exc.message, node) from None
 
-    return run
+    return _Converter(run, _ref("durationOrZero" if allow_zero else "duration"))
 
 
 def _address(key: str) -> _Converter:
@@ -128,7 +161,7 @@ def _address(key: str) -> _Converter:
             )
         return f"{host}:{port}"
 
-    return run
+    return _Converter(run, {"type": "string", "pattern": _ADDRESS_PATTERN})
 
 
 def _is_zero(value: Any) -> bool:
@@ -148,7 +181,7 @@ def _choice(key: str, choices: Sequence[str]) -> _Converter:
         extra = f"; did you mean {hint!r}?" if hint else ""
         raise _Invalid(f"{key} must be one of {', '.join(choices)}, not {_show(node)}{extra}", node)
 
-    return run
+    return _Converter(run, {"enum": list(choices)})
 
 
 def _words(key: str) -> _Converter:
@@ -169,7 +202,7 @@ def _words(key: str) -> _Converter:
             out.append(text)
         return tuple(out)
 
-    return run
+    return _Converter(run, {"type": "array", "items": _TEXT})
 
 
 def _mapping(key: str) -> _Converter:
@@ -179,7 +212,7 @@ def _mapping(key: str) -> _Converter:
         value: dict[str, Any] = _plain(ctx, node)
         return value
 
-    return run
+    return _Converter(run, {"type": "object"})
 
 
 def _env(ctx: _Context, node: Node) -> dict[str, str]:
@@ -226,7 +259,7 @@ def _command(key: str) -> _Converter:
             )
         return text
 
-    return run
+    return _Converter(run, _ref("command"))
 
 
 def _zone_name(key: str) -> _Converter:
@@ -242,7 +275,7 @@ def _zone_name(key: str) -> _Converter:
             raise _Invalid(exc.message, node) from None
         return text.strip()
 
-    return run
+    return _Converter(run, _ref("zone"))
 
 
 def _instant(key: str) -> _Converter:
@@ -260,7 +293,7 @@ def _instant(key: str) -> _Converter:
         except ScheduleSyntaxError as exc:
             raise _Invalid(f"{key}: {exc.message}", node) from None
 
-    return run
+    return _Converter(run, _ref("instant"))
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -439,63 +472,126 @@ def _days_and_time(ctx: _Context, kind: str, node: Node) -> dict[str, Any]:
 
 
 # -- key tables ----------------------------------------------------------------------------
+#
+# The one description of the file's keys: the loader converts with these, ``schema.py``
+# builds the JSON Schema's properties from them (converter.schema + description), and
+# docs/yaml-reference.md is written from that schema.
+
+_ENV_NAME_PATTERN = "^[^=\\x00]+$"
 
 _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
-    "schedule": _schedule,
-    "task": _optional(_string("task")),
-    "command": _optional(_command("command")),
-    "shell": _boolean("shell"),
-    "args": _args,
-    "kwargs": _mapping("kwargs"),
-    "queue": _optional(_string("queue")),
-    "priority": _choice("priority", tuple(PRIORITIES)),
-    "start_date": _optional(_instant("start_date")),
-    "end_date": _optional(_instant("end_date")),
-    "timezone": _optional(_zone_name("timezone")),
-    "max_retries": _whole("max_retries", 0),
-    "retry_delay": _duration("retry_delay", allow_zero=True),
-    "retry_backoff": _number("retry_backoff", 1),
-    "tags": _words("tags"),
-    "metadata": _mapping("metadata"),
-    "timeout": _optional(_duration("timeout")),
-    "unique": _boolean("unique"),
-    "template": _optional(_template_ref),
-    "enabled": _boolean("enabled"),
-    "paused": _boolean("paused"),
-    "description": _optional(_string("description")),
-    "dst": _optional(_dst),
-    "on_error": _optional(_command("on_error")),
-    "env": _env,
-    "cwd": _optional(_string("cwd")),
-    "expect_success_within": _optional(_duration("expect_success_within")),
-    "pause_after_failures": _optional(_whole("pause_after_failures", 1)),
+    "schedule": _Converter(_schedule, _ref("schedule")).about(
+        "When the job fires: a cron string, or a mapping with exactly one schedule type."
+    ),
+    "task": _optional(_string("task")).about(
+        "A Python callable, package.module.function or package.module:function (sync or async)."
+    ),
+    "command": _optional(_command("command")).about("A program to run instead of a task."),
+    "shell": _boolean("shell").about("Run command as a shell script (sh -c)."),
+    "args": _Converter(_args, {"type": "array"}).about(
+        "Positional arguments (appended to a command's words)."
+    ),
+    "kwargs": _mapping("kwargs").about("Keyword arguments of the task (as JSON in UNO_KWARGS)."),
+    "queue": _optional(_string("queue")).about(
+        "The queue the job runs in (each has a concurrency limit)."
+    ),
+    "priority": _choice("priority", tuple(PRIORITIES)).about("Order within a queue."),
+    "start_date": _optional(_instant("start_date")).about("No occurrence before this instant."),
+    "end_date": _optional(_instant("end_date")).about("No occurrence after this instant."),
+    "timezone": _optional(_zone_name("timezone")).about(
+        "IANA zone the schedule is evaluated in, e.g. Europe/Berlin (default: scheduler.timezone)."
+    ),
+    "max_retries": _whole("max_retries", 0).about("Retries of a failed or timed-out run."),
+    "retry_delay": _duration("retry_delay", allow_zero=True).about("Wait before a retry."),
+    "retry_backoff": _number("retry_backoff", 1).about(
+        "Multiplier of retry_delay per further retry."
+    ),
+    "tags": _words("tags").about("Labels for list --tag."),
+    "metadata": _mapping("metadata").about("Free-form data kept with the schedule."),
+    "timeout": _optional(_duration("timeout")).about("Stop a run after this long."),
+    "unique": _boolean("unique").about("Never let two runs of this schedule overlap."),
+    "template": _optional(_Converter(_template_ref, _TEXT)).about(
+        "Inherit the keys of this template."
+    ),
+    "enabled": _boolean("enabled").about("false: keep the schedule defined but never fire it."),
+    "paused": _boolean("paused").about("Start paused (resume with uno-schedule resume)."),
+    "description": _optional(_string("description")).about("Shown by list and status."),
+    "dst": _optional(_Converter(_dst, _ref("dst"))).about(
+        "What a wall time in a DST gap or overlap does (default: cronie's rule for the "
+        "schedule's kind)."
+    ),
+    "on_error": _optional(_command("on_error")).about("A command run when a job fails for good."),
+    "env": _Converter(
+        _env,
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _ENV_NAME_PATTERN},
+            "additionalProperties": _ref("scalar"),
+        },
+    ).about("Extra environment variables of a command."),
+    "cwd": _optional(_string("cwd")).about("Working directory of a command."),
+    "expect_success_within": _optional(_duration("expect_success_within")).about(
+        "Dead-man alarm: overdue when no run succeeded for this long."
+    ),
+    "pause_after_failures": _optional(_whole("pause_after_failures", 1)).about(
+        "Pause the schedule after this many consecutive final failures."
+    ),
 }
 
 _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
-    "queue_name": _string("queue_name"),
-    "timezone": _zone_name("timezone"),
-    "check_interval": _duration("check_interval"),
-    "missed_threshold": _duration("missed_threshold", allow_zero=True),
+    "queue_name": _string("queue_name").about("The default queue."),
+    "timezone": _zone_name("timezone").about("Zone of schedules that name none."),
+    "check_interval": _duration("check_interval").about("Longest sleep of the run loop."),
+    "missed_threshold": _duration("missed_threshold", allow_zero=True).about(
+        "Lateness after which an occurrence is missed."
+    ),
     "missed_schedule_handling": _choice(
         "missed_schedule_handling", ("trigger", "skip", "coalesce")
+    ).about(
+        "What missed occurrences do: trigger runs each (up to max_missed_schedules), "
+        "skip runs none, coalesce runs one."
     ),
-    "max_missed_schedules": _whole("max_missed_schedules", 0),
-    "lock_timeout": _duration("lock_timeout"),
-    "metrics_enabled": _boolean("metrics_enabled"),
-    "instance_id": _optional(_string("instance_id")),
-    "storage": _optional(_string("storage")),
-    "state": _optional(_string("state")),
-    "queues": _queues,
-    "default_concurrency": _whole("default_concurrency", 1),
-    "shutdown_grace": _duration("shutdown_grace", allow_zero=True),
-    "kill_grace": _duration("kill_grace", allow_zero=True),
-    "import_paths": _words("import_paths"),
-    "output_tail": _whole("output_tail", 0),
-    "log_dir": _optional(_string("log_dir")),
-    "on_error": _optional(_command("on_error")),
-    "metrics_address": _address("metrics_address"),
-    "keep_runs": _whole("keep_runs", 1),
-    "keep_for": _duration("keep_for"),
+    "max_missed_schedules": _whole("max_missed_schedules", 0).about(
+        "Most missed occurrences run by trigger."
+    ),
+    "lock_timeout": _duration("lock_timeout").about("How long the leader's lease lasts."),
+    "metrics_enabled": _boolean("metrics_enabled").about(
+        "Serve Prometheus metrics on metrics_address while running."
+    ),
+    "instance_id": _optional(_string("instance_id")).about(
+        "This process's name in leases and runs (default: host name and process id)."
+    ),
+    "storage": _optional(_string("storage")).about(
+        "Where state lives: a SQLite path, or redis://host/db."
+    ),
+    "state": _optional(_string("state")).about(
+        "The SQLite state file, relative to this file's folder."
+    ),
+    "queues": _Converter(
+        _queues,
+        {"type": "object", "additionalProperties": _whole("queue", 1).schema},
+    ).about("Concurrency limit of each queue."),
+    "default_concurrency": _whole("default_concurrency", 1).about(
+        "Limit of queues not listed in queues."
+    ),
+    "shutdown_grace": _duration("shutdown_grace", allow_zero=True).about(
+        "On SIGTERM, how long running jobs may finish."
+    ),
+    "kill_grace": _duration("kill_grace", allow_zero=True).about(
+        "After SIGTERM to a job, how long before SIGKILL."
+    ),
+    "import_paths": _words("import_paths").about(
+        "Folders tasks are imported from (the file's own folder is one by default)."
+    ),
+    "output_tail": _whole("output_tail", 0).about("Bytes of a job's output kept with its run."),
+    "log_dir": _optional(_string("log_dir")).about(
+        "Folder for the full output of each run (default: <state>.logs beside the state "
+        "file), pruned with the runs."
+    ),
+    "on_error": _optional(_command("on_error")).about("A command run when any job fails for good."),
+    "metrics_address": _address("metrics_address").about("HOST:PORT of the /metrics endpoint."),
+    "keep_runs": _whole("keep_runs", 1).about("Runs kept per schedule; older ones are pruned."),
+    "keep_for": _duration("keep_for").about("How long runs are kept."),
 }
 
 #: Keys that belong one level down, and where to put them.

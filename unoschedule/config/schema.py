@@ -7,6 +7,11 @@ loader where JSON Schema cannot say what we check (a cron string's fields, a zon
 existence, ``end_date`` after ``start_date``, task-or-command after template merging):
 it never rejects a file that the loader accepts.
 
+The properties of schedules, templates and ``scheduler:`` are not written here: they are
+built from the loader's converter tables in ``fields.py``, where each converter carries
+the fragment of what it accepts and each key its description. This module only holds
+the shared building blocks (``$defs``) those fragments refer to, and the file's frame.
+
 ``uno-schedule schema`` prints ``json_schema()``; ``unoschedule/schedules.schema.json``
 is the same document, regenerated with ``python -m unoschedule.config.schema`` (a test
 keeps the two equal).
@@ -14,10 +19,16 @@ keeps the two equal).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..model import ScheduleDefinition, SchedulerOptions
+from ..timeutil import format_duration
+from .fields import _SCHEDULE_CONVERTERS, _SCHEDULER_CONVERTERS, _Converter
 
 __all__ = ["SCHEMA_FILE", "json_schema", "schema_text"]
 
@@ -35,6 +46,7 @@ _INSTANT_PATTERN = (
     r"(?:[Tt ]+[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
     r"\s*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?\s*$"
 )
+_ZERO_PATTERN = r"^\s*0+(?:\.0+)?\s*(?:[mM][sS]|[sSmMhHdDwW])?\s*$"
 _TIME_PATTERN = r"^\s*[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?\s*$"
 
 
@@ -53,9 +65,8 @@ def _described(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _definitions() -> dict[str, Any]:
     """The building blocks shared by schedules, templates and scheduler options."""
     return {
-        "duration": {
-            "description": "A duration: 90s, 5m, 2h, 1d, 1h30m, a number of seconds, or a "
-            "mapping of timedelta keywords such as {minutes: 5}.",
+        "durationOrZero": {
+            "description": "A duration, or 0 (none).",
             "anyOf": [
                 {"type": "number", "minimum": 0},
                 {"type": "string", "pattern": _DURATION_PATTERN},
@@ -66,6 +77,28 @@ def _definitions() -> dict[str, Any]:
                     "minProperties": 1,
                 },
             ],
+        },
+        "duration": {
+            "description": "A duration: 90s, 5m, 2h, 1d, 1h30m, a number of seconds, or a "
+            "mapping of timedelta keywords such as {minutes: 5}; more than zero.",
+            "allOf": [_ref("durationOrZero")],
+            "not": {"anyOf": [{"const": 0}, {"type": "string", "pattern": _ZERO_PATTERN}]},
+        },
+        "text": {
+            "description": "A non-empty string; a number or true/false is taken as written.",
+            "type": ["string", "number", "boolean"],
+            "minLength": 1,
+            "pattern": "\\S",
+        },
+        "scalar": {
+            "description": "A string; a number or true/false is taken as written.",
+            "type": ["string", "number", "boolean"],
+        },
+        "zone": {
+            "description": "An IANA time zone name, e.g. Europe/Berlin or UTC.",
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
         },
         "instant": {
             "description": "An ISO 8601 date and time, e.g. 2026-12-01T10:00:00Z; without Z "
@@ -116,12 +149,8 @@ def _definitions() -> dict[str, Any]:
             "description": "A program: a list of words ([df, -h]) or one string, split into "
             "words as a shell would (and run without a shell unless shell: true).",
             "anyOf": [
-                {"type": "string", "minLength": 1},
-                {
-                    "type": "array",
-                    "items": {"type": ["string", "number", "boolean"]},
-                    "minItems": 1,
-                },
+                {"type": "string", "minLength": 1, "pattern": "\\S"},
+                {"type": "array", "items": _ref("scalar"), "minItems": 1},
             ],
         },
         "dst": {
@@ -220,74 +249,43 @@ def _schedule_definition() -> dict[str, Any]:
     }
 
 
+def _properties(table: dict[str, _Converter], model: type) -> dict[str, Any]:
+    """Each key's fragment from the converter table, with its description and, where the
+    model's field has one, its default (durations written as a duration: ``1m``)."""
+    defaults = _defaults(model)
+    out: dict[str, Any] = {}
+    for key, convert in table.items():
+        # a copy: a caller may change the schema it got without changing the tables
+        fragment = _described(convert.description, copy.deepcopy(convert.schema))
+        if key in defaults:
+            default = defaults[key]
+            if "/duration" in json.dumps(convert.schema) and isinstance(default, float):
+                default = format_duration(default)
+            fragment["default"] = default
+        out[key] = fragment
+    return out
+
+
+def _defaults(model: type) -> dict[str, Any]:
+    """The dataclass's field defaults as JSON values; None (unset) is left out."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(model):
+        if field.default is not dataclasses.MISSING:
+            value: Any = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            continue
+        if value is not None:
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def _schedule_fields() -> dict[str, Any]:
     """Every per-schedule key (shared by schedules and templates)."""
-    string = {"type": "string", "minLength": 1}
-    mapping = {"type": "object"}
-    properties: dict[str, Any] = {
-        "schedule": _ref("schedule"),
-        "task": _described(
-            "A Python callable, package.module.function or "
-            "package.module:function (sync or async).",
-            _nullable(string),
-        ),
-        "command": _described("A program to run instead of a task.", _nullable(_ref("command"))),
-        "shell": _described("Run command as a shell script (sh -c).", {"type": "boolean"}),
-        "args": _described(
-            "Positional arguments (appended to a command's words).", {"type": "array"}
-        ),
-        "kwargs": _described("Keyword arguments of the task (as JSON in UNO_KWARGS).", mapping),
-        "queue": _described(
-            "The queue the job runs in (each has a concurrency limit).", _nullable(string)
-        ),
-        "priority": {"enum": ["high", "normal", "low"], "description": "Order within a queue."},
-        "start_date": _described("No occurrence before this instant.", _nullable(_ref("instant"))),
-        "end_date": _described("No occurrence after this instant.", _nullable(_ref("instant"))),
-        "timezone": _described(
-            "IANA zone the schedule is evaluated in, e.g. Europe/Berlin.", _nullable(string)
-        ),
-        "max_retries": _described(
-            "Retries of a failed or timed-out run.", {"type": "integer", "minimum": 0}
-        ),
-        "retry_delay": _described("Wait before a retry.", _ref("duration")),
-        "retry_backoff": _described(
-            "Multiplier of retry_delay per further retry.", {"type": "number", "minimum": 1}
-        ),
-        "tags": _described(
-            "Labels for list --tag.", {"type": "array", "items": {"type": ["string", "number"]}}
-        ),
-        "metadata": _described("Free-form data kept with the schedule.", mapping),
-        "timeout": _described("Stop a run after this long.", _nullable(_ref("duration"))),
-        "unique": _described("Never let two runs of this schedule overlap.", {"type": "boolean"}),
-        "template": _described("Inherit the keys of this template.", _nullable(string)),
-        "enabled": _described(
-            "false: keep the schedule defined but never fire it.", {"type": "boolean"}
-        ),
-        "paused": _described(
-            "Start paused (resume with uno-schedule resume).", {"type": "boolean"}
-        ),
-        "description": _described("Shown by list and status.", _nullable({"type": "string"})),
-        "dst": _nullable(_ref("dst")),
-        "on_error": _described(
-            "A command run when a job fails for good.", _nullable(_ref("command"))
-        ),
-        "env": _described(
-            "Extra environment variables of a command.",
-            {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
-        ),
-        "cwd": _described("Working directory of a command.", _nullable(string)),
-        "expect_success_within": _described(
-            "Dead-man alarm: overdue when no run succeeded for this long.",
-            _nullable(_ref("duration")),
-        ),
-        "pause_after_failures": _described(
-            "Pause the schedule after this many consecutive final failures.",
-            _nullable({"type": "integer", "minimum": 1}),
-        ),
-    }
     return {
         "type": "object",
-        "properties": properties,
+        "properties": _properties(_SCHEDULE_CONVERTERS, ScheduleDefinition),
         "additionalProperties": False,
         "not": {
             "required": ["task", "command"],
@@ -298,77 +296,11 @@ def _schedule_fields() -> dict[str, Any]:
 
 def _scheduler_definition() -> dict[str, Any]:
     """The ``scheduler:`` options (the design document's Scheduler(...) arguments)."""
-    string = {"type": "string", "minLength": 1}
     return {
         "description": "Options of the scheduler itself.",
         "type": "object",
         "additionalProperties": False,
-        "properties": {
-            "queue_name": _described("The default queue.", string),
-            "timezone": _described("Zone of schedules that name none (default UTC).", string),
-            "check_interval": _described("Longest sleep of the run loop.", _ref("duration")),
-            "missed_threshold": _described(
-                "Lateness after which an occurrence is missed.", _ref("duration")
-            ),
-            "missed_schedule_handling": {
-                "enum": ["trigger", "skip", "coalesce"],
-                "description": "What missed occurrences do.",
-            },
-            "max_missed_schedules": _described(
-                "Most missed occurrences run by trigger.", {"type": "integer", "minimum": 0}
-            ),
-            "lock_timeout": _described("How long the leader's lease lasts.", _ref("duration")),
-            "metrics_enabled": _described(
-                "Serve Prometheus metrics on metrics_address while running.", {"type": "boolean"}
-            ),
-            "metrics_address": _described(
-                "HOST:PORT of the /metrics endpoint (default 127.0.0.1:9650).",
-                {"type": "string", "pattern": "^[^\\s]*:[0-9]{1,5}$"},
-            ),
-            "keep_runs": _described(
-                "Runs kept per schedule; older ones are pruned (default 1000).",
-                {"type": "integer", "minimum": 1},
-            ),
-            "keep_for": _described("How long runs are kept (default 90d).", _ref("duration")),
-            "instance_id": _nullable(string),
-            "storage": _described(
-                "Where state lives: a SQLite path, or redis://host/db.", _nullable(string)
-            ),
-            "state": _described(
-                "The SQLite state file, relative to this file's folder.", _nullable(string)
-            ),
-            "queues": _described(
-                "Concurrency limit of each queue.",
-                {
-                    "type": "object",
-                    "additionalProperties": {"type": "integer", "minimum": 1},
-                },
-            ),
-            "default_concurrency": _described(
-                "Limit of queues not listed in queues.", {"type": "integer", "minimum": 1}
-            ),
-            "shutdown_grace": _described(
-                "On SIGTERM, how long running jobs may finish.", _ref("duration")
-            ),
-            "kill_grace": _described(
-                "After SIGTERM to a job, how long before SIGKILL.", _ref("duration")
-            ),
-            "import_paths": _described(
-                "Folders tasks are imported from (the file's own folder is one by default).",
-                {"type": "array", "items": {"type": "string"}},
-            ),
-            "output_tail": _described(
-                "Bytes of a job's output kept with its run.", {"type": "integer", "minimum": 0}
-            ),
-            "log_dir": _described(
-                "Folder for the full output of each run (default: <state>.logs beside the "
-                "state file), pruned with the runs.",
-                _nullable(string),
-            ),
-            "on_error": _described(
-                "A command run when any job fails for good.", _nullable(_ref("command"))
-            ),
-        },
+        "properties": _properties(_SCHEDULER_CONVERTERS, SchedulerOptions),
     }
 
 
