@@ -547,6 +547,43 @@ def test_the_view_loads_no_model_store_or_yaml() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_schedule_made_through_the_api_shows_at_the_shell(config: Path) -> None:
+    """With schedules made by ``Scheduler.schedule()`` the view steps aside and the
+    library answers: ``status`` of one shows its record and what it was made with (it
+    raised a KeyError when ``status`` looked only among the file's definitions)."""
+    import asyncio
+
+    from unoschedule.config import load_config
+    from unoschedule.scheduler import Scheduler
+
+    state = make_state(config)
+
+    async def add() -> None:
+        scheduler = Scheduler.from_config(load_config(config), state=str(state))
+        try:
+            await scheduler.schedule(
+                command=["true"], schedule="15 * * * *", name="api-hourly", timezone="Asia/Tokyo"
+            )
+        finally:
+            scheduler.close()
+
+    asyncio.run(add())
+    assert StateView.open(config, str(state)) is None  # the library answers
+    code, out, err = invoke(config, "status", "api-hourly", "--json", state=state)
+    assert (code, err) == (0, "")
+    record = json.loads(out)
+    assert record["source"] == "api"
+    assert record["schedule"] == {"cron": "15 * * * *"}
+    assert record["timezone"] == "Asia/Tokyo"
+    assert record["queue"] == "scheduled"
+    code, out, _ = invoke(config, "status", "api-hourly", state=state)
+    assert code == 0 and "timezone\tAsia/Tokyo" in out
+    code, out, _ = invoke(config, "list", state=state)
+    assert code == 0 and "api-hourly" in [line.split("\t")[0] for line in out.splitlines()]
+    code, out, _ = invoke(config, "status", "backup", "--json", state=state)
+    assert json.loads(out)["queue"] == "maintenance"  # the file's still come from the file
+
+
 def _rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:
     """What the control commands wrote, without ids and instants (they differ run to run)."""
     conn = sqlite3.connect(state)
