@@ -197,7 +197,7 @@ def measure_slow(runs: int, history: int) -> tuple[float, list[tuple[str, float,
             env = {"UNO_SCHEDULE_CONFIG": str(api_config), "UNO_SCHEDULE_STATE": str(api_state)}
             for extra in ([], ["--json"]):
                 cases.append(
-                    (f"{label} {' '.join(extra)} (API schedules)", [*argv, *extra], env, None)
+                    (" ".join([label, *extra, "(API schedules)"]), [*argv, *extra], env, None)
                 )
         base = [PYTHON, "-c", "pass"]
         base_t: list[float] = []
