@@ -491,6 +491,99 @@ def test_the_view_knows_the_store_schema() -> None:
     assert view.SCHEMA_VERSION == sqlite.SCHEMA_VERSION
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"schedule": "30 2 * * *", "timezone": "Europe/Berlin"},
+        {"schedule": "H 3 * * *"},
+        {"schedule": {"every": "90m"}},
+        {"schedule": {"every": "1h"}, "start_date": "2026-03-29T00:30:00Z"},
+        {"schedule": {"daily": "02:30"}, "timezone": "Europe/Berlin",
+         "dst": {"gap": "skip", "overlap": "both"}},
+        {"schedule": {"weekly": {"days": ["monday"], "time": "09:00"}},
+         "timezone": "America/New_York", "end_date": "2026-05-01T00:00:00Z"},
+        {"schedule": {"at": "2026-12-24T18:00:00Z"}},
+    ],
+)  # fmt: skip
+def test_the_views_timeline_is_the_definitions(data: dict[str, Any]) -> None:
+    """The view works out next runs from the snapshot's mapping without the model
+    (``schedules.timeline_from_config``): the same instants as the definition's own
+    timeline, across a DST change, with bounds, an anchor and a DST policy."""
+    from unoschedule.model import ScheduleDefinition
+    from unoschedule.schedules import timeline_from_config
+
+    definition = ScheduleDefinition.from_config("job", data)
+    anchor = datetime(2026, 3, 1, 0, 7, tzinfo=UTC)
+    start = datetime(2026, 3, 20, tzinfo=UTC)
+    for zone in ("UTC", "Europe/Berlin", None):
+        expected = definition.timeline(zone, anchor).take(start, 40)
+        got = timeline_from_config("job", definition.to_config(), zone, anchor).take(start, 40)
+        assert got == expected
+        assert expected  # the comparison is over instants, not two empty lists
+
+
+def test_the_view_loads_no_model_store_or_yaml() -> None:
+    """What keeps the everyday commands fast: the view and what it imports (and the
+    CLI's modules) leave the model, asyncio, YAML, rich, prometheus_client, redis,
+    filelock and the store unloaded, as do working out a next run and the probe of the
+    leader lock that every opening of a state with a log makes."""
+    code = (
+        "import sys\n"
+        "import unoschedule.cli.commands, unoschedule.cli.ops, unoschedule.cli.output\n"
+        "from unoschedule.view import StateView\n"
+        "from unoschedule.schedules import timeline_from_config\n"
+        "from datetime import datetime, UTC\n"
+        "timeline_from_config('x', {'schedule': '0 4 * * *', 'timezone': 'Europe/Berlin'},"
+        " None, None).take(datetime.now(UTC), 2)\n"
+        "import unoschedule.pauses; unoschedule.pauses.current_user()\n"
+        "from unoschedule.lock import held_elsewhere; held_elsewhere('/nonexistent/x.db')\n"
+        "heavy = ('unoschedule.model', 'unoschedule.scheduler', 'unoschedule.store', 'asyncio',"
+        " 'yaml', 'rich', 'prometheus_client', 'redis', 'filelock', 'unoschedule.abc')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_schedule_made_through_the_api_shows_at_the_shell(config: Path) -> None:
+    """With schedules made by ``Scheduler.schedule()`` the view steps aside and the
+    library answers: ``status`` of one shows its record and what it was made with (it
+    raised a KeyError when ``status`` looked only among the file's definitions)."""
+    import asyncio
+
+    from unoschedule.config import load_config
+    from unoschedule.scheduler import Scheduler
+
+    state = make_state(config)
+
+    async def add() -> None:
+        scheduler = Scheduler.from_config(load_config(config), state=str(state))
+        try:
+            await scheduler.schedule(
+                command=["true"], schedule="15 * * * *", name="api-hourly", timezone="Asia/Tokyo"
+            )
+        finally:
+            scheduler.close()
+
+    asyncio.run(add())
+    assert StateView.open(config, str(state)) is None  # the library answers
+    code, out, err = invoke(config, "status", "api-hourly", "--json", state=state)
+    assert (code, err) == (0, "")
+    record = json.loads(out)
+    assert record["source"] == "api"
+    assert record["schedule"] == {"cron": "15 * * * *"}
+    assert record["timezone"] == "Asia/Tokyo"
+    assert record["queue"] == "scheduled"
+    code, out, _ = invoke(config, "status", "api-hourly", state=state)
+    assert code == 0 and "timezone\tAsia/Tokyo" in out
+    code, out, _ = invoke(config, "list", state=state)
+    assert code == 0 and "api-hourly" in [line.split("\t")[0] for line in out.splitlines()]
+    code, out, _ = invoke(config, "status", "backup", "--json", state=state)
+    assert json.loads(out)["queue"] == "maintenance"  # the file's still come from the file
+
+
 def _rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:
     """What the control commands wrote, without ids and instants (they differ run to run)."""
     conn = sqlite3.connect(state)

@@ -22,11 +22,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-
-import filelock
+from typing import TYPE_CHECKING
 
 from .errors import LeadershipError
 from .private import make_private_dirs
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = ["LeaderLock", "held_elsewhere"]
 
@@ -44,14 +46,24 @@ class LeaderLock:
         text = os.path.abspath(os.fspath(path))
         self.path = Path(text if text.endswith(".lock") else text + ".lock")
         self.info_path = Path(str(self.path) + ".info")
-        self._lock = filelock.FileLock(
-            str(self.path),
-            mode=0o600,
-            thread_local=False,
-            is_singleton=False,
-            fallback_to_soft=False,  # a soft lock would survive a SIGKILL of its holder
-            poll_interval=_POLL,
-        )
+        self._file_lock: filelock.FileLock | None = None
+
+    @property
+    def _lock(self) -> filelock.FileLock:
+        """Made on first use: ``held_elsewhere`` (every opening of a state with a log)
+        needs only the path, and importing filelock costs a shell command 15 ms."""
+        if self._file_lock is None:
+            import filelock
+
+            self._file_lock = filelock.FileLock(
+                str(self.path),
+                mode=0o600,
+                thread_local=False,
+                is_singleton=False,
+                fallback_to_soft=False,  # a soft lock would survive a SIGKILL of its holder
+                poll_interval=_POLL,
+            )
+        return self._file_lock
 
     @classmethod
     def for_state(cls, state_path: str | os.PathLike[str]) -> LeaderLock:
@@ -59,7 +71,7 @@ class LeaderLock:
 
     @property
     def held(self) -> bool:
-        return bool(self._lock.is_locked)
+        return self._file_lock is not None and bool(self._file_lock.is_locked)
 
     def acquire(
         self,
@@ -87,6 +99,8 @@ class LeaderLock:
         return self._try(-1 if timeout is None else timeout)
 
     def _try(self, timeout: float) -> bool:
+        import filelock
+
         try:
             self._lock.acquire(timeout=timeout, poll_interval=_POLL)
         except filelock.Timeout:

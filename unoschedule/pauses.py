@@ -15,9 +15,7 @@ the file declares.
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -61,6 +59,9 @@ SCHEDULER = "uno-schedule"
 
 def current_user() -> str:
     """``user@host``: who ran the command, as an operator reading history wants it."""
+    import getpass  # here: with socket, a tenth of what the shell's view may cost to load
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in a container

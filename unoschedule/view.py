@@ -293,10 +293,10 @@ class StateView:
         return format_instant(self._timeline(name, anchor).next(self.now()))
 
     def _timeline(self, name: str, anchor: datetime | None) -> Any:
-        from .model import ScheduleDefinition
+        from .schedules import timeline_from_config
 
-        definition = ScheduleDefinition.from_config(name, self.schedules[name]["definition"])
-        return definition.timeline(self.options["timezone"], anchor)
+        definition = self.schedules[name]["definition"]
+        return timeline_from_config(name, definition, self.options["timezone"], anchor)
 
     # -- the read commands --------------------------------------------------------------
 

@@ -741,7 +741,9 @@ def status(
     else:
         with _scheduler(ctx) as scheduler:
             record = _run(scheduler.get_schedule_status(name))
-            record.update(_extras(scheduler.definitions[name], scheduler.options))
+            # the file's or the state's (made through the API): ``definitions`` holds
+            # only what a leader runs, the file's when no leader runs here
+            record.update(_extras(_run(scheduler.get_schedule(name)), scheduler.options))
             note = _leader_full(scheduler, _zone(tz, record["timezone"]))
     record["scheduler_running"] = note is None
     if as_json:
