@@ -610,3 +610,23 @@ def test_run_and_wait_runs_here_without_a_leader_and_through_the_leader_with_one
         assert heard == [alone["run_id"], led["run_id"]]
 
     asyncio.run(go())
+
+
+def test_a_library_change_to_a_file_schedule_shows_as_drift_in_plan(tmp_path: Path) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text("schedules:\n  backup:\n    schedule: '0 3 * * *'\n    command: 'true'\n")
+    state = tmp_path / "state.db"
+    assert cli(state, "pause", "backup", config=config).returncode == 0  # in the state now
+    assert json.loads(cli(state, "plan", "--json", config=config).stdout)["changed"] == []
+
+    async def change() -> None:
+        scheduler = Scheduler(storage=state)  # no file: the state's definitions
+        await scheduler.update_schedule("backup", schedule="0 4 * * *", changelog="by hand")
+        scheduler.close()
+
+    asyncio.run(change())
+    plan = json.loads(cli(state, "plan", "--json", config=config).stdout)
+    assert [e["name"] for e in plan["changed"]] == ["backup"]
+    assert "0 4 * * *" in plan["changed"][0]["diff"] and "0 3 * * *" in plan["changed"][0]["diff"]
+    listed = json.loads(cli(state, "list", "--json", config=config).stdout)
+    assert [(r["name"], r["source"]) for r in listed] == [("backup", "file")]
