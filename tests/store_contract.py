@@ -485,6 +485,10 @@ class StoreContract:
         assert counts["b"]["run_count"] == 0
         recent = store.run_counts(since=T0 + timedelta(minutes=5))["a"]
         assert (recent["run_count"], recent["missed_count"], recent["skipped_count"]) == (0, 1, 1)
+        # one schedule's counts are the same, read alone
+        assert store.run_counts(schedule="a") == {"a": a}
+        assert store.run_counts(since=T0 + timedelta(minutes=5), schedule="a") == {"a": recent}
+        assert store.run_counts(schedule="nothing") == {}
 
     # -- operations: explain, backfill, dead-man alarms, retention ------------------------
 

@@ -300,9 +300,12 @@ class Store(ABC):
         """Runs claimed by some leader (epoch > 0) still ``queued`` or ``running``."""
 
     @abstractmethod
-    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
+    def run_counts(
+        self, since: datetime | None = None, schedule: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Per schedule: ``{"run_count", "success_count", "error_count", "missed_count",
-        "skipped_count", "total_duration", "finished_count"}`` for runs since ``since``."""
+        "skipped_count", "total_duration", "finished_count"}`` for runs since ``since``;
+        with ``schedule``, of that one only (``status`` reads one, not every run)."""
 
     # -- events ---------------------------------------------------------------------------
 

@@ -616,7 +616,7 @@ class Scheduler:
         definition = self._resolve(schedule_id)
         store = self._store_if_any()
         state = store.get_schedule(schedule_id) if store else None
-        counts = store.run_counts().get(schedule_id, {}) if store else {}
+        counts = store.run_counts(schedule=schedule_id).get(schedule_id, {}) if store else {}
         finished = counts.get("finished_count", 0) or 0
         total = counts.get("total_duration", 0.0) or 0.0
         return {

@@ -1258,19 +1258,23 @@ class RedisStorage(Store):
         runs.sort(key=lambda r: (r.scheduled_time, r.attempt))
         return runs
 
-    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
-        """As SQLite's: by ``scheduled_time >= since``; read by chunks of the history."""
+    def run_counts(
+        self, since: datetime | None = None, schedule: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """As SQLite's: by ``scheduled_time >= since``; read by chunks of the history
+        (of one schedule's history with ``schedule``)."""
         low = "-" if since is None else "[" + _format_ts(since)
+        index = self.k("history") if schedule is None else self.k("history", schedule)
         with self._talk():
-            members = self.client.zrangebylex(self.k("history"), low, "+")
+            members = self.client.zrangebylex(index, low, "+")
         keys = [self.k("run", _member_id(m)) for m in members]
         out: dict[str, dict[str, Any]] = {}
-        for schedule, result, duration in self._hashes(keys, ("schedule", "result", "duration")):
-            if schedule is None:
+        for name, result, duration in self._hashes(keys, ("schedule", "result", "duration")):
+            if name is None:
                 continue
-            c = out.get(schedule)
+            c = out.get(name)
             if c is None:
-                c = out[schedule] = dict.fromkeys(_COUNT_KEYS, 0)
+                c = out[name] = dict.fromkeys(_COUNT_KEYS, 0)
                 c["total_duration"] = 0.0
             if result in ("success", "error", "timeout", "interrupted"):
                 c["run_count"] += 1
@@ -1286,12 +1290,14 @@ class RedisStorage(Store):
                 c["total_duration"] += float(duration)
                 c["finished_count"] += 1
         if since is None:  # the totals of pruned runs count too
-            self._add_totals(out)
+            self._add_totals(out, schedule)
         return out
 
-    def _add_totals(self, out: dict[str, dict[str, Any]]) -> None:
+    def _add_totals(self, out: dict[str, dict[str, Any]], schedule: str | None) -> None:
         with self._talk():
             names = sorted(self.client.smembers(self.k("totals")))
+            if schedule is not None:
+                names = [n for n in names if n == schedule]
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.hgetall(self.k("totals", name))

@@ -1123,18 +1123,21 @@ class SQLiteStorage(Store):
             ).fetchall()
         return [_run_from_row(r) for r in rows]
 
-    def run_counts(self, since: datetime | None = None) -> dict[str, dict[str, Any]]:
+    def run_counts(
+        self, since: datetime | None = None, schedule: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Counts by ``scheduled_time >= since``. ``run_count`` counts runs that ran
         (success, error, timeout, interrupted); ``error_count`` the failed ones among them;
         ``total_duration``/``finished_count`` cover runs with a duration, for averages.
         Schedules without runs are absent."""
-        sql = statements.run_counts(since=since is not None, one_schedule=False)
-        params: tuple[Any, ...] = () if since is None else (_ts(since),)
+        sql = statements.run_counts(since=since is not None, one_schedule=schedule is not None)
+        params = [p for p in (schedule, _ts(since) if since else None) if p is not None]
         keys = statements.RUN_COUNT_KEYS
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
             if since is None:  # the totals of pruned runs count too
-                rows += conn.execute(statements.RUN_TOTALS).fetchall()
+                totals = conn.execute(statements.RUN_TOTALS).fetchall()
+                rows += [r for r in totals if schedule is None or r[0] == schedule]
         out: dict[str, dict[str, Any]] = {}
         for row in rows:
             counts = out.setdefault(row[0], dict.fromkeys(keys, 0))
