@@ -473,26 +473,7 @@ def test_a_daemon_that_escaped_the_jobs_group_goes_at_timeout_and_at_stop(
             shell: true
         """,
     )
-    runner = runners()
-    runner.wait_log("ready")
-    assert cli(tmp_path, "trigger", "escape").returncode == 0
-    pid_file = tmp_path / "daemon.pid"
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 20, "the daemon")
-    daemon = int(pid_file.read_text())
-    try:
-        assert alive(daemon)
-        if end == "timeout":
-            wait_until(
-                lambda: [r for r in results_of(tmp_path, "escape") if r["result"] == "timeout"],
-                20,
-                "the timeout",
-            )
-        else:
-            assert runner.term() == 0
-        wait_until(lambda: not alive(daemon), 10, "the escaped daemon to be gone")
-    finally:
-        if alive(daemon):
-            os.kill(daemon, signal.SIGKILL)
+    _escaped_daemon_goes(tmp_path, runners(), end)
 
 
 # -- 7. an async task that blocks -----------------------------------------------------------
@@ -1129,7 +1110,12 @@ def test_a_daemon_a_python_task_started_goes_at_timeout_and_at_stop(
             task: escaping.escape
         """,
     )
-    runner = runners()
+    _escaped_daemon_goes(tmp_path, runners(), end)
+
+
+def _escaped_daemon_goes(tmp_path: Path, runner: Runner, end: str) -> None:
+    """Trigger ``escape`` (its job leaves a daemon that called ``setsid``, pid in
+    ``daemon.pid``) and check the daemon goes at the run's timeout or the runner's stop."""
     runner.wait_log("ready")
     assert cli(tmp_path, "trigger", "escape").returncode == 0
     pid_file = tmp_path / "daemon.pid"
