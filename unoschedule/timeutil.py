@@ -180,3 +180,36 @@ def format_duration(delta: timedelta | float) -> str:
             parts.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(parts) or "0s"
+
+
+# -- the stores' form of an instant -----------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8192)
+def format_stored(value: datetime) -> str:
+    """The fixed-width UTC text the stores keep (``2026-01-01T10:00:00.000000Z``): it
+    sorts as time, in SQL and in Redis sorted sets alike. Cached: a burst writes the
+    same few instants thousands of times."""
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_stored(text: str) -> datetime:
+    """An instant as the stores keep it (any ISO 8601 text is read too). Cached: a
+    listing repeats the same few instants (datetimes are immutable: sharing is safe)."""
+    try:
+        value = datetime.fromisoformat(text)  # our own fixed-width UTC form: the fast path
+    except ValueError:
+        return parse_instant(text)
+    return value if value.tzinfo is UTC else as_utc(value)
+
+
+def stored_json_default(value: object) -> object:
+    """How the stores write what JSON has no type for: instants in their stored form."""
+    if isinstance(value, datetime):
+        return format_stored(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)

@@ -25,14 +25,14 @@ import re
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import __version__, pauses, statements
 from .errors import UnknownScheduleError
-from .timeutil import format_instant
+from .timeutil import format_instant, format_stored, parse_stored, stored_json_default
 
 if TYPE_CHECKING:
     from .abc import Store
@@ -195,13 +195,9 @@ def _iso(text: str | None) -> str | None:
     return None if text is None else format_instant(_dt(text))
 
 
-def _dt(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+#: The stores' form of instants (``timeutil``): read and written as the store does.
+_dt = parse_stored
+_ts = format_stored
 
 
 class StateView:
@@ -616,18 +612,7 @@ def _keep_pauses(conn: sqlite3.Connection, change: Callable[[str | None], str]) 
     )
 
 
-def _encode_default(value: object) -> Any:
-    """As the store encodes JSON values: instants in its fixed-width form."""
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
 def _encode(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, sort_keys=True, default=_encode_default)
+    return json.dumps(value, sort_keys=True, default=stored_json_default)

@@ -93,7 +93,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -105,8 +105,13 @@ from .. import statements
 from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
-from ..timeutil import as_utc
+from ..timeutil import format_stored, parse_stored, stored_json_default
 from . import DEFAULT_PREFIX
+
+#: The stored form of instants and JSON values (``timeutil``), as every store writes them.
+_format_ts = format_stored
+_parse_ts = parse_stored
+_json_default = stored_json_default
 
 __all__ = ["DEFAULT_PREFIX", "RedisStorage", "RedisWakeups", "redacted_url"]
 
@@ -130,36 +135,16 @@ _COUNT_KEYS = (
 
 T = TypeVar("T")
 
+
 # -- conversions ----------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=8192)
-def _format_ts(value: datetime) -> str:
-    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _ts(value: datetime | None) -> str | None:
     return None if value is None else _format_ts(value)
 
 
-@functools.lru_cache(maxsize=8192)
-def _parse_ts(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is UTC else as_utc(value)
-
-
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else _parse_ts(text)
-
-
-def _json_default(value: object) -> Any:
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
 
 
 _ENCODE = json.JSONEncoder(default=_json_default, sort_keys=True).encode

@@ -22,7 +22,6 @@ than the rest of a CLI command, which opens an up-to-date file and never needs i
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -34,7 +33,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
@@ -45,8 +44,13 @@ from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..pauses import CLOSE_OPEN_PAUSE, OPEN_PAUSE
 from ..private import make_private_dirs
-from ..timeutil import as_utc, parse_instant
+from ..timeutil import as_utc, format_stored, parse_instant, parse_stored, stored_json_default
 from ..wakeup import notify, socket_address
+
+#: The stored form of instants and JSON values (``timeutil``), as every store writes them.
+_format_ts = format_stored
+_parse_ts = parse_stored
+_json_default = stored_json_default
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -186,34 +190,8 @@ def _ts(value: datetime | None) -> str | None:
     return None if value is None else _format_ts(value)
 
 
-@functools.lru_cache(maxsize=8192)
-def _format_ts(value: datetime) -> str:
-    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else _parse_ts(text)
-
-
-@functools.lru_cache(maxsize=8192)
-def _parse_ts(text: str) -> datetime:
-    """Cached: a listing of many schedules repeats the same few instants (datetimes are
-    immutable, so sharing them is safe)."""
-    try:
-        value = datetime.fromisoformat(text)  # our own fixed-width UTC form: the fast path
-    except ValueError:
-        return parse_instant(text)
-    return value if value.tzinfo is UTC else as_utc(value)
-
-
-def _json_default(value: object) -> Any:
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
 
 
 #: One encoder for every stored JSON value (``json.dumps`` with options makes one a call).
@@ -274,6 +252,7 @@ _SCHEDULE_UPSERT = (
 
 
 T = TypeVar("T")
+
 
 _SET_NEXT_RUN = "UPDATE schedules SET next_run = ? WHERE name = ?"
 
