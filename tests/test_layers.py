@@ -197,3 +197,12 @@ def test_the_shared_run_fields_are_the_models() -> None:
     from unoschedule.statements import RUN_FIELDS
 
     assert tuple(f.name for f in fields(RunRecord)) == RUN_FIELDS
+
+
+def test_the_shared_schedule_fields_are_the_models() -> None:
+    from dataclasses import fields
+
+    from unoschedule.model import ScheduleState
+    from unoschedule.statements import SCHEDULE_FIELDS
+
+    assert tuple(f.name for f in fields(ScheduleState)) == SCHEDULE_FIELDS

@@ -7,7 +7,7 @@ two can never count differently. No imports: the view must stay cheap to load.
 
 from __future__ import annotations
 
-__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_FIELDS", "RUN_TOTALS", "run_counts"]
+__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_FIELDS", "RUN_TOTALS", "SCHEDULE_FIELDS", "run_counts"]
 
 #: A run's fields, in the order of ``model.RunRecord`` (a test keeps them equal): the
 #: columns of the ``runs`` table and the fields of a run's Redis hash.
@@ -32,6 +32,23 @@ RUN_FIELDS = (
     "event",
     "queue",
     "priority",
+)
+
+#: A schedule's fields, in the order of ``model.ScheduleState`` (a test keeps them
+#: equal): the columns of the ``schedules`` table and the fields of its Redis hash.
+SCHEDULE_FIELDS = (
+    "name",
+    "definition",
+    "version",
+    "status",
+    "next_run",
+    "anchor",
+    "last_run",
+    "last_result",
+    "created_at",
+    "updated_at",
+    "fingerprint",
+    "source",
 )
 
 #: Results of runs that ran (``run_count``); the failed ones among them count as errors.

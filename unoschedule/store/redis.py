@@ -154,19 +154,8 @@ _RUN_JSON = ("args", "kwargs", "event")
 _RUN_INT = ("attempt", "epoch", "pid")
 _RUN_FIELDS = statements.RUN_FIELDS
 _SCHEDULE_TS = ("next_run", "anchor", "last_run", "created_at", "updated_at")
-_SCHEDULE_LIGHT = (
-    "name",
-    "version",
-    "status",
-    "next_run",
-    "anchor",
-    "last_run",
-    "last_result",
-    "created_at",
-    "updated_at",
-    "fingerprint",
-    "source",
-)
+#: A schedule's fields but its definition (listings that do not need it).
+_SCHEDULE_LIGHT = tuple(f for f in statements.SCHEDULE_FIELDS if f != "definition")
 
 
 def _run_fields(run: RunRecord, **override: Any) -> dict[str, str]:

@@ -217,20 +217,7 @@ _RUN_INSERT = (
     + ", ".join("?" * (len(_RUN_COLUMNS) + 1))
     + ")"
 )
-_SCHEDULE_COLUMNS = (
-    "name",
-    "definition",
-    "version",
-    "status",
-    "next_run",
-    "anchor",
-    "last_run",
-    "last_result",
-    "created_at",
-    "updated_at",
-    "fingerprint",
-    "source",
-)
+_SCHEDULE_COLUMNS = statements.SCHEDULE_FIELDS
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
 #: The same columns with the definition left out (NULL decodes to an empty mapping).
 _SCHEDULE_SELECT_LIGHT = (
