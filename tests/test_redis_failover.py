@@ -144,8 +144,10 @@ def assert_started_once_and_recorded(cluster: Cluster) -> list[str]:
     assert not gaps, f"occurrences without a record between {gaps[:3]}"
     # A run cut off by the SIGKILL or the SIGSTOP is recorded ``interrupted`` by the next
     # leader (and the stale leader's late "success" is refused); every other one succeeded.
+    # Each of the two disruptions can cut two: the run in flight, and one the leader had
+    # marked running but not yet spawned (recorded "lease lost" when it is thawed).
     results = Counter(r["result"] for r in history)
-    assert set(results) <= {"success", "interrupted"} and results["interrupted"] <= 2, results
+    assert set(results) <= {"success", "interrupted"} and results["interrupted"] <= 4, results
     return lines
 
 
