@@ -302,7 +302,10 @@ def test_a_timed_pause_ends_alone_and_never_switches_on_what_stays_paused_or_dis
             await scheduler.pause_schedule(name, reason="window", until=end, by="ops@host")
         loop.refresh(h.clock.now())
         status = await scheduler.get_schedule_status("m")
-        assert (status["paused_reason"], status["paused_until"]) == ("window", "2026-06-01T09:02:00Z")
+        assert (status["paused_reason"], status["paused_until"]) == (
+            "window",
+            "2026-06-01T09:02:00Z",
+        )
         h.clock.set(end)
         assert ops.expire_pauses(h.clock.now()) == []  # each stays as it was for its reason
         loop.refresh(h.clock.now())
@@ -379,8 +382,10 @@ def test_a_leaders_expiry_of_timed_pauses_runs_nothing_that_must_stay_off(
         wait_until(ended, what="the timed pauses to end")
         runs = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["run_count"]
         wait_until(
-            lambda: json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["run_count"]
-            >= runs + 3,
+            lambda: (
+                json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["run_count"]
+                >= runs + 3
+            ),
             what="three more ticks after the expiry",
         )
         rows = {r["name"]: r for r in json.loads(cli(tmp_path, "list", "--json").stdout)}

@@ -18,13 +18,13 @@ from typing import Any, Literal
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
 
 __all__ = [
+    "PAUSE_CALLS",
+    "PAUSE_KINDS",
     "Claim",
     "Clock",
     "Finish",
     "JobRunner",
     "Lease",
-    "PAUSE_CALLS",
-    "PAUSE_KINDS",
     "PauseKind",
     "PauseRecord",
     "Pruned",

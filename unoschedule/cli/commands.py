@@ -1073,7 +1073,7 @@ def pause(
     elif done:
         typer.echo(f"paused {name}")
     else:
-        typer.echo(f"{name} was not active; nothing changed")
+        typer.echo(f"{name} was not active; its status stays as it was")
 
 
 @app.command()

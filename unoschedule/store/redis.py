@@ -716,7 +716,8 @@ end
 _PAUSE_SCHEDULES = (
     _PAUSE_RECORDS
     + """
-local p, kind, now, timed, record, news = ARGV[1], ARGV[2], ARGV[3], ARGV[4] ~= '', ARGV[5], ARGV[6] == '1'
+local p, kind, now, record = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local timed, news = ARGV[4] ~= '', ARGV[6] == '1'
 local names = {}
 if #ARGV < 7 then
   names = redis.call('SMEMBERS', p .. 'status:active')

@@ -383,7 +383,8 @@ def _resume_unheld(conn: sqlite3.Connection, names: Collection[str], now: str) -
     ).fetchall()
     resumed = [r[0] for r in rows]
     conn.execute(
-        f"UPDATE schedules SET status = 'active', updated_at = ?, next_run = NULL WHERE name IN {_IN}",
+        "UPDATE schedules SET status = 'active', updated_at = ?, next_run = NULL "
+        f"WHERE name IN {_IN}",
         (now, json.dumps(resumed)),
     )
     return resumed
@@ -1312,7 +1313,9 @@ class SQLiteStorage(Store):
             for name, status, updated in rows:
                 records = held.get(name, [])
                 if status == "paused" and not records:  # its definition's pause
-                    conn.execute(_OPEN_PAUSE, (name, updated or now, None, None, None, "definition"))
+                    conn.execute(
+                        _OPEN_PAUSE, (name, updated or now, None, None, None, "definition")
+                    )
                 same = [
                     pid for pid, k, u in records if k == kind and (u is None) == (until is None)
                 ]
@@ -1340,7 +1343,9 @@ class SQLiteStorage(Store):
             where += f" AND schedule IN {_IN}"
             params.append(json.dumps(list(names)))
         with self._write() as conn:
-            ending = [r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", params)]
+            ending = [
+                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", params)
+            ]
             conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, *params])
             return _resume_unheld(conn, set(ending) if names is None else set(names), now)
 
@@ -1348,15 +1353,16 @@ class SQLiteStorage(Store):
         now = _ts(at) or ""
         where = "resumed_at IS NULL AND paused_until IS NOT NULL AND paused_until <= ?"
         with self._write() as conn:
-            ending = [r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", [now])]
+            ending = [
+                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", [now])
+            ]
             if not ending:
                 return []
             conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, now])
             return _resume_unheld(conn, set(ending), now)
 
     _PAUSE_SELECT = (
-        "SELECT schedule, paused_at, paused_until, reason, paused_by, resumed_at, kind "
-        "FROM pauses"
+        "SELECT schedule, paused_at, paused_until, reason, paused_by, resumed_at, kind FROM pauses"
     )
 
     def open_pauses(self) -> list[PauseRecord]:
