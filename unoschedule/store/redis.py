@@ -59,7 +59,9 @@ key                                 type    holds
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
                                             to interrupt; a dead worker's are reclaimed)
 ``P:pauses:NAME``                   list    a schedule's pauses, oldest first, as JSON
-``P:pauses-open``                   set     names whose last pause is still open
+``P:pauses-open``                   set     names with a pause still open
+``P:pauses-ending``                 zset    ``UNTIL|KIND|NAME`` of each open timed pause
+                                            (score 0: by end, for the expiry)
 ``P:run-schedules``                 set     every schedule name that has had a run (for
                                             the pruner, deleted schedules included)
 ``P:totals``                        set     names with totals of pruned runs
@@ -683,9 +685,16 @@ local function open_of(p, name)
   end
   return out
 end
+local function ending_member(name, record)
+  local until_ = record['paused_until']
+  if until_ == nil or until_ == cjson.null then return nil end
+  return until_ .. '|' .. record['kind'] .. '|' .. name
+end
 local function close_record(p, name, entry, at)
   entry[2]['resumed_at'] = at
   redis.call('LSET', p .. 'pauses:' .. name, entry[1], cjson.encode(entry[2]))
+  local member = ending_member(name, entry[2])
+  if member then redis.call('ZREM', p .. 'pauses-ending', member) end
 end
 local function set_status(p, name, old, new, now)
   local sk = p .. 'schedule:' .. name
@@ -745,6 +754,9 @@ for _, name in ipairs(names) do
     if #same == 0 or news then
       for _, entry in ipairs(same) do close_record(p, name, entry, now) end
       redis.call('RPUSH', key, record)
+      if timed then
+        redis.call('ZADD', p .. 'pauses-ending', 0, ARGV[4] .. '|' .. kind .. '|' .. name)
+      end
     end
     redis.call('SADD', p .. 'pauses-open', name)
     if st == 'active' then
@@ -791,17 +803,49 @@ _EXPIRE_PAUSES = (
     _PAUSE_RECORDS
     + """
 local p, now = ARGV[1], ARGV[2]
-local touched = {}
-for _, name in ipairs(redis.call('SMEMBERS', p .. 'pauses-open')) do
-  local ended = false
-  for _, entry in ipairs(open_of(p, name)) do
-    local until_ = entry[2]['paused_until']
-    if until_ ~= nil and until_ ~= cjson.null and until_ <= now then
-      close_record(p, name, entry, now)
-      ended = true
+if redis.call('HSETNX', p .. 'meta', 'pauses-kinds', '1') == 1 then
+  -- once, on a state written before pauses had kinds: what each open one covers, from
+  -- the value that named the schedules a pause call paused, and their ends indexed
+  local calls = redis.call('HGET', p .. 'meta', 'paused_by_call')
+  local ok, decoded = pcall(cjson.decode, calls or '{}')
+  calls = ok and type(decoded) == 'table' and decoded or {}
+  local by_call, together = {}, {}
+  for _, n in ipairs(calls['any'] or {}) do by_call[n] = true end
+  for _, n in ipairs(calls['together'] or {}) do together[n] = true end
+  for _, name in ipairs(redis.call('SMEMBERS', p .. 'pauses-open')) do
+    local key = p .. 'pauses:' .. name
+    for i, text in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      local r = cjson.decode(text)
+      local open = r['resumed_at'] == nil or r['resumed_at'] == cjson.null
+      if open and (r['kind'] == nil or r['kind'] == cjson.null) then
+        r['kind'] = 'operator'
+        if r['paused_by'] == 'uno-schedule' then r['kind'] = 'failures'
+        elseif together[name] then r['kind'] = 'all'
+        elseif not by_call[name] then  -- a pause again over the definition's own
+          redis.call('RPUSH', key, cjson.encode({paused_at = r['paused_at'], kind = 'definition'}))
+        end
+        redis.call('LSET', key, i - 1, cjson.encode(r))
+        local member = ending_member(name, r)
+        if member then redis.call('ZADD', p .. 'pauses-ending', 0, member) end
+      end
     end
   end
-  if ended then touched[#touched + 1] = name end
+  redis.call('HDEL', p .. 'meta', 'paused_by_call')
+end
+local touched, seen = {}, {}
+for _, member in ipairs(redis.call('ZRANGEBYLEX', p .. 'pauses-ending', '-', '[' .. now .. '~')) do
+  local name = string.match(member, '^[^|]*|[^|]*|(.*)$')
+  if not seen[name] then
+    seen[name] = true
+    for _, entry in ipairs(open_of(p, name)) do
+      local until_ = entry[2]['paused_until']
+      if until_ ~= nil and until_ ~= cjson.null and until_ <= now then
+        close_record(p, name, entry, now)
+      end
+    end
+    touched[#touched + 1] = name
+  end
+  redis.call('ZREM', p .. 'pauses-ending', member)
 end
 return resume_unheld(p, touched, now)
 """

@@ -185,7 +185,11 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
     an expiry end only the pauses they concern, in one transaction; the JSON value in
     ``meta`` that said which schedules a pause call had paused goes, into the records."""
     db.execute("ALTER TABLE pauses ADD COLUMN kind TEXT NOT NULL DEFAULT 'operator'")
-    db.execute("CREATE INDEX pauses_open ON pauses (resumed_at, schedule)")
+    db.execute("CREATE INDEX pauses_open ON pauses (paused_at) WHERE resumed_at IS NULL")
+    db.execute(
+        "CREATE INDEX pauses_ending ON pauses (paused_until) "
+        "WHERE resumed_at IS NULL AND paused_until IS NOT NULL"
+    )
     row = db.execute("SELECT value FROM meta WHERE key = 'paused_by_call'").fetchone()
     try:
         calls = json.loads(row[0]) if row else {}
