@@ -212,6 +212,18 @@ class StoreContract:
         assert still == {"held": None, "fixing": "until the fix", "failing": "3 failures"}
         assert [p.kind for p in store.open_pauses() if p.schedule == "held"] == ["definition"]
 
+    def test_an_active_schedules_leftover_pause_ends_when_it_is_paused_again(
+        self, store: Store
+    ) -> None:
+        store.save_schedules([(sched("a"), None)])
+        store.pause_schedules(["a"], "operator", T0)
+        # a change of the definition set it active (``enabled: false`` then ``true``)
+        store.save_schedules([(sched("a"), None)])
+        end = T0 + timedelta(minutes=5)
+        assert store.pause_schedules(["a"], "operator", T0, until=end) == ["a"]
+        assert store.expire_pauses(end) == ["a"]
+        assert store.open_pauses() == []
+
     def test_a_resume_by_kind_leaves_the_pauses_of_other_kinds(self, store: Store) -> None:
         store.save_schedules(
             [(sched(n), None) for n in ("a", "b", "c")]

@@ -366,9 +366,12 @@ class Store(ABC):
         A schedule that is active becomes paused; one already paused or disabled gets the
         record and keeps its status, so that its own reason outlives this pause (a paused
         schedule without an open record is paused by its definition: that pause is
-        recorded first, as ``definition``, from the schedule's last change). An open pause
-        of the same kind, timed or open-ended alike, is replaced when a reason or an end
-        is given, and kept otherwise. Returns the names that became paused.
+        recorded first, as ``definition``, from the schedule's last change; an active
+        schedule's open records were left by a change of its definition and end first).
+        An open pause of the same kind and form (both timed, or both open-ended) is
+        replaced when a reason or an end is given, and kept otherwise; one of another
+        form stays, so that a timed pause over an open-ended one ends alone. Returns the
+        names that became paused.
         """
 
     @abstractmethod

@@ -741,6 +741,10 @@ for _, name in ipairs(names) do
   if st == 'active' or st == 'paused' or st == 'disabled' then
     local key = p .. 'pauses:' .. name
     local records = open_of(p, name)
+    if st == 'active' and #records > 0 then  -- left open by a change of the definition
+      for _, entry in ipairs(records) do close_record(p, name, entry, now) end
+      records = {}
+    end
     if st == 'paused' and #records == 0 then
       local since = redis.call('HGET', sk, 'updated_at') or now
       redis.call('RPUSH', key, cjson.encode({paused_at = since, kind = 'definition'}))

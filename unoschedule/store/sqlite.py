@@ -1316,6 +1316,12 @@ class SQLiteStorage(Store):
             changed = []
             for name, status, updated in rows:
                 records = held.get(name, [])
+                if status == "active" and records:  # left open by a change of the definition
+                    stale = json.dumps([pid for pid, _, _ in records])
+                    conn.execute(
+                        f"UPDATE pauses SET resumed_at = ? WHERE id IN {_IN}", (now, stale)
+                    )
+                    records = []
                 if status == "paused" and not records:  # its definition's pause
                     conn.execute(
                         _OPEN_PAUSE, (name, updated or now, None, None, None, "definition")
