@@ -255,9 +255,11 @@ class Operations(Observer):
         """End the pauses whose ``--until`` has come; returns the schedules resumed (a
         schedule another pause holds, or disabled, stays as it is)."""
         store = self.scheduler.store
-        resumed = store.expire_pauses(now)
-        later = [p.paused_until for p in store.open_pauses() if p.paused_until is not None]
+        ends = [p.paused_until for p in store.open_pauses() if p.paused_until is not None]
+        later = [end for end in ends if end > now]
         self._next_expiry = min(later) if later else None
+        # a read first: the write transaction only when a pause ends (the loop waits on it)
+        resumed = store.expire_pauses(now) if len(later) < len(ends) else []
         for name in resumed:
             self.log.notice(f"{name}: resumed (its pause ended at {_fmt(now)})")
         if resumed and self.loop is not None:
