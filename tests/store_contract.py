@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import Store
+from unoschedule.abc import PAUSE_KINDS, Store
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -146,19 +146,21 @@ class StoreContract:
         assert store.generation() == second + 1
 
     def test_pauses_are_recorded_closed_and_found_by_window(self, store: Store) -> None:
-        from unoschedule.abc import PauseRecord
-
         later = T0 + timedelta(hours=1)
-        store.record_pause(PauseRecord("a", T0, later, "disk swap", "ops@host"))
-        store.record_pause(PauseRecord("b", T0 + timedelta(minutes=5)))
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.pause_schedules(
+            ["a"], "operator", T0, until=later, reason="disk swap", by="ops@host"
+        ) == ["a"]
+        assert store.pause_schedules(["b"], "operator", T0 + timedelta(minutes=5)) == ["b"]
         assert [(p.schedule, p.reason, p.paused_until) for p in store.open_pauses()] == [
             ("a", "disk swap", later),
             ("b", None, None),
         ]
-        store.end_pauses(["a"], T0 + timedelta(minutes=30))
+        assert store.resume_schedules(["a"], PAUSE_KINDS, T0 + timedelta(minutes=30)) == ["a"]
         assert [p.schedule for p in store.open_pauses()] == ["b"]
-        # A new pause of a schedule closes the one before it.
-        store.record_pause(PauseRecord("b", T0 + timedelta(minutes=40), reason="again"))
+        # A new reason for the same pause replaces the record; a plain repeat keeps it.
+        store.pause_schedules(["b"], "operator", T0 + timedelta(minutes=40), reason="again")
+        store.pause_schedules(["b"], "operator", T0 + timedelta(minutes=45))
         assert [(p.schedule, p.reason) for p in store.open_pauses()] == [("b", "again")]
         found = store.pauses("a", T0 + timedelta(minutes=10), T0 + timedelta(minutes=20))
         assert [(p.reason, p.resumed_at) for p in found] == [
@@ -166,6 +168,82 @@ class StoreContract:
         ]
         assert store.pauses("a", T0 + timedelta(minutes=31), later) == []
         assert [p.reason for p in store.pauses("b", T0, later)] == [None, "again"]
+        assert {s.name: s.status for s in store.list_schedules()} == {"a": "active", "b": "paused"}
+
+    def test_a_resume_continues_from_now(self, store: Store) -> None:
+        store.save_schedules([(sched("a", next_run=T0), None)])
+        store.pause_schedules(["a"], "operator", T0)
+        store.resume_schedules(["a"], PAUSE_KINDS, T0 + timedelta(hours=1))
+        state = store.get_schedule("a")
+        assert state is not None and state.status == "active" and state.next_run is None
+
+    def test_an_expiry_ends_only_the_timed_pause_and_keeps_every_other_reason(
+        self, store: Store
+    ) -> None:
+        store.save_schedules(
+            [
+                (sched("held", status="paused"), None),  # paused: true in the file
+                (sched("off", status="disabled"), None),
+                (sched("fixing"), None),
+                (sched("timed"), None),
+                (sched("failing"), None),
+            ]
+        )
+        store.pause_schedules(["fixing"], "operator", T0, reason="until the fix")
+        store.pause_schedules(["failing"], "failures", T0, reason="3 failures", by="uno-schedule")
+        end = T0 + timedelta(minutes=10)
+        names = ["held", "off", "fixing", "timed", "failing"]
+        assert store.pause_schedules(names, "operator", T0 + timedelta(minutes=1), until=end) == [
+            "timed"
+        ]
+        assert store.get_schedule("off").status == "disabled"  # type: ignore[union-attr]
+        assert store.expire_pauses(end - timedelta(seconds=1)) == []
+        assert store.expire_pauses(end) == ["timed"]
+        assert store.expire_pauses(end + timedelta(minutes=1)) == []
+        statuses = {s.name: s.status for s in store.list_schedules()}
+        assert statuses == {
+            "held": "paused",
+            "off": "disabled",
+            "fixing": "paused",
+            "timed": "active",
+            "failing": "paused",
+        }
+        still = {p.schedule: p.reason for p in store.open_pauses()}
+        assert still == {"held": None, "fixing": "until the fix", "failing": "3 failures"}
+        assert [p.kind for p in store.open_pauses() if p.schedule == "held"] == ["definition"]
+
+    def test_an_active_schedules_leftover_pause_ends_when_it_is_paused_again(
+        self, store: Store
+    ) -> None:
+        store.save_schedules([(sched("a"), None)])
+        store.pause_schedules(["a"], "operator", T0)
+        # a change of the definition set it active (``enabled: false`` then ``true``)
+        store.save_schedules([(sched("a"), None)])
+        end = T0 + timedelta(minutes=5)
+        assert store.pause_schedules(["a"], "operator", T0, until=end) == ["a"]
+        assert store.expire_pauses(end) == ["a"]
+        assert store.open_pauses() == []
+
+    def test_a_resume_by_kind_leaves_the_pauses_of_other_kinds(self, store: Store) -> None:
+        store.save_schedules(
+            [(sched(n), None) for n in ("a", "b", "c")]
+            + [(sched("held", status="paused"), None), (sched("off", status="disabled"), None)]
+        )
+        store.pause_schedules(["b"], "operator", T0)
+        assert store.pause_schedules(None, "all", T0 + timedelta(minutes=1)) == ["a", "c"]
+        store.pause_schedules(["a"], "operator", T0 + timedelta(minutes=2))
+        assert store.resume_schedules(None, ("all",), T0 + timedelta(minutes=3)) == ["c"]
+        statuses = {s.name: s.status for s in store.list_schedules()}
+        assert statuses == {
+            "a": "paused", "b": "paused", "c": "active", "held": "paused", "off": "disabled",
+        }  # fmt: skip
+        calls = ("operator", "all", "failures")
+        assert store.resume_schedules(None, calls, T0 + timedelta(minutes=4)) == ["a", "b"]
+        assert store.get_schedule("held").status == "paused"  # type: ignore[union-attr]
+        # Resuming a schedule by name ends every pause of it, the definition's too.
+        assert store.resume_schedules(["held", "off"], PAUSE_KINDS, T0) == ["held"]
+        assert store.get_schedule("off").status == "disabled"  # type: ignore[union-attr]
+        assert store.open_pauses() == []
 
     def test_set_status_reports_changes(self, store: Store) -> None:
         for name in ("a", "b", "c", "d"):

@@ -248,6 +248,22 @@ def test_pause_before_the_scheduler_ever_ran(config: Path) -> None:
     assert json.loads(out)["status"] == "paused"
 
 
+def test_plain_status_says_why_by_whom_and_until_when_a_schedule_is_paused(
+    config: Path,
+) -> None:
+    state = config.parent / "state.db"
+    until = "2030-01-02T03:04:00Z"
+    code, _, err = invoke(
+        config, "pause", "report", "--reason", "disk swap", "--until", until, state=state
+    )
+    assert code == 0, err
+    code, out, _ = invoke(config, "--plain", "status", "report", state=state)
+    assert code == 0
+    rows = dict(line.split("\t", 1) for line in out.splitlines())
+    assert rows["status"].startswith("paused (disk swap, by ")
+    assert rows["status"].endswith(", until 2030-01-02 03:04 UTC)")
+
+
 def test_pause_needs_a_name_or_all(config: Path) -> None:
     code, _, _ = invoke(config, "pause")
     assert code == 2

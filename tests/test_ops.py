@@ -281,6 +281,130 @@ def test_a_pause_with_until_resumes_at_its_end_and_explain_shows_it(tmp_path: Pa
     ]
 
 
+def test_a_timed_pause_ends_alone_and_never_switches_on_what_stays_paused_or_disabled(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    held = cron("held", "* * * * *", paused=True)  # the file's ``paused: true``
+    off = cron("off", "* * * * *", enabled=False)
+    h, scheduler, ops = _ops_harness(tmp_path, held, off, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        loop = h.start()
+        ops.attach(loop)
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        await scheduler.pause_schedule("m", reason="until the fix", by="ops@host")
+        end = T("2026-06-01T09:02:00Z")
+        for name in ("held", "off", "m"):
+            await scheduler.pause_schedule(name, reason="window", until=end, by="ops@host")
+        loop.refresh(h.clock.now())
+        status = await scheduler.get_schedule_status("m")
+        assert (status["paused_reason"], status["paused_until"]) == (
+            "window",
+            "2026-06-01T09:02:00Z",
+        )
+        h.clock.set(end)
+        assert ops.expire_pauses(h.clock.now()) == []  # each stays as it was for its reason
+        loop.refresh(h.clock.now())
+        statuses = {r["name"]: r["status"] for r in await scheduler.list_schedules()}
+        assert statuses == {"held": "paused", "off": "disabled", "m": "paused"}
+        status = await scheduler.get_schedule_status("m")
+        assert (status["paused_reason"], status["paused_until"]) == ("until the fix", None)
+        for minute in (3, 4):
+            await h.at(f"2026-06-01T09:0{minute}:00Z")
+
+    asyncio.run(go())
+    assert h.history("held") == h.history("off") == h.history("m") == []
+
+
+def test_resume_all_after_an_expired_timed_pause_leaves_the_files_pause(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    held = cron("held", "* * * * *", paused=True)
+    off = cron("off", "* * * * *", enabled=False)
+    h, scheduler, ops = _ops_harness(tmp_path, held, off, cron("m", "* * * * *"))
+
+    async def go() -> None:
+        loop = h.start()
+        ops.attach(loop)
+        h.clock.set(T("2026-06-01T09:00:30Z"))
+        for name in ("held", "off", "m"):
+            await scheduler.pause_schedule(name, until=T("2026-06-01T09:01:30Z"))
+        loop.refresh(h.clock.now())  # as the leader does on the wake-up of a pause
+        h.clock.set(T("2026-06-01T09:01:30Z"))
+        assert ops.expire_pauses(h.clock.now()) == ["m"]
+        await scheduler.pause_schedule("m")
+        assert await scheduler.resume_paused() == ["m"]
+        statuses = {r["name"]: r["status"] for r in await scheduler.list_schedules()}
+        assert statuses == {"held": "paused", "off": "disabled", "m": "active"}
+        loop.refresh(h.clock.now())
+        await h.at("2026-06-01T09:02:00Z")
+
+    asyncio.run(go())
+    assert h.history("held") == h.history("off") == []
+    assert h.history("m") == [("09:02", "schedule", 1, "success")]
+
+
+@pytest.mark.slow
+def test_a_leaders_expiry_of_timed_pauses_runs_nothing_that_must_stay_off(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          tick: {schedule: {every: 1s}, command: "true"}
+          held: {schedule: {every: 1s}, command: "true", paused: true}
+          off: {schedule: {every: 1s}, command: "true", enabled: false}
+          fixing: {schedule: {every: 1s}, command: "true"}
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        held = cli(tmp_path, "pause", "fixing", "--reason", "until the fix")
+        assert held.returncode == 0, held.stderr
+        for name in ("held", "off", "fixing"):
+            done = cli(tmp_path, "pause", name, "--reason", "window", "--until", "2s")
+            assert done.returncode == 0, done.stderr
+
+        def ended() -> bool:
+            rows = json.loads(cli(tmp_path, "list", "--json").stdout)
+            return all(r["paused_until"] is None for r in rows)
+
+        wait_until(ended, what="the timed pauses to end")
+        runs = json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["run_count"]
+        wait_until(
+            lambda: (
+                json.loads(cli(tmp_path, "status", "tick", "--json").stdout)["run_count"]
+                >= runs + 3
+            ),
+            what="three more ticks after the expiry",
+        )
+        rows = {r["name"]: r for r in json.loads(cli(tmp_path, "list", "--json").stdout)}
+        assert [rows[n]["status"] for n in ("held", "off", "fixing")] == [
+            "paused", "disabled", "paused",
+        ]  # fmt: skip
+        assert rows["fixing"]["paused_reason"] == "until the fix"
+        for name in ("held", "off", "fixing"):
+            assert json.loads(cli(tmp_path, "history", name, "--json").stdout) == []
+        again = cli(tmp_path, "resume", "--all")
+        assert again.returncode == 0, again.stderr
+        rows = {r["name"]: r for r in json.loads(cli(tmp_path, "list", "--json").stdout)}
+        assert [rows[n]["status"] for n in ("held", "off", "fixing")] == [
+            "paused", "disabled", "active",
+        ]  # fmt: skip
+    finally:
+        runner.close()
+
+
 def test_explain_names_every_outcome_it_can_tell(tmp_path: Path) -> None:
     import asyncio
 

@@ -111,3 +111,44 @@ def test_explain_and_backfill_over_redis_state(procs: Procs) -> None:
         assert outcomes[q["scheduled_time"]] == "success", explained
     runner.terminate()
     assert runner.wait(30) == 0
+
+
+@pytest.mark.slow
+def test_a_leaders_expiry_on_redis_runs_nothing_that_must_stay_off(procs: Procs) -> None:
+    configure(
+        procs,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          tick: {schedule: {every: 1s}, command: "true"}
+          held: {schedule: {every: 1s}, command: "true", paused: true}
+          off: {schedule: {every: 1s}, command: "true", enabled: false}
+          fixing: {schedule: {every: 1s}, command: "true"}
+        """,
+    )
+    runner = procs.start("runner", "run")
+    wait_until(lambda: "ready:" in procs.log("runner"), 30, "the runner")
+    procs.cli("pause", "fixing", "--reason", "until the fix")
+    for name in ("held", "off", "fixing"):
+        procs.cli("pause", name, "--reason", "window", "--until", "2s")
+    wait_until(
+        lambda: all(r["paused_until"] is None for r in as_json(procs, "list")),
+        30,
+        "the timed pauses to end",
+    )
+    runs = as_json(procs, "status", "tick")["run_count"]
+    wait_until(
+        lambda: as_json(procs, "status", "tick")["run_count"] >= runs + 3,
+        30,
+        "three more ticks after the expiry",
+    )
+    rows = {r["name"]: r for r in as_json(procs, "list")}
+    assert [rows[n]["status"] for n in ("held", "off", "fixing")] == [
+        "paused", "disabled", "paused",
+    ]  # fmt: skip
+    assert rows["fixing"]["paused_reason"] == "until the fix"
+    for name in ("held", "off", "fixing"):
+        assert as_json(procs, "history", name) == []
+    runner.terminate()
+    assert runner.wait(30) == 0

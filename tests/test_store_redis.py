@@ -55,6 +55,34 @@ def fill(store: RedisStorage) -> None:
     store.set_meta("started_at", "now")
 
 
+def test_pauses_written_before_kinds_keep_what_they_cover_and_still_expire(
+    redis_server: RedisServer, store: RedisStorage
+) -> None:
+    from unoschedule.abc import PAUSE_CALLS
+
+    r = raw(redis_server)
+    end = "2026-03-01T12:30:00.000000Z"
+    for name in ("held", "one", "both", "auto", "timed"):
+        store.save_schedule(sched(name, status="paused"))
+        by = "uno-schedule" if name == "auto" else "ops@host"
+        record = {"paused_at": "2026-03-01T12:00:00.000000Z", "paused_by": by, "reason": name}
+        if name == "timed":
+            record["paused_until"] = end
+        r.rpush(store.k("pauses", name), json.dumps(record))
+        r.sadd(store.k("pauses-open"), name)
+    calls = {"any": ["both", "one", "timed"], "together": ["both"]}
+    r.hset(store.k("meta"), "paused_by_call", json.dumps(calls))
+    assert store.expire_pauses(T0 + timedelta(minutes=30)) == ["timed"]
+    kinds = sorted((p.schedule, p.kind) for p in store.open_pauses())
+    assert kinds == [
+        ("auto", "failures"), ("both", "all"), ("held", "definition"), ("held", "operator"),
+        ("one", "operator"),
+    ]  # fmt: skip
+    assert store.get_meta("paused_by_call") is None
+    assert store.resume_schedules(None, PAUSE_CALLS, T0) == ["auto", "both", "one"]
+    assert store.get_schedule("held").status == "paused"  # type: ignore[union-attr]
+
+
 def test_every_key_is_under_the_prefix_and_installations_do_not_mix(
     redis_server: RedisServer, store: RedisStorage
 ) -> None:

@@ -201,6 +201,49 @@ def test_migration_step_runs_once_with_backup(
     assert backup.exists() and mode(backup) == 0o600
 
 
+def test_a_version_3_file_keeps_what_each_open_pause_covers(tmp_path: Path) -> None:
+    import json
+
+    import sqlite_utils
+
+    from unoschedule.abc import PAUSE_CALLS
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    for step in sqlite_mod.MIGRATIONS[:3]:
+        step(db)
+    conn.execute(f"PRAGMA application_id = {sqlite_mod.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 3")
+    at = "2026-03-01T12:00:00.000000Z"
+    for name in ("held", "one", "both", "auto"):
+        conn.execute(
+            "INSERT INTO schedules (name, definition, status, updated_at) "
+            "VALUES (?, '{}', 'paused', ?)",
+            (name, at),
+        )
+        by = "uno-schedule" if name == "auto" else "ops@host"
+        conn.execute(
+            "INSERT INTO pauses (schedule, paused_at, reason, paused_by) VALUES (?, ?, ?, ?)",
+            (name, at, f"why {name}", by),
+        )
+    calls = {"any": ["both", "one"], "together": ["both"]}
+    conn.execute("INSERT INTO meta VALUES ('paused_by_call', ?)", (json.dumps(calls),))
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    kinds = sorted((p.schedule, p.kind) for p in store.open_pauses())
+    assert kinds == [
+        ("auto", "failures"), ("both", "all"), ("held", "definition"), ("held", "operator"),
+        ("one", "operator"),
+    ]  # fmt: skip
+    assert store.get_meta("paused_by_call") is None
+    # ``held`` was paused again over the file's ``paused: true``: resume --all keeps it
+    assert store.resume_schedules(None, PAUSE_CALLS, T0) == ["auto", "both", "one"]
+    assert store.get_schedule("held").status == "paused"  # type: ignore[union-attr]
+    store.close()
+
+
 def test_open_store_picks_sqlite(tmp_path: Path) -> None:
     s = open_store(tmp_path / "x.db")
     assert isinstance(s, SQLiteStorage)

@@ -13,16 +13,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
 
 __all__ = [
+    "PAUSE_CALLS",
+    "PAUSE_KINDS",
     "Claim",
     "Clock",
     "Finish",
     "JobRunner",
     "Lease",
+    "PauseKind",
     "PauseRecord",
     "Pruned",
     "Store",
@@ -63,10 +66,22 @@ class Finish:
     output: str | None = None
 
 
+#: What made a pause, which decides what ends it: ``operator`` (a pause of one schedule:
+#: ``pause NAME``, ``pause_schedule``), ``all`` (``pause --all``, ``pause()``: what
+#: ``resume()`` ends), ``failures`` (the scheduler's own, ``pause_after_failures``) and
+#: ``definition`` (the definition's ``paused: true``: no resume of many ends it).
+PauseKind = Literal["operator", "all", "failures", "definition"]
+PAUSE_KINDS: tuple[PauseKind, ...] = ("operator", "all", "failures", "definition")
+#: The pauses ``resume --all`` ends: every one but the definition's.
+PAUSE_CALLS: tuple[PauseKind, ...] = ("operator", "all", "failures")
+
+
 @dataclass(frozen=True)
 class PauseRecord:
     """One pause of one schedule: why, by whom, from when, until when (None: open-ended),
-    and when it ended (None: still paused). ``explain`` reads them to mark occurrences."""
+    when it ended (None: still in force) and what made it (``kind``). A schedule may be
+    under several at once (a timed pause over an open-ended one); it is paused while any
+    is open. ``explain`` reads them to mark occurrences."""
 
     schedule: str
     paused_at: datetime
@@ -74,6 +89,7 @@ class PauseRecord:
     reason: str | None = None
     paused_by: str | None = None
     resumed_at: datetime | None = None
+    kind: PauseKind = "operator"
 
 
 @dataclass(frozen=True)
@@ -332,6 +348,53 @@ class Store(ABC):
     @abstractmethod
     def current_lease(self) -> Lease | None: ...
 
+    # -- pauses: each operation one transaction, deciding from the records ---------------
+
+    @abstractmethod
+    def pause_schedules(
+        self,
+        names: Sequence[str] | None,
+        kind: PauseKind,
+        at: datetime,
+        *,
+        until: datetime | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """Open a pause of ``kind`` on ``names`` (None: every active schedule) at ``at``.
+
+        A schedule that is active becomes paused; one already paused or disabled gets the
+        record and keeps its status, so that its own reason outlives this pause (a paused
+        schedule without an open record is paused by its definition: that pause is
+        recorded first, as ``definition``, from the schedule's last change; an active
+        schedule's open records were left by a change of its definition and end first).
+        An open pause of the same kind and form (both timed, or both open-ended) is
+        replaced when a reason or an end is given, and kept otherwise; one of another
+        form stays, so that a timed pause over an open-ended one ends alone. Returns the
+        names that became paused.
+        """
+
+    @abstractmethod
+    def resume_schedules(
+        self, names: Sequence[str] | None, kinds: Collection[PauseKind], at: datetime
+    ) -> list[str]:
+        """End the open pauses of ``kinds`` on ``names`` (None: wherever one is open).
+
+        A paused schedule left with no open pause becomes active and continues from now
+        (``next_run`` cleared: nothing paused over counts as missed); a named schedule
+        that is paused with no record at all (its definition's pause) is resumed too.
+        Returns the names resumed.
+        """
+
+    @abstractmethod
+    def expire_pauses(self, at: datetime) -> list[str]:
+        """End the timed pauses whose end has come by ``at``, and resume the schedules
+        that no other pause holds (as ``resume_schedules``). Returns the names resumed."""
+
+    @abstractmethod
+    def open_pauses(self) -> list[PauseRecord]:
+        """Every pause still in force, oldest first (a schedule may have several)."""
+
     # -- metadata and wake-ups ------------------------------------------------------------
 
     @abstractmethod
@@ -363,18 +426,6 @@ class Store(ABC):
         """A second handle on the same state for a background worker (the pruner), so
         that its reads never queue behind the run loop's; the store itself by default."""
         return self
-
-    def record_pause(self, pause: PauseRecord) -> None:
-        """Record a pause (closing any open one of that schedule first)."""
-        raise NotImplementedError(f"{type(self).__name__} does not record pauses")
-
-    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
-        """Close the open pauses of ``names`` (they were resumed at ``at``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not record pauses")
-
-    def open_pauses(self) -> list[PauseRecord]:
-        """Every pause still in force, oldest first."""
-        return []
 
     def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:
         """Pauses of ``name`` that overlap ``[since, until]``, oldest first."""

@@ -1,22 +1,15 @@
-"""Pauses with a reason, an author and an expiry.
+"""Pauses with a reason, an author and an expiry: the helpers around the records.
 
 A schedule's ``status`` says whether it is paused; the ``pauses`` records say why, who
-paused it, since when and until when, and they stay after the resume, so that
-``explain`` can tell a paused occurrence from a missed one. The leader resumes a pause
-whose ``until`` has come (``runner.ops``); the shell only writes records.
-
-Which schedules pause *calls* paused (as opposed to the file's ``paused: true``) is kept
-apart, in one metadata value (``KEY``), by pure functions (text in, text out), so that
-the library's store and the shell's direct writes (``unoschedule.view``) keep it by the
-same rules: ``resume()`` resumes the schedules ``pause()`` paused together,
-``resume --all`` (``resume_paused()``) every one a call paused, and neither touches what
-the file declares.
+paused it, since when and until when, and what made each (``PauseKind``): the stores
+decide from them, in one transaction each, what a resume or an expiry ends
+(``Store.pause_schedules``, ``resume_schedules``, ``expire_pauses``). The records stay
+after the resume, so that ``explain`` can tell a paused occurrence from a missed one.
+What is here is pure: parsing ``--until``, naming the user, and the fields of output.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,31 +20,15 @@ if TYPE_CHECKING:
     from .abc import PauseRecord, Store
 
 __all__ = [
-    "CLOSE_OPEN_PAUSE",
-    "KEY",
-    "OPEN_PAUSE",
     "OPEN_PAUSES",
+    "SCHEDULER",
     "current_user",
-    "end",
     "fields_from_row",
     "fields_of",
     "open_by_name",
     "parse_until",
-    "paused",
-    "record",
     "record_json",
-    "resume",
-    "resumed",
-    "selected",
 ]
-
-#: The statements that close a schedule's open pause record and open a new one, shared by
-#: the SQLite store and the shell's direct writes (``unoschedule.view``).
-CLOSE_OPEN_PAUSE = "UPDATE pauses SET resumed_at = ? WHERE schedule = ? AND resumed_at IS NULL"
-OPEN_PAUSE = (
-    "INSERT INTO pauses (schedule, paused_at, paused_until, reason, paused_by) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
 
 #: ``paused_by`` of a pause the scheduler made itself (``pause_after_failures``).
 SCHEDULER = "uno-schedule"
@@ -87,47 +64,15 @@ def parse_until(text: str, now: datetime) -> datetime:
     return when
 
 
-def record(
-    store: Store,
-    names: Iterable[str],
-    now: datetime,
-    *,
-    reason: str | None,
-    until: datetime | None,
-    by: str | None,
-) -> None:
-    """Record why ``names`` (just paused) are paused."""
-    from .abc import PauseRecord
-
-    for name in names:
-        store.record_pause(PauseRecord(name, now, until, reason, by))
-
-
-def end(store: Store, names: Sequence[str], now: datetime) -> None:
-    """Close the pause records of ``names`` (just resumed)."""
-    if names:
-        store.end_pauses(names, now)
-
-
-def resume(store: Store, names: Sequence[str], now: datetime) -> list[str]:
-    """Resume ``names`` if paused: continue from now (nothing paused over counts as
-    missed) and close their pause records. Returns the names resumed."""
-    paused = [n for n in names if (s := store.get_schedule(n)) is not None and s.status == "paused"]
-    for name in paused:
-        store.set_next_run(name, None)
-    changed = store.set_status(paused, "active", now) if paused else []
-    end(store, changed, now)
-    return changed
-
-
 def open_by_name(store: Store | None) -> dict[str, PauseRecord]:
+    """The newest open pause of each schedule: the one status and list show."""
     return {p.schedule: p for p in store.open_pauses()} if store is not None else {}
 
 
 #: The open pauses by schedule, as ``open_rows`` reads them (the store's columns).
 OPEN_PAUSES = (
     "SELECT schedule, paused_at, paused_until, reason, paused_by FROM pauses "
-    "WHERE resumed_at IS NULL ORDER BY paused_at"
+    "WHERE resumed_at IS NULL ORDER BY paused_at, id"
 )
 
 
@@ -159,40 +104,3 @@ def record_json(pause: PauseRecord) -> dict[str, Any]:
         **fields_of(pause),
         "resumed_at": format_instant(pause.resumed_at),
     }
-
-
-# -- what pause calls paused ------------------------------------------------------------
-
-KEY = "paused_by_call"
-
-
-def _read(text: str | None) -> dict[str, list[str]]:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        value = {}
-    if not isinstance(value, dict):
-        value = {}
-    return {key: [str(n) for n in value.get(key) or ()] for key in ("any", "together")}
-
-
-def paused(text: str | None, names: Iterable[str], *, together: bool) -> str:
-    """The record after a call paused ``names`` (``together``: by ``pause()``)."""
-    record = _read(text)
-    names = set(names)
-    record["any"] = sorted(set(record["any"]) | names)
-    if together:
-        record["together"] = sorted(set(record["together"]) | names)
-    return json.dumps(record)
-
-
-def resumed(text: str | None, names: Iterable[str]) -> str:
-    """The record after ``names`` were resumed (by any call)."""
-    record = _read(text)
-    names = set(names)
-    return json.dumps({key: sorted(set(value) - names) for key, value in record.items()})
-
-
-def selected(text: str | None, which: str) -> list[str]:
-    """``together`` (what ``resume()`` resumes) or ``any`` (what ``resume --all`` does)."""
-    return sorted(_read(text)[which])

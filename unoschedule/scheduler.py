@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import pauses
-from .abc import Clock, Store, SystemClock
+from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, Store, SystemClock
 from .errors import (
     ConfigError,
     TaskFailure,
@@ -386,24 +386,25 @@ class Scheduler:
         by: str | None = None,
     ) -> bool:
         """Pause; ``reason``, ``until`` (an instant, a timedelta or ``"2h"`` from now: the
-        leader resumes it then) and ``by`` are recorded and shown by status and list."""
+        leader ends this pause then) and ``by`` are recorded and shown by status and list.
+        A timed pause over another reason to stay off (an open-ended pause, the
+        definition's ``paused: true`` or ``enabled: false``) ends alone: the schedule
+        stays paused or disabled. Returns whether the schedule was active."""
         why = self._why(reason, until, by)
         return await asyncio.to_thread(self._pause_one, schedule_id, why)
 
     def _pause_one(self, schedule_id: str, why: dict[str, Any]) -> bool:
         self._ensure_known(self._resolve(schedule_id))
-        changed = self.store.set_status([schedule_id], "paused", self.clock.now())
-        again = not changed and (why["reason"] or why["until"])  # a new reason or end
-        self._record_pause(changed or ([schedule_id] if again else []), why)
-        self._note_paused(changed, together=False)
+        changed = self.store.pause_schedules([schedule_id], "operator", self.clock.now(), **why)
         self.store.notify()
         return bool(changed)
 
     async def resume_schedule(self, schedule_id: str) -> bool:
+        """Resume: every pause of it ends (its definition's ``paused: true`` too)."""
         return bool(await asyncio.to_thread(self._resume_one, schedule_id))
 
     def _resume_one(self, schedule_id: str) -> list[str]:
-        return self._resume_names([self._resolve(schedule_id).name])
+        return self._resume([self._resolve(schedule_id).name], PAUSE_KINDS)
 
     async def pause(
         self,
@@ -420,51 +421,28 @@ class Scheduler:
 
     def _pause_all(self, why: dict[str, Any]) -> list[str]:
         self._ensure_known(*self.file_definitions.values())
-        store = self.store
-        active = [s.name for s in store.list_schedules(definitions=False, statuses=("active",))]
-        changed = store.set_status(active, "paused", self.clock.now()) if active else []
-        self._record_pause(changed, why)
-        self._note_paused(changed, together=True)
-        store.notify()
+        changed = self.store.pause_schedules(None, "all", self.clock.now(), **why)
+        self.store.notify()
         return changed
 
     async def resume(self) -> list[str]:
         """Resume the schedules that ``pause()`` paused; a schedule paused on its own, or
         disabled, stays as it is."""
-        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("together")))
+        return await asyncio.to_thread(self._resume, None, ("all",))
 
     async def resume_paused(self) -> list[str]:
-        """Resume every schedule that a pause call paused (``resume --all``); those the
-        file declares ``paused: true`` or ``enabled: false`` stay as they are."""
-        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("any")))
+        """Resume every schedule that a pause call or ``pause_after_failures`` paused
+        (``resume --all``); those the definition declares ``paused: true`` or
+        ``enabled: false`` stay as they are."""
+        return await asyncio.to_thread(self._resume, None, PAUSE_CALLS)
 
-    def _paused_by(self, which: str) -> list[str]:
+    def _resume(self, names: Sequence[str] | None, kinds: Sequence[PauseKind]) -> list[str]:
         store = self._store_if_any()
-        return pauses.selected(store.get_meta(pauses.KEY), which) if store is not None else []
-
-    def _resume_names(self, names: Sequence[str]) -> list[str]:
-        store = self._store_if_any()
-        if store is None or not names:
+        if store is None:
             return []
-        paused = [
-            s.name
-            for s in (store.get_schedule(n) for n in names)
-            if s is not None and s.status == "paused"
-        ]
-        for name in paused:
-            store.set_next_run(name, None)  # continue from now: nothing counts as missed
-        changed = store.set_status(paused, "active", self.clock.now()) if paused else []
-        self._end_pauses(changed)
-        store.set_meta(pauses.KEY, pauses.resumed(store.get_meta(pauses.KEY), names))
+        changed = store.resume_schedules(names, kinds, self.clock.now())
         store.notify()
         return changed
-
-    def _note_paused(self, names: Sequence[str], *, together: bool) -> None:
-        """Remember which schedules a call paused (not the file), for the resumes."""
-        if names:
-            store = self.store
-            record = pauses.paused(store.get_meta(pauses.KEY), names, together=together)
-            store.set_meta(pauses.KEY, record)
 
     def _sync(self, names: Iterable[str], changelog: str) -> None:
         """Write file schedules the state has not seen yet (before the first ``run``)."""
@@ -956,12 +934,6 @@ class Scheduler:
         elif isinstance(until, timedelta):
             until = now + until
         return {"reason": reason, "until": until, "by": by}
-
-    def _record_pause(self, names: list[str], why: dict[str, Any]) -> None:
-        pauses.record(self.store, names, self.clock.now(), **why)
-
-    def _end_pauses(self, names: list[str]) -> None:
-        pauses.end(self.store, names, self.clock.now())
 
     def _open_pauses(self) -> dict[str, Any]:
         return pauses.open_by_name(self._store_if_any())

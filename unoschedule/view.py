@@ -24,7 +24,7 @@ import os
 import re
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ SNAPSHOT_MAX_SCHEDULES = 5000
 _APPLICATION_ID = 0x554E4F53  # the store's PRAGMA application_id ("UNOS")
 #: The store's schema this view reads and writes (``store.sqlite.SCHEMA_VERSION``; a test
 #: keeps the two equal).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _RUN_COLUMNS = statements.RUN_FIELDS
 _INSTANT_COLUMNS = ("scheduled_time", "queued_at", "started_at", "finished_at")
 _JSON_COLUMNS = ("args", "kwargs", "event")
@@ -512,36 +512,10 @@ class StateView:
         return lease is not None and lease[1] > self.now()
 
     def pause(self, name: str) -> bool:
-        self.resolve(name)
-        if not self.known([name]):
-            raise Fallback  # the state has not seen it: the full path adds it first
-        with self._write() as conn:
-            changed = conn.execute(
-                "UPDATE schedules SET status = 'paused', updated_at = ? "
-                "WHERE name = ? AND status != 'paused'",
-                (_ts(self.now()), name),
-            ).rowcount
-            if changed:
-                _keep_pauses(conn, lambda text: pauses.paused(text, [name], together=False))
-                now = _ts(self.now())
-                conn.execute(pauses.CLOSE_OPEN_PAUSE, (now, name))
-                conn.execute(pauses.OPEN_PAUSE, (name, now, None, None, pauses.current_user()))
-        return changed > 0
+        raise Fallback  # the store decides what each pause covers: the library path
 
     def resume(self, name: str) -> bool:
-        self.resolve(name)
-        if not self.known([name]) or self.status_of(name) != "paused":
-            return False
-        with self._write() as conn:
-            changed = conn.execute(
-                "UPDATE schedules SET status = 'active', updated_at = ?, next_run = NULL "
-                "WHERE name = ? AND status = 'paused'",
-                (_ts(self.now()), name),
-            ).rowcount
-            _keep_pauses(conn, lambda text: pauses.resumed(text, [name]))
-            if changed:
-                conn.execute(pauses.CLOSE_OPEN_PAUSE, (_ts(self.now()), name))
-        return changed > 0
+        raise Fallback
 
     def _insert_run(
         self,
@@ -599,17 +573,6 @@ class StateView:
                 (event, _encode(data), _ts(now)),
             )
             return [self._insert_run(conn, n, "event", now, None, None, data or {}) for n in active]
-
-
-def _keep_pauses(conn: sqlite3.Connection, change: Callable[[str | None], str]) -> None:
-    """Update the record of what pause calls paused (``unoschedule.pauses``), in the
-    transaction of the pause or resume itself."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (pauses.KEY,)).fetchone()
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (pauses.KEY, change(row[0] if row else None)),
-    )
 
 
 def _encode(value: Any) -> str | None:

@@ -749,6 +749,8 @@ def status(
     if as_json:
         output.print_json(record)
         return
+    from .ops import paused_note
+
     zone = _zone(tz, record["timezone"])
     schedule = record["schedule"]
     next_run = output.when(record.get("next_run"), zone)
@@ -759,7 +761,7 @@ def status(
     output.kv(
         {
             "name": record["name"],
-            "status": record["status"],
+            "status": str(record["status"]) + paused_note(record, zone),
             "description": record.get("user_description"),
             "schedule": _schedule_text(schedule),
             "means": record.get("description"),
@@ -1071,7 +1073,7 @@ def pause(
     elif done:
         typer.echo(f"paused {name}")
     else:
-        typer.echo(f"{name} was not active; nothing changed")
+        typer.echo(f"{name} was not active; its status stays as it was")
 
 
 @app.command()
@@ -1089,11 +1091,16 @@ def resume(
 
       uno-schedule resume --all
     """
+    from unoschedule.view import Fallback
+
     _target(name, all_)
     done: bool | None = None
     view = None if all_ else _view(ctx)
     if view is not None:
-        done = view.resume(str(name))
+        try:
+            done = view.resume(str(name))
+        except Fallback:
+            done = None
     if done is None:
         with _scheduler(ctx, create_state=True) as scheduler:
             if all_:

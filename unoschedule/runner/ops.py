@@ -252,15 +252,14 @@ class Operations(Observer):
     # -- pauses ---------------------------------------------------------------------------
 
     def expire_pauses(self, now: datetime) -> list[str]:
-        """Resume the schedules whose ``pause --until`` has come; returns them."""
+        """End the pauses whose ``--until`` has come; returns the schedules resumed (a
+        schedule another pause holds, or disabled, stays as it is)."""
         store = self.scheduler.store
-        ending = [p for p in store.open_pauses() if p.paused_until is not None]
-        due = [p.schedule for p in ending if p.paused_until is not None and p.paused_until <= now]
-        later = [p.paused_until for p in ending if p.paused_until and p.paused_until > now]
+        ends = [p.paused_until for p in store.open_pauses() if p.paused_until is not None]
+        later = [end for end in ends if end > now]
         self._next_expiry = min(later) if later else None
-        if not due:
-            return []
-        resumed = pauses.resume(store, due, now)
+        # a read first: the write transaction only when a pause ends (the loop waits on it)
+        resumed = store.expire_pauses(now) if len(later) < len(ends) else []
         for name in resumed:
             self.log.notice(f"{name}: resumed (its pause ended at {_fmt(now)})")
         if resumed and self.loop is not None:
@@ -353,13 +352,12 @@ class Operations(Observer):
         if failures < limit:
             return
         self._failures.pop(name, None)
-        store = self.scheduler.store
-        if not store.set_status([name], "paused", at):
-            return
         reason = f"{failures} consecutive failures (pause_after_failures), the last: " + (
             outcome.error or outcome.result
         )
-        pauses.record(store, [name], at, reason=reason, until=None, by=pauses.SCHEDULER)
+        store = self.scheduler.store
+        if not store.pause_schedules([name], "failures", at, reason=reason, by=pauses.SCHEDULER):
+            return
         self.log.error(f"{name}: paused after {reason}")
         if self.loop is not None:
             self.loop.refresh(at)

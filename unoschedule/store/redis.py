@@ -59,7 +59,9 @@ key                                 type    holds
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
                                             to interrupt; a dead worker's are reclaimed)
 ``P:pauses:NAME``                   list    a schedule's pauses, oldest first, as JSON
-``P:pauses-open``                   set     names whose last pause is still open
+``P:pauses-open``                   set     names with a pause still open
+``P:pauses-ending``                 zset    ``UNTIL|KIND|NAME`` of each open timed pause
+                                            (score 0: by end, for the expiry)
 ``P:run-schedules``                 set     every schedule name that has had a run (for
                                             the pruner, deleted schedules included)
 ``P:totals``                        set     names with totals of pruned runs
@@ -102,7 +104,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
+from ..abc import (
+    Claim,
+    Finish,
+    Lease,
+    PauseKind,
+    PauseRecord,
+    Pruned,
+    Store,
+    Waiter,
+    Wakeups,
+)
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import format_stored, parse_stored, stored_json_default
@@ -268,6 +280,7 @@ def _pause_json(pause: PauseRecord) -> str:
             "reason": pause.reason,
             "paused_by": pause.paused_by,
             "resumed_at": _ts(pause.resumed_at),
+            "kind": pause.kind,
         }
     )
 
@@ -281,6 +294,7 @@ def _pause_from_json(name: str, text: str) -> PauseRecord:
         reason=data.get("reason"),
         paused_by=data.get("paused_by"),
         resumed_at=_dt(data.get("resumed_at")),
+        kind=data.get("kind") or "operator",
     )
 
 
@@ -654,43 +668,190 @@ return 1
 """
 )
 
-#: Closes a schedule's open pause (the last of its list, if open) at ``at``. Records are
-#: JSON with a ``resumed_at`` field; the set ``pauses-open`` names the schedules whose
-#: last record is open.
-_CLOSE_PAUSE = """
-local function close_pause(p, name, at)
-  local key = p .. 'pauses:' .. name
-  local last = redis.call('LINDEX', key, -1)
-  if last then
-    local record = cjson.decode(last)
-    if record['resumed_at'] == nil or record['resumed_at'] == cjson.null then
-      record['resumed_at'] = at
-      redis.call('LSET', key, -1, cjson.encode(record))
+#: The pause records of a schedule (``P:pauses:NAME``, JSON, oldest first) and the
+#: status they decide. ``open_of`` lists the open ones as ``{index, record}``; a record
+#: without ``kind`` was written before kinds existed and counts as the operator's;
+#: ``resume_unheld`` resumes a paused schedule that no open pause holds any more and
+#: keeps the set ``pauses-open`` (names with an open record) up to date.
+_PAUSE_RECORDS = """
+local function open_of(p, name)
+  local out = {}
+  for i, text in ipairs(redis.call('LRANGE', p .. 'pauses:' .. name, 0, -1)) do
+    local r = cjson.decode(text)
+    if r['resumed_at'] == nil or r['resumed_at'] == cjson.null then
+      if r['kind'] == nil or r['kind'] == cjson.null then r['kind'] = 'operator' end
+      out[#out + 1] = {i - 1, r}
     end
   end
-  redis.call('SREM', p .. 'pauses-open', name)
+  return out
+end
+local function ending_member(name, record)
+  local until_ = record['paused_until']
+  if until_ == nil or until_ == cjson.null then return nil end
+  return until_ .. '|' .. record['kind'] .. '|' .. name
+end
+local function close_record(p, name, entry, at)
+  entry[2]['resumed_at'] = at
+  redis.call('LSET', p .. 'pauses:' .. name, entry[1], cjson.encode(entry[2]))
+  local member = ending_member(name, entry[2])
+  if member then redis.call('ZREM', p .. 'pauses-ending', member) end
+end
+local function set_status(p, name, old, new, now)
+  local sk = p .. 'schedule:' .. name
+  redis.call('HSET', sk, 'status', new, 'updated_at', now)
+  redis.call('SREM', p .. 'status:' .. old, name)
+  redis.call('SADD', p .. 'status:' .. new, name)
+end
+local function resume_unheld(p, names, now)
+  local resumed = {}
+  table.sort(names)
+  for _, name in ipairs(names) do
+    if #open_of(p, name) == 0 then
+      redis.call('SREM', p .. 'pauses-open', name)
+      if redis.call('HGET', p .. 'schedule:' .. name, 'status') == 'paused' then
+        set_status(p, name, 'paused', 'active', now)
+        redis.call('HDEL', p .. 'schedule:' .. name, 'next_run')
+        resumed[#resumed + 1] = name
+      end
+    end
+  end
+  return resumed
 end
 """
 
-#: ARGV[2]: the schedule, ARGV[3]: when it was paused, ARGV[4]: the record (JSON).
-_RECORD_PAUSE = (
-    _CLOSE_PAUSE
+#: ARGV[2]: the kind, ARGV[3]: when, ARGV[4]: until ('' for none), ARGV[5]: the record
+#: (JSON), ARGV[6]: '1' when it says something new (a reason or an end), ARGV[7..]: the
+#: names (none: every active schedule). See ``Store.pause_schedules``.
+_PAUSE_SCHEDULES = (
+    _PAUSE_RECORDS
     + """
-local p = ARGV[1]
-close_pause(p, ARGV[2], ARGV[3])
-redis.call('RPUSH', p .. 'pauses:' .. ARGV[2], ARGV[4])
-redis.call('SADD', p .. 'pauses-open', ARGV[2])
-return 1
+local p, kind, now, record = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local timed, news = ARGV[4] ~= '', ARGV[6] == '1'
+local names = {}
+if #ARGV < 7 then
+  names = redis.call('SMEMBERS', p .. 'status:active')
+else
+  for j = 7, #ARGV do names[#names + 1] = ARGV[j] end
+end
+table.sort(names)
+local changed = {}
+for _, name in ipairs(names) do
+  local sk = p .. 'schedule:' .. name
+  local st = redis.call('HGET', sk, 'status')
+  if st == 'active' or st == 'paused' or st == 'disabled' then
+    local key = p .. 'pauses:' .. name
+    local records = open_of(p, name)
+    if st == 'active' and #records > 0 then  -- left open by a change of the definition
+      for _, entry in ipairs(records) do close_record(p, name, entry, now) end
+      records = {}
+    end
+    if st == 'paused' and #records == 0 then
+      local since = redis.call('HGET', sk, 'updated_at') or now
+      redis.call('RPUSH', key, cjson.encode({paused_at = since, kind = 'definition'}))
+    end
+    local same = {}
+    for _, entry in ipairs(records) do
+      local until_ = entry[2]['paused_until']
+      local is_timed = until_ ~= nil and until_ ~= cjson.null
+      if entry[2]['kind'] == kind and is_timed == timed then same[#same + 1] = entry end
+    end
+    if #same == 0 or news then
+      for _, entry in ipairs(same) do close_record(p, name, entry, now) end
+      redis.call('RPUSH', key, record)
+      if timed then
+        redis.call('ZADD', p .. 'pauses-ending', 0, ARGV[4] .. '|' .. kind .. '|' .. name)
+      end
+    end
+    redis.call('SADD', p .. 'pauses-open', name)
+    if st == 'active' then
+      set_status(p, name, 'active', 'paused', now)
+      changed[#changed + 1] = name
+    end
+  end
+end
+return changed
 """
 )
 
-#: ARGV[2]: when, ARGV[3..]: the schedules resumed.
-_END_PAUSES = (
-    _CLOSE_PAUSE
+#: ARGV[2]: when, ARGV[3]: the kinds (JSON list), ARGV[4..]: the names (none: wherever
+#: a pause of those kinds is open). See ``Store.resume_schedules``.
+_RESUME_SCHEDULES = (
+    _PAUSE_RECORDS
     + """
-local p = ARGV[1]
-for i = 3, #ARGV do close_pause(p, ARGV[i], ARGV[2]) end
-return 1
+local p, now, kinds = ARGV[1], ARGV[2], {}
+for _, k in ipairs(cjson.decode(ARGV[3])) do kinds[k] = true end
+local names = {}
+local every = #ARGV < 4
+if every then
+  names = redis.call('SMEMBERS', p .. 'pauses-open')
+else
+  for j = 4, #ARGV do names[#names + 1] = ARGV[j] end
+end
+local touched = {}
+for _, name in ipairs(names) do
+  local ended = false
+  for _, entry in ipairs(open_of(p, name)) do
+    if kinds[entry[2]['kind']] then
+      close_record(p, name, entry, now)
+      ended = true
+    end
+  end
+  if ended or not every then touched[#touched + 1] = name end
+end
+return resume_unheld(p, touched, now)
+"""
+)
+
+#: ARGV[2]: when. See ``Store.expire_pauses``.
+_EXPIRE_PAUSES = (
+    _PAUSE_RECORDS
+    + """
+local p, now = ARGV[1], ARGV[2]
+if redis.call('HSETNX', p .. 'meta', 'pauses-kinds', '1') == 1 then
+  -- once, on a state written before pauses had kinds: what each open one covers, from
+  -- the value that named the schedules a pause call paused, and their ends indexed
+  local calls = redis.call('HGET', p .. 'meta', 'paused_by_call')
+  local ok, decoded = pcall(cjson.decode, calls or '{}')
+  calls = ok and type(decoded) == 'table' and decoded or {}
+  local by_call, together = {}, {}
+  for _, n in ipairs(calls['any'] or {}) do by_call[n] = true end
+  for _, n in ipairs(calls['together'] or {}) do together[n] = true end
+  for _, name in ipairs(redis.call('SMEMBERS', p .. 'pauses-open')) do
+    local key = p .. 'pauses:' .. name
+    for i, text in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      local r = cjson.decode(text)
+      local open = r['resumed_at'] == nil or r['resumed_at'] == cjson.null
+      if open and (r['kind'] == nil or r['kind'] == cjson.null) then
+        r['kind'] = 'operator'
+        if r['paused_by'] == 'uno-schedule' then r['kind'] = 'failures'
+        elseif together[name] then r['kind'] = 'all'
+        elseif not by_call[name] then  -- a pause again over the definition's own
+          redis.call('RPUSH', key, cjson.encode({paused_at = r['paused_at'], kind = 'definition'}))
+        end
+        redis.call('LSET', key, i - 1, cjson.encode(r))
+        local member = ending_member(name, r)
+        if member then redis.call('ZADD', p .. 'pauses-ending', 0, member) end
+      end
+    end
+  end
+  redis.call('HDEL', p .. 'meta', 'paused_by_call')
+end
+local touched, seen = {}, {}
+for _, member in ipairs(redis.call('ZRANGEBYLEX', p .. 'pauses-ending', '-', '[' .. now .. '~')) do
+  local name = string.match(member, '^[^|]*|[^|]*|(.*)$')
+  if not seen[name] then
+    seen[name] = true
+    for _, entry in ipairs(open_of(p, name)) do
+      local until_ = entry[2]['paused_until']
+      if until_ ~= nil and until_ ~= cjson.null and until_ <= now then
+        close_record(p, name, entry, now)
+      end
+    end
+    touched[#touched + 1] = name
+  end
+  redis.call('ZREM', p .. 'pauses-ending', member)
+end
+return resume_unheld(p, touched, now)
 """
 )
 
@@ -1326,23 +1487,50 @@ class RedisStorage(Store):
         with self._talk():
             return _lease_from_json(self.client.get(self.k("lease")))
 
-    # -- pauses (issue 8) -------------------------------------------------------------
+    # -- pauses: one script each, deciding from the records ----------------------------
 
-    def record_pause(self, pause: PauseRecord) -> None:
-        self._script(_RECORD_PAUSE, pause.schedule, _format_ts(pause.paused_at), _pause_json(pause))
+    def pause_schedules(
+        self,
+        names: Sequence[str] | None,
+        kind: PauseKind,
+        at: datetime,
+        *,
+        until: datetime | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        if names is not None and not names:
+            return []
+        record = _pause_json(PauseRecord("", at, until, reason, by, None, kind))
+        news = "1" if reason is not None or until is not None else "0"
+        listed = [] if names is None else sorted(set(names))
+        args = (kind, _format_ts(at), _ts(until) or "", record, news, *listed)
+        return list(self._script(_PAUSE_SCHEDULES, *args))
 
-    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
-        if names:
-            self._script(_END_PAUSES, _format_ts(at), *sorted(set(names)))
+    def resume_schedules(
+        self, names: Sequence[str] | None, kinds: Collection[PauseKind], at: datetime
+    ) -> list[str]:
+        if names is not None and not names:
+            return []
+        listed = [] if names is None else sorted(set(names))
+        kinds_json = json.dumps(sorted(kinds))
+        return list(self._script(_RESUME_SCHEDULES, _format_ts(at), kinds_json, *listed))
+
+    def expire_pauses(self, at: datetime) -> list[str]:
+        return list(self._script(_EXPIRE_PAUSES, _format_ts(at)))
 
     def open_pauses(self) -> list[PauseRecord]:
         with self._talk():
             names = sorted(self.client.smembers(self.k("pauses-open")))
             pipe = self.client.pipeline(transaction=False)
             for name in names:
-                pipe.lindex(self.k("pauses", name), -1)
-            last = pipe.execute()
-        found = [_pause_from_json(n, t) for n, t in zip(names, last, strict=True) if t]
+                pipe.lrange(self.k("pauses", name), 0, -1)
+            lists = pipe.execute()
+        found = [
+            _pause_from_json(name, text)
+            for name, texts in zip(names, lists, strict=True)
+            for text in texts
+        ]
         return sorted((p for p in found if p.resumed_at is None), key=lambda p: p.paused_at)
 
     def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:

@@ -39,10 +39,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
+from ..abc import (
+    Claim,
+    Finish,
+    Lease,
+    PauseKind,
+    PauseRecord,
+    Pruned,
+    Store,
+    Waiter,
+    Wakeups,
+)
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
-from ..pauses import CLOSE_OPEN_PAUSE, OPEN_PAUSE
 from ..private import make_private_dirs
 from ..timeutil import as_utc, format_stored, parse_instant, parse_stored, stored_json_default
 from ..wakeup import notify, socket_address
@@ -171,6 +180,37 @@ def _migrate_v3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_v4(db: sqlite_utils.Database) -> None:
+    """Each pause says what made it (``kind``, see ``PauseKind``), so that a resume and
+    an expiry end only the pauses they concern, in one transaction; the JSON value in
+    ``meta`` that said which schedules a pause call had paused goes, into the records."""
+    db.execute("ALTER TABLE pauses ADD COLUMN kind TEXT NOT NULL DEFAULT 'operator'")
+    db.execute("CREATE INDEX pauses_open ON pauses (paused_at) WHERE resumed_at IS NULL")
+    db.execute(
+        "CREATE INDEX pauses_ending ON pauses (paused_until) "
+        "WHERE resumed_at IS NULL AND paused_until IS NOT NULL"
+    )
+    row = db.execute("SELECT value FROM meta WHERE key = 'paused_by_call'").fetchone()
+    try:
+        calls = json.loads(row[0]) if row else {}
+    except ValueError:
+        calls = {}
+    calls = calls if isinstance(calls, dict) else {}
+    together, by_call = json.dumps(calls.get("together") or []), json.dumps(calls.get("any") or [])
+    opened = "UPDATE pauses SET kind = ? WHERE resumed_at IS NULL AND kind = 'operator' AND "
+    db.execute(opened + "paused_by = 'uno-schedule'", ["failures"])
+    db.execute(opened + "schedule IN (SELECT value FROM json_each(?))", ["all", together])
+    # A pause given again over the file's ``paused: true`` was never noted as a call's:
+    # the definition's pause lies under it.
+    db.execute(
+        "INSERT INTO pauses (schedule, paused_at, kind) SELECT schedule, paused_at, "
+        "'definition' FROM pauses WHERE resumed_at IS NULL AND kind = 'operator' "
+        "AND schedule NOT IN (SELECT value FROM json_each(?))",
+        [by_call],
+    )
+    db.execute("DELETE FROM meta WHERE key = 'paused_by_call'")
+
+
 _TOTAL_COUNTS = ("run_count", "success_count", "error_count", "missed_count", "skipped_count")
 
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
@@ -179,6 +219,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
+    _migrate_v4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -325,8 +366,32 @@ def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
 
 
 def _pause_from_row(row: Sequence[Any]) -> PauseRecord:
-    schedule, paused_at, until, reason, by, resumed = row
-    return PauseRecord(schedule, _parse_ts(paused_at), _dt(until), reason, by, _dt(resumed))
+    schedule, paused_at, until, reason, by, resumed, kind = row
+    return PauseRecord(schedule, _parse_ts(paused_at), _dt(until), reason, by, _dt(resumed), kind)
+
+
+_OPEN_PAUSE = (
+    "INSERT INTO pauses (schedule, paused_at, paused_until, reason, paused_by, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_IN = "(SELECT value FROM json_each(?))"
+
+
+def _resume_unheld(conn: sqlite3.Connection, names: Collection[str], now: str) -> list[str]:
+    """Resume the paused ``names`` that no open pause holds any more, from now."""
+    rows = conn.execute(
+        f"SELECT name FROM schedules WHERE status = 'paused' AND name IN {_IN} "
+        "AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.resumed_at IS NULL "
+        "AND p.schedule = schedules.name) ORDER BY name",
+        (json.dumps(sorted(names)),),
+    ).fetchall()
+    resumed = [r[0] for r in rows]
+    conn.execute(
+        "UPDATE schedules SET status = 'active', updated_at = ?, next_run = NULL "
+        f"WHERE name IN {_IN}",
+        (now, json.dumps(resumed)),
+    )
+    return resumed
 
 
 def _lease_from_row(row: Sequence[Any]) -> Lease:
@@ -1220,36 +1285,100 @@ class SQLiteStorage(Store):
         other._conn.execute("PRAGMA foreign_keys = ON")
         return other
 
-    def record_pause(self, pause: PauseRecord) -> None:
+    def pause_schedules(
+        self,
+        names: Sequence[str] | None,
+        kind: PauseKind,
+        at: datetime,
+        *,
+        until: datetime | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        now = _ts(at)
+        select = "SELECT name, status, updated_at FROM schedules WHERE "
         with self._write() as conn:
-            conn.execute(CLOSE_OPEN_PAUSE, (_ts(pause.paused_at), pause.schedule))
+            if names is None:
+                rows = conn.execute(select + "status = 'active' ORDER BY name").fetchall()
+            else:
+                rows = conn.execute(
+                    select + f"status IN ('active', 'paused', 'disabled') AND name IN {_IN} "
+                    "ORDER BY name",
+                    (json.dumps(list(names)),),
+                ).fetchall()
+            held: dict[str, list[tuple[int, str, str | None]]] = {}
+            for pid, name, open_kind, open_until in conn.execute(
+                f"SELECT id, schedule, kind, paused_until FROM pauses WHERE resumed_at IS NULL "
+                f"AND schedule IN {_IN}",
+                (json.dumps([r[0] for r in rows]),),
+            ):
+                held.setdefault(name, []).append((pid, open_kind, open_until))
+            changed = []
+            for name, status, updated in rows:
+                records = held.get(name, [])
+                if status == "active" and records:  # left open by a change of the definition
+                    stale = json.dumps([pid for pid, _, _ in records])
+                    conn.execute(
+                        f"UPDATE pauses SET resumed_at = ? WHERE id IN {_IN}", (now, stale)
+                    )
+                    records = []
+                if status == "paused" and not records:  # its definition's pause
+                    conn.execute(
+                        _OPEN_PAUSE, (name, updated or now, None, None, None, "definition")
+                    )
+                same = [
+                    pid for pid, k, u in records if k == kind and (u is None) == (until is None)
+                ]
+                if not same or reason is not None or until is not None:
+                    conn.execute(
+                        f"UPDATE pauses SET resumed_at = ? WHERE id IN {_IN}",
+                        (now, json.dumps(same)),
+                    )
+                    conn.execute(_OPEN_PAUSE, (name, now, _ts(until), reason, by, kind))
+                if status == "active":
+                    changed.append(name)
             conn.execute(
-                OPEN_PAUSE,
-                (
-                    pause.schedule,
-                    _ts(pause.paused_at),
-                    _ts(pause.paused_until),
-                    pause.reason,
-                    pause.paused_by,
-                ),
+                f"UPDATE schedules SET status = 'paused', updated_at = ? WHERE name IN {_IN}",
+                (now, json.dumps(changed)),
             )
+        return changed
 
-    def end_pauses(self, names: Sequence[str], at: datetime) -> None:
+    def resume_schedules(
+        self, names: Sequence[str] | None, kinds: Collection[PauseKind], at: datetime
+    ) -> list[str]:
+        now = _ts(at) or ""
+        where = f"resumed_at IS NULL AND kind IN {_IN}"
+        params: list[Any] = [json.dumps(sorted(kinds))]
+        if names is not None:
+            where += f" AND schedule IN {_IN}"
+            params.append(json.dumps(list(names)))
         with self._write() as conn:
-            conn.execute(
-                "UPDATE pauses SET resumed_at = ? WHERE resumed_at IS NULL "
-                "AND schedule IN (SELECT value FROM json_each(?))",
-                (_ts(at), json.dumps(list(names))),
-            )
+            ending = [
+                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", params)
+            ]
+            conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, *params])
+            return _resume_unheld(conn, set(ending) if names is None else set(names), now)
+
+    def expire_pauses(self, at: datetime) -> list[str]:
+        now = _ts(at) or ""
+        where = "resumed_at IS NULL AND paused_until IS NOT NULL AND paused_until <= ?"
+        with self._write() as conn:
+            ending = [
+                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", [now])
+            ]
+            if not ending:
+                return []
+            conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, now])
+            return _resume_unheld(conn, set(ending), now)
 
     _PAUSE_SELECT = (
-        "SELECT schedule, paused_at, paused_until, reason, paused_by, resumed_at FROM pauses"
+        "SELECT schedule, paused_at, paused_until, reason, paused_by, resumed_at, kind FROM pauses"
     )
 
     def open_pauses(self) -> list[PauseRecord]:
         with self._read() as conn:
             rows = conn.execute(
-                self._PAUSE_SELECT + " WHERE resumed_at IS NULL ORDER BY paused_at"
+                self._PAUSE_SELECT + " WHERE resumed_at IS NULL ORDER BY paused_at, id"
             ).fetchall()
         return [_pause_from_row(r) for r in rows]
 
@@ -1257,7 +1386,7 @@ class SQLiteStorage(Store):
         with self._read() as conn:
             rows = conn.execute(
                 self._PAUSE_SELECT + " WHERE schedule = ? AND paused_at <= ? "
-                "AND (resumed_at IS NULL OR resumed_at >= ?) ORDER BY paused_at",
+                "AND (resumed_at IS NULL OR resumed_at >= ?) ORDER BY paused_at, id",
                 (name, _ts(until), _ts(since)),
             ).fetchall()
         return [_pause_from_row(r) for r in rows]
