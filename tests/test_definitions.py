@@ -258,13 +258,13 @@ def test_update_of_a_schedule_that_runs_an_in_process_callable_keeps_the_callabl
 ) -> None:
     async def go() -> None:
         scheduler = Scheduler(storage=tmp_path / "state.db")
-        ran: list[int] = []
-        await scheduler.schedule(lambda: ran.append(1), "0 3 * * *", name="tick")
+        marker = tmp_path / "ran"
+        await scheduler.schedule(lambda: marker.write_text("yes"), "0 3 * * *", name="tick")
         assert await scheduler.update_schedule("tick", priority="low") == 2
         changed = await scheduler.get_schedule("tick")
         assert changed.in_process and changed.priority == "low"
         record = await scheduler.run_and_wait("tick")
-        assert record["result"] == "success" and ran == [1]
+        assert record["result"] == "success" and marker.read_text() == "yes"
         scheduler.close()
 
     asyncio.run(go())

@@ -1,14 +1,16 @@
-"""Reconciling the definitions of a file (or of library calls) with the stored schedules.
+"""Reconciling the definitions of a file with the stored schedules.
 
-``plan`` is pure: it compares definitions with stored states and says what would be
-added, changed and removed, so that ``uno-schedule plan`` and the run loop's reload
-agree by construction. ``apply`` writes that plan, one version per changed schedule,
-with a unified diff of the canonical YAML form and the source (file and git commit).
+``make_plan`` is pure: it compares definitions with stored states and says what would
+be added, changed and removed. ``file_plan`` is that plan against a store, the one that
+both ``uno-schedule plan`` (``Scheduler.plan``) and the run loop's start and reload
+(``runner.reloading.write_reload``) compute, so that they agree by construction.
+``apply_plan`` writes it, one version per changed schedule, with a unified diff of the
+canonical YAML form and the source (file and git commit).
 
 Scale matters here: the first start on a 100,000-schedule file adds every schedule.
 Diffs are therefore built only when read (an addition's version holds its definition
 and no diff), the store is read without definitions except for what changed
-(``plan_for_store``), and all new and changed schedules are written in one transaction.
+(``file_plan``), and all new and changed schedules are written in one transaction.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ __all__ = [
     "apply_plan",
     "definition_diff",
     "definition_yaml",
+    "file_plan",
     "git_source",
     "make_plan",
-    "plan_for_store",
 ]
 
 
@@ -110,14 +112,13 @@ def definition_diff(
 
 def _upcoming(
     definition: ScheduleDefinition | None,
-    default_zone: str | None,
     now: datetime,
     count: int,
     anchor: datetime | None = None,
 ) -> list[str]:
     if definition is None or count <= 0:
         return []
-    timeline = definition.timeline(default_zone, anchor)
+    timeline = definition.timeline(anchor)
     return [format_instant(t) or "" for t in timeline.take(now, count)]
 
 
@@ -126,17 +127,24 @@ def make_plan(
     states: Sequence[ScheduleState],
     *,
     now: datetime,
-    default_zone: str | None = None,
     preview: int = 3,
 ) -> Plan:
-    """What applying ``definitions`` to the stored ``states`` would change."""
+    """What applying the file's ``definitions`` to the stored ``states`` would change.
+
+    A schedule made through the API that the file now declares is a change even when
+    its definition is the same: the file takes it over (its source becomes ``file``).
+    """
     plan = Plan()
     stored = {s.name: s for s in states if s.status != "removed"}
     # A schedule that comes back after removal is added again, continuing its versions.
     returning = {s.name: s for s in states if s.status == "removed"}
     for name, definition in definitions.items():
         state = stored.get(name)
-        if state is not None and state.fingerprint == definition.fingerprint():
+        if (
+            state is not None
+            and state.fingerprint == definition.fingerprint()
+            and state.source == "file"
+        ):
             plan.unchanged.append(name)
             continue
         after, _ = definition.canonical()
@@ -147,7 +155,7 @@ def make_plan(
                     None,
                     after,
                     [],
-                    _upcoming(definition, default_zone, now, preview),
+                    _upcoming(definition, now, preview),
                     returning.get(name),
                 )
             )
@@ -163,8 +171,8 @@ def make_plan(
                     name,
                     state.definition,
                     after,
-                    _upcoming(old, default_zone, now, preview, state.anchor),
-                    _upcoming(definition, default_zone, now, preview, state.anchor),
+                    _upcoming(old, now, preview, state.anchor),
+                    _upcoming(definition, now, preview, state.anchor),
                     state,
                 )
             )
@@ -179,7 +187,7 @@ def make_plan(
                     name,
                     state.definition,
                     None,
-                    _upcoming(old, default_zone, now, preview, state.anchor),
+                    _upcoming(old, now, preview, state.anchor),
                     [],
                     state,
                 )
@@ -187,30 +195,40 @@ def make_plan(
     return plan
 
 
-def plan_for_store(
-    store: Store,
+def file_plan(
+    store: Store | None,
     definitions: Mapping[str, ScheduleDefinition],
     *,
     now: datetime,
-    default_zone: str | None = None,
     preview: int = 0,
-    states: list[ScheduleState] | None = None,
+    states: Sequence[ScheduleState] | None = None,
 ) -> Plan:
-    """``make_plan`` against ``store``, decoding stored definitions only where they differ
-    (a restart with 100,000 unchanged schedules reads none of them).
+    """What loading the file's ``definitions`` changes in ``store`` (None: no state yet):
+    the file's stored schedules added, changed and removed, and those made through the
+    API that the file now declares taken over (changed). Those made through the API and
+    not in the file are left alone.
 
-    ``states``: the store's schedules listed without definitions, when the caller has
-    them (the entries that differ are replaced in it by their full states).
+    Stored definitions are decoded only where they differ (a restart with 100,000
+    unchanged schedules reads none of them). ``states``: the store's schedules listed
+    without definitions, when the caller has them.
     """
+    if store is None:
+        return make_plan(definitions, [], now=now, preview=preview)
     if states is None:
         states = store.list_schedules(definitions=False)
-    for i, state in enumerate(states):
-        if state.status == "removed":
-            continue
+    mine = []
+    for state in states:
+        if state.source != "file" and state.name not in definitions:
+            continue  # made through the API: not the file's to change or remove
         definition = definitions.get(state.name)
-        if definition is None or definition.fingerprint() != state.fingerprint:
-            states[i] = store.get_schedule(state.name) or state
-    return make_plan(definitions, states, now=now, default_zone=default_zone, preview=preview)
+        if state.status != "removed" and (
+            definition is None
+            or definition.fingerprint() != state.fingerprint
+            or state.source != "file"
+        ):
+            state = store.get_schedule(state.name) or state
+        mine.append(state)
+    return make_plan(definitions, mine, now=now, preview=preview)
 
 
 def git_source(path: Path | None) -> str:
