@@ -217,8 +217,7 @@ class Scheduler:
             found = _stored_definition(state)
             if found is not None:
                 return found
-        names = [*self.file_definitions, *self._stored_definitions()]
-        hint = difflib.get_close_matches(schedule_id, names, n=1)
+        hint = difflib.get_close_matches(schedule_id, list(self.known_definitions()), n=1)
         raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
 
     def reconcile_definitions(self) -> list[str]:
@@ -336,21 +335,28 @@ class Scheduler:
                 f"a schedule named {name!r} exists already with another definition; "
                 "pass replace_existing=True to replace it (as its next version)"
             )
+        self._save(definition, old, "replaced" if live else "added", source="api")
+        return name
+
+    def _save(
+        self, definition: ScheduleDefinition, old: ScheduleState | None, changelog: str, source: str
+    ) -> int:
+        """Write ``definition`` as the version after ``old`` (None or removed: an
+        addition), if the store still holds ``old``; returns the new version."""
+        live = old if old is not None and old.status != "removed" else None
         now = self.clock.now()
         version = old.version + 1 if old is not None else 1
-        state = _new_state(definition, version, now, old, source="api")
-        if live is not None:
-            diff = definition_diff(name, live.definition, definition.canonical()[0])
-            record = _version(definition, version, now, "replaced", diff=diff)
-        else:
-            record = _version(definition, version, now, "added", diff="")
+        before = live.definition if live is not None else None
+        diff = definition_diff(definition.name, before, definition.canonical()[0]) if live else ""
+        state = _new_state(definition, version, now, old, source=source)
+        record = _version(definition, version, now, changelog, diff=diff)
         expected = live.version if live is not None else None
-        if not store.save_schedule_if(state, record, expected_version=expected):
+        if not self.store.save_schedule_if(state, record, expected_version=expected):
             raise VersionConflictError(
-                f"{name} was added or changed by someone else meanwhile; declare it again"
+                f"{definition.name} was changed by someone else meanwhile; read it again and retry"
             )
-        store.notify()
-        return name
+        self.store.notify()
+        return version
 
     async def update_schedule(
         self,
@@ -391,17 +397,7 @@ class Scheduler:
             values["task"] = _local_callable(old)
         local = _callable_task(values)
         new = self._checked(schedule_id, values, local, None)
-        diff = definition_diff(schedule_id, state.definition, new.canonical()[0])
-        now = self.clock.now()
-        next_version = state.version + 1
-        new_state = _new_state(new, next_version, now, state, source=state.source)
-        record = _version(new, next_version, now, changelog or "updated", diff=diff)
-        if not store.save_schedule_if(new_state, record, expected_version=state.version):
-            raise VersionConflictError(
-                f"{schedule_id} was changed by someone else meanwhile; read it again and retry"
-            )
-        store.notify()
-        return next_version
+        return self._save(new, state, changelog or "updated", source=state.source)
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
