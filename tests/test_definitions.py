@@ -178,8 +178,10 @@ def test_plan_of_an_api_schedule_the_file_now_declares_is_what_run_writes(tmp_pa
     planned = cli(state, "plan", "--json", config=config)
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    assert [e["name"] for e in plan["changed"]] == ["job"]
+    assert [(e["name"], e["takes_over"]) for e in plan["changed"]] == [("job", True)]
     assert plan["added"] == [] and plan["unchanged"] == []
+    shown = cli(state, "--plain", "plan", config=config)
+    assert "the file's definition takes it over" in shown.stdout, shown.stdout
 
     log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed below
     daemon = subprocess.Popen(

@@ -59,11 +59,19 @@ class PlanEntry:
             self._diff = definition_diff(self.name, self.before, self.after)
         return self._diff
 
+    @property
+    def takes_over(self) -> bool:
+        """A schedule made through the API that the file now declares: its source
+        becomes ``file`` (a change even when the definitions are the same)."""
+        state = self.state
+        return state is not None and state.source == "api" and state.status != "removed"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "before": self.before,
             "after": self.after,
+            "takes_over": self.takes_over,
             "diff": self.diff,
             "next_before": self.next_before,
             "next_after": self.next_after,

@@ -577,6 +577,8 @@ def _print_plan(result: Any) -> None:
     ):
         for entry in entries:
             con.print(Text(f"\n{sign} {entry.name}", style=f"bold {style}"))
+            if entry.takes_over:
+                con.print(Text("  made through the API: the file's definition takes it over"))
             if entry.diff:
                 con.print(
                     Syntax(

@@ -90,7 +90,7 @@ def write_reload(
 
 def _log_plan(log: Logger, plan: Plan, source: str) -> None:
     for entry in plan.changed:
-        if entry.state is not None and entry.state.source == "api":
+        if entry.takes_over:
             log.warning(
                 f"{entry.name}: declared in the file; the file's definition replaces "
                 "the one made through the API"
