@@ -282,6 +282,14 @@ class ScheduleState:
     #: ``api``: made through the library or the CLI (it stays until deleted).
     source: Source = "file"
 
+    def stored_definition(self) -> ScheduleDefinition | None:
+        """The definition as stored; None when it no longer parses (written by an older
+        version): such a schedule is not runnable, and is shown without next runs."""
+        try:
+            return ScheduleDefinition.from_config(self.name, self.definition)
+        except Exception:
+            return None
+
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
 

@@ -194,7 +194,7 @@ class Scheduler:
         for state in store.list_schedules(statuses=_LIVE):
             if state.name in self.file_definitions:
                 continue
-            definition = _stored_definition(state)
+            definition = state.stored_definition()
             if definition is not None:
                 found[state.name] = definition
         return found
@@ -214,7 +214,7 @@ class Scheduler:
         store = self._store_if_any()
         state = store.get_schedule(schedule_id) if store is not None else None
         if state is not None and state.status != "removed":
-            found = _stored_definition(state)
+            found = state.stored_definition()
             if found is not None:
                 return found
         hint = difflib.get_close_matches(schedule_id, list(self.known_definitions()), n=1)
@@ -235,7 +235,7 @@ class Scheduler:
             if current is not None and current.fingerprint() == light.fingerprint:
                 continue
             state = store.get_schedule(light.name)
-            definition = _stored_definition(state) if state is not None else None
+            definition = state.stored_definition() if state is not None else None
             if definition is not None:
                 self.definitions[light.name] = definition
                 changed.append(light.name)
@@ -1052,13 +1052,6 @@ class Scheduler:
 _LIVE = ("active", "paused", "completed", "disabled")
 #: Stands in for an in-process callable while its other values are checked.
 _LOCAL_PLACEHOLDER = "unoschedule.local:callable"
-
-
-def _stored_definition(state: ScheduleState) -> ScheduleDefinition | None:
-    try:
-        return ScheduleDefinition.from_config(state.name, state.definition)
-    except Exception:  # written by an older version and no longer valid: not runnable
-        return None
 
 
 def _source_of(

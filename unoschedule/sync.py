@@ -168,34 +168,24 @@ def make_plan(
                 )
             )
         else:
-            try:
-                old: ScheduleDefinition | None = ScheduleDefinition.from_config(
-                    name, state.definition
-                )
-            except Exception:  # a definition stored by an older version that no longer parses
-                old = None
             plan.changed.append(
                 PlanEntry(
                     name,
                     state.definition,
                     after,
-                    _upcoming(old, now, preview, state.anchor),
+                    _upcoming(state.stored_definition(), now, preview, state.anchor),
                     _upcoming(definition, now, preview, state.anchor),
                     state,
                 )
             )
     for name, state in stored.items():
         if name not in definitions:
-            try:
-                old = ScheduleDefinition.from_config(name, state.definition)
-            except Exception:
-                old = None
             plan.removed.append(
                 PlanEntry(
                     name,
                     state.definition,
                     None,
-                    _upcoming(old, now, preview, state.anchor),
+                    _upcoming(state.stored_definition(), now, preview, state.anchor),
                     [],
                     state,
                 )
