@@ -43,7 +43,15 @@ from .model import (
     VersionRecord,
 )
 from .schedules import EventTrigger, ScheduleSpec, Timeline
-from .sync import Plan, apply_plan, definition_diff, file_plan, git_source, make_plan
+from .sync import (
+    Plan,
+    apply_plan,
+    definition_diff,
+    file_plan,
+    git_source,
+    make_plan,
+    next_state,
+)
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
@@ -345,10 +353,10 @@ class Scheduler:
         addition), if the store still holds ``old``; returns the new version."""
         live = old if old is not None and old.status != "removed" else None
         now = self.clock.now()
-        version = old.version + 1 if old is not None else 1
+        state = next_state(definition, old, now, source=source)
+        version = state.version
         before = live.definition if live is not None else None
-        diff = definition_diff(definition.name, before, definition.canonical()[0]) if live else ""
-        state = _new_state(definition, version, now, old, source=source)
+        diff = definition_diff(definition.name, before, state.definition) if live else ""
         record = _version(definition, version, now, changelog, diff=diff)
         expected = live.version if live is not None else None
         if not self.store.save_schedule_if(state, record, expected_version=expected):
@@ -1060,34 +1068,6 @@ def _source_of(
     if state is not None:
         return state.source
     return "file" if name in file_definitions else "api"
-
-
-def _new_state(
-    definition: ScheduleDefinition,
-    version: int,
-    now: datetime,
-    old: ScheduleState | None,
-    *,
-    source: str,
-) -> ScheduleState:
-    live = old is not None and old.status != "removed"
-    status = "paused" if definition.paused else ("active" if definition.enabled else "disabled")
-    if live and old is not None and old.status == "paused":
-        status = "paused"  # a pause survives a change of the definition
-    return ScheduleState(
-        name=definition.name,
-        definition=definition.canonical()[0],
-        version=version,
-        status=status,  # type: ignore[arg-type]
-        next_run=None,
-        anchor=(old.anchor if live and old is not None else None) or definition.start_date or now,
-        last_run=old.last_run if old else None,
-        last_result=old.last_result if old else None,
-        created_at=old.created_at if old else now,
-        updated_at=now,
-        fingerprint=definition.fingerprint(),
-        source=source,  # type: ignore[arg-type]
-    )
 
 
 def _version(

@@ -38,6 +38,7 @@ __all__ = [
     "file_plan",
     "git_source",
     "make_plan",
+    "next_state",
 ]
 
 
@@ -276,6 +277,37 @@ def apply_plan(
         store.set_status([entry.name for entry in plan.removed], "removed", now)
 
 
+def next_state(
+    definition: ScheduleDefinition,
+    old: ScheduleState | None,
+    now: datetime,
+    *,
+    source: str,
+    config: dict[str, Any] | None = None,
+) -> ScheduleState:
+    """The stored state of ``definition`` as the version after ``old`` (None or removed:
+    added, again). A pause survives a change of the definition, an interval keeps its
+    anchor, and the last run stays. ``config``: its canonical form, when at hand."""
+    live = old if old is not None and old.status != "removed" else None
+    status = "paused" if definition.paused else ("active" if definition.enabled else "disabled")
+    if live is not None and live.status == "paused":
+        status = "paused"
+    return ScheduleState(
+        name=definition.name,
+        definition=config if config is not None else definition.canonical()[0],
+        version=old.version + 1 if old is not None else 1,
+        status=status,  # type: ignore[arg-type]
+        next_run=None,
+        anchor=(live.anchor if live is not None else None) or definition.start_date or now,
+        last_run=old.last_run if old else None,
+        last_result=old.last_result if old else None,
+        created_at=old.created_at if old else now,
+        updated_at=now,
+        fingerprint=definition.fingerprint(),
+        source=source,  # type: ignore[arg-type]
+    )
+
+
 def _versions(
     plan: Plan,
     definitions: Mapping[str, ScheduleDefinition],
@@ -285,30 +317,10 @@ def _versions(
 ) -> Iterator[tuple[ScheduleState, VersionRecord | None]]:
     """The states and versions to write, made one at a time as the store takes them."""
     for entry in itertools.chain(plan.added, plan.changed):
-        definition = definitions[entry.name]
         old = entry.state
         added = old is None or old.status == "removed"
-        version = (old.version + 1) if old is not None else 1
-        status = (
-            "paused" if definition.paused else ("disabled" if not definition.enabled else "active")
-        )
-        if old is not None and old.status == "paused":
-            status = "paused"  # a pause from the shell survives a change of the file
-        state = ScheduleState(
-            name=entry.name,
-            definition=entry.after or {},
-            version=version,
-            status=status,  # type: ignore[arg-type]
-            next_run=None,
-            anchor=(old.anchor if old is not None and not added else None)
-            or definition.start_date
-            or now,
-            last_run=old.last_run if old else None,
-            last_result=old.last_result if old else None,
-            created_at=old.created_at if old else now,
-            updated_at=now,
-            fingerprint=definition.fingerprint(),
-        )
+        state = next_state(definitions[entry.name], old, now, source="file", config=entry.after)
+        version = state.version
         record = VersionRecord(
             schedule=entry.name,
             version=version,
