@@ -98,6 +98,12 @@ class ScheduleDefinition:
         return get_zone(self.timezone) if self.timezone else UTC
 
     @property
+    def declared_status(self) -> Status:
+        """The status it asks for (``paused: true``, ``enabled: false``), until the
+        state holds another (a pause from the shell survives a change of the file)."""
+        return "paused" if self.paused else ("active" if self.enabled else "disabled")
+
+    @property
     def queue_name(self) -> str:
         """The queue its runs go to: its own, else the built-in default (see ``zone_name``
         for why not the reading process's ``queue_name`` option)."""

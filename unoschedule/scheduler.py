@@ -571,11 +571,7 @@ class Scheduler:
         return definition.timeline(anchor).next(self.clock.now())
 
     def _status_of(self, definition: ScheduleDefinition, state: ScheduleState | None) -> str:
-        if state is not None:
-            return state.status
-        if definition.paused:
-            return "paused"
-        return "active" if definition.enabled else "disabled"
+        return state.status if state is not None else definition.declared_status
 
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None

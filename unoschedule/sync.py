@@ -289,14 +289,12 @@ def next_state(
     added, again). A pause survives a change of the definition, an interval keeps its
     anchor, and the last run stays. ``config``: its canonical form, when at hand."""
     live = old if old is not None and old.status != "removed" else None
-    status = "paused" if definition.paused else ("active" if definition.enabled else "disabled")
-    if live is not None and live.status == "paused":
-        status = "paused"
+    paused = live is not None and live.status == "paused"
     return ScheduleState(
         name=definition.name,
         definition=config if config is not None else definition.canonical()[0],
         version=old.version + 1 if old is not None else 1,
-        status=status,  # type: ignore[arg-type]
+        status="paused" if paused else definition.declared_status,
         next_run=None,
         anchor=(live.anchor if live is not None else None) or definition.start_date or now,
         last_run=old.last_run if old else None,

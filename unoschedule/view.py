@@ -114,7 +114,7 @@ def _snapshot(config: Config) -> dict[str, Any]:
             "priority": d.priority,
             "schedule": spec.to_config(),
             "event": getattr(spec, "event", None) if d.type == "event" else None,
-            "status": "paused" if d.paused else ("active" if d.enabled else "disabled"),
+            "status": d.declared_status,
             "metadata": dict(d.metadata),
             "definition": d.to_config(),
         }
