@@ -30,7 +30,7 @@ from unoschedule.abc import Clock, SystemClock
 from unoschedule.errors import ConfigError
 from unoschedule.health import overdue
 from unoschedule.model import ScheduleDefinition
-from unoschedule.schedules import CronSchedule
+from unoschedule.schedules import CronSchedule, OneTimeSchedule
 
 AFTER = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # winter: Berlin is UTC+1
 
@@ -233,7 +233,10 @@ def test_health_fails_for_an_overdue_schedule_made_through_the_api(tmp_path: Pat
     async def go() -> None:
         past = Scheduler(storage=state, clock=ShiftedClock(timedelta(hours=2)))
         await past.schedule(
-            command="true", schedule="0 0 1 1 *", name="watched", expect_success_within="1h"
+            command="true",
+            schedule=OneTimeSchedule("2099-01-01T00:00:00Z"),  # never due in this test
+            name="watched",
+            expect_success_within="1h",
         )
         past.close()
         leader = Scheduler(storage=state, instance_id="leader")
