@@ -51,13 +51,13 @@ def test_the_example_state_lives_under_var_beside_the_file() -> None:
 def test_the_example_one_time_job_is_still_in_the_future() -> None:
     for job in load_config(EXAMPLE).schedules.values():
         if job.type == "once":
-            assert job.timeline(None).next(NOW) is not None
+            assert job.timeline().next(NOW) is not None
 
 
 def test_nothing_in_the_example_fires_more_often_than_once_a_minute() -> None:
     config = load_config(EXAMPLE)
     for job in config.schedules.values():
-        instants = job.timeline(config.options.timezone, anchor=NOW).take(NOW, 30)
+        instants = job.timeline(anchor=NOW).take(NOW, 30)
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(instants)]
         assert all(gap >= 60 for gap in gaps), job.name
 

@@ -31,7 +31,7 @@ def occurrences(
     """Fire instants in ``[start, end]`` (at most ``cap + 1``, enough to refuse)."""
     store = scheduler._store_if_any()
     state = store.get_schedule(definition.name) if store is not None else None
-    timeline = definition.timeline(scheduler.options.timezone, state.anchor if state else None)
+    timeline = definition.timeline(state.anchor if state else None)
     out: list[datetime] = []
     for instant in timeline.iter(start - _EPSILON):
         if instant > end or len(out) > cap:
@@ -92,7 +92,7 @@ def backfill(
             trigger="backfill",
             result="queued",
             queued_at=now,
-            queue=definition.queue or scheduler.options.queue_name,
+            queue=definition.queue_name,
             priority=definition.priority,
         )
         for instant in instants

@@ -57,7 +57,7 @@ def explain(
     paused = store.pauses(name, since, until) if store is not None else []
     if definition.schedule.kind == "event":
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
-    return outcomes(definition, state, runs, paused, since, until, now, scheduler.options.timezone)
+    return outcomes(definition, state, runs, paused, since, until, now)
 
 
 def _last_attempt(runs: Sequence[RunRecord], run: RunRecord) -> int:
@@ -72,12 +72,11 @@ def outcomes(
     since: datetime,
     until: datetime,
     now: datetime,
-    default_zone: str | None = None,
 ) -> list[dict[str, Any]]:
     """The pure part: occurrences in ``[since, until]`` and their outcomes."""
     anchor = definition.start_date or (state.anchor if state is not None else None)
     timeline = definition.schedule.timeline(
-        zone=definition.zone(default_zone), name=definition.name, dst=definition.dst,
+        zone=definition.zone(), name=definition.name, dst=definition.dst,
         anchor=anchor,
     )  # fmt: skip
     instants: list[datetime] = []

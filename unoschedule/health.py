@@ -10,42 +10,53 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .abc import Store
-from .model import ScheduleDefinition, ScheduleState
+from .model import ScheduleDefinition
 from .timeutil import format_duration, format_instant
 
-__all__ = ["check", "overdue"]
+__all__ = ["Overdue", "check", "overdue"]
+
+
+@dataclass
+class Overdue:
+    #: The schedules past their deadline, each with the instant it became overdue.
+    late: dict[str, datetime] = field(default_factory=dict)
+    #: The soonest deadline still ahead (when to look again), if any.
+    next_due: datetime | None = None
 
 
 def overdue(
     definitions: Mapping[str, ScheduleDefinition],
-    states: Mapping[str, ScheduleState],
+    *,
+    active: Collection[str],
     last_success: Mapping[str, datetime],
+    first_seen: Mapping[str, datetime],
     now: datetime,
-) -> dict[str, datetime]:
-    """Schedules past their ``expect_success_within``, with the instant they became
-    overdue. The clock starts at the last success, else when the state first saw the
-    schedule; a schedule that is not active (paused, completed) is never overdue."""
-    out: dict[str, datetime] = {}
+) -> Overdue:
+    """The dead-man rule, for ``health`` and the leader's alarms alike: a schedule with
+    ``expect_success_within`` is overdue that long after its last success, else after
+    the state first saw it (``first_seen``); one that is not ``active`` (paused,
+    completed) never is."""
+    found = Overdue()
     for name, definition in definitions.items():
         within = definition.expect_success_within
-        if within is None:
+        if within is None or name not in active:
             continue
-        state = states.get(name)
-        if state is None or state.status != "active":
-            continue
-        since = last_success.get(name) or state.created_at
+        since = last_success.get(name) or first_seen.get(name)
         if since is None:
             continue
         due = since + timedelta(seconds=within)
         if due <= now:
-            out[name] = due
-    return out
+            found.late[name] = due
+        elif found.next_due is None or due < found.next_due:
+            found.next_due = due
+    return found
 
 
 def _leader_process_gone(state_path: Path | None) -> str | None:
@@ -105,8 +116,14 @@ def check(
         if gone:
             problems.append(f"no leader: {gone}")
     if any(d.expect_success_within is not None for d in definitions.values()):
-        states = {s.name: s for s in store.list_schedules(definitions=False)}
-        late = overdue(definitions, states, store.last_successes(), now)
+        states = store.list_schedules(definitions=False)
+        late = overdue(
+            definitions,
+            active={s.name for s in states if s.status == "active"},
+            last_success=store.last_successes(),
+            first_seen={s.name: s.created_at for s in states if s.created_at is not None},
+            now=now,
+        ).late
         record["overdue"] = {n: format_instant(t) for n, t in sorted(late.items())}
         if late:
             names = sorted(late)

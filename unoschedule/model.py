@@ -17,6 +17,7 @@ from .timeutil import format_instant, get_zone
 from .wallclock import DstPolicy
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "PRIORITIES",
     "RESULTS",
     "TRIGGERS",
@@ -42,6 +43,8 @@ FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupte
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
 MissedHandling = Literal["trigger", "skip", "coalesce"]
 Source = Literal["file", "api"]
+#: The queue of runs whose schedule names none (``SchedulerOptions.queue_name``'s default).
+DEFAULT_QUEUE = "scheduled"
 
 
 @dataclass(frozen=True)
@@ -81,15 +84,35 @@ class ScheduleDefinition:
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
 
-    def zone(self, default: str | None = None) -> tzinfo:
-        """The zone this schedule is evaluated in: its own, else the scheduler's, else UTC."""
-        name = self.timezone or default
-        return get_zone(name) if name else UTC
+    @property
+    def zone_name(self) -> str:
+        """The zone this schedule is evaluated in: its own, else UTC.
 
-    def timeline(self, default_zone: str | None = None, anchor: datetime | None = None) -> Timeline:
+        Never the reading process's ``timezone`` option: that default is written into
+        the definition when the schedule is made (``SchedulerOptions.schedule_defaults``),
+        so that every process reads a stored schedule as meaning the same instants.
+        """
+        return self.timezone or "UTC"
+
+    def zone(self) -> tzinfo:
+        return get_zone(self.timezone) if self.timezone else UTC
+
+    @property
+    def declared_status(self) -> Status:
+        """The status it asks for (``paused: true``, ``enabled: false``), until the
+        state holds another (a pause from the shell survives a change of the file)."""
+        return "paused" if self.paused else ("active" if self.enabled else "disabled")
+
+    @property
+    def queue_name(self) -> str:
+        """The queue its runs go to: its own, else the built-in default (see ``zone_name``
+        for why not the reading process's ``queue_name`` option)."""
+        return self.queue or DEFAULT_QUEUE
+
+    def timeline(self, anchor: datetime | None = None) -> Timeline:
         """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals)."""
         return self.schedule.timeline(
-            zone=self.zone(default_zone),
+            zone=self.zone(),
             name=self.name,
             dst=self.dst,
             anchor=anchor,
@@ -194,7 +217,7 @@ class ScheduleTemplate:
 class SchedulerOptions:
     """The design document's ``Scheduler(...)`` options, also the YAML ``scheduler:`` key."""
 
-    queue_name: str = "scheduled"
+    queue_name: str = DEFAULT_QUEUE
     timezone: str = "UTC"
     check_interval: float = 60.0
     missed_threshold: float = 300.0
@@ -219,6 +242,22 @@ class SchedulerOptions:
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)
+
+    def schedule_defaults(self) -> dict[str, str]:
+        """The options that change what a schedule means (its zone, its queue), as the
+        values to write into each schedule made under them that sets none of its own.
+
+        Written when the schedule is made (the file's load, ``Scheduler.schedule``), not
+        applied when it is read: a stored schedule then means the same instants and queue
+        to every process, whatever options that process has. Built-in defaults are left
+        out, so that a definition's canonical form holds only what was chosen.
+        """
+        out = {}
+        if self.timezone and self.timezone != "UTC":
+            out["timezone"] = self.timezone
+        if self.queue_name != DEFAULT_QUEUE:
+            out["queue"] = self.queue_name
+        return out
 
 
 # -- state records ---------------------------------------------------------------------
@@ -248,6 +287,14 @@ class ScheduleState:
     #: ``file``: declared in the YAML file (a reload adds, changes and removes it);
     #: ``api``: made through the library or the CLI (it stays until deleted).
     source: Source = "file"
+
+    def stored_definition(self) -> ScheduleDefinition | None:
+        """The definition as stored; None when it no longer parses (written by an older
+        version): such a schedule is not runnable, and is shown without next runs."""
+        try:
+            return ScheduleDefinition.from_config(self.name, self.definition)
+        except Exception:
+            return None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}

@@ -43,7 +43,15 @@ from .model import (
     VersionRecord,
 )
 from .schedules import EventTrigger, ScheduleSpec, Timeline
-from .sync import Plan, apply_plan, definition_diff, git_source, make_plan
+from .sync import (
+    Plan,
+    apply_plan,
+    definition_diff,
+    file_plan,
+    git_source,
+    make_plan,
+    next_state,
+)
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
@@ -194,14 +202,17 @@ class Scheduler:
         for state in store.list_schedules(statuses=_LIVE):
             if state.name in self.file_definitions:
                 continue
-            definition = _stored_definition(state)
+            definition = state.stored_definition()
             if definition is not None:
                 found[state.name] = definition
         return found
 
-    def _known(self) -> dict[str, ScheduleDefinition]:
-        """Every schedule there is: the state's, with this scheduler's file (as it reads
-        now, which ``run`` will load) for the schedules the file declares."""
+    def known_definitions(self) -> dict[str, ScheduleDefinition]:
+        """Every schedule there is, as the state holds it (zone and queue included: see
+        ``SchedulerOptions.schedule_defaults``), with this scheduler's file (as it reads
+        now, which ``run`` will load) for the schedules the file declares. What every
+        reader (status, list, health, history, next runs, explain) takes its schedules
+        from, whatever options or file this process has."""
         return {**self._stored_definitions(), **self.file_definitions}
 
     def _resolve(self, schedule_id: str) -> ScheduleDefinition:
@@ -211,11 +222,10 @@ class Scheduler:
         store = self._store_if_any()
         state = store.get_schedule(schedule_id) if store is not None else None
         if state is not None and state.status != "removed":
-            found = _stored_definition(state)
+            found = state.stored_definition()
             if found is not None:
                 return found
-        names = [*self.file_definitions, *self._stored_definitions()]
-        hint = difflib.get_close_matches(schedule_id, names, n=1)
+        hint = difflib.get_close_matches(schedule_id, list(self.known_definitions()), n=1)
         raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
 
     def reconcile_definitions(self) -> list[str]:
@@ -233,7 +243,7 @@ class Scheduler:
             if current is not None and current.fingerprint() == light.fingerprint:
                 continue
             state = store.get_schedule(light.name)
-            definition = _stored_definition(state) if state is not None else None
+            definition = state.stored_definition() if state is not None else None
             if definition is not None:
                 self.definitions[light.name] = definition
                 changed.append(light.name)
@@ -260,12 +270,20 @@ class Scheduler:
         *,
         name: str | None = None,
         template: ScheduleTemplate | None = None,
+        replace_existing: bool = False,
         **settings: Any,
     ) -> str:
         """Add a schedule; returns its id (its name). Options as in the design document.
 
         The schedule is stored (source ``api``) and the leader, in any process, acts on it
-        at once. Values are checked here, by the same rules as the YAML file's.
+        at once. Values are checked here, by the same rules as the YAML file's. The
+        scheduler's ``timezone`` and ``queue_name`` are stored with a schedule that names
+        none, so that every process reads it the same.
+
+        Declaring a schedule again as it is stored does nothing and returns its id, so
+        that an application may declare its schedules each time it starts. A schedule of
+        that name with another definition is replaced, as its next version, with
+        ``replace_existing=True``; without it, that raises ``ConfigError``.
         """
         values: dict[str, Any] = dict(template.values) if template is not None else {}
         for key in ("kwargs", "metadata", "env"):
@@ -282,17 +300,23 @@ class Scheduler:
             raise ConfigError("schedule() needs a task or a command")
         local = _callable_task(values)
         chosen = name or _default_name(values)
-        definition = self._checked(chosen, values, local)
-        return await asyncio.to_thread(self._add, definition)
+        definition = self._checked(chosen, values, local, self.options)
+        return await asyncio.to_thread(self._add, definition, replace_existing)
 
     def _checked(
-        self, name: str, values: dict[str, Any], local: Callable[..., Any] | None
+        self,
+        name: str,
+        values: dict[str, Any],
+        local: Callable[..., Any] | None,
+        options: SchedulerOptions | None,
     ) -> ScheduleDefinition:
+        """The definition of ``values``, with ``options``' zone and queue when it names
+        none (None: a complete stored definition, whose meaning no option changes)."""
         from .config.python_values import definition_from_values
 
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
-        definition = definition_from_values(name, values, timezone=self.options.timezone)
+        definition = definition_from_values(name, values, options=options)
         if local is not None:
             from .runner.tasks import register_local
 
@@ -301,21 +325,46 @@ class Scheduler:
             definition = definition.with_changes(task=path, in_process=True)
         return definition
 
-    def _add(self, definition: ScheduleDefinition) -> str:
+    def _add(self, definition: ScheduleDefinition, replace_existing: bool) -> str:
         name = definition.name
         if name in self.file_definitions:
             raise ConfigError(f"a schedule named {name!r} exists already (in the YAML file)")
         store = self.store
         old = store.get_schedule(name)
-        now = self.clock.now()
-        version = old.version + 1 if old is not None else 1
-        state = _new_state(definition, version, now, old, source="api")
-        record = _version(definition, version, now, "added", diff="")
-        expected = None
-        if not store.save_schedule_if(state, record, expected_version=expected):
-            raise ConfigError(f"a schedule named {name!r} exists already")
-        store.notify()
+        live = old if old is not None and old.status != "removed" else None
+        if live is not None and live.fingerprint == definition.fingerprint():
+            return name  # declared again as it is: an application's next start
+        if live is not None and live.source == "file":
+            raise ConfigError(
+                f"a schedule named {name!r} exists already (in the YAML file); change it there"
+            )
+        if live is not None and not replace_existing:
+            raise ConfigError(
+                f"a schedule named {name!r} exists already with another definition; "
+                "pass replace_existing=True to replace it (as its next version)"
+            )
+        self._save(definition, old, "replaced" if live else "added", source="api")
         return name
+
+    def _save(
+        self, definition: ScheduleDefinition, old: ScheduleState | None, changelog: str, source: str
+    ) -> int:
+        """Write ``definition`` as the version after ``old`` (None or removed: an
+        addition), if the store still holds ``old``; returns the new version."""
+        live = old if old is not None and old.status != "removed" else None
+        now = self.clock.now()
+        state = next_state(definition, old, now, source=source)
+        version = state.version
+        before = live.definition if live is not None else None
+        diff = definition_diff(definition.name, before, state.definition) if live else ""
+        record = _version(definition, version, now, changelog, diff=diff)
+        expected = live.version if live is not None else None
+        if not self.store.save_schedule_if(state, record, expected_version=expected):
+            raise VersionConflictError(
+                f"{definition.name} was changed by someone else meanwhile; read it again and retry"
+            )
+        self.store.notify()
+        return version
 
     async def update_schedule(
         self,
@@ -351,21 +400,12 @@ class Scheduler:
                 f"{state.version + 1}, not {version}; read it again and retry"
             )
         values = {**old.to_config(), **changes}
+        values.pop("in_process", None)  # not a value one sets: it follows from the task
         if "task" not in changes and old.in_process:
             values["task"] = _local_callable(old)
         local = _callable_task(values)
-        new = self._checked(schedule_id, values, local)
-        diff = definition_diff(schedule_id, state.definition, new.canonical()[0])
-        now = self.clock.now()
-        next_version = state.version + 1
-        new_state = _new_state(new, next_version, now, state, source=state.source)
-        record = _version(new, next_version, now, changelog or "updated", diff=diff)
-        if not store.save_schedule_if(new_state, record, expected_version=state.version):
-            raise VersionConflictError(
-                f"{schedule_id} was changed by someone else meanwhile; read it again and retry"
-            )
-        store.notify()
-        return next_version
+        new = self._checked(schedule_id, values, local, None)
+        return self._save(new, state, changelog or "updated", source=state.source)
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
@@ -453,7 +493,7 @@ class Scheduler:
         wanted = {n: self.file_definitions[n] for n in names}
         states = [store.get_schedule(n) for n in wanted]
         known = [s for s in states if s is not None]
-        plan = make_plan(wanted, known, now=now, default_zone=self.options.timezone, preview=0)
+        plan = make_plan(wanted, known, now=now, preview=0)
         source = git_source(self.config.path if self.config else None)
         apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
         store.notify()
@@ -477,15 +517,12 @@ class Scheduler:
             self._sync(missing, "added")
 
     def plan(self) -> Plan:
-        """What ``run`` would change in the state: the file's schedules added, changed
-        (including changes made through the API: drift) and removed."""
-        store = self._store_if_any()
-        states = store.list_schedules(source="file") if store else []
-        return make_plan(
-            self.file_definitions,
-            states,
-            now=self.clock.now(),
-            default_zone=self.options.timezone,
+        """What ``run`` would change in the state, computed as its start and reloads
+        compute it (``sync.file_plan``): the file's schedules added, changed (including
+        changes made through the API: drift, and schedules made through the API that the
+        file now declares) and removed."""
+        return file_plan(
+            self._store_if_any(), self.file_definitions, now=self.clock.now(), preview=3
         )
 
     # -- observation ----------------------------------------------------------------------
@@ -509,14 +546,10 @@ class Scheduler:
             if state.next_run is not None:
                 return state.next_run
         anchor = state.anchor if state is not None else None
-        return definition.timeline(self.options.timezone, anchor).next(self.clock.now())
+        return definition.timeline(anchor).next(self.clock.now())
 
     def _status_of(self, definition: ScheduleDefinition, state: ScheduleState | None) -> str:
-        if state is not None:
-            return state.status
-        if definition.paused:
-            return "paused"
-        return "active" if definition.enabled else "disabled"
+        return state.status if state is not None else definition.declared_status
 
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
@@ -527,7 +560,7 @@ class Scheduler:
         states = self._states()
         paused = self._open_pauses()
         rows = []
-        for name, definition in self._known().items():
+        for name, definition in self.known_definitions().items():
             state = states.get(name)
             row_status = self._status_of(definition, state)
             if status is not None and row_status != status:
@@ -542,7 +575,7 @@ class Scheduler:
                     "next_run": format_instant(self._next_run(definition, state)),
                     "tags": list(definition.tags),
                     "description": definition.schedule.describe(),
-                    "timezone": definition.timezone or self.options.timezone,
+                    "timezone": definition.zone_name,
                     "last_run": format_instant(state.last_run) if state else None,
                     "last_result": state.last_result if state else None,
                     "version": state.version if state else None,
@@ -568,7 +601,7 @@ class Scheduler:
         state = store.get_schedule(schedule_id) if store is not None else None
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
-        timeline = definition.timeline(self.options.timezone, anchor)
+        timeline = definition.timeline(anchor)
         return [format_instant(t) or "" for t in timeline.take(start, count)]
 
     def timelines(
@@ -581,10 +614,10 @@ class Scheduler:
         states = self._states()
         start = after or self.clock.now()
         out = {}
-        for name, definition in self._known().items():
+        for name, definition in self.known_definitions().items():
             state = states.get(name)
             anchor = (state.anchor if state is not None else None) or definition.start_date
-            out[name] = (definition, definition.timeline(self.options.timezone, anchor or start))
+            out[name] = (definition, definition.timeline(anchor or start))
         return out
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
@@ -625,7 +658,7 @@ class Scheduler:
         now = self.clock.now()
         store = self._store_if_any()
         states = self._states()
-        known = self._known()
+        known = self.known_definitions()
         statuses = [self._status_of(d, states.get(n)) for n, d in known.items()]
         counts = store.run_counts() if store else {}
         recent = store.run_counts(now - timedelta(hours=24)) if store else {}
@@ -722,7 +755,7 @@ class Scheduler:
             args=list(args) if args is not None else None,
             kwargs=dict(kwargs) if kwargs is not None else None,
             event=event,
-            queue=definition.queue or self.options.queue_name,
+            queue=definition.queue_name,
             priority=definition.priority,
         )
 
@@ -754,7 +787,7 @@ class Scheduler:
         check_run_values(None, None, data)
         states = self._states()
         runs = []
-        known = self._known()
+        known = self.known_definitions()
         for definition in known.values():
             spec = definition.schedule
             if isinstance(spec, EventTrigger) and spec.event == name:
@@ -945,7 +978,9 @@ class Scheduler:
         """Leader alive and nothing overdue? (``uno-schedule health``)."""
         from .health import check
 
-        return check(self._store_if_any(), self.definitions, self.clock.now(), self.state_path)
+        return check(
+            self._store_if_any(), self.known_definitions(), self.clock.now(), self.state_path
+        )
 
     async def explain(
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
@@ -995,47 +1030,12 @@ _LIVE = ("active", "paused", "completed", "disabled")
 _LOCAL_PLACEHOLDER = "unoschedule.local:callable"
 
 
-def _stored_definition(state: ScheduleState) -> ScheduleDefinition | None:
-    try:
-        return ScheduleDefinition.from_config(state.name, state.definition)
-    except Exception:  # written by an older version and no longer valid: not runnable
-        return None
-
-
 def _source_of(
     name: str, file_definitions: dict[str, ScheduleDefinition], state: ScheduleState | None
 ) -> str:
     if state is not None:
         return state.source
     return "file" if name in file_definitions else "api"
-
-
-def _new_state(
-    definition: ScheduleDefinition,
-    version: int,
-    now: datetime,
-    old: ScheduleState | None,
-    *,
-    source: str,
-) -> ScheduleState:
-    live = old is not None and old.status != "removed"
-    status = "paused" if definition.paused else ("active" if definition.enabled else "disabled")
-    if live and old is not None and old.status == "paused":
-        status = "paused"  # a pause survives a change of the definition
-    return ScheduleState(
-        name=definition.name,
-        definition=definition.canonical()[0],
-        version=version,
-        status=status,  # type: ignore[arg-type]
-        next_run=None,
-        anchor=(old.anchor if live and old is not None else None) or definition.start_date or now,
-        last_run=old.last_run if old else None,
-        last_result=old.last_result if old else None,
-        created_at=old.created_at if old else now,
-        updated_at=now,
-        fingerprint=definition.fingerprint(),
-        source=source,  # type: ignore[arg-type]
-    )
 
 
 def _version(

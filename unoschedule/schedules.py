@@ -493,10 +493,8 @@ def _ordinal(n: int) -> str:
 SCHEDULE_KEYS = ("cron", "every", "at", "daily", "weekly", "monthly", "event")
 
 
-def timeline_from_config(
-    name: str, data: dict[str, Any], default_zone: str | None, anchor: datetime | None
-) -> Timeline:
-    """``ScheduleDefinition.from_config(name, data).timeline(default_zone, anchor)``
+def timeline_from_config(name: str, data: dict[str, Any], anchor: datetime | None) -> Timeline:
+    """``ScheduleDefinition.from_config(name, data).timeline(anchor)``
     without building the definition.
 
     Why: the shell's view of the state (``unoschedule.view``) keeps each definition in
@@ -506,7 +504,7 @@ def timeline_from_config(
     """
     from .timeutil import get_zone
 
-    zone = data.get("timezone") or default_zone
+    zone = data.get("timezone")
     dst = data.get("dst")
     start, end = data.get("start_date"), data.get("end_date")
     return schedule_from_config(data["schedule"]).timeline(

@@ -1,14 +1,16 @@
-"""Reconciling the definitions of a file (or of library calls) with the stored schedules.
+"""Reconciling the definitions of a file with the stored schedules.
 
-``plan`` is pure: it compares definitions with stored states and says what would be
-added, changed and removed, so that ``uno-schedule plan`` and the run loop's reload
-agree by construction. ``apply`` writes that plan, one version per changed schedule,
-with a unified diff of the canonical YAML form and the source (file and git commit).
+``make_plan`` is pure: it compares definitions with stored states and says what would
+be added, changed and removed. ``file_plan`` is that plan against a store, the one that
+both ``uno-schedule plan`` (``Scheduler.plan``) and the run loop's start and reload
+(``runner.reloading.write_reload``) compute, so that they agree by construction.
+``apply_plan`` writes it, one version per changed schedule, with a unified diff of the
+canonical YAML form and the source (file and git commit).
 
 Scale matters here: the first start on a 100,000-schedule file adds every schedule.
 Diffs are therefore built only when read (an addition's version holds its definition
 and no diff), the store is read without definitions except for what changed
-(``plan_for_store``), and all new and changed schedules are written in one transaction.
+(``file_plan``), and all new and changed schedules are written in one transaction.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ __all__ = [
     "apply_plan",
     "definition_diff",
     "definition_yaml",
+    "file_plan",
     "git_source",
     "make_plan",
-    "plan_for_store",
+    "next_state",
 ]
 
 
@@ -57,11 +60,19 @@ class PlanEntry:
             self._diff = definition_diff(self.name, self.before, self.after)
         return self._diff
 
+    @property
+    def takes_over(self) -> bool:
+        """A schedule made through the API that the file now declares: its source
+        becomes ``file`` (a change even when the definitions are the same)."""
+        state = self.state
+        return state is not None and state.source == "api" and state.status != "removed"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "before": self.before,
             "after": self.after,
+            "takes_over": self.takes_over,
             "diff": self.diff,
             "next_before": self.next_before,
             "next_after": self.next_after,
@@ -110,14 +121,13 @@ def definition_diff(
 
 def _upcoming(
     definition: ScheduleDefinition | None,
-    default_zone: str | None,
     now: datetime,
     count: int,
     anchor: datetime | None = None,
 ) -> list[str]:
     if definition is None or count <= 0:
         return []
-    timeline = definition.timeline(default_zone, anchor)
+    timeline = definition.timeline(anchor)
     return [format_instant(t) or "" for t in timeline.take(now, count)]
 
 
@@ -126,17 +136,24 @@ def make_plan(
     states: Sequence[ScheduleState],
     *,
     now: datetime,
-    default_zone: str | None = None,
     preview: int = 3,
 ) -> Plan:
-    """What applying ``definitions`` to the stored ``states`` would change."""
+    """What applying the file's ``definitions`` to the stored ``states`` would change.
+
+    A schedule made through the API that the file now declares is a change even when
+    its definition is the same: the file takes it over (its source becomes ``file``).
+    """
     plan = Plan()
     stored = {s.name: s for s in states if s.status != "removed"}
     # A schedule that comes back after removal is added again, continuing its versions.
     returning = {s.name: s for s in states if s.status == "removed"}
     for name, definition in definitions.items():
         state = stored.get(name)
-        if state is not None and state.fingerprint == definition.fingerprint():
+        if (
+            state is not None
+            and state.fingerprint == definition.fingerprint()
+            and state.source == "file"
+        ):
             plan.unchanged.append(name)
             continue
         after, _ = definition.canonical()
@@ -147,39 +164,29 @@ def make_plan(
                     None,
                     after,
                     [],
-                    _upcoming(definition, default_zone, now, preview),
+                    _upcoming(definition, now, preview),
                     returning.get(name),
                 )
             )
         else:
-            try:
-                old: ScheduleDefinition | None = ScheduleDefinition.from_config(
-                    name, state.definition
-                )
-            except Exception:  # a definition stored by an older version that no longer parses
-                old = None
             plan.changed.append(
                 PlanEntry(
                     name,
                     state.definition,
                     after,
-                    _upcoming(old, default_zone, now, preview, state.anchor),
-                    _upcoming(definition, default_zone, now, preview, state.anchor),
+                    _upcoming(state.stored_definition(), now, preview, state.anchor),
+                    _upcoming(definition, now, preview, state.anchor),
                     state,
                 )
             )
     for name, state in stored.items():
         if name not in definitions:
-            try:
-                old = ScheduleDefinition.from_config(name, state.definition)
-            except Exception:
-                old = None
             plan.removed.append(
                 PlanEntry(
                     name,
                     state.definition,
                     None,
-                    _upcoming(old, default_zone, now, preview, state.anchor),
+                    _upcoming(state.stored_definition(), now, preview, state.anchor),
                     [],
                     state,
                 )
@@ -187,30 +194,40 @@ def make_plan(
     return plan
 
 
-def plan_for_store(
-    store: Store,
+def file_plan(
+    store: Store | None,
     definitions: Mapping[str, ScheduleDefinition],
     *,
     now: datetime,
-    default_zone: str | None = None,
     preview: int = 0,
-    states: list[ScheduleState] | None = None,
+    states: Sequence[ScheduleState] | None = None,
 ) -> Plan:
-    """``make_plan`` against ``store``, decoding stored definitions only where they differ
-    (a restart with 100,000 unchanged schedules reads none of them).
+    """What loading the file's ``definitions`` changes in ``store`` (None: no state yet):
+    the file's stored schedules added, changed and removed, and those made through the
+    API that the file now declares taken over (changed). Those made through the API and
+    not in the file are left alone.
 
-    ``states``: the store's schedules listed without definitions, when the caller has
-    them (the entries that differ are replaced in it by their full states).
+    Stored definitions are decoded only where they differ (a restart with 100,000
+    unchanged schedules reads none of them). ``states``: the store's schedules listed
+    without definitions, when the caller has them.
     """
+    if store is None:
+        return make_plan(definitions, [], now=now, preview=preview)
     if states is None:
         states = store.list_schedules(definitions=False)
-    for i, state in enumerate(states):
-        if state.status == "removed":
-            continue
+    mine = []
+    for state in states:
+        if state.source != "file" and state.name not in definitions:
+            continue  # made through the API: not the file's to change or remove
         definition = definitions.get(state.name)
-        if definition is None or definition.fingerprint() != state.fingerprint:
-            states[i] = store.get_schedule(state.name) or state
-    return make_plan(definitions, states, now=now, default_zone=default_zone, preview=preview)
+        if state.status != "removed" and (
+            definition is None
+            or definition.fingerprint() != state.fingerprint
+            or state.source != "file"
+        ):
+            state = store.get_schedule(state.name) or state
+        mine.append(state)
+    return make_plan(definitions, mine, now=now, preview=preview)
 
 
 def git_source(path: Path | None) -> str:
@@ -260,6 +277,35 @@ def apply_plan(
         store.set_status([entry.name for entry in plan.removed], "removed", now)
 
 
+def next_state(
+    definition: ScheduleDefinition,
+    old: ScheduleState | None,
+    now: datetime,
+    *,
+    source: str,
+    config: dict[str, Any] | None = None,
+) -> ScheduleState:
+    """The stored state of ``definition`` as the version after ``old`` (None or removed:
+    added, again). A pause survives a change of the definition, an interval keeps its
+    anchor, and the last run stays. ``config``: its canonical form, when at hand."""
+    live = old if old is not None and old.status != "removed" else None
+    paused = live is not None and live.status == "paused"
+    return ScheduleState(
+        name=definition.name,
+        definition=config if config is not None else definition.canonical()[0],
+        version=old.version + 1 if old is not None else 1,
+        status="paused" if paused else definition.declared_status,
+        next_run=None,
+        anchor=(live.anchor if live is not None else None) or definition.start_date or now,
+        last_run=old.last_run if old else None,
+        last_result=old.last_result if old else None,
+        created_at=old.created_at if old else now,
+        updated_at=now,
+        fingerprint=definition.fingerprint(),
+        source=source,  # type: ignore[arg-type]
+    )
+
+
 def _versions(
     plan: Plan,
     definitions: Mapping[str, ScheduleDefinition],
@@ -269,30 +315,10 @@ def _versions(
 ) -> Iterator[tuple[ScheduleState, VersionRecord | None]]:
     """The states and versions to write, made one at a time as the store takes them."""
     for entry in itertools.chain(plan.added, plan.changed):
-        definition = definitions[entry.name]
         old = entry.state
         added = old is None or old.status == "removed"
-        version = (old.version + 1) if old is not None else 1
-        status = (
-            "paused" if definition.paused else ("disabled" if not definition.enabled else "active")
-        )
-        if old is not None and old.status == "paused":
-            status = "paused"  # a pause from the shell survives a change of the file
-        state = ScheduleState(
-            name=entry.name,
-            definition=entry.after or {},
-            version=version,
-            status=status,  # type: ignore[arg-type]
-            next_run=None,
-            anchor=(old.anchor if old is not None and not added else None)
-            or definition.start_date
-            or now,
-            last_run=old.last_run if old else None,
-            last_result=old.last_result if old else None,
-            created_at=old.created_at if old else now,
-            updated_at=now,
-            fingerprint=definition.fingerprint(),
-        )
+        state = next_state(definitions[entry.name], old, now, source="file", config=entry.after)
+        version = state.version
         record = VersionRecord(
             schedule=entry.name,
             version=version,

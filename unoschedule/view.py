@@ -101,7 +101,6 @@ def _code_stamp() -> str:
 def _snapshot(config: Config) -> dict[str, Any]:
     """What the shell shows of each schedule, and the options it needs."""
     assert config.path is not None
-    zone = config.options.timezone
     schedules = {}
     for name, d in config.schedules.items():
         spec = d.schedule
@@ -109,18 +108,18 @@ def _snapshot(config: Config) -> dict[str, Any]:
             "type": d.type,
             "summary": spec.describe(),
             "description": d.description,
-            "timezone": d.timezone or zone,
+            "timezone": d.zone_name,
             "tags": list(d.tags),
-            "queue": d.queue or config.options.queue_name,
+            "queue": d.queue_name,
             "priority": d.priority,
             "schedule": spec.to_config(),
             "event": getattr(spec, "event", None) if d.type == "event" else None,
-            "status": "paused" if d.paused else ("active" if d.enabled else "disabled"),
+            "status": d.declared_status,
             "metadata": dict(d.metadata),
             "definition": d.to_config(),
         }
     return {
-        "options": {"timezone": zone, "queue_name": config.options.queue_name},
+        "options": {"timezone": config.options.timezone, "queue_name": config.options.queue_name},
         "schedules": schedules,
     }
 
@@ -292,7 +291,7 @@ class StateView:
         from .schedules import timeline_from_config
 
         definition = self.schedules[name]["definition"]
-        return timeline_from_config(name, definition, self.options["timezone"], anchor)
+        return timeline_from_config(name, definition, anchor)
 
     # -- the read commands --------------------------------------------------------------
 

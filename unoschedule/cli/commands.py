@@ -577,6 +577,8 @@ def _print_plan(result: Any) -> None:
     ):
         for entry in entries:
             con.print(Text(f"\n{sign} {entry.name}", style=f"bold {style}"))
+            if entry.takes_over:
+                con.print(Text("  made through the API: the file's definition takes it over"))
             if entry.diff:
                 con.print(
                     Syntax(
@@ -706,11 +708,11 @@ def _schedule_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _extras(definition: Any, options: Any) -> dict[str, Any]:
+def _extras(definition: Any) -> dict[str, Any]:
     return {
-        "timezone": definition.timezone or options.timezone,
+        "timezone": definition.zone_name,
         "schedule": definition.schedule.to_config(),
-        "queue": definition.queue or options.queue_name,
+        "queue": definition.queue_name,
         "user_description": definition.description,
     }
 
@@ -743,7 +745,7 @@ def status(
             record = _run(scheduler.get_schedule_status(name))
             # the file's or the state's (made through the API): ``definitions`` holds
             # only what a leader runs, the file's when no leader runs here
-            record.update(_extras(_run(scheduler.get_schedule(name)), scheduler.options))
+            record.update(_extras(_run(scheduler.get_schedule(name))))
             note = _leader_full(scheduler, _zone(tz, record["timezone"]))
     record["scheduler_running"] = note is None
     if as_json:
@@ -824,16 +826,16 @@ def next_runs(
 
     _check_tz(tz)
     view = _view(ctx)
+    g = _globals(ctx)
+    state_alone = view is None and g.state is not None and not g.config.exists()
     zone: tzinfo | None = None
     if tz and tz.lower() == "schedule":
         if view is not None:
             zone = _zone(None, view.resolve(name)["timezone"])
         else:
-            config = _load(ctx)
-            definition = config.schedules.get(name)
-            zone = _zone(
-                None, (definition.timezone if definition else None) or config.options.timezone
-            )
+            with _scheduler(ctx) as scheduler:
+                definition = scheduler.known_definitions().get(name)
+            zone = _zone(None, definition.zone_name if definition else None)
     elif tz:
         zone = _zone(tz)
     try:
@@ -842,8 +844,10 @@ def next_runs(
         raise typer.BadParameter(str(exc), param_hint="'--from'") from None
     if view is not None:
         instants = view.next_run_times(name, count, after)
+    elif state_alone:  # no schedule file: the state's schedules are all there is
+        with _scheduler(ctx) as scheduler:
+            instants = scheduler.next_run_times(name, count, after)
     else:
-        g = _globals(ctx)
         instants = next_run_times(g.config, g.state, name, count, after)
     text = render(instants, zone, as_json)
     if text:
@@ -884,9 +888,9 @@ def history(
                 records = _run(scheduler.get_schedule_versions(name))
             else:
                 records = _run(scheduler.get_run_history(name, limit=limit))
-            definition = scheduler.definitions.get(name)
+            definition = scheduler.known_definitions().get(name)
             paused = [] if versions or as_json else _run(scheduler.get_pauses(name))
-            zone_name = (definition.timezone if definition else None) or scheduler.options.timezone
+            zone_name = definition.zone_name if definition else "UTC"
     if as_json:
         output.print_json(records)
         return

@@ -49,7 +49,7 @@ def next_run_times(
     if definition is not None and (
         after is not None or (not remote and not config.state_path(state).exists())
     ):
-        timeline = definition.timeline(config.options.timezone)
+        timeline = definition.timeline()
         start = after or datetime.now(UTC)
         return [format_instant(t) or "" for t in timeline.take(start, count)]
 

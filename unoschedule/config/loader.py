@@ -606,6 +606,7 @@ def _read_schedules(
         )
         return
     default_zone = _zone_or_utc(config.options.timezone)
+    defaults = config.options.schedule_defaults()
     # The entries list becomes the only reference to each schedule's nodes, and each is
     # dropped once converted: the tree is freed while the definitions are built, so a
     # large file's peak memory is the tree's, not the tree's plus the definitions'.
@@ -635,7 +636,14 @@ def _read_schedules(
             base = resolved.get(template.value)
         entries = _merge(base, own) if base is not None else own
         definition = _build(
-            ctx, name, key_node, entries, default_zone, complete=base is not None, failed=failed
+            ctx,
+            name,
+            key_node,
+            entries,
+            default_zone,
+            defaults,
+            complete=base is not None,
+            failed=failed,
         )
         if definition is not None:
             config.schedules[name] = definition
@@ -656,6 +664,7 @@ def _build(
     name_node: Node,
     entries: dict[str, _Entry],
     default_zone: tzinfo,
+    defaults: dict[str, str],
     *,
     complete: bool,
     failed: set[str],
@@ -706,6 +715,9 @@ def _build(
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):
         return None
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}
+    for key, value in defaults.items():  # the scheduler's zone and queue: see model
+        if values.get(key) is None:
+            values[key] = value
     return ScheduleDefinition(name=name, **values)
 
 

@@ -30,16 +30,16 @@ _WHERE = "<call>"
 
 
 def definition_from_values(
-    name: str, values: Mapping[str, Any], *, timezone: str | None = None
+    name: str, values: Mapping[str, Any], *, options: SchedulerOptions | None = None
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
-    ``timezone``: the scheduler's zone, in which naive dates are read when the schedule
-    names no zone of its own (as in the file, where ``scheduler.timezone`` is that zone).
+    ``options``: the scheduler's, whose zone and queue the schedule takes when it names
+    none (as in the file, under its ``scheduler:`` key); naive dates are read in that zone.
     """
     document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
-    if timezone:
-        document["scheduler"] = {"timezone": timezone}
+    if options is not None:
+        document["scheduler"] = {"timezone": options.timezone, "queue_name": options.queue_name}
     config = _parse(document)
     return config.schedules[name]
 

@@ -315,7 +315,7 @@ class RunLoop:
         )
         found = shared.get(key) if key is not None else None
         if found is None:
-            timeline = definition.timeline(self.options.timezone, state.anchor)
+            timeline = definition.timeline(state.anchor)
             first: datetime | None = _UNKNOWN
         else:
             timeline, first = found
@@ -559,7 +559,7 @@ class RunLoop:
             queued_at=now,
             epoch=self.epoch,
             instance_id=self.instance_id,
-            queue=definition.queue or self.options.queue_name,
+            queue=definition.queue_name,
             priority=definition.priority,
             **extra,
         )

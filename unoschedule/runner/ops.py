@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .. import pauses, runlogs
 from ..abc import Store
+from ..health import overdue
 from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
 from .log import Logger
@@ -294,36 +295,40 @@ class Operations(Observer):
         became overdue (each alarms once per overdue spell; a success ends the spell)."""
         loop = self.loop
         inactive = loop._inactive if loop is not None else set()
-        fresh = []
-        soonest: datetime | None = None
         definitions = self.scheduler.definitions
+        watched = {n: definitions[n] for n in self._watched if n in definitions}
+        for name in watched:
+            self._first_seen.setdefault(name, now)
+        found = overdue(
+            watched,
+            active=set(watched) - set(inactive),
+            last_success=self._last_success,
+            first_seen=self._first_seen,
+            now=now,
+        )
+        fresh = []
         for name in self._watched:
-            definition = definitions.get(name)
-            within = definition.expect_success_within if definition is not None else None
-            if within is None or name in inactive:
+            due = found.late.get(name)
+            if due is None:
                 self._overdue.discard(name)
-                continue
-            since = self._last_success.get(name) or self._first_seen.setdefault(name, now)
-            deadline = since + timedelta(seconds=within)
-            if now < deadline:
-                self._overdue.discard(name)
-                soonest = deadline if soonest is None else min(soonest, deadline)
             elif name not in self._overdue:
                 self._overdue.add(name)
                 fresh.append(name)
-                self._alarm(name, within, since)
-        self._next_overdue = soonest
+                self._alarm(name, due)
+        self._next_overdue = found.next_due
         return fresh
 
     def overdue_view(self) -> dict[str, bool]:
         return {name: name in self._overdue for name in self._watched}
 
-    def _alarm(self, name: str, within: float, since: datetime) -> None:
+    def _alarm(self, name: str, due: datetime) -> None:
         from ..timeutil import format_duration
 
+        definition = self.scheduler.definitions[name]
+        within = definition.expect_success_within or 0.0
+        since = due - timedelta(seconds=within)
         message = f"overdue: no successful run for {format_duration(within)} (since {_fmt(since)})"
         self.log.error(f"{name}: {message}")
-        definition = self.scheduler.definitions[name]
         loop = self.loop
         if loop is None or loop.on_failure is None:
             return

@@ -26,7 +26,6 @@ def check_applicable(
     new: Mapping[str, ScheduleDefinition],
     old: Mapping[str, ScheduleDefinition],
     *,
-    default_zone: str | None,
     now: datetime,
     file: str = "",
 ) -> None:
@@ -37,7 +36,7 @@ def check_applicable(
         if old.get(name) == definition:
             continue
         try:
-            definition.timeline(default_zone).next(now)
+            definition.timeline().next(now)
         except (OverflowError, ValueError, ArithmeticError, UnoScheduleError) as exc:
             errors.append(ConfigError(f"{name}: cannot compute its next run ({exc})", file))
     if errors:
@@ -49,7 +48,6 @@ def check_applicable_config(config: Config, scheduler: Engine) -> None:
     check_applicable(
         config.schedules,
         scheduler.definitions,
-        default_zone=config.options.timezone or scheduler.options.timezone,
         now=scheduler.clock.now(),
         file=str(config.path or ""),
     )

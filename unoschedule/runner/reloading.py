@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..abc import Store
 from ..model import ScheduleDefinition, ScheduleState, VersionRecord
-from ..sync import Plan, apply_plan, plan_for_store
+from ..sync import Plan, apply_plan, file_plan
 from .log import Logger
 
 if TYPE_CHECKING:
@@ -66,7 +66,6 @@ def write_reload(
     definitions: Mapping[str, ScheduleDefinition],
     *,
     now: datetime,
-    default_zone: str | None,
     source: str,
     log: Logger,
     changelog: str = "reloaded",
@@ -78,7 +77,7 @@ def write_reload(
     are neither changed nor removed by the file (unless the file now declares one: then
     the file takes it over, continuing its versions)."""
     states = store.list_schedules(definitions=False)
-    plan = file_plan(store, definitions, states, now=now, default_zone=default_zone, log=log)
+    plan = file_plan(store, definitions, now=now, states=states)
     if plan.empty:
         return states
     del states
@@ -89,31 +88,13 @@ def write_reload(
     return store.list_schedules(definitions=False)
 
 
-def file_plan(
-    store: Store,
-    definitions: Mapping[str, ScheduleDefinition],
-    states: list[ScheduleState],
-    *,
-    now: datetime,
-    default_zone: str | None,
-    log: Logger,
-) -> Plan:
-    """The plan of the file's ``definitions`` against the stored file schedules (and
-    the API ones the file now declares, which it takes over)."""
-    file_states = [s for s in states if s.source == "file" or s.name in definitions]
-    for state in file_states:
-        if state.source == "api" and state.status != "removed":
+def _log_plan(log: Logger, plan: Plan, source: str) -> None:
+    for entry in plan.changed:
+        if entry.takes_over:
             log.warning(
-                f"{state.name}: declared in the file; the file's definition replaces "
+                f"{entry.name}: declared in the file; the file's definition replaces "
                 "the one made through the API"
             )
-            state.fingerprint = ""  # always a change: its source becomes the file
-    return plan_for_store(
-        store, definitions, now=now, default_zone=default_zone, states=file_states
-    )
-
-
-def _log_plan(log: Logger, plan: Plan, source: str) -> None:
     for entries, what in (
         (plan.added, "added"),
         (plan.changed, f"changed ({source})"),
@@ -135,7 +116,6 @@ def write_reload_of(config: Config, engine: Engine, log: Logger) -> list[Schedul
         engine.store,
         config.schedules,
         now=engine.clock.now(),
-        default_zone=engine.options.timezone,
         source=git_source(config.path),
         log=log,
     )

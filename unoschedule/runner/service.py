@@ -403,7 +403,6 @@ class Service:
                 store,
                 sched.file_definitions,
                 now=now,
-                default_zone=sched.options.timezone,
                 source=git_source(sched.config.path),
                 log=self.log,
                 changelog=changelog,

@@ -404,12 +404,7 @@ class Worker:
         if definition is not None:
             return definition
         state = self.scheduler.store.get_schedule(name)
-        if state is None or not state.definition:
-            return None
-        try:
-            return ScheduleDefinition.from_config(name, dict(state.definition))
-        except (UnoScheduleError, ValueError, TypeError):
-            return None
+        return state.stored_definition() if state is not None and state.definition else None
 
     def _retry(
         self, run: RunRecord, definition: ScheduleDefinition | None, now: Any
