@@ -20,7 +20,7 @@ from .model import RunRecord, ScheduleDefinition, ScheduleState
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .abc import Store
 
 __all__ = ["DEFAULT_WINDOW", "MAX_OCCURRENCES", "OUTCOMES", "explain", "outcomes"]
 
@@ -40,24 +40,26 @@ _OCCURRENCE_TRIGGERS = ("schedule", "missed", "retry", "backfill")
 
 
 def explain(
-    scheduler: Scheduler,
+    store: Store | None,
     definition: ScheduleDefinition,
     since: datetime | None,
     until: datetime | None,
+    now: datetime,
+    zone: str | None,
 ) -> list[dict[str, Any]]:
-    now = scheduler.clock.now()
+    """What became of each occurrence of ``definition`` in ``[since, until]`` (None for
+    ``store``: no state yet), its instants read in ``zone``."""
     until = until or now
     since = since or until - DEFAULT_WINDOW
     if since > until:
         raise UnoScheduleError("--since is after --until")
-    store = scheduler._store_if_any()
     name = definition.name
     state = store.get_schedule(name) if store is not None else None
     runs = store.runs_between(name, since, until) if store is not None else []
     paused = store.pauses(name, since, until) if store is not None else []
     if definition.schedule.kind == "event":
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
-    return outcomes(definition, state, runs, paused, since, until, now, scheduler.options.timezone)
+    return outcomes(definition, state, runs, paused, since, until, now, zone)
 
 
 def _last_attempt(runs: Sequence[RunRecord], run: RunRecord) -> int:

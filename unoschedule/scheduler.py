@@ -971,6 +971,9 @@ class Scheduler:
 
     async def health(self) -> dict[str, Any]:
         """Leader alive and nothing overdue? (``uno-schedule health``)."""
+        return await asyncio.to_thread(self._health)
+
+    def _health(self) -> dict[str, Any]:
         from .health import check
 
         return check(self._store_if_any(), self.definitions, self.clock.now(), self.state_path)
@@ -979,22 +982,55 @@ class Scheduler:
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every occurrence due in ``[since, until]`` and what became of it."""
+        return await asyncio.to_thread(self._explain, schedule_id, since, until)
+
+    def _explain(
+        self, schedule_id: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
         from .explain import explain
 
         definition = self._resolve(schedule_id)
-        return explain(self, definition, since, until)
+        return explain(
+            self._store_if_any(), definition, since, until, self.clock.now(), self.options.timezone
+        )
 
     async def backfill(
         self, schedule_id: str, start: datetime, end: datetime, **options: Any
     ) -> dict[str, Any]:
         """Queue a run of each occurrence in ``[start, end]`` (trigger ``backfill``)."""
+        return await asyncio.to_thread(self._backfill, schedule_id, start, end, options)
+
+    def _backfill(
+        self, schedule_id: str, start: datetime, end: datetime, options: dict[str, Any]
+    ) -> dict[str, Any]:
         from .backfill import backfill
 
         definition = self._resolve(schedule_id)
-        return backfill(self, definition, start, end, **options)
+
+        def enqueue(runs: list[RunRecord]) -> list[bool]:
+            self._ensure_known(definition)
+            store = self.store
+            fresh = store.enqueue_unique(runs)
+            store.notify()
+            return fresh
+
+        return backfill(
+            definition,
+            start,
+            end,
+            store=self._store_if_any(),
+            now=self.clock.now(),
+            zone=self.options.timezone,
+            queue_name=self.options.queue_name,
+            enqueue=enqueue,
+            **options,
+        )
 
     async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
         """The full output of a run (default: the latest started), from ``log_dir``."""
+        return await asyncio.to_thread(self._run_output, schedule_id, run_id)
+
+    def _run_output(self, schedule_id: str, run_id: str | None) -> dict[str, Any]:
         from .runlogs import read_output
 
         if schedule_id not in self.definitions and not self._states().get(schedule_id):
@@ -1005,10 +1041,15 @@ class Scheduler:
         """Running jobs, next due schedules, latest results (``uno-schedule top``)."""
         from .overview import snapshot
 
-        return snapshot(self, rows)
+        return await asyncio.to_thread(
+            lambda: snapshot(self._store_if_any(), self.clock.now(), rows)
+        )
 
     async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
+        return await asyncio.to_thread(self._pauses_of, schedule_id, limit)
+
+    def _pauses_of(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
         store = self._store_if_any()
         if store is None:
             return []
