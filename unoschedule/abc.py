@@ -13,16 +13,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .model import ScheduleDefinition, SchedulerOptions
 
 __all__ = [
     "Claim",
     "Clock",
+    "Engine",
     "Finish",
     "JobRunner",
+    "LeaderLoop",
     "Lease",
+    "Observer",
     "PauseRecord",
     "Pruned",
     "Store",
@@ -428,3 +436,86 @@ class SystemClock(Clock):
         suspended (``CLOCK_BOOTTIME``): a machine waking from sleep is then not taken
         for a wall-clock jump, and intervals count the sleep as the elapsed time it is."""
         return time.clock_gettime(_STEADY)
+
+
+class Observer:
+    """What the run loop tells about runs as they go (each call is cheap): the leader's
+    housekeeping (``runner.ops``: metrics, retention, alarms) listens."""
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        """``runs`` were marked running at ``at`` (their jobs start next)."""
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        """``run`` ended with ``outcome`` (recorded)."""
+
+    def recorded(self, run: RunRecord) -> None:
+        """A final record without a job (a missed or skipped occurrence)."""
+
+
+class LeaderLoop(Protocol):
+    """What the leader's housekeeping reads of the run loop it serves (``RunLoop``), so
+    that ``runner.ops`` needs neither the loop's module nor its private members."""
+
+    observer: Observer | None
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def firing(self) -> bool: ...
+
+    @property
+    def definitions(self) -> Mapping[str, ScheduleDefinition]: ...
+
+    @property
+    def statuses(self) -> Mapping[str, str]:
+        """The status of each schedule not active."""
+
+    def next_runs(self) -> Mapping[str, datetime]:
+        """The next due instant of each active schedule."""
+
+    def running_per_queue(self) -> Mapping[str, int]:
+        """Jobs running now, per queue."""
+
+    def inactive(self) -> Collection[str]:
+        """Schedules not active at the last look."""
+
+    def refresh(self, now: datetime, *, full: bool = False) -> None:
+        """Re-read statuses from the store (a pause or resume made elsewhere)."""
+
+    async def report_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
+        """Tell the error handlers of a failure the loop itself did not see (an alarm)."""
+
+
+class Engine(Protocol):
+    """What the runner needs of the engine it serves (the library's ``Scheduler``):
+    declared here so that the runner never imports the API that drives it."""
+
+    options: SchedulerOptions
+    clock: Clock
+    #: The schedule file (``config.Config``) or None: typed loosely, because the
+    #: interfaces may not import the file front end (it imports them).
+    config: Any
+    instance_id: str
+    definitions: dict[str, ScheduleDefinition]
+    file_definitions: dict[str, ScheduleDefinition]
+    #: The queues this process executes (None: all); others are handed to workers.
+    local_queues: frozenset[str] | None
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def state_path(self) -> Path | None: ...
+
+    def reconcile_definitions(self) -> list[str]: ...
+
+    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None: ...
+
+    async def notify_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
+    ) -> None: ...

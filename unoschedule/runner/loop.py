@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Claim, Clock, Finish, JobRunner, Store
+from ..abc import Claim, Clock, Finish, JobRunner, Observer, Store
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
 from ..model import (
@@ -37,7 +37,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import MAX_DURATION, format_instant
 from .failpoints import failpoint
 from .log import Logger
-from .ops import Observer, output_tail_note
+from .ops import output_tail_note
 from .processes import stop_orphans
 from .tasks import has_local
 
@@ -906,6 +906,23 @@ class RunLoop:
                 await result
         except Exception as exc:  # a failing error handler must not stop the loop
             self.log.error(f"{definition.name}: error handler failed: {exc}")
+
+    async def report_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
+        """Tell the error handlers of a failure the loop did not see (a dead-man alarm)."""
+        await self._failed(run, definition, outcome)
+
+    # -- what the leader's housekeeping reads (``abc.LeaderLoop``) --------------------------
+
+    def next_runs(self) -> Mapping[str, datetime]:
+        return self._next
+
+    def running_per_queue(self) -> Mapping[str, int]:
+        return self._active
+
+    def inactive(self) -> Collection[str]:
+        return self._inactive
 
     # -- timing and shutdown --------------------------------------------------------------
 

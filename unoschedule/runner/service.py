@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from ..abc import Waiter
+from ..abc import Engine, Waiter
 from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
 from ..private import make_private_dirs
@@ -36,41 +36,10 @@ from .servedby import check_served_by
 from .systemd import SystemdNotifier
 from .worker import attach_hand_off
 
-__all__ = ["Engine", "Service"]
+__all__ = ["Service"]
 
 if TYPE_CHECKING:
-    from ..abc import Clock, Store
-    from ..config import Config
     from ..lock import LeaderLock
-    from ..model import RunRecord, ScheduleDefinition, SchedulerOptions
-
-
-class Engine(Protocol):
-    """What the service needs of the engine it serves (the library's ``Scheduler``):
-    declared here so that the runner never imports the API that drives it."""
-
-    options: SchedulerOptions
-    clock: Clock
-    config: Config | None
-    instance_id: str
-    definitions: dict[str, ScheduleDefinition]
-    file_definitions: dict[str, ScheduleDefinition]
-    #: The queues this process executes (None: all); others are handed to workers.
-    local_queues: frozenset[str] | None
-
-    @property
-    def store(self) -> Store: ...
-
-    @property
-    def state_path(self) -> Path | None: ...
-
-    def reconcile_definitions(self) -> list[str]: ...
-
-    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None: ...
-
-    async def notify_failure(
-        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
-    ) -> None: ...
 
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).

@@ -35,8 +35,8 @@ from .loop import new_run_id, occurrence_key
 from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
+    from ..abc import Engine
     from ..store.redis import RedisQueues
-    from .service import Engine
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 
