@@ -8,12 +8,13 @@ Redis implement the same few operations and one contract test suite covers both.
 
 from __future__ import annotations
 
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
 
@@ -33,10 +34,13 @@ __all__ = [
     "Observer",
     "PauseRecord",
     "Pruned",
+    "StateFile",
     "Store",
     "SystemClock",
     "Waiter",
     "Wakeups",
+    "WorkQueues",
+    "WorkerQueues",
 ]
 
 
@@ -154,20 +158,28 @@ class JobRunner(ABC):
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""
 
-    def check_identity(self) -> None:
-        """Raise ``StateError`` if the state this store opened is no longer what its
-        name points at (a state file deleted or replaced under a runner); a store
-        without such a name has nothing to check."""
-        return None
+    #: The operations whose commits a leader must react to (a definition written, a
+    #: status changed, a run enqueued, an event): every backend's implementation of them
+    #: wakes the leader itself once it returns (``__init_subclass__``), so no caller can
+    #: forget to, and a new backend gets it without a line.
+    WAKES_LEADER: ClassVar[frozenset[str]] = frozenset(
+        {
+            "save_schedules",
+            "save_schedule_if",
+            "set_status",
+            "delete_schedule",
+            "enqueue",
+            "enqueue_unique",
+            "add_event",
+            "record_pause",
+            "end_pauses",
+        }
+    )
 
-    def reserve_space(self) -> None:
-        """Set aside room for the records of runs in flight (a runner calls this at
-        start), so that a full disk cannot leave a finished run ``running``."""
-        return None
-
-    def release_reserve(self) -> bool:
-        """Give the reserved room back to the store's writes; True if there was any."""
-        return False
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in Store.WAKES_LEADER & vars(cls).keys():
+            setattr(cls, name, _then_wake(vars(cls)[name]))
 
     # -- schedules ----------------------------------------------------------------------
 
@@ -363,14 +375,13 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    # -- operations (issue 8): pauses, retention, explain, backfill -------------------------
-    # Not abstract, so that a store written before them still loads; each says plainly
-    # that it is missing instead of failing somewhere deeper.
+    # -- operations: pauses, retention, explain, backfill -----------------------------------
 
+    @abstractmethod
     def clone(self) -> Store:
         """A second handle on the same state for a background worker (the pruner), so
-        that its reads never queue behind the run loop's; the store itself by default."""
-        return self
+        that its reads never queue behind the run loop's (a store whose handle is shared
+        safely may return itself)."""
 
     def record_pause(self, pause: PauseRecord) -> None:
         """Record a pause (closing any open one of that schedule first)."""
@@ -388,30 +399,114 @@ class Store(ABC):
         """Pauses of ``name`` that overlap ``[since, until]``, oldest first."""
         return []
 
+    @abstractmethod
     def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
         """Runs of ``name`` scheduled in ``[since, until]``, by instant then attempt."""
-        raise NotImplementedError(f"{type(self).__name__} cannot list runs by instant")
 
+    @abstractmethod
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """``enqueue`` each run under its occurrence key (schedule, instant, trigger), in
         one transaction; False for one enqueued before (a backfill given twice)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot enqueue by occurrence")
 
+    @abstractmethod
     def last_successes(self) -> dict[str, datetime]:
         """When each schedule's latest successful run finished (dead-man alarms)."""
-        return {}
 
+    @abstractmethod
     def run_totals(self) -> dict[str, int]:
         """Rows per schedule in the runs (the pruner's starting point)."""
-        return {}
 
+    @abstractmethod
     def prune_runs(
         self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
     ) -> Pruned:
         """Delete at most ``limit`` finished runs: of ``name`` beyond its newest ``keep``,
         or (``name`` None) any scheduled before ``before``; their counts are folded into
         the totals that ``run_counts`` adds, so statistics survive. One short transaction."""
-        return Pruned((), 0.0)
+
+
+def _then_wake(operation: Callable[..., Any]) -> Callable[..., Any]:
+    """``operation``, then ``Store.notify`` (never fails: without a leader nobody hears)."""
+
+    @functools.wraps(operation)
+    def operation_then_wake(self: Store, *args: Any, **kwargs: Any) -> Any:
+        result = operation(self, *args, **kwargs)
+        self.notify()
+        return result
+
+    return operation_then_wake
+
+
+class StateFile(ABC):
+    """The capability of a store kept in one file on this host (SQLite), declared by
+    subclassing: a runner over it checks that the file is still the one it opened and
+    reserves room for the ends of its runs in flight. A store over the network has no
+    such file and does not declare it."""
+
+    @abstractmethod
+    def check_identity(self) -> None:
+        """Raise ``StateError`` if the file this store opened is no longer what its name
+        points at (deleted or replaced under a runner)."""
+
+    @abstractmethod
+    def reserve_space(self) -> None:
+        """Set aside room for the records of runs in flight (a runner calls this at
+        start), so that a full disk cannot leave a finished run ``running``."""
+
+    @abstractmethod
+    def release_reserve(self) -> bool:
+        """Give the reserved room back to the store's writes; True if there was any."""
+
+
+class WorkQueues(Protocol):
+    """Queues of runs served by ``uno-schedule worker`` processes on other hosts: the
+    leader hands runs to them, a worker takes a slot, reads an entry, starts the run,
+    heartbeats while it runs and settles it (see ``store.redis.RedisQueues``)."""
+
+    def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None: ...
+
+    def acquire_slots(
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
+    ) -> list[str]: ...
+
+    def release_slots(self, queue: str, tokens: Sequence[str]) -> None: ...
+
+    def read(
+        self, queues: Sequence[str], consumer: str, block: float, count: int = 1
+    ) -> list[tuple[str, str, str]]: ...
+
+    def reclaim(
+        self, queue: str, consumer: str, min_idle: float, count: int = 16
+    ) -> list[tuple[str, str, str]]: ...
+
+    def heartbeat(
+        self, queue: str, entry_id: str, consumer: str, token: str, ttl: float
+    ) -> bool: ...
+
+    def start(
+        self, run_id: str, started_at: datetime, pid: int
+    ) -> tuple[bool, RunRecord | None]: ...
+
+    def settle(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish | None,
+        *,
+        started_at: datetime | None = None,
+        scheduled: datetime | None = None,
+        retry: tuple[str, RunRecord] | None = None,
+    ) -> int: ...
+
+
+class WorkerQueues(ABC):
+    """The capability of a store shared by several hosts (Redis) to serve queues to
+    workers, declared by subclassing; ``run --queues`` and ``worker`` need it."""
+
+    @property
+    @abstractmethod
+    def queues(self) -> WorkQueues: ...
 
 
 class Clock:

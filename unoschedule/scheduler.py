@@ -314,7 +314,6 @@ class Scheduler:
         expected = None
         if not store.save_schedule_if(state, record, expected_version=expected):
             raise ConfigError(f"a schedule named {name!r} exists already")
-        store.notify()
         return name
 
     async def update_schedule(
@@ -364,7 +363,6 @@ class Scheduler:
             raise VersionConflictError(
                 f"{schedule_id} was changed by someone else meanwhile; read it again and retry"
             )
-        store.notify()
         return next_version
 
     async def delete_schedule(self, schedule_id: str) -> None:
@@ -375,7 +373,6 @@ class Scheduler:
     def _delete(self, schedule_id: str) -> None:
         self._resolve(schedule_id)
         self.store.set_status([schedule_id], "removed", self.clock.now())
-        self.store.notify()
 
     async def pause_schedule(
         self,
@@ -396,7 +393,6 @@ class Scheduler:
         again = not changed and (why["reason"] or why["until"])  # a new reason or end
         self._record_pause(changed or ([schedule_id] if again else []), why)
         self._note_paused(changed, together=False)
-        self.store.notify()
         return bool(changed)
 
     async def resume_schedule(self, schedule_id: str) -> bool:
@@ -425,7 +421,6 @@ class Scheduler:
         changed = store.set_status(active, "paused", self.clock.now()) if active else []
         self._record_pause(changed, why)
         self._note_paused(changed, together=True)
-        store.notify()
         return changed
 
     async def resume(self) -> list[str]:
@@ -456,7 +451,6 @@ class Scheduler:
         changed = store.set_status(paused, "active", self.clock.now()) if paused else []
         self._end_pauses(changed)
         store.set_meta(pauses.KEY, pauses.resumed(store.get_meta(pauses.KEY), names))
-        store.notify()
         return changed
 
     def _note_paused(self, names: Sequence[str], *, together: bool) -> None:
@@ -478,7 +472,6 @@ class Scheduler:
         plan = make_plan(wanted, known, now=now, default_zone=self.options.timezone, preview=0)
         source = git_source(self.config.path if self.config else None)
         apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
-        store.notify()
 
     def _ensure_known(self, *definitions: ScheduleDefinition) -> None:
         """Add file schedules the state has never seen (a pause or trigger from the shell
@@ -764,7 +757,6 @@ class Scheduler:
         self._ensure_known(definition)
         run = self._manual_run(definition, "manual", args, kwargs)
         self.store.enqueue(run)
-        self.store.notify()
         return run.run_id
 
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
@@ -785,7 +777,6 @@ class Scheduler:
                 runs.append(self._manual_run(definition, "event", None, None, data or {}))
         self._ensure_known(*(known[run.schedule] for run in runs))
         self.store.add_event(name, data, runs, self.clock.now())
-        self.store.notify()
         return [r.run_id for r in runs]
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -1009,10 +1000,7 @@ class Scheduler:
 
         def enqueue(runs: list[RunRecord]) -> list[bool]:
             self._ensure_known(definition)
-            store = self.store
-            fresh = store.enqueue_unique(runs)
-            store.notify()
-            return fresh
+            return self.store.enqueue_unique(runs)
 
         return backfill(
             definition,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Claim, Clock, Finish, JobRunner, Observer, Store
+from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
 from ..model import (
@@ -237,7 +237,8 @@ class RunLoop:
         retried while its retry policy allows. A run still ``queued`` never started, so
         it is simply run now.
         """
-        self.store.reserve_space()
+        if isinstance(self.store, StateFile):
+            self.store.reserve_space()
         unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
@@ -403,7 +404,8 @@ class RunLoop:
             return True
         self._identity_checked = mono
         try:
-            self.store.check_identity()
+            if isinstance(self.store, StateFile):
+                self.store.check_identity()
         except UnoScheduleError as exc:
             self.log.error(f"{exc}")
             self.firing = False
@@ -776,7 +778,7 @@ class RunLoop:
             except UnoScheduleError as exc:
                 # A full disk: write these ends into the room reserved at start, then
                 # stop, since nothing new can be claimed.
-                if not self.store.release_reserve():
+                if not isinstance(self.store, StateFile) or not self.store.release_reserve():
                     raise
                 self.store.finish_runs(finishes)
                 self.log.error(

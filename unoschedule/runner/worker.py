@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..abc import Finish
+from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
 from ..model import JobSpec, RunRecord, ScheduleDefinition
 from .executor import Executor
@@ -36,7 +36,6 @@ from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..abc import Engine
-    from ..store.redis import RedisQueues
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 
@@ -51,14 +50,14 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
 
 
-def _queues_of(scheduler: Engine) -> RedisQueues:
-    queues = getattr(scheduler.store, "queues", None)
-    if queues is None:
+def _queues_of(scheduler: Engine) -> WorkQueues:
+    store = scheduler.store
+    if not isinstance(store, WorkerQueues):
         raise StateError(
             "queues served by workers need Redis storage (--state redis://HOST:PORT/DB): "
             "workers on other hosts take their runs from it"
         )
-    return queues  # type: ignore[no-any-return]
+    return store.queues
 
 
 def attach_hand_off(runloop: Any, scheduler: Engine) -> None:

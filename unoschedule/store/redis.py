@@ -102,7 +102,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
+from ..abc import (
+    Claim,
+    Finish,
+    Lease,
+    PauseRecord,
+    Pruned,
+    Store,
+    Waiter,
+    Wakeups,
+    WorkerQueues,
+)
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import format_stored, parse_stored, stored_json_default
@@ -934,7 +944,7 @@ class RedisWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
-class RedisStorage(Store):
+class RedisStorage(Store, WorkerQueues):
     """State in one Redis, shared by the schedulers and workers of several hosts.
 
     ``redis_url``: ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS, or

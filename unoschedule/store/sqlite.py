@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from .. import statements
-from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, Store, Waiter, Wakeups
+from ..abc import Claim, Finish, Lease, PauseRecord, Pruned, StateFile, Store, Waiter, Wakeups
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..pauses import CLOSE_OPEN_PAUSE, OPEN_PAUSE
@@ -493,7 +493,7 @@ class SocketWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
-class SQLiteStorage(Store):
+class SQLiteStorage(Store, StateFile):
     """The default store. One connection, guarded by a lock, never inside a transaction
     between calls, so the run loop and its worker threads can share it."""
 
