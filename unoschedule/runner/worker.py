@@ -31,7 +31,7 @@ from ..errors import StateError, UnoScheduleError
 from ..model import JobSpec, RunRecord, ScheduleDefinition
 from .executor import Executor
 from .log import Logger
-from .loop import new_run_id, occurrence_key
+from .loop import RunLoop, new_run_id, occurrence_key
 from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def _queues_of(scheduler: Engine) -> WorkQueues:
     return store.queues
 
 
-def attach_hand_off(runloop: Any, scheduler: Engine) -> None:
+def attach_hand_off(runloop: RunLoop, scheduler: Engine) -> None:
     """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
     workers (nothing to do when it executes every queue)."""
     local = scheduler.local_queues
