@@ -1,9 +1,16 @@
-"""Every interface of the package in one place: the store, its waker, and the clock.
+"""Every interface of the package in one place: the store, its waker, the clock, and
+the protocols the runner serves through.
 
 A ``Store`` holds what must survive the process: schedules and their versions, runs,
 events, and the leader lease. It is deliberately small and primitive (each method is one
-transaction); the policy of what to write lives in the scheduler, so that SQLite and
-Redis implement the same few operations and one contract test suite covers both.
+transaction, every one abstract); the policy of what to write lives in the scheduler, so
+that SQLite and Redis implement the same few operations and one contract test suite
+covers both. What only some backends can do is a capability the backend declares by
+subclassing (``StateFile``, ``WorkerQueues``) and callers ask for with ``isinstance``.
+
+``Engine`` (what the runner needs of the library's ``Scheduler``), ``LeaderLoop`` (what
+the leader's housekeeping reads of the run loop) and ``Observer`` live here too, so
+that the modules on either side of them never import each other.
 """
 
 from __future__ import annotations
