@@ -686,3 +686,29 @@ def test_an_async_method_waiting_on_the_store_leaves_the_event_loop_free(
         return waited
 
     assert asyncio.run(go()) == [True]
+
+
+def test_start_makes_every_missing_folder_of_the_state_private_under_umask_000(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "a" / "b" / "state.db"
+    script = textwrap.dedent(
+        """
+        import asyncio, os, sys
+        from unoschedule import Scheduler
+
+        async def main() -> None:
+            scheduler = Scheduler.for_state(sys.argv[1], create_state=True)
+            await scheduler.start()
+            await scheduler.shutdown()
+
+        os.umask(0)
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(state)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    for folder in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
