@@ -646,6 +646,7 @@ STORE_CALLS: dict[str, Callable[[Scheduler], Any]] = {
     "get_pauses": lambda s: s.get_pauses("x"),
     "list_schedules": lambda s: s.list_schedules(),
     "get_schedule_status": lambda s: s.get_schedule_status("x"),
+    "run_and_wait": lambda s: s.run_and_wait("x"),
 }
 
 

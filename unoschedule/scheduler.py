@@ -805,7 +805,7 @@ class Scheduler:
         """Run a job now and return its final record (``trigger --wait``): through the
         running leader when there is one (it applies queues, ``unique`` and retries), else
         here, in the foreground. ``on_run_id`` hears the run's id as soon as it exists."""
-        if self.leader_running():
+        if await asyncio.to_thread(self.leader_running):
             run_id = await self.trigger_now(schedule_id, args=args, kwargs=kwargs)
             if on_run_id is not None:
                 on_run_id(run_id)
