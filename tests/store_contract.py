@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, Store
+from unoschedule.abc import PAUSE_KINDS, StateFile, Store, WorkerQueues
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -42,8 +42,35 @@ def version(schedule: str, n: int, at: datetime = T0) -> VersionRecord:
     )
 
 
+#: Each store operation whose commit a leader must react to, as done by a process that
+#: does not lead (the shell, a library call): the store itself wakes the leader.
+WAKING_OPERATIONS: dict[str, Callable[[Store], object]] = {
+    "save_schedules": lambda s: s.save_schedules([(sched("a"), None)]),
+    "save_schedule_if": lambda s: s.save_schedule_if(
+        sched("a"), version("a", 1), expected_version=None
+    ),
+    "set_status": lambda s: s.set_status(["a"], "paused", T0),
+    "delete_schedule": lambda s: s.delete_schedule("a"),
+    "enqueue": lambda s: s.enqueue(run("m1", queued_at=T0)),
+    "enqueue_unique": lambda s: s.enqueue_unique([run("b1", queued_at=T0, trigger="backfill")]),
+    "add_event": lambda s: s.add_event("deploy", None, [run("e1", trigger="event")], T0),
+    "pause_schedules": lambda s: s.pause_schedules(["a"], "operator", T0),
+    "resume_schedules": lambda s: s.resume_schedules(["a"], ("definition",), T0),
+}
+
+
 class StoreContract:
-    """Subclass and implement ``make_store``; every test gets a fresh, empty store."""
+    """Subclass and implement ``make_store``; every test gets a fresh, empty store.
+
+    The known differences between the backends are class attributes, each pinned by a
+    test here, so that a backend cannot drift from what it says it is."""
+
+    #: The capabilities the backend declares beyond ``Store`` (``abc.StateFile``: a file on
+    #: this host; ``abc.WorkerQueues``: queues served to workers on other hosts).
+    CAPABILITIES: frozenset[type] = frozenset()
+    #: ``last_successes`` still knows a success whose run the retention deleted (Redis
+    #: keeps it apart from the runs; SQLite reads it from the runs still stored).
+    REMEMBERS_PRUNED_SUCCESSES = False
 
     def make_store(self, tmp_path: Path) -> Store:
         raise NotImplementedError
@@ -808,6 +835,33 @@ class StoreContract:
             assert waiter.wait(0.05) is False
         finally:
             waiter.close()
+
+    @pytest.mark.parametrize("operation", sorted(WAKING_OPERATIONS))
+    def test_a_change_a_leader_must_react_to_wakes_it_without_a_notify_call(
+        self, store: Store, operation: str
+    ) -> None:
+        store.save_schedules([(sched("a"), None)])
+        waiter = store.waiter()
+        try:
+            while waiter.wait(0.05):
+                pass  # the wake-up of the set-up, if it arrived after the waiter
+            WAKING_OPERATIONS[operation](store)
+            assert waiter.wait(5) is True
+        finally:
+            waiter.close()
+
+    def test_the_backend_declares_its_capabilities(self, store: Store) -> None:
+        declared = {c for c in (StateFile, WorkerQueues) if isinstance(store, c)}
+        assert declared == self.CAPABILITIES
+
+    def test_last_successes_after_pruning_are_as_the_backend_declares(
+        self, store: Store, leader: int
+    ) -> None:
+        self._finished(store, leader, "a", 3)  # an error, then successes at 1 and 2 min
+        store.prune_runs("a", keep=0, before=None, limit=10)
+        assert store.history("a") == []
+        expected = {"a": T0 + timedelta(minutes=2, seconds=2)}
+        assert store.last_successes() == (expected if self.REMEMBERS_PRUNED_SUCCESSES else {})
 
     def test_notify_without_leader_is_silent(self, store: Store) -> None:
         store.notify()

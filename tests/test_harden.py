@@ -634,6 +634,69 @@ def test_a_symlink_to_the_live_state_does_not_make_a_second_leader(
     assert leader.term() == 0
 
 
+LIBRARY_START = """
+import asyncio
+import sys
+
+from unoschedule import Scheduler
+
+
+async def main() -> None:
+    scheduler = Scheduler.for_state(sys.argv[1])
+    await scheduler.start()
+    print("leading" if scheduler.leading else "standby", flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the test closes our stdin
+    print("leading" if scheduler.leading else "standby", flush=True)
+    await scheduler.shutdown()
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_library_start_through_a_symlink_stands_by_behind_a_live_runner(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "true"
+        """,
+    )
+    leader = runners("leader")
+    leader.wait_log("ready")
+    (tmp_path / "alias.db").symlink_to(tmp_path / "state.db")
+    (tmp_path / "library.py").write_text(LIBRARY_START)
+    errors_path = tmp_path / "library.err"
+    errors = open(errors_path, "w")  # noqa: SIM115 - closed below
+    library = subprocess.Popen(
+        [sys.executable, str(tmp_path / "library.py"), str(tmp_path / "alias.db")],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert library.stdout is not None and library.stdin is not None
+        assert library.stdout.readline().strip() == "standby", errors_path.read_text()
+        library.stdin.close()  # the library checks once more, then shuts down
+        assert library.stdout.read().strip() == "standby"
+        assert library.wait(30) == 0, errors_path.read_text()
+    finally:
+        errors.close()
+        if library.poll() is None:
+            library.kill()
+            library.wait(10)
+    assert leader.proc.poll() is None, leader.text()
+    assert "lost the leader lease" not in leader.text()
+    assert leader.term() == 0
+
+
 # -- 10. a damaged write-ahead log after a crash -------------------------------------------
 
 

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from unoschedule import (
     Scheduler,
     ScheduleTemplate,
 )
+from unoschedule.abc import Store
 from unoschedule.errors import (
     LeadershipError,
     TaskFailure,
@@ -630,3 +632,84 @@ def test_a_library_change_to_a_file_schedule_shows_as_drift_in_plan(tmp_path: Pa
     assert "0 4 * * *" in plan["changed"][0]["diff"] and "0 3 * * *" in plan["changed"][0]["diff"]
     listed = json.loads(cli(state, "list", "--json", config=config).stdout)
     assert [(r["name"], r["source"]) for r in listed] == [("backup", "file")]
+
+
+#: Each async method of the ``Scheduler`` that reads or writes the store.
+STORE_CALLS: dict[str, Callable[[Scheduler], Any]] = {
+    "health": lambda s: s.health(),
+    "explain": lambda s: s.explain("x"),
+    "backfill": lambda s: s.backfill(
+        "x", datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC), dry_run=True
+    ),
+    "get_run_output": lambda s: s.get_run_output("x"),
+    "overview": lambda s: s.overview(),
+    "get_pauses": lambda s: s.get_pauses("x"),
+    "list_schedules": lambda s: s.list_schedules(),
+    "get_schedule_status": lambda s: s.get_schedule_status("x"),
+    "run_and_wait": lambda s: s.run_and_wait("x"),
+}
+
+
+@pytest.mark.parametrize("method", sorted(STORE_CALLS))
+def test_an_async_method_waiting_on_the_store_leaves_the_event_loop_free(
+    tmp_path: Path, method: str
+) -> None:
+    """The store's first call inside ``method`` waits until another coroutine of the same
+    event loop releases it: that can only happen while the store work runs off the loop.
+    Run on the loop, it would wait out its deadline and record that it was not released."""
+
+    async def go() -> list[bool]:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(command="echo hi", shell=True, schedule="* * * * *", name="x")
+        await scheduler.run_and_wait("x")
+        store = scheduler.store
+        released = threading.Event()
+        waited: list[bool] = []
+
+        def gated(call: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(call)
+            def wait_then_call(*args: Any, **kwargs: Any) -> Any:
+                if not waited:
+                    waited.append(released.wait(5))
+                return call(*args, **kwargs)
+
+            return wait_then_call
+
+        for name in vars(Store):
+            if not name.startswith("_") and name not in ("close", "notify", "wakeups", "waiter"):
+                setattr(store, name, gated(getattr(store, name)))
+
+        async def release() -> None:
+            released.set()
+
+        await asyncio.gather(STORE_CALLS[method](scheduler), release())
+        scheduler.close()
+        return waited
+
+    assert asyncio.run(go()) == [True]
+
+
+def test_start_makes_every_missing_folder_of_the_state_private_under_umask_000(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "a" / "b" / "state.db"
+    script = textwrap.dedent(
+        """
+        import asyncio, os, sys
+        from unoschedule import Scheduler
+
+        async def main() -> None:
+            scheduler = Scheduler.for_state(sys.argv[1], create_state=True)
+            await scheduler.start()
+            await scheduler.shutdown()
+
+        os.umask(0)
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(state)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    for folder in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

@@ -15,13 +15,16 @@ import redis
 from redis_server import RedisServer, unique_prefix
 from store_contract import T0, StoreContract, run, sched, version
 
-from unoschedule.abc import Claim
+from unoschedule.abc import Claim, WorkerQueues
 from unoschedule.errors import StateError
 from unoschedule.store import open_store
 from unoschedule.store.redis import RedisStorage, redacted_url
 
 
 class TestRedisContract(StoreContract):
+    CAPABILITIES = frozenset({WorkerQueues})
+    REMEMBERS_PRUNED_SUCCESSES = True
+
     @pytest.fixture(autouse=True)
     def _server(self, redis_server: RedisServer) -> None:
         self.url = redis_server.url

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from store_contract import T0, StoreContract, run, sched
 
+from unoschedule.abc import StateFile, Store
 from unoschedule.errors import StateError
 from unoschedule.store import open_store
 from unoschedule.store import sqlite as sqlite_mod
@@ -22,8 +23,29 @@ from unoschedule.store.sqlite import SCHEMA_VERSION, SQLiteStorage, socket_addre
 
 
 class TestSQLiteContract(StoreContract):
+    CAPABILITIES = frozenset({StateFile})
+
     def make_store(self, tmp_path: Path) -> SQLiteStorage:
         return SQLiteStorage(tmp_path / "state.db")
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["clone", "runs_between", "enqueue_unique", "last_successes", "run_totals", "prune_runs"],
+)
+def test_a_backend_without_an_operation_is_refused_when_made_not_silently_empty(
+    operation: str,
+) -> None:
+    """A backend written from ``Store`` alone must implement each of these: before, the
+    interface answered for it (an empty dict, no runs pruned) and hid the gap."""
+    complete = {name: getattr(SQLiteStorage, name) for name in Store.__abstractmethods__}
+    partial = type("Partial", (Store,), {k: v for k, v in complete.items() if k != operation})
+    with pytest.raises(TypeError, match=operation):
+        partial()
+
+
+def test_the_file_hooks_are_no_part_of_the_generic_store() -> None:
+    assert not {"check_identity", "reserve_space", "release_reserve"} & set(dir(Store))
 
 
 def mode(path: Path | str) -> int:

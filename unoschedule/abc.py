@@ -1,37 +1,56 @@
-"""Every interface of the package in one place: the store, its waker, and the clock.
+"""Every interface of the package in one place: the store, its waker, the clock, and
+the protocols the runner serves through.
 
 A ``Store`` holds what must survive the process: schedules and their versions, runs,
 events, and the leader lease. It is deliberately small and primitive (each method is one
-transaction); the policy of what to write lives in the scheduler, so that SQLite and
-Redis implement the same few operations and one contract test suite covers both.
+transaction, every one abstract); the policy of what to write lives in the scheduler, so
+that SQLite and Redis implement the same few operations and one contract test suite
+covers both. What only some backends can do is a capability the backend declares by
+subclassing (``StateFile``, ``WorkerQueues``) and callers ask for with ``isinstance``.
+
+``Engine`` (what the runner needs of the library's ``Scheduler``), ``LeaderLoop`` (what
+the leader's housekeeping reads of the run loop) and ``Observer`` live here too, so
+that the modules on either side of them never import each other.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .model import ScheduleDefinition, SchedulerOptions
 
 __all__ = [
     "PAUSE_CALLS",
     "PAUSE_KINDS",
     "Claim",
     "Clock",
+    "Engine",
     "Finish",
     "JobRunner",
+    "LeaderLoop",
     "Lease",
+    "Observer",
     "PauseKind",
     "PauseRecord",
     "Pruned",
+    "StateFile",
     "Store",
     "SystemClock",
     "Waiter",
     "Wakeups",
+    "WorkQueues",
+    "WorkerQueues",
 ]
 
 
@@ -162,20 +181,28 @@ class JobRunner(ABC):
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""
 
-    def check_identity(self) -> None:
-        """Raise ``StateError`` if the state this store opened is no longer what its
-        name points at (a state file deleted or replaced under a runner); a store
-        without such a name has nothing to check."""
-        return None
+    #: The operations whose commits a leader must react to (a definition written, a
+    #: status changed, a run enqueued, an event): every backend's implementation of them
+    #: wakes the leader itself once it returns (``__init_subclass__``), so no caller can
+    #: forget to, and a new backend gets it without a line.
+    WAKES_LEADER: ClassVar[frozenset[str]] = frozenset(
+        {
+            "save_schedules",
+            "save_schedule_if",
+            "set_status",
+            "delete_schedule",
+            "enqueue",
+            "enqueue_unique",
+            "add_event",
+            "pause_schedules",
+            "resume_schedules",
+        }
+    )
 
-    def reserve_space(self) -> None:
-        """Set aside room for the records of runs in flight (a runner calls this at
-        start), so that a full disk cannot leave a finished run ``running``."""
-        return None
-
-    def release_reserve(self) -> bool:
-        """Give the reserved room back to the store's writes; True if there was any."""
-        return False
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in Store.WAKES_LEADER & vars(cls).keys():
+            setattr(cls, name, _then_wake(vars(cls)[name]))
 
     # -- schedules ----------------------------------------------------------------------
 
@@ -418,43 +445,126 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    # -- operations (issue 8): pauses, retention, explain, backfill -------------------------
-    # Not abstract, so that a store written before them still loads; each says plainly
-    # that it is missing instead of failing somewhere deeper.
+    # -- operations: pauses, retention, explain, backfill -----------------------------------
 
+    @abstractmethod
     def clone(self) -> Store:
         """A second handle on the same state for a background worker (the pruner), so
-        that its reads never queue behind the run loop's; the store itself by default."""
-        return self
+        that its reads never queue behind the run loop's (a store whose handle is shared
+        safely may return itself)."""
 
     def pauses(self, name: str, since: datetime, until: datetime) -> list[PauseRecord]:
         """Pauses of ``name`` that overlap ``[since, until]``, oldest first."""
         return []
 
+    @abstractmethod
     def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
         """Runs of ``name`` scheduled in ``[since, until]``, by instant then attempt."""
-        raise NotImplementedError(f"{type(self).__name__} cannot list runs by instant")
 
+    @abstractmethod
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """``enqueue`` each run under its occurrence key (schedule, instant, trigger), in
         one transaction; False for one enqueued before (a backfill given twice)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot enqueue by occurrence")
 
+    @abstractmethod
     def last_successes(self) -> dict[str, datetime]:
         """When each schedule's latest successful run finished (dead-man alarms)."""
-        return {}
 
+    @abstractmethod
     def run_totals(self) -> dict[str, int]:
         """Rows per schedule in the runs (the pruner's starting point)."""
-        return {}
 
+    @abstractmethod
     def prune_runs(
         self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
     ) -> Pruned:
         """Delete at most ``limit`` finished runs: of ``name`` beyond its newest ``keep``,
         or (``name`` None) any scheduled before ``before``; their counts are folded into
         the totals that ``run_counts`` adds, so statistics survive. One short transaction."""
-        return Pruned((), 0.0)
+
+
+def _then_wake(operation: Callable[..., Any]) -> Callable[..., Any]:
+    """``operation``, then ``Store.notify`` (never fails: without a leader nobody hears)."""
+
+    @functools.wraps(operation)
+    def operation_then_wake(self: Store, *args: Any, **kwargs: Any) -> Any:
+        result = operation(self, *args, **kwargs)
+        self.notify()
+        return result
+
+    return operation_then_wake
+
+
+class StateFile(ABC):
+    """The capability of a store kept in one file on this host (SQLite), declared by
+    subclassing: a runner over it checks that the file is still the one it opened and
+    reserves room for the ends of its runs in flight. A store over the network has no
+    such file and does not declare it."""
+
+    @abstractmethod
+    def check_identity(self) -> None:
+        """Raise ``StateError`` if the file this store opened is no longer what its name
+        points at (deleted or replaced under a runner)."""
+
+    @abstractmethod
+    def reserve_space(self) -> None:
+        """Set aside room for the records of runs in flight (a runner calls this at
+        start), so that a full disk cannot leave a finished run ``running``."""
+
+    @abstractmethod
+    def release_reserve(self) -> bool:
+        """Give the reserved room back to the store's writes; True if there was any."""
+
+
+class WorkQueues(Protocol):
+    """Queues of runs served by ``uno-schedule worker`` processes on other hosts: the
+    leader hands runs to them, a worker takes a slot, reads an entry, starts the run,
+    heartbeats while it runs and settles it (see ``store.redis.RedisQueues``)."""
+
+    def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None: ...
+
+    def acquire_slots(
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
+    ) -> list[str]: ...
+
+    def release_slots(self, queue: str, tokens: Sequence[str]) -> None: ...
+
+    def read(
+        self, queues: Sequence[str], consumer: str, block: float, count: int = 1
+    ) -> list[tuple[str, str, str]]: ...
+
+    def reclaim(
+        self, queue: str, consumer: str, min_idle: float, count: int = 16
+    ) -> list[tuple[str, str, str]]: ...
+
+    def heartbeat(
+        self, queue: str, entry_id: str, consumer: str, token: str, ttl: float
+    ) -> bool: ...
+
+    def start(
+        self, run_id: str, started_at: datetime, pid: int
+    ) -> tuple[bool, RunRecord | None]: ...
+
+    def settle(
+        self,
+        queue: str,
+        entry_id: str,
+        token: str,
+        finish: Finish | None,
+        *,
+        started_at: datetime | None = None,
+        scheduled: datetime | None = None,
+        retry: tuple[str, RunRecord] | None = None,
+    ) -> int: ...
+
+
+class WorkerQueues(ABC):
+    """The capability of a store shared by several hosts (Redis) to serve queues to
+    workers, declared by subclassing; ``run --queues`` and ``worker`` need it."""
+
+    @property
+    @abstractmethod
+    def queues(self) -> WorkQueues: ...
 
 
 class Clock:
@@ -479,3 +589,86 @@ class SystemClock(Clock):
         suspended (``CLOCK_BOOTTIME``): a machine waking from sleep is then not taken
         for a wall-clock jump, and intervals count the sleep as the elapsed time it is."""
         return time.clock_gettime(_STEADY)
+
+
+class Observer:
+    """What the run loop tells about runs as they go (each call is cheap): the leader's
+    housekeeping (``runner.ops``: metrics, retention, alarms) listens."""
+
+    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
+        """``runs`` were marked running at ``at`` (their jobs start next)."""
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        """``run`` ended with ``outcome`` (recorded)."""
+
+    def recorded(self, run: RunRecord) -> None:
+        """A final record without a job (a missed or skipped occurrence)."""
+
+
+class LeaderLoop(Protocol):
+    """What the leader's housekeeping reads of the run loop it serves (``RunLoop``), so
+    that ``runner.ops`` needs neither the loop's module nor its private members."""
+
+    observer: Observer | None
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def firing(self) -> bool: ...
+
+    @property
+    def definitions(self) -> Mapping[str, ScheduleDefinition]: ...
+
+    @property
+    def statuses(self) -> Mapping[str, str]:
+        """The status of each schedule not active."""
+
+    def next_runs(self) -> Mapping[str, datetime]:
+        """The next due instant of each active schedule."""
+
+    def running_per_queue(self) -> Mapping[str, int]:
+        """Jobs running now, per queue."""
+
+    def inactive(self) -> Collection[str]:
+        """Schedules not active at the last look."""
+
+    def refresh(self, now: datetime, *, full: bool = False) -> None:
+        """Re-read statuses from the store (a pause or resume made elsewhere)."""
+
+    async def report_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
+        """Tell the error handlers of a failure the loop itself did not see (an alarm)."""
+
+
+class Engine(Protocol):
+    """What the runner needs of the engine it serves (the library's ``Scheduler``):
+    declared here so that the runner never imports the API that drives it."""
+
+    options: SchedulerOptions
+    clock: Clock
+    #: The schedule file (``config.Config``) or None: typed loosely, because the
+    #: interfaces may not import the file front end (it imports them).
+    config: Any
+    instance_id: str
+    definitions: dict[str, ScheduleDefinition]
+    file_definitions: dict[str, ScheduleDefinition]
+    #: The queues this process executes (None: all); others are handed to workers.
+    local_queues: frozenset[str] | None
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def state_path(self) -> Path | None: ...
+
+    def reconcile_definitions(self) -> list[str]: ...
+
+    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None: ...
+
+    async def notify_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
+    ) -> None: ...

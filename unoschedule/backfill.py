@@ -8,6 +8,7 @@ runs, so queue limits and priorities apply. Each is enqueued under a key of its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from .model import RunRecord, ScheduleDefinition
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .abc import Store
 
 __all__ = ["DEFAULT_MAX", "backfill", "occurrences"]
 
@@ -26,10 +27,13 @@ _EPSILON = timedelta(microseconds=1)
 
 
 def occurrences(
-    scheduler: Scheduler, definition: ScheduleDefinition, start: datetime, end: datetime, cap: int
+    store: Store | None,
+    definition: ScheduleDefinition,
+    start: datetime,
+    end: datetime,
+    cap: int,
 ) -> list[datetime]:
     """Fire instants in ``[start, end]`` (at most ``cap + 1``, enough to refuse)."""
-    store = scheduler._store_if_any()
     state = store.get_schedule(definition.name) if store is not None else None
     timeline = definition.timeline(state.anchor if state else None)
     out: list[datetime] = []
@@ -41,11 +45,13 @@ def occurrences(
 
 
 def backfill(
-    scheduler: Scheduler,
     definition: ScheduleDefinition,
     start: datetime,
     end: datetime,
     *,
+    store: Store | None,
+    now: datetime,
+    enqueue: Callable[[list[RunRecord]], list[bool]],
     dry_run: bool = False,
     limit: int = DEFAULT_MAX,
     yes: bool = False,
@@ -53,11 +59,12 @@ def backfill(
     """Queue (or with ``dry_run`` only list) a run of each occurrence in ``[start, end]``.
 
     Returns ``{"schedule", "dry_run", "occurrences", "queued", "already_queued"}``, the
-    last two as lists of ``{"scheduled_time", "run_id"}`` / instants.
+    last two as lists of ``{"scheduled_time", "run_id"}`` / instants. ``store`` is read
+    (None: no state yet); ``enqueue`` writes, returning False for each run queued before
+    (``Store.enqueue_unique`` after the caller made sure the schedule is stored).
     """
     if definition.schedule.kind == "event":
         raise UnoScheduleError(f"{definition.name} fires on events; it has no occurrences")
-    now = scheduler.clock.now()
     if start > end:
         raise UnoScheduleError("--from is after --to")
     if start > now:
@@ -65,7 +72,7 @@ def backfill(
             f"--from {format_instant(start)} is in the future; backfill runs past occurrences"
         )
     end = min(end, now)  # occurrences still to come are the scheduler's, not a backfill's
-    instants = occurrences(scheduler, definition, start, end, max(limit, 0) if not yes else 10**7)
+    instants = occurrences(store, definition, start, end, max(limit, 0) if not yes else 10**7)
     if len(instants) > limit and not yes:
         raise UnoScheduleError(
             f"more than {limit} occurrences of {definition.name} between "
@@ -83,7 +90,6 @@ def backfill(
         return record
     from .runner.loop import new_run_id
 
-    scheduler._ensure_known(definition)
     runs = [
         RunRecord(
             run_id=new_run_id(now),
@@ -97,12 +103,10 @@ def backfill(
         )
         for instant in instants
     ]
-    store = scheduler.store
-    for run, fresh in zip(runs, store.enqueue_unique(runs), strict=True):
+    for run, fresh in zip(runs, enqueue(runs), strict=True):
         when = format_instant(run.scheduled_time)
         if fresh:
             record["queued"].append({"scheduled_time": when, "run_id": run.run_id})
         else:
             record["already_queued"].append(when)
-    store.notify()
     return record

@@ -20,7 +20,7 @@ from .model import RunRecord, ScheduleDefinition, ScheduleState
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .abc import Store
 
 __all__ = ["DEFAULT_WINDOW", "MAX_OCCURRENCES", "OUTCOMES", "explain", "outcomes"]
 
@@ -40,17 +40,18 @@ _OCCURRENCE_TRIGGERS = ("schedule", "missed", "retry", "backfill")
 
 
 def explain(
-    scheduler: Scheduler,
+    store: Store | None,
     definition: ScheduleDefinition,
     since: datetime | None,
     until: datetime | None,
+    now: datetime,
 ) -> list[dict[str, Any]]:
-    now = scheduler.clock.now()
+    """What became of each occurrence of ``definition`` in ``[since, until]`` (None for
+    ``store``: no state yet)."""
     until = until or now
     since = since or until - DEFAULT_WINDOW
     if since > until:
         raise UnoScheduleError("--since is after --until")
-    store = scheduler._store_if_any()
     name = definition.name
     state = store.get_schedule(name) if store is not None else None
     runs = store.runs_between(name, since, until) if store is not None else []

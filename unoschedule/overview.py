@@ -3,22 +3,21 @@ second next to a busy runner (a few indexed reads, no definitions decoded)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .abc import Store
 
 __all__ = ["snapshot"]
 
 
-def snapshot(scheduler: Scheduler, rows: int = 10) -> dict[str, Any]:
+def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, Any]:
     """``{"now", "leader", "epoch", "running", "next", "recent", "counts"}``: the runs
     running or queued for the leader, the next due schedules, the latest results, and
-    how many schedules are in each status."""
-    now = scheduler.clock.now()
-    store = scheduler._store_if_any()
+    how many schedules are in each status (None for ``store``: no state yet)."""
     out: dict[str, Any] = {
         "now": format_instant(now),
         "leader": None,

@@ -363,7 +363,6 @@ class Scheduler:
             raise VersionConflictError(
                 f"{definition.name} was changed by someone else meanwhile; read it again and retry"
             )
-        self.store.notify()
         return version
 
     async def update_schedule(
@@ -415,7 +414,6 @@ class Scheduler:
     def _delete(self, schedule_id: str) -> None:
         self._resolve(schedule_id)
         self.store.set_status([schedule_id], "removed", self.clock.now())
-        self.store.notify()
 
     async def pause_schedule(
         self,
@@ -436,7 +434,6 @@ class Scheduler:
     def _pause_one(self, schedule_id: str, why: dict[str, Any]) -> bool:
         self._ensure_known(self._resolve(schedule_id))
         changed = self.store.pause_schedules([schedule_id], "operator", self.clock.now(), **why)
-        self.store.notify()
         return bool(changed)
 
     async def resume_schedule(self, schedule_id: str) -> bool:
@@ -462,7 +459,6 @@ class Scheduler:
     def _pause_all(self, why: dict[str, Any]) -> list[str]:
         self._ensure_known(*self.file_definitions.values())
         changed = self.store.pause_schedules(None, "all", self.clock.now(), **why)
-        self.store.notify()
         return changed
 
     async def resume(self) -> list[str]:
@@ -481,7 +477,6 @@ class Scheduler:
         if store is None:
             return []
         changed = store.resume_schedules(names, kinds, self.clock.now())
-        store.notify()
         return changed
 
     def _sync(self, names: Iterable[str], changelog: str) -> None:
@@ -496,7 +491,6 @@ class Scheduler:
         plan = make_plan(wanted, known, now=now, preview=0)
         source = git_source(self.config.path if self.config else None)
         apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
-        store.notify()
 
     def _ensure_known(self, *definitions: ScheduleDefinition) -> None:
         """Add file schedules the state has never seen (a pause or trigger from the shell
@@ -775,7 +769,6 @@ class Scheduler:
         self._ensure_known(definition)
         run = self._manual_run(definition, "manual", args, kwargs)
         self.store.enqueue(run)
-        self.store.notify()
         return run.run_id
 
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
@@ -796,7 +789,6 @@ class Scheduler:
                 runs.append(self._manual_run(definition, "event", None, None, data or {}))
         self._ensure_known(*(known[run.schedule] for run in runs))
         self.store.add_event(name, data, runs, self.clock.now())
-        self.store.notify()
         return [r.run_id for r in runs]
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -825,7 +817,7 @@ class Scheduler:
         """Run a job now and return its final record (``trigger --wait``): through the
         running leader when there is one (it applies queues, ``unique`` and retries), else
         here, in the foreground. ``on_run_id`` hears the run's id as soon as it exists."""
-        if self.leader_running():
+        if await asyncio.to_thread(self.leader_running):
             run_id = await self.trigger_now(schedule_id, args=args, kwargs=kwargs)
             if on_run_id is not None:
                 on_run_id(run_id)
@@ -976,6 +968,9 @@ class Scheduler:
 
     async def health(self) -> dict[str, Any]:
         """Leader alive and nothing overdue? (``uno-schedule health``)."""
+        return await asyncio.to_thread(self._health)
+
+    def _health(self) -> dict[str, Any]:
         from .health import check
 
         return check(
@@ -986,22 +981,48 @@ class Scheduler:
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every occurrence due in ``[since, until]`` and what became of it."""
+        return await asyncio.to_thread(self._explain, schedule_id, since, until)
+
+    def _explain(
+        self, schedule_id: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
         from .explain import explain
 
         definition = self._resolve(schedule_id)
-        return explain(self, definition, since, until)
+        return explain(self._store_if_any(), definition, since, until, self.clock.now())
 
     async def backfill(
         self, schedule_id: str, start: datetime, end: datetime, **options: Any
     ) -> dict[str, Any]:
         """Queue a run of each occurrence in ``[start, end]`` (trigger ``backfill``)."""
+        return await asyncio.to_thread(self._backfill, schedule_id, start, end, options)
+
+    def _backfill(
+        self, schedule_id: str, start: datetime, end: datetime, options: dict[str, Any]
+    ) -> dict[str, Any]:
         from .backfill import backfill
 
         definition = self._resolve(schedule_id)
-        return backfill(self, definition, start, end, **options)
+
+        def enqueue(runs: list[RunRecord]) -> list[bool]:
+            self._ensure_known(definition)
+            return self.store.enqueue_unique(runs)
+
+        return backfill(
+            definition,
+            start,
+            end,
+            store=self._store_if_any(),
+            now=self.clock.now(),
+            enqueue=enqueue,
+            **options,
+        )
 
     async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
         """The full output of a run (default: the latest started), from ``log_dir``."""
+        return await asyncio.to_thread(self._run_output, schedule_id, run_id)
+
+    def _run_output(self, schedule_id: str, run_id: str | None) -> dict[str, Any]:
         from .runlogs import read_output
 
         if schedule_id not in self.definitions and not self._states().get(schedule_id):
@@ -1012,10 +1033,15 @@ class Scheduler:
         """Running jobs, next due schedules, latest results (``uno-schedule top``)."""
         from .overview import snapshot
 
-        return snapshot(self, rows)
+        return await asyncio.to_thread(
+            lambda: snapshot(self._store_if_any(), self.clock.now(), rows)
+        )
 
     async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
+        return await asyncio.to_thread(self._pauses_of, schedule_id, limit)
+
+    def _pauses_of(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
         store = self._store_if_any()
         if store is None:
             return []

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..abc import Claim, Clock, Finish, JobRunner, Store
+from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
 from ..model import (
@@ -37,7 +37,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import MAX_DURATION, format_instant
 from .failpoints import failpoint
 from .log import Logger
-from .ops import Observer, output_tail_note
+from .ops import output_tail_note
 from .processes import stop_orphans
 from .tasks import has_local
 
@@ -237,7 +237,8 @@ class RunLoop:
         retried while its retry policy allows. A run still ``queued`` never started, so
         it is simply run now.
         """
-        self.store.reserve_space()
+        if isinstance(self.store, StateFile):
+            self.store.reserve_space()
         unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
@@ -403,7 +404,8 @@ class RunLoop:
             return True
         self._identity_checked = mono
         try:
-            self.store.check_identity()
+            if isinstance(self.store, StateFile):
+                self.store.check_identity()
         except UnoScheduleError as exc:
             self.log.error(f"{exc}")
             self.firing = False
@@ -776,7 +778,7 @@ class RunLoop:
             except UnoScheduleError as exc:
                 # A full disk: write these ends into the room reserved at start, then
                 # stop, since nothing new can be claimed.
-                if not self.store.release_reserve():
+                if not isinstance(self.store, StateFile) or not self.store.release_reserve():
                     raise
                 self.store.finish_runs(finishes)
                 self.log.error(
@@ -906,6 +908,23 @@ class RunLoop:
                 await result
         except Exception as exc:  # a failing error handler must not stop the loop
             self.log.error(f"{definition.name}: error handler failed: {exc}")
+
+    async def report_failure(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
+        """Tell the error handlers of a failure the loop did not see (a dead-man alarm)."""
+        await self._failed(run, definition, outcome)
+
+    # -- what the leader's housekeeping reads (``abc.LeaderLoop``) --------------------------
+
+    def next_runs(self) -> Mapping[str, datetime]:
+        return self._next
+
+    def running_per_queue(self) -> Mapping[str, int]:
+        return self._active
+
+    def inactive(self) -> Collection[str]:
+        return self._inactive
 
     # -- timing and shutdown --------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .. import pauses, runlogs
-from ..abc import Store
+from ..abc import Engine, LeaderLoop, Observer, Store
 from ..health import overdue
 from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
@@ -25,10 +25,8 @@ from .log import Logger
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
-    from .loop import RunLoop
-    from .service import Engine
 
-__all__ = ["Observer", "Operations"]
+__all__ = ["Operations", "output_tail_note"]
 
 #: Runs deleted per pruning transaction: each holds the write lock for a few ms (the
 #: longest of 4,500 batches pruning 900,000 runs: 31 ms at 500 rows on a loaded 2-core
@@ -47,21 +45,6 @@ HOUSEKEEPING_SECONDS = 60.0
 AGE_PRUNE_SECONDS = 60.0
 
 
-class Observer:
-    """What the run loop tells about runs as they go (each call is cheap)."""
-
-    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
-        """``runs`` were marked running at ``at`` (their jobs start next)."""
-
-    def finished(
-        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
-    ) -> None:
-        """``run`` ended with ``outcome`` (recorded)."""
-
-    def recorded(self, run: RunRecord) -> None:
-        """A final record without a job (a missed or skipped occurrence)."""
-
-
 class Operations(Observer):
     """One per service: created at start, attached to the run loop once it leads."""
 
@@ -69,7 +52,7 @@ class Operations(Observer):
         self.scheduler = scheduler
         self.options = scheduler.options
         self.log = log
-        self.loop: RunLoop | None = None
+        self.loop: LeaderLoop | None = None
         self.metrics: Metrics | None = None
         self._counts: dict[str, int] | None = None
         self._over: set[str] = set()
@@ -141,14 +124,14 @@ class Operations(Observer):
 
     # -- the loop's observer --------------------------------------------------------------
 
-    def attach(self, loop: RunLoop) -> None:
+    def attach(self, loop: LeaderLoop) -> None:
         self.loop = loop
         loop.observer = self
         if self.metrics is not None:
             view = self.metrics.view
             view.leader = lambda: loop.firing and loop.epoch > 0
-            view.next_runs = lambda: loop._next
-            view.running = lambda: loop._active
+            view.next_runs = loop.next_runs
+            view.running = loop.running_per_queue
             view.overdue = self.overdue_view
             view.statuses = lambda: _status_counts(loop)
 
@@ -294,7 +277,7 @@ class Operations(Observer):
         """Mark schedules past their ``expect_success_within``; returns those that just
         became overdue (each alarms once per overdue spell; a success ends the spell)."""
         loop = self.loop
-        inactive = loop._inactive if loop is not None else set()
+        inactive = loop.inactive() if loop is not None else set()
         definitions = self.scheduler.definitions
         watched = {n: definitions[n] for n in self._watched if n in definitions}
         for name in watched:
@@ -330,11 +313,11 @@ class Operations(Observer):
         message = f"overdue: no successful run for {format_duration(within)} (since {_fmt(since)})"
         self.log.error(f"{name}: {message}")
         loop = self.loop
-        if loop is None or loop.on_failure is None:
+        if loop is None:
             return
         run = RunRecord(run_id="", schedule=name, scheduled_time=since, result="error")
         outcome = JobOutcome("overdue", message, "", None)  # type: ignore[arg-type]
-        handled = loop._failed(run, definition, outcome)
+        handled = loop.report_failure(run, definition, outcome)
         self._background.add(task := asyncio.get_running_loop().create_task(handled))
         task.add_done_callback(self._background.discard)
 
@@ -409,7 +392,7 @@ class Operations(Observer):
         return len(pruned.run_ids)
 
 
-def _status_counts(loop: RunLoop) -> dict[str, int]:
+def _status_counts(loop: LeaderLoop) -> dict[str, int]:
     """Schedules per status from the loop's memory (read at a scrape, in its thread)."""
     others = dict(loop.statuses)
     counts: dict[str, int] = {"active": sum(1 for n in list(loop.definitions) if n not in others)}

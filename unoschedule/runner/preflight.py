@@ -16,8 +16,8 @@ from ..errors import ConfigError, ConfigErrors, UnoScheduleError
 from ..model import ScheduleDefinition
 
 if TYPE_CHECKING:
+    from ..abc import Engine
     from ..config.loader import Config
-    from .service import Engine
 
 __all__ = ["check_applicable", "check_applicable_config"]
 

@@ -26,8 +26,8 @@ from ..sync import Plan, apply_plan, file_plan
 from .log import Logger
 
 if TYPE_CHECKING:
+    from ..abc import Engine
     from ..config.loader import Config
-    from .service import Engine
 
 __all__ = ["CHUNK", "write_reload", "write_reload_of"]
 

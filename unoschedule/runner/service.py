@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from ..abc import Waiter
+from ..abc import Engine, Waiter
 from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
 from ..private import make_private_dirs
@@ -36,40 +36,10 @@ from .servedby import check_served_by
 from .systemd import SystemdNotifier
 from .worker import attach_hand_off
 
-__all__ = ["Engine", "Service"]
+__all__ = ["Service"]
 
 if TYPE_CHECKING:
-    from ..abc import Clock, Store
-    from ..config import Config
-    from ..model import RunRecord, ScheduleDefinition, SchedulerOptions
-
-
-class Engine(Protocol):
-    """What the service needs of the engine it serves (the library's ``Scheduler``):
-    declared here so that the runner never imports the API that drives it."""
-
-    options: SchedulerOptions
-    clock: Clock
-    config: Config | None
-    instance_id: str
-    definitions: dict[str, ScheduleDefinition]
-    file_definitions: dict[str, ScheduleDefinition]
-    #: The queues this process executes (None: all); others are handed to workers.
-    local_queues: frozenset[str] | None
-
-    @property
-    def store(self) -> Store: ...
-
-    @property
-    def state_path(self) -> Path | None: ...
-
-    def reconcile_definitions(self) -> list[str]: ...
-
-    def replace_file_definitions(self, definitions: dict[str, ScheduleDefinition]) -> None: ...
-
-    async def notify_failure(
-        self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
-    ) -> None: ...
+    from ..lock import LeaderLock
 
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).
@@ -104,7 +74,7 @@ class Service:
         self._grace: float | None = None
         self._reload = False
         self._file_stamp: tuple[int, int, int] | None = None
-        self._lock: object | None = None
+        self._lock: LeaderLock | None = None
         self._sleeper: _Sleeper | None = None
         self.exit_status = 0
         self.ops = Operations(scheduler, self.log)
@@ -112,50 +82,15 @@ class Service:
     # -- process entry point ----------------------------------------------------------------
 
     def run(self) -> int:
-        """Take the leader lock (waiting as a standby if needed), then serve until stopped."""
+        """Lead (waiting as a standby if needed), then serve until stopped."""
         gc.freeze()  # the loaded file lives as long as the process: never rescan it
         self.ops.serve_metrics(self.scheduler)  # a standby serves too (leader 0)
-        lock = None
-        state_path = self.scheduler.state_path
-        if state_path is not None:
-            from ..lock import LeaderLock
-            from ..store.sqlite import real_state_path
-
-            make_private_dirs(state_path.parent)
-            lock = LeaderLock.for_state(real_state_path(state_path))  # aliases share it
-            stopping = {"flag": False}
-
-            def on_term(signum: int, frame: object) -> None:
-                stopping["flag"] = True
-
-            old = signal.signal(signal.SIGTERM, on_term)
-            old_int = signal.signal(signal.SIGINT, on_term)
-            try:
-                if not lock.acquire(blocking=False):
-                    holder = _describe_holder(lock)
-                    self.log.notice(
-                        f"standby: another scheduler leads on {state_path}{holder}; waiting"
-                    )
-                    self.notifier.status("standby: waiting for the leader")
-                    while not stopping["flag"]:
-                        if lock.acquire(blocking=True, timeout=0.2):
-                            break
-                    if stopping["flag"]:
-                        self.log.info("standby stopped before it became the leader")
-                        return 0
-                    self.log.notice("the leader is gone; taking over")
-            finally:
-                signal.signal(signal.SIGTERM, old)
-                signal.signal(signal.SIGINT, old_int)
-        self._lock = lock
         try:
-            if lock is None:
+            if self.scheduler.state_path is None:
                 return self._serve_shared()
             return asyncio.run(self.serve())
         finally:
             self.ops.close()
-            if lock is not None:
-                lock.release()
 
     def request_stop(self, grace: float | None = None) -> None:
         self._stop = True
@@ -175,82 +110,35 @@ class Service:
         """Lead (after waiting as a standby if need be) until stopped; the exit status."""
         if self.started is None:
             self.started = asyncio.Event()
-        own_lock = None
-        if self._lock is None and self.scheduler.state_path is not None:
-            own_lock = await self._take_lock(self.scheduler.state_path)
-            if own_lock is None:
-                return 0  # stopped while a standby
         try:
             return await self._serve()
         finally:
             self.leading = False
-            if own_lock is not None:
-                own_lock.release()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
-    async def _take_lock(self, state_path: Path) -> Any:
-        """The leader lock for a library ``start()``, exactly as ``run`` takes it: at once
-        if free, else as a standby until the leader goes (None if stopped first)."""
-        from ..lock import LeaderLock
-
-        state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = LeaderLock(Path(str(state_path) + ".lock"))
-        if lock.acquire(blocking=False):
-            return lock
-        holder = _describe_holder(lock)
-        if not self.standby:
-            raise LeadershipError(
-                f"another scheduler leads on {state_path}{holder}; "
-                "start(standby=True) waits for it as a standby"
-            )
-        self.log.notice(f"standby: another scheduler leads on {state_path}{holder}; waiting")
-        assert self.started is not None
-        self.started.set()
-        while not self._stop:
-            if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
-                self.log.notice("the leader is gone; taking over")
-                return lock
-        return None
-
-    async def _serve(self) -> int:
+    async def _lead(self) -> tuple[RunLoop, Waiter] | None:
+        """Take leadership, the one way ``run`` and a library ``start()`` both take it:
+        the file lock of the state's real file (``_take_lock``), then the lease, forced
+        from its holder only under that lock, which proves the holder dead. Returns the
+        run loop holding the lease and the waiter it sleeps on; None when stopped while
+        a standby; ``LeadershipError`` when another leads and standing by is not wanted."""
         assert self.started is not None
         sched = self.scheduler
-        opts = sched.options
+        if sched.state_path is not None:
+            self._lock = await self._take_lock(sched.state_path)
+            if self._lock is None:
+                return None
         store = sched.store
-        clock = sched.clock
-        loop = asyncio.get_running_loop()
-        if self.install_signals:
-            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-            loop.add_signal_handler(signal.SIGINT, self.request_stop)
-            loop.add_signal_handler(signal.SIGHUP, self._request_reload)
         waiter = store.waiter()
-        base_dir = (
-            str(sched.config.path.parent)
-            if sched.config is not None and sched.config.path
-            else None
-        )
-        executor = Executor(log=self.ops.output_log(self.log.debug), warn=self.log.warning)
-        runloop = RunLoop(
-            store=store,
-            definitions=sched.definitions,
-            options=opts,
-            executor=executor,
-            clock=clock,
-            instance_id=sched.instance_id,
-            log=self.log,
-            base_dir=base_dir,
-            on_failure=sched.notify_failure,
-            wake=self._wake,
-        )
-        attach_hand_off(runloop, sched)
-        self.ops.serve_metrics(sched)
-        now = clock.now()
-        force = sched.state_path is not None  # we hold the file lock: the old holder is dead
+        runloop = self._run_loop()
+        now = sched.clock.now()
         holder: tuple[str, int] | None = None
-        while not runloop.take_lease(now, force=force):
+        while not runloop.take_lease(now, force=self._lock is not None):
             if self._stop:
                 waiter.close()
-                self.started.set()
-                return 0
+                return None
             if not self.standby:
                 waiter.close()
                 held = store.current_lease()
@@ -266,8 +154,81 @@ class Service:
                     f"lease until {format_instant(lease.expires_at) if lease else '?'}"
                 )
             self.started.set()
-            await asyncio.to_thread(waiter.wait, min(1.0, opts.lock_timeout / 3))
-            now = clock.now()
+            await asyncio.to_thread(waiter.wait, min(1.0, sched.options.lock_timeout / 3))
+            now = sched.clock.now()
+        return runloop, waiter
+
+    async def _take_lock(self, state_path: Path) -> LeaderLock | None:
+        """The leader lock of the state: at once if free, else as a standby until the
+        leader goes (None if stopped first). Taken on the real file, symbolic links
+        resolved, so that every alias of one state meets at one lock (a second lock
+        would let its holder take the lease of a live leader)."""
+        from ..lock import LeaderLock
+        from ..store.sqlite import real_state_path
+
+        assert self.started is not None
+        make_private_dirs(state_path.parent)
+        lock = LeaderLock.for_state(real_state_path(state_path))
+        if lock.acquire(blocking=False):
+            return lock
+        holder = lock.holder()
+        held_by = f" ({holder})" if holder else ""
+        if not self.standby:
+            raise LeadershipError(
+                f"another scheduler leads on {state_path}{held_by}; "
+                "start(standby=True) waits for it as a standby"
+            )
+        self.log.notice(f"standby: another scheduler leads on {state_path}{held_by}; waiting")
+        self.notifier.status("standby: waiting for the leader")
+        self.started.set()
+        while not self._stop:
+            if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
+                self.log.notice("the leader is gone; taking over")
+                return lock
+        self.log.info("standby stopped before it became the leader")
+        return None
+
+    def _run_loop(self) -> RunLoop:
+        sched = self.scheduler
+        base_dir = (
+            str(sched.config.path.parent)
+            if sched.config is not None and sched.config.path
+            else None
+        )
+        executor = Executor(log=self.ops.output_log(self.log.debug), warn=self.log.warning)
+        runloop = RunLoop(
+            store=sched.store,
+            definitions=sched.definitions,
+            options=sched.options,
+            executor=executor,
+            clock=sched.clock,
+            instance_id=sched.instance_id,
+            log=self.log,
+            base_dir=base_dir,
+            on_failure=sched.notify_failure,
+            wake=self._wake,
+        )
+        attach_hand_off(runloop, sched)
+        self.ops.serve_metrics(sched)
+        return runloop
+
+    async def _serve(self) -> int:
+        assert self.started is not None
+        sched = self.scheduler
+        opts = sched.options
+        store = sched.store
+        clock = sched.clock
+        loop = asyncio.get_running_loop()
+        if self.install_signals:
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        led = await self._lead()
+        if led is None:
+            self.started.set()
+            return 0
+        runloop, waiter = led
+        now = clock.now()
         self.log.notice(
             f"leader {sched.instance_id} (epoch {runloop.epoch}) on "
             f"{sched.state_path or 'remote storage'}"
@@ -591,9 +552,3 @@ def _has_loop() -> bool:
         return True
     except RuntimeError:
         return False
-
-
-def _describe_holder(lock: object) -> str:
-    info = getattr(lock, "holder", None)
-    text = info() if callable(info) else None
-    return f" ({text})" if text else ""

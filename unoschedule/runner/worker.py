@@ -26,17 +26,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..abc import Finish
+from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
 from ..model import JobSpec, RunRecord, ScheduleDefinition
 from .executor import Executor
 from .log import Logger
-from .loop import new_run_id, occurrence_key
+from .loop import RunLoop, new_run_id, occurrence_key
 from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
-    from ..store.redis import RedisQueues
-    from .service import Engine
+    from ..abc import Engine
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 
@@ -51,17 +50,17 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
 
 
-def _queues_of(scheduler: Engine) -> RedisQueues:
-    queues = getattr(scheduler.store, "queues", None)
-    if queues is None:
+def _queues_of(scheduler: Engine) -> WorkQueues:
+    store = scheduler.store
+    if not isinstance(store, WorkerQueues):
         raise StateError(
             "queues served by workers need Redis storage (--state redis://HOST:PORT/DB): "
             "workers on other hosts take their runs from it"
         )
-    return queues  # type: ignore[no-any-return]
+    return store.queues
 
 
-def attach_hand_off(runloop: Any, scheduler: Engine) -> None:
+def attach_hand_off(runloop: RunLoop, scheduler: Engine) -> None:
     """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
     workers (nothing to do when it executes every queue)."""
     local = scheduler.local_queues

@@ -114,6 +114,7 @@ from ..abc import (
     Store,
     Waiter,
     Wakeups,
+    WorkerQueues,
 )
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
@@ -1095,7 +1096,7 @@ class RedisWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
-class RedisStorage(Store):
+class RedisStorage(Store, WorkerQueues):
     """State in one Redis, shared by the schedulers and workers of several hosts.
 
     ``redis_url``: ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS, or

@@ -46,6 +46,7 @@ from ..abc import (
     PauseKind,
     PauseRecord,
     Pruned,
+    StateFile,
     Store,
     Waiter,
     Wakeups,
@@ -558,7 +559,7 @@ class SocketWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
-class SQLiteStorage(Store):
+class SQLiteStorage(Store, StateFile):
     """The default store. One connection, guarded by a lock, never inside a transaction
     between calls, so the run loop and its worker threads can share it."""
 
