@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import UnoScheduleError
-from .model import RunRecord, ScheduleDefinition
+from .model import ScheduleDefinition
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
@@ -81,21 +81,11 @@ def backfill(
     }
     if dry_run or not instants:
         return record
-    from .runner.loop import new_run_id
+    from .runs import new_run
 
     scheduler._ensure_known(definition)
     runs = [
-        RunRecord(
-            run_id=new_run_id(now),
-            schedule=definition.name,
-            scheduled_time=instant,
-            trigger="backfill",
-            result="queued",
-            queued_at=now,
-            queue=definition.queue or scheduler.options.queue_name,
-            priority=definition.priority,
-        )
-        for instant in instants
+        new_run(definition, instant, "backfill", now, scheduler.options) for instant in instants
     ]
     store = scheduler.store
     for run, fresh in zip(runs, store.enqueue_unique(runs), strict=True):

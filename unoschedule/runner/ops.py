@@ -21,13 +21,14 @@ from ..abc import Store
 from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
 from .log import Logger
+from .settle import Observer
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
     from .loop import RunLoop
     from .service import Engine
 
-__all__ = ["Observer", "Operations"]
+__all__ = ["Operations"]
 
 #: Runs deleted per pruning transaction: each holds the write lock for a few ms (the
 #: longest of 4,500 batches pruning 900,000 runs: 31 ms at 500 rows on a loaded 2-core
@@ -44,21 +45,6 @@ PRUNE_PAUSE = 0.03
 HOUSEKEEPING_SECONDS = 60.0
 #: How often runs older than ``keep_for`` are looked for.
 AGE_PRUNE_SECONDS = 60.0
-
-
-class Observer:
-    """What the run loop tells about runs as they go (each call is cheap)."""
-
-    def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
-        """``runs`` were marked running at ``at`` (their jobs start next)."""
-
-    def finished(
-        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
-    ) -> None:
-        """``run`` ended with ``outcome`` (recorded)."""
-
-    def recorded(self, run: RunRecord) -> None:
-        """A final record without a job (a missed or skipped occurrence)."""
 
 
 class Operations(Observer):
@@ -330,7 +316,7 @@ class Operations(Observer):
             return
         run = RunRecord(run_id="", schedule=name, scheduled_time=since, result="error")
         outcome = JobOutcome("overdue", message, "", None)  # type: ignore[arg-type]
-        handled = loop._failed(run, definition, outcome)
+        handled = loop.settler.failed(run, definition, outcome)
         self._background.add(task := asyncio.get_running_loop().create_task(handled))
         task.add_done_callback(self._background.discard)
 
@@ -419,14 +405,3 @@ def _fmt(when: datetime) -> str:
     from ..timeutil import format_instant
 
     return format_instant(when) or ""
-
-
-def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
-    """The end of a failed run's output for its log line: `` | last line | ...``."""
-    if not output:
-        return ""
-    tail = [line.strip() for line in output.strip().splitlines()[-lines:] if line.strip()]
-    text = " | ".join(tail)
-    if len(text) > width:
-        text = "..." + text[-width:]
-    return f"; output: {text}" if text else ""
