@@ -445,14 +445,15 @@ class RunLoop:
         threshold = self.options.missed_threshold
         waiting = self._pending.get(name, 0) > 0
         late = [d for d in due if (now - d).total_seconds() > threshold]
-        on_time = due[len(late) :]
-        to_run: set[datetime] = set(on_time)
         handling = self.options.missed_schedule_handling
+        if handling == "coalesce":
+            # everything that came due while nothing ran, late or not, is one run
+            to_run: set[datetime] = set(due[-1:])
+        else:
+            to_run = set(due[len(late) :])
         if late and handling == "trigger":
             keep = self.options.max_missed_schedules
             to_run.update(late[-keep:] if keep > 0 else [])
-        elif late and handling == "coalesce":
-            to_run.add(late[-1])
         for i, scheduled in enumerate(due):
             following = due[i + 1] if i + 1 < len(due) else instant
             if scheduled in to_run:
