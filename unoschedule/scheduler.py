@@ -53,6 +53,9 @@ __all__ = ["Scheduler"]
 
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
+#: How long ``wait_for_run`` looks for the next attempt of a failed one with retries
+#: left: a worker records both in one script, the run loop right after each other.
+RETRY_GRACE = 5.0
 
 
 class Scheduler:
@@ -789,8 +792,7 @@ class Scheduler:
         the last attempt's record. ``on_attempt`` hears each attempt's record as it ends.
 
         An attempt that failed with retries left is followed by the next attempt of the
-        same occurrence, which the leader (or worker) records together with, or right
-        after, the end; it is waited for while a leader runs."""
+        same occurrence (see ``_next_attempt_of``)."""
         from .runs import retries_left
 
         loop = asyncio.get_running_loop()
@@ -819,10 +821,11 @@ class Scheduler:
             delay = min(0.5, delay * 1.5)
 
     async def _next_attempt_of(self, run: RunRecord, deadline: float | None) -> RunRecord | None:
-        """The attempt that follows ``run``, once recorded; None if none comes (no leader
-        runs any more, or it did not queue one within its lease)."""
+        """The attempt that follows ``run``, once recorded; None if none comes within
+        ``RETRY_GRACE`` (the leader queues it as it records the end; a run that never
+        started its job, say because its schedule was removed, is not retried)."""
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + max(2.0, self.options.lock_timeout)
+        give_up = loop.time() + RETRY_GRACE
         while True:
             later = await asyncio.to_thread(
                 self.store.runs_between, run.schedule, run.scheduled_time, run.scheduled_time
