@@ -20,6 +20,7 @@ from .. import pauses, runlogs
 from ..abc import Store
 from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
+from ..runs import retries_left
 from .log import Logger
 from .settle import Observer
 
@@ -330,7 +331,7 @@ class Operations(Observer):
         definition = self.scheduler.definitions.get(name)
         if definition is None or outcome.result not in ("error", "timeout"):
             return
-        if run.attempt <= definition.max_retries:
+        if retries_left(run, definition):
             return  # a retry follows: not a final failure
         limit = definition.pause_after_failures
         if limit is None:
