@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -182,3 +183,39 @@ def test_run_and_wait_returns_the_last_attempt_here_and_through_a_leader(tmp_pat
     asyncio.run(go())
     assert lines(log) == ["1", "2", "3"] * 2 + ["1", "2"]
     assert handled == ["flaky"]  # once, after the last attempt of the run that failed
+
+
+@pytest.mark.slow
+def test_a_foreground_run_stopped_with_ctrl_c_is_recorded_interrupted_and_its_job_stopped(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids.log"
+    write_config(
+        tmp_path,
+        f"""
+        schedules:
+          slow:
+            schedule: {{every: 100d}}
+            shell: true
+            command: 'echo $$ >> {pids}; sleep 60'
+        """,
+    )
+    waiting = subprocess.Popen(
+        [*uno_cli(tmp_path), "trigger", "slow", "--wait"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: lines(pids), 20, "the job started in the foreground")
+        waiting.send_signal(signal.SIGINT)
+        waiting.communicate(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode != 0
+    (job,) = lines(pids)
+    wait_until(lambda: not Path(f"/proc/{job}").exists(), 10, "the job stopped")
+    (only,) = [r for r in runs(tmp_path) if r["schedule"] == "slow"]
+    assert only["result"] == "interrupted"

@@ -53,6 +53,8 @@ __all__ = ["Scheduler"]
 
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
+#: ``error`` of a foreground run whose ``trigger --wait`` was stopped (Ctrl-C) as it ran.
+STOPPED_HERE = "the command running it in the foreground was stopped"
 #: How long ``wait_for_run`` looks for the next attempt of a failed one with retries
 #: left: a worker records both in one script, the run loop right after each other.
 RETRY_GRACE = 5.0
@@ -902,7 +904,11 @@ class Scheduler:
             await asyncio.to_thread(store.record_started, run)
             if on_run_id is not None and run.attempt == 1:
                 on_run_id(run.run_id)
-            outcome = await executor.run(job_spec(run, definition, self.options, base))
+            try:
+                outcome = await executor.run(job_spec(run, definition, self.options, base))
+            except BaseException:  # Ctrl-C: the job's processes are stopped; say so
+                store.finish_run(run.run_id, "interrupted", self.clock.now(), error=STOPPED_HERE)
+                raise
             await settler.settle(run, definition, outcome, started, self.clock.now(), record)
             ended = await asyncio.to_thread(store.get_run, run.run_id)
             assert ended is not None
