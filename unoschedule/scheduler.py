@@ -794,7 +794,8 @@ class Scheduler:
         the last attempt's record. ``on_attempt`` hears each attempt's record as it ends.
 
         An attempt that failed with retries left is followed by the next attempt of the
-        same occurrence (see ``_next_attempt_of``)."""
+        same occurrence, queued by the leader or worker as it records the end (a run that
+        never started its job, its schedule removed say, is not retried)."""
         from .runs import retries_left
 
         loop = asyncio.get_running_loop()
