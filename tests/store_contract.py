@@ -453,6 +453,26 @@ class StoreContract:
         assert store.take_queued(leader + 7, "ghost") == []
         assert [r.run_id for r in store.take_queued(leader, "i1")] == ["q1"]
 
+    def test_a_run_recorded_started_here_is_never_handed_to_a_leader(
+        self, store: Store, leader: int
+    ) -> None:
+        """A foreground ``trigger --wait`` records its run started by itself: a leader
+        that comes up meanwhile must neither take it nor start it again."""
+        store.save_schedule(sched("a"))
+        here = run("f1", trigger="manual", queued_at=T0, started_at=T0, pid=4242)
+        store.record_started(here)
+        got = store.get_run("f1")
+        assert got is not None
+        assert (got.result, got.epoch, got.started_at, got.pid) == ("running", 0, T0, 4242)
+        assert store.take_queued(leader, "i1") == []
+        assert store.start_runs([("f1", T0, 1)]) == []
+        assert store.unfinished_runs() == []  # not a crashed leader's to interrupt
+        assert [r.run_id for r in store.history("a")] == ["f1"]
+        store.finish_run("f1", "success", T0 + timedelta(seconds=2))
+        done = store.get_run("f1")
+        assert done is not None and (done.result, done.duration) == ("success", 2.0)
+        assert store.get_schedule("a").last_result == "success"  # type: ignore[union-attr]
+
     # -- run life cycle -----------------------------------------------------------------
 
     def test_runs_start_and_finish_in_batches(self, store: Store, leader: int) -> None:

@@ -24,6 +24,7 @@ CORE = {
     "errors",
     "model",
     "ids",
+    "runs",
     "names",
     "statements",
     "values",

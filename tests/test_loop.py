@@ -235,14 +235,40 @@ def test_missed_skip_records_every_late_occurrence_without_running_it(tmp_path: 
     ]
 
 
-def test_missed_coalesce_runs_late_occurrences_once(tmp_path: Path) -> None:
+def test_missed_coalesce_folds_everything_due_while_down_into_one_run(tmp_path: Path) -> None:
     h = _hourly_down_for_three_hours(tmp_path, missed_schedule_handling="coalesce")
     assert h.history("hourly") == [
         ("09:00", "schedule", 1, "missed"),
         ("10:00", "schedule", 1, "missed"),
-        ("11:00", "missed", 1, "success"),
+        ("11:00", "schedule", 1, "missed"),
         ("12:00", "schedule", 1, "success"),
     ]
+    assert len(h.executor.calls) == 1
+
+
+def test_coalesce_runs_once_when_occurrences_within_the_threshold_came_due_while_down(
+    tmp_path: Path,
+) -> None:
+    h = Harness(
+        tmp_path,
+        [cron("every-minute", "* * * * *")],
+        missed_threshold=300,
+        missed_schedule_handling="coalesce",
+    )
+
+    async def go() -> None:
+        h.start("a")  # next run 09:00; then nothing runs for ten minutes
+        h.clock.set(T("2026-06-01T09:10:30Z"))
+        h.start("b")
+        await h.at("2026-06-01T09:10:30Z")
+        await h.at("2026-06-01T09:11:00Z")  # running again: the next one is on time
+
+    run(go)
+    history = h.history("every-minute")
+    ran = [row for row in history if row[3] == "success"]
+    assert ran == [("09:10", "schedule", 1, "success"), ("09:11", "schedule", 1, "success")]
+    assert [row[0] for row in history if row[3] == "missed"] == [f"09:{m:02d}" for m in range(10)]
+    assert len(h.executor.calls) == 2
 
 
 def test_a_late_occurrence_within_the_threshold_just_runs_late(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from redis_server import RedisServer, unique_prefix
 from store_contract import T0, run, sched
 
 from unoschedule.abc import Finish
+from unoschedule.ids import new_run_id
+from unoschedule.model import RunRecord
 from unoschedule.store.redis import RedisStorage
+from unoschedule.timeutil import MAX_DURATION
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
@@ -167,6 +170,13 @@ BURST = """
         command: >-
           echo $UNO_ATTEMPT $$ >> flaky.log;
           if [ "$UNO_ATTEMPT" = 1 ]; then exec sleep 120; fi
+      backoff:
+        schedule: {event: never.happens}
+        queue: reports
+        max_retries: 3
+        retry_delay: 0.2s
+        retry_backoff: 1.0e+10
+        command: "false"
 """
 
 
@@ -290,6 +300,45 @@ def test_a_dead_workers_job_is_reclaimed_interrupted_and_retried(procs: Procs) -
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(job_pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_worker_caps_a_huge_retry_backoff_at_100_years_instead_of_crashing(
+    procs: Procs,
+) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    worker = procs.start("worker", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("worker"), 30, "the worker")
+    # the third attempt of a failing job: the next waits 0.2s * (1e10 ** 2), past any date
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    now = datetime.now(UTC)
+    third = RunRecord(
+        run_id=new_run_id(now),
+        schedule="backoff",
+        scheduled_time=now,
+        trigger="retry",
+        attempt=3,
+        queued_at=now,
+        queue="reports",
+    )
+    store.enqueue(third)
+    store.notify()
+    store.close()
+
+    def attempts() -> dict[int, dict[str, Any]]:
+        history = json.loads(procs.cli("history", "backoff", "--json"))
+        return {r["attempt"]: r for r in history}
+
+    wait_until(lambda: 4 in attempts(), 30, "attempt 4 queued")
+    got = attempts()
+    assert got[3]["result"] == "error"
+    assert (got[4]["result"], got[4]["trigger"]) == ("queued", "retry")
+    finished = datetime.fromisoformat(got[3]["finished_at"].replace("Z", "+00:00"))
+    due = datetime.fromisoformat(got[4]["queued_at"].replace("Z", "+00:00"))
+    assert abs((due - finished) - MAX_DURATION) < timedelta(seconds=1)
+    assert worker.poll() is None, procs.log("worker")
+    assert "OverflowError" not in procs.log("worker")
 
 
 def test_queues_for_workers_need_redis_storage(tmp_path: Path) -> None:

@@ -296,6 +296,13 @@ class Store(ABC):
         epoch 0, for the leader to pick up with ``take_queued``."""
 
     @abstractmethod
+    def record_started(self, run: RunRecord) -> None:
+        """Record a run that the calling process starts itself, outside any leader (a
+        foreground ``trigger --wait``): written ``running`` from ``run.started_at``, epoch
+        0, never queued, so that no leader's ``take_queued`` or ``start_runs`` hands it
+        out to be started a second time. It ends through ``finish_runs``."""
+
+    @abstractmethod
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Hand every unassigned queued run to this leader (stamping epoch and instance)."""
 

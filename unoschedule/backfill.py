@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import UnoScheduleError
-from .model import RunRecord, ScheduleDefinition
+from .model import ScheduleDefinition
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
     from .abc import Store
+    from .model import RunRecord
 
 __all__ = ["DEFAULT_MAX", "backfill", "occurrences"]
 
@@ -88,21 +89,9 @@ def backfill(
     }
     if dry_run or not instants:
         return record
-    from .runner.loop import new_run_id
+    from .runs import new_run
 
-    runs = [
-        RunRecord(
-            run_id=new_run_id(now),
-            schedule=definition.name,
-            scheduled_time=instant,
-            trigger="backfill",
-            result="queued",
-            queued_at=now,
-            queue=definition.queue_name,
-            priority=definition.priority,
-        )
-        for instant in instants
-    ]
+    runs = [new_run(definition, instant, "backfill", now) for instant in instants]
     for run, fresh in zip(runs, enqueue(runs), strict=True):
         when = format_instant(run.scheduled_time)
         if fresh:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import pauses
-from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, Store, SystemClock
+from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, Finish, PauseKind, Store, SystemClock
 from .errors import (
     ConfigError,
     TaskFailure,
@@ -61,6 +61,11 @@ __all__ = ["Scheduler"]
 
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
+#: ``error`` of a foreground run whose ``trigger --wait`` was stopped (Ctrl-C) as it ran.
+STOPPED_HERE = "the command running it in the foreground was stopped"
+#: How long ``wait_for_run`` looks for the next attempt of a failed one with retries
+#: left: a worker records both in one script, the run loop right after each other.
+RETRY_GRACE = 5.0
 
 
 class Scheduler:
@@ -735,23 +740,11 @@ class Scheduler:
         kwargs: dict[str, Any] | None,
         event: dict[str, Any] | None = None,
     ) -> RunRecord:
-        from .runner.loop import new_run_id
+        from .runs import new_run
 
         check_run_values(args, kwargs, event)
         now = self.clock.now()
-        return RunRecord(
-            run_id=new_run_id(now),
-            schedule=definition.name,
-            scheduled_time=now,
-            trigger=trigger,  # type: ignore[arg-type]
-            result="queued",
-            queued_at=now,
-            args=list(args) if args is not None else None,
-            kwargs=dict(kwargs) if kwargs is not None else None,
-            event=event,
-            queue=definition.queue_name,
-            priority=definition.priority,
-        )
+        return new_run(definition, now, trigger, now, args=args, kwargs=kwargs, event=event)
 
     async def trigger_now(
         self,
@@ -791,20 +784,66 @@ class Scheduler:
         self.store.add_event(name, data, runs, self.clock.now())
         return [r.run_id for r in runs]
 
-    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """Poll the store until the run (and its retries) reached a final result."""
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    async def wait_for_run(
+        self,
+        run_id: str,
+        timeout: float | None = None,
+        *,
+        on_attempt: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the store until the run and its retries reached a final result; returns
+        the last attempt's record. ``on_attempt`` hears each attempt's record as it ends.
+
+        An attempt that failed with retries left is followed by the next attempt of the
+        same occurrence, queued by the leader or worker as it records the end (a run that
+        never started its job, its schedule removed say, is not retried)."""
+        from .runs import retries_left
+
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while True:
             run = await asyncio.to_thread(self.store.get_run, run_id)
             if run is None:
                 raise UnoScheduleError(f"no run with id {run_id!r}")
             if run.result not in ("queued", "running"):
-                return _run_json(run)
-            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                if on_attempt is not None:
+                    on_attempt(_run_json(run))
+                if run.result == "success":
+                    return _run_json(run)
+                known = await asyncio.to_thread(self.known_definitions)
+                definition = known.get(run.schedule)
+                if not retries_left(run, definition):
+                    return _run_json(run)
+                following = await self._next_attempt_of(run, deadline)
+                if following is None:
+                    return _run_json(run)
+                run_id, delay = following.run_id, 0.05
+                continue
+            if deadline is not None and loop.time() > deadline:
                 raise UnoScheduleError(f"run {run_id} did not finish within {timeout:g}s")
             await asyncio.sleep(delay)
             delay = min(0.5, delay * 1.5)
+
+    async def _next_attempt_of(self, run: RunRecord, deadline: float | None) -> RunRecord | None:
+        """The attempt that follows ``run``, once recorded; None if none comes within
+        ``RETRY_GRACE`` (the leader queues it as it records the end; a run that never
+        started its job, say because its schedule was removed, is not retried)."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RETRY_GRACE
+        while True:
+            later = await asyncio.to_thread(
+                self.store.runs_between, run.schedule, run.scheduled_time, run.scheduled_time
+            )
+            for other in later:
+                if other.attempt == run.attempt + 1 and other.trigger == "retry":
+                    return other
+            now = loop.time()
+            if now > give_up or (deadline is not None and now > deadline):
+                return None
+            if not self.leader_running():
+                give_up = min(give_up, now + 0.5)
+            await asyncio.sleep(0.05)
 
     async def run_and_wait(
         self,
@@ -813,56 +852,77 @@ class Scheduler:
         kwargs: dict[str, Any] | None = None,
         *,
         on_run_id: Callable[[str], None] | None = None,
+        on_attempt: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Run a job now and return its final record (``trigger --wait``): through the
-        running leader when there is one (it applies queues, ``unique`` and retries), else
-        here, in the foreground. ``on_run_id`` hears the run's id as soon as it exists."""
+        """Run a job now and return the record of its last attempt (``trigger --wait``):
+        through the running leader when there is one (it applies queues, ``unique`` and
+        retries), else here, in the foreground, retries included. ``on_run_id`` hears the
+        run's id as soon as it exists, ``on_attempt`` each attempt's record as it ends."""
         if await asyncio.to_thread(self.leader_running):
             run_id = await self.trigger_now(schedule_id, args=args, kwargs=kwargs)
             if on_run_id is not None:
                 on_run_id(run_id)
-            return await self.wait_for_run(run_id)
-        record = await self.run_in_foreground(schedule_id, args=args, kwargs=kwargs)
-        if on_run_id is not None:
-            on_run_id(str(record.get("run_id", "")))
-        return record
+            return await self.wait_for_run(run_id, on_attempt=on_attempt)
+        return await self.run_in_foreground(
+            schedule_id, args=args, kwargs=kwargs, on_run_id=on_run_id, on_attempt=on_attempt
+        )
 
     async def run_in_foreground(
         self,
         schedule_id: str,
         args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
+        *,
+        on_run_id: Callable[[str], None] | None = None,
+        on_attempt: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Run a job here and now (``trigger --wait`` with no scheduler running)."""
-        from .model import JobSpec
+        """Run a job here and now, with its retries (``trigger --wait`` with no scheduler
+        running); returns the last attempt's record.
+
+        Each attempt is recorded started by this process (``Store.record_started``), so
+        that a scheduler started meanwhile never takes it and starts it again; it ends
+        through the same settle step as the leader's runs (retry policy, error handler)."""
         from .runner.executor import Executor
+        from .runner.settle import Ended, Settler
+        from .runs import job_spec
 
         definition = self._resolve(schedule_id)
         self._ensure_known(definition)
-        run = self._manual_run(definition, "manual", args, kwargs)
-        run.result = "running"
-        run.started_at = self.clock.now()
-        self.store.enqueue(run)
+        run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
+        store = self.store
         base = str(self.config.path.parent) if self.config and self.config.path else None
-        spec = JobSpec(
-            run=run,
-            definition=definition,
-            kill_grace=self.options.kill_grace,
-            output_tail=self.options.output_tail,
-            import_paths=self.options.import_paths,
-            base_cwd=base,
-        )
-        outcome = await Executor().run(spec)
-        self.store.finish_run(
-            run.run_id,
-            outcome.result,
-            self.clock.now(),
-            error=outcome.error,
-            output=outcome.output,
-        )
-        final = self.store.get_run(run.run_id)
-        assert final is not None
-        return _run_json(final)
+        settler = Settler(self.options, on_failure=self.notify_failure)
+        executor = Executor()
+        following: list[RunRecord] = []
+
+        async def record(finish: Finish, retry: RunRecord | None) -> Ended:
+            await asyncio.to_thread(store.finish_runs, [finish])
+            following.extend([retry] if retry is not None else [])
+            return Ended(recorded=True, retried=retry is not None)
+
+        final: dict[str, Any] = {}
+        while run is not None:
+            started = self.clock.now()
+            run.result, run.started_at, run.pid = "running", started, os.getpid()
+            await asyncio.to_thread(store.record_started, run)
+            if on_run_id is not None and run.attempt == 1:
+                on_run_id(run.run_id)
+            try:
+                outcome = await executor.run(job_spec(run, definition, self.options, base))
+            except BaseException:  # Ctrl-C: the job's processes are stopped; say so
+                store.finish_run(run.run_id, "interrupted", self.clock.now(), error=STOPPED_HERE)
+                raise
+            await settler.settle(run, definition, outcome, started, self.clock.now(), record)
+            ended = await asyncio.to_thread(store.get_run, run.run_id)
+            assert ended is not None
+            final = _run_json(ended)
+            if on_attempt is not None:
+                on_attempt(final)
+            run = following.pop() if following else None
+            if run is not None and run.queued_at is not None:
+                wait = (run.queued_at - self.clock.now()).total_seconds()
+                await asyncio.sleep(max(0.0, wait))
+        return final
 
     # -- error handlers ---------------------------------------------------------------------
 

@@ -1156,8 +1156,8 @@ def trigger(
         bool,
         typer.Option(
             "--wait",
-            help="Wait for the result; exit 1 if the run failed. "
-            "With no scheduler running, run it here.",
+            help="Wait for the result of the last attempt (retries included); exit 1 "
+            "if it failed. With no scheduler running, run it here.",
         ),
     ] = False,
     as_json: JsonOption = False,
@@ -1165,8 +1165,8 @@ def trigger(
     """Run a schedule's job now (a manual run); prints its run id.
 
     The run is queued for the running scheduler. With --wait the command waits for the
-    result (running the job in the foreground when no scheduler runs) and exits non-zero
-    if it failed.
+    result of the last attempt, printing each attempt's outcome (running the job and its
+    retries in the foreground when no scheduler runs), and exits non-zero if it failed.
 
     Examples:
 
@@ -1195,15 +1195,18 @@ def trigger(
             run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
             _queued(run_id, as_json, scheduler.leader_running())
             return
+        attempts: list[dict[str, Any]] = []
         record = _run(
             scheduler.run_and_wait(
-                name, args=args, kwargs=kwargs, on_run_id=None if as_json else typer.echo
+                name,
+                args=args,
+                kwargs=kwargs,
+                on_run_id=None if as_json else typer.echo,
+                on_attempt=attempts.append if as_json else _report_run,
             )
         )
     if as_json:
-        output.print_json(record)
-    else:
-        _report_run(record)
+        output.print_json({**record, "attempts": attempts})
     if record.get("result") != "success":
         raise typer.Exit(1)
 
@@ -1218,10 +1221,13 @@ def _queued(run_id: str, as_json: bool, running: bool) -> None:
 
 
 def _report_run(record: dict[str, Any]) -> None:
+    """One attempt's outcome, as it ends (a failed attempt may be retried)."""
     result = record.get("result")
     took = output.duration(record.get("duration"))
+    attempt = record.get("attempt") or 1
     output.err(
-        f"{result}"
+        ("" if attempt == 1 and result == "success" else f"attempt {attempt}: ")
+        + f"{result}"
         + (f" in {took}" if took else "")
         + (f": {record['error']}" if record.get("error") else "")
     )

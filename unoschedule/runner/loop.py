@@ -16,32 +16,31 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
 from ..errors import UnoScheduleError
-from ..ids import new_run_id
 from ..model import (
     PRIORITIES,
     JobOutcome,
-    JobSpec,
     RunRecord,
     ScheduleDefinition,
     SchedulerOptions,
     ScheduleState,
 )
+from ..runs import job_spec, new_run, next_attempt, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
-from ..timeutil import MAX_DURATION, format_instant
+from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
-from .ops import output_tail_note
 from .processes import stop_orphans
+from .settle import Ended, FailureHandler, Settler
 from .tasks import has_local
 
-__all__ = ["RunLoop", "new_run_id", "occurrence_key"]
+__all__ = ["RunLoop"]
 
 #: The lease is renewed every third of ``lock_timeout``, but not more often than this (a
 #: ``lock_timeout`` of 1 s still leaves two renewals before the lease runs out).
@@ -76,23 +75,6 @@ INACTIVE = ("paused", "completed", "disabled", "removed")
 #: At most this many occurrences of one schedule are recorded when catching up after
 #: downtime; an every-second schedule down for a day would otherwise write 86,400 rows.
 CATCH_UP_LIMIT = 1000
-
-FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
-
-
-def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:
-    """``retry_delay * retry_backoff ** (attempt - 1)``, at most ``MAX_DURATION``: a large
-    backoff overflows a float after a few attempts, and no delay may outrun a datetime."""
-    longest = MAX_DURATION.total_seconds()
-    try:
-        delay = definition.retry_delay * (definition.retry_backoff ** (attempt - 1))
-    except OverflowError:
-        return longest
-    return min(delay, longest) if delay == delay else longest
-
-
-def occurrence_key(name: str, scheduled: datetime, attempt: int) -> str:
-    return f"{name}@{format_instant(scheduled)}#{attempt}"
 
 
 @dataclass(order=True)
@@ -157,7 +139,9 @@ class RunLoop:
         self.instance_id = instance_id
         self.log = log or Logger()
         self.base_dir = base_dir
-        self.on_failure = on_failure
+        self.settler = Settler(
+            options, log=self.log, on_failure=on_failure, on_finished=self._observe_end
+        )
         self.wake = wake or store.notify
         self.epoch = 0
         self.firing = True
@@ -193,6 +177,15 @@ class RunLoop:
         self.observer: Observer | None = None
         #: Runs of unique schedules handed to workers: run id -> schedule.
         self._handed: dict[str, str] = {}
+
+    @property
+    def on_failure(self) -> FailureHandler | None:
+        """Called once a run failed for good (after its last attempt)."""
+        return self.settler.on_failure
+
+    @on_failure.setter
+    def on_failure(self, handler: FailureHandler | None) -> None:
+        self.settler.on_failure = handler
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -258,8 +251,9 @@ class RunLoop:
                     f"attempt {run.attempt}) was interrupted by a crash"
                 )
                 definition = self.definitions.get(run.schedule)
-                if definition is not None:
-                    self._schedule_retry(run, definition, now)
+                retry = next_attempt(run, definition, now)
+                if retry is not None and self._claim_retry(retry):
+                    self.settler.note_retry(retry, definition, now, "interrupted")
             else:
                 self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
                 self._dispatch_when_due(run)
@@ -453,14 +447,15 @@ class RunLoop:
         threshold = self.options.missed_threshold
         waiting = self._pending.get(name, 0) > 0
         late = [d for d in due if (now - d).total_seconds() > threshold]
-        on_time = due[len(late) :]
-        to_run: set[datetime] = set(on_time)
         handling = self.options.missed_schedule_handling
+        if handling == "coalesce":
+            # everything that came due while nothing ran, late or not, is one run
+            to_run: set[datetime] = set(due[-1:])
+        else:
+            to_run = set(due[len(late) :])
         if late and handling == "trigger":
             keep = self.options.max_missed_schedules
             to_run.update(late[-keep:] if keep > 0 else [])
-        elif late and handling == "coalesce":
-            to_run.add(late[-1])
         for i, scheduled in enumerate(due):
             following = due[i + 1] if i + 1 < len(due) else instant
             if scheduled in to_run:
@@ -487,7 +482,7 @@ class RunLoop:
                         error="the previous run was still running (unique)",
                     )
                     continue
-                run = self._new_run(definition, scheduled, trigger, 1, now)
+                run = self._new_run(definition, scheduled, trigger, now)
                 # Counted now so that a unique schedule's next due occurrence in this same
                 # batch is skipped; given back if the claim is refused.
                 self._inflight[name] = self._inflight.get(name, 0) + 1
@@ -543,27 +538,15 @@ class RunLoop:
             self.store.set_status(batch.completed, "completed", now)
 
     def _new_run(
-        self,
-        definition: ScheduleDefinition,
-        scheduled: datetime,
-        trigger: str,
-        attempt: int,
-        now: datetime,
-        **extra: Any,
+        self, definition: ScheduleDefinition, scheduled: datetime, trigger: str, now: datetime
     ) -> RunRecord:
-        return RunRecord(
-            run_id=new_run_id(now),
-            schedule=definition.name,
-            scheduled_time=scheduled,
-            trigger=trigger,  # type: ignore[arg-type]
-            attempt=attempt,
-            result="queued",
-            queued_at=now,
+        return new_run(
+            definition,
+            scheduled,
+            trigger,
+            now,
             epoch=self.epoch,
             instance_id=self.instance_id,
-            queue=definition.queue_name,
-            priority=definition.priority,
-            **extra,
         )
 
     def _claim(self, run: RunRecord, next_run: datetime | None) -> bool:
@@ -596,7 +579,7 @@ class RunLoop:
         error: str,
     ) -> None:
         """Add a finished record (``skipped`` or ``missed``) for an occurrence not run."""
-        run = self._new_run(definition, scheduled, "schedule", 1, now)
+        run = self._new_run(definition, scheduled, "schedule", now)
         run.result = result  # type: ignore[assignment]
         run.finished_at = now
         run.error = error
@@ -817,43 +800,13 @@ class RunLoop:
                 f"{name}: starting run {run.run_id} (trigger {run.trigger}, attempt "
                 f"{run.attempt}, due {format_instant(run.scheduled_time)})"
             )
-            spec = JobSpec(
-                run=run,
-                definition=definition,
-                kill_grace=self.options.kill_grace,
-                output_tail=self.options.output_tail,
-                import_paths=self.options.import_paths,
-                base_cwd=self.base_dir,
-            )
+            spec = job_spec(run, definition, self.options, self.base_dir)
             failpoint("before_spawn")
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
             failpoint("before_finish")
-            finished = self.clock.now()
-            try:
-                await self._finish(
-                    Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
-                )
-            except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
-                # the next leader finds the run still running and records it interrupted
-                self.log.error(
-                    f"{name}: cannot record the end of run {run.run_id} ({outcome.result}): "
-                    f"{exc}; not firing any more"
-                )
-                self.firing = False
-                return
-            if self.observer is not None:
-                self.observer.finished(run, outcome, started, finished)
-            took = (finished - started).total_seconds()
-            if outcome.result == "success":
-                self.log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
-            else:
-                self.log.warning(
-                    f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
-                    + output_tail_note(outcome.output)
-                )
-                retried = self._schedule_retry(run, definition, finished, outcome.result)
-                if not retried and outcome.result != "interrupted":
-                    await self._failed(run, definition, outcome)
+            await self.settler.settle(
+                run, definition, outcome, started, self.clock.now(), self._record_end
+            )
         finally:
             self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
             self._active[queue] = max(0, self._active.get(queue, 0) - 1)
@@ -863,57 +816,42 @@ class RunLoop:
                 self._running.pop(name, None)
             self._request_pump(queue)
 
-    def _schedule_retry(
-        self,
-        run: RunRecord,
-        definition: ScheduleDefinition,
-        now: datetime,
-        result: str = "interrupted",
-    ) -> bool:
-        """Claim the next attempt now (durably, as ``queued``), due after the retry delay."""
-        if run.attempt > definition.max_retries:
+    async def _record_end(self, finish: Finish, retry: RunRecord | None) -> Ended:
+        """The loop's recorder for the settle step: the end joins the current batch of
+        ends; the next attempt is claimed after it, fenced by this leader's epoch."""
+        try:
+            await self._finish(finish)
+        except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
+            # the next leader finds the run still running and records it interrupted
+            self.log.error(
+                f"run {finish.run_id}: cannot record its end ({finish.result}): {exc}; "
+                "not firing any more"
+            )
+            self.firing = False
+            return Ended(recorded=False)
+        return Ended(recorded=True, retried=retry is not None and self._claim_retry(retry))
+
+    def _observe_end(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, finished: datetime
+    ) -> None:
+        if self.observer is not None:
+            self.observer.finished(run, outcome, started, finished)
+
+    def _claim_retry(self, retry: RunRecord) -> bool:
+        """Claim the next attempt now (durably, as ``queued``), due after its delay."""
+        retry.epoch, retry.instance_id = self.epoch, self.instance_id
+        if not self._claim(retry, self._next.get(retry.schedule)):
             return False
-        delay = retry_delay_seconds(definition, run.attempt)
-        retry = self._new_run(
-            definition,
-            run.scheduled_time,
-            "retry",
-            run.attempt + 1,
-            now,
-            args=run.args,
-            kwargs=run.kwargs,
-            event=run.event,
-        )
-        retry.queued_at = now + timedelta(seconds=delay)
-        current = self._next.get(definition.name)
-        if not self._claim(retry, current):
-            return False
-        self.log.info(
-            f"{definition.name}: attempt {run.attempt + 1} of {definition.max_retries + 1} "
-            f"in {delay:g}s after {result}"
-        )
-        self._inflight[definition.name] = self._inflight.get(definition.name, 0) + 1
+        self._inflight[retry.schedule] = self._inflight.get(retry.schedule, 0) + 1
         self._dispatch_when_due(retry)
         self.wake()
         return True
-
-    async def _failed(
-        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
-    ) -> None:
-        if self.on_failure is None:
-            return
-        try:
-            result = self.on_failure(run, definition, outcome)
-            if result is not None:
-                await result
-        except Exception as exc:  # a failing error handler must not stop the loop
-            self.log.error(f"{definition.name}: error handler failed: {exc}")
 
     async def report_failure(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
     ) -> None:
         """Tell the error handlers of a failure the loop did not see (a dead-man alarm)."""
-        await self._failed(run, definition, outcome)
+        await self.settler.failed(run, definition, outcome)
 
     # -- what the leader's housekeeping reads (``abc.LeaderLoop``) --------------------------
 

@@ -21,12 +21,13 @@ from ..abc import Engine, LeaderLoop, Observer, Store
 from ..health import overdue
 from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
+from ..runs import retries_left
 from .log import Logger
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
-__all__ = ["Operations", "output_tail_note"]
+__all__ = ["Operations"]
 
 #: Runs deleted per pruning transaction: each holds the write lock for a few ms (the
 #: longest of 4,500 batches pruning 900,000 runs: 31 ms at 500 rows on a loaded 2-core
@@ -331,7 +332,7 @@ class Operations(Observer):
         definition = self.scheduler.definitions.get(name)
         if definition is None or outcome.result not in ("error", "timeout"):
             return
-        if run.attempt <= definition.max_retries:
+        if retries_left(run, definition):
             return  # a retry follows: not a final failure
         limit = definition.pause_after_failures
         if limit is None:
@@ -405,14 +406,3 @@ def _fmt(when: datetime) -> str:
     from ..timeutil import format_instant
 
     return format_instant(when) or ""
-
-
-def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
-    """The end of a failed run's output for its log line: `` | last line | ...``."""
-    if not output:
-        return ""
-    tail = [line.strip() for line in output.strip().splitlines()[-lines:] if line.strip()]
-    text = " | ".join(tail)
-    if len(text) > width:
-        text = "..." + text[-width:]
-    return f"; output: {text}" if text else ""

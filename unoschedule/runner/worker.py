@@ -23,19 +23,21 @@ import os
 import secrets
 import signal
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
-from ..model import JobSpec, RunRecord, ScheduleDefinition
+from ..model import JobOutcome, RunRecord, ScheduleDefinition
+from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .log import Logger
-from .loop import RunLoop, new_run_id, occurrence_key
+from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..abc import Engine
+    from .loop import RunLoop
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 
@@ -92,6 +94,7 @@ class Worker:
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
         self.executor = Executor(log=self.log.debug)
+        self.settler = Settler(scheduler.options, log=self.log, on_failure=scheduler.notify_failure)
         self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
         self.finished = 0
         self._freed: dict[str, asyncio.Event] = {}
@@ -274,27 +277,20 @@ class Worker:
         if definition is None:
             definition = await asyncio.to_thread(self._definition, run.schedule)
         if not ours:  # running: by a worker that died (reclaimed), or another one
-            finish = None
-            retry = None
-            if reclaimed:  # it was started by a worker that stopped heartbeating
-                now = clock.now()
-                error = f"the worker running it stopped (no heartbeat for {self.visibility:g}s)"
-                finish = Finish(run.run_id, "interrupted", now, error=error)
-                retry = self._retry(run, definition, now)
-            code = await asyncio.to_thread(
-                streams.settle,
-                queue,
-                entry_id,
-                token,
-                finish,
-                started_at=run.started_at,
-                scheduled=run.scheduled_time,
-                retry=retry,
+            if not reclaimed:
+                await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
+                return
+            # it was started by a worker that stopped heartbeating
+            error = f"the worker running it stopped (no heartbeat for {self.visibility:g}s)"
+            outcome = JobOutcome("interrupted", error, "", None)
+            begun = run.started_at or run.scheduled_time
+            record = self._recorder(
+                queue, entry_id, token, run.started_at, run.scheduled_time, ran_here=False
             )
-            if code:
+            ended = await self.settler.settle(run, definition, outcome, begun, clock.now(), record)
+            if ended.recorded:
                 self.log.warning(
-                    f"{run.schedule}: run {run.run_id} was interrupted by the death of its "
-                    f"worker" + (f"; attempt {run.attempt + 1} queued" if code == 2 else "")
+                    f"{run.schedule}: run {run.run_id} was interrupted by the death of its worker"
                 )
             return
         if definition is None:
@@ -315,73 +311,67 @@ class Worker:
         )
         try:
             config = self.scheduler.config
-            spec = JobSpec(
-                run=run,
-                definition=definition,
-                kill_grace=self.scheduler.options.kill_grace,
-                output_tail=self.scheduler.options.output_tail,
-                import_paths=self.scheduler.options.import_paths,
-                base_cwd=str(config.path.parent) if config and config.path else None,
+            base = str(config.path.parent) if config and config.path else None
+            outcome = await self.executor.run(
+                job_spec(run, definition, self.scheduler.options, base)
             )
-            outcome = await self.executor.run(spec)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        finished = clock.now()
-        finish = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
-        retry = None if outcome.result == "success" else self._retry(run, definition, finished)
-        code = await self._settle_finished(queue, entry_id, token, finish, started, retry)
+        record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
+        await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
-        took = (finished - started).total_seconds()
-        if code == 0:
-            self.log.warning(
-                f"{run.schedule}: run {run.run_id} ended ({outcome.result}) after another "
-                "worker took it over; its result is not recorded"
-            )
-        elif outcome.result == "success":
-            self.log.info(f"{run.schedule}: run {run.run_id} succeeded in {took:.3f}s")
-        else:
-            self.log.warning(
-                f"{run.schedule}: run {run.run_id} {outcome.result}: {outcome.error} "
-                f"({took:.3f}s)" + (f"; attempt {run.attempt + 1} queued" if code == 2 else "")
-            )
-            if code == 1 and outcome.result != "interrupted":
-                with contextlib.suppress(Exception):
-                    await self.scheduler.notify_failure(run, definition, outcome)
 
-    async def _settle_finished(
+    def _recorder(
         self,
         queue: str,
         entry_id: str,
         token: str,
-        finish: Finish,
-        started: Any,
-        retry: tuple[str, RunRecord] | None,
-    ) -> int:
-        """Record a job that ended; while Redis cannot be reached, try again every half
-        second (a result recorded late beats one recorded ``interrupted`` by whichever
-        worker reclaims the entry after the visibility timeout)."""
-        assert self._stop is not None
-        told = False
-        while True:
-            try:
-                return await asyncio.to_thread(
-                    self.streams.settle,
-                    queue,
-                    entry_id,
-                    token,
-                    finish,
-                    started_at=started,
-                    retry=retry,
+        started: datetime | None,
+        scheduled: datetime | None,
+        *,
+        ran_here: bool,
+    ) -> Recorder:
+        """The worker's recorder for the settle step: the end, the next attempt (under
+        its occurrence key) and the stream entry settle in one script. While Redis cannot
+        be reached, it tries again every half second (a result recorded late beats one
+        recorded ``interrupted`` by whichever worker reclaims the entry later)."""
+
+        async def record(finish: Finish, retry: RunRecord | None) -> Ended:
+            assert self._stop is not None
+            keyed = None
+            if retry is not None:
+                keyed = (occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt), retry)
+            told = False
+            while True:
+                try:
+                    code = await asyncio.to_thread(
+                        self.streams.settle,
+                        queue,
+                        entry_id,
+                        token,
+                        finish,
+                        started_at=started,
+                        scheduled=scheduled,
+                        retry=keyed,
+                    )
+                    break
+                except UnoScheduleError as exc:
+                    if self._stop.is_set():
+                        raise
+                    if not told:
+                        self.log.error(f"run {finish.run_id}: cannot record its end yet: {exc}")
+                        told = True
+                    await asyncio.sleep(0.5)
+            if code == 0 and ran_here:
+                self.log.warning(
+                    f"run {finish.run_id} ended ({finish.result}) after another worker "
+                    "settled it; its result is not recorded"
                 )
-            except UnoScheduleError as exc:
-                if self._stop.is_set():
-                    raise
-                if not told:
-                    self.log.error(f"run {finish.run_id}: cannot record its end yet: {exc}")
-                    told = True
-                await asyncio.sleep(0.5)
+            return Ended(recorded=code > 0, retried=code == 2)
+
+        return record
 
     async def _heartbeat(self, queue: str, entry_id: str, token: str, run_id: str) -> None:
         while True:
@@ -404,26 +394,3 @@ class Worker:
             return definition
         state = self.scheduler.store.get_schedule(name)
         return state.stored_definition() if state is not None and state.definition else None
-
-    def _retry(
-        self, run: RunRecord, definition: ScheduleDefinition | None, now: Any
-    ) -> tuple[str, RunRecord] | None:
-        """The next attempt under the retry policy, as the run loop would claim it."""
-        if definition is None or run.attempt > definition.max_retries:
-            return None
-        delay = definition.retry_delay * (definition.retry_backoff ** (run.attempt - 1))
-        retry = RunRecord(
-            run_id=new_run_id(now),
-            schedule=run.schedule,
-            scheduled_time=run.scheduled_time,
-            trigger="retry",
-            attempt=run.attempt + 1,
-            result="queued",
-            queued_at=now + timedelta(seconds=delay),
-            queue=run.queue,
-            priority=run.priority,
-            args=run.args,
-            kwargs=run.kwargs,
-            event=run.event,
-        )
-        return occurrence_key(run.schedule, run.scheduled_time, retry.attempt), retry

@@ -424,19 +424,28 @@ end
 
 #: Writes one run requested from outside the loop (result ``queued``, epoch 0) under the
 #: occurrence key ``okey`` (claimed by the caller) and queues it for ``take_queued``.
-_INSERT_QUEUED = """
-local function insert_queued(p, okey, run_id, sched, member, queued, fields)
+_INSERT_RUN = """
+local function insert_run(p, okey, run_id, sched, member, fields)
   local rk = p .. 'run:' .. run_id
   redis.call('HSET', rk, unpack(fields))
   redis.call('HSET', rk, 'okey', okey, 'member', member)
   redis.call('ZADD', p .. 'history', 0, member)
   redis.call('ZADD', p .. 'history:' .. sched, 0, member)
   redis.call('SADD', p .. 'run-schedules', sched)
+end
+"""
+
+_INSERT_QUEUED = (
+    _INSERT_RUN
+    + """
+local function insert_queued(p, okey, run_id, sched, member, queued, fields)
+  insert_run(p, okey, run_id, sched, member, fields)
   local seq = redis.call('INCR', p .. 'seq')
   local qm = queued .. '|' .. string.format('%015d', seq) .. '|' .. run_id
   redis.call('ZADD', p .. 'queued', 0, qm)
 end
 """
+)
 
 #: The fencing check every fenced script starts with: the live lease's epoch is ours.
 _FENCE = """
@@ -536,6 +545,23 @@ for c = 1, tonumber(ARGV[3]) do
   insert_queued(p, okey, run_id, sched, member, queued, fields)
 end
 return event_id
+"""
+)
+
+#: ``record_started``: ARGV[2..5] = okey, run_id, schedule, member, then field, value...
+#: The run is not added to the queued runs, so no leader takes it.
+_RECORD_STARTED = (
+    _INSERT_RUN
+    + """
+local p = ARGV[1]
+local okey, run_id, sched, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('HSETNX', p .. 'occurrences', okey, run_id) == 0 then
+  return redis.error_reply('run id ' .. run_id .. ' exists')
+end
+local fields = {}
+for j = 6, #ARGV do fields[#fields + 1] = ARGV[j] end
+insert_run(p, okey, run_id, sched, member, fields)
+return 1
 """
 )
 
@@ -1323,6 +1349,14 @@ class RedisStorage(Store, WorkerQueues):
 
     def enqueue(self, run: RunRecord) -> None:
         self._script(_ENQUEUE, "", *self._enqueue_args([run], datetime.now(UTC)))
+
+    def record_started(self, run: RunRecord) -> None:
+        started = run.started_at or datetime.now(UTC)
+        queued = run.queued_at or started
+        fields = _run_fields(run, epoch=0, result="running", started_at=started, queued_at=queued)
+        member = _history_member(RunRecord(**{**run.__dict__, "queued_at": queued}))
+        args = [f"started:{run.run_id}", run.run_id, run.schedule, member]
+        self._script(_RECORD_STARTED, *args, *(x for pair in fields.items() for x in pair))
 
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once."""

@@ -1048,6 +1048,21 @@ class SQLiteStorage(Store, StateFile):
             ),
         )
 
+    def record_started(self, run: RunRecord) -> None:
+        started = run.started_at or datetime.now(UTC)
+        with self._write(durable=True) as conn:
+            conn.execute(
+                _RUN_INSERT,
+                _run_params(
+                    run,
+                    f"started:{run.run_id}",
+                    epoch=0,
+                    result="running",
+                    started_at=started,
+                    queued_at=run.queued_at or started,
+                ),
+            )
+
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once.
 

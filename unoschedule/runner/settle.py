@@ -1,0 +1,138 @@
+"""What happens once a job's attempt ended, wherever it ran.
+
+The run loop, the Redis worker and a foreground ``trigger --wait`` each record the end
+their own way (the loop batches ends into one transaction and claims the retry fenced by
+its epoch; a worker settles its stream entry, the end and the retry in one script; the
+foreground writes directly), so each passes its ``Recorder``. Everything else is decided
+here, once: whether another attempt follows (``runs.next_attempt``), what is logged, the
+observer's hook (metrics, output files, dead-man and failure bookkeeping), and the error
+handler, called once after the last attempt failed (not for an interrupted one: the
+scheduler stopped, the job did not fail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..abc import Finish
+from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
+from ..runs import next_attempt
+from .log import Logger
+
+__all__ = ["Ended", "FailureHandler", "Recorder", "Settler", "output_tail_note"]
+
+FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
+#: Told of each recorded end: ``(run, outcome, started, finished)``.
+FinishedHook = Callable[[RunRecord, JobOutcome, datetime, datetime], None]
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What a recorder managed: whether the end is recorded (False: another process
+    settled the run, or the store failed, and the recorder said so), and whether the
+    next attempt was queued with it."""
+
+    recorded: bool
+    retried: bool = False
+
+
+#: Records the end of an attempt and, when not None, the next attempt to queue.
+Recorder = Callable[[Finish, RunRecord | None], Awaitable[Ended]]
+
+
+class Settler:
+    """The settle step of one engine (a run loop, a worker, a foreground run)."""
+
+    def __init__(
+        self,
+        options: SchedulerOptions,
+        *,
+        log: Logger | None = None,
+        on_failure: FailureHandler | None = None,
+        on_finished: FinishedHook | None = None,
+    ) -> None:
+        self.options = options
+        self.log = log
+        self.on_failure = on_failure
+        self.on_finished = on_finished
+
+    async def settle(
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition | None,
+        outcome: JobOutcome,
+        started: datetime,
+        finished: datetime,
+        record: Recorder,
+    ) -> Ended:
+        """Record how ``run`` ended, queue its next attempt if the retry policy allows,
+        and tell whoever listens."""
+        retry = None
+        if outcome.result != "success":
+            retry = next_attempt(run, definition, finished)
+        end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+        ended = await record(end, retry)
+        if not ended.recorded:
+            return ended
+        if self.on_finished is not None:
+            self.on_finished(run, outcome, started, finished)
+        name = run.schedule
+        took = (finished - started).total_seconds()
+        log = self.log
+        if outcome.result == "success":
+            if log is not None:
+                log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
+            return ended
+        if log is not None:
+            log.warning(
+                f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
+                + output_tail_note(outcome.output)
+            )
+        if ended.retried and retry is not None:
+            self.note_retry(retry, definition, finished, outcome.result)
+        elif outcome.result != "interrupted" and definition is not None:
+            await self.failed(run, definition, outcome)
+        return ended
+
+    def note_retry(
+        self,
+        retry: RunRecord,
+        definition: ScheduleDefinition | None,
+        now: datetime,
+        result: str,
+    ) -> None:
+        """Log that ``retry`` was queued after an attempt ended with ``result``."""
+        if self.log is None or definition is None or retry.queued_at is None:
+            return
+        delay = (retry.queued_at - now).total_seconds()
+        self.log.info(
+            f"{retry.schedule}: attempt {retry.attempt} of {definition.max_retries + 1} "
+            f"in {delay:g}s after {result}"
+        )
+
+    async def failed(
+        self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
+    ) -> None:
+        """Call the error handler; a failing handler is logged, never fatal."""
+        if self.on_failure is None:
+            return
+        try:
+            result = self.on_failure(run, definition, outcome)
+            if result is not None:
+                await result
+        except Exception as exc:
+            if self.log is not None:
+                self.log.error(f"{definition.name}: error handler failed: {exc}")
+
+
+def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:
+    """The end of a failed run's output for its log line: `` | last line | ...``."""
+    if not output:
+        return ""
+    tail = [line.strip() for line in output.strip().splitlines()[-lines:] if line.strip()]
+    text = " | ".join(tail)
+    if len(text) > width:
+        text = "..." + text[-width:]
+    return f"; output: {text}" if text else ""

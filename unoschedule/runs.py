@@ -1,0 +1,127 @@
+"""What a run is made of: the queued record of an attempt, its occurrence key, the job
+spec it runs with, and the retry policy that decides the next attempt.
+
+Every path that makes runs (the run loop's occurrences and retries, manual triggers,
+events, backfills, the Redis worker's retries, a foreground ``trigger --wait``) builds
+them here, so that a run's queue, priority and retry delay cannot differ with the
+process that made it. Pure: ``now`` is passed in, nothing is read or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from .ids import new_run_id
+from .model import JobSpec, RunRecord, ScheduleDefinition, SchedulerOptions
+from .timeutil import MAX_DURATION, format_instant
+
+__all__ = [
+    "job_spec",
+    "new_run",
+    "next_attempt",
+    "occurrence_key",
+    "retries_left",
+    "retry_delay_seconds",
+]
+
+
+def occurrence_key(name: str, scheduled: datetime, attempt: int) -> str:
+    """The unique key an attempt of an occurrence is claimed under (at most once)."""
+    return f"{name}@{format_instant(scheduled)}#{attempt}"
+
+
+def new_run(
+    definition: ScheduleDefinition,
+    scheduled: datetime,
+    trigger: str,
+    now: datetime,
+    *,
+    attempt: int = 1,
+    epoch: int = 0,
+    instance_id: str | None = None,
+    args: Sequence[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+) -> RunRecord:
+    """A ``queued`` attempt of ``definition`` due at ``scheduled``, in the schedule's
+    queue and at its priority (both stored with the definition)."""
+    return RunRecord(
+        run_id=new_run_id(now),
+        schedule=definition.name,
+        scheduled_time=scheduled,
+        trigger=trigger,  # type: ignore[arg-type]
+        attempt=attempt,
+        result="queued",
+        queued_at=now,
+        epoch=epoch,
+        instance_id=instance_id,
+        args=list(args) if args is not None else None,
+        kwargs=dict(kwargs) if kwargs is not None else None,
+        event=event,
+        queue=definition.queue_name,
+        priority=definition.priority,
+    )
+
+
+def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:
+    """``retry_delay * retry_backoff ** (attempt - 1)``, at most ``MAX_DURATION``: a large
+    backoff overflows a float after a few attempts, and no delay may outrun a datetime."""
+    longest = MAX_DURATION.total_seconds()
+    try:
+        delay = definition.retry_delay * (definition.retry_backoff ** (attempt - 1))
+    except OverflowError:
+        return longest
+    return min(delay, longest) if delay == delay else longest
+
+
+def retries_left(run: RunRecord, definition: ScheduleDefinition | None) -> bool:
+    """Whether an attempt that did not succeed is followed by another one."""
+    return definition is not None and run.attempt <= definition.max_retries
+
+
+def next_attempt(
+    run: RunRecord,
+    definition: ScheduleDefinition | None,
+    now: datetime,
+    *,
+    epoch: int = 0,
+    instance_id: str | None = None,
+) -> RunRecord | None:
+    """The attempt after ``run`` (which did not succeed), queued to start after the
+    retry delay; None when the retry policy allows no more."""
+    if definition is None or not retries_left(run, definition):
+        return None
+    retry = new_run(
+        definition,
+        run.scheduled_time,
+        "retry",
+        now,
+        attempt=run.attempt + 1,
+        epoch=epoch,
+        instance_id=instance_id,
+        args=run.args,
+        kwargs=run.kwargs,
+        event=run.event,
+    )
+    retry.queued_at = now + timedelta(seconds=retry_delay_seconds(definition, run.attempt))
+    return retry
+
+
+def job_spec(
+    run: RunRecord,
+    definition: ScheduleDefinition,
+    options: SchedulerOptions,
+    base_cwd: str | None,
+) -> JobSpec:
+    """What the executor needs to run one attempt (``base_cwd``: the YAML file's folder,
+    against which a relative ``cwd`` is read)."""
+    return JobSpec(
+        run=run,
+        definition=definition,
+        kill_grace=options.kill_grace,
+        output_tail=options.output_tail,
+        import_paths=options.import_paths,
+        base_cwd=base_cwd,
+    )
