@@ -19,6 +19,7 @@ from .wallclock import DstPolicy
 __all__ = [
     "PRIORITIES",
     "RESULTS",
+    "STATUSES",
     "TRIGGERS",
     "JobOutcome",
     "JobSpec",
@@ -40,6 +41,7 @@ Result = Literal[
 RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued")
 FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted")
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
+STATUSES = ("active", "paused", "completed", "disabled", "removed")
 MissedHandling = Literal["trigger", "skip", "coalesce"]
 Source = Literal["file", "api"]
 

@@ -14,7 +14,6 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import itertools
 import os
@@ -23,11 +22,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import pauses
 from .abc import Clock, Store, SystemClock
 from .errors import (
+    ArgumentError,
     ConfigError,
     TaskFailure,
     UnknownScheduleError,
@@ -35,6 +35,7 @@ from .errors import (
     VersionConflictError,
 )
 from .model import (
+    STATUSES,
     RunRecord,
     ScheduleDefinition,
     SchedulerOptions,
@@ -43,14 +44,17 @@ from .model import (
     VersionRecord,
 )
 from .schedules import EventTrigger, ScheduleSpec, Timeline
-from .sync import Plan, apply_plan, definition_diff, git_source, make_plan
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .config import Config
+    from .sync import Plan
 
 __all__ = ["Scheduler"]
 
+T = TypeVar("T")
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
 
@@ -137,13 +141,26 @@ class Scheduler:
         return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
 
     @classmethod
-    def for_state(cls, state: str, *, create_state: bool = False) -> Scheduler:
-        """A scheduler over a state alone (no schedule file): a path or a store URL."""
+    def for_state(
+        cls,
+        state: str | os.PathLike[str],
+        *,
+        create_state: bool = False,
+        options: SchedulerOptions | None = None,
+    ) -> Scheduler:
+        """A scheduler over a state alone: a path or a store URL. Every schedule, the
+        file's included, is read from the state. ``options``: checked already (those the
+        state keeps of its file, see ``filestamp``), else the defaults."""
         from .store import is_url
 
         if is_url(state):
-            return cls(storage=state, create_state=create_state)
-        return cls(state=state, create_state=create_state)
+            scheduler = cls(storage=os.fspath(state), create_state=create_state)
+        else:
+            scheduler = cls(state=state, create_state=create_state)
+        if options is not None:
+            scheduler.options = options
+            scheduler.instance_id = options.instance_id or scheduler.instance_id
+        return scheduler
 
     # -- the store ------------------------------------------------------------------------
 
@@ -283,7 +300,7 @@ class Scheduler:
         local = _callable_task(values)
         chosen = name or _default_name(values)
         definition = self._checked(chosen, values, local)
-        return await asyncio.to_thread(self._add, definition)
+        return await _in_thread(self._add, definition)
 
     def _checked(
         self, name: str, values: dict[str, Any], local: Callable[..., Any] | None
@@ -331,7 +348,7 @@ class Scheduler:
         stored version + 1, else ``VersionConflictError`` (someone else changed it since
         it was read). The check and the write are one transaction.
         """
-        return await asyncio.to_thread(self._update, schedule_id, version, changelog, changes)
+        return await _in_thread(self._update, schedule_id, version, changelog, changes)
 
     def _update(
         self,
@@ -355,6 +372,8 @@ class Scheduler:
             values["task"] = _local_callable(old)
         local = _callable_task(values)
         new = self._checked(schedule_id, values, local)
+        from .sync import definition_diff
+
         diff = definition_diff(schedule_id, state.definition, new.canonical()[0])
         now = self.clock.now()
         next_version = state.version + 1
@@ -370,7 +389,7 @@ class Scheduler:
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
         of the YAML file comes back when the file is next loaded: delete it there.)"""
-        await asyncio.to_thread(self._delete, schedule_id)
+        await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
         self._resolve(schedule_id)
@@ -388,7 +407,7 @@ class Scheduler:
         """Pause; ``reason``, ``until`` (an instant, a timedelta or ``"2h"`` from now: the
         leader resumes it then) and ``by`` are recorded and shown by status and list."""
         why = self._why(reason, until, by)
-        return await asyncio.to_thread(self._pause_one, schedule_id, why)
+        return await _in_thread(self._pause_one, schedule_id, why)
 
     def _pause_one(self, schedule_id: str, why: dict[str, Any]) -> bool:
         self._ensure_known(self._resolve(schedule_id))
@@ -400,7 +419,7 @@ class Scheduler:
         return bool(changed)
 
     async def resume_schedule(self, schedule_id: str) -> bool:
-        return bool(await asyncio.to_thread(self._resume_one, schedule_id))
+        return bool(await _in_thread(self._resume_one, schedule_id))
 
     def _resume_one(self, schedule_id: str) -> list[str]:
         return self._resume_names([self._resolve(schedule_id).name])
@@ -416,7 +435,7 @@ class Scheduler:
         options. Schedules already paused or disabled are left as they are, and
         ``resume()`` resumes only the ones paused here."""
         why = self._why(reason, until, by)
-        return await asyncio.to_thread(self._pause_all, why)
+        return await _in_thread(self._pause_all, why)
 
     def _pause_all(self, why: dict[str, Any]) -> list[str]:
         self._ensure_known(*self.file_definitions.values())
@@ -431,12 +450,12 @@ class Scheduler:
     async def resume(self) -> list[str]:
         """Resume the schedules that ``pause()`` paused; a schedule paused on its own, or
         disabled, stays as it is."""
-        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("together")))
+        return await _in_thread(lambda: self._resume_names(self._paused_by("together")))
 
     async def resume_paused(self) -> list[str]:
         """Resume every schedule that a pause call paused (``resume --all``); those the
         file declares ``paused: true`` or ``enabled: false`` stay as they are."""
-        return await asyncio.to_thread(lambda: self._resume_names(self._paused_by("any")))
+        return await _in_thread(lambda: self._resume_names(self._paused_by("any")))
 
     def _paused_by(self, which: str) -> list[str]:
         store = self._store_if_any()
@@ -475,6 +494,8 @@ class Scheduler:
         wanted = {n: self.file_definitions[n] for n in names}
         states = [store.get_schedule(n) for n in wanted]
         known = [s for s in states if s is not None]
+        from .sync import apply_plan, git_source, make_plan
+
         plan = make_plan(wanted, known, now=now, default_zone=self.options.timezone, preview=0)
         source = git_source(self.config.path if self.config else None)
         apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
@@ -501,6 +522,8 @@ class Scheduler:
     def plan(self) -> Plan:
         """What ``run`` would change in the state: the file's schedules added, changed
         (including changes made through the API: drift) and removed."""
+        from .sync import make_plan
+
         store = self._store_if_any()
         states = store.list_schedules(source="file") if store else []
         return make_plan(
@@ -513,10 +536,10 @@ class Scheduler:
     # -- observation ----------------------------------------------------------------------
 
     async def get_schedule(self, schedule_id: str) -> ScheduleDefinition:
-        return await asyncio.to_thread(self._resolve, schedule_id)
+        return await _in_thread(self._resolve, schedule_id)
 
     async def get_schedule_by_name(self, name: str) -> ScheduleDefinition:
-        return await asyncio.to_thread(self._resolve, name)
+        return await _in_thread(self._resolve, name)
 
     def _states(self) -> dict[str, ScheduleState]:
         store = self._store_if_any()
@@ -543,9 +566,15 @@ class Scheduler:
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._list, status, tags)
+        return await _in_thread(self._list, status, tags)
 
-    def _list(self, status: str | None, tags: Sequence[str] | None) -> list[dict[str, Any]]:
+    def _list(
+        self, status: str | None, tags: Sequence[str] | None, next_runs: bool = True
+    ) -> list[dict[str, Any]]:
+        if status is not None and status not in STATUSES:
+            raise ArgumentError(
+                f"no status {status!r}; a schedule is one of: {', '.join(STATUSES)}"
+            )
         states = self._states()
         paused = self._open_pauses()
         rows = []
@@ -561,7 +590,13 @@ class Scheduler:
                     "name": name,
                     "type": definition.type,
                     "status": row_status,
-                    "next_run": format_instant(self._next_run(definition, state)),
+                    "next_run": format_instant(
+                        self._next_run(definition, state)
+                        if next_runs
+                        else state.next_run
+                        if state is not None and state.status == "active"
+                        else None
+                    ),
                     "tags": list(definition.tags),
                     "description": definition.schedule.describe(),
                     "timezone": definition.timezone or self.options.timezone,
@@ -578,7 +613,7 @@ class Scheduler:
     async def get_next_run_times(
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
-        return await asyncio.to_thread(self.next_run_times, schedule_id, count, after)
+        return await _in_thread(self.next_run_times, schedule_id, count, after)
 
     def next_run_times(
         self, schedule_id: str, count: int = 5, after: datetime | None = None
@@ -610,7 +645,7 @@ class Scheduler:
         return out
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._status, schedule_id)
+        return await _in_thread(self._status, schedule_id)
 
     def _status(self, schedule_id: str) -> dict[str, Any]:
         definition = self._resolve(schedule_id)
@@ -641,7 +676,7 @@ class Scheduler:
         }
 
     async def get_statistics(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._statistics)
+        return await _in_thread(self._statistics)
 
     def _statistics(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -685,7 +720,7 @@ class Scheduler:
 
     async def get_run_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The schedule's runs, newest scheduled instant first."""
-        return await asyncio.to_thread(self._run_history, schedule_id, limit)
+        return await _in_thread(self._run_history, schedule_id, limit)
 
     def _run_history(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
         store = self._check_known(schedule_id)
@@ -694,7 +729,7 @@ class Scheduler:
     async def get_schedule_history(self, schedule_id: str) -> list[dict[str, Any]]:
         """The schedule's versions, newest first: ``version``, ``changed_at``,
         ``changelog``, ``source`` and the ``diff`` from the version before."""
-        return await asyncio.to_thread(self._versions, schedule_id)
+        return await _in_thread(self._versions, schedule_id)
 
     #: The older name of ``get_schedule_history``.
     get_schedule_versions = get_schedule_history
@@ -703,6 +738,8 @@ class Scheduler:
         store = self._check_known(schedule_id)
         if store is None:
             return []
+        from .sync import definition_diff
+
         versions = store.versions(schedule_id)
         for newer, older in itertools.zip_longest(versions, versions[1:]):
             if not newer.diff:
@@ -730,7 +767,7 @@ class Scheduler:
         kwargs: dict[str, Any] | None,
         event: dict[str, Any] | None = None,
     ) -> RunRecord:
-        from .runner.loop import new_run_id
+        from .ids import new_run_id
 
         check_run_values(args, kwargs, event)
         now = self.clock.now()
@@ -755,7 +792,7 @@ class Scheduler:
         kwargs: dict[str, Any] | None = None,
     ) -> str:
         """Queue a manual run for the leader; returns its run id."""
-        return await asyncio.to_thread(self._trigger, schedule_id, args, kwargs)
+        return await _in_thread(self._trigger, schedule_id, args, kwargs)
 
     def _trigger(
         self, schedule_id: str, args: Sequence[Any] | None, kwargs: dict[str, Any] | None
@@ -770,7 +807,7 @@ class Scheduler:
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
         """Raise an event: every active schedule listening for it gets a queued run, and
         a Python task receives ``data`` as its keyword argument ``event``."""
-        return await asyncio.to_thread(self._event, name, data)
+        return await _in_thread(self._event, name, data)
 
     def _event(self, name: str, data: dict[str, Any] | None) -> list[str]:
         check_run_values(None, None, data)
@@ -790,10 +827,12 @@ class Scheduler:
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Poll the store until the run (and its retries) reached a final result."""
+        import asyncio
+
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         delay = 0.05
         while True:
-            run = await asyncio.to_thread(self.store.get_run, run_id)
+            run = await _in_thread(self.store.get_run, run_id)
             if run is None:
                 raise UnoScheduleError(f"no run with id {run_id!r}")
             if run.result not in ("queued", "running"):
@@ -893,7 +932,7 @@ class Scheduler:
                 "UNO_RESULT": outcome.result,
                 "UNO_ERROR": outcome.error or "",
             }
-            await asyncio.to_thread(run_hook, hook, env)
+            await _in_thread(run_hook, hook, env)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -906,6 +945,8 @@ class Scheduler:
         ``standby=False`` raises ``LeadershipError`` instead. A start-up failure (an
         unusable state, an unknown zone) raises here.
         """
+        import asyncio
+
         from .runner.service import Service
 
         if self._service_task is not None:
@@ -1009,12 +1050,94 @@ class Scheduler:
 
     async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
+        return self.pauses_of(schedule_id, limit)
+
+    # -- the synchronous face: the same calls for a caller without an event loop -----------
+    #
+    # A command at the shell has no loop to share, and importing asyncio would cost it
+    # more than its own work. Each method is the core its async namesake runs in a thread.
+
+    def definition(self, schedule_id: str) -> ScheduleDefinition:
+        """``get_schedule``: the file's definition, else the state's."""
+        return self._resolve(schedule_id)
+
+    def schedule_status(self, schedule_id: str) -> dict[str, Any]:
+        """``get_schedule_status``."""
+        return self._status(schedule_id)
+
+    def schedule_list(
+        self,
+        status: str | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        next_runs: bool = True,
+    ) -> list[dict[str, Any]]:
+        """``list_schedules``; ``next_runs=False`` leaves out the next runs the state does
+        not hold (working them out is most of the cost of a listing)."""
+        return self._list(status, tags, next_runs)
+
+    def statistics(self) -> dict[str, Any]:
+        """``get_statistics``."""
+        return self._statistics()
+
+    def run_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """``get_run_history``."""
+        return self._run_history(schedule_id, limit)
+
+    def schedule_versions(self, schedule_id: str) -> list[dict[str, Any]]:
+        """``get_schedule_history``."""
+        return self._versions(schedule_id)
+
+    def pauses_of(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """``get_pauses``."""
         store = self._store_if_any()
         if store is None:
             return []
         now = self.clock.now()
         found = store.pauses(schedule_id, datetime.min.replace(tzinfo=UTC), now)
         return [pauses.record_json(p) for p in reversed(found[-limit:])]
+
+    def pause_one(
+        self,
+        schedule_id: str,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """``pause_schedule``."""
+        return self._pause_one(schedule_id, self._why(reason, until, by))
+
+    def pause_every(
+        self,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """``pause``."""
+        return self._pause_all(self._why(reason, until, by))
+
+    def resume_one(self, schedule_id: str) -> bool:
+        """``resume_schedule``."""
+        return bool(self._resume_one(schedule_id))
+
+    def resume_every_paused(self) -> list[str]:
+        """``resume_paused``."""
+        return self._resume_names(self._paused_by("any"))
+
+    def trigger(
+        self,
+        schedule_id: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> str:
+        """``trigger_now``."""
+        return self._trigger(schedule_id, args, kwargs)
+
+    def raise_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
+        """``trigger_event``."""
+        return self._event(name, data)
 
 
 #: Statuses of schedules that exist (``removed`` ones are history only).
@@ -1186,6 +1309,17 @@ def _run_json(run: RunRecord) -> dict[str, Any]:
     out = run.to_json()
     out["scheduled_time"] = format_instant(run.scheduled_time)
     return out
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in a worker thread: the async face of the synchronous core.
+
+    asyncio is imported here, not with the module: a shell command that never awaits
+    anything does not pay for loading it.
+    """
+    import asyncio
+
+    return await asyncio.to_thread(func, *args)
 
 
 def _is_url(spec: str) -> bool:
