@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
@@ -118,10 +117,13 @@ class Scheduler:
                     self.options.storage or self.options.state or "uno-schedule.db"
                 )
         self._create_state = create_state
+        #: Check every page of a SQLite state when it is opened (``quick_check``): at the
+        #: start of a run loop; a shell command, which reads a few rows, leaves it out.
+        self.verify_state = True
         self._error_handlers: list[ErrorHandler] = []
         self._service_task: asyncio.Task[int] | None = None
         self._service: Any = None
-        self.instance_id = self.options.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.instance_id = self.options.instance_id or f"{os.uname().nodename}:{os.getpid()}"
         #: The queues ``run`` executes itself (None: all); workers take the others.
         self.local_queues: frozenset[str] | None = None
 
@@ -185,7 +187,9 @@ class Scheduler:
                 from .store.sqlite import SQLiteStorage
 
                 assert self._state_path is not None
-                self._store = SQLiteStorage(self._state_path, create=self._create_state)
+                self._store = SQLiteStorage(
+                    self._state_path, create=self._create_state, verify=self.verify_state
+                )
         return self._store
 
     def _store_if_any(self) -> Store | None:

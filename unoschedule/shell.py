@@ -115,6 +115,7 @@ def open_scheduler(
     opened: Opened | None = None
     if found is not None and config_path.exists():
         scheduler = Scheduler.for_state(found, create_state=create_state)
+        scheduler.verify_state = False  # the integrity scan is the runner's, at its start
         try:
             options = filestamp.recorded_options(scheduler.store, config_path, guessed)
         except BaseException:
@@ -128,6 +129,7 @@ def open_scheduler(
             scheduler.close()
     if opened is None:
         opened = _open_file(config_path, state, found, create_state)
+    opened.scheduler.verify_state = False  # the integrity scan is the runner's, at its start
     try:
         yield opened
     finally:
@@ -150,6 +152,7 @@ def _open_file(
         if found is None or not config_path.exists():
             raise
         scheduler = Scheduler.for_state(found, create_state=create_state)
+        scheduler.verify_state = False
         try:
             options = filestamp.recorded_options(scheduler.store, config_path, any_stamp=True)
         except BaseException:
@@ -173,6 +176,7 @@ def check_file(config_path: str | Path, state: str | None = None) -> int:
         from .scheduler import Scheduler
 
         with contextlib.closing(Scheduler.for_state(found)) as scheduler:
+            scheduler.verify_state = False
             store = scheduler.store
             if filestamp.recorded_options(store, config_path, guessed) is not None:
                 live = ("active", "paused", "completed", "disabled")
