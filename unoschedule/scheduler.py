@@ -582,7 +582,8 @@ class Scheduler:
         states = self._states()
         paused = self._open_pauses()
         rows = []
-        for name, definition in self._known().items():
+        # By name: the same order whether the file's schedules come from it or the state.
+        for name, definition in sorted(self._known().items()):
             state = states.get(name)
             row_status = self._status_of(definition, state)
             if status is not None and row_status != status:

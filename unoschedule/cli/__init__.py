@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import app
+    from .application import app
 
 __all__ = ["app", "main"]
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 def __getattr__(name: str) -> Any:
     if name == "app":
         _commands()
-        from .app import app
+        from .application import app
 
         return app
     raise AttributeError(name)
@@ -49,6 +49,6 @@ def __getattr__(name: str) -> Any:
 def _commands() -> Any:
     """Register every command on the application; returns ``app_for``."""
     from . import commands, ops  # noqa: F401 - each module registers its commands
-    from .app import app_for
+    from .application import app_for
 
     return app_for

@@ -21,7 +21,7 @@ from unoschedule.errors import ConfigError, ConfigErrors, StateError, UnoSchedul
 from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
-from .app import (
+from .application import (
     JsonOption,
     NameArg,
     OptionalName,

@@ -14,7 +14,7 @@ import typer
 from unoschedule.errors import UnoScheduleError
 
 from . import output
-from .app import JsonOption, NameArg, TzOption, app, run_async, scheduler_for, zone
+from .application import JsonOption, NameArg, TzOption, app, run_async, scheduler_for, zone
 
 __all__ = ["parse_when"]
 
