@@ -1019,7 +1019,8 @@ class Scheduler:
         """Leader alive and nothing overdue? (``uno-schedule health``)."""
         from .health import check
 
-        return check(self._store_if_any(), self.definitions, self.clock.now(), self.state_path)
+        known = self._known() if self._service is None else self.definitions
+        return check(self._store_if_any(), known, self.clock.now(), self.state_path)
 
     async def explain(
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
