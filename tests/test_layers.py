@@ -43,8 +43,8 @@ ALLOWED: dict[str, set[str]] = {
     "lock": {"private"},
     "sync": {"abc", "config"},
     "config": {"store"},
-    # the shell's fast read path over a local state (see its docstring)
-    "view": {"abc", "config", "wakeup", "pauses"},
+    # the state's record of the file whose schedules it holds
+    "filestamp": {"abc", "config"},
     "runner": {
         "abc",
         "store",
@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "sync",
         "config",
         "wakeup",
-        "view",
+        "filestamp",
         "private",
         "report",
         "pauses",
@@ -65,7 +65,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "runner",
         "wakeup",
-        "view",
+        "filestamp",
         "private",
         "report",
         "pauses",
@@ -78,7 +78,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "runner",
         "scheduler",
-        "view",
+        "filestamp",
         "wakeup",
         "private",
         "report",
@@ -139,6 +139,7 @@ PARTS = {
     "metrics": "report",
     "health": "report",
     "runlogs": "report",
+    "shell": "scheduler",
 }
 
 

@@ -435,9 +435,10 @@ def next_runs(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the next fire instants of a schedule, from the YAML file alone.
+    """Print the next fire instants of a schedule.
 
-    Needs no state file and creates none. Instants are UTC (…Z) unless --tz is given.
+    Needs no state file and creates none; with one, an interval continues from where the
+    state anchors it, as the scheduler runs it. Instants are UTC (…Z) unless --tz is given.
 
     Examples:
 
