@@ -581,14 +581,14 @@ class SQLiteStorage(Store):
         Only when no other process holds the leader lock: a live runner's log is in use,
         and only a log left by a process that died (an unclean stop) is recovered.
         """
-        from ..lock import held_elsewhere
-        from .walcheck import wal_damage
-
         wal = self.path + "-wal"
         try:
             size = os.path.getsize(wal)
         except OSError:
             return False
+        from ..lock import held_elsewhere  # here: most opens find no log to check
+        from .walcheck import wal_damage
+
         if size <= 32 or held_elsewhere(self.path) is not None:
             return size > 32
         try:
