@@ -132,8 +132,10 @@ def open_scheduler(
     opened.scheduler.verify_state = False  # the integrity scan is the runner's, at its start
     try:
         yield opened
-    finally:
-        opened.close()
+    except BaseException:
+        opened.scheduler.close()  # nothing is recorded after a failed command
+        raise
+    opened.close()
 
 
 def _open_file(
