@@ -17,6 +17,7 @@ record of the file no longer matches, so the file is read) and commands on a sta
 schedules made through ``Scheduler.schedule()``.
 
     python bench/cli_latency.py [--quick] [--json] [--venv PATH]
+    UNO_BENCH_VENV=PATH make bench
 """
 
 from __future__ import annotations
@@ -272,8 +273,9 @@ def measure(runs: int, history: int) -> tuple[float, list[tuple[str, float, floa
         return base_ms, rows
 
 
-#: Where the package is installed as a user installs it (``--venv`` changes it).
-DEFAULT_VENV = Path("/tmp/uno-bench-venv")
+#: Where the package is installed as a user installs it (``--venv`` or the environment
+#: variable ``UNO_BENCH_VENV`` changes it; ``make bench`` runs ``run()``, without options).
+DEFAULT_VENV = Path(os.environ.get("UNO_BENCH_VENV") or "/tmp/uno-bench-venv")
 ROOT = Path(__file__).resolve().parent.parent
 
 
