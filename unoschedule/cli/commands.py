@@ -73,8 +73,7 @@ def run(
     """
     from unoschedule.shell import runner
 
-    check_state_folder(ctx)
-    g = globals_of(ctx)
+    g = globals_of(ctx)  # a state in a folder that does not exist yet: run creates it
     raise typer.Exit(runner(g.config, g.state, queues=queues).run_forever())
 
 
