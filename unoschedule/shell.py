@@ -108,22 +108,12 @@ def open_scheduler(
     ``create_state``: a command that writes creates the state file; a read-only one
     never does. Raises the file's ``ConfigErrors`` when there is no state to fall back on.
     """
-    from .scheduler import Scheduler
-
     config_path = Path(config_path)
     found, guessed = _state_file(config_path, state)
     opened: Opened | None = None
     if found is not None and config_path.exists():
-        scheduler = Scheduler.for_state(found, create_state=create_state)
-        scheduler.verify_state = False  # the integrity scan is the runner's, at its start
-        try:
-            options = filestamp.recorded_options(scheduler.store, config_path, guessed)
-        except BaseException:
-            scheduler.close()
-            raise
-        if options is not None:
-            scheduler.options = options
-            scheduler.instance_id = options.instance_id or scheduler.instance_id
+        scheduler, matches = _over_state(found, config_path, guessed, create_state=create_state)
+        if matches:
             opened = Opened(scheduler)
         else:
             scheduler.close()
@@ -136,6 +126,34 @@ def open_scheduler(
         opened.scheduler.close()  # nothing is recorded after a failed command
         raise
     opened.close()
+
+
+def _over_state(
+    found: str,
+    config_path: Path,
+    guessed: Path | None,
+    *,
+    create_state: bool = False,
+    any_stamp: bool = False,
+) -> tuple[Scheduler, bool]:
+    """A scheduler over the state at ``found`` with the file's options from the state's
+    record of it (``filestamp``), and whether the record matches the file (with
+    ``any_stamp``: whether there is one)."""
+    from .scheduler import Scheduler
+
+    scheduler = Scheduler.for_state(found, create_state=create_state)
+    scheduler.verify_state = False  # the integrity scan is the runner's, at its start
+    try:
+        options = filestamp.recorded_options(
+            scheduler.store, config_path, guessed, any_stamp=any_stamp
+        )
+    except BaseException:
+        scheduler.close()
+        raise
+    if options is not None:
+        scheduler.options = options
+        scheduler.instance_id = options.instance_id or scheduler.instance_id
+    return scheduler, options is not None
 
 
 def _open_file(
@@ -153,15 +171,9 @@ def _open_file(
     except (ConfigErrors, ConfigError) as exc:
         if found is None or not config_path.exists():
             raise
-        scheduler = Scheduler.for_state(found, create_state=create_state)
-        scheduler.verify_state = False
-        try:
-            options = filestamp.recorded_options(scheduler.store, config_path, any_stamp=True)
-        except BaseException:
-            scheduler.close()
-            raise
-        if options is not None:
-            scheduler.options = options
+        scheduler, _ = _over_state(
+            found, config_path, None, create_state=create_state, any_stamp=True
+        )
         return Opened(scheduler, file_error=_first_error(exc))
     scheduler = Scheduler.from_config(config, state=state, create_state=create_state)
     return Opened(scheduler, config=config, stamp=stamp)
@@ -173,16 +185,17 @@ def check_file(config_path: str | Path, state: str | None = None) -> int:
     A file whose stamp the state keeps (unchanged since its schedules were written there,
     by the same version) is known to be valid without reading it again.
     """
-    found, guessed = _state_file(Path(config_path), state)
+    config_path = Path(config_path)
+    found, guessed = _state_file(config_path, state)
     if found is not None:
-        from .scheduler import Scheduler
-
-        with contextlib.closing(Scheduler.for_state(found)) as scheduler:
-            scheduler.verify_state = False
-            store = scheduler.store
-            if filestamp.recorded_options(store, config_path, guessed) is not None:
+        scheduler, matches = _over_state(found, config_path, guessed)
+        with contextlib.closing(scheduler):
+            if matches:
                 live = ("active", "paused", "completed", "disabled")
-                return len(store.list_schedules(definitions=False, statuses=live, source="file"))
+                states = scheduler.store.list_schedules(
+                    definitions=False, statuses=live, source="file"
+                )
+                return len(states)
     from .config import load_config
 
     return len(load_config(config_path).schedules)
