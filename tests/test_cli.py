@@ -176,7 +176,7 @@ def test_list_json(config: Path) -> None:
     code, out, _ = invoke(config, "list", "--json")
     assert code == 0
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == ["backup", "poll", "report", "nightly", "restock"]
+    assert [r["name"] for r in rows] == ["backup", "nightly", "poll", "report", "restock"]
     for row in rows:
         assert {"name", "type", "status", "next_run", "tags"} <= set(row)
     backup = rows[0]

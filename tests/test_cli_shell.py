@@ -1,6 +1,6 @@
-"""Issue 9, at the shell: plain output for pipes, units and zones, the truth about a
-stopped scheduler, the state's snapshot of the file (and that it answers exactly as the
-full path does), completion, the man page and the systemd unit."""
+"""At the shell: plain output for pipes, units and zones, the truth about a stopped
+scheduler, the state's record of the file (an unchanged file is not read again, and the
+answers are the same as when it is), completion, the man page and the systemd unit."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from unoschedule import filestamp
 from unoschedule.cli import app, output
-from unoschedule.view import SNAPSHOT_KEY, StateView
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "nightly-database-backup-of-the-customer-orders-and-invoices-to-the-offsite-nas-" * 2
@@ -124,15 +124,26 @@ def make_state(config: Path, runs: int = 30) -> Path:
     return state
 
 
-def drop_snapshot(state: Path) -> None:
+def drop_record(state: Path) -> None:
     conn = sqlite3.connect(state)
-    conn.execute("DELETE FROM meta WHERE key = ?", (SNAPSHOT_KEY,))
+    conn.execute("DELETE FROM meta WHERE key = ?", (filestamp.KEY,))
     conn.commit()
     conn.close()
 
 
+def recorded(config: Path, state: Path) -> bool:
+    """True when the state's record of the file matches it (a command will not read it)."""
+    from unoschedule.store.sqlite import SQLiteStorage
+
+    store = SQLiteStorage(state, create=False)
+    try:
+        return filestamp.recorded_options(store, config) is not None
+    finally:
+        store.close()
+
+
 def no_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any parse of the schedule file fail the test: the snapshot must answer."""
+    """Make any parse of the schedule file fail the test: the state must answer."""
     import unoschedule.config
 
     def boom(*_: Any, **__: Any) -> Any:
@@ -153,7 +164,7 @@ def test_piped_list_is_one_plain_line_per_schedule_with_long_names_whole(config:
     assert not any(ch in done.stdout for ch in "─│┃━┏┗╭╰|")
     assert "\x1b[" not in done.stdout
     names = [line.split("\t")[0] for line in lines[1:]]
-    assert names == ["backup", "poll", "restock", LONG.rstrip("-")]
+    assert names == sorted(["backup", "poll", "restock", LONG.rstrip("-")])  # by name
     assert all(len(line.split("\t")) == 6 for line in lines)
     grep = [line for line in lines if line.startswith(LONG[:30])]
     assert len(grep) == 1 and "At 04:00 every day" in grep[0]
@@ -187,7 +198,8 @@ def test_plain_flag_on_status_and_history(config: Path) -> None:
     assert rows["runs"] == "30" and rows["errors"] == "8"
     code, out, _ = invoke(config, "--plain", "history", "backup", "-n", "3", state=state)
     lines = out.splitlines()
-    assert lines[0].split("\t")[0] == "run" and len(lines) == 4
+    assert lines[0].split("\t")[0] == "run" and len(lines) == 5
+    assert lines[4].startswith("paused ")  # make_state's pause --all, below the runs
     assert lines[1].split("\t")[5] == "12 ms"
 
 
@@ -337,20 +349,18 @@ READS = (
 )
 
 
-def test_the_snapshot_answers_as_the_full_path_does(
+def test_an_unchanged_file_is_not_read_and_the_answers_are_the_same(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = make_state(config)
-    assert StateView.open(config, str(state)) is not None  # the CLI recorded it
+    assert recorded(config, state)  # the CLI recorded it
     with monkeypatch.context() as m:
         no_yaml(m)
         fast = [invoke(config, *args, state=state) for args in READS]
-    drop_snapshot(state)
-    assert StateView.open(config, str(state)) is None
-    import unoschedule.view
-
+    drop_record(state)
+    assert not recorded(config, state)
     with monkeypatch.context() as m:
-        m.setattr(unoschedule.view, "record_snapshot", lambda *a: None)  # stay on the full path
+        m.setattr(filestamp, "record", lambda *a: None)  # read the file every time
         full = [invoke(config, *args, state=state) for args in READS]
     for args, f, s in zip(READS, fast, full, strict=True):
         assert f == s, args
@@ -364,6 +374,8 @@ def test_the_snapshot_is_found_from_the_file_without_state_option(
         SCHEDULES.replace("  timezone: UTC\n", "  timezone: UTC\n  state: var/s.db\n")
     )
     (config.parent / "var").mkdir()
+    assert invoke(config, "pause", "--all")[0] == 0  # the state now holds the file
+    assert invoke(config, "resume", "--all")[0] == 0
     code, _, err = invoke(config, "pause", "poll")
     assert code == 0, err
     assert (config.parent / "var" / "s.db").exists()
@@ -374,20 +386,20 @@ def test_the_snapshot_is_found_from_the_file_without_state_option(
 
 def test_a_changed_file_is_read_again(config: Path) -> None:
     state = make_state(config)
-    assert StateView.open(config, str(state)) is not None
+    assert recorded(config, state)
     config.write_text(SCHEDULES + "  added:\n    command: ['true']\n    schedule: '0 5 * * *'\n")
-    assert StateView.open(config, str(state)) is None
+    assert not recorded(config, state)
     code, out, _ = invoke(config, "list", "--json", state=state)
     assert "added" in [r["name"] for r in json.loads(out)]
-    view = StateView.open(config, str(state))  # and recorded again
-    assert view is not None and "added" in view.schedules
-    view.close()
+    assert not recorded(config, state)  # the state does not hold "added" yet
+    assert invoke(config, "pause", "added", state=state)[0] == 0
+    assert recorded(config, state)  # now it does: recorded again
     config.write_text("schedules: {broken")
     code, _, err = invoke(config, "validate", state=state)
     assert code == 1 and "schedules.yaml:2:1: invalid YAML" in err
 
 
-def test_control_commands_from_the_snapshot_write_what_the_full_path_writes(
+def test_control_commands_work_from_the_state_without_reading_the_file(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = make_state(config)
@@ -486,74 +498,49 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert [line for line in done.stderr.splitlines() if str(copy) in line] == []
 
 
-def test_the_view_knows_the_store_schema() -> None:
-    from unoschedule import view
-    from unoschedule.store import sqlite
-
-    assert view.SCHEMA_VERSION == sqlite.SCHEMA_VERSION
-
-
 @pytest.mark.parametrize(
-    "data",
+    "args",
     [
-        {"schedule": "30 2 * * *", "timezone": "Europe/Berlin"},
-        {"schedule": "H 3 * * *"},
-        {"schedule": {"every": "90m"}},
-        {"schedule": {"every": "1h"}, "start_date": "2026-03-29T00:30:00Z"},
-        {"schedule": {"daily": "02:30"}, "timezone": "Europe/Berlin",
-         "dst": {"gap": "skip", "overlap": "both"}},
-        {"schedule": {"weekly": {"days": ["monday"], "time": "09:00"}},
-         "timezone": "America/New_York", "end_date": "2026-05-01T00:00:00Z"},
-        {"schedule": {"at": "2026-12-24T18:00:00Z"}},
+        ["list"], ["status", "backup"], ["history", "backup"], ["next-runs", "poll"],
+        ["stats"], ["validate"], ["pause", "backup"], ["resume", "backup"],
+        ["trigger", "backup"], ["event", "inventory.low_stock"],
     ],
 )  # fmt: skip
-def test_the_views_timeline_is_the_definitions(data: dict[str, Any]) -> None:
-    """The view works out next runs from the snapshot's mapping without the model
-    (``schedules.timeline_from_config``): the same instants as the definition's own
-    timeline, across a DST change, with bounds, an anchor and a DST policy."""
-    from unoschedule.model import ScheduleDefinition
-    from unoschedule.schedules import timeline_from_config
-
-    definition = ScheduleDefinition.from_config("job", data)
-    anchor = datetime(2026, 3, 1, 0, 7, tzinfo=UTC)
-    start = datetime(2026, 3, 20, tzinfo=UTC)
-    for zone in ("UTC", "Europe/Berlin", None):
-        zoned = definition if definition.timezone else definition.with_changes(timezone=zone)
-        expected = zoned.timeline(anchor).take(start, 40)
-        got = timeline_from_config("job", zoned.to_config(), anchor).take(start, 40)
-        assert got == expected
-        assert expected  # the comparison is over instants, not two empty lists
-
-
-def test_the_view_loads_no_model_store_or_yaml() -> None:
-    """What keeps the everyday commands fast: the view and what it imports (and the
-    CLI's modules) leave the model, asyncio, YAML, rich, prometheus_client, redis,
-    filelock and the store unloaded, as do working out a next run and the probe of the
-    leader lock that every opening of a state with a log makes."""
+def test_an_everyday_command_loads_no_asyncio_yaml_rich_or_redis(
+    config: Path, args: list[str]
+) -> None:
+    """What keeps the everyday commands fast on an unchanged file: the command, run in a
+    process of its own, leaves asyncio, YAML, rich, redis, prometheus_client, filelock,
+    sqlite_utils and the run loop unloaded."""
+    state = make_state(config)
     code = (
         "import sys\n"
-        "import unoschedule.cli.commands, unoschedule.cli.ops, unoschedule.cli.output\n"
-        "from unoschedule.view import StateView\n"
-        "from unoschedule.schedules import timeline_from_config\n"
-        "from datetime import datetime, UTC\n"
-        "timeline_from_config('x', {'schedule': '0 4 * * *', 'timezone': 'Europe/Berlin'},"
-        " None).take(datetime.now(UTC), 2)\n"
-        "import unoschedule.pauses; unoschedule.pauses.current_user()\n"
-        "from unoschedule.lock import held_elsewhere; held_elsewhere('/nonexistent/x.db')\n"
-        "heavy = ('unoschedule.model', 'unoschedule.scheduler', 'unoschedule.store', 'asyncio',"
-        " 'yaml', 'rich', 'prometheus_client', 'redis', 'filelock', 'unoschedule.abc')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+        "from unoschedule.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('asyncio', 'yaml', 'rich', 'prometheus_client', 'redis', 'filelock',"
+        " 'sqlite_utils', 'unoschedule.runner', 'unoschedule.config', 'unoschedule.sync')\n"
+        "print(sorted(m for m in sys.modules if any("
+        "m == h or m.startswith(h + '.') for h in heavy)), file=sys.stderr)\n"
     )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code, "-c", str(config), "--state", str(state), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
-    assert done.stdout.strip() == "[]"
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_a_schedule_made_through_the_api_shows_at_the_shell(config: Path) -> None:
-    """With schedules made by ``Scheduler.schedule()`` the view steps aside and the
-    library answers: ``status`` of one shows its record and what it was made with (it
-    raised a KeyError when ``status`` looked only among the file's definitions)."""
+    """A schedule made by ``Scheduler.schedule()``: ``status`` of one shows its record
+    and what it was made with, beside the file's."""
     import asyncio
 
     from unoschedule.config import load_config
@@ -571,7 +558,6 @@ def test_a_schedule_made_through_the_api_shows_at_the_shell(config: Path) -> Non
             scheduler.close()
 
     asyncio.run(add())
-    assert StateView.open(config, str(state)) is None  # the library answers
     code, out, err = invoke(config, "status", "api-hourly", "--json", state=state)
     assert (code, err) == (0, "")
     record = json.loads(out)
@@ -607,7 +593,7 @@ def _rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def test_fast_and_full_control_writes_are_the_same_rows(
+def test_control_writes_from_the_state_are_those_from_the_file(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steps = (
@@ -617,8 +603,6 @@ def test_fast_and_full_control_writes_are_the_same_rows(
         ["resume", "backup"], ["resume", "backup"], ["pause", "poll"],
     )  # fmt: skip
     results = {}
-    import unoschedule.view
-
     for mode in ("fast", "full"):
         folder = config.parent / mode
         folder.mkdir()
@@ -627,9 +611,11 @@ def test_fast_and_full_control_writes_are_the_same_rows(
         state = make_state(cfg)
         outputs = []
         with monkeypatch.context() as m:
-            if mode == "full":
-                drop_snapshot(state)
-                m.setattr(unoschedule.view, "record_snapshot", lambda *a: None)
+            if mode == "fast":
+                no_yaml(m)
+            else:
+                drop_record(state)
+                m.setattr(filestamp, "record", lambda *a: None)
             for step in steps:
                 with monkeypatch.context() as fast:
                     # pause and resume take the library path: the store decides
@@ -644,53 +630,39 @@ def test_fast_and_full_control_writes_are_the_same_rows(
 
 
 @pytest.mark.parametrize("first", [["next-runs", "poll"], ["list"], ["status", "poll"]])
-def test_the_first_command_that_reads_the_file_records_the_snapshot(
-    config: Path, first: list[str]
-) -> None:
+def test_the_first_command_that_reads_the_file_records_it(config: Path, first: list[str]) -> None:
     state = make_state(config)
-    drop_snapshot(state)
-    assert StateView.open(config, str(state)) is None
+    drop_record(state)
+    assert not recorded(config, state)
     code, _, err = invoke(config, *first, state=state)
     assert code == 0, err
-    view = StateView.open(config, str(state))
-    assert view is not None and set(view.schedules) == {
-        "backup",
-        "poll",
-        "restock",
-        LONG.rstrip("-"),
-    }
-    view.close()
+    assert recorded(config, state)
 
 
 def test_a_file_changed_while_it_was_read_is_not_recorded(config: Path) -> None:
     from unoschedule.config import load_config
     from unoschedule.store.sqlite import SQLiteStorage
-    from unoschedule.view import file_stamp, record_snapshot
 
     state = make_state(config)
-    drop_snapshot(state)
-    stamp = file_stamp(config)
+    drop_record(state)
+    stamp = filestamp.file_stamp(config)
     loaded = load_config(config)
     config.write_text(SCHEDULES + "  late:\n    command: ['true']\n    schedule: '0 6 * * *'\n")
     store = SQLiteStorage(state)
     try:
-        record_snapshot(store, loaded, stamp)  # the file is no longer what was read
-        assert store.get_meta(SNAPSHOT_KEY) is None
-        record_snapshot(store, load_config(config), file_stamp(config))
-        assert store.get_meta(SNAPSHOT_KEY) is not None
+        filestamp.record(store, loaded, stamp)  # the file is no longer what was read
+        assert store.get_meta(filestamp.KEY) is None
+        filestamp.record(store, load_config(config), filestamp.file_stamp(config))
+        assert store.get_meta(filestamp.KEY) is not None
     finally:
         store.close()
-    view = StateView.open(config, str(state))
-    assert view is not None and "late" in view.schedules
-    view.close()
+    assert recorded(config, state)
 
 
-def test_a_snapshot_made_by_other_code_is_not_trusted(
+def test_a_record_made_by_another_version_is_not_trusted(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import unoschedule.view
-
     state = make_state(config)
-    assert StateView.open(config, str(state)) is not None
-    monkeypatch.setattr(unoschedule.view, "__version__", "9.9.9")
-    assert StateView.open(config, str(state)) is None
+    assert recorded(config, state)
+    monkeypatch.setattr(filestamp, "__version__", "9.9.9")
+    assert not recorded(config, state)

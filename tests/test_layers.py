@@ -44,8 +44,8 @@ ALLOWED: dict[str, set[str]] = {
     "lock": {"private"},
     "sync": {"abc", "config"},
     "config": {"store"},
-    # the shell's fast read path over a local state (see its docstring)
-    "view": {"abc", "config", "wakeup", "pauses"},
+    # the state's record of the file whose schedules it holds
+    "filestamp": {"abc", "config"},
     "runner": {
         "abc",
         "store",
@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "sync",
         "config",
         "wakeup",
-        "view",
+        "filestamp",
         "private",
         "report",
         "pauses",
@@ -66,7 +66,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "runner",
         "wakeup",
-        "view",
+        "filestamp",
         "private",
         "report",
         "pauses",
@@ -79,7 +79,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "runner",
         "scheduler",
-        "view",
+        "filestamp",
         "wakeup",
         "private",
         "report",
@@ -140,6 +140,7 @@ PARTS = {
     "metrics": "report",
     "health": "report",
     "runlogs": "report",
+    "shell": "scheduler",
 }
 
 

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    ArgumentError,
     ConfigError,
     ConfigErrors,
     ScheduleSyntaxError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
     "ConfigError",
     "ConfigErrors",
     "CronSchedule",

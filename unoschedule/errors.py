@@ -63,6 +63,11 @@ class UnknownScheduleError(UnoScheduleError, LookupError):
         return str(self.args[0])
 
 
+class ArgumentError(UnoScheduleError, ValueError):
+    """A call's argument outside what it can be (a status no schedule has): the
+    caller's mistake, a usage error at the shell (exit status 2)."""
+
+
 class StateError(UnoScheduleError):
     """The state store cannot be used (unreadable, corrupt, from a newer version)."""
 

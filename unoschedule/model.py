@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "PRIORITIES",
     "RESULTS",
+    "STATUSES",
     "TRIGGERS",
     "JobOutcome",
     "JobSpec",
@@ -41,6 +42,7 @@ Result = Literal[
 RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued")
 FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted")
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
+STATUSES = ("active", "paused", "completed", "disabled", "removed")
 MissedHandling = Literal["trigger", "skip", "coalesce"]
 Source = Literal["file", "api"]
 #: The queue of runs whose schedule names none (``SchedulerOptions.queue_name``'s default).

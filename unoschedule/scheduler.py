@@ -14,20 +14,19 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import itertools
 import os
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import pauses
 from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, Finish, PauseKind, Store, SystemClock
 from .errors import (
+    ArgumentError,
     ConfigError,
     TaskFailure,
     UnknownScheduleError,
@@ -35,6 +34,7 @@ from .errors import (
     VersionConflictError,
 )
 from .model import (
+    STATUSES,
     RunRecord,
     ScheduleDefinition,
     SchedulerOptions,
@@ -43,22 +43,17 @@ from .model import (
     VersionRecord,
 )
 from .schedules import EventTrigger, ScheduleSpec, Timeline
-from .sync import (
-    Plan,
-    apply_plan,
-    definition_diff,
-    file_plan,
-    git_source,
-    make_plan,
-    next_state,
-)
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .config import Config
+    from .sync import Plan
 
 __all__ = ["Scheduler"]
 
+T = TypeVar("T")
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
 _OPTION_NAMES = {f.name for f in fields(SchedulerOptions)}
 #: ``error`` of a foreground run whose ``trigger --wait`` was stopped (Ctrl-C) as it ran.
@@ -81,6 +76,7 @@ class Scheduler:
         create_state: bool = True,
         **options: Any,
     ) -> None:
+
         unknown = sorted(set(options) - _OPTION_NAMES)
         if unknown:
             hint = difflib.get_close_matches(unknown[0], sorted(_OPTION_NAMES), n=1)
@@ -127,10 +123,13 @@ class Scheduler:
                     self.options.storage or self.options.state or "uno-schedule.db"
                 )
         self._create_state = create_state
+        #: Check every page of a SQLite state when it is opened (``quick_check``): at the
+        #: start of a run loop; a shell command, which reads a few rows, leaves it out.
+        self.verify_state = True
         self._error_handlers: list[ErrorHandler] = []
         self._service_task: asyncio.Task[int] | None = None
         self._service: Any = None
-        self.instance_id = self.options.instance_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.instance_id = self.options.instance_id or f"{os.uname().nodename}:{os.getpid()}"
         #: The queues ``run`` executes itself (None: all); workers take the others.
         self.local_queues: frozenset[str] | None = None
 
@@ -150,13 +149,26 @@ class Scheduler:
         return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
 
     @classmethod
-    def for_state(cls, state: str, *, create_state: bool = False) -> Scheduler:
-        """A scheduler over a state alone (no schedule file): a path or a store URL."""
+    def for_state(
+        cls,
+        state: str | os.PathLike[str],
+        *,
+        create_state: bool = False,
+        options: SchedulerOptions | None = None,
+    ) -> Scheduler:
+        """A scheduler over a state alone: a path or a store URL. Every schedule, the
+        file's included, is read from the state. ``options``: checked already (those the
+        state keeps of its file, see ``filestamp``), else the defaults."""
         from .store import is_url
 
         if is_url(state):
-            return cls(storage=state, create_state=create_state)
-        return cls(state=state, create_state=create_state)
+            scheduler = cls(storage=os.fspath(state), create_state=create_state)
+        else:
+            scheduler = cls(state=state, create_state=create_state)
+        if options is not None:
+            scheduler.options = options
+            scheduler.instance_id = options.instance_id or scheduler.instance_id
+        return scheduler
 
     # -- the store ------------------------------------------------------------------------
 
@@ -181,7 +193,9 @@ class Scheduler:
                 from .store.sqlite import SQLiteStorage
 
                 assert self._state_path is not None
-                self._store = SQLiteStorage(self._state_path, create=self._create_state)
+                self._store = SQLiteStorage(
+                    self._state_path, create=self._create_state, verify=self.verify_state
+                )
         return self._store
 
     def _store_if_any(self) -> Store | None:
@@ -306,7 +320,7 @@ class Scheduler:
         local = _callable_task(values)
         chosen = name or _default_name(values)
         definition = self._checked(chosen, values, local, self.options)
-        return await asyncio.to_thread(self._add, definition, replace_existing)
+        return await _in_thread(self._add, definition, replace_existing)
 
     def _checked(
         self,
@@ -356,6 +370,8 @@ class Scheduler:
     ) -> int:
         """Write ``definition`` as the version after ``old`` (None or removed: an
         addition), if the store still holds ``old``; returns the new version."""
+        from .sync import definition_diff, next_state
+
         live = old if old is not None and old.status != "removed" else None
         now = self.clock.now()
         state = next_state(definition, old, now, source=source)
@@ -384,7 +400,7 @@ class Scheduler:
         stored version + 1, else ``VersionConflictError`` (someone else changed it since
         it was read). The check and the write are one transaction.
         """
-        return await asyncio.to_thread(self._update, schedule_id, version, changelog, changes)
+        return await _in_thread(self._update, schedule_id, version, changelog, changes)
 
     def _update(
         self,
@@ -414,7 +430,7 @@ class Scheduler:
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
         of the YAML file comes back when the file is next loaded: delete it there.)"""
-        await asyncio.to_thread(self._delete, schedule_id)
+        await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
         self._resolve(schedule_id)
@@ -434,7 +450,7 @@ class Scheduler:
         definition's ``paused: true`` or ``enabled: false``) ends alone: the schedule
         stays paused or disabled. Returns whether the schedule was active."""
         why = self._why(reason, until, by)
-        return await asyncio.to_thread(self._pause_one, schedule_id, why)
+        return await _in_thread(self._pause_one, schedule_id, why)
 
     def _pause_one(self, schedule_id: str, why: dict[str, Any]) -> bool:
         self._ensure_known(self._resolve(schedule_id))
@@ -443,7 +459,7 @@ class Scheduler:
 
     async def resume_schedule(self, schedule_id: str) -> bool:
         """Resume: every pause of it ends (its definition's ``paused: true`` too)."""
-        return bool(await asyncio.to_thread(self._resume_one, schedule_id))
+        return bool(await _in_thread(self._resume_one, schedule_id))
 
     def _resume_one(self, schedule_id: str) -> list[str]:
         return self._resume([self._resolve(schedule_id).name], PAUSE_KINDS)
@@ -459,7 +475,7 @@ class Scheduler:
         options. Schedules already paused or disabled are left as they are, and
         ``resume()`` resumes only the ones paused here."""
         why = self._why(reason, until, by)
-        return await asyncio.to_thread(self._pause_all, why)
+        return await _in_thread(self._pause_all, why)
 
     def _pause_all(self, why: dict[str, Any]) -> list[str]:
         self._ensure_known(*self.file_definitions.values())
@@ -469,13 +485,13 @@ class Scheduler:
     async def resume(self) -> list[str]:
         """Resume the schedules that ``pause()`` paused; a schedule paused on its own, or
         disabled, stays as it is."""
-        return await asyncio.to_thread(self._resume, None, ("all",))
+        return await _in_thread(self._resume, None, ("all",))
 
     async def resume_paused(self) -> list[str]:
         """Resume every schedule that a pause call or ``pause_after_failures`` paused
         (``resume --all``); those the definition declares ``paused: true`` or
         ``enabled: false`` stay as they are."""
-        return await asyncio.to_thread(self._resume, None, PAUSE_CALLS)
+        return await _in_thread(self._resume, None, PAUSE_CALLS)
 
     def _resume(self, names: Sequence[str] | None, kinds: Sequence[PauseKind]) -> list[str]:
         store = self._store_if_any()
@@ -493,6 +509,8 @@ class Scheduler:
         wanted = {n: self.file_definitions[n] for n in names}
         states = [store.get_schedule(n) for n in wanted]
         known = [s for s in states if s is not None]
+        from .sync import apply_plan, git_source, make_plan
+
         plan = make_plan(wanted, known, now=now, preview=0)
         source = git_source(self.config.path if self.config else None)
         apply_plan(store, plan, wanted, now=now, source=source, changelog=changelog)
@@ -520,6 +538,8 @@ class Scheduler:
         compute it (``sync.file_plan``): the file's schedules added, changed (including
         changes made through the API: drift, and schedules made through the API that the
         file now declares) and removed."""
+        from .sync import file_plan
+
         return file_plan(
             self._store_if_any(), self.file_definitions, now=self.clock.now(), preview=3
         )
@@ -527,10 +547,10 @@ class Scheduler:
     # -- observation ----------------------------------------------------------------------
 
     async def get_schedule(self, schedule_id: str) -> ScheduleDefinition:
-        return await asyncio.to_thread(self._resolve, schedule_id)
+        return await _in_thread(self._resolve, schedule_id)
 
     async def get_schedule_by_name(self, name: str) -> ScheduleDefinition:
-        return await asyncio.to_thread(self._resolve, name)
+        return await _in_thread(self._resolve, name)
 
     def _states(self) -> dict[str, ScheduleState]:
         store = self._store_if_any()
@@ -553,13 +573,20 @@ class Scheduler:
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._list, status, tags)
+        return await _in_thread(self._list, status, tags)
 
-    def _list(self, status: str | None, tags: Sequence[str] | None) -> list[dict[str, Any]]:
+    def _list(
+        self, status: str | None, tags: Sequence[str] | None, next_runs: bool = True
+    ) -> list[dict[str, Any]]:
+        if status is not None and status not in STATUSES:
+            raise ArgumentError(
+                f"no status {status!r}; a schedule is one of: {', '.join(STATUSES)}"
+            )
         states = self._states()
         paused = self._open_pauses()
         rows = []
-        for name, definition in self.known_definitions().items():
+        # By name: the same order whether the file's schedules come from it or the state.
+        for name, definition in sorted(self.known_definitions().items()):
             state = states.get(name)
             row_status = self._status_of(definition, state)
             if status is not None and row_status != status:
@@ -571,7 +598,13 @@ class Scheduler:
                     "name": name,
                     "type": definition.type,
                     "status": row_status,
-                    "next_run": format_instant(self._next_run(definition, state)),
+                    "next_run": format_instant(
+                        self._next_run(definition, state)
+                        if next_runs
+                        else state.next_run
+                        if state is not None and state.status == "active"
+                        else None
+                    ),
                     "tags": list(definition.tags),
                     "description": definition.schedule.describe(),
                     "timezone": definition.zone_name,
@@ -588,7 +621,7 @@ class Scheduler:
     async def get_next_run_times(
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
-        return await asyncio.to_thread(self.next_run_times, schedule_id, count, after)
+        return await _in_thread(self.next_run_times, schedule_id, count, after)
 
     def next_run_times(
         self, schedule_id: str, count: int = 5, after: datetime | None = None
@@ -620,7 +653,7 @@ class Scheduler:
         return out
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._status, schedule_id)
+        return await _in_thread(self._status, schedule_id)
 
     def _status(self, schedule_id: str) -> dict[str, Any]:
         definition = self._resolve(schedule_id)
@@ -651,7 +684,7 @@ class Scheduler:
         }
 
     async def get_statistics(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self._statistics)
+        return await _in_thread(self._statistics)
 
     def _statistics(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -695,7 +728,7 @@ class Scheduler:
 
     async def get_run_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The schedule's runs, newest scheduled instant first."""
-        return await asyncio.to_thread(self._run_history, schedule_id, limit)
+        return await _in_thread(self._run_history, schedule_id, limit)
 
     def _run_history(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
         store = self._check_known(schedule_id)
@@ -704,7 +737,7 @@ class Scheduler:
     async def get_schedule_history(self, schedule_id: str) -> list[dict[str, Any]]:
         """The schedule's versions, newest first: ``version``, ``changed_at``,
         ``changelog``, ``source`` and the ``diff`` from the version before."""
-        return await asyncio.to_thread(self._versions, schedule_id)
+        return await _in_thread(self._versions, schedule_id)
 
     #: The older name of ``get_schedule_history``.
     get_schedule_versions = get_schedule_history
@@ -713,6 +746,8 @@ class Scheduler:
         store = self._check_known(schedule_id)
         if store is None:
             return []
+        from .sync import definition_diff
+
         versions = store.versions(schedule_id)
         for newer, older in itertools.zip_longest(versions, versions[1:]):
             if not newer.diff:
@@ -753,7 +788,7 @@ class Scheduler:
         kwargs: dict[str, Any] | None = None,
     ) -> str:
         """Queue a manual run for the leader; returns its run id."""
-        return await asyncio.to_thread(self._trigger, schedule_id, args, kwargs)
+        return await _in_thread(self._trigger, schedule_id, args, kwargs)
 
     def _trigger(
         self, schedule_id: str, args: Sequence[Any] | None, kwargs: dict[str, Any] | None
@@ -767,7 +802,7 @@ class Scheduler:
     async def trigger_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
         """Raise an event: every active schedule listening for it gets a queued run, and
         a Python task receives ``data`` as its keyword argument ``event``."""
-        return await asyncio.to_thread(self._event, name, data)
+        return await _in_thread(self._event, name, data)
 
     def _event(self, name: str, data: dict[str, Any] | None) -> list[str]:
         check_run_values(None, None, data)
@@ -797,13 +832,15 @@ class Scheduler:
         An attempt that failed with retries left is followed by the next attempt of the
         same occurrence, queued by the leader or worker as it records the end (a run that
         never started its job, its schedule removed say, is not retried)."""
+        import asyncio
+
         from .runs import retries_left
 
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while True:
-            run = await asyncio.to_thread(self.store.get_run, run_id)
+            run = await _in_thread(self.store.get_run, run_id)
             if run is None:
                 raise UnoScheduleError(f"no run with id {run_id!r}")
             if run.result not in ("queued", "running"):
@@ -811,7 +848,7 @@ class Scheduler:
                     on_attempt(_run_json(run))
                 if run.result == "success":
                     return _run_json(run)
-                known = await asyncio.to_thread(self.known_definitions)
+                known = await _in_thread(self.known_definitions)
                 definition = known.get(run.schedule)
                 if not retries_left(run, definition):
                     return _run_json(run)
@@ -829,10 +866,12 @@ class Scheduler:
         """The attempt that follows ``run``, once recorded; None if none comes within
         ``RETRY_GRACE`` (the leader queues it as it records the end; a run that never
         started its job, say because its schedule was removed, is not retried)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         give_up = loop.time() + RETRY_GRACE
         while True:
-            later = await asyncio.to_thread(
+            later = await _in_thread(
                 self.store.runs_between, run.schedule, run.scheduled_time, run.scheduled_time
             )
             for other in later:
@@ -858,7 +897,7 @@ class Scheduler:
         through the running leader when there is one (it applies queues, ``unique`` and
         retries), else here, in the foreground, retries included. ``on_run_id`` hears the
         run's id as soon as it exists, ``on_attempt`` each attempt's record as it ends."""
-        if await asyncio.to_thread(self.leader_running):
+        if await _in_thread(self.leader_running):
             run_id = await self.trigger_now(schedule_id, args=args, kwargs=kwargs)
             if on_run_id is not None:
                 on_run_id(run_id)
@@ -882,6 +921,8 @@ class Scheduler:
         Each attempt is recorded started by this process (``Store.record_started``), so
         that a scheduler started meanwhile never takes it and starts it again; it ends
         through the same settle step as the leader's runs (retry policy, error handler)."""
+        import asyncio
+
         from .runner.executor import Executor
         from .runner.settle import Ended, Settler
         from .runs import job_spec
@@ -896,7 +937,7 @@ class Scheduler:
         following: list[RunRecord] = []
 
         async def record(finish: Finish, retry: RunRecord | None) -> Ended:
-            await asyncio.to_thread(store.finish_runs, [finish])
+            await _in_thread(store.finish_runs, [finish])
             following.extend([retry] if retry is not None else [])
             return Ended(recorded=True, retried=retry is not None)
 
@@ -904,7 +945,7 @@ class Scheduler:
         while run is not None:
             started = self.clock.now()
             run.result, run.started_at, run.pid = "running", started, os.getpid()
-            await asyncio.to_thread(store.record_started, run)
+            await _in_thread(store.record_started, run)
             if on_run_id is not None and run.attempt == 1:
                 on_run_id(run.run_id)
             try:
@@ -913,7 +954,7 @@ class Scheduler:
                 store.finish_run(run.run_id, "interrupted", self.clock.now(), error=STOPPED_HERE)
                 raise
             await settler.settle(run, definition, outcome, started, self.clock.now(), record)
-            ended = await asyncio.to_thread(store.get_run, run.run_id)
+            ended = await _in_thread(store.get_run, run.run_id)
             assert ended is not None
             final = _run_json(ended)
             if on_attempt is not None:
@@ -956,7 +997,7 @@ class Scheduler:
                 "UNO_RESULT": outcome.result,
                 "UNO_ERROR": outcome.error or "",
             }
-            await asyncio.to_thread(run_hook, hook, env)
+            await _in_thread(run_hook, hook, env)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -969,6 +1010,8 @@ class Scheduler:
         ``standby=False`` raises ``LeadershipError`` instead. A start-up failure (an
         unusable state, an unknown zone) raises here.
         """
+        import asyncio
+
         from .runner.service import Service
 
         if self._service_task is not None:
@@ -1028,7 +1071,7 @@ class Scheduler:
 
     async def health(self) -> dict[str, Any]:
         """Leader alive and nothing overdue? (``uno-schedule health``)."""
-        return await asyncio.to_thread(self._health)
+        return await _in_thread(self._health)
 
     def _health(self) -> dict[str, Any]:
         from .health import check
@@ -1041,7 +1084,7 @@ class Scheduler:
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Every occurrence due in ``[since, until]`` and what became of it."""
-        return await asyncio.to_thread(self._explain, schedule_id, since, until)
+        return await _in_thread(self._explain, schedule_id, since, until)
 
     def _explain(
         self, schedule_id: str, since: datetime | None, until: datetime | None
@@ -1055,7 +1098,7 @@ class Scheduler:
         self, schedule_id: str, start: datetime, end: datetime, **options: Any
     ) -> dict[str, Any]:
         """Queue a run of each occurrence in ``[start, end]`` (trigger ``backfill``)."""
-        return await asyncio.to_thread(self._backfill, schedule_id, start, end, options)
+        return await _in_thread(self._backfill, schedule_id, start, end, options)
 
     def _backfill(
         self, schedule_id: str, start: datetime, end: datetime, options: dict[str, Any]
@@ -1080,7 +1123,7 @@ class Scheduler:
 
     async def get_run_output(self, schedule_id: str, run_id: str | None = None) -> dict[str, Any]:
         """The full output of a run (default: the latest started), from ``log_dir``."""
-        return await asyncio.to_thread(self._run_output, schedule_id, run_id)
+        return await _in_thread(self._run_output, schedule_id, run_id)
 
     def _run_output(self, schedule_id: str, run_id: str | None) -> dict[str, Any]:
         from .runlogs import read_output
@@ -1093,21 +1136,98 @@ class Scheduler:
         """Running jobs, next due schedules, latest results (``uno-schedule top``)."""
         from .overview import snapshot
 
-        return await asyncio.to_thread(
-            lambda: snapshot(self._store_if_any(), self.clock.now(), rows)
-        )
+        return await _in_thread(lambda: snapshot(self._store_if_any(), self.clock.now(), rows))
 
     async def get_pauses(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest pauses of a schedule, newest first: reason, who, from, until, end."""
-        return await asyncio.to_thread(self._pauses_of, schedule_id, limit)
+        return await _in_thread(self.pauses_of, schedule_id, limit)
 
-    def _pauses_of(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
+    # -- the synchronous face: the same calls for a caller without an event loop -----------
+    #
+    # A command at the shell has no loop to share, and importing asyncio would cost it
+    # more than its own work. Each method is the core its async namesake runs in a thread.
+
+    def definition(self, schedule_id: str) -> ScheduleDefinition:
+        """``get_schedule``: the file's definition, else the state's."""
+        return self._resolve(schedule_id)
+
+    def schedule_status(self, schedule_id: str) -> dict[str, Any]:
+        """``get_schedule_status``."""
+        return self._status(schedule_id)
+
+    def schedule_list(
+        self,
+        status: str | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        next_runs: bool = True,
+    ) -> list[dict[str, Any]]:
+        """``list_schedules``; ``next_runs=False`` leaves out the next runs the state does
+        not hold (working them out is most of the cost of a listing)."""
+        return self._list(status, tags, next_runs)
+
+    def statistics(self) -> dict[str, Any]:
+        """``get_statistics``."""
+        return self._statistics()
+
+    def run_history(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """``get_run_history``."""
+        return self._run_history(schedule_id, limit)
+
+    def schedule_versions(self, schedule_id: str) -> list[dict[str, Any]]:
+        """``get_schedule_history``."""
+        return self._versions(schedule_id)
+
+    def pauses_of(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """``get_pauses``."""
         store = self._store_if_any()
         if store is None:
             return []
         now = self.clock.now()
         found = store.pauses(schedule_id, datetime.min.replace(tzinfo=UTC), now)
         return [pauses.record_json(p) for p in reversed(found[-limit:])]
+
+    def pause_one(
+        self,
+        schedule_id: str,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """``pause_schedule``."""
+        return self._pause_one(schedule_id, self._why(reason, until, by))
+
+    def pause_every(
+        self,
+        *,
+        reason: str | None = None,
+        until: datetime | timedelta | str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """``pause``."""
+        return self._pause_all(self._why(reason, until, by))
+
+    def resume_one(self, schedule_id: str) -> bool:
+        """``resume_schedule``."""
+        return bool(self._resume_one(schedule_id))
+
+    def resume_every_paused(self) -> list[str]:
+        """``resume_paused``."""
+        return self._resume(None, PAUSE_CALLS)
+
+    def trigger(
+        self,
+        schedule_id: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> str:
+        """``trigger_now``."""
+        return self._trigger(schedule_id, args, kwargs)
+
+    def raise_event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
+        """``trigger_event``."""
+        return self._event(name, data)
 
 
 #: Statuses of schedules that exist (``removed`` ones are history only).
@@ -1244,6 +1364,17 @@ def _run_json(run: RunRecord) -> dict[str, Any]:
     out = run.to_json()
     out["scheduled_time"] = format_instant(run.scheduled_time)
     return out
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in a worker thread: the async face of the synchronous core.
+
+    asyncio is imported here, not with the module: a shell command that never awaits
+    anything does not pay for loading it.
+    """
+    import asyncio
+
+    return await asyncio.to_thread(func, *args)
 
 
 def _is_url(spec: str) -> bool:

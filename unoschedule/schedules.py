@@ -493,30 +493,6 @@ def _ordinal(n: int) -> str:
 SCHEDULE_KEYS = ("cron", "every", "at", "daily", "weekly", "monthly", "event")
 
 
-def timeline_from_config(name: str, data: dict[str, Any], anchor: datetime | None) -> Timeline:
-    """``ScheduleDefinition.from_config(name, data).timeline(anchor)``
-    without building the definition.
-
-    Why: the shell's view of the state (``unoschedule.view``) keeps each definition in
-    its ``to_config`` form and works out next runs from it; importing the model for that
-    (its dataclasses) costs such a command a fifth of the start of Python itself.
-    ``tests/test_cli_shell.py`` checks that both give the same instants.
-    """
-    from .timeutil import get_zone
-
-    zone = data.get("timezone")
-    dst = data.get("dst")
-    start, end = data.get("start_date"), data.get("end_date")
-    return schedule_from_config(data["schedule"]).timeline(
-        zone=get_zone(zone) if zone else UTC,
-        name=name,
-        dst=DstPolicy(**dst) if isinstance(dst, dict) else dst,
-        anchor=anchor,
-        start=parse_instant(start) if start else None,
-        end=parse_instant(end) if end else None,
-    )
-
-
 def schedule_from_config(value: Any) -> ScheduleSpec:
     """Build a schedule type from its YAML form (a cron string or a one-key mapping).
 

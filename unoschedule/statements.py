@@ -1,8 +1,6 @@
-"""SQL that the SQLite store and the shell's state view (``unoschedule.view``) both run.
-
-The view answers everyday shell commands over plain ``sqlite3`` without loading the store
-and the model (see its docstring); what both compute is written here once, so that the
-two can never count differently. No imports: the view must stay cheap to load.
+"""SQL of the SQLite store written once where several of its operations run it, and the
+fields a schedule and a run are stored with (the SQLite columns and the Redis hashes).
+No imports: the store's module loads it on every shell command.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ A module of its own, free of the store's imports: the shell wakes the leader aft
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 __all__ = ["notify", "socket_address"]
@@ -38,6 +37,8 @@ def _addresses(state_path: str | os.PathLike[str]) -> Iterator[str]:
 
 def notify(state_path: str | os.PathLike[str]) -> None:
     """One datagram to the leader's socket; silent when no leader listens."""
+    import socket  # here: reading the state needs no socket
+
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     except OSError:

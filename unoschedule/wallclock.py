@@ -203,8 +203,9 @@ class LocalMatcher:
 
 
 #: Offsets are sampled this far apart to find a zone's transitions. tzdata (1900 on)
-#: never puts two transitions less than 4 days apart; 6 hours is 16 times finer.
-_SAMPLE_SECONDS = 6 * 3600
+#: never puts two transitions less than 4 days apart; a day is 4 times finer (and a
+#: year's scan, which a shell command may pay, is 365 look-ups, not 1,460).
+_SAMPLE_SECONDS = 24 * 3600
 _EPOCH = datetime(1970, 1, 1)
 
 

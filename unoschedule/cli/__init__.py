@@ -1,9 +1,10 @@
 """The ``uno-schedule`` command line: a thin client of the ``unoschedule`` library.
 
-One declaration of the commands, with typer (``commands``). Importing this package is
+One declaration of the commands, with typer: the application and what its commands
+share in ``app``, the commands in ``commands`` and ``ops``. Importing this package is
 cheap on purpose: typer is imported by ``main()`` (or on first access to ``app``), rich
-only when a terminal shows a table, and the YAML loader and the store only when the
-state's snapshot of the file cannot answer (see ``unoschedule.view``).
+only when a terminal shows a table, and the YAML loader only when the state's record of
+the file does not match it (see ``unoschedule.shell``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .commands import app
+    from .application import app
 
 __all__ = ["app", "main"]
 
@@ -21,7 +22,7 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
     args = sys.argv[1:] if argv is None else list(argv)
-    from .commands import app_for
+    app_for = _commands()
 
     try:
         try:
@@ -38,7 +39,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from .commands import app
+        _commands()
+        from .application import app
 
         return app
     raise AttributeError(name)
+
+
+def _commands() -> Any:
+    """Register every command on the application; returns ``app_for``."""
+    from . import commands, ops  # noqa: F401 - each module registers its commands
+    from .application import app_for
+
+    return app_for

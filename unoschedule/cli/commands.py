@@ -1,380 +1,45 @@
-"""The typer application: global options, one function per command, one error mapping.
+"""The commands about schedules and their runs: run, validate, plan, list, status,
+next-runs, history, stats, pause, resume, trigger, event, calendar, schema.
 
-This is the one declaration of the commands: help, completion and the man page
-(``python -m unoschedule.cli.manpage``) all come from it. Each command is a few lines over
-one library call. Nothing heavy is imported at module level: the read and control
-commands first ask ``unoschedule.view`` (the state's snapshot of an unchanged file, read
-with the standard ``sqlite3``), and only when it cannot answer load the YAML file and the
-``Scheduler``; rich is reached through ``output`` and only when a terminal shows a table.
+Each command is a few lines over one library call (the ``Scheduler``'s synchronous face,
+or ``unoschedule.shell`` for the records a shell shows), then printing. The options and
+the scheduler every command shares are in ``app``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from unoschedule.errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
 from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
-
-if TYPE_CHECKING:
-    from unoschedule.config import Config
-    from unoschedule.scheduler import Scheduler
-    from unoschedule.view import StateView
-
-__all__ = ["app", "app_for"]
-
-T = TypeVar("T")
-
-COMMAND_ORDER = (
-    "run", "worker", "validate", "plan", "list", "status", "next-runs", "history", "stats",
-    "pause", "resume", "trigger", "event", "calendar", "schema",
-)  # fmt: skip
-
-
-class _Group(TyperGroup):
-    """Maps every ``UnoScheduleError`` to one line on stderr and exit status 1, here only."""
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        names = super().list_commands(ctx)
-        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfigErrors as exc:
-            for error in exc.errors:  # FILE:LINE:COLUMN: message, one per line
-                output.err(str(error) if error.file else f"error: {error}")
-            raise typer.Exit(1) from None
-        except UnoScheduleError as exc:
-            output.err(f"error: {exc}")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            output.err("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            raise  # the reader went away: ``main`` ends quietly, as ``| head`` expects
-        except OSError as exc:
-            if exc.filename is not None:
-                output.err(f"error: {exc.strerror or exc}: {exc.filename}")
-            else:
-                output.err(f"error: {exc}")
-            raise typer.Exit(1) from None
-
-
-app = typer.Typer(
-    name="uno-schedule",
-    cls=_Group,
-    help=(
-        "A job scheduler for one Linux host that grows to many: schedules in a YAML file "
-        "kept in git, state in SQLite, exactly-once firing, DST-correct cron."
-    ),
-    epilog=(
-        "Examples:\n\n"
-        "  uno-schedule validate\n\n"
-        "  uno-schedule -c schedules.yaml list\n\n"
-        "  uno-schedule next-runs backup --count 3 --json\n\n"
-        "  uno-schedule --install-completion bash"
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
-    context_settings={"help_option_names": ["-h", "--help"]},
+from .application import (
+    JsonOption,
+    NameArg,
+    OptionalName,
+    TzOption,
+    app,
+    check_state_folder,
+    check_tz,
+    globals_of,
+    load,
+    not_running,
+    paused_note,
+    print_pauses,
+    run_async,
+    scheduler_for,
+    zone,
 )
 
-
-_GLOBAL_VALUED = ("-c", "--config", "--state")
-
-
-def app_for(args: list[str]) -> typer.Typer:
-    """``app`` narrowed to the one command that ``args`` names.
-
-    typer builds the click object of every registered command on each start (reading
-    each signature and its annotations): a fifth of a fast command's time, for commands
-    that will not run. The commands are still declared once, above and below; this only
-    hands typer the one asked for. Help, completion and anything unrecognised get the
-    whole application.
-    """
-    if any(k.startswith("_UNO_SCHEDULE_COMPLETE") for k in os.environ):
-        return app
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in _GLOBAL_VALUED:
-            i += 2
-        elif arg.startswith("-"):
-            i += 1
-        else:
-            break
-    else:
-        return app
-    chosen = [
-        info
-        for info in app.registered_commands
-        if (info.name or getattr(info.callback, "__name__", "").replace("_", "-")) == args[i]
-    ]
-    if len(chosen) != 1:
-        return app
-    import copy
-
-    narrowed = copy.copy(app)
-    narrowed.registered_commands = chosen
-    return narrowed
-
-
-@dataclass
-class Globals:
-    config: Path
-    state: str | None
-    views: list[StateView] = field(default_factory=list)
-
-
-# -- shared helpers ---------------------------------------------------------------------
-
-
-def _globals(ctx: typer.Context) -> Globals:
-    obj = ctx.find_root().obj
-    if isinstance(obj, Globals):
-        return obj
-    return Globals(Path("schedules.yaml"), None)
-
-
-def _check_state_folder(g: Globals) -> None:
-    """An explicit ``--state`` in a folder that does not exist is a typo, not a new state:
-    say so instead of answering from the YAML file alone."""
-    if g.state and "://" not in g.state:
-        folder = Path(g.state).expanduser().parent
-        if not folder.is_dir():
-            raise StateError(
-                f"the folder of the state file {g.state} does not exist ({folder}); "
-                "fix --state or create the folder"
-            )
-
-
-def _view(ctx: typer.Context) -> StateView | None:
-    """The fast view of the state, or None when the full path must answer."""
-    from unoschedule.view import StateView
-
-    g = _globals(ctx)
-    _check_state_folder(g)
-    view = StateView.open(g.config, g.state)
-    if view is not None:
-        g.views.append(view)
-    return view
-
-
-def _load(ctx: typer.Context) -> Config:
-    from unoschedule.config import load_config
-
-    return load_config(_globals(ctx).config)
-
-
-@contextmanager
-def _scheduler(
-    ctx: typer.Context, *, create_state: bool = False, snapshot: bool = True
-) -> Iterator[Scheduler]:
-    """The library's scheduler over the YAML file (read-only commands create no state).
-
-    Beside an existing local state it records the file's snapshot, so that the next
-    command can answer from the state alone (``unoschedule.view``).
-    """
-    from unoschedule.scheduler import Scheduler
-    from unoschedule.view import file_stamp, record_snapshot
-
-    g = _globals(ctx)
-    _check_state_folder(g)
-    if g.state and not g.config.exists():
-        # A state alone (no schedule file): the schedules stored there are all there is.
-        with contextlib.closing(Scheduler.for_state(g.state, create_state=create_state)) as bare:
-            yield bare
-        return
-    stamp = file_stamp(g.config)  # before the file is read: see record_snapshot
-    config = _load(ctx)
-    scheduler = Scheduler.from_config(config, state=g.state, create_state=create_state)
-    try:
-        yield scheduler
-        if snapshot and scheduler.state_path is not None and scheduler.state_path.exists():
-            record_snapshot(scheduler.store, config, stamp)
-    finally:
-        scheduler.close()
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    import asyncio  # lazily: it costs as much as typer itself
-
-    return asyncio.run(coro)
-
-
-def _zone(name: str | None, schedule_zone: str | None = None) -> tzinfo:
-    """The zone instants are shown in: ``--tz`` (``schedule``, ``local``, ``UTC`` or a zone
-    name); without it, the schedule's own zone."""
-    from unoschedule.timeutil import get_zone
-
-    choice = name or "schedule"
-    if choice.lower() == "schedule":
-        return get_zone(schedule_zone) if schedule_zone else UTC
-    if choice.lower() == "local":
-        return output.local_zone()
-    if choice.upper() == "UTC":
-        return UTC
-    try:
-        return get_zone(choice)
-    except UnoScheduleError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--tz'") from None
-
-
-def _check_tz(tz: str | None) -> None:
-    if tz and tz.lower() not in ("schedule", "local", "utc"):
-        _zone(tz)
-
-
-def _complete_name(ctx: typer.Context, incomplete: str) -> list[str]:
-    """Schedule names for shell completion, from the state's snapshot or the file."""
-    params = ctx.find_root().params
-    config = params.get("config") or os.environ.get("UNO_SCHEDULE_CONFIG") or "schedules.yaml"
-    state = params.get("state") or os.environ.get("UNO_SCHEDULE_STATE") or None
-    try:
-        from unoschedule.view import StateView
-
-        view = StateView.open(config, state)
-        if view is not None:
-            names = list(view.schedules)
-            view.close()
-        else:
-            from unoschedule.config import load_config
-
-            names = list(load_config(config).schedules)
-    except Exception:  # completion must never print a traceback into the shell
-        return []
-    return [n for n in names if n.startswith(incomplete)]
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (no colour).")]
-NameArg = Annotated[
-    str,
-    typer.Argument(metavar="NAME", help="The schedule's name.", autocompletion=_complete_name),
-]
-TzOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tz",
-        metavar="ZONE",
-        help="Show instants in: schedule (its own zone, the default), local, UTC, or an "
-        "IANA zone such as Europe/Berlin. JSON stays in UTC.",
-    ),
-]
-
-
-@app.callback(invoke_without_command=True)
-def _main(
-    ctx: typer.Context,
-    config: Annotated[
-        Path,
-        typer.Option(
-            "-c",
-            "--config",
-            envvar="UNO_SCHEDULE_CONFIG",
-            metavar="FILE",
-            help="The schedule file.",
-        ),
-    ] = Path("schedules.yaml"),
-    state: Annotated[
-        str | None,
-        typer.Option(
-            "--state",
-            envvar="UNO_SCHEDULE_STATE",
-            metavar="FILE",
-            help="The state file (default: scheduler.state in the YAML file, else "
-            "uno-schedule.db beside it).",
-        ),
-    ] = None,
-    plain: Annotated[
-        bool,
-        typer.Option(
-            "--plain",
-            help="Plain rows even on a terminal: a header line, tab-separated cells, no "
-            "colour (the default when stdout is not a terminal).",
-        ),
-    ] = False,
-    version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
-    ] = False,
-) -> None:
-    if version:
-        from unoschedule import __version__
-
-        typer.echo(f"uno-schedule {__version__}")
-        raise typer.Exit(0)
-    if ctx.invoked_subcommand is None:  # a usage error: show what the commands are
-        typer.echo(ctx.get_help())  # (typer's rich help prints itself and returns "")
-        raise typer.Exit(2)
-    output.set_plain(plain)
-    g = Globals(config, state or None)
-    ctx.obj = g
-    ctx.call_on_close(lambda: _close(g.views))
-
-
-def _close(views: list[StateView]) -> None:
-    for view in views:
-        view.close()
-
-
-def _not_running(
-    expires: datetime | None,
-    stopped: str | None,
-    started: str | None,
-    has_state: bool,
-    zone: tzinfo,
-) -> str | None:
-    """None while a leader is alive, else the one line that says since when it is not."""
-    now = datetime.now(UTC)
-    if expires is not None and expires > now:
-        return None
-    if not has_state:
-        return "scheduler not running (no state file yet: `uno-schedule run` starts it)"
-    moments = [stopped] if stopped else []
-    if expires is not None and expires.year > 1970:
-        moments.append(expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    if not moments and started is None and expires is None:
-        return "scheduler not running (it has never run with this state)"
-    if not moments:
-        return "scheduler not running"
-    since = max(moments, key=lambda m: datetime.fromisoformat(m.replace("Z", "+00:00")))
-    return f"scheduler not running since {output.when(since, zone)}"
-
-
-def _leader_view(view: StateView, zone: tzinfo) -> str | None:
-    lease = view.lease()
-    return _not_running(
-        lease[1] if lease else None, view.meta("stopped_at"), view.meta("started_at"), True, zone
-    )
-
-
-def _leader_full(scheduler: Scheduler, zone: tzinfo) -> str | None:
-    if not scheduler.has_state():
-        return _not_running(None, None, None, False, zone)
-    store = scheduler.store
-    lease = store.current_lease()
-    return _not_running(
-        lease.expires_at if lease else None,
-        store.get_meta("stopped_at"),
-        store.get_meta("started_at"),
-        True,
-        zone,
-    )
+__all__: list[str] = []
 
 
 # -- run, validate, plan, schema ---------------------------------------------------------
@@ -406,19 +71,10 @@ def run(
 
       uno-schedule --state redis://redis.internal:6379/0 run --queues default
     """
-    from unoschedule.runner.worker import parse_queues
-    from unoschedule.scheduler import Scheduler
+    from unoschedule.shell import runner
 
-    g = _globals(ctx)
-    scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=True)
-    if queues is not None:
-        if scheduler.state_path is not None:
-            raise StateError(
-                "run --queues needs Redis storage (--state redis://HOST:PORT/DB): workers on "
-                "other hosts take the other queues from it"
-            )
-        scheduler.local_queues = frozenset(parse_queues(queues))
-    raise typer.Exit(scheduler.run_forever())
+    g = globals_of(ctx)  # a state in a folder that does not exist yet: run creates it
+    raise typer.Exit(runner(g.config, g.state, queues=queues).run_forever())
 
 
 @app.command()
@@ -452,8 +108,8 @@ def worker(
     from unoschedule.runner.worker import Worker, parse_queues
     from unoschedule.scheduler import Scheduler
 
-    g = _globals(ctx)
-    scheduler = Scheduler.from_config(_load(ctx), state=g.state, create_state=False)
+    g = globals_of(ctx)
+    scheduler = Scheduler.from_config(load(ctx), state=g.state, create_state=False)
     if scheduler.state_path is not None:
         raise StateError(
             "worker needs Redis storage (--state redis://HOST:PORT/DB or scheduler.storage)"
@@ -491,30 +147,19 @@ def validate(
 
       uno-schedule validate --json
     """
+    from unoschedule.shell import check_file
+
     errors: list[ConfigError] = []
     counts: list[tuple[Path, int]] = []
-    view = None
-    g = _globals(ctx)
-    if not files and not (g.state and not Path(g.state).expanduser().parent.is_dir()):
-        from unoschedule.view import StateView
-
-        view = StateView.open(g.config, g.state)
-        if view is not None:
-            g.views.append(view)
-            counts.append((g.config, len(view.schedules)))
-    if view is None:
-        from unoschedule.config import load_config
-
-        for path in files or [_globals(ctx).config]:
-            try:
-                config = load_config(path)
-            except ConfigErrors as exc:
-                errors.extend(exc.errors)
-                continue
-            except ConfigError as exc:
-                errors.append(exc)
-                continue
-            counts.append((path, len(config.schedules)))
+    g = globals_of(ctx)
+    state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
+    for path in files or [g.config]:
+        try:
+            counts.append((path, check_file(path, None if files else state)))
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+        except ConfigError as exc:
+            errors.append(exc)
     if as_json:
         output.print_json(
             [
@@ -549,7 +194,11 @@ def plan(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule plan --json
     """
-    with _scheduler(ctx, snapshot=False) as scheduler:
+    from unoschedule.scheduler import Scheduler
+
+    check_state_folder(ctx)
+    g = globals_of(ctx)
+    with contextlib.closing(Scheduler.from_config(load(ctx), state=g.state)) as scheduler:
         result = scheduler.plan()
     if as_json:
         output.print_json(result.to_json())
@@ -649,21 +298,17 @@ def list_(
 
       uno-schedule list | cut -f1,5
     """
-    _check_tz(tz)
-    view = _view(ctx)
-    if view is not None:
-        note = None if as_json else _leader_view(view, _zone(tz, "UTC"))
-        rows = view.list_schedules(status=status, tags=tag or None, next_runs=note is None)
-    else:
-        with _scheduler(ctx) as scheduler:
-            rows = _run(scheduler.list_schedules(status=status, tags=tag or None))
-            note = None if as_json else _leader_full(scheduler, _zone(tz, "UTC"))
-    if as_json:
-        output.print_json(rows)
-        return
-    now = datetime.now(UTC)
-    from .ops import paused_note
+    from unoschedule.shell import schedule_list
 
+    check_tz(tz)
+    with scheduler_for(ctx) as scheduler:
+        record = schedule_list(scheduler, status, tag or None, all_next_runs=as_json)
+    if as_json:
+        output.print_json(record["rows"])
+        return
+    rows = record["rows"]
+    note = not_running(record["leader_status"], zone(tz, "UTC"))
+    now = datetime.now(UTC)
     output.table(
         ["name", "type", "schedule", "status", "next run", "last result"],
         (
@@ -671,11 +316,11 @@ def list_(
                 r["name"],
                 r["type"],
                 _list_description(r),
-                str(r.get("status")) + paused_note(r, _zone(tz, r.get("timezone"))),
+                str(r.get("status")) + paused_note(r, zone(tz, r.get("timezone"))),
                 (
                     "not running"
                     if note and r.get("status") == "active" and r["type"] != "event"
-                    else output.when(r.get("next_run"), _zone(tz, r.get("timezone")), now)
+                    else output.when(r.get("next_run"), zone(tz, r.get("timezone")), now)
                 ),
                 r.get("last_result"),
             ]
@@ -691,9 +336,9 @@ def list_(
 
 def _list_description(row: dict[str, Any]) -> str:
     text = str(row.get("description") or "")
-    zone = row.get("timezone")
-    if zone and row.get("type") in _CALENDAR_KINDS and str(zone) not in text:
-        text += f", {zone}"
+    named = row.get("timezone")
+    if named and row.get("type") in _CALENDAR_KINDS and str(named) not in text:
+        text += f", {named}"
     return text
 
 
@@ -706,15 +351,6 @@ def _schedule_text(value: Any) -> str:
         text = inner if isinstance(inner, str) else json.dumps(inner, ensure_ascii=False)
         return f"{key}: {text}"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _extras(definition: Any) -> dict[str, Any]:
-    return {
-        "timezone": definition.zone_name,
-        "schedule": definition.schedule.to_config(),
-        "queue": definition.queue_name,
-        "user_description": definition.description,
-    }
 
 
 @app.command()
@@ -734,36 +370,26 @@ def status(
 
       uno-schedule status backup --json
     """
-    _check_tz(tz)
-    view = _view(ctx)
-    if view is not None:
-        record = view.schedule_status(name)
-        record.update(view.extras(name))
-        note = _leader_view(view, _zone(tz, record["timezone"]))
-    else:
-        with _scheduler(ctx) as scheduler:
-            record = _run(scheduler.get_schedule_status(name))
-            # the file's or the state's (made through the API): ``definitions`` holds
-            # only what a leader runs, the file's when no leader runs here
-            record.update(_extras(_run(scheduler.get_schedule(name))))
-            note = _leader_full(scheduler, _zone(tz, record["timezone"]))
-    record["scheduler_running"] = note is None
+    from unoschedule.shell import status as status_record
+
+    check_tz(tz)
+    with scheduler_for(ctx) as scheduler:
+        record = status_record(scheduler, name)
     if as_json:
         output.print_json(record)
         return
-    from .ops import paused_note
-
-    zone = _zone(tz, record["timezone"])
+    shown = zone(tz, record["timezone"])
+    note = not_running(record["leader_status"], shown)
     schedule = record["schedule"]
-    next_run = output.when(record.get("next_run"), zone)
+    next_run = output.when(record.get("next_run"), shown)
     if note and next_run:
-        next_run = f"{note} (due {output.when(record.get('next_run'), zone, ago=False)})"
+        next_run = f"{note} (due {output.when(record.get('next_run'), shown, ago=False)})"
     elif note and not next_run:
         next_run = note
     output.kv(
         {
             "name": record["name"],
-            "status": str(record["status"]) + paused_note(record, zone),
+            "status": str(record["status"]) + paused_note(record, shown),
             "description": record.get("user_description"),
             "schedule": _schedule_text(schedule),
             "means": record.get("description"),
@@ -771,7 +397,7 @@ def status(
             "timezone": record["timezone"],
             "queue": record["queue"],
             "next run": next_run,
-            "last run": output.when(record.get("last_run"), zone),
+            "last run": output.when(record.get("last_run"), shown),
             "last result": record.get("last_result"),
             "runs": record.get("run_count"),
             "successes": record.get("success_count"),
@@ -810,9 +436,10 @@ def next_runs(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the next fire instants of a schedule, from the YAML file alone.
+    """Print the next fire instants of a schedule.
 
-    Needs no state file and creates none. Instants are UTC (…Z) unless --tz is given.
+    Needs no state file and creates none; with one, an interval continues from where the
+    state anchors it, as the scheduler runs it. Instants are UTC (…Z) unless --tz is given.
 
     Examples:
 
@@ -822,34 +449,23 @@ def next_runs(
 
       uno-schedule next-runs backup --tz Europe/Berlin
     """
-    from .nextruns import next_run_times, parse_from, render
+    from unoschedule.shell import schedule_zone
 
-    _check_tz(tz)
-    view = _view(ctx)
-    g = _globals(ctx)
-    state_alone = view is None and g.state is not None and not g.config.exists()
-    zone: tzinfo | None = None
-    if tz and tz.lower() == "schedule":
-        if view is not None:
-            zone = _zone(None, view.resolve(name)["timezone"])
-        else:
-            with _scheduler(ctx) as scheduler:
-                definition = scheduler.known_definitions().get(name)
-            zone = _zone(None, definition.zone_name if definition else None)
-    elif tz:
-        zone = _zone(tz)
-    try:
-        after = parse_from(from_, zone)
-    except UnoScheduleError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--from'") from None
-    if view is not None:
-        instants = view.next_run_times(name, count, after)
-    elif state_alone:  # no schedule file: the state's schedules are all there is
-        with _scheduler(ctx) as scheduler:
-            instants = scheduler.next_run_times(name, count, after)
-    else:
-        instants = next_run_times(g.config, g.state, name, count, after)
-    text = render(instants, zone, as_json)
+    from .nextruns import parse_from, render
+
+    check_tz(tz)
+    with scheduler_for(ctx) as scheduler:
+        shown: tzinfo | None = None
+        if tz and tz.lower() == "schedule":
+            shown = zone(None, schedule_zone(scheduler, name))
+        elif tz:
+            shown = zone(tz)
+        try:
+            after = parse_from(from_, shown)
+        except UnoScheduleError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--from'") from None
+        instants = scheduler.next_run_times(name, count, after)
+    text = render(instants, shown, as_json)
     if text:
         typer.echo(text)
 
@@ -875,38 +491,28 @@ def history(
 
       uno-schedule history backup --json
     """
-    _check_tz(tz)
-    view = None if versions else _view(ctx)
-    paused: list[dict[str, Any]] = []
-    if view is not None:
-        records = view.history(name, limit)
-        known = view.schedules.get(name)
-        zone_name = known["timezone"] if known else view.options["timezone"]
-    else:
-        with _scheduler(ctx) as scheduler:
-            if versions:
-                records = _run(scheduler.get_schedule_versions(name))
-            else:
-                records = _run(scheduler.get_run_history(name, limit=limit))
-            definition = scheduler.known_definitions().get(name)
-            paused = [] if versions or as_json else _run(scheduler.get_pauses(name))
-            zone_name = definition.zone_name if definition else "UTC"
+    from unoschedule.shell import history as history_record
+
+    check_tz(tz)
+    with scheduler_for(ctx) as scheduler:
+        found = history_record(scheduler, name, limit, versions=versions)
+    records = found["records"]
     if as_json:
         output.print_json(records)
         return
-    zone = _zone(tz, zone_name)
+    shown = zone(tz, found["timezone"])
     if versions:
-        _print_versions(records, zone)
+        _print_versions(records, shown)
         return
     output.table(
         ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
         (
             [
                 r.get("run_id"),
-                output.when(r.get("scheduled_time"), zone, ago=False),
+                output.when(r.get("scheduled_time"), shown, ago=False),
                 r.get("trigger"),
                 r.get("attempt"),
-                output.when(r.get("started_at"), zone, ago=False),
+                output.when(r.get("started_at"), shown, ago=False),
                 output.duration(r.get("duration")),
                 r.get("result"),
                 _one_line(r.get("error")) if r.get("error") else None,
@@ -916,9 +522,7 @@ def history(
         styled=("result",),
         title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
     )
-    from .ops import print_pauses
-
-    print_pauses(paused, zone)
+    print_pauses(found["pauses"], shown)
 
 
 def _one_line(text: Any, width: int = 80) -> str:
@@ -976,12 +580,8 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule stats --json
     """
-    view = _view(ctx)
-    if view is not None:
-        record = view.statistics()
-    else:
-        with _scheduler(ctx) as scheduler:
-            record = _run(scheduler.get_statistics())
+    with scheduler_for(ctx) as scheduler:
+        record = scheduler.statistics()
     if as_json:
         output.print_json(record)
         return
@@ -1002,10 +602,6 @@ def _target(name: str | None, all_: bool) -> None:
 
 
 AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
-OptionalName = Annotated[
-    str | None,
-    typer.Argument(metavar="[NAME]", help="The schedule's name.", autocompletion=_complete_name),
-]
 
 
 def _changed(verb: str, changed: list[str], as_json: bool) -> None:
@@ -1047,8 +643,6 @@ def pause(
 
       uno-schedule pause --all
     """
-    from unoschedule.view import Fallback
-
     _target(name, all_)
     from unoschedule import pauses
 
@@ -1058,20 +652,11 @@ def pause(
             why["until"] = pauses.parse_until(until, datetime.now(UTC))
         except UnoScheduleError as exc:
             raise typer.BadParameter(str(exc), param_hint="'--until'") from None
-    done: bool | None = None
-    # A plain pause of one schedule is a small write the state view does itself.
-    view = None if all_ or reason or until else _view(ctx)
-    if view is not None:
-        try:
-            done = view.pause(str(name))
-        except Fallback:
-            done = None
-    if done is None:
-        with _scheduler(ctx, create_state=True) as scheduler:
-            if all_:
-                _changed("paused", _run(scheduler.pause(**why)), as_json)
-                return
-            done = _run(scheduler.pause_schedule(str(name), **why))
+    with scheduler_for(ctx, create_state=True) as scheduler:
+        if all_:
+            _changed("paused", scheduler.pause_every(**why), as_json)
+            return
+        done = scheduler.pause_one(str(name), **why)
     if as_json:
         output.print_json({"changed": [name] if done else []})
     elif done:
@@ -1095,22 +680,12 @@ def resume(
 
       uno-schedule resume --all
     """
-    from unoschedule.view import Fallback
-
     _target(name, all_)
-    done: bool | None = None
-    view = None if all_ else _view(ctx)
-    if view is not None:
-        try:
-            done = view.resume(str(name))
-        except Fallback:
-            done = None
-    if done is None:
-        with _scheduler(ctx, create_state=True) as scheduler:
-            if all_:
-                _changed("resumed", _run(scheduler.resume_paused()), as_json)
-                return
-            done = _run(scheduler.resume_schedule(str(name)))
+    with scheduler_for(ctx, create_state=True) as scheduler:
+        if all_:
+            _changed("resumed", scheduler.resume_every_paused(), as_json)
+            return
+        done = scheduler.resume_one(str(name))
     if as_json:
         output.print_json({"changed": [name] if done else []})
     elif done:
@@ -1176,27 +751,23 @@ def trigger(
 
       uno-schedule trigger cleanup --arg /tmp --arg 7
     """
-    from unoschedule.view import Fallback
-
     kwargs = _kwargs(kwarg)
     args = list(arg) if arg else None
     if not wait:
-        view = _view(ctx)
-        if view is not None:
-            try:
-                run_id = view.trigger(name, args, kwargs)
-            except Fallback:
-                pass
-            else:
-                _queued(run_id, as_json, view.leader_alive())
-                return
-    with _scheduler(ctx, create_state=True) as scheduler:
-        if not wait:
-            run_id = _run(scheduler.trigger_now(name, args=args, kwargs=kwargs))
+        with scheduler_for(ctx, create_state=True) as scheduler:
+            run_id = scheduler.trigger(name, args, kwargs)
             _queued(run_id, as_json, scheduler.leader_running())
-            return
-        attempts: list[dict[str, Any]] = []
-        record = _run(
+        return
+    from unoschedule.scheduler import Scheduler
+
+    check_state_folder(ctx)
+    g = globals_of(ctx)
+    config = load(ctx)
+    attempts: list[dict[str, Any]] = []
+    with contextlib.closing(
+        Scheduler.from_config(config, state=g.state, create_state=True)
+    ) as scheduler:
+        record = run_async(
             scheduler.run_and_wait(
                 name,
                 args=args,
@@ -1273,8 +844,6 @@ def event(
 
       uno-schedule event inventory.sync --data @payload.json
     """
-    from unoschedule.view import Fallback
-
     payload: dict[str, Any] | None = None
     if data is not None:
         text = _data_text(data)
@@ -1288,18 +857,9 @@ def event(
             raise typer.BadParameter("must be a JSON object", param_hint="'--data'")
         check_plain_value(loaded, "--data")
         payload = loaded
-    run_ids: list[str] | None = None
-    view = _view(ctx)
-    if view is not None:
-        try:
-            run_ids = view.event(name, payload)
-            running = view.leader_alive()
-        except Fallback:
-            run_ids = None
-    if run_ids is None:
-        with _scheduler(ctx, create_state=True) as scheduler:
-            run_ids = _run(scheduler.trigger_event(name, payload))
-            running = scheduler.leader_running()
+    with scheduler_for(ctx, create_state=True) as scheduler:
+        run_ids = scheduler.raise_event(name, payload)
+        running = scheduler.leader_running()
     if not run_ids:
         raise UnoScheduleError(f"no active schedule listens for event {name!r}; nothing queued")
     if as_json:
@@ -1350,23 +910,21 @@ def calendar(
         size = parse_duration(bucket, what="bucket") if bucket else None
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc)) from None
-    zone = _zone(tz)
+    shown = zone(tz)
     try:
-        start = parse_from(from_, zone) or datetime.now(UTC)
+        start = parse_from(from_, shown) or datetime.now(UTC)
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--from'") from None
-    with _scheduler(ctx) as scheduler:
-        rows = _run(scheduler.list_schedules())
+    with scheduler_for(ctx) as scheduler:
+        rows = scheduler.schedule_list()
         zone_name = tz or scheduler.options.timezone or "UTC"
-        if zone is None:
-            zone = _zone(zone_name) or UTC
         hidden = {r["name"]: str(r["status"]) for r in rows if r.get("status") != "active"}
         timelines = scheduler.timelines(start)
         if size is None:
             columns = 96 if as_json else _columns(timelines)
             size = cal.choose_bucket(span, columns)
         data = cal.compute(
-            timelines, cal.floor_local(start, size, zone), span, size, zone, zone_name, hidden
+            timelines, cal.floor_local(start, size, shown), span, size, shown, zone_name, hidden
         )
     if as_json:
         output.print_json(cal.to_json(data))
@@ -1380,6 +938,3 @@ def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
     width = int(output.console().width)
     return max(24, min(96, width - label - 10))
-
-
-from . import ops as _ops  # noqa: E402, F401 - health, explain, backfill, logs, top

@@ -203,7 +203,7 @@ def cli_reference() -> str:
     """docs/cli-reference.md: every command's help, options and examples."""
     import typer.main
 
-    from .commands import app
+    from . import app
 
     group = typer.main.get_command(app)
     ctx = group.make_context("uno-schedule", ["list"])

@@ -81,7 +81,7 @@ def render() -> str:
 
     from unoschedule import __version__
 
-    from .commands import app
+    from . import app
 
     group = typer.main.get_command(app)
     out = [

@@ -1,7 +1,7 @@
 """Commands for operating a runner: health, explain, backfill, logs, top.
 
-Registered on the one typer app by ``commands`` (one import line); each command is a
-few lines over one library call, with ``--json`` for scripts and one-line errors.
+Registered on the one typer app (``app``); each command is a few lines over one library
+call, with ``--json`` for scripts and one-line errors.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 from unoschedule.errors import UnoScheduleError
 
 from . import output
-from .commands import JsonOption, NameArg, TzOption, _run, _scheduler, _zone, app
+from .application import JsonOption, NameArg, TzOption, app, run_async, scheduler_for, zone
 
 __all__ = ["parse_when"]
 
@@ -42,36 +42,6 @@ def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
         ) from None
 
 
-def paused_note(row: dict[str, Any], zone: Any) -> str:
-    """After ``paused`` in ``list``: why, by whom, until when (plain text: the table
-    styles and escapes its cells itself)."""
-    if row.get("status") != "paused" or not (row.get("paused_reason") or row.get("paused_at")):
-        return ""
-    parts = [str(row["paused_reason"] or "no reason given")]
-    if row.get("paused_by"):
-        parts.append(f"by {row['paused_by']}")
-    if row.get("paused_until"):
-        parts.append(f"until {output.when(row['paused_until'], zone, ago=False)}")
-    return f" ({', '.join(parts)})"
-
-
-def print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
-    """Below ``history``: the latest pauses, who made them and why."""
-    for p in pauses:
-        until = (
-            f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
-        )
-        ended = (
-            f", resumed {output.when(p['resumed_at'], zone, ago=False)}"
-            if p["resumed_at"]
-            else " (still paused)"
-        )
-        typer.echo(
-            f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
-            f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
-        )
-
-
 @app.command()
 def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Exit 0 when a leader holds a current lease and no schedule is overdue, else 1.
@@ -85,8 +55,8 @@ def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule health --json
     """
-    with _scheduler(ctx) as scheduler:
-        record = _run(scheduler.health())
+    with scheduler_for(ctx) as scheduler:
+        record = run_async(scheduler.health())
     if as_json:
         output.print_json(record)
     elif record["healthy"]:
@@ -133,11 +103,11 @@ def explain(
 
       uno-schedule explain tick --since 10m --json
     """
-    zone = _zone(tz)
+    shown = zone(tz)
     now = datetime.now(UTC)
     start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
-    with _scheduler(ctx) as scheduler:
-        rows = _run(scheduler.explain(name, start, end))
+    with scheduler_for(ctx) as scheduler:
+        rows = run_async(scheduler.explain(name, start, end))
     if as_json:
         output.print_json(rows)
         return
@@ -149,7 +119,7 @@ def explain(
         ["scheduled", "outcome", "run", "detail"],
         (
             [
-                output.when(r["scheduled_time"], zone, ago=False),
+                output.when(r["scheduled_time"], shown, ago=False),
                 r["outcome"],
                 r["run_id"],
                 r["detail"],
@@ -204,8 +174,10 @@ def backfill(
     now = datetime.now(UTC)
     start, end = parse_when(from_, now, "--from"), parse_when(to, now, "--to")
     assert start is not None and end is not None
-    with _scheduler(ctx, create_state=not dry_run) as scheduler:
-        record = _run(scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes))
+    with scheduler_for(ctx, create_state=not dry_run) as scheduler:
+        record = run_async(
+            scheduler.backfill(name, start, end, dry_run=dry_run, limit=max_, yes=yes)
+        )
         running = scheduler.leader_running() if not dry_run else True
     if as_json:
         output.print_json(record)
@@ -249,10 +221,11 @@ def logs(
       uno-schedule logs backup 1a2b3c4d5e6f7a8b9c0 --follow
     """
     import sys
-    import time
 
-    with _scheduler(ctx) as scheduler:
-        record = _run(scheduler.get_run_output(name, run_id))
+    from unoschedule.shell import follow_output
+
+    with scheduler_for(ctx) as scheduler:
+        record = run_async(scheduler.get_run_output(name, run_id))
         if as_json:
             output.print_json(record)
             return
@@ -260,25 +233,10 @@ def logs(
         sys.stdout.flush()
         if not record["complete"]:
             output.err(f"note: only the end of run {record['run_id']}'s output was kept")
-        if not follow or record["path"] is None:
-            return
-        offset = len(record["output"].encode())
-        with open(record["path"], "rb") as handle:
-            handle.seek(offset)
-            while True:
-                chunk = handle.read()
-                if chunk:
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    sys.stdout.flush()
-                    continue
-                if scheduler.store.get_run(record["run_id"]).result not in (  # type: ignore[union-attr]
-                    "running",
-                    "queued",
-                ):
-                    chunk = handle.read()
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    return
-                time.sleep(0.2)
+        if follow:
+            for chunk in follow_output(scheduler, record):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
 
 
 @app.command()
@@ -303,26 +261,26 @@ def top(
     """
     import time
 
-    zone = _zone(tz)
-    with _scheduler(ctx) as scheduler:
+    shown = zone(tz)
+    with scheduler_for(ctx) as scheduler:
         if as_json:
-            output.print_json(_run(scheduler.overview(rows)))
+            output.print_json(run_async(scheduler.overview(rows)))
             return
         if once:
-            output.console().print(_top_view(_run(scheduler.overview(rows)), zone))
+            output.console().print(_top_view(run_async(scheduler.overview(rows)), shown))
             return
         from rich.live import Live
 
         try:
             with Live(
-                _top_view(_run(scheduler.overview(rows)), zone),
+                _top_view(run_async(scheduler.overview(rows)), shown),
                 console=output.console(),
                 refresh_per_second=4,
                 transient=False,
             ) as live:
                 while True:
                     time.sleep(1.0)
-                    live.update(_top_view(_run(scheduler.overview(rows)), zone))
+                    live.update(_top_view(run_async(scheduler.overview(rows)), shown))
         except KeyboardInterrupt:
             return
 

@@ -19,13 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import filestamp
 from ..abc import Engine, Waiter
 from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
 from ..model import ScheduleState
 from ..private import make_private_dirs
 from ..sync import git_source
 from ..timeutil import format_instant
-from ..view import record_snapshot
 from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
@@ -358,7 +358,6 @@ class Service:
         nothing changed. Without a file, only the API's schedules are run."""
         sched = self.scheduler
         store = sched.store
-        record_snapshot(store, sched.config)  # lets the shell read the file from the state
         if sched.config is not None:
             states = write_reload(
                 store,
@@ -369,6 +368,7 @@ class Service:
                 changelog=changelog,
                 chunked=False,  # at start nothing fires yet: one transaction is fastest
             )
+            filestamp.record(store, sched.config)  # the shell need not read the file now
         else:
             states = store.list_schedules(definitions=False)
         sched.reconcile_definitions()
@@ -387,6 +387,7 @@ class Service:
         try:
             # In a thread: a large file takes seconds to read, and jobs already running
             # meanwhile still get their results recorded by the event loop.
+            stamp = filestamp.file_stamp(sched.config.path)  # before it is read
             config = await asyncio.to_thread(load_config, sched.config.path)
             await asyncio.to_thread(check_applicable_config, config, sched)
         except ConfigErrors as exc:
@@ -401,6 +402,7 @@ class Service:
             return
         # Compared and written in a thread (firing goes on: see runner/reloading.py).
         states = await asyncio.to_thread(write_reload_of, config, sched, self.log)
+        await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
         sched.replace_file_definitions(config.schedules)

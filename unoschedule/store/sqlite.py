@@ -24,10 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import logging
 import os
-import select
-import socket
 import sqlite3
 import stat
 import threading
@@ -63,11 +60,12 @@ _parse_ts = parse_stored
 _json_default = stored_json_default
 
 if TYPE_CHECKING:
+    import socket
+
     import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
 
-log = logging.getLogger("unoschedule.store")
 
 #: ``PRAGMA application_id`` of our files ("UNOS"), so that we never migrate a foreign
 #: SQLite database into a state file by accident.
@@ -420,6 +418,8 @@ class _SocketWaiter(Waiter):
         return self._sock.fileno()
 
     def wait(self, timeout: float) -> bool:
+        import select
+
         try:
             ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
         except (OSError, ValueError):  # closed under us by another thread
@@ -459,6 +459,8 @@ class _SleepWaiter(Waiter):
 
 
 def _bind_waiter(candidates: list[str]) -> Waiter:
+    import socket  # here: only a leader binds; a shell command never needs the module
+
     errors: list[str] = []
     for path in candidates:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -473,7 +475,9 @@ def _bind_waiter(candidates: list[str]) -> Waiter:
         except OSError as exc:
             sock.close()
             errors.append(f"{path}: {exc.strerror or exc}")
-    log.warning(
+    import logging  # here: a shell command that reads the state never logs
+
+    logging.getLogger("unoschedule.store").warning(
         "cannot bind the wake-up socket (%s); CLI changes are seen only every check_interval",
         "; ".join(errors),
     )
@@ -570,8 +574,10 @@ class SQLiteStorage(Store, StateFile):
         create: bool = True,
         readonly: bool = False,
         busy_timeout: float = _BUSY_TIMEOUT,
+        verify: bool = True,
     ) -> None:
         self.path = real_state_path(path)
+        self._verify_pages = verify
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
@@ -641,14 +647,14 @@ class SQLiteStorage(Store, StateFile):
         Only when no other process holds the leader lock: a live runner's log is in use,
         and only a log left by a process that died (an unclean stop) is recovered.
         """
-        from ..lock import held_elsewhere
-        from .walcheck import wal_damage
-
         wal = self.path + "-wal"
         try:
             size = os.path.getsize(wal)
         except OSError:
             return False
+        from ..lock import held_elsewhere  # here: most opens find no log to check
+        from .walcheck import wal_damage
+
         if size <= 32 or held_elsewhere(self.path) is not None:
             return size > 32
         try:
@@ -704,7 +710,7 @@ class SQLiteStorage(Store, StateFile):
                 f"state file {self.path} was written by a newer uno-schedule (schema {version}, "
                 f"this one knows {SCHEMA_VERSION}); upgrade uno-schedule"
             )
-        if not fresh and version:
+        if not fresh and version and self._verify_pages:
             self._verify()
         if self.readonly:
             if version < SCHEMA_VERSION:

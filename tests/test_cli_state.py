@@ -1,0 +1,160 @@
+"""The shell works from the state: a typo in the file does not lock the operator out, a
+state whose schedules were all made through the API needs no file, and the records the
+commands print (a schedule's zone, a usage error) come from the library.
+
+Real processes where the item is about them: a runner that keeps its last good file
+while the shell is asked about the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_service import Runner, runners, uno_cli, wait_until, write_config
+
+from unoschedule.scheduler import Scheduler
+
+__all__ = ["runners"]  # the fixture, imported for its name
+
+GOOD = """
+    scheduler:
+      timezone: Europe/Berlin
+    schedules:
+      backup:
+        schedule: "30 2 * * *"
+        command: ["true"]
+      tick:
+        schedule: {every: 1h}
+        command: ["true"]
+"""
+
+
+def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*uno_cli(workdir), *args], cwd=workdir, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_typo_in_the_file_leaves_every_command_on_the_state_working(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, GOOD)
+    runner = runners()
+    runner.wait_log("ready")
+    (tmp_path / "schedules.yaml").write_text(
+        (tmp_path / "schedules.yaml").read_text().replace("schedule: {every: 1h}", "schedle: 1h")
+    )
+    runner.wait_log("reload rejected", timeout=30)
+    for command in (
+        ["health"],
+        ["list"],
+        ["status", "backup"],
+        ["history", "backup"],
+        ["next-runs", "tick"],
+        ["stats"],
+        ["pause", "backup"],
+        ["resume", "backup"],
+        ["trigger", "tick"],
+    ):
+        done = cli(tmp_path, *command)
+        assert done.returncode == 0, (command, done.stderr)
+        warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, (command, done.stderr)
+        assert "schedules.yaml:" in warnings[0] and "schedle" in warnings[0], warnings
+        assert "working from the state" in warnings[0]
+    listed = json.loads(cli(tmp_path, "list", "--json").stdout)
+    assert {r["name"] for r in listed} == {"backup", "tick"}  # the last good file's
+    status = json.loads(cli(tmp_path, "status", "backup", "--json").stdout)
+    assert status["timezone"] == "Europe/Berlin"  # the last good file's options
+    for command in (["validate"], ["plan"]):
+        done = cli(tmp_path, *command)
+        assert done.returncode == 1, (command, done.stdout)
+        assert "schedle" in done.stderr
+    assert runner.proc.poll() is None  # the runner goes on with the last good file
+
+
+def _api_only_state(folder: Path) -> Path:
+    state = folder / "state.db"
+
+    async def add() -> None:
+        scheduler = Scheduler(state=state)
+        try:
+            await scheduler.schedule(
+                command=["true"], schedule="15 * * * *", name="hourly", timezone="Asia/Tokyo"
+            )
+        finally:
+            scheduler.close()
+
+    asyncio.run(add())
+    return state
+
+
+def test_next_runs_and_run_need_no_file_on_a_state_made_through_the_api(
+    tmp_path: Path,
+) -> None:
+    state = _api_only_state(tmp_path)
+    assert not (tmp_path / "schedules.yaml").exists()
+    done = cli(tmp_path, "next-runs", "hourly", "--count", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [i[14:16] for i in json.loads(done.stdout)] == ["15", "15"]
+    proc = subprocess.Popen(
+        [*uno_cli(tmp_path), "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: json.loads(cli(tmp_path, "stats", "--json").stdout)["leader"],
+            30,
+            "a leader over the state alone",
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert state.exists()
+
+
+def test_history_shows_a_schedule_made_through_the_api_in_its_own_zone(tmp_path: Path) -> None:
+    write_config(tmp_path, GOOD)
+    _api_only_state(tmp_path)
+    assert cli(tmp_path, "trigger", "hourly").returncode == 0
+    done = cli(tmp_path, "history", "hourly")
+    assert done.returncode == 0, done.stderr
+    scheduled = done.stdout.splitlines()[1].split("\t")[1]
+    assert scheduled.endswith("JST"), done.stdout  # Asia/Tokyo, not the file's Berlin
+
+
+def test_list_with_a_status_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    write_config(tmp_path, GOOD)
+    done = cli(tmp_path, "list", "--status", "bogus")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: no status 'bogus'; a schedule is one of: active, paused, completed, "
+        "disabled, removed"
+    ]
+    assert cli(tmp_path, "list", "--status", "paused").returncode == 0
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_plain_status_says_why_by_whom_and_until_when_a_schedule_is_paused(
+    tmp_path: Path, as_json: bool
+) -> None:
+    write_config(tmp_path, GOOD)
+    done = cli(tmp_path, "pause", "backup", "--reason", "disk swap", "--until", "2h")
+    assert done.returncode == 0, done.stderr
+    done = cli(tmp_path, "status", "backup", *(["--json"] if as_json else []))
+    assert done.returncode == 0, done.stderr
+    if as_json:
+        record = json.loads(done.stdout)
+        assert record["paused_reason"] == "disk swap" and record["paused_until"]
+        return
+    status = dict(line.split("\t", 1) for line in done.stdout.splitlines())["status"]
+    assert status.startswith("paused (disk swap, by ") and " until " in status
