@@ -316,7 +316,9 @@ class Scheduler:
 
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
-        definition = definition_from_values(name, values, options=options)
+        definition = definition_from_values(
+            name, values, options=options, calendars=self.options.calendars
+        )
         if local is not None:
             from .runner.tasks import register_local
 
@@ -596,7 +598,7 @@ class Scheduler:
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
         timeline = definition.timeline(anchor)
-        return [format_instant(t) or "" for t in timeline.take(start, count)]
+        return [occurrence.text() for occurrence in timeline.upcoming(start, count)]
 
     def timelines(
         self, after: datetime | None = None

@@ -61,6 +61,16 @@ class Occurrence:
     #: What moved it (a calendar's roll, a blackout's deferral, a fixed jitter).
     note: str | None = None
 
+    def text(self) -> str:
+        """Its start as ``next-runs`` prints it: an instant, or with random jitter the
+        ISO 8601 interval the start is drawn from (``START/END``)."""
+        if self.start is None:
+            return ""
+        start = format_instant(self.start) or ""
+        if not self.spread:
+            return start
+        return f"{start}/{format_instant(self.start + self.spread)}"
+
 
 class Timeline(ABC):
     """The fire instants of one schedule, bound to everything they depend on.

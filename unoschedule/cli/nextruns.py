@@ -37,7 +37,6 @@ def next_run_times(
 ) -> list[str]:
     """The next ``count`` fire instants of ``name`` after ``after`` (None: now), ISO Z."""
     from unoschedule.config import load_config
-    from unoschedule.timeutil import format_instant
     from unoschedule.view import file_stamp, record_snapshot
 
     stamp = file_stamp(config_path)  # before the file is read: see record_snapshot
@@ -51,7 +50,7 @@ def next_run_times(
     ):
         timeline = definition.timeline()
         start = after or datetime.now(UTC)
-        return [format_instant(t) or "" for t in timeline.take(start, count)]
+        return [occurrence.text() for occurrence in timeline.upcoming(start, count)]
 
     import asyncio
 
@@ -71,7 +70,10 @@ def render(instants: list[str], zone: tzinfo | None, as_json: bool) -> str:
     if zone is not None:
         from unoschedule.timeutil import format_instant, parse_instant
 
-        instants = [format_instant(parse_instant(i), zone) or "" for i in instants]
+        instants = [
+            "/".join(format_instant(parse_instant(part), zone) or "" for part in i.split("/"))
+            for i in instants
+        ]
     if as_json:
         return json.dumps(instants, indent=2)
     return "\n".join(instants)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from ..model import (
     SchedulerOptions,
     ScheduleState,
 )
+from ..effective import EffectiveTimeline, draw_start
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import MAX_DURATION, format_instant
 from .failpoints import failpoint
@@ -193,6 +195,8 @@ class RunLoop:
         self.observer: Observer | None = None
         #: Runs of unique schedules handed to workers: run id -> schedule.
         self._handed: dict[str, str] = {}
+        #: Draws the random jitter of each run's start (a test seeds its own).
+        self.rng = random.Random()
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -311,7 +315,7 @@ class RunLoop:
                 definition.start_date,
                 definition.end_date,
             )
-            if spec.name_free
+            if spec.name_free and not definition.has_timing
             else None
         )
         found = shared.get(key) if key is not None else None
@@ -326,7 +330,7 @@ class RunLoop:
             # Never claimed, just changed or just resumed: the first occurrence after now.
             # Nothing before that point counts as missed.
             if first is _UNKNOWN:
-                first = timeline.next(now)
+                first = timeline.slot(now)
             next_run = first
             computed[name] = next_run
         if key is not None:
@@ -442,9 +446,9 @@ class RunLoop:
         instant: datetime | None = self._next[name]
         while instant is not None and instant <= now and len(due) < CATCH_UP_LIMIT:
             due.append(instant)
-            instant = timeline.next(instant)
+            instant = timeline.slot(instant)
         if instant is not None and instant <= now:
-            skipped_to = timeline.next(now)
+            skipped_to = timeline.slot(now)
             self.log.warning(
                 f"{name}: more than {CATCH_UP_LIMIT} occurrences were due; those between "
                 f"{format_instant(instant)} and {format_instant(now)} are not recorded"
@@ -463,6 +467,13 @@ class RunLoop:
             to_run.add(late[-1])
         for i, scheduled in enumerate(due):
             following = due[i + 1] if i + 1 < len(due) else instant
+            occurrence = timeline.occurrence(scheduled)  # blackouts and jitter
+            if occurrence.skipped is not None:
+                self._record(
+                    definition, scheduled, "skipped", following, now, batch,
+                    error=occurrence.skipped,
+                )  # fmt: skip
+                continue
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
                 if waiting:
@@ -488,6 +499,9 @@ class RunLoop:
                     )
                     continue
                 run = self._new_run(definition, scheduled, trigger, 1, now)
+                start = draw_start(occurrence, self.rng)
+                if start is not None and start > now:  # claimed now, started later
+                    run.queued_at = start
                 # Counted now so that a unique schedule's next due occurrence in this same
                 # batch is skipped; given back if the claim is refused.
                 self._inflight[name] = self._inflight.get(name, 0) + 1
@@ -531,7 +545,7 @@ class RunLoop:
             self.fired += 1
             if start:
                 failpoint("after_claim")
-                self._enqueue(run)
+                self._dispatch_when_due(run)  # a jittered or deferred run waits
                 continue
             if note is not None:
                 note()
@@ -991,6 +1005,9 @@ class RunLoop:
                 inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
                 if end.tzinfo and new > end:
                     continue
+            current = self._timelines.get(name)
+            if isinstance(current, EffectiveTimeline):
+                inner = current.with_nominal(inner)
             self._timelines[name] = inner
             self._next[name] = moved[name] = new
             heapq.heappush(self._heap, (new, name))
