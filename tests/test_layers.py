@@ -27,6 +27,11 @@ CORE = {
     "names",
     "statements",
     "values",
+    # when things run: calendars (holidays from their home module), blackouts, jitter
+    "calendars",
+    "holidaycal",
+    "blackout",
+    "effective",
 }
 
 #: What each layer may import from the package (besides itself and the core).
@@ -96,6 +101,7 @@ HOMES = {
     "filelock": {"lock"},
     "redis": {"store.redis"},
     "prometheus_client": {"metrics"},
+    "holidays": {"holidaycal"},
     "croniter": set(),
     "dateutil": set(),
 }
