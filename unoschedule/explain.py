@@ -115,11 +115,10 @@ def outcomes(
         else:
             outcome, detail = _without_run(definition, state, paused, instant, now)
             occurrence = timeline.occurrence(instant)
-            if occurrence.skipped is not None and outcome in ("missed", "not_due"):
-                if instant > now:
-                    detail = f"in the future; will be {occurrence.skipped}"
-                else:
-                    outcome, detail = "skipped", occurrence.skipped
+            if occurrence.skipped is not None and instant > now:
+                detail = f"{detail}; will be {occurrence.skipped}"
+            elif occurrence.skipped is not None and outcome == "missed":
+                outcome, detail = "skipped", occurrence.skipped
             detail = _joined(detail, occurrence.note, calendar_note)
         out.append(
             {
