@@ -164,7 +164,10 @@ def test_explain_says_a_future_occurrence_will_be_skipped_by_the_window(tmp_path
     ],
 )
 def test_validate_refuses_a_malformed_window_at_its_position(window: str, message: str) -> None:
-    text = f"schedules:\n  x:\n    schedule: '0 1 * * *'\n    command: 'true'\n    blackout: ['{window}']\n"
+    text = (
+        "schedules:\n  x:\n    schedule: '0 1 * * *'\n    command: 'true'\n"
+        f"    blackout: ['{window}']\n"
+    )
     with pytest.raises(ConfigErrors) as caught:
         parse_config(text, "f.yaml")
     (error,) = caught.value.errors

@@ -48,9 +48,7 @@ def _reference_holidays(years: range) -> dict[date, str]:
 
 
 def test_a_daily_schedule_does_not_run_on_the_holidays_the_package_lists() -> None:
-    config = _config(
-        "  report: {schedule: {daily: '10:00'}, command: 'true', calendar: de-by}\n"
-    )
+    config = _config("  report: {schedule: {daily: '10:00'}, command: 'true', calendar: de-by}\n")
     timeline = config.schedules["report"].timeline()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     runs = _days(timeline.take(start - timedelta(seconds=1), 3 * 365))
@@ -79,9 +77,7 @@ def test_business_days_leave_out_weekends_and_holidays() -> None:
 
 def test_dates_and_ranges_are_excluded_and_include_brings_the_included_days() -> None:
     config = _config("  report: {schedule: '0 10 * * *', command: 'true', calendar: year-end}\n")
-    runs = _days(
-        config.schedules["report"].timeline().take(datetime(2027, 8, 1, tzinfo=UTC), 200)
-    )
+    runs = _days(config.schedules["report"].timeline().take(datetime(2027, 8, 1, tzinfo=UTC), 200))
     assert date(2027, 8, 16) in runs  # a Monday, not a holiday
     assert date(2027, 8, 15) not in runs
     assert not [d for d in runs if date(2027, 12, 24) <= d <= date(2027, 12, 31)]
@@ -127,9 +123,7 @@ def test_next_business_day_moves_a_holiday_occurrence_forwards() -> None:
         "    calendar: de-by-business\n"
         "    roll: next_business_day\n"
     )
-    runs = _days(
-        config.schedules["rent"].timeline().take(datetime(2026, 12, 15, tzinfo=UTC), 6)
-    )
+    runs = _days(config.schedules["rent"].timeline().take(datetime(2026, 12, 15, tzinfo=UTC), 6))
     reference = _reference_holidays(range(2027, 2028))
     expected = []
     for month in range(1, 7):
@@ -141,12 +135,12 @@ def test_next_business_day_moves_a_holiday_occurrence_forwards() -> None:
 
 
 def test_validate_refuses_an_unknown_calendar_with_its_position() -> None:
-    text = CALENDARS + "schedules:\n  x: {schedule: '0 1 * * *', command: 'true', calendar: de-bz}\n"
+    text = (
+        CALENDARS + "schedules:\n  x: {schedule: '0 1 * * *', command: 'true', calendar: de-bz}\n"
+    )
     with pytest.raises(ConfigErrors) as caught:
         parse_config(text, "file.yaml")
-    line = text.splitlines().index(
-        "  x: {schedule: '0 1 * * *', command: 'true', calendar: de-bz}"
-    )
+    line = text.splitlines().index("  x: {schedule: '0 1 * * *', command: 'true', calendar: de-bz}")
     column = text.splitlines()[line].index("de-bz")
     assert [str(e) for e in caught.value.errors] == [
         f"file.yaml:{line + 1}:{column + 1}: unknown calendar 'de-bz'; did you mean 'de-by'?"

@@ -5,7 +5,6 @@ name, as cron ``H`` is), and the run loop claiming on the nominal instant.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import zlib
@@ -55,7 +54,10 @@ def test_the_ks_statistic_rejects_delays_that_are_not_uniform() -> None:
 
 def _definition(name: str, **kw: object) -> ScheduleDefinition:
     return ScheduleDefinition(
-        name=name, schedule=CronSchedule("0 9 * * *"), command=("true",), **kw  # type: ignore[arg-type]
+        name=name,
+        schedule=CronSchedule("0 9 * * *"),
+        command=("true",),
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -107,7 +109,9 @@ def test_a_jittered_run_is_claimed_on_time_and_starts_after_its_delay(tmp_path: 
         delay = random.Random(7).random() * 600
         await h.at("2026-06-01T09:00:00Z")
         runs = h.store.history("spread", limit=10)
-        assert [(r.scheduled_time, r.result) for r in runs] == [(T("2026-06-01T09:00:00Z"), "queued")]
+        assert [(r.scheduled_time, r.result) for r in runs] == [
+            (T("2026-06-01T09:00:00Z"), "queued")
+        ]
         assert runs[0].queued_at == T("2026-06-01T09:00:00Z") + timedelta(seconds=delay)
         assert h.executor.calls == []
         await h.at((runs[0].queued_at - timedelta(seconds=1)).isoformat())  # type: ignore[union-attr]

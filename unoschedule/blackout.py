@@ -215,7 +215,7 @@ def _weekday(text: str) -> int:
 def _bound(value: Any, is_end: bool) -> datetime:
     """A naive wall time; a date alone is its whole day (the start of the next for an end)."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value.replace(tzinfo=None)
+        return value.replace(tzinfo=None)
     if isinstance(value, date):
         day = value
     else:

@@ -137,9 +137,7 @@ class Calendar:
             regions = [regions]
         return cls(
             name=str(data.get("name", "")),
-            holidays=tuple(
-                HolidayRegion(str(r["country"]), r.get("subdiv")) for r in regions
-            ),
+            holidays=tuple(HolidayRegion(str(r["country"]), r.get("subdiv")) for r in regions),
             dates=tuple(parse_date_range(d) for d in data.get("dates") or ()),
             business_days=bool(data.get("business_days", False)),
             include=tuple(cls.from_config(c) for c in data.get("include") or ()),

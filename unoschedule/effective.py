@@ -126,7 +126,9 @@ class EffectiveTimeline(Timeline):
                 day = self._local_day(current)
                 if calendar.excluded(day) is None:
                     return current
-                current = self.nominal.next(max(current, self._midnight(day + timedelta(1)) - _EPSILON))
+                current = self.nominal.next(
+                    max(current, self._midnight(day + timedelta(1)) - _EPSILON)
+                )
             return None
         forward = self.roll == "next_business_day"
         start = after

@@ -104,8 +104,8 @@ def outcomes(
     out = []
     for instant, calendar_note in instants:
         found = by_instant.get(instant)
-        moved = calendar_note is not None and calendar_note.startswith("moved")
-        if calendar_note is not None and not moved:
+        rolled = calendar_note is not None and calendar_note.startswith("moved")
+        if calendar_note is not None and not rolled:
             outcome, detail = "excluded", calendar_note
         elif found is not None:
             row = _from_run(found)

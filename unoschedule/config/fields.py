@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from ..errors import ScheduleSyntaxError
 from ..calendars import ROLLS
+from ..errors import ScheduleSyntaxError
 from ..model import PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
 from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
@@ -551,9 +551,9 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "jitter_fixed": _boolean("jitter_fixed").about(
         "Make the jitter delay the same for every run, hashed from the schedule's name."
     ),
-    "calendar": _optional(
-        _Converter(_calendar_ref, {"anyOf": [_TEXT, _CALENDAR_SCHEMA]})
-    ).about("A calendar of scheduler.calendars: occurrences on the days it excludes do not run."),
+    "calendar": _optional(_Converter(_calendar_ref, {"anyOf": [_TEXT, _CALENDAR_SCHEMA]})).about(
+        "A calendar of scheduler.calendars: occurrences on the days it excludes do not run."
+    ),
     "roll": _choice("roll", ROLLS).about(
         "What an occurrence on a day the calendar excludes does: skip (not run), or move "
         "to the next or previous day the calendar runs on, at the same wall time."

@@ -721,8 +721,10 @@ def _build(
     if blackout:  # the file's windows, then the schedule's (and its template's) own
         values["blackout"] = blackout + tuple(values.get("blackout") or ())
     if values.get("roll", "skip") != "skip" and values.get("calendar") is None:
-        ctx.error(entries["roll"].node, "roll moves occurrences off a calendar's days; "
-                  "add calendar: (or drop roll:)")
+        ctx.error(
+            entries["roll"].node,
+            "roll moves occurrences off a calendar's days; add calendar: (or drop roll:)",
+        )
         return None
     for key, value in defaults.items():  # the scheduler's zone and queue: see model
         if values.get(key) is None:

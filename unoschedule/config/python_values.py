@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, ConfigErrors
 from ..blackout import Blackout
 from ..calendars import Calendar
+from ..errors import ConfigError, ConfigErrors
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..schedules import ScheduleSpec
 from ..wallclock import DstPolicy

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
+from ..effective import EffectiveTimeline, draw_start
 from ..errors import UnoScheduleError
 from ..ids import new_run_id
 from ..model import (
@@ -34,7 +35,6 @@ from ..model import (
     SchedulerOptions,
     ScheduleState,
 )
-from ..effective import EffectiveTimeline, draw_start
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import MAX_DURATION, format_instant
 from .failpoints import failpoint
