@@ -91,6 +91,9 @@ class ScheduleDefinition:
     roll: Roll = "skip"
     #: Blackout windows: its own, its template's and the file's.
     blackout: tuple[Blackout, ...] = ()
+    #: Run once when the scheduler first sees the schedule (claimed under that instant,
+    #: so a restart does not run it again).
+    run_on_start: bool = False
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False

@@ -558,6 +558,9 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
         "What an occurrence on a day the calendar excludes does: skip (not run), or move "
         "to the next or previous day the calendar runs on, at the same wall time."
     ),
+    "run_on_start": _boolean("run_on_start").about(
+        "Run once when the scheduler first sees the schedule (not on every restart)."
+    ),
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
         "Windows in which occurrences do not run ('Sat 22:00 for 6h', a cron with for:, "
         "or from/to dates in the schedule's zone): recorded skipped, or run at the "

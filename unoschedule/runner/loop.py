@@ -197,6 +197,9 @@ class RunLoop:
         self._handed: dict[str, str] = {}
         #: Draws the random jitter of each run's start (a test seeds its own).
         self.rng = random.Random()
+        #: ``run_on_start`` schedules never run yet: (name, when first seen), claimed by
+        #: the next tick under that instant, so that only the first start runs them.
+        self._on_start: list[tuple[str, datetime]] = []
 
     # -- leadership and start-up ----------------------------------------------------------
 
@@ -303,6 +306,8 @@ class RunLoop:
         self._next.pop(name, None)
         if definition is None or state.status != "active":
             return
+        if definition.run_on_start and state.last_run is None and state.created_at is not None:
+            self._on_start.append((name, state.created_at))
         spec = definition.schedule
         # Schedules written alike (one cron line, one daily time) share one timeline and
         # its first instant after ``now``: a start with 100,000 of them builds a few
@@ -428,6 +433,12 @@ class RunLoop:
             _, _, run = heapq.heappop(self._delayed)
             self._enqueue(run)
         batch = _Batch()
+        on_start, self._on_start = self._on_start, []
+        for name, seen in on_start:
+            if name in self.definitions and name not in self._inactive:
+                run = self._new_run(self.definitions[name], seen, "schedule", 1, now)
+                self._inflight[name] = self._inflight.get(name, 0) + 1
+                batch.add(run, self._next.get(name), start=True)
         while self._heap and self._heap[0][0] <= now:
             due, name = heapq.heappop(self._heap)
             if self._next.get(name) != due:
