@@ -57,6 +57,9 @@ from .timeutil import format_instant
 if TYPE_CHECKING:
     from .config import Config
 
+#: Just before an instant (``Timeline.next`` answers strictly after).
+_MICROSECOND = timedelta(microseconds=1)
+
 __all__ = ["Scheduler"]
 
 ErrorHandler = Callable[[str, BaseException], Awaitable[None] | None]
@@ -539,6 +542,9 @@ class Scheduler:
         if state is not None:
             if state.status != "active":
                 return None
+            if state.next_run is not None and definition.has_timing:
+                # the stored next run is the occurrence to claim; this is when it starts
+                return definition.timeline(state.anchor).next(state.next_run - _MICROSECOND)
             if state.next_run is not None:
                 return state.next_run
         anchor = state.anchor if state is not None else None
