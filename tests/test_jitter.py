@@ -146,3 +146,11 @@ def test_a_restart_during_the_delay_neither_redraws_nor_runs_twice(tmp_path: Pat
         assert done.run_id == queued.run_id and done.started_at == due
 
     run(go)
+
+
+def test_a_backfill_of_a_fixed_jitter_schedule_uses_the_nominal_instants() -> None:
+    from unoschedule.backfill import occurrences
+
+    definition = _definition("spread", jitter=300.0, jitter_fixed=True)
+    found = occurrences(None, definition, NOMINAL, NOMINAL + timedelta(days=1), 10)
+    assert found == [NOMINAL, NOMINAL + timedelta(days=1)]
