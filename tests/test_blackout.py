@@ -172,3 +172,25 @@ def test_validate_refuses_a_malformed_window_at_its_position(window: str, messag
         parse_config(text, "f.yaml")
     (error,) = caught.value.errors
     assert str(error).startswith("f.yaml:5:16: ") and message in str(error)
+
+
+def test_the_library_takes_windows_with_the_files_rules_and_messages(tmp_path: Path) -> None:
+    import asyncio
+
+    from unoschedule import Scheduler
+
+    async def go() -> list[str]:
+        scheduler = Scheduler(storage=str(tmp_path / "s.db"), blackout=["Sat 22:00 for 6h"])
+        try:
+            with pytest.raises(ConfigErrors, match="unknown day of week 'sot'"):
+                await scheduler.schedule(
+                    command="true", schedule="0 * * * *", name="x", blackout=["Sot 1:00 for 1h"]
+                )
+            await scheduler.schedule(command="true", schedule="0 * * * *", name="x")
+            with pytest.raises(ConfigErrors, match="roll moves occurrences off a calendar"):
+                await scheduler.update_schedule("x", roll="next_business_day")
+            return await scheduler.get_next_run_times("x", count=2, after=T("2026-06-06T21:30:00Z"))
+        finally:
+            scheduler.close()
+
+    assert asyncio.run(go()) == ["2026-06-07T04:00:00Z", "2026-06-07T05:00:00Z"]

@@ -207,3 +207,28 @@ def test_a_changed_calendar_is_a_changed_definition() -> None:
         + "schedules:\n  r: {schedule: '0 10 * * *', command: 'true', calendar: year-end}\n"
     )
     assert before.schedules["r"].fingerprint() != after.schedules["r"].fingerprint()
+
+
+def test_the_calendar_command_draws_only_the_days_the_calendar_runs_on(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from unoschedule.cli import app
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(
+        CALENDARS + "schedules:\n  report: {schedule: '0 10 * * *', command: 'true', "
+        "calendar: de-by-business}\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(path), "--state", str(tmp_path / "none.db"), "calendar", "--json",
+         "--from", "2026-12-01T00:00:00Z", "--window", "31d"],
+        env={"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["schedules"]
+    reference = _reference_holidays(range(2026, 2027))
+    december = [date(2026, 12, d) for d in range(1, 32)]
+    assert row["fires"] == sum(1 for d in december if d.weekday() < 5 and d not in reference)
