@@ -90,7 +90,7 @@ def test_occurrences_inside_a_file_wide_window_are_recorded_skipped_with_its_nam
 
 
 def test_a_deferred_occurrence_runs_once_at_the_windows_end(tmp_path: Path) -> None:
-    h, _ = _harness(tmp_path, "2026-06-05T22:59:00Z")  # a Friday
+    h, config = _harness(tmp_path, "2026-06-05T22:59:00Z")  # a Friday
 
     async def go() -> None:
         h.start()
@@ -108,6 +108,16 @@ def test_a_deferred_occurrence_runs_once_at_the_windows_end(tmp_path: Path) -> N
     ]
     (done,) = h.store.history("nightly", limit=10)
     assert done.result == "success" and done.started_at == T("2026-06-06T04:00:00Z")
+    rows = json.loads(
+        _cli(
+            config, h.path, "explain", "nightly", "--json",
+            "--since", "2026-06-05T12:00:00Z", "--until", "2026-06-06T12:00:00Z",
+        )
+    )  # fmt: skip
+    assert [(r["scheduled_time"], r["outcome"]) for r in rows] == [
+        ("2026-06-05T23:00:00Z", "success")
+    ]
+    assert "deferred by blackout deploys to 2026-06-06T04:00:00Z" in rows[0]["detail"]
 
 
 def test_next_runs_leave_out_skipped_occurrences_and_show_deferred_ones_at_the_end(

@@ -109,7 +109,8 @@ def outcomes(
             outcome, detail = "excluded", calendar_note
         elif found is not None:
             row = _from_run(found)
-            row["detail"] = _joined(row["detail"], calendar_note)
+            note = timeline.occurrence(instant).note if row["outcome"] != "skipped" else None
+            row["detail"] = _joined(row["detail"], note, calendar_note)
             out.append(row)
             continue
         else:
