@@ -204,3 +204,19 @@ def test_the_library_takes_windows_with_the_files_rules_and_messages(tmp_path: P
             scheduler.close()
 
     assert asyncio.run(go()) == ["2026-06-07T04:00:00Z", "2026-06-07T05:00:00Z"]
+
+
+def test_next_runs_with_a_state_file_apply_the_windows_too(tmp_path: Path) -> None:
+    h, config = _harness(tmp_path, "2026-06-06T20:59:00Z")
+
+    async def go() -> None:
+        h.start()  # the state now knows the schedules (the shell reads it)
+
+    run(go)
+    _cli(config, h.path, "list")  # records the file's snapshot: the shell then reads the state
+    for _ in range(2):
+        hourly = json.loads(
+            _cli(config, h.path, "next-runs", "hourly", "--json", "--count", "2",
+                 "--from", "2026-06-06T21:30:00Z")
+        )  # fmt: skip
+        assert hourly == ["2026-06-07T04:00:00Z", "2026-06-07T05:00:00Z"]

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SNAPSHOT_KEY", "Fallback", "StateView", "file_stamp", "record_snapshot"]
 
+#: Definition keys that change when a schedule runs (``effective``): such a schedule's
+#: instants come from its ``ScheduleDefinition``, not from ``timeline_from_config``.
+_TIMED_KEYS = frozenset({"calendar", "blackout", "jitter"})
+
 SNAPSHOT_KEY = "file_snapshot"
 #: Bump when the snapshot's shape changes: an older snapshot is then ignored, not misread.
 SNAPSHOT_FORMAT = 1
@@ -291,6 +295,10 @@ class StateView:
         from .schedules import timeline_from_config
 
         definition = self.schedules[name]["definition"]
+        if _TIMED_KEYS & definition.keys():  # a calendar, blackouts or jitter: the model's
+            from .model import ScheduleDefinition
+
+            return ScheduleDefinition.from_config(name, definition).timeline(anchor)
         return timeline_from_config(name, definition, anchor)
 
     # -- the read commands --------------------------------------------------------------
@@ -461,7 +469,7 @@ class StateView:
             ).fetchone()
             anchor = _dt(row[0]) if row is not None and row[0] else None
         timeline = self._timeline(name, anchor)
-        return [format_instant(t) or "" for t in timeline.take(after or self.now(), count)]
+        return [o.text() for o in timeline.upcoming(after or self.now(), count)]
 
     def known(self, names: list[str]) -> bool:
         """True when the state has every one of ``names`` (not removed)."""
