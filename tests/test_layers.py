@@ -28,6 +28,11 @@ CORE = {
     "names",
     "statements",
     "values",
+    # when things run: calendars (holidays from their home module), blackouts, jitter
+    "calendars",
+    "holidaycal",
+    "blackout",
+    "effective",
 }
 
 #: What each layer may import from the package (besides itself and the core).
@@ -97,6 +102,7 @@ HOMES = {
     "filelock": {"lock"},
     "redis": {"store.redis"},
     "prometheus_client": {"metrics"},
+    "holidays": {"holidaycal"},
     "croniter": set(),
     "dateutil": set(),
 }

@@ -34,14 +34,17 @@ def occurrences(
     end: datetime,
     cap: int,
 ) -> list[datetime]:
-    """Fire instants in ``[start, end]`` (at most ``cap + 1``, enough to refuse)."""
+    """Occurrences in ``[start, end]`` (at most ``cap + 1``, enough to refuse): the
+    instants the run loop claims them under (``slot``), without those a blackout
+    window skips, so that a backfilled run and a scheduled one share their key."""
     state = store.get_schedule(definition.name) if store is not None else None
     timeline = definition.timeline(state.anchor if state else None)
     out: list[datetime] = []
-    for instant in timeline.iter(start - _EPSILON):
-        if instant > end or len(out) > cap:
-            break
-        out.append(instant)
+    instant = timeline.slot(start - _EPSILON)
+    while instant is not None and instant <= end and len(out) <= cap:
+        if timeline.occurrence(instant).skipped is None:
+            out.append(instant)
+        instant = timeline.slot(instant)
     return out
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .errors import ScheduleSyntaxError
 from .wallclock import CachedDayRule, LocalMatcher, TimeGrid
 
-__all__ = ["ALIASES", "CronExpression"]
+__all__ = ["ALIASES", "CronExpression", "stable_hash"]
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -63,6 +63,12 @@ class _Token:
 
     def fail(self, message: str, at: int = 0) -> ScheduleSyntaxError:
         return ScheduleSyntaxError(message, column=self.offset + at)
+
+
+def stable_hash(key: str, index: int | str) -> int:
+    """A 32-bit number fixed by ``key`` (a schedule's name) and ``index``: what spreads
+    cron ``H`` fields and ``jitter_fixed`` delays, the same in every process and release."""
+    return zlib.crc32(f"{key}\0{index}".encode())
 
 
 class CronExpression:
@@ -127,7 +133,7 @@ class CronExpression:
     # -- fields --------------------------------------------------------------------------
 
     def _hash(self, index: int) -> int:
-        return zlib.crc32(f"{self.hash_key}\0{index}".encode())
+        return stable_hash(self.hash_key, index)
 
     def _values(self, token: _Token, field: _Field, index: int) -> set[int]:
         values: set[int] = set()

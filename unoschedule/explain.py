@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .abc import PauseRecord
+from .effective import EffectiveTimeline
 from .errors import UnoScheduleError
 from .model import RunRecord, ScheduleDefinition, ScheduleState
 from .timeutil import format_instant
@@ -26,7 +27,7 @@ __all__ = ["DEFAULT_WINDOW", "MAX_OCCURRENCES", "OUTCOMES", "explain", "outcomes
 
 OUTCOMES = (
     "success", "error", "timeout", "skipped", "missed", "paused", "interrupted", "running",
-    "queued", "outside_window", "not_due",
+    "queued", "outside_window", "not_due", "excluded",
 )  # fmt: skip
 
 #: ``--since`` defaults to this long before ``--until``.
@@ -76,15 +77,22 @@ def outcomes(
 ) -> list[dict[str, Any]]:
     """The pure part: occurrences in ``[since, until]`` and their outcomes."""
     anchor = definition.start_date or (state.anchor if state is not None else None)
-    timeline = definition.schedule.timeline(
-        zone=definition.zone(), name=definition.name, dst=definition.dst,
-        anchor=anchor,
-    )  # fmt: skip
-    instants: list[datetime] = []
-    for instant in timeline.iter(since - _EPSILON):
+    timeline = definition.timeline(anchor, bounded=False)
+    # (instant, why the calendar excludes or moved it): the nominal instants, so that
+    # those a calendar excludes are listed too, and each rolled one where it runs.
+    instants: list[tuple[datetime, str | None]] = []
+    nominal = timeline.nominal if isinstance(timeline, EffectiveTimeline) else timeline
+    for instant in nominal.iter(since - _EPSILON):
         if instant > until:
             break
-        instants.append(instant)
+        instants.append((instant, None))
+        if isinstance(timeline, EffectiveTimeline) and timeline.calendar is not None:
+            why = timeline.exclusion(instant)
+            moved = timeline.rolled(instant)
+            if why is not None and moved is not None:
+                instants[-1] = (moved, f"moved from {format_instant(instant)} ({why})")
+            elif why is not None:
+                instants[-1] = (instant, why)
         if len(instants) > MAX_OCCURRENCES:
             del instants[0]
     by_instant: dict[datetime, RunRecord] = {}
@@ -94,12 +102,25 @@ def outcomes(
             if held is None or (run.attempt, _order(run)) >= (held.attempt, _order(held)):
                 by_instant[run.scheduled_time] = run
     out = []
-    for instant in instants:
+    for instant, calendar_note in instants:
         found = by_instant.get(instant)
-        if found is not None:
-            out.append(_from_run(found))
+        rolled = calendar_note is not None and calendar_note.startswith("moved")
+        if calendar_note is not None and not rolled:
+            outcome, detail = "excluded", calendar_note
+        elif found is not None:
+            row = _from_run(found)
+            note = timeline.occurrence(instant).note if row["outcome"] != "skipped" else None
+            row["detail"] = _joined(row["detail"], note, calendar_note)
+            out.append(row)
             continue
-        outcome, detail = _without_run(definition, state, paused, instant, now)
+        else:
+            outcome, detail = _without_run(definition, state, paused, instant, now)
+            occurrence = timeline.occurrence(instant)
+            if occurrence.skipped is not None and instant > now:
+                detail = f"{detail}; will be {occurrence.skipped}"
+            elif occurrence.skipped is not None and outcome == "missed":
+                outcome, detail = "skipped", occurrence.skipped
+            detail = _joined(detail, occurrence.note, calendar_note)
         out.append(
             {
                 "scheduled_time": format_instant(instant),
@@ -109,6 +130,10 @@ def outcomes(
             }
         )
     return out
+
+
+def _joined(*parts: str | None) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _order(run: RunRecord) -> int:

@@ -12,6 +12,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
+from .blackout import Blackout, blackout_from_config
+from .calendars import Calendar, Roll
 from .schedules import ScheduleSpec, Timeline, schedule_from_config
 from .timeutil import format_instant, get_zone
 from .wallclock import DstPolicy
@@ -82,6 +84,18 @@ class ScheduleDefinition:
     cwd: str | None = None
     expect_success_within: float | None = None
     pause_after_failures: int | None = None
+    #: Seconds each run's start is delayed by, at random in ``[0, jitter)`` (or by a
+    #: fixed fraction of it, hashed from the name, with ``jitter_fixed``).
+    jitter: float = 0.0
+    jitter_fixed: bool = False
+    #: The calendar of days it does not run on, resolved from ``scheduler.calendars``.
+    calendar: Calendar | None = None
+    roll: Roll = "skip"
+    #: Blackout windows: its own, its template's and the file's.
+    blackout: tuple[Blackout, ...] = ()
+    #: Run once when the scheduler first sees the schedule (claimed under that instant,
+    #: so a restart does not run it again).
+    run_on_start: bool = False
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
@@ -111,15 +125,41 @@ class ScheduleDefinition:
         for why not the reading process's ``queue_name`` option)."""
         return self.queue or DEFAULT_QUEUE
 
-    def timeline(self, anchor: datetime | None = None) -> Timeline:
-        """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals)."""
-        return self.schedule.timeline(
+    @property
+    def has_timing(self) -> bool:
+        """Whether a calendar, blackouts or jitter change when it runs."""
+        return bool(self.calendar is not None or self.blackout or self.jitter)
+
+    def timeline(self, anchor: datetime | None = None, *, bounded: bool = True) -> Timeline:
+        """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals).
+
+        Its calendar, blackout windows and jitter are applied here (``effective``), the
+        one place that turns nominal instants into effective ones. ``bounded=False``
+        leaves out start_date and end_date (``explain`` shows what lies outside them).
+        """
+        nominal = self.schedule.timeline(
             zone=self.zone(),
             name=self.name,
             dst=self.dst,
             anchor=anchor,
-            start=self.start_date,
-            end=self.end_date,
+            start=self.start_date if bounded else None,
+            end=self.end_date if bounded else None,
+        )
+        if not self.has_timing:
+            return nominal
+        from datetime import timedelta
+
+        from .effective import EffectiveTimeline
+
+        return EffectiveTimeline(
+            nominal,
+            zone=self.zone(),
+            name=self.name,
+            calendar=self.calendar,
+            roll=self.roll,
+            blackouts=self.blackout,
+            jitter=timedelta(seconds=self.jitter),
+            jitter_fixed=self.jitter_fixed,
         )
 
     @property
@@ -138,6 +178,10 @@ class ScheduleDefinition:
                 value = format_instant(value)
             elif isinstance(value, DstPolicy):
                 value = {"gap": value.gap, "overlap": value.overlap}
+            elif isinstance(value, Calendar):
+                value = value.to_config()
+            elif name == "blackout":
+                value = [window.to_config() for window in value]
             elif isinstance(value, tuple):
                 value = list(value)
             out[name] = value
@@ -182,6 +226,10 @@ class ScheduleDefinition:
                 values[key] = tuple(values[key])
         if isinstance(values.get("dst"), dict):
             values["dst"] = DstPolicy(**values["dst"])
+        if isinstance(values.get("calendar"), dict):
+            values["calendar"] = Calendar.from_config(values["calendar"])
+        if "blackout" in values:
+            values["blackout"] = tuple(blackout_from_config(w) for w in values["blackout"])
         return cls(name=name, **values)
 
     def with_changes(self, **changes: Any) -> ScheduleDefinition:
@@ -241,6 +289,10 @@ class SchedulerOptions:
     metrics_address: str = "127.0.0.1:9650"
     keep_runs: int = 1000
     keep_for: float = 90 * 86400.0
+    #: Named calendars that schedules refer to with ``calendar:``.
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    #: Blackout windows of every schedule of the file (added to each one's own).
+    blackout: tuple[Blackout, ...] = ()
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)

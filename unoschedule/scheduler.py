@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from .config import Config
     from .sync import Plan
 
+#: Just before an instant (``Timeline.next`` answers strictly after).
+_MICROSECOND = timedelta(microseconds=1)
+
 __all__ = ["Scheduler"]
 
 T = TypeVar("T")
@@ -335,7 +338,9 @@ class Scheduler:
 
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
-        definition = definition_from_values(name, values, options=options)
+        definition = definition_from_values(
+            name, values, options=options, calendars=self.options.calendars
+        )
         if local is not None:
             from .runner.tasks import register_local
 
@@ -562,6 +567,9 @@ class Scheduler:
         if state is not None:
             if state.status != "active":
                 return None
+            if state.next_run is not None and definition.has_timing:
+                # the stored next run is the occurrence to claim; this is when it starts
+                return definition.timeline(state.anchor).next(state.next_run - _MICROSECOND)
             if state.next_run is not None:
                 return state.next_run
         anchor = state.anchor if state is not None else None
@@ -634,7 +642,7 @@ class Scheduler:
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
         timeline = definition.timeline(anchor)
-        return [format_instant(t) or "" for t in timeline.take(start, count)]
+        return [occurrence.text() for occurrence in timeline.upcoming(start, count)]
 
     def timelines(
         self, after: datetime | None = None

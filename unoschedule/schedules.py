@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "EventTrigger",
     "IntervalSchedule",
     "MonthlySchedule",
+    "Occurrence",
     "OneTimeSchedule",
     "ScheduleSpec",
     "Timeline",
@@ -47,12 +49,52 @@ _EPSILON = timedelta(microseconds=1)
 # -- timelines -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Occurrence:
+    """One occurrence as it will be run: claimed under ``slot``, started at ``start``
+    (plus a random delay in ``[0, spread)``), or not run (``skipped`` says why)."""
+
+    slot: datetime
+    start: datetime | None
+    spread: timedelta = timedelta(0)
+    skipped: str | None = None
+    #: What moved it (a calendar's roll, a blackout's deferral, a fixed jitter).
+    note: str | None = None
+
+    def text(self) -> str:
+        """Its start as ``next-runs`` prints it: an instant, or with random jitter the
+        ISO 8601 interval the start is drawn from (``START/END``)."""
+        if self.start is None:
+            return ""
+        start = format_instant(self.start) or ""
+        if not self.spread:
+            return start
+        return f"{start}/{format_instant(self.start + self.spread)}"
+
+
 class Timeline(ABC):
-    """The fire instants of one schedule, bound to everything they depend on."""
+    """The fire instants of one schedule, bound to everything they depend on.
+
+    ``next`` gives the instants at which runs start, as every observer shows them;
+    ``slot`` the instants occurrences are claimed under (the run loop's keys), which
+    differ only for a timeline with blackouts or jitter (see ``effective``).
+    """
 
     @abstractmethod
     def next(self, after: datetime) -> datetime | None:
         """The first fire instant strictly after ``after`` (aware), or None if none is left."""
+
+    def slot(self, after: datetime) -> datetime | None:
+        """The first occurrence to claim strictly after ``after`` (the run loop's key)."""
+        return self.next(after)
+
+    def occurrence(self, slot: datetime) -> Occurrence:
+        """What becomes of the occurrence claimed under ``slot``."""
+        return Occurrence(slot, slot)
+
+    def upcoming(self, after: datetime, count: int) -> list[Occurrence]:
+        """The next ``count`` occurrences that run (``next-runs`` shows these)."""
+        return [self.occurrence(t) for t in self.take(after, count)]
 
     def iter(self, after: datetime) -> Iterator[datetime]:
         """Fire instants strictly after ``after``, in order."""

@@ -26,7 +26,10 @@ def render(instants: list[str], zone: tzinfo | None, as_json: bool) -> str:
     if zone is not None:
         from unoschedule.timeutil import format_instant, parse_instant
 
-        instants = [format_instant(parse_instant(i), zone) or "" for i in instants]
+        instants = [
+            "/".join(format_instant(parse_instant(part), zone) or "" for part in i.split("/"))
+            for i in instants
+        ]
     if as_json:
         return json.dumps(instants, indent=2)
     return "\n".join(instants)

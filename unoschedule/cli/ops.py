@@ -92,8 +92,9 @@ def explain(
 ) -> None:
     """Show every occurrence a schedule should have had in a window and what became of it.
 
-    Outcomes: success, error, timeout, skipped (overlap), missed, paused, interrupted,
-    running, queued, outside_window (start/end dates), not_due.
+    Outcomes: success, error, timeout, skipped (overlap, blackout window), missed, paused,
+    interrupted, running, queued, outside_window (start/end dates), not_due, excluded
+    (calendar).
 
     Examples:
 

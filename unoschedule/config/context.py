@@ -88,6 +88,8 @@ class _Context:
         self.errors: list[ConfigError] = []
         self.budget = _NODE_BUDGET
         self.template_names: dict[str, Node] = {}
+        #: The calendars of ``scheduler.calendars`` (what a schedule's ``calendar:`` may name).
+        self.calendars: dict[str, Any] = {}
         #: Nodes with a forbidden tag: reported once, and not again as "wrong type".
         self.tainted: set[int] = set()
         #: Converted values by (key, shape of the value as written); see ``_convert``.

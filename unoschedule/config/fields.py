@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from ..calendars import ROLLS
 from ..errors import ScheduleSyntaxError
 from ..model import PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
@@ -33,6 +34,13 @@ from .context import (  # package-internal names, shared within unoschedule.conf
     _suggest,
     _text,
     _unknown_key,
+)
+from .timingfields import (
+    _BLACKOUT_SCHEMA,
+    _CALENDAR_SCHEMA,
+    _blackout,
+    _calendar_ref,
+    _calendars,
 )
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -536,6 +544,28 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "pause_after_failures": _optional(_whole("pause_after_failures", 1)).about(
         "Pause the schedule after this many consecutive final failures."
     ),
+    "jitter": _duration("jitter", allow_zero=True).about(
+        "Delay each run's start by a random amount in [0, jitter) (the occurrence is "
+        "claimed on time; a restart during the delay neither redraws nor repeats it)."
+    ),
+    "jitter_fixed": _boolean("jitter_fixed").about(
+        "Make the jitter delay the same for every run, hashed from the schedule's name."
+    ),
+    "calendar": _optional(_Converter(_calendar_ref, {"anyOf": [_TEXT, _CALENDAR_SCHEMA]})).about(
+        "A calendar of scheduler.calendars: occurrences on the days it excludes do not run."
+    ),
+    "roll": _choice("roll", ROLLS).about(
+        "What an occurrence on a day the calendar excludes does: skip (not run), or move "
+        "to the next or previous day the calendar runs on, at the same wall time."
+    ),
+    "run_on_start": _boolean("run_on_start").about(
+        "Run once when the scheduler first sees the schedule (not on every restart)."
+    ),
+    "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
+        "Windows in which occurrences do not run ('Sat 22:00 for 6h', a cron with for:, "
+        "or from/to dates in the schedule's zone): recorded skipped, or run at the "
+        "window's end with defer: true."
+    ),
 }
 
 _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
@@ -592,6 +622,16 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
     "metrics_address": _address("metrics_address").about("HOST:PORT of the /metrics endpoint."),
     "keep_runs": _whole("keep_runs", 1).about("Runs kept per schedule; older ones are pruned."),
     "keep_for": _duration("keep_for").about("How long runs are kept."),
+    "calendars": _Converter(
+        _calendars, {"type": "object", "additionalProperties": _CALENDAR_SCHEMA}
+    ).about(
+        "Named calendars of days not run on: holidays ({country: DE, subdiv: BY}), dates "
+        "(ranges as 2026-12-24..2026-12-31), business_days: true (no weekends), include "
+        "and exclude of other calendars."
+    ),
+    "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
+        "Blackout windows of every schedule in the file (added to each one's own)."
+    ),
 }
 
 #: Keys that belong one level down, and where to put them.

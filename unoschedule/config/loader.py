@@ -340,6 +340,7 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
     if "$schema" in sections and _text(sections["$schema"]) is None:
         ctx.error(sections["$schema"], "$schema must be a string (the schema's address)")
     config.options = _read_options(ctx, sections.get("scheduler"))
+    ctx.calendars = dict(config.options.calendars)
     templates = _template_nodes(ctx, sections.get("templates"))
     ctx.template_names = {name: key_node for name, (key_node, _) in templates.items()}
     converted: dict[str, dict[str, _Entry] | None] = {}
@@ -644,6 +645,7 @@ def _read_schedules(
             defaults,
             complete=base is not None,
             failed=failed,
+            blackout=config.options.blackout,
         )
         if definition is not None:
             config.schedules[name] = definition
@@ -668,6 +670,7 @@ def _build(
     *,
     complete: bool,
     failed: set[str],
+    blackout: tuple[Any, ...] = (),
 ) -> ScheduleDefinition | None:
     """The ScheduleDefinition of merged entries, or None after reporting what is wrong.
 
@@ -715,6 +718,14 @@ def _build(
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):
         return None
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}
+    if blackout:  # the file's windows, then the schedule's (and its template's) own
+        values["blackout"] = blackout + tuple(values.get("blackout") or ())
+    if values.get("roll", "skip") != "skip" and values.get("calendar") is None:
+        ctx.error(
+            entries["roll"].node,
+            "roll moves occurrences off a calendar's days; add calendar: (or drop roll:)",
+        )
+        return None
     for key, value in defaults.items():  # the scheduler's zone and queue: see model
         if values.get(key) is None:
             values[key] = value

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from ..blackout import Blackout
+from ..calendars import Calendar
 from ..errors import ConfigError, ConfigErrors
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..schedules import ScheduleSpec
@@ -30,16 +32,29 @@ _WHERE = "<call>"
 
 
 def definition_from_values(
-    name: str, values: Mapping[str, Any], *, options: SchedulerOptions | None = None
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    options: SchedulerOptions | None = None,
+    calendars: Mapping[str, Calendar] | None = None,
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
-    ``options``: the scheduler's, whose zone and queue the schedule takes when it names
-    none (as in the file, under its ``scheduler:`` key); naive dates are read in that zone.
+    ``options``: the scheduler's, whose zone, queue and blackout windows the schedule
+    takes (as in the file, under its ``scheduler:`` key); naive dates are read in that
+    zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars).
     """
     document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
+    scheduler: dict[str, Any] = {}
     if options is not None:
-        document["scheduler"] = {"timezone": options.timezone, "queue_name": options.queue_name}
+        scheduler = {"timezone": options.timezone, "queue_name": options.queue_name}
+        if options.blackout:
+            scheduler["blackout"] = _plain(options.blackout)
+        calendars = options.calendars if calendars is None else calendars
+    if calendars:
+        scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}
+    if scheduler:
+        document["scheduler"] = scheduler
     config = _parse(document)
     return config.schedules[name]
 
@@ -74,6 +89,8 @@ def _plain(value: Any) -> Any:
         return value.to_config()
     if isinstance(value, DstPolicy):
         return {"gap": value.gap, "overlap": value.overlap}
+    if isinstance(value, Calendar | Blackout):
+        return value.to_config()
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, datetime | date | str | int | float | bool) or value is None:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
+from ..effective import EffectiveTimeline, draw_start
 from ..errors import UnoScheduleError
 from ..model import (
     PRIORITIES,
@@ -177,6 +179,11 @@ class RunLoop:
         self.observer: Observer | None = None
         #: Runs of unique schedules handed to workers: run id -> schedule.
         self._handed: dict[str, str] = {}
+        #: Draws the random jitter of each run's start (a test seeds its own).
+        self.rng = random.Random()
+        #: ``run_on_start`` schedules never run yet: (name, when first seen), claimed by
+        #: the next tick under that instant, so that only the first start runs them.
+        self._on_start: list[tuple[str, datetime]] = []
 
     @property
     def on_failure(self) -> FailureHandler | None:
@@ -293,6 +300,8 @@ class RunLoop:
         self._next.pop(name, None)
         if definition is None or state.status != "active":
             return
+        if definition.run_on_start and state.last_run is None and state.created_at is not None:
+            self._on_start.append((name, state.created_at))
         spec = definition.schedule
         # Schedules written alike (one cron line, one daily time) share one timeline and
         # its first instant after ``now``: a start with 100,000 of them builds a few
@@ -305,7 +314,7 @@ class RunLoop:
                 definition.start_date,
                 definition.end_date,
             )
-            if spec.name_free
+            if spec.name_free and not definition.has_timing
             else None
         )
         found = shared.get(key) if key is not None else None
@@ -320,7 +329,7 @@ class RunLoop:
             # Never claimed, just changed or just resumed: the first occurrence after now.
             # Nothing before that point counts as missed.
             if first is _UNKNOWN:
-                first = timeline.next(now)
+                first = timeline.slot(now)
             next_run = first
             computed[name] = next_run
         if key is not None:
@@ -418,6 +427,12 @@ class RunLoop:
             _, _, run = heapq.heappop(self._delayed)
             self._enqueue(run)
         batch = _Batch()
+        on_start, self._on_start = self._on_start, []
+        for name, seen in on_start:
+            if name in self.definitions and name not in self._inactive:
+                run = self._new_run(self.definitions[name], seen, "schedule", now)
+                self._inflight[name] = self._inflight.get(name, 0) + 1
+                batch.add(run, self._next.get(name), start=True)
         while self._heap and self._heap[0][0] <= now:
             due, name = heapq.heappop(self._heap)
             if self._next.get(name) != due:
@@ -436,9 +451,9 @@ class RunLoop:
         instant: datetime | None = self._next[name]
         while instant is not None and instant <= now and len(due) < CATCH_UP_LIMIT:
             due.append(instant)
-            instant = timeline.next(instant)
+            instant = timeline.slot(instant)
         if instant is not None and instant <= now:
-            skipped_to = timeline.next(now)
+            skipped_to = timeline.slot(now)
             self.log.warning(
                 f"{name}: more than {CATCH_UP_LIMIT} occurrences were due; those between "
                 f"{format_instant(instant)} and {format_instant(now)} are not recorded"
@@ -458,6 +473,13 @@ class RunLoop:
             to_run.update(late[-keep:] if keep > 0 else [])
         for i, scheduled in enumerate(due):
             following = due[i + 1] if i + 1 < len(due) else instant
+            occurrence = timeline.occurrence(scheduled)  # blackouts and jitter
+            if occurrence.skipped is not None:
+                self._record(
+                    definition, scheduled, "skipped", following, now, batch,
+                    error=occurrence.skipped,
+                )  # fmt: skip
+                continue
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
                 if waiting:
@@ -483,6 +505,9 @@ class RunLoop:
                     )
                     continue
                 run = self._new_run(definition, scheduled, trigger, now)
+                start = draw_start(occurrence, self.rng)
+                if start is not None and start > now:  # claimed now, started later
+                    run.queued_at = start
                 # Counted now so that a unique schedule's next due occurrence in this same
                 # batch is skipped; given back if the claim is refused.
                 self._inflight[name] = self._inflight.get(name, 0) + 1
@@ -526,7 +551,7 @@ class RunLoop:
             self.fired += 1
             if start:
                 failpoint("after_claim")
-                self._enqueue(run)
+                self._dispatch_when_due(run)  # a jittered or deferred run waits
                 continue
             if note is not None:
                 note()
@@ -929,6 +954,9 @@ class RunLoop:
                 inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
                 if end.tzinfo and new > end:
                     continue
+            current = self._timelines.get(name)
+            if isinstance(current, EffectiveTimeline):
+                inner = current.with_nominal(inner)
             self._timelines[name] = inner
             self._next[name] = moved[name] = new
             heapq.heappush(self._heap, (new, name))

@@ -1,0 +1,37 @@
+"""The README's examples of jitter, calendars and blackout windows run as written."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from unoschedule.config import parse_config
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SECTIONS = ("### Jitter", "### Calendars", "### Blackout windows")
+
+
+def _example(heading: str) -> str:
+    text = README.read_text()
+    start = text.index(heading + "\n")
+    match = re.search(r"```yaml\n(.*?)```", text[start:], re.S)
+    assert match is not None, f"no YAML example under {heading}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("heading", SECTIONS)
+def test_the_readme_example_validates_and_every_schedule_has_runs(heading: str) -> None:
+    config = parse_config(_example(heading), f"README.md {heading}")
+    assert config.schedules
+    after = datetime(2026, 12, 1, tzinfo=UTC)
+    for name, definition in config.schedules.items():
+        assert definition.timeline().take(after, 3), name
+
+
+def test_the_readme_payroll_runs_on_the_last_business_day() -> None:
+    config = parse_config(_example("### Calendars"))
+    runs = config.schedules["payroll"].timeline().take(datetime(2027, 1, 1, tzinfo=UTC), 3)
+    assert [r.date() for r in runs] == [date(2027, 1, 29), date(2027, 2, 26), date(2027, 3, 31)]

@@ -1,0 +1,231 @@
+"""A schedule's effective occurrences: its nominal instants after its calendar, its
+blackout windows and its jitter.
+
+This is the one place those rules meet. ``ScheduleDefinition.timeline()`` returns an
+``EffectiveTimeline`` for a schedule that has any of them, so the run loop (which
+claims ``slot``s and asks ``occurrence`` what to do with each), ``next-runs``,
+``calendar``, ``plan``, ``explain`` and the library (which read ``next``) all get the
+same answer. Pure: "now" is always passed in, and a random delay is drawn from the
+generator the caller gives.
+
+- A calendar removes occurrences on the days it excludes, or rolls them to the next or
+  previous day it does not (same wall time): a rolled occurrence is claimed at its new
+  instant.
+- A blackout window turns the occurrences inside it into ``skipped`` records; with
+  ``defer: true`` the first of them runs at the window's end instead (the others are
+  skipped: one deferred run per window, not a burst).
+- Jitter delays the start, never the claim: the occurrence is claimed under its slot
+  and waits ``start - slot`` as a queued run, so a restart during the delay finds the
+  queued run and neither redraws nor repeats it. ``jitter_fixed`` makes the delay a
+  stable fraction of the jitter hashed from the schedule's name, as cron ``H`` is.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from .blackout import Blackout, Cover, covering
+from .calendars import Calendar, Roll
+from .cron import stable_hash
+from .schedules import Occurrence, Timeline
+from .timeutil import format_duration, format_instant
+
+__all__ = ["EffectiveTimeline", "draw_start", "fixed_offset"]
+
+_EPSILON = timedelta(microseconds=1)
+#: At most this many nominal instants are looked at for one answer (a calendar that
+#: excludes nearly everything must not make a question take forever).
+_SCAN_LIMIT = 200_000
+
+
+def fixed_offset(name: str, jitter: timedelta) -> timedelta:
+    """The stable delay of ``jitter_fixed``: a fraction of ``jitter`` hashed from the
+    schedule's name (the hash of cron ``H``), in whole seconds when the jitter allows."""
+    fraction = stable_hash(name, "jitter") / 2**32
+    seconds = jitter.total_seconds() * fraction
+    return timedelta(seconds=int(seconds) if jitter >= timedelta(seconds=1) else seconds)
+
+
+def draw_start(occurrence: Occurrence, rng: random.Random | None = None) -> datetime | None:
+    """When to start an occurrence: its ``start`` plus a uniform delay in ``[0, spread)``."""
+    if occurrence.start is None or not occurrence.spread:
+        return occurrence.start
+    source = rng or random
+    return occurrence.start + timedelta(seconds=source.random() * occurrence.spread.total_seconds())
+
+
+class EffectiveTimeline(Timeline):
+    """``nominal`` with a calendar, blackout windows and jitter applied."""
+
+    def __init__(
+        self,
+        nominal: Timeline,
+        *,
+        zone: tzinfo,
+        name: str,
+        calendar: Calendar | None = None,
+        roll: Roll = "skip",
+        blackouts: tuple[Blackout, ...] = (),
+        jitter: timedelta = timedelta(0),
+        jitter_fixed: bool = False,
+    ):
+        self.nominal = nominal
+        self.zone = zone
+        self.name = name
+        self.calendar = calendar
+        self.roll = roll
+        self.blackouts = blackouts
+        self.offset = fixed_offset(name, jitter) if jitter_fixed and jitter else timedelta(0)
+        self.spread = timedelta(0) if jitter_fixed else jitter
+
+    def with_nominal(self, nominal: Timeline) -> EffectiveTimeline:
+        """The same rules over other nominal instants (an interval re-anchored)."""
+        out = EffectiveTimeline.__new__(EffectiveTimeline)
+        out.__dict__.update(self.__dict__)
+        out.nominal = nominal
+        return out
+
+    # -- the calendar: nominal instants to slots ----------------------------------------
+
+    def _local_day(self, instant: datetime) -> date:
+        return instant.astimezone(self.zone).date()
+
+    def exclusion(self, nominal: datetime) -> str | None:
+        """Why the calendar does not run a nominal instant where it is, or None."""
+        if self.calendar is None:
+            return None
+        found = self.calendar.excluded(self._local_day(nominal))
+        return str(found) if found is not None else None
+
+    def rolled(self, nominal: datetime) -> datetime | None:
+        """Where the calendar puts a nominal instant: itself, another day at the same
+        wall time (a roll), or None (excluded)."""
+        if self.calendar is None:
+            return nominal
+        local = nominal.astimezone(self.zone)
+        day = local.date()
+        target = self.calendar.roll(day, self.roll)
+        if target is None or target == day:
+            return None if target is None else nominal
+        moved = datetime.combine(target, local.time().replace(tzinfo=None), tzinfo=self.zone)
+        return moved.astimezone(UTC)
+
+    def _midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(), tzinfo=self.zone).astimezone(UTC)
+
+    def slot(self, after: datetime) -> datetime | None:
+        calendar = self.calendar
+        if calendar is None:
+            return self.nominal.next(after)
+        if self.roll == "skip":
+            current = self.nominal.next(after)
+            for _ in range(_SCAN_LIMIT):
+                if current is None:
+                    return None
+                day = self._local_day(current)
+                if calendar.excluded(day) is None:
+                    return current
+                current = self.nominal.next(
+                    max(current, self._midnight(day + timedelta(1)) - _EPSILON)
+                )
+            return None
+        forward = self.roll == "next_business_day"
+        start = after
+        if forward:  # an occurrence on an excluded day before ``after`` may roll past it
+            day = self._local_day(after)
+            for _ in range(366):
+                if calendar.excluded(day - timedelta(1)) is None:
+                    break
+                day -= timedelta(1)
+            start = min(after, self._midnight(day) - _EPSILON)
+        best: datetime | None = None
+        current = self.nominal.next(start)
+        for _ in range(_SCAN_LIMIT):
+            if current is None:
+                break
+            if best is not None:
+                if forward and current > best:
+                    break
+                if not forward:
+                    target = calendar.roll(self._local_day(current), self.roll)
+                    if target is not None and target > self._local_day(best):
+                        break
+            moved = self.rolled(current)
+            if moved is not None and moved > after and (best is None or moved < best):
+                best = moved
+            current = self.nominal.next(current)
+        return best
+
+    # -- blackouts and jitter: slots to runs ----------------------------------------------
+
+    def _cover(self, instant: datetime) -> Cover | None:
+        return covering(self.blackouts, instant, self.zone) if self.blackouts else None
+
+    def occurrence(self, slot: datetime) -> Occurrence:
+        cover = self._cover(slot)
+        if cover is not None:
+            name = cover.window.name
+            if not cover.window.defer:
+                return Occurrence(slot, None, skipped=f"skipped by blackout {name}")
+            earlier = self.slot(cover.begin - _EPSILON)
+            if earlier is not None and earlier < slot:
+                return Occurrence(
+                    slot,
+                    None,
+                    skipped=f"skipped by blackout {name}: an earlier occurrence runs at its "
+                    f"end ({format_instant(cover.end + self.offset)})",
+                )
+            return Occurrence(
+                slot,
+                cover.end + self.offset,
+                self.spread,
+                note=f"deferred by blackout {name} to {format_instant(cover.end)}",
+            )
+        note = f"fixed jitter +{format_duration(self.offset)}" if self.offset else None
+        return Occurrence(slot, slot + self.offset, self.spread, note=note)
+
+    def next(self, after: datetime) -> datetime | None:
+        if not self.blackouts and not self.offset:
+            return self.slot(after)
+        found = self._next_run(after)
+        return found.start if found is not None else None
+
+    def _next_run(self, after: datetime) -> Occurrence | None:
+        """The first occurrence that runs and starts strictly after ``after``."""
+        shifted = after - self.offset
+        cover = self._cover(shifted)
+        if cover is not None and cover.window.defer:
+            first = self.slot(cover.begin - _EPSILON)
+            if first is not None and first <= shifted:
+                return self.occurrence(first)
+        current = self.slot(shifted)
+        for _ in range(_SCAN_LIMIT):
+            if current is None:
+                return None
+            found = self.occurrence(current)
+            if found.start is not None and found.start > after:
+                return found
+            skip_to = current
+            if found.skipped is not None:
+                blocked = self._cover(current)
+                if blocked is not None and blocked.end > current:
+                    skip_to = blocked.end - _EPSILON
+            current = self.slot(skip_to)
+        return None
+
+    def upcoming(self, after: datetime, count: int) -> list[Occurrence]:
+        """The next ``count`` occurrences that run, with their starts and jitter windows."""
+        out: list[Occurrence] = []
+        current = after
+        while len(out) < count:
+            found = self._next_run(current) if self.blackouts or self.offset else None
+            if found is None:
+                slot = None if (self.blackouts or self.offset) else self.slot(current)
+                if slot is None:
+                    break
+                found = self.occurrence(slot)
+            assert found.start is not None
+            out.append(found)
+            current = found.start
+        return out
