@@ -1373,3 +1373,4 @@ def _columns(definitions: dict[str, Any]) -> int:
 
 
 from . import ops as _ops  # noqa: E402, F401 - health, explain, backfill, logs, top
+from . import importing as _importing  # noqa: E402, F401 - import crontab, systemd-timer

@@ -43,7 +43,7 @@ _MAIL_HOOK = (
 def is_system_crontab(path: str) -> bool:
     """``/etc/crontab`` and files of a ``cron.d`` folder have a user field."""
     parts = path.replace("\\", "/").split("/")
-    return parts[-1] == "crontab" and parts[-2:-1] == ["etc"] or "cron.d" in parts[:-1]
+    return (parts[-1] == "crontab" and parts[-2:-1] == ["etc"]) or "cron.d" in parts[:-1]
 
 
 def _env_line(line: str) -> tuple[str, str] | None:
