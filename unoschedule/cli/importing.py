@@ -106,3 +106,36 @@ def crontab(
 
     text = import_crontab_file(file, system=system, timezone=_zone(timezone), partial=partial)
     _write(text, output)
+
+
+@import_app.command("systemd-timer")
+def systemd_timer(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="UNIT.timer...", help="Timer units; each one's service is read beside it."
+        ),
+    ],
+    output: OutputOption = None,
+    timezone: ZoneOption = None,
+    partial: PartialOption = False,
+) -> None:
+    """Write the schedule file for systemd timers and the services they start.
+
+    `OnCalendar=` becomes a cron schedule where the translation is exact (weekdays,
+    lists, ranges, steps, `~` days from the month's end, seconds, a year as
+    `start_date`/`end_date`, the event's zone), with systemd's DST behaviour (`dst:`).
+    From the service: `ExecStart=` (its `$VAR` and `%n`-style specifiers resolved),
+    `WorkingDirectory=`, `Environment=`, `TimeoutStartSec=`. `Persistent=true` becomes
+    `missed_schedule_handling: coalesce` (one catch-up run), false `skip`.
+    `RandomizedDelaySec=`, `OnBootSec=` and the like are refused with the reason.
+
+    Examples:
+
+      uno-schedule import systemd-timer /etc/systemd/system/backup.timer -o schedules.yaml
+
+      uno-schedule import systemd-timer ~/.config/systemd/user/*.timer --partial
+    """
+    from unoschedule.config.importers import import_timer_files
+
+    _write(import_timer_files(files, timezone=_zone(timezone), partial=partial), output)

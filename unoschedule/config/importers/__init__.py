@@ -13,12 +13,15 @@ import sys
 from pathlib import Path
 
 from .crontab import crontab_to_yaml, is_system_crontab
+from .systemd import Unit, parse_unit, timers_to_yaml
 
 __all__ = [
     "crontab_to_yaml",
     "import_crontab_file",
+    "import_timer_files",
     "is_system_crontab",
     "machine_zone_name",
+    "timers_to_yaml",
 ]
 
 
@@ -55,3 +58,22 @@ def import_crontab_file(
     else:
         text, source = Path(path).read_text(encoding="utf-8"), path
     return crontab_to_yaml(text, source, system=system, timezone=timezone, partial=partial)
+
+
+def import_timer_files(
+    paths: list[str], *, timezone: str | None = None, partial: bool = False
+) -> str:
+    """``timers_to_yaml`` of ``.timer`` files, each with the service it starts (``Unit=``,
+    else the ``.service`` of the same name) read from the same folder."""
+    units: list[tuple[Unit, Unit | None]] = []
+    for path in paths:
+        timer = parse_unit(Path(path).read_text(encoding="utf-8"), path)
+        named = timer.last("Timer", "Unit")
+        service_name = named[1] if named else Path(path).stem + ".service"
+        service_path = str(Path(path).with_name(service_name))
+        try:
+            service = parse_unit(Path(service_path).read_text(encoding="utf-8"), service_path)
+        except FileNotFoundError:
+            service = None
+        units.append((timer, service))
+    return timers_to_yaml(units, timezone=timezone, partial=partial)
