@@ -259,3 +259,24 @@ def test_a_system_crontab_keeps_its_user_field_as_metadata_and_says_so(tmp_path:
     crontab.write_text("0 * * * * www-data php /srv/cron.php\n")
     code, text, _ = run_cli("import", "crontab", str(crontab), "--system")
     assert code == 0 and "cron_user: www-data" in text
+
+
+def test_the_readme_examples_of_importing_run_as_written(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Coming from crontab and systemd timers", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 4
+    outputs = []
+    for line in lines:
+        done = subprocess.run(
+            ["bash", "-c", line.replace("/tmp/", f"{tmp_path}/")],
+            cwd=root, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, (line, done.stderr)
+        outputs.append(done.stdout)
+    # weekdays at 02:30 Berlin time: CET before the clocks go forward on Sunday 29 March
+    assert outputs[-1].split() == [
+        "2026-03-27T01:30:00Z", "2026-03-30T00:30:00Z", "2026-03-31T00:30:00Z",
+    ]  # fmt: skip
