@@ -280,3 +280,27 @@ def test_the_readme_examples_of_importing_run_as_written(tmp_path: Path) -> None
     assert outputs[-1].split() == [
         "2026-03-27T01:30:00Z", "2026-03-30T00:30:00Z", "2026-03-31T00:30:00Z",
     ]  # fmt: skip
+
+
+def test_an_unknown_cron_tz_refuses_the_jobs_under_it_and_a_tab_may_follow_a_shortcut() -> None:
+    text = "@daily\t/usr/bin/vacuumdb --all\nCRON_TZ=Mars/Olympus\n0 1 * * * /x\n"
+    with pytest.raises(ConfigErrors) as caught:
+        crontab_to_yaml(text, "tab")
+    assert [str(e).split(":")[:2] for e in caught.value.errors] == [["tab", "2"], ["tab", "3"]]
+    assert "the CRON_TZ= of line 2 is not a known zone" in str(caught.value.errors[1])
+    job = parse_config(crontab_to_yaml(text, "tab", partial=True)).schedules["vacuumdb"]
+    assert (job.command, job.schedule.to_config()) == (
+        "/usr/bin/vacuumdb --all",
+        {"cron": "@daily"},
+    )
+
+
+def test_a_comment_in_words_is_a_description_and_a_commented_out_job_is_not() -> None:
+    text = crontab_to_yaml(
+        "# 0 3 * * * /usr/local/bin/old-report\n"
+        "# Run every day at 5 am, before the office opens\n"
+        "0 5 * * * /usr/local/bin/warm-cache\n",
+        "tab",
+    )
+    job = parse_config(text).schedules["warm-cache"]
+    assert job.description == "Run every day at 5 am, before the office opens"

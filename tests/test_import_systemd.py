@@ -42,6 +42,8 @@ EVENTS = [
     "Tue,Thu *-*-8..21 10:00 Europe/Berlin",
     "2027-*-* 10:00",
     "*-01,04,07,10-15 12:00 Europe/Berlin",
+    "daily Australia/Lord_Howe",
+    "Fri 2026..2027-*-* 17:00",
 ]  # fmt: skip
 BASES = [
     datetime(2026, 3, 7, 12, tzinfo=UTC),  # New York springs forward on the 8th

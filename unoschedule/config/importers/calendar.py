@@ -183,15 +183,16 @@ def translate_calendar(event: str) -> CronTranslation:
     text = " ".join(event.split())
     if text.startswith("@"):
         raise CalendarError("an @epoch instant: write it as a one-time 'at:' schedule")
+    head, _, last = text.rpartition(" ")
+    if head.lower() in SHORTHANDS:  # "daily Europe/Berlin"
+        text = f"{SHORTHANDS[head.lower()]} {last}"
     text = SHORTHANDS.get(text.lower(), text)
     weekdays, date, time, zone = _split_event(text)
     # -- date: [YEAR-]MONTH-DAY or [YEAR-]MONTH~DAY ---------------------------------------
     sep = "~" if "~" in date else "-"
     head, _, day = date.rpartition(sep)
     year, _, month = head.rpartition("-")
-    if not head or not day or (sep == "~" and "-" not in head and head.count("-") > 1):
-        raise CalendarError(f"cannot read the date {date!r}")
-    if year.count("-"):
+    if not head or not day or "-" in year:
         raise CalendarError(f"cannot read the date {date!r}")
     dom = _last_days(day) if sep == "~" else _field(day, "day", 1, 31)
     cron_month = _field(month, "month", 1, 12)

@@ -32,7 +32,7 @@ from .job import ImportedJob, name_from_command
 __all__ = ["crontab_to_yaml", "is_system_crontab", "parse_crontab", "split_percent"]
 
 _HEADER_LINE = re.compile(r"^#\s*m(in(ute)?)?\s+h(our)?\s+(dom|day)", re.IGNORECASE)
-_CRON_LINE = re.compile(r"^#\s*(@\w+|[-\d*,/A-Za-z]+(\s+[-\d*,/A-Za-z]+){4})\s+\S")
+_CRON_LINE = re.compile(r"^#\s*(@[a-z]+|[\d*][-\d*,/]*\s+[\d*][-\d*,/]*(\s+\S+){3})\s+\S")
 _NOT_ENV = {"MAILTO", "MAILFROM", "CRON_TZ", "CONTENT_TYPE", "CONTENT_TRANSFER_ENCODING"}
 _MAIL_HOOK = (
     'printf "%s: %s %s\\n" "$UNO_SCHEDULE_NAME" "$UNO_RESULT" "$UNO_ERROR" '
@@ -120,6 +120,7 @@ def _with_stdin(script: str, data: str) -> str:
 @dataclass
 class _Env:
     values: dict[str, str] = field(default_factory=dict)
+    bad_zone: int | None = None  # the line of an unknown CRON_TZ in force
 
     def job_env(self) -> dict[str, str]:
         return {k: v for k, v in self.values.items() if k not in _NOT_ENV and k != "SHELL"}
@@ -173,11 +174,13 @@ def parse_crontab(
         setting = _env_line(line)
         if setting is not None:
             name, value = setting
+            env.bad_zone = None
             if name == "CRON_TZ" and value:
                 try:
                     get_zone(value)
                 except ScheduleSyntaxError as exc:
                     refused.append(refusal(f"CRON_TZ: {exc}", source, number))
+                    env.bad_zone = number
             env.values[name] = value
             if name == "TZ":
                 notes.append(
@@ -202,11 +205,11 @@ def _job(
     timezone: str | None,
 ) -> ImportedJob:
     number = index + 1
+    if env.bad_zone is not None:
+        raise refusal(f"the CRON_TZ= of line {env.bad_zone} is not a known zone", source, number)
     body = line[1:].lstrip() if line.startswith("-") else line  # "-": do not syslog it
     if body.startswith("@"):
-        alias, _, rest = body.partition(" ")
-        rest = rest.strip() if rest else body.partition("\t")[2].strip()
-        alias = alias.split("\t")[0]
+        alias, _, rest = re.sub(r"[ \t]+", " ", body, count=1).partition(" ")
         if alias.lower() == "@reboot":
             raise refusal(
                 "@reboot runs at boot, which uno-schedule has no schedule for; start the "
@@ -302,6 +305,8 @@ def crontab_to_yaml(
     """
     if system is None:
         system = is_system_crontab(source)
+    if timezone:
+        get_zone(timezone)  # an unknown zone: ScheduleSyntaxError, before any work
     jobs, refused, notes = parse_crontab(text, source, system=system, timezone=timezone)
     if refused and not partial:
         raise ConfigErrors(list(refused))

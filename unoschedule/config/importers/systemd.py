@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ...cron import CronExpression
 from ...errors import ConfigErrors, ImportRefusedError, ScheduleSyntaxError
-from ...timeutil import format_duration
+from ...timeutil import format_duration, get_zone
 from .calendar import DST, CalendarError, translate_calendar
 from .emit import refusal, render
 from .job import ImportedJob
@@ -317,6 +317,8 @@ def timers_to_yaml(
 ) -> str:
     """The schedule file for ``(timer, service)`` pairs; ``ConfigErrors`` with every
     refused line unless ``partial``. ``timezone``: the zone of events that name none."""
+    if timezone:
+        get_zone(timezone)  # an unknown zone: ScheduleSyntaxError, before any work
     refused: list[ImportRefusedError] = []
     jobs: list[ImportedJob] = []
     persistent: tuple[str, int, bool] | None = None
