@@ -259,3 +259,23 @@ def test_the_command_writes_a_file_that_validates(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     result = runner.invoke(app, ["-c", str(out), "validate"])
     assert (result.exit_code, result.stdout.strip()) == (0, "ok: 1 schedule")
+
+
+def test_several_calendar_lines_become_several_schedules_only_when_they_never_meet(
+    tmp_path: Path,
+) -> None:
+    service = "[Service]\nExecStart=/usr/local/bin/sync\n"
+    path = write_timer(
+        tmp_path, "sync", "[Timer]\nOnCalendar=Mon..Fri 09:00\nOnCalendar=Sat,Sun 12:00\n", service
+    )
+    config = parse_config(import_timer_files([str(path)], timezone="UTC"))
+    assert [str(d.schedule.to_config()["cron"]) for d in config.schedules.values()] == [
+        "0 9 * * MON,TUE,WED,THU,FRI", "0 12 * * SAT,SUN",
+    ]  # fmt: skip
+    assert list(config.schedules) == ["sync", "sync-2"]
+    # daily and Monday midnight meet every Monday: systemd runs once, two schedules twice
+    path = write_timer(tmp_path, "sync", "[Timer]\nOnCalendar=daily\nOnCalendar=Mon\n", service)
+    with pytest.raises(ConfigErrors) as caught:
+        import_timer_files([str(path)])
+    [error] = caught.value.errors
+    assert str(error).startswith(f"{path}:3: this OnCalendar= may elapse at the same instant")

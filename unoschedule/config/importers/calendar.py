@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ...errors import ScheduleSyntaxError
 from ...timeutil import get_zone
 
-__all__ = ["DST", "CalendarError", "CronTranslation", "translate_calendar"]
+__all__ = ["DST", "CalendarError", "CronTranslation", "never_together", "translate_calendar"]
 
 DST = {"gap": "skip", "overlap": "first"}
 
@@ -244,3 +244,40 @@ def _nth_weekdays(names: list[str], dom: str) -> str:
             "either; only whole weeks (1..7, 8..14, 15..21, 22..28) have an exact form"
         )
     return ",".join(f"{name}#{n}" for n in weeks for name in names)
+
+
+def _sets(found: CronTranslation) -> list[set[int] | None]:
+    """Second, minute, hour and month values of a translation; day fields as values when
+    the other day field is ``*`` and they are plain (None: not compared)."""
+    fields = found.cron.split()
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    second, minute, hour, dom, month, dow = fields
+    out: list[set[int] | None] = [
+        _values(second, 0, 59), _values(minute, 0, 59), _values(hour, 0, 23),
+        _values(month, 1, 12),
+    ]  # fmt: skip
+    plain_dom = dow == "*" and "L" not in dom
+    out.append(_values(dom, 1, 31) if plain_dom else None)
+    plain_dow = dom == "*" and "#" not in dow
+    if dow == "*":
+        out.append(set(range(7)))
+    else:
+        out.append({WEEKDAYS.index(d.lower()) for d in dow.split(",")} if plain_dow else None)
+    return out
+
+
+def never_together(a: CronTranslation, b: CronTranslation) -> bool:
+    """True when no instant fires both (then two schedules are exactly one timer with
+    two ``OnCalendar=`` lines, which fires once where they meet); False when unsure."""
+    if a.timezone != b.timezone:
+        return False
+    if (
+        a.start_date and b.start_date and a.end_date and b.end_date
+        and (a.end_date < b.start_date or b.end_date < a.start_date)
+    ):  # fmt: skip
+        return True
+    for x, y in zip(_sets(a), _sets(b), strict=True):
+        if x is not None and y is not None and not x & y:
+            return True
+    return False

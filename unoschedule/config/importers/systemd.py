@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ...cron import CronExpression
 from ...errors import ConfigErrors, ImportRefusedError, ScheduleSyntaxError
 from ...timeutil import format_duration, get_zone
-from .calendar import DST, CalendarError, translate_calendar
+from .calendar import DST, CalendarError, never_together, translate_calendar
 from .emit import refusal, render
 from .job import ImportedJob
 
@@ -274,16 +274,17 @@ def _timer_jobs(
             refused.append(refusal(f"OnCalendar={event}: {exc}", timer.path, line))
             continue
         translations.append((line, found))
-    if len(translations) > 1:
-        refused.append(
-            refusal(
-                "several OnCalendar= lines fire once at an instant they share; write one "
-                "timer per line",
-                timer.path,
-                translations[1][0],
+    for i, (line, found) in enumerate(translations):
+        if any(not never_together(found, other) for _, other in translations[:i]):
+            refused.append(
+                refusal(
+                    "this OnCalendar= may elapse at the same instant as one above it, where "
+                    "systemd runs the service once and two schedules would run it twice",
+                    timer.path,
+                    line,
+                )
             )
-        )
-        return []
+            return []
     description = timer.last("Unit", "Description")
     jobs = []
     for line, found in translations:
@@ -298,6 +299,8 @@ def _timer_jobs(
             start_date=found.start_date,
             end_date=found.end_date,
         )
+        if len(translations) > 1:
+            job.notes.append(f"OnCalendar= of line {line} of {os.path.basename(timer.path)}")
         accuracy = timer.last("Timer", "AccuracySec")
         if accuracy is not None:
             job.notes.append(f"AccuracySec={accuracy[1]} dropped: uno-schedule fires on time")
