@@ -128,7 +128,9 @@ def systemd_timer(
     From the service: `ExecStart=` (its `$VAR` and `%n`-style specifiers resolved),
     `WorkingDirectory=`, `Environment=`, `TimeoutStartSec=`. `Persistent=true` becomes
     `missed_schedule_handling: coalesce` (one catch-up run), false `skip`.
-    `RandomizedDelaySec=`, `OnBootSec=` and the like are refused with the reason.
+    Several `OnCalendar=` lines become one schedule each when they never elapse at the
+    same instant. `RandomizedDelaySec=`, `OnBootSec=` and the like are refused with the
+    reason.
 
     Examples:
 
