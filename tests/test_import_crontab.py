@@ -304,3 +304,15 @@ def test_a_comment_in_words_is_a_description_and_a_commented_out_job_is_not() ->
     )
     job = parse_config(text).schedules["warm-cache"]
     assert job.description == "Run every day at 5 am, before the office opens"
+
+
+def test_cronies_line_options_no_syslog_and_mail_on_error_only_are_understood() -> None:
+    text = crontab_to_yaml(
+        "MAILTO=ops@example.com\n-0 5 * * * /usr/local/bin/quiet\n0 6 * * * -n /usr/bin/loud\n",
+        "tab",
+    )
+    config = parse_config(text)
+    assert [d.command for d in config.schedules.values()] == [
+        "/usr/local/bin/quiet", "/usr/bin/loud",
+    ]  # fmt: skip
+    assert "cron mailed the output of failures to ops@example.com (-n)" in text

@@ -234,6 +234,8 @@ def test_without_persistent_nothing_missed_is_made_up(tmp_path: Path) -> None:
          "t.timer:2", "only one year or one range of years"),
         ("[Timer]\nOnCalendar=daily\n", "[Service]\n\nExecStart=/x $UNSET\n",
          "t.service:3", "$UNSET is not set by the unit's Environment="),
+        ("[Timer]\nOnCalendar=daily\n", "[Service]\nExecStart=%h/bin/sync\n",
+         "t.service:2", "ExecStart=: the specifier %h is resolved by systemd when the unit"),
         ("[Timer]\nOnCalendar=daily\n", "[Service]\nEnvironmentFile=/etc/x\nExecStart=/x\n",
          "t.service:2", "EnvironmentFile= is read when the service starts"),
     ],

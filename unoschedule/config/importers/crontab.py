@@ -315,10 +315,11 @@ def crontab_to_yaml(
     hooks = {repr(job.on_error) for job in jobs}
     if len(hooks) == 1 and jobs[0].on_error:  # one MAILTO for all: one hook for all
         scheduler["on_error"] = jobs[0].on_error
-        scheduler_notes.append(jobs[0].notes[0] if jobs[0].notes else "")
+        shared = next((n for n in jobs[0].notes if n.startswith("cron mailed")), "")
+        scheduler_notes.append(shared)
         for job in jobs:
             job.on_error = None
-            job.notes = [n for n in job.notes if not n.startswith("cron mailed")]
+            job.notes = [n for n in job.notes if n != shared]
     kind = "system crontab" if system else "crontab"
     header = [
         f"Imported from the {kind} {source} by `uno-schedule import crontab`.",

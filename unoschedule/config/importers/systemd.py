@@ -107,7 +107,10 @@ def _specifiers(text: str, unit_name: str) -> str:
     def one(match: re.Match[str]) -> str:
         letter = match.group(1)
         if letter not in known:
-            raise ValueError(f"%{letter}")
+            raise ValueError(
+                f"the specifier %{letter} is resolved by systemd when the unit starts; write "
+                "its value (only %n, %N, %p, %i and %% are resolved here)"
+            )
         return known[letter]
 
     return re.sub(r"%(.)", one, text)
@@ -198,7 +201,7 @@ def _service_job(
         )
         return
     except ValueError as exc:
-        refused.append(refusal(f"cannot read ExecStart=: {exc}", service.path, line))
+        refused.append(refusal(f"ExecStart=: {exc}", service.path, line))
         return
     folder = service.last("Service", "WorkingDirectory")
     if folder is not None:
