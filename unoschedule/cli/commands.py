@@ -1372,5 +1372,7 @@ def _columns(definitions: dict[str, Any]) -> int:
     return max(24, min(96, width - label - 10))
 
 
-from . import importing as _importing  # noqa: E402, F401 - import crontab, systemd-timer
 from . import ops as _ops  # noqa: E402, F401 - health, explain, backfill, logs, top
+from .importing import import_app  # noqa: E402 - import crontab, import systemd-timer
+
+app.add_typer(import_app, name="import")

@@ -1,7 +1,8 @@
 """``uno-schedule import crontab|systemd-timer``: a schedule file from what a host runs.
 
-Registered on the one typer app by ``commands`` (one import line); each command is a
-few lines over one library call in ``unoschedule.config.importers``.
+A typer group of its own, added to the one app by ``commands`` (``app.add_typer``), so
+that this module imports nothing of the application; each command is a few lines over
+one library call in ``unoschedule.config.importers``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .commands import app
+__all__ = ["import_app"]
 
 import_app = typer.Typer(
     name="import",
@@ -26,7 +27,6 @@ import_app = typer.Typer(
         "  uno-schedule import systemd-timer /etc/systemd/system/backup.timer"
     ),
 )
-app.add_typer(import_app, name="import")
 
 OutputOption = Annotated[
     Path | None,
