@@ -283,10 +283,10 @@ def test_the_readme_examples_of_importing_run_as_written(tmp_path: Path) -> None
 
 
 def test_an_unknown_cron_tz_refuses_the_jobs_under_it_and_a_tab_may_follow_a_shortcut() -> None:
-    text = "@daily\t/usr/bin/vacuumdb --all\nCRON_TZ=Mars/Olympus\n0 1 * * * /x\n"
+    text = "@daily\t/usr/bin/vacuumdb --all\nCRON_TZ=Mars/Olympus\nA=1\n0 1 * * * /x\n"
     with pytest.raises(ConfigErrors) as caught:
         crontab_to_yaml(text, "tab")
-    assert [str(e).split(":")[:2] for e in caught.value.errors] == [["tab", "2"], ["tab", "3"]]
+    assert [str(e).split(":")[:2] for e in caught.value.errors] == [["tab", "2"], ["tab", "4"]]
     assert "the CRON_TZ= of line 2 is not a known zone" in str(caught.value.errors[1])
     job = parse_config(crontab_to_yaml(text, "tab", partial=True)).schedules["vacuumdb"]
     assert (job.command, job.schedule.to_config()) == (

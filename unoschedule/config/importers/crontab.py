@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from ...cron import ALIASES, CronExpression
 from ...errors import ConfigErrors, ImportRefusedError, ScheduleSyntaxError
 from ...timeutil import get_zone
-from .emit import refusal, render
-from .job import ImportedJob, name_from_command
+from .emit import render
+from .job import ImportedJob, name_from_command, refusal
 
 __all__ = ["crontab_to_yaml", "is_system_crontab", "parse_crontab", "split_percent"]
 
@@ -174,7 +174,8 @@ def parse_crontab(
         setting = _env_line(line)
         if setting is not None:
             name, value = setting
-            env.bad_zone = None
+            if name == "CRON_TZ":
+                env.bad_zone = None
             if name == "CRON_TZ" and value:
                 try:
                     get_zone(value)

@@ -83,8 +83,3 @@ def render(
             out += _comment(note, 2)
         out += _block({name: job.to_config()}, 2)
     return "\n".join(out) + "\n"
-
-
-def refusal(message: str, source: str, line: int) -> ImportRefusedError:
-    """One refused line, located (the importers' one way to say no)."""
-    return ImportRefusedError(message, source, line)

@@ -13,7 +13,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ImportedJob", "name_from_command", "unique_names"]
+from ...errors import ImportRefusedError
+
+__all__ = ["ImportedJob", "name_from_command", "refusal", "unique_names"]
 
 
 @dataclass
@@ -150,3 +152,8 @@ def unique_names(hints: list[str], taken: set[str] | None = None) -> list[str]:
         used.add(name)
         out.append(name)
     return out
+
+
+def refusal(message: str, source: str, line: int) -> ImportRefusedError:
+    """One refused line, located: the importers' one way to say no."""
+    return ImportRefusedError(message, source, line)

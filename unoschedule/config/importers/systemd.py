@@ -20,15 +20,12 @@ from ...cron import CronExpression
 from ...errors import ConfigErrors, ImportRefusedError, ScheduleSyntaxError
 from ...timeutil import format_duration, get_zone
 from .calendar import DST, CalendarError, never_together, translate_calendar
-from .emit import refusal, render
-from .job import ImportedJob
+from .emit import render
+from .job import ImportedJob, refusal
 
 __all__ = ["Unit", "parse_unit", "timers_to_yaml"]
 
 _RELATIVE = ("OnActiveSec", "OnBootSec", "OnStartupSec", "OnUnitActiveSec", "OnUnitInactiveSec")
-_IGNORED_TIMER = {"AccuracySec", "WakeSystem", "RemainAfterElapse", "OnClockChange",
-                  "OnTimezoneChange", "FixedRandomDelay", "Unit", "OnCalendar", "Persistent",
-                  "RandomizedDelaySec", *_RELATIVE}  # fmt: skip
 _SPAN_UNITS = {
     "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3, "s": 1, "sec": 1, "second": 1,
     "seconds": 1, "m": 60, "min": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600,
