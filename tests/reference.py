@@ -59,6 +59,8 @@ def parse_field(
         elif "-" in rng:
             a, b = rng.split("-")
             first, last = _value(a, names, base), _value(b, names, base)
+            if names is DAYS and last == 0 < first:
+                last = 7  # cronie: a weekday range may end on Sunday as 0 (FRI-SUN)
         else:
             first = _value(rng, names, base)
             last = high if step_text else first

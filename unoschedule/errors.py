@@ -51,6 +51,14 @@ class ConfigErrors(UnoScheduleError):
         super().__init__(first + more)
 
 
+class ImportRefusedError(ConfigError):
+    """A line of a crontab or systemd unit that has no exact equivalent in a schedule
+    file, located as ``FILE:LINE`` (an importer refuses rather than guess)."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}" if self.file else self.message
+
+
 class UnknownScheduleError(UnoScheduleError, LookupError):
     """A schedule name or id that the configuration or state does not hold."""
 

@@ -938,3 +938,8 @@ def _columns(definitions: dict[str, Any]) -> int:
     label = min(28, max([len(n) for n in definitions] + [12]))
     width = int(output.console().width)
     return max(24, min(96, width - label - 10))
+
+
+from .importing import import_app  # noqa: E402 - import crontab, import systemd-timer
+
+app.add_typer(import_app, name="import")

@@ -204,14 +204,12 @@ def cli_reference() -> str:
     import typer.main
 
     from . import app
+    from .manpage import visible_commands
 
     group = typer.main.get_command(app)
     ctx = group.make_context("uno-schedule", ["list"])
-    names = [
-        name
-        for name in group.list_commands(ctx)  # type: ignore[attr-defined]
-        if not group.get_command(ctx, name).hidden  # type: ignore[attr-defined]
-    ]
+    commands = visible_commands(group, ctx)
+    names = [name for name, _ in commands]
     out = [
         _GENERATED,
         "",
@@ -226,15 +224,16 @@ def cli_reference() -> str:
         "2 on a usage error. The same text is in `uno-schedule COMMAND --help` and "
         "`man uno-schedule`.",
         "",
-        "Commands: " + ", ".join(f"[{n}](#uno-schedule-{n})" for n in names) + ".",
+        "Commands: "
+        + ", ".join(f"[{n}](#uno-schedule-{n.replace(' ', '-')})" for n in names)
+        + ".",
         "",
         "## Global options",
         "",
         *_options(group),
         "",
     ]
-    for name in names:
-        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
+    for name, command in commands:
         out += [f"## uno-schedule {name}", "", *_help_markdown(command.help or "")]
         options = _options(command)
         if options:

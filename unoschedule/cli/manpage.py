@@ -13,7 +13,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["render"]
+__all__ = ["render", "visible_commands"]
 
 _SECTION_DATE = "2026"
 
@@ -75,6 +75,21 @@ def _params(command: Any) -> list[str]:
     return out
 
 
+def visible_commands(group: Any, ctx: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(full name, command)`` of each visible command in help order, a group's own
+    commands (``import crontab``) right after the group: the one walk that the man page
+    and the CLI reference share."""
+    out: list[tuple[str, Any]] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
+            continue
+        out.append((prefix + name, command))
+        if hasattr(command, "list_commands"):
+            out += visible_commands(command, ctx, f"{prefix}{name} ")
+    return out
+
+
 def render() -> str:
     """The whole man page, roff source."""
     import typer.main
@@ -101,10 +116,7 @@ def render() -> str:
         ".SH COMMANDS",
     ]
     ctx = typer.main.get_command(app).make_context("uno-schedule", ["list"])
-    for name in group.list_commands(ctx):  # type: ignore[attr-defined]
-        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
-        if command is None or command.hidden:
-            continue
+    for name, command in visible_commands(group, ctx):
         out += [".SS " + _roff(f"uno-schedule {name}"), *_help_body(command.help or "")]
         params = _params(command)
         if params:
