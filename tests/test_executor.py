@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -519,3 +520,36 @@ def test_a_grandchild_that_ignores_sigterm_is_killed_after_its_parent_obeyed(
     assert outcome.result == "timeout"
     assert 0.5 + GRACE - 0.05 <= took < 0.5 + GRACE + 1.0
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_job_that_cannot_start_for_want_of_descriptors_is_an_error_not_an_exception(
+    tmp_path: Path,
+) -> None:
+    # A process whose descriptors are all taken (as a runner's were by idle /metrics
+    # connections) runs a command: the run must end as an error that says why.
+    script = tmp_path / "starve.py"
+    script.write_text(
+        "import asyncio, os, resource, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_executor import make_spec\n"
+        "from unoschedule.runner.executor import Executor\n"
+        "async def main():\n"
+        "    executor = Executor()\n"
+        "    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "    held = []\n"
+        "    try:\n"
+        "        while True:\n"
+        "            held.append(os.open(os.devnull, os.O_RDONLY))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    for spec in (make_spec(command=('true',)), make_spec(task='os:getpid', timeout=5)):\n"
+        "        outcome = await executor.run(spec)\n"
+        "        print(outcome.result, outcome.error)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "error cannot start the job: Too many open files",
+        "error cannot start the job: Too many open files",
+    ]

@@ -95,7 +95,7 @@ HOMES = {
     "sqlite_utils": {"store.sqlite"},
     "filelock": {"lock"},
     "redis": {"store.redis"},
-    "prometheus_client": {"metrics"},
+    "prometheus_client": set(),
     "croniter": set(),
     "dateutil": set(),
 }

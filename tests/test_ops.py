@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_service import Runner, uno_cli, wait_until, write_config
+from test_service import Runner, runs, uno_cli, wait_until, write_config
 
 from unoschedule.model import RunRecord
 from unoschedule.store.sqlite import SQLiteStorage
@@ -90,7 +91,7 @@ def test_metrics_of_a_live_leader_and_its_standby(tmp_path: Path) -> None:
         values = wait_until(counted, what="two runs of each schedule in /metrics")
         assert values["uno_schedule_leader"] == 1
         assert values["uno_schedule_fire_lag_seconds_count"] >= 4
-        assert values['uno_schedule_run_duration_seconds_count{schedule="tick"}'] >= 2
+        assert values['uno_schedule_run_duration_seconds_count{queue="scheduled"}'] >= 4
         assert values['uno_schedule_schedules{status="active"}'] == 2
         assert 'uno_schedule_last_success_timestamp_seconds{schedule="tick"}' in values
         assert 'uno_schedule_last_success_timestamp_seconds{schedule="broken"}' not in values
@@ -788,12 +789,16 @@ def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> Non
 
 
 def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     from unoschedule.metrics import Metrics
 
     m = Metrics()
     at = T("2026-06-01T09:00:02Z")
     due = RunRecord(run_id="1", schedule="a", scheduled_time=T("2026-06-01T09:00:00Z"))
-    manual = RunRecord(run_id="2", schedule="a", scheduled_time=at, trigger="manual")
+    manual = RunRecord(
+        run_id="2", schedule='a "b"', scheduled_time=at, trigger="manual", queue="reports"
+    )
     m.started([due, manual], at)  # lag counts scheduled runs only: 2 s
     m.finished(due, "success", 0.2, at)
     m.finished(manual, "error", 7.0, at)
@@ -801,19 +806,25 @@ def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
     m.recorded(missed)
     m.view.leader = lambda: True
     m.view.statuses = lambda: {"active": 2}
-    values = samples(m.text())
+    text = m.text()
+    kinds = {f.name: f.type for f in text_string_to_metric_families(text)}  # it parses
+    assert kinds["uno_schedule_runs"] == "counter"
+    assert kinds["uno_schedule_run_duration_seconds"] == "histogram"
+    values = samples(text)
     assert values['uno_schedule_runs_total{result="success",schedule="a",trigger="schedule"}'] == 1
-    assert values['uno_schedule_runs_total{result="error",schedule="a",trigger="manual"}'] == 1
+    assert (
+        values['uno_schedule_runs_total{result="error",schedule="a \\"b\\"",trigger="manual"}'] == 1
+    )
     assert values['uno_schedule_runs_total{result="missed",schedule="b",trigger="schedule"}'] == 1
-    assert values['uno_schedule_missed_total{schedule="b"}'] == 1
     assert values["uno_schedule_fire_lag_seconds_count"] == 1
     assert values['uno_schedule_fire_lag_seconds_bucket{le="1.0"}'] == 0
     assert values['uno_schedule_fire_lag_seconds_bucket{le="2.5"}'] == 1
-    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{}",schedule="a"}}'
-    assert [values[bucket.format(le)] for le in ("0.05", "0.25", "5.0", "15.0", "+Inf")] == [
-        0, 1, 1, 2, 2,
-    ]  # fmt: skip
-    assert values['uno_schedule_run_duration_seconds_sum{schedule="a"}'] == pytest.approx(7.2)
+    # durations per queue, never per schedule (a run with no queue counts under "")
+    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{1}",queue="{0}"}}'
+    assert [values[bucket.format("", le)] for le in ("0.05", "0.25", "+Inf")] == [0, 1, 1]
+    assert [values[bucket.format("reports", le)] for le in ("5.0", "15.0", "+Inf")] == [0, 1, 1]
+    assert values['uno_schedule_run_duration_seconds_sum{queue="reports"}'] == 7.0
+    assert not any("schedule=" in key for key in values if "duration" in key)
     assert values['uno_schedule_last_success_timestamp_seconds{schedule="a"}'] == at.timestamp()
     assert values["uno_schedule_leader"] == 1
     assert values['uno_schedule_schedules{status="active"}'] == 2
@@ -844,3 +855,65 @@ def test_a_version_1_state_file_is_migrated_with_its_runs(tmp_path: Path) -> Non
     assert store.open_pauses() == []
     assert Path(f"{path}.v1.bak").exists()
     store.close()
+
+
+def _runner_with_open_files(workdir: Path, limit: int) -> Runner:
+    """A ``uno-schedule run`` whose process may hold at most ``limit`` descriptors."""
+    runner = Runner.__new__(Runner)
+    runner.log_path = workdir / "run.log"
+    runner.log = open(runner.log_path, "w")  # noqa: SIM115 - closed by close()
+    argv = [*uno_cli(workdir), "run"]
+    boot = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    runner.proc = subprocess.Popen(
+        [argv[0], "-c", boot, *argv],
+        cwd=workdir,
+        stdout=runner.log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return runner
+
+
+@pytest.mark.slow
+def test_idle_metrics_connections_never_take_the_descriptors_jobs_need(tmp_path: Path) -> None:
+    port = free_port()
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_address: 127.0.0.1:{port}
+        schedules:
+          tick:
+            schedule: {{every: 1s}}
+            command: "true"
+        """,
+    )
+    runner = _runner_with_open_files(tmp_path, 96)
+    idle: list[socket.socket] = []
+    try:
+        runner.wait_log("ready:")
+        for _ in range(150):  # more than the runner may have files: each says nothing
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:  # the listen queue is full: the runner has stopped accepting
+                break
+        time.sleep(0.5)  # the server accepts them in its own time
+        since = len(runs(tmp_path))
+
+        def ran_on() -> list[dict[str, Any]] | None:
+            found = runs(tmp_path)[since:]
+            done = [r for r in found if r["result"] not in ("queued", "running")]
+            return found if len(done) >= 3 else None
+
+        later = wait_until(ran_on, timeout=20, what="three more runs while connections idle")
+        assert {r["result"] for r in later if r["result"] != "running"} == {"success"}
+        assert "Too many open files" not in runner.text()
+        assert "uno_schedule_leader 1.0" in scrape(port)  # and it is still served
+    finally:
+        for conn in idle:
+            conn.close()
+        runner.close()

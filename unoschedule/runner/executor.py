@@ -462,6 +462,10 @@ class Executor(JobRunner):
             if definition.task:
                 return await self._run_task(spec, job, on_start)
             return JobOutcome("error", "schedule has neither task nor command", "", None)
+        except OSError as exc:
+            # No pipe, no process (EMFILE, ENFILE, EAGAIN...): the job never started,
+            # and a started one was killed where it failed; the run ends as an error.
+            return JobOutcome("error", f"cannot start the job: {exc.strerror or exc}", "", None)
         finally:
             self._jobs.discard(job)
             job.done.set()
