@@ -9,6 +9,7 @@ under an injected clock (the ``Harness`` of test_loop).
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -859,15 +860,17 @@ def test_a_version_1_state_file_is_migrated_with_its_runs(tmp_path: Path) -> Non
 
 def _runner_with_open_files(workdir: Path, limit: int) -> Runner:
     """A ``uno-schedule run`` whose process may hold at most ``limit`` descriptors."""
+    return _runner_after(workdir, f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))")
+
+
+def _runner_after(workdir: Path, setup: str) -> Runner:
+    """A ``uno-schedule run`` started after the Python statement ``setup`` ran in its
+    process (``os`` and ``resource`` imported)."""
     runner = Runner.__new__(Runner)
     runner.log_path = workdir / "run.log"
     runner.log = open(runner.log_path, "w")  # noqa: SIM115 - closed by close()
     argv = [*uno_cli(workdir), "run"]
-    boot = (
-        "import os, resource, sys; "
-        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
-        "os.execv(sys.argv[1], sys.argv[1:])"
-    )
+    boot = f"import os, resource, sys; {setup}; os.execv(sys.argv[1], sys.argv[1:])"
     runner.proc = subprocess.Popen(
         [argv[0], "-c", boot, *argv],
         cwd=workdir,
@@ -917,3 +920,79 @@ def test_idle_metrics_connections_never_take_the_descriptors_jobs_need(tmp_path:
         for conn in idle:
             conn.close()
         runner.close()
+
+
+@pytest.mark.slow
+def test_run_logs_stay_private_and_inside_log_dir_whatever_the_names_and_links(
+    tmp_path: Path,
+) -> None:
+    # Under umask 000, as a careless service manager may leave it; "..", "a/b" and
+    # ".hidden" are valid schedule names; "victim"'s folder is swapped for a link to a
+    # folder elsewhere (a local user could, when the folders were 0777).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    logs = tmp_path / "var" / "logs"
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_enabled: false
+          log_dir: {logs}
+          log_max_bytes: 2000
+        schedules:
+          "..":
+            schedule: {{every: 1s}}
+            command: ["echo", "dots"]
+          "a/b":
+            schedule: {{every: 1s}}
+            command: ["echo", "slash"]
+          victim:
+            schedule: {{every: 1s}}
+            command: ["echo", "secret"]
+          chatty:
+            schedule: {{every: 1s}}
+            command: ["sh", "-c", "yes 0123456789012345678901234567890123456789 | head -n 1000"]
+        """,
+    )
+    from unoschedule.runlogs import file_name
+
+    victim = logs / file_name("victim")
+    runner = _runner_after(tmp_path, "os.umask(0)")
+    try:
+        runner.wait_log("ready:")
+        wait_until(lambda: victim.is_dir() and any(victim.iterdir()), what="victim's log")
+        shutil.rmtree(victim)  # the swap: victim's folder becomes a link
+        victim.symlink_to(elsewhere)
+        since = len(runs(tmp_path))
+
+        def written() -> bool:
+            later = runs(tmp_path)[since:]
+            names = {r["schedule"] for r in later if r["result"] != "running"}
+            return {"..", "a/b", "victim", "chatty"} <= names
+
+        wait_until(written, what="a finished run of each schedule after the swap")
+        time.sleep(0.5)  # the files of the last runs are closed
+    finally:
+        runner.close()
+    assert list(elsewhere.iterdir()) == []  # nothing through the link
+    assert not list(tmp_path.glob("var/*.log")) and not list(tmp_path.glob("var/**/a/*"))
+    for folder in [logs.parent, logs, *(p for p in logs.iterdir() if not p.is_symlink())]:
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    dots = list((logs / file_name("..")).iterdir())
+    assert dots and dots[0].read_text() == "dots\n"
+    assert (dots[0].stat().st_mode & 0o777) == 0o600
+    assert next(iter((logs / file_name("a/b")).iterdir())).read_text() == "slash\n"
+    chatty = next(iter((logs / file_name("chatty")).iterdir())).read_text()
+    assert len(chatty) < 2200 and "output cut at 2000 bytes" in chatty
+
+
+def test_schedule_names_map_to_distinct_plain_file_names() -> None:
+    from unoschedule.runlogs import file_name
+
+    names = ["..", ".", "a/b", "a%2Fb", ".hidden", "x" * 200, "x" * 199 + "y", "é", ""]
+    mapped = [file_name(n) for n in names]
+    assert len(set(mapped)) == len(names)
+    for m in mapped:
+        assert "/" not in m and m not in (".", "..") and not m.startswith(".")
+        assert 0 < len(m.encode()) <= 120
+    assert file_name("nightly-backup_2.sh") == "nightly-backup_2.sh"

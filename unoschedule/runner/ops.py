@@ -132,7 +132,7 @@ class Operations(Observer):
         """The executor's line callback: each line also goes to its run's file."""
         if self.log_dir is None:
             return forward
-        self.sink = OutputSink(self.log_dir, forward)
+        self.sink = OutputSink(self.log_dir, forward, self.options.log_max_bytes)
         return self.sink
 
     def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
