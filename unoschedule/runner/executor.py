@@ -38,7 +38,15 @@ from ..abc import JobRunner
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
-from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
+from .processes import (
+    die_with_parent,
+    drop_own_environment,
+    group_alive,
+    inheritable_environment,
+    signal_group,
+    stop_orphans,
+    watch_pid,
+)
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
 from .workers import WorkerPool, repr_head
 
@@ -136,8 +144,9 @@ def job_environment(spec: JobSpec) -> dict[str, str]:
 
 
 def _base_environment() -> dict[str, str]:
-    """This process's environment without the contract's variables."""
-    return {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
+    """This process's environment without the runner's own variables (its settings and
+    secrets) and the contract's (a runner started from inside a job)."""
+    return {k: v for k, v in inheritable_environment(os.environ).items() if k not in _CONTRACT_VARS}
 
 
 def _process_environment(spec: JobSpec, base: Mapping[str, str]) -> dict[str, str]:
@@ -822,6 +831,7 @@ class Executor(JobRunner):
             os.close(write_fd)
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            drop_own_environment()
             os.environ.update(job_environment(spec))  # the child's own copy: see _sweep
             _child_main(func, args, kwargs, read_fd, write_fd, limit)
         os.close(write_fd)
@@ -944,7 +954,7 @@ def run_hook(
         words = shlex.split(argv) if isinstance(argv, str) else [str(a) for a in argv]
         if not words:
             return
-        full_env = dict(os.environ)
+        full_env = _base_environment()
         full_env.update({str(k): str(v) for k, v in env.items()})
         # A file, not a pipe: a grandchild holding a pipe open could block us forever.
         with tempfile.TemporaryFile() as out:

@@ -118,7 +118,7 @@ from ..abc import (
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import format_stored, parse_stored, stored_json_default
-from . import DEFAULT_PREFIX
+from . import DEFAULT_PREFIX, PASSWORD_ENV
 
 #: The stored form of instants and JSON values (``timeutil``), as every store writes them.
 _format_ts = format_stored
@@ -129,7 +129,12 @@ __all__ = ["DEFAULT_PREFIX", "RedisStorage", "RedisWakeups", "redacted_url"]
 
 log = logging.getLogger("unoschedule.store")
 
-PASSWORD_ENV = "UNO_SCHEDULE_REDIS_PASSWORD"
+#: A file holding the password (a systemd ``EnvironmentFile=`` can then stay
+#: password-free); a systemd credential named ``redis-password`` (``LoadCredential=``)
+#: is read the same way.
+PASSWORD_FILE_ENV = "UNO_SCHEDULE_REDIS_PASSWORD_FILE"
+CREDENTIAL = "redis-password"
+_WHERE = f"in the file {PASSWORD_FILE_ENV} names, or in {PASSWORD_ENV}"
 #: A command that has not answered in this long is an error (then: not leader).
 SOCKET_TIMEOUT = 5.0
 _CHUNK = 1000
@@ -1095,12 +1100,34 @@ class RedisWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
+def _password() -> str | None:
+    """The password of a URL without one: from the file ``UNO_SCHEDULE_REDIS_PASSWORD_FILE``
+    names, else the systemd credential ``redis-password``, else ``UNO_SCHEDULE_REDIS_PASSWORD``
+    (a file's trailing newline is not part of it)."""
+    path = os.environ.get(PASSWORD_FILE_ENV)
+    if not path:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        credential = os.path.join(folder, CREDENTIAL) if folder else None
+        path = credential if credential and os.path.exists(credential) else None
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().rstrip("\r\n") or None
+        except OSError as exc:
+            raise StateError(
+                f"cannot read the Redis password from {path}: {exc.strerror or exc}"
+            ) from None
+    return os.environ.get(PASSWORD_ENV) or None
+
+
 class RedisStorage(Store):
     """State in one Redis, shared by the schedulers and workers of several hosts.
 
     ``redis_url``: ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS, or
-    ``unix:///path/to/socket``; without a password in the URL, the one in
-    ``UNO_SCHEDULE_REDIS_PASSWORD`` is used. ``key_prefix`` keeps installations apart.
+    ``unix:///path/to/socket``; without a password in the URL, the one in the file that
+    ``UNO_SCHEDULE_REDIS_PASSWORD_FILE`` names (or the systemd credential
+    ``redis-password``, or ``UNO_SCHEDULE_REDIS_PASSWORD``) is used. ``key_prefix`` keeps
+    installations apart.
     """
 
     def __init__(
@@ -1124,9 +1151,9 @@ class RedisStorage(Store):
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 15,
         }
-        password = os.environ.get(PASSWORD_ENV)
         try:
-            if password and urlsplit(redis_url).password is None:
+            password = None if urlsplit(redis_url).password is not None else _password()
+            if password:
                 kwargs["password"] = password
             #: Typed loosely: redis-py's answers are str or bytes by a constructor flag.
             self.client: Any = redis.Redis.from_url(redis_url, **kwargs)
@@ -1148,18 +1175,14 @@ class RedisStorage(Store):
             yield
         except redis.AuthenticationError as exc:
             if "required" in str(exc).lower():
-                raise StateError(
-                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
-                ) from None
+                raise StateError(f"Redis at {self.url} needs a password ({_WHERE})") from None
             raise StateError(
-                f"Redis at {self.url} refused the password (set it in the URL or in {PASSWORD_ENV})"
+                f"Redis at {self.url} refused the password (from the URL or {_WHERE})"
             ) from None
         except redis.ResponseError as exc:
             text = str(exc)
             if "NOAUTH" in text:
-                raise StateError(
-                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
-                ) from None
+                raise StateError(f"Redis at {self.url} needs a password ({_WHERE})") from None
             raise StateError(f"Redis at {self.url} refused a command: {text}") from None
         except (redis.RedisError, OSError) as exc:
             raise StateError(f"cannot reach Redis at {self.url}: {exc}") from None
