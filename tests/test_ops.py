@@ -996,3 +996,40 @@ def test_schedule_names_map_to_distinct_plain_file_names() -> None:
         assert "/" not in m and m not in (".", "..") and not m.startswith(".")
         assert 0 < len(m.encode()) <= 120
     assert file_name("nightly-backup_2.sh") == "nightly-backup_2.sh"
+
+
+# -- bounded work ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_event_payload_too_big_for_a_command_is_refused_when_raised(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          listener:
+            schedule: {event: big}
+            shell: true
+            command: printf %s "$UNO_EVENT" | wc -c > got.txt
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        (tmp_path / "huge.json").write_text(json.dumps({"blob": "x" * (130 * 1024)}))
+        refused = cli(tmp_path, "event", "big", "--data", "@huge.json")
+        assert refused.returncode != 0
+        assert refused.stderr.strip().splitlines() == [
+            "error: --data is 133,132 bytes as JSON, more than 65,536 (a command gets it in "
+            "one environment variable); hand a job a file name instead"
+        ]
+        (tmp_path / "fits.json").write_text(json.dumps({"blob": "x" * (60 * 1024)}))
+        assert cli(tmp_path, "event", "big", "--data", "@fits.json").returncode == 0
+        got = wait_until(lambda: (tmp_path / "got.txt").exists() and (tmp_path / "got.txt"))
+        wait_until(lambda: got.read_text().strip(), what="the listener's count")
+        assert int(got.read_text()) == len(json.dumps({"blob": "x" * (60 * 1024)}))
+        assert [r["result"] for r in runs(tmp_path)] == ["success"]
+    finally:
+        runner.close()
