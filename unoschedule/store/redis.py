@@ -1100,6 +1100,20 @@ class RedisWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
+def _check_database(url: str, shown: str) -> None:
+    """The database of a ``redis://`` URL is one number (``/3``) or none: redis-py reads
+    ``/1/2`` as database 12 and ``/abc`` as 0, another installation's data or none."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        return
+    path = parts.path.strip("/") if parts.path.count("/") <= 1 else parts.path
+    if path and not (path.isascii() and path.isdigit()):
+        raise StateError(
+            f"cannot use Redis URL {shown}: the database must be one number, as in "
+            f"redis://host:6379/0, not {parts.path!r}"
+        )
+
+
 def _password() -> str | None:
     """The password of a URL without one: from the file ``UNO_SCHEDULE_REDIS_PASSWORD_FILE``
     names, else the systemd credential ``redis-password``, else ``UNO_SCHEDULE_REDIS_PASSWORD``
@@ -1151,6 +1165,7 @@ class RedisStorage(Store):
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 15,
         }
+        _check_database(redis_url, self.url)
         try:
             password = None if urlsplit(redis_url).password is not None else _password()
             if password:
