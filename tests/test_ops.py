@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1033,3 +1033,34 @@ def test_an_event_payload_too_big_for_a_command_is_refused_when_raised(tmp_path:
         assert [r["result"] for r in runs(tmp_path)] == ["success"]
     finally:
         runner.close()
+
+
+def test_backfill_and_explain_say_when_a_window_holds_too_many_occurrences(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          tick:
+            schedule: {every: 1s}
+            command: "true"
+        """,
+    )
+    huge = cli(tmp_path, "backfill", "tick", "--from", "61d", "--to", "now", "--dry-run", "--yes")
+    assert huge.returncode == 1 and huge.stdout == ""
+    (line,) = huge.stderr.strip().splitlines()
+    assert "more than 100,000 occurrences of tick" in line and "in parts" in line
+    above = cli(tmp_path, "backfill", "tick", "--from", "1d", "--to", "now", "--max", "200000")
+    assert above.returncode == 2 and "100000" in above.stderr
+    asked = cli(tmp_path, "explain", "tick", "--since", "3h", "--json")
+    assert asked.returncode == 1 and asked.stdout == ""
+    (line,) = asked.stderr.strip().splitlines()
+    assert "more than 10,000 occurrences of tick" in line and "narrow the window" in line
+    default = cli(tmp_path, "explain", "tick", "--json")  # 24h: the newest 10,000
+    assert default.returncode == 0, default.stderr
+    rows = json.loads(default.stdout)
+    assert len(rows) == 10_000
+    assert T(rows[-1]["scheduled_time"]) > datetime.now(UTC) - timedelta(seconds=5)

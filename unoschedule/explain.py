@@ -29,10 +29,11 @@ OUTCOMES = (
     "queued", "outside_window", "not_due",
 )  # fmt: skip
 
-#: ``--since`` defaults to this long before ``--until``.
+#: ``--since`` defaults to this long before ``--until`` (or less: see MAX_OCCURRENCES).
 DEFAULT_WINDOW = timedelta(hours=24)
-#: At most this many occurrences are explained (the newest); an every-second schedule
-#: has 86,400 a day.
+#: At most this many occurrences are explained: a window given that holds more is
+#: refused (narrow it); the default window keeps the newest this many (an every-second
+#: schedule has 86,400 a day).
 MAX_OCCURRENCES = 10_000
 _EPSILON = timedelta(microseconds=1)
 #: The triggers whose runs stand for an occurrence (manual and event runs do not).
@@ -47,6 +48,7 @@ def explain(
 ) -> list[dict[str, Any]]:
     now = scheduler.clock.now()
     until = until or now
+    chosen = since is not None
     since = since or until - DEFAULT_WINDOW
     if since > until:
         raise UnoScheduleError("--since is after --until")
@@ -57,7 +59,14 @@ def explain(
     paused = store.pauses(name, since, until) if store is not None else []
     if definition.schedule.kind == "event":
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
-    return outcomes(definition, state, runs, paused, since, until, now)
+    found = outcomes(definition, state, runs, paused, since, until, now)
+    if chosen and len(found) > MAX_OCCURRENCES:
+        raise UnoScheduleError(
+            f"more than {MAX_OCCURRENCES:,} occurrences of {name} between "
+            f"{format_instant(since)} and {format_instant(until)}; narrow the window "
+            "(--since, --until)"
+        )
+    return found[-MAX_OCCURRENCES:]
 
 
 def _last_attempt(runs: Sequence[RunRecord], run: RunRecord) -> int:
@@ -73,7 +82,8 @@ def outcomes(
     until: datetime,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """The pure part: occurrences in ``[since, until]`` and their outcomes."""
+    """The pure part: occurrences in ``[since, until]`` and their outcomes (the newest
+    ``MAX_OCCURRENCES``, and one more when there are more, so the caller can tell)."""
     anchor = definition.start_date or (state.anchor if state is not None else None)
     timeline = definition.schedule.timeline(
         zone=definition.zone(), name=definition.name, dst=definition.dst,
@@ -84,7 +94,7 @@ def outcomes(
         if instant > until:
             break
         instants.append(instant)
-        if len(instants) > MAX_OCCURRENCES:
+        if len(instants) > MAX_OCCURRENCES + 1:
             del instants[0]
     by_instant: dict[datetime, RunRecord] = {}
     for run in runs:
