@@ -362,3 +362,19 @@ def test_a_redis_url_names_its_database_by_one_number_or_none(redis_server: Redi
             assert store.client.connection_pool.connection_kwargs.get("db", 0) == db
         finally:
             store.close()
+
+
+def test_events_go_with_the_runs_retention_by_age(
+    store: RedisStorage, redis_server: RedisServer
+) -> None:
+    for minutes in (0, 1, 2, 10, 11):
+        store.add_event("e", {"n": minutes}, [], T0 + timedelta(minutes=minutes))
+    events = store.k("events")
+    assert raw(redis_server).hlen(events) == 5
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=2)
+    assert sorted(raw(redis_server).hkeys(events)) == ["3", "4", "5"]  # the oldest 2
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=200)
+    assert sorted(raw(redis_server).hkeys(events)) == ["4", "5"]  # newer ones stay
+    store.add_event("e", None, [], T0 + timedelta(minutes=12))
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=30), limit=200)
+    assert raw(redis_server).hlen(events) == 0

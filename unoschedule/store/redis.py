@@ -46,6 +46,7 @@ key                                 type    holds
                                             leader has taken yet
 ``P:seq``, ``P:event-id``           string  counters
 ``P:events``                        hash    event id -> ``{name, payload, created_at}``
+``P:events-pruned``                 string  the last event id pruned by age (from the front)
 ``P:lease``                         string  ``{instance_id, epoch, expires_at,
                                             acquired_at}`` JSON, with a PX expiry
 ``P:lease-last``                    string  the last lease written (no expiry)
@@ -978,6 +979,20 @@ for _, sched in ipairs(order) do
   end
   redis.call('SADD', p .. 'totals', sched)
 end
+if mode == 'before' then
+  -- events recorded before the instant, the oldest first from where the last prune
+  -- stopped (ids are sequential; stored instants compare as text)
+  local cursor = tonumber(redis.call('GET', p .. 'events-pruned') or '0')
+  local last = tonumber(redis.call('GET', p .. 'event-id') or '0')
+  local upto = math.min(last, cursor + limit)
+  while cursor < upto do
+    local record = redis.call('HGET', p .. 'events', cursor + 1)
+    if record and cjson.decode(record)['created_at'] >= ARGV[4] then break end
+    if record then redis.call('HDEL', p .. 'events', cursor + 1) end
+    cursor = cursor + 1
+  end
+  redis.call('SET', p .. 'events-pruned', cursor)
+end
 return out
 """
 
@@ -1647,7 +1662,8 @@ class RedisStorage(Store):
         self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
     ) -> Pruned:
         """One script (see ``_PRUNE``): Redis runs nothing else meanwhile, so ``seconds``
-        (the round trip, an upper bound) is how long every other client waited.
+        (the round trip, an upper bound) is how long every other client waited. By age,
+        events recorded before ``before`` go too (the oldest ``limit`` of them).
 
         By age, the candidates are the oldest by scheduled instant (the history's
         order), where SQLite looks at the oldest recorded: a run recorded late for an
