@@ -553,3 +553,39 @@ def test_a_job_that_cannot_start_for_want_of_descriptors_is_an_error_not_an_exce
         "error cannot start the job: Too many open files",
         "error cannot start the job: Too many open files",
     ]
+
+
+def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_at_most() -> None:
+    import dataclasses
+    import threading
+
+    spec = dataclasses.replace(
+        make_spec(task="executor_tasks.block_async", timeout=0.5), kill_grace=8.0
+    )
+
+    async def go() -> tuple[JobOutcome, float, JobOutcome, int, int, JobOutcome]:
+        executor = Executor()
+        began = time.monotonic()
+        first = await executor.run(spec)  # its cancellation cannot land: abandoned
+        took = time.monotonic() - began
+        threads = threading.active_count()
+        second = await executor.run(spec)  # the first still blocks its thread
+        after = threading.active_count()
+        sys.modules["executor_tasks"].RELEASE.set()
+        deadline = time.monotonic() + 10
+        while True:  # once the first's thread is free, a run starts again
+            third = await executor.run(spec)
+            if third.result == "success" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        executor.close()
+        return first, took, second, threads, after, third
+
+    first, took, second, threads, after, third = asyncio.run(go())
+    assert first.result == "timeout" and "abandoned" in (first.error or "")
+    assert took < 4.0  # at its timeout, not after the kill grace (8 s)
+    assert second.result == "error" and after == threads
+    assert second.error == (
+        "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+    )
+    assert third.result == "success"

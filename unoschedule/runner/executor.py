@@ -66,6 +66,11 @@ LogFn = Callable[[str], None]
 
 #: ``error`` of a run that ``stop_all`` cut off.
 SHUTDOWN_ERROR = "stopped by scheduler shutdown"
+#: ``error`` of an async task's run refused while an earlier run's task, abandoned at
+#: its timeout, still blocks its thread (each such run would leak one more thread).
+ABANDONED_ERROR = (
+    "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+)
 #: How long to keep reading output after the job's processes are gone. Only a process
 #: that left the job's group (a daemon that called ``setsid``) can hold the pipe open
 #: that long, and we must not wait for it.
@@ -76,6 +81,8 @@ _LINE_LIMIT = 65536
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
 BLOCKED_AFTER = 1.0
+#: How often an async task's own loop beats while it turns.
+_BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
 _KILL_WAIT = 5.0
 _POLL = 0.02
@@ -403,7 +410,7 @@ class _ThreadTask:
     async def _heartbeat(self) -> None:
         while True:
             self._beat = time.monotonic()
-            await asyncio.sleep(BLOCKED_AFTER / 4)
+            await asyncio.sleep(_BEAT)
 
     def target(self) -> None:
         """The worker thread's work: run the task to its end in a new loop."""
@@ -423,6 +430,17 @@ class _ThreadTask:
             self.done.set_exception(value)
 
 
+async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
+    """Wait up to ``grace`` for a cancelled task to end, but not for one whose loop has
+    missed two heartbeats: it is blocked and cannot take the cancellation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while not running.done.done() and loop.time() < deadline:
+        if running.blocked_for() > 2 * _BEAT:
+            return
+        await asyncio.wait({running.done}, timeout=min(_BEAT, deadline - loop.time()))
+
+
 class Executor(JobRunner):
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
@@ -439,6 +457,9 @@ class Executor(JobRunner):
         self._jobs: set[_Job] = set()
         self._stopping = False
         self._threads = _DaemonThreads()
+        #: Per schedule, an async task abandoned at its timeout while it blocked its
+        #: thread: the schedule's next runs are refused until that thread is free.
+        self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
@@ -697,6 +718,11 @@ class Executor(JobRunner):
         when it falls due (the thread is abandoned if the task never yields), and a
         heartbeat in its loop tells when it blocks, which is logged as a warning.
         """
+        name = spec.run.schedule
+        stuck = self._abandoned.get(name)
+        if stuck is not None and not stuck.done.done():
+            return JobOutcome("error", ABANDONED_ERROR, "", None)
+        self._abandoned.pop(name, None)
         loop = asyncio.get_running_loop()
         running = _ThreadTask(loop, func, args, kwargs)
         self._threads.submit(running.target)
@@ -713,9 +739,12 @@ class Executor(JobRunner):
                     return _interrupted()
             elif how == "timeout":
                 running.cancel()
-                await asyncio.wait({running.done}, timeout=spec.kill_grace)
+                await _until_cancelled(running, spec.kill_grace)
                 error = f"timed out after {_seconds(timeout or 0.0)}"
                 if not running.done.done():
+                    # A blocked thread cannot be stopped: it is left to end when it may,
+                    # and no run of this schedule starts another beside it meanwhile.
+                    self._abandoned[name] = running
                     error += "; the task blocked its event loop and was abandoned"
                 return JobOutcome("timeout", error, "", None)
         except BaseException:
