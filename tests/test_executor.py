@@ -589,3 +589,17 @@ def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_
         "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
     )
     assert third.result == "success"
+
+
+def test_a_commands_output_reaches_the_output_callback_whole_in_chunks_not_lines() -> None:
+    # A job printing many short lines must not cost the event loop a call per line.
+    got: list[tuple[str, str, bytes]] = []
+    lines: list[str] = []
+    executor = Executor(log=lines.append, output=lambda *chunk: got.append(chunk))
+    outcome = run_job(make_spec(command=("seq", "300000"), output_tail=16), executor)
+    assert outcome.result == "success" and outcome.output.endswith("299999\n300000\n")
+    expected = "".join(f"{i}\n" for i in range(1, 300001)).encode()
+    assert b"".join(data for _, _, data in got) == expected
+    assert {(schedule, run_id) for schedule, run_id, _ in got} == {("nightly", "run-1")}
+    assert len(got) < 300  # chunks of up to 256 KiB, not 300,000 calls
+    assert not any(line.endswith("] 1") for line in lines)  # no line by line as well

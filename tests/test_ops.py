@@ -610,15 +610,14 @@ def test_the_operations_keys_are_read_and_checked() -> None:
 # -- the full output of runs ----------------------------------------------------------------
 
 
-def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: Path) -> None:
+def test_the_output_sink_writes_each_runs_chunks_to_its_file(tmp_path: Path) -> None:
     from unoschedule.runlogs import OutputSink, path_of, remove
 
     forwarded: list[str] = []
-    sink = OutputSink(tmp_path / "logs", forwarded.append)
-    sink("[backup 1a] first")
-    sink("[nightly report 2b] other")  # a name with a space: the run id is the last word
-    sink("[backup 1a] second")
-    sink("no label at all")
+    sink = OutputSink(tmp_path / "logs", forwarded.append, echo=True)
+    sink.write("backup", "1a", b"first\nsec")
+    sink.write("nightly report", "2b", b"other\n")
+    sink.write("backup", "1a", b"ond\n")
     sink.finished("backup", "1a", "ignored: the pipe wrote the file", False)
     sink.finished("task", "3c", "Traceback (most recent call last): ...", False)  # a task
     sink.finished("task", "4d", "'its return value'", True)  # in the state; no file
@@ -627,10 +626,17 @@ def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: 
     assert path_of(tmp_path / "logs", "backup", "1a").read_text() == "first\nsecond\n"
     assert path_of(tmp_path / "logs", "nightly report", "2b").read_text() == "other\n"
     assert path_of(tmp_path / "logs", "task", "3c").read_text().startswith("Traceback")
-    assert forwarded == ["[backup 1a] first", "[nightly report 2b] other", "[backup 1a] second",
-                         "no label at all"]  # fmt: skip
+    assert forwarded[:2] == ["[backup 1a] first", "[backup 1a] sec"]  # echo: for the log
     remove(tmp_path / "logs", [("backup", "1a"), ("backup", "gone")])
     assert not path_of(tmp_path / "logs", "backup", "1a").exists()
+    capped = OutputSink(tmp_path / "capped", forwarded.append, max_bytes=10)
+    capped.write("big", "5e", b"0123456")
+    capped.write("big", "5e", b"789abcdef\n")
+    capped.write("big", "5e", b"more\n")
+    capped.close()
+    text = path_of(tmp_path / "capped", "big", "5e").read_text()
+    assert text.startswith("0123456789\n[uno-schedule: output cut at 10 bytes")
+    assert "more" not in text
 
 
 @pytest.mark.slow

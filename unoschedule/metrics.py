@@ -17,8 +17,9 @@ per series, label text cached per name) in the server's thread, yielding the GIL
 chunks, so that a scrape neither costs the event loop nor delays a firing.
 
 The server answers each connection in a thread of its own, but only ``MAX_CONNECTIONS``
-at a time (one more is closed at once) and each for at most ``IDLE_SECONDS`` of
-silence: idle connections can never take the descriptors the jobs need.
+at a time and each for at most ``IDLE_SECONDS`` of silence; a new connection when all
+are taken replaces the oldest that has sent nothing. Idle connections can then neither
+take the descriptors the jobs need nor keep Prometheus out.
 
 The names are the contract of SPEC 6 (``uno_schedule_runs_total`` and
 ``uno_schedule_leader`` are stable); ``contrib/prometheus-alerts.yaml`` uses them.
@@ -26,6 +27,7 @@ The names are the contract of SPEC 6 (``uno_schedule_runs_total`` and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import threading
@@ -276,6 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self.server.asked(self.request)
         if self.path.split("?", 1)[0] not in ("/metrics", "/"):
             self.send_error(404)
             return
@@ -291,7 +294,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    """A thread per connection, at most ``MAX_CONNECTIONS`` of them."""
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them.
+
+    When all are taken, the oldest connection that has not sent its request yet is
+    closed for the new one: idle connections can hold the server's places only until
+    a scrape comes, never keep it out."""
 
     daemon_threads = True
     block_on_close = False
@@ -300,15 +307,33 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.metrics = metrics
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        #: Connections that have not sent a request yet, oldest first.
+        self._idle: dict[Any, None] = {}
+        self._lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def asked(self, request: Any) -> None:
+        with self._lock:
+            self._idle.pop(request, None)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: close it now, hold nothing
-            return
+            with self._lock:
+                oldest = next(iter(self._idle), None)
+                if oldest is not None:
+                    del self._idle[oldest]
+            if oldest is not None:
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)  # its thread ends, freeing a place
+            if oldest is None or not self._slots.acquire(timeout=1.0):
+                self.shutdown_request(request)  # full of scrapes: close it now
+                return
+        with self._lock:
+            self._idle[request] = None
         try:
             super().process_request(request, client_address)
         except BaseException:
+            self.asked(request)
             self._slots.release()
             raise
 
@@ -316,6 +341,7 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.asked(request)
             self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -13,9 +13,8 @@ through a symbolic link (``openat`` with ``O_NOFOLLOW`` from the folder's descri
 that swapping a folder for a link makes the write fail instead of going where the link
 points.
 
-The runner's side is ``OutputSink``: the executor hands every output line of a command
-to a log callback, prefixed with ``[schedule run_id]``; the sink routes each line to its
-run's file and passes it on unchanged.
+The runner's side is ``OutputSink``: the executor hands what a command prints, chunk by
+chunk as it reads it, to the sink, which appends it to the run's file.
 """
 
 from __future__ import annotations
@@ -154,14 +153,25 @@ def remove(log_dir: Path | None, runs: Iterable[tuple[str, str]]) -> None:
 
 
 class OutputSink:
-    """Routes ``[schedule run_id] line`` to that run's file, then to ``forward``."""
+    """Writes what each command prints, as the executor reads it (chunks of up to
+    256 KiB, not lines: a job printing millions of short lines cost a call per line on
+    the event loop), to that run's file; with ``echo``, each line also goes to
+    ``forward`` as ``[schedule run_id] line`` (the runner's debug log)."""
 
-    def __init__(self, log_dir: Path, forward: Callable[[str], None], max_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        forward: Callable[[str], None],
+        max_bytes: int = 0,
+        *,
+        echo: bool = False,
+    ) -> None:
         self.log_dir = log_dir
         self.forward = forward
-        #: A run's file stops growing past this many characters (0: no limit).
+        #: A run's file stops growing past this many bytes (0: no limit).
         self.max_bytes = max_bytes
-        self._files: dict[str, IO[str]] = {}
+        self.echo = echo
+        self._files: dict[str, IO[bytes]] = {}
         self._flushed: dict[str, float] = {}
         self._written: dict[str, int] = {}
         #: Runs whose file cannot be written (not tried again), and the schedules
@@ -169,23 +179,18 @@ class OutputSink:
         self._broken: set[str] = set()
         self._warned: set[str] = set()
 
-    def __call__(self, line: str) -> None:
-        self.forward(line)
-        if not line.startswith("["):
-            return
-        label, sep, text = line.partition("] ")
-        if not sep:
-            return
-        schedule, _, run_id = label[1:].rpartition(" ")
+    def write(self, schedule: str, run_id: str, data: bytes) -> None:
+        """``data`` as the run's command printed it (its lines cut anywhere)."""
+        if self.echo:
+            for line in data.decode("utf-8", "replace").splitlines():
+                self.forward(f"[{schedule} {run_id}] {line}")
         if run_id in self._broken:
             return
         try:
             handle = self._files.get(run_id)
             if handle is None:
                 handle = self._files[run_id] = self._open(schedule, run_id)
-            if not self._room(run_id, handle, len(text) + 1):
-                return
-            handle.write(text + "\n")
+            handle.write(self._room(run_id, data))
             now = time.monotonic()
             if now - self._flushed.get(run_id, 0.0) >= FLUSH_SECONDS:
                 handle.flush()  # ``logs --follow`` sees output within this long
@@ -196,28 +201,26 @@ class OutputSink:
                 self._warned.add(schedule)
                 self.forward(f"cannot write run output of {schedule} under {self.log_dir}: {exc}")
 
-    def _open(self, schedule: str, run_id: str) -> IO[str]:
-        fd = open_run_file(self.log_dir, schedule, run_id)
-        return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+    def _open(self, schedule: str, run_id: str) -> IO[bytes]:
+        return os.fdopen(open_run_file(self.log_dir, schedule, run_id), "ab")
 
-    def _room(self, run_id: str, handle: IO[str], size: int) -> bool:
-        """Whether ``size`` more fits under ``max_bytes``; the first line that does not
-        is replaced by a note saying where the file was cut."""
+    def _room(self, run_id: str, data: bytes) -> bytes:
+        """What of ``data`` fits under ``max_bytes``; where it stops fitting, a note
+        saying that the file was cut."""
         if self.max_bytes <= 0:
-            return True
+            return data
         written = self._written.get(run_id, 0)
         if written > self.max_bytes:
-            return False
-        self._written[run_id] = written + size
-        if written + size <= self.max_bytes:
-            return True
+            return b""
+        self._written[run_id] = written + len(data)
+        if written + len(data) <= self.max_bytes:
+            return data
         self._written[run_id] = self.max_bytes + 1
-        handle.write(
-            f"[uno-schedule: output cut at {self.max_bytes} bytes (scheduler.log_max_bytes); "
-            "the end of it is in the run's output tail]\n"
+        note = (
+            f"\n[uno-schedule: output cut at {self.max_bytes} bytes "
+            "(scheduler.log_max_bytes); the end of it is in the run's output tail]\n"
         )
-        handle.flush()
-        return False
+        return data[: self.max_bytes - written] + note.encode()
 
     def finished(self, schedule: str, run_id: str, output: str | None, success: bool) -> None:
         """Close the run's file. A failed run that printed nothing through the pipe (a
@@ -235,8 +238,9 @@ class OutputSink:
                 handle.close()
             return
         if output and not success:
+            text = output if output.endswith("\n") else output + "\n"
             with contextlib.suppress(OSError), self._open(schedule, run_id) as out:
-                out.write(output if output.endswith("\n") else output + "\n")
+                out.write(text.encode("utf-8", "replace"))
 
     def close(self) -> None:
         for handle in self._files.values():

@@ -228,11 +228,20 @@ def _seconds(value: float) -> str:
 
 
 class _Output(asyncio.Protocol):
-    """Reads a job's merged stdout/stderr: keeps the last bytes, logs every line."""
+    """Reads a job's merged stdout/stderr: keeps the last bytes, hands each chunk read to
+    ``chunks`` (whole: a call per line of a job printing millions of them held the event
+    loop), or else logs every line."""
 
-    def __init__(self, limit: int, emit: LogFn | None, loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        limit: int,
+        emit: LogFn | None,
+        loop: asyncio.AbstractEventLoop,
+        chunks: Callable[[bytes], None] | None = None,
+    ):
         self._limit = limit
         self._emit = emit
+        self._chunks = chunks
         self._tail = bytearray()
         self._pending = bytearray()
         self.closed: asyncio.Future[None] = loop.create_future()
@@ -242,6 +251,11 @@ class _Output(asyncio.Protocol):
             self._tail += data
             if len(self._tail) > self._limit:
                 del self._tail[: len(self._tail) - self._limit]
+        if self._chunks is not None:
+            try:
+                self._chunks(data)
+            except Exception:  # a broken output sink must not break the job
+                self._chunks = None
         if self._emit is None:
             return
         self._pending += data
@@ -284,9 +298,13 @@ class _Output(asyncio.Protocol):
 
 
 async def _read_pipe(
-    loop: asyncio.AbstractEventLoop, fd: int, limit: int, emit: LogFn | None
+    loop: asyncio.AbstractEventLoop,
+    fd: int,
+    limit: int,
+    emit: LogFn | None,
+    chunks: Callable[[bytes], None] | None = None,
 ) -> tuple[asyncio.BaseTransport, _Output]:
-    reader = _Output(limit, emit, loop)
+    reader = _Output(limit, emit, loop, chunks)
     pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
     transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
     return transport, reader
@@ -450,8 +468,16 @@ class Executor(JobRunner):
     dispatched during shutdown cannot slip past it.
     """
 
-    def __init__(self, log: LogFn | None = None, warn: LogFn | None = None) -> None:
+    def __init__(
+        self,
+        log: LogFn | None = None,
+        warn: LogFn | None = None,
+        output: Callable[[str, str, bytes], None] | None = None,
+    ) -> None:
         self._log = log
+        #: Where what a command prints goes, chunk by chunk (schedule, run id, bytes);
+        #: without it, each line goes to ``log``.
+        self._output = output
         #: Where what the operator must see goes (a blocked async task); else ``log``.
         self._warn_log = warn or log
         self._jobs: set[_Job] = set()
@@ -544,6 +570,17 @@ class Executor(JobRunner):
             log(prefix + line)
 
         return emit
+
+    def _chunks_of(self, spec: JobSpec) -> Callable[[bytes], None] | None:
+        sink = self._output
+        if sink is None:
+            return None
+        schedule, run_id = spec.run.schedule, spec.run.run_id
+
+        def chunks(data: bytes) -> None:
+            sink(schedule, run_id, data)
+
+        return chunks
 
     @staticmethod
     def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
@@ -657,8 +694,10 @@ class Executor(JobRunner):
         del proc
         exited = watch_pid(loop, pid)
         try:
-            emit = self._emitter(job)
-            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
+            chunks, emit = self._chunks_of(spec), None
+            if chunks is None:
+                emit = self._emitter(job)
+            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit, chunks)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
