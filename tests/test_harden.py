@@ -1223,6 +1223,12 @@ def test_the_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
             env=env, timeout=60,
         )  # fmt: skip
         assert "password" not in done.stderr, done.stderr
+        del env["UNO_SCHEDULE_REDIS_PASSWORD_FILE"]
+        flag = subprocess.run(
+            [*argv, "--redis-password-file", str(secret), "--state", bare, "history", "job"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert "password" not in flag.stderr, flag.stderr
         env["UNO_SCHEDULE_REDIS_PASSWORD_FILE"] = str(tmp_path / "missing")
         missing = subprocess.run(
             [*argv, "--state", bare, "history", "job"], capture_output=True, text=True,
