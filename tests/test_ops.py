@@ -1008,7 +1008,9 @@ def test_schedule_names_map_to_distinct_plain_file_names() -> None:
 
 
 @pytest.mark.slow
-def test_an_event_payload_too_big_for_a_command_is_refused_when_raised(tmp_path: Path) -> None:
+def test_an_event_payload_too_big_for_a_variable_reaches_a_command_in_a_file(
+    tmp_path: Path,
+) -> None:
     write_config(
         tmp_path,
         """
@@ -1018,27 +1020,33 @@ def test_an_event_payload_too_big_for_a_command_is_refused_when_raised(tmp_path:
           listener:
             schedule: {event: big}
             shell: true
-            command: printf %s "$UNO_EVENT" | wc -c > got.txt
+            command: >-
+              if [ -n "$UNO_EVENT_FILE" ]; then cat "$UNO_EVENT_FILE" > "got-$UNO_RUN_ID";
+              echo "$UNO_EVENT_FILE" > "path-$UNO_RUN_ID";
+              else printf %s "$UNO_EVENT" > "got-$UNO_RUN_ID"; fi
         """,
     )
     runner = Runner(tmp_path, "a")
     try:
         runner.wait_log("ready:")
-        (tmp_path / "huge.json").write_text(json.dumps({"blob": "x" * (130 * 1024)}))
-        refused = cli(tmp_path, "event", "big", "--data", "@huge.json")
-        assert refused.returncode != 0
-        assert refused.stderr.strip().splitlines() == [
-            "error: --data is 133,132 bytes as JSON, more than 65,536 (a command gets it in "
-            "one environment variable); hand a job a file name instead"
-        ]
-        (tmp_path / "fits.json").write_text(json.dumps({"blob": "x" * (60 * 1024)}))
-        assert cli(tmp_path, "event", "big", "--data", "@fits.json").returncode == 0
-        got = wait_until(lambda: (tmp_path / "got.txt").exists() and (tmp_path / "got.txt"))
-        wait_until(lambda: got.read_text().strip(), what="the listener's count")
-        assert int(got.read_text()) == len(json.dumps({"blob": "x" * (60 * 1024)}))
-        assert [r["result"] for r in runs(tmp_path)] == ["success"]
+        payloads = [{"blob": "x" * (130 * 1024)}, {"blob": "y" * (60 * 1024)}]
+        for i, payload in enumerate(payloads):
+            (tmp_path / f"p{i}.json").write_text(json.dumps(payload))
+            done = cli(tmp_path, "event", "big", "--data", f"@p{i}.json")
+            assert done.returncode == 0, done.stderr
+
+        def ended() -> list[dict[str, Any]] | None:
+            found = runs(tmp_path)
+            return found if len(found) == 2 and all(r["finished_at"] for r in found) else None
+
+        finished = wait_until(ended, what="both listener runs")
     finally:
         runner.close()
+    assert [r["result"] for r in finished] == ["success", "success"], finished
+    got = {json.loads(p.read_text())["blob"][0] for p in tmp_path.glob("got-*")}
+    assert got == {"x", "y"}  # each whole, the big one from its file
+    (path,) = [Path(p.read_text().strip()) for p in tmp_path.glob("path-*")]
+    assert not path.exists()  # removed once its run ended
 
 
 def test_backfill_and_explain_say_when_a_window_holds_too_many_occurrences(

@@ -6,9 +6,10 @@ everything that touches processes, so that the hard guarantees live in one place
 - every command (and every sync task that has a timeout) runs in its own session and
   process group, so a timeout or a shutdown can signal the whole tree with one
   ``killpg`` and nothing the job started outlives it;
-- a job's context reaches it in ``UNO_*`` environment variables and extra arguments
-  are separate argv entries (``$1``... under ``shell: true``): nothing from a run is
-  ever spliced into a shell string;
+- a job's context reaches it in ``UNO_*`` environment variables (a payload too large
+  for one, in a file that ``UNO_EVENT_FILE`` names) and extra arguments are separate
+  argv entries (``$1``... under ``shell: true``): nothing from a run is ever spliced
+  into a shell string;
 - ``run`` never raises for anything the job did (missing program, failed import,
   exception, hang): it returns a ``JobOutcome`` the loop can record as it is.
 """
@@ -96,6 +97,8 @@ _CONTRACT_VARS = (
     "UNO_TRIGGER",
     "UNO_KWARGS",
     "UNO_EVENT",
+    "UNO_EVENT_FILE",
+    "UNO_KWARGS_FILE",
 )
 
 
@@ -148,6 +151,31 @@ def job_environment(spec: JobSpec) -> dict[str, str]:
     if run.event is not None:
         env["UNO_EVENT"] = json.dumps(run.event, default=_json_default)
     return env
+
+
+#: A value longer than this (``UNO_EVENT``, ``UNO_KWARGS``) reaches a command in a file
+#: named by ``<NAME>_FILE`` instead: Linux refuses to start a program with one
+#: environment string over 128 KiB ("Argument list too long").
+ENV_VALUE_LIMIT = 64 * 1024
+_BULKY_VARS = ("UNO_EVENT", "UNO_KWARGS")
+
+
+def _spill_bulky(env: dict[str, str]) -> list[str]:
+    """Move each value over ``ENV_VALUE_LIMIT`` of ``env`` into a file of its own (0600,
+    in the temp folder) named by ``<NAME>_FILE``; returns the files, for removal when
+    the job has ended."""
+    files = []
+    for name in _BULKY_VARS:
+        value = env.get(name)
+        if value is None or len(value) <= ENV_VALUE_LIMIT:
+            continue
+        fd, path = tempfile.mkstemp(prefix=f"uno-{name.lower()}-", suffix=".json")
+        files.append(path)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        del env[name]
+        env[f"{name}_FILE"] = path
+    return files
 
 
 def _base_environment() -> dict[str, str]:
@@ -670,6 +698,23 @@ class Executor(JobRunner):
         except JobError as exc:
             return JobOutcome("error", str(exc), "", None)
         env = _process_environment(spec, self._environment)
+        spilled = _spill_bulky(env)
+        try:
+            return await self._spawn(spec, job, on_start, argv, cwd, env)
+        finally:
+            for path in spilled:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    async def _spawn(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        on_start: Callable[[int | None], None] | None,
+        argv: list[str],
+        cwd: str | None,
+        env: dict[str, str],
+    ) -> JobOutcome:
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         try:
