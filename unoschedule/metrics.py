@@ -56,7 +56,7 @@ MAX_CONNECTIONS = 8
 IDLE_SECONDS = 10.0
 #: Between chunks of this many lines a scrape sleeps 0, so that the event loop's thread
 #: gets the GIL back at once rather than after the switch interval.
-_CHUNK = 1000
+_CHUNK = 100
 
 
 @dataclass
