@@ -92,7 +92,8 @@ class Worker:
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
-        self.executor = Executor(log=self.log.debug)
+        # A job's lines only when they are shown: a call per line held the loop.
+        self.executor = Executor(log=self.log.debug if self.log.verbose else None)
         self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
         self.finished = 0
         self._freed: dict[str, asyncio.Event] = {}
