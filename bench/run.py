@@ -45,6 +45,7 @@ BENCHMARKS = (
     "redis_chaos",
     "reload_firing",
     "prune",
+    "metrics_scale",
 )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -519,3 +520,86 @@ def test_a_grandchild_that_ignores_sigterm_is_killed_after_its_parent_obeyed(
     assert outcome.result == "timeout"
     assert 0.5 + GRACE - 0.05 <= took < 0.5 + GRACE + 1.0
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_job_that_cannot_start_for_want_of_descriptors_is_an_error_not_an_exception(
+    tmp_path: Path,
+) -> None:
+    # A process whose descriptors are all taken (as a runner's were by idle /metrics
+    # connections) runs a command: the run must end as an error that says why.
+    script = tmp_path / "starve.py"
+    script.write_text(
+        "import asyncio, os, resource, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_executor import make_spec\n"
+        "from unoschedule.runner.executor import Executor\n"
+        "async def main():\n"
+        "    executor = Executor()\n"
+        "    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "    held = []\n"
+        "    try:\n"
+        "        while True:\n"
+        "            held.append(os.open(os.devnull, os.O_RDONLY))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    for spec in (make_spec(command=('true',)), make_spec(task='os:getpid', timeout=5)):\n"
+        "        outcome = await executor.run(spec)\n"
+        "        print(outcome.result, outcome.error)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "error cannot start the job: Too many open files",
+        "error cannot start the job: Too many open files",
+    ]
+
+
+def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_at_most() -> None:
+    import dataclasses
+    import threading
+
+    spec = dataclasses.replace(
+        make_spec(task="executor_tasks.block_async", timeout=0.5), kill_grace=8.0
+    )
+
+    async def go() -> tuple[JobOutcome, float, JobOutcome, int, int, JobOutcome]:
+        executor = Executor()
+        began = time.monotonic()
+        first = await executor.run(spec)  # its cancellation cannot land: abandoned
+        took = time.monotonic() - began
+        threads = threading.active_count()
+        second = await executor.run(spec)  # the first still blocks its thread
+        after = threading.active_count()
+        sys.modules["executor_tasks"].RELEASE.set()
+        deadline = time.monotonic() + 10
+        while True:  # once the first's thread is free, a run starts again
+            third = await executor.run(spec)
+            if third.result == "success" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        executor.close()
+        return first, took, second, threads, after, third
+
+    first, took, second, threads, after, third = asyncio.run(go())
+    assert first.result == "timeout" and "abandoned" in (first.error or "")
+    assert took < 4.0  # at its timeout, not after the kill grace (8 s)
+    assert second.result == "error" and after == threads
+    assert second.error == (
+        "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+    )
+    assert third.result == "success"
+
+
+def test_a_commands_output_reaches_the_output_callback_whole_in_chunks_not_lines() -> None:
+    # A job printing many short lines must not cost the event loop a call per line.
+    got: list[tuple[str, str, bytes]] = []
+    lines: list[str] = []
+    executor = Executor(log=lines.append, output=lambda *chunk: got.append(chunk))
+    outcome = run_job(make_spec(command=("seq", "300000"), output_tail=16), executor)
+    assert outcome.result == "success" and outcome.output.endswith("299999\n300000\n")
+    expected = "".join(f"{i}\n" for i in range(1, 300001)).encode()
+    assert b"".join(data for _, _, data in got) == expected
+    assert {(schedule, run_id) for schedule, run_id, _ in got} == {("nightly", "run-1")}
+    assert len(got) < 300  # chunks of up to 256 KiB, not 300,000 calls
+    assert not any(line.endswith("] 1") for line in lines)  # no line by line as well

@@ -1198,3 +1198,109 @@ def _escaped_daemon_goes(tmp_path: Path, runner: Runner, end: str) -> None:
     finally:
         if alive(daemon):
             os.kill(daemon, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_the_redis_password_is_in_no_command_line_and_no_jobs_environment(
+    tmp_path: Path,
+) -> None:
+    from redis_server import RedisServer, unique_prefix
+
+    server = RedisServer(tmp_path / "redis", password="pw-s3cret-7")
+    server.start()
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          envdump:
+            schedule: {every: 1s}
+            shell: true
+            command: env > env.txt; cat /proc/$PPID/cmdline > parent.txt 2>/dev/null; true
+          pytask:
+            schedule: {every: 1s}
+            task: os:getenv
+            args: [UNO_SCHEDULE_REDIS_PASSWORD]
+            timeout: 10s
+        """,
+    )
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix(),
+        "UNO_SCHEDULE_DEBUG": "",
+    }
+    env.pop("UNO_SCHEDULE_REDIS_PASSWORD", None)
+    argv = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    with open(tmp_path / "run.log", "w") as log:
+        proc = subprocess.Popen(
+            [*argv, "--state", server.url, "run"],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: (tmp_path / "env.txt").exists(), 30, "a run of envdump")
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert b"pw-s3cret-7" not in cmdline, cmdline
+        assert b"--state" in cmdline  # the same process, its URL without the password
+        wait_until(lambda: "pytask: run" in (tmp_path / "run.log").read_text(), 30, "pytask")
+    finally:
+        proc.kill()
+        proc.wait(10)
+        server.stop()
+    job_env = (tmp_path / "env.txt").read_text()
+    assert "pw-s3cret-7" not in job_env
+    assert not [line for line in job_env.splitlines() if line.startswith("UNO_SCHEDULE_REDIS")]
+    assert "UNO_SCHEDULE_NAME=envdump" in job_env and "UNO_SCHEDULE_DEBUG" not in job_env
+    text = (tmp_path / "run.log").read_text()
+    assert "pw-s3cret-7" not in text
+    assert "pytask: run" in text and "failed" not in text
+
+
+def test_the_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
+    from redis_server import RedisServer, unique_prefix
+
+    server = RedisServer(tmp_path / "redis", password="pw-from-file")
+    server.start()
+    secret = tmp_path / "redis.password"
+    secret.write_text("pw-from-file\n")
+    secret.chmod(0o600)
+    write_config(tmp_path, "schedules:\n  job:\n    schedule: {every: 1h}\n    command: 'true'\n")
+    env = {**os.environ, "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix()}
+    env.pop("UNO_SCHEDULE_REDIS_PASSWORD", None)
+    argv = [sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml")]
+    bare = f"redis://127.0.0.1:{server.port}/0"
+    try:
+        without = subprocess.run(
+            [*argv, "--state", bare, "history", "job"], capture_output=True, text=True,
+            env=env, timeout=60,
+        )  # fmt: skip
+        assert without.returncode != 0 and "needs a password" in without.stderr
+        env["UNO_SCHEDULE_REDIS_PASSWORD_FILE"] = str(secret)
+        done = subprocess.run(
+            [*argv, "--state", bare, "history", "job"], capture_output=True, text=True,
+            env=env, timeout=60,
+        )  # fmt: skip
+        assert "password" not in done.stderr, done.stderr
+        del env["UNO_SCHEDULE_REDIS_PASSWORD_FILE"]
+        flag = subprocess.run(
+            [*argv, "--redis-password-file", str(secret), "--state", bare, "history", "job"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert "password" not in flag.stderr, flag.stderr
+        env["UNO_SCHEDULE_REDIS_PASSWORD_FILE"] = str(tmp_path / "missing")
+        missing = subprocess.run(
+            [*argv, "--state", bare, "history", "job"], capture_output=True, text=True,
+            env=env, timeout=60,
+        )  # fmt: skip
+        assert missing.returncode != 0
+        assert missing.stderr.strip().splitlines() == [
+            f"error: cannot read the Redis password from {tmp_path / 'missing'}: "
+            "No such file or directory"
+        ]
+    finally:
+        server.stop()

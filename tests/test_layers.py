@@ -101,7 +101,7 @@ HOMES = {
     "sqlite_utils": {"store.sqlite"},
     "filelock": {"lock"},
     "redis": {"store.redis"},
-    "prometheus_client": {"metrics"},
+    "prometheus_client": set(),
     "holidays": {"holidaycal"},
     "croniter": set(),
     "dateutil": set(),

@@ -9,15 +9,17 @@ under an injected clock (the ``Harness`` of test_loop).
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
+import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_service import Runner, uno_cli, wait_until, write_config
+from test_service import Runner, runs, uno_cli, wait_until, write_config
 
 from unoschedule.model import RunRecord
 from unoschedule.store.sqlite import SQLiteStorage
@@ -90,7 +92,7 @@ def test_metrics_of_a_live_leader_and_its_standby(tmp_path: Path) -> None:
         values = wait_until(counted, what="two runs of each schedule in /metrics")
         assert values["uno_schedule_leader"] == 1
         assert values["uno_schedule_fire_lag_seconds_count"] >= 4
-        assert values['uno_schedule_run_duration_seconds_count{schedule="tick"}'] >= 2
+        assert values['uno_schedule_run_duration_seconds_count{queue="scheduled"}'] >= 4
         assert values['uno_schedule_schedules{status="active"}'] == 2
         assert 'uno_schedule_last_success_timestamp_seconds{schedule="tick"}' in values
         assert 'uno_schedule_last_success_timestamp_seconds{schedule="broken"}' not in values
@@ -608,15 +610,14 @@ def test_the_operations_keys_are_read_and_checked() -> None:
 # -- the full output of runs ----------------------------------------------------------------
 
 
-def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: Path) -> None:
+def test_the_output_sink_writes_each_runs_chunks_to_its_file(tmp_path: Path) -> None:
     from unoschedule.runlogs import OutputSink, path_of, remove
 
     forwarded: list[str] = []
-    sink = OutputSink(tmp_path / "logs", forwarded.append)
-    sink("[backup 1a] first")
-    sink("[nightly report 2b] other")  # a name with a space: the run id is the last word
-    sink("[backup 1a] second")
-    sink("no label at all")
+    sink = OutputSink(tmp_path / "logs", forwarded.append, echo=True)
+    sink.write("backup", "1a", b"first\nsec")
+    sink.write("nightly report", "2b", b"other\n")
+    sink.write("backup", "1a", b"ond\n")
     sink.finished("backup", "1a", "ignored: the pipe wrote the file", False)
     sink.finished("task", "3c", "Traceback (most recent call last): ...", False)  # a task
     sink.finished("task", "4d", "'its return value'", True)  # in the state; no file
@@ -625,10 +626,17 @@ def test_the_output_sink_routes_lines_to_their_run_and_passes_them_on(tmp_path: 
     assert path_of(tmp_path / "logs", "backup", "1a").read_text() == "first\nsecond\n"
     assert path_of(tmp_path / "logs", "nightly report", "2b").read_text() == "other\n"
     assert path_of(tmp_path / "logs", "task", "3c").read_text().startswith("Traceback")
-    assert forwarded == ["[backup 1a] first", "[nightly report 2b] other", "[backup 1a] second",
-                         "no label at all"]  # fmt: skip
+    assert forwarded[:2] == ["[backup 1a] first", "[backup 1a] sec"]  # echo: for the log
     remove(tmp_path / "logs", [("backup", "1a"), ("backup", "gone")])
     assert not path_of(tmp_path / "logs", "backup", "1a").exists()
+    capped = OutputSink(tmp_path / "capped", forwarded.append, max_bytes=10)
+    capped.write("big", "5e", b"0123456")
+    capped.write("big", "5e", b"789abcdef\n")
+    capped.write("big", "5e", b"more\n")
+    capped.close()
+    text = path_of(tmp_path / "capped", "big", "5e").read_text()
+    assert text.startswith("0123456789\n[uno-schedule: output cut at 10 bytes")
+    assert "more" not in text
 
 
 @pytest.mark.slow
@@ -788,12 +796,16 @@ def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> Non
 
 
 def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     from unoschedule.metrics import Metrics
 
     m = Metrics()
     at = T("2026-06-01T09:00:02Z")
     due = RunRecord(run_id="1", schedule="a", scheduled_time=T("2026-06-01T09:00:00Z"))
-    manual = RunRecord(run_id="2", schedule="a", scheduled_time=at, trigger="manual")
+    manual = RunRecord(
+        run_id="2", schedule='a "b"', scheduled_time=at, trigger="manual", queue="reports"
+    )
     m.started([due, manual], at)  # lag counts scheduled runs only: 2 s
     m.finished(due, "success", 0.2, at)
     m.finished(manual, "error", 7.0, at)
@@ -801,19 +813,25 @@ def test_the_metrics_exposition_counts_what_the_loop_reported() -> None:
     m.recorded(missed)
     m.view.leader = lambda: True
     m.view.statuses = lambda: {"active": 2}
-    values = samples(m.text())
+    text = m.text()
+    kinds = {f.name: f.type for f in text_string_to_metric_families(text)}  # it parses
+    assert kinds["uno_schedule_runs"] == "counter"
+    assert kinds["uno_schedule_run_duration_seconds"] == "histogram"
+    values = samples(text)
     assert values['uno_schedule_runs_total{result="success",schedule="a",trigger="schedule"}'] == 1
-    assert values['uno_schedule_runs_total{result="error",schedule="a",trigger="manual"}'] == 1
+    assert (
+        values['uno_schedule_runs_total{result="error",schedule="a \\"b\\"",trigger="manual"}'] == 1
+    )
     assert values['uno_schedule_runs_total{result="missed",schedule="b",trigger="schedule"}'] == 1
-    assert values['uno_schedule_missed_total{schedule="b"}'] == 1
     assert values["uno_schedule_fire_lag_seconds_count"] == 1
     assert values['uno_schedule_fire_lag_seconds_bucket{le="1.0"}'] == 0
     assert values['uno_schedule_fire_lag_seconds_bucket{le="2.5"}'] == 1
-    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{}",schedule="a"}}'
-    assert [values[bucket.format(le)] for le in ("0.05", "0.25", "5.0", "15.0", "+Inf")] == [
-        0, 1, 1, 2, 2,
-    ]  # fmt: skip
-    assert values['uno_schedule_run_duration_seconds_sum{schedule="a"}'] == pytest.approx(7.2)
+    # durations per queue, never per schedule (a run with no queue counts under "")
+    bucket = 'uno_schedule_run_duration_seconds_bucket{{le="{1}",queue="{0}"}}'
+    assert [values[bucket.format("", le)] for le in ("0.05", "0.25", "+Inf")] == [0, 1, 1]
+    assert [values[bucket.format("reports", le)] for le in ("5.0", "15.0", "+Inf")] == [0, 1, 1]
+    assert values['uno_schedule_run_duration_seconds_sum{queue="reports"}'] == 7.0
+    assert not any("schedule=" in key for key in values if "duration" in key)
     assert values['uno_schedule_last_success_timestamp_seconds{schedule="a"}'] == at.timestamp()
     assert values["uno_schedule_leader"] == 1
     assert values['uno_schedule_schedules{status="active"}'] == 2
@@ -844,3 +862,219 @@ def test_a_version_1_state_file_is_migrated_with_its_runs(tmp_path: Path) -> Non
     assert store.open_pauses() == []
     assert Path(f"{path}.v1.bak").exists()
     store.close()
+
+
+def _runner_with_open_files(workdir: Path, limit: int) -> Runner:
+    """A ``uno-schedule run`` whose process may hold at most ``limit`` descriptors."""
+    return _runner_after(workdir, f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))")
+
+
+def _runner_after(workdir: Path, setup: str) -> Runner:
+    """A ``uno-schedule run`` started after the Python statement ``setup`` ran in its
+    process (``os`` and ``resource`` imported)."""
+    runner = Runner.__new__(Runner)
+    runner.log_path = workdir / "run.log"
+    runner.log = open(runner.log_path, "w")  # noqa: SIM115 - closed by close()
+    argv = [*uno_cli(workdir), "run"]
+    boot = f"import os, resource, sys; {setup}; os.execv(sys.argv[1], sys.argv[1:])"
+    runner.proc = subprocess.Popen(
+        [argv[0], "-c", boot, *argv],
+        cwd=workdir,
+        stdout=runner.log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return runner
+
+
+@pytest.mark.slow
+def test_idle_metrics_connections_never_take_the_descriptors_jobs_need(tmp_path: Path) -> None:
+    port = free_port()
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_address: 127.0.0.1:{port}
+        schedules:
+          tick:
+            schedule: {{every: 1s}}
+            command: "true"
+        """,
+    )
+    runner = _runner_with_open_files(tmp_path, 96)
+    idle: list[socket.socket] = []
+    try:
+        runner.wait_log("ready:")
+        for _ in range(150):  # more than the runner may have files: each says nothing
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:  # the listen queue is full: the runner has stopped accepting
+                break
+        time.sleep(0.5)  # the server accepts them in its own time
+        since = len(runs(tmp_path))
+
+        def ran_on() -> list[dict[str, Any]] | None:
+            found = runs(tmp_path)[since:]
+            done = [r for r in found if r["result"] not in ("queued", "running")]
+            return found if len(done) >= 3 else None
+
+        later = wait_until(ran_on, timeout=20, what="three more runs while connections idle")
+        assert {r["result"] for r in later if r["result"] != "running"} == {"success"}
+        assert "Too many open files" not in runner.text()
+        assert "uno_schedule_leader 1.0" in scrape(port)  # and it is still served
+    finally:
+        for conn in idle:
+            conn.close()
+        runner.close()
+
+
+@pytest.mark.slow
+def test_run_logs_stay_private_and_inside_log_dir_whatever_the_names_and_links(
+    tmp_path: Path,
+) -> None:
+    # Under umask 000, as a careless service manager may leave it; "..", "a/b" and
+    # ".hidden" are valid schedule names; "victim"'s folder is swapped for a link to a
+    # folder elsewhere (a local user could, when the folders were 0777).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    logs = tmp_path / "var" / "logs"
+    write_config(
+        tmp_path,
+        f"""
+        scheduler:
+          metrics_enabled: false
+          log_dir: {logs}
+          log_max_bytes: 2000
+        schedules:
+          "..":
+            schedule: {{every: 1s}}
+            command: ["echo", "dots"]
+          "a/b":
+            schedule: {{every: 1s}}
+            command: ["echo", "slash"]
+          victim:
+            schedule: {{every: 1s}}
+            command: ["echo", "secret"]
+          chatty:
+            schedule: {{every: 1s}}
+            command: ["sh", "-c", "yes 0123456789012345678901234567890123456789 | head -n 1000"]
+        """,
+    )
+    from unoschedule.runlogs import file_name
+
+    victim = logs / file_name("victim")
+    runner = _runner_after(tmp_path, "os.umask(0)")
+    try:
+        runner.wait_log("ready:")
+        wait_until(lambda: victim.is_dir() and any(victim.iterdir()), what="victim's log")
+        shutil.rmtree(victim)  # the swap: victim's folder becomes a link
+        victim.symlink_to(elsewhere)
+        since = len(runs(tmp_path))
+
+        def written() -> bool:
+            later = runs(tmp_path)[since:]
+            names = {r["schedule"] for r in later if r["result"] != "running"}
+            return {"..", "a/b", "victim", "chatty"} <= names
+
+        wait_until(written, what="a finished run of each schedule after the swap")
+        time.sleep(0.5)  # the files of the last runs are closed
+    finally:
+        runner.close()
+    assert list(elsewhere.iterdir()) == []  # nothing through the link
+    assert not list(tmp_path.glob("var/*.log")) and not list(tmp_path.glob("var/**/a/*"))
+    for folder in [logs.parent, logs, *(p for p in logs.iterdir() if not p.is_symlink())]:
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    dots = list((logs / file_name("..")).iterdir())
+    assert dots and dots[0].read_text() == "dots\n"
+    assert (dots[0].stat().st_mode & 0o777) == 0o600
+    assert next(iter((logs / file_name("a/b")).iterdir())).read_text() == "slash\n"
+    chatty = next(iter((logs / file_name("chatty")).iterdir())).read_text()
+    assert len(chatty) < 2200 and "output cut at 2000 bytes" in chatty
+
+
+def test_schedule_names_map_to_distinct_plain_file_names() -> None:
+    from unoschedule.runlogs import file_name
+
+    names = ["..", ".", "a/b", "a%2Fb", ".hidden", "x" * 200, "x" * 199 + "y", "é", ""]
+    mapped = [file_name(n) for n in names]
+    assert len(set(mapped)) == len(names)
+    for m in mapped:
+        assert "/" not in m and m not in (".", "..") and not m.startswith(".")
+        assert 0 < len(m.encode()) <= 120
+    assert file_name("nightly-backup_2.sh") == "nightly-backup_2.sh"
+
+
+# -- bounded work ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_event_payload_too_big_for_a_variable_reaches_a_command_in_a_file(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          listener:
+            schedule: {event: big}
+            shell: true
+            command: >-
+              if [ -n "$UNO_EVENT_FILE" ]; then cat "$UNO_EVENT_FILE" > "got-$UNO_RUN_ID";
+              echo "$UNO_EVENT_FILE" > "path-$UNO_RUN_ID";
+              else printf %s "$UNO_EVENT" > "got-$UNO_RUN_ID"; fi
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("ready:")
+        payloads = [{"blob": "x" * (130 * 1024)}, {"blob": "y" * (60 * 1024)}]
+        for i, payload in enumerate(payloads):
+            (tmp_path / f"p{i}.json").write_text(json.dumps(payload))
+            done = cli(tmp_path, "event", "big", "--data", f"@p{i}.json")
+            assert done.returncode == 0, done.stderr
+
+        def ended() -> list[dict[str, Any]] | None:
+            found = runs(tmp_path)
+            return found if len(found) == 2 and all(r["finished_at"] for r in found) else None
+
+        finished = wait_until(ended, what="both listener runs")
+    finally:
+        runner.close()
+    assert [r["result"] for r in finished] == ["success", "success"], finished
+    got = {json.loads(p.read_text())["blob"][0] for p in tmp_path.glob("got-*")}
+    assert got == {"x", "y"}  # each whole, the big one from its file
+    (path,) = [Path(p.read_text().strip()) for p in tmp_path.glob("path-*")]
+    assert not path.exists()  # removed once its run ended
+
+
+def test_backfill_and_explain_say_when_a_window_holds_too_many_occurrences(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          metrics_enabled: false
+        schedules:
+          tick:
+            schedule: {every: 1s}
+            command: "true"
+        """,
+    )
+    huge = cli(tmp_path, "backfill", "tick", "--from", "61d", "--to", "now", "--dry-run", "--yes")
+    assert huge.returncode == 1 and huge.stdout == ""
+    (line,) = huge.stderr.strip().splitlines()
+    assert "more than 100,000 occurrences of tick" in line and "in parts" in line
+    above = cli(tmp_path, "backfill", "tick", "--from", "1d", "--to", "now", "--max", "200000")
+    assert above.returncode == 2 and "100000" in above.stderr
+    asked = cli(tmp_path, "explain", "tick", "--since", "3h", "--json")
+    assert asked.returncode == 1 and asked.stdout == ""
+    (line,) = asked.stderr.strip().splitlines()
+    assert "more than 10,000 occurrences of tick" in line and "narrow the window" in line
+    default = cli(tmp_path, "explain", "tick", "--json")  # 24h: the newest 10,000
+    assert default.returncode == 0, default.stderr
+    rows = json.loads(default.stdout)
+    assert len(rows) == 10_000
+    assert T(rows[-1]["scheduled_time"]) > datetime.now(UTC) - timedelta(seconds=5)

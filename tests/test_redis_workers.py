@@ -403,3 +403,20 @@ def test_a_worker_tells_systemd_ready_watchdog_and_stopping(procs: Procs) -> Non
         assert worker.wait(30) == 0
     finally:
         sock.close()
+
+
+@pytest.mark.slow
+def test_a_worker_on_a_prefix_no_leader_ever_used_says_so(procs: Procs) -> None:
+    worker = procs.start("lonely", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("lonely"), 30, "the worker")
+    prefix = procs.env["UNO_SCHEDULE_REDIS_PREFIX"]
+    assert "no state under redis://127.0.0.1:" in procs.log("lonely")
+    assert f"with key prefix '{prefix}" in procs.log("lonely")
+    worker.terminate()
+    worker.wait(30)
+    leader = procs.start("leader", "run")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("second", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("second"), 30, "the second worker")
+    assert "no state under" not in procs.log("second")
+    leader.terminate()

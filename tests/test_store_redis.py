@@ -347,3 +347,37 @@ def test_the_design_documents_library_use(redis_server: RedisServer) -> None:
     stats = asyncio.run(go())
     assert stats["instance_id"] == stats["leader"] == "scheduler-1"
     assert storage.current_lease() is None  # released at shutdown
+
+
+@pytest.mark.parametrize("path", ["/1/2", "/abc", "/-1", "/1x", "/ 1"])
+def test_a_redis_url_whose_database_is_not_a_number_is_refused(path: str) -> None:
+    with pytest.raises(StateError) as refused:
+        RedisStorage(f"redis://:pw@127.0.0.1:6379{path}")
+    message = str(refused.value)
+    assert "database" in message and "pw" not in message and "\n" not in message
+
+
+def test_a_redis_url_names_its_database_by_one_number_or_none(redis_server: RedisServer) -> None:
+    base = redis_server.url.rsplit("/", 1)[0]
+    for path, db in (("", 0), ("/", 0), ("/3", 3), ("/15", 15)):
+        store = RedisStorage(base + path, key_prefix=unique_prefix())
+        try:
+            assert store.client.connection_pool.connection_kwargs.get("db", 0) == db
+        finally:
+            store.close()
+
+
+def test_events_go_with_the_runs_retention_by_age(
+    store: RedisStorage, redis_server: RedisServer
+) -> None:
+    for minutes in (0, 1, 2, 10, 11):
+        store.add_event("e", {"n": minutes}, [], T0 + timedelta(minutes=minutes))
+    events = store.k("events")
+    assert raw(redis_server).hlen(events) == 5
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=2)
+    assert sorted(raw(redis_server).hkeys(events)) == ["3", "4", "5"]  # the oldest 2
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=200)
+    assert sorted(raw(redis_server).hkeys(events)) == ["4", "5"]  # newer ones stay
+    store.add_event("e", None, [], T0 + timedelta(minutes=12))
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=30), limit=200)
+    assert raw(redis_server).hlen(events) == 0

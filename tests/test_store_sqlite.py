@@ -408,3 +408,25 @@ def test_save_schedules_in_one_transaction(tmp_path: Path) -> None:
         s.save_schedules([(sched("x"), None), (sched("y"), version("nope", 1))])
     assert s.get_schedule("x") is None
     s.close()
+
+
+def test_events_go_with_the_runs_retention_by_age(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    store = SQLiteStorage(tmp_path / "state.db")
+
+    def names() -> list[int]:
+        conn = sqlite3.connect(tmp_path / "state.db")
+        try:
+            return [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
+        finally:
+            conn.close()
+
+    for minutes in (0, 1, 2, 10, 11):
+        store.add_event("e", {"n": minutes}, [], T0 + timedelta(minutes=minutes))
+    assert names() == [1, 2, 3, 4, 5]
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=2)
+    assert names() == [3, 4, 5]  # the oldest 2
+    store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=5), limit=200)
+    assert names() == [4, 5]  # newer ones stay
+    store.close()

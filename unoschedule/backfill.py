@@ -20,10 +20,14 @@ if TYPE_CHECKING:
     from .abc import Store
     from .model import RunRecord
 
-__all__ = ["DEFAULT_MAX", "backfill", "occurrences"]
+__all__ = ["CEILING", "DEFAULT_MAX", "backfill", "occurrences"]
 
 #: More occurrences than this need ``yes=True`` (``--yes``).
 DEFAULT_MAX = 1000
+#: The most occurrences one backfill lists or queues, ``yes`` or not: each is a run
+#: record, and a window of millions (an every-second schedule over two months) is a
+#: slip more often than a wish. A longer window is backfilled in parts.
+CEILING = 100_000
 _EPSILON = timedelta(microseconds=1)
 
 
@@ -76,7 +80,16 @@ def backfill(
             f"--from {format_instant(start)} is in the future; backfill runs past occurrences"
         )
     end = min(end, now)  # occurrences still to come are the scheduler's, not a backfill's
-    instants = occurrences(store, definition, start, end, max(limit, 0) if not yes else 10**7)
+    if limit > CEILING:
+        raise UnoScheduleError(f"--max is at most {CEILING:,} (one backfill's most)")
+    cap = CEILING if yes else max(limit, 0)
+    instants = occurrences(store, definition, start, end, cap)
+    if len(instants) > CEILING:
+        raise UnoScheduleError(
+            f"more than {CEILING:,} occurrences of {definition.name} between "
+            f"{format_instant(start)} and {format_instant(end)}, the most one backfill "
+            "takes; backfill the window in parts"
+        )
     if len(instants) > limit and not yes:
         raise UnoScheduleError(
             f"more than {limit} occurrences of {definition.name} between "

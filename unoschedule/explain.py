@@ -30,10 +30,11 @@ OUTCOMES = (
     "queued", "outside_window", "not_due", "excluded",
 )  # fmt: skip
 
-#: ``--since`` defaults to this long before ``--until``.
+#: ``--since`` defaults to this long before ``--until`` (or less: see MAX_OCCURRENCES).
 DEFAULT_WINDOW = timedelta(hours=24)
-#: At most this many occurrences are explained (the newest); an every-second schedule
-#: has 86,400 a day.
+#: At most this many occurrences are explained: a window given that holds more is
+#: refused (narrow it); the default window keeps the newest this many (an every-second
+#: schedule has 86,400 a day).
 MAX_OCCURRENCES = 10_000
 _EPSILON = timedelta(microseconds=1)
 #: The triggers whose runs stand for an occurrence (manual and event runs do not).
@@ -50,6 +51,7 @@ def explain(
     """What became of each occurrence of ``definition`` in ``[since, until]`` (None for
     ``store``: no state yet)."""
     until = until or now
+    chosen = since is not None
     since = since or until - DEFAULT_WINDOW
     if since > until:
         raise UnoScheduleError("--since is after --until")
@@ -59,7 +61,14 @@ def explain(
     paused = store.pauses(name, since, until) if store is not None else []
     if definition.schedule.kind == "event":
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
-    return outcomes(definition, state, runs, paused, since, until, now)
+    found = outcomes(definition, state, runs, paused, since, until, now)
+    if chosen and len(found) > MAX_OCCURRENCES:
+        raise UnoScheduleError(
+            f"more than {MAX_OCCURRENCES:,} occurrences of {name} between "
+            f"{format_instant(since)} and {format_instant(until)}; narrow the window "
+            "(--since, --until)"
+        )
+    return found[-MAX_OCCURRENCES:]
 
 
 def _last_attempt(runs: Sequence[RunRecord], run: RunRecord) -> int:
@@ -75,7 +84,8 @@ def outcomes(
     until: datetime,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """The pure part: occurrences in ``[since, until]`` and their outcomes."""
+    """The pure part: occurrences in ``[since, until]`` and their outcomes (the newest
+    ``MAX_OCCURRENCES``, and one more when there are more, so the caller can tell)."""
     anchor = definition.start_date or (state.anchor if state is not None else None)
     timeline = definition.timeline(anchor, bounded=False)
     # (instant, why the calendar excludes or moved it): the nominal instants, so that
@@ -93,7 +103,7 @@ def outcomes(
                 instants[-1] = (moved, f"moved from {format_instant(instant)} ({why})")
             elif why is not None:
                 instants[-1] = (instant, why)
-        if len(instants) > MAX_OCCURRENCES:
+        if len(instants) > MAX_OCCURRENCES + 1:
             del instants[0]
     by_instant: dict[datetime, RunRecord] = {}
     for run in runs:

@@ -1,13 +1,25 @@
-"""Prometheus metrics of a runner: the only module that imports ``prometheus_client``.
+"""Prometheus metrics of a runner: the numbers, their exposition and the ``/metrics`` server.
 
 Two kinds of numbers, fed two ways so that the firing path pays next to nothing:
 
-- what happens (runs by result, durations, fire lag, missed occurrences, last success):
-  plain counts the run loop's observer bumps as runs start and end (a dict increment,
-  about a microsecond), never on the claim itself;
+- what happens (runs by result, durations, fire lag, last success): plain counts the
+  run loop's observer bumps as runs start and end (a dict increment, about a
+  microsecond), never on the claim itself;
 - what is (leader or standby, next due instant per schedule, running jobs per queue,
   schedules per status, overdue schedules): read from the run loop's memory when
-  Prometheus scrapes, in the HTTP server's thread, without touching the state file.
+  Prometheus scrapes, in a server thread, without touching the state file.
+
+A runner may hold tens of thousands of schedules, so the series per schedule are few:
+its run counts (by result and trigger, only those that happened), its last success, its
+next due instant and, with a dead-man alarm, whether it is overdue. Histograms are per
+queue, never per schedule. The exposition is written here as plain text (one f-string
+per series, label text cached per name) in the server's thread, yielding the GIL between
+chunks, so that a scrape neither costs the event loop nor delays a firing.
+
+The server answers each connection in a thread of its own, but only ``MAX_CONNECTIONS``
+at a time and each for at most ``IDLE_SECONDS`` of silence; a new connection when all
+are taken replaces the oldest that has sent nothing. Idle connections can then neither
+take the descriptors the jobs need nor keep Prometheus out.
 
 The names are the contract of SPEC 6 (``uno_schedule_runs_total`` and
 ``uno_schedule_leader`` are stable); ``contrib/prometheus-alerts.yaml`` uses them.
@@ -15,19 +27,17 @@ The names are the contract of SPEC 6 (``uno_schedule_runs_total`` and
 
 from __future__ import annotations
 
+import contextlib
 import math
+import socket
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from .model import RunRecord
@@ -38,6 +48,15 @@ __all__ = ["Metrics", "MetricsView", "parse_address"]
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 #: Job durations: a quick command to an hour-long batch job.
 DURATION_BUCKETS = (0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
+#: Connections served at the same time; one more is closed at once. Prometheus holds
+#: one per target; a few more leave room for a curl and a second Prometheus.
+MAX_CONNECTIONS = 8
+#: A connection that sends nothing for this long is closed (a scrape sends its request
+#: at once and reads the answer within its own timeout).
+IDLE_SECONDS = 10.0
+#: Between chunks of this many lines a scrape sleeps 0, so that the event loop's thread
+#: gets the GIL back at once rather than after the switch interval.
+_CHUNK = 100
 
 
 @dataclass
@@ -53,7 +72,6 @@ class MetricsView:
     running: Callable[[], Mapping[str, int]] = dict
     statuses: Callable[[], Mapping[str, int]] = dict
     overdue: Callable[[], Mapping[str, bool]] = dict
-    extra: list[Callable[[], Iterable[Any]]] = field(default_factory=list)
 
 
 def _histogram(bounds: tuple[float, ...]) -> list[float]:
@@ -67,12 +85,19 @@ def _observe(counts: list[float], bounds: tuple[float, ...], value: float) -> No
     counts[-1] += 1
 
 
-def _buckets(counts: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:
-    out, total = [], 0.0
-    for bound, n in zip((*bounds, math.inf), counts, strict=False):
-        total += n
-        out.append((floatToGoString(bound), total))  # type: ignore[no-untyped-call]
-    return out
+def _number(value: float) -> str:
+    """A sample value as Prometheus writes it (``+Inf``, ``1.0``, ``2.5e-05``)."""
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if value != value:
+        return "NaN"
+    return repr(float(value))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class Metrics:
@@ -80,21 +105,18 @@ class Metrics:
 
     Not prometheus-client's ``Counter``/``Histogram`` objects: a labelled child costs
     ~50 us to create and ~8 us to update under its lock, which a burst of 10,000
-    schedules paid on the event loop (0.5 s). Here an update is a dict or list
-    increment; prometheus-client builds the metric families and the exposition when
-    Prometheus scrapes, in its server thread, which yields the GIL between chunks.
+    schedules paid on the event loop (0.5 s). Here an update is a dict or list increment.
     """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
         self.view = MetricsView()
         self._runs: dict[tuple[str, str, str], int] = {}
         self._durations: dict[str, list[float]] = {}
         self._lag = _histogram(LAG_BUCKETS)
-        self._missed: dict[str, int] = {}
         self._last_success: dict[str, float] = {}
-        self.registry.register(_Collector(self))
-        self._server: Any = None
+        #: ``schedule="name"`` per schedule name, escaped once (a scrape writes it often).
+        self._labels: dict[str, str] = {}
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- fed by the run loop's observer ---------------------------------------------------
@@ -109,9 +131,10 @@ class Metrics:
         key = (run.schedule, result, run.trigger)
         self._runs[key] = self._runs.get(key, 0) + 1
         if seconds is not None:
-            counts = self._durations.get(run.schedule)
+            queue = run.queue or ""
+            counts = self._durations.get(queue)
             if counts is None:
-                counts = self._durations[run.schedule] = _histogram(DURATION_BUCKETS)
+                counts = self._durations[queue] = _histogram(DURATION_BUCKETS)
             _observe(counts, DURATION_BUCKETS, seconds)
         if result == "success":
             self._last_success[run.schedule] = at.timestamp()
@@ -120,8 +143,86 @@ class Metrics:
         """A final record without a job: a missed or skipped occurrence."""
         key = (run.schedule, run.result, run.trigger)
         self._runs[key] = self._runs.get(key, 0) + 1
-        if run.result == "missed":
-            self._missed[run.schedule] = self._missed.get(run.schedule, 0) + 1
+
+    # -- the exposition -------------------------------------------------------------------
+
+    def text(self) -> str:
+        """The exposition text, as a scrape gets it."""
+        return "".join(self._lines())
+
+    def _label(self, name: str) -> str:
+        label = self._labels.get(name)
+        if label is None:
+            label = self._labels[name] = f'schedule="{_escape(name)}"'
+        return label
+
+    def _lines(self) -> Iterable[str]:
+        view, label = self.view, self._label
+        yield from _head(
+            "uno_schedule_runs_total",
+            "counter",
+            "Runs recorded, by schedule, result and trigger.",
+        )
+        for i, ((name, result, trigger), count) in enumerate(sorted(dict(self._runs).items())):
+            yield (
+                f'uno_schedule_runs_total{{result="{_escape(result)}",{label(name)},'
+                f'trigger="{_escape(trigger)}"}} {count}.0\n'
+            )
+            _breathe(i)
+        yield from _head(
+            "uno_schedule_run_duration_seconds",
+            "histogram",
+            "How long runs took, by queue.",
+        )
+        for queue, counts in sorted(dict(self._durations).items()):
+            yield from _histogram_lines(
+                "uno_schedule_run_duration_seconds", f'queue="{_escape(queue)}"',
+                list(counts), DURATION_BUCKETS,
+            )  # fmt: skip
+        yield from _head(
+            "uno_schedule_fire_lag_seconds",
+            "histogram",
+            "Start of a run minus its scheduled instant (scheduled and missed runs).",
+        )
+        yield from _histogram_lines(
+            "uno_schedule_fire_lag_seconds", "", list(self._lag), LAG_BUCKETS
+        )
+        yield from _head(
+            "uno_schedule_last_success_timestamp_seconds",
+            "gauge",
+            "When each schedule last succeeded (Unix time), since this runner started.",
+        )
+        for i, (name, when) in enumerate(sorted(dict(self._last_success).items())):
+            yield f"uno_schedule_last_success_timestamp_seconds{{{label(name)}}} {when!r}\n"
+            _breathe(i)
+        yield from _head(
+            "uno_schedule_leader",
+            "gauge",
+            "1 while this instance leads (fires jobs), 0 on a standby.",
+        )
+        yield f"uno_schedule_leader {1.0 if view.leader() else 0.0}\n"
+        yield from _head(
+            "uno_schedule_next_run_timestamp_seconds",
+            "gauge",
+            "When each active schedule fires next (Unix time).",
+        )
+        for i, (name, at) in enumerate(sorted(dict(view.next_runs()).items())):
+            yield f"uno_schedule_next_run_timestamp_seconds{{{label(name)}}} {at.timestamp()!r}\n"
+            _breathe(i)
+        yield from _head("uno_schedule_running_jobs", "gauge", "Jobs running now, per queue.")
+        for queue, count in sorted(dict(view.running()).items()):
+            yield f'uno_schedule_running_jobs{{queue="{_escape(queue)}"}} {float(count)!r}\n'
+        yield from _head("uno_schedule_schedules", "gauge", "Schedules per status.")
+        for status, count in sorted(dict(view.statuses()).items()):
+            yield f'uno_schedule_schedules{{status="{_escape(status)}"}} {float(count)!r}\n'
+        yield from _head(
+            "uno_schedule_overdue",
+            "gauge",
+            "1 when a schedule with expect_success_within has not succeeded for that long.",
+        )
+        for i, (name, late) in enumerate(sorted(dict(view.overdue()).items())):
+            yield f"uno_schedule_overdue{{{label(name)}}} {1.0 if late else 0.0}\n"
+            _breathe(i)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -129,17 +230,16 @@ class Metrics:
         """Serve ``/metrics`` on ``HOST:PORT`` in a daemon thread; raises OSError when
         the address is taken (the caller logs it: never fatal, SPEC 6)."""
         host, port = parse_address(address)
-        self._server, self._thread = start_http_server(port, host, registry=self.registry)
+        server = _Server(host, port, self)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="uno-metrics", daemon=True
+        )
+        self._thread.start()
 
     @property
     def port(self) -> int | None:
         return None if self._server is None else int(self._server.server_address[1])
-
-    def text(self) -> str:
-        """The exposition text, as a scrape would get it (tests, benchmarks)."""
-        from prometheus_client import generate_latest
-
-        return generate_latest(self.registry).decode()
 
     def close(self) -> None:
         if self._server is not None:
@@ -148,95 +248,104 @@ class Metrics:
             self._server = None
 
 
-#: Between chunks of this many series a scrape sleeps 0, so that the event loop's
-#: thread gets the GIL back at once rather than after the switch interval.
-_CHUNK = 500
+def _head(name: str, kind: str, about: str) -> Iterable[str]:
+    yield f"# HELP {name} {about}\n# TYPE {name} {kind}\n"
 
 
-def _yielding(items: Iterable[Any]) -> Iterable[Any]:
-    for i, item in enumerate(items):
-        if i and i % _CHUNK == 0:
-            time.sleep(0)
-        yield item
+def _breathe(i: int) -> None:
+    if i and i % _CHUNK == 0:
+        time.sleep(0)
 
 
-class _Collector(Collector):
-    def __init__(self, metrics: Metrics) -> None:
+def _histogram_lines(
+    name: str, labels: str, counts: list[float], bounds: tuple[float, ...]
+) -> Iterable[str]:
+    """Cumulative buckets, count and sum; ``labels`` (``queue="x"``) follow ``le`` as
+    Prometheus sorts them."""
+    more = f",{labels}" if labels else ""
+    total = 0.0
+    for bound, n in zip((*bounds, math.inf), counts, strict=False):
+        total += n
+        yield f'{name}_bucket{{le="{_number(bound)}"{more}}} {total!r}\n'
+    braces = f"{{{labels}}}" if labels else ""
+    yield f"{name}_count{braces} {counts[-1]!r}\n{name}_sum{braces} {counts[-2]!r}\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """``GET /metrics`` (and ``/``); the socket times out after ``IDLE_SECONDS``."""
+
+    timeout = IDLE_SECONDS
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.asked(self.request)
+        if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+            self.send_error(404)
+            return
+        body = self.server.metrics.text().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: a scrape every 15 s is no news."""
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them.
+
+    When all are taken, the oldest connection that has not sent its request yet is
+    closed for the new one: idle connections can hold the server's places only until
+    a scrape comes, never keep it out."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, host: str, port: int, metrics: Metrics) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.metrics = metrics
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        #: Connections that have not sent a request yet, oldest first.
+        self._idle: dict[Any, None] = {}
+        self._lock = threading.Lock()
+        super().__init__((host, port), _Handler)
 
-    def collect(self) -> Iterable[Any]:
-        m, view = self.metrics, self.metrics.view
-        runs = CounterMetricFamily(
-            "uno_schedule_runs",
-            "Runs recorded, by schedule, result and trigger.",
-            labels=["schedule", "result", "trigger"],
-        )
-        for key, count in _yielding(sorted(dict(m._runs).items())):
-            runs.add_metric(list(key), count)
-        yield runs
-        duration = HistogramMetricFamily(
-            "uno_schedule_run_duration_seconds", "How long runs took, by schedule.",
-            labels=["schedule"],
-        )  # fmt: skip
-        for name, counts in _yielding(sorted(dict(m._durations).items())):
-            counts = list(counts)
-            duration.add_metric([name], _buckets(counts, DURATION_BUCKETS), counts[-2])
-        yield duration
-        lag = HistogramMetricFamily(
-            "uno_schedule_fire_lag_seconds",
-            "Start of a run minus its scheduled instant (scheduled and missed runs).",
-        )
-        counts = list(m._lag)
-        lag.add_metric([], _buckets(counts, LAG_BUCKETS), counts[-2])
-        yield lag
-        missed = CounterMetricFamily(
-            "uno_schedule_missed", "Occurrences recorded as missed, by schedule.",
-            labels=["schedule"],
-        )  # fmt: skip
-        for name, count in sorted(dict(m._missed).items()):
-            missed.add_metric([name], count)
-        yield missed
-        success = GaugeMetricFamily(
-            "uno_schedule_last_success_timestamp_seconds",
-            "When each schedule last succeeded (Unix time), since this runner started.",
-            labels=["schedule"],
-        )
-        for name, when in _yielding(sorted(dict(m._last_success).items())):
-            success.add_metric([name], when)
-        yield success
-        yield GaugeMetricFamily(
-            "uno_schedule_leader",
-            "1 while this instance leads (fires jobs), 0 on a standby.",
-            value=1 if view.leader() else 0,
-        )
-        nxt = GaugeMetricFamily(
-            "uno_schedule_next_run_timestamp_seconds",
-            "When each active schedule fires next (Unix time).",
-            labels=["schedule"],
-        )
-        for name, when in _yielding(sorted(dict(view.next_runs()).items())):
-            nxt.add_metric([name], when.timestamp())
-        yield nxt
-        running = GaugeMetricFamily(
-            "uno_schedule_running_jobs", "Jobs running now, per queue.", labels=["queue"]
-        )
-        for queue, count in sorted(dict(view.running()).items()):
-            running.add_metric([queue], count)
-        yield running
-        statuses = GaugeMetricFamily(
-            "uno_schedule_schedules", "Schedules per status.", labels=["status"]
-        )
-        for status, count in sorted(dict(view.statuses()).items()):
-            statuses.add_metric([status], count)
-        yield statuses
-        overdue = GaugeMetricFamily(
-            "uno_schedule_overdue",
-            "1 when a schedule with expect_success_within has not succeeded for that long.",
-            labels=["schedule"],
-        )
-        for name, late in _yielding(sorted(dict(view.overdue()).items())):
-            overdue.add_metric([name], 1 if late else 0)
-        yield overdue
+    def asked(self, request: Any) -> None:
+        with self._lock:
+            self._idle.pop(request, None)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                oldest = next(iter(self._idle), None)
+                if oldest is not None:
+                    del self._idle[oldest]
+            if oldest is not None:
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)  # its thread ends, freeing a place
+            if oldest is None or not self._slots.acquire(timeout=1.0):
+                self.shutdown_request(request)  # full of scrapes: close it now
+                return
+        with self._lock:
+            self._idle[request] = None
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.asked(request)
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.asked(request)
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or timed out is no error of ours."""
 
 
 def parse_address(address: str) -> tuple[str, int]:

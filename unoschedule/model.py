@@ -285,6 +285,7 @@ class SchedulerOptions:
     import_paths: tuple[str, ...] = ()
     output_tail: int = 4096
     log_dir: str | None = None
+    log_max_bytes: int = 10 * 1024 * 1024
     on_error: tuple[str, ...] | str | None = None
     metrics_address: str = "127.0.0.1:9650"
     keep_runs: int = 1000

@@ -2,20 +2,28 @@
 
 The state keeps only the tail of a run's output (``output_tail``, for ``history`` and
 failure messages); the whole of it goes to ``<log_dir>/<schedule>/<run_id>.log``, written
-as the job prints (so ``logs --follow`` sees it live) and deleted with the run record
-when the retention prunes it. The default folder is ``<state file>.logs`` beside the state.
+as the job prints (so ``logs --follow`` sees it live), cut at ``log_max_bytes``, and
+deleted with the run record when the retention prunes it. The default folder is
+``<state file>.logs`` beside the state.
 
-The runner's side is ``OutputSink``: the executor hands every output line of a command
-to a log callback, prefixed with ``[schedule run_id]``; the sink routes each line to its
-run's file and passes it on unchanged.
+The runner often runs as root and the folders may sit where others can reach: each
+folder is made 0700 whatever the umask, a schedule's name becomes a file name that can
+neither climb out (``..``) nor nest (``a/b``), and below ``log_dir`` nothing is opened
+through a symbolic link (``openat`` with ``O_NOFOLLOW`` from the folder's descriptor), so
+that swapping a folder for a link makes the write fail instead of going where the link
+points.
+
+The runner's side is ``OutputSink``: the executor hands what a command prints, chunk by
+chunk as it reads it, to the sink, which appends it to the run's file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +45,7 @@ class _HasLogDir(Protocol):
     def state_path(self) -> Path | None: ...
 
 
-__all__ = ["OutputSink", "log_dir_of", "path_of", "read_output", "remove"]
+__all__ = ["OutputSink", "file_name", "log_dir_of", "path_of", "read_output", "remove"]
 
 #: A run's file is flushed at most this often while it prints (and when it ends): a
 #: write per line stays a copy into a buffer, not a system call.
@@ -57,9 +65,82 @@ def log_dir_of(scheduler: _HasLogDir) -> Path | None:
     return None if state is None else Path(str(state) + ".logs")
 
 
+#: Longest file name written for a schedule (file systems allow 255 bytes).
+_NAME_BYTES = 120
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def file_name(schedule: str) -> str:
+    """The folder name of a schedule's runs: one name per schedule, never ``.``, ``..``
+    or a path. Letters, digits, ``-_.`` stay; anything else (and a leading dot) is
+    written ``%XX`` per UTF-8 byte; a name too long for a file keeps its head and a hash."""
+    out = []
+    for i, ch in enumerate(schedule):
+        if ch in _SAFE and not (i == 0 and ch == "."):
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    name = "".join(out) or "%"
+    if len(name) > _NAME_BYTES:
+        digest = hashlib.sha256(schedule.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = f"{name[: _NAME_BYTES - 17]}~{digest}"
+    return name
+
+
 def path_of(log_dir: Path, schedule: str, run_id: str) -> Path:
-    safe = schedule.replace(os.sep, "_").replace("\0", "_") or "_"
-    return log_dir / safe / f"{run_id}.log"
+    return log_dir / file_name(schedule) / file_name(f"{run_id}.log")
+
+
+def _make_private(path: Path) -> None:
+    """Create ``path`` and its missing parents, each 0700 whatever the umask."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+            os.chmod(folder, 0o700)  # a umask cannot widen it, but may narrow it
+
+
+@contextlib.contextmanager
+def _folder(log_dir: Path, schedule: str, *, create: bool) -> Iterator[int]:
+    """A descriptor of the schedule's folder, reached from ``log_dir`` without following
+    a link (``log_dir`` itself is the operator's choice and may be one)."""
+    if create:
+        _make_private(log_dir)
+    top = os.open(log_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        name = file_name(schedule)
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=top)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=top)
+    finally:
+        os.close(top)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def open_run_file(log_dir: Path, schedule: str, run_id: str) -> int:
+    """A descriptor to append a run's output to, created 0600; never through a link."""
+    with _folder(log_dir, schedule, create=True) as folder:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW
+        return os.open(file_name(f"{run_id}.log"), flags, 0o600, dir_fd=folder)
+
+
+def read_run_file(log_dir: Path, schedule: str, run_id: str) -> str | None:
+    """A run's whole output, or None when it has no file (or only through a link)."""
+    try:
+        with _folder(log_dir, schedule, create=False) as folder:
+            fd = os.open(file_name(f"{run_id}.log"), os.O_RDONLY | _NOFOLLOW, dir_fd=folder)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
 
 
 def remove(log_dir: Path | None, runs: Iterable[tuple[str, str]]) -> None:
@@ -67,46 +148,79 @@ def remove(log_dir: Path | None, runs: Iterable[tuple[str, str]]) -> None:
     if log_dir is None:
         return
     for schedule, run_id in runs:
-        with contextlib.suppress(OSError):
-            path_of(log_dir, schedule, run_id).unlink()
+        with contextlib.suppress(OSError), _folder(log_dir, schedule, create=False) as folder:
+            os.unlink(file_name(f"{run_id}.log"), dir_fd=folder)
 
 
 class OutputSink:
-    """Routes ``[schedule run_id] line`` to that run's file, then to ``forward``."""
+    """Writes what each command prints, as the executor reads it (chunks of up to
+    256 KiB, not lines: a job printing millions of short lines cost a call per line on
+    the event loop), to that run's file; with ``echo``, each line also goes to
+    ``forward`` as ``[schedule run_id] line`` (the runner's debug log)."""
 
-    def __init__(self, log_dir: Path, forward: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        forward: Callable[[str], None],
+        max_bytes: int = 0,
+        *,
+        echo: bool = False,
+    ) -> None:
         self.log_dir = log_dir
         self.forward = forward
-        self._files: dict[str, IO[str]] = {}
+        #: A run's file stops growing past this many bytes (0: no limit).
+        self.max_bytes = max_bytes
+        self.echo = echo
+        self._files: dict[str, IO[bytes]] = {}
         self._flushed: dict[str, float] = {}
-        self._broken = False
+        self._written: dict[str, int] = {}
+        #: Runs whose file cannot be written (not tried again), and the schedules
+        #: already warned about: one folder swapped for a link stops only its own.
+        self._broken: set[str] = set()
+        self._warned: set[str] = set()
 
-    def __call__(self, line: str) -> None:
-        self.forward(line)
-        if self._broken or not line.startswith("["):
+    def write(self, schedule: str, run_id: str, data: bytes) -> None:
+        """``data`` as the run's command printed it (its lines cut anywhere)."""
+        if self.echo:
+            for line in data.decode("utf-8", "replace").splitlines():
+                self.forward(f"[{schedule} {run_id}] {line}")
+        if run_id in self._broken:
             return
-        label, sep, text = line.partition("] ")
-        if not sep:
-            return
-        schedule, _, run_id = label[1:].rpartition(" ")
         try:
             handle = self._files.get(run_id)
             if handle is None:
                 handle = self._files[run_id] = self._open(schedule, run_id)
-            handle.write(text + "\n")
+            handle.write(self._room(run_id, data))
             now = time.monotonic()
             if now - self._flushed.get(run_id, 0.0) >= FLUSH_SECONDS:
                 handle.flush()  # ``logs --follow`` sees output within this long
                 self._flushed[run_id] = now
         except OSError as exc:
-            self._broken = True  # one warning's worth: stop trying, keep running jobs
-            self.forward(f"cannot write run output under {self.log_dir}: {exc}")
+            self._broken.add(run_id)  # stop trying for this run; the job runs on
+            if schedule not in self._warned:
+                self._warned.add(schedule)
+                self.forward(f"cannot write run output of {schedule} under {self.log_dir}: {exc}")
 
-    def _open(self, schedule: str, run_id: str) -> IO[str]:
-        path = path_of(self.log_dir, schedule, run_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+    def _open(self, schedule: str, run_id: str) -> IO[bytes]:
+        return os.fdopen(open_run_file(self.log_dir, schedule, run_id), "ab")
+
+    def _room(self, run_id: str, data: bytes) -> bytes:
+        """What of ``data`` fits under ``max_bytes``; where it stops fitting, a note
+        saying that the file was cut."""
+        if self.max_bytes <= 0:
+            return data
+        written = self._written.get(run_id, 0)
+        if written > self.max_bytes:
+            return b""
+        self._written[run_id] = written + len(data)
+        if written + len(data) <= self.max_bytes:
+            return data
+        self._written[run_id] = self.max_bytes + 1
+        note = (
+            f"\n[uno-schedule: output cut at {self.max_bytes} bytes "
+            "(scheduler.log_max_bytes); the end of it is in the run's output tail]\n"
+        )
+        return data[: self.max_bytes - written] + note.encode()
 
     def finished(self, schedule: str, run_id: str, output: str | None, success: bool) -> None:
         """Close the run's file. A failed run that printed nothing through the pipe (a
@@ -115,13 +229,18 @@ class OutputSink:
         burst of 10,000 tasks half a second of the event loop)."""
         handle = self._files.pop(run_id, None)
         self._flushed.pop(run_id, None)
+        self._written.pop(run_id, None)
+        if run_id in self._broken:
+            self._broken.discard(run_id)
+            return
         if handle is not None:
             with contextlib.suppress(OSError):
                 handle.close()
             return
-        if output and not success and not self._broken:
+        if output and not success:
+            text = output if output.endswith("\n") else output + "\n"
             with contextlib.suppress(OSError), self._open(schedule, run_id) as out:
-                out.write(output if output.endswith("\n") else output + "\n")
+                out.write(text.encode("utf-8", "replace"))
 
     def close(self) -> None:
         for handle in self._files.values():
@@ -149,9 +268,9 @@ def read_output(
             raise UnoScheduleError(f"{name} has no run {run_id!r}")
         run = found
     log_dir = log_dir_of(scheduler)
-    path = path_of(log_dir, name, run.run_id) if log_dir is not None else None
-    if path is not None and path.exists():
-        text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_run_file(log_dir, name, run.run_id) if log_dir is not None else None
+    if log_dir is not None and text is not None:
+        path = path_of(log_dir, name, run.run_id)
         return {
             "run_id": run.run_id, "result": run.result, "path": str(path),
             "complete": True, "output": text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from typing import Any
 
@@ -45,3 +46,12 @@ class Greeter:
     @staticmethod
     def hello(name: str) -> str:
         return f"hello {name}"
+
+
+#: Set by a test to let ``block_async`` return.
+RELEASE = threading.Event()
+
+
+async def block_async() -> str:
+    RELEASE.wait()  # a blocking call in ``async def``: its event loop cannot turn
+    return "released"

@@ -21,6 +21,8 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
+    if argv is None:
+        _hide_password()
     args = sys.argv[1:] if argv is None else list(argv)
     app_for = _commands()
 
@@ -35,6 +37,31 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)  # as a process killed by SIGPIPE
+
+
+def _hide_password() -> None:
+    """Start again without the Redis password on the command line, where any user reads
+    it (``ps``): the password moves to this process's environment, which only its owner
+    can read, and the URL keeps the rest."""
+    if not any("://" in word and "@" in word for word in sys.orig_argv):
+        return  # the usual case, without importing the store package
+    from unoschedule.store import PASSWORD_ENV, argv_without_password
+
+    found = argv_without_password(sys.orig_argv)
+    if found is None:
+        return
+    cleaned, password = found
+    before = os.environ.get(PASSWORD_ENV)
+    os.environ[PASSWORD_ENV] = password
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        os.execv(sys.executable, cleaned)
+    except OSError:  # cannot start again: go on as we are
+        if before is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = before
 
 
 def __getattr__(name: str) -> Any:

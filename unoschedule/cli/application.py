@@ -311,6 +311,16 @@ def _main(
             "uno-schedule.db beside it).",
         ),
     ] = None,
+    redis_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--redis-password-file",
+            envvar="UNO_SCHEDULE_REDIS_PASSWORD_FILE",
+            metavar="FILE",
+            help="A file holding the Redis password (never on the command line: any user "
+            "reads it with ps).",
+        ),
+    ] = None,
     plain: Annotated[
         bool,
         typer.Option(
@@ -332,4 +342,6 @@ def _main(
         typer.echo(ctx.get_help())  # (typer's rich help prints itself and returns "")
         raise typer.Exit(2)
     output.set_plain(plain)
+    if redis_password_file is not None:  # read by the Redis store, as is the variable
+        os.environ["UNO_SCHEDULE_REDIS_PASSWORD_FILE"] = str(redis_password_file)
     ctx.obj = Globals(config, state or None)

@@ -76,7 +76,8 @@ def explain(
         typer.Option(
             "--since",
             metavar="INSTANT",
-            help="Start of the window: ISO 8601 or a duration ago (default 24h).",
+            help="Start of the window: ISO 8601 or a duration ago (default 24h, or the "
+            "newest 10,000 occurrences if fewer; a window given may hold at most 10,000).",
         ),
     ] = None,
     until: Annotated[
@@ -156,9 +157,18 @@ def backfill(
         bool, typer.Option("--dry-run", help="List the occurrences; queue nothing.")
     ] = False,
     max_: Annotated[
-        int, typer.Option("--max", min=1, help="Refuse more occurrences than this without --yes.")
+        int,
+        typer.Option(
+            "--max",
+            min=1,
+            max=100_000,
+            help="Refuse more occurrences than this without --yes (at most 100,000).",
+        ),
     ] = 1000,
-    yes: Annotated[bool, typer.Option("--yes", help="Allow more than --max.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Allow more than --max, up to 100,000 (one backfill's most)."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run each occurrence of a past window with its own scheduled instant.

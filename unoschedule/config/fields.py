@@ -618,6 +618,10 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
         "Folder for the full output of each run (default: <state>.logs beside the state "
         "file), pruned with the runs."
     ),
+    "log_max_bytes": _whole("log_max_bytes", 0).about(
+        "Largest file of one run's output under log_dir, in bytes (0: no limit); the rest "
+        "is cut, with a note."
+    ),
     "on_error": _optional(_command("on_error")).about("A command run when any job fails for good."),
     "metrics_address": _address("metrics_address").about("HOST:PORT of the /metrics endpoint."),
     "keep_runs": _whole("keep_runs", 1).about("Runs kept per schedule; older ones are pruned."),

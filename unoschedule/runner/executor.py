@@ -6,9 +6,10 @@ everything that touches processes, so that the hard guarantees live in one place
 - every command (and every sync task that has a timeout) runs in its own session and
   process group, so a timeout or a shutdown can signal the whole tree with one
   ``killpg`` and nothing the job started outlives it;
-- a job's context reaches it in ``UNO_*`` environment variables and extra arguments
-  are separate argv entries (``$1``... under ``shell: true``): nothing from a run is
-  ever spliced into a shell string;
+- a job's context reaches it in ``UNO_*`` environment variables (a payload too large
+  for one, in a file that ``UNO_EVENT_FILE`` names) and extra arguments are separate
+  argv entries (``$1``... under ``shell: true``): nothing from a run is ever spliced
+  into a shell string;
 - ``run`` never raises for anything the job did (missing program, failed import,
   exception, hang): it returns a ``JobOutcome`` the loop can record as it is.
 """
@@ -38,7 +39,15 @@ from ..abc import JobRunner
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
-from .processes import die_with_parent, group_alive, signal_group, stop_orphans, watch_pid
+from .processes import (
+    die_with_parent,
+    drop_own_environment,
+    group_alive,
+    inheritable_environment,
+    signal_group,
+    stop_orphans,
+    watch_pid,
+)
 from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
 from .workers import WorkerPool, repr_head
 
@@ -58,6 +67,11 @@ LogFn = Callable[[str], None]
 
 #: ``error`` of a run that ``stop_all`` cut off.
 SHUTDOWN_ERROR = "stopped by scheduler shutdown"
+#: ``error`` of an async task's run refused while an earlier run's task, abandoned at
+#: its timeout, still blocks its thread (each such run would leak one more thread).
+ABANDONED_ERROR = (
+    "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+)
 #: How long to keep reading output after the job's processes are gone. Only a process
 #: that left the job's group (a daemon that called ``setsid``) can hold the pipe open
 #: that long, and we must not wait for it.
@@ -68,6 +82,8 @@ _LINE_LIMIT = 65536
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
 BLOCKED_AFTER = 1.0
+#: How often an async task's own loop beats while it turns.
+_BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
 _KILL_WAIT = 5.0
 _POLL = 0.02
@@ -81,6 +97,8 @@ _CONTRACT_VARS = (
     "UNO_TRIGGER",
     "UNO_KWARGS",
     "UNO_EVENT",
+    "UNO_EVENT_FILE",
+    "UNO_KWARGS_FILE",
 )
 
 
@@ -135,9 +153,35 @@ def job_environment(spec: JobSpec) -> dict[str, str]:
     return env
 
 
+#: A value longer than this (``UNO_EVENT``, ``UNO_KWARGS``) reaches a command in a file
+#: named by ``<NAME>_FILE`` instead: Linux refuses to start a program with one
+#: environment string over 128 KiB ("Argument list too long").
+ENV_VALUE_LIMIT = 64 * 1024
+_BULKY_VARS = ("UNO_EVENT", "UNO_KWARGS")
+
+
+def _spill_bulky(env: dict[str, str]) -> list[str]:
+    """Move each value over ``ENV_VALUE_LIMIT`` of ``env`` into a file of its own (0600,
+    in the temp folder) named by ``<NAME>_FILE``; returns the files, for removal when
+    the job has ended."""
+    files = []
+    for name in _BULKY_VARS:
+        value = env.get(name)
+        if value is None or len(value) <= ENV_VALUE_LIMIT:
+            continue
+        fd, path = tempfile.mkstemp(prefix=f"uno-{name.lower()}-", suffix=".json")
+        files.append(path)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        del env[name]
+        env[f"{name}_FILE"] = path
+    return files
+
+
 def _base_environment() -> dict[str, str]:
-    """This process's environment without the contract's variables."""
-    return {k: v for k, v in os.environ.items() if k not in _CONTRACT_VARS}
+    """This process's environment without the runner's own variables (its settings and
+    secrets) and the contract's (a runner started from inside a job)."""
+    return {k: v for k, v in inheritable_environment(os.environ).items() if k not in _CONTRACT_VARS}
 
 
 def _process_environment(spec: JobSpec, base: Mapping[str, str]) -> dict[str, str]:
@@ -212,11 +256,20 @@ def _seconds(value: float) -> str:
 
 
 class _Output(asyncio.Protocol):
-    """Reads a job's merged stdout/stderr: keeps the last bytes, logs every line."""
+    """Reads a job's merged stdout/stderr: keeps the last bytes, hands each chunk read to
+    ``chunks`` (whole: a call per line of a job printing millions of them held the event
+    loop), or else logs every line."""
 
-    def __init__(self, limit: int, emit: LogFn | None, loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        limit: int,
+        emit: LogFn | None,
+        loop: asyncio.AbstractEventLoop,
+        chunks: Callable[[bytes], None] | None = None,
+    ):
         self._limit = limit
         self._emit = emit
+        self._chunks = chunks
         self._tail = bytearray()
         self._pending = bytearray()
         self.closed: asyncio.Future[None] = loop.create_future()
@@ -226,6 +279,11 @@ class _Output(asyncio.Protocol):
             self._tail += data
             if len(self._tail) > self._limit:
                 del self._tail[: len(self._tail) - self._limit]
+        if self._chunks is not None:
+            try:
+                self._chunks(data)
+            except Exception:  # a broken output sink must not break the job
+                self._chunks = None
         if self._emit is None:
             return
         self._pending += data
@@ -268,9 +326,13 @@ class _Output(asyncio.Protocol):
 
 
 async def _read_pipe(
-    loop: asyncio.AbstractEventLoop, fd: int, limit: int, emit: LogFn | None
+    loop: asyncio.AbstractEventLoop,
+    fd: int,
+    limit: int,
+    emit: LogFn | None,
+    chunks: Callable[[bytes], None] | None = None,
 ) -> tuple[asyncio.BaseTransport, _Output]:
-    reader = _Output(limit, emit, loop)
+    reader = _Output(limit, emit, loop, chunks)
     pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
     transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
     return transport, reader
@@ -394,7 +456,7 @@ class _ThreadTask:
     async def _heartbeat(self) -> None:
         while True:
             self._beat = time.monotonic()
-            await asyncio.sleep(BLOCKED_AFTER / 4)
+            await asyncio.sleep(_BEAT)
 
     def target(self) -> None:
         """The worker thread's work: run the task to its end in a new loop."""
@@ -414,6 +476,17 @@ class _ThreadTask:
             self.done.set_exception(value)
 
 
+async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
+    """Wait up to ``grace`` for a cancelled task to end, but not for one whose loop has
+    missed two heartbeats: it is blocked and cannot take the cancellation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while not running.done.done() and loop.time() < deadline:
+        if running.blocked_for() > 2 * _BEAT:
+            return
+        await asyncio.wait({running.done}, timeout=min(_BEAT, deadline - loop.time()))
+
+
 class Executor(JobRunner):
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
@@ -423,13 +496,24 @@ class Executor(JobRunner):
     dispatched during shutdown cannot slip past it.
     """
 
-    def __init__(self, log: LogFn | None = None, warn: LogFn | None = None) -> None:
+    def __init__(
+        self,
+        log: LogFn | None = None,
+        warn: LogFn | None = None,
+        output: Callable[[str, str, bytes], None] | None = None,
+    ) -> None:
         self._log = log
+        #: Where what a command prints goes, chunk by chunk (schedule, run id, bytes);
+        #: without it, each line goes to ``log``.
+        self._output = output
         #: Where what the operator must see goes (a blocked async task); else ``log``.
         self._warn_log = warn or log
         self._jobs: set[_Job] = set()
         self._stopping = False
         self._threads = _DaemonThreads()
+        #: Per schedule, an async task abandoned at its timeout while it blocked its
+        #: thread: the schedule's next runs are refused until that thread is free.
+        self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
@@ -462,6 +546,10 @@ class Executor(JobRunner):
             if definition.task:
                 return await self._run_task(spec, job, on_start)
             return JobOutcome("error", "schedule has neither task nor command", "", None)
+        except OSError as exc:
+            # No pipe, no process (EMFILE, ENFILE, EAGAIN...): the job never started,
+            # and a started one was killed where it failed; the run ends as an error.
+            return JobOutcome("error", f"cannot start the job: {exc.strerror or exc}", "", None)
         finally:
             self._jobs.discard(job)
             job.done.set()
@@ -510,6 +598,17 @@ class Executor(JobRunner):
             log(prefix + line)
 
         return emit
+
+    def _chunks_of(self, spec: JobSpec) -> Callable[[bytes], None] | None:
+        sink = self._output
+        if sink is None:
+            return None
+        schedule, run_id = spec.run.schedule, spec.run.run_id
+
+        def chunks(data: bytes) -> None:
+            sink(schedule, run_id, data)
+
+        return chunks
 
     @staticmethod
     def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
@@ -599,6 +698,23 @@ class Executor(JobRunner):
         except JobError as exc:
             return JobOutcome("error", str(exc), "", None)
         env = _process_environment(spec, self._environment)
+        spilled = _spill_bulky(env)
+        try:
+            return await self._spawn(spec, job, on_start, argv, cwd, env)
+        finally:
+            for path in spilled:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    async def _spawn(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        on_start: Callable[[int | None], None] | None,
+        argv: list[str],
+        cwd: str | None,
+        env: dict[str, str],
+    ) -> JobOutcome:
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         try:
@@ -623,8 +739,10 @@ class Executor(JobRunner):
         del proc
         exited = watch_pid(loop, pid)
         try:
-            emit = self._emitter(job)
-            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit)
+            chunks, emit = self._chunks_of(spec), None
+            if chunks is None:
+                emit = self._emitter(job)
+            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit, chunks)
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
@@ -684,6 +802,11 @@ class Executor(JobRunner):
         when it falls due (the thread is abandoned if the task never yields), and a
         heartbeat in its loop tells when it blocks, which is logged as a warning.
         """
+        name = spec.run.schedule
+        stuck = self._abandoned.get(name)
+        if stuck is not None and not stuck.done.done():
+            return JobOutcome("error", ABANDONED_ERROR, "", None)
+        self._abandoned.pop(name, None)
         loop = asyncio.get_running_loop()
         running = _ThreadTask(loop, func, args, kwargs)
         self._threads.submit(running.target)
@@ -700,9 +823,12 @@ class Executor(JobRunner):
                     return _interrupted()
             elif how == "timeout":
                 running.cancel()
-                await asyncio.wait({running.done}, timeout=spec.kill_grace)
+                await _until_cancelled(running, spec.kill_grace)
                 error = f"timed out after {_seconds(timeout or 0.0)}"
                 if not running.done.done():
+                    # A blocked thread cannot be stopped: it is left to end when it may,
+                    # and no run of this schedule starts another beside it meanwhile.
+                    self._abandoned[name] = running
                     error += "; the task blocked its event loop and was abandoned"
                 return JobOutcome("timeout", error, "", None)
         except BaseException:
@@ -818,6 +944,7 @@ class Executor(JobRunner):
             os.close(write_fd)
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            drop_own_environment()
             os.environ.update(job_environment(spec))  # the child's own copy: see _sweep
             _child_main(func, args, kwargs, read_fd, write_fd, limit)
         os.close(write_fd)
@@ -940,7 +1067,7 @@ def run_hook(
         words = shlex.split(argv) if isinstance(argv, str) else [str(a) for a in argv]
         if not words:
             return
-        full_env = dict(os.environ)
+        full_env = _base_environment()
         full_env.update({str(k): str(v) for k, v in env.items()})
         # A file, not a pipe: a grandchild holding a pipe open could block us forever.
         with tempfile.TemporaryFile() as out:

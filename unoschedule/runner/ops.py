@@ -112,12 +112,15 @@ class Operations(Observer):
 
     # -- the full output of runs ----------------------------------------------------------
 
-    def output_log(self, forward: Callable[[str], None]) -> Callable[[str], None]:
-        """The executor's line callback: each line also goes to its run's file."""
+    def output_sink(self) -> Callable[[str, str, bytes], None] | None:
+        """The executor's output callback: what a command prints goes to its run's file
+        (and, with a verbose log, line by line to the log); None without ``log_dir``."""
         if self.log_dir is None:
-            return forward
-        self.sink = OutputSink(self.log_dir, forward)
-        return self.sink
+            return None
+        self.sink = OutputSink(
+            self.log_dir, self.log.debug, self.options.log_max_bytes, echo=self.log.verbose
+        )
+        return self.sink.write
 
     def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
         """Delete the output files of pruned runs."""

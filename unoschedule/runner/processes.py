@@ -12,12 +12,35 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-__all__ = ["die_with_parent", "group_alive", "signal_group", "stop_orphans", "watch_pid"]
+__all__ = [
+    "die_with_parent",
+    "drop_own_environment",
+    "group_alive",
+    "inheritable_environment",
+    "signal_group",
+    "stop_orphans",
+    "watch_pid",
+]
 
 #: How often a process group is looked at while waiting for it to go.
 POLL = 0.02
+#: The runner's own settings (``UNO_SCHEDULE_CONFIG``, ``UNO_SCHEDULE_REDIS_PASSWORD``,
+#: shell completion's ``_UNO_SCHEDULE_COMPLETE``...): its business, never a job's. A
+#: job gets the run's variables (``UNO_SCHEDULE_NAME``, ``UNO_RUN_ID``...) set anew.
+_OWN_PREFIXES = ("UNO_SCHEDULE_", "_UNO_SCHEDULE_")
+
+
+def inheritable_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the runner's own variables: what a job or hook inherits."""
+    return {k: v for k, v in environ.items() if not k.startswith(_OWN_PREFIXES)}
+
+
+def drop_own_environment() -> None:  # pragma: no cover - runs in a forked child
+    """In a forked task process: forget the runner's own variables before the task runs."""
+    for key in [k for k in os.environ if k.startswith(_OWN_PREFIXES)]:
+        os.environ.pop(key, None)
 
 
 def signal_group(pgid: int, sig: int) -> None:

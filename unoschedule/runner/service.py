@@ -195,7 +195,9 @@ class Service:
             if sched.config is not None and sched.config.path
             else None
         )
-        executor = Executor(log=self.ops.output_log(self.log.debug), warn=self.log.warning)
+        executor = Executor(
+            log=self.log.debug, warn=self.log.warning, output=self.ops.output_sink()
+        )
         runloop = RunLoop(
             store=sched.store,
             definitions=sched.definitions,

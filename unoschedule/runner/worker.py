@@ -93,7 +93,8 @@ class Worker:
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
-        self.executor = Executor(log=self.log.debug)
+        # A job's lines only when they are shown: a call per line held the loop.
+        self.executor = Executor(log=self.log.debug if self.log.verbose else None)
         self.settler = Settler(scheduler.options, log=self.log, on_failure=scheduler.notify_failure)
         self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
         self.finished = 0
@@ -118,7 +119,13 @@ class Worker:
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
         store = self.scheduler.store
-        store.current_lease()  # a wrong URL or password: one line, exit 1
+        if store.current_lease() is None and store.get_meta("started_at") is None:
+            # A wrong key prefix or database reads as an empty state: say so, not idle.
+            self.log.warning(
+                f"no state under {getattr(store, 'url', 'the store')} with key prefix "
+                f"{getattr(store, 'prefix', '')!r}: no leader has run with it (check "
+                "UNO_SCHEDULE_REDIS_PREFIX and the URL's database); waiting for one"
+            )
         limits = ", ".join(f"{q} ({self.limit(q)})" for q in self.queues)
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]

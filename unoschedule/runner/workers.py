@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .processes import die_with_parent, signal_group, watch_pid
+from .processes import die_with_parent, drop_own_environment, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 
 __all__ = ["TaskWorker", "WorkerPool", "repr_head"]
@@ -291,6 +291,7 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
                 os.close(fd)
         os.setsid()
         die_with_parent()
+        drop_own_environment()
         reset_child_signals()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

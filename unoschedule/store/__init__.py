@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..abc import Store
 from ..errors import StateError
@@ -18,13 +20,27 @@ if TYPE_CHECKING:
     from .redis import RedisStorage
     from .sqlite import SQLiteStorage
 
-__all__ = ["RedisStorage", "SQLiteStorage", "is_url", "mask_url", "open_store", "url_scheme"]
+__all__ = [
+    "PASSWORD_ENV",
+    "RedisStorage",
+    "SQLiteStorage",
+    "argv_without_password",
+    "is_url",
+    "mask_url",
+    "open_store",
+    "url_scheme",
+]
 
 #: The schemes a store serves (matched without regard to case); any other ``scheme://``
 #: is refused, never taken for a file name.
 _SERVED_SCHEMES = ("redis", "rediss", "unix")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:)([^@/]*)@")
+#: A password in a word of a command line: ``redis://:PW@host`` or ``--state=rediss://u:PW@h``.
+_ARGV_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://([^:@/\s]*)):([^@/\s]*)@")
+#: The Redis password, when the URL carries none (``store.redis`` reads it, or the file
+#: named by ``UNO_SCHEDULE_REDIS_PASSWORD_FILE``).
+PASSWORD_ENV = "UNO_SCHEDULE_REDIS_PASSWORD"
 #: The key prefix of a store opened from a URL (``RedisStorage(key_prefix=...)`` in code).
 PREFIX_ENV = "UNO_SCHEDULE_REDIS_PREFIX"
 DEFAULT_PREFIX = "uno-schedule:"
@@ -45,6 +61,21 @@ def url_scheme(spec: str | os.PathLike[str]) -> str | None:
 def mask_url(spec: str | os.PathLike[str]) -> str:
     """The URL with its password (``user:PASSWORD@``) replaced by ``***``, for messages."""
     return _PASSWORD.sub(r"\1***@", os.fspath(spec))
+
+
+def argv_without_password(argv: Sequence[str]) -> tuple[list[str], str] | None:
+    """``argv`` with the password of a store URL taken out (``redis://:PW@h`` becomes
+    ``redis://h``, ``redis://user:PW@h`` ``redis://user@h``) and that password; None when
+    no word carries one. Any user can read a process's command line (``ps``)."""
+    found: list[str] = []
+
+    def strip(match: re.Match[str]) -> str:
+        found.append(unquote(match.group(3)))
+        return f"{match.group(1)}@" if match.group(2) else match.group(1)
+
+    cleaned = [_ARGV_PASSWORD.sub(strip, word) for word in argv]
+    passwords = [p for p in found if p]
+    return (cleaned, passwords[0]) if passwords else None
 
 
 def open_store(

@@ -46,6 +46,7 @@ key                                 type    holds
                                             leader has taken yet
 ``P:seq``, ``P:event-id``           string  counters
 ``P:events``                        hash    event id -> ``{name, payload, created_at}``
+``P:events-pruned``                 string  the last event id pruned by age (from the front)
 ``P:lease``                         string  ``{instance_id, epoch, expires_at,
                                             acquired_at}`` JSON, with a PX expiry
 ``P:lease-last``                    string  the last lease written (no expiry)
@@ -119,7 +120,7 @@ from ..abc import (
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
 from ..timeutil import format_stored, parse_stored, stored_json_default
-from . import DEFAULT_PREFIX
+from . import DEFAULT_PREFIX, PASSWORD_ENV
 
 #: The stored form of instants and JSON values (``timeutil``), as every store writes them.
 _format_ts = format_stored
@@ -130,7 +131,12 @@ __all__ = ["DEFAULT_PREFIX", "RedisStorage", "RedisWakeups", "redacted_url"]
 
 log = logging.getLogger("unoschedule.store")
 
-PASSWORD_ENV = "UNO_SCHEDULE_REDIS_PASSWORD"
+#: A file holding the password (a systemd ``EnvironmentFile=`` can then stay
+#: password-free); a systemd credential named ``redis-password`` (``LoadCredential=``)
+#: is read the same way.
+PASSWORD_FILE_ENV = "UNO_SCHEDULE_REDIS_PASSWORD_FILE"
+CREDENTIAL = "redis-password"
+_WHERE = f"in the file {PASSWORD_FILE_ENV} names, or in {PASSWORD_ENV}"
 #: A command that has not answered in this long is an error (then: not leader).
 SOCKET_TIMEOUT = 5.0
 _CHUNK = 1000
@@ -1000,6 +1006,20 @@ for _, sched in ipairs(order) do
   end
   redis.call('SADD', p .. 'totals', sched)
 end
+if mode == 'before' then
+  -- events recorded before the instant, the oldest first from where the last prune
+  -- stopped (ids are sequential; stored instants compare as text)
+  local cursor = tonumber(redis.call('GET', p .. 'events-pruned') or '0')
+  local last = tonumber(redis.call('GET', p .. 'event-id') or '0')
+  local upto = math.min(last, cursor + limit)
+  while cursor < upto do
+    local record = redis.call('HGET', p .. 'events', cursor + 1)
+    if record and cjson.decode(record)['created_at'] >= ARGV[4] then break end
+    if record then redis.call('HDEL', p .. 'events', cursor + 1) end
+    cursor = cursor + 1
+  end
+  redis.call('SET', p .. 'events-pruned', cursor)
+end
 return out
 """
 
@@ -1122,12 +1142,48 @@ class RedisWakeups(Wakeups):
 # -- the store ------------------------------------------------------------------------
 
 
+def _check_database(url: str, shown: str) -> None:
+    """The database of a ``redis://`` URL is one number (``/3``) or none: redis-py reads
+    ``/1/2`` as database 12 and ``/abc`` as 0, another installation's data or none."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        return
+    path = parts.path.strip("/") if parts.path.count("/") <= 1 else parts.path
+    if path and not (path.isascii() and path.isdigit()):
+        raise StateError(
+            f"cannot use Redis URL {shown}: the database must be one number, as in "
+            f"redis://host:6379/0, not {parts.path!r}"
+        )
+
+
+def _password() -> str | None:
+    """The password of a URL without one: from the file ``UNO_SCHEDULE_REDIS_PASSWORD_FILE``
+    names, else the systemd credential ``redis-password``, else ``UNO_SCHEDULE_REDIS_PASSWORD``
+    (a file's trailing newline is not part of it)."""
+    path = os.environ.get(PASSWORD_FILE_ENV)
+    if not path:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        credential = os.path.join(folder, CREDENTIAL) if folder else None
+        path = credential if credential and os.path.exists(credential) else None
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().rstrip("\r\n") or None
+        except OSError as exc:
+            raise StateError(
+                f"cannot read the Redis password from {path}: {exc.strerror or exc}"
+            ) from None
+    return os.environ.get(PASSWORD_ENV) or None
+
+
 class RedisStorage(Store, WorkerQueues):
     """State in one Redis, shared by the schedulers and workers of several hosts.
 
     ``redis_url``: ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS, or
-    ``unix:///path/to/socket``; without a password in the URL, the one in
-    ``UNO_SCHEDULE_REDIS_PASSWORD`` is used. ``key_prefix`` keeps installations apart.
+    ``unix:///path/to/socket``; without a password in the URL, the one in the file that
+    ``UNO_SCHEDULE_REDIS_PASSWORD_FILE`` names (or the systemd credential
+    ``redis-password``, or ``UNO_SCHEDULE_REDIS_PASSWORD``) is used. ``key_prefix`` keeps
+    installations apart.
     """
 
     def __init__(
@@ -1151,9 +1207,10 @@ class RedisStorage(Store, WorkerQueues):
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 15,
         }
-        password = os.environ.get(PASSWORD_ENV)
+        _check_database(redis_url, self.url)
         try:
-            if password and urlsplit(redis_url).password is None:
+            password = None if urlsplit(redis_url).password is not None else _password()
+            if password:
                 kwargs["password"] = password
             #: Typed loosely: redis-py's answers are str or bytes by a constructor flag.
             self.client: Any = redis.Redis.from_url(redis_url, **kwargs)
@@ -1175,18 +1232,14 @@ class RedisStorage(Store, WorkerQueues):
             yield
         except redis.AuthenticationError as exc:
             if "required" in str(exc).lower():
-                raise StateError(
-                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
-                ) from None
+                raise StateError(f"Redis at {self.url} needs a password ({_WHERE})") from None
             raise StateError(
-                f"Redis at {self.url} refused the password (set it in the URL or in {PASSWORD_ENV})"
+                f"Redis at {self.url} refused the password (from the URL or {_WHERE})"
             ) from None
         except redis.ResponseError as exc:
             text = str(exc)
             if "NOAUTH" in text:
-                raise StateError(
-                    f"Redis at {self.url} needs a password (in the URL or {PASSWORD_ENV})"
-                ) from None
+                raise StateError(f"Redis at {self.url} needs a password ({_WHERE})") from None
             raise StateError(f"Redis at {self.url} refused a command: {text}") from None
         except (redis.RedisError, OSError) as exc:
             raise StateError(f"cannot reach Redis at {self.url}: {exc}") from None
@@ -1644,7 +1697,8 @@ class RedisStorage(Store, WorkerQueues):
         self, name: str | None, *, keep: int | None, before: datetime | None, limit: int
     ) -> Pruned:
         """One script (see ``_PRUNE``): Redis runs nothing else meanwhile, so ``seconds``
-        (the round trip, an upper bound) is how long every other client waited.
+        (the round trip, an upper bound) is how long every other client waited. By age,
+        events recorded before ``before`` go too (the oldest ``limit`` of them).
 
         By age, the candidates are the oldest by scheduled instant (the history's
         order), where SQLite looks at the oldest recorded: a run recorded late for an

@@ -1456,8 +1456,10 @@ class SQLiteStorage(Store, StateFile):
     ) -> Pruned:
         """The candidates are read first, outside any transaction (a WAL read blocks no
         writer); the write transaction then only deletes them by rowid, re-checking that
-        each is still finished, and adds their counts to ``run_totals``."""
+        each is still finished, and adds their counts to ``run_totals``. By age, events
+        recorded before ``before`` go too (the oldest ``limit`` of them)."""
         final = "result NOT IN ('queued', 'running')"
+        events: list[int] = []
         with self._read() as conn:
             if name is not None and keep is not None:
                 rows = conn.execute(
@@ -1479,8 +1481,22 @@ class SQLiteStorage(Store, StateFile):
                         (limit * 4, _ts(before), limit),
                     ).fetchall()
                 ]
+                events = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM (SELECT id, created_at FROM events ORDER BY id LIMIT ?) "
+                        "WHERE created_at < ?",
+                        (limit, _ts(before)),
+                    ).fetchall()
+                ]
             else:
                 rowids = []
+        if events:
+            with self._write() as conn:
+                conn.execute(
+                    "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(events),),
+                )
         if not rowids:
             return Pruned((), 0.0)
         ran = ", ".join(f"'{r}'" for r in statements.RAN)
