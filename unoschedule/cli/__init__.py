@@ -2,9 +2,11 @@
 
 One declaration of the commands, with typer: the application and what its commands
 share in ``app``, the commands in ``commands`` and ``ops``. Importing this package is
-cheap on purpose: typer is imported by ``main()`` (or on first access to ``app``), rich
-only when a terminal shows a table, and the YAML loader only when the state's record of
-the file does not match it (see ``unoschedule.shell``).
+cheap on purpose: an everyday command that ``fastpath`` understands runs without typer
+(from the table derived from that declaration), anything else imports typer in
+``main()`` (or on first access to ``app``); rich only when a terminal shows a table, and
+the YAML loader only when the state's record of the file does not match it (see
+``unoschedule.shell``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    app_for = _commands()
+    from . import fastpath
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
-            app_for(args)(args=args, prog_name="uno-schedule")
+            if not fastpath.run(args, _typer_main):
+                _typer_main(args)
         finally:
             sys.stdout.flush()  # here, where a closed pipe can still be caught
     except BrokenPipeError:
@@ -35,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)  # as a process killed by SIGPIPE
+
+
+def _typer_main(args: list[str]) -> None:
+    """The typer application, given the command line (narrowed to the command it names)."""
+    _commands()(args)(args=args, prog_name="uno-schedule")
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "RESULT_STYLES",
     "duration",
+    "echo",
     "err",
     "is_plain",
     "kv",
@@ -74,6 +75,24 @@ def print_json(data: Any) -> None:
     """JSON for scripts: no rich, no colour, one document on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def echo(message: str) -> None:
+    """One message line on stdout, as typer's ``echo`` writes it: piped, without the
+    terminal's escape sequences (colour codes) a value might carry."""
+    if "\033" in message and not _isatty():
+        import re
+
+        message = re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", message)
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def err(message: str) -> None:
