@@ -11,7 +11,6 @@ test suite as an independent oracle for the UTC behaviour of the common dialect.
 
 from __future__ import annotations
 
-import difflib
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +97,8 @@ class CronExpression:
         if text.startswith("@"):
             alias = ALIASES.get(text.lower())
             if alias is None:
+                import difflib  # here: only a typo pays for it
+
                 hint = difflib.get_close_matches(text.lower(), list(ALIASES), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 if text.lower() == "@reboot":
@@ -225,6 +226,8 @@ class CronExpression:
             value = field.names.index(upper) + field.name_base
         else:
             if field.names and upper.isalpha():
+                import difflib
+
                 hint = difflib.get_close_matches(upper, field.names, n=1, cutoff=0.5)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise token.fail(f"unknown {field.name} name {text!r}{extra}", at)

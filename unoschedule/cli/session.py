@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,13 +42,33 @@ __all__ = [
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Globals:
-    """The global options of the command line, as the application's callback takes them."""
+    """The global options of the command line, as the application's callback takes them.
 
-    config: Path = Path("schedules.yaml")
-    state: str | None = None
-    plain: bool = False
+    A plain class: a dataclass or a named tuple costs a shell command about a millisecond
+    to define at every start (its methods are compiled then).
+    """
+
+    __slots__ = ("config", "plain", "state")
+
+    def __init__(
+        self, config: Path = Path("schedules.yaml"), state: str | None = None, plain: bool = False
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.plain = plain
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Globals) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"Globals(config={self.config!r}, state={self.state!r}, plain={self.plain!r})"
+
+    def _values(self) -> tuple[Path, str | None, bool]:
+        return (self.config, self.state, self.plain)
 
 
 def start(config: Path, state: str | None, plain: bool) -> Globals:
