@@ -8,6 +8,8 @@ are checked on a hand-written corpus and on command lines generated from the tab
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -321,3 +323,89 @@ def test_generated_command_lines_get_typer_s_values_or_are_left_to_typer(
     argv = data.draw(command_lines(files))
     env = data.draw(ENVS)
     check_same(argv, env)
+
+
+# -- a real process: the same bytes either way ----------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCHEDULES = """\
+scheduler:
+  timezone: Europe/Berlin
+schedules:
+  backup:
+    description: Nightly backup
+    schedule: "30 2 * * *"
+    command: ["true"]
+    tags: [ops]
+  poll:
+    schedule: {every: 5m}
+    command: ["true"]
+  restock:
+    schedule: {event: inventory.low_stock}
+    command: ["true"]
+"""
+
+#: Command lines and the standard input they get: outputs without run ids or times
+#: relative to now, so that two processes print the same bytes.
+SAME_BYTES: list[tuple[list[str], str]] = [
+    (["list"], ""),
+    (["list", "--status", "paused"], ""),
+    (["--plain", "status", "backup"], ""),
+    (["status", "bakup"], ""),
+    (["status", "backup", "--tz", "Mars/Olympus"], ""),
+    (["next-runs", "backup", "-n", "3", "--from", "2026-03-28T00:00:00Z"], ""),
+    (["next-runs", "backup", "--from", "yesterday"], ""),
+    (["history", "backup", "--json"], ""),
+    (["stats", "--json"], ""),
+    (["validate"], ""),
+    (["validate", "--json", "missing.yaml"], ""),
+    (["pause", "backup", "--reason", "disk swap"], ""),
+    (["pause", "backup", "--until", "soon"], ""),
+    (["pause"], ""),
+    (["resume", "backup"], ""),
+    (["resume", "--all", "--json"], ""),
+    (["trigger", "backup", "--kwarg", "novalue"], ""),
+    (["trigger", "backup", "--kwarg", "retries=[1"], ""),
+    (["event", "inventory.low_stock", "--data", "-"], "[1, 2]"),
+    (["event", "nobody.listens"], ""),
+]
+
+
+def _side(folder: Path) -> Path:
+    folder.mkdir()
+    config = folder / "schedules.yaml"
+    config.write_text(SCHEDULES)
+    return config
+
+
+def _run(config: Path, code: str, argv: list[str], stdin: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    env.update(PYTHONPATH=str(ROOT), COLUMNS="80", TZ="UTC")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "-c", str(config), "--state", "state.db", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=config.parent,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.slow
+def test_the_fast_path_prints_the_bytes_and_exits_with_the_status_typer_gives(
+    tmp_path: Path,
+) -> None:
+    """Each command line through ``main`` (the fast path) and through the typer
+    application itself, in processes of their own over twin folders: same exit status,
+    same stdout, same stderr (usage errors an action raises included)."""
+    fast = _side(tmp_path / "fast")
+    slow = _side(tmp_path / "typer")
+    main = "import sys; from unoschedule.cli import main; main(sys.argv[1:])"
+    typer_app = "from unoschedule.cli import app; app(prog_name='uno-schedule')"
+    for argv, stdin in SAME_BYTES:
+        got = _run(fast, main, argv, stdin)
+        want = _run(slow, typer_app, argv, stdin)
+        assert got == want, argv
