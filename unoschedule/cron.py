@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ScheduleSyntaxError
 from .wallclock import CachedDayRule, LocalMatcher, TimeGrid
@@ -34,8 +34,9 @@ MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "O
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
+    """One field of the expression: its name in messages, its range, its names."""
+
     name: str
     low: int
     high: int
