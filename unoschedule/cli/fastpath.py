@@ -17,6 +17,7 @@ same values, and that this declines whatever typer rejects.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import stat
@@ -210,6 +211,11 @@ def run(argv: list[str], typer_main: Callable[[list[str]], Any]) -> bool:
     if parsed is None:
         return False
     name, given, values = parsed
+    # What an everyday command allocates is mostly its modules, kept until it ends: the
+    # collector's default (a pass every 700 new objects) would scan them some thirty times
+    # for nothing (a twentieth of the command). It still runs, less often, in the one
+    # command that may last (trigger --wait).
+    gc.set_threshold(50_000, 10, 10)
     from unoschedule.errors import UsageError
 
     from . import actions, session
