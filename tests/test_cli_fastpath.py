@@ -8,6 +8,7 @@ are checked on a hand-written corpus and on command lines generated from the tab
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -409,3 +410,28 @@ def test_the_fast_path_prints_the_bytes_and_exits_with_the_status_typer_gives(
         got = _run(fast, main, argv, stdin)
         want = _run(slow, typer_app, argv, stdin)
         assert got == want, argv
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["list"], ["stats", "--json"]])
+def test_a_reader_that_went_away_ends_the_command_as_typer_ends_it(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """Output into a pipe whose reader has closed it: the same exit status and nothing
+    more on stderr, through the fast path as through the typer application."""
+    config = _side(tmp_path / "pipe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    ends = []
+    for code in (
+        "import sys; from unoschedule.cli import main; main(sys.argv[1:])",
+        "from unoschedule.cli import app; app(prog_name='uno-schedule')",
+    ):
+        words = [sys.executable, "-c", code, "-c", str(config), *argv]
+        shell = shlex.join(words)
+        shell += ' | (exec 0<&-; sleep 1); echo "status ${PIPESTATUS[0]}" >&2'
+        done = subprocess.run(
+            ["bash", "-c", shell], capture_output=True, text=True, timeout=60, env=env
+        )
+        ends.append(done.stderr)
+    assert ends[0] == ends[1]

@@ -12,7 +12,6 @@ the YAML loader only when the state's record of the file does not match it (see
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
-    from . import fastpath
+    from . import fastpath, output
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -34,10 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             sys.stdout.flush()  # here, where a closed pipe can still be caught
     except BrokenPipeError:
-        # The reader went away (``uno-schedule list | head``): say nothing more, and
-        # keep the interpreter's last flush from printing "Broken pipe" at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        output.reader_gone()
         sys.exit(141)  # as a process killed by SIGPIPE
     finally:
         if argv is None:

@@ -218,13 +218,16 @@ def run(argv: list[str], typer_main: Callable[[list[str]], Any]) -> bool:
     gc.set_threshold(50_000, 10, 10)
     from unoschedule.errors import UsageError
 
-    from . import actions, session
+    from . import actions, output, session
 
     action = spec["commands"][name]["action"]
     try:
         getattr(actions, action)(session.start(**given), **values)
     except UsageError as exc:
         _report_usage(argv, action, exc, typer_main)
+    except BrokenPipeError:
+        output.reader_gone()
+        sys.exit(1)  # as typer ends a command whose reader went away
     except (Exception, KeyboardInterrupt) as exc:
         sys.exit(session.exit_status(exc))
     return True

@@ -31,6 +31,7 @@ __all__ = [
     "kv",
     "print_json",
     "rate",
+    "reader_gone",
     "set_plain",
     "table",
     "when",
@@ -93,6 +94,13 @@ def _isatty() -> bool:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def reader_gone() -> None:
+    """The reader of stdout went away (``uno-schedule list | head``): nothing more goes
+    there, and the interpreter's last flush does not print "Broken pipe" at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def err(message: str) -> None:
