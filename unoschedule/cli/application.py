@@ -1,9 +1,11 @@
-"""The typer application and what its commands share: global options, one error mapping,
-the scheduler a command opens, the common arguments.
+"""The typer application and what its commands share: the global options, the common
+arguments, and typer's side of what ``session`` holds without typer (the scheduler a
+command opens, the zone it shows, our errors mapped to exit statuses in ``_Group``).
 
 The commands themselves are declared in ``commands`` (schedules and runs) and ``ops``
 (operating a runner); both register on ``app`` here and import nothing from each other.
-Nothing heavy is imported at module level: the library is reached through
+The everyday commands' bodies are in ``actions``, called through ``call`` (here) or by
+``fastpath``. Nothing heavy is imported at module level: the library is reached through
 ``unoschedule.shell``, rich through ``output`` and only when a terminal shows a table.
 """
 
