@@ -506,12 +506,12 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
         ["trigger", "backup"], ["event", "inventory.low_stock"],
     ],
 )  # fmt: skip
-def test_an_everyday_command_loads_no_asyncio_yaml_rich_or_redis(
+def test_an_everyday_command_loads_no_typer_asyncio_yaml_rich_or_redis(
     config: Path, args: list[str]
 ) -> None:
     """What keeps the everyday commands fast on an unchanged file: the command, run in a
-    process of its own, leaves asyncio, YAML, rich, redis, prometheus_client, filelock,
-    sqlite_utils and the run loop unloaded."""
+    process of its own, leaves typer (the fast path runs it), asyncio, YAML, rich, redis,
+    prometheus_client, filelock, sqlite_utils and the run loop unloaded."""
     state = make_state(config)
     code = (
         "import sys\n"
@@ -521,7 +521,8 @@ def test_an_everyday_command_loads_no_asyncio_yaml_rich_or_redis(
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
         "heavy = ('asyncio', 'yaml', 'rich', 'prometheus_client', 'redis', 'filelock',"
-        " 'sqlite_utils', 'unoschedule.runner', 'unoschedule.config', 'unoschedule.sync')\n"
+        " 'sqlite_utils', 'unoschedule.runner', 'unoschedule.config', 'unoschedule.sync',"
+        " 'typer', 'click')\n"
         "print(sorted(m for m in sys.modules if any("
         "m == h or m.startswith(h + '.') for h in heavy)), file=sys.stderr)\n"
     )

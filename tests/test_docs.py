@@ -21,6 +21,11 @@ def test_each_reference_page_is_generated_and_current(name: str) -> None:
     assert committed == docsgen.PAGES[name](), f"docs/{name} is stale: run `make docs`"
 
 
+def test_the_command_table_of_the_fast_path_is_generated_and_current() -> None:
+    committed = docsgen.TABLE.read_text(encoding="utf-8")
+    assert committed == docsgen.command_table(), "commands.json is stale: run `make docs`"
+
+
 def test_the_yaml_reference_has_every_key_with_its_type_default_and_description() -> None:
     text = docsgen.yaml_reference()
     for table in (_SCHEDULER_CONVERTERS, _SCHEDULE_CONVERTERS):

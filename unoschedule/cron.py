@@ -11,10 +11,9 @@ test suite as an independent oracle for the UTC behaviour of the common dialect.
 
 from __future__ import annotations
 
-import difflib
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ScheduleSyntaxError
 from .wallclock import CachedDayRule, LocalMatcher, TimeGrid
@@ -35,8 +34,9 @@ MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "O
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
+    """One field of the expression: its name in messages, its range, its names."""
+
     name: str
     low: int
     high: int
@@ -98,6 +98,8 @@ class CronExpression:
         if text.startswith("@"):
             alias = ALIASES.get(text.lower())
             if alias is None:
+                import difflib  # here: only a typo pays for it
+
                 hint = difflib.get_close_matches(text.lower(), list(ALIASES), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 if text.lower() == "@reboot":
@@ -225,6 +227,8 @@ class CronExpression:
             value = field.names.index(upper) + field.name_base
         else:
             if field.names and upper.isalpha():
+                import difflib
+
                 hint = difflib.get_close_matches(upper, field.names, n=1, cutoff=0.5)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise token.fail(f"unknown {field.name} name {text!r}{extra}", at)

@@ -14,7 +14,7 @@ describing never fails for an expression that parses.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["describe_cron"]
 
@@ -49,8 +49,7 @@ def describe_cron(expression: str) -> str:
 # -- field items ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):
     """One comma-separated item of a field: ``*``, ``5``, ``1-5``, ``*/10``, ``H``..."""
 
     kind: str  # "any", "value", "range", "step", "hash", "special"

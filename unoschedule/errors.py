@@ -76,6 +76,26 @@ class ArgumentError(UnoScheduleError, ValueError):
     caller's mistake, a usage error at the shell (exit status 2)."""
 
 
+class UsageError(ArgumentError):
+    """A command-line value a command cannot use (``--until soon``, ``--kwarg x``): exit
+    status 2, reported as the shell reports its other usage errors, naming the option
+    ``param_hint`` (such as ``'--until'``) when there is one."""
+
+    def __init__(self, message: str, param_hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param_hint = param_hint
+
+
+class CommandFailed(UnoScheduleError):
+    """A command that has shown its outcome itself (``validate --json`` with errors, a
+    failed ``trigger --wait``) and ends with exit status ``status``, nothing more said."""
+
+    def __init__(self, status: int = 1) -> None:
+        super().__init__(f"exit status {status}")
+        self.status = status
+
+
 class StateError(UnoScheduleError):
     """The state store cannot be used (unreadable, corrupt, from a newer version)."""
 

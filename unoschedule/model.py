@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .blackout import Blackout, blackout_from_config
-from .calendars import Calendar, Roll
 from .schedules import ScheduleSpec, Timeline, schedule_from_config
 from .timeutil import format_instant, get_zone
 from .wallclock import DstPolicy
+
+if TYPE_CHECKING:  # both loaded only for a definition that has one (a shell command's start)
+    from .blackout import Blackout
+    from .calendars import Calendar, Roll
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -178,7 +180,7 @@ class ScheduleDefinition:
                 value = format_instant(value)
             elif isinstance(value, DstPolicy):
                 value = {"gap": value.gap, "overlap": value.overlap}
-            elif isinstance(value, Calendar):
+            elif name == "calendar":  # a Calendar (the default, None, is left out)
                 value = value.to_config()
             elif name == "blackout":
                 value = [window.to_config() for window in value]
@@ -227,8 +229,12 @@ class ScheduleDefinition:
         if isinstance(values.get("dst"), dict):
             values["dst"] = DstPolicy(**values["dst"])
         if isinstance(values.get("calendar"), dict):
+            from .calendars import Calendar
+
             values["calendar"] = Calendar.from_config(values["calendar"])
         if "blackout" in values:
+            from .blackout import blackout_from_config
+
             values["blackout"] = tuple(blackout_from_config(w) for w in values["blackout"])
         return cls(name=name, **values)
 

@@ -10,6 +10,7 @@ What is here is pure: parsing ``--until``, naming the user, and the fields of ou
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,13 @@ SCHEDULER = "uno-schedule"
 
 def current_user() -> str:
     """``user@host``: who ran the command, as an operator reading history wants it."""
-    import getpass  # here: with socket, a tenth of what the shell's view may cost to load
-    import socket
+    import getpass  # here: only a pause needs it
 
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in a container
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"  # gethostname(), without loading socket
 
 
 def parse_until(text: str, now: datetime) -> datetime:

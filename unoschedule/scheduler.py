@@ -14,7 +14,6 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -82,6 +81,8 @@ class Scheduler:
 
         unknown = sorted(set(options) - _OPTION_NAMES)
         if unknown:
+            import difflib  # here: only a typo pays for it
+
             hint = difflib.get_close_matches(unknown[0], sorted(_OPTION_NAMES), n=1)
             raise TypeError(
                 f"unknown Scheduler option {unknown[0]!r}"
@@ -247,6 +248,8 @@ class Scheduler:
             found = state.stored_definition()
             if found is not None:
                 return found
+        import difflib  # here: only an unknown name pays for it
+
         hint = difflib.get_close_matches(schedule_id, list(self.known_definitions()), n=1)
         raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
 

@@ -29,14 +29,20 @@ def _addresses(state_path: str | os.PathLike[str]) -> Iterator[str]:
     primary = real + ".sock"
     if len(os.fsencode(primary)) <= _SUN_PATH_MAX:
         yield primary
-    import hashlib  # only for the fallback: loading OpenSSL costs a shell command 3 ms
+    # A name, not a secret (anyone may create any name in /tmp; the leader replaces only
+    # a socket): zlib's checksums, already loaded, where OpenSSL's digests cost a shell
+    # command 3 ms to load.
+    import zlib
 
-    digest = hashlib.sha256(real.encode()).hexdigest()[:24]
-    yield os.path.join("/tmp", f"uno-schedule-{digest}.sock")
+    raw = real.encode()
+    yield os.path.join("/tmp", f"uno-schedule-{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}.sock")
 
 
 def notify(state_path: str | os.PathLike[str]) -> None:
-    """One datagram to the leader's socket; silent when no leader listens."""
+    """One datagram to the leader's socket; silent when no leader listens (then there is
+    no socket file, and the socket module is not even loaded)."""
+    if not any(os.path.exists(address) for address in _addresses(state_path)):
+        return
     import socket  # here: reading the state needs no socket
 
     try:

@@ -14,11 +14,10 @@ cronie's behaviour, which operators expect, is encoded here once, for every sche
 
 from __future__ import annotations
 
-import calendar
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, tzinfo
 from typing import Literal, Protocol
 
 __all__ = [
@@ -156,7 +155,9 @@ class CachedDayRule:
         key = (year, month)
         found = self._cache.get(key)
         if found is None:
-            first_weekday, ndays = calendar.monthrange(year, month)
+            first = date(year, month, 1)  # what calendar.monthrange says, without its import
+            ndays = 31 if month == 12 else (date(year, month + 1, 1) - first).days
+            first_weekday = first.weekday()
             found = tuple(self._pick(year, month, ndays, (first_weekday + 1) % 7))
             if len(self._cache) > 256:
                 self._cache.clear()

@@ -2,13 +2,16 @@
 
 One declaration of the commands, with typer: the application and what its commands
 share in ``app``, the commands in ``commands`` and ``ops``. Importing this package is
-cheap on purpose: typer is imported by ``main()`` (or on first access to ``app``), rich
-only when a terminal shows a table, and the YAML loader only when the state's record of
-the file does not match it (see ``unoschedule.shell``).
+cheap on purpose: an everyday command that ``fastpath`` understands runs without typer
+(from the table derived from that declaration), anything else imports typer in
+``main()`` (or on first access to ``app``); rich only when a terminal shows a table, and
+the YAML loader only when the state's record of the file does not match it (see
+``unoschedule.shell``).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -23,20 +26,29 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uno-schedule`` console script and ``python -m unoschedule``."""
     if argv is None:
         _hide_password()
-    args = sys.argv[1:] if argv is None else list(argv)
-    app_for = _commands()
+    from . import fastpath, output
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
-            app_for(args)(args=args, prog_name="uno-schedule")
+            if not fastpath.run(args, _typer_main):
+                _typer_main(args)
         finally:
             sys.stdout.flush()  # here, where a closed pipe can still be caught
     except BrokenPipeError:
-        # The reader went away (``uno-schedule list | head``): say nothing more, and
-        # keep the interpreter's last flush from printing "Broken pipe" at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        output.reader_gone()
         sys.exit(141)  # as a process killed by SIGPIPE
+    finally:
+        if argv is None:
+            # The process ends with the command: what it made lives until then, and the
+            # collections at exit would scan all of it for nothing (a tenth of an
+            # everyday command's time).
+            gc.freeze()
+
+
+def _typer_main(args: list[str]) -> None:
+    """The typer application, given the command line (narrowed to the command it names)."""
+    _commands()(args)(args=args, prog_name="uno-schedule")
 
 
 def _hide_password() -> None:

@@ -1,35 +1,35 @@
-"""The typer application and what its commands share: global options, one error mapping,
-the scheduler a command opens, the common arguments.
+"""The typer application and what its commands share: the global options, the common
+arguments, and typer's side of what ``session`` holds without typer (the scheduler a
+command opens, the zone it shows, our errors mapped to exit statuses in ``_Group``).
 
 The commands themselves are declared in ``commands`` (schedules and runs) and ``ops``
 (operating a runner); both register on ``app`` here and import nothing from each other.
-Nothing heavy is imported at module level: the library is reached through
+The everyday commands' bodies are in ``actions``, called through ``call`` (here) or by
+``fastpath``. Nothing heavy is imported at module level: the library is reached through
 ``unoschedule.shell``, rich through ``output`` and only when a terminal shows a table.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from unoschedule.errors import ArgumentError, ConfigErrors, StateError, UnoScheduleError
+from unoschedule.errors import UnoScheduleError, UsageError
 
-from . import output
+from . import session
+from .session import Globals, run_async
 
 if TYPE_CHECKING:
     from unoschedule.scheduler import Scheduler
 
-__all__ = ["app", "app_for"]
-
-T = TypeVar("T")
+__all__ = ["app", "app_for", "run_async"]
 
 COMMAND_ORDER = (
     "run", "worker", "validate", "plan", "list", "status", "next-runs", "history", "stats",
@@ -39,7 +39,7 @@ COMMAND_ORDER = (
 
 class _Group(TyperGroup):
     """Maps every ``UnoScheduleError`` to one line on stderr and exit status 1 (2 for a
-    usage error), here only."""
+    usage error), through ``session.exit_status``."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
@@ -48,27 +48,8 @@ class _Group(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigErrors as exc:
-            for error in exc.errors:  # FILE:LINE:COLUMN: message, one per line
-                output.err(str(error) if error.file else f"error: {error}")
-            raise typer.Exit(1) from None
-        except ArgumentError as exc:
-            output.err(f"error: {exc}")
-            raise typer.Exit(2) from None
-        except UnoScheduleError as exc:
-            output.err(f"error: {exc}")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            output.err("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            raise  # the reader went away: ``main`` ends quietly, as ``| head`` expects
-        except OSError as exc:
-            if exc.filename is not None:
-                output.err(f"error: {exc.strerror or exc}: {exc.filename}")
-            else:
-                output.err(f"error: {exc}")
-            raise typer.Exit(1) from None
+        except (UnoScheduleError, KeyboardInterrupt, OSError) as exc:
+            raise typer.Exit(session.exit_status(exc)) from None
 
 
 app = typer.Typer(
@@ -131,81 +112,50 @@ def app_for(args: list[str]) -> typer.Typer:
     return narrowed
 
 
-@dataclass
-class Globals:
-    config: Path
-    state: str | None
-
-
 def globals_of(ctx: typer.Context) -> Globals:
     obj = ctx.find_root().obj
     if isinstance(obj, Globals):
         return obj
-    return Globals(Path("schedules.yaml"), None)
+    return Globals()
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """A ``UsageError`` of ours reported as typer reports a bad option value (inside the
+    command, so that its usage line is the command's)."""
+    try:
+        yield
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None
+
+
+def call(ctx: typer.Context, action: Callable[..., None], **values: Any) -> None:
+    """Run an everyday command's ``actions`` function with the global options and the
+    command's own values, as ``fastpath`` runs it."""
+    with usage_errors():
+        action(globals_of(ctx), **values)
 
 
 def check_state_folder(ctx: typer.Context) -> None:
-    """An explicit ``--state`` in a folder that does not exist is a typo, not a new state:
-    say so instead of answering from the YAML file alone."""
-    g = globals_of(ctx)
-    if g.state and "://" not in g.state:
-        folder = Path(g.state).expanduser().parent
-        if not folder.is_dir():
-            raise StateError(
-                f"the folder of the state file {g.state} does not exist ({folder}); "
-                "fix --state or create the folder"
-            )
+    session.check_state_folder(globals_of(ctx))
 
 
 @contextmanager
 def scheduler_for(ctx: typer.Context, *, create_state: bool = False) -> Iterator[Scheduler]:
-    """The library's scheduler for this command (``unoschedule.shell.open_scheduler``);
-    read-only commands create no state. When the file cannot be read but a state
-    exists, the command works from the state after one warning line naming the error."""
-    from unoschedule.shell import open_scheduler
-
-    check_state_folder(ctx)
-    g = globals_of(ctx)
-    with open_scheduler(g.config, g.state, create_state=create_state) as opened:
-        if opened.file_error:
-            output.err(f"warning: {opened.file_error}; working from the state")
-        yield opened.scheduler
+    """``session.scheduler_for`` with this command's global options."""
+    with session.scheduler_for(globals_of(ctx), create_state=create_state) as scheduler:
+        yield scheduler
 
 
 def load(ctx: typer.Context) -> Any:
     """The file itself, for the commands about the file (``run``, ``plan``, ``worker``)."""
-    from unoschedule.config import load_config
-
-    return load_config(globals_of(ctx).config)
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    import asyncio  # lazily: it costs as much as typer itself
-
-    return asyncio.run(coro)
+    return session.load(globals_of(ctx))
 
 
 def zone(name: str | None, schedule_zone: str | None = None) -> tzinfo:
-    """The zone instants are shown in: ``--tz`` (``schedule``, ``local``, ``UTC`` or a zone
-    name); without it, the schedule's own zone."""
-    from unoschedule.timeutil import get_zone
-
-    choice = name or "schedule"
-    if choice.lower() == "schedule":
-        return get_zone(schedule_zone) if schedule_zone else UTC
-    if choice.lower() == "local":
-        return output.local_zone()
-    if choice.upper() == "UTC":
-        return UTC
-    try:
-        return get_zone(choice)
-    except UnoScheduleError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--tz'") from None
-
-
-def check_tz(tz: str | None) -> None:
-    if tz and tz.lower() not in ("schedule", "local", "utc"):
-        zone(tz)
+    """``session.zone``, a bad ``--tz`` reported as typer reports a bad option value."""
+    with usage_errors():
+        return session.zone(name, schedule_zone)
 
 
 def _complete_name(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -241,51 +191,6 @@ TzOption = Annotated[
         "IANA zone such as Europe/Berlin. JSON stays in UTC.",
     ),
 ]
-
-
-def not_running(leader: dict[str, Any], zone: tzinfo) -> str | None:
-    """None while a leader runs, else the one line that says since when it does not
-    (``unoschedule.shell.leader_status``)."""
-    reason = leader["reason"]
-    if reason == "running":
-        return None
-    if reason == "no-state":
-        return "scheduler not running (no state file yet: `uno-schedule run` starts it)"
-    if reason == "never":
-        return "scheduler not running (it has never run with this state)"
-    if leader["since"] is None:
-        return "scheduler not running"
-    return f"scheduler not running since {output.when(leader['since'], zone)}"
-
-
-def paused_note(row: dict[str, Any], zone: Any) -> str:
-    """After ``paused`` in ``list`` and ``status``: why, by whom, until when (plain text:
-    the table styles and escapes its cells itself)."""
-    if row.get("status") != "paused" or not (row.get("paused_reason") or row.get("paused_at")):
-        return ""
-    parts = [str(row["paused_reason"] or "no reason given")]
-    if row.get("paused_by"):
-        parts.append(f"by {row['paused_by']}")
-    if row.get("paused_until"):
-        parts.append(f"until {output.when(row['paused_until'], zone, ago=False)}")
-    return f" ({', '.join(parts)})"
-
-
-def print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
-    """Below ``history``: the latest pauses, who made them and why."""
-    for p in pauses:
-        until = (
-            f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
-        )
-        ended = (
-            f", resumed {output.when(p['resumed_at'], zone, ago=False)}"
-            if p["resumed_at"]
-            else " (still paused)"
-        )
-        typer.echo(
-            f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
-            f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
-        )
 
 
 @app.callback(invoke_without_command=True)
@@ -341,7 +246,4 @@ def _main(
     if ctx.invoked_subcommand is None:  # a usage error: show what the commands are
         typer.echo(ctx.get_help())  # (typer's rich help prints itself and returns "")
         raise typer.Exit(2)
-    output.set_plain(plain)
-    if redis_password_file is not None:  # read by the Redis store, as is the variable
-        os.environ["UNO_SCHEDULE_REDIS_PASSWORD_FILE"] = str(redis_password_file)
-    ctx.obj = Globals(config, state or None)
+    ctx.obj = session.start(config, state, plain, redis_password_file)

@@ -1,40 +1,35 @@
 """The commands about schedules and their runs: run, validate, plan, list, status,
 next-runs, history, stats, pause, resume, trigger, event, calendar, schema.
 
-Each command is a few lines over one library call (the ``Scheduler``'s synchronous face,
-or ``unoschedule.shell`` for the records a shell shows), then printing. The options and
-the scheduler every command shares are in ``app``.
+This is the one declaration of their command line. The everyday commands collect their
+options and call the function of the same name in ``actions`` (typer-free, so that
+``fastpath`` can call it too); the others are a few lines over one library call (the
+``Scheduler``'s synchronous face), then printing. The options and the scheduler every
+command shares are in ``app``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from unoschedule.errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
-from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
+from unoschedule.errors import StateError, UnoScheduleError
 
-from . import output
+from . import actions, output
 from .application import (
     JsonOption,
     NameArg,
     OptionalName,
     TzOption,
     app,
+    call,
     check_state_folder,
-    check_tz,
     globals_of,
     load,
-    not_running,
-    paused_note,
-    print_pauses,
-    run_async,
     scheduler_for,
     zone,
 )
@@ -147,38 +142,7 @@ def validate(
 
       uno-schedule validate --json
     """
-    from unoschedule.shell import check_file
-
-    errors: list[ConfigError] = []
-    counts: list[tuple[Path, int]] = []
-    g = globals_of(ctx)
-    state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
-    for path in files or [g.config]:
-        try:
-            counts.append((path, check_file(path, None if files else state)))
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-        except ConfigError as exc:
-            errors.append(exc)
-    if as_json:
-        output.print_json(
-            [
-                {
-                    "file": e.file or None,
-                    "line": e.line or None,
-                    "column": e.column or None,
-                    "message": e.message,
-                }
-                for e in errors
-            ]
-        )
-        if errors:
-            raise typer.Exit(1)
-        return
-    for path, n in counts:
-        typer.echo(f"ok: {n} schedule{'s' if n != 1 else ''}" + (f" in {path}" if files else ""))
-    if errors:
-        raise ConfigErrors(errors)
+    call(ctx, actions.validate, files=files, as_json=as_json)
 
 
 @app.command()
@@ -265,9 +229,6 @@ def schema() -> None:
 # -- observation ---------------------------------------------------------------------------
 
 
-_CALENDAR_KINDS = ("cron", "daily", "weekly", "monthly")
-
-
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -298,59 +259,7 @@ def list_(
 
       uno-schedule list | cut -f1,5
     """
-    from unoschedule.shell import schedule_list
-
-    check_tz(tz)
-    with scheduler_for(ctx) as scheduler:
-        record = schedule_list(scheduler, status, tag or None, all_next_runs=as_json)
-    if as_json:
-        output.print_json(record["rows"])
-        return
-    rows = record["rows"]
-    note = not_running(record["leader_status"], zone(tz, "UTC"))
-    now = datetime.now(UTC)
-    output.table(
-        ["name", "type", "schedule", "status", "next run", "last result"],
-        (
-            [
-                r["name"],
-                r["type"],
-                _list_description(r),
-                str(r.get("status")) + paused_note(r, zone(tz, r.get("timezone"))),
-                (
-                    "not running"
-                    if note and r.get("status") == "active" and r["type"] != "event"
-                    else output.when(r.get("next_run"), zone(tz, r.get("timezone")), now)
-                ),
-                r.get("last_result"),
-            ]
-            for r in rows
-        ),
-        styled=("status", "last result"),
-    )
-    if note:
-        output.err(f"note: {note}; nothing fires until it starts")
-    if not rows:
-        output.err("no schedules match" if status or tag else "no schedules in the file")
-
-
-def _list_description(row: dict[str, Any]) -> str:
-    text = str(row.get("description") or "")
-    named = row.get("timezone")
-    if named and row.get("type") in _CALENDAR_KINDS and str(named) not in text:
-        text += f", {named}"
-    return text
-
-
-def _schedule_text(value: Any) -> str:
-    """The schedule as written: ``30 2 * * *``, ``every: 5m``, ``weekly: {...}``."""
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, inner),) = value.items()
-        if key == "cron" and isinstance(inner, str):
-            return inner
-        text = inner if isinstance(inner, str) else json.dumps(inner, ensure_ascii=False)
-        return f"{key}: {text}"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    call(ctx, actions.list_, status=status, tag=tag, tz=tz, as_json=as_json)
 
 
 @app.command()
@@ -370,46 +279,7 @@ def status(
 
       uno-schedule status backup --json
     """
-    from unoschedule.shell import status as status_record
-
-    check_tz(tz)
-    with scheduler_for(ctx) as scheduler:
-        record = status_record(scheduler, name)
-    if as_json:
-        output.print_json(record)
-        return
-    shown = zone(tz, record["timezone"])
-    note = not_running(record["leader_status"], shown)
-    schedule = record["schedule"]
-    next_run = output.when(record.get("next_run"), shown)
-    if note and next_run:
-        next_run = f"{note} (due {output.when(record.get('next_run'), shown, ago=False)})"
-    elif note and not next_run:
-        next_run = note
-    output.kv(
-        {
-            "name": record["name"],
-            "status": str(record["status"]) + paused_note(record, shown),
-            "description": record.get("user_description"),
-            "schedule": _schedule_text(schedule),
-            "means": record.get("description"),
-            "type": record["type"],
-            "timezone": record["timezone"],
-            "queue": record["queue"],
-            "next run": next_run,
-            "last run": output.when(record.get("last_run"), shown),
-            "last result": record.get("last_result"),
-            "runs": record.get("run_count"),
-            "successes": record.get("success_count"),
-            "errors": record.get("error_count"),
-            "missed": record.get("missed_count"),
-            "skipped": record.get("skipped_count"),
-            "average duration": output.duration(record.get("average_duration")),
-            "version": record.get("version"),
-            "tags": record.get("tags"),
-            "metadata": record.get("metadata"),
-        }
-    )
+    call(ctx, actions.status, name=name, tz=tz, as_json=as_json)
 
 
 @app.command("next-runs")
@@ -449,25 +319,7 @@ def next_runs(
 
       uno-schedule next-runs backup --tz Europe/Berlin
     """
-    from unoschedule.shell import schedule_zone
-
-    from .nextruns import parse_from, render
-
-    check_tz(tz)
-    with scheduler_for(ctx) as scheduler:
-        shown: tzinfo | None = None
-        if tz and tz.lower() == "schedule":
-            shown = zone(None, schedule_zone(scheduler, name))
-        elif tz:
-            shown = zone(tz)
-        try:
-            after = parse_from(from_, shown)
-        except UnoScheduleError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'--from'") from None
-        instants = scheduler.next_run_times(name, count, after)
-    text = render(instants, shown, as_json)
-    if text:
-        typer.echo(text)
+    call(ctx, actions.next_runs, name=name, count=count, from_=from_, tz=tz, as_json=as_json)
 
 
 @app.command()
@@ -491,83 +343,7 @@ def history(
 
       uno-schedule history backup --json
     """
-    from unoschedule.shell import history as history_record
-
-    check_tz(tz)
-    with scheduler_for(ctx) as scheduler:
-        found = history_record(scheduler, name, limit, versions=versions)
-    records = found["records"]
-    if as_json:
-        output.print_json(records)
-        return
-    shown = zone(tz, found["timezone"])
-    if versions:
-        _print_versions(records, shown)
-        return
-    output.table(
-        ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
-        (
-            [
-                r.get("run_id"),
-                output.when(r.get("scheduled_time"), shown, ago=False),
-                r.get("trigger"),
-                r.get("attempt"),
-                output.when(r.get("started_at"), shown, ago=False),
-                output.duration(r.get("duration")),
-                r.get("result"),
-                _one_line(r.get("error")) if r.get("error") else None,
-            ]
-            for r in records
-        ),
-        styled=("result",),
-        title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
-    )
-    print_pauses(found["pauses"], shown)
-
-
-def _one_line(text: Any, width: int = 80) -> str:
-    line = " ".join(str(text).split())
-    if output.is_plain():
-        return line
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
-    if output.is_plain():
-        text = []
-        for v in records:
-            changed = output.when(v.get("changed_at"), zone, ago=False)
-            head = f"version {v.get('version')}\t{changed}\t{v.get('changelog') or ''}"
-            text.append(f"{head}\t{v.get('source') or ''}")
-            text.extend(str(v.get("diff") or "").rstrip("\n").splitlines())
-        output.lines(
-            text or ["no versions recorded (the scheduler has not seen this schedule yet)"]
-        )
-        return
-    from rich.syntax import Syntax
-    from rich.text import Text
-
-    con = output.console()
-    if not records:
-        con.print(Text("no versions recorded (the scheduler has not seen this schedule yet)"))
-    for v in records:
-        con.print(
-            Text.assemble(
-                (f"version {v.get('version')}", "bold"),
-                f"  {output.when(v.get('changed_at'), zone, ago=False)}  "
-                f"{v.get('changelog') or ''}",
-                (f"  ({v.get('source')})" if v.get("source") else "", "dim"),
-            )
-        )
-        if v.get("diff"):
-            con.print(
-                Syntax(
-                    str(v["diff"]).rstrip("\n"),
-                    "diff",
-                    theme="ansi_dark",
-                    background_color="default",
-                )
-            )
+    call(ctx, actions.history, name=name, limit=limit, versions=versions, tz=tz, as_json=as_json)
 
 
 @app.command()
@@ -580,38 +356,13 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       uno-schedule stats --json
     """
-    with scheduler_for(ctx) as scheduler:
-        record = scheduler.statistics()
-    if as_json:
-        output.print_json(record)
-        return
-    shown: dict[str, Any] = {k.replace("_", " "): v for k, v in record.items()}
-    shown["success rate"] = output.rate(record.get("success_rate"))
-    shown["scheduler uptime"] = (
-        output.duration(record.get("scheduler_uptime")) if record.get("leader") else "not running"
-    )
-    output.kv(shown)
+    call(ctx, actions.stats, as_json=as_json)
 
 
 # -- control -----------------------------------------------------------------------------
 
 
-def _target(name: str | None, all_: bool) -> None:
-    if bool(name) == all_:
-        raise typer.BadParameter("give a schedule NAME or --all (not both)")
-
-
 AllOption = Annotated[bool, typer.Option("--all", help="Every schedule.")]
-
-
-def _changed(verb: str, changed: list[str], as_json: bool) -> None:
-    if as_json:
-        output.print_json({"changed": changed})
-        return
-    typer.echo(
-        f"{verb} {len(changed)} schedule{'s' if len(changed) != 1 else ''}"
-        + (": " + ", ".join(changed) if changed else "")
-    )
 
 
 @app.command()
@@ -643,26 +394,7 @@ def pause(
 
       uno-schedule pause --all
     """
-    _target(name, all_)
-    from unoschedule import pauses
-
-    why: dict[str, Any] = {"by": pauses.current_user(), "reason": reason or None}
-    if until:
-        try:
-            why["until"] = pauses.parse_until(until, datetime.now(UTC))
-        except UnoScheduleError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'--until'") from None
-    with scheduler_for(ctx, create_state=True) as scheduler:
-        if all_:
-            _changed("paused", scheduler.pause_every(**why), as_json)
-            return
-        done = scheduler.pause_one(str(name), **why)
-    if as_json:
-        output.print_json({"changed": [name] if done else []})
-    elif done:
-        typer.echo(f"paused {name}")
-    else:
-        typer.echo(f"{name} was not active; its status stays as it was")
+    call(ctx, actions.pause, name=name, all_=all_, reason=reason, until=until, as_json=as_json)
 
 
 @app.command()
@@ -680,36 +412,7 @@ def resume(
 
       uno-schedule resume --all
     """
-    _target(name, all_)
-    with scheduler_for(ctx, create_state=True) as scheduler:
-        if all_:
-            _changed("resumed", scheduler.resume_every_paused(), as_json)
-            return
-        done = scheduler.resume_one(str(name))
-    if as_json:
-        output.print_json({"changed": [name] if done else []})
-    elif done:
-        typer.echo(f"resumed {name}")
-    else:
-        typer.echo(f"{name} was not paused; nothing changed")
-
-
-def _kwargs(items: list[str] | None) -> dict[str, Any] | None:
-    if not items:
-        return None
-    from unoschedule.config.yamltext import parse_value
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--kwarg'")
-        try:
-            out[key] = parse_value(value) if value else ""
-        except ConfigError as exc:
-            raise typer.BadParameter(f"{key}: {exc}", param_hint="'--kwarg'") from None
-        check_plain_value(out[key], f"--kwarg {key}")  # one line, not a RecursionError
-    return out
+    call(ctx, actions.resume, name=name, all_=all_, as_json=as_json)
 
 
 @app.command()
@@ -751,70 +454,7 @@ def trigger(
 
       uno-schedule trigger cleanup --arg /tmp --arg 7
     """
-    kwargs = _kwargs(kwarg)
-    args = list(arg) if arg else None
-    if not wait:
-        with scheduler_for(ctx, create_state=True) as scheduler:
-            run_id = scheduler.trigger(name, args, kwargs)
-            _queued(run_id, as_json, scheduler.leader_running())
-        return
-    from unoschedule.scheduler import Scheduler
-
-    check_state_folder(ctx)
-    g = globals_of(ctx)
-    config = load(ctx)
-    attempts: list[dict[str, Any]] = []
-    with contextlib.closing(
-        Scheduler.from_config(config, state=g.state, create_state=True)
-    ) as scheduler:
-        record = run_async(
-            scheduler.run_and_wait(
-                name,
-                args=args,
-                kwargs=kwargs,
-                on_run_id=None if as_json else typer.echo,
-                on_attempt=attempts.append if as_json else _report_run,
-            )
-        )
-    if as_json:
-        output.print_json({**record, "attempts": attempts})
-    if record.get("result") != "success":
-        raise typer.Exit(1)
-
-
-def _queued(run_id: str, as_json: bool, running: bool) -> None:
-    if as_json:
-        output.print_json({"run_id": run_id, "result": "queued"})
-    else:
-        typer.echo(run_id)
-    if not running:
-        output.err("note: no scheduler is running; the run waits until one starts")
-
-
-def _report_run(record: dict[str, Any]) -> None:
-    """One attempt's outcome, as it ends (a failed attempt may be retried)."""
-    result = record.get("result")
-    took = output.duration(record.get("duration"))
-    attempt = record.get("attempt") or 1
-    output.err(
-        ("" if attempt == 1 and result == "success" else f"attempt {attempt}: ")
-        + f"{result}"
-        + (f" in {took}" if took else "")
-        + (f": {record['error']}" if record.get("error") else "")
-    )
-    if result != "success" and record.get("output"):
-        output.err(str(record["output"]).rstrip("\n"))
-
-
-def _data_text(data: str) -> str:
-    """``--data``: the JSON itself, ``@FILE`` for a file's content, ``-`` for stdin (a
-    large payload does not fit in one argument of a command line)."""
-    if data == "-":
-        return sys.stdin.read()
-    if data.startswith("@"):
-        with open(data[1:], encoding="utf-8") as fh:
-            return fh.read()
-    return data
+    call(ctx, actions.trigger, name=name, arg=arg, kwarg=kwarg, wait=wait, as_json=as_json)
 
 
 @app.command()
@@ -844,31 +484,7 @@ def event(
 
       uno-schedule event inventory.sync --data @payload.json
     """
-    payload: dict[str, Any] | None = None
-    if data is not None:
-        text = _data_text(data)
-        try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"not JSON: {exc}", param_hint="'--data'") from None
-        except RecursionError:
-            raise ValueLimitError(f"--data is nested more than {MAX_DEPTH} levels deep") from None
-        if not isinstance(loaded, dict):
-            raise typer.BadParameter("must be a JSON object", param_hint="'--data'")
-        check_plain_value(loaded, "--data")
-        payload = loaded
-    with scheduler_for(ctx, create_state=True) as scheduler:
-        run_ids = scheduler.raise_event(name, payload)
-        running = scheduler.leader_running()
-    if not run_ids:
-        raise UnoScheduleError(f"no active schedule listens for event {name!r}; nothing queued")
-    if as_json:
-        output.print_json(run_ids)
-    else:
-        for run_id in run_ids:
-            typer.echo(run_id)
-    if not running:
-        output.err("note: no scheduler is running; the runs wait until one starts")
+    call(ctx, actions.event, name=name, data=data, as_json=as_json)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The reference pages of ``docs/``, written from what they describe (``make docs``).
+"""The reference pages of ``docs/``, written from what they describe (``make docs``), and
+the command table of the shell's fast path (``commands.json``).
 
 Why generated: a hand-written reference drifts the day a key or an option changes. The
 YAML reference is rendered from the JSON Schema (itself built from the loader's converter
@@ -20,7 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DOCS", "PAGES", "cli_reference", "library_reference", "yaml_reference"]
+__all__ = [
+    "DOCS",
+    "PAGES",
+    "TABLE",
+    "cli_reference",
+    "command_table",
+    "library_reference",
+    "yaml_reference",
+]
 
 #: The folder the pages are written to (the repository's ``docs/``).
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
@@ -241,6 +250,84 @@ def cli_reference() -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+# -- the command table of the fast path, from the typer commands -------------------------
+
+#: Where ``command_table`` is written (package data: ``fastpath`` reads it at every start).
+TABLE = Path(__file__).resolve().parent / "commands.json"
+
+
+def _param_type(param: Any) -> dict[str, Any]:
+    """A parameter's type as ``fastpath`` converts it (by the type's public ``name``);
+    ``other`` for what it leaves to typer."""
+    kind = param.type
+    name = {"str": "string", "int": "int", "float": "float", "boolean": "bool"}.get(kind.name)
+    if kind.name in ("int range", "float range"):
+        limits = {k: getattr(kind, k) for k in ("min", "max", "min_open", "max_open", "clamp")}
+        return {"name": kind.name.split()[0], **limits}
+    if kind.name == "path":
+        checks = ("exists", "file_okay", "dir_okay", "readable", "writable", "executable")
+        fields = {k: bool(getattr(kind, k, False)) for k in checks}
+        plain = not getattr(kind, "resolve_path", True) and not getattr(kind, "allow_dash", True)
+        return {"name": "path" if plain else "other", **fields}
+    return {"name": name or "other"}
+
+
+def _param(param: Any) -> dict[str, Any]:
+    default = param.default
+    if isinstance(default, Path):
+        default = str(default)
+    elif isinstance(default, tuple | list):
+        default = list(default)
+    option = param.param_type_name == "option"
+    return {
+        "name": param.name,
+        "kind": param.param_type_name,
+        "opts": list(param.opts) if option else [],
+        "secondary_opts": list(param.secondary_opts) if option else [],
+        "flag": bool(option and param.is_flag),
+        "multiple": bool(param.multiple),
+        "nargs": param.nargs,
+        "type": _param_type(param),
+        "default": None if callable(default) else default,
+        "envvar": param.envvar if isinstance(param.envvar, str) else None,
+        "required": bool(param.required),
+        # eager options (--version), callbacks (completion), hidden values: typer's
+        "special": bool(param.is_eager or param.callback or not param.expose_value),
+    }
+
+
+def command_table() -> str:
+    """unoschedule/cli/commands.json: the everyday commands' parameters as the typer
+    declaration has them (``typer.main.get_command``), for ``fastpath``."""
+    import typer.main
+
+    from . import app
+    from .actions import EVERYDAY
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("uno-schedule", ["list"])
+    commands = {}
+    for name, action in EVERYDAY.items():
+        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
+        usual = (
+            command.allow_interspersed_args
+            and not command.ignore_unknown_options
+            and not command.allow_extra_args
+            and not command.context_settings
+        )
+        if not usual:
+            raise RuntimeError(f"fastpath does not parse {name}'s context settings")
+        commands[name] = {"action": action, "params": [_param(p) for p in command.params]}
+    table = {
+        "generated": _GENERATED,
+        "complete_var": f"_{ctx.info_name}_COMPLETE".replace("-", "_").upper(),  # click's
+        "help": list(ctx.help_option_names),
+        "global": [_param(p) for p in group.params],
+        "commands": commands,
+    }
+    return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
+
+
 # -- the library reference, from the package -------------------------------------------------
 
 _ADDRESS_RE = re.compile(r" at 0x[0-9a-f]+")
@@ -363,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     """``--write``: rewrite the pages in docs/; otherwise list those that are stale."""
     args = sys.argv[1:] if argv is None else argv
     stale = []
-    for name, render in PAGES.items():
-        path = DOCS / name
+    files = [(DOCS / name, render) for name, render in PAGES.items()]
+    for path, render in [*files, (TABLE, command_table)]:
+        name = path.name
         text = render()
         if args == ["--write"]:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,13 @@ from typing import Any
 __all__ = [
     "RESULT_STYLES",
     "duration",
+    "echo",
     "err",
     "is_plain",
     "kv",
     "print_json",
     "rate",
+    "reader_gone",
     "set_plain",
     "table",
     "when",
@@ -74,6 +76,31 @@ def print_json(data: Any) -> None:
     """JSON for scripts: no rich, no colour, one document on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def echo(message: str) -> None:
+    """One message line on stdout, as typer's ``echo`` writes it: piped, without the
+    terminal's escape sequences (colour codes) a value might carry."""
+    if "\033" in message and not _isatty():
+        import re
+
+        message = re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", message)
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def reader_gone() -> None:
+    """The reader of stdout went away (``uno-schedule list | head``): nothing more goes
+    there, and the interpreter's last flush does not print "Broken pipe" at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def err(message: str) -> None:
