@@ -170,6 +170,14 @@ BURST = """
         command: >-
           echo $UNO_ATTEMPT $$ >> flaky.log;
           if [ "$UNO_ATTEMPT" = 1 ]; then exec sleep 120; fi
+      slow:
+        schedule: {event: never.happens}
+        queue: reports
+        max_retries: 1
+        retry_delay: 0s
+        shell: true
+        command: >-
+          echo start $UNO_ATTEMPT $$ >> slow.log; sleep 3; echo end $UNO_ATTEMPT $$ >> slow.log
       backoff:
         schedule: {event: never.happens}
         queue: reports
@@ -403,3 +411,132 @@ def test_a_worker_tells_systemd_ready_watchdog_and_stopping(procs: Procs) -> Non
         assert worker.wait(30) == 0
     finally:
         sock.close()
+
+
+# -- exactly once on workers ---------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
+
+
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    return []
+
+
+def keeper_of(worker: int) -> int:
+    for child in children(worker):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                if b"unoschedule.runner.keeper" in fh.read():
+                    return child
+    raise AssertionError(f"worker {worker} has no keeper")
+
+
+def slow_lines(procs: Procs) -> list[list[str]]:
+    log = procs.workdir / "slow.log"
+    return [line.split() for line in log.read_text().split("\n")[:-1]] if log.exists() else []
+
+
+@pytest.mark.slow
+def test_a_job_dies_with_its_worker_killed_with_minus_9(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    worker = procs.start("w", "worker", "--queues", "reports", "--visibility-timeout", "2")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    procs.cli("trigger", "flaky")
+    flaky = procs.workdir / "flaky.log"
+    wait_until(lambda: flaky.exists() and flaky.read_text().startswith("1 "), 30, "attempt 1")
+    job_pid = int(flaky.read_text().split()[1])
+    try:
+        worker.kill()
+        worker.wait(10)
+        wait_until(lambda: not alive(job_pid), 5, "the job to die with its worker")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job_pid, signal.SIGKILL)
+
+
+def run_of(procs: Procs, name: str) -> dict[str, Any]:
+    history = json.loads(procs.cli("history", name, "--json"))
+    return {"attempts": {r["attempt"]: r for r in history}}
+
+
+@pytest.mark.slow
+def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> None:
+    """SIGSTOP of a worker for three visibility timeouts: its keeper heartbeats for the
+    running job, so no other worker takes it over and the job runs once, to its end."""
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    workers = {
+        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        for name in ("w1", "w2")
+    }
+    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
+    procs.cli("trigger", "slow")
+    wait_until(lambda: slow_lines(procs), 30, "attempt 1 to start")
+    first = run_of(procs, "slow")["attempts"][1]
+    holder = next(p for p in workers.values() if p.pid == first["pid"])
+    holder.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3.5)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+    wait_until(
+        lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end"
+    )
+    time.sleep(1.5)  # a second worker would have started attempt 2 by now
+    assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
+    assert sorted(run_of(procs, "slow")["attempts"]) == [1]
+
+
+@pytest.mark.slow
+def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
+    procs: Procs,
+) -> None:
+    """The whole host of a worker frozen (worker, keeper and job): another worker takes
+    the run over; once thawed, the keeper kills the old job before it can finish."""
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    workers = {
+        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        for name in ("w1", "w2")
+    }
+    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
+    procs.cli("trigger", "slow")
+    wait_until(lambda: slow_lines(procs), 30, "attempt 1 to start")
+    first = run_of(procs, "slow")["attempts"][1]
+    job = int(slow_lines(procs)[0][2])
+    holder = next(p for p in workers.values() if p.pid == first["pid"])
+    keeper = keeper_of(holder.pid)
+    frozen = [holder.pid, keeper]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(job, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: any(line[:2] == ["start", "2"] for line in slow_lines(procs)),
+            30,
+            "attempt 2 on the other worker",
+        )
+        os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
+        wait_until(lambda: not alive(job), 1 / 3 + 1.0, "the old job to be killed")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job, signal.SIGCONT)
+    wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
+    assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
+    assert "its job was killed" in procs.log(
+        next(n for n, p in workers.items() if p is holder)
+    )

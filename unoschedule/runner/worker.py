@@ -8,7 +8,10 @@ worker; the run itself starts only from ``queued`` (so a run delivered twice, af
 leader change, still starts once). A queue's concurrency holds across all workers: a
 worker takes a slot of the queue (shared in Redis) before it reads an entry.
 
-While a job runs, its worker heartbeats its entry and slot. A worker that dies stops
+While a job runs, the worker's keeper (``runner.keeper``, a small process of its own)
+heartbeats its entry and slot, so a frozen worker keeps the claims of its running jobs;
+the keeper kills a job whose claim is gone (taken over, or not renewed for most of the
+visibility timeout) and every held job when the worker dies. A worker that dies stops
 heartbeating: after the visibility timeout another worker takes the entry over
 (``XAUTOCLAIM``), records the run ``interrupted`` and enqueues the next attempt under the
 schedule's retry policy (once: under the attempt's occurrence key). Jobs run exactly as
@@ -31,6 +34,7 @@ from ..errors import StateError, UnoScheduleError
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
+from .keeper import KeeperLink, steady
 from .log import Logger
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
@@ -100,6 +104,8 @@ class Worker:
         self._freed: dict[str, asyncio.Event] = {}
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        setup = {"consumer": self.consumer, "visibility": visibility}
+        self.keeper = KeeperLink({**self.streams.connection(), **setup}, on_error=self.log.error)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -119,6 +125,14 @@ class Worker:
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
         store = self.scheduler.store
         store.current_lease()  # a wrong URL or password: one line, exit 1
+        self.keeper.start()
+        try:
+            return await self._serve(loop)
+        finally:
+            self.keeper.close()
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
+        assert self._stop is not None
         limits = ", ".join(f"{q} ({self.limit(q)})" for q in self.queues)
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
@@ -126,13 +140,13 @@ class Worker:
         notifier = SystemdNotifier()
         notifier.ready(f"serving {limits}")
         interval = notifier.watchdog_interval
+        tick = min(1.0, interval * 0.9) if interval is not None else 1.0
         while not self._stop.is_set():
-            if interval is None:
-                await self._stop.wait()
-                break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval * 0.9)
-            notifier.watchdog()
+                await asyncio.wait_for(self._stop.wait(), tick)
+            self.keeper.check()
+            if interval is not None:
+                notifier.watchdog()
         notifier.stopping()
         notifier.close()
         self.log.notice("stopping: no new jobs will start")
@@ -185,6 +199,7 @@ class Worker:
                     busy = 0
                     await asyncio.sleep(0.1)
                     continue
+                since = steady()
                 try:
                     entries = await asyncio.to_thread(
                         self.streams.read,
@@ -197,7 +212,7 @@ class Worker:
                     await asyncio.to_thread(self.streams.release_slots, queue, tokens)
                     raise
                 for (_, entry_id, run_id), token in zip(entries, tokens, strict=False):
-                    self._spawn(queue, entry_id, run_id, token, reclaimed=False)
+                    self._spawn(queue, entry_id, run_id, token, since, reclaimed=False)
                 busy = len(entries)
                 if len(entries) < len(tokens):
                     await asyncio.to_thread(
@@ -218,6 +233,7 @@ class Worker:
         assert self._stop is not None
         while not self._stop.is_set():
             for queue in self.queues:
+                since = steady()
                 try:
                     entries = await asyncio.to_thread(
                         self.streams.reclaim, queue, self.consumer, self.visibility
@@ -226,26 +242,26 @@ class Worker:
                     self.log.error(f"queue {queue}: cannot reclaim: {exc}")
                     continue
                 for _, entry_id, run_id in entries:
-                    await self._reclaimed(queue, entry_id, run_id)
+                    await self._reclaimed(queue, entry_id, run_id, since)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.visibility / 2)
 
-    async def _reclaimed(self, queue: str, entry_id: str, run_id: str) -> None:
+    async def _reclaimed(self, queue: str, entry_id: str, run_id: str, since: float) -> None:
         run = await asyncio.to_thread(self.scheduler.store.get_run, run_id)
         if run is not None and run.result == "queued":  # its worker died before starting it
             tokens = await self._slots(queue, self.limit(queue), 1)
             if tokens:
                 self.log.warning(f"queue {queue}: took over run {run_id} from a dead worker")
-                self._spawn(queue, entry_id, run_id, tokens[0], reclaimed=True)
+                self._spawn(queue, entry_id, run_id, tokens[0], since, reclaimed=True)
             return  # no slot now: it stays pending and is taken over again later
-        self._spawn(queue, entry_id, run_id, "", reclaimed=True)
+        self._spawn(queue, entry_id, run_id, "", since, reclaimed=True)
 
     def _spawn(
-        self, queue: str, entry_id: str, run_id: str, token: str, *, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, *, reclaimed: bool
     ) -> None:
         self.active[queue] += 1
         task = asyncio.get_running_loop().create_task(
-            self._work(queue, entry_id, run_id, token, reclaimed)
+            self._work(queue, entry_id, run_id, token, since, reclaimed)
         )
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
@@ -253,18 +269,19 @@ class Worker:
     # -- one job --------------------------------------------------------------------------
 
     async def _work(
-        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
     ) -> None:
         try:
-            await self._work_inner(queue, entry_id, run_id, token, reclaimed)
+            await self._work_inner(queue, entry_id, run_id, token, since, reclaimed)
         except UnoScheduleError as exc:  # the entry stays pending: it is taken over later
             self.log.error(f"queue {queue}: run {run_id}: {exc}")
         finally:
+            self.keeper.drop(run_id)
             self.active[queue] -= 1
             self._freed[queue].set()
 
     async def _work_inner(
-        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
     ) -> None:
         clock = self.scheduler.clock
         streams = self.streams
@@ -306,19 +323,18 @@ class Worker:
             f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "
             f"{run.attempt}, queue {queue})"
         )
-        heartbeat = asyncio.get_running_loop().create_task(
-            self._heartbeat(queue, entry_id, token, run.run_id)
+        self.keeper.hold(run.run_id, queue, entry_id, token, since)
+
+        def started_in(pgid: int | None) -> None:
+            if pgid:
+                self.keeper.group(run_id, pgid)
+
+        config = self.scheduler.config
+        base = str(config.path.parent) if config and config.path else None
+        outcome = await self.executor.run(
+            job_spec(run, definition, self.scheduler.options, base), started_in
         )
-        try:
-            config = self.scheduler.config
-            base = str(config.path.parent) if config and config.path else None
-            outcome = await self.executor.run(
-                job_spec(run, definition, self.scheduler.options, base)
-            )
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        self.keeper.group(run_id, 0)  # its processes are gone: nothing left to kill
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
         await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
@@ -372,20 +388,6 @@ class Worker:
             return Ended(recorded=code > 0, retried=code == 2)
 
         return record
-
-    async def _heartbeat(self, queue: str, entry_id: str, token: str, run_id: str) -> None:
-        while True:
-            await asyncio.sleep(self.visibility / 3)
-            try:
-                ours = await asyncio.to_thread(
-                    self.streams.heartbeat, queue, entry_id, self.consumer, token, self.visibility
-                )
-            except UnoScheduleError as exc:
-                self.log.error(f"queue {queue}: heartbeat of run {run_id} failed: {exc}")
-                continue
-            if not ours:
-                self.log.warning(f"queue {queue}: run {run_id} was taken over by another worker")
-                return
 
     def _definition(self, name: str) -> ScheduleDefinition | None:
         """From this worker's file, else as the leader stored it."""

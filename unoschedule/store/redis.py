@@ -1140,6 +1140,7 @@ class RedisStorage(Store, WorkerQueues):
         if not key_prefix:
             raise StateError("the Redis key prefix must not be empty")
         self.url = redacted_url(redis_url)
+        self._spec = redis_url
         self.prefix = key_prefix if key_prefix.endswith(":") else key_prefix + ":"
         kwargs: dict[str, Any] = {
             "decode_responses": True,
@@ -1585,7 +1586,7 @@ class RedisStorage(Store, WorkerQueues):
         then go over connections of their own (redis-py takes one from the pool per
         command) and its script cache is its own; closing it leaves the pool to us."""
         other = object.__new__(RedisStorage)
-        other.url, other.prefix = self.url, self.prefix
+        other.url, other.prefix, other._spec = self.url, self.prefix, self._spec
         other.client = redis.Redis(connection_pool=self.client.connection_pool)
         other._wakeups = self._wakeups
         other._scripts = {}
@@ -1813,6 +1814,12 @@ class RedisQueues:
 
     def stream(self, queue: str) -> str:
         return self.store.k("stream", queue)
+
+    def connection(self) -> dict[str, str]:
+        """How another process of this host opens the same queues (the worker's keeper):
+        the URL as given (with its password: pass it through a pipe, never argv) and the
+        key prefix."""
+        return {"url": self.store._spec, "prefix": self.store.prefix}
 
     def _ensure_group(self, queue: str) -> None:
         if queue in self._groups:
