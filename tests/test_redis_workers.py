@@ -427,18 +427,16 @@ def alive(pid: int) -> bool:
 
 
 def children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(p) for p in fh.read().split()]
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
     return []
 
 
 def keeper_of(worker: int) -> int:
     for child in children(worker):
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{child}/cmdline", "rb") as fh:
-                if b"unoschedule.runner.keeper" in fh.read():
-                    return child
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as fh:
+            if b"unoschedule.runner.keeper" in fh.read():
+                return child
     raise AssertionError(f"worker {worker} has no keeper")
 
 
@@ -491,9 +489,7 @@ def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> Non
         time.sleep(3.5)
     finally:
         holder.send_signal(signal.SIGCONT)
-    wait_until(
-        lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end"
-    )
+    wait_until(lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end")
     time.sleep(1.5)  # a second worker would have started attempt 2 by now
     assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
     assert sorted(run_of(procs, "slow")["attempts"]) == [1]
@@ -537,6 +533,4 @@ def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_
             os.killpg(job, signal.SIGCONT)
     wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
     assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
-    assert "its job was killed" in procs.log(
-        next(n for n, p in workers.items() if p is holder)
-    )
+    assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))

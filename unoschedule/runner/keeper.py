@@ -205,8 +205,10 @@ class KeeperLink:
 
     def restart(self) -> None:
         if self.on_error is not None and self.proc is not None:
-            self.on_error(f"the keeper of this worker's jobs exited ({self.proc.returncode}); "
-                          "starting another")
+            self.on_error(
+                f"the keeper of this worker's jobs exited ({self.proc.returncode}); "
+                "starting another"
+            )
         self.close()
         self.start()
 
