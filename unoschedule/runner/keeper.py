@@ -175,8 +175,8 @@ class KeeperLink:
                 self._send(line)
 
     def hold(self, run_id: str, queue: str, entry: str, token: str, since: float) -> None:
-        line = {"op": "hold", "run": run_id, "queue": queue, "entry": entry, "token": token}
-        line["since"] = since
+        line: dict[str, Any] = {"op": "hold", "run": run_id, "queue": queue}
+        line.update(entry=entry, token=token, since=since)
         self._held[run_id] = [line]
         self.tell(line)
 
