@@ -169,6 +169,8 @@ class Operations(Observer):
     # -- the background task ------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the background task (again, after a lost lease was led again)."""
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:

@@ -77,6 +77,8 @@ class Service:
         self._lock: LeaderLock | None = None
         self._sleeper: _Sleeper | None = None
         self.exit_status = 0
+        #: ``run``: an error of the store before the first lead is tried again, not raised.
+        self._keep_trying = False
         self.ops = Operations(scheduler, self.log)
 
     # -- process entry point ----------------------------------------------------------------
@@ -107,9 +109,47 @@ class Service:
     # -- the serving loop -----------------------------------------------------------------
 
     async def serve(self) -> int:
-        """Lead (after waiting as a standby if need be) until stopped; the exit status."""
+        """Lead (after waiting as a standby if need be) until stopped; the exit status.
+
+        On a shared store (Redis), where the lease alone decides who leads, a runner that
+        lost the lease (frozen past it, or cut off from the store) stops firing at once,
+        lets its running jobs end and goes back to standby instead of returning: on
+        several hosts, the runners that stay up are the fail-over, and a library
+        ``start()`` leads again after a stall as ``run`` does. An error talking to the
+        store is logged and treated as "not leader" (before this service ever started,
+        it is raised, unless ``run`` keeps trying)."""
         if self.started is None:
             self.started = asyncio.Event()
+        if self.scheduler.state_path is not None:
+            return await self._serve_round()
+        last_error, told_at = "", 0.0
+        while True:
+            failed = False
+            try:
+                status = await self._serve_round()
+            except UnoScheduleError as exc:
+                if isinstance(exc, LeadershipError) or not (
+                    self._keep_trying or self.started.is_set()
+                ):
+                    raise
+                failed, status = True, 1
+                # the same error every second of an outage is told every 30 s
+                if str(exc) != last_error or time.monotonic() - told_at > 30:
+                    self.log.error(f"{exc}; not leading, trying again every second")
+                    last_error, told_at = str(exc), time.monotonic()
+            if self._stop:
+                return status
+            self.exit_status = 0
+            for _ in range(10):
+                await asyncio.sleep(0.1)
+                if self._stop:
+                    self.log.info("standby stopped before it became the leader")
+                    return 0
+            if not failed:
+                last_error = ""
+                self.log.notice("standby again: waiting for the lease")
+
+    async def _serve_round(self) -> int:
         try:
             return await self._serve()
         finally:
@@ -427,45 +467,11 @@ class Service:
         task.add_done_callback(done)
 
     def _serve_shared(self) -> int:
-        """Serve on a shared store (Redis), where the lease alone decides who leads.
-
-        A runner that lost the lease (frozen past it, or cut off from the store) stops
-        firing at once, lets its running jobs end, and goes back to standby instead of
-        exiting: on several hosts, the runners that stay up are the fail-over. An error
-        talking to the store is logged and treated as "not leader".
-        """
+        """``run`` on a shared store: ``serve`` goes back to standby after a lost lease;
+        an error of the store, even the first, is logged and tried again."""
         self.scheduler.store.current_lease()  # a wrong URL or password: one line, exit 1
-        last_error, told_at = "", 0.0
-        while True:
-            failed = False
-            try:
-                status = asyncio.run(self.serve())
-            except UnoScheduleError as exc:
-                failed, status = True, 1
-                # the same error every second of an outage is told every 30 s
-                if str(exc) != last_error or time.monotonic() - told_at > 30:
-                    self.log.error(f"{exc}; not leading, trying again every second")
-                    last_error, told_at = str(exc), time.monotonic()
-            if self._stop:
-                return status
-            self.exit_status = 0
-            self.started = None
-            old = signal.signal(signal.SIGTERM, self._stop_between)
-            old_int = signal.signal(signal.SIGINT, self._stop_between)
-            try:
-                time.sleep(1.0)
-            finally:
-                signal.signal(signal.SIGTERM, old)
-                signal.signal(signal.SIGINT, old_int)
-            if self._stop:
-                self.log.info("standby stopped before it became the leader")
-                return 0
-            if not failed:
-                last_error = ""
-                self.log.notice("standby again: waiting for the lease")
-
-    def _stop_between(self, signum: int, frame: object) -> None:
-        self._stop = True
+        self._keep_trying = True
+        return asyncio.run(self.serve())
 
 
 class _Sleeper:
