@@ -534,3 +534,25 @@ def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_
     wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
     assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
     assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
+
+
+@pytest.mark.slow
+def test_a_worker_whose_consumer_group_was_deleted_creates_it_again(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    first = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, first) == "success", 30, "a first run")
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        assert store.client.xgroup_destroy(store.queues.stream("reports"), "workers") == 1
+    finally:
+        store.close()
+    second = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the deletion")
+
+
+def run_of_id(procs: Procs, run_id: str) -> str | None:
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "100"))
+    return next((r["result"] for r in history if r["run_id"] == run_id), None)

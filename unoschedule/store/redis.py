@@ -1856,18 +1856,33 @@ class RedisQueues:
             with self.store._talk():
                 self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
 
+    def _regroup(self, exc: redis.ResponseError, queues: Sequence[str]) -> bool:
+        """After ``NOGROUP`` (the group was deleted, or Redis lost its data): forget that
+        the groups exist, so the next call creates them again; False for other errors."""
+        if "NOGROUP" not in str(exc):
+            return False
+        for queue in queues:
+            self._groups.discard(queue)
+        return True
+
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
     ) -> list[tuple[str, str, str]]:
         """At most ``count`` new entries per queue: ``(queue, entry id, run id)``."""
-        for queue in queues:
-            self._ensure_group(queue)
         streams = {self.stream(q): ">" for q in queues}
         by_stream = {self.stream(q): q for q in queues}
-        with self.store._talk():
-            answer = self.store.client.xreadgroup(
-                _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
-            )
+        for attempt in (1, 2):
+            for queue in queues:
+                self._ensure_group(queue)
+            with self.store._talk():
+                try:
+                    answer = self.store.client.xreadgroup(
+                        _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
+                    )
+                    break
+                except redis.ResponseError as exc:
+                    if attempt == 2 or not self._regroup(exc, queues):
+                        raise
         out = []
         for stream, entries in answer or []:
             for entry_id, fields in entries:
@@ -1878,11 +1893,18 @@ class RedisQueues:
         self, queue: str, consumer: str, min_idle: float, count: int = 16
     ) -> list[tuple[str, str, str]]:
         """Entries idle for ``min_idle`` seconds (their worker died), now ours."""
-        self._ensure_group(queue)
-        with self.store._talk():
-            answer = self.store.client.xautoclaim(
-                self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0", count=count
-            )
+        for attempt in (1, 2):
+            self._ensure_group(queue)
+            with self.store._talk():
+                try:
+                    answer = self.store.client.xautoclaim(
+                        self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0",
+                        count=count,
+                    )  # fmt: skip
+                    break
+                except redis.ResponseError as exc:
+                    if attempt == 2 or not self._regroup(exc, [queue]):
+                        raise
         entries = answer[1] if answer else []
         return [(queue, entry_id, (fields or {}).get("run", "")) for entry_id, fields in entries]
 
