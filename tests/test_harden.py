@@ -555,6 +555,33 @@ def test_a_runner_whose_state_file_is_deleted_stops_with_a_clear_error(
     assert not (tmp_path / "state.db").exists()
 
 
+def test_a_standby_does_not_create_a_state_where_its_leader_had_one(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """The state deleted under a leader with a standby: the leader stops, and the standby
+    that takes its lock refuses to start over on a new, empty state."""
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    leader = runners()
+    leader.wait_log("ready")
+    standby = runners()
+    standby.wait_log("standby")
+    wait_until(lambda: starts(tmp_path), 20, "a first run")
+    (tmp_path / "state.db").unlink()
+    assert leader.proc.wait(10) != 0
+    assert standby.proc.wait(10) != 0
+    assert "state file" in standby.text() and "its leader had one" in standby.text()
+    assert not (tmp_path / "state.db").exists()
+
+
 def test_the_cli_does_not_create_a_new_state_while_a_runner_holds_the_old_ones_lock(
     tmp_path: Path,
 ) -> None:

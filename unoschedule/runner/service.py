@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..abc import Engine, Waiter
-from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
+from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
 from ..model import ScheduleState
 from ..private import make_private_dirs
 from ..sync import git_source
@@ -223,6 +223,13 @@ class Service:
         self.started.set()
         while not self._stop:
             if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
+                if not state_path.exists():
+                    lock.release()
+                    raise StateError(
+                        f"state file {state_path} is gone, but its leader had one: not "
+                        "starting over on a new, empty state (restore it, or start again "
+                        "to create a new one)"
+                    )
                 self.log.notice("the leader is gone; taking over")
                 return lock
         self.log.info("standby stopped before it became the leader")
