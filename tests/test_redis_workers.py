@@ -556,3 +556,26 @@ def test_a_worker_whose_consumer_group_was_deleted_creates_it_again(procs: Procs
 def run_of_id(procs: Procs, run_id: str) -> str | None:
     history = json.loads(procs.cli("history", "report", "--json", "-n", "100"))
     return next((r["result"] for r in history if r["run_id"] == run_id), None)
+
+
+@pytest.mark.slow
+def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
+    path = procs.workdir / "schedules.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "echo start $(date +%s.%N) $UNO_RUN_ID",
+            "echo v1 >> v.log; echo start $(date +%s.%N) $UNO_RUN_ID",
+        )
+    )
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    first = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, first) == "success", 30, "a first run")
+    path.write_text(path.read_text().replace("echo v1 >>", "echo v2 >>"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
+    second = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the reload")
+    assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]

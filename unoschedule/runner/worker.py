@@ -104,6 +104,8 @@ class Worker:
         self._freed: dict[str, asyncio.Event] = {}
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        self._generation = -1
+        self._following = asyncio.Lock()
         setup = {"consumer": self.consumer, "visibility": visibility}
         self.keeper = KeeperLink({**self.streams.connection(), **setup}, on_error=self.log.error)
 
@@ -290,6 +292,7 @@ class Worker:
         if run is None or run.result not in ("queued", "running"):
             await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
             return
+        await self._follow_definitions()
         definition = self.scheduler.definitions.get(run.schedule)
         if definition is None:
             definition = await asyncio.to_thread(self._definition, run.schedule)
@@ -388,6 +391,19 @@ class Worker:
             return Ended(recorded=code > 0, retried=code == 2)
 
         return record
+
+    async def _follow_definitions(self) -> None:
+        """Run what the leader runs: when the state's definitions changed (a reload, the
+        API: ``Store.generation`` moved), take them from the state as the leader does
+        (``Scheduler.reconcile_definitions``), before a run starts."""
+        async with self._following:
+            generation = await asyncio.to_thread(self.scheduler.store.generation)
+            if generation == self._generation:
+                return
+            changed = await asyncio.to_thread(self.scheduler.reconcile_definitions)
+            self._generation = generation
+            for name in changed[:10]:
+                self.log.info(f"{name}: definition taken from the state")
 
     def _definition(self, name: str) -> ScheduleDefinition | None:
         """From this worker's file, else as the leader stored it."""
