@@ -579,3 +579,42 @@ def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
     second = procs.cli("trigger", "report").strip()
     wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the reload")
     assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]
+
+
+HOUSEKEEPING = """
+    scheduler:
+      lock_timeout: 3s
+      keep_runs: 5
+      queues:
+        reports: 2
+    schedules:
+      beat:
+        schedule: "* * * * * *"
+        queue: reports
+        expect_success_within: 3s
+        on_error: "echo $UNO_SCHEDULE_NAME >> alarms.log"
+        command: "true"
+"""
+
+
+@pytest.mark.slow
+def test_the_leaders_retention_and_dead_man_alarms_see_the_runs_of_workers(
+    procs: Procs,
+) -> None:
+    """A schedule succeeding every second on a worker is never overdue, and its history
+    is trimmed to ``keep_runs`` by the leader's housekeeping."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(HOUSEKEEPING))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        wait_until(lambda: procs.log("w").count("succeeded") >= 8, 30, "eight runs")
+        time.sleep(7)  # past the dead-man deadline and a housekeeping pass
+        assert "overdue" not in procs.log("leader")
+        assert not (procs.workdir / "alarms.log").exists()
+        assert len(store.history("beat", limit=100)) <= 5 + 5 // 10 + 7
+        successes = [r for r in store.history("beat", limit=100) if r.result == "success"]
+        assert len(successes) >= 3
+    finally:
+        store.close()
