@@ -618,3 +618,55 @@ def test_the_leaders_retention_and_dead_man_alarms_see_the_runs_of_workers(
         assert len(successes) >= 3
     finally:
         store.close()
+
+
+TICKS = """
+    scheduler:
+      lock_timeout: 3s
+      queues:
+        reports: 2
+    schedules:
+      tick:
+        schedule: "* * * * * *"
+        queue: reports
+        shell: true
+        command: "echo $UNO_SCHEDULED_TIME >> ticks.log"
+"""
+
+
+def ticks(procs: Procs) -> int:
+    log = procs.workdir / "ticks.log"
+    return len(log.read_text().split("\n")) - 1 if log.exists() else 0
+
+
+@pytest.mark.slow
+def test_a_state_lost_by_redis_stops_firing_until_an_operator_reinitialises_it(
+    procs: Procs,
+) -> None:
+    """Every key of the installation gone under a leader and a worker (Redis restarted
+    empty): both say so (CRITICAL), health fails, nothing fires; ``init-state`` lets
+    them go on."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(TICKS))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: ticks(procs) >= 2, 30, "runs")
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        keys = list(store.client.scan_iter(match=store.prefix + "*"))
+        store.client.delete(*keys)
+    finally:
+        store.close()
+    wait_until(lambda: "CRITICAL" in procs.log("leader"), 10, "the leader to tell")
+    wait_until(lambda: "CRITICAL" in procs.log("w"), 10, "the worker to tell")
+    assert "lost its identity" in procs.log("leader")
+    time.sleep(1.5)  # a run claimed before the loss may still end
+    quiet = ticks(procs)
+    health = subprocess.run(
+        [*procs.argv(), "health"], capture_output=True, text=True, env=procs.env, timeout=60
+    )
+    assert health.returncode == 1 and "lost its identity" in health.stderr, health.stderr
+    time.sleep(3)
+    assert ticks(procs) == quiet, "fired on a lost state"
+    assert "re-initialised" in procs.cli("init-state", "--yes")
+    wait_until(lambda: ticks(procs) > quiet + 1, 30, "firing again after init-state")

@@ -1037,6 +1037,15 @@ class Scheduler:
             self._store_if_any(), self.known_definitions(), self.clock.now(), self.state_path
         )
 
+    def reinitialise_state(self) -> str:
+        """Serve the state as it is now (``uno-schedule init-state``): after a shared state
+        lost its identity (Redis restarted empty), nothing fires until an operator has
+        checked it and calls this; running runners and workers adopt the new identity.
+        Returns it."""
+        from .identity import reinitialise
+
+        return reinitialise(self.store)
+
     async def explain(
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:

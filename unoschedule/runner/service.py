@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..abc import Engine, Waiter
 from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
+from ..identity import StateIdentity
 from ..model import ScheduleState
 from ..private import make_private_dirs
 from ..sync import git_source
@@ -80,6 +81,9 @@ class Service:
         #: ``run``: an error of the store before the first lead is tried again, not raised.
         self._keep_trying = False
         self.ops = Operations(scheduler, self.log)
+        #: The identity of the shared state this service serves (kept across leaderships).
+        self.identity = StateIdentity(scheduler.instance_id)
+        self._told_lost = False
 
     # -- process entry point ----------------------------------------------------------------
 
@@ -175,7 +179,7 @@ class Service:
         runloop = self._run_loop()
         now = sched.clock.now()
         holder: tuple[str, int] | None = None
-        while not runloop.take_lease(now, force=self._lock is not None):
+        while not (self._state_served() and runloop.take_lease(now, force=self._lock is not None)):
             if self._stop:
                 waiter.close()
                 return None
@@ -197,6 +201,23 @@ class Service:
             await asyncio.to_thread(waiter.wait, min(1.0, sched.options.lock_timeout / 3))
             now = sched.clock.now()
         return runloop, waiter
+
+    def _state_served(self) -> bool:
+        """Whether the shared state is the one this service knows (``StateIdentity``);
+        a state that lost its identity is reported once (CRITICAL) and not led."""
+        if self.scheduler.state_path is not None:
+            return True  # a file: its deletion or replacement is the store's to notice
+        store = self.scheduler.store
+        verdict = self.identity.check(store, create=True)
+        if verdict == "lost":
+            if not self._told_lost:
+                self.log.critical(StateIdentity.lost_message(store_name(store)))
+                self._told_lost = True
+            return False
+        if verdict == "renewed":
+            self.log.notice(f"the state was re-initialised (identity {self.identity.known})")
+        self._told_lost = False
+        return True
 
     async def _take_lock(self, state_path: Path) -> LeaderLock | None:
         """The leader lock of the state: at once if free, else as a standby until the
@@ -304,7 +325,7 @@ class Service:
         self.ops.start()
         last_wall, last_mono = clock.now(), clock.monotonic()
         last_watchdog = last_mono
-        last_refresh = last_mono
+        last_refresh = last_identity = last_mono
         try:
             while not self._stop:
                 now, mono = clock.now(), clock.monotonic()
@@ -323,6 +344,10 @@ class Service:
                     self._take_changes(runloop, now)
                     runloop.refresh(now, full=True)
                     last_refresh = mono
+                if mono - last_identity >= 1.0:
+                    last_identity = mono
+                    if not self._state_served():
+                        runloop.firing = False
                 runloop.tick(now)
                 if not runloop.firing:
                     self.exit_status = 1
@@ -557,6 +582,10 @@ def _quiet_gc() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def store_name(store: object) -> str:
+    return str(getattr(store, "url", None) or store)
 
 
 def _has_loop() -> bool:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
+from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
@@ -105,6 +106,10 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
         self._generation = -1
+        self.identity = StateIdentity(self.consumer)
+        #: Set while the state is the one known: readers take nothing while it is not.
+        self._state_ok = asyncio.Event()
+        self._verdict = ""
         self._following = asyncio.Lock()
         setup = {"consumer": self.consumer, "visibility": visibility}
         self.keeper = KeeperLink({**self.streams.connection(), **setup}, on_error=self.log.error)
@@ -127,6 +132,7 @@ class Worker:
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
         store = self.scheduler.store
         store.current_lease()  # a wrong URL or password: one line, exit 1
+        self._check_state()
         self.keeper.start()
         try:
             return await self._serve(loop)
@@ -147,6 +153,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), tick)
             self.keeper.check()
+            await asyncio.to_thread(self._check_state)
             if interval is not None:
                 notifier.watchdog()
         notifier.stopping()
@@ -164,6 +171,33 @@ class Worker:
                 await asyncio.wait(pending, timeout=self.scheduler.options.kill_grace + 5)
         self.log.notice("stopped")
         return 0
+
+    def _check_state(self) -> None:
+        """Serve only the state this worker knows (``StateIdentity``; a worker never
+        creates one): a state that lost its identity, or none at all, is said once and
+        nothing is read from it until it is re-initialised or a leader created it."""
+        store = self.scheduler.store
+        try:
+            verdict = self.identity.check(store, create=False)
+        except UnoScheduleError as exc:
+            self.log.error(f"cannot check the state: {exc}")
+            return
+        if verdict != self._verdict:
+            where = getattr(store, "url", "the state")
+            if verdict == "lost":
+                self.log.critical(StateIdentity.lost_message(where))
+            elif verdict == "absent":
+                self.log.error(
+                    f"no state at {where} (key prefix {getattr(store, 'prefix', '?')!r}): "
+                    "waiting for a leader to create it"
+                )
+            elif self._verdict:
+                self.log.notice(f"serving the state again (identity {self.identity.known})")
+            self._verdict = verdict
+        if verdict in ("ok", "renewed"):
+            self._state_ok.set()
+        else:
+            self._state_ok.clear()
 
     def limit(self, queue: str) -> int:
         return max(1, self.scheduler.options.concurrency(queue))
@@ -183,6 +217,8 @@ class Worker:
         limit = self.limit(queue)
         busy = 0
         while not self._stop.is_set():
+            if not self._state_ok.is_set():
+                await self._state_ok.wait()
             free = limit - self.active[queue]
             if free <= 0:
                 self._freed[queue].clear()
@@ -234,7 +270,7 @@ class Worker:
         """Take over the entries of dead workers, every half visibility timeout."""
         assert self._stop is not None
         while not self._stop.is_set():
-            for queue in self.queues:
+            for queue in self.queues if self._state_ok.is_set() else ():
                 since = steady()
                 try:
                     entries = await asyncio.to_thread(
