@@ -883,6 +883,7 @@ class Scheduler:
         that a scheduler started meanwhile never takes it and starts it again; it ends
         through the same settle step as the leader's runs (retry policy, error handler)."""
         from .runner.executor import Executor
+        from .runner.processes import process_token
         from .runner.settle import Ended, Settler
         from .runs import job_spec
 
@@ -904,6 +905,7 @@ class Scheduler:
         while run is not None:
             started = self.clock.now()
             run.result, run.started_at, run.pid = "running", started, os.getpid()
+            run.instance_id = process_token()  # how a leader tells this process died
             await asyncio.to_thread(store.record_started, run)
             if on_run_id is not None and run.attempt == 1:
                 on_run_id(run.run_id)

@@ -36,7 +36,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
-from .processes import stop_orphans
+from .processes import process_gone, stop_orphans
 from .settle import Ended, FailureHandler, Settler
 from .tasks import has_local
 
@@ -241,22 +241,37 @@ class RunLoop:
                     f"stopped {len(stopped)} process(es) that runs cut off by a crash left "
                     f"behind (pids {', '.join(map(str, stopped[:10]))})"
                 )
+        self.recover_foreground(now)
         for run in unfinished:
             if run.result == "running":
-                self.store.finish_run(
-                    run.run_id, "interrupted", now, error="the scheduler stopped while it ran"
-                )
-                self.log.warning(
-                    f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
-                    f"attempt {run.attempt}) was interrupted by a crash"
-                )
-                definition = self.definitions.get(run.schedule)
-                retry = next_attempt(run, definition, now)
-                if retry is not None and self._claim_retry(retry):
-                    self.settler.note_retry(retry, definition, now, "interrupted")
+                self._interrupt(run, now, "the scheduler stopped while it ran", "a crash")
             else:
                 self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
                 self._dispatch_when_due(run)
+
+    def _interrupt(self, run: RunRecord, now: datetime, error: str, cause: str) -> None:
+        """Record a run cut off by ``cause`` ``interrupted``; queue its retry."""
+        self.store.finish_run(run.run_id, "interrupted", now, error=error)
+        self.log.warning(
+            f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
+            f"attempt {run.attempt}) was interrupted by {cause}"
+        )
+        definition = self.definitions.get(run.schedule)
+        retry = next_attempt(run, definition, now)
+        if retry is not None and self._claim_retry(retry):
+            self.settler.note_retry(retry, definition, now, "interrupted")
+
+    def recover_foreground(self, now: datetime) -> None:
+        """Settle the runs of foreground processes (``trigger --wait`` with no scheduler
+        running) that died without recording their end (``kill -9``): known dead when
+        their process was of this host (pid and start time, ``process_gone``). Their
+        jobs, which outlive them, are stopped first."""
+        dead = [r for r in self.store.foreground_runs() if process_gone(r.instance_id or "")]
+        if not dead:
+            return
+        stop_orphans([r.run_id for r in dead], self.options.kill_grace)
+        for run in dead:
+            self._interrupt(run, now, "its foreground process died", "the death of its process")
 
     def load(self, states: list[ScheduleState], now: datetime) -> None:
         """Build the due-heap from stored states; compute ``next_run`` where unknown."""

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).
 FILE_POLL_SECONDS = 2.0
+#: How often the leader looks for runs of foreground processes that died.
+FOREGROUND_SECONDS = 5.0
 #: Up to this many schedules added, changed or removed at once are logged one by one;
 #: beyond it, one summary line (a first start with 100,000 schedules is not 100,000 lines).
 LOG_EACH_CHANGE = 50
@@ -325,7 +327,7 @@ class Service:
         self.ops.start()
         last_wall, last_mono = clock.now(), clock.monotonic()
         last_watchdog = last_mono
-        last_refresh = last_identity = last_mono
+        last_refresh = last_identity = last_foreground = last_mono
         try:
             while not self._stop:
                 now, mono = clock.now(), clock.monotonic()
@@ -348,6 +350,9 @@ class Service:
                     last_identity = mono
                     if not self._state_served():
                         runloop.firing = False
+                if mono - last_foreground >= FOREGROUND_SECONDS:
+                    last_foreground = mono
+                    runloop.recover_foreground(now)
                 runloop.tick(now)
                 if not runloop.firing:
                     self.exit_status = 1
@@ -361,6 +366,8 @@ class Service:
                     timeout = min(timeout, FILE_POLL_SECONDS)
                 if self.notifier.watchdog_interval is not None:
                     timeout = min(timeout, self.notifier.watchdog_interval)
+                if sched.state_path is None:  # the state's identity, checked every second
+                    timeout = min(timeout, 1.0)
                 if timeout > 0:
                     called = await sleeper.sleep(timeout)
                     if called and not self._stop:

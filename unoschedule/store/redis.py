@@ -561,6 +561,7 @@ end
 local fields = {}
 for j = 6, #ARGV do fields[#fields + 1] = ARGV[j] end
 insert_run(p, okey, run_id, sched, member, fields)
+redis.call('SADD', p .. 'foreground', run_id)
 return 1
 """
 )
@@ -1419,6 +1420,19 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             members = self.client.zrevrangebylex(key, "+", "-", start=0, num=limit)
         return self._runs([_member_id(m) for m in members])
+
+    def foreground_runs(self) -> list[RunRecord]:
+        """The set ``foreground`` (written by ``record_started``) is trimmed here of the
+        runs that ended since, so the scripts that finish runs need not know of it."""
+        with self._talk():
+            ids = sorted(self.client.smembers(self.k("foreground")))
+        runs = self._runs(ids)
+        running = [r for r in runs if r.result == "running" and r.epoch == 0]
+        done = set(ids) - {r.run_id for r in running}
+        if done:
+            with self._talk():
+                self.client.srem(self.k("foreground"), *done)
+        return sorted(running, key=lambda r: r.started_at or r.scheduled_time)
 
     def unfinished_runs(self) -> list[RunRecord]:
         with self._talk():
