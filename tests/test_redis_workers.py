@@ -670,3 +670,22 @@ def test_a_state_lost_by_redis_stops_firing_until_an_operator_reinitialises_it(
     assert ticks(procs) == quiet, "fired on a lost state"
     assert "re-initialised" in procs.cli("init-state", "--yes")
     wait_until(lambda: ticks(procs) > quiet + 1, 30, "firing again after init-state")
+
+
+@pytest.mark.slow
+def test_runs_handed_to_absent_workers_do_not_pile_up(procs: Procs) -> None:
+    """At most one run of a schedule waits for a worker: while none reads the queue,
+    the occurrences due meanwhile are recorded skipped, as on one host, and a worker
+    started later runs one, not the backlog."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(TICKS))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    time.sleep(5)
+    history = json.loads(procs.cli("history", "tick", "--json", "-n", "100"))
+    assert [r["result"] for r in history].count("queued") == 1, history
+    assert any(r["result"] == "skipped" for r in history)
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: ticks(procs) >= 1, 30, "the worker")
+    time.sleep(0.5)
+    instants = (procs.workdir / "ticks.log").read_text().split()
+    assert len(instants) <= 2, instants  # the one that waited, then at most the next
