@@ -79,6 +79,9 @@ class Keeper:
         self.consumer = consumer
         self.visibility = visibility
         self.held: dict[str, Held] = {}
+        #: Runs whose job was killed: a process group told of later is killed at once
+        #: (the job may have been spawned after the kill, by a worker thawed meanwhile).
+        self.killed: set[str] = set()
 
     @property
     def interval(self) -> float:
@@ -97,8 +100,13 @@ class Keeper:
             self.held[run_id].due = float(message["since"]) + self.interval
         elif op == "group" and run_id in self.held:
             self.held[run_id].pgid = int(message["pgid"])
+        elif op == "group" and run_id in self.killed and int(message["pgid"]) > 0:
+            signal_group(int(message["pgid"]), signal.SIGKILL)
+            stop_orphans([run_id], 0.0)
+            say(f"run {run_id}: its job started after its claim lapsed; killed", "WARNING")
         elif op == "drop":
             self.held.pop(run_id, None)
+            self.killed.discard(run_id)
 
     def fence(self, now: float) -> None:
         """Kill the jobs whose claim may have lapsed (no heartbeat got through)."""
@@ -137,6 +145,7 @@ class Keeper:
 
     def kill(self, held: Held, why: str) -> None:
         self.held.pop(held.run_id, None)
+        self.killed.add(held.run_id)
         if held.pgid > 0:
             signal_group(held.pgid, signal.SIGKILL)
         stop_orphans([held.run_id], 0.0)

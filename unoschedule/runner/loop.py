@@ -710,9 +710,9 @@ class RunLoop:
             run = entry.run
             definition = self.definitions.get(run.schedule)
             unique = definition is not None and definition.unique
-            waiting = entry.definition is not None  # counted in ``_pending`` (a fired run)
-            if waiting or unique:
-                self._handed.setdefault(run.schedule, {})[run.run_id] = [waiting, unique]
+            fired = entry.definition is not None  # counted in ``_pending``
+            if fired or unique:
+                self._handed.setdefault(run.schedule, {})[run.run_id] = [fired, unique]
             if not unique:
                 self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 

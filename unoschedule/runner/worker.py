@@ -35,7 +35,7 @@ from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
-from .keeper import KeeperLink, steady
+from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
@@ -323,6 +323,12 @@ class Worker:
     ) -> None:
         clock = self.scheduler.clock
         streams = self.streams
+        if steady() - since >= FENCE * self.visibility:
+            # frozen since the entry was read: another worker may take it over any time
+            self.log.warning(
+                f"queue {queue}: run {run_id} left to another worker: its claim lapsed"
+            )
+            return
         started = clock.now()
         ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid())
         if run is None or run.result not in ("queued", "running"):
