@@ -447,13 +447,18 @@ end
 """
 )
 
-#: The fencing check every fenced script starts with: the live lease's epoch is ours.
+#: The fencing check every fenced script starts with: the live lease is ours, by its
+#: epoch and its holder (``EPOCH|INSTANCE``): epochs restart at 1 in a Redis restarted
+#: empty, so the number alone could match another runner's lease.
 _FENCE = """
 local p = ARGV[1]
 local cur = redis.call('GET', p .. 'lease')
 if not cur then return {-1} end
 local lease = cjson.decode(cur)
-if tostring(lease.epoch) ~= ARGV[2] then return {-1} end
+local fence = ARGV[2]
+if string.find(fence, '|', 1, true) then
+  if tostring(lease.epoch) .. '|' .. lease.instance_id ~= fence then return {-1} end
+elseif tostring(lease.epoch) ~= fence then return {-1} end
 """
 
 _CLAIM = (
@@ -473,7 +478,7 @@ for c, claim in ipairs(cjson.decode(ARGV[3])) do
   if redis.call('HSETNX', p .. 'occurrences', key, run_id) == 1 then
     local rk = p .. 'run:' .. run_id
     redis.call('HSET', rk, unpack(fields))
-    redis.call('HSET', rk, 'epoch', ARGV[2], 'okey', key, 'member', member)
+    redis.call('HSET', rk, 'epoch', tostring(lease.epoch), 'okey', key, 'member', member)
     if redis.call('HEXISTS', rk, 'instance_id') == 0 then
       redis.call('HSET', rk, 'instance_id', lease.instance_id)
     end
@@ -512,7 +517,7 @@ for _, m in ipairs(members) do
   local run_id = string.match(m, '([^|]*)$')
   local rk = p .. 'run:' .. run_id
   if redis.call('HGET', rk, 'result') == 'queued' then
-    redis.call('HSET', rk, 'epoch', ARGV[2], 'instance_id', ARGV[3])
+    redis.call('HSET', rk, 'epoch', tostring(lease.epoch), 'instance_id', ARGV[3])
     redis.call('SADD', p .. 'unfinished', run_id)
     out[#out + 1] = run_id
   end
@@ -1163,6 +1168,8 @@ class RedisStorage(Store, WorkerQueues):
             raise StateError(f"cannot use Redis URL {self.url}: {exc}") from None
         self._wakeups = RedisWakeups(self.client, self.k("wake"), self.url, self.k("lease"))
         self._scripts: dict[str, Any] = {}
+        #: The instance that took each lease epoch through this handle (see ``_fence``).
+        self._holders: dict[int, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -1332,7 +1339,7 @@ class RedisStorage(Store, WorkerQueues):
                     else "",
                 )
             )
-        args = [str(epoch), json.dumps(batch, separators=(",", ":"))]
+        args = [self._fence(epoch), json.dumps(batch, separators=(",", ":"))]
         results = self._script(_CLAIM, *args)
         if results and results[0] == -1:
             return [False] * len(claims)
@@ -1365,7 +1372,7 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             if not self.client.exists(self.k("queued")):
                 return []  # an idle leader's tick: one read
-        taken = self._script(_TAKE_QUEUED, str(epoch), instance_id)
+        taken = self._script(_TAKE_QUEUED, f"{epoch}|{instance_id}", instance_id)
         if not taken or taken[0] == -1:
             return []
         runs = self._runs(taken)
@@ -1518,13 +1525,25 @@ class RedisStorage(Store, WorkerQueues):
         text = self._script(
             _LEASE_ACQUIRE, instance_id, _format_ts(now), _format_ts(expires), _ttl_ms(ttl)
         )
-        return _lease_from_json(text)
+        lease = _lease_from_json(text)
+        if lease is not None:
+            self._holders[lease.epoch] = lease.instance_id
+        return lease
 
     def renew_lease(self, instance_id: str, epoch: int, ttl: float, now: datetime) -> bool:
         expires = now + timedelta(seconds=ttl)
-        return bool(
+        renewed = bool(
             self._script(_LEASE_RENEW, instance_id, str(epoch), _format_ts(expires), _ttl_ms(ttl))
         )
+        if renewed:
+            self._holders[epoch] = instance_id
+        return renewed
+
+    def _fence(self, epoch: int) -> str:
+        """What the fence compares: the epoch and the instance this handle took it for
+        (the epoch alone for a handle that never took a lease)."""
+        holder = self._holders.get(epoch)
+        return f"{epoch}|{holder}" if holder is not None else str(epoch)
 
     def release_lease(self, instance_id: str, epoch: int) -> None:
         """Never raises: a lease that cannot be released expires by itself."""
@@ -1604,6 +1623,7 @@ class RedisStorage(Store, WorkerQueues):
         other.client = redis.Redis(connection_pool=self.client.connection_pool)
         other._wakeups = self._wakeups
         other._scripts = {}
+        other._holders = self._holders
         return other
 
     def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
