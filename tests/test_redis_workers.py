@@ -689,3 +689,42 @@ def test_runs_handed_to_absent_workers_do_not_pile_up(procs: Procs) -> None:
     time.sleep(0.5)
     instants = (procs.workdir / "ticks.log").read_text().split()
     assert len(instants) <= 2, instants  # the one that waited, then at most the next
+
+
+@pytest.mark.slow
+def test_a_worker_serves_the_metrics_of_the_runs_it_ran(procs: Procs) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = procs.workdir / "schedules.yaml"
+    leader_file = procs.workdir / "leader.yaml"
+    leader_file.write_text(
+        path.read_text().replace("scheduler:\n", "scheduler:\n  metrics_enabled: false\n", 1)
+    )
+    path.write_text(
+        path.read_text().replace(
+            "scheduler:\n", f"scheduler:\n  metrics_address: 127.0.0.1:{port}\n", 1
+        )
+    )
+    argv = procs.argv()
+    argv[argv.index("-c") + 1] = str(leader_file)
+    with open(procs.workdir / "leader.log", "w") as log:
+        procs.procs["leader"] = subprocess.Popen(
+            [*argv, "run", "--queues", ""], cwd=procs.workdir, stdout=log,
+            stderr=subprocess.STDOUT, env=procs.env, start_new_session=True,
+        )  # fmt: skip
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "metrics on" in procs.log("w"), 30, "the worker's metrics")
+    done = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, done) == "success", 30, "a run")
+    failed = procs.cli("trigger", "backoff").strip()
+    wait_until(lambda: procs.log("w").count("backoff: run") >= 1, 30, "a failed run")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert (
+        'uno_schedule_runs_total{result="success",schedule="report",trigger="manual"} 1.0' in text
+    )
+    assert 'result="error",schedule="backoff"' in text, failed

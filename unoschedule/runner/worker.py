@@ -42,6 +42,7 @@ from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..abc import Engine
+    from ..metrics import Metrics
     from .loop import RunLoop
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
@@ -99,7 +100,14 @@ class Worker:
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
         self.executor = Executor(log=self.log.debug)
-        self.settler = Settler(scheduler.options, log=self.log, on_failure=scheduler.notify_failure)
+        self.settler = Settler(
+            scheduler.options,
+            log=self.log,
+            on_failure=scheduler.notify_failure,
+            on_finished=self._finished,
+        )
+        #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
+        self.metrics: Metrics | None = None
         self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
         self.finished = 0
         self._freed: dict[str, asyncio.Event] = {}
@@ -133,11 +141,43 @@ class Worker:
         store = self.scheduler.store
         store.current_lease()  # a wrong URL or password: one line, exit 1
         self._check_state()
+        self._serve_metrics()
         self.keeper.start()
         try:
             return await self._serve(loop)
         finally:
             self.keeper.close()
+            if self.metrics is not None:
+                self.metrics.close()
+
+    def _serve_metrics(self) -> None:
+        """Serve the runs of this worker on ``/metrics`` as a runner serves its own (the
+        same series, ``leader`` 0): the job-failed alert then fires for worker runs. A
+        taken address (a runner on this host) is a warning."""
+        options = self.scheduler.options
+        if not options.metrics_enabled:
+            return
+        from ..metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            metrics.serve(options.metrics_address)
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            self.log.warning(
+                f"metrics: cannot listen on {options.metrics_address} ({why}); "
+                "/metrics is not served by this worker"
+            )
+            return
+        metrics.view.running = lambda: dict(self.active)
+        self.metrics = metrics
+        self.log.info(f"metrics on http://{options.metrics_address}/metrics")
+
+    def _finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
         assert self._stop is not None
@@ -364,6 +404,8 @@ class Worker:
             self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
             return
         run.started_at = started
+        if self.metrics is not None:
+            self.metrics.started([run], started)
         self.log.info(
             f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "
             f"{run.attempt}, queue {queue})"
