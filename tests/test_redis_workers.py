@@ -646,11 +646,32 @@ def test_a_state_lost_by_redis_stops_firing_until_an_operator_reinitialises_it(
     """Every key of the installation gone under a leader and a worker (Redis restarted
     empty): both say so (CRITICAL), health fails, nothing fires; ``init-state`` lets
     them go on."""
-    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(TICKS))
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = textwrap.dedent(TICKS).replace(
+        "scheduler:\n", f"scheduler:\n  metrics_address: 127.0.0.1:{port}\n", 1
+    )
+    (procs.workdir / "schedules.yaml").write_text(text)
+
+    def lost_metric() -> str:
+        url = f"http://127.0.0.1:{port}/metrics"
+        try:  # served again by each leadership: a scrape may fall between two
+            body = urllib.request.urlopen(url, timeout=10).read().decode()
+        except OSError:
+            return ""
+        return next(
+            line for line in body.splitlines() if line.startswith("uno_schedule_state_lost")
+        )
+
     procs.start("leader", "run", "--queues", "")
     wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
     procs.start("w", "worker", "--queues", "reports")
     wait_until(lambda: ticks(procs) >= 2, 30, "runs")
+    assert lost_metric() == "uno_schedule_state_lost 0.0"
     store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
     try:
         keys = list(store.client.scan_iter(match=store.prefix + "*"))
@@ -660,6 +681,7 @@ def test_a_state_lost_by_redis_stops_firing_until_an_operator_reinitialises_it(
     wait_until(lambda: "CRITICAL" in procs.log("leader"), 10, "the leader to tell")
     wait_until(lambda: "CRITICAL" in procs.log("w"), 10, "the worker to tell")
     assert "lost its identity" in procs.log("leader")
+    wait_until(lambda: lost_metric() == "uno_schedule_state_lost 1.0", 10, "the metric")
     time.sleep(1.5)  # a run claimed before the loss may still end
     quiet = ticks(procs)
     health = subprocess.run(

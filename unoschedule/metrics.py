@@ -53,6 +53,8 @@ class MetricsView:
     running: Callable[[], Mapping[str, int]] = dict
     statuses: Callable[[], Mapping[str, int]] = dict
     overdue: Callable[[], Mapping[str, bool]] = dict
+    #: True while the shared state has lost its identity (``unoschedule.identity``).
+    state_lost: Callable[[], bool] = lambda: False
     extra: list[Callable[[], Iterable[Any]]] = field(default_factory=list)
 
 
@@ -204,6 +206,12 @@ class _Collector(Collector):
         for name, when in _yielding(sorted(dict(m._last_success).items())):
             success.add_metric([name], when)
         yield success
+        yield GaugeMetricFamily(
+            "uno_schedule_state_lost",
+            "1 while the state this instance served has lost its identity (Redis restarted "
+            "empty): nothing fires until `uno-schedule init-state`.",
+            value=1 if view.state_lost() else 0,
+        )
         yield GaugeMetricFamily(
             "uno_schedule_leader",
             "1 while this instance leads (fires jobs), 0 on a standby.",

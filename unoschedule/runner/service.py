@@ -280,6 +280,8 @@ class Service:
         )
         attach_hand_off(runloop, sched)
         self.ops.serve_metrics(sched)
+        if self.ops.metrics is not None:
+            self.ops.metrics.view.state_lost = lambda: self._told_lost
         return runloop
 
     async def _serve(self) -> int:

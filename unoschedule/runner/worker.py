@@ -170,6 +170,7 @@ class Worker:
             )
             return
         metrics.view.running = lambda: dict(self.active)
+        metrics.view.state_lost = lambda: self._verdict == "lost"
         self.metrics = metrics
         self.log.info(f"metrics on http://{options.metrics_address}/metrics")
 
