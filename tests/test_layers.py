@@ -140,6 +140,8 @@ PARTS = {
     "metrics": "report",
     "health": "report",
     "runlogs": "report",
+    # the state's identity: checked by runners and workers, reported by health
+    "identity": "report",
 }
 
 

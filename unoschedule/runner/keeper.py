@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnoScheduleError
+from .log import Logger
 from .processes import signal_group, stop_orphans
 
 __all__ = ["FENCE", "Held", "Keeper", "KeeperLink", "main", "steady"]
@@ -238,10 +239,15 @@ class KeeperLink:
             proc.wait(5)
 
 
-def say(message: str, level: str = "ERROR") -> None:
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(f"{level} keeper: {message}\n")
-        sys.stderr.flush()
+_LOG: Logger | None = None
+
+
+def say(message: str, level: str = "error") -> None:
+    """One line on the worker's stderr, as the worker's own lines are written."""
+    global _LOG
+    if _LOG is None:
+        _LOG = Logger()
+    getattr(_LOG, level.lower())(f"keeper: {message}")
 
 
 def main() -> int:  # pragma: no cover - runs as its own process (tests drive it for real)
