@@ -116,3 +116,38 @@ def test_the_librarys_start_leads_again_after_a_redis_stall(
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_a_workers_job_cut_off_from_redis_is_killed_before_anyone_may_take_it_over(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    """Redis unreachable for longer than the visibility timeout (a partition, as the
+    worker's host sees it): the keeper kills the job at 0.8 of the timeout after its
+    last heartbeat got through, while Redis is still away, so no other worker can take
+    the run over while the job still runs."""
+    from test_redis_workers import Procs, alive, slow_lines
+
+    procs = Procs(tmp_path, server.url)
+    try:
+        procs.start("leader", "run", "--queues", "")
+        wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+        procs.start("w", "worker", "--queues", "reports", "--visibility-timeout", "2")
+        wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+        path = procs.workdir / "schedules.yaml"
+        path.write_text(path.read_text().replace("sleep 3;", "sleep 30;"))
+        procs.procs["leader"].send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
+        procs.cli("trigger", "slow")
+        wait_until(lambda: slow_lines(procs), 30, "the job to start")
+        job = int(slow_lines(procs)[0][2])
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            cut = time.monotonic()
+            wait_until(lambda: not alive(job), 2 * 0.8 + 2 / 3 + 1.0, "the job to be killed")
+            assert time.monotonic() - cut < 2.0  # before its claim could lapse (V = 2 s)
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert "no heartbeat reached Redis" in procs.log("w")
+    finally:
+        procs.close()

@@ -48,6 +48,11 @@ __all__ = ["FENCE", "Held", "Keeper", "KeeperLink", "main", "steady"]
 #: killed by its own keeper; the rest is the margin for clock rates and the kill itself.
 FENCE = 0.8
 
+#: Part of the visibility timeout a heartbeat may wait for Redis to answer: the fence
+#: is checked between heartbeats, so a job is killed at the latest at
+#: ``FENCE + ANSWER_WITHIN`` of the timeout after its last heartbeat got through.
+ANSWER_WITHIN = 0.1
+
 _STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
@@ -261,8 +266,13 @@ def main() -> int:  # pragma: no cover - runs as its own process (tests drive it
     setup = json.loads(first)
     from ..store.redis import RedisStorage
 
-    store = RedisStorage(str(setup["url"]), key_prefix=str(setup["prefix"]))
-    keeper = Keeper(store.queues, str(setup["consumer"]), float(setup["visibility"]))
+    visibility = float(setup["visibility"])
+    store = RedisStorage(
+        str(setup["url"]),
+        key_prefix=str(setup["prefix"]),
+        socket_timeout=ANSWER_WITHIN * visibility,
+    )
+    keeper = Keeper(store.queues, str(setup["consumer"]), visibility)
     fd = stdin.fileno()
     os.set_blocking(fd, False)
     pending = b""
