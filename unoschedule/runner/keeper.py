@@ -15,7 +15,8 @@ so a signal to the worker's group does not reach it) that:
   ``UNO_RUN_ID``) when its heartbeat says another worker took the entry over;
 - kills a job itself when no heartbeat has succeeded for ``FENCE`` of the visibility
   timeout, counted from the moment the last successful one was *sent* (the entry's
-  idle time in Redis started no earlier), on a clock that counts suspended time: a job
+  idle time in Redis started no earlier), on a clock that counts suspended time, a
+  heartbeat waiting at most ``ANSWER_WITHIN`` of the timeout for Redis: a job
   on a host cut off from Redis is dead before any other worker may take it over, and a
   host thawed after a freeze kills its job before its first heartbeat;
 - kills every held job when the worker dies (its end of the pipe closes), then exits.
@@ -42,7 +43,7 @@ from ..errors import UnoScheduleError
 from .log import Logger
 from .processes import signal_group, stop_orphans
 
-__all__ = ["FENCE", "Held", "Keeper", "KeeperLink", "main", "steady"]
+__all__ = ["ANSWER_WITHIN", "FENCE", "Held", "Keeper", "KeeperLink", "main", "steady"]
 
 #: Part of the visibility timeout after which a job without a successful heartbeat is
 #: killed by its own keeper; the rest is the margin for clock rates and the kill itself.
