@@ -1,4 +1,4 @@
-"""Issue 10: three runners on one Redis under random SIGKILL and SIGSTOP.
+"""Three runners on one Redis under random SIGKILL and SIGSTOP; then three workers.
 
 Three ``uno-schedule run`` processes, ``lock_timeout: 2s``, 30 schedules every second
 (thousands of occurrences over the run). Every few seconds the leader is either killed
@@ -11,6 +11,14 @@ pid of the runner that started it (``$PPID``) and its own clock to a file. Check
   the lease (its "leader ... (epoch N)" line until the next leader's);
 - no occurrence without a record while a runner lived: every schedule's instants from
   its first to its last record are contiguous, each with a run in the state.
+
+Then the workers: one leader hands every run to three ``uno-schedule worker`` processes
+(``--visibility-timeout 2``), and every few seconds a worker is killed (SIGKILL, a new
+one started in its place) or frozen past the visibility timeout and thawed. Every job
+writes a line when it starts, every quarter second while it runs, and when it ends.
+Checked: no occurrence completed twice (two ``end`` lines, whatever the attempts), and
+no two executions of one occurrence overlapping in time (from each one's first line to
+its last).
 """
 
 from __future__ import annotations
@@ -50,6 +58,105 @@ def _file(count: int) -> str:
             ' $(date +%s.%N) >> starts.log"',
         ]
     return "\n".join(lines) + "\n"
+
+
+WORK_SCHEDULES = 8
+VISIBILITY = 2.0
+
+
+def _work_file(count: int) -> str:
+    lines = [
+        "scheduler:",
+        f"  lock_timeout: {LOCK_TIMEOUT:g}s",
+        "  missed_threshold: 600",
+        "  shutdown_grace: 2s",
+        "  queues:",
+        "    work: 100",
+        "schedules:",
+    ]
+    mark = "$UNO_SCHEDULE_NAME $UNO_SCHEDULED_TIME $UNO_ATTEMPT $UNO_RUN_ID $(date +%s.%N)"
+    for i in range(count):
+        lines += [
+            f"  w{i:02d}:",
+            '    schedule: "*/2 * * * * *"',
+            "    queue: work",
+            "    max_retries: 3",
+            "    retry_delay: 0s",
+            "    shell: true",
+            f'    command: "echo start {mark} >> spans.log; for i in 1 2 3 4 5 6; do sleep 0.25;'
+            f' echo tick {mark} >> spans.log; done; echo end {mark} >> spans.log"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def worker_chaos(quick: bool) -> list[Result]:
+    """Workers killed and frozen under a steady load: runs completed twice, overlaps."""
+    duration = 25.0 if quick else 120.0
+    rng = random.Random(14)
+    actions = Counter[str]()
+    with tempdir("wchaos") as folder, redis_server(folder / "redis") as server:
+        config = folder / "schedules.yaml"
+        config.write_text(_work_file(WORK_SCHEDULES))
+        prefix = unique_prefix()
+        leader = Proc(config, server.url, prefix, "run", "--queues", "", tag="leader")
+        argv = ("worker", "--queues", "work", "--visibility-timeout", f"{VISIBILITY:g}")
+        workers = [Proc(config, server.url, prefix, *argv, tag=f"w{i}") for i in range(3)]
+        every = [leader, *workers]
+        try:
+            end = time.time() + duration
+            while time.time() < end:
+                time.sleep(rng.uniform(2.0, 4.0))
+                victim = rng.choice(workers)
+                if rng.random() < 0.5:
+                    victim.proc.send_signal(signal.SIGKILL)
+                    victim.proc.wait(10)
+                    workers.remove(victim)
+                    fresh = Proc(config, server.url, prefix, *argv, tag=f"w{len(every)}")
+                    workers.append(fresh)
+                    every.append(fresh)
+                    actions["SIGKILL"] += 1
+                else:
+                    victim.proc.send_signal(signal.SIGSTOP)
+                    time.sleep(VISIBILITY + rng.uniform(0.5, 2.0))
+                    victim.proc.send_signal(signal.SIGCONT)
+                    actions["SIGSTOP+SIGCONT"] += 1
+            time.sleep(4)
+        finally:
+            codes = [p.stop() for p in [leader, *workers]]
+        lines = [line.split() for line in (folder / "spans.log").read_text().split("\n")[:-1]]
+    spans: dict[str, list[float]] = {}
+    occurrence: dict[str, tuple[str, str]] = {}
+    ends = Counter[tuple[str, str]]()
+    for kind, name, instant, _attempt, run_id, at in (line[:6] for line in lines):
+        spans.setdefault(run_id, []).append(float(at))
+        occurrence[run_id] = (name, instant)
+        if kind == "end":
+            ends[(name, instant)] += 1
+    twice = [k for k, n in ends.items() if n > 1]
+    by_occurrence: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for run_id, times in spans.items():
+        by_occurrence.setdefault(occurrence[run_id], []).append((min(times), max(times)))
+    overlaps = 0
+    for runs in by_occurrence.values():
+        runs.sort()
+        overlaps += sum(1 for a, b in itertools.pairwise(runs) if b[0] < a[1])
+    retried = sum(1 for runs in by_occurrence.values() if len(runs) > 1)
+    note = (
+        f"{duration:g}s, {dict(actions)}, {len(by_occurrence):,} occurrences, "
+        f"{len(spans):,} executions ({retried} occurrences started again after a kill); "
+        f"{len(twice)} completed twice, {overlaps} overlaps; exit codes {codes}"
+    )
+    say(note)
+    return [
+        Result(
+            "Redis chaos (3 workers, SIGKILL / SIGSTOP): completed twice, overlaps",
+            float(len(twice) + overlaps),
+            "",
+            "0",
+            "PASS" if not twice and not overlaps else "FAIL",
+            [note],
+        ),
+    ]
 
 
 def _leader(procs: list[Proc]) -> Proc | None:
@@ -154,4 +261,5 @@ def run(quick: bool) -> list[Result]:
             [note],
         ),
         Result("Redis chaos: occurrences started", float(len(starts)), ""),
+        *worker_chaos(quick),
     ]

@@ -468,7 +468,9 @@ class StoreContract:
         assert store.start_runs([("f1", T0, 1)]) == []
         assert store.unfinished_runs() == []  # not a crashed leader's to interrupt
         assert [r.run_id for r in store.history("a")] == ["f1"]
+        assert [r.run_id for r in store.foreground_runs()] == ["f1"]  # its process's to end
         store.finish_run("f1", "success", T0 + timedelta(seconds=2))
+        assert store.foreground_runs() == []
         done = store.get_run("f1")
         assert done is not None and (done.result, done.duration) == ("success", 2.0)
         assert store.get_schedule("a").last_result == "success"  # type: ignore[union-attr]

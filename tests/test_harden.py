@@ -555,6 +555,33 @@ def test_a_runner_whose_state_file_is_deleted_stops_with_a_clear_error(
     assert not (tmp_path / "state.db").exists()
 
 
+def test_a_standby_does_not_create_a_state_where_its_leader_had_one(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """The state deleted under a leader with a standby: the leader stops, and the standby
+    that takes its lock refuses to start over on a new, empty state."""
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          tick:
+            schedule: "* * * * * *"
+            command: "echo x >> starts.log"
+            shell: true
+        """,
+    )
+    leader = runners()
+    leader.wait_log("ready")
+    standby = runners()
+    standby.wait_log("standby")
+    wait_until(lambda: starts(tmp_path), 20, "a first run")
+    (tmp_path / "state.db").unlink()
+    assert leader.proc.wait(10) != 0
+    assert standby.proc.wait(10) != 0
+    assert "state file" in standby.text() and "its leader had one" in standby.text()
+    assert not (tmp_path / "state.db").exists()
+
+
 def test_the_cli_does_not_create_a_new_state_while_a_runner_holds_the_old_ones_lock(
     tmp_path: Path,
 ) -> None:
@@ -1304,3 +1331,58 @@ def test_the_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
         ]
     finally:
         server.stop()
+
+
+# -- a foreground run whose process was killed -------------------------------------------
+
+
+def test_a_foreground_run_killed_with_minus_9_is_recovered_by_the_leader(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """``trigger --wait`` with no scheduler running, then a scheduler started, then the
+    foreground process killed with -9: the leader sees its process dead (pid and start
+    time), stops the job it left, records the run interrupted and runs the retry."""
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          job:
+            schedule: {every: 1h}
+            max_retries: 1
+            retry_delay: 0s
+            shell: true
+            command: >-
+              if [ "$UNO_ATTEMPT" = 1 ]; then echo $$ >> fg.log; exec sleep 60; fi;
+              echo done $UNO_ATTEMPT >> fg.log
+        """,
+    )
+    foreground = subprocess.Popen(
+        [*uno_cli(tmp_path), "trigger", "job", "--wait"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    log = tmp_path / "fg.log"
+    try:
+        wait_until(lambda: log.exists() and log.read_text().strip(), 30, "attempt 1")
+        job = int(log.read_text().split()[0])
+        runner = runners()
+        runner.wait_log("ready")
+        time.sleep(1)
+        assert results_of(tmp_path, "job")[0]["result"] == "running"  # alive: not taken
+        foreground.kill()
+        foreground.wait(10)
+        wait_until(lambda: "done 2" in log.read_text(), 30, "the retry by the leader")
+        first = next(r for r in results_of(tmp_path, "job") if r["attempt"] == 1)
+        assert first["result"] == "interrupted"
+        wait_until(
+            lambda: (
+                not os.path.exists(f"/proc/{job}")
+                or b") Z" in Path(f"/proc/{job}/stat").read_bytes()
+            ),
+            10,
+            "its job stopped",
+        )
+    finally:
+        foreground.kill()
+        with contextlib.suppress(ProcessLookupError, ValueError, NameError):
+            os.kill(job, signal.SIGKILL)

@@ -147,6 +147,8 @@ PARTS = {
     "health": "report",
     "runlogs": "report",
     "shell": "scheduler",
+    # the state's identity: checked by runners and workers, reported by health
+    "identity": "report",
 }
 
 

@@ -170,6 +170,14 @@ BURST = """
         command: >-
           echo $UNO_ATTEMPT $$ >> flaky.log;
           if [ "$UNO_ATTEMPT" = 1 ]; then exec sleep 120; fi
+      slow:
+        schedule: {event: never.happens}
+        queue: reports
+        max_retries: 1
+        retry_delay: 0s
+        shell: true
+        command: >-
+          echo start $UNO_ATTEMPT $$ >> slow.log; sleep 3; echo end $UNO_ATTEMPT $$ >> slow.log
       backoff:
         schedule: {event: never.happens}
         queue: reports
@@ -420,3 +428,342 @@ def test_a_worker_on_a_prefix_no_leader_ever_used_says_so(procs: Procs) -> None:
     wait_until(lambda: "serving" in procs.log("second"), 30, "the second worker")
     assert "no state under" not in procs.log("second")
     leader.terminate()
+
+
+# -- exactly once on workers ---------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
+
+
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
+    return []
+
+
+def keeper_of(worker: int) -> int:
+    for child in children(worker):
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as fh:
+            if b"unoschedule.runner.keeper" in fh.read():
+                return child
+    raise AssertionError(f"worker {worker} has no keeper")
+
+
+def slow_lines(procs: Procs) -> list[list[str]]:
+    log = procs.workdir / "slow.log"
+    return [line.split() for line in log.read_text().split("\n")[:-1]] if log.exists() else []
+
+
+@pytest.mark.slow
+def test_a_job_dies_with_its_worker_killed_with_minus_9(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    worker = procs.start("w", "worker", "--queues", "reports", "--visibility-timeout", "2")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    procs.cli("trigger", "flaky")
+    flaky = procs.workdir / "flaky.log"
+    wait_until(lambda: flaky.exists() and flaky.read_text().startswith("1 "), 30, "attempt 1")
+    job_pid = int(flaky.read_text().split()[1])
+    try:
+        worker.kill()
+        worker.wait(10)
+        wait_until(lambda: not alive(job_pid), 5, "the job to die with its worker")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job_pid, signal.SIGKILL)
+
+
+def run_of(procs: Procs, name: str) -> dict[str, Any]:
+    history = json.loads(procs.cli("history", name, "--json"))
+    return {"attempts": {r["attempt"]: r for r in history}}
+
+
+@pytest.mark.slow
+def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> None:
+    """SIGSTOP of a worker for three visibility timeouts: its keeper heartbeats for the
+    running job, so no other worker takes it over and the job runs once, to its end."""
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    workers = {
+        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        for name in ("w1", "w2")
+    }
+    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
+    procs.cli("trigger", "slow")
+    wait_until(lambda: slow_lines(procs), 30, "attempt 1 to start")
+    first = run_of(procs, "slow")["attempts"][1]
+    holder = next(p for p in workers.values() if p.pid == first["pid"])
+    holder.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3.5)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+    wait_until(lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end")
+    time.sleep(1.5)  # a second worker would have started attempt 2 by now
+    assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
+    assert sorted(run_of(procs, "slow")["attempts"]) == [1]
+
+
+@pytest.mark.slow
+def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
+    procs: Procs,
+) -> None:
+    """The whole host of a worker frozen (worker, keeper and job): another worker takes
+    the run over; once thawed, the keeper kills the old job before it can finish."""
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    workers = {
+        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        for name in ("w1", "w2")
+    }
+    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
+    procs.cli("trigger", "slow")
+    wait_until(lambda: slow_lines(procs), 30, "attempt 1 to start")
+    first = run_of(procs, "slow")["attempts"][1]
+    job = int(slow_lines(procs)[0][2])
+    holder = next(p for p in workers.values() if p.pid == first["pid"])
+    keeper = keeper_of(holder.pid)
+    frozen = [holder.pid, keeper]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(job, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: any(line[:2] == ["start", "2"] for line in slow_lines(procs)),
+            30,
+            "attempt 2 on the other worker",
+        )
+        os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
+        wait_until(lambda: not alive(job), 1 / 3 + 1.0, "the old job to be killed")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job, signal.SIGCONT)
+    wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
+    assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
+    assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
+
+
+@pytest.mark.slow
+def test_a_worker_whose_consumer_group_was_deleted_creates_it_again(procs: Procs) -> None:
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    first = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, first) == "success", 30, "a first run")
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        assert store.client.xgroup_destroy(store.queues.stream("reports"), "workers") == 1
+    finally:
+        store.close()
+    second = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the deletion")
+
+
+def run_of_id(procs: Procs, run_id: str) -> str | None:
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "100"))
+    return next((r["result"] for r in history if r["run_id"] == run_id), None)
+
+
+@pytest.mark.slow
+def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
+    path = procs.workdir / "schedules.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "echo start $(date +%s.%N) $UNO_RUN_ID",
+            "echo v1 >> v.log; echo start $(date +%s.%N) $UNO_RUN_ID",
+        )
+    )
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    first = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, first) == "success", 30, "a first run")
+    path.write_text(path.read_text().replace("echo v1 >>", "echo v2 >>"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
+    second = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the reload")
+    assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]
+
+
+HOUSEKEEPING = """
+    scheduler:
+      lock_timeout: 3s
+      keep_runs: 5
+      queues:
+        reports: 2
+    schedules:
+      beat:
+        schedule: "* * * * * *"
+        queue: reports
+        expect_success_within: 3s
+        on_error: "echo $UNO_SCHEDULE_NAME >> alarms.log"
+        command: "true"
+"""
+
+
+@pytest.mark.slow
+def test_the_leaders_retention_and_dead_man_alarms_see_the_runs_of_workers(
+    procs: Procs,
+) -> None:
+    """A schedule succeeding every second on a worker is never overdue, and its history
+    is trimmed to ``keep_runs`` by the leader's housekeeping."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(HOUSEKEEPING))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        wait_until(lambda: procs.log("w").count("succeeded") >= 8, 30, "eight runs")
+        time.sleep(7)  # past the dead-man deadline and a housekeeping pass
+        assert "overdue" not in procs.log("leader")
+        assert not (procs.workdir / "alarms.log").exists()
+        assert len(store.history("beat", limit=100)) <= 5 + 5 // 10 + 7
+        successes = [r for r in store.history("beat", limit=100) if r.result == "success"]
+        assert len(successes) >= 3
+    finally:
+        store.close()
+
+
+TICKS = """
+    scheduler:
+      lock_timeout: 3s
+      queues:
+        reports: 2
+    schedules:
+      tick:
+        schedule: "* * * * * *"
+        queue: reports
+        shell: true
+        command: "echo $UNO_SCHEDULED_TIME >> ticks.log"
+"""
+
+
+def ticks(procs: Procs) -> int:
+    log = procs.workdir / "ticks.log"
+    return len(log.read_text().split("\n")) - 1 if log.exists() else 0
+
+
+@pytest.mark.slow
+def test_a_state_lost_by_redis_stops_firing_until_an_operator_reinitialises_it(
+    procs: Procs,
+) -> None:
+    """Every key of the installation gone under a leader and a worker (Redis restarted
+    empty): both say so (CRITICAL), health fails, nothing fires; ``init-state`` lets
+    them go on."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = textwrap.dedent(TICKS).replace(
+        "scheduler:\n", f"scheduler:\n  metrics_address: 127.0.0.1:{port}\n", 1
+    )
+    (procs.workdir / "schedules.yaml").write_text(text)
+
+    def lost_metric() -> str:
+        url = f"http://127.0.0.1:{port}/metrics"
+        try:  # served again by each leadership: a scrape may fall between two
+            body = urllib.request.urlopen(url, timeout=10).read().decode()
+        except OSError:
+            return ""
+        return next(
+            line for line in body.splitlines() if line.startswith("uno_schedule_state_lost")
+        )
+
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: ticks(procs) >= 2, 30, "runs")
+    assert lost_metric() == "uno_schedule_state_lost 0.0"
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        keys = list(store.client.scan_iter(match=store.prefix + "*"))
+        store.client.delete(*keys)
+    finally:
+        store.close()
+    wait_until(lambda: "CRITICAL" in procs.log("leader"), 10, "the leader to tell")
+    wait_until(lambda: "CRITICAL" in procs.log("w"), 10, "the worker to tell")
+    assert "lost its identity" in procs.log("leader")
+    wait_until(lambda: lost_metric() == "uno_schedule_state_lost 1.0", 10, "the metric")
+    time.sleep(1.5)  # a run claimed before the loss may still end
+    quiet = ticks(procs)
+    health = subprocess.run(
+        [*procs.argv(), "health"], capture_output=True, text=True, env=procs.env, timeout=60
+    )
+    assert health.returncode == 1 and "lost its identity" in health.stderr, health.stderr
+    time.sleep(3)
+    assert ticks(procs) == quiet, "fired on a lost state"
+    assert "re-initialised" in procs.cli("init-state", "--yes")
+    wait_until(lambda: ticks(procs) > quiet + 1, 30, "firing again after init-state")
+
+
+@pytest.mark.slow
+def test_runs_handed_to_absent_workers_do_not_pile_up(procs: Procs) -> None:
+    """At most one run of a schedule waits for a worker: while none reads the queue,
+    the occurrences due meanwhile are recorded skipped, as on one host, and a worker
+    started later runs one, not the backlog."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(TICKS))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    time.sleep(5)
+    history = json.loads(procs.cli("history", "tick", "--json", "-n", "100"))
+    assert [r["result"] for r in history].count("queued") == 1, history
+    assert any(r["result"] == "skipped" for r in history)
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: ticks(procs) >= 1, 30, "the worker")
+    time.sleep(0.5)
+    instants = (procs.workdir / "ticks.log").read_text().split()
+    assert len(instants) <= 2, instants  # the one that waited, then at most the next
+
+
+@pytest.mark.slow
+def test_a_worker_serves_the_metrics_of_the_runs_it_ran(procs: Procs) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = procs.workdir / "schedules.yaml"
+    leader_file = procs.workdir / "leader.yaml"
+    leader_file.write_text(
+        path.read_text().replace("scheduler:\n", "scheduler:\n  metrics_enabled: false\n", 1)
+    )
+    path.write_text(
+        path.read_text().replace(
+            "scheduler:\n", f"scheduler:\n  metrics_address: 127.0.0.1:{port}\n", 1
+        )
+    )
+    argv = procs.argv()
+    argv[argv.index("-c") + 1] = str(leader_file)
+    with open(procs.workdir / "leader.log", "w") as log:
+        procs.procs["leader"] = subprocess.Popen(
+            [*argv, "run", "--queues", ""], cwd=procs.workdir, stdout=log,
+            stderr=subprocess.STDOUT, env=procs.env, start_new_session=True,
+        )  # fmt: skip
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "metrics on" in procs.log("w"), 30, "the worker's metrics")
+    done = procs.cli("trigger", "report").strip()
+    wait_until(lambda: run_of_id(procs, done) == "success", 30, "a run")
+    failed = procs.cli("trigger", "backoff").strip()
+    wait_until(lambda: procs.log("w").count("backoff: run") >= 1, 30, "a failed run")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert (
+        'uno_schedule_runs_total{result="success",schedule="report",trigger="manual"} 1.0' in text
+    )
+    assert 'result="error",schedule="backoff"' in text, failed

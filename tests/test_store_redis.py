@@ -381,3 +381,27 @@ def test_events_go_with_the_runs_retention_by_age(
     store.add_event("e", None, [], T0 + timedelta(minutes=12))
     store.prune_runs(None, keep=None, before=T0 + timedelta(minutes=30), limit=200)
     assert raw(redis_server).hlen(events) == 0
+
+
+def test_the_fence_compares_the_holder_not_only_the_epoch_number(
+    store: RedisStorage, redis_server: RedisServer
+) -> None:
+    """Redis restarted empty under a leader: the epochs restart at 1, and a second runner
+    takes epoch 1 too; the first one's claims and takes are refused all the same."""
+    old = store.acquire_lease("old", 60, T0)
+    assert old is not None and old.epoch == 1
+    store.save_schedule(sched("a"))
+    assert store.claim(run("r1"), "a@1", None, epoch=1)
+    store.client.delete(*store.client.keys(store.prefix + "*"))  # the data is lost
+    other = RedisStorage(redis_server.url, key_prefix=store.prefix)
+    try:
+        new = other.acquire_lease("new", 60, T0)
+        assert new is not None and new.epoch == 1
+        other.save_schedule(sched("a"))
+        assert not store.claim(run("r2"), "a@2", None, epoch=1)  # "old" holds no lease
+        other.enqueue(run("q1", trigger="manual"))
+        assert store.take_queued(1, "old") == []
+        assert other.claim(run("r3"), "a@3", None, epoch=1)
+        assert [r.run_id for r in other.take_queued(1, "new")] == ["q1"]
+    finally:
+        other.close()

@@ -350,6 +350,11 @@ class Store(ABC):
         """Runs claimed by some leader (epoch > 0) still ``queued`` or ``running``."""
 
     @abstractmethod
+    def foreground_runs(self) -> list[RunRecord]:
+        """Runs recorded started by a foreground process (``record_started``, epoch 0)
+        still ``running``: the leader settles those whose process is known dead."""
+
+    @abstractmethod
     def run_counts(
         self, since: datetime | None = None, schedule: str | None = None
     ) -> dict[str, dict[str, Any]]:
@@ -530,6 +535,8 @@ class WorkQueues(Protocol):
 
     def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None: ...
 
+    def connection(self) -> dict[str, str]: ...
+
     def acquire_slots(
         self, queue: str, limit: int, base: str, ttl: float, want: int = 1
     ) -> list[str]: ...
@@ -644,6 +651,9 @@ class LeaderLoop(Protocol):
 
     def refresh(self, now: datetime, *, full: bool = False) -> None:
         """Re-read statuses from the store (a pause or resume made elsewhere)."""
+
+    def recover_foreground(self, now: datetime) -> None:
+        """Settle the foreground runs whose process is known dead."""
 
     async def report_failure(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .abc import Store
+from .identity import lost
 from .model import ScheduleDefinition
 from .timeutil import format_duration, format_instant
 
@@ -109,6 +110,12 @@ def check(
             lease_expires_at=format_instant(lease.expires_at),
         )
     problems: list[str] = []
+    marked = lost(store)
+    if marked is not None:
+        record["state_lost"] = marked
+        problems.append(
+            f"the state lost its identity ({marked}): nothing fires until `uno-schedule init-state`"
+        )
     if lease is None or lease.expires_at <= now:
         problems.append("no leader: no scheduler holds a current lease")
     else:

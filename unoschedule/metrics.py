@@ -72,6 +72,8 @@ class MetricsView:
     running: Callable[[], Mapping[str, int]] = dict
     statuses: Callable[[], Mapping[str, int]] = dict
     overdue: Callable[[], Mapping[str, bool]] = dict
+    #: True while the shared state has lost its identity (``unoschedule.identity``).
+    state_lost: Callable[[], bool] = lambda: False
 
 
 def _histogram(bounds: tuple[float, ...]) -> list[float]:
@@ -201,6 +203,13 @@ class Metrics:
             "1 while this instance leads (fires jobs), 0 on a standby.",
         )
         yield f"uno_schedule_leader {1.0 if view.leader() else 0.0}\n"
+        yield from _head(
+            "uno_schedule_state_lost",
+            "gauge",
+            "1 while the state this instance served has lost its identity (Redis restarted "
+            "empty): nothing fires until `uno-schedule init-state`.",
+        )
+        yield f"uno_schedule_state_lost {1.0 if view.state_lost() else 0.0}\n"
         yield from _head(
             "uno_schedule_next_run_timestamp_seconds",
             "gauge",

@@ -935,6 +935,7 @@ class Scheduler:
         import asyncio
 
         from .runner.executor import Executor
+        from .runner.processes import process_token
         from .runner.settle import Ended, Settler
         from .runs import job_spec
 
@@ -956,6 +957,7 @@ class Scheduler:
         while run is not None:
             started = self.clock.now()
             run.result, run.started_at, run.pid = "running", started, os.getpid()
+            run.instance_id = process_token()  # how a leader tells this process died
             await _in_thread(store.record_started, run)
             if on_run_id is not None and run.attempt == 1:
                 on_run_id(run.run_id)
@@ -1090,6 +1092,15 @@ class Scheduler:
         return check(
             self._store_if_any(), self.known_definitions(), self.clock.now(), self.state_path
         )
+
+    def reinitialise_state(self) -> str:
+        """Serve the state as it is now (``uno-schedule init-state``): after a shared state
+        lost its identity (Redis restarted empty), nothing fires until an operator has
+        checked it and calls this; running runners and workers adopt the new identity.
+        Returns it."""
+        from .identity import reinitialise
+
+        return reinitialise(self.store)
 
     async def explain(
         self, schedule_id: str, since: datetime | None = None, until: datetime | None = None

@@ -67,6 +67,32 @@ def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
+@app.command("init-state")
+def init_state(
+    ctx: typer.Context,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: serve the state as it is now.")
+    ] = False,
+) -> None:
+    """Serve a shared state again after it lost its identity (Redis restarted empty).
+
+    Runners and workers that find the state they served gone (health says "the state
+    lost its identity") fire nothing until this is run. Check the state first (restore
+    a backup, or accept that its schedules, pauses and history are gone); running
+    runners and workers then take it up within a second.
+
+    Examples:
+
+      uno-schedule --state redis://redis.internal:6379/0 init-state --yes
+    """
+    if not yes:
+        output.err("init-state makes runners and workers serve the state as it is: add --yes")
+        raise typer.Exit(2)
+    with scheduler_for(ctx) as scheduler:
+        identity = scheduler.reinitialise_state()
+    typer.echo(f"state re-initialised (identity {identity}); runners and workers serve it again")
+
+
 @app.command()
 def explain(
     ctx: typer.Context,

@@ -13,8 +13,15 @@ import threading
 from datetime import UTC, datetime
 from typing import TextIO
 
-_PRIORITY = {"debug": 7, "info": 6, "notice": 5, "warning": 4, "error": 3}
-_COLOUR = {"debug": "2", "info": "36", "notice": "32", "warning": "33", "error": "31;1"}
+_PRIORITY = {"debug": 7, "info": 6, "notice": 5, "warning": 4, "error": 3, "critical": 2}
+_COLOUR = {
+    "debug": "2",
+    "info": "36",
+    "notice": "32",
+    "warning": "33",
+    "error": "31;1",
+    "critical": "41;1",
+}
 
 
 class Logger:
@@ -58,3 +65,6 @@ class Logger:
 
     def error(self, message: str) -> None:
         self._emit("error", message)
+
+    def critical(self, message: str) -> None:
+        self._emit("critical", message)

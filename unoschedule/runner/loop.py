@@ -38,7 +38,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
-from .processes import stop_orphans
+from .processes import process_gone, stop_orphans
 from .settle import Ended, FailureHandler, Settler
 from .tasks import has_local
 
@@ -177,8 +177,10 @@ class RunLoop:
         self._identity_checked = float("-inf")
         #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
         self.observer: Observer | None = None
-        #: Runs of unique schedules handed to workers: run id -> schedule.
-        self._handed: dict[str, str] = {}
+        #: Runs handed to workers, by schedule: run id -> [still counted waiting (fired
+        #: runs, until a worker starts it), still counted in flight (unique schedules,
+        #: until its record ends)].
+        self._handed: dict[str, dict[str, list[bool]]] = {}
         #: Draws the random jitter of each run's start (a test seeds its own).
         self.rng = random.Random()
         #: ``run_on_start`` schedules never run yet: (name, when first seen), claimed by
@@ -248,22 +250,37 @@ class RunLoop:
                     f"stopped {len(stopped)} process(es) that runs cut off by a crash left "
                     f"behind (pids {', '.join(map(str, stopped[:10]))})"
                 )
+        self.recover_foreground(now)
         for run in unfinished:
             if run.result == "running":
-                self.store.finish_run(
-                    run.run_id, "interrupted", now, error="the scheduler stopped while it ran"
-                )
-                self.log.warning(
-                    f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
-                    f"attempt {run.attempt}) was interrupted by a crash"
-                )
-                definition = self.definitions.get(run.schedule)
-                retry = next_attempt(run, definition, now)
-                if retry is not None and self._claim_retry(retry):
-                    self.settler.note_retry(retry, definition, now, "interrupted")
+                self._interrupt(run, now, "the scheduler stopped while it ran", "a crash")
             else:
                 self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
                 self._dispatch_when_due(run)
+
+    def _interrupt(self, run: RunRecord, now: datetime, error: str, cause: str) -> None:
+        """Record a run cut off by ``cause`` ``interrupted``; queue its retry."""
+        self.store.finish_run(run.run_id, "interrupted", now, error=error)
+        self.log.warning(
+            f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
+            f"attempt {run.attempt}) was interrupted by {cause}"
+        )
+        definition = self.definitions.get(run.schedule)
+        retry = next_attempt(run, definition, now)
+        if retry is not None and self._claim_retry(retry):
+            self.settler.note_retry(retry, definition, now, "interrupted")
+
+    def recover_foreground(self, now: datetime) -> None:
+        """Settle the runs of foreground processes (``trigger --wait`` with no scheduler
+        running) that died without recording their end (``kill -9``): known dead when
+        their process was of this host (pid and start time, ``process_gone``). Their
+        jobs, which outlive them, are stopped first."""
+        dead = [r for r in self.store.foreground_runs() if process_gone(r.instance_id or "")]
+        if not dead:
+            return
+        stop_orphans([r.run_id for r in dead], self.options.kill_grace)
+        for run in dead:
+            self._interrupt(run, now, "its foreground process died", "the death of its process")
 
     def load(self, states: list[ScheduleState], now: datetime) -> None:
         """Build the due-heap from stored states; compute ``next_run`` where unknown."""
@@ -445,7 +462,7 @@ class RunLoop:
         claims go into ``batch``, which the tick commits in one transaction."""
         definition = self.definitions[name]
         timeline = self._timelines[name]
-        if definition.unique and self._handed:
+        if name in self._handed:
             self._settle_handed(name)
         due: list[datetime] = []
         instant: datetime | None = self._next[name]
@@ -714,27 +731,37 @@ class RunLoop:
         if not runs or self.hand_off is None:
             return
         self.hand_off(queue, runs)
-        for entry in entries:  # no longer waiting here (see ``_pump``)
-            if entry.definition is not None:
-                name = entry.run.schedule
-                self._pending[name] = max(0, self._pending.get(name, 0) - 1)
-        for run in runs:  # a worker runs it now; its end is not seen here
+        for entry in entries:  # a worker runs it now; its start and end are not seen here
+            run = entry.run
             definition = self.definitions.get(run.schedule)
-            if definition is not None and definition.unique:
-                self._handed[run.run_id] = run.schedule  # in flight until its record ends
-            else:
+            unique = definition is not None and definition.unique
+            fired = entry.definition is not None  # counted in ``_pending``
+            if fired or unique:
+                self._handed.setdefault(run.schedule, {})[run.run_id] = [fired, unique]
+            if not unique:
                 self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 
     def _settle_handed(self, name: str) -> None:
-        """A unique schedule's runs handed to workers stay in flight until the state says
-        they ended (read when its next occurrence is due)."""
-        for run_id, schedule in list(self._handed.items()):
-            if schedule != name:
-                continue
+        """A schedule's runs handed to workers count as waiting until a worker starts
+        them (at most one waiting run, ``coalesce``), and a unique schedule's as in flight
+        until their record ends, as local runs do: read from the state when the
+        schedule's next occurrence is due."""
+        handed = self._handed.get(name)
+        if not handed:
+            return
+        for run_id, (waiting, unique) in list(handed.items()):
             run = self.store.get_run(run_id)
-            if run is None or run.result not in ("queued", "running"):
-                del self._handed[run_id]
+            result = run.result if run is not None else None
+            if waiting and result != "queued":
+                self._pending[name] = max(0, self._pending.get(name, 0) - 1)
+                waiting = handed[run_id][0] = False
+            if unique and result not in ("queued", "running"):
                 self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
+                unique = handed[run_id][1] = False
+            if not waiting and not unique:
+                del handed[run_id]
+        if not handed:
+            del self._handed[name]
 
     def _overlaps(self, run: RunRecord, starting: list[RunRecord]) -> bool:
         """Would ``run`` overlap another run of its ``unique`` schedule?"""

@@ -44,6 +44,10 @@ PRUNE_PAUSE = 0.03
 HOUSEKEEPING_SECONDS = 60.0
 #: How often runs older than ``keep_for`` are looked for.
 AGE_PRUNE_SECONDS = 60.0
+#: With workers, how often the leader reads from the state what they settled (history
+#: sizes for ``keep_runs``, last successes for dead-man alarms): their ends are recorded
+#: by the store, not seen by this process.
+WORKER_RUNS_SECONDS = 5.0
 
 
 class Operations(Observer):
@@ -172,6 +176,8 @@ class Operations(Observer):
     # -- the background task ------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the background task (again, after a lost lease was led again)."""
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -213,6 +219,8 @@ class Operations(Observer):
             try:
                 now = clock.now()
                 self.expire_pauses(now)
+                if self._workers_settle:
+                    await asyncio.to_thread(self._read_worker_runs)
                 self.check_overdue(now)
                 mono = clock.monotonic()
                 if mono - last_age >= AGE_PRUNE_SECONDS:
@@ -225,6 +233,8 @@ class Operations(Observer):
             except Exception as exc:  # housekeeping must never stop the leader
                 self.log.error(f"housekeeping failed: {type(exc).__name__}: {exc}")
             timeout = AGE_PRUNE_SECONDS - (clock.monotonic() - last_age)
+            if self._workers_settle:
+                timeout = min(timeout, WORKER_RUNS_SECONDS)
             for when in (self._next_expiry, self._next_overdue):
                 if when is not None:  # at a pause's end or a deadline, not later
                     timeout = min(timeout, (when - clock.now()).total_seconds())
@@ -232,6 +242,24 @@ class Operations(Observer):
                 await asyncio.wait_for(
                     self._wake.wait(), max(0.0, min(timeout, HOUSEKEEPING_SECONDS))
                 )
+
+    @property
+    def _workers_settle(self) -> bool:
+        """Whether runs of this leader are settled by workers (``run --queues``)."""
+        return self.scheduler.local_queues is not None
+
+    def _read_worker_runs(self) -> None:
+        """Take what workers settled from the state, whose settle script keeps it: the
+        history sizes (for ``keep_runs``) and the last successes (dead-man clocks)."""
+        store = self._pruner or self.scheduler.store
+        counts = store.run_totals()
+        self._counts = counts
+        self._over = {n for n, c in counts.items() if c > self._prune_at}
+        if self._watched:
+            for name, when in store.last_successes().items():
+                known = self._last_success.get(name)
+                if known is None or when > known:
+                    self._last_success[name] = when
 
     def poke(self) -> None:
         """The shell wrote something (a pause with an end, say): look again now."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterable, Mapping
 
@@ -19,6 +20,8 @@ __all__ = [
     "drop_own_environment",
     "group_alive",
     "inheritable_environment",
+    "process_gone",
+    "process_token",
     "signal_group",
     "stop_orphans",
     "watch_pid",
@@ -41,6 +44,40 @@ def drop_own_environment() -> None:  # pragma: no cover - runs in a forked child
     """In a forked task process: forget the runner's own variables before the task runs."""
     for key in [k for k in os.environ if k.startswith(_OWN_PREFIXES)]:
         os.environ.pop(key, None)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, /proc/PID/stat field 22): with the
+    pid, it names one process, never a later one that reused the pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def process_token(pid: int | None = None) -> str:
+    """``HOST:PID:START``: this process (or ``pid``), as ``process_gone`` can check it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '?'}"
+
+
+def process_gone(token: str) -> bool | None:
+    """Whether the process a ``process_token`` names is known dead: True when it is of
+    this host and its pid is free or reused; None when it cannot be known here (another
+    host, or not a token)."""
+    parts = token.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    host, pid, start = parts
+    if host != socket.gethostname():
+        return None
+    now = _start_ticks(int(pid))
+    if now is None:
+        return True
+    return start != "?" and now != start
 
 
 def signal_group(pgid: int, sig: int) -> None:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from .. import filestamp
 from ..abc import Engine, Waiter
-from ..errors import ConfigErrors, LeadershipError, UnoScheduleError
+from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
+from ..identity import StateIdentity
 from ..model import ScheduleState
 from ..private import make_private_dirs
 from ..sync import git_source
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).
 FILE_POLL_SECONDS = 2.0
+#: How often the leader looks for runs of foreground processes that died.
+FOREGROUND_SECONDS = 5.0
 #: Up to this many schedules added, changed or removed at once are logged one by one;
 #: beyond it, one summary line (a first start with 100,000 schedules is not 100,000 lines).
 LOG_EACH_CHANGE = 50
@@ -77,7 +80,12 @@ class Service:
         self._lock: LeaderLock | None = None
         self._sleeper: _Sleeper | None = None
         self.exit_status = 0
+        #: ``run``: an error of the store before the first lead is tried again, not raised.
+        self._keep_trying = False
         self.ops = Operations(scheduler, self.log)
+        #: The identity of the shared state this service serves (kept across leaderships).
+        self.identity = StateIdentity(scheduler.instance_id)
+        self._told_lost = False
 
     # -- process entry point ----------------------------------------------------------------
 
@@ -107,9 +115,47 @@ class Service:
     # -- the serving loop -----------------------------------------------------------------
 
     async def serve(self) -> int:
-        """Lead (after waiting as a standby if need be) until stopped; the exit status."""
+        """Lead (after waiting as a standby if need be) until stopped; the exit status.
+
+        On a shared store (Redis), where the lease alone decides who leads, a runner that
+        lost the lease (frozen past it, or cut off from the store) stops firing at once,
+        lets its running jobs end and goes back to standby instead of returning: on
+        several hosts, the runners that stay up are the fail-over, and a library
+        ``start()`` leads again after a stall as ``run`` does. An error talking to the
+        store is logged and treated as "not leader" (before this service ever started,
+        it is raised, unless ``run`` keeps trying)."""
         if self.started is None:
             self.started = asyncio.Event()
+        if self.scheduler.state_path is not None:
+            return await self._serve_round()
+        last_error, told_at = "", 0.0
+        while True:
+            failed = False
+            try:
+                status = await self._serve_round()
+            except UnoScheduleError as exc:
+                if isinstance(exc, LeadershipError) or not (
+                    self._keep_trying or self.started.is_set()
+                ):
+                    raise
+                failed, status = True, 1
+                # the same error every second of an outage is told every 30 s
+                if str(exc) != last_error or time.monotonic() - told_at > 30:
+                    self.log.error(f"{exc}; not leading, trying again every second")
+                    last_error, told_at = str(exc), time.monotonic()
+            if self._stop:
+                return status
+            self.exit_status = 0
+            for _ in range(10):
+                await asyncio.sleep(0.1)
+                if self._stop:
+                    self.log.info("standby stopped before it became the leader")
+                    return 0
+            if not failed:
+                last_error = ""
+                self.log.notice("standby again: waiting for the lease")
+
+    async def _serve_round(self) -> int:
         try:
             return await self._serve()
         finally:
@@ -135,7 +181,7 @@ class Service:
         runloop = self._run_loop()
         now = sched.clock.now()
         holder: tuple[str, int] | None = None
-        while not runloop.take_lease(now, force=self._lock is not None):
+        while not (self._state_served() and runloop.take_lease(now, force=self._lock is not None)):
             if self._stop:
                 waiter.close()
                 return None
@@ -157,6 +203,23 @@ class Service:
             await asyncio.to_thread(waiter.wait, min(1.0, sched.options.lock_timeout / 3))
             now = sched.clock.now()
         return runloop, waiter
+
+    def _state_served(self) -> bool:
+        """Whether the shared state is the one this service knows (``StateIdentity``);
+        a state that lost its identity is reported once (CRITICAL) and not led."""
+        if self.scheduler.state_path is not None:
+            return True  # a file: its deletion or replacement is the store's to notice
+        store = self.scheduler.store
+        verdict = self.identity.check(store, create=True)
+        if verdict == "lost":
+            if not self._told_lost:
+                self.log.critical(StateIdentity.lost_message(store_name(store)))
+                self._told_lost = True
+            return False
+        if verdict == "renewed":
+            self.log.notice(f"the state was re-initialised (identity {self.identity.known})")
+        self._told_lost = False
+        return True
 
     async def _take_lock(self, state_path: Path) -> LeaderLock | None:
         """The leader lock of the state: at once if free, else as a standby until the
@@ -183,6 +246,13 @@ class Service:
         self.started.set()
         while not self._stop:
             if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
+                if not state_path.exists():
+                    lock.release()
+                    raise StateError(
+                        f"state file {state_path} is gone, but its leader had one: not "
+                        "starting over on a new, empty state (restore it, or start again "
+                        "to create a new one)"
+                    )
                 self.log.notice("the leader is gone; taking over")
                 return lock
         self.log.info("standby stopped before it became the leader")
@@ -212,6 +282,8 @@ class Service:
         )
         attach_hand_off(runloop, sched)
         self.ops.serve_metrics(sched)
+        if self.ops.metrics is not None:
+            self.ops.metrics.view.state_lost = lambda: self._told_lost
         return runloop
 
     async def _serve(self) -> int:
@@ -259,7 +331,7 @@ class Service:
         self.ops.start()
         last_wall, last_mono = clock.now(), clock.monotonic()
         last_watchdog = last_mono
-        last_refresh = last_mono
+        last_refresh = last_identity = last_foreground = last_mono
         try:
             while not self._stop:
                 now, mono = clock.now(), clock.monotonic()
@@ -278,6 +350,13 @@ class Service:
                     self._take_changes(runloop, now)
                     runloop.refresh(now, full=True)
                     last_refresh = mono
+                if mono - last_identity >= 1.0:
+                    last_identity = mono
+                    if not self._state_served():
+                        runloop.firing = False
+                if mono - last_foreground >= FOREGROUND_SECONDS:
+                    last_foreground = mono
+                    runloop.recover_foreground(now)
                 runloop.tick(now)
                 if not runloop.firing:
                     self.exit_status = 1
@@ -291,6 +370,8 @@ class Service:
                     timeout = min(timeout, FILE_POLL_SECONDS)
                 if self.notifier.watchdog_interval is not None:
                     timeout = min(timeout, self.notifier.watchdog_interval)
+                if sched.state_path is None:  # the state's identity, checked every second
+                    timeout = min(timeout, 1.0)
                 if timeout > 0:
                     called = await sleeper.sleep(timeout)
                     if called and not self._stop:
@@ -431,45 +512,11 @@ class Service:
         task.add_done_callback(done)
 
     def _serve_shared(self) -> int:
-        """Serve on a shared store (Redis), where the lease alone decides who leads.
-
-        A runner that lost the lease (frozen past it, or cut off from the store) stops
-        firing at once, lets its running jobs end, and goes back to standby instead of
-        exiting: on several hosts, the runners that stay up are the fail-over. An error
-        talking to the store is logged and treated as "not leader".
-        """
+        """``run`` on a shared store: ``serve`` goes back to standby after a lost lease;
+        an error of the store, even the first, is logged and tried again."""
         self.scheduler.store.current_lease()  # a wrong URL or password: one line, exit 1
-        last_error, told_at = "", 0.0
-        while True:
-            failed = False
-            try:
-                status = asyncio.run(self.serve())
-            except UnoScheduleError as exc:
-                failed, status = True, 1
-                # the same error every second of an outage is told every 30 s
-                if str(exc) != last_error or time.monotonic() - told_at > 30:
-                    self.log.error(f"{exc}; not leading, trying again every second")
-                    last_error, told_at = str(exc), time.monotonic()
-            if self._stop:
-                return status
-            self.exit_status = 0
-            self.started = None
-            old = signal.signal(signal.SIGTERM, self._stop_between)
-            old_int = signal.signal(signal.SIGINT, self._stop_between)
-            try:
-                time.sleep(1.0)
-            finally:
-                signal.signal(signal.SIGTERM, old)
-                signal.signal(signal.SIGINT, old_int)
-            if self._stop:
-                self.log.info("standby stopped before it became the leader")
-                return 0
-            if not failed:
-                last_error = ""
-                self.log.notice("standby again: waiting for the lease")
-
-    def _stop_between(self, signum: int, frame: object) -> None:
-        self._stop = True
+        self._keep_trying = True
+        return asyncio.run(self.serve())
 
 
 class _Sleeper:
@@ -548,6 +595,10 @@ def _quiet_gc() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def store_name(store: object) -> str:
+    return str(getattr(store, "url", None) or store)
 
 
 def _has_loop() -> bool:

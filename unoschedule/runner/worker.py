@@ -8,7 +8,10 @@ worker; the run itself starts only from ``queued`` (so a run delivered twice, af
 leader change, still starts once). A queue's concurrency holds across all workers: a
 worker takes a slot of the queue (shared in Redis) before it reads an entry.
 
-While a job runs, its worker heartbeats its entry and slot. A worker that dies stops
+While a job runs, the worker's keeper (``runner.keeper``, a small process of its own)
+heartbeats its entry and slot, so a frozen worker keeps the claims of its running jobs;
+the keeper kills a job whose claim is gone (taken over, or not renewed for most of the
+visibility timeout) and every held job when the worker dies. A worker that dies stops
 heartbeating: after the visibility timeout another worker takes the entry over
 (``XAUTOCLAIM``), records the run ``interrupted`` and enqueues the next attempt under the
 schedule's retry policy (once: under the attempt's occurrence key). Jobs run exactly as
@@ -28,15 +31,18 @@ from typing import TYPE_CHECKING
 
 from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
+from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
+from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from ..abc import Engine
+    from ..metrics import Metrics
     from .loop import RunLoop
 
 __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
@@ -95,12 +101,27 @@ class Worker:
         self.streams = _queues_of(scheduler)
         # A job's lines only when they are shown: a call per line held the loop.
         self.executor = Executor(log=self.log.debug if self.log.verbose else None)
-        self.settler = Settler(scheduler.options, log=self.log, on_failure=scheduler.notify_failure)
+        self.settler = Settler(
+            scheduler.options,
+            log=self.log,
+            on_failure=scheduler.notify_failure,
+            on_finished=self._finished,
+        )
+        #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
+        self.metrics: Metrics | None = None
         self.active: dict[str, int] = dict.fromkeys(self.queues, 0)
         self.finished = 0
         self._freed: dict[str, asyncio.Event] = {}
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        self._generation = -1
+        self.identity = StateIdentity(self.consumer)
+        #: Set while the state is the one known: readers take nothing while it is not.
+        self._state_ok = asyncio.Event()
+        self._verdict = ""
+        self._following = asyncio.Lock()
+        setup = {"consumer": self.consumer, "visibility": visibility}
+        self.keeper = KeeperLink({**self.streams.connection(), **setup}, on_error=self.log.error)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -119,13 +140,49 @@ class Worker:
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
         store = self.scheduler.store
-        if store.current_lease() is None and store.get_meta("started_at") is None:
-            # A wrong key prefix or database reads as an empty state: say so, not idle.
+        store.current_lease()  # a wrong URL or password: one line, exit 1
+        self._check_state()
+        self._serve_metrics()
+        self.keeper.start()
+        try:
+            return await self._serve(loop)
+        finally:
+            self.keeper.close()
+            if self.metrics is not None:
+                self.metrics.close()
+
+    def _serve_metrics(self) -> None:
+        """Serve the runs of this worker on ``/metrics`` as a runner serves its own (the
+        same series, ``leader`` 0): the job-failed alert then fires for worker runs. A
+        taken address (a runner on this host) is a warning."""
+        options = self.scheduler.options
+        if not options.metrics_enabled:
+            return
+        from ..metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            metrics.serve(options.metrics_address)
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
             self.log.warning(
-                f"no state under {getattr(store, 'url', 'the store')} with key prefix "
-                f"{getattr(store, 'prefix', '')!r}: no leader has run with it (check "
-                "UNO_SCHEDULE_REDIS_PREFIX and the URL's database); waiting for one"
+                f"metrics: cannot listen on {options.metrics_address} ({why}); "
+                "/metrics is not served by this worker"
             )
+            return
+        metrics.view.running = lambda: dict(self.active)
+        metrics.view.state_lost = lambda: self._verdict == "lost"
+        self.metrics = metrics
+        self.log.info(f"metrics on http://{options.metrics_address}/metrics")
+
+    def _finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
+        assert self._stop is not None
         limits = ", ".join(f"{q} ({self.limit(q)})" for q in self.queues)
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
@@ -133,13 +190,14 @@ class Worker:
         notifier = SystemdNotifier()
         notifier.ready(f"serving {limits}")
         interval = notifier.watchdog_interval
+        tick = min(1.0, interval * 0.9) if interval is not None else 1.0
         while not self._stop.is_set():
-            if interval is None:
-                await self._stop.wait()
-                break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval * 0.9)
-            notifier.watchdog()
+                await asyncio.wait_for(self._stop.wait(), tick)
+            self.keeper.check()
+            await asyncio.to_thread(self._check_state)
+            if interval is not None:
+                notifier.watchdog()
         notifier.stopping()
         notifier.close()
         self.log.notice("stopping: no new jobs will start")
@@ -155,6 +213,35 @@ class Worker:
                 await asyncio.wait(pending, timeout=self.scheduler.options.kill_grace + 5)
         self.log.notice("stopped")
         return 0
+
+    def _check_state(self) -> None:
+        """Serve only the state this worker knows (``StateIdentity``; a worker never
+        creates one): a state that lost its identity, or none at all, is said once and
+        nothing is read from it until it is re-initialised or a leader created it."""
+        store = self.scheduler.store
+        try:
+            verdict = self.identity.check(store, create=False)
+        except UnoScheduleError as exc:
+            self.log.error(f"cannot check the state: {exc}")
+            return
+        if verdict != self._verdict:
+            where = getattr(store, "url", "the state")
+            if verdict == "lost":
+                self.log.critical(StateIdentity.lost_message(where))
+            elif verdict == "absent":
+                # A wrong key prefix or database reads as an empty state: say so, not idle.
+                self.log.warning(
+                    f"no state under {where} with key prefix "
+                    f"{getattr(store, 'prefix', '')!r}: no leader has run with it (check "
+                    "UNO_SCHEDULE_REDIS_PREFIX and the URL's database); waiting for one"
+                )
+            elif self._verdict:
+                self.log.notice(f"serving the state again (identity {self.identity.known})")
+            self._verdict = verdict
+        if verdict in ("ok", "renewed"):
+            self._state_ok.set()
+        else:
+            self._state_ok.clear()
 
     def limit(self, queue: str) -> int:
         return max(1, self.scheduler.options.concurrency(queue))
@@ -174,6 +261,8 @@ class Worker:
         limit = self.limit(queue)
         busy = 0
         while not self._stop.is_set():
+            if not self._state_ok.is_set():
+                await self._state_ok.wait()
             free = limit - self.active[queue]
             if free <= 0:
                 self._freed[queue].clear()
@@ -192,6 +281,7 @@ class Worker:
                     busy = 0
                     await asyncio.sleep(0.1)
                     continue
+                since = steady()
                 try:
                     entries = await asyncio.to_thread(
                         self.streams.read,
@@ -204,7 +294,7 @@ class Worker:
                     await asyncio.to_thread(self.streams.release_slots, queue, tokens)
                     raise
                 for (_, entry_id, run_id), token in zip(entries, tokens, strict=False):
-                    self._spawn(queue, entry_id, run_id, token, reclaimed=False)
+                    self._spawn(queue, entry_id, run_id, token, since, reclaimed=False)
                 busy = len(entries)
                 if len(entries) < len(tokens):
                     await asyncio.to_thread(
@@ -224,7 +314,8 @@ class Worker:
         """Take over the entries of dead workers, every half visibility timeout."""
         assert self._stop is not None
         while not self._stop.is_set():
-            for queue in self.queues:
+            for queue in self.queues if self._state_ok.is_set() else ():
+                since = steady()
                 try:
                     entries = await asyncio.to_thread(
                         self.streams.reclaim, queue, self.consumer, self.visibility
@@ -233,26 +324,26 @@ class Worker:
                     self.log.error(f"queue {queue}: cannot reclaim: {exc}")
                     continue
                 for _, entry_id, run_id in entries:
-                    await self._reclaimed(queue, entry_id, run_id)
+                    await self._reclaimed(queue, entry_id, run_id, since)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.visibility / 2)
 
-    async def _reclaimed(self, queue: str, entry_id: str, run_id: str) -> None:
+    async def _reclaimed(self, queue: str, entry_id: str, run_id: str, since: float) -> None:
         run = await asyncio.to_thread(self.scheduler.store.get_run, run_id)
         if run is not None and run.result == "queued":  # its worker died before starting it
             tokens = await self._slots(queue, self.limit(queue), 1)
             if tokens:
                 self.log.warning(f"queue {queue}: took over run {run_id} from a dead worker")
-                self._spawn(queue, entry_id, run_id, tokens[0], reclaimed=True)
+                self._spawn(queue, entry_id, run_id, tokens[0], since, reclaimed=True)
             return  # no slot now: it stays pending and is taken over again later
-        self._spawn(queue, entry_id, run_id, "", reclaimed=True)
+        self._spawn(queue, entry_id, run_id, "", since, reclaimed=True)
 
     def _spawn(
-        self, queue: str, entry_id: str, run_id: str, token: str, *, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, *, reclaimed: bool
     ) -> None:
         self.active[queue] += 1
         task = asyncio.get_running_loop().create_task(
-            self._work(queue, entry_id, run_id, token, reclaimed)
+            self._work(queue, entry_id, run_id, token, since, reclaimed)
         )
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
@@ -260,26 +351,34 @@ class Worker:
     # -- one job --------------------------------------------------------------------------
 
     async def _work(
-        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
     ) -> None:
         try:
-            await self._work_inner(queue, entry_id, run_id, token, reclaimed)
+            await self._work_inner(queue, entry_id, run_id, token, since, reclaimed)
         except UnoScheduleError as exc:  # the entry stays pending: it is taken over later
             self.log.error(f"queue {queue}: run {run_id}: {exc}")
         finally:
+            self.keeper.drop(run_id)
             self.active[queue] -= 1
             self._freed[queue].set()
 
     async def _work_inner(
-        self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool
+        self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
     ) -> None:
         clock = self.scheduler.clock
         streams = self.streams
+        if steady() - since >= FENCE * self.visibility:
+            # frozen since the entry was read: another worker may take it over any time
+            self.log.warning(
+                f"queue {queue}: run {run_id} left to another worker: its claim lapsed"
+            )
+            return
         started = clock.now()
         ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid())
         if run is None or run.result not in ("queued", "running"):
             await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
             return
+        await self._follow_definitions()
         definition = self.scheduler.definitions.get(run.schedule)
         if definition is None:
             definition = await asyncio.to_thread(self._definition, run.schedule)
@@ -309,23 +408,24 @@ class Worker:
             self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
             return
         run.started_at = started
+        if self.metrics is not None:
+            self.metrics.started([run], started)
         self.log.info(
             f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "
             f"{run.attempt}, queue {queue})"
         )
-        heartbeat = asyncio.get_running_loop().create_task(
-            self._heartbeat(queue, entry_id, token, run.run_id)
+        self.keeper.hold(run.run_id, queue, entry_id, token, since)
+
+        def started_in(pgid: int | None) -> None:
+            if pgid:
+                self.keeper.group(run_id, pgid)
+
+        config = self.scheduler.config
+        base = str(config.path.parent) if config and config.path else None
+        outcome = await self.executor.run(
+            job_spec(run, definition, self.scheduler.options, base), started_in
         )
-        try:
-            config = self.scheduler.config
-            base = str(config.path.parent) if config and config.path else None
-            outcome = await self.executor.run(
-                job_spec(run, definition, self.scheduler.options, base)
-            )
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        self.keeper.group(run_id, 0)  # its processes are gone: nothing left to kill
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
         await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
@@ -380,19 +480,18 @@ class Worker:
 
         return record
 
-    async def _heartbeat(self, queue: str, entry_id: str, token: str, run_id: str) -> None:
-        while True:
-            await asyncio.sleep(self.visibility / 3)
-            try:
-                ours = await asyncio.to_thread(
-                    self.streams.heartbeat, queue, entry_id, self.consumer, token, self.visibility
-                )
-            except UnoScheduleError as exc:
-                self.log.error(f"queue {queue}: heartbeat of run {run_id} failed: {exc}")
-                continue
-            if not ours:
-                self.log.warning(f"queue {queue}: run {run_id} was taken over by another worker")
+    async def _follow_definitions(self) -> None:
+        """Run what the leader runs: when the state's definitions changed (a reload, the
+        API: ``Store.generation`` moved), take them from the state as the leader does
+        (``Scheduler.reconcile_definitions``), before a run starts."""
+        async with self._following:
+            generation = await asyncio.to_thread(self.scheduler.store.generation)
+            if generation == self._generation:
                 return
+            changed = await asyncio.to_thread(self.scheduler.reconcile_definitions)
+            self._generation = generation
+            for name in changed[:10]:
+                self.log.info(f"{name}: definition taken from the state")
 
     def _definition(self, name: str) -> ScheduleDefinition | None:
         """From this worker's file, else as the leader stored it."""

@@ -453,13 +453,18 @@ end
 """
 )
 
-#: The fencing check every fenced script starts with: the live lease's epoch is ours.
+#: The fencing check every fenced script starts with: the live lease is ours, by its
+#: epoch and its holder (``EPOCH|INSTANCE``): epochs restart at 1 in a Redis restarted
+#: empty, so the number alone could match another runner's lease.
 _FENCE = """
 local p = ARGV[1]
 local cur = redis.call('GET', p .. 'lease')
 if not cur then return {-1} end
 local lease = cjson.decode(cur)
-if tostring(lease.epoch) ~= ARGV[2] then return {-1} end
+local fence = ARGV[2]
+if string.find(fence, '|', 1, true) then
+  if tostring(lease.epoch) .. '|' .. lease.instance_id ~= fence then return {-1} end
+elseif tostring(lease.epoch) ~= fence then return {-1} end
 """
 
 _CLAIM = (
@@ -479,7 +484,7 @@ for c, claim in ipairs(cjson.decode(ARGV[3])) do
   if redis.call('HSETNX', p .. 'occurrences', key, run_id) == 1 then
     local rk = p .. 'run:' .. run_id
     redis.call('HSET', rk, unpack(fields))
-    redis.call('HSET', rk, 'epoch', ARGV[2], 'okey', key, 'member', member)
+    redis.call('HSET', rk, 'epoch', tostring(lease.epoch), 'okey', key, 'member', member)
     if redis.call('HEXISTS', rk, 'instance_id') == 0 then
       redis.call('HSET', rk, 'instance_id', lease.instance_id)
     end
@@ -518,7 +523,7 @@ for _, m in ipairs(members) do
   local run_id = string.match(m, '([^|]*)$')
   local rk = p .. 'run:' .. run_id
   if redis.call('HGET', rk, 'result') == 'queued' then
-    redis.call('HSET', rk, 'epoch', ARGV[2], 'instance_id', ARGV[3])
+    redis.call('HSET', rk, 'epoch', tostring(lease.epoch), 'instance_id', ARGV[3])
     redis.call('SADD', p .. 'unfinished', run_id)
     out[#out + 1] = run_id
   end
@@ -567,6 +572,7 @@ end
 local fields = {}
 for j = 6, #ARGV do fields[#fields + 1] = ARGV[j] end
 insert_run(p, okey, run_id, sched, member, fields)
+redis.call('SADD', p .. 'foreground', run_id)
 return 1
 """
 )
@@ -1196,6 +1202,7 @@ class RedisStorage(Store, WorkerQueues):
         if not key_prefix:
             raise StateError("the Redis key prefix must not be empty")
         self.url = redacted_url(redis_url)
+        self._spec = redis_url
         self.prefix = key_prefix if key_prefix.endswith(":") else key_prefix + ":"
         kwargs: dict[str, Any] = {
             "decode_responses": True,
@@ -1218,6 +1225,8 @@ class RedisStorage(Store, WorkerQueues):
             raise StateError(f"cannot use Redis URL {self.url}: {exc}") from None
         self._wakeups = RedisWakeups(self.client, self.k("wake"), self.url, self.k("lease"))
         self._scripts: dict[str, Any] = {}
+        #: The instance that took each lease epoch through this handle (see ``_fence``).
+        self._holders: dict[int, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -1383,7 +1392,7 @@ class RedisStorage(Store, WorkerQueues):
                     else "",
                 )
             )
-        args = [str(epoch), json.dumps(batch, separators=(",", ":"))]
+        args = [self._fence(epoch), json.dumps(batch, separators=(",", ":"))]
         results = self._script(_CLAIM, *args)
         if results and results[0] == -1:
             return [False] * len(claims)
@@ -1416,7 +1425,7 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             if not self.client.exists(self.k("queued")):
                 return []  # an idle leader's tick: one read
-        taken = self._script(_TAKE_QUEUED, str(epoch), instance_id)
+        taken = self._script(_TAKE_QUEUED, f"{epoch}|{instance_id}", instance_id)
         if not taken or taken[0] == -1:
             return []
         runs = self._runs(taken)
@@ -1471,6 +1480,19 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             members = self.client.zrevrangebylex(key, "+", "-", start=0, num=limit)
         return self._runs([_member_id(m) for m in members])
+
+    def foreground_runs(self) -> list[RunRecord]:
+        """The set ``foreground`` (written by ``record_started``) is trimmed here of the
+        runs that ended since, so the scripts that finish runs need not know of it."""
+        with self._talk():
+            ids = sorted(self.client.smembers(self.k("foreground")))
+        runs = self._runs(ids)
+        running = [r for r in runs if r.result == "running" and r.epoch == 0]
+        done = set(ids) - {r.run_id for r in running}
+        if done:
+            with self._talk():
+                self.client.srem(self.k("foreground"), *done)
+        return sorted(running, key=lambda r: r.started_at or r.scheduled_time)
 
     def unfinished_runs(self) -> list[RunRecord]:
         with self._talk():
@@ -1556,13 +1578,25 @@ class RedisStorage(Store, WorkerQueues):
         text = self._script(
             _LEASE_ACQUIRE, instance_id, _format_ts(now), _format_ts(expires), _ttl_ms(ttl)
         )
-        return _lease_from_json(text)
+        lease = _lease_from_json(text)
+        if lease is not None:
+            self._holders[lease.epoch] = lease.instance_id
+        return lease
 
     def renew_lease(self, instance_id: str, epoch: int, ttl: float, now: datetime) -> bool:
         expires = now + timedelta(seconds=ttl)
-        return bool(
+        renewed = bool(
             self._script(_LEASE_RENEW, instance_id, str(epoch), _format_ts(expires), _ttl_ms(ttl))
         )
+        if renewed:
+            self._holders[epoch] = instance_id
+        return renewed
+
+    def _fence(self, epoch: int) -> str:
+        """What the fence compares: the epoch and the instance this handle took it for
+        (the epoch alone for a handle that never took a lease)."""
+        holder = self._holders.get(epoch)
+        return f"{epoch}|{holder}" if holder is not None else str(epoch)
 
     def release_lease(self, instance_id: str, epoch: int) -> None:
         """Never raises: a lease that cannot be released expires by itself."""
@@ -1638,10 +1672,11 @@ class RedisStorage(Store, WorkerQueues):
         then go over connections of their own (redis-py takes one from the pool per
         command) and its script cache is its own; closing it leaves the pool to us."""
         other = object.__new__(RedisStorage)
-        other.url, other.prefix = self.url, self.prefix
+        other.url, other.prefix, other._spec = self.url, self.prefix, self._spec
         other.client = redis.Redis(connection_pool=self.client.connection_pool)
         other._wakeups = self._wakeups
         other._scripts = {}
+        other._holders = self._holders
         return other
 
     def runs_between(self, name: str, since: datetime, until: datetime) -> list[RunRecord]:
@@ -1868,6 +1903,12 @@ class RedisQueues:
     def stream(self, queue: str) -> str:
         return self.store.k("stream", queue)
 
+    def connection(self) -> dict[str, str]:
+        """How another process of this host opens the same queues (the worker's keeper):
+        the URL as given (with its password: pass it through a pipe, never argv) and the
+        key prefix."""
+        return {"url": self.store._spec, "prefix": self.store.prefix}
+
     def _ensure_group(self, queue: str) -> None:
         if queue in self._groups:
             return
@@ -1903,18 +1944,33 @@ class RedisQueues:
             with self.store._talk():
                 self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
 
+    def _regroup(self, exc: redis.ResponseError, queues: Sequence[str]) -> bool:
+        """After ``NOGROUP`` (the group was deleted, or Redis lost its data): forget that
+        the groups exist, so the next call creates them again; False for other errors."""
+        if "NOGROUP" not in str(exc):
+            return False
+        for queue in queues:
+            self._groups.discard(queue)
+        return True
+
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
     ) -> list[tuple[str, str, str]]:
         """At most ``count`` new entries per queue: ``(queue, entry id, run id)``."""
-        for queue in queues:
-            self._ensure_group(queue)
         streams = {self.stream(q): ">" for q in queues}
         by_stream = {self.stream(q): q for q in queues}
-        with self.store._talk():
-            answer = self.store.client.xreadgroup(
-                _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
-            )
+        for attempt in (1, 2):
+            for queue in queues:
+                self._ensure_group(queue)
+            with self.store._talk():
+                try:
+                    answer = self.store.client.xreadgroup(
+                        _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
+                    )
+                    break
+                except redis.ResponseError as exc:
+                    if attempt == 2 or not self._regroup(exc, queues):
+                        raise
         out = []
         for stream, entries in answer or []:
             for entry_id, fields in entries:
@@ -1925,11 +1981,18 @@ class RedisQueues:
         self, queue: str, consumer: str, min_idle: float, count: int = 16
     ) -> list[tuple[str, str, str]]:
         """Entries idle for ``min_idle`` seconds (their worker died), now ours."""
-        self._ensure_group(queue)
-        with self.store._talk():
-            answer = self.store.client.xautoclaim(
-                self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0", count=count
-            )
+        for attempt in (1, 2):
+            self._ensure_group(queue)
+            with self.store._talk():
+                try:
+                    answer = self.store.client.xautoclaim(
+                        self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0",
+                        count=count,
+                    )  # fmt: skip
+                    break
+                except redis.ResponseError as exc:
+                    if attempt == 2 or not self._regroup(exc, [queue]):
+                        raise
         entries = answer[1] if answer else []
         return [(queue, entry_id, (fields or {}).get("run", "")) for entry_id, fields in entries]
 

@@ -1168,6 +1168,13 @@ class SQLiteStorage(Store, StateFile):
                 ).fetchall()
         return [_run_from_row(r) for r in rows]
 
+    def foreground_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                _RUN_SELECT + " WHERE result = 'running' AND epoch = 0 ORDER BY started_at"
+            ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
     def unfinished_runs(self) -> list[RunRecord]:
         with self._read() as conn:
             rows = conn.execute(
