@@ -31,6 +31,18 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves the process environment as it found it: the CLI's global options
+    set variables for the store (``--redis-password-file``), and a test that runs a
+    command in this process must not hand them to the tests after it."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 # -- a private redis-server for the Redis store's tests -------------------------------------
 
 
