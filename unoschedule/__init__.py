@@ -1,6 +1,6 @@
 """uno-schedule: a job scheduler with DST-correct cron, YAML schedules and exactly-once firing.
 
-The names of the design document are importable from here, each loaded on first use:
+Every public name is importable from here, the heavier ones loaded on first use:
 ``import unoschedule.errors`` (which every CLI command does) must not pay for the
 schedule model, the cron parser and the zone rules that a fast command never needs.
 """
@@ -14,10 +14,15 @@ from .errors import (
     ArgumentError,
     ConfigError,
     ConfigErrors,
+    ImportRefusedError,
+    JobError,
+    LeadershipError,
     ScheduleSyntaxError,
     StateError,
+    TaskFailure,
     UnknownScheduleError,
     UnoScheduleError,
+    VersionConflictError,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +50,10 @@ __all__ = [
     "DailySchedule",
     "DstPolicy",
     "EventTrigger",
+    "ImportRefusedError",
     "IntervalSchedule",
+    "JobError",
+    "LeadershipError",
     "MonthlySchedule",
     "OneTimeSchedule",
     "RedisStorage",
@@ -56,8 +64,10 @@ __all__ = [
     "Scheduler",
     "SchedulerOptions",
     "StateError",
+    "TaskFailure",
     "UnknownScheduleError",
     "UnoScheduleError",
+    "VersionConflictError",
     "WeeklySchedule",
 ]
 
