@@ -18,7 +18,11 @@ def test_a_failure_rebuilt_from_another_process_reads_as_the_original_message() 
     exc = failure("ValueError: the database is on fire")
     assert str(exc) == "the database is on fire" == str(ValueError("the database is on fire"))
     assert isinstance(exc, ValueError)
-    assert (exc.type_name, exc.message, exc.run_id) == ("ValueError", "the database is on fire", "r-1")
+    assert (exc.type_name, exc.message, exc.run_id) == (
+        "ValueError",
+        "the database is on fire",
+        "r-1",
+    )
     assert exc.traceback.startswith("Traceback")
 
 
