@@ -265,7 +265,7 @@ class ScheduleTemplate:
 
 @dataclass(frozen=True)
 class SchedulerOptions:
-    """The design document's ``Scheduler(...)`` options, also the YAML ``scheduler:`` key."""
+    """The options of ``Scheduler(...)``, also the YAML file's ``scheduler:`` key."""
 
     queue_name: str = DEFAULT_QUEUE
     timezone: str = "UTC"

@@ -67,7 +67,7 @@ RETRY_GRACE = 5.0
 
 
 class Scheduler:
-    """Create with the design document's options, or from a YAML ``Config``."""
+    """Create with the options of the YAML file's ``scheduler:`` key, or from a ``Config``."""
 
     def __init__(
         self,
@@ -295,7 +295,7 @@ class Scheduler:
         replace_existing: bool = False,
         **settings: Any,
     ) -> str:
-        """Add a schedule; returns its id (its name). Options as in the design document.
+        """Add a schedule; returns its id (its name). Options: the keys of a schedule in the file.
 
         The schedule is stored (source ``api``) and the leader, in any process, acts on it
         at once. Values are checked here, by the same rules as the YAML file's. The

@@ -255,7 +255,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class CronSchedule(ScheduleSpec):
-    """A cron expression (SPEC 3 dialect)."""
+    """A cron expression (the dialect of docs/cron-dialect.md: cronie's, with seconds, L, W, # and H)."""
 
     kind = "cron"
 
