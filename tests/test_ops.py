@@ -592,7 +592,7 @@ def test_the_operations_keys_are_read_and_checked() -> None:
     assert (job.expect_success_within, job.pause_after_failures) == (7200.0, 3)
     defaults = parse("schedules: {}").options
     assert (defaults.keep_runs, defaults.keep_for) == (1000, 90 * 86400.0)
-    assert (defaults.metrics_enabled, defaults.metrics_address) == (True, "127.0.0.1:9650")
+    assert (defaults.metrics_enabled, defaults.metrics_address) == (None, "127.0.0.1:9650")
     with pytest.raises(ConfigErrors) as caught:
         parse("""
             scheduler: {keep_runs: 0, keep_for: forever, metrics_address: "localhost"}

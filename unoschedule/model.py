@@ -274,7 +274,9 @@ class SchedulerOptions:
     missed_schedule_handling: MissedHandling = "trigger"
     max_missed_schedules: int = 10
     lock_timeout: float = 300.0
-    metrics_enabled: bool = True
+    #: None: ``run`` serves metrics, a library scheduler only when given a
+    #: ``metrics_address`` (an application embedding it opens no port unasked).
+    metrics_enabled: bool | None = None
     instance_id: str | None = None
     storage: str | None = None
     state: str | None = None

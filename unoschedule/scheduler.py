@@ -97,6 +97,8 @@ class Scheduler:
 
             checked = options_from_values(options)
             options = {key: getattr(checked, key) for key in options}
+            if "metrics_address" in options:  # asked for an address: serve on it
+                options.setdefault("metrics_enabled", True)
         self.options = replace(base, **options)
         self.config = config
         self.clock = clock or SystemClock()
