@@ -3,7 +3,11 @@ its tasks are imported from, and which ports it opens."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -103,3 +107,70 @@ def test_a_standby_takes_the_metrics_port_over_when_it_leads(tmp_path: Path) -> 
     finally:
         holder.close()
         ops.close()
+
+
+def shell(folder: Path, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "uno-schedule"), "--state", str(state), *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_a_task_not_found_names_the_import_paths_it_was_looked_for_in(tmp_path: Path) -> None:
+    """A script registers ``jobs.greet`` from its folder; the shell, run there, cannot
+    import it and says where it looked and what decides it."""
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "__init__.py").write_text("def greet():\n    print('hello')\n")
+    state = tmp_path / "state.db"
+    (tmp_path / "register.py").write_text(
+        textwrap.dedent(f"""
+        import asyncio
+        from unoschedule import Scheduler, EventTrigger
+        async def main():
+            s = Scheduler(storage={str(state)!r})
+            await s.schedule(task="jobs.greet", schedule=EventTrigger("hi"), name="greeter")
+        asyncio.run(main())
+        """)
+    )
+    subprocess.run([sys.executable, "register.py"], cwd=tmp_path, check=True, timeout=60)
+    elsewhere = tmp_path / "conf"
+    elsewhere.mkdir()
+    (elsewhere / "schedules.yaml").write_text("schedules: {}\n")
+    done = shell(tmp_path, state, "-c", "conf/schedules.yaml", "trigger", "greeter", "--wait")
+    assert done.returncode == 1
+    text = done.stdout + done.stderr
+    assert "No module named 'jobs'" in text
+    assert f"import paths: {elsewhere}, then sys.path" in text and "import_paths" in text
+
+
+def test_a_closure_run_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    script = textwrap.dedent(f"""
+        import asyncio, warnings
+        from unoschedule import Scheduler, EventTrigger
+        async def main():
+            def closure():
+                print("ran")
+            s = Scheduler(storage={str(state)!r})
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                await s.schedule(task=closure, schedule=EventTrigger("go"), name="closure")
+            print(caught[0].category.__name__, caught[0].message)
+        asyncio.run(main())
+        """)
+    made = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert made.stdout.startswith("RuntimeWarning schedule 'closure'")
+    assert "forked from this one" in made.stdout and "is lost" in made.stdout
+    (tmp_path / "schedules.yaml").write_text("schedules: {}\n")
+    done = shell(tmp_path, state, "trigger", "closure", "--wait")
+    assert done.returncode == 1
+    text = done.stdout + done.stderr
+    assert "in-process callable" in text and "this process does not have it" in text
+    assert "Traceback" not in text and "cannot import task" not in text

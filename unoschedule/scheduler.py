@@ -324,6 +324,8 @@ class Scheduler:
             raise ConfigError("schedule() needs a task or a command")
         local = _callable_task(values)
         chosen = name or _default_name(values)
+        if local is not None:
+            _warn_in_process(chosen, local)
         definition = self._checked(chosen, values, local, self.options)
         return await _in_thread(self._add, definition, replace_existing)
 
@@ -1300,6 +1302,28 @@ def _import_path(func: Callable[..., Any]) -> str | None:
     except Exception:
         return None
     return f"{module}:{qualname}" if target is func else None
+
+
+def _warn_in_process(name: str, func: Callable[..., Any]) -> None:
+    """Say where an in-process callable runs, since neither place is obvious: only in
+    this process, and (a sync one) in a child forked for each run."""
+    import warnings
+
+    from .runner.tasks import is_async_callable
+
+    forked = (
+        ""
+        if is_async_callable(func)
+        else " A sync callable runs in a process forked from this one for each run: what "
+        "it changes in this process's memory is lost (an async def runs in this process)."
+    )
+    warnings.warn(
+        f"schedule {name!r} runs an in-process callable (a closure, lambda, bound method or "
+        "partial): only this process can run it; a leader in another process records an "
+        f"error instead.{forked} Schedule a module-level function to run it anywhere.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _local_path(func: Callable[..., Any], name: str) -> str:
