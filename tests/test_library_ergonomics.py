@@ -71,7 +71,7 @@ def test_a_library_scheduler_opens_no_metrics_port_unless_asked(tmp_path: Path) 
     ops.serve_metrics(ops.scheduler, leading=True)
     assert ops.metrics is None
     port = free_port()
-    asked, log = operations(tmp_path, metrics_address=f"127.0.0.1:{port}")
+    asked, _ = operations(tmp_path, metrics_address=f"127.0.0.1:{port}")
     try:
         asked.serve_metrics(asked.scheduler, leading=True)
         assert asked.metrics is not None and asked.metrics.port == port

@@ -24,8 +24,7 @@ def piped(folder: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "unoschedule", "-c", "schedules.example.yaml", *args],
         cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,  # stdout is a pipe
         text=True,
         env=env,
         timeout=60,
