@@ -87,3 +87,11 @@ def test_the_example_validates_against_the_json_schema() -> None:
         for e in jsonschema.Draft202012Validator(json_schema()).iter_errors(data)
     ]
     assert errors == []
+
+
+def test_every_queue_the_example_configures_is_one_its_schedules_use() -> None:
+    """The default queue is ``scheduled``: a ``queues:`` entry named otherwise that no
+    schedule names would configure nothing."""
+    config = load_config(EXAMPLE)
+    used = {job.queue or config.options.queue_name for job in config.schedules.values()}
+    assert set(config.options.queues) == used

@@ -1,6 +1,6 @@
 """uno-schedule: a job scheduler with DST-correct cron, YAML schedules and exactly-once firing.
 
-The names of the design document are importable from here, each loaded on first use:
+Every public name is importable from here, the heavier ones loaded on first use:
 ``import unoschedule.errors`` (which every CLI command does) must not pay for the
 schedule model, the cron parser and the zone rules that a fast command never needs.
 """
@@ -12,12 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ArgumentError,
+    CommandFailed,
     ConfigError,
     ConfigErrors,
+    ImportRefusedError,
+    JobError,
+    LeadershipError,
     ScheduleSyntaxError,
     StateError,
+    TaskFailure,
     UnknownScheduleError,
     UnoScheduleError,
+    UsageError,
+    VersionConflictError,
 )
 
 if TYPE_CHECKING:
@@ -39,13 +46,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",
+    "CommandFailed",
     "ConfigError",
     "ConfigErrors",
     "CronSchedule",
     "DailySchedule",
     "DstPolicy",
     "EventTrigger",
+    "ImportRefusedError",
     "IntervalSchedule",
+    "JobError",
+    "LeadershipError",
     "MonthlySchedule",
     "OneTimeSchedule",
     "RedisStorage",
@@ -56,8 +67,11 @@ __all__ = [
     "Scheduler",
     "SchedulerOptions",
     "StateError",
+    "TaskFailure",
     "UnknownScheduleError",
     "UnoScheduleError",
+    "UsageError",
+    "VersionConflictError",
     "WeeklySchedule",
 ]
 

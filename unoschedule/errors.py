@@ -116,14 +116,22 @@ class VersionConflictError(UnoScheduleError):
 class TaskFailure(Exception):
     """What ``on_schedule_error`` handlers get when the exception itself is not at hand
     (a task that ran in another process, a command): its type name, message and
-    traceback text, rebuilt from the run record."""
+    traceback text, rebuilt from the run record.
+
+    ``str()`` is the message alone, as the original exception's ``str()`` was, so that
+    a handler written for the exception itself reads the same text; ``type_name``,
+    ``traceback``, ``result`` and ``run_id`` say the rest.
+    """
 
     def __init__(
         self, type_name: str, message: str, traceback: str, *, result: str, run_id: str
     ) -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
+        super().__init__(message)
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
         self.result = result
         self.run_id = run_id
+
+    def __str__(self) -> str:
+        return self.message

@@ -18,7 +18,7 @@ from .abc import PauseRecord
 from .effective import EffectiveTimeline
 from .errors import UnoScheduleError
 from .model import RunRecord, ScheduleDefinition, ScheduleState
-from .timeutil import format_instant
+from .timeutil import format_elapsed, format_instant
 
 if TYPE_CHECKING:
     from .abc import Store
@@ -159,7 +159,7 @@ def _from_run(run: RunRecord) -> dict[str, Any]:
     if run.attempt > 1:
         extra.append(f"attempt {run.attempt}")
     if run.duration is not None:
-        extra.append(f"took {run.duration:.3g}s")
+        extra.append(f"took {format_elapsed(run.duration)}")
     if extra:
         detail = (detail + "; " if detail else "") + ", ".join(extra)
     return {

@@ -271,7 +271,7 @@ class ScheduleTemplate:
 
 @dataclass(frozen=True)
 class SchedulerOptions:
-    """The design document's ``Scheduler(...)`` options, also the YAML ``scheduler:`` key."""
+    """The options of ``Scheduler(...)``, also the YAML file's ``scheduler:`` key."""
 
     queue_name: str = DEFAULT_QUEUE
     timezone: str = "UTC"
@@ -280,7 +280,9 @@ class SchedulerOptions:
     missed_schedule_handling: MissedHandling = "trigger"
     max_missed_schedules: int = 10
     lock_timeout: float = 300.0
-    metrics_enabled: bool = True
+    #: None: ``run`` serves metrics, a library scheduler only when given a
+    #: ``metrics_address`` (an application embedding it opens no port unasked).
+    metrics_enabled: bool | None = None
     instance_id: str | None = None
     storage: str | None = None
     state: str | None = None
@@ -303,6 +305,12 @@ class SchedulerOptions:
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)
+
+    def serves_metrics(self, by_default: bool) -> bool:
+        """Whether a process serves /metrics: as ``metrics_enabled`` says, else as its
+        kind does by default (``run`` and ``worker`` do; a library embedded in an
+        application opens no port unless asked)."""
+        return by_default if self.metrics_enabled is None else self.metrics_enabled
 
     def schedule_defaults(self) -> dict[str, str]:
         """The options that change what a schedule means (its zone, its queue), as the

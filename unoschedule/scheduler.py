@@ -66,7 +66,7 @@ RETRY_GRACE = 5.0
 
 
 class Scheduler:
-    """Create with the design document's options, or from a YAML ``Config``."""
+    """Create with the options of the YAML file's ``scheduler:`` key, or from a ``Config``."""
 
     def __init__(
         self,
@@ -98,6 +98,8 @@ class Scheduler:
 
             checked = options_from_values(options)
             options = {key: getattr(checked, key) for key in options}
+            if "metrics_address" in options:  # asked for an address: serve on it
+                options.setdefault("metrics_enabled", True)
         self.options = replace(base, **options)
         self.config = config
         self.clock = clock or SystemClock()
@@ -298,7 +300,7 @@ class Scheduler:
         replace_existing: bool = False,
         **settings: Any,
     ) -> str:
-        """Add a schedule; returns its id (its name). Options as in the design document.
+        """Add a schedule; returns its id (its name). Options: the keys of a schedule in the file.
 
         The schedule is stored (source ``api``) and the leader, in any process, acts on it
         at once. Values are checked here, by the same rules as the YAML file's. The
@@ -325,6 +327,8 @@ class Scheduler:
             raise ConfigError("schedule() needs a task or a command")
         local = _callable_task(values)
         chosen = name or _default_name(values)
+        if local is not None:
+            _warn_in_process(chosen, local)
         definition = self._checked(chosen, values, local, self.options)
         return await _in_thread(self._add, definition, replace_existing)
 
@@ -1312,6 +1316,28 @@ def _import_path(func: Callable[..., Any]) -> str | None:
     except Exception:
         return None
     return f"{module}:{qualname}" if target is func else None
+
+
+def _warn_in_process(name: str, func: Callable[..., Any]) -> None:
+    """Say where an in-process callable runs, since neither place is obvious: only in
+    this process, and (a sync one) in a child forked for each run."""
+    import warnings
+
+    from .runner.tasks import is_async_callable
+
+    forked = (
+        ""
+        if is_async_callable(func)
+        else " A sync callable runs in a process forked from this one for each run: what "
+        "it changes in this process's memory is lost (an async def runs in this process)."
+    )
+    warnings.warn(
+        f"schedule {name!r} runs an in-process callable (a closure, lambda, bound method or "
+        "partial): only this process can run it; a leader in another process records an "
+        f"error instead.{forked} Schedule a module-level function to run it anywhere.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _local_path(func: Callable[..., Any], name: str) -> str:

@@ -255,7 +255,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class CronSchedule(ScheduleSpec):
-    """A cron expression (SPEC 3 dialect)."""
+    """A cron expression (cronie's dialect with seconds, L, W, # and H: docs/cron-dialect.md)."""
 
     kind = "cron"
 

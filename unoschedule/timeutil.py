@@ -19,6 +19,7 @@ __all__ = [
     "UTC",
     "as_utc",
     "format_duration",
+    "format_elapsed",
     "format_instant",
     "get_zone",
     "parse_duration",
@@ -166,6 +167,25 @@ def _parse_duration_text(text: str, what: str) -> timedelta:
             f"{text!r} is not a valid {what} (use e.g. 90s, 5m, 2h, 1d, 1h30m)", column=pos
         )
     return timedelta(seconds=total)
+
+
+def format_elapsed(seconds: float) -> str:
+    """How long something took or has been going, for people: ``12 ms``, ``1.5 s``,
+    ``4m 10s``, ``1h 2m``, ``3d 4h`` (two units at most). The one form every command
+    and ``explain`` prints; ``format_duration`` is the file's syntax instead."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    whole = round(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size and len(parts) < 2:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+        elif parts:
+            break
+    return " ".join(parts)
 
 
 def format_duration(delta: timedelta | float) -> str:

@@ -303,8 +303,12 @@ def top(
         if as_json:
             output.print_json(run_async(scheduler.overview(rows)))
             return
-        if once:
-            output.console().print(_top_view(run_async(scheduler.overview(rows)), shown))
+        if once or output.is_plain():  # piped: a live redraw would be escape codes
+            data = run_async(scheduler.overview(rows))
+            if output.is_plain():
+                _top_plain(data, shown)
+            else:
+                output.console().print(_top_view(data, shown))
             return
         from rich.live import Live
 
@@ -322,64 +326,74 @@ def top(
             return
 
 
+_Section = tuple[str, list[str], list[list[Any]], tuple[str, ...]]
+
+
+def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Section]]:
+    """What ``top`` shows, drawn by ``_top_view`` on a terminal and as plain rows
+    when piped: its header (the leader part apart, red when none leads) and sections."""
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
+    leader = (
+        f"leader {data['leader']} (epoch {data['epoch']})"
+        if data["leader"]
+        else "no leader: nothing fires"
+    )
+    now = output.when(data["now"], zone, ago=False)
+    running = [
+        [r["schedule"], r["run_id"], r["result"], r["trigger"], r["attempt"],
+         output.duration(r["seconds"])]
+        for r in data["running"]
+    ]  # fmt: skip
+    upcoming = [
+        [r["schedule"], output.when(r["next_run"], zone), r["last_result"]] for r in data["next"]
+    ]
+    recent = [
+        [r["schedule"], output.when(r["finished_at"], zone), r["result"], r["trigger"],
+         output.duration(r["duration"]), r["error"] or None]
+        for r in data["recent"]
+    ]  # fmt: skip
+    return (
+        f"uno-schedule  {now}  {counts}",
+        leader,
+        [
+            (
+                f"running and queued ({len(running)})",
+                ["schedule", "run", "state", "trigger", "attempt", "running for"],
+                running,
+                ("state",),
+            ),
+            ("next due", ["schedule", "next run", "last result"], upcoming, ("last result",)),
+            (
+                "latest results",
+                ["schedule", "finished", "result", "trigger", "duration", "error"],
+                recent,
+                ("result",),
+            ),
+        ],
+    )
+
+
+def _top_plain(data: dict[str, Any], zone: Any) -> None:
+    """One snapshot as plain lines: the header, then each section's title and its rows."""
+    header, leader, sections = _top_sections(data, zone)
+    output.lines([f"{header}  {leader}"])
+    for title, columns, rows, _ in sections:
+        output.lines(["", title])
+        output.table(columns, rows)
+
+
 def _top_view(data: dict[str, Any], zone: Any) -> Any:
     from rich.console import Group
     from rich.markup import escape
     from rich.text import Text
 
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
-    leader = (
-        f"leader {data['leader']} (epoch {data['epoch']})"
-        if data["leader"]
-        else "[red]no leader: nothing fires[/red]"
+    header, leader, sections = _top_sections(data, zone)
+    shown = escape(leader) if data["leader"] else f"[red]{escape(leader)}[/red]"
+    title = Text.from_markup(
+        escape(header).replace("uno-schedule", "[bold]uno-schedule[/bold]", 1) + f"  {shown}"
     )
-    header = Text.from_markup(
-        f"[bold]uno-schedule[/bold]  {escape(output.when(data['now'], zone, ago=False))}"
-        f"  {leader}  {escape(counts)}"
-    )
-    running = output.rich_table(
-        ["schedule", "run", "state", "trigger", "attempt", "running for"],
-        (
-            [
-                r["schedule"],
-                r["run_id"],
-                r["result"],
-                r["trigger"],
-                r["attempt"],
-                f"{r['seconds']:g}s" if r["seconds"] is not None else None,
-            ]
-            for r in data["running"]
-        ),
-        styled=("state",),
-        title=f"running and queued ({len(data['running'])})",
-    )
-    upcoming = output.rich_table(
-        ["schedule", "next run", "last result"],
-        (
-            [
-                r["schedule"],
-                output.when(r["next_run"], zone),
-                r["last_result"],
-            ]
-            for r in data["next"]
-        ),
-        styled=("last result",),
-        title="next due",
-    )
-    recent = output.rich_table(
-        ["schedule", "finished", "result", "trigger", "duration", "error"],
-        (
-            [
-                r["schedule"],
-                output.when(r["finished_at"], zone),
-                r["result"],
-                r["trigger"],
-                f"{r['duration']:.3g}s" if r["duration"] is not None else None,
-                r["error"] if r["error"] else None,
-            ]
-            for r in data["recent"]
-        ),
-        styled=("result",),
-        title="latest results",
-    )
-    return Group(header, running, upcoming, recent)
+    tables = [
+        output.rich_table(columns, rows, styled=styled, title=name)
+        for name, columns, rows, styled in sections
+    ]
+    return Group(title, *tables)

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from ..timeutil import format_elapsed
+
 __all__ = [
     "RESULT_STYLES",
     "duration",
@@ -192,11 +194,18 @@ def lines(text_lines: Iterable[str]) -> None:
     sys.stdout.flush()
 
 
+#: The width a plain console draws at: wider than any line, so nothing wraps.
+_UNWRAPPED = 1 << 20
+
+
 def _console() -> Any:
     from rich.console import Console
 
-    # --plain on a terminal: the drawings that are not tables (plan, calendar) lose colour
-    return Console(highlight=False, soft_wrap=False, no_color=is_plain() or None)
+    if is_plain():
+        # piped or --plain: no colour and no wrapping, whatever the width (a line is a
+        # line for grep); the drawings that are not tables (plan, calendar) included
+        return Console(highlight=False, soft_wrap=True, no_color=True, width=_UNWRAPPED)
+    return Console(highlight=False, soft_wrap=False)
 
 
 def console() -> Any:
@@ -228,22 +237,8 @@ def _styled(value: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``12 ms``, ``1.5 s``, ``4m 10s``, ``1h 2m``, ``3d 4h``: two units at most."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    whole = round(seconds)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if whole >= size and len(parts) < 2:
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-        elif parts:
-            break
-    return " ".join(parts)
+    """``12 ms``, ``1.5 s``, ``4m 10s``: ``timeutil.format_elapsed``, blank for None."""
+    return "" if seconds is None else format_elapsed(seconds)
 
 
 def rate(value: float | None) -> str:

@@ -586,7 +586,9 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
     ),
     "lock_timeout": _duration("lock_timeout").about("How long the leader's lease lasts."),
     "metrics_enabled": _boolean("metrics_enabled").about(
-        "Serve Prometheus metrics on metrics_address while running."
+        "Serve Prometheus metrics on metrics_address while running. Unset: "
+        "`uno-schedule run` serves them; a library Scheduler only when given a "
+        "metrics_address."
     ),
     "instance_id": _optional(_string("instance_id")).about(
         "This process's name in leases and runs (default: host name and process id)."

@@ -295,7 +295,7 @@ def _schedule_fields() -> dict[str, Any]:
 
 
 def _scheduler_definition() -> dict[str, Any]:
-    """The ``scheduler:`` options (the design document's Scheduler(...) arguments)."""
+    """The ``scheduler:`` options (the library's Scheduler(...) arguments)."""
     return {
         "description": "Options of the scheduler itself.",
         "type": "object",

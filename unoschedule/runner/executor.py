@@ -48,7 +48,14 @@ from .processes import (
     stop_orphans,
     watch_pid,
 )
-from .tasks import describe_exception, format_traceback_tail, is_async_callable, resolve_task
+from .tasks import (
+    NOT_IN_THIS_PROCESS,
+    describe_exception,
+    format_traceback_tail,
+    has_local,
+    is_async_callable,
+    resolve_task,
+)
 from .workers import WorkerPool, repr_head
 
 __all__ = [
@@ -770,6 +777,8 @@ class Executor(JobRunner):
     ) -> JobOutcome:
         task_path = spec.definition.task or ""
         roots = (*spec.import_paths, spec.base_cwd)
+        if spec.definition.in_process and not has_local(task_path):
+            return JobOutcome("error", NOT_IN_THIS_PROCESS, "", None)
         try:
             func = resolve_task(task_path, roots)
         except JobError as exc:

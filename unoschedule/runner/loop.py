@@ -40,7 +40,6 @@ from .failpoints import failpoint
 from .log import Logger
 from .processes import process_gone, stop_orphans
 from .settle import Ended, FailureHandler, Settler
-from .tasks import has_local
 
 __all__ = ["RunLoop"]
 
@@ -59,11 +58,6 @@ LEASE_LOST = "the scheduler lost its leadership before the job started"
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
 #: ``error`` of a run whose task is an in-process callable of another process.
-NOT_IN_THIS_PROCESS = (
-    "the task is an in-process callable (a closure, lambda, bound method or partial) of "
-    "the process that scheduled it, and this leader does not have it; schedule a "
-    "module-level function to run it anywhere"
-)
 
 #: ``error`` of a queued run whose schedule a reload changed before it could start.
 CHANGED_BEFORE_START = "the schedule was changed before the run started"
@@ -841,11 +835,6 @@ class RunLoop:
                 self.log.warning(f"{name}: run {run.run_id} not started: the lease was lost")
                 await self._finish(
                     Finish(run.run_id, "interrupted", self.clock.now(), error=LEASE_LOST)
-                )
-                return
-            if definition.in_process and not has_local(definition.task or ""):
-                await self._finish(
-                    Finish(run.run_id, "error", self.clock.now(), error=NOT_IN_THIS_PROCESS)
                 )
                 return
             self.log.info(

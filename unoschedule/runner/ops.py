@@ -59,6 +59,8 @@ class Operations(Observer):
         self.log = log
         self.loop: LeaderLoop | None = None
         self.metrics: Metrics | None = None
+        #: Whether metrics are served when ``metrics_enabled`` is unset: ``run``'s.
+        self.metrics_by_default = False
         self._counts: dict[str, int] | None = None
         self._over: set[str] = set()
         #: A schedule is trimmed back to ``keep_runs`` once it holds a tenth more: one
@@ -86,33 +88,42 @@ class Operations(Observer):
 
     # -- metrics ------------------------------------------------------------------------
 
-    def serve_metrics(self, scheduler: Engine) -> None:
-        """Serve /metrics (a standby too, with leader 0); a taken address is a warning.
+    def serve_metrics(self, scheduler: Engine, *, leading: bool = False) -> None:
+        """Serve /metrics when asked (a standby too, with leader 0); a taken address is
+        a warning. Called at start and again on taking the lead, so that a standby whose
+        port was held (by the leader it replaces, on this host) takes the port over.
 
-        The store is opened first: a state that cannot be used fails the start before
-        anything is served or logged."""
-        if not self.options.metrics_enabled or self.metrics is not None:
+        Asked: ``metrics_enabled``, else ``metrics_by_default`` (``run`` sets it; a
+        library embedded in an application opens no port unless it asks for one, with
+        ``metrics_enabled=True`` or a ``metrics_address``). The store is opened first: a
+        state that cannot be used fails the start before anything is served or logged."""
+        if not self.options.serves_metrics(self.metrics_by_default):
+            return
+        if self.metrics is not None and self.metrics.port is not None:
             return
         scheduler.store.current_lease()  # a store that cannot be reached fails the start
         from ..metrics import Metrics
 
-        self.metrics = Metrics()
+        if self.metrics is None:
+            self.metrics = Metrics()
+        address = self.options.metrics_address
         try:
-            self.metrics.serve(self.options.metrics_address)
+            self.metrics.serve(address)
         except (OSError, ValueError) as exc:
             # Not the OS's "Address already in use": a standby's log is searched for
             # "ready" to tell when it took over.
-            why = (
-                "the address is in use: another runner on this host serves it"
-                if getattr(exc, "errno", None) == errno.EADDRINUSE
-                else getattr(exc, "strerror", None) or str(exc)
-            )
-            self.log.warning(
-                f"metrics: cannot listen on {self.options.metrics_address} ({why}); "
-                "/metrics is not served"
-            )
+            if getattr(exc, "errno", None) != errno.EADDRINUSE:
+                why = getattr(exc, "strerror", None) or str(exc)
+            elif leading:  # the runner that held it for this state is gone: not ours
+                why = "the address is in use by another process, not a runner of this state"
+            else:
+                why = (
+                    "the address is in use, by this state's leader if it runs on this host; "
+                    "taken over on leading"
+                )
+            self.log.warning(f"metrics: cannot listen on {address} ({why}); /metrics is not served")
             return
-        self.log.info(f"metrics on http://{self.options.metrics_address}/metrics")
+        self.log.info(f"metrics on http://{address}/metrics")
 
     # -- the full output of runs ----------------------------------------------------------
 

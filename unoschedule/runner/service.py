@@ -92,6 +92,7 @@ class Service:
     def run(self) -> int:
         """Lead (waiting as a standby if needed), then serve until stopped."""
         gc.freeze()  # the loaded file lives as long as the process: never rescan it
+        self.ops.metrics_by_default = True  # `run` serves unless told not to
         self.ops.serve_metrics(self.scheduler)  # a standby serves too (leader 0)
         try:
             if self.scheduler.state_path is None:
@@ -281,7 +282,7 @@ class Service:
             wake=self._wake,
         )
         attach_hand_off(runloop, sched)
-        self.ops.serve_metrics(sched)
+        self.ops.serve_metrics(sched, leading=True)
         if self.ops.metrics is not None:
             self.ops.metrics.view.state_lost = lambda: self._told_lost
         return runloop

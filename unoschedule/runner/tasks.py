@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import JobError
 
 __all__ = [
+    "NOT_IN_THIS_PROCESS",
     "add_import_paths",
     "describe_exception",
     "format_traceback_tail",
@@ -32,6 +33,13 @@ __all__ = [
 ]
 
 _paths_lock = threading.Lock()
+
+#: The error of a run whose task is another process's in-process callable.
+NOT_IN_THIS_PROCESS = (
+    "the task is an in-process callable (a closure, lambda, bound method or partial) of "
+    "the process that scheduled it, and this process does not have it; schedule a "
+    "module-level function to run it anywhere"
+)
 
 
 def add_import_paths(paths: Iterable[str | None]) -> None:
@@ -143,7 +151,15 @@ def _resolve(path: str, import_paths: Iterable[str | None]) -> Callable[..., Any
             raise TypeError(f"{owner!r} is not callable")
         return target  # type: ignore[no-any-return]
     except Exception as exc:
-        raise JobError(f"cannot import task {path!r}: {describe_exception(exc)}") from exc
+        where = ""
+        if isinstance(exc, ImportError):
+            roots = [os.path.abspath(p) for p in import_paths if p]
+            where = (
+                f" (import paths: {', '.join(roots) if roots else 'none'}, then sys.path; "
+                "a task is found under the file's folder, scheduler.import_paths, or "
+                "Scheduler(import_paths=...) of the process that runs it)"
+            )
+        raise JobError(f"cannot import task {path!r}: {describe_exception(exc)}{where}") from exc
 
 
 def is_async_callable(func: Callable[..., Any]) -> bool:

@@ -156,7 +156,7 @@ class Worker:
         same series, ``leader`` 0): the job-failed alert then fires for worker runs. A
         taken address (a runner on this host) is a warning."""
         options = self.scheduler.options
-        if not options.metrics_enabled:
+        if not options.serves_metrics(by_default=True):
             return
         from ..metrics import Metrics
 
