@@ -72,6 +72,8 @@ class MetricsView:
     running: Callable[[], Mapping[str, int]] = dict
     statuses: Callable[[], Mapping[str, int]] = dict
     overdue: Callable[[], Mapping[str, bool]] = dict
+    waiting_for_descriptors: Callable[[], int] = lambda: 0
+    descriptor_waits: Callable[[], int] = lambda: 0
 
 
 def _histogram(bounds: tuple[float, ...]) -> list[float]:
@@ -212,6 +214,19 @@ class Metrics:
         yield from _head("uno_schedule_running_jobs", "gauge", "Jobs running now, per queue.")
         for queue, count in sorted(dict(view.running()).items()):
             yield f'uno_schedule_running_jobs{{queue="{_escape(queue)}"}} {float(count)!r}\n'
+        yield from _head(
+            "uno_schedule_runs_waiting_for_descriptors",
+            "gauge",
+            "Runs their queue would start now that wait for the runner's open-file limit.",
+        )
+        waiting = float(view.waiting_for_descriptors())
+        yield f"uno_schedule_runs_waiting_for_descriptors {waiting!r}\n"
+        yield from _head(
+            "uno_schedule_descriptor_waits_total",
+            "counter",
+            "Runs that waited for the runner's open-file limit before they started.",
+        )
+        yield f"uno_schedule_descriptor_waits_total {float(view.descriptor_waits())!r}\n"
         yield from _head("uno_schedule_schedules", "gauge", "Schedules per status.")
         for status, count in sorted(dict(view.statuses()).items()):
             yield f'uno_schedule_schedules{{status="{_escape(status)}"}} {float(count)!r}\n'

@@ -32,6 +32,7 @@ from .errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
 
 if TYPE_CHECKING:
     from .config import Config
+    from .model import SchedulerOptions
     from .scheduler import Scheduler
 
 __all__ = [
@@ -180,7 +181,12 @@ def _open_file(
 
 
 def check_file(config_path: str | Path, state: str | None = None) -> int:
-    """``validate``: the number of schedules in a valid file; raises its ``ConfigErrors``.
+    """``validate``: the number of schedules in a valid file; raises its ``ConfigErrors``."""
+    return checked_file(config_path, state)[0]
+
+
+def checked_file(config_path: str | Path, state: str | None = None) -> tuple[int, SchedulerOptions]:
+    """``check_file`` with the file's options (for what ``validate`` warns of).
 
     A file whose stamp the state keeps (unchanged since its schedules were written there,
     by the same version) is known to be valid without reading it again.
@@ -195,10 +201,11 @@ def check_file(config_path: str | Path, state: str | None = None) -> int:
                 states = scheduler.store.list_schedules(
                     definitions=False, statuses=live, source="file"
                 )
-                return len(states)
+                return len(states), scheduler.options
     from .config import load_config
 
-    return len(load_config(config_path).schedules)
+    config = load_config(config_path)
+    return len(config.schedules), config.options
 
 
 def runner(

@@ -147,7 +147,8 @@ def validate(
 
       uno-schedule validate --json
     """
-    from unoschedule.shell import check_file
+    from unoschedule.runner.budget import descriptor_warnings
+    from unoschedule.shell import checked_file
 
     errors: list[ConfigError] = []
     counts: list[tuple[Path, int]] = []
@@ -155,7 +156,10 @@ def validate(
     state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
     for path in files or [g.config]:
         try:
-            counts.append((path, check_file(path, None if files else state)))
+            count, options = checked_file(path, None if files else state)
+            counts.append((path, count))
+            for warning in descriptor_warnings(options):
+                typer.echo(f"warning: {path}: {warning}", err=True)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
         except ConfigError as exc:

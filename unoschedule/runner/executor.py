@@ -39,6 +39,7 @@ from ..abc import JobRunner
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
+from .budget import DescriptorBudget
 from .processes import (
     die_with_parent,
     drop_own_environment,
@@ -514,7 +515,9 @@ class Executor(JobRunner):
         #: Per schedule, an async task abandoned at its timeout while it blocked its
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
-        self._workers = WorkerPool()
+        self._workers = WorkerPool()  # raises the soft descriptor limit first
+        #: How many jobs this process's descriptors hold (the idle workers' count too).
+        self.budget = DescriptorBudget.of_this_process(lambda: self._workers.idle_descriptors)
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
@@ -523,6 +526,9 @@ class Executor(JobRunner):
     @property
     def running(self) -> int:
         return len(self._jobs)
+
+    def room(self, running: int) -> int:
+        return self.budget.room(running)
 
     # -- public ------------------------------------------------------------------------
 

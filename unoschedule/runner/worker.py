@@ -175,6 +175,9 @@ class Worker:
         busy = 0
         while not self._stop.is_set():
             free = limit - self.active[queue]
+            room = self.executor.room(sum(self.active.values()))  # descriptors: budget.py
+            if room is not None:
+                free = min(free, room)
             if free <= 0:
                 self._freed[queue].clear()
                 await self._freed[queue].wait()
@@ -268,7 +271,8 @@ class Worker:
             self.log.error(f"queue {queue}: run {run_id}: {exc}")
         finally:
             self.active[queue] -= 1
-            self._freed[queue].set()
+            for freed in self._freed.values():  # its descriptors are free for every queue
+                freed.set()
 
     async def _work_inner(
         self, queue: str, entry_id: str, run_id: str, token: str, reclaimed: bool

@@ -1,0 +1,178 @@
+"""The runner's descriptor budget: a run waits for a slot rather than fail for want of
+open files, what one job holds is what the budget counts, and ``validate`` warns of a
+concurrency the limit cannot hold."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from test_executor import make_spec
+from test_ops import free_port
+from test_service import runs, uno_cli, wait_until, write_config
+
+from unoschedule.runlogs import OutputSink
+from unoschedule.runner.budget import (
+    HEADROOM,
+    PER_JOB,
+    DescriptorBudget,
+    concurrency_warnings,
+    job_slots,
+)
+from unoschedule.runner.executor import Executor
+
+
+def test_job_slots_are_what_the_limit_leaves_after_the_runner_and_the_running_jobs() -> None:
+    assert job_slots(limit=1024, reserved=100, held=0, running=0) == (1024 - 100) // PER_JOB
+    assert (
+        job_slots(limit=1024, reserved=100, held=30, running=100)
+        == (1024 - 100 - 30 - 100 * PER_JOB) // PER_JOB
+    )
+    assert job_slots(limit=1024, reserved=100, held=0, running=400) == 0
+    # a limit too low for one job still lets one start at a time, never none for ever
+    assert job_slots(limit=64, reserved=100, held=0, running=0) == 1
+    assert job_slots(limit=64, reserved=100, held=0, running=1) == 0
+
+
+def test_the_budget_counts_the_idle_workers_descriptors_as_they_change() -> None:
+    idle = [0]
+    budget = DescriptorBudget(limit=400, reserved=100, held=lambda: idle[0])
+    assert budget.room(0) == 100
+    idle[0] = 60
+    assert budget.room(0) == 80
+    assert budget.room(80) == 0
+
+
+def _open() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["command that prints", "task in the worker pool", "task with a timeout", "async task"],
+)
+def test_a_job_in_flight_holds_no_more_descriptors_than_the_budget_counts(
+    kind: str, tmp_path: Path
+) -> None:
+    specs = {
+        "command that prints": lambda: make_spec(command=("sh", "-c", "echo hi; sleep 1")),
+        "task in the worker pool": lambda: make_spec(task="time:sleep", args=(1,)),
+        "task with a timeout": lambda: make_spec(task="time:sleep", args=(1,), timeout=10),
+        "async task": lambda: make_spec(task="asyncio:sleep", args=(1,)),
+    }
+    jobs = 20
+    sink = OutputSink(tmp_path, lambda line: None)
+
+    async def measure() -> tuple[int, int, set[str]]:
+        executor = Executor(output=sink.write)
+        before = _open()
+        made = [specs[kind]() for _ in range(jobs)]
+        for i, spec in enumerate(made):
+            spec.run.run_id = f"run-{i}"
+        running = [asyncio.ensure_future(executor.run(spec)) for spec in made]
+        await asyncio.sleep(0.6)  # all started, none ended
+        during = _open()
+        outcomes = await asyncio.gather(*running)
+        executor.close()
+        return before, during, {o.result for o in outcomes}
+
+    before, during, results = asyncio.run(measure())
+    sink.close()
+    assert results == {"success"}
+    assert 0 < during - before <= jobs * PER_JOB
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+@pytest.mark.slow
+def test_a_burst_past_the_open_file_limit_waits_for_slots_and_every_run_succeeds_once(
+    tmp_path: Path,
+) -> None:
+    limit, count = 256, 600
+    port = free_port()
+    schedules = "".join(
+        f'  c{i:03d}:\n    schedule: {{every: 1h}}\n    run_on_start: true\n    command: "true"\n'
+        for i in range(count)
+    )
+    write_config(
+        tmp_path,
+        f"scheduler:\n  default_concurrency: {count}\n  metrics_address: 127.0.0.1:{port}\n"
+        f"  shutdown_grace: 5s\nschedules:\n{schedules}",
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        runner = subprocess.Popen(
+            [*uno_cli(tmp_path), "run"],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+        )
+        try:
+
+            def all_ended() -> list[dict[str, object]] | None:
+                if not (tmp_path / "state.db").exists():
+                    return None
+                found = runs(tmp_path)
+                ended = [r for r in found if r["result"] not in ("queued", "running")]
+                return found if len(ended) >= count else None
+
+            found = wait_until(all_ended, timeout=60, what=f"{count} runs to end")
+            metrics = _scrape(port)
+        finally:
+            runner.terminate()
+            runner.wait(30)
+    text = log_path.read_text()
+    assert Counter(r["result"] for r in found) == {"success": count}, text[-3000:]
+    assert Counter(Counter((r["schedule"], r["scheduled_time"]) for r in found).values()) == {
+        1: count
+    }
+    assert "Too many open files" not in text
+    # they waited (the limit holds far fewer than 600 jobs), and it was counted and said
+    assert metrics["uno_schedule_descriptor_waits_total"] > 0
+    assert metrics["uno_schedule_runs_waiting_for_descriptors"] == 0
+    assert "wait for a slot" in text
+
+
+def test_validate_warns_of_a_concurrency_the_open_file_limit_cannot_hold(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        "scheduler:\n  default_concurrency: 600\n  queues: {small: 10}\n"
+        'schedules:\n  a:\n    schedule: {every: 1h}\n    command: "true"\n',
+    )
+    done = subprocess.run(
+        [*uno_cli(tmp_path), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ok: 1 schedule" in done.stdout
+    assert "queue 'default': concurrency 600 cannot be met" in done.stderr
+    assert "soft 256 / hard 256" in done.stderr
+    assert "'small'" not in done.stderr
+
+
+def test_the_warning_reckons_with_the_soft_limit_raised_towards_the_hard_one() -> None:
+    most = (1024 - 3 - 16 - HEADROOM) // PER_JOB
+    assert concurrency_warnings({"default": most}, (1024, 1024)) == []
+    assert concurrency_warnings({"default": 10_000}, (1024, 1_048_576)) == []
+    (line,) = concurrency_warnings({"default": most + 1}, (256, 1024))
+    assert "under a limit of 1,024 open files" in line
+    assert "soft 256 / hard 1,024" in line

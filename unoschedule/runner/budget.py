@@ -1,0 +1,153 @@
+"""The runner's descriptor budget: how many jobs its process can hold at once.
+
+Each job in flight holds descriptors of the runner's own process, and past the soft
+``RLIMIT_NOFILE`` the next pipe or fork fails with EMFILE: a user's run would then fail
+for a limit of ours. So a run that would overdraw the budget waits in its queue (still
+``queued``, never started) until a job ends, whatever the queue's concurrency allows.
+
+What one job holds was measured (``tests/test_budget.py`` checks it still holds): a
+command three (the read end of its output pipe, the pidfd that tells its exit, its run's
+log file), a sync Python task in a pooled worker three (the worker's two pipes and its
+pidfd, which the worker keeps while idle), a forked task two, an async task three (the
+event loop of its thread). What the runner holds itself (the state, its lock, sockets,
+logs) is counted once, as it starts, and ``HEADROOM`` is kept for what it opens later or
+for a moment: /metrics connections (at most ``MAX_CONNECTIONS``), a second connection
+to the state for pruning, Redis connections of its threads, the pipes and folders of a
+job being started, /proc reads, a reload's read of its file.
+
+The rule itself is ``job_slots``, a function of those numbers; ``DescriptorBudget``
+feeds it the live ones, and the run loop and the Redis worker both ask it before they
+start a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+from collections.abc import Callable, Mapping
+
+from ..metrics import MAX_CONNECTIONS
+from ..model import SchedulerOptions
+
+__all__ = [
+    "HEADROOM",
+    "PER_JOB",
+    "DescriptorBudget",
+    "concurrency_warnings",
+    "descriptor_warnings",
+    "job_slots",
+    "open_descriptors",
+    "raise_soft_limit",
+    "soft_limit",
+]
+
+#: Descriptors one job in flight holds in the runner (the most of any kind of job).
+PER_JOB = 3
+#: Descriptors kept free beside the jobs for what the runner opens after its start or
+#: for a moment (see the module's docstring).
+HEADROOM = MAX_CONNECTIONS + 1 + 40
+#: The soft limit is raised towards the hard one at start, but never past this.
+RAISE_TO = 65536
+#: A limit too large to matter (``RLIM_INFINITY``), as a number.
+_UNLIMITED = 1 << 30
+
+
+def soft_limit() -> int:
+    """The soft ``RLIMIT_NOFILE`` this process runs under."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _UNLIMITED if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def raise_soft_limit() -> None:
+    """Raise the soft limit to the hard one (at most ``RAISE_TO``), once, as a runner
+    starts: the usual soft limit of 1024 holds only a few hundred jobs."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = RAISE_TO if hard == resource.RLIM_INFINITY else min(hard, RAISE_TO)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def open_descriptors() -> int:
+    """How many descriptors this process holds now (Linux: /proc/self/fd)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # without the listing's own
+    except OSError:
+        return 3 + 16  # stdio and a guess at what a fresh runner holds
+
+
+def job_slots(limit: int, reserved: int, held: int, running: int) -> int:
+    """How many more jobs may start beside ``running`` ones: what ``limit`` leaves after
+    ``reserved`` (the runner's own descriptors and headroom) and ``held`` (descriptors
+    kept outside jobs, the pool's idle workers), at ``PER_JOB`` each.
+
+    With nothing running it is at least 1: a limit too low for even one job would
+    otherwise hold every run back for ever; that one may then fail, and ``validate``
+    warns of such a limit before ``run`` starts under it.
+    """
+    free = limit - reserved - held - running * PER_JOB
+    room = max(0, free // PER_JOB)
+    return max(room, 1) if running <= 0 else room
+
+
+def most_jobs(limit: int, reserved: int) -> int:
+    """The most jobs at once that ``limit`` holds (nothing else held)."""
+    return max(1, (limit - reserved) // PER_JOB)
+
+
+class DescriptorBudget:
+    """``job_slots`` over this process's limit, what it held as the budget was made,
+    and what ``held`` says is held outside jobs now."""
+
+    def __init__(self, limit: int, reserved: int, held: Callable[[], int] | None = None) -> None:
+        self.limit = limit
+        self.reserved = reserved
+        self._held = held
+
+    @classmethod
+    def of_this_process(cls, held: Callable[[], int] | None = None) -> DescriptorBudget:
+        """The budget under the current soft limit, with what is open now reserved."""
+        return cls(soft_limit(), open_descriptors() + HEADROOM, held)
+
+    @property
+    def most(self) -> int:
+        """The most jobs this budget ever lets run at once."""
+        return most_jobs(self.limit, self.reserved)
+
+    def room(self, running: int) -> int:
+        """How many more jobs may start beside ``running`` ones now."""
+        held = self._held() if self._held is not None else 0
+        return job_slots(self.limit, self.reserved, held, running)
+
+
+def concurrency_warnings(
+    concurrencies: Mapping[str, int], limits: tuple[int, int] | None = None
+) -> list[str]:
+    """One line per queue whose concurrency the descriptor limit cannot hold, for
+    ``validate``. ``limits`` (soft, hard) default to this process's: the best guess at
+    what ``run`` starts under, which raises the soft limit towards the hard one."""
+    if limits is None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    else:
+        soft, hard = limits
+    hard = _UNLIMITED if hard == resource.RLIM_INFINITY else hard
+    soft = _UNLIMITED if soft == resource.RLIM_INFINITY else soft
+    limit = max(soft, min(hard, RAISE_TO))
+    # What a runner holds before its first job, as a fresh one on this machine does.
+    most = most_jobs(limit, 3 + 16 + HEADROOM)
+    return [
+        f"queue {queue!r}: concurrency {wanted:,} cannot be met: under a limit of "
+        f"{limit:,} open files (this shell's soft {soft:,} / hard {hard:,}, the best guess "
+        f"at what 'run' starts under) at most about {most:,} jobs run at once; the rest "
+        f"wait for a slot (raise 'ulimit -n' or LimitNOFILE= to run them all)"
+        for queue, wanted in sorted(concurrencies.items())
+        if wanted > most
+    ]
+
+
+def descriptor_warnings(options: SchedulerOptions) -> list[str]:
+    """``concurrency_warnings`` for the queues ``options`` name and the default one."""
+    queues = dict(options.queues)
+    queues.setdefault(options.queue_name, options.concurrency(options.queue_name))
+    return concurrency_warnings(queues)
