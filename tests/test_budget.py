@@ -125,9 +125,9 @@ def test_a_burst_past_the_open_file_limit_waits_for_slots_and_every_run_succeeds
         )
         try:
 
+            wait_until(lambda: "ready:" in log_path.read_text(), 30, "the runner to be ready")
+
             def all_ended() -> list[dict[str, object]] | None:
-                if not (tmp_path / "state.db").exists():
-                    return None
                 found = runs(tmp_path)
                 ended = [r for r in found if r["result"] not in ("queued", "running")]
                 return found if len(ended) >= count else None
@@ -164,7 +164,7 @@ def test_validate_warns_of_a_concurrency_the_open_file_limit_cannot_hold(tmp_pat
     )
     assert done.returncode == 0, done.stderr
     assert "ok: 1 schedule" in done.stdout
-    assert "queue 'default': concurrency 600 cannot be met" in done.stderr
+    assert "queue 'scheduled': concurrency 600 cannot be met" in done.stderr
     assert "soft 256 / hard 256" in done.stderr
     assert "'small'" not in done.stderr
 
