@@ -8,15 +8,18 @@ import asyncio
 import os
 import resource
 import subprocess
+import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, unique_prefix
 from test_executor import make_spec
 from test_ops import free_port
 from test_service import runs, uno_cli, wait_until, write_config
 
+from unoschedule.model import RunRecord
 from unoschedule.runlogs import OutputSink
 from unoschedule.runner.budget import (
     HEADROOM,
@@ -26,6 +29,7 @@ from unoschedule.runner.budget import (
     job_slots,
 )
 from unoschedule.runner.executor import Executor
+from unoschedule.store.redis import RedisStorage
 
 
 def test_job_slots_are_what_the_limit_leaves_after_the_runner_and_the_running_jobs() -> None:
@@ -124,7 +128,6 @@ def test_a_burst_past_the_open_file_limit_waits_for_slots_and_every_run_succeeds
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
         )
         try:
-
             wait_until(lambda: "ready:" in log_path.read_text(), 30, "the runner to be ready")
 
             def all_ended() -> list[dict[str, object]] | None:
@@ -176,3 +179,67 @@ def test_the_warning_reckons_with_the_soft_limit_raised_towards_the_hard_one() -
     (line,) = concurrency_warnings({"default": most + 1}, (256, 1024))
     assert "under a limit of 1,024 open files" in line
     assert "soft 256 / hard 1,024" in line
+
+
+@pytest.mark.slow
+def test_a_worker_under_a_low_open_file_limit_runs_a_wide_queue_once_each_without_failing(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    limit, count = 128, 300
+    prefix = unique_prefix()
+    schedules = "".join(
+        f"  w{i:03d}:\n    schedule: {{every: 1h}}\n    run_on_start: true\n"
+        '    queue: bulk\n    command: "true"\n'
+        for i in range(count)
+    )
+    write_config(
+        tmp_path,
+        f"scheduler:\n  queues: {{bulk: {count}}}\n  metrics_enabled: false\n"
+        f"  shutdown_grace: 5s\nschedules:\n{schedules}",
+    )
+    config = str(tmp_path / "schedules.yaml")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "UNO_SCHEDULE_REDIS_PREFIX": prefix}
+    env.pop("NOTIFY_SOCKET", None)
+    env.pop("UNO_SCHEDULE_STATE", None)
+    argv = [sys.executable, "-m", "unoschedule", "-c", config, "--state", redis_server.url]
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str, files: int | None = None) -> Path:
+        path = tmp_path / f"{name}.log"
+        with open(path, "w") as log:
+            started.append(
+                subprocess.Popen(
+                    [*argv, *args],
+                    cwd=tmp_path,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=None
+                    if files is None
+                    else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (files, files)),
+                )
+            )
+        return path
+
+    store = RedisStorage(redis_server.url, key_prefix=prefix)
+    try:
+        worker = start("worker", "worker", "--queues", "bulk", files=limit)
+        wait_until(lambda: "serving" in worker.read_text(), 30, "the worker")
+        start("leader", "run", "--queues", "")
+
+        def all_ended() -> list[RunRecord] | None:
+            found = [r for i in range(count) for r in store.history(f"w{i:03d}", limit=10)]
+            ended = [r for r in found if r.result not in ("queued", "running")]
+            return found if len(ended) >= count else None
+
+        found = wait_until(all_ended, timeout=60, what=f"{count} runs to end")
+    finally:
+        for proc in started:
+            proc.terminate()
+            proc.wait(30)
+        store.close()
+    text = worker.read_text()
+    assert Counter(r.result for r in found) == {"success": count}, text[-3000:]
+    assert Counter(Counter((r.schedule, r.scheduled_time) for r in found).values()) == {1: count}
+    assert "Too many open files" not in text
