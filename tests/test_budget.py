@@ -33,24 +33,38 @@ from unoschedule.store.redis import RedisStorage
 
 
 def test_job_slots_are_what_the_limit_leaves_after_the_runner_and_the_running_jobs() -> None:
-    assert job_slots(limit=1024, reserved=100, held=0, running=0) == (1024 - 100) // PER_JOB
-    assert (
-        job_slots(limit=1024, reserved=100, held=30, running=100)
-        == (1024 - 100 - 30 - 100 * PER_JOB) // PER_JOB
-    )
-    assert job_slots(limit=1024, reserved=100, held=0, running=400) == 0
+    assert job_slots(limit=1024, reserved=100, running=0) == (1024 - 100) // PER_JOB
+    assert job_slots(limit=1024, reserved=100, running=100) == (1024 - 100) // PER_JOB - 100
+    assert job_slots(limit=1024, reserved=100, running=400) == 0
     # a limit too low for one job still lets one start at a time, never none for ever
-    assert job_slots(limit=64, reserved=100, held=0, running=0) == 1
-    assert job_slots(limit=64, reserved=100, held=0, running=1) == 0
+    assert job_slots(limit=64, reserved=100, running=0) == 1
+    assert job_slots(limit=64, reserved=100, running=1) == 0
 
 
-def test_the_budget_counts_the_idle_workers_descriptors_as_they_change() -> None:
-    idle = [0]
-    budget = DescriptorBudget(limit=400, reserved=100, held=lambda: idle[0])
-    assert budget.room(0) == 100
-    idle[0] = 60
-    assert budget.room(0) == 80
-    assert budget.room(80) == 0
+def test_idle_workers_are_let_go_only_as_far_as_running_jobs_need_their_descriptors() -> None:
+    budget = DescriptorBudget(limit=400, reserved=100)  # room for 100 jobs
+    assert budget.idle_to_let_go(running=50, idle=40) == 0
+    assert budget.idle_to_let_go(running=70, idle=40) == 10
+    assert budget.idle_to_let_go(running=100, idle=40) == 40
+    assert budget.idle_to_let_go(running=120, idle=5) == 5
+
+
+def test_a_command_takes_the_descriptors_of_idle_task_workers_it_needs() -> None:
+    async def go() -> tuple[int, int, bool]:
+        executor = Executor()
+        tasks = [make_spec(task="time:sleep", args=(0.3,)) for _ in range(6)]
+        await asyncio.gather(*(executor.run(spec) for spec in tasks))
+        idle = executor._workers.idle
+        # the limit now holds two jobs beside what is reserved: a command's start lets
+        # go all but one of the idle workers (it and the command fit)
+        executor.budget = DescriptorBudget(limit=100 + 2 * PER_JOB, reserved=100)
+        outcome = await executor.run(make_spec(command=("true",)))
+        left = executor._workers.idle
+        executor.close()
+        return idle, left, outcome.result == "success"
+
+    idle, left, ok = asyncio.run(go())
+    assert (idle, left, ok) == (6, 1, True)
 
 
 def _open() -> int:

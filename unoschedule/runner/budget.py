@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ..metrics import MAX_CONNECTIONS
 from ..model import SchedulerOptions
@@ -36,6 +36,7 @@ __all__ = [
     "DescriptorBudget",
     "concurrency_warnings",
     "descriptor_warnings",
+    "idle_to_let_go",
     "job_slots",
     "open_descriptors",
     "raise_soft_limit",
@@ -77,18 +78,25 @@ def open_descriptors() -> int:
         return 3 + 16  # stdio and a guess at what a fresh runner holds
 
 
-def job_slots(limit: int, reserved: int, held: int, running: int) -> int:
+def job_slots(limit: int, reserved: int, running: int) -> int:
     """How many more jobs may start beside ``running`` ones: what ``limit`` leaves after
-    ``reserved`` (the runner's own descriptors and headroom) and ``held`` (descriptors
-    kept outside jobs, the pool's idle workers), at ``PER_JOB`` each.
+    ``reserved`` (the runner's own descriptors and headroom), at ``PER_JOB`` each.
 
-    With nothing running it is at least 1: a limit too low for even one job would
-    otherwise hold every run back for ever; that one may then fail, and ``validate``
-    warns of such a limit before ``run`` starts under it.
+    The pool's idle task workers hold descriptors too, but they are let go whenever a
+    job needs theirs (``idle_to_let_go``), so they take no slot. With nothing running it
+    is at least 1: a limit too low for even one job would otherwise hold every run back
+    for ever; that one may then fail, and ``validate`` warns of such a limit before
+    ``run`` starts under it.
     """
-    free = limit - reserved - held - running * PER_JOB
-    room = max(0, free // PER_JOB)
+    room = max(0, (limit - reserved - running * PER_JOB) // PER_JOB)
     return max(room, 1) if running <= 0 else room
+
+
+def idle_to_let_go(limit: int, reserved: int, running: int, idle: int) -> int:
+    """How many of ``idle`` pooled workers (``PER_JOB`` descriptors each) to let go so
+    that they and ``running`` jobs fit in ``limit`` beside ``reserved``."""
+    over = reserved + (running + idle) * PER_JOB - limit
+    return min(idle, max(0, -(-over // PER_JOB)))
 
 
 def most_jobs(limit: int, reserved: int) -> int:
@@ -97,18 +105,17 @@ def most_jobs(limit: int, reserved: int) -> int:
 
 
 class DescriptorBudget:
-    """``job_slots`` over this process's limit, what it held as the budget was made,
-    and what ``held`` says is held outside jobs now."""
+    """``job_slots`` and ``idle_to_let_go`` over this process's limit and what it held
+    as the budget was made."""
 
-    def __init__(self, limit: int, reserved: int, held: Callable[[], int] | None = None) -> None:
+    def __init__(self, limit: int, reserved: int) -> None:
         self.limit = limit
         self.reserved = reserved
-        self._held = held
 
     @classmethod
-    def of_this_process(cls, held: Callable[[], int] | None = None) -> DescriptorBudget:
+    def of_this_process(cls) -> DescriptorBudget:
         """The budget under the current soft limit, with what is open now reserved."""
-        return cls(soft_limit(), open_descriptors() + HEADROOM, held)
+        return cls(soft_limit(), open_descriptors() + HEADROOM)
 
     @property
     def most(self) -> int:
@@ -117,8 +124,11 @@ class DescriptorBudget:
 
     def room(self, running: int) -> int:
         """How many more jobs may start beside ``running`` ones now."""
-        held = self._held() if self._held is not None else 0
-        return job_slots(self.limit, self.reserved, held, running)
+        return job_slots(self.limit, self.reserved, running)
+
+    def idle_to_let_go(self, running: int, idle: int) -> int:
+        """How many idle pooled workers to let go for ``running`` jobs (this one too)."""
+        return idle_to_let_go(self.limit, self.reserved, running, idle)
 
 
 def concurrency_warnings(

@@ -156,9 +156,15 @@ class WorkerPool:
         self._all: set[TaskWorker] = set()
 
     @property
-    def idle_descriptors(self) -> int:
-        """Descriptors the idle workers hold here (two pipes and a pidfd each)."""
-        return 3 * len(self._idle)
+    def idle(self) -> int:
+        """Idle workers (each holds two pipes and a pidfd here)."""
+        return len(self._idle)
+
+    def let_go(self, count: int) -> None:
+        """Let the ``count`` longest idle workers go (their descriptors are wanted)."""
+        for worker in self._idle[:count]:
+            worker.retire()
+            self._forget(worker)
 
     def acquire(self) -> TaskWorker:
         """An idle worker, or a new one (raises ``OSError`` if it cannot fork)."""
