@@ -146,11 +146,12 @@ def concurrency_warnings(
     limit = max(soft, min(hard, RAISE_TO))
     # What a runner holds before its first job, as a fresh one on this machine does.
     most = most_jobs(limit, 3 + 16 + HEADROOM)
+    shown = {n: "unlimited" if n == _UNLIMITED else f"{n:,}" for n in (soft, hard)}
     return [
         f"queue {queue!r}: concurrency {wanted:,} cannot be met: under a limit of "
-        f"{limit:,} open files (this shell's soft {soft:,} / hard {hard:,}, the best guess "
-        f"at what 'run' starts under) at most about {most:,} jobs run at once; the rest "
-        f"wait for a slot (raise 'ulimit -n' or LimitNOFILE= to run them all)"
+        f"{limit:,} open files (this shell's soft {shown[soft]} / hard {shown[hard]}, "
+        f"the best guess at what 'run' starts under) at most about {most:,} jobs run at "
+        "once; the rest wait for a slot (raise 'ulimit -n' or LimitNOFILE= to run them all)"
         for queue, wanted in sorted(concurrencies.items())
         if wanted > most
     ]
