@@ -9,6 +9,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -19,15 +20,15 @@ from test_executor import make_spec
 from test_ops import free_port
 from test_service import runs, uno_cli, wait_until, write_config
 
-from unoschedule.model import RunRecord
-from unoschedule.runlogs import OutputSink
-from unoschedule.runner.budget import (
+from unoschedule.budget import (
     HEADROOM,
     PER_JOB,
     DescriptorBudget,
     concurrency_warnings,
     job_slots,
 )
+from unoschedule.model import RunRecord
+from unoschedule.runlogs import OutputSink
 from unoschedule.runner.executor import Executor
 from unoschedule.store.redis import RedisStorage
 
@@ -79,10 +80,10 @@ def test_a_job_in_flight_holds_no_more_descriptors_than_the_budget_counts(
     kind: str, tmp_path: Path
 ) -> None:
     specs = {
-        "command that prints": lambda: make_spec(command=("sh", "-c", "echo hi; sleep 1")),
-        "task in the worker pool": lambda: make_spec(task="time:sleep", args=(1,)),
-        "task with a timeout": lambda: make_spec(task="time:sleep", args=(1,), timeout=10),
-        "async task": lambda: make_spec(task="asyncio:sleep", args=(1,)),
+        "command that prints": lambda: make_spec(command=("sh", "-c", "echo hi; sleep 2")),
+        "task in the worker pool": lambda: make_spec(task="time:sleep", args=(2,)),
+        "task with a timeout": lambda: make_spec(task="time:sleep", args=(2,), timeout=10),
+        "async task": lambda: make_spec(task="asyncio:sleep", args=(2,)),
     }
     jobs = 20
     sink = OutputSink(tmp_path, lambda line: None)
@@ -93,8 +94,12 @@ def test_a_job_in_flight_holds_no_more_descriptors_than_the_budget_counts(
         made = [specs[kind]() for _ in range(jobs)]
         for i, spec in enumerate(made):
             spec.run.run_id = f"run-{i}"
-        running = [asyncio.ensure_future(executor.run(spec)) for spec in made]
-        await asyncio.sleep(0.6)  # all started, none ended
+        started: list[int | None] = []
+        running = [asyncio.ensure_future(executor.run(s, started.append)) for s in made]
+        deadline = time.monotonic() + 10
+        while len(started) < jobs and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # the commands' first output (and so their log files)
         during = _open()
         outcomes = await asyncio.gather(*running)
         executor.close()

@@ -146,6 +146,7 @@ PARTS = {
     "metrics": "report",
     "health": "report",
     "runlogs": "report",
+    "budget": "report",
     "shell": "scheduler",
 }
 

@@ -147,7 +147,7 @@ def validate(
 
       uno-schedule validate --json
     """
-    from unoschedule.runner.budget import descriptor_warnings
+    from unoschedule.budget import descriptor_warnings
     from unoschedule.shell import checked_file
 
     errors: list[ConfigError] = []

@@ -36,10 +36,10 @@ from datetime import date, datetime
 from typing import Any, Literal, NoReturn
 
 from ..abc import JobRunner
+from ..budget import DescriptorBudget
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
-from .budget import DescriptorBudget
 from .processes import (
     die_with_parent,
     drop_own_environment,

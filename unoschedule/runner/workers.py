@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .budget import raise_soft_limit
+from ..budget import raise_soft_limit
 from .processes import die_with_parent, drop_own_environment, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 

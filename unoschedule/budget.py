@@ -11,13 +11,13 @@ log file), a sync Python task in a pooled worker three (the worker's two pipes a
 pidfd, which the worker keeps while idle), a forked task two, an async task three (the
 event loop of its thread). What the runner holds itself (the state, its lock, sockets,
 logs) is counted once, as it starts, and ``HEADROOM`` is kept for what it opens later or
-for a moment: /metrics connections (at most ``MAX_CONNECTIONS``), a second connection
+for a moment: /metrics connections (at most ``METRICS_CONNECTIONS``), a second connection
 to the state for pruning, Redis connections of its threads, the pipes and folders of a
 job being started, /proc reads, a reload's read of its file.
 
 The rule itself is ``job_slots``, a function of those numbers; ``DescriptorBudget``
 feeds it the live ones, and the run loop and the Redis worker both ask it before they
-start a job.
+start a job. ``validate`` reads it too, so it imports nothing of the runner.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import contextlib
 import os
 import resource
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from ..metrics import MAX_CONNECTIONS
-from ..model import SchedulerOptions
+if TYPE_CHECKING:
+    from .model import SchedulerOptions
 
 __all__ = [
     "HEADROOM",
+    "METRICS_CONNECTIONS",
     "PER_JOB",
     "DescriptorBudget",
     "concurrency_warnings",
@@ -45,9 +47,13 @@ __all__ = [
 
 #: Descriptors one job in flight holds in the runner (the most of any kind of job).
 PER_JOB = 3
+#: Connections the /metrics server answers at the same time (``metrics``): its share
+#: of the descriptors, so that idle connections never take those the jobs need.
+METRICS_CONNECTIONS = 8
 #: Descriptors kept free beside the jobs for what the runner opens after its start or
-#: for a moment (see the module's docstring).
-HEADROOM = MAX_CONNECTIONS + 1 + 40
+#: for a moment (see the module's docstring): the /metrics connections and its socket,
+#: and 40 for the rest.
+HEADROOM = METRICS_CONNECTIONS + 1 + 40
 #: The soft limit is raised towards the hard one at start, but never past this.
 RAISE_TO = 65536
 #: A limit too large to matter (``RLIM_INFINITY``), as a number.
