@@ -8,7 +8,8 @@ for a limit of ours. So a run that would overdraw the budget waits in its queue 
 What one job holds was measured (``tests/test_budget.py`` checks it still holds): a
 command three (the read end of its output pipe, the pidfd that tells its exit, its run's
 log file), a sync Python task in a pooled worker three (the worker's two pipes and its
-pidfd, which the worker keeps while idle), a forked task two, an async task three (the
+pidfd, kept while it is idle: an idle worker is let go when a job needs them), a forked
+task two, an async task three (the
 event loop of its thread). What the runner holds itself (the state, its lock, sockets,
 logs) is counted once, as it starts, and ``HEADROOM`` is kept for what it opens later or
 for a moment: /metrics connections (at most ``METRICS_CONNECTIONS``), a second connection
