@@ -46,6 +46,7 @@ BENCHMARKS = (
     "reload_firing",
     "prune",
     "metrics_scale",
+    "descriptors",
 )
 
 

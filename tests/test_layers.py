@@ -146,6 +146,7 @@ PARTS = {
     "metrics": "report",
     "health": "report",
     "runlogs": "report",
+    "budget": "report",
     "shell": "scheduler",
     # the state's identity: checked by runners and workers, reported by health
     "identity": "report",

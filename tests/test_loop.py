@@ -7,6 +7,7 @@ finishes jobs as soon as the test lets the event loop run.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,11 @@ class FakeExecutor:
     script: dict[str, list[str]] = field(default_factory=dict)
     calls: list[tuple[str, datetime, int, str]] = field(default_factory=list)
     hold: dict[str, asyncio.Event] = field(default_factory=dict)
+    #: Jobs its descriptors hold at once (None: no such limit), as ``Executor.room`` says.
+    slots: int | None = None
+
+    def room(self, running: int) -> int | None:
+        return None if self.slots is None else max(0, self.slots - running)
 
     async def run(
         self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None
@@ -505,3 +511,32 @@ def test_the_loop_sleeps_until_the_next_due_instant_capped_by_check_interval(
         assert loop.seconds_until_next(T("2026-06-01T09:30:00Z")) == 60
 
     run(go)
+
+
+def test_runs_past_the_descriptor_budget_wait_queued_and_start_as_jobs_end(
+    tmp_path: Path,
+) -> None:
+    names = [f"job{i}" for i in range(5)]
+    h = Harness(tmp_path, [cron(n, "0 9 * * *") for n in names], default_concurrency=10)
+    h.executor.slots = 2  # the queue allows 10 at once, the descriptors only 2
+    for name in names:
+        h.executor.hold[name] = asyncio.Event()
+
+    async def go() -> None:
+        loop = h.start()
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        loop.tick(h.clock.now())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        results = Counter(r.result for n in names for r in h.store.history(n))
+        assert results == {"running": 2, "queued": 3}  # the rest wait, never started
+        assert loop.waiting_for_descriptors() == 3
+        for name in names:
+            h.executor.hold[name].set()
+        await loop.wait_idle()
+        assert loop.waiting_for_descriptors() == 0
+        assert loop.descriptor_waits == 3
+
+    run(go)
+    assert [h.history(n) for n in names] == [[("09:00", "schedule", 1, "success")]] * 5
+    assert len(h.executor.calls) == 5

@@ -177,6 +177,11 @@ class JobRunner(ABC):
     async def stop_all(self, grace: float) -> None:
         """Stop every running attempt (SIGTERM, SIGKILL after ``grace``)."""
 
+    def room(self, running: int) -> int | None:
+        """How many more attempts may start beside ``running`` ones before the process
+        runs out of what each one holds (descriptors); None: no such limit."""
+        return None
+
 
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""
@@ -645,6 +650,13 @@ class LeaderLoop(Protocol):
 
     def running_per_queue(self) -> Mapping[str, int]:
         """Jobs running now, per queue."""
+
+    def waiting_for_descriptors(self) -> int:
+        """Runs their queue would start now that wait for descriptors of the runner."""
+
+    @property
+    def descriptor_waits(self) -> int:
+        """Runs that waited for descriptors before they started, since this loop began."""
 
     def inactive(self) -> Collection[str]:
         """Schedules not active at the last look."""

@@ -16,10 +16,12 @@ queue, never per schedule. The exposition is written here as plain text (one f-s
 per series, label text cached per name) in the server's thread, yielding the GIL between
 chunks, so that a scrape neither costs the event loop nor delays a firing.
 
-The server answers each connection in a thread of its own, but only ``MAX_CONNECTIONS``
-at a time and each for at most ``IDLE_SECONDS`` of silence; a new connection when all
-are taken replaces the oldest that has sent nothing. Idle connections can then neither
-take the descriptors the jobs need nor keep Prometheus out.
+The server answers each connection in a thread of its own, but only
+``budget.METRICS_CONNECTIONS`` at a time (Prometheus holds one per target; a few more
+leave room for a curl and a second Prometheus) and each for at most ``IDLE_SECONDS`` of
+silence; a new connection when all are taken replaces the oldest that has sent nothing.
+Idle connections can then neither take the descriptors the jobs need nor keep
+Prometheus out.
 
 The names are the contract of SPEC 6 (``uno_schedule_runs_total`` and
 ``uno_schedule_leader`` are stable); ``contrib/prometheus-alerts.yaml`` uses them.
@@ -39,6 +41,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from .budget import METRICS_CONNECTIONS
+
 if TYPE_CHECKING:
     from .model import RunRecord
 
@@ -48,9 +52,6 @@ __all__ = ["Metrics", "MetricsView", "parse_address"]
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 #: Job durations: a quick command to an hour-long batch job.
 DURATION_BUCKETS = (0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
-#: Connections served at the same time; one more is closed at once. Prometheus holds
-#: one per target; a few more leave room for a curl and a second Prometheus.
-MAX_CONNECTIONS = 8
 #: A connection that sends nothing for this long is closed (a scrape sends its request
 #: at once and reads the answer within its own timeout).
 IDLE_SECONDS = 10.0
@@ -74,6 +75,8 @@ class MetricsView:
     overdue: Callable[[], Mapping[str, bool]] = dict
     #: True while the shared state has lost its identity (``unoschedule.identity``).
     state_lost: Callable[[], bool] = lambda: False
+    waiting_for_descriptors: Callable[[], int] = lambda: 0
+    descriptor_waits: Callable[[], int] = lambda: 0
 
 
 def _histogram(bounds: tuple[float, ...]) -> list[float]:
@@ -221,6 +224,19 @@ class Metrics:
         yield from _head("uno_schedule_running_jobs", "gauge", "Jobs running now, per queue.")
         for queue, count in sorted(dict(view.running()).items()):
             yield f'uno_schedule_running_jobs{{queue="{_escape(queue)}"}} {float(count)!r}\n'
+        yield from _head(
+            "uno_schedule_runs_waiting_for_descriptors",
+            "gauge",
+            "Runs their queue would start now that wait for the runner's open-file limit.",
+        )
+        waiting = float(view.waiting_for_descriptors())
+        yield f"uno_schedule_runs_waiting_for_descriptors {waiting!r}\n"
+        yield from _head(
+            "uno_schedule_descriptor_waits_total",
+            "counter",
+            "Runs that waited for the runner's open-file limit before they started.",
+        )
+        yield f"uno_schedule_descriptor_waits_total {float(view.descriptor_waits())!r}\n"
         yield from _head("uno_schedule_schedules", "gauge", "Schedules per status.")
         for status, count in sorted(dict(view.statuses()).items()):
             yield f'uno_schedule_schedules{{status="{_escape(status)}"}} {float(count)!r}\n'
@@ -303,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    """A thread per connection, at most ``MAX_CONNECTIONS`` of them.
+    """A thread per connection, at most ``METRICS_CONNECTIONS`` of them.
 
     When all are taken, the oldest connection that has not sent its request yet is
     closed for the new one: idle connections can hold the server's places only until
@@ -315,7 +331,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, metrics: Metrics) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.metrics = metrics
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._slots = threading.BoundedSemaphore(METRICS_CONNECTIONS)
         #: Connections that have not sent a request yet, oldest first.
         self._idle: dict[Any, None] = {}
         self._lock = threading.Lock()

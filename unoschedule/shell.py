@@ -32,11 +32,12 @@ from .errors import ConfigError, ConfigErrors, StateError, UnoScheduleError
 
 if TYPE_CHECKING:
     from .config import Config
+    from .model import SchedulerOptions
     from .scheduler import Scheduler
 
 __all__ = [
     "Opened",
-    "check_file",
+    "checked_file",
     "follow_output",
     "history",
     "leader_status",
@@ -179,8 +180,9 @@ def _open_file(
     return Opened(scheduler, config=config, stamp=stamp)
 
 
-def check_file(config_path: str | Path, state: str | None = None) -> int:
-    """``validate``: the number of schedules in a valid file; raises its ``ConfigErrors``.
+def checked_file(config_path: str | Path, state: str | None = None) -> tuple[int, SchedulerOptions]:
+    """``validate``: the number of schedules in a valid file (raises its ``ConfigErrors``)
+    and the file's options (for what ``validate`` warns of).
 
     A file whose stamp the state keeps (unchanged since its schedules were written there,
     by the same version) is known to be valid without reading it again.
@@ -195,10 +197,11 @@ def check_file(config_path: str | Path, state: str | None = None) -> int:
                 states = scheduler.store.list_schedules(
                     definitions=False, statuses=live, source="file"
                 )
-                return len(states)
+                return len(states), scheduler.options
     from .config import load_config
 
-    return len(load_config(config_path).schedules)
+    config = load_config(config_path)
+    return len(config.schedules), config.options
 
 
 def runner(

@@ -63,14 +63,18 @@ EVERYDAY = {
 
 
 def validate(g: Globals, *, files: list[Path] | None, as_json: bool) -> None:
-    from unoschedule.shell import check_file
+    from unoschedule.budget import descriptor_warnings
+    from unoschedule.shell import checked_file
 
     errors: list[ConfigError] = []
     counts: list[tuple[Path, int]] = []
     state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
     for path in files or [g.config]:
         try:
-            counts.append((path, check_file(path, None if files else state)))
+            count, options = checked_file(path, None if files else state)
+            counts.append((path, count))
+            for warning in descriptor_warnings(options):
+                output.err(f"warning: {path}: {warning}")
         except ConfigErrors as exc:
             errors.extend(exc.errors)
         except ConfigError as exc:

@@ -36,6 +36,7 @@ from datetime import date, datetime
 from typing import Any, Literal, NoReturn
 
 from ..abc import JobRunner
+from ..budget import DescriptorBudget
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition
 from ..timeutil import format_instant
@@ -521,7 +522,9 @@ class Executor(JobRunner):
         #: Per schedule, an async task abandoned at its timeout while it blocked its
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
-        self._workers = WorkerPool()
+        self._workers = WorkerPool()  # raises the soft descriptor limit first
+        #: How many jobs this process's descriptors hold.
+        self.budget = DescriptorBudget.of_this_process()
         #: The scheduler's environment as the executor started, as cron and systemd
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
@@ -530,6 +533,9 @@ class Executor(JobRunner):
     @property
     def running(self) -> int:
         return len(self._jobs)
+
+    def room(self, running: int) -> int:
+        return self.budget.room(running)
 
     # -- public ------------------------------------------------------------------------
 
@@ -616,6 +622,13 @@ class Executor(JobRunner):
             sink(schedule, run_id, data)
 
         return chunks
+
+    def _make_room(self) -> None:
+        """Before a job takes new descriptors: let go the idle task workers whose
+        descriptors it needs (a pooled task reuses an idle worker's instead)."""
+        idle = self._workers.idle
+        if idle:
+            self._workers.let_go(self.budget.idle_to_let_go(len(self._jobs), idle))
 
     @staticmethod
     def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
@@ -723,6 +736,7 @@ class Executor(JobRunner):
         env: dict[str, str],
     ) -> JobOutcome:
         loop = asyncio.get_running_loop()
+        self._make_room()
         read_fd, write_fd = os.pipe()
         try:
             # Popen, not asyncio's subprocess: that one hands every child to a watcher
@@ -817,6 +831,7 @@ class Executor(JobRunner):
             return JobOutcome("error", ABANDONED_ERROR, "", None)
         self._abandoned.pop(name, None)
         loop = asyncio.get_running_loop()
+        self._make_room()
         running = _ThreadTask(loop, func, args, kwargs)
         self._threads.submit(running.target)
         self._started(on_start, None)
@@ -940,6 +955,7 @@ class Executor(JobRunner):
         """
         loop = asyncio.get_running_loop()
         limit = spec.output_tail
+        self._make_room()
         read_fd, write_fd = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would print them again
             with contextlib.suppress(Exception):

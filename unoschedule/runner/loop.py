@@ -177,6 +177,12 @@ class RunLoop:
         self._handed: dict[str, dict[str, list[bool]]] = {}
         #: Draws the random jitter of each run's start (a test seeds its own).
         self.rng = random.Random()
+        #: Queues whose last pump stopped for want of descriptors (a job's end, in any
+        #: queue, pumps them again), with the runs each would have started then.
+        self._starved: dict[str, int] = {}
+        #: Entries queued before this sequence number waited for descriptors, per queue.
+        self._starved_before: dict[str, int] = {}
+        self._descriptor_waits = 0
         #: ``run_on_start`` schedules never run yet: (name, when first seen), claimed by
         #: the next tick under that instant, so that only the first start runs them.
         self._on_start: list[tuple[str, datetime]] = []
@@ -665,7 +671,12 @@ class RunLoop:
         waiting = self._queues.get(queue, [])
         starting: list[RunRecord] = []
         held: list[_Waiting] = []
+        room = self.executor.room(sum(self._active.values())) if waiting else None
+        starved = False
         while waiting and self._active.get(queue, 0) < limit:
+            if room is not None and len(starting) >= room:
+                starved = True  # more would hold more descriptors than the runner may
+                break
             entry = heapq.heappop(waiting)
             run = entry.run
             if run.trigger == "backfill" and self._overlaps(run, starting):
@@ -683,8 +694,13 @@ class RunLoop:
                 self._removed_before_start(queue, run, CHANGED_BEFORE_START, "skipped")
                 continue
             starting.append(run)
+            if entry.seq < self._starved_before.get(queue, -1):
+                self._descriptor_waits += 1
         for item in held:
             heapq.heappush(waiting, item)
+        self._note_starved(
+            queue, min(len(waiting), limit - self._active.get(queue, 0)) if starved else 0
+        )
         if not starting:
             return
         started = self.clock.now()
@@ -701,6 +717,29 @@ class RunLoop:
             task = loop.create_task(self._execute(queue, run, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _note_starved(self, queue: str, waiting: int) -> None:
+        """Keep count of the runs of ``queue`` that wait for descriptors now (its
+        concurrency would start them), and say so once when they begin to."""
+        if waiting <= 0:
+            self._starved.pop(queue, None)
+            return
+        if queue not in self._starved:
+            running = sum(self._active.values())
+            self.log.warning(
+                f"queue {queue}: {waiting:,} run(s) wait for a slot: this runner's open-file "
+                f"limit holds no more than the {running:,} jobs running; they start as "
+                "jobs end"
+            )
+        self._starved[queue] = waiting
+        self._starved_before[queue] = next(self._seq)
+
+    def waiting_for_descriptors(self) -> int:
+        return sum(self._starved.values())
+
+    @property
+    def descriptor_waits(self) -> int:
+        return self._descriptor_waits
 
     def _may_start(self) -> bool:
         """False once this runner stopped firing, or when its lease may have run out
@@ -856,6 +895,8 @@ class RunLoop:
             else:
                 self._running.pop(name, None)
             self._request_pump(queue)
+            for starved in self._starved:  # its descriptors are free for them too
+                self._request_pump(starved)
 
     async def _record_end(self, finish: Finish, retry: RunRecord | None) -> Ended:
         """The loop's recorder for the settle step: the end joins the current batch of

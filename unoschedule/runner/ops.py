@@ -153,6 +153,8 @@ class Operations(Observer):
             view.running = loop.running_per_queue
             view.overdue = self.overdue_view
             view.statuses = lambda: _status_counts(loop)
+            view.waiting_for_descriptors = loop.waiting_for_descriptors
+            view.descriptor_waits = lambda: loop.descriptor_waits
 
     def started(self, runs: Sequence[RunRecord], at: datetime) -> None:
         if self.metrics is not None:

@@ -269,6 +269,11 @@ class Service:
         executor = Executor(
             log=self.log.debug, warn=self.log.warning, output=self.ops.output_sink()
         )
+        budget = executor.budget
+        self.log.info(
+            f"open-file limit {budget.limit:,}: {budget.reserved:,} kept for the runner, "
+            f"room for about {budget.most:,} jobs at once"
+        )
         runloop = RunLoop(
             store=sched.store,
             definitions=sched.definitions,

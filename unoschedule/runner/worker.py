@@ -264,6 +264,9 @@ class Worker:
             if not self._state_ok.is_set():
                 await self._state_ok.wait()
             free = limit - self.active[queue]
+            room = self.executor.room(sum(self.active.values()))  # descriptors: budget.py
+            if room is not None:
+                free = min(free, room)
             if free <= 0:
                 self._freed[queue].clear()
                 await self._freed[queue].wait()
@@ -360,7 +363,8 @@ class Worker:
         finally:
             self.keeper.drop(run_id)
             self.active[queue] -= 1
-            self._freed[queue].set()
+            for freed in self._freed.values():  # its descriptors are free for every queue
+                freed.set()
 
     async def _work_inner(
         self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool

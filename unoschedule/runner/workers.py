@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from ..budget import raise_soft_limit
 from .processes import die_with_parent, drop_own_environment, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 
@@ -149,10 +150,21 @@ class WorkerPool:
     """Idle workers, reused; a new one is forked whenever none is idle."""
 
     def __init__(self) -> None:
-        _raise_fd_limit()
+        raise_soft_limit()  # each worker holds descriptors: see runner.budget
         self._idle: list[TaskWorker] = []
         self._idle_since: dict[TaskWorker, float] = {}
         self._all: set[TaskWorker] = set()
+
+    @property
+    def idle(self) -> int:
+        """Idle workers (each holds two pipes and a pidfd here)."""
+        return len(self._idle)
+
+    def let_go(self, count: int) -> None:
+        """Let the ``count`` longest idle workers go (their descriptors are wanted)."""
+        for worker in self._idle[:count]:
+            worker.retire()
+            self._forget(worker)
 
     def acquire(self) -> TaskWorker:
         """An idle worker, or a new one (raises ``OSError`` if it cannot fork)."""
@@ -226,19 +238,6 @@ class WorkerPool:
         worker = TaskWorker(pid, req_w, ans_r, loop)
         self._all.add(worker)
         return worker
-
-
-def _raise_fd_limit() -> None:
-    """Each worker holds three descriptors here (two pipes and a pidfd): with a few
-    hundred of them beside the pipes of running commands, the usual soft limit of 1024
-    would be reached, so it is raised to the hard limit (at most 65536) once."""
-    with contextlib.suppress(Exception):
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
