@@ -122,6 +122,47 @@ def test_next_runs_and_run_need_no_file_on_a_state_made_through_the_api(
     assert state.exists()
 
 
+def test_trigger_wait_runs_a_schedule_made_through_the_api_with_no_file(
+    tmp_path: Path,
+) -> None:
+    _api_only_state(tmp_path)
+    done = cli(tmp_path, "trigger", "hourly", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == "success"
+
+
+def test_trigger_wait_reads_a_relative_cwd_from_the_files_folder_when_the_file_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          here:
+            schedule: {every: 1h}
+            shell: true
+            command: pwd > where.txt
+            cwd: sub
+        """,
+    )
+    (tmp_path / "sub").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = [*uno_cli(tmp_path)]  # -c and --state name files in tmp_path
+
+    def cli_elsewhere(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*argv, *args], cwd=elsewhere, capture_output=True, text=True, timeout=60
+        )
+
+    assert cli_elsewhere("pause", "here").returncode == 0  # the state keeps the file
+    for _ in range(2):  # the file read, then the file's record in the state
+        done = cli_elsewhere("trigger", "here", "--wait")
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "sub" / "where.txt").read_text().strip() == str(tmp_path / "sub")
+        (tmp_path / "sub" / "where.txt").unlink()
+
+
 def test_history_shows_a_schedule_made_through_the_api_in_its_own_zone(tmp_path: Path) -> None:
     write_config(tmp_path, GOOD)
     _api_only_state(tmp_path)

@@ -689,6 +689,10 @@ class Engine(Protocol):
     local_queues: frozenset[str] | None
 
     @property
+    def base_dir(self) -> str | None:
+        """The folder a relative ``cwd`` is read against (the schedule file's)."""
+
+    @property
     def store(self) -> Store: ...
 
     @property

@@ -115,6 +115,7 @@ class Scheduler:
         self._given_store = self._store is not None
         self._storage_url = storage if isinstance(storage, str) and _is_url(storage) else None
         self._state_path: Path | None = None
+        self._base_dir: str | None = None
         if self._store is None and self._storage_url is None:
             if storage is not None and not isinstance(storage, Store):
                 self._state_path = Path(storage)
@@ -177,6 +178,20 @@ class Scheduler:
         return scheduler
 
     # -- the store ------------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> str | None:
+        """The folder a relative ``cwd`` is read against: the schedule file's, also when
+        this scheduler was opened over the state because the file had not changed; None
+        without a file (a relative ``cwd`` is then the process's)."""
+        if self._base_dir is not None:
+            return self._base_dir
+        path = self.config.path if self.config is not None else None
+        return str(path.parent) if path else None
+
+    @base_dir.setter
+    def base_dir(self, folder: str | None) -> None:
+        self._base_dir = folder
 
     @property
     def state_path(self) -> Path | None:
@@ -947,7 +962,7 @@ class Scheduler:
         self._ensure_known(definition)
         run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
         store = self.store
-        base = str(self.config.path.parent) if self.config and self.config.path else None
+        base = self.base_dir
         settler = Settler(self.options, on_failure=self.notify_failure)
         executor = Executor()
         following: list[RunRecord] = []

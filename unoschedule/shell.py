@@ -143,6 +143,7 @@ def _over_state(
     from .scheduler import Scheduler
 
     scheduler = Scheduler.for_state(found, create_state=create_state)
+    scheduler.base_dir = str(config_path.parent)  # the file's, read or not
     scheduler.verify_state = False  # the integrity scan is the runner's, at its start
     try:
         options = filestamp.recorded_options(

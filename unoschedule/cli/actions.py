@@ -27,7 +27,7 @@ from unoschedule.errors import (
 from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
-from .session import Globals, check_state_folder, check_tz, load, run_async, scheduler_for, zone
+from .session import Globals, check_tz, run_async, scheduler_for, zone
 
 __all__ = [
     "EVERYDAY",
@@ -470,16 +470,8 @@ def trigger(
             run_id = scheduler.trigger(name, args, kwargs)
             _queued(run_id, as_json, scheduler.leader_running())
         return
-    import contextlib
-
-    from unoschedule.scheduler import Scheduler
-
-    check_state_folder(g)
-    config = load(g)
     attempts: list[dict[str, Any]] = []
-    with contextlib.closing(
-        Scheduler.from_config(config, state=g.state, create_state=True)
-    ) as scheduler:
+    with scheduler_for(g, create_state=True) as scheduler:
         record = run_async(
             scheduler.run_and_wait(
                 name,

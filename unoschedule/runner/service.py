@@ -261,11 +261,7 @@ class Service:
 
     def _run_loop(self) -> RunLoop:
         sched = self.scheduler
-        base_dir = (
-            str(sched.config.path.parent)
-            if sched.config is not None and sched.config.path
-            else None
-        )
+        base_dir = sched.base_dir
         executor = Executor(
             log=self.log.debug, warn=self.log.warning, output=self.ops.output_sink()
         )
