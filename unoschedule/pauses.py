@@ -21,10 +21,8 @@ if TYPE_CHECKING:
     from .abc import PauseRecord, Store
 
 __all__ = [
-    "OPEN_PAUSES",
     "SCHEDULER",
     "current_user",
-    "fields_from_row",
     "fields_of",
     "open_by_name",
     "parse_until",
@@ -67,26 +65,6 @@ def parse_until(text: str, now: datetime) -> datetime:
 def open_by_name(store: Store | None) -> dict[str, PauseRecord]:
     """The newest open pause of each schedule: the one status and list show."""
     return {p.schedule: p for p in store.open_pauses()} if store is not None else {}
-
-
-#: The open pauses by schedule, as ``open_rows`` reads them (the store's columns).
-OPEN_PAUSES = (
-    "SELECT schedule, paused_at, paused_until, reason, paused_by FROM pauses "
-    "WHERE resumed_at IS NULL ORDER BY paused_at, id"
-)
-
-
-def fields_from_row(row: tuple[Any, ...] | None) -> dict[str, Any]:
-    """``fields_of`` from a row of ``OPEN_PAUSES`` (the shell's view reads them so)."""
-    if row is None:
-        return fields_of(None)
-    _, paused_at, paused_until, reason, by = row
-    return {
-        "paused_reason": reason,
-        "paused_until": format_instant(parse_instant(paused_until)) if paused_until else None,
-        "paused_at": format_instant(parse_instant(paused_at)) if paused_at else None,
-        "paused_by": by,
-    }
 
 
 def fields_of(pause: PauseRecord | None) -> dict[str, Any]:

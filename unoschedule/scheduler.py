@@ -1083,7 +1083,7 @@ class Scheduler:
 
         return Service(self, install_signals=True).run()
 
-    # -- operations (issue 8): pauses, health, explain, backfill, logs, top ---------------
+    # -- operations: pauses, health, explain, backfill, logs, top ---------------
 
     def _why(
         self, reason: str | None, until: datetime | timedelta | str | None, by: str | None

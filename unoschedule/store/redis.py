@@ -1665,7 +1665,7 @@ class RedisStorage(Store, WorkerQueues):
             if p.paused_at <= until and (p.resumed_at is None or p.resumed_at >= since)
         ]
 
-    # -- operations (issue 8): retention, explain, backfill, dead-man alarms -----------
+    # -- operations: retention, explain, backfill, dead-man alarms -----------
 
     def clone(self) -> RedisStorage:
         """A second handle on the same connection pool: the pruner's scripts and reads
