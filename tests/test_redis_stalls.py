@@ -67,7 +67,10 @@ def test_a_leader_that_lost_its_lease_does_its_housekeeping_when_it_leads_again(
         cluster.start("a")
         wait_until(lambda: "ready:" in cluster.log("a"), 30, "a leads")
         stall(server, 7.0)  # past the lease and a socket timeout: the lease is lost
-        wait_until(lambda: cluster.log("a").count("ready:") >= 2, 30, "a leads again")
+        try:
+            wait_until(lambda: cluster.log("a").count("ready:") >= 2, 60, "a leads again")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; runner log:\n{cluster.log('a')[-3000:]}") from None
         subprocess.run(
             [*cluster.argv(), "pause", "held", "--until", "2s"],
             env=cluster.env, check=True, capture_output=True, timeout=60,
