@@ -341,6 +341,7 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
         ctx.error(sections["$schema"], "$schema must be a string (the schema's address)")
     config.options = _read_options(ctx, sections.get("scheduler"))
     ctx.calendars = dict(config.options.calendars)
+    ctx.groups = dict(config.options.groups)
     templates = _template_nodes(ctx, sections.get("templates"))
     ctx.template_names = {name: key_node for name, (key_node, _) in templates.items()}
     converted: dict[str, dict[str, _Entry] | None] = {}
@@ -715,6 +716,14 @@ def _build(
             gap=values["dst"].get("gap", default.gap),
             overlap=values["dst"].get("overlap", default.overlap),
         )
+    if values.pop("unique", False):  # the older name of overlap: skip
+        if values.get("overlap", "skip") != "skip":
+            ctx.error(
+                entries["overlap"].node,
+                f"unique: true is overlap: skip, not overlap: {values['overlap']}; "
+                "drop unique:",
+            )
+        values["overlap"] = "skip"
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):
         return None
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}

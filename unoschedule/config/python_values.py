@@ -50,6 +50,8 @@ def definition_from_values(
         scheduler = {"timezone": options.timezone, "queue_name": options.queue_name}
         if options.blackout:
             scheduler["blackout"] = _plain(options.blackout)
+        if options.groups:
+            scheduler["groups"] = dict(options.groups)
         calendars = options.calendars if calendars is None else calendars
     if calendars:
         scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}

@@ -619,6 +619,25 @@ end
 return out
 """
 
+#: ``start_in_group``: count the running runs of the group's schedules among the
+#: unfinished ones, and start the run only below the limit, in one script.
+_START_IN_GROUP = """
+local p = ARGV[1]
+local run_id, started, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local members = {}
+for i = 5, #ARGV do members[ARGV[i]] = true end
+local running = 0
+for _, other in ipairs(redis.call('SMEMBERS', p .. 'unfinished')) do
+  local fields = redis.call('HMGET', p .. 'run:' .. other, 'result', 'schedule')
+  if fields[1] == 'running' and members[fields[2]] then running = running + 1 end
+end
+if running >= limit then return 0 end
+local rk = p .. 'run:' .. run_id
+if redis.call('HGET', rk, 'result') ~= 'queued' then return 0 end
+redis.call('HSET', rk, 'result', 'running', 'started_at', started)
+return 1
+"""
+
 _FINISH = (
     _NOTE_SUCCESS
     + """
@@ -1439,6 +1458,12 @@ class RedisStorage(Store, WorkerQueues):
         for run_id, started_at, pid in starts:
             args += [run_id, _format_ts(started_at), "" if pid is None else str(pid)]
         return list(self._script(_START, *args))
+
+    def start_in_group(
+        self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
+    ) -> bool:
+        started = _format_ts(started_at)
+        return bool(self._script(_START_IN_GROUP, run_id, started, limit, *members))
 
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
