@@ -17,9 +17,13 @@ from typing import Literal
 
 from .model import Overlap
 
-__all__ = ["Action", "Decision", "bound_by_policy", "decide", "may_start"]
+__all__ = ["BUFFERED", "Action", "Decision", "bound_by_policy", "decide", "may_start"]
 
 Action = Literal["start", "skip", "buffer", "cancel"]
+
+#: How the note of a run held back by its policy begins (``explain`` shows it
+#: ``buffered`` while it waits).
+BUFFERED = "buffered:"
 
 #: The triggers whose runs the policy governs (a manual trigger and an event's run are
 #: what someone asked for now).
@@ -53,10 +57,10 @@ def decide(policy: Overlap, running: Sequence[str], waiting: int) -> Decision:
     if policy == "buffer_one":
         if waiting:
             return Decision("skip", "skipped: a run already waits its turn (overlap: buffer_one)")
-        return Decision("buffer", f"buffered: waits for run {previous} (overlap: buffer_one)")
+        return Decision("buffer", f"{BUFFERED} waits for run {previous} (overlap: buffer_one)")
     if policy == "buffer_all":
         behind = f"run {previous}" if previous else "the runs before it"
-        return Decision("buffer", f"buffered: waits for {behind} (overlap: buffer_all)")
+        return Decision("buffer", f"{BUFFERED} waits for {behind} (overlap: buffer_all)")
     # cancel_other
     if not running:
         return Decision("start")

@@ -361,7 +361,11 @@ class Scheduler:
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
         definition = definition_from_values(
-            name, values, options=options, calendars=self.options.calendars
+            name,
+            values,
+            options=options,
+            calendars=self.options.calendars,
+            groups=self.options.groups,
         )
         if local is not None:
             from .runner.tasks import register_local

@@ -522,7 +522,7 @@ class RunLoop:
                         error="the previous run was still waiting in its queue",
                     )
                     continue
-                running = self._in_flight(name)
+                running = self._in_flight(name) if definition.overlap != "allow_all" else []
                 decision = decide(
                     definition.overlap,
                     running,
