@@ -94,7 +94,7 @@ def test_validate_points_at_a_concurrency_group_without_a_limit(tmp_path: Path) 
         "schedules:\n"
         "  load:\n"
         '    schedule: "* * * * *"\n'
-        "    command: \"true\"\n"
+        '    command: "true"\n'
         "    concurrency_group: warehose\n"
     )
     done = subprocess.run(

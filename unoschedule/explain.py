@@ -163,7 +163,7 @@ def _from_run(run: RunRecord) -> dict[str, Any]:
         extra.append(f"took {format_elapsed(run.duration)}")
     if extra:
         detail = (detail + "; " if detail else "") + ", ".join(extra)
-    outcome = run.result
+    outcome: str = run.result
     if outcome == "queued" and (run.error or "").startswith(BUFFERED):
         outcome = "buffered"  # waits its turn behind a run of its schedule
     return {

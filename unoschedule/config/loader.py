@@ -84,9 +84,10 @@ _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 #: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name
 #: and ``in_process`` (a callable given to the library; a file cannot hold one), and the
 #: older names still read (``unique: true`` is ``overlap: skip``).
-SCHEDULE_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")
-) + ("unique",)
+SCHEDULE_FIELDS: tuple[str, ...] = (
+    *(f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")),
+    "unique",
+)
 #: Keys of the ``scheduler:`` mapping: the fields of SchedulerOptions.
 SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOptions))
 #: Top-level keys (``$schema`` lets editors that read it from the data find the schema).
@@ -721,8 +722,7 @@ def _build(
         if values.get("overlap", "skip") != "skip":
             ctx.error(
                 entries["overlap"].node,
-                f"unique: true is overlap: skip, not overlap: {values['overlap']}; "
-                "drop unique:",
+                f"unique: true is overlap: skip, not overlap: {values['overlap']}; drop unique:",
             )
         values["overlap"] = "skip"
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):

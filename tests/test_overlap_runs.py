@@ -1,0 +1,214 @@
+"""Overlap policies and concurrency groups with real ``uno-schedule run`` processes.
+
+Each schedule fires every second and its job sleeps 2.5 s, so that every policy meets
+a run still in flight. The jobs write their own start and end stamps; what the runner
+decided is read back from ``history --json``. Waits are on observable conditions with
+a deadline; the deadlines only bound how long a broken build takes to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_service import Runner, runners, uno_cli, wait_until, write_config
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["runners"]  # the fixture, imported for its name
+
+#: A job that stamps its start and end (with its run id) and sleeps 2.5 s in between.
+JOB = (
+    'command: "echo start $UNO_RUN_ID $(date +%s.%N) >> stamps; sleep 2.5; '
+    'echo end $UNO_RUN_ID $(date +%s.%N) >> stamps"'
+)
+
+
+def one_schedule(policy: str) -> str:
+    return f"""
+    scheduler:
+      shutdown_grace: 0
+      kill_grace: 1
+    schedules:
+      slow:
+        schedule: "* * * * * *"
+        overlap: {policy}
+        shell: true
+        {JOB}
+    """
+
+
+def history(workdir: Path, name: str) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [*uno_cli(workdir), "history", name, "--json", "--limit", "100"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, Any]] = json.loads(done.stdout)
+    return runs
+
+
+def stamps(workdir: Path) -> dict[str, tuple[float, float]]:
+    """Each run's (start, end) as its job wrote them; a run still running (or stopped
+    before its end) ends at infinity."""
+    path = workdir / "stamps"
+    spans: dict[str, list[float]] = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        kind, run_id, when = line.split()
+        span = spans.setdefault(run_id, [0.0, float("inf")])
+        span[0 if kind == "start" else 1] = float(when)
+    return {run_id: (start, end) for run_id, (start, end) in spans.items()}
+
+
+def most_at_once(spans: dict[str, tuple[float, float]]) -> int:
+    events = sorted(
+        [(start, 1) for start, _ in spans.values()] + [(end, -1) for _, end in spans.values()]
+    )  # an end sorts before a start at the same instant
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def ended(workdir: Path, count: int) -> Callable[[], bool]:
+    return lambda: sum(end < float("inf") for _, end in stamps(workdir).values()) >= count
+
+
+def test_skip_records_the_occurrences_met_by_a_running_run_and_never_overlaps(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, one_schedule("skip"))
+    runner = runners()
+    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    runner.term()
+    runs = history(tmp_path, "slow")
+    skipped = [r for r in runs if r["result"] == "skipped"]
+    assert len(skipped) >= 2
+    ran = {r["run_id"] for r in runs if r["result"] == "success"}
+    for run in skipped:
+        assert run["error"].startswith("skipped: previous run ")
+        assert run["error"].endswith(" still running (overlap: skip)")
+        assert run["error"].split()[3] in ran  # names the run that was running
+    assert most_at_once(stamps(tmp_path)) == 1
+
+
+def test_buffer_one_keeps_at_most_one_run_waiting_and_starts_it_when_the_current_ends(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, one_schedule("buffer_one"))
+    runner = runners()
+    waiting_seen: list[int] = []
+
+    def two_ended() -> bool:
+        waiting_seen.append(sum(r["result"] == "queued" for r in history(tmp_path, "slow")))
+        return ended(tmp_path, 2)()
+
+    wait_until(two_ended, 12, "two runs to end")
+    runner.term()
+    runs = history(tmp_path, "slow")
+    assert waiting_seen and max(waiting_seen) <= 1
+    assert any(r["error"] and "(overlap: buffer_one)" in r["error"] for r in runs)
+    assert any(r["result"] == "skipped" and "buffer_one" in r["error"] for r in runs)
+    spans = sorted(stamps(tmp_path).values())
+    assert most_at_once(stamps(tmp_path)) == 1
+    # the buffered run starts as the one before it ends, not at its next occurrence
+    gaps = [later[0] - earlier[1] for earlier, later in pairwise(spans)]
+    assert gaps and min(gaps) < 0.5, gaps
+
+
+def test_buffer_all_runs_every_occurrence_in_order_one_at_a_time(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, one_schedule("buffer_all"))
+    runner = runners()
+    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    runner.term()
+    runs = history(tmp_path, "slow")
+    assert not [r for r in runs if r["result"] == "skipped"]
+    waiting = [r for r in runs if r["result"] == "queued"]
+    assert len(waiting) >= 2  # every occurrence waits its turn
+    assert all("(overlap: buffer_all)" in r["error"] for r in waiting)
+    spans = stamps(tmp_path)
+    assert most_at_once(spans) == 1
+    by_id = {r["run_id"]: r["scheduled_time"] for r in runs}
+    started = sorted(spans, key=lambda run_id: spans[run_id][0])
+    assert [by_id[i] for i in started] == sorted(by_id[i] for i in started)
+
+
+def test_cancel_other_stops_the_running_run_records_it_cancelled_and_starts_the_new(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, one_schedule("cancel_other"))
+    runner = runners()
+    wait_until(
+        lambda: sum(r["result"] == "cancelled" for r in history(tmp_path, "slow")) >= 2,
+        12,
+        "two runs cancelled",
+    )
+    runner.term()
+    runs = history(tmp_path, "slow")
+    cancelled = [r for r in runs if r["result"] == "cancelled"]
+    for run in cancelled:
+        assert run["error"] == "cancelled: a later occurrence replaced it (overlap: cancel_other)"
+        assert run["duration"] < 2.5  # stopped before its job's end
+    spans = stamps(tmp_path)
+    assert all(spans[r["run_id"]][1] == float("inf") for r in cancelled)  # never ended itself
+    assert not [r for r in runs if r["attempt"] > 1]  # a cancelled run is not retried
+    # a cancelled run ends when its record says (its job was stopped): the new one
+    # started only after that
+    finished = {
+        r["run_id"]: datetime.fromisoformat(r["finished_at"]).timestamp() for r in cancelled
+    }
+    assert most_at_once({k: (v[0], finished.get(k, v[1])) for k, v in spans.items()}) == 1
+
+
+def test_allow_all_lets_runs_of_one_schedule_overlap(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, one_schedule("allow_all"))
+    runner = runners()
+    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    runner.term()
+    assert most_at_once(stamps(tmp_path)) >= 2
+    assert not [r for r in history(tmp_path, "slow") if r["result"] == "skipped"]
+
+
+GROUP = f"""
+    scheduler:
+      shutdown_grace: 0
+      kill_grace: 1
+      groups: {{warehouse: 2}}
+    templates:
+      load:
+        schedule: "* * * * * *"
+        concurrency_group: warehouse
+        shell: true
+        {JOB}
+    schedules:
+      a: {{template: load}}
+      b: {{template: load}}
+      c: {{template: load}}
+"""
+
+
+def test_a_concurrency_group_of_two_never_runs_three_of_its_schedules_at_once(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, GROUP)
+    runner = runners()
+    wait_until(ended(tmp_path, 4), 12, "four runs to end")
+    runner.term()
+    spans = stamps(tmp_path)
+    assert most_at_once(spans) == 2  # the limit, reached and never passed
+    names = {r["run_id"]: name for name in "abc" for r in history(tmp_path, name)}
+    assert len({names[run_id] for run_id in spans}) >= 2
