@@ -928,7 +928,7 @@ class Scheduler:
         on_attempt: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Run a job now and return the record of its last attempt (``trigger --wait``):
-        through the running leader when there is one (it applies queues, ``unique`` and
+        through the running leader when there is one (it applies queues, concurrency groups and
         retries), else here, in the foreground, retries included. ``on_run_id`` hears the
         run's id as soon as it exists, ``on_attempt`` each attempt's record as it ends."""
         if await _in_thread(self.leader_running):
