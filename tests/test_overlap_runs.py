@@ -9,7 +9,9 @@ a deadline; the deadlines only bound how long a broken build takes to fail.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_server import unique_prefix
 from test_service import Runner, runners, uno_cli, wait_until, write_config
 
 pytestmark = pytest.mark.slow
@@ -212,3 +215,86 @@ def test_a_concurrency_group_of_two_never_runs_three_of_its_schedules_at_once(
     assert most_at_once(spans) == 2  # the limit, reached and never passed
     names = {r["run_id"]: name for name in "abc" for r in history(tmp_path, name)}
     assert len({names[run_id] for run_id in spans}) >= 2
+
+
+ON_WORKERS = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 0
+      kill_grace: 1
+      queues: {heavy: 4, solo: 4}
+      groups: {warehouse: 2}
+    templates:
+      load:
+        schedule: "* * * * * *"
+        queue: heavy
+        shell: true
+        command: >-
+          echo start $UNO_RUN_ID $(date +%s.%N) >> $STAMPS; sleep 2.5;
+          echo end $UNO_RUN_ID $(date +%s.%N) >> $STAMPS
+    schedules:
+      a: {template: load, concurrency_group: warehouse, env: {STAMPS: group}}
+      b: {template: load, concurrency_group: warehouse, env: {STAMPS: group}}
+      c: {template: load, concurrency_group: warehouse, env: {STAMPS: group}}
+      slow: {template: load, queue: solo, overlap: buffer_one, env: {STAMPS: stamps}}
+"""
+
+
+def test_two_workers_keep_a_group_to_its_limit_and_a_buffered_run_behind_the_running_one(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    """The leader hands every run to two workers: the group's limit is counted in Redis
+    by each worker's start, and the leader hands a buffered run over only after the run
+    before it ended."""
+    write_config(tmp_path, ON_WORKERS)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix(),
+    }
+    env.pop("UNO_SCHEDULE_STATE", None)
+    env.pop("NOTIFY_SOCKET", None)
+    argv = [
+        sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+        "--state", redis_server.url,
+    ]  # fmt: skip
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, args in (
+            ("leader", ["run", "--queues", ""]),
+            ("w1", ["worker", "--queues", "heavy,solo"]),
+            ("w2", ["worker", "--queues", "heavy,solo"]),
+        ):
+            with open(tmp_path / f"{name}.log", "w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [*argv, *args],
+                        cwd=tmp_path,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
+                )
+        group = tmp_path / "group"
+
+        def group_ended() -> bool:
+            lines = group.read_text().splitlines() if group.exists() else []
+            return sum(line.startswith("end") for line in lines) >= 4
+
+        wait_until(group_ended, 14, "four runs of the group to end on the workers")
+        wait_until(ended(tmp_path, 2), 8, "two runs of the buffered schedule to end")
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+    workers = {line.split()[1] for line in group.read_text().splitlines()}
+    ran_on = (tmp_path / "w1.log").read_text() + (tmp_path / "w2.log").read_text()
+    assert all(run_id in ran_on for run_id in workers)  # the workers ran them
+    spans: dict[str, tuple[float, float]] = {}
+    for line in group.read_text().splitlines():
+        kind, run_id, when = line.split()
+        start, end = spans.get(run_id, (0.0, float("inf")))
+        spans[run_id] = (float(when), end) if kind == "start" else (start, float(when))
+    assert most_at_once(spans) == 2
+    assert most_at_once(stamps(tmp_path)) == 1

@@ -579,8 +579,16 @@ class WorkQueues(Protocol):
     ) -> bool: ...
 
     def start(
-        self, run_id: str, started_at: datetime, pid: int
-    ) -> tuple[bool, RunRecord | None]: ...
+        self,
+        run_id: str,
+        started_at: datetime,
+        pid: int,
+        groups: Sequence[tuple[int, Sequence[str]]] = (),
+    ) -> tuple[bool, RunRecord | None]:
+        """Start a queued run on a worker; ``groups``: each concurrency group's limit and
+        schedules, so that a run of a full group is left ``queued`` (as
+        ``Store.start_in_group`` leaves it)."""
+        ...
 
     def settle(
         self,

@@ -11,19 +11,32 @@ is not): the operator asked for that run now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import Overlap
+from .model import Overlap, ScheduleDefinition
 
-__all__ = ["BUFFERED", "Action", "Decision", "bound_by_policy", "decide", "may_start"]
+__all__ = [
+    "BUFFERED",
+    "GROUP_POLL",
+    "Action",
+    "Decision",
+    "bound_by_policy",
+    "decide",
+    "group_members",
+    "may_start",
+]
 
 Action = Literal["start", "skip", "buffer", "cancel"]
 
 #: How the note of a run held back by its policy begins (``explain`` shows it
 #: ``buffered`` while it waits).
 BUFFERED = "buffered:"
+
+#: How often a run waiting for a place in its concurrency group asks again (a run of
+#: the group that ends on another host or a worker frees a place without telling).
+GROUP_POLL = 0.5
 
 #: The triggers whose runs the policy governs (a manual trigger and an event's run are
 #: what someone asked for now).
@@ -80,3 +93,18 @@ def may_start(policy: Overlap, running: int) -> bool:
 def bound_by_policy(trigger: str) -> bool:
     """Whether runs of ``trigger`` obey the overlap policy (a manual one does not)."""
     return trigger in _GOVERNED
+
+
+def group_members(
+    definitions: Mapping[str, ScheduleDefinition], limits: Mapping[str, int]
+) -> dict[str, list[str]]:
+    """The schedules of each concurrency group that has a limit: what the store counts
+    running when it admits a run into the group (``Store.start_in_group``)."""
+    members: dict[str, list[str]] = {}
+    if not limits:
+        return members
+    for name, definition in definitions.items():
+        group = definition.concurrency_group
+        if group is not None and group in limits:
+            members.setdefault(group, []).append(name)
+    return members

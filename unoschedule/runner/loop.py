@@ -33,7 +33,7 @@ from ..model import (
     SchedulerOptions,
     ScheduleState,
 )
-from ..overlap import bound_by_policy, decide, may_start
+from ..overlap import GROUP_POLL, bound_by_policy, decide, group_members, may_start
 from ..runs import job_spec, new_run, next_attempt, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant
@@ -62,10 +62,6 @@ REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
 #: ``error`` of a queued run whose schedule a reload changed before it could start.
 CHANGED_BEFORE_START = "the schedule was changed before the run started"
-
-#: How often runs waiting for room in a concurrency group look again (a run of the
-#: group that ends on another host or a worker frees a place without telling this one).
-GROUP_POLL = 0.5
 
 #: How often the run loop checks that its state file is still the one it opened.
 STATE_CHECK_SECONDS = 1.0
@@ -711,7 +707,7 @@ class RunLoop:
             group = self._group_of(run)
             if group is not None:
                 if members is None:
-                    members = self._group_members()
+                    members = group_members(self.definitions, self.options.groups)
                 if not self.store.start_in_group(
                     run.run_id, started, members.get(group, []), self.options.groups[group]
                 ):
@@ -893,14 +889,6 @@ class RunLoop:
         definition = self.definitions.get(run.schedule)
         group = definition.concurrency_group if definition is not None else None
         return group if group is not None and group in self.options.groups else None
-
-    def _group_members(self) -> dict[str, list[str]]:
-        """The schedules of each concurrency group (what the store counts running)."""
-        members: dict[str, list[str]] = {}
-        for name, definition in self.definitions.items():
-            if definition.concurrency_group is not None:
-                members.setdefault(definition.concurrency_group, []).append(name)
-        return members
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
