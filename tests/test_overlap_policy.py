@@ -106,3 +106,21 @@ def test_validate_points_at_a_concurrency_group_without_a_limit(tmp_path: Path) 
     assert done.returncode == 1
     assert "schedules.yaml:7:24: concurrency_group 'warehose' has no limit" in done.stderr
     assert "did you mean 'warehouse'?" in done.stderr
+
+
+def test_the_time_runs_waited_for_their_group_is_a_histogram_per_group() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from unoschedule.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.group_waited("warehouse", 0.0)
+    metrics.group_waited("warehouse", 3.0)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text())}
+    family = families["uno_schedule_group_wait_seconds"]
+    assert family.type == "histogram"
+    values = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+    assert values[("uno_schedule_group_wait_seconds_count", None)] == 2
+    assert values[("uno_schedule_group_wait_seconds_sum", None)] == 3.0
+    assert values[("uno_schedule_group_wait_seconds_bucket", "1.0")] == 1
+    assert values[("uno_schedule_group_wait_seconds_bucket", "5.0")] == 2
