@@ -3,12 +3,14 @@ every policy against what is in flight, with no process and no clock."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from unoschedule import Scheduler
 from unoschedule.config.python_values import definition_from_values
 from unoschedule.errors import ConfigErrors
 from unoschedule.model import OVERLAPS, SchedulerOptions
@@ -124,3 +126,29 @@ def test_the_time_runs_waited_for_their_group_is_a_histogram_per_group() -> None
     assert values[("uno_schedule_group_wait_seconds_sum", None)] == 3.0
     assert values[("uno_schedule_group_wait_seconds_bucket", "1.0")] == 1
     assert values[("uno_schedule_group_wait_seconds_bucket", "5.0")] == 2
+
+
+def test_the_library_takes_overlap_and_groups_with_the_files_checks(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(state=tmp_path / "state.db", groups={"warehouse": 2})
+        try:
+            await scheduler.schedule(
+                command=["true"],
+                schedule="0 * * * *",
+                name="load",
+                overlap="buffer_one",
+                concurrency_group="warehouse",
+            )
+            stored = await scheduler.get_schedule_by_name("load")
+            assert (stored.overlap, stored.concurrency_group) == ("buffer_one", "warehouse")
+            await scheduler.update_schedule("load", overlap="cancel_other")
+            stored = await scheduler.get_schedule_by_name("load")
+            assert (stored.overlap, stored.concurrency_group) == ("cancel_other", "warehouse")
+            with pytest.raises(ConfigErrors, match="concurrency_group 'lake' has no limit"):
+                await scheduler.update_schedule("load", concurrency_group="lake")
+            with pytest.raises(ConfigErrors, match="overlap must be one of"):
+                await scheduler.update_schedule("load", overlap="sometimes")
+        finally:
+            scheduler.close()
+
+    asyncio.run(go())

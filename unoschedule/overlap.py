@@ -5,8 +5,8 @@ it skipped, start it, hold it buffered, or cancel the runs in flight) and ``may_
 before it starts a held run, for runs it executes itself and for runs it hands to
 workers alike. Pure: what is in flight is passed in; nothing is read or written.
 
-A manual trigger is not held by the policy (as a Kubernetes job created from a CronJob
-is not): the operator asked for that run now.
+A manual trigger and an event's run are not held by the policy (as a Kubernetes job
+created from a CronJob is not): someone asked for that run now.
 """
 
 from __future__ import annotations

@@ -554,7 +554,7 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
         "(recorded skipped), buffer_one (at most one waits, started when the current one "
         "ends), buffer_all (every one waits its turn, in order), cancel_other (stop the "
         "running one, recorded cancelled, then start), allow_all (run beside it; the "
-        "default). A manual trigger is not held by it."
+        "default). A manual trigger or an event's run is not held by it."
     ),
     "concurrency_group": _optional(_Converter(_group_ref, _TEXT)).about(
         "A group of scheduler.groups: at most its limit of runs of the group's "
