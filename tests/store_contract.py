@@ -522,6 +522,58 @@ class StoreContract:
         assert store.start_run("r1", T0) is False  # finished: never again
         assert store.start_runs([("nope", T0, None)]) == []
 
+    def test_a_concurrency_group_admits_no_more_runs_than_its_limit(
+        self, store: Store, leader: int
+    ) -> None:
+        """The count is of the group's schedules' running runs (others do not count),
+        and an ended run gives its place back."""
+        for name in ("a", "b", "other"):
+            store.save_schedule(sched(name))
+        for run_id, name in (("a1", "a"), ("b1", "b"), ("a2", "a"), ("o1", "other")):
+            assert store.claim(run(run_id, name), f"{run_id}@1", None, epoch=leader)
+        group = ["a", "b"]
+        assert store.start_runs([("o1", T0, None)]) == ["o1"]  # not in the group
+        assert store.start_in_group("a1", T0, group, 2) is True
+        assert store.start_in_group("b1", T0, group, 2) is True
+        assert store.start_in_group("a2", T0, group, 2) is False  # full
+        got = store.get_run("a2")
+        assert got is not None and got.result == "queued"
+        store.finish_run("b1", "success", T0 + timedelta(seconds=1))
+        assert store.start_in_group("a2", T0 + timedelta(seconds=1), group, 2) is True
+        got = store.get_run("a2")
+        assert got is not None and (got.result, got.started_at) == (
+            "running",
+            T0 + timedelta(seconds=1),
+        )
+        assert store.start_in_group("a2", T0, group, 5) is False  # running: not again
+        assert store.start_in_group("nope", T0, group, 5) is False
+
+    def test_a_concurrency_group_is_never_overfilled_by_racing_processes(
+        self, store: Store, leader: int
+    ) -> None:
+        """Threads stand for hosts: each admits its own runs at the same moment."""
+        store.save_schedule(sched("a"))
+        ids = [f"r{i}" for i in range(12)]
+        for run_id in ids:
+            assert store.claim(run(run_id), f"{run_id}@1", None, epoch=leader)
+        admitted: list[str] = []
+        barrier = threading.Barrier(4)
+
+        def admit(mine: list[str]) -> None:
+            barrier.wait()
+            for run_id in mine:
+                if store.start_in_group(run_id, T0, ["a"], 3):
+                    admitted.append(run_id)
+
+        threads = [threading.Thread(target=admit, args=(ids[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(admitted) == 3
+        running = [r for r in store.unfinished_runs() if r.result == "running"]
+        assert sorted(r.run_id for r in running) == sorted(admitted)
+
     def test_a_finished_run_is_not_finished_again(self, store: Store, leader: int) -> None:
         """A newer leader recorded the run ``interrupted``; the stale leader's late
         finish must not overwrite that."""

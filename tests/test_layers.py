@@ -33,6 +33,8 @@ CORE = {
     "holidaycal",
     "blackout",
     "effective",
+    # what a due occurrence does while runs of its schedule are in flight (overlap policy)
+    "overlap",
 }
 
 #: What each layer may import from the package (besides itself and the core).

@@ -311,7 +311,7 @@ def test_failed_jobs_are_retried_after_the_delay_with_each_attempt_recorded(tmp_
 
 
 def test_unique_skips_an_occurrence_while_the_previous_run_still_runs(tmp_path: Path) -> None:
-    h = Harness(tmp_path, [cron("slow", "* * * * *", unique=True)])
+    h = Harness(tmp_path, [cron("slow", "* * * * *", overlap="skip")])
     h.executor.hold["slow"] = asyncio.Event()
 
     async def go() -> None:

@@ -774,7 +774,7 @@ def test_backfill_runs_of_a_unique_schedule_never_overlap(tmp_path: Path) -> Non
 
     from test_loop import cron
 
-    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *", unique=True))
+    h, scheduler, _ = _ops_harness(tmp_path, cron("m", "* * * * *", overlap="skip"))
     release = asyncio.Event  # the queue's concurrency (4) has room for all three
 
     async def go() -> None:

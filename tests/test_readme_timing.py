@@ -1,4 +1,5 @@
-"""The README's examples of jitter, calendars and blackout windows run as written."""
+"""The README's examples of jitter, calendars, blackout windows, overlap policies and
+concurrency groups run as written."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 from unoschedule.config import parse_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SECTIONS = ("### Jitter", "### Calendars", "### Blackout windows")
+SECTIONS = (
+    "### Jitter",
+    "### Calendars",
+    "### Blackout windows",
+    "### Overlap policies",
+    "### Concurrency groups",
+)
 
 
 def _example(heading: str) -> str:
@@ -35,3 +42,16 @@ def test_the_readme_payroll_runs_on_the_last_business_day() -> None:
     config = parse_config(_example("### Calendars"))
     runs = config.schedules["payroll"].timeline().take(datetime(2027, 1, 1, tzinfo=UTC), 3)
     assert [r.date() for r in runs] == [date(2027, 1, 29), date(2027, 2, 26), date(2027, 3, 31)]
+
+
+def test_the_readme_overlap_and_group_examples_mean_what_they_say() -> None:
+    policies = parse_config(_example("### Overlap policies")).schedules
+    assert {name: d.overlap for name, d in policies.items()} == {
+        "sync-inventory": "skip",
+        "rebuild-index": "buffer_one",
+        "apply-events": "buffer_all",
+        "refresh-cache": "cancel_other",
+    }
+    config = parse_config(_example("### Concurrency groups"))
+    assert config.options.groups == {"warehouse": 2}
+    assert {d.concurrency_group for d in config.schedules.values()} == {"warehouse"}

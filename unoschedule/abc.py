@@ -177,6 +177,11 @@ class JobRunner(ABC):
     async def stop_all(self, grace: float) -> None:
         """Stop every running attempt (SIGTERM, SIGKILL after ``grace``)."""
 
+    def stop(self, run_id: str, grace: float) -> bool:
+        """Ask the attempt of ``run_id`` to stop (SIGTERM, SIGKILL after ``grace``; it
+        then ends ``interrupted``); False when none of this runner's attempts is it."""
+        return False
+
     def room(self, running: int) -> int | None:
         """How many more attempts may start beside ``running`` ones before the process
         runs out of what each one holds (descriptors); None: no such limit."""
@@ -323,6 +328,19 @@ class Store(ABC):
         Only a run still ``queued`` starts; returns the ids of those started. A run that
         another leader (or a worker) started, or that was finished meanwhile, is left
         alone: the caller must not run its job.
+        """
+
+    @abstractmethod
+    def start_in_group(
+        self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
+    ) -> bool:
+        """Start a queued run only if fewer than ``limit`` runs of the schedules
+        ``members`` (its concurrency group) are ``running``: the count and the start in
+        one transaction, so that no two processes (leaders, workers) fill one place.
+
+        False: the group is full, or the run is no longer queued (not ours to run).
+        The count is of the run records themselves: a run that ends, however it ends
+        (a crash recorded ``interrupted`` too), gives its place back.
         """
 
     def finish_run(
@@ -561,8 +579,16 @@ class WorkQueues(Protocol):
     ) -> bool: ...
 
     def start(
-        self, run_id: str, started_at: datetime, pid: int
-    ) -> tuple[bool, RunRecord | None]: ...
+        self,
+        run_id: str,
+        started_at: datetime,
+        pid: int,
+        groups: Sequence[tuple[int, Sequence[str]]] = (),
+    ) -> tuple[bool, RunRecord | None]:
+        """Start a queued run on a worker; ``groups``: each concurrency group's limit and
+        schedules, so that a run of a full group is left ``queued`` (as
+        ``Store.start_in_group`` leaves it)."""
+        ...
 
     def settle(
         self,
@@ -624,6 +650,9 @@ class Observer:
 
     def recorded(self, run: RunRecord) -> None:
         """A final record without a job (a missed or skipped occurrence)."""
+
+    def group_admitted(self, run: RunRecord, group: str, waited: float) -> None:
+        """``run`` got a place in concurrency ``group`` after waiting ``waited`` seconds."""
 
 
 class LeaderLoop(Protocol):

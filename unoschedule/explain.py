@@ -18,6 +18,7 @@ from .abc import PauseRecord
 from .effective import EffectiveTimeline
 from .errors import UnoScheduleError
 from .model import RunRecord, ScheduleDefinition, ScheduleState
+from .overlap import BUFFERED
 from .timeutil import format_elapsed, format_instant
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_WINDOW", "MAX_OCCURRENCES", "OUTCOMES", "explain", "outcomes"]
 
 OUTCOMES = (
-    "success", "error", "timeout", "skipped", "missed", "paused", "interrupted", "running",
-    "queued", "outside_window", "not_due", "excluded",
+    "success", "error", "timeout", "skipped", "missed", "paused", "interrupted", "cancelled",
+    "running", "queued", "buffered", "outside_window", "not_due", "excluded",
 )  # fmt: skip
 
 #: ``--since`` defaults to this long before ``--until`` (or less: see MAX_OCCURRENCES).
@@ -162,9 +163,12 @@ def _from_run(run: RunRecord) -> dict[str, Any]:
         extra.append(f"took {format_elapsed(run.duration)}")
     if extra:
         detail = (detail + "; " if detail else "") + ", ".join(extra)
+    outcome: str = run.result
+    if outcome == "queued" and (run.error or "").startswith(BUFFERED):
+        outcome = "buffered"  # waits its turn behind a run of its schedule
     return {
         "scheduled_time": format_instant(run.scheduled_time),
-        "outcome": run.result,
+        "outcome": outcome,
         "run_id": run.run_id,
         "detail": detail,
     }

@@ -52,6 +52,8 @@ __all__ = ["Metrics", "MetricsView", "parse_address"]
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 #: Job durations: a quick command to an hour-long batch job.
 DURATION_BUCKETS = (0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
+#: Waits for a place in a concurrency group: none to an hour.
+GROUP_WAIT_BUCKETS = (0.1, 1, 5, 15, 60, 300, 900, 3600)
 #: A connection that sends nothing for this long is closed (a scrape sends its request
 #: at once and reads the answer within its own timeout).
 IDLE_SECONDS = 10.0
@@ -118,6 +120,7 @@ class Metrics:
         self._runs: dict[tuple[str, str, str], int] = {}
         self._durations: dict[str, list[float]] = {}
         self._lag = _histogram(LAG_BUCKETS)
+        self._group_waits: dict[str, list[float]] = {}
         self._last_success: dict[str, float] = {}
         #: ``schedule="name"`` per schedule name, escaped once (a scrape writes it often).
         self._labels: dict[str, str] = {}
@@ -148,6 +151,13 @@ class Metrics:
         """A final record without a job: a missed or skipped occurrence."""
         key = (run.schedule, run.result, run.trigger)
         self._runs[key] = self._runs.get(key, 0) + 1
+
+    def group_waited(self, group: str, seconds: float) -> None:
+        """A run waited ``seconds`` for a place in concurrency ``group``."""
+        counts = self._group_waits.get(group)
+        if counts is None:
+            counts = self._group_waits[group] = _histogram(GROUP_WAIT_BUCKETS)
+        _observe(counts, GROUP_WAIT_BUCKETS, seconds)
 
     # -- the exposition -------------------------------------------------------------------
 
@@ -183,6 +193,16 @@ class Metrics:
             yield from _histogram_lines(
                 "uno_schedule_run_duration_seconds", f'queue="{_escape(queue)}"',
                 list(counts), DURATION_BUCKETS,
+            )  # fmt: skip
+        yield from _head(
+            "uno_schedule_group_wait_seconds",
+            "histogram",
+            "How long runs waited for a place in their concurrency group, by group.",
+        )
+        for group, counts in sorted(dict(self._group_waits).items()):
+            yield from _histogram_lines(
+                "uno_schedule_group_wait_seconds", f'group="{_escape(group)}"',
+                list(counts), GROUP_WAIT_BUCKETS,
             )  # fmt: skip
         yield from _head(
             "uno_schedule_fire_lag_seconds",

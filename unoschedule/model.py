@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # both loaded only for a definition that has one (a shell com
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "OVERLAPS",
     "PRIORITIES",
     "RESULTS",
     "STATUSES",
@@ -41,13 +42,27 @@ PRIORITIES: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
 TriggerKind = Literal["schedule", "manual", "event", "retry", "missed", "backfill"]
 TRIGGERS = ("schedule", "manual", "event", "retry", "missed", "backfill")
 Result = Literal[
-    "success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued"
+    "success",
+    "error",
+    "timeout",
+    "skipped",
+    "missed",
+    "interrupted",
+    "cancelled",
+    "running",
+    "queued",
 ]
-RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "running", "queued")
-FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted")
+RESULTS = (
+    "success", "error", "timeout", "skipped", "missed", "interrupted", "cancelled", "running",
+    "queued",
+)  # fmt: skip
+FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "cancelled")
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
 STATUSES = ("active", "paused", "completed", "disabled", "removed")
 MissedHandling = Literal["trigger", "skip", "coalesce"]
+#: What an occurrence does while a run of its schedule is in flight (``overlap.decide``).
+Overlap = Literal["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all"]
+OVERLAPS = ("skip", "buffer_one", "buffer_all", "cancel_other", "allow_all")
 Source = Literal["file", "api"]
 #: The queue of runs whose schedule names none (``SchedulerOptions.queue_name``'s default).
 DEFAULT_QUEUE = "scheduled"
@@ -75,7 +90,11 @@ class ScheduleDefinition:
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
-    unique: bool = False
+    #: What an occurrence does while a run of this schedule is in flight (``unique: true``
+    #: in the file is ``overlap: skip``).
+    overlap: Overlap = "allow_all"
+    #: The ``scheduler.groups`` limit its runs share with the other schedules naming it.
+    concurrency_group: str | None = None
     template: str | None = None
     enabled: bool = True
     paused: bool = False
@@ -114,6 +133,11 @@ class ScheduleDefinition:
 
     def zone(self) -> tzinfo:
         return get_zone(self.timezone) if self.timezone else UTC
+
+    @property
+    def unique(self) -> bool:
+        """``unique: true``, the older name of ``overlap: skip``."""
+        return self.overlap == "skip"
 
     @property
     def declared_status(self) -> Status:
@@ -216,6 +240,8 @@ class ScheduleDefinition:
         from .timeutil import parse_instant
 
         values: dict[str, Any] = dict(data)
+        if values.pop("unique", False):  # stored before overlap: existed
+            values.setdefault("overlap", "skip")
         values["schedule"] = schedule_from_config(values["schedule"])
         for key in ("start_date", "end_date"):
             if values.get(key):
@@ -302,6 +328,8 @@ class SchedulerOptions:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     #: Blackout windows of every schedule of the file (added to each one's own).
     blackout: tuple[Blackout, ...] = ()
+    #: Concurrency groups: at most this many runs of the schedules naming each at once.
+    groups: dict[str, int] = field(default_factory=dict)
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)
@@ -416,7 +444,7 @@ class VersionRecord:
 
 # -- one attempt of a job ---------------------------------------------------------------
 
-OutcomeResult = Literal["success", "error", "timeout", "interrupted"]
+OutcomeResult = Literal["success", "error", "timeout", "interrupted", "cancelled"]
 
 
 @dataclass(frozen=True)

@@ -361,7 +361,11 @@ class Scheduler:
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
         definition = definition_from_values(
-            name, values, options=options, calendars=self.options.calendars
+            name,
+            values,
+            options=options,
+            calendars=self.options.calendars,
+            groups=self.options.groups,
         )
         if local is not None:
             from .runner.tasks import register_local
@@ -924,7 +928,7 @@ class Scheduler:
         on_attempt: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Run a job now and return the record of its last attempt (``trigger --wait``):
-        through the running leader when there is one (it applies queues, ``unique`` and
+        through the running leader when there is one (it applies queues, concurrency groups and
         retries), else here, in the foreground, retries included. ``on_run_id`` hears the
         run's id as soon as it exists, ``on_attempt`` each attempt's record as it ends."""
         if await _in_thread(self.leader_running):

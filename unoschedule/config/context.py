@@ -90,6 +90,8 @@ class _Context:
         self.template_names: dict[str, Node] = {}
         #: The calendars of ``scheduler.calendars`` (what a schedule's ``calendar:`` may name).
         self.calendars: dict[str, Any] = {}
+        #: The limits of ``scheduler.groups`` (what a schedule's ``concurrency_group:`` may name).
+        self.groups: dict[str, int] = {}
         #: Nodes with a forbidden tag: reported once, and not again as "wrong type".
         self.tainted: set[int] = set()
         #: Converted values by (key, shape of the value as written); see ``_convert``.

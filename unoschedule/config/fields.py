@@ -16,7 +16,7 @@ from typing import Any
 
 from ..calendars import ROLLS
 from ..errors import ScheduleSyntaxError
-from ..model import PRIORITIES
+from ..model import OVERLAPS, PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
 from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
 from ..timeutil import as_utc, get_zone, parse_duration, parse_instant
@@ -360,6 +360,37 @@ def _queues(ctx: _Context, node: Node) -> dict[str, int]:
     }
 
 
+def _groups(ctx: _Context, node: Node) -> dict[str, int]:
+    if not isinstance(node, MappingNode):
+        raise _Invalid(
+            f"groups must map group names to how many of their runs may run at once, e.g. "
+            f"{{warehouse: 2}}, not {_show(node)}",
+            node,
+        )
+    return {
+        name: _whole(f"the limit of group {name!r}", 1)(ctx, value)
+        for name, _, value in _pairs(ctx, node)
+    }
+
+
+def _group_ref(ctx: _Context, node: Node) -> str:
+    """A schedule's ``concurrency_group:``: a group of ``scheduler.groups`` (which gives
+    its limit; a group without one would be no limit at all)."""
+    text = _text(node)
+    if text is None or not text.strip():
+        raise _Invalid(f"concurrency_group must be a group's name, not {_show(node)}", node)
+    if text not in ctx.groups:
+        hint = _suggest(text, list(ctx.groups))
+        known = f" (known: {', '.join(sorted(ctx.groups))})" if ctx.groups else ""
+        extra = f"; did you mean {hint!r}?" if hint else ""
+        raise _Invalid(
+            f"concurrency_group {text!r} has no limit: add it under scheduler.groups, "
+            f"e.g. groups: {{{text}: 2}}{known}{extra}",
+            node,
+        )
+    return text
+
+
 # -- the schedule: key ---------------------------------------------------------------------
 
 
@@ -517,7 +548,19 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "tags": _words("tags").about("Labels for list --tag."),
     "metadata": _mapping("metadata").about("Free-form data kept with the schedule."),
     "timeout": _optional(_duration("timeout")).about("Stop a run after this long."),
-    "unique": _boolean("unique").about("Never let two runs of this schedule overlap."),
+    "unique": _boolean("unique").about("true: overlap: skip (the older name)."),
+    "overlap": _choice("overlap", OVERLAPS).about(
+        "What an occurrence does while a run of this schedule is in flight: skip it "
+        "(recorded skipped), buffer_one (at most one waits, started when the current one "
+        "ends), buffer_all (every one waits its turn, in order), cancel_other (stop the "
+        "running one, recorded cancelled, then start), allow_all (run beside it; the "
+        "default). A manual trigger or an event's run is not held by it."
+    ),
+    "concurrency_group": _optional(_Converter(_group_ref, _TEXT)).about(
+        "A group of scheduler.groups: at most its limit of runs of the group's "
+        "schedules run at once, across every host and worker; the rest wait in priority "
+        "then due order."
+    ),
     "template": _optional(_Converter(_template_ref, _TEXT)).about(
         "Inherit the keys of this template."
     ),
@@ -628,6 +671,10 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
     "metrics_address": _address("metrics_address").about("HOST:PORT of the /metrics endpoint."),
     "keep_runs": _whole("keep_runs", 1).about("Runs kept per schedule; older ones are pruned."),
     "keep_for": _duration("keep_for").about("How long runs are kept."),
+    "groups": _Converter(
+        _groups,
+        {"type": "object", "additionalProperties": _whole("group", 1).schema},
+    ).about("Concurrency groups: how many runs of the schedules naming each may run at once."),
     "calendars": _Converter(
         _calendars, {"type": "object", "additionalProperties": _CALENDAR_SCHEMA}
     ).about(

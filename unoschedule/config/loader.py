@@ -82,9 +82,11 @@ __all__ = [
 _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 
 #: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name
-#: and ``in_process`` (a callable given to the library; a file cannot hold one).
-SCHEDULE_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")
+#: and ``in_process`` (a callable given to the library; a file cannot hold one), and the
+#: older names still read (``unique: true`` is ``overlap: skip``).
+SCHEDULE_FIELDS: tuple[str, ...] = (
+    *(f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")),
+    "unique",
 )
 #: Keys of the ``scheduler:`` mapping: the fields of SchedulerOptions.
 SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOptions))
@@ -341,6 +343,7 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
         ctx.error(sections["$schema"], "$schema must be a string (the schema's address)")
     config.options = _read_options(ctx, sections.get("scheduler"))
     ctx.calendars = dict(config.options.calendars)
+    ctx.groups = dict(config.options.groups)
     templates = _template_nodes(ctx, sections.get("templates"))
     ctx.template_names = {name: key_node for name, (key_node, _) in templates.items()}
     converted: dict[str, dict[str, _Entry] | None] = {}
@@ -715,6 +718,13 @@ def _build(
             gap=values["dst"].get("gap", default.gap),
             overlap=values["dst"].get("overlap", default.overlap),
         )
+    if values.pop("unique", False):  # the older name of overlap: skip
+        if values.get("overlap", "skip") != "skip":
+            ctx.error(
+                entries["overlap"].node,
+                f"unique: true is overlap: skip, not overlap: {values['overlap']}; drop unique:",
+            )
+        values["overlap"] = "skip"
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):
         return None
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}

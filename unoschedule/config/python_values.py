@@ -37,12 +37,14 @@ def definition_from_values(
     *,
     options: SchedulerOptions | None = None,
     calendars: Mapping[str, Calendar] | None = None,
+    groups: Mapping[str, int] | None = None,
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
     ``options``: the scheduler's, whose zone, queue and blackout windows the schedule
     takes (as in the file, under its ``scheduler:`` key); naive dates are read in that
-    zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars).
+    zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars);
+    ``groups``: what ``concurrency_group:`` may name (default: ``options``' groups).
     """
     document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
     scheduler: dict[str, Any] = {}
@@ -50,7 +52,10 @@ def definition_from_values(
         scheduler = {"timezone": options.timezone, "queue_name": options.queue_name}
         if options.blackout:
             scheduler["blackout"] = _plain(options.blackout)
+        groups = options.groups if groups is None else groups
         calendars = options.calendars if calendars is None else calendars
+    if groups:
+        scheduler["groups"] = dict(groups)
     if calendars:
         scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}
     if scheduler:

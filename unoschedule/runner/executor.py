@@ -361,6 +361,7 @@ class _Job:
     """Book-keeping of one ``run`` call, so that ``stop_all`` can reach it."""
 
     label: str
+    run_id: str = ""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     grace: float = 5.0
@@ -548,7 +549,11 @@ class Executor(JobRunner):
         process, or None when it runs in this process), which is the instant the loop
         records as ``started_at``. Cancelling ``run`` kills the job's process group.
         """
-        job = _Job(label=f"[{spec.run.schedule} {spec.run.run_id}]", grace=spec.kill_grace)
+        job = _Job(
+            label=f"[{spec.run.schedule} {spec.run.run_id}]",
+            run_id=spec.run.run_id,
+            grace=spec.kill_grace,
+        )
         self._jobs.add(job)
         try:
             if self._stopping:
@@ -566,6 +571,14 @@ class Executor(JobRunner):
         finally:
             self._jobs.discard(job)
             job.done.set()
+
+    def stop(self, run_id: str, grace: float) -> bool:
+        for job in self._jobs:
+            if job.run_id == run_id:
+                job.grace = grace
+                job.stop.set()
+                return True
+        return False
 
     async def stop_all(self, grace: float) -> None:
         """Stop every running job: SIGTERM now, SIGKILL after ``grace`` (async tasks:

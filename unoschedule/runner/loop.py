@@ -33,6 +33,7 @@ from ..model import (
     SchedulerOptions,
     ScheduleState,
 )
+from ..overlap import GROUP_POLL, bound_by_policy, decide, group_members, may_start
 from ..runs import job_spec, new_run, next_attempt, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant
@@ -159,8 +160,14 @@ class RunLoop:
         self._inactive: set[str] = set()
         #: The status of each schedule not active (metrics count schedules by status).
         self.statuses: dict[str, str] = {}
-        #: Running jobs per schedule, for backfill runs of a ``unique`` schedule.
-        self._running: dict[str, int] = {}
+        #: The runs whose jobs run here, per schedule, oldest first (the overlap policy).
+        self._running: dict[str, list[str]] = {}
+        #: Runs stopped by ``overlap: cancel_other``, with why: recorded ``cancelled``.
+        self._cancelling: dict[str, str] = {}
+        #: Queues holding runs that wait for room in their concurrency group, and since
+        #: when each run waits (its wait is a metric).
+        self._group_held: set[str] = set()
+        self._group_wait: dict[str, datetime] = {}
         self._finishing: list[Finish] = []
         self._flushed: asyncio.Future[None] | None = None
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
@@ -172,8 +179,8 @@ class RunLoop:
         #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
         self.observer: Observer | None = None
         #: Runs handed to workers, by schedule: run id -> [still counted waiting (fired
-        #: runs, until a worker starts it), still counted in flight (unique schedules,
-        #: until its record ends)].
+        #: runs, until a worker starts it), still counted in flight (schedules with an
+        #: overlap policy, until its record ends)].
         self._handed: dict[str, dict[str, list[bool]]] = {}
         #: Draws the random jitter of each run's start (a test seeds its own).
         self.rng = random.Random()
@@ -499,7 +506,8 @@ class RunLoop:
                 continue
             if scheduled in to_run:
                 trigger = "missed" if scheduled in late else "schedule"
-                if waiting:
+                buffers = definition.overlap in ("buffer_one", "buffer_all")
+                if waiting and not buffers:
                     self._record(
                         definition,
                         scheduled,
@@ -510,7 +518,13 @@ class RunLoop:
                         error="the previous run was still waiting in its queue",
                     )
                     continue
-                if definition.unique and self._inflight.get(name, 0) > 0:
+                running = self._in_flight(name) if definition.overlap != "allow_all" else []
+                decision = decide(
+                    definition.overlap,
+                    running,
+                    max(0, self._inflight.get(name, 0) - len(running)),
+                )
+                if decision.action == "skip":
                     self._record(
                         definition,
                         scheduled,
@@ -518,15 +532,19 @@ class RunLoop:
                         following,
                         now,
                         batch,
-                        error="the previous run was still running (unique)",
+                        error=decision.reason or "",
                     )
                     continue
                 run = self._new_run(definition, scheduled, trigger, now)
+                if decision.action == "buffer":
+                    run.error = decision.reason  # kept with the waiting run (history, explain)
+                elif decision.action == "cancel":
+                    self._cancel(name, decision.cancel, decision.reason or "")
                 start = draw_start(occurrence, self.rng)
                 if start is not None and start > now:  # claimed now, started later
                     run.queued_at = start
-                # Counted now so that a unique schedule's next due occurrence in this same
-                # batch is skipped; given back if the claim is refused.
+                # Counted now so that the overlap policy sees it for the next due occurrence
+                # in this same batch; given back if the claim is refused.
                 self._inflight[name] = self._inflight.get(name, 0) + 1
                 batch.add(run, following, start=True)
             else:
@@ -673,15 +691,36 @@ class RunLoop:
         held: list[_Waiting] = []
         room = self.executor.room(sum(self._active.values())) if waiting else None
         starved = False
+        started = self.clock.now()
+        grouped: set[str] = set()
+        members: dict[str, list[str]] | None = None
+        self._group_held.discard(queue)
         while waiting and self._active.get(queue, 0) < limit:
             if room is not None and len(starting) >= room:
                 starved = True  # more would hold more descriptors than the runner may
                 break
             entry = heapq.heappop(waiting)
             run = entry.run
-            if run.trigger == "backfill" and self._overlaps(run, starting):
-                held.append(entry)  # unique: waits for the running one, never overlaps it
+            if self._held_by_policy(run, starting):
+                held.append(entry)  # waits for the running one, never overlaps it
                 continue
+            group = self._group_of(run)
+            if group is not None:
+                if members is None:
+                    members = group_members(self.definitions, self.options.groups)
+                if not self.store.start_in_group(
+                    run.run_id, started, members.get(group, []), self.options.groups[group]
+                ):
+                    self._group_wait.setdefault(run.run_id, started)
+                    self._group_held.add(queue)
+                    held.append(entry)  # the group is full: waits for one of its runs to end
+                    continue
+                grouped.add(run.run_id)
+                since = self._group_wait.pop(run.run_id, None)
+                if self.observer is not None:
+                    self.observer.group_admitted(
+                        run, group, (started - since).total_seconds() if since else 0.0
+                    )
             self._active[queue] = self._active.get(queue, 0) + 1
             if entry.definition is not None:
                 self._pending[run.schedule] = max(0, self._pending.get(run.schedule, 0) - 1)
@@ -703,8 +742,8 @@ class RunLoop:
         )
         if not starting:
             return
-        started = self.clock.now()
-        ours = set(self.store.start_runs([(run.run_id, started, None) for run in starting]))
+        ungrouped = [(run.run_id, started, None) for run in starting if run.run_id not in grouped]
+        ours = set(self.store.start_runs(ungrouped)) | grouped
         if self.observer is not None:
             self.observer.started([r for r in starting if r.run_id in ours], started)
         loop = asyncio.get_running_loop()
@@ -759,7 +798,20 @@ class RunLoop:
     def _hand_off(self, queue: str) -> None:
         """Give the claimed runs of a queue served elsewhere to its workers, by priority."""
         waiting = self._queues.get(queue, [])
-        entries = [heapq.heappop(waiting) for _ in range(len(waiting))]
+        entries: list[_Waiting] = []
+        held: list[_Waiting] = []
+        handing: list[RunRecord] = []
+        while waiting:
+            entry = heapq.heappop(waiting)
+            # A run its overlap policy holds is not handed over while another of its
+            # schedule is in flight on a worker: no worker can start it beside that one.
+            if self._held_by_policy(entry.run, handing):
+                held.append(entry)
+                continue
+            entries.append(entry)
+            handing.append(entry.run)
+        for entry in held:
+            heapq.heappush(waiting, entry)
         runs = [entry.run for entry in entries]
         if not runs or self.hand_off is None:
             return
@@ -767,18 +819,18 @@ class RunLoop:
         for entry in entries:  # a worker runs it now; its start and end are not seen here
             run = entry.run
             definition = self.definitions.get(run.schedule)
-            unique = definition is not None and definition.unique
+            bound = definition is not None and definition.overlap != "allow_all"
             fired = entry.definition is not None  # counted in ``_pending``
-            if fired or unique:
-                self._handed.setdefault(run.schedule, {})[run.run_id] = [fired, unique]
-            if not unique:
+            if fired or bound:
+                self._handed.setdefault(run.schedule, {})[run.run_id] = [fired, bound]
+            if not bound:
                 self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 
     def _settle_handed(self, name: str) -> None:
         """A schedule's runs handed to workers count as waiting until a worker starts
-        them (at most one waiting run, ``coalesce``), and a unique schedule's as in flight
-        until their record ends, as local runs do: read from the state when the
-        schedule's next occurrence is due."""
+        them (at most one waiting run, ``coalesce``), and those of a schedule with an
+        overlap policy as in flight until their record ends, as local runs do: read from
+        the state when the schedule's next occurrence is due or a held run may start."""
         handed = self._handed.get(name)
         if not handed:
             return
@@ -796,13 +848,47 @@ class RunLoop:
         if not handed:
             del self._handed[name]
 
-    def _overlaps(self, run: RunRecord, starting: list[RunRecord]) -> bool:
-        """Would ``run`` overlap another run of its ``unique`` schedule?"""
+    def _in_flight(self, name: str) -> list[str]:
+        """The runs of ``name`` in flight, oldest first: running here, or handed to a
+        worker and not ended (their records are read again first)."""
+        if name in self._handed:
+            self._settle_handed(name)
+        handed = [run_id for run_id, (_, bound) in self._handed.get(name, {}).items() if bound]
+        return handed + self._running.get(name, [])
+
+    def _held_by_policy(self, run: RunRecord, starting: list[RunRecord]) -> bool:
+        """Whether ``run`` must wait: its overlap policy lets it start only when no other
+        run of its schedule is in flight (``overlap.may_start``)."""
         definition = self.definitions.get(run.schedule)
-        if definition is None or not definition.unique:
+        if definition is None or not bound_by_policy(run.trigger):
             return False
         name = run.schedule
-        return self._running.get(name, 0) > 0 or any(r.schedule == name for r in starting)
+        if definition.overlap == "allow_all":
+            return False
+        others = len(self._in_flight(name)) + sum(r.schedule == name for r in starting)
+        return not may_start(definition.overlap, others)
+
+    def _cancel(self, name: str, run_ids: tuple[str, ...], reason: str) -> None:
+        """Stop the runs of ``name`` that ``overlap: cancel_other`` replaces (the normal
+        graceful stop); they are recorded ``cancelled``. A run on a worker is not reached
+        from here: the new run waits for it instead (``_held_by_policy``)."""
+        for run_id in run_ids:
+            if run_id in self._cancelling:
+                continue
+            if self.executor.stop(run_id, self.options.kill_grace):
+                self._cancelling[run_id] = reason
+                self.log.info(f"{name}: cancelling run {run_id}: {reason}")
+            else:
+                self.log.warning(
+                    f"{name}: run {run_id} runs on a worker and cannot be cancelled from "
+                    "here; the new run waits for it"
+                )
+
+    def _group_of(self, run: RunRecord) -> str | None:
+        """The concurrency group whose limit ``run`` counts against (None: no group)."""
+        definition = self.definitions.get(run.schedule)
+        group = definition.concurrency_group if definition is not None else None
+        return group if group is not None and group in self.options.groups else None
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
@@ -862,7 +948,7 @@ class RunLoop:
 
     async def _execute(self, queue: str, run: RunRecord, started: datetime) -> None:
         name = run.schedule
-        self._running[name] = self._running.get(name, 0) + 1
+        self._running.setdefault(name, []).append(run.run_id)
         try:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
@@ -883,6 +969,9 @@ class RunLoop:
             spec = job_spec(run, definition, self.options, self.base_dir)
             failpoint("before_spawn")
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
+            cancelled = self._cancelling.pop(run.run_id, None)
+            if cancelled is not None and outcome.result == "interrupted":
+                outcome = JobOutcome("cancelled", cancelled, outcome.output, outcome.pid)
             failpoint("before_finish")
             await self.settler.settle(
                 run, definition, outcome, started, self.clock.now(), self._record_end
@@ -890,13 +979,16 @@ class RunLoop:
         finally:
             self._inflight[name] = max(0, self._inflight.get(name, 0) - 1)
             self._active[queue] = max(0, self._active.get(queue, 0) - 1)
-            if (running := self._running.get(name, 0) - 1) > 0:
-                self._running[name] = running
-            else:
+            running = self._running.get(name, [])
+            if run.run_id in running:
+                running.remove(run.run_id)
+            if not running:
                 self._running.pop(name, None)
             self._request_pump(queue)
             for starved in self._starved:  # its descriptors are free for them too
                 self._request_pump(starved)
+            for grouped in self._group_held:  # its group may have room now
+                self._request_pump(grouped)
 
     async def _record_end(self, finish: Finish, retry: RunRecord | None) -> Ended:
         """The loop's recorder for the settle step: the end joins the current batch of
@@ -962,6 +1054,8 @@ class RunLoop:
         """How long the loop may sleep: until the earliest due instant, capped by
         ``check_interval`` and by the lease renewal period."""
         cap = min(self.options.check_interval, max(RENEW_FLOOR, self.options.lock_timeout / 3))
+        if self._group_held:  # a run of the group may end on another host or a worker
+            cap = min(cap, GROUP_POLL)
         due = self.next_due()
         if due is None:
             return cap

@@ -177,6 +177,10 @@ class Operations(Observer):
             self.metrics.recorded(run)
         self._count(run.schedule)
 
+    def group_admitted(self, run: RunRecord, group: str, waited: float) -> None:
+        if self.metrics is not None:
+            self.metrics.group_waited(group, waited)
+
     def _count(self, name: str) -> None:
         counts = self._counts
         if counts is None:

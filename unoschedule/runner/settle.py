@@ -70,7 +70,7 @@ class Settler:
         """Record how ``run`` ended, queue its next attempt if the retry policy allows,
         and tell whoever listens."""
         retry = None
-        if outcome.result != "success":
+        if outcome.result not in ("success", "cancelled"):  # a cancelled run was replaced
             retry = next_attempt(run, definition, finished)
         end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
         ended = await record(end, retry)
@@ -92,7 +92,7 @@ class Settler:
             )
         if ended.retried and retry is not None:
             self.note_retry(retry, definition, finished, outcome.result)
-        elif outcome.result != "interrupted" and definition is not None:
+        elif outcome.result not in ("interrupted", "cancelled") and definition is not None:
             await self.failed(run, definition, outcome)
         return ended
 

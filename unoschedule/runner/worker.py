@@ -33,6 +33,7 @@ from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
 from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
+from ..overlap import GROUP_POLL, group_members
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
@@ -378,7 +379,23 @@ class Worker:
             )
             return
         started = clock.now()
-        ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid())
+        groups = self._groups()
+        ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid(), groups)
+        if not ours and groups and run is not None and run.result == "queued":
+            # its concurrency group is full: wait for a place, the entry held meanwhile
+            self.keeper.hold(run_id, queue, entry_id, token, since)
+            waiting = steady()
+            while not ours and run is not None and run.result == "queued":
+                assert self._stop is not None
+                if self._stop.is_set():
+                    return  # left pending: another worker takes it over
+                await asyncio.sleep(GROUP_POLL)
+                started = clock.now()
+                ours, run = await asyncio.to_thread(
+                    streams.start, run_id, started, os.getpid(), self._groups()
+                )
+            if ours and run is not None:
+                self._group_waited(run, steady() - waiting)
         if run is None or run.result not in ("queued", "running"):
             await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
             return
@@ -433,6 +450,18 @@ class Worker:
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
         await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
+
+    def _groups(self) -> list[tuple[int, list[str]]]:
+        """Each concurrency group's limit and schedules, for ``start`` to count."""
+        limits = self.scheduler.options.groups
+        members = group_members(self.scheduler.definitions, limits)
+        return [(limits[group], names) for group, names in members.items()]
+
+    def _group_waited(self, run: RunRecord, seconds: float) -> None:
+        definition = self.scheduler.definitions.get(run.schedule)
+        group = definition.concurrency_group if definition is not None else None
+        if self.metrics is not None and group is not None:
+            self.metrics.group_waited(group, seconds)
 
     def _recorder(
         self,

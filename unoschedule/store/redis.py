@@ -619,6 +619,38 @@ end
 return out
 """
 
+#: How many runs of a concurrency group's schedules (``members``, a set) are running:
+#: counted from the unfinished runs themselves (a worker's stay in that set while they
+#: run), so that a run however it ended gives its place back. Shared by the leader's
+#: ``start_in_group`` and a worker's start.
+_GROUP_RUNNING = """
+local function group_running(p, members)
+  local running = 0
+  for _, other in ipairs(redis.call('SMEMBERS', p .. 'unfinished')) do
+    local fields = redis.call('HMGET', p .. 'run:' .. other, 'result', 'schedule')
+    if fields[1] == 'running' and members[fields[2]] then running = running + 1 end
+  end
+  return running
+end
+"""
+
+#: ``start_in_group``: count the running runs of the group and start the run only below
+#: the limit, in one script.
+_START_IN_GROUP = (
+    _GROUP_RUNNING
+    + """
+local p = ARGV[1]
+local run_id, started, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local members = {}
+for i = 5, #ARGV do members[ARGV[i]] = true end
+if group_running(p, members) >= limit then return 0 end
+local rk = p .. 'run:' .. run_id
+if redis.call('HGET', rk, 'result') ~= 'queued' then return 0 end
+redis.call('HSET', rk, 'result', 'running', 'started_at', started)
+return 1
+"""
+)
+
 _FINISH = (
     _NOTE_SUCCESS
     + """
@@ -1440,6 +1472,12 @@ class RedisStorage(Store, WorkerQueues):
             args += [run_id, _format_ts(started_at), "" if pid is None else str(pid)]
         return list(self._script(_START, *args))
 
+    def start_in_group(
+        self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
+    ) -> bool:
+        started = _format_ts(started_at)
+        return bool(self._script(_START_IN_GROUP, run_id, started, limit, *members))
+
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
             return
@@ -1822,17 +1860,34 @@ redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[6]),
 return 1
 """
 
-#: Start a run on a worker (only from queued); returns {started, the run's fields}.
-_WORKER_START = """
+#: Start a run on a worker (only from queued, and only if its concurrency group, among
+#: ARGV[5..]: count, then per group its limit, its number of schedules and their names,
+#: has room); returns {started, the run's fields}.
+_WORKER_START = (
+    _GROUP_RUNNING
+    + """
 local p, run_id = ARGV[1], ARGV[2]
 local rk = p .. 'run:' .. run_id
 local result = redis.call('HGET', rk, 'result')
 if not result then return {0, {}} end
 if result ~= 'queued' then return {0, redis.call('HGETALL', rk)} end
+local schedule = redis.call('HGET', rk, 'schedule')
+local i = 6
+for g = 1, tonumber(ARGV[5] or '0') do
+  local limit, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local members, mine = {}, false
+  for j = i + 2, i + 1 + n do
+    members[ARGV[j]] = true
+    if ARGV[j] == schedule then mine = true end
+  end
+  if mine and group_running(p, members) >= limit then return {0, redis.call('HGETALL', rk)} end
+  i = i + 2 + n
+end
 redis.call('HSET', rk, 'result', 'running', 'started_at', ARGV[3], 'pid', ARGV[4])
 redis.call('SADD', p .. 'worker-held', run_id)
 return {1, redis.call('HGETALL', rk)}
 """
+)
 
 #: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
 #: its occurrence key (only if this call finished it), acknowledge the stream entry and
@@ -2000,10 +2055,20 @@ class RedisQueues:
         """Keep our entry and slot alive; False when another worker took the entry."""
         return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
 
-    def start(self, run_id: str, started_at: datetime, pid: int) -> tuple[bool, RunRecord | None]:
-        """Mark a run ``running`` on a worker (only from ``queued``), in one round trip
-        with reading it: (whether this call started it, the run as it now is)."""
-        started, flat = self.store._script(_WORKER_START, run_id, _format_ts(started_at), str(pid))
+    def start(
+        self,
+        run_id: str,
+        started_at: datetime,
+        pid: int,
+        groups: Sequence[tuple[int, Sequence[str]]] = (),
+    ) -> tuple[bool, RunRecord | None]:
+        """Mark a run ``running`` on a worker (only from ``queued``, and only while its
+        concurrency group has room), in one round trip with reading it: (whether this
+        call started it, the run as it now is: still ``queued`` when its group is full)."""
+        args: list[Any] = [run_id, _format_ts(started_at), str(pid), len(groups)]
+        for limit, members in groups:
+            args += [limit, len(members), *members]
+        started, flat = self.store._script(_WORKER_START, *args)
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         return bool(started), (_run_from_hash(fields) if fields else None)
 

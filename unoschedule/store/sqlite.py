@@ -1118,6 +1118,24 @@ class SQLiteStorage(Store, StateFile):
             )
         return [s[0] for s in starts if s[0] in queued]
 
+    def start_in_group(
+        self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
+    ) -> bool:
+        with self._write() as conn:
+            (running,) = conn.execute(
+                "SELECT count(*) FROM runs WHERE result = 'running' "
+                "AND schedule IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(members)),),
+            ).fetchone()
+            if running >= limit:
+                return False
+            started = conn.execute(
+                "UPDATE runs SET result = 'running', started_at = ? "
+                "WHERE run_id = ? AND result = 'queued'",
+                (_ts(started_at), run_id),
+            )
+            return bool(started.rowcount)
+
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
             return
