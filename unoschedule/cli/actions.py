@@ -27,6 +27,7 @@ from unoschedule.errors import (
 from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
+from .fitting import Column
 from .session import Globals, check_tz, run_async, scheduler_for, zone
 
 __all__ = [
@@ -135,11 +136,18 @@ def paused_note(row: dict[str, Any], zone: Any) -> str:
 
 
 def list_(
-    g: Globals, *, status: str | None, tag: list[str] | None, tz: str | None, as_json: bool
+    g: Globals,
+    *,
+    status: str | None,
+    tag: list[str] | None,
+    tz: str | None,
+    form: str | None = None,
+    as_json: bool,
 ) -> None:
     from unoschedule.shell import schedule_list
 
     check_tz(tz)
+    wide = output.is_wide(form)
     with scheduler_for(g) as scheduler:
         record = schedule_list(scheduler, status, tag or None, all_next_runs=as_json)
     if as_json:
@@ -148,29 +156,60 @@ def list_(
     rows = record["rows"]
     note = not_running(record["leader_status"], zone(tz, "UTC"))
     now = datetime.now(UTC)
-    output.table(
-        ["name", "type", "schedule", "status", "next run", "last result"],
-        (
+    shown = []
+    for r in rows:
+        here = zone(tz, r.get("timezone"))
+        next_run = _next_of(r, bool(note))
+        last_run = r.get("last_run")
+        shown.append(
             [
                 r["name"],
                 r["type"],
                 _list_description(r),
-                str(r.get("status")) + paused_note(r, zone(tz, r.get("timezone"))),
-                (
-                    "not running"
-                    if note and r.get("status") == "active" and r["type"] != "event"
-                    else output.when(r.get("next_run"), zone(tz, r.get("timezone")), now)
-                ),
+                str(r.get("status")) + paused_note(r, here),
+                output.when(next_run, here, ago=False) if next_run else _no_next(r, bool(note)),
+                output.until(next_run, now) if next_run else None,
+                output.when(last_run, here, ago=False),
+                output.since(last_run, now),
                 r.get("last_result"),
             ]
-            for r in rows
-        ),
-        styled=("status", "last result"),
+        )
+    output.table(
+        [
+            Column("name"),
+            Column("type", drop=6),
+            Column("schedule", drop=4, shorten=True),
+            Column("status", shorten=True, styled=True),
+            Column("next", drop=2),
+            Column("left"),
+            Column("last", drop=5),
+            Column("passed", drop=3),
+            Column("last result", drop=1, styled=True),
+        ],
+        shown,
+        wide=wide,
     )
     if note:
         output.err(f"note: {note}; nothing fires until it starts")
     if not rows:
         output.err("no schedules match" if status or tag else "no schedules in the file")
+
+
+def _next_of(row: dict[str, Any], stopped: bool) -> str | None:
+    """The next run ``list`` promises: none for a schedule that does not fire by the
+    clock (paused, disabled, completed, an event's), nor for any while no scheduler runs."""
+    if stopped or row.get("status") != "active" or row.get("type") == "event":
+        return None
+    return row.get("next_run") or None
+
+
+def _no_next(row: dict[str, Any], stopped: bool) -> str:
+    """What ``list`` shows instead of a next run: why there is none."""
+    if row.get("type") == "event" and row.get("status") == "active":
+        return "on event"
+    if row.get("status") != "active":
+        return ""
+    return "not running" if stopped else ""
 
 
 def _list_description(row: dict[str, Any]) -> str:

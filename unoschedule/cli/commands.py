@@ -23,6 +23,7 @@ from . import actions, output
 from .application import (
     JsonOption,
     NameArg,
+    OutputOption,
     OptionalName,
     TzOption,
     app,
@@ -240,14 +241,17 @@ def list_(
         list[str] | None, typer.Option("--tag", help="Only schedules with this tag (repeatable).")
     ] = None,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List schedules: type, what the schedule means, next run and last result.
+    """List schedules: next run and time left, last run and time passed, last result.
 
-    Piped (or with --plain) it prints one schedule per line, tab-separated, after a
-    header line: ready for grep, cut and awk. Times are in each schedule's own zone
-    unless --tz says otherwise. When no scheduler is running, it says so on stderr and
-    shows no next run as if one were coming.
+    On a terminal the columns that do not fit its width are left out, least needed
+    first (the schedule, the last run's instant, the type...); -o wide shows them all.
+    Piped (or with --plain) it prints every column, one schedule per line,
+    tab-separated, after a header line: ready for grep, cut and awk. Times are in each
+    schedule's own zone unless --tz says otherwise. When no scheduler is running, it
+    says so on stderr and promises no next run.
 
     Examples:
 
@@ -255,11 +259,13 @@ def list_(
 
       uno-schedule list --status paused
 
+      uno-schedule list -o wide
+
       uno-schedule list --tag reports --json
 
       uno-schedule list | cut -f1,5
     """
-    call(ctx, actions.list_, status=status, tag=tag, tz=tz, as_json=as_json)
+    call(ctx, actions.list_, status=status, tag=tag, tz=tz, form=form, as_json=as_json)
 
 
 @app.command()
