@@ -384,6 +384,21 @@ class StoreContract:
         assert got is not None
         assert (got.epoch, got.instance_id, got.result) == (leader, "i1", "running")
 
+    def test_run_ids_starting_a_prefix_are_found_in_order_up_to_the_limit(
+        self, store: Store
+    ) -> None:
+        for run_id in ("1a2b3c01", "1a2b3c02", "1a2b4d00", "ffff0000"):
+            store.enqueue(run(run_id, queued_at=T0))
+        store.add_event("deploy", None, [run("1a2b3c03", trigger="event")], T0)
+        assert store.run_ids_starting("1a2b3c", 10) == ["1a2b3c01", "1a2b3c02", "1a2b3c03"]
+        assert store.run_ids_starting("1a2b3c", 2) == ["1a2b3c01", "1a2b3c02"]
+        assert store.run_ids_starting("1a2b4d00", 10) == ["1a2b4d00"]
+        assert store.run_ids_starting("1a2b5", 10) == []
+        assert store.run_ids_starting("*", 10) == []  # a pattern character is a character
+        assert store.run_ids_starting("", 10) == [
+            "1a2b3c01", "1a2b3c02", "1a2b3c03", "1a2b4d00", "ffff0000",
+        ]  # fmt: skip
+
     def test_claim_needs_current_epoch(self, store: Store) -> None:
         store.save_schedule(sched("a", next_run=T0))
         assert store.claim(run("r0"), "a@0", None, epoch=1) is False  # no lease at all

@@ -347,6 +347,11 @@ class Store(ABC):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abstractmethod
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        """The ids of the runs that start with ``prefix``, in order, at most ``limit``:
+        what a shortened run id (``1a2376e5``) stands for (``ids.resolve_run_id``)."""
+
+    @abstractmethod
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         """Runs of one schedule (None: all), newest scheduled instant first."""
 

@@ -299,14 +299,29 @@ def next_runs(
 
 
 def history(
-    g: Globals, *, name: str, limit: int, versions: bool, tz: str | None, as_json: bool
+    g: Globals,
+    *,
+    name: str,
+    limit: int,
+    versions: bool,
+    tz: str | None,
+    form: str | None = None,
+    as_json: bool,
 ) -> None:
     from unoschedule.shell import history as history_record
+    from unoschedule.shell import short_run_ids
 
     check_tz(tz)
+    wide = output.is_wide(form)
     with scheduler_for(g) as scheduler:
         found = history_record(scheduler, name, limit, versions=versions)
-    records = found["records"]
+        records = found["records"]
+        # shortened on a terminal; whole for scripts (a prefix unique now may not stay so)
+        short = (
+            {}
+            if as_json or versions or output.is_plain()
+            else short_run_ids(scheduler, (r.get("run_id") for r in records))
+        )
     if as_json:
         output.print_json(records)
         return
@@ -315,22 +330,31 @@ def history(
         _print_versions(records, shown)
         return
     output.table(
-        ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
+        [
+            Column("run"),
+            Column("scheduled", drop=2),
+            Column("trigger", drop=4),
+            Column("attempt", drop=5),
+            Column("started", drop=3),
+            Column("duration", drop=1),
+            Column("result", styled=True),
+            Column("error", drop=2, shorten=True),
+        ],
         (
             [
-                r.get("run_id"),
+                short.get(r.get("run_id") or "", r.get("run_id")),
                 output.when(r.get("scheduled_time"), shown, ago=False),
                 r.get("trigger"),
                 r.get("attempt"),
                 output.when(r.get("started_at"), shown, ago=False),
                 output.duration(r.get("duration")),
                 r.get("result"),
-                _one_line(r.get("error")) if r.get("error") else None,
+                r.get("error"),
             ]
             for r in records
         ),
-        styled=("result",),
         title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
+        wide=wide,
     )
     _print_pauses(found["pauses"], shown)
 
@@ -350,13 +374,6 @@ def _print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
             f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
             f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
         )
-
-
-def _one_line(text: Any, width: int = 80) -> str:
-    line = " ".join(str(text).split())
-    if output.is_plain():
-        return line
-    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:

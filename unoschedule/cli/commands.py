@@ -337,9 +337,14 @@ def history(
         bool, typer.Option("--versions", help="Show definition versions with diffs instead.")
     ] = False,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a schedule's runs, newest first, or its definition versions with diffs.
+
+    On a terminal run ids are shortened to a prefix no other run shares (every command
+    that takes a run id takes such a prefix), and the columns that do not fit are left
+    out (-o wide shows them all); piped and --json output give whole ids.
 
     Examples:
 
@@ -349,7 +354,16 @@ def history(
 
       uno-schedule history backup --json
     """
-    call(ctx, actions.history, name=name, limit=limit, versions=versions, tz=tz, as_json=as_json)
+    call(
+        ctx,
+        actions.history,
+        name=name,
+        limit=limit,
+        versions=versions,
+        tz=tz,
+        form=form,
+        as_json=as_json,
+    )
 
 
 @app.command()

@@ -89,6 +89,7 @@ This is the only module that imports ``redis`` (redis-py).
 from __future__ import annotations
 
 import contextlib
+import re
 import functools
 import json
 import logging
@@ -1474,6 +1475,19 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             h = self.client.hgetall(self.k("run", run_id))
         return _run_from_hash(h) if h else None
+
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # SCAN over the run keys: no index of ids is kept for this, and a shortened id is
+        # looked up once a command, not on the run loop's path
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.k("run", prefix)) + "*"
+        start = len(self.k("run", ""))
+        with self._talk():
+            found = sorted(
+                key[start:]
+                for key in self.client.scan_iter(match=pattern, count=1000)
+                if ":" not in key[start:]
+            )
+        return found[:limit]
 
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         key = self.k("history") if name is None else self.k("history", name)

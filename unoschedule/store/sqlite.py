@@ -1157,6 +1157,16 @@ class SQLiteStorage(Store, StateFile):
             row = conn.execute(_RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _run_from_row(row)
 
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # a range on the primary key (LIKE would scan: it ignores case)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? "
+                "ORDER BY run_id LIMIT ?",
+                (prefix, prefix + "\U0010ffff", limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         order = " ORDER BY scheduled_time DESC, attempt DESC, queued_at DESC LIMIT ?"
         with self._read() as conn:
