@@ -14,9 +14,19 @@ import typer
 from unoschedule.errors import UnoScheduleError
 
 from . import output
-from .application import JsonOption, NameArg, TzOption, app, run_async, scheduler_for, zone
+from .application import (
+    JsonOption,
+    NameArg,
+    OutputOption,
+    TzOption,
+    app,
+    run_async,
+    scheduler_for,
+    zone,
+)
+from .fitting import Column
 
-__all__ = ["parse_when"]
+__all__ = ["fold_occurrences", "parse_when"]
 
 
 def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
@@ -115,9 +125,13 @@ def explain(
         ),
     ] = None,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show every occurrence a schedule should have had in a window and what became of it.
+
+    Consecutive occurrences with the same outcome and no run of their own are shown as
+    one line (their count, the first and last instant); --json lists every one.
 
     Outcomes: success, error, timeout, skipped (overlap, blackout window), missed, paused,
     interrupted, running, queued, outside_window (start/end dates), not_due, excluded
@@ -131,32 +145,64 @@ def explain(
 
       uno-schedule explain tick --since 10m --json
     """
-    shown = zone(tz)
+    from unoschedule.shell import schedule_zone, short_run_ids
+
+    wide = output.is_wide(form)
     now = datetime.now(UTC)
     start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
     with scheduler_for(ctx) as scheduler:
         rows = run_async(scheduler.explain(name, start, end))
-    if as_json:
-        output.print_json(rows)
-        return
+        if as_json:
+            output.print_json(rows)
+            return
+        shown = zone(tz, schedule_zone(scheduler, name))
+        short = {} if output.is_plain() else short_run_ids(scheduler, (r["run_id"] for r in rows))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda i: -i[1]))
     output.table(
-        ["scheduled", "outcome", "run", "detail"],
+        [
+            Column("scheduled"),
+            Column("count"),
+            Column("outcome", styled=True),
+            Column("run", drop=2),
+            Column("detail", drop=1, shorten=True),
+        ],
         (
             [
-                output.when(r["scheduled_time"], shown, ago=False),
-                r["outcome"],
-                r["run_id"],
-                r["detail"],
+                output.when_range(first["scheduled_time"], last["scheduled_time"], shown),
+                n,
+                first["outcome"],
+                short.get(first["run_id"] or "", first["run_id"]),
+                output.instants_in(first["detail"], shown),
             ]
-            for r in rows
+            for first, last, n in fold_occurrences(rows)
         ),
-        styled=("outcome",),
         title=f"{name}: {len(rows)} occurrences" + (f" ({summary})" if summary else ""),
+        wide=wide,
     )
+
+
+def fold_occurrences(
+    rows: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
+    """``explain``'s occurrences for people: each run of consecutive occurrences with
+    the same outcome and detail and no run of their own (288 ``not_due`` of a new
+    ``*/5`` job) as one ``(first, last, count)``; an occurrence with a run stays alone."""
+    out: list[tuple[dict[str, Any], dict[str, Any], int]] = []
+    for row in rows:
+        if out and not row["run_id"]:
+            first, _, n = out[-1]
+            if (
+                not first["run_id"]
+                and first["outcome"] == row["outcome"]
+                and first["detail"] == row["detail"]
+            ):
+                out[-1] = (first, row, n + 1)
+                continue
+        out.append((row, row, 1))
+    return out
 
 
 @app.command()

@@ -32,6 +32,7 @@ __all__ = [
     "echo",
     "err",
     "is_plain",
+    "instants_in",
     "is_wide",
     "kv",
     "print_json",
@@ -42,6 +43,7 @@ __all__ = [
     "table",
     "until",
     "when",
+    "when_range",
 ]
 
 RESULT_STYLES = {
@@ -310,6 +312,37 @@ def when(
     seconds = (moment - now).total_seconds()
     span = _span(abs(seconds))
     return f"{text} ({'in ' + span if seconds >= 0 else span + ' ago'})"
+
+
+def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) -> str:
+    """Two instants as one span: ``2026-12-02 00:00 - 23:55 CET`` (the date once when
+    both fall on the same day; ``when`` for one instant)."""
+    if not first or first == last or not last:
+        return when(first, zone, ago=False)
+    start, end = _moment(first), _moment(last)
+    if start is None or end is None:
+        return f"{first} - {last}"
+    a, b = start.astimezone(zone or UTC), end.astimezone(zone or UTC)
+    seconds = any(m.second or m.microsecond for m in (a, b))
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    head = a.strftime(f"%Y-%m-%d {clock}")
+    if a.tzname() != b.tzname():
+        head += f" {a.tzname() or ''}".rstrip()
+    tail = b.strftime(clock if a.date() == b.date() else f"%Y-%m-%d {clock}")
+    return f"{head} - {tail} {b.tzname() or ''}".rstrip()
+
+
+_ISO_INSTANT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})"
+
+
+def instants_in(text: str | None, zone: tzinfo | None = None) -> str:
+    """``text`` with each ISO 8601 instant in it written as ``when`` writes one (in
+    ``zone``, no microseconds): library messages carry UTC instants for scripts."""
+    if not text:
+        return ""
+    import re
+
+    return re.sub(_ISO_INSTANT, lambda m: when(m.group(0), zone, ago=False), text)
 
 
 def _moment(instant: str | None) -> datetime | None:
