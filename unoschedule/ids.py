@@ -37,11 +37,12 @@ def new_run_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):011x}{os.urandom(4).hex()}"
 
 
-def resolve_run_id(store: Store, text: str) -> str:
-    """The run id that ``text`` (a whole id or a unique prefix of one) stands for.
+def resolve_run_id(store: Store, text: str, schedule: str | None = None) -> str:
+    """The run id that ``text`` (a whole id or a prefix no other run of the state shares)
+    stands for.
 
-    Raises ``UnoScheduleError`` (one line) when no run or several runs match; the latter
-    lists them."""
+    Raises ``UnoScheduleError`` (one line) when no run matches (of ``schedule``, when
+    given, which the message names) or several runs do (listed)."""
     prefix = text.strip()
     if not prefix:
         raise UnoScheduleError("a run id is empty")
@@ -49,7 +50,7 @@ def resolve_run_id(store: Store, text: str) -> str:
     if prefix in found:
         return prefix
     if not found:
-        raise UnoScheduleError(f"no run {prefix!r}")
+        raise UnoScheduleError(f"{schedule or 'the state'} has no run {prefix!r}")
     if len(found) > 1:
         listed = ", ".join(found[:_CANDIDATES]) + (", ..." if len(found) > _CANDIDATES else "")
         raise UnoScheduleError(
