@@ -360,7 +360,31 @@ def history(
 
 
 def _print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
-    """Below ``history``: the latest pauses, who made them and why."""
+    """Below ``history``: the latest pauses, who made them and why (a table on a
+    terminal, fitted like the runs above it)."""
+    if not output.is_plain():
+        if pauses:
+            output.table(
+                [
+                    Column("paused"),
+                    Column("until", drop=3),
+                    Column("by", drop=2),
+                    Column("reason", drop=1, shorten=True),
+                    Column("resumed"),
+                ],
+                (
+                    [
+                        output.when(p["paused_at"], zone, ago=False),
+                        output.when(p["paused_until"], zone, ago=False),
+                        p["paused_by"],
+                        p["paused_reason"] or "no reason given",
+                        output.when(p["resumed_at"], zone, ago=False) or "still paused",
+                    ]
+                    for p in pauses
+                ),
+                title="pauses",
+            )
+        return
     for p in pauses:
         until = (
             f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
