@@ -251,9 +251,10 @@ def _console(*, wide: bool = False) -> Any:
     return Console(highlight=False, soft_wrap=False)
 
 
-def console() -> Any:
-    """A rich console on stdout for the few drawings that are not tables (plan, calendar)."""
-    return _console()
+def console(*, wide: bool = False) -> Any:
+    """A rich console on stdout for the drawings that are not one table (plan, calendar,
+    top); ``wide``: lines as long as they are."""
+    return _console(wide=wide)
 
 
 def _text(value: Any) -> str:
