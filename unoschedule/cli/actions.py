@@ -449,6 +449,15 @@ def stats(g: Globals, *, as_json: bool) -> None:
     shown["scheduler uptime"] = (
         output.duration(record.get("scheduler_uptime")) if record.get("leader") else "not running"
     )
+    now = datetime.now(UTC)
+    shown["leader lease until"] = output.when(record.get("leader_lease_until"), UTC, now)
+    for role in ("standbys", "workers"):
+        shown[role] = ", ".join(
+            p["instance_id"]
+            + (f" [{','.join(p['queues'])}]" if p.get("queues") else "")
+            + f" (seen {output.since(p['seen_at'], now)})"
+            for p in record.get(role) or []
+        )
     output.kv(shown)
 
 
