@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_redis_workers import Procs, procs, wait_until  # noqa: F401 - the fixture
+from redis_server import RedisServer
+from test_redis_workers import Procs, wait_until
 
 from unoschedule.cli import output
+
+
+@pytest.fixture
+def procs(tmp_path: Path, redis_server: RedisServer) -> Iterator[Procs]:
+    p = Procs(tmp_path, redis_server.url)
+    yield p
+    p.close()
 
 
 @pytest.mark.slow

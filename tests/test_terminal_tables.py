@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from test_cli_shell import LONG, SCHEDULES, invoke, make_state
 
 from unoschedule.cli import output
 from unoschedule.cli.fitting import Column, fit, shorten
@@ -20,8 +21,6 @@ from unoschedule.cli.ops import fold_occurrences
 from unoschedule.errors import UnoScheduleError
 from unoschedule.ids import resolve_run_id, short_run_ids
 from unoschedule.store.sqlite import SQLiteStorage
-
-from test_cli_shell import LONG, SCHEDULES, invoke, make_state
 
 RULE = re.compile(r"^[─━ ]+$")
 
@@ -116,6 +115,7 @@ def test_list_at_80_columns_keeps_name_status_time_left_and_result_and_wide_show
 def test_piped_tables_are_plain_rows_with_every_column(config: Path) -> None:
     state = make_state(config)
     code, out, _ = invoke(config, "history", "backup", state=state, env={"COLUMNS": "40"})
+    assert code == 0
     lines = out.splitlines()
     assert lines[0].split("\t")[0] == "run" and len(lines[0].split("\t")) == 8
     assert lines[1].split("\t")[0] == "r0001"  # whole ids for scripts
@@ -130,6 +130,7 @@ def test_list_shows_when_the_last_run_started_and_how_long_ago(
 ) -> None:
     state = make_state(config)
     code, out, _ = invoke(config, "list", "-o", "wide", state=state, env={"COLUMNS": "200"})
+    assert code == 0
     backup = next(line for line in rows_of(out) if line.startswith("backup "))
     # the run finished last started 30 hours ago (make_state), shown in the schedule's zone
     started = (datetime.now(UTC) - timedelta(hours=30)).astimezone(ZoneInfo("Europe/Berlin"))
@@ -141,6 +142,7 @@ def test_before_the_first_run_list_promises_no_next_run_paused_or_active(config:
     state = config.parent / "state.db"
     assert invoke(config, "pause", "backup", "--reason", "disk swap", state=state)[0] == 0
     code, out, err = invoke(config, "list", state=state)
+    assert code == 0
     rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
     assert rows["backup"][3].startswith("paused") and rows["backup"][4:6] == ["-", "-"]
     assert rows["poll"][4:6] == ["not running", "-"]
@@ -162,7 +164,12 @@ def _store_with(tmp_path: Path, ids: list[str]) -> SQLiteStorage:
 
 
 def test_a_run_id_is_shortened_to_the_least_prefix_no_other_run_shares(tmp_path: Path) -> None:
-    ids = ["19abc0001aaaaaaaa01", "19abc0001aaaaaaab02", "19abc0009ffffffff03", "2000000000000000000"]
+    ids = [
+        "19abc0001aaaaaaaa01",
+        "19abc0001aaaaaaab02",
+        "19abc0009ffffffff03",
+        "2000000000000000000",
+    ]
     store = _store_with(tmp_path, ids)
     try:
         # the first two share 16 characters, the third only 8 with them: 9 tell it apart
@@ -195,9 +202,9 @@ def test_logs_takes_a_unique_prefix_of_a_run_id_and_refuses_an_ambiguous_one(
     config: Path,
 ) -> None:
     state = make_state(config)  # runs r0001 .. r0030
-    code, out, err = invoke(config, "logs", "backup", "r0003", state=state)
+    code, _, err = invoke(config, "logs", "backup", "r0003", state=state)
     assert code == 0, err
-    code, out, err = invoke(config, "logs", "backup", "r001", state=state)
+    code, _, err = invoke(config, "logs", "backup", "r001", state=state)
     assert code == 1 and "ambiguous" in err and "r0010" in err and "r0011" in err
     assert len(err.strip().splitlines()) == 1
 
@@ -210,8 +217,9 @@ def test_explain_folds_consecutive_occurrences_of_one_outcome_without_a_run() ->
         at = f"2026-03-01T00:{minute:02d}:00Z"
         return {"scheduled_time": at, "outcome": outcome, "run_id": run_id, "detail": detail}
 
-    rows = [row(0, "not_due"), row(5, "not_due"), row(10, "not_due"), row(15, "success", "r1"),
-            row(20, "success", "r2"), row(25, "missed"), row(30, "missed", detail="other")]  # fmt: skip
+    rows = [row(0, "not_due"), row(5, "not_due"), row(10, "not_due"),
+            row(15, "success", "r1"), row(20, "success", "r2"), row(25, "missed"),
+            row(30, "missed", detail="other")]  # fmt: skip
     folded = [(a["scheduled_time"][14:16], b["scheduled_time"][14:16], n)
               for a, b, n in fold_occurrences(rows)]  # fmt: skip
     assert folded == [("00", "10", 3), ("15", "15", 1), ("20", "20", 1), ("25", "25", 1),
@@ -223,7 +231,7 @@ def test_explain_of_a_new_five_minute_job_over_a_day_is_one_line_in_the_zone(
 ) -> None:
     config = tmp_path / "schedules.yaml"
     config.write_text(
-        "schedules:\n  tick:\n    command: [\"true\"]\n    schedule: \"*/5 * * * *\"\n"
+        'schedules:\n  tick:\n    command: ["true"]\n    schedule: "*/5 * * * *"\n'
         "    timezone: Europe/Berlin\n"
     )
     state = tmp_path / "state.db"

@@ -53,9 +53,7 @@ def resolve_run_id(store: Store, text: str, schedule: str | None = None) -> str:
         raise UnoScheduleError(f"{schedule or 'the state'} has no run {prefix!r}")
     if len(found) > 1:
         listed = ", ".join(found[:_CANDIDATES]) + (", ..." if len(found) > _CANDIDATES else "")
-        raise UnoScheduleError(
-            f"run id {prefix!r} is ambiguous: {listed} (give more characters)"
-        )
+        raise UnoScheduleError(f"run id {prefix!r} is ambiguous: {listed} (give more characters)")
     return found[0]
 
 

@@ -23,8 +23,8 @@ from . import actions, output
 from .application import (
     JsonOption,
     NameArg,
-    OutputOption,
     OptionalName,
+    OutputOption,
     TzOption,
     app,
     call,

@@ -36,9 +36,7 @@ class Column:
 
 def columns_of(columns: Sequence[str | Column], styled: Sequence[str] = ()) -> list[Column]:
     """Plain header names as columns that are always shown."""
-    return [
-        c if isinstance(c, Column) else Column(c, styled=c in styled) for c in columns
-    ]
+    return [c if isinstance(c, Column) else Column(c, styled=c in styled) for c in columns]
 
 
 def shorten(text: str, width: int) -> str:
@@ -66,9 +64,7 @@ def fit(
     the room it leaves. Columns with ``drop`` 0 always stay: when they alone are wider
     than the terminal, their prose is shortened further, the rest stays whole.
     """
-    natural = [
-        max([len(c.name), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)
-    ]
+    natural = [max([len(c.name), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     kept = list(range(len(columns)))
     if width is None:
         return kept, natural

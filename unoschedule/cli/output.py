@@ -31,8 +31,8 @@ __all__ = [
     "duration",
     "echo",
     "err",
-    "is_plain",
     "instants_in",
+    "is_plain",
     "is_wide",
     "kv",
     "print_json",
@@ -155,7 +155,9 @@ def table(
         sys.stdout.flush()
         return
     con = _console(wide=wide)
-    con.print(rich_table(columns, rows, styled=styled, title=title, width=None if wide else con.width))
+    con.print(
+        rich_table(columns, rows, styled=styled, title=title, width=None if wide else con.width)
+    )
 
 
 def rich_table(

@@ -8,6 +8,7 @@ effort: a store that cannot be reached is the caller's to notice elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -64,7 +65,5 @@ class Announcer:
         if self._last is None:
             return
         self._last = None
-        try:
+        with contextlib.suppress(UnoScheduleError):
             self._store().withdraw(self.role, self.instance_id)
-        except UnoScheduleError:
-            pass

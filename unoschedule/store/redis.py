@@ -91,11 +91,11 @@ This is the only module that imports ``redis`` (redis-py).
 from __future__ import annotations
 
 import contextlib
-import re
 import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -112,9 +112,9 @@ from ..abc import (
     Claim,
     Finish,
     Lease,
-    Presence,
     PauseKind,
     PauseRecord,
+    Presence,
     Pruned,
     Store,
     Waiter,

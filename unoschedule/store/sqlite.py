@@ -40,9 +40,9 @@ from ..abc import (
     Claim,
     Finish,
     Lease,
-    Presence,
     PauseKind,
     PauseRecord,
+    Presence,
     Pruned,
     StateFile,
     Store,
@@ -1170,8 +1170,7 @@ class SQLiteStorage(Store, StateFile):
         # a range on the primary key (LIKE would scan: it ignores case)
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? "
-                "ORDER BY run_id LIMIT ?",
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
                 (prefix, prefix + "\U0010ffff", limit),
             ).fetchall()
         return [r[0] for r in rows]
