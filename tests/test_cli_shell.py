@@ -160,14 +160,14 @@ def test_piped_list_is_one_plain_line_per_schedule_with_long_names_whole(config:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split("\t") == [
-        "name", "type", "schedule", "status", "next", "left", "last", "passed", "last result",
+        "name", "type", "schedule", "status", "next", "left", "last", "passed", "result", "why",
     ]  # fmt: skip
     assert len(lines) == 1 + 4  # a header and one line per schedule, whatever COLUMNS says
     assert not any(ch in done.stdout for ch in "─│┃━┏┗╭╰|")
     assert "\x1b[" not in done.stdout
     names = [line.split("\t")[0] for line in lines[1:]]
     assert names == sorted(["backup", "poll", "restock", LONG.rstrip("-")])  # by name
-    assert all(len(line.split("\t")) == 9 for line in lines)
+    assert all(len(line.split("\t")) == 10 for line in lines)
     grep = [line for line in lines if line.startswith(LONG[:30])]
     assert len(grep) == 1 and "At 04:00 every day" in grep[0]
 

@@ -173,7 +173,7 @@ def test_a_run_id_is_shortened_to_the_least_prefix_no_other_run_shares(tmp_path:
     store = _store_with(tmp_path, ids)
     try:
         # the first two share 16 characters, the third only 8 with them: 9 tell it apart
-        short = short_run_ids(store, [ids[0], ids[2], ids[3]])
+        short = short_run_ids(store.run_ids_starting, [ids[0], ids[2], ids[3]])
         assert short == {ids[0]: ids[0][:17], ids[2]: ids[2][:9], ids[3]: ids[3][:8]}
     finally:
         store.close()
@@ -185,15 +185,15 @@ def test_a_unique_prefix_resolves_and_an_ambiguous_one_lists_the_candidates(
     ids = ["19abc0001aaaaaaaa01", "19abc0001aaaaaaab02", "19abc0009ffffffff03"]
     store = _store_with(tmp_path, ids)
     try:
-        assert resolve_run_id(store, "19abc0009") == ids[2]
-        assert resolve_run_id(store, ids[0]) == ids[0]
+        assert resolve_run_id(store.run_ids_starting, "19abc0009") == ids[2]
+        assert resolve_run_id(store.run_ids_starting, ids[0]) == ids[0]
         with pytest.raises(UnoScheduleError) as ambiguous:
-            resolve_run_id(store, "19abc000")
+            resolve_run_id(store.run_ids_starting, "19abc000")
         message = str(ambiguous.value)
         assert "\n" not in message and "ambiguous" in message
         assert all(i in message for i in ids)
         with pytest.raises(UnoScheduleError, match="a has no run '7'"):
-            resolve_run_id(store, "7", "a")
+            resolve_run_id(store.run_ids_starting, "7", "a")
     finally:
         store.close()
 

@@ -3,21 +3,21 @@
 A run id is shown shortened, as git shows a commit: the shortest prefix of at least
 ``SHORT`` characters that no other run of the state shares; every command that takes a
 run id takes such a prefix (``resolve_run_id``), and refuses one that several runs share.
+Both are given the state's lookup (``Store.run_ids_starting``), so this stays pure.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .errors import UnoScheduleError
 
-if TYPE_CHECKING:
-    from .abc import Store
+#: The state's ids that start with a prefix, in order, at most so many.
+Lookup = Callable[[str, int], list[str]]
 
-__all__ = ["SHORT", "new_run_id", "resolve_run_id", "short_run_ids"]
+__all__ = ["SHORT", "Lookup", "new_run_id", "resolve_run_id", "short_run_ids"]
 
 #: The fewest characters a shortened run id has.
 SHORT = 8
@@ -37,7 +37,7 @@ def new_run_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):011x}{os.urandom(4).hex()}"
 
 
-def resolve_run_id(store: Store, text: str, schedule: str | None = None) -> str:
+def resolve_run_id(lookup: Lookup, text: str, schedule: str | None = None) -> str:
     """The run id that ``text`` (a whole id or a prefix no other run of the state shares)
     stands for.
 
@@ -46,7 +46,7 @@ def resolve_run_id(store: Store, text: str, schedule: str | None = None) -> str:
     prefix = text.strip()
     if not prefix:
         raise UnoScheduleError("a run id is empty")
-    found = store.run_ids_starting(prefix, _CANDIDATES + 1)
+    found = lookup(prefix, _CANDIDATES + 1)
     if prefix in found:
         return prefix
     if not found:
@@ -57,7 +57,7 @@ def resolve_run_id(store: Store, text: str, schedule: str | None = None) -> str:
     return found[0]
 
 
-def short_run_ids(store: Store | None, ids: Iterable[str]) -> dict[str, str]:
+def short_run_ids(lookup: Lookup | None, ids: Iterable[str]) -> dict[str, str]:
     """Each id shortened to the fewest characters (at least ``SHORT``) that tell it from
     every other run of the state: one read per distinct ``SHORT``-character prefix."""
     wanted = sorted(set(ids))
@@ -67,8 +67,8 @@ def short_run_ids(store: Store | None, ids: Iterable[str]) -> dict[str, str]:
         groups.setdefault(run_id[:SHORT], []).append(run_id)
     for head, members in groups.items():
         others = set(members)
-        if store is not None:
-            near = store.run_ids_starting(head, _NEIGHBOURS + 1)
+        if lookup is not None:
+            near = lookup(head, _NEIGHBOURS + 1)
             if len(near) > _NEIGHBOURS:
                 out.update((m, m) for m in members)
                 continue

@@ -265,7 +265,7 @@ def read_output(
     else:
         from .ids import resolve_run_id
 
-        found = store.get_run(resolve_run_id(store, run_id, name))
+        found = store.get_run(resolve_run_id(store.run_ids_starting, run_id, name))
         if found is None or found.schedule != name:
             raise UnoScheduleError(f"{name} has no run {run_id!r}")
         run = found

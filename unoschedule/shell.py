@@ -316,8 +316,8 @@ def short_run_ids(scheduler: Scheduler, ids: Iterable[str | None]) -> dict[str, 
     state shares (``ids.short_run_ids``)."""
     from .ids import short_run_ids as shorten
 
-    store = scheduler.store if scheduler.has_state() else None
-    return shorten(store, (i for i in ids if i))
+    lookup = scheduler.store.run_ids_starting if scheduler.has_state() else None
+    return shorten(lookup, (i for i in ids if i))
 
 
 def serve_queues(scheduler: Scheduler, queues: str | None) -> None:

@@ -60,22 +60,32 @@ def fit(
     ``cells`` (already text) fits ``width`` characters (None: every column, in full).
 
     Prose columns shrink first (to ``_PROSE_MIN`` or their header); then the column with
-    the highest ``drop`` goes (the rightmost among equals), and prose grows back into
-    the room it leaves. Columns with ``drop`` 0 always stay: when they alone are wider
-    than the terminal, their prose is shortened further, the rest stays whole.
+    the highest ``drop`` goes (the rightmost among equals), until the rest fits; a
+    column dropped on the way that fits in the room left comes back (the most needed
+    first), and prose grows into what remains. Columns with ``drop`` 0 always stay: when
+    they alone are wider than the terminal, their prose is shortened further, the rest
+    stays whole.
     """
     natural = [max([len(c.name), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     kept = list(range(len(columns)))
     if width is None:
         return kept, natural
-    while True:
-        widths = _widths(columns, natural, kept, width)
-        if widths is not None:
-            return kept, widths
+    dropped: list[int] = []
+    while _widths(columns, natural, kept, width) is None:
         droppable = [i for i in kept if columns[i].drop > 0]
         if not droppable:
             return kept, _squeezed(columns, natural, kept, width)
-        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+        gone = max(droppable, key=lambda i: (columns[i].drop, i))
+        kept.remove(gone)
+        dropped.append(gone)
+    # a column dropped early may fit beside the room a wider one left: most needed first
+    for i in sorted(dropped, key=lambda i: (columns[i].drop, i)):
+        tried = sorted([*kept, i])
+        if _widths(columns, natural, tried, width) is not None:
+            kept = tried
+    widths = _widths(columns, natural, kept, width)
+    assert widths is not None
+    return kept, widths
 
 
 def _widths(
