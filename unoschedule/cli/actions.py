@@ -351,7 +351,7 @@ def history(
                 output.when(r.get("started_at"), shown, ago=False),
                 output.duration(r.get("duration")),
                 r.get("result"),
-                r.get("error"),
+                output.instants_in(r.get("error"), shown),
             ]
             for r in records
         ),
