@@ -165,7 +165,7 @@ def list_(
             [
                 r["name"],
                 r["type"],
-                _list_description(r),
+                output.instants_in(_list_description(r), here),
                 r.get("status"),
                 output.when(next_run, here, ago=False) if next_run else _no_next(r, bool(note)),
                 output.until(next_run, now) if next_run else None,

@@ -62,7 +62,8 @@ def fit(
     Prose columns shrink first (to ``_PROSE_MIN`` or their header); then the column with
     the highest ``drop`` goes (the rightmost among equals), until the rest fits; a
     column dropped on the way that fits in the room left comes back (the most needed
-    first), and prose grows into what remains. Columns with ``drop`` 0 always stay: when
+    first) unless it would narrow the prose of a more needed column, and prose grows
+    into what remains. Columns with ``drop`` 0 always stay: when
     they alone are wider than the terminal, their prose is shortened further, the rest
     stays whole.
     """
@@ -78,13 +79,22 @@ def fit(
         gone = max(droppable, key=lambda i: (columns[i].drop, i))
         kept.remove(gone)
         dropped.append(gone)
-    # a column dropped early may fit beside the room a wider one left: most needed first
-    for i in sorted(dropped, key=lambda i: (columns[i].drop, i)):
-        tried = sorted([*kept, i])
-        if _widths(columns, natural, tried, width) is not None:
-            kept = tried
+    # a column dropped early may fit beside the room a wider one left (most needed
+    # first), as long as it takes no room from the prose of a column more needed
     widths = _widths(columns, natural, kept, width)
     assert widths is not None
+    for i in sorted(dropped, key=lambda i: (columns[i].drop, i)):
+        tried = sorted([*kept, i])
+        more = _widths(columns, natural, tried, width)
+        if more is None:
+            continue
+        had, got = dict(zip(kept, widths, strict=True)), dict(zip(tried, more, strict=True))
+        if all(
+            got[j] >= had[j]
+            for j in kept
+            if columns[j].shorten and columns[j].drop < columns[i].drop
+        ):
+            kept, widths = tried, more
     return kept, widths
 
 
