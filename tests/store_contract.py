@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, StateFile, Store, WorkerQueues
+from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -383,6 +383,58 @@ class StoreContract:
         got = store.get_run("r1")
         assert got is not None
         assert (got.epoch, got.instance_id, got.result) == (leader, "i1", "running")
+
+    def test_presences_are_listed_until_they_expire_or_are_withdrawn(self, store: Store) -> None:
+        soon = T0 + timedelta(seconds=10)
+        store.announce(Presence("worker", "w1:7", T0, soon, "reports,default"))
+        store.announce(Presence("standby", "h2:9", T0, soon))
+        store.announce(Presence("standby", "h3:1", T0, T0 + timedelta(seconds=1)))
+        later = T0 + timedelta(seconds=5)
+        store.announce(Presence("worker", "w1:7", later, later + timedelta(seconds=10), "reports"))
+        got = store.presences(T0 + timedelta(seconds=2))
+        assert [(p.role, p.instance_id, p.seen_at, p.detail) for p in got] == [
+            ("standby", "h2:9", T0, ""), ("worker", "w1:7", later, "reports"),
+        ]  # fmt: skip
+        store.withdraw("standby", "h2:9")
+        assert [p.instance_id for p in store.presences(T0 + timedelta(seconds=3))] == ["w1:7"]
+        assert store.presences(later + timedelta(seconds=10)) == []
+
+    def test_active_runs_are_every_queued_or_running_run_whoever_holds_it(
+        self, store: Store, leader: int
+    ) -> None:
+        store.save_schedule(sched("a", next_run=T0))
+        store.enqueue(run("m1", at=T0 + timedelta(minutes=3), queued_at=T0))  # nobody's yet
+        store.claim(run("c1", result="running"), "a@1", None, epoch=leader)  # the leader's
+        store.record_started(
+            run("f1", at=T0 + timedelta(minutes=1), result="running", started_at=T0)
+        )  # a foreground trigger's
+        store.claim(run("d1", at=T0 - timedelta(minutes=1)), "a@0", None, epoch=leader)
+        store.finish_run("d1", "success", T0)
+        got = store.active_runs()
+        assert [(r.run_id, r.result) for r in got] == [
+            ("c1", "running"), ("f1", "running"), ("m1", "queued"),
+        ]  # fmt: skip
+        if WorkerQueues in self.CAPABILITIES:  # a run a worker started is still listed
+            assert isinstance(store, WorkerQueues)
+            started, _ = store.queues.start("m1", T0, 4242)
+            assert started
+            assert [r.run_id for r in store.active_runs()] == ["c1", "f1", "m1"]
+            assert "m1" not in {r.run_id for r in store.unfinished_runs()}
+
+    def test_run_ids_starting_a_prefix_are_found_in_order_up_to_the_limit(
+        self, store: Store
+    ) -> None:
+        for run_id in ("1a2b3c01", "1a2b3c02", "1a2b4d00", "ffff0000"):
+            store.enqueue(run(run_id, queued_at=T0))
+        store.add_event("deploy", None, [run("1a2b3c03", trigger="event")], T0)
+        assert store.run_ids_starting("1a2b3c", 10) == ["1a2b3c01", "1a2b3c02", "1a2b3c03"]
+        assert store.run_ids_starting("1a2b3c", 2) == ["1a2b3c01", "1a2b3c02"]
+        assert store.run_ids_starting("1a2b4d00", 10) == ["1a2b4d00"]
+        assert store.run_ids_starting("1a2b5", 10) == []
+        assert store.run_ids_starting("*", 10) == []  # a pattern character is a character
+        assert store.run_ids_starting("", 10) == [
+            "1a2b3c01", "1a2b3c02", "1a2b3c03", "1a2b4d00", "ffff0000",
+        ]  # fmt: skip
 
     def test_claim_needs_current_epoch(self, store: Store) -> None:
         store.save_schedule(sched("a", next_run=T0))

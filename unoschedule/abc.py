@@ -43,6 +43,7 @@ __all__ = [
     "Observer",
     "PauseKind",
     "PauseRecord",
+    "Presence",
     "Pruned",
     "StateFile",
     "Store",
@@ -62,6 +63,19 @@ class Lease:
     epoch: int
     expires_at: datetime
     acquired_at: datetime
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A process that serves the state beside the leader: a ``standby`` runner waiting
+    for the lease, or a ``worker`` (``detail``: its queues), as it last said it was
+    there (``seen_at``); forgotten after ``expires_at`` unless it says so again."""
+
+    role: str
+    instance_id: str
+    seen_at: datetime
+    expires_at: datetime
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -365,12 +379,23 @@ class Store(ABC):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abstractmethod
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        """The ids of the runs that start with ``prefix``, in order, at most ``limit``:
+        what a shortened run id (``1a2376e5``) stands for (``ids.resolve_run_id``)."""
+
+    @abstractmethod
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         """Runs of one schedule (None: all), newest scheduled instant first."""
 
     @abstractmethod
     def unfinished_runs(self) -> list[RunRecord]:
         """Runs claimed by some leader (epoch > 0) still ``queued`` or ``running``."""
+
+    @abstractmethod
+    def active_runs(self) -> list[RunRecord]:
+        """Every run ``queued`` or ``running``, whoever holds it (a leader, a worker, a
+        foreground ``trigger --wait``, nobody yet), by scheduled instant then attempt:
+        what is going on now (``top``)."""
 
     @abstractmethod
     def foreground_runs(self) -> list[RunRecord]:
@@ -409,6 +434,21 @@ class Store(ABC):
 
     @abstractmethod
     def current_lease(self) -> Lease | None: ...
+
+    # -- the processes beside the leader ------------------------------------------------
+
+    @abstractmethod
+    def announce(self, presence: Presence) -> None:
+        """Record (or renew) that a standby or worker is there, for ``stats``."""
+
+    @abstractmethod
+    def withdraw(self, role: str, instance_id: str) -> None:
+        """Forget a presence at once (a clean stop, a standby that became the leader)."""
+
+    @abstractmethod
+    def presences(self, now: datetime) -> list[Presence]:
+        """The presences not expired at ``now``, by role then instance id; expired ones
+        are forgotten."""
 
     # -- pauses: each operation one transaction, deciding from the records ---------------
 

@@ -16,8 +16,9 @@ __all__ = ["snapshot"]
 
 def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, Any]:
     """``{"now", "leader", "epoch", "running", "next", "recent", "counts"}``: the runs
-    running or queued for the leader, the next due schedules, the latest results, and
-    how many schedules are in each status (None for ``store``: no state yet)."""
+    running or queued (the leader's, the workers', a foreground trigger's), the next due
+    schedules, the latest results, newest first, and how many schedules are in each
+    status (None for ``store``: no state yet)."""
     out: dict[str, Any] = {
         "now": format_instant(now),
         "leader": None,
@@ -43,7 +44,7 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
             "started_at": format_instant(r.started_at),
             "seconds": round((now - r.started_at).total_seconds(), 1) if r.started_at else None,
         }
-        for r in store.unfinished_runs()
+        for r in store.active_runs()
     ]
     states = store.list_schedules(definitions=False)
     counts: dict[str, int] = {}
@@ -63,6 +64,11 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
         }
         for s in due
     ]
+    finished = sorted(
+        (r for r in store.history(None, limit=rows * 3) if r.finished_at is not None),
+        key=lambda r: (r.finished_at, r.run_id),
+        reverse=True,
+    )
     out["recent"] = [
         {
             "schedule": r.schedule,
@@ -73,7 +79,6 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
             "duration": r.duration,
             "error": r.error,
         }
-        for r in store.history(None, limit=rows * 3)
-        if r.result not in ("running", "queued")
-    ][:rows]
+        for r in finished[:rows]
+    ]
     return out

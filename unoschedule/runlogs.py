@@ -263,7 +263,9 @@ def read_output(
             raise UnoScheduleError(f"{name} has no run with output yet")
         run = max(started, key=lambda r: (r.started_at, r.run_id))
     else:
-        found = store.get_run(run_id)
+        from .ids import resolve_run_id
+
+        found = store.get_run(resolve_run_id(store.run_ids_starting, run_id, name))
         if found is None or found.schedule != name:
             raise UnoScheduleError(f"{name} has no run {run_id!r}")
         run = found

@@ -749,6 +749,25 @@ class Scheduler:
             "leader": lease.instance_id if lease and lease.expires_at > now else None,
             # the current leader's instance id (HOSTNAME:PID unless configured)
             "instance_id": lease.instance_id if lease and lease.expires_at > now else None,
+            # until when its lease holds unless it renews it (its heartbeat)
+            "leader_lease_until": (
+                format_instant(lease.expires_at) if lease and lease.expires_at > now else None
+            ),
+            **self._presences(store, now),
+        }
+
+    @staticmethod
+    def _presences(store: Store | None, now: datetime) -> dict[str, list[dict[str, Any]]]:
+        """The standbys and workers beside the leader, each with when it last said so."""
+        found = store.presences(now) if store else []
+        return {
+            role + "s": [
+                {"instance_id": p.instance_id, "seen_at": format_instant(p.seen_at)}
+                | ({"queues": p.detail.split(",")} if role == "worker" else {})
+                for p in found
+                if p.role == role
+            ]
+            for role in ("standby", "worker")
         }
 
     def _check_known(self, schedule_id: str) -> Store | None:

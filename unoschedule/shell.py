@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,6 +309,15 @@ def history(
         records = scheduler.run_history(name, limit)
         paused = scheduler.pauses_of(name)
     return {"records": records, "timezone": schedule_zone(scheduler, name), "pauses": paused}
+
+
+def short_run_ids(scheduler: Scheduler, ids: Iterable[str | None]) -> dict[str, str]:
+    """Run ids as the shell shows them: each shortened to a prefix no other run of the
+    state shares (``ids.short_run_ids``)."""
+    from .ids import short_run_ids as shorten
+
+    lookup = scheduler.store.run_ids_starting if scheduler.has_state() else None
+    return shorten(lookup, (i for i in ids if i))
 
 
 def serve_queues(scheduler: Scheduler, queues: str | None) -> None:

@@ -27,6 +27,7 @@ from unoschedule.errors import (
 from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 
 from . import output
+from .fitting import Column
 from .session import Globals, check_tz, run_async, scheduler_for, zone
 
 __all__ = [
@@ -135,11 +136,18 @@ def paused_note(row: dict[str, Any], zone: Any) -> str:
 
 
 def list_(
-    g: Globals, *, status: str | None, tag: list[str] | None, tz: str | None, as_json: bool
+    g: Globals,
+    *,
+    status: str | None,
+    tag: list[str] | None,
+    tz: str | None,
+    form: str | None = None,
+    as_json: bool,
 ) -> None:
     from unoschedule.shell import schedule_list
 
     check_tz(tz)
+    wide = output.is_wide(form)
     with scheduler_for(g) as scheduler:
         record = schedule_list(scheduler, status, tag or None, all_next_runs=as_json)
     if as_json:
@@ -148,29 +156,62 @@ def list_(
     rows = record["rows"]
     note = not_running(record["leader_status"], zone(tz, "UTC"))
     now = datetime.now(UTC)
-    output.table(
-        ["name", "type", "schedule", "status", "next run", "last result"],
-        (
+    shown = []
+    for r in rows:
+        here = zone(tz, r.get("timezone"))
+        next_run = _next_of(r, bool(note))
+        last_run = r.get("last_run")
+        shown.append(
             [
                 r["name"],
                 r["type"],
-                _list_description(r),
-                str(r.get("status")) + paused_note(r, zone(tz, r.get("timezone"))),
-                (
-                    "not running"
-                    if note and r.get("status") == "active" and r["type"] != "event"
-                    else output.when(r.get("next_run"), zone(tz, r.get("timezone")), now)
-                ),
+                output.instants_in(_list_description(r), here),
+                r.get("status"),
+                output.when(next_run, here, ago=False) if next_run else _no_next(r, bool(note)),
+                output.until(next_run, now) if next_run else None,
+                output.when(last_run, here, ago=False),
+                output.since(last_run, now),
                 r.get("last_result"),
+                paused_note(r, here).strip(" ()"),
             ]
-            for r in rows
-        ),
-        styled=("status", "last result"),
+        )
+    output.table(
+        [
+            Column("name"),
+            Column("type", drop=6),
+            Column("schedule", drop=4, shorten=True),
+            Column("status", styled=True),
+            Column("next", drop=2),
+            Column("left"),
+            Column("last", drop=5),
+            Column("passed", drop=3),
+            Column("result", drop=1, styled=True),
+            Column("why", drop=7, shorten=True),
+        ],
+        shown,
+        wide=wide,
     )
     if note:
         output.err(f"note: {note}; nothing fires until it starts")
     if not rows:
         output.err("no schedules match" if status or tag else "no schedules in the file")
+
+
+def _next_of(row: dict[str, Any], stopped: bool) -> str | None:
+    """The next run ``list`` promises: none for a schedule that does not fire by the
+    clock (paused, disabled, completed, an event's), nor for any while no scheduler runs."""
+    if stopped or row.get("status") != "active" or row.get("type") == "event":
+        return None
+    return row.get("next_run") or None
+
+
+def _no_next(row: dict[str, Any], stopped: bool) -> str:
+    """What ``list`` shows instead of a next run: why there is none."""
+    if row.get("type") == "event" and row.get("status") == "active":
+        return "on event"
+    if row.get("status") != "active":
+        return ""
+    return "not running" if stopped else ""
 
 
 def _list_description(row: dict[str, Any]) -> str:
@@ -260,14 +301,29 @@ def next_runs(
 
 
 def history(
-    g: Globals, *, name: str, limit: int, versions: bool, tz: str | None, as_json: bool
+    g: Globals,
+    *,
+    name: str,
+    limit: int,
+    versions: bool,
+    tz: str | None,
+    form: str | None = None,
+    as_json: bool,
 ) -> None:
     from unoschedule.shell import history as history_record
+    from unoschedule.shell import short_run_ids
 
     check_tz(tz)
+    wide = output.is_wide(form)
     with scheduler_for(g) as scheduler:
         found = history_record(scheduler, name, limit, versions=versions)
-    records = found["records"]
+        records = found["records"]
+        # shortened on a terminal; whole for scripts (a prefix unique now may not stay so)
+        short = (
+            {}
+            if as_json or versions or output.is_plain()
+            else short_run_ids(scheduler, (r.get("run_id") for r in records))
+        )
     if as_json:
         output.print_json(records)
         return
@@ -276,28 +332,61 @@ def history(
         _print_versions(records, shown)
         return
     output.table(
-        ["run", "scheduled", "trigger", "attempt", "started", "duration", "result", "error"],
+        [
+            Column("run"),
+            Column("scheduled", drop=2),
+            Column("trigger", drop=4),
+            Column("attempt", drop=5),
+            Column("started", drop=3),
+            Column("duration", drop=1),
+            Column("result", styled=True),
+            Column("error", drop=2, shorten=True),
+        ],
         (
             [
-                r.get("run_id"),
+                short.get(r.get("run_id") or "", r.get("run_id")),
                 output.when(r.get("scheduled_time"), shown, ago=False),
                 r.get("trigger"),
                 r.get("attempt"),
                 output.when(r.get("started_at"), shown, ago=False),
                 output.duration(r.get("duration")),
                 r.get("result"),
-                _one_line(r.get("error")) if r.get("error") else None,
+                output.instants_in(r.get("error"), shown),
             ]
             for r in records
         ),
-        styled=("result",),
         title=f"{name}: {len(records)} run{'s' if len(records) != 1 else ''}",
+        wide=wide,
     )
     _print_pauses(found["pauses"], shown)
 
 
 def _print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
-    """Below ``history``: the latest pauses, who made them and why."""
+    """Below ``history``: the latest pauses, who made them and why (a table on a
+    terminal, fitted like the runs above it)."""
+    if not output.is_plain():
+        if pauses:
+            output.table(
+                [
+                    Column("paused"),
+                    Column("until", drop=3),
+                    Column("by", drop=2),
+                    Column("reason", drop=1, shorten=True),
+                    Column("resumed"),
+                ],
+                (
+                    [
+                        output.when(p["paused_at"], zone, ago=False),
+                        output.when(p["paused_until"], zone, ago=False),
+                        p["paused_by"],
+                        p["paused_reason"] or "no reason given",
+                        output.when(p["resumed_at"], zone, ago=False) or "still paused",
+                    ]
+                    for p in pauses
+                ),
+                title="pauses",
+            )
+        return
     for p in pauses:
         until = (
             f" until {output.when(p['paused_until'], zone, ago=False)}" if p["paused_until"] else ""
@@ -311,13 +400,6 @@ def _print_pauses(pauses: list[dict[str, Any]], zone: Any) -> None:
             f"paused {output.when(p['paused_at'], zone, ago=False)}{until}"
             f" by {p['paused_by'] or '?'}: {p['paused_reason'] or 'no reason given'}{ended}"
         )
-
-
-def _one_line(text: Any, width: int = 80) -> str:
-    line = " ".join(str(text).split())
-    if output.is_plain():
-        return line
-    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _print_versions(records: list[dict[str, Any]], zone: tzinfo | None) -> None:
@@ -369,6 +451,15 @@ def stats(g: Globals, *, as_json: bool) -> None:
     shown["scheduler uptime"] = (
         output.duration(record.get("scheduler_uptime")) if record.get("leader") else "not running"
     )
+    now = datetime.now(UTC)
+    shown["leader lease until"] = output.when(record.get("leader_lease_until"), UTC, now)
+    for role in ("standbys", "workers"):
+        shown[role] = ", ".join(
+            p["instance_id"]
+            + (f" [{','.join(p['queues'])}]" if p.get("queues") else "")
+            + f" (seen {output.since(p['seen_at'], now)})"
+            for p in record.get(role) or []
+        )
     output.kv(shown)
 
 

@@ -174,6 +174,16 @@ def _complete_name(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (no colour).")]
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="FORMAT",
+        help="wide: every column, in full (default: the columns that fit the terminal, "
+        "as many as its width allows).",
+    ),
+]
 NameArg = Annotated[
     str,
     typer.Argument(metavar="NAME", help="The schedule's name.", autocompletion=_complete_name),

@@ -24,6 +24,7 @@ from .application import (
     JsonOption,
     NameArg,
     OptionalName,
+    OutputOption,
     TzOption,
     app,
     call,
@@ -240,14 +241,17 @@ def list_(
         list[str] | None, typer.Option("--tag", help="Only schedules with this tag (repeatable).")
     ] = None,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List schedules: type, what the schedule means, next run and last result.
+    """List schedules: next run and time left, last run and time passed, last result.
 
-    Piped (or with --plain) it prints one schedule per line, tab-separated, after a
-    header line: ready for grep, cut and awk. Times are in each schedule's own zone
-    unless --tz says otherwise. When no scheduler is running, it says so on stderr and
-    shows no next run as if one were coming.
+    On a terminal the columns that do not fit its width are left out, least needed
+    first (the schedule, the last run's instant, the type...); -o wide shows them all.
+    Piped (or with --plain) it prints every column, one schedule per line,
+    tab-separated, after a header line: ready for grep, cut and awk. Times are in each
+    schedule's own zone unless --tz says otherwise. When no scheduler is running, it
+    says so on stderr and promises no next run.
 
     Examples:
 
@@ -255,11 +259,13 @@ def list_(
 
       uno-schedule list --status paused
 
+      uno-schedule list -o wide
+
       uno-schedule list --tag reports --json
 
       uno-schedule list | cut -f1,5
     """
-    call(ctx, actions.list_, status=status, tag=tag, tz=tz, as_json=as_json)
+    call(ctx, actions.list_, status=status, tag=tag, tz=tz, form=form, as_json=as_json)
 
 
 @app.command()
@@ -331,9 +337,14 @@ def history(
         bool, typer.Option("--versions", help="Show definition versions with diffs instead.")
     ] = False,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a schedule's runs, newest first, or its definition versions with diffs.
+
+    On a terminal run ids are shortened to a prefix no other run shares (every command
+    that takes a run id takes such a prefix), and the columns that do not fit are left
+    out (-o wide shows them all); piped and --json output give whole ids.
 
     Examples:
 
@@ -343,7 +354,16 @@ def history(
 
       uno-schedule history backup --json
     """
-    call(ctx, actions.history, name=name, limit=limit, versions=versions, tz=tz, as_json=as_json)
+    call(
+        ctx,
+        actions.history,
+        name=name,
+        limit=limit,
+        versions=versions,
+        tz=tz,
+        form=form,
+        as_json=as_json,
+    )
 
 
 @app.command()

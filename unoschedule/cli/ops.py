@@ -14,9 +14,19 @@ import typer
 from unoschedule.errors import UnoScheduleError
 
 from . import output
-from .application import JsonOption, NameArg, TzOption, app, run_async, scheduler_for, zone
+from .application import (
+    JsonOption,
+    NameArg,
+    OutputOption,
+    TzOption,
+    app,
+    run_async,
+    scheduler_for,
+    zone,
+)
+from .fitting import Column
 
-__all__ = ["parse_when"]
+__all__ = ["fold_occurrences", "parse_when"]
 
 
 def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
@@ -115,9 +125,13 @@ def explain(
         ),
     ] = None,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show every occurrence a schedule should have had in a window and what became of it.
+
+    Consecutive occurrences with the same outcome and no run of their own are shown as
+    one line (their count, the first and last instant); --json lists every one.
 
     Outcomes: success, error, timeout, skipped (overlap, blackout window), missed, paused,
     interrupted, running, queued, outside_window (start/end dates), not_due, excluded
@@ -131,32 +145,64 @@ def explain(
 
       uno-schedule explain tick --since 10m --json
     """
-    shown = zone(tz)
+    from unoschedule.shell import schedule_zone, short_run_ids
+
+    wide = output.is_wide(form)
     now = datetime.now(UTC)
     start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
     with scheduler_for(ctx) as scheduler:
         rows = run_async(scheduler.explain(name, start, end))
-    if as_json:
-        output.print_json(rows)
-        return
+        if as_json:
+            output.print_json(rows)
+            return
+        shown = zone(tz, schedule_zone(scheduler, name))
+        short = {} if output.is_plain() else short_run_ids(scheduler, (r["run_id"] for r in rows))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda i: -i[1]))
     output.table(
-        ["scheduled", "outcome", "run", "detail"],
+        [
+            Column("scheduled"),
+            Column("count"),
+            Column("outcome", styled=True),
+            Column("run", drop=2),
+            Column("detail", drop=1, shorten=True),
+        ],
         (
             [
-                output.when(r["scheduled_time"], shown, ago=False),
-                r["outcome"],
-                r["run_id"],
-                r["detail"],
+                output.when_range(first["scheduled_time"], last["scheduled_time"], shown),
+                n,
+                first["outcome"],
+                short.get(first["run_id"] or "", first["run_id"]),
+                output.instants_in(first["detail"], shown),
             ]
-            for r in rows
+            for first, last, n in fold_occurrences(rows)
         ),
-        styled=("outcome",),
         title=f"{name}: {len(rows)} occurrences" + (f" ({summary})" if summary else ""),
+        wide=wide,
     )
+
+
+def fold_occurrences(
+    rows: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
+    """``explain``'s occurrences for people: each run of consecutive occurrences with
+    the same outcome and detail and no run of their own (288 ``not_due`` of a new
+    ``*/5`` job) as one ``(first, last, count)``; an occurrence with a run stays alone."""
+    out: list[tuple[dict[str, Any], dict[str, Any], int]] = []
+    for row in rows:
+        if out and not row["run_id"]:
+            first, _, n = out[-1]
+            if (
+                not first["run_id"]
+                and first["outcome"] == row["outcome"]
+                and first["detail"] == row["detail"]
+            ):
+                out[-1] = (first, row, n + 1)
+                continue
+        out.append((row, row, 1))
+    return out
 
 
 @app.command()
@@ -282,11 +328,14 @@ def top(
     rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Rows per section.")] = 10,
     once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
     tz: TzOption = None,
+    form: OutputOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A live view: running jobs, the next due schedules, the latest results.
 
     Refreshed every second until Ctrl-C. With --once (or --json) one snapshot is printed.
+    Runs held by workers on other hosts are listed with the leader's; on a terminal each
+    section gets as many rows as its height allows and the columns that fit its width.
 
     Examples:
 
@@ -298,35 +347,55 @@ def top(
     """
     import time
 
+    from unoschedule.shell import short_run_ids
+
     shown = zone(tz)
+    wide = output.is_wide(form)
     with scheduler_for(ctx) as scheduler:
         if as_json:
             output.print_json(run_async(scheduler.overview(rows)))
             return
+
+        def snapshot() -> dict[str, Any]:
+            data: dict[str, Any] = run_async(scheduler.overview(_rows_that_fit(rows)))
+            if not output.is_plain():
+                data["short"] = short_run_ids(
+                    scheduler, (r["run_id"] for r in (*data["running"], *data["recent"]))
+                )
+            return data
+
         if once or output.is_plain():  # piped: a live redraw would be escape codes
-            data = run_async(scheduler.overview(rows))
             if output.is_plain():
-                _top_plain(data, shown)
+                _top_plain(snapshot(), shown)
             else:
-                output.console().print(_top_view(data, shown))
+                output.console(wide=wide).print(_top_view(snapshot(), shown, wide))
             return
         from rich.live import Live
 
         try:
             with Live(
-                _top_view(run_async(scheduler.overview(rows)), shown),
-                console=output.console(),
+                _top_view(snapshot(), shown, wide),
+                console=output.console(wide=wide),
                 refresh_per_second=4,
                 transient=False,
             ) as live:
                 while True:
                     time.sleep(1.0)
-                    live.update(_top_view(run_async(scheduler.overview(rows)), shown))
+                    live.update(_top_view(snapshot(), shown, wide))
         except KeyboardInterrupt:
             return
 
 
-_Section = tuple[str, list[str], list[list[Any]], tuple[str, ...]]
+def _rows_that_fit(asked: int) -> int:
+    """Rows per section: as asked, but on a terminal no more than its height holds
+    (a header line, then three sections of a title, a header and a rule each)."""
+    if output.is_plain():
+        return asked
+    height = int(output.console().height)
+    return max(1, min(asked, (height - 1 - 3 * 3 - 1) // 3))
+
+
+_Section = tuple[str, list[Column], list[list[Any]]]
 
 
 def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Section]]:
@@ -339,9 +408,10 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
         else "no leader: nothing fires"
     )
     now = output.when(data["now"], zone, ago=False)
+    short = data.get("short", {})
     running = [
-        [r["schedule"], r["run_id"], r["result"], r["trigger"], r["attempt"],
-         output.duration(r["seconds"])]
+        [r["schedule"], short.get(r["run_id"], r["run_id"]), r["result"], r["trigger"],
+         r["attempt"], output.duration(r["seconds"])]
         for r in data["running"]
     ]  # fmt: skip
     upcoming = [
@@ -358,16 +428,32 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
         [
             (
                 f"running and queued ({len(running)})",
-                ["schedule", "run", "state", "trigger", "attempt", "running for"],
+                [
+                    Column("schedule"),
+                    Column("run", drop=2),
+                    Column("state", styled=True),
+                    Column("trigger", drop=3),
+                    Column("attempt", drop=4),
+                    Column("running for", drop=1),
+                ],
                 running,
-                ("state",),
             ),
-            ("next due", ["schedule", "next run", "last result"], upcoming, ("last result",)),
             (
-                "latest results",
-                ["schedule", "finished", "result", "trigger", "duration", "error"],
+                "next due",
+                [Column("schedule"), Column("next run"), Column("last result", styled=True)],
+                upcoming,
+            ),
+            (
+                "latest results, newest first",
+                [
+                    Column("schedule"),
+                    Column("finished"),
+                    Column("result", styled=True),
+                    Column("trigger", drop=3),
+                    Column("duration", drop=1),
+                    Column("error", drop=2, shorten=True),
+                ],
                 recent,
-                ("result",),
             ),
         ],
     )
@@ -377,12 +463,12 @@ def _top_plain(data: dict[str, Any], zone: Any) -> None:
     """One snapshot as plain lines: the header, then each section's title and its rows."""
     header, leader, sections = _top_sections(data, zone)
     output.lines([f"{header}  {leader}"])
-    for title, columns, rows, _ in sections:
+    for title, columns, rows in sections:
         output.lines(["", title])
         output.table(columns, rows)
 
 
-def _top_view(data: dict[str, Any], zone: Any) -> Any:
+def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
     from rich.console import Group
     from rich.markup import escape
     from rich.text import Text
@@ -392,8 +478,9 @@ def _top_view(data: dict[str, Any], zone: Any) -> Any:
     title = Text.from_markup(
         escape(header).replace("uno-schedule", "[bold]uno-schedule[/bold]", 1) + f"  {shown}"
     )
+    width = None if wide else int(output.console().width)
     tables = [
-        output.rich_table(columns, rows, styled=styled, title=name)
-        for name, columns, rows, styled in sections
+        output.rich_table(columns, rows, title=name, width=width)
+        for name, columns, rows in sections
     ]
     return Group(title, *tables)

@@ -23,20 +23,27 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from ..timeutil import format_elapsed
+from .fitting import Column, columns_of, fit, shorten
 
 __all__ = [
     "RESULT_STYLES",
+    "Column",
     "duration",
     "echo",
     "err",
+    "instants_in",
     "is_plain",
+    "is_wide",
     "kv",
     "print_json",
     "rate",
     "reader_gone",
     "set_plain",
+    "since",
     "table",
+    "until",
     "when",
+    "when_range",
 ]
 
 RESULT_STYLES = {
@@ -72,6 +79,17 @@ def is_plain() -> bool:
         return not sys.stdout.isatty()
     except (AttributeError, ValueError):
         return True
+
+
+def is_wide(form: str | None) -> bool:
+    """``-o wide``: every column of a table, in full; None (the default): what fits."""
+    if form is None:
+        return False
+    if form.strip().lower() == "wide":
+        return True
+    from unoschedule.errors import UsageError
+
+    raise UsageError(f"{form!r} is not an output format (wide)", param_hint="'-o' / '--output'")
 
 
 def print_json(data: Any) -> None:
@@ -119,51 +137,75 @@ def _cell(value: Any) -> str:
 
 
 def table(
-    columns: Sequence[str],
+    columns: Sequence[str | Column],
     rows: Iterable[Sequence[Any]],
     *,
     styled: Sequence[str] = (),
     title: str | None = None,
+    wide: bool = False,
 ) -> None:
-    """Print a table: plain rows when piped, else rich; ``styled`` columns hold result or
-    status words shown in their colour."""
+    """Print a table: plain rows when piped (every column), else rich, fitted to the
+    terminal (``fitting.fit``; ``wide``: every column in full); ``styled`` columns hold
+    result or status words shown in their colour."""
     rows = [list(r) for r in rows]
     if is_plain():
-        lines = ["\t".join(columns)]
+        lines = ["\t".join(c if isinstance(c, str) else c.name for c in columns)]
         lines.extend("\t".join(_cell(c) for c in row) for row in rows)
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
         return
-    _console().print(rich_table(columns, rows, styled=styled, title=title))
+    con = _console(wide=wide)
+    con.print(
+        rich_table(columns, rows, styled=styled, title=title, width=None if wide else con.width)
+    )
 
 
 def rich_table(
-    columns: Sequence[str],
+    columns: Sequence[str | Column],
     rows: Iterable[Sequence[Any]],
     *,
     styled: Sequence[str] = (),
     title: str | None = None,
+    width: int | None = None,
 ) -> Any:
-    """The rich ``Table`` that ``table`` prints on a terminal (``top`` redraws them)."""
+    """The rich ``Table`` that ``table`` prints on a terminal (``top`` draws several):
+    the columns that fit ``width`` (None: all), one line a row, no word cut."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=title, header_style="bold", show_lines=False, expand=False)
-    for column in columns:
-        out.add_column(column, overflow="fold")
-    colour = [c in styled for c in columns]
-    for row in rows:
+    specs = columns_of(columns, styled)
+    texts = [[_one_line(cell) for cell in row] for row in rows]
+    kept, widths = fit(specs, texts, width)
+    out = Table(
+        title=title,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        expand=False,
+    )
+    for i, w in zip(kept, widths, strict=True):
+        out.add_column(specs[i].name, no_wrap=True, overflow="ellipsis", min_width=w, max_width=w)
+    for row in texts:
         out.add_row(
             *(
                 "[dim]-[/dim]"
-                if cell is None or cell == ""
-                else _styled(cell)
-                if colour[i]
-                else escape(str(cell))
-                for i, cell in enumerate(row)
+                if row[i] == ""
+                else _styled(shorten(row[i], w))
+                if specs[i].styled
+                else escape(shorten(row[i], w))
+                for i, w in zip(kept, widths, strict=True)
             )
         )
     return out
+
+
+def _one_line(value: Any) -> str:
+    """A cell's text on one line (blank for None)."""
+    if value is None:
+        return ""
+    return " ".join(str(value).split())
 
 
 def kv(data: Mapping[str, Any], *, styled: Sequence[str] = ("status", "last result")) -> None:
@@ -198,19 +240,23 @@ def lines(text_lines: Iterable[str]) -> None:
 _UNWRAPPED = 1 << 20
 
 
-def _console() -> Any:
+def _console(*, wide: bool = False) -> Any:
     from rich.console import Console
 
-    if is_plain():
+    if is_plain() or wide:
         # piped or --plain: no colour and no wrapping, whatever the width (a line is a
-        # line for grep); the drawings that are not tables (plan, calendar) included
-        return Console(highlight=False, soft_wrap=True, no_color=True, width=_UNWRAPPED)
+        # line for grep); the drawings that are not tables (plan, calendar) included.
+        # -o wide on a terminal: every column in full, lines as long as they are.
+        return Console(
+            highlight=False, soft_wrap=True, no_color=is_plain() or None, width=_UNWRAPPED
+        )
     return Console(highlight=False, soft_wrap=False)
 
 
-def console() -> Any:
-    """A rich console on stdout for the few drawings that are not tables (plan, calendar)."""
-    return _console()
+def console(*, wide: bool = False) -> Any:
+    """A rich console on stdout for the drawings that are not one table (plan, calendar,
+    top); ``wide``: lines as long as they are."""
+    return _console(wide=wide)
 
 
 def _text(value: Any) -> str:
@@ -267,8 +313,69 @@ def when(
         return text
     now = now or datetime.now(UTC)
     seconds = (moment - now).total_seconds()
-    span = duration(abs(seconds)) if abs(seconds) >= 60 else f"{int(abs(seconds))}s"
+    span = _span(abs(seconds))
     return f"{text} ({'in ' + span if seconds >= 0 else span + ' ago'})"
+
+
+def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) -> str:
+    """Two instants as one span: ``2026-12-02 00:00 - 23:55 CET`` (the date once when
+    both fall on the same day; ``when`` for one instant)."""
+    if not first or first == last or not last:
+        return when(first, zone, ago=False)
+    start, end = _moment(first), _moment(last)
+    if start is None or end is None:
+        return f"{first} - {last}"
+    a, b = start.astimezone(zone or UTC), end.astimezone(zone or UTC)
+    seconds = any(m.second or m.microsecond for m in (a, b))
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    head = a.strftime(f"%Y-%m-%d {clock}")
+    if a.tzname() != b.tzname():
+        head += f" {a.tzname() or ''}".rstrip()
+    tail = b.strftime(clock if a.date() == b.date() else f"%Y-%m-%d {clock}")
+    return f"{head} - {tail} {b.tzname() or ''}".rstrip()
+
+
+_ISO_INSTANT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})"
+
+
+def instants_in(text: str | None, zone: tzinfo | None = None) -> str:
+    """``text`` with each ISO 8601 instant in it written as ``when`` writes one (in
+    ``zone``, no microseconds): library messages carry UTC instants for scripts."""
+    if not text:
+        return ""
+    import re
+
+    return re.sub(_ISO_INSTANT, lambda m: when(m.group(0), zone, ago=False), text)
+
+
+def _moment(instant: str | None) -> datetime | None:
+    if not instant:
+        return None
+    try:
+        return datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def until(instant: str | None, now: datetime) -> str:
+    """How long until ``instant``: ``3h 5m``, ``41s`` (blank when it is past or unknown)."""
+    moment = _moment(instant)
+    if moment is None:
+        return ""
+    seconds = (moment - now).total_seconds()
+    return "" if seconds < 0 else _span(seconds)
+
+
+def since(instant: str | None, now: datetime) -> str:
+    """How long ago ``instant`` was: ``4m 10s ago``; blank when unknown."""
+    moment = _moment(instant)
+    if moment is None:
+        return ""
+    return f"{_span(max(0.0, (now - moment).total_seconds()))} ago"
+
+
+def _span(seconds: float) -> str:
+    return duration(seconds) if seconds >= 60 else f"{int(seconds)}s"
 
 
 def local_zone() -> tzinfo:

@@ -32,6 +32,7 @@ from .log import Logger
 from .loop import RunLoop
 from .ops import Operations
 from .preflight import check_applicable_config
+from .presence import Announcer
 from .reloading import write_reload, write_reload_of
 from .servedby import check_served_by
 from .systemd import SystemdNotifier
@@ -85,6 +86,10 @@ class Service:
         self.ops = Operations(scheduler, self.log)
         #: The identity of the shared state this service serves (kept across leaderships).
         self.identity = StateIdentity(scheduler.instance_id)
+        #: What ``stats`` reads of this runner while it waits as a standby.
+        self._standby = Announcer(
+            lambda: scheduler.store, "standby", scheduler.instance_id, scheduler.clock.now
+        )
         self._told_lost = False
 
     # -- process entry point ----------------------------------------------------------------
@@ -185,6 +190,7 @@ class Service:
         while not (self._state_served() and runloop.take_lease(now, force=self._lock is not None)):
             if self._stop:
                 waiter.close()
+                self._standby.leave()
                 return None
             if not self.standby:
                 waiter.close()
@@ -201,8 +207,10 @@ class Service:
                     f"lease until {format_instant(lease.expires_at) if lease else '?'}"
                 )
             self.started.set()
+            self._standby.beat()
             await asyncio.to_thread(waiter.wait, min(1.0, sched.options.lock_timeout / 3))
             now = sched.clock.now()
+        self._standby.leave()
         return runloop, waiter
 
     def _state_served(self) -> bool:
@@ -246,7 +254,10 @@ class Service:
         self.notifier.status("standby: waiting for the leader")
         self.started.set()
         while not self._stop:
+            if state_path.exists():
+                self._standby.beat()
             if await asyncio.to_thread(lock.acquire, blocking=True, timeout=0.2):
+                self._standby.leave()
                 if not state_path.exists():
                     lock.release()
                     raise StateError(
@@ -256,6 +267,7 @@ class Service:
                     )
                 self.log.notice("the leader is gone; taking over")
                 return lock
+        self._standby.leave()
         self.log.info("standby stopped before it became the leader")
         return None
 

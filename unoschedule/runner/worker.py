@@ -38,6 +38,7 @@ from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
+from .presence import Announcer
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
 
@@ -121,6 +122,14 @@ class Worker:
         self._state_ok = asyncio.Event()
         self._verdict = ""
         self._following = asyncio.Lock()
+        #: What ``stats`` reads of this worker while it serves.
+        self.presence = Announcer(
+            lambda: scheduler.store,
+            "worker",
+            self.consumer,
+            scheduler.clock.now,
+            ",".join(self.queues),
+        )
         setup = {"consumer": self.consumer, "visibility": visibility}
         self.keeper = KeeperLink({**self.streams.connection(), **setup}, on_error=self.log.error)
 
@@ -197,10 +206,13 @@ class Worker:
                 await asyncio.wait_for(self._stop.wait(), tick)
             self.keeper.check()
             await asyncio.to_thread(self._check_state)
+            if self._state_ok.is_set():
+                await asyncio.to_thread(self.presence.beat)
             if interval is not None:
                 notifier.watchdog()
         notifier.stopping()
         notifier.close()
+        await asyncio.to_thread(self.presence.leave)
         self.log.notice("stopping: no new jobs will start")
         for task in (*readers, reclaimer):
             task.cancel()

@@ -70,6 +70,8 @@ key                                 type    holds
                                             pruned runs (added when no ``since``)
 ``P:last-success``                  hash    name -> when its latest successful run
                                             finished (dead-man alarms)
+``P:presence``                      hash    ``ROLE|INSTANCE`` -> ``{seen_at, expires_at,
+                                            detail}`` JSON of each standby and worker
 ==================================  ======  ==============================================
 
 Retention (``prune_runs``) deletes a finished run's hash, its two history members and
@@ -93,6 +95,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -111,6 +114,7 @@ from ..abc import (
     Lease,
     PauseKind,
     PauseRecord,
+    Presence,
     Pruned,
     Store,
     Waiter,
@@ -1513,6 +1517,30 @@ class RedisStorage(Store, WorkerQueues):
             h = self.client.hgetall(self.k("run", run_id))
         return _run_from_hash(h) if h else None
 
+    def active_runs(self) -> list[RunRecord]:
+        with self._talk():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.sunion([self.k("unfinished"), self.k("foreground")])
+            pipe.zrange(self.k("queued"), 0, -1)
+            held, queued = pipe.execute()
+        ids = sorted(set(held) | {_member_id(m) for m in queued})
+        runs = [r for r in self._runs(ids) if r.result in _UNFINISHED]
+        runs.sort(key=lambda r: (r.scheduled_time, r.attempt, r.run_id))
+        return runs
+
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # SCAN over the run keys: no index of ids is kept for this, and a shortened id is
+        # looked up once a command, not on the run loop's path
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.k("run", prefix)) + "*"
+        start = len(self.k("run", ""))
+        with self._talk():
+            found = sorted(
+                key[start:]
+                for key in self.client.scan_iter(match=pattern, count=1000)
+                if ":" not in key[start:]
+            )
+        return found[:limit]
+
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         key = self.k("history") if name is None else self.k("history", name)
         with self._talk():
@@ -1798,6 +1826,50 @@ class RedisStorage(Store, WorkerQueues):
         return Pruned(pairs, held if pairs else 0.0)
 
     # -- metadata and wake-ups --------------------------------------------------------
+
+    def announce(self, presence: Presence) -> None:
+        field = f"{presence.role}|{presence.instance_id}"
+        value = json.dumps(
+            {
+                "seen_at": _format_ts(presence.seen_at),
+                "expires_at": _format_ts(presence.expires_at),
+                "detail": presence.detail,
+            }
+        )
+        with self._talk():
+            self.client.hset(self.k("presence"), field, value)
+
+    def withdraw(self, role: str, instance_id: str) -> None:
+        with self._talk():
+            self.client.hdel(self.k("presence"), f"{role}|{instance_id}")
+
+    def presences(self, now: datetime) -> list[Presence]:
+        with self._talk():
+            fields = self.client.hgetall(self.k("presence"))
+        found: list[Presence] = []
+        gone: list[str] = []
+        for field, value in sorted(fields.items()):
+            role, _, instance_id = field.partition("|")
+            try:
+                data = json.loads(value)
+                presence = Presence(
+                    role=role,
+                    instance_id=instance_id,
+                    seen_at=_parse_ts(data["seen_at"]),
+                    expires_at=_parse_ts(data["expires_at"]),
+                    detail=data.get("detail") or "",
+                )
+            except (ValueError, KeyError, TypeError):
+                gone.append(field)
+                continue
+            if presence.expires_at <= now:
+                gone.append(field)
+            else:
+                found.append(presence)
+        if gone:
+            with self._talk():
+                self.client.hdel(self.k("presence"), *gone)
+        return found
 
     def get_meta(self, key: str) -> str | None:
         with self._talk():

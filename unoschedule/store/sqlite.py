@@ -42,6 +42,7 @@ from ..abc import (
     Lease,
     PauseKind,
     PauseRecord,
+    Presence,
     Pruned,
     StateFile,
     Store,
@@ -1175,6 +1176,23 @@ class SQLiteStorage(Store, StateFile):
             row = conn.execute(_RUN_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _run_from_row(row)
 
+    def active_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                _RUN_SELECT + " WHERE result IN ('queued', 'running') "
+                "ORDER BY scheduled_time, attempt, run_id"
+            ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # a range on the primary key (LIKE would scan: it ignores case)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
+                (prefix, prefix + "\U0010ffff", limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def history(self, name: str | None, limit: int = 50) -> list[RunRecord]:
         order = " ORDER BY scheduled_time DESC, attempt DESC, queued_at DESC LIMIT ?"
         with self._read() as conn:
@@ -1297,6 +1315,31 @@ class SQLiteStorage(Store, StateFile):
         return None if row is None else _lease_from_row(row)
 
     # -- metadata and wake-ups --------------------------------------------------------
+
+    def announce(self, presence: Presence) -> None:
+        self.set_meta(_presence_key(presence.role, presence.instance_id), _presence_json(presence))
+
+    def withdraw(self, role: str, instance_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (_presence_key(role, instance_id),))
+
+    def presences(self, now: datetime) -> list[Presence]:
+        # kept in meta (one row each, ``presence:ROLE:ID``): no table of their own to migrate
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM meta WHERE key >= 'presence:' AND key < 'presence;' "
+                "ORDER BY key"
+            ).fetchall()
+        found = [_presence_of(value) for _, value in rows]
+        gone = [p for p in found if p is None or p.expires_at <= now]
+        if gone:
+            with self._write() as conn:
+                conn.execute(
+                    "DELETE FROM meta WHERE key >= 'presence:' AND key < 'presence;' "
+                    "AND (json_valid(value) = 0 OR json_extract(value, '$.expires_at') <= ?)",
+                    (_ts(now),),
+                )
+        return [p for p in found if p is not None and p.expires_at > now]
 
     def get_meta(self, key: str) -> str | None:
         with self._read() as conn:
@@ -1566,3 +1609,33 @@ class SQLiteStorage(Store, StateFile):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r})"
+
+
+def _presence_key(role: str, instance_id: str) -> str:
+    return f"presence:{role}:{instance_id}"
+
+
+def _presence_json(presence: Presence) -> str:
+    return json.dumps(
+        {
+            "role": presence.role,
+            "instance_id": presence.instance_id,
+            "seen_at": _ts(presence.seen_at),
+            "expires_at": _ts(presence.expires_at),
+            "detail": presence.detail,
+        }
+    )
+
+
+def _presence_of(value: str) -> Presence | None:
+    try:
+        data = json.loads(value)
+        return Presence(
+            role=data["role"],
+            instance_id=data["instance_id"],
+            seen_at=parse_instant(data["seen_at"]),
+            expires_at=parse_instant(data["expires_at"]),
+            detail=data.get("detail") or "",
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
