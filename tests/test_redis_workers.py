@@ -767,3 +767,20 @@ def test_a_worker_serves_the_metrics_of_the_runs_it_ran(procs: Procs) -> None:
         'uno_schedule_runs_total{result="success",schedule="report",trigger="manual"} 1.0' in text
     )
     assert 'result="error",schedule="backoff"' in text, failed
+
+
+def test_a_workers_settle_queues_the_chained_run_once_with_the_end(store: RedisStorage) -> None:
+    """An upstream run that ended on a worker starts its downstream in the settle
+    script itself; a repeated settle (the worker retrying after a lost reply) does not."""
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    assert store.claim(run("r1", "up", queue="q"), "up@1", None, epoch=lease.epoch)
+    q = store.queues
+    assert q.start("r1", T0, 1)[0]
+    done = T0 + timedelta(seconds=3)
+    down = run("d1", "down", trigger="event", queued_at=done)
+    finish = Finish("r1", "success", done, then=(("down@after:r1", down),))
+    assert q.settle("q", "", "", finish, started_at=T0) == 1
+    again = Finish("r1", "success", done, then=(("down@after:r1", run("d2", "down")),))
+    assert q.settle("q", "", "", again, started_at=T0) == 0
+    assert [r.run_id for r in store.take_queued(lease.epoch, "leader")] == ["d1"]

@@ -83,6 +83,10 @@ class Finish:
     finished_at: datetime
     error: str | None = None
     output: str | None = None
+    #: Runs this end starts (``chains.chained_runs``), each under its unique key:
+    #: enqueued in the transaction that records the end, and only if it does, so that
+    #: an end recorded once starts each of them once, whoever records it.
+    then: tuple[tuple[str, RunRecord], ...] = ()
 
 
 #: What made a pause, which decides what ends it: ``operator`` (a pause of one schedule:
@@ -341,7 +345,9 @@ class Store(ABC):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
         ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
-        are left as they are."""
+        are left as they are. The runs of a finish's ``then`` are enqueued (``queued``,
+        epoch 0, as ``enqueue``) under their keys when that finish is recorded, and not
+        when it is not; a key enqueued before is not enqueued again."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...

@@ -29,6 +29,7 @@ from .wallclock import (
 )
 
 __all__ = [
+    "ChainTrigger",
     "CronSchedule",
     "DailySchedule",
     "EventTrigger",
@@ -520,6 +521,30 @@ class EventTrigger(ScheduleSpec):
         return NeverTimeline()
 
 
+class ChainTrigger(ScheduleSpec):
+    """The schedule of a chained schedule with no time of its own: it runs only after
+    runs of ``upstream`` (its ``after:``), never on the clock."""
+
+    kind = "after"
+    fixed_time = False
+
+    def __init__(self, upstream: str):
+        if not isinstance(upstream, str) or not upstream.strip():
+            raise ScheduleSyntaxError("after needs the schedule to follow, e.g. after: extract")
+        self.upstream = upstream.strip()
+
+    def to_config(self) -> Any:
+        return {"after": self.upstream}
+
+    def describe(self) -> str:
+        return f"After runs of {self.upstream!r}"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return NeverTimeline()
+
+
 def _join(items: Sequence[str]) -> str:
     items = list(items)
     if len(items) <= 1:
@@ -548,6 +573,8 @@ def schedule_from_config(value: Any) -> ScheduleSpec:
         raise ScheduleSyntaxError(
             "a schedule is a cron string or a mapping with one of: " + ", ".join(SCHEDULE_KEYS)
         )
+    if list(value) == ["after"]:  # stored form of a chained schedule's (not written)
+        return ChainTrigger(value["after"])
     keys = [k for k in value if k in SCHEDULE_KEYS]
     unknown = [k for k in value if k not in SCHEDULE_KEYS]
     if unknown:

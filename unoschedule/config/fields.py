@@ -35,6 +35,7 @@ from .context import (  # package-internal names, shared within unoschedule.conf
     _text,
     _unknown_key,
 )
+from .chainfields import _AFTER_SCHEMA, _after
 from .timingfields import (
     _BLACKOUT_SCHEMA,
     _CALENDAR_SCHEMA,
@@ -560,6 +561,11 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     ),
     "run_on_start": _boolean("run_on_start").about(
         "Run once when the scheduler first sees the schedule (not on every restart)."
+    ),
+    "after": _optional(_Converter(_after, _AFTER_SCHEMA)).about(
+        "Run after each run of another schedule that ends as on: says (success, failure "
+        "after its last attempt, or any), with that run's id and result as the event "
+        "payload; a schedule with after: needs no schedule: of its own."
     ),
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
         "Windows in which occurrences do not run ('Sat 22:00 for 6h', a cron with for:, "

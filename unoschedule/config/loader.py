@@ -31,14 +31,16 @@ import shlex
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from ..chains import chain_problems
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..names import check_schedule_name
-from ..schedules import ScheduleSpec
+from ..schedules import ChainTrigger, ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
 from ..wallclock import DstPolicy
 from .context import (  # package-internal names, shared within unoschedule.config
@@ -159,26 +161,43 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return _parse(text, shown, Path(os.path.abspath(shown)))
 
 
-def parse_config(text: str, filename: str = "<string>") -> Config:
-    """Validate schedule-file text; ``filename`` is only used to locate errors."""
-    return _parse(text, filename, None)
+def parse_config(
+    text: str,
+    filename: str = "<string>",
+    *,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
+    """Validate schedule-file text; ``filename`` is only used to locate errors.
+    ``others``: schedules defined elsewhere that an ``after:`` may name (the state's)."""
+    return _parse(text, filename, None, others)
 
 
-def _parse(text: str, filename: str, path: Path | None) -> Config:
+def _parse(
+    text: str,
+    filename: str,
+    path: Path | None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
     # A large file makes hundreds of thousands of small objects at once: the cyclic
     # garbage collector would rescan them over and over (it tripled the time of a
     # 10,000-schedule file). Nothing built here is cyclic garbage.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse_text(text, filename, path)
+        return _parse_text(text, filename, path, others)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse_text(text: str, filename: str, path: Path | None) -> Config:
+def _parse_text(
+    text: str,
+    filename: str,
+    path: Path | None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
     ctx = _Context(filename, text)
+    ctx.others = dict(others or {})
     root, aliased = _compose(ctx, text)
     config = Config(path=path, options=SchedulerOptions())
     if root is not None and _check_tree(ctx, root, aliased):
@@ -356,6 +375,7 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
                 config.templates[name] = _plain(ctx, templates[name][1])
     resolved = _resolve_templates(ctx, converted)
     _read_schedules(ctx, sections.get("schedules"), config, converted, resolved)
+    _check_chains(ctx, config)
 
 
 def _top_level_unknown(key: str) -> str:
@@ -653,6 +673,16 @@ def _read_schedules(
             config.positions[name] = (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
 
+def _check_chains(ctx: _Context, config: Config) -> None:
+    """Refuse an ``after:`` naming an unknown schedule, and chains in a cycle, at the
+    ``after:`` that says so (``chains.chain_problems`` decides)."""
+    if not ctx.after_nodes:
+        return
+    for name, message in chain_problems({**ctx.others, **config.schedules}):
+        if name in ctx.after_nodes:  # not one of the others: they were checked before
+            ctx.error(ctx.after_nodes[name], f"schedule {name!r}: {message}")
+
+
 def _zone_or_utc(name: str | None) -> tzinfo:
     try:
         return get_zone(name) if name else UTC
@@ -682,9 +712,14 @@ def _build(
     errors = len(ctx.errors)
     zone = _zone_or_utc(values.get("timezone")) if values.get("timezone") else default_zone
     scheduled = values.get("schedule")
+    chain = values.get("after")
+    if chain is not None and "after" in entries:
+        ctx.after_nodes[name] = entries["after"].node
     if isinstance(scheduled, _ScheduleValue):
         values["schedule"] = scheduled.bind(zone)
-    elif complete and "schedule" not in failed:
+    elif chain is not None and "schedule" not in failed:
+        values["schedule"] = ChainTrigger(chain.schedule)  # runs only after its upstream
+    elif complete and "schedule" not in failed and "after" not in failed:
         ctx.error(
             name_node,
             f"schedule {name!r} has no schedule:; add e.g. "

@@ -37,12 +37,14 @@ def definition_from_values(
     *,
     options: SchedulerOptions | None = None,
     calendars: Mapping[str, Calendar] | None = None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
     ``options``: the scheduler's, whose zone, queue and blackout windows the schedule
     takes (as in the file, under its ``scheduler:`` key); naive dates are read in that
-    zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars).
+    zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars);
+    ``others``: the schedules an ``after:`` may name (the chain's cycle is checked too).
     """
     document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
     scheduler: dict[str, Any] = {}
@@ -55,7 +57,7 @@ def definition_from_values(
         scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}
     if scheduler:
         document["scheduler"] = scheduler
-    config = _parse(document)
+    config = _parse(document, others)
     return config.schedules[name]
 
 
@@ -64,7 +66,9 @@ def options_from_values(values: Mapping[str, Any]) -> SchedulerOptions:
     return _parse({"scheduler": _plain_mapping(values)}).options
 
 
-def _parse(document: dict[str, Any]) -> Config:
+def _parse(
+    document: dict[str, Any], others: Mapping[str, ScheduleDefinition] | None = None
+) -> Config:
     try:
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     except yaml.representer.RepresenterError as exc:
@@ -74,7 +78,7 @@ def _parse(document: dict[str, Any]) -> Config:
             "numbers, booleans, dates, lists and mappings of them"
         ) from None
     try:
-        return parse_config(text, _WHERE)
+        return parse_config(text, _WHERE, others=others)
     except ConfigErrors as exc:
         raise ConfigErrors([ConfigError(e.message) for e in exc.errors]) from None
 

@@ -136,7 +136,11 @@ class RunLoop:
         self.log = log or Logger()
         self.base_dir = base_dir
         self.settler = Settler(
-            options, log=self.log, on_failure=on_failure, on_finished=self._observe_end
+            options,
+            log=self.log,
+            on_failure=on_failure,
+            on_finished=self._observe_end,
+            definitions=lambda: self.definitions,
         )
         self.wake = wake or store.notify
         self.epoch = 0
@@ -911,6 +915,8 @@ class RunLoop:
             )
             self.firing = False
             return Ended(recorded=False)
+        if finish.then:  # the runs it started were queued with it: take them now
+            self.wake()
         return Ended(recorded=True, retried=retry is not None and self._claim_retry(retry))
 
     def _observe_end(

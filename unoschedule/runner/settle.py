@@ -12,11 +12,13 @@ scheduler stopped, the job did not fail).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..abc import Finish
+from ..chains import chained_runs
 from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
 from ..runs import next_attempt
 from .log import Logger
@@ -38,8 +40,14 @@ class Ended:
     retried: bool = False
 
 
-#: Records the end of an attempt and, when not None, the next attempt to queue.
+#: Records the end of an attempt (with the runs it starts, ``Finish.then``) and, when
+#: not None, the next attempt to queue.
 Recorder = Callable[[Finish, RunRecord | None], Awaitable[Ended]]
+#: The definitions a settle step reads chains from (the engine's, changed in place).
+Definitions = Callable[[], Mapping[str, ScheduleDefinition]]
+#: How long the index of chains is kept before it is built again from the definitions:
+#: building it reads every definition, which a run's end must not do each time.
+CHAIN_INDEX_SECONDS = 1.0
 
 
 class Settler:
@@ -52,11 +60,15 @@ class Settler:
         log: Logger | None = None,
         on_failure: FailureHandler | None = None,
         on_finished: FinishedHook | None = None,
+        definitions: Definitions | None = None,
     ) -> None:
         self.options = options
         self.log = log
         self.on_failure = on_failure
         self.on_finished = on_finished
+        self.definitions = definitions
+        self._chains: dict[str, list[ScheduleDefinition]] = {}
+        self._chains_built = float("-inf")
 
     async def settle(
         self,
@@ -72,12 +84,19 @@ class Settler:
         retry = None
         if outcome.result != "success":
             retry = next_attempt(run, definition, finished)
-        end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+        followers = self.followers(run.schedule)
+        then = ()
+        if followers:
+            then = tuple(chained_runs(run, outcome.result, retry is None, followers, finished))
+        end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output, then)
         ended = await record(end, retry)
         if not ended.recorded:
             return ended
         if self.on_finished is not None:
             self.on_finished(run, outcome, started, finished)
+        if then and self.log is not None:
+            started_runs = ", ".join(f"{r.schedule} ({r.run_id})" for _, r in then)
+            self.log.info(f"{run.schedule}: run {run.run_id} starts {started_runs}")
         name = run.schedule
         took = (finished - started).total_seconds()
         log = self.log
@@ -95,6 +114,20 @@ class Settler:
         elif outcome.result != "interrupted" and definition is not None:
             await self.failed(run, definition, outcome)
         return ended
+
+    def followers(self, upstream: str) -> list[ScheduleDefinition]:
+        """The schedules whose ``after:`` names ``upstream``, from an index built again
+        from the definitions at most every ``CHAIN_INDEX_SECONDS``."""
+        if self.definitions is None:
+            return []
+        steady = time.monotonic()
+        if steady - self._chains_built >= CHAIN_INDEX_SECONDS:
+            index: dict[str, list[ScheduleDefinition]] = {}
+            for definition in self.definitions().values():
+                if definition.after is not None:
+                    index.setdefault(definition.after.schedule, []).append(definition)
+            self._chains, self._chains_built = index, steady
+        return self._chains.get(upstream, [])
 
     def note_retry(
         self,

@@ -106,6 +106,7 @@ class Worker:
             log=self.log,
             on_failure=scheduler.notify_failure,
             on_finished=self._finished,
+            definitions=lambda: scheduler.definitions,
         )
         #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
         self.metrics: Metrics | None = None
@@ -480,6 +481,8 @@ class Worker:
                     f"run {finish.run_id} ended ({finish.result}) after another worker "
                     "settled it; its result is not recorded"
                 )
+            if code > 0 and finish.then:  # the runs it started wait for the leader
+                await asyncio.to_thread(self.scheduler.store.notify)
             return Ended(recorded=code > 0, retried=code == 2)
 
         return record

@@ -1121,7 +1121,7 @@ class SQLiteStorage(Store, StateFile):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
             return
-        with self._write() as conn:
+        with self._write(durable=any(f.then for f in finishes)) as conn:
             for finish in finishes:
                 row = conn.execute(
                     "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ? "
@@ -1151,6 +1151,10 @@ class SQLiteStorage(Store, StateFile):
                     "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
                     (started_at or scheduled_time, finish.result, schedule),
                 )
+                for key, run in finish.then:
+                    queued = run.queued_at or finish.finished_at
+                    params = _run_params(run, key, epoch=0, result="queued", queued_at=queued)
+                    conn.execute(_RUN_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), params)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
