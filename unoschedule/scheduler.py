@@ -337,9 +337,7 @@ class Scheduler:
         if schedule is not None:
             values["schedule"] = schedule
         if "schedule" not in values and values.get("after") is None:
-            raise ConfigError(
-                "schedule() needs a schedule or after: (or a template that has one)"
-            )
+            raise ConfigError("schedule() needs a schedule or after: (or a template that has one)")
         if not values.get("task") and not values.get("command"):
             raise ConfigError("schedule() needs a task or a command")
         local = _callable_task(values)

@@ -20,6 +20,7 @@ from ..model import PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
 from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
 from ..timeutil import as_utc, get_zone, parse_duration, parse_instant
+from .chainfields import _AFTER_SCHEMA, _after
 from .context import (  # package-internal names, shared within unoschedule.config
     _BOOL,
     _FLOAT,
@@ -35,7 +36,6 @@ from .context import (  # package-internal names, shared within unoschedule.conf
     _text,
     _unknown_key,
 )
-from .chainfields import _AFTER_SCHEMA, _after
 from .timingfields import (
     _BLACKOUT_SCHEMA,
     _CALENDAR_SCHEMA,

@@ -28,10 +28,10 @@ import gc
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import yaml

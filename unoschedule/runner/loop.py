@@ -916,6 +916,7 @@ class RunLoop:
             self.firing = False
             return Ended(recorded=False)
         if finish.then:  # the runs it started were queued with it: take them now
+            failpoint("after_chained_end")
             self.wake()
         return Ended(recorded=True, retried=retry is not None and self._claim_retry(retry))
 
