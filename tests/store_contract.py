@@ -578,6 +578,16 @@ class StoreContract:
         store.finish_runs([Finish("r1", "success", T0, then=(("b@after:r1", down),))])
         assert store.get_run("d1") is None
 
+    def test_a_notification_is_claimed_once_whoever_asks(self, store: Store) -> None:
+        """The sender of a notification claims it first: a second sender (a new
+        leader, a worker) is refused, another event or run is not."""
+        assert store.claim_notification("failure:a:r1", T0)
+        assert not store.claim_notification("failure:a:r1", T0 + timedelta(seconds=5))
+        other = store.clone()
+        assert not other.claim_notification("failure:a:r1", T0)
+        assert other.claim_notification("recovery:a:r2", T0)
+        assert store.claim_notification("failure:a:r2", T0)
+
     def test_start_finish_duration(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"))
         assert store.claim(run("r1"), "a@1", None, epoch=leader)

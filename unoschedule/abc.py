@@ -20,7 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .model import ScheduleDefinition, SchedulerOptions
 
 __all__ = [
+    "NOTIFICATION_MEMORY",
     "PAUSE_CALLS",
     "PAUSE_KINDS",
     "Claim",
@@ -52,6 +53,10 @@ __all__ = [
     "WorkQueues",
     "WorkerQueues",
 ]
+
+
+#: How long a claimed notification is remembered (``Store.claim_notification``).
+NOTIFICATION_MEMORY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -488,6 +493,13 @@ class Store(ABC):
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """``enqueue`` each run under its occurrence key (schedule, instant, trigger), in
         one transaction; False for one enqueued before (a backfill given twice)."""
+
+    @abstractmethod
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        """Claim the notification ``key`` (``notifications.notification_key``) before it
+        is sent: True for the first claim, False for every later one, by any process, so
+        that no event is notified twice across failover. Claims are kept for
+        ``NOTIFICATION_MEMORY`` after ``at``, then forgotten."""
 
     @abstractmethod
     def last_successes(self) -> dict[str, datetime]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # both loaded only for a definition that has one (a shell com
     from .blackout import Blackout
     from .calendars import Calendar, Roll
     from .chains import Chain
+    from .notifications import Notify
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -101,6 +102,8 @@ class ScheduleDefinition:
     run_on_start: bool = False
     #: Run after each run of another schedule that ends as it says (``chains``).
     after: Chain | None = None
+    #: Whom to tell of its failures, recoveries and alarms (its own, else the file's).
+    notify: Notify | None = None
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
@@ -185,7 +188,7 @@ class ScheduleDefinition:
                 value = format_instant(value)
             elif isinstance(value, DstPolicy):
                 value = {"gap": value.gap, "overlap": value.overlap}
-            elif name in ("calendar", "after"):  # (the default, None, is left out)
+            elif name in ("calendar", "after", "notify"):  # (the default None is left out)
                 value = value.to_config()
             elif name == "blackout":
                 value = [window.to_config() for window in value]
@@ -243,6 +246,10 @@ class ScheduleDefinition:
             from .chains import Chain
 
             values["after"] = Chain.from_config(values["after"])
+        if isinstance(values.get("notify"), dict):
+            from .notifications import Notify
+
+            values["notify"] = Notify.from_config(values["notify"])
         if "blackout" in values:
             from .blackout import blackout_from_config
 
@@ -313,6 +320,8 @@ class SchedulerOptions:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     #: Blackout windows of every schedule of the file (added to each one's own).
     blackout: tuple[Blackout, ...] = ()
+    #: Notifications of every schedule that names none of its own.
+    notify: Notify | None = None
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..chains import CHAIN_ON, Chain
 from ..errors import ScheduleSyntaxError
+from ..notifications import NOTIFY_EVENTS, Notify, redact
 from .context import _Context, _Invalid, _pairs, _show, _suggest, _text
-from .yamlnodes import MappingNode, Node, ScalarNode
+from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _AFTER_SCHEMA: dict[str, Any] = {
     "anyOf": [
@@ -70,5 +71,67 @@ def _after(ctx: _Context, node: Node) -> Chain:
         raise _Invalid("after needs schedule: (the schedule to follow)", node)
     try:
         return Chain(schedule.strip(), on)  # type: ignore[arg-type]
+    except ScheduleSyntaxError as exc:
+        raise _Invalid(exc.message, node) from None
+
+
+_NOTIFY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "targets": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "targets_file": {"type": "string"},
+        "events": {
+            "anyOf": [
+                {"enum": list(NOTIFY_EVENTS)},
+                {"type": "array", "items": {"enum": list(NOTIFY_EVENTS)}},
+            ]
+        },
+    },
+}
+
+
+def _notify(ctx: _Context, node: Node) -> Notify:
+    """``notify: {targets: [URL, ...], targets_file: PATH, events: [failure, ...]}``."""
+    if not isinstance(node, MappingNode):
+        raise _Invalid(
+            f"notify is a mapping with targets: (Apprise URLs) and events:, not {_show(node)}",
+            node,
+        )
+    values: dict[str, Any] = {}
+    for key, key_node, value in _pairs(ctx, node):
+        if key in ("targets", "events"):
+            items = value.value if isinstance(value, SequenceNode) else [value]
+            texts = []
+            for item in items:
+                text = _text(item)
+                if not text:
+                    raise _Invalid(f"notify's {key} are strings, not {_show(item)}", item)
+                if key == "events" and text not in NOTIFY_EVENTS:
+                    hint = _suggest(text, NOTIFY_EVENTS)
+                    extra = f"; did you mean {hint!r}?" if hint else ""
+                    raise _Invalid(
+                        f"unknown notify event {text!r}{extra} (use {', '.join(NOTIFY_EVENTS)})",
+                        item,
+                    )
+                if key == "targets" and "://" not in text:
+                    raise _Invalid(
+                        f"notify target {redact(text)} is not a URL such as slack://..., "
+                        "json://host/path or mailto://...",
+                        item,
+                    )
+                texts.append(text)
+            values[key] = tuple(texts)
+        elif key == "targets_file":
+            text = _text(value)
+            if not text:
+                raise _Invalid("notify's targets_file is a path", value)
+            values[key] = text
+        else:
+            hint = _suggest(key, ("targets", "targets_file", "events"))
+            extra = f"; did you mean {hint!r}?" if hint else " (use targets, targets_file, events)"
+            raise _Invalid(f"unknown key {key!r} in notify{extra}", key_node)
+    try:
+        return Notify(**values)
     except ScheduleSyntaxError as exc:
         raise _Invalid(exc.message, node) from None

@@ -666,6 +666,7 @@ def _read_schedules(
             complete=base is not None,
             failed=failed,
             blackout=config.options.blackout,
+            notify=config.options.notify,
         )
         if definition is not None:
             config.schedules[name] = definition
@@ -701,6 +702,7 @@ def _build(
     complete: bool,
     failed: set[str],
     blackout: tuple[Any, ...] = (),
+    notify: Any = None,
 ) -> ScheduleDefinition | None:
     """The ScheduleDefinition of merged entries, or None after reporting what is wrong.
 
@@ -755,6 +757,8 @@ def _build(
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}
     if blackout:  # the file's windows, then the schedule's (and its template's) own
         values["blackout"] = blackout + tuple(values.get("blackout") or ())
+    if notify is not None and "notify" not in entries:  # its own (null: none) wins
+        values["notify"] = notify
     if values.get("roll", "skip") != "skip" and values.get("calendar") is None:
         ctx.error(
             entries["roll"].node,

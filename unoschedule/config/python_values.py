@@ -20,8 +20,10 @@ import yaml
 
 from ..blackout import Blackout
 from ..calendars import Calendar
+from ..chains import Chain
 from ..errors import ConfigError, ConfigErrors
 from ..model import ScheduleDefinition, SchedulerOptions
+from ..notifications import Notify
 from ..schedules import ScheduleSpec
 from ..wallclock import DstPolicy
 from .loader import Config, parse_config
@@ -52,6 +54,8 @@ def definition_from_values(
         scheduler = {"timezone": options.timezone, "queue_name": options.queue_name}
         if options.blackout:
             scheduler["blackout"] = _plain(options.blackout)
+        if options.notify is not None:
+            scheduler["notify"] = options.notify.to_config()
         calendars = options.calendars if calendars is None else calendars
     if calendars:
         scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}
@@ -93,7 +97,7 @@ def _plain(value: Any) -> Any:
         return value.to_config()
     if isinstance(value, DstPolicy):
         return {"gap": value.gap, "overlap": value.overlap}
-    if isinstance(value, Calendar | Blackout):
+    if isinstance(value, Calendar | Blackout | Notify | Chain):
         return value.to_config()
     if isinstance(value, timedelta):
         return value.total_seconds()

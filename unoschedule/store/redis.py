@@ -106,6 +106,7 @@ from redis.retry import Retry
 
 from .. import statements
 from ..abc import (
+    NOTIFICATION_MEMORY,
     Claim,
     Finish,
     Lease,
@@ -1721,6 +1722,13 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             members = self.client.zrangebylex(self.k("history", name), low, high)
         return self._runs([_member_id(m) for m in members])
+
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        seconds = int(NOTIFICATION_MEMORY.total_seconds())
+        with self._talk():
+            return bool(
+                self.client.set(self.k("notified", key), _format_ts(at), nx=True, ex=seconds)
+            )
 
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """Keyed as SQLite keys them (``NAME@INSTANT#TRIGGER``, the instant fixed-width),

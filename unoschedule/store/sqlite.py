@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from .. import statements
 from ..abc import (
+    NOTIFICATION_MEMORY,
     Claim,
     Finish,
     Lease,
@@ -212,6 +213,14 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
 
 _TOTAL_COUNTS = ("run_count", "success_count", "error_count", "missed_count", "skipped_count")
 
+
+def _migrate_v5(db: sqlite_utils.Database) -> None:
+    """The notifications claimed (``claim_notification``): one row per key, so that a
+    notification is sent at most once whichever leader or worker sends it."""
+    db.execute("CREATE TABLE notifications (key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX notifications_claimed ON notifications (claimed_at)")
+
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -219,6 +228,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1448,6 +1458,18 @@ class SQLiteStorage(Store, StateFile):
                     continue
                 results.append(True)
         return results
+
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "DELETE FROM notifications WHERE claimed_at < ?",
+                (_ts(at - NOTIFICATION_MEMORY),),
+            )
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO notifications (key, claimed_at) VALUES (?, ?)",
+                (key, _ts(at)),
+            )
+            return inserted.rowcount == 1
 
     def last_successes(self) -> dict[str, datetime]:
         with self._read() as conn:

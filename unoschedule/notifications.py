@@ -1,0 +1,166 @@
+"""Notifications (``notify:``): whom to tell of which events of a schedule, and what.
+
+The rule's pure part: which events there are, the targets as written (Apprise URLs,
+with ``${VAR}`` placeholders read from the environment only when a notification is
+sent, or a ``targets_file`` of URLs read then), the key under which a notification is
+claimed once in the store (``notification_key``), the message, and how a target is
+shown (``redact``: never its secrets). Sending lives in ``runner.notify`` (threads,
+retries, the rate limit) and ``notify_apprise`` (the protocols).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ScheduleSyntaxError
+
+__all__ = [
+    "NOTIFY_EVENTS",
+    "Notify",
+    "expand_targets",
+    "message",
+    "notification_key",
+    "redact",
+]
+
+NotifyEvent = Literal["failure", "recovery", "overdue", "paused"]
+#: ``failure``: a run failed after its last attempt; ``recovery``: the first success
+#: after such a failure; ``overdue``: the dead-man alarm (``expect_success_within``);
+#: ``paused``: the scheduler paused it (``pause_after_failures``).
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("failure", "recovery", "overdue", "paused")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Lines of a failed run's output a notification quotes.
+TAIL_LINES = 10
+
+
+@dataclass(frozen=True)
+class Notify:
+    """``notify: {targets: [...], targets_file: PATH, events: [failure, ...]}``."""
+
+    targets: tuple[str, ...] = ()
+    targets_file: str | None = None
+    events: tuple[NotifyEvent, ...] = ("failure", "recovery")
+
+    def __post_init__(self) -> None:
+        if not self.targets and not self.targets_file:
+            raise ScheduleSyntaxError("notify needs targets: (Apprise URLs) or targets_file:")
+        for event in self.events:
+            if event not in NOTIFY_EVENTS:
+                raise ScheduleSyntaxError(
+                    f"unknown notify event {event!r} (use {', '.join(NOTIFY_EVENTS)})"
+                )
+        for target in self.targets:
+            if "://" not in target:
+                raise ScheduleSyntaxError(
+                    f"notify target {redact(target)} is not a URL such as slack://..., "
+                    "json://host/path or mailto://..."
+                )
+
+    def to_config(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"events": list(self.events)}
+        if self.targets:
+            out["targets"] = list(self.targets)
+        if self.targets_file:
+            out["targets_file"] = self.targets_file
+        return out
+
+    @classmethod
+    def from_config(cls, value: Any) -> Notify:
+        if isinstance(value, Notify):
+            return value
+        if not isinstance(value, Mapping):
+            raise ScheduleSyntaxError("notify is a mapping with targets: and events:")
+        unknown = [k for k in value if k not in ("targets", "targets_file", "events")]
+        if unknown:
+            raise ScheduleSyntaxError(
+                f"unknown key {unknown[0]!r} in notify (use targets, targets_file, events)"
+            )
+        targets = value.get("targets") or ()
+        if isinstance(targets, str):
+            targets = (targets,)
+        events = value.get("events") or ("failure", "recovery")
+        if isinstance(events, str):
+            events = (events,)
+        return cls(tuple(str(t) for t in targets), value.get("targets_file"), tuple(events))
+
+
+def expand_targets(
+    notify: Notify, environ: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str]]:
+    """The URLs to send to, with ``${VAR}`` read from ``environ`` (default: the
+    process's) and the lines of ``targets_file``; and the problems (a variable unset, a
+    file unreadable), told without any secret."""
+    env = os.environ if environ is None else environ
+    urls: list[str] = []
+    problems: list[str] = []
+    written = list(notify.targets)
+    if notify.targets_file:
+        try:
+            with open(os.path.expanduser(notify.targets_file), encoding="utf-8") as file:
+                lines = [line.strip() for line in file]
+        except OSError as exc:
+            problems.append(f"cannot read targets_file {notify.targets_file}: {exc.strerror}")
+            lines = []
+        written += [line for line in lines if line and not line.startswith("#")]
+    for target in written:
+        missing = [m for m in _PLACEHOLDER.findall(target) if m not in env]
+        if missing:
+            problems.append(f"{redact(target)}: ${{{missing[0]}}} is not set")
+            continue
+        urls.append(_PLACEHOLDER.sub(lambda m: env[m.group(1)], target))
+    return urls, problems
+
+
+def redact(url: str) -> str:
+    """A target as it may be shown: its scheme and host only (tokens of slack://,
+    passwords, keys in paths and queries are all left out)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if _PLACEHOLDER.search(host) or scheme.lower() in _TOKEN_HOSTS:
+        host = "***"
+    return f"{scheme}://{host}/..."
+
+
+#: Schemes whose "host" part is itself a token (``slack://TokenA/TokenB/TokenC``).
+_TOKEN_HOSTS = frozenset({"slack", "discord", "msteams", "tgram", "pover", "gotify", "ntfys"})
+
+
+def notification_key(event: str, schedule: str, run_id: str) -> str:
+    """The key a notification is claimed under in the store: one per event of a run
+    (of an alarm: of its instant), so that no failover sends it twice."""
+    return f"{event}:{schedule}:{run_id}"
+
+
+def message(
+    event: str, schedule: str, run_id: str, detail: str | None, output: str | None
+) -> tuple[str, str]:
+    """The title and body of a notification: the schedule, the run, what happened and
+    the last lines of the run's output (nothing that links outside this scheduler)."""
+    what = {
+        "failure": "failed",
+        "recovery": "recovered",
+        "overdue": "is overdue",
+        "paused": "was paused",
+    }.get(event, event)
+    title = f"uno-schedule: {schedule} {what}"
+    lines = [f"schedule: {schedule}", f"event: {event}"]
+    if run_id:
+        lines.append(f"run: {run_id}")
+    if detail:
+        lines.append(f"error: {detail}")
+    tail = _tail(output)
+    if tail:
+        lines += ["last lines of its output:", *tail]
+    return title, "\n".join(lines)
+
+
+def _tail(output: str | None, count: int = TAIL_LINES) -> Sequence[str]:
+    if not output:
+        return []
+    return [line.rstrip() for line in output.strip().splitlines()[-count:]]
