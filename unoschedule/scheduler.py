@@ -957,6 +957,7 @@ class Scheduler:
         import asyncio
 
         from .runner.executor import Executor
+        from .runner.notify import Notifier
         from .runner.processes import process_token
         from .runner.settle import Ended, Settler
         from .runs import job_spec
@@ -966,8 +967,12 @@ class Scheduler:
         run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
         store = self.store
         base = self.base_dir
+        notifier = Notifier(store.clone)
         settler = Settler(
-            self.options, on_failure=self.notify_failure, definitions=self.known_definitions
+            self.options,
+            on_failure=self.notify_failure,
+            definitions=self.known_definitions,
+            notifier=notifier,
         )
         executor = Executor()
         following: list[RunRecord] = []
@@ -1002,6 +1007,7 @@ class Scheduler:
             if run is not None and run.queued_at is not None:
                 wait = (run.queued_at - self.clock.now()).total_seconds()
                 await asyncio.sleep(max(0.0, wait))
+        await _in_thread(notifier.close)  # its notifications are sent before it returns
         return final
 
     # -- error handlers ---------------------------------------------------------------------

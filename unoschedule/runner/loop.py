@@ -38,6 +38,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
+from .notify import Notifier
 from .processes import process_gone, stop_orphans
 from .settle import Ended, FailureHandler, Settler
 
@@ -126,6 +127,7 @@ class RunLoop:
         base_dir: str | None = None,
         on_failure: FailureHandler | None = None,
         wake: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.definitions = definitions
@@ -141,6 +143,7 @@ class RunLoop:
             on_failure=on_failure,
             on_finished=self._observe_end,
             definitions=lambda: self.definitions,
+            notifier=notifier,
         )
         self.wake = wake or store.notify
         self.epoch = 0

@@ -22,6 +22,7 @@ from ..chains import chained_runs
 from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
 from ..runs import next_attempt
 from .log import Logger
+from .notify import Notifier
 
 __all__ = ["Ended", "FailureHandler", "Recorder", "Settler", "output_tail_note"]
 
@@ -61,12 +62,15 @@ class Settler:
         on_failure: FailureHandler | None = None,
         on_finished: FinishedHook | None = None,
         definitions: Definitions | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.options = options
         self.log = log
         self.on_failure = on_failure
         self.on_finished = on_finished
         self.definitions = definitions
+        #: Told of successes (recoveries) and failures (``notify:``).
+        self.notifier = notifier
         self._chains: dict[str, list[ScheduleDefinition]] = {}
         self._chains_built = float("-inf")
 
@@ -103,6 +107,8 @@ class Settler:
         if outcome.result == "success":
             if log is not None:
                 log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
+            if self.notifier is not None and definition is not None:
+                self.notifier.tell("success", run, definition, None)
             return ended
         if log is not None:
             log.warning(
@@ -148,7 +154,11 @@ class Settler:
     async def failed(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
     ) -> None:
-        """Call the error handler; a failing handler is logged, never fatal."""
+        """Tell the notifier and call the error handler (a failing handler is logged,
+        never fatal). A dead-man alarm comes here too, as an ``overdue`` outcome."""
+        if self.notifier is not None:
+            event = "overdue" if outcome.result == "overdue" else "failure"
+            self.notifier.tell(event, run, definition, outcome.error, outcome.output)
         if self.on_failure is None:
             return
         try:

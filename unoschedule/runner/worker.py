@@ -37,6 +37,7 @@ from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
+from .notify import Notifier
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
 
@@ -107,6 +108,7 @@ class Worker:
             on_failure=scheduler.notify_failure,
             on_finished=self._finished,
             definitions=lambda: scheduler.definitions,
+            notifier=Notifier(scheduler.store.clone, self.log),
         )
         #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
         self.metrics: Metrics | None = None
@@ -149,6 +151,8 @@ class Worker:
             return await self._serve(loop)
         finally:
             self.keeper.close()
+            if self.settler.notifier is not None:
+                await asyncio.to_thread(self.settler.notifier.close)
             if self.metrics is not None:
                 self.metrics.close()
 
