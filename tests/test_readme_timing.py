@@ -1,4 +1,5 @@
-"""The README's examples of jitter, calendars and blackout windows run as written."""
+"""The README's examples of jitter, calendars, blackout windows, chains and
+notifications run as written."""
 
 from __future__ import annotations
 
@@ -35,3 +36,23 @@ def test_the_readme_payroll_runs_on_the_last_business_day() -> None:
     config = parse_config(_example("### Calendars"))
     runs = config.schedules["payroll"].timeline().take(datetime(2027, 1, 1, tzinfo=UTC), 3)
     assert [r.date() for r in runs] == [date(2027, 1, 29), date(2027, 2, 26), date(2027, 3, 31)]
+
+
+@pytest.mark.parametrize("heading", ["### Chains", "### Notifications"])
+def test_the_readme_examples_of_what_follows_a_run_validate(heading: str) -> None:
+    config = parse_config(_example(heading), f"README.md {heading}")
+    assert config.schedules
+
+
+def test_the_readme_chain_runs_load_after_extract_and_alerts_after_load_fails() -> None:
+    schedules = parse_config(_example("### Chains")).schedules
+    assert schedules["load"].after is not None and schedules["load"].after.schedule == "extract"
+    alert = schedules["alert-on-load-failure"].after
+    assert alert is not None and (alert.schedule, alert.on) == ("load", "failure")
+
+
+def test_the_readme_notify_applies_the_files_targets_unless_a_schedule_has_its_own() -> None:
+    schedules = parse_config(_example("### Notifications")).schedules
+    backup, reports = schedules["backup"].notify, schedules["reports"].notify
+    assert backup is not None and backup.events == ("failure", "recovery", "overdue", "paused")
+    assert reports is not None and reports.targets_file == "/etc/uno-schedule/notify-targets"
