@@ -20,10 +20,11 @@ import pytest
 from test_service import Runner, runners, runs, uno_cli, wait_until, write_config
 
 from unoschedule import Scheduler
-from unoschedule.chains import Chain, chain_problems, chained_runs
+from unoschedule.chains import Chain, chain_problems
 from unoschedule.config import parse_config
 from unoschedule.errors import ConfigErrors, UnoScheduleError
 from unoschedule.model import RunRecord, ScheduleDefinition
+from unoschedule.runs import chained_runs
 from unoschedule.schedules import IntervalSchedule
 
 __all__ = ["runners"]  # the fixture, imported for its name
@@ -87,14 +88,7 @@ def test_a_chain_follows_the_upstream_ends_its_on_names(
 
 
 def test_chain_problems_name_unknown_upstreams_and_each_schedule_on_a_cycle() -> None:
-    found = chain_problems(
-        {
-            "a": definition("a", Chain("b")),
-            "b": definition("b", Chain("a")),
-            "c": definition("c", Chain("nope")),
-            "d": definition("d", Chain("a")),
-        }
-    )
+    found = chain_problems({"a": Chain("b"), "b": Chain("a"), "c": Chain("nope"), "d": Chain("a")})
     assert sorted(name for name, _ in found) == ["a", "b", "c"]
     assert "after makes a cycle: " in dict(found)["a"]
 

@@ -33,6 +33,9 @@ CORE = {
     "holidaycal",
     "blackout",
     "effective",
+    # what follows a run: chains (after:) and notifications (notify:), their pure rules
+    "chains",
+    "notifications",
 }
 
 #: What each layer may import from the package (besides itself and the core).
@@ -103,6 +106,7 @@ HOMES = {
     "redis": {"store.redis"},
     "prometheus_client": set(),
     "holidays": {"holidaycal"},
+    "apprise": {"notify_apprise"},
     "croniter": set(),
     "dateutil": set(),
 }
@@ -150,6 +154,8 @@ PARTS = {
     "shell": "scheduler",
     # the state's identity: checked by runners and workers, reported by health
     "identity": "report",
+    # the home of apprise, imported by the runner's notifier when it sends
+    "notify_apprise": "runner",
 }
 
 

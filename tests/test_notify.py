@@ -22,8 +22,8 @@ import pytest
 from test_service import Runner, runners, runs, uno_cli, wait_until, write_config
 
 from unoschedule.model import RunRecord, ScheduleDefinition
-from unoschedule.notifications import Notify, expand_targets, redact
-from unoschedule.runner.notify import Notifier
+from unoschedule.notifications import Notify, redact
+from unoschedule.runner.notify import Notifier, expand_targets
 from unoschedule.schedules import IntervalSchedule
 from unoschedule.store.sqlite import SQLiteStorage
 

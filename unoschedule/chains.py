@@ -1,33 +1,29 @@
 """Chains: a schedule that runs after another one's run ended (``after:``).
 
-The one owner of the chain rule: which ends of an upstream run start which downstream
-schedules (``chained_runs``), the key each downstream run is recorded under (one per
-upstream run and downstream schedule, so that a settle step repeated after a failover
-cannot start it twice), and what makes a set of chains invalid (an unknown upstream, a
-cycle: ``chain_problems``). Pure: ``now`` is passed in, nothing is read or written.
+The one owner of the chain rule: which ends of an upstream run a chain follows
+(``Chain.follows``; ``runs.chained_runs`` builds the runs from it), the key each
+downstream run is recorded under (one per upstream run and downstream schedule, so that
+a settle step repeated after a failover cannot start it twice), and what makes a set of
+chains invalid (an unknown upstream, a cycle: ``chain_problems``). Pure, and below the
+model (it imports none of it).
 
-The runs come back to the settle step, which hands them to the store together with the
-upstream run's end (``Finish.then``): both are written in one transaction or neither.
+The runs go from the settle step to the store together with the upstream run's end
+(``Finish.then``): both are written in one transaction or neither.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import ScheduleSyntaxError
-
-if TYPE_CHECKING:
-    from .model import RunRecord, ScheduleDefinition
 
 __all__ = [
     "CHAIN_ON",
     "Chain",
     "chain_key",
     "chain_problems",
-    "chained_runs",
     "upstream_of",
 ]
 
@@ -93,52 +89,26 @@ def chain_key(downstream: str, upstream_run_id: str) -> str:
     return f"{downstream}@after:{upstream_run_id}"
 
 
-def upstream_of(run: RunRecord) -> dict[str, Any] | None:
-    """The upstream run that started ``run`` (``{"schedule", "run_id", "result"}``), or
-    None for a run that no chain started."""
-    event = run.event
-    if run.trigger != "event" or not isinstance(event, dict):
+def upstream_of(trigger: str, event: Any) -> dict[str, Any] | None:
+    """The upstream run that started a run of ``trigger`` and ``event`` (``{"schedule",
+    "run_id", "result"}``), or None for a run that no chain started."""
+    if trigger != "event" or not isinstance(event, dict):
         return None
     after = event.get("after")
     return after if isinstance(after, dict) and "run_id" in after else None
 
 
-def chained_runs(
-    run: RunRecord,
-    result: str,
-    final: bool,
-    definitions: Iterable[ScheduleDefinition],
-    now: datetime,
-) -> list[tuple[str, RunRecord]]:
-    """The runs (with their keys) that ``run`` ending with ``result`` starts: one per
-    enabled schedule whose ``after:`` follows it, queued now, with the upstream run in
-    its event payload (``{"after": {"schedule", "run_id", "result"}}``)."""
-    from .runs import new_run
-
-    out = []
-    for definition in definitions:
-        chain = definition.after
-        if chain is None or chain.schedule != run.schedule or not definition.enabled:
-            continue
-        if not chain.follows(result, final):
-            continue
-        payload = {"after": {"schedule": run.schedule, "run_id": run.run_id, "result": result}}
-        downstream = new_run(definition, now, "event", now, event=payload)
-        out.append((chain_key(definition.name, run.run_id), downstream))
-    return out
-
-
 def chain_problems(
-    definitions: Mapping[str, ScheduleDefinition], known: Iterable[str] = ()
+    chains: Mapping[str, Chain | None], known: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
-    """What is wrong with the chains among ``definitions``: ``(schedule, message)`` for
-    an ``after:`` naming a schedule that is neither defined nor in ``known``, and for
-    each schedule on a cycle (a chain that would start itself forever)."""
-    names = set(definitions) | set(known)
+    """What is wrong with ``chains`` (each schedule's ``after``, None for none):
+    ``(schedule, message)`` for an ``after:`` naming a schedule that is neither among
+    them nor in ``known``, and for each schedule on a cycle (a chain that would start
+    itself forever)."""
+    names = set(chains) | set(known)
     problems: list[tuple[str, str]] = []
     edges: dict[str, str] = {}
-    for name, definition in definitions.items():
-        chain = definition.after
+    for name, chain in chains.items():
         if chain is None:
             continue
         if chain.schedule not in names:

@@ -64,7 +64,7 @@ def explain(
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
     found = outcomes(definition, state, runs, paused, since, until, now)
     if definition.after is not None:  # the runs its chain started, among its occurrences
-        chained = [_from_run(r) for r in runs if upstream_of(r) is not None]
+        chained = [_from_run(r) for r in runs if upstream_of(r.trigger, r.event) is not None]
         found = sorted(found + chained, key=lambda row: row["scheduled_time"])
     if chosen and len(found) > MAX_OCCURRENCES:
         raise UnoScheduleError(
@@ -158,7 +158,7 @@ def _order(run: RunRecord) -> int:
 def _from_run(run: RunRecord) -> dict[str, Any]:
     detail = run.error or ""
     extra = []
-    upstream = upstream_of(run)
+    upstream = upstream_of(run.trigger, run.event)
     if upstream is not None:
         extra.append(
             f"started by run {upstream['run_id']} of {upstream.get('schedule')} "

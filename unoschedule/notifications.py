@@ -1,8 +1,8 @@
 """Notifications (``notify:``): whom to tell of which events of a schedule, and what.
 
 The rule's pure part: which events there are, the targets as written (Apprise URLs,
-with ``${VAR}`` placeholders read from the environment only when a notification is
-sent, or a ``targets_file`` of URLs read then), the key under which a notification is
+with ``${VAR}`` placeholders, or a ``targets_file``: both read only when a notification
+is sent, by ``runner.notify.expand_targets``), the key under which a notification is
 claimed once in the store (``notification_key``), the message, and how a target is
 shown (``redact``: never its secrets). Sending lives in ``runner.notify`` (threads,
 retries, the rate limit) and ``notify_apprise`` (the protocols).
@@ -10,7 +10,6 @@ retries, the rate limit) and ``notify_apprise`` (the protocols).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from .errors import ScheduleSyntaxError
 __all__ = [
     "NOTIFY_EVENTS",
     "Notify",
-    "expand_targets",
     "message",
     "notification_key",
     "redact",
@@ -32,7 +30,7 @@ NotifyEvent = Literal["failure", "recovery", "overdue", "paused"]
 #: after such a failure; ``overdue``: the dead-man alarm (``expect_success_within``);
 #: ``paused``: the scheduler paused it (``pause_after_failures``).
 NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("failure", "recovery", "overdue", "paused")
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Lines of a failed run's output a notification quotes.
 TAIL_LINES = 10
 
@@ -82,37 +80,10 @@ class Notify:
         targets = value.get("targets") or ()
         if isinstance(targets, str):
             targets = (targets,)
-        events = value.get("events") or ("failure", "recovery")
+        events: Any = value.get("events") or ("failure", "recovery")
         if isinstance(events, str):
             events = (events,)
         return cls(tuple(str(t) for t in targets), value.get("targets_file"), tuple(events))
-
-
-def expand_targets(
-    notify: Notify, environ: Mapping[str, str] | None = None
-) -> tuple[list[str], list[str]]:
-    """The URLs to send to, with ``${VAR}`` read from ``environ`` (default: the
-    process's) and the lines of ``targets_file``; and the problems (a variable unset, a
-    file unreadable), told without any secret."""
-    env = os.environ if environ is None else environ
-    urls: list[str] = []
-    problems: list[str] = []
-    written = list(notify.targets)
-    if notify.targets_file:
-        try:
-            with open(os.path.expanduser(notify.targets_file), encoding="utf-8") as file:
-                lines = [line.strip() for line in file]
-        except OSError as exc:
-            problems.append(f"cannot read targets_file {notify.targets_file}: {exc.strerror}")
-            lines = []
-        written += [line for line in lines if line and not line.startswith("#")]
-    for target in written:
-        missing = [m for m in _PLACEHOLDER.findall(target) if m not in env]
-        if missing:
-            problems.append(f"{redact(target)}: ${{{missing[0]}}} is not set")
-            continue
-        urls.append(_PLACEHOLDER.sub(lambda m: env[m.group(1)], target))
-    return urls, problems
 
 
 def redact(url: str) -> str:
@@ -122,7 +93,7 @@ def redact(url: str) -> str:
     if not sep:
         return "***"
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    if _PLACEHOLDER.search(host) or scheme.lower() in _TOKEN_HOSTS:
+    if PLACEHOLDER.search(host) or scheme.lower() in _TOKEN_HOSTS:
         host = "***"
     return f"{scheme}://{host}/..."
 

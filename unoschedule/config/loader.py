@@ -679,7 +679,8 @@ def _check_chains(ctx: _Context, config: Config) -> None:
     ``after:`` that says so (``chains.chain_problems`` decides)."""
     if not ctx.after_nodes:
         return
-    for name, message in chain_problems({**ctx.others, **config.schedules}):
+    every = {**ctx.others, **config.schedules}
+    for name, message in chain_problems({k: d.after for k, d in every.items()}):
         if name in ctx.after_nodes:  # not one of the others: they were checked before
             ctx.error(ctx.after_nodes[name], f"schedule {name!r}: {message}")
 

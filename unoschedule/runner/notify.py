@@ -11,19 +11,20 @@ its URL's secrets) and counted, and never delays a run.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from ..abc import Store
 from ..model import FINAL_RESULTS, RunRecord, ScheduleDefinition
-from ..notifications import expand_targets, message, notification_key, redact
+from ..notifications import PLACEHOLDER, Notify, message, notification_key, redact
 from .log import Logger
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "expand_targets"]
 
 #: At most this many notifications per schedule in ``RATE_WINDOW`` seconds; the rest
 #: are dropped (logged and counted): a schedule failing every second must not flood.
@@ -201,6 +202,33 @@ class Notifier:
                     f"{name}: {event} notification to {redact(url)} failed "
                     f"after {ATTEMPTS} attempts"
                 )
+
+
+def expand_targets(
+    notify: Notify, environ: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str]]:
+    """The URLs to send to, with ``${VAR}`` read from ``environ`` (default: the
+    process's) and the lines of ``targets_file``; and the problems (a variable unset, a
+    file unreadable), told without any secret."""
+    env = os.environ if environ is None else environ
+    urls: list[str] = []
+    problems: list[str] = []
+    written = list(notify.targets)
+    if notify.targets_file:
+        try:
+            with open(os.path.expanduser(notify.targets_file), encoding="utf-8") as file:
+                lines = [line.strip() for line in file]
+        except OSError as exc:
+            problems.append(f"cannot read targets_file {notify.targets_file}: {exc.strerror}")
+            lines = []
+        written += [line for line in lines if line and not line.startswith("#")]
+    for target in written:
+        missing = [m for m in PLACEHOLDER.findall(target) if m not in env]
+        if missing:
+            problems.append(f"{redact(target)}: ${{{missing[0]}}} is not set")
+            continue
+        urls.append(PLACEHOLDER.sub(lambda m: env[m.group(1)], target))
+    return urls, problems
 
 
 def _instant(run: RunRecord) -> str:

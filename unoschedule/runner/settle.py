@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..abc import Finish
-from ..chains import chained_runs
 from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
-from ..runs import next_attempt
+from ..runs import chained_runs, next_attempt
 from .log import Logger
 from .notify import Notifier
 
@@ -89,7 +88,7 @@ class Settler:
         if outcome.result != "success":
             retry = next_attempt(run, definition, finished)
         followers = self.followers(run.schedule)
-        then = ()
+        then: tuple[tuple[str, RunRecord], ...] = ()
         if followers:
             then = tuple(chained_runs(run, outcome.result, retry is None, followers, finished))
         end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output, then)
@@ -157,7 +156,8 @@ class Settler:
         """Tell the notifier and call the error handler (a failing handler is logged,
         never fatal). A dead-man alarm comes here too, as an ``overdue`` outcome."""
         if self.notifier is not None:
-            event = "overdue" if outcome.result == "overdue" else "failure"
+            alarm = str(outcome.result) == "overdue"  # a dead-man alarm (``runner.ops``)
+            event = "overdue" if alarm else "failure"
             self.notifier.tell(event, run, definition, outcome.error, outcome.output)
         if self.on_failure is None:
             return
