@@ -784,3 +784,40 @@ def test_a_workers_settle_queues_the_chained_run_once_with_the_end(store: RedisS
     again = Finish("r1", "success", done, then=(("down@after:r1", run("d2", "down")),))
     assert q.settle("q", "", "", again, started_at=T0) == 0
     assert [r.run_id for r in store.take_queued(lease.epoch, "leader")] == ["d1"]
+
+
+CHAINED = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 5
+    schedules:
+      extract:
+        schedule: {event: go}
+        queue: reports
+        command: "echo $UNO_RUN_ID >> extract.log"
+        shell: true
+      load:
+        after: extract
+        command: "echo $UNO_EVENT >> load.log"
+        shell: true
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_ended_on_a_worker_starts_its_chain_once_on_the_leader(procs: Procs) -> None:
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(CHAINED))
+    procs.start("leader", "run", "--queues", "scheduled")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w1", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w1"), 30, "the worker")
+    for _ in range(3):
+        procs.cli("event", "go")
+    load = procs.workdir / "load.log"
+    wait_until(lambda: load.exists() and len(load.read_text().splitlines()) >= 3, 20, "3 loads")
+    for proc in procs.procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.procs.items():
+        assert proc.wait(30) == 0, procs.log(name)
+    extracted = (procs.workdir / "extract.log").read_text().split()
+    started_by = [json.loads(line)["after"]["run_id"] for line in load.read_text().splitlines()]
+    assert sorted(started_by) == sorted(extracted) and len(extracted) == 3
