@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -215,3 +216,43 @@ def test_a_webhook_gets_one_failure_after_the_last_retry_one_recovery_and_nothin
 
         shown = subprocess.run([*uno_cli(tmp_path), *command], capture_output=True, text=True)
         assert "tok-s3cret" not in shown.stdout + shown.stderr
+
+
+def test_notify_comes_from_the_schedule_its_template_or_the_file_and_null_turns_it_off() -> None:
+    from unoschedule.config import parse_config
+
+    config = parse_config(
+        textwrap.dedent(
+            """
+            scheduler:
+              notify: {targets: ["json://h/${T}"], events: [failure]}
+            templates:
+              loud:
+                notify: {targets: ["mailto://ops@h"], events: [failure, overdue]}
+                after: {schedule: base, on: any}
+            schedules:
+              base: {schedule: {every: 1h}, command: "true"}
+              quiet: {schedule: {every: 1h}, command: "true", notify: null}
+              templated: {template: loud, command: "true"}
+            """
+        )
+    )
+    got = {name: d.notify for name, d in config.schedules.items()}
+    assert got["base"] == Notify(("json://h/${T}",), events=("failure",))
+    assert got["quiet"] is None
+    assert got["templated"] == Notify(("mailto://ops@h",), events=("failure", "overdue"))
+    assert config.schedules["templated"].after is not None
+    assert config.schedules["templated"].schedule.kind == "after"
+
+
+def test_a_bad_notify_is_refused_where_it_is_written_without_its_secret() -> None:
+    from unoschedule.config import parse_config
+    from unoschedule.errors import ConfigErrors
+
+    text = "schedules:\n  a:\n    schedule: {every: 1h}\n    command: 'true'\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text + "    notify: {targets: ['hook-s3cret'], events: [failure]}\n", "s.yaml")
+    assert [str(e) for e in caught.value.errors] == [
+        "s.yaml:5:24: notify target *** is not a URL such as slack://..., json://host/path "
+        "or mailto://..."
+    ]
