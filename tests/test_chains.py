@@ -184,6 +184,13 @@ def test_a_leader_killed_between_the_upstream_end_and_the_downstream_start_runs_
         and by_id[json.loads(r["event"])["after"]["run_id"]]["instance_id"] != r["instance_id"]
     ]  # fmt: skip
     assert len(handed_over) == 1
+    # a schedule with no time of its own is never complete (the standby started with
+    # its last run known)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        status = conn.execute("SELECT status FROM schedules WHERE name = 'load'").fetchone()
+    assert status == ("active",)
     # explain of the downstream names the upstream run that started each of its runs
     import subprocess
 

@@ -60,7 +60,7 @@ def explain(
     state = store.get_schedule(name) if store is not None else None
     runs = store.runs_between(name, since, until) if store is not None else []
     paused = store.pauses(name, since, until) if store is not None else []
-    if definition.schedule.kind in ("event", "after"):  # no occurrences: its runs
+    if not definition.schedule.on_clock:  # no occurrences: its runs
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
     found = outcomes(definition, state, runs, paused, since, until, now)
     if definition.after is not None:  # the runs its chain started, among its occurrences

@@ -196,6 +196,9 @@ class ScheduleSpec(ABC):
     kind: ClassVar[str]
     #: Whether the schedule fires at fixed wall times (cronie's DST rule for those).
     fixed_time: bool = True
+    #: Whether it fires on the clock at all (not: events, chains). One that does not is
+    #: never complete, has no occurrences to backfill or draw, and no next run.
+    on_clock: ClassVar[bool] = True
     #: Whether the timeline depends only on zone, DST policy and bounds (not on the
     #: schedule's name or anchor), so that schedules written alike can share one.
     name_free: bool = False
@@ -501,6 +504,7 @@ class EventTrigger(ScheduleSpec):
 
     kind = "event"
     fixed_time = False
+    on_clock = False
 
     def __init__(self, event: str):
         if not isinstance(event, str) or not event.strip():
@@ -527,6 +531,7 @@ class ChainTrigger(ScheduleSpec):
 
     kind = "after"
     fixed_time = False
+    on_clock = False
 
     def __init__(self, upstream: str):
         if not isinstance(upstream, str) or not upstream.strip():

@@ -158,7 +158,7 @@ def list_(
                 str(r.get("status")) + paused_note(r, zone(tz, r.get("timezone"))),
                 (
                     "not running"
-                    if note and r.get("status") == "active" and r["type"] != "event"
+                    if note and r.get("status") == "active" and r["type"] not in ("event", "after")
                     else output.when(r.get("next_run"), zone(tz, r.get("timezone")), now)
                 ),
                 r.get("last_result"),

@@ -359,7 +359,7 @@ class RunLoop:
         if key is not None:
             shared[key] = (timeline, first)
         if next_run is None:
-            if definition.schedule.kind != "event" and state.last_run is not None:
+            if definition.schedule.on_clock and state.last_run is not None:
                 completed.append(name)
             return
         self._next[name] = next_run
@@ -549,7 +549,7 @@ class RunLoop:
                 )
         if instant is None:
             self._next.pop(name, None)
-            if definition.schedule.kind != "event":
+            if definition.schedule.on_clock:
                 batch.completed.append(name)
         else:
             self._next[name] = instant
