@@ -180,6 +180,14 @@ def notify_config(port: int, dead_port: int) -> str:
             schedule: "* * * * * *"
             command: "echo ok >> steady.log"
             shell: true
+          broken:
+            schedule: "* * * * * *"
+            command: "exit 1"
+            shell: true
+            pause_after_failures: 1
+            notify:
+              targets: ["json://127.0.0.1:{port}/paused"]
+              events: [paused]
     """
 
 
@@ -191,11 +199,14 @@ def test_a_webhook_gets_one_failure_after_the_last_retry_one_recovery_and_nothin
     runner = runners("leader", {"HOOK_TOKEN": "tok-s3cret"})
     runner.wait_log("ready")
     # flaky: attempts 1 and 2 fail (one failure, after the retry), then it succeeds
-    wait_until(lambda: len(receiver.received) >= 2, 12, "a failure and a recovery")
+    wait_until(lambda: len(receiver.received) >= 3, 12, "a failure, a recovery, a pause")
     started = len((tmp_path / "steady.log").read_text().split())
     time.sleep(1.5)  # more runs, which must notify nothing
     assert runner.term() == 0
-    got = receiver.received
+    paused = [r for r in receiver.received if r["path"] == "/paused"]
+    assert [r["title"] for r in paused] == ["uno-schedule: broken was paused"]
+    assert "pause_after_failures" in paused[0]["message"]
+    got = [r for r in receiver.received if r["path"] != "/paused"]
     assert [r["path"] for r in got] == ["/hook/tok-s3cret"] * 2
     assert [r["title"] for r in got] == [
         "uno-schedule: flaky failed",
@@ -256,3 +267,30 @@ def test_a_bad_notify_is_refused_where_it_is_written_without_its_secret() -> Non
         "s.yaml:5:24: notify target *** is not a URL such as slack://..., json://host/path "
         "or mailto://..."
     ]
+
+
+def test_a_dead_man_alarm_is_notified_once_per_overdue_spell_across_leaders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's alarm reaches the settle step's ``failed`` as an ``overdue``
+    outcome (``runner.ops``); two leaders raising the alarm for the same instant send
+    one notification."""
+    import asyncio
+
+    from unoschedule.model import JobOutcome, SchedulerOptions
+    from unoschedule.runner.settle import Settler
+
+    monkeypatch.setenv("HOOK_TOKEN", "s3cret")
+    SQLiteStorage(tmp_path / "s.db").close()
+    sent: list[str] = []
+    alarm = RunRecord("", "job", T0, result="error")
+    outcome = JobOutcome("overdue", "overdue: no successful run for 1h", "", None)  # type: ignore[arg-type]
+    for _ in range(2):
+        notifier = Notifier(
+            lambda: SQLiteStorage(tmp_path / "s.db"),
+            sender=lambda url, title, body: sent.append(title) is None,
+        )
+        settler = Settler(SchedulerOptions(), notifier=notifier)
+        asyncio.run(settler.failed(alarm, definition(("overdue",)), outcome))
+        notifier.close()
+    assert sent == ["uno-schedule: job is overdue"]
