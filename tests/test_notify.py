@@ -86,12 +86,14 @@ def definition(events: tuple[str, ...] = ("failure", "recovery")) -> ScheduleDef
 
 
 def test_secrets_are_read_from_the_environment_when_sending_and_never_shown() -> None:
-    notify = Notify(("json://hook.example/${HOOK_TOKEN}", "slack://TA/TB/TC"))
-    urls, problems = expand_targets(notify, {"HOOK_TOKEN": "s3cret"})
-    assert urls == ["json://hook.example/s3cret", "slack://TA/TB/TC"] and problems == []
+    notify = Notify(("json://hook.example/${HOOK_TOKEN}", "slack://${SLACK}", "json://h/x"))
+    env = {"HOOK_TOKEN": "s3cret", "SLACK": "TA/TB/TC"}
+    urls, problems = expand_targets(notify, env)
+    assert urls == ["json://hook.example/s3cret", "slack://TA/TB/TC", "json://h/x"]
+    assert problems == []
     assert "s3cret" not in redact(urls[0]) and "TA" not in redact(urls[1])
-    urls, problems = expand_targets(notify, {})
-    assert urls == ["slack://TA/TB/TC"]
+    urls, problems = expand_targets(notify, {"SLACK": "TA/TB/TC"})
+    assert urls == ["slack://TA/TB/TC", "json://h/x"]
     assert problems == ["json://hook.example/...: ${HOOK_TOKEN} is not set"]
     assert notify.to_config()["targets"][0] == "json://hook.example/${HOOK_TOKEN}"
 
@@ -294,3 +296,20 @@ def test_a_dead_man_alarm_is_notified_once_per_overdue_spell_across_leaders(
         asyncio.run(settler.failed(alarm, definition(("overdue",)), outcome))
         notifier.close()
     assert sent == ["uno-schedule: job is overdue"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["slack://TA/TB/TC", "mailto://me:pw@example.com", "json://h/hook?token=abc"],
+)
+def test_a_target_with_its_secret_in_the_file_is_refused_without_showing_it(target: str) -> None:
+    from unoschedule.config import parse_config
+    from unoschedule.errors import ConfigErrors
+
+    text = "schedules:\n  a:\n    schedule: {every: 1h}\n    command: 'true'\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text + f"    notify: {{targets: ['{target}']}}\n", "s.yaml")
+    (error,) = caught.value.errors
+    assert "holds a secret in the file; write it as ${VAR}" in str(error)
+    assert all(part not in str(error) for part in ("TA", "pw", "abc"))
+    parse_config(text + "    notify: {targets: ['mailto://me:${PW}@example.com']}\n")

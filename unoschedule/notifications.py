@@ -19,7 +19,9 @@ from .errors import ScheduleSyntaxError
 
 __all__ = [
     "NOTIFY_EVENTS",
+    "PLACEHOLDER",
     "Notify",
+    "check_target",
     "message",
     "notification_key",
     "redact",
@@ -52,11 +54,7 @@ class Notify:
                     f"unknown notify event {event!r} (use {', '.join(NOTIFY_EVENTS)})"
                 )
         for target in self.targets:
-            if "://" not in target:
-                raise ScheduleSyntaxError(
-                    f"notify target {redact(target)} is not a URL such as slack://..., "
-                    "json://host/path or mailto://..."
-                )
+            check_target(target)
 
     def to_config(self) -> dict[str, Any]:
         out: dict[str, Any] = {"events": list(self.events)}
@@ -84,6 +82,38 @@ class Notify:
         if isinstance(events, str):
             events = (events,)
         return cls(tuple(str(t) for t in targets), value.get("targets_file"), tuple(events))
+
+
+def check_target(target: str) -> None:
+    """Refuse a target that is no URL, or that holds a secret in the file (a password,
+    a token-bearing scheme such as slack://, a key in its query) instead of reading it
+    from the environment (``${VAR}``) or a ``targets_file``: the file, the state and
+    ``plan`` would show it."""
+    if "://" not in target:
+        raise ScheduleSyntaxError(
+            f"notify target {redact(target)} is not a URL such as slack://..., "
+            "json://host/path or mailto://..."
+        )
+    scheme, _, rest = target.partition("://")
+    netloc, _, tail = rest.partition("/")
+    userinfo = netloc.rpartition("@")[0]
+    secret = ":" in userinfo and not PLACEHOLDER.search(userinfo.partition(":")[2])
+    if scheme.lower() in _TOKEN_HOSTS and not PLACEHOLDER.search(rest):
+        secret = True
+    for pair in tail.partition("?")[2].split("&"):
+        key, _, value = pair.partition("=")
+        if _SECRET_KEY.search(key) and value and not PLACEHOLDER.search(value):
+            secret = True
+    if secret:
+        raise ScheduleSyntaxError(
+            f"notify target {redact(target)} holds a secret in the file; write it as "
+            "${VAR} (read from the environment when sending) or list the URL in a "
+            "targets_file"
+        )
+
+
+#: Query keys whose values are secrets.
+_SECRET_KEY = re.compile(r"token|key|secret|pass|auth", re.IGNORECASE)
 
 
 def redact(url: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..chains import CHAIN_ON, Chain
 from ..errors import ScheduleSyntaxError
-from ..notifications import NOTIFY_EVENTS, Notify, redact
+from ..notifications import NOTIFY_EVENTS, Notify, check_target
 from .context import _Context, _Invalid, _pairs, _show, _suggest, _text
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -114,12 +114,11 @@ def _notify(ctx: _Context, node: Node) -> Notify:
                         f"unknown notify event {text!r}{extra} (use {', '.join(NOTIFY_EVENTS)})",
                         item,
                     )
-                if key == "targets" and "://" not in text:
-                    raise _Invalid(
-                        f"notify target {redact(text)} is not a URL such as slack://..., "
-                        "json://host/path or mailto://...",
-                        item,
-                    )
+                if key == "targets":
+                    try:
+                        check_target(text)
+                    except ScheduleSyntaxError as exc:
+                        raise _Invalid(exc.message, item) from None
                 texts.append(text)
             values[key] = tuple(texts)
         elif key == "targets_file":
