@@ -203,3 +203,29 @@ def test_a_leader_killed_between_the_upstream_end_and_the_downstream_start_runs_
     assert datetime.now(UTC) - timedelta(minutes=5) < datetime.fromisoformat(
         rows[0]["scheduled_time"].replace("Z", "+00:00")
     )
+
+
+def test_the_settle_step_hands_the_chained_runs_to_the_recorder_with_the_end() -> None:
+    """One record call carries the end and the runs it starts (one transaction); a
+    paused downstream gets none, as a paused schedule gets no event run."""
+    from unoschedule.abc import Finish
+    from unoschedule.model import JobOutcome, SchedulerOptions
+    from unoschedule.runner.settle import Ended, Settler
+
+    definitions = {"extract": definition("extract"), "load": definition("load", Chain("extract"))}
+    paused: set[str] = set()
+    recorded: list[Finish] = []
+
+    async def record(finish: Finish, retry: RunRecord | None) -> Ended:
+        recorded.append(finish)
+        return Ended(recorded=True)
+
+    settler = Settler(
+        SchedulerOptions(), definitions=lambda: definitions, active=lambda n: n not in paused
+    )
+    up = RunRecord("r1", "extract", T0)
+    ok = JobOutcome("success", None, "", None)
+    asyncio.run(settler.settle(up, definitions["extract"], ok, T0, T0, record))
+    paused.add("load")
+    asyncio.run(settler.settle(up, definitions["extract"], ok, T0, T0, record))
+    assert [[key for key, _ in f.then] for f in recorded] == [["load@after:r1"], []]

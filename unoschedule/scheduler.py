@@ -973,6 +973,7 @@ class Scheduler:
             on_failure=self.notify_failure,
             definitions=self.known_definitions,
             notifier=notifier,
+            active=lambda name: getattr(store.get_schedule(name), "status", None) == "active",
         )
         executor = Executor()
         following: list[RunRecord] = []

@@ -144,6 +144,7 @@ class RunLoop:
             on_finished=self._observe_end,
             definitions=lambda: self.definitions,
             notifier=notifier,
+            active=lambda name: name not in self._inactive,
         )
         self.wake = wake or store.notify
         self.epoch = 0

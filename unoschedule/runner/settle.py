@@ -62,6 +62,7 @@ class Settler:
         on_finished: FinishedHook | None = None,
         definitions: Definitions | None = None,
         notifier: Notifier | None = None,
+        active: Callable[[str], bool] | None = None,
     ) -> None:
         self.options = options
         self.log = log
@@ -70,6 +71,9 @@ class Settler:
         self.definitions = definitions
         #: Told of successes (recoveries) and failures (``notify:``).
         self.notifier = notifier
+        #: Whether a schedule is active (a chain starts no run of a paused one, as an
+        #: event does not); None: every one is.
+        self.active = active
         self._chains: dict[str, list[ScheduleDefinition]] = {}
         self._chains_built = float("-inf")
 
@@ -132,7 +136,10 @@ class Settler:
                 if definition.after is not None:
                     index.setdefault(definition.after.schedule, []).append(definition)
             self._chains, self._chains_built = index, steady
-        return self._chains.get(upstream, [])
+        found = self._chains.get(upstream, [])
+        if found and self.active is not None:
+            found = [d for d in found if self.active(d.name)]
+        return found
 
     def note_retry(
         self,

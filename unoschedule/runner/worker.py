@@ -109,6 +109,7 @@ class Worker:
             on_finished=self._finished,
             definitions=lambda: scheduler.definitions,
             notifier=Notifier(scheduler.store.clone, self.log),
+            active=self._active,
         )
         #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
         self.metrics: Metrics | None = None
@@ -503,6 +504,12 @@ class Worker:
             self._generation = generation
             for name in changed[:10]:
                 self.log.info(f"{name}: definition taken from the state")
+
+    def _active(self, name: str) -> bool:
+        """Whether ``name`` is active, as the state says (asked only for a schedule that
+        a run's end would start: the worker keeps no statuses)."""
+        state = self.scheduler.store.get_schedule(name)
+        return state is not None and state.status == "active"
 
     def _definition(self, name: str) -> ScheduleDefinition | None:
         """From this worker's file, else as the leader stored it."""
