@@ -229,3 +229,20 @@ def test_the_settle_step_hands_the_chained_runs_to_the_recorder_with_the_end() -
     paused.add("load")
     asyncio.run(settler.settle(up, definitions["extract"], ok, T0, T0, record))
     assert [[key for key, _ in f.then] for f in recorded] == [["load@after:r1"], []]
+
+
+def test_a_foreground_run_queues_its_chain_for_the_next_runner(tmp_path: Path) -> None:
+    """``trigger --wait`` with no runner: the downstream run is queued with the end,
+    also before any runner stored the file's schedules."""
+    import subprocess
+
+    write_config(tmp_path, CHAIN)
+    done = subprocess.run(
+        [*uno_cli(tmp_path), "trigger", "extract", "--wait"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (upstream,) = lines(tmp_path / "upstream.log")
+    queued = [r for r in runs(tmp_path) if r["schedule"] == "load"]
+    assert [(r["result"], json.loads(r["event"])["after"]["run_id"]) for r in queued] == [
+        ("queued", upstream)
+    ]

@@ -973,7 +973,8 @@ class Scheduler:
             on_failure=self.notify_failure,
             definitions=self.known_definitions,
             notifier=notifier,
-            active=lambda name: getattr(store.get_schedule(name), "status", None) == "active",
+            # a schedule of the file not stored yet is active: the runner stores it
+            active=lambda name: getattr(store.get_schedule(name), "status", "active") == "active",
         )
         executor = Executor()
         following: list[RunRecord] = []

@@ -86,8 +86,8 @@ class Notifier:
         wanted = "recovery" if event == "success" else event
         if wanted not in notify.events:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
+        if self._pool is None:  # one thread: a failure is told before its recovery
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
         self._pool.submit(self._deliver, event, run, definition, detail, output)
 
     def close(self, wait: bool = True) -> None:
@@ -96,8 +96,8 @@ class Notifier:
             self._pool.shutdown(wait=wait)
             self._pool = None
         store, self._store = self._store, None
-        if store is not None:
-            store.close()
+        if store is not None and store is not getattr(self._store_factory, "__self__", None):
+            store.close()  # a handle of its own (a store may hand out itself)
 
     # -- on a thread ------------------------------------------------------------------
 
