@@ -12,7 +12,6 @@ import json
 import socket
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -117,7 +116,7 @@ def test_a_failing_target_is_retried_with_backoff_then_logged_and_counted(
         lambda: SQLiteStorage(tmp_path / "s.db"),
         Log(),  # type: ignore[arg-type]
         sender=lambda url, title, body: calls.append(url) is not None,  # always fails
-        sleep=pauses.append,
+        later=lambda delay, attempt: (pauses.append(delay), attempt())[1],
     )
     run = RunRecord("r1", "job", T0, result="error")
     notifier.tell("failure", run, definition(), "exit status 1", "a\nb\nboom")
@@ -203,7 +202,9 @@ def test_a_webhook_gets_one_failure_after_the_last_retry_one_recovery_and_nothin
     # flaky: attempts 1 and 2 fail (one failure, after the retry), then it succeeds
     wait_until(lambda: len(receiver.received) >= 3, 12, "a failure, a recovery, a pause")
     started = len((tmp_path / "steady.log").read_text().split())
-    time.sleep(1.5)  # more runs, which must notify nothing
+    # the dead target's retries (1 s, then 2 s later) end in a logged failure; the runs
+    # meanwhile must notify nothing more
+    runner.wait_log("failed after 3 attempts", timeout=10)
     assert runner.term() == 0
     paused = [r for r in receiver.received if r["path"] == "/paused"]
     assert [r["title"] for r in paused] == ["uno-schedule: broken was paused"]

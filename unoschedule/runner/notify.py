@@ -11,6 +11,8 @@ its URL's secrets) and counted, and never delays a run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import threading
 import time
@@ -52,14 +54,16 @@ class Notifier:
         log: Logger | None = None,
         *,
         sender: Sender | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        later: Callable[[float, Callable[[], None]], None] | None = None,
         backoff: float = BACKOFF,
     ) -> None:
         self._store_factory = store
         self._store: Store | None = None
         self.log = log or Logger()
         self.sender = sender or _apprise_send
-        self.sleep = sleep
+        #: Runs a retry after a delay (a test passes one that records the delay).
+        self.later = later or self._later
+        self._timers: set[threading.Timer] = set()
         self.backoff = backoff
         self._pool: ThreadPoolExecutor | None = None
         self._sent: dict[str, deque[float]] = {}
@@ -91,7 +95,12 @@ class Notifier:
         self._pool.submit(self._deliver, event, run, definition, detail, output)
 
     def close(self, wait: bool = True) -> None:
-        """Let the notifications under way end (``wait``), then let go of the store."""
+        """Let the notifications under way end (``wait``; retries still waiting for
+        their backoff are dropped), then let go of the store."""
+        with self._lock:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=wait)
             self._pool = None
@@ -184,24 +193,43 @@ class Notifier:
             self.log.error(f"{name}: notify: {problem}")
         title, body = message(event, name, run.run_id, detail, output)
         for url in urls:
-            delay = self.backoff
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    ok = self.sender(url, title, body)
-                except Exception:
-                    ok = False
-                if ok:
-                    self.sent += 1
-                    break
-                if attempt < ATTEMPTS:
-                    self.sleep(delay)
-                    delay *= 2
-            else:
-                self._count(self.failures, name)
-                self.log.error(
-                    f"{name}: {event} notification to {redact(url)} failed "
-                    f"after {ATTEMPTS} attempts"
-                )
+            self._attempt(name, event, url, title, body, 1)
+
+    def _attempt(self, name: str, event: str, url: str, title: str, body: str, n: int) -> None:
+        """Attempt ``n`` of sending to one target; a failed one is tried again after a
+        backoff (``later``: the wait holds no thread, so a dead target delays no other
+        notification), and counted after the last."""
+        try:
+            ok = self.sender(url, title, body)
+        except Exception:
+            ok = False
+        if ok:
+            self.sent += 1
+        elif n < ATTEMPTS:
+            again = functools.partial(self._attempt, name, event, url, title, body, n + 1)
+            self.later(self.backoff * 2 ** (n - 1), again)
+        else:
+            self._count(self.failures, name)
+            self.log.error(
+                f"{name}: {event} notification to {redact(url)} failed after {ATTEMPTS} attempts"
+            )
+
+    def _later(self, delay: float, attempt: Callable[[], None]) -> None:
+        """Run ``attempt`` on the notification thread after ``delay`` seconds."""
+
+        def submit() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+                pool = self._pool
+            if pool is not None:
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    pool.submit(attempt)
+
+        timer = threading.Timer(delay, submit)
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
 
 
 def expand_targets(
