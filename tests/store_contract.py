@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues
+from unoschedule.abc import PAUSE_KINDS, Finish, Presence, StateFile, Store, WorkerQueues
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -639,6 +639,58 @@ class StoreContract:
         assert (got.result, got.error, got.output) == ("interrupted", "crash", None)
         assert got.finished_at == T0 + timedelta(seconds=5)
         assert store.get_schedule("a").last_result == "interrupted"  # type: ignore[union-attr]
+
+    def test_an_end_enqueues_the_runs_it_starts_in_the_same_write(
+        self, store: Store, leader: int
+    ) -> None:
+        """A chain: the downstream run is queued with the upstream's end, for a leader."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.start_run("r1", T0)
+        down = run("d1", "b", T0 + timedelta(seconds=2), trigger="event", queued_at=T0)
+        down.event = {"after": {"schedule": "a", "run_id": "r1", "result": "success"}}
+        end = Finish("r1", "success", T0 + timedelta(seconds=2), then=(("b@after:r1", down),))
+        store.finish_runs([end])
+        got = store.get_run("d1")
+        assert got is not None and (got.result, got.epoch, got.event) == (
+            "queued",
+            0,
+            down.event,
+        )
+        assert [r.run_id for r in store.take_queued(leader, "i1")] == ["d1"]
+
+    def test_an_end_recorded_again_starts_nothing_again(self, store: Store, leader: int) -> None:
+        """The settle step repeated (by a new leader, or after a lost reply): the end is
+        not recorded twice, and so neither is the run it starts, under any new run id."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.start_run("r1", T0)
+        first = run("d1", "b", T0, trigger="event", queued_at=T0)
+        store.finish_runs([Finish("r1", "success", T0, then=(("b@after:r1", first),))])
+        again = run("d2", "b", T0, trigger="event", queued_at=T0)
+        store.finish_runs([Finish("r1", "success", T0, then=(("b@after:r1", again),))])
+        assert store.get_run("d2") is None
+        assert [r.run_id for r in store.history("b")] == ["d1"]
+
+    def test_an_end_not_recorded_starts_nothing(self, store: Store, leader: int) -> None:
+        """A newer leader recorded the run interrupted: a stale end and its chain are
+        both left out."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        assert store.claim(run("r1"), "a@1", None, epoch=leader)
+        store.finish_run("r1", "interrupted", T0, error="crash")
+        down = run("d1", "b", T0, trigger="event", queued_at=T0)
+        store.finish_runs([Finish("r1", "success", T0, then=(("b@after:r1", down),))])
+        assert store.get_run("d1") is None
+
+    def test_a_notification_is_claimed_once_whoever_asks(self, store: Store) -> None:
+        """The sender of a notification claims it first: a second sender (a new
+        leader, a worker) is refused, another event or run is not."""
+        assert store.claim_notification("failure:a:r1", T0)
+        assert not store.claim_notification("failure:a:r1", T0 + timedelta(seconds=5))
+        other = store.clone()
+        assert not other.claim_notification("failure:a:r1", T0)
+        assert other.claim_notification("recovery:a:r2", T0)
+        assert store.claim_notification("failure:a:r2", T0)
 
     def test_start_finish_duration(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"))

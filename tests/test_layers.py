@@ -35,6 +35,9 @@ CORE = {
     "effective",
     # what a due occurrence does while runs of its schedule are in flight (overlap policy)
     "overlap",
+    # what follows a run: chains (after:) and notifications (notify:), their pure rules
+    "chains",
+    "notifications",
 }
 
 #: What each layer may import from the package (besides itself and the core).
@@ -105,6 +108,7 @@ HOMES = {
     "redis": {"store.redis"},
     "prometheus_client": set(),
     "holidays": {"holidaycal"},
+    "apprise": {"notify_apprise"},
     "croniter": set(),
     "dateutil": set(),
 }
@@ -152,6 +156,8 @@ PARTS = {
     "shell": "scheduler",
     # the state's identity: checked by runners and workers, reported by health
     "identity": "report",
+    # the home of apprise, imported by the runner's notifier when it sends
+    "notify_apprise": "runner",
 }
 
 

@@ -90,6 +90,7 @@ def test_explain_says_how_long_a_run_took_with_its_unit() -> None:
     run = SimpleNamespace(
         error=None,
         trigger="schedule",
+        event=None,
         attempt=1,
         duration=0.00543,
         result="success",

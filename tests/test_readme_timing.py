@@ -1,5 +1,5 @@
-"""The README's examples of jitter, calendars, blackout windows, overlap policies and
-concurrency groups run as written."""
+"""The README's examples of jitter, calendars, blackout windows, overlap policies,
+concurrency groups, chains and notifications run as written."""
 
 from __future__ import annotations
 
@@ -55,3 +55,23 @@ def test_the_readme_overlap_and_group_examples_mean_what_they_say() -> None:
     config = parse_config(_example("### Concurrency groups"))
     assert config.options.groups == {"warehouse": 2}
     assert {d.concurrency_group for d in config.schedules.values()} == {"warehouse"}
+
+
+@pytest.mark.parametrize("heading", ["### Chains", "### Notifications"])
+def test_the_readme_examples_of_what_follows_a_run_validate(heading: str) -> None:
+    config = parse_config(_example(heading), f"README.md {heading}")
+    assert config.schedules
+
+
+def test_the_readme_chain_runs_load_after_extract_and_alerts_after_load_fails() -> None:
+    schedules = parse_config(_example("### Chains")).schedules
+    assert schedules["load"].after is not None and schedules["load"].after.schedule == "extract"
+    alert = schedules["alert-on-load-failure"].after
+    assert alert is not None and (alert.schedule, alert.on) == ("load", "failure")
+
+
+def test_the_readme_notify_applies_the_files_targets_unless_a_schedule_has_its_own() -> None:
+    schedules = parse_config(_example("### Notifications")).schedules
+    backup, reports = schedules["backup"].notify, schedules["reports"].notify
+    assert backup is not None and backup.events == ("failure", "recovery", "overdue", "paused")
+    assert reports is not None and reports.targets_file == "/etc/uno-schedule/notify-targets"

@@ -767,3 +767,57 @@ def test_a_worker_serves_the_metrics_of_the_runs_it_ran(procs: Procs) -> None:
         'uno_schedule_runs_total{result="success",schedule="report",trigger="manual"} 1.0' in text
     )
     assert 'result="error",schedule="backoff"' in text, failed
+
+
+def test_a_workers_settle_queues_the_chained_run_once_with_the_end(store: RedisStorage) -> None:
+    """An upstream run that ended on a worker starts its downstream in the settle
+    script itself; a repeated settle (the worker retrying after a lost reply) does not."""
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    assert store.claim(run("r1", "up", queue="q"), "up@1", None, epoch=lease.epoch)
+    q = store.queues
+    assert q.start("r1", T0, 1)[0]
+    done = T0 + timedelta(seconds=3)
+    down = run("d1", "down", trigger="event", queued_at=done)
+    finish = Finish("r1", "success", done, then=(("down@after:r1", down),))
+    assert q.settle("q", "", "", finish, started_at=T0) == 1
+    again = Finish("r1", "success", done, then=(("down@after:r1", run("d2", "down")),))
+    assert q.settle("q", "", "", again, started_at=T0) == 0
+    assert [r.run_id for r in store.take_queued(lease.epoch, "leader")] == ["d1"]
+
+
+CHAINED = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 5
+    schedules:
+      extract:
+        schedule: {event: go}
+        queue: reports
+        command: "echo $UNO_RUN_ID >> extract.log"
+        shell: true
+      load:
+        after: extract
+        command: "echo $UNO_EVENT >> load.log"
+        shell: true
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_ended_on_a_worker_starts_its_chain_once_on_the_leader(procs: Procs) -> None:
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(CHAINED))
+    procs.start("leader", "run", "--queues", "scheduled")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w1", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w1"), 30, "the worker")
+    for _ in range(3):
+        procs.cli("event", "go")
+    load = procs.workdir / "load.log"
+    wait_until(lambda: load.exists() and len(load.read_text().splitlines()) >= 3, 20, "3 loads")
+    for proc in procs.procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.procs.items():
+        assert proc.wait(30) == 0, procs.log(name)
+    extracted = (procs.workdir / "extract.log").read_text().split()
+    started_by = [json.loads(line)["after"]["run_id"] for line in load.read_text().splitlines()]
+    assert sorted(started_by) == sorted(extracted) and len(extracted) == 3

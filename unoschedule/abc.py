@@ -20,7 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .model import ScheduleDefinition, SchedulerOptions
 
 __all__ = [
+    "NOTIFICATION_MEMORY",
     "PAUSE_CALLS",
     "PAUSE_KINDS",
     "Claim",
@@ -53,6 +54,10 @@ __all__ = [
     "WorkQueues",
     "WorkerQueues",
 ]
+
+
+#: How long a claimed notification is remembered (``Store.claim_notification``).
+NOTIFICATION_MEMORY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,10 @@ class Finish:
     finished_at: datetime
     error: str | None = None
     output: str | None = None
+    #: Runs this end starts (``chains.chained_runs``), each under its unique key:
+    #: enqueued in the transaction that records the end, and only if it does, so that
+    #: an end recorded once starts each of them once, whoever records it.
+    then: tuple[tuple[str, RunRecord], ...] = ()
 
 
 #: What made a pause, which decides what ends it: ``operator`` (a pause of one schedule:
@@ -373,7 +382,9 @@ class Store(ABC):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
         ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
-        are left as they are."""
+        are left as they are. The runs of a finish's ``then`` are enqueued (``queued``,
+        epoch 0, as ``enqueue``) under their keys when that finish is recorded, and not
+        when it is not; a key enqueued before is not enqueued again."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -540,6 +551,13 @@ class Store(ABC):
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """``enqueue`` each run under its occurrence key (schedule, instant, trigger), in
         one transaction; False for one enqueued before (a backfill given twice)."""
+
+    @abstractmethod
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        """Claim the notification ``key`` (``notifications.notification_key``) before it
+        is sent: True for the first claim, False for every later one, by any process, so
+        that no event is notified twice across failover. Claims are kept for
+        ``NOTIFICATION_MEMORY`` after ``at``, then forgotten."""
 
     @abstractmethod
     def last_successes(self) -> dict[str, datetime]:

@@ -71,8 +71,9 @@ def backfill(
     (None: no state yet); ``enqueue`` writes, returning False for each run queued before
     (``Store.enqueue_unique`` after the caller made sure the schedule is stored).
     """
-    if definition.schedule.kind == "event":
-        raise UnoScheduleError(f"{definition.name} fires on events; it has no occurrences")
+    if not definition.schedule.on_clock:
+        what = "events" if definition.schedule.kind == "event" else "another schedule's runs"
+        raise UnoScheduleError(f"{definition.name} runs on {what}; it has no occurrences")
     if start > end:
         raise UnoScheduleError("--from is after --to")
     if start > now:

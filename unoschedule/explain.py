@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .abc import PauseRecord
+from .chains import upstream_of
 from .effective import EffectiveTimeline
 from .errors import UnoScheduleError
 from .model import RunRecord, ScheduleDefinition, ScheduleState
@@ -60,9 +61,12 @@ def explain(
     state = store.get_schedule(name) if store is not None else None
     runs = store.runs_between(name, since, until) if store is not None else []
     paused = store.pauses(name, since, until) if store is not None else []
-    if definition.schedule.kind == "event":
+    if not definition.schedule.on_clock:  # no occurrences: its runs
         return [_from_run(r) for r in runs if r.attempt == _last_attempt(runs, r)]
     found = outcomes(definition, state, runs, paused, since, until, now)
+    if definition.after is not None:  # the runs its chain started, among its occurrences
+        chained = [_from_run(r) for r in runs if upstream_of(r.trigger, r.event) is not None]
+        found = sorted(found + chained, key=lambda row: row["scheduled_time"])
     if chosen and len(found) > MAX_OCCURRENCES:
         raise UnoScheduleError(
             f"more than {MAX_OCCURRENCES:,} occurrences of {name} between "
@@ -155,7 +159,13 @@ def _order(run: RunRecord) -> int:
 def _from_run(run: RunRecord) -> dict[str, Any]:
     detail = run.error or ""
     extra = []
-    if run.trigger not in ("schedule",):
+    upstream = upstream_of(run.trigger, run.event)
+    if upstream is not None:
+        extra.append(
+            f"started by run {upstream['run_id']} of {upstream.get('schedule')} "
+            f"({upstream.get('result')})"
+        )
+    elif run.trigger not in ("schedule",):
         extra.append(f"trigger {run.trigger}")
     if run.attempt > 1:
         extra.append(f"attempt {run.attempt}")

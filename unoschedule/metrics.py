@@ -75,6 +75,8 @@ class MetricsView:
     running: Callable[[], Mapping[str, int]] = dict
     statuses: Callable[[], Mapping[str, int]] = dict
     overdue: Callable[[], Mapping[str, bool]] = dict
+    #: Notifications whose target failed after its retries, per schedule.
+    notification_failures: Callable[[], Mapping[str, int]] = dict
     #: True while the shared state has lost its identity (``unoschedule.identity``).
     state_lost: Callable[[], bool] = lambda: False
     waiting_for_descriptors: Callable[[], int] = lambda: 0
@@ -257,6 +259,13 @@ class Metrics:
             "Runs that waited for the runner's open-file limit before they started.",
         )
         yield f"uno_schedule_descriptor_waits_total {float(view.descriptor_waits())!r}\n"
+        yield from _head(
+            "uno_schedule_notification_failures_total",
+            "counter",
+            "Notifications (notify:) that a target did not take after their retries.",
+        )
+        for name, count in sorted(dict(view.notification_failures()).items()):
+            yield f"uno_schedule_notification_failures_total{{{label(name)}}} {float(count)!r}\n"
         yield from _head("uno_schedule_schedules", "gauge", "Schedules per status.")
         for status, count in sorted(dict(view.statuses()).items()):
             yield f'uno_schedule_schedules{{status="{_escape(status)}"}} {float(count)!r}\n'

@@ -19,6 +19,8 @@ from .wallclock import DstPolicy
 if TYPE_CHECKING:  # both loaded only for a definition that has one (a shell command's start)
     from .blackout import Blackout
     from .calendars import Calendar, Roll
+    from .chains import Chain
+    from .notifications import Notify
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -117,6 +119,10 @@ class ScheduleDefinition:
     #: Run once when the scheduler first sees the schedule (claimed under that instant,
     #: so a restart does not run it again).
     run_on_start: bool = False
+    #: Run after each run of another schedule that ends as it says (``chains``).
+    after: Chain | None = None
+    #: Whom to tell of its failures, recoveries and alarms (its own, else the file's).
+    notify: Notify | None = None
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
@@ -195,7 +201,9 @@ class ScheduleDefinition:
     def to_config(self) -> dict[str, Any]:
         """The canonical mapping: defaults left out, so that diffs show only what was set."""
         values = self.__dict__
-        out: dict[str, Any] = {"schedule": self.schedule.to_config()}
+        out: dict[str, Any] = {}
+        if self.schedule.kind != "after":  # a chain's own: it follows from ``after``
+            out["schedule"] = self.schedule.to_config()
         for name, default in _DEFINITION_DEFAULTS:
             value = values[name]
             if value == default:
@@ -204,7 +212,7 @@ class ScheduleDefinition:
                 value = format_instant(value)
             elif isinstance(value, DstPolicy):
                 value = {"gap": value.gap, "overlap": value.overlap}
-            elif name == "calendar":  # a Calendar (the default, None, is left out)
+            elif name in ("calendar", "after", "notify"):  # (the default None is left out)
                 value = value.to_config()
             elif name == "blackout":
                 value = [window.to_config() for window in value]
@@ -242,6 +250,8 @@ class ScheduleDefinition:
         values: dict[str, Any] = dict(data)
         if values.pop("unique", False):  # stored before overlap: existed
             values.setdefault("overlap", "skip")
+        if "schedule" not in values and isinstance(values.get("after"), dict):
+            values["schedule"] = {"after": values["after"]["schedule"]}
         values["schedule"] = schedule_from_config(values["schedule"])
         for key in ("start_date", "end_date"):
             if values.get(key):
@@ -258,6 +268,14 @@ class ScheduleDefinition:
             from .calendars import Calendar
 
             values["calendar"] = Calendar.from_config(values["calendar"])
+        if isinstance(values.get("after"), dict):
+            from .chains import Chain
+
+            values["after"] = Chain.from_config(values["after"])
+        if isinstance(values.get("notify"), dict):
+            from .notifications import Notify
+
+            values["notify"] = Notify.from_config(values["notify"])
         if "blackout" in values:
             from .blackout import blackout_from_config
 
@@ -330,6 +348,8 @@ class SchedulerOptions:
     blackout: tuple[Blackout, ...] = ()
     #: Concurrency groups: at most this many runs of the schedules naming each at once.
     groups: dict[str, int] = field(default_factory=dict)
+    #: Notifications of every schedule that names none of its own.
+    notify: Notify | None = None
 
     def concurrency(self, queue: str) -> int:
         return self.queues.get(queue, self.default_concurrency)

@@ -9,15 +9,17 @@ process that made it. Pure: ``now`` is passed in, nothing is read or written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from .chains import chain_key
 from .ids import new_run_id
 from .model import JobSpec, RunRecord, ScheduleDefinition, SchedulerOptions
 from .timeutil import MAX_DURATION, format_instant
 
 __all__ = [
+    "chained_runs",
     "job_spec",
     "new_run",
     "next_attempt",
@@ -63,6 +65,30 @@ def new_run(
         queue=definition.queue_name,
         priority=definition.priority,
     )
+
+
+def chained_runs(
+    run: RunRecord,
+    result: str,
+    final: bool,
+    definitions: Iterable[ScheduleDefinition],
+    now: datetime,
+) -> list[tuple[str, RunRecord]]:
+    """The runs (with their keys) that ``run`` ending with ``result`` starts: one per
+    enabled schedule whose ``after:`` follows it, queued now, with the upstream run in
+    its event payload (``{"after": {"schedule", "run_id", "result"}}``). The rule of
+    which ends start a chain is ``chains.Chain.follows``."""
+    out = []
+    for definition in definitions:
+        chain = definition.after
+        if chain is None or chain.schedule != run.schedule or not definition.enabled:
+            continue
+        if not chain.follows(result, final):
+            continue
+        payload = {"after": {"schedule": run.schedule, "run_id": run.run_id, "result": result}}
+        downstream = new_run(definition, now, "event", now, event=payload)
+        out.append((chain_key(definition.name, run.run_id), downstream))
+    return out
 
 
 def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:

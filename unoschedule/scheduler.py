@@ -336,8 +336,8 @@ class Scheduler:
             values["task"] = task
         if schedule is not None:
             values["schedule"] = schedule
-        if "schedule" not in values:
-            raise ConfigError("schedule() needs a schedule (or a template that has one)")
+        if "schedule" not in values and values.get("after") is None:
+            raise ConfigError("schedule() needs a schedule or after: (or a template that has one)")
         if not values.get("task") and not values.get("command"):
             raise ConfigError("schedule() needs a task or a command")
         local = _callable_task(values)
@@ -360,12 +360,16 @@ class Scheduler:
 
         if local is not None:
             values = {**values, "task": _LOCAL_PLACEHOLDER}
+        others = None
+        if values.get("after") is not None:  # what it may follow, and what follows it
+            others = {k: v for k, v in self.known_definitions().items() if k != name}
         definition = definition_from_values(
             name,
             values,
             options=options,
             calendars=self.options.calendars,
             groups=self.options.groups,
+            others=others,
         )
         if local is not None:
             from .runner.tasks import register_local
@@ -977,6 +981,7 @@ class Scheduler:
         import asyncio
 
         from .runner.executor import Executor
+        from .runner.notify import Notifier
         from .runner.processes import process_token
         from .runner.settle import Ended, Settler
         from .runs import job_spec
@@ -986,12 +991,22 @@ class Scheduler:
         run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
         store = self.store
         base = self.base_dir
-        settler = Settler(self.options, on_failure=self.notify_failure)
+        notifier = Notifier(store.clone)
+        settler = Settler(
+            self.options,
+            on_failure=self.notify_failure,
+            definitions=self.known_definitions,
+            notifier=notifier,
+            # a schedule of the file not stored yet is active: the runner stores it
+            active=lambda name: getattr(store.get_schedule(name), "status", "active") == "active",
+        )
         executor = Executor()
         following: list[RunRecord] = []
 
         async def record(finish: Finish, retry: RunRecord | None) -> Ended:
             await _in_thread(store.finish_runs, [finish])
+            if finish.then:  # queued for a leader: wake one if any runs
+                store.notify()
             following.extend([retry] if retry is not None else [])
             return Ended(recorded=True, retried=retry is not None)
 
@@ -1018,6 +1033,7 @@ class Scheduler:
             if run is not None and run.queued_at is not None:
                 wait = (run.queued_at - self.clock.now()).total_seconds()
                 await asyncio.sleep(max(0.0, wait))
+        await _in_thread(notifier.close)  # its notifications are sent before it returns
         return final
 
     # -- error handlers ---------------------------------------------------------------------

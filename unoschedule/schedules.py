@@ -29,6 +29,7 @@ from .wallclock import (
 )
 
 __all__ = [
+    "ChainTrigger",
     "CronSchedule",
     "DailySchedule",
     "EventTrigger",
@@ -195,6 +196,9 @@ class ScheduleSpec(ABC):
     kind: ClassVar[str]
     #: Whether the schedule fires at fixed wall times (cronie's DST rule for those).
     fixed_time: bool = True
+    #: Whether it fires on the clock at all (not: events, chains). One that does not is
+    #: never complete, has no occurrences to backfill or draw, and no next run.
+    on_clock: ClassVar[bool] = True
     #: Whether the timeline depends only on zone, DST policy and bounds (not on the
     #: schedule's name or anchor), so that schedules written alike can share one.
     name_free: bool = False
@@ -500,6 +504,7 @@ class EventTrigger(ScheduleSpec):
 
     kind = "event"
     fixed_time = False
+    on_clock = False
 
     def __init__(self, event: str):
         if not isinstance(event, str) or not event.strip():
@@ -513,6 +518,31 @@ class EventTrigger(ScheduleSpec):
 
     def describe(self) -> str:
         return f"When event {self.event!r} is raised"
+
+    def _timeline(
+        self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
+    ) -> Timeline:
+        return NeverTimeline()
+
+
+class ChainTrigger(ScheduleSpec):
+    """The schedule of a chained schedule with no time of its own: it runs only after
+    runs of ``upstream`` (its ``after:``), never on the clock."""
+
+    kind = "after"
+    fixed_time = False
+    on_clock = False
+
+    def __init__(self, upstream: str):
+        if not isinstance(upstream, str) or not upstream.strip():
+            raise ScheduleSyntaxError("after needs the schedule to follow, e.g. after: extract")
+        self.upstream = upstream.strip()
+
+    def to_config(self) -> Any:
+        return {"after": self.upstream}
+
+    def describe(self) -> str:
+        return f"After runs of {self.upstream!r}"
 
     def _timeline(
         self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
@@ -548,6 +578,8 @@ def schedule_from_config(value: Any) -> ScheduleSpec:
         raise ScheduleSyntaxError(
             "a schedule is a cron string or a mapping with one of: " + ", ".join(SCHEDULE_KEYS)
         )
+    if list(value) == ["after"]:  # stored form of a chained schedule's (not written)
+        return ChainTrigger(value["after"])
     keys = [k for k in value if k in SCHEDULE_KEYS]
     unknown = [k for k in value if k not in SCHEDULE_KEYS]
     if unknown:

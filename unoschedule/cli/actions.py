@@ -200,15 +200,15 @@ def list_(
 def _next_of(row: dict[str, Any], stopped: bool) -> str | None:
     """The next run ``list`` promises: none for a schedule that does not fire by the
     clock (paused, disabled, completed, an event's), nor for any while no scheduler runs."""
-    if stopped or row.get("status") != "active" or row.get("type") == "event":
+    if stopped or row.get("status") != "active" or row.get("type") in ("event", "after"):
         return None
     return row.get("next_run") or None
 
 
 def _no_next(row: dict[str, Any], stopped: bool) -> str:
     """What ``list`` shows instead of a next run: why there is none."""
-    if row.get("type") == "event" and row.get("status") == "active":
-        return "on event"
+    if row.get("type") in ("event", "after") and row.get("status") == "active":
+        return "on event" if row.get("type") == "event" else "after a run"
     if row.get("status") != "active":
         return ""
     return "not running" if stopped else ""

@@ -111,8 +111,12 @@ def compute(
     for name, (definition, timeline) in timelines.items():
         if name in data.hidden:
             continue
-        if definition.type == "event":
-            data.hidden[name] = "fires on events only"
+        if not definition.schedule.on_clock:
+            data.hidden[name] = (
+                "fires on events only"
+                if definition.type == "event"
+                else ("runs after another schedule's runs only")
+            )
             continue
         row = Row(name, _description(definition), [0] * count)
         after = start - _EPSILON

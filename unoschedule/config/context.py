@@ -92,6 +92,10 @@ class _Context:
         self.calendars: dict[str, Any] = {}
         #: The limits of ``scheduler.groups`` (what a schedule's ``concurrency_group:`` may name).
         self.groups: dict[str, int] = {}
+        #: Where each schedule's ``after:`` is written (chain problems are reported there).
+        self.after_nodes: dict[str, Node] = {}
+        #: Schedules defined elsewhere (the state's) that ``after:`` may name.
+        self.others: dict[str, Any] = {}
         #: Nodes with a forbidden tag: reported once, and not again as "wrong type".
         self.tainted: set[int] = set()
         #: Converted values by (key, shape of the value as written); see ``_convert``.

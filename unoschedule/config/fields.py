@@ -20,6 +20,7 @@ from ..model import OVERLAPS, PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
 from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
 from ..timeutil import as_utc, get_zone, parse_duration, parse_instant
+from .chainfields import _AFTER_SCHEMA, _NOTIFY_SCHEMA, _after, _notify
 from .context import (  # package-internal names, shared within unoschedule.config
     _BOOL,
     _FLOAT,
@@ -604,6 +605,16 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "run_on_start": _boolean("run_on_start").about(
         "Run once when the scheduler first sees the schedule (not on every restart)."
     ),
+    "after": _optional(_Converter(_after, _AFTER_SCHEMA)).about(
+        "Run after each run of another schedule that ends as on: says (success, failure "
+        "after its last attempt, or any), with that run's id and result as the event "
+        "payload; a schedule with after: needs no schedule: of its own."
+    ),
+    "notify": _optional(_Converter(_notify, _NOTIFY_SCHEMA)).about(
+        "Whom to tell (targets: Apprise URLs such as slack://, mailto://, json://; "
+        "${VAR} is read from the environment when sending; or targets_file:) of which "
+        "events (failure, recovery, overdue, paused); replaces scheduler.notify."
+    ),
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
         "Windows in which occurrences do not run ('Sat 22:00 for 6h', a cron with for:, "
         "or from/to dates in the schedule's zone): recorded skipped, or run at the "
@@ -681,6 +692,9 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
         "Named calendars of days not run on: holidays ({country: DE, subdiv: BY}), dates "
         "(ranges as 2026-12-24..2026-12-31), business_days: true (no weekends), include "
         "and exclude of other calendars."
+    ),
+    "notify": _optional(_Converter(_notify, _NOTIFY_SCHEMA)).about(
+        "Notifications of every schedule in the file that sets no notify: of its own."
     ),
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
         "Blackout windows of every schedule in the file (added to each one's own)."

@@ -28,6 +28,7 @@ import gc
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -35,10 +36,11 @@ from typing import Any
 
 import yaml
 
+from ..chains import chain_problems
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..names import check_schedule_name
-from ..schedules import ScheduleSpec
+from ..schedules import ChainTrigger, ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
 from ..wallclock import DstPolicy
 from .context import (  # package-internal names, shared within unoschedule.config
@@ -161,26 +163,43 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return _parse(text, shown, Path(os.path.abspath(shown)))
 
 
-def parse_config(text: str, filename: str = "<string>") -> Config:
-    """Validate schedule-file text; ``filename`` is only used to locate errors."""
-    return _parse(text, filename, None)
+def parse_config(
+    text: str,
+    filename: str = "<string>",
+    *,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
+    """Validate schedule-file text; ``filename`` is only used to locate errors.
+    ``others``: schedules defined elsewhere that an ``after:`` may name (the state's)."""
+    return _parse(text, filename, None, others)
 
 
-def _parse(text: str, filename: str, path: Path | None) -> Config:
+def _parse(
+    text: str,
+    filename: str,
+    path: Path | None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
     # A large file makes hundreds of thousands of small objects at once: the cyclic
     # garbage collector would rescan them over and over (it tripled the time of a
     # 10,000-schedule file). Nothing built here is cyclic garbage.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse_text(text, filename, path)
+        return _parse_text(text, filename, path, others)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse_text(text: str, filename: str, path: Path | None) -> Config:
+def _parse_text(
+    text: str,
+    filename: str,
+    path: Path | None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
+) -> Config:
     ctx = _Context(filename, text)
+    ctx.others = dict(others or {})
     root, aliased = _compose(ctx, text)
     config = Config(path=path, options=SchedulerOptions())
     if root is not None and _check_tree(ctx, root, aliased):
@@ -359,6 +378,7 @@ def _read_document(ctx: _Context, root: Node, config: Config) -> None:
                 config.templates[name] = _plain(ctx, templates[name][1])
     resolved = _resolve_templates(ctx, converted)
     _read_schedules(ctx, sections.get("schedules"), config, converted, resolved)
+    _check_chains(ctx, config)
 
 
 def _top_level_unknown(key: str) -> str:
@@ -649,11 +669,23 @@ def _read_schedules(
             complete=base is not None,
             failed=failed,
             blackout=config.options.blackout,
+            notify=config.options.notify,
         )
         if definition is not None:
             config.schedules[name] = definition
             mark = key_node.start_mark
             config.positions[name] = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+def _check_chains(ctx: _Context, config: Config) -> None:
+    """Refuse an ``after:`` naming an unknown schedule, and chains in a cycle, at the
+    ``after:`` that says so (``chains.chain_problems`` decides)."""
+    if not ctx.after_nodes:
+        return
+    every = {**ctx.others, **config.schedules}
+    for name, message in chain_problems({k: d.after for k, d in every.items()}):
+        if name in ctx.after_nodes:  # not one of the others: they were checked before
+            ctx.error(ctx.after_nodes[name], f"schedule {name!r}: {message}")
 
 
 def _zone_or_utc(name: str | None) -> tzinfo:
@@ -674,6 +706,7 @@ def _build(
     complete: bool,
     failed: set[str],
     blackout: tuple[Any, ...] = (),
+    notify: Any = None,
 ) -> ScheduleDefinition | None:
     """The ScheduleDefinition of merged entries, or None after reporting what is wrong.
 
@@ -685,9 +718,14 @@ def _build(
     errors = len(ctx.errors)
     zone = _zone_or_utc(values.get("timezone")) if values.get("timezone") else default_zone
     scheduled = values.get("schedule")
+    chain = values.get("after")
+    if chain is not None and "after" in entries:
+        ctx.after_nodes[name] = entries["after"].node
     if isinstance(scheduled, _ScheduleValue):
         values["schedule"] = scheduled.bind(zone)
-    elif complete and "schedule" not in failed:
+    elif chain is not None and "schedule" not in failed:
+        values["schedule"] = ChainTrigger(chain.schedule)  # runs only after its upstream
+    elif complete and "schedule" not in failed and "after" not in failed:
         ctx.error(
             name_node,
             f"schedule {name!r} has no schedule:; add e.g. "
@@ -730,6 +768,8 @@ def _build(
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}
     if blackout:  # the file's windows, then the schedule's (and its template's) own
         values["blackout"] = blackout + tuple(values.get("blackout") or ())
+    if notify is not None and "notify" not in entries:  # its own (null: none) wins
+        values["notify"] = notify
     if values.get("roll", "skip") != "skip" and values.get("calendar") is None:
         ctx.error(
             entries["roll"].node,

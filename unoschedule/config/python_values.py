@@ -20,8 +20,10 @@ import yaml
 
 from ..blackout import Blackout
 from ..calendars import Calendar
+from ..chains import Chain
 from ..errors import ConfigError, ConfigErrors
 from ..model import ScheduleDefinition, SchedulerOptions
+from ..notifications import Notify
 from ..schedules import ScheduleSpec
 from ..wallclock import DstPolicy
 from .loader import Config, parse_config
@@ -38,6 +40,7 @@ def definition_from_values(
     options: SchedulerOptions | None = None,
     calendars: Mapping[str, Calendar] | None = None,
     groups: Mapping[str, int] | None = None,
+    others: Mapping[str, ScheduleDefinition] | None = None,
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
@@ -45,6 +48,7 @@ def definition_from_values(
     takes (as in the file, under its ``scheduler:`` key); naive dates are read in that
     zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars);
     ``groups``: what ``concurrency_group:`` may name (default: ``options``' groups).
+    ``others``: the schedules an ``after:`` may name (the chain's cycle is checked too).
     """
     document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
     scheduler: dict[str, Any] = {}
@@ -53,6 +57,8 @@ def definition_from_values(
         if options.blackout:
             scheduler["blackout"] = _plain(options.blackout)
         groups = options.groups if groups is None else groups
+        if options.notify is not None:
+            scheduler["notify"] = options.notify.to_config()
         calendars = options.calendars if calendars is None else calendars
     if groups:
         scheduler["groups"] = dict(groups)
@@ -60,7 +66,7 @@ def definition_from_values(
         scheduler["calendars"] = {key: _plain(value) for key, value in calendars.items()}
     if scheduler:
         document["scheduler"] = scheduler
-    config = _parse(document)
+    config = _parse(document, others)
     return config.schedules[name]
 
 
@@ -69,7 +75,9 @@ def options_from_values(values: Mapping[str, Any]) -> SchedulerOptions:
     return _parse({"scheduler": _plain_mapping(values)}).options
 
 
-def _parse(document: dict[str, Any]) -> Config:
+def _parse(
+    document: dict[str, Any], others: Mapping[str, ScheduleDefinition] | None = None
+) -> Config:
     try:
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     except yaml.representer.RepresenterError as exc:
@@ -79,7 +87,7 @@ def _parse(document: dict[str, Any]) -> Config:
             "numbers, booleans, dates, lists and mappings of them"
         ) from None
     try:
-        return parse_config(text, _WHERE)
+        return parse_config(text, _WHERE, others=others)
     except ConfigErrors as exc:
         raise ConfigErrors([ConfigError(e.message) for e in exc.errors]) from None
 
@@ -94,7 +102,7 @@ def _plain(value: Any) -> Any:
         return value.to_config()
     if isinstance(value, DstPolicy):
         return {"gap": value.gap, "overlap": value.overlap}
-    if isinstance(value, Calendar | Blackout):
+    if isinstance(value, Calendar | Blackout | Notify | Chain):
         return value.to_config()
     if isinstance(value, timedelta):
         return value.total_seconds()

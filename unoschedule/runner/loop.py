@@ -39,6 +39,7 @@ from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Tim
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
+from .notify import Notifier
 from .processes import process_gone, stop_orphans
 from .settle import Ended, FailureHandler, Settler
 
@@ -127,6 +128,7 @@ class RunLoop:
         base_dir: str | None = None,
         on_failure: FailureHandler | None = None,
         wake: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.definitions = definitions
@@ -137,7 +139,13 @@ class RunLoop:
         self.log = log or Logger()
         self.base_dir = base_dir
         self.settler = Settler(
-            options, log=self.log, on_failure=on_failure, on_finished=self._observe_end
+            options,
+            log=self.log,
+            on_failure=on_failure,
+            on_finished=self._observe_end,
+            definitions=lambda: self.definitions,
+            notifier=notifier,
+            active=lambda name: name not in self._inactive,
         )
         self.wake = wake or store.notify
         self.epoch = 0
@@ -359,7 +367,7 @@ class RunLoop:
         if key is not None:
             shared[key] = (timeline, first)
         if next_run is None:
-            if definition.schedule.kind != "event" and state.last_run is not None:
+            if definition.schedule.on_clock and state.last_run is not None:
                 completed.append(name)
             return
         self._next[name] = next_run
@@ -560,7 +568,7 @@ class RunLoop:
                 )
         if instant is None:
             self._next.pop(name, None)
-            if definition.schedule.kind != "event":
+            if definition.schedule.on_clock:
                 batch.completed.append(name)
         else:
             self._next[name] = instant
@@ -1003,6 +1011,9 @@ class RunLoop:
             )
             self.firing = False
             return Ended(recorded=False)
+        if finish.then:  # the runs it started were queued with it: take them now
+            failpoint("after_chained_end")
+            self.wake()
         return Ended(recorded=True, retried=retry is not None and self._claim_retry(retry))
 
     def _observe_end(

@@ -23,6 +23,7 @@ from ..model import JobOutcome, RunRecord
 from ..runlogs import OutputSink
 from ..runs import retries_left
 from .log import Logger
+from .notify import Notifier
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -58,6 +59,8 @@ class Operations(Observer):
         self.options = scheduler.options
         self.log = log
         self.loop: LeaderLoop | None = None
+        #: The leader's notifications (``notify:``): its runs' ends and its alarms.
+        self.notifier = Notifier(scheduler.store.clone, log)
         self.metrics: Metrics | None = None
         #: Whether metrics are served when ``metrics_enabled`` is unset: ``run``'s.
         self.metrics_by_default = False
@@ -152,6 +155,7 @@ class Operations(Observer):
             view.next_runs = loop.next_runs
             view.running = loop.running_per_queue
             view.overdue = self.overdue_view
+            view.notification_failures = lambda: self.notifier.failures
             view.statuses = lambda: _status_counts(loop)
             view.waiting_for_descriptors = loop.waiting_for_descriptors
             view.descriptor_waits = lambda: loop.descriptor_waits
@@ -212,6 +216,7 @@ class Operations(Observer):
         if self._pruner is not None and self._pruner is not self.scheduler.store:
             self._pruner.close()
         self._pruner = None
+        await asyncio.to_thread(self.notifier.close)  # lets notifications under way end
         if self.sink is not None:
             self.sink.close()
 
@@ -396,6 +401,7 @@ class Operations(Observer):
         if not store.pause_schedules([name], "failures", at, reason=reason, by=pauses.SCHEDULER):
             return
         self.log.error(f"{name}: paused after {reason}")
+        self.notifier.tell("paused", run, definition, reason, outcome.output)
         if self.loop is not None:
             self.loop.refresh(at)
 

@@ -293,6 +293,7 @@ class Service:
             base_dir=base_dir,
             on_failure=sched.notify_failure,
             wake=self._wake,
+            notifier=self.ops.notifier,
         )
         attach_hand_off(runloop, sched)
         self.ops.serve_metrics(sched, leading=True)

@@ -12,14 +12,16 @@ scheduler stopped, the job did not fail).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..abc import Finish
 from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
-from ..runs import next_attempt
+from ..runs import chained_runs, next_attempt
 from .log import Logger
+from .notify import Notifier
 
 __all__ = ["Ended", "FailureHandler", "Recorder", "Settler", "output_tail_note"]
 
@@ -38,8 +40,14 @@ class Ended:
     retried: bool = False
 
 
-#: Records the end of an attempt and, when not None, the next attempt to queue.
+#: Records the end of an attempt (with the runs it starts, ``Finish.then``) and, when
+#: not None, the next attempt to queue.
 Recorder = Callable[[Finish, RunRecord | None], Awaitable[Ended]]
+#: The definitions a settle step reads chains from (the engine's, changed in place).
+Definitions = Callable[[], Mapping[str, ScheduleDefinition]]
+#: How long the index of chains is kept before it is built again from the definitions:
+#: building it reads every definition, which a run's end must not do each time.
+CHAIN_INDEX_SECONDS = 1.0
 
 
 class Settler:
@@ -52,11 +60,22 @@ class Settler:
         log: Logger | None = None,
         on_failure: FailureHandler | None = None,
         on_finished: FinishedHook | None = None,
+        definitions: Definitions | None = None,
+        notifier: Notifier | None = None,
+        active: Callable[[str], bool] | None = None,
     ) -> None:
         self.options = options
         self.log = log
         self.on_failure = on_failure
         self.on_finished = on_finished
+        self.definitions = definitions
+        #: Told of successes (recoveries) and failures (``notify:``).
+        self.notifier = notifier
+        #: Whether a schedule is active (a chain starts no run of a paused one, as an
+        #: event does not); None: every one is.
+        self.active = active
+        self._chains: dict[str, list[ScheduleDefinition]] = {}
+        self._chains_built = float("-inf")
 
     async def settle(
         self,
@@ -72,18 +91,27 @@ class Settler:
         retry = None
         if outcome.result not in ("success", "cancelled"):  # a cancelled run was replaced
             retry = next_attempt(run, definition, finished)
-        end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output)
+        followers = self.followers(run.schedule)
+        then: tuple[tuple[str, RunRecord], ...] = ()
+        if followers:
+            then = tuple(chained_runs(run, outcome.result, retry is None, followers, finished))
+        end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output, then)
         ended = await record(end, retry)
         if not ended.recorded:
             return ended
         if self.on_finished is not None:
             self.on_finished(run, outcome, started, finished)
+        if then and self.log is not None:
+            started_runs = ", ".join(f"{r.schedule} ({r.run_id})" for _, r in then)
+            self.log.info(f"{run.schedule}: run {run.run_id} starts {started_runs}")
         name = run.schedule
         took = (finished - started).total_seconds()
         log = self.log
         if outcome.result == "success":
             if log is not None:
                 log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
+            if self.notifier is not None and definition is not None:
+                self.notifier.tell("success", run, definition, None)
             return ended
         if log is not None:
             log.warning(
@@ -95,6 +123,23 @@ class Settler:
         elif outcome.result not in ("interrupted", "cancelled") and definition is not None:
             await self.failed(run, definition, outcome)
         return ended
+
+    def followers(self, upstream: str) -> list[ScheduleDefinition]:
+        """The schedules whose ``after:`` names ``upstream``, from an index built again
+        from the definitions at most every ``CHAIN_INDEX_SECONDS``."""
+        if self.definitions is None:
+            return []
+        steady = time.monotonic()
+        if steady - self._chains_built >= CHAIN_INDEX_SECONDS:
+            index: dict[str, list[ScheduleDefinition]] = {}
+            for definition in self.definitions().values():
+                if definition.after is not None:
+                    index.setdefault(definition.after.schedule, []).append(definition)
+            self._chains, self._chains_built = index, steady
+        found = self._chains.get(upstream, [])
+        if found and self.active is not None:
+            found = [d for d in found if self.active(d.name)]
+        return found
 
     def note_retry(
         self,
@@ -115,7 +160,12 @@ class Settler:
     async def failed(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
     ) -> None:
-        """Call the error handler; a failing handler is logged, never fatal."""
+        """Tell the notifier and call the error handler (a failing handler is logged,
+        never fatal). A dead-man alarm comes here too, as an ``overdue`` outcome."""
+        if self.notifier is not None:
+            alarm = str(outcome.result) == "overdue"  # a dead-man alarm (``runner.ops``)
+            event = "overdue" if alarm else "failure"
+            self.notifier.tell(event, run, definition, outcome.error, outcome.output)
         if self.on_failure is None:
             return
         try:

@@ -38,6 +38,7 @@ from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
+from .notify import Notifier
 from .presence import Announcer
 from .settle import Ended, Recorder, Settler
 from .systemd import SystemdNotifier
@@ -108,6 +109,9 @@ class Worker:
             log=self.log,
             on_failure=scheduler.notify_failure,
             on_finished=self._finished,
+            definitions=lambda: scheduler.definitions,
+            notifier=Notifier(scheduler.store.clone, self.log),
+            active=self._active,
         )
         #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
         self.metrics: Metrics | None = None
@@ -158,6 +162,8 @@ class Worker:
             return await self._serve(loop)
         finally:
             self.keeper.close()
+            if self.settler.notifier is not None:
+                await asyncio.to_thread(self.settler.notifier.close)
             if self.metrics is not None:
                 self.metrics.close()
 
@@ -521,6 +527,8 @@ class Worker:
                     f"run {finish.run_id} ended ({finish.result}) after another worker "
                     "settled it; its result is not recorded"
                 )
+            if code > 0 and finish.then:  # the runs it started wait for the leader
+                await asyncio.to_thread(self.scheduler.store.notify)
             return Ended(recorded=code > 0, retried=code == 2)
 
         return record
@@ -537,6 +545,12 @@ class Worker:
             self._generation = generation
             for name in changed[:10]:
                 self.log.info(f"{name}: definition taken from the state")
+
+    def _active(self, name: str) -> bool:
+        """Whether ``name`` is active, as the state says (asked only for a schedule that
+        a run's end would start: the worker keeps no statuses)."""
+        state = self.scheduler.store.get_schedule(name)
+        return state is not None and state.status == "active"
 
     def _definition(self, name: str) -> ScheduleDefinition | None:
         """From this worker's file, else as the leader stored it."""

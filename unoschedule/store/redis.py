@@ -109,6 +109,7 @@ from redis.retry import Retry
 
 from .. import statements
 from ..abc import (
+    NOTIFICATION_MEMORY,
     Claim,
     Finish,
     Lease,
@@ -197,6 +198,21 @@ def _run_fields(run: RunRecord, **override: Any) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def _then_arg(finish: Finish) -> str:
+    """The runs a finish starts, as one JSON argument of a script (see
+    ``_ENQUEUE_THEN``): ``[key, run id, schedule, history member, queued, fields]``."""
+    if not finish.then:
+        return ""
+    items = []
+    for key, run in finish.then:
+        queued_at = run.queued_at or finish.finished_at
+        fields = _run_fields(run, epoch=0, result="queued", queued_at=queued_at)
+        member = _history_member(RunRecord(**{**run.__dict__, "queued_at": queued_at}))
+        flat = [x for pair in fields.items() for x in pair]
+        items.append([key, run.run_id, run.schedule, member, _format_ts(queued_at), flat])
+    return _ENCODE(items)
 
 
 def _run_from_hash(h: Mapping[str, str]) -> RunRecord:
@@ -655,8 +671,25 @@ return 1
 """
 )
 
+#: Enqueue the runs a recorded end starts (``Finish.then``, encoded by ``_then_arg``),
+#: each once under its key.
+_ENQUEUE_THEN = (
+    _INSERT_QUEUED
+    + """
+local function enqueue_then(p, encoded)
+  if encoded == '' then return end
+  for _, item in ipairs(cjson.decode(encoded)) do
+    if redis.call('HSETNX', p .. 'occurrences', item[1], item[2]) == 1 then
+      insert_queued(p, item[1], item[2], item[3], item[4], item[5], item[6])
+    end
+  end
+end
+"""
+)
+
 _FINISH = (
     _NOTE_SUCCESS
+    + _ENQUEUE_THEN
     + """
 local p = ARGV[1]
 local n = 0
@@ -664,7 +697,8 @@ local i = 3
 for c = 1, tonumber(ARGV[2]) do
   local run_id, result, finished = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local duration, err, output, last_run = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+  local chained = ARGV[i + 7]
+  i = i + 8
   local rk = p .. 'run:' .. run_id
   local now = redis.call('HGET', rk, 'result')
   if now == 'queued' or now == 'running' then
@@ -682,6 +716,7 @@ for c = 1, tonumber(ARGV[2]) do
       redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
     end
     if result == 'success' then note_success(p, sched, finished) end
+    enqueue_then(p, chained)
     n = n + 1
   end
 end
@@ -1507,6 +1542,7 @@ class RedisStorage(Store, WorkerQueues):
                 "" if finish.error is None else "=" + finish.error,
                 "" if finish.output is None else "=" + finish.output,
                 started or scheduled,
+                _then_arg(finish),
             ]
             args[0] += 1
         if args[0]:
@@ -1753,6 +1789,13 @@ class RedisStorage(Store, WorkerQueues):
             members = self.client.zrangebylex(self.k("history", name), low, high)
         return self._runs([_member_id(m) for m in members])
 
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        seconds = int(NOTIFICATION_MEMORY.total_seconds())
+        with self._talk():
+            return bool(
+                self.client.set(self.k("notified", key), _format_ts(at), nx=True, ex=seconds)
+            )
+
     def enqueue_unique(self, runs: Sequence[RunRecord]) -> list[bool]:
         """Keyed as SQLite keys them (``NAME@INSTANT#TRIGGER``, the instant fixed-width),
         in one script."""
@@ -1966,7 +2009,7 @@ return {1, redis.call('HGETALL', rk)}
 #: free the queue slot, all at once.
 _WORKER_SETTLE = (
     _NOTE_SUCCESS
-    + _INSERT_QUEUED
+    + _ENQUEUE_THEN
     + """
 local p, queue, entry, token, run_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local result, finished, duration = ARGV[6], ARGV[7], ARGV[8]
@@ -2000,6 +2043,7 @@ if result ~= '' and (now == 'queued' or now == 'running') then
       done = 2
     end
   end
+  enqueue_then(p, ARGV[18 + tonumber(ARGV[17]) * 2])
 end
 if entry ~= '' then
   redis.call('XACK', stream, 'workers', entry)
@@ -2186,4 +2230,5 @@ class RedisQueues:
             args.append(len(fields))
             for name, value in fields.items():
                 args += [name, value]
+        args.append("" if finish is None else _then_arg(finish))
         return int(self.store._script(_WORKER_SETTLE, *args))

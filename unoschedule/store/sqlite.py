@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from .. import statements
 from ..abc import (
+    NOTIFICATION_MEMORY,
     Claim,
     Finish,
     Lease,
@@ -213,6 +214,14 @@ def _migrate_v4(db: sqlite_utils.Database) -> None:
 
 _TOTAL_COUNTS = ("run_count", "success_count", "error_count", "missed_count", "skipped_count")
 
+
+def _migrate_v5(db: sqlite_utils.Database) -> None:
+    """The notifications claimed (``claim_notification``): one row per key, so that a
+    notification is sent at most once whichever leader or worker sends it."""
+    db.execute("CREATE TABLE notifications (key TEXT PRIMARY KEY, claimed_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX notifications_claimed ON notifications (claimed_at)")
+
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -220,6 +229,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1140,7 +1150,7 @@ class SQLiteStorage(Store, StateFile):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         if not finishes:
             return
-        with self._write() as conn:
+        with self._write(durable=any(f.then for f in finishes)) as conn:
             for finish in finishes:
                 row = conn.execute(
                     "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ? "
@@ -1170,6 +1180,10 @@ class SQLiteStorage(Store, StateFile):
                     "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
                     (started_at or scheduled_time, finish.result, schedule),
                 )
+                for key, run in finish.then:
+                    queued = run.queued_at or finish.finished_at
+                    params = _run_params(run, key, epoch=0, result="queued", queued_at=queued)
+                    conn.execute(_RUN_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), params)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
@@ -1505,6 +1519,18 @@ class SQLiteStorage(Store, StateFile):
                     continue
                 results.append(True)
         return results
+
+    def claim_notification(self, key: str, at: datetime) -> bool:
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "DELETE FROM notifications WHERE claimed_at < ?",
+                (_ts(at - NOTIFICATION_MEMORY),),
+            )
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO notifications (key, claimed_at) VALUES (?, ?)",
+                (key, _ts(at)),
+            )
+            return inserted.rowcount == 1
 
     def last_successes(self) -> dict[str, datetime]:
         with self._read() as conn:
