@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
-from ..model import ScheduleDefinition, SchedulerOptions
+from ..model import DEFINITION_FIELDS, ScheduleDefinition, SchedulerOptions
 from ..names import check_schedule_name
 from ..schedules import ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
@@ -84,7 +84,7 @@ _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 #: Keys of a schedule (and of a template): every field of ScheduleDefinition but its name
 #: and ``in_process`` (a callable given to the library; a file cannot hold one).
 SCHEDULE_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")
+    f.name for f in DEFINITION_FIELDS if f.name not in ("name", "in_process")
 )
 #: Keys of the ``scheduler:`` mapping: the fields of SchedulerOptions.
 SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOptions))
@@ -736,7 +736,7 @@ def _nullable(key: str) -> bool:
     return key in _NULLABLE_FIELDS
 
 
-_NULLABLE_FIELDS = frozenset(f.name for f in fields(ScheduleDefinition) if f.default is None)
+_NULLABLE_FIELDS = frozenset(f.name for f in DEFINITION_FIELDS if f.default is None)
 
 
 def _check_task(ctx: _Context, entry: _Entry) -> None:
