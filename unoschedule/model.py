@@ -257,7 +257,7 @@ DEFINITION_FIELDS: tuple[Field[Any], ...] = tuple(f for f in fields(ScheduleDefi
 #: (field, default) of every optional field, for ``to_config``: the defaults a definition
 #: leaves out of its canonical form.
 _DEFINITION_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
-    (f.name, f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc]
+    (f.name, f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc,operator]
     for f in DEFINITION_FIELDS
     if f.name not in ("name", "schedule")
 )
