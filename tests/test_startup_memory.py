@@ -41,3 +41,33 @@ def test_a_definitions_fingerprint_is_kept_and_a_changed_copy_computes_its_own(t
     assert changed == replace(first, schedule=second.schedule)
     assert first.canonical()[1] == first.fingerprint()
     assert "_fingerprint" not in first.to_config()
+
+
+def test_reconciling_with_the_records_just_read_does_not_read_them_again(tmp_path):
+    """A start holds every stored schedule for the run loop; reading them all again to
+    reconcile held two copies of 100,000 records at the peak of the start."""
+    import asyncio
+
+    from unoschedule import Scheduler
+
+    state = tmp_path / "state.db"
+
+    async def made() -> None:
+        maker = Scheduler(storage=state)
+        await maker.schedule(command="true", schedule="0 3 * * *", name="nightly")
+        maker.close()
+
+    asyncio.run(made())
+    leader = Scheduler(storage=state)
+    try:
+        records = leader.store.list_schedules(definitions=False)
+        leader.definitions.pop("nightly", None)
+
+        def read_again(**_: object) -> None:
+            raise AssertionError("the stored schedules were read a second time")
+
+        leader.store.list_schedules = read_again  # type: ignore[method-assign]
+        assert leader.reconcile_definitions(records) == ["nightly"]
+        assert leader.definitions["nightly"].type == "cron"
+    finally:
+        leader.close()

@@ -346,7 +346,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass
+# Slotted: a start holds one per schedule until the run loop has its due times.
+@dataclass(slots=True)
 class ScheduleState:
     """What the store knows of one schedule."""
 
