@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from .schedules import ScheduleSpec, Timeline, schedule_from_config
@@ -177,8 +178,8 @@ class ScheduleDefinition:
     def to_config(self) -> dict[str, Any]:
         """The canonical mapping: defaults left out, so that diffs show only what was set."""
         out: dict[str, Any] = {"schedule": self.schedule.to_config()}
-        for name, default in _DEFINITION_DEFAULTS:
-            value = getattr(self, name)
+        values = _OPTIONAL_VALUES(self)
+        for (name, default), value in zip(_DEFINITION_DEFAULTS, values, strict=True):
             if value == default:
                 continue
             if isinstance(value, datetime):
@@ -261,6 +262,8 @@ _DEFINITION_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
     for f in DEFINITION_FIELDS
     if f.name not in ("name", "schedule")
 )
+#: The values of those fields of one definition, in that order (one call for all).
+_OPTIONAL_VALUES = attrgetter(*(name for name, _ in _DEFINITION_DEFAULTS))
 
 
 @dataclass(frozen=True)
