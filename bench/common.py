@@ -34,7 +34,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass
 class Result:
-    """One row of the table. ``value`` None means it could not be measured."""
+    """One row of the table. ``value`` None means it could not be measured.
+
+    ``key`` names the row for good: one of its module's ``ROWS``, the same in a quick and
+    a full run (the name carries the sizes). The table shows it as ``module.key``, and
+    the README's performance tables name their rows by it.
+    """
 
     name: str
     value: float | None
@@ -42,6 +47,7 @@ class Result:
     goal: str = ""
     verdict: str = "n/a"
     notes: list[str] = field(default_factory=list)
+    key: str = ""
 
 
 def judge(value: float | None, *, below: float | None = None, above: float | None = None) -> str:
@@ -66,13 +72,13 @@ def fmt_value(value: float | None) -> str:
 
 
 def format_table(results: Sequence[Result]) -> str:
-    headers = ("benchmark", "value", "unit", "goal", "verdict")
-    rows = [(r.name, fmt_value(r.value), r.unit, r.goal or "-", r.verdict) for r in results]
+    headers = ("bench", "benchmark", "value", "unit", "goal", "verdict")
+    rows = [(r.key, r.name, fmt_value(r.value), r.unit, r.goal or "-", r.verdict) for r in results]
     widths = [
         max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
         for i, h in enumerate(headers)
     ]
-    right = {1}  # numbers right-aligned
+    right = {2}  # numbers right-aligned
 
     def line(cells: Sequence[str]) -> str:
         out = [

@@ -30,6 +30,8 @@ from pathlib import Path
 from common import UNO, Result, judge, read_only, say, tempdir
 
 NAME = "descriptors"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = ("successes", "failed_emfile", "run_twice", "all_ended", "all_ended_unlimited")
 LIMIT = 1024
 
 
@@ -185,6 +187,7 @@ def run(quick: bool) -> list[Result]:
             f"= {count:,}",
             "PASS" if capped["success"] == count else "FAIL",
             [note],
+            key="successes",
         ),
         Result(
             f"{head}: failed for lack of descriptors",
@@ -192,6 +195,7 @@ def run(quick: bool) -> list[Result]:
             "runs",
             "= 0",
             "PASS" if capped["emfile"] == 0 else "FAIL",
+            key="failed_emfile",
         ),
         Result(
             f"{head}: occurrences run twice",
@@ -199,8 +203,11 @@ def run(quick: bool) -> list[Result]:
             "runs",
             "= 0",
             "PASS" if capped["twice"] == 0 else "FAIL",
+            key="run_twice",
         ),
-        Result(f"{head}: READY to all ended", capped["seconds"], "s", "-", judge(None)),
+        Result(
+            f"{head}: READY to all ended", capped["seconds"], "s", "-", judge(None), key="all_ended"
+        ),
         Result(
             f"{count:,} commands due at once, concurrency {count:,}, no low limit: READY to "
             "all ended",
@@ -210,5 +217,6 @@ def run(quick: bool) -> list[Result]:
                 f"{free['success']:,.0f} successes, {free['failed']:,.0f} failed, at most "
                 f"{free['fds']:,.0f} descriptors held"
             ],
+            key="all_ended_unlimited",
         ),
     ]

@@ -17,6 +17,8 @@ from pathlib import Path
 from common import Result, Runner, cpu_seconds, iso, judge, proc_status_kb, say, tempdir
 
 NAME = "idle_cpu"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = ("cpu",)
 #: Minutes (from now) that no generated schedule fires in.
 QUIET_MINUTES = 20
 
@@ -99,5 +101,6 @@ def run(quick: bool) -> list[Result]:
             "< 0.5 %",
             judge(pct, below=0.5),
             [note],
+            key="cpu",
         )
     ]

@@ -27,6 +27,14 @@ from common import Result, say
 NAME = "next_fire"
 ZONE = "America/New_York"
 EXPRESSIONS = ("*/5 * * * *", "0 9 * * 1-5")
+#: Each expression's and library's part of a row key (``every5min.croniter``).
+EXPRESSION_KEYS = {"*/5 * * * *": "every5min", "0 9 * * 1-5": "weekdays9"}
+LIBRARY_KEYS = {
+    "uno-schedule timeline": "ours",
+    "croniter": "croniter",
+    "cronsim": "cronsim",
+    "APScheduler 3 CronTrigger": "apscheduler3",
+}
 
 
 def _ours(expr: str, start: datetime, n: int) -> Callable[[], datetime]:
@@ -97,6 +105,10 @@ LIBRARIES: tuple[tuple[str, Callable[[str, datetime, int], Callable[[], datetime
 )
 
 
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = tuple(f"{e}.{lib}" for e in EXPRESSION_KEYS.values() for lib in LIBRARY_KEYS.values())
+
+
 def _rate(
     factory: Callable[[str, datetime, int], Callable[[], datetime]],
     expr: str,
@@ -150,6 +162,7 @@ def run(quick: bool) -> list[Result]:
                         "",
                         "n/a",
                         [f"failed: {type(exc).__name__}: {exc}"],
+                        key=f"{EXPRESSION_KEYS[expr]}.{LIBRARY_KEYS[label]}",
                     )
                 )
                 continue
@@ -179,9 +192,11 @@ def run(quick: bool) -> list[Result]:
                 "> all three below",
                 verdict,
                 notes,
+                key=f"{EXPRESSION_KEYS[expr]}.ours",
             )
         )
         for label, rate in rates.items():
             if rate is not None:
-                results.append(Result(f"next-fire '{expr}' NY: {label}", rate, "occ/s"))
+                key = f"{EXPRESSION_KEYS[expr]}.{LIBRARY_KEYS[label]}"
+                results.append(Result(f"next-fire '{expr}' NY: {label}", rate, "occ/s", key=key))
     return results

@@ -35,6 +35,8 @@ from common import Result, say, tempdir
 from redis_common import Proc, redis_server, unique_prefix
 
 NAME = "redis_chaos"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = ("workers_twice_overlaps", "runners_bad_starts", "runners_started")
 LOCK_TIMEOUT = 2.0
 SCHEDULES = 30
 LEADER = re.compile(r"^(\S+) NOTICE leader (\S+):(\d+) \(epoch (\d+)\)", re.M)
@@ -155,6 +157,7 @@ def worker_chaos(quick: bool) -> list[Result]:
             "0",
             "PASS" if not twice and not overlaps else "FAIL",
             [note],
+            key="workers_twice_overlaps",
         ),
     ]
 
@@ -259,7 +262,8 @@ def run(quick: bool) -> list[Result]:
             "0",
             "PASS" if ok else "FAIL",
             [note],
+            key="runners_bad_starts",
         ),
-        Result("Redis chaos: occurrences started", float(len(starts)), ""),
+        Result("Redis chaos: occurrences started", float(len(starts)), "", key="runners_started"),
         *worker_chaos(quick),
     ]

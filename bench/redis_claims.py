@@ -18,6 +18,8 @@ from common import Result, say, tempdir
 from redis_common import redis_server, unique_prefix
 
 NAME = "redis_claims"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = ("single.redis", "single.sqlite", "batch.redis", "batch.sqlite")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -76,6 +78,7 @@ def run(quick: bool) -> list[Result]:
                     rates[(kind, batch)],
                     "per s",
                     notes=[f"{total:,} claims"] if kind == "Redis" else [],
+                    key=f"{'single' if batch == 1 else 'batch'}.{kind.lower()}",
                 )
             )
     return rows

@@ -20,6 +20,8 @@ from common import Result, say, tempdir
 from redis_common import Proc, RedisServer, unique_prefix
 
 NAME = "redis_outage"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = ("no_start_without_claim", "firing_again")
 
 FILE = """\
 scheduler:
@@ -127,11 +129,13 @@ def run(quick: bool) -> list[Result]:
             "1 (yes)",
             "PASS" if ok else "FAIL",
             [note],
+            key="no_start_without_claim",
         ),
         Result(
             f"Redis down {outage:g}s: restart to firing again (both queues)",
             worst,
             "s",
             notes=[f"per queue: {resumed}"],
+            key="firing_again",
         ),
     ]

@@ -15,14 +15,17 @@ import argparse
 import importlib
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Result, format_table
+from common import ROOT, Result, fmt_value, format_table
 
 #: In the order they run: the cheap in-process ones first, then the runner subprocesses.
 BENCHMARKS = (
@@ -48,6 +51,61 @@ BENCHMARKS = (
     "metrics_scale",
     "descriptors",
 )
+
+
+def name_rows(module: str, rows: list[Result], declared: Sequence[str]) -> list[Result]:
+    """Each row's key as ``module.key``; a key its module does not declare in ``ROWS`` (which
+    the README's table could not name) is shown as ``module.?`` with a note saying so."""
+    for row in rows:
+        if row.key not in declared and row.key != "crashed":
+            row.notes.append(f"row key {row.key!r} is not in {module}.ROWS")
+            row.key = "?"
+        row.key = f"{module}.{row.key}"
+    return rows
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
+def run_header(
+    quick: bool, total: float, load_before: Sequence[float], load_after: Sequence[float]
+) -> str:
+    """When, on what and under which load the table was measured: the lines the README
+    quotes above its table (numbers from another machine or commit do not compare)."""
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += " (dirty: uncommitted changes)"
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            f"uno-schedule benchmarks{' (--quick, small sizes)' if quick else ''}",
+            f"date: {when}; total {total:.0f}s",
+            f"commit: {commit}",
+            f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+            f"{platform.python_version()}, {platform.platform()}",
+            # Other work on the machine moves these numbers: the runners share its cores.
+            "load average (1/5/15 min): before {:.2f}/{:.2f}/{:.2f}, after "
+            "{:.2f}/{:.2f}/{:.2f}".format(*load_before, *load_after),
+        ]
+    )
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    """The rows as the README's performance table writes them: the ``bench`` column
+    first (the row's key, which tests/test_readme_bench.py checks against ``ROWS``)."""
+    lines = ["| bench | benchmark | value | goal | verdict |", "| --- | --- | --- | --- | --- |"]
+    for r in results:
+        value = f"{fmt_value(r.value)} {r.unit}".strip()
+        cells = (f"`{r.key}`", r.name.replace("|", "\\|"), value, r.goal or "-", r.verdict)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,24 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             crashed = True
             traceback.print_exc()
-            rows = [Result(name, None, "", "", "n/a", [f"crashed: {type(exc).__name__}: {exc}"])]
-        results.extend(rows)
+            rows = [
+                Result(
+                    name, None, "", "", "n/a", [f"crashed: {type(exc).__name__}: {exc}"], "crashed"
+                )
+            ]
+        results.extend(name_rows(name, rows, getattr(module, "ROWS", ()) if rows else ()))
         print(f"[{name}] done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
 
     total = time.perf_counter() - began
     print()
-    print(
-        f"uno-schedule benchmarks{' (--quick)' if args.quick else ''}: "
-        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{platform.platform()}; total {total:.0f}s"
-    )
-    # Other work on the machine moves these numbers: the runner benchmarks share 2 cores.
-    print(
-        "load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, "
-        "at end {:.2f}/{:.2f}/{:.2f}".format(*load_before, *os.getloadavg())
-    )
+    print(run_header(args.quick, total, load_before, os.getloadavg()))
     print()
     print(format_table(results))
+    print()
+    print(markdown_table(results))
     notes = [(r.name, n) for r in results for n in r.notes]
     if notes:
         print()

@@ -8,17 +8,35 @@ of /proc/PID/status read after READY and again just before SIGTERM (the larger).
 The schedules fire hourly or daily outside the next 20 minutes (see ``idle_cpu``).
 
 Two starts on the same files: the first on an empty state (every schedule is added,
-with its first version), then a restart on the state the first one wrote.
+with its first version), then a restart on the state the first one wrote. Beside them,
+the floor: a bare libyaml parse of the same file (``yaml.load`` with ``CSafeLoader``) in
+a fresh interpreter, start to exit, and its peak RSS; the first start's READY is
+compared with it.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
+from pathlib import Path
 
-from common import Result, Runner, judge, proc_status_kb, say, tempdir
+from common import PYTHON, Result, Runner, judge, proc_status_kb, say, tempdir
 from idle_cpu import hourly_file
 
 NAME = "startup_scale"
+#: The rows this benchmark prints (``Result.key``), for the README's table to name.
+ROWS = (
+    "first_ready",
+    "first_rss",
+    "restart_ready",
+    "restart_rss",
+    "libyaml_parse",
+    "libyaml_rss",
+    "first_ready_vs_libyaml",
+)
+#: How far READY may be from a bare parse of the same file.
+PARSE_GOAL = 1.5
 
 
 def _start(runner: Runner, timeout: float) -> tuple[float, int]:
@@ -33,6 +51,20 @@ def _start(runner: Runner, timeout: float) -> tuple[float, int]:
     return ready, hwm
 
 
+def _bare_parse(config: Path) -> tuple[float, float]:
+    """Seconds from launch to exit of ``python -c 'yaml.load(..., CSafeLoader)'`` on the
+    file, and its peak RSS in MiB (``ru_maxrss`` of the child)."""
+    code = "import sys, yaml; yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([PYTHON, "-c", code, str(config)], stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the bare parse exited {proc.returncode}")
+    return took, usage.ru_maxrss / 1024
+
+
 def run(quick: bool) -> list[Result]:
     count = 10_000 if quick else 100_000
     timeout = 60.0 if quick else 180.0
@@ -45,8 +77,24 @@ def run(quick: bool) -> list[Result]:
             f"generated {count:,} schedules ({config.stat().st_size / 1e6:.1f} MB) "
             f"in {time.perf_counter() - t0:.1f}s"
         )
+        parse_s, parse_mib = _bare_parse(config)
+        say(f"bare libyaml parse: {parse_s:.1f}s, peak RSS {parse_mib:.0f} MiB")
+        results.append(
+            Result(f"{count:,} schedules, bare libyaml parse", parse_s, "s", key="libyaml_parse")
+        )
+        results.append(
+            Result(
+                f"{count:,} schedules, bare libyaml parse: peak RSS",
+                parse_mib,
+                "MiB",
+                key="libyaml_rss",
+            )
+        )
         state = folder / "state.db"
-        for label in ("first start, empty state", "restart, existing state"):
+        for kind, label in (
+            ("first", "first start, empty state"),
+            ("restart", "restart, existing state"),
+        ):
             runner = Runner(config, state)
             try:
                 ready, hwm = _start(runner, timeout)
@@ -60,12 +108,25 @@ def run(quick: bool) -> list[Result]:
                         "< 10 s",
                         "FAIL",
                         [str(exc)],
+                        key=f"{kind}_ready",
                     )
                 )
                 break
             mib = hwm / 1024
             size = state.stat().st_size / 1e6
             say(f"{label}: READY after {ready:.1f}s, peak RSS {mib:.0f} MiB, state {size:.0f} MB")
+            if kind == "first":
+                ratio = ready / parse_s
+                results.append(
+                    Result(
+                        f"{count:,} schedules, first start to READY / bare libyaml parse",
+                        ratio,
+                        "x",
+                        f"<= {PARSE_GOAL:g}x",
+                        judge(ratio, below=PARSE_GOAL + 1e-9),
+                        key="first_ready_vs_libyaml",
+                    )
+                )
             results.append(
                 Result(
                     f"{count:,} schedules, {label}: start to READY",
@@ -74,6 +135,7 @@ def run(quick: bool) -> list[Result]:
                     "< 10 s",
                     judge(ready, below=10.0),
                     [f"state file {size:.0f} MB after it"],
+                    key=f"{kind}_ready",
                 )
             )
             results.append(
@@ -83,6 +145,7 @@ def run(quick: bool) -> list[Result]:
                     "MiB",
                     "< 500 MB",
                     judge(hwm * 1024 / 1e6, below=500.0),
+                    key=f"{kind}_rss",
                 )
             )
     return results

@@ -8,8 +8,9 @@ that stores, the CLI's ``--json`` and version diffs all serialise them the same 
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from .schedules import ScheduleSpec, Timeline, schedule_from_config
@@ -70,7 +71,10 @@ Source = Literal["file", "api"]
 DEFAULT_QUEUE = "scheduled"
 
 
-@dataclass(frozen=True)
+# Slotted: a start holds one per schedule for the life of the process, and past 30
+# attributes an instance ``__dict__`` no longer shares its keys with the class (about
+# 800 bytes each instead of 8 a field).
+@dataclass(frozen=True, slots=True)
 class ScheduleDefinition:
     """One schedule as the operator defined it (after template merging)."""
 
@@ -126,6 +130,9 @@ class ScheduleDefinition:
     #: The task is a callable that cannot be imported (a closure, lambda, bound method or
     #: partial) and runs only in the process that scheduled it.
     in_process: bool = False
+    #: ``fingerprint()`` once computed (the definition is frozen); not a field a caller
+    #: sets, nor one that equality, hashing or ``to_config`` see.
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def zone_name(self) -> str:
@@ -200,12 +207,11 @@ class ScheduleDefinition:
 
     def to_config(self) -> dict[str, Any]:
         """The canonical mapping: defaults left out, so that diffs show only what was set."""
-        values = self.__dict__
         out: dict[str, Any] = {}
         if self.schedule.kind != "after":  # a chain's own: it follows from ``after``
             out["schedule"] = self.schedule.to_config()
-        for name, default in _DEFINITION_DEFAULTS:
-            value = values[name]
+        values = _OPTIONAL_VALUES(self)
+        for (name, default), value in zip(_DEFINITION_DEFAULTS, values, strict=True):
             if value == default:
                 continue
             if isinstance(value, datetime):
@@ -228,18 +234,18 @@ class ScheduleDefinition:
         them with the store, a reload again); the mapping is not, it is the larger part.
         """
         config = self.to_config()
-        cached: str | None = self.__dict__.get("_fingerprint")
+        cached = self._fingerprint
         if cached is None:
             text = _CANONICAL_JSON(config)
             import hashlib  # here: loading OpenSSL costs a tenth of a CLI cold start
 
             cached = hashlib.sha256(text.encode()).hexdigest()[:16]
-            self.__dict__["_fingerprint"] = cached  # not a field: eq and hash ignore it
+            object.__setattr__(self, "_fingerprint", cached)
         return config, cached
 
     def fingerprint(self) -> str:
         """A digest of the definition; equal fingerprints mean nothing changed."""
-        cached: str | None = self.__dict__.get("_fingerprint")
+        cached = self._fingerprint
         return cached if cached is not None else self.canonical()[1]
 
     @classmethod
@@ -290,13 +296,18 @@ class ScheduleDefinition:
 #: builds a new encoder per call, a third of the cost for a small mapping).
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 
+#: The fields a definition is made of (what its constructor takes; not the cache).
+DEFINITION_FIELDS: tuple[Field[Any], ...] = tuple(f for f in fields(ScheduleDefinition) if f.init)
+
 #: (field, default) of every optional field, for ``to_config``: the defaults a definition
 #: leaves out of its canonical form.
 _DEFINITION_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
     (f.name, f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc,operator]
-    for f in fields(ScheduleDefinition)
+    for f in DEFINITION_FIELDS
     if f.name not in ("name", "schedule")
 )
+#: The values of those fields of one definition, in that order (one call for all).
+_OPTIONAL_VALUES = attrgetter(*(name for name, _ in _DEFINITION_DEFAULTS))
 
 
 @dataclass(frozen=True)
@@ -386,7 +397,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass
+# Slotted: a start holds one per schedule until the run loop has its due times.
+@dataclass(slots=True)
 class ScheduleState:
     """What the store knows of one schedule."""
 

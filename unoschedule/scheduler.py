@@ -270,14 +270,19 @@ class Scheduler:
         hint = difflib.get_close_matches(schedule_id, list(self.known_definitions()), n=1)
         raise UnknownScheduleError(schedule_id, hint[0] if hint else None)
 
-    def reconcile_definitions(self) -> list[str]:
+    def reconcile_definitions(self, states: Sequence[ScheduleState] | None = None) -> list[str]:
         """Bring ``definitions`` (what the leader runs) in line with the state: schedules
         added, changed or deleted through the API by any process. Returns the names whose
-        definition changed; only those are read in full."""
+        definition changed; only those are read in full.
+
+        ``states``: the stored schedules without their definitions, as the caller just
+        read them (``store.list_schedules(definitions=False)``); they are not read again."""
         store = self.store
         changed: list[str] = []
         live: set[str] = set()
-        for light in store.list_schedules(definitions=False):
+        if states is None:
+            states = store.list_schedules(definitions=False)
+        for light in states:
             if light.status == "removed":
                 continue
             live.add(light.name)

@@ -38,7 +38,7 @@ import yaml
 
 from ..chains import chain_problems
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
-from ..model import ScheduleDefinition, SchedulerOptions
+from ..model import DEFINITION_FIELDS, ScheduleDefinition, SchedulerOptions
 from ..names import check_schedule_name
 from ..schedules import ChainTrigger, ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
@@ -87,7 +87,7 @@ _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
 #: and ``in_process`` (a callable given to the library; a file cannot hold one), and the
 #: older names still read (``unique: true`` is ``overlap: skip``).
 SCHEDULE_FIELDS: tuple[str, ...] = (
-    *(f.name for f in fields(ScheduleDefinition) if f.name not in ("name", "in_process")),
+    *(f.name for f in DEFINITION_FIELDS if f.name not in ("name", "in_process")),
     "unique",
 )
 #: Keys of the ``scheduler:`` mapping: the fields of SchedulerOptions.
@@ -786,7 +786,7 @@ def _nullable(key: str) -> bool:
     return key in _NULLABLE_FIELDS
 
 
-_NULLABLE_FIELDS = frozenset(f.name for f in fields(ScheduleDefinition) if f.default is None)
+_NULLABLE_FIELDS = frozenset(f.name for f in DEFINITION_FIELDS if f.default is None)
 
 
 def _check_task(ctx: _Context, entry: _Entry) -> None:

@@ -469,7 +469,7 @@ class Service:
             filestamp.record(store, sched.config)  # the shell need not read the file now
         else:
             states = store.list_schedules(definitions=False)
-        sched.reconcile_definitions()
+        sched.reconcile_definitions(states)
         self._generation = store.generation()
         return states
 
