@@ -67,9 +67,7 @@ def idle(count: int) -> None:
         timezone="UTC",
     )
     for i in range(count):
-        scheduler.add_job(
-            print, "cron", minute=minute, second=i % 60, args=("x",), id=f"h-{i:06d}"
-        )
+        scheduler.add_job(print, "cron", minute=minute, second=i % 60, args=("x",), id=f"h-{i:06d}")
     scheduler.start()
     print("READY", flush=True)
     while True:

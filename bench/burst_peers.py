@@ -241,4 +241,6 @@ def run(quick: bool) -> list[Result]:
 
 
 def _show(figures: dict[str, tuple[float, float]]) -> str:
-    return ", ".join(f"{tag} p99 {p99:.3f}s all {last:.3f}s" for tag, (p99, last) in figures.items())
+    return ", ".join(
+        f"{tag} p99 {p99:.3f}s all {last:.3f}s" for tag, (p99, last) in figures.items()
+    )

@@ -55,3 +55,17 @@ RELEASE = threading.Event()
 async def block_async() -> str:
     RELEASE.wait()  # a blocking call in ``async def``: its event loop cannot turn
     return "released"
+
+
+def exit3() -> None:
+    os._exit(3)
+
+
+def segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def my_pid() -> int:
+    return os.getpid()

@@ -16,6 +16,7 @@ everything that touches processes, so that the hard guarantees live in one place
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import inspect
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -38,7 +39,7 @@ from typing import Any, Literal, NoReturn
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
 from ..errors import JobError
-from ..model import JobOutcome, JobSpec, ScheduleDefinition
+from ..model import JobOutcome, JobSpec, ScheduleDefinition, SchedulerOptions
 from ..timeutil import format_instant
 from .processes import (
     die_with_parent,
@@ -386,24 +387,23 @@ class _DaemonThreads:
     the scheduler's own work in a burst (the start waits for the new thread to run).
 
     A worker is added whenever none is idle, so a task that never returns holds only its
-    own worker; being daemons, they never keep the process from exiting after SIGTERM.
+    own worker; like daemons, they never keep the process from exiting after SIGTERM.
     """
 
     def __init__(self) -> None:
         self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-        self._count = 0
+        #: One token per idle worker: ``list.append`` and ``list.pop`` are atomic, so
+        #: handing out work takes no lock that the workers contend for.
+        self._idle: list[None] = []
 
     def submit(self, work: Callable[[], None]) -> None:
-        with self._lock:
-            if self._idle > 0:
-                self._idle -= 1
-            else:
-                self._count += 1
-                threading.Thread(
-                    target=self._worker, name=f"uno-job-{self._count}", daemon=True
-                ).start()
+        try:
+            self._idle.pop()
+        except IndexError:
+            # ``_thread``, not ``threading.Thread().start()``, which waits until the new
+            # thread runs: behind busy task threads that was a wait for the GIL, up to
+            # a switch interval (5 ms) per thread started, with the event loop stopped.
+            _thread.start_new_thread(self._worker, ())
         self._work.put(work)
 
     def _worker(self) -> None:
@@ -411,8 +411,7 @@ class _DaemonThreads:
             work = self._work.get()
             with contextlib.suppress(BaseException):  # ``work`` reports its own errors
                 work()
-            with self._lock:
-                self._idle += 1
+            self._idle.append(None)
 
 
 class _ThreadTask:
@@ -467,11 +466,14 @@ class _ThreadTask:
             await asyncio.sleep(_BEAT)
 
     def target(self) -> None:
-        """The worker thread's work: run the task to its end in a new loop."""
+        """The worker thread's work: run the task to its end in the thread's own loop."""
+        loop = _thread_loop()
         try:
-            value, ok = asyncio.run(self._main()), True
+            value, ok = loop.run_until_complete(self._main()), True
         except BaseException as exc:
             value, ok = exc, False
+        finally:
+            _end_leftovers(loop)
         with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
             self._loop.call_soon_threadsafe(self._settle, ok, value)
 
@@ -482,6 +484,32 @@ class _ThreadTask:
             self.done.set_result(value)
         else:
             self.done.set_exception(value)
+
+
+_thread_state = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of this worker thread, made once and kept for its next tasks: a
+    new loop per task (``asyncio.run``) cost more than the scheduler's own work for a
+    burst of async tasks."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_state.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop
+
+
+def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a task left running in its thread's loop, as ``asyncio.run`` does at
+    its end, so that nothing of one task runs on into the next one's turn."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
@@ -523,6 +551,7 @@ class Executor(JobRunner):
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()  # raises the soft descriptor limit first
+        self._preparing: asyncio.Task[None] | None = None
         #: How many jobs this process's descriptors hold.
         self.budget = DescriptorBudget.of_this_process()
         #: The scheduler's environment as the executor started, as cron and systemd
@@ -587,6 +616,62 @@ class Executor(JobRunner):
     def close(self) -> None:
         """Let the idle task workers go (a runner calls this as it stops)."""
         self._workers.close()
+
+    def prepare(
+        self,
+        definitions: Iterable[ScheduleDefinition],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        """Have the task workers of ``definitions`` ready before they fall due: as many
+        as their queues run at once (sync tasks that ``may_run_pooled``), within ``MAX_IDLE`` and
+        half the descriptor budget. Their modules are imported first (so that the
+        workers forked after have them) and the workers forked, in the background: the
+        first burst after a start then runs as fast as the next."""
+        pooled: dict[tuple[str, str], int] = {}
+        for definition in definitions:
+            if definition.task and may_run_pooled(definition):
+                key = (definition.task, definition.queue or options.queue_name)
+                pooled[key] = pooled.get(key, 0) + 1
+        if self._preparing is not None:
+            self._preparing.cancel()
+        if not pooled:
+            self._workers.keep(0)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # nothing runs without a loop: its first run forks
+            return
+        self._preparing = loop.create_task(self._prepare(pooled, options, base_cwd))
+
+    async def prepared(self) -> int:
+        """Wait until what ``prepare`` started is done; the task workers alive then."""
+        if self._preparing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preparing
+        return await self._workers.filled()
+
+    async def _prepare(
+        self,
+        pooled: dict[tuple[str, str], int],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        await asyncio.sleep(0)  # after the caller's turn (the runner's READY)
+        roots = (*options.import_paths, base_cwd)
+        sync: dict[str, bool] = {}
+        per_queue: dict[str, int] = {}
+        for (task, name), count in pooled.items():
+            if task not in sync:
+                try:
+                    sync[task] = not is_async_callable(resolve_task(task, roots))
+                except JobError:  # its run reports why
+                    sync[task] = False
+                await asyncio.sleep(0)
+            if sync[task]:
+                per_queue[name] = per_queue.get(name, 0) + count
+        wanted = sum(min(n, options.concurrency(q)) for q, n in per_queue.items())
+        self._workers.keep(min(wanted, self.budget.most // 2))
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -802,9 +887,7 @@ class Executor(JobRunner):
         args, kwargs = effective_args(spec), task_kwargs(spec)
         if is_async_callable(func):
             return await self._run_async(spec, job, func, args, kwargs, on_start)
-        if spec.definition.timeout is not None or spec.definition.in_process:
-            # An in-process callable (a closure...) is known only to this process as it
-            # is now: a fork per run has it, a pooled worker forked earlier may not.
+        if not may_run_pooled(spec.definition):
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
         return await self._run_pooled(spec, job, task_path, roots, args, kwargs, on_start)
 
@@ -1005,6 +1088,15 @@ class Executor(JobRunner):
         return JobOutcome(
             "error", f"task process ended with exit status {returncode} and no result", "", pid
         )
+
+
+def may_run_pooled(definition: ScheduleDefinition) -> bool:
+    """Whether a Python task of ``definition`` runs in a pooled worker when it is sync
+    (an ``async def`` one runs on a thread). With a timeout it gets a forked child of
+    its own, killed whole at the timeout; an in-process callable (a closure...) is known
+    only to this process as it is now: a fork per run has it, a pooled worker forked
+    earlier may not."""
+    return definition.timeout is None and not definition.in_process
 
 
 def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
