@@ -91,6 +91,9 @@ _LINE_LIMIT = 65536
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
 BLOCKED_AFTER = 1.0
+#: Idle task threads that keep their event loop for the next async task (each holds
+#: three descriptors, counted in ``budget.HEADROOM``); the others close theirs.
+IDLE_LOOPS = 8
 #: How often an async task's own loop beats while it turns.
 _BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
@@ -411,6 +414,8 @@ class _DaemonThreads:
             work = self._work.get()
             with contextlib.suppress(BaseException):  # ``work`` reports its own errors
                 work()
+            if len(self._idle) >= IDLE_LOOPS:  # its descriptors are not in the budget
+                _close_thread_loop()
             self._idle.append(None)
 
 
@@ -498,6 +503,15 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
         loop = _thread_state.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
     return loop
+
+
+def _close_thread_loop() -> None:
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
+    if loop is not None:
+        _thread_state.loop = None
+        asyncio.set_event_loop(None)
+        with contextlib.suppress(Exception):
+            loop.close()
 
 
 def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
