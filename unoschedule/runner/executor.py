@@ -367,8 +367,15 @@ class _Job:
 
     label: str
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Called once ``request_stop`` is: the waits of ``Executor._wait_end``.
+    wakers: list[Callable[[], None]] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     grace: float = 5.0
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        for wake in list(self.wakers):
+            wake()
 
 
 How = Literal["exit", "timeout", "stopped"]
@@ -566,8 +573,8 @@ class Executor(JobRunner):
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()  # raises the soft descriptor limit first
-        #: Starts the commands' processes (one thread: see ``_spawn``).
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="uno-spawn")
+        #: Starts the commands' processes (one thread, made at the first: see ``_spawn``).
+        self._spawner: ThreadPoolExecutor | None = None
         self._preparing: asyncio.Task[None] | None = None
         #: How many jobs this process's descriptors hold.
         self.budget = DescriptorBudget.of_this_process()
@@ -622,7 +629,7 @@ class Executor(JobRunner):
             return
         for job in jobs:
             job.grace = grace
-            job.stop.set()
+            job.request_stop()
         waiters = [asyncio.ensure_future(job.done.wait()) for job in jobs]
         try:
             await asyncio.wait(waiters, timeout=grace + _KILL_WAIT + 1.0)
@@ -633,7 +640,9 @@ class Executor(JobRunner):
     def close(self) -> None:
         """Let the idle task workers go (a runner calls this as it stops)."""
         self._workers.close()
-        self._spawner.shutdown(wait=False)
+        spawner, self._spawner = self._spawner, None
+        if spawner is not None:
+            spawner.shutdown(wait=False)
 
     def prepare(
         self,
@@ -744,11 +753,25 @@ class Executor(JobRunner):
             return "exit"
         if job.stop.is_set():
             return "stopped"
-        stop = asyncio.ensure_future(job.stop.wait())
+        # Callbacks, not a task per wait: this runs for every job, and a burst starts
+        # thousands of them.
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        ended.add_done_callback(wake)
+        job.wakers.append(wake)
+        timer = loop.call_later(timeout, wake) if timeout is not None else None
         try:
-            await asyncio.wait({ended, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
-            stop.cancel()
+            ended.remove_done_callback(wake)
+            job.wakers.remove(wake)
+            if timer is not None:
+                timer.cancel()
         if ended.done():
             return "exit"
         return "stopped" if job.stop.is_set() else "timeout"
@@ -860,6 +883,8 @@ class Executor(JobRunner):
 
         # In the spawning thread: the kernel's part of starting the process (vfork,
         # exec) runs there without the GIL while this loop goes on with the other jobs.
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(1, thread_name_prefix="uno-spawn")
         spawning = loop.run_in_executor(self._spawner, start)
         try:
             proc = await asyncio.shield(spawning)
