@@ -32,7 +32,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -573,8 +572,6 @@ class Executor(JobRunner):
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()  # raises the soft descriptor limit first
-        #: Starts the commands' processes (one thread, made at the first: see ``_spawn``).
-        self._spawner: ThreadPoolExecutor | None = None
         self._preparing: asyncio.Task[None] | None = None
         #: How many jobs this process's descriptors hold.
         self.budget = DescriptorBudget.of_this_process()
@@ -640,9 +637,6 @@ class Executor(JobRunner):
     def close(self) -> None:
         """Let the idle task workers go (a runner calls this as it stops)."""
         self._workers.close()
-        spawner, self._spawner = self._spawner, None
-        if spawner is not None:
-            spawner.shutdown(wait=False)
 
     def prepare(
         self,
@@ -864,37 +858,23 @@ class Executor(JobRunner):
         loop = asyncio.get_running_loop()
         self._make_room()
         read_fd, write_fd = os.pipe()
-
-        def start() -> subprocess.Popen[bytes]:
+        try:
             # Popen, not asyncio's subprocess: that one hands every child to a watcher
             # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
-            try:
-                return subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=write_fd,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=cwd,
-                    start_new_session=True,
-                )
-            finally:
-                os.close(write_fd)
-
-        # In the spawning thread: the kernel's part of starting the process (vfork,
-        # exec) runs there without the GIL while this loop goes on with the other jobs.
-        if self._spawner is None:
-            self._spawner = ThreadPoolExecutor(1, thread_name_prefix="uno-spawn")
-        spawning = loop.run_in_executor(self._spawner, start)
-        try:
-            proc = await asyncio.shield(spawning)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
         except OSError as exc:
             os.close(read_fd)
             return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
-        except BaseException:  # cancelled: the process may start all the same
-            spawning.add_done_callback(_kill_spawned)
-            os.close(read_fd)
-            raise
+        finally:
+            os.close(write_fd)
         pid = proc.pid
         proc.returncode = 0  # reaped by watch_pid: Popen must not wait for it again
         del proc
@@ -1152,15 +1132,6 @@ def may_run_pooled(definition: ScheduleDefinition) -> bool:
     only to this process as it is now: a fork per run has it, a pooled worker forked
     earlier may not."""
     return definition.timeout is None and not definition.in_process
-
-
-def _kill_spawned(spawning: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    """A command started for a run that was cancelled meanwhile: kill its group."""
-    if not spawning.cancelled() and spawning.exception() is None:
-        proc = spawning.result()
-        signal_group(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            proc.wait()
 
 
 def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
