@@ -430,6 +430,29 @@ def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
     assert fine.result == "success" and int(fine.output) in second
 
 
+def test_what_an_async_task_leaves_running_is_cancelled_before_its_thread_runs_the_next(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "cancelled"
+
+    async def go() -> tuple[JobOutcome, bool, JobOutcome]:
+        executor = Executor()
+        try:
+            first = await executor.run(
+                make_spec(task="executor_tasks.leave_a_task_behind", args=(str(marker),))
+            )
+            cancelled = marker.exists()  # before the next task is even submitted
+            second = await executor.run(make_spec(task="executor_tasks.thread_ident"))
+            return first, cancelled, second
+        finally:
+            executor.close()
+
+    first, cancelled, second = asyncio.run(go())
+    assert first.result == "success" and second.result == "success"
+    assert cancelled
+    assert first.output == second.output  # the same thread (and its loop) ran both
+
+
 def test_a_colon_path_may_name_an_attribute_of_a_class() -> None:
     outcome = run_job(make_spec(task="executor_tasks:Greeter.hello", args=("ops",)))
     assert (outcome.result, outcome.output) == ("success", "'hello ops'")
