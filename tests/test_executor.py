@@ -385,10 +385,11 @@ def test_prepare_forks_a_worker_per_slot_of_the_sync_tasks_before_their_first_ru
 
     async def go() -> tuple[int, set[int], list[JobOutcome]]:
         executor = Executor()
+        others = children()  # of the test process: a redis-server of other tests...
         try:
             executor.prepare(definitions, options, None)
             ready = await executor.prepared()
-            before = children()
+            before = children() - others
             spec = make_spec(task="executor_tasks.my_pid")
             outcomes = [await executor.run(spec, on_start=pids.append) for _ in range(2)]
             return ready, before, outcomes
@@ -411,13 +412,14 @@ def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
 
     async def go() -> tuple[JobOutcome, set[int], int, JobOutcome, set[int]]:
         executor = Executor()
+        others = children()
         try:
             executor.prepare([task_definition("d", f"executor_tasks.{task}")], options, None)
             await executor.prepared()
-            first = children()
+            first = children() - others
             died = await executor.run(make_spec(task=f"executor_tasks.{task}"))
             ready = await executor.prepared()
-            second = children()
+            second = children() - others
             fine = await executor.run(make_spec(task="executor_tasks.my_pid"))
             return died, first, ready, fine, second
         finally:
