@@ -40,6 +40,7 @@ BENCHMARKS = (
     "idle_cpu",
     "startup_scale",
     "burst",
+    "burst_peers",
     "redis_claims",
     "redis_fire_latency",
     "redis_burst",

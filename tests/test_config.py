@@ -20,7 +20,7 @@ from unoschedule.config.fields import _SCHEDULE_CONVERTERS, _SCHEDULER_CONVERTER
 from unoschedule.config.loader import SCHEDULE_FIELDS, SCHEDULER_FIELDS
 from unoschedule.config.schema import SCHEMA_FILE, json_schema
 from unoschedule.errors import ConfigError, ConfigErrors
-from unoschedule.model import ScheduleDefinition
+from unoschedule.model import ScheduleDefinition, SchedulerOptions
 from unoschedule.schedules import (
     CronSchedule,
     DailySchedule,
@@ -1074,3 +1074,10 @@ def test_changing_the_schema_one_got_leaves_the_next_one_whole() -> None:
     assert again["$defs"]["scheduleFields"]["properties"]["queue"]["anyOf"][0] == {
         "$ref": "#/$defs/text"
     }
+
+
+def test_a_queue_without_a_limit_runs_as_many_jobs_as_the_host_allows() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert SchedulerOptions().concurrency("any") == max(32, 16 * cpus)
+    assert SchedulerOptions(default_concurrency=3).concurrency("any") == 3
+    assert SchedulerOptions(queues={"q": 2}).concurrency("q") == 2

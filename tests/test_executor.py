@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from unoschedule.model import RunRecord, ScheduleDefinition
+from unoschedule.model import RunRecord, ScheduleDefinition, SchedulerOptions
 from unoschedule.runner.executor import (
     Executor,
     JobOutcome,
@@ -351,6 +351,108 @@ def test_a_sync_task_gets_args_and_merged_kwargs_and_runs_in_a_reused_worker_pro
     assert first.output == repr({"sum": 50, "pid": worker})
     assert pids == [worker, worker]  # the second run reused the idle worker
     assert second.output == first.output
+
+
+def children() -> set[int]:
+    """Live (not zombie) child processes of this test process."""
+    me = str(os.getpid()).encode()
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            if fields[1] == me and fields[0] not in (b"Z", b"X"):
+                found.add(int(name))
+    return found
+
+
+def task_definition(name: str, task: str, **fields: Any) -> ScheduleDefinition:
+    return ScheduleDefinition(name=name, schedule=IntervalSchedule("5m"), task=task, **fields)
+
+
+def test_prepare_forks_a_worker_per_slot_of_the_sync_tasks_before_their_first_run() -> None:
+    definitions = [task_definition(f"s{i}", "executor_tasks.my_pid") for i in range(5)]
+    definitions += [
+        task_definition("a", "executor_tasks.async_add"),  # runs on a thread
+        task_definition("t", "executor_tasks.my_pid", timeout=5.0),  # forked per run
+        task_definition("q", "executor_tasks.my_pid", queue="other"),
+    ]
+    options = SchedulerOptions(default_concurrency=3, import_paths=(JOBS,))
+    pids: list[int | None] = []
+
+    async def go() -> tuple[int, set[int], list[JobOutcome]]:
+        executor = Executor()
+        others = children()  # of the test process: a redis-server of other tests...
+        try:
+            executor.prepare(definitions, options, None)
+            ready = await executor.prepared()
+            before = children() - others
+            spec = make_spec(task="executor_tasks.my_pid")
+            outcomes = [await executor.run(spec, on_start=pids.append) for _ in range(2)]
+            return ready, before, outcomes
+        finally:
+            executor.close()
+
+    ready, before, outcomes = asyncio.run(go())
+    assert ready == 3 + 1  # 5 sync tasks in a queue of 3 slots, 1 in queue 'other'
+    assert len(before) == ready
+    assert [o.result for o in outcomes] == ["success", "success"]
+    assert set(pids) <= before  # the runs found their workers forked already
+    assert {int(o.output) for o in outcomes} <= before
+
+
+@pytest.mark.parametrize(("task", "error"), [("exit3", "exit status 3"), ("segfault", "SIGSEGV")])
+def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
+    task: str, error: str
+) -> None:
+    options = SchedulerOptions(import_paths=(JOBS,))
+
+    async def go() -> tuple[JobOutcome, set[int], int, JobOutcome, set[int]]:
+        executor = Executor()
+        others = children()
+        try:
+            executor.prepare([task_definition("d", f"executor_tasks.{task}")], options, None)
+            await executor.prepared()
+            first = children() - others
+            died = await executor.run(make_spec(task=f"executor_tasks.{task}"))
+            ready = await executor.prepared()
+            second = children() - others
+            fine = await executor.run(make_spec(task="executor_tasks.my_pid"))
+            return died, first, ready, fine, second
+        finally:
+            executor.close()
+
+    died, first, ready, fine, second = asyncio.run(go())
+    assert died.result == "error" and error in (died.error or ""), died
+    assert died.pid in first
+    assert ready == 1 and len(second) == 1 and second != first  # a new worker, ready
+    assert fine.result == "success" and int(fine.output) in second
+
+
+def test_what_an_async_task_leaves_running_is_cancelled_before_its_thread_runs_the_next(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "cancelled"
+
+    async def go() -> tuple[JobOutcome, bool, JobOutcome]:
+        executor = Executor()
+        try:
+            first = await executor.run(
+                make_spec(task="executor_tasks.leave_a_task_behind", args=(str(marker),))
+            )
+            cancelled = marker.exists()  # before the next task is even submitted
+            second = await executor.run(make_spec(task="executor_tasks.thread_ident"))
+            return first, cancelled, second
+        finally:
+            executor.close()
+
+    first, cancelled, second = asyncio.run(go())
+    assert first.result == "success" and second.result == "success"
+    assert cancelled
+    assert first.output == second.output  # the same thread (and its loop) ran both
 
 
 def test_a_colon_path_may_name_an_attribute_of_a_class() -> None:

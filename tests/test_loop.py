@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,8 +59,19 @@ class FakeExecutor:
     #: Jobs its descriptors hold at once (None: no such limit), as ``Executor.room`` says.
     slots: int | None = None
 
+    #: The schedules each ``prepare`` call named, in order.
+    prepared: list[list[str]] = field(default_factory=list)
+
     def room(self, running: int) -> int | None:
         return None if self.slots is None else max(0, self.slots - running)
+
+    def prepare(
+        self,
+        definitions: Iterable[ScheduleDefinition],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        self.prepared.append(sorted(d.name for d in definitions))
 
     async def run(
         self, spec: JobSpec, on_start: Callable[[int | None], None] | None = None
@@ -93,7 +104,7 @@ class Harness:
         self.store = SQLiteStorage(self.path)
         self.loop: RunLoop | None = None
 
-    def start(self, instance: str = "a") -> RunLoop:
+    def start(self, instance: str = "a", local_queues: set[str] | None = None) -> RunLoop:
         now = self.clock.now()
         loop = RunLoop(
             store=self.store,
@@ -105,6 +116,7 @@ class Harness:
             log=Logger(verbose=False),
             wake=lambda: None,
         )
+        loop.local_queues = local_queues
         assert loop.take_lease(now, force=True)
         loop.recover(now)
         plan = make_plan(self.definitions, self.store.list_schedules(), now=now, preview=0)
@@ -511,6 +523,27 @@ def test_the_loop_sleeps_until_the_next_due_instant_capped_by_check_interval(
         assert loop.seconds_until_next(T("2026-06-01T09:30:00Z")) == 60
 
     run(go)
+
+
+def test_the_executor_prepares_for_the_tasks_run_here_before_the_first_tick(
+    tmp_path: Path,
+) -> None:
+    def task(name: str, **kw: Any) -> ScheduleDefinition:
+        return ScheduleDefinition(
+            name=name, schedule=CronSchedule("0 9 * * *"), task="tasks.job", **kw
+        )
+
+    definitions = [task("here"), task("elsewhere", queue="remote"), cron("cmd", "0 9 * * *")]
+    h = Harness(tmp_path, definitions)
+    loop = h.start()
+    assert h.executor.prepared == [["elsewhere", "here"]]  # tasks only, before any tick
+    assert h.executor.calls == []
+
+    (tmp_path / "two").mkdir()
+    h2 = Harness(tmp_path / "two", definitions)
+    h2.start(local_queues={"scheduled"})  # 'remote' is served by workers elsewhere
+    assert h2.executor.prepared == [["here"]]
+    assert loop.fired == 0
 
 
 def test_runs_past_the_descriptor_budget_wait_queued_and_start_as_jobs_end(

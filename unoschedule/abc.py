@@ -210,6 +210,16 @@ class JobRunner(ABC):
         runs out of what each one holds (descriptors); None: no such limit."""
         return None
 
+    def prepare(
+        self,
+        definitions: Iterable[ScheduleDefinition],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        """Get ready for the jobs of ``definitions`` before they fall due (what a first
+        run would otherwise set up while it is late); by default nothing."""
+        return None
+
 
 class Store(ABC):
     """Durable state. Every method is atomic; none holds a transaction between calls."""

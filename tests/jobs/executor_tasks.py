@@ -55,3 +55,37 @@ RELEASE = threading.Event()
 async def block_async() -> str:
     RELEASE.wait()  # a blocking call in ``async def``: its event loop cannot turn
     return "released"
+
+
+def exit3() -> None:
+    os._exit(3)
+
+
+def segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def my_pid() -> int:
+    return os.getpid()
+
+
+async def leave_a_task_behind(marker: str) -> int:
+    """Starts a task it never awaits; that task writes ``marker`` when cancelled."""
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            with open(marker, "w") as fh:
+                fh.write("cancelled")
+            raise
+
+    asyncio.get_running_loop().create_task(forever())
+    await asyncio.sleep(0)
+    return threading.get_ident()
+
+
+async def thread_ident() -> int:
+    return threading.get_ident()

@@ -658,7 +658,7 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
         {"type": "object", "additionalProperties": _whole("queue", 1).schema},
     ).about("Concurrency limit of each queue."),
     "default_concurrency": _whole("default_concurrency", 1).about(
-        "Limit of queues not listed in queues."
+        "Limit of queues not listed in queues (default: 16 per CPU, at least 32)."
     ),
     "shutdown_grace": _duration("shutdown_grace", allow_zero=True).about(
         "On SIGTERM, how long running jobs may finish."

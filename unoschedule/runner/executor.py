@@ -16,6 +16,7 @@ everything that touches processes, so that the hard guarantees live in one place
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import inspect
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NoReturn
@@ -38,7 +39,7 @@ from typing import Any, Literal, NoReturn
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
 from ..errors import JobError
-from ..model import JobOutcome, JobSpec, ScheduleDefinition
+from ..model import JobOutcome, JobSpec, ScheduleDefinition, SchedulerOptions
 from ..timeutil import format_instant
 from .processes import (
     die_with_parent,
@@ -90,6 +91,9 @@ _LINE_LIMIT = 65536
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
 BLOCKED_AFTER = 1.0
+#: Idle task threads that keep their event loop for the next async task (each holds
+#: three descriptors, counted in ``budget.HEADROOM``); the others close theirs.
+IDLE_LOOPS = 8
 #: How often an async task's own loop beats while it turns.
 _BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
@@ -363,8 +367,15 @@ class _Job:
     label: str
     run_id: str = ""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Called once ``request_stop`` is: the waits of ``Executor._wait_end``.
+    wakers: list[Callable[[], None]] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     grace: float = 5.0
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        for wake in list(self.wakers):
+            wake()
 
 
 How = Literal["exit", "timeout", "stopped"]
@@ -387,24 +398,23 @@ class _DaemonThreads:
     the scheduler's own work in a burst (the start waits for the new thread to run).
 
     A worker is added whenever none is idle, so a task that never returns holds only its
-    own worker; being daemons, they never keep the process from exiting after SIGTERM.
+    own worker; like daemons, they never keep the process from exiting after SIGTERM.
     """
 
     def __init__(self) -> None:
         self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-        self._count = 0
+        #: One token per idle worker: ``list.append`` and ``list.pop`` are atomic, so
+        #: handing out work takes no lock that the workers contend for.
+        self._idle: list[None] = []
 
     def submit(self, work: Callable[[], None]) -> None:
-        with self._lock:
-            if self._idle > 0:
-                self._idle -= 1
-            else:
-                self._count += 1
-                threading.Thread(
-                    target=self._worker, name=f"uno-job-{self._count}", daemon=True
-                ).start()
+        try:
+            self._idle.pop()
+        except IndexError:
+            # ``_thread``, not ``threading.Thread().start()``, which waits until the new
+            # thread runs: behind busy task threads that was a wait for the GIL, up to
+            # a switch interval (5 ms) per thread started, with the event loop stopped.
+            _thread.start_new_thread(self._worker, ())
         self._work.put(work)
 
     def _worker(self) -> None:
@@ -412,8 +422,9 @@ class _DaemonThreads:
             work = self._work.get()
             with contextlib.suppress(BaseException):  # ``work`` reports its own errors
                 work()
-            with self._lock:
-                self._idle += 1
+            if len(self._idle) >= IDLE_LOOPS:  # its descriptors are not in the budget
+                _close_thread_loop()
+            self._idle.append(None)
 
 
 class _ThreadTask:
@@ -468,11 +479,14 @@ class _ThreadTask:
             await asyncio.sleep(_BEAT)
 
     def target(self) -> None:
-        """The worker thread's work: run the task to its end in a new loop."""
+        """The worker thread's work: run the task to its end in the thread's own loop."""
+        loop = _thread_loop()
         try:
-            value, ok = asyncio.run(self._main()), True
+            value, ok = loop.run_until_complete(self._main()), True
         except BaseException as exc:
             value, ok = exc, False
+        finally:
+            _end_leftovers(loop)
         with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
             self._loop.call_soon_threadsafe(self._settle, ok, value)
 
@@ -483,6 +497,41 @@ class _ThreadTask:
             self.done.set_result(value)
         else:
             self.done.set_exception(value)
+
+
+_thread_state = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of this worker thread, made once and kept for its next tasks: a
+    new loop per task (``asyncio.run``) cost more than the scheduler's own work for a
+    burst of async tasks."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_state.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop
+
+
+def _close_thread_loop() -> None:
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
+    if loop is not None:
+        _thread_state.loop = None
+        asyncio.set_event_loop(None)
+        with contextlib.suppress(Exception):
+            loop.close()
+
+
+def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a task left running in its thread's loop, as ``asyncio.run`` does at
+    its end, so that nothing of one task runs on into the next one's turn."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
@@ -524,6 +573,7 @@ class Executor(JobRunner):
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
         self._workers = WorkerPool()  # raises the soft descriptor limit first
+        self._preparing: asyncio.Task[None] | None = None
         #: How many jobs this process's descriptors hold.
         self.budget = DescriptorBudget.of_this_process()
         #: The scheduler's environment as the executor started, as cron and systemd
@@ -589,7 +639,7 @@ class Executor(JobRunner):
             return
         for job in jobs:
             job.grace = grace
-            job.stop.set()
+            job.request_stop()
         waiters = [asyncio.ensure_future(job.done.wait()) for job in jobs]
         try:
             await asyncio.wait(waiters, timeout=grace + _KILL_WAIT + 1.0)
@@ -600,6 +650,62 @@ class Executor(JobRunner):
     def close(self) -> None:
         """Let the idle task workers go (a runner calls this as it stops)."""
         self._workers.close()
+
+    def prepare(
+        self,
+        definitions: Iterable[ScheduleDefinition],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        """Have the task workers of ``definitions`` ready before they fall due: as many
+        as their queues run at once (sync tasks that ``may_run_pooled``), within ``MAX_IDLE`` and
+        half the descriptor budget. Their modules are imported first (so that the
+        workers forked after have them) and the workers forked, in the background: the
+        first burst after a start then runs as fast as the next."""
+        pooled: dict[tuple[str, str], int] = {}
+        for definition in definitions:
+            if definition.task and may_run_pooled(definition):
+                key = (definition.task, definition.queue or options.queue_name)
+                pooled[key] = pooled.get(key, 0) + 1
+        if self._preparing is not None:
+            self._preparing.cancel()
+        if not pooled:
+            self._workers.keep(0)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # nothing runs without a loop: its first run forks
+            return
+        self._preparing = loop.create_task(self._prepare(pooled, options, base_cwd))
+
+    async def prepared(self) -> int:
+        """Wait until what ``prepare`` started is done; the task workers alive then."""
+        if self._preparing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preparing
+        return await self._workers.filled()
+
+    async def _prepare(
+        self,
+        pooled: dict[tuple[str, str], int],
+        options: SchedulerOptions,
+        base_cwd: str | None,
+    ) -> None:
+        await asyncio.sleep(0)  # after the caller's turn (the runner's READY)
+        roots = (*options.import_paths, base_cwd)
+        sync: dict[str, bool] = {}
+        per_queue: dict[str, int] = {}
+        for (task, name), count in pooled.items():
+            if task not in sync:
+                try:
+                    sync[task] = not is_async_callable(resolve_task(task, roots))
+                except JobError:  # its run reports why
+                    sync[task] = False
+                await asyncio.sleep(0)
+            if sync[task]:
+                per_queue[name] = per_queue.get(name, 0) + count
+        wanted = sum(min(n, options.concurrency(q)) for q, n in per_queue.items())
+        self._workers.keep(min(wanted, self.budget.most // 2))
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -654,11 +760,25 @@ class Executor(JobRunner):
             return "exit"
         if job.stop.is_set():
             return "stopped"
-        stop = asyncio.ensure_future(job.stop.wait())
+        # Callbacks, not a task per wait: this runs for every job, and a burst starts
+        # thousands of them.
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        ended.add_done_callback(wake)
+        job.wakers.append(wake)
+        timer = loop.call_later(timeout, wake) if timeout is not None else None
         try:
-            await asyncio.wait({ended, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
-            stop.cancel()
+            ended.remove_done_callback(wake)
+            job.wakers.remove(wake)
+            if timer is not None:
+                timer.cancel()
         if ended.done():
             return "exit"
         return "stopped" if job.stop.is_set() else "timeout"
@@ -815,9 +935,7 @@ class Executor(JobRunner):
         args, kwargs = effective_args(spec), task_kwargs(spec)
         if is_async_callable(func):
             return await self._run_async(spec, job, func, args, kwargs, on_start)
-        if spec.definition.timeout is not None or spec.definition.in_process:
-            # An in-process callable (a closure...) is known only to this process as it
-            # is now: a fork per run has it, a pooled worker forked earlier may not.
+        if not may_run_pooled(spec.definition):
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
         return await self._run_pooled(spec, job, task_path, roots, args, kwargs, on_start)
 
@@ -1018,6 +1136,15 @@ class Executor(JobRunner):
         return JobOutcome(
             "error", f"task process ended with exit status {returncode} and no result", "", pid
         )
+
+
+def may_run_pooled(definition: ScheduleDefinition) -> bool:
+    """Whether a Python task of ``definition`` runs in a pooled worker when it is sync
+    (an ``async def`` one runs on a thread). With a timeout it gets a forked child of
+    its own, killed whole at the timeout; an in-process callable (a closure...) is known
+    only to this process as it is now: a fork per run has it, a pooled worker forked
+    earlier may not."""
+    return definition.timeout is None and not definition.in_process
 
 
 def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:

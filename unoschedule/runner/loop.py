@@ -305,6 +305,21 @@ class RunLoop:
         self._inactive = {s.name for s in states if s.status != "active"}
         self.statuses = {s.name: s.status for s in states if s.status != "active"}
         self._track_all(states, now)
+        self._prepare_jobs()
+
+    def _prepare_jobs(self) -> None:
+        """Let the executor get ready for the jobs of the schedules run here (the task
+        workers a burst will need), before any of them falls due."""
+        local, default = self.local_queues, self.options.queue_name
+        self.executor.prepare(
+            (
+                d
+                for d in self.definitions.values()
+                if d.task and (local is None or (d.queue or default) in local)
+            ),
+            self.options,
+            self.base_dir,
+        )
 
     def _track_all(self, states: list[ScheduleState], now: datetime) -> None:
         """Track ``states``, writing the next runs computed here (and the schedules found
@@ -385,6 +400,7 @@ class RunLoop:
             else:
                 self._inactive.discard(state.name)
         self._track_all(states, now)
+        self._prepare_jobs()
 
     def refresh(self, now: datetime, *, full: bool = False) -> None:
         """Re-read statuses after another process paused or resumed schedules.

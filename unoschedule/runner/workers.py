@@ -6,6 +6,11 @@ whole scheduler down with every run it was supervising. Forking per run, as the 
 path does, isolates it but costs a fork on every firing; a small pool of reused workers
 keeps the isolation at the price of a pipe round trip.
 
+The pool is filled ahead of the first burst (``keep``: as many workers as the sync
+tasks' queues can run at once, forked in the background after start, their task modules
+imported first), so that a burst due minutes after start finds them ready instead of
+forking one per task while it is late; a worker that dies is replaced the same way.
+
 Each worker is forked from the scheduler (so it starts with the task modules already
 imported), leads its own session and process group (a stop kills its whole tree with
 one ``killpg``), dies with the scheduler (``PR_SET_PDEATHSIG``) and runs one task at a
@@ -147,13 +152,55 @@ class TaskWorker:
 
 
 class WorkerPool:
-    """Idle workers, reused; a new one is forked whenever none is idle."""
+    """Idle workers, reused; a new one is forked whenever none is idle, and ``keep``
+    holds a number of them ready before they are asked for."""
 
     def __init__(self) -> None:
         raise_soft_limit()  # each worker holds descriptors: see runner.budget
         self._idle: list[TaskWorker] = []
         self._idle_since: dict[TaskWorker, float] = {}
         self._all: set[TaskWorker] = set()
+        #: Workers held ready (busy or idle), never let go for being idle.
+        self._keep = 0
+        self._filling: asyncio.Task[None] | None = None
+
+    @property
+    def size(self) -> int:
+        """Workers alive (busy and idle)."""
+        return len(self._all)
+
+    def keep(self, count: int) -> None:
+        """Hold ``count`` workers: the missing ones are forked in the background, one
+        per turn of the event loop (firing goes on meanwhile), and a worker that dies is
+        replaced; idle ones beyond ``count`` still go after ``IDLE_SECONDS``."""
+        self._keep = max(0, min(count, MAX_IDLE))
+        self._fill_soon()
+
+    def _fill_soon(self) -> None:
+        if len(self._all) >= self._keep or (self._filling and not self._filling.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test calling a sync method): next time
+            return
+        self._filling = loop.create_task(self._fill())
+
+    async def filled(self) -> int:
+        """Wait for the background forks ``keep`` started; the workers alive then."""
+        if self._filling is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
+        return len(self._all)
+
+    async def _fill(self) -> None:
+        while len(self._all) < self._keep:
+            try:
+                worker = self._fork()
+            except OSError:  # out of processes or descriptors: forked on demand instead
+                return
+            self._idle.insert(0, worker)
+            self._idle_since[worker] = time.monotonic()
+            await asyncio.sleep(0)
 
     @property
     def idle(self) -> int:
@@ -180,7 +227,11 @@ class WorkerPool:
     def _retire_stale(self) -> None:
         """Let go the workers idle for more than ``IDLE_SECONDS`` (the oldest are first)."""
         limit = time.monotonic() - IDLE_SECONDS
-        while self._idle and self._idle_since.get(self._idle[0], 0.0) < limit:
+        while (
+            self._idle
+            and len(self._all) > self._keep
+            and self._idle_since.get(self._idle[0], 0.0) < limit
+        ):
             worker = self._idle.pop(0)
             self._idle_since.pop(worker, None)
             worker.retire()
@@ -198,10 +249,15 @@ class WorkerPool:
             self._idle_since[worker] = time.monotonic()
 
     def discard(self, worker: TaskWorker) -> None:
+        """Kill a worker in doubt (it died, or its task was stopped); replace it."""
         worker.kill()
         self._forget(worker)
+        self._fill_soon()
 
     def close(self) -> None:
+        self._keep = 0
+        if self._filling is not None:
+            self._filling.cancel()
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
@@ -281,6 +337,15 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
+def _waiting(idle: bool) -> None:  # pragma: no cover - runs in a forked child
+    """An idle worker waits under ``SCHED_BATCH``, which the kernel never lets preempt
+    the running process when it wakes: the scheduler hands a burst out to all its
+    workers without being switched out for each one; the task runs as any process."""
+    with contextlib.suppress(AttributeError, OSError):
+        policy = os.SCHED_BATCH if idle else os.SCHED_OTHER
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+
+
 def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # pragma: no cover
     """Body of a worker: answer requests until the scheduler closes the pipe."""
     code = 0
@@ -296,7 +361,9 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
         os.dup2(null, 0)
         os.close(null)
         while True:
+            _waiting(True)
             header = _read_exactly(requests, _HEADER.size)
+            _waiting(False)
             if header is None:
                 break
             body = _read_exactly(requests, _HEADER.unpack(header)[0])
