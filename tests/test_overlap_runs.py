@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
@@ -312,3 +314,23 @@ def test_two_workers_keep_a_group_to_its_limit_and_a_buffered_run_behind_the_run
         spans[run_id] = (float(when), end) if kind == "start" else (start, float(when))
     assert most_at_once(spans) == 2
     assert most_at_once(stamps(tmp_path)) == 1
+
+
+def test_a_reload_that_gives_schedules_a_group_holds_them_to_its_limit(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, GROUP.replace("warehouse: 2", "warehouse: 3"))
+    runner = runners()
+    runner.wait_log("leader")
+    write_config(tmp_path, GROUP.replace("warehouse: 2", "warehouse: 1"))
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    reloaded = time.time()
+    wait_until(
+        lambda: sum(start > reloaded + 3 for start, _ in stamps(tmp_path).values()) >= 2,
+        12,
+        "two runs started after the reload",
+    )
+    runner.term()
+    after = {k: v for k, v in stamps(tmp_path).items() if v[0] > reloaded + 3}
+    assert most_at_once(after) == 1  # the reloaded limit, not the one of the start
