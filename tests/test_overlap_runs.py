@@ -334,3 +334,51 @@ def test_a_reload_that_gives_schedules_a_group_holds_them_to_its_limit(
     runner.term()
     after = {k: v for k, v in stamps(tmp_path).items() if v[0] > reloaded + 3}
     assert most_at_once(after) == 1  # the reloaded limit, not the one of the start
+
+
+def test_a_worker_holds_a_group_to_the_limit_of_the_file_the_leader_reloaded(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    """The worker was started on the file before the reload: the group's limit it counts
+    against is the one the leader runs now."""
+    body = ON_WORKERS.replace("\n      slow: {template: load, queue: solo", "\n      #")
+    write_config(tmp_path, body.replace("warehouse: 2", "warehouse: 3"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix()}
+    env.pop("UNO_SCHEDULE_STATE", None)
+    env.pop("NOTIFY_SOCKET", None)
+    argv = [
+        sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+        "--state", redis_server.url,
+    ]  # fmt: skip
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    group = tmp_path / "group"
+    try:
+        for name, args in (
+            ("leader", ["run", "--queues", ""]),
+            ("w1", ["worker", "--queues", "heavy"]),
+        ):
+            with open(tmp_path / f"{name}.log", "w") as log:
+                procs[name] = subprocess.Popen(
+                    [*argv, *args], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True,
+                )  # fmt: skip
+        wait_until(group.exists, 10, "a run of the group to start")
+        write_config(tmp_path, body.replace("warehouse: 2", "warehouse: 1"))
+        procs["leader"].send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in (tmp_path / "leader.log").read_text(), 10, "the reload")
+        reloaded = time.time()
+
+        def spans() -> dict[str, tuple[float, float]]:
+            found: dict[str, tuple[float, float]] = {}
+            for line in group.read_text().splitlines():
+                kind, run_id, when = line.split()
+                start, end = found.get(run_id, (0.0, float("inf")))
+                found[run_id] = (float(when), end) if kind == "start" else (start, float(when))
+            return {k: v for k, v in found.items() if v[0] > reloaded + 3}
+
+        wait_until(lambda: len(spans()) >= 2, 12, "two runs of the group after the reload")
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait(10)
+    assert most_at_once(spans()) == 1
