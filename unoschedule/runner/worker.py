@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
+from ..filestamp import recorded_options
 from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
 from ..overlap import GROUP_POLL, group_members
@@ -397,7 +398,8 @@ class Worker:
             )
             return
         started = clock.now()
-        groups = self._groups()
+        await self._follow_definitions()  # a schedule just put in a group counts in it
+        groups = await asyncio.to_thread(self._groups)
         ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid(), groups)
         if not ours and groups and run is not None and run.result == "queued":
             # its concurrency group is full: wait for a place, the entry held meanwhile
@@ -409,8 +411,9 @@ class Worker:
                     return  # left pending: another worker takes it over
                 await asyncio.sleep(GROUP_POLL)
                 started = clock.now()
+                groups = await asyncio.to_thread(self._groups)
                 ours, run = await asyncio.to_thread(
-                    streams.start, run_id, started, os.getpid(), self._groups()
+                    streams.start, run_id, started, os.getpid(), groups
                 )
             if ours and run is not None:
                 self._group_waited(run, steady() - waiting)
@@ -470,8 +473,18 @@ class Worker:
         self.finished += 1
 
     def _groups(self) -> list[tuple[int, list[str]]]:
-        """Each concurrency group's limit and schedules, for ``start`` to count."""
+        """Each concurrency group's limit and schedules, for ``start`` to count.
+
+        The limits are those of the file as the leader last loaded it (its record in the
+        state): this worker read its own copy at its start, and a reload since (a group
+        added or changed) reaches the leader only. Without that record (another file
+        path, no leader yet), this worker's own file's."""
         limits = self.scheduler.options.groups
+        config = self.scheduler.config
+        if config is not None and config.path is not None:
+            led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+            if led is not None:
+                limits = led.groups
         members = group_members(self.scheduler.definitions, limits)
         return [(limits[group], names) for group, names in members.items()]
 
