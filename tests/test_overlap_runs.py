@@ -382,3 +382,62 @@ def test_a_worker_holds_a_group_to_the_limit_of_the_file_the_leader_reloaded(
             proc.kill()
             proc.wait(10)
     assert most_at_once(spans()) == 1
+
+
+def test_cancel_other_stops_a_run_on_a_worker_records_it_cancelled_and_starts_the_new(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    """The leader asks through the state; the worker running the run stops its job
+    (SIGTERM, as at shutdown) and records it ``cancelled``, not retried."""
+    body = one_schedule("cancel_other").replace("overlap:", "queue: heavy\n        overlap:")
+    write_config(tmp_path, body)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix()}
+    env.pop("UNO_SCHEDULE_STATE", None)
+    env.pop("NOTIFY_SOCKET", None)
+    argv = [
+        sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+        "--state", redis_server.url,
+    ]  # fmt: skip
+
+    def runs() -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [*argv, "history", "slow", "--json", "--limit", "100"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        found: list[dict[str, Any]] = json.loads(done.stdout)
+        return found
+
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, args in (
+            ("leader", ["run", "--queues", ""]),
+            ("w1", ["worker", "--queues", "heavy"]),
+        ):
+            with open(tmp_path / f"{name}.log", "w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [*argv, *args], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                        env=env, start_new_session=True,
+                    )
+                )  # fmt: skip
+        wait_until(
+            lambda: sum(r["result"] == "cancelled" for r in runs()) >= 2, 12, "two runs cancelled"
+        )
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+    history_ = runs()
+    cancelled = [r for r in history_ if r["result"] == "cancelled"]
+    for run in cancelled:
+        assert run["error"] == "cancelled: a later occurrence replaced it (overlap: cancel_other)"
+        assert run["duration"] < 2.5  # stopped before its job's end
+    spans = stamps(tmp_path)
+    assert all(spans[r["run_id"]][1] == float("inf") for r in cancelled)  # never ended itself
+    retried = {r["scheduled_time"] for r in history_ if r["attempt"] > 1}
+    assert not retried & {r["scheduled_time"] for r in cancelled}  # not retried
+    finished = {
+        r["run_id"]: datetime.fromisoformat(r["finished_at"]).timestamp() for r in cancelled
+    }
+    assert most_at_once({k: (v[0], finished.get(k, v[1])) for k, v in spans.items()}) == 1
