@@ -162,3 +162,23 @@ def test_a_backfill_of_a_fixed_jitter_schedule_uses_the_nominal_instants() -> No
     definition = _definition("spread", jitter=300.0, jitter_fixed=True)
     found = occurrences(None, definition, NOMINAL, NOMINAL + timedelta(days=1), 10)
     assert found == [NOMINAL, NOMINAL + timedelta(days=1)]
+
+
+def test_explain_says_each_occurrence_starts_within_its_random_jitter() -> None:
+    from unoschedule.explain import explain
+
+    definition = ScheduleDefinition(
+        name="fleet-sync", schedule=CronSchedule("0 * * * *"), command="true", jitter=300.0
+    )
+    rows = explain(
+        None,
+        definition,
+        T("2026-06-01T10:30:00Z"),
+        T("2026-06-01T12:30:00Z"),
+        T("2026-06-01T09:00:00Z"),
+    )
+    assert [row["scheduled_time"] for row in rows] == [
+        "2026-06-01T11:00:00Z",
+        "2026-06-01T12:00:00Z",
+    ]
+    assert all("random jitter up to 5m" in row["detail"] for row in rows)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
@@ -312,3 +314,130 @@ def test_two_workers_keep_a_group_to_its_limit_and_a_buffered_run_behind_the_run
         spans[run_id] = (float(when), end) if kind == "start" else (start, float(when))
     assert most_at_once(spans) == 2
     assert most_at_once(stamps(tmp_path)) == 1
+
+
+def test_a_reload_that_gives_schedules_a_group_holds_them_to_its_limit(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    write_config(tmp_path, GROUP.replace("warehouse: 2", "warehouse: 3"))
+    runner = runners()
+    runner.wait_log("leader")
+    write_config(tmp_path, GROUP.replace("warehouse: 2", "warehouse: 1"))
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    reloaded = time.time()
+    wait_until(
+        lambda: sum(start > reloaded + 3 for start, _ in stamps(tmp_path).values()) >= 2,
+        12,
+        "two runs started after the reload",
+    )
+    runner.term()
+    after = {k: v for k, v in stamps(tmp_path).items() if v[0] > reloaded + 3}
+    assert most_at_once(after) == 1  # the reloaded limit, not the one of the start
+
+
+def test_a_worker_holds_a_group_to_the_limit_of_the_file_the_leader_reloaded(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    """The worker was started on the file before the reload: the group's limit it counts
+    against is the one the leader runs now."""
+    body = ON_WORKERS.replace("\n      slow: {template: load, queue: solo", "\n      #")
+    write_config(tmp_path, body.replace("warehouse: 2", "warehouse: 3"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix()}
+    env.pop("UNO_SCHEDULE_STATE", None)
+    env.pop("NOTIFY_SOCKET", None)
+    argv = [
+        sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+        "--state", redis_server.url,
+    ]  # fmt: skip
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    group = tmp_path / "group"
+    try:
+        for name, args in (
+            ("leader", ["run", "--queues", ""]),
+            ("w1", ["worker", "--queues", "heavy"]),
+        ):
+            with open(tmp_path / f"{name}.log", "w") as log:
+                procs[name] = subprocess.Popen(
+                    [*argv, *args], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True,
+                )  # fmt: skip
+        wait_until(group.exists, 10, "a run of the group to start")
+        write_config(tmp_path, body.replace("warehouse: 2", "warehouse: 1"))
+        procs["leader"].send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in (tmp_path / "leader.log").read_text(), 10, "the reload")
+        reloaded = time.time()
+
+        def spans() -> dict[str, tuple[float, float]]:
+            found: dict[str, tuple[float, float]] = {}
+            for line in group.read_text().splitlines():
+                kind, run_id, when = line.split()
+                start, end = found.get(run_id, (0.0, float("inf")))
+                found[run_id] = (float(when), end) if kind == "start" else (start, float(when))
+            return {k: v for k, v in found.items() if v[0] > reloaded + 3}
+
+        wait_until(lambda: len(spans()) >= 2, 12, "two runs of the group after the reload")
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait(10)
+    assert most_at_once(spans()) == 1
+
+
+def test_cancel_other_stops_a_run_on_a_worker_records_it_cancelled_and_starts_the_new(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    """The leader asks through the state; the worker running the run stops its job
+    (SIGTERM, as at shutdown) and records it ``cancelled``, not retried."""
+    body = one_schedule("cancel_other").replace("overlap:", "queue: heavy\n        overlap:")
+    write_config(tmp_path, body)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "UNO_SCHEDULE_REDIS_PREFIX": unique_prefix()}
+    env.pop("UNO_SCHEDULE_STATE", None)
+    env.pop("NOTIFY_SOCKET", None)
+    argv = [
+        sys.executable, "-m", "unoschedule", "-c", str(tmp_path / "schedules.yaml"),
+        "--state", redis_server.url,
+    ]  # fmt: skip
+
+    def runs() -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [*argv, "history", "slow", "--json", "--limit", "100"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        found: list[dict[str, Any]] = json.loads(done.stdout)
+        return found
+
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, args in (
+            ("leader", ["run", "--queues", ""]),
+            ("w1", ["worker", "--queues", "heavy"]),
+        ):
+            with open(tmp_path / f"{name}.log", "w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [*argv, *args], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                        env=env, start_new_session=True,
+                    )
+                )  # fmt: skip
+        wait_until(
+            lambda: sum(r["result"] == "cancelled" for r in runs()) >= 2, 12, "two runs cancelled"
+        )
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+    history_ = runs()
+    cancelled = [r for r in history_ if r["result"] == "cancelled"]
+    for run in cancelled:
+        assert run["error"] == "cancelled: a later occurrence replaced it (overlap: cancel_other)"
+        assert run["duration"] < 2.5  # stopped before its job's end
+    spans = stamps(tmp_path)
+    assert all(spans[r["run_id"]][1] == float("inf") for r in cancelled)  # never ended itself
+    retried = {r["scheduled_time"] for r in history_ if r["attempt"] > 1}
+    assert not retried & {r["scheduled_time"] for r in cancelled}  # not retried
+    finished = {
+        r["run_id"]: datetime.fromisoformat(r["finished_at"]).timestamp() for r in cancelled
+    }
+    assert most_at_once({k: (v[0], finished.get(k, v[1])) for k, v in spans.items()}) == 1

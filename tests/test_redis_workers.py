@@ -63,6 +63,20 @@ def test_slots_bound_a_queue_across_workers_and_expire(store: RedisStorage) -> N
     assert q.acquire_slots("other", 1, "alive", 30) == ["alive:0"]
 
 
+def test_a_stop_request_is_read_back_for_its_run_only_and_kept_under_the_prefix(
+    store: RedisStorage,
+) -> None:
+    q = store.queues
+    assert q.stop_requested("r1") is None
+    q.request_stop("r1", "cancelled: a later occurrence replaced it (overlap: cancel_other)")
+    assert q.stop_requested("r1") == (
+        "cancelled: a later occurrence replaced it (overlap: cancel_other)"
+    )
+    assert q.stop_requested("r2") is None
+    key = store.k("stop", "r1")
+    assert key.startswith(store.prefix) and 0 < store.client.ttl(key) <= 86400
+
+
 def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     store: RedisStorage,
 ) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from test_loop import Harness, T, cron, run
 
+from unoschedule.explain import explain
+
 
 def test_a_new_schedule_runs_once_at_start_and_not_again_after_a_restart(tmp_path: Path) -> None:
     h = Harness(
@@ -30,3 +32,22 @@ def test_a_new_schedule_runs_once_at_start_and_not_again_after_a_restart(tmp_pat
         ("warm-cache", T("2026-06-01T08:59:00Z")),  # when the scheduler first saw it
         ("warm-cache", T("2026-06-02T03:00:00Z")),
     ]
+
+
+def test_explain_lists_the_run_at_start_beside_the_occurrences(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("warm-cache", "0 3 * * *", run_on_start=True)])
+
+    async def go() -> None:
+        h.start("a")
+        await h.at("2026-06-01T09:00:00Z")
+
+    run(go)
+    definition = h.definitions["warm-cache"]
+    rows = explain(
+        h.store, definition, T("2026-06-01T00:00:00Z"), T("2026-06-01T10:00:00Z"), h.clock.now()
+    )
+    assert [(r["scheduled_time"], r["outcome"]) for r in rows] == [
+        ("2026-06-01T03:00:00Z", "not_due"),  # the scheduler saw it later
+        ("2026-06-01T08:59:00Z", "success"),  # when it first saw it
+    ]
+    assert "run_on_start" in rows[-1]["detail"]

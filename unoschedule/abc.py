@@ -646,6 +646,15 @@ class WorkQueues(Protocol):
         self, queue: str, entry_id: str, consumer: str, token: str, ttl: float
     ) -> bool: ...
 
+    def request_stop(self, run_id: str, reason: str) -> None:
+        """Ask the worker running ``run_id`` to stop it (``overlap: cancel_other``);
+        ``reason`` is what its run record says."""
+        ...
+
+    def stop_requested(self, run_id: str) -> str | None:
+        """The reason given by ``request_stop`` for ``run_id``, if asked."""
+        ...
+
     def start(
         self,
         run_id: str,

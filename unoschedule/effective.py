@@ -183,6 +183,8 @@ class EffectiveTimeline(Timeline):
                 note=f"deferred by blackout {name} to {format_instant(cover.end)}",
             )
         note = f"fixed jitter +{format_duration(self.offset)}" if self.offset else None
+        if self.spread:
+            note = f"random jitter up to {format_duration(self.spread)}"
         return Occurrence(slot, slot + self.offset, self.spread, note=note)
 
     def next(self, after: datetime) -> datetime | None:

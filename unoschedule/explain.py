@@ -67,6 +67,21 @@ def explain(
     if definition.after is not None:  # the runs its chain started, among its occurrences
         chained = [_from_run(r) for r in runs if upstream_of(r.trigger, r.event) is not None]
         found = sorted(found + chained, key=lambda row: row["scheduled_time"])
+    first_seen = state.created_at if state is not None and definition.run_on_start else None
+    listed = {row["scheduled_time"] for row in found}
+    at_start = [
+        r
+        for r in runs
+        if r.scheduled_time == first_seen
+        and r.trigger in _OCCURRENCE_TRIGGERS
+        and format_instant(first_seen) not in listed
+        and r.attempt == _last_attempt(runs, r)
+    ]
+    if at_start:  # the run at start is no occurrence of the timeline, but it ran
+        rows = [_from_run(r) for r in at_start]
+        for row in rows:
+            row["detail"] = _joined("run at start (run_on_start)", row["detail"])
+        found = sorted(found + rows, key=lambda row: row["scheduled_time"])
     if chosen and len(found) > MAX_OCCURRENCES:
         raise UnoScheduleError(
             f"more than {MAX_OCCURRENCES:,} occurrences of {name} between "

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import Overlap, ScheduleDefinition
+from .model import JobOutcome, Overlap, ScheduleDefinition
 
 __all__ = [
     "BUFFERED",
@@ -23,6 +23,7 @@ __all__ = [
     "Action",
     "Decision",
     "bound_by_policy",
+    "cancelled_outcome",
     "decide",
     "group_members",
     "may_start",
@@ -108,3 +109,12 @@ def group_members(
         if group is not None and group in limits:
             members.setdefault(group, []).append(name)
     return members
+
+
+def cancelled_outcome(outcome: JobOutcome, reason: str | None) -> JobOutcome:
+    """How a run stopped for ``overlap: cancel_other`` is recorded: ``cancelled`` with
+    ``reason`` (not ``interrupted``, which a retry would follow), wherever it ran. A run
+    that ended on its own before the stop reached it keeps its own result."""
+    if reason is None or outcome.result != "interrupted":
+        return outcome
+    return JobOutcome("cancelled", reason, outcome.output, outcome.pid)

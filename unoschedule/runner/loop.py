@@ -33,7 +33,14 @@ from ..model import (
     SchedulerOptions,
     ScheduleState,
 )
-from ..overlap import GROUP_POLL, bound_by_policy, decide, group_members, may_start
+from ..overlap import (
+    GROUP_POLL,
+    bound_by_policy,
+    cancelled_outcome,
+    decide,
+    group_members,
+    may_start,
+)
 from ..runs import job_spec, new_run, next_attempt, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant
@@ -183,6 +190,8 @@ class RunLoop:
         #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
         self.local_queues: Collection[str] | None = None
         self.hand_off: Callable[[str, list[RunRecord]], None] | None = None
+        #: Asks the worker running a handed-off run to stop it (run id, why).
+        self.stop_handed: Callable[[str, str], None] | None = None
         self._identity_checked = float("-inf")
         #: Told of runs as they start and end (metrics, retention; see ``runner.ops``).
         self.observer: Observer | None = None
@@ -869,6 +878,7 @@ class RunLoop:
                 unique = handed[run_id][1] = False
             if not waiting and not unique:
                 del handed[run_id]
+                self._cancelling.pop(run_id, None)  # its worker recorded it
         if not handed:
             del self._handed[name]
 
@@ -894,19 +904,19 @@ class RunLoop:
 
     def _cancel(self, name: str, run_ids: tuple[str, ...], reason: str) -> None:
         """Stop the runs of ``name`` that ``overlap: cancel_other`` replaces (the normal
-        graceful stop); they are recorded ``cancelled``. A run on a worker is not reached
-        from here: the new run waits for it instead (``_held_by_policy``)."""
+        graceful stop); they are recorded ``cancelled``. A run on a worker is asked to
+        stop through the state (``stop_handed``; its worker stops it and records it); the
+        new run waits for its end either way (``_held_by_policy``)."""
         for run_id in run_ids:
             if run_id in self._cancelling:
                 continue
             if self.executor.stop(run_id, self.options.kill_grace):
                 self._cancelling[run_id] = reason
                 self.log.info(f"{name}: cancelling run {run_id}: {reason}")
-            else:
-                self.log.warning(
-                    f"{name}: run {run_id} runs on a worker and cannot be cancelled from "
-                    "here; the new run waits for it"
-                )
+            elif self.stop_handed is not None:
+                self._cancelling[run_id] = reason
+                self.stop_handed(run_id, reason)
+                self.log.info(f"{name}: asked the worker of run {run_id} to stop it: {reason}")
 
     def _group_of(self, run: RunRecord) -> str | None:
         """The concurrency group whose limit ``run`` counts against (None: no group)."""
@@ -993,9 +1003,7 @@ class RunLoop:
             spec = job_spec(run, definition, self.options, self.base_dir)
             failpoint("before_spawn")
             outcome = await self.executor.run(spec, on_start=lambda pid: failpoint("after_spawn"))
-            cancelled = self._cancelling.pop(run.run_id, None)
-            if cancelled is not None and outcome.result == "interrupted":
-                outcome = JobOutcome("cancelled", cancelled, outcome.output, outcome.pid)
+            outcome = cancelled_outcome(outcome, self._cancelling.pop(run.run_id, None))
             failpoint("before_finish")
             await self.settler.settle(
                 run, definition, outcome, started, self.clock.now(), self._record_end

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -503,6 +504,12 @@ class Service:
         await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
+        if config.options.groups != sched.options.groups:
+            # The file's group limits hold from this reload on: the run loop counts the
+            # schedules that name a group against these, and a group it does not know
+            # would run unlimited.
+            sched.options = replace(sched.options, groups=dict(config.options.groups))
+            runloop.options = sched.options
         sched.replace_file_definitions(config.schedules)
         self._generation = sched.store.generation()  # our own writes: nothing to re-read
         with _quiet_gc():

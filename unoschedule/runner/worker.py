@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 
 from ..abc import Finish, WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
+from ..filestamp import recorded_options
 from ..identity import StateIdentity
 from ..model import JobOutcome, RunRecord, ScheduleDefinition
-from ..overlap import GROUP_POLL, group_members
+from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
@@ -78,7 +79,9 @@ def attach_hand_off(runloop: RunLoop, scheduler: Engine) -> None:
     if local is None:
         return
     runloop.local_queues = frozenset(local)
-    runloop.hand_off = _queues_of(scheduler).hand_off
+    queues = _queues_of(scheduler)
+    runloop.hand_off = queues.hand_off
+    runloop.stop_handed = queues.request_stop
 
 
 class Worker:
@@ -397,7 +400,8 @@ class Worker:
             )
             return
         started = clock.now()
-        groups = self._groups()
+        await self._follow_definitions()  # a schedule just put in a group counts in it
+        groups = await asyncio.to_thread(self._groups)
         ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid(), groups)
         if not ours and groups and run is not None and run.result == "queued":
             # its concurrency group is full: wait for a place, the entry held meanwhile
@@ -409,8 +413,9 @@ class Worker:
                     return  # left pending: another worker takes it over
                 await asyncio.sleep(GROUP_POLL)
                 started = clock.now()
+                groups = await asyncio.to_thread(self._groups)
                 ours, run = await asyncio.to_thread(
-                    streams.start, run_id, started, os.getpid(), self._groups()
+                    streams.start, run_id, started, os.getpid(), groups
                 )
             if ours and run is not None:
                 self._group_waited(run, steady() - waiting)
@@ -461,17 +466,55 @@ class Worker:
 
         config = self.scheduler.config
         base = str(config.path.parent) if config and config.path else None
-        outcome = await self.executor.run(
-            job_spec(run, definition, self.scheduler.options, base), started_in
+        stopped: list[str] = []  # why the leader asked to stop it, once it has
+        watch = (
+            asyncio.get_running_loop().create_task(self._watch_stop(run_id, stopped))
+            if definition.overlap == "cancel_other"
+            else None
         )
+        try:
+            outcome = await self.executor.run(
+                job_spec(run, definition, self.scheduler.options, base), started_in
+            )
+        finally:
+            if watch is not None:
+                watch.cancel()
+        outcome = cancelled_outcome(outcome, stopped[0] if stopped else None)
         self.keeper.group(run_id, 0)  # its processes are gone: nothing left to kill
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
         await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
 
+    async def _watch_stop(self, run_id: str, stopped: list[str]) -> None:
+        """Stop ``run_id`` gracefully (SIGTERM, SIGKILL after ``kill_grace``) once the
+        leader asks for it (``overlap: cancel_other``), putting its reason in ``stopped``.
+        A failed look (Redis away) is tried again at the next poll."""
+        queues = self.streams
+        while True:
+            await asyncio.sleep(GROUP_POLL)
+            try:
+                reason = await asyncio.to_thread(queues.stop_requested, run_id)
+            except UnoScheduleError:
+                continue
+            if reason is not None:
+                stopped.append(reason)
+                self.executor.stop(run_id, self.scheduler.options.kill_grace)
+                self.log.info(f"run {run_id}: stopping it, as the leader asked: {reason}")
+                return
+
     def _groups(self) -> list[tuple[int, list[str]]]:
-        """Each concurrency group's limit and schedules, for ``start`` to count."""
+        """Each concurrency group's limit and schedules, for ``start`` to count.
+
+        The limits are those of the file as the leader last loaded it (its record in the
+        state): this worker read its own copy at its start, and a reload since (a group
+        added or changed) reaches the leader only. Without that record (another file
+        path, no leader yet), this worker's own file's."""
         limits = self.scheduler.options.groups
+        config = self.scheduler.config
+        if config is not None and config.path is not None:
+            led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+            if led is not None:
+                limits = led.groups
         members = group_members(self.scheduler.definitions, limits)
         return [(limits[group], names) for group, names in members.items()]
 

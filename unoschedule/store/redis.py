@@ -59,6 +59,8 @@ key                                 type    holds
                                             concurrency, shared by its workers
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
                                             to interrupt; a dead worker's are reclaimed)
+``P:stop:RUN_ID``                   string  why the leader asks the worker running it to
+                                            stop it (``overlap: cancel_other``); a day
 ``P:pauses:NAME``                   list    a schedule's pauses, oldest first, as JSON
 ``P:pauses-open``                   set     names with a pause still open
 ``P:pauses-ending``                 zset    ``UNTIL|KIND|NAME`` of each open timed pause
@@ -145,6 +147,8 @@ _WHERE = f"in the file {PASSWORD_FILE_ENV} names, or in {PASSWORD_ENV}"
 #: A command that has not answered in this long is an error (then: not leader).
 SOCKET_TIMEOUT = 5.0
 _CHUNK = 1000
+#: How long a stop request for a worker's run is kept (seconds).
+_STOP_KEPT = 86400
 _UNFINISHED = ("queued", "running")
 #: The fields of ``run_counts`` (and of a schedule's totals of pruned runs).
 _COUNT_KEYS = (
@@ -2170,6 +2174,17 @@ class RedisQueues:
     def heartbeat(self, queue: str, entry_id: str, consumer: str, token: str, ttl: float) -> bool:
         """Keep our entry and slot alive; False when another worker took the entry."""
         return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
+
+    def request_stop(self, run_id: str, reason: str) -> None:
+        """A stop request (key ``stop:{run_id}``), kept a day: the run it names ends
+        long before, and nothing needs to delete it."""
+        with self.store._talk():
+            self.store.client.set(self.store.k("stop", run_id), reason, ex=_STOP_KEPT)
+
+    def stop_requested(self, run_id: str) -> str | None:
+        with self.store._talk():
+            value = self.store.client.get(self.store.k("stop", run_id))
+        return str(value) if value is not None else None
 
     def start(
         self,
