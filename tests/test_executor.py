@@ -451,8 +451,9 @@ def test_what_an_async_task_leaves_running_is_cancelled_before_its_thread_runs_t
 
     first, cancelled, second = asyncio.run(go())
     assert first.result == "success" and second.result == "success"
+    # Whether the second task gets the first one's thread depends on whether that thread
+    # counted itself idle before the loop saw the first result: a race, so not asserted.
     assert cancelled
-    assert first.output == second.output  # the same thread (and its loop) ran both
 
 
 def test_a_colon_path_may_name_an_attribute_of_a_class() -> None:
