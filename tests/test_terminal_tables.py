@@ -242,7 +242,65 @@ def test_explain_of_a_new_five_minute_job_over_a_day_is_one_line_in_the_zone(
     body = rows_of(out)[2:]  # after the title and the header
     assert len(body) == 1, out
     assert " 288 " in body[0] or " 287 " in body[0] or " 289 " in body[0]
-    assert "CET" in body[0] and "before the scheduler first saw it" in body[0]
+    assert "CET" in body[0] and "before it was first seen (" in body[0]
     assert not re.search(r"\d\.\d{6}|T\d\d:\d\dZ", body[0])  # no microseconds, no raw ISO
     code, out, _ = invoke(config, "explain", "tick", "--json", state=state)
     assert len(json.loads(out)) >= 287
+
+
+def test_explain_of_a_new_job_at_80_columns_says_why_in_whole_words(
+    tmp_path: Path, terminal: None
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "*/5 * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", state=state)[0] == 0
+    assert invoke(config, "resume", "tick", state=state)[0] == 0
+    code, out, err = invoke(config, "explain", "tick", state=state, env={"COLUMNS": "80"})
+    assert code == 0, err
+    body = rows_of(out)[2:]
+    assert len(body) == 1 and len(body[0]) <= 80, out
+    assert body[0].rstrip().endswith("before it was first seen…"), out
+
+
+def test_a_span_within_one_year_writes_the_year_once() -> None:
+    span = output.when_range("2026-12-01T16:40:00Z", "2026-12-02T16:35:00Z", ZoneInfo("UTC"))
+    assert span == "2026-12-01 16:40 - 12-02 16:35 UTC"
+    across = output.when_range("2026-12-31T23:00:00Z", "2027-01-01T01:00:00Z", ZoneInfo("UTC"))
+    assert across == "2026-12-31 23:00 - 2027-01-01 01:00 UTC"
+
+
+def test_shortened_prose_drops_a_closing_aside_whole_and_never_halves_an_instant() -> None:
+    text = "before it was first seen (2026-12-02 16:37:40 GMT)"
+    assert shorten(text, 30) == "before it was first seen…"
+    paused = "paused by root@vm at 2026-12-02 16:38:12 GMT: disk swap"
+    assert shorten(paused, 40) == "paused by root@vm at…"
+    assert shorten(paused, 46) == "paused by root@vm at 2026-12-02 16:38:12 GMT…"
+
+
+def test_the_header_of_top_fits_80_columns_with_a_leader_named(
+    monkeypatch: pytest.MonkeyPatch, terminal: None
+) -> None:
+    from rich.console import Console
+
+    from unoschedule.cli import ops
+
+    data: dict[str, Any] = {
+        "now": "2026-12-02T16:39:41Z",
+        "counts": {"active": 10, "paused": 1},
+        "leader": "build-host-01.example.com:5329",
+        "epoch": 12,
+        "running": [],
+        "next": [],
+        "recent": [],
+    }
+    for width in (80, 120):
+        monkeypatch.setenv("COLUMNS", str(width))
+        con = Console(width=width, record=True, force_terminal=False)
+        con.print(ops._top_view(data, ZoneInfo("UTC")))
+        lines = con.export_text().splitlines()
+        first = lines[0]
+        assert "leader build-host-01.example.com:5329" in first
+        assert "2026-12-02 16:39:41 UTC" in first
+        assert len(first) <= width and "running and queued" in lines[1], lines
+    assert "uno-schedule" in first and "(epoch 12)" in first  # at 120 there is room

@@ -205,7 +205,7 @@ def _without_run(
     if state is None:
         return "not_due", "the scheduler has not seen this schedule yet"
     if state.created_at is not None and instant <= state.created_at:
-        return "not_due", f"before the scheduler first saw it ({format_instant(state.created_at)})"
+        return "not_due", f"before it was first seen ({format_instant(state.created_at)})"
     if state.status == "paused":
         return "paused", "paused (no record of when)"
     if state.status in ("disabled", "removed"):

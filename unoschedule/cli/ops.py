@@ -398,16 +398,18 @@ def _rows_that_fit(asked: int) -> int:
 _Section = tuple[str, list[Column], list[list[Any]]]
 
 
-def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Section]]:
+def _top_sections(
+    data: dict[str, Any], zone: Any
+) -> tuple[list[tuple[str, int]], str, list[_Section]]:
     """What ``top`` shows, drawn by ``_top_view`` on a terminal and as plain rows
-    when piped: its header (the leader part apart, red when none leads) and sections."""
+    when piped: its header's parts with how soon each is left out on a narrow terminal
+    (``fitting.fit_line``), the leader part apart (red when none leads), and sections."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
-    leader = (
-        f"leader {data['leader']} (epoch {data['epoch']})"
-        if data["leader"]
-        else "no leader: nothing fires"
-    )
+    leader = f"leader {data['leader']}" if data["leader"] else "no leader: nothing fires"
     now = output.when(data["now"], zone, ago=False)
+    header = [("uno-schedule", 2), (now, 0), (counts, 1), (leader, 0)]
+    if data["leader"]:
+        header.append((f"(epoch {data['epoch']})", 3))
     short = data.get("short", {})
     running = [
         [r["schedule"], short.get(r["run_id"], r["run_id"]), r["result"], r["trigger"],
@@ -423,7 +425,7 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
         for r in data["recent"]
     ]  # fmt: skip
     return (
-        f"uno-schedule  {now}  {counts}",
+        header,
         leader,
         [
             (
@@ -461,8 +463,8 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
 
 def _top_plain(data: dict[str, Any], zone: Any) -> None:
     """One snapshot as plain lines: the header, then each section's title and its rows."""
-    header, leader, sections = _top_sections(data, zone)
-    output.lines([f"{header}  {leader}"])
+    header, _, sections = _top_sections(data, zone)
+    output.lines(["  ".join(text for text, _ in header)])
     for title, columns, rows in sections:
         output.lines(["", title])
         output.table(columns, rows)
@@ -473,12 +475,16 @@ def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
     from rich.markup import escape
     from rich.text import Text
 
+    from unoschedule.cli.fitting import fit_line
+
     header, leader, sections = _top_sections(data, zone)
-    shown = escape(leader) if data["leader"] else f"[red]{escape(leader)}[/red]"
-    title = Text.from_markup(
-        escape(header).replace("uno-schedule", "[bold]uno-schedule[/bold]", 1) + f"  {shown}"
-    )
     width = None if wide else int(output.console().width)
+    marked = {"uno-schedule": "[bold]uno-schedule[/bold]"}
+    if not data["leader"]:
+        marked[leader] = f"[red]{escape(leader)}[/red]"
+    title = Text.from_markup(
+        "  ".join(marked.get(header[i][0], escape(header[i][0])) for i in fit_line(header, width))
+    )
     tables = [
         output.rich_table(columns, rows, title=name, width=width)
         for name, columns, rows in sections

@@ -319,7 +319,8 @@ def when(
 
 def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) -> str:
     """Two instants as one span: ``2026-12-02 00:00 - 23:55 CET`` (the date once when
-    both fall on the same day; ``when`` for one instant)."""
+    both fall on the same day, the year once in the same year: ``2026-12-01 16:40 -
+    12-02 16:35 GMT``; ``when`` for one instant)."""
     if not first or first == last or not last:
         return when(first, zone, ago=False)
     start, end = _moment(first), _moment(last)
@@ -331,7 +332,8 @@ def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) 
     head = a.strftime(f"%Y-%m-%d {clock}")
     if a.tzname() != b.tzname():
         head += f" {a.tzname() or ''}".rstrip()
-    tail = b.strftime(clock if a.date() == b.date() else f"%Y-%m-%d {clock}")
+    day = "" if a.date() == b.date() else "%m-%d " if a.year == b.year else "%Y-%m-%d "
+    tail = b.strftime(day + clock)
     return f"{head} - {tail} {b.tzname() or ''}".rstrip()
 
 
