@@ -209,6 +209,21 @@ def test_logs_takes_a_unique_prefix_of_a_run_id_and_refuses_an_ambiguous_one(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_the_note_of_logs_starts_its_own_line_after_output_without_a_final_newline(
+    config: Path, terminal: None
+) -> None:
+    import sqlite3
+
+    state = make_state(config)
+    conn = sqlite3.connect(state)
+    assert conn.execute("UPDATE runs SET output = 'done' WHERE run_id = 'r0003'").rowcount == 1
+    conn.commit()
+    conn.close()
+    code, out, err = invoke(config, "logs", "backup", "r0003", state=state)
+    assert code == 0 and out == "done"
+    assert err.startswith("\nnote: only the end of run r0003"), err
+
+
 # -- explain: runs of one outcome folded -----------------------------------------------------
 
 

@@ -315,7 +315,10 @@ def logs(
         sys.stdout.write(record["output"])
         sys.stdout.flush()
         if not record["complete"]:
-            output.err(f"note: only the end of run {record['run_id']}'s output was kept")
+            # on a terminal the note must not run on from an output without a final newline
+            text = record["output"]
+            apart = "\n" if text and not text.endswith("\n") and not output.is_plain() else ""
+            output.err(f"{apart}note: only the end of run {record['run_id']}'s output was kept")
         if follow:
             for chunk in follow_output(scheduler, record):
                 sys.stdout.write(chunk)
