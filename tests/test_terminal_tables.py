@@ -319,3 +319,25 @@ def test_the_header_of_top_fits_80_columns_with_a_leader_named(
         assert "2026-12-02 16:39:41 UTC" in first
         assert len(first) <= width and "running and queued" in lines[1], lines
     assert "uno-schedule" in first and "(epoch 12)" in first  # at 120 there is room
+
+
+def test_explain_of_a_paused_occurrence_at_80_columns_keeps_the_reason(
+    tmp_path: Path, terminal: None
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "* * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", "--reason", "disk swap", state=state)[0] == 0
+    import sqlite3
+
+    conn = sqlite3.connect(state)  # the pause began 5 minutes ago
+    (at,) = conn.execute("SELECT paused_at FROM pauses WHERE reason = 'disk swap'").fetchone()
+    began = datetime.fromisoformat(at.replace("Z", "+00:00")) - timedelta(minutes=5)
+    conn.execute("UPDATE pauses SET paused_at = ?", (at.replace(at[:19], began.isoformat()[:19]),))
+    conn.commit()
+    conn.close()
+    code, out, err = invoke(config, "explain", "tick", "--since", "4m", state=state,
+                            env={"COLUMNS": "80"})  # fmt: skip
+    assert code == 0, err
+    paused = [line for line in rows_of(out) if " paused " in line]
+    assert paused and all(line.rstrip().endswith("disk swap…") for line in paused), out

@@ -197,9 +197,10 @@ def _without_run(
         return "outside_window", f"after end_date {format_instant(definition.end_date)}"
     for pause in paused:
         if pause.paused_at <= instant and (pause.resumed_at is None or instant < pause.resumed_at):
-            why = f": {pause.reason}" if pause.reason else ""
+            # the reason first: it is what a narrow table keeps of the line
             by = f" by {pause.paused_by}" if pause.paused_by else ""
-            return "paused", f"paused{by} at {format_instant(pause.paused_at)}{why}"
+            when = f"paused{by} at {format_instant(pause.paused_at)}"
+            return "paused", f"{pause.reason} ({when})" if pause.reason else when
     if instant > now:
         return "not_due", "in the future"
     if state is None:
