@@ -291,6 +291,7 @@ def test_shortened_prose_drops_a_closing_aside_whole_and_never_halves_an_instant
     paused = "paused by root@vm at 2026-12-02 16:38:12 GMT: disk swap"
     assert shorten(paused, 40) == "paused by root@vm at…"
     assert shorten(paused, 46) == "paused by root@vm at 2026-12-02 16:38:12 GMT…"
+    assert shorten("Once at 2027-03-01 09:00 GMT", 26) == "Once at 2027-03-01 09:00…"
 
 
 def test_the_header_of_top_fits_80_columns_with_a_leader_named(

@@ -40,9 +40,9 @@ def columns_of(columns: Sequence[str | Column], styled: Sequence[str] = ()) -> l
     return [c if isinstance(c, Column) else Column(c, styled=c in styled) for c in columns]
 
 
-#: An instant as the command line writes one (``2026-12-02 16:37:40 GMT``): one word to
-#: ``shorten``, which never keeps its date without its time.
-_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?(?: [A-Z][A-Za-z0-9+-]*)?")
+#: The date and time of an instant as the command line writes one (``2026-12-02
+#: 16:37``): ``shorten`` never keeps the date without the time (it may drop the zone).
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 #: A closing aside in parentheses, which goes whole before the words ahead of it.
 _ASIDE = re.compile(r"\s*\([^()]*\)$")
@@ -50,8 +50,8 @@ _ASIDE = re.compile(r"\s*\([^()]*\)$")
 
 def shorten(text: str, width: int) -> str:
     """``text`` in at most ``width`` characters, cut after a whole word with ``…``: a
-    closing ``(aside)`` goes first, and an instant counts as one word (never its date
-    without its time); a first word longer than ``width`` is the one thing cut inside."""
+    closing ``(aside)`` goes first, and an instant's date never stays without its time;
+    a first word longer than ``width`` is the one thing cut inside."""
     if len(text) <= width:
         return text
     if width <= 1:
