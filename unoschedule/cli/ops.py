@@ -467,10 +467,16 @@ def _top_sections(
 def _top_plain(data: dict[str, Any], zone: Any) -> None:
     """One snapshot as plain lines: the header, then each section's title and its rows."""
     header, _, sections = _top_sections(data, zone)
-    output.lines(["  ".join(text for text, _ in header)])
+    output.lines([_header_line([text for text, _ in header])])
     for title, columns, rows in sections:
         output.lines(["", title])
         output.table(columns, rows)
+
+
+def _header_line(parts: list[str]) -> str:
+    """``top``'s header parts on one line, two spaces apart; the epoch stays beside its
+    leader."""
+    return "  ".join(parts).replace("  (epoch ", " (epoch ")
 
 
 def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
@@ -486,7 +492,9 @@ def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
     if not data["leader"]:
         marked[leader] = f"[red]{escape(leader)}[/red]"
     title = Text.from_markup(
-        "  ".join(marked.get(header[i][0], escape(header[i][0])) for i in fit_line(header, width))
+        _header_line(
+            [marked.get(header[i][0], escape(header[i][0])) for i in fit_line(header, width)]
+        )
     )
     tables = [
         output.rich_table(columns, rows, title=name, width=width)
