@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from unoschedule.explain import _from_run
 
 ROOT = Path(__file__).resolve().parent.parent
