@@ -342,3 +342,20 @@ def test_explain_of_a_paused_occurrence_at_80_columns_keeps_the_reason(
     assert code == 0, err
     paused = [line for line in rows_of(out) if " paused " in line]
     assert paused and all(line.rstrip().endswith("disk swap…") for line in paused), out
+
+
+def test_a_note_longer_than_the_terminal_goes_on_at_a_space(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    note = (
+        "note: scheduler not running (it has never run with this state); nothing fires "
+        "until it starts"
+    )
+    monkeypatch.setattr(output, "_stderr_columns", lambda: 80)
+    output.err(note)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
+    assert " ".join(line.strip() for line in lines) == note
+    monkeypatch.setattr(output, "_stderr_columns", lambda: None)  # piped: one line
+    output.err(note)
+    assert capsys.readouterr().err == note + "\n"

@@ -124,9 +124,34 @@ def reader_gone() -> None:
 
 
 def err(message: str) -> None:
-    """A plain line on stderr (errors, notes that must not pollute stdout)."""
+    """A plain line on stderr (errors, notes that must not pollute stdout). On a
+    terminal narrower than the line it goes on at a space, indented, so that the
+    terminal does not break a word; otherwise it stays one line, for grep and editors."""
+    width = _stderr_columns()
+    if width is not None and any(len(line) > width for line in message.splitlines()):
+        import textwrap
+
+        message = "\n".join(
+            "\n".join(
+                textwrap.wrap(
+                    line, width, subsequent_indent="  ", break_long_words=False,
+                    break_on_hyphens=False,
+                ) or [""]
+            )
+            for line in message.split("\n")
+        )  # fmt: skip
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def _stderr_columns() -> int | None:
+    """The width of the terminal stderr writes to (None: not a terminal)."""
+    try:
+        if not sys.stderr.isatty():
+            return None
+        return os.get_terminal_size(sys.stderr.fileno()).columns or None
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _cell(value: Any) -> str:
