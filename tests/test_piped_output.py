@@ -123,3 +123,27 @@ def test_top_through_a_pipe_names_the_leader_and_its_epoch_on_its_first_line(
     assert first == (
         "uno-schedule  2026-12-02 16:44:46 UTC  10 active, 1 paused  leader vm:5329 (epoch 1)"
     )
+
+
+def test_top_shows_each_schedules_instants_in_its_own_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from unoschedule.cli.ops import _top_sections
+
+    data = {
+        "counts": {"active": 2},
+        "leader": "vm:1",
+        "epoch": 1,
+        "now": "2026-12-02T16:00:00Z",
+        "running": [],
+        "next": [
+            {"schedule": "berlin", "next_run": "2026-12-03T01:30:00Z", "last_result": None},
+            {"schedule": "plain", "next_run": "2026-12-03T01:30:00Z", "last_result": None},
+        ],
+        "recent": [],
+        "zones": {"berlin": ZoneInfo("Europe/Berlin")},
+    }
+    _, _, sections = _top_sections(data, UTC)
+    berlin, plain = sections[1][2]
+    assert berlin[1].startswith("2026-12-03 02:30 CET")
+    assert plain[1].startswith("2026-12-03 01:30 UTC")

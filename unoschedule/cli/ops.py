@@ -350,9 +350,10 @@ def top(
     """
     import time
 
-    from unoschedule.shell import short_run_ids
+    from unoschedule.shell import schedule_zone, short_run_ids
 
     shown = zone(tz)
+    own_zones = (tz or "schedule").lower() == "schedule"
     wide = output.is_wide(form)
     with scheduler_for(ctx) as scheduler:
         if as_json:
@@ -361,6 +362,11 @@ def top(
 
         def snapshot() -> dict[str, Any]:
             data: dict[str, Any] = run_async(scheduler.overview(_rows_that_fit(rows)))
+            if own_zones:  # each row in its schedule's zone, as list shows it
+                names = {
+                    r["schedule"] for part in ("running", "next", "recent") for r in data[part]
+                }
+                data["zones"] = {n: zone(None, schedule_zone(scheduler, n)) for n in names}
             if not output.is_plain():
                 data["short"] = short_run_ids(
                     scheduler, (r["run_id"] for r in (*data["running"], *data["recent"]))
@@ -410,6 +416,11 @@ def _top_sections(
     counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
     leader = f"leader {data['leader']}" if data["leader"] else "no leader: nothing fires"
     now = output.when(data["now"], zone, ago=False)
+    zones = data.get("zones", {})
+
+    def at(instant: str | None, schedule: str) -> str:
+        return output.when(instant, zones.get(schedule, zone))
+
     header = [("uno-schedule", 2), (now, 0), (counts, 1), (leader, 0)]
     if data["leader"]:
         header.append((f"(epoch {data['epoch']})", 3))
@@ -420,10 +431,10 @@ def _top_sections(
         for r in data["running"]
     ]  # fmt: skip
     upcoming = [
-        [r["schedule"], output.when(r["next_run"], zone), r["last_result"]] for r in data["next"]
+        [r["schedule"], at(r["next_run"], r["schedule"]), r["last_result"]] for r in data["next"]
     ]
     recent = [
-        [r["schedule"], output.when(r["finished_at"], zone), r["result"], r["trigger"],
+        [r["schedule"], at(r["finished_at"], r["schedule"]), r["result"], r["trigger"],
          output.duration(r["duration"]), r["error"] or None]
         for r in data["recent"]
     ]  # fmt: skip
