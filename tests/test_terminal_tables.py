@@ -359,3 +359,46 @@ def test_a_note_longer_than_the_terminal_goes_on_at_a_space(
     monkeypatch.setattr(output, "_stderr_columns", lambda: None)  # piped: one line
     output.err(note)
     assert capsys.readouterr().err == note + "\n"
+
+
+def test_a_column_with_nothing_in_it_goes_first_when_the_table_is_tight() -> None:
+    columns = [Column("when"), Column("run", drop=1), Column("detail", drop=2, shorten=True)]
+    cells = [["2026-12-02 16:40 GMT", "", "before it was first seen (2026-12-02 16:37:40 GMT)"]]
+    kept, widths = fit(columns, cells, 50)
+    assert kept == [0, 2] and widths[1] == 50 - 20 - 3
+    kept, _ = fit(columns, cells, 200)  # room for all: nothing goes
+    assert kept == [0, 1, 2]
+
+
+def test_explain_at_80_columns_keeps_the_run_ids_and_shortens_the_detail(
+    tmp_path: Path, terminal: None
+) -> None:
+    from unoschedule.abc import Finish
+    from unoschedule.model import RunRecord
+
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "* * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", state=state)[0] == 0
+    assert invoke(config, "resume", "tick", state=state)[0] == 0
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    store = SQLiteStorage(state)
+    runs = [
+        RunRecord(run_id=f"run{i}", schedule="tick", scheduled_time=minute - timedelta(minutes=i),
+                  queued_at=minute - timedelta(minutes=i), result="queued")
+        for i in (2, 4)
+    ]  # fmt: skip
+    for run in runs:
+        store.enqueue(run)
+    store.start_runs([(r.run_id, r.scheduled_time, 1) for r in runs])
+    store.finish_runs(
+        [Finish(r.run_id, "success", r.scheduled_time + timedelta(milliseconds=9)) for r in runs]
+    )
+    store.close()
+    code, out, err = invoke(config, "explain", "tick", "--since", "5m", "--tz", "UTC",
+                            state=state, env={"COLUMNS": "80"})  # fmt: skip
+    assert code == 0, err
+    header = rows_of(out)[1]
+    assert header.split()[:5] == ["scheduled", "count", "outcome", "run", "detail"], out
+    assert any(" run2 " in line for line in rows_of(out)[2:]), out
+    assert any("before it was first" in line for line in rows_of(out)[2:]), out

@@ -93,7 +93,8 @@ def fit(
     """The indexes of the columns shown and the width of each, so that a row of
     ``cells`` (already text) fits ``width`` characters (None: every column, in full).
 
-    Prose columns shrink first (to ``_PROSE_MIN`` or their header); then the column with
+    A droppable column with every cell blank goes first; prose columns shrink (to
+    ``_PROSE_MIN`` or their header); then the column with
     the highest ``drop`` goes (the rightmost among equals), until the rest fits and no
     shortened prose is more needed than a column still shown; a
     column dropped on the way that fits in the room left comes back (the most needed
@@ -106,10 +107,17 @@ def fit(
     kept = list(range(len(columns)))
     if width is None:
         return kept, natural
+
+    def tight() -> bool:
+        now = _widths(columns, natural, kept, width)
+        return now is None or _cut_prose_needs(columns, natural, kept, now)
+
+    first = _widths(columns, natural, kept, width)
+    if first is None or first != [natural[i] for i in kept]:
+        # short of room: a column with nothing in it (every cell "-") goes first
+        kept = [i for i in kept if columns[i].drop == 0 or any(row[i] for row in cells)]
     dropped: list[int] = []
-    while (now := _widths(columns, natural, kept, width)) is None or _cut_prose_needs(
-        columns, natural, kept, now
-    ):
+    while tight():
         droppable = [i for i in kept if columns[i].drop > 0]
         if not droppable:
             return kept, _squeezed(columns, natural, kept, width)

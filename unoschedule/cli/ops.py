@@ -166,8 +166,8 @@ def explain(
             Column("scheduled"),
             Column("count"),
             Column("outcome", styled=True),
-            Column("run", drop=2),
-            Column("detail", drop=1, shorten=True),
+            Column("run", drop=1),
+            Column("detail", drop=2, shorten=True),
         ],
         (
             [
