@@ -468,6 +468,17 @@ def test_backfill_runs_each_occurrence_once_with_its_own_instant(tmp_path: Path)
     assert calls == [*((f"08:5{m}", "backfill") for m in range(5, 10)), ("09:00", "schedule")]
 
 
+def test_health_says_until_when_the_lease_holds_in_whole_seconds(tmp_path: Path) -> None:
+    from unoschedule.health import check
+
+    now = T("2026-06-01T09:00:00.123456Z")
+    store = SQLiteStorage(tmp_path / "state.db")
+    store.acquire_lease("a", 300, now)
+    record = check(store, {}, now, None)
+    assert record["reason"] == "ok: leader a (epoch 1), lease until 2026-06-01T09:05:00Z"
+    store.close()
+
+
 def test_health_wants_a_live_lease_and_nothing_overdue(tmp_path: Path) -> None:
     from unoschedule.health import check
     from unoschedule.model import ScheduleDefinition, ScheduleState

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from unoschedule.explain import _from_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,3 +100,50 @@ def test_explain_says_how_long_a_run_took_with_its_unit() -> None:
         scheduled_time=datetime(2026, 3, 1, tzinfo=UTC),
     )
     assert _from_run(run)["detail"] == "took 5 ms"  # type: ignore[arg-type]
+
+
+def test_top_through_a_pipe_names_the_leader_and_its_epoch_on_its_first_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unoschedule.cli import output
+    from unoschedule.cli.ops import _top_plain
+
+    data = {
+        "counts": {"active": 10, "paused": 1},
+        "leader": "vm:5329",
+        "epoch": 1,
+        "now": "2026-12-02T16:44:46Z",
+        "running": [],
+        "next": [],
+        "recent": [],
+    }
+    monkeypatch.setattr(output, "is_plain", lambda: True)
+    _top_plain(data, UTC)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "uno-schedule  2026-12-02 16:44:46 UTC  10 active, 1 paused  leader vm:5329 (epoch 1)"
+    )
+
+
+def test_top_shows_each_schedules_instants_in_its_own_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from unoschedule.cli.ops import _top_sections
+
+    data = {
+        "counts": {"active": 2},
+        "leader": "vm:1",
+        "epoch": 1,
+        "now": "2026-12-02T16:00:00Z",
+        "running": [],
+        "next": [
+            {"schedule": "berlin", "next_run": "2026-12-03T01:30:00Z", "last_result": None},
+            {"schedule": "plain", "next_run": "2026-12-03T01:30:00Z", "last_result": None},
+        ],
+        "recent": [],
+        "zones": {"berlin": ZoneInfo("Europe/Berlin")},
+    }
+    _, _, sections = _top_sections(data, UTC)
+    berlin, plain = sections[1][2]
+    assert berlin[1].startswith("2026-12-03 02:30 CET")
+    assert plain[1].startswith("2026-12-03 01:30 UTC")

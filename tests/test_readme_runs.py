@@ -162,3 +162,26 @@ def run_live(script: str, work: Path, env: dict[str, str]) -> subprocess.Complet
             return subprocess.CompletedProcess(process.args, 1, out, "Ctrl-C did not end it")
     code = 0 if process.returncode in (0, 130, -signal.SIGINT) and out.strip() else 1
     return subprocess.CompletedProcess(process.args, code, out, err or "it drew nothing")
+
+
+def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
+    """The ``python`` block of "The library": it schedules, prints three next runs,
+    starts (leads, says it is ready with its one schedule) and shuts down."""
+    text = README.read_text()
+    match = re.search(r"^## The library\n\n```python\n(.*?)^```", text, re.S | re.M)
+    assert match is not None, "the README has no library example"
+    (tmp_path / "var").mkdir()
+    (tmp_path / "example.py").write_text(match.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Z'") == 3, done.stdout
+    assert "ready: 1 schedule, epoch 1" in done.stderr, done.stderr

@@ -209,6 +209,21 @@ def test_logs_takes_a_unique_prefix_of_a_run_id_and_refuses_an_ambiguous_one(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_the_note_of_logs_starts_its_own_line_after_output_without_a_final_newline(
+    config: Path, terminal: None
+) -> None:
+    import sqlite3
+
+    state = make_state(config)
+    conn = sqlite3.connect(state)
+    assert conn.execute("UPDATE runs SET output = 'done' WHERE run_id = 'r0003'").rowcount == 1
+    conn.commit()
+    conn.close()
+    code, out, err = invoke(config, "logs", "backup", "r0003", state=state)
+    assert code == 0 and out == "done"
+    assert err.startswith("\nnote: only the end of run r0003"), err
+
+
 # -- explain: runs of one outcome folded -----------------------------------------------------
 
 
@@ -242,7 +257,148 @@ def test_explain_of_a_new_five_minute_job_over_a_day_is_one_line_in_the_zone(
     body = rows_of(out)[2:]  # after the title and the header
     assert len(body) == 1, out
     assert " 288 " in body[0] or " 287 " in body[0] or " 289 " in body[0]
-    assert "CET" in body[0] and "before the scheduler first saw it" in body[0]
+    assert "CET" in body[0] and "before it was first seen (" in body[0]
     assert not re.search(r"\d\.\d{6}|T\d\d:\d\dZ", body[0])  # no microseconds, no raw ISO
     code, out, _ = invoke(config, "explain", "tick", "--json", state=state)
     assert len(json.loads(out)) >= 287
+
+
+def test_explain_of_a_new_job_at_80_columns_says_why_in_whole_words(
+    tmp_path: Path, terminal: None
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "*/5 * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", state=state)[0] == 0
+    assert invoke(config, "resume", "tick", state=state)[0] == 0
+    code, out, err = invoke(config, "explain", "tick", state=state, env={"COLUMNS": "80"})
+    assert code == 0, err
+    body = rows_of(out)[2:]
+    assert len(body) == 1 and len(body[0]) <= 80, out
+    assert body[0].rstrip().endswith("before it was first seen…"), out
+
+
+def test_a_span_within_one_year_writes_the_year_once() -> None:
+    span = output.when_range("2026-12-01T16:40:00Z", "2026-12-02T16:35:00Z", ZoneInfo("UTC"))
+    assert span == "2026-12-01 16:40 - 12-02 16:35 UTC"
+    across = output.when_range("2026-12-31T23:00:00Z", "2027-01-01T01:00:00Z", ZoneInfo("UTC"))
+    assert across == "2026-12-31 23:00 - 2027-01-01 01:00 UTC"
+
+
+def test_shortened_prose_drops_a_closing_aside_whole_and_never_halves_an_instant() -> None:
+    text = "before it was first seen (2026-12-02 16:37:40 GMT)"
+    assert shorten(text, 30) == "before it was first seen…"
+    paused = "paused by root@vm at 2026-12-02 16:38:12 GMT: disk swap"
+    assert shorten(paused, 40) == "paused by root@vm at…"
+    assert shorten(paused, 46) == "paused by root@vm at 2026-12-02 16:38:12 GMT…"
+    assert shorten("Once at 2027-03-01 09:00 GMT", 26) == "Once at 2027-03-01 09:00…"
+
+
+def test_the_header_of_top_fits_80_columns_with_a_leader_named(
+    monkeypatch: pytest.MonkeyPatch, terminal: None
+) -> None:
+    from rich.console import Console
+
+    from unoschedule.cli import ops
+
+    data: dict[str, Any] = {
+        "now": "2026-12-02T16:39:41Z",
+        "counts": {"active": 10, "paused": 1},
+        "leader": "build-host-01.example.com:5329",
+        "epoch": 12,
+        "running": [],
+        "next": [],
+        "recent": [],
+    }
+    for width in (80, 120):
+        monkeypatch.setenv("COLUMNS", str(width))
+        con = Console(width=width, record=True, force_terminal=False)
+        con.print(ops._top_view(data, ZoneInfo("UTC")))
+        lines = con.export_text().splitlines()
+        first = lines[0]
+        assert "leader build-host-01.example.com:5329" in first
+        assert "2026-12-02 16:39:41 UTC" in first
+        assert len(first) <= width and "running and queued" in lines[1], lines
+    assert "uno-schedule" in first and "(epoch 12)" in first  # at 120 there is room
+
+
+def test_explain_of_a_paused_occurrence_at_80_columns_keeps_the_reason(
+    tmp_path: Path, terminal: None
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "* * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", "--reason", "disk swap", state=state)[0] == 0
+    import sqlite3
+
+    conn = sqlite3.connect(state)  # the pause began 5 minutes ago
+    (at,) = conn.execute("SELECT paused_at FROM pauses WHERE reason = 'disk swap'").fetchone()
+    began = datetime.fromisoformat(at.replace("Z", "+00:00")) - timedelta(minutes=5)
+    conn.execute("UPDATE pauses SET paused_at = ?", (at.replace(at[:19], began.isoformat()[:19]),))
+    conn.commit()
+    conn.close()
+    code, out, err = invoke(config, "explain", "tick", "--since", "4m", state=state,
+                            env={"COLUMNS": "80"})  # fmt: skip
+    assert code == 0, err
+    paused = [line for line in rows_of(out) if " paused " in line]
+    assert paused and all(line.rstrip().endswith("disk swap…") for line in paused), out
+
+
+def test_a_note_longer_than_the_terminal_goes_on_at_a_space(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    note = (
+        "note: scheduler not running (it has never run with this state); nothing fires "
+        "until it starts"
+    )
+    monkeypatch.setattr(output, "_stderr_columns", lambda: 80)
+    output.err(note)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
+    assert " ".join(line.strip() for line in lines) == note
+    monkeypatch.setattr(output, "_stderr_columns", lambda: None)  # piped: one line
+    output.err(note)
+    assert capsys.readouterr().err == note + "\n"
+
+
+def test_a_column_with_nothing_in_it_goes_first_when_the_table_is_tight() -> None:
+    columns = [Column("when"), Column("run", drop=1), Column("detail", drop=2, shorten=True)]
+    cells = [["2026-12-02 16:40 GMT", "", "before it was first seen (2026-12-02 16:37:40 GMT)"]]
+    kept, widths = fit(columns, cells, 50)
+    assert kept == [0, 2] and widths[1] == 50 - 20 - 3
+    kept, _ = fit(columns, cells, 200)  # room for all: nothing goes
+    assert kept == [0, 1, 2]
+
+
+def test_explain_at_80_columns_keeps_the_run_ids_and_shortens_the_detail(
+    tmp_path: Path, terminal: None
+) -> None:
+    from unoschedule.abc import Finish
+    from unoschedule.model import RunRecord
+
+    config = tmp_path / "schedules.yaml"
+    config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "* * * * *"\n')
+    state = tmp_path / "state.db"
+    assert invoke(config, "pause", "tick", state=state)[0] == 0
+    assert invoke(config, "resume", "tick", state=state)[0] == 0
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    store = SQLiteStorage(state)
+    runs = [
+        RunRecord(run_id=f"run{i}", schedule="tick", scheduled_time=minute - timedelta(minutes=i),
+                  queued_at=minute - timedelta(minutes=i), result="queued")
+        for i in (2, 4)
+    ]  # fmt: skip
+    for run in runs:
+        store.enqueue(run)
+    store.start_runs([(r.run_id, r.scheduled_time, 1) for r in runs])
+    store.finish_runs(
+        [Finish(r.run_id, "success", r.scheduled_time + timedelta(milliseconds=9)) for r in runs]
+    )
+    store.close()
+    code, out, err = invoke(config, "explain", "tick", "--since", "5m", "--tz", "UTC",
+                            state=state, env={"COLUMNS": "80"})  # fmt: skip
+    assert code == 0, err
+    header = rows_of(out)[1]
+    assert header.split()[:5] == ["scheduled", "count", "outcome", "run", "detail"], out
+    assert any(" run2 " in line for line in rows_of(out)[2:]), out
+    assert any("before it was first" in line for line in rows_of(out)[2:]), out

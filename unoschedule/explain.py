@@ -212,15 +212,16 @@ def _without_run(
         return "outside_window", f"after end_date {format_instant(definition.end_date)}"
     for pause in paused:
         if pause.paused_at <= instant and (pause.resumed_at is None or instant < pause.resumed_at):
-            why = f": {pause.reason}" if pause.reason else ""
+            # the reason first: it is what a narrow table keeps of the line
             by = f" by {pause.paused_by}" if pause.paused_by else ""
-            return "paused", f"paused{by} at {format_instant(pause.paused_at)}{why}"
+            when = f"paused{by} at {format_instant(pause.paused_at)}"
+            return "paused", f"{pause.reason} ({when})" if pause.reason else when
     if instant > now:
         return "not_due", "in the future"
     if state is None:
         return "not_due", "the scheduler has not seen this schedule yet"
     if state.created_at is not None and instant <= state.created_at:
-        return "not_due", f"before the scheduler first saw it ({format_instant(state.created_at)})"
+        return "not_due", f"before it was first seen ({format_instant(state.created_at)})"
     if state.status == "paused":
         return "paused", "paused (no record of when)"
     if state.status in ("disabled", "removed"):

@@ -147,6 +147,6 @@ def check(
         record["reason"] = (
             f"ok: leader {lease.instance_id if lease else '?'} "
             f"(epoch {lease.epoch if lease else '?'}), lease until "
-            f"{format_instant(lease.expires_at) if lease else '?'}"
+            f"{format_instant(lease.expires_at.replace(microsecond=0)) if lease else '?'}"
         )
     return record

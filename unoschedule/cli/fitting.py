@@ -10,10 +10,11 @@ full. Pure: no rich, no terminal; the width is passed in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["GAP", "Column", "fit", "shorten"]
+__all__ = ["GAP", "Column", "fit", "fit_line", "shorten"]
 
 #: What separates two columns on a terminal (a space, the padding either side).
 GAP = 3
@@ -39,18 +40,51 @@ def columns_of(columns: Sequence[str | Column], styled: Sequence[str] = ()) -> l
     return [c if isinstance(c, Column) else Column(c, styled=c in styled) for c in columns]
 
 
+#: The date and time of an instant as the command line writes one (``2026-12-02
+#: 16:37``): ``shorten`` never keeps the date without the time (it may drop the zone).
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+
+#: A closing aside in parentheses, which goes whole before the words ahead of it.
+_ASIDE = re.compile(r"\s*\([^()]*\)$")
+
+
 def shorten(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, cut after a whole word with ``…``;
-    a first word longer than ``width`` is the one thing cut inside (with ``…``)."""
+    """``text`` in at most ``width`` characters, cut after a whole word with ``…``: a
+    closing ``(aside)`` goes first, and an instant's date never stays without its time;
+    a first word longer than ``width`` is the one thing cut inside."""
     if len(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    cut = text[: width - 1]
-    space = cut.rfind(" ")
-    if space > 0:
-        cut = cut[:space]
+    aside = _ASIDE.search(text)
+    if aside is not None and aside.start() > 0 and aside.start() + 1 <= width:
+        return text[: aside.start()].rstrip(" ,;:") + "…"
+    inside = [range(m.start() + 1, m.end()) for m in _INSTANT.finditer(text)]
+    space = next(
+        (i for i in range(width - 1, 0, -1) if text[i] == " " and not any(i in r for r in inside)),
+        -1,
+    )
+    cut = text[:space] if space > 0 else text[: width - 1]
     return cut.rstrip(" ,;:") + "…"
+
+
+def fit_line(parts: Sequence[tuple[str, int]], width: int | None, sep: str = "  ") -> list[int]:
+    """The indexes of the ``(text, drop)`` parts of a one-line header that fit ``width``
+    when joined by ``sep``: as ``fit`` does for columns, the highest ``drop`` goes first
+    (the rightmost among equals) and ``drop`` 0 always stays."""
+    kept = list(range(len(parts)))
+    if width is None:
+        return kept
+
+    def length() -> int:
+        return sum(len(parts[i][0]) for i in kept) + len(sep) * (len(kept) - 1)
+
+    while length() > width:
+        droppable = [i for i in kept if parts[i][1] > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (parts[i][1], i)))
+    return kept
 
 
 def fit(
@@ -59,8 +93,10 @@ def fit(
     """The indexes of the columns shown and the width of each, so that a row of
     ``cells`` (already text) fits ``width`` characters (None: every column, in full).
 
-    Prose columns shrink first (to ``_PROSE_MIN`` or their header); then the column with
-    the highest ``drop`` goes (the rightmost among equals), until the rest fits; a
+    A droppable column with every cell blank goes first; prose columns shrink (to
+    ``_PROSE_MIN`` or their header); then the column with
+    the highest ``drop`` goes (the rightmost among equals), until the rest fits and no
+    shortened prose is more needed than a column still shown; a
     column dropped on the way that fits in the room left comes back (the most needed
     first) unless it would narrow the prose of a more needed column, and prose grows
     into what remains. Columns with ``drop`` 0 always stay: when
@@ -71,8 +107,17 @@ def fit(
     kept = list(range(len(columns)))
     if width is None:
         return kept, natural
+
+    def tight() -> bool:
+        now = _widths(columns, natural, kept, width)
+        return now is None or _cut_prose_needs(columns, natural, kept, now)
+
+    first = _widths(columns, natural, kept, width)
+    if first is None or first != [natural[i] for i in kept]:
+        # short of room: a column with nothing in it (every cell "-") goes first
+        kept = [i for i in kept if columns[i].drop == 0 or any(row[i] for row in cells)]
     dropped: list[int] = []
-    while _widths(columns, natural, kept, width) is None:
+    while tight():
         droppable = [i for i in kept if columns[i].drop > 0]
         if not droppable:
             return kept, _squeezed(columns, natural, kept, width)
@@ -96,6 +141,15 @@ def fit(
         ):
             kept, widths = tried, more
     return kept, widths
+
+
+def _cut_prose_needs(
+    columns: Sequence[Column], natural: list[int], kept: list[int], widths: list[int]
+) -> bool:
+    """Whether a shortened prose column is more needed than a column still shown (that
+    one goes first; it comes back after if it fits beside the whole prose)."""
+    cut = [i for i, w in zip(kept, widths, strict=True) if columns[i].shorten and w < natural[i]]
+    return any(columns[j].drop > columns[i].drop for i in cut for j in kept)
 
 
 def _widths(

@@ -166,8 +166,8 @@ def explain(
             Column("scheduled"),
             Column("count"),
             Column("outcome", styled=True),
-            Column("run", drop=2),
-            Column("detail", drop=1, shorten=True),
+            Column("run", drop=1),
+            Column("detail", drop=2, shorten=True),
         ],
         (
             [
@@ -315,7 +315,10 @@ def logs(
         sys.stdout.write(record["output"])
         sys.stdout.flush()
         if not record["complete"]:
-            output.err(f"note: only the end of run {record['run_id']}'s output was kept")
+            # on a terminal the note must not run on from an output without a final newline
+            text = record["output"]
+            apart = "\n" if text and not text.endswith("\n") and not output.is_plain() else ""
+            output.err(f"{apart}note: only the end of run {record['run_id']}'s output was kept")
         if follow:
             for chunk in follow_output(scheduler, record):
                 sys.stdout.write(chunk)
@@ -347,9 +350,10 @@ def top(
     """
     import time
 
-    from unoschedule.shell import short_run_ids
+    from unoschedule.shell import schedule_zone, short_run_ids
 
     shown = zone(tz)
+    own_zones = (tz or "schedule").lower() == "schedule"
     wide = output.is_wide(form)
     with scheduler_for(ctx) as scheduler:
         if as_json:
@@ -358,6 +362,11 @@ def top(
 
         def snapshot() -> dict[str, Any]:
             data: dict[str, Any] = run_async(scheduler.overview(_rows_that_fit(rows)))
+            if own_zones:  # each row in its schedule's zone, as list shows it
+                names = {
+                    r["schedule"] for part in ("running", "next", "recent") for r in data[part]
+                }
+                data["zones"] = {n: zone(None, schedule_zone(scheduler, n)) for n in names}
             if not output.is_plain():
                 data["short"] = short_run_ids(
                     scheduler, (r["run_id"] for r in (*data["running"], *data["recent"]))
@@ -398,16 +407,23 @@ def _rows_that_fit(asked: int) -> int:
 _Section = tuple[str, list[Column], list[list[Any]]]
 
 
-def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Section]]:
+def _top_sections(
+    data: dict[str, Any], zone: Any
+) -> tuple[list[tuple[str, int]], str, list[_Section]]:
     """What ``top`` shows, drawn by ``_top_view`` on a terminal and as plain rows
-    when piped: its header (the leader part apart, red when none leads) and sections."""
+    when piped: its header's parts with how soon each is left out on a narrow terminal
+    (``fitting.fit_line``), the leader part apart (red when none leads), and sections."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "no schedules"
-    leader = (
-        f"leader {data['leader']} (epoch {data['epoch']})"
-        if data["leader"]
-        else "no leader: nothing fires"
-    )
+    leader = f"leader {data['leader']}" if data["leader"] else "no leader: nothing fires"
     now = output.when(data["now"], zone, ago=False)
+    zones = data.get("zones", {})
+
+    def at(instant: str | None, schedule: str) -> str:
+        return output.when(instant, zones.get(schedule, zone))
+
+    header = [("uno-schedule", 2), (now, 0), (counts, 1), (leader, 0)]
+    if data["leader"]:
+        header.append((f"(epoch {data['epoch']})", 3))
     short = data.get("short", {})
     running = [
         [r["schedule"], short.get(r["run_id"], r["run_id"]), r["result"], r["trigger"],
@@ -415,15 +431,15 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
         for r in data["running"]
     ]  # fmt: skip
     upcoming = [
-        [r["schedule"], output.when(r["next_run"], zone), r["last_result"]] for r in data["next"]
+        [r["schedule"], at(r["next_run"], r["schedule"]), r["last_result"]] for r in data["next"]
     ]
     recent = [
-        [r["schedule"], output.when(r["finished_at"], zone), r["result"], r["trigger"],
+        [r["schedule"], at(r["finished_at"], r["schedule"]), r["result"], r["trigger"],
          output.duration(r["duration"]), r["error"] or None]
         for r in data["recent"]
     ]  # fmt: skip
     return (
-        f"uno-schedule  {now}  {counts}",
+        header,
         leader,
         [
             (
@@ -461,11 +477,17 @@ def _top_sections(data: dict[str, Any], zone: Any) -> tuple[str, str, list[_Sect
 
 def _top_plain(data: dict[str, Any], zone: Any) -> None:
     """One snapshot as plain lines: the header, then each section's title and its rows."""
-    header, leader, sections = _top_sections(data, zone)
-    output.lines([f"{header}  {leader}"])
+    header, _, sections = _top_sections(data, zone)
+    output.lines([_header_line([text for text, _ in header])])
     for title, columns, rows in sections:
         output.lines(["", title])
         output.table(columns, rows)
+
+
+def _header_line(parts: list[str]) -> str:
+    """``top``'s header parts on one line, two spaces apart; the epoch stays beside its
+    leader."""
+    return "  ".join(parts).replace("  (epoch ", " (epoch ")
 
 
 def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
@@ -473,12 +495,18 @@ def _top_view(data: dict[str, Any], zone: Any, wide: bool = False) -> Any:
     from rich.markup import escape
     from rich.text import Text
 
+    from unoschedule.cli.fitting import fit_line
+
     header, leader, sections = _top_sections(data, zone)
-    shown = escape(leader) if data["leader"] else f"[red]{escape(leader)}[/red]"
-    title = Text.from_markup(
-        escape(header).replace("uno-schedule", "[bold]uno-schedule[/bold]", 1) + f"  {shown}"
-    )
     width = None if wide else int(output.console().width)
+    marked = {"uno-schedule": "[bold]uno-schedule[/bold]"}
+    if not data["leader"]:
+        marked[leader] = f"[red]{escape(leader)}[/red]"
+    title = Text.from_markup(
+        _header_line(
+            [marked.get(header[i][0], escape(header[i][0])) for i in fit_line(header, width)]
+        )
+    )
     tables = [
         output.rich_table(columns, rows, title=name, width=width)
         for name, columns, rows in sections

@@ -124,9 +124,34 @@ def reader_gone() -> None:
 
 
 def err(message: str) -> None:
-    """A plain line on stderr (errors, notes that must not pollute stdout)."""
+    """A plain line on stderr (errors, notes that must not pollute stdout). On a
+    terminal narrower than the line it goes on at a space, indented, so that the
+    terminal does not break a word; otherwise it stays one line, for grep and editors."""
+    width = _stderr_columns()
+    if width is not None and any(len(line) > width for line in message.splitlines()):
+        import textwrap
+
+        message = "\n".join(
+            "\n".join(
+                textwrap.wrap(
+                    line, width, subsequent_indent="  ", break_long_words=False,
+                    break_on_hyphens=False,
+                ) or [""]
+            )
+            for line in message.split("\n")
+        )  # fmt: skip
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def _stderr_columns() -> int | None:
+    """The width of the terminal stderr writes to (None: not a terminal)."""
+    try:
+        if not sys.stderr.isatty():
+            return None
+        return os.get_terminal_size(sys.stderr.fileno()).columns or None
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _cell(value: Any) -> str:
@@ -319,7 +344,8 @@ def when(
 
 def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) -> str:
     """Two instants as one span: ``2026-12-02 00:00 - 23:55 CET`` (the date once when
-    both fall on the same day; ``when`` for one instant)."""
+    both fall on the same day, the year once in the same year: ``2026-12-01 16:40 -
+    12-02 16:35 GMT``; ``when`` for one instant)."""
     if not first or first == last or not last:
         return when(first, zone, ago=False)
     start, end = _moment(first), _moment(last)
@@ -331,7 +357,8 @@ def when_range(first: str | None, last: str | None, zone: tzinfo | None = None) 
     head = a.strftime(f"%Y-%m-%d {clock}")
     if a.tzname() != b.tzname():
         head += f" {a.tzname() or ''}".rstrip()
-    tail = b.strftime(clock if a.date() == b.date() else f"%Y-%m-%d {clock}")
+    day = "" if a.date() == b.date() else "%m-%d " if a.year == b.year else "%Y-%m-%d "
+    tail = b.strftime(day + clock)
     return f"{head} - {tail} {b.tzname() or ''}".rstrip()
 
 

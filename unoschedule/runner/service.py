@@ -337,7 +337,8 @@ class Service:
         if sched.config is not None and sched.config.path and sched.state_path is not None:
             check_served_by(sched.config.path, sched.state_path, store, self.log)
         self._file_stamp = self._stamp()
-        status = f"{len(sched.definitions)} schedules, epoch {runloop.epoch}"
+        n = len(sched.definitions)
+        status = f"{n} schedule{'s' if n != 1 else ''}, epoch {runloop.epoch}"
         self.notifier.ready(status)
         self.log.info(
             f"ready: {status} (state synced in {synced - began:.2f}s, "
