@@ -66,6 +66,9 @@ _QUEUE_BYTES = 1 << 20
 #: The number of the request a worker runs (0: none), one per worker.
 _SLOT = struct.Struct("q")
 _SLOTS = 1 << 16
+#: Requests queued before they are sent without waiting for the end of the loop's turn
+#: (the first workers start while the scheduler hands out the rest of a burst).
+_BATCH = 16
 #: The request that tells the worker taking it to leave.
 _LEAVE = pickle.dumps(None)
 
@@ -269,10 +272,13 @@ class WorkerPool:
             self._fork()
 
     def _send(self, body: bytes) -> None:
-        """Requests go out once per turn of the loop, together: a worker woken by the
-        first finds the others there instead of the scheduler waking one per request."""
+        """Requests go out in batches (what a turn of the loop queued, or ``_BATCH``
+        of them): a worker woken by the first finds the others there instead of the
+        scheduler waking one per request."""
         self._unsent.append(body)
-        if not self._flushing and not self._writer:
+        if len(self._unsent) >= _BATCH and not self._writer:
+            self._flush()
+        elif not self._flushing and not self._writer:
             self._flushing = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -438,15 +444,6 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
-def _waiting(idle: bool) -> None:  # pragma: no cover - runs in a forked child
-    """An idle worker waits under ``SCHED_BATCH``, which the kernel never lets preempt
-    the running process when it wakes: the scheduler hands a burst out to all its
-    workers without being switched out for each one; the task runs as any process."""
-    with contextlib.suppress(AttributeError, OSError):
-        policy = os.SCHED_BATCH if idle else os.SCHED_OTHER
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-
-
 def _worker_main(  # pragma: no cover - runs in the child
     requests: int, answers: int, slots: mmap.mmap, slot: int, close: list[int]
 ) -> NoReturn:
@@ -465,9 +462,7 @@ def _worker_main(  # pragma: no cover - runs in the child
         os.dup2(null, 0)
         os.close(null)
         while True:
-            _waiting(True)
             packet = os.read(requests, _PACKET)
-            _waiting(False)
             message = pickle.loads(packet) if packet else None
             if message is None:
                 break
