@@ -626,7 +626,7 @@ class Executor(JobRunner):
         for job in self._jobs:
             if job.run_id == run_id:
                 job.grace = grace
-                job.stop.set()
+                job.request_stop()  # wakes the job's wait, not only marks it
                 return True
         return False
 
