@@ -382,6 +382,13 @@ class WorkerPool:
                 asyncio.get_running_loop().remove_writer(self._requests_w)
             self._writer = False
 
+    def __del__(self) -> None:
+        """The queue's pipe outlives ``close`` (a closed executor may run again); it
+        goes with the pool."""
+        for fd in (self._requests_r, self._requests_w):
+            with contextlib.suppress(OSError, AttributeError):
+                os.close(fd)
+
     def _fork(self) -> TaskWorker:
         loop = asyncio.get_running_loop()
         if not self._free_slots:
