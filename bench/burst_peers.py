@@ -1,10 +1,14 @@
-"""Bursts of Python tasks due at one instant, beside the in-memory peer (APScheduler 3).
+"""Bursts of Python tasks due at one instant, beside the in-memory peers (APScheduler 3 and 4).
 
-Each round runs our runner (a subprocess, its SQLite state) and then APScheduler 3 (a
-subprocess, memory job store, a thread pool of the queue's size), on the same bursts;
-rows are medians over the rounds, so both see the same load. Every task writes its tag
-and ``time.time()`` as it starts (``burststamp.stamp``, one append), so a lag is
-measured where the task runs, not where a scheduler says it started it:
+Each round runs our runner (a subprocess, its SQLite state), then APScheduler 3 (a
+subprocess, memory job store, a thread pool of the queue's size), then APScheduler 4 (its
+in-memory data store, a thread pool of the same size and as many jobs at once), on the
+same bursts; rows are medians over the rounds, so all see the same load. APScheduler 4
+is the same package name as 3, so it runs from a venv of its own (``APS4_VENV``, built
+on first use with ``pip install apscheduler==4.0.0a6``; its rows say n/a without it).
+Every task writes its tag and ``time.time()`` as it starts (``burststamp.stamp``, one
+append), so a lag is measured where the task runs, not where a scheduler says it
+started it:
 
 - ``first``: 200 sync tasks due at T1, the first burst after start (READY at least 3 s
   before T1): the pool of task processes must be there already;
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +47,9 @@ NAME = "burst_peers"
 ROUNDS = 3
 POOL = 200
 PEER = Path(__file__).resolve().parent / "aps_peer.py"
+#: The venv APScheduler 4 runs from (``UNO_APS4_VENV`` changes it).
+APS4_VENV = Path(os.environ.get("UNO_APS4_VENV") or "/tmp/uno-aps4-venv")
+APS4 = "apscheduler==4.0.0a6"
 
 TASKS = '''"""Benchmark tasks: each appends its tag and the instant it started to ``out``."""
 import os
@@ -137,7 +146,30 @@ def _ours(folder: Path, big: int) -> dict[str, tuple[float, float]]:
     return _figures(_read(out), plan)
 
 
-def _peer(folder: Path, big: int) -> dict[str, tuple[float, float]]:
+def aps4_python() -> Path | None:
+    """The interpreter of the APScheduler 4 venv, created when missing; None if it cannot be."""
+    python = APS4_VENV / "bin" / "python"
+    marker = APS4_VENV / ".uno-aps4"
+    if marker.exists():
+        return python
+    say(f"creating {APS4_VENV} with {APS4}")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(APS4_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", APS4],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        say(f"APScheduler 4 unavailable: {exc}")
+        return None
+    marker.touch()
+    return python
+
+
+def _peer(
+    folder: Path, big: int, python: str | Path = PYTHON, mode: str = "burst"
+) -> dict[str, tuple[float, float]]:
     out = folder / "peer-stamps.txt"
     (folder / "burststamp.py").write_text(TASKS)
     start = math.ceil(time.time() + 4)
@@ -153,7 +185,7 @@ def _peer(folder: Path, big: int) -> dict[str, tuple[float, float]]:
             }
         )
     )
-    subprocess.run([PYTHON, str(PEER), "burst", str(spec)], check=True, capture_output=True)
+    subprocess.run([str(python), str(PEER), mode, str(spec)], check=True, capture_output=True)
     return _figures(_read(out), plan)
 
 
@@ -170,19 +202,38 @@ COMPARED = (
     ("sync_p99", "sync", 0, "{big} sync Python tasks, concurrency 200: p99 start lag"),
     ("sync_all", "sync", 1, "{big} sync Python tasks, concurrency 200: all started"),
 )
-ROWS = (*(row[0] for row in COMPARED), "first_vs_warm", "async_vs_sync", "default_concurrency")
+#: The rows compared with APScheduler 4, as ``COMPARED``.
+COMPARED4 = (
+    ("warm200_p99_aps4", "warm", 0, COMPARED[1][3]),
+    ("sync_all_aps4", "sync", 1, COMPARED[4][3]),
+)
+ROWS = (
+    *(row[0] for row in COMPARED),
+    *(row[0] for row in COMPARED4),
+    "first_vs_warm",
+    "async_vs_sync",
+    "default_concurrency",
+)
 
 
 def run(quick: bool) -> list[Result]:
     big = 1_000 if quick else 2_000
     ours: list[dict[str, tuple[float, float]]] = []
     peer: list[dict[str, tuple[float, float]]] = []
+    peer4: list[dict[str, tuple[float, float]]] = []
+    python4 = aps4_python()
     for number in range(ROUNDS):
         with tempdir("burst-peers") as folder:
             ours.append(_ours(folder, big))
         with tempdir("burst-peers-aps") as folder:
             peer.append(_peer(folder, big))
-        say(f"round {number + 1}: ours {_show(ours[-1])}; APScheduler 3 {_show(peer[-1])}")
+        if python4 is not None:
+            with tempdir("burst-peers-aps4") as folder:
+                peer4.append(_peer(folder, big, python4, "burst4"))
+        say(
+            f"round {number + 1}: ours {_show(ours[-1])}; APScheduler 3 {_show(peer[-1])}; "
+            f"APScheduler 4 {_show(peer4[-1]) if peer4 else 'unavailable'}"
+        )
 
     def med(rounds: list[dict[str, tuple[float, float]]], tag: str, index: int) -> float | None:
         values = [r[tag][index] for r in rounds if tag in r]
@@ -206,6 +257,24 @@ def run(quick: bool) -> list[Result]:
                 [
                     f"ours {spread(ours, tag, index)}, APScheduler 3 {spread(peer, tag, index)}, "
                     f"medians of {ROUNDS} alternating rounds"
+                ],
+                key=key,
+            )
+        )
+    for key, tag, index, label in COMPARED4:
+        us, them = med(ours, tag, index), med(peer4, tag, index)
+        ratio = us / them if us is not None and them else None
+        results.append(
+            Result(
+                f"{label.format(big=f'{big:,}')}: ours / APScheduler 4 "
+                f"(memory data store, {POOL} threads)",
+                ratio,
+                "x",
+                "<= 1.5x",
+                "n/a" if ratio is None else ("PASS" if ratio <= 1.5 else "FAIL"),
+                [
+                    f"ours {spread(ours, tag, index)}, APScheduler 4 {spread(peer4, tag, index)}"
+                    + (f", {APS4}" if peer4 else f" ({APS4} could not be installed)")
                 ],
                 key=key,
             )

@@ -89,3 +89,25 @@ async def leave_a_task_behind(marker: str) -> int:
 
 async def thread_ident() -> int:
     return threading.get_ident()
+
+
+def pid_then_sleep(path: str, seconds: float) -> None:
+    """Write this process's pid to ``path``, then sleep (a test stops it meanwhile)."""
+    with open(path, "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(float(seconds))
+
+
+def record_run(path: str) -> str:
+    """Append the run id this task sees to ``path`` (one line a run) and return it."""
+    run_id = os.environ.get("UNO_RUN_ID", "")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{run_id}\n".encode())
+    finally:
+        os.close(fd)
+    return run_id
+
+
+def uno_event(**_: object) -> str | None:
+    return os.environ.get("UNO_EVENT")

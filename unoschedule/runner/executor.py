@@ -626,7 +626,7 @@ class Executor(JobRunner):
         for job in self._jobs:
             if job.run_id == run_id:
                 job.grace = grace
-                job.request_stop()
+                job.request_stop()  # wakes the job's wait, not only marks it
                 return True
         return False
 
@@ -937,7 +937,7 @@ class Executor(JobRunner):
             return await self._run_async(spec, job, func, args, kwargs, on_start)
         if not may_run_pooled(spec.definition):
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
-        return await self._run_pooled(spec, job, task_path, roots, args, kwargs, on_start)
+        return await self._run_pooled(spec, job, func, (task_path, roots), args, kwargs, on_start)
 
     async def _run_async(
         self,
@@ -1021,41 +1021,46 @@ class Executor(JobRunner):
         self,
         spec: JobSpec,
         job: _Job,
-        task_path: str,
-        roots: tuple[str | None, ...],
+        func: Callable[..., Any],
+        where: tuple[str, tuple[str | None, ...]],
         args: list[Any],
         kwargs: dict[str, Any],
         on_start: Callable[[int | None], None] | None,
     ) -> JobOutcome:
         """A sync task without a timeout: in a reused worker process (see ``workers``),
         so that a task that exits, aborts or segfaults ends only its worker and its run
-        records how the worker died; the scheduler and its other runs go on."""
+        records how the worker died; the scheduler and its other runs go on. Which
+        worker runs it is known once one takes it (``on_start`` gets no pid); a request
+        too large for the workers' queue is run in a child forked for it."""
+        env = job_environment(spec)
         try:
-            worker = self._workers.acquire()
+            ticket = self._workers.submit((*where, args, kwargs, spec.output_tail, env))
         except OSError as exc:
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
-        pid = worker.pid
-        env = job_environment(spec)
-        answer = worker.submit((task_path, roots, args, kwargs, spec.output_tail, env))
-        try:
-            self._started(on_start, pid)
-            how = await self._wait_end(job, answer, None)
-            if how == "stopped":
-                await asyncio.wait({answer}, timeout=job.grace)
-                if not answer.done():
-                    await self._terminate(pid, worker.exited, spec.kill_grace)
+        if ticket is None:
+            return await self._run_forked(spec, job, func, args, kwargs, on_start)
+        answer = ticket.answer
+        self._started(on_start, None)
+        how = await self._wait_end(job, answer, None)
+        if how == "stopped":
+            await asyncio.wait({answer}, timeout=job.grace)
+            if not answer.done():
+                worker = await self._workers.taken(ticket)
+                pid = worker.pid if worker is not None else None
+                if worker is not None and not answer.done():
+                    await self._terminate(worker.pid, worker.exited, spec.kill_grace)
                     self._workers.discard(worker)
-                    await self._sweep(spec, job)
-                    return _interrupted("", pid)
-        except BaseException:
-            self._workers.discard(worker)
-            raise
+                await self._sweep(spec, job)
+                return _interrupted("", pid)
         payload = answer.result()
+        worker = ticket.worker
+        pid = worker.pid if worker is not None else None
         if payload is None:  # the worker died before it answered
-            self._workers.discard(worker)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(worker.exited), _KILL_WAIT)
-            returncode = worker.exited.result() if worker.exited.done() else None
+            returncode: int | None = None
+            if worker is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(worker.exited), _KILL_WAIT)
+                returncode = worker.exited.result() if worker.exited.done() else None
             if returncode is None:
                 death = "its process ended"
             elif returncode < 0:
@@ -1063,7 +1068,6 @@ class Executor(JobRunner):
             else:
                 death = f"its process ended with exit status {returncode}"
             return JobOutcome("error", f"task died: {death} before returning", "", pid)
-        self._workers.release(worker)
         if payload.get("ok"):
             return JobOutcome("success", None, str(payload.get("output", "")), pid)
         return JobOutcome("error", str(payload.get("error")), str(payload.get("output", "")), pid)

@@ -14,20 +14,29 @@ forking one per task while it is late; a worker that dies is replaced the same w
 Each worker is forked from the scheduler (so it starts with the task modules already
 imported), leads its own session and process group (a stop kills its whole tree with
 one ``killpg``), dies with the scheduler (``PR_SET_PDEATHSIG``) and runs one task at a
-time: a request is a pickled ``(task path, import roots, args, kwargs, output limit, env)``,
-the answer the same JSON the forked timeout child writes. The task sees the run's
-``UNO_*`` variables in its environment while it runs. A worker that dies mid-task
-is simply not reused, and the run records how it died.
+time. The free workers all wait on one queue of requests, each a pickled ``(number,
+task path, import roots, args, kwargs, output limit, env)``: a burst is handed out with
+one wake-up, where a pipe per worker cost the scheduler's loop a wake-up per task. The
+answer is the same JSON the forked timeout child writes, with the request's number.
+The task sees the run's ``UNO_*`` variables in its environment while it runs, and
+only then. A worker that dies mid-task is simply not reused, and the run records how
+it died.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import errno
+import fcntl
 import inspect
+import itertools
 import json
+import mmap
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
@@ -40,7 +49,7 @@ from ..budget import raise_soft_limit
 from .processes import die_with_parent, drop_own_environment, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 
-__all__ = ["TaskWorker", "WorkerPool", "repr_head"]
+__all__ = ["TaskWorker", "Ticket", "WorkerPool", "repr_head"]
 
 #: Idle workers kept for reuse; beyond this, a worker that finishes is let go. Many, so
 #: that a burst of tasks due together (200 at one instant) finds them forked already.
@@ -50,6 +59,18 @@ IDLE_SECONDS = 60.0
 _HEADER = struct.Struct("!I")
 #: Upper bound of a worker's answer (the worker truncates the output to output_tail).
 _ANSWER_LIMIT = 1 << 20
+#: Largest request the queue carries: one packet, read whole by one worker.
+_PACKET = select.PIPE_BUF
+#: Bytes of the queue's pipe: a burst's requests fit at once (256 packets).
+_QUEUE_BYTES = 1 << 20
+#: The number of the request a worker runs (0: none), one per worker.
+_SLOT = struct.Struct("q")
+_SLOTS = 1 << 16
+#: Requests queued before they are sent without waiting for the end of the loop's turn
+#: (the first workers start while the scheduler hands out the rest of a burst).
+_BATCH = 16
+#: The request that tells the worker taking it to leave.
+_LEAVE = pickle.dumps(None)
 
 
 def repr_head(value: Any, limit: int) -> str:
@@ -63,41 +84,34 @@ def repr_head(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
-class TaskWorker:
-    """The scheduler's side of one worker: its pid, its pipes and the answer awaited."""
+class Ticket:
+    """One request in the shared queue: its answer (None if the worker that took it died
+    first) and, once known, the worker that took it."""
 
-    def __init__(self, pid: int, requests: int, answers: int, loop: asyncio.AbstractEventLoop):
+    __slots__ = ("answer", "seq", "worker")
+
+    def __init__(self, seq: int, answer: asyncio.Future[dict[str, Any] | None]) -> None:
+        self.seq = seq
+        self.answer = answer
+        self.worker: TaskWorker | None = None
+
+
+class TaskWorker:
+    """The scheduler's side of one worker: its pid, its answer pipe and its slot (where
+    it writes the number of the request it runs)."""
+
+    def __init__(
+        self, pool: WorkerPool, pid: int, slot: int, answers: int, loop: asyncio.AbstractEventLoop
+    ):
         self.pid = pid
-        self._requests = requests
+        self.slot = slot
+        self._pool = pool
         self._answers = answers
         self._loop = loop
         self._buffer = bytearray()
         self.exited: asyncio.Future[int] = watch_pid(loop, pid)
-        self._answer: asyncio.Future[dict[str, Any] | None] | None = None
         self.dead = False
         loop.add_reader(answers, self._readable)
-
-    def fds(self) -> tuple[int, int]:
-        return self._requests, self._answers
-
-    def submit(self, request: tuple[Any, ...]) -> asyncio.Future[dict[str, Any] | None]:
-        """Send one task; the future holds its answer, or None if the worker died first."""
-        fut: asyncio.Future[dict[str, Any] | None] = self._loop.create_future()
-        self._answer = fut
-        try:
-            body = pickle.dumps(request)
-        except Exception as exc:  # an argument that cannot cross a process boundary
-            fut.set_result(
-                {"ok": False, "error": f"cannot pass the task its arguments: {exc}", "output": ""}
-            )
-            return fut
-        view = memoryview(_HEADER.pack(len(body)) + body)
-        try:
-            while view:  # the worker is idle, blocked reading: this never waits long
-                view = view[os.write(self._requests, view) :]
-        except OSError:
-            self._gone()
-        return fut
 
     def _readable(self) -> None:
         try:
@@ -110,56 +124,66 @@ class TaskWorker:
             self._gone()
             return
         self._buffer += data
-        if len(self._buffer) > _ANSWER_LIMIT + _HEADER.size:
-            self.kill()
-            return
-        if len(self._buffer) < _HEADER.size:
-            return
-        (size,) = _HEADER.unpack_from(self._buffer)
-        if len(self._buffer) < _HEADER.size + size:
-            return
-        body = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
-        del self._buffer[: _HEADER.size + size]
-        try:
-            answer = json.loads(body.decode("utf-8", "replace"))
-        except ValueError:
-            answer = None
-        fut, self._answer = self._answer, None
-        if fut is not None and not fut.done():
-            fut.set_result(answer if isinstance(answer, dict) else None)
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            if size > _ANSWER_LIMIT:
+                self.kill()
+                return
+            if len(self._buffer) < _HEADER.size + size:
+                return
+            body = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
+            del self._buffer[: _HEADER.size + size]
+            try:
+                answer = json.loads(body.decode("utf-8", "replace"))
+            except ValueError:
+                answer = None
+            self._pool.answered(self, answer if isinstance(answer, dict) else None)
 
     def _gone(self) -> None:
-        """The worker's end of the pipe closed: it died (or was told to go)."""
+        """The worker's end of the pipe closed: it died (or was let go)."""
         if self.dead:
             return
         self.dead = True
         with contextlib.suppress(Exception):
             self._loop.remove_reader(self._answers)
-        for fd in (self._requests, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        fut, self._answer = self._answer, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        with contextlib.suppress(OSError):
+            os.close(self._answers)
+        self._pool.gone(self)
 
     def kill(self) -> None:
         signal_group(self.pid, signal.SIGKILL)
         self._gone()
 
-    def retire(self) -> None:
-        """Let an idle worker go: it reads end-of-file and exits."""
-        self._gone()
-
 
 class WorkerPool:
-    """Idle workers, reused; a new one is forked whenever none is idle, and ``keep``
-    holds a number of them ready before they are asked for."""
+    """Workers that take requests from one shared queue; a new one is forked whenever
+    more requests wait than workers are free, and ``keep`` holds a number of them ready
+    before they are asked for.
+
+    The queue is a pipe in packet mode (``O_DIRECT``): a read takes exactly one request,
+    so any free worker may take the next, and a burst costs the scheduler one wake-up of
+    one worker instead of one per task (a worker that leaves requests behind wakes the
+    next). Each worker writes the number of the request it runs in its slot of a shared
+    page, which is how a stop finds the process to kill; its answer comes back on a pipe
+    of its own with that number."""
 
     def __init__(self) -> None:
         raise_soft_limit()  # each worker holds descriptors: see runner.budget
-        self._idle: list[TaskWorker] = []
-        self._idle_since: dict[TaskWorker, float] = {}
+        self._requests_r, self._requests_w = os.pipe2(os.O_DIRECT | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):  # room for a burst's requests at once
+            fcntl.fcntl(self._requests_w, fcntl.F_SETPIPE_SZ, _QUEUE_BYTES)
+        os.set_blocking(self._requests_w, False)
+        self._slots = mmap.mmap(-1, _SLOTS * _SLOT.size)
+        self._free_slots = list(range(_SLOTS - 1, -1, -1))
         self._all: set[TaskWorker] = set()
+        self._tickets: dict[int, Ticket] = {}
+        self._numbers = itertools.count(1)
+        self._unsent: collections.deque[bytes] = collections.deque()
+        self._flushing = False
+        self._writer = False
+        #: Workers told to go (a ``None`` request each) that have not gone yet.
+        self._leaving = 0
+        self._last_busy = time.monotonic()
         #: Workers held ready (busy or idle), never let go for being idle.
         self._keep = 0
         self._filling: asyncio.Task[None] | None = None
@@ -168,6 +192,11 @@ class WorkerPool:
     def size(self) -> int:
         """Workers alive (busy and idle)."""
         return len(self._all)
+
+    @property
+    def idle(self) -> int:
+        """Workers free for a request (each holds a pipe and a pidfd here)."""
+        return max(0, len(self._all) - self._leaving - len(self._tickets))
 
     def keep(self, count: int) -> None:
         """Hold ``count`` workers: the missing ones are forked in the background, one
@@ -193,66 +222,148 @@ class WorkerPool:
         return len(self._all)
 
     async def _fill(self) -> None:
-        while len(self._all) < self._keep:
+        while len(self._all) - self._leaving < self._keep:
             try:
-                worker = self._fork()
+                self._fork()
             except OSError:  # out of processes or descriptors: forked on demand instead
                 return
-            self._idle.insert(0, worker)
-            self._idle_since[worker] = time.monotonic()
             await asyncio.sleep(0)
 
-    @property
-    def idle(self) -> int:
-        """Idle workers (each holds two pipes and a pidfd here)."""
-        return len(self._idle)
-
     def let_go(self, count: int) -> None:
-        """Let the ``count`` longest idle workers go (their descriptors are wanted)."""
-        for worker in self._idle[:count]:
-            worker.retire()
-            self._forget(worker)
+        """Let ``count`` idle workers go (their descriptors are wanted): each takes a
+        request to leave from the queue when it is free."""
+        count = min(count, self.idle)
+        if count <= 0:
+            return
+        self._leaving += count
+        for _ in range(count):
+            self._send(_LEAVE)
 
-    def acquire(self) -> TaskWorker:
-        """An idle worker, or a new one (raises ``OSError`` if it cannot fork)."""
+    def submit(self, request: tuple[Any, ...]) -> Ticket | None:
+        """Queue one task for the next free worker (one is forked if none will be free:
+        raises ``OSError`` if it cannot fork). None when the request is too large for
+        one packet of the queue: the caller runs it another way."""
+        loop = asyncio.get_running_loop()
+        number = next(self._numbers)
+        ticket = Ticket(number, loop.create_future())
+        try:
+            body = pickle.dumps((number, *request))
+        except Exception as exc:  # an argument that cannot cross a process boundary
+            ticket.answer.set_result(
+                {"ok": False, "error": f"cannot pass the task its arguments: {exc}", "output": ""}
+            )
+            return ticket
+        if len(body) > _PACKET:
+            return None
         self._retire_stale()
-        while self._idle:
-            worker = self._idle.pop()
-            self._idle_since.pop(worker, None)
-            if not worker.dead and not worker.exited.done():
+        self._tickets[number] = ticket
+        self._last_busy = time.monotonic()
+        try:
+            self._staff()
+        except OSError:
+            del self._tickets[number]
+            raise
+        self._send(body)
+        return ticket
+
+    def _staff(self) -> None:
+        """Fork workers until every request waiting or running has one."""
+        while len(self._tickets) > len(self._all) - self._leaving:
+            self._fork()
+
+    def _send(self, body: bytes) -> None:
+        """Requests go out in batches (what a turn of the loop queued, or ``_BATCH``
+        of them): a worker woken by the first finds the others there instead of the
+        scheduler waking one per request."""
+        self._unsent.append(body)
+        if len(self._unsent) >= _BATCH and not self._writer:
+            self._flush()
+        elif not self._flushing and not self._writer:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        while self._unsent:
+            try:
+                os.write(self._requests_w, self._unsent[0])
+            except BlockingIOError:  # the queue is full: the rest when it has room
+                if not self._writer:
+                    self._writer = True
+                    asyncio.get_running_loop().add_writer(self._requests_w, self._flush)
+                return
+            except OSError:  # closed
+                self._unsent.clear()
+                break
+            self._unsent.popleft()
+        if self._writer:
+            self._writer = False
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_writer(self._requests_w)
+
+    def taker(self, ticket: Ticket) -> TaskWorker | None:
+        """The worker running ``ticket`` now (None: not taken yet, or answered)."""
+        if ticket.worker is not None:
+            return ticket.worker
+        for worker in self._all:
+            if self._running(worker) == ticket.seq:
                 return worker
-            self._forget(worker)
-        return self._fork()
+        return None
+
+    async def taken(self, ticket: Ticket, wait: float = 2.0) -> TaskWorker | None:
+        """The worker that took ``ticket``, waiting up to ``wait`` seconds for one to
+        take it (a free worker takes a request at once; it may not be free yet)."""
+        deadline = time.monotonic() + wait
+        worker = self.taker(ticket)
+        while worker is None and not ticket.answer.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            worker = self.taker(ticket)
+        return worker
+
+    def _running(self, worker: TaskWorker) -> int:
+        return int(_SLOT.unpack_from(self._slots, worker.slot * _SLOT.size)[0])
+
+    def answered(self, worker: TaskWorker, answer: dict[str, Any] | None) -> None:
+        """A worker's answer: the ticket it names gets it; a worker that answers
+        nonsense is killed (its ticket then records its death)."""
+        number = answer.pop("seq", None) if answer is not None else None
+        ticket = self._tickets.pop(number, None) if isinstance(number, int) else None
+        if ticket is None:
+            worker.kill()
+            return
+        ticket.worker = worker
+        if not ticket.answer.done():
+            ticket.answer.set_result(answer)
+        if self.idle > MAX_IDLE:
+            self.let_go(1)
+
+    def gone(self, worker: TaskWorker) -> None:
+        """A worker died or left: the request it ran (if any) answers None."""
+        number = self._running(worker)
+        self._all.discard(worker)
+        _SLOT.pack_into(self._slots, worker.slot * _SLOT.size, 0)
+        self._free_slots.append(worker.slot)
+        ticket = self._tickets.pop(number, None) if number else None
+        if ticket is not None:
+            ticket.worker = worker
+            if not ticket.answer.done():
+                ticket.answer.set_result(None)
+        elif self._leaving:
+            self._leaving -= 1
+        if self._tickets:
+            with contextlib.suppress(OSError):
+                self._staff()
+        self._fill_soon()
 
     def _retire_stale(self) -> None:
-        """Let go the workers idle for more than ``IDLE_SECONDS`` (the oldest are first)."""
-        limit = time.monotonic() - IDLE_SECONDS
-        while (
-            self._idle
-            and len(self._all) > self._keep
-            and self._idle_since.get(self._idle[0], 0.0) < limit
-        ):
-            worker = self._idle.pop(0)
-            self._idle_since.pop(worker, None)
-            worker.retire()
-            self._forget(worker)
-
-    def release(self, worker: TaskWorker) -> None:
-        """Back to the idle list after a clean answer; a worker in doubt is killed."""
-        if worker.dead or worker.exited.done():
-            self._forget(worker)
-        elif len(self._idle) >= MAX_IDLE:
-            worker.retire()
-            self._forget(worker)
-        else:
-            self._idle.append(worker)
-            self._idle_since[worker] = time.monotonic()
+        """Let go the workers beyond ``keep`` once none has been busy for ``IDLE_SECONDS``."""
+        if self._tickets or time.monotonic() - self._last_busy < IDLE_SECONDS:
+            return
+        self.let_go(len(self._all) - self._leaving - self._keep)
 
     def discard(self, worker: TaskWorker) -> None:
-        """Kill a worker in doubt (it died, or its task was stopped); replace it."""
+        """Kill a worker in doubt (its task was stopped); replace it."""
         worker.kill()
-        self._forget(worker)
-        self._fill_soon()
 
     def close(self) -> None:
         self._keep = 0
@@ -261,18 +372,29 @@ class WorkerPool:
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
-        self._idle.clear()
-        self._idle_since.clear()
+        self._unsent.clear()
+        for ticket in self._tickets.values():
+            if not ticket.answer.done():
+                ticket.answer.set_result(None)
+        self._tickets.clear()
+        if self._writer:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_writer(self._requests_w)
+            self._writer = False
 
-    def _forget(self, worker: TaskWorker) -> None:
-        self._all.discard(worker)
-        self._idle_since.pop(worker, None)
-        with contextlib.suppress(ValueError):
-            self._idle.remove(worker)
+    def __del__(self) -> None:
+        """The queue's pipe outlives ``close`` (a closed executor may run again); it
+        goes with the pool."""
+        for fd in (self._requests_r, self._requests_w):
+            with contextlib.suppress(OSError, AttributeError):
+                os.close(fd)
 
     def _fork(self) -> TaskWorker:
         loop = asyncio.get_running_loop()
-        req_r, req_w = os.pipe()
+        if not self._free_slots:
+            raise OSError(errno.EAGAIN, "too many task workers")
+        slot = self._free_slots.pop()
+        _SLOT.pack_into(self._slots, slot * _SLOT.size, 0)
         ans_r, ans_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would print them again
             with contextlib.suppress(Exception):
@@ -282,28 +404,20 @@ class WorkerPool:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except OSError:
-            for fd in (req_r, req_w, ans_r, ans_w):
+            for fd in (ans_r, ans_w):
                 os.close(fd)
+            self._free_slots.append(slot)
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            others = [fd for w in self._all for fd in w.fds()]
-            _worker_main(req_r, ans_w, [req_w, ans_r, *others])
-        os.close(req_r)
+            others = [w._answers for w in self._all]
+            _worker_main(
+                self._requests_r, ans_w, self._slots, slot, [ans_r, self._requests_w, *others]
+            )
         os.close(ans_w)
         os.set_blocking(ans_r, False)
-        worker = TaskWorker(pid, req_w, ans_r, loop)
+        worker = TaskWorker(self, pid, slot, ans_r, loop)
         self._all.add(worker)
         return worker
-
-
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < size:
-        data = os.read(fd, size - len(chunks))
-        if not data:
-            return None
-        chunks += data
-    return bytes(chunks)
 
 
 def reset_child_signals() -> None:  # pragma: no cover - runs in a forked child
@@ -337,18 +451,12 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
-def _waiting(idle: bool) -> None:  # pragma: no cover - runs in a forked child
-    """An idle worker waits under ``SCHED_BATCH``, which the kernel never lets preempt
-    the running process when it wakes: the scheduler hands a burst out to all its
-    workers without being switched out for each one; the task runs as any process."""
-    with contextlib.suppress(AttributeError, OSError):
-        policy = os.SCHED_BATCH if idle else os.SCHED_OTHER
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-
-
-def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # pragma: no cover
-    """Body of a worker: answer requests until the scheduler closes the pipe."""
+def _worker_main(  # pragma: no cover - runs in the child
+    requests: int, answers: int, slots: mmap.mmap, slot: int, close: list[int]
+) -> NoReturn:
+    """Body of a worker: take requests from the queue until told to leave."""
     code = 0
+    offset = slot * _SLOT.size
     try:
         for fd in close:
             with contextlib.suppress(OSError):
@@ -361,17 +469,15 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
         os.dup2(null, 0)
         os.close(null)
         while True:
-            _waiting(True)
-            header = _read_exactly(requests, _HEADER.size)
-            _waiting(False)
-            if header is None:
+            packet = os.read(requests, _PACKET)
+            message = pickle.loads(packet) if packet else None
+            if message is None:
                 break
-            body = _read_exactly(requests, _HEADER.unpack(header)[0])
-            if body is None:
-                break
+            number = message[0]
+            _SLOT.pack_into(slots, offset, number)
             payload: dict[str, Any]
             try:
-                task_path, roots, args, kwargs, limit, env = pickle.loads(body)
+                _, task_path, roots, args, kwargs, limit, env = message
                 func = resolve_task(task_path, roots)
             except BaseException as exc:
                 payload = {"ok": False, "error": describe_exception(exc), "output": ""}
@@ -391,10 +497,12 @@ def _worker_main(requests: int, answers: int, close: list[int]) -> NoReturn:  # 
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
+            payload["seq"] = number
             data = json.dumps(payload).encode()
             view = memoryview(_HEADER.pack(len(data)) + data)
             while view:
                 view = view[os.write(answers, view) :]
+            _SLOT.pack_into(slots, offset, 0)
     except BaseException:
         code = 70
     finally:
