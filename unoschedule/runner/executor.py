@@ -87,6 +87,8 @@ ABANDONED_ERROR = (
 DRAIN_TIMEOUT = 0.5
 #: A line longer than this (no newline in sight) is logged in pieces, to bound memory.
 _LINE_LIMIT = 65536
+#: The most read from a job's output pipe at once (what asyncio's pipe transport read).
+_READ_SIZE = 256 * 1024
 #: Upper bound of a forked task's result message (the child truncates to output_tail).
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
@@ -267,26 +269,61 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-class _Output(asyncio.Protocol):
-    """Reads a job's merged stdout/stderr: keeps the last bytes, hands each chunk read to
-    ``chunks`` (whole: a call per line of a job printing millions of them held the event
-    loop), or else logs every line."""
+class _Output:
+    """Reads a job's merged stdout/stderr from the read end of its pipe, in the event loop:
+    keeps the last bytes, hands each chunk read to ``chunks`` (whole: a call per line of
+    a job printing millions of them held the event loop), or else logs every line.
+
+    A reader callback on the descriptor itself, not an asyncio pipe transport: the
+    transport's set-up (a coroutine awaited for a loop turn, a protocol handshake, an
+    ``fstat``) was a good part of the loop's work per command in a burst.
+    """
 
     def __init__(
         self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
         limit: int,
         emit: LogFn | None,
-        loop: asyncio.AbstractEventLoop,
         chunks: Callable[[bytes], None] | None = None,
     ):
+        self._loop = loop
+        self._fd = fd
         self._limit = limit
         self._emit = emit
         self._chunks = chunks
         self._tail = bytearray()
         self._pending = bytearray()
         self.closed: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # as the end of the output: nothing more can be read
+            data = b""
+        if data:
+            self._received(data)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading (at the end of the output, or when we stop waiting for it)."""
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if self._emit is not None and self._pending:
+            self._line(self._pending)
+        self._pending = bytearray()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _received(self, data: bytes) -> None:
         if self._limit > 0:
             self._tail += data
             if len(self._tail) > self._limit:
@@ -315,16 +352,6 @@ class _Output(asyncio.Protocol):
         except Exception:  # a broken log sink must not break the job
             self._emit = None
 
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._emit is not None and self._pending:
-            self._line(self._pending)
-        self._pending = bytearray()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
     def raw(self) -> bytes:
         return bytes(self._tail)
 
@@ -337,24 +364,11 @@ class _Output(asyncio.Protocol):
         return data[start:].decode("utf-8", "replace")
 
 
-async def _read_pipe(
-    loop: asyncio.AbstractEventLoop,
-    fd: int,
-    limit: int,
-    emit: LogFn | None,
-    chunks: Callable[[bytes], None] | None = None,
-) -> tuple[asyncio.BaseTransport, _Output]:
-    reader = _Output(limit, emit, loop, chunks)
-    pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-    transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
-    return transport, reader
-
-
-async def _drain(transport: asyncio.BaseTransport, reader: _Output) -> None:
+async def _drain(reader: _Output) -> None:
     """Take what is left in the pipe, but never wait long for a writer we cannot see."""
     if not reader.closed.done():
         await asyncio.wait({reader.closed}, timeout=DRAIN_TIMEOUT)
-    transport.close()
+    reader.close()
 
 
 # -- one running job ---------------------------------------------------------------------
@@ -896,15 +910,21 @@ class Executor(JobRunner):
             chunks, emit = self._chunks_of(spec), None
             if chunks is None:
                 emit = self._emitter(job)
-            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit, chunks)
+            reader = _Output(loop, read_fd, spec.output_tail, emit, chunks)
+        except BaseException:
+            os.close(read_fd)
+            signal_group(pid, signal.SIGKILL)
+            raise
+        try:
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
                 await self._sweep(spec, job)
-            await _drain(transport, reader)
+            await _drain(reader)
         except BaseException:
             # Cancelled by the caller or a failing on_start: never leave the job behind.
             signal_group(pid, signal.SIGKILL)
+            reader.close()
             raise
         output = reader.text()
         if how == "timeout":
@@ -1106,14 +1126,20 @@ class Executor(JobRunner):
         os.close(write_fd)
         exited = watch_pid(loop, pid)
         try:
-            transport, reader = await _read_pipe(loop, read_fd, _RESULT_LIMIT, None)
+            reader = _Output(loop, read_fd, _RESULT_LIMIT, None)
+        except BaseException:
+            os.close(read_fd)
+            signal_group(pid, signal.SIGKILL)
+            raise
+        try:
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
                 await self._sweep(spec, job)
-            await _drain(transport, reader)
+            await _drain(reader)
         except BaseException:
             signal_group(pid, signal.SIGKILL)
+            reader.close()
             raise
         if how == "timeout":
             timeout = spec.definition.timeout or 0.0
