@@ -24,6 +24,7 @@ import json
 import os
 import queue
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,6 +235,50 @@ def command_argv(definition: ScheduleDefinition, args: Sequence[Any]) -> list[st
     if not words:
         raise JobError("empty command")
     return [*words, *extra]
+
+
+#: How long a program found on PATH is started by the path found without looking again.
+PROGRAM_FOUND_FOR = 1.0
+
+
+class _ProgramPaths:
+    """Where the bare program names of commands are on PATH, looked up at most once a
+    ``PROGRAM_FOUND_FOR`` per name and PATH.
+
+    ``Popen`` searches PATH itself for a bare name, building every candidate path in
+    Python at every start: in a burst of commands, a good part of the event loop's work
+    per command. A program found is started by its full path (its argv[0] stays as
+    written); one removed since is looked up again at once (``forget``), one installed
+    earlier on PATH is seen within ``PROGRAM_FOUND_FOR``. A PATH with an empty or
+    relative entry (which depends on the job's folder) is left to ``Popen``.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._found: dict[tuple[str, str], tuple[float, str]] = {}
+
+    def find(self, program: str, path: str | None) -> str | None:
+        if "/" in program or not program or not path:
+            return None
+        key = (program, path)
+        now = self._clock()
+        hit = self._found.get(key)
+        if hit is not None and now - hit[0] < PROGRAM_FOUND_FOR:
+            return hit[1]
+        if not all(os.path.isabs(entry) for entry in path.split(os.pathsep)):
+            return None
+        found = shutil.which(program, path=path)
+        if found is None:
+            self._found.pop(key, None)
+            return None
+        if len(self._found) >= 1024:
+            self._found.clear()
+        self._found[key] = (now, found)
+        return found
+
+    def forget(self, program: str, path: str | None) -> None:
+        if path:
+            self._found.pop((program, path), None)
 
 
 def _resolve_cwd(spec: JobSpec) -> str | None:
@@ -594,6 +639,7 @@ class Executor(JobRunner):
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
         self._environment = _base_environment()
+        self._programs = _ProgramPaths()
 
     @property
     def running(self) -> int:
@@ -884,19 +930,17 @@ class Executor(JobRunner):
     ) -> JobOutcome:
         loop = asyncio.get_running_loop()
         self._make_room()
+        search = env.get("PATH")
         read_fd, write_fd = os.pipe()
         try:
-            # Popen, not asyncio's subprocess: that one hands every child to a watcher
-            # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=write_fd,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
+            found = self._programs.find(argv[0], search)
+            try:
+                proc = self._popen(argv, found, write_fd, env, cwd)
+            except FileNotFoundError:
+                if found is None:
+                    raise
+                self._programs.forget(argv[0], search)  # gone since: look again
+                proc = self._popen(argv, None, write_fd, env, cwd)
         except OSError as exc:
             os.close(read_fd)
             return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
@@ -936,6 +980,23 @@ class Executor(JobRunner):
         if returncode == 0:
             return JobOutcome("success", None, output, pid)
         return JobOutcome("error", _describe_exit(returncode), output, pid)
+
+    @staticmethod
+    def _popen(
+        argv: list[str], program: str | None, out: int, env: dict[str, str], cwd: str | None
+    ) -> subprocess.Popen[bytes]:
+        # Popen, not asyncio's subprocess: that one hands every child to a watcher
+        # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
+        return subprocess.Popen(
+            argv,
+            executable=program,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     # -- Python tasks ------------------------------------------------------------------
 
