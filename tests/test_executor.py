@@ -221,6 +221,40 @@ def test_a_missing_program_is_an_error_not_an_exception() -> None:
     )
 
 
+def _program(folder: Path, name: str, says: str) -> None:
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f'#!/bin/sh\necho {says} "$@"\n')
+    script.chmod(0o755)
+
+
+def test_a_program_moved_on_path_between_two_runs_is_found_where_it_is_now(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    _program(first, "uno-probe", "first")
+    path = f"{first}{os.pathsep}{second}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
+    spec = make_spec(command=("uno-probe", "a b"), env={"PATH": path})
+    executor = Executor()
+    assert run_job(spec, executor).output == "first a b\n"
+    (first / "uno-probe").unlink()  # gone from where it was found
+    _program(second, "uno-probe", "second")
+    assert run_job(spec, executor).output == "second a b\n"
+    (second / "uno-probe").unlink()
+    outcome = run_job(spec, executor)
+    assert (outcome.result, outcome.error) == ("error", "command not found: uno-probe")
+
+
+def test_a_program_is_looked_up_on_the_path_the_schedule_sets(tmp_path: Path) -> None:
+    _program(tmp_path / "a", "uno-probe", "from-a")
+    _program(tmp_path / "b", "uno-probe", "from-b")
+    executor = Executor()
+    for folder in ("a", "b", "a"):
+        env = {"PATH": f"{tmp_path / folder}{os.pathsep}{os.defpath}"}
+        outcome = run_job(make_spec(command=("uno-probe",), env=env), executor)
+        assert outcome.output == f"from-{folder}\n"
+
+
 def test_a_missing_working_directory_is_reported_as_such(tmp_path: Path) -> None:
     outcome = run_job(make_spec(command=("true",), cwd="nowhere", base_cwd=str(tmp_path)))
     assert outcome.result == "error"

@@ -835,3 +835,38 @@ def test_a_run_that_ended_on_a_worker_starts_its_chain_once_on_the_leader(procs:
     extracted = (procs.workdir / "extract.log").read_text().split()
     started_by = [json.loads(line)["after"]["run_id"] for line in load.read_text().splitlines()]
     assert sorted(started_by) == sorted(extracted) and len(extracted) == 3
+
+
+PREPARED = """
+    scheduler:
+      queues:
+        reports: 2
+    schedules:
+      t1: {schedule: {event: never.happens}, queue: reports, task: burstwork.noop}
+      t2: {schedule: {event: never.happens}, queue: reports, task: burstwork.noop}
+      t3: {schedule: {event: never.happens}, queue: reports, task: burstwork.noop}
+      elsewhere: {schedule: {event: never.happens}, queue: other, task: burstwork.noop}
+      cmd: {schedule: {event: never.happens}, queue: reports, command: ["true"]}
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_forks_the_task_workers_of_its_queues_before_its_first_run(
+    procs: Procs,
+) -> None:
+    (procs.workdir / "burstwork.py").write_text("def noop():\n    return 1\n")
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(PREPARED))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    worker = procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    keeper = keeper_of(worker.pid)
+
+    def task_workers() -> list[int]:
+        return [pid for pid in children(worker.pid) if pid != keeper and alive(pid)]
+
+    # as many as the queue runs at once (2 of its 3 tasks); not the other queue's task
+    wait_until(lambda: len(task_workers()) == 2, 30, "two task workers forked")
+    assert "starting run" not in procs.log("w")  # before any run
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, procs.log("w")

@@ -24,6 +24,7 @@ import json
 import os
 import queue
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,8 @@ ABANDONED_ERROR = (
 DRAIN_TIMEOUT = 0.5
 #: A line longer than this (no newline in sight) is logged in pieces, to bound memory.
 _LINE_LIMIT = 65536
+#: The most read from a job's output pipe at once (what asyncio's pipe transport read).
+_READ_SIZE = 256 * 1024
 #: Upper bound of a forked task's result message (the child truncates to output_tail).
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
@@ -234,6 +237,50 @@ def command_argv(definition: ScheduleDefinition, args: Sequence[Any]) -> list[st
     return [*words, *extra]
 
 
+#: How long a program found on PATH is started by the path found without looking again.
+PROGRAM_FOUND_FOR = 1.0
+
+
+class _ProgramPaths:
+    """Where the bare program names of commands are on PATH, looked up at most once a
+    ``PROGRAM_FOUND_FOR`` per name and PATH.
+
+    ``Popen`` searches PATH itself for a bare name, building every candidate path in
+    Python at every start: in a burst of commands, a good part of the event loop's work
+    per command. A program found is started by its full path (its argv[0] stays as
+    written); one removed since is looked up again at once (``forget``), one installed
+    earlier on PATH is seen within ``PROGRAM_FOUND_FOR``. A PATH with an empty or
+    relative entry (which depends on the job's folder) is left to ``Popen``.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._found: dict[tuple[str, str], tuple[float, str]] = {}
+
+    def find(self, program: str, path: str | None) -> str | None:
+        if "/" in program or not program or not path:
+            return None
+        key = (program, path)
+        now = self._clock()
+        hit = self._found.get(key)
+        if hit is not None and now - hit[0] < PROGRAM_FOUND_FOR:
+            return hit[1]
+        if not all(os.path.isabs(entry) for entry in path.split(os.pathsep)):
+            return None
+        found = shutil.which(program, path=path)
+        if found is None:
+            self._found.pop(key, None)
+            return None
+        if len(self._found) >= 1024:
+            self._found.clear()
+        self._found[key] = (now, found)
+        return found
+
+    def forget(self, program: str, path: str | None) -> None:
+        if path:
+            self._found.pop((program, path), None)
+
+
 def _resolve_cwd(spec: JobSpec) -> str | None:
     """``cwd:`` (relative to the YAML file's folder), else that folder; checked up front
     so that a missing folder is reported as such and not as a missing program."""
@@ -267,26 +314,61 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-class _Output(asyncio.Protocol):
-    """Reads a job's merged stdout/stderr: keeps the last bytes, hands each chunk read to
-    ``chunks`` (whole: a call per line of a job printing millions of them held the event
-    loop), or else logs every line."""
+class _Output:
+    """Reads a job's merged stdout/stderr from the read end of its pipe, in the event loop:
+    keeps the last bytes, hands each chunk read to ``chunks`` (whole: a call per line of
+    a job printing millions of them held the event loop), or else logs every line.
+
+    A reader callback on the descriptor itself, not an asyncio pipe transport: the
+    transport's set-up (a coroutine awaited for a loop turn, a protocol handshake, an
+    ``fstat``) was a good part of the loop's work per command in a burst.
+    """
 
     def __init__(
         self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
         limit: int,
         emit: LogFn | None,
-        loop: asyncio.AbstractEventLoop,
         chunks: Callable[[bytes], None] | None = None,
     ):
+        self._loop = loop
+        self._fd = fd
         self._limit = limit
         self._emit = emit
         self._chunks = chunks
         self._tail = bytearray()
         self._pending = bytearray()
         self.closed: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # as the end of the output: nothing more can be read
+            data = b""
+        if data:
+            self._received(data)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading (at the end of the output, or when we stop waiting for it)."""
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if self._emit is not None and self._pending:
+            self._line(self._pending)
+        self._pending = bytearray()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _received(self, data: bytes) -> None:
         if self._limit > 0:
             self._tail += data
             if len(self._tail) > self._limit:
@@ -315,16 +397,6 @@ class _Output(asyncio.Protocol):
         except Exception:  # a broken log sink must not break the job
             self._emit = None
 
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._emit is not None and self._pending:
-            self._line(self._pending)
-        self._pending = bytearray()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
     def raw(self) -> bytes:
         return bytes(self._tail)
 
@@ -337,24 +409,11 @@ class _Output(asyncio.Protocol):
         return data[start:].decode("utf-8", "replace")
 
 
-async def _read_pipe(
-    loop: asyncio.AbstractEventLoop,
-    fd: int,
-    limit: int,
-    emit: LogFn | None,
-    chunks: Callable[[bytes], None] | None = None,
-) -> tuple[asyncio.BaseTransport, _Output]:
-    reader = _Output(limit, emit, loop, chunks)
-    pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-    transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
-    return transport, reader
-
-
-async def _drain(transport: asyncio.BaseTransport, reader: _Output) -> None:
+async def _drain(reader: _Output) -> None:
     """Take what is left in the pipe, but never wait long for a writer we cannot see."""
     if not reader.closed.done():
         await asyncio.wait({reader.closed}, timeout=DRAIN_TIMEOUT)
-    transport.close()
+    reader.close()
 
 
 # -- one running job ---------------------------------------------------------------------
@@ -580,6 +639,7 @@ class Executor(JobRunner):
         #: give it: rebuilding it from ``os.environ`` for every job was a quarter of
         #: the cost of starting a command in a burst.
         self._environment = _base_environment()
+        self._programs = _ProgramPaths()
 
     @property
     def running(self) -> int:
@@ -870,19 +930,17 @@ class Executor(JobRunner):
     ) -> JobOutcome:
         loop = asyncio.get_running_loop()
         self._make_room()
+        search = env.get("PATH")
         read_fd, write_fd = os.pipe()
         try:
-            # Popen, not asyncio's subprocess: that one hands every child to a watcher
-            # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=write_fd,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
+            found = self._programs.find(argv[0], search)
+            try:
+                proc = self._popen(argv, found, write_fd, env, cwd)
+            except FileNotFoundError:
+                if found is None:
+                    raise
+                self._programs.forget(argv[0], search)  # gone since: look again
+                proc = self._popen(argv, None, write_fd, env, cwd)
         except OSError as exc:
             os.close(read_fd)
             return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
@@ -896,15 +954,21 @@ class Executor(JobRunner):
             chunks, emit = self._chunks_of(spec), None
             if chunks is None:
                 emit = self._emitter(job)
-            transport, reader = await _read_pipe(loop, read_fd, spec.output_tail, emit, chunks)
+            reader = _Output(loop, read_fd, spec.output_tail, emit, chunks)
+        except BaseException:
+            os.close(read_fd)
+            signal_group(pid, signal.SIGKILL)
+            raise
+        try:
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
                 await self._sweep(spec, job)
-            await _drain(transport, reader)
+            await _drain(reader)
         except BaseException:
             # Cancelled by the caller or a failing on_start: never leave the job behind.
             signal_group(pid, signal.SIGKILL)
+            reader.close()
             raise
         output = reader.text()
         if how == "timeout":
@@ -916,6 +980,23 @@ class Executor(JobRunner):
         if returncode == 0:
             return JobOutcome("success", None, output, pid)
         return JobOutcome("error", _describe_exit(returncode), output, pid)
+
+    @staticmethod
+    def _popen(
+        argv: list[str], program: str | None, out: int, env: dict[str, str], cwd: str | None
+    ) -> subprocess.Popen[bytes]:
+        # Popen, not asyncio's subprocess: that one hands every child to a watcher
+        # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
+        return subprocess.Popen(
+            argv,
+            executable=program,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     # -- Python tasks ------------------------------------------------------------------
 
@@ -1110,14 +1191,20 @@ class Executor(JobRunner):
         os.close(write_fd)
         exited = watch_pid(loop, pid)
         try:
-            transport, reader = await _read_pipe(loop, read_fd, _RESULT_LIMIT, None)
+            reader = _Output(loop, read_fd, _RESULT_LIMIT, None)
+        except BaseException:
+            os.close(read_fd)
+            signal_group(pid, signal.SIGKILL)
+            raise
+        try:
             self._started(on_start, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
                 await self._sweep(spec, job)
-            await _drain(transport, reader)
+            await _drain(reader)
         except BaseException:
             signal_group(pid, signal.SIGKILL)
+            reader.close()
             raise
         if how == "timeout":
             timeout = spec.definition.timeout or 0.0

@@ -161,6 +161,7 @@ class Worker:
         self._check_state()
         self._serve_metrics()
         self.keeper.start()
+        self._prepare_jobs()
         try:
             return await self._serve(loop)
         finally:
@@ -464,8 +465,6 @@ class Worker:
             if pgid:
                 self.keeper.group(run_id, pgid)
 
-        config = self.scheduler.config
-        base = str(config.path.parent) if config and config.path else None
         stopped: list[str] = []  # why the leader asked to stop it, once it has
         watch = (
             asyncio.get_running_loop().create_task(self._watch_stop(run_id, stopped))
@@ -474,7 +473,7 @@ class Worker:
         )
         try:
             outcome = await self.executor.run(
-                job_spec(run, definition, self.scheduler.options, base), started_in
+                job_spec(run, definition, self.scheduler.options, self._base_cwd()), started_in
             )
         finally:
             if watch is not None:
@@ -586,8 +585,31 @@ class Worker:
                 return
             changed = await asyncio.to_thread(self.scheduler.reconcile_definitions)
             self._generation = generation
+            if changed:
+                self._prepare_jobs()
             for name in changed[:10]:
                 self.log.info(f"{name}: definition taken from the state")
+
+    def _base_cwd(self) -> str | None:
+        """The folder of this worker's YAML file: where its jobs run and import from."""
+        config = self.scheduler.config
+        return str(config.path.parent) if config and config.path else None
+
+    def _prepare_jobs(self) -> None:
+        """Have the executor ready for the tasks of the queues served here (their task
+        workers forked) before the first entry is read, as a runner does at its start:
+        otherwise the first burst a worker takes forks a process per task while it is late."""
+        default = self.scheduler.options.queue_name
+        served = set(self.queues)
+        self.executor.prepare(
+            (
+                d
+                for d in self.scheduler.definitions.values()
+                if d.task and (d.queue or default) in served
+            ),
+            self.scheduler.options,
+            self._base_cwd(),
+        )
 
     def _active(self, name: str) -> bool:
         """Whether ``name`` is active, as the state says (asked only for a schedule that
