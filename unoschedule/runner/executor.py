@@ -1131,8 +1131,10 @@ class Executor(JobRunner):
                 if worker is not None and not answer.done():
                     await self._terminate(worker.pid, worker.exited, spec.kill_grace)
                     self._workers.discard(worker)
-                await self._sweep(spec, job)
-                return _interrupted("", pid)
+                if not answer.done() or answer.result() is None:
+                    await self._sweep(spec, job)
+                    return _interrupted("", pid)
+                # it returned before the stop reached it: what it did is recorded
         payload = answer.result()
         worker = ticket.worker
         pid = worker.pid if worker is not None else None

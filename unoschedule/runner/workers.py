@@ -310,12 +310,14 @@ class WorkerPool:
                 return worker
         return None
 
-    async def taken(self, ticket: Ticket, wait: float = 2.0) -> TaskWorker | None:
-        """The worker that took ``ticket``, waiting up to ``wait`` seconds for one to
-        take it (a free worker takes a request at once; it may not be free yet)."""
-        deadline = time.monotonic() + wait
+    async def taken(self, ticket: Ticket) -> TaskWorker | None:
+        """The worker that took ``ticket``, waiting until one has (None: it was answered
+        meanwhile). No deadline: a request still in the queue would run later, after its
+        run was recorded as ended, so a stop waits for the worker it must kill. A worker
+        is forked for every request outstanding, so one takes it soon; at shutdown the
+        workers die with the scheduler, and ``stop_all`` does not wait past its grace."""
         worker = self.taker(ticket)
-        while worker is None and not ticket.answer.done() and time.monotonic() < deadline:
+        while worker is None and not ticket.answer.done():
             await asyncio.sleep(0.01)
             worker = self.taker(ticket)
         return worker
