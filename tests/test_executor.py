@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -744,3 +745,32 @@ def test_a_commands_output_reaches_the_output_callback_whole_in_chunks_not_lines
     # (4 KiB, atomic in a pipe), against 7 bytes a line: far under one call per 100 lines.
     assert len(got) < 300000 // 100
     assert not any(line.endswith("] 1") for line in lines)  # no line by line as well
+
+
+def test_an_idle_task_thread_keeps_its_event_loop_until_its_descriptors_are_wanted() -> None:
+    from unoschedule.runner.executor import _DaemonThreads, _thread_loop
+
+    threads = _DaemonThreads()
+    loops: list[asyncio.AbstractEventLoop] = []
+    ran = threading.Event()
+
+    def work() -> None:
+        loops.append(_thread_loop().loop)
+        ran.set()
+
+    threads.submit(work)
+    assert ran.wait(10)
+    deadline = time.monotonic() + 10
+    while threads.idle < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threads.idle == 1
+    ran.clear()
+    threads.submit(work)  # the idle thread takes it, with the loop it kept
+    assert ran.wait(10)
+    assert loops[1] is loops[0] and not loops[0].is_closed()
+    while threads.idle < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    threads.let_go(1)
+    while not loops[0].is_closed() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loops[0].is_closed()

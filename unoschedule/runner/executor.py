@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import collections
 import contextlib
 import inspect
 import json
@@ -32,10 +33,10 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
@@ -94,9 +95,9 @@ _READ_SIZE = 256 * 1024
 _RESULT_LIMIT = 1 << 20
 #: An async task whose event loop has not turned for this long is reported as blocking it.
 BLOCKED_AFTER = 1.0
-#: Idle task threads that keep their event loop for the next async task (each holds
-#: three descriptors, counted in ``budget.HEADROOM``); the others close theirs.
-IDLE_LOOPS = 8
+#: An idle task thread closes its event loop (three descriptors) after this long; one
+#: needed sooner for a job's descriptors is closed then (``Executor._make_room``).
+IDLE_LOOP_SECONDS = 30.0
 #: How often an async task's own loop beats while it turns.
 _BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
@@ -452,21 +453,32 @@ def _interrupted(output: str = "", pid: int | None = None) -> JobOutcome:
     return JobOutcome("interrupted", SHUTDOWN_ERROR, output, pid)
 
 
+_T = TypeVar("_T")
+
+
 class _DaemonThreads:
     """Daemon worker threads that are reused: starting a thread per task cost more than
     the scheduler's own work in a burst (the start waits for the new thread to run).
 
     A worker is added whenever none is idle, so a task that never returns holds only its
-    own worker; like daemons, they never keep the process from exiting after SIGTERM.
+    own worker; like daemons, they never keep the process from exiting after SIGTERM. An
+    idle worker keeps its event loop for the next task (making one per task was most of
+    the cost of a burst of async tasks) until it has been idle ``IDLE_LOOP_SECONDS`` or
+    ``let_go`` wants the loop's descriptors.
     """
 
     def __init__(self) -> None:
-        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         #: One token per idle worker: ``list.append`` and ``list.pop`` are atomic, so
         #: handing out work takes no lock that the workers contend for.
         self._idle: list[None] = []
 
-    def submit(self, work: Callable[[], None]) -> None:
+    @property
+    def idle(self) -> int:
+        """Idle workers (each may hold an event loop's descriptors)."""
+        return len(self._idle)
+
+    def submit(self, work: Callable[[], None] | None) -> None:
         try:
             self._idle.pop()
         except IndexError:
@@ -476,20 +488,94 @@ class _DaemonThreads:
             _thread.start_new_thread(self._worker, ())
         self._work.put(work)
 
+    def let_go(self, count: int) -> None:
+        """Have ``count`` idle workers close their event loops (their descriptors are
+        wanted); each takes the request when it is free."""
+        for _ in range(min(count, len(self._idle))):
+            self.submit(None)
+
     def _worker(self) -> None:
         while True:
-            work = self._work.get()
-            with contextlib.suppress(BaseException):  # ``work`` reports its own errors
-                work()
-            if len(self._idle) >= IDLE_LOOPS:  # its descriptors are not in the budget
+            try:
+                work = self._work.get(timeout=IDLE_LOOP_SECONDS)
+            except queue.Empty:  # idle long enough: its loop's descriptors go back
                 _close_thread_loop()
+                work = self._work.get()
+            if work is None:
+                _close_thread_loop()
+            else:
+                with contextlib.suppress(BaseException):  # ``work`` reports its own errors
+                    work()
             self._idle.append(None)
 
 
+class _TaskLoop:
+    """A worker thread's event loop, kept for the thread's next async tasks.
+
+    Its heartbeat beats while it turns (``beat``), so a task that blocks the loop is
+    seen from the scheduler's loop; what a task leaves running in it is cancelled at the
+    task's end, found through the loop's own task factory (``asyncio.all_tasks`` walks
+    every task of every loop of the process, the scheduler's thousands included)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.beat = time.monotonic()
+        self._heart = self.loop.create_task(self._heartbeat())
+        self._made: list[asyncio.Task[Any]] = []
+        self.loop.set_task_factory(self._task)
+
+    def _task(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Generator[Any, None, _T] | Coroutine[Any, Any, _T],
+        /,
+        **options: Any,
+    ) -> asyncio.Task[_T]:
+        task = asyncio.Task(coro, loop=loop, **options)
+        self._made.append(task)
+        return task
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.beat = time.monotonic()
+            await asyncio.sleep(_BEAT)
+
+    def run(self, main: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+        """Run ``main`` to its end; (True, its value) or (False, what it raised)."""
+        self.beat = time.monotonic()
+        try:
+            return True, self.loop.run_until_complete(main)
+        except BaseException as exc:
+            return False, exc
+        finally:
+            self._end_leftovers()
+
+    def _end_leftovers(self) -> None:
+        """Cancel what the task left running, as ``asyncio.run`` does at its end, so
+        that nothing of one task runs on into the next one's turn."""
+        for _ in range(3):  # what a cancelled task starts as it ends is cancelled too
+            made, self._made = self._made, []
+            pending = [task for task in made if not task.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+    def close(self) -> None:
+        self._heart.cancel()
+        with contextlib.suppress(BaseException):
+            self.loop.run_until_complete(asyncio.gather(self._heart, return_exceptions=True))
+        with contextlib.suppress(Exception):
+            self.loop.close()
+
+
 class _ThreadTask:
-    """An async task running in a fresh event loop on a worker thread, seen from the
-    scheduler's loop: ``done`` settles with its result, ``cancel`` reaches it across
-    threads, ``blocked_for`` reads the heartbeat its loop beats while it turns."""
+    """An async task running in a worker thread's event loop, seen from the scheduler's
+    loop: ``done`` settles with its result, ``cancel`` reaches it across threads,
+    ``blocked_for`` reads the heartbeat of the loop it runs in."""
 
     def __init__(
         self,
@@ -497,59 +583,43 @@ class _ThreadTask:
         func: Callable[..., Any],
         args: list[Any],
         kwargs: dict[str, Any],
+        settled: _Settled,
     ) -> None:
-        self._loop = loop
         self._func = func
         self._args = args
         self._kwargs = kwargs
+        self._settled = settled
         self.done: asyncio.Future[Any] = loop.create_future()
-        self._inner_loop: asyncio.AbstractEventLoop | None = None
+        self._home: _TaskLoop | None = None
         self._inner_task: asyncio.Task[Any] | None = None
-        self._beat = time.monotonic()
         self._cancelled = False
 
     def blocked_for(self) -> float:
-        if self.done.done():
+        home = self._home
+        if self.done.done() or home is None:
             return 0.0
-        return time.monotonic() - self._beat
+        return time.monotonic() - home.beat
 
     def cancel(self) -> None:
         self._cancelled = True
-        inner_loop, inner_task = self._inner_loop, self._inner_task
-        if inner_loop is not None and inner_task is not None:
+        home, inner_task = self._home, self._inner_task
+        if home is not None and inner_task is not None:
             with contextlib.suppress(RuntimeError):  # its loop already closed
-                inner_loop.call_soon_threadsafe(inner_task.cancel)
+                home.loop.call_soon_threadsafe(inner_task.cancel)
 
     async def _main(self) -> Any:
-        self._inner_loop = asyncio.get_running_loop()
         self._inner_task = asyncio.current_task()
         if self._cancelled:
             raise asyncio.CancelledError
-        beat = asyncio.ensure_future(self._heartbeat())
-        try:
-            value = self._func(*self._args, **self._kwargs)
-            return await value
-        finally:
-            beat.cancel()
-
-    async def _heartbeat(self) -> None:
-        while True:
-            self._beat = time.monotonic()
-            await asyncio.sleep(_BEAT)
+        return await self._func(*self._args, **self._kwargs)
 
     def target(self) -> None:
         """The worker thread's work: run the task to its end in the thread's own loop."""
-        loop = _thread_loop()
-        try:
-            value, ok = loop.run_until_complete(self._main()), True
-        except BaseException as exc:
-            value, ok = exc, False
-        finally:
-            _end_leftovers(loop)
-        with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
-            self._loop.call_soon_threadsafe(self._settle, ok, value)
+        home = self._home = _thread_loop()
+        ok, value = home.run(self._main())
+        self._settled.post(self, ok, value)
 
-    def _settle(self, ok: bool, value: Any) -> None:
+    def settle(self, ok: bool, value: Any) -> None:
         if self.done.done():
             return
         if ok:
@@ -558,39 +628,50 @@ class _ThreadTask:
             self.done.set_exception(value)
 
 
+class _Settled:
+    """Where worker threads post the ends of their tasks for the scheduler's loop: the
+    first post of a batch wakes the loop (one write to its self-pipe), the others join
+    it, so a burst of async tasks ending together is one wake-up, not one each."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._posted: collections.deque[tuple[_ThreadTask, bool, Any]] = collections.deque()
+        self._woken = False
+
+    def post(self, task: _ThreadTask, ok: bool, value: Any) -> None:
+        self._posted.append((task, ok, value))
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
+                self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        self._woken = False  # before taking them: a later post wakes the loop again
+        posted = self._posted
+        while posted:
+            task, ok, value = posted.popleft()
+            task.settle(ok, value)
+
+
 _thread_state = threading.local()
 
 
-def _thread_loop() -> asyncio.AbstractEventLoop:
+def _thread_loop() -> _TaskLoop:
     """The event loop of this worker thread, made once and kept for its next tasks: a
     new loop per task (``asyncio.run``) cost more than the scheduler's own work for a
     burst of async tasks."""
-    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _thread_state.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-    return loop
+    home: _TaskLoop | None = getattr(_thread_state, "home", None)
+    if home is None or home.loop.is_closed():
+        home = _thread_state.home = _TaskLoop()
+    return home
 
 
 def _close_thread_loop() -> None:
-    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
-    if loop is not None:
-        _thread_state.loop = None
+    home: _TaskLoop | None = getattr(_thread_state, "home", None)
+    if home is not None:
+        _thread_state.home = None
         asyncio.set_event_loop(None)
-        with contextlib.suppress(Exception):
-            loop.close()
-
-
-def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what a task left running in its thread's loop, as ``asyncio.run`` does at
-    its end, so that nothing of one task runs on into the next one's turn."""
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    if not pending:
-        return
-    for task in pending:
-        task.cancel()
-    with contextlib.suppress(BaseException):
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        home.close()
 
 
 async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
@@ -628,6 +709,11 @@ class Executor(JobRunner):
         self._jobs: set[_Job] = set()
         self._stopping = False
         self._threads = _DaemonThreads()
+        #: Where the worker threads post the ends of async tasks (for the current loop).
+        self._posts: _Settled | None = None
+        #: The async tasks running, watched for a loop they block (``_watch_blocking``).
+        self._watched: dict[_ThreadTask, _Job] = {}
+        self._watcher: asyncio.Future[None] | None = None
         #: Per schedule, an async task abandoned at its timeout while it blocked its
         #: thread: the schedule's next runs are refused until that thread is free.
         self._abandoned: dict[str, _ThreadTask] = {}
@@ -805,9 +891,11 @@ class Executor(JobRunner):
     def _make_room(self) -> None:
         """Before a job takes new descriptors: let go the idle task workers whose
         descriptors it needs (a pooled task reuses an idle worker's instead)."""
-        idle = self._workers.idle
-        if idle:
-            self._workers.let_go(self.budget.idle_to_let_go(len(self._jobs), idle))
+        workers, threads = self._workers.idle, self._threads.idle
+        if workers or threads:
+            count = self.budget.idle_to_let_go(len(self._jobs), workers + threads)
+            self._workers.let_go(min(count, workers))
+            self._threads.let_go(count - min(count, workers))
 
     @staticmethod
     def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
@@ -1044,11 +1132,14 @@ class Executor(JobRunner):
         self._abandoned.pop(name, None)
         loop = asyncio.get_running_loop()
         self._make_room()
-        running = _ThreadTask(loop, func, args, kwargs)
+        settled = self._posts
+        if settled is None or settled.loop is not loop:
+            settled = self._posts = _Settled(loop)
+        running = _ThreadTask(loop, func, args, kwargs, settled)
         self._threads.submit(running.target)
         self._started(on_start, None)
         timeout = spec.definition.timeout
-        watch = asyncio.ensure_future(self._watch_blocking(job, running))
+        self._watch_blocking(job, running)
         try:
             how = await self._wait_end(job, running.done, timeout)
             if how == "stopped":
@@ -1071,21 +1162,35 @@ class Executor(JobRunner):
             running.cancel()
             raise
         finally:
-            watch.cancel()
+            self._watched.pop(running, None)
         return self._settled(spec, running.done)
 
-    async def _watch_blocking(self, job: _Job, running: _ThreadTask) -> None:
-        """Warn once when the task's loop has not turned for ``BLOCKED_AFTER`` seconds."""
-        while True:
+    def _watch_blocking(self, job: _Job, running: _ThreadTask) -> None:
+        """Have ``running`` watched: a warning once its loop has not turned for
+        ``BLOCKED_AFTER`` seconds. One watcher for all async tasks running (a task each
+        was a quarter of the scheduler's work in a burst of them)."""
+        self._watched[running] = job
+        watcher = self._watcher
+        if (
+            watcher is None
+            or watcher.done()
+            or watcher.get_loop() is not asyncio.get_running_loop()
+        ):
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while self._watched:
             await asyncio.sleep(BLOCKED_AFTER / 2)
-            blocked = running.blocked_for()
-            if blocked >= BLOCKED_AFTER:
-                self._warn(
-                    job,
-                    f"async task blocks its event loop (no progress for {blocked:.1f}s): a "
-                    "blocking call in 'async def'? it cannot be cancelled until it yields",
-                )
-                return
+            for running, job in list(self._watched.items()):
+                blocked = running.blocked_for()
+                if blocked >= BLOCKED_AFTER:
+                    del self._watched[running]  # said once
+                    self._warn(
+                        job,
+                        f"async task blocks its event loop (no progress for {blocked:.1f}s): "
+                        "a blocking call in 'async def'? it cannot be cancelled until it "
+                        "yields",
+                    )
 
     @staticmethod
     def _settled(spec: JobSpec, fut: asyncio.Future[Any]) -> JobOutcome:

@@ -3,15 +3,25 @@
 Under journald (``JOURNAL_STREAM`` set) each line starts with a syslog priority prefix
 such as ``<4>`` so that ``journalctl -p warning`` filters correctly; on a terminal the
 level is coloured; anywhere else the line is plain with an ISO timestamp.
+
+Lines logged in one turn of the running event loop are written together at its end (one
+``write`` for a burst of runs starting, not two per run); a line logged with no loop
+running in its thread is written at once, after what waits, and what waits is written
+at exit too.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
-from datetime import UTC, datetime
-from typing import TextIO
+import time
+import weakref
+from typing import TYPE_CHECKING, TextIO, cast
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 _PRIORITY = {"debug": 7, "info": 6, "notice": 5, "warning": 4, "error": 3, "critical": 2}
 _COLOUR = {
@@ -31,22 +41,50 @@ class Logger:
         self.journald = bool(os.environ.get("JOURNAL_STREAM"))
         self.colour = not self.journald and self.stream.isatty() and "NO_COLOR" not in os.environ
         self._lock = threading.Lock()
+        #: Lines of the current loop turn, written by ``flush`` at its end.
+        self._pending: list[str] = []
+        #: The second of the last timestamp and its text (one ``strftime`` a second).
+        self._second = -1
+        self._stamp = ""
+        _ALL.add(self)
+
+    def _timestamp(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
     def _emit(self, level: str, message: str) -> None:
         if level == "debug" and not self.verbose:
             return
         message = message.replace("\n", "\\n")
         if self.journald:
-            line = f"<{_PRIORITY[level]}>{message}"
+            line = f"<{_PRIORITY[level]}>{message}\n"
         else:
-            stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             tag = level.upper()
             if self.colour:
                 tag = f"\x1b[{_COLOUR[level]}m{tag}\x1b[0m"
-            line = f"{stamp} {tag} {message}"
+            line = f"{self._timestamp()} {tag} {message}\n"
+        loop = _running_loop()
         with self._lock:
+            self._pending.append(line)
+            if loop is not None and len(self._pending) > 1:
+                return  # the flush of this turn is scheduled already
+        if loop is None:
+            self.flush()
+        else:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the lines that wait, in one call."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+            if not lines:
+                return
             try:
-                self.stream.write(line + "\n")
+                self.stream.write("".join(lines))
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
@@ -68,3 +106,24 @@ class Logger:
 
     def critical(self, message: str) -> None:
         self._emit("critical", message)
+
+
+_ALL: weakref.WeakSet[Logger] = weakref.WeakSet()
+
+
+def _running_loop() -> AbstractEventLoop | None:
+    """The event loop running in this thread, if any (asyncio is not imported for it:
+    a command at the shell never loads it)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return cast("AbstractEventLoop", asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+
+
+@atexit.register
+def _flush_all() -> None:
+    for logger in list(_ALL):
+        logger.flush()

@@ -170,6 +170,8 @@ class RunLoop:
         self._seq = itertools.count()
         self.fired = 0
         self._in_tick = False
+        #: Schedules the last tick ended, marked ``completed`` after its jobs started.
+        self._completing: list[str] = []
         self._pumps: set[str] = set()
         #: Schedules not active at the last look (``refresh`` watches them for resumes).
         self._inactive: set[str] = set()
@@ -455,6 +457,19 @@ class RunLoop:
             self._in_tick = False
         for queue in list(self._queues):
             self._pump(queue)
+        if self._completing:
+            try:
+                asyncio.get_running_loop().call_soon(self._mark_completed, now)
+            except RuntimeError:  # no loop: nothing started, nothing to put first
+                self._mark_completed(now)
+
+    def _mark_completed(self, now: datetime) -> None:
+        """Mark ``completed`` the schedules whose last occurrence the tick claimed, once
+        the jobs it started have begun: the status is for the shell, the claim already
+        holds the schedule's end, and a burst of ``at:`` schedules waited for it."""
+        names, self._completing = self._completing, []
+        if names and self.firing:
+            self.store.set_status(names, "completed", now)
 
     def _state_intact(self) -> bool:
         """At most once a second, whether the state is still the one opened: a runner
@@ -628,7 +643,7 @@ class RunLoop:
         if refused:
             self._lost_lease()
         if batch.completed and self.firing:
-            self.store.set_status(batch.completed, "completed", now)
+            self._completing.extend(batch.completed)
 
     def _new_run(
         self, definition: ScheduleDefinition, scheduled: datetime, trigger: str, now: datetime

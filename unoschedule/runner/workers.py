@@ -71,6 +71,11 @@ _SLOTS = 1 << 16
 _BATCH = 16
 #: The request that tells the worker taking it to leave.
 _LEAVE = pickle.dumps(None)
+#: Whether the kernel cuts one write into packets of exactly ``_PACKET`` bytes (a pipe
+#: in packet mode makes a packet of each page it fills): then requests padded to a page
+#: go out many per ``write`` and still reach the workers one each (``pickle`` ignores
+#: the padding); else one ``write`` per request.
+_PAGED = mmap.PAGESIZE == _PACKET
 
 
 def repr_head(value: Any, limit: int) -> str:
@@ -284,18 +289,29 @@ class WorkerPool:
 
     def _flush(self) -> None:
         self._flushing = False
-        while self._unsent:
+        unsent = self._unsent
+        while unsent:
             try:
-                os.write(self._requests_w, self._unsent[0])
+                if _PAGED:
+                    # One system call for the batch: the kernel still wakes one worker
+                    # per packet, each waking the next while requests are left.
+                    batch = b"".join(body.ljust(_PACKET, b"\0") for body in unsent)
+                    written = os.write(self._requests_w, batch) // _PACKET
+                    for _ in range(written):
+                        unsent.popleft()
+                    if unsent:  # a part went: the queue is full
+                        raise BlockingIOError
+                    break
+                os.write(self._requests_w, unsent[0])
             except BlockingIOError:  # the queue is full: the rest when it has room
                 if not self._writer:
                     self._writer = True
                     asyncio.get_running_loop().add_writer(self._requests_w, self._flush)
                 return
             except OSError:  # closed
-                self._unsent.clear()
+                unsent.clear()
                 break
-            self._unsent.popleft()
+            unsent.popleft()
         if self._writer:
             self._writer = False
             with contextlib.suppress(Exception):

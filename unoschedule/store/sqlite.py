@@ -337,14 +337,26 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
         yield chunk
 
 
+#: Each run column with how its value is stored (None: as it is).
+_RUN_STORED: tuple[tuple[str, Callable[[Any], Any] | None], ...] = tuple(
+    (
+        column,
+        _ts
+        if column in ("scheduled_time", "queued_at", "started_at", "finished_at")
+        else _dumps
+        if column in ("args", "kwargs", "event")
+        else None,
+    )
+    for column in _RUN_COLUMNS
+)
+
+
 def _run_params(run: RunRecord, key: str, **override: Any) -> tuple[Any, ...]:
-    values: dict[str, Any] = {c: getattr(run, c) for c in _RUN_COLUMNS}
-    values.update(override)
-    for column in ("scheduled_time", "queued_at", "started_at", "finished_at"):
-        values[column] = _ts(values[column])
-    for column in ("args", "kwargs", "event"):
-        values[column] = _dumps(values[column])
-    return (key, *(values[c] for c in _RUN_COLUMNS))
+    params: list[Any] = [key]
+    for column, stored in _RUN_STORED:
+        value = override[column] if column in override else getattr(run, column)
+        params.append(value if stored is None else stored(value))
+    return tuple(params)
 
 
 def _run_from_row(row: Sequence[Any]) -> RunRecord:
