@@ -1,4 +1,4 @@
-"""Issue 7: faults and hostile input that used to break ``uno-schedule run``.
+"""Faults and hostile input that used to break ``uno-schedule run``.
 
 Each test drives the real CLI as a subprocess where the item is about processes (a task
 that kills its process, a daemon that escapes, a signal, a deleted state file), and the
