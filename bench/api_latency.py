@@ -1,4 +1,4 @@
-"""Issue 6: how soon a running leader acts on a schedule added or changed through the
+"""How soon a running leader acts on a schedule added or changed through the
 library by another process.
 
 A ``uno-schedule run`` leads with ``check_interval: 60`` (so nothing but the wake-up can

@@ -1,4 +1,4 @@
-"""Issue 3: a burst of 10,000 occurrences due at one instant.
+"""A burst of 10,000 occurrences due at one instant.
 
 The real service runs as a subprocess on a temp YAML file of 10,000 one-time schedules
 (``at: T``) and a temp state file. T is a whole second far enough after the launch that
@@ -8,9 +8,9 @@ read from the ``runs`` table:
 
 - claimed and dispatched: when a poll first saw a row for every occurrence in ``runs``,
   minus T. The tick that claims a batch puts every claimed run in its queue right after
-  the commit, so this is "claimed and handed to the queues", the issue's goal (``queued_at``
-  is the tick's instant, not the commit's, so it cannot say this; the poll runs every
-  0.1 s, which bounds the resolution);
+  the commit, so this is "claimed and handed to the queues", what the goal asks for
+  (``queued_at`` is the tick's instant, not the commit's, so it cannot say this; the
+  poll runs every 0.1 s, which bounds the resolution);
 - all started: ``max(started_at) - T``, the stricter reading: every job actually begun.
   With a concurrency limit this is bounded by how fast jobs end, so for commands it is
   mostly the machine's process creation; the ``floor`` row (10,000 bare ``Popen`` of

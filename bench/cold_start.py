@@ -1,4 +1,4 @@
-"""Issue 2: cold start of ``uno-schedule -c FILE next-runs NAME --count 5 --json``.
+"""Cold start of ``uno-schedule -c FILE next-runs NAME --count 5 --json``.
 
 Compared with a bare ``python -c "import yaml, croniter"`` on the same venv interpreter:
 2 warm-up runs each, then runs interleaved (baseline, ours, baseline, ours, ...) so

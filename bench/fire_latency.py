@@ -1,4 +1,4 @@
-"""Issue 3: fire latency, scheduled instant to job start, 1,000 schedules every 5 s.
+"""Fire latency, scheduled instant to job start, 1,000 schedules every 5 s.
 
 The real service (``uno-schedule run``) runs as a subprocess on a temp YAML file and a
 temp state file. Each of the 1,000 schedules is ``every: 5s`` anchored at its own

@@ -1,4 +1,4 @@
-"""Issue 3: idle CPU of a runner with 10,000 schedules due hourly.
+"""Idle CPU of a runner with 10,000 schedules due hourly.
 
 The real service runs as a subprocess on a temp YAML file and state file. Every schedule
 fires once an hour (or once a day), at a minute that is outside the next 20 minutes, so

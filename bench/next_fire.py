@@ -1,4 +1,4 @@
-"""Issue 2: next-fire throughput, occurrences per second, America/New_York from 2026-01-01.
+"""Next-fire throughput, occurrences per second, America/New_York from 2026-01-01.
 
 For each expression, each library steps ``next`` N times (50,000; 5,000 with --quick)
 from 2026-01-01T00:00 America/New_York, each step from the previous result:

@@ -1,4 +1,4 @@
-"""Issue 8: pruning a state of 1,000,000 runs never blocks firing for more than 50 ms.
+"""Pruning a state of 1,000,000 runs never blocks firing for more than 50 ms.
 
 A state file gets 1,000,000 finished runs (100 schedules x 10,000, one a minute), written
 straight through SQL in one transaction. Then, as the leader does, the retention prunes

@@ -1,4 +1,4 @@
-"""Issue 10: a burst of 10,000 occurrences due at one instant, run by three workers.
+"""A burst of 10,000 occurrences due at one instant, run by three workers.
 
 As ``burst`` (10,000 one-time schedules ``at: T``, the command ``true``, concurrency
 200), with the state in a local redis-server, the leader executing no queue itself

@@ -1,4 +1,4 @@
-"""Issue 10: occurrence claims per second, Redis vs SQLite, through the Store interface.
+"""Occurrence claims per second, Redis vs SQLite, through the Store interface.
 
 In this process: one store of each kind, the lease held, then ``claim_many`` with
 batches of 1 (what a schedule firing alone costs: one script or one fsync'd transaction

@@ -1,4 +1,4 @@
-"""Issue 10: fire lag on Redis, scheduled instant to job start, as ``fire_latency``
+"""Fire lag on Redis, scheduled instant to job start, as ``fire_latency``
 measures it on SQLite (the same 1,000 schedules every 5 s, spread 5 ms apart).
 
 The runner keeps its state in a local redis-server. Variants: the leader runs the jobs

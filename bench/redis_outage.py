@@ -1,4 +1,4 @@
-"""Issue 10: Redis stopped for 30 s and started again, under two runners and a worker.
+"""Redis stopped for 30 s and started again, under two runners and a worker.
 
 A redis-server with an append-only file (so that a restart keeps the state), two
 ``uno-schedule run`` processes (``--queues scheduled``) and one ``uno-schedule worker

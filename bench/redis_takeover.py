@@ -1,4 +1,4 @@
-"""Issue 10: after SIGKILL of the leader on Redis, how soon the next due occurrence fires.
+"""After SIGKILL of the leader on Redis, how soon the next due occurrence fires.
 
 Three ``uno-schedule run`` processes share a local redis-server, ``lock_timeout: 2s``,
 one schedule every second whose command appends its instant to a file. Each trial waits

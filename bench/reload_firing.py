@@ -1,4 +1,4 @@
-"""Issue 7.14: firing goes on while a reload of 20,000 schedules is prepared.
+"""Firing goes on while a reload of 20,000 schedules is prepared.
 
 The real service runs as a subprocess on a YAML file of 20,000 hourly schedules plus
 one ``tick`` every second (a command). Once ready and ticking, the file is rewritten

@@ -1,4 +1,4 @@
-"""Issue 3: 100,000 schedules: time from process start to READY=1, and peak RSS.
+"""100,000 schedules: time from process start to READY=1, and peak RSS.
 
 The real service runs as a subprocess (``uno-schedule -c FILE --state FILE run``) with
 ``NOTIFY_SOCKET`` set to an AF_UNIX datagram socket of ours; the time is from just

@@ -1,4 +1,4 @@
-"""Issue 3: how soon a standby takes over when the leader dies (kill -9).
+"""How soon a standby takes over when the leader dies (kill -9).
 
 A leader and a standby run on one state file and a schedule that fires every second.
 Five times: wait for the leader's READY=1 and the standby's "standby" log line, SIGKILL

@@ -1,4 +1,4 @@
-"""Issue 2: ``uno-schedule -c FILE validate`` of a generated 10,000-schedule file.
+"""``uno-schedule -c FILE validate`` of a generated 10,000-schedule file.
 
 The file mixes every clock schedule type (5- and 6-field cron with names, ranges, steps,
 ``L``/``W``/``#``/``H``, macros; ``every``; ``at``; ``daily``; ``weekly``; ``monthly``;

@@ -1,4 +1,4 @@
-"""Issue 3: how soon a sleeping leader starts a run that the shell asked for.
+"""How soon a sleeping leader starts a run that the shell asked for.
 
 The real service runs on one hourly schedule with ``check_interval: 60`` (so nothing but
 the wake-up can make it act within the minute). Twenty times, ``uno-schedule trigger``

@@ -1,6 +1,6 @@
 """Operating a runner on Redis state: retention, explain and backfill through real
 ``uno-schedule`` processes with ``--state redis://...``, as test_ops does them on SQLite
-(issue 10: every command works the same on both)."""
+(every command works the same on both)."""
 
 from __future__ import annotations
 

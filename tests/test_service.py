@@ -7,10 +7,12 @@ for correctness; the deadlines only bound how long a broken build takes to fail.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -25,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from unoschedule import Scheduler
+from unoschedule.runner.reloading import CHUNK
 
 pytestmark = pytest.mark.slow
 
@@ -404,6 +409,61 @@ def test_an_invalid_reload_keeps_the_last_good_configuration(
     )
     assert [v["version"] for v in versions] == [2, 1]
     assert "*/2 * * * * *" in versions[0]["diff"]
+
+
+def many_hourly(count: int, version: int) -> str:
+    lines = ["schedules:"]
+    for i in range(count):
+        lines += [
+            f"  s{i:05d}:",
+            f'    schedule: "{i % 60} * * * *"',
+            f"    command: [echo, v{version}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_reload_written_in_chunks_is_loaded_whole_and_changes_through_the_api_still_count(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """Each chunk the reload writes wakes the leader (a definition write does); the
+    leader does not take the reload's own writes for changes through the API, and a
+    change another process makes through the API while the reload is written is taken."""
+    count = 6 * CHUNK
+    (tmp_path / "schedules.yaml").write_text(many_hourly(count, 1))
+    runner = runners()
+    runner.wait_log("ready", timeout=60)
+
+    async def through_the_api(change: str) -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        try:
+            if change == "add":
+                await scheduler.schedule(command="true", schedule="0 3 * * *", name="api")
+            else:
+                await scheduler.update_schedule("api", command="false")
+        finally:
+            scheduler.close()
+
+    def reload_written_in_part() -> bool:
+        conn = sqlite3.connect(f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, timeout=10)
+        try:
+            return bool(conn.execute("SELECT 1 FROM schedules WHERE version = 2").fetchone())
+        finally:
+            conn.close()
+
+    taken = "api: changed through the API"
+    asyncio.run(through_the_api("add"))
+    runner.wait_log(taken)
+    (tmp_path / "schedules.yaml").write_text(many_hourly(count, 2))  # every one changed
+    runner.proc.send_signal(signal.SIGHUP)
+    wait_until(reload_written_in_part, 60, "the reload's first chunk written")
+    asyncio.run(through_the_api("update"))
+    runner.wait_log("reloaded", timeout=60)
+    wait_until(lambda: runner.text().count(taken) == 2, 20, "the update through the API taken")
+    assert runner.term() == 0
+    text = runner.text()
+    assert f"{count} schedules changed" in text
+    taken_from_file = re.findall(r"s\d{5}: \w+ through the API", text)
+    assert not taken_from_file, taken_from_file[:3]
 
 
 def test_systemd_hears_ready_reloading_and_stopping(

@@ -5,7 +5,9 @@ writing their new versions, all on the event loop and in one transaction: nothin
 for that long (5.3 s measured, bench/reload_firing.py). Here the comparison runs in a
 worker thread and the writes go in chunks of ``CHUNK`` schedules, one transaction each,
 so that the loop's claims get the store between them. The run loop keeps the old
-definitions until the new state is written, then loads it in one step.
+definitions until the new state is written, then loads it in one step (each chunk raises
+the state's generation and wakes the leader, which takes no change from the state while
+its reload is written: ``Service._take_changes``).
 
 Chunks mean a crash in the middle leaves the reload half written; the next start
 compares the file with the state again and writes the rest (a schedule whose new
@@ -18,7 +20,7 @@ import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..abc import Store
 from ..model import ScheduleDefinition, ScheduleState, VersionRecord
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from ..abc import Engine
     from ..config.loader import Config
 
-__all__ = ["CHUNK", "write_reload", "write_reload_of"]
+__all__ = ["CHUNK", "Written", "write_reload", "write_reload_of"]
 
 #: Schedules written per transaction while a reload is applied.
 CHUNK = 500
@@ -37,6 +39,16 @@ CHUNK = 500
 LOG_EACH_CHANGE = 50
 
 T = TypeVar("T")
+
+
+class Written(NamedTuple):
+    """The state after a reload was written, for the loop to load in one step."""
+
+    #: The stored schedules, without definitions.
+    states: list[ScheduleState]
+    #: The state's generation read just before ``states``: a definition written by
+    #: another process after it raises the generation, so the leader takes it later.
+    generation: int
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -70,22 +82,24 @@ def write_reload(
     log: Logger,
     changelog: str = "reloaded",
     chunked: bool = True,
-) -> list[ScheduleState]:
+) -> Written:
     """Compare the file's ``definitions`` with the state and write the difference (from
     a worker thread when ``chunked``); return the stored schedules, without definitions,
     for the loop. Only the file's schedules are compared: those made through the API
     are neither changed nor removed by the file (unless the file now declares one: then
     the file takes it over, continuing its versions)."""
+    generation = store.generation()
     states = store.list_schedules(definitions=False)
     plan = file_plan(store, definitions, now=now, states=states)
     if plan.empty:
-        return states
+        return Written(states, generation)
     del states
     target: Any = _ChunkedWrites(store) if chunked else store
     apply_plan(target, plan, definitions, now=now, source=source, changelog=changelog)
     _log_plan(log, plan, source)
     del plan  # its entries hold the old states: free them before the new ones are read
-    return store.list_schedules(definitions=False)
+    generation = store.generation()
+    return Written(store.list_schedules(definitions=False), generation)
 
 
 def _log_plan(log: Logger, plan: Plan, source: str) -> None:
@@ -108,7 +122,7 @@ def _log_plan(log: Logger, plan: Plan, source: str) -> None:
             log.info(f"{len(entries)} schedules {what}: {names}, ...")
 
 
-def write_reload_of(config: Config, engine: Engine, log: Logger) -> list[ScheduleState]:
+def write_reload_of(config: Config, engine: Engine, log: Logger) -> Written:
     """``write_reload`` of a reloaded ``config`` into ``engine``'s state."""
     from ..sync import git_source
 

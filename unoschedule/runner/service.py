@@ -78,6 +78,9 @@ class Service:
         self._stop = False
         self._grace: float | None = None
         self._reload = False
+        self._reload_task: asyncio.Task[None] | None = None
+        #: A reload is being compared and written: the state holds part of it.
+        self._writing_reload = False
         self._file_stamp: tuple[int, int, int] | None = None
         self._lock: LeaderLock | None = None
         self._sleeper: _Sleeper | None = None
@@ -437,7 +440,14 @@ class Service:
 
     def _take_changes(self, runloop: RunLoop, now: datetime) -> None:
         """Act on definitions that other processes changed through the API (noticed by
-        the store's generation, so an idle leader reads nothing more)."""
+        the store's generation, so an idle leader reads nothing more).
+
+        Not while a reload is written: the state then holds part of the reload (each of
+        its chunks raises the generation and wakes the leader), which this would take
+        for changes through the API and follow here, on the event loop, chunk by chunk.
+        The reload's end takes what others changed meanwhile (``_do_reload``)."""
+        if self._writing_reload:
+            return
         sched = self.scheduler
         generation = sched.store.generation()
         if generation == self._generation:
@@ -448,8 +458,12 @@ class Service:
             return
         states = [s for s in (sched.store.get_schedule(n) for n in changed) if s is not None]
         runloop.retrack(states, now)
+        self._log_changes(changed)
+
+    def _log_changes(self, changed: list[str]) -> None:
+        definitions = self.scheduler.definitions
         for name in changed[:LOG_EACH_CHANGE]:
-            what = "changed" if name in sched.definitions else "deleted"
+            what = "changed" if name in definitions else "deleted"
             self.log.info(f"{name}: {what} through the API")
 
     def _apply_definitions(self, now: datetime, changelog: str) -> list[ScheduleState]:
@@ -459,7 +473,7 @@ class Service:
         sched = self.scheduler
         store = sched.store
         if sched.config is not None:
-            states = write_reload(
+            states, generation = write_reload(
                 store,
                 sched.file_definitions,
                 now=now,
@@ -470,9 +484,10 @@ class Service:
             )
             filestamp.record(store, sched.config)  # the shell need not read the file now
         else:
+            generation = store.generation()
             states = store.list_schedules(definitions=False)
         sched.reconcile_definitions(states)
-        self._generation = store.generation()
+        self._generation = generation
         return states
 
     async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
@@ -501,8 +516,12 @@ class Service:
             self.notifier.ready("reload rejected; running the last good configuration")
             return
         # Compared and written in a thread (firing goes on: see runner/reloading.py).
-        states = await asyncio.to_thread(write_reload_of, config, sched, self.log)
-        await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
+        self._writing_reload = True
+        try:
+            states, generation = await asyncio.to_thread(write_reload_of, config, sched, self.log)
+            await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
+        finally:
+            self._writing_reload = False
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
         if config.options.groups != sched.options.groups:
@@ -512,9 +531,14 @@ class Service:
             sched.options = replace(sched.options, groups=dict(config.options.groups))
             runloop.options = sched.options
         sched.replace_file_definitions(config.schedules)
-        self._generation = sched.store.generation()  # our own writes: nothing to re-read
+        # What other processes changed through the API while the reload was written, as
+        # the schedules it read after its writes show, is loaded in the same step (each
+        # compared by fingerprint, the file's computed when the reload was compared).
+        self._log_changes(sched.reconcile_definitions(states))
+        self._generation = generation
         with _quiet_gc():
             runloop.load(states, now)
+        self._take_changes(runloop, now)  # and what they changed since it read them
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
         self._wake()  # the due times changed: the loop's sleep was computed before
@@ -522,11 +546,10 @@ class Service:
     def _start_reload(self, runloop: RunLoop, now: datetime) -> None:
         """Run ``_do_reload`` as a task beside the serving loop, one at a time: a change
         seen meanwhile is picked up by the next look at the file once this one is done."""
-        running = getattr(self, "_reload_task", None)
-        if running is not None and not running.done():
+        if self._reload_task is not None and not self._reload_task.done():
             return
         task = asyncio.get_running_loop().create_task(self._do_reload(runloop, now))
-        self._reload_task: asyncio.Task[None] | None = task
+        self._reload_task = task
 
         def done(finished: asyncio.Task[None]) -> None:
             if not finished.cancelled() and finished.exception() is not None:
