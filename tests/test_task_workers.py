@@ -148,3 +148,23 @@ def test_a_request_too_large_for_the_workers_queue_runs_in_a_child_forked_for_it
     # add() has no 'pad': the large request reached the task, which refused it
     assert large.result == "error" and "pad" in (large.error or "")
     assert large.pid is not None and large.pid not in workers and large.pid != os.getpid()
+
+
+def test_a_task_process_never_collects_the_objects_it_inherited_and_the_scheduler_still_does() -> (
+    None
+):
+    import gc
+
+    pooled = make_spec(task="executor_tasks.inherited_objects_frozen")
+    forked = make_spec(task="executor_tasks.inherited_objects_frozen", timeout=30)
+
+    async def go() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            return [await executor.run(pooled), await executor.run(forked)]
+        finally:
+            executor.close()
+
+    outcomes = asyncio.run(go())
+    assert [(o.result, o.output) for o in outcomes] == [("success", "True")] * 2
+    assert gc.get_freeze_count() == 0

@@ -87,6 +87,13 @@ def format_instant(value: datetime | None, zone: tzinfo | None = None) -> str | 
     """Print ``YYYY-MM-DDTHH:MM:SSZ`` (fractions only where non-zero), or in ``zone``."""
     if value is None:
         return None
+    return _format_instant(value, zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_instant(value: datetime, zone: tzinfo | None) -> str:
+    """Cached: the runs of a burst share their due instant, and each run's log line and
+    environment print it."""
     if zone is not None and zone is not UTC:
         local = value.astimezone(zone)
         return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")

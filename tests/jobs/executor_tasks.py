@@ -111,3 +111,10 @@ def record_run(path: str) -> str:
 
 def uno_event(**_: object) -> str | None:
     return os.environ.get("UNO_EVENT")
+
+
+def inherited_objects_frozen() -> bool:
+    """Whether this process's collector leaves alone the objects it was forked with."""
+    import gc
+
+    return gc.get_freeze_count() > 0

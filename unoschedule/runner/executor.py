@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,6 +45,7 @@ from ..timeutil import format_instant
 from .processes import (
     die_with_parent,
     drop_own_environment,
+    fork,
     group_alive,
     inheritable_environment,
     signal_group,
@@ -1280,13 +1280,8 @@ class Executor(JobRunner):
         limit = spec.output_tail
         self._make_room()
         read_fd, write_fd = os.pipe()
-        for stream in (sys.stdout, sys.stderr):  # or the child would print them again
-            with contextlib.suppress(Exception):
-                stream.flush()
         try:
-            with warnings.catch_warnings():  # 3.12+ warns about fork with threads; see above
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
+            pid = fork()
         except OSError as exc:
             os.close(read_fd)
             os.close(write_fd)

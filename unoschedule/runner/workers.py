@@ -41,12 +41,11 @@ import signal
 import struct
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..budget import raise_soft_limit
-from .processes import die_with_parent, drop_own_environment, signal_group, watch_pid
+from .processes import die_with_parent, drop_own_environment, fork, signal_group, watch_pid
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 
 __all__ = ["TaskWorker", "Ticket", "WorkerPool", "repr_head"]
@@ -414,13 +413,8 @@ class WorkerPool:
         slot = self._free_slots.pop()
         _SLOT.pack_into(self._slots, slot * _SLOT.size, 0)
         ans_r, ans_w = os.pipe()
-        for stream in (sys.stdout, sys.stderr):  # or the child would print them again
-            with contextlib.suppress(Exception):
-                stream.flush()
         try:
-            with warnings.catch_warnings():  # 3.12+ warns about fork with threads
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
+            pid = fork()
         except OSError:
             for fd in (ans_r, ans_w):
                 os.close(fd)

@@ -1125,21 +1125,24 @@ class SQLiteStorage(Store, StateFile):
     def start_runs(self, starts: Sequence[tuple[str, datetime, int | None]]) -> list[str]:
         if not starts:
             return []
+        # The runs a pump starts share their instant (and have no pid yet): one statement
+        # for each such group, not one per run.
+        groups: dict[tuple[str | None, int | None], list[str]] = {}
+        for run_id, instant, pid in starts:
+            groups.setdefault((_ts(instant), pid), []).append(run_id)
+        started: set[str] = set()
         with self._write() as conn:
-            queued = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT run_id FROM runs WHERE result = 'queued' "
-                    "AND run_id IN (SELECT value FROM json_each(?))",
-                    (json.dumps([s[0] for s in starts]),),
+            for (started_at, pid), run_ids in groups.items():
+                started.update(
+                    row[0]
+                    for row in conn.execute(
+                        "UPDATE runs SET result = 'running', started_at = ?, "
+                        "pid = COALESCE(?, pid) WHERE result = 'queued' "
+                        "AND run_id IN (SELECT value FROM json_each(?)) RETURNING run_id",
+                        (started_at, pid, json.dumps(run_ids)),
+                    )
                 )
-            }
-            conn.executemany(
-                "UPDATE runs SET result = 'running', started_at = ?, pid = COALESCE(?, pid) "
-                "WHERE run_id = ? AND result = 'queued'",
-                [(_ts(started_at), pid, run_id) for run_id, started_at, pid in starts],
-            )
-        return [s[0] for s in starts if s[0] in queued]
+        return [s[0] for s in starts if s[0] in started]
 
     def start_in_group(
         self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
