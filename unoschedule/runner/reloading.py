@@ -1,8 +1,8 @@
 """Preparing and writing a reload off the event loop, so that firing goes on meanwhile.
 
-A reload of 20,000 changed schedules spent seconds comparing them with the state and
-writing their new versions, all on the event loop and in one transaction: nothing fired
-for that long (5.3 s measured, bench/reload_firing.py). Here the comparison runs in a
+Comparing a reload of tens of thousands of changed schedules with the state and writing
+their new versions takes seconds; on the event loop and in one transaction, nothing
+would fire for that long. Here the comparison runs in a
 worker thread and the writes go in chunks of ``CHUNK`` schedules, one transaction each,
 so that the loop's claims get the store between them. The run loop keeps the old
 definitions until the new state is written, then loads it in one step (each chunk raises
