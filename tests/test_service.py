@@ -411,6 +411,43 @@ def test_an_invalid_reload_keeps_the_last_good_configuration(
     assert "*/2 * * * * *" in versions[0]["diff"]
 
 
+LONG_JOB = """
+    scheduler:
+      shutdown_grace: {grace}
+      kill_grace: 1
+      metrics_enabled: false
+      metrics_address: {metrics}
+    schedules:
+      long:
+        schedule: "* * * * * *"
+        command: "sleep 40"
+        shell: true
+        overlap: skip
+"""
+
+
+def test_a_reload_applies_the_files_scheduler_options_and_says_which_wait_for_a_restart(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """The reloaded ``shutdown_grace`` decides how long a stop waits for the running job
+    (the first, 60 s, would outlast the test); a changed listening address is named as
+    taking effect at the next start, not silently dropped."""
+    write_config(tmp_path, LONG_JOB.format(grace=60, metrics="127.0.0.1:19650"))
+    runner = runners()
+    runner.wait_log("long: starting run")
+    write_config(tmp_path, LONG_JOB.format(grace=0, metrics="127.0.0.1:19651"))
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    text = runner.text()
+    assert "scheduler options applied: shutdown_grace" in text
+    assert (
+        "scheduler option metrics_address changed in the file: it takes effect when the "
+        "runner restarts" in text
+    )
+    assert runner.term(timeout=20) == 0
+    assert [r["result"] for r in runs(tmp_path)] == ["interrupted"]
+
+
 def many_hourly(count: int, version: int) -> str:
     lines = ["schedules:"]
     for i in range(count):

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "OVERLAPS",
     "PRIORITIES",
+    "RESTART_ONLY_OPTIONS",
     "RESULTS",
     "STATUSES",
     "TRIGGERS",
@@ -39,6 +40,7 @@ __all__ = [
     "ScheduleTemplate",
     "SchedulerOptions",
     "VersionRecord",
+    "reloaded_options",
 ]
 
 Priority = Literal["high", "normal", "low"]
@@ -415,6 +417,33 @@ class SchedulerOptions:
 
 
 # -- state records ---------------------------------------------------------------------
+
+
+#: The ``scheduler:`` options a running runner cannot take from a reloaded file: where
+#: its state is and who it is, what it listens on, where run output goes. They take
+#: effect when the runner restarts; every other option holds from the reload on.
+RESTART_ONLY_OPTIONS = (
+    "storage",
+    "state",
+    "instance_id",
+    "metrics_enabled",
+    "metrics_address",
+    "log_dir",
+    "log_max_bytes",
+)
+
+
+def reloaded_options(
+    running: SchedulerOptions, loaded: SchedulerOptions
+) -> tuple[SchedulerOptions, list[str]]:
+    """The options a runner holds after a reload that read ``loaded``: the file's, but
+    ``RESTART_ONLY_OPTIONS`` kept as ``running`` has them; with the names of those the
+    file changed (for the runner to say that they wait for a restart)."""
+    later = [
+        name for name in RESTART_ONLY_OPTIONS if getattr(running, name) != getattr(loaded, name)
+    ]
+    kept = {name: getattr(running, name) for name in RESTART_ONLY_OPTIONS}
+    return replace(loaded, **kept), later
 
 
 def _jsonable(value: Any) -> Any:

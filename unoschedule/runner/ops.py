@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .. import pauses, runlogs
 from ..abc import Engine, LeaderLoop, Observer, Store
 from ..health import overdue
-from ..model import JobOutcome, RunRecord
+from ..model import JobOutcome, RunRecord, SchedulerOptions
 from ..runlogs import OutputSink
 from ..runs import retries_left
 from .log import Logger
@@ -54,9 +54,21 @@ WORKER_RUNS_SECONDS = 5.0
 class Operations(Observer):
     """One per service: created at start, attached to the run loop once it leads."""
 
+    @property
+    def options(self) -> SchedulerOptions:
+        """The scheduler's options as they are now (a reload may change them)."""
+        return self.scheduler.options
+
+    @property
+    def _prune_at(self) -> int:
+        """A schedule is trimmed back to ``keep_runs`` once it holds a tenth more: one
+        pruning query per hundred runs at the default, not one per run (keep_runs 5: at
+        every run, so history never holds more than 5 finished runs and 1 running)."""
+        keep = self.options.keep_runs
+        return keep + keep // 10
+
     def __init__(self, scheduler: Engine, log: Logger) -> None:
         self.scheduler = scheduler
-        self.options = scheduler.options
         self.log = log
         self.loop: LeaderLoop | None = None
         #: The leader's notifications (``notify:``): its runs' ends and its alarms.
@@ -66,10 +78,6 @@ class Operations(Observer):
         self.metrics_by_default = False
         self._counts: dict[str, int] | None = None
         self._over: set[str] = set()
-        #: A schedule is trimmed back to ``keep_runs`` once it holds a tenth more: one
-        #: pruning query per hundred runs at the default, not one per run (keep_runs 5:
-        #: at every run, so history never holds more than 5 finished runs and 1 running).
-        self._prune_at = self.options.keep_runs + self.options.keep_runs // 10
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pruner: Store | None = None

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from .. import filestamp
 from ..abc import Engine, Waiter
 from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
 from ..identity import StateIdentity
-from ..model import ScheduleState
+from ..model import SchedulerOptions, ScheduleState, reloaded_options
 from ..private import make_private_dirs
 from ..sync import git_source
 from ..timeutil import format_instant
@@ -308,7 +308,6 @@ class Service:
     async def _serve(self) -> int:
         assert self.started is not None
         sched = self.scheduler
-        opts = sched.options
         store = sched.store
         clock = sched.clock
         loop = asyncio.get_running_loop()
@@ -406,7 +405,7 @@ class Service:
         finally:
             self.notifier.stopping()
             self.log.notice("stopping: no new runs will start")
-            grace = self._grace if self._grace is not None else opts.shutdown_grace
+            grace = self._grace if self._grace is not None else sched.options.shutdown_grace
             await self.ops.stop()
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
@@ -524,12 +523,7 @@ class Service:
             self._writing_reload = False
         now = sched.clock.now()  # the file may have taken a while to read
         sched.config = config
-        if config.options.groups != sched.options.groups:
-            # The file's group limits hold from this reload on: the run loop counts the
-            # schedules that name a group against these, and a group it does not know
-            # would run unlimited.
-            sched.options = replace(sched.options, groups=dict(config.options.groups))
-            runloop.options = sched.options
+        self._apply_options(runloop, config.options)
         sched.replace_file_definitions(config.schedules)
         # What other processes changed through the API while the reload was written, as
         # the schedules it read after its writes show, is loaded in the same step (each
@@ -542,6 +536,28 @@ class Service:
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
         self._wake()  # the due times changed: the loop's sleep was computed before
+
+    def _apply_options(self, runloop: RunLoop, loaded: SchedulerOptions) -> None:
+        """The reloaded file's ``scheduler:`` options hold from now on (concurrency,
+        group limits, graces, the missed policy...), except those only a restart can
+        apply (``RESTART_ONLY_OPTIONS``), which are logged as waiting for one."""
+        sched = self.scheduler
+        options, later = reloaded_options(sched.options, loaded)
+        for name in later:
+            self.log.warning(
+                f"scheduler option {name} changed in the file: it takes effect when the "
+                "runner restarts"
+            )
+        if options == sched.options:
+            return
+        changed = [
+            f.name
+            for f in fields(options)
+            if getattr(options, f.name) != getattr(sched.options, f.name)
+        ]
+        sched.options = options
+        runloop.options = options
+        self.log.info(f"scheduler options applied: {', '.join(changed)}")
 
     def _start_reload(self, runloop: RunLoop, now: datetime) -> None:
         """Run ``_do_reload`` as a task beside the serving loop, one at a time: a change
