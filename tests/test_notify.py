@@ -314,3 +314,20 @@ def test_a_target_with_its_secret_in_the_file_is_refused_without_showing_it(targ
     assert "holds a secret in the file; write it as ${VAR}" in str(error)
     assert all(part not in str(error) for part in ("TA", "pw", "abc"))
     parse_config(text + "    notify: {targets: ['mailto://me:${PW}@example.com']}\n")
+
+
+def test_a_misspelt_event_is_refused_alike_from_the_file_and_the_library(tmp_path: Path) -> None:
+    from unoschedule.config import load_config
+    from unoschedule.errors import ConfigErrors, ScheduleSyntaxError
+
+    with pytest.raises(ScheduleSyntaxError) as library:
+        Notify(("json://h/${T}",), events=("failur",))  # type: ignore[arg-type]
+    (tmp_path / "s.yaml").write_text(
+        "schedules:\n  a:\n    schedule: '@hourly'\n    command: 'true'\n"
+        "    notify: {targets: ['json://h/${T}'], events: [failur]}\n"
+    )
+    with pytest.raises(ConfigErrors) as from_file:
+        load_config(tmp_path / "s.yaml")
+    said = "unknown notify event 'failur'; did you mean 'failure'?"
+    assert said in str(library.value)
+    assert said in str(from_file.value)

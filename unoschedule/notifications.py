@@ -10,6 +10,7 @@ retries, the rate limit) and ``notify_apprise`` (the protocols).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ __all__ = [
     "NOTIFY_EVENTS",
     "PLACEHOLDER",
     "Notify",
+    "check_event",
     "check_target",
     "message",
     "notification_key",
@@ -49,10 +51,7 @@ class Notify:
         if not self.targets and not self.targets_file:
             raise ScheduleSyntaxError("notify needs targets: (Apprise URLs) or targets_file:")
         for event in self.events:
-            if event not in NOTIFY_EVENTS:
-                raise ScheduleSyntaxError(
-                    f"unknown notify event {event!r} (use {', '.join(NOTIFY_EVENTS)})"
-                )
+            check_event(event)
         for target in self.targets:
             check_target(target)
 
@@ -82,6 +81,17 @@ class Notify:
         if isinstance(events, str):
             events = (events,)
         return cls(tuple(str(t) for t in targets), value.get("targets_file"), tuple(events))
+
+
+def check_event(event: str) -> None:
+    """Refuse an event that ``notify:`` does not know, with the one meant if it is close."""
+    if event in NOTIFY_EVENTS:
+        return
+    hint = difflib.get_close_matches(event, NOTIFY_EVENTS, n=1, cutoff=0.6)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ScheduleSyntaxError(
+        f"unknown notify event {event!r}{extra} (use {', '.join(NOTIFY_EVENTS)})"
+    )
 
 
 def check_target(target: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..chains import CHAIN_ON, Chain
 from ..errors import ScheduleSyntaxError
-from ..notifications import NOTIFY_EVENTS, Notify, check_target
+from ..notifications import NOTIFY_EVENTS, Notify, check_event, check_target
 from .context import _Context, _Invalid, _pairs, _show, _suggest, _text
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -107,18 +107,10 @@ def _notify(ctx: _Context, node: Node) -> Notify:
                 text = _text(item)
                 if not text:
                     raise _Invalid(f"notify's {key} are strings, not {_show(item)}", item)
-                if key == "events" and text not in NOTIFY_EVENTS:
-                    hint = _suggest(text, NOTIFY_EVENTS)
-                    extra = f"; did you mean {hint!r}?" if hint else ""
-                    raise _Invalid(
-                        f"unknown notify event {text!r}{extra} (use {', '.join(NOTIFY_EVENTS)})",
-                        item,
-                    )
-                if key == "targets":
-                    try:
-                        check_target(text)
-                    except ScheduleSyntaxError as exc:
-                        raise _Invalid(exc.message, item) from None
+                try:
+                    (check_event if key == "events" else check_target)(text)
+                except ScheduleSyntaxError as exc:
+                    raise _Invalid(exc.message, item) from None
                 texts.append(text)
             values[key] = tuple(texts)
         elif key == "targets_file":
