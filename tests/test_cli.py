@@ -161,6 +161,28 @@ def test_next_runs_bad_from_is_a_usage_error(config: Path) -> None:
     assert "--from" in err
 
 
+def test_next_runs_of_a_schedule_that_does_not_fire_by_the_clock_says_why_on_stderr(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        "schedules:\n"
+        "  extract: {schedule: '@hourly', command: 'true'}\n"
+        "  load: {after: {schedule: extract, on: failure}, command: 'true'}\n"
+        "  restock: {schedule: {event: stock.low}, command: 'true'}\n"
+    )
+    code, out, err = invoke(config, "next-runs", "load")
+    assert (code, out) == (0, "")
+    assert err.strip() == "load runs after each run of extract that fails, not by the clock"
+    code, out, err = invoke(config, "next-runs", "restock")
+    assert (code, out) == (0, "")
+    assert err.strip() == (
+        "restock runs when the event stock.low is raised (uno-schedule event stock.low)"
+    )
+    code, out, err = invoke(config, "next-runs", "restock", "--json")
+    assert (code, out.strip(), err) == (0, "[]", "")
+
+
 def test_unknown_schedule_suggests(config: Path) -> None:
     for command in ("next-runs", "status", "history"):
         code, _out, err = invoke(config, command, "bakup")

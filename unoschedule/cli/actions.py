@@ -15,7 +15,7 @@ import json
 import sys
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unoschedule.errors import (
     CommandFailed,
@@ -29,6 +29,9 @@ from unoschedule.values import MAX_DEPTH, ValueLimitError, check_plain_value
 from . import output
 from .fitting import Column
 from .session import Globals, check_tz, run_async, scheduler_for, zone
+
+if TYPE_CHECKING:
+    from unoschedule.model import ScheduleDefinition
 
 __all__ = [
     "EVERYDAY",
@@ -295,9 +298,25 @@ def next_runs(
         except UnoScheduleError as exc:
             raise UsageError(str(exc), param_hint="'--from'") from None
         instants = scheduler.next_run_times(name, count, after)
+        definition = scheduler.definition(name) if not instants and not as_json else None
     text = render(instants, shown, as_json)
     if text:
         output.echo(text)
+    elif definition is not None:  # a person asked: say why nothing is coming
+        output.err(_why_no_runs(definition))
+
+
+def _why_no_runs(definition: ScheduleDefinition) -> str:
+    """Why ``next-runs`` lists nothing for ``definition``."""
+    name, chain = definition.name, definition.after
+    if chain is not None:
+        ends = {"success": "succeeds", "failure": "fails"}.get(chain.on)
+        which = f"that {ends}" if ends else "as it ends"
+        return f"{name} runs after each run of {chain.schedule} {which}, not by the clock"
+    event = getattr(definition.schedule, "event", None)
+    if event is not None:
+        return f"{name} runs when the event {event} is raised (uno-schedule event {event})"
+    return f"{name} has no run to come"
 
 
 def history(
