@@ -7,6 +7,7 @@ finishes jobs as soon as the test lets the event loop run.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -104,7 +105,9 @@ class Harness:
         self.store = SQLiteStorage(self.path)
         self.loop: RunLoop | None = None
 
-    def start(self, instance: str = "a", local_queues: set[str] | None = None) -> RunLoop:
+    def start(
+        self, instance: str = "a", local_queues: set[str] | None = None, log: Logger | None = None
+    ) -> RunLoop:
         now = self.clock.now()
         loop = RunLoop(
             store=self.store,
@@ -113,7 +116,7 @@ class Harness:
             executor=self.executor,  # type: ignore[arg-type]
             clock=self.clock,
             instance_id=instance,
-            log=Logger(verbose=False),
+            log=log or Logger(verbose=False),
             wake=lambda: None,
         )
         loop.local_queues = local_queues
@@ -573,3 +576,23 @@ def test_runs_past_the_descriptor_budget_wait_queued_and_start_as_jobs_end(
     run(go)
     assert [h.history(n) for n in names] == [[("09:00", "schedule", 1, "success")]] * 5
     assert len(h.executor.calls) == 5
+
+
+def test_a_schedule_naming_a_group_this_runner_has_no_limit_for_runs_and_is_said_once(
+    tmp_path: Path,
+) -> None:
+    """A library schedule may name a group the leader's file does not define: its runs
+    are not held back, and the leader says so once instead of ignoring it silently."""
+    h = Harness(tmp_path, [cron("sync", "* * * * *", concurrency_group="warehouse")])
+    said = io.StringIO()
+
+    async def go() -> None:
+        h.start(log=Logger(said))
+        for when in ("09:00:00", "09:01:00", "09:02:00"):
+            await h.at(f"2026-06-01T{when}Z")
+
+    run(go)
+    assert [r[3] for r in h.history("sync")] == ["success"] * 3
+    warnings = [line for line in said.getvalue().splitlines() if "warehouse" in line]
+    assert len(warnings) == 1
+    assert "sync: concurrency group 'warehouse' has no limit in this runner's" in warnings[0]

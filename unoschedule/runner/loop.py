@@ -170,6 +170,8 @@ class RunLoop:
         self._seq = itertools.count()
         self.fired = 0
         self._in_tick = False
+        #: (schedule, group) whose group has no limit here, already logged.
+        self._ungrouped: set[tuple[str, str]] = set()
         #: Schedules the last tick ended, marked ``completed`` after its jobs started.
         self._completing: list[str] = []
         self._pumps: set[str] = set()
@@ -937,7 +939,17 @@ class RunLoop:
         """The concurrency group whose limit ``run`` counts against (None: no group)."""
         definition = self.definitions.get(run.schedule)
         group = definition.concurrency_group if definition is not None else None
-        return group if group is not None and group in self.options.groups else None
+        if group is None:
+            return None
+        if group not in self.options.groups:
+            if (run.schedule, group) not in self._ungrouped:  # said once, not per run
+                self._ungrouped.add((run.schedule, group))
+                self.log.warning(
+                    f"{run.schedule}: concurrency group {group!r} has no limit in this "
+                    "runner's scheduler.groups: its runs are not limited by it"
+                )
+            return None
+        return group
 
     def _request_pump(self, queue: str) -> None:
         """Pump ``queue`` once the current callbacks have run: the slots that jobs ending
