@@ -26,7 +26,16 @@ from pathlib import Path
 
 import pytest
 from test_loop import Harness, T, cron, run
-from test_service import Runner, runners, runs, starts, uno_cli, wait_until, write_config
+from test_service import (
+    Runner,
+    many_hourly,
+    runners,
+    runs,
+    starts,
+    uno_cli,
+    wait_until,
+    write_config,
+)
 
 from unoschedule.model import ScheduleDefinition
 from unoschedule.schedules import IntervalSchedule
@@ -990,20 +999,15 @@ def test_output_into_a_closed_pipe_is_not_a_broken_pipe_error(
 
 
 def big_config(count: int, version: int) -> str:
-    lines = [
+    """``many_hourly`` with a ``tick`` every second first."""
+    tick = [
         "schedules:",
         "  tick:",
         '    schedule: "* * * * * *"',
         '    command: "echo $UNO_SCHEDULED_TIME >> starts.log"',
         "    shell: true",
     ]
-    for i in range(count):
-        lines += [
-            f"  s{i:05d}:",
-            f'    schedule: "{i % 60} * * * *"',
-            f"    command: [echo, v{version}]",
-        ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(tick) + "\n" + many_hourly(count, version).removeprefix("schedules:\n")
 
 
 def test_firing_goes_on_while_a_large_reload_is_prepared(
