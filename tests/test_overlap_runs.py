@@ -109,6 +109,7 @@ def test_skip_records_the_occurrences_met_by_a_running_run_and_never_overlaps(
     assert most_at_once(stamps(tmp_path)) == 1
 
 
+@pytest.mark.serial
 def test_buffer_one_keeps_at_most_one_run_waiting_and_starts_it_when_the_current_ends(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
@@ -164,6 +165,7 @@ def test_buffer_all_runs_every_occurrence_in_order_one_at_a_time(
     assert [by_id[i] for i in started] == sorted(by_id[i] for i in started)
 
 
+@pytest.mark.serial
 def test_cancel_other_stops_the_running_run_records_it_cancelled_and_starts_the_new(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:

@@ -129,6 +129,7 @@ def test_the_librarys_start_leads_again_after_a_redis_stall(
         proc.wait(10)
 
 
+@pytest.mark.serial
 def test_a_workers_job_cut_off_from_redis_is_killed_before_anyone_may_take_it_over(
     tmp_path: Path, server: RedisServer
 ) -> None:
