@@ -985,6 +985,7 @@ class StoreContract:
         store.set_meta("started", "y")
         assert store.get_meta("started") == "y"
 
+    @pytest.mark.serial
     def test_notify_wakes_waiter(self, store: Store) -> None:
         waiter = store.waiter()
         try:

@@ -278,6 +278,7 @@ def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is
 # -- timeouts and process groups -------------------------------------------------------------
 
 
+@pytest.mark.serial
 def test_a_timeout_kills_the_whole_process_group_including_the_grandchild(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     spec = make_spec(
@@ -295,6 +296,7 @@ def test_a_timeout_kills_the_whole_process_group_including_the_grandchild(tmp_pa
     assert group_members(outcome.pid) == []
 
 
+@pytest.mark.serial
 def test_a_job_that_ignores_sigterm_is_killed_at_timeout_plus_grace() -> None:
     spec = make_spec(command=("sh", "-c", "trap '' TERM; sleep 300"), timeout=0.5)
     started = time.monotonic()
@@ -306,6 +308,7 @@ def test_a_job_that_ignores_sigterm_is_killed_at_timeout_plus_grace() -> None:
     assert group_members(outcome.pid) == []
 
 
+@pytest.mark.serial
 def test_a_grandchild_holding_the_pipe_does_not_keep_a_finished_job_running(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     spec = make_spec(command=("sh", "-c", f"sleep 300 & echo $! > {pid_file}; echo done"))
@@ -512,6 +515,7 @@ def test_a_sync_task_with_a_timeout_runs_in_a_forked_child_and_returns_its_resul
     assert outcome.output == repr({"sum": 10, "pid": outcome.pid})
 
 
+@pytest.mark.serial
 def test_a_sync_task_is_stopped_at_its_timeout() -> None:
     spec = make_spec(task="executor_tasks.sleep_sync", args=(30,), timeout=0.5)
     started = time.monotonic()
@@ -548,6 +552,7 @@ def test_killing_a_forked_task_does_not_deliver_sigterm_to_the_scheduler() -> No
     assert received == []
 
 
+@pytest.mark.serial
 def test_an_async_task_is_cancelled_at_its_timeout() -> None:
     started = time.monotonic()
     outcome = run_job(make_spec(task="executor_tasks.sleep_async", args=(30,), timeout=0.3))
@@ -587,6 +592,7 @@ def test_the_yaml_folder_is_an_import_root(tmp_path: Path) -> None:
     assert run_job(spec).output == "'pong'"
 
 
+@pytest.mark.serial
 def test_stop_all_cancels_an_async_task_after_the_grace_period() -> None:
     async def scenario() -> tuple[JobOutcome, float]:
         executor = Executor()
@@ -606,6 +612,7 @@ def test_stop_all_cancels_an_async_task_after_the_grace_period() -> None:
 # -- hooks ---------------------------------------------------------------------------------
 
 
+@pytest.mark.serial
 def test_a_hook_runs_with_the_given_environment_and_never_raises(tmp_path: Path) -> None:
     out = tmp_path / "hook.txt"
     lines: list[str] = []
@@ -624,6 +631,7 @@ def test_a_hook_runs_with_the_given_environment_and_never_raises(tmp_path: Path)
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("timeout", [None, 30.0], ids=["thread", "forked"])
 def test_stop_all_interrupts_a_sync_task_within_the_grace_period(timeout: float | None) -> None:
     async def scenario() -> tuple[JobOutcome, float]:
@@ -648,6 +656,7 @@ def test_a_cut_through_a_utf8_character_does_not_garble_the_tail() -> None:
     assert outcome.output == "é" * 25
 
 
+@pytest.mark.serial
 def test_a_grandchild_that_ignores_sigterm_is_killed_after_its_parent_obeyed(
     tmp_path: Path,
 ) -> None:

@@ -36,6 +36,7 @@ def test_exclusive_and_released(tmp_path: Path) -> None:
     b.release()  # twice is harmless
 
 
+@pytest.mark.serial
 def test_blocking_timeout_and_on_wait(tmp_path: Path) -> None:
     a = LeaderLock.for_state(tmp_path / "state.db")
     b = LeaderLock.for_state(tmp_path / "state.db")

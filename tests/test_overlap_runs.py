@@ -96,7 +96,7 @@ def test_skip_records_the_occurrences_met_by_a_running_run_and_never_overlaps(
 ) -> None:
     write_config(tmp_path, one_schedule("skip"))
     runner = runners()
-    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    wait_until(ended(tmp_path, 2), 30, "two runs to end")
     runner.term()
     runs = history(tmp_path, "slow")
     skipped = [r for r in runs if r["result"] == "skipped"]
@@ -109,18 +109,20 @@ def test_skip_records_the_occurrences_met_by_a_running_run_and_never_overlaps(
     assert most_at_once(stamps(tmp_path)) == 1
 
 
+@pytest.mark.serial
 def test_buffer_one_keeps_at_most_one_run_waiting_and_starts_it_when_the_current_ends(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
     write_config(tmp_path, one_schedule("buffer_one"))
     runner = runners()
+    runner.wait_log("ready:")  # history needs the state the runner creates
     waiting_seen: list[int] = []
 
     def two_ended() -> bool:
         waiting_seen.append(sum(r["result"] == "queued" for r in history(tmp_path, "slow")))
         return ended(tmp_path, 2)()
 
-    wait_until(two_ended, 12, "two runs to end")
+    wait_until(two_ended, 30, "two runs to end")
     runner.term()
     runs = history(tmp_path, "slow")
     assert waiting_seen and max(waiting_seen) <= 1
@@ -138,7 +140,7 @@ def test_buffer_all_runs_every_occurrence_in_order_one_at_a_time(
 ) -> None:
     write_config(tmp_path, one_schedule("buffer_all"))
     runner = runners()
-    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    wait_until(ended(tmp_path, 2), 30, "two runs to end")
     runner.term()
     runs = history(tmp_path, "slow")
     assert not [r for r in runs if r["result"] == "skipped"]
@@ -163,14 +165,16 @@ def test_buffer_all_runs_every_occurrence_in_order_one_at_a_time(
     assert [by_id[i] for i in started] == sorted(by_id[i] for i in started)
 
 
+@pytest.mark.serial
 def test_cancel_other_stops_the_running_run_records_it_cancelled_and_starts_the_new(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
     write_config(tmp_path, one_schedule("cancel_other"))
     runner = runners()
+    runner.wait_log("ready:")  # history needs the state the runner creates
     wait_until(
         lambda: sum(r["result"] == "cancelled" for r in history(tmp_path, "slow")) >= 2,
-        12,
+        30,
         "two runs cancelled",
     )
     runner.term()
@@ -196,7 +200,7 @@ def test_allow_all_lets_runs_of_one_schedule_overlap(
 ) -> None:
     write_config(tmp_path, one_schedule("allow_all"))
     runner = runners()
-    wait_until(ended(tmp_path, 2), 12, "two runs to end")
+    wait_until(ended(tmp_path, 2), 30, "two runs to end")
     runner.term()
     assert most_at_once(stamps(tmp_path)) >= 2
     assert not [r for r in history(tmp_path, "slow") if r["result"] == "skipped"]
@@ -225,7 +229,7 @@ def test_a_concurrency_group_of_two_never_runs_three_of_its_schedules_at_once(
 ) -> None:
     write_config(tmp_path, GROUP)
     runner = runners()
-    wait_until(ended(tmp_path, 4), 12, "four runs to end")
+    wait_until(ended(tmp_path, 4), 30, "four runs to end")
     runner.term()
     spans = stamps(tmp_path)
     assert most_at_once(spans) == 2  # the limit, reached and never passed
@@ -298,8 +302,8 @@ def test_two_workers_keep_a_group_to_its_limit_and_a_buffered_run_behind_the_run
             lines = group.read_text().splitlines() if group.exists() else []
             return sum(line.startswith("end") for line in lines) >= 4
 
-        wait_until(group_ended, 14, "four runs of the group to end on the workers")
-        wait_until(ended(tmp_path, 2), 8, "two runs of the buffered schedule to end")
+        wait_until(group_ended, 30, "four runs of the group to end on the workers")
+        wait_until(ended(tmp_path, 2), 30, "two runs of the buffered schedule to end")
     finally:
         for proc in procs:
             proc.kill()
@@ -328,7 +332,7 @@ def test_a_reload_that_gives_schedules_a_group_holds_them_to_its_limit(
     reloaded = time.time()
     wait_until(
         lambda: sum(start > reloaded + 3 for start, _ in stamps(tmp_path).values()) >= 2,
-        12,
+        30,
         "two runs started after the reload",
     )
     runner.term()
@@ -362,10 +366,10 @@ def test_a_worker_holds_a_group_to_the_limit_of_the_file_the_leader_reloaded(
                     [*argv, *args], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
                     env=env, start_new_session=True,
                 )  # fmt: skip
-        wait_until(group.exists, 10, "a run of the group to start")
+        wait_until(group.exists, 30, "a run of the group to start")
         write_config(tmp_path, body.replace("warehouse: 2", "warehouse: 1"))
         procs["leader"].send_signal(signal.SIGHUP)
-        wait_until(lambda: "reloaded" in (tmp_path / "leader.log").read_text(), 10, "the reload")
+        wait_until(lambda: "reloaded" in (tmp_path / "leader.log").read_text(), 30, "the reload")
         reloaded = time.time()
 
         def spans() -> dict[str, tuple[float, float]]:
@@ -376,7 +380,7 @@ def test_a_worker_holds_a_group_to_the_limit_of_the_file_the_leader_reloaded(
                 found[run_id] = (float(when), end) if kind == "start" else (start, float(when))
             return {k: v for k, v in found.items() if v[0] > reloaded + 3}
 
-        wait_until(lambda: len(spans()) >= 2, 12, "two runs of the group after the reload")
+        wait_until(lambda: len(spans()) >= 2, 30, "two runs of the group after the reload")
     finally:
         for proc in procs.values():
             proc.kill()
@@ -422,7 +426,7 @@ def test_cancel_other_stops_a_run_on_a_worker_records_it_cancelled_and_starts_th
                     )
                 )  # fmt: skip
         wait_until(
-            lambda: sum(r["result"] == "cancelled" for r in runs()) >= 2, 12, "two runs cancelled"
+            lambda: sum(r["result"] == "cancelled" for r in runs()) >= 2, 30, "two runs cancelled"
         )
     finally:
         for proc in procs:

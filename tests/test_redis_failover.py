@@ -151,6 +151,7 @@ def assert_started_once_and_recorded(cluster: Cluster) -> list[str]:
     return lines
 
 
+@pytest.mark.serial
 def test_kill_the_leader_freeze_the_next_thaw_it(cluster: Cluster) -> None:
     """SIGKILL the leader, SIGSTOP its successor past the lease, SIGCONT it: every
     occurrence starts once, a survivor fires within lock_timeout plus a tick each time,

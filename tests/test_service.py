@@ -201,6 +201,7 @@ def test_random_kills_never_start_an_occurrence_twice(
     assert_every_occurrence_recorded(tmp_path)
 
 
+@pytest.mark.serial
 def test_a_standby_takes_over_within_a_second_of_the_leaders_death(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:

@@ -57,6 +57,11 @@ GROUP_WAIT_BUCKETS = (0.1, 1, 5, 15, 60, 300, 900, 3600)
 #: A connection that sends nothing for this long is closed (a scrape sends its request
 #: at once and reads the answer within its own timeout).
 IDLE_SECONDS = 10.0
+#: Connections the kernel holds until the server accepts them (socketserver's default
+#: is 5). They take no descriptor of ours; with a shorter queue, a burst of connections
+#: faster than the accepting thread sees its SYNs dropped and each late one waits a
+#: second for the client's retransmission.
+LISTEN_BACKLOG = 128
 #: Between chunks of this many lines a scrape sleeps 0, so that the event loop's thread
 #: gets the GIL back at once rather than after the switch interval.
 _CHUNK = 100
@@ -356,6 +361,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, host: str, port: int, metrics: Metrics) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
