@@ -247,8 +247,8 @@ def fork() -> int:
     """``os.fork`` for a task process: what this process printed is flushed first (or
     the child would print it again), and the child's garbage collector never walks the
     objects it inherited (``gc.freeze``): a walk writes to every object, and each page
-    written is copied, so a child's first collection copied the scheduler's whole heap
-    (100,000 schedules: hundreds of MiB, the bulk of a first burst's cost)."""
+    written is copied, so a child's first collection would copy the scheduler's whole
+    heap into it."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

@@ -548,13 +548,13 @@ class Service:
                 f"scheduler option {name} changed in the file: it takes effect when the "
                 "runner restarts"
             )
-        if options == sched.options:
-            return
         changed = [
             f.name
             for f in fields(options)
             if getattr(options, f.name) != getattr(sched.options, f.name)
         ]
+        if not changed:
+            return
         sched.options = options
         runloop.options = options
         self.log.info(f"scheduler options applied: {', '.join(changed)}")
