@@ -48,6 +48,7 @@ VARIANTS = (
 ROWS = tuple(f"{v[0]}_{m}" for v in VARIANTS for m in ("p50", "p99", "dispatch_p99"))
 PERIOD = 5.0
 WARMUP = 2.0
+SLICE = 5.0
 
 
 def _config(folder: Path, count: int, job: str, spread: bool) -> Path:
@@ -105,9 +106,16 @@ def _measure(
             conn.close()
     dispatch = [(parse_ts(b) - parse_ts(a)) * 1000 for a, b, _, _ in rows if b is not None]
     in_job = []
+    # The worst lag in each SLICE seconds of the window: a tail that sits at its start
+    # (the sync workers' pool is still being forked then) reads differently from one
+    # spread over it.
+    worst: dict[int, float] = {}
     for scheduled, _, _, output in rows:
         with contextlib.suppress(ValueError):
-            in_job.append((float((output or "").strip()) - parse_ts(scheduled)) * 1000)
+            lag = (float((output or "").strip()) - parse_ts(scheduled)) * 1000
+            in_job.append(lag)
+            part = int((parse_ts(scheduled) - window_start) // SLICE)
+            worst[part] = max(worst.get(part, lag), lag)
     unstarted = sum(1 for _, b, _, _ in rows if b is None)
     expected = round(seconds / PERIOD * count)
     results: dict[str, int] = {}
@@ -116,7 +124,10 @@ def _measure(
     info = (
         f"{len(rows):,} runs ({len(in_job):,} with a job clock) in a {seconds:.0f}s "
         f"window (expected about {expected:,}), "
-        f"results {results}, {unstarted} never started; start-to-READY {ready:.1f}s"
+        f"results {results}, {unstarted} never started; start-to-READY {ready:.1f}s; "
+        f"worst per {SLICE:g} s of the window: "
+        + ", ".join(f"{worst[part]:.1f}" for part in sorted(worst))
+        + " ms"
     )
     if len(rows) < expected * 0.95:
         info += "; FEWER RUNS THAN EXPECTED"
