@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def make_spec(
     event: dict[str, Any] | None = None,
     trigger: Any = "schedule",
     attempt: int = 1,
+    run_id: str | None = None,
     output_tail: int = 4096,
 ) -> JobSpec:
     definition = ScheduleDefinition(
@@ -66,8 +68,10 @@ def make_spec(
         env=env or {},
         cwd=cwd,
     )
+    # A run id of its own: a timeout or a stop ends every process on the machine that
+    # carries it (``stop_orphans``), other tests' jobs running alongside included.
     run = RunRecord(
-        run_id="run-1",
+        run_id=run_id or f"run-{uuid.uuid4().hex[:12]}",
         schedule="nightly",
         scheduled_time=datetime(2026, 3, 1, 2, 30, tzinfo=UTC),
         trigger=trigger,
@@ -147,7 +151,7 @@ def test_a_command_gets_every_uno_variable_of_the_contract_and_its_own_env(
     assert outcome.result == "success", outcome
     seen = json.loads(outcome.output)
     assert seen["UNO_SCHEDULE_NAME"] == "nightly"
-    assert seen["UNO_RUN_ID"] == "run-1"
+    assert seen["UNO_RUN_ID"] == spec.run.run_id
     assert seen["UNO_SCHEDULED_TIME"] == "2026-03-01T02:30:00Z"
     assert seen["UNO_ATTEMPT"] == "2"
     assert seen["UNO_TRIGGER"] == "event"
@@ -155,7 +159,7 @@ def test_a_command_gets_every_uno_variable_of_the_contract_and_its_own_env(
     assert json.loads(seen["UNO_EVENT"]) == {"sku": "A-1", "count": 2}
     assert seen["GREETING"] == "hi"
     assert seen["CWD"] == str(tmp_path / "work")
-    assert job_environment(spec)["UNO_RUN_ID"] == "run-1"
+    assert job_environment(spec)["UNO_RUN_ID"] == spec.run.run_id
 
 
 def test_a_run_without_an_event_has_no_uno_event_even_if_the_scheduler_had_one(
@@ -197,7 +201,9 @@ def test_with_shell_true_args_arrive_as_positional_parameters_never_as_code() ->
 def test_exit_zero_is_success_and_the_output_is_kept() -> None:
     lines: list[str] = []
     outcome = asyncio.run(
-        Executor(log=lines.append).run(make_spec(command=("sh", "-c", "echo out; echo err >&2")))
+        Executor(log=lines.append).run(
+            make_spec(command=("sh", "-c", "echo out; echo err >&2"), run_id="run-1")
+        )
     )
     assert (outcome.result, outcome.error) == ("success", None)
     assert outcome.output == "out\nerr\n"
@@ -266,7 +272,9 @@ def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is
     lines: list[str] = []
     script = "for i in range(20000): print(f'line {i:05d}')"
     outcome = asyncio.run(
-        Executor(log=lines.append).run(make_spec(command=(PY, "-c", script), output_tail=100))
+        Executor(log=lines.append).run(
+            make_spec(command=(PY, "-c", script), output_tail=100, run_id="run-1")
+        )
     )
     assert outcome.result == "success"
     assert len(outcome.output.encode()) <= 100
@@ -392,10 +400,10 @@ def test_a_sync_task_gets_args_and_merged_kwargs_and_runs_in_a_reused_worker_pro
     assert second.output == first.output
 
 
-def children() -> set[int]:
-    """Live (not zombie) child processes of this test process."""
-    me = str(os.getpid()).encode()
-    found = set()
+def descendants() -> set[int]:
+    """Live (not zombie) processes descended from this test process: the task workers
+    are the children of the executor's fork server, itself a child."""
+    parents: dict[bytes, list[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -403,8 +411,14 @@ def children() -> set[int]:
             except OSError:
                 continue
             fields = stat[stat.rfind(b")") + 2 :].split()
-            if fields[1] == me and fields[0] not in (b"Z", b"X"):
-                found.add(int(name))
+            if fields[0] not in (b"Z", b"X"):
+                parents.setdefault(fields[1], []).append(int(name))
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        for child in parents.get(str(todo.pop()).encode(), []):
+            found.add(child)
+            todo.append(child)
     return found
 
 
@@ -424,11 +438,11 @@ def test_prepare_forks_a_worker_per_slot_of_the_sync_tasks_before_their_first_ru
 
     async def go() -> tuple[int, set[int], list[JobOutcome]]:
         executor = Executor()
-        others = children()  # of the test process: a redis-server of other tests...
+        others = descendants()  # of the test process: a redis-server of other tests...
         try:
             executor.prepare(definitions, options, None)
             ready = await executor.prepared()
-            before = children() - others
+            before = descendants() - others
             spec = make_spec(task="executor_tasks.my_pid")
             outcomes = [await executor.run(spec, on_start=pids.append) for _ in range(2)]
             return ready, before, outcomes
@@ -437,7 +451,7 @@ def test_prepare_forks_a_worker_per_slot_of_the_sync_tasks_before_their_first_ru
 
     ready, before, outcomes = asyncio.run(go())
     assert ready == 3 + 1  # 5 sync tasks in a queue of 3 slots, 1 in queue 'other'
-    assert len(before) == ready
+    assert len(before) == ready + 1  # and the fork server
     assert [o.result for o in outcomes] == ["success", "success"]
     assert {o.pid for o in outcomes} <= before  # the runs found their workers forked already
     assert {int(o.output) for o in outcomes} <= before
@@ -451,14 +465,14 @@ def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
 
     async def go() -> tuple[JobOutcome, set[int], int, JobOutcome, set[int]]:
         executor = Executor()
-        others = children()
+        others = descendants()
         try:
             executor.prepare([task_definition("d", f"executor_tasks.{task}")], options, None)
             await executor.prepared()
-            first = children() - others
+            first = descendants() - others
             died = await executor.run(make_spec(task=f"executor_tasks.{task}"))
             ready = await executor.prepared()
-            second = children() - others
+            second = descendants() - others
             fine = await executor.run(make_spec(task="executor_tasks.my_pid"))
             return died, first, ready, fine, second
         finally:
@@ -467,7 +481,8 @@ def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
     died, first, ready, fine, second = asyncio.run(go())
     assert died.result == "error" and error in (died.error or ""), died
     assert died.pid in first
-    assert ready == 1 and len(second) == 1 and second != first  # a new worker, ready
+    # a new worker, ready (beside the fork server, which both sets hold)
+    assert ready == 1 and len(second) == 2 and len(first) == 2 and second != first
     assert fine.result == "success" and int(fine.output) in second
 
 
@@ -744,11 +759,12 @@ def test_a_commands_output_reaches_the_output_callback_whole_in_chunks_not_lines
     got: list[tuple[str, str, bytes]] = []
     lines: list[str] = []
     executor = Executor(log=lines.append, output=lambda *chunk: got.append(chunk))
-    outcome = run_job(make_spec(command=("seq", "300000"), output_tail=16), executor)
+    spec = make_spec(command=("seq", "300000"), output_tail=16)
+    outcome = run_job(spec, executor)
     assert outcome.result == "success" and outcome.output.endswith("299999\n300000\n")
     expected = "".join(f"{i}\n" for i in range(1, 300001)).encode()
     assert b"".join(data for _, _, data in got) == expected
-    assert {(schedule, run_id) for schedule, run_id, _ in got} == {("nightly", "run-1")}
+    assert {(schedule, run_id) for schedule, run_id, _ in got} == {("nightly", spec.run.run_id)}
     # How many bytes each read finds depends on how far `seq` ran ahead of the reader, so
     # the count of chunks is not fixed; but a chunk is never less than one of seq's writes
     # (4 KiB, atomic in a pipe), against 7 bytes a line: far under one call per 100 lines.

@@ -78,9 +78,15 @@ def test_explain_and_backfill_over_redis_state(procs: Procs) -> None:
     )
     runner = procs.start("runner", "run")
     wait_until(lambda: "ready:" in procs.log("runner"), 30, "the runner")
+    # A run of tick is seen running for a moment before it succeeds (more so on a busy
+    # machine): wait for one that ended.
     rows = wait_until(
-        lambda: [r for r in as_json(procs, "explain", "tick", "--since", "20s") if r["run_id"]],
-        what="explain to show a run of tick",
+        lambda: [
+            r
+            for r in as_json(procs, "explain", "tick", "--since", "20s")
+            if r["run_id"] and r["outcome"] != "running"
+        ],
+        what="explain to show an ended run of tick",
     )
     assert {"scheduled_time", "outcome", "run_id", "detail"} <= set(rows[0])
     assert rows[0]["outcome"] == "success"

@@ -863,7 +863,9 @@ def test_a_worker_forks_the_task_workers_of_its_queues_before_its_first_run(
     keeper = keeper_of(worker.pid)
 
     def task_workers() -> list[int]:
-        return [pid for pid in children(worker.pid) if pid != keeper and alive(pid)]
+        # the children of the worker's fork server, its one other child
+        servers = [pid for pid in children(worker.pid) if pid != keeper]
+        return [pid for server in servers for pid in children(server) if alive(pid)]
 
     # as many as the queue runs at once (2 of its 3 tasks); not the other queue's task
     wait_until(lambda: len(task_workers()) == 2, 30, "two task workers forked")

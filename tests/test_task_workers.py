@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -168,3 +169,60 @@ def test_a_task_process_never_collects_the_objects_it_inherited_and_the_schedule
     outcomes = asyncio.run(go())
     assert [(o.result, o.output) for o in outcomes] == [("success", "True")] * 2
     assert gc.get_freeze_count() == 0
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2 :].split()[1])
+
+
+def test_workers_are_forked_by_the_fork_server_and_report_how_they_ended_through_it() -> None:
+    async def go() -> tuple[JobOutcome, int, int, JobOutcome]:
+        executor = Executor()
+        try:
+            first = await executor.run(make_spec(task="executor_tasks.my_pid"))
+            server = executor._workers._server
+            assert server is not None
+            forked_by = parent_of(int(first.output))
+            died = await executor.run(make_spec(task="executor_tasks.exit3"))
+            return first, forked_by, server.pid, died
+        finally:
+            executor.close()
+
+    first, forked_by, server, died = asyncio.run(go())
+    assert first.result == "success"
+    assert forked_by == server != os.getpid()  # not a child of the scheduler
+    # its exit status came from the server, which reaped it: the scheduler could not
+    assert died.result == "error" and "exit status 3" in (died.error or ""), died
+
+
+def test_a_fork_server_that_dies_ends_its_workers_runs_and_a_new_one_serves_the_next(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "pid"
+
+    async def go() -> tuple[JobOutcome, int, int, JobOutcome]:
+        executor = Executor()
+        try:
+            running = asyncio.ensure_future(
+                executor.run(
+                    make_spec(task="executor_tasks.pid_then_sleep", args=(str(marker), 30))
+                )
+            )
+            await until_exists(marker)
+            server = executor._workers._server
+            assert server is not None
+            os.kill(server.pid, signal.SIGKILL)
+            ended = await asyncio.wait_for(running, 10)
+            after = await asyncio.wait_for(
+                executor.run(make_spec(task="executor_tasks.my_pid")), 10
+            )
+            return ended, server.pid, int(marker.read_text()), after
+        finally:
+            executor.close()
+
+    ended, old_server, worker, after = asyncio.run(go())
+    # the worker died with its server (PR_SET_PDEATHSIG), and its run says so
+    assert ended.result == "error" and "task died" in (ended.error or ""), ended
+    assert not alive(worker)
+    assert after.result == "success" and parent_of(int(after.output)) not in (old_server, 0)

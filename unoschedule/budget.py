@@ -7,8 +7,9 @@ for a limit of ours. So a run that would overdraw the budget waits in its queue 
 
 What one job holds was measured (``tests/test_budget.py`` checks it still holds): a
 command three (the read end of its output pipe, the pidfd that tells its exit, its run's
-log file), a sync Python task in a pooled worker three (the worker's two pipes and its
-pidfd, kept while it is idle: an idle worker is let go when a job needs them), a forked
+log file), a sync Python task in a pooled worker one (the read end of the worker's
+answers, kept while it is idle: an idle worker is let go when a job needs it; the fork
+server that forks the workers holds a socket and a pidfd here, once), a forked
 task two, an async task three (the event loop of its thread, which an idle thread keeps
 for its next task: at most ``executor.IDLE_LOOPS`` of them, within ``HEADROOM``). What
 the runner holds itself (the state, its lock, sockets, logs) is counted once, as it

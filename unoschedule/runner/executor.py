@@ -43,7 +43,7 @@ from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition, SchedulerOptions
 from ..timeutil import format_instant
 from .processes import (
-    die_with_parent,
+    begin_child,
     drop_own_environment,
     fork,
     group_alive,
@@ -1366,15 +1366,7 @@ def _child_main(
     """
     code = 0
     try:
-        os.close(read_fd)
-        os.setsid()
-        die_with_parent()
-        with contextlib.suppress(ValueError, OSError):
-            signal.set_wakeup_fd(-1)
-        for sig in signal.valid_signals():
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                if callable(signal.getsignal(sig)):
-                    signal.signal(sig, signal.SIG_DFL)
+        begin_child([read_fd])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)

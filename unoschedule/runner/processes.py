@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "begin_child",
     "die_with_parent",
     "drop_own_environment",
     "fork",
@@ -26,6 +27,7 @@ __all__ = [
     "inheritable_environment",
     "process_gone",
     "process_token",
+    "reset_child_signals",
     "signal_group",
     "stop_orphans",
     "watch_pid",
@@ -262,3 +264,28 @@ def fork() -> int:
         if pid != 0:
             gc.unfreeze()
     return pid
+
+
+def reset_child_signals() -> None:  # pragma: no cover - runs in a forked child
+    """Signal handlers inherited from the scheduler go back to their defaults: asyncio's
+    handlers write to a wakeup fd shared with the parent, so a SIGTERM sent to the child
+    would otherwise be read by the *scheduler* as its own SIGTERM."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+    for sig in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            if callable(signal.getsignal(sig)):
+                signal.signal(sig, signal.SIG_DFL)
+
+
+def begin_child(close: Iterable[int] = ()) -> None:  # pragma: no cover - in a forked child
+    """The first acts of a process forked to run jobs (a task worker, the fork server,
+    a task's own child): close the descriptors it must not hold, lead a session and
+    process group of its own (a stop kills its tree with one ``killpg``), die with its
+    parent, and leave the parent's signal handlers behind."""
+    for fd in close:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    os.setsid()
+    die_with_parent()
+    reset_child_signals()

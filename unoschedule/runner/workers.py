@@ -11,10 +11,15 @@ tasks' queues can run at once, forked in the background after start, their task 
 imported first), so that a burst due minutes after start finds them ready instead of
 forking one per task while it is late; a worker that dies is replaced the same way.
 
-Each worker is forked from the scheduler (so it starts with the task modules already
-imported), leads its own session and process group (a stop kills its whole tree with
-one ``killpg``), dies with the scheduler (``PR_SET_PDEATHSIG``) and runs one task at a
-time. The free workers all wait on one queue of requests, each a pickled ``(number,
+Each worker is forked by the fork server (``forker``), itself forked from the scheduler
+once the task modules are imported, so a worker starts with them imported (modules a
+reload brings are imported by the worker on first use). It leads its own session and
+process group (a stop kills its whole tree with one ``killpg``), dies with the fork
+server, which dies with the scheduler (``PR_SET_PDEATHSIG``), and runs one task at a
+time. When the fork server cannot be started or reached, the scheduler forks the worker
+itself, as it did before there was one.
+
+The free workers all wait on one queue of requests, each a pickled ``(number,
 task path, import roots, args, kwargs, output limit, env)``: a burst is handed out with
 one wake-up, where a pipe per worker cost the scheduler's loop a wake-up per task. The
 answer is the same JSON the forked timeout child writes, with the request's number.
@@ -45,7 +50,14 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..budget import raise_soft_limit
-from .processes import die_with_parent, drop_own_environment, fork, signal_group, watch_pid
+from .forker import Forker
+from .processes import (
+    begin_child,
+    drop_own_environment,
+    fork,
+    signal_group,
+    watch_pid,
+)
 from .tasks import describe_exception, format_traceback_tail, resolve_task
 
 __all__ = ["TaskWorker", "Ticket", "WorkerPool", "repr_head"]
@@ -105,7 +117,13 @@ class TaskWorker:
     it writes the number of the request it runs)."""
 
     def __init__(
-        self, pool: WorkerPool, pid: int, slot: int, answers: int, loop: asyncio.AbstractEventLoop
+        self,
+        pool: WorkerPool,
+        pid: int,
+        slot: int,
+        answers: int,
+        loop: asyncio.AbstractEventLoop,
+        server: Forker | None = None,
     ):
         self.pid = pid
         self.slot = slot
@@ -113,7 +131,11 @@ class TaskWorker:
         self._answers = answers
         self._loop = loop
         self._buffer = bytearray()
-        self.exited: asyncio.Future[int] = watch_pid(loop, pid)
+        #: The fork server that forked it and reports its end (None: our own child).
+        self.server = server
+        self.exited: asyncio.Future[int] = (
+            loop.create_future() if server is not None else watch_pid(loop, pid)
+        )
         self.dead = False
         loop.add_reader(answers, self._readable)
 
@@ -191,6 +213,10 @@ class WorkerPool:
         #: Workers held ready (busy or idle), never let go for being idle.
         self._keep = 0
         self._filling: asyncio.Task[None] | None = None
+        #: Forks the workers (see ``forker``); started on first use.
+        self._server: Forker | None = None
+        #: The fork server's workers whose end it has not reported yet, by pid.
+        self._served: dict[int, TaskWorker] = {}
 
     @property
     def size(self) -> int:
@@ -209,8 +235,15 @@ class WorkerPool:
         self._keep = max(0, min(count, MAX_IDLE))
         self._fill_soon()
 
+    @property
+    def _unborn(self) -> int:
+        """Workers asked of the fork server and not forked yet."""
+        return len(self._server.pending) if self._server is not None else 0
+
     def _fill_soon(self) -> None:
-        if len(self._all) >= self._keep or (self._filling and not self._filling.done()):
+        if len(self._all) + self._unborn >= self._keep or (
+            self._filling and not self._filling.done()
+        ):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -226,12 +259,12 @@ class WorkerPool:
         return len(self._all)
 
     async def _fill(self) -> None:
-        while len(self._all) - self._leaving < self._keep:
-            try:
-                self._fork()
-            except OSError:  # out of processes or descriptors: forked on demand instead
-                return
-            await asyncio.sleep(0)
+        try:
+            self._grow(self._keep - (len(self._all) + self._unborn - self._leaving))
+        except OSError:  # out of processes or descriptors: forked on demand instead
+            return
+        while self._unborn:  # ``filled`` returns once they exist
+            await asyncio.sleep(0.005)
 
     def let_go(self, count: int) -> None:
         """Let ``count`` idle workers go (their descriptors are wanted): each takes a
@@ -271,9 +304,84 @@ class WorkerPool:
         return ticket
 
     def _staff(self) -> None:
-        """Fork workers until every request waiting or running has one."""
-        while len(self._tickets) > len(self._all) - self._leaving:
-            self._fork()
+        """Ask for workers until every request waiting or running has one."""
+        self._grow(len(self._tickets) - (len(self._all) + self._unborn - self._leaving))
+
+    def _grow(self, count: int) -> None:
+        """Ask the fork server for ``count`` more workers (they join the pool as it
+        reports them), or fork them here when it cannot be reached. Raises ``OSError``
+        when neither can."""
+        if count <= 0:
+            return
+        slots: list[int] = []
+        try:
+            for _ in range(count):
+                slots.append(self._take_slot())
+            server = self._server
+            if server is None or server.dead:
+                server = self._server = Forker(
+                    self._start_worker,
+                    self._born,
+                    self._ended,
+                    self._server_gone,
+                    [self._requests_w, *(worker._answers for worker in self._all)],
+                )
+            server.fork(slots)
+        except OSError:
+            sent = self._server.pending if self._server is not None else set()
+            unsent = [slot for slot in slots if slot not in sent]
+            self._free_slots.extend(unsent)
+            for _ in unsent:
+                self._fork()
+
+    def _take_slot(self) -> int:
+        if not self._free_slots:
+            raise OSError(errno.EAGAIN, "too many task workers")
+        slot = self._free_slots.pop()
+        _SLOT.pack_into(self._slots, slot * _SLOT.size, 0)
+        return slot
+
+    def _start_worker(self, slot: int, answers: int, close: list[int]) -> NoReturn:
+        """In the fork server's child: become the worker of ``slot``."""
+        _worker_main(self._requests_r, answers, self._slots, slot, close)
+
+    def _born(self, slot: int, pid: int, answers: int) -> None:
+        """The fork server forked the worker of ``slot`` (pid -1: it could not)."""
+        server = self._server
+        if pid < 0 or answers < 0 or server is None:
+            self._free_slots.append(slot)
+            if answers >= 0:
+                os.close(answers)
+            if pid > 0:
+                signal_group(pid, signal.SIGKILL)
+            return
+        os.set_blocking(answers, False)
+        worker = TaskWorker(self, pid, slot, answers, asyncio.get_running_loop(), server)
+        self._all.add(worker)
+        self._served[pid] = worker
+
+    def _ended(self, pid: int, code: int) -> None:
+        worker = self._served.pop(pid, None)
+        if worker is not None and not worker.exited.done():
+            worker.exited.set_result(code)
+
+    def _server_gone(self, server: Forker) -> None:
+        """The fork server ended, and its workers with it (they die with their parent,
+        by ``SIGKILL``): what it had not forked is asked of the next one."""
+        for pid, worker in list(self._served.items()):
+            if worker.server is server:
+                del self._served[pid]
+                if not worker.exited.done():
+                    worker.exited.set_result(-signal.SIGKILL)
+        self._free_slots.extend(server.pending)
+        server.pending.clear()
+        if self._server is not server:
+            return  # closed by ``close``
+        self._server = None
+        if self._tickets:
+            with contextlib.suppress(OSError):
+                self._staff()
+        self._fill_soon()
 
     def _send(self, body: bytes) -> None:
         """Requests go out in batches (what a turn of the loop queued, or ``_BATCH``
@@ -386,6 +494,9 @@ class WorkerPool:
         self._keep = 0
         if self._filling is not None:
             self._filling.cancel()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
@@ -407,11 +518,9 @@ class WorkerPool:
                 os.close(fd)
 
     def _fork(self) -> TaskWorker:
+        """Fork a worker here, when the fork server cannot be reached."""
         loop = asyncio.get_running_loop()
-        if not self._free_slots:
-            raise OSError(errno.EAGAIN, "too many task workers")
-        slot = self._free_slots.pop()
-        _SLOT.pack_into(self._slots, slot * _SLOT.size, 0)
+        slot = self._take_slot()
         ans_r, ans_w = os.pipe()
         try:
             pid = fork()
@@ -430,18 +539,6 @@ class WorkerPool:
         worker = TaskWorker(self, pid, slot, ans_r, loop)
         self._all.add(worker)
         return worker
-
-
-def reset_child_signals() -> None:  # pragma: no cover - runs in a forked child
-    """Signal handlers inherited from the scheduler go back to their defaults: asyncio's
-    handlers write to a wakeup fd shared with the parent, so a SIGTERM sent to the child
-    would otherwise be read by the *scheduler* as its own SIGTERM."""
-    with contextlib.suppress(ValueError, OSError):
-        signal.set_wakeup_fd(-1)
-    for sig in signal.valid_signals():
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            if callable(signal.getsignal(sig)):
-                signal.signal(sig, signal.SIG_DFL)
 
 
 def run_task_call(func: Callable[..., Any], args: Any, kwargs: Any, limit: int) -> dict[str, Any]:
@@ -470,13 +567,8 @@ def _worker_main(  # pragma: no cover - runs in the child
     code = 0
     offset = slot * _SLOT.size
     try:
-        for fd in close:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        os.setsid()
-        die_with_parent()
+        begin_child(close)
         drop_own_environment()
-        reset_child_signals()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
