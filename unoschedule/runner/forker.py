@@ -125,8 +125,9 @@ class Forker:
         self.dead = True
         with contextlib.suppress(Exception):
             self._loop.remove_reader(self._sock.fileno())
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
+        if not self.exited.done():  # once reaped, its pid may be another process's
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
         self._sock.close()
         self._gone(self)
 

@@ -240,6 +240,12 @@ class WorkerPool:
         """Workers asked of the fork server and not forked yet."""
         return len(self._server.pending) if self._server is not None else 0
 
+    @property
+    def _staffed(self) -> int:
+        """Workers that are or will be free for requests: alive or asked for, less those
+        told to leave."""
+        return len(self._all) + self._unborn - self._leaving
+
     def _fill_soon(self) -> None:
         if len(self._all) + self._unborn >= self._keep or (
             self._filling and not self._filling.done()
@@ -260,7 +266,7 @@ class WorkerPool:
 
     async def _fill(self) -> None:
         try:
-            self._grow(self._keep - (len(self._all) + self._unborn - self._leaving))
+            self._grow(self._keep - self._staffed)
         except OSError:  # out of processes or descriptors: forked on demand instead
             return
         while self._unborn:  # ``filled`` returns once they exist
@@ -305,7 +311,7 @@ class WorkerPool:
 
     def _staff(self) -> None:
         """Ask for workers until every request waiting or running has one."""
-        self._grow(len(self._tickets) - (len(self._all) + self._unborn - self._leaving))
+        self._grow(len(self._tickets) - self._staffed)
 
     def _grow(self, count: int) -> None:
         """Ask the fork server for ``count`` more workers (they join the pool as it
@@ -354,6 +360,10 @@ class WorkerPool:
                 os.close(answers)
             if pid > 0:
                 signal_group(pid, signal.SIGKILL)
+            if pid < 0:  # the server could not fork: requests waiting need one from here
+                with contextlib.suppress(OSError):
+                    while len(self._tickets) > self._staffed:
+                        self._fork()
             return
         os.set_blocking(answers, False)
         worker = TaskWorker(self, pid, slot, answers, asyncio.get_running_loop(), server)
