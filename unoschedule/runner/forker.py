@@ -175,9 +175,7 @@ def _fork_one(  # pragma: no cover - runs in the server
         os.close(answer_w)
         sock.send(_BORN.pack(slot, -1))
         return
-    if pid == 0:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if pid == 0:  # the worker's own start (``begin_child``) resets the signal handlers
         start_worker(slot, answer_w, [answer_r, *close])
     os.close(answer_w)
     try:

@@ -262,15 +262,13 @@ class WorkerPool:
         if self._filling is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._filling
+        while self._unborn:  # asked of the fork server, which reports them as it forks
+            await asyncio.sleep(0.005)
         return len(self._all)
 
     async def _fill(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # out of processes or descriptors: on demand
             self._grow(self._keep - self._staffed)
-        except OSError:  # out of processes or descriptors: forked on demand instead
-            return
-        while self._unborn:  # ``filled`` returns once they exist
-            await asyncio.sleep(0.005)
 
     def let_go(self, count: int) -> None:
         """Let ``count`` idle workers go (their descriptors are wanted): each takes a
