@@ -18,9 +18,8 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
 from ..effective import EffectiveTimeline, draw_start
@@ -85,15 +84,17 @@ HELD = ("disabled", "paused", "removed")
 CATCH_UP_LIMIT = 1000
 
 
-@dataclass(order=True)
-class _Waiting:
+class _Waiting(NamedTuple):
+    """A run waiting in its queue's heap. A tuple, so that the heap compares entries in C
+    (a burst pops thousands); ``seq`` is unique, so no comparison reaches ``run``."""
+
     priority: int
     scheduled: datetime
     seq: int
-    run: RunRecord = field(compare=False)
+    run: RunRecord
     #: The definition the run was fired for (None for manual triggers and retries): a
     #: reload that changes it before the run starts drops the run.
-    definition: ScheduleDefinition | None = field(default=None, compare=False)
+    definition: ScheduleDefinition | None = None
 
 
 class _Batch:
