@@ -329,8 +329,12 @@ class RunLoop:
 
     @property
     def statuses(self) -> Mapping[str, str]:
-        """The status of each schedule not active (metrics count schedules by status)."""
-        return {**dict.fromkeys(self._completed, "completed"), **self._held}
+        """The status of each schedule not active (metrics count schedules by status).
+        A scrape reads it from the metrics' thread: it is built from copies of the sets
+        the loop changes, each copy taken in one step (one call into C, under the GIL)."""
+        completed = tuple(self._completed)
+        held = self._held.copy()
+        return {**dict.fromkeys(completed, "completed"), **held}
 
     def _note_statuses(self, states: Iterable[ScheduleState]) -> None:
         """Take the status of each of ``states`` as the one to act on: the one owner of
