@@ -491,6 +491,68 @@ def test_a_one_time_schedule_completes_after_it_ran(tmp_path: Path) -> None:
     assert state is not None and state.status == "completed"
 
 
+def test_a_wake_up_does_not_list_the_completed_schedules_yet_the_loop_knows_them(
+    tmp_path: Path,
+) -> None:
+    once = [
+        ScheduleDefinition(
+            name=f"once-{i}",
+            schedule=schedule_from_config({"at": "2026-06-01T09:30:00Z"}),
+            command=("true",),
+        )
+        for i in range(3)
+    ]
+    h = Harness(tmp_path, [*once, cron("every-minute", "* * * * *")])
+    listed: list[tuple[str, ...] | None] = []
+    list_schedules = h.store.list_schedules
+
+    def listing(**kw: Any) -> Any:
+        statuses = kw.get("statuses")
+        listed.append(None if statuses is None else tuple(sorted(statuses)))
+        return list_schedules(**kw)
+
+    h.store.list_schedules = listing  # type: ignore[method-assign]
+
+    async def go() -> None:
+        h.start()
+        assert h.loop is not None
+        await h.at("2026-06-01T09:30:00Z")
+        await h.at("2026-06-01T09:31:00Z")
+        assert dict(h.loop.statuses) == {f"once-{i}": "completed" for i in range(3)}
+        assert set(h.loop.inactive()) == {f"once-{i}" for i in range(3)}
+        # Another process pauses one schedule and deletes a completed one; a wake-up
+        # lists only the statuses others give.
+        h.store.pause_schedules(["every-minute"], "operator", h.clock.now())
+        h.store.set_status(["once-0"], "removed", h.clock.now())
+        listed.clear()
+        h.loop.refresh(h.clock.now())
+        assert listed == [("disabled", "paused", "removed")]
+        assert dict(h.loop.statuses) == {
+            "once-0": "removed",
+            "once-1": "completed",
+            "once-2": "completed",
+            "every-minute": "paused",
+        }
+        await h.at("2026-06-01T09:32:00Z")  # paused: nothing fires
+        h.store.resume_schedules(["every-minute"], ["operator"], h.clock.now())
+        h.loop.refresh(h.clock.now())
+        assert "every-minute" not in h.loop.inactive()
+        await h.at("2026-06-01T09:33:00Z")
+        # The periodic full look reads every status again, the completed ones included.
+        listed.clear()
+        h.loop.refresh(h.clock.now(), full=True)
+        assert listed == [None]
+        assert dict(h.loop.statuses) == {
+            "once-0": "removed",
+            "once-1": "completed",
+            "once-2": "completed",
+        }
+
+    run(go)
+    fired = [r[0] for r in h.history("every-minute")]
+    assert "09:31" in fired and "09:32" not in fired and "09:33" in fired
+
+
 def test_manual_and_event_runs_queued_by_another_process_are_picked_up(tmp_path: Path) -> None:
     from unoschedule.model import RunRecord
 

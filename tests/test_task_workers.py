@@ -166,9 +166,35 @@ def test_a_task_process_never_collects_the_objects_it_inherited_and_the_schedule
         finally:
             executor.close()
 
+    before = gc.get_freeze_count()
     outcomes = asyncio.run(go())
     assert [(o.result, o.output) for o in outcomes] == [("success", "True")] * 2
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == before  # the forks froze nothing here
+
+
+def test_what_the_scheduler_froze_stays_frozen_across_the_forks_of_its_task_processes() -> None:
+    import gc
+
+    pooled = make_spec(task="executor_tasks.inherited_objects_frozen")
+    forked = make_spec(task="executor_tasks.inherited_objects_frozen", timeout=30)
+    loaded = [[n] for n in range(1000)]  # the state a runner loads and freezes once
+
+    async def go() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            return [await executor.run(pooled), await executor.run(forked)]
+        finally:
+            executor.close()
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        outcomes = asyncio.run(go())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert [(o.result, o.output) for o in outcomes] == [("success", "True")] * 2
+    assert len(loaded) == 1000
 
 
 def parent_of(pid: int) -> int:

@@ -153,6 +153,11 @@ def _json_default(value: object) -> str:
     return str(value)
 
 
+#: One encoder for the JSON of ``UNO_KWARGS`` and ``UNO_EVENT`` (``json.dumps`` with an
+#: option makes one per call, and every run prints its kwargs).
+_ENV_JSON = json.JSONEncoder(default=_json_default).encode
+
+
 def job_environment(spec: JobSpec) -> dict[str, str]:
     """The ``UNO_*`` variables of SPEC section 6 for this attempt (nothing else)."""
     run = spec.run
@@ -162,10 +167,10 @@ def job_environment(spec: JobSpec) -> dict[str, str]:
         "UNO_SCHEDULED_TIME": format_instant(run.scheduled_time) or "",
         "UNO_ATTEMPT": str(run.attempt),
         "UNO_TRIGGER": str(run.trigger),
-        "UNO_KWARGS": json.dumps(effective_kwargs(spec), default=_json_default),
+        "UNO_KWARGS": _ENV_JSON(effective_kwargs(spec)),
     }
     if run.event is not None:
-        env["UNO_EVENT"] = json.dumps(run.event, default=_json_default)
+        env["UNO_EVENT"] = _ENV_JSON(run.event)
     return env
 
 

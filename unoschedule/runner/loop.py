@@ -17,10 +17,9 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
 from ..effective import EffectiveTimeline, draw_start
@@ -74,23 +73,28 @@ CHANGED_BEFORE_START = "the schedule was changed before the run started"
 #: How often the run loop checks that its state file is still the one it opened.
 STATE_CHECK_SECONDS = 1.0
 
-#: Every status but ``active``.
-INACTIVE = ("paused", "completed", "disabled", "removed")
+#: The statuses other processes give schedules outside the definitions' changes (a
+#: pause from the shell, a delete through the API): what ``refresh`` lists. ``completed``
+#: is given by the leader itself and only a new definition ends it, so the schedules it
+#: holds (all the one-shots ever run, in the end) are never listed on a wake-up.
+HELD = ("disabled", "paused", "removed")
 
 #: At most this many occurrences of one schedule are recorded when catching up after
 #: downtime; an every-second schedule down for a day would otherwise write 86,400 rows.
 CATCH_UP_LIMIT = 1000
 
 
-@dataclass(order=True)
-class _Waiting:
+class _Waiting(NamedTuple):
+    """A run waiting in its queue's heap. A tuple, so that the heap compares entries in C
+    (a burst pops thousands); ``seq`` is unique, so no comparison reaches ``run``."""
+
     priority: int
     scheduled: datetime
     seq: int
-    run: RunRecord = field(compare=False)
+    run: RunRecord
     #: The definition the run was fired for (None for manual triggers and retries): a
     #: reload that changes it before the run starts drops the run.
-    definition: ScheduleDefinition | None = field(default=None, compare=False)
+    definition: ScheduleDefinition | None = None
 
 
 class _Batch:
@@ -175,10 +179,13 @@ class RunLoop:
         #: Schedules the last tick ended, marked ``completed`` after its jobs started.
         self._completing: list[str] = []
         self._pumps: set[str] = set()
-        #: Schedules not active at the last look (``refresh`` watches them for resumes).
+        #: Schedules not active at the last look: ``_held`` and ``_completed`` together.
         self._inactive: set[str] = set()
-        #: The status of each schedule not active (metrics count schedules by status).
-        self.statuses: dict[str, str] = {}
+        #: Each schedule in a status of ``HELD`` at the last look, with its status
+        #: (``refresh`` watches them for resumes).
+        self._held: dict[str, str] = {}
+        #: Schedules ``completed``: by this leader, or at the last full look.
+        self._completed: set[str] = set()
         #: The runs whose jobs run here, per schedule, oldest first (the overlap policy).
         self._running: dict[str, list[str]] = {}
         #: Runs stopped by ``overlap: cancel_other``, with why: recorded ``cancelled``.
@@ -315,10 +322,45 @@ class RunLoop:
         self._next.clear()
         self._heap.clear()
         self._timelines.clear()
-        self._inactive = {s.name for s in states if s.status != "active"}
-        self.statuses = {s.name: s.status for s in states if s.status != "active"}
+        self._inactive, self._held, self._completed = set(), {}, set()
+        self._note_statuses(states)
         self._track_all(states, now)
         self._prepare_jobs()
+
+    @property
+    def statuses(self) -> Mapping[str, str]:
+        """The status of each schedule not active (metrics count schedules by status).
+        A scrape reads it from the metrics' thread: it is built from copies of the sets
+        the loop changes, each copy taken in one step (one call into C, under the GIL)."""
+        completed = tuple(self._completed)
+        held = self._held.copy()
+        return {**dict.fromkeys(completed, "completed"), **held}
+
+    def _note_statuses(self, states: Iterable[ScheduleState]) -> None:
+        """Take the status of each of ``states`` as the one to act on: the one owner of
+        ``_inactive``, ``_held`` and ``_completed`` but for ``refresh``'s listing."""
+        inactive, held, completed = self._inactive, self._held, self._completed
+        for state in states:
+            name, status = state.name, state.status
+            if status == "active":
+                inactive.discard(name)
+                held.pop(name, None)
+                completed.discard(name)
+                continue
+            inactive.add(name)
+            if status == "completed":
+                held.pop(name, None)
+                completed.add(name)
+            else:
+                completed.discard(name)
+                held[name] = status
+
+    def _note_completed(self, names: Iterable[str]) -> None:
+        """Schedules this leader marked ``completed``."""
+        for name in names:
+            self._held.pop(name, None)
+            self._completed.add(name)
+            self._inactive.add(name)
 
     def _prepare_jobs(self) -> None:
         """Let the executor get ready for the jobs of the schedules run here (the task
@@ -346,6 +388,7 @@ class RunLoop:
             self.store.set_next_runs(computed)
         if completed:
             self.store.set_status(completed, "completed", now)
+            self._note_completed(completed)
 
     def _track(
         self,
@@ -408,36 +451,39 @@ class RunLoop:
         for state in states:
             self._next.pop(state.name, None)
             self._timelines.pop(state.name, None)
-            if state.status != "active":
-                self._inactive.add(state.name)
-            else:
-                self._inactive.discard(state.name)
+        self._note_statuses(states)
         self._track_all(states, now)
         self._prepare_jobs()
 
     def refresh(self, now: datetime, *, full: bool = False) -> None:
         """Re-read statuses after another process paused or resumed schedules.
 
-        Only the schedules that are not active are listed (few, even among 100,000); the
-        ones that were not active at the last look and are now (resumed) are read one
-        by one. ``full`` re-reads every schedule (the service's periodic safety net).
+        Only the schedules in a status of ``HELD`` are listed (few, even among 100,000);
+        the ones that were at the last look and are not now (resumed) are read one by
+        one. ``full`` re-reads every schedule (the service's periodic safety net), the
+        ``completed`` ones included.
         """
         if full:
             states = self.store.list_schedules(definitions=False)
-            inactive = {s.name for s in states if s.status != "active"}
+            self._inactive, self._held, self._completed = set(), {}, set()
+            self._note_statuses(states)
             candidates = [s for s in states if s.status == "active"]
         else:
-            states = self.store.list_schedules(definitions=False, statuses=INACTIVE)
-            inactive = {s.name for s in states}
+            states = self.store.list_schedules(definitions=False, statuses=HELD)
+            listed = {s.name for s in states}
             candidates = []
-            for name in self._inactive - inactive:
+            for name in self._held.keys() - listed:
                 state = self.store.get_schedule(name)
-                if state is not None and state.status == "active":
+                if state is None:  # gone from the state altogether
+                    self._held.pop(name, None)
+                    self._inactive.discard(name)
+                    continue
+                self._note_statuses([state])
+                if state.status == "active":
                     candidates.append(state)
-        for name in inactive & self._next.keys():
+            self._note_statuses(states)
+        for name in self._inactive & self._next.keys():
             del self._next[name]  # paused, disabled or removed meanwhile
-        self._inactive = inactive
-        self.statuses = {s.name: s.status for s in states if s.status != "active"}
         resumed = []
         for state in candidates:
             if state.name not in self._next:
@@ -472,6 +518,7 @@ class RunLoop:
         names, self._completing = self._completing, []
         if names and self.firing:
             self.store.set_status(names, "completed", now)
+            self._note_completed(names)
 
     def _state_intact(self) -> bool:
         """At most once a second, whether the state is still the one opened: a runner

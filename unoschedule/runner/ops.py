@@ -346,7 +346,7 @@ class Operations(Observer):
             self._first_seen.setdefault(name, now)
         found = overdue(
             watched,
-            active=set(watched) - set(inactive),
+            active={name for name in watched if name not in inactive},
             last_success=self._last_success,
             first_seen=self._first_seen,
             now=now,

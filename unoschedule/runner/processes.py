@@ -248,21 +248,31 @@ def _any_alive(pids: Iterable[int]) -> bool:
 def fork() -> int:
     """``os.fork`` for a task process: what this process printed is flushed first (or
     the child would print it again), and the child's garbage collector never walks the
-    objects it inherited (``gc.freeze``): a walk writes to every object, and each page
-    written is copied, so a child's first collection would copy the scheduler's whole
-    heap into it."""
+    objects it inherited: a walk writes to every object, and each page written is
+    copied, so a child's first collection would copy the scheduler's whole heap into it.
+
+    The child freezes them (``gc.freeze`` relinks the generations' lists, touching no
+    object), with collection off across the fork so that none runs before. The parent
+    freezes nothing: unfreezing after the fork would also return to collection what it
+    had frozen itself (``Service`` freezes the loaded state once, so that no full
+    collection rescans 100,000 schedules), and keeping the fork's freeze would keep
+    every cycle alive at that moment for ever.
+    """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    gc.freeze()
+    collecting = gc.isenabled()
+    gc.disable()
     pid = -1
     try:
         with warnings.catch_warnings():  # 3.12+ warns about fork with threads: the child
             warnings.simplefilter("ignore", DeprecationWarning)  # runs only the task
             pid = os.fork()
     finally:
-        if pid != 0:
-            gc.unfreeze()
+        if pid == 0:  # pragma: no cover - in the child
+            gc.freeze()
+        if collecting:
+            gc.enable()
     return pid
 
 

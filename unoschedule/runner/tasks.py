@@ -162,12 +162,25 @@ def _resolve(path: str, import_paths: Iterable[str | None]) -> Callable[..., Any
         raise JobError(f"cannot import task {path!r}: {describe_exception(exc)}{where}") from exc
 
 
+#: ``is_async_callable``'s answers, by the callable's id (the callable is kept with its
+#: answer, so the id is not reused while it is cached): every run of a task asks again.
+_async_answers: dict[int, tuple[Callable[..., Any], bool]] = {}
+_ASYNC_ANSWERS_MAX = 4096
+
+
 def is_async_callable(func: Callable[..., Any]) -> bool:
     """True for ``async def`` functions, partials of them and objects with ``async __call__``."""
-    if inspect.iscoroutinefunction(func):
-        return True
-    call = getattr(func, "__call__", None)  # noqa: B004 - we want the bound dunder itself
-    return call is not None and inspect.iscoroutinefunction(call)
+    known = _async_answers.get(id(func))
+    if known is not None and known[0] is func:
+        return known[1]
+    answer = inspect.iscoroutinefunction(func)
+    if not answer:
+        call = getattr(func, "__call__", None)  # noqa: B004 - we want the bound dunder itself
+        answer = call is not None and inspect.iscoroutinefunction(call)
+    if len(_async_answers) >= _ASYNC_ANSWERS_MAX:
+        _async_answers.clear()
+    _async_answers[id(func)] = (func, answer)
+    return answer
 
 
 def describe_exception(exc: BaseException) -> str:
