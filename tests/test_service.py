@@ -8,6 +8,7 @@ for correctness; the deadlines only bound how long a broken build takes to fail.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import os
@@ -29,7 +30,7 @@ from typing import Any
 import pytest
 
 from unoschedule import Scheduler
-from unoschedule.runner.reloading import CHUNK
+from unoschedule.runner.reloading import CHUNK, loop_turn, write_reload
 
 pytestmark = pytest.mark.slow
 
@@ -502,6 +503,66 @@ def test_a_reload_written_in_chunks_is_loaded_whole_and_changes_through_the_api_
     assert f"{count} schedules changed" in text
     taken_from_file = re.findall(r"s\d{5}: \w+ through the API", text)
     assert not taken_from_file, taken_from_file[:3]
+
+
+def test_a_reload_in_chunks_calls_between_after_each_while_the_thread_holds_no_lock(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from unoschedule.model import ScheduleDefinition
+    from unoschedule.runner.log import Logger
+    from unoschedule.schedules import CronSchedule
+    from unoschedule.store.sqlite import SQLiteStorage
+
+    store = SQLiteStorage(tmp_path / "state.db")
+    definitions = {
+        f"s{i:05d}": ScheduleDefinition(
+            name=f"s{i:05d}", schedule=CronSchedule(f"{i % 60} * * * *"), command=("true",)
+        )
+        for i in range(2 * CHUNK + CHUNK // 2)
+    }
+    written: list[int] = []
+
+    def between() -> None:  # the loop's claim, as it would take the store here
+        assert store._lock.acquire(blocking=False), "the reload's thread holds the store"
+        store._lock.release()
+        written.append(len(store.list_schedules(definitions=False)))
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    log = Logger(io.StringIO())
+    try:
+        done = write_reload(store, definitions, now=now, source="file", log=log, between=between)
+    finally:
+        store.close()
+    assert written == [CHUNK, 2 * CHUNK, len(definitions)]
+    assert len(done.states) == len(definitions)
+
+
+def test_between_two_chunks_the_reload_waits_for_a_turn_of_the_event_loop() -> None:
+    import threading
+
+    order: list[str] = []
+
+    async def main() -> None:
+        asked = threading.Event()
+        wait = loop_turn(asyncio.get_running_loop())
+
+        def reload_thread() -> None:
+            order.append("chunk 1 written")
+            asked.set()
+            wait()
+            order.append("chunk 2 written")
+
+        thread = threading.Thread(target=reload_thread)
+        thread.start()
+        asked.wait(10)  # the loop's thread is busy (a tick) when the reload asks
+        time.sleep(0.05)  # and stays busy a while: a pause of the thread would not wait
+        order.append("the loop's tick")
+        await asyncio.to_thread(thread.join, 10)
+
+    asyncio.run(main())
+    assert order == ["chunk 1 written", "the loop's tick", "chunk 2 written"]
 
 
 def test_systemd_hears_ready_reloading_and_stopping(

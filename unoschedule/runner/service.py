@@ -34,7 +34,7 @@ from .loop import RunLoop
 from .ops import Operations
 from .preflight import check_applicable_config
 from .presence import Announcer
-from .reloading import write_reload, write_reload_of
+from .reloading import loop_turn, write_reload, write_reload_of
 from .servedby import check_served_by
 from .systemd import SystemdNotifier
 from .worker import attach_hand_off
@@ -478,8 +478,7 @@ class Service:
                 now=now,
                 source=git_source(sched.config.path),
                 log=self.log,
-                changelog=changelog,
-                chunked=False,  # at start nothing fires yet: one transaction is fastest
+                changelog=changelog,  # at start nothing fires yet: one transaction
             )
             filestamp.record(store, sched.config)  # the shell need not read the file now
         else:
@@ -517,7 +516,10 @@ class Service:
         # Compared and written in a thread (firing goes on: see runner/reloading.py).
         self._writing_reload = True
         try:
-            states, generation = await asyncio.to_thread(write_reload_of, config, sched, self.log)
+            between = loop_turn(asyncio.get_running_loop())
+            states, generation = await asyncio.to_thread(
+                write_reload_of, config, sched, self.log, between
+            )
             await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
         finally:
             self._writing_reload = False
