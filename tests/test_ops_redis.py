@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +94,21 @@ def test_explain_and_backfill_over_redis_state(procs: Procs) -> None:
     run = as_json(procs, "history", "tick")
     assert rows[0]["run_id"] in {r["run_id"] for r in run}
 
-    done = as_json(procs, "backfill", "minutely", "--from", "3m", "--to", "now")
+    # One window for both calls: "3m" ago, read at each call, moves when a minute turns
+    # between them. Off the minute (never on one), it holds three minutely instants.
+    end = datetime.now(UTC)
+    if end.second == end.microsecond == 0:
+        end -= timedelta(microseconds=1)
+    start = end - timedelta(minutes=3)
+    window = ["--from", start.isoformat(), "--to", end.isoformat()]
+    done = as_json(procs, "backfill", "minutely", *window)
     queued = done["queued"]
     assert len(queued) == 3, done
-    again = as_json(procs, "backfill", "minutely", "--from", "3m", "--to", "now")
+    again = as_json(procs, "backfill", "minutely", *window)
     first = {q["scheduled_time"] for q in queued}
-    # given twice: nothing runs twice (the window may have gained a minute meanwhile)
-    assert not first & {q["scheduled_time"] for q in again["queued"]}
-    assert first <= set(again["already_queued"])
+    # given twice: nothing runs twice
+    assert again["queued"] == []
+    assert first == set(again["already_queued"])
 
     def backfilled() -> list[dict[str, Any]]:
         runs = [r for r in as_json(procs, "history", "minutely") if r["trigger"] == "backfill"]
