@@ -1372,9 +1372,6 @@ def _child_main(
     code = 0
     try:
         begin_child([read_fd])
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
         payload: dict[str, Any]
         try:
             value = func(*args, **kwargs)

@@ -322,8 +322,7 @@ class RunLoop:
         self._next.clear()
         self._heap.clear()
         self._timelines.clear()
-        self._inactive, self._held, self._completed = set(), {}, set()
-        self._note_statuses(states)
+        self._note_statuses(states, afresh=True)
         self._track_all(states, now)
         self._prepare_jobs()
 
@@ -336,9 +335,12 @@ class RunLoop:
         held = self._held.copy()
         return {**dict.fromkeys(completed, "completed"), **held}
 
-    def _note_statuses(self, states: Iterable[ScheduleState]) -> None:
+    def _note_statuses(self, states: Iterable[ScheduleState], *, afresh: bool = False) -> None:
         """Take the status of each of ``states`` as the one to act on: the one owner of
-        ``_inactive``, ``_held`` and ``_completed`` but for ``refresh``'s listing."""
+        ``_inactive``, ``_held`` and ``_completed``. ``afresh``: ``states`` are all the
+        schedules there are, and what was noted before is forgotten."""
+        if afresh:
+            self._inactive, self._held, self._completed = set(), {}, set()
         inactive, held, completed = self._inactive, self._held, self._completed
         for state in states:
             name, status = state.name, state.status
@@ -465,8 +467,7 @@ class RunLoop:
         """
         if full:
             states = self.store.list_schedules(definitions=False)
-            self._inactive, self._held, self._completed = set(), {}, set()
-            self._note_statuses(states)
+            self._note_statuses(states, afresh=True)
             candidates = [s for s in states if s.status == "active"]
         else:
             states = self.store.list_schedules(definitions=False, statuses=HELD)

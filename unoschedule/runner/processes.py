@@ -290,12 +290,16 @@ def reset_child_signals() -> None:  # pragma: no cover - runs in a forked child
 
 def begin_child(close: Iterable[int] = ()) -> None:  # pragma: no cover - in a forked child
     """The first acts of a process forked to run jobs (a task worker, the fork server,
-    a task's own child): close the descriptors it must not hold, lead a session and
-    process group of its own (a stop kills its tree with one ``killpg``), die with its
-    parent, and leave the parent's signal handlers behind."""
+    a task's own child): close the descriptors it must not hold, read nothing of the
+    scheduler's stdin (``/dev/null`` instead), lead a session and process group of its
+    own (a stop kills its tree with one ``killpg``), die with its parent, and leave the
+    parent's signal handlers behind."""
     for fd in close:
         with contextlib.suppress(OSError):
             os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     os.setsid()
     die_with_parent()
     reset_child_signals()

@@ -577,9 +577,6 @@ def _worker_main(  # pragma: no cover - runs in the child
     try:
         begin_child(close)
         drop_own_environment()
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
         while True:
             packet = os.read(requests, _PACKET)
             message = pickle.loads(packet) if packet else None
