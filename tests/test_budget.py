@@ -90,6 +90,7 @@ def test_a_job_in_flight_holds_no_more_descriptors_than_the_budget_counts(
 
     async def measure() -> tuple[int, int, set[str]]:
         executor = Executor(output=sink.write)
+        executor._workers.server()  # its socket and pidfd are held once, not per job
         before = _open()
         made = [specs[kind]() for _ in range(jobs)]
         for i, spec in enumerate(made):

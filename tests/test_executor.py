@@ -283,6 +283,28 @@ def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is
     assert lines[0] == "[nightly run-1] line 00000"
 
 
+def test_a_line_is_logged_while_its_command_still_runs(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    script = f"echo first; while [ ! -e {release} ]; do sleep 0.01; done; echo second"
+    lines: list[str] = []
+
+    async def scenario() -> tuple[list[str], JobOutcome]:
+        executor = Executor(log=lines.append)
+        job = asyncio.ensure_future(
+            executor.run(make_spec(command=("sh", "-c", script), run_id="run-1"))
+        )
+        deadline = time.monotonic() + 10
+        while not lines and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        seen = list(lines)
+        release.touch()
+        return seen, await job
+
+    seen, outcome = asyncio.run(scenario())
+    assert seen == ["[nightly run-1] first"]
+    assert outcome.output == "first\nsecond\n"
+
+
 # -- timeouts and process groups -------------------------------------------------------------
 
 
@@ -372,6 +394,115 @@ def test_cancelling_a_run_kills_its_process_group() -> None:
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert group_members(pgid) == []
+
+
+# -- how a command is started: by the fork server ------------------------------------------
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2 :].split()[1])
+
+
+def test_a_command_is_the_fork_servers_child_and_its_exit_status_comes_back() -> None:
+    async def scenario() -> tuple[list[JobOutcome], list[int], int]:
+        executor = Executor()
+        parents: list[int] = []
+        try:
+            outcomes = []
+            for code in (0, 3):
+                script = f"sleep 0.2; exit {code}"
+                spec = make_spec(command=("sh", "-c", script))
+                outcomes.append(
+                    await executor.run(spec, on_start=lambda pid: parents.append(parent_of(pid)))
+                )
+            return outcomes, parents, executor._workers.server().pid
+        finally:
+            executor.close()
+
+    outcomes, parents, server = asyncio.run(scenario())
+    assert [(o.result, o.error) for o in outcomes] == [
+        ("success", None),
+        ("error", "exit status 3"),
+    ]
+    assert parents == [server, server]
+    assert server != os.getpid()
+
+
+def test_a_command_starts_with_sigpipe_at_its_default_as_popen_gives_it() -> None:
+    # Python ignores SIGPIPE; a command that inherited that would see EPIPE instead of
+    # dying at a closed pipe, and ``yes`` would complain into the output.
+    outcome = run_job(
+        make_spec(command=("sh", "-c", "yes | head -n 2; grep SigIgn /proc/self/status"))
+    )
+    assert outcome.result == "success", outcome
+    lines = outcome.output.splitlines()
+    assert lines[:2] == ["y", "y"] and lines[2].startswith("SigIgn:"), lines  # no EPIPE error
+    ignored = int(lines[2].split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+def test_a_command_holds_no_descriptor_but_its_stdin_stdout_and_stderr(tmp_path: Path) -> None:
+    # A descriptor the scheduler inherited without close-on-exec (as from whoever started
+    # it) and one it holds itself must not reach a job.
+    leaked = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(leaked, True)
+    try:
+        outcome = run_job(
+            make_spec(command=(PY, "-c", "import os; print(sorted(os.listdir('/proc/self/fd')))"))
+        )
+    finally:
+        os.close(leaked)
+    assert outcome.result == "success", outcome
+    assert json.loads(outcome.output.replace("'", '"')) == ["0", "1", "2", "3"]  # 3: the listing's
+
+
+def test_a_command_with_an_environment_larger_than_a_datagram_gets_all_of_it() -> None:
+    value = "x" * 100_000  # over the datagram, under exec's 128 KiB a string
+    outcome = run_job(
+        make_spec(
+            command=(PY, "-c", "import os; print(len(os.environ['BIG']))"), env={"BIG": value}
+        )
+    )
+    assert (outcome.result, outcome.output) == ("success", "100000\n")
+
+
+def test_a_command_outlives_its_fork_server_and_its_run_still_ends_with_its_end(
+    tmp_path: Path,
+) -> None:
+    # The server is killed while a command runs: the command goes on, its output is still
+    # read, its end is seen (its status is lost: 255), and the next command gets a new
+    # server.
+    release = tmp_path / "release"
+    script = f"echo started; while [ ! -e {release} ]; do sleep 0.02; done; echo done; exit 7"
+
+    async def scenario() -> tuple[JobOutcome, JobOutcome, int, int]:
+        executor = Executor()
+        try:
+            pids: list[int | None] = []
+            job = asyncio.ensure_future(
+                executor.run(make_spec(command=("sh", "-c", script)), on_start=pids.append)
+            )
+            while not pids:
+                await asyncio.sleep(0.01)
+            first = executor._workers.server()
+            os.kill(first.pid, signal.SIGKILL)
+            while not first.dead:
+                await asyncio.sleep(0.01)
+            assert pids[0] is not None and alive(pids[0])
+            release.touch()
+            outcome = await asyncio.wait_for(job, 10)
+            after = await executor.run(make_spec(command=("true",)))
+            return outcome, after, first.pid, executor._workers.server().pid
+        finally:
+            executor.close()
+
+    outcome, after, first, second = asyncio.run(scenario())
+    assert (outcome.result, outcome.error) == ("error", "exit status 255")
+    assert outcome.output == "started\ndone\n"
+    assert after.result == "success"
+    assert second != first
 
 
 # -- Python tasks --------------------------------------------------------------------------

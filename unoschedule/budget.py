@@ -9,14 +9,14 @@ What one job holds was measured (``tests/test_budget.py`` checks it still holds)
 command three (the read end of its output pipe, the pidfd that tells its exit, its run's
 log file), a sync Python task in a pooled worker one (the read end of the worker's
 answers, kept while it is idle: an idle worker is let go when a job needs it; the fork
-server that forks the workers holds a socket and a pidfd here, once), a forked
-task two, an async task three (the event loop of its thread, which an idle thread keeps
-for its next task: at most ``executor.IDLE_LOOPS`` of them, within ``HEADROOM``). What
-the runner holds itself (the state, its lock, sockets, logs) is counted once, as it
-starts, and ``HEADROOM`` is kept for what it opens later or for a moment: /metrics
-connections (at most ``METRICS_CONNECTIONS``), a second connection to the state for
-pruning, Redis connections of its threads, the pipes and folders of a job being started,
-/proc reads, a reload's read of its file.
+server that forks the workers and starts the commands holds a socket and a pidfd here,
+once), a forked task two, an async task three (the event loop of its thread, which an
+idle thread keeps for its next task: at most ``executor.IDLE_LOOPS`` of them, within
+``HEADROOM``). What the runner holds itself (the state, its lock, sockets, logs) is
+counted once, as it starts, and ``HEADROOM`` is kept for what it opens later or for a
+moment: /metrics connections (at most ``METRICS_CONNECTIONS``), a second connection to
+the state for pruning, Redis connections of its threads, the pipes and folders of a job
+being started, /proc reads, a reload's read of its file.
 
 The rule itself is ``job_slots``, a function of those numbers; ``DescriptorBudget``
 feeds it the live ones, and the run loop and the Redis worker both ask it before they

@@ -42,6 +42,7 @@ from ..budget import DescriptorBudget
 from ..errors import JobError
 from ..model import JobOutcome, JobSpec, ScheduleDefinition, SchedulerOptions
 from ..timeutil import format_instant
+from .forker import ServerGone
 from .processes import (
     begin_child,
     drop_own_environment,
@@ -87,6 +88,11 @@ ABANDONED_ERROR = (
 #: that left the job's group (a daemon that called ``setsid``) can hold the pipe open
 #: that long, and we must not wait for it.
 DRAIN_TIMEOUT = 0.5
+#: A job's output is watched (a reader in the event loop) once the job has run this
+#: long; what a job that ends sooner printed is read at its end. Watching costs the
+#: loop an ``epoll`` registration and its removal, a tenth of its work per command in a
+#: burst of short ones; a line printed meanwhile is logged at most this much later.
+WATCH_OUTPUT_AFTER = 0.05
 #: A line longer than this (no newline in sight) is logged in pieces, to bound memory.
 _LINE_LIMIT = 65536
 #: The most read from a job's output pipe at once (what asyncio's pipe transport read).
@@ -347,7 +353,31 @@ class _Output:
         self._pending = bytearray()
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
+        self._watching = False
+        self._soon: asyncio.TimerHandle | None = loop.call_later(WATCH_OUTPUT_AFTER, self.watch)
+
+    def watch(self) -> None:
+        """Read the output as it comes (see ``WATCH_OUTPUT_AFTER``)."""
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+        if self._fd >= 0 and not self._watching:
+            self._watching = True
+            self._loop.add_reader(self._fd, self._readable)
+
+    def take_waiting(self) -> None:
+        """Read what the pipe holds now, without waiting (closing it at its end)."""
+        while self._fd >= 0:
+            try:
+                data = os.read(self._fd, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._received(data)
+            else:
+                self.close()
 
     def _readable(self) -> None:
         try:
@@ -363,9 +393,13 @@ class _Output:
 
     def close(self) -> None:
         """Stop reading (at the end of the output, or when we stop waiting for it)."""
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         if self._fd < 0:
             return
-        self._loop.remove_reader(self._fd)
+        if self._watching:
+            self._loop.remove_reader(self._fd)
         os.close(self._fd)
         self._fd = -1
         if self._emit is not None and self._pending:
@@ -417,7 +451,9 @@ class _Output:
 
 async def _drain(reader: _Output) -> None:
     """Take what is left in the pipe, but never wait long for a writer we cannot see."""
+    reader.take_waiting()
     if not reader.closed.done():
+        reader.watch()
         await asyncio.wait({reader.closed}, timeout=DRAIN_TIMEOUT)
     reader.close()
 
@@ -1024,25 +1060,23 @@ class Executor(JobRunner):
         loop = asyncio.get_running_loop()
         self._make_room()
         search = env.get("PATH")
-        read_fd, write_fd = os.pipe()
+        found = self._programs.find(argv[0], search)
+        # The fork server starts it, so that the event loop does not wait in ``vfork``.
+        # Without one (no descriptor or process left for it here) the job cannot start.
+        server = self._workers.server()
         try:
-            found = self._programs.find(argv[0], search)
             try:
-                proc = self._popen(argv, found, write_fd, env, cwd)
-            except FileNotFoundError:
-                if found is None:
+                pid, read_fd, exited = await server.start(argv, found, env, cwd)
+            except FileNotFoundError as exc:
+                if found is None or exc.filename == cwd:
                     raise
                 self._programs.forget(argv[0], search)  # gone since: look again
-                proc = self._popen(argv, None, write_fd, env, cwd)
+                pid, read_fd, exited = await server.start(argv, None, env, cwd)
+        except ServerGone as exc:
+            await self._sweep(spec, job)  # it may have started all the same
+            return JobOutcome("error", f"cannot start {argv[0]}: {exc.strerror}", "", None)
         except OSError as exc:
-            os.close(read_fd)
             return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
-        finally:
-            os.close(write_fd)
-        pid = proc.pid
-        proc.returncode = 0  # reaped by watch_pid: Popen must not wait for it again
-        del proc
-        exited = watch_pid(loop, pid)
         try:
             chunks, emit = self._chunks_of(spec), None
             if chunks is None:
@@ -1073,23 +1107,6 @@ class Executor(JobRunner):
         if returncode == 0:
             return JobOutcome("success", None, output, pid)
         return JobOutcome("error", _describe_exit(returncode), output, pid)
-
-    @staticmethod
-    def _popen(
-        argv: list[str], program: str | None, out: int, env: dict[str, str], cwd: str | None
-    ) -> subprocess.Popen[bytes]:
-        # Popen, not asyncio's subprocess: that one hands every child to a watcher
-        # thread; a pidfd in the event loop (``watch_pid``) reaps it without one.
-        return subprocess.Popen(
-            argv,
-            executable=program,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
 
     # -- Python tasks ------------------------------------------------------------------
 

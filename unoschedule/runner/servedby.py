@@ -21,6 +21,7 @@ from pathlib import Path
 from ..abc import Store
 from ..private import make_private_dirs
 from .log import Logger
+from .processes import pid_exists
 
 __all__ = ["check_served_by", "registry_folder"]
 
@@ -36,13 +37,7 @@ def registry_folder() -> Path:
 def _alive(pid: int, host: str) -> bool:
     if host != socket.gethostname():
         return True  # cannot tell: assume it runs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_exists(pid)
 
 
 def check_served_by(config_path: Path, state_path: Path, store: Store, log: Logger) -> None:

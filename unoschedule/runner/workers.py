@@ -321,22 +321,27 @@ class WorkerPool:
         try:
             for _ in range(count):
                 slots.append(self._take_slot())
-            server = self._server
-            if server is None or server.dead:
-                server = self._server = Forker(
-                    self._start_worker,
-                    self._born,
-                    self._ended,
-                    self._server_gone,
-                    [self._requests_w, *(worker._answers for worker in self._all)],
-                )
-            server.fork(slots)
+            self.server().fork(slots)
         except OSError:
             sent = self._server.pending if self._server is not None else set()
             unsent = [slot for slot in slots if slot not in sent]
             self._free_slots.extend(unsent)
             for _ in unsent:
                 self._fork()
+
+    def server(self) -> Forker:
+        """The fork server, started if it is not running (raises ``OSError`` if it
+        cannot be): it forks the workers, and starts the commands (``Forker.start``)."""
+        server = self._server
+        if server is None or server.dead:
+            server = self._server = Forker(
+                self._start_worker,
+                self._born,
+                self._ended,
+                self._server_gone,
+                [self._requests_w, *(worker._answers for worker in self._all)],
+            )
+        return server
 
     def _take_slot(self) -> int:
         if not self._free_slots:
