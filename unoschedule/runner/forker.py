@@ -66,8 +66,8 @@ _ENDED = struct.Struct("!ii")
 _STARTED = struct.Struct("!Ii")
 #: ``E``: a command could not start: its ticket, the errno, then the file it names.
 _FAILED = struct.Struct("!Ii")
-#: Most slots one request names (one datagram).
-_MOST_SLOTS = 1024
+#: Most slots one request names, and most ends one report names (one datagram each).
+_MOST_SLOTS = _MOST_ENDS = 1024
 #: A command's request up to this size goes in its datagram; a larger one (a large
 #: environment) in a memfd, as a datagram cannot be larger than the socket's buffer.
 _INLINE = 48 * 1024
@@ -243,15 +243,8 @@ class Forker:
                 return
             kind, used = data[:1], 0
             if kind == b"X":
-                pid, status = _ENDED.unpack_from(data, 1)
-                running = self._running.pop(pid, None)
-                if running is None:
-                    self._ended(pid, os.waitstatus_to_exitcode(status))
-                else:
-                    if running.pidfd >= 0:
-                        os.close(running.pidfd)
-                    if not running.exited.done():
-                        running.exited.set_result(os.waitstatus_to_exitcode(status))
+                for pid, status in _ENDED.iter_unpack(data[1:]):
+                    self._child_ended(pid, os.waitstatus_to_exitcode(status))
             elif kind == b"S":
                 ticket, pid = _STARTED.unpack_from(data, 1)
                 self._started(ticket, pid, fds[0] if fds else -1, fds[1] if len(fds) > 1 else -1)
@@ -269,6 +262,16 @@ class Forker:
                 used = 1 if fds else 0
             for fd in fds[used:]:
                 os.close(fd)
+
+    def _child_ended(self, pid: int, code: int) -> None:
+        running = self._running.pop(pid, None)
+        if running is None:
+            self._ended(pid, code)
+            return
+        if running.pidfd >= 0:
+            os.close(running.pidfd)
+        if not running.exited.done():
+            running.exited.set_result(code)
 
     def _started(self, ticket: int, pid: int, output: int, pidfd: int) -> None:
         exited: asyncio.Future[int] = self._loop.create_future()
@@ -470,11 +473,18 @@ def _start_one(  # pragma: no cover - runs in the server
 
 
 def _report_ends(sock: socket.socket) -> None:  # pragma: no cover - runs in the server
-    while True:
+    """Reap every child that has ended and report them in one message: the scheduler
+    then ends their runs in one turn (one write of the state), and it is woken once."""
+    ends: list[bytes] = []
+    while len(ends) < _MOST_ENDS:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
-        sock.send(b"X" + _ENDED.pack(pid, status))
+            break
+        ends.append(_ENDED.pack(pid, status))
+    if ends:
+        sock.send(b"X" + b"".join(ends))
+        if len(ends) == _MOST_ENDS:
+            _report_ends(sock)
