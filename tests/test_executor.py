@@ -429,6 +429,37 @@ def test_a_command_is_the_fork_servers_child_and_its_exit_status_comes_back() ->
     assert server != os.getpid()
 
 
+def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unoschedule.runner import workers
+
+    monkeypatch.setattr(workers, "most_spawners", lambda: 3)
+    monkeypatch.setattr(workers, "IDLE_SECONDS", 0.3)
+
+    async def scenario() -> tuple[set[int], int, int, list[str]]:
+        executor = Executor()
+        parents: set[int] = set()
+        try:
+            specs = [make_spec(command=("sh", "-c", "sleep 0.2")) for _ in range(40)]
+            outcomes = await asyncio.gather(
+                *(executor.run(s, on_start=lambda pid: parents.add(parent_of(pid))) for s in specs)
+            )
+            servers = 1 + len(executor._workers._spawners)
+            deadline = time.monotonic() + 10
+            while executor._workers._spawners and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return parents, servers, len(executor._workers._spawners), [o.result for o in outcomes]
+        finally:
+            executor.close()
+
+    parents, servers, left, results = asyncio.run(scenario())
+    assert results == ["success"] * 40
+    assert servers == 3  # all starts waited on the first: two more were forked
+    assert 1 < len(parents) <= 3
+    assert left == 0  # idle past IDLE_SECONDS: gone; the first server stays
+
+
 def test_a_command_starts_with_sigpipe_at_its_default_as_popen_gives_it() -> None:
     # Python ignores SIGPIPE; a command that inherited that would see EPIPE instead of
     # dying at a closed pipe, and ``yes`` would complain into the output.

@@ -19,6 +19,7 @@ import pytest
 
 from unoschedule.abc import Clock
 from unoschedule.model import ScheduleDefinition, SchedulerOptions
+from unoschedule.runner import loop as loop_module
 from unoschedule.runner.executor import JobOutcome, JobSpec
 from unoschedule.runner.log import Logger
 from unoschedule.runner.loop import RunLoop
@@ -165,6 +166,31 @@ def test_each_due_occurrence_fires_once_even_when_ticked_repeatedly(tmp_path: Pa
         ("09:01", "schedule", 1, "success"),
     ]
     assert len(h.executor.calls) == 2
+
+
+def test_a_burst_larger_than_a_tick_is_fired_over_the_next_ticks_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_module, "TICK_SCHEDULES", 3)
+    h = Harness(tmp_path, [cron(f"s{i}", "0 * * * *") for i in range(7)])
+    fired: list[int] = []
+    waits: list[float] = []
+
+    async def go() -> None:
+        loop = h.start()
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        for _ in range(4):
+            loop.tick(h.clock.now())
+            await asyncio.sleep(0)
+            await loop.wait_idle()
+            fired.append(len(h.executor.calls))
+            waits.append(loop.seconds_until_next(h.clock.now()))
+
+    run(go)
+    assert fired == [3, 6, 7, 7]
+    assert waits[:2] == [0, 0]  # more are due: the next tick comes after one turn
+    assert waits[2] > 0
+    assert all(h.history(f"s{i}") == [("09:00", "schedule", 1, "success")] for i in range(7))
 
 
 def test_schedules_written_alike_share_a_timeline_and_each_fires_on_its_own(

@@ -16,7 +16,8 @@ idle thread keeps for its next task: at most ``executor.IDLE_LOOPS`` of them, wi
 counted once, as it starts, and ``HEADROOM`` is kept for what it opens later or for a
 moment: /metrics connections (at most ``METRICS_CONNECTIONS``), a second connection to
 the state for pruning, Redis connections of its threads, the pipes and folders of a job
-being started, /proc reads, a reload's read of its file.
+being started, /proc reads, a reload's read of its file, the fork servers a burst of
+commands adds (a socket and a pidfd each, at most 8 of them).
 
 The rule itself is ``job_slots``, a function of those numbers; ``DescriptorBudget``
 feeds it the live ones, and the run loop and the Redis worker both ask it before they

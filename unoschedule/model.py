@@ -332,6 +332,14 @@ JOBS_PER_CPU = 16
 MIN_DEFAULT_CONCURRENCY = 32
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, else all of the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def host_concurrency() -> int:
     """The concurrency of a queue that sets none: ``JOBS_PER_CPU`` per CPU this process
     may run on, at least ``MIN_DEFAULT_CONCURRENCY``.
@@ -342,11 +350,7 @@ def host_concurrency() -> int:
     The runner's descriptor budget still holds back what its open-file limit cannot
     hold, so a high default never fails a run (``budget``).
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(MIN_DEFAULT_CONCURRENCY, JOBS_PER_CPU * cpus)
+    return max(MIN_DEFAULT_CONCURRENCY, JOBS_PER_CPU * usable_cpus())
 
 
 @dataclass(frozen=True)

@@ -1061,9 +1061,9 @@ class Executor(JobRunner):
         self._make_room()
         search = env.get("PATH")
         found = self._programs.find(argv[0], search)
-        # The fork server starts it, so that the event loop does not wait in ``vfork``.
+        # A fork server starts it, so that the event loop does not wait in ``vfork``.
         # Without one (no descriptor or process left for it here) the job cannot start.
-        server = self._workers.server()
+        server = self._workers.command_server()
         try:
             try:
                 pid, read_fd, exited = await server.start(argv, found, env, cwd)

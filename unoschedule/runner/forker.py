@@ -38,6 +38,7 @@ import select
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, NoReturn
 
@@ -141,11 +142,23 @@ class Forker:
         #: Commands started whose end the server has not reported, by pid.
         self._running: dict[int, _Running] = {}
         self._tickets = itertools.count(1)
+        #: When it was last asked to start a command (``time.monotonic``).
+        self.active_at = time.monotonic()
         #: Messages the socket had no room for yet, with the descriptors they carry.
         self._unsent: collections.deque[tuple[bytes, list[int]]] = collections.deque()
         self.exited = watch_pid(loop, pid)
         self.exited.add_done_callback(lambda _: self.close())
         loop.add_reader(ours.fileno(), self._readable)
+
+    @property
+    def busy(self) -> int:
+        """Commands asked of this server and not started yet."""
+        return len(self._starting)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing asked of it waits and no command it started runs."""
+        return not self._starting and not self._running and not self.pending
 
     def fork(self, slots: Sequence[int]) -> None:
         """Ask for one worker per slot; each is reported through ``born`` when it
@@ -181,6 +194,7 @@ class Forker:
                 raise
         answer: asyncio.Future[Started] = self._loop.create_future()
         self._starting[ticket] = answer
+        self.active_at = time.monotonic()
         try:
             return await answer
         except asyncio.CancelledError:

@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..budget import raise_soft_limit
+from ..model import usable_cpus
 from .forker import Forker
 from .processes import (
     begin_child,
@@ -65,6 +66,16 @@ __all__ = ["TaskWorker", "Ticket", "WorkerPool", "repr_head"]
 #: Idle workers kept for reuse; beyond this, a worker that finishes is let go. Many, so
 #: that a burst of tasks due together (200 at one instant) finds them forked already.
 MAX_IDLE = 256
+
+
+def most_spawners() -> int:
+    """Fork servers that may start commands at once: one per CPU and one more. Each
+    waits in ``vfork`` until the command it starts has called ``exec``; with one more
+    than the CPUs, the CPUs stay busy starting commands while servers wait. At most 8
+    (each holds a socket and a pidfd of the scheduler's, see ``budget.HEADROOM``)."""
+    return min(usable_cpus() + 1, 8)
+
+
 #: A worker idle this long is let go (a burst long past does not hold memory for ever).
 IDLE_SECONDS = 60.0
 _HEADER = struct.Struct("!I")
@@ -215,6 +226,8 @@ class WorkerPool:
         self._filling: asyncio.Task[None] | None = None
         #: Forks the workers (see ``forker``); started on first use.
         self._server: Forker | None = None
+        #: More fork servers, that only start commands (see ``command_server``).
+        self._spawners: list[Forker] = []
         #: The fork server's workers whose end it has not reported yet, by pid.
         self._served: dict[int, TaskWorker] = {}
 
@@ -334,14 +347,41 @@ class WorkerPool:
         cannot be): it forks the workers, and starts the commands (``Forker.start``)."""
         server = self._server
         if server is None or server.dead:
-            server = self._server = Forker(
-                self._start_worker,
-                self._born,
-                self._ended,
-                self._server_gone,
-                [self._requests_w, *(worker._answers for worker in self._all)],
-            )
+            server = self._server = self._fork_server(self._server_gone)
         return server
+
+    def _fork_server(self, gone: Callable[[Forker], None]) -> Forker:
+        return Forker(
+            self._start_worker,
+            self._born,
+            self._ended,
+            gone,
+            [self._requests_w, *(worker._answers for worker in self._all)],
+        )
+
+    def command_server(self) -> Forker:
+        """The fork server to start a command: the least busy. While every one has a
+        start waiting, another is forked, up to ``most_spawners()``; one idle for
+        ``IDLE_SECONDS`` goes (each keeps the pages of the scheduler as they were when
+        it was forked). Raises ``OSError`` when none can be had."""
+        best = self.server()
+        for spawner in self._spawners:
+            if spawner.busy < best.busy:
+                best = spawner
+        if best.busy and 1 + len(self._spawners) < most_spawners():
+            with contextlib.suppress(OSError):  # out of processes: the busy one will do
+                best = self._fork_server(self._spawners.remove)
+                self._spawners.append(best)
+                asyncio.get_running_loop().call_later(IDLE_SECONDS, self._retire, best)
+        return best
+
+    def _retire(self, spawner: Forker) -> None:
+        if spawner.dead:
+            return
+        if spawner.idle and time.monotonic() - spawner.active_at >= IDLE_SECONDS:
+            spawner.close()
+        else:
+            asyncio.get_running_loop().call_later(IDLE_SECONDS, self._retire, spawner)
 
     def _take_slot(self) -> int:
         if not self._free_slots:
@@ -510,6 +550,8 @@ class WorkerPool:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        for spawner in list(self._spawners):
+            spawner.close()
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
