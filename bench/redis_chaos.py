@@ -4,7 +4,9 @@ Three ``uno-schedule run`` processes, ``lock_timeout: 2s``, 30 schedules every s
 (thousands of occurrences over the run). Every few seconds the leader is either killed
 (SIGKILL, and a new runner started in its place) or frozen (SIGSTOP) for longer than
 the lease and thawed (SIGCONT). Every job appends its schedule, instant, attempt, the
-pid of the runner that started it (``$PPID``) and its own clock to a file. Checked:
+runner that started it (its tag, from the environment it inherits: its parent is the
+runner's fork server, and no longer any process of the runner's once a SIGKILL ended
+both) and its own clock to a file. Checked:
 
 - no (schedule, instant, attempt) started twice;
 - no start by a stale leader: each start happened while the runner that started it held
@@ -56,8 +58,8 @@ def _file(count: int) -> str:
             f"  s{i:02d}:",
             '    schedule: "* * * * * *"',
             "    shell: true",
-            '    command: "echo $UNO_SCHEDULE_NAME $UNO_SCHEDULED_TIME $UNO_ATTEMPT $PPID'
-            ' $(date +%s.%N) >> starts.log"',
+            '    command: "echo $UNO_SCHEDULE_NAME $UNO_SCHEDULED_TIME $UNO_ATTEMPT'
+            ' $BENCH_RUNNER_TAG $(date +%s.%N) >> starts.log"',
         ]
     return "\n".join(lines) + "\n"
 
@@ -212,6 +214,7 @@ def run(quick: bool) -> list[Result]:
         finally:
             codes = [p.stop() for p in procs]
         logs = {p.pid: p.text() for p in every}
+        pids = {p.tag: p.pid for p in every}
         store = RedisStorage(server.url, key_prefix=prefix)
         try:
             runs = [r for i in range(SCHEDULES) for r in store.history(f"s{i:02d}", limit=100_000)]
@@ -226,7 +229,7 @@ def run(quick: bool) -> list[Result]:
     for (_, begin, pid), following in zip(epochs, [*epochs[1:], None], strict=True):
         stop = following[1] if following else float("inf")
         intervals.setdefault(pid, []).append((begin, stop))
-    starts = [line.split() for line in lines]
+    starts = [[*s[:3], str(pids.get(s[3], 0)), *s[4:]] for s in (line.split() for line in lines)]
     twice = [k for k, n in Counter(tuple(s[:3]) for s in starts).items() if n > 1]
     stale = [
         s

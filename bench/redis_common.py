@@ -112,6 +112,8 @@ class Proc:
             if not k.startswith("UNO_SCHEDULE") and k != "NOTIFY_SOCKET"
         }
         env["UNO_SCHEDULE_REDIS_PREFIX"] = prefix
+        # Inherited by its jobs: which runner started one, whatever its process tree.
+        env["BENCH_RUNNER_TAG"] = self.tag = tag
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [UNO, "-c", str(config), "--state", url, *args],

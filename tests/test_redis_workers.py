@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -461,6 +462,41 @@ def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{pid}/children") as fh:
         return [int(p) for p in fh.read().split()]
     return []
+
+
+def test_a_job_that_starts_just_after_its_worker_died_is_killed_by_the_keeper(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # The worker's fork server finishes a start under way after the worker died: the
+    # keeper, which killed the held jobs at once, must look again.
+    from unoschedule.runner.keeper import steady
+
+    run_id = f"run-{uuid.uuid4().hex[:12]}"  # its own: the keeper kills what carries it
+    keeper = subprocess.Popen(
+        [sys.executable, "-m", "unoschedule.runner.keeper"],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert keeper.stdin is not None
+    setup = {"url": redis_server.url, "prefix": unique_prefix(), "consumer": "c1"}
+    hold = {"op": "hold", "run": run_id, "queue": "q", "entry": "0-1", "token": "t"}
+    for line in ({**setup, "visibility": 30}, {**hold, "since": steady()}):
+        keeper.stdin.write(json.dumps(line).encode() + b"\n")
+        keeper.stdin.flush()
+        time.sleep(0.3)  # the keeper reads its first line buffered, the rest unbuffered
+    keeper.stdin.close()  # the worker died
+    time.sleep(0.1)  # the keeper has looked once: the job is not there yet
+    job = subprocess.Popen(
+        ["sleep", "30"], env={**os.environ, "UNO_RUN_ID": run_id}, start_new_session=True
+    )
+    try:
+        job.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        raise AssertionError("the job outlived its dead worker's keeper") from None
+    finally:
+        keeper.wait(timeout=10)
+    assert job.returncode in (-signal.SIGTERM, -signal.SIGKILL)
 
 
 def keeper_of(worker: int) -> int:

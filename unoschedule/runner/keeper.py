@@ -49,6 +49,9 @@ __all__ = ["ANSWER_WITHIN", "FENCE", "Held", "Keeper", "KeeperLink", "main", "st
 #: killed by its own keeper; the rest is the margin for clock rates and the kill itself.
 FENCE = 0.8
 
+#: Pauses after which a dead worker's keeper looks again for its jobs' processes: a
+#: start under way in the worker's fork server ends within milliseconds.
+LOOK_AGAIN = (0.05, 0.25, 1.0)
 #: Part of the visibility timeout a heartbeat may wait for Redis to answer: the fence
 #: is checked between heartbeats, so a job is killed at the latest at
 #: ``FENCE + ANSWER_WITHIN`` of the timeout after its last heartbeat got through.
@@ -291,7 +294,14 @@ def main() -> int:  # pragma: no cover - runs as its own process (tests drive it
         except OSError:
             data = b""
         if not data:  # the worker is gone: its jobs go with it
+            held = list(keeper.held)
             keeper.kill_all("its worker died")
+            # A command that the worker's fork server was starting as the worker died
+            # is started all the same (the server goes once its child has called exec)
+            # and carries its UNO_RUN_ID only from then on: look for it again.
+            for pause in LOOK_AGAIN:
+                time.sleep(pause)
+                stop_orphans(held, 0.0)
             store.close()
             return 0
         pending += data
