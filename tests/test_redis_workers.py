@@ -480,10 +480,10 @@ def test_a_job_that_starts_just_after_its_worker_died_is_killed_by_the_keeper(
     assert keeper.stdin is not None
     setup = {"url": redis_server.url, "prefix": unique_prefix(), "consumer": "c1"}
     hold = {"op": "hold", "run": run_id, "queue": "q", "entry": "0-1", "token": "t"}
-    for line in ({**setup, "visibility": 30}, {**hold, "since": steady()}):
-        keeper.stdin.write(json.dumps(line).encode() + b"\n")
-        keeper.stdin.flush()
-        time.sleep(0.3)  # the keeper reads its first line buffered, the rest unbuffered
+    lines = ({**setup, "visibility": 30}, {**hold, "since": steady()})
+    keeper.stdin.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    keeper.stdin.flush()  # in one write: the hold comes with the setup line
+    time.sleep(0.5)
     keeper.stdin.close()  # the worker died
     time.sleep(0.1)  # the keeper has looked once: the job is not there yet
     job = subprocess.Popen(

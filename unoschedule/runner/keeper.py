@@ -263,10 +263,16 @@ def main() -> int:  # pragma: no cover - runs as its own process (tests drive it
     """Read the worker's lines on stdin until it closes them; heartbeat in between."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the worker's to handle
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as is a stop: the keeper ends on EOF
-    stdin = sys.stdin.buffer
-    first = stdin.readline()
-    if not first:
-        return 0
+    fd = sys.stdin.fileno()
+    # Read unbuffered from the first line on: a buffered reader would keep what came
+    # with the first line (the worker's first ``hold``) where ``os.read`` never sees it.
+    pending = b""
+    while b"\n" not in pending:
+        data = os.read(fd, 65536)
+        if not data:
+            return 0
+        pending += data
+    first, pending = pending.split(b"\n", 1)
     setup = json.loads(first)
     from ..store.redis import RedisStorage
 
@@ -277,9 +283,8 @@ def main() -> int:  # pragma: no cover - runs as its own process (tests drive it
         socket_timeout=ANSWER_WITHIN * visibility,
     )
     keeper = Keeper(store.queues, str(setup["consumer"]), visibility)
-    fd = stdin.fileno()
     os.set_blocking(fd, False)
-    pending = b""
+    pending = _take_lines(keeper, pending)
     while True:
         keeper.fence(steady())
         keeper.beat()
@@ -304,11 +309,16 @@ def main() -> int:  # pragma: no cover - runs as its own process (tests drive it
                 stop_orphans(held, 0.0)
             store.close()
             return 0
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if line.strip():
-                keeper.take(json.loads(line))
+        pending = _take_lines(keeper, pending + data)
+
+
+def _take_lines(keeper: Keeper, data: bytes) -> bytes:  # pragma: no cover - in the keeper
+    """Act on each whole line of ``data``; return what is left of a line to come."""
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        if line.strip():
+            keeper.take(json.loads(line))
+    return rest
 
 
 if __name__ == "__main__":  # pragma: no cover
