@@ -460,6 +460,40 @@ def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle
     assert left == 0  # idle past IDLE_SECONDS: gone; the first server stays
 
 
+def test_the_largest_report_of_ends_the_server_sends_is_read_whole() -> None:
+    # The server reports at most _MOST_ENDS reaped children in one datagram; one read
+    # into a smaller buffer would cut it, and the last runs would never end.
+    import socket
+    import struct
+
+    from unoschedule.runner import forker
+
+    async def scenario() -> list[int]:
+        ended: list[int] = []
+        server = forker.Forker(
+            lambda *_: os._exit(0),
+            lambda *_: None,
+            lambda pid, _: ended.append(pid),
+            lambda _: None,
+        )
+        theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            asyncio.get_running_loop().remove_reader(server._sock.fileno())
+            server._sock.close()
+            server._sock = ours  # the report comes from this test, not from the server
+            ours.setblocking(False)
+            pids = range(100_000, 100_000 + forker._MOST_ENDS)
+            theirs.send(b"X" + b"".join(struct.pack("!ii", pid, 0) for pid in pids))
+            server._readable()
+            return ended
+        finally:
+            server.close()
+            theirs.close()
+
+    ended = asyncio.run(scenario())
+    assert ended == list(range(100_000, 100_000 + forker._MOST_ENDS))
+
+
 def test_a_command_starts_with_sigpipe_at_its_default_as_popen_gives_it() -> None:
     # Python ignores SIGPIPE; a command that inherited that would see EPIPE instead of
     # dying at a closed pipe, and ``yes`` would complain into the output.

@@ -72,6 +72,9 @@ _MOST_SLOTS = _MOST_ENDS = 1024
 #: A command's request up to this size goes in its datagram; a larger one (a large
 #: environment) in a memfd, as a datagram cannot be larger than the socket's buffer.
 _INLINE = 48 * 1024
+#: The largest message the server sends: a report of ``_MOST_ENDS`` ends, or a failed
+#: start naming a path (a datagram read into less is cut, and its end lost).
+_REPLY_BYTES = max(1 + _MOST_ENDS * _ENDED.size, 1 + _FAILED.size + 4096)
 #: Exit code of a command whose status was lost with the server.
 LOST = 255
 
@@ -247,7 +250,7 @@ class Forker:
     def _readable(self) -> None:
         while not self.dead:
             try:
-                data, fds = _receive(self._sock, 8192, 2)
+                data, fds = _receive(self._sock, _REPLY_BYTES, 2)
             except BlockingIOError:
                 return
             except OSError:
