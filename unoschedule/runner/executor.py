@@ -257,12 +257,12 @@ class _ProgramPaths:
     """Where the bare program names of commands are on PATH, looked up at most once a
     ``PROGRAM_FOUND_FOR`` per name and PATH.
 
-    ``Popen`` searches PATH itself for a bare name, building every candidate path in
-    Python at every start: in a burst of commands, a good part of the event loop's work
-    per command. A program found is started by its full path (its argv[0] stays as
-    written); one removed since is looked up again at once (``forget``), one installed
-    earlier on PATH is seen within ``PROGRAM_FOUND_FOR``. A PATH with an empty or
-    relative entry (which depends on the job's folder) is left to ``Popen``.
+    ``processes.start_command`` searches PATH itself for a bare name, trying every
+    candidate path at every start: in a burst of commands, work per command that a
+    known path spares. A program found is started by its full path (its argv[0] stays
+    as written); one removed since is looked up again at once (``forget``), one
+    installed earlier on PATH is seen within ``PROGRAM_FOUND_FOR``. A PATH with an empty
+    or relative entry (which depends on the job's folder) is left to ``start_command``.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -39,7 +39,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
 from .processes import (
@@ -174,7 +174,7 @@ class Forker:
             self.pending.update(part)
 
     async def start(
-        self, argv: Sequence[str], program: str | None, env: Mapping[str, str], cwd: str | None
+        self, argv: Sequence[str], program: str | None, env: dict[str, str], cwd: str | None
     ) -> Started:
         """Start a command (see ``processes.start_command``; ``cwd`` None: the folder the
         scheduler was in when it started the server). Raises ``OSError`` as ``Popen``
@@ -182,7 +182,7 @@ class Forker:
         if self.dead:
             raise OSError(errno.EPIPE, "the fork server is gone")
         ticket = next(self._tickets)
-        body = marshal.dumps((list(argv), program, dict(env), cwd))
+        body = marshal.dumps((list(argv), program, env, cwd))  # a dict, as marshal needs
         head = b"C" + _TICKET.pack(ticket)
         if len(body) <= _INLINE:
             self._send(head + body)
