@@ -461,22 +461,30 @@ async def _drain(reader: _Output) -> None:
 # -- one running job ---------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Job:
-    """Book-keeping of one ``run`` call, so that ``stop_all`` can reach it."""
+    """Book-keeping of one ``run`` call, so that ``stop_all`` can reach it. Plain flags
+    and callbacks, no ``asyncio.Event``: every run makes one, and only a stop reads it."""
 
     label: str
     run_id: str = ""
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set by ``request_stop``.
+    stopping: bool = False
     #: Called once ``request_stop`` is: the waits of ``Executor._wait_end``.
     wakers: list[Callable[[], None]] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Resolved when ``run`` returns: made only for ``stop_all``, which waits on them.
+    ended: list[asyncio.Future[None]] = field(default_factory=list)
     grace: float = 5.0
 
     def request_stop(self) -> None:
-        self.stop.set()
+        self.stopping = True
         for wake in list(self.wakers):
             wake()
+
+    def returned(self) -> None:
+        for ended in self.ended:
+            if not ended.done():
+                ended.set_result(None)
 
 
 How = Literal["exit", "timeout", "stopped"]
@@ -807,7 +815,7 @@ class Executor(JobRunner):
             return JobOutcome("error", f"cannot start the job: {exc.strerror or exc}", "", None)
         finally:
             self._jobs.discard(job)
-            job.done.set()
+            job.returned()
 
     def stop(self, run_id: str, grace: float) -> bool:
         for job in self._jobs:
@@ -827,7 +835,12 @@ class Executor(JobRunner):
         for job in jobs:
             job.grace = grace
             job.request_stop()
-        waiters = [asyncio.ensure_future(job.done.wait()) for job in jobs]
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for job in jobs:
+            waiter: asyncio.Future[None] = loop.create_future()
+            job.ended.append(waiter)
+            waiters.append(waiter)
         try:
             await asyncio.wait(waiters, timeout=grace + _KILL_WAIT + 1.0)
         finally:
@@ -947,7 +960,7 @@ class Executor(JobRunner):
         """Wait for ``ended``, the timeout or a stop request, whichever comes first."""
         if ended.done():
             return "exit"
-        if job.stop.is_set():
+        if job.stopping:
             return "stopped"
         # Callbacks, not a task per wait: this runs for every job, and a burst starts
         # thousands of them.
@@ -970,7 +983,7 @@ class Executor(JobRunner):
                 timer.cancel()
         if ended.done():
             return "exit"
-        return "stopped" if job.stop.is_set() else "timeout"
+        return "stopped" if job.stopping else "timeout"
 
     async def _terminate(self, pgid: int, exited: asyncio.Future[int], grace: float) -> None:
         """SIGTERM the group; SIGKILL it once ``grace`` has passed with anything still alive.

@@ -198,8 +198,8 @@ class RunLoop:
         #: when each run waits (its wait is a metric).
         self._group_held: set[str] = set()
         self._group_wait: dict[str, datetime] = {}
-        self._finishing: list[Finish] = []
-        self._flushed: asyncio.Future[None] | None = None
+        #: The ends waiting for this turn's transaction, each with its waiter.
+        self._finishing: list[tuple[Finish, asyncio.Future[None]]] = []
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
         #: Queues this runner executes itself (None: every queue); runs of the others go
         #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
@@ -1030,17 +1030,20 @@ class RunLoop:
 
     async def _finish(self, finish: Finish) -> None:
         """Record how a run ended. Runs that end together share one transaction: the
-        first schedules a flush for after the current callbacks, the rest join it."""
-        flushed = self._flushed
-        if not self._finishing or flushed is None:
-            loop = asyncio.get_running_loop()
-            flushed = self._flushed = loop.create_future()
-            loop.call_soon(self._flush_finishes, flushed)
-        self._finishing.append(finish)
-        await asyncio.shield(flushed)
+        first schedules a flush for after the current callbacks, the rest join it. Each
+        waits on a future of its own, so that cancelling one wait leaves the others (and
+        the write) alone without a ``shield`` per run."""
+        loop = asyncio.get_running_loop()
+        if not self._finishing:
+            loop.call_soon(self._flush_finishes)
+        written: asyncio.Future[None] = loop.create_future()
+        self._finishing.append((finish, written))
+        await written
 
-    def _flush_finishes(self, flushed: asyncio.Future[None]) -> None:
-        finishes, self._finishing = self._finishing, []
+    def _flush_finishes(self) -> None:
+        batch, self._finishing = self._finishing, []
+        finishes = [finish for finish, _ in batch]
+        failure: Exception | None = None
         try:
             try:
                 self.store.finish_runs(finishes)
@@ -1056,10 +1059,14 @@ class RunLoop:
                 )
                 self.firing = False
         except Exception as exc:  # each waiting run gets it, as if it had written alone
-            flushed.set_exception(exc)
-            flushed.exception()  # retrieved here: each waiting run re-raises it
-        else:
-            flushed.set_result(None)
+            failure = exc
+        for _, written in batch:
+            if written.done():  # its run was cancelled while it waited; the end is written
+                continue
+            if failure is None:
+                written.set_result(None)
+            else:
+                written.set_exception(failure)
 
     async def _execute(self, queue: str, run: RunRecord, started: datetime) -> None:
         name = run.schedule

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import operator
 import os
 import sqlite3
 import stat
@@ -351,12 +352,21 @@ _RUN_STORED: tuple[tuple[str, Callable[[Any], Any] | None], ...] = tuple(
 )
 
 
+#: A run's column values in one call (a claim of 10,000 runs reads them 10,000 times).
+_RUN_VALUES = operator.attrgetter(*_RUN_COLUMNS)
+_RUN_INDEX = {column: i for i, column in enumerate(_RUN_COLUMNS)}
+_RUN_CONVERTED = tuple((i, stored) for i, (_, stored) in enumerate(_RUN_STORED) if stored)
+
+
 def _run_params(run: RunRecord, key: str, **override: Any) -> tuple[Any, ...]:
-    params: list[Any] = [key]
-    for column, stored in _RUN_STORED:
-        value = override[column] if column in override else getattr(run, column)
-        params.append(value if stored is None else stored(value))
-    return tuple(params)
+    """The parameters of ``_RUN_INSERT``: ``key``, then each run column as stored, with
+    ``override`` (column: value) in place of the run's own."""
+    values = list(_RUN_VALUES(run))
+    for column, value in override.items():
+        values[_RUN_INDEX[column]] = value
+    for i, stored in _RUN_CONVERTED:
+        values[i] = stored(values[i])
+    return (key, *values)
 
 
 def _run_from_row(row: Sequence[Any]) -> RunRecord:
