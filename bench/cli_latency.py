@@ -79,8 +79,8 @@ def _build_state(config: Path, state: Path, runs: int) -> None:
     subprocess.run([UNO, "pause", "--all"], env=env, check=True, capture_output=True)
     subprocess.run([UNO, "resume", "--all"], env=env, check=True, capture_output=True)
 
-    from unoschedule.abc import Finish
     from unoschedule.model import RunRecord
+    from unoschedule.records import Finish
     from unoschedule.store.sqlite import SQLiteStorage
 
     now = datetime.now(UTC).replace(microsecond=0)

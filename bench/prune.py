@@ -94,8 +94,8 @@ class _Firing(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from unoschedule.abc import Claim
         from unoschedule.model import RunRecord
+        from unoschedule.records import Claim
 
         i = 0
         base = datetime(2030, 1, 1, tzinfo=UTC)

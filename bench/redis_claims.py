@@ -24,8 +24,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _rate(store: object, batch: int, total: int) -> float:
-    from unoschedule.abc import Claim
     from unoschedule.model import RunRecord, ScheduleState
+    from unoschedule.records import Claim
 
     names = [f"s{i:03d}" for i in range(100)]
     store.save_schedules([(ScheduleState(n, {"schedule": "x"}), None) for n in names])  # type: ignore[attr-defined]

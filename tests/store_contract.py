@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, Finish, Presence, StateFile, Store, WorkerQueues
+from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
+from unoschedule.records import Finish
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -341,7 +342,7 @@ class StoreContract:
     def test_claim_many_answers_each_claim_and_advances_each_schedule(
         self, store: Store, leader: int
     ) -> None:
-        from unoschedule.abc import Claim
+        from unoschedule.records import Claim
 
         store.save_schedules([(sched("a"), None), (sched("b"), None)])
         assert store.claim(run("r0", "a"), "a@0", T0, epoch=leader)
@@ -361,7 +362,7 @@ class StoreContract:
         assert nxt == {"a": T0 + 2 * hour, "b": T0 + 3 * hour}
 
     def test_claim_many_with_a_stale_epoch_writes_nothing(self, store: Store, leader: int) -> None:
-        from unoschedule.abc import Claim
+        from unoschedule.records import Claim
 
         store.save_schedule(sched("a", next_run=T0))
         claims = [Claim(run(f"r{i}"), f"a@{i}", T0 + timedelta(hours=i)) for i in range(3)]
@@ -530,7 +531,7 @@ class StoreContract:
     # -- run life cycle -----------------------------------------------------------------
 
     def test_runs_start_and_finish_in_batches(self, store: Store, leader: int) -> None:
-        from unoschedule.abc import Finish
+        from unoschedule.records import Finish
 
         store.save_schedules([(sched("a"), None), (sched("b"), None)])
         for run_id, name in (("r1", "a"), ("r2", "b"), ("r3", "a")):
@@ -780,7 +781,7 @@ class StoreContract:
     ) -> list[str]:
         """``count`` finished runs of ``name``, a minute apart (every fourth an error,
         2 s each), claimed at once; returns their ids, oldest first."""
-        from unoschedule.abc import Claim
+        from unoschedule.records import Claim
 
         claims = []
         for i in range(count):

@@ -208,8 +208,9 @@ def test_a_leader_killed_between_the_upstream_end_and_the_downstream_start_runs_
 def test_the_settle_step_hands_the_chained_runs_to_the_recorder_with_the_end() -> None:
     """One record call carries the end and the runs it starts (one transaction); a
     paused downstream gets none, as a paused schedule gets no event run."""
-    from unoschedule.abc import Finish
-    from unoschedule.model import JobOutcome, SchedulerOptions
+    from unoschedule.jobs import JobOutcome
+    from unoschedule.model import SchedulerOptions
+    from unoschedule.records import Finish
     from unoschedule.runner.settle import Ended, Settler
 
     definitions = {"extract": definition("extract"), "load": definition("load", Chain("extract"))}

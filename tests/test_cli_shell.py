@@ -88,8 +88,8 @@ def make_state(config: Path, runs: int = 30) -> Path:
     state = config.parent / "state.db"
     assert invoke(config, "pause", "--all", state=state)[0] == 0
     assert invoke(config, "resume", "--all", state=state)[0] == 0
-    from unoschedule.abc import Finish
     from unoschedule.model import RunRecord
+    from unoschedule.records import Finish
     from unoschedule.store.sqlite import SQLiteStorage
 
     now = datetime.now(UTC).replace(microsecond=0)

@@ -23,6 +23,9 @@ CORE = {
     "describe",
     "errors",
     "model",
+    # an attempt's spec and outcome, and what the run loop hands the stores: plain values
+    "jobs",
+    "records",
     "ids",
     "runs",
     "names",

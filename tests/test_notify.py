@@ -280,7 +280,8 @@ def test_a_dead_man_alarm_is_notified_once_per_overdue_spell_across_leaders(
     one notification."""
     import asyncio
 
-    from unoschedule.model import JobOutcome, SchedulerOptions
+    from unoschedule.jobs import JobOutcome
+    from unoschedule.model import SchedulerOptions
     from unoschedule.runner.settle import Settler
 
     monkeypatch.setenv("HOOK_TOKEN", "s3cret")

@@ -22,9 +22,9 @@ import pytest
 from redis_server import RedisServer, unique_prefix
 from store_contract import T0, run, sched
 
-from unoschedule.abc import Finish
 from unoschedule.ids import new_run_id
 from unoschedule.model import RunRecord
+from unoschedule.records import Finish
 from unoschedule.store.redis import RedisStorage
 from unoschedule.timeutil import MAX_DURATION
 

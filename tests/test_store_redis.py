@@ -15,8 +15,9 @@ import redis
 from redis_server import RedisServer, unique_prefix
 from store_contract import T0, StoreContract, run, sched, version
 
-from unoschedule.abc import Claim, WorkerQueues
+from unoschedule.abc import WorkerQueues
 from unoschedule.errors import StateError
+from unoschedule.records import Claim
 from unoschedule.store import open_store
 from unoschedule.store.redis import RedisStorage, redacted_url
 

@@ -373,8 +373,8 @@ def test_a_column_with_nothing_in_it_goes_first_when_the_table_is_tight() -> Non
 def test_explain_at_80_columns_keeps_the_run_ids_and_shortens_the_detail(
     tmp_path: Path, terminal: None
 ) -> None:
-    from unoschedule.abc import Finish
     from unoschedule.model import RunRecord
+    from unoschedule.records import Finish
 
     config = tmp_path / "schedules.yaml"
     config.write_text('schedules:\n  tick:\n    command: ["true"]\n    schedule: "* * * * *"\n')

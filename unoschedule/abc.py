@@ -23,21 +23,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from .model import JobOutcome, JobSpec, RunRecord, ScheduleState, VersionRecord
+from .model import RunRecord, ScheduleState, VersionRecord
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .jobs import JobOutcome, JobSpec
     from .model import ScheduleDefinition, SchedulerOptions
+    from .records import Claim, Finish, Pruned
 
 __all__ = [
     "NOTIFICATION_MEMORY",
     "PAUSE_CALLS",
     "PAUSE_KINDS",
-    "Claim",
     "Clock",
     "Engine",
-    "Finish",
     "JobRunner",
     "LeaderLoop",
     "Lease",
@@ -45,7 +45,6 @@ __all__ = [
     "PauseKind",
     "PauseRecord",
     "Presence",
-    "Pruned",
     "StateFile",
     "Store",
     "SystemClock",
@@ -83,31 +82,6 @@ class Presence:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One occurrence to record under its unique ``key``, advancing its schedule to
-    ``next_run`` (see ``Store.claim_many``)."""
-
-    run: RunRecord
-    key: str
-    next_run: datetime | None
-
-
-@dataclass(frozen=True)
-class Finish:
-    """How one run ended (see ``Store.finish_runs``)."""
-
-    run_id: str
-    result: str
-    finished_at: datetime
-    error: str | None = None
-    output: str | None = None
-    #: Runs this end starts (``chains.chained_runs``), each under its unique key:
-    #: enqueued in the transaction that records the end, and only if it does, so that
-    #: an end recorded once starts each of them once, whoever records it.
-    then: tuple[tuple[str, RunRecord], ...] = ()
-
-
 #: What made a pause, which decides what ends it: ``operator`` (a pause of one schedule:
 #: ``pause NAME``, ``pause_schedule``), ``all`` (``pause --all``, ``pause()``: what
 #: ``resume()`` ends), ``failures`` (the scheduler's own, ``pause_after_failures``) and
@@ -132,14 +106,6 @@ class PauseRecord:
     paused_by: str | None = None
     resumed_at: datetime | None = None
     kind: PauseKind = "operator"
-
-
-@dataclass(frozen=True)
-class Pruned:
-    """What one batch of ``Store.prune_runs`` deleted, and how long it held the write lock."""
-
-    run_ids: tuple[tuple[str, str], ...]
-    seconds: float
 
 
 class Waiter(ABC):
@@ -322,6 +288,8 @@ class Store(ABC):
         Returns False (and writes nothing) when ``key`` was claimed before or the epoch is
         stale: this is what makes an occurrence fire at most once.
         """
+        from .records import Claim  # not at import: a shell command never claims
+
         return self.claim_many([Claim(run, key, next_run)], epoch=epoch)[0]
 
     @abstractmethod
@@ -386,6 +354,8 @@ class Store(ABC):
         output: str | None = None,
     ) -> None:
         """Close a run (duration derived from start) and update the schedule's last result."""
+        from .records import Finish  # not at import: a shell command rarely ends a run
+
         self.finish_runs([Finish(run_id, result, finished_at, error, output)])
 
     @abstractmethod

@@ -32,8 +32,6 @@ __all__ = [
     "RESULTS",
     "STATUSES",
     "TRIGGERS",
-    "JobOutcome",
-    "JobSpec",
     "RunRecord",
     "ScheduleDefinition",
     "ScheduleState",
@@ -531,33 +529,3 @@ class VersionRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
-
-
-# -- one attempt of a job ---------------------------------------------------------------
-
-OutcomeResult = Literal["success", "error", "timeout", "interrupted", "cancelled"]
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything needed to run one attempt; built by the run loop per attempt."""
-
-    run: RunRecord
-    definition: ScheduleDefinition
-    kill_grace: float = 5.0
-    output_tail: int = 4096
-    import_paths: tuple[str, ...] = ()
-    base_cwd: str | None = None
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How an attempt ended, in the words the run record stores."""
-
-    result: OutcomeResult
-    error: str | None
-    output: str
-    pid: int | None
-    #: What an in-process task raised, for ``on_schedule_error`` handlers (elsewhere they
-    #: get a ``TaskFailure`` rebuilt from ``error`` and ``output``).
-    exception: BaseException | None = field(default=None, compare=False)

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import JobOutcome, Overlap, ScheduleDefinition
+from .jobs import JobOutcome
+from .model import Overlap, ScheduleDefinition
 
 __all__ = [
     "BUFFERED",

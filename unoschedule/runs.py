@@ -15,7 +15,8 @@ from typing import Any
 
 from .chains import chain_key
 from .ids import new_run_id
-from .model import JobSpec, RunRecord, ScheduleDefinition, SchedulerOptions
+from .jobs import JobSpec
+from .model import RunRecord, ScheduleDefinition, SchedulerOptions
 from .timeutil import MAX_DURATION, format_instant
 
 __all__ = [

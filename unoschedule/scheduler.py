@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import pauses
-from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, Finish, PauseKind, Store, SystemClock
+from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, Store, SystemClock
 from .errors import (
     ArgumentError,
     ConfigError,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .config import Config
+    from .records import Finish
     from .sync import Plan
 
 #: Just before an instant (``Timeline.next`` answers strictly after).

@@ -40,7 +40,8 @@ from typing import Any, Literal, NoReturn, TypeVar
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
 from ..errors import JobError
-from ..model import JobOutcome, JobSpec, ScheduleDefinition, SchedulerOptions
+from ..jobs import JobOutcome, JobSpec
+from ..model import ScheduleDefinition, SchedulerOptions
 from ..timeutil import format_instant
 from .forker import ServerGone
 from .processes import (

@@ -21,12 +21,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from ..abc import Claim, Clock, Finish, JobRunner, Observer, StateFile, Store
+from ..abc import Clock, JobRunner, Observer, StateFile, Store
 from ..effective import EffectiveTimeline, draw_start
 from ..errors import UnoScheduleError
+from ..jobs import JobOutcome
 from ..model import (
     PRIORITIES,
-    JobOutcome,
     RunRecord,
     ScheduleDefinition,
     SchedulerOptions,
@@ -40,6 +40,7 @@ from ..overlap import (
     group_members,
     may_start,
 )
+from ..records import Claim, Finish
 from ..runs import job_spec, new_run, next_attempt, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from .. import pauses, runlogs
 from ..abc import Engine, LeaderLoop, Observer, Store
 from ..health import overdue
-from ..model import JobOutcome, RunRecord, SchedulerOptions
+from ..jobs import JobOutcome
+from ..model import RunRecord, SchedulerOptions
 from ..runlogs import OutputSink
 from ..runs import retries_left
 from .log import Logger

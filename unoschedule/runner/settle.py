@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..abc import Finish
-from ..model import JobOutcome, RunRecord, ScheduleDefinition, SchedulerOptions
+from ..jobs import JobOutcome
+from ..model import RunRecord, ScheduleDefinition, SchedulerOptions
+from ..records import Finish
 from ..runs import chained_runs, next_attempt
 from .log import Logger
 from .notify import Notifier

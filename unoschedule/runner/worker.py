@@ -29,12 +29,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..abc import Finish, WorkerQueues, WorkQueues
+from ..abc import WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
 from ..filestamp import recorded_options
 from ..identity import StateIdentity
-from ..model import JobOutcome, RunRecord, ScheduleDefinition
+from ..jobs import JobOutcome
+from ..model import RunRecord, ScheduleDefinition
 from ..overlap import GROUP_POLL, cancelled_outcome, group_members
+from ..records import Finish
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady

@@ -112,13 +112,10 @@ from redis.retry import Retry
 from .. import statements
 from ..abc import (
     NOTIFICATION_MEMORY,
-    Claim,
-    Finish,
     Lease,
     PauseKind,
     PauseRecord,
     Presence,
-    Pruned,
     Store,
     Waiter,
     Wakeups,
@@ -126,6 +123,7 @@ from ..abc import (
 )
 from ..errors import StateError
 from ..model import RunRecord, ScheduleState, VersionRecord
+from ..records import Claim, Finish, Pruned
 from ..timeutil import format_stored, parse_stored, stored_json_default
 from . import DEFAULT_PREFIX, PASSWORD_ENV
 

@@ -39,13 +39,10 @@ from urllib.parse import quote
 from .. import statements
 from ..abc import (
     NOTIFICATION_MEMORY,
-    Claim,
-    Finish,
     Lease,
     PauseKind,
     PauseRecord,
     Presence,
-    Pruned,
     StateFile,
     Store,
     Waiter,
@@ -66,6 +63,8 @@ if TYPE_CHECKING:
     import socket
 
     import sqlite_utils
+
+    from ..records import Claim, Finish, Pruned
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
 
@@ -1577,6 +1576,8 @@ class SQLiteStorage(Store, StateFile):
         writer); the write transaction then only deletes them by rowid, re-checking that
         each is still finished, and adds their counts to ``run_totals``. By age, events
         recorded before ``before`` go too (the oldest ``limit`` of them)."""
+        from ..records import Pruned  # not at import: a shell command rarely prunes
+
         final = "result NOT IN ('queued', 'running')"
         events: list[int] = []
         with self._read() as conn:
