@@ -268,6 +268,28 @@ def test_a_missing_working_directory_is_reported_as_such(tmp_path: Path) -> None
     assert outcome.error == f"working directory not found: {tmp_path / 'nowhere'}"
 
 
+def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library schedule without a base folder runs in the scheduler's current folder,
+    as a child of the scheduler would, not in the one its fork server started in."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "then").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+
+    async def go() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            before = await executor.run(make_spec(command=("pwd",)))  # forks the server
+            os.chdir(tmp_path / "then")
+            return [before, await executor.run(make_spec(command=("pwd",)))]
+        finally:
+            executor.close()
+
+    outcomes = asyncio.run(go())
+    assert [o.output for o in outcomes] == [f"{tmp_path / 'first'}\n", f"{tmp_path / 'then'}\n"]
+
+
 def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is_logged() -> None:
     lines: list[str] = []
     script = "for i in range(20000): print(f'line {i:05d}')"
