@@ -167,13 +167,16 @@ def test_a_task_process_never_collects_what_it_inherited_and_the_scheduler_keeps
         finally:
             executor.close()
 
+    gc.collect()
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
         outcomes = asyncio.run(go())
-        # The forks neither unfroze what the scheduler froze nor froze more of it: what
-        # it made since is collected as before.
-        assert gc.get_freeze_count() == frozen
+        # The forks neither unfroze what the scheduler froze (the count would fall to
+        # nothing) nor froze more of it (what it made since would be counted). It may
+        # fall a little: a frozen object that other tests of this process left behind can
+        # be freed meanwhile, and leaves the frozen generation then.
+        assert len(loaded) < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
     assert [(o.result, o.output) for o in outcomes] == [("success", "True")] * 2
