@@ -479,6 +479,47 @@ def test_a_paused_schedule_does_not_fire_and_resumes_without_missed_records(tmp_
     ]
 
 
+def test_a_pause_noted_after_a_copy_was_read_off_the_loop_stands_when_the_copy_is_taken(
+    tmp_path: Path,
+) -> None:
+    """The look at every schedule reads them in a thread: a pause from the shell noted
+    while it read must not be lifted by the older copy, nor a resume be undone."""
+    h = Harness(tmp_path, [cron("paused-late", "* * * * *"), cron("resumed-late", "* * * * *")])
+
+    async def go() -> None:
+        loop = h.start()
+        h.store.set_status(["resumed-late"], "paused", h.clock.now())
+        loop.refresh(h.clock.now())
+        watch = loop.watch_statuses()
+        copy = h.store.list_schedules(definitions=False)  # what the thread read
+        h.store.set_status(["paused-late"], "paused", h.clock.now())
+        h.store.set_status(["resumed-late"], "active", h.clock.now())
+        loop.refresh(h.clock.now())  # the wake-up of the pause and the resume, meanwhile
+        assert not watch.overtaken
+        loop.refresh_all(loop.since_watch(watch, copy), h.clock.now())
+        await h.at("2026-06-01T09:00:00Z")
+
+    run(go)
+    assert h.history("paused-late") == []
+    assert h.history("resumed-late") == [("09:00", "schedule", 1, "success")]
+
+
+def test_a_copy_read_off_the_loop_is_overtaken_by_a_load_meanwhile(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [cron("every-minute", "* * * * *")])
+
+    async def go() -> None:
+        loop = h.start()
+        watch = loop.watch_statuses()
+        loop.load(h.store.list_schedules(), h.clock.now())  # a reload's load
+        assert watch.overtaken
+        loop.unwatch(watch)
+        later = loop.watch_statuses()
+        assert not later.overtaken and not later.names
+        loop.unwatch(later)
+
+    run(go)
+
+
 def test_an_interval_is_anchored_and_does_not_drift_with_lateness(tmp_path: Path) -> None:
     d = ScheduleDefinition(
         name="every-10m",

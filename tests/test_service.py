@@ -21,6 +21,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -539,9 +540,119 @@ def test_a_reload_in_chunks_calls_between_after_each_while_the_thread_holds_no_l
     assert len(done.states) == len(definitions)
 
 
-def test_between_two_chunks_the_reload_waits_for_a_turn_of_the_event_loop() -> None:
-    import threading
+def run_loops_seen(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The run loops of this process, each added as it first reads the schedules off the
+    event loop (a reload, the look at every schedule)."""
+    from unoschedule.runner.loop import RunLoop, StatusWatch
 
+    loops: list[RunLoop] = []
+    watch = RunLoop.watch_statuses
+
+    def watching(self: RunLoop) -> StatusWatch:
+        if self not in loops:
+            loops.append(self)
+        return watch(self)
+
+    monkeypatch.setattr(RunLoop, "watch_statuses", watching)
+    return loops
+
+
+def test_a_pause_from_the_shell_while_a_reload_is_written_is_not_lifted_by_the_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reload reads the schedules in a thread, then loads them on the event loop: a
+    pause the leader noted in between is not undone by the reload's older copy."""
+    from unoschedule.config import load_config
+    from unoschedule.runner import service as service_module
+
+    config = tmp_path / "schedules.yaml"
+    state = tmp_path / "state.db"
+    body = 'schedules:\n  x: {schedule: "0 3 * * *", command: "true"}\n'
+    config.write_text(body)
+    monkeypatch.setattr(service_module, "FILE_POLL_SECONDS", 0.05)
+    loops = run_loops_seen(monkeypatch)
+    record = service_module.filestamp.record
+
+    def pause_then_record(*args: Any) -> None:  # in the reload's thread, after its read
+        if threading.current_thread() is threading.main_thread():  # the start's own
+            record(*args)
+            return
+
+        async def pause() -> None:
+            shell = Scheduler.for_state(state)
+            try:
+                await shell.pause_schedule("x", reason="maintenance")
+            finally:
+                shell.close()
+
+        asyncio.run(pause())
+        wait_until(lambda: "x" in loops[0]._inactive, 10, "the leader noting the pause")
+        record(*args)
+
+    monkeypatch.setattr(service_module.filestamp, "record", pause_then_record)
+
+    async def go() -> tuple[bool, bool]:
+        scheduler = Scheduler.from_config(load_config(config), state=str(state), create_state=True)
+        await scheduler.start()
+        try:
+            config.write_text(body + '  y: {schedule: "0 4 * * *", command: "true"}\n')
+            for _ in range(400):
+                await asyncio.sleep(0.05)
+                if "y" in scheduler.definitions:
+                    break
+            runloop = loops[0]
+            return "x" in runloop._inactive, "x" in runloop._next
+        finally:
+            await scheduler.shutdown()
+
+    paused, followed = asyncio.run(go())
+    assert paused and not followed
+
+
+def test_the_look_at_every_schedule_reads_them_off_the_event_loop_and_acts_on_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net for a missed wake-up: a pause written without one is found by the
+    periodic look, whose read (a quarter of a second at 100,000) is not on the loop."""
+    from unoschedule.config import load_config
+    from unoschedule.runner import service as service_module
+
+    config = tmp_path / "schedules.yaml"
+    state = tmp_path / "state.db"
+    config.write_text('schedules:\n  x: {schedule: "0 3 * * *", command: "true"}\n')
+    monkeypatch.setattr(service_module, "FULL_LOOK_SECONDS", 0.05)
+    monkeypatch.setattr(service_module, "FILE_POLL_SECONDS", 0.05)
+    loops = run_loops_seen(monkeypatch)
+    readers: list[str] = []
+    read_all = service_module._all_statuses
+
+    def reading(store: Any) -> Any:
+        readers.append(threading.current_thread().name)
+        return read_all(store)
+
+    monkeypatch.setattr(service_module, "_all_statuses", reading)
+
+    async def go() -> bool:
+        scheduler = Scheduler.from_config(load_config(config), state=str(state), create_state=True)
+        await scheduler.start()
+        try:
+            conn = sqlite3.connect(state)  # a pause that wakes nobody
+            with conn:
+                conn.execute("UPDATE schedules SET status = 'paused' WHERE name = 'x'")
+            conn.close()
+            for _ in range(400):
+                await asyncio.sleep(0.05)
+                if loops and "x" in loops[0]._inactive:
+                    return "x" not in loops[0]._next
+            return False
+        finally:
+            await scheduler.shutdown()
+
+    assert asyncio.run(go())
+    assert readers and threading.main_thread().name not in readers
+
+
+def test_between_two_chunks_the_reload_waits_for_a_turn_of_the_event_loop() -> None:
     order: list[str] = []
 
     async def main() -> None:

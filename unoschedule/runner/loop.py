@@ -14,6 +14,7 @@ its process is spawned. A crash can therefore lose the start of a claimed run (i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import random
@@ -100,6 +101,18 @@ class _Waiting(NamedTuple):
     #: The definition the run was fired for (None for manual triggers and retries): a
     #: reload that changes it before the run starts drops the run.
     definition: ScheduleDefinition | None = None
+
+
+class StatusWatch:
+    """What the run loop noted about statuses while a copy of the schedules was read off
+    the event loop (``RunLoop.watch_statuses``): the schedules noted one by one, and
+    whether everything was noted afresh (a load) meanwhile."""
+
+    __slots__ = ("names", "overtaken")
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.overtaken = False
 
 
 class _Batch:
@@ -191,6 +204,8 @@ class RunLoop:
         self._held: dict[str, str] = {}
         #: Schedules ``completed``: by this leader, or at the last full look.
         self._completed: set[str] = set()
+        #: Copies of the schedules being read off the loop (``watch_statuses``).
+        self._watches: list[StatusWatch] = []
         #: The runs whose jobs run here, per schedule, oldest first (the overlap policy).
         self._running: dict[str, list[str]] = {}
         #: Runs stopped by ``overlap: cancel_other``, with why: recorded ``cancelled``.
@@ -346,6 +361,11 @@ class RunLoop:
         schedules there are, and what was noted before is forgotten."""
         if afresh:
             self._inactive, self._held, self._completed = set(), {}, set()
+            for watch in self._watches:
+                watch.overtaken = True
+        elif self._watches:
+            states = list(states)
+            self._watched(state.name for state in states)
         inactive, held, completed = self._inactive, self._held, self._completed
         for state in states:
             name, status = state.name, state.status
@@ -364,10 +384,46 @@ class RunLoop:
 
     def _note_completed(self, names: Iterable[str]) -> None:
         """Schedules this leader marked ``completed``."""
+        if self._watches:
+            names = list(names)
+            self._watched(names)
         for name in names:
             self._held.pop(name, None)
             self._completed.add(name)
             self._inactive.add(name)
+
+    def _watched(self, names: Iterable[str]) -> None:
+        for name in names:
+            for watch in self._watches:
+                watch.names.add(name)
+
+    def watch_statuses(self) -> StatusWatch:
+        """Begin a read of the schedules off the event loop (a look at every one, a
+        reload): from now until ``since_watch``, each schedule whose status this loop
+        notes is remembered, so that the copy read meanwhile never undoes what was noted
+        after it was read (a pause from the shell in between would be lifted)."""
+        watch = StatusWatch()
+        self._watches.append(watch)
+        return watch
+
+    def since_watch(self, watch: StatusWatch, states: list[ScheduleState]) -> list[ScheduleState]:
+        """``states``, read off the loop since ``watch`` began, with every schedule noted
+        meanwhile read again from the store here (they are few). ``watch.overtaken``
+        says whether everything was noted afresh meanwhile: a look at every schedule then
+        drops its copy, older than what the loop holds."""
+        self.unwatch(watch)
+        if not watch.names:
+            return states
+        current = [state for state in states if state.name not in watch.names]
+        for name in sorted(watch.names):
+            state = self.store.get_schedule(name)
+            if state is not None:
+                current.append(state)
+        return current
+
+    def unwatch(self, watch: StatusWatch) -> None:
+        with contextlib.suppress(ValueError):
+            self._watches.remove(watch)
 
     def _prepare_jobs(self) -> None:
         """Let the executor get ready for the jobs of the schedules run here (the task
@@ -471,23 +527,31 @@ class RunLoop:
         ``completed`` ones included.
         """
         if full:
-            states = self.store.list_schedules(definitions=False)
-            self._note_statuses(states, afresh=True)
-            candidates = [s for s in states if s.status == "active"]
-        else:
-            states = self.store.list_schedules(definitions=False, statuses=HELD)
-            listed = {s.name for s in states}
-            candidates = []
-            for name in self._held.keys() - listed:
-                state = self.store.get_schedule(name)
-                if state is None:  # gone from the state altogether
-                    self._held.pop(name, None)
-                    self._inactive.discard(name)
-                    continue
-                self._note_statuses([state])
-                if state.status == "active":
-                    candidates.append(state)
-            self._note_statuses(states)
+            self.refresh_all(self.store.list_schedules(definitions=False), now)
+            return
+        states = self.store.list_schedules(definitions=False, statuses=HELD)
+        listed = {s.name for s in states}
+        candidates = []
+        for name in self._held.keys() - listed:
+            state = self.store.get_schedule(name)
+            if state is None:  # gone from the state altogether
+                self._watched([name])
+                self._held.pop(name, None)
+                self._inactive.discard(name)
+                continue
+            self._note_statuses([state])
+            if state.status == "active":
+                candidates.append(state)
+        self._note_statuses(states)
+        self._follow_resumed(candidates, now)
+
+    def refresh_all(self, states: list[ScheduleState], now: datetime) -> None:
+        """The full look with ``states``, every schedule there is (without definitions):
+        statuses noted afresh, and the active ones not followed (resumed) followed."""
+        self._note_statuses(states, afresh=True)
+        self._follow_resumed([s for s in states if s.status == "active"], now)
+
+    def _follow_resumed(self, candidates: list[ScheduleState], now: datetime) -> None:
         for name in self._inactive & self._next.keys():
             del self._next[name]  # paused, disabled or removed meanwhile
         resumed = []

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import filestamp
-from ..abc import Engine, Waiter
+from ..abc import Engine, Store, Waiter
 from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
 from ..identity import StateIdentity
 from ..model import SchedulerOptions, ScheduleState, reloaded_options
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: How often the YAML file is checked for changes (a stat call, no parsing).
 FILE_POLL_SECONDS = 2.0
+#: How often the leader looks at every schedule's status, in case a wake-up was missed.
+FULL_LOOK_SECONDS = 300.0
 #: How often the leader looks for runs of foreground processes that died.
 FOREGROUND_SECONDS = 5.0
 #: Up to this many schedules added, changed or removed at once are logged one by one;
@@ -79,6 +81,7 @@ class Service:
         self._grace: float | None = None
         self._reload = False
         self._reload_task: asyncio.Task[None] | None = None
+        self._full_look: asyncio.Task[None] | None = None
         #: A reload is being compared and written: the state holds part of it.
         self._writing_reload = False
         self._file_stamp: tuple[int, int, int] | None = None
@@ -365,9 +368,9 @@ class Service:
                 last_wall, last_mono = now, mono
                 if self._reload or self._file_changed():
                     self._start_reload(runloop, now)  # in the background: firing goes on
-                if mono - last_refresh > 300:
+                if mono - last_refresh > FULL_LOOK_SECONDS:
                     self._take_changes(runloop, now)
-                    runloop.refresh(now, full=True)
+                    self._start_full_look(runloop)
                     last_refresh = mono
                 if mono - last_identity >= 1.0:
                     last_identity = mono
@@ -515,12 +518,16 @@ class Service:
             return
         # Compared and written in a thread (firing goes on: see runner/reloading.py).
         self._writing_reload = True
+        watch = runloop.watch_statuses()  # a pause from the shell meanwhile stands
         try:
             between = loop_turn(asyncio.get_running_loop())
             states, generation = await asyncio.to_thread(
                 write_reload_of, config, sched, self.log, between
             )
             await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
+        except BaseException:
+            runloop.unwatch(watch)
+            raise
         finally:
             self._writing_reload = False
         now = sched.clock.now()  # the file may have taken a while to read
@@ -533,7 +540,7 @@ class Service:
         self._log_changes(sched.reconcile_definitions(states))
         self._generation = generation
         with _quiet_gc():
-            runloop.load(states, now)
+            runloop.load(runloop.since_watch(watch, states), now)
         self._take_changes(runloop, now)  # and what they changed since it read them
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
@@ -560,6 +567,34 @@ class Service:
         sched.options = options
         runloop.options = options
         self.log.info(f"scheduler options applied: {', '.join(changed)}")
+
+    def _start_full_look(self, runloop: RunLoop) -> None:
+        """Look at every schedule (``RunLoop.refresh_all``, the safety net for a wake-up
+        missed), one look at a time, read in a thread over a handle of its own: 100,000
+        schedules take a quarter of a second to read, which the event loop spent not
+        firing. What the loop noted meanwhile is read again (``RunLoop.since_watch``); a
+        reload's load meanwhile makes the copy moot."""
+        if self._full_look is not None and not self._full_look.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._look_at_all(runloop))
+        self._full_look = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if not finished.cancelled() and finished.exception() is not None:
+                self.log.error(f"the look at every schedule failed: {finished.exception()}")
+
+        task.add_done_callback(done)
+
+    async def _look_at_all(self, runloop: RunLoop) -> None:
+        watch = runloop.watch_statuses()
+        try:
+            states = await asyncio.to_thread(_all_statuses, self.scheduler.store)
+        finally:
+            runloop.unwatch(watch)
+        if watch.overtaken or self._stop or not runloop.firing:
+            return
+        runloop.refresh_all(runloop.since_watch(watch, states), self.scheduler.clock.now())
+        self._wake()  # a resumed schedule may be due before the loop's sleep ends
 
     def _start_reload(self, runloop: RunLoop, now: datetime) -> None:
         """Run ``_do_reload`` as a task beside the serving loop, one at a time: a change
@@ -640,6 +675,18 @@ class _Sleeper:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._fd)
             self._fd = None
+
+
+def _all_statuses(store: Store) -> list[ScheduleState]:
+    """Every schedule, without definitions, over a handle of its own (in a thread: the
+    run loop's handle stays free for its claims), closed here whatever happens to the
+    task that waits for it."""
+    reader = store.clone()
+    try:
+        return reader.list_schedules(definitions=False)
+    finally:
+        if reader is not store:
+            reader.close()
 
 
 @contextlib.contextmanager
