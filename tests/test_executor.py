@@ -274,7 +274,7 @@ def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it
     """A library schedule without a base folder runs in the scheduler's current folder,
     as a child of the scheduler would, not in the one its fork server started in."""
     (tmp_path / "first").mkdir()
-    (tmp_path / "then").mkdir()
+    (tmp_path / "then" / "sub").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "first")
 
     async def go() -> list[JobOutcome]:
@@ -282,12 +282,17 @@ def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it
         try:
             before = await executor.run(make_spec(command=("pwd",)))  # forks the server
             os.chdir(tmp_path / "then")
-            return [before, await executor.run(make_spec(command=("pwd",)))]
+            now = await executor.run(make_spec(command=("pwd",)))
+            return [before, now, await executor.run(make_spec(command=("pwd",), cwd="sub"))]
         finally:
             executor.close()
 
     outcomes = asyncio.run(go())
-    assert [o.output for o in outcomes] == [f"{tmp_path / 'first'}\n", f"{tmp_path / 'then'}\n"]
+    assert [o.output for o in outcomes] == [
+        f"{tmp_path / 'first'}\n",
+        f"{tmp_path / 'then'}\n",
+        f"{tmp_path / 'then' / 'sub'}\n",
+    ]
 
 
 def test_the_output_tail_is_bounded_and_holds_the_last_bytes_while_every_line_is_logged() -> None:

@@ -297,9 +297,10 @@ class _ProgramPaths:
 def _resolve_cwd(spec: JobSpec) -> str | None:
     """``cwd:`` (relative to the YAML file's folder), else that folder, else (a library
     schedule without one) the folder the scheduler is in now, as for a child of its own:
-    the fork server that starts the command may have started in another. Checked up
-    front, so that a missing folder is reported as such and not as a missing program.
-    None only when the scheduler's own folder is gone (the server's is used then)."""
+    the fork server that starts the command may have started in another, so a relative
+    path left (no file's folder) is made absolute here too. Checked up front, so that a
+    missing folder is reported as such and not as a missing program. None only when the
+    scheduler's own folder is gone (the server's is used then)."""
     base = spec.base_cwd
     path = spec.definition.cwd
     if path:
@@ -308,10 +309,12 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
             path = os.path.join(base, path)
     else:
         path = base
-    if not path:
-        try:
+    try:
+        if not path:
             return os.getcwd()
-        except OSError:
+        path = os.path.abspath(path)  # a relative one too: the server may be elsewhere
+    except OSError:  # the scheduler's own folder is gone
+        if not path:
             return None
     if not os.path.isdir(path):
         raise JobError(f"working directory not found: {path}")
