@@ -283,7 +283,11 @@ def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it
             before = await executor.run(make_spec(command=("pwd",)))  # forks the server
             os.chdir(tmp_path / "then")
             now = await executor.run(make_spec(command=("pwd",)))
-            return [before, now, await executor.run(make_spec(command=("pwd",), cwd="sub"))]
+            # a command given a folder of its own leaves the server there; the next
+            # one's relative folder is still the scheduler's
+            elsewhere = await executor.run(make_spec(command=("pwd",), cwd=str(tmp_path)))
+            relative = await executor.run(make_spec(command=("pwd",), cwd="sub"))
+            return [before, now, elsewhere, relative]
         finally:
             executor.close()
 
@@ -291,6 +295,7 @@ def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it
     assert [o.output for o in outcomes] == [
         f"{tmp_path / 'first'}\n",
         f"{tmp_path / 'then'}\n",
+        f"{tmp_path}\n",
         f"{tmp_path / 'then' / 'sub'}\n",
     ]
 
