@@ -517,30 +517,30 @@ class Service:
             self.notifier.ready("reload rejected; running the last good configuration")
             return
         # Compared and written in a thread (firing goes on: see runner/reloading.py).
-        self._writing_reload = True
         watch = runloop.watch_statuses()  # a pause from the shell meanwhile stands
         try:
-            between = loop_turn(asyncio.get_running_loop())
-            states, generation = await asyncio.to_thread(
-                write_reload_of, config, sched, self.log, between
-            )
-            await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
-        except BaseException:
-            runloop.unwatch(watch)
-            raise
+            self._writing_reload = True
+            try:
+                between = loop_turn(asyncio.get_running_loop())
+                states, generation = await asyncio.to_thread(
+                    write_reload_of, config, sched, self.log, between
+                )
+                await asyncio.to_thread(filestamp.record, sched.store, config, stamp)
+            finally:
+                self._writing_reload = False
+            now = sched.clock.now()  # the file may have taken a while to read
+            sched.config = config
+            self._apply_options(runloop, config.options)
+            sched.replace_file_definitions(config.schedules)
+            # What other processes changed through the API while the reload was written,
+            # as the schedules it read after its writes show, is loaded in the same step
+            # (each compared by fingerprint, the file's computed when it was compared).
+            self._log_changes(sched.reconcile_definitions(states))
+            self._generation = generation
+            with _quiet_gc():
+                runloop.load(runloop.since_watch(watch, states), now)
         finally:
-            self._writing_reload = False
-        now = sched.clock.now()  # the file may have taken a while to read
-        sched.config = config
-        self._apply_options(runloop, config.options)
-        sched.replace_file_definitions(config.schedules)
-        # What other processes changed through the API while the reload was written, as
-        # the schedules it read after its writes show, is loaded in the same step (each
-        # compared by fingerprint, the file's computed when the reload was compared).
-        self._log_changes(sched.reconcile_definitions(states))
-        self._generation = generation
-        with _quiet_gc():
-            runloop.load(runloop.since_watch(watch, states), now)
+            runloop.unwatch(watch)  # whatever failed: the loop stops collecting for it
         self._take_changes(runloop, now)  # and what they changed since it read them
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
