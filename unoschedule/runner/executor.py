@@ -309,13 +309,15 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
             path = os.path.join(base, path)
     else:
         path = base
-    try:
-        if not path:
+    if not path:
+        try:
             return os.getcwd()
-        path = os.path.abspath(path)  # a relative one too: the server may be elsewhere
-    except OSError:  # the scheduler's own folder is gone
-        if not path:
+        except OSError:  # the scheduler's own folder is gone: the server's, then
             return None
+    if not os.path.isabs(path):
+        # Against the scheduler's folder, not the server's (gone: isdir says so below).
+        with contextlib.suppress(OSError):
+            path = os.path.abspath(path)
     if not os.path.isdir(path):
         raise JobError(f"working directory not found: {path}")
     return path

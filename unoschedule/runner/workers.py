@@ -226,8 +226,10 @@ class WorkerPool:
         self._filling: asyncio.Task[None] | None = None
         #: Forks the workers (see ``forker``); started on first use.
         self._server: Forker | None = None
-        #: More fork servers, that only start commands (see ``command_server``).
+        #: More fork servers, that only start commands (see ``command_server``), and how
+        #: many servers may start commands at once (asked once, not at every command).
         self._spawners: list[Forker] = []
+        self._most_spawners = most_spawners()
         #: The fork server's workers whose end it has not reported yet, by pid.
         self._served: dict[int, TaskWorker] = {}
 
@@ -368,7 +370,7 @@ class WorkerPool:
         for spawner in self._spawners:
             if spawner.busy < best.busy:
                 best = spawner
-        if best.busy and 1 + len(self._spawners) < most_spawners():
+        if best.busy and 1 + len(self._spawners) < self._most_spawners:
             with contextlib.suppress(OSError):  # out of processes: the busy one will do
                 best = self._fork_server(self._spawners.remove)
                 self._spawners.append(best)
