@@ -845,3 +845,55 @@ def test_the_shell_wakes_a_sleeping_leader_at_once(
     wait_until(lambda: starts(tmp_path) == ["manual"], 10, "the manual run")
     assert time.monotonic() - asked < 5, "the leader waited for check_interval"
     assert runner.term() == 0
+
+
+def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_not_by_its_workers(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    (tmp_path / "first_tasks.py").write_text("def noop():\n    return None\n")
+    imports = tmp_path / "imports.log"
+    (tmp_path / "brought_tasks.py").write_text(
+        "import os\n"
+        f"with open({str(imports)!r}, 'a') as seen:\n"
+        "    seen.write(f'{os.getpid()}\\n')\n"
+        "def my_pid():\n"
+        "    return os.getpid()\n"
+    )
+    first = """
+        scheduler:
+          default_concurrency: 3
+          shutdown_grace: 5
+        schedules:
+          first:
+            schedule: "* * * * * *"
+            task: first_tasks.noop
+    """
+    write_config(tmp_path, first)
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: any(r["schedule"] == "first" for r in runs(tmp_path)), 20, "a first run")
+    brought = "".join(
+        f"""
+          brought{i}:
+            schedule: "* * * * * *"
+            task: brought_tasks.my_pid
+        """
+        for i in range(3)
+    )
+    write_config(tmp_path, first + brought)
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+
+    def brought_runs() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in runs(tmp_path)
+            if r["schedule"].startswith("brought") and r["result"] == "success"
+        ]
+
+    wait_until(lambda: len(brought_runs()) >= 9, 30, "runs of the module the reload brought")
+    assert runner.term() == 0
+    workers = {r["pid"] for r in brought_runs()}
+    assert runner.proc.pid not in workers and len(workers) >= 1
+    # imported once, in the scheduler, before the workers that ran it were forked
+    assert imports.read_text().split() == [str(runner.proc.pid)]

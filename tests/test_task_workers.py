@@ -8,11 +8,14 @@ import dataclasses
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
-from test_executor import alive, make_spec
+from test_executor import JOBS, alive, make_spec, task_definition
 
+from unoschedule.model import ScheduleDefinition, SchedulerOptions
 from unoschedule.runner.executor import Executor, JobOutcome, JobSpec
+from unoschedule.runner.forker import Forker
 
 
 def with_run_id(spec: JobSpec, run_id: str) -> JobSpec:
@@ -238,3 +241,162 @@ def test_a_fork_server_that_dies_ends_its_workers_runs_and_a_new_one_serves_the_
     assert ended.result == "error" and "task died" in (ended.error or ""), ended
     assert not alive(worker)
     assert after.result == "success" and parent_of(int(after.output)) not in (old_server, 0)
+
+
+def module_a_reload_brings(folder: Path) -> tuple[str, Path]:
+    """Write a module of a name never imported in ``folder``: its name, and the file
+    into which each import of it writes the pid of the process importing it."""
+    name = f"brought_{uuid.uuid4().hex}"
+    imports = folder / "imports"
+    (folder / f"{name}.py").write_text(
+        "import os\n"
+        f"with open({str(imports)!r}, 'a') as seen:\n"
+        "    seen.write(f'{os.getpid()}\\n')\n"
+        "def my_pid():\n"
+        "    return os.getpid()\n"
+    )
+    return name, imports
+
+
+def spec_in(roots: tuple[str, ...], task: str, *args: object) -> JobSpec:
+    """A run of ``task`` with ``args``, its modules looked up in ``roots``."""
+    return dataclasses.replace(make_spec(task=task, args=args), import_paths=roots)
+
+
+async def reload_into(
+    executor: Executor,
+    first: list[ScheduleDefinition],
+    brought: list[ScheduleDefinition],
+    options: SchedulerOptions,
+) -> tuple[Forker, Forker]:
+    """Prepare ``first`` (workers forked), then ``first + brought`` as a reload does; the
+    fork server before the reload and after it."""
+    executor.prepare(first, options, None)
+    await executor.prepared()
+    old = executor._workers._server
+    executor.prepare(first + brought, options, None)
+    await executor.prepared()
+    new = executor._workers._server
+    assert old is not None and new is not None
+    return old, new
+
+
+async def gone_within(server: Forker, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not server.dead and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return server.dead
+
+
+def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_once_not_by_each_worker(
+    tmp_path: Path,
+) -> None:
+    module, imports = module_a_reload_brings(tmp_path)
+    options = SchedulerOptions(default_concurrency=3, import_paths=(JOBS, str(tmp_path)))
+    first = [task_definition(f"s{i}", "executor_tasks.my_pid") for i in range(3)]
+    brought = [task_definition(f"n{i}", f"{module}.my_pid") for i in range(3)]
+    spec = spec_in((JOBS, str(tmp_path)), f"{module}.my_pid")
+
+    async def go() -> tuple[int, int, list[JobOutcome], set[int], bool]:
+        executor = Executor()
+        try:
+            old, new = await reload_into(executor, first, brought, options)
+            outcomes = await asyncio.gather(*(executor.run(spec) for _ in range(3)))
+            parents = {parent_of(int(o.output)) for o in outcomes if o.result == "success"}
+            return old.pid, new.pid, list(outcomes), parents, await gone_within(old, 10)
+        finally:
+            executor.close()
+
+    old, new, outcomes, parents, old_gone = asyncio.run(go())
+    assert [o.result for o in outcomes] == ["success"] * 3, outcomes
+    # imported here, before the workers that ran it were forked: never in a worker
+    assert imports.read_text().split() == [str(os.getpid())]
+    assert new != old and parents == {new}
+    assert old_gone  # the old server went once its workers had left
+
+
+def test_a_renewed_fork_server_lets_busy_workers_finish_and_goes_with_the_last_of_them(
+    tmp_path: Path,
+) -> None:
+    module, imports = module_a_reload_brings(tmp_path)
+    roots = (JOBS, str(tmp_path))
+    options = SchedulerOptions(default_concurrency=2, import_paths=roots)
+    first = [task_definition(f"s{i}", "executor_tasks.my_pid") for i in range(2)]
+    brought = [task_definition("n", f"{module}.my_pid")]
+    markers = [tmp_path / "a", tmp_path / "b"]
+
+    async def go() -> tuple[list[JobOutcome], list[int], int, bool, list[int]]:
+        executor = Executor()
+        try:
+            executor.prepare(first, options, None)
+            await executor.prepared()
+            old = executor._workers._server
+            assert old is not None
+            busy = [
+                asyncio.ensure_future(
+                    executor.run(spec_in(roots, "executor_tasks.pid_then_sleep", str(m), 1))
+                )
+                for m in markers
+            ]
+            await until_exists(*markers)
+            queued = asyncio.ensure_future(executor.run(spec_in(roots, "executor_tasks.my_pid")))
+            await asyncio.sleep(0.05)  # in the old queue, behind the busy workers
+            executor.prepare(first + brought, options, None)  # what a reload does
+            await executor.prepared()
+            new = executor._workers._server
+            assert new is not None and new is not old
+            brought_run = await executor.run(spec_in(roots, f"{module}.my_pid"))
+            outcomes = [*await asyncio.gather(*busy, queued), brought_run]
+            olds = [int(m.read_text()) for m in markers]
+            parent = parent_of(int(brought_run.output)) - new.pid
+            gone = await gone_within(old, 10)
+            return outcomes, olds, parent, gone, [pid for pid in olds if alive(pid)]
+        finally:
+            executor.close()
+
+    outcomes, olds, parent, old_gone, left = asyncio.run(go())
+    assert [o.result for o in outcomes] == ["success"] * 4, outcomes
+    assert [o.pid for o in outcomes[:2]] == olds  # the busy ones finished where they ran
+    assert parent == 0  # the task of the new module ran in a worker of the new server
+    assert imports.read_text().split() == [str(os.getpid())]
+    assert old_gone and left == []  # they left once free, and their server went after
+
+
+def test_a_request_left_in_the_old_queue_when_the_renewed_server_dies_runs_in_the_new_one(
+    tmp_path: Path,
+) -> None:
+    module, _ = module_a_reload_brings(tmp_path)
+    roots = (JOBS, str(tmp_path))
+    options = SchedulerOptions(default_concurrency=1, import_paths=roots)
+    first = [task_definition("s", "executor_tasks.my_pid")]
+    marker = tmp_path / "busy"
+
+    async def go() -> tuple[JobOutcome, JobOutcome, int]:
+        executor = Executor()
+        try:
+            executor.prepare(first, options, None)
+            await executor.prepared()
+            old = executor._workers._server
+            assert old is not None
+            busy = asyncio.ensure_future(
+                executor.run(spec_in(roots, "executor_tasks.pid_then_sleep", str(marker), 30))
+            )
+            await until_exists(marker)
+            os.kill(old.pid, signal.SIGSTOP)  # it cannot fork the worker the next one asks
+            waiting = asyncio.ensure_future(executor.run(spec_in(roots, "executor_tasks.my_pid")))
+            await asyncio.sleep(0.05)
+            executor.prepare([*first, task_definition("n", f"{module}.my_pid")], options, None)
+            await executor.prepared()
+            new = executor._workers._server
+            assert new is not None and new is not old
+            os.kill(old.pid, signal.SIGKILL)  # its worker dies with it; the request waits
+            died = await asyncio.wait_for(busy, 10)
+            ran = await asyncio.wait_for(waiting, 10)
+            return died, ran, parent_of(int(ran.output)) - new.pid
+        finally:
+            executor.close()
+
+    died, ran, parent = asyncio.run(go())
+    assert died.result == "error" and "task died" in (died.error or ""), died
+    assert ran.result == "success", ran
+    assert parent == 0  # taken from the old queue, run by a worker of the new server

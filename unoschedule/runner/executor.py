@@ -908,18 +908,24 @@ class Executor(JobRunner):
         await asyncio.sleep(0)  # after the caller's turn (the runner's READY)
         roots = (*options.import_paths, base_cwd)
         sync: dict[str, bool] = {}
+        modules: set[str] = set()
         per_queue: dict[str, int] = {}
         for (task, name), count in pooled.items():
             if task not in sync:
                 try:
-                    sync[task] = not is_async_callable(resolve_task(task, roots))
+                    func = resolve_task(task, roots)
                 except JobError:  # its run reports why
                     sync[task] = False
+                else:
+                    sync[task] = not is_async_callable(func)
+                    module = getattr(func, "__module__", None)
+                    if sync[task] and isinstance(module, str):
+                        modules.add(module)
                 await asyncio.sleep(0)
             if sync[task]:
                 per_queue[name] = per_queue.get(name, 0) + count
         wanted = sum(min(n, options.concurrency(q)) for q, n in per_queue.items())
-        self._workers.keep(min(wanted, self.budget.most // 2))
+        self._workers.keep(min(wanted, self.budget.most // 2), modules)
 
     # -- helpers -----------------------------------------------------------------------
 

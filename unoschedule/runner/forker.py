@@ -81,9 +81,9 @@ LOST = 255
 #: Starts a worker in the server's freshly forked child: its slot, the write end of its
 #: answer pipe, and the descriptors the child must close. Never returns.
 StartWorker = Callable[[int, int, list[int]], NoReturn]
-#: Told of a worker born (slot, pid, answer read end) or of a fork that failed (slot,
-#: pid -1, fd -1).
-Born = Callable[[int, int, int], None]
+#: Told of a worker born (the server that forked it, slot, pid, answer read end) or of a
+#: fork that failed (server, slot, pid -1, fd -1).
+Born = Callable[["Forker", int, int, int], None]
 #: Told of a worker's end: pid and exit code (negative: the signal that ended it).
 Ended = Callable[[int, int], None]
 
@@ -275,7 +275,7 @@ class Forker:
             elif kind == b"B":
                 slot, pid = _BORN.unpack_from(data, 1)
                 self.pending.discard(slot)
-                self._born(slot, pid, fds[0] if fds else -1)
+                self._born(self, slot, pid, fds[0] if fds else -1)
                 used = 1 if fds else 0
             for fd in fds[used:]:
                 os.close(fd)

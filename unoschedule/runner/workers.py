@@ -12,8 +12,10 @@ imported first), so that a burst due minutes after start finds them ready instea
 forking one per task while it is late; a worker that dies is replaced the same way.
 
 Each worker is forked by the fork server (``forker``), itself forked from the scheduler
-once the task modules are imported, so a worker starts with them imported (modules a
-reload brings are imported by the worker on first use). It leads its own session and
+once the task modules are imported, so a worker starts with them imported. A reload that
+brings a task module the server lacks renews the server (``keep``): otherwise each worker
+would import the module on its first run of it, paying its time and memory once per
+worker instead of once. It leads its own session and
 process group (a stop kills its whole tree with one ``killpg``), dies with the fork
 server, which dies with the scheduler (``PR_SET_PDEATHSIG``), and runs one task at a
 time. When the fork server cannot be started or reached, the scheduler forks the worker
@@ -46,7 +48,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NoReturn
 
 from ..budget import raise_soft_limit
@@ -78,6 +80,8 @@ def most_spawners() -> int:
 
 #: A worker idle this long is let go (a burst long past does not hold memory for ever).
 IDLE_SECONDS = 60.0
+#: How often a renewed fork server still running a command is looked at again.
+_RETIRED_LOOK_SECONDS = 1.0
 _HEADER = struct.Struct("!I")
 #: Upper bound of a worker's answer (the worker truncates the output to output_tail).
 _ANSWER_LIMIT = 1 << 20
@@ -123,6 +127,30 @@ class Ticket:
         self.worker: TaskWorker | None = None
 
 
+class _Queue:
+    """A queue of requests: a pipe in packet mode, read by the workers forked while it
+    is the pool's. A renewed fork server (``WorkerPool._renew``) gives the pool a new
+    one, and each worker of the old one a request to leave there, after the requests
+    already in it: so no worker forked before the renewal takes a request made after."""
+
+    __slots__ = ("leaves", "read", "told", "write")
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe2(os.O_DIRECT | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):  # room for a burst's requests at once
+            fcntl.fcntl(self.write, fcntl.F_SETPIPE_SZ, _QUEUE_BYTES)
+        os.set_blocking(self.write, False)
+        #: Its workers told to leave that have not gone yet.
+        self.told = 0
+        #: Requests to leave not written yet (the queue was full).
+        self.leaves = 0
+
+    def close(self) -> None:
+        for fd in (self.read, self.write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class TaskWorker:
     """The scheduler's side of one worker: its pid, its answer pipe and its slot (where
     it writes the number of the request it runs)."""
@@ -134,10 +162,13 @@ class TaskWorker:
         slot: int,
         answers: int,
         loop: asyncio.AbstractEventLoop,
+        queue: _Queue,
         server: Forker | None = None,
     ):
         self.pid = pid
         self.slot = slot
+        #: The queue it takes its requests from.
+        self.queue = queue
         self._pool = pool
         self._answers = answers
         self._loop = loop
@@ -206,10 +237,7 @@ class WorkerPool:
 
     def __init__(self) -> None:
         raise_soft_limit()  # each worker holds descriptors: see runner.budget
-        self._requests_r, self._requests_w = os.pipe2(os.O_DIRECT | os.O_CLOEXEC)
-        with contextlib.suppress(OSError):  # room for a burst's requests at once
-            fcntl.fcntl(self._requests_w, fcntl.F_SETPIPE_SZ, _QUEUE_BYTES)
-        os.set_blocking(self._requests_w, False)
+        self._queue = _Queue()
         self._slots = mmap.mmap(-1, _SLOTS * _SLOT.size)
         self._free_slots = list(range(_SLOTS - 1, -1, -1))
         self._all: set[TaskWorker] = set()
@@ -230,6 +258,16 @@ class WorkerPool:
         #: many servers may start commands at once (asked once, not at every command).
         self._spawners: list[Forker] = []
         self._most_spawners = most_spawners()
+        #: The modules the scheduler had when it forked the current server (which its
+        #: workers have without importing them), and the servers renewed since that
+        #: still serve workers or commands of theirs (see ``_renew``).
+        self._server_modules: frozenset[str] = frozenset()
+        #: The queue of the current server and of each renewed one that still runs.
+        self._queue_of: dict[Forker, _Queue] = {}
+        #: Renewed servers and queues, until nothing of theirs runs (``_let_retired_go``).
+        self._retiring: list[Forker] = []
+        self._old_queues: list[_Queue] = []
+        self._retired_look: asyncio.TimerHandle | None = None
         #: The fork server's workers whose end it has not reported yet, by pid.
         self._served: dict[int, TaskWorker] = {}
 
@@ -243,12 +281,117 @@ class WorkerPool:
         """Workers free for a request (each holds a pipe and a pidfd here)."""
         return max(0, len(self._all) - self._leaving - len(self._tickets))
 
-    def keep(self, count: int) -> None:
+    def keep(self, count: int, modules: Collection[str] = ()) -> None:
         """Hold ``count`` workers: the missing ones are forked in the background, one
         per turn of the event loop (firing goes on meanwhile), and a worker that dies is
-        replaced; idle ones beyond ``count`` still go after ``IDLE_SECONDS``."""
+        replaced; idle ones beyond ``count`` still go after ``IDLE_SECONDS``.
+        ``modules``: the modules of their tasks, imported here already; when the fork
+        server was forked without one of them, the server is renewed."""
         self._keep = max(0, min(count, MAX_IDLE))
+        if self._server is not None and not self._server_modules.issuperset(modules):
+            self._renew()
         self._fill_soon()
+
+    def _renew(self) -> None:
+        """Fork the workers from a new server from now on, forked from the scheduler as
+        it is now (task modules included), and give them a new queue. Each worker of
+        the old queue finds a request to leave there once it is free, after the requests
+        queued before; the old server goes once none of its workers and commands runs
+        (they would die with it), and the old queue once none of its workers does."""
+        old = self._server
+        if old is None or old.dead:
+            return
+        try:
+            queue = _Queue()
+        except OSError:  # no descriptors: its workers import what they lack
+            return
+        self._server = None
+        self._retiring.append(old)
+        stale, self._queue = self._queue, queue
+        self._old_queues.append(stale)
+        if self._writer:  # the requests waiting for room go to the new queue
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_writer(stale.write)
+            self._writer = False
+            self._flush()
+        readers = sum(1 for worker in self._all if worker.queue is stale) + len(old.pending)
+        leaves = max(0, readers - stale.told)
+        stale.told += leaves
+        self._leaving += leaves
+        stale.leaves += leaves
+        self._send_leaves(stale)
+        with contextlib.suppress(OSError):  # out of processes: forked as they are asked for
+            self._grow(self._keep - self._staffed)
+        self._let_retired_go()
+
+    def _send_leaves(self, queue: _Queue) -> None:
+        """Write the requests to leave ``queue`` still owes, as it has room."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            loop.remove_writer(queue.write)
+        while queue.leaves:
+            try:
+                if _PAGED:
+                    packets = _LEAVE.ljust(_PACKET, b"\0") * queue.leaves
+                    queue.leaves -= os.write(queue.write, packets) // _PACKET
+                else:
+                    os.write(queue.write, _LEAVE)
+                    queue.leaves -= 1
+            except BlockingIOError:
+                loop.add_writer(queue.write, self._send_leaves, queue)
+                return
+            except OSError:  # closed
+                queue.leaves = 0
+
+    def _let_retired_go(self) -> None:
+        """Close the renewed servers that serve nothing any more. The end of a worker
+        brings the next look (``gone``); while one runs a command (whose end only it
+        sees) or forks a worker, it is looked at again every ``_RETIRED_LOOK_SECONDS``."""
+        if self._retired_look is not None:
+            self._retired_look.cancel()
+            self._retired_look = None
+        busy = False
+        for server in list(self._retiring):
+            if server.dead:
+                continue
+            if not server.idle:
+                busy = True
+            elif not self._served_by(server):
+                server.close()  # ``_server_gone`` takes it off the list
+        self._retiring = [server for server in self._retiring if not server.dead]
+        for queue in list(self._old_queues):
+            forking = any(self._queue_of.get(server) is queue for server in self._retiring)
+            if not forking and not queue.leaves and not self._read_by(queue):
+                self._old_queues.remove(queue)
+                self._drain(queue)
+        if busy:
+            self._retired_look = asyncio.get_running_loop().call_later(
+                _RETIRED_LOOK_SECONDS, self._let_retired_go
+            )
+
+    def _served_by(self, server: Forker) -> bool:
+        return any(worker.server is server for worker in self._all)
+
+    def _read_by(self, queue: _Queue) -> bool:
+        return any(worker.queue is queue for worker in self._all)
+
+    def _drain(self, queue: _Queue) -> None:
+        """Close an old queue nobody reads any more; a request still in it (its workers
+        died with their server) goes to the current queue."""
+        os.set_blocking(queue.read, False)  # no worker shares the read end now
+        while True:
+            try:
+                packet = os.read(queue.read, _PACKET)
+            except OSError:
+                break
+            if not packet:
+                break
+            if packet.rstrip(b"\0") != _LEAVE:
+                self._send(packet)
+            elif queue.told:  # meant for a worker that died instead
+                queue.told -= 1
+                self._leaving = max(0, self._leaving - 1)
+        queue.close()
 
     @property
     def _unborn(self) -> int:
@@ -292,6 +435,7 @@ class WorkerPool:
         if count <= 0:
             return
         self._leaving += count
+        self._queue.told += count
         for _ in range(count):
             self._send(_LEAVE)
 
@@ -349,7 +493,10 @@ class WorkerPool:
         cannot be): it forks the workers, and starts the commands (``Forker.start``)."""
         server = self._server
         if server is None or server.dead:
+            modules = frozenset(sys.modules)
             server = self._server = self._fork_server(self._server_gone)
+            self._server_modules = modules
+            self._queue_of[server] = self._queue
         return server
 
     def _fork_server(self, gone: Callable[[Forker], None]) -> Forker:
@@ -358,7 +505,7 @@ class WorkerPool:
             self._born,
             self._ended,
             gone,
-            [self._requests_w, *(worker._answers for worker in self._all)],
+            [*self._not_for_children(), *(worker._answers for worker in self._all)],
         )
 
     def command_server(self) -> Forker:
@@ -394,12 +541,17 @@ class WorkerPool:
 
     def _start_worker(self, slot: int, answers: int, close: list[int]) -> NoReturn:
         """In the fork server's child: become the worker of ``slot``."""
-        _worker_main(self._requests_r, answers, self._slots, slot, close)
+        _worker_main(self._queue.read, answers, self._slots, slot, close)
 
-    def _born(self, slot: int, pid: int, answers: int) -> None:
-        """The fork server forked the worker of ``slot`` (pid -1: it could not)."""
-        server = self._server
-        if pid < 0 or answers < 0 or server is None:
+    def _not_for_children(self) -> list[int]:
+        """What a server or worker forked now closes: the queues' ends it does not read."""
+        old = [fd for queue in self._old_queues for fd in (queue.read, queue.write)]
+        return [self._queue.write, *old]
+
+    def _born(self, server: Forker, slot: int, pid: int, answers: int) -> None:
+        """``server`` forked the worker of ``slot`` (pid -1: it could not)."""
+        queue = self._queue_of.get(server)
+        if pid < 0 or answers < 0 or queue is None:
             self._free_slots.append(slot)
             if answers >= 0:
                 os.close(answers)
@@ -411,7 +563,7 @@ class WorkerPool:
                         self._fork()
             return
         os.set_blocking(answers, False)
-        worker = TaskWorker(self, pid, slot, answers, asyncio.get_running_loop(), server)
+        worker = TaskWorker(self, pid, slot, answers, asyncio.get_running_loop(), queue, server)
         self._all.add(worker)
         self._served[pid] = worker
 
@@ -430,8 +582,11 @@ class WorkerPool:
                     worker.exited.set_result(-signal.SIGKILL)
         self._free_slots.extend(server.pending)
         server.pending.clear()
+        self._queue_of.pop(server, None)
+        if server in self._retiring:
+            self._retiring.remove(server)
         if self._server is not server:
-            return  # closed by ``close``
+            return  # closed by ``close``, or renewed
         self._server = None
         if self._tickets:
             with contextlib.suppress(OSError):
@@ -458,17 +613,17 @@ class WorkerPool:
                     # One system call for the batch: the kernel still wakes one worker
                     # per packet, each waking the next while requests are left.
                     batch = b"".join(body.ljust(_PACKET, b"\0") for body in unsent)
-                    written = os.write(self._requests_w, batch) // _PACKET
+                    written = os.write(self._queue.write, batch) // _PACKET
                     for _ in range(written):
                         unsent.popleft()
                     if unsent:  # a part went: the queue is full
                         raise BlockingIOError
                     break
-                os.write(self._requests_w, unsent[0])
+                os.write(self._queue.write, unsent[0])
             except BlockingIOError:  # the queue is full: the rest when it has room
                 if not self._writer:
                     self._writer = True
-                    asyncio.get_running_loop().add_writer(self._requests_w, self._flush)
+                    asyncio.get_running_loop().add_writer(self._queue.write, self._flush)
                 return
             except OSError:  # closed
                 unsent.clear()
@@ -477,7 +632,7 @@ class WorkerPool:
         if self._writer:
             self._writer = False
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_writer(self._requests_w)
+                asyncio.get_running_loop().remove_writer(self._queue.write)
 
     def taker(self, ticket: Ticket) -> TaskWorker | None:
         """The worker running ``ticket`` now (None: not taken yet, or answered)."""
@@ -530,6 +685,9 @@ class WorkerPool:
                 ticket.answer.set_result(None)
         elif self._leaving:
             self._leaving -= 1
+            worker.queue.told = max(0, worker.queue.told - 1)
+        if self._retiring or self._old_queues:
+            self._let_retired_go()
         if self._tickets:
             with contextlib.suppress(OSError):
                 self._staff()
@@ -552,8 +710,18 @@ class WorkerPool:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for spawner in list(self._spawners):
+        for spawner in [*self._spawners, *self._retiring]:
             spawner.close()
+        self._retiring.clear()
+        self._queue_of.clear()
+        if self._retired_look is not None:
+            self._retired_look.cancel()
+            self._retired_look = None
+        for queue in self._old_queues:  # their workers are killed next
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_writer(queue.write)
+            queue.close()
+        self._old_queues.clear()
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
@@ -564,15 +732,15 @@ class WorkerPool:
         self._tickets.clear()
         if self._writer:
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_writer(self._requests_w)
+                asyncio.get_running_loop().remove_writer(self._queue.write)
             self._writer = False
 
     def __del__(self) -> None:
         """The queue's pipe outlives ``close`` (a closed executor may run again); it
         goes with the pool."""
-        for fd in (self._requests_r, self._requests_w):
-            with contextlib.suppress(OSError, AttributeError):
-                os.close(fd)
+        with contextlib.suppress(AttributeError):
+            for queue in [self._queue, *self._old_queues]:
+                queue.close()
 
     def _fork(self) -> TaskWorker:
         """Fork a worker here, when the fork server cannot be reached."""
@@ -588,12 +756,11 @@ class WorkerPool:
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             others = [w._answers for w in self._all]
-            _worker_main(
-                self._requests_r, ans_w, self._slots, slot, [ans_r, self._requests_w, *others]
-            )
+            close = [ans_r, *self._not_for_children(), *others]
+            _worker_main(self._queue.read, ans_w, self._slots, slot, close)
         os.close(ans_w)
         os.set_blocking(ans_r, False)
-        worker = TaskWorker(self, pid, slot, ans_r, loop)
+        worker = TaskWorker(self, pid, slot, ans_r, loop, self._queue)
         self._all.add(worker)
         return worker
 
