@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from jobs import library_tasks  # noqa: E402
+from test_task_workers import module_a_reload_brings  # noqa: E402
 
 
 async def eventually(
@@ -716,3 +717,42 @@ def test_start_makes_every_missing_folder_of_the_state_private_under_umask_000(
     assert done.returncode == 0, done.stderr
     for folder in (tmp_path / "a", tmp_path / "a" / "b"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_a_task_module_a_library_schedule_brings_is_imported_by_the_leader_not_its_workers(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "lib_first_tasks.py").write_text("def noop():\n    return None\n")
+    module, imports = module_a_reload_brings(tmp_path)
+    every_second = IntervalSchedule(timedelta(seconds=1))
+
+    async def go() -> tuple[set[int], str]:
+        leader = Scheduler(
+            storage=tmp_path / "state.db",
+            instance_id="leader",
+            import_paths=[str(tmp_path)],
+            default_concurrency=3,
+        )
+        await asyncio.wait_for(leader.start(), 20)
+        try:
+            await leader.schedule(task="lib_first_tasks.noop", schedule=every_second, name="a")
+            await eventually(lambda: runs_of(leader, "a"), 15, "a run of the first task")
+            for i in range(3):  # the leader forked its workers before this module existed
+                await leader.schedule(task=f"{module}.my_pid", schedule=every_second, name=f"b{i}")
+
+            async def brought() -> list[dict[str, Any]]:
+                done = [await runs_of(leader, f"b{i}") for i in range(3)]
+                return [r for runs in done for r in runs if r["result"] == "success"]
+
+            await eventually(lambda: _at_least(brought, 6), 30, "runs of the new module")
+            return {r["pid"] for r in await brought()}, imports.read_text()
+        finally:
+            await leader.shutdown()
+
+    workers, imported = asyncio.run(go())
+    assert os.getpid() not in workers and workers
+    assert imported.split() == [str(os.getpid())]  # here, before its workers were forked
+
+
+async def _at_least(runs: Callable[[], Any], count: int) -> bool:
+    return len(await runs()) >= count

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_task_workers import module_a_reload_brings
 
 from unoschedule import Scheduler
 from unoschedule.runner.reloading import CHUNK, loop_turn, write_reload
@@ -851,14 +852,7 @@ def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_not_by_its_w
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:
     (tmp_path / "first_tasks.py").write_text("def noop():\n    return None\n")
-    imports = tmp_path / "imports.log"
-    (tmp_path / "brought_tasks.py").write_text(
-        "import os\n"
-        f"with open({str(imports)!r}, 'a') as seen:\n"
-        "    seen.write(f'{os.getpid()}\\n')\n"
-        "def my_pid():\n"
-        "    return os.getpid()\n"
-    )
+    module, imports = module_a_reload_brings(tmp_path)
     first = """
         scheduler:
           default_concurrency: 3
@@ -876,7 +870,7 @@ def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_not_by_its_w
         f"""
           brought{i}:
             schedule: "* * * * * *"
-            task: brought_tasks.my_pid
+            task: {module}.my_pid
         """
         for i in range(3)
     )
