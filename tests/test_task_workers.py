@@ -400,3 +400,29 @@ def test_a_request_left_in_the_old_queue_when_the_renewed_server_dies_runs_in_th
     assert died.result == "error" and "task died" in (died.error or ""), died
     assert ran.result == "success", ran
     assert parent == 0  # taken from the old queue, run by a worker of the new server
+
+
+def test_a_task_due_before_the_pool_was_told_of_its_module_renews_the_server_itself(
+    tmp_path: Path,
+) -> None:
+    module, imports = module_a_reload_brings(tmp_path)
+    roots = (JOBS, str(tmp_path))
+    options = SchedulerOptions(default_concurrency=2, import_paths=roots)
+
+    async def go() -> tuple[JobOutcome, int, int]:
+        executor = Executor()
+        try:
+            executor.prepare([task_definition("s", "executor_tasks.my_pid")], options, None)
+            await executor.prepared()
+            old = executor._workers._server
+            assert old is not None
+            ran = await executor.run(spec_in(roots, f"{module}.my_pid"))  # no prepare first
+            new = executor._workers._server
+            assert new is not None and new is not old
+            return ran, parent_of(int(ran.output)), new.pid
+        finally:
+            executor.close()
+
+    ran, parent, new = asyncio.run(go())
+    assert ran.result == "success" and parent == new
+    assert imports.read_text().split() == [str(os.getpid())]

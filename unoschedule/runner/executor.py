@@ -1275,7 +1275,9 @@ class Executor(JobRunner):
         too large for the workers' queue is run in a child forked for it."""
         env = job_environment(spec)
         try:
-            ticket = self._workers.submit((*where, args, kwargs, spec.output_tail, env))
+            request = (*where, args, kwargs, spec.output_tail, env)
+            module = getattr(func, "__module__", None)
+            ticket = self._workers.submit(request, module if isinstance(module, str) else None)
         except OSError as exc:
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if ticket is None:

@@ -48,7 +48,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NoReturn
 
 from ..budget import raise_soft_limit
@@ -288,9 +288,18 @@ class WorkerPool:
         ``modules``: the modules of their tasks, imported here already; when the fork
         server was forked without one of them, the server is renewed."""
         self._keep = max(0, min(count, MAX_IDLE))
-        if self._server is not None and not self._server_modules.issuperset(modules):
+        if self._stale_for(modules):
             self._renew()
         self._fill_soon()
+
+    def _stale_for(self, modules: Iterable[str]) -> bool:
+        """Whether the fork server was forked without one of ``modules`` that this
+        process has imported since (one it never imported cannot renew it: its workers
+        would import it all the same, at every renewal)."""
+        if self._server is None:
+            return False
+        known = self._server_modules
+        return any(name not in known and name in sys.modules for name in modules)
 
     def _renew(self) -> None:
         """Fork the workers from a new server from now on, forked from the scheduler as
@@ -439,10 +448,15 @@ class WorkerPool:
         for _ in range(count):
             self._send(_LEAVE)
 
-    def submit(self, request: tuple[Any, ...]) -> Ticket | None:
+    def submit(self, request: tuple[Any, ...], module: str | None = None) -> Ticket | None:
         """Queue one task for the next free worker (one is forked if none will be free:
         raises ``OSError`` if it cannot fork). None when the request is too large for
-        one packet of the queue: the caller runs it another way."""
+        one packet of the queue: the caller runs it another way. ``module``: the task's
+        module, imported here; a server forked without it is renewed first (a task
+        due before ``keep`` was told of its module)."""
+        known = self._server_modules
+        if module is not None and module not in known and self._stale_for((module,)):
+            self._renew()
         loop = asyncio.get_running_loop()
         number = next(self._numbers)
         ticket = Ticket(number, loop.create_future())
