@@ -370,7 +370,7 @@ class WorkerPool:
         self._retiring = [server for server in self._retiring if not server.dead]
         for queue in list(self._old_queues):
             forking = any(self._queue_of.get(server) is queue for server in self._retiring)
-            if not forking and not queue.leaves and not self._read_by(queue):
+            if not forking and not self._read_by(queue):
                 self._old_queues.remove(queue)
                 self._drain(queue)
         if busy:
@@ -387,6 +387,9 @@ class WorkerPool:
     def _drain(self, queue: _Queue) -> None:
         """Close an old queue nobody reads any more; a request still in it (its workers
         died with their server) goes to the current queue."""
+        with contextlib.suppress(Exception):  # requests to leave it still owed: moot
+            asyncio.get_running_loop().remove_writer(queue.write)
+        queue.leaves = 0
         os.set_blocking(queue.read, False)  # no worker shares the read end now
         while True:
             try:
