@@ -256,6 +256,9 @@ def procs(tmp_path: Path, redis_server: RedisServer) -> Iterator[Procs]:
     p = Procs(tmp_path, redis_server.url)
     yield p
     p.close()
+    for name in p.procs:  # pytest shows what a teardown prints only when the test failed
+        with contextlib.suppress(OSError):
+            print(f"--- the end of {name}.log", *p.log(name).splitlines()[-40:], sep="\n")
 
 
 @pytest.mark.slow
