@@ -268,6 +268,44 @@ def test_a_missing_working_directory_is_reported_as_such(tmp_path: Path) -> None
     assert outcome.error == f"working directory not found: {tmp_path / 'nowhere'}"
 
 
+def test_a_program_without_execute_permission_is_refused_with_why(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o644)  # no execute bit for anyone: refused even to root
+    outcome = run_job(make_spec(command=(str(script),)))
+    assert (outcome.result, outcome.error) == ("error", f"permission denied: {script}")
+
+
+def test_a_script_whose_interpreter_is_missing_says_so_not_that_it_is_missing(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "uses-a-missing-interpreter"
+    script.write_text("#!/nonexistent/uno-interp -x\necho ran\n")
+    script.chmod(0o755)
+    for program, env in ((str(script), None), (script.name, {"PATH": str(tmp_path)})):
+        outcome = run_job(make_spec(command=(program,), env=env))
+        assert outcome.result == "error"
+        assert outcome.error == (
+            f"interpreter not found: /nonexistent/uno-interp (the first line of {script})"
+        )
+
+
+def test_a_file_that_is_not_a_program_is_refused_with_why(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\x00\x01\x02 not a program")
+    data.chmod(0o755)
+    outcome = run_job(make_spec(command=(str(data),)))
+    assert outcome.result == "error"
+    assert outcome.error == f"cannot start {data}: Exec format error"
+
+
+def test_a_working_directory_that_is_a_file_is_refused_with_why(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("not a folder")
+    outcome = run_job(make_spec(command=("true",), cwd="plain", base_cwd=str(tmp_path)))
+    assert outcome.result == "error"
+    assert outcome.error == f"working directory is not a folder: {tmp_path / 'plain'}"
+
+
 def test_a_command_without_a_folder_runs_where_the_scheduler_is_now_not_where_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

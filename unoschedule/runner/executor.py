@@ -319,6 +319,8 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
         with contextlib.suppress(OSError):
             path = os.path.abspath(path)
     if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise JobError(f"working directory is not a folder: {path}")
         raise JobError(f"working directory not found: {path}")
     return path
 
@@ -1109,7 +1111,7 @@ class Executor(JobRunner):
             await self._sweep(spec, job)  # it may have started all the same
             return JobOutcome("error", f"cannot start {argv[0]}: {exc.strerror}", "", None)
         except OSError as exc:
-            return JobOutcome("error", _spawn_error(exc, argv[0], cwd), "", None)
+            return JobOutcome("error", _spawn_error(exc, argv[0], cwd, search), "", None)
         try:
             chunks, emit = self._chunks_of(spec), None
             if chunks is None:
@@ -1397,14 +1399,37 @@ def may_run_pooled(definition: ScheduleDefinition) -> bool:
     return definition.timeout is None and not definition.in_process
 
 
-def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
+def _spawn_error(exc: OSError, program: str, cwd: str | None, search: str | None = None) -> str:
+    """Why a command could not start, for its run's error. ``search``: the PATH its bare
+    name was looked up on."""
     if isinstance(exc, FileNotFoundError):
         if cwd and exc.filename == cwd:
             return f"working directory not found: {cwd}"
+        if "/" in program:
+            file: str | None = os.path.join(cwd or "", program)
+        else:
+            file = shutil.which(program, path=search) if search else None
+        if file is not None and os.path.isfile(file):
+            # The kernel says ENOENT for a script whose ``#!`` interpreter is missing.
+            interpreter = _interpreter(file)
+            if interpreter is not None and not os.path.exists(interpreter):
+                return f"interpreter not found: {interpreter} (the first line of {file})"
+            return f"cannot start {file}: a file it needs is missing ({exc.strerror})"
         return f"command not found: {program}"
     if isinstance(exc, PermissionError):
         return f"permission denied: {program}"
     return f"cannot start {program}: {exc.strerror or exc}"
+
+
+def _interpreter(file: str) -> str | None:
+    """The program a script's ``#!`` line names; None without one."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return None
+    words = head[2:].split(b"\n", 1)[0].split() if head.startswith(b"#!") else []
+    return os.fsdecode(words[0]) if words else None
 
 
 def _child_main(
