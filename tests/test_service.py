@@ -891,3 +891,33 @@ def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_not_by_its_w
     assert runner.proc.pid not in workers and len(workers) >= 1
     # imported once, in the scheduler, before the workers that ran it were forked
     assert imports.read_text().split() == [str(runner.proc.pid)]
+
+
+def test_a_reload_says_which_task_modules_changed_since_they_were_imported(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    module = tmp_path / "versioned_tasks.py"
+    module.write_text("def version():\n    return 'first'\n")
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          shutdown_grace: 5
+        schedules:
+          versioned:
+            schedule: "* * * * * *"
+            task: versioned_tasks.version
+        """,
+    )
+    runner = runners()
+    runner.wait_log("ready")
+    wait_until(lambda: any(r["output"] == "'first'" for r in runs(tmp_path)), 20, "a run")
+    module.write_text("def version():\n    return 'second, longer'\n")
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    runner.wait_log(f"task module versioned_tasks ({module}) changed since it was imported")
+    seen = len(runs(tmp_path))
+    wait_until(lambda: len(runs(tmp_path)) >= seen + 2, 20, "runs after the reload")
+    assert runner.term() == 0
+    # what the warning says: the code imported at start runs on
+    assert {r["output"] for r in runs(tmp_path)} == {"'first'"}

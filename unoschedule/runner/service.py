@@ -37,6 +37,7 @@ from .presence import Announcer
 from .reloading import loop_turn, write_reload, write_reload_of
 from .servedby import check_served_by
 from .systemd import SystemdNotifier
+from .tasks import changed_sources
 from .worker import attach_hand_off
 
 __all__ = ["Service"]
@@ -543,6 +544,11 @@ class Service:
             runloop.unwatch(watch)  # whatever failed: the loop stops collecting for it
         self._take_changes(runloop, now)  # and what they changed since it read them
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
+        for module, file in changed_sources():  # a reload reads the file, not task code
+            self.log.warning(
+                f"task module {module} ({file}) changed since it was imported: its runs "
+                "go on with the code imported then until the runner restarts"
+            )
         self.notifier.ready(f"{len(config.schedules)} schedules, epoch {runloop.epoch}")
         self._wake()  # the due times changed: the loop's sleep was computed before
 

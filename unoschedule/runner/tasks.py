@@ -9,6 +9,7 @@ beside the YAML file means.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -24,6 +25,7 @@ from ..errors import JobError
 __all__ = [
     "NOT_IN_THIS_PROCESS",
     "add_import_paths",
+    "changed_sources",
     "describe_exception",
     "format_traceback_tail",
     "has_local",
@@ -140,6 +142,7 @@ def _resolve(path: str, import_paths: Iterable[str | None]) -> Callable[..., Any
             target, attrs = _import_longest(module_name)
             if not attrs:
                 raise ValueError(f"{path!r} is a module; name a function in it")
+        _note_source(target)
         owner = target.__name__ if isinstance(target, ModuleType) else module_name
         for attr in attrs:
             try:
@@ -160,6 +163,36 @@ def _resolve(path: str, import_paths: Iterable[str | None]) -> Callable[..., Any
                 "Scheduler(import_paths=...) of the process that runs it)"
             )
         raise JobError(f"cannot import task {path!r}: {describe_exception(exc)}{where}") from exc
+
+
+#: The source file of each module a task was resolved from, with its ``(mtime_ns, size)``
+#: when it was first resolved: a reload imports no module again, and says which changed.
+_sources: dict[str, tuple[str, int, int]] = {}
+
+
+def _note_source(module: ModuleType) -> None:
+    if module.__name__ in _sources:
+        return
+    file = getattr(module, "__file__", None)
+    if isinstance(file, str):
+        with contextlib.suppress(OSError):
+            stat = os.stat(file)
+            _sources[module.__name__] = (file, stat.st_mtime_ns, stat.st_size)
+
+
+def changed_sources() -> list[tuple[str, str]]:
+    """The task modules whose file changed since they were imported, as ``(module,
+    file)``: this process runs their old code until it restarts."""
+    changed = []
+    for name, (file, mtime, size) in sorted(_sources.items()):
+        try:
+            stat = os.stat(file)
+        except OSError:  # gone: what runs is what was imported, as for a change
+            changed.append((name, file))
+            continue
+        if (stat.st_mtime_ns, stat.st_size) != (mtime, size):
+            changed.append((name, file))
+    return changed
 
 
 #: ``is_async_callable``'s answers, by the callable's id (the callable is kept with its
