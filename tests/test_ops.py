@@ -1089,3 +1089,35 @@ def test_backfill_and_explain_say_when_a_window_holds_too_many_occurrences(
     rows = json.loads(default.stdout)
     assert len(rows) == 10_000
     assert T(rows[-1]["scheduled_time"]) > datetime.now(UTC) - timedelta(seconds=5)
+
+
+def test_the_dead_man_clocks_start_from_reads_made_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every schedule is read to start them (100,000 take 0.3 s): in a thread, over the
+    housekeeping's own connection, not on the loop that fires."""
+    import asyncio
+    import threading
+
+    from test_loop import cron
+
+    h, _, ops = _ops_harness(tmp_path, cron("late", "* * * * *", expect_success_within=150.0))
+    on_the_loop: list[bool] = []
+    read = type(h.store).list_schedules
+
+    def reading(store: Any, *args: Any, **kwargs: Any) -> Any:
+        on_the_loop.append(threading.current_thread() is threading.main_thread())
+        return read(store, *args, **kwargs)
+
+    async def go() -> None:
+        ops.attach(h.start())
+        monkeypatch.setattr(type(h.store), "list_schedules", reading)
+        ops.start()
+        deadline = asyncio.get_running_loop().time() + 10
+        while "late" not in ops._first_seen and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await ops.stop()
+
+    asyncio.run(go())
+    assert "late" in ops._first_seen  # its clock started, from its creation
+    assert on_the_loop and not any(on_the_loop)
