@@ -1094,7 +1094,7 @@ def test_backfill_and_explain_say_when_a_window_holds_too_many_occurrences(
 def test_the_dead_man_clocks_start_from_reads_made_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every schedule is read to start them (100,000 take 0.3 s): in a thread, over the
+    """Every schedule is read to start them: in a thread, over the
     housekeeping's own connection, not on the loop that fires."""
     import asyncio
     import threading

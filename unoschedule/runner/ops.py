@@ -241,7 +241,7 @@ class Operations(Observer):
         self._counts = await asyncio.to_thread(self._pruner.run_totals)
         self._over = {n for n, c in self._counts.items() if c > self._prune_at}
         self.watch()
-        if self._watched:  # in a thread: every schedule is read (100,000 take 0.3 s)
+        if self._watched:  # in a thread: it reads every schedule, which takes a while
             successes, created = await asyncio.to_thread(_dead_man_starts, self._pruner)
             self.load_successes(successes, clock.now(), created)
         last_age = -AGE_PRUNE_SECONDS
