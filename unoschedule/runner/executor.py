@@ -328,6 +328,16 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
 # -- process groups ----------------------------------------------------------------------
 
 
+def _cut_short(spec: JobSpec, how: How, output: str, pid: int) -> JobOutcome | None:
+    """The outcome of a job's process that did not end by itself: timed out or stopped."""
+    if how == "timeout":
+        timeout = spec.definition.timeout or 0.0
+        return JobOutcome("timeout", f"timed out after {_seconds(timeout)}", output, pid)
+    if how == "stopped":
+        return _interrupted(output, pid)
+    return None
+
+
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -1066,6 +1076,30 @@ class Executor(JobRunner):
 
     # -- commands ----------------------------------------------------------------------
 
+    async def _to_the_end(
+        self,
+        spec: JobSpec,
+        job: _Job,
+        pid: int,
+        exited: asyncio.Future[int],
+        reader: _Output,
+        on_start: Callable[[int | None], None] | None,
+    ) -> How:
+        """Follow a job's process, started, to its end: its timeout or a stop, what it
+        left behind swept, its output read to the last byte. Cancelled by the caller, or
+        failing in ``on_start``, it never leaves the job behind: the group is killed."""
+        try:
+            self._started(on_start, pid)
+            how = await self._supervise(spec, job, pid, exited)
+            if how != "exit":
+                await self._sweep(spec, job)
+            await _drain(reader)
+        except BaseException:
+            signal_group(pid, signal.SIGKILL)
+            reader.close()
+            raise
+        return how
+
     async def _run_command(
         self, spec: JobSpec, job: _Job, on_start: Callable[[int | None], None] | None
     ) -> JobOutcome:
@@ -1121,23 +1155,11 @@ class Executor(JobRunner):
             os.close(read_fd)
             signal_group(pid, signal.SIGKILL)
             raise
-        try:
-            self._started(on_start, pid)
-            how = await self._supervise(spec, job, pid, exited)
-            if how != "exit":
-                await self._sweep(spec, job)
-            await _drain(reader)
-        except BaseException:
-            # Cancelled by the caller or a failing on_start: never leave the job behind.
-            signal_group(pid, signal.SIGKILL)
-            reader.close()
-            raise
+        how = await self._to_the_end(spec, job, pid, exited, reader, on_start)
         output = reader.text()
-        if how == "timeout":
-            timeout = spec.definition.timeout or 0.0
-            return JobOutcome("timeout", f"timed out after {_seconds(timeout)}", output, pid)
-        if how == "stopped":
-            return _interrupted(output, pid)
+        cut = _cut_short(spec, how, output, pid)
+        if cut is not None:
+            return cut
         returncode = exited.result()
         if returncode == 0:
             return JobOutcome("success", None, output, pid)
@@ -1357,21 +1379,10 @@ class Executor(JobRunner):
             os.close(read_fd)
             signal_group(pid, signal.SIGKILL)
             raise
-        try:
-            self._started(on_start, pid)
-            how = await self._supervise(spec, job, pid, exited)
-            if how != "exit":
-                await self._sweep(spec, job)
-            await _drain(reader)
-        except BaseException:
-            signal_group(pid, signal.SIGKILL)
-            reader.close()
-            raise
-        if how == "timeout":
-            timeout = spec.definition.timeout or 0.0
-            return JobOutcome("timeout", f"timed out after {_seconds(timeout)}", "", pid)
-        if how == "stopped":
-            return _interrupted("", pid)
+        how = await self._to_the_end(spec, job, pid, exited, reader, on_start)
+        cut = _cut_short(spec, how, "", pid)
+        if cut is not None:
+            return cut
         try:
             payload = json.loads(reader.raw().decode("utf-8", "replace"))
         except ValueError:
