@@ -328,6 +328,14 @@ def _resolve_cwd(spec: JobSpec) -> str | None:
 # -- process groups ----------------------------------------------------------------------
 
 
+def _answered(payload: dict[str, Any], pid: int | None) -> JobOutcome:
+    """The outcome a task's process answered (``workers.run_task_call``'s dict)."""
+    output = str(payload.get("output", ""))
+    if payload.get("ok"):
+        return JobOutcome("success", None, output, pid)
+    return JobOutcome("error", str(payload.get("error")), output, pid)
+
+
 def _cut_short(spec: JobSpec, how: How, output: str, pid: int) -> JobOutcome | None:
     """The outcome of a job's process that did not end by itself: timed out or stopped."""
     if how == "timeout":
@@ -1337,9 +1345,7 @@ class Executor(JobRunner):
             else:
                 death = f"its process ended with exit status {returncode}"
             return JobOutcome("error", f"task died: {death} before returning", "", pid)
-        if payload.get("ok"):
-            return JobOutcome("success", None, str(payload.get("output", "")), pid)
-        return JobOutcome("error", str(payload.get("error")), str(payload.get("output", "")), pid)
+        return _answered(payload, pid)
 
     async def _run_forked(
         self,
@@ -1388,11 +1394,7 @@ class Executor(JobRunner):
         except ValueError:
             payload = None
         if isinstance(payload, dict):
-            if payload.get("ok"):
-                return JobOutcome("success", None, str(payload.get("output", "")), pid)
-            return JobOutcome(
-                "error", str(payload.get("error")), str(payload.get("output", "")), pid
-            )
+            return _answered(payload, pid)
         returncode = exited.result() if exited.done() else 255
         if returncode < 0:
             return JobOutcome("error", _describe_exit(returncode), "", pid)
