@@ -570,11 +570,18 @@ def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_
     procs: Procs,
 ) -> None:
     """The whole host of a worker frozen (worker, keeper and job): another worker takes
-    the run over; once thawed, the keeper kills the old job before it can finish."""
+    the run over; once thawed, the keeper kills the old job before it can finish.
+
+    The visibility timeout is 2 s: with 1 s, a stall of 0.8 s of a keeper or of Redis
+    under the whole suite's load fenced off the other worker's attempt too (its keeper
+    killed it, rightly: its claim may have lapsed), and attempt 2 never ended."""
+    visibility = 2
     procs.start("leader", "run", "--queues", "")
     wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
     workers = {
-        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        name: procs.start(
+            name, "worker", "--queues", "reports", "--visibility-timeout", str(visibility)
+        )
         for name in ("w1", "w2")
     }
     wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
@@ -595,7 +602,7 @@ def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_
             "attempt 2 on the other worker",
         )
         os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
-        wait_until(lambda: not alive(job), 1 / 3 + 1.0, "the old job to be killed")
+        wait_until(lambda: not alive(job), visibility / 3 + 1.0, "the old job to be killed")
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
