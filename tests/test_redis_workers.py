@@ -542,11 +542,15 @@ def run_of(procs: Procs, name: str) -> dict[str, Any]:
 @pytest.mark.slow
 def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> None:
     """SIGSTOP of a worker for three visibility timeouts: its keeper heartbeats for the
-    running job, so no other worker takes it over and the job runs once, to its end."""
+    running job, so no other worker takes it over and the job runs once, to its end.
+    (2 s, not 1 s: see the frozen-host test below.)"""
+    visibility = 2
     procs.start("leader", "run", "--queues", "")
     wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
     workers = {
-        name: procs.start(name, "worker", "--queues", "reports", "--visibility-timeout", "1")
+        name: procs.start(
+            name, "worker", "--queues", "reports", "--visibility-timeout", str(visibility)
+        )
         for name in ("w1", "w2")
     }
     wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
@@ -556,11 +560,11 @@ def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> Non
     holder = next(p for p in workers.values() if p.pid == first["pid"])
     holder.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(3.5)
+        time.sleep(3 * visibility + 0.5)
     finally:
         holder.send_signal(signal.SIGCONT)
     wait_until(lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end")
-    time.sleep(1.5)  # a second worker would have started attempt 2 by now
+    time.sleep(visibility + 0.5)  # a second worker would have started attempt 2 by now
     assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
     assert sorted(run_of(procs, "slow")["attempts"]) == [1]
 
