@@ -86,7 +86,11 @@ def worker(
             "--visibility-timeout",
             min=1.0,
             metavar="SECONDS",
-            help="A job whose worker is silent this long is taken over by another worker.",
+            help=(
+                "A job whose worker is silent this long is taken over by another worker; "
+                "one whose heartbeats miss Redis for 0.8 of it is killed where it runs, "
+                "so a short timeout kills sound jobs on a loaded host."
+            ),
         ),
     ] = 30.0,
 ) -> None:
