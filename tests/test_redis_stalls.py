@@ -163,3 +163,17 @@ def test_a_workers_job_cut_off_from_redis_is_killed_before_anyone_may_take_it_ov
         assert "no heartbeat reached Redis" in procs.log("w")
     finally:
         procs.close()
+
+
+def test_a_keeper_wakes_at_a_jobs_fence_when_its_next_heartbeat_is_due_after_it() -> None:
+    """A failed heartbeat is tried again an interval after it was sent: after two, with
+    a timeout of 2 s, the next try is due 2 s after the last heartbeat that got through,
+    the instant another worker may take the run over. The keeper must wake at the fence
+    (0.8 of the timeout) to kill the job before that, not at the next try."""
+    from unoschedule.runner.keeper import FENCE, Keeper
+
+    keeper = Keeper(object(), "c", visibility=2.0)
+    keeper.take({"op": "hold", "run": "r", "queue": "q", "entry": "1-0", "since": 100.0})
+    assert keeper.next_due() == 100.0 + keeper.interval  # healthy: the next heartbeat
+    keeper.held["r"].due = 100.0 + 3 * keeper.interval  # as after two failed tries
+    assert keeper.next_due() == 100.0 + FENCE * 2.0

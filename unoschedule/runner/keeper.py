@@ -126,8 +126,15 @@ class Keeper:
                 self.kill(held, f"no heartbeat reached Redis for {now - held.alive_since:.1f}s")
 
     def next_due(self) -> float:
-        """When the next heartbeat is due (an hour away when nothing is held)."""
-        return min((h.due for h in self.held.values()), default=steady() + 3600.0)
+        """When the keeper must act next: a heartbeat due, or a job's fence (the instant
+        it is killed without one). After failed heartbeats the next try can come after
+        the fence, and the kill then waited for it: as late as the instant another
+        worker may take the run over. An hour away when nothing is held."""
+        limit = FENCE * self.visibility
+        return min(
+            (min(h.due, h.alive_since + limit) for h in self.held.values()),
+            default=steady() + 3600.0,
+        )
 
     def beat(self) -> None:
         """Heartbeat the held jobs that are due; kill those another worker took over.
