@@ -128,7 +128,7 @@ class Keeper:
     def next_due(self) -> float:
         """When the keeper must act next: a heartbeat due, or a job's fence (the instant
         it is killed without one). After failed heartbeats the next try can come after
-        the fence, and the kill then waited for it: as late as the instant another
+        the fence: waking only for it would kill the job as late as the instant another
         worker may take the run over. An hour away when nothing is held."""
         limit = FENCE * self.visibility
         return min(
