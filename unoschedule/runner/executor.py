@@ -938,8 +938,8 @@ class Executor(JobRunner):
                     sync[task] = False
                 else:
                     sync[task] = not is_async_callable(func)
-                    module = getattr(func, "__module__", None)
-                    if sync[task] and isinstance(module, str):
+                    module = _module_of(func)
+                    if sync[task] and module is not None:
                         modules.add(module)
                 await asyncio.sleep(0)
             if sync[task]:
@@ -1082,8 +1082,6 @@ class Executor(JobRunner):
             await self._terminate(pid, exited, spec.kill_grace)
         return how
 
-    # -- commands ----------------------------------------------------------------------
-
     async def _to_the_end(
         self,
         spec: JobSpec,
@@ -1107,6 +1105,8 @@ class Executor(JobRunner):
             reader.close()
             raise
         return how
+
+    # -- commands ----------------------------------------------------------------------
 
     async def _run_command(
         self, spec: JobSpec, job: _Job, on_start: Callable[[int | None], None] | None
@@ -1153,7 +1153,8 @@ class Executor(JobRunner):
             await self._sweep(spec, job)  # it may have started all the same
             return JobOutcome("error", f"cannot start {argv[0]}: {exc.strerror}", "", None)
         except OSError as exc:
-            return JobOutcome("error", _spawn_error(exc, argv[0], cwd, search), "", None)
+            found = self._programs.find(argv[0], search)  # the file it named, if any
+            return JobOutcome("error", _spawn_error(exc, argv[0], cwd, found), "", None)
         try:
             chunks, emit = self._chunks_of(spec), None
             if chunks is None:
@@ -1308,8 +1309,7 @@ class Executor(JobRunner):
         env = job_environment(spec)
         try:
             request = (*where, args, kwargs, spec.output_tail, env)
-            module = getattr(func, "__module__", None)
-            ticket = self._workers.submit(request, module if isinstance(module, str) else None)
+            ticket = self._workers.submit(request, _module_of(func))
         except OSError as exc:
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if ticket is None:
@@ -1403,6 +1403,12 @@ class Executor(JobRunner):
         )
 
 
+def _module_of(func: Callable[..., Any]) -> str | None:
+    """The name of the module a task's callable comes from (what its workers must have)."""
+    module = getattr(func, "__module__", None)
+    return module if isinstance(module, str) else None
+
+
 def may_run_pooled(definition: ScheduleDefinition) -> bool:
     """Whether a Python task of ``definition`` runs in a pooled worker when it is sync
     (an ``async def`` one runs on a thread). With a timeout it gets a forked child of
@@ -1412,16 +1418,13 @@ def may_run_pooled(definition: ScheduleDefinition) -> bool:
     return definition.timeout is None and not definition.in_process
 
 
-def _spawn_error(exc: OSError, program: str, cwd: str | None, search: str | None = None) -> str:
-    """Why a command could not start, for its run's error. ``search``: the PATH its bare
-    name was looked up on."""
+def _spawn_error(exc: OSError, program: str, cwd: str | None, found: str | None = None) -> str:
+    """Why a command could not start, for its run's error. ``found``: where its bare
+    name was found on PATH."""
     if isinstance(exc, FileNotFoundError):
         if cwd and exc.filename == cwd:
             return f"working directory not found: {cwd}"
-        if "/" in program:
-            file: str | None = os.path.join(cwd or "", program)
-        else:
-            file = shutil.which(program, path=search) if search else None
+        file = os.path.join(cwd or "", program) if "/" in program else found
         if file is not None and os.path.isfile(file):
             # The kernel says ENOENT for a script whose ``#!`` interpreter is missing.
             interpreter = _interpreter(file)

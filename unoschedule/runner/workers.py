@@ -258,14 +258,12 @@ class WorkerPool:
         #: many servers may start commands at once (asked once, not at every command).
         self._spawners: list[Forker] = []
         self._most_spawners = most_spawners()
-        #: The modules the scheduler had when it forked the current server (which its
-        #: workers have without importing them), and the servers renewed since that
-        #: still serve workers or commands of theirs (see ``_renew``).
+        #: The modules the scheduler had when it forked the current server: its workers
+        #: have them without importing them (see ``_renew``).
         self._server_modules: frozenset[str] = frozenset()
         #: The queue of the current server and of each renewed one that still runs.
         self._queue_of: dict[Forker, _Queue] = {}
-        #: Renewed servers and queues, until nothing of theirs runs (``_let_retired_go``).
-        self._retiring: list[Forker] = []
+        #: Renewed queues, until nothing reads them (``_let_retired_go``).
         self._old_queues: list[_Queue] = []
         self._retired_look: asyncio.TimerHandle | None = None
         #: The fork server's workers whose end it has not reported yet, by pid.
@@ -292,6 +290,11 @@ class WorkerPool:
             self._renew()
         self._fill_soon()
 
+    @property
+    def _retiring(self) -> list[Forker]:
+        """The renewed servers still running: they serve their workers or commands."""
+        return [server for server in self._queue_of if server is not self._server]
+
     def _stale_for(self, modules: Iterable[str]) -> bool:
         """Whether the fork server was forked without one of ``modules`` that this
         process has imported since (one it never imported cannot renew it: its workers
@@ -314,8 +317,7 @@ class WorkerPool:
             queue = _Queue()
         except OSError:  # no descriptors: its workers import what they lack
             return
-        self._server = None
-        self._retiring.append(old)
+        self._server = None  # ``old`` stays in ``_queue_of``: it is retiring
         stale, self._queue = self._queue, queue
         self._old_queues.append(stale)
         if self._writer:  # the requests waiting for room go to the new queue
@@ -360,16 +362,15 @@ class WorkerPool:
             self._retired_look.cancel()
             self._retired_look = None
         busy = False
-        for server in list(self._retiring):
+        for server in self._retiring:
             if server.dead:
                 continue
             if not server.idle:
                 busy = True
             elif not self._served_by(server):
-                server.close()  # ``_server_gone`` takes it off the list
-        self._retiring = [server for server in self._retiring if not server.dead]
+                server.close()  # ``_server_gone`` takes it out of ``_queue_of``
         for queue in list(self._old_queues):
-            forking = any(self._queue_of.get(server) is queue for server in self._retiring)
+            forking = queue in self._queue_of.values()  # its server may fork a reader
             if not forking and not self._read_by(queue):
                 self._old_queues.remove(queue)
                 self._drain(queue)
@@ -457,8 +458,8 @@ class WorkerPool:
         one packet of the queue: the caller runs it another way. ``module``: the task's
         module, imported here; a server forked without it is renewed first (a task
         due before ``keep`` was told of its module)."""
-        known = self._server_modules
-        if module is not None and module not in known and self._stale_for((module,)):
+        modules = self._server_modules  # the check for a module it has: one lookup
+        if module is not None and module not in modules and self._stale_for((module,)):
             self._renew()
         loop = asyncio.get_running_loop()
         number = next(self._numbers)
@@ -600,8 +601,6 @@ class WorkerPool:
         self._free_slots.extend(server.pending)
         server.pending.clear()
         self._queue_of.pop(server, None)
-        if server in self._retiring:
-            self._retiring.remove(server)
         if self._server is not server:
             return  # closed by ``close``, or renewed
         self._server = None
@@ -729,7 +728,6 @@ class WorkerPool:
             server.close()
         for spawner in [*self._spawners, *self._retiring]:
             spawner.close()
-        self._retiring.clear()
         self._queue_of.clear()
         if self._retired_look is not None:
             self._retired_look.cancel()
