@@ -217,14 +217,16 @@ class Procs:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         (workdir / "schedules.yaml").write_text(textwrap.dedent(BURST))
 
-    def argv(self) -> list[str]:
-        config = str(self.workdir / "schedules.yaml")
-        return [sys.executable, "-m", "unoschedule", "-c", config, "--state", self.url]
+    def argv(self, config: str = "schedules.yaml") -> list[str]:
+        path = str(self.workdir / config)
+        return [sys.executable, "-m", "unoschedule", "-c", path, "--state", self.url]
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *args: str, config: str = "schedules.yaml"
+    ) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(
-                [*self.argv(), *args],
+                [*self.argv(config), *args],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -660,6 +662,54 @@ def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
     second = procs.cli("trigger", "report").strip()
     wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the reload")
     assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]
+
+
+@pytest.mark.slow
+def test_a_run_handed_over_before_its_schedule_was_removed_does_not_start_on_a_worker(
+    procs: Procs,
+) -> None:
+    """As on the leader: the run is recorded an error, its job never starts, also on a
+    worker whose own file still holds the schedule (the state says it was removed)."""
+    path = procs.workdir / "schedules.yaml"
+    (procs.workdir / "worker.yaml").write_text(path.read_text())
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    handed = procs.cli("trigger", "report").strip()
+    path.write_text(path.read_text().replace("\n  report:", "\n  renamed:"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
+    procs.start("w", "worker", "--queues", "reports", config="worker.yaml")
+    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
+    (record,) = [r for r in history if r["run_id"] == handed]
+    assert (record["result"], record["error"]) == (
+        "error",
+        "the schedule was removed before the run started",
+    )
+    assert not (procs.workdir / "spans.log").exists()
+
+
+@pytest.mark.slow
+def test_a_workers_queue_concurrency_follows_the_leaders_reload(procs: Procs) -> None:
+    """The worker read ``reports: 1`` at its start; the leader's reload to 3 holds on the
+    worker too: three runs then overlap there."""
+    path = procs.workdir / "schedules.yaml"
+    text = path.read_text().replace("sleep 0.3", "sleep 2")
+    path.write_text(text.replace("reports: 2", "reports: 1"))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving reports (1)" in procs.log("w"), 30, "the worker")
+    path.write_text(text.replace("reports: 2", "reports: 3"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "options applied: queues" in procs.log("leader"), 30, "the reload")
+    wait_until(lambda: "applied: queues" in procs.log("w"), 30, "the worker to follow")
+    ids = [procs.cli("trigger", "report").strip() for _ in range(3)]
+    wait_until(lambda: all(run_of_id(procs, i) == "success" for i in ids), 60, "three runs")
+    spans = [line.split() for line in (procs.workdir / "spans.log").read_text().splitlines()]
+    starts = max(float(kind_at[1]) for kind_at in spans if kind_at[0] == "start")
+    ends = min(float(kind_at[1]) for kind_at in spans if kind_at[0] == "end")
+    assert starts < ends, "the three runs did not overlap: the worker kept a limit of 1"
 
 
 HOUSEKEEPING = """

@@ -26,6 +26,7 @@ import os
 import secrets
 import signal
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,13 +35,14 @@ from ..errors import StateError, UnoScheduleError
 from ..filestamp import recorded_options
 from ..identity import StateIdentity
 from ..jobs import JobOutcome
-from ..model import RunRecord, ScheduleDefinition
+from ..model import RunRecord, ScheduleDefinition, SchedulerOptions, reloaded_options
 from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..records import Finish
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
+from .loop import REMOVED_BEFORE_START
 from .notify import Notifier
 from .presence import Announcer
 from .settle import Ended, Recorder, Settler
@@ -126,6 +128,11 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
         self._generation = -1
+        #: The leader's options last followed (``_follow_options``).
+        self._led: SchedulerOptions | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Schedules the state says were removed (``_reconcile``).
+        self._removed: frozenset[str] = frozenset()
         self.identity = StateIdentity(self.consumer)
         #: Set while the state is the one known: readers take nothing while it is not.
         self._state_ok = asyncio.Event()
@@ -152,7 +159,7 @@ class Worker:
             self._stop.set()
 
     async def serve(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._freed = {q: asyncio.Event() for q in self.queues}
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -219,6 +226,8 @@ class Worker:
             self.keeper.check()
             await asyncio.to_thread(self._check_state)
             if self._state_ok.is_set():
+                await asyncio.to_thread(self._follow_options)
+            if self._state_ok.is_set():
                 await asyncio.to_thread(self.presence.beat)
             if interval is not None:
                 notifier.watchdog()
@@ -283,11 +292,11 @@ class Worker:
         trickle costs a slot or two per read, not the whole queue's.
         """
         assert self._stop is not None
-        limit = self.limit(queue)
         busy = 0
         while not self._stop.is_set():
             if not self._state_ok.is_set():
                 await self._state_ok.wait()
+            limit = self.limit(queue)  # the leader's file may change it (a reload)
             free = limit - self.active[queue]
             room = self.executor.room(sum(self.active.values()))  # descriptors: budget.py
             if room is not None:
@@ -388,8 +397,7 @@ class Worker:
         finally:
             self.keeper.drop(run_id)
             self.active[queue] -= 1
-            for freed in self._freed.values():  # its descriptors are free for every queue
-                freed.set()
+            self._wake_readers()  # its descriptors are free for every queue
 
     async def _work_inner(
         self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
@@ -446,8 +454,12 @@ class Worker:
                     f"{run.schedule}: run {run.run_id} was interrupted by the death of its worker"
                 )
             return
-        if definition is None:
-            error = f"no schedule named {run.schedule!r} is known to this worker"
+        if definition is None or run.schedule in self._removed:
+            error = (
+                REMOVED_BEFORE_START
+                if run.schedule in self._removed
+                else f"no schedule named {run.schedule!r} is known to this worker"
+            )
             finish = Finish(run.run_id, "error", clock.now(), error=error)
             await asyncio.to_thread(
                 streams.settle, queue, entry_id, token, finish, started_at=started
@@ -504,20 +516,42 @@ class Worker:
                 return
 
     def _groups(self) -> list[tuple[int, list[str]]]:
-        """Each concurrency group's limit and schedules, for ``start`` to count.
-
-        The limits are those of the file as the leader last loaded it (its record in the
-        state): this worker read its own copy at its start, and a reload since (a group
-        added or changed) reaches the leader only. Without that record (another file
-        path, no leader yet), this worker's own file's."""
+        """Each concurrency group's limit and schedules, for ``start`` to count, with the
+        options followed first: a group just added or changed counts from this start."""
+        self._follow_options()
         limits = self.scheduler.options.groups
-        config = self.scheduler.config
-        if config is not None and config.path is not None:
-            led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
-            if led is not None:
-                limits = led.groups
         members = group_members(self.scheduler.definitions, limits)
         return [(limits[group], names) for group, names in members.items()]
+
+    def _follow_options(self) -> None:
+        """Hold the options of the file as the leader last loaded it (its record in the
+        state), as a reload applies them on the leader (``reloaded_options``: those only
+        a restart applies stay this worker's): the worker read its own copy at its
+        start, and a reload since (a queue's concurrency, a group, the graces) reaches
+        the leader only. Without that record (another file path, no leader yet), this
+        worker's own file's stand."""
+        config = self.scheduler.config
+        if config is None or config.path is None:
+            return
+        led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+        if led is None or led == self._led:
+            return
+        self._led = led
+        current = self.scheduler.options
+        options, _ = reloaded_options(current, led)
+        changed = [
+            f.name for f in fields(options) if getattr(options, f.name) != getattr(current, f.name)
+        ]
+        if not changed:
+            return
+        self.scheduler.options = self.settler.options = options
+        self.log.info(f"scheduler options of the leader's file applied: {', '.join(changed)}")
+        if self._loop is not None:  # a queue's limit may have grown: readers look again
+            self._loop.call_soon_threadsafe(self._wake_readers)
+
+    def _wake_readers(self) -> None:
+        for freed in self._freed.values():
+            freed.set()
 
     def _group_waited(self, run: RunRecord, seconds: float) -> None:
         definition = self.scheduler.definitions.get(run.schedule)
@@ -585,12 +619,20 @@ class Worker:
             generation = await asyncio.to_thread(self.scheduler.store.generation)
             if generation == self._generation:
                 return
-            changed = await asyncio.to_thread(self.scheduler.reconcile_definitions)
+            changed = await asyncio.to_thread(self._reconcile)
             self._generation = generation
             if changed:
                 self._prepare_jobs()
             for name in changed[:10]:
                 self.log.info(f"{name}: definition taken from the state")
+
+    def _reconcile(self) -> list[str]:
+        """``Scheduler.reconcile_definitions``, noting which schedules the state says
+        were removed: a run of one handed over before its removal does not start, as on
+        the leader (this worker's own file may still hold it)."""
+        states = self.scheduler.store.list_schedules(definitions=False)
+        self._removed = frozenset(s.name for s in states if s.status == "removed")
+        return self.scheduler.reconcile_definitions(states)
 
     def _base_cwd(self) -> str | None:
         """The folder of this worker's YAML file: where its jobs run and import from."""
@@ -625,4 +667,6 @@ class Worker:
         if definition is not None:
             return definition
         state = self.scheduler.store.get_schedule(name)
-        return state.stored_definition() if state is not None and state.definition else None
+        if state is None or not state.definition or state.status == "removed":
+            return None
+        return state.stored_definition()
