@@ -712,6 +712,37 @@ def test_a_workers_queue_concurrency_follows_the_leaders_reload(procs: Procs) ->
     assert starts < ends, "the three runs did not overlap: the worker kept a limit of 1"
 
 
+FAILING = """
+    scheduler:
+      lock_timeout: 3s
+      queues:
+        reports: 2
+    schedules:
+      failing:
+        schedule: "* * * * * *"
+        queue: reports
+        pause_after_failures: 2
+        command: "false"
+"""
+
+
+@pytest.mark.slow
+def test_failures_of_runs_on_a_worker_pause_the_schedule_after_pause_after_failures(
+    procs: Procs,
+) -> None:
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(FAILING))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+
+    def status() -> dict[str, Any]:
+        return dict(json.loads(procs.cli("status", "failing", "--json")))
+
+    paused = wait_until(lambda: (s := status())["status"] == "paused" and s, 30, "the pause")
+    assert paused["paused_reason"].startswith("2 consecutive failures (pause_after_failures)")
+    assert "failing: paused after 2 consecutive failures" in procs.log("w")
+
+
 HOUSEKEEPING = """
     scheduler:
       lock_timeout: 3s

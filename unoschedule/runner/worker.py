@@ -40,6 +40,7 @@ from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..records import Finish
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
+from .failing import ends_a_streak, pause_if_failing
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
 from .loop import REMOVED_BEFORE_START
@@ -495,8 +496,31 @@ class Worker:
         outcome = cancelled_outcome(outcome, stopped[0] if stopped else None)
         self.keeper.group(run_id, 0)  # its processes are gone: nothing left to kill
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
-        await self.settler.settle(run, definition, outcome, started, clock.now(), record)
+        ended = await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
+        if ended.recorded and ends_a_streak(run, outcome.result, definition):
+            await self._count_failures(definition)
+
+    async def _count_failures(self, definition: ScheduleDefinition) -> None:
+        """Pause the schedule when this failure made ``pause_after_failures`` in a row
+        (``failing.pause_if_failing``), and wake the leader to see it: it counts the runs
+        of workers only every few seconds, while this one's occurrences keep coming."""
+        store = self.scheduler.store
+        try:
+            made = await asyncio.to_thread(
+                pause_if_failing, store, definition, self.scheduler.clock.now()
+            )
+        except UnoScheduleError as exc:  # the leader counts it again from the state
+            self.log.error(f"{definition.name}: cannot count its failures: {exc}")
+            return
+        if made is None:
+            return
+        await asyncio.to_thread(store.notify)
+        self.log.error(f"{definition.name}: paused after {made.reason}")
+        if self.settler.notifier is not None:
+            self.settler.notifier.tell(
+                "paused", made.last, definition, made.reason, made.last.output
+            )
 
     async def _watch_stop(self, run_id: str, stopped: list[str]) -> None:
         """Stop ``run_id`` gracefully (SIGTERM, SIGKILL after ``kill_grace``) once the
