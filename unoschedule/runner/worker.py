@@ -26,18 +26,21 @@ import os
 import secrets
 import signal
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import runlogs
 from ..abc import WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
-from ..filestamp import recorded_options
+from ..filestamp import LOSSY, recorded_options
 from ..identity import StateIdentity
 from ..jobs import JobOutcome
 from ..model import RunRecord, ScheduleDefinition, SchedulerOptions, reloaded_options
 from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..records import Finish
+from ..runlogs import OutputSink
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .failing import ends_a_streak, pause_if_failing
@@ -60,6 +63,12 @@ __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 DEFAULT_VISIBILITY = 30.0
 #: How long one read of a stream blocks (and so how soon a stop is seen).
 READ_BLOCK = 1.0
+#: How often a worker removes the output files of the runs retention deleted, and how
+#: long a file is left alone after its last write.
+SWEEP_SECONDS = 600.0
+#: Runs read beyond a schedule's retention (``keep_runs`` and its tenth) when its files
+#: are matched with the state: those that ended while retention ran.
+SWEEP_SLACK = 50
 
 
 def parse_queues(text: str) -> list[str]:
@@ -110,8 +119,24 @@ class Worker:
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
+        #: The full output of the runs this worker runs, under this host's ``log_dir``
+        #: (``logs`` on this host reads it), as a runner keeps its own.
+        self.log_dir = runlogs.log_dir_of(scheduler)
+        self.sink = (
+            OutputSink(
+                self.log_dir,
+                self.log.debug,
+                scheduler.options.log_max_bytes,
+                echo=self.log.verbose,
+            )
+            if self.log_dir is not None
+            else None
+        )
         # A job's lines only when they are shown: a call per line held the loop.
-        self.executor = Executor(log=self.log.debug if self.log.verbose else None)
+        self.executor = Executor(
+            log=self.log.debug if self.log.verbose else None,
+            output=self.sink.write if self.sink is not None else None,
+        )
         self.settler = Settler(
             scheduler.options,
             log=self.log,
@@ -180,6 +205,8 @@ class Worker:
                 await asyncio.to_thread(self.settler.notifier.close)
             if self.metrics is not None:
                 self.metrics.close()
+            if self.sink is not None:
+                self.sink.close()
 
     def _serve_metrics(self) -> None:
         """Serve the runs of this worker on ``/metrics`` as a runner serves its own (the
@@ -210,6 +237,10 @@ class Worker:
     ) -> None:
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+        if self.sink is not None:
+            self.sink.finished(
+                run.schedule, run.run_id, outcome.output, outcome.result == "success"
+            )
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
         assert self._stop is not None
@@ -217,6 +248,7 @@ class Worker:
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
         reclaimer = loop.create_task(self._reclaim_forever())
+        sweeper = loop.create_task(self._sweep_forever())
         notifier = SystemdNotifier()
         notifier.ready(f"serving {limits}")
         interval = notifier.watchdog_interval
@@ -236,9 +268,9 @@ class Worker:
         notifier.close()
         await asyncio.to_thread(self.presence.leave)
         self.log.notice("stopping: no new jobs will start")
-        for task in (*readers, reclaimer):
+        for task in (*readers, reclaimer, sweeper):
             task.cancel()
-        await asyncio.gather(*readers, reclaimer, return_exceptions=True)
+        await asyncio.gather(*readers, reclaimer, sweeper, return_exceptions=True)
         grace = self.scheduler.options.shutdown_grace
         if self._jobs:
             self.log.info(f"waiting up to {grace:g}s for {len(self._jobs)} running job(s)")
@@ -365,6 +397,30 @@ class Worker:
                     await self._reclaimed(queue, entry_id, run_id, since)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.visibility / 2)
+
+    async def _sweep_forever(self) -> None:
+        """Every ``SWEEP_SECONDS``, remove the output files of runs the state no longer
+        holds: the leader's retention deletes runs, and the files of those it ran, but
+        not the files on this host."""
+        assert self._stop is not None
+        while self.log_dir is not None and not self._stop.is_set():
+            if self._state_ok.is_set():
+                try:
+                    await asyncio.to_thread(self._sweep, self.log_dir)
+                except UnoScheduleError as exc:
+                    self.log.error(f"cannot look for the output files of pruned runs: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), SWEEP_SECONDS)
+
+    def _sweep(self, log_dir: Path) -> None:
+        store = self.scheduler.store
+        keep = self.scheduler.options.keep_runs
+        for name in list(self.scheduler.definitions):
+            files = runlogs.run_ids_of(log_dir, name, SWEEP_SECONDS)
+            if not files:
+                continue
+            held = {r.run_id for r in store.history(name, keep + keep // 10 + SWEEP_SLACK)}
+            runlogs.remove(log_dir, [(name, run_id) for run_id in files if run_id not in held])
 
     async def _reclaimed(self, queue: str, entry_id: str, run_id: str, since: float) -> None:
         run = await asyncio.to_thread(self.scheduler.store.get_run, run_id)
@@ -553,7 +609,8 @@ class Worker:
         a restart applies stay this worker's): the worker read its own copy at its
         start, and a reload since (a queue's concurrency, a group, the graces) reaches
         the leader only. Without that record (another file path, no leader yet), this
-        worker's own file's stand."""
+        worker's own file's stand; so do those the record keeps only as text
+        (``filestamp.LOSSY``: calendars, blackouts, notifications)."""
         config = self.scheduler.config
         if config is None or config.path is None:
             return
@@ -562,6 +619,7 @@ class Worker:
             return
         self._led = led
         current = self.scheduler.options
+        led = replace(led, **{name: getattr(current, name) for name in LOSSY})
         options, _ = reloaded_options(current, led)
         changed = [
             f.name for f in fields(options) if getattr(options, f.name) != getattr(current, f.name)
