@@ -373,6 +373,11 @@ def test_a_leaders_expiry_of_timed_pauses_runs_nothing_that_must_stay_off(
         runner.wait_log("ready:")
         held = cli(tmp_path, "pause", "fixing", "--reason", "until the fix")
         assert held.returncode == 0, held.stderr
+
+        def history(name: str) -> list[dict[str, object]]:
+            return list(json.loads(cli(tmp_path, "history", name, "--json").stdout))
+
+        before = len(history("fixing"))  # it may fire before the pause lands
         for name in ("held", "off", "fixing"):
             done = cli(tmp_path, "pause", name, "--reason", "window", "--until", "2s")
             assert done.returncode == 0, done.stderr
@@ -395,8 +400,8 @@ def test_a_leaders_expiry_of_timed_pauses_runs_nothing_that_must_stay_off(
             "paused", "disabled", "paused",
         ]  # fmt: skip
         assert rows["fixing"]["paused_reason"] == "until the fix"
-        for name in ("held", "off", "fixing"):
-            assert json.loads(cli(tmp_path, "history", name, "--json").stdout) == []
+        assert history("held") == history("off") == []
+        assert len(history("fixing")) == before
         again = cli(tmp_path, "resume", "--all")
         assert again.returncode == 0, again.stderr
         rows = {r["name"]: r for r in json.loads(cli(tmp_path, "list", "--json").stdout)}
@@ -712,6 +717,7 @@ def test_overdue_alarms_once_per_spell_and_failures_pause_the_schedule(tmp_path:
         ops.load_successes({}, h.clock.now())  # the clocks start at creation: 08:59
         for when in ("09:00:00", "09:01:00", "09:01:29"):
             await h.at(f"2026-06-01T{when}Z")
+            await ops.wait_background()  # flaky's failures counted (in a thread)
             assert ops.check_overdue(h.clock.now()) == []
         alarms.clear()  # the plain failures of late so far
         h.clock.set(T("2026-06-01T09:01:30Z"))
@@ -736,6 +742,73 @@ def test_overdue_alarms_once_per_spell_and_failures_pause_the_schedule(tmp_path:
         ("09:00", "schedule", 1, "error"),
         ("09:01", "schedule", 1, "error"),
     ]
+
+
+def test_failures_in_a_row_are_counted_from_the_state_across_a_restart_and_afresh_after_a_resume(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from test_loop import cron
+
+    from unoschedule.runner.log import Logger
+    from unoschedule.runner.ops import Operations
+
+    h, scheduler, ops = _ops_harness(tmp_path, cron("flaky", "* * * * *", pause_after_failures=2))
+    h.executor.script = {"flaky": ["error"] * 10}
+
+    async def status() -> str:
+        return str((await scheduler.get_schedule_status("flaky"))["status"])
+
+    async def go() -> None:
+        loop = h.start()
+        ops.attach(loop)
+        await h.at("2026-06-01T09:00:00Z")
+        await ops.wait_background()
+        assert await status() == "active"
+        again = Operations(scheduler, Logger(verbose=False))  # what a restart starts with
+        again.attach(loop)
+        await h.at("2026-06-01T09:01:00Z")
+        await again.wait_background()
+        assert await status() == "paused"  # the failure before the restart counts
+        h.clock.set(T("2026-06-01T09:01:30Z"))
+        await scheduler.resume_schedule("flaky")
+        loop.refresh(h.clock.now())
+        await h.at("2026-06-01T09:02:00Z")
+        await again.wait_background()
+        assert await status() == "active"  # counted afresh from the resume
+        await h.at("2026-06-01T09:03:00Z")
+        await again.wait_background()
+        assert await status() == "paused"
+
+    asyncio.run(go())
+
+
+def test_a_failure_streak_counts_final_failures_in_a_row_and_passes_over_the_rest() -> None:
+    from test_loop import cron
+
+    from unoschedule.model import RunRecord
+    from unoschedule.runs import failure_streak
+
+    flaky = cron("flaky", "* * * * *", pause_after_failures=3, max_retries=1)
+
+    def ended(minute: int, result: str, attempt: int = 1) -> RunRecord:
+        at = T(f"2026-06-01T09:{minute:02d}:00Z")
+        return RunRecord("r", "flaky", at, attempt=attempt, result=result, finished_at=at)  # type: ignore[arg-type]
+
+    newest_first = [
+        RunRecord("q", "flaky", T("2026-06-01T09:09:00Z")),  # queued: not ended
+        ended(8, "timeout", attempt=2),
+        ended(8, "error"),  # retried: not a final failure
+        ended(7, "skipped"),
+        ended(6, "error", attempt=2),
+        ended(5, "interrupted", attempt=2),
+        ended(4, "success"),
+        ended(3, "error", attempt=2),
+    ]
+    assert [r.scheduled_time.minute for r in failure_streak(newest_first, flaky, None)] == [8, 6]
+    since = T("2026-06-01T09:07:00Z")  # resumed then
+    assert [r.scheduled_time.minute for r in failure_streak(newest_first, flaky, since)] == [8]
 
 
 # -- top ----------------------------------------------------------------------------------

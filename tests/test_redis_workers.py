@@ -49,6 +49,31 @@ def store(redis_server: RedisServer) -> Iterator[RedisStorage]:
 # -- the primitives -------------------------------------------------------------------------
 
 
+def test_a_worker_removes_the_output_files_of_runs_the_state_no_longer_holds(
+    store: RedisStorage, tmp_path: Path
+) -> None:
+    """The leader's retention deletes runs and the files on its own host; a worker's
+    files, on another host, go at its sweep. A file written lately stays (a job may still
+    print to it)."""
+    from test_loop import cron
+
+    from unoschedule import runlogs
+    from unoschedule.runner.worker import SWEEP_SECONDS, Worker
+    from unoschedule.scheduler import Scheduler
+
+    logs = tmp_path / "runlogs"
+    scheduler = Scheduler(storage=store, log_dir=str(logs), metrics_enabled=False)
+    scheduler.definitions["beat"] = cron("beat", "* * * * *")
+    store.enqueue(run("held", "beat"))
+    for run_id in ("held", "pruned", "fresh"):
+        os.close(runlogs.open_run_file(logs, "beat", run_id))
+    old = time.time() - 2 * SWEEP_SECONDS
+    for run_id in ("held", "pruned"):
+        os.utime(runlogs.path_of(logs, "beat", run_id), (old, old))
+    Worker(scheduler, ["reports"])._sweep(logs)
+    assert sorted(f.stem for f in (logs / "beat").iterdir()) == ["fresh", "held"]
+
+
 def test_slots_bound_a_queue_across_workers_and_expire(store: RedisStorage) -> None:
     q = store.queues
     w1 = q.acquire_slots("reports", 2, "w1", 30)
@@ -217,14 +242,16 @@ class Procs:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         (workdir / "schedules.yaml").write_text(textwrap.dedent(BURST))
 
-    def argv(self) -> list[str]:
-        config = str(self.workdir / "schedules.yaml")
-        return [sys.executable, "-m", "unoschedule", "-c", config, "--state", self.url]
+    def argv(self, config: str = "schedules.yaml") -> list[str]:
+        path = str(self.workdir / config)
+        return [sys.executable, "-m", "unoschedule", "-c", path, "--state", self.url]
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *args: str, config: str = "schedules.yaml"
+    ) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(
-                [*self.argv(), *args],
+                [*self.argv(config), *args],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -660,6 +687,127 @@ def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
     second = procs.cli("trigger", "report").strip()
     wait_until(lambda: run_of_id(procs, second) == "success", 30, "a run after the reload")
     assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]
+
+
+@pytest.mark.slow
+def test_a_run_handed_over_before_its_schedule_was_removed_does_not_start_on_a_worker(
+    procs: Procs,
+) -> None:
+    """As on the leader: the run is recorded an error, its job never starts, also on a
+    worker whose own file still holds the schedule (the state says it was removed)."""
+    path = procs.workdir / "schedules.yaml"
+    (procs.workdir / "worker.yaml").write_text(path.read_text())
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    handed = procs.cli("trigger", "report").strip()
+    path.write_text(path.read_text().replace("\n  report:", "\n  renamed:"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
+    procs.start("w", "worker", "--queues", "reports", config="worker.yaml")
+    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
+    (record,) = [r for r in history if r["run_id"] == handed]
+    assert (record["result"], record["error"]) == (
+        "error",
+        "the schedule was removed before the run started",
+    )
+    assert not (procs.workdir / "spans.log").exists()
+
+
+@pytest.mark.slow
+def test_a_workers_queue_concurrency_follows_the_leaders_reload(procs: Procs) -> None:
+    """The worker read ``reports: 1`` at its start; the leader's reload to 3 holds on the
+    worker too: three runs that each wait (10 s at most) until three have started then
+    run together, however slowly they were triggered."""
+    path = procs.workdir / "schedules.yaml"
+    together = (
+        "sleep 0.3;",
+        "for i in $(seq 100); do [ $(grep -c start spans.log) -ge 3 ] && break; sleep 0.1; done;",
+    )
+    text = path.read_text().replace(*together)
+    path.write_text(text.replace("reports: 2", "reports: 1"))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving reports (1)" in procs.log("w"), 30, "the worker")
+    path.write_text(text.replace("reports: 2", "reports: 3"))
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "options applied: queues" in procs.log("leader"), 30, "the reload")
+    wait_until(lambda: "applied: queues" in procs.log("w"), 30, "the worker to follow")
+    ids = [procs.cli("trigger", "report").strip() for _ in range(3)]
+    wait_until(lambda: all(run_of_id(procs, i) == "success" for i in ids), 60, "three runs")
+    spans = [line.split() for line in (procs.workdir / "spans.log").read_text().splitlines()]
+    starts = max(float(kind_at[1]) for kind_at in spans if kind_at[0] == "start")
+    ends = min(float(kind_at[1]) for kind_at in spans if kind_at[0] == "end")
+    assert starts < ends, "the three runs did not overlap: the worker kept a smaller limit"
+
+
+OUTPUT = """
+    scheduler:
+      lock_timeout: 3s
+      log_dir: LOGS
+      log_max_bytes: 40
+      queues:
+        reports: 2
+    schedules:
+      chatty:
+        schedule: {event: never.happens}
+        queue: reports
+        command: ["sh", "-c", "seq 1 30; exit 3"]
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_keeps_the_full_output_of_its_runs_under_log_dir(procs: Procs) -> None:
+    """As a runner does: ``log_dir`` and its ``log_max_bytes`` hold for runs on a worker;
+    ``logs`` on its host shows the file."""
+    logs = procs.workdir / "runlogs"
+    (procs.workdir / "schedules.yaml").write_text(
+        textwrap.dedent(OUTPUT).replace("LOGS", str(logs))
+    )
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    ran = procs.cli("trigger", "chatty").strip()
+    wait_until(lambda: procs.log("w").count("chatty: run") >= 1, 30, "the run's end")
+    wait_until(lambda: json.loads(procs.cli("logs", "chatty", "--json"))["complete"], 10, "file")
+    shown = json.loads(procs.cli("logs", "chatty", "--json"))
+    assert shown["run_id"] == ran and shown["result"] == "error"
+    assert shown["output"].startswith("1\n2\n3\n")
+    assert "output cut at 40 bytes" in shown["output"]  # log_max_bytes
+    assert Path(shown["path"]).is_relative_to(logs)
+
+
+FAILING = """
+    scheduler:
+      lock_timeout: 3s
+      queues:
+        reports: 2
+    schedules:
+      failing:
+        schedule: "* * * * * *"
+        queue: reports
+        pause_after_failures: 2
+        command: "false"
+"""
+
+
+@pytest.mark.slow
+def test_failures_of_runs_on_a_worker_pause_the_schedule_after_pause_after_failures(
+    procs: Procs,
+) -> None:
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(FAILING))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+
+    def status() -> dict[str, Any]:
+        return dict(json.loads(procs.cli("status", "failing", "--json")))
+
+    paused = wait_until(lambda: (s := status())["status"] == "paused" and s, 30, "the pause")
+    assert paused["paused_reason"].startswith("2 consecutive failures (pause_after_failures)")
+    assert "failing: paused after 2 consecutive failures" in procs.log("w")
 
 
 HOUSEKEEPING = """

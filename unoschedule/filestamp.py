@@ -28,12 +28,15 @@ if TYPE_CHECKING:
     from .abc import Store
     from .config import Config
 
-__all__ = ["KEY", "file_stamp", "record", "recorded_options", "state_guess"]
+__all__ = ["KEY", "LOSSY", "file_stamp", "record", "recorded_options", "state_guess"]
 
 KEY = "file_stamp"
 #: Bump when the record's shape changes: an older record is then ignored, not misread.
 FORMAT = 1
 _TUPLES = {"import_paths", "on_error"}
+#: Options whose record is not their value (their objects are written as plain mappings):
+#: whoever follows the record takes these from its own file.
+LOSSY = frozenset({"calendars", "blackout", "notify"})
 
 
 def file_stamp(path: str | os.PathLike[str]) -> dict[str, int] | None:

@@ -143,6 +143,21 @@ def read_run_file(log_dir: Path, schedule: str, run_id: str) -> str | None:
         return handle.read()
 
 
+def run_ids_of(log_dir: Path, schedule: str, older_than: float) -> list[str]:
+    """The runs of ``schedule`` with a file under ``log_dir`` last written more than
+    ``older_than`` seconds ago (a running job's file is written as it prints)."""
+    found: list[str] = []
+    limit = time.time() - older_than
+    with contextlib.suppress(OSError), _folder(log_dir, schedule, create=False) as folder:
+        for entry in os.scandir(folder):
+            if not entry.name.endswith(".log"):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime < limit:
+                    found.append(entry.name[: -len(".log")])
+    return found
+
+
 def remove(log_dir: Path | None, runs: Iterable[tuple[str, str]]) -> None:
     """Delete the files of pruned runs (schedule, run_id); missing ones are fine."""
     if log_dir is None:

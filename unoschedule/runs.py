@@ -21,6 +21,7 @@ from .timeutil import MAX_DURATION, format_instant
 
 __all__ = [
     "chained_runs",
+    "failure_streak",
     "job_spec",
     "new_run",
     "next_attempt",
@@ -106,6 +107,31 @@ def retry_delay_seconds(definition: ScheduleDefinition, attempt: int) -> float:
 def retries_left(run: RunRecord, definition: ScheduleDefinition | None) -> bool:
     """Whether an attempt that did not succeed is followed by another one."""
     return definition is not None and run.attempt <= definition.max_retries
+
+
+def failure_streak(
+    history: Sequence[RunRecord], definition: ScheduleDefinition, since: datetime | None
+) -> list[RunRecord]:
+    """The runs of ``definition`` that failed for good in a row, newest first, from its
+    ``history`` (newest first, as the stores list it): an error or a timeout after which
+    its retry policy allowed no other attempt. A success ends the streak. What neither
+    failed nor succeeded (skipped, missed, interrupted, cancelled, not ended yet) and a
+    failure that was retried are passed over, as are the runs that ended by ``since``
+    (the schedule was resumed then: its count starts afresh).
+
+    Counted from the state, not in a process's memory, so that the runs of every worker
+    count, and a restart or a change of leader does not start the count again."""
+    streak: list[RunRecord] = []
+    for run in history:
+        if run.finished_at is None:
+            continue
+        if since is not None and run.finished_at <= since:
+            break
+        if run.result == "success":
+            break
+        if run.result in ("error", "timeout") and not retries_left(run, definition):
+            streak.append(run)
+    return streak
 
 
 def next_attempt(

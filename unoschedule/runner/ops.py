@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .. import pauses, runlogs
+from .. import runlogs
 from ..abc import Engine, LeaderLoop, Observer, Store
 from ..health import overdue
 from ..jobs import JobOutcome
 from ..model import RunRecord, SchedulerOptions
 from ..runlogs import OutputSink
-from ..runs import retries_left
+from .failing import ends_a_streak, pause_if_failing
 from .log import Logger
 from .notify import Notifier
 
@@ -92,7 +92,6 @@ class Operations(Observer):
         self._overdue: set[str] = set()
         #: The schedules with ``expect_success_within`` (the others cost nothing per check).
         self._watched: list[str] = []
-        self._failures: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
         #: Longest time one pruning transaction held the write lock (bench, tests).
         self.longest_prune_hold = 0.0
@@ -222,12 +221,19 @@ class Operations(Observer):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.wait_background()
         if self._pruner is not None and self._pruner is not self.scheduler.store:
             self._pruner.close()
         self._pruner = None
         await asyncio.to_thread(self.notifier.close)  # lets notifications under way end
         if self.sink is not None:
             self.sink.close()
+
+    async def wait_background(self, timeout: float = 5.0) -> None:
+        """Let the work started for ended runs finish (a pause after failures, an alarm's
+        handlers): at a stop, a pause already decided still lands."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
 
     def close(self) -> None:
         if self.metrics is not None:
@@ -251,7 +257,8 @@ class Operations(Observer):
                 now = clock.now()
                 self.expire_pauses(now)
                 if self._workers_settle:
-                    await asyncio.to_thread(self._read_worker_runs)
+                    failing = await asyncio.to_thread(self._read_worker_runs)
+                    await self._count_failures(failing, now)
                 self.check_overdue(now)
                 mono = clock.monotonic()
                 if mono - last_age >= AGE_PRUNE_SECONDS:
@@ -279,18 +286,30 @@ class Operations(Observer):
         """Whether runs of this leader are settled by workers (``run --queues``)."""
         return self.scheduler.local_queues is not None
 
-    def _read_worker_runs(self) -> None:
+    def _read_worker_runs(self) -> list[str]:
         """Take what workers settled from the state, whose settle script keeps it: the
-        history sizes (for ``keep_runs``) and the last successes (dead-man clocks)."""
+        history sizes (for ``keep_runs``) and the last successes (dead-man clocks).
+        Returns the schedules with ``pause_after_failures`` that have runs this process
+        did not see end: their failures in a row are counted again."""
         store = self._pruner or self.scheduler.store
+        seen = self._counts or {}
         counts = store.run_totals()
         self._counts = counts
+        definitions = self.scheduler.definitions
+        failing = [
+            name
+            for name, count in counts.items()
+            if count > seen.get(name, 0)
+            and (definition := definitions.get(name)) is not None
+            and definition.pause_after_failures is not None
+        ]
         self._over = {n for n, c in counts.items() if c > self._prune_at}
         if self._watched:
             for name, when in store.last_successes().items():
                 known = self._last_success.get(name)
                 if known is None or when > known:
                     self._last_success[name] = when
+        return failing
 
     def poke(self) -> None:
         """The shell wrote something (a pause with an end, say): look again now."""
@@ -391,30 +410,26 @@ class Operations(Observer):
         if outcome.result == "success":
             self._last_success[name] = at
             self._overdue.discard(name)
-            self._failures.pop(name, None)
             return
-        definition = self.scheduler.definitions.get(name)
-        if definition is None or outcome.result not in ("error", "timeout"):
-            return
-        if retries_left(run, definition):
-            return  # a retry follows: not a final failure
-        limit = definition.pause_after_failures
-        if limit is None:
-            return
-        failures = self._failures[name] = self._failures.get(name, 0) + 1
-        if failures < limit:
-            return
-        self._failures.pop(name, None)
-        reason = f"{failures} consecutive failures (pause_after_failures), the last: " + (
-            outcome.error or outcome.result
-        )
-        store = self.scheduler.store
-        if not store.pause_schedules([name], "failures", at, reason=reason, by=pauses.SCHEDULER):
-            return
-        self.log.error(f"{name}: paused after {reason}")
-        self.notifier.tell("paused", run, definition, reason, outcome.output)
-        if self.loop is not None:
-            self.loop.refresh(at)
+        if ends_a_streak(run, outcome.result, self.scheduler.definitions.get(name)):
+            task = asyncio.get_running_loop().create_task(self._count_failures([name], at))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _count_failures(self, names: Sequence[str], at: datetime) -> None:
+        """Pause each of ``names`` that failed ``pause_after_failures`` times in a row
+        (``failing.pause_if_failing``, in a thread: it reads the state)."""
+        for name in names:
+            definition = self.scheduler.definitions.get(name)
+            if definition is None or definition.pause_after_failures is None:
+                continue
+            made = await asyncio.to_thread(pause_if_failing, self.scheduler.store, definition, at)
+            if made is None:
+                continue
+            self.log.error(f"{name}: paused after {made.reason}")
+            self.notifier.tell("paused", made.last, definition, made.reason, made.last.output)
+            if self.loop is not None:
+                self.loop.refresh(at)
 
     # -- retention ------------------------------------------------------------------------
 

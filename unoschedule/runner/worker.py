@@ -26,21 +26,27 @@ import os
 import secrets
 import signal
 from collections.abc import Sequence
+from dataclasses import fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import runlogs
 from ..abc import WorkerQueues, WorkQueues
 from ..errors import StateError, UnoScheduleError
-from ..filestamp import recorded_options
+from ..filestamp import LOSSY, recorded_options
 from ..identity import StateIdentity
 from ..jobs import JobOutcome
-from ..model import RunRecord, ScheduleDefinition
+from ..model import RunRecord, ScheduleDefinition, SchedulerOptions, reloaded_options
 from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..records import Finish
+from ..runlogs import OutputSink
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
+from .failing import ends_a_streak, pause_if_failing
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
+from .loop import REMOVED_BEFORE_START
 from .notify import Notifier
 from .presence import Announcer
 from .settle import Ended, Recorder, Settler
@@ -57,6 +63,12 @@ __all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
 DEFAULT_VISIBILITY = 30.0
 #: How long one read of a stream blocks (and so how soon a stop is seen).
 READ_BLOCK = 1.0
+#: How often a worker removes the output files of the runs retention deleted, and how
+#: long a file is left alone after its last write.
+SWEEP_SECONDS = 600.0
+#: Runs read beyond a schedule's retention (``keep_runs`` and its tenth) when its files
+#: are matched with the state: those that ended while retention ran.
+SWEEP_SLACK = 50
 
 
 def parse_queues(text: str) -> list[str]:
@@ -107,8 +119,24 @@ class Worker:
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.consumer = scheduler.instance_id
         self.streams = _queues_of(scheduler)
+        #: The full output of the runs this worker runs, under this host's ``log_dir``
+        #: (``logs`` on this host reads it), as a runner keeps its own.
+        self.log_dir = runlogs.log_dir_of(scheduler)
+        self.sink = (
+            OutputSink(
+                self.log_dir,
+                self.log.debug,
+                scheduler.options.log_max_bytes,
+                echo=self.log.verbose,
+            )
+            if self.log_dir is not None
+            else None
+        )
         # A job's lines only when they are shown: a call per line held the loop.
-        self.executor = Executor(log=self.log.debug if self.log.verbose else None)
+        self.executor = Executor(
+            log=self.log.debug if self.log.verbose else None,
+            output=self.sink.write if self.sink is not None else None,
+        )
         self.settler = Settler(
             scheduler.options,
             log=self.log,
@@ -126,6 +154,11 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._jobs: set[asyncio.Task[None]] = set()
         self._generation = -1
+        #: The leader's options last followed (``_follow_options``).
+        self._led: SchedulerOptions | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Schedules the state says were removed (``_reconcile``).
+        self._removed: frozenset[str] = frozenset()
         self.identity = StateIdentity(self.consumer)
         #: Set while the state is the one known: readers take nothing while it is not.
         self._state_ok = asyncio.Event()
@@ -152,7 +185,7 @@ class Worker:
             self._stop.set()
 
     async def serve(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._freed = {q: asyncio.Event() for q in self.queues}
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -172,6 +205,8 @@ class Worker:
                 await asyncio.to_thread(self.settler.notifier.close)
             if self.metrics is not None:
                 self.metrics.close()
+            if self.sink is not None:
+                self.sink.close()
 
     def _serve_metrics(self) -> None:
         """Serve the runs of this worker on ``/metrics`` as a runner serves its own (the
@@ -202,6 +237,10 @@ class Worker:
     ) -> None:
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+        if self.sink is not None:
+            self.sink.finished(
+                run.schedule, run.run_id, outcome.output, outcome.result == "success"
+            )
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
         assert self._stop is not None
@@ -209,6 +248,7 @@ class Worker:
         self.log.notice(f"worker {self.consumer} serving {limits}")
         readers = [loop.create_task(self._read(q)) for q in self.queues]
         reclaimer = loop.create_task(self._reclaim_forever())
+        sweeper = loop.create_task(self._sweep_forever())
         notifier = SystemdNotifier()
         notifier.ready(f"serving {limits}")
         interval = notifier.watchdog_interval
@@ -219,6 +259,8 @@ class Worker:
             self.keeper.check()
             await asyncio.to_thread(self._check_state)
             if self._state_ok.is_set():
+                await asyncio.to_thread(self._follow_options)
+            if self._state_ok.is_set():
                 await asyncio.to_thread(self.presence.beat)
             if interval is not None:
                 notifier.watchdog()
@@ -226,9 +268,9 @@ class Worker:
         notifier.close()
         await asyncio.to_thread(self.presence.leave)
         self.log.notice("stopping: no new jobs will start")
-        for task in (*readers, reclaimer):
+        for task in (*readers, reclaimer, sweeper):
             task.cancel()
-        await asyncio.gather(*readers, reclaimer, return_exceptions=True)
+        await asyncio.gather(*readers, reclaimer, sweeper, return_exceptions=True)
         grace = self.scheduler.options.shutdown_grace
         if self._jobs:
             self.log.info(f"waiting up to {grace:g}s for {len(self._jobs)} running job(s)")
@@ -283,11 +325,11 @@ class Worker:
         trickle costs a slot or two per read, not the whole queue's.
         """
         assert self._stop is not None
-        limit = self.limit(queue)
         busy = 0
         while not self._stop.is_set():
             if not self._state_ok.is_set():
                 await self._state_ok.wait()
+            limit = self.limit(queue)  # the leader's file may change it (a reload)
             free = limit - self.active[queue]
             room = self.executor.room(sum(self.active.values()))  # descriptors: budget.py
             if room is not None:
@@ -356,6 +398,30 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.visibility / 2)
 
+    async def _sweep_forever(self) -> None:
+        """Every ``SWEEP_SECONDS``, remove the output files of runs the state no longer
+        holds: the leader's retention deletes runs, and the files of those it ran, but
+        not the files on this host."""
+        assert self._stop is not None
+        while self.log_dir is not None and not self._stop.is_set():
+            if self._state_ok.is_set():
+                try:
+                    await asyncio.to_thread(self._sweep, self.log_dir)
+                except UnoScheduleError as exc:
+                    self.log.error(f"cannot look for the output files of pruned runs: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), SWEEP_SECONDS)
+
+    def _sweep(self, log_dir: Path) -> None:
+        store = self.scheduler.store
+        keep = self.scheduler.options.keep_runs
+        for name in list(self.scheduler.definitions):
+            files = runlogs.run_ids_of(log_dir, name, SWEEP_SECONDS)
+            if not files:
+                continue
+            held = {r.run_id for r in store.history(name, keep + keep // 10 + SWEEP_SLACK)}
+            runlogs.remove(log_dir, [(name, run_id) for run_id in files if run_id not in held])
+
     async def _reclaimed(self, queue: str, entry_id: str, run_id: str, since: float) -> None:
         run = await asyncio.to_thread(self.scheduler.store.get_run, run_id)
         if run is not None and run.result == "queued":  # its worker died before starting it
@@ -388,8 +454,7 @@ class Worker:
         finally:
             self.keeper.drop(run_id)
             self.active[queue] -= 1
-            for freed in self._freed.values():  # its descriptors are free for every queue
-                freed.set()
+            self._wake_readers()  # its descriptors are free for every queue
 
     async def _work_inner(
         self, queue: str, entry_id: str, run_id: str, token: str, since: float, reclaimed: bool
@@ -446,8 +511,12 @@ class Worker:
                     f"{run.schedule}: run {run.run_id} was interrupted by the death of its worker"
                 )
             return
-        if definition is None:
-            error = f"no schedule named {run.schedule!r} is known to this worker"
+        if definition is None or run.schedule in self._removed:
+            error = (
+                REMOVED_BEFORE_START
+                if run.schedule in self._removed
+                else f"no schedule named {run.schedule!r} is known to this worker"
+            )
             finish = Finish(run.run_id, "error", clock.now(), error=error)
             await asyncio.to_thread(
                 streams.settle, queue, entry_id, token, finish, started_at=started
@@ -483,8 +552,31 @@ class Worker:
         outcome = cancelled_outcome(outcome, stopped[0] if stopped else None)
         self.keeper.group(run_id, 0)  # its processes are gone: nothing left to kill
         record = self._recorder(queue, entry_id, token, started, None, ran_here=True)
-        await self.settler.settle(run, definition, outcome, started, clock.now(), record)
+        ended = await self.settler.settle(run, definition, outcome, started, clock.now(), record)
         self.finished += 1
+        if ended.recorded and ends_a_streak(run, outcome.result, definition):
+            await self._count_failures(definition)
+
+    async def _count_failures(self, definition: ScheduleDefinition) -> None:
+        """Pause the schedule when this failure made ``pause_after_failures`` in a row
+        (``failing.pause_if_failing``), and wake the leader to see it: it counts the runs
+        of workers only every few seconds, while this one's occurrences keep coming."""
+        store = self.scheduler.store
+        try:
+            made = await asyncio.to_thread(
+                pause_if_failing, store, definition, self.scheduler.clock.now()
+            )
+        except UnoScheduleError as exc:  # the leader counts it again from the state
+            self.log.error(f"{definition.name}: cannot count its failures: {exc}")
+            return
+        if made is None:
+            return
+        await asyncio.to_thread(store.notify)
+        self.log.error(f"{definition.name}: paused after {made.reason}")
+        if self.settler.notifier is not None:
+            self.settler.notifier.tell(
+                "paused", made.last, definition, made.reason, made.last.output
+            )
 
     async def _watch_stop(self, run_id: str, stopped: list[str]) -> None:
         """Stop ``run_id`` gracefully (SIGTERM, SIGKILL after ``kill_grace``) once the
@@ -504,20 +596,44 @@ class Worker:
                 return
 
     def _groups(self) -> list[tuple[int, list[str]]]:
-        """Each concurrency group's limit and schedules, for ``start`` to count.
-
-        The limits are those of the file as the leader last loaded it (its record in the
-        state): this worker read its own copy at its start, and a reload since (a group
-        added or changed) reaches the leader only. Without that record (another file
-        path, no leader yet), this worker's own file's."""
+        """Each concurrency group's limit and schedules, for ``start`` to count, with the
+        options followed first: a group just added or changed counts from this start."""
+        self._follow_options()
         limits = self.scheduler.options.groups
-        config = self.scheduler.config
-        if config is not None and config.path is not None:
-            led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
-            if led is not None:
-                limits = led.groups
         members = group_members(self.scheduler.definitions, limits)
         return [(limits[group], names) for group, names in members.items()]
+
+    def _follow_options(self) -> None:
+        """Hold the options of the file as the leader last loaded it (its record in the
+        state), as a reload applies them on the leader (``reloaded_options``: those only
+        a restart applies stay this worker's): the worker read its own copy at its
+        start, and a reload since (a queue's concurrency, a group, the graces) reaches
+        the leader only. Without that record (another file path, no leader yet), this
+        worker's own file's stand; so do those the record keeps only as text
+        (``filestamp.LOSSY``: calendars, blackouts, notifications)."""
+        config = self.scheduler.config
+        if config is None or config.path is None:
+            return
+        led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+        if led is None or led == self._led:
+            return
+        self._led = led
+        current = self.scheduler.options
+        led = replace(led, **{name: getattr(current, name) for name in LOSSY})
+        options, _ = reloaded_options(current, led)
+        changed = [
+            f.name for f in fields(options) if getattr(options, f.name) != getattr(current, f.name)
+        ]
+        if not changed:
+            return
+        self.scheduler.options = self.settler.options = options
+        self.log.info(f"scheduler options of the leader's file applied: {', '.join(changed)}")
+        if self._loop is not None:  # a queue's limit may have grown: readers look again
+            self._loop.call_soon_threadsafe(self._wake_readers)
+
+    def _wake_readers(self) -> None:
+        for freed in self._freed.values():
+            freed.set()
 
     def _group_waited(self, run: RunRecord, seconds: float) -> None:
         definition = self.scheduler.definitions.get(run.schedule)
@@ -585,12 +701,20 @@ class Worker:
             generation = await asyncio.to_thread(self.scheduler.store.generation)
             if generation == self._generation:
                 return
-            changed = await asyncio.to_thread(self.scheduler.reconcile_definitions)
+            changed = await asyncio.to_thread(self._reconcile)
             self._generation = generation
             if changed:
                 self._prepare_jobs()
             for name in changed[:10]:
                 self.log.info(f"{name}: definition taken from the state")
+
+    def _reconcile(self) -> list[str]:
+        """``Scheduler.reconcile_definitions``, noting which schedules the state says
+        were removed: a run of one handed over before its removal does not start, as on
+        the leader (this worker's own file may still hold it)."""
+        states = self.scheduler.store.list_schedules(definitions=False)
+        self._removed = frozenset(s.name for s in states if s.status == "removed")
+        return self.scheduler.reconcile_definitions(states)
 
     def _base_cwd(self) -> str | None:
         """The folder of this worker's YAML file: where its jobs run and import from."""
@@ -625,4 +749,6 @@ class Worker:
         if definition is not None:
             return definition
         state = self.scheduler.store.get_schedule(name)
-        return state.stored_definition() if state is not None and state.definition else None
+        if state is None or not state.definition or state.status == "removed":
+            return None
+        return state.stored_definition()
