@@ -77,8 +77,8 @@ def test_every_schedule_key_reaches_the_definition() -> None:
     job = only("""
         schedules:
           full:
-            schedule: {every: 5m}
-            task: "pkg.jobs:run"
+            schedule: "*/5 * * * *"
+            command: [pkg-run, --all]
             args: [1, two]
             kwargs: {limit: 10}
             queue: reports
@@ -101,8 +101,8 @@ def test_every_schedule_key_reaches_the_definition() -> None:
             env: {MODE: fast}
             cwd: /srv
     """)
-    assert job.schedule == IntervalSchedule("5m")
-    assert job.task == "pkg.jobs:run"
+    assert job.schedule == CronSchedule("*/5 * * * *")
+    assert job.command == ("pkg-run", "--all")
     assert job.args == (1, "two")
     assert job.kwargs == {"limit": 10}
     assert (job.queue, job.priority) == ("reports", "high")
@@ -302,7 +302,7 @@ TEMPLATES = """
         kwargs: {a: 1, b: 2}
         metadata: {owner: ops, tier: 3}
         env: {MODE: slow}
-        task: pkg.jobs.default
+        command: [pkg-default, --all]
       nightly:
         template: base
         schedule: "0 3 * * *"
@@ -323,7 +323,7 @@ def test_a_schedule_inherits_every_key_its_template_sets() -> None:
     )
     job = config.schedules["a"]
     assert (job.queue, job.timeout, job.max_retries) == ("batch", 600.0, 2)
-    assert job.task == "pkg.jobs.default"
+    assert job.command == ("pkg-default", "--all")
     assert job.template == "base"
     assert config.templates["base"]["timeout"] == "10m"
 
@@ -367,17 +367,13 @@ def test_templates_chain_and_the_nearest_one_wins() -> None:
 
 
 def test_a_schedule_command_replaces_a_template_task() -> None:
-    job = parse(
-        TEMPLATES
-        + """
-    schedules:
-      a:
-        template: base
-        schedule: "@hourly"
-        command: [echo, hi]
-    """
-    ).schedules["a"]
-    assert (job.task, job.command) == (None, ("echo", "hi"))
+    job = parse("""
+        templates:
+          python: {task: pkg.jobs.default, queue: batch}
+        schedules:
+          a: {template: python, schedule: "@hourly", command: [echo, hi]}
+    """).schedules["a"]
+    assert (job.task, job.command, job.queue) == (None, ("echo", "hi"), "batch")
 
 
 def test_null_unsets_a_templates_value() -> None:
@@ -800,6 +796,161 @@ def test_an_unreadable_file_is_one_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(missing)
     assert str(caught.value) == f"cannot read {missing}: No such file or directory"
+
+
+# -- keys that would do nothing where they are written --------------------------------------
+#
+# Every key a schedule accepts does what it says, or is refused: a key that only a
+# command uses on a task, a key that shapes a clock's occurrences on a schedule that has
+# no clock, and dst: on a clock that has no wall times.
+
+_NO_CLOCK = "shapes the occurrences of a clock, and this schedule has none"
+CLOCK_KEYS_AS_WRITTEN = (
+    "jitter", "jitter_fixed", "calendar", "roll", "blackout", "dst", "start_date", "end_date"
+)  # fmt: skip
+
+
+def test_a_task_schedule_refuses_env_cwd_and_shell_which_only_a_command_uses() -> None:
+    assert errors_of("""
+        schedules:
+          weekly-report:
+            schedule: "0 8 * * 1"
+            task: reports.weekly
+            env: {MODE: fast}
+            cwd: /srv/reports
+            shell: true
+    """) == [
+        "schedules.yaml:6:5: schedule 'weekly-report': env: applies to commands; a task "
+        "takes its settings in kwargs:",
+        "schedules.yaml:7:5: schedule 'weekly-report': cwd: applies to commands; a task runs "
+        "in the scheduler's own folder (give it paths in kwargs:)",
+        "schedules.yaml:8:5: schedule 'weekly-report': shell: applies to commands; a task is "
+        "called in Python, never through a shell",
+    ]
+
+
+def test_a_task_schedule_inheriting_env_from_a_template_is_refused_naming_the_template() -> None:
+    assert errors_of("""
+        templates:
+          base:
+            env: {MODE: fast}
+          reports:
+            template: base
+            queue: reports
+        schedules:
+          weekly-report:
+            template: reports
+            schedule: "0 8 * * 1"
+            task: reports.weekly
+          nightly-export:
+            template: reports
+            schedule: "0 2 * * *"
+            command: "true"
+    """) == [
+        "schedules.yaml:10:5: schedule 'weekly-report': env: (from template 'base') applies "
+        "to commands; a task takes its settings in kwargs:"
+    ]
+
+
+def test_a_task_schedule_may_write_command_keys_that_ask_for_nothing() -> None:
+    job = only("""
+        schedules:
+          weekly-report:
+            schedule: "0 8 * * 1"
+            task: reports.weekly
+            env: {}
+            cwd: null
+            shell: false
+    """)
+    assert (job.task, job.env, job.cwd, job.shell) == ("reports.weekly", {}, None, False)
+
+
+def test_an_event_schedule_refuses_every_key_that_shapes_a_clocks_occurrences() -> None:
+    assert errors_of("""
+        scheduler:
+          calendars:
+            weekdays: {business_days: true}
+        schedules:
+          restock:
+            schedule: {event: inventory.low}
+            command: "true"
+            jitter: 10m
+            jitter_fixed: true
+            calendar: weekdays
+            roll: next_business_day
+            blackout: ["Mon 00:00 for 168h"]
+            dst: {gap: skip}
+            start_date: 2030-01-01T00:00:00Z
+            end_date: 2031-01-01T00:00:00Z
+    """) == [
+        f"schedules.yaml:{line}:5: schedule 'restock': {key}: {_NO_CLOCK}: it runs when "
+        f"event 'inventory.low' is raised; drop {key}:"
+        for line, key in enumerate(CLOCK_KEYS_AS_WRITTEN, start=9)
+    ]
+
+
+def test_inherited_jitter_is_refused_on_an_event_schedule_unless_it_writes_jitter_0() -> None:
+    text = """
+        templates:
+          spread:
+            jitter: 5m
+        schedules:
+          restock:
+            template: spread
+            schedule: {event: inventory.low}
+            command: "true"
+    """
+    assert errors_of(text) == [
+        f"schedules.yaml:7:5: schedule 'restock': jitter: (from template 'spread') "
+        f"{_NO_CLOCK}: it runs when event 'inventory.low' is raised; drop jitter:"
+    ]
+    assert only(text + "        jitter: 0\n").jitter == 0
+
+
+def test_a_chain_without_a_schedule_refuses_clock_keys_and_one_with_a_schedule_keeps_them() -> None:
+    base = """
+        schedules:
+          extract: {schedule: "0 2 * * *", command: "true"}
+          load:
+            after: extract
+            command: "true"
+            start_date: 2027-01-01T00:00:00Z
+    """
+    assert errors_of(base) == [
+        f"schedules.yaml:7:5: schedule 'load': start_date: {_NO_CLOCK}: it runs after runs "
+        "of 'extract'; drop start_date: (or add a schedule:)"
+    ]
+    config = parse(base + '        schedule: "0 3 * * *"\n')
+    assert config.schedules["load"].start_date == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_dst_is_refused_on_a_schedule_with_no_wall_times() -> None:
+    assert errors_of("""
+        schedules:
+          heartbeat: {schedule: {every: 5m}, command: "true", dst: {gap: skip}}
+          launch: {schedule: {at: 2027-03-01T09:00:00Z}, command: "true", dst: {gap: skip}}
+          nightly: {schedule: {daily: "02:30"}, command: "true", dst: {gap: skip}}
+    """) == [
+        "schedules.yaml:3:55: schedule 'heartbeat': dst: decides what wall times a DST change "
+        "skips or repeats do, and an every: interval has none (it counts elapsed time); "
+        "drop dst:",
+        "schedules.yaml:4:67: schedule 'launch': dst: decides what wall times a DST change "
+        "skips or repeats do, and an at: schedule has none (it is one instant); drop dst:",
+    ]
+
+
+def test_the_files_blackout_windows_go_to_clock_schedules_and_not_to_event_schedules() -> None:
+    """An event's run is not held back by a window (it has no occurrence to hold back):
+    its definition does not claim one either."""
+    config = parse("""
+        scheduler:
+          blackout: ["Sat 22:00 for 6h"]
+        schedules:
+          nightly: {schedule: "0 2 * * *", command: "true"}
+          restock: {schedule: {event: inventory.low}, command: "true"}
+    """)
+    assert [w.name for w in config.schedules["nightly"].blackout] == ["Sat 22:00 for 6h"]
+    assert config.schedules["restock"].blackout == ()
 
 
 # -- files and paths --------------------------------------------------------------------------

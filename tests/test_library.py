@@ -41,6 +41,7 @@ from unoschedule.errors import (
     VersionConflictError,
 )
 from unoschedule.timeutil import format_instant
+from unoschedule.wallclock import DstPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -166,6 +167,24 @@ def test_update_creates_the_next_version_and_refuses_a_stale_one(tmp_path: Path)
         ({"timezone": "Mars/Olympus"}, "unknown time zone"),
         ({"schedule": "61 * * * *"}, "minute"),
         ({"kwargs": {"x": object()}}, "cannot store object value"),
+        ({"env": {"MODE": "fast"}}, "env: applies to commands; a task takes its settings in"),
+        ({"cwd": "/srv"}, "cwd: applies to commands"),
+        ({"shell": True}, "shell: applies to commands"),
+        (
+            {"schedule": EventTrigger("inventory.low"), "jitter": "10m"},
+            "jitter: shapes the occurrences of a clock, and this schedule has none: it runs "
+            "when event 'inventory.low' is raised",
+        ),
+        (
+            {"schedule": {"event": "inventory.low"}, "start_date": datetime(2030, 1, 1)},
+            "start_date: shapes the occurrences of a clock",
+        ),
+        ({"schedule": {"event": "inventory.low"}, "blackout": ["Sat 22:00 for 6h"]}, "blackout:"),
+        (
+            {"schedule": IntervalSchedule("5m"), "dst": DstPolicy(gap="skip", overlap="first")},
+            "dst: decides what wall times a DST change skips or repeats do, and an every: "
+            "interval has none",
+        ),
     ],
 )
 def test_bad_schedule_values_are_refused_at_the_call(
@@ -177,6 +196,43 @@ def test_bad_schedule_values_are_refused_at_the_call(
         with pytest.raises(UnoScheduleError, match=message):
             await scheduler.schedule(**values)
         assert await scheduler.list_schedules() == []
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+def test_a_task_refuses_command_keys_from_a_template_and_an_update_as_from_the_call(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        shelled = ScheduleTemplate(schedule="0 3 * * *", shell=True, env={"MODE": "fast"})
+        with pytest.raises(ConfigErrors, match="shell: applies to commands"):
+            await scheduler.schedule(task="a.b", template=shelled, name="x")
+        await scheduler.schedule(task="a.b", schedule="0 3 * * *", name="x")
+        with pytest.raises(ConfigErrors, match="cwd: applies to commands"):
+            await scheduler.update_schedule("x", cwd="/srv")
+        assert (await scheduler.get_schedule("x")).cwd is None
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+def test_an_event_schedule_refuses_clock_keys_on_update_and_takes_no_file_wide_window(
+    tmp_path: Path,
+) -> None:
+    """The scheduler's windows hold back occurrences of a clock: an event schedule made
+    under them does not carry them (it has nothing they could hold back), so that an
+    update, which is checked like the call, is not refused for what it never asked."""
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db", blackout=["Sat 22:00 for 6h"])
+        await scheduler.schedule(command="true", schedule=EventTrigger("stock.low"), name="x")
+        assert (await scheduler.get_schedule("x")).blackout == ()
+        assert await scheduler.update_schedule("x", description="restock") == 2
+        with pytest.raises(ConfigErrors, match="jitter: shapes the occurrences of a clock"):
+            await scheduler.update_schedule("x", jitter="5m")
+        assert (await scheduler.get_schedule("x")).jitter == 0
         scheduler.close()
 
     asyncio.run(go())

@@ -14,6 +14,7 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -1056,7 +1057,12 @@ class Scheduler:
         self, run: RunRecord, definition: ScheduleDefinition, outcome: Any
     ) -> None:
         """Tell the handlers and the ``on_error`` hook that a run failed for good; a
-        failing handler is logged by the caller, never silent."""
+        failing handler is logged by the caller, never silent.
+
+        The schedule's own hook follows its command's rule: under ``shell: true`` a
+        string hook is a script for the command's shell. The file-wide hook belongs to
+        no schedule, and is run as words whatever the schedule's ``shell:``.
+        """
         error = outcome.exception or _rebuilt(outcome, run)
         for handler in self._error_handlers:
             result = handler(definition.name, error)
@@ -1074,7 +1080,8 @@ class Scheduler:
                 "UNO_RESULT": outcome.result,
                 "UNO_ERROR": outcome.error or "",
             }
-            await _in_thread(run_hook, hook, env)
+            shell = definition.shell and bool(definition.on_error)
+            await _in_thread(functools.partial(run_hook, hook, env, shell=shell))
 
     # -- lifecycle --------------------------------------------------------------------------
 

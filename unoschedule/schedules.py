@@ -199,6 +199,10 @@ class ScheduleSpec(ABC):
     #: Whether it fires on the clock at all (not: events, chains). One that does not is
     #: never complete, has no occurrences to backfill or draw, and no next run.
     on_clock: ClassVar[bool] = True
+    #: Whether it fires at wall times of its zone, which a DST change can skip or repeat
+    #: (so that its ``dst:`` policy can matter): not an interval, a single instant, an
+    #: event or a chain.
+    wall_times: ClassVar[bool] = True
     #: Whether the timeline depends only on zone, DST policy and bounds (not on the
     #: schedule's name or anchor), so that schedules written alike can share one.
     name_free: bool = False
@@ -295,6 +299,7 @@ class IntervalSchedule(ScheduleSpec):
 
     kind = "interval"
     fixed_time = False
+    wall_times = False
 
     def __init__(self, interval: timedelta | str | float | dict[str, float]):
         self.interval = parse_duration(interval, what="interval")
@@ -320,6 +325,7 @@ class OneTimeSchedule(ScheduleSpec):
     """Once, at an instant (naive values are read in the schedule's zone by the loader)."""
 
     kind = "once"
+    wall_times = False
 
     def __init__(self, at: datetime | str):
         self.at = parse_instant(at)
@@ -505,6 +511,7 @@ class EventTrigger(ScheduleSpec):
     kind = "event"
     fixed_time = False
     on_clock = False
+    wall_times = False
 
     def __init__(self, event: str):
         if not isinstance(event, str) or not event.strip():
@@ -532,6 +539,7 @@ class ChainTrigger(ScheduleSpec):
     kind = "after"
     fixed_time = False
     on_clock = False
+    wall_times = False
 
     def __init__(self, upstream: str):
         if not isinstance(upstream, str) or not upstream.strip():

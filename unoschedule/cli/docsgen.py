@@ -112,7 +112,8 @@ def yaml_reference() -> str:
         "`unoschedule/schedules.schema.json`), which is built from the loader's own rules. "
         "The schema is a little looser than `uno-schedule validate` where JSON Schema "
         "cannot say what is checked (a cron string's fields, a zone's existence, `end_date` "
-        "after `start_date`, task or command after template merging).",
+        "after `start_date`, task or command after template merging, a key that does "
+        "nothing for the schedule it ends up in: `env:` on a task, `jitter:` on an event).",
         "",
         "## `scheduler:`",
         "",

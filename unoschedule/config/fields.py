@@ -527,7 +527,10 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
         "A Python callable, package.module.function or package.module:function (sync or async)."
     ),
     "command": _optional(_command("command")).about("A program to run instead of a task."),
-    "shell": _boolean("shell").about("Run command as a shell script (sh -c)."),
+    "shell": _boolean("shell").about(
+        "Run command, and a string on_error, as a shell script (sh -c). Commands only: "
+        "refused on a task."
+    ),
     "args": _Converter(_args, {"type": "array"}).about(
         "Positional arguments (appended to a command's words)."
     ),
@@ -536,8 +539,14 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
         "The queue the job runs in (each has a concurrency limit)."
     ),
     "priority": _choice("priority", tuple(PRIORITIES)).about("Order within a queue."),
-    "start_date": _optional(_instant("start_date")).about("No occurrence before this instant."),
-    "end_date": _optional(_instant("end_date")).about("No occurrence after this instant."),
+    "start_date": _optional(_instant("start_date")).about(
+        "No occurrence before this instant (of a clock: refused on an event's or an "
+        "after:-only schedule)."
+    ),
+    "end_date": _optional(_instant("end_date")).about(
+        "No occurrence after this instant (of a clock: refused on an event's or an "
+        "after:-only schedule)."
+    ),
     "timezone": _optional(_zone_name("timezone")).about(
         "IANA zone the schedule is evaluated in, e.g. Europe/Berlin (default: scheduler.timezone)."
     ),
@@ -570,9 +579,13 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "description": _optional(_string("description")).about("Shown by list and status."),
     "dst": _optional(_Converter(_dst, _ref("dst"))).about(
         "What a wall time in a DST gap or overlap does (default: cronie's rule for the "
-        "schedule's kind)."
+        "schedule's kind). For cron, daily, weekly and monthly schedules: refused on the "
+        "others, which have no wall times."
     ),
-    "on_error": _optional(_command("on_error")).about("A command run when a job fails for good."),
+    "on_error": _optional(_command("on_error")).about(
+        "A command run when a job fails for good. With shell: true a string is a script "
+        "for the same shell as command:; a list is run as its words."
+    ),
     "env": _Converter(
         _env,
         {
@@ -580,8 +593,11 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
             "propertyNames": {"pattern": _ENV_NAME_PATTERN},
             "additionalProperties": _ref("scalar"),
         },
-    ).about("Extra environment variables of a command."),
-    "cwd": _optional(_string("cwd")).about("Working directory of a command."),
+    ).about(
+        "Extra environment variables of a command (refused on a task: give a task its "
+        "settings in kwargs)."
+    ),
+    "cwd": _optional(_string("cwd")).about("Working directory of a command (refused on a task)."),
     "expect_success_within": _optional(_duration("expect_success_within")).about(
         "Dead-man alarm: overdue when no run succeeded for this long."
     ),
@@ -590,13 +606,15 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     ),
     "jitter": _duration("jitter", allow_zero=True).about(
         "Delay each run's start by a random amount in [0, jitter) (the occurrence is "
-        "claimed on time; a restart during the delay neither redraws nor repeats it)."
+        "claimed on time; a restart during the delay neither redraws nor repeats it). Of "
+        "a clock's occurrences: refused on an event's or an after:-only schedule."
     ),
     "jitter_fixed": _boolean("jitter_fixed").about(
         "Make the jitter delay the same for every run, hashed from the schedule's name."
     ),
     "calendar": _optional(_Converter(_calendar_ref, {"anyOf": [_TEXT, _CALENDAR_SCHEMA]})).about(
-        "A calendar of scheduler.calendars: occurrences on the days it excludes do not run."
+        "A calendar of scheduler.calendars: occurrences on the days it excludes do not "
+        "run (of a clock: refused on an event's or an after:-only schedule)."
     ),
     "roll": _choice("roll", ROLLS).about(
         "What an occurrence on a day the calendar excludes does: skip (not run), or move "
@@ -618,7 +636,8 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
         "Windows in which occurrences do not run ('Sat 22:00 for 6h', a cron with for:, "
         "or from/to dates in the schedule's zone): recorded skipped, or run at the "
-        "window's end with defer: true."
+        "window's end with defer: true. Of a clock's occurrences: refused on an event's "
+        "or an after:-only schedule."
     ),
 }
 
@@ -697,7 +716,9 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
         "Notifications of every schedule in the file that sets no notify: of its own."
     ),
     "blackout": _Converter(_blackout, _BLACKOUT_SCHEMA).about(
-        "Blackout windows of every schedule in the file (added to each one's own)."
+        "Blackout windows of every schedule in the file (added to each one's own). They "
+        "hold back occurrences of a schedule's clock only: a run an event, an after: "
+        "chain or a manual trigger starts is not held back."
     ),
 }
 

@@ -29,7 +29,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from ..chains import chain_problems
 from ..errors import ConfigError, ConfigErrors, ScheduleSyntaxError
 from ..model import DEFINITION_FIELDS, ScheduleDefinition, SchedulerOptions
 from ..names import check_schedule_name
-from ..schedules import ChainTrigger, ScheduleSpec
+from ..schedules import ChainTrigger, EventTrigger, ScheduleSpec
 from ..timeutil import as_utc, format_instant, get_zone
 from ..wallclock import DstPolicy
 from .context import (  # package-internal names, shared within unoschedule.config
@@ -337,11 +337,14 @@ def _check_tag(ctx: _Context, node: Node) -> None:
 
 @dataclass
 class _Entry:
-    """A converted value and the node it was written at (for errors after merging)."""
+    """A converted value and the node it was written at (for errors after merging), and
+    the mapping that wrote it (``schedule 'x'`` or ``template 'y'``), so that an error
+    about a merged definition can name the template a key came from."""
 
     value: Any
     node: Node
     key_node: Node
+    origin: str
 
 
 def _read_document(ctx: _Context, root: Node, config: Config) -> None:
@@ -417,7 +420,8 @@ def _convert_fields(
             failed.add(_suggest(key, SCHEDULE_FIELDS) or ("schedule" if key in _MISPLACED else key))
             continue
         try:
-            entries[key] = _Entry(_convert(ctx, key, convert, value_node), value_node, key_node)
+            value = _convert(ctx, key, convert, value_node)
+            entries[key] = _Entry(value, value_node, key_node, what)
         except _Invalid as exc:
             ctx.invalid(exc, value_node)
             failed.add(key)
@@ -550,7 +554,9 @@ def _merge(base: dict[str, _Entry], own: dict[str, _Entry]) -> dict[str, _Entry]
             and isinstance(previous.value, dict)
             and isinstance(entry.value, dict)
         ):
-            out[key] = _Entry({**previous.value, **entry.value}, entry.node, entry.key_node)
+            merged = {**previous.value, **entry.value}
+            origin = entry.origin if entry.value else previous.origin  # who asks for it
+            out[key] = _Entry(merged, entry.node, entry.key_node, origin)
         else:
             out[key] = entry
     return out
@@ -750,6 +756,10 @@ def _build(
             values[key] = as_utc(values[key], zone)
     _check_bounds(ctx, values, entries)
     spec = values.get("schedule")
+    if values.get("task"):
+        _check_task_settings(ctx, name, entries, values)
+    if isinstance(spec, ScheduleSpec):
+        _check_timing(ctx, name, entries, values, spec)
     if isinstance(values.get("dst"), dict) and isinstance(spec, ScheduleSpec):
         default = spec.default_dst()
         values["dst"] = DstPolicy(
@@ -766,7 +776,9 @@ def _build(
     if len(ctx.errors) > errors or not isinstance(values.get("schedule"), ScheduleSpec):
         return None
     values = {k: v for k, v in values.items() if v is not None or _nullable(k)}
-    if blackout:  # the file's windows, then the schedule's (and its template's) own
+    if blackout and values["schedule"].on_clock:
+        # The file's windows, then the schedule's (and its template's) own. They hold
+        # back occurrences of a clock: an event's or a chain's runs have none to hold.
         values["blackout"] = blackout + tuple(values.get("blackout") or ())
     if notify is not None and "notify" not in entries:  # its own (null: none) wins
         values["notify"] = notify
@@ -801,8 +813,9 @@ def _check_task(ctx: _Context, entry: _Entry) -> None:
 def _finish_command(
     ctx: _Context, key: str, entry: _Entry, shell: bool
 ) -> str | tuple[str, ...] | None:
-    """With ``shell: true`` a command is one shell script (a string); without, a string is
-    split into words as a shell would split it, and run without one."""
+    """With ``shell: true`` a command is one shell script (a string), and so is a string
+    ``on_error`` hook (run under the command's shell, ``executor.hook_argv``); without, a
+    string is split into words as a shell would split it, and run without one."""
     value = entry.value
     if isinstance(value, tuple):
         if shell and key == "command":
@@ -824,6 +837,98 @@ def _finish_command(
         ctx.error(entry.node, f"{key} is empty")
         return None
     return words
+
+
+#: What a key that only a command uses means for a task instead (a task is called in
+#: Python: no process of its own is started, in a folder, with an environment).
+_COMMAND_ONLY: dict[str, str] = {
+    "env": "applies to commands; a task takes its settings in kwargs:",
+    "cwd": "applies to commands; a task runs in the scheduler's own folder (give it "
+    "paths in kwargs:)",
+    "shell": "applies to commands; a task is called in Python, never through a shell",
+}
+
+#: Keys that shape the occurrences of a schedule's clock (bounds, delays, days and
+#: windows, DST): a run an event or a chain starts is none of those, and none of them
+#: reaches it.
+_CLOCK_ONLY = (
+    "start_date",
+    "end_date",
+    "jitter",
+    "jitter_fixed",
+    "calendar",
+    "roll",
+    "blackout",
+    "dst",
+)
+
+#: Each field's default: a key whose value is its default asks for nothing.
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc,operator]
+    for f in DEFINITION_FIELDS
+    if f.name not in ("name", "schedule")
+}
+
+
+def _asks(values: dict[str, Any], key: str) -> bool:
+    """Whether ``key`` asks for something: set, and not to its default (``env: {}`` or
+    ``jitter: 0`` ask for nothing, and a schedule may write them over its template's)."""
+    value = values.get(key)
+    return value is not None and value != _DEFAULTS[key]
+
+
+def _refuse(ctx: _Context, name: str, entries: dict[str, _Entry], key: str, reason: str) -> None:
+    """Report that ``key`` of schedule ``name`` cannot do what it says, and why: at the
+    key where the schedule writes it, else at its ``template:``, naming the template the
+    key comes from (the template itself may be right for its other schedules)."""
+    entry = entries[key]
+    own = f"schedule {name!r}"
+    if entry.origin == own or "template" not in entries:
+        ctx.error(entry.key_node, f"{own}: {key}: {reason}")
+    else:
+        ctx.error(entries["template"].key_node, f"{own}: {key}: (from {entry.origin}) {reason}")
+
+
+def _check_task_settings(
+    ctx: _Context, name: str, entries: dict[str, _Entry], values: dict[str, Any]
+) -> None:
+    """Refuse ``env``, ``cwd`` and ``shell`` on a schedule that runs a task: they are
+    how a command's process is started, and a task would silently go without them."""
+    for key, reason in _COMMAND_ONLY.items():
+        if key in entries and _asks(values, key):
+            _refuse(ctx, name, entries, key, reason)
+
+
+def _check_timing(
+    ctx: _Context, name: str, entries: dict[str, _Entry], values: dict[str, Any], spec: ScheduleSpec
+) -> None:
+    """Refuse a timing key where it cannot act, rather than ignore it: every one on a
+    schedule with no clock (an event's, a chain's: its runs start when it is told), and
+    ``dst`` on a clock with no wall times (``every:`` counts elapsed time, ``at:`` is one
+    instant), where no gap or repeated hour can ever meet it."""
+    if not spec.on_clock:
+        for key in _CLOCK_ONLY:
+            if key in entries and _asks(values, key):
+                _refuse(ctx, name, entries, key, _no_clock(spec, key))
+    elif not spec.wall_times and "dst" in entries and _asks(values, "dst"):
+        what = (
+            "an every: interval has none (it counts elapsed time)"
+            if spec.kind == "interval"
+            else "an at: schedule has none (it is one instant)"
+        )
+        reason = f"decides what wall times a DST change skips or repeats do, and {what}"
+        _refuse(ctx, name, entries, "dst", f"{reason}; drop dst:")
+
+
+def _no_clock(spec: ScheduleSpec, key: str) -> str:
+    """Why ``key`` has nothing to act on in ``spec``, a schedule without a clock, and
+    what was meant instead."""
+    base = "shapes the occurrences of a clock, and this schedule has none"
+    if isinstance(spec, ChainTrigger):
+        return f"{base}: it runs after runs of {spec.upstream!r}; drop {key}: (or add a schedule:)"
+    if isinstance(spec, EventTrigger):
+        return f"{base}: it runs when event {spec.event!r} is raised; drop {key}:"
+    return f"{base}; drop {key}:"
 
 
 def _check_bounds(ctx: _Context, values: dict[str, Any], entries: dict[str, _Entry]) -> None:

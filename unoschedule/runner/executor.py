@@ -72,8 +72,10 @@ __all__ = [
     "command_argv",
     "effective_args",
     "effective_kwargs",
+    "hook_argv",
     "job_environment",
     "run_hook",
+    "shell_argv",
 ]
 
 LogFn = Callable[[str], None]
@@ -221,6 +223,20 @@ def _process_environment(spec: JobSpec, base: Mapping[str, str]) -> dict[str, st
     return env
 
 
+#: The shell of ``shell: true``: it runs a schedule's command and its ``on_error`` hook.
+SHELL = "/bin/sh"
+
+
+def shell_argv(script: str, args: Sequence[str] = ()) -> list[str]:
+    """The argv that runs ``script`` under ``shell: true``: ``sh -c`` with ``args`` as
+    ``$1``... (never spliced into the script) and ``$0`` naming us.
+
+    The one place that says how the shell is asked, so that a schedule's command and its
+    ``on_error`` hook run under the same shell in the same way.
+    """
+    return [SHELL, "-c", script, "uno-schedule", *args]
+
+
 def command_argv(definition: ScheduleDefinition, args: Sequence[Any]) -> list[str]:
     """The argv that runs ``definition.command`` with ``args`` appended.
 
@@ -237,7 +253,7 @@ def command_argv(definition: ScheduleDefinition, args: Sequence[Any]) -> list[st
         script = command if isinstance(command, str) else " ".join(command)
         if not script.strip():
             raise JobError("empty command")
-        return ["/bin/sh", "-c", script, "uno-schedule", *extra]
+        return shell_argv(script, extra)
     if isinstance(command, str):
         try:
             words = shlex.split(command)
@@ -1494,22 +1510,36 @@ def _child_main(
 # -- hooks -------------------------------------------------------------------------------
 
 
+def hook_argv(hook: Sequence[str] | str, shell: bool = False) -> list[str]:
+    """The argv of an ``on_error`` hook, by the rule of its schedule's command.
+
+    With ``shell`` (the schedule's ``shell: true``) a string is a script for the shell
+    that runs the command (``shell_argv``); without, a string is split into words as for
+    ``command:`` and runs without a shell. A list is the program and its words as
+    written, either way (what ``[sh, -c, ...]`` hooks rely on).
+    """
+    if isinstance(hook, str):
+        return shell_argv(hook) if shell else shlex.split(hook)
+    return [str(word) for word in hook]
+
+
 def run_hook(
     argv: Sequence[str] | str,
     env: Mapping[str, str],
     timeout: float = 60,
     *,
+    shell: bool = False,
     log: LogFn | None = None,
 ) -> None:
     """Run an ``on_error`` hook to its end (at most ``timeout`` seconds); never raises.
 
-    Blocking on purpose: the loop calls it from a worker thread. A string is split into
-    words as for ``command:`` and runs without a shell (write ``[sh, -c, ...]`` for one);
-    ``env`` is laid over this process's environment. The hook gets its own process
-    group, killed whole at the timeout, and its output goes to ``log``.
+    Blocking on purpose: the loop calls it from a worker thread. ``argv`` becomes words
+    by ``hook_argv`` (``shell``: the hook's schedule has ``shell: true``); ``env`` is
+    laid over this process's environment. The hook gets its own process group, killed
+    whole at the timeout, and its output goes to ``log``.
     """
     try:
-        words = shlex.split(argv) if isinstance(argv, str) else [str(a) for a in argv]
+        words = hook_argv(argv, shell)
         if not words:
             return
         full_env = _base_environment()
