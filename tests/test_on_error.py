@@ -134,3 +134,42 @@ def test_without_shell_an_on_error_string_with_an_open_quote_is_refused_at_load(
         "schedules.yaml:6:15: on_error cannot be split into words: No closing quotation "
         "(check the quotes)"
     ]
+
+
+def test_a_failing_on_error_hook_is_told_with_its_output_by_trigger_wait(tmp_path: Path) -> None:
+    done = trigger_and_wait(
+        tmp_path,
+        """
+        schedules:
+          failing:
+            schedule: "0 3 * * *"
+            command: "false"
+            on_error: ["sh", "-c", "echo the mail server is down; exit 4"]
+        """,
+        "failing",
+    )
+    assert done.returncode == 1
+    assert "on_error hook sh: the mail server is down" in done.stderr
+    assert "on_error hook sh failed: exit status 4" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_on_error_hook_is_logged_by_the_runner(tmp_path: Path) -> None:
+    from test_ops import Runner, write_config
+
+    write_config(
+        tmp_path,
+        """
+        scheduler: {metrics_enabled: false}
+        schedules:
+          failing:
+            schedule: {every: 1s}
+            command: "false"
+            on_error: "/nonexistent/uno-hook --page"
+        """,
+    )
+    runner = Runner(tmp_path, "a")
+    try:
+        runner.wait_log("on_error hook: command not found: /nonexistent/uno-hook")
+    finally:
+        runner.close()

@@ -136,6 +136,9 @@ class Scheduler:
         #: start of a run loop; a shell command, which reads a few rows, leaves it out.
         self.verify_state = True
         self._error_handlers: list[ErrorHandler] = []
+        #: Where the ``on_error`` hook's output, failure or timeout is told (the runner's
+        #: and the worker's log, ``trigger --wait``'s standard error); None: nowhere.
+        self.hook_log: Callable[[str], None] | None = None
         self._service_task: asyncio.Task[int] | None = None
         self._service: Any = None
         self.instance_id = self.options.instance_id or f"{os.uname().nodename}:{os.getpid()}"
@@ -1081,7 +1084,8 @@ class Scheduler:
                 "UNO_ERROR": outcome.error or "",
             }
             shell = definition.shell and bool(definition.on_error)
-            await _in_thread(functools.partial(run_hook, hook, env, shell=shell))
+            run = functools.partial(run_hook, hook, env, shell=shell, log=self.hook_log)
+            await _in_thread(run)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -582,6 +582,7 @@ def trigger(
         return
     attempts: list[dict[str, Any]] = []
     with scheduler_for(g, create_state=True) as scheduler:
+        scheduler.hook_log = output.err
         record = run_async(
             scheduler.run_and_wait(
                 name,

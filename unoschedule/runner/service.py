@@ -304,6 +304,7 @@ class Service:
             notifier=self.ops.notifier,
         )
         attach_hand_off(runloop, sched)
+        sched.hook_log = self.log.warning
         self.ops.serve_metrics(sched, leading=True)
         if self.ops.metrics is not None:
             self.ops.metrics.view.state_lost = lambda: self._told_lost

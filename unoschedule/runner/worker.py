@@ -118,6 +118,7 @@ class Worker:
         self.visibility = visibility
         self.log = log or Logger(verbose=bool(os.environ.get("UNO_SCHEDULE_DEBUG")))
         self.consumer = scheduler.instance_id
+        scheduler.hook_log = self.log.warning
         self.streams = _queues_of(scheduler)
         #: The full output of the runs this worker runs, under this host's ``log_dir``
         #: (``logs`` on this host reads it), as a runner keeps its own.
