@@ -763,6 +763,8 @@ class Engine(Protocol):
     file_definitions: dict[str, ScheduleDefinition]
     #: The queues this process executes (None: all); others are handed to workers.
     local_queues: frozenset[str] | None
+    #: Where ``notify_failure`` tells how the ``on_error`` hook went (a log's warning).
+    hook_log: Callable[[str], None] | None
 
     @property
     def base_dir(self) -> str | None:

@@ -1084,8 +1084,7 @@ class Scheduler:
                 "UNO_ERROR": outcome.error or "",
             }
             shell = definition.shell and bool(definition.on_error)
-            run = functools.partial(run_hook, hook, env, shell=shell, log=self.hook_log)
-            await _in_thread(run)
+            await _in_thread(functools.partial(run_hook, hook, env, shell=shell, log=self.hook_log))
 
     # -- lifecycle --------------------------------------------------------------------------
 
