@@ -1070,3 +1070,27 @@ def test_a_worker_forks_the_task_workers_of_its_queues_before_its_first_run(
     assert "starting run" not in procs.log("w")  # before any run
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, procs.log("w")
+
+
+def test_the_leader_says_which_queues_on_workers_have_schedules_asking_for_a_priority() -> None:
+    from types import SimpleNamespace
+
+    from test_loop import cron
+
+    from unoschedule.model import SchedulerOptions
+    from unoschedule.runner.worker import unordered_priorities
+
+    definitions = {
+        "urgent": cron("urgent", "* * * * *", queue="reports", priority="high"),
+        "plain": cron("plain", "* * * * *", queue="reports"),
+        "later": cron("later", "* * * * *", priority="low"),  # the default queue
+        "here": cron("here", "* * * * *", queue="local", priority="high"),  # run by the leader
+    }
+    engine = SimpleNamespace(
+        local_queues=frozenset({"local"}), options=SchedulerOptions(), definitions=definitions
+    )
+    lines = unordered_priorities(engine)  # type: ignore[arg-type]
+    assert [line.split(" is served")[0] for line in lines] == ["queue scheduled", "queue reports"]
+    assert lines[1].endswith("priority does not reorder them (urgent ask for one)")
+    engine.local_queues = None  # the leader runs every queue: priorities hold
+    assert unordered_priorities(engine) == []  # type: ignore[arg-type]

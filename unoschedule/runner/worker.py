@@ -57,7 +57,13 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from .loop import RunLoop
 
-__all__ = ["DEFAULT_VISIBILITY", "Worker", "attach_hand_off", "parse_queues"]
+__all__ = [
+    "DEFAULT_VISIBILITY",
+    "Worker",
+    "attach_hand_off",
+    "parse_queues",
+    "unordered_priorities",
+]
 
 #: Seconds without a heartbeat after which a worker's job is taken over.
 DEFAULT_VISIBILITY = 30.0
@@ -86,12 +92,36 @@ def _queues_of(scheduler: Engine) -> WorkQueues:
     return store.queues
 
 
+def unordered_priorities(scheduler: Engine) -> list[str]:
+    """What the leader says of each queue served by workers where a schedule asks for a
+    priority other than normal: a queue's stream is first in, first out, so its runs
+    start in the order they were handed over, whatever their priority."""
+    local = scheduler.local_queues
+    if local is None:
+        return []
+    default = scheduler.options.queue_name
+    asking: dict[str, list[str]] = {}
+    for name, definition in sorted(scheduler.definitions.items()):
+        queue = definition.queue or default
+        if queue not in local and definition.priority != "normal":
+            asking.setdefault(queue, []).append(name)
+    return [
+        f"queue {queue} is served by workers: its runs start in the order they were "
+        f"handed over, and priority does not reorder them ({', '.join(names[:5])}"
+        + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        + " ask for one)"
+        for queue, names in asking.items()
+    ]
+
+
 def attach_hand_off(runloop: RunLoop, scheduler: Engine) -> None:
     """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
     workers (nothing to do when it executes every queue)."""
     local = scheduler.local_queues
     if local is None:
         return
+    for line in unordered_priorities(scheduler):
+        runloop.log.warning(line)
     runloop.local_queues = frozenset(local)
     queues = _queues_of(scheduler)
     runloop.hand_off = queues.hand_off
