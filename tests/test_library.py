@@ -35,17 +35,21 @@ from unoschedule import (
 )
 from unoschedule.abc import Store
 from unoschedule.errors import (
+    ArgumentError,
     LeadershipError,
     TaskFailure,
     UnoScheduleError,
     VersionConflictError,
 )
+from unoschedule.store import PREFIX_ENV
+from unoschedule.store.sqlite import SQLiteStorage
 from unoschedule.timeutil import format_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from jobs import library_tasks  # noqa: E402
+from redis_server import unique_prefix  # noqa: E402
 from test_task_workers import module_a_reload_brings  # noqa: E402
 
 
@@ -231,6 +235,66 @@ def test_storage_in_the_yaml_file_names_the_state_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "custom.db").exists()
     assert not (tmp_path / "uno-schedule.db").exists()
+
+
+def test_a_scheduler_made_from_a_file_that_names_redis_keeps_its_state_in_redis(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PREFIX_ENV, unique_prefix())  # the CLI's processes inherit it
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        f"scheduler:\n  storage: {redis_url}\nschedules:\n"
+        "  backup:\n    schedule: '0 3 * * *'\n    command: 'true'\n"
+    )
+    from unoschedule.config import load_config
+
+    async def make() -> None:
+        scheduler = Scheduler(config=load_config(config))
+        await scheduler.schedule(command="true", schedule="*/5 * * * *", name="from-api")
+        scheduler.close()
+        over_redis = Scheduler(storage=redis_url)
+        assert [r["name"] for r in await over_redis.list_schedules()] == ["from-api"]
+        over_redis.close()
+
+    asyncio.run(make())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedules.yaml"]  # no state file
+    done = subprocess.run(
+        [sys.executable, "-m", "unoschedule", "-c", str(config), "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = {r["name"]: r["source"] for r in json.loads(done.stdout)}
+    assert listed == {"backup": "file", "from-api": "api"}
+
+
+def test_storage_and_state_naming_two_stores_are_refused_and_naming_one_are_not(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    for storage, state in (
+        (first, second),
+        ("redis://127.0.0.1:1/0", first),
+        (first, "redis://127.0.0.1:1/0"),
+        ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/1"),
+    ):
+        with pytest.raises(ArgumentError, match="name different stores") as refused:
+            Scheduler(storage=storage, state=state)
+        assert "\n" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing opened, nothing made
+    same = Scheduler(storage=first, state=str(tmp_path / "sub" / ".." / "first.db"))
+    assert same.state_path == first
+    asyncio.run(same.schedule(command="true", schedule="0 3 * * *", name="kept"))
+    same.close()
+    store = SQLiteStorage(first)
+    with pytest.raises(ArgumentError, match="name different stores"):
+        Scheduler(storage=store, state=second)
+    given = Scheduler(storage=store, state=first)
+    assert [r["name"] for r in asyncio.run(given.list_schedules())] == ["kept"]
+    given.close()
+    store.close()
+    assert not second.exists()
 
 
 # -- start() ------------------------------------------------------------------------------
