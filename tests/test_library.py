@@ -33,7 +33,7 @@ from unoschedule import (
     Scheduler,
     ScheduleTemplate,
 )
-from unoschedule.abc import Store
+from unoschedule.abc import Clock, Store
 from unoschedule.errors import (
     ArgumentError,
     LeadershipError,
@@ -637,6 +637,39 @@ def test_a_template_supplies_what_the_call_leaves_out(tmp_path: Path) -> None:
         scheduler.close()
 
     asyncio.run(go())
+
+
+class StoppedClock(Clock):
+    """A wall clock that stands at one instant."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 1000.0
+
+
+def test_next_runs_from_an_instant_follow_an_interval_from_where_the_state_anchors_it(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.db"
+    first_seen = datetime(2026, 12, 3, 17, 2, 33, 200000, tzinfo=UTC)
+    real_runs = ["2026-12-03T17:09:33.200000Z", "2026-12-03T17:16:33.200000Z"]
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=state, clock=StoppedClock(first_seen))
+        await scheduler.schedule(command="true", schedule=IntervalSchedule("7m"), name="poll")
+        after = datetime(2026, 12, 3, 17, 5, tzinfo=UTC)
+        assert await scheduler.get_next_run_times("poll", count=2, after=after) == real_runs
+        scheduler.close()
+
+    asyncio.run(go())
+    done = cli(state, "next-runs", "poll", "-n", "2", "--from", "2026-12-03T17:05:00Z", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == real_runs
 
 
 def test_the_calendar_follows_an_interval_from_where_the_state_anchors_it(tmp_path: Path) -> None:

@@ -650,9 +650,11 @@ class Scheduler:
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
         """The next ``count`` fire instants after ``after`` (default now); an interval
-        continues from where the state anchors it, as the leader will run it."""
+        continues from where the state anchors it, as the leader will run it, from any
+        ``after``. The state is read only for such a schedule: the others' instants
+        follow from the definition alone."""
         definition = self._resolve(schedule_id)
-        store = self._store_if_any() if after is None else None
+        store = self._store_if_any() if definition.schedule.anchored else None
         state = store.get_schedule(schedule_id) if store is not None else None
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
