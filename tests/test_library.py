@@ -639,6 +639,30 @@ def test_a_template_supplies_what_the_call_leaves_out(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def test_a_schedules_own_description_is_listed_beside_the_generated_one(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    mine = "Nightly backup of /etc to the NAS"
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=state)
+        await scheduler.schedule(
+            command="true", schedule="0 3 * * *", name="backup", description=mine
+        )
+        [row] = await scheduler.list_schedules()
+        assert (row["user_description"], row["description"]) == (mine, "At 03:00 every day")
+        assert (await scheduler.get_schedule_status("backup"))["user_description"] == mine
+        scheduler.close()
+
+    asyncio.run(go())
+    [row] = json.loads(cli(state, "list", "--json").stdout)
+    assert (row["user_description"], row["description"]) == (mine, "At 03:00 every day")
+    wide = cli(state, "list", "-o", "wide")
+    assert wide.returncode == 0, wide.stderr
+    header, line = wide.stdout.splitlines()
+    assert header.split("\t")[-1] == "description" and line.split("\t")[-1] == mine
+    assert mine not in cli(state, "list").stdout  # the default columns stay as they were
+
+
 class StoppedClock(Clock):
     """A wall clock that stands at one instant."""
 

@@ -596,6 +596,9 @@ class Scheduler:
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
+        """The schedules, by name. ``description`` is the schedule in words (``At 03:00
+        every day``), as ``list`` has always shown it; ``user_description`` is the
+        schedule's own ``description``."""
         return await _in_thread(self._list, status, tags)
 
     def _list(
@@ -630,6 +633,7 @@ class Scheduler:
                     ),
                     "tags": list(definition.tags),
                     "description": definition.schedule.describe(),
+                    "user_description": definition.description,
                     "timezone": definition.zone_name,
                     "last_run": format_instant(state.last_run) if state else None,
                     "last_result": state.last_result if state else None,
@@ -692,6 +696,7 @@ class Scheduler:
             "status": self._status_of(definition, state),
             "type": definition.type,
             "description": definition.schedule.describe(),
+            "user_description": definition.description,
             "last_run": format_instant(state.last_run) if state else None,
             "last_result": state.last_result if state else None,
             "next_run": format_instant(self._next_run(definition, state)),

@@ -251,7 +251,8 @@ def list_(
     """List schedules: next run and time left, last run and time passed, last result.
 
     On a terminal the columns that do not fit its width are left out, least needed
-    first (the schedule, the last run's instant, the type...); -o wide shows them all.
+    first (the schedule, the last run's instant, the type...); -o wide shows them all,
+    and each schedule's description (its description: key) last.
     Piped (or with --plain) it prints every column, one schedule per line,
     tab-separated, after a header line: ready for grep, cut and awk. Times are in each
     schedule's own zone unless --tz says otherwise. When no scheduler is running, it
