@@ -158,6 +158,28 @@ def test_update_creates_the_next_version_and_refuses_a_stale_one(tmp_path: Path)
     asyncio.run(go())
 
 
+def test_a_limit_on_the_versions_keeps_the_newest_with_their_diffs(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+
+    async def go() -> list[dict[str, Any]]:
+        scheduler = Scheduler(storage=state)
+        await scheduler.schedule(command="true", schedule="0 0 * * *", name="cleanup")
+        for hour in (1, 2, 3):
+            await scheduler.update_schedule("cleanup", schedule=f"0 {hour} * * *")
+        every = await scheduler.get_schedule_history("cleanup")
+        assert [v["version"] for v in every] == [4, 3, 2, 1]
+        assert await scheduler.get_schedule_history("cleanup", limit=2) == every[:2]
+        scheduler.close()
+        return every
+
+    every = asyncio.run(go())
+    done = cli(state, "history", "cleanup", "--versions", "--limit", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == every[:2]  # 3's diff still from version 2
+    plain = cli(state, "history", "cleanup", "--versions", "-n", "1")
+    assert "version 4" in plain.stdout and "version 3" not in plain.stdout, plain.stdout
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

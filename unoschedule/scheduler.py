@@ -14,7 +14,6 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
@@ -783,29 +782,36 @@ class Scheduler:
         store = self._check_known(schedule_id)
         return [_run_json(r) for r in store.history(schedule_id, limit)] if store else []
 
-    async def get_schedule_history(self, schedule_id: str) -> list[dict[str, Any]]:
+    async def get_schedule_history(
+        self, schedule_id: str, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The schedule's versions, newest first: ``version``, ``changed_at``,
-        ``changelog``, ``source`` and the ``diff`` from the version before."""
-        return await _in_thread(self._versions, schedule_id)
+        ``changelog``, ``source`` and the ``diff`` from the version before; the newest
+        ``limit`` of them (None: every one)."""
+        return await _in_thread(self._versions, schedule_id, limit)
 
     #: The older name of ``get_schedule_history``.
     get_schedule_versions = get_schedule_history
 
-    def _versions(self, schedule_id: str) -> list[dict[str, Any]]:
+    def _versions(self, schedule_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        if limit is not None and limit < 0:
+            raise ArgumentError(f"limit must be 0 or more, not {limit}")
         store = self._check_known(schedule_id)
         if store is None:
             return []
         from .sync import definition_diff
 
         versions = store.versions(schedule_id)
-        for newer, older in itertools.zip_longest(versions, versions[1:]):
+        shown = versions if limit is None else versions[:limit]
+        # each shown version against the one before it, whether that one is shown or not
+        for newer, older in zip(shown, [*versions[1:], None], strict=False):
             if not newer.diff:
                 # An addition is stored without its diff (a first start with 100,000
                 # schedules would spend seconds on them); it is made here, when read.
                 newer.diff = definition_diff(
                     schedule_id, older.definition if older else None, newer.definition
                 )
-        return [v.to_json() for v in versions]
+        return [v.to_json() for v in shown]
 
     # -- manual runs and events -------------------------------------------------------------
 
@@ -1246,9 +1252,9 @@ class Scheduler:
         """``get_run_history``."""
         return self._run_history(schedule_id, limit)
 
-    def schedule_versions(self, schedule_id: str) -> list[dict[str, Any]]:
+    def schedule_versions(self, schedule_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         """``get_schedule_history``."""
-        return self._versions(schedule_id)
+        return self._versions(schedule_id, limit)
 
     def pauses_of(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """``get_pauses``."""

@@ -298,10 +298,11 @@ def status(scheduler: Scheduler, name: str) -> dict[str, Any]:
 def history(
     scheduler: Scheduler, name: str, limit: int = 50, *, versions: bool = False
 ) -> dict[str, Any]:
-    """A schedule's runs (newest first) or its versions, the zone its instants are shown
-    in (its own, for schedules of the file and of the API alike) and its latest pauses."""
+    """A schedule's newest ``limit`` runs or versions (newest first), the zone its
+    instants are shown in (its own, for schedules of the file and of the API alike) and
+    its latest pauses."""
     if versions:
-        records = scheduler.schedule_versions(name)
+        records = scheduler.schedule_versions(name, limit)
         paused: list[dict[str, Any]] = []
     else:
         records = scheduler.run_history(name, limit)

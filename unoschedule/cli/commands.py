@@ -337,7 +337,9 @@ def next_runs(
 def history(
     ctx: typer.Context,
     name: NameArg,
-    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many runs.")] = 50,
+    limit: Annotated[
+        int, typer.Option("-n", "--limit", min=1, help="How many runs (or versions).")
+    ] = 50,
     versions: Annotated[
         bool, typer.Option("--versions", help="Show definition versions with diffs instead.")
     ] = False,
