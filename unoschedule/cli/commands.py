@@ -11,7 +11,6 @@ command shares are in ``app``.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -533,7 +532,8 @@ def calendar(
     """Draw when every schedule fires over a window, with load and collisions.
 
     One row per schedule on a shared time axis, a load row (fires per column) and the
-    instants where several schedules fire together, such as the midnight pile-up.
+    instants where several schedules fire together, such as the midnight pile-up. The
+    axis is in --tz, else in the file's scheduler.timezone (else UTC).
 
     Examples:
 
@@ -553,14 +553,14 @@ def calendar(
         size = parse_duration(bucket, what="bucket") if bucket else None
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc)) from None
-    shown = zone(tz)
-    try:
-        start = parse_from(from_, shown) or datetime.now(UTC)
-    except UnoScheduleError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--from'") from None
     with scheduler_for(ctx) as scheduler:
+        zone_name = _axis_zone(tz, scheduler.options.timezone)
+        shown = zone(zone_name)
+        try:
+            start = parse_from(from_, shown) or scheduler.clock.now()
+        except UnoScheduleError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--from'") from None
         rows = scheduler.schedule_list()
-        zone_name = tz or scheduler.options.timezone or "UTC"
         hidden = {r["name"]: str(r["status"]) for r in rows if r.get("status") != "active"}
         timelines = scheduler.timelines(start)
         if size is None:
@@ -575,6 +575,15 @@ def calendar(
     con = output.console()
     for renderable in cal.render(data):
         con.print(renderable, overflow="ignore", crop=False, no_wrap=True)
+
+
+def _axis_zone(tz: str | None, file_zone: str | None) -> str:
+    """The one zone ``calendar`` both draws its axis in and names: ``--tz``, else (and
+    for ``--tz schedule``) the file's ``scheduler.timezone``, the zone its schedules
+    are read in unless they name their own; else UTC."""
+    if tz and tz.lower() != "schedule":
+        return tz
+    return file_zone or "UTC"
 
 
 def _columns(definitions: dict[str, Any]) -> int:
