@@ -372,6 +372,28 @@ def test_calendar_json_counts_the_midnight_pile_up(config: Path) -> None:
     assert state_files(config.parent) == []
 
 
+def test_calendar_without_tz_draws_its_axis_in_the_zone_it_names_the_files(
+    config: Path,
+) -> None:
+    config.write_text(SCHEDULES.replace("timezone: UTC", "timezone: Europe/Berlin", 1))
+    window = ("calendar", "--from", "2026-06-01T12:00:00Z", "--window", "3d", "--bucket", "1d")
+    code, out, err = invoke(config, *window, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["timezone"] == "Europe/Berlin"
+    # days from Berlin's midnight, the first one holding the window's start
+    assert [b["start"] for b in data["buckets"]] == [
+        "2026-05-31T22:00:00Z", "2026-06-01T22:00:00Z", "2026-06-02T22:00:00Z",
+    ]  # fmt: skip
+    assert data["buckets"][1]["local"] == "2026-06-02T00:00:00+02:00"
+    code, out, _ = invoke(config, *window, columns=120)
+    assert code == 0
+    assert "2026-06-01 00:00 to 2026-06-04 00:00 Europe/Berlin" in out
+    code, out, _ = invoke(config, *window, "--tz", "UTC", "--json")
+    data = json.loads(out)
+    assert data["timezone"] == "UTC" and data["buckets"][1]["start"] == "2026-06-02T00:00:00Z"
+
+
 def test_calendar_human(config: Path) -> None:
     code, out, _ = invoke(config, "calendar", "--from", "2026-06-01T12:00:00Z", "--window", "7d")
     assert code == 0

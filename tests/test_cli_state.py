@@ -12,11 +12,13 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from test_service import Runner, runners, uno_cli, wait_until, write_config
 
+from unoschedule.runlogs import path_of
 from unoschedule.scheduler import Scheduler
 
 __all__ = ["runners"]  # the fixture, imported for its name
@@ -161,6 +163,58 @@ def test_trigger_wait_reads_a_relative_cwd_from_the_files_folder_when_the_file_i
         assert done.returncode == 0, done.stderr
         assert (tmp_path / "sub" / "where.txt").read_text().strip() == str(tmp_path / "sub")
         (tmp_path / "sub" / "where.txt").unlink()
+
+
+def test_logs_reads_a_relative_log_dir_from_the_files_folder_when_the_file_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    write_config(
+        tmp_path,
+        """
+        scheduler:
+          log_dir: runlogs
+        schedules:
+          here:
+            schedule: {every: 1h}
+            command: "true"
+        """,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = [*uno_cli(tmp_path)]  # -c and --state name files in tmp_path
+    assert subprocess.run([*argv, "pause", "here"], cwd=elsewhere).returncode == 0
+    _finished_run(tmp_path / "state.db", "here", "r1")
+    kept = path_of(tmp_path / "runlogs", "here", "r1")  # where the runner writes it
+    kept.parent.mkdir(parents=True)
+    kept.write_text("every line the run printed\n")
+    for _ in range(2):  # the file read, then the file's record in the state
+        done = subprocess.run(
+            [*argv, "logs", "here", "r1", "--json"],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        record = json.loads(done.stdout)
+        assert (record["complete"], record["path"]) == (True, str(kept))
+        assert record["output"] == "every line the run printed\n"
+
+
+def _finished_run(state: Path, schedule: str, run_id: str) -> None:
+    """A run of ``schedule`` recorded as the runner records one that succeeded."""
+    from unoschedule.model import RunRecord
+    from unoschedule.records import Finish
+    from unoschedule.store.sqlite import SQLiteStorage
+
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    store = SQLiteStorage(state)
+    try:
+        store.enqueue(RunRecord(run_id=run_id, schedule=schedule, scheduled_time=at, queued_at=at))
+        store.start_runs([(run_id, at, 1)])
+        store.finish_runs([Finish(run_id, "success", at + timedelta(seconds=1))])
+    finally:
+        store.close()
 
 
 def test_history_shows_a_schedule_made_through_the_api_in_its_own_zone(tmp_path: Path) -> None:

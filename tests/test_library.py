@@ -33,13 +33,16 @@ from unoschedule import (
     Scheduler,
     ScheduleTemplate,
 )
-from unoschedule.abc import Store
+from unoschedule.abc import Clock, Store
 from unoschedule.errors import (
+    ArgumentError,
     LeadershipError,
     TaskFailure,
     UnoScheduleError,
     VersionConflictError,
 )
+from unoschedule.store import PREFIX_ENV
+from unoschedule.store.sqlite import SQLiteStorage
 from unoschedule.timeutil import format_instant
 from unoschedule.wallclock import DstPolicy
 
@@ -47,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from jobs import library_tasks  # noqa: E402
+from redis_server import unique_prefix  # noqa: E402
 from test_task_workers import module_a_reload_brings  # noqa: E402
 
 
@@ -153,6 +157,28 @@ def test_update_creates_the_next_version_and_refuses_a_stale_one(tmp_path: Path)
         scheduler.close()
 
     asyncio.run(go())
+
+
+def test_a_limit_on_the_versions_keeps_the_newest_with_their_diffs(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+
+    async def go() -> list[dict[str, Any]]:
+        scheduler = Scheduler(storage=state)
+        await scheduler.schedule(command="true", schedule="0 0 * * *", name="cleanup")
+        for hour in (1, 2, 3):
+            await scheduler.update_schedule("cleanup", schedule=f"0 {hour} * * *")
+        every = await scheduler.get_schedule_history("cleanup")
+        assert [v["version"] for v in every] == [4, 3, 2, 1]
+        assert await scheduler.get_schedule_history("cleanup", limit=2) == every[:2]
+        scheduler.close()
+        return every
+
+    every = asyncio.run(go())
+    done = cli(state, "history", "cleanup", "--versions", "--limit", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == every[:2]  # 3's diff still from version 2
+    plain = cli(state, "history", "cleanup", "--versions", "-n", "1")
+    assert "version 4" in plain.stdout and "version 3" not in plain.stdout, plain.stdout
 
 
 @pytest.mark.parametrize(
@@ -287,6 +313,66 @@ def test_storage_in_the_yaml_file_names_the_state_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "custom.db").exists()
     assert not (tmp_path / "uno-schedule.db").exists()
+
+
+def test_a_scheduler_made_from_a_file_that_names_redis_keeps_its_state_in_redis(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PREFIX_ENV, unique_prefix())  # the CLI's processes inherit it
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        f"scheduler:\n  storage: {redis_url}\nschedules:\n"
+        "  backup:\n    schedule: '0 3 * * *'\n    command: 'true'\n"
+    )
+    from unoschedule.config import load_config
+
+    async def make() -> None:
+        scheduler = Scheduler(config=load_config(config))
+        await scheduler.schedule(command="true", schedule="*/5 * * * *", name="from-api")
+        scheduler.close()
+        over_redis = Scheduler(storage=redis_url)
+        assert [r["name"] for r in await over_redis.list_schedules()] == ["from-api"]
+        over_redis.close()
+
+    asyncio.run(make())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedules.yaml"]  # no state file
+    done = subprocess.run(
+        [sys.executable, "-m", "unoschedule", "-c", str(config), "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = {r["name"]: r["source"] for r in json.loads(done.stdout)}
+    assert listed == {"backup": "file", "from-api": "api"}
+
+
+def test_storage_and_state_naming_two_stores_are_refused_and_naming_one_are_not(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    for storage, state in (
+        (first, second),
+        ("redis://127.0.0.1:1/0", first),
+        (first, "redis://127.0.0.1:1/0"),
+        ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/1"),
+    ):
+        with pytest.raises(ArgumentError, match="name different stores") as refused:
+            Scheduler(storage=storage, state=state)
+        assert "\n" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing opened, nothing made
+    same = Scheduler(storage=first, state=str(tmp_path / "sub" / ".." / "first.db"))
+    assert same.state_path == first
+    asyncio.run(same.schedule(command="true", schedule="0 3 * * *", name="kept"))
+    same.close()
+    store = SQLiteStorage(first)
+    with pytest.raises(ArgumentError, match="name different stores"):
+        Scheduler(storage=store, state=second)
+    given = Scheduler(storage=store, state=first)
+    assert [r["name"] for r in asyncio.run(given.list_schedules())] == ["kept"]
+    given.close()
+    store.close()
+    assert not second.exists()
 
 
 # -- start() ------------------------------------------------------------------------------
@@ -629,6 +715,63 @@ def test_a_template_supplies_what_the_call_leaves_out(tmp_path: Path) -> None:
         scheduler.close()
 
     asyncio.run(go())
+
+
+def test_a_schedules_own_description_is_listed_beside_the_generated_one(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    mine = "Nightly backup of /etc to the NAS"
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=state)
+        await scheduler.schedule(
+            command="true", schedule="0 3 * * *", name="backup", description=mine
+        )
+        [row] = await scheduler.list_schedules()
+        assert (row["user_description"], row["description"]) == (mine, "At 03:00 every day")
+        assert (await scheduler.get_schedule_status("backup"))["user_description"] == mine
+        scheduler.close()
+
+    asyncio.run(go())
+    [row] = json.loads(cli(state, "list", "--json").stdout)
+    assert (row["user_description"], row["description"]) == (mine, "At 03:00 every day")
+    wide = cli(state, "list", "-o", "wide")
+    assert wide.returncode == 0, wide.stderr
+    header, line = wide.stdout.splitlines()
+    assert header.split("\t")[-1] == "description" and line.split("\t")[-1] == mine
+    assert mine not in cli(state, "list").stdout  # the default columns stay as they were
+
+
+class StoppedClock(Clock):
+    """A wall clock that stands at one instant."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 1000.0
+
+
+def test_next_runs_from_an_instant_follow_an_interval_from_where_the_state_anchors_it(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.db"
+    first_seen = datetime(2026, 12, 3, 17, 2, 33, 200000, tzinfo=UTC)
+    real_runs = ["2026-12-03T17:09:33.200000Z", "2026-12-03T17:16:33.200000Z"]
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=state, clock=StoppedClock(first_seen))
+        await scheduler.schedule(command="true", schedule=IntervalSchedule("7m"), name="poll")
+        after = datetime(2026, 12, 3, 17, 5, tzinfo=UTC)
+        assert await scheduler.get_next_run_times("poll", count=2, after=after) == real_runs
+        scheduler.close()
+
+    asyncio.run(go())
+    done = cli(state, "next-runs", "poll", "-n", "2", "--from", "2026-12-03T17:05:00Z", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == real_runs
 
 
 def test_the_calendar_follows_an_interval_from_where_the_state_anchors_it(tmp_path: Path) -> None:

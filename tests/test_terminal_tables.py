@@ -108,6 +108,7 @@ def test_list_at_80_columns_keeps_name_status_time_left_and_result_and_wide_show
     header = rows_of(out)[0].split()
     assert header[:4] == ["name", "type", "schedule", "status"] and "last" in header
     assert "At 04:00 every day" in out  # prose whole in -o wide
+    assert header[-1] == "description" and "Nightly backup of /etc to the NAS" in out
     code, _, err = invoke(config, "list", "-o", "tall", state=state)
     assert code == 2 and "'tall' is not an output format" in err
 

@@ -574,6 +574,9 @@ class StateFile(ABC):
     reserves room for the ends of its runs in flight. A store over the network has no
     such file and does not declare it."""
 
+    #: The file, its symbolic links resolved: what names the same store as another path.
+    path: str
+
     @abstractmethod
     def check_identity(self) -> None:
         """Raise ``StateError`` if the file this store opened is no longer what its name

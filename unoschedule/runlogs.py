@@ -31,7 +31,6 @@ from .errors import UnoScheduleError
 
 if TYPE_CHECKING:
     from .abc import Store
-    from .config import Config
     from .model import SchedulerOptions
 
 
@@ -39,7 +38,9 @@ class _HasLogDir(Protocol):
     """What ``log_dir_of`` reads: the library's ``Scheduler`` or the runner's engine."""
 
     options: SchedulerOptions
-    config: Config | None
+
+    @property
+    def base_dir(self) -> str | None: ...
 
     @property
     def state_path(self) -> Path | None: ...
@@ -54,12 +55,17 @@ FLUSH_SECONDS = 0.5
 
 def log_dir_of(scheduler: _HasLogDir) -> Path | None:
     """``scheduler.log_dir`` (relative: to the YAML file's folder), else beside the state
-    file; None for a remote store with no ``log_dir``."""
+    file; None for a remote store with no ``log_dir``.
+
+    The folder is the scheduler's ``base_dir``, the one a relative ``cwd`` is read
+    against too: it is the file's also for a command that was opened over the state
+    without reading the file, so that ``logs`` reads where the runner wrote.
+    """
     configured = scheduler.options.log_dir
     if configured:
         path = Path(configured).expanduser()
-        if not path.is_absolute() and scheduler.config is not None:
-            path = scheduler.config.folder / path
+        if not path.is_absolute() and scheduler.base_dir is not None:
+            path = Path(scheduler.base_dir) / path
         return path
     state = scheduler.state_path
     return None if state is None else Path(str(state) + ".logs")

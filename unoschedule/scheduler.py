@@ -15,7 +15,6 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import pauses
-from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, Store, SystemClock
+from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, StateFile, Store, SystemClock
 from .errors import (
     ArgumentError,
     ConfigError,
@@ -68,7 +67,12 @@ RETRY_GRACE = 5.0
 
 
 class Scheduler:
-    """Create with the options of the YAML file's ``scheduler:`` key, or from a ``Config``."""
+    """Create with the options of the YAML file's ``scheduler:`` key, or from a ``Config``.
+
+    The store: ``storage`` (a store, a URL or a file) or ``state`` (a URL or a file),
+    both only when they name the same one (else ``ArgumentError``); without either, the
+    config's ``scheduler.storage`` or ``scheduler.state``, else ``uno-schedule.db``.
+    """
 
     def __init__(
         self,
@@ -91,8 +95,7 @@ class Scheduler:
                 + (f"; did you mean {hint[0]!r}?" if hint else "")
             )
         base = config.options if config is not None else SchedulerOptions()
-        if "storage" in options and not isinstance(options["storage"], str | None):
-            storage = options.pop("storage")
+        where = _state_location(storage, state, config)
         if options:
             # The same rules as the file's scheduler: key, so that nothing the library
             # accepts fails later (a zero check_interval would be a busy loop).
@@ -113,24 +116,11 @@ class Scheduler:
         #: kept in step with the state by ``reconcile_definitions``.
         self.definitions: dict[str, ScheduleDefinition] = dict(self.file_definitions)
         self.templates: dict[str, ScheduleTemplate] = {}
-        self._store: Store | None = storage if isinstance(storage, Store) else None
+        self._store: Store | None = where if isinstance(where, Store) else None
         self._given_store = self._store is not None
-        self._storage_url = storage if isinstance(storage, str) and _is_url(storage) else None
-        self._state_path: Path | None = None
+        self._storage_url = where if isinstance(where, str) else None
+        self._state_path: Path | None = where if isinstance(where, Path) else None
         self._base_dir: str | None = None
-        if self._store is None and self._storage_url is None:
-            if storage is not None and not isinstance(storage, Store):
-                self._state_path = Path(storage)
-            elif state is not None:
-                self._state_path = Path(state)
-            elif config is not None:
-                self._state_path = config.state_path(None)
-            elif self.options.storage and _is_url(self.options.storage):
-                self._storage_url = self.options.storage
-            else:
-                self._state_path = Path(
-                    self.options.storage or self.options.state or "uno-schedule.db"
-                )
         self._create_state = create_state
         #: Check every page of a SQLite state when it is opened (``quick_check``): at the
         #: start of a run loop; a shell command, which reads a few rows, leaves it out.
@@ -149,16 +139,9 @@ class Scheduler:
     def from_config(
         cls, config: Config, *, state: str | None = None, create_state: bool = False, **kw: Any
     ) -> Scheduler:
-        """A scheduler over a loaded YAML file; ``state`` overrides the state file path.
-
-        A URL (``--state`` or ``scheduler.storage``) names a remote store rather than a
-        file, so that it is opened as such (or refused with a clear error), never taken
-        for a file name.
-        """
-        url = config.store_url(state)
-        if url is not None:
-            return cls(config=config, storage=url, create_state=create_state, **kw)
-        return cls(config=config, state=config.state_path(state), create_state=create_state, **kw)
+        """A scheduler over a loaded YAML file; ``state`` (a path or a store URL)
+        overrides the file's ``scheduler.storage``/``state``, as ``--state`` does."""
+        return cls(config=config, state=state, create_state=create_state, **kw)
 
     @classmethod
     def for_state(
@@ -171,12 +154,7 @@ class Scheduler:
         """A scheduler over a state alone: a path or a store URL. Every schedule, the
         file's included, is read from the state. ``options``: checked already (those the
         state keeps of its file, see ``filestamp``), else the defaults."""
-        from .store import is_url
-
-        if is_url(state):
-            scheduler = cls(storage=os.fspath(state), create_state=create_state)
-        else:
-            scheduler = cls(state=state, create_state=create_state)
+        scheduler = cls(state=state, create_state=create_state)
         if options is not None:
             scheduler.options = options
             scheduler.instance_id = options.instance_id or scheduler.instance_id
@@ -621,6 +599,9 @@ class Scheduler:
     async def list_schedules(
         self, status: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
+        """The schedules, by name. ``description`` is the schedule in words (``At 03:00
+        every day``), as ``list`` has always shown it; ``user_description`` is the
+        schedule's own ``description``."""
         return await _in_thread(self._list, status, tags)
 
     def _list(
@@ -655,6 +636,7 @@ class Scheduler:
                     ),
                     "tags": list(definition.tags),
                     "description": definition.schedule.describe(),
+                    "user_description": definition.description,
                     "timezone": definition.zone_name,
                     "last_run": format_instant(state.last_run) if state else None,
                     "last_result": state.last_result if state else None,
@@ -675,9 +657,11 @@ class Scheduler:
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
         """The next ``count`` fire instants after ``after`` (default now); an interval
-        continues from where the state anchors it, as the leader will run it."""
+        continues from where the state anchors it, as the leader will run it, from any
+        ``after``. The state is read only for such a schedule: the others' instants
+        follow from the definition alone."""
         definition = self._resolve(schedule_id)
-        store = self._store_if_any() if after is None else None
+        store = self._store_if_any() if definition.schedule.anchored else None
         state = store.get_schedule(schedule_id) if store is not None else None
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
@@ -715,6 +699,7 @@ class Scheduler:
             "status": self._status_of(definition, state),
             "type": definition.type,
             "description": definition.schedule.describe(),
+            "user_description": definition.description,
             "last_run": format_instant(state.last_run) if state else None,
             "last_result": state.last_result if state else None,
             "next_run": format_instant(self._next_run(definition, state)),
@@ -801,29 +786,36 @@ class Scheduler:
         store = self._check_known(schedule_id)
         return [_run_json(r) for r in store.history(schedule_id, limit)] if store else []
 
-    async def get_schedule_history(self, schedule_id: str) -> list[dict[str, Any]]:
+    async def get_schedule_history(
+        self, schedule_id: str, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The schedule's versions, newest first: ``version``, ``changed_at``,
-        ``changelog``, ``source`` and the ``diff`` from the version before."""
-        return await _in_thread(self._versions, schedule_id)
+        ``changelog``, ``source`` and the ``diff`` from the version before; the newest
+        ``limit`` of them (None: every one)."""
+        return await _in_thread(self._versions, schedule_id, limit)
 
     #: The older name of ``get_schedule_history``.
     get_schedule_versions = get_schedule_history
 
-    def _versions(self, schedule_id: str) -> list[dict[str, Any]]:
+    def _versions(self, schedule_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        if limit is not None and limit < 0:
+            raise ArgumentError(f"limit must be 0 or more, not {limit}")
         store = self._check_known(schedule_id)
         if store is None:
             return []
         from .sync import definition_diff
 
         versions = store.versions(schedule_id)
-        for newer, older in itertools.zip_longest(versions, versions[1:]):
+        shown = versions if limit is None else versions[:limit]
+        # each shown version against the one before it, whether that one is shown or not
+        for newer, older in zip(shown, [*versions[1:], None], strict=False):
             if not newer.diff:
                 # An addition is stored without its diff (a first start with 100,000
                 # schedules would spend seconds on them); it is made here, when read.
                 newer.diff = definition_diff(
                     schedule_id, older.definition if older else None, newer.definition
                 )
-        return [v.to_json() for v in versions]
+        return [v.to_json() for v in shown]
 
     # -- manual runs and events -------------------------------------------------------------
 
@@ -1270,9 +1262,9 @@ class Scheduler:
         """``get_run_history``."""
         return self._run_history(schedule_id, limit)
 
-    def schedule_versions(self, schedule_id: str) -> list[dict[str, Any]]:
+    def schedule_versions(self, schedule_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         """``get_schedule_history``."""
-        return self._versions(schedule_id)
+        return self._versions(schedule_id, limit)
 
     def pauses_of(self, schedule_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """``get_pauses``."""
@@ -1495,10 +1487,68 @@ async def _in_thread(func: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(func, *args)
 
 
-def _is_url(spec: str) -> bool:
+def _is_url(spec: str | os.PathLike[str]) -> bool:
     from .store import is_url
 
     return is_url(spec)
+
+
+def _state_location(
+    storage: Store | str | os.PathLike[str] | None,
+    state: str | os.PathLike[str] | None,
+    config: Config | None,
+) -> Store | str | Path:
+    """The store a scheduler's arguments mean: a store object, a URL (a remote store,
+    opened on first use) or the path of a state file. The one rule for every way of
+    making a scheduler (the constructor, ``from_config``, ``for_state``), so that none
+    of them can open a file next to the YAML file while the file names Redis.
+
+    ``storage`` or ``state`` wins when given; else the file's ``scheduler.storage`` or
+    ``scheduler.state`` (a file read against its folder); else ``uno-schedule.db``. A
+    URL is never taken for a file name, whichever argument or key holds it.
+    """
+    given = _one_store(storage, state)
+    if isinstance(given, Store):
+        return given
+    if config is not None:
+        return config.store_url(given) or config.state_path(given)
+    spec = given if given is not None else "uno-schedule.db"
+    return os.fspath(spec) if _is_url(spec) else Path(spec)
+
+
+def _one_store(
+    storage: Store | str | os.PathLike[str] | None, state: str | os.PathLike[str] | None
+) -> Store | str | os.PathLike[str] | None:
+    """``storage`` or ``state``, whichever is given. Both are accepted only when they
+    name the same store: two different ones are a contradiction that no rule of
+    precedence should settle silently."""
+    if storage is None or state is None:
+        return storage if storage is not None else state
+    identity = _store_identity(storage)
+    if identity is not None and identity == _store_identity(state):
+        return storage
+    raise ArgumentError(
+        f"storage={_shown_store(storage)} and state={_shown_store(state)} name different "
+        "stores: give one of them"
+    )
+
+
+def _store_identity(spec: Store | str | os.PathLike[str]) -> str | None:
+    """What makes two arguments the same store: a URL as written, a file by its real
+    path (links resolved); None for a store object not kept in a file."""
+    if isinstance(spec, Store):
+        return spec.path if isinstance(spec, StateFile) else None
+    text = os.fspath(spec)
+    return text if _is_url(text) else os.path.realpath(os.path.expanduser(text))
+
+
+def _shown_store(spec: Store | str | os.PathLike[str]) -> str:
+    """An argument as a message shows it: a URL without its password."""
+    if isinstance(spec, Store):
+        return type(spec).__name__
+    from .store import mask_url
+
+    return repr(mask_url(spec))
 
 
 def check_run_values(

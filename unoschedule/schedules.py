@@ -206,6 +206,9 @@ class ScheduleSpec(ABC):
     #: Whether the timeline depends only on zone, DST policy and bounds (not on the
     #: schedule's name or anchor), so that schedules written alike can share one.
     name_free: bool = False
+    #: Whether the timeline counts from an anchor (when the state first saw the
+    #: schedule): only the state can then say when its runs come.
+    anchored: ClassVar[bool] = False
 
     @abstractmethod
     def to_config(self) -> Any:
@@ -300,6 +303,7 @@ class IntervalSchedule(ScheduleSpec):
     kind = "interval"
     fixed_time = False
     wall_times = False
+    anchored = True
 
     def __init__(self, interval: timedelta | str | float | dict[str, float]):
         self.interval = parse_duration(interval, what="interval")

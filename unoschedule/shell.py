@@ -281,15 +281,13 @@ def schedule_zone(scheduler: Scheduler, name: str) -> str:
 
 def status(scheduler: Scheduler, name: str) -> dict[str, Any]:
     """``Scheduler.get_schedule_status``'s record with what a reader needs beside it: the
-    schedule as written, its zone and queue, the user's ``description``
-    (``user_description``; ``description`` is the generated one) and the leader."""
+    schedule as written, its zone and queue, and the leader."""
     record = scheduler.schedule_status(name)
     definition = scheduler.definition(name)
     record.update(
         timezone=definition.zone_name,
         schedule=definition.schedule.to_config(),
         queue=definition.queue_name,
-        user_description=definition.description,
     )
     leader = leader_status(scheduler)
     record["scheduler_running"] = leader["running"]
@@ -300,10 +298,11 @@ def status(scheduler: Scheduler, name: str) -> dict[str, Any]:
 def history(
     scheduler: Scheduler, name: str, limit: int = 50, *, versions: bool = False
 ) -> dict[str, Any]:
-    """A schedule's runs (newest first) or its versions, the zone its instants are shown
-    in (its own, for schedules of the file and of the API alike) and its latest pauses."""
+    """A schedule's newest ``limit`` runs or versions (newest first), the zone its
+    instants are shown in (its own, for schedules of the file and of the API alike) and
+    its latest pauses."""
     if versions:
-        records = scheduler.schedule_versions(name)
+        records = scheduler.schedule_versions(name, limit)
         paused: list[dict[str, Any]] = []
     else:
         records = scheduler.run_history(name, limit)

@@ -176,24 +176,24 @@ def list_(
                 output.since(last_run, now),
                 r.get("last_result"),
                 paused_note(r, here).strip(" ()"),
+                *([r.get("user_description")] if wide else []),
             ]
         )
-    output.table(
-        [
-            Column("name"),
-            Column("type", drop=6),
-            Column("schedule", drop=4, shorten=True),
-            Column("status", styled=True),
-            Column("next", drop=2),
-            Column("left"),
-            Column("last", drop=5),
-            Column("passed", drop=3),
-            Column("result", drop=1, styled=True),
-            Column("why", drop=7, shorten=True),
-        ],
-        shown,
-        wide=wide,
-    )
+    columns = [
+        Column("name"),
+        Column("type", drop=6),
+        Column("schedule", drop=4, shorten=True),
+        Column("status", styled=True),
+        Column("next", drop=2),
+        Column("left"),
+        Column("last", drop=5),
+        Column("passed", drop=3),
+        Column("result", drop=1, styled=True),
+        Column("why", drop=7, shorten=True),
+    ]
+    if wide:  # last, and only here: the plain rows scripts cut keep their columns
+        columns.append(Column("description", shorten=True))
+    output.table(columns, shown, wide=wide)
     if note:
         output.err(f"note: {note}; nothing fires until it starts")
     if not rows:

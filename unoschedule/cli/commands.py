@@ -11,7 +11,6 @@ command shares are in ``app``.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -251,7 +250,8 @@ def list_(
     """List schedules: next run and time left, last run and time passed, last result.
 
     On a terminal the columns that do not fit its width are left out, least needed
-    first (the schedule, the last run's instant, the type...); -o wide shows them all.
+    first (the schedule, the last run's instant, the type...); -o wide shows them all,
+    and each schedule's description (its description: key) last.
     Piped (or with --plain) it prints every column, one schedule per line,
     tab-separated, after a header line: ready for grep, cut and awk. Times are in each
     schedule's own zone unless --tz says otherwise. When no scheduler is running, it
@@ -336,7 +336,9 @@ def next_runs(
 def history(
     ctx: typer.Context,
     name: NameArg,
-    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many runs.")] = 50,
+    limit: Annotated[
+        int, typer.Option("-n", "--limit", min=1, help="How many runs (or versions).")
+    ] = 50,
     versions: Annotated[
         bool, typer.Option("--versions", help="Show definition versions with diffs instead.")
     ] = False,
@@ -530,7 +532,8 @@ def calendar(
     """Draw when every schedule fires over a window, with load and collisions.
 
     One row per schedule on a shared time axis, a load row (fires per column) and the
-    instants where several schedules fire together, such as the midnight pile-up.
+    instants where several schedules fire together, such as the midnight pile-up. The
+    axis is in --tz, else in the file's scheduler.timezone (else UTC).
 
     Examples:
 
@@ -550,14 +553,14 @@ def calendar(
         size = parse_duration(bucket, what="bucket") if bucket else None
     except UnoScheduleError as exc:
         raise typer.BadParameter(str(exc)) from None
-    shown = zone(tz)
-    try:
-        start = parse_from(from_, shown) or datetime.now(UTC)
-    except UnoScheduleError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--from'") from None
     with scheduler_for(ctx) as scheduler:
+        zone_name = _axis_zone(tz, scheduler.options.timezone)
+        shown = zone(zone_name)
+        try:
+            start = parse_from(from_, shown) or scheduler.clock.now()
+        except UnoScheduleError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--from'") from None
         rows = scheduler.schedule_list()
-        zone_name = tz or scheduler.options.timezone or "UTC"
         hidden = {r["name"]: str(r["status"]) for r in rows if r.get("status") != "active"}
         timelines = scheduler.timelines(start)
         if size is None:
@@ -572,6 +575,15 @@ def calendar(
     con = output.console()
     for renderable in cal.render(data):
         con.print(renderable, overflow="ignore", crop=False, no_wrap=True)
+
+
+def _axis_zone(tz: str | None, file_zone: str | None) -> str:
+    """The one zone ``calendar`` both draws its axis in and names: ``--tz``, else (and
+    for ``--tz schedule``) the file's ``scheduler.timezone``, the zone its schedules
+    are read in unless they name their own; else UTC."""
+    if tz and tz.lower() != "schedule":
+        return tz
+    return file_zone or "UTC"
 
 
 def _columns(definitions: dict[str, Any]) -> int:
