@@ -69,9 +69,6 @@ class StoreContract:
     #: The capabilities the backend declares beyond ``Store`` (``abc.StateFile``: a file on
     #: this host; ``abc.WorkerQueues``: queues served to workers on other hosts).
     CAPABILITIES: frozenset[type] = frozenset()
-    #: ``last_successes`` still knows a success whose run the retention deleted (Redis
-    #: keeps it apart from the runs; SQLite reads it from the runs still stored).
-    REMEMBERS_PRUNED_SUCCESSES = False
 
     def make_store(self, tmp_path: Path) -> Store:
         raise NotImplementedError
@@ -1034,14 +1031,30 @@ class StoreContract:
         declared = {c for c in (StateFile, WorkerQueues) if isinstance(store, c)}
         assert declared == self.CAPABILITIES
 
-    def test_last_successes_after_pruning_are_as_the_backend_declares(
+    def test_a_success_is_remembered_after_its_run_is_pruned(
         self, store: Store, leader: int
     ) -> None:
+        """The dead-man clock counts from the real last success: pruning its record,
+        by count or by age, takes nothing back, and a pruned older success never
+        moves it back."""
         self._finished(store, leader, "a", 3)  # an error, then successes at 1 and 2 min
-        store.prune_runs("a", keep=0, before=None, limit=10)
+        last = {"a": T0 + timedelta(minutes=2, seconds=2)}
+        assert store.prune_runs("a", keep=1, before=None, limit=10).run_ids
+        assert store.last_successes() == last
+        assert store.prune_runs("a", keep=0, before=None, limit=10).run_ids
         assert store.history("a") == []
-        expected = {"a": T0 + timedelta(minutes=2, seconds=2)}
-        assert store.last_successes() == (expected if self.REMEMBERS_PRUNED_SUCCESSES else {})
+        assert store.last_successes() == last
+        older = T0 - timedelta(days=1)  # a backfilled success, pruned by age
+        done = run("old", "a", older, result="success", started_at=older, finished_at=older)
+        assert store.claim(done, "old", None, epoch=leader)
+        assert store.prune_runs(None, keep=None, before=T0, limit=10).run_ids == (("a", "old"),)
+        assert store.history("a") == []
+        assert store.last_successes() == last
+        store.save_schedule(sched("a"))
+        assert store.claim(run("late", "a", T0 + timedelta(hours=1)), "late", None, epoch=leader)
+        store.start_run("late", T0 + timedelta(hours=1))
+        store.finish_run("late", "success", T0 + timedelta(hours=2))
+        assert store.last_successes() == {"a": T0 + timedelta(hours=2)}
 
     def test_notify_without_leader_is_silent(self, store: Store) -> None:
         store.notify()

@@ -541,7 +541,10 @@ class Store(ABC):
 
     @abstractmethod
     def last_successes(self) -> dict[str, datetime]:
-        """When each schedule's latest successful run finished (dead-man alarms)."""
+        """When each schedule's latest successful run finished (dead-man alarms),
+        whether or not its record is still stored: a success does not un-happen when
+        the retention prunes its run (``prune_runs`` keeps it, in the same transaction),
+        and a pruned older success never moves it back."""
 
     @abstractmethod
     def run_totals(self) -> dict[str, int]:

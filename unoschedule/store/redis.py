@@ -1816,10 +1816,8 @@ class RedisStorage(Store, WorkerQueues):
         return [bool(r) for r in self._script(_ENQUEUE_UNIQUE, *args)]
 
     def last_successes(self) -> dict[str, datetime]:
-        """Kept up to date by the scripts that record a success, so this is one read.
-        Unlike SQLite's (the latest success among the runs still stored), it remembers a
-        success whose run the retention pruned since: the dead-man clock keeps running
-        from the real last success."""
+        """Kept up to date by the scripts that record a success, apart from the runs
+        (so pruning never touches it), and thus one read."""
         with self._talk():
             found = self.client.hgetall(self.k("last-success"))
         return {name: _parse_ts(text) for name, text in found.items()}
