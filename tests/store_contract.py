@@ -598,6 +598,23 @@ class StoreContract:
         assert store.start_in_group("a2", T0, group, 5) is False  # running: not again
         assert store.start_in_group("nope", T0, group, 5) is False
 
+    def test_a_foreground_run_holds_a_place_in_its_concurrency_group(
+        self, store: Store, leader: int
+    ) -> None:
+        """A ``trigger --wait`` runs its job in its own process, outside any leader: it
+        is ``running`` all the same, and a group counts every running run."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        store.record_started(run("f1", "a", trigger="manual", queued_at=T0, started_at=T0))
+        assert store.claim(run("b1", "b"), "b@1", None, epoch=leader)
+        assert store.start_in_group("b1", T0, ["a", "b"], 1) is False
+        got = store.get_run("b1")
+        assert got is not None and got.result == "queued"
+        if WorkerQueues in self.CAPABILITIES:  # nor may a worker start it
+            assert isinstance(store, WorkerQueues)
+            assert store.queues.start("b1", T0, 4242, [(1, ["a", "b"])])[0] is False
+        store.finish_run("f1", "success", T0 + timedelta(seconds=1))
+        assert store.start_in_group("b1", T0 + timedelta(seconds=1), ["a", "b"], 1) is True
+
     def test_a_concurrency_group_is_never_overfilled_by_racing_processes(
         self, store: Store, leader: int
     ) -> None:

@@ -336,8 +336,9 @@ class Store(ABC):
         self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
     ) -> bool:
         """Start a queued run only if fewer than ``limit`` runs of the schedules
-        ``members`` (its concurrency group) are ``running``: the count and the start in
-        one transaction, so that no two processes (leaders, workers) fill one place.
+        ``members`` (its concurrency group) are ``running``, whoever runs them (a
+        leader, a worker, or a foreground ``trigger --wait``, ``record_started``): the
+        count and the start in one transaction, so that no two processes fill one place.
 
         False: the group is full, or the run is no longer queued (not ours to run).
         The count is of the run records themselves: a run that ends, however it ends

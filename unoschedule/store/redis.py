@@ -642,13 +642,15 @@ return out
 """
 
 #: How many runs of a concurrency group's schedules (``members``, a set) are running:
-#: counted from the unfinished runs themselves (a worker's stay in that set while they
-#: run), so that a run however it ended gives its place back. Shared by the leader's
+#: counted from the run records themselves, so that a run however it ended gives its
+#: place back. The candidates are the leaders' unfinished runs (a worker's stay in that
+#: set while they run) and the foreground ones (``record_started``, kept apart so that no
+#: leader takes them, yet holding a place as much as any). Shared by the leader's
 #: ``start_in_group`` and a worker's start.
 _GROUP_RUNNING = """
 local function group_running(p, members)
   local running = 0
-  for _, other in ipairs(redis.call('SMEMBERS', p .. 'unfinished')) do
+  for _, other in ipairs(redis.call('SUNION', p .. 'unfinished', p .. 'foreground')) do
     local fields = redis.call('HMGET', p .. 'run:' .. other, 'result', 'schedule')
     if fields[1] == 'running' and members[fields[2]] then running = running + 1 end
   end
