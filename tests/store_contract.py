@@ -6,6 +6,7 @@ scheduler relies only on what is tested here, so a backend that passes is a drop
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -654,6 +655,28 @@ class StoreContract:
         assert (got.result, got.error, got.output) == ("interrupted", "crash", None)
         assert got.finished_at == T0 + timedelta(seconds=5)
         assert store.get_schedule("a").last_result == "interrupted"  # type: ignore[union-attr]
+
+    def test_an_end_is_recorded_whole_whoever_records_it(self, store: Store, leader: int) -> None:
+        """A run buffered behind another says why (``error``) from its claim on: its
+        end replaces that, so a success says no error. A worker's settle records an
+        end exactly as ``finish_runs`` does."""
+        store.save_schedule(sched("a"))
+        said = {"error": "buffered: waits for run r0 (overlap: buffer_one)", "output": "x"}
+        for run_id in ("r1", "r2"):
+            assert store.claim(run(run_id, **said), f"a@{run_id}", None, epoch=leader)
+            store.start_run(run_id, T0)
+        store.finish_run("r1", "success", T0 + timedelta(seconds=3))
+        by_leader = store.get_run("r1")
+        assert by_leader is not None
+        assert (by_leader.result, by_leader.error, by_leader.output) == ("success", None, None)
+        assert by_leader.duration == pytest.approx(3.0)
+        if WorkerQueues in self.CAPABILITIES:
+            assert isinstance(store, WorkerQueues)
+            end = Finish("r2", "success", T0 + timedelta(seconds=3))
+            assert store.queues.settle("default", "", "", end, started_at=T0) == 1
+            assert store.get_run("r2") == dataclasses.replace(by_leader, run_id="r2")
+            got = store.get_schedule("a")
+            assert got is not None and (got.last_run, got.last_result) == (T0, "success")
 
     def test_an_end_enqueues_the_runs_it_starts_in_the_same_write(
         self, store: Store, leader: int

@@ -363,9 +363,12 @@ class Store(ABC):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
         ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
-        are left as they are. The runs of a finish's ``then`` are enqueued (``queued``,
-        epoch 0, as ``enqueue``) under their keys when that finish is recorded, and not
-        when it is not; a key enqueued before is not enqueued again."""
+        are left as they are. An end is recorded whole: result, ``finished_at``, duration
+        (none without a start), error and output replace what the run said before (a
+        buffered run's reason, from its claim), each None clearing it. The runs of a
+        finish's ``then`` are enqueued (``queued``, epoch 0, as ``enqueue``) under their
+        keys when that finish is recorded, and not when it is not; a key enqueued before
+        is not enqueued again."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -651,7 +654,11 @@ class WorkQueues(Protocol):
         started_at: datetime | None = None,
         scheduled: datetime | None = None,
         retry: tuple[str, RunRecord] | None = None,
-    ) -> int: ...
+    ) -> int:
+        """Record ``finish`` exactly as ``Store.finish_runs`` records an end, enqueue
+        ``retry`` if this call recorded it, acknowledge the entry and free the slot, at
+        once."""
+        ...
 
 
 class WorkerQueues(ABC):
