@@ -171,6 +171,50 @@ class StoreContract:
         store.set_next_run("a", T0)  # the leader's own bookkeeping is no definition change
         assert store.generation() == second + 1
 
+    def test_a_save_moves_the_generation_once_after_all_of_it(self, store: Store) -> None:
+        """A save larger than a backend's chunk (Redis: 1,000 a script) still moves the
+        generation once, and only after its last schedule: a reader that sees it move
+        sees every schedule of the save."""
+        names = [f"s{i:05d}" for i in range(2500)]
+        first = store.generation()
+        reader, seen = store.clone(), []
+        stop = threading.Event()
+
+        def follow() -> None:
+            while not stop.is_set():
+                if reader.generation() != first:
+                    seen.append(len(reader.list_schedules(definitions=False)))
+                    return
+
+        thread = threading.Thread(target=follow)
+        thread.start()
+        try:
+            store.save_schedules((sched(n), version(n, 1)) for n in names)
+        finally:
+            thread.join(timeout=30)
+            stop.set()
+            if reader is not store:
+                reader.close()
+        assert store.generation() == first + 1
+        assert seen == [len(names)]
+        store.save_schedules([])
+        assert store.generation() == first + 2  # once per save, whatever it holds
+
+    def test_a_save_that_fails_part_way_hides_nothing_it_wrote(self, store: Store) -> None:
+        """Whatever a failed save left stored (all of one chunk or more on Redis, nothing
+        on SQLite), the generation says so, so that a follower takes it."""
+        first = store.generation()
+
+        def items() -> Iterator[tuple[ScheduleState, VersionRecord | None]]:
+            for i in range(1500):
+                yield sched(f"s{i:05d}"), None
+            raise RuntimeError("the file's reader failed")
+
+        with pytest.raises(RuntimeError):
+            store.save_schedules(items())
+        stored = len(store.list_schedules(definitions=False))
+        assert store.generation() == first + (1 if stored else 0)
+
     def test_pauses_are_recorded_closed_and_found_by_window(self, store: Store) -> None:
         later = T0 + timedelta(hours=1)
         store.save_schedules([(sched("a"), None), (sched("b"), None)])

@@ -321,6 +321,11 @@ def _save_item(state: ScheduleState, version: VersionRecord | None) -> list[Any]
     ]
 
 
+def _save_batch(chunk: Sequence[tuple[ScheduleState, VersionRecord | None]]) -> str:
+    """A chunk of a save as ``_SAVE_SCHEDULES`` takes it: one JSON array argument."""
+    return json.dumps([_save_item(s, v) for s, v in chunk], separators=(",", ":"))
+
+
 def _pause_json(pause: PauseRecord) -> str:
     return _ENCODE(
         {
@@ -791,7 +796,8 @@ local function save_one(p, item)
 end
 """
 
-#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``).
+#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``); ARGV[3]: '1' in the last script
+#: of a save, which moves the generation once all of it is written.
 _SAVE_SCHEDULES = (
     _SAVE_ONE
     + """
@@ -799,7 +805,7 @@ local p = ARGV[1]
 for _, item in ipairs(cjson.decode(ARGV[2])) do
   save_one(p, item)
 end
-redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+if ARGV[3] == '1' then redis.call('HINCRBY', p .. 'meta', 'generation', 1) end
 return 1
 """
 )
@@ -1429,11 +1435,32 @@ class RedisStorage(Store, WorkerQueues):
         return out
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
-        for chunk in _chunks(items):
-            batch = []
-            for state, version in chunk:
-                batch.append(_save_item(state, version))
-            self._script(_SAVE_SCHEDULES, json.dumps(batch, separators=(",", ":")))
+        """One script per ``_CHUNK`` schedules: one script for 100,000 would hold every
+        other client of this Redis (the lease renewals too) off for seconds. The last
+        script moves the generation, once, so that a reader that sees it move sees the
+        whole save. A save that fails part way leaves the chunks it wrote and moves the
+        generation for them if Redis still answers, so that followers take them (a
+        script left without an answer may have run: one move too many costs a follower
+        a needless look, one too few would hide a change from it)."""
+        batches = (_save_batch(chunk) for chunk in _chunks(items))
+        batch = next(batches, "[]")
+        sent = False
+        try:
+            for following in batches:
+                sent = True
+                self._script(_SAVE_SCHEDULES, batch, "0")
+                batch = following
+            sent = True
+            self._script(_SAVE_SCHEDULES, batch, "1")
+        except BaseException:
+            if sent:
+                with contextlib.suppress(StateError):
+                    self._bump_generation()
+            raise
+
+    def _bump_generation(self) -> None:
+        with self._talk():
+            self.client.hincrby(self.k("meta"), "generation", 1)
 
     def save_schedule_if(
         self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
