@@ -6,6 +6,7 @@ scheduler relies only on what is tested here, so a backend that passes is a drop
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,9 +70,6 @@ class StoreContract:
     #: The capabilities the backend declares beyond ``Store`` (``abc.StateFile``: a file on
     #: this host; ``abc.WorkerQueues``: queues served to workers on other hosts).
     CAPABILITIES: frozenset[type] = frozenset()
-    #: ``last_successes`` still knows a success whose run the retention deleted (Redis
-    #: keeps it apart from the runs; SQLite reads it from the runs still stored).
-    REMEMBERS_PRUNED_SUCCESSES = False
 
     def make_store(self, tmp_path: Path) -> Store:
         raise NotImplementedError
@@ -172,6 +170,50 @@ class StoreContract:
         assert store.generation() > second
         store.set_next_run("a", T0)  # the leader's own bookkeeping is no definition change
         assert store.generation() == second + 1
+
+    def test_a_save_moves_the_generation_once_after_all_of_it(self, store: Store) -> None:
+        """A save larger than a backend's chunk (Redis: 1,000 a script) still moves the
+        generation once, and only after its last schedule: a reader that sees it move
+        sees every schedule of the save."""
+        names = [f"s{i:05d}" for i in range(2500)]
+        first = store.generation()
+        reader, seen = store.clone(), []
+        stop = threading.Event()
+
+        def follow() -> None:
+            while not stop.is_set():
+                if reader.generation() != first:
+                    seen.append(len(reader.list_schedules(definitions=False)))
+                    return
+
+        thread = threading.Thread(target=follow)
+        thread.start()
+        try:
+            store.save_schedules((sched(n), version(n, 1)) for n in names)
+        finally:
+            thread.join(timeout=30)
+            stop.set()
+            if reader is not store:
+                reader.close()
+        assert store.generation() == first + 1
+        assert seen == [len(names)]
+        store.save_schedules([])
+        assert store.generation() == first + 2  # once per save, whatever it holds
+
+    def test_a_save_that_fails_part_way_hides_nothing_it_wrote(self, store: Store) -> None:
+        """Whatever a failed save left stored (all of one chunk or more on Redis, nothing
+        on SQLite), the generation says so, so that a follower takes it."""
+        first = store.generation()
+
+        def items() -> Iterator[tuple[ScheduleState, VersionRecord | None]]:
+            for i in range(1500):
+                yield sched(f"s{i:05d}"), None
+            raise RuntimeError("the file's reader failed")
+
+        with pytest.raises(RuntimeError):
+            store.save_schedules(items())
+        stored = len(store.list_schedules(definitions=False))
+        assert store.generation() == first + (1 if stored else 0)
 
     def test_pauses_are_recorded_closed_and_found_by_window(self, store: Store) -> None:
         later = T0 + timedelta(hours=1)
@@ -601,6 +643,23 @@ class StoreContract:
         assert store.start_in_group("a2", T0, group, 5) is False  # running: not again
         assert store.start_in_group("nope", T0, group, 5) is False
 
+    def test_a_foreground_run_holds_a_place_in_its_concurrency_group(
+        self, store: Store, leader: int
+    ) -> None:
+        """A ``trigger --wait`` runs its job in its own process, outside any leader: it
+        is ``running`` all the same, and a group counts every running run."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        store.record_started(run("f1", "a", trigger="manual", queued_at=T0, started_at=T0))
+        assert store.claim(run("b1", "b"), "b@1", None, epoch=leader)
+        assert store.start_in_group("b1", T0, ["a", "b"], 1) is False
+        got = store.get_run("b1")
+        assert got is not None and got.result == "queued"
+        if WorkerQueues in self.CAPABILITIES:  # nor may a worker start it
+            assert isinstance(store, WorkerQueues)
+            assert store.queues.start("b1", T0, 4242, [(1, ["a", "b"])])[0] is False
+        store.finish_run("f1", "success", T0 + timedelta(seconds=1))
+        assert store.start_in_group("b1", T0 + timedelta(seconds=1), ["a", "b"], 1) is True
+
     def test_a_concurrency_group_is_never_overfilled_by_racing_processes(
         self, store: Store, leader: int
     ) -> None:
@@ -640,6 +699,28 @@ class StoreContract:
         assert (got.result, got.error, got.output) == ("interrupted", "crash", None)
         assert got.finished_at == T0 + timedelta(seconds=5)
         assert store.get_schedule("a").last_result == "interrupted"  # type: ignore[union-attr]
+
+    def test_an_end_is_recorded_whole_whoever_records_it(self, store: Store, leader: int) -> None:
+        """A run buffered behind another says why (``error``) from its claim on: its
+        end replaces that, so a success says no error. A worker's settle records an
+        end exactly as ``finish_runs`` does."""
+        store.save_schedule(sched("a"))
+        said = {"error": "buffered: waits for run r0 (overlap: buffer_one)", "output": "x"}
+        for run_id in ("r1", "r2"):
+            assert store.claim(run(run_id, **said), f"a@{run_id}", None, epoch=leader)
+            store.start_run(run_id, T0)
+        store.finish_run("r1", "success", T0 + timedelta(seconds=3))
+        by_leader = store.get_run("r1")
+        assert by_leader is not None
+        assert (by_leader.result, by_leader.error, by_leader.output) == ("success", None, None)
+        assert by_leader.duration == pytest.approx(3.0)
+        if WorkerQueues in self.CAPABILITIES:
+            assert isinstance(store, WorkerQueues)
+            end = Finish("r2", "success", T0 + timedelta(seconds=3))
+            assert store.queues.settle("default", "", "", end, started_at=T0) == 1
+            assert store.get_run("r2") == dataclasses.replace(by_leader, run_id="r2")
+            got = store.get_schedule("a")
+            assert got is not None and (got.last_run, got.last_result) == (T0, "success")
 
     def test_an_end_enqueues_the_runs_it_starts_in_the_same_write(
         self, store: Store, leader: int
@@ -1034,14 +1115,30 @@ class StoreContract:
         declared = {c for c in (StateFile, WorkerQueues) if isinstance(store, c)}
         assert declared == self.CAPABILITIES
 
-    def test_last_successes_after_pruning_are_as_the_backend_declares(
+    def test_a_success_is_remembered_after_its_run_is_pruned(
         self, store: Store, leader: int
     ) -> None:
+        """The dead-man clock counts from the real last success: pruning its record,
+        by count or by age, takes nothing back, and a pruned older success never
+        moves it back."""
         self._finished(store, leader, "a", 3)  # an error, then successes at 1 and 2 min
-        store.prune_runs("a", keep=0, before=None, limit=10)
+        last = {"a": T0 + timedelta(minutes=2, seconds=2)}
+        assert store.prune_runs("a", keep=1, before=None, limit=10).run_ids
+        assert store.last_successes() == last
+        assert store.prune_runs("a", keep=0, before=None, limit=10).run_ids
         assert store.history("a") == []
-        expected = {"a": T0 + timedelta(minutes=2, seconds=2)}
-        assert store.last_successes() == (expected if self.REMEMBERS_PRUNED_SUCCESSES else {})
+        assert store.last_successes() == last
+        older = T0 - timedelta(days=1)  # a backfilled success, pruned by age
+        done = run("old", "a", older, result="success", started_at=older, finished_at=older)
+        assert store.claim(done, "old", None, epoch=leader)
+        assert store.prune_runs(None, keep=None, before=T0, limit=10).run_ids == (("a", "old"),)
+        assert store.history("a") == []
+        assert store.last_successes() == last
+        store.save_schedule(sched("a"))
+        assert store.claim(run("late", "a", T0 + timedelta(hours=1)), "late", None, epoch=leader)
+        store.start_run("late", T0 + timedelta(hours=1))
+        store.finish_run("late", "success", T0 + timedelta(hours=2))
+        assert store.last_successes() == {"a": T0 + timedelta(hours=2)}
 
     def test_notify_without_leader_is_silent(self, store: Store) -> None:
         store.notify()

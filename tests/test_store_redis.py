@@ -24,7 +24,6 @@ from unoschedule.store.redis import RedisStorage, redacted_url
 
 class TestRedisContract(StoreContract):
     CAPABILITIES = frozenset({WorkerQueues})
-    REMEMBERS_PRUNED_SUCCESSES = True
 
     @pytest.fixture(autouse=True)
     def _server(self, redis_server: RedisServer) -> None:
@@ -163,8 +162,7 @@ def test_a_pruned_run_leaves_no_key_behind_and_its_totals_stay_under_the_prefix(
         "finished_count": "1",  # m1 never started: no duration
         "total_duration": "1.5",
     }
-    # The dead-man clock keeps the last success even once its run is pruned (SQLite's
-    # forgets it with the run).
+    # The dead-man clock keeps the last success even once its run is pruned.
     assert store.prune_runs(None, keep=None, before=T0 + timedelta(hours=1), limit=10).run_ids
     assert store.history("a") == []
     assert store.last_successes() == {"a": T0 + timedelta(minutes=2, seconds=1.5)}

@@ -266,6 +266,36 @@ def test_a_version_3_file_keeps_what_each_open_pause_covers(tmp_path: Path) -> N
     store.close()
 
 
+def test_a_version_5_files_pruned_totals_stay_and_its_prunes_keep_successes(
+    tmp_path: Path,
+) -> None:
+    """Step 6 adds where a prune keeps the last success; the totals already folded stay
+    (the successes pruned before it are gone: no last success is made up for them)."""
+    import sqlite_utils
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    for step in sqlite_mod.MIGRATIONS[:5]:
+        step(db)
+    conn.execute(f"PRAGMA application_id = {sqlite_mod.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 5")
+    conn.execute("INSERT INTO run_totals (schedule, run_count, success_count) VALUES ('a', 4, 3)")
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    assert store.last_successes() == {}
+    assert store.run_counts()["a"]["success_count"] == 3
+    lease = store.acquire_lease("i1", 60, T0)
+    assert lease is not None
+    done = run("r1", "a", T0, result="success", started_at=T0, finished_at=T0)
+    assert store.claim(done, "a@1", None, epoch=lease.epoch)
+    assert store.prune_runs("a", keep=0, before=None, limit=10).run_ids == (("a", "r1"),)
+    assert store.last_successes() == {"a": T0}
+    assert store.run_counts()["a"]["success_count"] == 4
+    store.close()
+
+
 def test_open_store_picks_sqlite(tmp_path: Path) -> None:
     s = open_store(tmp_path / "x.db")
     assert isinstance(s, SQLiteStorage)

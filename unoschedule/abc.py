@@ -239,8 +239,19 @@ class Store(ABC):
 
     @abstractmethod
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
-        """``save_schedule`` for many, in one transaction (a file's changes land together,
-        and a first start with 100,000 schedules commits once, not 100,000 times)."""
+        """``save_schedule`` for many, at once (a first start with 100,000 schedules
+        commits once, not 100,000 times), the generation moved exactly once, after every
+        item is written: a reader that sees the new ``generation`` (and reads the
+        schedules after it) sees the whole save, so that a file's changes are taken
+        together.
+
+        Whether a reader that does not wait for the generation can see part of a save
+        is the backend's: SQLite writes it in one transaction; Redis writes it by 1,000
+        schedules a script (one script for 100,000 would stop every other client of that
+        Redis, lease renewals included, for seconds), so a look between two sees the
+        first part until the generation moves. A save that fails part way raises; what
+        it wrote stays written (nothing, on SQLite) and the generation moves for it when
+        the store can still be reached, so that no follower misses it."""
 
     @abstractmethod
     def save_schedule_if(
@@ -252,9 +263,10 @@ class Store(ABC):
         written) otherwise."""
 
     def generation(self) -> int:
-        """A number that grows with every write of a definition (``save_schedules``,
-        ``save_schedule_if``): the leader compares it to notice changes made by other
-        processes without reading every schedule."""
+        """A number that grows with every write of definitions (once per
+        ``save_schedules`` or ``save_schedule_if``, after all it wrote): the leader and
+        the workers compare it to notice changes made by other processes without
+        reading every schedule."""
         return int(self.get_meta("generation") or 0)
 
     @abstractmethod
@@ -269,7 +281,11 @@ class Store(ABC):
 
     @abstractmethod
     def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
-        """Record the next due instant of many schedules in one transaction."""
+        """Record the next due instant of many schedules at once (unknown names are
+        left out). Each schedule's ``next_run`` is written whole; SQLite writes them all
+        in one transaction, Redis by 1,000 a script (as ``save_schedules``), so a reader
+        may see some before others: each is one schedule's own next instant, true
+        alone, so no schedule is ever seen half written."""
 
     @abstractmethod
     def delete_schedule(self, name: str) -> bool:
@@ -336,8 +352,9 @@ class Store(ABC):
         self, run_id: str, started_at: datetime, members: Sequence[str], limit: int
     ) -> bool:
         """Start a queued run only if fewer than ``limit`` runs of the schedules
-        ``members`` (its concurrency group) are ``running``: the count and the start in
-        one transaction, so that no two processes (leaders, workers) fill one place.
+        ``members`` (its concurrency group) are ``running``, whoever runs them (a
+        leader, a worker, or a foreground ``trigger --wait``, ``record_started``): the
+        count and the start in one transaction, so that no two processes fill one place.
 
         False: the group is full, or the run is no longer queued (not ours to run).
         The count is of the run records themselves: a run that ends, however it ends
@@ -362,9 +379,12 @@ class Store(ABC):
     def finish_runs(self, finishes: Sequence[Finish]) -> None:
         """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
         ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
-        are left as they are. The runs of a finish's ``then`` are enqueued (``queued``,
-        epoch 0, as ``enqueue``) under their keys when that finish is recorded, and not
-        when it is not; a key enqueued before is not enqueued again."""
+        are left as they are. An end is recorded whole: result, ``finished_at``, duration
+        (none without a start), error and output replace what the run said before (a
+        buffered run's reason, from its claim), each None clearing it. The runs of a
+        finish's ``then`` are enqueued (``queued``, epoch 0, as ``enqueue``) under their
+        keys when that finish is recorded, and not when it is not; a key enqueued before
+        is not enqueued again."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -541,7 +561,10 @@ class Store(ABC):
 
     @abstractmethod
     def last_successes(self) -> dict[str, datetime]:
-        """When each schedule's latest successful run finished (dead-man alarms)."""
+        """When each schedule's latest successful run finished (dead-man alarms),
+        whether or not its record is still stored: a success does not un-happen when
+        the retention prunes its run (``prune_runs`` keeps it, in the same transaction),
+        and a pruned older success never moves it back."""
 
     @abstractmethod
     def run_totals(self) -> dict[str, int]:
@@ -650,7 +673,11 @@ class WorkQueues(Protocol):
         started_at: datetime | None = None,
         scheduled: datetime | None = None,
         retry: tuple[str, RunRecord] | None = None,
-    ) -> int: ...
+    ) -> int:
+        """Record ``finish`` exactly as ``Store.finish_runs`` records an end, enqueue
+        ``retry`` if this call recorded it, acknowledge the entry and free the slot, at
+        once."""
+        ...
 
 
 class WorkerQueues(ABC):

@@ -217,6 +217,26 @@ def _then_arg(finish: Finish) -> str:
     return _ENCODE(items)
 
 
+def _end_args(finish: Finish, started: datetime | None, scheduled: str | None) -> list[str]:
+    """An end as ``record_end`` (``_RECORD_END``) takes it: run id, result, finished,
+    duration (from ``started``), error, output, and the schedule's ``last_run`` (the
+    run's start, else its instant ``scheduled``, stored text), so that the leader's
+    finish and a worker's settle record an end alike."""
+    duration = ""
+    if started is not None:
+        duration = repr(max(0.0, (finish.finished_at - started).total_seconds()))
+    last = _ts(started) or scheduled or _format_ts(finish.finished_at)
+    return [
+        finish.run_id,
+        finish.result,
+        _format_ts(finish.finished_at),
+        duration,
+        "" if finish.error is None else "=" + finish.error,
+        "" if finish.output is None else "=" + finish.output,
+        last,
+    ]
+
+
 def _run_from_hash(h: Mapping[str, str]) -> RunRecord:
     v: dict[str, Any] = {}
     for name in _RUN_FIELDS:
@@ -299,6 +319,11 @@ def _save_item(state: ScheduleState, version: VersionRecord | None) -> list[Any]
         "" if version is None else _version_json(version),
         [x for pair in fields.items() for x in pair],
     ]
+
+
+def _save_batch(chunk: Sequence[tuple[ScheduleState, VersionRecord | None]]) -> str:
+    """A chunk of a save as ``_SAVE_SCHEDULES`` takes it: one JSON array argument."""
+    return json.dumps([_save_item(s, v) for s, v in chunk], separators=(",", ":"))
 
 
 def _pause_json(pause: PauseRecord) -> str:
@@ -642,13 +667,15 @@ return out
 """
 
 #: How many runs of a concurrency group's schedules (``members``, a set) are running:
-#: counted from the unfinished runs themselves (a worker's stay in that set while they
-#: run), so that a run however it ended gives its place back. Shared by the leader's
+#: counted from the run records themselves, so that a run however it ended gives its
+#: place back. The candidates are the leaders' unfinished runs (a worker's stay in that
+#: set while they run) and the foreground ones (``record_started``, kept apart so that no
+#: leader takes them, yet holding a place as much as any). Shared by the leader's
 #: ``start_in_group`` and a worker's start.
 _GROUP_RUNNING = """
 local function group_running(p, members)
   local running = 0
-  for _, other in ipairs(redis.call('SMEMBERS', p .. 'unfinished')) do
+  for _, other in ipairs(redis.call('SUNION', p .. 'unfinished', p .. 'foreground')) do
     local fields = redis.call('HMGET', p .. 'run:' .. other, 'result', 'schedule')
     if fields[1] == 'running' and members[fields[2]] then running = running + 1 end
   end
@@ -689,38 +716,55 @@ end
 """
 )
 
-_FINISH = (
+#: Records the end of a run, the one rule for the leader's ``finish_runs`` and a worker's
+#: settle: only a run still queued or running ends (false otherwise), and its end is
+#: written whole, as SQLite writes its row: an absent duration, error or output clears
+#: the field, so that nothing said of the run before (why it was buffered, at its claim)
+#: outlives its end. ``err`` and ``output`` are '' for none, else '=' and the text.
+_RECORD_END = (
     _NOTE_SUCCESS
+    + """
+local function set_or_clear(rk, field, value)
+  if value ~= '' then redis.call('HSET', rk, field, value)
+  else redis.call('HDEL', rk, field) end
+end
+local function record_end(p, run_id, result, finished, duration, err, output, last_run)
+  local rk = p .. 'run:' .. run_id
+  local now = redis.call('HGET', rk, 'result')
+  if now ~= 'queued' and now ~= 'running' then return false end
+  redis.call('HSET', rk, 'result', result, 'finished_at', finished)
+  set_or_clear(rk, 'duration', duration)
+  set_or_clear(rk, 'error', string.sub(err, 2))
+  set_or_clear(rk, 'output', string.sub(output, 2))
+  redis.call('SREM', p .. 'unfinished', run_id)
+  redis.call('SREM', p .. 'worker-held', run_id)
+  local sched = redis.call('HGET', rk, 'schedule')
+  local sk = p .. 'schedule:' .. sched
+  if redis.call('EXISTS', sk) == 1 then
+    redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
+  end
+  if result == 'success' then note_success(p, sched, finished) end
+  return true
+end
+"""
+)
+
+#: ARGV[2] ends, each as ``_end_args`` encodes it, then the runs it starts (``_then_arg``).
+_FINISH = (
+    _RECORD_END
     + _ENQUEUE_THEN
     + """
 local p = ARGV[1]
 local n = 0
 local i = 3
 for c = 1, tonumber(ARGV[2]) do
-  local run_id, result, finished = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local duration, err, output, last_run = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  local chained = ARGV[i + 7]
-  i = i + 8
-  local rk = p .. 'run:' .. run_id
-  local now = redis.call('HGET', rk, 'result')
-  if now == 'queued' or now == 'running' then
-    redis.call('HSET', rk, 'result', result, 'finished_at', finished)
-    if duration ~= '' then redis.call('HSET', rk, 'duration', duration)
-    else redis.call('HDEL', rk, 'duration') end
-    if err ~= '' then redis.call('HSET', rk, 'error', string.sub(err, 2))
-    else redis.call('HDEL', rk, 'error') end
-    if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2))
-    else redis.call('HDEL', rk, 'output') end
-    redis.call('SREM', p .. 'unfinished', run_id)
-    local sched = redis.call('HGET', rk, 'schedule')
-    local sk = p .. 'schedule:' .. sched
-    if redis.call('EXISTS', sk) == 1 then
-      redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
-    end
-    if result == 'success' then note_success(p, sched, finished) end
-    enqueue_then(p, chained)
+  local recorded = record_end(p, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                              ARGV[i + 5], ARGV[i + 6])
+  if recorded then
+    enqueue_then(p, ARGV[i + 7])
     n = n + 1
   end
+  i = i + 8
 end
 return n
 """
@@ -752,7 +796,8 @@ local function save_one(p, item)
 end
 """
 
-#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``).
+#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``); ARGV[3]: '1' in the last script
+#: of a save, which moves the generation once all of it is written.
 _SAVE_SCHEDULES = (
     _SAVE_ONE
     + """
@@ -760,7 +805,7 @@ local p = ARGV[1]
 for _, item in ipairs(cjson.decode(ARGV[2])) do
   save_one(p, item)
 end
-redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+if ARGV[3] == '1' then redis.call('HINCRBY', p .. 'meta', 'generation', 1) end
 return 1
 """
 )
@@ -1390,11 +1435,32 @@ class RedisStorage(Store, WorkerQueues):
         return out
 
     def save_schedules(self, items: Iterable[tuple[ScheduleState, VersionRecord | None]]) -> None:
-        for chunk in _chunks(items):
-            batch = []
-            for state, version in chunk:
-                batch.append(_save_item(state, version))
-            self._script(_SAVE_SCHEDULES, json.dumps(batch, separators=(",", ":")))
+        """One script per ``_CHUNK`` schedules: one script for 100,000 would hold every
+        other client of this Redis (the lease renewals too) off for seconds. The last
+        script moves the generation, once, so that a reader that sees it move sees the
+        whole save. A save that fails part way leaves the chunks it wrote and moves the
+        generation for them if Redis still answers, so that followers take them (a
+        script left without an answer may have run: one move too many costs a follower
+        a needless look, one too few would hide a change from it)."""
+        batches = (_save_batch(chunk) for chunk in _chunks(items))
+        batch = next(batches, "[]")
+        sent = False
+        try:
+            for following in batches:
+                sent = True
+                self._script(_SAVE_SCHEDULES, batch, "0")
+                batch = following
+            sent = True
+            self._script(_SAVE_SCHEDULES, batch, "1")
+        except BaseException:
+            if sent:
+                with contextlib.suppress(StateError):
+                    self._bump_generation()
+            raise
+
+    def _bump_generation(self) -> None:
+        with self._talk():
+            self.client.hincrby(self.k("meta"), "generation", 1)
 
     def save_schedule_if(
         self, state: ScheduleState, version: VersionRecord, *, expected_version: int | None
@@ -1532,20 +1598,8 @@ class RedisStorage(Store, WorkerQueues):
         for finish, (scheduled, started) in zip(finishes, known, strict=True):
             if scheduled is None:
                 continue  # unknown run: ignored
-            duration = ""
-            if started is not None:
-                elapsed = (finish.finished_at - _parse_ts(started)).total_seconds()
-                duration = repr(max(0.0, elapsed))
-            args += [
-                finish.run_id,
-                finish.result,
-                _format_ts(finish.finished_at),
-                duration,
-                "" if finish.error is None else "=" + finish.error,
-                "" if finish.output is None else "=" + finish.output,
-                started or scheduled,
-                _then_arg(finish),
-            ]
+            args += _end_args(finish, _dt(started), scheduled)
+            args.append(_then_arg(finish))
             args[0] += 1
         if args[0]:
             self._script(_FINISH, *args)
@@ -1816,10 +1870,8 @@ class RedisStorage(Store, WorkerQueues):
         return [bool(r) for r in self._script(_ENQUEUE_UNIQUE, *args)]
 
     def last_successes(self) -> dict[str, datetime]:
-        """Kept up to date by the scripts that record a success, so this is one read.
-        Unlike SQLite's (the latest success among the runs still stored), it remembers a
-        success whose run the retention pruned since: the dead-man clock keeps running
-        from the real last success."""
+        """Kept up to date by the scripts that record a success, apart from the runs
+        (so pruning never touches it), and thus one read."""
         with self._talk():
             found = self.client.hgetall(self.k("last-success"))
         return {name: _parse_ts(text) for name, text in found.items()}
@@ -2006,33 +2058,18 @@ return {1, redis.call('HGETALL', rk)}
 """
 )
 
-#: Settle a worker's run: finish it (only from queued/running), enqueue its retry under
-#: its occurrence key (only if this call finished it), acknowledge the stream entry and
-#: free the queue slot, all at once.
+#: Settle a worker's run: record its end (``record_end``, as ``finish_runs`` does), enqueue
+#: its retry under its occurrence key (only if this call finished it), acknowledge the
+#: stream entry and free the queue slot, all at once.
 _WORKER_SETTLE = (
-    _NOTE_SUCCESS
+    _RECORD_END
     + _ENQUEUE_THEN
     + """
-local p, queue, entry, token, run_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local result, finished, duration = ARGV[6], ARGV[7], ARGV[8]
-local err, output, last_run = ARGV[9], ARGV[10], ARGV[11]
+local p, queue, entry, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stream = p .. 'stream:' .. queue
-local rk = p .. 'run:' .. run_id
 local done = 0
-local now = redis.call('HGET', rk, 'result')
-if result ~= '' and (now == 'queued' or now == 'running') then
-  redis.call('HSET', rk, 'result', result, 'finished_at', finished)
-  if duration ~= '' then redis.call('HSET', rk, 'duration', duration) end
-  if err ~= '' then redis.call('HSET', rk, 'error', string.sub(err, 2)) end
-  if output ~= '' then redis.call('HSET', rk, 'output', string.sub(output, 2)) end
-  redis.call('SREM', p .. 'unfinished', run_id)
-  redis.call('SREM', p .. 'worker-held', run_id)
-  local sched = redis.call('HGET', rk, 'schedule')
-  local sk = p .. 'schedule:' .. sched
-  if redis.call('EXISTS', sk) == 1 then
-    redis.call('HSET', sk, 'last_run', last_run, 'last_result', result)
-  end
-  if result == 'success' then note_success(p, sched, finished) end
+if ARGV[6] ~= '' and record_end(p, ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+                                ARGV[11]) then
   done = 1
   local retry_key = ARGV[12]
   if retry_key ~= '' then
@@ -2219,20 +2256,7 @@ class RedisQueues:
         if finish is None:
             args += [""] * 7
         else:
-            duration = ""
-            if started_at is not None:
-                elapsed = (finish.finished_at - started_at).total_seconds()
-                duration = repr(max(0.0, elapsed))
-            last = started_at or scheduled or finish.finished_at
-            args += [
-                finish.run_id,
-                finish.result,
-                _format_ts(finish.finished_at),
-                duration,
-                "" if finish.error is None else "=" + finish.error,
-                "" if finish.output is None else "=" + finish.output,
-                _format_ts(last),
-            ]
+            args += _end_args(finish, started_at, _ts(scheduled))
         if retry is None or finish is None:
             args += ["", "", "", "", "", 0]
         else:

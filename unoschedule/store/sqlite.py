@@ -222,6 +222,15 @@ def _migrate_v5(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX notifications_claimed ON notifications (claimed_at)")
 
 
+def _migrate_v6(db: sqlite_utils.Database) -> None:
+    """Each schedule's latest success among the runs the retention pruned
+    (``run_totals.last_success``), written by the prune that deletes them: a success
+    does not un-happen because its record went, and the dead-man alarm must not count
+    from an older one. A file migrated here had forgotten its pruned successes already;
+    its clocks run from the successes still stored, as before."""
+    db.execute("ALTER TABLE run_totals ADD COLUMN last_success TEXT")
+
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -230,6 +239,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_v3,
     _migrate_v4,
     _migrate_v5,
+    _migrate_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -406,6 +416,35 @@ _OPEN_PAUSE = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _IN = "(SELECT value FROM json_each(?))"
+
+#: The runs a prune deletes: those of the rowids given (JSON) that are still finished.
+_PRUNED = f"rowid IN {_IN} AND result NOT IN ('queued', 'running')"
+
+
+def _fold_pruned() -> str:
+    """The statement that adds the pruned runs (``_PRUNED``) to ``run_totals`` before
+    they go: their counts, so that statistics survive, and their latest success, so
+    that ``last_successes`` does too. Carried by the prune's own transaction, it costs
+    the hot path (``finish_runs``) nothing."""
+    ran = ", ".join(f"'{r}'" for r in statements.RAN)
+    failed = ", ".join(f"'{r}'" for r in statements.FAILED)
+    summed = (*_TOTAL_COUNTS, "total_duration", "finished_count")
+    return (
+        f"INSERT INTO run_totals (schedule, {', '.join(summed)}, last_success) "
+        f"SELECT schedule, SUM(result IN ({ran})), SUM(result = 'success'), "
+        f"SUM(result IN ({failed})), SUM(result = 'missed'), SUM(result = 'skipped'), "
+        "TOTAL(duration), COUNT(duration), "
+        "MAX(CASE WHEN result = 'success' THEN finished_at END) "
+        f"FROM runs WHERE {_PRUNED} GROUP BY schedule "
+        "ON CONFLICT(schedule) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in summed)
+        # instants are fixed-width text: the later one is the greater
+        + ", last_success = CASE WHEN excluded.last_success > COALESCE(last_success, '') "
+        "THEN excluded.last_success ELSE last_success END"
+    )
+
+
+_FOLD_PRUNED = _fold_pruned()
 
 
 def _resume_unheld(conn: sqlite3.Connection, names: Collection[str], now: str) -> list[str]:
@@ -1557,10 +1596,15 @@ class SQLiteStorage(Store, StateFile):
             return inserted.rowcount == 1
 
     def last_successes(self) -> dict[str, datetime]:
+        """The later of the latest success still stored and the latest one pruned
+        (``run_totals.last_success``, written by ``prune_runs``)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT schedule, MAX(finished_at) FROM runs WHERE result = 'success' "
-                "GROUP BY schedule"
+                "SELECT schedule, MAX(at) FROM ("
+                "SELECT schedule, MAX(finished_at) AS at FROM runs WHERE result = 'success' "
+                "GROUP BY schedule UNION ALL "
+                "SELECT schedule, last_success FROM run_totals WHERE last_success IS NOT NULL"
+                ") GROUP BY schedule"
             ).fetchall()
         return {r[0]: _parse_ts(r[1]) for r in rows if r[1] is not None}
 
@@ -1619,29 +1663,14 @@ class SQLiteStorage(Store, StateFile):
                 )
         if not rowids:
             return Pruned((), 0.0)
-        ran = ", ".join(f"'{r}'" for r in statements.RAN)
-        chosen = "rowid IN (SELECT value FROM json_each(?)) AND " + final
         ids = json.dumps(rowids)
         with self._write() as conn:
             began = time.perf_counter()
             deleted = conn.execute(
-                f"SELECT schedule, run_id FROM runs WHERE {chosen}", (ids,)
+                f"SELECT schedule, run_id FROM runs WHERE {_PRUNED}", (ids,)
             ).fetchall()
-            conn.execute(
-                "INSERT INTO run_totals (schedule, run_count, success_count, error_count, "
-                "missed_count, skipped_count, total_duration, finished_count) "
-                f"SELECT schedule, SUM(result IN ({ran})), SUM(result = 'success'), "
-                "SUM(result IN ('error', 'timeout', 'interrupted')), SUM(result = 'missed'), "
-                "SUM(result = 'skipped'), TOTAL(duration), COUNT(duration) "
-                f"FROM runs WHERE {chosen} GROUP BY schedule "
-                "ON CONFLICT(schedule) DO UPDATE SET "
-                + ", ".join(
-                    f"{c} = {c} + excluded.{c}"
-                    for c in (*_TOTAL_COUNTS, "total_duration", "finished_count")
-                ),
-                (ids,),
-            )
-            conn.execute(f"DELETE FROM runs WHERE {chosen}", (ids,))
+            conn.execute(_FOLD_PRUNED, (ids,))
+            conn.execute(f"DELETE FROM runs WHERE {_PRUNED}", (ids,))
         held = time.perf_counter() - began  # to the commit: how long writers were held off
         return Pruned(tuple((r[0], r[1]) for r in deleted), held)
 
