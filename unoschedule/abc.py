@@ -722,7 +722,7 @@ class LeaderLoop(Protocol):
         """The status of each schedule not active."""
 
     def next_runs(self) -> Mapping[str, datetime]:
-        """The next due instant of each active schedule."""
+        """When each active schedule next starts (``effective.next_start``)."""
 
     def running_per_queue(self) -> Mapping[str, int]:
         """Jobs running now, per queue."""

@@ -51,9 +51,6 @@ if TYPE_CHECKING:
     from .records import Finish
     from .sync import Plan
 
-#: Just before an instant (``Timeline.next`` answers strictly after).
-_MICROSECOND = timedelta(microseconds=1)
-
 __all__ = ["Scheduler"]
 
 T = TypeVar("T")
@@ -603,11 +600,8 @@ class Scheduler:
         if state is not None:
             if state.status != "active":
                 return None
-            if state.next_run is not None and definition.has_timing:
-                # the stored next run is the occurrence to claim; this is when it starts
-                return definition.timeline(state.anchor).next(state.next_run - _MICROSECOND)
             if state.next_run is not None:
-                return state.next_run
+                return definition.next_start(state.next_run, state.anchor)
         anchor = state.anchor if state is not None else None
         return definition.timeline(anchor).next(self.clock.now())
 

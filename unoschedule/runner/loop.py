@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..abc import Clock, JobRunner, Observer, StateFile, Store
-from ..effective import EffectiveTimeline, draw_start
+from ..effective import EffectiveTimeline, draw_start, next_start
 from ..errors import UnoScheduleError
 from ..jobs import JobOutcome
 from ..model import (
@@ -1218,7 +1218,17 @@ class RunLoop:
     # -- what the leader's housekeeping reads (``abc.LeaderLoop``) --------------------------
 
     def next_runs(self) -> Mapping[str, datetime]:
-        return self._next
+        """When each active schedule next starts (``effective.next_start``: the claim
+        instant moved by its blackouts and jitter), as status and ``top`` show it. Read
+        by a scrape in the metrics' thread: from a copy of ``_next`` taken in one step."""
+        timelines = self._timelines
+        starts: dict[str, datetime] = {}
+        for name, due in self._next.copy().items():
+            timeline = timelines.get(name)
+            start = next_start(timeline, due) if timeline is not None else due
+            if start is not None:
+                starts[name] = start
+        return starts
 
     def running_per_queue(self) -> Mapping[str, int]:
         return self._active

@@ -1,0 +1,87 @@
+"""Rules that two parts of the scheduler used to answer each on its own, now answered by
+one: when a schedule next starts, whether a removed schedule keeps its pauses, where an
+interval counts from after a wall-clock jump, and how a run cut off by a change of
+leader ends (its retry, its count in the metrics).
+
+Each test reads the answer through every front that shows it (the loop and its metrics,
+the library's status and list, ``top``, a new leader), under a fake clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_loop import Harness, T, run
+
+from unoschedule import Scheduler
+from unoschedule.config.python_values import definition_from_values
+from unoschedule.metrics import Metrics
+from unoschedule.overview import snapshot
+
+# -- when a schedule next starts --------------------------------------------------------
+
+#: An hourly schedule whose 09:00 and 10:00 fall in a blackout: its next start is 11:00.
+BLACKED_OUT = {
+    "schedule": "0 * * * *",
+    "command": ["true"],
+    "blackout": [{"name": "maint", "from": "2026-06-01T08:30:00", "to": "2026-06-01T10:30:00"}],
+}
+#: A daily schedule whose fixed jitter (hashed from the name "job") starts it at 09:02:50.
+FIXED_JITTER = {"schedule": "0 9 * * *", "command": ["true"], "jitter": "30m", "jitter_fixed": True}
+
+
+def metrics_next_run(metrics: Metrics, name: str) -> datetime:
+    """The next-run gauge of ``name`` in the exposition text, as a scrape reads it."""
+    prefix = f'uno_schedule_next_run_timestamp_seconds{{schedule="{name}"}} '
+    (line,) = [line for line in metrics.text().splitlines() if line.startswith(prefix)]
+    return datetime.fromtimestamp(float(line.removeprefix(prefix)), UTC)
+
+
+@pytest.mark.parametrize(
+    ("values", "starts"),
+    [(BLACKED_OUT, "2026-06-01T11:00:00Z"), (FIXED_JITTER, "2026-06-01T09:02:50Z")],
+    ids=["blackout", "fixed-jitter"],
+)
+def test_metrics_top_status_and_list_show_the_same_next_start(
+    tmp_path: Path, values: dict[str, Any], starts: str
+) -> None:
+    h = Harness(tmp_path, [definition_from_values("job", values)])
+    loop = h.start()  # 08:59, as the file is loaded
+    metrics = Metrics()
+    metrics.view.next_runs = loop.next_runs  # what the housekeeping attaches
+    library = Scheduler.for_state(h.path)
+    library.clock = h.clock
+    (listed,) = library.schedule_list(next_runs=True)
+    (top,) = snapshot(h.store, h.clock.now())["next"]
+    assert metrics_next_run(metrics, "job") == T(starts)
+    assert top["next_run"] == starts
+    assert top["in_seconds"] == (T(starts) - h.clock.now()).total_seconds()
+    assert library.schedule_status("job")["next_run"] == starts
+    assert listed["next_run"] == starts
+    library.close()
+
+
+def test_top_lists_schedules_in_the_order_they_start_not_the_order_they_are_claimed(
+    tmp_path: Path,
+) -> None:
+    blacked_out = definition_from_values("blacked-out", BLACKED_OUT)
+    plain = definition_from_values("plain", {"schedule": "30 9 * * *", "command": ["true"]})
+    h = Harness(tmp_path, [blacked_out, plain])
+    h.start()
+    shown = snapshot(h.store, h.clock.now(), rows=1)["next"]
+    assert [(r["schedule"], r["next_run"]) for r in shown] == [("plain", "2026-06-01T09:30:00Z")]
+
+
+def test_the_run_starts_when_every_front_said_it_would(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [definition_from_values("job", BLACKED_OUT)])
+
+    async def go() -> None:
+        h.start()
+        for when in ("09:00", "10:00", "11:00"):
+            await h.at(f"2026-06-01T{when}:00Z")
+
+    run(go)
+    assert [c[1] for c in h.executor.calls] == [T("2026-06-01T11:00:00Z")]
