@@ -9,17 +9,22 @@ the library's status and list, ``top``, a new leader), under a fake clock.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_loop import Harness, T, run
+from test_loop import FakeClock, Harness, T, run
 
 from unoschedule import Scheduler
 from unoschedule.config.python_values import definition_from_values
+from unoschedule.explain import explain
 from unoschedule.metrics import Metrics
+from unoschedule.model import ScheduleDefinition
 from unoschedule.overview import snapshot
+from unoschedule.schedules import IntervalSchedule
+from unoschedule.sync import apply_plan, make_plan
 
 # -- when a schedule next starts --------------------------------------------------------
 
@@ -85,3 +90,64 @@ def test_the_run_starts_when_every_front_said_it_would(tmp_path: Path) -> None:
 
     run(go)
     assert [c[1] for c in h.executor.calls] == [T("2026-06-01T11:00:00Z")]
+
+
+# -- a removed schedule keeps no pause ----------------------------------------------------
+
+
+def every_minute(name: str = "job") -> ScheduleDefinition:
+    return ScheduleDefinition(name=name, schedule=IntervalSchedule("1m"), command=("true",))
+
+
+def assert_runs_unpaused(library: Scheduler, name: str, now: datetime) -> None:
+    """``name`` is active and shows no pause: in status, in list, in explain and in
+    the open pause records that all three read."""
+    status = library.schedule_status(name)
+    assert (status["status"], status["paused_reason"], status["paused_by"]) == (
+        "active",
+        None,
+        None,
+    )
+    (row,) = [r for r in library.schedule_list(next_runs=False) if r["name"] == name]
+    assert (row["status"], row["paused_reason"]) == ("active", None)
+    assert [p for p in library.store.open_pauses() if p.schedule == name] == []
+    later = now + timedelta(minutes=3)
+    rows = explain(library.store, library.definition(name), now, later, later)
+    assert rows and "paused" not in {r["outcome"] for r in rows}
+
+
+def test_a_schedule_deleted_and_added_again_through_the_library_is_not_paused(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(T("2026-06-01T08:59:00Z"))
+
+    async def go() -> Scheduler:
+        library = Scheduler(storage=tmp_path / "state.db")
+        library.clock = clock
+        await library.schedule(command=["true"], schedule={"every": "1m"}, name="job")
+        await library.pause_schedule("job", reason="db migration", by="alice")
+        await library.delete_schedule("job")
+        await library.schedule(command=["true"], schedule={"every": "1m"}, name="job")
+        return library
+
+    library = asyncio.run(go())
+    assert_runs_unpaused(library, "job", clock.now())
+    library.close()
+
+
+def test_a_schedule_removed_from_the_file_and_put_back_is_not_paused(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [every_minute()])
+    now = h.clock.now()
+
+    def load(definitions: dict[str, ScheduleDefinition]) -> None:
+        plan = make_plan(definitions, h.store.list_schedules(), now=now, preview=0)
+        apply_plan(h.store, plan, definitions, now=now, source="test")
+
+    load(h.definitions)
+    h.store.pause_schedules(["job"], "operator", now, reason="db migration", by="alice")
+    load({})  # the reload of a file without it
+    load(h.definitions)  # and of the file with it again
+    library = Scheduler.for_state(h.path)
+    library.clock = h.clock
+    assert_runs_unpaused(library, "job", now)
+    library.close()

@@ -471,8 +471,10 @@ class Scheduler:
         await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
+        from .sync import remove_schedules
+
         self._resolve(schedule_id)
-        self.store.set_status([schedule_id], "removed", self.clock.now())
+        remove_schedules(self.store, [schedule_id], self.clock.now())
 
     async def pause_schedule(
         self,
