@@ -10,12 +10,14 @@ the library's status and list, ``top``, a new leader), under a fake clock.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_loop import FakeClock, Harness, T, run
+from redis_server import RedisServer, unique_prefix
+from test_loop import FakeClock, FakeExecutor, Harness, T, cron, run
 
 from unoschedule import Scheduler
 from unoschedule.config.python_values import definition_from_values
@@ -23,7 +25,11 @@ from unoschedule.explain import explain
 from unoschedule.metrics import Metrics
 from unoschedule.model import ScheduleDefinition
 from unoschedule.overview import snapshot
+from unoschedule.runner.log import Logger
+from unoschedule.runner.loop import RunLoop
+from unoschedule.runner.ops import Operations
 from unoschedule.schedules import IntervalSchedule
+from unoschedule.store.redis import RedisStorage
 from unoschedule.sync import apply_plan, make_plan
 
 # -- when a schedule next starts --------------------------------------------------------
@@ -151,3 +157,123 @@ def test_a_schedule_removed_from_the_file_and_put_back_is_not_paused(tmp_path: P
     library.clock = h.clock
     assert_runs_unpaused(library, "job", now)
     library.close()
+
+
+# -- a run cut off by a change of leader ------------------------------------------------
+
+
+def metered(h: Harness, loop: RunLoop) -> Metrics:
+    """Attach the housekeeping's observer to ``loop``, as the service does before it
+    recovers anything, and return the metrics it keeps."""
+    scheduler = Scheduler(storage=h.store, clock=h.clock, metrics_enabled=False)
+    scheduler.definitions = h.definitions
+    ops = Operations(scheduler, Logger(verbose=False))
+    ops.metrics = Metrics()
+    ops.attach(loop)
+    return ops.metrics
+
+
+def counted(metrics: Metrics, name: str) -> Counter[str]:
+    """``runs_total`` of schedule ``name`` in the exposition text, per result."""
+    found: Counter[str] = Counter()
+    for line in metrics.text().splitlines():
+        if line.startswith("uno_schedule_runs_total{") and f'schedule="{name}"' in line:
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            found[result] += int(float(line.rsplit(" ", 1)[1]))
+    return found
+
+
+def ended(h: Harness, name: str) -> Counter[str]:
+    """The recorded ends of ``name`` per result, as status and stats count them."""
+    rows = h.store.history(name, limit=1000)
+    return Counter(r.result for r in rows if r.result not in ("queued", "running"))
+
+
+def successor(h: Harness, instance: str) -> RunLoop:
+    """A leader of the same state in another process (its own executor)."""
+    return RunLoop(
+        store=h.store,
+        definitions=h.definitions,
+        options=h.options,
+        executor=FakeExecutor(),  # type: ignore[arg-type]
+        clock=h.clock,
+        instance_id=instance,
+        log=Logger(verbose=False),
+        wake=lambda: None,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+@pytest.mark.parametrize("first", ["successor", "deposed"])
+def test_a_run_cut_off_by_a_change_of_leader_is_retried_once_whoever_records_it_first(
+    tmp_path: Path, backend: str, first: str, request: pytest.FixtureRequest
+) -> None:
+    nightly = cron("nightly", "0 9 * * *", max_retries=2, retry_delay=1.0)
+    h = Harness(tmp_path, [nightly], lock_timeout=1)
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        h.store.close()
+        h.store = RedisStorage(server.url, key_prefix=unique_prefix())  # type: ignore[assignment]
+    b = successor(h, "b")
+    metrics = {"a": Metrics(), "b": Metrics()}
+
+    async def go() -> None:
+        a = h.start("a")
+        metrics["a"] = metered(h, a)
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        a.tick(h.clock.now())  # claimed and marked running; its job is not spawned yet
+        h.clock.set(T("2026-06-01T09:00:02Z"))  # a froze past its 1 s lease
+        metrics["b"] = metered(h, b)
+        assert b.take_lease(h.clock.now())
+        if first == "successor":
+            b.recover(h.clock.now())
+        await a.wait_idle()  # a thaws and finds its lease lost before the spawn
+        if first == "deposed":
+            b.recover(h.clock.now())
+        h.clock.set(T("2026-06-01T09:00:03Z"))  # the retry's delay has passed
+        b.tick(h.clock.now())
+        await b.wait_idle()
+
+    try:
+        asyncio.run(go())
+        assert h.history("nightly") == [
+            ("09:00", "retry", 2, "success"),
+            ("09:00", "schedule", 1, "interrupted"),
+        ]
+        assert h.executor.calls == []  # the deposed leader spawned nothing
+        assert [c[2:] for c in b.executor.calls] == [(2, "retry")]  # type: ignore[attr-defined]
+        # the interruption is counted once, by the process that recorded it
+        assert counted(metrics["a"], "nightly") + counted(metrics["b"], "nightly") == ended(
+            h, "nightly"
+        )
+    finally:
+        h.store.close()
+
+
+# -- every recorded end is counted once -----------------------------------------------
+
+
+def test_a_run_interrupted_by_a_crash_is_counted_in_the_metrics_as_in_the_history(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, [cron("nightly", "0 9 * * *")])
+    h.executor.hold["nightly"] = asyncio.Event()
+    counts: list[Counter[str]] = []
+
+    async def go() -> None:
+        a = h.start("a")
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        a.tick(h.clock.now())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        # a dies with the job running; b recovers it
+        h.clock.set(T("2026-06-01T09:00:20Z"))
+        b = successor(h, "b")
+        metrics = metered(h, b)
+        assert b.take_lease(h.clock.now(), force=True)
+        b.recover(h.clock.now())
+        counts.append(counted(metrics, "nightly"))
+
+    run(go)
+    assert ended(h, "nightly") == {"interrupted": 1}
+    assert counts == [ended(h, "nightly")]

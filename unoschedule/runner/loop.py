@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import random
@@ -42,7 +43,7 @@ from ..overlap import (
     may_start,
 )
 from ..records import Claim, Finish
-from ..runs import job_spec, new_run, next_attempt, occurrence_key
+from ..runs import job_spec, new_run, occurrence_key
 from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
 from ..timeutil import format_instant
 from .failpoints import failpoint
@@ -61,7 +62,8 @@ RENEW_FLOOR = 0.2
 _UNKNOWN: Any = object()
 
 #: ``error`` of a run marked running whose job was not started: the leader lost its
-#: lease in between (it was frozen), and its successor settles the run.
+#: lease in between (it was frozen). It or its successor, whichever records the run
+#: first, settles it (``RunLoop._interrupt``).
 LEASE_LOST = "the scheduler lost its leadership before the job started"
 
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
@@ -314,16 +316,43 @@ class RunLoop:
                 self._dispatch_when_due(run)
 
     def _interrupt(self, run: RunRecord, now: datetime, error: str, cause: str) -> None:
-        """Record a run cut off by ``cause`` ``interrupted``; queue its retry."""
-        self.store.finish_run(run.run_id, "interrupted", now, error=error)
+        """Record a run cut off by ``cause`` ``interrupted`` through the settle step (its
+        retry, chains, observer): the one rule for a successor's recovery and for the
+        deposed leader that finds its lease lost before the job started, whichever
+        writes first (``_record_cut_off`` queues the retry once)."""
         self.log.warning(
             f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
             f"attempt {run.attempt}) was interrupted by {cause}"
         )
         definition = self.definitions.get(run.schedule)
-        retry = next_attempt(run, definition, now)
-        if retry is not None and self._claim_retry(retry):
-            self.settler.note_retry(retry, definition, now, "interrupted")
+        started = run.started_at or now
+        self.settler.interrupted(run, definition, error, started, now, self._record_cut_off)
+
+    def _record_cut_off(self, finish: Finish, retry: RunRecord | None) -> Ended:
+        """The recorder of an interruption: the retry is queued under its occurrence key
+        in the transaction that records the end, and only if that transaction records it
+        (``Store.finish_runs``). A deposed leader, whose epoch can claim nothing, thus
+        queues it as a successor would, and of two processes that record the same run
+        only the first queues it; the leader then takes it as a queued run."""
+        if retry is not None:
+            key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
+            finish = dataclasses.replace(finish, then=(*finish.then, (key, retry)))
+        recorded = self._write_end(finish)
+        if recorded and finish.then:
+            self.wake()
+        return Ended(recorded=recorded, retried=recorded and retry is not None)
+
+    def _write_end(self, finish: Finish) -> bool:
+        """Write ``finish`` now (not in the batch of ends) and say whether this write
+        recorded it: the store leaves a run another process ended first as it is, and
+        that end is then not this process's to count."""
+        self.store.finish_runs([finish])
+        stored = self.store.get_run(finish.run_id)
+        return stored is not None and (stored.result, stored.error, stored.finished_at) == (
+            finish.result,
+            finish.error,
+            finish.finished_at,
+        )
 
     def recover_foreground(self, now: datetime) -> None:
         """Settle the runs of foreground processes (``trigger --wait`` with no scheduler
@@ -1144,10 +1173,8 @@ class RunLoop:
                 )
                 return
             if not self._lease_holds():  # frozen between marking it running and here
-                self.log.warning(f"{name}: run {run.run_id} not started: the lease was lost")
-                await self._finish(
-                    Finish(run.run_id, "interrupted", self.clock.now(), error=LEASE_LOST)
-                )
+                cause = "the loss of the lease before its job started"
+                self._interrupt(run, self.clock.now(), LEASE_LOST, cause)
                 return
             self.log.info(
                 f"{name}: starting run {run.run_id} (trigger {run.trigger}, attempt "
