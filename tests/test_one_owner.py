@@ -277,3 +277,44 @@ def test_a_run_interrupted_by_a_crash_is_counted_in_the_metrics_as_in_the_histor
     run(go)
     assert ended(h, "nightly") == {"interrupted": 1}
     assert counts == [ended(h, "nightly")]
+
+
+@pytest.mark.parametrize("reload", ["changed", "removed", "removed-at-spawn"])
+def test_a_run_a_reload_drops_before_it_starts_is_counted_in_the_metrics_as_in_the_history(
+    tmp_path: Path, reload: str
+) -> None:
+    every = every_minute("every")
+    h = Harness(tmp_path, [every], default_concurrency=1)
+    h.executor.hold["every"] = asyncio.Event()
+    counts: list[Counter[str]] = []
+
+    async def go() -> None:
+        loop = h.start()
+        metrics = metered(h, loop)
+        h.clock.set(T("2026-06-01T09:00:00Z"))
+        loop.tick(h.clock.now())
+        if reload == "removed-at-spawn":  # after its pump, before its task ran
+            del h.definitions["every"]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if reload != "removed-at-spawn":  # 09:00 runs (held), 09:01 waits in the queue
+            h.clock.set(T("2026-06-01T09:01:00Z"))
+            loop.tick(h.clock.now())
+            if reload == "changed":
+                h.definitions["every"] = every.with_changes(schedule=IntervalSchedule("2m"))
+            else:
+                del h.definitions["every"]
+            h.executor.hold["every"].set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await loop.wait_idle()
+        counts.append(counted(metrics, "every"))
+
+    run(go)
+    expected = {
+        "changed": {"success": 1, "skipped": 1},
+        "removed": {"success": 1, "error": 1},
+        "removed-at-spawn": {"error": 1},
+    }
+    assert ended(h, "every") == expected[reload]
+    assert counts == [ended(h, "every")]

@@ -1118,9 +1118,20 @@ class RunLoop:
         error: str = REMOVED_BEFORE_START,
         result: str = "error",
     ) -> None:
-        self.store.finish_run(run.run_id, result, self.clock.now(), error=error)
+        self._end_unstarted(run, result, error)
         self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
         self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+
+    def _end_unstarted(self, run: RunRecord, result: str, error: str) -> None:
+        """Record the end of a run whose job never started (its schedule was removed or
+        changed first) and tell the observer, as of every other recorded end: the
+        metrics count what status and stats count."""
+        now = self.clock.now()
+        recorded = self._write_end(Finish(run.run_id, result, now, error=error))
+        if recorded and self.observer is not None:
+            ended = dataclasses.replace(run, finished_at=now, error=error)
+            ended.result = result  # type: ignore[assignment]
+            self.observer.recorded(ended)
 
     async def _finish(self, finish: Finish) -> None:
         """Record how a run ended. Runs that end together share one transaction: the
@@ -1168,9 +1179,7 @@ class RunLoop:
         try:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
-                await self._finish(
-                    Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
-                )
+                self._end_unstarted(run, "error", REMOVED_BEFORE_START)
                 return
             if not self._lease_holds():  # frozen between marking it running and here
                 cause = "the loss of the lease before its job started"
