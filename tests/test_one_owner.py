@@ -318,3 +318,78 @@ def test_a_run_a_reload_drops_before_it_starts_is_counted_in_the_metrics_as_in_t
     }
     assert ended(h, "every") == expected[reload]
     assert counts == [ended(h, "every")]
+
+
+# -- where an interval counts from after a wall-clock jump ------------------------------
+
+
+def jump(h: Harness, loop: RunLoop, to: str) -> None:
+    """Set the wall clock without monotonic progress and tell the loop, as the service
+    does when wall and monotonic time disagree."""
+    before_wall, before_mono = h.clock.now(), h.clock.monotonic()
+    h.clock.current = T(to)
+    drift = (h.clock.now() - before_wall).total_seconds() - (h.clock.monotonic() - before_mono)
+    loop.clock_jumped(drift)
+
+
+def fired(calls: list[tuple[str, datetime, int, str]]) -> list[str]:
+    return [c[1].strftime("%H:%M") for c in calls]
+
+
+async def tick(loop: RunLoop, h: Harness, when: str) -> None:
+    h.clock.set(T(when))
+    loop.tick(h.clock.now())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await loop.wait_idle()
+
+
+def test_next_runs_and_a_new_leader_follow_the_phase_an_interval_took_across_a_jump(
+    tmp_path: Path,
+) -> None:
+    h = Harness(
+        tmp_path,
+        [ScheduleDefinition(name="every", schedule=IntervalSchedule("10m"), command=("true",))],
+    )
+    b = successor(h, "b")
+    shown: list[list[str]] = []
+
+    async def go() -> None:
+        a = h.start("a")  # 08:59: anchored here, next at 09:09
+        await tick(a, h, "2026-06-01T09:00:00Z")
+        jump(h, a, "2026-06-01T08:33:00Z")  # set back 27 min: next at 08:42, 10 min apart
+        library = Scheduler.for_state(h.path)
+        library.clock = h.clock
+        shown.append(library.next_run_times("every", 3))
+        library.close()
+        for when in ("08:42", "08:52"):
+            await tick(a, h, f"2026-06-01T{when}:00Z")
+        h.clock.set(T("2026-06-01T08:52:30Z"))  # a dies; b takes over
+        assert b.take_lease(h.clock.now(), force=True)
+        b.recover(h.clock.now())
+        b.load(h.store.list_schedules(), h.clock.now())
+        for when in ("08:59", "09:02", "09:09", "09:12"):
+            await tick(b, h, f"2026-06-01T{when}:00Z")
+
+    run(go)
+    assert shown == [["2026-06-01T08:42:00Z", "2026-06-01T08:52:00Z", "2026-06-01T09:02:00Z"]]
+    assert fired(h.executor.calls) == ["08:42", "08:52"]
+    assert fired(b.executor.calls) == ["09:02", "09:12"]  # type: ignore[attr-defined]
+
+
+def test_a_jump_never_moves_an_interval_before_its_start_date(tmp_path: Path) -> None:
+    starts = T("2026-06-01T09:30:00Z")
+    every = ScheduleDefinition(
+        name="every", schedule=IntervalSchedule("10m"), command=("true",), start_date=starts
+    )
+    h = Harness(tmp_path, [every])
+
+    async def go() -> None:
+        loop = h.start()  # 08:59: the first run is at the start date, 09:30
+        await tick(loop, h, "2026-06-01T09:00:00Z")
+        jump(h, loop, "2026-06-01T08:33:00Z")  # 27 min back would put it at 09:03
+        for when in ("09:03", "09:13", "09:29", "09:30", "09:40"):
+            await tick(loop, h, f"2026-06-01T{when}:00Z")
+
+    run(go)
+    assert fired(h.executor.calls) == ["09:30", "09:40"]

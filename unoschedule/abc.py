@@ -268,8 +268,15 @@ class Store(ABC):
         self.set_next_runs({name: next_run})
 
     @abstractmethod
-    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
-        """Record the next due instant of many schedules in one transaction."""
+    def set_next_runs(
+        self,
+        next_runs: Mapping[str, datetime | None],
+        *,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """Record the next due instant of many schedules in one transaction; with
+        ``anchors``, also the instant the interval of each of them it names counts from
+        (a wall-clock jump re-anchors intervals: ``RunLoop.clock_jumped``)."""
 
     @abstractmethod
     def delete_schedule(self, name: str) -> bool:

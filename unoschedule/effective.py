@@ -90,13 +90,6 @@ class EffectiveTimeline(Timeline):
         self.offset = fixed_offset(name, jitter) if jitter_fixed and jitter else timedelta(0)
         self.spread = timedelta(0) if jitter_fixed else jitter
 
-    def with_nominal(self, nominal: Timeline) -> EffectiveTimeline:
-        """The same rules over other nominal instants (an interval re-anchored)."""
-        out = EffectiveTimeline.__new__(EffectiveTimeline)
-        out.__dict__.update(self.__dict__)
-        out.nominal = nominal
-        return out
-
     # -- the calendar: nominal instants to slots ----------------------------------------
 
     def _local_day(self, instant: datetime) -> date:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..abc import Clock, JobRunner, Observer, StateFile, Store
-from ..effective import EffectiveTimeline, draw_start, next_start
+from ..effective import draw_start, next_start
 from ..errors import UnoScheduleError
 from ..jobs import JobOutcome
 from ..model import (
@@ -44,7 +44,7 @@ from ..overlap import (
 )
 from ..records import Claim, Finish
 from ..runs import job_spec, new_run, occurrence_key
-from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
+from ..schedules import IntervalSchedule, Timeline
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
@@ -1322,37 +1322,44 @@ class RunLoop:
         Intervals count elapsed time (SPEC 3): each interval's next run and each pending
         retry delay moves with the jump, and the interval is re-anchored there, so a
         clock set back an hour neither stalls it for the hour nor fires it in a burst
-        after a jump forwards. Cron-like schedules keep their next run, as cronie does
-        for jobs at fixed times: what already ran (an occurrence is claimed once) is not
-        run again after a jump back, and a jump forwards follows the missed policy.
+        after a jump forwards. The new anchor is stored with the next run: next-runs,
+        explain, a reload and the next leader all count from it, as this one does. An
+        interval with a ``start_date`` counts from it (``ScheduleSpec.timeline``): its
+        next run moves, and the runs after it keep their phase. A next run the jump
+        would move outside ``start_date``..``end_date`` stays where it is. Cron-like
+        schedules keep their next run, as cronie does for jobs at fixed times: what
+        already ran (an occurrence is claimed once) is not run again after a jump back,
+        and a jump forwards follows the missed policy.
         """
         shift = timedelta(seconds=drift)
-        moved: dict[str, datetime | None] = {}
+        moved: dict[str, datetime] = {}
         for name, due in list(self._next.items()):
             definition = self.definitions.get(name)
             if definition is None or not isinstance(definition.schedule, IntervalSchedule):
                 continue
             new = due + shift
-            inner: Timeline = IntervalTimeline(definition.schedule.interval, new)
-            end = definition.end_date
-            if end is not None:
-                inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
-                if end.tzinfo and new > end:
-                    continue
-            current = self._timelines.get(name)
-            if isinstance(current, EffectiveTimeline):
-                inner = current.with_nominal(inner)
-            self._timelines[name] = inner
+            if not _within_dates(definition, new):
+                continue
+            self._timelines[name] = definition.timeline(new)
             self._next[name] = moved[name] = new
             heapq.heappush(self._heap, (new, name))
         if self._delayed:
             self._delayed = [(due + shift, seq, run) for due, seq, run in self._delayed]
             heapq.heapify(self._delayed)
         if moved:
-            self.store.set_next_runs(moved)
+            self.store.set_next_runs(moved, anchors=moved)
             self.log.info(f"{len(moved)} interval schedule(s) follow elapsed time across the jump")
 
     async def wait_idle(self) -> None:
         """Wait until no job runs (tests use this instead of sleeping)."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+
+def _within_dates(definition: ScheduleDefinition, instant: datetime) -> bool:
+    """Whether ``instant`` lies within the schedule's ``start_date`` and ``end_date``
+    (a naive bound, which no loaded definition has, bounds nothing here)."""
+    start, end = definition.start_date, definition.end_date
+    if start is not None and start.tzinfo is not None and instant < start:
+        return False
+    return end is None or end.tzinfo is None or instant <= end
