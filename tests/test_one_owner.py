@@ -60,9 +60,7 @@ def test_metrics_top_status_and_list_show_the_same_next_start(
     tmp_path: Path, values: dict[str, Any], starts: str
 ) -> None:
     h = Harness(tmp_path, [definition_from_values("job", values)])
-    loop = h.start()  # 08:59, as the file is loaded
-    metrics = Metrics()
-    metrics.view.next_runs = loop.next_runs  # what the housekeeping attaches
+    metrics = metered(h, h.start())  # 08:59, as the file is loaded
     library = Scheduler.for_state(h.path)
     library.clock = h.clock
     (listed,) = library.schedule_list(next_runs=True)
