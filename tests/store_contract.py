@@ -343,6 +343,15 @@ class StoreContract:
         got = {s.name: s.next_run for s in store.list_schedules()}
         assert got == {"a": T0 + timedelta(hours=1), "b": None, "c": T0}
 
+    def test_next_runs_are_set_with_the_anchors_given_and_other_anchors_kept(
+        self, store: Store
+    ) -> None:
+        store.save_schedules([(sched(n, next_run=T0, anchor=T0), None) for n in ("a", "b")])
+        later = T0 + timedelta(minutes=33)
+        store.set_next_runs({"a": later, "b": later}, anchors={"a": later, "nope": later})
+        got = {s.name: (s.next_run, s.anchor) for s in store.list_schedules()}
+        assert got == {"a": (later, later), "b": (later, T0)}
+
     def test_save_schedules_takes_a_generator_with_versions(self, store: Store) -> None:
         store.save_schedules((sched(n), version(n, 1)) for n in ("a", "b"))
         assert [s.name for s in store.list_schedules()] == ["a", "b"]

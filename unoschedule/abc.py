@@ -280,12 +280,20 @@ class Store(ABC):
         self.set_next_runs({name: next_run})
 
     @abstractmethod
-    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
+    def set_next_runs(
+        self,
+        next_runs: Mapping[str, datetime | None],
+        *,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> None:
         """Record the next due instant of many schedules at once (unknown names are
-        left out). Each schedule's ``next_run`` is written whole; SQLite writes them all
-        in one transaction, Redis by 1,000 a script (as ``save_schedules``), so a reader
-        may see some before others: each is one schedule's own next instant, true
-        alone, so no schedule is ever seen half written."""
+        left out); with ``anchors``, also the instant the interval of each schedule it
+        names counts from (a wall-clock jump re-anchors intervals:
+        ``RunLoop.clock_jumped``). Each schedule's ``next_run`` and anchor are written
+        whole, together; SQLite writes them all in one transaction, Redis by 1,000 a
+        script (as ``save_schedules``), so a reader may see some schedules before
+        others: each is one schedule's own next instant, true alone, so no schedule is
+        ever seen half written."""
 
     @abstractmethod
     def delete_schedule(self, name: str) -> bool:
@@ -752,7 +760,7 @@ class LeaderLoop(Protocol):
         """The status of each schedule not active."""
 
     def next_runs(self) -> Mapping[str, datetime]:
-        """The next due instant of each active schedule."""
+        """When each active schedule next starts (``effective.next_start``)."""
 
     def running_per_queue(self) -> Mapping[str, int]:
         """Jobs running now, per queue."""

@@ -31,7 +31,7 @@ from .cron import stable_hash
 from .schedules import Occurrence, Timeline
 from .timeutil import format_duration, format_instant
 
-__all__ = ["EffectiveTimeline", "draw_start", "fixed_offset"]
+__all__ = ["EffectiveTimeline", "draw_start", "fixed_offset", "next_start"]
 
 _EPSILON = timedelta(microseconds=1)
 #: At most this many nominal instants are looked at for one answer (a calendar that
@@ -53,6 +53,17 @@ def draw_start(occurrence: Occurrence, rng: random.Random | None = None) -> date
         return occurrence.start
     source = rng or random
     return occurrence.start + timedelta(seconds=source.random() * occurrence.spread.total_seconds())
+
+
+def next_start(timeline: Timeline, next_run: datetime) -> datetime | None:
+    """When a schedule whose next occurrence to claim is ``next_run`` (the loop's, or the
+    stored one) next starts, or None when none is left: its blackout skips the claim
+    instant or defers its start, its jitter delays it. The one answer to "next run" for
+    status, list, metrics and ``top``: the claim instant is the loop's key, not what an
+    operator waits for. A timeline without those rules starts each run at its claim."""
+    if not isinstance(timeline, EffectiveTimeline):
+        return next_run
+    return timeline.next(next_run - _EPSILON)
 
 
 class EffectiveTimeline(Timeline):
@@ -78,13 +89,6 @@ class EffectiveTimeline(Timeline):
         self.blackouts = blackouts
         self.offset = fixed_offset(name, jitter) if jitter_fixed and jitter else timedelta(0)
         self.spread = timedelta(0) if jitter_fixed else jitter
-
-    def with_nominal(self, nominal: Timeline) -> EffectiveTimeline:
-        """The same rules over other nominal instants (an interval re-anchored)."""
-        out = EffectiveTimeline.__new__(EffectiveTimeline)
-        out.__dict__.update(self.__dict__)
-        out.nominal = nominal
-        return out
 
     # -- the calendar: nominal instants to slots ----------------------------------------
 

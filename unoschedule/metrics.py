@@ -243,7 +243,8 @@ class Metrics:
         yield from _head(
             "uno_schedule_next_run_timestamp_seconds",
             "gauge",
-            "When each active schedule fires next (Unix time).",
+            "When each active schedule next starts (Unix time), after its blackouts and "
+            "jitter, as status shows it.",
         )
         for i, (name, at) in enumerate(sorted(dict(view.next_runs()).items())):
             yield f"uno_schedule_next_run_timestamp_seconds{{{label(name)}}} {at.timestamp()!r}\n"

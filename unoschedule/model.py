@@ -170,6 +170,16 @@ class ScheduleDefinition:
         """Whether a calendar, blackouts or jitter change when it runs."""
         return bool(self.calendar is not None or self.blackout or self.jitter)
 
+    def next_start(self, next_run: datetime, anchor: datetime | None = None) -> datetime | None:
+        """When the occurrence claimed at ``next_run`` starts (``effective.next_start``),
+        anchored as the state anchors it; without a calendar, blackouts or jitter that is
+        ``next_run`` itself, and no timeline is built for it."""
+        if not self.has_timing:
+            return next_run
+        from .effective import next_start
+
+        return next_start(self.timeline(anchor), next_run)
+
     def timeline(self, anchor: datetime | None = None, *, bounded: bool = True) -> Timeline:
         """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals).
 

@@ -1,8 +1,10 @@
 """What ``uno-schedule top`` shows: one snapshot of the state, cheap enough to take every
-second next to a busy runner (a few indexed reads, no definitions decoded)."""
+second next to a busy runner (a few indexed reads; only the definitions of the few
+schedules due next are decoded)."""
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ from .timeutil import format_instant
 
 if TYPE_CHECKING:
     from .abc import Store
+    from .model import ScheduleState
 
 __all__ = ["snapshot"]
 
@@ -51,18 +54,14 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
     for state in states:
         counts[state.status] = counts.get(state.status, 0) + 1
     out["counts"] = counts
-    due = sorted(
-        (s for s in states if s.status == "active" and s.next_run is not None),
-        key=lambda s: (s.next_run, s.name),
-    )[:rows]
     out["next"] = [
         {
             "schedule": s.name,
-            "next_run": format_instant(s.next_run),
-            "in_seconds": round((s.next_run - now).total_seconds(), 1) if s.next_run else None,
+            "next_run": format_instant(start),
+            "in_seconds": round((start - now).total_seconds(), 1),
             "last_result": s.last_result,
         }
-        for s in due
+        for s, start in _next_starts(store, states, rows)
     ]
     finished = sorted(
         (r for r in store.history(None, limit=rows * 3) if r.finished_at is not None),
@@ -82,3 +81,39 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
         for r in finished[:rows]
     ]
     return out
+
+
+def _next_starts(
+    store: Store, states: list[ScheduleState], rows: int
+) -> list[tuple[ScheduleState, datetime]]:
+    """The ``rows`` active schedules that start first, with when each starts
+    (``ScheduleDefinition.next_start``, as status says: a blackout or jitter moves the
+    start off the stored claim instant). No start comes before its claim instant, so
+    the schedules are taken by claim instant and the scan ends once the next claim lies
+    after the last of ``rows`` starts found: only those few definitions are read."""
+    if rows <= 0:
+        return []
+    due = sorted(
+        (s for s in states if s.status == "active" and s.next_run is not None),
+        key=lambda s: (s.next_run, s.name),
+    )
+    found: list[tuple[datetime, str, ScheduleState]] = []
+    for light in due:
+        assert light.next_run is not None
+        if len(found) >= rows and light.next_run > found[-1][0]:
+            break
+        start = _start_of(store, light, light.next_run)
+        if start is not None:
+            bisect.insort(found, (start, light.name, light), key=lambda f: (f[0], f[1]))
+            del found[rows:]
+    return [(state, start) for start, _, state in found]
+
+
+def _start_of(store: Store, light: ScheduleState, next_run: datetime) -> datetime | None:
+    """When ``light`` (listed without its definition) next starts; its claim instant
+    when its stored definition no longer parses."""
+    state = store.get_schedule(light.name)
+    definition = state.stored_definition() if state is not None else None
+    if definition is None:
+        return next_run
+    return definition.next_start(next_run, light.anchor)

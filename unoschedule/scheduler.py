@@ -51,9 +51,6 @@ if TYPE_CHECKING:
     from .records import Finish
     from .sync import Plan
 
-#: Just before an instant (``Timeline.next`` answers strictly after).
-_MICROSECOND = timedelta(microseconds=1)
-
 __all__ = ["Scheduler"]
 
 T = TypeVar("T")
@@ -456,8 +453,10 @@ class Scheduler:
         await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
+        from .sync import remove_schedules
+
         self._resolve(schedule_id)
-        self.store.set_status([schedule_id], "removed", self.clock.now())
+        remove_schedules(self.store, [schedule_id], self.clock.now())
 
     async def pause_schedule(
         self,
@@ -585,11 +584,8 @@ class Scheduler:
         if state is not None:
             if state.status != "active":
                 return None
-            if state.next_run is not None and definition.has_timing:
-                # the stored next run is the occurrence to claim; this is when it starts
-                return definition.timeline(state.anchor).next(state.next_run - _MICROSECOND)
             if state.next_run is not None:
-                return state.next_run
+                return definition.next_start(state.next_run, state.anchor)
         anchor = state.anchor if state is not None else None
         return definition.timeline(anchor).next(self.clock.now())
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .abc import Store
+from .abc import PAUSE_KINDS, Store
 from .config.yamltext import dump_canonical
 from .model import ScheduleDefinition, ScheduleState, VersionRecord
 from .timeutil import format_instant
@@ -39,6 +39,7 @@ __all__ = [
     "git_source",
     "make_plan",
     "next_state",
+    "remove_schedules",
 ]
 
 
@@ -274,7 +275,17 @@ def apply_plan(
     if plan.added or plan.changed:
         store.save_schedules(_versions(plan, definitions, now, source, changelog))
     if plan.removed:
-        store.set_status([entry.name for entry in plan.removed], "removed", now)
+        remove_schedules(store, [entry.name for entry in plan.removed], now)
+
+
+def remove_schedules(store: Store, names: Sequence[str], now: datetime) -> None:
+    """Mark ``names`` removed and end their open pauses: a removed schedule holds no
+    pause, so one added again under its name starts active and unpaused, as the loop
+    runs it, instead of showing the old pause (and its reason) in status and explain.
+    Removed first: the pauses end on a schedule no longer paused, which they cannot
+    resume, and a crash in between leaves it removed."""
+    store.set_status(names, "removed", now)
+    store.resume_schedules(names, PAUSE_KINDS, now)
 
 
 def next_state(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import random
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..abc import Clock, JobRunner, Observer, StateFile, Store
-from ..effective import EffectiveTimeline, draw_start
+from ..effective import draw_start, next_start
 from ..errors import UnoScheduleError
 from ..jobs import JobOutcome
 from ..model import (
@@ -42,8 +43,8 @@ from ..overlap import (
     may_start,
 )
 from ..records import Claim, Finish
-from ..runs import job_spec, new_run, next_attempt, occurrence_key
-from ..schedules import BoundedTimeline, IntervalSchedule, IntervalTimeline, Timeline
+from ..runs import job_spec, new_run, occurrence_key
+from ..schedules import IntervalSchedule, Timeline
 from ..timeutil import format_instant
 from .failpoints import failpoint
 from .log import Logger
@@ -61,7 +62,8 @@ RENEW_FLOOR = 0.2
 _UNKNOWN: Any = object()
 
 #: ``error`` of a run marked running whose job was not started: the leader lost its
-#: lease in between (it was frozen), and its successor settles the run.
+#: lease in between (it was frozen). It or its successor, whichever records the run
+#: first, settles it (``RunLoop._interrupt``).
 LEASE_LOST = "the scheduler lost its leadership before the job started"
 
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
@@ -314,16 +316,43 @@ class RunLoop:
                 self._dispatch_when_due(run)
 
     def _interrupt(self, run: RunRecord, now: datetime, error: str, cause: str) -> None:
-        """Record a run cut off by ``cause`` ``interrupted``; queue its retry."""
-        self.store.finish_run(run.run_id, "interrupted", now, error=error)
+        """Record a run cut off by ``cause`` ``interrupted`` through the settle step (its
+        retry, chains, observer): the one rule for a successor's recovery and for the
+        deposed leader that finds its lease lost before the job started, whichever
+        writes first (``_record_cut_off`` queues the retry once)."""
         self.log.warning(
             f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
             f"attempt {run.attempt}) was interrupted by {cause}"
         )
         definition = self.definitions.get(run.schedule)
-        retry = next_attempt(run, definition, now)
-        if retry is not None and self._claim_retry(retry):
-            self.settler.note_retry(retry, definition, now, "interrupted")
+        started = run.started_at or now
+        self.settler.interrupted(run, definition, error, started, now, self._record_cut_off)
+
+    def _record_cut_off(self, finish: Finish, retry: RunRecord | None) -> Ended:
+        """The recorder of an interruption: the retry is queued under its occurrence key
+        in the transaction that records the end, and only if that transaction records it
+        (``Store.finish_runs``). A deposed leader, whose epoch can claim nothing, thus
+        queues it as a successor would, and of two processes that record the same run
+        only the first queues it; the leader then takes it as a queued run."""
+        if retry is not None:
+            key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
+            finish = dataclasses.replace(finish, then=(*finish.then, (key, retry)))
+        recorded = self._write_end(finish)
+        if recorded and finish.then:
+            self.wake()
+        return Ended(recorded=recorded, retried=recorded and retry is not None)
+
+    def _write_end(self, finish: Finish) -> bool:
+        """Write ``finish`` now (not in the batch of ends) and say whether this write
+        recorded it: the store leaves a run another process ended first as it is, and
+        that end is then not this process's to count."""
+        self.store.finish_runs([finish])
+        stored = self.store.get_run(finish.run_id)
+        return stored is not None and (stored.result, stored.error, stored.finished_at) == (
+            finish.result,
+            finish.error,
+            finish.finished_at,
+        )
 
     def recover_foreground(self, now: datetime) -> None:
         """Settle the runs of foreground processes (``trigger --wait`` with no scheduler
@@ -1089,9 +1118,20 @@ class RunLoop:
         error: str = REMOVED_BEFORE_START,
         result: str = "error",
     ) -> None:
-        self.store.finish_run(run.run_id, result, self.clock.now(), error=error)
+        self._end_unstarted(run, result, error)
         self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
         self._active[queue] = max(0, self._active.get(queue, 0) - 1)
+
+    def _end_unstarted(self, run: RunRecord, result: str, error: str) -> None:
+        """Record the end of a run whose job never started (its schedule was removed or
+        changed first) and tell the observer, as of every other recorded end: the
+        metrics count what status and stats count."""
+        now = self.clock.now()
+        recorded = self._write_end(Finish(run.run_id, result, now, error=error))
+        if recorded and self.observer is not None:
+            ended = dataclasses.replace(run, finished_at=now, error=error)
+            ended.result = result  # type: ignore[assignment]
+            self.observer.recorded(ended)
 
     async def _finish(self, finish: Finish) -> None:
         """Record how a run ended. Runs that end together share one transaction: the
@@ -1139,15 +1179,11 @@ class RunLoop:
         try:
             definition = self.definitions.get(name)
             if definition is None:  # removed by a reload since the pump
-                await self._finish(
-                    Finish(run.run_id, "error", self.clock.now(), error=REMOVED_BEFORE_START)
-                )
+                self._end_unstarted(run, "error", REMOVED_BEFORE_START)
                 return
             if not self._lease_holds():  # frozen between marking it running and here
-                self.log.warning(f"{name}: run {run.run_id} not started: the lease was lost")
-                await self._finish(
-                    Finish(run.run_id, "interrupted", self.clock.now(), error=LEASE_LOST)
-                )
+                cause = "the loss of the lease before its job started"
+                self._interrupt(run, self.clock.now(), LEASE_LOST, cause)
                 return
             self.log.info(
                 f"{name}: starting run {run.run_id} (trigger {run.trigger}, attempt "
@@ -1218,7 +1254,17 @@ class RunLoop:
     # -- what the leader's housekeeping reads (``abc.LeaderLoop``) --------------------------
 
     def next_runs(self) -> Mapping[str, datetime]:
-        return self._next
+        """When each active schedule next starts (``effective.next_start``: the claim
+        instant moved by its blackouts and jitter), as status and ``top`` show it. Read
+        by a scrape in the metrics' thread: from a copy of ``_next`` taken in one step."""
+        timelines = self._timelines
+        starts: dict[str, datetime] = {}
+        for name, due in self._next.copy().items():
+            timeline = timelines.get(name)
+            start = next_start(timeline, due) if timeline is not None else due
+            if start is not None:
+                starts[name] = start
+        return starts
 
     def running_per_queue(self) -> Mapping[str, int]:
         return self._active
@@ -1276,37 +1322,44 @@ class RunLoop:
         Intervals count elapsed time (SPEC 3): each interval's next run and each pending
         retry delay moves with the jump, and the interval is re-anchored there, so a
         clock set back an hour neither stalls it for the hour nor fires it in a burst
-        after a jump forwards. Cron-like schedules keep their next run, as cronie does
-        for jobs at fixed times: what already ran (an occurrence is claimed once) is not
-        run again after a jump back, and a jump forwards follows the missed policy.
+        after a jump forwards. The new anchor is stored with the next run: next-runs,
+        explain, a reload and the next leader all count from it, as this one does. An
+        interval with a ``start_date`` counts from it (``ScheduleSpec.timeline``): its
+        next run moves, and the runs after it keep their phase. A next run the jump
+        would move outside ``start_date``..``end_date`` stays where it is. Cron-like
+        schedules keep their next run, as cronie does for jobs at fixed times: what
+        already ran (an occurrence is claimed once) is not run again after a jump back,
+        and a jump forwards follows the missed policy.
         """
         shift = timedelta(seconds=drift)
-        moved: dict[str, datetime | None] = {}
+        moved: dict[str, datetime] = {}
         for name, due in list(self._next.items()):
             definition = self.definitions.get(name)
             if definition is None or not isinstance(definition.schedule, IntervalSchedule):
                 continue
             new = due + shift
-            inner: Timeline = IntervalTimeline(definition.schedule.interval, new)
-            end = definition.end_date
-            if end is not None:
-                inner = BoundedTimeline(inner, None, end.astimezone(UTC) if end.tzinfo else end)
-                if end.tzinfo and new > end:
-                    continue
-            current = self._timelines.get(name)
-            if isinstance(current, EffectiveTimeline):
-                inner = current.with_nominal(inner)
-            self._timelines[name] = inner
+            if not _within_dates(definition, new):
+                continue
+            self._timelines[name] = definition.timeline(new)
             self._next[name] = moved[name] = new
             heapq.heappush(self._heap, (new, name))
         if self._delayed:
             self._delayed = [(due + shift, seq, run) for due, seq, run in self._delayed]
             heapq.heapify(self._delayed)
         if moved:
-            self.store.set_next_runs(moved)
+            self.store.set_next_runs(moved, anchors=moved)
             self.log.info(f"{len(moved)} interval schedule(s) follow elapsed time across the jump")
 
     async def wait_idle(self) -> None:
         """Wait until no job runs (tests use this instead of sleeping)."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+
+def _within_dates(definition: ScheduleDefinition, instant: datetime) -> bool:
+    """Whether ``instant`` lies within the schedule's ``start_date`` and ``end_date``
+    (a naive bound, which no loaded definition has, bounds nothing here)."""
+    start, end = definition.start_date, definition.end_date
+    if start is not None and start.tzinfo is not None and instant < start:
+        return False
+    return end is None or end.tzinfo is None or instant <= end

@@ -24,7 +24,14 @@ from ..runs import chained_runs, next_attempt
 from .log import Logger
 from .notify import Notifier
 
-__all__ = ["Ended", "FailureHandler", "Recorder", "Settler", "output_tail_note"]
+__all__ = [
+    "Ended",
+    "FailureHandler",
+    "InstantRecorder",
+    "Recorder",
+    "Settler",
+    "output_tail_note",
+]
 
 FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
 #: Told of each recorded end: ``(run, outcome, started, finished)``.
@@ -44,6 +51,8 @@ class Ended:
 #: Records the end of an attempt (with the runs it starts, ``Finish.then``) and, when
 #: not None, the next attempt to queue.
 Recorder = Callable[[Finish, RunRecord | None], Awaitable[Ended]]
+#: ``Recorder`` for an end recorded at once, without waiting (an interruption).
+InstantRecorder = Callable[[Finish, RunRecord | None], Ended]
 #: The definitions a settle step reads chains from (the engine's, changed in place).
 Definitions = Callable[[], Mapping[str, ScheduleDefinition]]
 #: How long the index of chains is kept before it is built again from the definitions:
@@ -89,6 +98,41 @@ class Settler:
     ) -> Ended:
         """Record how ``run`` ended, queue its next attempt if the retry policy allows,
         and tell whoever listens."""
+        end, retry = self._end(run, definition, outcome, finished)
+        ended = await record(end, retry)
+        due = self._tell(run, definition, outcome, started, end, retry, ended)
+        if due and definition is not None:
+            await self.failed(run, definition, outcome)
+        return ended
+
+    def interrupted(
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition | None,
+        error: str,
+        started: datetime,
+        finished: datetime,
+        record: InstantRecorder,
+    ) -> Ended:
+        """``settle`` for an attempt cut off by the scheduler (a crash, a lost lease),
+        by the same rules: its retry, the chains, the observer, the log. Nothing here
+        waits, since an interruption calls no error handler (the job did not fail): a
+        new leader's recovery settles such runs before its event loop runs."""
+        outcome = JobOutcome("interrupted", error, "", None)
+        end, retry = self._end(run, definition, outcome, finished)
+        ended = record(end, retry)
+        self._tell(run, definition, outcome, started, end, retry, ended)
+        return ended
+
+    def _end(
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition | None,
+        outcome: JobOutcome,
+        finished: datetime,
+    ) -> tuple[Finish, RunRecord | None]:
+        """The end to record for ``outcome``, with the runs it starts, and the next
+        attempt when the retry policy allows one (``runs.next_attempt``)."""
         retry = None
         if outcome.result not in ("success", "cancelled"):  # a cancelled run was replaced
             retry = next_attempt(run, definition, finished)
@@ -97,13 +141,27 @@ class Settler:
         if followers:
             then = tuple(chained_runs(run, outcome.result, retry is None, followers, finished))
         end = Finish(run.run_id, outcome.result, finished, outcome.error, outcome.output, then)
-        ended = await record(end, retry)
+        return end, retry
+
+    def _tell(
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition | None,
+        outcome: JobOutcome,
+        started: datetime,
+        end: Finish,
+        retry: RunRecord | None,
+        ended: Ended,
+    ) -> bool:
+        """Tell the observer, the log and the notifier of an end the recorder recorded;
+        True when the error handler is due (the last attempt failed)."""
         if not ended.recorded:
-            return ended
+            return False
+        finished = end.finished_at
         if self.on_finished is not None:
             self.on_finished(run, outcome, started, finished)
-        if then and self.log is not None:
-            started_runs = ", ".join(f"{r.schedule} ({r.run_id})" for _, r in then)
+        if end.then and self.log is not None:
+            started_runs = ", ".join(f"{r.schedule} ({r.run_id})" for _, r in end.then)
             self.log.info(f"{run.schedule}: run {run.run_id} starts {started_runs}")
         name = run.schedule
         took = (finished - started).total_seconds()
@@ -113,7 +171,7 @@ class Settler:
                 log.info(f"{name}: run {run.run_id} succeeded in {took:.3f}s")
             if self.notifier is not None and definition is not None:
                 self.notifier.tell("success", run, definition, None)
-            return ended
+            return False
         if log is not None:
             log.warning(
                 f"{name}: run {run.run_id} {outcome.result}: {outcome.error} ({took:.3f}s)"
@@ -121,9 +179,8 @@ class Settler:
             )
         if ended.retried and retry is not None:
             self.note_retry(retry, definition, finished, outcome.result)
-        elif outcome.result not in ("interrupted", "cancelled") and definition is not None:
-            await self.failed(run, definition, outcome)
-        return ended
+            return False
+        return outcome.result not in ("interrupted", "cancelled")
 
     def followers(self, upstream: str) -> list[ScheduleDefinition]:
         """The schedules whose ``after:`` names ``upstream``, from an index built again

@@ -1038,6 +1038,8 @@ end
 return changed
 """
 
+#: ARGV[2]: how many schedules, then for each: name, next run, anchor ('' for the next
+#: run: none; for the anchor: kept). See ``Store.set_next_runs``.
 _SET_NEXT_RUNS = """
 local p = ARGV[1]
 local i = 3
@@ -1046,8 +1048,9 @@ for c = 1, tonumber(ARGV[2]) do
   if redis.call('EXISTS', sk) == 1 then
     if ARGV[i + 1] == '' then redis.call('HDEL', sk, 'next_run')
     else redis.call('HSET', sk, 'next_run', ARGV[i + 1]) end
+    if ARGV[i + 2] ~= '' then redis.call('HSET', sk, 'anchor', ARGV[i + 2]) end
   end
-  i = i + 2
+  i = i + 3
 end
 return 1
 """
@@ -1477,11 +1480,17 @@ class RedisStorage(Store, WorkerQueues):
         changed = self._script(_SET_STATUS, status, _format_ts(now), "1" if every else "0", *listed)
         return list(changed)
 
-    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
+    def set_next_runs(
+        self,
+        next_runs: Mapping[str, datetime | None],
+        *,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> None:
+        anchors = anchors or {}
         for chunk in _chunks(next_runs.items()):
             args: list[Any] = [len(chunk)]
             for name, when in chunk:
-                args += [name, _ts(when) or ""]
+                args += [name, _ts(when) or "", _ts(anchors.get(name)) or ""]
             self._script(_SET_NEXT_RUNS, *args)
 
     def delete_schedule(self, name: str) -> bool:

@@ -1048,12 +1048,22 @@ class SQLiteStorage(Store, StateFile):
             )
         return changed
 
-    def set_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
+    def set_next_runs(
+        self,
+        next_runs: Mapping[str, datetime | None],
+        *,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> None:
         with self._write() as conn:
             conn.executemany(
                 _SET_NEXT_RUN,
                 [(_ts(when), name) for name, when in next_runs.items()],
             )
+            if anchors:
+                conn.executemany(
+                    "UPDATE schedules SET anchor = ? WHERE name = ?",
+                    [(_ts(when), name) for name, when in anchors.items() if name in next_runs],
+                )
 
     def delete_schedule(self, name: str) -> bool:
         with self._write() as conn:
