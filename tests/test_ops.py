@@ -829,9 +829,14 @@ def test_top_shows_the_live_state_and_ends_cleanly_on_ctrl_c(tmp_path: Path) -> 
     )
     runner = Runner(tmp_path, "a")
     try:
+
+        def top() -> dict[str, Any]:
+            done = cli(tmp_path, "top", "--json")
+            assert done.returncode == 0 and done.stdout, done.stderr  # say why, if it fails
+            return dict(json.loads(done.stdout))
+
         snapshot = wait_until(
-            lambda: (s := json.loads(cli(tmp_path, "top", "--json").stdout))["running"] and s,
-            what="a running job in top --json",
+            lambda: (s := top())["running"] and s, what="a running job in top --json"
         )
         assert snapshot["leader"] and snapshot["running"][0]["schedule"] == "slow"
         assert snapshot["counts"] == {"active": 1}
