@@ -9,6 +9,7 @@ process that made it. Pure: ``now`` is passed in, nothing is read or written.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from .timeutil import MAX_DURATION, format_instant
 __all__ = [
     "chained_runs",
     "failure_streak",
+    "import_paths_of",
     "job_spec",
     "new_run",
     "next_attempt",
@@ -162,6 +164,16 @@ def next_attempt(
     return retry
 
 
+def import_paths_of(options: SchedulerOptions, base_cwd: str | None) -> tuple[str, ...]:
+    """``scheduler.import_paths``, a relative one read against the schedule file's folder
+    (``base_cwd``), as every relative path of the file is (``state``, ``log_dir``, a
+    schedule's ``cwd``): read against the process's folder, it depended on where the
+    runner was started (``WorkingDirectory=``). Without a file, as given."""
+    if base_cwd is None:
+        return options.import_paths
+    return tuple(os.path.join(base_cwd, os.path.expanduser(p)) for p in options.import_paths)
+
+
 def job_spec(
     run: RunRecord,
     definition: ScheduleDefinition,
@@ -175,6 +187,6 @@ def job_spec(
         definition=definition,
         kill_grace=options.kill_grace,
         output_tail=options.output_tail,
-        import_paths=options.import_paths,
+        import_paths=import_paths_of(options, base_cwd),
         base_cwd=base_cwd,
     )

@@ -989,7 +989,7 @@ class Scheduler:
         run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
         store = self.store
         base = self.base_dir
-        notifier = Notifier(store.clone)
+        notifier = Notifier(store.clone, folder=base)
         settler = Settler(
             self.options,
             on_failure=self.notify_failure,

@@ -686,7 +686,8 @@ _SCHEDULER_CONVERTERS: dict[str, _Converter] = {
         "After SIGTERM to a job, how long before SIGKILL."
     ),
     "import_paths": _words("import_paths").about(
-        "Folders tasks are imported from (the file's own folder is one by default)."
+        "Folders tasks are imported from, a relative one read against the file's folder "
+        "(the file's own folder is one by default)."
     ),
     "output_tail": _whole("output_tail", 0).about("Bytes of a job's output kept with its run."),
     "log_dir": _optional(_string("log_dir")).about(

@@ -42,6 +42,7 @@ from ..budget import DescriptorBudget
 from ..errors import JobError
 from ..jobs import JobOutcome, JobSpec
 from ..model import ScheduleDefinition, SchedulerOptions
+from ..runs import import_paths_of
 from ..timeutil import format_instant
 from .forker import ServerGone
 from .processes import (
@@ -942,7 +943,7 @@ class Executor(JobRunner):
         base_cwd: str | None,
     ) -> None:
         await asyncio.sleep(0)  # after the caller's turn (the runner's READY)
-        roots = (*options.import_paths, base_cwd)
+        roots = (*import_paths_of(options, base_cwd), base_cwd)
         sync: dict[str, bool] = {}
         modules: set[str] = set()
         per_queue: dict[str, int] = {}

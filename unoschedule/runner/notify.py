@@ -56,7 +56,10 @@ class Notifier:
         sender: Sender | None = None,
         later: Callable[[float, Callable[[], None]], None] | None = None,
         backoff: float = BACKOFF,
+        folder: str | None = None,
     ) -> None:
+        #: The schedule file's folder: a relative ``targets_file`` is read against it.
+        self.folder = folder
         self._store_factory = store
         self._store: Store | None = None
         self.log = log or Logger()
@@ -187,7 +190,7 @@ class Notifier:
     ) -> None:
         name = definition.name
         assert definition.notify is not None
-        urls, problems = expand_targets(definition.notify)
+        urls, problems = expand_targets(definition.notify, folder=self.folder)
         for problem in problems:
             self._count(self.failures, name)
             self.log.error(f"{name}: notify: {problem}")
@@ -233,18 +236,20 @@ class Notifier:
 
 
 def expand_targets(
-    notify: Notify, environ: Mapping[str, str] | None = None
+    notify: Notify, environ: Mapping[str, str] | None = None, folder: str | None = None
 ) -> tuple[list[str], list[str]]:
     """The URLs to send to, with ``${VAR}`` read from ``environ`` (default: the
-    process's) and the lines of ``targets_file``; and the problems (a variable unset, a
-    file unreadable), told without any secret."""
+    process's) and the lines of ``targets_file`` (a relative one read against ``folder``,
+    the schedule file's, as every relative path of the file is); and the problems (a
+    variable unset, a file unreadable), told without any secret."""
     env = os.environ if environ is None else environ
     urls: list[str] = []
     problems: list[str] = []
     written = list(notify.targets)
     if notify.targets_file:
         try:
-            with open(os.path.expanduser(notify.targets_file), encoding="utf-8") as file:
+            path = os.path.join(folder or "", os.path.expanduser(notify.targets_file))
+            with open(path, encoding="utf-8") as file:
                 lines = [line.strip() for line in file]
         except OSError as exc:
             problems.append(f"cannot read targets_file {notify.targets_file}: {exc.strerror}")

@@ -73,7 +73,7 @@ class Operations(Observer):
         self.log = log
         self.loop: LeaderLoop | None = None
         #: The leader's notifications (``notify:``): its runs' ends and its alarms.
-        self.notifier = Notifier(scheduler.store.clone, log)
+        self.notifier = Notifier(scheduler.store.clone, log, folder=scheduler.base_dir)
         self.metrics: Metrics | None = None
         #: Whether metrics are served when ``metrics_enabled`` is unset: ``run``'s.
         self.metrics_by_default = False

@@ -174,7 +174,7 @@ class Worker:
             on_failure=scheduler.notify_failure,
             on_finished=self._finished,
             definitions=lambda: scheduler.definitions,
-            notifier=Notifier(scheduler.store.clone, self.log),
+            notifier=Notifier(scheduler.store.clone, self.log, folder=scheduler.base_dir),
             active=self._active,
         )
         #: This worker's run metrics (``/metrics`` on ``metrics_address``), if served.
@@ -575,7 +575,8 @@ class Worker:
         )
         try:
             outcome = await self.executor.run(
-                job_spec(run, definition, self.scheduler.options, self._base_cwd()), started_in
+                job_spec(run, definition, self.scheduler.options, self.scheduler.base_dir),
+                started_in,
             )
         finally:
             if watch is not None:
@@ -747,11 +748,6 @@ class Worker:
         self._removed = frozenset(s.name for s in states if s.status == "removed")
         return self.scheduler.reconcile_definitions(states)
 
-    def _base_cwd(self) -> str | None:
-        """The folder of this worker's YAML file: where its jobs run and import from."""
-        config = self.scheduler.config
-        return str(config.path.parent) if config and config.path else None
-
     def _prepare_jobs(self) -> None:
         """Have the executor ready for the tasks of the queues served here (their task
         workers forked) before the first entry is read, as a runner does at its start:
@@ -765,7 +761,7 @@ class Worker:
                 if d.task and (d.queue or default) in served
             ),
             self.scheduler.options,
-            self._base_cwd(),
+            self.scheduler.base_dir,
         )
 
     def _active(self, name: str) -> bool:
