@@ -171,6 +171,19 @@ class StoreContract:
         store.set_next_run("a", T0)  # the leader's own bookkeeping is no definition change
         assert store.generation() == second + 1
 
+    def test_a_removal_raises_the_generation_and_other_statuses_do_not(self, store: Store) -> None:
+        """Workers follow the generation: a removal they did not see would let them start
+        a run of the removed schedule."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        before = store.generation()
+        store.set_status(["a"], "paused", T0)
+        store.set_status(["a"], "active", T0)
+        assert store.generation() == before
+        assert store.set_status(["a"], "removed", T0) == ["a"]
+        assert store.generation() == before + 1
+        assert store.set_status(["a"], "removed", T0) == []  # nothing changed: nor does it
+        assert store.generation() == before + 1
+
     def test_a_save_moves_the_generation_once_after_all_of_it(self, store: Store) -> None:
         """A save larger than a backend's chunk (Redis: 1,000 a script) still moves the
         generation once, and only after its last schedule: a reader that sees it move

@@ -715,6 +715,37 @@ def test_a_run_handed_over_before_its_schedule_was_removed_does_not_start_on_a_w
 
 
 @pytest.mark.slow
+def test_a_run_waiting_on_a_busy_worker_does_not_start_once_its_schedule_is_removed(
+    procs: Procs,
+) -> None:
+    """A removal alone (no schedule saved with it) reaches a worker that is already
+    serving: the run handed over before it, waiting for the queue's one slot, is recorded
+    an error when the slot frees, and its job never starts."""
+    path = procs.workdir / "schedules.yaml"
+    path.write_text(path.read_text().replace("reports: 2", "reports: 1"))
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    procs.cli("trigger", "slow")  # holds the queue's one slot for 3 s
+    wait_until(lambda: (procs.workdir / "slow.log").exists(), 30, "the slow job")
+    handed = procs.cli("trigger", "report").strip()
+    text = path.read_text()
+    start = text.index("\n  report:")
+    path.write_text(text[:start] + text[text.index("\n  single:") :])  # report removed
+    procs.procs["leader"].send_signal(signal.SIGHUP)
+    wait_until(lambda: "report: removed" in procs.log("leader"), 30, "the removal")
+    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
+    (record,) = [r for r in history if r["run_id"] == handed]
+    assert (record["result"], record["error"]) == (
+        "error",
+        "the schedule was removed before the run started",
+    )
+    assert not (procs.workdir / "spans.log").exists()
+
+
+@pytest.mark.slow
 def test_a_workers_queue_concurrency_follows_the_leaders_reload(procs: Procs) -> None:
     """The worker read ``reports: 1`` at its start; the leader's reload to 3 holds on the
     worker too: three runs that each wait (10 s at most) until three have started then

@@ -264,14 +264,16 @@ class Store(ABC):
 
     def generation(self) -> int:
         """A number that grows with every write of definitions (once per
-        ``save_schedules`` or ``save_schedule_if``, after all it wrote): the leader and
-        the workers compare it to notice changes made by other processes without
-        reading every schedule."""
+        ``save_schedules`` or ``save_schedule_if``, after all it wrote) and with every
+        removal (``set_status`` to ``removed``): the leader and the workers compare it
+        to notice changes made by other processes without reading every schedule."""
         return int(self.get_meta("generation") or 0)
 
     @abstractmethod
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         """Set the status of ``names`` (None: every schedule not removed or completed).
+        A removal moves ``generation`` (in the same write): the definitions in force
+        changed, and a worker must not start a run of a removed schedule.
 
         Returns the names whose status actually changed.
         """

@@ -1035,6 +1035,9 @@ for _, name in ipairs(names) do
     changed[#changed + 1] = name
   end
 end
+if #changed > 0 and status == 'removed' then  -- the definitions in force changed
+  redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+end
 return changed
 """
 

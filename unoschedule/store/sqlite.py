@@ -1046,6 +1046,8 @@ class SQLiteStorage(Store, StateFile):
                 "WHERE name IN (SELECT value FROM json_each(?))",
                 (status, _ts(now), json.dumps(changed)),
             )
+            if changed and status == "removed":  # the definitions in force changed
+                _bump_generation(conn)
         return changed
 
     def set_next_runs(
