@@ -184,6 +184,37 @@ def test_a_crash_at_any_point_never_starts_an_occurrence_twice(
         assert results["interrupted"] == 1
 
 
+RETRIED = """
+    scheduler: {metrics_enabled: false}
+    schedules:
+      flaky:
+        schedule: {every: 1h}
+        run_on_start: true
+        max_retries: 1
+        retry_delay: 1s
+        shell: true
+        command: "echo $UNO_ATTEMPT >> attempts.log; exit 3"
+"""
+
+
+def test_a_leader_killed_right_after_recording_a_failure_leaves_its_retry_to_the_next(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """The retry is queued in the transaction that records the failure: a leader killed
+    right after that write (before it could claim anything more) loses no attempt."""
+    write_config(tmp_path, RETRIED)
+    crashing = runners("crash", {"UNO_SCHEDULE_FAILPOINT": "after_end:1"})
+    assert crashing.proc.wait(30) == -signal.SIGKILL
+    survivor = runners("after")
+    survivor.wait_log("ready")
+    attempts = tmp_path / "attempts.log"
+    wait_until(lambda: attempts.read_text().split() == ["1", "2"], 20, "the retry")
+    assert survivor.term() == 0
+    assert attempts.read_text().split() == ["1", "2"]
+    flaky = [(r["attempt"], r["trigger"], r["result"]) for r in runs(tmp_path)]
+    assert flaky == [(1, "schedule", "error"), (2, "retry", "error")]
+
+
 def test_random_kills_never_start_an_occurrence_twice(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:

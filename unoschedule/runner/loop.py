@@ -807,16 +807,6 @@ class RunLoop:
             instance_id=self.instance_id,
         )
 
-    def _claim(self, run: RunRecord, next_run: datetime | None) -> bool:
-        """Claim one occurrence outside a tick (a retry)."""
-        key = occurrence_key(run.schedule, run.scheduled_time, run.attempt)
-        if not self.store.claim(run, key, next_run, epoch=self.epoch):
-            if not self._lost_lease():
-                self.log.debug(f"{run.schedule}: {key} was claimed before; not firing it again")
-            return False
-        self.fired += 1
-        return True
-
     def _lost_lease(self) -> bool:
         lease = self.store.current_lease()
         if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
@@ -1213,7 +1203,14 @@ class RunLoop:
 
     async def _record_end(self, finish: Finish, retry: RunRecord | None) -> Ended:
         """The loop's recorder for the settle step: the end joins the current batch of
-        ends; the next attempt is claimed after it, fenced by this leader's epoch."""
+        ends, with the next attempt queued under its occurrence key in that same
+        transaction (``Store.finish_runs``), as an interruption's is (``_record_cut_off``):
+        claimed in a transaction of its own after the end, a retry was lost when the
+        leader died between the two. The leader takes it as a queued run at its next
+        tick (woken now), a successor at its first."""
+        if retry is not None:
+            key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
+            finish = dataclasses.replace(finish, then=(*finish.then, (key, retry)))
         try:
             await self._finish(finish)
         except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
@@ -1224,26 +1221,17 @@ class RunLoop:
             )
             self.firing = False
             return Ended(recorded=False)
+        failpoint("after_end")
         if finish.then:  # the runs it started were queued with it: take them now
             failpoint("after_chained_end")
             self.wake()
-        return Ended(recorded=True, retried=retry is not None and self._claim_retry(retry))
+        return Ended(recorded=True, retried=retry is not None)
 
     def _observe_end(
         self, run: RunRecord, outcome: JobOutcome, started: datetime, finished: datetime
     ) -> None:
         if self.observer is not None:
             self.observer.finished(run, outcome, started, finished)
-
-    def _claim_retry(self, retry: RunRecord) -> bool:
-        """Claim the next attempt now (durably, as ``queued``), due after its delay."""
-        retry.epoch, retry.instance_id = self.epoch, self.instance_id
-        if not self._claim(retry, self._next.get(retry.schedule)):
-            return False
-        self._inflight[retry.schedule] = self._inflight.get(retry.schedule, 0) + 1
-        self._dispatch_when_due(retry)
-        self.wake()
-        return True
 
     async def report_failure(
         self, run: RunRecord, definition: ScheduleDefinition, outcome: JobOutcome
