@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from unoschedule.abc import Clock
-from unoschedule.model import ScheduleDefinition, SchedulerOptions
+from unoschedule.model import RunRecord, ScheduleDefinition, SchedulerOptions
 from unoschedule.runner import loop as loop_module
 from unoschedule.runner.executor import JobOutcome, JobSpec
 from unoschedule.runner.log import Logger
@@ -107,7 +107,11 @@ class Harness:
         self.loop: RunLoop | None = None
 
     def start(
-        self, instance: str = "a", local_queues: set[str] | None = None, log: Logger | None = None
+        self,
+        instance: str = "a",
+        local_queues: set[str] | None = None,
+        log: Logger | None = None,
+        hand_off: Callable[[str, list[RunRecord]], None] | None = None,
     ) -> RunLoop:
         now = self.clock.now()
         loop = RunLoop(
@@ -121,6 +125,7 @@ class Harness:
             wake=lambda: None,
         )
         loop.local_queues = local_queues
+        loop.hand_off = hand_off  # set before ``recover``, as ``attach_hand_off`` is
         assert loop.take_lease(now, force=True)
         loop.recover(now)
         plan = make_plan(self.definitions, self.store.list_schedules(), now=now, preview=0)
@@ -621,8 +626,6 @@ def test_a_wake_up_does_not_list_the_completed_schedules_yet_the_loop_knows_them
 
 
 def test_manual_and_event_runs_queued_by_another_process_are_picked_up(tmp_path: Path) -> None:
-    from unoschedule.model import RunRecord
-
     h = Harness(tmp_path, [cron("report", "0 0 1 1 *")])
 
     async def go() -> None:

@@ -4,6 +4,7 @@ concurrency across workers, every run once, a dead worker's job reclaimed, recor
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -1125,3 +1126,118 @@ def test_the_leader_says_which_queues_on_workers_have_schedules_asking_for_a_pri
     assert lines[1].endswith("priority does not reorder them (urgent ask for one)")
     engine.local_queues = None  # the leader runs every queue: priorities hold
     assert unordered_priorities(engine) == []  # type: ignore[arg-type]
+
+
+# -- a change of leader while workers hold runs ---------------------------------------------
+
+
+def _handing_loops(tmp_path: Path, store: RedisStorage, **kw: Any) -> tuple[Any, list[str]]:
+    """A ``test_loop`` harness on ``store`` whose schedule ``single`` (every minute, queue
+    ``reports``, served by workers) has ``kw``; and the ids of the runs handed over, in
+    order (each handed to the real stream as well)."""
+    from test_loop import Harness, cron
+
+    h = Harness(tmp_path, [cron("single", "* * * * *", queue="reports", **kw)])
+    h.store.close()
+    h.store = store  # type: ignore[assignment]
+    handed: list[str] = []
+
+    def hand_off(queue: str, runs: list[RunRecord]) -> None:
+        store.queues.hand_off(queue, runs)
+        handed.extend(r.run_id for r in runs)
+
+    h.hand_off = hand_off  # type: ignore[attr-defined]
+    return h, handed
+
+
+def test_a_new_leader_counts_a_run_a_worker_holds_as_in_flight(
+    store: RedisStorage, tmp_path: Path
+) -> None:
+    """A run a worker started is not a new leader's to recover, but it is still in
+    flight: the new leader's overlap policy (``unique: true`` is ``overlap: skip``) holds
+    for it, the next occurrence is recorded skipped and nothing is handed over, until
+    the state says it ended."""
+    h, handed = _handing_loops(tmp_path, store, overlap="skip")
+
+    async def go() -> None:
+        h.start("a", local_queues={"scheduled"}, hand_off=h.hand_off)
+        await h.at("2026-06-01T09:00:00Z")
+        (first,) = handed
+        assert store.queues.start(first, h.clock.now(), 4242)[0]  # as a worker starts it
+        # the leader dies; another takes over under a new epoch
+        h.start("b", local_queues={"scheduled"}, hand_off=h.hand_off)
+        assert handed == [first]  # not the new leader's to hand over again
+        await h.at("2026-06-01T09:01:00Z")
+        assert handed == [first]
+        assert h.history("single") == [
+            ("09:00", "schedule", 1, "running"),
+            ("09:01", "schedule", 1, "skipped"),
+        ]
+        skipped = store.history("single", 1)[0]
+        assert skipped.error is not None and "(overlap: skip)" in skipped.error
+        # the worker records its end: the next occurrence is handed over
+        done = Finish(first, "success", h.clock.now())
+        assert store.queues.settle("reports", "", "", done, started_at=T0) == 1
+        await h.at("2026-06-01T09:02:00Z")
+        assert len(handed) == 2
+
+    asyncio.run(go())
+
+
+def test_a_run_handed_over_but_not_started_is_handed_again_and_counted_once(
+    store: RedisStorage, tmp_path: Path
+) -> None:
+    """A run still queued on a worker queue is handed over again by the new leader (a
+    worker starts it once, from queued) and counted once: once it ended, the next
+    occurrence is handed over."""
+    h, handed = _handing_loops(tmp_path, store, overlap="skip")
+
+    async def go() -> None:
+        h.start("a", local_queues={"scheduled"}, hand_off=h.hand_off)
+        await h.at("2026-06-01T09:00:00Z")
+        (first,) = handed
+        loop = h.start("b", local_queues={"scheduled"}, hand_off=h.hand_off)
+        assert handed == [first, first]
+        assert (loop._inflight, loop._pending) == ({"single": 1}, {"single": 1})
+        await h.at("2026-06-01T09:01:00Z")  # still waiting for a worker: skipped
+        assert handed == [first, first]
+        assert store.queues.start(first, h.clock.now(), 4242)[0]
+        done = Finish(first, "success", h.clock.now())
+        assert store.queues.settle("reports", "", "", done, started_at=T0) == 1
+        await h.at("2026-06-01T09:02:00Z")
+        assert handed == [first, first, handed[2]]
+        assert h.history("single") == [
+            ("09:00", "schedule", 1, "success"),
+            ("09:01", "schedule", 1, "skipped"),
+            ("09:02", "schedule", 1, "queued"),
+        ]
+
+    asyncio.run(go())
+
+
+def test_a_run_buffered_behind_a_run_a_worker_holds_waits_for_it_under_a_new_leader(
+    store: RedisStorage, tmp_path: Path
+) -> None:
+    """``overlap: buffer_one``: the run buffered behind a run a worker holds is queued in
+    the state; the new leader recovers it, and hands it over only once the state says
+    the worker's run ended, as the earlier leader would have."""
+    h, handed = _handing_loops(tmp_path, store, overlap="buffer_one")
+
+    async def go() -> None:
+        h.start("a", local_queues={"scheduled"}, hand_off=h.hand_off)
+        await h.at("2026-06-01T09:00:00Z")
+        (first,) = handed
+        assert store.queues.start(first, h.clock.now(), 4242)[0]
+        await h.at("2026-06-01T09:01:00Z")  # buffered behind the worker's run
+        assert handed == [first]
+        h.start("b", local_queues={"scheduled"}, hand_off=h.hand_off)
+        await h.at("2026-06-01T09:01:30Z")
+        assert handed == [first]  # still held back
+        done = Finish(first, "success", h.clock.now())
+        assert store.queues.settle("reports", "", "", done, started_at=T0) == 1
+        await h.at("2026-06-01T09:01:40Z")
+        assert len(handed) == 2
+        buffered = store.get_run(handed[1])
+        assert buffered is not None and buffered.scheduled_time.minute == 1
+
+    asyncio.run(go())

@@ -294,11 +294,19 @@ class RunLoop:
 
         A run still ``running`` was cut off by a crash: it is recorded ``interrupted`` and
         retried while its retry policy allows. A run still ``queued`` never started, so
-        it is simply run now.
+        it is simply run now (or handed to its queue's workers again: counted once, as
+        any queued run). A run a worker started is the worker's to settle
+        (``Store.unfinished_runs`` leaves it out), but it is still in flight: it is
+        tracked as ``_hand_off`` tracks the runs it hands over, so that the overlap
+        policies hold for it (and for the queued runs of its schedule, dispatched
+        after it) until the state says it ended.
         """
         if isinstance(self.store, StateFile):
             self.store.reserve_space()
-        unfinished = [r for r in self.store.unfinished_runs() if r.epoch != self.epoch]
+        active = self.store.active_runs()
+        claimed = self.store.unfinished_runs()
+        self._track_held_by_workers(active, claimed)
+        unfinished = [r for r in claimed if r.epoch != self.epoch]
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
             stopped = stop_orphans(cut_off, self.options.kill_grace)
@@ -314,6 +322,24 @@ class RunLoop:
             else:
                 self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
                 self._dispatch_when_due(run)
+
+    def _track_held_by_workers(
+        self, active: Iterable[RunRecord], claimed: Iterable[RunRecord]
+    ) -> None:
+        """Track the runs held by workers as handed over (``_track_handed``): the runs
+        claimed by an earlier leader and not ended (``active``, read first) that
+        ``Store.unfinished_runs`` (``claimed``, read after) leaves to workers, the one
+        judge of that. A run a worker starts or ends between the two reads is tracked
+        too (``_settle_handed`` reads it again); one still queued is in ``claimed``,
+        dispatched and counted by ``recover`` as any queued run, so never twice."""
+        ours = {r.run_id for r in claimed}
+        for run in active:
+            if run.epoch <= 0 or run.epoch == self.epoch or run.run_id in ours:
+                continue  # not claimed by an earlier leader, or a leader's to recover
+            # counted in flight as its claim counted it, then as ``_hand_off`` counts a
+            # run handed over, started (a worker holds it): not waiting any more
+            self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
+            self._track_handed(run, waiting=False)
 
     def _interrupt(self, run: RunRecord, now: datetime, error: str, cause: str) -> None:
         """Record a run cut off by ``cause`` ``interrupted`` through the settle step (its
@@ -1005,14 +1031,20 @@ class RunLoop:
             return
         self.hand_off(queue, runs)
         for entry in entries:  # a worker runs it now; its start and end are not seen here
-            run = entry.run
-            definition = self.definitions.get(run.schedule)
-            bound = definition is not None and definition.overlap != "allow_all"
-            fired = entry.definition is not None  # counted in ``_pending``
-            if fired or bound:
-                self._handed.setdefault(run.schedule, {})[run.run_id] = [fired, bound]
-            if not bound:
-                self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
+            self._track_handed(entry.run, waiting=entry.definition is not None)
+
+    def _track_handed(self, run: RunRecord, *, waiting: bool) -> None:
+        """Track ``run``, in a worker's hands, until ``_settle_handed`` reads from the
+        state that a worker started it (when ``waiting``: a fired run, counted in
+        ``_pending``) and that it ended (when its schedule has an overlap policy: it
+        stays counted in ``_inflight``, as a run running here does); a run of neither
+        kind is forgotten now (no longer counted in ``_inflight``)."""
+        definition = self.definitions.get(run.schedule)
+        bound = definition is not None and definition.overlap != "allow_all"
+        if waiting or bound:
+            self._handed.setdefault(run.schedule, {})[run.run_id] = [waiting, bound]
+        if not bound:
+            self._inflight[run.schedule] = max(0, self._inflight.get(run.schedule, 0) - 1)
 
     def _settle_handed(self, name: str) -> None:
         """A schedule's runs handed to workers count as waiting until a worker starts
