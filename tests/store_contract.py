@@ -481,7 +481,7 @@ class StoreContract:
         ]  # fmt: skip
         if WorkerQueues in self.CAPABILITIES:  # a run a worker started is still listed
             assert isinstance(store, WorkerQueues)
-            started, _ = store.queues.start("m1", T0, 4242)
+            started, _, _ = store.queues.start("m1", T0, 4242)
             assert started
             assert [r.run_id for r in store.active_runs()] == ["c1", "f1", "m1"]
             assert "m1" not in {r.run_id for r in store.unfinished_runs()}

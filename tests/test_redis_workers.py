@@ -118,12 +118,13 @@ def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     assert [(queue, r) for queue, _, r in got] == [("reports", "r1")]
     assert q.read(["reports"], "w2", 0.1) == []  # not delivered twice
     entry = got[0][1]
-    ours, started = q.start("r1", T0, 4242)
-    assert ours and started is not None
+    ours, started, by = q.start("r1", T0, 4242, [], entry)
+    assert ours and started is not None and by == entry
     assert (started.result, started.started_at, started.pid) == ("running", T0, 4242)
-    ours, again = q.start("r1", T0, 4343)  # a second start is refused, and says why
+    ours, again, by = q.start("r1", T0, 4343, [], "1-1")  # a second start is refused,
     assert not ours and again is not None and (again.result, again.pid) == ("running", 4242)
-    assert q.start("nope", T0, 1) == (False, None)
+    assert by == entry  # and says why, and from which entry the run started
+    assert q.start("nope", T0, 1) == (False, None, "")
     (slot,) = q.acquire_slots("reports", 1, "w1", 60)
     # w1 heartbeats while alive; nothing idle enough to reclaim
     assert q.heartbeat("reports", entry, "w1", slot, 60)
@@ -143,6 +144,74 @@ def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     assert store.unfinished_runs()[0].run_id == "r1-2"
     # the slot of the settled run is free, the stream holds nothing pending
     assert store.client.xpending(q.stream("reports"), "workers")["pending"] == 0
+
+
+def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_started(
+    store: RedisStorage,
+) -> None:
+    """A new leader hands off again a run an earlier leader handed off and no worker
+    started (``unfinished_runs`` lists it): the run has two entries. Its worker runs it
+    from the second and heartbeats that one; the first, read by a worker that died, is
+    reclaimed: it is settled as the duplicate it is, and the live run goes on, without
+    an attempt 2 beside it. The entry that started the run still records it interrupted
+    when reclaimed (its worker did die); so does any entry of a run started before the
+    entry was recorded."""
+    import asyncio
+
+    from unoschedule.runner.keeper import steady
+    from unoschedule.runner.worker import Worker, may_interrupt
+    from unoschedule.scheduler import Scheduler
+
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    config = {"schedule": {"cron": "* * * * *"}, "command": "true", "queue": "reports"}
+    store.save_schedule(sched("a", definition={**config, "max_retries": 1}))
+    record = run("r1", queue="reports")
+    assert store.claim(record, "a@1", None, epoch=lease.epoch)
+    q = store.queues
+    q.hand_off("reports", [record])  # leader 1
+    ((_, first, _),) = q.read(["reports"], "ghost", 0.1)  # and the reader dies
+    q.hand_off("reports", [record])  # leader 2, after the change of leader
+    ((_, second, _),) = q.read(["reports"], "w", 0.1)
+    assert first != second
+    ours, _, by = q.start("r1", T0, 4242, [], second)
+    assert ours and by == second
+    (slot,) = q.acquire_slots("reports", 1, "w", 60)
+
+    scheduler = Scheduler(storage=store, metrics_enabled=False)
+    worker = Worker(scheduler, ["reports"], visibility=60)
+    told: list[dict[str, Any]] = []
+    worker.keeper.tell = told.append  # type: ignore[method-assign]
+    worker.keeper.hold("r1", "reports", second, slot, steady())  # w runs it here
+
+    async def reclaimed(entry_id: str) -> None:
+        worker._stop = asyncio.Event()
+        await worker._reclaimed("reports", entry_id, "r1", steady())
+        await asyncio.gather(*worker._jobs)
+
+    try:
+        asyncio.run(reclaimed(first))
+        got = store.get_run("r1")
+        assert got is not None and (got.result, got.pid) == ("running", 4242)
+        assert store.take_queued(lease.epoch, "leader") == []  # no attempt 2
+        pending = store.client.xpending_range(q.stream("reports"), "workers", "-", "+", 10)
+        assert [p["message_id"] for p in pending] == [second]  # the duplicate is settled
+        assert q.heartbeat("reports", second, "w", slot, 60)  # w still holds its own
+        assert "entry" not in got.to_json()  # not part of the record
+        assert "r1" in worker.keeper._held and told[-1]["op"] == "hold"  # still heartbeated
+
+        # w dies: its own entry, reclaimed, records the run interrupted and retries it
+        asyncio.run(reclaimed(second))
+        got = store.get_run("r1")
+        assert got is not None and got.result == "interrupted"
+        assert [r.attempt for r in store.take_queued(lease.epoch, "leader")] == [2]
+        assert "r1" not in worker.keeper._held and told[-1] == {"op": "drop", "run": "r1"}
+    finally:
+        if worker.settler.notifier is not None:
+            worker.settler.notifier.close()
+    # a run started before entries were recorded: any reclaimed entry may interrupt it
+    assert may_interrupt(first, "") and may_interrupt(second, second)
+    assert not may_interrupt(first, second)
 
 
 def test_a_run_held_by_a_worker_is_not_a_new_leaders_to_interrupt(store: RedisStorage) -> None:

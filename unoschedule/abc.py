@@ -667,10 +667,14 @@ class WorkQueues(Protocol):
         started_at: datetime,
         pid: int,
         groups: Sequence[tuple[int, Sequence[str]]] = (),
-    ) -> tuple[bool, RunRecord | None]:
+        entry_id: str = "",
+    ) -> tuple[bool, RunRecord | None, str]:
         """Start a queued run on a worker; ``groups``: each concurrency group's limit and
         schedules, so that a run of a full group is left ``queued`` (as
-        ``Store.start_in_group`` leaves it)."""
+        ``Store.start_in_group`` leaves it). The run remembers ``entry_id``, the stream
+        entry that started it; returns (whether this call started it, the run, the entry
+        that started it: "" if unknown). A run may have two entries (handed off again by
+        a new leader): only the one that started it may say its worker died."""
         ...
 
     def settle(

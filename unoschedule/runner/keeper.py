@@ -211,9 +211,19 @@ class KeeperLink:
         self._held.setdefault(run_id, []).append(line)
         self.tell(line)
 
-    def drop(self, run_id: str) -> None:
-        if self._held.pop(run_id, None) is not None:
-            self.tell({"op": "drop", "run": run_id})
+    def drop(self, run_id: str, entry: str | None = None) -> None:
+        """Stop holding ``run_id``; with ``entry``, only if no other entry is held for
+        it. A run can have two stream entries (a new leader handed it off again):
+        settling the stale one must not stop the heartbeats of the one its job runs
+        from, or that entry is reclaimed and the live run recorded interrupted."""
+        lines = self._held.get(run_id)
+        if lines is None:
+            return
+        held = [line["entry"] for line in lines if line["op"] == "hold"]
+        if entry is not None and held and held[0] != entry:
+            return
+        del self._held[run_id]
+        self.tell({"op": "drop", "run": run_id})
 
     def tell(self, line: dict[str, Any]) -> None:
         if self.proc is None or self.proc.poll() is not None:

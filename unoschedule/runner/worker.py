@@ -82,6 +82,18 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in text.split(",") if q.strip()))
 
 
+def may_interrupt(entry_id: str, started_by: str) -> bool:
+    """Whether the reclaimed stream entry ``entry_id`` of a running run may record it
+    interrupted by the death of its worker: only if it is the entry that started the
+    run (``started_by``, from ``WorkQueues.start``). A run can have two entries: a new
+    leader hands off again a run that an earlier one handed off and no worker started
+    yet. The other entry is then a stale duplicate: that it went unacknowledged says
+    nothing about the worker running the run, which heartbeats the entry it started
+    from. A run started before the entry was recorded ("") is judged as before: its
+    reclaimed entry is taken for its own, or a dead worker's run would never end."""
+    return not started_by or started_by == entry_id
+
+
 def _queues_of(scheduler: Engine) -> WorkQueues:
     store = scheduler.store
     if not isinstance(store, WorkerQueues):
@@ -483,7 +495,7 @@ class Worker:
         except UnoScheduleError as exc:  # the entry stays pending: it is taken over later
             self.log.error(f"queue {queue}: run {run_id}: {exc}")
         finally:
-            self.keeper.drop(run_id)
+            self.keeper.drop(run_id, entry_id)  # not the hold of the run's other entry
             self.active[queue] -= 1
             self._wake_readers()  # its descriptors are free for every queue
 
@@ -501,7 +513,9 @@ class Worker:
         started = clock.now()
         await self._follow_definitions()  # a schedule just put in a group counts in it
         groups = await asyncio.to_thread(self._groups)
-        ours, run = await asyncio.to_thread(streams.start, run_id, started, os.getpid(), groups)
+        ours, run, started_by = await asyncio.to_thread(
+            streams.start, run_id, started, os.getpid(), groups, entry_id
+        )
         if not ours and groups and run is not None and run.result == "queued":
             # its concurrency group is full: wait for a place, the entry held meanwhile
             self.keeper.hold(run_id, queue, entry_id, token, since)
@@ -513,8 +527,8 @@ class Worker:
                 await asyncio.sleep(GROUP_POLL)
                 started = clock.now()
                 groups = await asyncio.to_thread(self._groups)
-                ours, run = await asyncio.to_thread(
-                    streams.start, run_id, started, os.getpid(), groups
+                ours, run, started_by = await asyncio.to_thread(
+                    streams.start, run_id, started, os.getpid(), groups, entry_id
                 )
             if ours and run is not None:
                 self._group_waited(run, steady() - waiting)
@@ -526,7 +540,12 @@ class Worker:
         if definition is None:
             definition = await asyncio.to_thread(self._definition, run.schedule)
         if not ours:  # running: by a worker that died (reclaimed), or another one
-            if not reclaimed:
+            if not reclaimed or not may_interrupt(entry_id, started_by):
+                if reclaimed:
+                    self.log.warning(
+                        f"queue {queue}: entry {entry_id} of run {run_id} dropped: a "
+                        f"duplicate, the run was started from entry {started_by}"
+                    )
                 await asyncio.to_thread(streams.settle, queue, entry_id, token, None)
                 return
             # it was started by a worker that stopped heartbeating

@@ -2042,19 +2042,20 @@ return 1
 """
 
 #: Start a run on a worker (only from queued, and only if its concurrency group, among
-#: ARGV[5..]: count, then per group its limit, its number of schedules and their names,
-#: has room); returns {started, the run's fields}.
+#: ARGV[6..]: count, then per group its limit, its number of schedules and their names,
+#: has room), remembering the stream entry ARGV[5] that started it (field ``entry``, not
+#: part of the run record); returns {started, the run's fields}.
 _WORKER_START = (
     _GROUP_RUNNING
     + """
-local p, run_id = ARGV[1], ARGV[2]
+local p, run_id, entry = ARGV[1], ARGV[2], ARGV[5]
 local rk = p .. 'run:' .. run_id
 local result = redis.call('HGET', rk, 'result')
 if not result then return {0, {}} end
 if result ~= 'queued' then return {0, redis.call('HGETALL', rk)} end
 local schedule = redis.call('HGET', rk, 'schedule')
-local i = 6
-for g = 1, tonumber(ARGV[5] or '0') do
+local i = 7
+for g = 1, tonumber(ARGV[6] or '0') do
   local limit, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   local members, mine = {}, false
   for j = i + 2, i + 1 + n do
@@ -2065,6 +2066,7 @@ for g = 1, tonumber(ARGV[5] or '0') do
   i = i + 2 + n
 end
 redis.call('HSET', rk, 'result', 'running', 'started_at', ARGV[3], 'pid', ARGV[4])
+if entry ~= '' then redis.call('HSET', rk, 'entry', entry) end
 redis.call('SADD', p .. 'worker-held', run_id)
 return {1, redis.call('HGETALL', rk)}
 """
@@ -2239,16 +2241,21 @@ class RedisQueues:
         started_at: datetime,
         pid: int,
         groups: Sequence[tuple[int, Sequence[str]]] = (),
-    ) -> tuple[bool, RunRecord | None]:
+        entry_id: str = "",
+    ) -> tuple[bool, RunRecord | None, str]:
         """Mark a run ``running`` on a worker (only from ``queued``, and only while its
-        concurrency group has room), in one round trip with reading it: (whether this
-        call started it, the run as it now is: still ``queued`` when its group is full)."""
-        args: list[Any] = [run_id, _format_ts(started_at), str(pid), len(groups)]
+        concurrency group has room), recording that the stream entry ``entry_id``
+        started it, in one round trip with reading it: (whether this call started it,
+        the run as it now is: still ``queued`` when its group is full, the entry that
+        started it: "" when none is known, for a run started before entries were
+        recorded)."""
+        args: list[Any] = [run_id, _format_ts(started_at), str(pid), entry_id, len(groups)]
         for limit, members in groups:
             args += [limit, len(members), *members]
         started, flat = self.store._script(_WORKER_START, *args)
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return bool(started), (_run_from_hash(fields) if fields else None)
+        run = _run_from_hash(fields) if fields else None
+        return bool(started), run, fields.get("entry", "")
 
     def settle(
         self,
