@@ -759,6 +759,19 @@ def test_a_worker_runs_the_definition_the_leader_reloaded(procs: Procs) -> None:
     assert (procs.workdir / "v.log").read_text().split() == ["v1", "v2"]
 
 
+def assert_ended_unstarted_as_removed(procs: Procs, handed: str) -> None:
+    """The run ``handed`` of ``report`` ends as the leader ends such a run, its job never
+    started (``report`` writes spans.log)."""
+    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
+    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
+    (record,) = [r for r in history if r["run_id"] == handed]
+    assert (record["result"], record["error"]) == (
+        "error",
+        "the schedule was removed before the run started",
+    )
+    assert not (procs.workdir / "spans.log").exists()
+
+
 @pytest.mark.slow
 def test_a_run_handed_over_before_its_schedule_was_removed_does_not_start_on_a_worker(
     procs: Procs,
@@ -774,14 +787,7 @@ def test_a_run_handed_over_before_its_schedule_was_removed_does_not_start_on_a_w
     procs.procs["leader"].send_signal(signal.SIGHUP)
     wait_until(lambda: "reloaded" in procs.log("leader"), 30, "the reload")
     procs.start("w", "worker", "--queues", "reports", config="worker.yaml")
-    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
-    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
-    (record,) = [r for r in history if r["run_id"] == handed]
-    assert (record["result"], record["error"]) == (
-        "error",
-        "the schedule was removed before the run started",
-    )
-    assert not (procs.workdir / "spans.log").exists()
+    assert_ended_unstarted_as_removed(procs, handed)
 
 
 @pytest.mark.slow
@@ -805,14 +811,7 @@ def test_a_run_waiting_on_a_busy_worker_does_not_start_once_its_schedule_is_remo
     path.write_text(text[:start] + text[text.index("\n  single:") :])  # report removed
     procs.procs["leader"].send_signal(signal.SIGHUP)
     wait_until(lambda: "report: removed" in procs.log("leader"), 30, "the removal")
-    wait_until(lambda: run_of_id(procs, handed) not in (None, "queued"), 30, "the run's end")
-    history = json.loads(procs.cli("history", "report", "--json", "-n", "10"))
-    (record,) = [r for r in history if r["run_id"] == handed]
-    assert (record["result"], record["error"]) == (
-        "error",
-        "the schedule was removed before the run started",
-    )
-    assert not (procs.workdir / "spans.log").exists()
+    assert_ended_unstarted_as_removed(procs, handed)
 
 
 @pytest.mark.slow
