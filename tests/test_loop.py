@@ -728,3 +728,26 @@ def test_a_schedule_naming_a_group_this_runner_has_no_limit_for_runs_and_is_said
     warnings = [line for line in said.getvalue().splitlines() if "warehouse" in line]
     assert len(warnings) == 1
     assert "sync: concurrency group 'warehouse' has no limit in this runner's" in warnings[0]
+
+
+def test_a_loop_that_leads_again_with_its_epoch_runs_what_its_last_term_left_queued(
+    tmp_path: Path,
+) -> None:
+    """A process that stood down and leads again while its lease still lives keeps its
+    epoch (``Store.acquire_lease``): the retry its last term queued is still run."""
+    h = Harness(tmp_path, [cron("flaky", "0 9 * * *", max_retries=1, retry_delay=600.0)])
+    h.executor.script = {"flaky": ["error", "success"]}
+
+    async def go() -> None:
+        first = h.start("a")
+        await h.at("2026-06-01T09:00:00Z")
+        await h.at("2026-06-01T09:00:30Z")  # the retry, queued with the end, is taken
+        again = h.start("a")
+        assert again.epoch == first.epoch
+        await h.at("2026-06-01T09:10:30Z")
+
+    run(go)
+    assert h.history("flaky") == [
+        ("09:00", "retry", 2, "success"),
+        ("09:00", "schedule", 1, "error"),
+    ]

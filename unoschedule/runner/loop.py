@@ -306,7 +306,10 @@ class RunLoop:
         active = self.store.active_runs()
         claimed = self.store.unfinished_runs()
         self._track_held_by_workers(active, claimed)
-        unfinished = [r for r in claimed if r.epoch != self.epoch]
+        # Whatever their epoch: a process that leads again while its lease still lives
+        # keeps its epoch (``Store.acquire_lease``), and what its last term left is
+        # this term's to settle (nothing runs in a loop that is only starting).
+        unfinished = claimed
         cut_off = [r.run_id for r in unfinished if r.result == "running"]
         if cut_off:
             stopped = stop_orphans(cut_off, self.options.kill_grace)
@@ -334,8 +337,8 @@ class RunLoop:
         dispatched and counted by ``recover`` as any queued run, so never twice."""
         ours = {r.run_id for r in claimed}
         for run in active:
-            if run.epoch <= 0 or run.epoch == self.epoch or run.run_id in ours:
-                continue  # not claimed by an earlier leader, or a leader's to recover
+            if run.epoch <= 0 or run.run_id in ours:
+                continue  # not claimed by a leader, or one the recovery settles itself
             # counted in flight as its claim counted it, then as ``_hand_off`` counts a
             # run handed over, started (a worker holds it): not waiting any more
             self._inflight[run.schedule] = self._inflight.get(run.schedule, 0) + 1
