@@ -1309,3 +1309,37 @@ def test_a_run_buffered_behind_a_run_a_worker_holds_waits_for_it_under_a_new_lea
         assert buffered is not None and buffered.scheduled_time.minute == 1
 
     asyncio.run(go())
+
+
+DEPOSED = """
+    scheduler:
+      lock_timeout: 3s
+      kill_grace: 1s
+      shutdown_grace: 60s
+    schedules:
+      long:
+        schedule: {every: 1h}
+        run_on_start: true
+        shell: true
+        command: "echo $$ > long.pid; exec sleep 60"
+"""
+
+
+@pytest.mark.slow
+def test_a_leader_that_loses_its_lease_stops_its_running_job_at_once(procs: Procs) -> None:
+    """Its successor records the run interrupted and starts its retry: the deposed
+    leader's job must not run on beside it for the shutdown grace (60 s here)."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(DEPOSED))
+    procs.start("leader", "run")
+    pid_file = procs.workdir / "long.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 30, "the job")
+    job = int(pid_file.read_text())
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        with store._talk():
+            store.client.delete(store.k("lease"))  # as if it had run out while frozen
+        assert store.acquire_lease("successor", 30.0, datetime.now(UTC)) is not None
+    finally:
+        store.close()
+    wait_until(lambda: "the lease is lost: stopping 1 running job" in procs.log("leader"), 30)
+    wait_until(lambda: not alive(job), 10, "the job's end")

@@ -181,6 +181,9 @@ class RunLoop:
         self.wake = wake or store.notify
         self.epoch = 0
         self.firing = True
+        #: Set once this loop knows, or cannot rule out, that its lease is lost: another
+        #: leader may already record its running runs interrupted and start their retries.
+        self.deposed = False
         self._timelines: dict[str, Timeline] = {}
         self._next: dict[str, datetime] = {}
         self._heap: list[tuple[datetime, str]] = []
@@ -280,11 +283,11 @@ class RunLoop:
             )
         except UnoScheduleError as exc:  # cannot tell whether we still lead: we do not
             self.log.error(f"cannot renew the leader lease ({exc}); not firing any more")
-            self.firing = False
+            self.firing, self.deposed = False, True
             return False
         if not renewed:
             self.log.error(f"lost the leader lease (epoch {self.epoch}); not firing any more")
-            self.firing = False
+            self.firing, self.deposed = False, True
             return False
         self._lease_renewed = now
         return True
@@ -840,7 +843,7 @@ class RunLoop:
         lease = self.store.current_lease()
         if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
             self.log.error(f"another leader holds epoch {lease.epoch if lease else '?'}; stopping")
-            self.firing = False
+            self.firing, self.deposed = False, True
             return True
         return False
 

@@ -133,7 +133,8 @@ class Service:
 
         On a shared store (Redis), where the lease alone decides who leads, a runner that
         lost the lease (frozen past it, or cut off from the store) stops firing at once,
-        lets its running jobs end and goes back to standby instead of returning: on
+        stops its running jobs (its successor retries them) and goes back to standby
+        instead of returning: on
         several hosts, the runners that stay up are the fail-over, and a library
         ``start()`` leads again after a stall as ``run`` does. An error talking to the
         store is logged and treated as "not leader" (before this service ever started,
@@ -411,6 +412,14 @@ class Service:
             self.notifier.stopping()
             self.log.notice("stopping: no new runs will start")
             grace = self._grace if self._grace is not None else sched.options.shutdown_grace
+            if runloop.deposed and runloop.busy:
+                # Its successor records these runs interrupted and starts their retries:
+                # left to end, a job would run beside its own retry.
+                self.log.warning(
+                    f"the lease is lost: stopping {runloop.busy} running job(s) now; the "
+                    "next leader retries them under their retry policy"
+                )
+                grace = 0.0
             await self.ops.stop()
             await runloop.drain(grace)
             store.release_lease(sched.instance_id, runloop.epoch)
