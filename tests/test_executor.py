@@ -519,7 +519,10 @@ def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle
             deadline = time.monotonic() + 10
             while executor._workers._spawners and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            return parents, servers, len(executor._workers._spawners), [o.result for o in outcomes]
+            results = [
+                o.result if o.result == "success" else f"{o.result}: {o.error}" for o in outcomes
+            ]
+            return parents, servers, len(executor._workers._spawners), results
         finally:
             executor.close()
 

@@ -366,13 +366,22 @@ class RunLoop:
         (``Store.finish_runs``). A deposed leader, whose epoch can claim nothing, thus
         queues it as a successor would, and of two processes that record the same run
         only the first queues it; the leader then takes it as a queued run."""
-        if retry is not None:
-            key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
-            finish = dataclasses.replace(finish, then=(*finish.then, (key, retry)))
+        finish = self._with_retry(finish, retry)
         recorded = self._write_end(finish)
         if recorded and finish.then:
             self.wake()
         return Ended(recorded=recorded, retried=recorded and retry is not None)
+
+    def _with_retry(self, finish: Finish, retry: RunRecord | None) -> Finish:
+        """``finish`` with the next attempt among the runs it queues (``Finish.then``,
+        under its occurrence key): written in the transaction that records the end, and
+        only if that one records it, so no process that dies between two writes loses
+        it, and of two processes recording the same end only the first queues it."""
+        if retry is None:
+            return finish
+        retry.instance_id = self.instance_id  # who queued it, until a leader takes it
+        key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
+        return dataclasses.replace(finish, then=(*finish.then, (key, retry)))
 
     def _write_end(self, finish: Finish) -> bool:
         """Write ``finish`` now (not in the batch of ends) and say whether this write
@@ -1246,9 +1255,7 @@ class RunLoop:
         claimed in a transaction of its own after the end, a retry was lost when the
         leader died between the two. The leader takes it as a queued run at its next
         tick (woken now), a successor at its first."""
-        if retry is not None:
-            key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
-            finish = dataclasses.replace(finish, then=(*finish.then, (key, retry)))
+        finish = self._with_retry(finish, retry)
         try:
             await self._finish(finish)
         except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
