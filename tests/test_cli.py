@@ -147,6 +147,14 @@ def test_next_runs_tz_and_plain(config: Path) -> None:
     assert out.split() == ["2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00"]
 
 
+def test_next_runs_json_stays_utc_whatever_tz_says(config: Path) -> None:
+    """SPEC: ``--json`` prints ``YYYY-MM-DDTHH:MM:SSZ`` strings; ``--tz`` is for people."""
+    args = ["next-runs", "backup", "-n", "2", "--from", "2026-03-28T00:00:00Z", "--json"]
+    code, out, err = invoke(config, *args, "--tz", "Europe/Berlin")
+    assert code == 0, err
+    assert json.loads(out) == ["2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z"]
+
+
 def test_next_runs_interval_and_fractions(config: Path) -> None:
     code, out, _ = invoke(
         config, "next-runs", "poll", "-n", "2", "--from", "2026-01-01T00:00:00.5Z", "--json"

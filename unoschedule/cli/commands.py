@@ -311,7 +311,7 @@ def next_runs(
             "--tz",
             metavar="ZONE",
             help="Print instants with the offset of: schedule (its own zone), local, UTC, "
-            "or an IANA zone (default: UTC, …Z).",
+            "or an IANA zone (default: UTC, …Z); --json is always UTC.",
         ),
     ] = None,
     as_json: JsonOption = False,

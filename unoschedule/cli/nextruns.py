@@ -22,7 +22,10 @@ def parse_from(text: str | None, zone: tzinfo | None) -> datetime | None:
 
 
 def render(instants: list[str], zone: tzinfo | None, as_json: bool) -> str:
-    """The output of ``next-runs``: a JSON array, or one instant per line."""
+    """The output of ``next-runs``: a JSON array of UTC instants (``…Z``, whatever
+    ``zone``: SPEC's contract for scripts), or one instant per line, in ``zone``."""
+    if as_json:
+        return json.dumps(instants, indent=2)
     if zone is not None:
         from unoschedule.timeutil import format_instant, parse_instant
 
@@ -30,6 +33,4 @@ def render(instants: list[str], zone: tzinfo | None, as_json: bool) -> str:
             "/".join(format_instant(parse_instant(part), zone) or "" for part in i.split("/"))
             for i in instants
         ]
-    if as_json:
-        return json.dumps(instants, indent=2)
     return "\n".join(instants)
