@@ -8,6 +8,7 @@ for correctness; the deadlines only bound how long a broken build takes to fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import json
@@ -100,6 +101,10 @@ def runners(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
     yield start
     for runner in started:
         runner.close()
+    for runner in started:  # pytest shows what a teardown prints only when the test failed
+        with contextlib.suppress(OSError):
+            tail = runner.text().splitlines()[-40:]
+            print(f"--- the end of {runner.log_path.name}", *tail, sep="\n")
 
 
 def uno_cli(workdir: Path) -> list[str]:
