@@ -400,6 +400,13 @@ class SchedulerOptions:
     #: Notifications of every schedule that names none of its own.
     notify: Notify | None = None
 
+    @property
+    def prune_at(self) -> int:
+        """How many runs a schedule holds before retention trims it back to
+        ``keep_runs``: a tenth more, so that the default prunes once per hundred runs,
+        not at every run (``keep_runs: 5``: at every run)."""
+        return self.keep_runs + self.keep_runs // 10
+
     def concurrency(self, queue: str) -> int:
         """How many runs of ``queue`` may run at once (before the descriptor budget)."""
         limit = self.queues.get(queue, self.default_concurrency)

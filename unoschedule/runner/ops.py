@@ -62,11 +62,9 @@ class Operations(Observer):
 
     @property
     def _prune_at(self) -> int:
-        """A schedule is trimmed back to ``keep_runs`` once it holds a tenth more: one
-        pruning query per hundred runs at the default, not one per run (keep_runs 5: at
-        every run, so history never holds more than 5 finished runs and 1 running)."""
-        keep = self.options.keep_runs
-        return keep + keep // 10
+        """``SchedulerOptions.prune_at`` of the options as they are now (keep_runs 5:
+        history never holds more than 5 finished runs and 1 running)."""
+        return self.options.prune_at
 
     def __init__(self, scheduler: Engine, log: Logger) -> None:
         self.scheduler = scheduler

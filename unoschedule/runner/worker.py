@@ -72,8 +72,8 @@ READ_BLOCK = 1.0
 #: How often a worker removes the output files of the runs retention deleted, and how
 #: long a file is left alone after its last write.
 SWEEP_SECONDS = 600.0
-#: Runs read beyond a schedule's retention (``keep_runs`` and its tenth) when its files
-#: are matched with the state: those that ended while retention ran.
+#: Runs read beyond what retention keeps of a schedule (``SchedulerOptions.prune_at``)
+#: when its files are matched with the state: those that ended while retention ran.
 SWEEP_SLACK = 50
 
 
@@ -457,12 +457,12 @@ class Worker:
 
     def _sweep(self, log_dir: Path) -> None:
         store = self.scheduler.store
-        keep = self.scheduler.options.keep_runs
+        look = self.scheduler.options.prune_at + SWEEP_SLACK
         for name in list(self.scheduler.definitions):
             files = runlogs.run_ids_of(log_dir, name, SWEEP_SECONDS)
             if not files:
                 continue
-            held = {r.run_id for r in store.history(name, keep + keep // 10 + SWEEP_SLACK)}
+            held = {r.run_id for r in store.history(name, look)}
             runlogs.remove(log_dir, [(name, run_id) for run_id in files if run_id not in held])
 
     async def _reclaimed(self, queue: str, entry_id: str, run_id: str, since: float) -> None:
