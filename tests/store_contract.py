@@ -786,6 +786,34 @@ class StoreContract:
         store.finish_runs([Finish("r1", "success", T0, then=(("b@after:r1", down),))])
         assert store.get_run("d1") is None
 
+    def test_finish_runs_says_which_ends_it_recorded(self, store: Store, leader: int) -> None:
+        """A leader frozen past its lease ends a run that the leader that took over
+        recorded interrupted, and an end comes again for a run already ended: neither
+        is written, and the store says so, so that no caller counts, notifies or retries
+        an end that the state does not hold."""
+        store.save_schedule(sched("a"))
+        for run_id in ("r1", "r2", "r3"):
+            assert store.claim(run(run_id), f"a@{run_id}", None, epoch=leader)
+        store.start_runs([(run_id, T0, None) for run_id in ("r1", "r2", "r3")])
+        later = T0 + timedelta(minutes=2)
+        successor = store.acquire_lease("i2", 60, later)  # i1's lease ran out
+        assert successor is not None and successor.epoch > leader
+        cut_off = Finish("r1", "interrupted", later, error="cut off")
+        assert store.finish_runs([cut_off]) == ["r1"]  # the successor's recovery
+        stale = Finish("r1", "error", later, error="boom")  # the thawed holder's end
+        ends = [stale, Finish("r2", "success", later), Finish("nope", "success", later)]
+        assert store.finish_runs(ends) == ["r2"]
+        got = store.get_run("r1")
+        assert got is not None and (got.result, got.error) == ("interrupted", "cut off")
+        assert store.finish_runs([Finish("r2", "error", later)]) == []  # ended already
+        assert store.finish_run("r2", "error", later) is False
+        assert store.finish_run("r3", "success", later) is True
+        got = store.get_run("r2")
+        assert got is not None and got.result == "success"
+        if WorkerQueues in self.CAPABILITIES:  # a worker's settle: the same rule
+            assert isinstance(store, WorkerQueues)
+            assert store.queues.settle("default", "", "", stale, started_at=T0) == 0
+
     def test_a_notification_is_claimed_once_whoever_asks(self, store: Store) -> None:
         """The sender of a notification claims it first: a second sender (a new
         leader, a worker) is refused, another event or run is not."""

@@ -1,17 +1,25 @@
 """The run loop of a leader that was frozen past its lease, on both stores: when it
 thaws, it starts nothing more (not even the run waiting for the slot that its finished
-job frees), and it stops firing."""
+job frees), and it stops firing; the end of a job it ran, which the leader that took
+over already settled, is neither counted, notified nor retried by it."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import io
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from redis_server import RedisServer, unique_prefix
 from test_loop import Harness, cron
 
+from unoschedule.abc import Observer
+from unoschedule.jobs import JobOutcome
+from unoschedule.metrics import Metrics
+from unoschedule.model import RunRecord, ScheduleDefinition
+from unoschedule.records import Finish
+from unoschedule.runner.log import Logger
 from unoschedule.store.redis import RedisStorage
 
 
@@ -85,3 +93,112 @@ def test_a_leader_frozen_between_marking_a_run_running_and_its_spawn_spawns_noth
         asyncio.run(go())
     finally:
         h.store.close()
+
+
+class Counted(Observer):
+    """The run loop's observer as the leader's housekeeping (``runner.ops``) is: the
+    metrics count the ends it is told of."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+
+    def finished(
+        self, run: RunRecord, outcome: JobOutcome, started: datetime, at: datetime
+    ) -> None:
+        self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
+
+    def recorded(self, run: RunRecord) -> None:
+        self.metrics.recorded(run)
+
+
+class Told:
+    """A notifier that keeps what it is told (``notify:`` targets)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def tell(
+        self,
+        event: str,
+        run: RunRecord,
+        definition: ScheduleDefinition,
+        detail: str | None,
+        output: str | None = None,
+    ) -> None:
+        self.events.append((event, run.run_id))
+
+
+def deposed_leaders_end(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, **definition: object
+) -> tuple[Counted, Told, list[str], str, str, list[tuple[int, str]]]:
+    """Leader ``a`` starts the 09:00 run of a job that fails, is frozen past its lease,
+    ``b`` takes the lease over and its recovery records the run interrupted; then ``a``
+    thaws and its job ends. Returns what ``a`` counted, notified, handed its error
+    handler and logged, the run's id, and the attempts the state then holds."""
+    h = Harness(tmp_path, [cron("a", "* * * * *", **definition)], lock_timeout=60)
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        h.store.close()
+        h.store = RedisStorage(server.url, key_prefix=unique_prefix())  # type: ignore[assignment]
+    h.executor.hold["a"] = asyncio.Event()
+    h.executor.script["a"] = ["error"]
+    said = io.StringIO()
+    counted, told, handled = Counted(), Told(), []
+
+    async def go() -> str:
+        loop = h.start(log=Logger(said))
+        loop.observer = counted
+        loop.settler.notifier = told  # type: ignore[assignment]
+        loop.on_failure = lambda run, definition, outcome: handled.append(run.run_id)
+        h.clock.set(h.clock.now().replace(hour=9, minute=0))
+        loop.tick(h.clock.now())  # 09:00 starts and is held
+        await asyncio.sleep(0)
+        (record,) = h.store.history("a")
+        # frozen for two minutes: ``b`` took the lease over and recovered the run
+        h.clock.set(h.clock.now() + timedelta(minutes=2))
+        assert h.store.acquire_lease("b", 60, h.clock.now()) is not None
+        cut_off = Finish(record.run_id, "interrupted", h.clock.now(), error="cut off")
+        h.store.finish_runs([cut_off])
+        h.executor.hold["a"].set()  # thawed: the job ends in error
+        await loop.wait_idle()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return record.run_id
+
+    try:
+        run_id = asyncio.run(go())
+        got = h.store.get_run(run_id)
+        assert got is not None and (got.result, got.error) == ("interrupted", "cut off")
+        attempts = sorted((r.attempt, r.result) for r in h.store.history("a"))
+        return counted, told, handled, said.getvalue(), run_id, attempts
+    finally:
+        h.store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_the_failed_end_of_a_deposed_leader_is_neither_counted_nor_notified(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    counted, told, handled, said, run_id, _ = deposed_leaders_end(tmp_path, backend, request)
+    assert "uno_schedule_runs_total{" not in counted.metrics.text()
+    assert told.events == []
+    assert handled == []  # no error handler for an end the state does not hold
+    lines = [line for line in said.splitlines() if run_id in line]
+    (not_recorded,) = [line for line in lines if "not recorded" in line]  # said once
+    assert f"a: run {run_id} ended error, not recorded: this scheduler lost its lease" in (
+        not_recorded
+    )
+    assert not any(f"run {run_id} error: boom" in line for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_the_failed_end_of_a_deposed_leader_queues_no_retry(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    counted, told, handled, said, _, attempts = deposed_leaders_end(
+        tmp_path, backend, request, max_retries=2, retry_delay=30.0
+    )
+    assert attempts == [(1, "interrupted")]  # the leader that took over owns its retry
+    assert "attempt 2 of 3" not in said
+    assert "uno_schedule_runs_total{" not in counted.metrics.text()
+    assert (told.events, handled) == ([], [])

@@ -246,6 +246,63 @@ def test_a_workers_success_and_retry_reach_the_dead_man_clock_and_the_pruner(
     assert [r.run_id for r in store.history("w")] == ["r2b"]
 
 
+def test_a_workers_end_that_another_worker_settled_first_is_said_once_and_acted_on_never(
+    store: RedisStorage, tmp_path: Path
+) -> None:
+    """A worker frozen past its visibility timeout: another worker took its entry over
+    and recorded the run interrupted. When its job ends in error, the settle step says
+    once that the end is not recorded, and why; it counts nothing, notifies nothing,
+    calls no error handler and queues no retry (the run and its retry are the other's)."""
+    import io
+
+    from test_loop import cron
+
+    from unoschedule.jobs import JobOutcome
+    from unoschedule.metrics import Metrics
+    from unoschedule.runner.log import Logger
+    from unoschedule.runner.worker import Worker
+    from unoschedule.scheduler import Scheduler
+
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    store.save_schedule(sched("a"))
+    record = run("r1", queue="reports")
+    assert store.claim(record, "a@1", None, epoch=lease.epoch)
+    q = store.queues
+    q.hand_off("reports", [record])
+    ((_, entry, _),) = q.read(["reports"], "w1", 0.1)
+    assert q.start("r1", T0, 4242, [], entry)[0]
+    cut_off = Finish("r1", "interrupted", T0 + timedelta(seconds=40), error="worker died")
+    assert q.settle("reports", entry, "", cut_off, started_at=T0) == 1  # by w2
+
+    said = io.StringIO()
+    scheduler = Scheduler(storage=store, metrics_enabled=False)
+    definition = scheduler.definitions["a"] = cron("a", "* * * * *", max_retries=2)
+    worker = Worker(scheduler, ["reports"], log=Logger(said))
+    worker.metrics = Metrics()
+    told: list[str] = []
+    handled: list[str] = []
+    worker.settler.notifier.tell = lambda event, *args, **kw: told.append(event)  # type: ignore[method-assign]
+    worker.settler.on_failure = lambda run, definition, outcome: handled.append(run.run_id)
+    failed = JobOutcome("error", "boom", "", None)
+
+    async def go() -> bool:
+        worker._stop = asyncio.Event()
+        record_end = worker._recorder("reports", entry, "", T0, None, ran_here=True)
+        late = T0 + timedelta(seconds=50)
+        ended = await worker.settler.settle(record, definition, failed, T0, late, record_end)
+        return ended.recorded
+
+    assert asyncio.run(go()) is False
+    got = store.get_run("r1")
+    assert got is not None and (got.result, got.error) == ("interrupted", "worker died")
+    assert [r.attempt for r in store.history("a")] == [1]  # no retry queued by w1
+    assert "uno_schedule_runs_total{" not in worker.metrics.text()
+    assert (told, handled) == ([], [])
+    (line,) = [line for line in said.getvalue().splitlines() if "r1" in line]
+    assert "a: run r1 ended error, not recorded: another worker settled the run first" in line
+
+
 # -- real processes -------------------------------------------------------------------------
 
 BURST = """

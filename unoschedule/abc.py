@@ -379,22 +379,26 @@ class Store(ABC):
         *,
         error: str | None = None,
         output: str | None = None,
-    ) -> None:
-        """Close a run (duration derived from start) and update the schedule's last result."""
+    ) -> bool:
+        """Close a run (duration derived from start) and update the schedule's last
+        result; False when the end was not recorded (see ``finish_runs``)."""
         from .records import Finish  # not at import: a shell command rarely ends a run
 
-        self.finish_runs([Finish(run_id, result, finished_at, error, output)])
+        return bool(self.finish_runs([Finish(run_id, result, finished_at, error, output)]))
 
     @abstractmethod
-    def finish_runs(self, finishes: Sequence[Finish]) -> None:
-        """``finish_run`` for many, in one transaction. Unknown run ids, and runs no longer
-        ``queued`` or ``running`` (finished, or recorded ``interrupted`` by a newer leader),
-        are left as they are. An end is recorded whole: result, ``finished_at``, duration
-        (none without a start), error and output replace what the run said before (a
-        buffered run's reason, from its claim), each None clearing it. The runs of a
-        finish's ``then`` are enqueued (``queued``, epoch 0, as ``enqueue``) under their
-        keys when that finish is recorded, and not when it is not; a key enqueued before
-        is not enqueued again."""
+    def finish_runs(self, finishes: Sequence[Finish]) -> list[str]:
+        """``finish_run`` for many, in one transaction; returns the run ids of the ends
+        it recorded, in order. Unknown run ids, and runs no longer ``queued`` or
+        ``running`` (finished, or recorded ``interrupted`` by a newer leader), are left as
+        they are and left out of the result: the caller must then not act on that end
+        (log it as the run's, count it, notify, take its retry as queued), since the
+        state says otherwise and whoever settled the run owns it. An end is recorded
+        whole: result, ``finished_at``, duration (none without a start), error and
+        output replace what the run said before (a buffered run's reason, from its
+        claim), each None clearing it. The runs of a finish's ``then`` are enqueued
+        (``queued``, epoch 0, as ``enqueue``) under their keys when that finish is
+        recorded, and not when it is not; a key enqueued before is not enqueued again."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -690,7 +694,9 @@ class WorkQueues(Protocol):
     ) -> int:
         """Record ``finish`` exactly as ``Store.finish_runs`` records an end, enqueue
         ``retry`` if this call recorded it, acknowledge the entry and free the slot, at
-        once."""
+        once. Returns 0 when no end was recorded (``finish`` None, or a run that
+        ``finish_runs`` would leave out), 1 when it was, 2 when ``retry`` was queued
+        with it."""
         ...
 
 

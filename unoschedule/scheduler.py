@@ -1002,7 +1002,10 @@ class Scheduler:
         following: list[RunRecord] = []
 
         async def record(finish: Finish, retry: RunRecord | None) -> Ended:
-            await _in_thread(store.finish_runs, [finish])
+            if finish.run_id not in await _in_thread(store.finish_runs, [finish]):
+                # a leader judged this process dead and recorded the run interrupted, with
+                # its retry: nothing here is to follow
+                return Ended(recorded=False, why="a scheduler settled the run first")
             if finish.then:  # queued for a leader: wake one if any runs
                 store.notify()
             following.extend([retry] if retry is not None else [])

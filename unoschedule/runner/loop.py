@@ -66,6 +66,12 @@ _UNKNOWN: Any = object()
 #: first, settles it (``RunLoop._interrupt``).
 LEASE_LOST = "the scheduler lost its leadership before the job started"
 
+#: Why an end of this leader was not recorded (``RunLoop._why_not_written``), for the log.
+ENDED_BY_SUCCESSOR = (
+    "this scheduler lost its lease; the leader that took over settles the run and its retry"
+)
+ENDED_ELSEWHERE = "another process ended the run first"
+
 #: ``error`` of a queued run whose schedule a reload removed before it could start.
 REMOVED_BEFORE_START = "the schedule was removed before the run started"
 
@@ -220,7 +226,7 @@ class RunLoop:
         self._group_held: set[str] = set()
         self._group_wait: dict[str, datetime] = {}
         #: The ends waiting for this turn's transaction, each with its waiter.
-        self._finishing: list[tuple[Finish, asyncio.Future[None]]] = []
+        self._finishing: list[tuple[Finish, asyncio.Future[bool]]] = []
         self._lease_renewed = datetime.min.replace(tzinfo=UTC)
         #: Queues this runner executes itself (None: every queue); runs of the others go
         #: to ``hand_off`` (workers on other hosts, see ``runner.worker``).
@@ -351,14 +357,16 @@ class RunLoop:
         """Record a run cut off by ``cause`` ``interrupted`` through the settle step (its
         retry, chains, observer): the one rule for a successor's recovery and for the
         deposed leader that finds its lease lost before the job started, whichever
-        writes first (``_record_cut_off`` queues the retry once)."""
-        self.log.warning(
-            f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
-            f"attempt {run.attempt}) was interrupted by {cause}"
-        )
+        writes first (``_record_cut_off`` queues the retry once); only the one that
+        recorded it says so."""
         definition = self.definitions.get(run.schedule)
         started = run.started_at or now
-        self.settler.interrupted(run, definition, error, started, now, self._record_cut_off)
+        ended = self.settler.interrupted(run, definition, error, started, now, self._record_cut_off)
+        if ended.recorded:
+            self.log.warning(
+                f"{run.schedule}: run {run.run_id} ({format_instant(run.scheduled_time)}, "
+                f"attempt {run.attempt}) was interrupted by {cause}"
+            )
 
     def _record_cut_off(self, finish: Finish, retry: RunRecord | None) -> Ended:
         """The recorder of an interruption: the retry is queued under its occurrence key
@@ -367,10 +375,11 @@ class RunLoop:
         queues it as a successor would, and of two processes that record the same run
         only the first queues it; the leader then takes it as a queued run."""
         finish = self._with_retry(finish, retry)
-        recorded = self._write_end(finish)
-        if recorded and finish.then:
+        if not self._write_end(finish):
+            return Ended(recorded=False, why=self._why_not_written())
+        if finish.then:
             self.wake()
-        return Ended(recorded=recorded, retried=recorded and retry is not None)
+        return Ended(recorded=True, retried=retry is not None)
 
     def _with_retry(self, finish: Finish, retry: RunRecord | None) -> Finish:
         """``finish`` with the next attempt among the runs it queues (``Finish.then``,
@@ -387,13 +396,23 @@ class RunLoop:
         """Write ``finish`` now (not in the batch of ends) and say whether this write
         recorded it: the store leaves a run another process ended first as it is, and
         that end is then not this process's to count."""
-        self.store.finish_runs([finish])
-        stored = self.store.get_run(finish.run_id)
-        return stored is not None and (stored.result, stored.error, stored.finished_at) == (
-            finish.result,
-            finish.error,
-            finish.finished_at,
-        )
+        return finish.run_id in self.store.finish_runs([finish])
+
+    def _why_not_written(self) -> str:
+        """Why the store left out an end of this leader, for the operator: whoever ended
+        the run first holds it, most often the leader that took this one's lease over
+        and recorded the run ``interrupted`` (its recovery owns the run and its retry)."""
+        if not self.deposed:
+            try:
+                lease = self.store.current_lease()
+            except UnoScheduleError:  # whose lease it is cannot be told: say what is sure
+                return ENDED_ELSEWHERE
+            if lease is not None and (lease.instance_id, lease.epoch) == (
+                self.instance_id,
+                self.epoch,
+            ):
+                return ENDED_ELSEWHERE
+        return ENDED_BY_SUCCESSOR
 
     def recover_foreground(self, now: datetime) -> None:
         """Settle the runs of foreground processes (``trigger --wait`` with no scheduler
@@ -1164,37 +1183,42 @@ class RunLoop:
         changed first) and tell the observer, as of every other recorded end: the
         metrics count what status and stats count."""
         now = self.clock.now()
-        recorded = self._write_end(Finish(run.run_id, result, now, error=error))
-        if recorded and self.observer is not None:
+        finish = Finish(run.run_id, result, now, error=error)
+        recorded = self._write_end(finish)
+        if not recorded:
+            self.settler.not_recorded(run, finish, self._why_not_written())
+        elif self.observer is not None:
             ended = dataclasses.replace(run, finished_at=now, error=error)
             ended.result = result  # type: ignore[assignment]
             self.observer.recorded(ended)
 
-    async def _finish(self, finish: Finish) -> None:
-        """Record how a run ended. Runs that end together share one transaction: the
-        first schedules a flush for after the current callbacks, the rest join it. Each
-        waits on a future of its own, so that cancelling one wait leaves the others (and
-        the write) alone without a ``shield`` per run."""
+    async def _finish(self, finish: Finish) -> bool:
+        """Record how a run ended; whether the store recorded it (``Store.finish_runs``).
+        Runs that end together share one transaction: the first schedules a flush for
+        after the current callbacks, the rest join it. Each waits on a future of its
+        own, so that cancelling one wait leaves the others (and the write) alone without
+        a ``shield`` per run."""
         loop = asyncio.get_running_loop()
         if not self._finishing:
             loop.call_soon(self._flush_finishes)
-        written: asyncio.Future[None] = loop.create_future()
+        written: asyncio.Future[bool] = loop.create_future()
         self._finishing.append((finish, written))
-        await written
+        return await written
 
     def _flush_finishes(self) -> None:
         batch, self._finishing = self._finishing, []
         finishes = [finish for finish, _ in batch]
         failure: Exception | None = None
+        recorded: set[str] = set()
         try:
             try:
-                self.store.finish_runs(finishes)
+                recorded.update(self.store.finish_runs(finishes))
             except UnoScheduleError as exc:
                 # A full disk: write these ends into the room reserved at start, then
                 # stop, since nothing new can be claimed.
                 if not isinstance(self.store, StateFile) or not self.store.release_reserve():
                     raise
-                self.store.finish_runs(finishes)
+                recorded.update(self.store.finish_runs(finishes))
                 self.log.error(
                     f"{exc}; the end of {len(finishes)} run(s) went into the space reserved "
                     "for it; not firing any more"
@@ -1202,11 +1226,11 @@ class RunLoop:
                 self.firing = False
         except Exception as exc:  # each waiting run gets it, as if it had written alone
             failure = exc
-        for _, written in batch:
+        for finish, written in batch:
             if written.done():  # its run was cancelled while it waited; the end is written
                 continue
             if failure is None:
-                written.set_result(None)
+                written.set_result(finish.run_id in recorded)
             else:
                 written.set_exception(failure)
 
@@ -1257,7 +1281,7 @@ class RunLoop:
         tick (woken now), a successor at its first."""
         finish = self._with_retry(finish, retry)
         try:
-            await self._finish(finish)
+            written = await self._finish(finish)
         except UnoScheduleError as exc:  # the store is unreachable (or the disk full):
             # the next leader finds the run still running and records it interrupted
             self.log.error(
@@ -1267,6 +1291,8 @@ class RunLoop:
             self.firing = False
             return Ended(recorded=False)
         failpoint("after_end")
+        if not written:  # ended first by another: its retry, if any, is theirs
+            return Ended(recorded=False, why=self._why_not_written())
         if finish.then:  # the runs it started were queued with it: take them now
             failpoint("after_chained_end")
             self.wake()

@@ -40,12 +40,17 @@ FinishedHook = Callable[[RunRecord, JobOutcome, datetime, datetime], None]
 
 @dataclass(frozen=True)
 class Ended:
-    """What a recorder managed: whether the end is recorded (False: another process
-    settled the run, or the store failed, and the recorder said so), and whether the
-    next attempt was queued with it."""
+    """What a recorder managed: whether the store recorded the end (``Store.finish_runs``
+    says so), and whether the next attempt was queued with it. An end not recorded is
+    not this process's to log, count, notify or retry: the state holds the run as
+    whoever settled it first (a newer leader's recovery, another worker) recorded it."""
 
     recorded: bool
     retried: bool = False
+    #: Why the store left the end out, for the operator: logged once by the settle step
+    #: (``Settler.not_recorded``). None when the recorder said it itself (a store that
+    #: cannot be reached) or when the end is not one of a job that ran here.
+    why: str | None = None
 
 
 #: Records the end of an attempt (with the runs it starts, ``Finish.then``) and, when
@@ -154,8 +159,11 @@ class Settler:
         ended: Ended,
     ) -> bool:
         """Tell the observer, the log and the notifier of an end the recorder recorded;
-        True when the error handler is due (the last attempt failed)."""
+        True when the error handler is due (the last attempt failed). Of an end it did
+        not record, only why (``not_recorded``)."""
         if not ended.recorded:
+            if ended.why is not None:
+                self.not_recorded(run, end, ended.why)
             return False
         finished = end.finished_at
         if self.on_finished is not None:
@@ -181,6 +189,14 @@ class Settler:
             self.note_retry(retry, definition, finished, outcome.result)
             return False
         return outcome.result not in ("interrupted", "cancelled")
+
+    def not_recorded(self, run: RunRecord, end: Finish, why: str) -> None:
+        """Say that the end of ``run`` was left out of the state, and why: its result
+        is then in no history, count or notification, so the operator reads it here."""
+        if self.log is not None:
+            self.log.warning(
+                f"{run.schedule}: run {run.run_id} ended {end.result}, not recorded: {why}"
+            )
 
     def followers(self, upstream: str) -> list[ScheduleDefinition]:
         """The schedules whose ``after:`` names ``upstream``, from an index built again

@@ -75,6 +75,9 @@ SWEEP_SECONDS = 600.0
 #: Runs read beyond what retention keeps of a schedule (``SchedulerOptions.prune_at``)
 #: when its files are matched with the state: those that ended while retention ran.
 SWEEP_SLACK = 50
+#: Why a worker's end was not recorded: a worker that took the run's stream entry over
+#: (this one missed its heartbeats) settled the run first.
+SETTLED_ELSEWHERE = "another worker settled the run first (it took the run over)"
 
 
 def parse_queues(text: str) -> list[str]:
@@ -568,10 +571,13 @@ class Worker:
                 else f"no schedule named {run.schedule!r} is known to this worker"
             )
             finish = Finish(run.run_id, "error", clock.now(), error=error)
-            await asyncio.to_thread(
+            code = await asyncio.to_thread(
                 streams.settle, queue, entry_id, token, finish, started_at=started
             )
-            self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
+            if code:
+                self.log.error(f"{run.schedule}: run {run.run_id}: {error}")
+            else:
+                self.settler.not_recorded(run, finish, SETTLED_ELSEWHERE)
             return
         run.started_at = started
         if self.metrics is not None:
@@ -733,14 +739,11 @@ class Worker:
                         self.log.error(f"run {finish.run_id}: cannot record its end yet: {exc}")
                         told = True
                     await asyncio.sleep(0.5)
-            if code == 0 and ran_here:
-                self.log.warning(
-                    f"run {finish.run_id} ended ({finish.result}) after another worker "
-                    "settled it; its result is not recorded"
-                )
-            if code > 0 and finish.then:  # the runs it started wait for the leader
+            if code == 0:  # the settle step says why, for a job that ran here
+                return Ended(recorded=False, why=SETTLED_ELSEWHERE if ran_here else None)
+            if finish.then:  # the runs it started wait for the leader
                 await asyncio.to_thread(self.scheduler.store.notify)
-            return Ended(recorded=code > 0, retried=code == 2)
+            return Ended(recorded=True, retried=code == 2)
 
         return record
 

@@ -750,23 +750,23 @@ end
 )
 
 #: ARGV[2] ends, each as ``_end_args`` encodes it, then the runs it starts (``_then_arg``).
+#: Returns the run ids of the ends it recorded, in order.
 _FINISH = (
     _RECORD_END
     + _ENQUEUE_THEN
     + """
 local p = ARGV[1]
-local n = 0
+local recorded = {}
 local i = 3
 for c = 1, tonumber(ARGV[2]) do
-  local recorded = record_end(p, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-                              ARGV[i + 5], ARGV[i + 6])
-  if recorded then
+  if record_end(p, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                ARGV[i + 5], ARGV[i + 6]) then
     enqueue_then(p, ARGV[i + 7])
-    n = n + 1
+    recorded[#recorded + 1] = ARGV[i]
   end
   i = i + 8
 end
-return n
+return recorded
 """
 )
 
@@ -1597,9 +1597,9 @@ class RedisStorage(Store, WorkerQueues):
         started = _format_ts(started_at)
         return bool(self._script(_START_IN_GROUP, run_id, started, limit, *members))
 
-    def finish_runs(self, finishes: Sequence[Finish]) -> None:
+    def finish_runs(self, finishes: Sequence[Finish]) -> list[str]:
         if not finishes:
-            return
+            return []
         ids = [f.run_id for f in finishes]
         with self._talk():
             pipe = self.client.pipeline(transaction=False)
@@ -1613,8 +1613,9 @@ class RedisStorage(Store, WorkerQueues):
             args += _end_args(finish, _dt(started), scheduled)
             args.append(_then_arg(finish))
             args[0] += 1
-        if args[0]:
-            self._script(_FINISH, *args)
+        if not args[0]:
+            return []
+        return list(self._script(_FINISH, *args))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._talk():

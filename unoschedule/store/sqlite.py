@@ -1222,9 +1222,10 @@ class SQLiteStorage(Store, StateFile):
             )
             return bool(started.rowcount)
 
-    def finish_runs(self, finishes: Sequence[Finish]) -> None:
+    def finish_runs(self, finishes: Sequence[Finish]) -> list[str]:
         if not finishes:
-            return
+            return []
+        recorded: list[str] = []
         with self._write(durable=any(f.then for f in finishes)) as conn:
             for finish in finishes:
                 row = conn.execute(
@@ -1251,6 +1252,7 @@ class SQLiteStorage(Store, StateFile):
                         finish.run_id,
                     ),
                 )
+                recorded.append(finish.run_id)  # still queued or running: the SELECT above
                 conn.execute(
                     "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
                     (started_at or scheduled_time, finish.result, schedule),
@@ -1259,6 +1261,7 @@ class SQLiteStorage(Store, StateFile):
                     queued = run.queued_at or finish.finished_at
                     params = _run_params(run, key, epoch=0, result="queued", queued_at=queued)
                     conn.execute(_RUN_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), params)
+        return recorded
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
