@@ -6,6 +6,7 @@ name, or run once at its end (``defer: true``); the run loop (under an injected 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,122 @@ def test_next_runs_with_a_state_file_apply_the_windows_too(tmp_path: Path) -> No
                  "--from", "2026-06-06T21:30:00Z")
         )  # fmt: skip
         assert hourly == ["2026-06-07T04:00:00Z", "2026-06-07T05:00:00Z"]
+
+
+# -- from/to bounds across a DST change -------------------------------------------------------
+#
+# New York skips 02:00-03:00 on 2026-03-08 (07:00Z is 03:00 EDT) and repeats 01:00-02:00
+# on 2026-11-01 (05:30Z and 06:30Z are both 01:30). A bound the clock skips is the
+# instant it jumps; a bound in the repeated hour is its first pass.
+
+EVERY_5M = """\
+scheduler:
+  timezone: America/New_York
+schedules:
+  poll:
+    schedule: "*/5 * * * *"
+    command: "true"
+    blackout: [{name: night, from: "FROM", to: "TO"DEFER}]
+"""
+
+
+def _every_5m(tmp_path: Path, start: str, end: str, defer: bool = False) -> Path:
+    path = tmp_path / "schedules.yaml"
+    text = EVERY_5M.replace("FROM", start).replace("TO", end)
+    path.write_text(text.replace("DEFER", ", defer: true" if defer else ""))
+    return path
+
+
+def _loop_runs(tmp_path: Path, config: Path, first: str, last: str) -> list[tuple[str, str]]:
+    """(occurrence, start), as ``HH:MM`` UTC, of each run the loop makes on 2026-03-08
+    when started at ``first`` and ticked at every five minutes up to ``last``."""
+    h = Harness(tmp_path, list(load_config(config).schedules.values()))
+    h.clock.set(T(f"2026-03-08T{first}:00Z"))
+    hour, minute = map(int, first.split(":"))
+    ticks = []
+    while True:
+        minute += 5 - minute % 5
+        hour, minute = hour + minute // 60, minute % 60
+        if f"{hour:02d}:{minute:02d}" > last:
+            break
+        ticks.append(f"2026-03-08T{hour:02d}:{minute:02d}:00Z")
+
+    async def go() -> None:
+        h.start()
+        for tick in ticks:
+            await h.at(tick)
+
+    run(go)
+    return sorted(
+        (r.scheduled_time.strftime("%H:%M"), r.started_at.strftime("%H:%M"))
+        for r in h.store.history("poll", limit=1000)
+        if r.result == "success" and r.started_at is not None
+    )
+
+
+def test_a_window_that_ends_in_a_dst_gap_ends_when_the_clock_jumps_for_loop_and_next_runs(
+    tmp_path: Path,
+) -> None:
+    config = _every_5m(tmp_path, "2026-03-08T01:00", "2026-03-08T02:30")  # 06:00Z to 07:00Z
+    ran = _loop_runs(tmp_path, config, "05:54", "07:10")
+    assert [occurrence for occurrence, _ in ran] == ["05:55", "07:00", "07:05", "07:10"]
+    shown = json.loads(
+        _cli(config, tmp_path / "none.db", "next-runs", "poll", "--json", "--count", "4",
+             "--from", "2026-03-08T05:50:00Z")
+    )  # fmt: skip
+    assert shown == [
+        "2026-03-08T05:55:00Z", "2026-03-08T07:00:00Z",
+        "2026-03-08T07:05:00Z", "2026-03-08T07:10:00Z",
+    ]  # fmt: skip
+
+
+def test_a_deferring_window_that_starts_in_a_dst_gap_releases_one_run_at_its_end(
+    tmp_path: Path,
+) -> None:
+    # 02:30 does not exist: the window starts at the jump (07:00Z) and ends at 04:00 EDT
+    config = _every_5m(tmp_path, "2026-03-08T02:30", "2026-03-08T04:00", defer=True)
+    runs = _loop_runs(tmp_path, config, "06:49", "08:05")
+    assert runs == [
+        ("06:50", "06:50"), ("06:55", "06:55"),
+        ("07:00", "08:00"),  # the first in the window, at its end; the others skipped
+        ("08:05", "08:05"),  # (08:00's own: skipped, 07:00's run was still queued)
+    ]  # fmt: skip
+    shown = json.loads(
+        _cli(config, tmp_path / "none.db", "next-runs", "poll", "--json", "--count", "4",
+             "--from", "2026-03-08T06:52:00Z")
+    )  # fmt: skip
+    assert shown == [
+        "2026-03-08T06:55:00Z", "2026-03-08T08:00:00Z",
+        "2026-03-08T08:05:00Z", "2026-03-08T08:10:00Z",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "covered", "free"),
+    [
+        # a bound the clock skips is the instant it jumps (07:00Z = 03:00 EDT)
+        ("2026-03-08T02:30", "2026-03-08T04:00", ["07:00", "07:59"], ["06:59", "08:00"]),
+        ("2026-03-08T01:00", "2026-03-08T02:30", ["06:00", "06:59"], ["05:59", "07:00"]),
+        # a bound in the repeated hour is its first pass (05:30Z = 01:30 EDT); the window
+        # is the real time between its bounds: not the second pass of 01:30-01:45
+        ("2026-11-01T01:30", "2026-11-01T01:45", ["05:30", "05:44"], ["05:29", "05:45", "06:30"]),
+        ("2026-11-01T00:00", "2026-11-01T01:30", ["04:00", "05:29"], ["03:59", "05:30", "06:00"]),
+    ],
+)
+def test_a_from_to_bound_in_a_dst_change_is_read_as_cronie_reads_a_fixed_time(
+    start: str, end: str, covered: list[str], free: list[str]
+) -> None:
+    from unoschedule.blackout import blackout_from_config
+    from unoschedule.timeutil import get_zone
+
+    zone = get_zone("America/New_York")
+    window = blackout_from_config({"name": "w", "from": start, "to": end})
+
+    def at(hhmm: str) -> datetime:
+        return datetime.fromisoformat(f"{start[:10]}T{hhmm}:00+00:00")
+
+    spans = {window.cover(at(t), zone) for t in covered}
+    assert len(spans) == 1 and None not in spans
+    ((begin, close),) = spans
+    assert (begin, close - timedelta(minutes=1)) == (at(covered[0]), at(covered[1]))
+    assert [window.cover(at(t), zone) for t in free] == [None] * len(free)

@@ -232,3 +232,120 @@ def test_the_calendar_command_draws_only_the_days_the_calendar_runs_on(tmp_path:
     reference = _reference_holidays(range(2026, 2027))
     december = [date(2026, 12, d) for d in range(1, 32)]
     assert row["fires"] == sum(1 for d in december if d.weekday() < 5 and d not in reference)
+
+
+# -- a roll across a DST change ---------------------------------------------------------------
+#
+# New York skips 02:00-03:00 on Sunday 2026-03-08 (07:00Z is 03:00 EDT) and repeats
+# 01:00-02:00 on Sunday 2026-11-01 (05:30Z and 06:30Z are both 01:30). A rolled occurrence
+# keeps its wall time and lands on its new day by the schedule's own DST rules, as that
+# day's own occurrences do (SPEC 3).
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _new_york(schedule: str, dates: str, roll: str, extra: str = "") -> str:
+    return (
+        "scheduler:\n"
+        "  timezone: America/New_York\n"
+        "  calendars:\n"
+        f"    closed: {{dates: {dates}}}\n"
+        "schedules:\n"
+        "  job:\n"
+        f"    schedule: {schedule}\n"
+        "    command: 'true'\n"
+        "    calendar: closed\n"
+        f"    roll: {roll}\n" + extra
+    )
+
+
+def _runs(text: str, after: str, count: int) -> list[str]:
+    timeline = parse_config(text).schedules["job"].timeline()
+    start = datetime.fromisoformat(after).replace(tzinfo=UTC)
+    return [t.strftime("%m-%dT%H:%MZ") for t in timeline.take(start, count)]
+
+
+@pytest.mark.parametrize("schedule", ["{daily: '02:30'}", "'30 2 * * *'"])
+def test_an_occurrence_rolled_onto_the_night_the_clock_skips_runs_once_when_it_jumps(
+    schedule: str,
+) -> None:
+    text = _new_york(schedule, "[2026-03-07]", "next_business_day")
+    # Saturday's 02:30 rolls to Sunday 02:30, which does not exist: it runs at the jump,
+    # 03:00 EDT, the instant of Sunday's own 02:30 (one run, not a second at 03:30)
+    assert _runs(text, "2026-03-06T00:00", 3) == ["03-06T07:30Z", "03-08T07:00Z", "03-09T06:30Z"]
+
+
+def test_an_occurrence_rolled_into_a_dst_gap_does_not_run_under_gap_skip() -> None:
+    text = _new_york(
+        "{weekly: {days: [saturday], time: '02:30'}}",
+        "[2026-03-07]",
+        "next_business_day",
+        "    dst: {gap: skip}\n",
+    )
+    assert _runs(text, "2026-03-01T00:00", 2) == ["03-14T06:30Z", "03-21T06:30Z"]
+
+
+@pytest.mark.parametrize(
+    ("roll", "expected"),
+    [
+        ("next_business_day", "03-09T06:30Z"),  # Monday 02:30 EDT, not 03:00
+        ("previous_business_day", "03-07T07:30Z"),  # Saturday 02:30 EST, not 03:00
+    ],
+)
+def test_an_occurrence_rolled_off_the_night_the_clock_skips_keeps_its_own_wall_time(
+    roll: str, expected: str
+) -> None:
+    # Sunday's 02:30 fires at the jump (03:00 EDT) where it is; moved, it is 02:30 again
+    text = _new_york("{weekly: {days: [sunday], time: '02:30'}}", "[2026-03-08]", roll)
+    assert _runs(text, "2026-03-02T00:00", 2) == [expected, "03-15T06:30Z"]
+
+
+@pytest.mark.parametrize("dst", ["", "    dst: {overlap: both}\n"])
+def test_an_occurrence_rolled_onto_a_repeated_hour_runs_once_on_the_first_pass(dst: str) -> None:
+    text = _new_york("'30 1 * * 6'", "[2026-10-31]", "next_business_day", dst)
+    # 05:30Z is 01:30 EDT, the first pass (06:30Z, 01:30 EST, would be the second)
+    assert _runs(text, "2026-10-25T00:00", 2) == ["11-01T05:30Z", "11-07T06:30Z"]
+    first_pass = datetime(2026, 11, 1, 5, 30, tzinfo=UTC).astimezone(NEW_YORK)
+    assert (first_pass.hour, first_pass.utcoffset()) == (1, timedelta(hours=-4))
+
+
+def test_next_runs_show_one_run_on_the_night_a_rolled_occurrence_meets_the_jump(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from unoschedule.cli import app
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(_new_york("{daily: '02:30'}", "[2026-03-07]", "next_business_day"))
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(path), "--state", str(tmp_path / "none.db"), "next-runs", "job", "--json",
+         "--count", "3", "--from", "2026-03-07T00:00:00Z"],
+        env={"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [
+        "2026-03-08T07:00:00Z",
+        "2026-03-09T06:30:00Z",
+        "2026-03-10T06:30:00Z",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        # 12-30 09:00 never happens: it fires at the jump (12-31 00:00 +14:00), and is
+        # 12-30's occurrence: a calendar that excludes 12-30 excludes it ...
+        ("[2011-12-30]", ["12-29T19:00Z", "12-30T19:00Z"]),
+        # ... and one that excludes 12-31 does not
+        ("[2011-12-31]", ["12-29T19:00Z", "12-30T10:00Z", "12-31T19:00Z"]),
+    ],
+)
+def test_the_day_of_an_occurrence_apia_skipped_is_the_day_it_was_for(
+    dates: str, expected: list[str]
+) -> None:
+    text = _new_york("{daily: '09:00'}", dates, "skip").replace("America/New_York", "Pacific/Apia")
+    assert _runs(text, "2011-12-29T00:00", len(expected)) == expected

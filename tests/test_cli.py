@@ -408,6 +408,68 @@ def test_calendar_human(config: Path) -> None:
     assert "backup" in out and "Collisions" in out and "fires" in out
 
 
+NEW_YORK_DAILY = """\
+scheduler:
+  timezone: America/New_York
+schedules:
+  late:
+    command: ["true"]
+    schedule: {daily: "00:30"}
+  hourly:
+    command: ["true"]
+    schedule: "0 * * * *"
+"""
+
+
+@pytest.mark.parametrize(
+    ("start", "midnights"),
+    [
+        # New York skips 02:00-03:00 on Sunday 2026-03-08: that day is 23 hours long
+        ("2026-03-06T12:00:00Z", ["03-06T05", "03-07T05", "03-08T05", "03-09T04", "03-10T04"]),
+        # and repeats 01:00-02:00 on Sunday 2026-11-01: that day is 25 hours long
+        ("2026-10-30T12:00:00Z", ["10-30T04", "10-31T04", "11-01T04", "11-02T05", "11-03T05"]),
+    ],
+)
+def test_calendar_days_are_the_local_days_of_its_zone_across_a_dst_change(
+    config: Path, start: str, midnights: list[str]
+) -> None:
+    config.write_text(NEW_YORK_DAILY)
+    window = ("calendar", "--from", start, "--window", "5d", "--bucket", "1d")
+    code, out, err = invoke(config, *window, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [b["start"][5:13] for b in data["buckets"]] == midnights
+    assert {b["local"][11:19] for b in data["buckets"]} == {"00:00:00"}
+    by_name = {s["name"]: s for s in data["schedules"]}
+    assert by_name["late"]["counts"] == [1, 1, 1, 1, 1]  # once a day, every day
+    hours = by_name["hourly"]["counts"]
+    assert hours[2] == (23 if start.startswith("2026-03") else 25)
+    assert [h for i, h in enumerate(hours) if i != 2] == [24, 24, 24, 24]
+    code, out, _ = invoke(config, *window, columns=120)
+    assert code == 0
+    assert next(line for line in out.splitlines() if line.startswith("late")).split()[1:] == [
+        "●●●●●",
+        "5",
+    ]
+
+
+def test_calendar_hours_follow_the_local_clock_on_the_night_it_skips_an_hour(
+    config: Path,
+) -> None:
+    config.write_text(NEW_YORK_DAILY)
+    window = ("calendar", "--from", "2026-03-08T05:00:00Z", "--window", "24h", "--bucket", "1h")
+    code, out, err = invoke(config, *window, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    hourly = next(s for s in data["schedules"] if s["name"] == "hourly")
+    # 24 columns, 00:00 to 23:00 of the local clock; 02:00 never happens that night
+    assert hourly["counts"] == [1, 1, 0] + [1] * 21
+    assert data["end"] == "2026-03-09T04:00:00Z"  # the next local midnight
+    assert data["buckets"][2]["start"] == data["buckets"][3]["start"] == "2026-03-08T07:00:00Z"
+    code, out, _ = invoke(config, *window, columns=120)
+    assert out.splitlines()[2].split() == ["00", "06", "12", "18"]  # the axis: local hours
+
+
 def test_schema_is_json(config: Path) -> None:
     pytest.importorskip("unoschedule.config.schema")
     code, out, _ = invoke(config, "schema")

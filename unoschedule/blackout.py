@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from .errors import ScheduleSyntaxError
 from .schedules import WEEKDAYS, CronSchedule, Timeline
 from .timeutil import format_duration, parse_duration
+from .wallclock import first_instant
 
 __all__ = ["Blackout", "Cover", "blackout_from_config", "covering"]
 
@@ -32,7 +33,9 @@ _RANGE_RE = re.compile(r"^(?P<a>\S+)\s*(?:\.\.|\s+to\s+)\s*(?P<b>\S+)$")
 @dataclass(frozen=True)
 class Blackout:
     """One window: recurring (``cron`` + ``duration``) or a span (``start``..``end``,
-    naive wall times in the schedule's zone, ``end`` exclusive)."""
+    naive wall times in the schedule's zone, ``end`` exclusive). A span's bound that a
+    DST gap skips means the instant the clock jumps; one in a repeated hour means its
+    first pass (cronie's rule for fixed times, see ``_span_instants``)."""
 
     name: str
     cron: str | None = None
@@ -71,10 +74,8 @@ class Blackout:
                 begin = starts.next(begin)
             return found
         assert self.start is not None and self.end is not None
-        local = instant.astimezone(zone).replace(tzinfo=None)
-        if self.start <= local < self.end:
-            return _in_zone(self.start, zone), _in_zone(self.end, zone)
-        return None
+        begin, end = _span_instants(self.start, self.end, zone)
+        return (begin, end) if begin <= instant < end else None
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,17 @@ def _window_starts(cron: str, zone: tzinfo, name: str) -> Timeline:
     return CronSchedule(cron).timeline(zone=zone, name=name)
 
 
-def _in_zone(local: datetime, zone: tzinfo) -> datetime:
-    return local.replace(tzinfo=zone).astimezone(UTC)
+@functools.lru_cache(maxsize=1024)
+def _span_instants(start: datetime, end: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The instants a ``from``/``to`` window spans, its bounds read as wall times in
+    ``zone`` by cronie's rule for fixed times (``wallclock.first_instant``): a bound in
+    a DST gap is the instant the clock jumps (the first real instant at or after it), a
+    bound in a repeated hour its first pass. Containment is then a test on instants,
+    which a repeated hour cannot make ambiguous, and the span a window reports is the
+    one it covers: the run loop (which asks whether a slot is covered) and ``next-runs``
+    (which skips to the end of the span) agree. Cached: ``cover`` is asked for every
+    occurrence a timeline looks at."""
+    return first_instant(start, zone), first_instant(end, zone)
 
 
 def blackout_from_config(value: Any) -> Blackout:

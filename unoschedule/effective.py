@@ -10,7 +10,10 @@ generator the caller gives.
 
 - A calendar removes occurrences on the days it excludes, or rolls them to the next or
   previous day it does not (same wall time): a rolled occurrence is claimed at its new
-  instant.
+  instant. The wall time is the one the occurrence stands for (02:30 for a daily 02:30
+  that a DST gap moved to 03:00) and lands on its new day by the schedule's own DST
+  policy, as that day's own occurrences do: in a gap at the jump (or not at all under
+  ``gap: skip``), in a repeated hour on the first pass.
 - A blackout window turns the occurrences inside it into ``skipped`` records; with
   ``defer: true`` the first of them runs at the window's end instead (the others are
   skipped: one deferred run per window, not a burst).
@@ -23,13 +26,14 @@ generator the caller gives.
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from .blackout import Blackout, Cover, covering
 from .calendars import Calendar, Roll
 from .cron import stable_hash
 from .schedules import Occurrence, Timeline
 from .timeutil import format_duration, format_instant
+from .wallclock import CRONIE_FIXED, DstPolicy, first_instant, wall_instants
 
 __all__ = ["EffectiveTimeline", "draw_start", "fixed_offset", "next_start"]
 
@@ -80,9 +84,12 @@ class EffectiveTimeline(Timeline):
         blackouts: tuple[Blackout, ...] = (),
         jitter: timedelta = timedelta(0),
         jitter_fixed: bool = False,
+        dst: DstPolicy = CRONIE_FIXED,
     ):
         self.nominal = nominal
         self.zone = zone
+        #: The schedule's DST policy, by which a rolled occurrence lands on its new day.
+        self.dst = dst
         self.name = name
         self.calendar = calendar
         self.roll = roll
@@ -93,7 +100,9 @@ class EffectiveTimeline(Timeline):
     # -- the calendar: nominal instants to slots ----------------------------------------
 
     def _local_day(self, instant: datetime) -> date:
-        return instant.astimezone(self.zone).date()
+        """The day of the occurrence at ``instant``: the day of the wall time it stands
+        for (the skipped 2011-12-30 for an Apia occurrence its gap moved to the 31st)."""
+        return self.nominal.wall_time(instant, self.zone).date()
 
     def exclusion(self, nominal: datetime) -> str | None:
         """Why the calendar does not run a nominal instant where it is, or None."""
@@ -104,19 +113,23 @@ class EffectiveTimeline(Timeline):
 
     def rolled(self, nominal: datetime) -> datetime | None:
         """Where the calendar puts a nominal instant: itself, another day at the same
-        wall time (a roll), or None (excluded)."""
+        wall time (a roll), or None (excluded, or rolled into a DST gap that the
+        schedule's ``dst: {gap: skip}`` does not run). A rolled wall time that a fall-back
+        repeats runs once, on the first pass."""
         if self.calendar is None:
             return nominal
-        local = nominal.astimezone(self.zone)
-        day = local.date()
+        wall = self.nominal.wall_time(nominal, self.zone)
+        day = wall.date()
         target = self.calendar.roll(day, self.roll)
         if target is None or target == day:
             return None if target is None else nominal
-        moved = datetime.combine(target, local.time().replace(tzinfo=None), tzinfo=self.zone)
-        return moved.astimezone(UTC)
+        lands = wall_instants(datetime.combine(target, wall.time()), self.zone, self.dst)
+        return lands[0] if lands else None
 
     def _midnight(self, day: date) -> datetime:
-        return datetime.combine(day, time(), tzinfo=self.zone).astimezone(UTC)
+        """When ``day`` begins: its first real instant (the jump, where a DST gap skips
+        midnight)."""
+        return first_instant(datetime.combine(day, time()), self.zone)
 
     def slot(self, after: datetime) -> datetime | None:
         calendar = self.calendar

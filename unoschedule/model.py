@@ -166,6 +166,12 @@ class ScheduleDefinition:
         return self.queue or DEFAULT_QUEUE
 
     @property
+    def dst_policy(self) -> DstPolicy:
+        """What its wall times do in a DST gap or a repeated hour: its ``dst``, else its
+        schedule type's default (cronie's rules: see docs/time-and-dst.md)."""
+        return self.dst or self.schedule.default_dst()
+
+    @property
     def has_timing(self) -> bool:
         """Whether a calendar, blackouts or jitter change when it runs."""
         return bool(self.calendar is not None or self.blackout or self.jitter)
@@ -190,7 +196,7 @@ class ScheduleDefinition:
         nominal = self.schedule.timeline(
             zone=self.zone(),
             name=self.name,
-            dst=self.dst,
+            dst=self.dst_policy,
             anchor=anchor,
             start=self.start_date if bounded else None,
             end=self.end_date if bounded else None,
@@ -210,6 +216,7 @@ class ScheduleDefinition:
             blackouts=self.blackout,
             jitter=timedelta(seconds=self.jitter),
             jitter_fixed=self.jitter_fixed,
+            dst=self.dst_policy,
         )
 
     @property

@@ -26,6 +26,7 @@ from .wallclock import (
     LocalMatcher,
     TimeList,
     next_instant,
+    occurrence_wall_time,
 )
 
 __all__ = [
@@ -97,6 +98,12 @@ class Timeline(ABC):
         """The next ``count`` occurrences that run (``next-runs`` shows these)."""
         return [self.occurrence(t) for t in self.take(after, count)]
 
+    def wall_time(self, instant: datetime, zone: tzinfo) -> datetime:
+        """The wall time in ``zone`` (naive) that the occurrence at ``instant`` stands
+        for, which a calendar's roll keeps on another day: the instant's local time,
+        unless a DST gap moved the occurrence (see ``CalendarTimeline``)."""
+        return instant.astimezone(zone).replace(tzinfo=None)
+
     def iter(self, after: datetime) -> Iterator[datetime]:
         """Fire instants strictly after ``after``, in order."""
         current = after
@@ -129,6 +136,11 @@ class CalendarTimeline(Timeline):
 
     def next(self, after: datetime) -> datetime | None:
         return next_instant(self.matcher, self.zone, self.policy, after)
+
+    def wall_time(self, instant: datetime, zone: tzinfo) -> datetime:
+        if zone != self.zone:
+            return super().wall_time(instant, zone)
+        return occurrence_wall_time(self.matcher, zone, self.policy, instant)
 
 
 class IntervalTimeline(Timeline):
@@ -185,6 +197,9 @@ class BoundedTimeline(Timeline):
         if found is None or (self.end is not None and found > self.end):
             return None
         return found
+
+    def wall_time(self, instant: datetime, zone: tzinfo) -> datetime:
+        return self.inner.wall_time(instant, zone)
 
 
 # -- schedule types --------------------------------------------------------------------

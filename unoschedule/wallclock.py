@@ -30,7 +30,10 @@ __all__ = [
     "TimeGrid",
     "TimeList",
     "TimesOfDay",
+    "first_instant",
     "next_instant",
+    "occurrence_wall_time",
+    "wall_instants",
 ]
 
 #: How far ahead a matcher looks before it decides that an expression never matches.
@@ -320,6 +323,63 @@ def _gap_instant(zone: tzinfo, before: datetime, after: datetime, old: timedelta
     return datetime.fromtimestamp(hi, UTC)
 
 
+def wall_instants(wall: datetime, zone: tzinfo, policy: DstPolicy) -> tuple[datetime, ...]:
+    """The instants (UTC, in order) at which naive wall time ``wall`` fires in ``zone``
+    under ``policy``: the one rule of SPEC 3 for turning a wall time into instants.
+
+    An ordinary wall time fires once. One a gap skips fires at the instant the clock
+    jumps under ``gap="shift"`` (so all of one gap's wall times fire there, together)
+    and never under ``gap="skip"``. One a fall-back repeats fires on its first pass, and
+    under ``overlap="both"`` on its second pass too.
+    """
+    if zone is UTC:
+        return (wall.replace(tzinfo=UTC),)
+    off0 = wall.replace(tzinfo=zone).utcoffset()
+    off1 = wall.replace(tzinfo=zone, fold=1).utcoffset()
+    assert off0 is not None and off1 is not None
+    if off0 == off1:
+        return ((wall - off0).replace(tzinfo=UTC),)
+    if off0 > off1:  # overlap: the wall time happens twice, fold=0 first
+        first = (wall - off0).replace(tzinfo=UTC)
+        if policy.overlap == "both":
+            return first, (wall - off1).replace(tzinfo=UTC)
+        return (first,)
+    if policy.gap == "skip":  # gap: the wall time never happens
+        return ()
+    before, after = (wall - off1).replace(tzinfo=UTC), (wall - off0).replace(tzinfo=UTC)
+    return (_gap_instant(zone, before, after, off0),)
+
+
+def first_instant(wall: datetime, zone: tzinfo) -> datetime:
+    """The first real instant at or after naive wall time ``wall`` in ``zone``, on the
+    first pass of a repeated one: where a fixed-time occurrence at ``wall`` fires
+    (cronie's rule, ``CRONIE_FIXED``), and so where a day, a bucket or a span that
+    starts or ends at that wall time starts or ends."""
+    return wall_instants(wall, zone, CRONIE_FIXED)[0]
+
+
+def occurrence_wall_time(
+    matcher: LocalMatcher, zone: tzinfo, policy: DstPolicy, instant: datetime
+) -> datetime:
+    """The wall time (naive, in ``zone``) that ``matcher``'s occurrence at ``instant``
+    stands for: the instant's own local time, except at the instant a clock jumps
+    forward, where ``gap="shift"`` fires the wall times the gap skipped: then the first
+    of those (``02:30`` on the night New York skips 02:00-03:00, not ``03:00``). The
+    inverse of ``wall_instants``, for what moves an occurrence to another day."""
+    if zone is UTC:
+        return instant.astimezone(UTC).replace(tzinfo=None)
+    utc = instant.astimezone(UTC).replace(tzinfo=None)
+    try:  # the offset periods are cached: a calendar asks this of every occurrence it scans
+        offset, start, _, before = zone_offsets(zone).period(utc)
+    except (OverflowError, OSError, ValueError):
+        return instant.astimezone(zone).replace(tzinfo=None)
+    wall = utc + offset
+    if policy.gap != "shift" or utc != start or offset <= before:
+        return wall  # not the instant a clock jumps forward
+    skipped = matcher.next_local(wall - (offset - before))
+    return skipped if skipped is not None and skipped < wall else wall
+
+
 def next_instant(
     matcher: LocalMatcher, zone: tzinfo, policy: DstPolicy, after: datetime
 ) -> datetime | None:
@@ -389,36 +449,20 @@ def _next_instant(
             local = max(local - (off0 - off1), start)
     candidate = matcher.next_local(local)
     while candidate is not None:
-        off0 = candidate.replace(tzinfo=zone).utcoffset()
-        off1 = candidate.replace(tzinfo=zone, fold=1).utcoffset()
-        assert off0 is not None and off1 is not None
-        if off0 == off1:
-            instant = (candidate - off0).replace(tzinfo=UTC)
-            if instant > after:
-                return instant if best is None or instant < best else best
-        elif off0 > off1:  # overlap: the wall time happens twice, fold=0 first
-            first = (candidate - off0).replace(tzinfo=UTC)
-            if first > after:
-                return first if best is None or first < best else best
-            if policy.overlap == "both":
-                second = (candidate - off1).replace(tzinfo=UTC)
-                if second > after and (best is None or second < best):
-                    best = second
-                if best is not None:
-                    # Later wall times whose first pass is not after ``after`` have a
-                    # second pass later than ``best``: go straight to the first that is.
-                    first_wall = (after.astimezone(UTC) + off0).replace(tzinfo=None)
-                    if first_wall > candidate:
-                        candidate = matcher.next_local(first_wall)
-                        continue
-        elif policy.gap == "shift":  # gap: the wall time never happens
-            jump = _gap_instant(
-                zone,
-                (candidate - off1).replace(tzinfo=UTC),
-                (candidate - off0).replace(tzinfo=UTC),
-                off0,
-            )
-            if jump > after:
-                return jump if best is None or jump < best else best
+        passes = wall_instants(candidate, zone, policy)
+        if passes and passes[0] > after:
+            return passes[0] if best is None or passes[0] < best else best
+        if len(passes) == 2:  # both passes of a repeated wall time, the first one past
+            second = passes[1]
+            if second > after and (best is None or second < best):
+                best = second
+            if best is not None:
+                # Later wall times whose first pass is not after ``after`` have a
+                # second pass later than ``best``: go straight to the first that is.
+                first_offset = candidate - passes[0].replace(tzinfo=None)
+                first_wall = (after.astimezone(UTC) + first_offset).replace(tzinfo=None)
+                if first_wall > candidate:
+                    candidate = matcher.next_local(first_wall)
+                    continue
         candidate = matcher.next_local(candidate + _ONE_SECOND)
     return best

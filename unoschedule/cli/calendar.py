@@ -6,15 +6,23 @@ bucket, a row with the most schedules that fire at one same instant in each buck
 and the list of collisions: instants at which several schedules fire together, such as
 the midnight pile-up. The fire instants come from each definition's ``timeline`` in the
 library; this module only counts and draws them.
+
+Buckets are spans of the local clock of the zone the axis names, not of elapsed time:
+a one-day bucket is a local calendar day (23 or 25 hours when DST changes), an hour's
+bucket starts on the local hour, and the window is so many local days or hours. So a
+daily job shows once a day, in the same column of each day, across a DST change.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
+
+from unoschedule.wallclock import first_instant
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -56,6 +64,11 @@ class CalendarData:
     bucket: timedelta
     zone: tzinfo
     zone_name: str
+    #: The instants the buckets start at, and the end: bucket ``i`` is
+    #: ``[bounds[i], bounds[i + 1])`` (empty for one a DST gap skips entirely).
+    bounds: list[datetime] = field(default_factory=list)
+    #: The local wall time (naive) each bucket starts at, which the axis is labelled by.
+    walls: list[datetime] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     fires: list[int] = field(default_factory=list)
     active: list[int] = field(default_factory=list)  # schedules firing in each bucket
@@ -65,7 +78,11 @@ class CalendarData:
 
     @property
     def starts(self) -> list[datetime]:
-        return [self.start + self.bucket * i for i in range(len(self.fires))]
+        return self.bounds[:-1]
+
+    def index(self, instant: datetime) -> int:
+        """The bucket ``instant`` (in ``[start, end)``) falls in."""
+        return bisect_right(self.bounds, instant) - 1
 
 
 def choose_bucket(window: timedelta, max_columns: int) -> timedelta:
@@ -77,17 +94,28 @@ def choose_bucket(window: timedelta, max_columns: int) -> timedelta:
 
 
 def floor_local(instant: datetime, bucket: timedelta, zone: tzinfo) -> datetime:
-    """``instant`` rounded down to a bucket boundary of the local wall clock in ``zone``."""
+    """The local wall time (naive, in ``zone``) of the bucket boundary at or before
+    ``instant``: its local midnight for a bucket of a day or more, else the last
+    multiple of the bucket since that midnight."""
     local = instant.astimezone(zone).replace(tzinfo=None)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     step = int(bucket.total_seconds())
     if step >= 86400:
-        wall = midnight
-    else:
-        since = local.hour * 3600 + local.minute * 60 + local.second
-        wall = midnight + timedelta(seconds=since - since % step)
-    result = wall.replace(tzinfo=zone).astimezone(UTC)
-    return result if result <= instant else instant
+        return midnight
+    since = local.hour * 3600 + local.minute * 60 + local.second
+    return midnight + timedelta(seconds=since - since % step)
+
+
+def _axis_bounds(
+    start: datetime, count: int, bucket: timedelta, zone: tzinfo
+) -> tuple[list[datetime], list[datetime]]:
+    """The wall times ``count`` buckets start at from the boundary at or before
+    ``start`` (and the one they end at), stepped on the local clock, and the instants
+    those are: a boundary that a DST gap skips is the instant the clock jumps, one in a
+    repeated hour its first pass (``wallclock.first_instant``, as for a fixed time)."""
+    first = floor_local(start, bucket, zone)
+    walls = [first + bucket * i for i in range(count + 1)]
+    return walls, [first_instant(wall, zone) for wall in walls]
 
 
 def compute(
@@ -99,11 +127,13 @@ def compute(
     zone_name: str,
     hidden: Mapping[str, str] | None = None,
 ) -> CalendarData:
-    """Count the fires of every schedule in each bucket of ``[start, start + window)``,
-    by the timelines the leader fires them by (``Scheduler.timelines``), so that the
-    calendar and ``next-runs`` agree."""
+    """Count the fires of every schedule in each of the buckets that cover ``window``
+    from the local bucket boundary at or before ``start`` (``floor_local``), by the
+    timelines the leader fires them by (``Scheduler.timelines``), so that the calendar
+    and ``next-runs`` agree."""
     count = max(1, -(-window // bucket))
-    data = CalendarData(start, start + bucket * count, bucket, zone, zone_name)
+    walls, bounds = _axis_bounds(start, count, bucket, zone)
+    data = CalendarData(bounds[0], bounds[-1], bucket, zone, zone_name, bounds, walls[:-1])
     data.hidden = dict(hidden or {})
     data.fires = [0] * count
     data.active = [0] * count
@@ -119,19 +149,19 @@ def compute(
             )
             continue
         row = Row(name, _description(definition), [0] * count)
-        after = start - _EPSILON
+        after = data.start - _EPSILON
         while True:
             instant = timeline.next(after)
             if instant is None or instant >= data.end:
                 break
-            index = int((instant - start) // bucket)
+            index = data.index(instant)
             row.counts[index] += 1
             row.total += 1
             by_instant[instant].append(name)
             after = instant
             if row.counts[index] >= PER_BUCKET_CAP:
                 row.truncated = True
-                after = start + bucket * (index + 1) - _EPSILON
+                after = data.bounds[index + 1] - _EPSILON
         for index, n in enumerate(row.counts):
             if n:
                 data.fires[index] += n
@@ -139,7 +169,7 @@ def compute(
         data.rows.append(row)
     data.peak = [0] * count
     for instant, names in by_instant.items():
-        index = int((instant - start) // bucket)
+        index = data.index(instant)
         data.peak[index] = max(data.peak[index], len(names))
         if len(names) > 1:
             data.collisions.append(Collision(instant, sorted(names)))
@@ -162,7 +192,7 @@ def to_json(data: CalendarData) -> dict[str, Any]:
 
     collided: dict[int, set[str]] = defaultdict(set)
     for c in data.collisions:
-        collided[int((c.at - data.start) // data.bucket)].update(c.names)
+        collided[data.index(c.at)].update(c.names)
     return {
         "start": format_instant(data.start),
         "end": format_instant(data.end),
@@ -216,7 +246,7 @@ def _mark(n: int) -> str:
 
 def _axis(data: CalendarData, width: int) -> tuple[str, str]:
     """Two header lines: dates where a day starts, and times at regular columns."""
-    starts = [s.astimezone(data.zone) for s in data.starts]
+    starts = data.walls  # labelled by the local clock, even where a bucket is skipped
     step_minutes = int(data.bucket.total_seconds() // 60)
     days = [" "] * width
     times = [" "] * width
@@ -263,7 +293,7 @@ def render(data: CalendarData, *, max_collisions: int = 8) -> Iterable[Renderabl
 
     collided: dict[int, set[str]] = defaultdict(set)
     for c in data.collisions:
-        collided[int((c.at - data.start) // data.bucket)].update(c.names)
+        collided[data.index(c.at)].update(c.names)
     for row in data.rows:
         line = Text(_fit(row.name, label) + " ")
         for i, n in enumerate(row.counts):

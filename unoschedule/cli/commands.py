@@ -533,7 +533,8 @@ def calendar(
 
     One row per schedule on a shared time axis, a load row (fires per column) and the
     instants where several schedules fire together, such as the midnight pile-up. The
-    axis is in --tz, else in the file's scheduler.timezone (else UTC).
+    axis is in --tz, else in the file's scheduler.timezone (else UTC), and its columns
+    follow that zone's clock: a day is a local day (23 or 25 hours when DST changes).
 
     Examples:
 
@@ -566,9 +567,7 @@ def calendar(
         if size is None:
             columns = 96 if as_json else _columns(timelines)
             size = cal.choose_bucket(span, columns)
-        data = cal.compute(
-            timelines, cal.floor_local(start, size, shown), span, size, shown, zone_name, hidden
-        )
+        data = cal.compute(timelines, start, span, size, shown, zone_name, hidden)
     if as_json:
         output.print_json(cal.to_json(data))
         return
