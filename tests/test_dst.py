@@ -455,3 +455,44 @@ def test_an_every_second_job_through_the_repeated_hour_costs_little_per_fire(pol
     assert len(fired) == 3 * 3600
     assert fired[-1] == (z("2026-11-01T07:30") if both else z("2026-11-01T08:30"))
     assert zone.calls / len(fired) < 30
+
+
+# -- naive instants in a schedule's zone ------------------------------------------------------
+
+
+def _next_of(text: str, after: str) -> list[datetime]:
+    from unoschedule.config import parse_config
+
+    timeline = parse_config(text).schedules["job"].timeline()
+    found, at = [], z(after)
+    for _ in range(2):
+        nxt = timeline.next(at)
+        if nxt is None:
+            break
+        found.append(nxt)
+        at = nxt
+    return found
+
+
+def test_a_one_time_run_at_a_skipped_wall_time_fires_at_the_jump():
+    text = (
+        "schedules:\n  job:\n    schedule: {at: '2026-03-08T02:30'}\n"
+        "    timezone: America/New_York\n    command: 'true'\n"
+    )
+    assert _next_of(text, "2026-03-08T00:00") == [z("2026-03-08T07:00")]
+
+
+def test_a_start_date_at_a_skipped_wall_time_starts_at_the_jump():
+    text = (
+        "schedules:\n  job:\n    schedule: {every: 1h}\n    start_date: '2026-03-08T02:30'\n"
+        "    timezone: America/New_York\n    command: 'true'\n"
+    )
+    assert _next_of(text, "2026-03-08T00:00") == [z("2026-03-08T07:00"), z("2026-03-08T08:00")]
+
+
+def test_a_naive_wall_time_of_the_repeated_hour_is_its_first_pass():
+    text = (
+        "schedules:\n  job:\n    schedule: {at: '2026-11-01T01:30'}\n"
+        "    timezone: America/New_York\n    command: 'true'\n"
+    )
+    assert _next_of(text, "2026-11-01T00:00") == [z("2026-11-01T05:30")]

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ScheduleSyntaxError
+from .wallclock import first_instant
 
 __all__ = [
     "UTC",
@@ -59,9 +60,13 @@ def get_zone(name: str) -> tzinfo:
 
 
 def as_utc(value: datetime, zone: tzinfo = UTC) -> datetime:
-    """Make ``value`` an aware UTC instant; a naive value is read as wall time in ``zone``."""
+    """Make ``value`` an aware UTC instant; a naive value is read as wall time in ``zone``
+    as a fixed-time occurrence is (``first_instant``): a wall time the clock skips means
+    the instant it jumps, a repeated one its first pass. So ``at: 02:30`` and a
+    ``start_date`` on the night New York skips 02:00-03:00 mean 03:00, as ``daily:
+    "02:30"`` does that night, not the 03:30 that ``replace(tzinfo=...)`` reads."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
+        return value.replace(tzinfo=UTC) if zone is UTC else first_instant(value, zone)
     return value.astimezone(UTC)
 
 
