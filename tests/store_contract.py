@@ -592,6 +592,84 @@ class StoreContract:
         assert done is not None and (done.result, done.duration) == ("success", 2.0)
         assert store.get_schedule("a").last_result == "success"  # type: ignore[union-attr]
 
+    def test_a_queued_retry_started_in_the_foreground_is_never_handed_to_a_leader(
+        self, store: Store, leader: int
+    ) -> None:
+        """A foreground ``trigger --wait`` starts the retry it queued with its failed
+        attempt's end: from then on it is that process's, as ``record_started`` makes
+        its first attempt (a leader neither takes it nor starts it; it settles it only
+        once that process is dead, ``foreground_runs``)."""
+        store.save_schedule(sched("a"))
+        retry = run("r2", trigger="retry", attempt=2, queued_at=T0, instance_id="fg:1")
+        store.finish_runs([Finish("nope", "error", T0, then=(("a@x#2", retry),))])
+        assert store.get_run("r2") is None  # no end recorded: nothing queued with it
+        store.record_started(run("r1", trigger="manual", queued_at=T0, started_at=T0))
+        store.finish_runs([Finish("r1", "error", T0, then=(("a@x#2", retry),))])
+        later = T0 + timedelta(seconds=3)
+        assert store.start_in_foreground("r2", later, 4242, "fg:1") is True
+        got = store.get_run("r2")
+        assert got is not None
+        assert (got.result, got.epoch, got.started_at, got.pid, got.instance_id) == (
+            "running", 0, later, 4242, "fg:1",
+        )  # fmt: skip
+        assert store.start_in_foreground("r2", later, 4242, "fg:1") is False  # not twice
+        assert store.take_queued(leader, "i1") == []
+        assert store.start_runs([("r2", later, 1)]) == []
+        assert store.unfinished_runs() == []
+        assert [r.run_id for r in store.foreground_runs()] == ["r2"]
+        assert [r.run_id for r in store.active_runs()] == ["r2"]
+
+    def test_a_queued_retry_a_leader_took_is_not_started_in_the_foreground(
+        self, store: Store, leader: int
+    ) -> None:
+        store.save_schedule(sched("a"))
+        store.enqueue(run("r2", trigger="retry", attempt=2, queued_at=T0))
+        assert [r.run_id for r in store.take_queued(leader, "i1")] == ["r2"]
+        assert store.start_in_foreground("r2", T0, 4242, "fg:1") is False
+        got = store.get_run("r2")
+        assert got is not None and (got.result, got.epoch, got.instance_id) == (
+            "queued", leader, "i1",
+        )  # fmt: skip
+        assert store.start_runs([("r2", T0, None)]) == ["r2"]  # the leader's to start
+        store.finish_run("r2", "success", T0)
+        assert store.start_in_foreground("r2", T0, 4242, "fg:1") is False  # ended
+        assert store.start_in_foreground("unknown", T0, 4242, "fg:1") is False
+
+    def test_a_queued_retry_goes_to_exactly_one_of_a_foreground_process_and_a_leader(
+        self, store: Store, leader: int
+    ) -> None:
+        """Threads stand for the two processes, each taking the same queued runs."""
+        store.save_schedule(sched("a"))
+        ids = [f"r{i}" for i in range(30)]
+        for run_id in ids:
+            store.enqueue(run(run_id, trigger="retry", attempt=2, queued_at=T0))
+        foreground: list[str] = []
+        led: list[str] = []
+        go = threading.Barrier(2)
+
+        def in_foreground() -> None:
+            go.wait()
+            for run_id in ids:
+                if store.start_in_foreground(run_id, T0, 4242, "fg:1"):
+                    foreground.append(run_id)
+
+        def leading() -> None:
+            go.wait()
+            for _ in ids:
+                led.extend(r.run_id for r in store.take_queued(leader, "i1"))
+
+        threads = [threading.Thread(target=in_foreground), threading.Thread(target=leading)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(foreground + led) == sorted(ids)  # each once, by one of them
+        for run_id in ids:
+            got = store.get_run(run_id)
+            assert got is not None
+            held = ("running", 0) if run_id in foreground else ("queued", leader)
+            assert (got.result, got.epoch) == held
+
     # -- run life cycle -----------------------------------------------------------------
 
     def test_runs_start_and_finish_in_batches(self, store: Store, leader: int) -> None:

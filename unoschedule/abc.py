@@ -340,6 +340,20 @@ class Store(ABC):
         out to be started a second time. It ends through ``finish_runs``."""
 
     @abstractmethod
+    def start_in_foreground(
+        self, run_id: str, started_at: datetime, pid: int | None, instance_id: str
+    ) -> bool:
+        """Start a queued run that no leader took yet (epoch 0: the retry a foreground
+        ``trigger --wait`` queued with its failed attempt's end) as the calling process's
+        own, as ``record_started`` writes one: ``running`` from ``started_at``, epoch 0,
+        with ``pid`` and ``instance_id`` (how a leader tells that process died,
+        ``foreground_runs``). Decided in one transaction against ``take_queued``: of the
+        process and a leader, exactly one gets the run.
+
+        False: a leader took it first, or it is no longer queued; the caller must not
+        run its job."""
+
+    @abstractmethod
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Hand every unassigned queued run to this leader (stamping epoch and instance)."""
 

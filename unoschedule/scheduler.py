@@ -14,6 +14,7 @@ the event loop with ``start()``'s run loop never stalls it on a busy database.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .records import Finish
+    from .runner.executor import Executor
+    from .runner.settle import Ended, Recorder, Settler
     from .sync import Plan
 
 __all__ = ["Scheduler"]
@@ -926,18 +929,24 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + RETRY_GRACE
         while True:
-            later = await _in_thread(
-                self.store.runs_between, run.schedule, run.scheduled_time, run.scheduled_time
-            )
-            for other in later:
-                if other.attempt == run.attempt + 1 and other.trigger == "retry":
-                    return other
+            following = await _in_thread(self._attempt_after, run)
+            if following is not None:
+                return following
             now = loop.time()
             if now > give_up or (deadline is not None and now > deadline):
                 return None
             if not self.leader_running():
                 give_up = min(give_up, now + 0.5)
             await asyncio.sleep(0.05)
+
+    def _attempt_after(self, run: RunRecord) -> RunRecord | None:
+        """The retry that follows ``run`` in the state (the next attempt of its
+        occurrence), if one was queued."""
+        later = self.store.runs_between(run.schedule, run.scheduled_time, run.scheduled_time)
+        for other in later:
+            if other.attempt == run.attempt + 1 and other.trigger == "retry":
+                return other
+        return None
 
     async def run_and_wait(
         self,
@@ -973,23 +982,24 @@ class Scheduler:
         """Run a job here and now, with its retries (``trigger --wait`` with no scheduler
         running); returns the last attempt's record.
 
-        Each attempt is recorded started by this process (``Store.record_started``), so
-        that a scheduler started meanwhile never takes it and starts it again; it ends
-        through the same settle step as the leader's runs (retry policy, error handler)."""
-        import asyncio
-
+        Each attempt is recorded started by this process, so that a scheduler started
+        meanwhile never takes it and starts it again; it ends through the same settle step
+        as the leader's runs (retry policy, error handler). A failed attempt's retry is
+        queued in the state with its end, as a leader queues one: this process starts it
+        when it is due, unless a scheduler started meanwhile took it first (this then
+        waits for that scheduler's attempts), and if this process dies meanwhile, the
+        next scheduler runs it. Stopped (Ctrl-C, a cancelled task), it records the
+        attempt it runs, or the retry it waits for, ``interrupted``."""
         from .runner.executor import Executor
         from .runner.notify import Notifier
         from .runner.processes import process_token
-        from .runner.settle import Ended, Settler
-        from .runs import job_spec
+        from .runner.settle import Ended, Settler, with_retry
 
         definition = self._resolve(schedule_id)
         self._ensure_known(definition)
-        run: RunRecord | None = self._manual_run(definition, "manual", args, kwargs)
         store = self.store
-        base = self.base_dir
-        notifier = Notifier(store.clone, folder=base)
+        token = process_token()  # how a leader tells this process died
+        notifier = Notifier(store.clone, folder=self.base_dir)
         settler = Settler(
             self.options,
             on_failure=self.notify_failure,
@@ -999,43 +1009,89 @@ class Scheduler:
             active=lambda name: getattr(store.get_schedule(name), "status", "active") == "active",
         )
         executor = Executor()
-        following: list[RunRecord] = []
 
         async def record(finish: Finish, retry: RunRecord | None) -> Ended:
+            finish = with_retry(finish, retry, token)
             if finish.run_id not in await _in_thread(store.finish_runs, [finish]):
                 # a leader judged this process dead and recorded the run interrupted, with
                 # its retry: nothing here is to follow
                 return Ended(recorded=False, why="a scheduler settled the run first")
-            if finish.then:  # queued for a leader: wake one if any runs
+            if finish.then:  # queued for a leader too: wake one if any runs
                 store.notify()
-            following.extend([retry] if retry is not None else [])
             return Ended(recorded=True, retried=retry is not None)
 
-        final: dict[str, Any] = {}
-        while run is not None:
-            started = self.clock.now()
-            run.result, run.started_at, run.pid = "running", started, os.getpid()
-            run.instance_id = process_token()  # how a leader tells this process died
-            await _in_thread(store.record_started, run)
-            if on_run_id is not None and run.attempt == 1:
-                on_run_id(run.run_id)
-            try:
-                outcome = await executor.run(job_spec(run, definition, self.options, base))
-            except BaseException:  # Ctrl-C: the job's processes are stopped; say so
-                store.finish_run(run.run_id, "interrupted", self.clock.now(), error=STOPPED_HERE)
-                raise
-            await settler.settle(run, definition, outcome, started, self.clock.now(), record)
-            ended = await _in_thread(store.get_run, run.run_id)
-            assert ended is not None
-            final = _run_json(ended)
-            if on_attempt is not None:
-                on_attempt(final)
-            run = following.pop() if following else None
-            if run is not None and run.queued_at is not None:
-                wait = (run.queued_at - self.clock.now()).total_seconds()
-                await asyncio.sleep(max(0.0, wait))
+        run = self._manual_run(definition, "manual", args, kwargs)
+        run.result, run.started_at, run.pid = "running", self.clock.now(), os.getpid()
+        run.instance_id = token
+        await _in_thread(store.record_started, run)
+        if on_run_id is not None:
+            on_run_id(run.run_id)
+        try:
+            while True:
+                final, ended = await self._attempt_here(run, definition, executor, settler, record)
+                if on_attempt is not None:
+                    on_attempt(final)
+                queued = await self._next_attempt_of(run, None) if ended.retried else None
+                if queued is None:
+                    break
+                following = await self._start_when_due(queued, token)
+                if following is None:  # a leader took it: its attempts are the leader's
+                    await _in_thread(notifier.close)
+                    return await self.wait_for_run(queued.run_id, on_attempt=on_attempt)
+                run = following
+        except BaseException:  # Ctrl-C: the retry queued for this process is stopped too
+            with contextlib.suppress(UnoScheduleError):  # what failed first is the news
+                self._stop_retry_of(run, token)
+            raise
         await _in_thread(notifier.close)  # its notifications are sent before it returns
         return final
+
+    async def _attempt_here(
+        self,
+        run: RunRecord,
+        definition: ScheduleDefinition,
+        executor: Executor,
+        settler: Settler,
+        record: Recorder,
+    ) -> tuple[dict[str, Any], Ended]:
+        """Run the job of ``run``, recorded started by this process, and settle its end
+        (``record`` queues its retry with it); its stored record, and what was recorded."""
+        from .runs import job_spec
+
+        try:
+            outcome = await executor.run(job_spec(run, definition, self.options, self.base_dir))
+        except BaseException:  # Ctrl-C: the job's processes are stopped; say so
+            self.store.finish_run(run.run_id, "interrupted", self.clock.now(), error=STOPPED_HERE)
+            raise
+        started = run.started_at or self.clock.now()
+        ended = await settler.settle(run, definition, outcome, started, self.clock.now(), record)
+        stored = await _in_thread(self.store.get_run, run.run_id)
+        assert stored is not None
+        return _run_json(stored), ended
+
+    async def _start_when_due(self, queued: RunRecord, token: str) -> RunRecord | None:
+        """Wait until the retry ``queued`` by a foreground run is due, then start it as
+        this process's own (``Store.start_in_foreground``, ``token`` telling a leader when
+        this process died); None when a leader took it first: exactly one of them runs it.
+        Killed meanwhile, this process leaves it queued, and the next leader runs it."""
+        import asyncio
+
+        due = queued.queued_at or self.clock.now()
+        await asyncio.sleep(max(0.0, (due - self.clock.now()).total_seconds()))
+        started, pid = self.clock.now(), os.getpid()
+        if not await _in_thread(self.store.start_in_foreground, queued.run_id, started, pid, token):
+            return None
+        return replace(queued, result="running", started_at=started, pid=pid, instance_id=token)
+
+    def _stop_retry_of(self, run: RunRecord, token: str) -> None:
+        """Record the retry of ``run`` stopped, as an attempt stopped as it ran is, when it
+        waits queued for this foreground process (stopped with Ctrl-C during the retry
+        delay): started first as this process's, so that a leader that took it keeps it."""
+        store = self.store
+        queued = self._attempt_after(run)
+        now = self.clock.now()
+        if queued is not None and store.start_in_foreground(queued.run_id, now, os.getpid(), token):
+            store.finish_run(queued.run_id, "interrupted", now, error=STOPPED_HERE)
 
     # -- error handlers ---------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from .failpoints import failpoint
 from .log import Logger
 from .notify import Notifier
 from .processes import process_gone, stop_orphans
-from .settle import Ended, FailureHandler, Settler
+from .settle import Ended, FailureHandler, Settler, with_retry
 
 __all__ = ["RunLoop"]
 
@@ -382,15 +382,8 @@ class RunLoop:
         return Ended(recorded=True, retried=retry is not None)
 
     def _with_retry(self, finish: Finish, retry: RunRecord | None) -> Finish:
-        """``finish`` with the next attempt among the runs it queues (``Finish.then``,
-        under its occurrence key): written in the transaction that records the end, and
-        only if that one records it, so no process that dies between two writes loses
-        it, and of two processes recording the same end only the first queues it."""
-        if retry is None:
-            return finish
-        retry.instance_id = self.instance_id  # who queued it, until a leader takes it
-        key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
-        return dataclasses.replace(finish, then=(*finish.then, (key, retry)))
+        """``finish`` with the next attempt queued by this leader (``settle.with_retry``)."""
+        return with_retry(finish, retry, self.instance_id)
 
     def _write_end(self, finish: Finish) -> bool:
         """Write ``finish`` now (not in the batch of ends) and say whether this write

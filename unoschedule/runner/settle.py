@@ -1,9 +1,10 @@
 """What happens once a job's attempt ended, wherever it ran.
 
 The run loop, the Redis worker and a foreground ``trigger --wait`` each record the end
-their own way (the loop batches ends into one transaction and claims the retry fenced by
-its epoch; a worker settles its stream entry, the end and the retry in one script; the
-foreground writes directly), so each passes its ``Recorder``. Everything else is decided
+their own way (the loop batches ends into one transaction; a worker settles its stream
+entry, the end and the retry in one script; the foreground writes directly), so each
+passes its ``Recorder``; the loop and the foreground queue the retry in the transaction
+of the end by one rule (``with_retry``). Everything else is decided
 here, once: whether another attempt follows (``runs.next_attempt``), what is logged, the
 observer's hook (metrics, output files, dead-man and failure bookkeeping), and the error
 handler, called once after the last attempt failed (not for an interrupted one: the
@@ -12,6 +13,7 @@ scheduler stopped, the job did not fail).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from datetime import datetime
 from ..jobs import JobOutcome
 from ..model import RunRecord, ScheduleDefinition, SchedulerOptions
 from ..records import Finish
-from ..runs import chained_runs, next_attempt
+from ..runs import chained_runs, next_attempt, occurrence_key
 from .log import Logger
 from .notify import Notifier
 
@@ -31,6 +33,7 @@ __all__ = [
     "Recorder",
     "Settler",
     "output_tail_note",
+    "with_retry",
 ]
 
 FailureHandler = Callable[[RunRecord, ScheduleDefinition, JobOutcome], Awaitable[None] | None]
@@ -249,6 +252,20 @@ class Settler:
         except Exception as exc:
             if self.log is not None:
                 self.log.error(f"{definition.name}: error handler failed: {exc}")
+
+
+def with_retry(finish: Finish, retry: RunRecord | None, queued_by: str) -> Finish:
+    """``finish`` with the next attempt among the runs it queues (``Finish.then``, under
+    its occurrence key): written in the transaction that records the end, and only if
+    that one records it, so no process that dies between two writes loses it, and of two
+    processes recording the same end only the first queues it. ``queued_by`` (the
+    recording process) holds it until a leader, or the foreground process that queued
+    it, starts it. The one rule for the run loop and a foreground ``trigger --wait``."""
+    if retry is None:
+        return finish
+    retry.instance_id = queued_by
+    key = occurrence_key(retry.schedule, retry.scheduled_time, retry.attempt)
+    return dataclasses.replace(finish, then=(*finish.then, (key, retry)))
 
 
 def output_tail_note(output: str | None, lines: int = 3, width: int = 400) -> str:

@@ -624,6 +624,24 @@ return 1
 """
 )
 
+#: ``start_in_foreground``: ARGV[2..5] = run_id, started_at, pid ('' for none), instance.
+#: Only a run still queued and not taken by a leader (epoch 0, in ``queued``) starts; it
+#: leaves ``queued`` for ``foreground``, as ``record_started`` would have written it.
+_START_IN_FOREGROUND = """
+local p = ARGV[1]
+local run_id, started, pid, instance = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local rk = p .. 'run:' .. run_id
+local now = redis.call('HMGET', rk, 'result', 'epoch')
+if now[1] ~= 'queued' or (now[2] and now[2] ~= '0') then return 0 end
+redis.call('HSET', rk, 'result', 'running', 'started_at', started, 'instance_id', instance)
+if pid ~= '' then redis.call('HSET', rk, 'pid', pid) end
+for _, m in ipairs(redis.call('ZRANGE', p .. 'queued', 0, -1)) do
+  if string.match(m, '([^|]*)$') == run_id then redis.call('ZREM', p .. 'queued', m) end
+end
+redis.call('SADD', p .. 'foreground', run_id)
+return 1
+"""
+
 #: ``enqueue_unique``: ARGV[2] runs of [okey, run_id, schedule, member, queued_at, n,
 #: field, value, ...]; 1 for each written, 0 for an occurrence key taken before.
 _ENQUEUE_UNIQUE = (
@@ -1570,6 +1588,13 @@ class RedisStorage(Store, WorkerQueues):
         member = _history_member(RunRecord(**{**run.__dict__, "queued_at": queued}))
         args = [f"started:{run.run_id}", run.run_id, run.schedule, member]
         self._script(_RECORD_STARTED, *args, *(x for pair in fields.items() for x in pair))
+
+    def start_in_foreground(
+        self, run_id: str, started_at: datetime, pid: int | None, instance_id: str
+    ) -> bool:
+        started = _format_ts(started_at)
+        pid_arg = "" if pid is None else str(pid)
+        return bool(self._script(_START_IN_FOREGROUND, run_id, started, pid_arg, instance_id))
 
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once."""

@@ -1152,6 +1152,17 @@ class SQLiteStorage(Store, StateFile):
                 ),
             )
 
+    def start_in_foreground(
+        self, run_id: str, started_at: datetime, pid: int | None, instance_id: str
+    ) -> bool:
+        with self._write(durable=True) as conn:
+            started = conn.execute(
+                "UPDATE runs SET result = 'running', started_at = ?, pid = ?, instance_id = ? "
+                "WHERE run_id = ? AND result = 'queued' AND epoch = 0",
+                (_ts(started_at), pid, instance_id, run_id),
+            )
+            return bool(started.rowcount)
+
     def take_queued(self, epoch: int, instance_id: str) -> list[RunRecord]:
         """Fenced like ``claim``: a stale leader gets nothing, so a queued run starts once.
 
