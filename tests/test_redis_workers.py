@@ -146,8 +146,118 @@ def test_an_entry_goes_to_one_worker_and_a_dead_workers_entry_is_reclaimed(
     assert store.client.xpending(q.stream("reports"), "workers")["pending"] == 0
 
 
-def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_started(
+def _claimed(store: RedisStorage, *records: RunRecord) -> None:
+    """Claim ``records`` (of schedule ``a``) under a fresh lease, as a leader does."""
+    lease = store.acquire_lease("leader", 60, T0)
+    assert lease is not None
+    store.save_schedule(sched("a"))
+    for i, record in enumerate(records):
+        assert store.claim(record, f"a@{i}", None, epoch=lease.epoch)
+
+
+def test_a_worker_with_one_slot_takes_the_high_priority_run_first_then_the_low_ones_in_order(
     store: RedisStorage,
+) -> None:
+    """Runs handed over low, low, high (the high one came due while the low ones
+    waited): a worker with one slot starts the high one first, then the low ones first
+    in, first out."""
+    low1 = run("low1", queue="reports", priority="low")
+    low2 = run("low2", queue="reports", priority="low")
+    high = run("high", queue="reports", priority="high")
+    _claimed(store, low1, low2, high)
+    q = store.queues
+    for record in (low1, low2, high):
+        q.hand_off("reports", [record])
+    taken = []
+    for _ in range(3):
+        (slot,) = q.acquire_slots("reports", 1, "w", 60)
+        ((queue, entry, run_id),) = q.read(["reports"], "w", 0.01)
+        assert queue == "reports"
+        assert q.start(run_id, T0, 4242, [], entry)[0]
+        done = Finish(run_id, "success", T0 + timedelta(seconds=1))
+        assert q.settle("reports", entry, slot, done, started_at=T0) == 1
+        taken.append(run_id)
+    assert taken == ["high", "low1", "low2"]
+    assert q.read(["reports"], "w", 0.01) == []
+    assert q.reclaim("reports", "w2", 0) == []  # every entry acknowledged on its stream
+
+
+def test_a_read_takes_no_more_entries_than_asked_highest_priority_first(
+    store: RedisStorage,
+) -> None:
+    records = [
+        run("n1", queue="reports"),
+        run("l1", queue="reports", priority="low"),
+        run("h1", queue="reports", priority="high"),
+        run("n2", queue="reports"),
+        run("h2", queue="reports", priority="high"),
+    ]
+    _claimed(store, *records)
+    q = store.queues
+    q.hand_off("reports", records)
+    assert [r for _, _, r in q.read(["reports"], "w", 0.01, count=3)] == ["h1", "h2", "n1"]
+    assert [r for _, _, r in q.read(["reports"], "w", 0.01, count=3)] == ["n2", "l1"]
+
+
+def test_a_blocked_read_wakes_for_a_run_handed_to_a_priority_no_run_used_before(
+    store: RedisStorage,
+) -> None:
+    """An idle worker waits on every priority of its queue at once, including those
+    whose stream does not exist yet: a run handed over meanwhile is read at once, not
+    at the end of the wait."""
+    import threading
+
+    high = run("high", queue="reports", priority="high")
+    _claimed(store, high)
+    q = store.queues
+    got: list[list[tuple[str, str, str]]] = []
+    reader = threading.Thread(target=lambda: got.append(q.read(["reports"], "w", 20.0)))
+    began = time.monotonic()
+    reader.start()
+    time.sleep(0.2)  # (either way the read must return the run: this only lets it block)
+    q.hand_off("reports", [high])
+    reader.join(30)
+    assert [r for _, _, r in got[0]] == ["high"]
+    assert time.monotonic() - began < 10.0, "the read waited for its timeout"
+
+
+def test_a_dead_workers_high_priority_entry_is_reclaimed_interrupted_and_retried_once(
+    store: RedisStorage,
+) -> None:
+    """Reclaim, heartbeat and settle work on a priority's own stream: a worker that
+    died holding the high-priority run (read before the low one handed earlier) loses
+    it to another worker, which records it interrupted and queues attempt 2 once; the
+    low-priority run, never read, is left for the next reader."""
+    low = run("low", queue="reports", priority="low")
+    high = run("high", queue="reports", priority="high")
+    _claimed(store, low, high)
+    q = store.queues
+    q.hand_off("reports", [low])
+    q.hand_off("reports", [high])
+    (slot,) = q.acquire_slots("reports", 2, "w1", 60)
+    ((_, entry, run_id),) = q.read(["reports"], "w1", 0.01)
+    assert run_id == "high"
+    ours, _, by = q.start("high", T0, 4242, [], entry)
+    assert ours and by == entry
+    assert q.heartbeat("reports", entry, "w1", slot, 60)
+    # w1 dies; w2 takes its entry over (idle 0 s: nothing to wait for here)
+    taken = q.reclaim("reports", "w2", 0)
+    assert [(e, r) for _, e, r in taken] == [(entry, "high")]
+    assert not q.heartbeat("reports", entry, "w1", slot, 60)  # w1 lost it
+    retry = run("high-2", attempt=2, trigger="retry", queue="reports", priority="high")
+    cut = Finish("high", "interrupted", T0 + timedelta(seconds=5), error="worker died")
+    assert q.settle("reports", entry, "", cut, started_at=T0, retry=("a@1#2", retry)) == 2
+    assert q.settle("reports", entry, "", cut, started_at=T0, retry=("a@1#2", retry)) == 0
+    got = store.get_run("high")
+    assert got is not None and (got.result, got.pid) == ("interrupted", 4242)
+    assert q.reclaim("reports", "w3", 0) == []  # acknowledged on its own stream
+    ((_, _, left),) = q.read(["reports"], "w3", 0.01)
+    assert left == "low"
+
+
+@pytest.mark.parametrize("priority", ["normal", "high"])
+def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_started(
+    store: RedisStorage, priority: str
 ) -> None:
     """A new leader hands off again a run an earlier leader handed off and no worker
     started (``unfinished_runs`` lists it): the run has two entries. Its worker runs it
@@ -155,7 +265,7 @@ def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_s
     reclaimed: it is settled as the duplicate it is, and the live run goes on, without
     an attempt 2 beside it. The entry that started the run still records it interrupted
     when reclaimed (its worker did die); so does any entry of a run started before the
-    entry was recorded."""
+    entry was recorded. The same on the stream of a priority other than normal."""
     import asyncio
 
     from unoschedule.runner.keeper import steady
@@ -166,7 +276,7 @@ def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_s
     assert lease is not None
     config = {"schedule": {"cron": "* * * * *"}, "command": "true", "queue": "reports"}
     store.save_schedule(sched("a", definition={**config, "max_retries": 1}))
-    record = run("r1", queue="reports")
+    record = run("r1", queue="reports", priority=priority)
     assert store.claim(record, "a@1", None, epoch=lease.epoch)
     q = store.queues
     q.hand_off("reports", [record])  # leader 1
@@ -194,8 +304,9 @@ def test_a_stale_duplicate_entry_reclaimed_does_not_interrupt_the_run_its_twin_s
         got = store.get_run("r1")
         assert got is not None and (got.result, got.pid) == ("running", 4242)
         assert store.take_queued(lease.epoch, "leader") == []  # no attempt 2
-        pending = store.client.xpending_range(q.stream("reports"), "workers", "-", "+", 10)
-        assert [p["message_id"] for p in pending] == [second]  # the duplicate is settled
+        stream = q.stream("reports", priority)
+        pending = store.client.xpending_range(stream, "workers", "-", "+", 10)
+        assert [p["message_id"] for p in pending] == [second.rpartition(":")[2]]  # settled
         assert q.heartbeat("reports", second, "w", slot, 60)  # w still holds its own
         assert "entry" not in got.to_json()  # not part of the record
         assert "r1" in worker.keeper._held and told[-1]["op"] == "hold"  # still heartbeated
@@ -1229,28 +1340,63 @@ def test_a_worker_forks_the_task_workers_of_its_queues_before_its_first_run(
     assert worker.wait(30) == 0, procs.log("w")
 
 
-def test_the_leader_says_which_queues_on_workers_have_schedules_asking_for_a_priority() -> None:
-    from types import SimpleNamespace
+PRIORITY = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 5
+      queues:
+        reports: 1
+    templates:
+      job:
+        queue: reports
+        shell: true
+        command: >-
+          echo $UNO_SCHEDULE_NAME >> order.log;
+          for i in $(seq 600); do [ -e go ] && break; sleep 0.05; done
+    schedules:
+      low1: {template: job, priority: low, schedule: {event: burst}}
+      low2: {template: job, priority: low, schedule: {event: burst}}
+      low3: {template: job, priority: low, schedule: {event: burst}}
+      low4: {template: job, priority: low, schedule: {event: burst}}
+      urgent: {template: job, priority: high, schedule: {event: never.happens}}
+"""
 
-    from test_loop import cron
 
-    from unoschedule.model import SchedulerOptions
-    from unoschedule.runner.worker import unordered_priorities
+def handed_over(procs: Procs, run_id: str) -> bool:
+    """Whether ``run_id`` waits in one of the worker streams (whatever their layout)."""
+    store = RedisStorage(procs.url, key_prefix=procs.env["UNO_SCHEDULE_REDIS_PREFIX"])
+    try:
+        for key in store.client.scan_iter(match=f"{store.prefix}stream*"):
+            if any(fields.get("run") == run_id for _, fields in store.client.xrange(key)):
+                return True
+        return False
+    finally:
+        store.close()
 
-    definitions = {
-        "urgent": cron("urgent", "* * * * *", queue="reports", priority="high"),
-        "plain": cron("plain", "* * * * *", queue="reports"),
-        "later": cron("later", "* * * * *", priority="low"),  # the default queue
-        "here": cron("here", "* * * * *", queue="local", priority="high"),  # run by the leader
-    }
-    engine = SimpleNamespace(
-        local_queues=frozenset({"local"}), options=SchedulerOptions(), definitions=definitions
-    )
-    lines = unordered_priorities(engine)  # type: ignore[arg-type]
-    assert [line.split(" is served")[0] for line in lines] == ["queue scheduled", "queue reports"]
-    assert lines[1].endswith("priority does not reorder them (urgent ask for one)")
-    engine.local_queues = None  # the leader runs every queue: priorities hold
-    assert unordered_priorities(engine) == []  # type: ignore[arg-type]
+
+@pytest.mark.slow
+def test_a_high_priority_run_starts_before_the_low_ones_waiting_on_a_worker(
+    procs: Procs,
+) -> None:
+    """A queue of one served by a worker: a burst of low-priority runs, one of them
+    running, the others waiting; a high-priority run handed over behind them starts
+    next, and the leader no longer warns that priority does not hold on workers."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(PRIORITY))
+    order = procs.workdir / "order.log"
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("w", "worker", "--queues", "reports")
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    procs.cli("event", "burst")
+    wait_until(lambda: order.exists() and order.read_text().strip(), 30, "the first low run")
+    urgent = procs.cli("trigger", "urgent").strip()
+    wait_until(lambda: handed_over(procs, urgent), 30, "the urgent run handed over")
+    (procs.workdir / "go").touch()
+    wait_until(lambda: len(order.read_text().split()) == 5, 60, "every run")
+    started = order.read_text().split()
+    assert started[0].startswith("low") and started[1] == "urgent", started
+    assert sorted(started) == ["low1", "low2", "low3", "low4", "urgent"]
+    assert "does not reorder" not in procs.log("leader")
 
 
 # -- a change of leader while workers hold runs ---------------------------------------------

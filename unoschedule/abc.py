@@ -660,11 +660,19 @@ class WorkQueues(Protocol):
 
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
-    ) -> list[tuple[str, str, str]]: ...
+    ) -> list[tuple[str, str, str]]:
+        """At most ``count`` new entries per queue, ``(queue, entry, run id)``: of the
+        highest priority first, first in, first out within one priority; waits up to
+        ``block`` seconds when none waits. ``entry`` names the entry for every other
+        call (``heartbeat``, ``start``, ``settle``): compare it, never parse it."""
+        ...
 
     def reclaim(
         self, queue: str, consumer: str, min_idle: float, count: int = 16
-    ) -> list[tuple[str, str, str]]: ...
+    ) -> list[tuple[str, str, str]]:
+        """Up to ``count`` entries of ``queue``, of any priority, idle for ``min_idle``
+        seconds (their worker died), now ``consumer``'s."""
+        ...
 
     def heartbeat(
         self, queue: str, entry_id: str, consumer: str, token: str, ttl: float

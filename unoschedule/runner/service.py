@@ -38,7 +38,7 @@ from .reloading import loop_turn, write_reload, write_reload_of
 from .servedby import check_served_by
 from .systemd import SystemdNotifier
 from .tasks import changed_sources
-from .worker import attach_hand_off, unordered_priorities
+from .worker import attach_hand_off
 
 __all__ = ["Service"]
 
@@ -554,8 +554,6 @@ class Service:
             runloop.unwatch(watch)  # whatever failed: the loop stops collecting for it
         self._take_changes(runloop, now)  # and what they changed since it read them
         self.log.notice(f"reloaded {config.path}: {len(config.schedules)} schedules")
-        for line in unordered_priorities(sched):
-            self.log.warning(line)
         for module, file in changed_sources():  # a reload reads the file, not task code
             self.log.warning(
                 f"task module {module} ({file}) changed since it was imported: its runs "

@@ -2,11 +2,14 @@
 elsewhere, through Redis.
 
 The leader claims occurrences exactly as always (one fenced script), then hands the runs
-of the queues it does not serve itself (``run --queues``) to a Redis Stream per queue.
-Workers on any host read them through one consumer group, so an entry goes to one
-worker; the run itself starts only from ``queued`` (so a run delivered twice, after a
-leader change, still starts once). A queue's concurrency holds across all workers: a
-worker takes a slot of the queue (shared in Redis) before it reads an entry.
+of the queues it does not serve itself (``run --queues``) to a Redis Stream per queue and
+priority. Workers on any host read them through one consumer group, so an entry goes to
+one worker, and a worker reads the highest priority that has one first (a run of
+priority ``high`` handed over behind a backlog of ``low`` ones starts before them, as
+on a leader); the run itself starts only from ``queued`` (so a run delivered twice,
+after a leader change, still starts once). A queue's concurrency holds across all
+workers and priorities: a worker takes a slot of the queue (shared in Redis) before it
+reads an entry.
 
 While a job runs, the worker's keeper (``runner.keeper``, a small process of its own)
 heartbeats its entry and slot, so a frozen worker keeps the claims of its running jobs;
@@ -62,7 +65,6 @@ __all__ = [
     "Worker",
     "attach_hand_off",
     "parse_queues",
-    "unordered_priorities",
 ]
 
 #: Seconds without a heartbeat after which a worker's job is taken over.
@@ -107,36 +109,12 @@ def _queues_of(scheduler: Engine) -> WorkQueues:
     return store.queues
 
 
-def unordered_priorities(scheduler: Engine) -> list[str]:
-    """What the leader says of each queue served by workers where a schedule asks for a
-    priority other than normal: a queue's stream is first in, first out, so its runs
-    start in the order they were handed over, whatever their priority."""
-    local = scheduler.local_queues
-    if local is None:
-        return []
-    default = scheduler.options.queue_name
-    asking: dict[str, list[str]] = {}
-    for name, definition in sorted(scheduler.definitions.items()):
-        queue = definition.queue or default
-        if queue not in local and definition.priority != "normal":
-            asking.setdefault(queue, []).append(name)
-    return [
-        f"queue {queue} is served by workers: its runs start in the order they were "
-        f"handed over, and priority does not reorder them ({', '.join(names[:5])}"
-        + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        + " ask for one)"
-        for queue, names in asking.items()
-    ]
-
-
 def attach_hand_off(runloop: RunLoop, scheduler: Engine) -> None:
     """Make ``runloop`` execute only ``scheduler.local_queues`` and hand the others to
     workers (nothing to do when it executes every queue)."""
     local = scheduler.local_queues
     if local is None:
         return
-    for line in unordered_priorities(scheduler):
-        runloop.log.warning(line)
     runloop.local_queues = frozenset(local)
     queues = _queues_of(scheduler)
     runloop.hand_off = queues.hand_off

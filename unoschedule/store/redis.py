@@ -54,7 +54,11 @@ key                                 type    holds
 ``P:meta``                          hash    metadata (``started_at``)
 ``P:wake``                          pubsub  the leader's wake-up channel
 ``P:stream:QUEUE``                  stream  ``{run: RUN_ID}`` entries for workers (consumer
-                                            group ``workers``)
+                                            group ``workers``): the runs of priority
+                                            ``normal``
+``P:stream-high:QUEUE``,            stream  the same, for the runs of priority ``high``
+``P:stream-low:QUEUE``                      and ``low`` (created when a run of that
+                                            priority is first handed over)
 ``P:worker-slots:QUEUE``            zset    slot token -> expiry (ms): the queue's
                                             concurrency, shared by its workers
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
@@ -122,7 +126,7 @@ from ..abc import (
     WorkerQueues,
 )
 from ..errors import StateError
-from ..model import RunRecord, ScheduleState, VersionRecord
+from ..model import PRIORITIES, RunRecord, ScheduleState, VersionRecord
 from ..records import Claim, Finish, Pruned
 from ..timeutil import format_stored, parse_stored, stored_json_default
 from . import DEFAULT_PREFIX, PASSWORD_ENV
@@ -2055,15 +2059,17 @@ end
 return math.max(n, 0)
 """
 
+#: Renew a worker's claim: its entry ARGV[4] of stream ARGV[3] (if still pending for
+#: consumer ARGV[5]) and its slot ARGV[6] of queue ARGV[2]; 0 when the entry is another's.
 _HEARTBEAT = """
-local p, queue, entry, consumer, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local stream = p .. 'stream:' .. queue
+local p, queue, stream, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local consumer, token = ARGV[5], ARGV[6]
 local mine = redis.call('XPENDING', stream, 'workers', entry, entry, 1, consumer)
 if #mine == 0 then return 0 end
 redis.call('XCLAIM', stream, 'workers', consumer, 0, entry, 'JUSTID')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[6]), token)
+redis.call('ZADD', p .. 'worker-slots:' .. queue, 'XX', now + tonumber(ARGV[7]), token)
 return 1
 """
 
@@ -2100,29 +2106,28 @@ return {1, redis.call('HGETALL', rk)}
 
 #: Settle a worker's run: record its end (``record_end``, as ``finish_runs`` does), enqueue
 #: its retry under its occurrence key (only if this call finished it), acknowledge the
-#: stream entry and free the queue slot, all at once.
+#: entry ARGV[4] of stream ARGV[3] and free the queue's slot ARGV[5], all at once.
 _WORKER_SETTLE = (
     _RECORD_END
     + _ENQUEUE_THEN
     + """
-local p, queue, entry, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local stream = p .. 'stream:' .. queue
+local p, queue, stream, entry, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local done = 0
-if ARGV[6] ~= '' and record_end(p, ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
-                                ARGV[11]) then
+if ARGV[7] ~= '' and record_end(p, ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
+                                ARGV[12]) then
   done = 1
-  local retry_key = ARGV[12]
+  local retry_key = ARGV[13]
   if retry_key ~= '' then
-    local retry_id, sched, member, queued = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
-    local n = tonumber(ARGV[17])
+    local retry_id, sched, member, queued = ARGV[14], ARGV[15], ARGV[16], ARGV[17]
+    local n = tonumber(ARGV[18])
     local fields = {}
-    for j = 1, n * 2 do fields[j] = ARGV[17 + j] end
+    for j = 1, n * 2 do fields[j] = ARGV[18 + j] end
     if redis.call('HSETNX', p .. 'occurrences', retry_key, retry_id) == 1 then
       insert_queued(p, retry_key, retry_id, sched, member, queued, fields)
       done = 2
     end
   end
-  enqueue_then(p, ARGV[18 + tonumber(ARGV[17]) * 2])
+  enqueue_then(p, ARGV[19 + tonumber(ARGV[18]) * 2])
 end
 if entry ~= '' then
   redis.call('XACK', stream, 'workers', entry)
@@ -2134,24 +2139,146 @@ return done
 )
 
 
+#: Read the new entries of queues, highest priority first: ARGV[4] entries at most per
+#: queue, over the ARGV[5] streams of each queue (ARGV[6...], highest priority first),
+#: through group ARGV[2] as consumer ARGV[3]. Returns {found, newest}: found holds
+#: (stream number, entry id, run id) triples; when it is empty, newest holds the id of
+#: the newest entry of each stream ('0-0' for none), for a wait on all of them that
+#: consumes nothing. A stream no run was handed to is not created; a deleted group is
+#: created again (from the start of its stream, as ``_ensure_group`` creates it).
+_READ = """
+local group, consumer = ARGV[2], ARGV[3]
+local count, levels = tonumber(ARGV[4]), tonumber(ARGV[5])
+local streams = #ARGV - 5
+local function take(key, n)
+  local got = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', n, 'STREAMS', key, '>')
+  if type(got) == 'table' and got.err then
+    if not string.find(got.err, 'NOGROUP', 1, true) then error(got.err) end
+    redis.call('XGROUP', 'CREATE', key, group, '0')
+    got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', n, 'STREAMS', key, '>')
+  end
+  if not got then return {} end
+  return got[1][2]
+end
+local found = {}
+for q = 0, streams / levels - 1 do
+  local left = count
+  for l = 1, levels do
+    local i = q * levels + l
+    local key = ARGV[5 + i]
+    if left > 0 and redis.call('EXISTS', key) == 1 then
+      for _, entry in ipairs(take(key, left)) do
+        local run, fields = '', entry[2]
+        for j = 1, #fields, 2 do
+          if fields[j] == 'run' then run = fields[j + 1] end
+        end
+        found[#found + 1] = i
+        found[#found + 1] = entry[1]
+        found[#found + 1] = run
+        left = left - 1
+      end
+    end
+  end
+end
+local newest = {}
+if #found == 0 then
+  for i = 1, streams do
+    local top = redis.call('XREVRANGE', ARGV[5 + i], '+', '-', 'COUNT', 1)
+    newest[i] = '0-0'
+    if top[1] then newest[i] = top[1][1] end
+  end
+end
+return {found, newest}
+"""
+
+#: Take over up to ARGV[5] entries idle for ARGV[4] ms (their worker died) from the
+#: streams ARGV[6...] (highest priority first), for consumer ARGV[3] of group ARGV[2]:
+#: (stream number, entry id, run id) triples, run id '' for an entry deleted meanwhile.
+_RECLAIM = """
+local group, consumer, idle = ARGV[2], ARGV[3], ARGV[4]
+local left = tonumber(ARGV[5])
+local found = {}
+for i = 6, #ARGV do
+  local key = ARGV[i]
+  if left > 0 and redis.call('EXISTS', key) == 1 then
+    local got = redis.pcall('XAUTOCLAIM', key, group, consumer, idle, '0-0', 'COUNT', left)
+    if got.err then
+      if not string.find(got.err, 'NOGROUP', 1, true) then error(got.err) end
+      redis.call('XGROUP', 'CREATE', key, group, '0')  -- a new group has nothing pending
+    else
+      for _, entry in ipairs(got[2]) do
+        local run, fields = '', entry[2]
+        if fields then
+          for j = 1, #fields, 2 do
+            if fields[j] == 'run' then run = fields[j + 1] end
+          end
+        end
+        found[#found + 1] = i - 5
+        found[#found + 1] = entry[1]
+        found[#found + 1] = run
+        left = left - 1
+      end
+    end
+  end
+end
+return found
+"""
+
+#: The priorities, highest first: the order in which workers take a queue's runs.
+_LEVELS = tuple(sorted(PRIORITIES, key=PRIORITIES.__getitem__))
+#: The priority whose stream keeps the name a queue's one stream had (``stream:QUEUE``)
+#: and whose entries are named by their bare id: what was handed over before priorities
+#: had streams of their own is read, and settled, as runs of this priority.
+_PLAIN = "normal"
+
+
+def _level_of(priority: str) -> str:
+    """The stream a run of ``priority`` goes to: its own, ``normal`` for one unknown."""
+    return priority if priority in PRIORITIES else _PLAIN
+
+
+def _triples(flat: Sequence[Any]) -> list[tuple[int, str, str]]:
+    """A script's flat list of (stream number, entry id, run id) as triples."""
+    rows = zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+    return [(int(i), str(e), str(r)) for i, e, r in rows]
+
+
 class RedisQueues:
-    """A Redis Stream per queue, read by workers through one consumer group.
+    """A Redis Stream per queue and priority, read by workers through one consumer group.
 
     The leader appends the runs it claimed for a queue that it does not execute itself
-    (``hand_off``). A worker takes a slot of the queue's concurrency first (a sorted set
-    of slot tokens with expiry, shared by every worker, so the limit holds across
-    hosts), then reads one entry, starts the run (only from ``queued``), keeps the entry
-    and the slot alive with heartbeats while the job runs, and settles it in one script.
-    An entry whose worker stopped heartbeating is taken over by ``reclaim``
-    (``XAUTOCLAIM`` after the visibility timeout).
+    (``hand_off``) to the stream of their priority. A worker takes a slot of the queue's
+    concurrency first (a sorted set of slot tokens with expiry, shared by every worker,
+    so the limit holds across hosts and priorities), then reads one entry, from the
+    stream of the highest priority that has one (``read``), starts the run (only from
+    ``queued``), keeps the entry and the slot alive with heartbeats while the job runs,
+    and settles it in one script. An entry whose worker stopped heartbeating is taken
+    over by ``reclaim`` (``XAUTOCLAIM`` after the visibility timeout), on every stream.
+
+    An entry is named to the worker by its stream's priority and its id in that stream
+    (``high:1700000000000-0``; the bare id for ``normal``): ids are unique in one stream
+    only, and the run records which entry started it (``start``).
     """
 
     def __init__(self, store: RedisStorage) -> None:
         self.store = store
         self._groups: set[str] = set()
 
-    def stream(self, queue: str) -> str:
-        return self.store.k("stream", queue)
+    def stream(self, queue: str, priority: str = _PLAIN) -> str:
+        """The stream of the runs of ``queue`` of ``priority``."""
+        if priority == _PLAIN:
+            return self.store.k("stream", queue)
+        return self.store.k(f"stream-{priority}", queue)
+
+    @staticmethod
+    def _entry(priority: str, entry_id: str) -> str:
+        """What names an entry of the stream of ``priority`` (see the class)."""
+        return entry_id if priority == _PLAIN else f"{priority}:{entry_id}"
+
+    def _locate(self, queue: str, entry: str) -> tuple[str, str]:
+        """The stream and the id of the entry ``entry`` of ``queue`` names."""
+        priority, _, entry_id = entry.rpartition(":")
+        return self.stream(queue, priority or _PLAIN), entry_id
 
     def connection(self) -> dict[str, str]:
         """How another process of this host opens the same queues (the worker's keeper):
@@ -2159,26 +2286,34 @@ class RedisQueues:
         key prefix."""
         return {"url": self.store._spec, "prefix": self.store.prefix}
 
-    def _ensure_group(self, queue: str) -> None:
-        if queue in self._groups:
+    def _ensure_group(self, stream: str) -> None:
+        if stream in self._groups:
             return
         with self.store._talk():
             try:
-                self.store.client.xgroup_create(self.stream(queue), _GROUP, id="0", mkstream=True)
+                self.store.client.xgroup_create(stream, _GROUP, id="0", mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
-        self._groups.add(queue)
+        self._groups.add(stream)
 
     def hand_off(self, queue: str, runs: Sequence[RunRecord]) -> None:
-        """Append claimed runs to the queue's stream, for any worker to take."""
+        """Append claimed runs to the streams of their queue and priority, for any worker
+        to take: the highest priority first (a waiting worker wakes for it), each
+        priority's runs in the order given."""
         if not runs:
             return
-        self._ensure_group(queue)
+        by_level: dict[str, list[str]] = {}
+        for run in runs:
+            by_level.setdefault(_level_of(run.priority), []).append(run.run_id)
+        streams = [(self.stream(queue, lv), by_level[lv]) for lv in _LEVELS if lv in by_level]
+        for stream, _ in streams:
+            self._ensure_group(stream)
         with self.store._talk():
             pipe = self.store.client.pipeline(transaction=False)
-            for run in runs:
-                pipe.xadd(self.stream(queue), {"run": run.run_id})
+            for stream, run_ids in streams:
+                for run_id in run_ids:
+                    pipe.xadd(stream, {"run": run_id})
             pipe.execute()
 
     def acquire_slots(
@@ -2194,61 +2329,63 @@ class RedisQueues:
             with self.store._talk():
                 self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
 
-    def _regroup(self, exc: redis.ResponseError, queues: Sequence[str]) -> bool:
-        """After ``NOGROUP`` (the group was deleted, or Redis lost its data): forget that
-        the groups exist, so the next call creates them again; False for other errors."""
-        if "NOGROUP" not in str(exc):
-            return False
-        for queue in queues:
-            self._groups.discard(queue)
-        return True
-
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
     ) -> list[tuple[str, str, str]]:
-        """At most ``count`` new entries per queue: ``(queue, entry id, run id)``."""
-        streams = {self.stream(q): ">" for q in queues}
-        by_stream = {self.stream(q): q for q in queues}
-        for attempt in (1, 2):
-            for queue in queues:
-                self._ensure_group(queue)
+        """At most ``count`` new entries per queue, ``(queue, entry, run id)``: from the
+        stream of its highest priority first, each stream first in, first out. With none
+        waiting, wait up to ``block`` seconds for an entry on any of their streams, then
+        read again.
+
+        The wait reads (``XREAD``, which consumes nothing) after the newest entry each
+        stream held when it was found empty, in the same script, so an entry handed over
+        in between ends it at once. A blocking ``XREADGROUP`` on several streams would
+        deliver the first entry of whichever stream has one, and up to ``count`` of each:
+        more entries than the slots taken for them, and a low-priority one before a
+        high-priority one handed over in the same instant."""
+        keys: list[str] = []
+        owners: list[tuple[str, str]] = []
+        for queue in queues:
+            for level in _LEVELS:
+                keys.append(self.stream(queue, level))
+                owners.append((queue, level))
+        args = (_GROUP, consumer, str(count), str(len(_LEVELS)), *keys)
+        found, newest = self.store._script(_READ, *args)
+        if not found and block > 0:
             with self.store._talk():
-                try:
-                    answer = self.store.client.xreadgroup(
-                        _GROUP, consumer, streams, count=count, block=max(1, int(block * 1000))
-                    )
-                    break
-                except redis.ResponseError as exc:
-                    if attempt == 2 or not self._regroup(exc, queues):
-                        raise
+                woke = self.store.client.xread(
+                    dict(zip(keys, newest, strict=True)),
+                    count=1,
+                    block=max(1, int(block * 1000)),
+                )
+            if woke:
+                found, _ = self.store._script(_READ, *args)
         out = []
-        for stream, entries in answer or []:
-            for entry_id, fields in entries:
-                out.append((by_stream[stream], entry_id, fields.get("run", "")))
+        for number, entry_id, run_id in _triples(found):
+            queue, level = owners[number - 1]
+            out.append((queue, self._entry(level, entry_id), run_id))
         return out
 
     def reclaim(
         self, queue: str, consumer: str, min_idle: float, count: int = 16
     ) -> list[tuple[str, str, str]]:
-        """Entries idle for ``min_idle`` seconds (their worker died), now ours."""
-        for attempt in (1, 2):
-            self._ensure_group(queue)
-            with self.store._talk():
-                try:
-                    answer = self.store.client.xautoclaim(
-                        self.stream(queue), _GROUP, consumer, int(min_idle * 1000), "0-0",
-                        count=count,
-                    )  # fmt: skip
-                    break
-                except redis.ResponseError as exc:
-                    if attempt == 2 or not self._regroup(exc, [queue]):
-                        raise
-        entries = answer[1] if answer else []
-        return [(queue, entry_id, (fields or {}).get("run", "")) for entry_id, fields in entries]
+        """Up to ``count`` entries of ``queue`` idle for ``min_idle`` seconds (their
+        worker died), now ours: ``(queue, entry, run id)``, those of the highest priority
+        first."""
+        keys = [self.stream(queue, level) for level in _LEVELS]
+        idle = str(int(min_idle * 1000))
+        flat = self.store._script(_RECLAIM, _GROUP, consumer, idle, str(count), *keys)
+        return [
+            (queue, self._entry(_LEVELS[number - 1], entry_id), run_id)
+            for number, entry_id, run_id in _triples(flat)
+        ]
 
     def heartbeat(self, queue: str, entry_id: str, consumer: str, token: str, ttl: float) -> bool:
         """Keep our entry and slot alive; False when another worker took the entry."""
-        return bool(self.store._script(_HEARTBEAT, queue, entry_id, consumer, token, _ttl_ms(ttl)))
+        stream, entry = self._locate(queue, entry_id)
+        return bool(
+            self.store._script(_HEARTBEAT, queue, stream, entry, consumer, token, _ttl_ms(ttl))
+        )
 
     def request_stop(self, run_id: str, reason: str) -> None:
         """A stop request (key ``stop:{run_id}``), kept a day: the run it names ends
@@ -2297,7 +2434,8 @@ class RedisQueues:
         """Finish the run (if ``finish``), enqueue ``retry`` (occurrence key, run) if this
         finished it, acknowledge the entry and free the slot. 0: nothing finished (it was
         finished before), 1: finished, 2: finished and the retry enqueued."""
-        args: list[Any] = [queue, entry_id, token]
+        stream, entry = self._locate(queue, entry_id)
+        args: list[Any] = [queue, stream, entry, token]
         if finish is None:
             args += [""] * 7
         else:
