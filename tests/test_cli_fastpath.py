@@ -238,15 +238,12 @@ def test_the_fast_path_leaves_to_typer_what_typer_rejects_or_treats_specially(
     assert through_fastpath(argv, {}) is None
 
 
-def test_an_unreadable_config_file_is_left_to_typer(tmp_path: Path) -> None:
+def test_an_unreadable_config_file_is_taken_by_both_paths_alike(tmp_path: Path) -> None:
     path = tmp_path / "secret.yaml"
     path.write_text("schedules: {}\n")
     path.chmod(0)
     try:
-        if os.access(path, os.R_OK):
-            pytest.skip("running as a user who reads every file")
-        assert check_same(["-c", str(path), "list"]) is None
-        assert through_typer(["-c", str(path), "list"], {}) is None
+        assert check_same(["-c", str(path), "list"]) is not None
     finally:
         path.chmod(0o600)
 

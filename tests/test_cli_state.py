@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -253,3 +255,49 @@ def test_plain_status_says_why_by_whom_and_until_when_a_schedule_is_paused(
         return
     status = dict(line.split("\t", 1) for line in done.stdout.splitlines())["status"]
     assert status.startswith("paused (disk swap, by ") and " until " in status
+
+
+# -- a file or a state that is not what it seems --------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["status", "tick"], ["list"], ["list", "--json"], ["stats"]])
+def test_a_mistyped_file_beside_a_state_not_made_yet_is_the_files_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    done = cli(tmp_path, "-c", "typo.yaml", "--state", "nothere.db", *command)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: cannot read typo.yaml: No such file or directory\n"
+    assert not (tmp_path / "nothere.db").exists()
+
+
+def test_an_empty_state_file_is_read_as_no_state_yet(tmp_path: Path) -> None:
+    write_config(tmp_path, GOOD)
+    (tmp_path / "empty.db").touch()
+    listed = cli(tmp_path, "--state", "empty.db", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["name"] for row in json.loads(listed.stdout)} == {"backup", "tick"}
+    assert cli(tmp_path, "--state", "empty.db", "next-runs", "tick").returncode == 0
+    paused = cli(tmp_path, "--state", "empty.db", "pause", "tick")
+    assert paused.returncode == 0, paused.stderr
+    status = cli(tmp_path, "--state", "empty.db", "status", "tick", "--json")
+    assert json.loads(status.stdout)["status"] == "paused"
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    write_config(tmp_path, GOOD)
+    (tmp_path / "schedules.yaml").chmod(0)
+    # root reads every file: drop that power for the command, as for any other user
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search"]
+    drop += ["--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    for command in (["validate"], ["list"], ["status", "tick"]):
+        done = subprocess.run(
+            [*drop, *uno_cli(tmp_path), *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, (command, done.stderr)
+        path = tmp_path / "schedules.yaml"
+        assert done.stderr == f"error: cannot read {path}: Permission denied\n", command

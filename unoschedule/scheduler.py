@@ -183,7 +183,9 @@ class Scheduler:
     def has_state(self) -> bool:
         if self._store is not None or self._storage_url is not None:
             return True
-        return self._state_path is not None and self._state_path.exists()
+        from .store import holds_state
+
+        return self._state_path is not None and holds_state(self._state_path)
 
     @property
     def store(self) -> Store:

@@ -86,18 +86,14 @@ def _first_error(exc: ConfigError | ConfigErrors) -> str:
 
 def _state_file(config_path: Path, state: str | None) -> tuple[str | None, Path | None]:
     """(the state's path or URL if one exists, the guessed path when not named)."""
-    from .store import is_url
+    from .store import holds_state, is_url
 
     if state and is_url(state):
         return state, None
     guessed = None if state else filestamp.state_guess(config_path)
     path = Path(state).expanduser() if state else guessed
     assert path is not None
-    try:
-        exists = path.is_file() and path.stat().st_size > 0
-    except OSError:
-        exists = False
-    return (str(path) if exists else None), guessed
+    return (str(path) if holds_state(path) else None), guessed
 
 
 @contextlib.contextmanager
@@ -164,9 +160,11 @@ def _open_file(
     from .config import load_config
     from .scheduler import Scheduler
 
-    if state and not config_path.exists():
+    if found is not None and not config_path.exists():
         # A state alone (no schedule file): the schedules stored there are all there is.
-        return Opened(Scheduler.for_state(state, create_state=create_state))
+        # Neither there (a mistyped -c beside a --state not made yet): the file's error,
+        # not the empty answers of a state that does not exist.
+        return Opened(Scheduler.for_state(found, create_state=create_state))
     stamp = filestamp.file_stamp(config_path)  # before the file is read: see record
     try:
         config = load_config(config_path)

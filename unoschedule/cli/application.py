@@ -214,6 +214,8 @@ def _main(
             envvar="UNO_SCHEDULE_CONFIG",
             metavar="FILE",
             help="The schedule file.",
+            # the loader says why a file cannot be read, in one line (exit 1)
+            readable=False,
         ),
     ] = Path("schedules.yaml"),
     state: Annotated[

@@ -25,6 +25,7 @@ __all__ = [
     "RedisStorage",
     "SQLiteStorage",
     "argv_without_password",
+    "holds_state",
     "is_url",
     "mask_url",
     "open_store",
@@ -50,6 +51,21 @@ def is_url(spec: str | os.PathLike[str]) -> bool:
     """True for anything of the form ``scheme://...`` (a store URL, served or not),
     False for a path to a SQLite state file."""
     return _URL.match(os.fspath(spec)) is not None
+
+
+def holds_state(path: str | os.PathLike[str]) -> bool:
+    """Whether a state file is at ``path``: a regular file with something in it, or a
+    write-ahead log beside it. An empty file (a ``touch``, or a first start that died
+    right after creating it) holds nothing yet, and is read as no state at all, as
+    SQLite itself reads it: commands answer from the schedule file, and the first that
+    writes makes the state in it. The one answer for the shell and the library."""
+    path = os.fspath(path)
+    try:
+        if os.path.getsize(path) > 0:
+            return os.path.isfile(path)
+        return os.path.getsize(path + "-wal") > 32
+    except OSError:
+        return False
 
 
 def url_scheme(spec: str | os.PathLike[str]) -> str | None:
