@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from .cron import CronExpression
 from .errors import ScheduleSyntaxError
-from .timeutil import format_duration, format_instant, parse_duration, parse_instant
+from .timeutil import as_utc, format_duration, format_instant, parse_datetime, parse_duration
 from .wallclock import (
     CRONIE_FIXED,
     CRONIE_WILDCARD,
@@ -326,24 +326,37 @@ class IntervalSchedule(ScheduleSpec):
 
 
 class OneTimeSchedule(ScheduleSpec):
-    """Once, at an instant (naive values are read in the schedule's zone by the loader)."""
+    """Once, at an instant; a naive value (no zone or offset) is wall time in the
+    schedule's zone (``Scheduler(timezone=...)`` or its own ``timezone``), as ``at:``
+    in the file is.
+
+    A naive value stays naive here, as written: only the schedule it is given to knows
+    its zone, and the loader reads it there (``to_config`` writes it without a zone).
+    """
 
     kind = "once"
     wall_times = False
 
     def __init__(self, at: datetime | str):
-        self.at = parse_instant(at)
+        moment = parse_datetime(at)
+        self.at = moment if moment.tzinfo is None else moment.astimezone(UTC)
 
     def to_config(self) -> Any:
-        return {"at": format_instant(self.at)}
+        return {"at": self._shown()}
 
     def describe(self) -> str:
-        return f"Once at {format_instant(self.at)}"
+        return f"Once at {self._shown()}"
+
+    def _shown(self) -> str:
+        """``...Z`` for an instant, the wall time as written for a naive value."""
+        if self.at.tzinfo is None:
+            return self.at.isoformat(timespec="microseconds" if self.at.microsecond else "seconds")
+        return format_instant(self.at) or ""
 
     def _timeline(
         self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
     ) -> Timeline:
-        return OnceTimeline(self.at)
+        return OnceTimeline(as_utc(self.at, zone))
 
 
 def _parse_times(value: str | Sequence[str], what: str) -> tuple[str, ...]:
