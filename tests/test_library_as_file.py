@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unoschedule import (
+    DstPolicy,
     OneTimeSchedule,
     Scheduler,
 )
@@ -65,5 +66,40 @@ def test_a_naive_one_time_instant_is_wall_time_in_the_schedules_zone(tmp_path: P
         assert berlin.next_run_times("aware", 1, after) == ["2030-06-01T09:00:00Z"]
         berlin.close()
         file.close()
+
+    asyncio.run(go())
+
+
+def test_a_dst_policy_that_leaves_a_field_out_takes_the_schedules_default(
+    tmp_path: Path,
+) -> None:
+    """``15 * * * *`` skips the hour Berlin's clocks jump over (cronie's rule for a
+    wildcard hour); saying only what a repeated hour does keeps that."""
+    spring = datetime(2030, 3, 30, 23, 50, tzinfo=UTC)
+    skipped = ["2030-03-31T00:15:00Z", "2030-03-31T01:15:00Z", "2030-03-31T02:15:00Z"]
+
+    async def go() -> None:
+        scheduler = library(tmp_path)
+        for name, dst in [
+            ("object", DstPolicy(overlap="first")),
+            ("mapping", {"overlap": "first"}),
+            ("shifted", DstPolicy(gap="shift", overlap="first")),
+        ]:
+            await scheduler.schedule(
+                command="true",
+                schedule="15 * * * *",
+                timezone="Europe/Berlin",
+                dst=dst,
+                name=name,
+            )
+        assert scheduler.next_run_times("object", 3, spring) == skipped
+        assert scheduler.next_run_times("mapping", 3, spring) == skipped
+        assert scheduler.definition("object").dst == DstPolicy(gap="skip", overlap="first")
+        assert scheduler.next_run_times("shifted", 3, spring) == [
+            "2030-03-31T00:15:00Z",
+            "2030-03-31T01:00:00Z",
+            "2030-03-31T01:15:00Z",
+        ]
+        scheduler.close()
 
     asyncio.run(go())

@@ -221,6 +221,14 @@ class ScheduleSpec(ABC):
     def default_dst(self) -> DstPolicy:
         return CRONIE_FIXED if self.fixed_time else CRONIE_WILDCARD
 
+    def dst_policy(self, given: DstPolicy | None = None) -> DstPolicy:
+        """The DST policy it fires under: ``given``'s fields, and for each field that
+        ``given`` leaves out (or without ``given``) cronie's rule for this schedule
+        (``default_dst``). The one place a partial policy is completed, whether it was
+        written in the file as ``dst:`` or given to the library as a ``DstPolicy``."""
+        default = self.default_dst()
+        return default if given is None else given.over(default)
+
     @abstractmethod
     def _timeline(
         self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
@@ -243,7 +251,7 @@ class ScheduleSpec(ABC):
         normalised to UTC so that arithmetic on them is elapsed time, never wall time.
         """
         anchor, start, end = _utc(anchor), _utc(start), _utc(end)
-        inner = self._timeline(zone, name, dst or self.default_dst(), start or anchor)
+        inner = self._timeline(zone, name, self.dst_policy(dst), start or anchor)
         if start is None and end is None:
             return inner
         return BoundedTimeline(inner, start, end)

@@ -101,7 +101,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, ScheduleSpec):
         return value.to_config()
     if isinstance(value, DstPolicy):
-        return {"gap": value.gap, "overlap": value.overlap}
+        return value.to_config()
     if isinstance(value, Calendar | Blackout | Notify | Chain):
         return value.to_config()
     if isinstance(value, timedelta):
