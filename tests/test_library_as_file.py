@@ -10,10 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from unoschedule import (
+    ConfigError,
+    ConfigErrors,
     DstPolicy,
     OneTimeSchedule,
     Scheduler,
+    ScheduleTemplate,
 )
 from unoschedule.config.loader import parse_config
 
@@ -66,6 +71,76 @@ def test_a_naive_one_time_instant_is_wall_time_in_the_schedules_zone(tmp_path: P
         assert berlin.next_run_times("aware", 1, after) == ["2030-06-01T09:00:00Z"]
         berlin.close()
         file.close()
+
+    asyncio.run(go())
+
+
+def test_a_schedules_task_replaces_its_templates_command_and_the_reverse(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        scheduler = library(tmp_path)
+        commanded = ScheduleTemplate(command="echo hi", max_retries=3)
+        tasked = ScheduleTemplate(task="os.path:exists", max_retries=3)
+        await scheduler.schedule("os.path:join", "0 9 * * *", name="a", template=commanded)
+        await scheduler.schedule(schedule="0 9 * * *", name="b", template=tasked, command="ls")
+        a, b = await scheduler.get_schedule("a"), await scheduler.get_schedule("b")
+        assert (a.task, a.command, a.max_retries) == ("os.path:join", None, 3)
+        assert (b.task, b.command, b.max_retries) == (None, ("ls",), 3)
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+FILE_WITH_TEMPLATES = """
+templates:
+  root: {command: "echo root", schedule: "0 9 * * *"}
+  base: {template: root, max_retries: 3}
+schedules:
+  a: {template: base}
+"""
+
+
+def test_a_template_of_the_file_is_named_by_its_name(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = over_file(tmp_path, FILE_WITH_TEMPLATES)
+        await scheduler.schedule(name="b", template="base", max_retries=5)
+        unnamed = await scheduler.schedule(template="base")
+        given = ScheduleTemplate(template="base", metadata={"team": "x"})
+        await scheduler.schedule(name="c", template=given)
+        b, c = await scheduler.get_schedule("b"), await scheduler.get_schedule(unnamed)
+        assert (b.command, b.max_retries, b.template) == (("echo", "root"), 5, "base")
+        assert (c.command, c.max_retries, c.template) == (("echo", "root"), 3, "base")
+        assert (await scheduler.get_schedule("c")).metadata == {"team": "x"}
+        with pytest.raises(ConfigErrors, match="unknown template 'bse'; did you mean 'base'"):
+            await scheduler.schedule(name="d", template="bse")
+        with pytest.raises(ConfigError, match="template must be a ScheduleTemplate or the name"):
+            await scheduler.schedule(name="d", template=3)  # type: ignore[arg-type]
+        scheduler.close()
+
+    asyncio.run(go())
+
+
+def test_null_over_a_templates_mapping_is_refused_as_the_file_refuses_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigErrors, match="env must be a mapping"):
+        parse_config(
+            textwrap.dedent("""
+            templates:
+              t: {env: {A: "1"}, command: env}
+            schedules:
+              j: {template: t, schedule: "0 9 * * *", env: null}
+        """)
+        )
+
+    async def go() -> None:
+        scheduler = library(tmp_path)
+        template = ScheduleTemplate(env={"A": "1"}, command="env")
+        with pytest.raises(ConfigErrors, match="env must be a mapping"):
+            await scheduler.schedule(schedule="0 9 * * *", name="j", template=template, env=None)
+        assert await scheduler.list_schedules() == []
+        scheduler.close()
 
     asyncio.run(go())
 
