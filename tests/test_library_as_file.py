@@ -178,3 +178,23 @@ def test_a_dst_policy_that_leaves_a_field_out_takes_the_schedules_default(
         scheduler.close()
 
     asyncio.run(go())
+
+
+def test_a_schedule_that_others_run_after_is_not_deleted(tmp_path: Path) -> None:
+    async def go() -> None:
+        scheduler = library(tmp_path)
+        await scheduler.schedule(command="true", schedule="0 2 * * *", name="extract")
+        await scheduler.schedule(command="true", name="load", after={"schedule": "extract"})
+        with pytest.raises(ConfigError, match="schedule 'load' runs after it"):
+            await scheduler.delete_schedule("extract")
+        assert {s["name"]: s["status"] for s in await scheduler.list_schedules()} == {
+            "extract": "active",
+            "load": "active",
+        }
+        await scheduler.update_schedule("load", max_retries=1)
+        await scheduler.delete_schedule("load")
+        await scheduler.delete_schedule("extract")
+        assert await scheduler.list_schedules() == []
+        scheduler.close()
+
+    asyncio.run(go())

@@ -470,14 +470,39 @@ class Scheduler:
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
-        of the YAML file comes back when the file is next loaded: delete it there.)"""
+        of the YAML file comes back when the file is next loaded: delete it there.)
+
+        A schedule that others run after (their ``after:``) is not deleted: that raises
+        ``ConfigError`` naming them, as the file refuses an ``after:`` that names no
+        schedule. Delete them first, or give them another ``after:``."""
         await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
         from .sync import remove_schedules
 
         self._resolve(schedule_id)
+        followers = self._orphaned_by(schedule_id)
+        if followers:
+            shown = ", ".join(repr(name) for name in followers)
+            many = len(followers) > 1
+            raise ConfigError(
+                f"cannot delete schedule {schedule_id!r}: "
+                f"{'schedules' if many else 'schedule'} {shown} {'run' if many else 'runs'} "
+                f"after it (after: {schedule_id}); delete {'them' if many else 'it'} first, "
+                f"or give {'them' if many else 'it'} another after:"
+            )
         remove_schedules(self.store, [schedule_id], self.clock.now())
+
+    def _orphaned_by(self, schedule_id: str) -> list[str]:
+        """The schedules whose ``after:`` would name no schedule once ``schedule_id`` is
+        gone (``chains.chain_problems`` decides, as for the file); a chain broken
+        already is not this deletion's doing."""
+        from .chains import chain_problems
+
+        chains = {name: d.after for name, d in self.known_definitions().items()}
+        broken = {name for name, _ in chain_problems(chains)}
+        chains.pop(schedule_id, None)
+        return sorted({name for name, _ in chain_problems(chains)} - broken)
 
     async def pause_schedule(
         self,
