@@ -233,8 +233,13 @@ def test_a_task_refuses_command_keys_from_a_template_and_an_update_as_from_the_c
     async def go() -> None:
         scheduler = Scheduler(storage=tmp_path / "state.db")
         shelled = ScheduleTemplate(schedule="0 3 * * *", shell=True, env={"MODE": "fast"})
-        with pytest.raises(ConfigErrors, match="shell: applies to commands"):
+        with pytest.raises(ConfigErrors) as refused:
             await scheduler.schedule(task="a.b", template=shelled, name="x")
+        # Said as the file says it of a template's keys: naming where they come from.
+        assert sorted(e.message.split(";")[0] for e in refused.value.errors) == [
+            "schedule 'x': env: (from template 'ScheduleTemplate') applies to commands",
+            "schedule 'x': shell: (from template 'ScheduleTemplate') applies to commands",
+        ]
         await scheduler.schedule(task="a.b", schedule="0 3 * * *", name="x")
         with pytest.raises(ConfigErrors, match="cwd: applies to commands"):
             await scheduler.update_schedule("x", cwd="/srv")

@@ -234,9 +234,7 @@ class ScheduleDefinition:
                 continue
             if isinstance(value, datetime):
                 value = format_instant(value)
-            elif isinstance(value, DstPolicy):
-                value = {"gap": value.gap, "overlap": value.overlap}
-            elif name in ("calendar", "after", "notify"):  # (the default None is left out)
+            elif name in ("dst", "calendar", "after", "notify"):  # (the default None is left out)
                 value = value.to_config()
             elif name == "blackout":
                 value = [window.to_config() for window in value]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -301,7 +301,7 @@ class Scheduler:
         schedule: ScheduleSpec | str | dict[str, Any] | None = None,
         *,
         name: str | None = None,
-        template: ScheduleTemplate | None = None,
+        template: ScheduleTemplate | str | None = None,
         replace_existing: bool = False,
         **settings: Any,
     ) -> str:
@@ -312,29 +312,41 @@ class Scheduler:
         scheduler's ``timezone`` and ``queue_name`` are stored with a schedule that names
         none, so that every process reads it the same.
 
+        ``template``: a ``ScheduleTemplate``, or the name of a template of this
+        scheduler's YAML file (``template:`` in the file); the call's keys are merged
+        over it as the file merges a schedule over its template.
+
         Declaring a schedule again as it is stored does nothing and returns its id, so
         that an application may declare its schedules each time it starts. A schedule of
         that name with another definition is replaced, as its next version, with
         ``replace_existing=True``; without it, that raises ``ConfigError``.
         """
-        values: dict[str, Any] = dict(template.values) if template is not None else {}
-        for key in ("kwargs", "metadata", "env"):
-            if key in values and key in settings:
-                settings[key] = {**values[key], **settings[key]}
-        values.update(settings)
+        own = dict(settings)
         if task is not None:
-            values["task"] = task
+            own["task"] = task
         if schedule is not None:
-            values["schedule"] = schedule
-        if "schedule" not in values and values.get("after") is None:
-            raise ConfigError("schedule() needs a schedule or after: (or a template that has one)")
-        if not values.get("task") and not values.get("command"):
-            raise ConfigError("schedule() needs a task or a command")
-        local = _callable_task(values)
-        chosen = name or _default_name(values)
-        if local is not None:
+            own["schedule"] = schedule
+        given: dict[str, Any] | None = None
+        if isinstance(template, ScheduleTemplate):
+            given = dict(template.values)
+        elif isinstance(template, str):
+            own["template"] = template
+        elif template is not None:
+            raise ConfigError(
+                "template must be a ScheduleTemplate or the name of a template of the "
+                f"scheduler's file, not {type(template).__name__} {template!r}"
+            )
+        local = _callable_task(own) or (_callable_task(given) if given else None)
+        files = self.config.templates if self.config is not None and template else None
+        chosen = name or _default_name(own, given or {}, named=isinstance(template, str))
+        if chosen is None:  # what it runs comes from a template of the file: merge first
+            merged = self._checked(_UNNAMED, own, None, self.options, templates=files)
+            chosen = _default_name(_naming_values(merged), {}) or _UNNAMED  # (it runs one)
+        definition = self._checked(
+            chosen, own, local, self.options, template=given, templates=files
+        )
+        if definition.in_process and local is not None:
             _warn_in_process(chosen, local)
-        definition = self._checked(chosen, values, local, self.options)
         return await _in_thread(self._add, definition, replace_existing)
 
     def _checked(
@@ -343,13 +355,20 @@ class Scheduler:
         values: dict[str, Any],
         local: Callable[..., Any] | None,
         options: SchedulerOptions | None,
+        *,
+        template: dict[str, Any] | None = None,
+        templates: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> ScheduleDefinition:
         """The definition of ``values``, with ``options``' zone and queue when it names
-        none (None: a complete stored definition, whose meaning no option changes)."""
+        none (None: a complete stored definition, whose meaning no option changes),
+        merged by the loader over ``template`` (a ``ScheduleTemplate``'s keys) or over
+        the one of ``templates`` (the file's) that it names. ``local``: the in-process
+        callable of ``values`` or ``template``, registered if the merge keeps it."""
         from .config.python_values import definition_from_values
 
         if local is not None:
-            values = {**values, "task": _LOCAL_PLACEHOLDER}
+            values = _with_placeholder(values)
+            template = _with_placeholder(template) if template is not None else None
         others = None
         if values.get("after") is not None:  # what it may follow, and what follows it
             others = {k: v for k, v in self.known_definitions().items() if k != name}
@@ -360,8 +379,10 @@ class Scheduler:
             calendars=self.options.calendars,
             groups=self.options.groups,
             others=others,
+            templates=templates,
+            template=template,
         )
-        if local is not None:
+        if local is not None and definition.task == _LOCAL_PLACEHOLDER:
             from .runner.tasks import register_local
 
             path = _local_path(local, name)
@@ -454,14 +475,39 @@ class Scheduler:
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
-        of the YAML file comes back when the file is next loaded: delete it there.)"""
+        of the YAML file comes back when the file is next loaded: delete it there.)
+
+        A schedule that others run after (their ``after:``) is not deleted: that raises
+        ``ConfigError`` naming them, as the file refuses an ``after:`` that names no
+        schedule. Delete them first, or give them another ``after:``."""
         await _in_thread(self._delete, schedule_id)
 
     def _delete(self, schedule_id: str) -> None:
         from .sync import remove_schedules
 
         self._resolve(schedule_id)
+        followers = self._orphaned_by(schedule_id)
+        if followers:
+            shown = ", ".join(repr(name) for name in followers)
+            many = len(followers) > 1
+            raise ConfigError(
+                f"cannot delete schedule {schedule_id!r}: "
+                f"{'schedules' if many else 'schedule'} {shown} {'run' if many else 'runs'} "
+                f"after it (after: {schedule_id}); delete {'them' if many else 'it'} first, "
+                f"or give {'them' if many else 'it'} another after:"
+            )
         remove_schedules(self.store, [schedule_id], self.clock.now())
+
+    def _orphaned_by(self, schedule_id: str) -> list[str]:
+        """The schedules whose ``after:`` would name no schedule once ``schedule_id`` is
+        gone (``chains.chain_problems`` decides, as for the file); a chain broken
+        already is not this deletion's doing."""
+        from .chains import chain_problems
+
+        chains = {name: d.after for name, d in self.known_definitions().items()}
+        broken = {name for name, _ in chain_problems(chains)}
+        chains.pop(schedule_id, None)
+        return sorted({name for name, _ in chain_problems(chains)} - broken)
 
     async def pause_schedule(
         self,
@@ -1514,17 +1560,41 @@ def _failure_class(type_name: str) -> type[TaskFailure]:
     return kind
 
 
-def _default_name(values: dict[str, Any]) -> str:
+def _with_placeholder(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with a callable task written as the placeholder the file can hold."""
+    task = values.get("task")
+    if task is None or isinstance(task, str):
+        return values
+    return {**values, "task": _LOCAL_PLACEHOLDER}
+
+
+def _naming_values(definition: ScheduleDefinition) -> dict[str, Any]:
+    """What ``_default_name`` names a merged definition after."""
+    return {"task": definition.task, "command": definition.command, "schedule": definition.schedule}
+
+
+#: What a schedule is called while it is merged only to learn what to name it.
+_UNNAMED = "unnamed"
+
+
+def _default_name(own: dict[str, Any], base: dict[str, Any], *, named: bool = False) -> str | None:
+    """A name from what the schedule runs and when: its own task or command and
+    schedule, else its template's (``base``). None when they come from a template of
+    the file (``named``): only the merged definition says then."""
     import hashlib
 
-    target = values.get("task") or values.get("command")
+    target = own.get("task") or own.get("command") or base.get("task") or base.get("command")
+    if not target:
+        if named:
+            return None
+        raise ConfigError("schedule() needs a task or a command (or a template that has one)")
     if callable(target):
         target = getattr(target, "__qualname__", None) or type(target).__name__
-    spec = values.get("schedule")
+    spec = own["schedule"] if "schedule" in own else base.get("schedule")
     shown = spec.to_config() if isinstance(spec, ScheduleSpec) else spec
     digest = hashlib.sha1(repr((target, shown)).encode()).hexdigest()[:6]
-    base = str(target if isinstance(target, str) else " ".join(target or ())).split()[0]
-    return f"{base.rsplit('/', 1)[-1]}-{digest}"
+    word = str(target if isinstance(target, str) else " ".join(target or ())).split()[0]
+    return f"{word.rsplit('/', 1)[-1]}-{digest}"
 
 
 def _run_json(run: RunRecord) -> dict[str, Any]:

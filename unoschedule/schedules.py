@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from .cron import CronExpression
 from .errors import ScheduleSyntaxError
-from .timeutil import format_duration, format_instant, parse_duration, parse_instant
+from .timeutil import as_utc, format_duration, format_instant, parse_datetime, parse_duration
 from .wallclock import (
     CRONIE_FIXED,
     CRONIE_WILDCARD,
@@ -236,6 +236,14 @@ class ScheduleSpec(ABC):
     def default_dst(self) -> DstPolicy:
         return CRONIE_FIXED if self.fixed_time else CRONIE_WILDCARD
 
+    def dst_policy(self, given: DstPolicy | None = None) -> DstPolicy:
+        """The DST policy it fires under: ``given``'s fields, and for each field that
+        ``given`` leaves out (or without ``given``) cronie's rule for this schedule
+        (``default_dst``). The one place a partial policy is completed, whether it was
+        written in the file as ``dst:`` or given to the library as a ``DstPolicy``."""
+        default = self.default_dst()
+        return default if given is None else given.over(default)
+
     @abstractmethod
     def _timeline(
         self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
@@ -258,7 +266,7 @@ class ScheduleSpec(ABC):
         normalised to UTC so that arithmetic on them is elapsed time, never wall time.
         """
         anchor, start, end = _utc(anchor), _utc(start), _utc(end)
-        inner = self._timeline(zone, name, dst or self.default_dst(), start or anchor)
+        inner = self._timeline(zone, name, self.dst_policy(dst), start or anchor)
         if start is None and end is None:
             return inner
         return BoundedTimeline(inner, start, end)
@@ -341,24 +349,37 @@ class IntervalSchedule(ScheduleSpec):
 
 
 class OneTimeSchedule(ScheduleSpec):
-    """Once, at an instant (naive values are read in the schedule's zone by the loader)."""
+    """Once, at an instant; a naive value (no zone or offset) is wall time in the
+    schedule's zone (``Scheduler(timezone=...)`` or its own ``timezone``), as ``at:``
+    in the file is.
+
+    A naive value stays naive here, as written: only the schedule it is given to knows
+    its zone, and the loader reads it there (``to_config`` writes it without a zone).
+    """
 
     kind = "once"
     wall_times = False
 
     def __init__(self, at: datetime | str):
-        self.at = parse_instant(at)
+        moment = parse_datetime(at)
+        self.at = moment if moment.tzinfo is None else moment.astimezone(UTC)
 
     def to_config(self) -> Any:
-        return {"at": format_instant(self.at)}
+        return {"at": self._shown()}
 
     def describe(self) -> str:
-        return f"Once at {format_instant(self.at)}"
+        return f"Once at {self._shown()}"
+
+    def _shown(self) -> str:
+        """``...Z`` for an instant, the wall time as written for a naive value."""
+        if self.at.tzinfo is None:
+            return self.at.isoformat(timespec="microseconds" if self.at.microsecond else "seconds")
+        return format_instant(self.at) or ""
 
     def _timeline(
         self, zone: tzinfo, name: str, dst: DstPolicy, anchor: datetime | None
     ) -> Timeline:
-        return OnceTimeline(self.at)
+        return OnceTimeline(as_utc(self.at, zone))
 
 
 def _parse_times(value: str | Sequence[str], what: str) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ __all__ = [
     "format_elapsed",
     "format_instant",
     "get_zone",
+    "parse_datetime",
     "parse_duration",
     "parse_instant",
 ]
@@ -72,20 +73,26 @@ def as_utc(value: datetime, zone: tzinfo = UTC) -> datetime:
 
 def parse_instant(value: str | datetime | date, zone: tzinfo = UTC) -> datetime:
     """Parse an ISO 8601 instant (``Z`` or offset, or naive wall time in ``zone``)."""
+    return as_utc(parse_datetime(value), zone)
+
+
+def parse_datetime(value: str | datetime | date) -> datetime:
+    """An ISO 8601 date and time (or a ``datetime``, or a ``date`` at midnight), naive
+    when it names no zone or offset: wall time, which only the schedule's zone can make
+    an instant, so it is kept as written until that zone is known."""
     if isinstance(value, datetime):
-        return as_utc(value, zone)
+        return value
     if isinstance(value, date):
-        return as_utc(datetime(value.year, value.month, value.day), zone)
+        return datetime(value.year, value.month, value.day)
     text = str(value).strip()
     if text.lower() == "now":
         raise ScheduleSyntaxError("'now' is not an instant here; give a date and time")
     try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        return datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise ScheduleSyntaxError(
             f"{text!r} is not an ISO 8601 instant (expected e.g. 2026-12-01T10:00:00Z)"
         ) from None
-    return as_utc(parsed, zone)
 
 
 def format_instant(value: datetime | None, zone: tzinfo | None = None) -> str | None:

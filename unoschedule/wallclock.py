@@ -53,16 +53,32 @@ class DstPolicy:
     ``gap="shift"`` fires at the instant the clock jumps (all such wall times of one gap
     fire once, together); ``gap="skip"`` never fires them. ``overlap="first"`` fires on
     the first pass of a repeated wall time only; ``overlap="both"`` fires on both.
+
+    A field left out (None) is the schedule's default, cronie's rule for its kind
+    (``ScheduleSpec.dst_policy``), as a key left out of ``dst:`` in the file is:
+    ``DstPolicy(overlap="first")`` on ``15 * * * *`` still skips the gap.
     """
 
-    gap: GapPolicy = "shift"
-    overlap: OverlapPolicy = "first"
+    gap: GapPolicy | None = None
+    overlap: OverlapPolicy | None = None
 
     def __post_init__(self) -> None:
-        if self.gap not in ("shift", "skip"):
+        if self.gap not in ("shift", "skip", None):
             raise ValueError(f"dst gap policy must be 'shift' or 'skip', not {self.gap!r}")
-        if self.overlap not in ("first", "both"):
+        if self.overlap not in ("first", "both", None):
             raise ValueError(f"dst overlap policy must be 'first' or 'both', not {self.overlap!r}")
+
+    def over(self, default: DstPolicy) -> DstPolicy:
+        """This policy, with ``default``'s value for each field it leaves out."""
+        if self.gap is not None and self.overlap is not None:
+            return self
+        return DstPolicy(self.gap or default.gap, self.overlap or default.overlap)
+
+    def to_config(self) -> dict[str, str]:
+        """The fields it sets, as ``dst:`` in the file writes them."""
+        return {
+            key: value for key, value in (("gap", self.gap), ("overlap", self.overlap)) if value
+        }
 
 
 #: cronie's rule for jobs whose minute and hour fields are fixed.

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from ..calendars import ROLLS
@@ -19,7 +19,7 @@ from ..errors import ScheduleSyntaxError
 from ..model import OVERLAPS, PRIORITIES
 from ..schedules import SCHEDULE_KEYS as SCHEDULE_TYPES
 from ..schedules import CronSchedule, OneTimeSchedule, ScheduleSpec, schedule_from_config
-from ..timeutil import as_utc, get_zone, parse_duration, parse_instant
+from ..timeutil import as_utc, get_zone, parse_datetime, parse_duration
 from .chainfields import _AFTER_SCHEMA, _NOTIFY_SCHEMA, _after, _notify
 from .context import (  # package-internal names, shared within unoschedule.config
     _BOOL,
@@ -298,23 +298,11 @@ def _instant(key: str) -> _Converter:
             )
         value = _scalar(node)
         try:
-            return _as_datetime(value)
+            return parse_datetime(value)
         except ScheduleSyntaxError as exc:
             raise _Invalid(f"{key}: {exc.message}", node) from None
 
     return _Converter(run, _ref("instant"))
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    text = str(value).strip()
-    try:
-        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
-    except ValueError:
-        return parse_instant(text)  # raises ScheduleSyntaxError with the usual message
 
 
 def _dst(ctx: _Context, node: Node) -> dict[str, str]:

@@ -761,11 +761,7 @@ def _build(
     if isinstance(spec, ScheduleSpec):
         _check_timing(ctx, name, entries, values, spec)
     if isinstance(values.get("dst"), dict) and isinstance(spec, ScheduleSpec):
-        default = spec.default_dst()
-        values["dst"] = DstPolicy(
-            gap=values["dst"].get("gap", default.gap),
-            overlap=values["dst"].get("overlap", default.overlap),
-        )
+        values["dst"] = spec.dst_policy(DstPolicy(**values["dst"]))
     if values.pop("unique", False):  # the older name of overlap: skip
         if values.get("overlap", "skip") != "skip":
             ctx.error(

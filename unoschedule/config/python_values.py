@@ -28,9 +28,12 @@ from ..schedules import ScheduleSpec
 from ..wallclock import DstPolicy
 from .loader import Config, parse_config
 
-__all__ = ["definition_from_values", "options_from_values"]
+__all__ = ["GIVEN_TEMPLATE", "definition_from_values", "options_from_values"]
 
 _WHERE = "<call>"
+#: What a template given as a value (a ``ScheduleTemplate``, which has no name) is
+#: called in the document the loader reads, and so in its messages.
+GIVEN_TEMPLATE = "ScheduleTemplate"
 
 
 def definition_from_values(
@@ -41,6 +44,8 @@ def definition_from_values(
     calendars: Mapping[str, Calendar] | None = None,
     groups: Mapping[str, int] | None = None,
     others: Mapping[str, ScheduleDefinition] | None = None,
+    templates: Mapping[str, Mapping[str, Any]] | None = None,
+    template: Mapping[str, Any] | None = None,
 ) -> ScheduleDefinition:
     """The definition ``values`` describe, checked as the file would check it.
 
@@ -49,8 +54,22 @@ def definition_from_values(
     zone. ``calendars``: what ``calendar:`` may name (default: ``options``' calendars);
     ``groups``: what ``concurrency_group:`` may name (default: ``options``' groups).
     ``others``: the schedules an ``after:`` may name (the chain's cycle is checked too).
+    ``templates``: the named templates a ``template:`` may name (the file's, as
+    written). ``template``: the keys of a template given as a value, which ``values``
+    are merged over as the file merges a schedule over its template (the loader's
+    one merge); the definition then names the template that one names, if any.
     """
-    document: dict[str, Any] = {"schedules": {name: _plain_mapping(values)}}
+    schedule = _plain_mapping(values)
+    named = {str(key): _plain_mapping(value) for key, value in (templates or {}).items()}
+    if template is not None:
+        given = GIVEN_TEMPLATE
+        while given in named:  # never in the way of a template of the file
+            given += "_"
+        named[given] = _plain_mapping(template)
+        schedule["template"] = given
+    document: dict[str, Any] = {"schedules": {name: schedule}}
+    if named:
+        document["templates"] = named
     scheduler: dict[str, Any] = {}
     if options is not None:
         scheduler = {"timezone": options.timezone, "queue_name": options.queue_name}
@@ -67,7 +86,10 @@ def definition_from_values(
     if scheduler:
         document["scheduler"] = scheduler
     config = _parse(document, others)
-    return config.schedules[name]
+    definition = config.schedules[name]
+    if template is not None:
+        definition = definition.with_changes(template=template.get("template"))
+    return definition
 
 
 def options_from_values(values: Mapping[str, Any]) -> SchedulerOptions:
@@ -101,7 +123,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, ScheduleSpec):
         return value.to_config()
     if isinstance(value, DstPolicy):
-        return {"gap": value.gap, "overlap": value.overlap}
+        return value.to_config()
     if isinstance(value, Calendar | Blackout | Notify | Chain):
         return value.to_config()
     if isinstance(value, timedelta):
