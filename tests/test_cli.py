@@ -169,6 +169,14 @@ def test_next_runs_bad_from_is_a_usage_error(config: Path) -> None:
     assert "--from" in err
 
 
+def test_next_runs_refuses_a_count_it_could_not_answer_at_once(config: Path) -> None:
+    code, out, err = invoke(config, "next-runs", "backup", "--count", "100000000")
+    assert (code, out) == (2, "")
+    assert "--count" in err and "100000" in err
+    code, out, _ = invoke(config, "next-runs", "backup", "--count", "100000", "--json")
+    assert code == 0 and len(json.loads(out)) == 100_000
+
+
 def test_next_runs_of_a_schedule_that_does_not_fire_by_the_clock_says_why_on_stderr(
     tmp_path: Path,
 ) -> None:

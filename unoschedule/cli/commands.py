@@ -36,6 +36,10 @@ from .application import (
 
 __all__: list[str] = []
 
+#: The most fire instants ``next-runs`` lists: a hundred thousand take a few seconds;
+#: an unbounded count would run until memory ran out, with nothing printed.
+MAX_NEXT_RUNS = 100_000
+
 
 # -- run, validate, plan, schema ---------------------------------------------------------
 
@@ -296,7 +300,16 @@ def status(
 def next_runs(
     ctx: typer.Context,
     name: NameArg,
-    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many fire instants.")] = 5,
+    count: Annotated[
+        int,
+        typer.Option(
+            "-n",
+            "--count",
+            min=1,
+            max=MAX_NEXT_RUNS,
+            help=f"How many fire instants (at most {MAX_NEXT_RUNS:,}).",
+        ),
+    ] = 5,
     from_: Annotated[
         str | None,
         typer.Option(
