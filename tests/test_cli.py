@@ -470,10 +470,16 @@ def test_calendar_hours_follow_the_local_clock_on_the_night_it_skips_an_hour(
     assert code == 0, err
     data = json.loads(out)
     hourly = next(s for s in data["schedules"] if s["name"] == "hourly")
-    # 24 columns, 00:00 to 23:00 of the local clock; 02:00 never happens that night
-    assert hourly["counts"] == [1, 1, 0] + [1] * 21
+    # 23 columns, 00:00 to 23:00 of the local clock; 02:00 never happens that night, so
+    # it has no column (not an empty one sharing 03:00's instant)
+    assert hourly["counts"] == [1] * 23
     assert data["end"] == "2026-03-09T04:00:00Z"  # the next local midnight
-    assert data["buckets"][2]["start"] == data["buckets"][3]["start"] == "2026-03-08T07:00:00Z"
+    starts = [b["start"] for b in data["buckets"]]
+    assert len(set(starts)) == len(starts) == 23
+    assert (data["buckets"][2]["start"], data["buckets"][2]["local"][11:16]) == (
+        "2026-03-08T07:00:00Z",
+        "03:00",
+    )
     code, out, _ = invoke(config, *window, columns=120)
     assert out.splitlines()[2].split() == ["00", "06", "12", "18"]  # the axis: local hours
 

@@ -112,10 +112,21 @@ def _axis_bounds(
     """The wall times ``count`` buckets start at from the boundary at or before
     ``start`` (and the one they end at), stepped on the local clock, and the instants
     those are: a boundary that a DST gap skips is the instant the clock jumps, one in a
-    repeated hour its first pass (``wallclock.first_instant``, as for a fixed time)."""
+    repeated hour its first pass (``wallclock.first_instant``, as for a fixed time).
+    Boundaries inside a gap all are that instant: only the last is kept, so a bucket
+    the clock skips entirely is not listed (three 30-minute buckets at one instant)."""
     first = floor_local(start, bucket, zone)
-    walls = [first + bucket * i for i in range(count + 1)]
-    return walls, [first_instant(wall, zone) for wall in walls]
+    walls: list[datetime] = []
+    bounds: list[datetime] = []
+    for i in range(count + 1):
+        wall = first + bucket * i
+        instant = first_instant(wall, zone)
+        if bounds and instant == bounds[-1]:
+            walls[-1] = wall  # the earlier boundary begins nothing: the clock skipped it
+            continue
+        walls.append(wall)
+        bounds.append(instant)
+    return walls, bounds
 
 
 def compute(
@@ -131,8 +142,8 @@ def compute(
     from the local bucket boundary at or before ``start`` (``floor_local``), by the
     timelines the leader fires them by (``Scheduler.timelines``), so that the calendar
     and ``next-runs`` agree."""
-    count = max(1, -(-window // bucket))
-    walls, bounds = _axis_bounds(start, count, bucket, zone)
+    walls, bounds = _axis_bounds(start, max(1, -(-window // bucket)), bucket, zone)
+    count = len(bounds) - 1
     data = CalendarData(bounds[0], bounds[-1], bucket, zone, zone_name, bounds, walls[:-1])
     data.hidden = dict(hidden or {})
     data.fires = [0] * count

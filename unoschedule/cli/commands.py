@@ -547,7 +547,9 @@ def calendar(
     One row per schedule on a shared time axis, a load row (fires per column) and the
     instants where several schedules fire together, such as the midnight pile-up. The
     axis is in --tz, else in the file's scheduler.timezone (else UTC), and its columns
-    follow that zone's clock: a day is a local day (23 or 25 hours when DST changes).
+    follow that zone's clock: a day is a local day (23 or 25 hours when DST changes),
+    the window counts that clock's days and hours, and an hour the clock skips has no
+    column.
 
     Examples:
 
