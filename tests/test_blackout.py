@@ -340,3 +340,19 @@ def test_a_from_to_bound_in_a_dst_change_is_read_as_cronie_reads_a_fixed_time(
     ((begin, close),) = spans
     assert (begin, close - timedelta(minutes=1)) == (at(covered[0]), at(covered[1]))
     assert [window.cover(at(t), zone) for t in free] == [None] * len(free)
+
+
+def test_a_window_bound_with_an_offset_is_that_instant_in_any_zone(tmp_path: Path) -> None:
+    # 07:00Z to 07:30Z is 02:00-02:30 EST in New York: a wall-time reading would put the
+    # window at 12:00Z-12:30Z and let the runs the operator meant to stop through
+    config = _every_5m(tmp_path, "2026-03-07T07:00:00Z", "2026-03-07T07:30:00+00:00")
+    shown = json.loads(
+        _cli(config, tmp_path / "none.db", "next-runs", "poll", "--json", "--count", "3",
+             "--from", "2026-03-07T06:52:00Z")
+    )  # fmt: skip
+    assert shown == ["2026-03-07T06:55:00Z", "2026-03-07T07:30:00Z", "2026-03-07T07:35:00Z"]
+    later = json.loads(
+        _cli(config, tmp_path / "none.db", "next-runs", "poll", "--json", "--count", "2",
+             "--from", "2026-03-07T11:57:00Z")
+    )  # fmt: skip
+    assert later == ["2026-03-07T12:00:00Z", "2026-03-07T12:05:00Z"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from .errors import ScheduleSyntaxError
@@ -33,7 +33,8 @@ _RANGE_RE = re.compile(r"^(?P<a>\S+)\s*(?:\.\.|\s+to\s+)\s*(?P<b>\S+)$")
 @dataclass(frozen=True)
 class Blackout:
     """One window: recurring (``cron`` + ``duration``) or a span (``start``..``end``,
-    naive wall times in the schedule's zone, ``end`` exclusive). A span's bound that a
+    ``end`` exclusive: naive wall times in the schedule's zone, or instants in UTC where
+    the file gave an offset or ``Z``). A span's wall-time bound that a
     DST gap skips means the instant the clock jumps; one in a repeated hour means its
     first pass (cronie's rule for fixed times, see ``_span_instants``)."""
 
@@ -125,7 +126,12 @@ def _span_instants(start: datetime, end: datetime, zone: tzinfo) -> tuple[dateti
     one it covers: the run loop (which asks whether a slot is covered) and ``next-runs``
     (which skips to the end of the span) agree. Cached: ``cover`` is asked for every
     occurrence a timeline looks at."""
-    return first_instant(start, zone), first_instant(end, zone)
+    return _instant(start, zone), _instant(end, zone)
+
+
+def _instant(bound: datetime, zone: tzinfo) -> datetime:
+    """A bound as an instant: a wall time read in ``zone``, an instant as it is."""
+    return first_instant(bound, zone) if bound.tzinfo is None else bound
 
 
 def blackout_from_config(value: Any) -> Blackout:
@@ -206,8 +212,12 @@ def _recurring(cron: str, duration: Any, name: str, defer: bool) -> Blackout:
     return Blackout(name=name, cron=cron, duration=length, defer=defer)
 
 
+def _kept(value: datetime) -> datetime:
+    return value if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _span(start: datetime, end: datetime, name: str, defer: bool) -> Blackout:
-    if end <= start:
+    if (start.tzinfo is None) == (end.tzinfo is None) and end <= start:
         raise ScheduleSyntaxError(f"blackout window {name!r} ends before it starts")
     return Blackout(name=name, start=start, end=end, defer=defer)
 
@@ -233,16 +243,18 @@ def _weekday(text: str) -> int:
 
 
 def _bound(value: Any, is_end: bool) -> datetime:
-    """A naive wall time; a date alone is its whole day (the start of the next for an end)."""
+    """A naive wall time, or an instant (in UTC) when the value names its zone or offset
+    (``2026-12-24T09:00:00Z``: that instant, whatever the schedule's zone, as for
+    ``start_date``); a date alone is its whole day (the start of the next for an end)."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
+        return _kept(value)
     if isinstance(value, date):
         day = value
     else:
         text = str(value).strip()
         try:
             if "T" in text or " " in text:
-                return datetime.fromisoformat(text).replace(tzinfo=None)
+                return _kept(datetime.fromisoformat(text.replace("z", "Z")))
             day = date.fromisoformat(text)
         except ValueError:
             raise ScheduleSyntaxError(
