@@ -198,3 +198,22 @@ def test_a_schedule_that_others_run_after_is_not_deleted(tmp_path: Path) -> None
         scheduler.close()
 
     asyncio.run(go())
+
+
+def test_a_blank_command_is_refused_as_the_file_refuses_it(tmp_path: Path) -> None:
+    message = r"command must be a string or a list of words, e\.g\. \[df, -h\], not '   '"
+    with pytest.raises(ConfigErrors, match=message):
+        parse_config('schedules:\n  j: {schedule: "@daily", command: "   "}\n')
+    with pytest.raises(ConfigErrors, match="command starts with a blank word"):
+        parse_config('schedules:\n  j: {schedule: "@daily", command: ["  ", x]}\n')
+
+    async def go() -> None:
+        scheduler = library(tmp_path)
+        with pytest.raises(ConfigErrors, match=message):
+            await scheduler.schedule(schedule="@daily", command="   ")
+        with pytest.raises(ConfigErrors, match="command starts with a blank word"):
+            await scheduler.schedule(schedule="@daily", command=["  ", "x"])
+        assert await scheduler.list_schedules() == []
+        scheduler.close()
+
+    asyncio.run(go())

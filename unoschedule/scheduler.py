@@ -1593,7 +1593,9 @@ def _default_name(own: dict[str, Any], base: dict[str, Any], *, named: bool = Fa
     spec = own["schedule"] if "schedule" in own else base.get("schedule")
     shown = spec.to_config() if isinstance(spec, ScheduleSpec) else spec
     digest = hashlib.sha1(repr((target, shown)).encode()).hexdigest()[:6]
-    word = str(target if isinstance(target, str) else " ".join(target or ())).split()[0]
+    # a blank command names nothing: the loader refuses it, with the file's message
+    words = str(target if isinstance(target, str) else " ".join(map(str, target or ()))).split()
+    word = words[0] if words else "command"
     return f"{word.rsplit('/', 1)[-1]}-{digest}"
 
 

@@ -260,6 +260,11 @@ def _command(key: str) -> _Converter:
                 words.append(text)
             if not words:
                 raise _Invalid(f"{key} is an empty list; give the program and its arguments", node)
+            if not words[0].strip():
+                raise _Invalid(
+                    f"{key} starts with a blank word; its first word is the program to run",
+                    node.value[0],
+                )
             return tuple(words)
         text = _text(node)
         if text is None or not text.strip():
