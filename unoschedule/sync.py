@@ -295,10 +295,12 @@ def next_state(
     *,
     source: str,
     config: dict[str, Any] | None = None,
+    written: dict[str, Any] | None = None,
 ) -> ScheduleState:
     """The stored state of ``definition`` as the version after ``old`` (None or removed:
     added, again). A pause survives a change of the definition, an interval keeps its
-    anchor, and the last run stays. ``config``: its canonical form, when at hand."""
+    anchor, and the last run stays. ``config``: its canonical form, when at hand;
+    ``written``: what it was made of (``ScheduleState.written``)."""
     live = old if old is not None and old.status != "removed" else None
     paused = live is not None and live.status == "paused"
     return ScheduleState(
@@ -314,6 +316,7 @@ def next_state(
         updated_at=now,
         fingerprint=definition.fingerprint(),
         source=source,  # type: ignore[arg-type]
+        written=written,
     )
 
 

@@ -1,0 +1,282 @@
+"""An update is an edit: ``update_schedule()`` takes what the schedule was written with,
+replaces the keys it is given, and has the loader read the result again, as a changed
+YAML file is read again. Nothing the old keys implied (``unique``'s overlap, the DST rule
+of the old cron, a naive date read in the old zone, the scheduler's windows) outlives
+them.
+
+Each test holds the file's reading of the same change beside the library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_loop import FakeClock
+
+from unoschedule import EventTrigger, Scheduler
+from unoschedule.config.loader import load_config, parse_config
+from unoschedule.errors import ConfigError
+from unoschedule.model import ScheduleDefinition
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def library(tmp_path: Path, **options: Any) -> Scheduler:
+    return Scheduler(storage=tmp_path / "state.db", clock=FakeClock(T0), **options)
+
+
+def from_file(tmp_path: Path, body: str) -> Scheduler:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(textwrap.dedent(body))
+    config = load_config(path)
+    return Scheduler.from_config(
+        config, state=str(tmp_path / "state.db"), create_state=True, clock=FakeClock(T0)
+    )
+
+
+def stored(scheduler: Scheduler, name: str) -> ScheduleDefinition:
+    """The definition the state holds (for a file schedule: what the update wrote)."""
+    state = scheduler.store.get_schedule(name)
+    assert state is not None
+    definition = state.stored_definition()
+    assert definition is not None
+    return definition
+
+
+def file_reads(body: str, name: str = "j") -> ScheduleDefinition:
+    return parse_config(textwrap.dedent(body)).schedules[name]
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+# -- what the old keys implied does not outlive them -------------------------------------
+
+
+def test_an_update_to_unique_false_lets_runs_overlap_again_as_the_file_does(
+    tmp_path: Path,
+) -> None:
+    edited = file_reads('schedules: {j: {schedule: "0 9 * * *", command: "true", unique: false}}')
+    scheduler = library(tmp_path)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j", unique=True))
+    assert scheduler.definition("j").overlap == "skip"
+    run(scheduler.update_schedule("j", unique=False))
+    assert scheduler.definition("j").overlap == edited.overlap == "allow_all"
+    scheduler.close()
+
+
+def test_an_update_of_overlap_replaces_unique_its_older_name(tmp_path: Path) -> None:
+    scheduler = library(tmp_path)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j", unique=True))
+    run(scheduler.update_schedule("j", overlap="buffer_one"))
+    assert scheduler.definition("j").overlap == "buffer_one"
+    run(scheduler.update_schedule("j", unique=True))
+    assert scheduler.definition("j").overlap == "skip"
+    scheduler.close()
+
+
+def test_an_update_of_the_cron_takes_the_new_crons_dst_rule_for_what_dst_left_out(
+    tmp_path: Path,
+) -> None:
+    """``dst: {overlap: first}`` leaves the gap to the cron: an hourly cron skips it, a
+    daily one at 02:30 shifts it (Berlin springs forward on 2030-03-31 at 02:00)."""
+    body = """
+        schedules:
+          j: {schedule: "%s", timezone: Europe/Berlin, dst: {overlap: first}, command: "true"}
+    """
+    edited = file_reads(body % "30 2 * * *")
+    scheduler = library(tmp_path)
+    run(
+        scheduler.schedule(
+            command="true",
+            schedule="15 * * * *",
+            name="j",
+            timezone="Europe/Berlin",
+            dst={"overlap": "first"},
+        )
+    )
+    run(scheduler.update_schedule("j", schedule="30 2 * * *"))
+    assert scheduler.definition("j").dst == edited.dst
+    after = datetime(2030, 3, 30, 12, tzinfo=UTC)
+    assert scheduler.next_run_times("j", 2, after) == [
+        "2030-03-31T01:00:00Z",  # 02:30 does not exist that day: shifted, not lost
+        "2030-04-01T00:30:00Z",
+    ]
+    scheduler.close()
+
+
+def test_an_update_of_the_zone_reads_a_naive_start_date_in_the_new_zone(tmp_path: Path) -> None:
+    body = """
+        schedules:
+          j: {schedule: "0 * * * *", command: "true", start_date: "2030-02-01T09:00:00",
+              timezone: America/New_York}
+    """
+    edited = file_reads(body)
+    scheduler = library(tmp_path)
+    run(
+        scheduler.schedule(
+            command="true",
+            schedule="0 * * * *",
+            name="j",
+            start_date=datetime(2030, 2, 1, 9),
+            timezone="Europe/Berlin",
+        )
+    )
+    assert scheduler.definition("j").start_date == datetime(2030, 2, 1, 8, tzinfo=UTC)
+    run(scheduler.update_schedule("j", timezone="America/New_York"))
+    assert scheduler.definition("j").start_date == edited.start_date
+    assert edited.start_date == datetime(2030, 2, 1, 14, tzinfo=UTC)
+    assert scheduler.next_run_times("j", 1, T0) == ["2030-02-01T14:00:00Z"]
+    scheduler.close()
+
+
+def test_an_update_to_a_task_replaces_the_command_and_a_command_replaces_the_task(
+    tmp_path: Path,
+) -> None:
+    scheduler = library(tmp_path)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="k"))
+    run(scheduler.update_schedule("k", task="os.path:exists"))
+    changed = scheduler.definition("k")
+    assert (changed.task, changed.command) == ("os.path:exists", None)
+    run(scheduler.update_schedule("k", command="echo hi"))
+    changed = scheduler.definition("k")
+    assert (changed.task, changed.command) == (None, ("echo", "hi"))
+    scheduler.close()
+
+
+# -- the scheduler options a schedule was made under --------------------------------------
+
+
+def test_a_scheduler_wide_blackout_lets_an_update_make_an_event_and_comes_back_with_a_clock(
+    tmp_path: Path,
+) -> None:
+    """As the file's ``scheduler.blackout``: it holds back the occurrences of every clock,
+    and an event has none; the schedule did not ask for it itself."""
+    window = [{"name": "maint", "when": "Sat 22:00 for 6h"}]
+    scheduler = library(tmp_path, blackout=window)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j"))
+    assert [w.name for w in scheduler.definition("j").blackout] == ["maint"]
+    run(scheduler.update_schedule("j", schedule=EventTrigger("go")))
+    assert scheduler.definition("j").schedule.kind == "event"
+    assert scheduler.definition("j").blackout == ()
+    run(scheduler.update_schedule("j", schedule="0 23 * * *"))
+    assert [w.name for w in scheduler.definition("j").blackout] == ["maint"]
+    scheduler.close()
+
+
+def test_another_process_updates_a_schedule_under_the_options_it_was_made_with(
+    tmp_path: Path,
+) -> None:
+    """The zone, the windows and a named calendar a schedule was made under are what it
+    was written with: a shell over the state alone, with none of them, changes the
+    keys it is given and nothing else."""
+    maker = library(
+        tmp_path,
+        timezone="Europe/Berlin",
+        blackout=[{"name": "maint", "when": "Sat 22:00 for 6h"}],
+        calendars={"weekdays": {"business_days": True}},
+    )
+    run(maker.schedule(command="true", schedule="0 9 * * *", name="j", calendar="weekdays"))
+    made = maker.definition("j")
+    maker.close()
+    shell = Scheduler.for_state(tmp_path / "state.db")
+    run(shell.update_schedule("j", max_retries=2))
+    changed = shell.definition("j")
+    assert changed.max_retries == 2
+    assert (changed.timezone, changed.blackout, changed.calendar) == (
+        made.timezone,
+        made.blackout,
+        made.calendar,
+    )
+    run(shell.update_schedule("j", schedule=EventTrigger("go"), calendar=None))
+    assert (shell.definition("j").timezone, shell.definition("j").blackout) == ("Europe/Berlin", ())
+    shell.close()
+
+
+# -- a schedule of the YAML file ----------------------------------------------------------
+
+TEMPLATED = """
+    templates:
+      base:
+        max_retries: %d
+        command: "true"
+    schedules:
+      tpl:
+        template: base
+        schedule: "0 9 * * *"
+"""
+
+
+def test_an_update_of_a_file_schedule_reads_its_template_as_the_file_writes_it_now(
+    tmp_path: Path,
+) -> None:
+    scheduler = from_file(tmp_path, TEMPLATED % 3)
+    run(scheduler.update_schedule("tpl", priority="low"))
+    changed = stored(scheduler, "tpl")
+    assert (changed.template, changed.max_retries, changed.priority) == ("base", 3, "low")
+    assert changed.command == ("true",)
+    (tmp_path / "schedules.yaml").write_text(textwrap.dedent(TEMPLATED % 4))
+    run(scheduler.update_schedule("tpl", description="nightly"))
+    changed = stored(scheduler, "tpl")
+    assert (changed.max_retries, changed.priority) == (4, "normal")  # the file's, as now
+    assert changed.description == "nightly"
+    scheduler.close()
+
+
+def test_a_file_schedule_with_a_template_is_not_updated_without_its_file(
+    tmp_path: Path,
+) -> None:
+    run(from_file(tmp_path, TEMPLATED % 3).update_schedule("tpl", priority="low"))
+    shell = Scheduler.for_state(tmp_path / "state.db")
+    with pytest.raises(ConfigError, match="takes keys from template 'base' of its schedule file"):
+        run(shell.update_schedule("tpl", max_retries=5))
+    assert shell.definition("tpl").max_retries == 3
+    shell.close()
+
+
+def test_an_update_of_a_schedule_the_file_no_longer_declares_is_refused(tmp_path: Path) -> None:
+    scheduler = from_file(tmp_path, TEMPLATED % 3)
+    (tmp_path / "schedules.yaml").write_text("schedules: {}\n")
+    with pytest.raises(ConfigError, match="no longer declares schedule 'tpl'"):
+        run(scheduler.update_schedule("tpl", priority="low"))
+    scheduler.close()
+
+
+def test_an_update_of_a_file_schedule_drops_what_its_old_keys_implied(tmp_path: Path) -> None:
+    scheduler = from_file(
+        tmp_path,
+        """
+        schedules:
+          j: {schedule: "0 9 * * *", command: "true", unique: true}
+        """,
+    )
+    run(scheduler.update_schedule("j", unique=False))
+    assert stored(scheduler, "j").overlap == "allow_all"
+    scheduler.close()
+
+
+# -- the stores keep what a schedule was written with ---------------------------------------
+
+
+def test_a_schedule_stored_before_its_written_form_was_kept_is_updated_from_its_definition(
+    tmp_path: Path,
+) -> None:
+    scheduler = library(tmp_path, timezone="Europe/Berlin")
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j", unique=True))
+    conn = sqlite3.connect(tmp_path / "state.db")
+    with conn:
+        conn.execute("UPDATE schedules SET written = NULL")
+    conn.close()
+    run(scheduler.update_schedule("j", max_retries=2))
+    changed = scheduler.definition("j")
+    assert (changed.max_retries, changed.overlap, changed.timezone) == (2, "skip", "Europe/Berlin")
+    state = scheduler.store.get_schedule("j")
+    assert state is not None and state.written is not None  # kept from now on
+    scheduler.close()
