@@ -2,27 +2,40 @@
 replaces the keys it is given, and has the loader read the result again, as a changed
 YAML file is read again. Nothing the old keys implied (``unique``'s overlap, the DST rule
 of the old cron, a naive date read in the old zone, the scheduler's windows) outlives
-them.
+them; and the pause ``paused: true`` made ends when the definition stops asking for it,
+while an operator's pause stays.
 
-Each test holds the file's reading of the same change beside the library's.
+Each test holds the file's reading of the same change beside the library's. A real
+``uno-schedule run`` subprocess where the change is the file's (``paused:``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import signal
 import sqlite3
+import subprocess
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_loop import FakeClock
+from test_service import Runner, runners, uno_cli, wait_until, write_config
 
 from unoschedule import EventTrigger, Scheduler
 from unoschedule.config.loader import load_config, parse_config
 from unoschedule.errors import ConfigError
 from unoschedule.model import ScheduleDefinition
+from unoschedule.runner.log import Logger
+from unoschedule.runner.reloading import write_reload
+from unoschedule.store.sqlite import SQLiteStorage
+
+__all__ = ["runners"]  # the fixture, imported for its name
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -260,6 +273,94 @@ def test_an_update_of_a_file_schedule_drops_what_its_old_keys_implied(tmp_path: 
     run(scheduler.update_schedule("j", unique=False))
     assert stored(scheduler, "j").overlap == "allow_all"
     scheduler.close()
+
+
+# -- the pause the definition made ---------------------------------------------------------
+
+
+def test_an_update_to_paused_false_resumes_the_schedule_its_definition_paused(
+    tmp_path: Path,
+) -> None:
+    scheduler = library(tmp_path)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j", paused=True))
+    assert scheduler.schedule_status("j")["status"] == "paused"
+    run(scheduler.update_schedule("j", paused=False))
+    assert scheduler.schedule_status("j")["status"] == "active"
+    scheduler.close()
+
+
+def test_an_operators_pause_outlives_an_update_to_paused_false(tmp_path: Path) -> None:
+    """Over the definition's pause: the update ends the definition's, the operator's
+    holds; ``resume --all`` (which never ends a definition's pause) then resumes it."""
+    scheduler = library(tmp_path)
+    run(scheduler.schedule(command="true", schedule="0 9 * * *", name="j", paused=True))
+    run(scheduler.pause_schedule("j", reason="db migration"))
+    run(scheduler.update_schedule("j", paused=False))
+    assert scheduler.schedule_status("j")["status"] == "paused"
+    assert run(scheduler.resume_paused()) == ["j"]
+    assert scheduler.schedule_status("j")["status"] == "active"
+    scheduler.close()
+
+
+def reload(store: SQLiteStorage, body: str) -> None:
+    """What ``run`` does with the file at its start and at each reload."""
+    definitions = parse_config(textwrap.dedent(body)).schedules
+    write_reload(store, definitions, now=T0, source="file", log=Logger(io.StringIO()))
+
+
+PAUSED = 'schedules: {j: {schedule: "0 9 * * *", command: "true", paused: %s}}'
+
+
+def test_a_reload_with_paused_false_resumes_the_schedule_the_file_paused(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "state.db", create=True)
+    reload(store, PAUSED % "true")
+    assert store.get_schedule("j").status == "paused"  # type: ignore[union-attr]
+    reload(store, PAUSED % "false")
+    assert store.get_schedule("j").status == "active"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_reload_with_paused_false_leaves_an_operators_pause(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "state.db", create=True)
+    reload(store, PAUSED % "true")
+    store.pause_schedules(["j"], "operator", T0, reason="db migration")
+    reload(store, PAUSED % "false")
+    assert store.get_schedule("j").status == "paused"  # type: ignore[union-attr]
+    assert [p.kind for p in store.open_pauses()] == ["operator"]
+    store.close()
+
+
+@pytest.mark.slow
+def test_run_resumes_a_schedule_when_the_file_drops_its_paused_true_but_not_an_operators_pause(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    body = """
+        schedules:
+          j: {schedule: "0 9 * * *", command: ["true"], paused: %s}
+          k: {schedule: "0 9 * * *", command: ["true"], paused: %s}
+    """
+    write_config(tmp_path, body % ("true", "true"))
+    runner = runners()
+    runner.wait_log("ready")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [*uno_cli(tmp_path), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def status(name: str) -> str:
+        return str(json.loads(cli("status", name, "--json"))["status"])
+
+    cli("pause", "k", "--reason", "db migration")  # over the file's own pause
+    assert (status("j"), status("k")) == ("paused", "paused")
+    write_config(tmp_path, body % ("false", "false"))
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reloaded")
+    wait_until(lambda: status("j") == "active", 10, "j resumed by the reload")
+    assert status("k") == "paused"
+    assert runner.term() == 0
 
 
 # -- the stores keep what a schedule was written with ---------------------------------------

@@ -397,9 +397,10 @@ class Scheduler:
         written: dict[str, Any] | None = None,
     ) -> int:
         """Write ``definition`` as the version after ``old`` (None or removed: an
-        addition), if the store still holds ``old``; returns the new version.
+        addition), if the store still holds ``old``; returns the new version. The pause
+        the old definition made ends with it (``sync.ends_definition_pause``).
         ``written``: what it was made of (``ScheduleState.written``)."""
-        from .sync import definition_diff, next_state
+        from .sync import definition_diff, end_definition_pauses, ends_definition_pause, next_state
 
         live = old if old is not None and old.status != "removed" else None
         now = self.clock.now()
@@ -413,6 +414,8 @@ class Scheduler:
             raise VersionConflictError(
                 f"{definition.name} was changed by someone else meanwhile; read it again and retry"
             )
+        if ends_definition_pause(live, definition):
+            end_definition_pauses(self.store, [definition.name], now)
         return version
 
     async def update_schedule(
@@ -432,7 +435,8 @@ class Scheduler:
         ``command`` and ``overlap`` replaces ``unique`` (and the other way round), and
         the scheduler options it was made under (zone, queue, blackout windows,
         notifications) apply as the file's ``scheduler:`` does (windows only to a
-        schedule with a clock).
+        schedule with a clock). ``paused=False`` ends the pause ``paused: true`` made;
+        a pause from ``pause_schedule`` stays.
 
         A schedule of the YAML file is taken as the file writes it now, its ``template:``
         and ``scheduler:`` too, when this scheduler was made from the file; the file's
