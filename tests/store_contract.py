@@ -392,6 +392,19 @@ class StoreContract:
         light.definition = state.definition
         assert light == state
 
+    def test_a_schedule_keeps_what_it_was_written_with_and_a_later_save_replaces_it(
+        self, store: Store
+    ) -> None:
+        written = {"schedule": {"unique": True, "start_date": "2030-02-01T09:00:00"}}
+        store.save_schedule(sched("a", written=written), version("a", 1))
+        store.save_schedules([(sched("b"), None)])
+        assert store.get_schedule("a").written == written  # type: ignore[union-attr]
+        assert store.get_schedule("b").written is None  # type: ignore[union-attr]
+        (light, _) = store.list_schedules(definitions=False)
+        assert light.written is None  # a listing without definitions reads neither
+        store.save_schedule_if(sched("a", version=2), version("a", 2), expected_version=1)
+        assert store.get_schedule("a").written is None  # type: ignore[union-attr]
+
     def test_delete_schedule_keeps_history(self, store: Store, leader: int) -> None:
         store.save_schedule(sched("a"), version("a", 1))
         assert store.claim(run("r1"), "a@1", None, epoch=leader)

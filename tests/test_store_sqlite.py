@@ -296,6 +296,42 @@ def test_a_version_5_files_pruned_totals_stay_and_its_prunes_keep_successes(
     store.close()
 
 
+def test_a_version_6_files_schedules_keep_no_written_form_and_are_still_updated(
+    tmp_path: Path,
+) -> None:
+    """Step 7 adds what a schedule was written with; one stored before has none, and an
+    update starts from its stored definition."""
+    import asyncio
+
+    import sqlite_utils
+
+    from unoschedule import Scheduler
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    for step in sqlite_mod.MIGRATIONS[:6]:
+        step(db)
+    conn.execute(f"PRAGMA application_id = {sqlite_mod.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 6")
+    definition = '{"command": ["true"], "overlap": "skip", "schedule": {"cron": "0 9 * * *"}}'
+    conn.execute(
+        "INSERT INTO schedules (name, definition, version, status, fingerprint, source) "
+        "VALUES ('old', ?, 1, 'active', 'f', 'api')",
+        (definition,),
+    )
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    assert store.get_schedule("old").written is None  # type: ignore[union-attr]
+    scheduler = Scheduler(storage=store)
+    assert asyncio.run(scheduler.update_schedule("old", max_retries=2)) == 2
+    changed = scheduler.definition("old")
+    assert (changed.overlap, changed.max_retries) == ("skip", 2)
+    assert store.get_schedule("old").written is not None  # type: ignore[union-attr]
+    store.close()
+
+
 def test_open_store_picks_sqlite(tmp_path: Path) -> None:
     s = open_store(tmp_path / "x.db")
     assert isinstance(s, SQLiteStorage)

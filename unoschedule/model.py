@@ -495,6 +495,12 @@ class ScheduleState:
     #: ``file``: declared in the YAML file (a reload adds, changes and removes it);
     #: ``api``: made through the library or the CLI (it stays until deleted).
     source: Source = "file"
+    #: What a schedule made through the library was made of, before the loader resolved
+    #: it (``config.python_values.written_form``): the keys its caller wrote and the
+    #: scheduler options it took. An update starts from it, as a changed file is read
+    #: again. None for the file's schedules (the file is theirs) and for those stored
+    #: before it was kept (an update then starts from ``definition``).
+    written: dict[str, Any] | None = None
 
     def stored_definition(self) -> ScheduleDefinition | None:
         """The definition as stored; None when it no longer parses (written by an older

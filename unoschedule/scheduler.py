@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -336,51 +336,50 @@ class Scheduler:
                 "template must be a ScheduleTemplate or the name of a template of the "
                 f"scheduler's file, not {type(template).__name__} {template!r}"
             )
+        from .config.python_values import written_form
+
         local = _callable_task(own) or (_callable_task(given) if given else None)
         files = self.config.templates if self.config is not None and template else None
         chosen = name or _default_name(own, given or {}, named=isinstance(template, str))
         if chosen is None:  # what it runs comes from a template of the file: merge first
-            merged = self._checked(_UNNAMED, own, None, self.options, templates=files)
+            merged, _ = self._checked(
+                _UNNAMED, written_form(own, self.options, templates=files), None
+            )
             chosen = _default_name(_naming_values(merged), {}) or _UNNAMED  # (it runs one)
-        definition = self._checked(
-            chosen, own, local, self.options, template=given, templates=files
-        )
+        written = written_form(own, self.options, templates=files, template=given)
+        definition, kept = self._checked(chosen, written, local)
         if definition.in_process and local is not None:
             _warn_in_process(chosen, local)
-        return await _in_thread(self._add, definition, replace_existing)
+        return await _in_thread(self._add, definition, replace_existing, kept)
 
     def _checked(
-        self,
-        name: str,
-        values: dict[str, Any],
-        local: Callable[..., Any] | None,
-        options: SchedulerOptions | None,
-        *,
-        template: dict[str, Any] | None = None,
-        templates: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> ScheduleDefinition:
-        """The definition of ``values``, with ``options``' zone and queue when it names
-        none (None: a complete stored definition, whose meaning no option changes),
-        merged by the loader over ``template`` (a ``ScheduleTemplate``'s keys) or over
-        the one of ``templates`` (the file's) that it names. ``local``: the in-process
-        callable of ``values`` or ``template``, registered if the merge keeps it."""
-        from .config.python_values import definition_from_values
+        self, name: str, written: dict[str, Any], local: Callable[..., Any] | None
+    ) -> tuple[ScheduleDefinition, dict[str, Any]]:
+        """The definition of ``written`` (``python_values.written_form``: the keys of a
+        schedule, the scheduler options it takes and the templates it is merged over),
+        checked by the file's rules, and ``written`` as the state keeps it. ``local``:
+        the in-process callable of its keys or of a template given as a value,
+        registered here under the path the definition names it by, if the merge keeps
+        it."""
+        from .config.python_values import definition_from_written, stored_written
 
+        keys = written["schedule"]
+        given = written.get("given_template")
         if local is not None:
-            values = _with_placeholder(values)
-            template = _with_placeholder(template) if template is not None else None
+            keys = _with_placeholder(keys)
+            if given is not None:
+                templates = dict(written["templates"])
+                templates[given] = _with_placeholder(templates[given])
+                written = {**written, "templates": templates}
         others = None
-        if values.get("after") is not None:  # what it may follow, and what follows it
+        if keys.get("after") is not None:  # what it may follow, and what follows it
             others = {k: v for k, v in self.known_definitions().items() if k != name}
-        definition = definition_from_values(
+        definition = definition_from_written(
             name,
-            values,
-            options=options,
+            {**written, "schedule": keys},
             calendars=self.options.calendars,
             groups=self.options.groups,
             others=others,
-            templates=templates,
-            template=template,
         )
         if local is not None and definition.task == _LOCAL_PLACEHOLDER:
             from .runner.tasks import register_local
@@ -388,9 +387,16 @@ class Scheduler:
             path = _local_path(local, name)
             register_local(path, local)
             definition = definition.with_changes(task=path, in_process=True)
-        return definition
+            keys = _named_placeholder(keys, path)
+            if given is not None:  # the template's callable: stored by its path too
+                templates = dict(written["templates"])
+                templates[given] = _named_placeholder(templates[given], path)
+                written = {**written, "templates": templates}
+        return definition, stored_written({**written, "schedule": keys}, definition)
 
-    def _add(self, definition: ScheduleDefinition, replace_existing: bool) -> str:
+    def _add(
+        self, definition: ScheduleDefinition, replace_existing: bool, written: dict[str, Any]
+    ) -> str:
         name = definition.name
         if name in self.file_definitions:
             raise ConfigError(f"a schedule named {name!r} exists already (in the YAML file)")
@@ -408,19 +414,26 @@ class Scheduler:
                 f"a schedule named {name!r} exists already with another definition; "
                 "pass replace_existing=True to replace it (as its next version)"
             )
-        self._save(definition, old, "replaced" if live else "added", source="api")
+        self._save(definition, old, "replaced" if live else "added", source="api", written=written)
         return name
 
     def _save(
-        self, definition: ScheduleDefinition, old: ScheduleState | None, changelog: str, source: str
+        self,
+        definition: ScheduleDefinition,
+        old: ScheduleState | None,
+        changelog: str,
+        source: str,
+        written: dict[str, Any] | None = None,
     ) -> int:
         """Write ``definition`` as the version after ``old`` (None or removed: an
-        addition), if the store still holds ``old``; returns the new version."""
-        from .sync import definition_diff, next_state
+        addition), if the store still holds ``old``; returns the new version. The pause
+        the old definition made ends with it (``sync.ends_definition_pause``).
+        ``written``: what it was made of (``ScheduleState.written``)."""
+        from .sync import definition_diff, end_definition_pauses, ends_definition_pause, next_state
 
         live = old if old is not None and old.status != "removed" else None
         now = self.clock.now()
-        state = next_state(definition, old, now, source=source)
+        state = next_state(definition, old, now, source=source, written=written)
         version = state.version
         before = live.definition if live is not None else None
         diff = definition_diff(definition.name, before, state.definition) if live else ""
@@ -430,6 +443,8 @@ class Scheduler:
             raise VersionConflictError(
                 f"{definition.name} was changed by someone else meanwhile; read it again and retry"
             )
+        if ends_definition_pause(live, definition):
+            end_definition_pauses(self.store, [definition.name], now)
         return version
 
     async def update_schedule(
@@ -441,6 +456,23 @@ class Scheduler:
         **changes: Any,
     ) -> int:
         """Change a schedule; returns its new version.
+
+        ``changes`` are keys of a schedule in the file. The update is what the schedule
+        was written with, those keys replaced, read again by the file's rules, as an edit
+        of the file is: nothing the old keys implied stays (``unique``'s overlap, the DST
+        rule of the old cron, a naive date read in the old zone), a ``task`` replaces a
+        ``command`` and ``overlap`` replaces ``unique`` (and the other way round), and
+        the scheduler options it was made under (zone, queue, blackout windows,
+        notifications) apply as the file's ``scheduler:`` does (windows only to a
+        schedule with a clock). ``paused=False`` ends the pause ``paused: true`` made;
+        a pause from ``pause_schedule`` stays.
+
+        A schedule of the YAML file is taken as the file writes it now, its ``template:``
+        and ``scheduler:`` too, when this scheduler was made from the file; the file's
+        next load writes the file's version again. Without the file, and for a schedule
+        stored by a version that did not keep what it was written with, the update
+        starts from the stored definition, in which those are resolved already; one
+        that names a template of its file is then refused (the template is in the file).
 
         ``version``, when given, is the version this update creates: it must be the
         stored version + 1, else ``VersionConflictError`` (someone else changed it since
@@ -465,13 +497,42 @@ class Scheduler:
                 f"{schedule_id} is at version {state.version}: an update creates version "
                 f"{state.version + 1}, not {version}; read it again and retry"
             )
-        values = {**old.to_config(), **changes}
-        values.pop("in_process", None)  # not a value one sets: it follows from the task
+        from .config.python_values import updated_written
+
+        # in_process is not a value one sets: it follows from the task
+        changes = {key: value for key, value in changes.items() if key != "in_process"}
         if "task" not in changes and old.in_process:
-            values["task"] = _local_callable(old)
-        local = _callable_task(values)
-        new = self._checked(schedule_id, values, local, None)
-        return self._save(new, state, changelog or "updated", source=state.source)
+            changes["task"] = _local_callable(old)
+        local = _callable_task(changes)
+        written = updated_written(self._written_of(old, state), changes)
+        new, kept = self._checked(schedule_id, written, local)
+        # What a schedule of the file was written with is the file: the state keeps none.
+        mine = state.source == "api" and schedule_id not in self.file_definitions
+        return self._save(
+            new, state, changelog or "updated", source=state.source, written=kept if mine else None
+        )
+
+    def _written_of(self, old: ScheduleDefinition, state: ScheduleState) -> dict[str, Any]:
+        """What an update of ``old`` starts from (``python_values.written_form``): the
+        file's schedule as the file writes it now, when this scheduler has the file;
+        else what the state keeps it was written with; else (stored before that was
+        kept, or the file's schedule without the file) its stored definition, whose
+        template, if it names one, this scheduler cannot read."""
+        if old.name in self.file_definitions and self.config is not None:
+            from .config.loader import written_in_file
+
+            return written_in_file(self.config, old.name)
+        if state.written is not None:
+            return state.written
+        if old.template is not None:
+            raise ConfigError(
+                f"{old.name} takes keys from template {old.template!r} of its schedule file, "
+                "which this scheduler has not read: update it through a Scheduler made from "
+                "that file (Scheduler.from_config), or change it in the file"
+            )
+        resolved = old.to_config()
+        resolved.pop("in_process", None)
+        return {"schedule": resolved}
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Stop a schedule for good; its runs and versions stay in history. (A schedule
@@ -1558,6 +1619,12 @@ def _failure_class(type_name: str) -> type[TaskFailure]:
             kind = TaskFailure
     _FAILURE_CLASSES[type_name] = kind
     return kind
+
+
+def _named_placeholder(values: dict[str, Any], path: str) -> dict[str, Any]:
+    """``values`` with the placeholder of ``_with_placeholder`` replaced by ``path``,
+    the name the in-process callable is registered under."""
+    return {**values, "task": path} if values.get("task") == _LOCAL_PLACEHOLDER else values
 
 
 def _with_placeholder(values: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ SCHEDULE_FIELDS = (
     "updated_at",
     "fingerprint",
     "source",
+    "written",
 )
 
 #: Results of runs that ran (``run_count``); the failed ones among them count as errors.

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .abc import PAUSE_KINDS, Store
+from .abc import PAUSE_KINDS, PauseKind, Store
 from .config.yamltext import dump_canonical
 from .model import ScheduleDefinition, ScheduleState, VersionRecord
 from .timeutil import format_instant
@@ -35,6 +35,8 @@ __all__ = [
     "apply_plan",
     "definition_diff",
     "definition_yaml",
+    "end_definition_pauses",
+    "ends_definition_pause",
     "file_plan",
     "git_source",
     "make_plan",
@@ -274,6 +276,10 @@ def apply_plan(
     one transaction), removed ones marked ``removed`` (their runs and versions stay)."""
     if plan.added or plan.changed:
         store.save_schedules(_versions(plan, definitions, now, source, changelog))
+        unpaused = [
+            e.name for e in plan.changed if ends_definition_pause(e.state, definitions[e.name])
+        ]
+        end_definition_pauses(store, unpaused, now)
     if plan.removed:
         remove_schedules(store, [entry.name for entry in plan.removed], now)
 
@@ -295,10 +301,14 @@ def next_state(
     *,
     source: str,
     config: dict[str, Any] | None = None,
+    written: dict[str, Any] | None = None,
 ) -> ScheduleState:
     """The stored state of ``definition`` as the version after ``old`` (None or removed:
-    added, again). A pause survives a change of the definition, an interval keeps its
-    anchor, and the last run stays. ``config``: its canonical form, when at hand."""
+    added, again). A pause survives a change of the definition (the definition's own
+    ``paused: true`` as well, until the version is written: a definition that no longer
+    asks for it ends it then, ``end_definition_pauses``), an interval keeps its anchor,
+    and the last run stays. ``config``: its canonical form, when at hand; ``written``:
+    what it was made of (``ScheduleState.written``)."""
     live = old if old is not None and old.status != "removed" else None
     paused = live is not None and live.status == "paused"
     return ScheduleState(
@@ -314,7 +324,35 @@ def next_state(
         updated_at=now,
         fingerprint=definition.fingerprint(),
         source=source,  # type: ignore[arg-type]
+        written=written,
     )
+
+
+def ends_definition_pause(old: ScheduleState | None, definition: ScheduleDefinition) -> bool:
+    """Whether writing ``definition`` over ``old`` ends the pause the old definition made:
+    it said ``paused: true`` and the new one does not. A pause the definition made is the
+    definition's to end; one of an operator (``pause``), of ``pause --all`` or of
+    ``pause_after_failures`` is not, and holds the schedule paused still."""
+    return (
+        old is not None
+        and old.status == "paused"
+        and bool(old.definition.get("paused"))
+        and not definition.paused
+    )
+
+
+def end_definition_pauses(store: Store, names: Sequence[str], now: datetime) -> list[str]:
+    """End the pauses the definitions of ``names`` made, once their new versions are
+    written (``ends_definition_pause`` chose them). The store decides from the records,
+    in one transaction: a schedule that no other pause holds becomes active and goes on
+    from now; one that an operator's pause holds stays paused. Returns those resumed."""
+    if not names:
+        return []
+    return store.resume_schedules(names, _DEFINITIONS_OWN, now)
+
+
+#: The pauses a definition makes (``paused: true``), which only a definition ends.
+_DEFINITIONS_OWN: tuple[PauseKind, ...] = ("definition",)
 
 
 def _versions(

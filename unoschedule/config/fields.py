@@ -568,7 +568,10 @@ _SCHEDULE_CONVERTERS: dict[str, _Converter] = {
         "Inherit the keys of this template."
     ),
     "enabled": _boolean("enabled").about("false: keep the schedule defined but never fire it."),
-    "paused": _boolean("paused").about("Start paused (resume with uno-schedule resume)."),
+    "paused": _boolean("paused").about(
+        "Keep it paused (uno-schedule resume resumes it; so does changing this back to "
+        "false, which leaves a pause from uno-schedule pause in place)."
+    ),
     "description": _optional(_string("description")).about("Shown by list and status."),
     "dst": _optional(_Converter(_dst, _ref("dst"))).about(
         "What a wall time in a DST gap or overlap does (default: cronie's rule for the "

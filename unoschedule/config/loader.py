@@ -72,6 +72,7 @@ from .fields import (  # package-internal names, shared within unoschedule.confi
 from .yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, compose
 
 __all__ = [
+    "JOB_KEYS",
     "MERGED_MAPPINGS",
     "SCHEDULER_FIELDS",
     "SCHEDULE_FIELDS",
@@ -79,6 +80,7 @@ __all__ = [
     "Config",
     "load_config",
     "parse_config",
+    "written_in_file",
 ]
 
 _TASK_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)$")
@@ -96,6 +98,10 @@ SCHEDULER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SchedulerOption
 TOP_LEVEL_KEYS: tuple[str, ...] = ("scheduler", "templates", "schedules", "$schema")
 #: Template keys that merge with the schedule's own (the schedule's keys winning).
 MERGED_MAPPINGS: tuple[str, ...] = ("kwargs", "metadata", "env")
+#: What a schedule runs: a task or a command, never both. A mapping that sets either
+#: over another (a schedule over its template, an update over what was written) drops
+#: both of the other's, so that a command can replace a task and the other way round.
+JOB_KEYS: tuple[str, ...] = ("task", "command")
 
 # -- the result ------------------------------------------------------------------------
 
@@ -109,6 +115,9 @@ class Config:
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, ScheduleDefinition] = field(default_factory=dict)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: The text it was parsed from when it has no file (``parse_config``): what
+    #: ``written_in_file`` reads instead of the file.
+    text: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -149,18 +158,22 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     problem, sorted by line) when it is not a valid schedule file.
     """
     shown = os.fspath(path)
+    return _parse(_read_text(shown), shown, Path(os.path.abspath(shown)))
+
+
+def _read_text(shown: str) -> str:
+    """The text of the file ``shown``; ``ConfigError`` when it cannot be read as text."""
     try:
         with open(shown, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         raise ConfigError(f"cannot read {shown}: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"cannot read {shown}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
         ) from None
-    return _parse(text, shown, Path(os.path.abspath(shown)))
 
 
 def parse_config(
@@ -171,7 +184,62 @@ def parse_config(
 ) -> Config:
     """Validate schedule-file text; ``filename`` is only used to locate errors.
     ``others``: schedules defined elsewhere that an ``after:`` may name (the state's)."""
-    return _parse(text, filename, None, others)
+    config = _parse(text, filename, None, others)
+    config.text = text
+    return config
+
+
+def written_in_file(config: Config, name: str) -> dict[str, Any]:
+    """Schedule ``name`` as ``config``'s file writes it now, with what the file reads it
+    under: ``{"schedule": its keys, "scheduler": the file's scheduler:, "templates": its
+    templates:}`` (plain values, as ``yaml.safe_load`` gives them; an absent section left
+    out). The file is read again (the text ``config`` was parsed from, when it has no
+    file), so that its templates are taken as they read now.
+
+    What an update through the library starts from (``python_values``): the schedule
+    is then read again with the changed keys, as the changed file would be. Raises
+    ``ConfigErrors`` when the file no longer reads, ``ConfigError`` when it no longer
+    declares ``name``.
+    """
+    if config.path is not None:
+        shown = os.fspath(config.path)
+        text = _read_text(shown)
+    else:
+        shown, text = "<string>", config.text or ""
+    ctx = _Context(shown, text)
+    root, aliased = _compose(ctx, text)
+    found: dict[str, Any] = {}
+    if _check_tree(ctx, root, aliased) and isinstance(root, MappingNode):
+        sections = {key: node for key, _, node in _pairs(ctx, root)}
+        for key in ("scheduler", "templates"):
+            if key in sections:
+                found[key] = _plain_or_report(ctx, sections[key])
+        body = _schedule_node(ctx, sections.get("schedules"), name)
+        if body is not None:
+            found["schedule"] = _plain_or_report(ctx, body)
+    if ctx.errors:
+        raise ConfigErrors(ctx.sorted_errors())
+    if not isinstance(found.get("schedule"), dict):
+        raise ConfigError(
+            f"{shown} no longer declares schedule {name!r}: there is nothing to update "
+            "(the file's next load removes it)"
+        )
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _schedule_node(ctx: _Context, node: Node | None, name: str) -> Node | None:
+    """The node of schedule ``name`` in the ``schedules:`` mapping ``node``, if any."""
+    if not isinstance(node, MappingNode):
+        return None
+    return next((body for key, _, body in _pairs(ctx, node, "schedule name") if key == name), None)
+
+
+def _plain_or_report(ctx: _Context, node: Node) -> Any:
+    try:
+        return _plain(ctx, node)
+    except _Invalid as exc:
+        ctx.invalid(exc, node)
+        return None
 
 
 def _parse(
@@ -543,9 +611,9 @@ def _merge(base: dict[str, _Entry], own: dict[str, _Entry]) -> dict[str, _Entry]
     the base's, so that a schedule can run a command under a template that names a task.
     """
     out = dict(base)
-    if "task" in own or "command" in own:
-        out.pop("task", None)
-        out.pop("command", None)
+    if not own.keys().isdisjoint(JOB_KEYS):
+        for key in JOB_KEYS:
+            out.pop(key, None)
     for key, entry in own.items():
         previous = out.get(key)
         if (

@@ -32,7 +32,8 @@ installations can share one Redis. Instants are fixed-width UTC text
 key                                 type    holds
 ==================================  ======  ==============================================
 ``P:schedules``                     zset    every schedule name (score 0: by name)
-``P:schedule:NAME``                 hash    a schedule's fields; ``definition`` is JSON
+``P:schedule:NAME``                 hash    a schedule's fields; ``definition`` and
+                                            ``written`` (absent: none) are JSON
 ``P:status:STATUS``                 set     names of the schedules with that status
 ``P:versions:NAME``                 hash    version number -> the version record as JSON
 ``P:run:RUN_ID``                    hash    a run's fields (absent field: null); args,
@@ -184,8 +185,8 @@ _RUN_JSON = ("args", "kwargs", "event")
 _RUN_INT = ("attempt", "epoch", "pid")
 _RUN_FIELDS = statements.RUN_FIELDS
 _SCHEDULE_TS = ("next_run", "anchor", "last_run", "created_at", "updated_at")
-#: A schedule's fields but its definition (listings that do not need it).
-_SCHEDULE_LIGHT = tuple(f for f in statements.SCHEDULE_FIELDS if f != "definition")
+#: A schedule's fields but its definition and written form (listings that need neither).
+_SCHEDULE_LIGHT = tuple(f for f in statements.SCHEDULE_FIELDS if f not in ("definition", "written"))
 
 
 def _run_fields(run: RunRecord, **override: Any) -> dict[str, str]:
@@ -291,6 +292,8 @@ def _schedule_fields(state: ScheduleState) -> tuple[dict[str, str], str]:
             out[name] = _format_ts(value)
     if state.last_result is not None:
         out["last_result"] = state.last_result
+    if state.written is not None:
+        out["written"] = _ENCODE(state.written)
     return out, definition
 
 
@@ -309,6 +312,7 @@ def _schedule_from_hash(h: Mapping[str, str]) -> ScheduleState:
         _dt(h.get("updated_at")),
         h.get("fingerprint", ""),
         h.get("source", "file"),  # type: ignore[arg-type]
+        json.loads(h["written"]) if h.get("written") else None,
     )
 
 

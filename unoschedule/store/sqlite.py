@@ -231,6 +231,13 @@ def _migrate_v6(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE run_totals ADD COLUMN last_success TEXT")
 
 
+def _migrate_v7(db: sqlite_utils.Database) -> None:
+    """What a schedule made through the library was made of, before the loader resolved
+    it (``ScheduleState.written``), so that an update starts from what its caller wrote.
+    The schedules stored before have none: an update starts from their definition."""
+    db.execute("ALTER TABLE schedules ADD COLUMN written TEXT")
+
+
 #: ``MIGRATIONS[i]`` turns a version ``i`` file into version ``i + 1``. Append a step to
 #: change the schema; never edit a released one, since files in the field ran it.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -240,6 +247,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -280,10 +288,11 @@ _RUN_INSERT = (
 )
 _SCHEDULE_COLUMNS = statements.SCHEDULE_FIELDS
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
-#: The same columns with the definition left out (NULL decodes to an empty mapping).
+#: The same columns with the definition and its written form left out (NULL decodes to
+#: an empty mapping and to None).
 _SCHEDULE_SELECT_LIGHT = (
     "SELECT "
-    + ", ".join("NULL" if c == "definition" else c for c in _SCHEDULE_COLUMNS)
+    + ", ".join("NULL" if c in ("definition", "written") else c for c in _SCHEDULE_COLUMNS)
     + " FROM schedules"
 )
 _SCHEDULE_UPSERT = (
@@ -325,6 +334,7 @@ def _schedule_params(state: ScheduleState, definition: str | None) -> tuple[Any,
         _ts(state.updated_at),
         state.fingerprint,
         state.source,
+        _dumps(state.written),
     )
 
 
@@ -389,7 +399,7 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
 
 def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
     # positional, in _SCHEDULE_COLUMNS order: this runs 100,000 times at a big start-up
-    name, definition, version, status, nxt, anchor, last, result, created, updated, fp, src = row
+    name, definition, version, status, nxt, anchor, last, result, created, updated, fp, src, w = row
     return ScheduleState(
         name,
         _loads(definition) or {},
@@ -403,6 +413,7 @@ def _schedule_from_row(row: Sequence[Any]) -> ScheduleState:
         _dt(updated),
         fp,
         src,
+        _loads(w),
     )
 
 
