@@ -247,3 +247,87 @@ def test_a_foreground_run_queues_its_chain_for_the_next_runner(tmp_path: Path) -
     assert [(r["result"], json.loads(r["event"])["after"]["run_id"]) for r in queued] == [
         ("queued", upstream)
     ]
+
+
+def test_a_reload_that_drops_a_schedule_an_api_schedule_runs_after_is_rejected(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    import signal
+
+    write_config(
+        tmp_path,
+        'schedules:\n  extract:\n    schedule: "0 3 * * *"\n    command: ["true"]\n'
+        '  other:\n    schedule: "0 4 * * *"\n    command: ["true"]\n',
+    )
+    runner = runners()
+    runner.wait_log("ready")
+
+    async def add() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(name="load", command=["true"], after="extract")
+        scheduler.close()
+
+    asyncio.run(add())
+    write_config(
+        tmp_path, 'schedules:\n  other:\n    schedule: "0 4 * * *"\n    command: ["true"]\n'
+    )
+    runner.proc.send_signal(signal.SIGHUP)
+    runner.wait_log("reload rejected")
+    assert "schedule 'load' (made through the API) runs after it" in runner.text()
+    status = Scheduler(storage=tmp_path / "state.db")
+    states = {s.name: s.status for s in status.store.list_schedules(definitions=False)}
+    status.close()
+    assert states["extract"] == "active" and states["load"] == "active"
+    assert runner.term() == 0
+
+
+def test_orphaned_by_names_only_the_chains_a_removal_breaks() -> None:
+    from unoschedule.chains import orphaned_by
+
+    chains = {
+        "extract": None,
+        "load": Chain("extract"),
+        "report": Chain("load"),
+        "stale": Chain("gone-already"),
+    }
+    assert orphaned_by(chains, ["extract"]) == ["load"]
+    assert orphaned_by(chains, ["report"]) == []
+    assert orphaned_by(chains, ["load", "report"]) == []  # its follower goes with it
+    assert orphaned_by(chains, ["extract", "load"]) == ["report"]
+
+
+def test_a_start_on_a_file_that_dropped_a_schedule_an_api_schedule_runs_after_is_refused(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    import subprocess
+
+    both = (
+        'schedules:\n  extract:\n    schedule: "0 3 * * *"\n    command: ["true"]\n'
+        '  other:\n    schedule: "0 4 * * *"\n    command: ["true"]\n'
+    )
+    write_config(tmp_path, both)
+    runner = runners()
+    runner.wait_log("ready")
+    assert runner.term() == 0
+
+    async def add() -> None:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+        await scheduler.schedule(name="load", command=["true"], after="extract")
+        scheduler.close()
+
+    asyncio.run(add())
+    write_config(
+        tmp_path, 'schedules:\n  other:\n    schedule: "0 4 * * *"\n    command: ["true"]\n'
+    )
+    done = subprocess.run(
+        [*uno_cli(tmp_path), "run"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "schedules.yaml: schedule 'extract' is no longer in the file, but schedule 'load' "
+            "(made through the API) runs after it; delete or change 'load' first, or keep 'extract'"
+        )
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "Chain",
     "chain_key",
     "chain_problems",
+    "orphaned_by",
     "upstream_of",
 ]
 
@@ -135,3 +136,14 @@ def chain_problems(
             reported.update(cycle)
         reported.update(path)
     return problems
+
+
+def orphaned_by(chains: Mapping[str, Chain | None], removed: Iterable[str]) -> list[str]:
+    """The schedules of ``chains`` whose ``after:`` would name no schedule once
+    ``removed`` are gone (``chain_problems`` decides, as for the file), sorted; a chain
+    broken already is not the removal's doing. The one answer for a library deletion
+    and for a file that no longer declares a schedule others run after."""
+    broken = {name for name, _ in chain_problems(chains)}
+    gone = set(removed)
+    left = {name: chain for name, chain in chains.items() if name not in gone}
+    return sorted({name for name, _ in chain_problems(left)} - broken)

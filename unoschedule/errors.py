@@ -36,8 +36,10 @@ class ConfigError(UnoScheduleError):
         self.column = column
 
     def __str__(self) -> str:
-        if self.file:
+        if self.file and self.line:
             return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        if self.file:  # a problem of the file as a whole: no line to point at
+            return f"{self.file}: {self.message}"
         return self.message
 
 

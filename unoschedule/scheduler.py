@@ -563,12 +563,10 @@ class Scheduler:
         """The schedules whose ``after:`` would name no schedule once ``schedule_id`` is
         gone (``chains.chain_problems`` decides, as for the file); a chain broken
         already is not this deletion's doing."""
-        from .chains import chain_problems
+        from .chains import orphaned_by
 
         chains = {name: d.after for name, d in self.known_definitions().items()}
-        broken = {name for name, _ in chain_problems(chains)}
-        chains.pop(schedule_id, None)
-        return sorted({name for name, _ in chain_problems(chains)} - broken)
+        return orphaned_by(chains, [schedule_id])
 
     async def pause_schedule(
         self,

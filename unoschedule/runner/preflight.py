@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..abc import Engine
     from ..config.loader import Config
 
-__all__ = ["check_applicable", "check_applicable_config"]
+__all__ = ["check_applicable", "check_applicable_config", "check_followed"]
 
 
 def check_applicable(
@@ -44,10 +44,55 @@ def check_applicable(
 
 
 def check_applicable_config(config: Config, scheduler: Engine) -> None:
-    """``check_applicable`` for a reloaded ``config`` against what ``scheduler`` runs."""
-    check_applicable(
-        config.schedules,
-        scheduler.definitions,
-        now=scheduler.clock.now(),
-        file=str(config.path or ""),
-    )
+    """``check_applicable`` for a reloaded ``config`` against what ``scheduler`` runs,
+    and ``check_followed``."""
+    file = str(config.path or "")
+    check_applicable(config.schedules, scheduler.definitions, now=scheduler.clock.now(), file=file)
+    check_followed(config.schedules, scheduler, file=file)
+
+
+def check_followed(
+    new: Mapping[str, ScheduleDefinition], scheduler: Engine, *, file: str = ""
+) -> None:
+    """Raise ``ConfigErrors`` when the file's ``new`` schedules leave out one that a
+    schedule made through the API runs after (``after:``): removing it would leave that
+    one following nothing, never to run again, as deleting it through the library would
+    (``chains.orphaned_by``, which refuses both). Read from the state, not from what the
+    loop runs (a schedule added a moment ago counts too), and cheap when no schedule
+    made through the API follows another: a start over 100,000 schedules pays nothing."""
+    from ..chains import orphaned_by
+
+    store = scheduler.store
+    chains = {
+        state.name: definition.after
+        for state in store.list_schedules(statuses=_LIVE, source="api")
+        if (definition := state.stored_definition()) is not None
+    }
+    chains.update({name: d.after for name, d in new.items()})
+    followed = {chain.schedule for chain in chains.values() if chain is not None} - set(chains)
+    removed: dict[str, ScheduleDefinition | None] = {}
+    for name in sorted(followed):
+        state = store.get_schedule(name)
+        if state is not None and state.status in _LIVE and state.source == "file":
+            removed[name] = state.stored_definition()
+    if not removed:
+        return
+    before = {**chains, **{name: d.after if d else None for name, d in removed.items()}}
+    errors = []
+    for name in orphaned_by(before, removed):
+        after = chains[name]
+        assert after is not None
+        errors.append(
+            ConfigError(
+                f"schedule {after.schedule!r} is no longer in the file, but schedule "
+                f"{name!r} (made through the API) runs after it; delete or change "
+                f"{name!r} first, or keep {after.schedule!r}",
+                file,
+            )
+        )
+    if errors:
+        raise ConfigErrors(errors)
+
+
+#: The statuses of a schedule that is there (not ``removed``).
+_LIVE = ("active", "paused", "completed", "disabled")

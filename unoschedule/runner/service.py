@@ -32,7 +32,7 @@ from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
 from .ops import Operations
-from .preflight import check_applicable_config
+from .preflight import check_applicable_config, check_followed
 from .presence import Announcer
 from .reloading import loop_turn, write_reload, write_reload_of
 from .servedby import check_served_by
@@ -486,6 +486,7 @@ class Service:
         sched = self.scheduler
         store = sched.store
         if sched.config is not None:
+            check_followed(sched.file_definitions, sched, file=str(sched.config.path or ""))
             states, generation = write_reload(
                 store,
                 sched.file_definitions,
