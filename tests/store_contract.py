@@ -822,6 +822,28 @@ class StoreContract:
             got = store.get_schedule("a")
             assert got is not None and (got.last_run, got.last_result) == (T0, "success")
 
+    @pytest.mark.parametrize("said", ["", None], ids=["empty", "none"])
+    def test_an_empty_error_and_output_read_back_as_recorded(
+        self, store: Store, leader: int, said: str | None
+    ) -> None:
+        """``true`` prints nothing: its output is the empty text, a value, not an absent
+        one (None), and every store, the leader's end and a worker's settle alike, gives
+        back exactly what the end said."""
+        store.save_schedule(sched("a"))
+        before = {"error": "before", "output": "before"}
+        for run_id in ("r1", "r2"):
+            assert store.claim(run(run_id, **before), run_id, None, epoch=leader)
+            store.start_run(run_id, T0)
+        store.finish_runs([Finish("r1", "success", T0, error=said, output=said)])
+        got = store.get_run("r1")
+        assert got is not None and (got.error, got.output) == (said, said)
+        if WorkerQueues in self.CAPABILITIES:
+            assert isinstance(store, WorkerQueues)
+            end = Finish("r2", "success", T0, error=said, output=said)
+            assert store.queues.settle("default", "", "", end, started_at=T0) == 1
+            got = store.get_run("r2")
+            assert got is not None and (got.error, got.output) == (said, said)
+
     def test_an_end_enqueues_the_runs_it_starts_in_the_same_write(
         self, store: Store, leader: int
     ) -> None:
