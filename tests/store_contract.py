@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues
+from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues, held_lease
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 from unoschedule.records import Finish
 
@@ -1203,6 +1203,29 @@ class StoreContract:
         store.release_lease("B", b.epoch)
         c = store.acquire_lease("C", 10, T0 + timedelta(seconds=19))
         assert c is not None and c.epoch == b.epoch + 1
+
+    def test_a_released_lease_names_no_holder_and_the_next_still_gets_a_higher_epoch(
+        self, store: Store
+    ) -> None:
+        """A clean stop releases the lease: no store names its holder any more (as if it
+        still led, or had led until 1970), and the next leader's epoch is still higher."""
+        a = store.acquire_lease("A", 60, T0)
+        assert a is not None
+        store.release_lease("B", a.epoch)  # not the holder: no effect
+        store.release_lease("A", a.epoch + 1)  # not its epoch: no effect
+        assert store.current_lease() == a
+        store.release_lease("A", a.epoch)
+        assert store.current_lease() is None
+        assert held_lease(store, T0 + timedelta(seconds=1)) is None
+        b = store.acquire_lease("B", 60, T0 + timedelta(seconds=1))
+        assert b is not None and b.epoch == a.epoch + 1
+        assert store.current_lease() == b
+
+    def test_a_lease_names_its_holder_as_leader_only_until_it_expires(self, store: Store) -> None:
+        a = store.acquire_lease("A", 10, T0)
+        assert a is not None
+        assert held_lease(store, T0 + timedelta(seconds=9)) == a
+        assert held_lease(store, T0 + timedelta(seconds=10)) is None
 
     def test_expired_lease_still_renews_if_nobody_took_it(self, store: Store) -> None:
         a = store.acquire_lease("A", 1, T0)
