@@ -20,6 +20,7 @@ import pytest
 from redis_server import RedisServer, unique_prefix
 
 from unoschedule.abc import Store
+from unoschedule.runlogs import path_of
 from unoschedule.store import PREFIX_ENV
 from unoschedule.store.redis import RedisStorage
 from unoschedule.store.sqlite import SQLiteStorage
@@ -106,3 +107,32 @@ def test_a_run_that_printed_nothing_has_the_empty_output_on_either_store(state: 
     assert done.returncode == 0, done.stderr
     (run,) = state.json("history", "quiet")
     assert (run["result"], run["output"]) == ("success", "")
+
+
+def test_logs_shows_the_whole_output_of_a_run_that_trigger_wait_ran_itself(
+    state: State,
+) -> None:
+    """With no scheduler running, ``trigger --wait`` runs the job in its own process; its
+    output is kept under ``log_dir`` (beside a state file by default), cut at
+    ``log_max_bytes``, as a leader's run's is, and ``logs`` prints it whole."""
+    remote = state.env.get(PREFIX_ENV) is not None
+    (state.workdir / "schedules.yaml").write_text(
+        textwrap.dedent(f"""
+            scheduler:
+              output_tail: 64
+              log_max_bytes: 300
+              {"log_dir: run-logs" if remote else ""}
+            schedules:
+              chatty: {{schedule: {{every: 1h}}, command: [sh, -c, "seq 1 200"]}}
+        """)
+    )
+    done = state.cli("trigger", "chatty", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    folder = state.workdir / "run-logs" if remote else Path(f"{state.spec}.logs")
+    shown = state.cli("logs", "chatty")
+    assert shown.returncode == 0 and "only the end" not in shown.stderr, shown.stderr
+    assert shown.stdout.startswith("1\n2\n3\n")
+    assert "output cut at 300 bytes (scheduler.log_max_bytes)" in shown.stdout
+    record = state.json("logs", "chatty")
+    assert record["complete"] and record["path"] == str(path_of(folder, "chatty", run_id))
