@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues
+from unoschedule.abc import PAUSE_KINDS, Presence, StateFile, Store, WorkerQueues, held_lease
 from unoschedule.model import RunRecord, ScheduleState, VersionRecord
 from unoschedule.records import Finish
 
@@ -835,6 +835,28 @@ class StoreContract:
             got = store.get_schedule("a")
             assert got is not None and (got.last_run, got.last_result) == (T0, "success")
 
+    @pytest.mark.parametrize("said", ["", None], ids=["empty", "none"])
+    def test_an_empty_error_and_output_read_back_as_recorded(
+        self, store: Store, leader: int, said: str | None
+    ) -> None:
+        """``true`` prints nothing: its output is the empty text, a value, not an absent
+        one (None), and every store, the leader's end and a worker's settle alike, gives
+        back exactly what the end said."""
+        store.save_schedule(sched("a"))
+        before = {"error": "before", "output": "before"}
+        for run_id in ("r1", "r2"):
+            assert store.claim(run(run_id, **before), run_id, None, epoch=leader)
+            store.start_run(run_id, T0)
+        store.finish_runs([Finish("r1", "success", T0, error=said, output=said)])
+        got = store.get_run("r1")
+        assert got is not None and (got.error, got.output) == (said, said)
+        if WorkerQueues in self.CAPABILITIES:
+            assert isinstance(store, WorkerQueues)
+            end = Finish("r2", "success", T0, error=said, output=said)
+            assert store.queues.settle("default", "", "", end, started_at=T0) == 1
+            got = store.get_run("r2")
+            assert got is not None and (got.error, got.output) == (said, said)
+
     def test_an_end_enqueues_the_runs_it_starts_in_the_same_write(
         self, store: Store, leader: int
     ) -> None:
@@ -1194,6 +1216,29 @@ class StoreContract:
         store.release_lease("B", b.epoch)
         c = store.acquire_lease("C", 10, T0 + timedelta(seconds=19))
         assert c is not None and c.epoch == b.epoch + 1
+
+    def test_a_released_lease_names_no_holder_and_the_next_still_gets_a_higher_epoch(
+        self, store: Store
+    ) -> None:
+        """A clean stop releases the lease: no store names its holder any more (as if it
+        still led, or had led until 1970), and the next leader's epoch is still higher."""
+        a = store.acquire_lease("A", 60, T0)
+        assert a is not None
+        store.release_lease("B", a.epoch)  # not the holder: no effect
+        store.release_lease("A", a.epoch + 1)  # not its epoch: no effect
+        assert store.current_lease() == a
+        store.release_lease("A", a.epoch)
+        assert store.current_lease() is None
+        assert held_lease(store, T0 + timedelta(seconds=1)) is None
+        b = store.acquire_lease("B", 60, T0 + timedelta(seconds=1))
+        assert b is not None and b.epoch == a.epoch + 1
+        assert store.current_lease() == b
+
+    def test_a_lease_names_its_holder_as_leader_only_until_it_expires(self, store: Store) -> None:
+        a = store.acquire_lease("A", 10, T0)
+        assert a is not None
+        assert held_lease(store, T0 + timedelta(seconds=9)) == a
+        assert held_lease(store, T0 + timedelta(seconds=10)) is None
 
     def test_expired_lease_still_renews_if_nobody_took_it(self, store: Store) -> None:
         a = store.acquire_lease("A", 1, T0)

@@ -691,6 +691,38 @@ def test_logs_prints_the_whole_output_and_files_go_with_their_runs(tmp_path: Pat
     assert missing.returncode == 1 and missing.stderr.strip() == "error: chatty has no run 'nope'"
 
 
+def test_a_foreground_run_keeps_its_whole_output_where_a_leader_keeps_it(tmp_path: Path) -> None:
+    """``run_and_wait`` with no leader runs the job here: its output goes to the same file
+    a leader's run would get (``<state>.logs/NAME/RUN_ID.log``, cut at
+    ``log_max_bytes``), so that ``get_run_output`` has all of it, not the state's tail."""
+    import asyncio
+
+    from unoschedule import Scheduler
+    from unoschedule.runlogs import path_of
+
+    state = tmp_path / "state.db"
+
+    async def go() -> list[tuple[str, dict[str, Any]]]:
+        scheduler = Scheduler(storage=state, output_tail=64, log_max_bytes=300)
+        try:
+            await scheduler.schedule(
+                command=["sh", "-c", "seq 1 200"], schedule="0 0 * * *", name="chatty"
+            )
+            ran = []
+            for call in (scheduler.run_and_wait, scheduler.run_in_foreground):
+                record = await call("chatty")
+                ran.append((record["run_id"], await scheduler.get_run_output("chatty")))
+            return ran
+        finally:
+            scheduler.close()
+
+    for run_id, shown in asyncio.run(go()):
+        assert shown["run_id"] == run_id and shown["complete"]
+        assert shown["path"] == str(path_of(Path(f"{state}.logs"), "chatty", run_id))
+        assert shown["output"].startswith("1\n2\n3\n")
+        assert "output cut at 300 bytes (scheduler.log_max_bytes)" in shown["output"]
+
+
 # -- dead-man alarms and failure policies ---------------------------------------------------
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "Wakeups",
     "WorkQueues",
     "WorkerQueues",
+    "held_lease",
 ]
 
 
@@ -67,6 +68,11 @@ class Lease:
     epoch: int
     expires_at: datetime
     acquired_at: datetime
+
+    def holds_at(self, now: datetime) -> bool:
+        """Whether its holder leads at ``now``: only until it expires. A lease the store
+        still gives past that names the last leader, not a current one."""
+        return self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -469,10 +475,18 @@ class Store(ABC):
         """Extend our lease; False if it is no longer ours (then stop firing at once)."""
 
     @abstractmethod
-    def release_lease(self, instance_id: str, epoch: int) -> None: ...
+    def release_lease(self, instance_id: str, epoch: int) -> None:
+        """Give our lease up (a clean stop): free at once for the next holder, who still
+        gets a higher epoch, and no longer given by ``current_lease``. A lease that is not
+        ours (another holder or epoch) is left as it is."""
 
     @abstractmethod
-    def current_lease(self) -> Lease | None: ...
+    def current_lease(self) -> Lease | None:
+        """The lease as its holder last took or renewed it; None if none was ever taken
+        or it was released. It may have expired (its holder stopped renewing: it died,
+        or hangs): SQLite keeps it until another takes the lease, Redis frees it once its
+        own time-to-live runs out. So it names a leader only while ``Lease.holds_at(now)``
+        (``held_lease``); what expired says who led last and until when."""
 
     # -- the processes beside the leader ------------------------------------------------
 
@@ -605,6 +619,13 @@ class Store(ABC):
         """Delete at most ``limit`` finished runs: of ``name`` beyond its newest ``keep``,
         or (``name`` None) any scheduled before ``before``; their counts are folded into
         the totals that ``run_counts`` adds, so statistics survive. One short transaction."""
+
+
+def held_lease(store: Store, now: datetime) -> Lease | None:
+    """The lease of the leader at ``now``, or None when nobody leads: the one rule of
+    every command that names a leader (``health``, ``stats``, ``status``, ``top``)."""
+    lease = store.current_lease()
+    return lease if lease is not None and lease.holds_at(now) else None
 
 
 def _then_wake(operation: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .abc import Store
+from .abc import Store, held_lease
 from .identity import lost
 from .model import ScheduleDefinition
 from .timeutil import format_duration, format_instant
@@ -90,7 +90,8 @@ def check(
     state_path: Path | None,
 ) -> dict[str, Any]:
     """The health record: ``healthy``, ``reason`` (one line), ``leader``, ``epoch``,
-    ``lease_expires_at`` and ``overdue`` (name -> since when)."""
+    ``lease_expires_at`` (of the leader's current lease; all three None when nobody
+    leads) and ``overdue`` (name -> since when)."""
     record: dict[str, Any] = {
         "healthy": False,
         "reason": "",
@@ -102,7 +103,7 @@ def check(
     if store is None:
         record["reason"] = "no state file: the scheduler has never run here"
         return record
-    lease = store.current_lease()
+    lease = held_lease(store, now)
     if lease is not None:
         record.update(
             leader=lease.instance_id,
@@ -116,7 +117,7 @@ def check(
         problems.append(
             f"the state lost its identity ({marked}): nothing fires until `uno-schedule init-state`"
         )
-    if lease is None or lease.expires_at <= now:
+    if lease is None:
         problems.append("no leader: no scheduler holds a current lease")
     else:
         gone = _leader_process_gone(state_path)

@@ -8,6 +8,7 @@ import bisect
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .abc import held_lease
 from .timeutil import format_instant
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ def snapshot(store: Store | None, now: datetime, rows: int = 10) -> dict[str, An
     }
     if store is None:
         return out
-    lease = store.current_lease()
-    if lease is not None and lease.expires_at > now:
+    lease = held_lease(store, now)
+    if lease is not None:
         out["leader"], out["epoch"] = lease.instance_id, lease.epoch
     out["running"] = [
         {

@@ -31,7 +31,8 @@ from .errors import UnoScheduleError
 
 if TYPE_CHECKING:
     from .abc import Store
-    from .model import SchedulerOptions
+    from .jobs import JobOutcome
+    from .model import RunRecord, SchedulerOptions
 
 
 class _HasLogDir(Protocol):
@@ -46,7 +47,15 @@ class _HasLogDir(Protocol):
     def state_path(self) -> Path | None: ...
 
 
-__all__ = ["OutputSink", "file_name", "log_dir_of", "path_of", "read_output", "remove"]
+__all__ = [
+    "OutputSink",
+    "file_name",
+    "log_dir_of",
+    "path_of",
+    "read_output",
+    "remove",
+    "sink_of",
+]
 
 #: A run's file is flushed at most this often while it prints (and when it ends): a
 #: write per line stays a copy into a buffer, not a system call.
@@ -263,11 +272,28 @@ class OutputSink:
             with contextlib.suppress(OSError), self._open(schedule, run_id) as out:
                 out.write(text.encode("utf-8", "replace"))
 
+    def ended(self, run: RunRecord, outcome: JobOutcome) -> None:
+        """``finished``, for a run's end as the executor reported it."""
+        self.finished(run.schedule, run.run_id, outcome.output, outcome.result == "success")
+
     def close(self) -> None:
         for handle in self._files.values():
             with contextlib.suppress(OSError):
                 handle.close()
         self._files.clear()
+
+
+def sink_of(
+    scheduler: _HasLogDir, forward: Callable[[str], None], *, echo: bool = False
+) -> OutputSink | None:
+    """The writer of the full output of the runs ``scheduler`` runs in this process, the
+    leader's, a worker's and a foreground ``trigger --wait``'s alike: under its
+    ``log_dir``, cut at ``log_max_bytes``, where ``logs`` reads. None without a
+    ``log_dir`` (a remote store with none configured)."""
+    log_dir = log_dir_of(scheduler)
+    if log_dir is None:
+        return None
+    return OutputSink(log_dir, forward, scheduler.options.log_max_bytes, echo=echo)
 
 
 def read_output(

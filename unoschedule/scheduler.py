@@ -1096,7 +1096,9 @@ class Scheduler:
         when it is due, unless a scheduler started meanwhile took it first (this then
         waits for that scheduler's attempts), and if this process dies meanwhile, the
         next scheduler runs it. Stopped (Ctrl-C, a cancelled task), it records the
-        attempt it runs, or the retry it waits for, ``interrupted``."""
+        attempt it runs, or the retry it waits for, ``interrupted``. Each attempt's full
+        output is kept as a leader keeps it (``runlogs.sink_of``), for ``logs``."""
+        from .runlogs import sink_of
         from .runner.executor import Executor
         from .runner.notify import Notifier
         from .runner.processes import process_token
@@ -1107,15 +1109,18 @@ class Scheduler:
         store = self.store
         token = process_token()  # how a leader tells this process died
         notifier = Notifier(store.clone, folder=self.base_dir)
+        # a file that cannot be written is told where the operator looks (stderr for the CLI)
+        sink = sink_of(self, lambda line: self.hook_log(line) if self.hook_log else None)
         settler = Settler(
             self.options,
             on_failure=self.notify_failure,
+            on_finished=(lambda run, outcome, _s, _f: sink.ended(run, outcome)) if sink else None,
             definitions=self.known_definitions,
             notifier=notifier,
             # a schedule of the file not stored yet is active: the runner stores it
             active=lambda name: getattr(store.get_schedule(name), "status", "active") == "active",
         )
-        executor = Executor()
+        executor = Executor(output=sink.write if sink else None)
 
         async def record(finish: Finish, retry: RunRecord | None) -> Ended:
             finish = with_retry(finish, retry, token)
@@ -1150,6 +1155,9 @@ class Scheduler:
             with contextlib.suppress(UnoScheduleError):  # what failed first is the news
                 self._stop_retry_of(run, token)
             raise
+        finally:
+            if sink is not None:  # the file of an attempt stopped as it ran
+                sink.close()
         await _in_thread(notifier.close)  # its notifications are sent before it returns
         return final
 

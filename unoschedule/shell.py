@@ -237,7 +237,7 @@ def leader_status(scheduler: Scheduler) -> dict[str, Any]:
     store = scheduler.store
     lease = store.current_lease()
     now = scheduler.clock.now()
-    if lease is not None and lease.expires_at > now:
+    if lease is not None and lease.holds_at(now):
         return {"running": True, "leader": lease.instance_id, "since": None, "reason": "running"}
     from .timeutil import format_instant, parse_instant
 
@@ -245,7 +245,7 @@ def leader_status(scheduler: Scheduler) -> dict[str, Any]:
     stopped = store.get_meta("stopped_at")
     if stopped:
         moments.append(parse_instant(stopped))
-    if lease is not None and lease.expires_at.year > 1970:
+    if lease is not None:  # expired (a released one is none): its holder's end
         moments.append(lease.expires_at)
     if not moments and lease is None and store.get_meta("started_at") is None:
         return {"running": False, "leader": None, "since": None, "reason": "never"}

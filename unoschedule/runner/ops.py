@@ -139,12 +139,8 @@ class Operations(Observer):
     def output_sink(self) -> Callable[[str, str, bytes], None] | None:
         """The executor's output callback: what a command prints goes to its run's file
         (and, with a verbose log, line by line to the log); None without ``log_dir``."""
-        if self.log_dir is None:
-            return None
-        self.sink = OutputSink(
-            self.log_dir, self.log.debug, self.options.log_max_bytes, echo=self.log.verbose
-        )
-        return self.sink.write
+        self.sink = runlogs.sink_of(self.scheduler, self.log.debug, echo=self.log.verbose)
+        return None if self.sink is None else self.sink.write
 
     def removed_runs(self, run_ids: Sequence[tuple[str, str]]) -> None:
         """Delete the output files of pruned runs."""
@@ -176,9 +172,7 @@ class Operations(Observer):
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
         if self.sink is not None:
-            self.sink.finished(
-                run.schedule, run.run_id, outcome.output, outcome.result == "success"
-            )
+            self.sink.ended(run, outcome)
         self._count(run.schedule)
         self._watch_failures(run, outcome, at)
 

@@ -43,7 +43,6 @@ from ..jobs import JobOutcome
 from ..model import RunRecord, ScheduleDefinition, SchedulerOptions, reloaded_options
 from ..overlap import GROUP_POLL, cancelled_outcome, group_members
 from ..records import Finish
-from ..runlogs import OutputSink
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .failing import ends_a_streak, pause_if_failing
@@ -146,16 +145,7 @@ class Worker:
         #: The full output of the runs this worker runs, under this host's ``log_dir``
         #: (``logs`` on this host reads it), as a runner keeps its own.
         self.log_dir = runlogs.log_dir_of(scheduler)
-        self.sink = (
-            OutputSink(
-                self.log_dir,
-                self.log.debug,
-                scheduler.options.log_max_bytes,
-                echo=self.log.verbose,
-            )
-            if self.log_dir is not None
-            else None
-        )
+        self.sink = runlogs.sink_of(scheduler, self.log.debug, echo=self.log.verbose)
         # A job's lines only when they are shown: a call per line held the loop.
         self.executor = Executor(
             log=self.log.debug if self.log.verbose else None,
@@ -262,9 +252,7 @@ class Worker:
         if self.metrics is not None:
             self.metrics.finished(run, outcome.result, (at - started).total_seconds(), at)
         if self.sink is not None:
-            self.sink.finished(
-                run.schedule, run.run_id, outcome.output, outcome.result == "success"
-            )
+            self.sink.ended(run, outcome)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
         assert self._stop is not None

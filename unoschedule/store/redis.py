@@ -746,12 +746,18 @@ end
 #: settle: only a run still queued or running ends (false otherwise), and its end is
 #: written whole, as SQLite writes its row: an absent duration, error or output clears
 #: the field, so that nothing said of the run before (why it was buffered, at its claim)
-#: outlives its end. ``err`` and ``output`` are '' for none, else '=' and the text.
+#: outlives its end. ``err`` and ``output`` are '' for none, else '=' and the text: the
+#: marker keeps an empty text (a command that printed nothing) a value, as SQLite keeps
+#: it, not an absent field.
 _RECORD_END = (
     _NOTE_SUCCESS
     + """
 local function set_or_clear(rk, field, value)
   if value ~= '' then redis.call('HSET', rk, field, value)
+  else redis.call('HDEL', rk, field) end
+end
+local function set_marked_or_clear(rk, field, marked)
+  if marked ~= '' then redis.call('HSET', rk, field, string.sub(marked, 2))
   else redis.call('HDEL', rk, field) end
 end
 local function record_end(p, run_id, result, finished, duration, err, output, last_run)
@@ -760,8 +766,8 @@ local function record_end(p, run_id, result, finished, duration, err, output, la
   if now ~= 'queued' and now ~= 'running' then return false end
   redis.call('HSET', rk, 'result', result, 'finished_at', finished)
   set_or_clear(rk, 'duration', duration)
-  set_or_clear(rk, 'error', string.sub(err, 2))
-  set_or_clear(rk, 'output', string.sub(output, 2))
+  set_marked_or_clear(rk, 'error', err)
+  set_marked_or_clear(rk, 'output', output)
   redis.call('SREM', p .. 'unfinished', run_id)
   redis.call('SREM', p .. 'worker-held', run_id)
   local sched = redis.call('HGET', rk, 'schedule')

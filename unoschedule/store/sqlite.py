@@ -74,7 +74,9 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStorage", "socket_address"]
 APPLICATION_ID = 0x554E4F53
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT = 30.0
-_PAST = "1970-01-01T00:00:00.000000Z"
+#: The expiry of a released lease: its row stays, so that the next holder's epoch is
+#: still higher, but it names no holder (``current_lease``).
+_RELEASED = "1970-01-01T00:00:00.000000Z"
 
 # -- schema and migrations ------------------------------------------------------------
 
@@ -1418,13 +1420,15 @@ class SQLiteStorage(Store, StateFile):
         with self._write(durable=True) as conn:
             conn.execute(
                 "UPDATE lease SET expires_at = ? WHERE id = 1 AND instance_id = ? AND epoch = ?",
-                (_PAST, instance_id, epoch),
+                (_RELEASED, instance_id, epoch),
             )
 
     def current_lease(self) -> Lease | None:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT instance_id, epoch, expires_at, acquired_at FROM lease WHERE id = 1"
+                "SELECT instance_id, epoch, expires_at, acquired_at FROM lease "
+                "WHERE id = 1 AND expires_at <> ?",
+                (_RELEASED,),
             ).fetchone()
         return None if row is None else _lease_from_row(row)
 
