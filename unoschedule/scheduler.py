@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import pauses
-from .abc import PAUSE_CALLS, PAUSE_KINDS, Clock, PauseKind, StateFile, Store, SystemClock
+from .abc import (
+    PAUSE_CALLS,
+    PAUSE_KINDS,
+    Clock,
+    PauseKind,
+    StateFile,
+    Store,
+    SystemClock,
+    held_lease,
+)
 from .errors import (
     ArgumentError,
     ConfigError,
@@ -836,9 +845,9 @@ class Scheduler:
         ran = sum(c.get("run_count", 0) for c in counts.values())
         ok = sum(c.get("success_count", 0) for c in counts.values())
         uptime = 0.0
-        lease = store.current_lease() if store else None
+        lease = held_lease(store, now) if store else None
         started = store.get_meta("started_at") if store else None
-        if lease is not None and lease.expires_at > now and started:
+        if lease is not None and started:
             from .timeutil import parse_instant
 
             uptime = max(0.0, (now - parse_instant(started)).total_seconds())
@@ -851,13 +860,11 @@ class Scheduler:
             "success_rate": round(ok / ran, 4) if ran else None,
             "scheduler_uptime": round(uptime, 1),
             "missed_schedules": sum(c.get("missed_count", 0) for c in counts.values()),
-            "leader": lease.instance_id if lease and lease.expires_at > now else None,
+            "leader": lease.instance_id if lease else None,
             # the current leader's instance id (HOSTNAME:PID unless configured)
-            "instance_id": lease.instance_id if lease and lease.expires_at > now else None,
+            "instance_id": lease.instance_id if lease else None,
             # until when its lease holds unless it renews it (its heartbeat)
-            "leader_lease_until": (
-                format_instant(lease.expires_at) if lease and lease.expires_at > now else None
-            ),
+            "leader_lease_until": format_instant(lease.expires_at) if lease else None,
             **self._presences(store, now),
         }
 
@@ -929,8 +936,7 @@ class Scheduler:
         store = self._store_if_any()
         if store is None:
             return False
-        lease = store.current_lease()
-        return lease is not None and lease.expires_at > self.clock.now()
+        return held_lease(store, self.clock.now()) is not None
 
     def _manual_run(
         self,
