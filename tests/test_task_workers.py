@@ -288,6 +288,15 @@ async def gone_within(server: Forker, seconds: float) -> bool:
     return server.dead
 
 
+async def alive_after(pids: list[int], seconds: float) -> list[int]:
+    """Those of ``pids`` still alive once ``seconds`` passed or all are gone: a worker
+    whose server went exits on its own, a moment later under load."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return [pid for pid in pids if alive(pid)]
+
+
 def test_a_task_module_a_reload_brings_is_imported_by_the_scheduler_once_not_by_each_worker(
     tmp_path: Path,
 ) -> None:
@@ -350,7 +359,7 @@ def test_a_renewed_fork_server_lets_busy_workers_finish_and_goes_with_the_last_o
             olds = [int(m.read_text()) for m in markers]
             parent = parent_of(int(brought_run.output)) - new.pid
             gone = await gone_within(old, 10)
-            return outcomes, olds, parent, gone, [pid for pid in olds if alive(pid)]
+            return outcomes, olds, parent, gone, await alive_after(olds, 10)
         finally:
             executor.close()
 
