@@ -94,6 +94,15 @@ class Timeline(ABC):
         """What becomes of the occurrence claimed under ``slot``."""
         return Occurrence(slot, slot)
 
+    def period(self) -> timedelta | None:
+        """A span by which this timeline repeats wherever its zone's UTC offset stays
+        the same: ``next(t + period) == next(t) + period`` for every ``t`` from its
+        first instant on, as long as ``t`` and the instants compared lie in one offset
+        period of the zone. None when no short one is known (a day of the month, a
+        single instant). A scan that finds every occurrence of a repeat skipped can
+        step over the repeats that follow (``effective``)."""
+        return None
+
     def upcoming(self, after: datetime, count: int) -> list[Occurrence]:
         """The next ``count`` occurrences that run (``next-runs`` shows these)."""
         return [self.occurrence(t) for t in self.take(after, count)]
@@ -134,6 +143,10 @@ class CalendarTimeline(Timeline):
         self.zone = zone
         self.policy = policy
 
+    def period(self) -> timedelta | None:
+        days = self.matcher.period_days
+        return timedelta(days=days) if days is not None else None
+
     def next(self, after: datetime) -> datetime | None:
         return next_instant(self.matcher, self.zone, self.policy, after)
 
@@ -144,25 +157,28 @@ class CalendarTimeline(Timeline):
 
 
 class IntervalTimeline(Timeline):
-    """``anchor + k * period`` for k >= 0; elapsed time only, no wall clock.
+    """``anchor + k * interval`` for k >= 0; elapsed time only, no wall clock.
 
     Without an anchor the timeline is anchored at the ``after`` it is asked about, which is
     what "first seen now" means for a schedule no state has seen yet.
     """
 
-    def __init__(self, period: timedelta, anchor: datetime | None):
-        self.period = period
+    def __init__(self, interval: timedelta, anchor: datetime | None):
+        self.interval = interval
         self.anchor = anchor
+
+    def period(self) -> timedelta | None:
+        return self.interval
 
     def next(self, after: datetime) -> datetime | None:
         anchor = self.anchor
         try:
             if anchor is None:
-                return after + self.period
+                return after + self.interval
             if after < anchor:
                 return anchor
-            steps = (after - anchor) // self.period + 1
-            return anchor + self.period * steps
+            steps = (after - anchor) // self.interval + 1
+            return anchor + self.interval * steps
         except OverflowError:  # past year 9999: the calendar, and so the schedule, ends
             return None
 
@@ -189,6 +205,9 @@ class BoundedTimeline(Timeline):
         self.inner = inner
         self.start = start
         self.end = end
+
+    def period(self) -> timedelta | None:
+        return self.inner.period()  # from its first instant on, past ``end`` none at all
 
     def next(self, after: datetime) -> datetime | None:
         if self.start is not None and after < self.start:
@@ -422,6 +441,7 @@ class DailySchedule(ScheduleSpec):
             range(1, 13),
             CachedDayRule(lambda y, m, n, f: range(1, n + 1)),
             TimeList(_seconds(self.times)),
+            period_days=1,
         )
 
     def to_config(self) -> Any:
@@ -470,7 +490,10 @@ class WeeklySchedule(ScheduleSpec):
             return [d for d in range(1, ndays + 1) if (first + d - 1) % 7 in wanted]
 
         self._matcher = LocalMatcher(
-            range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times))
+            range(1, 13),
+            CachedDayRule(pick),
+            TimeList(_seconds(self.times)),
+            period_days=1 if len(wanted) == 7 else 7,
         )
 
     def to_config(self) -> Any:

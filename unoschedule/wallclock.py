@@ -185,14 +185,28 @@ class CachedDayRule:
 
 
 class LocalMatcher:
-    """Months x day rule x times of day, evaluated in naive local wall time."""
+    """Months x day rule x times of day, evaluated in naive local wall time.
 
-    __slots__ = ("days", "months", "times")
+    ``period_days`` says that the matching wall times repeat every that many days (1
+    when the day rule picks every day, 7 when it picks days of the week only), so that
+    a long scan can step over the repeats (``effective``); None when the days depend on
+    the month or the year (a day of the month, ``L``, ``#``).
+    """
 
-    def __init__(self, months: Iterable[int], days: DayRule, times: TimesOfDay):
+    __slots__ = ("days", "months", "period_days", "times")
+
+    def __init__(
+        self,
+        months: Iterable[int],
+        days: DayRule,
+        times: TimesOfDay,
+        *,
+        period_days: int | None = None,
+    ):
         self.months = frozenset(months)
         self.days = days
         self.times = times
+        self.period_days = period_days if len(self.months) == 12 else None
 
     def next_local(self, start: datetime) -> datetime | None:
         """The first matching wall time at or after naive ``start`` (whole seconds)."""
