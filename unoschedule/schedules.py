@@ -198,6 +198,25 @@ class NeverTimeline(Timeline):
         return None
 
 
+class ContinuedTimeline(Timeline):
+    """Another timeline, gone on with from ``first``: that instant, then the other's
+    instants after it, nothing before it. What an anchored schedule runs from the next
+    run its state holds (see ``ScheduleSpec.timeline``)."""
+
+    def __init__(self, inner: Timeline, first: datetime):
+        self.inner = inner
+        self.first = first
+
+    def period(self) -> timedelta | None:
+        return self.inner.period()  # from ``first`` on, the inner timeline's instants
+
+    def next(self, after: datetime) -> datetime | None:
+        return self.first if after < self.first else self.inner.next(after)
+
+    def wall_time(self, instant: datetime, zone: tzinfo) -> datetime:
+        return self.inner.wall_time(instant, zone)
+
+
 class BoundedTimeline(Timeline):
     """Restricts another timeline to ``[start, end]`` (both inclusive)."""
 
@@ -277,15 +296,25 @@ class ScheduleSpec(ABC):
         anchor: datetime | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        next_run: datetime | None = None,
     ) -> Timeline:
         """Bind to a zone (and ``name`` for cron ``H``), a DST policy, an anchor and bounds.
 
         An interval is anchored at ``start`` (the start_date) when there is one, else at
         ``anchor`` (when the schedule was first seen), as SPEC 3 says. Instants are
         normalised to UTC so that arithmetic on them is elapsed time, never wall time.
+
+        ``next_run`` is the next occurrence the state holds (the run loop's next claim).
+        An anchored schedule goes on from it, that one first (``ContinuedTimeline``): a
+        wall-clock jump moves an interval's next run by the jump, off its start_date's
+        phase (``RunLoop.clock_jumped``), and the loop runs it there, then the phase
+        again. So the loop, next-runs, status and the calendar, which all build their
+        timeline here from what the state holds, list the same runs.
         """
         anchor, start, end = _utc(anchor), _utc(start), _utc(end)
         inner = self._timeline(zone, name, self.dst_policy(dst), start or anchor)
+        if next_run is not None and self.anchored:
+            inner = ContinuedTimeline(inner, next_run.astimezone(UTC))
         if start is None and end is None:
             return inner
         return BoundedTimeline(inner, start, end)
