@@ -10,6 +10,7 @@ the library's status and list, ``top``, a new leader), under a fake clock.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +19,13 @@ from typing import Any
 import pytest
 from redis_server import RedisServer, unique_prefix
 from test_loop import FakeClock, FakeExecutor, Harness, T, cron, run
+from typer.testing import CliRunner
 
 from unoschedule import Scheduler
+from unoschedule.cli import app
+from unoschedule.config import load_config
 from unoschedule.config.python_values import definition_from_values
+from unoschedule.effective import fixed_offset
 from unoschedule.explain import explain
 from unoschedule.metrics import Metrics
 from unoschedule.model import ScheduleDefinition
@@ -31,6 +36,7 @@ from unoschedule.runner.ops import Operations
 from unoschedule.schedules import IntervalSchedule
 from unoschedule.store.redis import RedisStorage
 from unoschedule.sync import apply_plan, make_plan
+from unoschedule.timeutil import format_instant
 
 # -- when a schedule next starts --------------------------------------------------------
 
@@ -391,3 +397,56 @@ def test_a_jump_never_moves_an_interval_before_its_start_date(tmp_path: Path) ->
 
     run(go)
     assert fired(h.executor.calls) == ["09:30", "09:40"]
+
+
+#: Every 10 minutes on the phase of its start date (:05, :15, ...), the second one
+#: started a fixed 0-2 minutes later (its status then builds its timeline to say when).
+PHASED = """\
+schedules:
+  every:
+    schedule: {every: 10m}
+    command: "true"
+    start_date: 2026-06-01T08:05:00Z
+  spread:
+    schedule: {every: 10m}
+    command: "true"
+    start_date: 2026-06-01T08:05:00Z
+    jitter: 2m
+    jitter_fixed: true
+"""
+
+
+def test_next_runs_list_what_the_loop_runs_after_a_jump_moved_an_interval_with_a_start_date(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "schedules.yaml"
+    config.write_text(PHASED)
+    h = Harness(tmp_path, list(load_config(config).schedules.values()))
+    shown: dict[str, Any] = {}
+
+    async def go() -> None:
+        loop = h.start()  # 08:59: next at 09:05
+        await tick(loop, h, "2026-06-01T09:00:00Z")
+        jump(h, loop, "2026-06-01T08:33:00Z")  # set back 27 min: the next run moves to 08:38
+        library = Scheduler.for_state(h.path)
+        library.clock = h.clock
+        shown["library"] = library.next_run_times("every", 3)
+        shown["spread"] = library.schedule_status("spread")["next_run"]
+        library.close()
+        cli = CliRunner().invoke(
+            app,
+            ["-c", str(config), "--state", str(h.path), "next-runs", "every", "--count", "3",
+             "--from", "2026-06-01T08:33:00Z", "--json"],
+            env={"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None},
+        )  # fmt: skip
+        assert cli.exit_code == 0, cli.output
+        shown["cli"] = json.loads(cli.stdout)
+        for when in ("08:35", "08:38", "08:45", "08:55"):
+            await tick(loop, h, f"2026-06-01T{when}:00Z")
+
+    run(go)
+    every = [c for c in h.executor.calls if c[0] == "every"]
+    assert fired(every) == ["08:38", "08:45", "08:55"]  # moved, then the start date's phase
+    runs = ["2026-06-01T08:38:00Z", "2026-06-01T08:45:00Z", "2026-06-01T08:55:00Z"]
+    spread = T("2026-06-01T08:38:00Z") + fixed_offset("spread", timedelta(minutes=2))
+    assert shown == {"library": runs, "cli": runs, "spread": format_instant(spread)}

@@ -60,6 +60,12 @@ class Blackout:
     def _starts(self, zone: tzinfo) -> Timeline:
         return _window_starts(self.cron or "", zone, self.name)
 
+    def period(self, zone: tzinfo) -> timedelta | None:
+        """How often a recurring window comes back where the zone's UTC offset stays
+        the same (its expression's ``Timeline.period``: a day, a week), or None: a
+        from/to span, or an expression tied to days of the month."""
+        return self._starts(zone).period() if self.cron is not None else None
+
     def cover(self, instant: datetime, zone: tzinfo) -> tuple[datetime, datetime] | None:
         """The span ``[begin, end)`` of this window covering ``instant``, or None."""
         if self.cron is not None and self.duration is not None:

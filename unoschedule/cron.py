@@ -124,9 +124,11 @@ class CronExpression:
         minutes = self._values(minute, MINUTE, 1)
         hours = self._values(hour, HOUR, 2)
         months = self._values(month, MONTH, 4)
-        day_rule = self._day_rule(dom, dow)
+        day_rule, period_days = self._day_rule(dom, dow)
         self.is_wildcard_time = minute.text.startswith("*") or hour.text.startswith("*")
-        self.matcher = LocalMatcher(months, day_rule, TimeGrid(hours, minutes, seconds))
+        self.matcher = LocalMatcher(
+            months, day_rule, TimeGrid(hours, minutes, seconds), period_days=period_days
+        )
         self._check_possible(months, dom)
 
     def __repr__(self) -> str:
@@ -241,7 +243,10 @@ class CronExpression:
 
     # -- days ----------------------------------------------------------------------------
 
-    def _day_rule(self, dom: _Token, dow: _Token) -> CachedDayRule:
+    def _day_rule(self, dom: _Token, dow: _Token) -> tuple[CachedDayRule, int | None]:
+        """The rule that picks the days of a month, and the days after which the days it
+        picks repeat (``LocalMatcher.period_days``): 1 or 7 when the day of the month is
+        ``*`` and the day of the week has no ``#`` or ``L``, else None."""
         dom_values = self._values(dom, DAY, 3)
         dow_values = self._values(dow, WEEKDAY, 5)
         last_offsets: set[int] = set()  # L-n: n days before the last day (L is 0)
@@ -311,7 +316,10 @@ class CronExpression:
             days = dom_days | dow_days if combine_or else dom_days & dow_days
             return sorted(days)
 
-        return CachedDayRule(pick)
+        period_days = None
+        if dom_full and not has_dow_special:
+            period_days = 1 if len(dow_values) == 7 else 7
+        return CachedDayRule(pick), period_days
 
     def _check_possible(self, months: set[int], dom: _Token) -> None:
         from datetime import datetime

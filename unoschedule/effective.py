@@ -25,15 +25,18 @@ generator the caller gives.
 
 from __future__ import annotations
 
+import math
 import random
-from datetime import date, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import NamedTuple
 
 from .blackout import Blackout, Cover, covering
 from .calendars import Calendar, Roll
 from .cron import stable_hash
 from .schedules import Occurrence, Timeline
 from .timeutil import format_duration, format_instant
-from .wallclock import CRONIE_FIXED, DstPolicy, first_instant, wall_instants
+from .wallclock import CRONIE_FIXED, DstPolicy, first_instant, wall_instants, zone_offsets
 
 __all__ = ["EffectiveTimeline", "draw_start", "fixed_offset", "next_start"]
 
@@ -41,6 +44,22 @@ _EPSILON = timedelta(microseconds=1)
 #: At most this many nominal instants are looked at for one answer (a calendar that
 #: excludes nearly everything must not make a question take forever).
 _SCAN_LIMIT = 200_000
+#: How far past ``after`` (or past the end of the last from/to window, when that is
+#: later) the next run is looked for: an occurrence beyond it is found only when it is
+#: the first one there. 100 years, which a person cannot tell from never: the longest
+#: duration the configuration takes (an ``every:``, a window's ``for:``), and more than
+#: twice the longest gap between two occurrences of a cron expression (40 years:
+#: ``0 0 * 2 1#5``, a 29 February that is a Monday, across 2100). A schedule whose
+#: every occurrence falls in a blackout window so has no next run: the README says so.
+HORIZON = timedelta(days=36525)
+#: UTC offsets are under a day, so two of them differ by under two days: what a step of
+#: a scan looks at lies within this much of the instants it compares.
+_OFFSETS_APART = timedelta(days=2)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Occurrences and windows that repeat only over a longer span (an ``every: 7m13s``
+#: against a daily window: 433 days) are scanned step by step: no offset period holds
+#: two of their cycles.
+_LONGEST_PERIOD = timedelta(days=366)
 
 
 def fixed_offset(name: str, jitter: timedelta) -> timedelta:
@@ -72,6 +91,9 @@ def next_start(timeline: Timeline, next_run: datetime) -> datetime | None:
 
 class EffectiveTimeline(Timeline):
     """``nominal`` with a calendar, blackout windows and jitter applied."""
+
+    #: How far ahead ``next`` and ``upcoming`` look (``HORIZON``).
+    horizon: timedelta = HORIZON
 
     def __init__(
         self,
@@ -180,7 +202,10 @@ class EffectiveTimeline(Timeline):
         return covering(self.blackouts, instant, self.zone) if self.blackouts else None
 
     def occurrence(self, slot: datetime) -> Occurrence:
-        cover = self._cover(slot)
+        return self._covered(slot, self._cover(slot))
+
+    def _covered(self, slot: datetime, cover: Cover | None) -> Occurrence:
+        """``occurrence(slot)``, given the blackout covering it."""
         if cover is not None:
             name = cover.window.name
             if not cover.window.defer:
@@ -211,27 +236,85 @@ class EffectiveTimeline(Timeline):
         return found.start if found is not None else None
 
     def _next_run(self, after: datetime) -> Occurrence | None:
-        """The first occurrence that runs and starts strictly after ``after``."""
+        """The first occurrence that runs and starts strictly after ``after``, looked for
+        up to ``HORIZON`` ahead (``_horizon``).
+
+        Each step takes the next slot and, when a blackout skips it, goes on from the
+        end of that blackout. ``_Repeats`` steps over whole cycles of steps that come
+        round again, which a schedule blacked out at every occurrence otherwise walks
+        one by one to the horizon: it lands where the steps would have, so the answer is
+        the same.
+        """
         shifted = after - self.offset
         cover = self._cover(shifted)
         if cover is not None and cover.window.defer:
             first = self.slot(cover.begin - _EPSILON)
             if first is not None and first <= shifted:
                 return self.occurrence(first)
+        horizon = self._horizon(shifted)
+        repeats = _Repeats.of(self)
+        position: datetime | None = None  # where the last step went on from
         current = self.slot(shifted)
         for _ in range(_SCAN_LIMIT):
             if current is None:
                 return None
-            found = self.occurrence(current)
+            blocked = self._cover(current)
+            found = self._covered(current, blocked)
             if found.start is not None and found.start > after:
                 return found
+            if current > horizon:
+                return None
             skip_to = current
-            if found.skipped is not None:
-                blocked = self._cover(current)
-                if blocked is not None and blocked.end > current:
-                    skip_to = blocked.end - _EPSILON
+            if found.skipped is not None and blocked is not None and blocked.end > current:
+                skip_to = blocked.end - _EPSILON
+            if repeats is not None and position is not None:
+                skip_to = repeats.forward(position, skip_to, horizon)
+            position = skip_to
             current = self.slot(skip_to)
         return None
+
+    def _spans(self) -> list[tuple[datetime, datetime]]:
+        """Instants (UTC) between which each from/to window can cover anything: its wall
+        times widened by two days, as no UTC offset reaches a day."""
+        out = []
+        for window in self.blackouts:
+            if window.start is not None and window.end is not None:
+                begin = window.start.replace(tzinfo=UTC) - _OFFSETS_APART
+                out.append((begin, window.end.replace(tzinfo=UTC) + _OFFSETS_APART))
+        return out
+
+    def _horizon(self, after: datetime) -> datetime:
+        """Up to when ``_next_run`` looks: ``HORIZON`` past ``after``, or past the end of
+        the last from/to window when that is later (a freeze of many years is one step,
+        and what runs after it is what a person asks for)."""
+        start = max([after, *(end for _, end in self._spans())])
+        try:
+            return start + self.horizon
+        except OverflowError:
+            return datetime.max.replace(tzinfo=UTC)
+
+    def _regular(self, at: datetime) -> _Span | None:
+        """The span around ``at`` in which the zone keeps one UTC offset and no from/to
+        window can cover anything, or None when ``at`` is not in one."""
+        zone = self.zone
+        if isinstance(zone, timezone):
+            low, high = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+            offset = zone.utcoffset(None)
+        else:
+            try:
+                naive = at.astimezone(UTC).replace(tzinfo=None)
+                offset, begin, end, _ = zone_offsets(zone).period(naive)
+            except (OverflowError, OSError, ValueError):
+                return None
+            low, high = begin.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+        for begin, end in self._spans():
+            if begin <= at < end:
+                return None
+            if end <= at:
+                low = max(low, end)
+            else:
+                high = min(high, begin)
+        return _Span(low, high, offset)
 
     def upcoming(self, after: datetime, count: int) -> list[Occurrence]:
         """The next ``count`` occurrences that run, with their starts and jitter windows."""
@@ -248,3 +331,153 @@ class EffectiveTimeline(Timeline):
             out.append(found)
             current = found.start
         return out
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Instants ``[low, high)`` in which a zone keeps the UTC offset ``offset`` and no
+    from/to window can cover anything."""
+
+    low: datetime
+    high: datetime
+    offset: timedelta
+
+
+class _Crossing(NamedTuple):
+    """What the steps of a scan from ``landing`` (where it jumped to, near the end of a
+    span) across the change of offset that ends the span depend on, when its windows
+    and occurrences repeat with the period: the offsets, the landing's wall time within
+    the period, and how far ahead the change lies."""
+
+    offset_before: timedelta
+    offset_after: timedelta
+    wall_phase: int
+    to_change: timedelta
+
+
+class _Repeats:
+    """Steps ``EffectiveTimeline._next_run`` over the cycles its steps go round.
+
+    Where the zone keeps one UTC offset and no from/to window lies (a ``_Span``), the
+    nominal timeline and every recurring window repeat with ``period`` (the least
+    common multiple of theirs, ``Timeline.period``), and so does a step of the scan
+    (from a position to the end of the blackout that skips the next slot): the step
+    from ``p + period`` is the step from ``p`` moved by ``period``, as long as all it
+    looks at (windows begun up to ``reach`` before ``p``, offsets within
+    ``_OFFSETS_APART``) lies in one span. So once the scan reaches a position a whole
+    number of periods after an earlier one, with every slot between skipped, it would
+    go round that cycle until it nears the end of the span or the horizon: ``forward``
+    goes there at once.
+
+    From there the scan crosses the change of offset at the span's end step by step
+    until it comes round again in the next span. How it does depends only on the two
+    offsets, on where the change falls from the position it started from and on that
+    position's wall time within the period: the next crossing with the same four is
+    the same steps moved, so it is not walked again (``crossings``). That is what lets a
+    schedule blacked out at every occurrence reach the horizon in a few steps a year.
+
+    Every position it goes on from is one the scan would have reached, with every slot
+    before it skipped, so the answer is the step-by-step scan's. Positions of the first
+    step are left out: before the timeline's first instant (a ``start_date``, an
+    interval's anchor) it does not repeat.
+    """
+
+    def __init__(self, timeline: EffectiveTimeline, period: timedelta, reach: timedelta):
+        self.timeline = timeline
+        self.period = period // _EPSILON
+        self.reach = reach
+        #: The positions since the chain of steps began, by their phase in the period.
+        self.seen: dict[int, datetime] = {}
+        #: The crossing the scan is on, from where it last jumped to.
+        self.landed: tuple[_Crossing, datetime] | None = None
+        #: For each crossing walked: how far past its landing the scan came round, and
+        #: the cycle it went round there.
+        self.crossings: dict[_Crossing, tuple[timedelta, timedelta]] = {}
+
+    @classmethod
+    def of(cls, timeline: EffectiveTimeline) -> _Repeats | None:
+        """For a timeline whose occurrences and windows repeat, else None (a calendar's
+        holidays do not, nor a day of the month)."""
+        if timeline.calendar is not None or not timeline.blackouts:
+            return None
+        periods = [timeline.nominal.period()]
+        durations = [timedelta(0)]
+        for window in timeline.blackouts:
+            if window.cron is not None and window.duration is not None:
+                periods.append(window.period(timeline.zone))
+                durations.append(window.duration)
+        total = 1
+        for period in periods:
+            if period is None or period <= timedelta(0):
+                return None
+            total = math.lcm(total, period // _EPSILON)
+        if total * _EPSILON > _LONGEST_PERIOD:
+            return None
+        return cls(timeline, total * _EPSILON, max(durations) + _OFFSETS_APART)
+
+    def forward(self, before: datetime, after: datetime, horizon: datetime) -> datetime:
+        """Where the scan goes on from, after a step from ``before`` to ``after`` that
+        skipped every slot: ``after``, or a whole number of cycles later."""
+        try:
+            return self._forward(before, after, horizon)
+        except OverflowError:  # at the end of the calendar: step by step
+            self.seen.clear()
+            self.landed = None
+            return after
+
+    def _forward(self, before: datetime, after: datetime, horizon: datetime) -> datetime:
+        span = self.timeline._regular(after)
+        if span is None or before - self.reach < span.low or after + _OFFSETS_APART > span.high:
+            self.seen.clear()
+            return after
+        if not self.seen:
+            self.seen[self._phase(before)] = before
+        phase = self._phase(after)
+        earlier = self.seen.get(phase)
+        self.seen[phase] = after
+        if earlier is None:
+            return after
+        cycle = after - earlier
+        if self.landed is not None:
+            crossing, landing = self.landed
+            if landing + crossing.to_change >= span.low:  # came round next to that change
+                self.crossings[crossing] = (after - landing, cycle)
+            self.landed = None
+        return self._around(after, cycle, span, horizon)
+
+    def _around(self, at: datetime, cycle: timedelta, span: _Span, horizon: datetime) -> datetime:
+        """Go round ``cycle`` from ``at`` as often as ``span`` and ``horizon`` allow,
+        then over each crossing already walked, and round again, as far as that goes."""
+        while True:
+            rounds = min((span.high - _OFFSETS_APART - at) // cycle, (horizon - at) // cycle)
+            if rounds <= 0:
+                return at
+            self.seen.clear()
+            at += cycle * rounds
+            self.landed = self._landing(at, span)
+            known = self.crossings.get(self.landed[0]) if self.landed is not None else None
+            if self.landed is None or known is None:
+                return at
+            comes_round, cycle = known
+            again = at + comes_round
+            beyond = self.timeline._regular(again)
+            if (
+                again > horizon
+                or beyond is None
+                or beyond.low > span.high
+                or beyond.offset != self.landed[0].offset_after
+                or again + _OFFSETS_APART > beyond.high
+            ):
+                return at
+            self.landed = None
+            at, span = again, beyond
+
+    def _landing(self, at: datetime, span: _Span) -> tuple[_Crossing, datetime] | None:
+        beyond = self.timeline._regular(span.high)
+        if beyond is None:
+            return None
+        wall_phase = (at + span.offset - _EPOCH) // _EPSILON % self.period
+        return _Crossing(span.offset, beyond.offset, wall_phase, span.high - at), at
+
+    def _phase(self, position: datetime) -> int:
+        return (position - _EPOCH) // _EPSILON % self.period

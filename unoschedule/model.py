@@ -184,14 +184,22 @@ class ScheduleDefinition:
             return next_run
         from .effective import next_start
 
-        return next_start(self.timeline(anchor), next_run)
+        return next_start(self.timeline(anchor, next_run=next_run), next_run)
 
-    def timeline(self, anchor: datetime | None = None, *, bounded: bool = True) -> Timeline:
+    def timeline(
+        self,
+        anchor: datetime | None = None,
+        *,
+        bounded: bool = True,
+        next_run: datetime | None = None,
+    ) -> Timeline:
         """Fire instants of this schedule; ``anchor`` is when state first saw it (intervals).
 
         Its calendar, blackout windows and jitter are applied here (``effective``), the
         one place that turns nominal instants into effective ones. ``bounded=False``
         leaves out start_date and end_date (``explain`` shows what lies outside them).
+        ``next_run``: the next occurrence the state holds, from which an interval goes
+        on (``ScheduleSpec.timeline``).
         """
         nominal = self.schedule.timeline(
             zone=self.zone(),
@@ -200,6 +208,7 @@ class ScheduleDefinition:
             anchor=anchor,
             start=self.start_date if bounded else None,
             end=self.end_date if bounded else None,
+            next_run=next_run,
         )
         if not self.has_timing:
             return nominal

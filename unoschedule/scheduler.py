@@ -772,15 +772,15 @@ class Scheduler:
         self, schedule_id: str, count: int = 5, after: datetime | None = None
     ) -> list[str]:
         """The next ``count`` fire instants after ``after`` (default now); an interval
-        continues from where the state anchors it, as the leader will run it, from any
-        ``after``. The state is read only for such a schedule: the others' instants
-        follow from the definition alone."""
+        continues from where the state anchors it and from the next run it holds, as the
+        leader will run it, from any ``after``. The state is read only for such a
+        schedule: the others' instants follow from the definition alone."""
         definition = self._resolve(schedule_id)
         store = self._store_if_any() if definition.schedule.anchored else None
         state = store.get_schedule(schedule_id) if store is not None else None
         anchor = state.anchor if state is not None else None
         start = after or self.clock.now()
-        timeline = definition.timeline(anchor)
+        timeline = definition.timeline(anchor, next_run=_held_next_run(definition, state))
         return [occurrence.text() for occurrence in timeline.upcoming(start, count)]
 
     def timelines(
@@ -796,7 +796,8 @@ class Scheduler:
         for name, definition in self.known_definitions().items():
             state = states.get(name)
             anchor = (state.anchor if state is not None else None) or definition.start_date
-            out[name] = (definition, definition.timeline(anchor or start))
+            next_run = _held_next_run(definition, state)
+            out[name] = (definition, definition.timeline(anchor or start, next_run=next_run))
         return out
 
     async def get_schedule_status(self, schedule_id: str) -> dict[str, Any]:
@@ -1498,6 +1499,15 @@ class Scheduler:
 _LIVE = ("active", "paused", "completed", "disabled")
 #: Stands in for an in-process callable while its other values are checked.
 _LOCAL_PLACEHOLDER = "unoschedule.local:callable"
+
+
+def _held_next_run(definition: ScheduleDefinition, state: ScheduleState | None) -> datetime | None:
+    """The next run ``state`` holds for ``definition``, which the leader runs next: none
+    for a schedule that is not active (it starts afresh when resumed) or whose stored
+    definition is not this one (a change starts afresh too)."""
+    if state is None or state.status != "active":
+        return None
+    return state.next_run if state.fingerprint == definition.fingerprint() else None
 
 
 def _source_of(

@@ -94,6 +94,15 @@ class Timeline(ABC):
         """What becomes of the occurrence claimed under ``slot``."""
         return Occurrence(slot, slot)
 
+    def period(self) -> timedelta | None:
+        """A span by which this timeline repeats wherever its zone's UTC offset stays
+        the same: ``next(t + period) == next(t) + period`` for every ``t`` from its
+        first instant on, as long as ``t`` and the instants compared lie in one offset
+        period of the zone. None when no short one is known (a day of the month, a
+        single instant). A scan that finds every occurrence of a repeat skipped can
+        step over the repeats that follow (``effective``)."""
+        return None
+
     def upcoming(self, after: datetime, count: int) -> list[Occurrence]:
         """The next ``count`` occurrences that run (``next-runs`` shows these)."""
         return [self.occurrence(t) for t in self.take(after, count)]
@@ -134,6 +143,10 @@ class CalendarTimeline(Timeline):
         self.zone = zone
         self.policy = policy
 
+    def period(self) -> timedelta | None:
+        days = self.matcher.period_days
+        return timedelta(days=days) if days is not None else None
+
     def next(self, after: datetime) -> datetime | None:
         return next_instant(self.matcher, self.zone, self.policy, after)
 
@@ -144,25 +157,28 @@ class CalendarTimeline(Timeline):
 
 
 class IntervalTimeline(Timeline):
-    """``anchor + k * period`` for k >= 0; elapsed time only, no wall clock.
+    """``anchor + k * interval`` for k >= 0; elapsed time only, no wall clock.
 
     Without an anchor the timeline is anchored at the ``after`` it is asked about, which is
     what "first seen now" means for a schedule no state has seen yet.
     """
 
-    def __init__(self, period: timedelta, anchor: datetime | None):
-        self.period = period
+    def __init__(self, interval: timedelta, anchor: datetime | None):
+        self.interval = interval
         self.anchor = anchor
+
+    def period(self) -> timedelta | None:
+        return self.interval
 
     def next(self, after: datetime) -> datetime | None:
         anchor = self.anchor
         try:
             if anchor is None:
-                return after + self.period
+                return after + self.interval
             if after < anchor:
                 return anchor
-            steps = (after - anchor) // self.period + 1
-            return anchor + self.period * steps
+            steps = (after - anchor) // self.interval + 1
+            return anchor + self.interval * steps
         except OverflowError:  # past year 9999: the calendar, and so the schedule, ends
             return None
 
@@ -182,6 +198,25 @@ class NeverTimeline(Timeline):
         return None
 
 
+class ContinuedTimeline(Timeline):
+    """Another timeline, gone on with from ``first``: that instant, then the other's
+    instants after it, nothing before it. What an anchored schedule runs from the next
+    run its state holds (see ``ScheduleSpec.timeline``)."""
+
+    def __init__(self, inner: Timeline, first: datetime):
+        self.inner = inner
+        self.first = first
+
+    def period(self) -> timedelta | None:
+        return self.inner.period()  # from ``first`` on, the inner timeline's instants
+
+    def next(self, after: datetime) -> datetime | None:
+        return self.first if after < self.first else self.inner.next(after)
+
+    def wall_time(self, instant: datetime, zone: tzinfo) -> datetime:
+        return self.inner.wall_time(instant, zone)
+
+
 class BoundedTimeline(Timeline):
     """Restricts another timeline to ``[start, end]`` (both inclusive)."""
 
@@ -189,6 +224,9 @@ class BoundedTimeline(Timeline):
         self.inner = inner
         self.start = start
         self.end = end
+
+    def period(self) -> timedelta | None:
+        return self.inner.period()  # from its first instant on, past ``end`` none at all
 
     def next(self, after: datetime) -> datetime | None:
         if self.start is not None and after < self.start:
@@ -258,15 +296,25 @@ class ScheduleSpec(ABC):
         anchor: datetime | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        next_run: datetime | None = None,
     ) -> Timeline:
         """Bind to a zone (and ``name`` for cron ``H``), a DST policy, an anchor and bounds.
 
         An interval is anchored at ``start`` (the start_date) when there is one, else at
         ``anchor`` (when the schedule was first seen), as SPEC 3 says. Instants are
         normalised to UTC so that arithmetic on them is elapsed time, never wall time.
+
+        ``next_run`` is the next occurrence the state holds (the run loop's next claim).
+        An anchored schedule goes on from it, that one first (``ContinuedTimeline``): a
+        wall-clock jump moves an interval's next run by the jump, off its start_date's
+        phase (``RunLoop.clock_jumped``), and the loop runs it there, then the phase
+        again. So the loop, next-runs, status and the calendar, which all build their
+        timeline here from what the state holds, list the same runs.
         """
         anchor, start, end = _utc(anchor), _utc(start), _utc(end)
         inner = self._timeline(zone, name, self.dst_policy(dst), start or anchor)
+        if next_run is not None and self.anchored:
+            inner = ContinuedTimeline(inner, next_run.astimezone(UTC))
         if start is None and end is None:
             return inner
         return BoundedTimeline(inner, start, end)
@@ -422,6 +470,7 @@ class DailySchedule(ScheduleSpec):
             range(1, 13),
             CachedDayRule(lambda y, m, n, f: range(1, n + 1)),
             TimeList(_seconds(self.times)),
+            period_days=1,
         )
 
     def to_config(self) -> Any:
@@ -470,7 +519,10 @@ class WeeklySchedule(ScheduleSpec):
             return [d for d in range(1, ndays + 1) if (first + d - 1) % 7 in wanted]
 
         self._matcher = LocalMatcher(
-            range(1, 13), CachedDayRule(pick), TimeList(_seconds(self.times))
+            range(1, 13),
+            CachedDayRule(pick),
+            TimeList(_seconds(self.times)),
+            period_days=1 if len(wanted) == 7 else 7,
         )
 
     def to_config(self) -> Any:

@@ -185,14 +185,28 @@ class CachedDayRule:
 
 
 class LocalMatcher:
-    """Months x day rule x times of day, evaluated in naive local wall time."""
+    """Months x day rule x times of day, evaluated in naive local wall time.
 
-    __slots__ = ("days", "months", "times")
+    ``period_days`` says that the matching wall times repeat every that many days (1
+    when the day rule picks every day, 7 when it picks days of the week only), so that
+    a long scan can step over the repeats (``effective``); None when the days depend on
+    the month or the year (a day of the month, ``L``, ``#``).
+    """
 
-    def __init__(self, months: Iterable[int], days: DayRule, times: TimesOfDay):
+    __slots__ = ("days", "months", "period_days", "times")
+
+    def __init__(
+        self,
+        months: Iterable[int],
+        days: DayRule,
+        times: TimesOfDay,
+        *,
+        period_days: int | None = None,
+    ):
         self.months = frozenset(months)
         self.days = days
         self.times = times
+        self.period_days = period_days if len(self.months) == 12 else None
 
     def next_local(self, start: datetime) -> datetime | None:
         """The first matching wall time at or after naive ``start`` (whole seconds)."""
@@ -226,6 +240,7 @@ class LocalMatcher:
 #: never puts two transitions less than 4 days apart; a day is 4 times finer (and a
 #: year's scan, which a shell command may pay, is 365 look-ups, not 1,460).
 _SAMPLE_SECONDS = 24 * 3600
+_SAMPLE = timedelta(seconds=_SAMPLE_SECONDS)
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -259,26 +274,34 @@ class ZoneOffsets:
         return found
 
     def _scan(self, year: int) -> Iterable[tuple[datetime, timedelta, timedelta]]:
-        lo = int((datetime(year, 1, 1) - _EPOCH).total_seconds())
-        end = int((datetime(year + 1, 1, 1) - _EPOCH).total_seconds())
-        before = self._offset_at(lo - 1)
-        at = lo - 1
-        while at < end - 1:
-            nxt = min(at + _SAMPLE_SECONDS, end - 1)
-            offset = self._offset_at(nxt)
-            if offset != before:
-                a, b = at, nxt  # offset(a) == before != offset(b): bisect to the change
-                while b - a > 1:
-                    mid = (a + b) // 2
-                    if self._offset_at(mid) == before:
+        # Readings of the UTC clock, labelled with the zone as ``fromutc`` takes them
+        # (what ``fromtimestamp`` does, without making each one from a number): a
+        # question that looks a century ahead (a schedule blacked out at every
+        # occurrence, ``effective``) scans a century.
+        zone = self.zone
+        fromutc = zone.fromutc
+        first = datetime(year, 1, 1, tzinfo=zone) - _ONE_SECOND
+        last = datetime(year + 1, 1, 1, tzinfo=zone) - _ONE_SECOND
+        readings = [first]
+        while readings[-1] + _SAMPLE < last:
+            readings.append(readings[-1] + _SAMPLE)
+        readings.append(last)
+        offsets = [fromutc(reading).utcoffset() for reading in readings]
+        before, at = offsets[0], first
+        for reading, offset in zip(readings[1:], offsets[1:], strict=True):
+            while offset != before:
+                a, b = at, reading  # offset(a) == before != offset(b): bisect to the change
+                while b - a > _ONE_SECOND:
+                    mid = (a + (b - a) // 2).replace(microsecond=0)
+                    if fromutc(mid).utcoffset() == before:
                         a = mid
                     else:
                         b = mid
-                yield _EPOCH + timedelta(seconds=b), before, self._offset_at(b)
-                before = self._offset_at(b)
-                at = b
-                continue
-            at = nxt
+                after = fromutc(b).utcoffset()
+                assert before is not None and after is not None
+                yield b.replace(tzinfo=None), before, after
+                before, at = after, b
+            at = reading
 
     def period(self, instant: datetime) -> tuple[timedelta, datetime, datetime, timedelta]:
         """For naive-UTC ``instant``: (offset, start, end, offset before start), where

@@ -567,7 +567,7 @@ class RunLoop:
         )
         found = shared.get(key) if key is not None else None
         if found is None:
-            timeline = definition.timeline(state.anchor)
+            timeline = definition.timeline(state.anchor, next_run=state.next_run)
             first: datetime | None = _UNKNOWN
         else:
             timeline, first = found
@@ -1392,7 +1392,7 @@ class RunLoop:
             new = due + shift
             if not _within_dates(definition, new):
                 continue
-            self._timelines[name] = definition.timeline(new)
+            self._timelines[name] = definition.timeline(new, next_run=new)
             self._next[name] = moved[name] = new
             heapq.heappush(self._heap, (new, name))
         if self._delayed:
