@@ -6,7 +6,7 @@ name, or run once at its end (``defer: true``); the run loop (under an injected 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -356,3 +356,15 @@ def test_a_window_bound_with_an_offset_is_that_instant_in_any_zone(tmp_path: Pat
              "--from", "2026-03-07T11:57:00Z")
     )  # fmt: skip
     assert later == ["2026-03-07T12:00:00Z", "2026-03-07T12:05:00Z"]
+
+
+def test_deferring_windows_that_chain_into_one_another_leave_no_run_and_no_crash() -> None:
+    # a window every hour lasting two: each occurrence is inside the window before its
+    # own, which skips it; none is the first of a window, so none is deferred
+    config = parse_config(
+        'schedules:\n  j:\n    schedule: "34 * * * *"\n    command: "true"\n'
+        "    jitter: 5m\n    jitter_fixed: true\n"
+        '    blackout: [{name: w, cron: "34 * * * *", for: 2h, defer: true}]\n'
+    )
+    timeline = config.schedules["j"].timeline()
+    assert timeline.upcoming(datetime(2026, 3, 1, 12, 40, tzinfo=UTC), 3) == []

@@ -250,7 +250,11 @@ class EffectiveTimeline(Timeline):
         if cover is not None and cover.window.defer:
             first = self.slot(cover.begin - _EPSILON)
             if first is not None and first <= shifted:
-                return self.occurrence(first)
+                deferred = self.occurrence(first)
+                # not when windows chain into one another: the first slot of the one
+                # ``after`` is in may have been skipped by an earlier one; scan on
+                if deferred.start is not None and deferred.start > after:
+                    return deferred
         horizon = self._horizon(shifted)
         repeats = _Repeats.of(self)
         position: datetime | None = None  # where the last step went on from
