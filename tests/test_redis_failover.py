@@ -74,10 +74,10 @@ class Cluster:
         config = str(self.workdir / "schedules.yaml")
         return [sys.executable, "-m", "unoschedule", "-c", config, "--state", self.url]
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *command: str) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(
-                [*self.argv(), "run"],
+                [*self.argv(), *(command or ("run",))],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -242,6 +242,37 @@ def test_a_redis_outage_stops_firing_and_the_runners_stay_up(tmp_path: Path) -> 
         recorded = {(r["scheduled_time"], str(r["attempt"])) for r in history}
         started = {tuple(line.split()) for line in lines}
         assert started <= recorded, f"fired without a claim: {sorted(started - recorded)[:3]}"
+    finally:
+        cluster.close()
+        server.stop()
+
+
+def test_a_redis_outage_leaves_a_worker_up_and_serving_when_redis_is_back(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis", persist=True)
+    server.start()
+    cluster = Cluster(tmp_path, server.url)
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        config.read_text().replace("    shell: true", "    shell: true\n    queue: w")
+    )
+    try:
+        cluster.start("leader", "run", "--queues", "")
+        cluster.start("worker", "worker", "--queues", "w")
+        wait_until(lambda: len(cluster.starts()) >= 2, 30, "runs on the worker")
+        server.stop()
+        wait_until(lambda: "cannot reach Redis" in cluster.log("worker"), 20, "it notices")
+        time.sleep(4)  # several of its one-second looks at the state, with Redis away
+        assert cluster.procs["worker"].poll() is None, cluster.log("worker")[-2000:]
+        server.start()
+        during = len(cluster.starts())
+        wait_until(lambda: len(cluster.starts()) >= during + 3, 40, "the worker runs again")
+        assert all(p.poll() is None for p in cluster.procs.values())
+        for proc in cluster.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in cluster.procs.values():
+            assert proc.wait(30) == 0
     finally:
         cluster.close()
         server.stop()

@@ -637,7 +637,10 @@ class Worker:
         config = self.scheduler.config
         if config is None or config.path is None:
             return
-        led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+        try:
+            led = recorded_options(self.scheduler.store, config.path, any_stamp=True)
+        except UnoScheduleError:  # Redis away: the options held stand; looked at next second
+            return
         if led is None or led == self._led:
             return
         self._led = led
