@@ -2149,6 +2149,20 @@ return done
 )
 
 
+#: A stream entry's run id ('' for an entry deleted meanwhile, whose fields are gone):
+#: the one reading of an entry for ``_READ`` and ``_RECLAIM``.
+_RUN_OF_ENTRY = """
+local function run_of(fields)
+  if fields then
+    for j = 1, #fields, 2 do
+      if fields[j] == 'run' then return fields[j + 1] end
+    end
+  end
+  return ''
+end
+"""
+
+
 #: Read the new entries of queues, highest priority first: ARGV[4] entries at most per
 #: queue, over the ARGV[5] streams of each queue (ARGV[6...], highest priority first),
 #: through group ARGV[2] as consumer ARGV[3]. Returns {found, newest}: found holds
@@ -2156,7 +2170,9 @@ return done
 #: the newest entry of each stream ('0-0' for none), for a wait on all of them that
 #: consumes nothing. A stream no run was handed to is not created; a deleted group is
 #: created again (from the start of its stream, as ``_ensure_group`` creates it).
-_READ = """
+_READ = (
+    _RUN_OF_ENTRY
+    + """
 local group, consumer = ARGV[2], ARGV[3]
 local count, levels = tonumber(ARGV[4]), tonumber(ARGV[5])
 local streams = #ARGV - 5
@@ -2178,13 +2194,9 @@ for q = 0, streams / levels - 1 do
     local key = ARGV[5 + i]
     if left > 0 and redis.call('EXISTS', key) == 1 then
       for _, entry in ipairs(take(key, left)) do
-        local run, fields = '', entry[2]
-        for j = 1, #fields, 2 do
-          if fields[j] == 'run' then run = fields[j + 1] end
-        end
         found[#found + 1] = i
         found[#found + 1] = entry[1]
-        found[#found + 1] = run
+        found[#found + 1] = run_of(entry[2])
         left = left - 1
       end
     end
@@ -2200,11 +2212,14 @@ if #found == 0 then
 end
 return {found, newest}
 """
+)
 
 #: Take over up to ARGV[5] entries idle for ARGV[4] ms (their worker died) from the
 #: streams ARGV[6...] (highest priority first), for consumer ARGV[3] of group ARGV[2]:
 #: (stream number, entry id, run id) triples, run id '' for an entry deleted meanwhile.
-_RECLAIM = """
+_RECLAIM = (
+    _RUN_OF_ENTRY
+    + """
 local group, consumer, idle = ARGV[2], ARGV[3], ARGV[4]
 local left = tonumber(ARGV[5])
 local found = {}
@@ -2217,15 +2232,9 @@ for i = 6, #ARGV do
       redis.call('XGROUP', 'CREATE', key, group, '0')  -- a new group has nothing pending
     else
       for _, entry in ipairs(got[2]) do
-        local run, fields = '', entry[2]
-        if fields then
-          for j = 1, #fields, 2 do
-            if fields[j] == 'run' then run = fields[j + 1] end
-          end
-        end
         found[#found + 1] = i - 5
         found[#found + 1] = entry[1]
-        found[#found + 1] = run
+        found[#found + 1] = run_of(entry[2])
         left = left - 1
       end
     end
@@ -2233,6 +2242,7 @@ for i = 6, #ARGV do
 end
 return found
 """
+)
 
 #: The priorities, highest first: the order in which workers take a queue's runs.
 _LEVELS = tuple(sorted(PRIORITIES, key=PRIORITIES.__getitem__))
