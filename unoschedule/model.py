@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # both loaded only for a definition that has one (a shell com
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "LIVE_STATUSES",
     "OVERLAPS",
     "PRIORITIES",
     "RESTART_ONLY_OPTIONS",
@@ -63,6 +64,8 @@ RESULTS = (
 FINAL_RESULTS = ("success", "error", "timeout", "skipped", "missed", "interrupted", "cancelled")
 Status = Literal["active", "paused", "completed", "disabled", "removed"]
 STATUSES = ("active", "paused", "completed", "disabled", "removed")
+#: The statuses of a schedule that is there (a ``removed`` one is history only).
+LIVE_STATUSES = ("active", "paused", "completed", "disabled")
 MissedHandling = Literal["trigger", "skip", "coalesce"]
 #: What an occurrence does while a run of its schedule is in flight (``overlap.decide``).
 Overlap = Literal["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all"]

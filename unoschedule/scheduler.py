@@ -43,6 +43,7 @@ from .errors import (
     VersionConflictError,
 )
 from .model import (
+    LIVE_STATUSES,
     STATUSES,
     RunRecord,
     ScheduleDefinition,
@@ -233,7 +234,7 @@ class Scheduler:
         if store is None:
             return {}
         found = {}
-        for state in store.list_schedules(statuses=_LIVE):
+        for state in store.list_schedules(statuses=LIVE_STATUSES):
             if state.name in self.file_definitions:
                 continue
             definition = state.stored_definition()
@@ -1495,8 +1496,6 @@ class Scheduler:
         return self._event(name, data)
 
 
-#: Statuses of schedules that exist (``removed`` ones are history only).
-_LIVE = ("active", "paused", "completed", "disabled")
 #: Stands in for an in-process callable while its other values are checked.
 _LOCAL_PLACEHOLDER = "unoschedule.local:callable"
 

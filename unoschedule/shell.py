@@ -192,9 +192,10 @@ def checked_file(config_path: str | Path, state: str | None = None) -> tuple[int
         scheduler, matches = _over_state(found, config_path, guessed)
         with contextlib.closing(scheduler):
             if matches:
-                live = ("active", "paused", "completed", "disabled")
+                from .model import LIVE_STATUSES
+
                 states = scheduler.store.list_schedules(
-                    definitions=False, statuses=live, source="file"
+                    definitions=False, statuses=LIVE_STATUSES, source="file"
                 )
                 return len(states), scheduler.options
     from .config import load_config

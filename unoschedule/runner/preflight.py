@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ConfigErrors, UnoScheduleError
-from ..model import ScheduleDefinition
+from ..model import LIVE_STATUSES, ScheduleDefinition
 
 if TYPE_CHECKING:
     from ..abc import Engine
@@ -65,7 +65,7 @@ def check_followed(
     store = scheduler.store
     chains = {
         state.name: definition.after
-        for state in store.list_schedules(statuses=_LIVE, source="api")
+        for state in store.list_schedules(statuses=LIVE_STATUSES, source="api")
         if (definition := state.stored_definition()) is not None
     }
     chains.update({name: d.after for name, d in new.items()})
@@ -73,7 +73,7 @@ def check_followed(
     removed: dict[str, ScheduleDefinition | None] = {}
     for name in sorted(followed):
         state = store.get_schedule(name)
-        if state is not None and state.status in _LIVE and state.source == "file":
+        if state is not None and state.status in LIVE_STATUSES and state.source == "file":
             removed[name] = state.stored_definition()
     if not removed:
         return
@@ -92,7 +92,3 @@ def check_followed(
         )
     if errors:
         raise ConfigErrors(errors)
-
-
-#: The statuses of a schedule that is there (not ``removed``).
-_LIVE = ("active", "paused", "completed", "disabled")
