@@ -485,7 +485,11 @@ class Procs:
         return [sys.executable, "-m", "unoschedule", "-c", path, "--state", self.url]
 
     def start(
-        self, name: str, *args: str, config: str = "schedules.yaml"
+        self,
+        name: str,
+        *args: str,
+        config: str = "schedules.yaml",
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(
@@ -493,7 +497,7 @@ class Procs:
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 start_new_session=True,
             )
         self.procs[name] = proc
@@ -832,6 +836,94 @@ def test_a_frozen_workers_job_keeps_its_claim_and_runs_once(procs: Procs) -> Non
     time.sleep(visibility + 0.5)  # a second worker would have started attempt 2 by now
     assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
     assert sorted(run_of(procs, "slow")["attempts"]) == [1]
+
+
+def state_of(pid: int) -> str:
+    """The state letter of ``pid`` in /proc (``T``: stopped)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        data = fh.read()
+    return data[data.rfind(b")") + 2 :][:1].decode()
+
+
+@pytest.mark.slow
+def test_a_worker_frozen_between_starting_a_run_and_its_job_keeps_the_claim_and_runs_it_once(
+    procs: Procs,
+) -> None:
+    """The worker freezes (SIGSTOP, from a failpoint) right after marking the run
+    started, before it starts the job: its keeper holds the claim from the read on, so
+    no other worker records the run interrupted and starts a retry beside the job."""
+    visibility = 2
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    argv = ("worker", "--queues", "reports", "--visibility-timeout", str(visibility))
+    frozen = procs.start("w1", *argv, env={"UNO_SCHEDULE_FAILPOINT": "worker_after_start:1:stop"})
+    wait_until(lambda: "serving" in procs.log("w1"), 30, "the first worker")
+    procs.cli("trigger", "slow")
+    try:
+        wait_until(lambda: state_of(frozen.pid) == "T", 30, "the worker to freeze")
+        procs.start("w2", *argv)
+        wait_until(lambda: "serving" in procs.log("w2"), 30, "the second worker")
+        time.sleep(3 * visibility + 0.5)  # w2 would have taken the run over by now
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    wait_until(lambda: run_of(procs, "slow")["attempts"][1]["result"] == "success", 30, "its end")
+    time.sleep(visibility + 0.5)  # a retry would have started by now
+    assert [line[:2] for line in slow_lines(procs)] == [["start", "1"], ["end", "1"]]
+    assert sorted(run_of(procs, "slow")["attempts"]) == [1]
+
+
+GROUPED = """
+    scheduler:
+      lock_timeout: 3s
+      shutdown_grace: 5
+      queues:
+        reports: 2
+      groups: {one: 1}
+    schedules:
+      first:
+        schedule: {event: both.now}
+        queue: reports
+        concurrency_group: one
+        shell: true
+        command: "echo start >> first.log; sleep 3; echo end >> first.log"
+      second:
+        schedule: {event: both.now}
+        queue: reports
+        concurrency_group: one
+        shell: true
+        command: "echo start >> second.log; sleep 3; echo end >> second.log"
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_waited_for_its_group_longer_than_the_fence_on_a_worker_runs_to_its_end(
+    procs: Procs,
+) -> None:
+    """Two runs of a group of one on one worker: one waits 3 s for a place,
+    longer than the keeper's fence (0.8 of a 2 s visibility timeout), while the keeper
+    heartbeats its claim; once started it runs to its end."""
+    (procs.workdir / "grouped.yaml").write_text(textwrap.dedent(GROUPED))
+    procs.start("leader", "run", "--queues", "", config="grouped.yaml")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start(
+        "w", "worker", "--queues", "reports", "--visibility-timeout", "2", config="grouped.yaml"
+    )
+    wait_until(lambda: "serving" in procs.log("w"), 30, "the worker")
+    cli = subprocess.run(
+        [*procs.argv("grouped.yaml"), "event", "both.now"],
+        capture_output=True,
+        text=True,
+        env=procs.env,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+    lines = {name: procs.workdir / f"{name}.log" for name in ("first", "second")}
+
+    def both_ended() -> bool:
+        return all(p.exists() and "end" in p.read_text() for p in lines.values())
+
+    wait_until(both_ended, 30, "both runs to end")
+    assert "its job was killed" not in procs.log("w")
 
 
 @pytest.mark.slow

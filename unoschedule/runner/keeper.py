@@ -200,7 +200,28 @@ class KeeperLink:
             for line in lines:
                 self._send(line)
 
-    def hold(self, run_id: str, queue: str, entry: str, token: str, since: float) -> None:
+    def hold(
+        self,
+        run_id: str,
+        queue: str,
+        entry: str,
+        token: str,
+        since: float,
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Hold the claim of ``run_id`` through its stream ``entry``, read at ``since``.
+
+        A run held through this entry already stays as it is: told again, the keeper
+        would count the claim alive from ``since``, not from its last heartbeat, and
+        kill a job whose worker was frozen while the keeper kept the claim. A run held
+        through another entry (a new leader handed it off again) is held through this
+        one only with ``replace``: the entry its job was started from."""
+        lines = self._held.get(run_id)
+        if lines is not None:
+            held = [line["entry"] for line in lines if line["op"] == "hold"]
+            if not held or held[0] == entry or not replace:
+                return
         line: dict[str, Any] = {"op": "hold", "run": run_id, "queue": queue}
         line.update(entry=entry, token=token, since=since)
         self._held[run_id] = [line]

@@ -46,6 +46,7 @@ from ..records import Finish
 from ..runs import job_spec, occurrence_key
 from .executor import Executor
 from .failing import ends_a_streak, pause_if_failing
+from .failpoints import failpoint
 from .keeper import FENCE, KeeperLink, steady
 from .log import Logger
 from .loop import REMOVED_BEFORE_START
@@ -473,6 +474,11 @@ class Worker:
     ) -> None:
         clock = self.scheduler.clock
         streams = self.streams
+        # Held from the read on, not from the job's start: a worker frozen between
+        # marking the run started and starting its job would otherwise let the entry go
+        # idle, another worker would record the run interrupted and start its retry, and
+        # this one, thawed, would start the job beside it.
+        self.keeper.hold(run_id, queue, entry_id, token, since)
         if steady() - since >= FENCE * self.visibility:
             # frozen since the entry was read: another worker may take it over any time
             self.log.warning(
@@ -485,9 +491,9 @@ class Worker:
         ours, run, started_by = await asyncio.to_thread(
             streams.start, run_id, started, os.getpid(), groups, entry_id
         )
+        failpoint("worker_after_start")
         if not ours and groups and run is not None and run.result == "queued":
             # its concurrency group is full: wait for a place, the entry held meanwhile
-            self.keeper.hold(run_id, queue, entry_id, token, since)
             waiting = steady()
             while not ours and run is not None and run.result == "queued":
                 assert self._stop is not None
@@ -552,7 +558,7 @@ class Worker:
             f"{run.schedule}: starting run {run.run_id} (trigger {run.trigger}, attempt "
             f"{run.attempt}, queue {queue})"
         )
-        self.keeper.hold(run.run_id, queue, entry_id, token, since)
+        self.keeper.hold(run.run_id, queue, entry_id, token, since, replace=True)
 
         def started_in(pgid: int | None) -> None:
             if pgid:
