@@ -11,8 +11,9 @@ after a leader change, still starts once). A queue's concurrency holds across al
 workers and priorities: a worker takes a slot of the queue (shared in Redis) before it
 reads an entry.
 
-While a job runs, the worker's keeper (``runner.keeper``, a small process of its own)
-heartbeats its entry and slot, so a frozen worker keeps the claims of its running jobs;
+From the read of an entry to its settling, the worker's keeper (``runner.keeper``, a
+small process of its own) heartbeats the entry and its slot, so a frozen worker keeps
+the claims of its runs, started or about to start;
 the keeper kills a job whose claim is gone (taken over, or not renewed for most of the
 visibility timeout) and every held job when the worker dies. A worker that dies stops
 heartbeating: after the visibility timeout another worker takes the entry over
