@@ -307,6 +307,23 @@ class StoreContract:
         assert store.expire_pauses(end) == ["a"]
         assert store.open_pauses() == []
 
+    def test_a_removal_ends_every_open_pause_of_the_schedule_in_the_same_write(
+        self, store: Store
+    ) -> None:
+        """A removed schedule holds no pause: one added again under its name would show
+        it, and its timed one must not be left for the expiry to end."""
+        store.save_schedules([(sched("a"), None), (sched("b"), None)])
+        store.pause_schedules(["a", "b"], "operator", T0, reason="disk swap")
+        store.pause_schedules(["a"], "failures", T0, reason="3 failures", by="uno-schedule")
+        store.pause_schedules(["a"], "operator", T0, until=T0 + timedelta(hours=1))
+        removed = T0 + timedelta(minutes=10)
+        assert store.set_status(["a"], "removed", removed) == ["a"]
+        assert [(p.schedule, p.reason) for p in store.open_pauses()] == [("b", "disk swap")]
+        ended = store.pauses("a", T0, removed)
+        assert len(ended) == 3 and {p.resumed_at for p in ended} == {removed}
+        assert store.expire_pauses(T0 + timedelta(hours=2)) == []
+        assert store.get_schedule("b").status == "paused"  # type: ignore[union-attr]
+
     def test_a_resume_by_kind_leaves_the_pauses_of_other_kinds(self, store: Store) -> None:
         store.save_schedules(
             [(sched(n), None) for n in ("a", "b", "c")]

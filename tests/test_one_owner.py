@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis_server import RedisServer, unique_prefix
 from test_loop import FakeClock, FakeExecutor, Harness, T, cron, run
 from typer.testing import CliRunner
 
 from unoschedule import Scheduler
+from unoschedule.abc import Store
 from unoschedule.cli import app
 from unoschedule.config import load_config
 from unoschedule.config.python_values import definition_from_values
@@ -33,10 +38,13 @@ from unoschedule.overview import snapshot
 from unoschedule.runner.log import Logger
 from unoschedule.runner.loop import RunLoop
 from unoschedule.runner.ops import Operations
+from unoschedule.runner.reloading import write_reload
 from unoschedule.schedules import IntervalSchedule
+from unoschedule.store import PREFIX_ENV
 from unoschedule.store.redis import RedisStorage
+from unoschedule.store.sqlite import SQLiteStorage
 from unoschedule.sync import apply_plan, make_plan
-from unoschedule.timeutil import format_instant
+from unoschedule.timeutil import format_instant, format_stored
 
 # -- when a schedule next starts --------------------------------------------------------
 
@@ -161,6 +169,149 @@ def test_a_schedule_removed_from_the_file_and_put_back_is_not_paused(tmp_path: P
     library.clock = h.clock
     assert_runs_unpaused(library, "job", now)
     library.close()
+
+
+# -- nor one that an older version removed with its pauses open --------------------------
+
+
+@dataclass
+class OldState:
+    """A state on SQLite or Redis, into which ``remove_as_before`` writes a removal as the
+    versions before removals ended pauses wrote it: the status alone, the schedule's
+    open pauses left open."""
+
+    spec: str
+    env: dict[str, str | None]
+    open: Callable[[], Store]
+    remove_as_before: Callable[[str, datetime], None]
+
+    def cli(self, config: Path, *args: str) -> Any:
+        done = CliRunner().invoke(
+            app, ["-c", str(config), "--state", self.spec, *args, "--json"], env=self.env
+        )
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+
+def sqlite_old_state(tmp_path: Path) -> OldState:
+    path = tmp_path / "state.db"
+
+    def remove_as_before(name: str, at: datetime) -> None:
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(
+                "UPDATE schedules SET status = 'removed', updated_at = ? WHERE name = ?",
+                (format_stored(at), name),
+            )
+        conn.close()
+
+    env = {"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None, PREFIX_ENV: None}
+    return OldState(str(path), env, lambda: SQLiteStorage(path), remove_as_before)
+
+
+def redis_old_state(server: RedisServer) -> OldState:
+    prefix = unique_prefix()
+
+    def remove_as_before(name: str, at: datetime) -> None:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        key = f"{prefix}schedule:{name}"
+        was = client.hget(key, "status")
+        client.hset(key, mapping={"status": "removed", "updated_at": format_stored(at)})
+        client.smove(f"{prefix}status:{was}", f"{prefix}status:removed", name)
+        client.close()
+
+    env = {"UNO_SCHEDULE_CONFIG": None, "UNO_SCHEDULE_STATE": None, PREFIX_ENV: prefix}
+    return OldState(
+        server.url, env, lambda: RedisStorage(server.url, key_prefix=prefix), remove_as_before
+    )
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def old_state(request: pytest.FixtureRequest, tmp_path: Path) -> OldState:
+    if request.param == "sqlite":
+        return sqlite_old_state(tmp_path)
+    return redis_old_state(request.getfixturevalue("redis_server"))
+
+
+def test_a_schedule_an_older_version_removed_while_paused_is_added_again_unpaused(
+    old_state: OldState,
+) -> None:
+    """Its operator's, its timed and its ``pause_after_failures`` pauses end as of the
+    removal; the pause of a schedule that was never removed stays as it was."""
+    clock = FakeClock(T("2026-06-01T08:59:00Z"))
+    paused_at, removed_at = clock.now(), T("2026-06-01T09:30:00Z")
+
+    async def build(library: Scheduler) -> None:
+        for name in ("gone", "live"):
+            await library.schedule(command=["true"], schedule={"every": "1m"}, name=name)
+        await library.pause_schedule("gone", reason="db migration", by="alice")
+        await library.pause_schedule("gone", until=timedelta(days=2))
+        library.store.pause_schedules(["gone"], "failures", paused_at, by="uno-schedule")
+        await library.pause_schedule("live", reason="disk swap", by="bob")
+
+    store = old_state.open()
+    asyncio.run(build(Scheduler(storage=store, clock=clock)))
+    store.close()
+    old_state.remove_as_before("gone", removed_at)
+    clock.set(T("2026-06-01T12:00:00Z"))
+    store = old_state.open()  # opened by this version
+    library = Scheduler(storage=store, clock=clock)
+    try:
+        asyncio.run(library.schedule(command=["true"], schedule={"every": "1m"}, name="gone"))
+        assert_runs_unpaused(library, "gone", clock.now())
+        ended = library.store.pauses("gone", paused_at, clock.now())
+        assert sorted(p.kind for p in ended) == ["failures", "operator", "operator"]
+        assert {p.resumed_at for p in ended} == {removed_at}
+        live = library.schedule_status("live")
+        assert (live["status"], live["paused_reason"], live["paused_by"]) == (
+            "paused",
+            "disk swap",
+            "bob",
+        )
+        assert [(p.schedule, p.reason) for p in library.store.open_pauses()] == [
+            ("live", "disk swap")
+        ]
+    finally:
+        store.close()
+
+
+FILE = """
+schedules:
+  gone: {schedule: {every: 1m}, command: "true", paused: %s}
+  live: {schedule: {every: 1m}, command: "true"}
+"""
+
+
+def test_a_schedule_an_older_version_removed_while_paused_comes_back_from_the_file_unpaused(
+    old_state: OldState, tmp_path: Path
+) -> None:
+    """Put back with ``paused: true``, it shows only the file's pause, and the file's
+    ``paused: false`` then resumes it: no pause of long ago holds it paused."""
+    config = tmp_path / "schedules.yaml"
+    now = T("2026-06-01T09:00:00Z")
+
+    def reload(paused: str) -> None:
+        """What ``run`` does with the file at its start and at each reload."""
+        config.write_text(FILE % paused)
+        store = old_state.open()
+        schedules = load_config(config).schedules
+        write_reload(store, schedules, now=now, source="file", log=Logger(verbose=False))
+        store.close()
+
+    reload("false")
+    store = old_state.open()
+    store.pause_schedules(["gone"], "operator", now, reason="db migration", by="alice")
+    store.pause_schedules(["live"], "operator", now, reason="disk swap", by="bob")
+    store.close()
+    old_state.remove_as_before("gone", now)
+    reload("true")
+    gone = old_state.cli(config, "status", "gone")
+    assert (gone["status"], gone["paused_reason"], gone["paused_by"]) == ("paused", None, None)
+    reload("false")
+    gone = old_state.cli(config, "status", "gone")
+    assert (gone["status"], gone["paused_reason"], gone["paused_by"]) == ("active", None, None)
+    rows = {r["name"]: (r["status"], r["paused_reason"]) for r in old_state.cli(config, "list")}
+    assert rows == {"gone": ("active", None), "live": ("paused", "disk swap")}
 
 
 # -- a run cut off by a change of leader ------------------------------------------------

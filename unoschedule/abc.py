@@ -257,7 +257,12 @@ class Store(ABC):
         Redis, lease renewals included, for seconds), so a look between two sees the
         first part until the generation moves. A save that fails part way raises; what
         it wrote stays written (nothing, on SQLite) and the generation moves for it when
-        the store can still be reached, so that no follower misses it."""
+        the store can still be reached, so that no follower misses it.
+
+        Writing a schedule over a removed one (adding it again) ends the open pauses the
+        removed one still holds, as of its removal, as ``set_status`` ends them: a state
+        written before removals ended pauses holds them open, and the schedule would
+        come back paused, or shown paused, with a reason of long ago."""
 
     @abstractmethod
     def save_schedule_if(
@@ -266,7 +271,7 @@ class Store(ABC):
         """Write ``state`` and its ``version`` only if the stored schedule is still at
         ``expected_version`` (None: absent or removed), checked and written in one
         transaction, so that two editors can never overwrite each other. False (nothing
-        written) otherwise."""
+        written) otherwise. Over a removed schedule, as ``save_schedules``."""
 
     def generation(self) -> int:
         """A number that grows with every write of definitions (once per
@@ -279,7 +284,10 @@ class Store(ABC):
     def set_status(self, names: Sequence[str] | None, status: str, now: datetime) -> list[str]:
         """Set the status of ``names`` (None: every schedule not removed or completed).
         A removal moves ``generation`` (in the same write): the definitions in force
-        changed, and a worker must not start a run of a removed schedule.
+        changed, and a worker must not start a run of a removed schedule. It also ends
+        the schedule's open pauses, of every kind, at ``now`` (in the same write): a
+        removed schedule holds no pause, so one added again under its name starts
+        unpaused.
 
         Returns the names whose status actually changed.
         """

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .abc import PAUSE_KINDS, PauseKind, Store
+from .abc import PauseKind, Store
 from .config.yamltext import dump_canonical
 from .model import ScheduleDefinition, ScheduleState, VersionRecord
 from .timeutil import format_instant
@@ -285,13 +285,11 @@ def apply_plan(
 
 
 def remove_schedules(store: Store, names: Sequence[str], now: datetime) -> None:
-    """Mark ``names`` removed and end their open pauses: a removed schedule holds no
-    pause, so one added again under its name starts active and unpaused, as the loop
-    runs it, instead of showing the old pause (and its reason) in status and explain.
-    Removed first: the pauses end on a schedule no longer paused, which they cannot
-    resume, and a crash in between leaves it removed."""
+    """Mark ``names`` removed. The store ends their open pauses in the same write (a
+    removed schedule holds no pause: ``Store.set_status``), so one added again under
+    its name starts active and unpaused, as the loop runs it, instead of showing the old
+    pause (and its reason) in status and explain."""
     store.set_status(names, "removed", now)
-    store.resume_schedules(names, PAUSE_KINDS, now)
 
 
 def next_state(

@@ -802,66 +802,12 @@ return recorded
 """
 )
 
-#: Writes one schedule (and its version) from one decoded item ``[name, status,
-#: created_at, version number, version JSON, [field, value, ...]]``. Shared by the plain
-#: save and the compare-and-set one, which must write exactly the same.
-_SAVE_ONE = """
-local function save_one(p, item)
-  local name, status, created = item[1], item[2], item[3]
-  local vnum, vjson, fields = item[4], item[5], item[6]
-  local sk = p .. 'schedule:' .. name
-  local old_status = redis.call('HGET', sk, 'status')
-  local old_created = redis.call('HGET', sk, 'created_at')
-  redis.call('DEL', sk)
-  redis.call('HSET', sk, unpack(fields))
-  if created ~= '' then
-    redis.call('HSET', sk, 'created_at', created)
-  elseif old_created then
-    redis.call('HSET', sk, 'created_at', old_created)
-  end
-  if old_status and old_status ~= status then
-    redis.call('SREM', p .. 'status:' .. old_status, name)
-  end
-  redis.call('SADD', p .. 'status:' .. status, name)
-  redis.call('ZADD', p .. 'schedules', 0, name)
-  if vnum ~= '' then redis.call('HSET', p .. 'versions:' .. name, vnum, vjson) end
-end
-"""
-
-#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``); ARGV[3]: '1' in the last script
-#: of a save, which moves the generation once all of it is written.
-_SAVE_SCHEDULES = (
-    _SAVE_ONE
-    + """
-local p = ARGV[1]
-for _, item in ipairs(cjson.decode(ARGV[2])) do
-  save_one(p, item)
-end
-if ARGV[3] == '1' then redis.call('HINCRBY', p .. 'meta', 'generation', 1) end
-return 1
-"""
-)
-
-#: ARGV[2]: the name, ARGV[3]: the expected version ('' for none), ARGV[4]: one item.
-_SAVE_SCHEDULE_IF = (
-    _SAVE_ONE
-    + """
-local p = ARGV[1]
-local current = redis.call('HMGET', p .. 'schedule:' .. ARGV[2], 'version', 'status')
-local at = ''
-if current[1] and current[2] ~= 'removed' then at = current[1] end
-if at ~= ARGV[3] then return 0 end
-save_one(p, cjson.decode(ARGV[4]))
-redis.call('HINCRBY', p .. 'meta', 'generation', 1)
-return 1
-"""
-)
-
 #: The pause records of a schedule (``P:pauses:NAME``, JSON, oldest first) and the
 #: status they decide. ``open_of`` lists the open ones as ``{index, record}``; a record
 #: without ``kind`` was written before kinds existed and counts as the operator's;
 #: ``resume_unheld`` resumes a paused schedule that no open pause holds any more and
-#: keeps the set ``pauses-open`` (names with an open record) up to date.
+#: keeps the set ``pauses-open`` (names with an open record) up to date;
+#: ``end_removed_pauses`` ends those of a removed schedule.
 _PAUSE_RECORDS = """
 local function open_of(p, name)
   local out = {}
@@ -906,7 +852,76 @@ local function resume_unheld(p, names, now)
   end
   return resumed
 end
+-- A removed schedule holds no pause: its open ones end as of its removal (the
+-- updated_at the removal wrote), so that one added again under its name starts
+-- unpaused. Run by the removal and by a write over a removed schedule, which thus also
+-- ends those that a state written before removals ended them still holds.
+local function end_removed_pauses(p, name)
+  local st = redis.call('HMGET', p .. 'schedule:' .. name, 'status', 'updated_at')
+  if st[1] ~= 'removed' or not st[2] then return end
+  for _, entry in ipairs(open_of(p, name)) do close_record(p, name, entry, st[2]) end
+  redis.call('SREM', p .. 'pauses-open', name)
+end
 """
+
+#: Writes one schedule (and its version) from one decoded item ``[name, status,
+#: created_at, version number, version JSON, [field, value, ...]]``. Shared by the plain
+#: save and the compare-and-set one, which must write exactly the same.
+_SAVE_ONE = (
+    _PAUSE_RECORDS
+    + """
+local function save_one(p, item)
+  local name, status, created = item[1], item[2], item[3]
+  local vnum, vjson, fields = item[4], item[5], item[6]
+  local sk = p .. 'schedule:' .. name
+  local old_status = redis.call('HGET', sk, 'status')
+  local old_created = redis.call('HGET', sk, 'created_at')
+  if old_status == 'removed' then end_removed_pauses(p, name) end
+  redis.call('DEL', sk)
+  redis.call('HSET', sk, unpack(fields))
+  if created ~= '' then
+    redis.call('HSET', sk, 'created_at', created)
+  elseif old_created then
+    redis.call('HSET', sk, 'created_at', old_created)
+  end
+  if old_status and old_status ~= status then
+    redis.call('SREM', p .. 'status:' .. old_status, name)
+  end
+  redis.call('SADD', p .. 'status:' .. status, name)
+  redis.call('ZADD', p .. 'schedules', 0, name)
+  if vnum ~= '' then redis.call('HSET', p .. 'versions:' .. name, vnum, vjson) end
+end
+"""
+)
+
+#: ARGV[2]: one JSON array of items (see ``_SAVE_ONE``); ARGV[3]: '1' in the last script
+#: of a save, which moves the generation once all of it is written.
+_SAVE_SCHEDULES = (
+    _SAVE_ONE
+    + """
+local p = ARGV[1]
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  save_one(p, item)
+end
+if ARGV[3] == '1' then redis.call('HINCRBY', p .. 'meta', 'generation', 1) end
+return 1
+"""
+)
+
+#: ARGV[2]: the name, ARGV[3]: the expected version ('' for none), ARGV[4]: one item.
+_SAVE_SCHEDULE_IF = (
+    _SAVE_ONE
+    + """
+local p = ARGV[1]
+local current = redis.call('HMGET', p .. 'schedule:' .. ARGV[2], 'version', 'status')
+local at = ''
+if current[1] and current[2] ~= 'removed' then at = current[1] end
+if at ~= ARGV[3] then return 0 end
+save_one(p, cjson.decode(ARGV[4]))
+redis.call('HINCRBY', p .. 'meta', 'generation', 1)
+return 1
+"""
+)
 
 #: ARGV[2]: the kind, ARGV[3]: when, ARGV[4]: until ('' for none), ARGV[5]: the record
 #: (JSON), ARGV[6]: '1' when it says something new (a reason or an end), ARGV[7..]: the
@@ -1044,7 +1059,9 @@ return resume_unheld(p, touched, now)
 """
 )
 
-_SET_STATUS = """
+_SET_STATUS = (
+    _PAUSE_RECORDS
+    + """
 local p = ARGV[1]
 local status, now, every = ARGV[2], ARGV[3], ARGV[4] == '1'
 local names
@@ -1064,6 +1081,7 @@ for _, name in ipairs(names) do
     redis.call('HSET', sk, 'status', status, 'updated_at', now)
     redis.call('SREM', p .. 'status:' .. st, name)
     redis.call('SADD', p .. 'status:' .. status, name)
+    if status == 'removed' then end_removed_pauses(p, name) end
     changed[#changed + 1] = name
   end
 end
@@ -1072,6 +1090,7 @@ if #changed > 0 and status == 'removed' then  -- the definitions in force change
 end
 return changed
 """
+)
 
 #: ARGV[2]: how many schedules, then for each: name, next run, anchor ('' for the next
 #: run: none; for the anchor: kept). See ``Store.set_next_runs``.

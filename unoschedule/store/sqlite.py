@@ -460,6 +460,36 @@ def _fold_pruned() -> str:
 _FOLD_PRUNED = _fold_pruned()
 
 
+def _end_pauses(conn: sqlite3.Connection, at: str, which: str, params: Sequence[Any]) -> None:
+    """End, at ``at``, the open pauses that the condition ``which`` selects: the one write
+    of a pause's end (a resume, an expiry, a pause that replaces one, a removal). The
+    records stay, ended, for ``explain``."""
+    conn.execute(
+        f"UPDATE pauses SET resumed_at = ? WHERE resumed_at IS NULL AND {which}", [at, *params]
+    )
+
+
+#: The removed schedules that hold an open pause, with when each was removed (the
+#: ``updated_at`` its removal wrote). From the open pauses, which are few: CROSS JOIN
+#: keeps SQLite from reading every schedule instead.
+_REMOVED_HOLDING = (
+    "SELECT DISTINCT s.name, s.updated_at FROM pauses p CROSS JOIN schedules s "
+    "ON s.name = p.schedule WHERE p.resumed_at IS NULL AND s.status = 'removed' "
+    "AND s.updated_at IS NOT NULL"
+)
+
+
+def _end_removed_pauses(conn: sqlite3.Connection, names: Collection[str]) -> None:
+    """A removed schedule holds no pause: end the open pauses of the removed ones among
+    ``names``, as of their removal, so that one added again under its name starts
+    unpaused. Run by the removal (``set_status``) and by a write over a removed
+    schedule, which thus also ends those a state written before removals ended them
+    still holds."""
+    for name, removed_at in conn.execute(_REMOVED_HOLDING).fetchall():
+        if name in names:
+            _end_pauses(conn, removed_at, "schedule = ?", [name])
+
+
 def _resume_unheld(conn: sqlite3.Connection, names: Collection[str], now: str) -> list[str]:
     """Resume the paused ``names`` that no open pause holds any more, from now."""
     rows = conn.execute(
@@ -1018,6 +1048,7 @@ class SQLiteStorage(Store, StateFile):
                     if version is not None:
                         same = version.definition is state.definition
                         versions.append(_version_params(version, definition if same else None))
+                _end_removed_pauses(conn, {state.name for state, _ in chunk})
                 conn.executemany(_SCHEDULE_UPSERT, schedules)
                 if versions:
                     conn.executemany(_VERSION_INSERT, versions)
@@ -1033,6 +1064,8 @@ class SQLiteStorage(Store, StateFile):
             current = None if row is None or row[1] == "removed" else row[0]
             if current != expected_version:
                 return False
+            if row is not None and row[1] == "removed":
+                _end_removed_pauses(conn, {state.name})
             definition = _dumps(state.definition)
             conn.execute(_SCHEDULE_UPSERT, _schedule_params(state, definition))
             conn.execute(_VERSION_INSERT, _version_params(version, definition))
@@ -1060,6 +1093,7 @@ class SQLiteStorage(Store, StateFile):
                 (status, _ts(now), json.dumps(changed)),
             )
             if changed and status == "removed":  # the definitions in force changed
+                _end_removed_pauses(conn, set(changed))
                 _bump_generation(conn)
         return changed
 
@@ -1503,7 +1537,7 @@ class SQLiteStorage(Store, StateFile):
         reason: str | None = None,
         by: str | None = None,
     ) -> list[str]:
-        now = _ts(at)
+        now = _ts(at) or ""
         select = "SELECT name, status, updated_at FROM schedules WHERE "
         with self._write() as conn:
             if names is None:
@@ -1526,9 +1560,7 @@ class SQLiteStorage(Store, StateFile):
                 records = held.get(name, [])
                 if status == "active" and records:  # left open by a change of the definition
                     stale = json.dumps([pid for pid, _, _ in records])
-                    conn.execute(
-                        f"UPDATE pauses SET resumed_at = ? WHERE id IN {_IN}", (now, stale)
-                    )
+                    _end_pauses(conn, now, f"id IN {_IN}", [stale])
                     records = []
                 if status == "paused" and not records:  # its definition's pause
                     conn.execute(
@@ -1538,10 +1570,7 @@ class SQLiteStorage(Store, StateFile):
                     pid for pid, k, u in records if k == kind and (u is None) == (until is None)
                 ]
                 if not same or reason is not None or until is not None:
-                    conn.execute(
-                        f"UPDATE pauses SET resumed_at = ? WHERE id IN {_IN}",
-                        (now, json.dumps(same)),
-                    )
+                    _end_pauses(conn, now, f"id IN {_IN}", [json.dumps(same)])
                     conn.execute(_OPEN_PAUSE, (name, now, _ts(until), reason, by, kind))
                 if status == "active":
                     changed.append(name)
@@ -1555,28 +1584,34 @@ class SQLiteStorage(Store, StateFile):
         self, names: Sequence[str] | None, kinds: Collection[PauseKind], at: datetime
     ) -> list[str]:
         now = _ts(at) or ""
-        where = f"resumed_at IS NULL AND kind IN {_IN}"
+        which = f"kind IN {_IN}"
         params: list[Any] = [json.dumps(sorted(kinds))]
         if names is not None:
-            where += f" AND schedule IN {_IN}"
+            which += f" AND schedule IN {_IN}"
             params.append(json.dumps(list(names)))
         with self._write() as conn:
             ending = [
-                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", params)
+                r[0]
+                for r in conn.execute(
+                    f"SELECT schedule FROM pauses WHERE resumed_at IS NULL AND {which}", params
+                )
             ]
-            conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, *params])
+            _end_pauses(conn, now, which, params)
             return _resume_unheld(conn, set(ending) if names is None else set(names), now)
 
     def expire_pauses(self, at: datetime) -> list[str]:
         now = _ts(at) or ""
-        where = "resumed_at IS NULL AND paused_until IS NOT NULL AND paused_until <= ?"
+        which = "paused_until IS NOT NULL AND paused_until <= ?"
         with self._write() as conn:
             ending = [
-                r[0] for r in conn.execute(f"SELECT schedule FROM pauses WHERE {where}", [now])
+                r[0]
+                for r in conn.execute(
+                    f"SELECT schedule FROM pauses WHERE resumed_at IS NULL AND {which}", [now]
+                )
             ]
             if not ending:
                 return []
-            conn.execute(f"UPDATE pauses SET resumed_at = ? WHERE {where}", [now, now])
+            _end_pauses(conn, now, which, [now])
             return _resume_unheld(conn, set(ending), now)
 
     _PAUSE_SELECT = (
