@@ -82,6 +82,10 @@ class StoreContract:
         finally:
             s.close()
 
+    def lapse_lease(self, store: Store) -> None:
+        """What the backend does by itself once a lease's time-to-live has run out:
+        nothing here (a lease expires by its instant alone)."""
+
     @pytest.fixture
     def leader(self, store: Store) -> int:
         """Hold the lease as instance ``i1``; returns the epoch to claim with."""
@@ -1256,6 +1260,36 @@ class StoreContract:
         assert a is not None
         assert held_lease(store, T0 + timedelta(seconds=9)) == a
         assert held_lease(store, T0 + timedelta(seconds=10)) is None
+
+    def test_a_lease_never_released_names_its_last_holder_until_another_takes_it(
+        self, store: Store
+    ) -> None:
+        """A holder killed (``kill -9``) never releases its lease: once expired, and gone
+        from the store's own time-to-live, it still says who led last and until when
+        (``status`` says since when nobody leads), yet names no leader; the next
+        holder's lease replaces it, and a release after expiry still forgets it."""
+        a = store.acquire_lease("A", 10, T0)
+        assert a is not None
+        assert store.renew_lease("A", a.epoch, 10, T0 + timedelta(seconds=5))
+        self.lapse_lease(store)
+        later = T0 + timedelta(minutes=5)
+        last = store.current_lease()
+        assert last is not None
+        assert (last.instance_id, last.epoch, last.expires_at, last.acquired_at) == (
+            "A",
+            a.epoch,
+            T0 + timedelta(seconds=15),
+            T0,
+        )
+        assert held_lease(store, later) is None
+        b = store.acquire_lease("B", 10, later)
+        assert b is not None and b.epoch == a.epoch + 1
+        assert store.current_lease() == b
+        self.lapse_lease(store)
+        store.release_lease("A", a.epoch)  # not the last holder: no effect
+        assert store.current_lease() == b
+        store.release_lease("B", b.epoch)  # a clean stop that came after the expiry
+        assert store.current_lease() is None
 
     def test_expired_lease_still_renews_if_nobody_took_it(self, store: Store) -> None:
         a = store.acquire_lease("A", 1, T0)

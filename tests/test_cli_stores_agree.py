@@ -12,7 +12,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from unoschedule.runlogs import path_of
 from unoschedule.store import PREFIX_ENV
 from unoschedule.store.redis import RedisStorage
 from unoschedule.store.sqlite import SQLiteStorage
+from unoschedule.timeutil import format_instant
 
 
 @dataclass
@@ -100,6 +101,30 @@ def test_after_a_clean_stop_no_command_names_a_leader(state: State) -> None:
     )
     top = state.json("top")
     assert (top["leader"], top["epoch"]) == (None, None)
+
+
+def test_after_a_leader_died_status_and_list_say_since_when_nobody_leads(state: State) -> None:
+    """A runner killed (``kill -9``) never releases its lease: ``status`` and ``list``
+    say that nobody leads since that lease's end, on either store; on Redis too, where
+    the lease's own key is gone once its time-to-live ran out (1 ms here)."""
+    died = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    store = state.store()
+    try:
+        store.set_meta("started_at", format_instant(died - timedelta(hours=1)) or "")
+        lease = store.acquire_lease("vm:3830", 0.001, died)
+        assert lease is not None
+    finally:
+        store.close()
+    record = state.json("status", "quiet")
+    assert record["leader_status"] == {
+        "running": False,
+        "leader": None,
+        "since": format_instant(lease.expires_at),
+        "reason": "stopped",
+    }
+    listed = state.cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "scheduler not running since " in listed.stdout + listed.stderr
 
 
 def test_a_run_that_printed_nothing_has_the_empty_output_on_either_store(state: State) -> None:

@@ -95,6 +95,40 @@ def test_a_leader_frozen_between_marking_a_run_running_and_its_spawn_spawns_noth
         h.store.close()
 
 
+def test_a_leader_frozen_mid_tick_past_a_lease_nobody_took_stops_firing_on_redis(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Frozen between its tick's start and its claim, past its lease, nobody taking
+    over: Redis's fence refuses the claim (the lease's key expired), and the leader
+    stops firing rather than take the refusal for an occurrence claimed before and skip
+    it. The lease, still named as the last one, decides nothing."""
+    h = Harness(tmp_path, [cron("a", "* * * * *")], lock_timeout=60)
+    server: RedisServer = request.getfixturevalue("redis_server")
+    h.store.close()
+    store = h.store = RedisStorage(server.url, key_prefix=unique_prefix())  # type: ignore[assignment]
+    claim_many = store.claim_many
+
+    def frozen_then_claim(claims: list[object], *, epoch: int) -> list[bool]:
+        h.clock.set(h.clock.now() + timedelta(minutes=2))
+        store.client.delete(store.k("lease"))  # its time-to-live ran out meanwhile
+        return claim_many(claims, epoch=epoch)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        loop = h.start()
+        store.claim_many = frozen_then_claim  # type: ignore[method-assign,assignment]
+        h.clock.set(h.clock.now().replace(hour=9, minute=0))
+        loop.tick(h.clock.now())
+        assert loop.firing is False
+        assert h.store.history("a") == []  # 09:00 left for the next leader, not skipped
+        last = store.current_lease()
+        assert last is not None and (last.instance_id, last.epoch) == ("a", loop.epoch)
+
+    try:
+        asyncio.run(go())
+    finally:
+        store.close()
+
+
 class Counted(Observer):
     """The run loop's observer as the leader's housekeeping (``runner.ops``) is: the
     metrics count the ends it is told of."""

@@ -490,11 +490,11 @@ class Store(ABC):
 
     @abstractmethod
     def current_lease(self) -> Lease | None:
-        """The lease as its holder last took or renewed it; None if none was ever taken
-        or it was released. It may have expired (its holder stopped renewing: it died,
-        or hangs): SQLite keeps it until another takes the lease, Redis frees it once its
-        own time-to-live runs out. So it names a leader only while ``Lease.holds_at(now)``
-        (``held_lease``); what expired says who led last and until when."""
+        """The lease as its holder last took or renewed it, expired or not, until
+        another takes the lease or its holder releases it; None if none was ever taken
+        or it was released. An expired one (its holder stopped renewing: it died, or
+        hangs) says who led last and until when, which ``status`` shows; it names a
+        leader only while ``Lease.holds_at(now)``: ask ``held_lease`` who leads."""
 
     # -- the processes beside the leader ------------------------------------------------
 

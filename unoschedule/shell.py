@@ -235,18 +235,20 @@ def leader_status(scheduler: Scheduler) -> dict[str, Any]:
     (the state has never had a leader) or ``stopped``."""
     if not scheduler.has_state():
         return {"running": False, "leader": None, "since": None, "reason": "no-state"}
-    store = scheduler.store
-    lease = store.current_lease()
-    now = scheduler.clock.now()
-    if lease is not None and lease.holds_at(now):
-        return {"running": True, "leader": lease.instance_id, "since": None, "reason": "running"}
+    from .abc import held_lease
     from .timeutil import format_instant, parse_instant
+
+    store = scheduler.store
+    held = held_lease(store, scheduler.clock.now())
+    if held is not None:
+        return {"running": True, "leader": held.instance_id, "since": None, "reason": "running"}
 
     moments = []
     stopped = store.get_meta("stopped_at")
     if stopped:
         moments.append(parse_instant(stopped))
-    if lease is not None:  # expired (a released one is none): its holder's end
+    lease = store.current_lease()  # expired (a released one is none): its holder's end
+    if lease is not None:
         moments.append(lease.expires_at)
     if not moments and lease is None and store.get_meta("started_at") is None:
         return {"running": False, "leader": None, "since": None, "reason": "never"}

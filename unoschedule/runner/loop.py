@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from ..abc import Clock, JobRunner, Observer, StateFile, Store
+from ..abc import Clock, JobRunner, Observer, StateFile, Store, held_lease
 from ..effective import draw_start, next_start
 from ..errors import UnoScheduleError
 from ..jobs import JobOutcome
@@ -396,7 +396,7 @@ class RunLoop:
         the run first holds it, most often the leader that took this one's lease over
         and recorded the run ``interrupted`` (its recovery owns the run and its retry)."""
         if not self.deposed:
-            try:
+            try:  # the last lease ours, even expired: nobody took over from us
                 lease = self.store.current_lease()
             except UnoScheduleError:  # whose lease it is cannot be told: say what is sure
                 return ENDED_ELSEWHERE
@@ -861,7 +861,10 @@ class RunLoop:
         )
 
     def _lost_lease(self) -> bool:
-        lease = self.store.current_lease()
+        """After a refused claim: stop firing unless our lease still holds. Asked at the
+        clock's now, not the tick's: a process frozen between the two finds its lease
+        expired, as Redis's fence (which refused the claim) found it."""
+        lease = held_lease(self.store, self.clock.now())
         if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
             self.log.error(f"another leader holds epoch {lease.epoch if lease else '?'}; stopping")
             self.firing, self.deposed = False, True

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import filestamp
-from ..abc import Engine, Store, Waiter
+from ..abc import Engine, Store, Waiter, held_lease
 from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
 from ..identity import StateIdentity
 from ..model import SchedulerOptions, ScheduleState, reloaded_options
@@ -203,12 +203,12 @@ class Service:
                 return None
             if not self.standby:
                 waiter.close()
-                held = store.current_lease()
+                held = held_lease(store, now)
                 raise LeadershipError(
                     f"{held.instance_id if held else 'another instance'} leads; "
                     "start(standby=True) waits for it as a standby"
                 )
-            lease = store.current_lease()
+            lease = held_lease(store, now)
             if lease is None or (lease.instance_id, lease.epoch) != holder:
                 holder = (lease.instance_id, lease.epoch) if lease else None
                 self.log.notice(

@@ -50,7 +50,12 @@ key                                 type    holds
 ``P:events-pruned``                 string  the last event id pruned by age (from the front)
 ``P:lease``                         string  ``{instance_id, epoch, expires_at,
                                             acquired_at}`` JSON, with a PX expiry
-``P:lease-last``                    string  the last lease written (no expiry)
+``P:lease-last``                    string  the last lease written (no expiry): what a
+                                            holder renews once ``P:lease`` expired
+``P:lease-record``                  string  the lease as last taken or renewed (no expiry),
+                                            deleted when released: what
+                                            ``current_lease`` gives once ``P:lease``
+                                            expired; no leadership decision reads it
 ``P:epoch``                         string  the fencing epoch counter (``INCR``)
 ``P:meta``                          hash    metadata (``started_at``)
 ``P:wake``                          pubsub  the leader's wake-up channel
@@ -413,7 +418,18 @@ def redacted_url(url: str) -> str:
 # -- scripts --------------------------------------------------------------------------
 # ARGV[1] is always the key prefix.
 
-_LEASE_ACQUIRE = """
+#: What a lease taken or renewed writes beside its ``P:lease`` (which expires): the
+#: copy renewal falls back on, and the record that says who led last after a crash.
+_LEASE_WRITTEN = """
+local function lease_written(p, v)
+  redis.call('SET', p .. 'lease-last', v)
+  redis.call('SET', p .. 'lease-record', v)
+end
+"""
+
+_LEASE_ACQUIRE = (
+    _LEASE_WRITTEN
+    + """
 local p = ARGV[1]
 local key = p .. 'lease'
 local cur = redis.call('GET', key)
@@ -425,7 +441,7 @@ if cur then
     l.expires_at = ARGV[4]
     local v = cjson.encode(l)
     redis.call('SET', key, v, 'XX', 'PX', ARGV[5])
-    redis.call('SET', p .. 'lease-last', v)
+    lease_written(p, v)
     return v
   end
   redis.call('DEL', key)
@@ -434,11 +450,14 @@ local epoch = redis.call('INCR', p .. 'epoch')
 local v = cjson.encode({instance_id = ARGV[2], epoch = epoch, expires_at = ARGV[4],
                         acquired_at = ARGV[3]})
 if not redis.call('SET', key, v, 'NX', 'PX', ARGV[5]) then return false end
-redis.call('SET', p .. 'lease-last', v)
+lease_written(p, v)
 return v
 """
+)
 
-_LEASE_RENEW = """
+_LEASE_RENEW = (
+    _LEASE_WRITTEN
+    + """
 local p = ARGV[1]
 local key = p .. 'lease'
 local cur = redis.call('GET', key)
@@ -459,16 +478,22 @@ if nx then
 else
   redis.call('SET', key, v, 'XX', 'PX', ARGV[5])
 end
-redis.call('SET', p .. 'lease-last', v)
+lease_written(p, v)
 return 1
 """
+)
 
+#: The record goes even when ``P:lease`` expired first (a drain longer than the lease):
+#: a released lease names nobody, as on SQLite. ``P:lease`` goes only while it is ours.
 _LEASE_RELEASE = """
 local p = ARGV[1]
-local cur = redis.call('GET', p .. 'lease')
-if not cur then return 0 end
-local l = cjson.decode(cur)
-if l.instance_id ~= ARGV[2] or tostring(l.epoch) ~= ARGV[3] then return 0 end
+local function ours(text)
+  if not text then return false end
+  local l = cjson.decode(text)
+  return l.instance_id == ARGV[2] and tostring(l.epoch) == ARGV[3]
+end
+if ours(redis.call('GET', p .. 'lease-record')) then redis.call('DEL', p .. 'lease-record') end
+if not ours(redis.call('GET', p .. 'lease')) then return 0 end
 redis.call('DEL', p .. 'lease')
 redis.call('PUBLISH', p .. 'wake', 'lease')
 return 1
@@ -1835,8 +1860,12 @@ class RedisStorage(Store, WorkerQueues):
             log.warning("cannot release the lease (it expires by itself): %s", exc)
 
     def current_lease(self) -> Lease | None:
+        """``P:lease`` while it lives, else ``P:lease-record``: the lease its holder last
+        took or renewed, past its expiry, until released or taken over (``P:lease`` first:
+        a holder of an earlier version writes no record)."""
         with self._talk():
-            return _lease_from_json(self.client.get(self.k("lease")))
+            live, last = self.client.mget(self.k("lease"), self.k("lease-record"))
+        return _lease_from_json(live or last)
 
     # -- pauses: one script each, deciding from the records ----------------------------
 
