@@ -669,3 +669,126 @@ def test_a_record_made_by_another_version_is_not_trusted(
     assert recorded(config, state)
     monkeypatch.setattr(filestamp, "__version__", "9.9.9")
     assert not recorded(config, state)
+
+
+# -- a file that `run` would refuse for what the state holds ---------------------------------
+
+
+def add_api_follower(state: Path, upstream: str, name: str = "load") -> None:
+    """A schedule made through the library that runs after ``upstream`` (``after:``)."""
+    import asyncio
+
+    from unoschedule.scheduler import Scheduler
+
+    async def add() -> None:
+        scheduler = Scheduler(storage=state)
+        try:
+            await scheduler.schedule(name=name, command=["true"], after=upstream)
+        finally:
+            scheduler.close()
+
+    asyncio.run(add())
+
+
+def refusal(config: Path, upstream: str = "backup", follower: str = "load") -> str:
+    """The line ``run`` prints when it refuses the file (``preflight.check_followed``)."""
+    return (
+        f"{config}: schedule {upstream!r} is no longer in the file, but schedule {follower!r} "
+        f"(made through the API) runs after it; delete or change {follower!r} first, "
+        f"or keep {upstream!r}"
+    )
+
+
+def without_backup(config: Path) -> None:
+    start = SCHEDULES.index("  backup:\n")
+    end = SCHEDULES.index("  poll:\n")
+    config.write_text(SCHEDULES[:start] + SCHEDULES[end:])
+
+
+def test_validate_refuses_a_file_that_dropped_a_schedule_an_api_schedule_runs_after(
+    config: Path,
+) -> None:
+    state = make_state(config)
+    add_api_follower(state, "backup")
+    config.write_text(SCHEDULES + "  late:\n    command: ['true']\n    schedule: '0 6 * * *'\n")
+    done = cli(config, "validate", state=state)  # a file that keeps backup is still fine
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok: 5 schedules\n", "")
+    without_backup(config)
+    done = cli(config, "validate", state=state)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [refusal(config)]
+    code, out, _ = invoke(config, "validate", "--json", state=state)
+    assert code == 1
+    message = refusal(config).removeprefix(f"{config}: ")
+    assert json.loads(out) == [
+        {"file": str(config), "line": None, "column": None, "message": message}
+    ]
+    # the same words as `run`, which keeps the state as it was
+    ran = cli(config, "run", state=state)
+    assert ran.returncode == 1 and ran.stderr.splitlines()[-1].endswith(refusal(config))
+    # FILE arguments are judged alone, as before
+    code, out, _ = invoke(config, "validate", str(config), state=state)
+    assert (code, out) == (0, f"ok: 3 schedules in {config}\n")
+
+
+def test_validate_reads_an_unchanged_file_again_when_an_api_schedule_follows_a_file_one(
+    config: Path, tmp_path: Path
+) -> None:
+    """The state's record says the file is unchanged, but the state now also holds a
+    schedule of another file that a schedule made through the API runs after: ``run``
+    with this file would drop it, and refuse."""
+    state = make_state(config)
+    assert recorded(config, state)
+    done = cli(config, "validate", state=state)
+    assert (done.returncode, done.stdout) == (0, "ok: 4 schedules\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("schedules:\n  extra:\n    command: ['true']\n    schedule: '0 7 * * *'\n")
+    assert invoke(other, "pause", "extra", state=state)[0] == 0  # the state adds extra
+    add_api_follower(state, "extra")
+    assert recorded(config, state)
+    done = cli(config, "validate", state=state)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [refusal(config, "extra")]
+    ran = cli(config, "run", state=state)
+    assert ran.returncode == 1 and ran.stderr.splitlines()[-1].endswith(refusal(config, "extra"))
+
+
+def test_plan_refuses_a_file_that_dropped_a_schedule_an_api_schedule_runs_after(
+    config: Path,
+) -> None:
+    state = make_state(config)
+    add_api_follower(state, "backup")
+    code, out, err = invoke(config, "plan", "--json", state=state)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["removed"] == []
+    without_backup(config)
+    for args in (["plan"], ["plan", "--json"]):
+        code, out, err = invoke(config, *args, state=state)
+        assert (code, out) == (1, ""), args
+        assert err.splitlines() == [refusal(config)], args
+
+
+def test_the_library_plan_refuses_as_run_does(config: Path) -> None:
+    from unoschedule.config import load_config
+    from unoschedule.errors import ConfigErrors
+    from unoschedule.scheduler import Scheduler
+
+    state = make_state(config)
+    add_api_follower(state, "backup")
+    scheduler = Scheduler.from_config(load_config(config), state=str(state))
+    try:
+        assert scheduler.plan().empty  # the file keeps backup
+    finally:
+        scheduler.close()
+    without_backup(config)
+    scheduler = Scheduler.from_config(load_config(config), state=str(state))
+    try:
+        with pytest.raises(ConfigErrors) as raised:
+            scheduler.plan()
+    finally:
+        scheduler.close()
+    assert [str(e) for e in raised.value.errors] == [refusal(config)]
+    # an everyday command over that file still answers (from the state's side of it)
+    code, out, err = invoke(config, "list", "--json", state=state)
+    assert code == 0, err
+    assert "load" in [r["name"] for r in json.loads(out)]

@@ -157,6 +157,9 @@ PARTS = {
     "runlogs": "report",
     "budget": "report",
     "shell": "scheduler",
+    # what a file may not remove from the state (a schedule the API's run after): asked
+    # with the file's plan, by the runner, ``plan`` and ``validate``
+    "followed": "sync",
     # the state's identity: checked by runners and workers, reported by health
     "identity": "report",
     # the home of apprise, imported by the runner's notifier when it sends

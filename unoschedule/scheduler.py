@@ -679,12 +679,20 @@ class Scheduler:
         """What ``run`` would change in the state, computed as its start and reloads
         compute it (``sync.file_plan``): the file's schedules added, changed (including
         changes made through the API: drift, and schedules made through the API that the
-        file now declares) and removed."""
+        file now declares) and removed.
+
+        Raises ``ConfigErrors``, with the message ``run`` gives, when ``run`` would
+        refuse the file for what the state holds: the file no longer declares a schedule
+        that one made through the API runs after (``after:``). A plan that would not be
+        applied is not shown as if it would."""
         from .sync import file_plan
 
-        return file_plan(
-            self._store_if_any(), self.file_definitions, now=self.clock.now(), preview=3
-        )
+        store = self._store_if_any()
+        if store is not None and self.config is not None:  # as run's start and reloads
+            from .followed import check_followed
+
+            check_followed(self.file_definitions, store, file=str(self.config.path or ""))
+        return file_plan(store, self.file_definitions, now=self.clock.now(), preview=3)
 
     # -- observation ----------------------------------------------------------------------
 

@@ -69,11 +69,21 @@ class Opened:
                 self.config is not None
                 and scheduler.state_path is not None
                 and scheduler.has_state()
-                and scheduler.plan().empty
+                and _holds_the_file(scheduler)
             ):
                 filestamp.record(scheduler.store, self.config, self.stamp)
         finally:
             scheduler.close()
+
+
+def _holds_the_file(scheduler: Scheduler) -> bool:
+    """Whether the state holds exactly the file's schedules: ``run`` would change
+    nothing. A file ``run`` would refuse is not held (the state keeps the last good one),
+    and that is for ``validate`` and ``plan`` to say, not for the command that closes."""
+    try:
+        return scheduler.plan().empty
+    except ConfigErrors:
+        return False
 
 
 def _first_error(exc: ConfigError | ConfigErrors) -> str:
@@ -179,29 +189,44 @@ def _open_file(
     return Opened(scheduler, config=config, stamp=stamp)
 
 
-def checked_file(config_path: str | Path, state: str | None = None) -> tuple[int, SchedulerOptions]:
+def checked_file(
+    config_path: str | Path, state: str | None = None, *, against_state: bool = True
+) -> tuple[int, SchedulerOptions]:
     """``validate``: the number of schedules in a valid file (raises its ``ConfigErrors``)
     and the file's options (for what ``validate`` warns of).
 
-    A file whose stamp the state keeps (unchanged since its schedules were written there,
-    by the same version) is known to be valid without reading it again.
+    With ``against_state`` and a state, the file is also checked against it as ``run``
+    checks it (``followed.check_followed``): a file that no longer declares a schedule
+    which one made through the API runs after is refused here as ``run`` refuses it.
+    Without, only the file itself is judged (``validate FILE...``). A file whose stamp
+    the state keeps (unchanged since its schedules were written there, by the same
+    version) is known to be valid without reading it again, unless (``against_state``)
+    a schedule made through the API runs after one of a file's: the state may have
+    changed since.
     """
     config_path = Path(config_path)
     found, guessed = _state_file(config_path, state)
-    if found is not None:
-        scheduler, matches = _over_state(found, config_path, guessed)
-        with contextlib.closing(scheduler):
-            if matches:
-                from .model import LIVE_STATUSES
+    if found is None:
+        from .config import load_config
 
-                states = scheduler.store.list_schedules(
-                    definitions=False, statuses=LIVE_STATUSES, source="file"
-                )
-                return len(states), scheduler.options
-    from .config import load_config
+        config = load_config(config_path)
+        return len(config.schedules), config.options
+    from .followed import check_followed, follows_the_file
 
-    config = load_config(config_path)
-    return len(config.schedules), config.options
+    scheduler, matches = _over_state(found, config_path, guessed)
+    with contextlib.closing(scheduler):
+        store = scheduler.store
+        if matches and not (against_state and follows_the_file(store)):
+            from .model import LIVE_STATUSES
+
+            states = store.list_schedules(definitions=False, statuses=LIVE_STATUSES, source="file")
+            return len(states), scheduler.options
+        from .config import load_config
+
+        config = load_config(config_path)
+        if against_state:
+            check_followed(config.schedules, store, file=str(config.path or ""))
+        return len(config.schedules), config.options
 
 
 def runner(

@@ -75,7 +75,8 @@ def validate(g: Globals, *, files: list[Path] | None, as_json: bool) -> None:
     state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
     for path in files or [g.config]:
         try:
-            count, options = checked_file(path, None if files else state)
+            # FILE arguments are judged alone; the --config file also as run judges it
+            count, options = checked_file(path, None if files else state, against_state=not files)
             counts.append((path, count))
             for warning in descriptor_warnings(options):
                 output.err(f"warning: {path}: {warning}")

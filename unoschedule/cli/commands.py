@@ -138,9 +138,12 @@ def validate(
 ) -> None:
     """Check the schedule file; list every error as FILE:LINE:COLUMN: message.
 
-    Exits 1 when there is any error, so it fits CI and pre-commit hooks. A file that
-    has not changed since the state last read it (same size, time and checksum, same
-    uno-schedule version) is known to be valid without reading it again.
+    Exits 1 when there is any error, so it fits CI and pre-commit hooks. With a state,
+    the --config file is also checked against it as `run` checks it: a file that no
+    longer declares a schedule which one made through the API runs after (`after:`) is
+    an error, with the message `run` gives. FILE arguments are checked alone. A file
+    that has not changed since the state last read it (same size, time and checksum,
+    same uno-schedule version) is known to be valid without reading it again.
 
     Examples:
 
@@ -158,7 +161,9 @@ def plan(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show what `run` would change in the state: added, changed and removed schedules.
 
     Each change comes with the diff of its definition and its next run times before and
-    after. Without a state file every schedule is added. Nothing is written.
+    after. Without a state file every schedule is added. Nothing is written. When `run`
+    would refuse the file for what the state holds (it no longer declares a schedule
+    which one made through the API runs after), this prints `run`'s message and exits 1.
 
     Examples:
 

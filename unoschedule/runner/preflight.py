@@ -4,6 +4,8 @@ The loader checks each value on its own; a reload must also be sure that the run
 can work with each new or changed schedule (compute its next run) before anything of
 it reaches the state. A schedule that cannot is reported like a validation error, and
 the service keeps the last good configuration, as it does for an invalid file.
+Whether the file leaves a schedule made through the API following nothing is
+``followed.check_followed``'s, which ``validate`` and ``plan`` ask too.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ConfigErrors, UnoScheduleError
-from ..model import LIVE_STATUSES, ScheduleDefinition
+from ..followed import check_followed
+from ..model import ScheduleDefinition
 
 if TYPE_CHECKING:
     from ..abc import Engine
     from ..config.loader import Config
 
-__all__ = ["check_applicable", "check_applicable_config", "check_followed"]
+__all__ = ["check_applicable", "check_applicable_config"]
 
 
 def check_applicable(
@@ -48,47 +51,4 @@ def check_applicable_config(config: Config, scheduler: Engine) -> None:
     and ``check_followed``."""
     file = str(config.path or "")
     check_applicable(config.schedules, scheduler.definitions, now=scheduler.clock.now(), file=file)
-    check_followed(config.schedules, scheduler, file=file)
-
-
-def check_followed(
-    new: Mapping[str, ScheduleDefinition], scheduler: Engine, *, file: str = ""
-) -> None:
-    """Raise ``ConfigErrors`` when the file's ``new`` schedules leave out one that a
-    schedule made through the API runs after (``after:``): removing it would leave that
-    one following nothing, never to run again, as deleting it through the library would
-    (``chains.orphaned_by``, which refuses both). Read from the state, not from what the
-    loop runs (a schedule added a moment ago counts too), and cheap when no schedule
-    made through the API follows another: a start over 100,000 schedules pays nothing."""
-    from ..chains import orphaned_by
-
-    store = scheduler.store
-    chains = {
-        state.name: definition.after
-        for state in store.list_schedules(statuses=LIVE_STATUSES, source="api")
-        if (definition := state.stored_definition()) is not None
-    }
-    chains.update({name: d.after for name, d in new.items()})
-    followed = {chain.schedule for chain in chains.values() if chain is not None} - set(chains)
-    removed: dict[str, ScheduleDefinition | None] = {}
-    for name in sorted(followed):
-        state = store.get_schedule(name)
-        if state is not None and state.status in LIVE_STATUSES and state.source == "file":
-            removed[name] = state.stored_definition()
-    if not removed:
-        return
-    before = {**chains, **{name: d.after if d else None for name, d in removed.items()}}
-    errors = []
-    for name in orphaned_by(before, removed):
-        after = chains[name]
-        assert after is not None
-        errors.append(
-            ConfigError(
-                f"schedule {after.schedule!r} is no longer in the file, but schedule "
-                f"{name!r} (made through the API) runs after it; delete or change "
-                f"{name!r} first, or keep {after.schedule!r}",
-                file,
-            )
-        )
-    if errors:
-        raise ConfigErrors(errors)
+    check_followed(config.schedules, scheduler.store, file=file)

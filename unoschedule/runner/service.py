@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from .. import filestamp
 from ..abc import Engine, Store, Waiter, held_lease
 from ..errors import ConfigErrors, LeadershipError, StateError, UnoScheduleError
+from ..followed import check_followed
 from ..identity import StateIdentity
 from ..model import SchedulerOptions, ScheduleState, reloaded_options
 from ..private import make_private_dirs
@@ -32,7 +33,7 @@ from .executor import Executor
 from .log import Logger
 from .loop import RunLoop
 from .ops import Operations
-from .preflight import check_applicable_config, check_followed
+from .preflight import check_applicable_config
 from .presence import Announcer
 from .reloading import loop_turn, write_reload, write_reload_of
 from .servedby import check_served_by
@@ -486,7 +487,7 @@ class Service:
         sched = self.scheduler
         store = sched.store
         if sched.config is not None:
-            check_followed(sched.file_definitions, sched, file=str(sched.config.path or ""))
+            check_followed(sched.file_definitions, store, file=str(sched.config.path or ""))
             states, generation = write_reload(
                 store,
                 sched.file_definitions,
