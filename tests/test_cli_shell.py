@@ -55,7 +55,10 @@ def config(tmp_path: Path) -> Path:
 
 
 def invoke(
-    config: Path, *args: str, state: Path | None = None, env: dict[str, str | None] | None = None
+    config: Path,
+    *args: str,
+    state: Path | str | None = None,
+    env: dict[str, str | None] | None = None,
 ) -> tuple[int, str, str]:
     argv = ["-c", str(config)]
     if state is not None:
@@ -72,7 +75,7 @@ def invoke(
 
 
 def cli(
-    config: Path, *args: str, state: Path | None = None, env: dict[str, str] | None = None
+    config: Path, *args: str, state: Path | str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """A real process with stdout on a pipe, as `uno-schedule list | grep` has it."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("UNO_SCHEDULE_")}
@@ -674,7 +677,7 @@ def test_a_record_made_by_another_version_is_not_trusted(
 # -- a file that `run` would refuse for what the state holds ---------------------------------
 
 
-def add_api_follower(state: Path, upstream: str, name: str = "load") -> None:
+def add_api_follower(state: Path | str, upstream: str, name: str = "load") -> None:
     """A schedule made through the library that runs after ``upstream`` (``after:``)."""
     import asyncio
 
@@ -729,6 +732,24 @@ def test_validate_refuses_a_file_that_dropped_a_schedule_an_api_schedule_runs_af
     # FILE arguments are judged alone, as before
     code, out, _ = invoke(config, "validate", str(config), state=state)
     assert (code, out) == (0, f"ok: 3 schedules in {config}\n")
+
+
+def test_validate_checks_the_file_against_the_redis_state_that_state_names(
+    config: Path, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--state redis://...`` is the state validate checks against, as ``run`` does;
+    it was dropped for want of a folder, and the file judged alone."""
+    from redis_server import unique_prefix
+
+    prefix = unique_prefix()
+    monkeypatch.setenv("UNO_SCHEDULE_REDIS_PREFIX", prefix)
+    url = redis_server.url
+    assert invoke(config, "pause", "--all", state=url)[0] == 0
+    add_api_follower(url, "backup")
+    without_backup(config)
+    done = cli(config, "validate", state=url, env={"UNO_SCHEDULE_REDIS_PREFIX": prefix})
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [refusal(config)]
 
 
 def test_validate_reads_an_unchanged_file_again_when_an_api_schedule_follows_a_file_one(

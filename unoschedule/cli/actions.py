@@ -72,7 +72,7 @@ def validate(g: Globals, *, files: list[Path] | None, as_json: bool) -> None:
 
     errors: list[ConfigError] = []
     counts: list[tuple[Path, int]] = []
-    state = g.state if g.state and Path(g.state).expanduser().parent.is_dir() else None
+    state = g.state or None  # a path where no state is (yet) judges the file alone
     for path in files or [g.config]:
         try:
             # FILE arguments are judged alone; the --config file also as run judges it
