@@ -6,7 +6,9 @@ are per state. So a runner records, keyed by the file's identity (device and ino
 which state serves it (in a private folder of the user's runtime directory), and the
 state records which file it serves (``config_file`` in its meta). At start each is
 compared with what the other runner left: a file served by another live runner on a
-different state, or last served by a different state, is logged as a warning.
+different state, or last served by a different state, is logged as a warning. A record
+made under another path counts only while that path is still this file (a hard link):
+the inode of a deleted file is soon another file's.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ def _alive(pid: int, host: str) -> bool:
     return pid_exists(pid)
 
 
+def _same_file(recorded: str, config: str, st: os.stat_result) -> bool:
+    """Whether the file a record was made for (``recorded``, its real path) is the file
+    ``config`` is: the same path, or a path (a hard link) that is still this inode. A
+    record whose file was deleted names a stranger that got its inode."""
+    if recorded == config:
+        return True
+    try:
+        other = os.stat(recorded)
+    except (OSError, ValueError):
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
 def check_served_by(config_path: Path, state_path: Path, store: Store, log: Logger) -> None:
     """Warn when ``config_path`` is (or was last) served by another state; then record
     that ``state_path`` serves it. Best effort: a failure to read or write is ignored."""
@@ -52,7 +67,11 @@ def check_served_by(config_path: Path, state_path: Path, store: Store, log: Logg
         previous = None
         with contextlib.suppress(OSError, ValueError):
             previous = json.loads(entry.read_text())
-        if isinstance(previous, dict) and previous.get("state") not in (None, state):
+        if (
+            isinstance(previous, dict)
+            and previous.get("state") not in (None, state)
+            and _same_file(str(previous.get("config", "")), config, st)
+        ):
             pid, host = int(previous.get("pid", 0)), str(previous.get("host", ""))
             if pid and pid != os.getpid() and _alive(pid, host):
                 log.warning(
