@@ -93,6 +93,7 @@ def test_after_a_clean_stop_no_command_names_a_leader(state: State) -> None:
     record = json.loads(health.stdout)
     assert record["reason"] == "no leader: no scheduler holds a current lease"
     assert (record["leader"], record["epoch"], record["lease_expires_at"]) == (None, None, None)
+    assert record["no_leader_since"] is None  # a release tells no end, and no stop was said
     stats = state.json("stats")
     assert (stats["leader"], stats["instance_id"], stats["leader_lease_until"]) == (
         None,
@@ -125,6 +126,12 @@ def test_after_a_leader_died_status_and_list_say_since_when_nobody_leads(state: 
     listed = state.cli("list")
     assert listed.returncode == 0, listed.stderr
     assert "scheduler not running since " in listed.stdout + listed.stderr
+    health = state.cli("health", "--json")
+    assert health.returncode == 1
+    checked = json.loads(health.stdout)
+    since = format_instant(lease.expires_at)
+    assert checked["no_leader_since"] == since
+    assert checked["reason"] == f"no leader since {since}: no scheduler holds a current lease"
 
 
 def test_a_run_that_printed_nothing_has_the_empty_output_on_either_store(state: State) -> None:

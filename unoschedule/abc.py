@@ -53,6 +53,7 @@ __all__ = [
     "WorkQueues",
     "WorkerQueues",
     "held_lease",
+    "last_led_at",
 ]
 
 
@@ -634,6 +635,24 @@ def held_lease(store: Store, now: datetime) -> Lease | None:
     every command that names a leader (``health``, ``stats``, ``status``, ``top``)."""
     lease = store.current_lease()
     return lease if lease is not None and lease.holds_at(now) else None
+
+
+def last_led_at(store: Store) -> datetime | None:
+    """When the last leader stopped leading, for a state nobody leads now (ask
+    ``held_lease`` first): the later of its clean stop (meta ``stopped_at``) and the end
+    of the last lease (one whose holder died stays, expired, until another takes it);
+    None when the state tells neither. The one answer of ``status``, ``list`` and
+    ``health`` to "since when"."""
+    from .timeutil import parse_instant
+
+    moments = []
+    stopped = store.get_meta("stopped_at")
+    if stopped:
+        moments.append(parse_instant(stopped))
+    lease = store.current_lease()  # expired (a released one is none): its holder's end
+    if lease is not None:
+        moments.append(lease.expires_at)
+    return max(moments) if moments else None
 
 
 def _then_wake(operation: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .abc import Store, held_lease
+from .abc import Store, held_lease, last_led_at
 from .identity import lost
 from .model import ScheduleDefinition
 from .timeutil import format_duration, format_instant
@@ -91,13 +91,15 @@ def check(
 ) -> dict[str, Any]:
     """The health record: ``healthy``, ``reason`` (one line), ``leader``, ``epoch``,
     ``lease_expires_at`` (of the leader's current lease; all three None when nobody
-    leads) and ``overdue`` (name -> since when)."""
+    leads), ``no_leader_since`` (when nobody leads: since when, if the state tells) and
+    ``overdue`` (name -> since when)."""
     record: dict[str, Any] = {
         "healthy": False,
         "reason": "",
         "leader": None,
         "epoch": None,
         "lease_expires_at": None,
+        "no_leader_since": None,
         "overdue": {},
     }
     if store is None:
@@ -118,7 +120,10 @@ def check(
             f"the state lost its identity ({marked}): nothing fires until `uno-schedule init-state`"
         )
     if lease is None:
-        problems.append("no leader: no scheduler holds a current lease")
+        since = last_led_at(store)
+        record["no_leader_since"] = format_instant(since) if since is not None else None
+        when = f" since {record['no_leader_since']}" if since is not None else ""
+        problems.append(f"no leader{when}: no scheduler holds a current lease")
     else:
         gone = _leader_process_gone(state_path)
         if gone:

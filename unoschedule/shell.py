@@ -260,25 +260,18 @@ def leader_status(scheduler: Scheduler) -> dict[str, Any]:
     (the state has never had a leader) or ``stopped``."""
     if not scheduler.has_state():
         return {"running": False, "leader": None, "since": None, "reason": "no-state"}
-    from .abc import held_lease
-    from .timeutil import format_instant, parse_instant
+    from .abc import held_lease, last_led_at
+    from .timeutil import format_instant
 
     store = scheduler.store
     held = held_lease(store, scheduler.clock.now())
     if held is not None:
         return {"running": True, "leader": held.instance_id, "since": None, "reason": "running"}
-
-    moments = []
-    stopped = store.get_meta("stopped_at")
-    if stopped:
-        moments.append(parse_instant(stopped))
-    lease = store.current_lease()  # expired (a released one is none): its holder's end
-    if lease is not None:
-        moments.append(lease.expires_at)
-    if not moments and lease is None and store.get_meta("started_at") is None:
+    since = last_led_at(store)
+    if since is None and store.get_meta("started_at") is None:
         return {"running": False, "leader": None, "since": None, "reason": "never"}
-    since = format_instant(max(moments)) if moments else None
-    return {"running": False, "leader": None, "since": since, "reason": "stopped"}
+    shown = format_instant(since) if since is not None else None
+    return {"running": False, "leader": None, "since": shown, "reason": "stopped"}
 
 
 def schedule_list(
