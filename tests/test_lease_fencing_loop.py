@@ -96,7 +96,7 @@ def test_a_leader_frozen_between_marking_a_run_running_and_its_spawn_spawns_noth
 
 
 def test_a_leader_frozen_mid_tick_past_a_lease_nobody_took_stops_firing_on_redis(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Frozen between its tick's start and its claim, past its lease, nobody taking
     over: Redis's fence refuses the claim (the lease's key expired), and the leader
@@ -127,6 +127,11 @@ def test_a_leader_frozen_mid_tick_past_a_lease_nobody_took_stops_firing_on_redis
         asyncio.run(go())
     finally:
         store.close()
+    # what it says: its own lease ran out, not "another leader holds epoch ?"
+    assert (
+        "a claim was refused: this scheduler's lease expired before it was renewed, and "
+        "nobody holds it; stopping" in capsys.readouterr().err
+    )
 
 
 class Counted(Observer):

@@ -866,7 +866,12 @@ class RunLoop:
         expired, as Redis's fence (which refused the claim) found it."""
         lease = held_lease(self.store, self.clock.now())
         if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
-            self.log.error(f"another leader holds epoch {lease.epoch if lease else '?'}; stopping")
+            held = (
+                f"{lease.instance_id} holds the lease (epoch {lease.epoch})"
+                if lease is not None
+                else "this scheduler's lease expired before it was renewed, and nobody holds it"
+            )
+            self.log.error(f"a claim was refused: {held}; stopping")
             self.firing, self.deposed = False, True
             return True
         return False
