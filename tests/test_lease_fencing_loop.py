@@ -134,6 +134,32 @@ def test_a_leader_frozen_mid_tick_past_a_lease_nobody_took_stops_firing_on_redis
     )
 
 
+def test_a_sqlite_leader_whose_claim_was_refused_as_claimed_before_keeps_firing_past_its_expiry(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the file lock keeps one runner and the fence is the lease row's epoch:
+    a leader frozen mid-tick past its lease's expiry, nobody having taken the lease, is
+    refused a claim only for an occurrence claimed before, and goes on leading (its
+    next renewal succeeds); it does not stop and kill its running jobs."""
+    h = Harness(tmp_path, [cron("a", "* * * * *")], lock_timeout=60)
+    claim_many = h.store.claim_many
+
+    def frozen_then_claimed_before(claims: list[object], *, epoch: int) -> list[bool]:
+        h.clock.set(h.clock.now() + timedelta(minutes=2))  # past the lease's expiry
+        claim_many(claims, epoch=epoch)  # type: ignore[arg-type]
+        return [False] * len(claims)  # as if claimed before
+
+    async def go() -> None:
+        loop = h.start()
+        h.store.claim_many = frozen_then_claimed_before  # type: ignore[method-assign,assignment]
+        h.clock.set(h.clock.now().replace(hour=9, minute=0))
+        loop.tick(h.clock.now())
+        assert loop.firing is True
+        assert loop.renew_lease(h.clock.now()) is True
+
+    asyncio.run(go())
+
+
 class Counted(Observer):
     """The run loop's observer as the leader's housekeeping (``runner.ops``) is: the
     metrics count the ends it is told of."""

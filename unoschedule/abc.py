@@ -69,6 +69,10 @@ class Lease:
     epoch: int
     expires_at: datetime
     acquired_at: datetime
+    #: Whether the store's fence still lets its holder claim, whatever the clock says:
+    #: SQLite's does until another takes the lease (the file lock keeps one runner);
+    #: Redis's only while the lease's own key lives. What a refused claim asks.
+    fences: bool = True
 
     def holds_at(self, now: datetime) -> bool:
         """Whether its holder leads at ``now``: only until it expires. A lease the store
@@ -495,7 +499,8 @@ class Store(ABC):
         another takes the lease or its holder releases it; None if none was ever taken
         or it was released. An expired one (its holder stopped renewing: it died, or
         hangs) says who led last and until when, which ``status`` shows; it names a
-        leader only while ``Lease.holds_at(now)``: ask ``held_lease`` who leads."""
+        leader only while ``Lease.holds_at(now)``: ask ``held_lease`` who leads.
+        ``Lease.fences`` says whether the store still lets its holder claim."""
 
     # -- the processes beside the leader ------------------------------------------------
 

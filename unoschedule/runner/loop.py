@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from ..abc import Clock, JobRunner, Observer, StateFile, Store, held_lease
+from ..abc import Clock, JobRunner, Observer, StateFile, Store
 from ..effective import draw_start, next_start
 from ..errors import UnoScheduleError
 from ..jobs import JobOutcome
@@ -861,20 +861,25 @@ class RunLoop:
         )
 
     def _lost_lease(self) -> bool:
-        """After a refused claim: stop firing unless our lease still holds. Asked at the
-        clock's now, not the tick's: a process frozen between the two finds its lease
-        expired, as Redis's fence (which refused the claim) found it."""
-        lease = held_lease(self.store, self.clock.now())
-        if lease is None or lease.epoch != self.epoch or lease.instance_id != self.instance_id:
-            held = (
-                f"{lease.instance_id} holds the lease (epoch {lease.epoch})"
-                if lease is not None
-                else "this scheduler's lease expired before it was renewed, and nobody holds it"
-            )
-            self.log.error(f"a claim was refused: {held}; stopping")
-            self.firing, self.deposed = False, True
-            return True
-        return False
+        """After a refused claim: stop firing unless the store's fence still lets our
+        lease claim (``Lease.fences``). Then the refusal was of an occurrence claimed
+        before; else it was the fence's (Redis: our lease's key expired while this
+        process was frozen mid-tick, even if nobody took it over)."""
+        lease = self.store.current_lease()
+        ours = lease is not None and (lease.instance_id, lease.epoch) == (
+            self.instance_id,
+            self.epoch,
+        )
+        if ours and lease is not None and lease.fences:
+            return False
+        held = (
+            f"the lease is {lease.instance_id}'s (epoch {lease.epoch})"
+            if lease is not None and not ours
+            else "this scheduler's lease expired before it was renewed, and nobody holds it"
+        )
+        self.log.error(f"a claim was refused: {held}; stopping")
+        self.firing, self.deposed = False, True
+        return True
 
     def _record(
         self,

@@ -111,6 +111,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -1865,7 +1866,10 @@ class RedisStorage(Store, WorkerQueues):
         a holder of an earlier version writes no record)."""
         with self._talk():
             live, last = self.client.mget(self.k("lease"), self.k("lease-record"))
-        return _lease_from_json(live or last)
+        lease = _lease_from_json(live or last)
+        if lease is not None and not live:  # the fence refuses its holder now
+            lease = replace(lease, fences=False)
+        return lease
 
     # -- pauses: one script each, deciding from the records ----------------------------
 
