@@ -953,6 +953,31 @@ class StoreContract:
             assert isinstance(store, WorkerQueues)
             assert store.queues.settle("default", "", "", stale, started_at=T0) == 0
 
+    def test_a_run_ended_twice_in_one_batch_keeps_its_first_end(
+        self, store: Store, leader: int
+    ) -> None:
+        """Ends are written in batches: the second end of one run in a batch is refused
+        as it would be in a batch of its own, and the schedule keeps its last end."""
+        store.save_schedule(sched("a"))
+        for run_id in ("r1", "r2"):
+            assert store.claim(run(run_id), f"a@{run_id}", None, epoch=leader)
+        second = timedelta(seconds=1)
+        store.start_runs([("r1", T0, None), ("r2", T0 + second, None)])
+        ends = [
+            Finish("r1", "success", T0 + 2 * second),
+            Finish("r2", "timeout", T0 + 3 * second, error="late"),
+            Finish("r1", "error", T0 + 4 * second, error="again"),
+        ]
+        assert store.finish_runs(ends) == ["r1", "r2"]
+        got = store.get_run("r1")
+        assert got is not None and (got.result, got.error) == ("success", None)
+        assert got.duration == pytest.approx(2.0)
+        state = store.get_schedule("a")
+        assert state is not None and (state.last_run, state.last_result) == (
+            T0 + second,
+            "timeout",
+        )
+
     def test_a_notification_is_claimed_once_whoever_asks(self, store: Store) -> None:
         """The sender of a notification claims it first: a second sender (a new
         leader, a worker) is refused, another event or run is not."""

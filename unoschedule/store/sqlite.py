@@ -288,6 +288,7 @@ _RUN_INSERT = (
     + ", ".join("?" * (len(_RUN_COLUMNS) + 1))
     + ")"
 )
+_RUN_INSERT_OR_IGNORE = _RUN_INSERT.replace("INSERT", "INSERT OR IGNORE", 1)
 _SCHEDULE_COLUMNS = statements.SCHEDULE_FIELDS
 _SCHEDULE_SELECT = "SELECT " + ", ".join(_SCHEDULE_COLUMNS) + " FROM schedules"
 #: The same columns with the definition and its written form left out (NULL decodes to
@@ -388,6 +389,15 @@ def _run_params(run: RunRecord, key: str, **override: Any) -> tuple[Any, ...]:
     for i, stored in _RUN_CONVERTED:
         values[i] = stored(values[i])
     return (key, *values)
+
+
+def _inserted(conn: sqlite3.Connection, params: tuple[Any, ...]) -> bool:
+    """Insert one run (``_run_params``); False when a unique key refuses it."""
+    try:
+        conn.execute(_RUN_INSERT, params)
+    except sqlite3.IntegrityError:
+        return False  # that statement wrote nothing; the others stand
+    return True
 
 
 def _run_from_row(row: Sequence[Any]) -> RunRecord:
@@ -1144,28 +1154,33 @@ class SQLiteStorage(Store, StateFile):
     def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
         if not claims:
             return []
-        results: list[bool] = []
         with self._write(durable=True) as conn:
             lease = conn.execute("SELECT epoch, instance_id FROM lease WHERE id = 1").fetchone()
             if lease is None or lease[0] != epoch:
                 return [False] * len(claims)
-            advance: dict[str, str | None] = {}
-            for claim in claims:
-                run = claim.run
-                params = _run_params(
-                    run, claim.key, epoch=epoch, instance_id=run.instance_id or lease[1]
+            rows = [
+                _run_params(
+                    claim.run, claim.key, epoch=epoch, instance_id=claim.run.instance_id or lease[1]
                 )
-                try:
-                    conn.execute(_RUN_INSERT, params)
-                except sqlite3.IntegrityError:
-                    results.append(False)  # that statement wrote nothing; the others stand
-                    continue
-                results.append(True)
-                advance[run.schedule] = _ts(claim.next_run)
-            conn.executemany(
-                _SET_NEXT_RUN,
-                [(when, name) for name, when in advance.items()],
-            )
+                for claim in claims
+            ]
+            # The common case, every occurrence new, in one statement; any refusal (an
+            # occurrence claimed before) undoes it and decides claim by claim.
+            conn.execute("SAVEPOINT claims")
+            before = conn.total_changes
+            conn.executemany(_RUN_INSERT_OR_IGNORE, rows)
+            if conn.total_changes - before == len(rows):
+                conn.execute("RELEASE claims")
+                results = [True] * len(claims)
+            else:
+                conn.execute("ROLLBACK TO claims")
+                conn.execute("RELEASE claims")
+                results = [_inserted(conn, params) for params in rows]
+            advance: dict[str, str | None] = {}
+            for claim, won in zip(claims, results, strict=True):
+                if won:
+                    advance[claim.run.schedule] = _ts(claim.next_run)
+            conn.executemany(_SET_NEXT_RUN, [(when, name) for name, when in advance.items()])
         return results
 
     def enqueue(self, run: RunRecord) -> None:
@@ -1254,9 +1269,11 @@ class SQLiteStorage(Store, StateFile):
                 started.update(
                     row[0]
                     for row in conn.execute(
+                        # ``+result``: found by run id, not by the index of results,
+                        # which would walk every queued run of a burst per statement
                         "UPDATE runs SET result = 'running', started_at = ?, "
-                        "pid = COALESCE(?, pid) WHERE result = 'queued' "
-                        "AND run_id IN (SELECT value FROM json_each(?)) RETURNING run_id",
+                        "pid = COALESCE(?, pid) WHERE run_id IN (SELECT value FROM "
+                        "json_each(?)) AND +result = 'queued' RETURNING run_id",
                         (started_at, pid, json.dumps(run_ids)),
                     )
                 )
@@ -1285,12 +1302,22 @@ class SQLiteStorage(Store, StateFile):
             return []
         recorded: list[str] = []
         with self._write(durable=any(f.then for f in finishes)) as conn:
+            # Set-wise: the runs still open read in one statement, and each table
+            # written by one prepared statement, as a burst's ends come in batches.
+            open_runs = {
+                row[0]: row[1:]
+                for row in conn.execute(
+                    "SELECT run_id, schedule, scheduled_time, started_at FROM runs "
+                    "WHERE run_id IN (SELECT value FROM json_each(?)) "
+                    "AND +result IN ('queued', 'running')",
+                    (json.dumps([f.run_id for f in finishes]),),
+                )
+            }
+            ended: list[tuple[Any, ...]] = []
+            last: dict[str, tuple[Any, ...]] = {}
+            chained: list[tuple[Any, ...]] = []
             for finish in finishes:
-                row = conn.execute(
-                    "SELECT schedule, scheduled_time, started_at FROM runs WHERE run_id = ? "
-                    "AND result IN ('queued', 'running')",
-                    (finish.run_id,),
-                ).fetchone()
+                row = open_runs.pop(finish.run_id, None)  # a second end of it: not recorded
                 if row is None:
                     continue
                 schedule, scheduled_time, started_at = row
@@ -1298,9 +1325,7 @@ class SQLiteStorage(Store, StateFile):
                 if started_at is not None:
                     elapsed = finish.finished_at - parse_instant(started_at)
                     duration = max(0.0, elapsed.total_seconds())
-                conn.execute(
-                    "UPDATE runs SET result = ?, finished_at = ?, duration = ?, error = ?, "
-                    "output = ? WHERE run_id = ?",
+                ended.append(
                     (
                         finish.result,
                         _ts(finish.finished_at),
@@ -1308,17 +1333,27 @@ class SQLiteStorage(Store, StateFile):
                         finish.error,
                         finish.output,
                         finish.run_id,
-                    ),
+                    )
                 )
-                recorded.append(finish.run_id)  # still queued or running: the SELECT above
-                conn.execute(
-                    "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
-                    (started_at or scheduled_time, finish.result, schedule),
-                )
+                recorded.append(finish.run_id)
+                # the schedule's last end in this batch is the one it keeps
+                last.pop(schedule, None)
+                last[schedule] = (started_at or scheduled_time, finish.result, schedule)
                 for key, run in finish.then:
                     queued = run.queued_at or finish.finished_at
-                    params = _run_params(run, key, epoch=0, result="queued", queued_at=queued)
-                    conn.execute(_RUN_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), params)
+                    chained.append(
+                        _run_params(run, key, epoch=0, result="queued", queued_at=queued)
+                    )
+            conn.executemany(
+                "UPDATE runs SET result = ?, finished_at = ?, duration = ?, error = ?, "
+                "output = ? WHERE run_id = ?",
+                ended,
+            )
+            conn.executemany(
+                "UPDATE schedules SET last_run = ?, last_result = ? WHERE name = ?",
+                list(last.values()),
+            )
+            conn.executemany(_RUN_INSERT_OR_IGNORE, chained)
         return recorded
 
     def get_run(self, run_id: str) -> RunRecord | None:
