@@ -95,6 +95,10 @@ _SLOTS = 1 << 16
 #: Requests queued before they are sent without waiting for the end of the loop's turn
 #: (the first workers start while the scheduler hands out the rest of a burst).
 _BATCH = 16
+#: Requests written by one ``writev`` at most (two buffers each, within ``IOV_MAX``).
+_WRITEV_PACKETS = 64
+#: The padding of a request to a whole packet, sliced without copying.
+_ZEROS = memoryview(bytes(_PACKET))
 #: The request that tells the worker taking it to leave.
 _LEAVE = pickle.dumps(None)
 #: Whether the kernel cuts one write into packets of exactly ``_PACKET`` bytes (a pipe
@@ -626,15 +630,22 @@ class WorkerPool:
         while unsent:
             try:
                 if _PAGED:
-                    # One system call for the batch: the kernel still wakes one worker
-                    # per packet, each waking the next while requests are left.
-                    batch = b"".join(body.ljust(_PACKET, b"\0") for body in unsent)
-                    written = os.write(self._queue.write, batch) // _PACKET
+                    # One system call for up to ``_WRITEV_PACKETS`` requests, each with
+                    # its padding (a view of zeros, not a copy): the kernel still wakes
+                    # one worker per packet, each waking the next while requests are
+                    # left. Bounded, so that a backlog is not walked again each time the
+                    # full queue has room for a few more.
+                    pieces: list[bytes | memoryview] = []
+                    for body in itertools.islice(unsent, _WRITEV_PACKETS):
+                        pieces.append(body)
+                        pieces.append(_ZEROS[: _PACKET - len(body)])
+                    count = len(pieces) // 2
+                    written = os.writev(self._queue.write, pieces) // _PACKET
                     for _ in range(written):
                         unsent.popleft()
-                    if unsent:  # a part went: the queue is full
+                    if written < count:  # a part went: the queue is full
                         raise BlockingIOError
-                    break
+                    continue
                 os.write(self._queue.write, unsent[0])
             except BlockingIOError:  # the queue is full: the rest when it has room
                 if not self._writer:
