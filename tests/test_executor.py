@@ -574,6 +574,39 @@ def test_a_command_starts_with_sigpipe_at_its_default_as_popen_gives_it() -> Non
     assert not ignored & (1 << (signal.SIGXFSZ - 1))
 
 
+_POLICY_OF_A_COMMAND = ("sh", "-c", "cut -d' ' -f41 /proc/self/stat")
+
+
+def test_jobs_run_as_batch_work_so_a_burst_does_not_preempt_the_scheduler() -> None:
+    """A command (and what it starts) and a sync task in a pooled worker run under
+    ``SCHED_BATCH``; the scheduler itself keeps the default policy."""
+    command = run_job(make_spec(command=_POLICY_OF_A_COMMAND))
+    assert command.result == "success", command
+    assert int(command.output) == os.SCHED_BATCH
+    task = run_job(make_spec(task="executor_tasks.policy"))
+    assert task.result == "success", task
+    assert task.output == repr(os.SCHED_BATCH)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_a_policy_the_operator_chose_for_the_scheduler_is_kept_for_its_jobs() -> None:
+    """A scheduler started under ``SCHED_IDLE`` (``CPUSchedulingPolicy=idle``) does not
+    give its jobs a higher one."""
+    script = (
+        "import asyncio, os, sys\n"
+        "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_executor import make_spec, run_job, _POLICY_OF_A_COMMAND\n"
+        "print(run_job(make_spec(command=_POLICY_OF_A_COMMAND)).output.strip())\n"
+    )
+    here = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", script, here], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip().splitlines()[-1]) == os.SCHED_IDLE
+
+
 def test_a_command_holds_no_descriptor_but_its_stdin_stdout_and_stderr(tmp_path: Path) -> None:
     # A descriptor the scheduler inherited without close-on-exec (as from whoever started
     # it) and one it holds itself must not reach a job.

@@ -118,3 +118,8 @@ def inherited_objects_frozen() -> bool:
     import gc
 
     return gc.get_freeze_count() > 0
+
+
+def policy() -> int:
+    """The scheduling policy of the process running the task."""
+    return os.sched_getscheduler(0)

@@ -318,6 +318,20 @@ def begin_child(close: Iterable[int] = ()) -> None:  # pragma: no cover - in a f
     os.setsid()
     die_with_parent()
     reset_child_signals()
+    _run_as_batch()
+
+
+def _run_as_batch() -> None:  # pragma: no cover - in a forked child
+    """Put this process under ``SCHED_BATCH`` if it runs under the default policy: a
+    job's process, woken, then waits for the running thread's time slice instead of
+    preempting it. A burst wakes hundreds of them at once; under the default policy
+    each took the CPU from the scheduler, which hands out the rest of the burst. Its
+    share of the CPU is unchanged (its nice value still sets it), what it starts
+    inherits the policy as ``CPUSchedulingPolicy=batch`` would give it, and a policy
+    the operator chose (``idle``, a real-time one) is left as it is."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: nothing to change
+        if os.sched_getscheduler(0) == os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 #: Signals Python ignores (``SIGPIPE``, ``SIGXFSZ``) that a command starts with at their
