@@ -866,17 +866,12 @@ class RunLoop:
         before; else it was the fence's (Redis: our lease's key expired while this
         process was frozen mid-tick, even if nobody took it over)."""
         lease = self.store.current_lease()
-        ours = lease is not None and (lease.instance_id, lease.epoch) == (
-            self.instance_id,
-            self.epoch,
-        )
-        if ours and lease is not None and lease.fences:
-            return False
-        held = (
-            f"the lease is {lease.instance_id}'s (epoch {lease.epoch})"
-            if lease is not None and not ours
-            else "this scheduler's lease expired before it was renewed, and nobody holds it"
-        )
+        if lease is None or (lease.instance_id, lease.epoch) == (self.instance_id, self.epoch):
+            if lease is not None and lease.fences:
+                return False
+            held = "this scheduler's lease expired before it was renewed, and nobody holds it"
+        else:
+            held = f"the lease is {lease.instance_id}'s (epoch {lease.epoch})"
         self.log.error(f"a claim was refused: {held}; stopping")
         self.firing, self.deposed = False, True
         return True

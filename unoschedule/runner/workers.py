@@ -635,15 +635,14 @@ class WorkerPool:
                     # one worker per packet, each waking the next while requests are
                     # left. Bounded, so that a backlog is not walked again each time the
                     # full queue has room for a few more.
+                    batch = list(itertools.islice(unsent, _WRITEV_PACKETS))
                     pieces: list[bytes | memoryview] = []
-                    for body in itertools.islice(unsent, _WRITEV_PACKETS):
-                        pieces.append(body)
-                        pieces.append(_ZEROS[: _PACKET - len(body)])
-                    count = len(pieces) // 2
+                    for body in batch:
+                        pieces += (body, _ZEROS[: _PACKET - len(body)])
                     written = os.writev(self._queue.write, pieces) // _PACKET
                     for _ in range(written):
                         unsent.popleft()
-                    if written < count:  # a part went: the queue is full
+                    if written < len(batch):  # a part went: the queue is full
                         raise BlockingIOError
                     continue
                 os.write(self._queue.write, unsent[0])

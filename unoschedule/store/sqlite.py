@@ -1323,7 +1323,7 @@ class SQLiteStorage(Store, StateFile):
                 schedule, scheduled_time, started_at = row
                 duration = None
                 if started_at is not None:
-                    elapsed = finish.finished_at - parse_instant(started_at)
+                    elapsed = finish.finished_at - _parse_ts(started_at)
                     duration = max(0.0, elapsed.total_seconds())
                 ended.append(
                     (
@@ -1337,7 +1337,6 @@ class SQLiteStorage(Store, StateFile):
                 )
                 recorded.append(finish.run_id)
                 # the schedule's last end in this batch is the one it keeps
-                last.pop(schedule, None)
                 last[schedule] = (started_at or scheduled_time, finish.result, schedule)
                 for key, run in finish.then:
                     queued = run.queued_at or finish.finished_at
