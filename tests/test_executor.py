@@ -781,7 +781,7 @@ def test_a_prepared_worker_killed_by_its_task_is_recorded_and_replaced(
     assert fine.result == "success" and int(fine.output) in second
 
 
-def test_what_an_async_task_leaves_running_is_cancelled_before_its_thread_runs_the_next(
+def test_what_an_async_task_leaves_running_is_cancelled_before_its_run_ends(
     tmp_path: Path,
 ) -> None:
     marker = tmp_path / "cancelled"
@@ -800,8 +800,6 @@ def test_what_an_async_task_leaves_running_is_cancelled_before_its_thread_runs_t
 
     first, cancelled, second = asyncio.run(go())
     assert first.result == "success" and second.result == "success"
-    # Whether the second task gets the first one's thread depends on whether that thread
-    # counted itself idle before the loop saw the first result: a race, so not asserted.
     assert cancelled
 
 
@@ -1015,8 +1013,8 @@ def test_a_job_that_cannot_start_for_want_of_descriptors_is_an_error_not_an_exce
 
 def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_at_most() -> None:
     import dataclasses
-    import threading
 
+    release = _release_event()
     spec = dataclasses.replace(
         make_spec(task="executor_tasks.block_async", timeout=0.5), kill_grace=8.0
     )
@@ -1026,10 +1024,10 @@ def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_
         began = time.monotonic()
         first = await executor.run(spec)  # its cancellation cannot land: abandoned
         took = time.monotonic() - began
-        threads = threading.active_count()
+        threads = _threads_of_this_process()
         second = await executor.run(spec)  # the first still blocks its thread
-        after = threading.active_count()
-        sys.modules["executor_tasks"].RELEASE.set()
+        after = _threads_of_this_process()
+        release.set()
         deadline = time.monotonic() + 10
         while True:  # once the first's thread is free, a run starts again
             third = await executor.run(spec)
@@ -1044,7 +1042,7 @@ def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_
     assert took < 4.0  # at its timeout, not after the kill grace (8 s)
     assert second.result == "error" and after == threads
     assert second.error == (
-        "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+        "not started: the task of an earlier run, abandoned at its timeout, has not ended yet"
     )
     assert third.result == "success"
 
@@ -1067,30 +1065,101 @@ def test_a_commands_output_reaches_the_output_callback_whole_in_chunks_not_lines
     assert not any(line.endswith("] 1") for line in lines)  # no line by line as well
 
 
-def test_an_idle_task_thread_keeps_its_event_loop_until_its_descriptors_are_wanted() -> None:
-    from unoschedule.runner.executor import _DaemonThreads, _thread_loop
+def _threads_of_this_process() -> int:
+    return len(os.listdir("/proc/self/task"))
 
-    threads = _DaemonThreads()
-    loops: list[asyncio.AbstractEventLoop] = []
-    ran = threading.Event()
 
-    def work() -> None:
-        loops.append(_thread_loop().loop)
-        ran.set()
+def _release_event() -> threading.Event:
+    """``executor_tasks.RELEASE``, cleared (the module as the executor imports it)."""
+    run_job(make_spec(task="executor_tasks.thread_ident"))
+    release: threading.Event = sys.modules["executor_tasks"].RELEASE
+    release.clear()
+    return release
 
-    threads.submit(work)
-    assert ran.wait(10)
-    deadline = time.monotonic() + 10
-    while threads.idle < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threads.idle == 1
-    ran.clear()
-    threads.submit(work)  # the idle thread takes it, with the loop it kept
-    assert ran.wait(10)
-    assert loops[1] is loops[0] and not loops[0].is_closed()
-    while threads.idle < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    threads.let_go(1)
-    while not loops[0].is_closed() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert loops[0].is_closed()
+
+def test_async_tasks_running_at_once_share_one_thread_apart_from_the_scheduler() -> None:
+    async def go() -> tuple[list[JobOutcome], int]:
+        executor = Executor()
+        before = _threads_of_this_process()
+        try:
+            outcomes = await asyncio.gather(
+                *(
+                    executor.run(make_spec(task="executor_tasks.thread_ident_after", args=(0.3,)))
+                    for _ in range(50)
+                )
+            )
+            return list(outcomes), _threads_of_this_process() - before
+        finally:
+            executor.close()
+
+    outcomes, added = asyncio.run(go())
+    assert {outcome.result for outcome in outcomes} == {"success"}
+    idents = {outcome.output for outcome in outcomes}
+    assert len(idents) == 1 and idents != {repr(threading.get_ident())}
+    assert added <= 1
+
+
+def test_what_an_async_task_leaves_running_is_cancelled_at_its_end_not_another_runs() -> None:
+    async def go(folder: Path) -> tuple[JobOutcome, bool, bool, JobOutcome, bool]:
+        executor = Executor()
+        mine, theirs = folder / "mine", folder / "theirs"
+        try:
+            longer = asyncio.ensure_future(
+                executor.run(
+                    make_spec(task="executor_tasks.leave_a_task_and_sleep", args=(str(theirs), 1.0))
+                )
+            )
+            first = await executor.run(
+                make_spec(task="executor_tasks.leave_a_task_and_sleep", args=(str(mine), 0.1))
+            )
+            ended_with_it, not_the_others = mine.exists(), not theirs.exists()
+            second = await longer
+            return first, ended_with_it, not_the_others, second, theirs.exists()
+        finally:
+            executor.close()
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        first, ended_with_it, not_the_others, second, theirs_ended = asyncio.run(go(Path(folder)))
+    assert (first.result, first.output) == ("success", "'still running'")
+    assert ended_with_it and not_the_others
+    assert (second.result, second.output) == ("success", "'still running'")
+    assert theirs_ended
+
+
+def test_a_task_that_blocks_its_loop_holds_back_no_task_started_after_it() -> None:
+    release = _release_event()
+    warnings: list[str] = []
+
+    async def go() -> tuple[JobOutcome, JobOutcome, JobOutcome, bool]:
+        executor = Executor(warn=warnings.append)
+        try:
+            beside = asyncio.ensure_future(
+                executor.run(
+                    make_spec(task="executor_tasks.sleep_async", args=(0.2,), run_id="beside")
+                )
+            )
+            await asyncio.sleep(0.05)  # begun in the loop the blocker is about to block
+            blocker = asyncio.ensure_future(
+                executor.run(make_spec(task="executor_tasks.block_async", run_id="blocker"))
+            )
+            await asyncio.sleep(0.3)
+            after = await asyncio.wait_for(
+                executor.run(make_spec(task="executor_tasks.thread_ident", run_id="after")), 10
+            )
+            deadline = time.monotonic() + 10
+            while not warnings and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            still_blocked = not blocker.done()
+            release.set()
+            return await blocker, await beside, after, still_blocked
+        finally:
+            release.set()
+            executor.close()
+
+    first, beside, after, still_blocked = asyncio.run(go())
+    assert still_blocked and after.result == "success"  # began in a new loop meanwhile
+    assert (first.result, first.output) == ("success", "'released'")
+    assert beside.result == "success"  # it waited for the blocker to yield
+    assert len(warnings) == 1 and warnings[0].startswith("[nightly blocker] async task blocks")

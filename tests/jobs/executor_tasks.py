@@ -71,24 +71,38 @@ def my_pid() -> int:
     return os.getpid()
 
 
+async def _forever(marker: str) -> None:
+    """Waits for ever; writes ``marker`` when cancelled."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        with open(marker, "w") as fh:
+            fh.write("cancelled")
+        raise
+
+
 async def leave_a_task_behind(marker: str) -> int:
     """Starts a task it never awaits; that task writes ``marker`` when cancelled."""
-
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            with open(marker, "w") as fh:
-                fh.write("cancelled")
-            raise
-
-    asyncio.get_running_loop().create_task(forever())
+    asyncio.get_running_loop().create_task(_forever(marker))
     await asyncio.sleep(0)
     return threading.get_ident()
 
 
 async def thread_ident() -> int:
     return threading.get_ident()
+
+
+async def thread_ident_after(seconds: float) -> int:
+    await asyncio.sleep(float(seconds))
+    return threading.get_ident()
+
+
+async def leave_a_task_and_sleep(marker: str, seconds: float) -> str:
+    """Starts a task it never awaits (it writes ``marker`` when cancelled), then sleeps:
+    whether its task was cancelled by then is in the result."""
+    asyncio.get_running_loop().create_task(_forever(marker))
+    await asyncio.sleep(float(seconds))
+    return "cancelled early" if os.path.exists(marker) else "still running"
 
 
 def pid_then_sleep(path: str, seconds: float) -> None:

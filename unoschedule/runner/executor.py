@@ -16,26 +16,22 @@ everything that touches processes, so that the hard guarantees live in one place
 
 from __future__ import annotations
 
-import _thread
 import asyncio
-import collections
 import contextlib
 import inspect
 import json
 import os
-import queue
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn
 
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
@@ -44,6 +40,7 @@ from ..jobs import JobOutcome, JobSpec
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..runs import import_paths_of
 from ..timeutil import format_instant
+from .asynchost import BEAT, BLOCKED_AFTER, AsyncRun, Posts, TaskHost
 from .forker import ServerGone
 from .processes import (
     begin_child,
@@ -84,9 +81,9 @@ LogFn = Callable[[str], None]
 #: ``error`` of a run that ``stop_all`` cut off.
 SHUTDOWN_ERROR = "stopped by scheduler shutdown"
 #: ``error`` of an async task's run refused while an earlier run's task, abandoned at
-#: its timeout, still blocks its thread (each such run would leak one more thread).
+#: its timeout, has not ended (each such run, blocked too, would hold one more thread).
 ABANDONED_ERROR = (
-    "not started: the task of an earlier run still blocks its thread (abandoned at its timeout)"
+    "not started: the task of an earlier run, abandoned at its timeout, has not ended yet"
 )
 #: How long to keep reading output after the job's processes are gone. Only a process
 #: that left the job's group (a daemon that called ``setsid``) can hold the pipe open
@@ -103,13 +100,6 @@ _LINE_LIMIT = 65536
 _READ_SIZE = 256 * 1024
 #: Upper bound of a forked task's result message (the child truncates to output_tail).
 _RESULT_LIMIT = 1 << 20
-#: An async task whose event loop has not turned for this long is reported as blocking it.
-BLOCKED_AFTER = 1.0
-#: An idle task thread closes its event loop (three descriptors) after this long; one
-#: needed sooner for a job's descriptors is closed then (``Executor._make_room``).
-IDLE_LOOP_SECONDS = 30.0
-#: How often an async task's own loop beats while it turns.
-_BEAT = BLOCKED_AFTER / 4
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
 _KILL_WAIT = 5.0
 _POLL = 0.02
@@ -553,236 +543,15 @@ def _interrupted(output: str = "", pid: int | None = None) -> JobOutcome:
     return JobOutcome("interrupted", SHUTDOWN_ERROR, output, pid)
 
 
-_T = TypeVar("_T")
-
-
-class _DaemonThreads:
-    """Daemon worker threads that are reused: starting a thread per task cost more than
-    the scheduler's own work in a burst (the start waits for the new thread to run).
-
-    A worker is added whenever none is idle, so a task that never returns holds only its
-    own worker; like daemons, they never keep the process from exiting after SIGTERM. An
-    idle worker keeps its event loop for the next task (making one per task was most of
-    the cost of a burst of async tasks) until it has been idle ``IDLE_LOOP_SECONDS`` or
-    ``let_go`` wants the loop's descriptors.
-    """
-
-    def __init__(self) -> None:
-        self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        #: One token per idle worker: ``list.append`` and ``list.pop`` are atomic, so
-        #: handing out work takes no lock that the workers contend for.
-        self._idle: list[None] = []
-
-    @property
-    def idle(self) -> int:
-        """Idle workers (each may hold an event loop's descriptors)."""
-        return len(self._idle)
-
-    def submit(self, work: Callable[[], None] | None) -> None:
-        try:
-            self._idle.pop()
-        except IndexError:
-            # ``_thread``, not ``threading.Thread().start()``, which waits until the new
-            # thread runs: behind busy task threads that was a wait for the GIL, up to
-            # a switch interval (5 ms) per thread started, with the event loop stopped.
-            _thread.start_new_thread(self._worker, ())
-        self._work.put(work)
-
-    def let_go(self, count: int) -> None:
-        """Have ``count`` idle workers close their event loops (their descriptors are
-        wanted); each takes the request when it is free."""
-        for _ in range(min(count, len(self._idle))):
-            self.submit(None)
-
-    def _worker(self) -> None:
-        while True:
-            try:
-                work = self._work.get(timeout=IDLE_LOOP_SECONDS)
-            except queue.Empty:  # idle long enough: its loop's descriptors go back
-                _close_thread_loop()
-                work = self._work.get()
-            if work is None:
-                _close_thread_loop()
-            else:
-                with contextlib.suppress(BaseException):  # ``work`` reports its own errors
-                    work()
-            self._idle.append(None)
-
-
-class _TaskLoop:
-    """A worker thread's event loop, kept for the thread's next async tasks.
-
-    Its heartbeat beats while it turns (``beat``), so a task that blocks the loop is
-    seen from the scheduler's loop; what a task leaves running in it is cancelled at the
-    task's end, found through the loop's own task factory (``asyncio.all_tasks`` walks
-    every task of every loop of the process, the scheduler's thousands included)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.beat = time.monotonic()
-        self._heart = self.loop.create_task(self._heartbeat())
-        self._made: list[asyncio.Task[Any]] = []
-        self.loop.set_task_factory(self._task)
-
-    def _task(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        coro: Generator[Any, None, _T] | Coroutine[Any, Any, _T],
-        /,
-        **options: Any,
-    ) -> asyncio.Task[_T]:
-        task = asyncio.Task(coro, loop=loop, **options)
-        self._made.append(task)
-        return task
-
-    async def _heartbeat(self) -> None:
-        while True:
-            self.beat = time.monotonic()
-            await asyncio.sleep(_BEAT)
-
-    def run(self, main: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
-        """Run ``main`` to its end; (True, its value) or (False, what it raised)."""
-        self.beat = time.monotonic()
-        try:
-            return True, self.loop.run_until_complete(main)
-        except BaseException as exc:
-            return False, exc
-        finally:
-            self._end_leftovers()
-
-    def _end_leftovers(self) -> None:
-        """Cancel what the task left running, as ``asyncio.run`` does at its end, so
-        that nothing of one task runs on into the next one's turn."""
-        for _ in range(3):  # what a cancelled task starts as it ends is cancelled too
-            made, self._made = self._made, []
-            pending = [task for task in made if not task.done()]
-            if not pending:
-                return
-            for task in pending:
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-
-    def close(self) -> None:
-        self._heart.cancel()
-        with contextlib.suppress(BaseException):
-            self.loop.run_until_complete(asyncio.gather(self._heart, return_exceptions=True))
-        with contextlib.suppress(Exception):
-            self.loop.close()
-
-
-class _ThreadTask:
-    """An async task running in a worker thread's event loop, seen from the scheduler's
-    loop: ``done`` settles with its result, ``cancel`` reaches it across threads,
-    ``blocked_for`` reads the heartbeat of the loop it runs in."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        func: Callable[..., Any],
-        args: list[Any],
-        kwargs: dict[str, Any],
-        settled: _Settled,
-    ) -> None:
-        self._func = func
-        self._args = args
-        self._kwargs = kwargs
-        self._settled = settled
-        self.done: asyncio.Future[Any] = loop.create_future()
-        self._home: _TaskLoop | None = None
-        self._inner_task: asyncio.Task[Any] | None = None
-        self._cancelled = False
-
-    def blocked_for(self) -> float:
-        home = self._home
-        if self.done.done() or home is None:
-            return 0.0
-        return time.monotonic() - home.beat
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        home, inner_task = self._home, self._inner_task
-        if home is not None and inner_task is not None:
-            with contextlib.suppress(RuntimeError):  # its loop already closed
-                home.loop.call_soon_threadsafe(inner_task.cancel)
-
-    async def _main(self) -> Any:
-        self._inner_task = asyncio.current_task()
-        if self._cancelled:
-            raise asyncio.CancelledError
-        return await self._func(*self._args, **self._kwargs)
-
-    def target(self) -> None:
-        """The worker thread's work: run the task to its end in the thread's own loop."""
-        home = self._home = _thread_loop()
-        ok, value = home.run(self._main())
-        self._settled.post(self, ok, value)
-
-    def settle(self, ok: bool, value: Any) -> None:
-        if self.done.done():
-            return
-        if ok:
-            self.done.set_result(value)
-        else:
-            self.done.set_exception(value)
-
-
-class _Settled:
-    """Where worker threads post the ends of their tasks for the scheduler's loop: the
-    first post of a batch wakes the loop (one write to its self-pipe), the others join
-    it, so a burst of async tasks ending together is one wake-up, not one each."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._posted: collections.deque[tuple[_ThreadTask, bool, Any]] = collections.deque()
-        self._woken = False
-
-    def post(self, task: _ThreadTask, ok: bool, value: Any) -> None:
-        self._posted.append((task, ok, value))
-        if not self._woken:
-            self._woken = True
-            with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
-                self.loop.call_soon_threadsafe(self._deliver)
-
-    def _deliver(self) -> None:
-        self._woken = False  # before taking them: a later post wakes the loop again
-        posted = self._posted
-        while posted:
-            task, ok, value = posted.popleft()
-            task.settle(ok, value)
-
-
-_thread_state = threading.local()
-
-
-def _thread_loop() -> _TaskLoop:
-    """The event loop of this worker thread, made once and kept for its next tasks: a
-    new loop per task (``asyncio.run``) cost more than the scheduler's own work for a
-    burst of async tasks."""
-    home: _TaskLoop | None = getattr(_thread_state, "home", None)
-    if home is None or home.loop.is_closed():
-        home = _thread_state.home = _TaskLoop()
-    return home
-
-
-def _close_thread_loop() -> None:
-    home: _TaskLoop | None = getattr(_thread_state, "home", None)
-    if home is not None:
-        _thread_state.home = None
-        asyncio.set_event_loop(None)
-        home.close()
-
-
-async def _until_cancelled(running: _ThreadTask, grace: float) -> None:
+async def _until_cancelled(running: AsyncRun, grace: float) -> None:
     """Wait up to ``grace`` for a cancelled task to end, but not for one whose loop has
     missed two heartbeats: it is blocked and cannot take the cancellation."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     while not running.done.done() and loop.time() < deadline:
-        if running.blocked_for() > 2 * _BEAT:
+        if running.blocked_for() > 2 * BEAT:
             return
-        await asyncio.wait({running.done}, timeout=min(_BEAT, deadline - loop.time()))
+        await asyncio.wait({running.done}, timeout=min(BEAT, deadline - loop.time()))
 
 
 class Executor(JobRunner):
@@ -808,15 +577,16 @@ class Executor(JobRunner):
         self._warn_log = warn or log
         self._jobs: set[_Job] = set()
         self._stopping = False
-        self._threads = _DaemonThreads()
-        #: Where the worker threads post the ends of async tasks (for the current loop).
-        self._posts: _Settled | None = None
+        #: Where async tasks run (``asynchost``); a new one when it stalls.
+        self._host: TaskHost | None = None
+        #: Where hosts post the ends of async tasks (for the current loop).
+        self._posts: Posts | None = None
         #: The async tasks running, watched for a loop they block (``_watch_blocking``).
-        self._watched: dict[_ThreadTask, _Job] = {}
+        self._watched: dict[AsyncRun, _Job] = {}
         self._watcher: asyncio.Future[None] | None = None
         #: Per schedule, an async task abandoned at its timeout while it blocked its
         #: thread: the schedule's next runs are refused until that thread is free.
-        self._abandoned: dict[str, _ThreadTask] = {}
+        self._abandoned: dict[str, AsyncRun] = {}
         self._workers = WorkerPool()  # raises the soft descriptor limit first
         self._preparing: asyncio.Task[None] | None = None
         #: How many jobs this process's descriptors hold.
@@ -899,8 +669,12 @@ class Executor(JobRunner):
                 waiter.cancel()
 
     def close(self) -> None:
-        """Let the idle task workers go (a runner calls this as it stops)."""
+        """Let the idle task workers and the async tasks' loop go (a runner calls this as
+        it stops)."""
         self._workers.close()
+        if self._host is not None:
+            self._host.close()
+            self._host = None
 
     def prepare(
         self,
@@ -1002,11 +776,9 @@ class Executor(JobRunner):
     def _make_room(self) -> None:
         """Before a job takes new descriptors: let go the idle task workers whose
         descriptors it needs (a pooled task reuses an idle worker's instead)."""
-        workers, threads = self._workers.idle, self._threads.idle
-        if workers or threads:
-            count = self.budget.idle_to_let_go(len(self._jobs), workers + threads)
-            self._workers.let_go(min(count, workers))
-            self._threads.let_go(count - min(count, workers))
+        workers = self._workers.idle
+        if workers:
+            self._workers.let_go(self.budget.idle_to_let_go(len(self._jobs), workers))
 
     @staticmethod
     def _started(on_start: Callable[[int | None], None] | None, pid: int | None) -> None:
@@ -1222,13 +994,14 @@ class Executor(JobRunner):
         kwargs: dict[str, Any],
         on_start: Callable[[int | None], None] | None,
     ) -> JobOutcome:
-        """An ``async def`` task: in its own event loop on a worker thread.
+        """An ``async def`` task: in the event loop of the async tasks' host thread.
 
         In the scheduler's loop, a task that blocks (``time.sleep`` in ``async def``)
         froze all firing, and its timeout, a cancellation, could not land until it
-        yielded. Here a blocked task stalls only its own loop; its timeout is recorded
-        when it falls due (the thread is abandoned if the task never yields), and a
-        heartbeat in its loop tells when it blocks, which is logged as a warning.
+        yielded. Here a blocked task stalls only the host's loop, which the next runs
+        leave for a new one; its timeout is recorded when it falls due (the task is
+        abandoned if it never yields), and the host's heartbeat tells when it blocks,
+        which is logged as a warning.
         """
         name = spec.run.schedule
         stuck = self._abandoned.get(name)
@@ -1237,11 +1010,11 @@ class Executor(JobRunner):
         self._abandoned.pop(name, None)
         loop = asyncio.get_running_loop()
         self._make_room()
-        settled = self._posts
-        if settled is None or settled.loop is not loop:
-            settled = self._posts = _Settled(loop)
-        running = _ThreadTask(loop, func, args, kwargs, settled)
-        self._threads.submit(running.target)
+        posts = self._posts
+        if posts is None or posts.loop is not loop:
+            posts = self._posts = Posts(loop)
+        running = AsyncRun(loop, func, args, kwargs, posts, job.label)
+        self._submit_async(running)
         self._started(on_start, None)
         timeout = spec.definition.timeout
         self._watch_blocking(job, running)
@@ -1258,10 +1031,17 @@ class Executor(JobRunner):
                 await _until_cancelled(running, spec.kill_grace)
                 error = f"timed out after {_seconds(timeout or 0.0)}"
                 if not running.done.done():
-                    # A blocked thread cannot be stopped: it is left to end when it may,
-                    # and no run of this schedule starts another beside it meanwhile.
+                    # A blocked loop cannot be stopped: the task is left to end when it
+                    # may, and no run of this schedule starts another beside it meanwhile.
                     self._abandoned[name] = running
-                    error += "; the task blocked its event loop and was abandoned"
+                    blocker = running.blocker()
+                    if blocker is None or blocker is running:
+                        error += "; the task blocked its event loop and was abandoned"
+                    else:
+                        error += (
+                            f"; the event loop it shares was blocked by {blocker.label}"
+                            " and it was abandoned"
+                        )
                 return JobOutcome("timeout", error, "", None)
         except BaseException:
             running.cancel()
@@ -1270,7 +1050,20 @@ class Executor(JobRunner):
             self._watched.pop(running, None)
         return self._settled(spec, running.done)
 
-    def _watch_blocking(self, job: _Job, running: _ThreadTask) -> None:
+    def _submit_async(self, *runs: AsyncRun) -> None:
+        """Hand ``runs`` to the async tasks' host: the current one, or a new one when it
+        is stalled (a task blocks its loop); the runs a stalled host had not begun go to
+        the new one first."""
+        host = self._host
+        if host is not None and host.stalled(time.monotonic()):
+            runs = (*host.retire(), *runs)
+            host = self._host = None
+        for run in runs:
+            while host is None or not host.submit(run):
+                host = TaskHost()
+            self._host = host
+
+    def _watch_blocking(self, job: _Job, running: AsyncRun) -> None:
         """Have ``running`` watched: a warning once its loop has not turned for
         ``BLOCKED_AFTER`` seconds. One watcher for all async tasks running (a task each
         was a quarter of the scheduler's work in a burst of them)."""
@@ -1285,17 +1078,23 @@ class Executor(JobRunner):
 
     async def _watch(self) -> None:
         while self._watched:
-            await asyncio.sleep(BLOCKED_AFTER / 2)
+            await asyncio.sleep(BLOCKED_AFTER / 4)
+            self._submit_async()  # what waits in a stalled loop begins in a new one
             for running, job in list(self._watched.items()):
                 blocked = running.blocked_for()
-                if blocked >= BLOCKED_AFTER:
-                    del self._watched[running]  # said once
-                    self._warn(
-                        job,
-                        f"async task blocks its event loop (no progress for {blocked:.1f}s): "
-                        "a blocking call in 'async def'? it cannot be cancelled until it "
-                        "yields",
-                    )
+                if blocked < BLOCKED_AFTER:
+                    continue
+                blocker = running.blocker()
+                if blocker is not None and blocker is not running:
+                    continue  # it waits on another task, the one warned of
+                del self._watched[running]  # said once
+                self._warn(
+                    job,
+                    f"async task blocks its event loop (no progress for {blocked:.1f}s): "
+                    "a blocking call in 'async def'? it cannot be cancelled until it "
+                    "yields; the async tasks sharing its loop wait for it, the next ones "
+                    "start in another",
+                )
 
     @staticmethod
     def _settled(spec: JobSpec, fut: asyncio.Future[Any]) -> JobOutcome:
