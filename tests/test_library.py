@@ -608,6 +608,36 @@ def test_a_closure_runs_in_the_process_that_scheduled_it(tmp_path: Path) -> None
         assert json.loads((tmp_path / label).read_text()) == {"event": {"n": 1}}
 
 
+def test_an_async_closure_runs_in_this_process_beside_the_schedulers_loop(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[int, dict[str, Any]]] = []
+
+    async def go() -> list[dict[str, Any]]:
+        scheduler = Scheduler(storage=tmp_path / "state.db")
+
+        async def job(**kwargs: Any) -> str:
+            await asyncio.sleep(0)
+            seen.append((threading.get_ident(), kwargs))  # this process's memory
+            return "done"
+
+        await scheduler.schedule(task=job, schedule=EventTrigger("go"), name="async-closure")
+        await asyncio.wait_for(scheduler.start(), 20)
+        await scheduler.trigger_event("go", {"n": 2})
+        runs = await eventually(
+            lambda: _final_runs(scheduler, "async-closure"), 15, "the closure's run"
+        )
+        await scheduler.shutdown()
+        return list(runs)
+
+    with pytest.warns(RuntimeWarning, match="in-process callable"):
+        runs = asyncio.run(go())
+    assert [(run["result"], run["output"]) for run in runs] == [("success", "'done'")]
+    ((ident, kwargs),) = seen
+    assert kwargs == {"event": {"n": 2}}
+    assert ident != threading.get_ident()  # not on the scheduler's loop
+
+
 def test_a_leader_without_the_closure_records_a_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     script = textwrap.dedent(
