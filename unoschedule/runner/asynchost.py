@@ -211,6 +211,11 @@ class TaskHost:
             return False
         return True
 
+    @property
+    def hosting(self) -> int:
+        """Runs begun in its loop that have not ended."""
+        return len(self._hosted)
+
     def stalled(self, now: float) -> bool:
         """Whether its loop has stopped turning: a wake not taken or a beat missed."""
         woken = self._woken_at
