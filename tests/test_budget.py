@@ -110,7 +110,12 @@ def test_a_job_in_flight_holds_no_more_descriptors_than_the_budget_counts(
     before, during, results = asyncio.run(measure())
     sink.close()
     assert results == {"success"}
-    assert 0 < during - before <= jobs * PER_JOB
+    if kind == "async task":
+        # They share one event loop (its epoll and self-pipe), made here or already there;
+        # another test's loop closing meanwhile may even leave fewer open than before.
+        assert during - before <= 3
+    else:
+        assert 0 < during - before <= jobs * PER_JOB
 
 
 def _scrape(port: int) -> dict[str, float]:
