@@ -1040,7 +1040,7 @@ def test_an_async_task_blocking_its_loop_times_out_on_time_and_holds_one_thread_
     first, took, second, threads, after, third = asyncio.run(go())
     assert first.result == "timeout" and "abandoned" in (first.error or "")
     assert took < 4.0  # at its timeout, not after the kill grace (8 s)
-    assert second.result == "error" and after == threads
+    assert second.result == "error" and after <= threads  # no thread for the refused run
     assert second.error == (
         "not started: the task of an earlier run, abandoned at its timeout, has not ended yet"
     )
