@@ -48,11 +48,11 @@ class Posts:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._posted: collections.deque[tuple[AsyncRun, bool, Any]] = collections.deque()
+        self._posted: collections.deque[AsyncRun] = collections.deque()
         self._woken = False
 
-    def post(self, run: AsyncRun, ok: bool, value: Any) -> None:
-        self._posted.append((run, ok, value))
+    def post(self, run: AsyncRun) -> None:
+        self._posted.append(run)
         if not self._woken:
             self._woken = True
             with contextlib.suppress(RuntimeError):  # scheduler loop closed: nobody waits
@@ -62,8 +62,7 @@ class Posts:
         self._woken = False  # before taking them: a later post wakes the loop again
         posted = self._posted
         while posted:
-            run, ok, value = posted.popleft()
-            run.settle(ok, value)
+            posted.popleft().settle()
 
 
 class AsyncRun:
@@ -114,15 +113,19 @@ class AsyncRun:
             with contextlib.suppress(RuntimeError):  # its loop already closed
                 host.loop.call_soon_threadsafe(task.cancel)
 
-    def settle(self, ok: bool, value: Any) -> None:
-        if self.done.done():
+    def settle(self) -> None:
+        """Give ``done`` the end of its task (ended: its host posted it)."""
+        task = self._task
+        if self.done.done() or task is None:
             return
-        if ok:
-            self.done.set_result(value)
-        elif isinstance(value, asyncio.CancelledError):
+        if task.cancelled():
             self.done.cancel()  # nobody need read it: a timeout or a stop cancelled it
+            return
+        error = task.exception()
+        if error is not None:
+            self.done.set_exception(error)
         else:
-            self.done.set_exception(value)
+            self.done.set_result(task.result())
 
     # -- in the host's thread ----------------------------------------------------------
 
@@ -162,18 +165,9 @@ class AsyncRun:
         self._post()
 
     def _post(self) -> None:
-        task, host = self._task, self.host
-        assert task is not None and host is not None
-        value: Any = None
-        ok = True
-        if task.cancelled():
-            ok, value = False, asyncio.CancelledError()
-        elif task.exception() is not None:
-            ok, value = False, task.exception()
-        else:
-            value = task.result()
-        host.left(self)
-        self._posts.post(self, ok, value)
+        assert self.host is not None
+        self.host.left(self)
+        self._posts.post(self)
 
 
 class TaskHost:
