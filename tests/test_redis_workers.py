@@ -456,6 +456,12 @@ BURST = """
         shell: true
         command: >-
           echo start $UNO_ATTEMPT $$ >> slow.log; sleep 3; echo end $UNO_ATTEMPT $$ >> slow.log
+      slowpy:
+        schedule: {event: never.happens}
+        queue: reports
+        max_retries: 1
+        retry_delay: 0s
+        task: slowtask.slow
       backoff:
         schedule: {event: never.happens}
         queue: reports
@@ -971,6 +977,72 @@ def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_
             os.killpg(job, signal.SIGCONT)
     wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
     assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
+    assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
+
+
+SLOW_TASK = """
+import os
+import time
+
+
+def slow():
+    attempt = os.environ["UNO_ATTEMPT"]
+    with open("slowpy.log", "a") as out:
+        out.write(f"start {attempt} {os.getpid()}\\n")
+    time.sleep(3)
+    with open("slowpy.log", "a") as out:
+        out.write(f"end {attempt} {os.getpid()}\\n")
+"""
+
+
+@pytest.mark.slow
+def test_a_python_task_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
+    procs: Procs,
+) -> None:
+    """As the command above, for a sync Python task: it runs in one of the worker's
+    pooled task processes, which carries no ``UNO_RUN_ID`` for the keeper to find it by,
+    so the keeper must be told the process group of the task process that took it."""
+    visibility = 2
+    (procs.workdir / "slowtask.py").write_text(SLOW_TASK)
+    log = procs.workdir / "slowpy.log"
+
+    def lines() -> list[list[str]]:
+        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+    procs.start("leader", "run", "--queues", "")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    workers = {
+        name: procs.start(
+            name, "worker", "--queues", "reports", "--visibility-timeout", str(visibility)
+        )
+        for name in ("w1", "w2")
+    }
+    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
+    procs.cli("trigger", "slowpy")
+    wait_until(lambda: lines(), 30, "attempt 1 to start")
+    first = run_of(procs, "slowpy")["attempts"][1]
+    task = int(lines()[0][2])
+    holder = next(p for p in workers.values() if p.pid == first["pid"])
+    keeper = keeper_of(holder.pid)
+    frozen = [holder.pid, keeper]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(task, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: any(line[:2] == ["start", "2"] for line in lines()),
+            30,
+            "attempt 2 on the other worker",
+        )
+        os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
+        wait_until(lambda: not alive(task), visibility / 3 + 1.0, "the old task to be killed")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(task, signal.SIGCONT)
+    wait_until(lambda: any(line[:2] == ["end", "2"] for line in lines()), 30, "end 2")
+    assert ["end", "1"] not in [line[:2] for line in lines()]
     assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
 
 

@@ -60,7 +60,7 @@ from .tasks import (
     is_async_callable,
     resolve_task,
 )
-from .workers import WorkerPool, repr_head
+from .workers import Ticket, WorkerPool, repr_head
 
 __all__ = [
     "SHUTDOWN_ERROR",
@@ -568,8 +568,15 @@ class Executor(JobRunner):
         log: LogFn | None = None,
         warn: LogFn | None = None,
         output: Callable[[str, str, bytes], None] | None = None,
+        on_group: Callable[[str, int], None] | None = None,
     ) -> None:
         self._log = log
+        #: Told (run id, process group) of each job in a process of its own once that
+        #: group is known: a command's or forked task's at its start, a pooled task's
+        #: once a worker takes it. For a watcher outside this process that must be able
+        #: to kill the job when this process cannot (a Redis worker's keeper): a pooled
+        #: task carries no ``UNO_RUN_ID`` in its environment to be found by.
+        self._on_group = on_group
         #: Where what a command prints goes, chunk by chunk (schedule, run id, bytes);
         #: without it, each line goes to ``log``.
         self._output = output
@@ -885,6 +892,8 @@ class Executor(JobRunner):
         failing in ``on_start``, it never leaves the job behind: the group is killed."""
         try:
             self._started(on_start, pid)
+            if self._on_group is not None:
+                self._on_group(job.run_id, pid)
             how = await self._supervise(spec, job, pid, exited)
             if how != "exit":
                 await self._sweep(spec, job)
@@ -1120,8 +1129,9 @@ class Executor(JobRunner):
         """A sync task without a timeout: in a reused worker process (see ``workers``),
         so that a task that exits, aborts or segfaults ends only its worker and its run
         records how the worker died; the scheduler and its other runs go on. Which
-        worker runs it is known once one takes it (``on_start`` gets no pid); a request
-        too large for the workers' queue is run in a child forked for it."""
+        worker runs it is known once one takes it (``on_start`` gets no pid; ``_on_group``
+        is told its group then); a request too large for the workers' queue is run in a
+        child forked for it."""
         env = job_environment(spec)
         try:
             request = (*where, args, kwargs, spec.output_tail, env)
@@ -1130,8 +1140,27 @@ class Executor(JobRunner):
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if ticket is None:
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
-        answer = ticket.answer
         self._started(on_start, None)
+        told = None
+        if self._on_group is not None:
+            told = asyncio.get_running_loop().create_task(self._tell_taker(job, ticket))
+        try:
+            return await self._pooled_end(spec, job, ticket)
+        finally:
+            if told is not None:
+                told.cancel()
+
+    async def _tell_taker(self, job: _Job, ticket: Ticket) -> None:
+        """Tell ``_on_group`` the group of the worker that takes ``ticket`` (each leads
+        its own), unless the task ended first: a worker that answered runs others."""
+        worker = await self._workers.taken(ticket)
+        if worker is not None and not ticket.answer.done() and self._on_group is not None:
+            self._on_group(job.run_id, worker.pid)
+
+    async def _pooled_end(self, spec: JobSpec, job: _Job, ticket: Ticket) -> JobOutcome:
+        """What a pooled task's run ends with: its answer, how its worker died, or its
+        stop (the worker that took it is killed)."""
+        answer = ticket.answer
         how = await self._wait_end(job, answer, None)
         if how == "stopped":
             await asyncio.wait({answer}, timeout=job.grace)

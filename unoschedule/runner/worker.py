@@ -152,6 +152,8 @@ class Worker:
         self.executor = Executor(
             log=self.log.debug if self.log.verbose else None,
             output=self.sink.write if self.sink is not None else None,
+            # the keeper kills a job by its group, a pooled task's included
+            on_group=lambda run_id, pgid: self.keeper.group(run_id, pgid),
         )
         self.settler = Settler(
             scheduler.options,
@@ -560,11 +562,6 @@ class Worker:
             f"{run.attempt}, queue {queue})"
         )
         self.keeper.hold(run.run_id, queue, entry_id, token, since, replace=True)
-
-        def started_in(pgid: int | None) -> None:
-            if pgid:
-                self.keeper.group(run_id, pgid)
-
         stopped: list[str] = []  # why the leader asked to stop it, once it has
         watch = (
             asyncio.get_running_loop().create_task(self._watch_stop(run_id, stopped))
@@ -573,8 +570,7 @@ class Worker:
         )
         try:
             outcome = await self.executor.run(
-                job_spec(run, definition, self.scheduler.options, self.scheduler.base_dir),
-                started_in,
+                job_spec(run, definition, self.scheduler.options, self.scheduler.base_dir)
             )
         finally:
             if watch is not None:
