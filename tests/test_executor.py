@@ -526,6 +526,42 @@ def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle
     assert left == 0  # idle past IDLE_SECONDS: gone; the first server stays
 
 
+def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_first() -> None:
+    """The fence a leader moves at each renewal of a lease only the store keeps: at it,
+    the command and the pooled task still running are killed by the servers that
+    started them (not by this process, which may be frozen then); moved before it
+    came, it kills nothing."""
+    from unoschedule.runner.processes import steady
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        executor = Executor()
+        try:
+            cmd = make_spec(command=("sh", "-c", "sleep 5"))
+            task = make_spec(task="executor_tasks.sleep_sync", args=(5.0,))
+            short = make_spec(command=("sh", "-c", "sleep 0.6"))
+            short_task = make_spec(task="executor_tasks.sleep_sync", args=(0.6,))
+            executor.fence(steady() + 0.3)
+            running = asyncio.gather(executor.run(short), executor.run(short_task))
+            await asyncio.sleep(0.1)
+            executor.fence(steady() + 30.0)  # moved before it came: they live on past it
+            spared = await running
+            executor.fence(steady() + 0.3)
+            killed = await asyncio.wait_for(
+                asyncio.gather(executor.run(cmd), executor.run(task)), 4.0
+            )
+            executor.fence(None)
+            return [f"{o.result} {o.error}" for o in spared], [
+                f"{o.result} {o.error}" for o in killed
+            ]
+        finally:
+            executor.close()
+
+    spared, killed = asyncio.run(scenario())
+    assert spared == ["success None", "success None"]
+    assert killed[0] == "error killed by SIGKILL"
+    assert killed[1].startswith("error task died: its process was killed by SIGKILL")
+
+
 def test_the_largest_report_of_ends_the_server_sends_is_read_whole() -> None:
     # The server reports at most _MOST_ENDS reaped children in one datagram; one read
     # into a smaller buffer would cut it, and the last runs would never end.

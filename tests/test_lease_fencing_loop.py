@@ -267,3 +267,36 @@ def test_the_failed_end_of_a_deposed_leader_queues_no_retry(
     assert "attempt 2 of 3" not in said
     assert "uno_schedule_runs_total{" not in counted.metrics.text()
     assert (told.events, handled) == ([], [])
+
+
+@pytest.mark.parametrize("fenced", [True, False])
+def test_a_leader_fenced_by_its_lease_moves_its_jobs_fence_at_each_renewal(
+    tmp_path: Path, fenced: bool
+) -> None:
+    """With a lease only the store keeps (``fence_jobs``, as on Redis), taking and each
+    renewal of the lease set the instant the jobs are killed at (``JobRunner.fence``):
+    0.8 of ``lock_timeout`` after the request was sent. Under the file lock, never."""
+    from unoschedule.runner.keeper import FENCE
+    from unoschedule.runner.processes import steady
+
+    h = Harness(tmp_path, [cron("a", "0 0 1 1 *")], lock_timeout=60)
+    fences: list[float | None] = []
+    h.executor.fence = fences.append  # type: ignore[attr-defined]
+    loop = h.start()
+    assert fences == []  # ``start`` takes the lease before anyone says it is fenced
+    loop.fence_jobs = fenced
+    try:
+        before = steady()
+        assert loop.take_lease(h.clock.now())
+        h.clock.set(h.clock.now() + timedelta(seconds=30))
+        assert loop.renew_lease(h.clock.now())
+        after = steady()
+    finally:
+        h.store.close()
+    if not fenced:
+        assert fences == []
+        return
+    assert len(fences) == 2
+    first, second = fences
+    assert first is not None and second is not None
+    assert before + FENCE * 60 <= first <= second <= after + FENCE * 60

@@ -785,8 +785,8 @@ def keeper_of(worker: int) -> int:
     raise AssertionError(f"worker {worker} has no keeper")
 
 
-def slow_lines(procs: Procs) -> list[list[str]]:
-    log = procs.workdir / "slow.log"
+def slow_lines(procs: Procs, name: str = "slow") -> list[list[str]]:
+    log = procs.workdir / f"{name}.log"
     return [line.split() for line in log.read_text().split("\n")[:-1]] if log.exists() else []
 
 
@@ -932,54 +932,6 @@ def test_a_run_that_waited_for_its_group_longer_than_the_fence_on_a_worker_runs_
     assert "its job was killed" not in procs.log("w")
 
 
-@pytest.mark.slow
-def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
-    procs: Procs,
-) -> None:
-    """The whole host of a worker frozen (worker, keeper and job): another worker takes
-    the run over; once thawed, the keeper kills the old job before it can finish.
-
-    The visibility timeout is 2 s: with 1 s, a stall of 0.8 s of a keeper or of Redis
-    under the whole suite's load fenced off the other worker's attempt too (its keeper
-    killed it, rightly: its claim may have lapsed), and attempt 2 never ended."""
-    visibility = 2
-    procs.start("leader", "run", "--queues", "")
-    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
-    workers = {
-        name: procs.start(
-            name, "worker", "--queues", "reports", "--visibility-timeout", str(visibility)
-        )
-        for name in ("w1", "w2")
-    }
-    wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
-    procs.cli("trigger", "slow")
-    wait_until(lambda: slow_lines(procs), 30, "attempt 1 to start")
-    first = run_of(procs, "slow")["attempts"][1]
-    job = int(slow_lines(procs)[0][2])
-    holder = next(p for p in workers.values() if p.pid == first["pid"])
-    keeper = keeper_of(holder.pid)
-    frozen = [holder.pid, keeper]
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    os.killpg(job, signal.SIGSTOP)
-    try:
-        wait_until(
-            lambda: any(line[:2] == ["start", "2"] for line in slow_lines(procs)),
-            30,
-            "attempt 2 on the other worker",
-        )
-        os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
-        wait_until(lambda: not alive(job), visibility / 3 + 1.0, "the old job to be killed")
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(job, signal.SIGCONT)
-    wait_until(lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs)), 30, "end 2")
-    assert ["end", "1"] not in [line[:2] for line in slow_lines(procs)]
-    assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
-
-
 SLOW_TASK = """
 import os
 import time
@@ -996,19 +948,21 @@ def slow():
 
 
 @pytest.mark.slow
-def test_a_python_task_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
-    procs: Procs,
+@pytest.mark.parametrize("name", ["slow", "slowpy"])
+def test_a_job_taken_over_while_its_host_was_frozen_is_killed_as_its_host_comes_back(
+    procs: Procs, name: str
 ) -> None:
-    """As the command above, for a sync Python task: it runs in one of the worker's
-    pooled task processes, which carries no ``UNO_RUN_ID`` for the keeper to find it by,
-    so the keeper must be told the process group of the task process that took it."""
+    """The whole host of a worker frozen (worker, keeper and job): another worker takes
+    the run over; once thawed, the keeper kills the old job before it can finish. A
+    command (``slow``), or a sync Python task (``slowpy``), which runs in one of the
+    worker's pooled task processes: it carries no ``UNO_RUN_ID`` for the keeper to find
+    it by, so the keeper must be told the group of the task process that took it.
+
+    The visibility timeout is 2 s: with 1 s, a stall of 0.8 s of a keeper or of Redis
+    under the whole suite's load fenced off the other worker's attempt too (its keeper
+    killed it, rightly: its claim may have lapsed), and attempt 2 never ended."""
     visibility = 2
     (procs.workdir / "slowtask.py").write_text(SLOW_TASK)
-    log = procs.workdir / "slowpy.log"
-
-    def lines() -> list[list[str]]:
-        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-
     procs.start("leader", "run", "--queues", "")
     wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
     workers = {
@@ -1018,31 +972,33 @@ def test_a_python_task_taken_over_while_its_host_was_frozen_is_killed_as_its_hos
         for name in ("w1", "w2")
     }
     wait_until(lambda: all("serving" in procs.log(w) for w in workers), 30, "workers")
-    procs.cli("trigger", "slowpy")
-    wait_until(lambda: lines(), 30, "attempt 1 to start")
-    first = run_of(procs, "slowpy")["attempts"][1]
-    task = int(lines()[0][2])
+    procs.cli("trigger", name)
+    wait_until(lambda: slow_lines(procs, name), 30, "attempt 1 to start")
+    first = run_of(procs, name)["attempts"][1]
+    job = int(slow_lines(procs, name)[0][2])
     holder = next(p for p in workers.values() if p.pid == first["pid"])
     keeper = keeper_of(holder.pid)
     frozen = [holder.pid, keeper]
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
-    os.killpg(task, signal.SIGSTOP)
+    os.killpg(job, signal.SIGSTOP)
     try:
         wait_until(
-            lambda: any(line[:2] == ["start", "2"] for line in lines()),
+            lambda: any(line[:2] == ["start", "2"] for line in slow_lines(procs, name)),
             30,
             "attempt 2 on the other worker",
         )
         os.kill(keeper, signal.SIGCONT)  # the host comes back: its keeper first
-        wait_until(lambda: not alive(task), visibility / 3 + 1.0, "the old task to be killed")
+        wait_until(lambda: not alive(job), visibility / 3 + 1.0, "the old job to be killed")
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(task, signal.SIGCONT)
-    wait_until(lambda: any(line[:2] == ["end", "2"] for line in lines()), 30, "end 2")
-    assert ["end", "1"] not in [line[:2] for line in lines()]
+            os.killpg(job, signal.SIGCONT)
+    wait_until(
+        lambda: any(line[:2] == ["end", "2"] for line in slow_lines(procs, name)), 30, "end 2"
+    )
+    assert ["end", "1"] not in [line[:2] for line in slow_lines(procs, name)]
     assert "its job was killed" in procs.log(next(n for n, p in workers.items() if p is holder))
 
 
@@ -1710,3 +1666,81 @@ def test_a_leader_that_loses_its_lease_stops_its_running_job_at_once(procs: Proc
         store.close()
     wait_until(lambda: "the lease is lost: stopping 1 running job" in procs.log("leader"), 30)
     wait_until(lambda: not alive(job), 10, "the job's end")
+
+
+FENCED = """
+    scheduler:
+      lock_timeout: 3s
+      kill_grace: 1s
+    schedules:
+      spancmd:
+        schedule: {event: never.happens}
+        max_retries: 1
+        retry_delay: 0s
+        shell: true
+        command: >-
+          echo start $UNO_ATTEMPT $(date +%s.%N) $$ >> spancmd.log;
+          for i in $(seq 80); do echo beat $UNO_ATTEMPT $(date +%s.%N) >> spancmd.log;
+          sleep 0.1; done
+      spanpy:
+        schedule: {event: never.happens}
+        max_retries: 1
+        retry_delay: 0s
+        task: spantask.span
+"""
+
+SPAN_TASK = """
+import os
+import time
+
+
+def span():
+    attempt = os.environ["UNO_ATTEMPT"]
+    with open("spanpy.log", "a") as out:
+        out.write(f"start {attempt} {time.time()} {os.getpid()}\\n")
+    for _ in range(80):
+        with open("spanpy.log", "a") as out:
+            out.write(f"beat {attempt} {time.time()}\\n")
+        time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+def test_a_frozen_leaders_jobs_are_killed_before_its_successor_starts_their_retries(
+    procs: Procs,
+) -> None:
+    """A leader frozen with only its lease in Redis to fence it: its fork servers kill
+    the command and the sync task they started at 0.8 of ``lock_timeout`` after the last
+    renewal it sent, so their last beats come before the successor, which takes the
+    lease at the earliest a whole ``lock_timeout`` after that renewal, starts attempt 2
+    of each."""
+    (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(FENCED))
+    (procs.workdir / "spantask.py").write_text(textwrap.dedent(SPAN_TASK))
+    logs = {name: procs.workdir / f"{name}.log" for name in ("spancmd", "spanpy")}
+
+    def lines(name: str) -> list[list[str]]:
+        log = logs[name]
+        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+    def started(name: str, attempt: str) -> list[str] | None:
+        return next((line for line in lines(name) if line[:2] == ["start", attempt]), None)
+
+    leader = procs.start("leader", "run")
+    wait_until(lambda: "ready:" in procs.log("leader"), 30, "the leader")
+    procs.start("standby", "run")
+    wait_until(lambda: "standby" in procs.log("standby"), 30, "the standby")
+    for name in logs:
+        procs.cli("trigger", name)
+    wait_until(lambda: all(started(name, "1") for name in logs), 30, "attempts 1")
+    jobs = {name: int(started(name, "1")[3]) for name in logs}  # type: ignore[index]
+    os.kill(leader.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: all(started(name, "2") for name in logs), 30, "attempts 2")
+    finally:
+        os.kill(leader.pid, signal.SIGCONT)
+    for name in logs:
+        second = float(started(name, "2")[2])  # type: ignore[index]
+        beats = [float(line[2]) for line in lines(name) if line[:2] == ["beat", "1"]]
+        assert beats and max(beats) < second, (name, max(beats), second)
+        assert not alive(jobs[name]), name
+    wait_until(lambda: "standby again" in procs.log("leader"), 30, "the thawed leader to step down")

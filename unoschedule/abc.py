@@ -182,6 +182,14 @@ class JobRunner(ABC):
         then ends ``interrupted``); False when none of this runner's attempts is it."""
         return False
 
+    def fence(self, deadline: float | None) -> None:
+        """Have the attempts running in processes of their own killed at ``deadline``
+        (seconds on ``CLOCK_BOOTTIME``) by a process that is not this one, unless this
+        is called again first; None: never. A leader whose lease only the store keeps
+        moves it forward at each renewal: frozen or cut off past it, the leader may have
+        lost the lease, and its jobs die before a successor may start their retries."""
+        return None
+
     def room(self, running: int) -> int | None:
         """How many more attempts may start beside ``running`` ones before the process
         runs out of what each one holds (descriptors); None: no such limit."""

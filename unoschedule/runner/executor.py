@@ -645,6 +645,9 @@ class Executor(JobRunner):
             self._jobs.discard(job)
             job.returned()
 
+    def fence(self, deadline: float | None) -> None:
+        self._workers.fence(deadline)
+
     def stop(self, run_id: str, grace: float) -> bool:
         for job in self._jobs:
             if job.run_id == run_id:

@@ -23,6 +23,11 @@ with it, as they did with the scheduler. A command does not (the death signal is
 inherited): it outlives a dead scheduler as it always did, and when only the server
 dies, the scheduler still learns of each command's end from its pidfd, but not its exit
 status, which is then 255 (as for a child that someone else reaped).
+
+A leader whose lease only the store keeps (Redis) sets a fence at each renewal
+(``fence``): an instant at which the server kills every worker and command it started,
+unless told a later one first. The server is not frozen when the scheduler is, so a
+leader frozen past its lease has its jobs killed before a successor starts their retries.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import contextlib
 import errno
 import itertools
 import marshal
+import math
 import os
 import select
 import signal
@@ -49,6 +55,7 @@ from .processes import (
     pid_exists,
     signal_group,
     start_command,
+    steady,
     watch_pid,
 )
 
@@ -67,6 +74,9 @@ _ENDED = struct.Struct("!ii")
 _STARTED = struct.Struct("!Ii")
 #: ``E``: a command could not start: its ticket, the errno, then the file it names.
 _FAILED = struct.Struct("!Ii")
+#: ``L`` + an instant on ``keeper.steady``'s clock (0: none): at that instant, unless
+#: told a later one first, kill every worker and command started (scheduler to server).
+_FENCE = struct.Struct("!d")
 #: Most slots one request names, and most ends one report names (one datagram each).
 _MOST_SLOTS = _MOST_ENDS = 1024
 #: A command's request up to this size goes in its datagram; a larger one (a large
@@ -172,6 +182,14 @@ class Forker:
             part = slots[start : start + _MOST_SLOTS]
             self._send(b"W" + b"".join(_SLOT.pack(slot) for slot in part))
             self.pending.update(part)
+
+    def fence(self, deadline: float | None) -> None:
+        """Have the server kill every worker it forked and every command it started at
+        ``deadline`` (``keeper.steady``), unless told a later one first; None: never.
+        Raises ``OSError`` if the request cannot be sent."""
+        if self.dead:
+            raise OSError("the fork server is gone")
+        self._send(b"L" + _FENCE.pack(deadline or 0.0))
 
     async def start(
         self, argv: Sequence[str], program: str | None, env: dict[str, str], cwd: str | None
@@ -386,9 +404,18 @@ def _serve(  # pragma: no cover - runs in the server
     sock: socket.socket, start_worker: StartWorker, close: list[int]
 ) -> NoReturn:
     """Body of the server: fork a worker for each slot asked for, start each command
-    asked for; reap the children and report their ends; leave when the scheduler's end
-    of the socket closes."""
+    asked for; reap the children and report their ends; kill them all at the fence the
+    scheduler set, unless it moved it first; leave when the scheduler's end of the
+    socket closes.
+
+    The fence is how a leader whose lease only the store keeps (Redis) ends its jobs
+    when it may have lost that lease without knowing it: the leader moves it forward
+    at each renewal, so a leader frozen (SIGSTOP, a stalled VM thread) or cut off long
+    enough for another to take over has its jobs killed here, in a process that is not
+    frozen with it, before its successor may start their retries."""
     code = 0
+    children: set[int] = set()
+    fence = 0.0
     try:
         begin_child(close)
         close_on_exec()
@@ -403,11 +430,16 @@ def _serve(  # pragma: no cover - runs in the server
         poller.register(ctrl, select.POLLIN)
         poller.register(wake_r, select.POLLIN)
         while True:
-            ready = [fd for fd, _events in poller.poll()]
+            wait = None if not fence else max(0, math.ceil((fence - steady()) * 1000))
+            ready = [fd for fd, _events in poller.poll(wait)]
+            if fence and steady() >= fence:
+                fence = 0.0
+                for pid in children:  # each leads its own group
+                    signal_group(pid, signal.SIGKILL)
             if wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(wake_r, 4096)
-            _report_ends(sock)
+            _report_ends(sock, children)
             if ctrl not in ready:
                 continue
             while True:  # every request waiting, then the ends they may have brought
@@ -419,9 +451,12 @@ def _serve(  # pragma: no cover - runs in the server
                     _leave(0)
                 if data[:1] == b"W":
                     for (slot,) in _SLOT.iter_unpack(data[1:]):
-                        _fork_one(sock, slot, start_worker, own)
+                        children.add(_fork_one(sock, slot, start_worker, own))
                 elif data[:1] == b"C":
-                    _start_one(sock, data, fds, home)
+                    children.add(_start_one(sock, data, fds, home))
+                elif data[:1] == b"L":
+                    (fence,) = _FENCE.unpack_from(data, 1)
+                children.discard(-1)
                 for fd in fds:
                     os.close(fd)
     except BaseException:
@@ -435,7 +470,8 @@ def _leave(code: int) -> NoReturn:  # pragma: no cover - runs in the server
 
 def _fork_one(  # pragma: no cover - runs in the server
     sock: socket.socket, slot: int, start_worker: StartWorker, close: list[int]
-) -> None:
+) -> int:
+    """Fork a worker for ``slot``; its pid (-1: none)."""
     answer_r, answer_w = os.pipe()
     try:
         pid = fork()
@@ -443,7 +479,7 @@ def _fork_one(  # pragma: no cover - runs in the server
         os.close(answer_r)
         os.close(answer_w)
         sock.send(b"B" + _BORN.pack(slot, -1))
-        return
+        return -1
     if pid == 0:  # the worker's own start (``begin_child``) resets the signal handlers
         start_worker(slot, answer_w, [answer_r, *close])
     os.close(answer_w)
@@ -451,11 +487,13 @@ def _fork_one(  # pragma: no cover - runs in the server
         socket.send_fds(sock, [b"B" + _BORN.pack(slot, pid)], [answer_r])
     finally:
         os.close(answer_r)
+    return pid
 
 
 def _start_one(  # pragma: no cover - runs in the server
     sock: socket.socket, data: bytes, fds: list[int], home: int
-) -> None:
+) -> int:
+    """Start the command ``data`` asks for; its pid (-1: none)."""
     (ticket,) = _TICKET.unpack_from(data, 1)
     output_r = pidfd = -1
     try:
@@ -478,7 +516,7 @@ def _start_one(  # pragma: no cover - runs in the server
         code = getattr(exc, "errno", None) or errno.EINVAL
         tail = os.fsencode(name) if isinstance(name, str) else b""
         sock.send(b"E" + _FAILED.pack(ticket, code) + tail)
-        return
+        return -1
     with contextlib.suppress(OSError):  # a kernel without pidfds: the scheduler polls
         pidfd = os.pidfd_open(pid)
     fds = [output_r] if pidfd < 0 else [output_r, pidfd]
@@ -487,9 +525,12 @@ def _start_one(  # pragma: no cover - runs in the server
     finally:
         for fd in fds:
             os.close(fd)
+    return pid
 
 
-def _report_ends(sock: socket.socket) -> None:  # pragma: no cover - runs in the server
+def _report_ends(  # pragma: no cover - runs in the server
+    sock: socket.socket, children: set[int]
+) -> None:
     """Reap every child that has ended and report them in one message: the scheduler
     then ends their runs in one turn (one write of the state), and it is woken once."""
     ends: list[bytes] = []
@@ -500,8 +541,9 @@ def _report_ends(sock: socket.socket) -> None:  # pragma: no cover - runs in the
             break
         if pid == 0:
             break
+        children.discard(pid)
         ends.append(_ENDED.pack(pid, status))
     if ends:
         sock.send(b"X" + b"".join(ends))
         if len(ends) == _MOST_ENDS:
-            _report_ends(sock)
+            _report_ends(sock, children)

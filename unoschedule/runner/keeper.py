@@ -41,7 +41,7 @@ from typing import Any
 
 from ..errors import UnoScheduleError
 from .log import Logger
-from .processes import signal_group, stop_orphans
+from .processes import signal_group, steady, stop_orphans
 
 __all__ = ["ANSWER_WITHIN", "FENCE", "Held", "Keeper", "KeeperLink", "main", "steady"]
 
@@ -56,14 +56,6 @@ LOOK_AGAIN = (0.05, 0.25, 1.0)
 #: is checked between heartbeats, so a job is killed at the latest at
 #: ``FENCE + ANSWER_WITHIN`` of the timeout after its last heartbeat got through.
 ANSWER_WITHIN = 0.1
-
-_STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
-
-
-def steady() -> float:
-    """Seconds on a clock shared by every process of the host that keeps counting while
-    the host is suspended (``CLOCK_BOOTTIME``)."""
-    return time.clock_gettime(_STEADY)
 
 
 @dataclass

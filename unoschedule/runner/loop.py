@@ -47,9 +47,10 @@ from ..runs import job_spec, new_run, occurrence_key
 from ..schedules import IntervalSchedule, Timeline
 from ..timeutil import format_instant
 from .failpoints import failpoint
+from .keeper import FENCE
 from .log import Logger
 from .notify import Notifier
-from .processes import process_gone, stop_orphans
+from .processes import process_gone, steady, stop_orphans
 from .settle import Ended, FailureHandler, Settler, with_retry
 
 __all__ = ["RunLoop"]
@@ -190,6 +191,9 @@ class RunLoop:
         #: Set once this loop knows, or cannot rule out, that its lease is lost: another
         #: leader may already record its running runs interrupted and start their retries.
         self.deposed = False
+        #: Whether the jobs are fenced by the lease (``JobRunner.fence``): a lease that
+        #: only the store keeps (Redis) lapses under a frozen leader while its jobs run.
+        self.fence_jobs = False
         self._timelines: dict[str, Timeline] = {}
         self._next: dict[str, datetime] = {}
         self._heap: list[tuple[datetime, str]] = []
@@ -267,6 +271,7 @@ class RunLoop:
     def take_lease(self, now: datetime, *, force: bool = False) -> bool:
         """Become the leader. ``force`` takes the lease from a holder that is known dead
         (the caller holds the exclusive file lock, which the kernel frees when it dies)."""
+        sent = steady()
         lease = self.store.acquire_lease(self.instance_id, self.options.lock_timeout, now)
         if lease is None and force:
             held = self.store.current_lease()
@@ -280,9 +285,19 @@ class RunLoop:
             return False
         self.epoch = lease.epoch
         self._lease_renewed = now
+        self._fence(sent)
         return True
 
+    def _fence(self, sent: float) -> None:
+        """The lease was taken or renewed by a request sent at ``sent`` (``steady``): it
+        lasts ``lock_timeout`` from a moment no earlier, so the jobs are killed at
+        ``FENCE`` of it from ``sent`` unless renewed again (the keeper's margin, for
+        clock rates and the kill itself)."""
+        if self.fence_jobs:
+            self.executor.fence(sent + FENCE * self.options.lock_timeout)
+
     def renew_lease(self, now: datetime) -> bool:
+        sent = steady()
         try:
             renewed = self.store.renew_lease(
                 self.instance_id, self.epoch, self.options.lock_timeout, now
@@ -296,6 +311,7 @@ class RunLoop:
             self.firing, self.deposed = False, True
             return False
         self._lease_renewed = now
+        self._fence(sent)
         return True
 
     def recover(self, now: datetime) -> None:

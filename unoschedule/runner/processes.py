@@ -33,6 +33,7 @@ __all__ = [
     "reset_child_signals",
     "signal_group",
     "start_command",
+    "steady",
     "stop_orphans",
     "watch_pid",
 ]
@@ -99,6 +100,15 @@ def pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def steady() -> float:
+    """Seconds on a clock shared by every process of the host that keeps counting while
+    the host is suspended (``CLOCK_BOOTTIME``)."""
+    return time.clock_gettime(_STEADY)
 
 
 def signal_group(pgid: int, sig: int) -> None:

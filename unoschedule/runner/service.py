@@ -195,6 +195,9 @@ class Service:
         store = sched.store
         waiter = store.waiter()
         runloop = self._run_loop()
+        # Under the file lock no other leader can start while this one lives, frozen or
+        # not; a lease alone (Redis) lapses under a frozen leader: its jobs are fenced.
+        runloop.fence_jobs = self._lock is None
         now = sched.clock.now()
         holder: tuple[str, int] | None = None
         while not (self._state_served() and runloop.take_lease(now, force=self._lock is not None)):

@@ -272,6 +272,8 @@ class WorkerPool:
         self._retired_look: asyncio.TimerHandle | None = None
         #: The fork server's workers whose end it has not reported yet, by pid.
         self._served: dict[int, TaskWorker] = {}
+        #: When every server kills what it started, unless moved (``fence``).
+        self._fence: float | None = None
 
     @property
     def size(self) -> int:
@@ -522,13 +524,29 @@ class WorkerPool:
         return server
 
     def _fork_server(self, gone: Callable[[Forker], None]) -> Forker:
-        return Forker(
+        server = Forker(
             self._start_worker,
             self._born,
             self._ended,
             gone,
             [*self._not_for_children(), *(worker._answers for worker in self._all)],
         )
+        if self._fence is not None:
+            with contextlib.suppress(OSError):
+                server.fence(self._fence)
+        return server
+
+    def fence(self, deadline: float | None) -> None:
+        """Have every fork server kill the workers it forked and the commands it started
+        at ``deadline`` (``processes.steady``) unless moved first; None: never (see
+        ``forker._serve``). A server that cannot be told is gone, and so are its
+        workers; the commands it started are not, and are left to the scheduler."""
+        self._fence = deadline
+        servers = {self._server, *self._spawners, *self._queue_of} - {None}
+        for server in servers:
+            if server is not None and not server.dead:
+                with contextlib.suppress(OSError):
+                    server.fence(deadline)
 
     def command_server(self) -> Forker:
         """The fork server to start a command: the least busy. While every one has a
