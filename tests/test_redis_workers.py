@@ -1711,15 +1711,17 @@ def span():
 
 
 @pytest.mark.slow
-def test_a_frozen_leaders_jobs_are_killed_before_its_successor_starts_their_retries(
-    procs: Procs,
+@pytest.mark.parametrize("how", ["frozen", "killed"])
+def test_a_leaders_jobs_are_killed_before_its_successor_starts_their_retries(
+    procs: Procs, how: str
 ) -> None:
-    """A leader frozen with only its lease in Redis to fence it: its fork servers kill
-    the command and the sync task they started at 0.8 of ``lock_timeout`` after the last
-    renewal it sent, so their last beats come before the successor, which takes the
-    lease at the earliest a whole ``lock_timeout`` after that renewal, starts attempt 2
-    of each. The command drops its ``UNO_RUN_ID``, as on another host: the successor's
-    recovery, which kills what carries it on its own host, must not be what ends it."""
+    """A leader with only its lease in Redis to fence it, frozen (SIGSTOP) or killed
+    with -9: the fork servers that started its command and its sync task kill them, at
+    0.8 of ``lock_timeout`` after the last renewal it sent, or at once when it dies. So
+    their last beats come before the successor, which takes the lease at the earliest
+    a whole ``lock_timeout`` after that renewal, starts attempt 2 of each. The command
+    drops its ``UNO_RUN_ID``, as on another host: the successor's recovery, which kills
+    what carries it on its own host, must not be what ends it."""
     (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(FENCED))
     (procs.workdir / "spantask.py").write_text(textwrap.dedent(SPAN_TASK))
     logs = {name: procs.workdir / f"{name}.log" for name in ("spancmd", "spanpy")}
@@ -1739,15 +1741,17 @@ def test_a_frozen_leaders_jobs_are_killed_before_its_successor_starts_their_retr
         procs.cli("trigger", name)
     wait_until(lambda: all(started(name, "1") for name in logs), 30, "attempts 1")
     jobs = {name: int(started(name, "1")[3]) for name in logs}  # type: ignore[index]
-    os.kill(leader.pid, signal.SIGSTOP)
+    os.kill(leader.pid, signal.SIGSTOP if how == "frozen" else signal.SIGKILL)
     try:
         wait_until(lambda: all(started(name, "2") for name in logs), 30, "attempts 2")
-        # Still frozen, so the leader stopped nothing itself; dead, attempt 1 beats no more.
+        # The leader stopped nothing itself (frozen or dead); attempt 1 beats no more.
         assert [name for name, pid in jobs.items() if alive(pid)] == []
         for name in logs:
             second = float(started(name, "2")[2])  # type: ignore[index]
             beats = [float(line[2]) for line in lines(name) if line[:2] == ["beat", "1"]]
             assert beats and max(beats) < second, (name, max(beats), second)
     finally:
-        os.kill(leader.pid, signal.SIGCONT)
-    wait_until(lambda: "standby again" in procs.log("leader"), 30, "the thawed leader to step down")
+        if how == "frozen":
+            os.kill(leader.pid, signal.SIGCONT)
+    if how == "frozen":
+        wait_until(lambda: "standby again" in procs.log("leader"), 30, "the thawed one to stand by")

@@ -28,6 +28,8 @@ A leader whose lease only the store keeps (Redis) sets a fence at each renewal
 (``fence``): an instant at which the server kills every worker and command it started,
 unless told a later one first. The server is not frozen when the scheduler is, so a
 leader frozen past its lease has its jobs killed before a successor starts their retries.
+With a fence set, a server whose scheduler died (killed with -9) kills them at once: a
+successor on another host cannot find them to stop them, and will retry their runs.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from typing import NamedTuple, NoReturn
 from .processes import (
     begin_child,
     close_on_exec,
+    die_with_parent,
     fork,
     pid_exists,
     signal_group,
@@ -77,6 +80,8 @@ _FAILED = struct.Struct("!Ii")
 #: ``L`` + an instant on ``keeper.steady``'s clock (0: none): at that instant, unless
 #: told a later one first, kill every worker and command started (scheduler to server).
 _FENCE = struct.Struct("!d")
+#: The signal the server gets when the scheduler dies (``PR_SET_PDEATHSIG``), handled.
+_ORPHANED = signal.SIGUSR2
 #: Most slots one request names, and most ends one report names (one datagram each).
 _MOST_SLOTS = _MOST_ENDS = 1024
 #: A command's request up to this size goes in its datagram; a larger one (a large
@@ -416,13 +421,25 @@ def _serve(  # pragma: no cover - runs in the server
     code = 0
     children: set[int] = set()
     fence = 0.0
+    parent = os.getppid()
+
+    def leave() -> NoReturn:
+        """The scheduler is gone: with a fence set, its jobs go now (a successor retries
+        them); without, the commands outlive it, as they always did."""
+        if fence:
+            for pid in children:
+                signal_group(pid, signal.SIGKILL)
+        _leave(0)
+
     try:
         begin_child(close)
+        die_with_parent(_ORPHANED)  # not SIGKILL: the server kills the fenced jobs first
         close_on_exec()
         home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(_ORPHANED, lambda *_: None)
         sock.setblocking(True)
         ctrl = sock.fileno()
         own = [ctrl, wake_r, wake_w, home]
@@ -439,6 +456,8 @@ def _serve(  # pragma: no cover - runs in the server
             if wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(wake_r, 4096)
+            if os.getppid() != parent:
+                leave()
             _report_ends(sock, children)
             if ctrl not in ready:
                 continue
@@ -448,7 +467,7 @@ def _serve(  # pragma: no cover - runs in the server
                 except BlockingIOError:
                     break
                 if not data:
-                    _leave(0)
+                    leave()
                 if data[:1] == b"W":
                     for (slot,) in _SLOT.iter_unpack(data[1:]):
                         children.add(_fork_one(sock, slot, start_worker, own))

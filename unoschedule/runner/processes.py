@@ -191,15 +191,16 @@ def watch_pid(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[int]:
     return fut
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """Ask the kernel to SIGKILL this process when the scheduler dies (Linux
-    ``PR_SET_PDEATHSIG``): a forked task carries no ``UNO_RUN_ID`` in its environment for
-    the next leader to find it by, so it must not outlive a scheduler killed with -9."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:  # pragma: no cover - in a child
+    """Ask the kernel to send ``sig`` (SIGKILL: to kill) this process when the scheduler
+    dies (Linux ``PR_SET_PDEATHSIG``): a forked task carries no ``UNO_RUN_ID`` in its
+    environment for the next leader to find it by, so it must not outlive a scheduler
+    killed with -9. (The fork server asks for a signal it handles: see ``forker``.)"""
     with contextlib.suppress(Exception):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        libc.prctl(1, int(sig), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before the request took effect
             os._exit(1)
 
