@@ -528,9 +528,9 @@ def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle
 
 def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_first() -> None:
     """The fence a leader moves at each renewal of a lease only the store keeps: at it,
-    the command and the pooled task still running are killed by the servers that
-    started them (not by this process, which may be frozen then); moved before it
-    came, it kills nothing."""
+    the command, the pooled task and the task forked here (it has a timeout) still
+    running are killed by a fork server (not by this process, which may be frozen
+    then); moved before it came, it kills nothing."""
     from unoschedule.runner.processes import steady
 
     async def scenario() -> tuple[list[str], list[str]]:
@@ -538,6 +538,7 @@ def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_fi
         try:
             cmd = make_spec(command=("sh", "-c", "sleep 5"))
             task = make_spec(task="executor_tasks.sleep_sync", args=(5.0,))
+            forked = make_spec(task="executor_tasks.sleep_sync", args=(5.0,), timeout=30)
             short = make_spec(command=("sh", "-c", "sleep 0.6"))
             short_task = make_spec(task="executor_tasks.sleep_sync", args=(0.6,))
             executor.fence(steady() + 0.3)
@@ -547,7 +548,7 @@ def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_fi
             spared = await running
             executor.fence(steady() + 0.3)
             killed = await asyncio.wait_for(
-                asyncio.gather(executor.run(cmd), executor.run(task)), 4.0
+                asyncio.gather(executor.run(cmd), executor.run(task), executor.run(forked)), 4.0
             )
             executor.fence(None)
             return [f"{o.result} {o.error}" for o in spared], [
@@ -560,6 +561,7 @@ def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_fi
     assert spared == ["success None", "success None"]
     assert killed[0] == "error killed by SIGKILL"
     assert killed[1].startswith("error task died: its process was killed by SIGKILL")
+    assert killed[2] == "error killed by SIGKILL"  # forked here (its timeout), not by a server
 
 
 def test_the_largest_report_of_ends_the_server_sends_is_read_whole() -> None:

@@ -1692,6 +1692,14 @@ FENCED = """
         max_retries: 1
         retry_delay: 0s
         task: spantask.span
+        kwargs: {out: spanpy.log}
+      spanto:
+        schedule: {event: never.happens}
+        max_retries: 1
+        retry_delay: 0s
+        timeout: 60s
+        task: spantask.span
+        kwargs: {out: spanto.log}
 """
 
 SPAN_TASK = """
@@ -1699,13 +1707,13 @@ import os
 import time
 
 
-def span():
+def span(out):
     attempt = os.environ["UNO_ATTEMPT"]
-    with open("spanpy.log", "a") as out:
-        out.write(f"start {attempt} {time.time()} {os.getpid()}\\n")
+    with open(out, "a") as log:
+        log.write(f"start {attempt} {time.time()} {os.getpid()}\\n")
     for _ in range(80):
-        with open("spanpy.log", "a") as out:
-            out.write(f"beat {attempt} {time.time()}\\n")
+        with open(out, "a") as log:
+            log.write(f"beat {attempt} {time.time()}\\n")
         time.sleep(0.1)
 """
 
@@ -1716,15 +1724,16 @@ def test_a_leaders_jobs_are_killed_before_its_successor_starts_their_retries(
     procs: Procs, how: str
 ) -> None:
     """A leader with only its lease in Redis to fence it, frozen (SIGSTOP) or killed
-    with -9: the fork servers that started its command and its sync task kill them, at
-    0.8 of ``lock_timeout`` after the last renewal it sent, or at once when it dies. So
+    with -9: the fork servers kill its command, its pooled sync task and its task with a
+    timeout (forked by the leader itself), at 0.8 of ``lock_timeout`` after the last
+    renewal it sent, or at once when it dies (the forked task dies with it). So
     their last beats come before the successor, which takes the lease at the earliest
     a whole ``lock_timeout`` after that renewal, starts attempt 2 of each. The command
     drops its ``UNO_RUN_ID``, as on another host: the successor's recovery, which kills
     what carries it on its own host, must not be what ends it."""
     (procs.workdir / "schedules.yaml").write_text(textwrap.dedent(FENCED))
     (procs.workdir / "spantask.py").write_text(textwrap.dedent(SPAN_TASK))
-    logs = {name: procs.workdir / f"{name}.log" for name in ("spancmd", "spanpy")}
+    logs = {name: procs.workdir / f"{name}.log" for name in ("spancmd", "spanpy", "spanto")}
 
     def lines(name: str) -> list[list[str]]:
         log = logs[name]

@@ -1233,7 +1233,11 @@ class Executor(JobRunner):
             os.close(read_fd)
             signal_group(pid, signal.SIGKILL)
             raise
-        how = await self._to_the_end(spec, job, pid, exited, reader, on_start)
+        self._workers.adopt(pid)  # killed at the fence too, though no server forked it
+        try:
+            how = await self._to_the_end(spec, job, pid, exited, reader, on_start)
+        finally:
+            self._workers.release(pid)
         cut = _cut_short(spec, how, "", pid)
         if cut is not None:
             return cut

@@ -80,6 +80,9 @@ _FAILED = struct.Struct("!Ii")
 #: ``L`` + an instant on ``keeper.steady``'s clock (0: none): at that instant, unless
 #: told a later one first, kill every worker and command started (scheduler to server).
 _FENCE = struct.Struct("!d")
+#: ``G`` / ``g`` + a pid: kill its group at the fence too / no longer (a task the
+#: scheduler forked itself, not the server).
+_GROUP = struct.Struct("!i")
 #: The signal the server gets when the scheduler dies (``PR_SET_PDEATHSIG``), handled.
 _ORPHANED = signal.SIGUSR2
 #: Most slots one request names, and most ends one report names (one datagram each).
@@ -187,6 +190,13 @@ class Forker:
             part = slots[start : start + _MOST_SLOTS]
             self._send(b"W" + b"".join(_SLOT.pack(slot) for slot in part))
             self.pending.update(part)
+
+    def adopt(self, pid: int, adopted: bool = True) -> None:
+        """Have the server kill the group of ``pid`` at the fence too (a job the
+        scheduler forked itself), or no longer. Raises ``OSError`` if it cannot be told."""
+        if self.dead:
+            raise OSError("the fork server is gone")
+        self._send((b"G" if adopted else b"g") + _GROUP.pack(pid))
 
     def fence(self, deadline: float | None) -> None:
         """Have the server kill every worker it forked and every command it started at
@@ -420,6 +430,7 @@ def _serve(  # pragma: no cover - runs in the server
     frozen with it, before its successor may start their retries."""
     code = 0
     children: set[int] = set()
+    adopted: set[int] = set()
     fence = 0.0
     parent = os.getppid()
 
@@ -427,7 +438,7 @@ def _serve(  # pragma: no cover - runs in the server
         """The scheduler is gone: with a fence set, its jobs go now (a successor retries
         them); without, the commands outlive it, as they always did."""
         if fence:
-            for pid in children:
+            for pid in children | adopted:
                 signal_group(pid, signal.SIGKILL)
         _leave(0)
 
@@ -451,7 +462,7 @@ def _serve(  # pragma: no cover - runs in the server
             ready = [fd for fd, _events in poller.poll(wait)]
             if fence and steady() >= fence:
                 fence = 0.0
-                for pid in children:  # each leads its own group
+                for pid in children | adopted:  # each leads its own group
                     signal_group(pid, signal.SIGKILL)
             if wake_r in ready:
                 with contextlib.suppress(OSError):
@@ -475,6 +486,10 @@ def _serve(  # pragma: no cover - runs in the server
                     children.add(_start_one(sock, data, fds, home))
                 elif data[:1] == b"L":
                     (fence,) = _FENCE.unpack_from(data, 1)
+                elif data[:1] == b"G":
+                    adopted.add(_GROUP.unpack_from(data, 1)[0])
+                elif data[:1] == b"g":
+                    adopted.discard(_GROUP.unpack_from(data, 1)[0])
                 children.discard(-1)
                 for fd in fds:
                     os.close(fd)

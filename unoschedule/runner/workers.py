@@ -274,6 +274,8 @@ class WorkerPool:
         self._served: dict[int, TaskWorker] = {}
         #: When every server kills what it started, unless moved (``fence``).
         self._fence: float | None = None
+        #: Tasks the scheduler forked itself, by pid: the server that kills them too.
+        self._adopted: dict[int, Forker] = {}
 
     @property
     def size(self) -> int:
@@ -535,6 +537,22 @@ class WorkerPool:
             with contextlib.suppress(OSError):
                 server.fence(self._fence)
         return server
+
+    def adopt(self, pid: int) -> None:
+        """While a fence is set, have the fork server kill the group of ``pid`` (a task
+        the scheduler forked itself) at it too, until ``release``."""
+        if self._fence is None:
+            return
+        with contextlib.suppress(OSError):
+            server = self.server()
+            server.adopt(pid)
+            self._adopted[pid] = server
+
+    def release(self, pid: int) -> None:
+        server = self._adopted.pop(pid, None)
+        if server is not None and not server.dead:
+            with contextlib.suppress(OSError):
+                server.adopt(pid, adopted=False)
 
     def fence(self, deadline: float | None) -> None:
         """Have every fork server kill the workers it forked and the commands it started
