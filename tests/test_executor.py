@@ -526,6 +526,30 @@ def test_a_burst_of_commands_is_spread_over_more_fork_servers_which_go_when_idle
     assert left == 0  # idle past IDLE_SECONDS: gone; the first server stays
 
 
+def test_on_group_is_told_the_group_of_each_job_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """What a worker's keeper kills a job by: a command's group at its start, and the
+    group of the pooled worker that took a sync task (each leads its own), as the task
+    carries no ``UNO_RUN_ID`` to be found by."""
+    told: list[tuple[str, int]] = []
+    path = tmp_path / "pid"
+    task = make_spec(task="executor_tasks.pid_then_sleep", args=(str(path), 0.5))
+    command = make_spec(command=("sh", "-c", "echo $$"))
+
+    async def scenario() -> list[JobOutcome]:
+        executor = Executor(on_group=lambda run_id, pgid: told.append((run_id, pgid)))
+        try:
+            return [await executor.run(task), await executor.run(command)]
+        finally:
+            executor.close()
+
+    ran, said = asyncio.run(scenario())
+    assert (ran.result, said.result) == ("success", "success")
+    assert told == [
+        (task.run.run_id, int(path.read_text())),
+        (command.run.run_id, int(said.output)),
+    ]
+
+
 def test_the_fork_servers_kill_what_they_started_at_the_fence_unless_it_moves_first() -> None:
     """The fence a leader moves at each renewal of a lease only the store keeps: at it,
     the command, the pooled task and the task forked here (it has a timeout) still

@@ -554,6 +554,11 @@ async def _until_cancelled(running: AsyncRun, grace: float) -> None:
         await asyncio.wait({running.done}, timeout=min(BEAT, deadline - loop.time()))
 
 
+#: How often the pool is looked at for the workers that took pooled tasks, while
+#: ``Executor``'s ``on_group`` waits to be told of one (well under a worker's fence).
+TELL_TAKERS_EVERY = 0.05
+
+
 class Executor(JobRunner):
     """Runs job attempts concurrently in the current event loop and can stop them all.
 
@@ -577,6 +582,9 @@ class Executor(JobRunner):
         #: to kill the job when this process cannot (a Redis worker's keeper): a pooled
         #: task carries no ``UNO_RUN_ID`` in its environment to be found by.
         self._on_group = on_group
+        #: Pooled tasks whose group ``_on_group`` was not told yet (run id by ticket).
+        self._untold: dict[Ticket, str] = {}
+        self._telling: asyncio.Task[None] | None = None
         #: Where what a command prints goes, chunk by chunk (schedule, run id, bytes);
         #: without it, each line goes to ``log``.
         self._output = output
@@ -682,6 +690,9 @@ class Executor(JobRunner):
         """Let the idle task workers and the async tasks' loop go (a runner calls this as
         it stops)."""
         self._workers.close()
+        if self._telling is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed already
+                self._telling.cancel()
         if self._host is not None:
             self._host.close()
             self._host = None
@@ -1144,21 +1155,31 @@ class Executor(JobRunner):
         if ticket is None:
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
         self._started(on_start, None)
-        told = None
-        if self._on_group is not None:
-            told = asyncio.get_running_loop().create_task(self._tell_taker(job, ticket))
+        if self._on_group is None:
+            return await self._pooled_end(spec, job, ticket)
+        self._untold[ticket] = job.run_id
+        if self._telling is None or self._telling.done():
+            self._telling = asyncio.get_running_loop().create_task(self._tell_takers())
         try:
             return await self._pooled_end(spec, job, ticket)
         finally:
-            if told is not None:
-                told.cancel()
+            self._untold.pop(ticket, None)
 
-    async def _tell_taker(self, job: _Job, ticket: Ticket) -> None:
-        """Tell ``_on_group`` the group of the worker that takes ``ticket`` (each leads
-        its own), unless the task ended first: a worker that answered runs others."""
-        worker = await self._workers.taken(ticket)
-        if worker is not None and not ticket.answer.done() and self._on_group is not None:
-            self._on_group(job.run_id, worker.pid)
+    async def _tell_takers(self) -> None:
+        """Tell ``_on_group`` the group of the worker that took each pooled task (each
+        leads its own), in one look at the pool every ``TELL_TAKERS_EVERY`` while any
+        is untold, not in a wait per task (which cost a burst of short tasks half its
+        time). A task that ended first is not told: its worker runs others now."""
+        while self._untold:
+            takers = self._workers.takers()
+            for ticket, run_id in list(self._untold.items()):
+                worker = takers.get(ticket.seq)
+                if ticket.answer.done():
+                    del self._untold[ticket]
+                elif worker is not None and self._on_group is not None:
+                    del self._untold[ticket]
+                    self._on_group(run_id, worker.pid)
+            await asyncio.sleep(TELL_TAKERS_EVERY)
 
     async def _pooled_end(self, spec: JobSpec, job: _Job, ticket: Ticket) -> JobOutcome:
         """What a pooled task's run ends with: its answer, how its worker died, or its

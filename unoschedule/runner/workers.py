@@ -705,6 +705,10 @@ class WorkerPool:
                 return worker
         return None
 
+    def takers(self) -> dict[int, TaskWorker]:
+        """The workers running a request now, by its number (one look at every slot)."""
+        return {self._running(worker): worker for worker in self._all}
+
     async def taken(self, ticket: Ticket) -> TaskWorker | None:
         """The worker that took ``ticket``, waiting until one has (None: it was answered
         meanwhile). No deadline: a request still in the queue would run later, after its
