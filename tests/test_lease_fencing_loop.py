@@ -300,3 +300,23 @@ def test_a_leader_fenced_by_its_lease_moves_its_jobs_fence_at_each_renewal(
     first, second = fences
     assert first is not None and second is not None
     assert before + FENCE * 60 <= first <= second <= after + FENCE * 60
+
+
+def test_the_loop_wakes_to_renew_its_lease_a_third_of_lock_timeout_after_the_last_renewal(
+    tmp_path: Path,
+) -> None:
+    """Not up to two thirds later (a wake capped at a third, then a third more before
+    the renewal is stale): the jobs' fence comes at 0.8 of ``lock_timeout`` after a
+    renewal, and the margin must hold a busy loop's delay."""
+    h = Harness(tmp_path, [cron("a", "0 0 1 1 *")], lock_timeout=30, check_interval=60)
+    loop = h.start()
+    try:
+        start = h.clock.now()
+        loop.tick(start)
+        h.clock.set(start + timedelta(seconds=9))
+        assert loop.seconds_until_next(h.clock.now()) == 1.0
+        h.clock.set(start + timedelta(seconds=10))
+        loop.tick(h.clock.now())  # renews
+        assert loop.seconds_until_next(h.clock.now()) == 10.0
+    finally:
+        h.store.close()

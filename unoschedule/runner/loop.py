@@ -704,9 +704,12 @@ class RunLoop:
             return False
         return True
 
+    def _renew_every(self) -> float:
+        """Seconds between two renewals of the lease: a third of ``lock_timeout``."""
+        return max(RENEW_FLOOR, self.options.lock_timeout / 3)
+
     def _tick(self, now: datetime) -> None:
-        renew_every = max(RENEW_FLOOR, self.options.lock_timeout / 3)
-        stale = (now - self._lease_renewed).total_seconds() >= renew_every
+        stale = (now - self._lease_renewed).total_seconds() >= self._renew_every()
         if (stale or now < self._lease_renewed) and not self.renew_lease(now):
             return
         for run in self.store.take_queued(self.epoch, self.instance_id):
@@ -1362,8 +1365,12 @@ class RunLoop:
 
     def seconds_until_next(self, now: datetime) -> float:
         """How long the loop may sleep: until the earliest due instant, capped by
-        ``check_interval`` and by the lease renewal period."""
-        cap = min(self.options.check_interval, max(RENEW_FLOOR, self.options.lock_timeout / 3))
+        ``check_interval`` and by the lease's next renewal (a third of ``lock_timeout``
+        after the last, not up to two thirds: the jobs' fence comes at 0.8)."""
+        every = self._renew_every()
+        renew_in = every - (now - self._lease_renewed).total_seconds()
+        # (overdue only when no tick ran since: the tick renews before anything else)
+        cap = min(self.options.check_interval, renew_in if renew_in > 0 else every)
         if self._group_held:  # a run of the group may end on another host or a worker
             cap = min(cap, GROUP_POLL)
         due = self.next_due()
