@@ -77,7 +77,7 @@ _ENDED = struct.Struct("!ii")
 _STARTED = struct.Struct("!Ii")
 #: ``E``: a command could not start: its ticket, the errno, then the file it names.
 _FAILED = struct.Struct("!Ii")
-#: ``L`` + an instant on ``keeper.steady``'s clock (0: none): at that instant, unless
+#: ``L`` + an instant on ``processes.steady``'s clock (0: none): at that instant, unless
 #: told a later one first, kill every worker and command started (scheduler to server).
 _FENCE = struct.Struct("!d")
 #: ``G`` / ``g`` + a pid: kill its group at the fence too / no longer (a task the
@@ -200,7 +200,7 @@ class Forker:
 
     def fence(self, deadline: float | None) -> None:
         """Have the server kill every worker it forked and every command it started at
-        ``deadline`` (``keeper.steady``), unless told a later one first; None: never.
+        ``deadline`` (``processes.steady``), unless told a later one first; None: never.
         Raises ``OSError`` if the request cannot be sent."""
         if self.dead:
             raise OSError("the fork server is gone")
