@@ -1155,17 +1155,18 @@ class Executor(JobRunner):
         if ticket is None:
             return await self._run_forked(spec, job, func, args, kwargs, on_start)
         self._started(on_start, None)
-        if self._on_group is None:
-            return await self._pooled_end(spec, job, ticket)
-        self._untold[ticket] = job.run_id
-        if self._telling is None or self._telling.done():
-            self._telling = asyncio.get_running_loop().create_task(self._tell_takers())
+        if self._on_group is not None:
+            self._untold[ticket] = job.run_id
+            if self._telling is None or self._telling.done():
+                self._telling = asyncio.get_running_loop().create_task(
+                    self._tell_takers(self._on_group)
+                )
         try:
             return await self._pooled_end(spec, job, ticket)
         finally:
             self._untold.pop(ticket, None)
 
-    async def _tell_takers(self) -> None:
+    async def _tell_takers(self, tell: Callable[[str, int], None]) -> None:
         """Tell ``_on_group`` the group of the worker that took each pooled task (each
         leads its own), in one look at the pool every ``TELL_TAKERS_EVERY`` while any
         is untold, not in a wait per task (which cost a burst of short tasks half its
@@ -1176,9 +1177,9 @@ class Executor(JobRunner):
                 worker = takers.get(ticket.seq)
                 if ticket.answer.done():
                     del self._untold[ticket]
-                elif worker is not None and self._on_group is not None:
+                elif worker is not None:
                     del self._untold[ticket]
-                    self._on_group(run_id, worker.pid)
+                    tell(run_id, worker.pid)
             await asyncio.sleep(TELL_TAKERS_EVERY)
 
     async def _pooled_end(self, spec: JobSpec, job: _Job, ticket: Ticket) -> JobOutcome:

@@ -53,7 +53,6 @@ from typing import NamedTuple, NoReturn
 from .processes import (
     begin_child,
     close_on_exec,
-    die_with_parent,
     fork,
     pid_exists,
     signal_group,
@@ -434,17 +433,19 @@ def _serve(  # pragma: no cover - runs in the server
     fence = 0.0
     parent = os.getppid()
 
+    def kill_all() -> None:
+        for pid in children | adopted:  # each leads its own group
+            signal_group(pid, signal.SIGKILL)
+
     def leave() -> NoReturn:
         """The scheduler is gone: with a fence set, its jobs go now (a successor retries
         them); without, the commands outlive it, as they always did."""
         if fence:
-            for pid in children | adopted:
-                signal_group(pid, signal.SIGKILL)
+            kill_all()
         _leave(0)
 
     try:
-        begin_child(close)
-        die_with_parent(_ORPHANED)  # not SIGKILL: the server kills the fenced jobs first
+        begin_child(close, _ORPHANED)  # not SIGKILL: the server kills the fenced jobs first
         close_on_exec()
         home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -462,8 +463,7 @@ def _serve(  # pragma: no cover - runs in the server
             ready = [fd for fd, _events in poller.poll(wait)]
             if fence and steady() >= fence:
                 fence = 0.0
-                for pid in children | adopted:  # each leads its own group
-                    signal_group(pid, signal.SIGKILL)
+                kill_all()
             if wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(wake_r, 4096)

@@ -314,12 +314,14 @@ def reset_child_signals() -> None:  # pragma: no cover - runs in a forked child
                 signal.signal(sig, signal.SIG_DFL)
 
 
-def begin_child(close: Iterable[int] = ()) -> None:  # pragma: no cover - in a forked child
+def begin_child(  # pragma: no cover - in a forked child
+    close: Iterable[int] = (), death: int = signal.SIGKILL
+) -> None:
     """The first acts of a process forked to run jobs (a task worker, the fork server,
     a task's own child): close the descriptors it must not hold, read nothing of the
     scheduler's stdin (``/dev/null`` instead), lead a session and process group of its
-    own (a stop kills its tree with one ``killpg``), die with its parent, and leave the
-    parent's signal handlers behind."""
+    own (a stop kills its tree with one ``killpg``), get ``death`` when its parent dies
+    (``die_with_parent``), and leave the parent's signal handlers behind."""
     for fd in close:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -327,7 +329,7 @@ def begin_child(close: Iterable[int] = ()) -> None:  # pragma: no cover - in a f
     os.dup2(null, 0)
     os.close(null)
     os.setsid()
-    die_with_parent()
+    die_with_parent(death)
     reset_child_signals()
     _run_as_batch()
 

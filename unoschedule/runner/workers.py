@@ -560,9 +560,9 @@ class WorkerPool:
         ``forker._serve``). A server that cannot be told is gone, and so are its
         workers; the commands it started are not, and are left to the scheduler."""
         self._fence = deadline
-        servers = {self._server, *self._spawners, *self._queue_of} - {None}
-        for server in servers:
-            if server is not None and not server.dead:
+        current = [self._server] if self._server is not None else []
+        for server in {*current, *self._spawners, *self._queue_of}:
+            if not server.dead:
                 with contextlib.suppress(OSError):
                     server.fence(deadline)
 
