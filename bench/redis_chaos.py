@@ -32,10 +32,13 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import shutil
 import signal
+import tempfile
 import time
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common import Result, say, tempdir
@@ -198,6 +201,17 @@ def worker_chaos(quick: bool) -> list[Result]:
     ]
 
 
+def _keep_if_short(folder: Path, starts: int, duration: float) -> Path | None:
+    """A copy of the run's folder (the runners' logs, the starts) when it started fewer
+    than half the occurrences its length allows (a runner leads nearly all the time), so
+    that such a run can be read afterwards; None when the count is as expected."""
+    if starts >= SCHEDULES * duration / 2:
+        return None
+    kept = Path(tempfile.mkdtemp(prefix="uno-bench-rchaos-kept-"))
+    shutil.copytree(folder, kept, dirs_exist_ok=True, ignore=shutil.ignore_patterns("redis"))
+    return kept
+
+
 def _result_of(store: RedisStorage, run_id: str) -> str:
     """What the state recorded of run ``run_id`` ('' when it holds no such run)."""
     run = store.get_run(run_id)
@@ -261,6 +275,7 @@ def run(quick: bool) -> list[Result]:
         finally:
             store.close()
         lines = (folder / "starts.log").read_text().split("\n")[:-1]
+        kept = _keep_if_short(folder, len(lines), duration)
     # leadership intervals, by epoch
     epochs = sorted(
         (int(m[3]), _ts(m[0]), int(m[2])) for text in logs.values() for m in LEADER.findall(text)
@@ -292,10 +307,13 @@ def run(quick: bool) -> list[Result]:
         windows = [(round(a, 3), round(b, 3)) for a, b in intervals.get(int(s[3]), [])]
         say(f"stale start {s} by pid {s[3]}, whose leaderships were {windows}")
     ok = not twice and not stale and not unrecorded and not gaps
+    if kept is not None:
+        say(f"only {len(starts):,} starts in {duration:g}s: the runners' logs are kept in {kept}")
     note = (
         f"{duration:g}s, {dict(actions)}, {len(epochs)} leaderships, {len(starts):,} starts; "
         f"{len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} without a "
         f"record, {gaps} gaps in the records"
+        + (f"; FEWER STARTS THAN EXPECTED, logs kept in {kept}" if kept is not None else "")
     )
     return [
         Result(
