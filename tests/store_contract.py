@@ -464,14 +464,48 @@ class StoreContract:
         nxt = {s.name: s.next_run for s in store.list_schedules()}
         assert nxt == {"a": T0 + 2 * hour, "b": T0 + 3 * hour}
 
+    def test_claim_many_completes_the_schedules_it_is_told_in_the_same_write(
+        self, store: Store, leader: int
+    ) -> None:
+        from unoschedule.records import Claim
+
+        later = T0 + timedelta(minutes=3)
+        store.save_schedules([(sched(n, next_run=T0), None) for n in ("a", "b", "c", "d")])
+        store.set_status(["d"], "completed", T0)
+        claims = [Claim(run("r1", "a"), "a@1", None), Claim(run("r2", "b"), "b@1", T0)]
+        completed = ["a", "c", "d"]  # c: its last occurrence was claimed before
+        assert store.claim_many(claims, epoch=leader, completed=completed, now=later) == [
+            True,
+            True,
+        ]
+        got = {s.name: s for s in store.list_schedules()}
+        assert {n: (s.status, s.next_run) for n, s in got.items()} == {
+            "a": ("completed", None),
+            "b": ("active", T0),
+            "c": ("completed", None),
+            "d": ("completed", None),
+        }
+        assert got["a"].updated_at == later and got["d"].updated_at == T0  # d was already
+        assert sorted(s.name for s in store.list_schedules(statuses=["completed"])) == [
+            "a",
+            "c",
+            "d",
+        ]
+        assert [s.name for s in store.list_schedules(statuses=["active"])] == ["b"]
+
     def test_claim_many_with_a_stale_epoch_writes_nothing(self, store: Store, leader: int) -> None:
         from unoschedule.records import Claim
 
         store.save_schedule(sched("a", next_run=T0))
         claims = [Claim(run(f"r{i}"), f"a@{i}", T0 + timedelta(hours=i)) for i in range(3)]
-        assert store.claim_many(claims, epoch=leader + 1) == [False, False, False]
+        assert store.claim_many(claims, epoch=leader + 1, completed=["a"], now=T0) == [
+            False,
+            False,
+            False,
+        ]
         assert store.history(None) == []
-        assert store.get_schedule("a").next_run == T0  # type: ignore[union-attr]
+        got = store.get_schedule("a")
+        assert got is not None and (got.next_run, got.status) == (T0, "active")
         assert store.claim_many([], epoch=leader) == []
 
     def test_claim_exactly_once(self, store: Store, leader: int) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import io
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_server import RedisServer, unique_prefix
@@ -108,10 +109,10 @@ def test_a_leader_frozen_mid_tick_past_a_lease_nobody_took_stops_firing_on_redis
     store = h.store = RedisStorage(server.url, key_prefix=unique_prefix())  # type: ignore[assignment]
     claim_many = store.claim_many
 
-    def frozen_then_claim(claims: list[object], *, epoch: int) -> list[bool]:
+    def frozen_then_claim(claims: list[object], *, epoch: int, **more: Any) -> list[bool]:
         h.clock.set(h.clock.now() + timedelta(minutes=2))
         store.client.delete(store.k("lease"))  # its time-to-live ran out meanwhile
-        return claim_many(claims, epoch=epoch)  # type: ignore[arg-type]
+        return claim_many(claims, epoch=epoch, **more)  # type: ignore[arg-type]
 
     async def go() -> None:
         loop = h.start()
@@ -144,9 +145,9 @@ def test_a_sqlite_leader_whose_claim_was_refused_as_claimed_before_keeps_firing_
     h = Harness(tmp_path, [cron("a", "* * * * *")], lock_timeout=60)
     claim_many = h.store.claim_many
 
-    def frozen_then_claimed_before(claims: list[object], *, epoch: int) -> list[bool]:
+    def frozen_then_claimed_before(claims: list[object], *, epoch: int, **more: Any) -> list[bool]:
         h.clock.set(h.clock.now() + timedelta(minutes=2))  # past the lease's expiry
-        claim_many(claims, epoch=epoch)  # type: ignore[arg-type]
+        claim_many(claims, epoch=epoch, **more)  # type: ignore[arg-type]
         return [False] * len(claims)  # as if claimed before
 
     async def go() -> None:

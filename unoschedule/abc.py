@@ -346,12 +346,23 @@ class Store(ABC):
         return self.claim_many([Claim(run, key, next_run)], epoch=epoch)[0]
 
     @abstractmethod
-    def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
+    def claim_many(
+        self,
+        claims: Sequence[Claim],
+        *,
+        epoch: int,
+        completed: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[bool]:
         """``claim`` for every occurrence due at one tick, in one durable transaction.
 
         One result per claim, in order: False for a key claimed before (that claim writes
         nothing, the others still do); all False, and nothing written, when ``epoch`` is
         not the current lease's. A burst of 10,000 occurrences thus costs one fsync.
+        ``completed``: schedules the tick left with no occurrence, given status
+        ``completed`` as of ``now`` (as ``set_status`` does) in that same transaction,
+        on the rows the claims advance anyway: a burst of one-shot schedules writes each
+        row once. Nothing is marked when ``epoch`` is not the lease's.
         """
 
     @abstractmethod

@@ -133,7 +133,7 @@ class _Batch:
         self.starts: list[bool] = []
         #: What to log once each record is committed.
         self.notes: list[Callable[[], None] | None] = []
-        #: Schedules with no occurrence left, marked ``completed`` after the commit.
+        #: Schedules with no occurrence left, marked ``completed`` by the commit.
         self.completed: list[str] = []
 
     def add(
@@ -209,8 +209,6 @@ class RunLoop:
         self._in_tick = False
         #: (schedule, group) whose group has no limit here, already logged.
         self._ungrouped: set[tuple[str, str]] = set()
-        #: Schedules the last tick ended, marked ``completed`` after its jobs started.
-        self._completing: list[str] = []
         self._pumps: set[str] = set()
         #: Schedules not active at the last look: ``_held`` and ``_completed`` together.
         self._inactive: set[str] = set()
@@ -673,20 +671,6 @@ class RunLoop:
             self._in_tick = False
         for queue in list(self._queues):
             self._pump(queue)
-        if self._completing:
-            try:
-                asyncio.get_running_loop().call_soon(self._mark_completed, now)
-            except RuntimeError:  # no loop: nothing started, nothing to put first
-                self._mark_completed(now)
-
-    def _mark_completed(self, now: datetime) -> None:
-        """Mark ``completed`` the schedules whose last occurrence the tick claimed, once
-        the jobs it started have begun: the status is for the shell, the claim already
-        holds the schedule's end, and a burst of ``at:`` schedules waited for it."""
-        names, self._completing = self._completing, []
-        if names and self.firing:
-            self.store.set_status(names, "completed", now)
-            self._note_completed(names)
 
     def _state_intact(self) -> bool:
         """At most once a second, whether the state is still the one opened: a runner
@@ -841,7 +825,9 @@ class RunLoop:
         was claimed. A refused claim was claimed before (or our lease is gone)."""
         if not batch.claims:
             return
-        results = self.store.claim_many(batch.claims, epoch=self.epoch)
+        results = self.store.claim_many(
+            batch.claims, epoch=self.epoch, completed=batch.completed, now=now
+        )
         refused = False
         for claim, start, note, ok in zip(
             batch.claims, batch.starts, batch.notes, results, strict=True
@@ -862,10 +848,10 @@ class RunLoop:
                 note()
             if self.observer is not None:
                 self.observer.recorded(run)
-        if refused:
-            self._lost_lease()
-        if batch.completed and self.firing:
-            self._completing.extend(batch.completed)
+        if refused and self._lost_lease():
+            return  # nothing was written: the schedules are not completed either
+        if batch.completed:
+            self._note_completed(batch.completed)
 
     def _new_run(
         self, definition: ScheduleDefinition, scheduled: datetime, trigger: str, now: datetime

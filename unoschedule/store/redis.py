@@ -591,6 +591,19 @@ for _, sched in ipairs(order) do
     end
   end
 end
+-- the schedules left with no occurrence: ``completed`` (as _SET_STATUS makes them)
+for _, sched in ipairs(cjson.decode(ARGV[4])) do
+  local sk = p .. 'schedule:' .. sched
+  local st = redis.call('HGET', sk, 'status')
+  if st then
+    redis.call('HDEL', sk, 'next_run')
+    if st ~= 'completed' then
+      redis.call('HSET', sk, 'status', 'completed', 'updated_at', ARGV[5])
+      redis.call('SREM', p .. 'status:' .. st, sched)
+      redis.call('SADD', p .. 'status:completed', sched)
+    end
+  end
+end
 return out
 """
 )
@@ -1598,8 +1611,15 @@ class RedisStorage(Store, WorkerQueues):
 
     # -- runs -------------------------------------------------------------------------
 
-    def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
-        if not claims:
+    def claim_many(
+        self,
+        claims: Sequence[Claim],
+        *,
+        epoch: int,
+        completed: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[bool]:
+        if not claims and not completed:
             return []
         batch = []
         for claim in claims:
@@ -1620,7 +1640,12 @@ class RedisStorage(Store, WorkerQueues):
                     else "",
                 )
             )
-        args = [self._fence(epoch), json.dumps(batch, separators=(",", ":"))]
+        args = [
+            self._fence(epoch),
+            json.dumps(batch, separators=(",", ":")),
+            json.dumps(sorted(set(completed))),
+            _format_ts(now or datetime.now(UTC)),
+        ]
         results = self._script(_CLAIM, *args)
         if results and results[0] == -1:
             return [False] * len(claims)

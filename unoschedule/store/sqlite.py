@@ -315,6 +315,12 @@ T = TypeVar("T")
 
 
 _SET_NEXT_RUN = "UPDATE schedules SET next_run = ? WHERE name = ?"
+#: ``_SET_NEXT_RUN`` for a schedule with no occurrence left, which becomes ``completed``
+#: (``updated_at`` moves only when the status changes, as in ``set_status``).
+_SET_COMPLETED = (
+    "UPDATE schedules SET next_run = NULL, status = 'completed', updated_at = CASE "
+    "WHEN status = 'completed' THEN updated_at ELSE ? END WHERE name = ?"
+)
 
 _VERSION_INSERT = (
     "INSERT OR REPLACE INTO versions "
@@ -1151,8 +1157,15 @@ class SQLiteStorage(Store, StateFile):
 
     # -- runs -------------------------------------------------------------------------
 
-    def claim_many(self, claims: Sequence[Claim], *, epoch: int) -> list[bool]:
-        if not claims:
+    def claim_many(
+        self,
+        claims: Sequence[Claim],
+        *,
+        epoch: int,
+        completed: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[bool]:
+        if not claims and not completed:
             return []
         with self._write(durable=True) as conn:
             lease = conn.execute("SELECT epoch, instance_id FROM lease WHERE id = 1").fetchone()
@@ -1180,7 +1193,13 @@ class SQLiteStorage(Store, StateFile):
             for claim, won in zip(claims, results, strict=True):
                 if won:
                     advance[claim.run.schedule] = _ts(claim.next_run)
-            conn.executemany(_SET_NEXT_RUN, [(when, name) for name, when in advance.items()])
+            ended = set(completed)
+            conn.executemany(
+                _SET_NEXT_RUN, [(when, name) for name, when in advance.items() if name not in ended]
+            )
+            if ended:
+                at = _ts(now or datetime.now(UTC))
+                conn.executemany(_SET_COMPLETED, [(at, name) for name in ended])
         return results
 
     def enqueue(self, run: RunRecord) -> None:
