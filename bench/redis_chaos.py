@@ -12,7 +12,10 @@ both) and its own clock to a file. Checked:
 - no start by a stale leader: each start happened while the runner that started it held
   the lease (its "leader ... (epoch N)" line until the next leader's);
 - no occurrence without a record while a runner lived: every schedule's instants from
-  its first to its last record are contiguous, each with a run in the state.
+  its first to its last record are contiguous, each with a run in the state;
+- no CRITICAL line in any runner's log (a runner that stops serving the state, its
+  identity lost say, leaves nothing for the chaos to act on: each is counted as a
+  failure). A run with fewer than half the starts its length allows keeps its logs.
 
 Then the workers: one leader hands every run to three ``uno-schedule worker`` processes
 (``--visibility-timeout 2``), and every few seconds a worker is killed (SIGKILL, a new
@@ -306,19 +309,27 @@ def run(quick: bool) -> list[Result]:
     for s in stale[:5]:
         windows = [(round(a, 3), round(b, 3)) for a, b in intervals.get(int(s[3]), [])]
         say(f"stale start {s} by pid {s[3]}, whose leaderships were {windows}")
-    ok = not twice and not stale and not unrecorded and not gaps
+    # A runner that stops serving the state (its identity lost, say) leaves the others
+    # nothing to take over: the run then tests nothing, and must say so.
+    critical = [
+        line for text in logs.values() for line in text.splitlines() if " CRITICAL " in line
+    ]
+    for line in critical[:3]:
+        say(f"a runner logged: {line}")
+    ok = not twice and not stale and not unrecorded and not gaps and not critical
     if kept is not None:
         say(f"only {len(starts):,} starts in {duration:g}s: the runners' logs are kept in {kept}")
     note = (
         f"{duration:g}s, {dict(actions)}, {len(epochs)} leaderships, {len(starts):,} starts; "
         f"{len(twice)} twice, {len(stale)} by a stale leader, {len(unrecorded)} without a "
         f"record, {gaps} gaps in the records"
+        + (f"; {len(critical)} CRITICAL line(s) in the runners' logs" if critical else "")
         + (f"; FEWER STARTS THAN EXPECTED, logs kept in {kept}" if kept is not None else "")
     )
     return [
         Result(
             "Redis chaos (3 runners, SIGKILL / SIGSTOP): duplicate or stale starts, gaps",
-            float(len(twice) + len(stale) + len(unrecorded) + gaps),
+            float(len(twice) + len(stale) + len(unrecorded) + gaps + len(critical)),
             "",
             "0",
             "PASS" if ok else "FAIL",

@@ -1369,6 +1369,13 @@ class StoreContract:
         store.set_meta("started", "y")
         assert store.get_meta("started") == "y"
 
+    def test_the_first_value_set_if_absent_is_the_one_every_writer_gets(self, store: Store) -> None:
+        assert store.set_meta_if_absent("id", "first") == "first"
+        assert store.set_meta_if_absent("id", "second") == "first"
+        assert store.get_meta("id") == "first"
+        store.set_meta("id", "replaced")  # a plain write still replaces it
+        assert store.set_meta_if_absent("id", "third") == "replaced"
+
     @pytest.mark.serial
     def test_notify_wakes_waiter(self, store: Store) -> None:
         waiter = store.waiter()

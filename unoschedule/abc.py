@@ -592,6 +592,12 @@ class Store(ABC):
     def set_meta(self, key: str, value: str) -> None: ...
 
     @abstractmethod
+    def set_meta_if_absent(self, key: str, value: str) -> str:
+        """Write ``value`` under ``key`` unless the key holds one; the value it holds
+        afterwards, in one atomic step: of processes racing to write the first value,
+        each gets the one that won."""
+
+    @abstractmethod
     def wakeups(self) -> Wakeups:
         """The wake-ups that go with this store."""
 

@@ -7,7 +7,9 @@ active, the fencing epoch would restart at 1 and workers would fire whatever is 
 to them. A process that knew the state's identity and finds it gone marks the state
 *lost* (a marker every process and ``health`` sees) and nothing fires until an operator
 re-initialises it (``uno-schedule init-state``, ``Scheduler.reinitialise_state``). Only a
-leader creates the identity, and only on a state that was never marked lost.
+runner (a leader or a standby, never a worker) creates the identity, only on a state that
+was never marked lost, and only if no other process created one first: runners started
+together on an empty state all adopt the one identity written first.
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ class StateIdentity:
         elif current is None and self.known is None and marked is None:
             if not create:
                 return "absent"
-            self.known = secrets.token_hex(8)
-            store.set_meta(STATE_ID_KEY, self.known)
+            # Set only if absent: another runner may have created one since the read
+            # above. Each overwriting the other's made the one overwritten mark the
+            # state lost, and nothing fired until an operator came.
+            self.known = store.set_meta_if_absent(STATE_ID_KEY, secrets.token_hex(8))
             return "ok"
         if marked is None:
             store.set_meta(LOST_KEY, f"{self.known} by {self.instance_id}")

@@ -2106,6 +2106,14 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             self.client.hset(self.k("meta"), key, value)
 
+    def set_meta_if_absent(self, key: str, value: str) -> str:
+        with self._talk():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hsetnx(self.k("meta"), key, value)
+            pipe.hget(self.k("meta"), key)
+            _, stored = pipe.execute()
+        return str(stored)
+
     def wakeups(self) -> RedisWakeups:
         return self._wakeups
 

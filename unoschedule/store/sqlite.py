@@ -1559,6 +1559,12 @@ class SQLiteStorage(Store, StateFile):
                 (key, value),
             )
 
+    def set_meta_if_absent(self, key: str, value: str) -> str:
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return cast(str, row[0])
+
     def wakeups(self) -> SocketWakeups:
         return SocketWakeups(self.path)
 
