@@ -700,10 +700,7 @@ class WorkerPool:
         """The worker running ``ticket`` now (None: not taken yet, or answered)."""
         if ticket.worker is not None:
             return ticket.worker
-        for worker in self._all:
-            if self._running(worker) == ticket.seq:
-                return worker
-        return None
+        return self.takers().get(ticket.seq)
 
     def takers(self) -> dict[int, TaskWorker]:
         """The workers running a request now, by its number (one look at every slot)."""
