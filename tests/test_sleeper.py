@@ -39,3 +39,30 @@ def test_own_wake_ups_and_the_shells_are_told_apart(tmp_path: Path) -> None:
     assert own is False  # a retry came due: no need to re-read every status
     assert other is True  # the shell called: statuses may have changed
     assert timed_out is False
+
+
+def test_a_sleep_ends_at_its_deadline_never_before_it(tmp_path: Path) -> None:
+    """The event loop's own timer ends a sleep up to a millisecond late; the sleeper ends
+    its last stretch itself, and must not end it early: a tick then finds nothing due."""
+    store = SQLiteStorage(tmp_path / "state.db")
+    waiter = store.waiter()
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        sleeper = _Sleeper(waiter, loop, store.notify)
+        early = []
+        try:
+            for timeout in (0.0004, 0.0021, 0.0137, 0.05):
+                deadline = loop.time() + timeout
+                await sleeper.sleep(timeout)
+                early.append(deadline - loop.time())
+        finally:
+            sleeper.close()
+        return early
+
+    try:
+        early = asyncio.run(scenario())
+    finally:
+        waiter.close()
+        store.close()
+    assert all(e <= 0 for e in early), early

@@ -58,6 +58,9 @@ FOREGROUND_SECONDS = 5.0
 LOG_EACH_CHANGE = 50
 #: A difference between wall-clock and monotonic progress above this is a clock jump.
 JUMP_SECONDS = 2.0
+#: How long before a deadline the event loop's own timer ends a sleep (it may end up to
+#: a millisecond late); the serving thread sleeps the rest (``_Sleeper``).
+LOOP_TIMER_SLACK = 0.0015
 
 
 class Service:
@@ -647,6 +650,11 @@ class _Sleeper:
     the loop re-read statuses; telling them apart keeps a retry of a failed job from
     doing that. The waiter's descriptor is watched by the event loop itself where it has
     one (no thread per sleep); otherwise a thread waits on it.
+
+    The event loop times a sleep in whole milliseconds, rounded up (``epoll``), so a
+    sleep until an occurrence due at 10:00:00.000 ended up to a millisecond after it,
+    and a ``wait_for`` took a turn more: every occurrence fired 1-2 ms late. The loop
+    sleeps until ``LOOP_TIMER_SLACK`` before the deadline, and this thread the rest.
     """
 
     def __init__(
@@ -655,8 +663,11 @@ class _Sleeper:
         self._waiter = waiter
         self._loop = loop
         self._notify = notify
-        self._event = asyncio.Event()
+        #: A wake-up came since the last sleep returned (it cuts the next one short).
+        self._woken = False
         self._called = False
+        #: Resolved by a wake-up or the timer of the sleep under way.
+        self._waiting: asyncio.Future[None] | None = None
         self._fd = waiter.fileno()
         if self._fd is not None:
             loop.add_reader(self._fd, self._datagram)
@@ -664,7 +675,11 @@ class _Sleeper:
     def _datagram(self) -> None:
         self._waiter.drain()
         self._called = True
-        self._event.set()
+        self._set()
+
+    def _set(self) -> None:
+        self._woken = True
+        _resolve(self._waiting)
 
     def wake(self) -> None:
         """Cut the current sleep short (from any thread)."""
@@ -673,9 +688,9 @@ class _Sleeper:
         except RuntimeError:
             running = None
         if running is self._loop:
-            self._event.set()
+            self._set()
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
+            self._loop.call_soon_threadsafe(self._set)
         if self._fd is None:  # the waiting thread hears only the store's notifications
             with contextlib.suppress(Exception):
                 self._notify()
@@ -684,11 +699,22 @@ class _Sleeper:
         """Sleep; True when another process called (then statuses may have changed)."""
         if self._fd is None:
             self._called = await asyncio.to_thread(self._waiter.wait, timeout)
-        elif not self._event.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+        elif not self._woken:
+            loop = self._loop
+            deadline = loop.time() + timeout
+            if timeout > LOOP_TIMER_SLACK:
+                waiting = self._waiting = loop.create_future()
+                timer = loop.call_at(deadline - LOOP_TIMER_SLACK, _resolve, waiting)
+                try:
+                    await waiting
+                finally:
+                    timer.cancel()
+                    self._waiting = None
+            rest = deadline - loop.time()
+            if not self._woken and rest > 0:
+                time.sleep(rest)
         called, self._called = self._called, False
-        self._event.clear()
+        self._woken = False
         return called
 
     def close(self) -> None:
@@ -696,6 +722,11 @@ class _Sleeper:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._fd)
             self._fd = None
+
+
+def _resolve(waiting: asyncio.Future[None] | None) -> None:
+    if waiting is not None and not waiting.done():
+        waiting.set_result(None)
 
 
 def _all_statuses(store: Store) -> list[ScheduleState]:
