@@ -109,6 +109,31 @@ def test_a_task_sees_nothing_of_the_environment_of_the_run_before_it_on_its_work
     assert (second.result, second.output) == ("success", "")
 
 
+def test_a_task_sees_its_own_run_s_variables_whatever_the_task_before_it_did_to_them() -> None:
+    clobber = make_spec(task="executor_tasks.clobber_uno_variables")
+    look = make_spec(
+        task="executor_tasks.uno_variables", trigger="manual", attempt=2, kwargs={"k": 1}
+    )
+
+    async def go() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            return [await executor.run(clobber), await executor.run(look)]
+        finally:
+            executor.close()
+
+    first, second = asyncio.run(go())
+    assert first.result == "success"
+    assert first.pid == second.pid  # the same worker ran both
+    assert eval(second.output or "") == {
+        "UNO_RUN_ID": look.run.run_id,
+        "UNO_TRIGGER": "manual",
+        "UNO_ATTEMPT": "2",
+        "UNO_KWARGS": '{"k": 1}',
+        "UNO_EVENT": None,
+    }
+
+
 def test_a_task_that_exits_within_a_burst_fails_only_its_own_run() -> None:
     specs = [
         with_run_id(make_spec(task="executor_tasks.add", args=(i, 0)), f"run-{i}")

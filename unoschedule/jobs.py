@@ -14,6 +14,20 @@ if TYPE_CHECKING:
     from .model import RunRecord, ScheduleDefinition
 
 
+#: The environment variables of SPEC section 6, each job's own: set for its run, and
+#: never inherited (a scheduler started from inside a job does not pass on that job's).
+CONTRACT_VARIABLES = (
+    "UNO_SCHEDULE_NAME",
+    "UNO_RUN_ID",
+    "UNO_SCHEDULED_TIME",
+    "UNO_ATTEMPT",
+    "UNO_TRIGGER",
+    "UNO_KWARGS",
+    "UNO_EVENT",
+    "UNO_EVENT_FILE",
+    "UNO_KWARGS_FILE",
+)
+
 OutcomeResult = Literal["success", "error", "timeout", "interrupted", "cancelled"]
 
 

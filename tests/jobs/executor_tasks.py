@@ -127,6 +127,18 @@ def uno_event(**_: object) -> str | None:
     return os.environ.get("UNO_EVENT")
 
 
+def uno_variables(**_: object) -> dict[str, str | None]:
+    names = ("UNO_RUN_ID", "UNO_TRIGGER", "UNO_ATTEMPT", "UNO_KWARGS", "UNO_EVENT")
+    return {name: os.environ.get(name) for name in names}
+
+
+def clobber_uno_variables(**_: object) -> None:
+    """Change, remove and add ``UNO_*`` variables, as a careless task might."""
+    del os.environ["UNO_RUN_ID"]
+    os.environ["UNO_TRIGGER"] = "clobbered"
+    os.environ["UNO_EVENT"] = "{}"
+
+
 def inherited_objects_frozen() -> bool:
     """Whether this process's collector leaves alone the objects it was forked with."""
     import gc

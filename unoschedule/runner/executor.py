@@ -36,7 +36,7 @@ from typing import Any, Literal, NoReturn
 from ..abc import JobRunner
 from ..budget import DescriptorBudget
 from ..errors import JobError
-from ..jobs import JobOutcome, JobSpec
+from ..jobs import CONTRACT_VARIABLES, JobOutcome, JobSpec
 from ..model import ScheduleDefinition, SchedulerOptions
 from ..runs import import_paths_of
 from ..timeutil import format_instant
@@ -103,19 +103,6 @@ _RESULT_LIMIT = 1 << 20
 #: After SIGKILL, how long to wait for the kernel to report the main process dead.
 _KILL_WAIT = 5.0
 _POLL = 0.02
-#: Environment variables of SPEC section 6; inherited copies are dropped so that a
-#: scheduler started from inside a job never leaks its own run's context.
-_CONTRACT_VARS = (
-    "UNO_SCHEDULE_NAME",
-    "UNO_RUN_ID",
-    "UNO_SCHEDULED_TIME",
-    "UNO_ATTEMPT",
-    "UNO_TRIGGER",
-    "UNO_KWARGS",
-    "UNO_EVENT",
-    "UNO_EVENT_FILE",
-    "UNO_KWARGS_FILE",
-)
 
 
 # -- what a job gets -------------------------------------------------------------------
@@ -202,7 +189,9 @@ def _spill_bulky(env: dict[str, str]) -> list[str]:
 def _base_environment() -> dict[str, str]:
     """This process's environment without the runner's own variables (its settings and
     secrets) and the contract's (a runner started from inside a job)."""
-    return {k: v for k, v in inheritable_environment(os.environ).items() if k not in _CONTRACT_VARS}
+    return {
+        k: v for k, v in inheritable_environment(os.environ).items() if k not in CONTRACT_VARIABLES
+    }
 
 
 def _process_environment(spec: JobSpec, base: Mapping[str, str]) -> dict[str, str]:
