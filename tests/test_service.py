@@ -34,6 +34,7 @@ from test_task_workers import module_a_reload_brings
 
 from unoschedule import Scheduler
 from unoschedule.runner.reloading import CHUNK, loop_turn, write_reload
+from unoschedule.runner.service import YOUNG_GC_THRESHOLD
 
 pytestmark = pytest.mark.slow
 
@@ -957,3 +958,32 @@ def test_a_reload_says_which_task_modules_changed_since_they_were_imported(
     assert runner.term() == 0
     # what the warning says: the code imported at start runs on
     assert {r["output"] for r in runs(tmp_path)} == {"'first'"}
+
+
+def test_a_runner_collects_its_youngest_objects_less_often_while_it_serves(
+    tmp_path: Path, runners: Callable[..., Runner]
+) -> None:
+    """``YOUNG_GC_THRESHOLD``: an async task runs in the runner's own process and reads
+    the collector's thresholds there."""
+    (tmp_path / "gc_tasks.py").write_text(
+        "import gc, json, os\n\n"
+        "async def thresholds():\n"
+        "    with open('thresholds.json', 'w') as fh:\n"
+        "        json.dump([os.getpid(), *gc.get_threshold()], fh)\n"
+    )
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          look:
+            schedule: "* * * * * *"
+            task: gc_tasks.thresholds
+    """,
+    )
+    runner = runners()
+    seen = tmp_path / "thresholds.json"
+    wait_until(lambda: seen.exists() and seen.read_text(), 20, "the task's report")
+    assert runner.term() == 0
+    pid, young, *older = json.loads(seen.read_text())
+    assert pid == runner.proc.pid
+    assert (young, older) == (YOUNG_GC_THRESHOLD, [10, 10])
