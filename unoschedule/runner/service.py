@@ -520,6 +520,13 @@ class Service:
         return states
 
     async def _do_reload(self, runloop: RunLoop, now: datetime) -> None:
+        # The reload makes the new definitions by the hundred thousand, in threads that
+        # hold the interpreter while they collect: a collection of them held a tick
+        # for seconds. They are frozen at the end instead (``_quiet_gc``).
+        with _quiet_gc():
+            await self._reload_quietly(runloop, now)
+
+    async def _reload_quietly(self, runloop: RunLoop, now: datetime) -> None:
         from ..config import load_config
 
         self._reload = False
@@ -565,8 +572,7 @@ class Service:
             # (each compared by fingerprint, the file's computed when it was compared).
             self._log_changes(sched.reconcile_definitions(states))
             self._generation = generation
-            with _quiet_gc():
-                runloop.load(runloop.since_watch(watch, states), now)
+            runloop.load(runloop.since_watch(watch, states), now)
         finally:
             runloop.unwatch(watch)  # whatever failed: the loop stops collecting for it
         self._take_changes(runloop, now)  # and what they changed since it read them
