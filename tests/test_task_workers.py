@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from test_executor import JOBS, alive, make_spec, task_definition
 
 from unoschedule.model import ScheduleDefinition, SchedulerOptions
@@ -132,6 +133,28 @@ def test_a_task_sees_its_own_run_s_variables_whatever_the_task_before_it_did_to_
         "UNO_KWARGS": '{"k": 1}',
         "UNO_EVENT": None,
     }
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["pooled", "forked"])
+def test_a_task_gets_none_of_the_contract_s_variables_the_runner_itself_carries(
+    timeout: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner started from inside a job carries that job's ``UNO_*``: a task of a run
+    without an event must not see the job's ``UNO_EVENT``, in a worker or a forked child."""
+    monkeypatch.setenv("UNO_EVENT", '{"from": "the runner"}')
+    spec = make_spec(task="executor_tasks.uno_variables", timeout=timeout)
+
+    async def go() -> JobOutcome:
+        executor = Executor()
+        try:
+            return await executor.run(spec)
+        finally:
+            executor.close()
+
+    outcome = asyncio.run(go())
+    assert outcome.result == "success"
+    seen = eval(outcome.output or "")
+    assert seen["UNO_EVENT"] is None and seen["UNO_RUN_ID"] == spec.run.run_id
 
 
 def test_a_task_that_exits_within_a_burst_fails_only_its_own_run() -> None:

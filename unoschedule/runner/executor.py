@@ -60,7 +60,7 @@ from .tasks import (
     is_async_callable,
     resolve_task,
 )
-from .workers import Ticket, WorkerPool, repr_head
+from .workers import Ticket, WorkerPool, repr_head, switch_environment
 
 __all__ = [
     "SHUTDOWN_ERROR",
@@ -1234,7 +1234,7 @@ class Executor(JobRunner):
             return JobOutcome("error", f"cannot fork task process: {exc.strerror}", "", None)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             drop_own_environment()
-            os.environ.update(job_environment(spec))  # the child's own copy: see _sweep
+            switch_environment(job_environment(spec))  # the child's own copy: see _sweep
             _child_main(func, args, kwargs, read_fd, write_fd, limit)
         os.close(write_fd)
         exited = watch_pid(loop, pid)
