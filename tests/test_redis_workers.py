@@ -90,6 +90,43 @@ def test_slots_bound_a_queue_across_workers_and_expire(store: RedisStorage) -> N
     assert q.acquire_slots("other", 1, "alive", 30) == ["alive:0"]
 
 
+def test_a_freed_slot_goes_to_the_worker_longest_in_line_not_back_to_its_holder(
+    store: RedisStorage,
+) -> None:
+    q = store.queues
+    assert q.acquire_slots("reports", 1, "a", 30, waiter="A") == ["a:0"]
+    assert q.acquire_slots("reports", 1, "b", 30, waiter="B") == []  # B waits first
+    assert q.acquire_slots("reports", 1, "c", 30, waiter="C") == []  # then C
+    assert not q.wait_for_slot("reports", "B", 0.01)  # nothing freed yet
+    q.release_slots("reports", ["a:0"])
+    assert q.wait_for_slot("reports", "B", 5)  # the first in line is woken
+    assert not q.wait_for_slot("reports", "C", 0.01)  # the others are not
+    assert q.acquire_slots("reports", 1, "a2", 30, waiter="A") == []  # A joins the line
+    assert q.acquire_slots("reports", 1, "c2", 30, waiter="C") == []  # C is behind B
+    assert q.acquire_slots("reports", 1, "b2", 30, waiter="B") == ["b2:0"]
+    # a settled run frees its slot the same way
+    q.release_slots("reports", ["b2:0"])
+    assert q.acquire_slots("reports", 1, "x", 30) == []  # no place in line: none for it
+    assert q.acquire_slots("reports", 1, "a3", 30, waiter="A") == []  # C waited longer
+    q.leave_line("reports", "C")  # C gave up: A is first
+    assert q.acquire_slots("reports", 1, "a4", 30, waiter="A") == ["a4:0"]
+
+
+def test_a_worker_silent_in_line_loses_its_place(
+    store: RedisStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unoschedule.store import redis as redis_store
+
+    monkeypatch.setattr(redis_store, "SLOT_WAITER_SILENCE", 0.05)
+    q = store.queues
+    assert q.acquire_slots("reports", 1, "a", 30, waiter="A") == ["a:0"]
+    assert q.acquire_slots("reports", 1, "dead", 30, waiter="DEAD") == []
+    q.release_slots("reports", ["a:0"])
+    assert q.acquire_slots("reports", 1, "b", 30, waiter="B") == []  # DEAD is first
+    time.sleep(0.1)  # DEAD asked no more; B asked just now
+    assert q.acquire_slots("reports", 1, "b", 30, waiter="B") == ["b:0"]
+
+
 def test_a_stop_request_is_read_back_for_its_run_only_and_kept_under_the_prefix(
     store: RedisStorage,
 ) -> None:
@@ -562,7 +599,7 @@ def test_three_workers_share_a_queue_of_two_and_run_every_job_once(procs: Procs)
     history = json.loads(procs.cli("history", "report", "--json", "-n", "100"))
     assert {r["run_id"]: r["result"] for r in history} == dict.fromkeys(ids, "success")
     pids = {r["pid"] for r in history}
-    assert len(pids) >= 2, "one worker ran everything"
+    assert len(pids) == 3, "the workers did not take turns"  # a freed slot goes to the line
     for proc in procs.procs.values():
         proc.send_signal(signal.SIGTERM)
     for name, proc in procs.procs.items():

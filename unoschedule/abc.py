@@ -731,8 +731,19 @@ class WorkQueues(Protocol):
     def connection(self) -> dict[str, str]: ...
 
     def acquire_slots(
-        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
-    ) -> list[str]: ...
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1, waiter: str = ""
+    ) -> list[str]:
+        """Up to ``want`` of the queue's ``limit`` slots, as tokens. Free slots go to the
+        workers in line first; a ``waiter`` given none joins the line, so workers that
+        share a queue kept full take turns."""
+        ...
+
+    def wait_for_slot(self, queue: str, waiter: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a slot freed while ``waiter`` is first in
+        line."""
+        ...
+
+    def leave_line(self, queue: str, waiter: str) -> None: ...
 
     def release_slots(self, queue: str, tokens: Sequence[str]) -> None: ...
 

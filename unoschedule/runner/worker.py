@@ -72,6 +72,8 @@ __all__ = [
 DEFAULT_VISIBILITY = 30.0
 #: How long one read of a stream blocks (and so how soon a stop is seen).
 READ_BLOCK = 1.0
+#: How long a worker in line for a queue's slot waits to be woken before it asks again.
+SLOT_ASK = 0.1
 #: How often a worker removes the output files of the runs retention deleted, and how
 #: long a file is left alone after its last write.
 SWEEP_SECONDS = 600.0
@@ -287,6 +289,7 @@ class Worker:
         for task in (*readers, reclaimer, sweeper):
             task.cancel()
         await asyncio.gather(*readers, reclaimer, sweeper, return_exceptions=True)
+        await asyncio.to_thread(self._leave_lines)
         grace = self.scheduler.options.shutdown_grace
         if self._jobs:
             self.log.info(f"waiting up to {grace:g}s for {len(self._jobs)} running job(s)")
@@ -296,6 +299,13 @@ class Worker:
                 await asyncio.wait(pending, timeout=self.scheduler.options.kill_grace + 5)
         self.log.notice("stopped")
         return 0
+
+    def _leave_lines(self) -> None:
+        """Give up this worker's places in line for slots: those behind it take them now,
+        not once its silence has lasted long enough."""
+        for queue in self.queues:
+            with contextlib.suppress(UnoScheduleError):
+                self.streams.leave_line(queue, self.consumer)
 
     def _check_state(self) -> None:
         """Serve only the state this worker knows (``StateIdentity``; a worker never
@@ -342,14 +352,20 @@ class Worker:
         """
         assert self._stop is not None
         busy = 0
+        in_line = False
         while not self._stop.is_set():
-            if not self._state_ok.is_set():
-                await self._state_ok.wait()
             limit = self.limit(queue)  # the leader's file may change it (a reload)
             free = limit - self.active[queue]
             room = self.executor.room(sum(self.active.values()))  # descriptors: budget.py
             if room is not None:
                 free = min(free, room)
+            if in_line and (free <= 0 or not self._state_ok.is_set()):
+                in_line = False  # it would hold its place without asking
+                with contextlib.suppress(UnoScheduleError):
+                    await asyncio.to_thread(self.streams.leave_line, queue, self.consumer)
+            if not self._state_ok.is_set():
+                await self._state_ok.wait()
+                continue
             if free <= 0:
                 self._freed[queue].clear()
                 await self._freed[queue].wait()
@@ -362,10 +378,14 @@ class Worker:
                     secrets.token_hex(8),
                     self.visibility,
                     min(free, max(1, 2 * busy)),
+                    self.consumer,
                 )
-                if not tokens:  # every slot is taken, by other workers too
+                in_line = not tokens
+                if not tokens:  # the slots are taken, or others wait for them first
                     busy = 0
-                    await asyncio.sleep(0.1)
+                    await asyncio.to_thread(
+                        self.streams.wait_for_slot, queue, self.consumer, SLOT_ASK
+                    )
                     continue
                 since = steady()
                 try:

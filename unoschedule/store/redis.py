@@ -67,6 +67,11 @@ key                                 type    holds
                                             priority is first handed over)
 ``P:worker-slots:QUEUE``            zset    slot token -> expiry (ms): the queue's
                                             concurrency, shared by its workers
+``P:slot-waiters:QUEUE``            zset    worker -> when it began to wait (ms): the
+                                            workers in line for a slot, oldest first
+``P:slot-seen:QUEUE``               zset    worker -> when it last asked (ms)
+``P:slot-wake:QUEUE:WORKER``        list    a wake-up for the first worker in line, pushed
+                                            when a slot is freed; five seconds
 ``P:worker-held``                   set     run ids a worker started (not a new leader's
                                             to interrupt; a dead worker's are reclaimed)
 ``P:stop:RUN_ID``                   string  why the leader asks the worker running it to
@@ -155,6 +160,9 @@ CREDENTIAL = "redis-password"
 _WHERE = f"in the file {PASSWORD_FILE_ENV} names, or in {PASSWORD_ENV}"
 #: A command that has not answered in this long is an error (then: not leader).
 SOCKET_TIMEOUT = 5.0
+#: A worker in line for a queue's slot that has not asked again for this long (seconds:
+#: stopped, killed, or out of room) loses its place; one in line asks every tenth.
+SLOT_WAITER_SILENCE = 1.0
 _CHUNK = 1000
 #: How long a stop request for a worker's run is kept (seconds).
 _STOP_KEPT = 86400
@@ -2140,19 +2148,76 @@ class RedisStorage(Store, WorkerQueues):
 
 _GROUP = "workers"
 
+#: The waiters for a queue's slots (``slot-waiters``: consumer -> when it began to wait,
+#: ``slot-seen``: consumer -> when it last asked): the one reading of who is ahead, and
+#: the wake-up of the first of them when a slot is freed.
+_SLOT_WAITERS = """
+local function slot_keys(p, queue)
+  return p .. 'slot-waiters:' .. queue, p .. 'slot-seen:' .. queue
+end
+local function slot_freed(p, queue)
+  local waiters = slot_keys(p, queue)
+  local first = redis.call('ZRANGE', waiters, 0, 0)[1]
+  if first then
+    local wake = p .. 'slot-wake:' .. queue .. ':' .. first
+    redis.call('RPUSH', wake, 1)
+    redis.call('PEXPIRE', wake, 5000)
+  end
+end
+"""
+
 #: Take up to ARGV[6] of a queue's ARGV[3] slots, as tokens ARGV[4]:0, :1, ...; returns
-#: how many. Expired slots (a dead worker's) are dropped first.
-_SLOT_ACQUIRE = """
+#: how many. Expired slots (a dead worker's) are dropped first. The slots free now go to
+#: the waiters first, oldest first: the caller ARGV[7] gets those left after the waiters
+#: ahead of it (all of them if it waits not), and joins the line when none is left for it
+#: (unless ARGV[7] is empty). A waiter silent for ARGV[8] ms is forgotten.
+_SLOT_ACQUIRE = (
+    _SLOT_WAITERS
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local k = ARGV[1] .. 'worker-slots:' .. ARGV[2]
+local p, queue, me = ARGV[1], ARGV[2], ARGV[7]
+local k = p .. 'worker-slots:' .. queue
 redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-local n = math.min(tonumber(ARGV[3]) - redis.call('ZCARD', k), tonumber(ARGV[6]))
+local waiters, seen = slot_keys(p, queue)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[8]))) do
+  redis.call('ZREM', waiters, gone)
+  redis.call('ZREM', seen, gone)
+end
+local ahead = (me ~= '' and redis.call('ZRANK', waiters, me)) or redis.call('ZCARD', waiters)
+local free = tonumber(ARGV[3]) - redis.call('ZCARD', k)
+local n = math.min(free - ahead, tonumber(ARGV[6]))
+if n <= 0 then
+  if me == '' then return 0 end
+  redis.call('ZADD', waiters, 'NX', now, me)
+  redis.call('ZADD', seen, now, me)
+  redis.call('PEXPIRE', waiters, 60000)
+  redis.call('PEXPIRE', seen, 60000)
+  return 0
+end
 for i = 0, n - 1 do
   redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4] .. ':' .. i)
 end
-return math.max(n, 0)
+redis.call('ZREM', waiters, me)
+redis.call('ZREM', seen, me)
+redis.call('DEL', p .. 'slot-wake:' .. queue .. ':' .. me)
+if free > n then slot_freed(p, queue) end
+return n
 """
+)
+
+#: Free the slots ARGV[3...] of queue ARGV[2] and wake its first waiter.
+_SLOT_RELEASE = (
+    _SLOT_WAITERS
+    + """
+local p, queue = ARGV[1], ARGV[2]
+local k = p .. 'worker-slots:' .. queue
+local freed = 0
+for i = 3, #ARGV do freed = freed + redis.call('ZREM', k, ARGV[i]) end
+if freed > 0 then slot_freed(p, queue) end
+return freed
+"""
+)
 
 #: Renew a worker's claim: its entry ARGV[4] of stream ARGV[3] (if still pending for
 #: consumer ARGV[5]) and its slot ARGV[6] of queue ARGV[2]; 0 when the entry is another's.
@@ -2201,9 +2266,11 @@ return {1, redis.call('HGETALL', rk)}
 
 #: Settle a worker's run: record its end (``record_end``, as ``finish_runs`` does), enqueue
 #: its retry under its occurrence key (only if this call finished it), acknowledge the
-#: entry ARGV[4] of stream ARGV[3] and free the queue's slot ARGV[5], all at once.
+#: entry ARGV[4] of stream ARGV[3] and free the queue's slot ARGV[5] (waking the first
+#: waiter for it), all at once.
 _WORKER_SETTLE = (
-    _RECORD_END
+    _SLOT_WAITERS
+    + _RECORD_END
     + _ENQUEUE_THEN
     + """
 local p, queue, stream, entry, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -2228,7 +2295,9 @@ if entry ~= '' then
   redis.call('XACK', stream, 'workers', entry)
   redis.call('XDEL', stream, entry)
 end
-if token ~= '' then redis.call('ZREM', p .. 'worker-slots:' .. queue, token) end
+if token ~= '' and redis.call('ZREM', p .. 'worker-slots:' .. queue, token) == 1 then
+  slot_freed(p, queue)
+end
 return done
 """
 )
@@ -2422,17 +2491,48 @@ class RedisQueues:
             pipe.execute()
 
     def acquire_slots(
-        self, queue: str, limit: int, base: str, ttl: float, want: int = 1
+        self, queue: str, limit: int, base: str, ttl: float, want: int = 1, waiter: str = ""
     ) -> list[str]:
         """Up to ``want`` of the queue's ``limit`` slots (shared by all workers), each for
-        ``ttl`` seconds unless renewed by ``heartbeat``: their tokens."""
-        got = self.store._script(_SLOT_ACQUIRE, queue, str(limit), base, _ttl_ms(ttl), str(want))
+        ``ttl`` seconds unless renewed by ``heartbeat``: their tokens.
+
+        Free slots go first to the workers in line, oldest first. A ``waiter`` given
+        nothing joins the line and keeps its place while it asks again (``wait_for_slot``
+        between asks) at least every ``SLOT_WAITER_SILENCE`` seconds; without a ``waiter``
+        the caller takes only the slots no one in line waits for. Without that line, a
+        worker whose job ends takes its slot back at once, and a queue kept full runs on
+        one worker alone."""
+        got = self.store._script(
+            _SLOT_ACQUIRE,
+            queue,
+            str(limit),
+            base,
+            _ttl_ms(ttl),
+            str(want),
+            waiter,
+            _ttl_ms(SLOT_WAITER_SILENCE),
+        )
         return [f"{base}:{i}" for i in range(int(got))]
+
+    def wait_for_slot(self, queue: str, waiter: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a slot of ``queue`` freed while ``waiter`` is
+        first in line; True if one was."""
+        with self.store._talk():
+            woken = self.store.client.blpop([self.store.k("slot-wake", queue, waiter)], timeout)
+        return woken is not None
+
+    def leave_line(self, queue: str, waiter: str) -> None:
+        """Stop waiting for a slot of ``queue`` (a worker that stops, or has no room)."""
+        with self.store._talk():
+            pipe = self.store.client.pipeline(transaction=False)
+            pipe.zrem(self.store.k("slot-waiters", queue), waiter)
+            pipe.zrem(self.store.k("slot-seen", queue), waiter)
+            pipe.delete(self.store.k("slot-wake", queue, waiter))
+            pipe.execute()
 
     def release_slots(self, queue: str, tokens: Sequence[str]) -> None:
         if tokens:
-            with self.store._talk():
-                self.store.client.zrem(self.store.k("worker-slots", queue), *tokens)
+            self.store._script(_SLOT_RELEASE, queue, *tokens)
 
     def read(
         self, queues: Sequence[str], consumer: str, block: float, count: int = 1
