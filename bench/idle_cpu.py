@@ -3,9 +3,10 @@
 The real service runs as a subprocess on a temp YAML file and state file. Every schedule
 fires once an hour (or once a day), at a minute that is outside the next 20 minutes, so
 nothing is due while we measure. From READY=1 we wait 2 s (let start-up work settle),
-then read utime+stime of the runner from /proc/PID/stat, sleep 30 s, read again:
-CPU % = delta CPU seconds / elapsed wall seconds * 100 (all threads; 1 core = 100 %).
-The clock tick is 10 ms, so the resolution is about 0.03 % over 30 s. Beside it, in
+then read the runner's process CPU clock (all its threads, in nanoseconds:
+``common.cpu_seconds``), sleep 30 s, read again: CPU % = delta CPU seconds / elapsed
+wall seconds * 100 (1 core = 100 %). (Read from /proc/PID/stat, in 10 ms clock ticks,
+two readings could be off by 0.07 % of a core, as much as the goal.) Beside it, in
 alternating rounds (median of 3 each), APScheduler 3 holding as many hourly cron jobs in
 its memory store (``aps_peer.py idle``), measured the same way.
 """
@@ -101,7 +102,7 @@ def _ours(count: int, seconds: float) -> tuple[float, str]:
     fired = log.count(": starting run ")
     pct = (c1 - c0) / (t1 - t0) * 100
     note = (
-        f"{(c1 - c0) * 1000:.0f} ms CPU in {t1 - t0:.1f}s after READY+2s; READY took "
+        f"{(c1 - c0) * 1000:.1f} ms CPU in {t1 - t0:.1f}s after READY+2s; READY took "
         f"{ready:.1f}s; RSS {(rss or 0) / 1024:.0f} MiB; runs started meanwhile: {fired}"
     )
     return pct, note
