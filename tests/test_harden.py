@@ -282,6 +282,32 @@ def test_a_giant_interval_is_refused_in_one_line(tmp_path: Path, every: str) -> 
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_a_wall_time_outside_the_calendar_is_refused_in_one_line_each(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        schedules:
+          last-minute-west:
+            schedule: {at: "9999-12-31T23:59:00"}
+            timezone: Etc/GMT+12
+            command: "true"
+          first-hour-east:
+            schedule: {every: 1h}
+            start_date: "0001-01-01T00:30:00"
+            timezone: Etc/GMT-14
+            command: "true"
+        """,
+    )
+    for command in (("validate",), ("plan",), ("next-runs", "last-minute-west")):
+        done = cli(tmp_path, *command)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr + done.stdout
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 2 and all("is outside the calendar" in line for line in lines), lines
+        assert lines[0].startswith(str(tmp_path / "schedules.yaml") + ":4:")  # at the at:
+        assert "start_date 0001-01-01T00:30:00 in Etc/GMT-14" in lines[1]
+
+
 def test_the_largest_values_that_validate_also_run(
     tmp_path: Path, runners: Callable[..., Runner]
 ) -> None:

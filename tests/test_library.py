@@ -211,6 +211,14 @@ def test_a_limit_on_the_versions_keeps_the_newest_with_their_diffs(tmp_path: Pat
             "dst: decides what wall times a DST change skips or repeats do, and an every: "
             "interval has none",
         ),
+        (
+            {"schedule": {"at": "9999-12-31T23:59:00"}, "timezone": "Etc/GMT+12"},
+            "at 9999-12-31T23:59:00 in Etc/GMT\\+12 is outside the calendar",
+        ),
+        (
+            {"start_date": datetime(1, 1, 1), "timezone": "Etc/GMT-14"},
+            "start_date 0001-01-01T00:00:00 in Etc/GMT-14 is outside the calendar",
+        ),
     ],
 )
 def test_bad_schedule_values_are_refused_at_the_call(

@@ -65,10 +65,20 @@ def as_utc(value: datetime, zone: tzinfo = UTC) -> datetime:
     as a fixed-time occurrence is (``first_instant``): a wall time the clock skips means
     the instant it jumps, a repeated one its first pass. So ``at: 02:30`` and a
     ``start_date`` on the night New York skips 02:00-03:00 mean 03:00, as ``daily:
-    "02:30"`` does that night, not the 03:30 that ``replace(tzinfo=...)`` reads."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC) if zone is UTC else first_instant(value, zone)
-    return value.astimezone(UTC)
+    "02:30"`` does that night, not the 03:30 that ``replace(tzinfo=...)`` reads.
+
+    A wall time whose instant falls outside the calendar (``9999-12-31T23:00`` west of
+    UTC) is a ``ScheduleSyntaxError``, not an ``OverflowError`` from deep inside."""
+    try:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC) if zone is UTC else first_instant(value, zone)
+        return value.astimezone(UTC)
+    except OverflowError:
+        where = value.tzinfo if value.tzinfo is not None else zone
+        raise ScheduleSyntaxError(
+            f"{value.replace(tzinfo=None).isoformat()} in {where} is outside the calendar "
+            "(in UTC it would fall before 0001-01-01 or after 9999-12-31)"
+        ) from None
 
 
 def parse_instant(value: str | datetime | date, zone: tzinfo = UTC) -> datetime:

@@ -796,7 +796,11 @@ def _build(
     if chain is not None and "after" in entries:
         ctx.after_nodes[name] = entries["after"].node
     if isinstance(scheduled, _ScheduleValue):
-        values["schedule"] = scheduled.bind(zone)
+        try:
+            values["schedule"] = scheduled.bind(zone)
+        except ScheduleSyntaxError as exc:
+            ctx.error(entries["schedule"].node, f"schedule: at {exc}")
+            values["schedule"] = None
     elif chain is not None and "schedule" not in failed:
         values["schedule"] = ChainTrigger(chain.schedule)  # runs only after its upstream
     elif complete and "schedule" not in failed and "after" not in failed:
@@ -821,7 +825,11 @@ def _build(
             values[key] = _finish_command(ctx, key, entries[key], shell)
     for key in ("start_date", "end_date"):
         if isinstance(values.get(key), datetime):
-            values[key] = as_utc(values[key], zone)
+            try:
+                values[key] = as_utc(values[key], zone)
+            except ScheduleSyntaxError as exc:
+                ctx.error(entries[key].node, f"{key} {exc}")
+                values[key] = None
     _check_bounds(ctx, values, entries)
     spec = values.get("schedule")
     if values.get("task"):
