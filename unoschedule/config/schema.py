@@ -102,7 +102,8 @@ def _definitions() -> dict[str, Any]:
         },
         "instant": {
             "description": "An ISO 8601 date and time, e.g. 2026-12-01T10:00:00Z; without Z "
-            "or an offset it is wall time in the schedule's time zone.",
+            "or an offset it is wall time in the schedule's time zone. In UTC it must fall "
+            "between 0001-01-01 and 9999-12-31.",
             "type": "string",
             "pattern": _INSTANT_PATTERN,
         },
