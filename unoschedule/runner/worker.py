@@ -348,7 +348,10 @@ class Worker:
         not hold the slots others could use); once entries come, it takes up to twice as
         many slots as it got entries the last time (up to its room) and reads as many
         entries without waiting: a burst is taken in a few doubling rounds, and a steady
-        trickle costs a slot or two per read, not the whole queue's.
+        trickle costs a slot or two per read, not the whole queue's. Given no slot, it
+        waits in the queue's line (``acquire_slots``), woken when one is freed for it, and
+        leaves the line when it has no room of its own: while it stands there, a slot
+        freed by another worker's job goes to it, not back to that worker.
         """
         assert self._stop is not None
         busy = 0
