@@ -2150,19 +2150,28 @@ _GROUP = "workers"
 
 #: The waiters for a queue's slots (``slot-waiters``: consumer -> when it began to wait,
 #: ``slot-seen``: consumer -> when it last asked): the one reading of who is ahead, and
-#: the wake-up of the first of them when a slot is freed.
+#: the wake-up of the first of them when a slot is freed, and a worker's leaving the line.
 _SLOT_WAITERS = """
 local function slot_keys(p, queue)
   return p .. 'slot-waiters:' .. queue, p .. 'slot-seen:' .. queue
+end
+local function slot_wake(p, queue, waiter)
+  return p .. 'slot-wake:' .. queue .. ':' .. waiter
 end
 local function slot_freed(p, queue)
   local waiters = slot_keys(p, queue)
   local first = redis.call('ZRANGE', waiters, 0, 0)[1]
   if first then
-    local wake = p .. 'slot-wake:' .. queue .. ':' .. first
+    local wake = slot_wake(p, queue, first)
     redis.call('RPUSH', wake, 1)
     redis.call('PEXPIRE', wake, 5000)
   end
+end
+local function slot_leave(p, queue, waiter)
+  local waiters, seen = slot_keys(p, queue)
+  redis.call('ZREM', waiters, waiter)
+  redis.call('ZREM', seen, waiter)
+  redis.call('DEL', slot_wake(p, queue, waiter))
 end
 """
 
@@ -2181,8 +2190,7 @@ local k = p .. 'worker-slots:' .. queue
 redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
 local waiters, seen = slot_keys(p, queue)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', seen, '-inf', now - tonumber(ARGV[8]))) do
-  redis.call('ZREM', waiters, gone)
-  redis.call('ZREM', seen, gone)
+  slot_leave(p, queue, gone)
 end
 local ahead = (me ~= '' and redis.call('ZRANK', waiters, me)) or redis.call('ZCARD', waiters)
 local free = tonumber(ARGV[3]) - redis.call('ZCARD', k)
@@ -2198,13 +2206,14 @@ end
 for i = 0, n - 1 do
   redis.call('ZADD', k, now + tonumber(ARGV[5]), ARGV[4] .. ':' .. i)
 end
-redis.call('ZREM', waiters, me)
-redis.call('ZREM', seen, me)
-redis.call('DEL', p .. 'slot-wake:' .. queue .. ':' .. me)
+slot_leave(p, queue, me)
 if free > n then slot_freed(p, queue) end
 return n
 """
 )
+
+#: Take worker ARGV[3] out of the line for the slots of queue ARGV[2].
+_SLOT_LEAVE = _SLOT_WAITERS + "slot_leave(ARGV[1], ARGV[2], ARGV[3])\n"
 
 #: Free the slots ARGV[3...] of queue ARGV[2] and wake its first waiter.
 _SLOT_RELEASE = (
@@ -2523,12 +2532,7 @@ class RedisQueues:
 
     def leave_line(self, queue: str, waiter: str) -> None:
         """Stop waiting for a slot of ``queue`` (a worker that stops, or has no room)."""
-        with self.store._talk():
-            pipe = self.store.client.pipeline(transaction=False)
-            pipe.zrem(self.store.k("slot-waiters", queue), waiter)
-            pipe.zrem(self.store.k("slot-seen", queue), waiter)
-            pipe.delete(self.store.k("slot-wake", queue, waiter))
-            pipe.execute()
+        self.store._script(_SLOT_LEAVE, queue, waiter)
 
     def release_slots(self, queue: str, tokens: Sequence[str]) -> None:
         if tokens:
