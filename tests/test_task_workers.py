@@ -30,6 +30,19 @@ async def until_exists(*paths: Path) -> None:
         await asyncio.sleep(0.02)
 
 
+def run_in_turn(*specs: JobSpec) -> list[JobOutcome]:
+    """Each of ``specs`` run to its end, one after the other, by one executor."""
+
+    async def go() -> list[JobOutcome]:
+        executor = Executor()
+        try:
+            return [await executor.run(spec) for spec in specs]
+        finally:
+            executor.close()
+
+    return asyncio.run(go())
+
+
 def test_stopping_one_of_two_pooled_tasks_kills_the_worker_running_it_and_no_other(
     tmp_path: Path,
 ) -> None:
@@ -95,16 +108,9 @@ def test_a_burst_of_pooled_tasks_runs_each_once_and_each_run_gets_its_own_answer
 
 
 def test_a_task_sees_nothing_of_the_environment_of_the_run_before_it_on_its_worker() -> None:
-    async def go() -> list[JobOutcome]:
-        executor = Executor()
-        try:
-            with_event = make_spec(task="executor_tasks.uno_event", event={"path": "/x"})
-            without = make_spec(task="executor_tasks.uno_event")
-            return [await executor.run(with_event), await executor.run(without)]
-        finally:
-            executor.close()
-
-    first, second = asyncio.run(go())
+    with_event = make_spec(task="executor_tasks.uno_event", event={"path": "/x"})
+    without = make_spec(task="executor_tasks.uno_event")
+    first, second = run_in_turn(with_event, without)
     assert first.pid == second.pid  # the same worker ran both
     assert first.output == repr('{"path": "/x"}')
     assert (second.result, second.output) == ("success", "")
@@ -115,15 +121,7 @@ def test_a_task_sees_its_own_run_s_variables_whatever_the_task_before_it_did_to_
     look = make_spec(
         task="executor_tasks.uno_variables", trigger="manual", attempt=2, kwargs={"k": 1}
     )
-
-    async def go() -> list[JobOutcome]:
-        executor = Executor()
-        try:
-            return [await executor.run(clobber), await executor.run(look)]
-        finally:
-            executor.close()
-
-    first, second = asyncio.run(go())
+    first, second = run_in_turn(clobber, look)
     assert first.result == "success"
     assert first.pid == second.pid  # the same worker ran both
     assert eval(second.output or "") == {
@@ -143,15 +141,7 @@ def test_a_task_gets_none_of_the_contract_s_variables_the_runner_itself_carries(
     without an event must not see the job's ``UNO_EVENT``, in a worker or a forked child."""
     monkeypatch.setenv("UNO_EVENT", '{"from": "the runner"}')
     spec = make_spec(task="executor_tasks.uno_variables", timeout=timeout)
-
-    async def go() -> JobOutcome:
-        executor = Executor()
-        try:
-            return await executor.run(spec)
-        finally:
-            executor.close()
-
-    outcome = asyncio.run(go())
+    (outcome,) = run_in_turn(spec)
     assert outcome.result == "success"
     seen = eval(outcome.output or "")
     assert seen["UNO_EVENT"] is None and seen["UNO_RUN_ID"] == spec.run.run_id
@@ -211,18 +201,11 @@ def test_a_task_process_never_collects_what_it_inherited_and_the_scheduler_keeps
     forked = make_spec(task="executor_tasks.inherited_objects_frozen", timeout=30)
     loaded = [[n] for n in range(1000)]  # the state a runner loads and freezes once
 
-    async def go() -> list[JobOutcome]:
-        executor = Executor()
-        try:
-            return [await executor.run(pooled), await executor.run(forked)]
-        finally:
-            executor.close()
-
     gc.collect()
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        outcomes = asyncio.run(go())
+        outcomes = run_in_turn(pooled, forked)
         # The forks neither unfroze what the scheduler froze (the count would fall to
         # nothing) nor froze more of it (what it made since would be counted). It may
         # fall a little: a frozen object that other tests of this process left behind can
