@@ -1102,6 +1102,11 @@ class StoreContract:
         assert store.run_counts(schedule="a") == {"a": a}
         assert store.run_counts(since=T0 + timedelta(minutes=5), schedule="a") == {"a": recent}
         assert store.run_counts(schedule="nothing") == {}
+        # the runs that ran from an instant on, counted in the same pass
+        both = store.run_counts(recent=T0 + timedelta(minutes=2))
+        assert both["a"] == a | {"recent_run_count": 3}  # r2, r3, r4; not missed r5, skipped r6
+        assert both["b"]["recent_run_count"] == 0
+        assert store.run_counts(recent=T0 + timedelta(minutes=9))["a"]["recent_run_count"] == 0
 
     # -- operations: explain, backfill, dead-man alarms, retention ------------------------
 
@@ -1217,6 +1222,8 @@ class StoreContract:
         assert store.run_counts() == before  # totals survive the pruning
         recent = store.run_counts(since=T0)["a"]  # a window counts the stored runs only
         assert (recent["run_count"], recent["finished_count"]) == (100, 100)
+        with_recent = store.run_counts(recent=T0)["a"]  # pruned runs are in no window
+        assert with_recent == before["a"] | {"recent_run_count": 100}
         assert store.run_totals() == {"a": 100, "b": 10}
 
         # By age: everything scheduled before the cut goes, whatever the schedule.

@@ -998,3 +998,42 @@ def test_a_task_module_a_library_schedule_brings_is_imported_by_the_leader_not_i
 
 async def _at_least(runs: Callable[[], Any], count: int) -> bool:
     return len(await runs()) >= count
+
+
+def test_statistics_count_the_runs_of_the_last_day_apart_from_all_time(tmp_path: Path) -> None:
+    from unoschedule.model import RunRecord
+    from unoschedule.records import Finish
+
+    state = tmp_path / "state.db"
+    now = datetime.now(UTC).replace(microsecond=0)
+    ages = [timedelta(days=3), timedelta(hours=25), timedelta(hours=23), timedelta(minutes=5)]
+    results = ["success", "error", "success", "missed"]  # a missed run did not run
+
+    async def go() -> None:
+        scheduler = Scheduler(storage=state, clock=StoppedClock(now))
+        await scheduler.schedule(command="true", schedule=IntervalSchedule("1h"), name="poll")
+        store = SQLiteStorage(state)
+        runs = [
+            RunRecord(run_id=f"r{i}", schedule="poll", scheduled_time=now - age, result="queued")
+            for i, age in enumerate(ages)
+        ]
+        for record in runs:
+            store.enqueue(record)
+        store.start_runs([(r.run_id, r.scheduled_time, 4242) for r in runs[:3]])
+        store.finish_runs(
+            [
+                Finish(r.run_id, result, r.scheduled_time)
+                for r, result in zip(runs, results, strict=True)
+            ]
+        )
+        store.close()
+        stats = await scheduler.get_statistics()
+        assert (stats["jobs_triggered_total"], stats["jobs_triggered_last_24h"]) == (3, 1)
+        assert (stats["success_rate"], stats["missed_schedules"]) == (round(2 / 3, 4), 1)
+        scheduler.close()
+
+    asyncio.run(go())
+    done = cli(state, "stats", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert (shown["jobs_triggered_total"], shown["jobs_triggered_last_24h"]) == (3, 1)

@@ -481,11 +481,16 @@ class Store(ABC):
 
     @abstractmethod
     def run_counts(
-        self, since: datetime | None = None, schedule: str | None = None
+        self,
+        since: datetime | None = None,
+        schedule: str | None = None,
+        recent: datetime | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Per schedule: ``{"run_count", "success_count", "error_count", "missed_count",
         "skipped_count", "total_duration", "finished_count"}`` for runs since ``since``;
-        with ``schedule``, of that one only (``status`` reads one, not every run)."""
+        with ``schedule``, of that one only (``status`` reads one, not every run); with
+        ``recent``, also ``recent_run_count``, the runs among them that ran scheduled at
+        or after it (``stats`` reads all time and the last day in one pass)."""
 
     # -- events ---------------------------------------------------------------------------
 

@@ -850,8 +850,7 @@ class Scheduler:
         states = self._states()
         known = self.known_definitions()
         statuses = [self._status_of(d, states.get(n)) for n, d in known.items()]
-        counts = store.run_counts() if store else {}
-        recent = store.run_counts(now - timedelta(hours=24)) if store else {}
+        counts = store.run_counts(recent=now - timedelta(hours=24)) if store else {}
         ran = sum(c.get("run_count", 0) for c in counts.values())
         ok = sum(c.get("success_count", 0) for c in counts.values())
         uptime = 0.0
@@ -866,7 +865,7 @@ class Scheduler:
             "schedules_active": statuses.count("active"),
             "schedules_paused": statuses.count("paused"),
             "jobs_triggered_total": ran,
-            "jobs_triggered_last_24h": sum(c.get("run_count", 0) for c in recent.values()),
+            "jobs_triggered_last_24h": sum(c.get("recent_run_count", 0) for c in counts.values()),
             "success_rate": round(ok / ran, 4) if ran else None,
             "scheduler_uptime": round(uptime, 1),
             "missed_schedules": sum(c.get("missed_count", 0) for c in counts.values()),

@@ -70,10 +70,12 @@ RUN_COUNT_KEYS = (
 RUN_TOTALS = "SELECT schedule, " + ", ".join(RUN_COUNT_KEYS) + " FROM run_totals"
 
 
-def run_counts(*, since: bool, one_schedule: bool) -> str:
+def run_counts(*, since: bool, one_schedule: bool, recent: bool = False) -> str:
     """``SELECT schedule, <RUN_COUNT_KEYS> FROM runs ... GROUP BY schedule`` with a
     ``scheduled_time >= ?`` parameter when ``since``, and ``schedule = ?`` (first) when
-    ``one_schedule``."""
+    ``one_schedule``. With ``recent``, a last column counts the runs that ran scheduled
+    at or after its parameter, which comes before the others: ``stats`` reads all time
+    and the last day in one scan."""
     ran = ", ".join(f"'{r}'" for r in RAN)
     failed = ", ".join(f"'{r}'" for r in FAILED)
     sql = (
@@ -85,7 +87,8 @@ def run_counts(*, since: bool, one_schedule: bool) -> str:
         "SUM(result = 'skipped'), "
         "TOTAL(duration), "
         "COUNT(duration) "
-        "FROM runs"
+        + (f", SUM(result IN ({ran}) AND scheduled_time >= ?) " if recent else "")
+        + "FROM runs"
     )
     where = []
     if one_schedule:

@@ -1792,7 +1792,10 @@ class RedisStorage(Store, WorkerQueues):
         return runs
 
     def run_counts(
-        self, since: datetime | None = None, schedule: str | None = None
+        self,
+        since: datetime | None = None,
+        schedule: str | None = None,
+        recent: datetime | None = None,
     ) -> dict[str, dict[str, Any]]:
         """As SQLite's: by ``scheduled_time >= since``; read by chunks of the history
         (of one schedule's history with ``schedule``)."""
@@ -1801,16 +1804,21 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             members = self.client.zrangebylex(index, low, "+")
         keys = [self.k("run", _member_id(m)) for m in members]
+        counted = _COUNT_KEYS + (("recent_run_count",) if recent else ())
+        from_recent = _format_ts(recent) if recent else None
         out: dict[str, dict[str, Any]] = {}
-        for name, result, duration in self._hashes(keys, ("schedule", "result", "duration")):
+        fields = ("schedule", "result", "duration", "scheduled_time")
+        for name, result, duration, at in self._hashes(keys, fields):
             if name is None:
                 continue
             c = out.get(name)
             if c is None:
-                c = out[name] = dict.fromkeys(_COUNT_KEYS, 0)
+                c = out[name] = dict.fromkeys(counted, 0)
                 c["total_duration"] = 0.0
             if result in ("success", "error", "timeout", "interrupted"):
                 c["run_count"] += 1
+                if from_recent is not None and at >= from_recent:
+                    c["recent_run_count"] += 1
                 if result == "success":
                     c["success_count"] += 1
                 else:
@@ -1822,11 +1830,13 @@ class RedisStorage(Store, WorkerQueues):
             if duration is not None:
                 c["total_duration"] += float(duration)
                 c["finished_count"] += 1
-        if since is None:  # the totals of pruned runs count too
-            self._add_totals(out, schedule)
+        if since is None:  # the totals of pruned runs count too (none of them recent)
+            self._add_totals(out, schedule, counted)
         return out
 
-    def _add_totals(self, out: dict[str, dict[str, Any]], schedule: str | None) -> None:
+    def _add_totals(
+        self, out: dict[str, dict[str, Any]], schedule: str | None, counted: tuple[str, ...]
+    ) -> None:
         with self._talk():
             names = sorted(self.client.smembers(self.k("totals")))
             if schedule is not None:
@@ -1838,7 +1848,7 @@ class RedisStorage(Store, WorkerQueues):
         for name, totals in zip(names, found, strict=True):
             if not totals:
                 continue
-            c = out.setdefault(name, dict.fromkeys(_COUNT_KEYS, 0))
+            c = out.setdefault(name, dict.fromkeys(counted, 0))
             for key in _COUNT_KEYS:
                 value = totals.get(key)
                 if value is not None:

@@ -1423,20 +1423,30 @@ class SQLiteStorage(Store, StateFile):
         return [_run_from_row(r) for r in rows]
 
     def run_counts(
-        self, since: datetime | None = None, schedule: str | None = None
+        self,
+        since: datetime | None = None,
+        schedule: str | None = None,
+        recent: datetime | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Counts by ``scheduled_time >= since``. ``run_count`` counts runs that ran
         (success, error, timeout, interrupted); ``error_count`` the failed ones among them;
-        ``total_duration``/``finished_count`` cover runs with a duration, for averages.
+        ``total_duration``/``finished_count`` cover runs with a duration, for averages;
+        ``recent_run_count`` (with ``recent``) the runs that ran scheduled at or after it.
         Schedules without runs are absent."""
-        sql = statements.run_counts(since=since is not None, one_schedule=schedule is not None)
-        params = [p for p in (schedule, _ts(since) if since else None) if p is not None]
-        keys = statements.RUN_COUNT_KEYS
+        sql = statements.run_counts(
+            since=since is not None, one_schedule=schedule is not None, recent=recent is not None
+        )
+        params = [
+            p
+            for p in (_ts(recent) if recent else None, schedule, _ts(since) if since else None)
+            if p is not None
+        ]
+        keys = statements.RUN_COUNT_KEYS + (("recent_run_count",) if recent else ())
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
-            if since is None:  # the totals of pruned runs count too
+            if since is None:  # the totals of pruned runs count too (none of them recent)
                 totals = conn.execute(statements.RUN_TOTALS).fetchall()
-                rows += [r for r in totals if schedule is None or r[0] == schedule]
+                rows += [(*r, 0)[: len(keys) + 1] for r in totals if schedule in (None, r[0])]
         out: dict[str, dict[str, Any]] = {}
         for row in rows:
             counts = out.setdefault(row[0], dict.fromkeys(keys, 0))
