@@ -7,6 +7,11 @@
 Progress goes to stderr; stdout gets the table and its notes. Numbers are measured on
 this machine in this run; nothing asserts on them. The exit status is 0 even when a
 goal is missed (the verdict column says so), and 1 only when a benchmark crashed.
+
+Each benchmark starts after ``sync``: the files the one before wrote (a venv, states of
+100,000 schedules) would otherwise be written back by the kernel up to 30 s later, in
+the middle of the next one, and a durable commit waits behind that writeback: the
+latency rows would measure the benchmark before them.
 """
 
 from __future__ import annotations
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     for name in chosen:
         print(f"[{name}] ...", file=sys.stderr, flush=True)
+        os.sync()  # the writeback of what the benchmarks before wrote, not in this one
         t0 = time.perf_counter()
         try:
             module = importlib.import_module(name)
