@@ -350,9 +350,7 @@ def _run_as_batch() -> None:  # pragma: no cover - in a forked child
 #: Signals Python ignores (``SIGPIPE``, ``SIGXFSZ``) that a command starts with at their
 #: defaults, as ``subprocess.Popen`` gives them (``restore_signals``): ``yes | head``
 #: must end at the closed pipe. Handlers go by themselves at ``exec``.
-_RESTORED = tuple(
-    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
-)
+_RESTORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 
 
 def start_command(
