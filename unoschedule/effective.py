@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
 from .blackout import Blackout, Cover, covering
-from .calendars import Calendar, Roll
+from .calendars import MAX_ROLL_DAYS, Calendar, Roll
 from .cron import stable_hash
 from .schedules import Occurrence, Timeline
 from .timeutil import format_duration, format_instant
@@ -140,13 +140,11 @@ class EffectiveTimeline(Timeline):
         repeats runs once, on the first pass."""
         if self.calendar is None:
             return nominal
-        wall = self.nominal.wall_time(nominal, self.zone)
-        day = wall.date()
+        day = self._local_day(nominal)
         target = self.calendar.roll(day, self.roll)
         if target is None or target == day:
             return None if target is None else nominal
-        lands = wall_instants(datetime.combine(target, wall.time()), self.zone, self.dst)
-        return lands[0] if lands else None
+        return self._land(nominal, target)
 
     def _midnight(self, day: date) -> datetime:
         """When ``day`` begins: its first real instant (the jump, where a DST gap skips
@@ -169,7 +167,21 @@ class EffectiveTimeline(Timeline):
                     max(current, self._midnight(day + timedelta(1)) - _EPSILON)
                 )
             return None
-        forward = self.roll == "next_business_day"
+        return self._rolled_slot(after, calendar, forward=self.roll == "next_business_day")
+
+    def _rolled_slot(
+        self, after: datetime, calendar: Calendar, *, forward: bool
+    ) -> datetime | None:
+        """``slot`` under a roll: the first instant past ``after`` at which an occurrence
+        runs, on its own day or rolled onto another.
+
+        A day's occurrences all land on the same day, in their order, when its UTC
+        offset holds all day: there only the first whose landing is past ``after`` can
+        be the answer, so the scan jumps to it (near ``after``'s wall time when they
+        land on ``after``'s day) and then to the next day. A stretch of excluded days
+        costs a few steps per day, not one per occurrence (an every-minute schedule over
+        half a year of closed days). On a day with a clock change every occurrence is
+        looked at: its wall times may repeat."""
         start = after
         if forward:  # an occurrence on an excluded day before ``after`` may roll past it
             day = self._local_day(after)
@@ -178,23 +190,78 @@ class EffectiveTimeline(Timeline):
                     break
                 day -= timedelta(1)
             start = min(after, self._midnight(day) - _EPSILON)
+        targets = _RollTargets(calendar, forward)
         best: datetime | None = None
         current = self.nominal.next(start)
         for _ in range(_SCAN_LIMIT):
             if current is None:
                 break
+            day = self._local_day(current)
+            target = targets.of(day)
             if best is not None:
                 if forward and current > best:
                     break
-                if not forward:
-                    target = calendar.roll(self._local_day(current), self.roll)
-                    if target is not None and target > self._local_day(best):
-                        break
-            moved = self.rolled(current)
-            if moved is not None and moved > after and (best is None or moved < best):
-                best = moved
+                if not forward and target is not None and target > self._local_day(best):
+                    break
+            if target == day:  # a day the calendar runs on: its own occurrences
+                if current <= after:  # ``after``'s own day: no closed day lies between
+                    current = self.nominal.next(after)
+                    continue
+                if best is None or current < best:
+                    best = current
+                current = self.nominal.next(current)
+                continue
+            if target is None or self._ends_by(target, after):
+                current = self._first_of_next_day(day, current)  # none lands past ``after``
+                continue
+            steady = self._steady(day)
+            if steady and after >= self._midnight(target):  # they land on ``after``'s day
+                wall = after.astimezone(self.zone).time()
+                jump = first_instant(datetime.combine(day, wall), self.zone)
+                if jump > current:
+                    current = self.nominal.next(jump - _EPSILON)
+                    continue
+            moved = self._land(current, target)
+            if moved is not None and moved > after:
+                if best is None or moved < best:
+                    best = moved
+                if steady:  # the day's later occurrences land later
+                    current = self._first_of_next_day(day, current)
+                    continue
             current = self.nominal.next(current)
         return best
+
+    def _land(self, nominal: datetime, target: date) -> datetime | None:
+        """Where the occurrence at ``nominal`` runs when rolled onto ``target``: its wall
+        time there, by the schedule's DST policy (None in a gap it does not run)."""
+        wall = self.nominal.wall_time(nominal, self.zone)
+        lands = wall_instants(datetime.combine(target, wall.time()), self.zone, self.dst)
+        return lands[0] if lands else None
+
+    def _first_of_next_day(self, day: date, current: datetime) -> datetime | None:
+        """The first occurrence after ``day`` (None past the calendar's last day)."""
+        try:
+            following = self._midnight(day + timedelta(1))
+        except OverflowError:
+            return None
+        return self.nominal.next(max(current, following - _EPSILON))
+
+    def _ends_by(self, day: date, instant: datetime) -> bool:
+        """Whether ``day`` is over at ``instant`` (the calendar's last day never is)."""
+        try:
+            return instant >= self._midnight(day + timedelta(1))
+        except OverflowError:
+            return False
+
+    def _steady(self, day: date) -> bool:
+        """Whether ``day`` has one UTC offset from its start to its end in the zone."""
+        begin = self._midnight(day)
+        try:
+            end = self._midnight(day + timedelta(1))
+        except OverflowError:
+            return False
+        _, _, until, _ = zone_offsets(self.zone).period(begin.replace(tzinfo=None))
+        return until >= end.replace(tzinfo=None)
 
     # -- blackouts and jitter: slots to runs ----------------------------------------------
 
@@ -485,3 +552,40 @@ class _Repeats:
 
     def _phase(self, position: datetime) -> int:
         return (position - _EPOCH) // _EPSILON % self.period
+
+
+class _RollTargets:
+    """The day a roll puts each day's occurrences on (``Calendar.roll``), for one scan
+    forward in time. The days of a stretch the calendar excludes share a target, so a
+    stretch is walked once, not once for each of its days."""
+
+    def __init__(self, calendar: Calendar, forward: bool) -> None:
+        self.calendar = calendar
+        self.roll: Roll = "next_business_day" if forward else "previous_business_day"
+        self.forward = forward
+        #: Forward: every day from ``low`` to the day before ``target`` is excluded.
+        #: Backward: every day after ``target`` up to ``high`` is excluded.
+        self.low: date | None = None
+        self.high: date | None = None
+        self.target: date | None = None
+
+    def of(self, day: date) -> date | None:
+        """``day`` itself when the calendar runs on it, else the day it rolls to (None:
+        no such day within ``MAX_ROLL_DAYS``)."""
+        calendar = self.calendar
+        if calendar.excluded(day) is None:
+            return day
+        target = self.target
+        if target is not None:
+            if self.forward:
+                if self.low is not None and self.low <= day < target:
+                    return target
+            elif self.high is not None and target < day:
+                # the days since the stretch was last seen must be excluded too
+                while self.high < day and calendar.excluded(self.high + timedelta(1)):
+                    self.high += timedelta(1)
+                if self.high >= day:
+                    return target if (day - target).days <= MAX_ROLL_DAYS else None
+        found = calendar.roll(day, self.roll)
+        self.target, self.low, self.high = found, day, day
+        return found
