@@ -11,7 +11,9 @@ Two starts on the same files: the first on an empty state (every schedule is add
 with its first version), then a restart on the state the first one wrote. Beside them,
 the floor: a bare libyaml parse of the same file (``yaml.load`` with ``CSafeLoader``) in
 a fresh interpreter, start to exit, and its peak RSS; the first start's READY is
-compared with it.
+compared with it. And the peer: APScheduler 3 adding as many hourly cron jobs to its
+memory store and starting (``aps_peer.py idle``), launch to its READY line, and its
+peak RSS read the same way as ours: each start's peak RSS must stay under it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 from common import PYTHON, Result, Runner, judge, proc_status_kb, say, tempdir
-from idle_cpu import hourly_file
+from idle_cpu import PEER, hourly_file
 
 NAME = "startup_scale"
 #: The rows this benchmark prints (``Result.key``), for the README's table to name.
@@ -34,6 +36,10 @@ ROWS = (
     "libyaml_parse",
     "libyaml_rss",
     "first_ready_vs_libyaml",
+    "aps3_ready",
+    "aps3_rss",
+    "first_rss_vs_aps3",
+    "restart_rss_vs_aps3",
 )
 #: How far READY may be from a bare parse of the same file.
 PARSE_GOAL = 1.5
@@ -65,6 +71,32 @@ def _bare_parse(config: Path) -> tuple[float, float]:
     return took, usage.ru_maxrss / 1024
 
 
+def _peer_start(count: int, timeout: float) -> tuple[float, int]:
+    """APScheduler 3 adding ``count`` hourly cron jobs to its memory store and starting:
+    seconds from launch to its READY line, and its peak RSS (kB) read then and a second
+    later, as ``_start`` reads ours."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [PYTHON, str(PEER), "idle", str(count)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), True)
+        line = proc.stdout.readline()
+        ready = time.perf_counter() - t0
+        if not line.startswith(b"READY") or ready > timeout:
+            raise RuntimeError(f"APScheduler 3 did not start: {line!r}")
+        hwm = proc_status_kb(proc.pid, "VmHWM") or 0
+        time.sleep(1.0)
+        hwm = max(hwm, proc_status_kb(proc.pid, "VmHWM") or 0)
+    finally:
+        proc.kill()
+        proc.wait()
+    return ready, hwm
+
+
 def run(quick: bool) -> list[Result]:
     count = 10_000 if quick else 100_000
     timeout = 60.0 if quick else 180.0
@@ -88,6 +120,28 @@ def run(quick: bool) -> list[Result]:
                 parse_mib,
                 "MiB",
                 key="libyaml_rss",
+            )
+        )
+        peer_ready, peer_hwm = _peer_start(count, timeout)
+        peer_mib = peer_hwm / 1024
+        say(
+            f"APScheduler 3, {count:,} cron jobs: READY after {peer_ready:.1f}s, "
+            f"peak RSS {peer_mib:.0f} MiB"
+        )
+        results.append(
+            Result(
+                f"{count:,} schedules, APScheduler 3 (memory store): start to READY",
+                peer_ready,
+                "s",
+                key="aps3_ready",
+            )
+        )
+        results.append(
+            Result(
+                f"{count:,} schedules, APScheduler 3 (memory store): peak RSS (VmHWM)",
+                peer_mib,
+                "MiB",
+                key="aps3_rss",
             )
         )
         state = folder / "state.db"
@@ -146,6 +200,16 @@ def run(quick: bool) -> list[Result]:
                     "< 500 MB",
                     judge(hwm * 1024 / 1e6, below=500.0),
                     key=f"{kind}_rss",
+                )
+            )
+            results.append(
+                Result(
+                    f"{count:,} schedules, {label}: peak RSS / APScheduler 3's",
+                    hwm / peer_hwm,
+                    "x",
+                    "< 1x",
+                    judge(hwm / peer_hwm, below=1.0),
+                    key=f"{kind}_rss_vs_aps3",
                 )
             )
     return results
