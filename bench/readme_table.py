@@ -102,10 +102,15 @@ def fill(readme: str, rows: dict[str, tuple[str, str]], run: list[str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
         print(__doc__, file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    try:
+        saved = Path(argv[0]).read_text()
+    except OSError as exc:
+        print(f"readme_table: cannot read the saved run: {exc}", file=sys.stderr)
         return 2
-    run, rows, table = parse_run(Path(argv[0]).read_text())
+    run, rows, table = parse_run(saved)
     README.write_text(fill(README.read_text(), rows, run))
     FULL.write_text(
         "# Benchmarks: one whole `make bench` run\n\n"
