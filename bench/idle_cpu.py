@@ -13,8 +13,10 @@ its memory store (``aps_peer.py idle``), measured the same way.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,8 +110,12 @@ def _ours(count: int, seconds: float) -> tuple[float, str]:
     return pct, note
 
 
-def _peer(count: int, seconds: float) -> float:
-    """APScheduler 3 (memory store) holding ``count`` hourly cron jobs, none due."""
+@contextlib.contextmanager
+def idle_peer(count: int) -> Iterator[tuple[int, float]]:
+    """APScheduler 3 (memory store) holding ``count`` hourly cron jobs, none due: its pid
+    and the seconds from its launch to its READY line (jobs added, scheduler started).
+    Killed on leaving."""
+    t0 = time.perf_counter()
     proc = subprocess.Popen(
         [PYTHON, str(PEER), "idle", str(count)],
         stdout=subprocess.PIPE,
@@ -117,14 +123,22 @@ def _peer(count: int, seconds: float) -> float:
     )
     try:
         assert proc.stdout is not None
-        proc.stdout.readline()  # READY
-        time.sleep(2.0)
-        c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-        time.sleep(seconds)
-        c1, t1 = cpu_seconds(proc.pid), time.perf_counter()
+        line = proc.stdout.readline()
+        if not line.startswith(b"READY"):
+            raise RuntimeError(f"APScheduler 3 did not start: {line!r}")
+        yield proc.pid, time.perf_counter() - t0
     finally:
         proc.kill()
         proc.wait()
+
+
+def _peer(count: int, seconds: float) -> float:
+    """APScheduler 3's idle CPU, as ``_ours`` reads ours."""
+    with idle_peer(count) as (pid, _):
+        time.sleep(2.0)
+        c0, t0 = cpu_seconds(pid), time.perf_counter()
+        time.sleep(seconds)
+        c1, t1 = cpu_seconds(pid), time.perf_counter()
     return (c1 - c0) / (t1 - t0) * 100
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from common import PYTHON, Result, Runner, judge, proc_status_kb, say, tempdir
-from idle_cpu import PEER, hourly_file
+from idle_cpu import hourly_file, idle_peer
 
 NAME = "startup_scale"
 #: The rows this benchmark prints (``Result.key``), for the README's table to name.
@@ -75,25 +75,12 @@ def _peer_start(count: int, timeout: float) -> tuple[float, int]:
     """APScheduler 3 adding ``count`` hourly cron jobs to its memory store and starting:
     seconds from launch to its READY line, and its peak RSS (kB) read then and a second
     later, as ``_start`` reads ours."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [PYTHON, str(PEER), "idle", str(count)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), True)
-        line = proc.stdout.readline()
-        ready = time.perf_counter() - t0
-        if not line.startswith(b"READY") or ready > timeout:
-            raise RuntimeError(f"APScheduler 3 did not start: {line!r}")
-        hwm = proc_status_kb(proc.pid, "VmHWM") or 0
+    with idle_peer(count) as (pid, ready):
+        if ready > timeout:
+            raise RuntimeError(f"APScheduler 3 took {ready:.0f}s to start")
+        hwm = proc_status_kb(pid, "VmHWM") or 0
         time.sleep(1.0)
-        hwm = max(hwm, proc_status_kb(proc.pid, "VmHWM") or 0)
-    finally:
-        proc.kill()
-        proc.wait()
+        hwm = max(hwm, proc_status_kb(pid, "VmHWM") or 0)
     return ready, hwm
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,29 +55,15 @@ def _runs(timeline: EffectiveTimeline, after: datetime, count: int) -> list[str]
     return out
 
 
-def test_every_minute_over_half_a_year_closed_rolls_forward_onto_the_first_open_day() -> None:
-    timeline = _timeline("'* * * * *'", ["2027-01-01..2027-06-30"], "next_business_day")
+@pytest.mark.parametrize("roll", ROLLS)
+def test_every_minute_over_half_a_year_closed_goes_on_on_the_first_open_day(roll: str) -> None:
+    """Forward, every closed day's minutes land on 1 July (each wall time once); back,
+    on 31 December, at or before 23:59. Either way the schedule goes on on 1 July (the
+    scan backwards once gave up before reaching it)."""
+    timeline = _timeline("'* * * * *'", ["2027-01-01..2027-06-30"], roll)
     counted = _Counted(timeline.nominal)
     timeline.nominal = counted  # type: ignore[assignment]
     after = datetime(2026, 12, 31, 23, 57, tzinfo=UTC)
-    assert _runs(timeline, after, 5) == [
-        "2026-12-31 23:58",
-        "2026-12-31 23:59",
-        "2027-07-01 00:00",  # every closed day's 00:00, run once
-        "2027-07-01 00:01",
-        "2027-07-01 00:02",
-    ]
-    # a few instants per closed day and question, not the 260,640 minutes of the stretch
-    assert counted.asked < 10 * 181 * 5
-
-
-def test_every_minute_over_half_a_year_closed_rolls_back_and_runs_on_after_it() -> None:
-    timeline = _timeline("'* * * * *'", ["2027-01-01..2027-06-30"], "previous_business_day")
-    counted = _Counted(timeline.nominal)
-    timeline.nominal = counted  # type: ignore[assignment]
-    after = datetime(2026, 12, 31, 23, 57, tzinfo=UTC)
-    # the closed days' minutes land on 31 December, at or before 23:59: after it the
-    # schedule goes on on the first open day (the scan once gave up before reaching it)
     assert _runs(timeline, after, 5) == [
         "2026-12-31 23:58",
         "2026-12-31 23:59",
@@ -84,6 +71,7 @@ def test_every_minute_over_half_a_year_closed_rolls_back_and_runs_on_after_it() 
         "2027-07-01 00:01",
         "2027-07-01 00:02",
     ]
+    # a few instants per closed day and question, not the 260,640 minutes of the stretch
     assert counted.asked < 10 * 181 * 5
 
 

@@ -167,11 +167,9 @@ class EffectiveTimeline(Timeline):
                     max(current, self._midnight(day + timedelta(1)) - _EPSILON)
                 )
             return None
-        return self._rolled_slot(after, calendar, forward=self.roll == "next_business_day")
+        return self._rolled_slot(after, calendar)
 
-    def _rolled_slot(
-        self, after: datetime, calendar: Calendar, *, forward: bool
-    ) -> datetime | None:
+    def _rolled_slot(self, after: datetime, calendar: Calendar) -> datetime | None:
         """``slot`` under a roll: the first instant past ``after`` at which an occurrence
         runs, on its own day or rolled onto another.
 
@@ -182,6 +180,8 @@ class EffectiveTimeline(Timeline):
         costs a few steps per day, not one per occurrence (an every-minute schedule over
         half a year of closed days). On a day with a clock change every occurrence is
         looked at: its wall times may repeat."""
+        targets = _RollTargets(calendar, self.roll)
+        forward = targets.forward
         start = after
         if forward:  # an occurrence on an excluded day before ``after`` may roll past it
             day = self._local_day(after)
@@ -190,7 +190,6 @@ class EffectiveTimeline(Timeline):
                     break
                 day -= timedelta(1)
             start = min(after, self._midnight(day) - _EPSILON)
-        targets = _RollTargets(calendar, forward)
         best: datetime | None = None
         current = self.nominal.next(start)
         for _ in range(_SCAN_LIMIT):
@@ -211,10 +210,11 @@ class EffectiveTimeline(Timeline):
                     best = current
                 current = self.nominal.next(current)
                 continue
+            ends = self._next_midnight(day)
             if target is None or self._ends_by(target, after):
-                current = self._first_of_next_day(day, current)  # none lands past ``after``
+                current = self._first_after(ends, current)  # none lands past ``after``
                 continue
-            steady = self._steady(day)
+            steady = self._steady(day, ends)
             if steady and after >= self._midnight(target):  # they land on ``after``'s day
                 wall = after.astimezone(self.zone).time()
                 jump = first_instant(datetime.combine(day, wall), self.zone)
@@ -226,7 +226,7 @@ class EffectiveTimeline(Timeline):
                 if best is None or moved < best:
                     best = moved
                 if steady:  # the day's later occurrences land later
-                    current = self._first_of_next_day(day, current)
+                    current = self._first_after(ends, current)
                     continue
             current = self.nominal.next(current)
         return best
@@ -238,30 +238,29 @@ class EffectiveTimeline(Timeline):
         lands = wall_instants(datetime.combine(target, wall.time()), self.zone, self.dst)
         return lands[0] if lands else None
 
-    def _first_of_next_day(self, day: date, current: datetime) -> datetime | None:
-        """The first occurrence after ``day`` (None past the calendar's last day)."""
+    def _next_midnight(self, day: date) -> datetime | None:
+        """When ``day`` ends: the next day's midnight (None for the calendar's last day)."""
         try:
-            following = self._midnight(day + timedelta(1))
+            return self._midnight(day + timedelta(1))
         except OverflowError:
             return None
-        return self.nominal.next(max(current, following - _EPSILON))
+
+    def _first_after(self, ends: datetime | None, current: datetime) -> datetime | None:
+        """The first occurrence from ``ends``, the end of ``current``'s day, on."""
+        return None if ends is None else self.nominal.next(max(current, ends - _EPSILON))
 
     def _ends_by(self, day: date, instant: datetime) -> bool:
         """Whether ``day`` is over at ``instant`` (the calendar's last day never is)."""
-        try:
-            return instant >= self._midnight(day + timedelta(1))
-        except OverflowError:
-            return False
+        ends = self._next_midnight(day)
+        return ends is not None and instant >= ends
 
-    def _steady(self, day: date) -> bool:
-        """Whether ``day`` has one UTC offset from its start to its end in the zone."""
-        begin = self._midnight(day)
-        try:
-            end = self._midnight(day + timedelta(1))
-        except OverflowError:
+    def _steady(self, day: date, ends: datetime | None) -> bool:
+        """Whether ``day``, ending at ``ends``, has one UTC offset all day in the zone."""
+        if ends is None:
             return False
-        _, _, until, _ = zone_offsets(self.zone).period(begin.replace(tzinfo=None))
-        return until >= end.replace(tzinfo=None)
+        begin = self._midnight(day).replace(tzinfo=None)
+        _, _, until, _ = zone_offsets(self.zone).period(begin)
+        return until >= ends.replace(tzinfo=None)
 
     # -- blackouts and jitter: slots to runs ----------------------------------------------
 
@@ -559,10 +558,10 @@ class _RollTargets:
     forward in time. The days of a stretch the calendar excludes share a target, so a
     stretch is walked once, not once for each of its days."""
 
-    def __init__(self, calendar: Calendar, forward: bool) -> None:
+    def __init__(self, calendar: Calendar, roll: Roll) -> None:
         self.calendar = calendar
-        self.roll: Roll = "next_business_day" if forward else "previous_business_day"
-        self.forward = forward
+        self.roll = roll
+        self.forward = roll == "next_business_day"
         #: Forward: every day from ``low`` to the day before ``target`` is excluded.
         #: Backward: every day after ``target`` up to ``high`` is excluded.
         self.low: date | None = None

@@ -5,7 +5,15 @@ No imports: the store's module loads it on every shell command.
 
 from __future__ import annotations
 
-__all__ = ["RAN", "RUN_COUNT_KEYS", "RUN_FIELDS", "RUN_TOTALS", "SCHEDULE_FIELDS", "run_counts"]
+__all__ = [
+    "RAN",
+    "RECENT_RUN_COUNT",
+    "RUN_COUNT_KEYS",
+    "RUN_FIELDS",
+    "RUN_TOTALS",
+    "SCHEDULE_FIELDS",
+    "run_counts",
+]
 
 #: A run's fields, in the order of ``model.RunRecord`` (a test keeps them equal): the
 #: columns of the ``runs`` table and the fields of a run's Redis hash.
@@ -64,6 +72,9 @@ RUN_COUNT_KEYS = (
     "total_duration",
     "finished_count",
 )
+
+#: The count ``run_counts`` adds with ``recent``: the runs that ran from that instant on.
+RECENT_RUN_COUNT = "recent_run_count"
 
 #: The totals of the runs that retention pruned, by schedule (added to ``run_counts``
 #: when no ``since`` limits the count: pruned runs are old).

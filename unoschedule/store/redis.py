@@ -168,15 +168,7 @@ _CHUNK = 1000
 _STOP_KEPT = 86400
 _UNFINISHED = ("queued", "running")
 #: The fields of ``run_counts`` (and of a schedule's totals of pruned runs).
-_COUNT_KEYS = (
-    "run_count",
-    "success_count",
-    "error_count",
-    "missed_count",
-    "skipped_count",
-    "total_duration",
-    "finished_count",
-)
+_COUNT_KEYS = statements.RUN_COUNT_KEYS
 
 T = TypeVar("T")
 
@@ -1804,7 +1796,7 @@ class RedisStorage(Store, WorkerQueues):
         with self._talk():
             members = self.client.zrangebylex(index, low, "+")
         keys = [self.k("run", _member_id(m)) for m in members]
-        counted = _COUNT_KEYS + (("recent_run_count",) if recent else ())
+        counted = _COUNT_KEYS + ((statements.RECENT_RUN_COUNT,) if recent else ())
         from_recent = _format_ts(recent) if recent else None
         out: dict[str, dict[str, Any]] = {}
         fields = ("schedule", "result", "duration", "scheduled_time")
@@ -1815,10 +1807,10 @@ class RedisStorage(Store, WorkerQueues):
             if c is None:
                 c = out[name] = dict.fromkeys(counted, 0)
                 c["total_duration"] = 0.0
-            if result in ("success", "error", "timeout", "interrupted"):
+            if result in statements.RAN:
                 c["run_count"] += 1
                 if from_recent is not None and at >= from_recent:
-                    c["recent_run_count"] += 1
+                    c[statements.RECENT_RUN_COUNT] += 1
                 if result == "success":
                     c["success_count"] += 1
                 else:

@@ -1441,12 +1441,12 @@ class SQLiteStorage(Store, StateFile):
             for p in (_ts(recent) if recent else None, schedule, _ts(since) if since else None)
             if p is not None
         ]
-        keys = statements.RUN_COUNT_KEYS + (("recent_run_count",) if recent else ())
+        keys = statements.RUN_COUNT_KEYS + ((statements.RECENT_RUN_COUNT,) if recent else ())
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
             if since is None:  # the totals of pruned runs count too (none of them recent)
                 totals = conn.execute(statements.RUN_TOTALS).fetchall()
-                rows += [(*r, 0)[: len(keys) + 1] for r in totals if schedule in (None, r[0])]
+                rows += [(*r, 0) if recent else r for r in totals if schedule in (None, r[0])]
         out: dict[str, dict[str, Any]] = {}
         for row in rows:
             counts = out.setdefault(row[0], dict.fromkeys(keys, 0))
